@@ -1,0 +1,88 @@
+# cnntools — build, install, test, demo.  `make demo` and `make test` are the
+# whole quick start: both install the Debian/npm packages first (make deps).
+
+PREFIX  ?= /usr/local
+CC      ?= cc
+OPT     ?= -O3 -march=native
+PKGS    := hdf5-serial libpng libjpeg cairo jansson lapacke openblas libprotobuf-c
+PKGCFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKGLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -fopenmp -Icommon -Ibuild $(PKGCFLAGS) -MMD -MP
+LDLIBS  += $(PKGLIBS) -lhdf5_serial_hl -lm -fopenmp
+BUILD   ?= build
+BIN     ?= bin
+
+# The ONNX protobuf schema ships with Debian's libonnx-dev; C code is generated.
+ONNX_PROTO := /usr/include/onnx/onnx.proto
+
+LIBSRC  := $(sort $(wildcard common/*.c common/ops/*.c))
+LIBOBJ  := $(LIBSRC:%.c=$(BUILD)/%.o) $(BUILD)/onnx/onnx.pb-c.o
+TOOLSRC := $(sort $(wildcard tools/*.c))
+TOOLS   := $(TOOLSRC:tools/%.c=$(BIN)/cnn-%)
+MANS    := $(wildcard tools/*.1)
+
+.PHONY: all deps test test-asan demo bench install clean data
+.DELETE_ON_ERROR:
+
+UNITSRC := $(sort $(wildcard tests/unit/test_*.c))
+UNITS   := $(UNITSRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+all: $(TOOLS) $(UNITS)
+
+$(BUILD)/onnx/onnx.pb-c.c $(BUILD)/onnx/onnx.pb-c.h: $(ONNX_PROTO)
+	@mkdir -p $(BUILD)/onnx
+	cp $(ONNX_PROTO) $(BUILD)/onnx/onnx.proto
+	cd $(BUILD) && protoc-c --c_out=. onnx/onnx.proto
+
+$(BUILD)/onnx/onnx.pb-c.o: $(BUILD)/onnx/onnx.pb-c.c
+	$(CC) $(filter-out -Werror -Wextra,$(CFLAGS)) -c -o $@ $<
+
+$(BUILD)/%.o: %.c | $(BUILD)/onnx/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libcommon.a: $(LIBOBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/cnn-%: $(BUILD)/tools/%.o $(BUILD)/libcommon.a
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libcommon.a $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libcommon.a $(LDLIBS) -lcmocka
+
+deps:
+	@sh tests/deps.sh
+
+data: deps all
+	$(MAKE) -C data
+
+test: deps all
+	@BIN=$(BIN) BUILD=$(BUILD) sh tests/run.sh
+
+# AddressSanitizer + UBSan build of the unit and command-line tests (the
+# slow reference and training tests are skipped there).
+ASAN = BUILD=build-asan BIN=bin-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined"
+test-asan: deps
+	$(MAKE) $(ASAN) all
+	@BIN=bin-asan BUILD=build-asan ASAN=1 sh tests/run.sh
+
+demo: deps all
+	$(MAKE) -C pipelines demo
+
+bench: deps all
+	@sh tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin
+	for m in $(MANS); do b=$$(basename $$m); \
+	  install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/cnn-$$b; done
+
+clean:
+	rm -rf build build-asan bin bin-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

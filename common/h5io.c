@@ -113,6 +113,7 @@ char *h5in_attr_str(h5in *in, const char *obj, const char *name)
             char *v = NULL;
             hid_t mt = H5Tcopy(H5T_C_S1);
             H5Tset_size(mt, H5T_VARIABLE);
+            H5Tset_cset(mt, H5Tget_cset(t));
             if (H5Aread(a, mt, &v) >= 0 && v) {
                 res = xstrdup(v);
                 H5free_memory(v);
@@ -124,6 +125,7 @@ char *h5in_attr_str(h5in *in, const char *obj, const char *name)
                 res = xcalloc(sz + 1, 1);
                 hid_t mt = H5Tcopy(H5T_C_S1);
                 H5Tset_size(mt, sz + 1);
+                H5Tset_cset(mt, H5Tget_cset(t));
                 if (H5Aread(a, mt, res) < 0) {
                     free(res);
                     res = NULL;
@@ -319,6 +321,7 @@ char **h5in_read_strings(h5in *in, const char *dset, int *n)
         char **raw = xcalloc((size_t)np + 1, sizeof *raw);
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, H5T_VARIABLE);
+        H5Tset_cset(mt, H5Tget_cset(t));
         r = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
         for (hssize_t i = 0; r >= 0 && i < np; i++)
             v[i] = xstrdup(raw[i] ? raw[i] : "");
@@ -331,6 +334,7 @@ char **h5in_read_strings(h5in *in, const char *dset, int *n)
         char *raw = xcalloc((size_t)np + 1, sz + 1);
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, sz + 1);
+        H5Tset_cset(mt, H5Tget_cset(t));
         r = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
         for (hssize_t i = 0; r >= 0 && i < np; i++)
             v[i] = xstrdup(raw + (size_t)i * (sz + 1));

@@ -1,0 +1,180 @@
+/* Unit tests of the foundation: tensors, number parsing, random numbers and
+ * the HDF5 file schema (write, read back, atomic output). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "h5io.h"
+#include "tensor.h"
+
+static void test_tensor_shapes(void **state)
+{
+    (void)state;
+    tensor *t = tensor_new4(2, 3, 4, 5);
+    assert_int_equal(tensor_numel(t), 120);
+    assert_int_equal(tensor_rowsize(t), 60);
+    assert_true(((uintptr_t)t->data & 63) == 0);
+    for (int64_t i = 0; i < 120; i++)
+        assert_true(t->data[i] == 0.0f);
+    char buf[64];
+    assert_string_equal(tensor_shape_str(t->ndim, t->dims, buf, sizeof buf), "2x3x4x5");
+    tensor *c = tensor_clone(t);
+    assert_true(tensor_same_shape(t, c));
+    tensor_free(c);
+    tensor_free(t);
+    int64_t huge[4] = { 100000, 100000, 100000, 100000 };
+    assert_int_equal(shape_numel(4, huge, INT64_MAX), -1);
+    int64_t neg[2] = { 3, -1 };
+    assert_int_equal(shape_numel(2, neg, INT64_MAX), -1);
+}
+
+static void test_cli_lists(void **state)
+{
+    (void)state;
+    char **v;
+    int n = cli_split("conv1,,conv2,fc1", ',', &v);
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0], "conv1");
+    assert_string_equal(v[2], "fc1");
+    cli_free_list(v, n);
+    int *iv;
+    n = cli_int_list("--channels", "0,3,5-7", 10, &iv);
+    assert_int_equal(n, 5);
+    assert_int_equal(iv[0], 0);
+    assert_int_equal(iv[1], 3);
+    assert_int_equal(iv[4], 7);
+    free(iv);
+    assert_int_equal(cli_long("--k", "42", 1, 100), 42);
+    assert_true(cli_double("--lr", "1e-3", 0, 1) == 1e-3);
+    int64_t a, b;
+    cli_range("--range", "10:20", &a, &b);
+    assert_int_equal(a, 10);
+    assert_int_equal(b, 20);
+    cli_range("--range", "5:", &a, &b);
+    assert_int_equal(b, -1);
+    cli_range_resolve(100, &a, &b);
+    assert_int_equal(b, 100);
+    int w, h;
+    cli_size("--size", "224x160", &w, &h);
+    assert_int_equal(w, 224);
+    assert_int_equal(h, 160);
+}
+
+static void test_rng(void **state)
+{
+    (void)state;
+    rng r1, r2;
+    rng_seed(&r1, 7);
+    rng_seed(&r2, 7);
+    for (int i = 0; i < 100; i++)
+        assert_true(rng_next(&r1) == rng_next(&r2));
+    double s = 0, s2 = 0;
+    int n = 100000;
+    for (int i = 0; i < n; i++) {
+        double x = rng_normal(&r1);
+        s += x;
+        s2 += x * x;
+        assert_true(rng_below(&r2, 10) < 10);
+    }
+    assert_true(fabs(s / n) < 0.02);
+    assert_true(fabs(s2 / n - 1) < 0.03);
+}
+
+static void test_h5_roundtrip(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cnnunitXXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/a.h5", dir);
+
+    tensor *t = tensor_new4(3, 1, 2, 2);
+    for (int i = 0; i < 12; i++)
+        t->data[i] = (float)i * 0.5f;
+    h5out *out = h5out_create(path, "images", NULL);
+    /* Nothing is visible under the final name until commit. */
+    assert_int_equal(access(path, F_OK), -1);
+    h5out_create_rows(out, "/images", 4, t->dims);
+    tensor *rows = tensor_new4(2, 1, 2, 2);
+    memcpy(rows->data, t->data + 4, 8 * sizeof(float));
+    h5out_write_rows(out, "/images", 1, rows);
+    rows->dims[0] = 1;
+    memcpy(rows->data, t->data, 4 * sizeof(float));
+    h5out_write_rows(out, "/images", 0, rows);
+    int64_t ids[3] = { 10, 11, 12 };
+    int32_t labels[3] = { 7, 8, 9 };
+    h5out_write_i64(out, "/ids", 3, ids);
+    h5out_write_i32(out, "/labels", 3, labels);
+    char *classes[] = { "cat", "dog" };
+    h5out_write_strings(out, "/classes", 2, classes);
+    double ms[2] = { 0.5, 2.0 };
+    h5out_write(out, "/deep/group/t", t);
+    h5out_attr_f64(out, "/deep/group/t", "ms", 2, ms);
+    h5out_commit(out);
+    assert_int_equal(access(path, F_OK), 0);
+
+    h5in *in = h5in_open(path);
+    char *kind = h5in_kind(in);
+    assert_string_equal(kind, "images");
+    free(kind);
+    char *hist = h5in_attr_str(in, "/", "history");
+    assert_non_null(strstr(hist, "test_foundation"));
+    free(hist);
+    tensor *r = h5in_read(in, "/images");
+    assert_int_equal(r->ndim, 4);
+    for (int i = 0; i < 12; i++)
+        assert_true(r->data[i] == t->data[i]);
+    tensor_free(r);
+    r = h5in_read_rows(in, "/images", 2, 1);
+    assert_true(r->data[0] == t->data[8]);
+    tensor_free(r);
+    int64_t *ri = h5in_read_i64(in, "/ids", 1, 2);
+    assert_int_equal(ri[0], 11);
+    assert_int_equal(ri[1], 12);
+    free(ri);
+    int32_t *rl = h5in_read_i32(in, "/labels", 0, -1);
+    assert_int_equal(rl[2], 9);
+    free(rl);
+    int nc;
+    char **rc = h5in_read_strings(in, "/classes", &nc);
+    assert_int_equal(nc, 2);
+    assert_string_equal(rc[1], "dog");
+    cli_free_list(rc, nc);
+    double rms[4];
+    assert_int_equal(h5in_attr_f64(in, "/deep/group/t", "ms", rms, 4), 2);
+    assert_true(rms[1] == 2.0);
+    assert_int_equal(h5in_attr_f64(in, "/deep/group/t", "absent", rms, 4), -1);
+    assert_true(h5in_has(in, "/deep/group/t"));
+    assert_false(h5in_has(in, "/deep/nothing/t"));
+    char **names;
+    int nn = h5in_list(in, "/", &names);
+    assert_int_equal(nn, 5);
+    assert_string_equal(names[0], "images");   /* creation order */
+    cli_free_list(names, nn);
+    h5in_close(in);
+
+    unlink(path);
+    rmdir(dir);
+    tensor_free(rows);
+    tensor_free(t);
+}
+
+int main(int argc, char **argv)
+{
+    cli_init(argc, argv);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tensor_shapes),
+        cmocka_unit_test(test_cli_lists),
+        cmocka_unit_test(test_rng),
+        cmocka_unit_test(test_h5_roundtrip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

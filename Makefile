@@ -4,7 +4,7 @@
 PREFIX  ?= /usr/local
 CC      ?= cc
 OPT     ?= -O3 -march=native
-PKGS    := hdf5-serial libpng libjpeg cairo jansson lapacke openblas libprotobuf-c
+PKGS    := hdf5-serial libpng libjpeg cairo jansson lapacke openblas libprotobuf-c zlib
 PKGCFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKGLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  ?= $(OPT) -g
@@ -22,7 +22,7 @@ TOOLSRC := $(sort $(wildcard tools/*.c))
 TOOLS   := $(TOOLSRC:tools/%.c=$(BIN)/cnn-%)
 MANS    := $(wildcard tools/*.1)
 
-.PHONY: all deps test test-asan demo bench install clean data
+.PHONY: all deps test asan demo bench install clean data
 .DELETE_ON_ERROR:
 
 UNITSRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -54,27 +54,38 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libcommon.a $(LDLIBS) -lcmocka
 
+# Test-only driver for tests/ref/engine.sh (engine vs PyTorch).
+$(BUILD)/tests/engine_driver: $(BUILD)/tests/ref/engine_driver.o $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libcommon.a $(LDLIBS)
+all: $(BUILD)/tests/engine_driver
+
 deps:
 	@sh tests/deps.sh
 
 data: deps all
 	$(MAKE) -C data
 
-test: deps all
-	@BIN=$(BIN) BUILD=$(BUILD) sh tests/run.sh
+test: deps all asan
+	@BIN=$(BIN) BUILD=$(BUILD) ASAN_BIN=bin-asan ASAN_BUILD=build-asan sh tests/run.sh
 
-# AddressSanitizer + UBSan build of the unit and command-line tests (the
-# slow reference and training tests are skipped there).
-ASAN = BUILD=build-asan BIN=bin-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined"
-test-asan: deps
-	$(MAKE) $(ASAN) all
-	@BIN=bin-asan BUILD=build-asan ASAN=1 sh tests/run.sh
+# AddressSanitizer + UBSan build; `make test` runs the unit and command-line
+# tests again with it (the slow reference tests run once, unsanitised).
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan BIN=bin-asan \
+	  OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined" all
 
 demo: deps all
-	$(MAKE) -C pipelines demo
+	$(MAKE) -C data
+	$(MAKE) -f pipelines/demo.mk BIN=$(BIN) demo
 
-bench: deps all
-	@sh tests/bench/run.sh
+$(BUILD)/bench/bench_engine: $(BUILD)/tests/bench/bench_engine.o $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libcommon.a $(LDLIBS)
+
+bench: deps all $(BUILD)/bench/bench_engine
+	@BUILD=$(BUILD) sh tests/bench/run.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1

@@ -45,4 +45,15 @@ const tensor *engine_input_grad(const engine *e);
 tensor *engine_wgrad(engine *e, int i, int k);
 void engine_zero_wgrad(engine *e);
 
+/* Threads for OpenBLAS and OpenMP together (they never run at once);
+ * n < 1 = all online cores. Process-wide. */
+void engine_set_threads(int n);
+/* Images in the last forward. */
+int engine_batch(const engine *e);
+/* The preprocessed input of the last forward, what the first layer saw. */
+const tensor *engine_preprocessed(const engine *e);
+/* d/d activation of node i from the last backward (i an ancestor of, or,
+ * the node backward started from). */
+const tensor *engine_node_grad(const engine *e, int i);
+
 #endif

@@ -274,6 +274,50 @@ tensor *h5in_read_rows(h5in *in, const char *dset, int64_t start, int64_t count)
     return t;
 }
 
+void h5in_read_rows_into(h5in *in, const char *dset, int64_t start, int64_t count, float *buf)
+{
+    int64_t dims[TENSOR_MAXDIM];
+    int nd = h5in_dims(in, dset, dims);
+    int64_t n = nd ? dims[0] : 1;
+    if (start < 0 || count < 0 || start + count > n)
+        die("%s: rows %lld..%lld of '%s' lie outside its %lld rows", in->name,
+            (long long)start, (long long)(start + count), dset, (long long)n);
+    if (!count)
+        return;
+    if (nd == 0) {
+        read_rows(in, dset, H5T_NATIVE_FLOAT, start, count, buf);
+        return;
+    }
+    /* Without a chunk cache HDF5 reads whole chunks straight into buf
+     * instead of through its cache and a copy: batches are sequential, so
+     * the cache would only help the one chunk two batches share. */
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    H5Pset_chunk_cache(dapl, 0, 0, 1.0);
+    hid_t d = H5Dopen2(in->f, dset, dapl);
+    H5Pclose(dapl);
+    if (d < 0)
+        die("%s: '%s' is not a dataset", in->name, dset);
+    hid_t t = H5Dget_type(d);
+    H5T_class_t cl = H5Tget_class(t);
+    H5Tclose(t);
+    if (cl != H5T_INTEGER && cl != H5T_FLOAT)
+        die("%s: dataset '%s' is not numeric", in->name, dset);
+    hid_t fs = H5Dget_space(d);
+    hsize_t hd[TENSOR_MAXDIM], off[TENSOR_MAXDIM] = { 0 };
+    for (int i = 0; i < nd; i++)
+        hd[i] = (hsize_t)dims[i];
+    off[0] = (hsize_t)start;
+    hd[0] = (hsize_t)count;
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, hd, NULL);
+    hid_t ms = H5Screate_simple(nd, hd, NULL);
+    herr_t r = H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, buf);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    H5Dclose(d);
+    if (r < 0)
+        die("%s: cannot read dataset '%s' (truncated or corrupt file)", in->name, dset);
+}
+
 tensor *h5in_read(h5in *in, const char *dset)
 {
     return h5in_read_rows(in, dset, 0, h5in_nrows(in, dset));
@@ -521,6 +565,18 @@ void h5out_write_i32(h5out *out, const char *dset, int64_t n, const int32_t *v)
     write_plain(out, dset, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &n, v);
 }
 
+void h5out_write_i64n(h5out *out, const char *dset, int ndim, const int64_t *dims,
+                      const int64_t *v)
+{
+    write_plain(out, dset, H5T_STD_I64LE, H5T_NATIVE_INT64, ndim, dims, v);
+}
+
+void h5out_write_i32n(h5out *out, const char *dset, int ndim, const int64_t *dims,
+                      const int32_t *v)
+{
+    write_plain(out, dset, H5T_STD_I32LE, H5T_NATIVE_INT32, ndim, dims, v);
+}
+
 void h5out_write_strings(h5out *out, const char *dset, int n, char *const *v)
 {
     hid_t t = H5Tcopy(H5T_C_S1);
@@ -533,7 +589,7 @@ void h5out_write_strings(h5out *out, const char *dset, int n, char *const *v)
 
 static void create_chunked(h5out *out, const char *dset, hid_t ft, int nd, const int64_t *dims)
 {
-    hsize_t hd[TENSOR_MAXDIM], ch[TENSOR_MAXDIM];
+    hsize_t hd[TENSOR_MAXDIM] = { 0 }, ch[TENSOR_MAXDIM] = { 0 };
     int64_t row = 1;
     for (int i = 0; i < nd; i++) {
         hd[i] = (hsize_t)dims[i];

@@ -35,6 +35,9 @@ int64_t h5in_nrows(h5in *in, const char *dset);
  * converts). Caller frees. */
 tensor *h5in_read(h5in *in, const char *dset);
 tensor *h5in_read_rows(h5in *in, const char *dset, int64_t start, int64_t count);
+/* Rows [start, start+count) as float32 into the caller's buf (count x row
+ * size floats): reading batch after batch without an allocation each. */
+void h5in_read_rows_into(h5in *in, const char *dset, int64_t start, int64_t count, float *buf);
 /* Integer datasets (1-D), rows [start, start+count); count < 0 = to end. */
 int64_t *h5in_read_i64(h5in *in, const char *dset, int64_t start, int64_t count);
 int32_t *h5in_read_i32(h5in *in, const char *dset, int64_t start, int64_t count);
@@ -69,6 +72,11 @@ void h5out_commit(h5out *out);
 void h5out_write(h5out *out, const char *dset, const tensor *t);
 void h5out_write_i64(h5out *out, const char *dset, int64_t n, const int64_t *v);
 void h5out_write_i32(h5out *out, const char *dset, int64_t n, const int32_t *v);
+/* Integer arrays of any shape (a ranking's U x K ids, for one). */
+void h5out_write_i64n(h5out *out, const char *dset, int ndim, const int64_t *dims,
+                      const int64_t *v);
+void h5out_write_i32n(h5out *out, const char *dset, int ndim, const int64_t *dims,
+                      const int32_t *v);
 void h5out_write_strings(h5out *out, const char *dset, int n, char *const *v);
 /* A chunked float32 dataset of the full shape, filled by h5out_write_rows
  * batch by batch (memory bounded by the batch). */

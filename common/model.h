@@ -12,6 +12,7 @@
 #ifndef CNN_MODEL_H
 #define CNN_MODEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tensor.h"
@@ -40,6 +41,8 @@ typedef struct node {
     tensor **w;
     int64_t shape[3];            /* output C, H, W per image (set by model_prepare) */
     void *priv;                  /* op's private data (set by the op's prepare) */
+    size_t need_ws;              /* scratch floats the op needs per call (model_prepare) */
+    size_t need_aux;             /* bytes per image kept from forward to backward */
 } node;
 
 typedef struct model {

@@ -14,6 +14,8 @@ SHARED=$TOP/../shared
 [ -d "$SHARED" ] || SHARED=
 DATA=$TOP/data
 _n=0
+# CNN_ASAN=1 when run on the sanitizer build: tests may shrink slow work.
+CNN_ASAN=${CNN_ASAN:-}
 
 pass() { _n=$((_n + 1)); echo "ok $_n - $1"; }
 fail() { _n=$((_n + 1)); echo "not ok $_n - $1"; [ $# -gt 1 ] && printf '#   %s\n' "$2"; return 0; }

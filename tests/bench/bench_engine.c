@@ -1,0 +1,317 @@
+/* Engine benchmark: forward images/s and input-gradient cost on the MNIST
+ * CNN and on AlexNet, VGG-16 and ResNet-18 shapes (random weights), and each
+ * VGG-16 conv layer's GFLOP/s beside a plain cblas_sgemm of the same GEMM
+ * shape. Prints "key<TAB>value" lines; tests/bench/run.sh puts them beside
+ * PyTorch's (bench_torch.py prints the same keys). */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "engine.h"
+#include "model.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static rng R;
+
+static tensor *randt(int nd, int64_t a, int64_t b, int64_t c, int64_t d, double scale)
+{
+    int64_t dims[4] = { a, b, c, d };
+    tensor *t = tensor_new(nd, dims);
+    int64_t n = tensor_numel(t);
+    for (int64_t i = 0; i < n; i++)
+        t->data[i] = (float)((rng_uniform(&R) * 2 - 1) * scale);
+    return t;
+}
+
+/* Shapes are tracked here so weights can be sized before model_prepare. */
+static int64_t C, H, W;
+
+static void conv(model *m, const char *name, const char *in, int64_t cout, int k, int s, int p)
+{
+    node *n = model_add(m, name, "Conv", in);
+    double st[2] = { s, s }, pd[1] = { p };
+    node_set(n, "stride", 2, st);
+    node_set(n, "pad", 1, pd);
+    node_add_weight(n, "weight", randt(4, cout, C, k, k, 1.0 / (double)(C * k * k)));
+    node_add_weight(n, "bias", randt(1, cout, 0, 0, 0, 0.01));
+    C = cout;
+    H = (H + 2 * p - k) / s + 1;
+    W = (W + 2 * p - k) / s + 1;
+}
+
+static void bn(model *m, const char *name)
+{
+    node *n = model_add(m, name, "BatchNorm", NULL);
+    tensor *g = randt(1, C, 0, 0, 0, 0.1), *v = randt(1, C, 0, 0, 0, 0.1);
+    for (int64_t i = 0; i < C; i++)
+        g->data[i] += 1, v->data[i] += 1;
+    node_add_weight(n, "gamma", g);
+    node_add_weight(n, "beta", randt(1, C, 0, 0, 0, 0.1));
+    node_add_weight(n, "mean", randt(1, C, 0, 0, 0, 0.1));
+    node_add_weight(n, "var", v);
+}
+
+static void relu(model *m, const char *name, const char *in) { model_add(m, name, "ReLU", in); }
+
+static void maxpool(model *m, const char *name, int k, int s, int p)
+{
+    node *n = model_add(m, name, "MaxPool", NULL);
+    double kk[1] = { k }, ss[1] = { s }, pp[1] = { p };
+    node_set(n, "kernel", 1, kk);
+    node_set(n, "stride", 1, ss);
+    node_set(n, "pad", 1, pp);
+    H = (H + 2 * p - k) / s + 1;
+    W = (W + 2 * p - k) / s + 1;
+}
+
+static void dense(model *m, const char *name, int64_t out)
+{
+    int64_t in = C * H * W;
+    node *n = model_add(m, name, "Dense", NULL);
+    node_add_weight(n, "weight", randt(2, out, in, 0, 0, 1.0 / (double)in));
+    node_add_weight(n, "bias", randt(1, out, 0, 0, 0, 0.01));
+    C = out, H = W = 1;
+}
+
+static model *start(int64_t c, int64_t h, int64_t w)
+{
+    C = c, H = h, W = w;
+    return model_new(c, h, w);
+}
+
+static model *mnist_cnn(void)
+{
+    model *m = start(1, 28, 28);
+    conv(m, "conv1", "input", 32, 3, 1, 0);
+    relu(m, "relu1", NULL);
+    conv(m, "conv2", NULL, 64, 3, 1, 0);
+    relu(m, "relu2", NULL);
+    maxpool(m, "pool", 2, 2, 0);
+    model_add(m, "flatten", "Flatten", NULL);
+    dense(m, "fc1", 128);
+    relu(m, "relu3", NULL);
+    dense(m, "fc2", 10);
+    return m;
+}
+
+static model *alexnet(void)
+{
+    model *m = start(3, 224, 224);
+    conv(m, "conv1", "input", 64, 11, 4, 2);
+    relu(m, "r1", NULL);
+    maxpool(m, "p1", 3, 2, 0);
+    conv(m, "conv2", NULL, 192, 5, 1, 2);
+    relu(m, "r2", NULL);
+    maxpool(m, "p2", 3, 2, 0);
+    conv(m, "conv3", NULL, 384, 3, 1, 1);
+    relu(m, "r3", NULL);
+    conv(m, "conv4", NULL, 256, 3, 1, 1);
+    relu(m, "r4", NULL);
+    conv(m, "conv5", NULL, 256, 3, 1, 1);
+    relu(m, "r5", NULL);
+    maxpool(m, "p5", 3, 2, 0);
+    model_add(m, "flatten", "Flatten", NULL);
+    dense(m, "fc6", 4096);
+    relu(m, "r6", NULL);
+    dense(m, "fc7", 4096);
+    relu(m, "r7", NULL);
+    dense(m, "fc8", 1000);
+    return m;
+}
+
+static const int vgg_cfg[] = { 64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0,
+                               512, 512, 512, 0 };
+
+static model *vgg16(void)
+{
+    model *m = start(3, 224, 224);
+    char nm[32];
+    int ci = 0, pi = 0;
+    for (size_t i = 0; i < sizeof vgg_cfg / sizeof *vgg_cfg; i++) {
+        if (vgg_cfg[i]) {
+            snprintf(nm, sizeof nm, "conv%d", ++ci);
+            conv(m, nm, i ? NULL : "input", vgg_cfg[i], 3, 1, 1);
+            snprintf(nm, sizeof nm, "relu%d", ci);
+            relu(m, nm, NULL);
+        } else {
+            snprintf(nm, sizeof nm, "pool%d", ++pi);
+            maxpool(m, nm, 2, 2, 0);
+        }
+    }
+    model_add(m, "flatten", "Flatten", NULL);
+    dense(m, "fc6", 4096);
+    relu(m, "fc6_relu", NULL);
+    dense(m, "fc7", 4096);
+    relu(m, "fc7_relu", NULL);
+    dense(m, "fc8", 1000);
+    return m;
+}
+
+static model *resnet18(void)
+{
+    model *m = start(3, 224, 224);
+    conv(m, "conv1", "input", 64, 7, 2, 3);
+    bn(m, "bn1");
+    relu(m, "relu", NULL);
+    maxpool(m, "maxpool", 3, 2, 1);
+    char prev[64] = "maxpool", a[64], b[64], s[64], o[64];
+    const int widths[4] = { 64, 128, 256, 512 };
+    for (int l = 0; l < 4; l++)
+        for (int k = 0; k < 2; k++) {
+            int stride = (l > 0 && k == 0) ? 2 : 1;
+            int64_t c0 = C, h0 = H, w0 = W;
+            snprintf(a, sizeof a, "layer%d.%d.conv1", l + 1, k);
+            conv(m, a, prev, widths[l], 3, stride, 1);
+            snprintf(a, sizeof a, "layer%d.%d.bn1", l + 1, k);
+            bn(m, a);
+            snprintf(a, sizeof a, "layer%d.%d.relu1", l + 1, k);
+            relu(m, a, NULL);
+            snprintf(b, sizeof b, "layer%d.%d.conv2", l + 1, k);
+            conv(m, b, NULL, widths[l], 3, 1, 1);
+            snprintf(b, sizeof b, "layer%d.%d.bn2", l + 1, k);
+            bn(m, b);
+            if (stride != 1 || c0 != widths[l]) {
+                int64_t c1 = C, h1 = H, w1 = W;
+                C = c0, H = h0, W = w0;
+                snprintf(s, sizeof s, "layer%d.%d.downsample", l + 1, k);
+                conv(m, s, prev, widths[l], 1, stride, 0);
+                snprintf(s, sizeof s, "layer%d.%d.downsample.bn", l + 1, k);
+                bn(m, s);
+                C = c1, H = h1, W = w1;
+            } else {
+                snprintf(s, sizeof s, "%s", prev);
+            }
+            char ins[160];
+            snprintf(ins, sizeof ins, "%s,%s", b, s);
+            snprintf(o, sizeof o, "layer%d.%d.add", l + 1, k);
+            model_add(m, o, "Add", ins);
+            snprintf(prev, sizeof prev, "layer%d.%d.relu2", l + 1, k);
+            relu(m, prev, NULL);
+        }
+    model_add(m, "avgpool", "GlobalAvgPool", NULL);
+    H = W = 1;
+    model_add(m, "flatten", "Flatten", NULL);
+    dense(m, "fc", 1000);
+    return m;
+}
+
+static void prepare(model *m)
+{
+    char err[256];
+    if (model_prepare(m, err, sizeof err))
+        die("benchmark model: %s", err);
+}
+
+/* Forward images per second at batch n, repeated for about `secs`. */
+static double fwd_rate(model *m, int n, double secs)
+{
+    engine *e = engine_new(m, n, 0, 1);
+    tensor *x = randt(4, n, m->in_shape[0], m->in_shape[1], m->in_shape[2], 0.5);
+    for (int64_t i = 0; i < tensor_numel(x); i++)
+        x->data[i] += 0.5f;
+    engine_forward(e, x);   /* warm-up */
+    int reps = 0;
+    double t0 = now(), t;
+    do {
+        engine_forward(e, x);
+        reps++;
+    } while ((t = now() - t0) < secs);
+    tensor_free(x);
+    engine_free(e);
+    return reps * n / t;
+}
+
+/* Seconds for one forward + input gradient of the top logit, batch 1. */
+static double grad_time(model *m, double secs)
+{
+    engine *e = engine_new(m, 1, 0, 1);
+    tensor *x = randt(4, 1, m->in_shape[0], m->in_shape[1], m->in_shape[2], 0.5);
+    const tensor *y;
+    engine_forward(e, x);
+    y = engine_output(e);
+    tensor *g = tensor_new(y->ndim, y->dims);
+    g->data[0] = 1;
+    engine_backward(e, m->n - 1, g, RULE_STANDARD, 0);
+    int reps = 0;
+    double t0 = now(), t;
+    do {
+        engine_forward(e, x);
+        engine_backward(e, m->n - 1, g, RULE_STANDARD, 0);
+        reps++;
+    } while ((t = now() - t0) < secs);
+    tensor_free(g);
+    tensor_free(x);
+    engine_free(e);
+    return t / reps;
+}
+
+/* One VGG conv layer alone (batch 1) and a plain sgemm of its GEMM shape. */
+static void conv_layer(int idx, int64_t cin, int64_t hw, int64_t cout, double secs)
+{
+    model *m = start(cin, hw, hw);
+    conv(m, "conv", "input", cout, 3, 1, 1);
+    prepare(m);
+    double flops = 2.0 * (double)cout * (double)(hw * hw) * (double)(cin * 9);
+    double rate = fwd_rate(m, 1, secs);
+    model_free(m);
+    int M = (int)cout, N = (int)(hw * hw), K = (int)(cin * 9);
+    float *A = falloc((size_t)M * K), *B = falloc((size_t)K * N), *Cm = falloc((size_t)M * N);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1, A, K, B, N, 0, Cm, N);
+    int reps = 0;
+    double t0 = now(), t;
+    do {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1, A, K, B, N, 0, Cm, N);
+        reps++;
+    } while ((t = now() - t0) < secs);
+    free(A), free(B), free(Cm);
+    printf("vgg16_conv%d_%lldx%lldx%lld_gflops\t%.1f\n", idx, (long long)cin, (long long)hw,
+           (long long)cout, flops * rate / 1e9);
+    printf("vgg16_conv%d_sgemm_M%d_N%d_K%d_gflops\t%.1f\n", idx, M, N, K,
+           flops * reps / t / 1e9);
+}
+
+int main(int argc, char **argv)
+{
+    cli_init(argc, argv);
+    double secs = argc > 1 ? atof(argv[1]) : 2.0;
+    rng_seed(&R, 1);
+    model *m = mnist_cnn();
+    prepare(m);
+    printf("mnist_cnn_b1_img_per_s\t%.0f\n", fwd_rate(m, 1, secs));
+    printf("mnist_cnn_b64_img_per_s\t%.0f\n", fwd_rate(m, 64, secs));
+    printf("mnist_cnn_input_grad_ms\t%.3f\n", 1e3 * grad_time(m, secs));
+    model_free(m);
+    m = alexnet();
+    prepare(m);
+    printf("alexnet_b8_img_per_s\t%.2f\n", fwd_rate(m, 8, secs));
+    model_free(m);
+    m = resnet18();
+    prepare(m);
+    printf("resnet18_b8_img_per_s\t%.2f\n", fwd_rate(m, 8, secs));
+    model_free(m);
+    m = vgg16();
+    prepare(m);
+    printf("vgg16_b4_img_per_s\t%.2f\n", fwd_rate(m, 4, secs));
+    printf("vgg16_input_grad_ms\t%.1f\n", 1e3 * grad_time(m, secs));
+    model_free(m);
+    int64_t cin = 3, hw = 224;
+    int idx = 0;
+    for (size_t i = 0; i < sizeof vgg_cfg / sizeof *vgg_cfg; i++) {
+        if (!vgg_cfg[i]) {
+            hw /= 2;
+            continue;
+        }
+        conv_layer(++idx, cin, hw, vgg_cfg[i], secs / 2);
+        cin = vgg_cfg[i];
+    }
+    return 0;
+}

@@ -1,0 +1,52 @@
+#!/bin/sh
+# cnn-pca: the file it writes, pipes, and bad input (one line, exit 1 or 2,
+# no output left behind). Accuracy is tests/ref/pca.sh.
+. "$(dirname "$0")/../lib.sh"
+
+mk() {  # mk FILE N D [python statement on x]
+    $PY -c "
+import h5py, numpy as np
+x = np.random.default_rng(0).standard_normal(($2, $3)).astype(np.float32)
+${4:-pass}
+f = h5py.File('$1', 'w'); f.attrs['kind'] = 'features'; f['features'] = x
+f['ids'] = np.arange(50, 50 + $2); f['labels'] = (np.arange($2) % 3).astype(np.int32)"
+}
+mk "$T/x.h5" 30 8
+check "pca of a pipe" sh -c "cat '$T/x.h5' | cnn-pca -k 2 > '$T/p.h5'"
+check_py "pca file schema" -c "
+import h5py, numpy as np
+f = h5py.File('$T/p.h5')
+assert f.attrs['kind'] == 'pca' and f.attrs['method'] == 'covariance'
+assert f['features'].shape == (30, 2) and f['components'].shape == (2, 8)
+assert f['mean'].shape == (8,) and f['explained_variance_ratio'].shape == (2,)
+assert f['explained_variance'].shape == (2,) and f['singular_values'].shape == (2,)
+assert np.array_equal(f['ids'][...], np.arange(50, 80))
+assert 0 < f['explained_variance_ratio'][1] <= f['explained_variance_ratio'][0] < 1
+assert 'cnn-pca' in f.attrs['history']"
+check "--range" cnn-pca -q -k 2 --range 10:20 -o "$T/r.h5" "$T/x.h5"
+check_py "--range rows" -c "
+import h5py, numpy as np
+f = h5py.File('$T/r.h5'); assert np.array_equal(f['ids'][...], np.arange(60, 70))"
+
+mk "$T/nan.h5" 30 8 "x[17, 5] = np.nan"
+check_error "NaN names row and column" 1 "nan.h5: row 17 column 5 is NaN" "$T/o1.h5" cnn-pca -o "$T/o1.h5" "$T/nan.h5"
+mk "$T/inf.h5" 30 8 "x[29, 0] = np.inf"
+check_error "Inf names row and column" 1 "row 29 column 0 is infinite" "$T/o2.h5" cnn-pca -o "$T/o2.h5" "$T/inf.h5"
+check_error "NaN in the applied file" 1 "row 17 column 5 is NaN" "$T/o3.h5" cnn-pca --fit "$T/x.h5" -o "$T/o3.h5" "$T/nan.h5"
+check_error "k > min(N, D)" 1 "k=9 .* min\(N, D\) = 8" "$T/o4.h5" cnn-pca -k 9 -o "$T/o4.h5" "$T/x.h5"
+mk "$T/const.h5" 30 8 "x[:] = 3"
+check_error "all columns constant" 1 "constant" "$T/o5.h5" cnn-pca -o "$T/o5.h5" "$T/const.h5"
+mk "$T/empty.h5" 0 8
+check_error "no rows" 1 "no rows" "$T/o6.h5" cnn-pca -o "$T/o6.h5" "$T/empty.h5"
+mk "$T/one.h5" 1 8
+check_error "one row" 1 "at least 2 rows" "$T/o7.h5" cnn-pca -o "$T/o7.h5" "$T/one.h5"
+$PY -c "
+import h5py; f = h5py.File('$T/acts.h5', 'w'); f.attrs['kind'] = 'activations'; f['probs'] = [[1.0]]"
+check_error "wrong kind" 1 "is a activations file \(expected features\)" "$T/o8.h5" cnn-pca -o "$T/o8.h5" "$T/acts.h5"
+mk "$T/d5.h5" 30 5
+check_error "--fit with other D" 1 "5 features per row, but the components were fitted on 8" "$T/o9.h5" \
+    cnn-pca --fit "$T/x.h5" -o "$T/o9.h5" "$T/d5.h5"
+check_error "--apply without --fit" 2 "needs --fit" "" cnn-pca --apply "$T/x.h5"
+check_error "unknown method" 2 "method" "" cnn-pca --method svd "$T/x.h5"
+check_error "k from a pca file too large" 1 "holds 2 components, 3 asked" "$T/o10.h5" \
+    cnn-pca --fit "$T/p.h5" -k 3 -o "$T/o10.h5" "$T/x.h5"

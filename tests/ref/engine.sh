@@ -1,0 +1,40 @@
+#!/bin/sh
+# The model engine against PyTorch (tests/ref/engine_ref.py): activations of
+# every node, input gradients under the three ReLU rules, weight gradients;
+# and malformed model files rejected with one line naming file and node.
+. "$(dirname "$0")/../lib.sh"
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
+DRV=$BUILD/tests/engine_driver
+REF=$TOP/tests/ref/engine_ref.py
+
+if [ ! -x "$DRV" ]; then
+    fail "engine driver built" "$DRV missing (make BUILD=...)"
+    exit 0
+fi
+if ! $PY -c 'import torch, h5py' 2>/dev/null; then
+    skip "engine vs PyTorch" "python3-torch or h5py missing"
+    exit 0
+fi
+
+check_py "chain (strided asymmetric conv, BatchNorm, LRN, ceil max-pool, grouped dilated conv, LeakyReLU, AvgPool, Dense, BGR) matches PyTorch" \
+    "$REF" "$DRV" "$T" chain
+check_py "DAG (1x1 and depthwise conv, Clip, Tanh, Add of 3, Concat, pools, Softmax) matches PyTorch" \
+    "$REF" "$DRV" "$T" dag
+check_py "backward from a middle node (even LRN, bias-free conv/dense, dilation) matches PyTorch" \
+    "$REF" "$DRV" "$T" middle
+
+$PY "$REF" --bad "$T"
+run_bad() { "$DRV" "$T/$1" "$T/bad_images.h5" "$T/bad_seed.h5" fc "$T/out.h5"; }
+check_error "unknown op is refused" 1 "bad_op.h5: node 'l1': unknown op 'Swish'" "$T/out.h5" run_bad bad_op.h5
+check_error "input from a later node is refused" 1 "bad_later.h5: node 'l1'.*not an earlier node" "$T/out.h5" run_bad bad_later.h5
+check_error "a node reading itself (cycle) is refused" 1 "bad_self.h5: node 'lrn'.*not an earlier node" "$T/out.h5" run_bad bad_self.h5
+check_error "input naming no node is refused" 1 "bad_missing.h5: node 'lrn'.*'nosuch' is not a node" "$T/out.h5" run_bad bad_missing.h5
+check_error "weight shape mismatch is refused" 1 "bad_wshape.h5: node 'fc' \\(Dense\\): weight expects 7 inputs" "$T/out.h5" run_bad bad_wshape.h5
+check_error "unknown attribute is refused" 1 "bad_attr.h5: node 'mp'.*unknown attribute 'strides'" "$T/out.h5" run_bad bad_attr.h5
+check_error "attribute with too many values is refused" 1 "bad_nattr.h5: node 'c1'.*'stride' has 3 values" "$T/out.h5" run_bad bad_nattr.h5
+check_error "missing weight is refused" 1 "bad_noweight.h5: node 'c1'.*missing weight 'weight'" "$T/out.h5" run_bad bad_noweight.h5
+check_error "file without nodes is refused" 1 "bad_nonodes.h5: no /nodes group" "$T/out.h5" run_bad bad_nonodes.h5
+check_error "file of another kind is refused" 1 "bad_kind.h5: is a images file \\(expected model\\)" "$T/out.h5" run_bad bad_kind.h5
+if run_bad nan_weight.h5 >"$T/.out" 2>"$T/.err" && grep -q "nan_weight.h5: node 'c1': weight 'weight' has 1 non-finite" "$T/.err"
+then pass "NaN weights only warn"; else fail "NaN weights only warn" "$(head -c 300 "$T/.err")"; fi

@@ -1,0 +1,544 @@
+/* Unit tests of the model and the engine: finite-difference gradient checks
+ * (input and weights) on small random nets covering every op, the model
+ * file round trip, malformed graphs, dropout in training. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "engine.h"
+#include "model.h"
+#include "ops.h"
+
+static tensor *rand_tensor(rng *r, int nd, const int64_t *dims, double scale, double shift)
+{
+    tensor *t = tensor_new(nd, dims);
+    for (int64_t i = 0; i < tensor_numel(t); i++)
+        t->data[i] = (float)(shift + scale * rng_normal(r));
+    return t;
+}
+
+static void add_w(node *n, rng *r, const char *name, int nd, int64_t a, int64_t b, int64_t c,
+                  int64_t d, double scale, double shift)
+{
+    int64_t dims[4] = { a, b, c, d };
+    node_add_weight(n, name, rand_tensor(r, nd, dims, scale, shift));
+}
+
+/* Net 1, a chain through the spatial ops. */
+static model *net_chain(void)
+{
+    rng r;
+    rng_seed(&r, 11);
+    model *m = model_new(3, 11, 9);
+    m->mean[0] = 0.4f, m->mean[1] = 0.5f, m->mean[2] = 0.45f;
+    m->std[0] = 0.2f, m->std[1] = 0.3f, m->std[2] = 0.25f;
+    m->bgr = 1;
+    node *n = model_add(m, "conv1", "Conv", "input");
+    double st[2] = { 2, 1 }, pad[4] = { 1, 0, 2, 1 };
+    node_set(n, "stride", 2, st);
+    node_set(n, "pad", 4, pad);
+    add_w(n, &r, "weight", 4, 6, 3, 3, 3, 0.4, 0);
+    add_w(n, &r, "bias", 1, 6, 0, 0, 0, 0.1, 0);
+    n = model_add(m, "bn", "BatchNorm", NULL);
+    add_w(n, &r, "gamma", 1, 6, 0, 0, 0, 0.1, 1);
+    add_w(n, &r, "beta", 1, 6, 0, 0, 0, 0.1, 0);
+    add_w(n, &r, "mean", 1, 6, 0, 0, 0, 0.1, 0);
+    add_w(n, &r, "var", 1, 6, 0, 0, 0, 0.1, 1);
+    n = model_add(m, "leaky", "LeakyReLU", NULL);
+    node_set1(n, "alpha", 0.1);
+    n = model_add(m, "lrn", "LRN", NULL);
+    node_set1(n, "size", 3);
+    node_set1(n, "alpha", 0.3);
+    node_set1(n, "k", 1.5);
+    n = model_add(m, "pool", "MaxPool", NULL);
+    double k3[1] = { 3 }, s2[1] = { 2 }, p1[1] = { 1 };
+    node_set(n, "kernel", 1, k3);
+    node_set(n, "stride", 1, s2);
+    node_set(n, "pad", 1, p1);
+    node_set1(n, "ceil_mode", 1);
+    n = model_add(m, "conv2", "Conv", NULL);
+    node_set1(n, "groups", 2);
+    double dil[2] = { 2, 1 }, p2[2] = { 2, 1 };
+    node_set(n, "dilation", 2, dil);
+    node_set(n, "pad", 2, p2);
+    add_w(n, &r, "weight", 4, 4, 3, 3, 3, 0.4, 0);
+    n = model_add(m, "clip", "Clip", NULL);
+    node_set1(n, "min", 0);
+    node_set1(n, "max", 0.8);
+    n = model_add(m, "avg", "AvgPool", NULL);
+    double k2[2] = { 2, 2 }, pa[4] = { 1, 0, 0, 1 };
+    node_set(n, "kernel", 2, k2);
+    node_set(n, "pad", 4, pa);
+    node_set1(n, "stride", 1);
+    n = model_add(m, "flat", "Flatten", NULL);
+    n = model_add(m, "drop", "Dropout", NULL);
+    node_set1(n, "ratio", 0.5);
+    /* Dense's input size follows from the shapes above: prepare to learn it. */
+    char err[256];
+    if (model_prepare(m, err, sizeof err))
+        fail_msg("%s", err);
+    int64_t din = m->nodes[m->n - 1].shape[0];
+    n = model_add(m, "fc", "Dense", NULL);
+    add_w(n, &r, "weight", 2, 5, din, 0, 0, 0.3, 0);
+    add_w(n, &r, "bias", 1, 5, 0, 0, 0, 0.1, 0);
+    n = model_add(m, "sig", "Sigmoid", NULL);
+    if (model_prepare(m, err, sizeof err))
+        fail_msg("%s", err);
+    return m;
+}
+
+/* Net 2, a DAG: 1x1 conv, depthwise conv, Tanh, ReLU, Add, Concat,
+ * GlobalAvgPool, Dense, Softmax. */
+static model *net_dag(void)
+{
+    rng r;
+    rng_seed(&r, 12);
+    model *m = model_new(2, 6, 7);
+    node *n = model_add(m, "c1", "Conv", "input");
+    add_w(n, &r, "weight", 4, 4, 2, 1, 1, 0.5, 0);
+    add_w(n, &r, "bias", 1, 4, 0, 0, 0, 0.1, 0);
+    n = model_add(m, "r1", "ReLU", NULL);
+    n = model_add(m, "dw", "Conv", "r1");
+    node_set1(n, "groups", 4);
+    node_set1(n, "pad", 1);
+    add_w(n, &r, "weight", 4, 4, 1, 3, 3, 0.5, 0);
+    n = model_add(m, "t", "Tanh", "dw");
+    n = model_add(m, "c3", "Conv", "input");
+    double pd[2] = { 1, 0 };
+    node_set(n, "pad", 2, pd);
+    double ks[2] = { 3, 1 };
+    node_set(n, "kernel", 2, ks);
+    add_w(n, &r, "weight", 4, 4, 2, 3, 1, 0.5, 0);
+    n = model_add(m, "sum", "Add", "t,r1,c3");
+    n = model_add(m, "cat", "Concat", "sum,t,sum");
+    n = model_add(m, "gap", "GlobalAvgPool", NULL);
+    n = model_add(m, "fc", "Dense", NULL);
+    add_w(n, &r, "weight", 2, 6, 12, 0, 0, 0.5, 0);
+    n = model_add(m, "sm", "Softmax", NULL);
+    char err[256];
+    if (model_prepare(m, err, sizeof err))
+        fail_msg("%s", err);
+    return m;
+}
+
+static tensor *rand_input(const model *m, int n, uint64_t seed)
+{
+    rng r;
+    rng_seed(&r, seed);
+    tensor *x = tensor_new4(n, m->in_shape[0], m->in_shape[1], m->in_shape[2]);
+    for (int64_t i = 0; i < tensor_numel(x); i++)
+        x->data[i] = (float)rng_uniform(&r);
+    return x;
+}
+
+/* L = sum(seed * output of node `at`), in double. */
+static double loss(engine *e, const tensor *x, int at, const tensor *seed)
+{
+    engine_forward_upto(e, x, at);
+    const tensor *y = engine_act(e, at);
+    double s = 0;
+    for (int64_t i = 0; i < tensor_numel(y); i++)
+        s += (double)y->data[i] * seed->data[i];
+    return s;
+}
+
+/* The central difference of the loss in *v (an input pixel or a weight)
+ * into *fd. Returns 1, leaving it, where the one-sided differences
+ * disagree: a kink (ReLU at 0, a max-pool switch changing) lies within h
+ * and no derivative is defined there. */
+static int fd_at(engine *e, float *v, const tensor *x, int at, const tensor *seed, double h,
+                 double scale, double *fd)
+{
+    float v0 = *v;
+    double l0 = loss(e, x, at, seed);
+    *v = v0 + (float)h;
+    double lp = loss(e, x, at, seed);
+    *v = v0 - (float)h;
+    double lm = loss(e, x, at, seed);
+    *v = v0;
+    double dp = (lp - l0) / h, dm = (l0 - lm) / h;
+    *fd = (lp - lm) / (2 * h);
+    return fabs(dp - dm) > 0.05 * scale;
+}
+
+/* Central differences on float32 values: compare against the analytic
+ * gradient with a tolerance relative to the gradient's scale. */
+static void fd_check(model *m, int at, int nb)
+{
+    engine *e = engine_new(m, nb, 0, 1);
+    tensor *x = rand_input(m, nb, 5);
+    engine_forward(e, x);
+    rng r;
+    rng_seed(&r, 9);
+    const tensor *y = engine_act(e, at);
+    tensor *seed = rand_tensor(&r, y->ndim, y->dims, 1, 0);
+    engine_zero_wgrad(e);
+    engine_backward(e, at, seed, RULE_STANDARD, 1);
+    tensor *gx = tensor_clone(engine_input_grad(e));
+    const double h = 1e-3;
+    double worst = 0, scale = 1e-3;
+    for (int64_t i = 0; i < tensor_numel(gx); i++)
+        scale = fmax(scale, fabs(gx->data[i]));
+    int kinks = 0;
+    for (int t = 0; t < 40; t++) {
+        int64_t i = (int64_t)rng_below(&r, (uint64_t)tensor_numel(x));
+        double fd;
+        if (fd_at(e, x->data + i, x, at, seed, h, scale, &fd)) {
+            kinks++;
+            continue;
+        }
+        worst = fmax(worst, fabs(fd - gx->data[i]) / scale);
+    }
+    if (worst > 1e-2 || kinks > 8)
+        fail_msg("input gradient: finite differences disagree by %.3g of the scale (%d kinks)",
+                 worst, kinks);
+    /* Weights: a few entries of every weight of every ancestor. */
+    for (int nd = 0; nd <= at; nd++)
+        for (int k = 0; k < m->nodes[nd].nw; k++) {
+            const char *wn = m->nodes[nd].wnames[k];
+            if (!strcmp(wn, "mean") || !strcmp(wn, "var"))
+                continue;       /* frozen statistics: zero by design */
+            tensor *w = m->nodes[nd].w[k];
+            tensor *gw = engine_wgrad(e, nd, k);
+            double ws = 1e-3, wworst = 0;
+            for (int64_t j = 0; j < tensor_numel(gw); j++)
+                ws = fmax(ws, fabs(gw->data[j]));
+            int wk = 0;
+            for (int t = 0; t < 12; t++) {
+                int64_t j = (int64_t)rng_below(&r, (uint64_t)tensor_numel(w));
+                double fd;
+                if (fd_at(e, w->data + j, x, at, seed, h, ws, &fd)) {
+                    wk++;
+                    continue;
+                }
+                wworst = fmax(wworst, fabs(fd - gw->data[j]) / ws);
+            }
+            if (wworst > 1e-2 || wk > 3)
+                fail_msg("node %s weight %s: finite differences disagree by %.3g of the scale",
+                         m->nodes[nd].name, wn, wworst);
+        }
+    tensor_free(gx);
+    tensor_free(seed);
+    tensor_free(x);
+    engine_free(e);
+}
+
+static void test_fd_chain(void **state)
+{
+    (void)state;
+    model *m = net_chain();
+    fd_check(m, m->n - 1, 2);
+    fd_check(m, model_find(m, "pool"), 2);   /* from a middle node */
+    model_free(m);
+}
+
+static void test_fd_dag(void **state)
+{
+    (void)state;
+    model *m = net_dag();
+    fd_check(m, m->n - 1, 3);
+    fd_check(m, model_find(m, "cat"), 1);
+    model_free(m);
+}
+
+/* Every registered op appears in the two nets (so the FD tests cover all). */
+static void test_ops_covered(void **state)
+{
+    (void)state;
+    model *a = net_chain(), *b = net_dag();
+    for (int i = 0; op_at(i); i++) {
+        const char *nm = op_at(i)->name;
+        int found = 0;
+        for (int k = 0; k < a->n; k++)
+            found |= !strcmp(a->nodes[k].op, nm);
+        for (int k = 0; k < b->n; k++)
+            found |= !strcmp(b->nodes[k].op, nm);
+        if (!found)
+            fail_msg("op %s is not covered by the unit nets", nm);
+    }
+    assert_non_null(op_find("Gemm"));
+    assert_null(op_find("Swish"));
+    model_free(a);
+    model_free(b);
+}
+
+/* The three rules on ReLU: deconvnet ignores the forward input, guided is
+ * the standard gradient with negative entries removed. */
+static void test_rules(void **state)
+{
+    (void)state;
+    model *m = model_new(1, 1, 4);
+    model_add(m, "r", "ReLU", "input");
+    char err[128];
+    assert_int_equal(model_prepare(m, err, sizeof err), 0);
+    engine *e = engine_new(m, 1, 0, 1);
+    tensor *x = tensor_new4(1, 1, 1, 4), *g = tensor_new4(1, 1, 1, 4);
+    float xv[4] = { 0.5f, -0.5f, 0.5f, -0.5f }, gv[4] = { 1, 1, -1, -1 };
+    memcpy(x->data, xv, sizeof xv);
+    memcpy(g->data, gv, sizeof gv);
+    float want[3][4] = { { 1, 0, -1, 0 }, { 1, 0, 0, 0 }, { 1, 1, 0, 0 } };
+    engine_forward(e, x);
+    for (int r = 0; r < 3; r++) {
+        engine_backward(e, 0, g, (relu_rule)r, 0);
+        const tensor *gx = engine_input_grad(e);
+        for (int k = 0; k < 4; k++)
+            assert_float_equal(gx->data[k], want[r][k], 1e-7);
+    }
+    tensor_free(x);
+    tensor_free(g);
+    engine_free(e);
+    model_free(m);
+}
+
+static void test_roundtrip(void **state)
+{
+    (void)state;
+    model *m = net_dag();
+    m->source = xstrdup("unit test");
+    m->nclasses = 6;
+    m->classes = xcalloc(7, sizeof(char *));
+    for (int i = 0; i < 6; i++) {
+        char b[32];
+        snprintf(b, sizeof b, "class %d", i);
+        m->classes[i] = xstrdup(b);
+    }
+    char path[] = "/tmp/cnn-test-model-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    unlink(path);
+    model_save(m, path);
+    model *l = model_load(path);
+    unlink(path);
+    assert_int_equal(l->n, m->n);
+    assert_int_equal(l->nclasses, 6);
+    assert_string_equal(l->classes[5], "class 5");
+    assert_string_equal(l->source, "unit test");
+    assert_int_equal(model_nparams(l), model_nparams(m));
+    for (int i = 0; i < m->n; i++) {
+        assert_string_equal(l->nodes[i].name, m->nodes[i].name);
+        assert_string_equal(l->nodes[i].op, m->nodes[i].op);
+        assert_int_equal(l->nodes[i].nin, m->nodes[i].nin);
+        assert_memory_equal(l->nodes[i].shape, m->nodes[i].shape, sizeof m->nodes[i].shape);
+    }
+    tensor *x = rand_input(m, 2, 3);
+    engine *a = engine_new(m, 2, 0, 1), *b = engine_new(l, 2, 0, 1);
+    engine_forward(a, x);
+    engine_forward(b, x);
+    assert_memory_equal(engine_output(a)->data, engine_output(b)->data,
+                        (size_t)tensor_numel(engine_output(a)) * sizeof(float));
+    engine_free(a);
+    engine_free(b);
+    tensor_free(x);
+    model_free(l);
+    model_free(m);
+}
+
+static void expect_prepare_error(model *m, const char *needle)
+{
+    char err[512];
+    assert_int_equal(model_prepare(m, err, sizeof err), -1);
+    if (!strstr(err, needle))
+        fail_msg("error '%s' does not mention '%s'", err, needle);
+    model_free(m);
+}
+
+static model *tiny(void)
+{
+    model *m = model_new(1, 5, 5);
+    node *n = model_add(m, "c", "Conv", "input");
+    int64_t d[4] = { 2, 1, 3, 3 };
+    node_add_weight(n, "weight", tensor_new(4, d));
+    model_add(m, "r", "ReLU", NULL);
+    return m;
+}
+
+static void test_bad_graphs(void **state)
+{
+    (void)state;
+    model *m = tiny();
+    char err[256];
+    assert_int_equal(model_prepare(m, err, sizeof err), 0);
+    assert_int_equal(m->nodes[0].shape[0], 2);
+    assert_int_equal(m->nodes[0].shape[1], 3);
+    model_free(m);
+
+    m = tiny();
+    free(m->nodes[1].op);
+    m->nodes[1].op = xstrdup("Swish");
+    expect_prepare_error(m, "unknown op 'Swish'");
+
+    m = tiny();
+    free(m->nodes[0].in_names[0]);
+    m->nodes[0].in_names[0] = xstrdup("r");
+    expect_prepare_error(m, "not an earlier node");
+
+    m = tiny();
+    free(m->nodes[1].in_names[0]);
+    m->nodes[1].in_names[0] = xstrdup("nope");
+    expect_prepare_error(m, "'nope' is not a node");
+
+    m = tiny();
+    node_set1(&m->nodes[0], "strides", 2);
+    expect_prepare_error(m, "unknown attribute 'strides'");
+
+    m = tiny();
+    int64_t d[4] = { 2, 2, 3, 3 };
+    node_add_weight(&m->nodes[0], "weight", tensor_new(4, d));
+    expect_prepare_error(m, "input channels per group");
+
+    m = tiny();
+    node_set1(&m->nodes[0], "pad", -1);
+    expect_prepare_error(m, "pads >= 0");
+
+    m = tiny();
+    free(m->nodes[1].name);
+    m->nodes[1].name = xstrdup("c");
+    expect_prepare_error(m, "used twice");
+
+    m = tiny();
+    int64_t big[4] = { 2, 1, 7, 7 };
+    node_add_weight(&m->nodes[0], "weight", tensor_new(4, big));
+    expect_prepare_error(m, "larger than the padded input");
+
+    m = tiny();
+    m->bgr = 1;
+    expect_prepare_error(m, "bgr needs 3 input channels");
+}
+
+/* model_load on a broken file exits 1 with one line naming the file. */
+static void test_load_dies(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/cnn-test-bad-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(write(fd, "not hdf5", 8) == 8);
+    close(fd);
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    /* A fresh process (fork + exec of this binary): exit() in a forked
+     * copy of a process with OpenBLAS/OpenMP threads may hang or crash. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pfd[1], 2);
+        close(pfd[0]);
+        execl("/proc/self/exe", "test_engine", "--load", path, (char *)NULL);
+        _exit(99);
+    }
+    close(pfd[1]);
+    char buf[512] = { 0 };
+    /* Read to the end: the message may come in pieces. */
+    ssize_t got = 0, r;
+    while ((r = read(pfd[0], buf + got, sizeof buf - 1 - (size_t)got)) > 0)
+        got += r;
+    close(pfd[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    unlink(path);
+    if (!WIFEXITED(st))
+        fail_msg("model_load child did not exit (signal %d): %s", WIFSIGNALED(st) ? WTERMSIG(st) : 0, buf);
+    assert_int_equal(WEXITSTATUS(st), 1);
+    assert_true(got > 0);
+    assert_non_null(strstr(buf, path));
+    assert_non_null(strstr(buf, "not an HDF5 file"));
+}
+
+/* Dropout: identity at inference; in training about ratio of the values
+ * are zero, the rest scaled, the same seed gives the same mask, and the
+ * gradient follows the mask. */
+static void test_dropout(void **state)
+{
+    (void)state;
+    model *m = model_new(1, 40, 50);
+    node *n = model_add(m, "d", "Dropout", "input");
+    node_set1(n, "ratio", 0.25);
+    char err[128];
+    assert_int_equal(model_prepare(m, err, sizeof err), 0);
+    tensor *x = rand_input(m, 2, 1);
+    for (int64_t i = 0; i < tensor_numel(x); i++)
+        x->data[i] += 0.5f;      /* strictly positive, so zero means dropped */
+    engine *e = engine_new(m, 2, 0, 7), *f = engine_new(m, 2, 1, 7);
+    engine_forward(e, x);
+    assert_memory_equal(engine_output(e)->data, x->data, (size_t)tensor_numel(x) * sizeof(float));
+    engine_set_training(e, 1);
+    engine_forward(e, x);
+    engine_forward(f, x);
+    const tensor *y = engine_output(e);
+    assert_memory_equal(y->data, engine_output(f)->data, (size_t)tensor_numel(x) * sizeof(float));
+    int64_t zeros = 0, nn = tensor_numel(x);
+    for (int64_t i = 0; i < nn; i++) {
+        if (y->data[i] == 0)
+            zeros++;
+        else
+            assert_float_equal(y->data[i], x->data[i] / 0.75f, 1e-5);
+    }
+    assert_true(zeros > nn / 5 && zeros < nn * 3 / 10);
+    tensor *g = tensor_clone(x);
+    tensor_fill(g, 1);
+    engine_backward(e, 0, g, RULE_STANDARD, 0);
+    const tensor *gx = engine_input_grad(e);
+    for (int64_t i = 0; i < nn; i++)
+        assert_float_equal(gx->data[i], y->data[i] == 0 ? 0.0f : 1 / 0.75f, 1e-6);
+    tensor_free(g);
+    tensor_free(x);
+    engine_free(e);
+    engine_free(f);
+    model_free(m);
+}
+
+/* Weight gradients accumulate over backward calls until zeroed. */
+static void test_wgrad_accumulates(void **state)
+{
+    (void)state;
+    model *m = net_dag();
+    engine *e = engine_new(m, 2, 0, 1);
+    tensor *x = rand_input(m, 2, 4);
+    engine_forward(e, x);
+    tensor *g = tensor_clone(engine_output(e));
+    tensor_fill(g, 0.3f);
+    g->data[0] = 1;
+    engine_zero_wgrad(e);
+    engine_backward(e, m->n - 1, g, RULE_STANDARD, 1);
+    tensor *once = tensor_clone(engine_wgrad(e, 0, 0));
+    engine_backward(e, m->n - 1, g, RULE_STANDARD, 1);
+    const tensor *twice = engine_wgrad(e, 0, 0);
+    for (int64_t i = 0; i < tensor_numel(once); i++)
+        assert_float_equal(twice->data[i], 2 * once->data[i], 1e-6 + 1e-5 * fabs(once->data[i]));
+    engine_zero_wgrad(e);
+    for (int64_t i = 0; i < tensor_numel(once); i++)
+        assert_true(engine_wgrad(e, 0, 0)->data[i] == 0);
+    tensor_free(once);
+    tensor_free(g);
+    tensor_free(x);
+    engine_free(e);
+    model_free(m);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && !strcmp(argv[1], "--load")) {
+        cli_init(argc, argv);
+        model_free(model_load(argv[2]));
+        return 0;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fd_chain),
+        cmocka_unit_test(test_fd_dag),
+        cmocka_unit_test(test_ops_covered),
+        cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_bad_graphs),
+        cmocka_unit_test(test_load_dies),
+        cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_wgrad_accumulates),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

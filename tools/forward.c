@@ -1,0 +1,349 @@
+/* cnn-forward: run a model over an images file in batches; write chosen
+ * layers' activations, logits, probabilities and top-k predictions (an
+ * activations file), or print the top-k classes per image. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch.h"
+#include "cli.h"
+#include "engine.h"
+#include "h5io.h"
+#include "model.h"
+#include "rfield.h"
+
+static const char usage[] =
+    "Usage: cnn-forward -m MODEL.h5 [-l LAYER,...|--all] [options] [IMAGES.h5]\n"
+    "Runs the model over an images file and writes an activations file\n"
+    "(kind=activations): /act/LAYER (N x C x H x W) for each chosen layer, /logits\n"
+    "and /probs (N x K), /pred (N, int32), /topk_idx (N x k, int32) and /topk_prob\n"
+    "(N x k); /ids, /labels travel with the rows. /classes holds the model's class\n"
+    "names (what /pred indexes) when it has them, else the images file's; the\n"
+    "images file's /classes go to /label_classes when they differ from the\n"
+    "model's. Layer names match exactly, or ignoring case when that is unique.\n"
+    "\n"
+    "  -m, --model FILE    model file (kind=model)\n"
+    "  -l, --layers L,...  layers whose activations to keep (default none)\n"
+    "      --all           keep every layer's activations\n"
+    "  -k, --top K         classes in /topk_* and --print (default 5)\n"
+    "  -p, --print         print the top-k classes of every image on standard\n"
+    "                      output (no HDF5 file then unless -o is given)\n"
+    CLI_COMMON_HELP;
+
+struct fwd_opts {
+    struct cli_common co;
+    const char *model, *layers, *input;
+    int all, print, k;
+};
+
+enum { OPT_ALL = 2001 };
+
+static void parse_args(int argc, char **argv, struct fwd_opts *o)
+{
+    static const struct option longopts[] = {
+        { "model", required_argument, 0, 'm' },
+        { "layers", required_argument, 0, 'l' },
+        { "all", no_argument, 0, OPT_ALL },
+        { "top", required_argument, 0, 'k' },
+        { "print", no_argument, 0, 'p' },
+        CLI_COMMON_LONGOPTS,
+        { 0, 0, 0, 0 }
+    };
+    memset(o, 0, sizeof *o);
+    cli_common_defaults(&o->co);
+    o->k = 5;
+    int c;
+    while ((c = getopt_long(argc, argv, "m:l:k:p" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+        switch (c) {
+        case 'm': o->model = optarg; break;
+        case 'l': o->layers = optarg; break;
+        case OPT_ALL: o->all = 1; break;
+        case 'k': o->k = (int)cli_long("-k", optarg, 1, 1 << 20); break;
+        case 'p': o->print = 1; break;
+        default:
+            cli_common_opt(c, optarg, &o->co, usage);
+        }
+    }
+    if (!o->model)
+        die_usage("no model: give -m MODEL.h5");
+    if (optind < argc - 1)
+        die_usage("one images file expected, got %d", argc - optind);
+    if (o->all && o->layers)
+        die_usage("give -l LAYERS or --all, not both");
+    o->input = optind < argc ? argv[optind] : NULL;
+}
+
+/* h5io writes 1-D integer rows; top-k indices are N x k, so this one
+ * chunked 2-D int32 dataset is made here with the HDF5 API directly. */
+static hid_t create_i32_2d(h5out *out, const char *name, int64_t n, int64_t k)
+{
+    hsize_t dims[2] = { (hsize_t)n, (hsize_t)k }, chunk[2] = { (hsize_t)(n < 1024 ? n : 1024),
+                                                               (hsize_t)k };
+    hid_t sp = H5Screate_simple(2, dims, NULL), pl = H5Pcreate(H5P_DATASET_CREATE);
+    if (n > 0)
+        H5Pset_chunk(pl, 2, chunk);
+    hid_t d = H5Dcreate2(out->f, name, H5T_STD_I32LE, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
+    H5Pclose(pl);
+    H5Sclose(sp);
+    if (d < 0)
+        die("%s: cannot create %s", out->name, name);
+    return d;
+}
+
+static void write_i32_2d(h5out *out, hid_t d, int64_t start, int64_t n, int64_t k,
+                         const int32_t *v)
+{
+    hsize_t off[2] = { (hsize_t)start, 0 }, cnt[2] = { (hsize_t)n, (hsize_t)k };
+    hid_t fs = H5Dget_space(d), ms = H5Screate_simple(2, cnt, NULL);
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL);
+    herr_t rc = H5Dwrite(d, H5T_NATIVE_INT32, ms, fs, H5P_DEFAULT, v);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    if (rc < 0)
+        die("%s: cannot write /topk_idx", out->name);
+}
+
+/* Softmax of one row in double precision. */
+static void softmax(const float *z, int64_t k, float *p)
+{
+    double mx = z[0], s = 0;
+    for (int64_t j = 1; j < k; j++)
+        mx = z[j] > mx ? z[j] : mx;
+    for (int64_t j = 0; j < k; j++)
+        s += exp((double)z[j] - mx);
+    for (int64_t j = 0; j < k; j++)
+        p[j] = (float)(exp((double)z[j] - mx) / s);
+}
+
+/* The k largest of p (ties: lower index first), by insertion: k is small. */
+static void topk(const float *p, int64_t n, int k, int32_t *idx, float *val)
+{
+    int got = 0;
+    for (int64_t j = 0; j < n; j++) {
+        if (got == k && p[j] <= val[k - 1])
+            continue;
+        int pos = got < k ? got++ : k - 1;
+        while (pos > 0 && val[pos - 1] < p[j]) {
+            val[pos] = val[pos - 1];
+            idx[pos] = idx[pos - 1];
+            pos--;
+        }
+        val[pos] = p[j];
+        idx[pos] = (int32_t)j;
+    }
+}
+
+static int same_strings(char **a, int na, char **b, int nb)
+{
+    if (na != nb)
+        return 0;
+    for (int i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]))
+            return 0;
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    cli_init(argc, argv);
+    struct fwd_opts o;
+    parse_args(argc, argv, &o);
+    if (o.co.threads)
+        engine_set_threads(o.co.threads);
+
+    model *m = model_load(o.model);
+    int nl = 0, *li = NULL;
+    if (o.all) {
+        nl = m->n;
+        li = xmalloc((size_t)nl * sizeof *li);
+        for (int i = 0; i < nl; i++)
+            li[i] = i;
+    } else if (o.layers) {
+        char **names;
+        nl = cli_split(o.layers, ',', &names);
+        li = xmalloc((size_t)(nl ? nl : 1) * sizeof *li);
+        for (int i = 0; i < nl; i++)
+            li[i] = arch_require_layer(m, names[i], o.model);
+        cli_free_list(names, nl);
+    }
+
+    h5in *in = h5in_open(o.input);
+    h5in_require_kind(in, "images");
+    int64_t dims[TENSOR_MAXDIM];
+    int nd = h5in_dims(in, "/images", dims);
+    if (nd != 4)
+        die("%s: /images should be N x C x H x W (has %d dimensions)", in->name, nd);
+    const int64_t *ms = m->in_shape;
+    if (dims[1] != ms[0] || dims[2] != ms[1] || dims[3] != ms[2]) {
+        const char *hint = dims[1] == 1 && ms[0] == 3   ? "; make RGB images with cnn-images --rgb"
+                           : dims[1] == 3 && ms[0] == 1 ? "; make gray images with cnn-images --gray"
+                                                        : "; resize with cnn-images --size";
+        die("%s: images are %lldx%lldx%lld (C x H x W) but %s wants %lldx%lldx%lld%s", in->name,
+            (long long)dims[1], (long long)dims[2], (long long)dims[3], o.model,
+            (long long)ms[0], (long long)ms[1], (long long)ms[2], hint);
+    }
+    int64_t a = o.co.range_a, b = o.co.range_b;
+    cli_range_resolve(dims[0], &a, &b);
+    int64_t n = b - a;
+
+    int sm;
+    int L = arch_logits_node(m, &sm);
+    int64_t K = m->nodes[L].shape[0] * m->nodes[L].shape[1] * m->nodes[L].shape[2];
+    int k = o.k < K ? o.k : (int)K;
+
+    /* Class names: the model's, else the images file's. */
+    char **dcls = NULL, **cls = m->classes;
+    int ndcls = 0, ncls = m->nclasses;
+    if (h5in_has(in, "/classes"))
+        dcls = h5in_read_strings(in, "/classes", &ndcls);
+    if (!cls || ncls <= 0)
+        cls = dcls, ncls = ndcls;
+    if (ncls != K)
+        cls = NULL, ncls = 0;   /* names that do not fit the outputs are not shown */
+
+    h5out *out = NULL;
+    hid_t dtopk = -1;
+    rfield *rf = xcalloc((size_t)m->n, sizeof *rf);
+    rfield_compute(m, rf);
+    if (!o.print || o.co.output) {
+        out = h5out_create(o.co.output, "activations", in);
+        h5out_attr_str(out, "/", "model", o.model);
+        for (int i = 0; i < nl; i++) {
+            const node *q = &m->nodes[li[i]];
+            char path[512];
+            snprintf(path, sizeof path, "/act/%s", q->name);
+            int64_t ad[4] = { n, q->shape[0], q->shape[1], q->shape[2] };
+            h5out_create_rows(out, path, 4, ad);
+            /* What downstream tools need without the model: the op and the
+             * receptive field of each position (rfield.h). */
+            h5out_attr_str(out, path, "op", q->op);
+            h5out_attr_i64(out, path, "rf_size", 2, rf[li[i]].size);
+            h5out_attr_i64(out, path, "rf_jump", 2, rf[li[i]].jump);
+            h5out_attr_i64(out, path, "rf_start", 2, rf[li[i]].start);
+        }
+        int64_t kd[2] = { n, K }, td[2] = { n, k };
+        h5out_create_rows(out, "/logits", 2, kd);
+        h5out_create_rows(out, "/probs", 2, kd);
+        h5out_create_rows(out, "/topk_prob", 2, td);
+        h5out_create_ints(out, "/pred", n, 32);
+        dtopk = create_i32_2d(out, "/topk_idx", n, k);
+        /* The rows' identity: ids (made when absent), labels, class names. */
+        int64_t *ids;
+        if (h5in_has(in, "/ids"))
+            ids = h5in_read_i64(in, "/ids", a, n);
+        else {
+            ids = xmalloc((size_t)(n ? n : 1) * sizeof *ids);
+            for (int64_t i = 0; i < n; i++)
+                ids[i] = a + i;
+        }
+        h5out_write_i64(out, "/ids", n, ids);
+        free(ids);
+        if (h5in_has(in, "/labels")) {
+            int32_t *lab = h5in_read_i32(in, "/labels", a, n);
+            h5out_write_i32(out, "/labels", n, lab);
+            free(lab);
+        }
+        if (cls)
+            h5out_write_strings(out, "/classes", ncls, cls);
+        if (dcls && cls != dcls && !same_strings(cls, ncls, dcls, ndcls))
+            h5out_write_strings(out, "/label_classes", ndcls, dcls);
+        else if (dcls && !cls)
+            h5out_write_strings(out, "/classes", ndcls, dcls);
+    }
+
+    int batch = o.co.batch;
+    engine *e = engine_new(m, batch, 0, 0);
+    tensor *xb = tensor_new4(batch, ms[0], ms[1], ms[2]);
+    tensor *lg = tensor_new2(batch, K), *pr = tensor_new2(batch, K), *tp = tensor_new2(batch, k);
+    int32_t *pred = xmalloc((size_t)batch * sizeof *pred);
+    int32_t *tix = xmalloc((size_t)batch * (size_t)k * sizeof *tix);
+    int64_t *pids = NULL;
+    int32_t *plab = NULL;
+    if (o.print) {
+        pids = h5in_has(in, "/ids") ? h5in_read_i64(in, "/ids", a, n) : NULL;
+        plab = h5in_has(in, "/labels") ? h5in_read_i32(in, "/labels", a, n) : NULL;
+    }
+    progress *pg = progress_start("forward", n);
+    for (int64_t s = 0; s < n; s += batch) {
+        int64_t c = n - s < batch ? n - s : batch;
+        xb->dims[0] = c;
+        h5in_read_rows_into(in, "/images", a + s, c, xb->data);
+        engine_forward(e, xb);
+        const tensor *z = engine_act(e, L);
+        lg->dims[0] = pr->dims[0] = tp->dims[0] = c;
+        memcpy(lg->data, z->data, (size_t)(c * K) * sizeof(float));
+        if (sm)
+            memcpy(pr->data, engine_output(e)->data, (size_t)(c * K) * sizeof(float));
+        else
+            for (int64_t i = 0; i < c; i++)
+                softmax(lg->data + i * K, K, pr->data + i * K);
+        for (int64_t i = 0; i < c; i++) {
+            topk(pr->data + i * K, K, k, tix + i * k, tp->data + i * k);
+            pred[i] = tix[i * k];
+        }
+        if (out) {
+            for (int i = 0; i < nl; i++) {
+                char path[512];
+                snprintf(path, sizeof path, "/act/%s", m->nodes[li[i]].name);
+                h5out_write_rows(out, path, s, engine_act(e, li[i]));
+            }
+            h5out_write_rows(out, "/logits", s, lg);
+            h5out_write_rows(out, "/probs", s, pr);
+            h5out_write_rows(out, "/topk_prob", s, tp);
+            h5out_write_i32_rows(out, "/pred", s, c, pred);
+            write_i32_2d(out, dtopk, s, c, k, tix);
+        }
+        if (o.print)
+            for (int64_t i = 0; i < c; i++) {
+                int64_t r = s + i;
+                printf("%lld", (long long)(pids ? pids[r] : a + r));
+                if (plab) {
+                    int32_t y = plab[r];
+                    const char *yn = dcls && y >= 0 && y < ndcls ? dcls[y]
+                                     : !dcls && cls && y >= 0 && y < ncls ? cls[y] : NULL;
+                    if (yn)
+                        printf(" (label %s)", yn);
+                    else
+                        printf(" (label %d)", y);
+                }
+                for (int j = 0; j < k; j++) {
+                    int32_t q = tix[i * k + j];
+                    printf("%s", j ? " | " : ": ");
+                    if (cls)
+                        printf("%s %.2f%%", cls[q], 100.0 * tp->data[i * k + j]);
+                    else
+                        printf("%d %.2f%%", q, 100.0 * tp->data[i * k + j]);
+                }
+                putchar('\n');
+            }
+        progress_update(pg, s + c);
+    }
+    progress_end(pg);
+    if (out) {
+        H5Dclose(dtopk);
+        h5out_commit(out);
+    }
+    if (o.print && fflush(stdout) != 0)
+        die("standard output:");
+
+    xb->dims[0] = batch;
+    lg->dims[0] = pr->dims[0] = tp->dims[0] = batch;
+    tensor_free(xb);
+    tensor_free(lg);
+    tensor_free(pr);
+    tensor_free(tp);
+    free(pred);
+    free(tix);
+    free(pids);
+    free(plab);
+    free(rf);
+    free(li);
+    if (dcls)
+        cli_free_list(dcls, ndcls);
+    engine_free(e);
+    model_free(m);
+    h5in_close(in);
+    return EXIT_OK;
+}

@@ -1,0 +1,972 @@
+/* cnn-render: pictures from the files the other tools write: image grids
+ * with captions, filter grids, labelled scatter plots, heat-map overlays
+ * with a colour bar, top-k bar charts. All drawing is in common/draw.c;
+ * this file picks datasets, lays out tiles and writes the PNG. */
+#include "cli.h"
+#include "draw.h"
+#include "h5io.h"
+#include "tensor.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *usage_main =
+    "Usage: cnn-render COMMAND [OPTION]... [FILE]\n"
+    "Draw PNG pictures from cnntools files (FILE or '-' = standard input).\n"
+    "\n"
+    "Commands:\n"
+    "  grid      images file -> montage of tiles with captions\n"
+    "  filters   kernels stored as an images file (Cout x Cin x kh x kw) -> filter grid\n"
+    "  scatter   features or pca file (N x D) -> scatter plot coloured by label\n"
+    "  heatmap   maps file (N x H' x W') -> maps over their images, colour bar\n"
+    "  bars      activations file with /probs -> image beside its top-5 classes\n"
+    "\n"
+    "'cnn-render COMMAND --help' describes each command's options.\n"
+    "  -h, --help          this help\n"
+    "      --version       version\n"
+    "\nExit status: 0 success, 1 failure, 2 usage error.\n";
+
+#define OUTPUT_HELP \
+    "  -o, --output FILE   PNG to write (default: standard output, not a tty)\n" \
+    "      --each DIR      one PNG per image in DIR (named by id) instead of one grid\n" \
+    "      --range A:B     only rows A..B-1\n" \
+    "  -q, --quiet         no information on stderr\n" \
+    "  -h, --help          this help\n" \
+    "      --version       version\n" \
+    "\nExit status: 0 success, 1 failure, 2 usage error.\n"
+
+#define TILE_HELP \
+    "      --cols N        tiles per row (default: about square, at most 16)\n" \
+    "      --scale N       pixels per image pixel, nearest neighbour (default:\n" \
+    "                      so that a tile is about 84 pixels)\n" \
+    "      --pad N         pixels between tiles (default 4)\n" \
+    "      --filter nearest|bilinear  resampling (default nearest)\n" \
+    "      --caption none|label|id|score|auto  text under each tile (default auto:\n" \
+    "                      score with label when /scores exists, else label, else none)\n"
+
+static const char *usage_grid =
+    "Usage: cnn-render grid [OPTION]... [FILE]\n"
+    "Montage of the images (/images, N x C x H x W, C = 1 or 3) of FILE.\n"
+    "Captions come from /labels and /classes (\"8\", \"cat\"), /ids and /scores\n"
+    "(\"8 (0.97)\").\n\n"
+    TILE_HELP
+    "      --normalize none|tile|global  stretch values to the full range per tile\n"
+    "                      or over all tiles (default none: values are in [0,1])\n"
+    "      --signed        signed values: symmetric range around 0, one-channel\n"
+    "                      tiles in the diverging blue-white-red map\n"
+    "      --cmap NAME     one-channel colour map: gray (default), viridis, diverging, jet\n"
+    OUTPUT_HELP;
+
+static const char *usage_filters =
+    "Usage: cnn-render filters [OPTION]... [FILE]\n"
+    "Grid of a convolution's kernels stored as an images file (/images,\n"
+    "Cout x Cin x kh x kw; cnn-extract-layer --weights writes one). Each filter\n"
+    "is normalised on its own. Cin = 3 gives RGB tiles; Cin = 1 gray tiles;\n"
+    "otherwise one row per filter with one tile per input channel.\n\n"
+    TILE_HELP
+    "      --normalize tile|global|none  (default tile: per filter)\n"
+    "      --signed        symmetric range around 0, diverging colour map\n"
+    "      --cmap NAME     one-channel colour map (default gray)\n"
+    OUTPUT_HELP;
+
+static const char *usage_scatter =
+    "Usage: cnn-render scatter [OPTION]... [FILE]\n"
+    "Scatter plot of two columns of a features or pca file, coloured by /labels\n"
+    "with a legend from /classes. Axis titles show the explained variance\n"
+    "ratio when /explained_variance_ratio exists (\"PC1 (12.3%)\").\n\n"
+    "      --dims I,J      columns to plot, from 1 (default 1,2)\n"
+    "      --dset NAME     dataset to plot (default /projections, else /features)\n"
+    "      --title TEXT    title (default: \"PCA of LAYER\" from the layer attribute,\n"
+    "                      else the file name; '' for none)\n"
+    "      --size WxH      picture size (default 760x560)\n"
+    "      --radius R      point radius in pixels (default 2.5)\n"
+    OUTPUT_HELP;
+
+static const char *usage_heatmap =
+    "Usage: cnn-render heatmap [OPTION]... [FILE]\n"
+    "Maps (/maps, N x H' x W', from cnn-occlude or cnn-saliency) upsampled over\n"
+    "their images (/images of FILE, or --images) with a colour bar.\n\n"
+    "      --images FILE   images file with the same rows as the maps\n"
+    "      --numbers       print each cell's value (as the lecture's \"Occluding 8\")\n"
+    "      --format FMT    printf format of the numbers (default %.0f)\n"
+    "      --signed        diverging colour map over a range symmetric around 0\n"
+    "      --cmap NAME     jet (default), viridis, gray, diverging\n"
+    "      --alpha A       opacity of the map over the image (default 0.5; 1 without images)\n"
+    "      --vmin V, --vmax V  colour map range (default: over all drawn maps)\n"
+    TILE_HELP
+    OUTPUT_HELP;
+
+static const char *usage_bars =
+    "Usage: cnn-render bars [OPTION]... [FILE]\n"
+    "Each image beside a bar chart of its top classes (/probs, N x K, with\n"
+    "/classes); the true class (/labels) is drawn in green.\n\n"
+    "      --images FILE   images file with the same rows (activations files\n"
+    "                      often carry no /images)\n"
+    "  -k, --top K         bars per image (default 5)\n"
+    "      --cols N        panels per row (default 2)\n"
+    OUTPUT_HELP;
+
+enum { CAP_AUTO, CAP_NONE, CAP_LABEL, CAP_ID, CAP_SCORE };
+enum { NORM_DEFAULT = -1, NORM_NONE, NORM_TILE, NORM_GLOBAL };
+
+enum {
+    OPT_COLS = 2000, OPT_SCALE, OPT_PAD, OPT_CAPTION, OPT_NORMALIZE, OPT_SIGNED,
+    OPT_CMAP, OPT_FILTER, OPT_EACH, OPT_DIMS, OPT_DSET, OPT_TITLE, OPT_SIZE,
+    OPT_RADIUS, OPT_IMAGES, OPT_NUMBERS, OPT_FORMAT, OPT_ALPHA, OPT_VMIN, OPT_VMAX,
+};
+
+typedef struct ropts {
+    struct cli_common co;
+    const char *cmd, *input, *images, *each, *dset, *title, *format;
+    int cols, scale, pad, caption, normalize, sign, cmap, filter, numbers, topk;
+    int dimx, dimy, width, height;
+    double radius, alpha, vmin, vmax;
+    int has_vmin, has_vmax;
+} ropts;
+
+/* ---- input helpers -------------------------------------------------- */
+
+typedef struct meta {
+    int64_t n;              /* rows selected */
+    int64_t a;              /* first row */
+    int64_t *ids;           /* n, or NULL */
+    int32_t *labels;        /* n, or NULL */
+    char **classes;
+    int nclasses;
+    float *scores;          /* n, or NULL */
+} meta;
+
+static void meta_read(h5in *in, int64_t a, int64_t b, meta *m)
+{
+    memset(m, 0, sizeof *m);
+    m->a = a;
+    m->n = b - a;
+    if (h5in_has(in, "/ids") && h5in_nrows(in, "/ids") >= b)
+        m->ids = h5in_read_i64(in, "/ids", a, b - a);
+    if (h5in_has(in, "/labels") && h5in_nrows(in, "/labels") >= b)
+        m->labels = h5in_read_i32(in, "/labels", a, b - a);
+    if (h5in_has(in, "/classes"))
+        m->classes = h5in_read_strings(in, "/classes", &m->nclasses);
+    if (h5in_has(in, "/scores") && h5in_nrows(in, "/scores") >= b) {
+        /* One score per row; of a 2-D /scores the first column. */
+        tensor *t = h5in_read_rows(in, "/scores", a, b - a);
+        int64_t rs = tensor_rowsize(t);
+        m->scores = xmalloc((size_t)m->n * sizeof *m->scores);
+        for (int64_t i = 0; i < m->n; i++)
+            m->scores[i] = t->data[i * rs];
+        tensor_free(t);
+    }
+}
+
+static void meta_free(meta *m)
+{
+    free(m->ids);
+    free(m->labels);
+    free(m->scores);
+    if (m->classes)
+        cli_free_list(m->classes, m->nclasses);
+}
+
+static const char *class_name(const meta *m, int32_t k, char *buf, size_t n)
+{
+    if (m->classes && k >= 0 && k < m->nclasses && m->classes[k][0])
+        return m->classes[k];
+    snprintf(buf, n, "%d", k);
+    return buf;
+}
+
+/* Caption for row i under the chosen mode (malloc'd, or NULL). */
+static char *caption(const meta *m, int mode, int64_t i)
+{
+    char buf[256], nb[32];
+    if (mode == CAP_AUTO)
+        mode = m->scores ? CAP_SCORE : m->labels ? CAP_LABEL : CAP_NONE;
+    switch (mode) {
+    case CAP_LABEL:
+        if (!m->labels)
+            return NULL;
+        return xstrdup(class_name(m, m->labels[i], nb, sizeof nb));
+    case CAP_ID:
+        snprintf(buf, sizeof buf, "%lld", (long long)(m->ids ? m->ids[i] : m->a + i));
+        return xstrdup(buf);
+    case CAP_SCORE:
+        if (!m->scores)
+            return NULL;
+        if (m->labels)
+            snprintf(buf, sizeof buf, "%s (%.2f)", class_name(m, m->labels[i], nb, sizeof nb),
+                     m->scores[i]);
+        else
+            snprintf(buf, sizeof buf, "%.3g", m->scores[i]);
+        return xstrdup(buf);
+    }
+    return NULL;
+}
+
+/* Rows [a, b) of the input after --range. */
+static void rows_of(const ropts *o, int64_t n, int64_t *a, int64_t *b)
+{
+    *a = o->co.range_a;
+    *b = o->co.range_b;
+    cli_range_resolve(n, a, b);
+    if (*b <= *a)
+        die("no rows selected (--range is empty)");
+}
+
+/* /images as N x C x H x W (3-D files are N x H x W gray). */
+static tensor *read_images(h5in *in, int64_t a, int64_t b)
+{
+    if (!h5in_has(in, "/images"))
+        die("%s: no dataset '/images' (not an images file)", in->name);
+    int64_t dims[TENSOR_MAXDIM];
+    int nd = h5in_dims(in, "/images", dims);
+    if (nd != 3 && nd != 4)
+        die("%s: '/images' has %d dimensions (expected N x C x H x W)", in->name, nd);
+    tensor *t = h5in_read_rows(in, "/images", a, b - a);
+    if (nd == 3) {
+        t->ndim = 4;
+        t->dims[3] = t->dims[2];
+        t->dims[2] = t->dims[1];
+        t->dims[1] = 1;
+    }
+    if (t->dims[2] < 1 || t->dims[3] < 1 || t->dims[2] > 8192 || t->dims[3] > 8192)
+        die("%s: '/images' of %lldx%lld pixels cannot be drawn", in->name,
+            (long long)t->dims[2], (long long)t->dims[3]);
+    return t;
+}
+
+static void minmax(const float *v, int64_t n, double *lo, double *hi)
+{
+    double a = INFINITY, b = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        if (isfinite(v[i])) {
+            if (v[i] < a) a = v[i];
+            if (v[i] > b) b = v[i];
+        }
+    if (!(b >= a))
+        a = 0, b = 1;
+    *lo = a;
+    *hi = b;
+}
+
+static void check_each_dir(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) || !S_ISDIR(st.st_mode))
+        die("%s: not a folder (--each needs an existing folder)", dir);
+}
+
+static char *each_path(const ropts *o, const meta *m, int64_t i)
+{
+    size_t n = strlen(o->each) + 40;
+    char *p = xmalloc(n);
+    snprintf(p, n, "%s/%06lld.png", o->each, (long long)(m->ids ? m->ids[i] : m->a + i));
+    return p;
+}
+
+/* ---- tiles ---------------------------------------------------------- */
+
+static const double black[3] = { 0, 0, 0 };
+
+typedef struct tileset {
+    const float *data;      /* ntiles tiles of c x h x w */
+    int64_t ntiles;
+    int c, h, w;
+    int group;              /* tiles normalised together (a filter's channels) */
+    char **captions;        /* ntiles, entries may be NULL; or NULL */
+} tileset;
+
+#define CAPTION_H 16
+
+static int auto_scale(int h, int w, int target)
+{
+    int m = h > w ? h : w, s = (target + m / 2) / m;
+    return s < 1 ? 1 : s;
+}
+
+static int auto_cols(int64_t n, int max)
+{
+    int c = (int)ceil(sqrt((double)n));
+    return c > max ? max : c < 1 ? 1 : c;
+}
+
+/* Value range of tiles [t0, t0+cnt) under the options. */
+static void tile_range(const ropts *o, const tileset *ts, int64_t t0, int64_t cnt,
+                       float *lo, float *hi)
+{
+    size_t ts_n = (size_t)ts->c * ts->h * ts->w;
+    double a = 0, b = 1;
+    if (o->normalize == NORM_NONE) {
+        if (o->sign)
+            a = -1;
+    } else {
+        minmax(ts->data + t0 * ts_n, cnt * (int64_t)ts_n, &a, &b);
+        if (o->sign) {
+            double m = fmax(fabs(a), fabs(b));
+            a = -m;
+            b = m;
+        }
+        if (b <= a)
+            b = a + 1;
+    }
+    *lo = (float)a;
+    *hi = (float)b;
+}
+
+/* Caption centred under a tile: a smaller font before shortening, since a
+ * 28-pixel digit at scale 2 leaves little room for "8 (0.97)". */
+/* cx: the tile's centre; w: the room the text may take. */
+static void tile_caption(draw_canvas *cv, const char *text, double cx, double y, double w)
+{
+    double size = 11;
+    while (size > 8 && draw_text_width(cv, size, 0, text) > w)
+        size -= 1;
+    char *s = draw_text_fit(cv, size, 0, text, w);
+    draw_text(cv, cx, y + 12, size, DRAW_CENTER, black, 0, s);
+    free(s);
+}
+
+static void draw_tile(draw_canvas *cv, const ropts *o, const tileset *ts, int64_t t,
+                      float lo, float hi, double x, double y, int scale)
+{
+    size_t ts_n = (size_t)ts->c * ts->h * ts->w;
+    int c = ts->c == 3 ? 3 : 1;
+    draw_image(cv, ts->data + t * ts_n, c, ts->h, ts->w, x, y,
+               (double)ts->w * scale, (double)ts->h * scale,
+               o->filter ? DRAW_BILINEAR : DRAW_NEAREST, lo, hi, o->cmap);
+    if (ts->captions && ts->captions[t])
+        tile_caption(cv, ts->captions[t], x + ts->w * scale / 2.0, y + ts->h * scale,
+                     ts->w * scale + o->pad);
+}
+
+static void render_tiles(const ropts *o, const tileset *ts, const meta *m, const char *out)
+{
+    int scale = o->scale ? o->scale : auto_scale(ts->h, ts->w, 84);
+    int cols = o->cols ? o->cols : ts->group > 1 ? ts->group : auto_cols(ts->ntiles, 16);
+    int caph = 0;
+    for (int64_t t = 0; ts->captions && t < ts->ntiles; t++)
+        if (ts->captions[t])
+            caph = CAPTION_H;
+    int tw = ts->w * scale, th = ts->h * scale, pad = o->pad;
+    float glo = 0, ghi = 1;
+    if (o->normalize == NORM_GLOBAL || o->normalize == NORM_NONE)
+        tile_range(o, ts, 0, ts->ntiles, &glo, &ghi);
+
+    if (o->each) {
+        /* One PNG per row of the input (a filter's channels stay together). */
+        int64_t per = ts->group;
+        for (int64_t r = 0; r * per < ts->ntiles; r++) {
+            draw_canvas *cv = draw_new(2 * pad + (int)per * (tw + pad) - pad, 2 * pad + th + caph);
+            float lo = glo, hi = ghi;
+            if (o->normalize == NORM_TILE)
+                tile_range(o, ts, r * per, per, &lo, &hi);
+            for (int64_t k = 0; k < per; k++)
+                draw_tile(cv, o, ts, r * per + k, lo, hi, pad + k * (tw + pad), pad, scale);
+            char *p = each_path(o, m, r);
+            draw_write_png(cv, p);
+            free(p);
+            draw_free(cv);
+        }
+        return;
+    }
+    int64_t rows = (ts->ntiles + cols - 1) / cols;
+    if (rows > 32767 || (int64_t)cols * (tw + pad) + pad > 32767 ||
+        rows * (th + caph + pad) + pad > 32767)
+        die("%lld tiles of %dx%d pixels do not fit in one picture (use --range, --scale or --each)",
+            (long long)ts->ntiles, tw, th);
+    draw_canvas *cv = draw_new(pad + cols * (tw + pad), (int)(pad + rows * (th + caph + pad)));
+    for (int64_t g = 0; g * ts->group < ts->ntiles; g++) {
+        float lo = glo, hi = ghi;
+        if (o->normalize == NORM_TILE)
+            tile_range(o, ts, g * ts->group, ts->group, &lo, &hi);
+        for (int64_t k = 0; k < ts->group; k++) {
+            int64_t t = g * ts->group + k;
+            draw_tile(cv, o, ts, t, lo, hi, pad + (t % cols) * (tw + pad),
+                      pad + (double)(t / cols) * (th + caph + pad), scale);
+        }
+    }
+    draw_write_png(cv, out);
+    draw_free(cv);
+}
+
+static void cmd_grid(ropts *o, int filters)
+{
+    h5in *in = h5in_open(o->input);
+    int64_t dims[TENSOR_MAXDIM];
+    if (!h5in_has(in, "/images"))
+        die("%s: no dataset '/images' (not an images file)", in->name);
+    int64_t a, b;
+    h5in_dims(in, "/images", dims);
+    rows_of(o, dims[0], &a, &b);
+    if (b - a > 20000 || (b - a) * shape_numel(3, dims + 1, INT64_MAX / 2) > ((int64_t)1 << 28))
+        die("%s: %lld images of %s are too many for one picture (choose some with --range)",
+            in->name, (long long)(b - a), tensor_shape_str(3, dims + 1, (char[64]){0}, 64));
+    tensor *img = read_images(in, a, b);
+    meta m;
+    meta_read(in, a, b, &m);
+    tileset ts = { img->data, img->dims[0], (int)img->dims[1], (int)img->dims[2],
+                   (int)img->dims[3], 1, NULL };
+    int cap = o->caption;
+    if (filters) {
+        if (o->normalize == NORM_DEFAULT)
+            o->normalize = NORM_TILE;
+        if (ts.c != 1 && ts.c != 3) {
+            /* One gray tile per input channel; a filter's row is normalised
+             * together so its channels compare. */
+            ts.group = ts.c;
+            ts.ntiles *= ts.c;
+            ts.c = 1;
+            if (cap == CAP_AUTO)
+                cap = CAP_NONE;
+        } else if (cap == CAP_AUTO)
+            cap = CAP_ID;
+    } else {
+        if (o->normalize == NORM_DEFAULT)
+            o->normalize = NORM_NONE;
+        if (ts.c != 1 && ts.c != 3)
+            die("%s: images have %d channels (grid draws 1 or 3; try 'cnn-render filters')",
+                in->name, ts.c);
+    }
+    if (o->sign && o->cmap == DRAW_CMAP_GRAY)
+        o->cmap = DRAW_CMAP_DIVERGING;
+    if (cap != CAP_NONE && ts.group == 1) {
+        ts.captions = xcalloc((size_t)ts.ntiles, sizeof *ts.captions);
+        for (int64_t i = 0; i < ts.ntiles; i++)
+            ts.captions[i] = caption(&m, cap, i);
+    }
+    render_tiles(o, &ts, &m, o->co.output);
+    if (ts.captions) {
+        for (int64_t i = 0; i < ts.ntiles; i++)
+            free(ts.captions[i]);
+        free(ts.captions);
+    }
+    meta_free(&m);
+    tensor_free(img);
+    h5in_close(in);
+}
+
+/* ---- scatter -------------------------------------------------------- */
+
+static void cmd_scatter(ropts *o)
+{
+    h5in *in = h5in_open(o->input);
+    h5in_require_kind(in, "features,pca");
+    const char *dset = o->dset;
+    if (!dset)
+        dset = h5in_has(in, "/projections") ? "/projections" : "/features";
+    if (!h5in_has(in, dset))
+        die("%s: no dataset '%s' (a features or pca file has /features or /projections)",
+            in->name, dset);
+    int64_t dims[TENSOR_MAXDIM];
+    int nd = h5in_dims(in, dset, dims);
+    if (nd != 2)
+        die("%s: '%s' has %d dimensions (expected N x D)", in->name, dset, nd);
+    if (o->dimx > dims[1] || o->dimy > dims[1])
+        die("%s: --dims %d,%d but '%s' has %lld columns", in->name, o->dimx, o->dimy, dset,
+            (long long)dims[1]);
+    int64_t a, b;
+    rows_of(o, dims[0], &a, &b);
+    tensor *t = h5in_read_rows(in, dset, a, b - a);
+    meta m;
+    meta_read(in, a, b, &m);
+    int64_t n = b - a, d = dims[1];
+    float *px = xmalloc((size_t)n * sizeof *px), *py = xmalloc((size_t)n * sizeof *py);
+    for (int64_t i = 0; i < n; i++) {
+        px[i] = t->data[i * d + o->dimx - 1];
+        py[i] = t->data[i * d + o->dimy - 1];
+    }
+    int nclass = 0;
+    if (m.labels) {
+        for (int64_t i = 0; i < n; i++)
+            if (m.labels[i] + 1 > nclass)
+                nclass = m.labels[i] + 1;
+        if (m.classes && m.nclasses > nclass)
+            nclass = m.nclasses;
+        if (nclass > 100)
+            nclass = 100;
+    }
+    char *kind = h5in_kind(in);
+    int pca = kind && !strcmp(kind, "pca");
+    char xl[96], yl[96];
+    double ratio[2] = { -1, -1 };
+    if (h5in_has(in, "/explained_variance_ratio")) {
+        tensor *r = h5in_read(in, "/explained_variance_ratio");
+        int64_t k = tensor_numel(r);
+        if (o->dimx <= k)
+            ratio[0] = r->data[o->dimx - 1];
+        if (o->dimy <= k)
+            ratio[1] = r->data[o->dimy - 1];
+        tensor_free(r);
+        pca = 1;
+    }
+    const char *stem = pca ? "PC" : "feature ";
+    int dd[2] = { o->dimx, o->dimy };
+    char *lab[2] = { xl, yl };
+    for (int i = 0; i < 2; i++) {
+        if (ratio[i] >= 0)
+            snprintf(lab[i], 96, "%s%d (%.1f%%)", stem, dd[i], ratio[i] * 100);
+        else
+            snprintf(lab[i], 96, "%s%d", stem, dd[i]);
+    }
+    /* Default title: the layer the features come from (cnn-extract-layer and
+     * cnn-pca keep it as an attribute), else the file's name. */
+    char *layer = h5in_attr_str(in, "/", "layer");
+    char tbuf[256];
+    const char *title = o->title;
+    if (!title && layer)
+        snprintf(tbuf, sizeof tbuf, "%s%s", pca ? "PCA of " : "", layer), title = tbuf;
+    if (!title && strcmp(in->name, "<stdin>")) {
+        const char *s = strrchr(in->name, '/');
+        title = s ? s + 1 : in->name;
+    }
+    if (!title)
+        title = pca ? "PCA" : "";
+    draw_scatter_spec s = { px, py, m.labels, n, nclass, m.classes, xl, yl,
+                            title[0] ? title : NULL, o->radius };
+    draw_canvas *cv = draw_new(o->width, o->height);
+    draw_scatter(cv, 0, 0, o->width, o->height, &s);
+    draw_write_png(cv, o->co.output);
+    draw_free(cv);
+    free(layer);
+    free(kind);
+    free(px);
+    free(py);
+    meta_free(&m);
+    tensor_free(t);
+    h5in_close(in);
+}
+
+/* ---- images from a second file -------------------------------------- */
+
+/* Images for rows [a, b): from FILE's own /images, or --images. The ids
+ * must agree when both files have them, so a map never lands on the wrong
+ * picture. NULL when there are none. */
+static tensor *images_for(const ropts *o, h5in *in, const meta *m, int64_t a, int64_t b)
+{
+    if (!o->images)
+        return h5in_has(in, "/images") ? read_images(in, a, b) : NULL;
+    if ((!o->input || !strcmp(o->input, "-")) && !strcmp(o->images, "-"))
+        die_usage("--images and the input cannot both be standard input");
+    h5in *im = h5in_open(o->images);
+    if (!h5in_has(im, "/images"))
+        die("%s: no dataset '/images' (not an images file)", im->name);
+    int64_t n = h5in_nrows(im, "/images");
+    if (n < b)
+        die("%s: has %lld images but %s has %lld rows", im->name, (long long)n, in->name,
+            (long long)b);
+    if (m->ids && h5in_has(im, "/ids") && h5in_nrows(im, "/ids") >= b) {
+        int64_t *ids = h5in_read_i64(im, "/ids", a, b - a), i = 0;
+        while (i < b - a && ids[i] == m->ids[i])
+            i++;
+        int64_t bad = i < b - a ? ids[i] : 0;
+        free(ids);   /* before dying too: sanitizer builds count it */
+        if (i < b - a)
+            die("%s: row %lld has id %lld but %s has id %lld (not the same images)",
+                im->name, (long long)(a + i), (long long)bad, in->name, (long long)m->ids[i]);
+    }
+    tensor *t = read_images(im, a, b);
+    h5in_close(im);
+    return t;
+}
+
+/* ---- heatmap -------------------------------------------------------- */
+
+static void cmd_heatmap(ropts *o)
+{
+    h5in *in = h5in_open(o->input);
+    h5in_require_kind(in, "maps");
+    if (!h5in_has(in, "/maps"))
+        die("%s: no dataset '/maps'", in->name);
+    int64_t dims[TENSOR_MAXDIM];
+    int nd = h5in_dims(in, "/maps", dims);
+    if (nd == 4 && dims[1] == 1) {
+        dims[1] = dims[2];
+        dims[2] = dims[3];
+        nd = 3;
+    }
+    if (nd != 3)
+        die("%s: '/maps' has %d dimensions (expected N x H x W; reduce channels first)",
+            in->name, nd);
+    int mh = (int)dims[1], mw = (int)dims[2];
+    if (mh < 1 || mw < 1 || mh > 4096 || mw > 4096)
+        die("%s: '/maps' of %dx%d cannot be drawn", in->name, mh, mw);
+    int64_t a, b;
+    rows_of(o, dims[0], &a, &b);
+    if (b - a > 5000)
+        die("%s: %lld maps are too many for one picture (choose some with --range)",
+            in->name, (long long)(b - a));
+    tensor *maps = h5in_read_rows(in, "/maps", a, b - a);
+    meta m;
+    meta_read(in, a, b, &m);
+    tensor *img = images_for(o, in, &m, a, b);
+    int64_t n = b - a;
+    double lo, hi;
+    minmax(maps->data, tensor_numel(maps), &lo, &hi);
+    if (o->sign) {
+        double mx = fmax(fabs(lo), fabs(hi));
+        lo = -mx;
+        hi = mx;
+    }
+    if (o->has_vmin)
+        lo = o->vmin;
+    if (o->has_vmax)
+        hi = o->vmax;
+    if (hi <= lo)
+        hi = lo + 1;
+    int cmap = o->cmap >= 0 ? o->cmap : o->sign ? DRAW_CMAP_DIVERGING : DRAW_CMAP_JET;
+    double alpha = o->alpha >= 0 ? o->alpha : img ? 0.5 : 1.0;
+    int ih = img ? (int)img->dims[2] : mh, iw = img ? (int)img->dims[3] : mw;
+    int ic = img ? (int)img->dims[1] : 1;
+    if (img && ic != 1 && ic != 3)
+        die("%s: images have %d channels (1 or 3 can be drawn)", o->images ? o->images : in->name, ic);
+    /* Tiles near 224 pixels so numbers fit in the cells. */
+    int scale = o->scale ? o->scale : auto_scale(ih, iw, o->numbers ? 280 : 168);
+    int tw = iw * scale, th = ih * scale, pad = o->pad, caph = 0;
+    draw_filter mf = o->filter >= 0 ? (draw_filter)o->filter
+                                    : o->numbers ? DRAW_NEAREST : DRAW_BILINEAR;
+    draw_filter imf = iw * scale >= 2 * iw && iw < 64 ? DRAW_NEAREST : DRAW_BILINEAR;
+    char **caps = NULL;
+    if (o->caption != CAP_NONE) {
+        caps = xcalloc((size_t)n, sizeof *caps);
+        for (int64_t i = 0; i < n; i++)
+            if ((caps[i] = caption(&m, o->caption, i)))
+                caph = CAPTION_H;
+    }
+    const char *fmt = o->numbers ? (o->format ? o->format : "%.0f") : NULL;
+    int cbw = 74;   /* colour bar with tick labels */
+    int cols = o->cols ? o->cols : auto_cols(n, 8);
+    int64_t nout = o->each ? n : 1;
+    for (int64_t k = 0; k < nout; k++) {
+        int64_t first = o->each ? k : 0, cnt = o->each ? 1 : n;
+        int cc = o->each ? 1 : cols;
+        int64_t rows = (cnt + cc - 1) / cc;
+        int gh = (int)(rows * (th + caph + pad));
+        if (rows * (th + caph + pad) + 2 * pad > 32767)
+            die("%lld maps do not fit in one picture (use --range, --scale or --each)",
+                (long long)cnt);
+        int H = pad + (gh < 140 ? 140 : gh) + 14;
+        draw_canvas *cv = draw_new(pad + cc * (tw + pad) + cbw, H);
+        for (int64_t j = 0; j < cnt; j++) {
+            int64_t i = first + j;
+            double x = pad + (j % cc) * (tw + pad), y = pad + (double)(j / cc) * (th + caph + pad);
+            if (img)
+                draw_image(cv, img->data + i * ic * ih * iw, ic, ih, iw, x, y, tw, th, imf, 0, 1,
+                           DRAW_CMAP_GRAY);
+            draw_map(cv, maps->data + i * mh * mw, mh, mw, x, y, tw, th, mf, (float)lo,
+                     (float)hi, cmap, alpha, fmt, 1.0);
+            if (caps && caps[i])
+                tile_caption(cv, caps[i], x + tw / 2.0, y + th, tw);
+        }
+        int cbh = gh - pad - caph < 120 ? 120 : gh - pad - caph;
+        draw_colorbar(cv, pad + cc * (tw + pad) + 6, pad, 14, cbh, cmap, lo, hi, NULL);
+        if (o->each) {
+            char *p = each_path(o, &m, k);
+            draw_write_png(cv, p);
+            free(p);
+        } else
+            draw_write_png(cv, o->co.output);
+        draw_free(cv);
+    }
+    for (int64_t i = 0; caps && i < n; i++)
+        free(caps[i]);
+    free(caps);
+    tensor_free(img);
+    tensor_free(maps);
+    meta_free(&m);
+    h5in_close(in);
+}
+
+/* ---- bars ----------------------------------------------------------- */
+
+static void cmd_bars(ropts *o)
+{
+    h5in *in = h5in_open(o->input);
+    if (!h5in_has(in, "/probs"))
+        die("%s: no dataset '/probs' (run cnn-forward, which writes class probabilities)",
+            in->name);
+    int64_t dims[TENSOR_MAXDIM];
+    int nd = h5in_dims(in, "/probs", dims);
+    if (nd != 2 || dims[1] < 1)
+        die("%s: '/probs' has %d dimensions (expected N x K)", in->name, nd);
+    int64_t a, b;
+    rows_of(o, dims[0], &a, &b);
+    if (b - a > 2000)
+        die("%s: %lld rows are too many for one picture (choose some with --range)",
+            in->name, (long long)(b - a));
+    int64_t n = b - a, K = dims[1];
+    tensor *p = h5in_read_rows(in, "/probs", a, n);
+    meta m;
+    meta_read(in, a, b, &m);
+    tensor *img = images_for(o, in, &m, a, b);
+    int k = o->topk < K ? o->topk : (int)K;
+    int ic = 1, ih = 0, iw = 0;
+    if (img) {
+        ic = (int)img->dims[1], ih = (int)img->dims[2], iw = (int)img->dims[3];
+        if (ic != 1 && ic != 3)
+            die("%s: images have %d channels (1 or 3 can be drawn)", o->images ? o->images : in->name, ic);
+    }
+    int box = 128, barw = 360, ph = 26 * k + 34 < box + 8 ? box + 8 : 26 * k + 34;
+    if (ph < box + 24)
+        ph = box + 24;
+    int pw = (img ? box + 12 : 0) + barw, pad = o->pad < 8 ? 8 : o->pad;
+    int cols = o->cols ? o->cols : (n < 2 ? 1 : 2);
+    int64_t nout = o->each ? n : 1;
+    int *idx = xmalloc((size_t)K * sizeof *idx);
+    float *vals = xmalloc((size_t)k * sizeof *vals);
+    char **names = xcalloc((size_t)k, sizeof *names);
+    char nb[32];
+    for (int64_t q = 0; q < nout; q++) {
+        int64_t first = o->each ? q : 0, cnt = o->each ? 1 : n;
+        int cc = o->each ? 1 : (cnt < cols ? (int)cnt : cols);
+        int64_t rows = (cnt + cc - 1) / cc;
+        if (rows * (ph + pad) + pad > 32767)
+            die("%lld panels do not fit in one picture (use --range or --each)", (long long)cnt);
+        draw_canvas *cv = draw_new(pad + cc * (pw + pad), (int)(pad + rows * (ph + pad)));
+        for (int64_t j = 0; j < cnt; j++) {
+            int64_t i = first + j;
+            double x = pad + (j % cc) * (pw + pad), y = pad + (double)(j / cc) * (ph + pad);
+            const float *pr = p->data + i * K;
+            /* Top k by partial selection sort; ties keep the lower class. */
+            for (int c = 0; c < K; c++)
+                idx[c] = c;
+            for (int r = 0; r < k; r++) {
+                int best = r;
+                for (int c = r + 1; c < K; c++)
+                    if (pr[idx[c]] > pr[idx[best]] || (isnan(pr[idx[best]]) && !isnan(pr[idx[c]])))
+                        best = c;
+                int t = idx[r]; idx[r] = idx[best]; idx[best] = t;
+            }
+            int hl = -1;
+            for (int r = 0; r < k; r++) {
+                vals[r] = pr[idx[r]];
+                free(names[r]);
+                names[r] = xstrdup(class_name(&m, idx[r], nb, sizeof nb));
+                if (m.labels && m.labels[i] == idx[r])
+                    hl = r;
+            }
+            char title[160];
+            if (m.labels)
+                snprintf(title, sizeof title, "true: %s", class_name(&m, m.labels[i], nb, sizeof nb));
+            else
+                snprintf(title, sizeof title, "id %lld", (long long)(m.ids ? m.ids[i] : a + i));
+            double bx = x;
+            if (img) {
+                double s = (double)box / (ih > iw ? ih : iw);
+                double dw = iw * s, dh = ih * s;
+                draw_image(cv, img->data + i * ic * ih * iw, ic, ih, iw, x + (box - dw) / 2,
+                           y + 22 + (box - dh) / 2, dw, dh, s >= 2 ? DRAW_NEAREST : DRAW_BILINEAR,
+                           0, 1, DRAW_CMAP_GRAY);
+                bx += box + 12;
+            }
+            draw_bars(cv, bx, y, barw, ph, vals, names, k, hl, title);
+        }
+        if (o->each) {
+            char *path = each_path(o, &m, q);
+            draw_write_png(cv, path);
+            free(path);
+        } else
+            draw_write_png(cv, o->co.output);
+        draw_free(cv);
+    }
+    for (int r = 0; r < k; r++)
+        free(names[r]);
+    free(names);
+    free(vals);
+    free(idx);
+    tensor_free(img);
+    tensor_free(p);
+    meta_free(&m);
+    h5in_close(in);
+}
+
+/* For sanitizer builds (make test-asan): LeakSanitizer reads this hook.
+ * fontconfig, which cairo's text calls, keeps its configuration cache for
+ * the life of the process by design, and HDF5 1.10's H5LTopen_file_image
+ * does not free its callback data for a DONT_COPY|DONT_RELEASE image (our
+ * stdin reader): neither is a leak of ours. Unused in normal builds. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libfontconfig.so\nleak:H5LTopen_file_image\n";
+}
+
+/* Quiet about the suppressions above, so error tests still see one line. */
+const char *__lsan_default_options(void);
+const char *__lsan_default_options(void)
+{
+    return "print_suppressions=0";
+}
+
+/* ---- options -------------------------------------------------------- */
+
+/* Which commands take which option, so a misplaced one (--numbers on a
+ * grid) is a usage error instead of being silently ignored. */
+enum { C_GRID = 1, C_FILTERS = 2, C_SCATTER = 4, C_HEATMAP = 8, C_BARS = 16 };
+#define C_TILES (C_GRID | C_FILTERS | C_HEATMAP)
+static int option_cmds(int c)
+{
+    switch (c) {
+    case OPT_COLS: return C_TILES | C_BARS;
+    case OPT_SCALE: case OPT_PAD: case OPT_CAPTION: case OPT_FILTER: case OPT_CMAP:
+    case OPT_SIGNED:
+        return C_TILES;
+    case OPT_NORMALIZE: return C_GRID | C_FILTERS;
+    case OPT_EACH: return C_TILES | C_BARS;
+    case OPT_DIMS: case OPT_DSET: case OPT_TITLE: case OPT_SIZE: case OPT_RADIUS:
+        return C_SCATTER;
+    case OPT_IMAGES: return C_HEATMAP | C_BARS;
+    case OPT_NUMBERS: case OPT_FORMAT: case OPT_ALPHA: case OPT_VMIN: case OPT_VMAX:
+        return C_HEATMAP;
+    case 'k': return C_BARS;
+    }
+    return ~0;   /* the common options */
+}
+
+static int parse_enum(const char *opt, const char *arg, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(arg, names[i]))
+            return i;
+    die_usage("%s: unknown value '%s'", opt, arg);
+}
+
+int main(int argc, char **argv)
+{
+    cli_init(argc, argv);
+    if (argc < 2)
+        die_usage("no command given (grid, filters, scatter, heatmap, bars)");
+    const char *cmd = argv[1];
+    const char *usage;
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help"))
+        cli_help(usage_main);
+    if (!strcmp(cmd, "--version"))
+        cli_version();
+    if (cmd[0] == '-')
+        die_usage("unrecognized option '%s' (a command comes first: grid, filters, scatter, heatmap, bars)", cmd);
+    int cbit;
+    if (!strcmp(cmd, "grid")) usage = usage_grid, cbit = C_GRID;
+    else if (!strcmp(cmd, "filters")) usage = usage_filters, cbit = C_FILTERS;
+    else if (!strcmp(cmd, "scatter")) usage = usage_scatter, cbit = C_SCATTER;
+    else if (!strcmp(cmd, "heatmap")) usage = usage_heatmap, cbit = C_HEATMAP;
+    else if (!strcmp(cmd, "bars")) usage = usage_bars, cbit = C_BARS;
+    else
+        die_usage("unknown command '%s' (grid, filters, scatter, heatmap, bars)", cmd);
+
+    ropts o;
+    memset(&o, 0, sizeof o);
+    cli_common_defaults(&o.co);
+    o.cmd = cmd;
+    o.pad = 4;
+    o.caption = CAP_AUTO;
+    o.normalize = NORM_DEFAULT;
+    o.cmap = !strcmp(cmd, "heatmap") ? -1 : DRAW_CMAP_GRAY;
+    o.filter = !strcmp(cmd, "heatmap") ? -1 : DRAW_NEAREST;
+    o.dimx = 1;
+    o.dimy = 2;
+    o.width = 760;
+    o.height = 560;
+    o.alpha = -1;
+    o.topk = 5;
+    static const struct option longopts[] = {
+        CLI_COMMON_LONGOPTS,
+        { "cols", required_argument, 0, OPT_COLS },
+        { "scale", required_argument, 0, OPT_SCALE },
+        { "pad", required_argument, 0, OPT_PAD },
+        { "caption", required_argument, 0, OPT_CAPTION },
+        { "normalize", required_argument, 0, OPT_NORMALIZE },
+        { "signed", no_argument, 0, OPT_SIGNED },
+        { "cmap", required_argument, 0, OPT_CMAP },
+        { "filter", required_argument, 0, OPT_FILTER },
+        { "each", required_argument, 0, OPT_EACH },
+        { "dims", required_argument, 0, OPT_DIMS },
+        { "dset", required_argument, 0, OPT_DSET },
+        { "title", required_argument, 0, OPT_TITLE },
+        { "size", required_argument, 0, OPT_SIZE },
+        { "radius", required_argument, 0, OPT_RADIUS },
+        { "images", required_argument, 0, OPT_IMAGES },
+        { "numbers", no_argument, 0, OPT_NUMBERS },
+        { "format", required_argument, 0, OPT_FORMAT },
+        { "alpha", required_argument, 0, OPT_ALPHA },
+        { "vmin", required_argument, 0, OPT_VMIN },
+        { "vmax", required_argument, 0, OPT_VMAX },
+        { "top", required_argument, 0, 'k' },
+        { 0, 0, 0, 0 },
+    };
+    static const char *const caps[] = { "auto", "none", "label", "id", "score" };
+    static const char *const norms[] = { "none", "tile", "global" };
+    static const char *const filters[] = { "nearest", "bilinear" };
+    argv[1] = argv[0];   /* getopt names the program in its messages */
+    int c, li;
+    while ((c = getopt_long(argc - 1, argv + 1, CLI_COMMON_SHORTOPTS "k:", longopts, &li)) != -1) {
+        if (c != '?' && c != ':' && !(option_cmds(c) & cbit))
+            die_usage("--%s does not apply to '%s' (see 'cnn-render %s --help')",
+                      c == 'k' ? "top" : longopts[li].name, cmd, cmd);
+        switch (c) {
+        case OPT_COLS: o.cols = (int)cli_long("--cols", optarg, 1, 1000); break;
+        case OPT_SCALE: o.scale = (int)cli_long("--scale", optarg, 1, 64); break;
+        case OPT_PAD: o.pad = (int)cli_long("--pad", optarg, 0, 200); break;
+        case OPT_CAPTION: o.caption = parse_enum("--caption", optarg, caps, 5); break;
+        case OPT_NORMALIZE: o.normalize = parse_enum("--normalize", optarg, norms, 3); break;
+        case OPT_SIGNED: o.sign = 1; break;
+        case OPT_CMAP:
+            if ((o.cmap = draw_cmap_parse(optarg)) < 0)
+                die_usage("--cmap: unknown colour map '%s' (gray, viridis, diverging, jet)", optarg);
+            break;
+        case OPT_FILTER: o.filter = parse_enum("--filter", optarg, filters, 2); break;
+        case OPT_EACH: o.each = optarg; break;
+        case OPT_DIMS: {
+            int *v, nv = cli_int_list("--dims", optarg, 1 << 20, &v);
+            if (nv != 2 || v[0] < 1 || v[1] < 1)
+                die_usage("--dims: '%s' is not two columns I,J counted from 1", optarg);
+            o.dimx = v[0];
+            o.dimy = v[1];
+            free(v);
+            break;
+        }
+        case OPT_DSET: o.dset = optarg; break;
+        case OPT_TITLE: o.title = optarg; break;
+        case OPT_SIZE:
+            cli_size("--size", optarg, &o.width, &o.height);
+            if (o.width < 200 || o.height < 150 || o.width > 8000 || o.height > 8000)
+                die_usage("--size: %s is outside 200x150..8000x8000", optarg);
+            break;
+        case OPT_RADIUS: o.radius = cli_double("--radius", optarg, 0.5, 50); break;
+        case OPT_IMAGES: o.images = optarg; break;
+        case OPT_NUMBERS: o.numbers = 1; break;
+        case OPT_FORMAT:
+            /* One numeric conversion only: the format sees one double. */
+            if (!strchr(optarg, '%') || strchr(strchr(optarg, '%') + 1, '%') ||
+                !strpbrk(strchr(optarg, '%'), "fgeFGE") || strpbrk(optarg, "*n"))
+                die_usage("--format: '%s' is not one %%f/%%g/%%e conversion", optarg);
+            o.format = optarg;
+            break;
+        case OPT_ALPHA: o.alpha = cli_double("--alpha", optarg, 0, 1); break;
+        case OPT_VMIN: o.vmin = cli_double("--vmin", optarg, -1e30, 1e30); o.has_vmin = 1; break;
+        case OPT_VMAX: o.vmax = cli_double("--vmax", optarg, -1e30, 1e30); o.has_vmax = 1; break;
+        case 'k': o.topk = (int)cli_long("--top", optarg, 1, 100); break;
+        default:
+            if (!cli_common_opt(c, optarg, &o.co, usage))
+                die_usage("unexpected option");
+        }
+    }
+    optind++;   /* back to argv's numbering */
+    if (optind < argc - 1)
+        die_usage("too many operands (one input file)");
+    o.input = optind < argc ? argv[optind] : NULL;
+    if (o.each)
+        check_each_dir(o.each);
+    if (o.has_vmin && o.has_vmax && o.vmax <= o.vmin)
+        die_usage("--vmax must be larger than --vmin");
+    if (o.dimx == o.dimy && !strcmp(cmd, "scatter"))
+        warnx("--dims plots a column against itself");
+
+    if (!strcmp(cmd, "grid")) cmd_grid(&o, 0);
+    else if (!strcmp(cmd, "filters")) cmd_grid(&o, 1);
+    else if (!strcmp(cmd, "scatter")) cmd_scatter(&o);
+    else if (!strcmp(cmd, "heatmap")) cmd_heatmap(&o);
+    else cmd_bars(&o);
+    return EXIT_OK;
+}

@@ -195,9 +195,11 @@ void cli_range(const char *opt, const char *s, int64_t *a, int64_t *b)
 
 void cli_range_resolve(int64_t n, int64_t *a, int64_t *b)
 {
+    /* An end past the last row is clamped, so fixed-size shards of
+     * `parallel` cover a dataset whose size does not divide evenly. */
     if (*b < 0 || *b > n)
-        *b = *b < 0 ? n : *b;
-    if (*b > n || *a > *b)
+        *b = n;
+    if (*a > *b)
         die("--range %lld:%lld lies outside the %lld rows of the input",
             (long long)*a, (long long)*b, (long long)n);
 }

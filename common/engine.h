@@ -1,7 +1,12 @@
 /* engine: forward and backward passes of a prepared model over a batch.
  * Keeps every node's activation of the last forward for backward, with
  * three ReLU rules for the input gradient (standard, guided backprop,
- * deconvnet); max-pool routes through its switches in all three. */
+ * deconvnet); max-pool routes through its switches in all three. The rules
+ * act on the whole ReLU family: with f' the true local derivative (ReLU
+ * x > 0, LeakyReLU 1 or alpha, Clip min < x < max), guided passes g f'(x)
+ * where g > 0, deconvnet passes g where g > 0 whatever x was
+ * (docs/model-format.md). Memory: every node's activation for max_batch
+ * images, plus as much again for gradients once backward has run. */
 #ifndef CNN_ENGINE_H
 #define CNN_ENGINE_H
 

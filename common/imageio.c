@@ -25,6 +25,15 @@
 #define STB_IMAGE_RESIZE_IMPLEMENTATION
 #define STBIR_ASSERT(x) ((void)0)
 #include <stb/stb_image_resize.h>
+/* BMP only (Grace Hopper's photo is one); PNG and JPEG go through libpng
+ * and libjpeg-turbo, which report damage that stb_image would hide. */
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_BMP
+#define STBI_NO_STDIO
+#define STBI_NO_LINEAR
+#define STBI_NO_HDR
+#define STBI_ASSERT(x) ((void)0)
+#include <stb/stb_image.h>
 #pragma GCC diagnostic pop
 
 int64_t imageio_max_pixels = IMAGEIO_MAX_PIXELS_DEFAULT;
@@ -35,6 +44,8 @@ int imageio_sniff(const unsigned char *b, size_t n)
         return IMAGEIO_PNG;
     if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff)
         return IMAGEIO_JPEG;
+    if (n >= 14 && b[0] == 'B' && b[1] == 'M')
+        return IMAGEIO_BMP;
     return IMAGEIO_NONE;
 }
 
@@ -43,7 +54,8 @@ int imageio_has_image_ext(const char *path)
     const char *dot = strrchr(path, '.');
     if (!dot || strchr(dot, '/'))
         return 0;
-    return !strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg");
+    return !strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
+           !strcasecmp(dot, ".bmp");
 }
 
 /* Whole file in memory: images are compressed, so this is small next to the
@@ -276,6 +288,67 @@ static void jpg_decode(const char *path, const unsigned char *buf, size_t len, i
     *out = t;
 }
 
+/* ---- BMP (stb_image) ------------------------------------------------------ */
+
+static uint32_t le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* A palette BMP whose colours are all grays is a gray image (PIL writes
+ * mode L that way); stb_image would expand it to RGB. */
+static int bmp_gray_palette(const unsigned char *b, size_t len)
+{
+    if (len < 54)
+        return 0;
+    uint32_t hsize = le32(b + 14), bpp = (uint32_t)b[28] | (uint32_t)b[29] << 8;
+    if (bpp > 8 || hsize < 40)
+        return 0;
+    uint32_t ncol = le32(b + 46);
+    if (ncol == 0 || ncol > (1u << bpp))
+        ncol = 1u << bpp;
+    size_t pal = 14 + (size_t)hsize;
+    if (pal + 4 * (size_t)ncol > len)
+        return 0;
+    for (uint32_t i = 0; i < ncol; i++) {
+        const unsigned char *e = b + pal + 4 * i;
+        if (e[0] != e[1] || e[1] != e[2])
+            return 0;
+    }
+    return 1;
+}
+
+static void bmp_decode(const char *path, const unsigned char *buf, size_t len, int *pc, int *ph,
+                       int *pw, tensor **out)
+{
+    int w, h, n;
+    if (len > INT32_MAX || !stbi_info_from_memory(buf, (int)len, &w, &h, &n))
+        die("%s: corrupt BMP (%s)", path, stbi_failure_reason());
+    check_pixels(path, w, h);
+    /* The pixel array must be there: stb_image would read zeros past the
+     * end of a truncated file. */
+    uint32_t off = le32(buf + 10);
+    if (off >= len)
+        die("%s: corrupt BMP (file is truncated)", path);
+    int c = bmp_gray_palette(buf, len) ? 1 : 3;
+    (void)n;
+    *pc = c;
+    *ph = h;
+    *pw = w;
+    if (!out)
+        return;
+    unsigned char *px = stbi_load_from_memory(buf, (int)len, &w, &h, &n, c);
+    if (!px)
+        die("%s: corrupt BMP (%s)", path, stbi_failure_reason());
+    tensor *t = tensor_new(3, (int64_t[]){ c, h, w });
+    size_t plane = (size_t)w * (size_t)h;
+    for (size_t i = 0; i < plane; i++)
+        for (int k = 0; k < c; k++)
+            t->data[(size_t)k * plane + i] = px[i * (size_t)c + (size_t)k] / 255.0f;
+    stbi_image_free(px);
+    *out = t;
+}
+
 static void decode(const char *path, int *c, int *h, int *w, tensor **out)
 {
     size_t len;
@@ -287,8 +360,11 @@ static void decode(const char *path, int *c, int *h, int *w, tensor **out)
     case IMAGEIO_JPEG:
         jpg_decode(path, buf, len, c, h, w, out);
         break;
+    case IMAGEIO_BMP:
+        bmp_decode(path, buf, len, c, h, w, out);
+        break;
     default:
-        die("%s: not a PNG or JPEG image", path);
+        die("%s: not a PNG, JPEG or BMP image", path);
     }
     free(buf);
 }

@@ -1,5 +1,5 @@
 /* imageio: image files in and out. PNG (libpng) and JPEG (libjpeg-turbo)
- * decode to float [0,1] planar C x H x W tensors (3-D: dims {C, H, W});
+ * (and BMP, stb_image) decode to float [0,1] planar C x H x W tensors (3-D: dims {C, H, W});
  * PNG encode for the render tools; resampling with stb_image_resize; center
  * crop. Every failure dies with one line "prog: FILE: what is wrong". */
 #ifndef CNN_IMAGEIO_H
@@ -15,11 +15,11 @@
 #define IMAGEIO_MAX_PIXELS_DEFAULT ((int64_t)1 << 26)
 extern int64_t imageio_max_pixels;
 
-enum imageio_format { IMAGEIO_NONE = 0, IMAGEIO_PNG, IMAGEIO_JPEG };
+enum imageio_format { IMAGEIO_NONE = 0, IMAGEIO_PNG, IMAGEIO_JPEG, IMAGEIO_BMP };
 
-/* Format from the first bytes (magic numbers), IMAGEIO_NONE if neither. */
+/* Format from the first bytes (magic numbers), IMAGEIO_NONE if none. */
 int imageio_sniff(const unsigned char *buf, size_t n);
-/* 1 when the file name ends in .png/.jpg/.jpeg (any case). */
+/* 1 when the file name ends in .png/.jpg/.jpeg/.bmp (any case). */
 int imageio_has_image_ext(const char *path);
 
 /* Header only: size and stored channels (1 gray or 3 colour; alpha is not

@@ -148,6 +148,11 @@ import_format import_sniff(const char *path, const char **why)
     }
     if (looks_onnx(b, n))
         return IMPORT_ONNX;
+    if (n >= 4 && !memcmp(b, "PK\003\004", 4)) {
+        *why = "a zip archive, e.g. a Keras 3 .keras file: save the model with "
+               "model.save('model.h5') or convert it with tensorflowjs_converter";
+        return IMPORT_UNKNOWN;
+    }
     *why = "not TF.js model.json, Keras .h5 or ONNX";
     return IMPORT_UNKNOWN;
 }

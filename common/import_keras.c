@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "h5io.h"
@@ -78,6 +80,7 @@ typedef struct ktensor {
     int pad[4];                  /* ZeroPadding2D still to apply: t, l, b, r */
     int64_t fh, fw, fc;          /* vector flattened in Keras (HWC) order from fh x fw x fc; fh = 0: none */
     int foldable;                /* node is a Conv/Dense whose raw output this is */
+    int nonneg;                  /* values are >= 0 (after ReLU, sigmoid, ...) */
 } ktensor;
 
 typedef struct klayer {
@@ -252,8 +255,10 @@ static tensor *kw_get(kimp *k, klayer *L, const char *role, int nd, const int64_
         }
     }
     for (int64_t i = 0, n = tensor_numel(t); i < n; i++)
-        if (!isfinite(t->data[i]))
+        if (!isfinite(t->data[i])) {
+            tensor_free(t);
             LDIE(k, L, "weight '%s' holds a non-finite value", e->full);
+        }
     return t;
 }
 
@@ -361,8 +366,7 @@ static void tfjs_load_weights(kimp *k, json_t *man, const char *dir)
         /* The shards must hold exactly that many bytes; check sizes before
          * allocating anything. */
         size_t np = json_array_size(paths);
-        char **files = xcalloc(np + 1, sizeof *files);
-        int64_t have = 0;
+        /* Paths first, so no allocation is pending when one is bad. */
         for (size_t i = 0; i < np; i++) {
             json_t *p = json_array_get(paths, i);
             if (!json_is_string(p) || !json_string_value(p)[0])
@@ -371,6 +375,11 @@ static void tfjs_load_weights(kimp *k, json_t *man, const char *dir)
             const char *ps = json_string_value(p);
             if (ps[0] == '/' || strstr(ps, ".."))
                 die("%s: shard path '%s' leaves the model's folder", k->src, ps);
+        }
+        char **files = xcalloc(np + 1, sizeof *files);
+        int64_t have = 0;
+        for (size_t i = 0; i < np; i++) {
+            const char *ps = json_string_value(json_array_get(paths, i));
             size_t l = strlen(dir) + strlen(ps) + 2;
             files[i] = xmalloc(l);
             snprintf(files[i], l, "%s%s%s", dir, dir[0] ? "/" : "", ps);
@@ -900,6 +909,14 @@ static char *emit_act(kimp *k, klayer *L, const char *act, const char *name, con
     return nm;
 }
 
+/* Activations whose output is never negative: a zero padding after them
+ * changes no maximum, so it can fold into a max-pool. */
+static int act_nonneg(const char *act)
+{
+    return !strcmp(act, "relu") || !strcmp(act, "relu6") || !strcmp(act, "sigmoid") ||
+           !strcmp(act, "softmax");
+}
+
 /* The layer's main node (a Conv or Dense), then its fused activation if any;
  * returns the main node's name and sets L->out.node to the final one. */
 static char *main_and_act(kimp *k, klayer *L, const char **act)
@@ -921,6 +938,7 @@ static void finish_act(kimp *k, klayer *L, const char *act, char *main, int rank
     }
     out_node(L, fin ? fin : xstrdup(main), rank, c, h, w);
     L->out.foldable = fin == NULL;
+    L->out.nonneg = act_nonneg(act);
     free(main);
 }
 
@@ -1147,8 +1165,13 @@ static void layer_bn(kimp *k, klayer *L)
     if (!beta)
         beta = tensor_new(1, d);
     for (int64_t i = 0; i < c; i++)
-        if (var->data[i] + eps <= 0)
+        if (var->data[i] + eps <= 0) {
+            tensor_free(gamma);
+            tensor_free(beta);
+            tensor_free(mean);
+            tensor_free(var);
             LDIE(k, L, "moving_variance + epsilon is not positive at channel %lld", (long long)i);
+        }
     klayer *P = &k->l[L->in[0]];
     if (k->o->fold_bn && t->foldable && P->nuse == 1) {
         /* y = gamma (Wx + b - mean) / sqrt(var + eps) + beta, per output
@@ -1206,6 +1229,7 @@ static void layer_activation(kimp *k, klayer *L, const char *act)
         return;
     }
     elementwise_out(L, got, t);
+    L->out.nonneg = act_nonneg(act);
 }
 
 static void layer_relu(kimp *k, klayer *L)
@@ -1236,6 +1260,7 @@ static void layer_relu(kimp *k, klayer *L)
         emit(k, nm, OP_RELU, t->node);
     }
     elementwise_out(L, nm, t);
+    L->out.nonneg = slope == 0;
 }
 
 static void layer_leaky(kimp *k, klayer *L)
@@ -1261,6 +1286,7 @@ static void layer_softmax(kimp *k, klayer *L)
     char *nm = node_name(k, L, "");
     emit(k, nm, OP_SOFTMAX, t->node);
     elementwise_out(L, nm, t);
+    L->out.nonneg = 1;
 }
 
 static void layer_zeropad(kimp *k, klayer *L)
@@ -1306,12 +1332,25 @@ static void layer_pool(kimp *k, klayer *L, int avg)
     check_channels_last(k, L);
     ktensor *t = in0(k, L);
     need_map(k, L, t);
-    no_pending_pad(k, L, t);
     int ks[2], st[2], one[2] = { 1, 1 }, pad[4];
     cfg_pair(k, L, "pool_size", 2, 1, 4096, ks);
     cfg_pair(k, L, "strides", 0, 1, 4096, st);
     if (!cfg_get(L, "strides"))
         memcpy(st, ks, sizeof st);
+    /* A ZeroPadding2D before a pool (Keras ResNet50: ReLU, pad 1, max-pool
+     * 3/2) folds exactly when every window keeps a real pixel and: max-pool
+     * on values >= 0 (zeros change no maximum, our pads are ignored);
+     * valid average pool (the zeros count: count_include_pad). */
+    int zpad = t->pad[0] || t->pad[1] || t->pad[2] || t->pad[3];
+    if (zpad) {
+        if (t->pad[0] >= ks[0] || t->pad[2] >= ks[0] || t->pad[1] >= ks[1] || t->pad[3] >= ks[1])
+            LDIE(k, L, "follows a ZeroPadding2D as wide as the pool window; not supported");
+        if (!avg && !t->nonneg)
+            LDIE(k, L, "follows a ZeroPadding2D on values that may be negative; not supported "
+                       "(only after ReLU, sigmoid, softmax)");
+        if (avg && strcmp(cfg_str(k, L, "padding", "valid"), "valid"))
+            LDIE(k, L, "'same' padding after a ZeroPadding2D is not supported");
+    }
     int64_t oh, ow;
     window(k, L, t, ks, st, one, pad, &oh, &ow);
     char *nm = node_name(k, L, "");
@@ -1319,9 +1358,10 @@ static void layer_pool(kimp *k, klayer *L, int avg)
     set2(n, AT_KERNEL, ks[0], ks[1]);
     set2(n, AT_STRIDE, st[0], st[1]);
     set4(n, AT_PAD, pad);
-    if (avg)
-        node_set1(n, AT_COUNT_PAD, 0.0);   /* TF averages over the real pixels only */
+    if (avg)   /* TF averages "same" windows over the real pixels only */
+        node_set1(n, AT_COUNT_PAD, zpad ? 1.0 : 0.0);
     out_node(L, nm, 3, t->c, oh, ow);
+    L->out.nonneg = t->nonneg;
 }
 
 static void layer_gap(kimp *k, klayer *L)
@@ -1415,6 +1455,7 @@ static void layer_dropout(kimp *k, klayer *L)
     node *n = emit(k, nm, OP_DROPOUT, t->node);
     node_set1(n, AT_RATE, rate);
     elementwise_out(L, nm, t);
+    L->out.nonneg = t->nonneg;
 }
 
 /* Comma-separated producer nodes of a merge layer. */
@@ -1618,10 +1659,18 @@ static void cleanup(kimp *k)
     json_decref(k->root);
 }
 
+/* Where the model came from, without the user's directories: the file's
+ * name, and for model.json its folder's name too ("darknet-tiny/model.json"). */
 static char *source_line(const char *fmt, const char *ver, const char *path)
 {
     const char *b = strrchr(path, '/');
     b = b ? b + 1 : path;
+    if (!strcmp(b, "model.json") && b > path + 1) {
+        const char *d = b - 1;
+        while (d > path && d[-1] != '/')
+            d--;
+        b = d;
+    }
     char *s = xmalloc(strlen(fmt) + strlen(ver) + strlen(b) + 16);
     sprintf(s, fmt, ver, b);
     return s;
@@ -1634,9 +1683,11 @@ model *import_keras_tfjs(const char *path, const import_opts *o)
     struct stat st;
     char *jpath, *dir;
     if (!stat(path, &st) && S_ISDIR(st.st_mode)) {
-        jpath = xmalloc(strlen(path) + 16);
-        sprintf(jpath, "%s/model.json", path);
         dir = xstrdup(path);
+        for (size_t l = strlen(dir); l > 1 && dir[l - 1] == '/'; l--)
+            dir[l - 1] = '\0';   /* "models/x/" -> "models/x" for tidy messages */
+        jpath = xmalloc(strlen(dir) + 16);
+        sprintf(jpath, "%s/model.json", dir);
     } else {
         jpath = xstrdup(path);
         const char *s = strrchr(path, '/');
@@ -1685,11 +1736,55 @@ model *import_keras_tfjs(const char *path, const import_opts *o)
     return m;
 }
 
+/* libhdf5 1.10 trusts some lengths inside a file: a corrupt global heap
+ * (where variable-length strings such as model_config live) can make it
+ * read out of bounds and crash (found by fuzzing). While it reads a Keras
+ * file, a crash becomes the one-line error every bad input gets. Not under
+ * AddressSanitizer, which must keep reporting. */
+#ifndef __SANITIZE_ADDRESS__
+static char h5_crash_msg[1024];
+static size_t h5_crash_len;
+
+static void h5_crash(int sig)
+{
+    (void)sig;
+    ssize_t r = write(STDERR_FILENO, h5_crash_msg, h5_crash_len);
+    (void)r;
+    _exit(EXIT_FAIL);
+}
+#endif
+
+static void h5_guard(const char *path, int on)
+{
+#ifndef __SANITIZE_ADDRESS__
+    static struct sigaction old_segv, old_bus;
+    if (on) {
+        int n = snprintf(h5_crash_msg, sizeof h5_crash_msg,
+                         "%s: %s: corrupt HDF5 file (the HDF5 library failed reading it)\n",
+                         cli_progname(), path);
+        h5_crash_len = n < 0 ? 0 : (size_t)n < sizeof h5_crash_msg ? (size_t)n : sizeof h5_crash_msg - 1;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = h5_crash;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGSEGV, &sa, &old_segv);
+        sigaction(SIGBUS, &sa, &old_bus);
+    } else {
+        sigaction(SIGSEGV, &old_segv, NULL);
+        sigaction(SIGBUS, &old_bus, NULL);
+    }
+#else
+    (void)path;
+    (void)on;
+#endif
+}
+
 model *import_keras_h5(const char *path, const import_opts *o)
 {
     kimp k = { 0 };
     k.o = o;
     k.src = path;
+    h5_guard(path, 1);
     k.h5 = h5in_open(path);
     char *cfg = h5in_attr_str(k.h5, "/", "model_config");
     if (!cfg) {
@@ -1714,5 +1809,6 @@ model *import_keras_h5(const char *path, const import_opts *o)
     m->source = source_line("Keras HDF5 model (Keras %s): %s", kv ? kv : "?", path);
     free(kv);
     cleanup(&k);
+    h5_guard(path, 0);
     return m;
 }

@@ -18,7 +18,9 @@
  * Keras' layer.output gives. Layers that are identities in our channels-
  * first layout (linear Activation, ZeroPadding2D folded into the next conv,
  * Reshape between 1x1xC and C, a BatchNormalization folded by --fold-bn)
- * make no node: their name resolves to nothing.
+ * make no node: their name resolves to nothing. A ZeroPadding2D folds into
+ * the next convolution, max-pool (when its input is >= 0, as after a ReLU)
+ * or valid average pool; anywhere else it is an error (no Pad op).
  *
  * Layout: kernels HWIO -> OIHW, depthwise H x W x C x M -> C*M x 1 x H x W
  * with groups = C; a Dense after Flatten of an H x W x C map has its rows

@@ -100,6 +100,7 @@ typedef struct onnx_ctx {
     int *hash;                   /* open addressing: index into v, -1 empty */
     int hcap;
     /* the node being converted, for messages */
+    const Onnx__GraphProto *g;
     const Onnx__NodeProto *np;
     const char *nname;
     /* every constant allocated, freed at the end */
@@ -433,8 +434,8 @@ static onnx_const *in_const(onnx_ctx *x, int i, const char *what)
     onnx_value *v = in_val(x, i);
     onnx_const *c = as_const(x, v);
     if (!c)
-        ndie(x, "%s ('%s') must be a constant (an initializer), not computed from the input",
-             what, v->name);
+        ndie(x, "%s ('%s') is computed from the input, which is not supported (it must be a "
+                "constant, an initializer)", what, v->name);
     return c;
 }
 
@@ -452,11 +453,19 @@ static onnx_value *in_dyn(onnx_ctx *x, int i, int allow_pad)
     return v;
 }
 
+static int64_t f2i(onnx_ctx *x, float f)
+{
+    /* float -> integer is undefined behaviour out of range */
+    if (!(f > -9e18f && f < 9e18f))
+        ndie(x, "value %g does not fit an integer", f);
+    return (int64_t)f;
+}
+
 static int64_t const_int(onnx_ctx *x, const onnx_const *c, int64_t k)
 {
     if (k >= c->n)
         ndie(x, "constant has too few values");
-    return c->isint ? c->i[k] : (int64_t)c->f[k];
+    return c->isint ? c->i[k] : f2i(x, c->f[k]);
 }
 
 static double const_num(const onnx_const *c, int64_t k)
@@ -568,10 +577,11 @@ static void set4(node *nd, const char *key, const int64_t p[4])
     node_set(nd, key, 4, v);
 }
 
-static void need_rank4(onnx_ctx *x, const onnx_value *v)
+/* Ops with channels and spatial axes: N x C x H x W, or N x C x L. */
+static void need_spatial(onnx_ctx *x, const onnx_value *v)
 {
-    if (v->rank != 4)
-        ndie(x, "input '%s' has rank %d; this op is supported on images (N x C x H x W) only",
+    if (v->rank != 4 && v->rank != 3)
+        ndie(x, "input '%s' of rank %d is not supported (only N x C x H x W and N x C x L)",
              v->name, v->rank);
 }
 
@@ -581,38 +591,48 @@ typedef struct spatial {
     int64_t k[2], s[2], d[2], p[4];   /* p: t, l, b, r */
 } spatial;
 
-/* kernel_shape / strides / dilations / pads / auto_pad of Conv and the
- * pools, with the kernel from the weight (Conv) or the attribute. */
-static void spatial_attrs(onnx_ctx *x, const onnx_value *in, spatial *sp, int want_kernel)
+/* An integer list attribute of exactly nsp values (the spatial axes) into
+ * the last nsp of out[2]; absent leaves out alone. */
+static void spatial_list(onnx_ctx *x, const char *name, int nsp, int64_t *out)
 {
     int64_t v[8];
-    int n = attr_ints(x, "kernel_shape", v, 8);
+    int n = attr_ints(x, name, v, 8);
+    if (n < 0)
+        return;
+    if (n != nsp)
+        ndie(x, "%s has %d values (%d expected)", name, n, nsp);
+    for (int k = 0; k < nsp; k++)
+        out[2 - nsp + k] = v[k];
+}
+
+/* kernel_shape / strides / dilations / pads / auto_pad of Conv and the
+ * pools, with the kernel from the weight (Conv) or the attribute. A 1-D
+ * signal (N x C x L, rank 3) is our C x 1 x L: its one spatial axis is our
+ * width, the height axis has kernel, stride and dilation 1, no padding. */
+static void spatial_attrs(onnx_ctx *x, const onnx_value *in, spatial *sp, int want_kernel)
+{
+    int nsp = in->rank - 2;
+    if (nsp != 1 && nsp != 2)
+        ndie(x, "input of rank %d is not supported (only 1-D and 2-D: N x C x L, N x C x H x W)",
+             in->rank);
+    int64_t v[8];
     if (want_kernel) {
-        if (n != 2)
-            ndie(x, n < 0 ? "kernel_shape is missing" : "kernel_shape has %d values; only 2-D "
-                 "kernels are supported", n);
-        sp->k[0] = v[0];
-        sp->k[1] = v[1];
-    } else if (n >= 0 && (n != 2 || v[0] != sp->k[0] || v[1] != sp->k[1])) {
-        ndie(x, "kernel_shape does not match the weight's");
+        int n = attr_ints(x, "kernel_shape", v, 8);
+        if (n != nsp)
+            ndie(x, n < 0 ? "kernel_shape is missing" : "kernel_shape has %d values; %d expected", n, nsp);
+        sp->k[0] = 1;
+        spatial_list(x, "kernel_shape", nsp, sp->k);
+    } else {
+        int64_t kk[2] = { sp->k[0], sp->k[1] };
+        spatial_list(x, "kernel_shape", nsp, kk);
+        if (kk[0] != sp->k[0] || kk[1] != sp->k[1])
+            ndie(x, "kernel_shape does not match the weight's");
     }
     sp->s[0] = sp->s[1] = sp->d[0] = sp->d[1] = 1;
     for (int k = 0; k < 4; k++)
         sp->p[k] = 0;
-    n = attr_ints(x, "strides", v, 8);
-    if (n >= 0) {
-        if (n != 2)
-            ndie(x, "strides has %d values (2 expected)", n);
-        sp->s[0] = v[0];
-        sp->s[1] = v[1];
-    }
-    n = attr_ints(x, "dilations", v, 8);
-    if (n >= 0) {
-        if (n != 2)
-            ndie(x, "dilations has %d values (2 expected)", n);
-        sp->d[0] = v[0];
-        sp->d[1] = v[1];
-    }
+    spatial_list(x, "strides", nsp, sp->s);
+    spatial_list(x, "dilations", nsp, sp->d);
     for (int k = 0; k < 2; k++)
         if (sp->k[k] < 1 || sp->k[k] > ONNX_MAX_DIM || sp->s[k] < 1 || sp->s[k] > ONNX_MAX_DIM ||
             sp->d[k] < 1 || sp->d[k] > ONNX_MAX_DIM)
@@ -620,18 +640,18 @@ static void spatial_attrs(onnx_ctx *x, const onnx_value *in, spatial *sp, int wa
     char buf[32];
     const char *ap = attr_str(x, "auto_pad", "NOTSET", buf, sizeof buf);
     if (!strcmp(ap, "NOTSET")) {
-        n = attr_ints(x, "pads", v, 8);
+        int n = attr_ints(x, "pads", v, 8);
         if (n >= 0) {
-            if (n != 4)
-                ndie(x, "pads has %d values (4 expected)", n);
-            /* ONNX: h_begin, w_begin, h_end, w_end */
-            sp->p[0] = v[0];
-            sp->p[1] = v[1];
-            sp->p[2] = v[2];
-            sp->p[3] = v[3];
+            if (n != 2 * nsp)
+                ndie(x, "pads has %d values (%d expected)", n, 2 * nsp);
+            /* ONNX: the begins of each spatial axis, then the ends */
+            for (int k = 0; k < nsp; k++) {
+                sp->p[2 - nsp + k] = v[k];
+                sp->p[4 - nsp + k] = v[nsp + k];
+            }
         }
     } else if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
-        for (int k = 0; k < 2; k++) {
+        for (int k = 2 - nsp; k < 2; k++) {
             int64_t i = in->shape[1 + k];
             int64_t o = (i + sp->s[k] - 1) / sp->s[k];
             int64_t tot = (o - 1) * sp->s[k] + (sp->k[k] - 1) * sp->d[k] + 1 - i;
@@ -674,21 +694,23 @@ static void fold_pending_pad(onnx_value *in, spatial *sp)
 static void op_conv(onnx_ctx *x)
 {
     onnx_value *in = in_dyn(x, 0, 1);
-    if (in->rank != 4)
-        ndie(x, "input has rank %d: only 2-D convolutions (N x C x H x W) are supported", in->rank);
+    if (in->rank != 4 && in->rank != 3)
+        ndie(x, "input of rank %d is not supported (only 1-D and 2-D convolutions)", in->rank);
     onnx_const *w = in_const(x, 1, "the weight");
-    if (w->isint || w->ndim != 4)
-        ndie(x, "the weight must be a float tensor of rank 4 (Cout x Cin/groups x kh x kw)");
+    if (w->isint || w->ndim != in->rank)
+        ndie(x, "the weight must be a float tensor of rank %d (Cout x Cin/groups x kernel)", in->rank);
+    /* 1-D kernels are 1 x k */
+    int64_t wd[4] = { w->dims[0], w->dims[1], in->rank == 4 ? w->dims[2] : 1, w->dims[in->rank - 1] };
     spatial sp;
-    sp.k[0] = w->dims[2];
-    sp.k[1] = w->dims[3];
+    sp.k[0] = wd[2];
+    sp.k[1] = wd[3];
     spatial_attrs(x, in, &sp, 0);
     int64_t g = attr_int(x, "group", 1);
     int64_t cout = w->dims[0], cin = in->shape[0];
     if (g < 1 || cin % g || w->dims[1] * g != cin || cout % g)
         ndie(x, "weight %lldx%lldx%lldx%lld with group %lld does not fit %lld input channels",
-             (long long)w->dims[0], (long long)w->dims[1], (long long)w->dims[2],
-             (long long)w->dims[3], (long long)g, (long long)cin);
+             (long long)wd[0], (long long)wd[1], (long long)wd[2], (long long)wd[3],
+             (long long)g, (long long)cin);
     fold_pending_pad(in, &sp);
     onnx_const *b = NULL;
     if (has_in(x, 2)) {
@@ -707,18 +729,18 @@ static void op_conv(onnx_ctx *x)
     set4(nd, AT_PAD, sp.p);
     set2(nd, AT_DILATION, sp.d[0], sp.d[1]);
     node_set1(nd, AT_GROUPS, (double)g);
-    node_add_weight(nd, "weight", tensor_of(w->f, 4, w->dims));
+    node_add_weight(nd, "weight", tensor_of(w->f, 4, wd));
     if (b)
         node_add_weight(nd, "bias", tensor_of(b->f, 1, &cout));
-    out_dyn(x, name, 4, shape, 0);
+    out_dyn(x, name, in->rank, shape, 0);
     free(name);
 }
 
 static void op_pool(onnx_ctx *x, int ismax)
 {
     onnx_value *in = in_dyn(x, 0, 1);
-    if (in->rank != 4)
-        ndie(x, "input has rank %d: only 2-D pooling (N x C x H x W) is supported", in->rank);
+    if (in->rank != 4 && in->rank != 3)
+        ndie(x, "input of rank %d is not supported (only 1-D and 2-D pooling)", in->rank);
     if (x->np->n_output > 1 && *x->np->output[1])
         ndie(x, "the Indices output is not supported");
     spatial sp;
@@ -758,18 +780,18 @@ static void op_pool(onnx_ctx *x, int ismax)
         node_set1(nd, AT_CEIL, 1);
     if (!ismax)
         node_set1(nd, AT_COUNT_PAD, cip);
-    out_dyn(x, name, 4, shape, in->nonneg);
+    out_dyn(x, name, in->rank, shape, in->nonneg);
     free(name);
 }
 
 static void op_gap(onnx_ctx *x)
 {
     onnx_value *in = in_dyn(x, 0, 0);
-    need_rank4(x, in);
+    need_spatial(x, in);
     char *name = our_name(x);
     add_node(x, name, OP_GAP, 1, &in);
     int64_t shape[3] = { in->shape[0], 1, 1 };
-    out_dyn(x, name, 4, shape, in->nonneg);
+    out_dyn(x, name, in->rank, shape, in->nonneg);
     free(name);
 }
 
@@ -809,7 +831,7 @@ static void op_lrn(onnx_ctx *x)
 {
     onnx_value *in = in_val(x, 0);
     if (in->kind == VAL_DYN)
-        need_rank4(x, in);
+        need_spatial(x, in);
     int64_t size = attr_int(x, "size", 0);
     if (size < 1)
         ndie(x, "size must be a positive integer");
@@ -822,6 +844,59 @@ static void op_lrn(onnx_ctx *x)
     node_set1(nd, AT_ALPHA, attr_float(x, "alpha", 1e-4));
     node_set1(nd, AT_BETA, attr_float(x, "beta", 0.75));
     node_set1(nd, AT_LRN_K, attr_float(x, "bias", 1.0));
+}
+
+/* How many node inputs and graph outputs read what our node `ours`
+ * computes, under any of its ONNX names. */
+static int node_uses(const onnx_ctx *x, const char *ours)
+{
+    int n = 0;
+    for (int i = 0; i < x->nv; i++) {
+        const onnx_value *v = &x->v[i];
+        if (v->kind != VAL_DYN || strcmp(v->node, ours))
+            continue;
+        for (size_t k = 0; k < x->g->n_node; k++)
+            for (size_t j = 0; j < x->g->node[k]->n_input; j++)
+                n += !strcmp(x->g->node[k]->input[j], v->name);
+        for (size_t k = 0; k < x->g->n_output; k++)
+            n += x->g->output[k]->name && !strcmp(x->g->output[k]->name, v->name);
+    }
+    return n;
+}
+
+/* --fold-bn: BatchNorm folded into the Conv or Dense before it, when that
+ * feeds nothing else: w' = w s, b' = (b - mean) s + beta, s = gamma /
+ * sqrt(var + eps). The BatchNorm's name then resolves to nothing; the
+ * conv's activation is the normalised one. Returns 0 when it cannot fold. */
+static int bn_fold(onnx_ctx *x, onnx_value *in, onnx_const *const *w, double eps)
+{
+    if (!strcmp(in->node, "input") || in->has_pad)
+        return 0;
+    int i = model_find(x->m, in->node);
+    if (i < 0)
+        return 0;
+    node *nd = &x->m->nodes[i];
+    if (strcmp(nd->op, OP_CONV) && strcmp(nd->op, OP_DENSE))
+        return 0;
+    if (node_uses(x, in->node) != 1)
+        return 0;
+    tensor *W = node_weight(nd, "weight"), *B = node_weight(nd, "bias");
+    int64_t c = in->shape[0];
+    if (!W || W->dims[0] != c)
+        return 0;
+    if (!B) {
+        B = tensor_new(1, &c);
+        node_add_weight(nd, "bias", B);
+    }
+    int64_t per = tensor_numel(W) / c;
+    for (int64_t o = 0; o < c; o++) {
+        double sc = w[0]->f[o] / sqrt((double)w[3]->f[o] + eps);
+        for (int64_t k = 0; k < per; k++)
+            W->data[o * per + k] = (float)(W->data[o * per + k] * sc);
+        B->data[o] = (float)((B->data[o] - w[2]->f[o]) * sc + w[1]->f[o]);
+    }
+    out_alias(x, in);
+    return 1;
 }
 
 static void op_bn(onnx_ctx *x)
@@ -845,9 +920,12 @@ static void op_bn(onnx_ctx *x)
         if (w[k]->isint || w[k]->n != c)
             ndie(x, "%s has %lld values, %lld expected", what[k], (long long)w[k]->n, (long long)c);
     }
+    double eps = attr_float(x, "epsilon", 1e-5);
+    if (x->o->fold_bn && bn_fold(x, in, w, eps))
+        return;
     char *name = our_name(x);
     node *nd = add_node(x, name, OP_BN, 1, &in);
-    node_set1(nd, AT_EPS, attr_float(x, "epsilon", 1e-5));
+    node_set1(nd, AT_EPS, eps);
     for (int k = 0; k < 4; k++)
         node_add_weight(nd, wn[k], tensor_of(w[k]->f, 1, &c));
     out_dyn(x, name, in->rank, in->shape, 0);
@@ -995,15 +1073,18 @@ static void fold_binary(onnx_ctx *x, const char *op, onnx_const *a, onnx_const *
             int64_t u = a->i[ia], v = b->i[ib], r;
             if (u == IMPORT_ONNX_BATCH || v == IMPORT_ONNX_BATCH)
                 ndie(x, "arithmetic on the batch size is not supported");
+            int ovf = 0;
             switch (op[0]) {
-            case 'A': r = u + v; break;
-            case 'S': r = u - v; break;
-            case 'M': r = u * v; break;
+            case 'A': ovf = __builtin_add_overflow(u, v, &r); break;
+            case 'S': ovf = __builtin_sub_overflow(u, v, &r); break;
+            case 'M': ovf = __builtin_mul_overflow(u, v, &r); break;
             default:
-                if (!v)
-                    ndie(x, "integer division by zero");
+                if (!v || (u == INT64_MIN && v == -1))
+                    ndie(x, "integer division by zero or overflow");
                 r = u / v;
             }
+            if (ovf)
+                ndie(x, "integer overflow in constant arithmetic");
             c->i[k] = r;
         } else {
             double u = const_num(a, ia), v = const_num(b, ib), r;
@@ -1053,7 +1134,7 @@ static void op_arith(onnx_ctx *x, const char *op)
     float *cv = xmalloc((size_t)C * sizeof *cv), *w = xmalloc((size_t)C * sizeof *w),
           *bb = xmalloc((size_t)C * sizeof *bb);
     if (per_channel(d, c, cv))
-        ndie(x, "%s of a constant shaped %s: only scalar and per-channel constants are supported",
+        ndie(x, "%s of a constant shaped %s is not supported (only scalar and per-channel constants)",
              op, tensor_shape_str(c->ndim, c->dims, (char[96]){ 0 }, 96));
     int nonneg = 0;
     for (int64_t k = 0; k < C; k++) {
@@ -1084,7 +1165,8 @@ static void op_gemm(onnx_ctx *x, int matmul)
 {
     onnx_value *a = in_dyn(x, 0, 0);
     if (a->rank != 2)
-        ndie(x, "input A has rank %d; a Flatten or Reshape to N x D must come first", a->rank);
+        ndie(x, "input A of rank %d is not supported (only N x D: a Flatten or Reshape must "
+                "come first)", a->rank);
     onnx_const *B = in_const(x, 1, "B (the weight)");
     if (B->isint || B->ndim != 2)
         ndie(x, "B must be a float matrix");
@@ -1208,23 +1290,24 @@ static void op_concat(onnx_ctx *x)
 
 static void op_pad(onnx_ctx *x)
 {
-    onnx_value *in = in_dyn(x, 0, 0);
-    need_rank4(x, in);
+    onnx_value *in = in_dyn(x, 0, 1);
+    need_spatial(x, in);
     char buf[32];
     const char *mode = attr_str(x, "mode", "constant", buf, sizeof buf);
     if (strcmp(mode, "constant"))
         ndie(x, "Pad mode '%s' is not supported (only constant zeros)", mode);
+    int r = in->rank;
     int64_t p[8];
     double value = 0;
     if (x->opset < 11) {
-        if (attr_ints(x, x->opset < 2 ? "paddings" : "pads", p, 8) != 8)
-            ndie(x, "pads must have 8 values");
+        if (attr_ints(x, "pads", p, 8) != 2 * r)
+            ndie(x, "pads must have %d values", 2 * r);
         value = attr_float(x, "value", 0.0);
     } else {
         onnx_const *c = in_const(x, 1, "pads");
-        if (c->n != 8)
-            ndie(x, "pads must have 8 values");
-        for (int k = 0; k < 8; k++)
+        if (c->n != 2 * r)
+            ndie(x, "pads must have %d values", 2 * r);
+        for (int k = 0; k < 2 * r; k++)
             p[k] = const_int(x, c, k);
         if (has_in(x, 2)) {
             onnx_const *v = in_const(x, 2, "constant_value");
@@ -1236,10 +1319,10 @@ static void op_pad(onnx_ctx *x)
     }
     if (value != 0)
         ndie(x, "Pad with value %g is not supported (only zeros)", value);
-    /* N, C, H, W begins then ends */
-    if (p[0] || p[1] || p[4] || p[5])
+    /* N, C, (H,) W begins then ends */
+    if (p[0] || p[1] || p[r] || p[r + 1])
         ndie(x, "padding the batch or channel axis is not supported");
-    for (int k = 0; k < 8; k++)
+    for (int k = 0; k < 2 * r; k++)
         if (p[k] < 0 || p[k] > ONNX_MAX_DIM)
             ndie(x, "negative (cropping) pads are not supported");
     onnx_value *o;
@@ -1251,7 +1334,7 @@ static void op_pad(onnx_ctx *x)
         o->name = keep;
         o->node = xstrdup(copy.node);
     }
-    int64_t add[4] = { p[2], p[3], p[6], p[7] };
+    int64_t add[4] = { r == 4 ? p[2] : 0, p[r - 1], r == 4 ? p[6] : 0, p[2 * r - 1] };
     for (int k = 0; k < 4; k++)
         o->pad[k] = (in->has_pad ? in->pad[k] : 0) + add[k];
     o->has_pad = 1;
@@ -1276,6 +1359,8 @@ static void op_reshape(onnx_ctx *x)
     int allowzero = (int)attr_int(x, "allowzero", 0);
     int64_t per = in->shape[0] * in->shape[1] * in->shape[2];
     int64_t in_dims[4] = { IMPORT_ONNX_BATCH, in->shape[0], in->shape[1], in->shape[2] };
+    if (in->rank == 3)
+        in_dims[2] = in->shape[2];
     int64_t t[TENSOR_MAXDIM];
     int n = (int)s->n, neg = -1;
     for (int k = 0; k < n; k++) {
@@ -1291,8 +1376,10 @@ static void op_reshape(onnx_ctx *x)
     /* the batch is the first dimension: symbolic, -1, or the export batch */
     int64_t rest = 1;
     for (int k = 1; k < n; k++)
-        if (k != neg)
-            rest *= t[k];
+        if (k != neg) {
+            if (t[k] < 0 || t[k] > ONNX_MAX_NUMEL || __builtin_mul_overflow(rest, t[k], &rest))
+                ndie(x, "Reshape to these dimensions is not supported");
+        }
     if (neg > 0) {
         if (rest <= 0 || per % rest)
             ndie(x, "target shape does not fit %lld values per image", (long long)per);
@@ -1324,6 +1411,10 @@ static void op_reshape(onnx_ctx *x)
         out_alias(x, in);
         return;
     }
+    if (n == 3 && in->rank == 3 && nt[0] == in->shape[0] && nt[1] == in->shape[2]) {
+        out_alias(x, in);
+        return;
+    }
     for (int k = 0; k < n; k++)
         if (t[k] == IMPORT_ONNX_BATCH)
             t[k] = -1;
@@ -1348,6 +1439,8 @@ static void op_shape(onnx_ctx *x)
         d[0] = IMPORT_ONNX_BATCH;
         for (int k = 1; k < r; k++)
             d[k] = in->shape[k - 1];
+        if (r == 3)
+            d[2] = in->shape[2];   /* N x C x L is our C x 1 x L */
     } else {
         onnx_const *c = as_const(x, in);
         r = c->ndim;
@@ -1446,7 +1539,7 @@ static void op_squeeze(onnx_ctx *x, int unsq)
             out_alias(x, &copy);
             return;
         }
-        ndie(x, "%s of a computed tensor is only supported between N x D and N x D x 1 x 1",
+        ndie(x, "%s of a computed tensor is not supported (only between N x D and N x D x 1 x 1)",
              unsq ? "Unsqueeze" : "Squeeze");
     }
     int64_t dims[TENSOR_MAXDIM];
@@ -1515,8 +1608,8 @@ static void op_reshape_const(onnx_ctx *x, onnx_const *c)
             neg = k;
         } else if (dims[k] < 0) {
             ndie(x, "bad target shape");
-        } else {
-            known *= dims[k];
+        } else if (__builtin_mul_overflow(known, dims[k], &known)) {
+            ndie(x, "target shape too large");
         }
     }
     if (neg >= 0) {
@@ -1583,8 +1676,11 @@ static void op_slice(onnx_ctx *x)
         }
         if (has_in(x, 4)) {
             onnx_const *q = in_const(x, 4, "steps");
-            for (int k = 0; k < n; k++)
+            for (int k = 0; k < n; k++) {
                 sp[k] = const_int(x, q, k);
+                if (sp[k] < -ONNX_MAX_NUMEL || sp[k] > ONNX_MAX_NUMEL)
+                    ndie(x, "bad steps");
+            }
         }
     }
     int64_t b0[TENSOR_MAXDIM], stp[TENSOR_MAXDIM], dims[TENSOR_MAXDIM];
@@ -1643,7 +1739,7 @@ static void op_cast(onnx_ctx *x)
     int isint = !(to == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT || to == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE);
     onnx_const *r = const_new(x, c->ndim, c->dims, isint);
     for (int64_t k = 0; k < c->n; k++) {
-        if (isint) r->i[k] = c->isint ? c->i[k] : (int64_t)c->f[k];
+        if (isint) r->i[k] = c->isint ? c->i[k] : f2i(x, c->f[k]);
         else r->f[k] = (float)const_num(c, k);
     }
     out_const(x, r);
@@ -1842,13 +1938,22 @@ static void graph_input(onnx_ctx *x, const Onnx__GraphProto *g)
         shape[0] = d[1];
         shape[1] = d[2];
         shape[2] = d[3];
+    } else if (r == 3) {
+        /* a 1-D signal N x C x L is our C x 1 x L */
+        if (x->o->width > 0)
+            d[2] = x->o->width;
+        if (!d[1] || !d[2])
+            die("%s: input '%s' (N x C x L) has a dynamic %s: pass --size L", x->path, in->name,
+                d[1] ? "length" : "channel count");
+        shape[0] = d[1];
+        shape[2] = d[2];
     } else if (r == 2) {
         if (!d[1])
             die("%s: input '%s' (N x D) has a dynamic D", x->path, in->name);
         shape[0] = d[1];
     } else {
-        die("%s: input '%s' has rank %d; only images (N x C x H x W) and vectors (N x D) are "
-            "supported", x->path, in->name, r);
+        die("%s: input '%s' has rank %d, which is not supported (only images N x C x H x W, "
+            "signals N x C x L and vectors N x D)", x->path, in->name, r);
     }
     x->m->in_shape[0] = shape[0];
     x->m->in_shape[1] = shape[1];
@@ -1873,12 +1978,12 @@ static void graph_output(onnx_ctx *x, const Onnx__GraphProto *g)
     if (k < 0)
         die("%s: the graph output '%s' is produced by no node", x->path, g->output[0]->name);
     onnx_value *v = &x->v[k];
-    if (v->kind != VAL_DYN || !strcmp(v->node, "input"))
-        die("%s: the graph output '%s' is %s, not computed by the network", x->path, v->name,
-            v->kind != VAL_DYN ? "a constant" : "the input itself");
-    if (v->has_pad)
+    if (v->kind == VAL_DYN && v->has_pad)
         die("%s: Pad '%s' must be followed by Conv, MaxPool or AveragePool to be folded into "
             "them (a free-standing Pad is not supported)", x->path, v->pad_node);
+    if (v->kind != VAL_DYN || !strcmp(v->node, "input"))
+        die("%s: the graph output '%s' is %s: a graph that computes nothing is not supported",
+            x->path, v->name, v->kind != VAL_DYN ? "a constant" : "the input itself");
     model *m = x->m;
     int i = model_find(m, v->node);
     if (i == m->n - 1)
@@ -1891,6 +1996,36 @@ static void graph_output(onnx_ctx *x, const Onnx__GraphProto *g)
     node tmp = m->nodes[i];
     memmove(&m->nodes[i], &m->nodes[i + 1], (size_t)(m->n - 1 - i) * sizeof tmp);
     m->nodes[m->n - 1] = tmp;
+}
+
+/* Control characters in names from the file become '?', the same way in
+ * every place a name appears (so the graph's links survive): a message
+ * naming them stays one line on a terminal. */
+static void clean(char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
+static void clean_graph(Onnx__GraphProto *g)
+{
+    for (size_t k = 0; k < g->n_node; k++) {
+        Onnx__NodeProto *n = g->node[k];
+        clean(n->name);
+        clean(n->op_type);
+        clean(n->domain);
+        for (size_t j = 0; j < n->n_input; j++)
+            clean(n->input[j]);
+        for (size_t j = 0; j < n->n_output; j++)
+            clean(n->output[j]);
+    }
+    for (size_t k = 0; k < g->n_initializer; k++)
+        clean(g->initializer[k]->name);
+    for (size_t k = 0; k < g->n_input; k++)
+        clean(g->input[k]->name);
+    for (size_t k = 0; k < g->n_output; k++)
+        clean(g->output[k]->name);
 }
 
 static void ctx_free(onnx_ctx *x)
@@ -1930,7 +2065,11 @@ model *import_onnx(const char *path, const import_opts *o)
         die("%s: opset %d of the default ONNX domain is not supported (%d to %d are)", path,
             x.opset, ONNX_OPSET_MIN, ONNX_OPSET_MAX);
 
-    const Onnx__GraphProto *g = mp->graph;
+    Onnx__GraphProto *g = mp->graph;
+    x.g = g;
+    clean_graph(g);
+    clean(mp->producer_name);
+    clean(mp->producer_version);
     x.m = model_new(1, 1, 1);
     /* initializers are decoded when used, so unused ones cost nothing */
     for (size_t k = 0; k < g->n_initializer; k++) {

@@ -3,12 +3,20 @@
  * libonnx-dev ships. Opsets 6-17 of the default domain.
  *
  * Ops: Conv, Gemm, MatMul (constant weight), Relu, LeakyRelu, Clip, Sigmoid,
- * Tanh, MaxPool, AveragePool, GlobalAveragePool, LRN, BatchNormalization,
- * Dropout, Flatten, Reshape (flattening), Softmax, Add, Sum, Concat, Pad
- * (zeros, folded into the next Conv or pool), Identity; Add/Sub/Mul/Div by a
- * per-channel constant; and constant folding of the Constant, Shape, Gather,
- * Unsqueeze, Squeeze, Concat, Cast, Transpose chains exporters emit around
- * Flatten/Reshape.
+ * Tanh, MaxPool, AveragePool, GlobalAveragePool, LRN (odd sizes), Batch-
+ * Normalization (inference), Dropout, Flatten (axis 1), Reshape (flattening),
+ * Softmax (over channels), Add, Sum, Concat (channels), Pad (zeros, folded
+ * into the next Conv or pool), Identity; Add/Sub/Mul/Div by a scalar or
+ * per-channel constant (a depthwise 1x1 convolution); and constant folding
+ * of the Constant, ConstantOfShape, Shape, Gather, Slice, Unsqueeze, Squeeze,
+ * Concat, Cast, Transpose, Reshape and arithmetic chains exporters emit
+ * around Flatten/Reshape and F.pad.
+ *
+ * Tensors: images N x C x H x W; 1-D signals N x C x L as our C x 1 x L
+ * (Conv1d, pools); vectors N x D as D x 1 x 1. --fold-bn folds a
+ * BatchNormalization into the Conv/Gemm before it when nothing else reads
+ * that. Anything else is refused with one line naming the node, its op and
+ * the opset, saying "not supported".
  *
  * Naming: every node keeps its ONNX node name, or its first output's name
  * when the node is unnamed, so activations are addressable by the names

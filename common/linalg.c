@@ -372,7 +372,10 @@ static void fit_randomized(linalg_pca *p, stream *s, const linalg_pca_opts *o)
 
     moments m = { 0 };
     int pass;
-    double change = INFINITY, prev_change = INFINITY, estimate = INFINITY;
+    double estimate = INFINITY;
+    double *chg = xmalloc((size_t)k * sizeof(double));
+    for (int i = 0; i < k; i++)
+        chg[i] = INFINITY;
     double *cq = xcalloc((size_t)l, sizeof(double));
     double *ysum = xcalloc((size_t)l, sizeof(double));
     float *cqf = falloc((size_t)l);
@@ -462,28 +465,44 @@ static void fit_randomized(linalg_pca *p, stream *s, const linalg_pca_opts *o)
                         acc += (double)q[j * l + c] * g[c * l + (l - 1 - i)];
                     ucur[j * k + i] = acc;
                 }
+            /* Per component: the change between passes measures the error
+             * of the previous pass; with the contraction r seen between the
+             * last two changes, change * r / (1 - r) estimates the error of
+             * this one (subspace iteration converges geometrically). Weighted by the
+             * component's standard deviation relative to the first, it is
+             * the error the component adds to the projections relative to
+             * their scale: trailing components of nearly equal variance,
+             * which converge slowly and matter little, do not hold up the
+             * leading ones. */
             if (pass >= 2) {
-                prev_change = change;
-                change = 0;
+                estimate = 0;
                 for (int i = 0; i < k; i++) {
-                    double dot = 0, nn = 0;
+                    /* The distance between the sign-aligned unit vectors
+                     * (about the angle): sqrt(1 - cos^2) would bottom out
+                     * near 3e-5 from rounding. */
+                    double dot = 0, nn = 0, dd = 0;
                     for (int64_t j = 0; j < d; j++) {
                         dot += ucur[j * k + i] * uprev[j * k + i];
                         nn += ucur[j * k + i] * ucur[j * k + i];
                     }
-                    double c2 = dot * dot / (nn > 0 ? nn : 1);
-                    double sn = sqrt(c2 < 1 ? 1 - c2 : 0);
-                    if (sn > change)
-                        change = sn;
+                    double sg = dot < 0 ? -1 : 1;
+                    for (int64_t j = 0; j < d; j++) {
+                        double t = ucur[j * k + i] - sg * uprev[j * k + i];
+                        dd += t * t;
+                    }
+                    double sn = sqrt(dd / (nn > 0 ? nn : 1));
+                    double rate = isfinite(chg[i]) && chg[i] > 0 ? sn / chg[i] : 1;
+                    chg[i] = sn;
+                    double t0 = theta[l - 1], ti = theta[l - 1 - i];
+                    double wgt = t0 > 0 && ti > 0 ? sqrt(ti / t0) : 1;
+                    /* What is left of a geometric series of changes. */
+                    double r = rate < 0.99 ? rate : 0.99;
+                    /* Below 1e-6 the changes are rounding noise, whose
+                     * "rate" means nothing. */
+                    double e = (sn < 1e-6 ? sn : sn * r / (1 - r)) * wgt;
+                    if (e > estimate)
+                        estimate = e;
                 }
-            }
-            /* The change between passes measures the error of the previous
-             * pass; times the contraction seen between the last two changes
-             * it estimates the error of this one (subspace iteration
-             * converges geometrically). */
-            if (pass >= 2) {
-                double rate = prev_change < INFINITY && prev_change > 0 ? change / prev_change : 1;
-                estimate = change * (rate < 1 ? rate : 1);
             }
             if ((pass >= 2 && estimate <= o->tol) || pass + 1 >= maxp)
                 break;
@@ -520,6 +539,7 @@ static void fit_randomized(linalg_pca *p, stream *s, const linalg_pca_opts *o)
     free(cq);
     free(ysum);
     free(cqf);
+    free(chg);
 }
 
 linalg_pca *linalg_pca_fit(const linalg_rows *src, int k, const linalg_pca_opts *o)
@@ -536,14 +556,17 @@ linalg_pca *linalg_pca_fit(const linalg_rows *src, int k, const linalg_pca_opts 
         die("%s: k=%d components asked, but at most min(N, D) = %lld exist (N=%lld, D=%lld)",
             src->name, k, (long long)mn, (long long)n, (long long)d);
     linalg_pca_opts opt = *o;
+    /* Convergence goes as (lambda_{l+1} / lambda_k)^passes: a wider
+     * subspace costs little (the passes are bound by reading the rows) and
+     * saves passes when k is large. */
     if (opt.oversample <= 0)
-        opt.oversample = 10;
+        opt.oversample = k > 10 ? k : 10;
     if (opt.max_passes <= 0)
         opt.max_passes = 25;
     if (opt.max_passes < 3)
         opt.max_passes = 3;
     if (opt.tol <= 0)
-        opt.tol = 1e-5;
+        opt.tol = 1e-4;
     const char *meth = opt.method && *opt.method ? opt.method : "auto";
     if (!strcmp(meth, "auto")) {
         int64_t l = k + opt.oversample < mn ? k + opt.oversample : mn;

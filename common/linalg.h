@@ -18,12 +18,14 @@
  *               Xc^T Xc with l = k + oversample columns: every pass streams
  *               the rows once (Y = Xc Q, Z += Xc^T Y, sgemm), Q <- orth(Z)
  *               (dgeqrf), and a Rayleigh-Ritz step (dsyev of Q^T Z) gives
- *               the current estimate. It stops when the estimated error
- *               of the top-k Ritz vectors is below tol, or after
- *               max_passes: the largest sine of the angle a vector turned
- *               between the last two passes (the previous pass's error)
- *               times the contraction between the last two such changes.
- *               Memory
+ *               the current estimate. It stops after max_passes, or when
+ *               for every one of the top-k Ritz vectors the estimated error
+ *               is below tol: the sine of the angle it turned between the
+ *               last two passes (the previous pass's error) times
+ *               r / (1 - r), r the contraction between the last two such
+ *               angles (the rest of a geometric series), weighted by
+ *               sqrt(its variance / the first one's), i.e. the error it
+ *               adds to the projections relative to their scale. Memory
  *               4*D*l*3 + 4*N*l bytes + a batch.
  *   auto        exact when min(N, D) <= 1024, or when l >= min(N, D)/4 and
  *               min(N, D) <= 8192 (the exact matrix then fits in 512 MiB);
@@ -54,9 +56,9 @@ typedef struct linalg_rows {
 typedef struct linalg_pca_opts {
     const char *method;    /* "auto" (NULL), "covariance", "gram", "randomized" */
     int64_t batch;         /* rows per batch; 0 = about 32 MiB of floats */
-    int oversample;        /* randomized: extra columns (default 10) */
+    int oversample;        /* randomized: extra columns (default max(10, k)) */
     int max_passes;        /* randomized: passes over the data (default 25) */
-    double tol;            /* randomized: convergence (default 1e-5) */
+    double tol;            /* randomized: convergence (default 1e-4) */
     uint64_t seed;         /* randomized: start subspace */
 } linalg_pca_opts;
 

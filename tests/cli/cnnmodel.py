@@ -112,11 +112,13 @@ def apply(nd, ins, linear):
     raise ValueError("op %s not in the reference" % op)
 
 
-def run(meta, nodes, x, linear=False):
+def run(meta, nodes, x, linear=False, upto=None):
     c = meta["input_shape"][0]
     mean = torch.tensor(np.resize(meta["mean"], c), dtype=x.dtype).reshape(1, c, 1, 1)
     std = torch.tensor(np.resize(meta["std"], c), dtype=x.dtype).reshape(1, c, 1, 1)
     acts = {"input": x if linear else (x - mean) / std}
     for nd in nodes:
         acts[nd["name"]] = apply(nd, [acts[i] for i in nd["inputs"]], linear)
+        if nd["name"] == upto:
+            break
     return acts

@@ -122,6 +122,13 @@ def fixtures(d):
     Image.fromarray(rgb.astype(np.uint8)).save(f"{d}/progressive.jpg", quality=80, progressive=True)
     expect("progressive_jpg",
            np.asarray(Image.open(f"{d}/progressive.jpg").convert("RGB")).transpose(2, 0, 1) / 255)
+    # BMP (stb_image): 24-bit RGB and 8-bit gray (palette), PIL writes.
+    Image.fromarray(rgb.astype(np.uint8)).save(f"{d}/rgb.bmp")
+    expect("rgb_bmp", rgb.transpose(2, 0, 1) / 255)
+    Image.fromarray(g[:, :, 0].astype(np.uint8)).save(f"{d}/gray.bmp")
+    expect("gray_bmp", g.transpose(2, 0, 1) / 255)
+    bd = open(f"{d}/rgb.bmp", "rb").read()
+    open(f"{d}/truncated.bmp", "wb").write(bd[:40])
     # A larger photo-like image for resampling checks (smooth, so edge
     # handling differences stay small).
     y, x = np.mgrid[0:60, 0:90]

@@ -22,6 +22,11 @@ for k in rgb gray progressive; do
     check_py "jpeg $k pixels match PIL" "$H" check-one "$T/${k}_jpg.h5" "$E/${k}_jpg.npy" 1e-6
 done
 
+for k in rgb gray; do
+    check "bmp $k converts" cnn-images -q "$F/$k.bmp" -o "$T/${k}_bmp.h5"
+    check_py "bmp $k pixels" "$H" check-one "$T/${k}_bmp.h5" "$E/${k}_bmp.npy"
+done
+
 # --- folders.
 check "ImageFolder tree" cnn-images -q "$F/tree" -o "$T/tree.h5"
 check_py "ImageFolder labels, classes, paths, pixels" "$H" check-folder "$T/tree.h5" a_cat b_dog
@@ -136,6 +141,7 @@ check_error "truncated PNG" 1 "truncated.png: corrupt PNG \(.*truncated" "$O" cn
 check_error "corrupt PNG" 1 "corrupt.png: corrupt PNG" "$O" cnn-images -q "$F/corrupt.png" -o "$O"
 check_error "truncated JPEG" 1 "truncated.jpg: corrupt JPEG" "$O" cnn-images -q "$F/truncated.jpg" -o "$O"
 check_error "corrupt JPEG" 1 "corrupt.jpg: corrupt JPEG" "$O" cnn-images -q "$F/corrupt.jpg" -o "$O"
+check_error "truncated BMP" 1 "truncated.bmp: corrupt BMP" "$O" cnn-images -q "$F/truncated.bmp" -o "$O"
 check_error "truncated IDX" 1 "truncated.idx: truncated IDX" "$O" cnn-images -q "$F/truncated.idx" -o "$O"
 check_error "truncated gzip IDX" 1 "truncated.idx.gz: (truncated|corrupt)" "$O" cnn-images -q "$F/truncated.idx.gz" -o "$O"
 check_error "IDX labels of another count" 1 "short-labels.idx: 299 labels for the 300 images" "$O" \
@@ -146,13 +152,13 @@ head -c 3000 "$T/all.h5" >"$T/trunc.h5"
 check_error "truncated HDF5" 1 "trunc.h5: .*(truncated|corrupt|HDF5)" "$O" cnn-images -q "$T/trunc.h5" -o "$O"
 $PY "$H" hdf5-noimages "$T/noimg.h5"
 check_error "HDF5 without /images" 1 "noimg.h5: no /images" "$O" cnn-images -q "$T/noimg.h5" -o "$O"
-check_error "not an image" 1 "notes.txt: not a PNG, JPEG" "$O" cnn-images -q "$F/notes.txt" -o "$O"
+check_error "not an image" 1 "notes.txt: not a PNG, JPEG, BMP" "$O" cnn-images -q "$F/notes.txt" -o "$O"
 check_error "mixed sizes without --size" 1 "b.png: image size 8x9 differs from 8x8 of .*a.png \(give --size" "$O" \
     cnn-images -q "$F/mixed" -o "$O"
 check_error "100000x100000 PNG header" 1 "huge.png: image of 100000x100000 pixels exceeds the limit" "$O" \
     cnn-images -q "$F/huge.png" -o "$O"
-check_error "folder with no images" 1 "noimages: no PNG or JPEG images" "$O" cnn-images -q "$F/noimages" -o "$O"
-check_error "empty folder" 1 "emptydir: no PNG or JPEG images" "$O" cnn-images -q "$F/emptydir" -o "$O"
+check_error "folder with no images" 1 "noimages: no PNG, JPEG or BMP images" "$O" cnn-images -q "$F/noimages" -o "$O"
+check_error "empty folder" 1 "emptydir: no PNG, JPEG or BMP images" "$O" cnn-images -q "$F/emptydir" -o "$O"
 check_error "output in a missing folder" 1 "$T/nodir/x.h5: cannot create" "$T/nodir" \
     cnn-images -q "$F/rgb8.png" -o "$T/nodir/x.h5"
 check_error "a bad image in a folder leaves no output" 1 "corrupt.png: corrupt PNG" "$O" \

@@ -23,10 +23,10 @@ def bbox(g):
 def probe(meta, nodes, name, shape, pos):
     """Input-gradient boxes of output positions pos of node name."""
     x = torch.zeros((1,) + tuple(shape), dtype=torch.float64, requires_grad=True)
-    acts = cnnmodel.run(meta, nodes, x, linear=True)
+    acts = cnnmodel.run(meta, nodes, x, linear=True, upto=name)
     out = []
     for (y, xx) in pos:
-        g, = torch.autograd.grad(acts[name][0, 0, y, xx], x, retain_graph=True)
+        g, = torch.autograd.grad(acts[name][0, :, y, xx].sum(), x, retain_graph=True)
         out.append(bbox(g[0]))
     return out
 
@@ -86,7 +86,7 @@ def main():
         oh, ow = byname[name]["output_shape"][1:]
         # Empirical jump from two neighbouring positions far from the border.
         x = torch.zeros((1,) + big, dtype=torch.float64)
-        bh, bw = cnnmodel.run(meta, nodes, x, linear=True)[name].shape[2:]
+        bh, bw = cnnmodel.run(meta, nodes, x, linear=True, upto=name)[name].shape[2:]
         mid = (bh // 2, bw // 2)
         b0, b1 = probe(meta, nodes, name, big, [mid, (mid[0] + 1, mid[1] + 1)])
         jump = [b1[0] - b0[0], b1[1] - b0[1]]

@@ -21,7 +21,7 @@ check_py "chain (strided asymmetric conv, BatchNorm, LRN, ceil max-pool, grouped
     "$REF" "$DRV" "$T" chain
 check_py "DAG (1x1 and depthwise conv, Clip, Tanh, Add of 3, Concat, pools, Softmax) matches PyTorch" \
     "$REF" "$DRV" "$T" dag
-check_py "backward from a middle node (even LRN, bias-free conv/dense, dilation) matches PyTorch" \
+check_py "backward from a middle node (even LRN, bias-free conv/dense, strided dilated depthwise) matches PyTorch" \
     "$REF" "$DRV" "$T" middle
 
 $PY "$REF" --bad "$T"
@@ -30,7 +30,7 @@ check_error "unknown op is refused" 1 "bad_op.h5: node 'l1': unknown op 'Swish'"
 check_error "input from a later node is refused" 1 "bad_later.h5: node 'l1'.*not an earlier node" "$T/out.h5" run_bad bad_later.h5
 check_error "a node reading itself (cycle) is refused" 1 "bad_self.h5: node 'lrn'.*not an earlier node" "$T/out.h5" run_bad bad_self.h5
 check_error "input naming no node is refused" 1 "bad_missing.h5: node 'lrn'.*'nosuch' is not a node" "$T/out.h5" run_bad bad_missing.h5
-check_error "weight shape mismatch is refused" 1 "bad_wshape.h5: node 'fc' \\(Dense\\): weight expects 7 inputs" "$T/out.h5" run_bad bad_wshape.h5
+check_error "weight shape mismatch is refused" 1 "bad_wshape.h5: node 'fc' \\(Dense\\): weight expects 7 inputs, the input gives 5x2x1 = 10" "$T/out.h5" run_bad bad_wshape.h5
 check_error "unknown attribute is refused" 1 "bad_attr.h5: node 'mp'.*unknown attribute 'strides'" "$T/out.h5" run_bad bad_attr.h5
 check_error "attribute with too many values is refused" 1 "bad_nattr.h5: node 'c1'.*'stride' has 3 values" "$T/out.h5" run_bad bad_nattr.h5
 check_error "missing weight is refused" 1 "bad_noweight.h5: node 'c1'.*missing weight 'weight'" "$T/out.h5" run_bad bad_noweight.h5

@@ -224,17 +224,20 @@ def nets(rng):
             node("fc", "Dense", ["gap"], weight=r(7, 18), bias=r(7)),
             node("prob", "Softmax", ["fc"]),
         ]}
-    # Even LRN window, bias-free conv and dense, stride > kernel, backward
-    # from a middle node (the rest of the net must not matter).
+    # Even LRN window, bias-free conv and dense, stride > kernel, a strided
+    # dilated asymmetrically padded depthwise conv, backward from a middle
+    # node (the rest of the net must not matter).
     out["middle"] = {
         "shape": (1, 12, 12), "pre": {"bgr": 0, "mean": [0.1], "std": [0.3]}, "seed": "lrn",
         "nodes": [
             node("c1", "Conv", ["input"], {"stride": [3], "pad": [2, 1, 0, 2], "dilation": [2]},
                  weight=r(5, 1, 2, 3)),
             node("l1", "LeakyReLU", ["c1"], {"alpha": [0.2]}),
-            node("lrn", "LRN", ["l1"], {"size": [4], "alpha": [0.1], "beta": [0.6], "k": [1.5]}),
+            node("dw", "Conv", ["l1"], {"groups": [5], "stride": [1, 2], "dilation": [1, 2],
+                                        "pad": [1, 0, 1, 2]}, weight=r(5, 1, 3, 2), bias=r(5)),
+            node("lrn", "LRN", ["dw"], {"size": [4], "alpha": [0.1], "beta": [0.6], "k": [1.5]}),
             node("mp", "MaxPool", ["lrn"], {"kernel": [2], "stride": [2]}),
-            node("fc", "Dense", ["mp"], weight=r(3, 5 * 2 * 2)),
+            node("fc", "Dense", ["mp"], weight=r(3, 5 * 2 * 1)),
         ]}
     return out
 
@@ -333,19 +336,22 @@ def write_bad(work):
         edit(net)
         write_model(os.path.join(work, fname), net)
 
-    variant("bad_op.h5", lambda n: n["nodes"][1].update(op="Swish"))
-    variant("bad_later.h5", lambda n: n["nodes"][1].update(inputs=["mp"]))
-    variant("bad_self.h5", lambda n: n["nodes"][2].update(inputs=["lrn"]))
-    variant("bad_missing.h5", lambda n: n["nodes"][2].update(inputs=["nosuch"]))
-    variant("bad_wshape.h5", lambda n: n["nodes"][4]["weights"].update(weight=np.zeros((3, 7), np.float32)))
-    variant("bad_attr.h5", lambda n: n["nodes"][3]["attrs"].update(strides=[2.0]))
-    variant("bad_nattr.h5", lambda n: n["nodes"][0]["attrs"].update(stride=[1.0, 1.0, 1.0]))
-    variant("bad_noweight.h5", lambda n: n["nodes"][0].update(weights={}))
+    def by(n, name):
+        return next(d for d in n["nodes"] if d["name"] == name)
+
+    variant("bad_op.h5", lambda n: by(n, "l1").update(op="Swish"))
+    variant("bad_later.h5", lambda n: by(n, "l1").update(inputs=["mp"]))
+    variant("bad_self.h5", lambda n: by(n, "lrn").update(inputs=["lrn"]))
+    variant("bad_missing.h5", lambda n: by(n, "lrn").update(inputs=["nosuch"]))
+    variant("bad_wshape.h5", lambda n: by(n, "fc")["weights"].update(weight=np.zeros((3, 7), np.float32)))
+    variant("bad_attr.h5", lambda n: by(n, "mp")["attrs"].update(strides=[2.0]))
+    variant("bad_nattr.h5", lambda n: by(n, "c1")["attrs"].update(stride=[1.0, 1.0, 1.0]))
+    variant("bad_noweight.h5", lambda n: by(n, "c1").update(weights={}))
 
     def nan(n):
-        w = n["nodes"][0]["weights"]["weight"].copy()
+        w = by(n, "c1")["weights"]["weight"].copy()
         w[0, 0, 0, 0] = np.nan
-        n["nodes"][0]["weights"]["weight"] = w
+        by(n, "c1")["weights"]["weight"] = w
     variant("nan_weight.h5", nan)
     # Not the node layout at all.
     with h5py.File(os.path.join(work, "bad_nonodes.h5"), "w") as f:

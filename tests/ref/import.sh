@@ -13,7 +13,7 @@ done
 
 # ---- small models (tests/ref/keras_tiny.py): every layer kind, random weights
 $PY "$TOP/tests/ref/keras_tiny.py" "$T/k" && $PY "$REF" random 8 10 3 "$T/r810.h5" &&
-    $PY "$REF" random 6 6 3 "$T/r66.h5" || { fail "writing the small test models"; exit 0; }
+    $PY "$REF" random 6 6 3 "$T/r66.h5" && $PY "$REF" random 7 7 3 "$T/r77.h5" || { fail "writing the small test models"; exit 0; }
 # Every Keras layer name except flat_i (our flattened vectors are in CHW
 # order, Keras' in HWC; the Dense after it is permuted to match).
 FUNC_LAYERS=conv_a,bn_a,dw_b,relu_b,conv_c,add_d,leaky_e,pool_f,avg_g,cat_h,dense_j,drop_k,dense_l
@@ -30,6 +30,7 @@ tiny tfjs "$T/k/func" "$T/r810.h5" $FUNC_LAYERS
 tiny h5 "$T/k/func.h5" "$T/r810.h5" $FUNC_LAYERS
 tiny foldbn "$T/k/func" "$T/r810.h5" conv_a,dw_b,relu_b,add_d,dense_l --fold-bn
 tiny seq "$T/k/seq.h5" "$T/r66.h5" conv2d_1,max_pooling2d_1,dense_1
+tiny pads "$T/k/pads.h5" "$T/r77.h5" conv,maxpool,avgpool,dense
 
 # ---- the real models
 M=${SHARED:+$SHARED/models}
@@ -56,8 +57,8 @@ else
 fi
 sanity() {   # sanity NAME LABELS PHOTO CLASS MINP: the README's numbers
     r=$(row "$3")
-    if [ "$r" -lt 0 ]; then skip "$1: $3 is a $4" "$3 not fetched (make data)"; return; fi
-    check_py "$1: $3 is a $4 (p >= $5)" "$REF" top1 "$T/$1.fwd.h5" "$2" "$r" "$4" "$5"
+    if [ "$r" -lt 0 ]; then skip "$1: top-1 of $3 is $4" "$3 not fetched (make data)"; return; fi
+    check_py "$1: top-1 of $3 is $4 (p >= $5)" "$REF" top1 "$T/$1.fwd.h5" "$2" "$r" "$4" "$5"
 }
 real() {   # real NAME DIR PREPROC [cnn-import options]
     name=$1 dir=$2 pre=$3; shift 3

@@ -4,7 +4,8 @@ without Keras: the topology JSON as Keras 2 writes it, weights as TF.js
 shards (model.json + group*-shard*) and as a Keras HDF5 file
 (model_config attribute + /model_weights/<layer>/<layer>/<w>:0).
 
-  keras_tiny.py OUTDIR      -> OUTDIR/func/ (TF.js), OUTDIR/func.h5, OUTDIR/seq.h5
+  keras_tiny.py OUTDIR      -> OUTDIR/func/ (TF.js), OUTDIR/func.h5, OUTDIR/seq.h5,
+                               OUTDIR/pads.h5
 
 func: 8x10x3 input (non-square, even sizes: TF "same" pads asymmetrically
 at stride 2), Conv2D same/2 + relu, BatchNormalization, ZeroPadding2D into
@@ -13,6 +14,8 @@ Add, LeakyReLU, MaxPooling2D same, AveragePooling2D same, Concatenate,
 Flatten + Dense (the HWC -> CHW row permutation), Dropout, Dense softmax.
 seq: Sequential (Keras 2.1 list form, no InputLayer): Conv2D valid,
 MaxPooling2D, Flatten, Dense softmax.
+pads: Sequential, ZeroPadding2D before a max-pool (after ReLU) and before a
+valid average pool, both folded into the pools' padding.
 """
 import json
 import os
@@ -91,6 +94,28 @@ def seq_model():
     return {'class_name': 'Sequential', 'config': layers}, w
 
 
+def pads_model():
+    """ZeroPadding2D before pools (Keras ResNet50's stem: ReLU, pad, max-pool)."""
+    layers = [
+        {'class_name': 'Conv2D', 'config': {
+            'name': 'conv', 'batch_input_shape': [None, 7, 7, 3], 'filters': 2,
+            'kernel_size': [3, 3], 'strides': [1, 1], 'padding': 'same',
+            'data_format': 'channels_last', 'activation': 'relu', 'use_bias': True}},
+        {'class_name': 'ZeroPadding2D', 'config': {'name': 'pad1', 'padding': [[1, 1], [1, 1]]}},
+        {'class_name': 'MaxPooling2D', 'config': {
+            'name': 'maxpool', 'pool_size': [3, 3], 'strides': [2, 2], 'padding': 'valid'}},
+        {'class_name': 'ZeroPadding2D', 'config': {'name': 'pad2', 'padding': [[1, 0], [0, 1]]}},
+        {'class_name': 'AveragePooling2D', 'config': {
+            'name': 'avgpool', 'pool_size': [2, 2], 'strides': [1, 1], 'padding': 'valid'}},
+        {'class_name': 'Flatten', 'config': {'name': 'flatten'}},
+        {'class_name': 'Dense', 'config': {'name': 'dense', 'units': 3,
+                                           'activation': 'softmax', 'use_bias': True}},
+    ]
+    w = {'conv': [('kernel', (3, 3, 3, 2)), ('bias', (2,))],
+         'dense': [('kernel', (32, 3)), ('bias', (3,))]}
+    return {'class_name': 'Sequential', 'config': layers}, w
+
+
 def values(w):
     out = {}
     for layer, ws in w.items():
@@ -149,3 +174,5 @@ if __name__ == '__main__':
     write_h5(os.path.join(out, 'func.h5'), cfg, v)
     cfg, w = seq_model()
     write_h5(os.path.join(out, 'seq.h5'), cfg, values(w))
+    cfg, w = pads_model()
+    write_h5(os.path.join(out, 'pads.h5'), cfg, values(w))

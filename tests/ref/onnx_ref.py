@@ -1,9 +1,9 @@
 """Reference side of tests/ref/onnx.sh (Debian's python3: torch, onnx, h5py,
 numpy).
 
-  export ARCH OPSET DIR   build ARCH with random weights in PyTorch, export it
-                          to DIR/model.onnx at OPSET, write DIR/images.h5 and
-                          DIR/ref.npz: every ONNX value computed by an
+  export BASE ARCH:OPSET...  for each, into BASE/ARCH-OPSET: build ARCH with
+                          random weights in PyTorch, export it to model.onnx
+                          at OPSET, write images.h5, seed.h5 and ref.npz: every ONNX value computed by an
                           independent evaluation of the exported graph in
                           float64 PyTorch (checked here against the PyTorch
                           module's own output), and the module's input
@@ -17,7 +17,10 @@ numpy).
                           cnn-forward; print passed/failed/out of scope and
                           write the out-of-scope list to OUTMD
   tamper KIND SRC DST     write a broken ONNX file for the bad-input tests
+  fuzz IMPORTER SRC N TMP N byte-level mutants of SRC through IMPORTER: exit
+                          0 or 1 with one line, never a crash
 """
+import copy
 import glob
 import os
 import subprocess
@@ -27,236 +30,254 @@ import tempfile
 import h5py
 import numpy as np
 import onnx
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
 from onnx import helper, numpy_helper
 
 RTOL = 1e-4
-torch.manual_seed(0)
 np.random.seed(0)
+torch = nn = F = None
+
+
+def _load_torch():
+    """torch takes seconds to import: only the export needs it."""
+    global torch, nn, F
+    import torch as _t
+    import torch.nn as _nn
+    import torch.nn.functional as _f
+    torch, nn, F = _t, _nn, _f
+    torch.manual_seed(0)
 
 # ------------------------------------------------------------ architectures
-# torchvision is not packaged in Debian, so the classic architectures are
-# written out here, narrow and at small inputs to keep the test fast; the
-# layer structure (and so every op and attribute the exporter emits) is
-# torchvision's.
 
 
-def alexnet(lrn=False):
-    feats = [nn.Conv2d(3, 16, 11, 4, 2), nn.ReLU(inplace=True)]
-    if lrn:   # the original AlexNet / ZFNet have LRN after the first convs
-        feats.append(nn.LocalResponseNorm(5, 1e-2, 0.75, 2.0))
-    feats += [nn.MaxPool2d(3, 2), nn.Conv2d(16, 24, 5, padding=2), nn.ReLU(inplace=True)]
-    if lrn:
-        feats.append(nn.LocalResponseNorm(3))
-    feats += [nn.MaxPool2d(3, 2), nn.Conv2d(24, 32, 3, padding=1), nn.ReLU(inplace=True),
-              nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(inplace=True),
-              nn.Conv2d(32, 24, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2)]
+def _define_archs():
+    """The architectures (classes need torch, imported on demand)."""
+    # torchvision is not packaged in Debian, so the classic architectures are
+    # written out here, narrow and at small inputs to keep the test fast; the
+    # layer structure (and so every op and attribute the exporter emits) is
+    # torchvision's.
 
-    class AlexNet(nn.Module):
-        def __init__(self):
+
+    def alexnet(lrn=False):
+        feats = [nn.Conv2d(3, 16, 11, 4, 2), nn.ReLU(inplace=True)]
+        if lrn:   # the original AlexNet / ZFNet have LRN after the first convs
+            feats.append(nn.LocalResponseNorm(5, 1e-2, 0.75, 2.0))
+        feats += [nn.MaxPool2d(3, 2), nn.Conv2d(16, 24, 5, padding=2), nn.ReLU(inplace=True)]
+        if lrn:
+            feats.append(nn.LocalResponseNorm(3))
+        feats += [nn.MaxPool2d(3, 2), nn.Conv2d(24, 32, 3, padding=1), nn.ReLU(inplace=True),
+                  nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(inplace=True),
+                  nn.Conv2d(32, 24, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2)]
+
+        class AlexNet(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.features = nn.Sequential(*feats)
+                self.classifier = nn.Sequential(
+                    nn.Dropout(), nn.Linear(24 * 2 * 2, 64), nn.ReLU(inplace=True),
+                    nn.Dropout(), nn.Linear(64, 64), nn.ReLU(inplace=True), nn.Linear(64, 10))
+
+            def forward(self, x):
+                x = self.features(x)
+                x = torch.flatten(x, 1)
+                return self.classifier(x)
+        return AlexNet(), (3, 95, 95)
+
+
+    def vgg(cfg, bn):
+        layers, c = [], 3
+        for v in cfg:
+            if v == 'M':
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers.append(nn.Conv2d(c, v, 3, padding=1))
+                if bn:
+                    layers.append(nn.BatchNorm2d(v))
+                layers.append(nn.ReLU(inplace=True))
+                c = v
+
+        class VGG(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.features = nn.Sequential(*layers)
+                self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+                self.classifier = nn.Sequential(
+                    nn.Linear(c, 32), nn.ReLU(True), nn.Dropout(), nn.Linear(32, 32),
+                    nn.ReLU(True), nn.Dropout(), nn.Linear(32, 10))
+
+            def forward(self, x):
+                x = self.avgpool(self.features(x))
+                x = torch.flatten(x, 1)
+                return self.classifier(x)
+        return VGG(), (3, 32, 32)
+
+
+    class BasicBlock(nn.Module):
+        def __init__(self, cin, cout, stride):
             super().__init__()
-            self.features = nn.Sequential(*feats)
-            self.classifier = nn.Sequential(
-                nn.Dropout(), nn.Linear(24 * 2 * 2, 64), nn.ReLU(inplace=True),
-                nn.Dropout(), nn.Linear(64, 64), nn.ReLU(inplace=True), nn.Linear(64, 10))
-
-        def forward(self, x):
-            x = self.features(x)
-            x = torch.flatten(x, 1)
-            return self.classifier(x)
-    return AlexNet(), (3, 95, 95)
-
-
-def vgg(cfg, bn):
-    layers, c = [], 3
-    for v in cfg:
-        if v == 'M':
-            layers.append(nn.MaxPool2d(2, 2))
-        else:
-            layers.append(nn.Conv2d(c, v, 3, padding=1))
-            if bn:
-                layers.append(nn.BatchNorm2d(v))
-            layers.append(nn.ReLU(inplace=True))
-            c = v
-
-    class VGG(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.features = nn.Sequential(*layers)
-            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-            self.classifier = nn.Sequential(
-                nn.Linear(c, 32), nn.ReLU(True), nn.Dropout(), nn.Linear(32, 32),
-                nn.ReLU(True), nn.Dropout(), nn.Linear(32, 10))
-
-        def forward(self, x):
-            x = self.avgpool(self.features(x))
-            x = torch.flatten(x, 1)
-            return self.classifier(x)
-    return VGG(), (3, 32, 32)
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.downsample = None
-        if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
-                                            nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        idt = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + idt)
-
-
-def resnet18():
-    class ResNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(3, 8, 7, 2, 3, bias=False)
-            self.bn1 = nn.BatchNorm2d(8)
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
             self.relu = nn.ReLU(inplace=True)
-            self.maxpool = nn.MaxPool2d(3, 2, 1)
-            w = [8, 16, 32, 48]
-            c = 8
-            for i, wi in enumerate(w):
-                s = 1 if i == 0 else 2
-                setattr(self, 'layer%d' % (i + 1), nn.Sequential(BasicBlock(c, wi, s),
-                                                               BasicBlock(wi, wi, 1)))
-                c = wi
-            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-            self.fc = nn.Linear(c, 10)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.downsample = None
+            if stride != 1 or cin != cout:
+                self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                                nn.BatchNorm2d(cout))
 
         def forward(self, x):
-            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-            return self.fc(torch.flatten(self.avgpool(x), 1))
-    return ResNet(), (3, 64, 64)
+            idt = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            return self.relu(out + idt)
 
 
-class Fire(nn.Module):
-    def __init__(self, cin, sq, e1, e3):
-        super().__init__()
-        self.squeeze = nn.Conv2d(cin, sq, 1)
-        self.squeeze_activation = nn.ReLU(inplace=True)
-        self.expand1x1 = nn.Conv2d(sq, e1, 1)
-        self.expand1x1_activation = nn.ReLU(inplace=True)
-        self.expand3x3 = nn.Conv2d(sq, e3, 3, padding=1)
-        self.expand3x3_activation = nn.ReLU(inplace=True)
+    def resnet18():
+        class ResNet(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv1 = nn.Conv2d(3, 8, 7, 2, 3, bias=False)
+                self.bn1 = nn.BatchNorm2d(8)
+                self.relu = nn.ReLU(inplace=True)
+                self.maxpool = nn.MaxPool2d(3, 2, 1)
+                w = [8, 16, 32, 48]
+                c = 8
+                for i, wi in enumerate(w):
+                    s = 1 if i == 0 else 2
+                    setattr(self, 'layer%d' % (i + 1), nn.Sequential(BasicBlock(c, wi, s),
+                                                                   BasicBlock(wi, wi, 1)))
+                    c = wi
+                self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+                self.fc = nn.Linear(c, 10)
 
-    def forward(self, x):
-        x = self.squeeze_activation(self.squeeze(x))
-        return torch.cat([self.expand1x1_activation(self.expand1x1(x)),
-                          self.expand3x3_activation(self.expand3x3(x))], 1)
+            def forward(self, x):
+                x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+                x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+                return self.fc(torch.flatten(self.avgpool(x), 1))
+        return ResNet(), (3, 64, 64)
 
 
-def squeezenet1_1():
-    class SqueezeNet(nn.Module):
-        def __init__(self):
+    class Fire(nn.Module):
+        def __init__(self, cin, sq, e1, e3):
             super().__init__()
-            self.features = nn.Sequential(
-                nn.Conv2d(3, 16, 3, 2), nn.ReLU(inplace=True),
-                nn.MaxPool2d(3, 2, ceil_mode=True), Fire(16, 4, 8, 8), Fire(16, 4, 8, 8),
-                nn.MaxPool2d(3, 2, ceil_mode=True), Fire(16, 8, 16, 16), Fire(32, 8, 16, 16),
-                nn.MaxPool2d(3, 2, ceil_mode=True), Fire(32, 8, 24, 24), Fire(48, 12, 24, 24))
-            self.classifier = nn.Sequential(nn.Dropout(0.5), nn.Conv2d(48, 10, 1),
-                                            nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d((1, 1)))
+            self.squeeze = nn.Conv2d(cin, sq, 1)
+            self.squeeze_activation = nn.ReLU(inplace=True)
+            self.expand1x1 = nn.Conv2d(sq, e1, 1)
+            self.expand1x1_activation = nn.ReLU(inplace=True)
+            self.expand3x3 = nn.Conv2d(sq, e3, 3, padding=1)
+            self.expand3x3_activation = nn.ReLU(inplace=True)
 
         def forward(self, x):
-            return torch.flatten(self.classifier(self.features(x)), 1)
-    return SqueezeNet(), (3, 67, 67)
+            x = self.squeeze_activation(self.squeeze(x))
+            return torch.cat([self.expand1x1_activation(self.expand1x1(x)),
+                              self.expand3x3_activation(self.expand3x3(x))], 1)
 
 
-class ConvBNReLU(nn.Sequential):
-    def __init__(self, cin, cout, k=3, s=1, g=1):
-        super().__init__(nn.Conv2d(cin, cout, k, s, (k - 1) // 2, groups=g, bias=False),
-                         nn.BatchNorm2d(cout), nn.ReLU6(inplace=True))
+    def squeezenet1_1():
+        class SqueezeNet(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.features = nn.Sequential(
+                    nn.Conv2d(3, 16, 3, 2), nn.ReLU(inplace=True),
+                    nn.MaxPool2d(3, 2, ceil_mode=True), Fire(16, 4, 8, 8), Fire(16, 4, 8, 8),
+                    nn.MaxPool2d(3, 2, ceil_mode=True), Fire(16, 8, 16, 16), Fire(32, 8, 16, 16),
+                    nn.MaxPool2d(3, 2, ceil_mode=True), Fire(32, 8, 24, 24), Fire(48, 12, 24, 24))
+                self.classifier = nn.Sequential(nn.Dropout(0.5), nn.Conv2d(48, 10, 1),
+                                                nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d((1, 1)))
+
+            def forward(self, x):
+                return torch.flatten(self.classifier(self.features(x)), 1)
+        return SqueezeNet(), (3, 67, 67)
 
 
-class InvertedResidual(nn.Module):
-    def __init__(self, cin, cout, s, t):
-        super().__init__()
-        hid = cin * t
-        self.use_res = s == 1 and cin == cout
-        layers = [] if t == 1 else [ConvBNReLU(cin, hid, 1)]
-        layers += [ConvBNReLU(hid, hid, s=s, g=hid), nn.Conv2d(hid, cout, 1, bias=False),
-                   nn.BatchNorm2d(cout)]
-        self.conv = nn.Sequential(*layers)
-
-    def forward(self, x):
-        return x + self.conv(x) if self.use_res else self.conv(x)
+    class ConvBNReLU(nn.Sequential):
+        def __init__(self, cin, cout, k=3, s=1, g=1):
+            super().__init__(nn.Conv2d(cin, cout, k, s, (k - 1) // 2, groups=g, bias=False),
+                             nn.BatchNorm2d(cout), nn.ReLU6(inplace=True))
 
 
-def mobilenet_v2():
-    class MobileNetV2(nn.Module):
-        def __init__(self):
+    class InvertedResidual(nn.Module):
+        def __init__(self, cin, cout, s, t):
             super().__init__()
-            cfg = [(1, 8, 1, 1), (6, 12, 2, 2), (6, 16, 2, 2), (6, 24, 1, 2), (6, 32, 1, 1)]
-            feats, c = [ConvBNReLU(3, 8, s=2)], 8
-            for t, co, n, s in cfg:
-                for i in range(n):
-                    feats.append(InvertedResidual(c, co, s if i == 0 else 1, t))
-                    c = co
-            feats.append(ConvBNReLU(c, 64, 1))
-            self.features = nn.Sequential(*feats)
-            self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(64, 10))
+            hid = cin * t
+            self.use_res = s == 1 and cin == cout
+            layers = [] if t == 1 else [ConvBNReLU(cin, hid, 1)]
+            layers += [ConvBNReLU(hid, hid, s=s, g=hid), nn.Conv2d(hid, cout, 1, bias=False),
+                       nn.BatchNorm2d(cout)]
+            self.conv = nn.Sequential(*layers)
 
         def forward(self, x):
-            x = F.adaptive_avg_pool2d(self.features(x), (1, 1))
-            return self.classifier(torch.flatten(x, 1))
-    return MobileNetV2(), (3, 48, 48)
+            return x + self.conv(x) if self.use_res else self.conv(x)
 
 
-def misc():
-    """What the classic nets leave out: explicit zero Pad before a conv and
-    a max-pool, asymmetric padding, dilation, average pooling with and
-    without count_include_pad, x.view(x.size(0), -1), MatMul plus a bias
-    add, LeakyReLU, Sigmoid, Tanh, a per-channel affine, softmax."""
-    class Misc(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c1 = nn.Conv2d(3, 8, 3, 1, 0, dilation=2)
-            self.act1 = nn.LeakyReLU(0.1)
-            self.c2 = nn.Conv2d(8, 8, 3, 2, 0)
-            self.pool1 = nn.AvgPool2d(3, 2, 1, count_include_pad=False)
-            self.pool2 = nn.AvgPool2d(3, 1, 1, count_include_pad=True)
-            self.c3 = nn.Conv2d(8, 6, 1)
-            self.w = nn.Parameter(torch.randn(6 * 5 * 5, 12) * 0.1)
-            self.b = nn.Parameter(torch.randn(12))
-            self.scale = nn.Parameter(torch.rand(1, 8, 1, 1) + 0.5)
-            self.fc = nn.Linear(12, 5)
+    def mobilenet_v2():
+        class MobileNetV2(nn.Module):
+            def __init__(self):
+                super().__init__()
+                cfg = [(1, 8, 1, 1), (6, 12, 2, 2), (6, 16, 2, 2), (6, 24, 1, 2), (6, 32, 1, 1)]
+                feats, c = [ConvBNReLU(3, 8, s=2)], 8
+                for t, co, n, s in cfg:
+                    for i in range(n):
+                        feats.append(InvertedResidual(c, co, s if i == 0 else 1, t))
+                        c = co
+                feats.append(ConvBNReLU(c, 64, 1))
+                self.features = nn.Sequential(*feats)
+                self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(64, 10))
 
-        def forward(self, x):
-            x = self.act1(self.c1(x))
-            x = F.pad(x, (0, 1, 1, 0))            # asymmetric: left, right, top, bottom
-            x = torch.tanh(self.c2(x))
-            x = x * self.scale + 0.25
-            x = self.pool2(self.pool1(x))
-            x = torch.relu(x)
-            x = F.max_pool2d(F.pad(x, (1, 1, 1, 1)), 2, 1)
-            x = torch.sigmoid(self.c3(x))
-            x = x.view(x.size(0), -1)
-            x = x @ self.w + self.b
-            return torch.softmax(self.fc(x), dim=1)
-    return Misc(), (3, 21, 21)
+            def forward(self, x):
+                x = F.adaptive_avg_pool2d(self.features(x), (1, 1))
+                return self.classifier(torch.flatten(x, 1))
+        return MobileNetV2(), (3, 48, 48)
 
 
-ARCHS = {
-    'alexnet': lambda: alexnet(False), 'zfnet_lrn': lambda: alexnet(True),
-    'vgg11_bn': lambda: vgg([8, 'M', 16, 'M', 32, 32, 'M', 32, 32, 'M', 32, 32, 'M'], True),
-    'vgg16': lambda: vgg([8, 8, 'M', 16, 16, 'M', 16, 16, 16, 'M', 32, 32, 32, 'M',
-                          32, 32, 32, 'M'], False),
-    'resnet18': resnet18, 'squeezenet1_1': squeezenet1_1, 'mobilenet_v2': mobilenet_v2,
-    'misc': misc,
-}
+    def misc():
+        """What the classic nets leave out: explicit zero Pad before a conv and
+        a max-pool, asymmetric padding, dilation, average pooling with and
+        without count_include_pad, x.view(x.size(0), -1), MatMul plus a bias
+        add, LeakyReLU, Sigmoid, Tanh, a per-channel affine, softmax."""
+        class Misc(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.c1 = nn.Conv2d(3, 8, 3, 1, 0, dilation=2)
+                self.act1 = nn.LeakyReLU(0.1)
+                self.c2 = nn.Conv2d(8, 8, 3, 2, 0)
+                self.pool1 = nn.AvgPool2d(3, 2, 1, count_include_pad=False)
+                self.pool2 = nn.AvgPool2d(3, 1, 1, count_include_pad=True)
+                self.c3 = nn.Conv2d(8, 6, 1)
+                self.w = nn.Parameter(torch.randn(6 * 5 * 5, 12) * 0.1)
+                self.b = nn.Parameter(torch.randn(12))
+                self.scale = nn.Parameter(torch.rand(1, 8, 1, 1) + 0.5)
+                self.fc = nn.Linear(12, 5)
+
+            def forward(self, x):
+                x = self.act1(self.c1(x))
+                x = F.pad(x, (0, 1, 1, 0))            # asymmetric: left, right, top, bottom
+                x = torch.tanh(self.c2(x))
+                x = x * self.scale + 0.25
+                x = self.pool2(self.pool1(x))
+                x = torch.relu(x)
+                x = F.max_pool2d(F.pad(x, (1, 1, 1, 1)), 2, 1)
+                x = torch.sigmoid(self.c3(x))
+                x = x.view(x.size(0), -1)
+                x = x @ self.w + self.b
+                return torch.softmax(self.fc(x), dim=1)
+        return Misc(), (3, 21, 21)
+
+
+    ARCHS = {
+        'alexnet': lambda: alexnet(False),
+        # PyTorch exports LocalResponseNorm as a chain of Pad/AvgPool/Pow, so
+        # the LRN model is exported without it and the LRN nodes are put
+        # back in the ONNX graph (see lrn_graph)
+        'zfnet_lrn': lambda: alexnet(True),
+        'vgg11_bn': lambda: vgg([8, 'M', 16, 'M', 32, 32, 'M', 32, 32, 'M', 32, 32, 'M'], True),
+        'vgg16': lambda: vgg([8, 8, 'M', 16, 16, 'M', 16, 16, 16, 'M', 32, 32, 32, 'M',
+                              32, 32, 32, 'M'], False),
+        'resnet18': resnet18, 'squeezenet1_1': squeezenet1_1, 'mobilenet_v2': mobilenet_v2,
+        'misc': misc,
+    }
+
+
+    return ARCHS
 
 
 def randomise(m):
@@ -269,6 +290,7 @@ def randomise(m):
                 mod.weight.uniform_(0.5, 1.5)
                 mod.bias.uniform_(-0.3, 0.3)
     return m.eval()
+
 
 # ------------------------------------------------------- graph evaluation
 # An independent evaluation of the exported ONNX graph with float64 PyTorch
@@ -419,25 +441,75 @@ def node_key(n):
 # ------------------------------------------------------------ commands
 
 
+def lrn_graph(path, mods):
+    """Insert an ONNX LRN node after the i-th Relu for each LocalResponseNorm
+    of the module (mods: (relu index, module))."""
+    model = onnx.load(path)
+    g = model.graph
+    relus = [n for n in g.node if n.op_type == 'Relu']
+    for k, (ri, lrn) in enumerate(mods):
+        r = relus[ri]
+        out = r.output[0]
+        new = helper.make_node('LRN', [out], [out + '_lrn'], name='/lrn%d/LRN' % (k + 1),
+                               size=lrn.size, alpha=lrn.alpha, beta=lrn.beta, bias=lrn.k)
+        for n in g.node:
+            for i, v in enumerate(n.input):
+                if v == out:
+                    n.input[i] = out + '_lrn'
+        g.node.insert(list(g.node).index(r) + 1, new)
+    onnx.save(model, path)
+
+
 def cmd_export(arch, opset, d):
-    torch.manual_seed(hash(arch) % 1000 + opset)
-    m, shape = ARCHS[arch]()
+    torch.manual_seed(sum(map(ord, arch)) + opset)
+    # ARCH_dyn: exported with a symbolic batch, so that the Shape/Gather/
+    # Unsqueeze/Concat chains stay in the graph instead of being folded
+    # ARCH_keepbn: exported in PRESERVE mode, which keeps BatchNormalization
+    # nodes (in eval mode the exporter folds them into the convolutions)
+    base = arch
+    dyn = keepbn = False
+    if base.endswith('_dyn'):
+        base, dyn = base[:-4], True
+    if base.endswith('_keepbn'):
+        base, keepbn = base[:-7], True
+    m, shape = ARCHS[base]()
     m = randomise(m)
     x = torch.rand(3, *shape)
+    # the reference runs in float64 so that its own rounding is negligible
+    m64 = copy.deepcopy(m).double()
     with torch.no_grad():
-        yt = m(x).double()
-    torch.onnx.export(m, x[:1], os.path.join(d, 'model.onnx'), opset_version=opset,
-                      input_names=['image'], output_names=['logits'])
-    model = onnx.load(os.path.join(d, 'model.onnx'))
-    env = evaluate(model, x)
+        yt = m64(x.double())
+    path = os.path.join(d, 'model.onnx')
+    lrns = [mod for mod in m.modules() if isinstance(mod, nn.LocalResponseNorm)]
+    mexp = m
+    if lrns:
+        mexp, _ = ARCHS['alexnet']()   # the same weights without the LRN modules
+        with torch.no_grad():
+            for a, b in zip(mexp.parameters(), m.parameters()):
+                a.copy_(b)
+        mexp.eval()
+    torch.onnx.export(mexp, x[:1], path, opset_version=opset,
+                      input_names=['image'], output_names=['logits'],
+                      dynamic_axes={'image': {0: 'batch'}} if dyn else None,
+                      training=torch.onnx.TrainingMode.PRESERVE if keepbn else
+                      torch.onnx.TrainingMode.EVAL)
+    if lrns:
+        lrn_graph(path, list(enumerate(lrns)))
+    model = onnx.load(path)
+    # ONNX semantics at the exported batch size (1): exporters may fold the
+    # batch into Reshape targets, so images are evaluated one at a time
+    envs = [evaluate(model, x[i:i + 1]) for i in range(x.shape[0])]
+    env = {k: torch.cat([e[k] for e in envs]) for k, v in envs[0].items()
+           if v.is_floating_point() and v.dim() >= 1 and v.shape[0] == 1 and k not in
+           {i.name for i in model.graph.initializer}}
     out = env[model.graph.output[0].name]
     err = float((out - yt).abs().max() / max(yt.abs().max(), 1e-12))
     if err > 1e-5:
         raise SystemExit('%s: graph evaluation differs from the module by %g' % (arch, err))
     # input gradient of sum(output * seed) through the PyTorch module
-    seed = torch.randn(yt.shape)
-    xg = x.clone().requires_grad_(True)
-    (m(xg) * seed).sum().backward()
+    seed = torch.randn(yt.shape, dtype=torch.float64)
+    xg = x.double().requires_grad_(True)
+    (m64(xg) * seed).sum().backward()
     ref = {}
     for n in model.graph.node:
         v = env.get(n.output[0])
@@ -548,7 +620,12 @@ def prepare_case(case, tmp):
     real = [i for i in model.graph.input if i.name not in inits]
     if len(real) != len(ins):
         return 'input count mismatch in the test data'
-    vals = [load_pb(p) for p in ins]
+    try:
+        vals = [load_pb(p) for p in ins]
+        want = load_pb(outs[0])
+    except Exception:
+        return 'test data that are not plain tensors (sequences or optionals)'
+
     x = vals[0]
     if x.dtype != np.float32:
         return 'input of type %s' % x.dtype
@@ -557,12 +634,16 @@ def prepare_case(case, tmp):
         model.graph.initializer.append(t)
     if len(model.graph.output) > 1:
         return '%d outputs' % len(model.graph.output)
+    # images as cnntools stores them: N x C x H x W (signals N x C x 1 x L,
+    # vectors N x D x 1 x 1)
     if x.ndim == 4:
         img = x
+    elif x.ndim == 3:
+        img = x.reshape(x.shape[0], x.shape[1], 1, x.shape[2])
     elif x.ndim == 2:
         img = x.reshape(x.shape[0], x.shape[1], 1, 1)
     else:
-        return 'rank-%d input (only N x C x H x W and N x D)' % x.ndim
+        return 'rank-%d input (only N x C x H x W, N x C x L and N x D)' % x.ndim
     mp = os.path.join(tmp, 'model.onnx')
     onnx.save(model, mp)
     ip = os.path.join(tmp, 'images.h5')
@@ -570,7 +651,7 @@ def prepare_case(case, tmp):
         f['images'] = img.astype(np.float32)
         f['ids'] = np.arange(img.shape[0], dtype=np.int64)
         f.attrs['kind'] = 'images'
-    return mp, ip, load_pb(outs[0])
+    return mp, ip, want
 
 
 def run_case(case, bindir, fwd_cmd):
@@ -581,14 +662,14 @@ def run_case(case, bindir, fwd_cmd):
         mp, ip, want = prep
         mh = os.path.join(tmp, 'model.h5')
         r = subprocess.run([os.path.join(bindir, 'cnn-import'), '-q', mp, '-o', mh],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, errors='replace')
         if r.returncode != 0:
             msg = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else 'exit %d' % r.returncode
             if r.returncode == 1 and 'not supported' in msg:
                 return 'scope', msg.split(': ', 2)[-1]
             return 'fail', 'cnn-import: ' + msg
         ah = os.path.join(tmp, 'acts.h5')
-        r = subprocess.run(fwd_cmd(mh, ip, ah), capture_output=True, text=True)
+        r = subprocess.run(fwd_cmd(mh, ip, ah), capture_output=True, text=True, errors='replace')
         if r.returncode != 0:
             return 'fail', 'forward: ' + (r.stderr.strip() or 'exit %d' % r.returncode)[-300:]
         got = last_act(ah, last_node(mh))
@@ -693,14 +774,74 @@ def cmd_tamper(kind, src, dst):
         f.write(m.SerializeToString())
 
 
+def cmd_fuzz(importer, src, n, tmp):
+    """n mutants of src (bytes flipped, runs cut out or repeated, varints
+    overwritten): cnn-import must exit 0 or 1 with one line on stderr, never
+    crash. Deterministic (seeded) so that a failure reproduces."""
+    rng = np.random.RandomState(1)
+    data = open(src, 'rb').read()
+    bad = []
+    for k in range(n):
+        b = bytearray(data)
+        kind = k % 4
+        if kind == 0:
+            for _ in range(rng.randint(1, 8)):
+                b[rng.randint(len(b))] = rng.randint(256)
+        elif kind == 1:
+            i = rng.randint(len(b))
+            del b[i:i + rng.randint(1, 64)]
+        elif kind == 2:
+            i = rng.randint(len(b))
+            b[i:i] = b[i:i + rng.randint(1, 64)]
+        else:
+            i = rng.randint(len(b) - 10)
+            b[i:i + 10] = bytes([0xff] * 9 + [0x01])   # a huge varint
+        path = os.path.join(tmp, 'fuzz.onnx')
+        with open(path, 'wb') as f:
+            f.write(bytes(b))
+        out = os.path.join(tmp, 'fuzz.h5')
+        r = subprocess.run([importer, '-q', path, '-o', out], capture_output=True, text=True,
+                           errors='replace')
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        if r.returncode not in (0, 1) or (r.returncode == 1 and len(lines) != 1):
+            keep = os.path.join(tmp, 'crash%d.onnx' % k)
+            os.replace(path, keep)
+            bad.append('mutant %d: exit %d: %s' % (k, r.returncode, r.stderr.strip()[-200:]))
+        if os.path.exists(out):
+            os.remove(out)
+    if bad:
+        raise SystemExit('%d of %d mutants: %s' % (len(bad), n, '; '.join(bad[:5])))
+    print('%d mutants: clean exits' % n)
+
+
 if __name__ == '__main__':
     a = sys.argv[1:]
     if a[0] == 'export':
-        cmd_export(a[1], int(a[2]), a[3])
+        # export BASEDIR ARCH:OPSET...: one process for all (torch loads once)
+        _load_torch()
+        ARCHS = _define_archs()
+        for spec in a[2:]:
+            arch, op = spec.split(':')
+            d = os.path.join(a[1], '%s-%s' % (arch, op))
+            os.makedirs(d, exist_ok=True)
+            try:
+                cmd_export(arch, int(op), d)
+            except BaseException as e:   # one bad case must not hide the others
+                print('%s opset %s: %s' % (arch, op, e), file=sys.stderr)
+    elif a[0] == 'same-logits':
+        with h5py.File(a[1], 'r') as f1, h5py.File(a[2], 'r') as f2:
+            ok, msg = close(f1['logits'][()], f2['logits'][()])
+        if not ok:
+            raise SystemExit('logits differ: ' + msg)
+        print('same logits (%s)' % msg)
+    elif a[0] == 'last-node':
+        print(last_node(a[1]))
     elif a[0] == 'compare':
         cmd_compare(a[1], a[2], a[3] if len(a) > 3 else None)
     elif a[0] == 'conformance':
         cmd_conformance(a[1], a[2], a[3] if len(a) > 3 else None)
+    elif a[0] == 'fuzz':
+        cmd_fuzz(a[1], a[2], int(a[3]), a[4])
     elif a[0] == 'tamper':
         cmd_tamper(a[1], a[2], a[3])
     else:

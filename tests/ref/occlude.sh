@@ -1,0 +1,93 @@
+#!/bin/sh
+# cnn-occlude against an independent PyTorch brute force (tests/ref/occlude_ref.py,
+# Captum's Occlusion loop) on two models written with h5py: a LeNet-like
+# chain (MaxPool with ceil_mode) and a graph with BatchNorm, a residual Add,
+# a Concat, a dilated and a 1x1 Conv, Tanh, AvgPool, GlobalAvgPool and a
+# final Softmax, RGB in BGR order. Every target kind, fill and output;
+# windows at the borders and strides that do not divide the size; the
+# incremental method against --exact-naive; --per-pixel; bad input.
+. "$(dirname "$0")/../lib.sh"
+R=$TOP/tests/ref/occlude_ref.py
+
+$PY "$R" models "$T" || exit 1
+$PY "$R" images "$T/lenet.h5" "$T/li.h5" 6 || exit 1
+$PY "$R" images "$T/resnet.h5" "$T/ri.h5" 4 || exit 1
+
+n=0
+# model images "cnn-occlude options": against PyTorch, and the incremental
+# method against --exact-naive (raw values, relative 1e-5).
+case_ref() {
+    n=$((n + 1))
+    check "$1: $3" cnn-occlude -q -m "$T/$1.h5" $3 -o "$T/c$n.h5" "$T/$2.h5"
+    check_py "$1: $3 = PyTorch" "$R" check "$T/$1.h5" "$T/$2.h5" "$T/c$n.h5" 1e-4
+}
+case_naive() {
+    n=$((n + 1))
+    cnn-occlude -q -m "$T/$1.h5" $3 --output raw -o "$T/i$n.h5" "$T/$2.h5" &&
+    cnn-occlude -q -m "$T/$1.h5" $3 --output raw --exact-naive -o "$T/n$n.h5" "$T/$2.h5"
+    check_py "$1: $3 incremental = --exact-naive" "$R" same "$T/i$n.h5" "$T/n$n.h5" 1e-5
+}
+
+case_ref lenet li "-t class=3 -w 4 -s 3"
+case_ref lenet li "-t pred -w 5 -s 2 --fill zero --output raw"
+case_ref lenet li "-t label -w 16 -s 1"
+case_ref lenet li "-t class=8 -w 3x5 -s 2x3 --output percent --padding none"
+case_ref resnet ri "-t label -w 5 -s 3"
+case_ref resnet ri "-t class=2 -w 6 -s 4 --fill mean --measure prob --output percent"
+case_ref resnet ri "-t class=c -w 4 -s 1 --fill blur"
+case_ref resnet ri "-t pred -w 4 -s 3 --fill blur --blur-sigma 2.5 --output raw"
+case_ref resnet ri "-t unit=c2:3 -w 3 -s 2 --fill 0.25"
+case_ref resnet ri "-t unit=cat:5:mean -w 5 -s 2 --padding none"
+case_ref resnet ri "-t unit=add:1@4,5 -w 3 -s 1"
+case_ref resnet ri "-t strongest=th -w 4 -s 3"
+case_ref resnet ri "-t strongest=c1:max -w 2 -s 2 --per-pixel"
+case_ref resnet ri "-t label -w 5 -s 4 --per-pixel --padding none"
+case_ref resnet ri "-t pred -w 7x3 -s 5 --range 1:3"
+case_ref lenet li "-t class=1 -w 4 -s 3 --batch 7"
+
+case_naive lenet li "-t class=3 -w 4 -s 1"
+case_naive lenet li "-t unit=conv2:2:sum -w 6 -s 4"
+case_naive resnet ri "-t label -w 3 -s 2 --fill blur"
+case_naive resnet ri "-t strongest=cat -w 5 -s 3"
+case_naive resnet ri "-t unit=mp:0@2,3 -w 2 -s 1 --batch 5"
+
+# Output carries the rows' ids and labels, and what was measured.
+check "attributes and carried datasets" cnn-occlude -q -m "$T/lenet.h5" -t class=3 -w 4 -s 3 \
+    --range 2:5 -o "$T/attr.h5" "$T/li.h5"
+check_py "kind=maps, /ids, /labels, /baseline, attributes" -c "
+import h5py, numpy as np
+f = h5py.File('$T/attr.h5')
+a = f.attrs
+assert a['kind'] == 'maps' and a['target'] == 'class=3' and a['fill'] == 'gray'
+assert list(a['window']) == [4, 4] and list(a['stride']) == [3, 3] and a['padding'] == 'clip'
+assert a['measure'] == 'logit' and a['output'] == 'diff' and a['layer'] == 'fc'
+assert f['maps'].shape == (3, 5, 5) and f['baseline'].shape == (3,)
+assert list(f['ids'][()]) == [102, 103, 104] and list(f['labels'][()]) == [2, 3, 4]
+assert f['images'].shape == (3, 1, 16, 16) and len(f['classes']) == 10
+"
+check "a pipe in and out" sh -c "cat '$T/li.h5' | cnn-occlude -q -m '$T/lenet.h5' -t pred -w 4 -s 4 > '$T/pipe.h5'"
+check_py "piped output is a maps file" -c "
+import h5py; f = h5py.File('$T/pipe.h5'); assert f.attrs['kind'] == 'maps' and f['maps'].shape == (6, 5, 5)"
+
+# Bad input: one line, non-zero exit, no output file.
+check_error "window larger than the image" 1 "window 17x17 is larger" "$T/b1.h5" \
+    cnn-occlude -m "$T/lenet.h5" -w 17 -o "$T/b1.h5" "$T/li.h5"
+check_error "stride 0" 2 "stride" "$T/b2.h5" cnn-occlude -m "$T/lenet.h5" -s 0 -o "$T/b2.h5" "$T/li.h5"
+check_error "unknown layer lists the layers" 1 "no layer 'conv9' \(layers: conv1 relu1" "$T/b3.h5" \
+    cnn-occlude -m "$T/lenet.h5" -t unit=conv9:0 -o "$T/b3.h5" "$T/li.h5"
+check_error "unit beyond the layer's maps" 1 "has 6 feature maps" "$T/b4.h5" \
+    cnn-occlude -m "$T/lenet.h5" -t unit=conv2:6 -o "$T/b4.h5" "$T/li.h5"
+check_error "class beyond the model's" 1 "class 10 is beyond the model's 10 classes" "$T/b5.h5" \
+    cnn-occlude -m "$T/lenet.h5" -t class=10 -o "$T/b5.h5" "$T/li.h5"
+check_error "unknown target" 2 "not class=K, label, pred" "$T/b6.h5" \
+    cnn-occlude -m "$T/lenet.h5" -t hottest -o "$T/b6.h5" "$T/li.h5"
+check_error "images of the wrong size" 1 "images are 3x17x18 but the model" "$T/b7.h5" \
+    cnn-occlude -m "$T/lenet.h5" -o "$T/b7.h5" "$T/ri.h5"
+check_error "unknown fill" 2 "fill" "$T/b8.h5" cnn-occlude -m "$T/lenet.h5" -f purple -o "$T/b8.h5" "$T/li.h5"
+check_error "measure that does not fit the target" 2 "does not go with" "$T/b9.h5" \
+    cnn-occlude -m "$T/lenet.h5" -t pred --measure unit -o "$T/b9.h5" "$T/li.h5"
+check_error "position outside the layer" 1 "outside layer 'conv2'" "$T/b10.h5" \
+    cnn-occlude -m "$T/lenet.h5" -t unit=conv2:1@9,0 -o "$T/b10.h5" "$T/li.h5"
+check_error "not an images file" 1 "expected images" "$T/b11.h5" \
+    cnn-occlude -m "$T/lenet.h5" -o "$T/b11.h5" "$T/lenet.h5"
+check_error "no model" 2 "no model" "" cnn-occlude "$T/li.h5"

@@ -227,7 +227,12 @@ int main(int argc, char **argv)
         die("%s: layer '%s' sees %lldx%lld pixels, too large to crop", o.model, ln->name,
             (long long)rh, (long long)rw);
 
+    /* The engine keeps every layer for a whole batch: no larger than the
+     * data or the tiles of pass 2. */
+    int64_t T = (int64_t)nch * o.k;
     int batch = o.co.batch;
+    if (batch > n)
+        batch = (int)n;
     engine *e = engine_new(m, batch, 0, 0);
     patches_top pt;
     patches_top_init(&pt, nch, chs, o.k);
@@ -235,7 +240,6 @@ int main(int argc, char **argv)
 
     /* Pass 2: crops and projections, batch of hits by batch of hits; each
      * hit's image is read again (one row), so memory stays bounded. */
-    int64_t T = (int64_t)nch * o.k;
     h5out *out = h5out_create(o.co.output, "images", in);
     h5out *pout = o.projections ? h5out_create(o.projections, "images", in) : NULL;
     int64_t td[4] = { T, C, rh, rw };

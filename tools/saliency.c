@@ -265,7 +265,9 @@ int main(int argc, char **argv)
     if (target_needs_labels(&t) && !has_labels)
         die("%s: no /labels, which target 'label' needs (use class=K or pred)", in->name);
 
-    int batch = o.co.batch;
+    /* The engine keeps every layer for a whole batch: no larger than the
+     * data (a few 224 x 224 photos need not pay for 64). */
+    int batch = n < o.co.batch ? (n > 0 ? (int)n : 1) : o.co.batch;
     saliency *s = saliency_new(m, &t, &cfg, batch, o.model);
     int64_t C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2];
     int64_t ca = saliency_channels(s), ch, cw;

@@ -8,7 +8,7 @@ PKGS    := hdf5-serial libpng libjpeg cairo jansson lapacke openblas libprotobuf
 PKGCFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKGLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -fopenmp -Icommon -Ibuild $(PKGCFLAGS) -MMD -MP
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -fopenmp -Icommon -I$(BUILD) $(PKGCFLAGS) -MMD -MP
 LDLIBS  += $(PKGLIBS) -lhdf5_serial_hl -lm -fopenmp
 BUILD   ?= build
 BIN     ?= bin

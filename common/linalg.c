@@ -589,12 +589,21 @@ linalg_pca *linalg_pca_fit(const linalg_rows *src, int k, const linalg_pca_opts 
                    : !strcmp(meth, "gram") ? 3 * n : n;
     s.pr = progress_start("pca", expect);
 
+    if (opt.threads > 0)
+        linalg_set_threads(opt.threads);
     if (!strcmp(meth, "covariance"))
         fit_covariance(p, &s);
     else if (!strcmp(meth, "gram"))
         fit_gram(p, &s);
-    else
+    else {
+        /* Thin products (l <= 32 columns) are bound by memory bandwidth and
+         * OpenBLAS's threads only contend there (2x slower on 2 cores);
+         * wider ones are bound by arithmetic and gain from threads. */
+        int64_t l = k + opt.oversample < mn ? k + opt.oversample : mn;
+        if (opt.threads <= 0 && l <= 32)
+            linalg_set_threads(1);
         fit_randomized(p, &s, &opt);
+    }
     progress_end(s.pr);
     free(s.buf);
 

@@ -60,6 +60,10 @@ typedef struct linalg_pca_opts {
     int max_passes;        /* randomized: passes over the data (default 25) */
     double tol;            /* randomized: convergence (default 1e-4) */
     uint64_t seed;         /* randomized: start subspace */
+    int threads;           /* BLAS threads; 0: the library's default, but
+                            * 1 for randomized with l <= 32 (its thin
+                            * products are memory-bound: more threads only
+                            * contend, measured 2x slower on 2 cores) */
 } linalg_pca_opts;
 
 typedef struct linalg_pca {

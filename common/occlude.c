@@ -54,6 +54,7 @@ typedef struct onode {
     double macs;                   /* per item, in this mode */
     float *buf;                    /* this batch's values */
     size_t buflen;
+    int last;                      /* last node reading this slot (-1: none) */
 } onode;
 
 struct occlude {
@@ -75,6 +76,7 @@ struct occlude {
     float *fill;                   /* nb x C x H x W pixels of the fill */
     float *prefill;                /* the same, preprocessed */
     tensor *xb;                    /* naive: occluded copies */
+    int release;                   /* free slot buffers after their last reader */
     rng rng;
     double brute_item, done, brute;
 };
@@ -335,6 +337,23 @@ static void plan(occlude *o)
         }
         o->brute_item += (double)rfield_node_macs(m, i);
     }
+    /* Last reader of each slot, so a batch's buffers go as soon as they are
+     * read (VGG-sized maps for hundreds of occluded copies add up); the
+     * measured slot is kept. */
+    for (int s = 0; s <= n; s++)
+        o->on[s].last = -1;
+    for (int i = 0; i <= o->upto; i++)
+        if (o->on[i + 1].mode != M_SKIP)
+            for (int k = 0; k < m->nodes[i].nin; k++)
+                o->on[m->nodes[i].in[k] + 1].last = i;
+    o->on[o->upto + 1].last = n;
+    /* Small nets keep their buffers from batch to batch instead (no
+     * page faults); 1 GiB of slot buffers decides. */
+    double total = 0;
+    for (int s = 0; s <= n; s++)
+        if (o->on[s].mode != M_SKIP)
+            total += (double)(o->on[s].c * o->on[s].rh * o->on[s].rw) * o->s.batch * sizeof(float);
+    o->release = total > (double)(1 << 30);
     free(anc);
 }
 
@@ -438,11 +457,12 @@ void occlude_free(occlude *o)
     free(o);
 }
 
+/* Scratch that is always written before it is read: not zeroed. */
 static float *grow(float **b, size_t *len, size_t need)
 {
     if (*len < need) {
         free(*b);
-        *b = falloc(need);
+        *b = xmalloc(need * sizeof **b);
         *len = need;
     }
     return *b;
@@ -819,9 +839,19 @@ void occlude_run(occlude *o, const tensor *x, int32_t *target, float *maps, floa
                 o->done += o->brute_item * mm;
             } else {
                 input_region(o, mm, itimg, itpos);
-                for (int i = 0; i <= o->upto; i++)
-                    if (o->on[i + 1].mode != M_SKIP)
-                        run_node(o, i, mm, itimg, itpos);
+                for (int i = 0; i <= o->upto; i++) {
+                    if (o->on[i + 1].mode == M_SKIP)
+                        continue;
+                    run_node(o, i, mm, itimg, itpos);
+                    for (int k = 0; k < o->m->nodes[i].nin; k++) {
+                        onode *sn = &o->on[o->m->nodes[i].in[k] + 1];
+                        if (o->release && sn->last == i) {
+                            free(sn->buf);
+                            sn->buf = NULL;
+                            sn->buflen = 0;
+                        }
+                    }
+                }
                 for (int li = 0; li < mm; li++) {
                     int64_t im = itimg[li];
                     int t = target[a + im];

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "import.h"
 #include "import_keras.h"
+#include "import_onnx.h"
 #include "model.h"
 
 static const char usage[] =
@@ -81,8 +82,7 @@ int main(int argc, char **argv)
     switch (f) {
     case IMPORT_TFJS: m = import_keras_tfjs(src, &o); break;
     case IMPORT_KERAS_H5: m = import_keras_h5(src, &o); break;
-    /* ONNX: one line, a call to import_onnx (common/import_onnx.h) here. */
-    case IMPORT_ONNX: die("%s: ONNX import: not yet supported", src);
+    case IMPORT_ONNX: m = import_onnx(src, &o); break;
     default: die("%s: unrecognised model format (%s)", src, why ? why : "unknown");
     }
     import_finish(m, &o, src);

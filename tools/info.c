@@ -127,8 +127,8 @@ static void print_table(const char *path, const model *m, const rfield *rf)
     if (m->classes && m->nclasses > 0) {
         printf("classes: %d (", m->nclasses);
         for (int i = 0; i < m->nclasses && i < 10; i++)
-            printf("%s%s", i ? ", " : "", m->classes[i]);
-        printf("%s)\n", m->nclasses > 10 ? ", ..." : "");
+            printf("%s%s", i ? " | " : "", m->classes[i]);   /* names may hold commas */
+        printf("%s)\n", m->nclasses > 10 ? " | ..." : "");
     }
     if (m->source)
         printf("source: %s\n", m->source);

@@ -94,6 +94,7 @@ static void parse_args(int argc, char **argv, struct pca_opts *o)
         die_usage("--apply needs --fit FILE (where the components come from)");
     o->lo.batch = o->co.batch;
     o->lo.seed = o->co.seed;
+    o->lo.threads = o->co.threads;
 }
 
 /* Rows of /features, offset by --range. */
@@ -185,7 +186,6 @@ static void copy_attr(h5out *out, h5in *in, const char *name)
 
 static int run(struct pca_opts *o)
 {
-    linalg_set_threads(o->co.threads);
     h5in *in = h5in_open(o->input);
     h5in_require_kind(in, "features");
     int64_t n, d = feat_dims(in, &n);

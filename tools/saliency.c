@@ -216,6 +216,47 @@ static void write_attrs(h5out *out, const struct sal_opts *o, const saliency_cfg
         h5out_attr_str(out, "/", "layer", m->nodes[cfg->layer].name);
 }
 
+static void create_datasets(h5out *out, int method, int64_t n, int64_t ca, int64_t H, int64_t W,
+                            int64_t ch, int64_t cw)
+{
+    h5out_create_rows(out, "/attr", 4, (int64_t[]){ n, ca, H, W });
+    h5out_create_rows(out, "/maps", 3, (int64_t[]){ n, H, W });
+    h5out_create_rows(out, "/scores", 1, &n);
+    h5out_create_ints(out, "/target", n, 32);
+    if (method == SAL_GRADCAM)
+        h5out_create_rows(out, "/cam", 3, (int64_t[]){ n, ch, cw });
+    if (method == SAL_INTEGRATED) {
+        h5out_create_rows(out, "/baseline_scores", 1, &n);
+        h5out_create_rows(out, "/completeness", 1, &n);
+    }
+}
+
+struct comp_stats {
+    double err, max, gap;     /* sums of |error| and |f(x) - f(b)|, max |error| */
+};
+
+/* Integrated gradients' completeness: the attributions of each image
+ * should add up to f(x) - f(baseline); the error goes to err[i], the
+ * running totals to st, and a line per image to stderr when verbose. */
+static void completeness(const tensor *attr, const float *fx, const float *fb,
+                         const int64_t *ids, int verbose, struct comp_stats *st, float *err)
+{
+    int64_t n = attr->dims[0], len = tensor_rowsize(attr);
+    for (int64_t i = 0; i < n; i++) {
+        double sum = 0, gap = (double)fx[i] - fb[i];
+        for (int64_t j = 0; j < len; j++)
+            sum += attr->data[i * len + j];
+        double e = sum - gap;
+        err[i] = (float)e;
+        st->err += fabs(e);
+        st->gap += fabs(gap);
+        st->max = fabs(e) > st->max ? fabs(e) : st->max;
+        if (verbose)
+            info("image %lld: completeness error %.6g (sum of attributions %.6g, "
+                 "f(x) - f(baseline) %.6g)", (long long)ids[i], e, sum, gap);
+    }
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
@@ -276,16 +317,7 @@ int main(int argc, char **argv)
     h5out *out = h5out_create(o.co.output, "maps", in);
     write_attrs(out, &o, &cfg, m);
     h5out_carry(out, in, a, b);
-    h5out_create_rows(out, "/attr", 4, (int64_t[]){ n, ca, H, W });
-    h5out_create_rows(out, "/maps", 3, (int64_t[]){ n, H, W });
-    h5out_create_rows(out, "/scores", 1, &n);
-    h5out_create_ints(out, "/target", n, 32);
-    if (o.method == SAL_GRADCAM)
-        h5out_create_rows(out, "/cam", 3, (int64_t[]){ n, ch, cw });
-    if (o.method == SAL_INTEGRATED) {
-        h5out_create_rows(out, "/baseline_scores", 1, &n);
-        h5out_create_rows(out, "/completeness", 1, &n);
-    }
+    create_datasets(out, o.method, n, ca, H, W, ch, cw);
 
     tensor *xb = tensor_new4(batch, C, H, W), *attr = tensor_new4(batch, ca, H, W);
     tensor *maps = tensor_new(3, (int64_t[]){ batch, H, W });
@@ -293,7 +325,7 @@ int main(int argc, char **argv)
     tensor *sc = tensor_new(1, (int64_t[]){ batch }), *bs = tensor_new(1, (int64_t[]){ batch });
     tensor *ce = tensor_new(1, (int64_t[]){ batch });
     int32_t *chosen = xmalloc((size_t)batch * sizeof *chosen);
-    double ce_sum = 0, ce_max = 0, gap_sum = 0;
+    struct comp_stats cs = { 0, 0, 0 };
     progress *pg = progress_start(saliency_method_name((sal_method)o.method), n);
     for (int64_t r = 0; r < n; r += batch) {
         int64_t c = n - r < batch ? n - r : batch;
@@ -316,20 +348,7 @@ int main(int argc, char **argv)
         if (cam)
             h5out_write_rows(out, "/cam", r, cam);
         if (o.method == SAL_INTEGRATED) {
-            /* Completeness: the attributions should add up to the change of
-             * the target along the path. */
-            for (int64_t i = 0; i < c; i++) {
-                double sum = 0, gap = (double)sc->data[i] - bs->data[i];
-                for (int64_t j = 0; j < C * H * W; j++)
-                    sum += attr->data[i * C * H * W + j];
-                ce->data[i] = (float)(sum - gap);
-                ce_sum += fabs(sum - gap);
-                gap_sum += fabs(gap);
-                ce_max = fabs(sum - gap) > ce_max ? fabs(sum - gap) : ce_max;
-                if (n <= 20)
-                    info("image %lld: completeness error %.6g (sum of attributions %.6g, "
-                         "f(x) - f(baseline) %.6g)", (long long)ids[i], sum - gap, sum, gap);
-            }
+            completeness(attr, sc->data, bs->data, ids, n <= 20, &cs, ce->data);
             h5out_write_rows(out, "/baseline_scores", r, bs);
             h5out_write_rows(out, "/completeness", r, ce);
         }
@@ -340,8 +359,8 @@ int main(int argc, char **argv)
     progress_end(pg);
     if (o.method == SAL_INTEGRATED && n > 0)
         info("integrated gradients, %d steps: completeness error mean %.4g, max %.4g "
-             "(mean |f(x) - f(baseline)| %.4g) over %lld images", o.steps, ce_sum / (double)n,
-             ce_max, gap_sum / (double)n, (long long)n);
+             "(mean |f(x) - f(baseline)| %.4g) over %lld images", o.steps, cs.err / (double)n,
+             cs.max, cs.gap / (double)n, (long long)n);
     h5out_commit(out);
 
     xb->dims[0] = attr->dims[0] = maps->dims[0] = sc->dims[0] = bs->dims[0] = ce->dims[0] = batch;

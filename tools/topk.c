@@ -131,12 +131,14 @@ struct source {
 static void open_source(h5in *in, const struct topk_opts *o, struct source *s)
 {
     char *kind = h5in_kind(in);
+    int rows_file = kind && (!strcmp(kind, "features") || !strcmp(kind, "pca"));
+    free(kind);
     char path[600];
     memset(s, 0, sizeof *s);
-    if (kind && (!strcmp(kind, "features") || !strcmp(kind, "pca"))) {
+    if (rows_file) {
         if (o->probs || o->logits || o->layer)
-            die_usage("%s: a %s file is ranked by its /features columns "
-                      "(--probs, --logits and -l are for activations)", in->name, kind);
+            die_usage("%s: a features or pca file is ranked by its /features columns "
+                      "(--probs, --logits and -l are for activations)", in->name);
         s->dset = xstrdup("/features");
         s->what = "features";
     } else if (o->probs || o->logits) {
@@ -163,7 +165,6 @@ static void open_source(h5in *in, const struct topk_opts *o, struct source *s)
         die_usage("%s: an activations file needs a source: --probs, --logits or -l LAYER",
                   in->name);
     }
-    free(kind);
     int64_t dims[TENSOR_MAXDIM];
     int nd = h5in_dims(in, s->dset, dims);
     if (nd == 2) {

@@ -305,6 +305,8 @@ int main(int argc, char **argv)
     model_free(m);
     free(tr.x);
     free(tr.y);
+    if (tr.classes)   /* unused when --classes gave the names */
+        cli_free_list(tr.classes, tr.nclasses);
     h5in_close(tr.in);
     if (o.val) {
         free(va.x);

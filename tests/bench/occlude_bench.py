@@ -3,7 +3,7 @@ Captum's Occlusion does: every occluded copy through the whole network, in
 batches).
 
   occlude_bench.py mnist MODEL IMAGES N     Keras MNIST CNN, random weights
-  occlude_bench.py vgg MODEL IMAGES N       VGG-16 shape at 224x224, random weights
+  occlude_bench.py vgg MODEL IMAGES N [SIZE] VGG-16 shape at 224x224 (or SIZE), random weights
   occlude_bench.py torch MODEL IMAGES WINDOW STRIDE THREADS [BATCH]
                                             time the PyTorch loop (gray fill)
 """
@@ -133,8 +133,9 @@ if __name__ == "__main__":
         write(a[0], [1, 28, 28], mnist_layers(), 10, 1)
         images(a[1], [1, 28, 28], int(a[2]))
     elif cmd == "vgg":
-        write(a[0], [3, 224, 224], vgg_layers(), 1000, 2)
-        images(a[1], [3, 224, 224], int(a[2]))
+        size = int(a[3]) if len(a) > 3 else 224
+        write(a[0], [3, size, size], vgg_layers(), 1000, 2)
+        images(a[1], [3, size, size], int(a[2]))
     elif cmd == "torch":
         bench_torch(*a)
     else:

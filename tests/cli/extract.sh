@@ -26,6 +26,18 @@ assert np.array_equal(f['ids'][...], a['ids'][5:9])
 assert np.array_equal(f['pred'][...], a['pred'][5:9])
 assert f.attrs['layer'] == 'fc' and list(f.attrs['shape']) == [7, 1, 1]"
 
+$PY -c "
+import h5py, numpy as np
+f = h5py.File('$T/img.h5', 'w'); f.attrs['kind'] = 'images'
+f['images'] = np.random.default_rng(1).random((6, 3, 4, 5)).astype(np.float32); f['ids'] = np.arange(6)"
+check "an images file's pixels (-l images)" cnn-extract-layer -l images -o "$T/f_img.h5" "$T/img.h5"
+check_py "pixels flattened" -c "
+import h5py, numpy as np
+a = h5py.File('$T/img.h5'); f = h5py.File('$T/f_img.h5')
+assert np.array_equal(f['features'][...], a['images'][...].reshape(6, -1))"
+check_error "an images file has no conv layer" 1 "only the layer 'images'" "$T/bad0.h5" \
+    cnn-extract-layer -l conv1 -o "$T/bad0.h5" "$T/img.h5"
+
 # Bad input: one line, exit status, no output left behind.
 check_error "unknown layer lists the layers" 1 "no layer 'conv9' \(layers: conv fc logits probs\)" "$T/bad1.h5" \
     cnn-extract-layer -l conv9 -o "$T/bad1.h5" "$T/acts.h5"

@@ -56,6 +56,9 @@ check_error "a model as the images" 1 "cnn-forward: .*m.h5.*(kind|images)" "$T/o
     cnn-forward -m "$T/m.h5" "$T/m.h5" -o "$T/o6.h5"
 check_error "no -m" 2 "cnn-forward: .*-m" "" cnn-forward "$T/im.h5"
 check_error "--range outside the rows" 1 "cnn-forward: .*(range|rows)" "$T/o7.h5" \
-    cnn-forward -m "$T/m.h5" --range 90:200 "$T/im.h5" -o "$T/o7.h5"
+    cnn-forward -m "$T/m.h5" --range 150:200 "$T/im.h5" -o "$T/o7.h5"
+check "--range past the end: an empty shard" cnn-forward -q -m "$T/m.h5" -l conv1 --range 100:120 "$T/im.h5" -o "$T/e.h5"
+check_py "the empty shard has 0 rows" -c "
+import h5py; f = h5py.File('$T/e.h5', 'r'); assert f['act/conv1'].shape == (0, 32, 26, 26) and f['pred'].shape == (0,)"
 
 echo "1..$_n"

@@ -29,7 +29,7 @@ else fail "table totals" "$(tail -1 "$T/table.txt")"; fi
 if grep -Eq '^ +4 +pool1 +MaxPool +relu2 +64x12x12 +0 +0 +6 +2 +0$' "$T/table.txt"; then
     pass "table row: pool1 64x12x12, field 6, jump 2, start 0"
 else fail "table row pool1" "$(grep pool1 "$T/table.txt")"; fi
-if grep -q '^classes: 10 (c0, c1' "$T/table.txt" && grep -q '^source: cnn-train' "$T/table.txt"; then
+if grep -q '^classes: 10 (c0 | c1 | ' "$T/table.txt" && grep -q '^source: cnn-train' "$T/table.txt"; then
     pass "table names the classes and the source"
 else fail "table names the classes and the source" "$(head -5 "$T/table.txt")"; fi
 

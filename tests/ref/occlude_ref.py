@@ -7,8 +7,9 @@ through the whole network), on model files written here with h5py.
   occlude_ref.py check MODEL IMAGES MAPS [tol]
                                         recompute MAPS from its attributes
   occlude_ref.py same A B [tol]         two maps files agree (relative tol)
-  occlude_ref.py bench MODEL IMAGES WINDOW STRIDE
-                                        time the brute-force PyTorch loop
+  occlude_ref.py batch LIST OUT          each line of LIST is a check or same
+                                        command; OUT gets "ok" or "FAIL why"
+                                        per line (one interpreter for all)
 """
 import math
 import sys
@@ -313,28 +314,18 @@ def same(a, b, tol=1e-5):
             print(d, "max relative difference %.3g" % err.max())
 
 
-def bench(model, imgs, wnd, stride, threads):
-    torch.set_num_threads(int(threads))
-    meta, nodes = load(model)
-    with h5py.File(imgs) as fi:
-        x = fi["images"][()]
-    c, H, W = meta["shape"]
-    w, s = int(wnd), int(stride)
-    ys, xs = positions(H, w, s, "clip"), positions(W, w, s, "clip")
-    t0 = time.time()
-    for img in x:
-        batch = [img]
-        for y0 in ys:
-            for x0 in xs:
-                o = img.copy()
-                o[:, y0:y0 + w, x0:x0 + w] = 0.5
-                batch.append(o)
-        # float32 as Captum would run a float32 model
-        b = torch.tensor(np.stack(batch))
-        nd32 = [(n_, op, i, a, {k: v.float() for k, v in wt.items()}) for n_, op, i, a, wt in nodes]
-        forward(dict(meta), nd32, b.double()).keys()
-    dt = time.time() - t0
-    print("pytorch brute force: %d maps in %.3f s (%.1f ms per map)" % (len(x), dt, 1000 * dt / len(x)))
+def batch(lst, out):
+    with open(lst) as f, open(out, "w") as o:
+        for line in f:
+            a = line.split()
+            try:
+                if a[0] == "check":
+                    check(a[1], a[2], a[3], float(a[4]))
+                else:
+                    same(a[1], a[2], float(a[3]))
+                o.write("ok\n")
+            except Exception as e:  # report and go on with the next case
+                o.write("FAIL %s\n" % repr(e)[:300].replace("\n", " "))
 
 
 if __name__ == "__main__":
@@ -347,7 +338,7 @@ if __name__ == "__main__":
         check(args[0], args[1], args[2], *(float(a) for a in args[3:]))
     elif cmd == "same":
         same(args[0], args[1], *(float(a) for a in args[2:]))
-    elif cmd == "bench":
-        bench(*args)
+    elif cmd == "batch":
+        batch(*args)
     else:
         sys.exit("unknown command " + cmd)

@@ -66,6 +66,23 @@ cmp_method "integrated gradients from a blurred baseline, probability" integrate
 cmp_method "integrated gradients from a constant baseline" integrated-gradients igv.h5 \
     target=class=0 steps=8 baseline=0.5 -- -t class=0 --steps 8 --baseline 0.5
 
+# The other ops (BatchNorm, LeakyReLU, grouped conv, Clip, Add, AvgPool,
+# Concat, padded MaxPool, GlobalAvgPool logits) on a DAG.
+M2=$T/net2.h5
+sal2() { cnn-saliency -q -m "$M2" "$@" "$I"; }
+for meth in gradient guided deconvnet; do
+    if sal2 --method $meth -t pred -o "$T/n2$meth.h5" 2>"$T/.err"; then
+        queue "net with every op: $meth matches PyTorch" saliency "$T/n2$meth.h5" $meth net=net2 target=pred
+    else fail "net with every op: $meth" "$(head -c 300 "$T/.err")"; fi
+done
+if sal2 --method integrated-gradients --steps 8 -t class=1 --measure prob -o "$T/n2ig.h5" 2>"$T/.err"; then
+    queue "net with every op: integrated gradients of a probability" saliency "$T/n2ig.h5" \
+        integrated-gradients net=net2 target=class=1 measure=prob steps=8
+else fail "net with every op: integrated gradients" "$(head -c 300 "$T/.err")"; fi
+if sal2 --method gradcam -l cat -t label -o "$T/n2gc.h5" 2>"$T/.err"; then
+    queue "net with every op: Grad-CAM at a Concat" gradcam "$T/n2gc.h5" cat net=net2 target=label
+else fail "net with every op: Grad-CAM" "$(head -c 300 "$T/.err")"; fi
+
 if sal --method gradcam -l relu2 -o "$T/gc.h5" 2>"$T/.err"; then
     queue "Grad-CAM at relu2 matches its formula (bilinear, align_corners=False)" \
         gradcam "$T/gc.h5" relu2 target=label

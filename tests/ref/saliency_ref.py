@@ -53,6 +53,7 @@ def setup(d):
             if name in w:
                 g["weight"] = w[name][0].astype(np.float32)
                 g["bias"] = w[name][1].astype(np.float32)
+    write_net2(d + "/net2.h5", rng)
     x = rng.uniform(0, 1, (6, 3, 12, 12)).astype(np.float32)
     with h5py.File(d + "/images.h5", "w") as f:
         f.attrs["kind"] = "images"
@@ -69,48 +70,108 @@ def setup(d):
         f["noise"] = rng.standard_normal((4, 3, 12, 12)).astype(np.float32)
 
 
-def load_model(d):
-    w = {}
-    with h5py.File(d + "/net.h5") as f:
+# net2: the other ops on a DAG ending in class maps (no Dense): BatchNorm,
+# LeakyReLU, grouped conv, Clip (ReLU6), Add, AvgPool, Concat, MaxPool with
+# padding, GlobalAvgPool; no preprocessing.
+NET2 = [("c1", "Conv", "input", {"pad": [1]}), ("bn1", "BatchNorm", "c1", {"eps": [1e-3]}),
+        ("lr1", "LeakyReLU", "bn1", {"alpha": [0.1]}),
+        ("c2", "Conv", "lr1", {"pad": [1], "groups": [2]}),
+        ("r6", "Clip", "c2", {"min": [0.0], "max": [6.0]}), ("add", "Add", "lr1,r6", {}),
+        ("ap", "AvgPool", "add", {"kernel": [2]}), ("c3", "Conv", "ap", {}),
+        ("cat", "Concat", "ap,c3", {}), ("mp", "MaxPool", "cat", {"kernel": [2], "pad": [1]}),
+        ("c4", "Conv", "mp", {}), ("gap", "GlobalAvgPool", "c4", {})]
+
+
+def write_net2(path, rng):
+    shapes = {"c1": (6, 3, 3, 3), "c2": (6, 3, 3, 3), "c3": (4, 6, 1, 1), "c4": (4, 10, 1, 1)}
+    with h5py.File(path, "w") as f:
+        f.attrs["kind"] = "model"
+        f.attrs["input_shape"] = np.array([3, 12, 12], np.int64)
+        for i, (name, op, inputs, attrs) in enumerate(NET2):
+            g = f.create_group("nodes/%04d" % i)
+            g.attrs["name"] = name
+            g.attrs["op"] = op
+            g.attrs["inputs"] = inputs
+            for k, v in attrs.items():
+                g.attrs[k] = np.array(v, np.float64)
+            if name in shapes:
+                g["weight"] = (rng.standard_normal(shapes[name]) * 0.6).astype(np.float32)
+                g["bias"] = (rng.standard_normal(shapes[name][0]) * 0.2).astype(np.float32)
+            if op == "BatchNorm":
+                g["gamma"] = rng.uniform(0.5, 1.5, 6).astype(np.float32)
+                g["beta"] = rng.normal(0, 0.3, 6).astype(np.float32)
+                g["mean"] = rng.normal(0, 0.3, 6).astype(np.float32)
+                g["var"] = rng.uniform(0.5, 2, 6).astype(np.float32)
+
+
+def load_model(d, net="net"):
+    w = {"_net": net}
+    with h5py.File(d + "/" + net + ".h5") as f:
         for g in f["nodes"].values():
-            if "weight" in g:
-                w[g.attrs["name"]] = (torch.tensor(g["weight"][...].astype(np.float64)),
-                                      torch.tensor(g["bias"][...].astype(np.float64)))
+            w[g.attrs["name"]] = {k: torch.tensor(g[k][...].astype(np.float64)) for k in g}
     return w
 
 
-def relu_rule(rule):
+def relu_rule(rule, f=lambda x: x.clamp(min=0), deriv=lambda x: (x > 0).double()):
+    """A ReLU-family op whose backward follows the rule: standard g f'(x),
+    guided g f'(x) where g > 0, deconvnet g where g > 0."""
     class Fn(torch.autograd.Function):
         @staticmethod
         def forward(ctx, x):
             ctx.save_for_backward(x)
-            return x.clamp(min=0)
+            return f(x)
 
         @staticmethod
         def backward(ctx, g):
             (x,) = ctx.saved_tensors
             if rule == "standard":
-                return g * (x > 0)
+                return g * deriv(x)
             if rule == "guided":
-                return g * (x > 0) * (g > 0)
+                return g * deriv(x) * (g > 0)
             return g * (g > 0)
     return Fn.apply
 
 
+def forward2(w, x, rule):
+    leaky = relu_rule(rule, lambda v: F.leaky_relu(v, 0.1),
+                      lambda v: torch.where(v > 0, torch.ones_like(v), torch.full_like(v, 0.1)))
+    relu6 = relu_rule(rule, lambda v: v.clamp(0, 6), lambda v: ((v > 0) & (v < 6)).double())
+    a = {}
+    c = lambda n, h, **k: F.conv2d(h, w[n]["weight"], w[n]["bias"], **k)
+    a["c1"] = c("c1", x, padding=1)
+    b = w["bn1"]
+    a["bn1"] = (a["c1"] - b["mean"].view(1, -1, 1, 1)) / torch.sqrt(b["var"].view(1, -1, 1, 1) + 1e-3) \
+        * b["gamma"].view(1, -1, 1, 1) + b["beta"].view(1, -1, 1, 1)
+    a["lr1"] = leaky(a["bn1"])
+    a["c2"] = c("c2", a["lr1"], padding=1, groups=2)
+    a["r6"] = relu6(a["c2"])
+    a["add"] = a["lr1"] + a["r6"]
+    a["ap"] = F.avg_pool2d(a["add"], 2)
+    a["c3"] = c("c3", a["ap"])
+    a["cat"] = torch.cat([a["ap"], a["c3"]], 1)
+    a["mp"] = F.max_pool2d(a["cat"], 2, padding=1)
+    a["c4"] = c("c4", a["mp"])
+    a["gap"] = a["logits"] = a["c4"].mean((2, 3))
+    return a
+
+
 def forward(w, x, rule="standard"):
     """Returns dict of node outputs (x a leaf tensor of [0,1] pixels)."""
+    if w["_net"] == "net2":
+        return forward2(w, x, rule)
     relu = relu_rule(rule)
     a = {}
+    p = lambda n: (w[n]["weight"], w[n]["bias"])
     h = (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
-    a["conv1"] = h = F.conv2d(h, *w["conv1"], padding=1)
+    a["conv1"] = h = F.conv2d(h, *p("conv1"), padding=1)
     a["relu1"] = h = relu(h)
     a["pool1"] = h = F.max_pool2d(h, 2)
-    a["conv2"] = h = F.conv2d(h, *w["conv2"], padding=1)
+    a["conv2"] = h = F.conv2d(h, *p("conv2"), padding=1)
     a["relu2"] = h = relu(h)
     h = h.reshape(h.shape[0], -1)
-    a["fc1"] = h = F.linear(h, *w["fc1"])
+    a["fc1"] = h = F.linear(h, *p("fc1"))
     a["relu3"] = h = relu(h)
-    a["fc2"] = F.linear(h, *w["fc2"])
+    a["fc2"] = a["logits"] = F.linear(h, *p("fc2"))
     return a
 
 
@@ -144,14 +205,14 @@ def target_value(a, spec, measure, fixed):
         m = m.reshape(m.shape[0], -1)
         return {"max": lambda: m.max(1).values, "mean": lambda: m.mean(1),
                 "sum": lambda: m.sum(1)}[summ]()
-    z = a["fc2"]
+    z = a["logits"]
     if measure == "prob":
         z = torch.softmax(z, 1)
     return z[torch.arange(z.shape[0]), torch.tensor(fixed)]
 
 
 def choose(w, x, spec, labels):
-    z = forward(w, torch.tensor(x))["fc2"].detach().numpy()
+    z = forward(w, torch.tensor(x))["logits"].detach().numpy()
     if spec == "pred":
         return z.argmax(1)
     if spec == "label":
@@ -211,7 +272,7 @@ def opts(args):
 
 
 def check_saliency(d, out, method, o):
-    w = load_model(d)
+    w = load_model(d, o.get("net", "net"))
     x, labels = images(d)
     spec, measure = o["target"], o["measure"]
     fixed = choose(w, x, spec, labels)
@@ -269,7 +330,7 @@ def baseline(x, spec):
 
 
 def check_gradcam(d, out, layer, o):
-    w = load_model(d)
+    w = load_model(d, o.get("net", "net"))
     x, labels = images(d)
     fixed = choose(w, x, o["target"], labels)
     xt = torch.tensor(x, requires_grad=True)

@@ -1,0 +1,355 @@
+/* cnn-ascend: gradient ascent on the input pixels to maximise a class or a
+ * unit (activation maximisation, Yosinski et al. 2015), or to turn an
+ * image into another class with --until-pred. The work is in
+ * common/ascend.c; this parses options, builds the start image and writes
+ * the images file. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ascend.h"
+#include "cli.h"
+#include "engine.h"
+#include "h5io.h"
+#include "imageio.h"
+#include "model.h"
+#include "target.h"
+
+static const char usage[] =
+    "Usage: cnn-ascend -m MODEL.h5 [-t TARGET] [--start zeros|noise|IMAGE] [options]\n"
+    "Gradient ascent on the input pixels: finds an image that maximises a class\n"
+    "score or a unit's response, from zeros, noise or a chosen image. Writes an\n"
+    "images file (kind=images): /images (the result last, after any --snapshots),\n"
+    "/ids (the start image's id), /step (the step of each row), /values (the\n"
+    "objective at every step). Pixels stay in [0,1].\n"
+    "\n"
+    "  -m, --model FILE      model file (kind=model)\n"
+    "  -t, --target T        class=K (a logit; K an index or a class name),\n"
+    "                        pred (the start image's predicted class),\n"
+    "                        unit=LAYER:C (feature map C, its maximum;\n"
+    "                        :mean or :sum), unit=LAYER:C@Y,X (one position)\n"
+    "                        (default: class=CLASS of --until-pred)\n"
+    "      --measure M       logit (default) or prob for class targets\n"
+    "      --start S         zeros (default), noise (0.5 + 0.1 N(0,1), clipped),\n"
+    "                        an images file, or a PNG/JPEG photo (crop-resized\n"
+    "                        to the model's input)\n"
+    "      --start-row R     row of the images file to start from (default 0)\n"
+    "      --steps N         gradient steps (default 100)\n"
+    "      --lr R            step size on [0,1] pixels (default 0.1)\n"
+    "      --l2 D            decay: each step x <- m + (1-D)(x - m), m the\n"
+    "                        model's mean pixel (default 0)\n"
+    "      --blur SIGMA      Gaussian blur of this sigma (pixels) ...\n"
+    "      --blur-every E    ... every E steps (default 4 when --blur is given)\n"
+    "      --jitter P        gradient at a copy shifted by up to P pixels\n"
+    "      --clip-norm PCT   reset pixels whose norm |x - m| is below the\n"
+    "                        PCT-th percentile to m\n"
+    "      --clip-contrib PCT  reset pixels whose contribution |(x - m) . grad|\n"
+    "                        is below the PCT-th percentile to m\n"
+    "      --preset K        Yosinski et al. 2015 Table 1 set K = 1..4 (decay,\n"
+    "                        blur width, blur every, norm %%, contribution %%):\n"
+    "                        1: 0, 0.5, 4, 50, 0    2: 0.3, 0, 0, 20, 0\n"
+    "                        3: 1e-4, 1.0, 4, 0, 0  4: 0, 0.5, 4, 0, 90\n"
+    "                        options given explicitly override the set\n"
+    "      --snapshots E     also write the image every E steps (trajectory)\n"
+    "      --until-pred K    stop once the model predicts class K; reports the\n"
+    "                        L2 and L-infinity size of the change\n"
+    "The target's value and the model's prediction at the end go to stderr.\n"
+    CLI_COMMON_HELP;
+
+enum {
+    OPT_MEASURE = 2001, OPT_START, OPT_START_ROW, OPT_STEPS, OPT_LR, OPT_L2, OPT_BLUR,
+    OPT_BLUR_EVERY, OPT_JITTER, OPT_CLIP_NORM, OPT_CLIP_CONTRIB, OPT_PRESET, OPT_SNAP,
+    OPT_UNTIL
+};
+
+struct asc_opts {
+    struct cli_common co;
+    const char *model, *target, *start, *until;
+    int prob;
+    int64_t start_row;
+    int preset, snap;
+    /* Regularisers as given (NAN: not given, so a preset may set them). */
+    double l2, blur, blur_every, clip_norm, clip_contrib;
+    ascend_cfg cfg;
+};
+
+static void parse_args(int argc, char **argv, struct asc_opts *o)
+{
+    static const struct option longopts[] = {
+        { "model", required_argument, 0, 'm' },
+        { "target", required_argument, 0, 't' },
+        { "measure", required_argument, 0, OPT_MEASURE },
+        { "start", required_argument, 0, OPT_START },
+        { "start-row", required_argument, 0, OPT_START_ROW },
+        { "steps", required_argument, 0, OPT_STEPS },
+        { "lr", required_argument, 0, OPT_LR },
+        { "l2", required_argument, 0, OPT_L2 },
+        { "blur", required_argument, 0, OPT_BLUR },
+        { "blur-every", required_argument, 0, OPT_BLUR_EVERY },
+        { "jitter", required_argument, 0, OPT_JITTER },
+        { "clip-norm", required_argument, 0, OPT_CLIP_NORM },
+        { "clip-contrib", required_argument, 0, OPT_CLIP_CONTRIB },
+        { "preset", required_argument, 0, OPT_PRESET },
+        { "snapshots", required_argument, 0, OPT_SNAP },
+        { "until-pred", required_argument, 0, OPT_UNTIL },
+        CLI_COMMON_LONGOPTS,
+        { 0, 0, 0, 0 }
+    };
+    memset(o, 0, sizeof *o);
+    cli_common_defaults(&o->co);
+    ascend_defaults(&o->cfg);
+    o->start = "zeros";
+    o->l2 = o->blur = o->blur_every = o->clip_norm = o->clip_contrib = NAN;
+    int c;
+    while ((c = getopt_long(argc, argv, "m:t:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+        switch (c) {
+        case 'm': o->model = optarg; break;
+        case 't': o->target = optarg; break;
+        case OPT_MEASURE:
+            if (strcmp(optarg, "logit") && strcmp(optarg, "prob"))
+                die_usage("--measure: '%s' is not logit or prob", optarg);
+            o->prob = !strcmp(optarg, "prob");
+            break;
+        case OPT_START: o->start = optarg; break;
+        case OPT_START_ROW: o->start_row = cli_long("--start-row", optarg, 0, INT64_MAX); break;
+        case OPT_STEPS: o->cfg.steps = (int)cli_long("--steps", optarg, 1, 1 << 30); break;
+        case OPT_LR: o->cfg.lr = cli_double("--lr", optarg, 0, 1e12); break;
+        case OPT_L2: o->l2 = cli_double("--l2", optarg, 0, 1); break;
+        case OPT_BLUR: o->blur = cli_double("--blur", optarg, 0, 1e4); break;
+        case OPT_BLUR_EVERY: o->blur_every = (double)cli_long("--blur-every", optarg, 1, 1 << 30); break;
+        case OPT_JITTER: o->cfg.jitter = (int)cli_long("--jitter", optarg, 0, 1 << 20); break;
+        case OPT_CLIP_NORM: o->clip_norm = cli_double("--clip-norm", optarg, 0, 100); break;
+        case OPT_CLIP_CONTRIB: o->clip_contrib = cli_double("--clip-contrib", optarg, 0, 100); break;
+        case OPT_PRESET:
+            o->preset = (int)cli_long("--preset", optarg, 1, 4);
+            break;
+        case OPT_SNAP: o->snap = (int)cli_long("--snapshots", optarg, 1, 1 << 30); break;
+        case OPT_UNTIL: o->until = optarg; break;
+        default:
+            cli_common_opt(c, optarg, &o->co, usage);
+        }
+    }
+    if (!o->model)
+        die_usage("no model: give -m MODEL.h5");
+    if (optind < argc)
+        die_usage("unexpected operand '%s' (the start image goes in --start)", argv[optind]);
+    if (!o->target && !o->until)
+        die_usage("no target: give -t class=K or -t unit=LAYER:C (or --until-pred K)");
+    ascend_cfg *cf = &o->cfg;
+    if (o->preset)
+        ascend_preset(o->preset, cf);
+    if (!isnan(o->l2)) cf->l2 = o->l2;
+    if (!isnan(o->blur)) {
+        cf->blur_sigma = o->blur;
+        if (isnan(o->blur_every) && cf->blur_every == 0)
+            cf->blur_every = 4;
+    }
+    if (!isnan(o->blur_every)) cf->blur_every = (int)o->blur_every;
+    if (!isnan(o->clip_norm)) cf->clip_norm = o->clip_norm;
+    if (!isnan(o->clip_contrib)) cf->clip_contrib = o->clip_contrib;
+    cf->seed = o->co.seed;
+}
+
+/* A class given as an index or a name, checked against the model. */
+static int resolve_class(const char *s, const model *m, const char *file)
+{
+    char spec[600], err[512];
+    snprintf(spec, sizeof spec, "class=%s", s);
+    target t;
+    if (target_parse(spec, &t, err, sizeof err) < 0)
+        die_usage("--until-pred: %s", err);
+    target_resolve(&t, m, file);
+    int k = t.cls;
+    target_free(&t);
+    return k;
+}
+
+/* The start image (1 x C x H x W) and its id. */
+static tensor *start_image(struct asc_opts *o, const model *m, int64_t *id, h5in **src)
+{
+    int64_t C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2];
+    tensor *x = tensor_new4(1, C, H, W);
+    *id = 0;
+    *src = NULL;
+    if (!strcmp(o->start, "zeros"))
+        return x;
+    if (!strcmp(o->start, "noise")) {
+        rng r;
+        rng_seed(&r, o->co.seed ^ 0x5eedULL);
+        for (int64_t i = 0; i < C * H * W; i++) {
+            double v = 0.5 + 0.1 * rng_normal(&r);
+            x->data[i] = (float)(v < 0 ? 0 : v > 1 ? 1 : v);
+        }
+        return x;
+    }
+    if (imageio_has_image_ext(o->start)) {
+        tensor *img = imageio_read(o->start, (int)C);
+        tensor *rs = imageio_crop_resize(img, (int)H, (int)W, IMAGEIO_BILINEAR);
+        memcpy(x->data, rs->data, (size_t)(C * H * W) * sizeof(float));
+        tensor_free(img);
+        tensor_free(rs);
+        return x;
+    }
+    h5in *in = h5in_open(o->start);
+    h5in_require_kind(in, "images");
+    if (!h5in_has(in, "/images"))
+        die("%s: no dataset '/images' (not an images file)", in->name);
+    int64_t d[TENSOR_MAXDIM];
+    int nd = h5in_dims(in, "/images", d);
+    if (nd != 4 || d[1] != C || d[2] != H || d[3] != W)
+        die("%s: images are %s but %s wants 1x%lldx%lldx%lld (make them with cnn-images "
+            "--size/--gray/--rgb)", in->name, tensor_shape_str(nd, d, (char[64]){ 0 }, 64),
+            o->model, (long long)C, (long long)H, (long long)W);
+    if (o->start_row >= d[0])
+        die("%s: --start-row %lld but the file has %lld rows", in->name,
+            (long long)o->start_row, (long long)d[0]);
+    h5in_read_rows_into(in, "/images", o->start_row, 1, x->data);
+    if (h5in_has(in, "/ids")) {
+        int64_t *v = h5in_read_i64(in, "/ids", o->start_row, 1);
+        *id = v[0];
+        free(v);
+    } else
+        *id = o->start_row;
+    for (int64_t i = 0; i < C * H * W; i++)
+        if (!isfinite(x->data[i]))
+            die("%s: row %lld has non-finite pixels", in->name, (long long)o->start_row);
+    *src = in;
+    return x;
+}
+
+struct snaps {
+    int n, cap;
+    float *rows;
+    int32_t *steps;
+    int64_t D;
+};
+
+static void add_row(struct snaps *s, int step, const tensor *x)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 8;
+        s->rows = xrealloc(s->rows, (size_t)s->cap * (size_t)s->D * sizeof(float));
+        s->steps = xrealloc(s->steps, (size_t)s->cap * sizeof(int32_t));
+    }
+    memcpy(s->rows + (int64_t)s->n * s->D, x->data, (size_t)s->D * sizeof(float));
+    s->steps[s->n++] = step;
+}
+
+static void snap_cb(void *ctx, int step, const tensor *x) { add_row(ctx, step, x); }
+
+static const char *class_name(const model *m, int k)
+{
+    return m->classes && k >= 0 && k < m->nclasses ? m->classes[k] : "";
+}
+
+int main(int argc, char **argv)
+{
+    cli_init(argc, argv);
+    struct asc_opts o;
+    parse_args(argc, argv, &o);
+    if (o.co.threads)
+        engine_set_threads(o.co.threads);
+    model *m = model_load(o.model);
+    int64_t C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2];
+
+    if (o.until)
+        o.cfg.until_pred = resolve_class(o.until, m, o.model);
+    char tbuf[64];
+    if (!o.target) {
+        snprintf(tbuf, sizeof tbuf, "class=%d", o.cfg.until_pred);
+        o.target = tbuf;
+    }
+    target t;
+    char err[512];
+    if (target_parse(o.target, &t, err, sizeof err) < 0)
+        die_usage("%s", err);
+    if (t.kind == TARGET_LABEL || t.kind == TARGET_STRONGEST)
+        die_usage("--target %s: give class=K, pred or unit=LAYER:C", o.target);
+    if (o.prob && t.kind == TARGET_UNIT)
+        die_usage("--measure prob is for class targets, not --target %s", o.target);
+    t.measure = o.prob ? TARGET_PROB : TARGET_LOGIT;
+    target_resolve(&t, m, o.model);
+
+    /* Decay and clipping pull towards the model's mean pixel, which is
+     * where Yosinski et al.'s mean-subtracted zero lies. With bgr the
+     * model's means are in BGR order. */
+    for (int64_t c = 0; c < C && c < 3; c++) {
+        int64_t mc = m->bgr && C == 3 ? 2 - c : c;
+        float mean = C == 3 ? m->mean[mc] : m->mean[0];
+        o.cfg.centre[c] = mean < 0 ? 0 : mean > 1 ? 1 : mean;
+    }
+
+    int64_t id;
+    h5in *src;
+    tensor *x = start_image(&o, m, &id, &src);
+    engine *e = engine_new(m, 1, 0, o.co.seed);
+    struct snaps sn = { .D = C * H * W };
+    float *values = xmalloc((size_t)(o.cfg.steps + 1) * sizeof *values);
+    ascend_result res;
+    ascend_run(m, e, &t, x, &o.cfg, o.snap, snap_cb, &sn, values, &res);
+    add_row(&sn, res.steps_done, x);
+
+    if (o.cfg.until_pred >= 0) {
+        if (res.reached)
+            info("prediction %d %s reached after %d steps: change L2 %.6g, L-inf %.6g "
+                 "(pixels in [0,1]; %lld values)", res.pred, class_name(m, res.pred),
+                 res.steps_done, res.l2, res.linf, (long long)(C * H * W));
+        else
+            info("prediction still %d %s after %d steps (wanted %d %s): change L2 %.6g, "
+                 "L-inf %.6g", res.pred, class_name(m, res.pred), res.steps_done,
+                 o.cfg.until_pred, class_name(m, o.cfg.until_pred), res.l2, res.linf);
+    }
+    info("%s: %.6g -> %.6g after %d steps; prediction %d %s -> %d %s", t.spec, res.value0,
+         res.value, res.steps_done, res.pred0, class_name(m, res.pred0), res.pred,
+         class_name(m, res.pred));
+
+    h5out *out = h5out_create(o.co.output, "images", src);
+    tensor *rows = tensor_new4(sn.n, C, H, W);
+    memcpy(rows->data, sn.rows, (size_t)sn.n * (size_t)sn.D * sizeof(float));
+    h5out_write(out, "/images", rows);
+    int64_t *ids = xmalloc((size_t)sn.n * sizeof *ids);
+    for (int i = 0; i < sn.n; i++)
+        ids[i] = id;
+    h5out_write_i64(out, "/ids", sn.n, ids);
+    h5out_write_i32(out, "/step", sn.n, sn.steps);
+    tensor *vt = tensor_new(1, (int64_t[]){ res.steps_done + 1 });
+    memcpy(vt->data, values, (size_t)(res.steps_done + 1) * sizeof(float));
+    h5out_write(out, "/values", vt);
+    if (m->classes)
+        h5out_write_strings(out, "/classes", m->nclasses, m->classes);
+    h5out_attr_str(out, "/", "model", o.model);
+    h5out_attr_str(out, "/", "target", t.spec);
+    h5out_attr_str(out, "/", "start", o.start);
+    h5out_attr_i64(out, "/", "steps", 1, (int64_t[]){ res.steps_done });
+    h5out_attr_i64(out, "/", "preset", 1, (int64_t[]){ o.preset });
+    h5out_attr_i64(out, "/", "seed", 1, (int64_t[]){ (int64_t)o.co.seed });
+    h5out_attr_f64(out, "/", "lr", 1, &o.cfg.lr);
+    h5out_attr_f64(out, "/", "l2", 1, &o.cfg.l2);
+    h5out_attr_f64(out, "/", "blur", 1, &o.cfg.blur_sigma);
+    h5out_attr_i64(out, "/", "blur_every", 1, (int64_t[]){ o.cfg.blur_every });
+    h5out_attr_i64(out, "/", "jitter", 1, (int64_t[]){ o.cfg.jitter });
+    h5out_attr_f64(out, "/", "clip_norm", 1, &o.cfg.clip_norm);
+    h5out_attr_f64(out, "/", "clip_contrib", 1, &o.cfg.clip_contrib);
+    double fin[2] = { res.value0, res.value };
+    h5out_attr_f64(out, "/", "value", 2, fin);
+    h5out_attr_i64(out, "/", "pred", 2, (int64_t[]){ res.pred0, res.pred });
+    double ch[2] = { res.l2, res.linf };
+    h5out_attr_f64(out, "/", "change_l2_linf", 2, ch);
+    h5out_commit(out);
+
+    tensor_free(rows);
+    tensor_free(vt);
+    free(ids);
+    free(values);
+    free(sn.rows);
+    free(sn.steps);
+    tensor_free(x);
+    engine_free(e);
+    target_free(&t);
+    if (src)
+        h5in_close(src);
+    model_free(m);
+    return EXIT_OK;
+}

@@ -1,0 +1,329 @@
+/* cnn-perturb: the "parts, shape or texture?" image edits on an images
+ * file: shuffle tiles, silhouettes, a fixed occluder box, or a grid of
+ * occluders (one row per position). Pixels come from common/perturb.c;
+ * this parses options and streams rows through. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "h5io.h"
+#include "perturb.h"
+
+static const char usage[] =
+    "Usage: cnn-perturb COMMAND [options] [IMAGES.h5]\n"
+    "Edits every image of an images file and writes an images file (kind=images)\n"
+    "with /ids, /labels and /classes carried, ready for cnn-forward --print.\n"
+    "\n"
+    "Commands:\n"
+    "  shuffle --tiles RxC   cut into R rows x C columns of equal tiles and place\n"
+    "                        them in a random order (per image, from --seed and the\n"
+    "                        image's id); /perm gets each position's source tile.\n"
+    "                        R must divide the height and C the width (else an\n"
+    "                        error: crop first with cnn-images --size)\n"
+    "  silhouette            object black on white: the object is where --mask\n"
+    "                        MASKS.h5 (an images file, one row per image or one for\n"
+    "                        all, first channel >= 0.5) is set, or where the mean\n"
+    "                        over channels is below --threshold T (default 0.5);\n"
+    "                        --invert swaps object and background\n"
+    "  occlude --box X,Y,W,H [--fill F]   fill one box (inside the image)\n"
+    "  grid-occlude --size S [--stride T] [--fill F]\n"
+    "                        one output row per position of an SxS occluder (S or\n"
+    "                        HxW) moved by T (default S) while fully inside; /box\n"
+    "                        holds each row's X,Y,W,H, /source the input row\n"
+    "  --fill F: gray (0.5, default), zero, mean (the image's channel means), or a\n"
+    "  number.\n"
+    "\n"
+    CLI_COMMON_HELP;
+
+enum { CMD_SHUFFLE, CMD_SILHOUETTE, CMD_OCCLUDE, CMD_GRID };
+enum { OPT_TILES = 2001, OPT_MASK, OPT_THRESHOLD, OPT_INVERT, OPT_BOX, OPT_FILL, OPT_SIZE,
+       OPT_STRIDE };
+
+struct pt_opts {
+    struct cli_common co;
+    int cmd;
+    const char *input, *mask;
+    int tr, tc;
+    double threshold;
+    int invert;
+    int64_t box[4];
+    int have_box;
+    int fill;
+    float fill_value;
+    int sh, sw, th, tw, have_size;
+};
+
+/* "A,B,C,D" non-negative integers. */
+static void parse_box(const char *s, int64_t *v)
+{
+    char **p;
+    int n = cli_split(s, ',', &p);
+    if (n != 4)
+        die_usage("--box: '%s' is not X,Y,W,H", s);
+    for (int i = 0; i < 4; i++)
+        v[i] = cli_long("--box", p[i], 0, 1L << 30);
+    cli_free_list(p, n);
+    if (v[2] < 1 || v[3] < 1)
+        die_usage("--box: '%s': width and height must be at least 1", s);
+}
+
+/* "RxC" or "N" (N x N). */
+static void parse_rc(const char *opt, const char *s, int *r, int *c)
+{
+    const char *x = strchr(s, 'x');
+    if (!x) {
+        *r = *c = (int)cli_long(opt, s, 1, 1 << 20);
+        return;
+    }
+    char buf[32];
+    size_t k = (size_t)(x - s);
+    if (k == 0 || k >= sizeof buf)
+        die_usage("%s: '%s' is not RxC or N", opt, s);
+    memcpy(buf, s, k);
+    buf[k] = 0;
+    *r = (int)cli_long(opt, buf, 1, 1 << 20);
+    *c = (int)cli_long(opt, x + 1, 1, 1 << 20);
+}
+
+static void parse_args(int argc, char **argv, struct pt_opts *o)
+{
+    static const struct option longopts[] = {
+        { "tiles", required_argument, 0, OPT_TILES },
+        { "mask", required_argument, 0, OPT_MASK },
+        { "threshold", required_argument, 0, OPT_THRESHOLD },
+        { "invert", no_argument, 0, OPT_INVERT },
+        { "box", required_argument, 0, OPT_BOX },
+        { "fill", required_argument, 0, OPT_FILL },
+        { "size", required_argument, 0, OPT_SIZE },
+        { "stride", required_argument, 0, OPT_STRIDE },
+        CLI_COMMON_LONGOPTS,
+        { 0, 0, 0, 0 }
+    };
+    memset(o, 0, sizeof *o);
+    cli_common_defaults(&o->co);
+    o->threshold = 0.5;
+    o->fill = PERTURB_FILL_GRAY;
+    if (argc < 2)
+        die_usage("no command (shuffle, silhouette, occlude, grid-occlude)");
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h"))
+        cli_help(usage);
+    if (!strcmp(cmd, "--version"))
+        cli_version();
+    if (!strcmp(cmd, "shuffle")) o->cmd = CMD_SHUFFLE;
+    else if (!strcmp(cmd, "silhouette")) o->cmd = CMD_SILHOUETTE;
+    else if (!strcmp(cmd, "occlude")) o->cmd = CMD_OCCLUDE;
+    else if (!strcmp(cmd, "grid-occlude")) o->cmd = CMD_GRID;
+    else
+        die_usage("unknown command '%s' (shuffle, silhouette, occlude, grid-occlude)", cmd);
+    argc--;
+    argv++;
+    int c;
+    while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_TILES: parse_rc("--tiles", optarg, &o->tr, &o->tc); break;
+        case OPT_MASK: o->mask = optarg; break;
+        case OPT_THRESHOLD: o->threshold = cli_double("--threshold", optarg, 0, 1); break;
+        case OPT_INVERT: o->invert = 1; break;
+        case OPT_BOX: parse_box(optarg, o->box); o->have_box = 1; break;
+        case OPT_FILL:
+            if ((o->fill = perturb_fill_parse(optarg, &o->fill_value)) < 0)
+                die_usage("--fill: '%s' is not gray, zero, mean or a number", optarg);
+            break;
+        case OPT_SIZE: parse_rc("--size", optarg, &o->sh, &o->sw); o->have_size = 1; break;
+        case OPT_STRIDE: parse_rc("--stride", optarg, &o->th, &o->tw); break;
+        default:
+            cli_common_opt(c, optarg, &o->co, usage);
+        }
+    }
+    if (optind < argc - 1)
+        die_usage("one images file expected, got %d", argc - optind);
+    o->input = optind < argc ? argv[optind] : NULL;
+    if (o->cmd == CMD_SHUFFLE && !o->tr)
+        die_usage("shuffle needs --tiles RxC");
+    if (o->cmd == CMD_OCCLUDE && !o->have_box)
+        die_usage("occlude needs --box X,Y,W,H");
+    if (o->cmd == CMD_GRID && !o->have_size)
+        die_usage("grid-occlude needs --size S");
+    if (o->cmd == CMD_GRID && !o->th)
+        o->th = o->sh, o->tw = o->sw;
+}
+
+/* The mask rows: one per input row in [a, b), or one for all. */
+static tensor *read_mask(const char *path, int64_t a, int64_t b, int64_t H, int64_t W,
+                         int64_t *stride)
+{
+    h5in *f = h5in_open(path);
+    if (!h5in_has(f, "/images"))
+        die("%s: no dataset '/images' (the mask is an images file)", f->name);
+    int64_t d[TENSOR_MAXDIM];
+    int nd = h5in_dims(f, "/images", d);
+    if (nd != 4 || d[2] != H || d[3] != W)
+        die("%s: masks are %s, expected N x C x %lld x %lld (the images' size)", f->name,
+            tensor_shape_str(nd, d, (char[64]){ 0 }, 64), (long long)H, (long long)W);
+    tensor *t;
+    if (d[0] == 1) {
+        t = h5in_read(f, "/images");
+        *stride = 0;
+    } else {
+        if (d[0] < b)
+            die("%s: %lld masks for %lld images", f->name, (long long)d[0], (long long)b);
+        t = h5in_read_rows(f, "/images", a, b - a);
+        *stride = d[1] * H * W;
+    }
+    h5in_close(f);
+    return t;
+}
+
+int main(int argc, char **argv)
+{
+    cli_init(argc, argv);
+    struct pt_opts o;
+    parse_args(argc, argv, &o);
+    h5in *in = h5in_open(o.input);
+    h5in_require_kind(in, "images");
+    if (!h5in_has(in, "/images"))
+        die("%s: no dataset '/images' (not an images file)", in->name);
+    int64_t d[TENSOR_MAXDIM];
+    int nd = h5in_dims(in, "/images", d);
+    if (nd != 4)
+        die("%s: /images should be N x C x H x W (has %d dimensions)", in->name, nd);
+    int64_t C = d[1], H = d[2], W = d[3], D = C * H * W;
+    int64_t a = o.co.range_a, b = o.co.range_b;
+    cli_range_resolve(d[0], &a, &b);
+    int64_t n = b - a;
+
+    /* Everything that can be refused is refused before the output exists. */
+    if (o.cmd == CMD_SHUFFLE && (H % o.tr || W % o.tc))
+        die("%s: %lldx%lld images do not split into %dx%d equal tiles (height must divide "
+            "by %d and width by %d; crop or resize first, e.g. cnn-images --size)", in->name,
+            (long long)H, (long long)W, o.tr, o.tc, o.tr, o.tc);
+    if (o.cmd == CMD_OCCLUDE && (o.box[0] + o.box[2] > W || o.box[1] + o.box[3] > H))
+        die("--box %lld,%lld,%lld,%lld lies outside the %lldx%lld (WxH) images", (long long)o.box[0],
+            (long long)o.box[1], (long long)o.box[2], (long long)o.box[3], (long long)W,
+            (long long)H);
+    if (o.cmd == CMD_GRID && (o.sh > H || o.sw > W))
+        die("--size %dx%d is larger than the %lldx%lld images", o.sh, o.sw, (long long)H,
+            (long long)W);
+    tensor *mask = NULL;
+    int64_t mstride = 0;
+    if (o.cmd == CMD_SILHOUETTE && o.mask)
+        mask = read_mask(o.mask, a, b, H, W, &mstride);
+    else if (o.mask)
+        die_usage("--mask is for silhouette");
+
+    int64_t ny = o.cmd == CMD_GRID ? (H - o.sh) / o.th + 1 : 1;
+    int64_t nx = o.cmd == CMD_GRID ? (W - o.sw) / o.tw + 1 : 1;
+    int64_t per = ny * nx, rows = n * per;
+
+    h5out *out = h5out_create(o.co.output, "images", in);
+    h5out_create_rows(out, "/images", 4, (int64_t[]){ rows, C, H, W });
+    int32_t *perm = NULL, *box = NULL, *srcrow = NULL;
+    int64_t *ids_all = NULL;
+    int32_t *lab_all = NULL;
+    int has_labels = h5in_has(in, "/labels");
+    int64_t *ids = h5in_has(in, "/ids") ? h5in_read_i64(in, "/ids", a, n) : NULL;
+    int32_t *lab = has_labels ? h5in_read_i32(in, "/labels", a, n) : NULL;
+    if (o.cmd == CMD_SHUFFLE)
+        perm = xmalloc((size_t)(n ? n : 1) * (size_t)(o.tr * o.tc) * sizeof *perm);
+    if (o.cmd == CMD_GRID) {
+        box = xmalloc((size_t)(rows ? rows : 1) * 4 * sizeof *box);
+        srcrow = xmalloc((size_t)(rows ? rows : 1) * sizeof *srcrow);
+        ids_all = xmalloc((size_t)(rows ? rows : 1) * sizeof *ids_all);
+        lab_all = xmalloc((size_t)(rows ? rows : 1) * sizeof *lab_all);
+    }
+
+    int64_t batch = o.co.batch > 0 ? o.co.batch : 64;
+    tensor *xb = tensor_new4(batch, C, H, W);
+    tensor *yb = tensor_new4(o.cmd == CMD_GRID ? per : batch, C, H, W);
+    progress *pg = progress_start("perturb", n);
+    for (int64_t r = 0; r < n; r += batch) {
+        int64_t cnt = n - r < batch ? n - r : batch;
+        h5in_read_rows_into(in, "/images", a + r, cnt, xb->data);
+        if (o.cmd != CMD_GRID) {
+            for (int64_t i = 0; i < cnt; i++) {
+                const float *x = xb->data + i * D;
+                float *y = yb->data + i * D;
+                int64_t id = ids ? ids[r + i] : a + r + i;
+                if (o.cmd == CMD_SHUFFLE) {
+                    /* Seeded by the image's id, so a shard gives the same
+                     * shuffle as the whole file. */
+                    rng g;
+                    rng_seed(&g, o.co.seed ^ ((uint64_t)id * 0x9E3779B97F4A7C15ULL));
+                    perturb_shuffle(x, y, C, H, W, o.tr, o.tc, &g,
+                                    perm + (r + i) * o.tr * o.tc);
+                } else if (o.cmd == CMD_SILHOUETTE) {
+                    const float *mk = mask ? mask->data + (r + i) * mstride : NULL;
+                    perturb_silhouette(x, mk, y, C, H, W, o.threshold, o.invert);
+                } else
+                    perturb_box(x, y, C, H, W, o.box[0], o.box[1], o.box[2], o.box[3], o.fill,
+                                o.fill_value);
+            }
+            yb->dims[0] = cnt;
+            h5out_write_rows(out, "/images", r, yb);
+            yb->dims[0] = batch;
+        } else {
+            for (int64_t i = 0; i < cnt; i++) {
+                int64_t k = 0, row0 = (r + i) * per;
+                for (int64_t py = 0; py < ny; py++)
+                    for (int64_t px = 0; px < nx; px++, k++) {
+                        int64_t bx = px * o.tw, by = py * o.th, q = row0 + k;
+                        perturb_box(xb->data + i * D, yb->data + k * D, C, H, W, bx, by, o.sw,
+                                    o.sh, o.fill, o.fill_value);
+                        box[q * 4 + 0] = (int32_t)bx;
+                        box[q * 4 + 1] = (int32_t)by;
+                        box[q * 4 + 2] = o.sw;
+                        box[q * 4 + 3] = o.sh;
+                        srcrow[q] = (int32_t)(a + r + i);
+                        ids_all[q] = ids ? ids[r + i] : a + r + i;
+                        lab_all[q] = lab ? lab[r + i] : 0;
+                    }
+                h5out_write_rows(out, "/images", row0, yb);
+            }
+        }
+        progress_update(pg, r + cnt);
+    }
+    progress_end(pg);
+
+    if (o.cmd == CMD_GRID) {
+        h5out_write_i64(out, "/ids", rows, ids_all);
+        if (has_labels)
+            h5out_write_i32(out, "/labels", rows, lab_all);
+        if (h5in_has(in, "/classes")) {
+            int nc;
+            char **cl = h5in_read_strings(in, "/classes", &nc);
+            h5out_write_strings(out, "/classes", nc, cl);
+            cli_free_list(cl, nc);
+        }
+        h5out_write_i32n(out, "/box", 2, (int64_t[]){ rows, 4 }, box);
+        h5out_write_i32(out, "/source", rows, srcrow);
+        h5out_attr_i64(out, "/", "grid", 2, (int64_t[]){ ny, nx });
+    } else
+        h5out_carry(out, in, a, b);
+    static const char *names[] = { "shuffle", "silhouette", "occlude", "grid-occlude" };
+    h5out_attr_str(out, "/", "perturbation", names[o.cmd]);
+    if (o.cmd == CMD_SHUFFLE) {
+        h5out_write_i32n(out, "/perm", 2, (int64_t[]){ n, (int64_t)o.tr * o.tc }, perm);
+        h5out_attr_i64(out, "/", "tiles", 2, (int64_t[]){ o.tr, o.tc });
+        h5out_attr_i64(out, "/", "seed", 1, (int64_t[]){ (int64_t)o.co.seed });
+    }
+    if (o.cmd == CMD_OCCLUDE)
+        h5out_attr_i64(out, "/", "box", 4, o.box);
+    h5out_commit(out);
+
+    tensor_free(xb);
+    tensor_free(yb);
+    tensor_free(mask);
+    free(perm);
+    free(box);
+    free(srcrow);
+    free(ids_all);
+    free(lab_all);
+    free(ids);
+    free(lab);
+    h5in_close(in);
+    return EXIT_OK;
+}

@@ -254,6 +254,12 @@ static void read_rows(h5in *in, const char *dset, hid_t mt, int64_t start, int64
         die("%s: cannot read dataset '%s' (truncated or corrupt file)", in->name, dset);
 }
 
+void h5in_read_rows_raw(h5in *in, const char *dset, hid_t mt, int64_t start, int64_t count,
+                        void *buf)
+{
+    read_rows(in, dset, mt, start, count, buf);
+}
+
 tensor *h5in_read_rows(h5in *in, const char *dset, int64_t start, int64_t count)
 {
     int64_t dims[TENSOR_MAXDIM];
@@ -426,6 +432,44 @@ int h5in_list(h5in *in, const char *group, char ***names)
     H5Gclose(g);
     *names = c.v ? c.v : xcalloc(1, sizeof(char *));
     return c.n;
+}
+
+static void walk(h5in *in, const char *g, char ***v, int *n, int *cap)
+{
+    char **names;
+    int k = h5in_list(in, g, &names);
+    for (int i = 0; i < k; i++) {
+        size_t len = strlen(g) + strlen(names[i]) + 3;
+        char *p = xmalloc(len);
+        snprintf(p, len, "%s%s%s", g, strcmp(g, "/") ? "/" : "", names[i]);
+        H5O_info_t oi;
+        if (H5Oget_info_by_name(in->f, p, &oi, H5P_DEFAULT) < 0)
+            die("%s: cannot read object '%s'", in->name, p);
+        if (*n + 1 >= *cap)
+            *v = xrealloc(*v, (size_t)(*cap = *cap ? 2 * *cap : 32) * sizeof **v);
+        if (oi.type == H5O_TYPE_GROUP) {
+            char *q = xmalloc(len + 1);
+            snprintf(q, len + 1, "%s/", p);
+            (*v)[(*n)++] = q;
+            walk(in, p, v, n, cap);
+            free(p);
+        } else if (oi.type == H5O_TYPE_DATASET) {
+            (*v)[(*n)++] = p;
+        } else {
+            free(p);
+        }
+    }
+    cli_free_list(names, k);
+}
+
+
+int h5in_walk(h5in *in, char ***paths)
+{
+    char **v = NULL;
+    int n = 0, cap = 0;
+    walk(in, "/", &v, &n, &cap);
+    *paths = v ? v : xcalloc(1, sizeof(char *));
+    return n;
 }
 
 /* ---- output ---- */
@@ -648,6 +692,18 @@ static void write_rows(h5out *out, const char *dset, hid_t mt, int64_t start, in
     H5Sclose(ms);
     H5Sclose(fs);
     H5Dclose(d);
+}
+
+void h5out_create_rows_typed(h5out *out, const char *dset, hid_t ft, int ndim,
+                             const int64_t *dims)
+{
+    create_chunked(out, dset, ft, ndim, dims);
+}
+
+void h5out_write_rows_raw(h5out *out, const char *dset, hid_t mt, int64_t start, int ndim,
+                          const int64_t *dims, const void *data)
+{
+    write_rows(out, dset, mt, start, ndim, dims, data);
 }
 
 void h5out_write_rows(h5out *out, const char *dset, int64_t start, const tensor *rows)

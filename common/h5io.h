@@ -38,6 +38,10 @@ tensor *h5in_read_rows(h5in *in, const char *dset, int64_t start, int64_t count)
 /* Rows [start, start+count) as float32 into the caller's buf (count x row
  * size floats): reading batch after batch without an allocation each. */
 void h5in_read_rows_into(h5in *in, const char *dset, int64_t start, int64_t count, float *buf);
+/* Rows [start, start+count) of a numeric dataset of any rank into buf, in
+ * memory type mt. */
+void h5in_read_rows_raw(h5in *in, const char *dset, hid_t mt, int64_t start, int64_t count,
+                        void *buf);
 /* Integer datasets (1-D), rows [start, start+count); count < 0 = to end. */
 int64_t *h5in_read_i64(h5in *in, const char *dset, int64_t start, int64_t count);
 int32_t *h5in_read_i32(h5in *in, const char *dset, int64_t start, int64_t count);
@@ -54,6 +58,9 @@ int h5in_attr_i64(h5in *in, const char *obj, const char *name, int64_t *v, int m
 /* Names of a group's members in creation order... or name order when the
  * file keeps no creation order. Free with cli_free_list. */
 int h5in_list(h5in *in, const char *group, char ***names);
+/* Every group and dataset of the file, depth first in the file's order, as
+ * absolute paths; groups end in '/'. Free with cli_free_list. */
+int h5in_walk(h5in *in, char ***paths);
 
 typedef struct h5out {
     hid_t f;
@@ -86,6 +93,12 @@ void h5out_write_rows(h5out *out, const char *dset, int64_t start, const tensor 
 void h5out_create_ints(h5out *out, const char *dset, int64_t n, int bits);
 void h5out_write_i64_rows(h5out *out, const char *dset, int64_t start, int64_t n, const int64_t *v);
 void h5out_write_i32_rows(h5out *out, const char *dset, int64_t start, int64_t n, const int32_t *v);
+/* Any numeric type, rows as stored (for tools that copy data whatever its
+ * type, as cnn-join does): ft the file type, mt the memory type. */
+void h5out_create_rows_typed(h5out *out, const char *dset, hid_t ft, int ndim,
+                             const int64_t *dims);
+void h5out_write_rows_raw(h5out *out, const char *dset, hid_t mt, int64_t start, int ndim,
+                          const int64_t *dims, const void *data);
 void h5out_group(h5out *out, const char *group);
 void h5out_attr_str(h5out *out, const char *obj, const char *name, const char *v);
 void h5out_attr_f64(h5out *out, const char *obj, const char *name, int n, const double *v);

@@ -7,11 +7,13 @@
 #include <string.h>
 
 #include "cli.h"
+#include "h5io.h"
 #include "model.h"
 #include "rfield.h"
 
 static const char usage[] =
     "Usage: cnn-info [--json] MODEL.h5\n"
+    "   or: cnn-info [--rows] FILE.h5\n"
     "Prints every node of a model: name, op, inputs, output shape (C x H x W),\n"
     "parameters, multiply-accumulates per image (MACs: Conv and Dense only; one\n"
     "MAC = one multiply and one add, so FLOPs = 2 x MACs), and the receptive field\n"
@@ -20,7 +22,12 @@ static const char usage[] =
     "row,column where output position 0,0's field begins; negative inside the\n"
     "padding). Position (y,x) sees rows start+y*jump .. start+y*jump+size-1.\n"
     "Then the totals.\n"
+    "Any other cnntools file (images, activations, features, maps, ...): its\n"
+    "kind, rows, root attributes, every dataset with shape and type, and the\n"
+    "history of commands that made it (as ncdump -h or h5ls would, in our terms).\n"
     "\n"
+    "  -r, --rows          print only the number of rows (the length of /ids), for\n"
+    "                      scripts that shard a file with --range\n"
     "  -j, --json          one JSON object instead of the table\n"
     "  -h, --help          this help\n"
     "      --version       version\n"
@@ -171,19 +178,100 @@ static void print_table(const char *path, const model *m, const rfield *rf)
            grouped(b1, sizeof b1, tp), grouped(b2, sizeof b2, tm), 2e-6 * (double)tm);
 }
 
+static const char *type_name(hid_t t)
+{
+    switch (H5Tget_class(t)) {
+    case H5T_FLOAT: return H5Tget_size(t) == 8 ? "float64" : "float32";
+    case H5T_INTEGER:
+        return H5Tget_size(t) == 8 ? "int64" : H5Tget_size(t) == 4 ? "int32"
+               : H5Tget_size(t) == 2 ? "int16" : "int8";
+    case H5T_STRING: return "string";
+    default: return "other";
+    }
+}
+
+static herr_t print_attr(hid_t o, const char *name, const H5A_info_t *ai, void *data)
+{
+    (void)ai;
+    h5in *in = data;
+    if (!strcmp(name, "history") || !strcmp(name, "kind"))
+        return 0;
+    hid_t a = H5Aopen(o, name, H5P_DEFAULT), t = H5Aget_type(a);
+    H5T_class_t cl = H5Tget_class(t);
+    H5Tclose(t);
+    H5Aclose(a);
+    printf("  %-14s ", name);
+    if (cl == H5T_STRING) {
+        char *v = h5in_attr_str(in, "/", name);
+        printf("%s\n", v ? v : "");
+        free(v);
+    } else {
+        double v[16];
+        int n = h5in_attr_f64(in, "/", name, v, 16);
+        for (int i = 0; i < n && i < 16; i++)
+            printf("%s%g", i ? "," : "", v[i]);
+        printf("%s\n", n > 16 ? ",..." : "");
+    }
+    return 0;
+}
+
+/* Any file but a model: kind, rows, attributes, datasets, history. */
+static void print_file(h5in *in, const char *kind, int rows_only)
+{
+    int64_t rows = h5in_has(in, "/ids") ? h5in_nrows(in, "/ids") : -1;
+    if (rows_only) {
+        if (rows < 0)
+            die("%s: no /ids: not a file of rows", in->name);
+        printf("%lld\n", (long long)rows);
+        return;
+    }
+    printf("%s: %s file", in->name, kind);
+    if (rows >= 0)
+        printf(", %lld rows", (long long)rows);
+    printf("\n\nattributes:\n");
+    hsize_t idx = 0;
+    H5Aiterate2(in->f, H5_INDEX_NAME, H5_ITER_INC, &idx, print_attr, in);
+    printf("\ndatasets:\n");
+    char **p;
+    int np = h5in_walk(in, &p);
+    for (int i = 0; i < np; i++) {
+        size_t l = strlen(p[i]);
+        if (l > 1 && p[i][l - 1] == '/')
+            continue;
+        int64_t d[TENSOR_MAXDIM];
+        int nd = h5in_dims(in, p[i], d);
+        char shape[128] = "";
+        for (int k = 0; k < nd; k++) {
+            size_t sl = strlen(shape);
+            snprintf(shape + sl, sizeof shape - sl, "%s%lld", k ? "x" : "", (long long)d[k]);
+        }
+        hid_t ds = H5Dopen2(in->f, p[i], H5P_DEFAULT), t = H5Dget_type(ds);
+        printf("  %-24s %-18s %s\n", p[i], nd ? shape : "scalar", type_name(t));
+        H5Tclose(t);
+        H5Dclose(ds);
+    }
+    cli_free_list(p, np);
+    char *h = h5in_attr_str(in, "/", "history");
+    if (h)
+        printf("\nhistory:\n%s%s", h, *h && h[strlen(h) - 1] != '\n' ? "\n" : "");
+    free(h);
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
     static const struct option longopts[] = {
         { "json", no_argument, 0, 'j' },
+        { "rows", no_argument, 0, 'r' },
         { "help", no_argument, 0, 'h' },
         { "version", no_argument, 0, CLI_OPT_VERSION },
         { 0, 0, 0, 0 }
     };
-    int json = 0, c;
-    while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
+    int json = 0, rows = 0, c;
+    while ((c = getopt_long(argc, argv, "jrh", longopts, NULL)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
+        case 'r': rows = 1; break;
         case 'h': cli_help(usage);
         case CLI_OPT_VERSION: cli_version();
         default: {
@@ -195,8 +283,24 @@ int main(int argc, char **argv)
         }
     }
     if (optind != argc - 1)
-        die_usage("one model file expected, got %d", argc - optind);
+        die_usage("one file expected, got %d", argc - optind);
     const char *path = argv[optind];
+    h5in *in = h5in_open(path);
+    char *kind = h5in_kind(in);
+    if (!kind)
+        die("%s: not a cnntools file (no 'kind' attribute)", in->name);
+    if (strcmp(kind, "model") || rows) {
+        if (json)
+            die_usage("--json describes models only");
+        print_file(in, kind, rows);
+        if (fflush(stdout) != 0)
+            die("standard output:");
+        free(kind);
+        h5in_close(in);
+        return EXIT_OK;
+    }
+    free(kind);
+    h5in_close(in);
     model *m = model_load(path);
     rfield *rf = xcalloc((size_t)(m->n ? m->n : 1), sizeof *rf);
     rfield_compute(m, rf);

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "engine.h"
 #include "h5io.h"
+#include "join.h"
 #include "model.h"
 #include "occlude.h"
 
@@ -275,127 +276,18 @@ static const char *fill_name(int f)
     return n[f];
 }
 
-/* Concatenate shards of one run (GNU Parallel with --range): rows in the
- * order given, after checking that the shards measured the same thing. */
-static void join_shards(const struct occ_opts *o)
-{
-    static const char *const same_str[] = { "model", "target", "layer", "summary", "padding",
-                                            "fill", "measure", "output", NULL };
-    static const char *const same_int[] = { "window", "stride", "per_pixel", "position", NULL };
-    static const char *const all_str[] = { "model", "target", "layer", "summary", "padding", "fill",
-                                           "measure", "output", "method", NULL };
-    static const char *const all_int[] = { "window", "stride", "per_pixel", "position", NULL };
-    static const char *const all_f64[] = { "fill_value", "blur_sigma", NULL };
-    static const char *const fsets[] = { "/maps", "/window_maps", "/images", "/baseline", NULL };
-    int nf = o->nfiles;
-    h5in **in = xcalloc((size_t)nf, sizeof *in);
-    int64_t n = 0, d0[TENSOR_MAXDIM], d[TENSOR_MAXDIM];
-    int nd0 = 0;
-    for (int k = 0; k < nf; k++) {
-        in[k] = h5in_open(o->files[k]);
-        h5in_require_kind(in[k], "maps");
-        int nd = h5in_dims(in[k], "/maps", k ? d : d0);
-        if (!k)
-            nd0 = nd;
-        else if (nd != nd0 || memcmp(d + 1, d0 + 1, (size_t)(nd - 1) * sizeof *d))
-            die("%s: its maps differ in shape from %s's", in[k]->name, in[0]->name);
-        for (int a = 0; k && same_str[a]; a++) {
-            char *x = h5in_attr_str(in[0], "/", same_str[a]), *y = h5in_attr_str(in[k], "/", same_str[a]);
-            if ((x == NULL) != (y == NULL) || (x && strcmp(x, y)))
-                die("%s: %s '%s' differs from %s's '%s' (shards of one run only)", in[k]->name,
-                    same_str[a], y ? y : "", in[0]->name, x ? x : "");
-            free(x);
-            free(y);
-        }
-        for (int a = 0; k && same_int[a]; a++) {
-            int64_t x[4] = { 0 }, y[4] = { 0 };
-            int nx = h5in_attr_i64(in[0], "/", same_int[a], x, 4);
-            int ny = h5in_attr_i64(in[k], "/", same_int[a], y, 4);
-            if (nx != ny || memcmp(x, y, sizeof x))
-                die("%s: %s differs from %s's (shards of one run only)", in[k]->name,
-                    same_int[a], in[0]->name);
-        }
-        n += h5in_nrows(in[k], "/maps");
-    }
-    h5out *out = h5out_create(o->co.output, "maps", in[0]);
-    for (int s = 0; fsets[s]; s++) {
-        int all = 1;
-        for (int k = 0; k < nf; k++)
-            all &= h5in_has(in[k], fsets[s]);
-        if (!all)
-            continue;
-        int nd = h5in_dims(in[0], fsets[s], d);
-        d[0] = n;
-        h5out_create_rows(out, fsets[s], nd, d);
-        int64_t at = 0;
-        for (int k = 0; k < nf; k++) {
-            tensor *t = h5in_read(in[k], fsets[s]);
-            h5out_write_rows(out, fsets[s], at, t);
-            at += t->dims[0];
-            tensor_free(t);
-        }
-    }
-    static const char *const isets[] = { "/ids", "/labels", "/targets", NULL };
-    for (int s = 0; isets[s]; s++) {
-        int all = 1;
-        for (int k = 0; k < nf; k++)
-            all &= h5in_has(in[k], isets[s]);
-        if (!all)
-            continue;
-        int wide = s == 0;
-        h5out_create_ints(out, isets[s], n, wide ? 64 : 32);
-        int64_t at = 0;
-        for (int k = 0; k < nf; k++) {
-            int64_t c = h5in_nrows(in[k], isets[s]);
-            if (wide) {
-                int64_t *v = h5in_read_i64(in[k], isets[s], 0, c);
-                h5out_write_i64_rows(out, isets[s], at, c, v);
-                free(v);
-            } else {
-                int32_t *v = h5in_read_i32(in[k], isets[s], 0, c);
-                h5out_write_i32_rows(out, isets[s], at, c, v);
-                free(v);
-            }
-            at += c;
-        }
-    }
-    if (h5in_has(in[0], "/classes")) {
-        int nc;
-        char **c = h5in_read_strings(in[0], "/classes", &nc);
-        h5out_write_strings(out, "/classes", nc, c);
-        cli_free_list(c, nc);
-    }
-    for (int a = 0; all_str[a]; a++) {
-        char *x = h5in_attr_str(in[0], "/", all_str[a]);
-        if (x)
-            h5out_attr_str(out, "/", all_str[a], x);
-        free(x);
-    }
-    for (int a = 0; all_int[a]; a++) {
-        int64_t x[4];
-        int nx = h5in_attr_i64(in[0], "/", all_int[a], x, 4);
-        if (nx > 0)
-            h5out_attr_i64(out, "/", all_int[a], nx, x);
-    }
-    for (int a = 0; all_f64[a]; a++) {
-        double x[4];
-        int nx = h5in_attr_f64(in[0], "/", all_f64[a], x, 4);
-        if (nx > 0)
-            h5out_attr_f64(out, "/", all_f64[a], nx, x);
-    }
-    h5out_commit(out);
-    for (int k = 0; k < nf; k++)
-        h5in_close(in[k]);
-    free(in);
-}
-
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
     struct occ_opts o;
     parse_args(argc, argv, &o);
     if (o.join) {
-        join_shards(&o);
+        for (int k = 0; k < o.nfiles; k++) {
+            h5in *in = h5in_open(o.files[k]);
+            h5in_require_kind(in, "maps");
+            h5in_close(in);
+        }
+        join_files(o.co.output, o.files, o.nfiles);
         return EXIT_OK;
     }
     int outk = OCC_OUT_DIFF;

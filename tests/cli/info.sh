@@ -35,9 +35,20 @@ else fail "table names the classes and the source" "$(head -5 "$T/table.txt")"; 
 
 # Bad inputs: one line, exit 1.
 check_error "missing model file" 1 "cnn-info: .*nope.h5" "" cnn-info "$T/nope.h5"
-check_error "an images file is not a model" 1 "cnn-info: .*r.h5.*(kind|model)" "" cnn-info "$T/r.h5"
+check_error "--json on an images file" 2 "cnn-info: .*models only" "" cnn-info --json "$T/r.h5"
 printf 'not hdf5\n' >"$T/text.h5"
 check_error "a text file is not a model" 1 "cnn-info: .*text.h5" "" cnn-info "$T/text.h5"
 check_error "two operands" 2 "cnn-info: " "" cnn-info "$T/mnist.h5" "$T/mnist.h5"
+
+# Any other file: kind, rows, datasets, history; --rows for scripts.
+check "an images file is described" sh -c "cnn-info '$T/r.h5' >'$T/desc.txt'"
+check_py "the description names kind, rows and datasets" -c "
+import re; t = open('$T/desc.txt').read()
+assert re.search(r'images file, 4 rows', t), t
+assert re.search(r'/images +4x3x29x23 +float32', t), t
+assert re.search(r'/ids +4 +int64', t), t"
+n=$(cnn-info --rows "$T/r.h5")
+if [ "$n" = 4 ]; then pass "--rows prints the row count"; else fail "--rows prints the row count" "got '$n'"; fi
+check_error "--rows of a model" 1 "cnn-info: .*(/ids|rows)" "" cnn-info --rows "$T/geo.h5"
 
 echo "1..$_n"

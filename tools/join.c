@@ -1,0 +1,38 @@
+/* cnn-join: concatenate the shards of one run (cnntools files written with
+ * --range, e.g. by GNU Parallel) into the file one run would have written.
+ * The work is common/join.c. */
+#include <getopt.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "join.h"
+
+static const char usage[] =
+    "Usage: cnn-join [-o OUT.h5] SHARD.h5...\n"
+    "Concatenates the rows of shard files of one run, in the order given, into\n"
+    "one file of the same kind (images, activations, features, maps, ...): the\n"
+    "file the unsharded run writes. Datasets whose first dimension is a shard's\n"
+    "row count (the length of /ids) are concatenated with their stored types;\n"
+    "every other dataset and every root attribute but the history must be the\n"
+    "same in all shards (else an error: shards of different runs).\n"
+    "\n"
+    "  -o, --output FILE   write here (default: standard output, not a tty)\n"
+    "  -q, --quiet         no information on stderr\n"
+    "  -h, --help          this help\n"
+    "      --version       version\n"
+    "\nExit status: 0 success, 1 failure, 2 usage error.\n";
+
+int main(int argc, char **argv)
+{
+    cli_init(argc, argv);
+    static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0, 0, 0, 0 } };
+    struct cli_common co;
+    cli_common_defaults(&co);
+    int c;
+    while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1)
+        cli_common_opt(c, optarg, &co, usage);
+    if (optind >= argc)
+        die_usage("give the shard files to join");
+    join_files(co.output, argv + optind, argc - optind);
+    return EXIT_SUCCESS;
+}

@@ -84,8 +84,13 @@ $(BUILD)/bench/bench_engine: $(BUILD)/tests/bench/bench_engine.o $(BUILD)/libcom
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libcommon.a $(LDLIBS)
 
+# The engine, occlusion and PCA beside PyTorch / scikit-learn on this
+# machine (BENCH_THREADS, default 2; one run: these machines are noisy).
+BENCH_THREADS ?= 2
 bench: deps all $(BUILD)/bench/bench_engine
-	@BUILD=$(BUILD) sh tests/bench/run.sh
+	@BUILD=$(BUILD) sh tests/bench/run.sh 2 $(BENCH_THREADS)
+	@echo; BIN=$(BIN) sh tests/bench/occlude.sh $(BENCH_THREADS)
+	@echo; BIN=$(BIN) sh tests/bench/pca.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1

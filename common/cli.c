@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "cpu.h"
 #include "tensor.h"
 
 #include <errno.h>
@@ -58,6 +59,7 @@ void cli_forget_tmp(const char *path)
 
 void cli_init(int argc, char **argv)
 {
+    cpu_fix_blas(argv);
     if (argc > 0 && argv[0]) {
         const char *s = strrchr(argv[0], '/');
         progname = s ? s + 1 : argv[0];

@@ -1,5 +1,7 @@
 #include "draw.h"
 #include "cli.h"
+#include "h5io.h"
+#include "imageio.h"
 #include "tensor.h"
 
 #include <cairo.h>
@@ -52,42 +54,51 @@ void draw_free(draw_canvas *cv)
 int draw_width(const draw_canvas *cv) { return cv->w; }
 int draw_height(const draw_canvas *cv) { return cv->h; }
 
-static cairo_status_t write_stdout(void *closure, const unsigned char *data, unsigned int len)
+/* The surface as 8-bit RGB rows (RGBA when any pixel is not opaque),
+ * un-premultiplied; *c gets the channels. */
+static uint8_t *surface_rgb(draw_canvas *cv, int *c)
 {
-    (void)closure;
-    return fwrite(data, 1, len, stdout) == len ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
+    cairo_surface_flush(cv->s);
+    const unsigned char *d = cairo_image_surface_get_data(cv->s);
+    int stride = cairo_image_surface_get_stride(cv->s);
+    int opaque = 1;
+    for (int y = 0; y < cv->h && opaque; y++) {
+        const uint32_t *row = (const uint32_t *)(d + (size_t)y * stride);
+        for (int x = 0; x < cv->w; x++)
+            if ((row[x] >> 24) != 255) {
+                opaque = 0;
+                break;
+            }
+    }
+    *c = opaque ? 3 : 4;
+    uint8_t *out = xmalloc((size_t)cv->w * cv->h * *c), *o = out;
+    for (int y = 0; y < cv->h; y++) {
+        const uint32_t *row = (const uint32_t *)(d + (size_t)y * stride);
+        for (int x = 0; x < cv->w; x++) {
+            uint32_t p = row[x], a = p >> 24;
+            for (int k = 16; k >= 0; k -= 8) {
+                uint32_t v = (p >> k) & 255;
+                *o++ = (uint8_t)(a == 255 || a == 0 ? v : (v * 255 + a / 2) / a);
+            }
+            if (*c == 4)
+                *o++ = (uint8_t)a;
+        }
+    }
+    return out;
 }
 
 void draw_write_png(draw_canvas *cv, const char *path)
 {
-    cairo_surface_flush(cv->s);
-    if (!path || !strcmp(path, "-")) {
-        if (isatty(STDOUT_FILENO))
-            die_usage("refusing to write a PNG to a terminal (use -o FILE.png or a pipe)");
-        if (cairo_surface_write_to_png_stream(cv->s, write_stdout, NULL) != CAIRO_STATUS_SUCCESS ||
-            fflush(stdout))
-            die("<stdout>: write error");
-        return;
-    }
-    /* A temporary in the same folder so the rename is atomic. */
-    size_t n = strlen(path) + 16;
-    char *tmp = xmalloc(n);
-    snprintf(tmp, n, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        die("%s: cannot create:", path);
-    cli_register_tmp(tmp);
-    close(fd);
-    cairo_status_t st = cairo_surface_write_to_png(cv->s, tmp);
-    if (st != CAIRO_STATUS_SUCCESS)
-        die("%s: cannot write PNG: %s", path, cairo_status_to_string(st));
-    /* mkstemp makes 0600; a picture is for everyone to read. */
-    mode_t um = umask(0);
-    umask(um);
-    if (chmod(tmp, 0666 & ~um) || rename(tmp, path))
-        die("%s: cannot write:", path);
-    cli_forget_tmp(tmp);
-    free(tmp);
+    int c;
+    uint8_t *px = surface_rgb(cv, &c);
+    /* Provenance: what made the inputs, then this command. */
+    const char *in = h5io_inputs_history(), *me = cli_history_line();
+    char *hist = xmalloc(strlen(in) + strlen(me) + 1);
+    strcpy(hist, in);
+    strcat(hist, me);
+    imageio_write_png_text(path, px, c, cv->h, cv->w, cv->w * c, "history", hist);
+    free(hist);
+    free(px);
 }
 
 /* ---- colour maps ---------------------------------------------------- */

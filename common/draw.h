@@ -16,7 +16,10 @@ void draw_free(draw_canvas *cv);
 int draw_width(const draw_canvas *cv);
 int draw_height(const draw_canvas *cv);
 /* Write PNG: path NULL or "-" = standard output; otherwise to a temporary
- * name in the same folder, renamed when complete (no partial file). */
+ * name in the same folder, renamed when complete (no partial file). RGB,
+ * or RGBA when a pixel is transparent. A tEXt chunk "history" records the
+ * history of every HDF5 file the process read (h5io_inputs_history) and
+ * this command's line (cli_history_line). */
 void draw_write_png(draw_canvas *cv, const char *path);
 
 /* Colour maps: 256-entry tables, t in [0,1] -> RGB in [0,1]. */

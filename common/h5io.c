@@ -32,7 +32,44 @@ static void *read_stdin(size_t *len)
     return buf;
 }
 
+/* The history lines of every file opened for reading, each line once, in
+ * the order first seen (h5io_inputs_history). */
+static char *inputs_history;
+
+static void note_history(h5in *in)
+{
+    char *h = h5in_attr_str(in, "/", "history");
+    if (!h)
+        return;
+    size_t have = inputs_history ? strlen(inputs_history) : 0;
+    inputs_history = xrealloc(inputs_history, have + strlen(h) + 2);
+    inputs_history[have] = '\0';
+    char *save = NULL;
+    for (char *line = strtok_r(h, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        size_t n = strlen(line);
+        int seen = 0;
+        for (const char *p = inputs_history; !seen && (p = strstr(p, line)); p++)
+            seen = (p == inputs_history || p[-1] == '\n') && p[n] == '\n';
+        if (!seen) {
+            strcat(inputs_history, line);
+            strcat(inputs_history, "\n");
+        }
+    }
+    free(h);
+}
+
+const char *h5io_inputs_history(void) { return inputs_history ? inputs_history : ""; }
+
+static h5in *open_file(const char *path);
+
 h5in *h5in_open(const char *path)
+{
+    h5in *in = open_file(path);
+    note_history(in);
+    return in;
+}
+
+static h5in *open_file(const char *path)
 {
     h5in *in = xcalloc(1, sizeof *in);
     if (!path || !strcmp(path, "-")) {

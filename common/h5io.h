@@ -22,6 +22,10 @@ typedef struct h5in {
  * empty or non-HDF5 file. */
 h5in *h5in_open(const char *path);
 void h5in_close(h5in *in);
+/* The history lines of every file this process opened for reading, each
+ * line once in the order first seen, newline-terminated ("" when none):
+ * what made a picture's inputs (cnn-render stores it in its PNGs). */
+const char *h5io_inputs_history(void);
 /* The root attribute "kind" (malloc'd; NULL when absent). */
 char *h5in_kind(h5in *in);
 /* Die unless the file's kind is one of the comma-separated kinds. */

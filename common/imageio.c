@@ -470,6 +470,31 @@ static void png_write_err(png_structp png, png_const_charp msg)
 
 void imageio_write_png_u8(const char *path, const uint8_t *hwc, int c, int h, int w, int stride)
 {
+    imageio_write_png_text(path, hwc, c, h, w, stride, NULL, NULL);
+}
+
+/* tEXt is Latin-1: plain ASCII goes there, anything else in iTXt (UTF-8). */
+static void png_set_one_text(png_structp png, png_infop info, const char *key, const char *text)
+{
+    png_text t;
+    memset(&t, 0, sizeof t);
+    t.key = (png_charp)key;
+    t.text = (png_charp)text;
+    t.text_length = strlen(text);
+    t.compression = PNG_TEXT_COMPRESSION_NONE;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        if (*p >= 0x80) {
+            t.compression = PNG_ITXT_COMPRESSION_NONE;
+            t.itxt_length = t.text_length;
+            t.text_length = 0;
+            break;
+        }
+    png_set_text(png, info, &t, 1);
+}
+
+void imageio_write_png_text(const char *path, const uint8_t *hwc, int c, int h, int w,
+                            int stride, const char *key, const char *text)
+{
     static const int types[5] = { 0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
                                   PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA };
     if (c < 1 || c > 4 || h < 1 || w < 1)
@@ -499,6 +524,8 @@ void imageio_write_png_u8(const char *path, const uint8_t *hwc, int c, int h, in
     png_init_io(png, f);
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, types[c], PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (key && text)
+        png_set_one_text(png, info, key, text);
     png_write_info(png, info);
     for (int y = 0; y < h; y++)
         png_write_row(png, (png_const_bytep)(hwc + (size_t)y * (size_t)stride));
@@ -529,4 +556,46 @@ void imageio_write_png(const char *path, const float *chw, int c, int h, int w)
         }
     imageio_write_png_u8(path, buf, c, h, w, w * c);
     free(buf);
+}
+
+/* ---- PNG text chunks in ---------------------------------------------------- */
+
+static void png_text_err(png_structp png, png_const_charp msg)
+{
+    (void)msg;
+    png_longjmp(png, 1);
+}
+
+char *imageio_png_text(const char *path, const char *key)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    unsigned char sig[8];
+    if (fread(sig, 1, 8, f) != 8 || png_sig_cmp(sig, 0, 8)) {
+        fclose(f);
+        return NULL;
+    }
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, png_text_err, png_warn);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    png_infop end = info ? png_create_info_struct(png) : NULL;
+    char *volatile res = NULL;
+    if (!end || setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, &info, &end);
+        fclose(f);
+        return res;
+    }
+    png_init_io(png, f);
+    png_set_sig_bytes(png, 8);
+    /* Text chunks before the pixels are enough (ours are written there). */
+    png_read_info(png, info);
+    png_textp t;
+    int n = 0;
+    png_get_text(png, info, &t, &n);
+    for (int i = 0; i < n && !res; i++)
+        if (!strcmp(t[i].key, key))
+            res = xstrdup(t[i].text ? t[i].text : "");
+    png_destroy_read_struct(&png, &info, &end);
+    fclose(f);
+    return res;
 }

@@ -52,5 +52,13 @@ void imageio_write_png(const char *path, const float *chw, int c, int h, int w);
  * row), e.g. a cairo surface converted to RGB(A). */
 void imageio_write_png_u8(const char *path, const uint8_t *hwc, int c, int h, int w,
                           int stride);
+/* Same with one text chunk key = text (NULL: none): tEXt when text is
+ * ASCII, else iTXt (UTF-8). cnn-render stores the commands that made a
+ * picture there ("history"). */
+void imageio_write_png_text(const char *path, const uint8_t *hwc, int c, int h, int w,
+                            int stride, const char *key, const char *text);
+/* The text of chunk key (tEXt, zTXt or iTXt before the pixels) of a PNG
+ * file: malloc'd, NULL when the file is missing, not a PNG or has none. */
+char *imageio_png_text(const char *path, const char *key);
 
 #endif

@@ -1,4 +1,5 @@
 /* join: concatenate row shards (see join.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,11 @@
 #include "tensor.h"
 
 #define BLOCK_BYTES ((int64_t)64 << 20)
+
+/* --stack: rows of different runs; what differs is dropped (join.h). */
+static int stack_mode;
+
+void join_set_stack(int on) { stack_mode = on; }
 
 static int is_group(const char *p)
 {
@@ -113,7 +119,7 @@ static void attrs_join(h5in **in, int nf, h5out *out, const char *obj, int copy)
     for (int k = 1; k < nf; k++) {
         hid_t ok = H5Oopen(in[k]->f, obj, H5P_DEFAULT);
         struct names nk = attr_names(ok);
-        for (int i = 0; i < nk.n; i++)
+        for (int i = 0; i < nk.n && !stack_mode; i++)
             if (strcmp(nk.v[i], "history") && H5Aexists(o0, nk.v[i]) <= 0)
                 die("%s: attribute '%s' of '%s' is not in %s (join shards of one run only)",
                     in[k]->name, nk.v[i], obj, in[0]->name);
@@ -127,14 +133,23 @@ static void attrs_join(h5in **in, int nf, h5out *out, const char *obj, int copy)
             continue;
         attr_val a0;
         attr_read(o0, name, &a0, in[0]->name);
-        for (int k = 1; k < nf; k++) {
+        int same = 1;
+        for (int k = 1; k < nf && same; k++) {
             hid_t ok = H5Oopen(in[k]->f, obj, H5P_DEFAULT);
-            if (H5Aexists(ok, name) <= 0)
+            if (H5Aexists(ok, name) <= 0) {
+                if (stack_mode) {   /* not common to all: dropped */
+                    same = 0;
+                    H5Oclose(ok);
+                    break;
+                }
                 die("%s: has no attribute '%s' on '%s' (join shards of one run only)", in[k]->name,
                     name, obj);
+            }
             attr_val ak;
             attr_read(ok, name, &ak, in[k]->name);
-            if (!attr_equal(&a0, &ak)) {
+            if (!attr_equal(&a0, &ak) && stack_mode)
+                same = 0;
+            else if (!attr_equal(&a0, &ak)) {
                 char t0[96], tk[96];
                 die("%s: %s%s differs from %s's%s (join shards of one run only)", in[k]->name,
                     name, attr_text(&ak, tk, sizeof tk), in[0]->name, attr_text(&a0, t0, sizeof t0));
@@ -142,7 +157,7 @@ static void attrs_join(h5in **in, int nf, h5out *out, const char *obj, int copy)
             attr_free(&ak);
             H5Oclose(ok);
         }
-        if (copy) {
+        if (copy && same) {
             if (H5Aexists(oo, name) > 0)
                 H5Adelete(oo, name);
             hid_t a = H5Acreate2(oo, name, a0.type, a0.space, H5P_DEFAULT, H5P_DEFAULT);
@@ -323,8 +338,13 @@ void join_files(const char *output, char *const *files, int nf)
             die("%s: /ids is not a 1-D integer dataset", in[0]->name);
         for (int k = 1; k < nf; k++) {
             dinfo dk = dset_info(in[k], paths[j]);
-            if (dk.nd != d0.nd || dk.cls != d0.cls ||
-                memcmp(dk.dims + row, d0.dims + row, (size_t)(d0.nd - row) * sizeof *d0.dims))
+            int shape = dk.nd != d0.nd || dk.cls != d0.cls ||
+                memcmp(dk.dims + row, d0.dims + row, (size_t)(d0.nd - row) * sizeof *d0.dims);
+            if (shape && stack_mode && !row) {
+                isrow[j] = -1;   /* differs between runs: dropped */
+                break;
+            }
+            if (shape)
                 die("%s: dataset '%s' differs in shape or type from %s's", in[k]->name, paths[j],
                     in[0]->name);
             if (row)
@@ -332,7 +352,9 @@ void join_files(const char *output, char *const *files, int nf)
             size_t l0, lk;
             char *b0 = dset_bytes(in[0], paths[j], &d0, &l0);
             char *bk = dset_bytes(in[k], paths[j], &dk, &lk);
-            if (l0 != lk || memcmp(b0, bk, l0))
+            if ((l0 != lk || memcmp(b0, bk, l0)) && stack_mode)
+                isrow[j] = -1;   /* differs between runs: dropped */
+            else if (l0 != lk || memcmp(b0, bk, l0))
                 die("%s: dataset '%s' differs from %s's (join shards of one run only)", in[k]->name,
                     paths[j], in[0]->name);
             free(b0);
@@ -340,6 +362,16 @@ void join_files(const char *output, char *const *files, int nf)
         }
     }
     h5out *out = h5out_create(output, kind0, in[0]);
+    if (stack_mode) {
+        /* Every file's commands (each line once, in the order first seen),
+         * then this one: the runs differ, so the first file's alone would
+         * hide how the others were made. */
+        const char *ih = h5io_inputs_history(), *line = cli_history_line();
+        char *hist = xmalloc(strlen(ih) + strlen(line) + 1);
+        sprintf(hist, "%s%s", ih, line);
+        h5out_attr_str(out, "/", "history", hist);
+        free(hist);
+    }
     attrs_join(in, nf, out, "/", 1);
     for (int j = 0; j < np; j++) {
         char *p = paths[j];
@@ -347,10 +379,10 @@ void join_files(const char *output, char *const *files, int nf)
             p[strlen(p) - 1] = '\0';
             h5out_group(out, p);
             attrs_join(in, nf, out, p, 1);
-        } else if (isrow[j]) {
+        } else if (isrow[j] > 0) {
             copy_rows(in, nf, out, p, rows);
             attrs_join(in, nf, out, p, 1);
-        } else {
+        } else if (isrow[j] == 0) {
             copy_whole(in[0], out, p);
             attrs_join(in, nf, out, p, 0);
         }

@@ -13,6 +13,12 @@
 #ifndef CNN_JOIN_H
 #define CNN_JOIN_H
 
+/* --stack: join rows of files of different runs of the same kind and
+ * datasets (saliency maps of several methods, one ascent per class) for one
+ * picture: root and dataset attributes and non-row datasets that differ
+ * between the files are dropped instead of being an error. */
+void join_set_stack(int on);
+
 /* Join nfiles shard files into output (NULL or "-" = standard output). */
 void join_files(const char *output, char *const *files, int nfiles);
 

@@ -1,6 +1,30 @@
-# ImageNet (issue 8): the pretrained classifiers of ../shared/models
-# imported into $(OUT)/models/. Included by pipelines/demo.mk; run from the
-# repository root. Later work adds the lecture's experiments on them.
+# ImageNet (issues 8 and 10): the pretrained classifiers of ../shared/models
+# imported into $(OUT)/models/, and every ImageNet experiment of the lecture
+# on Tiny Darknet (MobileNet too for classification), under $(OUT)/imagenet/.
+# Included by pipelines/demo.mk; run from the repository root. The figures
+# are the imagenet/ lines of pipelines/report.def; each rule writes its
+# caption file first ($(call caption,...), demo.mk), then the PNG.
+#
+#   classify.png, classify-mobilenet.png   photos (the cat first), top-5 bars
+#   shuffle.png         parts: the cat cut in 4x4 tiles, shuffled (2 seeds)
+#   grid-occlude.png    parts: grey squares (the lecture's 250/200 px, scaled)
+#   silhouette.png      shape: a cat's silhouette (hand-traced mask), a horse's
+#   texture.png         texture: the cat in the texture of gravel (style transfer)
+#   filters.png         conv2d_1's 16 RGB 3x3 kernels
+#   occlude-strongest.png, occlude-class.png   Zeiler & Fergus figure 7
+#   saliency.png        gradient, guided backprop, deconvnet, Grad-CAM
+#   patches.png, projections.png   Zeiler & Fergus figure 2 at leaky_re_lu_10
+#   ascend-classes.png, ascend-units.png   gradient ascent, Yosinski et al.
+#   style.png, texture-synth.png           Gatys style transfer, textures
+#
+# Cost: about 110 s of CPU in all (2 minutes wall on 2 shared, loaded cores;
+# make -j2 helps little there). Most of it is iterative: the 8 gradient
+# ascents (60 steps each), the 4 style/texture runs (60-100 Adam steps), the
+# 2 occlusions and the patches; IMN_ASC_REG, IMN_STYLE_FLAGS and
+# IMN_SYNTH_FLAGS set the steps. The tools run OpenMP threads, and GNU
+# libgomp spins while it waits: on a loaded or shared machine (or under
+# make -j) that costs 3-5 times the work, so the rules below run with
+# OMP_WAIT_POLICY=passive.
 IMAGENET_SRC ?= ../shared/models
 IMAGENET_DARKNET := $(IMAGENET_SRC)/darknet-tiny
 IMAGENET_MOBILENET := $(IMAGENET_SRC)/mobilenet_v1_0.25_224
@@ -24,11 +48,245 @@ ifeq ($(strip $(IMAGENET_MODELS)),)
 endif
 
 # Tiny Darknet wants pixel/255, i.e. [0,1] as the tools give: no options.
-$(OUT)/models/darknet-tiny.h5: $(IMAGENET_DARKNET)/model.json $(BIN)/cnn-import
+$(OUT)/models/darknet-tiny.h5: $(IMAGENET_DARKNET)/model.json | $(BIN)/cnn-import
 	@mkdir -p $(@D)
 	$(BIN)/cnn-import -q $(IMAGENET_DARKNET) -o $@
 
 # Keras MobileNet wants (p - 127.5) / 127.5: mean 0.5, std 0.5 on [0,1].
-$(OUT)/models/mobilenet.h5: $(IMAGENET_MOBILENET)/model.json $(BIN)/cnn-import
+$(OUT)/models/mobilenet.h5: $(IMAGENET_MOBILENET)/model.json | $(BIN)/cnn-import
 	@mkdir -p $(@D)
 	$(BIN)/cnn-import -q --mean 0.5,0.5,0.5 --std 0.5,0.5,0.5 $(IMAGENET_MOBILENET) -o $@
+
+# ---- The lecture's ImageNet experiments (only with Tiny Darknet) -------------
+ifneq ($(wildcard $(IMAGENET_DARKNET)/model.json),)
+IMN     := $(OUT)/imagenet
+IMN_DT  := $(OUT)/models/darknet-tiny.h5
+IMN_MN  := $(OUT)/models/mobilenet.h5
+IMN_PH  := $(DATA)/photos
+IMN_ALL := $(DATA)/photos224.h5
+IMN_Q   := -q
+imn_comma := ,
+imn_next = $(shell echo $$(($(1)+1)))
+# Photos as the models take them: 224x224 RGB, the largest centred square.
+IMN_CROP := --size 224x224 --crop center --rgb
+# classify.png: the cat (skimage's chelsea) first, then a few others.
+IMN_PHOTOS := skimage_chelsea.png skimage_coffee.png ml5_bird.jpg coral_parrot.jpg \
+              darknet_dog.jpg coral_hot_dog.jpg
+# Occlusion (Zeiler & Fergus figure 7): a dog beside a bicycle, a face.
+IMN_OCC_PHOTOS := darknet_dog.jpg coral_grace_hopper.bmp coral_pets.jpg
+IMN_OCC_LAYER  ?= leaky_re_lu_14
+IMN_OCC_FLAGS  ?= -w 48 -s 16 --fill gray
+# Parts: tiles of the shuffle; the lecture's 250 and 200 pixel occluders on
+# a photo about 750 pixels wide are a third and 4/15 of it: 75 and 60 pixels
+# at 224, moved so that 3x3 and 4x4 of them cover the image.
+IMN_TILES  ?= 4x4
+IMN_GRID_A ?= --size 75 --stride 74
+IMN_GRID_B ?= --size 60 --stride 54
+# Middle layer of the patches (28x28 maps, receptive field 62 pixels).
+IMN_PATCH_LAYER ?= leaky_re_lu_10
+IMN_PATCH_CH    ?= 0-15
+# Gradient ascent (Yosinski et al. 2015 regularisers: decay, blur, jitter).
+IMN_ASC_CLASSES ?= robin macaw espresso tabby
+# layer.channel (a dot: make targets cannot hold a colon)
+IMN_ASC_UNITS   ?= leaky_re_lu_10.3 leaky_re_lu_10.7 leaky_re_lu_14.11 leaky_re_lu_14.42
+# Units: the centre position of the map (Yosinski et al.'s choice), so the
+# picture shows the unit's receptive field (62 and 134 pixels) in the middle.
+IMN_ASC_POS_leaky_re_lu_10 := @14,14
+IMN_ASC_POS_leaky_re_lu_14 := @7,7
+IMN_ASC_REG     ?= --start noise --steps 60 --l2 0.0001 --blur 1.0 --blur-every 4 --jitter 8
+IMN_ASC_FLAGS   ?= $(IMN_ASC_REG) --lr 0.05
+IMN_ASC_UNIT_FLAGS ?= $(IMN_ASC_REG) --lr 0.1
+# Style transfer (Gatys) on Tiny Darknet: Adam on 224x224 pixels in [0,1].
+# The paper's style weight (1000, cnn-style's default) barely moves the
+# pixels here in a few dozen steps; 1e5 turns the cat into gravel. The
+# Scream and the textures take deeper style layers (the first five
+# LeakyReLUs see at most 18 pixels; bricks are bigger).
+IMN_DEEP_STYLE  := --style-layers leaky_re_lu_1,leaky_re_lu_2,leaky_re_lu_4,leaky_re_lu_6,leaky_re_lu_8,leaky_re_lu_10
+IMN_STYLE_FLAGS ?= --steps 60 --lr 0.05 --style-weight 1e5
+IMN_STYLE_FLAGS_darknet_scream.jpg ?= --steps 60 --lr 0.05 --style-weight 1e8 $(IMN_DEEP_STYLE)
+IMN_SYNTH_FLAGS ?= --steps 100 --lr 0.05 --style-weight 1e5 $(IMN_DEEP_STYLE)
+IMN_TEXTURE     ?= skimage_gravel.png
+IMN_STYLES      ?= skimage_gravel.png darknet_scream.jpg
+IMN_SYNTH       ?= skimage_brick.png skimage_gravel.png
+
+IMN_FIGURES := $(addprefix $(IMN)/,classify.png shuffle.png grid-occlude.png silhouette.png \
+               texture.png filters.png occlude-strongest.png occlude-class.png saliency.png \
+               patches.png projections.png ascend-classes.png ascend-units.png style.png \
+               texture-synth.png)
+ifneq ($(wildcard $(IMAGENET_MOBILENET)/model.json),)
+IMN_FIGURES += $(IMN)/classify-mobilenet.png
+endif
+.PHONY: imagenet-figures
+DEMO_TARGETS += imagenet-figures
+imagenet-figures: $(IMN_FIGURES)
+
+# Every tool run here: passive OpenMP waiting (see the top of this file).
+$(IMN)/%: export OMP_WAIT_POLICY := passive
+
+# ---- inputs
+$(IMN)/photos.h5: $(addprefix $(IMN_PH)/,$(IMN_PHOTOS)) | $(BIN)/cnn-images
+	@mkdir -p $(@D)
+	$(BIN)/cnn-images $(IMN_Q) $(IMN_CROP) $^ -o $@
+$(IMN)/cat.h5: $(IMN_PH)/skimage_chelsea.png | $(BIN)/cnn-images
+	@mkdir -p $(@D)
+	$(BIN)/cnn-images $(IMN_Q) $(IMN_CROP) $< -o $@
+$(IMN)/occ-photos.h5: $(addprefix $(IMN_PH)/,$(IMN_OCC_PHOTOS)) | $(BIN)/cnn-images
+	@mkdir -p $(@D)
+	$(BIN)/cnn-images $(IMN_Q) $(IMN_CROP) $^ -o $@
+
+# ---- classification
+$(IMN)/classify.h5: $(IMN_DT) $(IMN)/photos.h5 | $(BIN)/cnn-forward
+	$(BIN)/cnn-forward $(IMN_Q) -m $< $(IMN)/photos.h5 -o $@
+$(IMN)/classify-mobilenet.h5: $(IMN_MN) $(IMN)/photos.h5 | $(BIN)/cnn-forward
+	$(BIN)/cnn-forward $(IMN_Q) -m $< $(IMN)/photos.h5 -o $@
+$(IMN)/classify.png: $(IMN)/classify.h5 $(IMN)/photos.h5 | $(BIN)/cnn-render
+	$(call caption,Tiny Darknet (ImageNet-1k$(imn_comma) 1.0 M parameters): the top-5 classes and their probabilities for six photos (224x224 centre crops; the cat is skimage chelsea))
+	$(BIN)/cnn-render bars $(IMN_Q) --cols 3 --images $(IMN)/photos.h5 -o $@ $<
+$(IMN)/classify-mobilenet.png: $(IMN)/classify-mobilenet.h5 $(IMN)/photos.h5 | $(BIN)/cnn-render
+	$(call caption,MobileNet v1 (width 0.25$(imn_comma) 0.5 M parameters): the top-5 classes of the same six photos)
+	$(BIN)/cnn-render bars $(IMN_Q) --cols 3 --images $(IMN)/photos.h5 -o $@ $<
+
+# ---- parts, shape or texture?
+# Parts: the cat, then its tiles shuffled with two seeds, each classified.
+$(IMN)/shuffle-%.h5: $(IMN)/cat.h5 | $(BIN)/cnn-perturb
+	$(BIN)/cnn-perturb shuffle $(IMN_Q) --tiles $(IMN_TILES) --seed $* -o $@ $<
+$(IMN)/shuffle.h5: $(IMN)/cat.h5 $(IMN)/shuffle-1.h5 $(IMN)/shuffle-2.h5 | $(BIN)/cnn-images
+	$(BIN)/cnn-images $(IMN_Q) $^ -o $@
+# Any images file X.h5 here, classified by Tiny Darknet.
+$(IMN)/%.cls.h5: $(IMN)/%.h5 $(IMN_DT) | $(BIN)/cnn-forward
+	$(BIN)/cnn-forward $(IMN_Q) -m $(IMN_DT) $< -o $@
+$(IMN)/shuffle.png: $(IMN)/shuffle.cls.h5 $(IMN)/shuffle.h5 | $(BIN)/cnn-render
+	$(call caption,Tiny Darknet: the cat$(imn_comma) then cut into $(IMN_TILES) tiles shuffled at random (seeds 1 and 2): still a cat? Top-5 classes)
+	$(BIN)/cnn-render bars $(IMN_Q) --cols 3 --images $(IMN)/shuffle.h5 -o $@ $<
+
+# Parts: one copy of the cat per position of a grey square.
+$(IMN)/grid-occlude.h5: $(IMN)/cat.h5 | $(BIN)/cnn-perturb $(BIN)/cnn-images
+	$(BIN)/cnn-perturb grid-occlude $(IMN_Q) $(IMN_GRID_A) -o $(IMN)/grid-occlude-a.h5 $<
+	$(BIN)/cnn-perturb grid-occlude $(IMN_Q) $(IMN_GRID_B) -o $(IMN)/grid-occlude-b.h5 $<
+	$(BIN)/cnn-images $(IMN_Q) $(IMN)/grid-occlude-a.h5 $(IMN)/grid-occlude-b.h5 -o $@
+	rm -f $(IMN)/grid-occlude-a.h5 $(IMN)/grid-occlude-b.h5
+$(IMN)/grid-occlude.png: $(IMN)/grid-occlude.cls.h5 $(IMN)/grid-occlude.h5 | $(BIN)/cnn-render
+	$(call caption,Tiny Darknet: the cat with a grey square (0.5) over one part: 75 px squares (the lecture 250 px) on a 3x3 grid$(imn_comma) then 60 px squares (200 px) on a 4x4 grid; top-3 classes of each copy)
+	$(BIN)/cnn-render bars $(IMN_Q) -k 3 --cols 5 --images $(IMN)/grid-occlude.h5 -o $@ $<
+
+# Shape: a whole cat (chelsea is a close-up: a threshold gives no outline)
+# and its silhouette from a mask traced by hand on the 224x224 centre crop of
+# coral_cat_720p.jpg (pipelines/imagenet-cat-mask.png, 8-bit gray, 255
+# inside the polygon x,y = 0,118 33,117 67,113 72,97 68,73 62,47 60,35 66,37
+# 78,46 92,61 105,58 122,57 140,58 150,38 163,26 175,37 180,63 185,87 190,117
+# 192,150 193,183 197,224 0,224, sampled at pixel centres), and skimage's
+# horse, which is a silhouette already.
+$(IMN)/cat2.h5: $(IMN_PH)/coral_cat_720p.jpg | $(BIN)/cnn-images
+	@mkdir -p $(@D)
+	$(BIN)/cnn-images $(IMN_Q) $(IMN_CROP) $< -o $@
+$(IMN)/cat2-mask.h5: pipelines/imagenet-cat-mask.png | $(BIN)/cnn-images
+	@mkdir -p $(@D)
+	$(BIN)/cnn-images $(IMN_Q) --rgb $< -o $@
+$(IMN)/silhouette.h5: $(IMN)/cat2.h5 $(IMN)/cat2-mask.h5 $(IMN_PH)/skimage_horse.png | $(BIN)/cnn-perturb $(BIN)/cnn-images
+	$(BIN)/cnn-perturb silhouette $(IMN_Q) --mask $(IMN)/cat2-mask.h5 -o $(IMN)/cat2-sil.h5 $<
+	$(BIN)/cnn-images $(IMN_Q) $(IMN_CROP) $(IMN_PH)/skimage_horse.png -o $(IMN)/horse.h5
+	$(BIN)/cnn-images $(IMN_Q) $< $(IMN)/cat2-sil.h5 $(IMN)/horse.h5 -o $@
+	rm -f $(IMN)/cat2-sil.h5 $(IMN)/horse.h5
+$(IMN)/silhouette.png: $(IMN)/silhouette.cls.h5 $(IMN)/silhouette.h5 | $(BIN)/cnn-render
+	$(call caption,Tiny Darknet: a cat$(imn_comma) its silhouette (black on white$(imn_comma) cnn-perturb silhouette with a hand-traced mask) and the silhouette of a horse (skimage); top-5 classes)
+	$(BIN)/cnn-render bars $(IMN_Q) --cols 3 --images $(IMN)/silhouette.h5 -o $@ $<
+
+# Texture: the cat redrawn in the texture of gravel (Gatys style transfer on
+# Tiny Darknet itself), classified beside the cat.
+$(IMN)/styled-%.h5: $(IMN_DT) $(IMN)/cat.h5 $(IMN_PH)/% | $(BIN)/cnn-style
+	$(BIN)/cnn-style $(IMN_Q) -m $< --content $(IMN)/cat.h5 --style $(IMN_PH)/$* $(or $(IMN_STYLE_FLAGS_$*),$(IMN_STYLE_FLAGS)) -o $@
+$(IMN)/texture.h5: $(IMN)/cat.h5 $(IMN)/styled-$(IMN_TEXTURE).h5 | $(BIN)/cnn-images
+	$(BIN)/cnn-images $(IMN_Q) $^ -o $@
+$(IMN)/texture.png: $(IMN)/texture.cls.h5 $(IMN)/texture.h5 | $(BIN)/cnn-render
+	$(call caption,Tiny Darknet: the cat$(imn_comma) and the cat with the texture of $(basename $(IMN_TEXTURE)) (Gatys style transfer on Tiny Darknet itself: $(IMN_STYLE_FLAGS); the lecture used elephant skin); top-5 classes)
+	$(BIN)/cnn-render bars $(IMN_Q) --cols 2 --images $(IMN)/texture.h5 -o $@ $<
+
+# ---- the first layer
+$(IMN)/filters.png: $(IMN_DT) | $(BIN)/cnn-extract-layer $(BIN)/cnn-render
+	$(call caption,Tiny Darknet: the 16 RGB kernels (3x3) of the first convolution conv2d_1$(imn_comma) each stretched to the colour range on its own)
+	$(BIN)/cnn-extract-layer $(IMN_Q) --weights -m $< -l conv2d_1 | \
+	  $(BIN)/cnn-render filters $(IMN_Q) --cols 8 --scale 24 -o $@
+
+# ---- occlusion (Zeiler & Fergus figure 7)
+$(IMN)/occlude-strongest.h5: $(IMN_DT) $(IMN)/occ-photos.h5 | $(BIN)/cnn-occlude
+	$(BIN)/cnn-occlude $(IMN_Q) -m $< -t strongest=$(IMN_OCC_LAYER):max --output percent $(IMN_OCC_FLAGS) -o $@ $(IMN)/occ-photos.h5
+$(IMN)/occlude-class.h5: $(IMN_DT) $(IMN)/occ-photos.h5 | $(BIN)/cnn-occlude
+	$(BIN)/cnn-occlude $(IMN_Q) -m $< -t pred --measure prob --output raw $(IMN_OCC_FLAGS) -o $@ $(IMN)/occ-photos.h5
+$(IMN)/occlude-strongest.png: $(IMN)/occlude-strongest.h5 | $(BIN)/cnn-render
+	$(call caption,Tiny Darknet: the percent decrease of the strongest feature map of $(IMN_OCC_LAYER) (the last 512-map layer; per photo the map with the largest maximum$(imn_comma) measured by its maximum) as a grey 48x48 square moves by 16 pixels over each photo (red: hiding that square lowers the map most))
+	$(BIN)/cnn-render heatmap $(IMN_Q) --cols 3 -o $@ $<
+$(IMN)/occlude-class.png: $(IMN)/occlude-class.h5 | $(BIN)/cnn-render
+	$(call caption,Tiny Darknet: the probability of the predicted class as a grey 48x48 square moves by 16 pixels over each photo (blue: hiding that square lowers it; the predictions: dogsled$(imn_comma) bow tie$(imn_comma) Italian greyhound))
+	$(BIN)/cnn-render heatmap $(IMN_Q) --cols 3 -o $@ $<
+
+# ---- saliency: one heat map per photo and method, then one montage
+IMN_SAL_METHODS := gradient guided deconvnet gradcam
+IMN_SAL_ROWS    := 0 4 2
+IMN_SAL_PNGS    := $(foreach r,$(IMN_SAL_ROWS),$(foreach m,$(IMN_SAL_METHODS),$(IMN)/saliency/$(m)-$(r).png))
+IMN_SAL_gradcam := --method gradcam -l $(IMN_OCC_LAYER)
+$(IMN)/saliency/%.h5: $(IMN_DT) $(IMN)/photos.h5 | $(BIN)/cnn-saliency
+	@mkdir -p $(@D)
+	$(BIN)/cnn-saliency $(IMN_Q) -m $< $(or $(IMN_SAL_$*),--method $*) -t pred -o $@ $(IMN)/photos.h5
+# $(IMN)/saliency/METHOD-ROW.png: one photo's map; gray alone, Grad-CAM over the photo.
+IMN_SAL_RENDER := --cmap gray
+IMN_SAL_RENDER_gradcam := --images $(IMN)/photos.h5
+define imn_sal_png
+$(IMN)/saliency/$(1)-$(2).png: $(IMN)/saliency/$(1).h5 $(IMN)/photos.h5 | $(BIN)/cnn-render
+	$(BIN)/cnn-render heatmap $(IMN_Q) $(or $(IMN_SAL_RENDER_$(1)),$(IMN_SAL_RENDER)) --range $(2):$(call imn_next,$(2)) -o $$@ $$<
+endef
+$(foreach r,$(IMN_SAL_ROWS),$(foreach m,$(IMN_SAL_METHODS),$(eval $(call imn_sal_png,$(m),$(r)))))
+$(IMN)/saliency.h5: $(IMN_SAL_PNGS) | $(BIN)/cnn-images
+	$(BIN)/cnn-images $(IMN_Q) --rgb $^ -o $@
+$(IMN)/saliency.png: $(IMN)/saliency.h5 | $(BIN)/cnn-render
+	$(call caption,Tiny Darknet: for the predicted class (under each: its logit)$(imn_comma) per row a photo and per column the vanilla gradient$(imn_comma) guided backprop and deconvnet (largest absolute value over RGB$(imn_comma) gray)$(imn_comma) and Grad-CAM at $(IMN_OCC_LAYER) over the photo)
+	$(BIN)/cnn-render grid $(IMN_Q) --cols 4 --scale 1 --caption none -o $@ $<
+
+# ---- maximally activating patches (Zeiler & Fergus figure 2)
+$(IMN)/patches.h5 $(IMN)/projections.h5 &: $(IMN_DT) $(IMN_ALL) | $(BIN)/cnn-patches
+	@mkdir -p $(@D)
+	$(BIN)/cnn-patches $(IMN_Q) -m $< -l $(IMN_PATCH_LAYER) -k 9 --channels $(IMN_PATCH_CH) \
+	  --projections $(IMN)/projections.h5 -o $(IMN)/patches.h5 $(IMN_ALL)
+$(IMN)/patches.png: $(IMN)/patches.h5 | $(BIN)/cnn-render
+	$(call caption,Tiny Darknet $(IMN_PATCH_LAYER) (28x28 maps$(imn_comma) receptive field 62 pixels): for feature maps $(IMN_PATCH_CH)$(imn_comma) one per row$(imn_comma) the 9 sample photos (all $(DATA)/photos) whose strongest activation is highest$(imn_comma) cropped to its receptive field)
+	$(BIN)/cnn-render grid $(IMN_Q) --cols 9 --caption none -o $@ $<
+$(IMN)/projections.png: $(IMN)/projections.h5 | $(BIN)/cnn-render
+	$(call caption,Tiny Darknet $(IMN_PATCH_LAYER): the deconvnet projections of the same activations to the pixels (grey 0$(imn_comma) lighter positive)$(imn_comma) row by row as in patches)
+	$(BIN)/cnn-render grid $(IMN_Q) --cols 9 --caption none -o $@ $<
+
+# ---- gradient ascent on the input: a few classes, a few units
+imn_tgt = $(subst _, ,$(1))
+$(IMN)/ascend/class-%.h5: $(IMN_DT) | $(BIN)/cnn-ascend
+	@mkdir -p $(@D)
+	$(BIN)/cnn-ascend $(IMN_Q) -m $< -t "class=$(call imn_tgt,$*)" $(IMN_ASC_FLAGS) -o $@
+$(IMN)/ascend/unit-%.h5: $(IMN_DT) | $(BIN)/cnn-ascend
+	@mkdir -p $(@D)
+	$(BIN)/cnn-ascend $(IMN_Q) -m $< -t unit=$(subst .,:,$*)$(IMN_ASC_POS_$(firstword $(subst ., ,$*))) $(IMN_ASC_UNIT_FLAGS) -o $@
+$(IMN)/ascend-classes.h5: $(foreach c,$(IMN_ASC_CLASSES),$(IMN)/ascend/class-$(c).h5) | $(BIN)/cnn-images
+	$(BIN)/cnn-images $(IMN_Q) $^ -o $@
+$(IMN)/ascend-units.h5: $(foreach u,$(IMN_ASC_UNITS),$(IMN)/ascend/unit-$(u).h5) | $(BIN)/cnn-images
+	$(BIN)/cnn-images $(IMN_Q) $^ -o $@
+$(IMN)/ascend-classes.png: $(IMN)/ascend-classes.h5 | $(BIN)/cnn-render
+	$(call caption,Tiny Darknet: inputs grown from noise by gradient ascent on the logit of $(subst _, ,$(IMN_ASC_CLASSES)) (left to right; $(IMN_ASC_FLAGS)); each picture stretched to the full range)
+	$(BIN)/cnn-render grid $(IMN_Q) --cols 4 --scale 1 --caption none --normalize tile -o $@ $<
+$(IMN)/ascend-units.png: $(IMN)/ascend-units.h5 | $(BIN)/cnn-render
+	$(call caption,Tiny Darknet: inputs grown from noise to maximise one unit (the centre of a feature map): $(subst .,:,$(IMN_ASC_UNITS)) (layer:channel$(imn_comma) left to right; $(IMN_ASC_UNIT_FLAGS)); each picture stretched to the full range)
+	$(BIN)/cnn-render grid $(IMN_Q) --cols 4 --scale 1 --caption none --normalize tile -o $@ $<
+
+# ---- style transfer and texture synthesis
+$(IMN)/photo-%.h5: $(IMN_PH)/% | $(BIN)/cnn-images
+	@mkdir -p $(@D)
+	$(BIN)/cnn-images $(IMN_Q) $(IMN_CROP) $< -o $@
+$(IMN)/style.h5: $(IMN)/cat.h5 $(foreach s,$(IMN_STYLES),$(IMN)/photo-$(s).h5 $(IMN)/styled-$(s).h5) | $(BIN)/cnn-images
+	$(BIN)/cnn-images $(IMN_Q) $^ -o $@
+$(IMN)/style.png: $(IMN)/style.h5 | $(BIN)/cnn-render
+	$(call caption,Tiny Darknet style transfer (Gatys: content at the 4th LeakyReLU$(imn_comma) style Gram matrices of the first five LeakyReLUs (gravel: $(IMN_STYLE_FLAGS)) or of $(subst --style-layers ,,$(IMN_DEEP_STYLE)) (The Scream: style weight 1e8)$(imn_comma) Adam from the content): the cat$(imn_comma) then for each style the style photo and the result)
+	$(BIN)/cnn-render grid $(IMN_Q) --cols $(words x $(IMN_STYLES) $(IMN_STYLES)) --scale 1 --caption none -o $@ $<
+$(IMN)/synth-%.h5: $(IMN_DT) $(IMN_PH)/% | $(BIN)/cnn-style
+	@mkdir -p $(@D)
+	$(BIN)/cnn-style $(IMN_Q) -m $< --texture --style $(IMN_PH)/$* $(IMN_SYNTH_FLAGS) -o $@
+$(IMN)/texture-synth.h5: $(foreach s,$(IMN_SYNTH),$(IMN)/photo-$(s).h5 $(IMN)/synth-$(s).h5) | $(BIN)/cnn-images
+	$(BIN)/cnn-images $(IMN_Q) $^ -o $@
+$(IMN)/texture-synth.png: $(IMN)/texture-synth.h5 | $(BIN)/cnn-render
+	$(call caption,Tiny Darknet texture synthesis (Gatys: style loss only$(imn_comma) from noise: $(IMN_SYNTH_FLAGS)): each texture photo ($(basename $(IMN_SYNTH))) beside its synthesis)
+	$(BIN)/cnn-render grid $(IMN_Q) --cols 4 --scale 1 --caption none -o $@ $<
+endif

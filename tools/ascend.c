@@ -23,7 +23,8 @@ static const char usage[] =
     "score or a unit's response, from zeros, noise or a chosen image. Writes an\n"
     "images file (kind=images): /images (the result last, after any --snapshots),\n"
     "/ids (the start image's id), /step (the step of each row), /values (the\n"
-    "objective at every step). Pixels stay in [0,1].\n"
+    "objective at every step), /scores (the objective at each row's step) and,\n"
+    "for a class target, /labels (the class). Pixels stay in [0,1].\n"
     "\n"
     "  -m, --model FILE      model file (kind=model)\n"
     "  -t, --target T        class=K (a logit; K an index or a class name),\n"
@@ -314,6 +315,20 @@ int main(int argc, char **argv)
         ids[i] = id;
     h5out_write_i64(out, "/ids", sn.n, ids);
     h5out_write_i32(out, "/step", sn.n, sn.steps);
+    /* Each row's objective (/scores) and, for a class target, the class the
+     * image is made for (/labels): cnn-render grid captions them, also after
+     * cnn-join --stack of one ascent per class. */
+    tensor *sc = tensor_new(1, (int64_t[]){ sn.n });
+    int32_t *lab = xmalloc((size_t)sn.n * sizeof *lab);
+    for (int i = 0; i < sn.n; i++) {
+        sc->data[i] = values[sn.steps[i] < res.steps_done ? sn.steps[i] : res.steps_done];
+        lab[i] = t.kind == TARGET_CLASS ? t.cls : res.pred0;
+    }
+    h5out_write(out, "/scores", sc);
+    if (t.kind == TARGET_CLASS || t.kind == TARGET_PRED)
+        h5out_write_i32(out, "/labels", sn.n, lab);
+    tensor_free(sc);
+    free(lab);
     tensor *vt = tensor_new(1, (int64_t[]){ res.steps_done + 1 });
     memcpy(vt->data, values, (size_t)(res.steps_done + 1) * sizeof(float));
     h5out_write(out, "/values", vt);

@@ -16,6 +16,9 @@ static const char usage[] =
     "every other dataset and every root attribute but the history must be the\n"
     "same in all shards (else an error: shards of different runs).\n"
     "\n"
+    "      --stack         join rows of different runs of one kind (maps of several\n"
+    "                      methods, one ascent per class) for one picture: root\n"
+    "                      attributes and non-row datasets that differ are dropped\n"
     "  -o, --output FILE   write here (default: standard output, not a tty)\n"
     "  -q, --quiet         no information on stderr\n"
     "  -h, --help          this help\n"
@@ -25,12 +28,18 @@ static const char usage[] =
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
-    static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0, 0, 0, 0 } };
+    enum { OPT_STACK = 1000 };
+    static const struct option longopts[] = { { "stack", no_argument, 0, OPT_STACK },
+                                              CLI_COMMON_LONGOPTS, { 0, 0, 0, 0 } };
     struct cli_common co;
     cli_common_defaults(&co);
     int c;
-    while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1)
-        cli_common_opt(c, optarg, &co, usage);
+    while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+        if (c == OPT_STACK)
+            join_set_stack(1);
+        else
+            cli_common_opt(c, optarg, &co, usage);
+    }
     if (optind >= argc)
         die_usage("give the shard files to join");
     join_files(co.output, argv + optind, argc - optind);

@@ -2,9 +2,11 @@
  * with captions, filter grids, labelled scatter plots, heat-map overlays
  * with a colour bar, top-k bar charts. All drawing is in common/draw.c;
  * this file picks datasets, lays out tiles and writes the PNG. */
+#include "actview.h"
 #include "cli.h"
 #include "draw.h"
 #include "h5io.h"
+#include "report.h"
 #include "tensor.h"
 
 #include <getopt.h>
@@ -24,8 +26,26 @@ static const char *usage_main =
     "  scatter   features or pca file (N x D) -> scatter plot coloured by label\n"
     "  heatmap   maps file (N x H' x W') -> maps over their images, colour bar\n"
     "  bars      activations file with /probs -> image beside its top-5 classes\n"
+    "  activations  activations file -> every feature map of a layer beside the\n"
+    "            image, one PNG per image (the Deep Visualization Toolbox view)\n"
+    "  html      report definition -> the demo's static HTML page (cnn-render html --help)\n"
     "\n"
     "'cnn-render COMMAND --help' describes each command's options.\n"
+    "  -h, --help          this help\n"
+    "      --version       version\n"
+    "\nExit status: 0 success, 1 failure, 2 usage error.\n";
+
+static const char *usage_html =
+    "Usage: cnn-render html [-o out/index.html] [-q] REPORT.def\n"
+    "One static HTML page (inline CSS, relative links, works from file://) from a\n"
+    "report definition (format: pipelines/report.def): title, sections, text and\n"
+    "figures (PNG, GIF, JPEG as images; MP4, WebM as videos), each with its caption\n"
+    "file PATH.txt (line 1 caption, further lines commands) and, for PNGs, the\n"
+    "commands stored in the picture (tEXt \"history\"). Figure paths are relative\n"
+    "to the page's folder. A missing 'figure' is an error; a missing 'figure?'\n"
+    "is noted in the page.\n\n"
+    "  -o, --output FILE   page to write (default out/index.html; '-' standard output)\n"
+    "  -q, --quiet         no information on stderr\n"
     "  -h, --help          this help\n"
     "      --version       version\n"
     "\nExit status: 0 success, 1 failure, 2 usage error.\n";
@@ -110,6 +130,43 @@ static const char *usage_bars =
     "      --cols N        panels per row (default 2)\n"
     OUTPUT_HELP;
 
+static const char *usage_activations =
+    "Usage: cnn-render activations -l LAYER [OPTION]... [FILE]\n"
+    "The Deep Visualization Toolbox view of each image of an activations file\n"
+    "(cnn-forward -l LAYER): all the layer's feature maps (/act/LAYER, N x C x H x W)\n"
+    "as a grid of tiles, channel k at column k % cols, row k / cols, beside the\n"
+    "input image with its top-1 class (/topk_idx, /topk_prob or /pred, /classes).\n"
+    "With --unit, a strip under it shows that channel's map over the image, its\n"
+    "projection for this image (--projection) and its top dataset patches (--patches).\n"
+    "A tile's value v is drawn as t = (v - lo) / (hi - lo) clipped to [0,1], pixel\n"
+    "round(255 t) of the colour map, [lo, hi] as --normalize says.\n\n"
+    "  -l, --layer LAYER   the layer (a group member of /act; needs spatial maps)\n"
+    "      --images FILE   images file with the same rows (default: FILE's /images)\n"
+    "      --normalize global|tile|none  [lo, hi]: min and max over all the\n"
+    "                      image's maps (global, default), of each map (tile), or\n"
+    "                      [0, 1] (none)\n"
+    "      --vmin V, --vmax V  a fixed [lo, hi] for every image (no flicker in videos)\n"
+    "      --cmap NAME     gray (default), viridis, jet, diverging\n"
+    "      --scale N       pixels per map pixel (default: grid about 640 pixels wide)\n"
+    "      --cols N        tiles per row (default: about square)\n"
+    "      --pad N         pixels between tiles (default 2)\n"
+    "      --highlight     outline the strongest map (largest value) in red\n"
+    "      --label WORD    the title names the row as WORD ID (default: image)\n"
+    "      --unit C        channel C's panel; its tile is outlined in blue\n"
+    "      --projection F  maps file of cnn-saliency -t unit=LAYER:C (guided or\n"
+    "                      deconvnet), same rows: its /attr is drawn as\n"
+    "                      0.5 + 0.5 v / max|v|\n"
+    "      --patches F     cnn-patches file of LAYER: the first 9 patches of channel C\n"
+    "  -o, --output FILE   PNG to write; with several images a pattern with one\n"
+    "                      %d (printf, e.g. frames/%05d.png) that takes each row's\n"
+    "                      id (/ids, else its row number)\n"
+    "      --each DIR      one PNG per image in DIR, named by id (%06d.png)\n"
+    "      --range A:B     only rows A..B-1\n"
+    "  -q, --quiet         no information on stderr\n"
+    "  -h, --help          this help\n"
+    "      --version       version\n"
+    "\nExit status: 0 success, 1 failure, 2 usage error.\n";
+
 enum { CAP_AUTO, CAP_NONE, CAP_LABEL, CAP_ID, CAP_SCORE };
 enum { NORM_DEFAULT = -1, NORM_NONE, NORM_TILE, NORM_GLOBAL };
 
@@ -117,6 +174,7 @@ enum {
     OPT_COLS = 2000, OPT_SCALE, OPT_PAD, OPT_CAPTION, OPT_NORMALIZE, OPT_SIGNED,
     OPT_CMAP, OPT_FILTER, OPT_EACH, OPT_DIMS, OPT_DSET, OPT_TITLE, OPT_SIZE,
     OPT_RADIUS, OPT_IMAGES, OPT_NUMBERS, OPT_FORMAT, OPT_ALPHA, OPT_VMIN, OPT_VMAX,
+    OPT_HIGHLIGHT, OPT_UNIT, OPT_PROJECTION, OPT_PATCHES, OPT_LABEL,
 };
 
 typedef struct ropts {
@@ -126,6 +184,8 @@ typedef struct ropts {
     int dimx, dimy, width, height;
     double radius, alpha, vmin, vmax;
     int has_vmin, has_vmax;
+    const char *layer, *projection, *patches, *label;   /* activations */
+    int unit, highlight, pad_set;
 } ropts;
 
 /* ---- input helpers -------------------------------------------------- */
@@ -782,6 +842,301 @@ static void cmd_bars(ropts *o)
     h5in_close(in);
 }
 
+/* ---- activations (the Deep Visualization Toolbox view) ---------------- */
+
+/* -o as a pattern: one integer conversion (%d, %5d, %05d; %% for a '%')
+ * turned into a format of one long long. NULL when there is none. */
+static char *out_pattern(const char *s)
+{
+    size_t n = strlen(s);
+    char *f = xmalloc(n + 8), *q = f;
+    int conv = 0;
+    for (const char *p = s; *p; p++) {
+        *q++ = *p;
+        if (*p != '%')
+            continue;
+        if (p[1] == '%') {
+            *q++ = *++p;
+            continue;
+        }
+        const char *d = p + 1;
+        if (*d == '0')
+            *q++ = *d++;
+        for (int i = 0; *d >= '0' && *d <= '9'; i++)
+            if (i >= 2)
+                die_usage("-o: '%s': a field width of at most 2 digits", s);
+            else
+                *q++ = *d++;
+        if (*d != 'd' || ++conv > 1)
+            die_usage("-o: '%s' is not a file name with one %%d (e.g. frames/%%05d.png)", s);
+        *q++ = 'l', *q++ = 'l', *q++ = 'd';
+        p = d;
+    }
+    *q = 0;
+    if (!conv) {
+        free(f);
+        return NULL;
+    }
+    return f;
+}
+
+/* A second file whose dataset dset has the input's rows [a, b): enough
+ * rows, and the same /ids where both files have them. */
+static h5in *open_companion(const ropts *o, const char *path, const char *dset, h5in *in,
+                            const meta *m, int64_t a, int64_t b)
+{
+    if ((!o->input || !strcmp(o->input, "-")) && !strcmp(path, "-"))
+        die_usage("%s and the input cannot both be standard input", path);
+    h5in *f = h5in_open(path);
+    if (!h5in_has(f, dset))
+        die("%s: no dataset '%s'", f->name, dset);
+    int64_t n = h5in_nrows(f, dset);
+    if (n < b)
+        die("%s: has %lld rows but %s has %lld (not the same images)", f->name, (long long)n,
+            in->name, (long long)b);
+    if (m->ids && h5in_has(f, "/ids") && h5in_nrows(f, "/ids") >= b) {
+        int64_t *ids = h5in_read_i64(f, "/ids", a, b - a), i = 0;
+        while (i < b - a && ids[i] == m->ids[i])
+            i++;
+        int64_t bad = i < b - a ? ids[i] : 0;
+        free(ids);
+        if (i < b - a)
+            die("%s: row %lld has id %lld but %s has id %lld (not the same images)", f->name,
+                (long long)(a + i), (long long)bad, in->name, (long long)m->ids[i]);
+    }
+    return f;
+}
+
+/* The layer's dataset /act/LAYER with spatial maps; dims get N, C, H, W. */
+static char *act_layer(h5in *in, const char *layer, int64_t *dims)
+{
+    size_t n = strlen(layer) + 8;
+    char *d = xmalloc(n);
+    snprintf(d, n, "/act/%s", layer);
+    if (!strchr(layer, '/') && h5in_has(in, d)) {
+        int64_t dd[TENSOR_MAXDIM];
+        int nd = h5in_dims(in, d, dd);
+        if (nd != 4 || dd[2] * dd[3] < 2)
+            die("%s: layer '%s' has no spatial maps (%s per image; choose a convolutional "
+                "layer)", in->name, layer, tensor_shape_str(nd - 1, dd + 1, (char[64]){0}, 64));
+        if (dd[1] < 1 || dd[1] > 16384)
+            die("%s: layer '%s' has %lld channels", in->name, layer, (long long)dd[1]);
+        memcpy(dims, dd, 4 * sizeof *dims);
+        return d;
+    }
+    char **names = NULL, list[512] = "";
+    int k = h5in_has(in, "/act") ? h5in_list(in, "/act", &names) : 0;
+    for (int i = 0; i < k && strlen(list) + strlen(names[i]) + 2 < sizeof list; i++)
+        strcat(strcat(list, i ? " " : ""), names[i]);
+    die("%s: no layer '%s' (layers: %s; cnn-forward -l LAYER keeps one)", in->name, layer,
+        k ? list : "none");
+}
+
+/* Up to 9 patches of channel u from a cnn-patches file, as one tensor. */
+static tensor *unit_patches(h5in *pf, const char *layer, int u)
+{
+    char *pl = h5in_attr_str(pf, "/", "layer");
+    if (pl && strcmp(pl, layer))
+        die("%s: patches of layer '%s', not '%s'", pf->name, pl, layer);
+    free(pl);
+    if (!h5in_has(pf, "/channel") || !h5in_has(pf, "/images"))
+        die("%s: no '/channel' or '/images' (not a cnn-patches file)", pf->name);
+    int64_t n = h5in_nrows(pf, "/channel"), first = -1, cnt = 0;
+    int32_t *ch = h5in_read_i32(pf, "/channel", 0, n);
+    for (int64_t i = 0; i < n && cnt < 9; i++)
+        if (ch[i] == u) {
+            if (first < 0)
+                first = i;
+            if (i != first + cnt)
+                break;
+            cnt++;
+        }
+    free(ch);
+    if (!cnt)
+        die("%s: no patches of channel %d (cnn-patches -c %d makes them)", pf->name, u, u);
+    return read_images(pf, first, first + cnt);
+}
+
+/* "tabby 53%" for row r (relative to the selection), or NULL. */
+static char *top1_text(h5in *in, const meta *m, int64_t row)
+{
+    char nb[32], buf[256];
+    int32_t k = -1;
+    float p = NAN;
+    if (h5in_has(in, "/topk_idx") && h5in_has(in, "/topk_prob")) {
+        int32_t v[1];
+        float *pr;
+        int64_t dims[TENSOR_MAXDIM];
+        if (h5in_dims(in, "/topk_idx", dims) != 2 || dims[1] < 1)
+            return NULL;
+        int32_t *idx = xmalloc((size_t)dims[1] * sizeof *idx);
+        h5in_read_rows_raw(in, "/topk_idx", H5T_NATIVE_INT32, row, 1, idx);
+        v[0] = idx[0];
+        free(idx);
+        tensor *t = h5in_read_rows(in, "/topk_prob", row, 1);
+        pr = t->data;
+        k = v[0];
+        p = pr[0];
+        tensor_free(t);
+    } else if (h5in_has(in, "/pred")) {
+        int32_t *pd = h5in_read_i32(in, "/pred", row, 1);
+        k = pd[0];
+        free(pd);
+    } else
+        return NULL;
+    const char *name = class_name(m, k, nb, sizeof nb);
+    if (isfinite(p))
+        snprintf(buf, sizeof buf, "%s %.0f%%", name, 100.0 * p);
+    else
+        snprintf(buf, sizeof buf, "%s", name);
+    return xstrdup(buf);
+}
+
+static void cmd_activations(ropts *o)
+{
+    if (!o->layer)
+        die_usage("activations needs -l LAYER");
+    h5in *in = h5in_open(o->input);
+    h5in_require_kind(in, "activations");
+    int64_t dims[4];
+    char *dset = act_layer(in, o->layer, dims);
+    int64_t a, b;
+    rows_of(o, dims[0], &a, &b);
+    if (o->unit >= dims[1])
+        die("%s: --unit %d but layer '%s' has %lld channels", in->name, o->unit, o->layer,
+            (long long)dims[1]);
+    if ((o->projection || o->patches) && o->unit < 0)
+        die_usage("--projection and --patches need --unit C");
+    char *fmt = o->co.output ? out_pattern(o->co.output) : NULL;
+    if (b - a > 1 && !fmt && !o->each)
+        die_usage("%lld images: give -o a pattern with %%d (one PNG per image, e.g. "
+                  "frames/%%05d.png), --each DIR, or one row with --range",
+                  (long long)(b - a));
+    meta m;
+    meta_read(in, a, b, &m);
+    actview_opts vo = { ACTVIEW_NORM_GLOBAL, 0, 1, (draw_cmap)o->cmap, o->scale, o->cols,
+                        o->pad_set ? o->pad : 2, o->highlight, o->unit };
+    if (o->normalize == NORM_TILE)
+        vo.normalize = ACTVIEW_NORM_TILE;
+    else if (o->normalize == NORM_NONE)
+        vo.normalize = ACTVIEW_NORM_FIXED;
+    if (o->has_vmin || o->has_vmax) {
+        if (o->normalize == NORM_TILE)
+            die_usage("--vmin/--vmax fix one range; --normalize tile has one per map");
+        vo.normalize = ACTVIEW_NORM_FIXED;
+        vo.vmin = o->has_vmin ? (float)o->vmin : 0;
+        vo.vmax = o->has_vmax ? (float)o->vmax : 1;
+        if (!(vo.vmax > vo.vmin))
+            die_usage("--vmax must be larger than --vmin");
+    }
+    /* Every companion is checked before the first picture is written. */
+    h5in *im = o->images ? open_companion(o, o->images, "/images", in, &m, a, b)
+               : h5in_has(in, "/images") ? in : NULL;
+    if (im)
+        tensor_free(read_images(im, a, a + 1));   /* shape checks */
+    h5in *pj = NULL;
+    char *pname = NULL;
+    if (o->projection) {
+        pj = open_companion(o, o->projection, "/attr", in, &m, a, b);
+        int64_t pd[TENSOR_MAXDIM];
+        if (h5in_dims(pj, "/attr", pd) != 4 || pd[1] < 1 || pd[2] < 1 || pd[3] < 1 ||
+            pd[2] > 8192 || pd[3] > 8192)
+            die("%s: '/attr' is not N x C x H x W (not a cnn-saliency maps file)", pj->name);
+        if (h5in_has(pj, "/target")) {
+            int32_t *tg = h5in_read_i32(pj, "/target", a, b - a);
+            int64_t i = 0;
+            while (i < b - a && tg[i] == o->unit)
+                i++;
+            int32_t bad = i < b - a ? tg[i] : 0;
+            free(tg);
+            if (i < b - a)
+                die("%s: row %lld explains channel %d, not --unit %d (cnn-saliency -t "
+                    "unit=%s:%d)", pj->name, (long long)(a + i), bad, o->unit, o->layer, o->unit);
+        }
+        char *meth = h5in_attr_str(pj, "/", "method");
+        size_t n = (meth ? strlen(meth) : 0) + 32;
+        pname = xmalloc(n);
+        snprintf(pname, n, "%s (this image)", meth ? meth : "projection");
+        if (meth && !strcmp(meth, "guided"))
+            snprintf(pname, n, "guided backprop (this image)");
+        free(meth);
+    }
+    tensor *pat = NULL;
+    if (o->patches) {
+        if ((!o->input || !strcmp(o->input, "-")) && !strcmp(o->patches, "-"))
+            die_usage("--patches and the input cannot both be standard input");
+        h5in *pf = h5in_open(o->patches);
+        pat = unit_patches(pf, o->layer, o->unit);
+        h5in_close(pf);
+    }
+    actview_frame f = { o->layer, NULL, (int)dims[1], (int)dims[2], (int)dims[3],
+                        NULL, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, pname, NULL, 0, 0, 0, 0 };
+    if (pat) {
+        f.patches = pat->data;
+        f.npatch = (int)pat->dims[0];
+        f.kc = (int)pat->dims[1], f.kh = (int)pat->dims[2], f.kw = (int)pat->dims[3];
+    }
+    {   /* the picture's size before any row is drawn: too large dies here */
+        int sc, cols;
+        actview_layout(&f, &vo, &sc, &cols);
+        int64_t rows = (f.c + cols - 1) / cols;
+        if ((int64_t)cols * f.w * sc > 16000 || rows * f.h * sc > 16000)
+            die("%d maps of %dx%d at scale %d do not fit in one picture (lower --scale or "
+                "set --cols)", f.c, f.h, f.w, sc);
+    }
+    progress *pg = progress_start("render", b - a);
+    for (int64_t i = 0; i < b - a; i++) {
+        tensor *act = h5in_read_rows(in, dset, a + i, 1);
+        tensor *img = im ? read_images(im, a + i, a + i + 1) : NULL;
+        tensor *prj = pj ? h5in_read_rows(pj, "/attr", a + i, 1) : NULL;
+        long long id = m.ids ? m.ids[i] : a + i;
+        char label[160];
+        snprintf(label, sizeof label, "%.120s %lld", o->label ? o->label : "image", id);
+        char *top1 = top1_text(in, &m, a + i);
+        f.act = act->data;
+        f.label = label;
+        f.top1 = top1;
+        if (img) {
+            f.img = img->data;
+            f.ic = (int)img->dims[1], f.ih = (int)img->dims[2], f.iw = (int)img->dims[3];
+        }
+        if (prj) {
+            f.proj = prj->data;
+            f.pc = (int)prj->dims[1], f.ph = (int)prj->dims[2], f.pw = (int)prj->dims[3];
+        }
+        draw_canvas *cv = actview_draw(&f, &vo);
+        if (o->each) {
+            char *p = each_path(o, &m, i);
+            draw_write_png(cv, p);
+            free(p);
+        } else if (fmt) {
+            size_t n = strlen(fmt) + 32;
+            char *p = xmalloc(n);
+            snprintf(p, n, fmt, id);
+            draw_write_png(cv, p);
+            free(p);
+        } else
+            draw_write_png(cv, o->co.output);
+        draw_free(cv);
+        free(top1);
+        tensor_free(act);
+        tensor_free(img);
+        tensor_free(prj);
+        progress_update(pg, i + 1);
+    }
+    progress_end(pg);
+    tensor_free(pat);
+    free(pname);
+    free(fmt);
+    free(dset);
+    if (pj)
+        h5in_close(pj);
+    if (im && im != in)
+        h5in_close(im);
+    meta_free(&m);
+    h5in_close(in);
+}
+
 /* For sanitizer builds (make test-asan): LeakSanitizer reads this hook.
  * fontconfig, which cairo's text calls, keeps its configuration cache for
  * the life of the process by design, and HDF5 1.10's H5LTopen_file_image
@@ -804,21 +1159,26 @@ const char *__lsan_default_options(void)
 
 /* Which commands take which option, so a misplaced one (--numbers on a
  * grid) is a usage error instead of being silently ignored. */
-enum { C_GRID = 1, C_FILTERS = 2, C_SCATTER = 4, C_HEATMAP = 8, C_BARS = 16 };
+enum { C_GRID = 1, C_FILTERS = 2, C_SCATTER = 4, C_HEATMAP = 8, C_BARS = 16, C_ACT = 32 };
 #define C_TILES (C_GRID | C_FILTERS | C_HEATMAP)
 static int option_cmds(int c)
 {
     switch (c) {
-    case OPT_COLS: return C_TILES | C_BARS;
-    case OPT_SCALE: case OPT_PAD: case OPT_CAPTION: case OPT_FILTER: case OPT_CMAP:
-    case OPT_SIGNED:
+    case OPT_COLS: return C_TILES | C_BARS | C_ACT;
+    case OPT_SCALE: case OPT_PAD: case OPT_CMAP:
+        return C_TILES | C_ACT;
+    case OPT_CAPTION: case OPT_FILTER: case OPT_SIGNED:
         return C_TILES;
-    case OPT_NORMALIZE: return C_GRID | C_FILTERS;
-    case OPT_EACH: return C_TILES | C_BARS;
+    case OPT_NORMALIZE: return C_GRID | C_FILTERS | C_ACT;
+    case OPT_EACH: return C_TILES | C_BARS | C_ACT;
+    case 'l': case OPT_HIGHLIGHT: case OPT_UNIT: case OPT_PROJECTION: case OPT_PATCHES:
+    case OPT_LABEL:
+        return C_ACT;
     case OPT_DIMS: case OPT_DSET: case OPT_TITLE: case OPT_SIZE: case OPT_RADIUS:
         return C_SCATTER;
-    case OPT_IMAGES: return C_HEATMAP | C_BARS;
-    case OPT_NUMBERS: case OPT_FORMAT: case OPT_ALPHA: case OPT_VMIN: case OPT_VMAX:
+    case OPT_IMAGES: return C_HEATMAP | C_BARS | C_ACT;
+    case OPT_VMIN: case OPT_VMAX: return C_HEATMAP | C_ACT;
+    case OPT_NUMBERS: case OPT_FORMAT: case OPT_ALPHA:
         return C_HEATMAP;
     case 'k': return C_BARS;
     }
@@ -837,23 +1197,28 @@ int main(int argc, char **argv)
 {
     cli_init(argc, argv);
     if (argc < 2)
-        die_usage("no command given (grid, filters, scatter, heatmap, bars)");
+        die_usage("no command given (grid, filters, scatter, heatmap, bars, activations, html)");
     const char *cmd = argv[1];
     const char *usage;
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help"))
         cli_help(usage_main);
     if (!strcmp(cmd, "--version"))
         cli_version();
+    if (!strcmp(cmd, "html")) {
+        argv[1] = argv[0];   /* getopt names the program in its messages */
+        return report_cli(argc - 1, argv + 1, usage_html);
+    }
     if (cmd[0] == '-')
-        die_usage("unrecognized option '%s' (a command comes first: grid, filters, scatter, heatmap, bars)", cmd);
+        die_usage("unrecognized option '%s' (a command comes first: grid, filters, scatter, heatmap, bars, activations, html)", cmd);
     int cbit;
     if (!strcmp(cmd, "grid")) usage = usage_grid, cbit = C_GRID;
     else if (!strcmp(cmd, "filters")) usage = usage_filters, cbit = C_FILTERS;
     else if (!strcmp(cmd, "scatter")) usage = usage_scatter, cbit = C_SCATTER;
     else if (!strcmp(cmd, "heatmap")) usage = usage_heatmap, cbit = C_HEATMAP;
     else if (!strcmp(cmd, "bars")) usage = usage_bars, cbit = C_BARS;
+    else if (!strcmp(cmd, "activations")) usage = usage_activations, cbit = C_ACT;
     else
-        die_usage("unknown command '%s' (grid, filters, scatter, heatmap, bars)", cmd);
+        die_usage("unknown command '%s' (grid, filters, scatter, heatmap, bars, activations, html)", cmd);
 
     ropts o;
     memset(&o, 0, sizeof o);
@@ -870,6 +1235,7 @@ int main(int argc, char **argv)
     o.height = 560;
     o.alpha = -1;
     o.topk = 5;
+    o.unit = -1;
     static const struct option longopts[] = {
         CLI_COMMON_LONGOPTS,
         { "cols", required_argument, 0, OPT_COLS },
@@ -893,6 +1259,12 @@ int main(int argc, char **argv)
         { "vmin", required_argument, 0, OPT_VMIN },
         { "vmax", required_argument, 0, OPT_VMAX },
         { "top", required_argument, 0, 'k' },
+        { "layer", required_argument, 0, 'l' },
+        { "highlight", no_argument, 0, OPT_HIGHLIGHT },
+        { "unit", required_argument, 0, OPT_UNIT },
+        { "projection", required_argument, 0, OPT_PROJECTION },
+        { "patches", required_argument, 0, OPT_PATCHES },
+        { "label", required_argument, 0, OPT_LABEL },
         { 0, 0, 0, 0 },
     };
     static const char *const caps[] = { "auto", "none", "label", "id", "score" };
@@ -900,14 +1272,14 @@ int main(int argc, char **argv)
     static const char *const filters[] = { "nearest", "bilinear" };
     argv[1] = argv[0];   /* getopt names the program in its messages */
     int c, li;
-    while ((c = getopt_long(argc - 1, argv + 1, CLI_COMMON_SHORTOPTS "k:", longopts, &li)) != -1) {
+    while ((c = getopt_long(argc - 1, argv + 1, CLI_COMMON_SHORTOPTS "k:l:", longopts, &li)) != -1) {
         if (c != '?' && c != ':' && !(option_cmds(c) & cbit))
             die_usage("--%s does not apply to '%s' (see 'cnn-render %s --help')",
-                      c == 'k' ? "top" : longopts[li].name, cmd, cmd);
+                      c == 'k' ? "top" : c == 'l' ? "layer" : longopts[li].name, cmd, cmd);
         switch (c) {
         case OPT_COLS: o.cols = (int)cli_long("--cols", optarg, 1, 1000); break;
         case OPT_SCALE: o.scale = (int)cli_long("--scale", optarg, 1, 64); break;
-        case OPT_PAD: o.pad = (int)cli_long("--pad", optarg, 0, 200); break;
+        case OPT_PAD: o.pad = (int)cli_long("--pad", optarg, 0, 200); o.pad_set = 1; break;
         case OPT_CAPTION: o.caption = parse_enum("--caption", optarg, caps, 5); break;
         case OPT_NORMALIZE: o.normalize = parse_enum("--normalize", optarg, norms, 3); break;
         case OPT_SIGNED: o.sign = 1; break;
@@ -947,6 +1319,12 @@ int main(int argc, char **argv)
         case OPT_VMIN: o.vmin = cli_double("--vmin", optarg, -1e30, 1e30); o.has_vmin = 1; break;
         case OPT_VMAX: o.vmax = cli_double("--vmax", optarg, -1e30, 1e30); o.has_vmax = 1; break;
         case 'k': o.topk = (int)cli_long("--top", optarg, 1, 100); break;
+        case 'l': o.layer = optarg; break;
+        case OPT_HIGHLIGHT: o.highlight = 1; break;
+        case OPT_UNIT: o.unit = (int)cli_long("--unit", optarg, 0, 16383); break;
+        case OPT_PROJECTION: o.projection = optarg; break;
+        case OPT_PATCHES: o.patches = optarg; break;
+        case OPT_LABEL: o.label = optarg; break;
         default:
             if (!cli_common_opt(c, optarg, &o.co, usage))
                 die_usage("unexpected option");
@@ -967,6 +1345,7 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "filters")) cmd_grid(&o, 1);
     else if (!strcmp(cmd, "scatter")) cmd_scatter(&o);
     else if (!strcmp(cmd, "heatmap")) cmd_heatmap(&o);
+    else if (!strcmp(cmd, "activations")) cmd_activations(&o);
     else cmd_bars(&o);
     return EXIT_OK;
 }

@@ -8,6 +8,7 @@
 # computed against brute force. Usage: tests/bench/occlude.sh [THREADS] [mnist|vgg|all]
 # (BENCH_VGG_NAIVE=1 also times --exact-naive on VGG: minutes.)
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
+. "$TOP/tests/bench/env.sh"
 BIN=${BIN:-bin}
 case $BIN in /*) ;; *) BIN=$TOP/$BIN ;; esac
 thr=${1:-2}; which=${2:-all}

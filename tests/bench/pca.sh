@@ -4,6 +4,7 @@
 # and peak memory (/usr/bin/time -v), and the gap to an exact PCA.
 # Run from the repository root: sh tests/bench/pca.sh [N]
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
+. "$TOP/tests/bench/env.sh"
 BIN=${BIN:-bin}
 case $BIN in /*) ;; *) BIN=$TOP/$BIN ;; esac
 PY=/usr/bin/python3

@@ -2,10 +2,11 @@
 # make bench: cnntools' engine beside PyTorch (Debian python3-torch) on the
 # same machine and thread count. Usage: tests/bench/run.sh [SECONDS] [THREADS]
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
+. "$TOP/tests/bench/env.sh"
 BUILD=${BUILD:-build}
 secs=${1:-2}; threads=${2:-2}
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-echo "bench: $threads threads, about ${secs}s per figure; higher is better except *_ms" >&2
+echo "bench: OpenBLAS core ${OPENBLAS_CORETYPE:-auto}, $threads threads, about ${secs}s per figure; higher is better except *_ms" >&2
 OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads "$TOP/$BUILD/bench/bench_engine" "$secs" >"$T/ours" || exit 1
 /usr/bin/python3 "$TOP/tests/bench/bench_torch.py" "$secs" "$threads" >"$T/torch" || exit 1
 awk -F'\t' '

@@ -45,6 +45,20 @@ check_error "shards with another top-k" 1 "cnn-join: .*k25.h5.*differs" "$T/x.h5
 cnn-extract-layer -q -l conv1 "$T/s25.h5" -o "$T/f25.h5"
 check_error "shards of different kinds" 1 "cnn-join: .*f25.h5.*features.*activations" "$T/x.h5" \
     cnn-join -o "$T/x.h5" "$T/s0.h5" "$T/f25.h5"
+# --- --stack: rows of different runs (one picture of several methods).
+cnn-saliency -q -m "$T/m.h5" -M gradient -t class=1 --range 0:4 "$T/im.h5" -o "$T/sg.h5"
+cnn-saliency -q -m "$T/m.h5" -M guided -t class=1 --range 0:4 "$T/im.h5" -o "$T/sd.h5"
+check_error "maps of two methods without --stack" 1 "cnn-join: .*sd.h5.*method.*differs" "$T/x.h5" \
+    cnn-join -o "$T/x.h5" "$T/sg.h5" "$T/sd.h5"
+check "maps of two methods with --stack" cnn-join --stack -o "$T/st.h5" "$T/sg.h5" "$T/sd.h5"
+check_py "stacked: rows of both in order, differing attributes dropped, both histories" -c "
+import h5py, numpy as np
+g, d, s = (h5py.File('$T/%s.h5' % n) for n in ('sg', 'sd', 'st'))
+assert np.array_equal(s['attr'][()], np.concatenate([g['attr'][()], d['attr'][()]]))
+assert np.array_equal(s['ids'][()], np.concatenate([g['ids'][()], d['ids'][()]]))
+assert 'method' not in s.attrs and s.attrs['kind'] == g.attrs['kind'] and s.attrs['target'] == g.attrs['target']
+h = s.attrs['history']
+assert '-M gradient' in h and '-M guided' in h and h.strip().splitlines()[-1].split(' ', 1)[1].startswith('cnn-join --stack'), h"
 check_error "a missing shard" 1 "cnn-join: .*nope.h5" "$T/x.h5" cnn-join -o "$T/x.h5" "$T/s0.h5" "$T/nope.h5"
 printf 'garbage' >"$T/bad.h5"
 check_error "a corrupt shard" 1 "cnn-join: .*bad.h5" "$T/x.h5" cnn-join -o "$T/x.h5" "$T/s0.h5" "$T/bad.h5"

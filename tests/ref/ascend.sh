@@ -33,6 +33,11 @@ check_py "objective rises monotonically" "$R" monotonic "$T/mono.h5"
 check "ascend with snapshots" cnn-ascend -q -m "$M" --until-pred 0 --start "$T/im.h5" \
     --steps 2000 --lr 0.002 --snapshots 3 -o "$T/flip.h5"
 check_py "--until-pred flips the prediction (checked in PyTorch)" "$R" flipped "$T/flip.h5" 0 "$M"
+check_py "snapshots carry /scores (the objective at each row's step) and /labels (the class)" -c "
+import h5py, numpy as np, sys
+f = h5py.File(sys.argv[1], 'r'); st = f['step'][()]
+assert np.array_equal(f['scores'][()], f['values'][()][st]), (f['scores'][()], st)
+assert (f['labels'][()] == 0).all() and len(f['labels']) == len(f['images'])" "$T/flip.h5"
 cnn-ascend -m "$M" --until-pred c0 --start "$T/im.h5" --steps 2000 --lr 0.002 -o "$T/flip2.h5" \
     2>"$T/flip.err"
 if grep -q "reached after .* L2 .*L-inf" "$T/flip.err"; then pass "--until-pred reports L2 and L-inf"

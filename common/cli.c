@@ -59,7 +59,7 @@ void cli_forget_tmp(const char *path)
 
 void cli_init(int argc, char **argv)
 {
-    cpu_fix_blas(argv);
+    cpu_setup(argv);
     if (argc > 0 && argv[0]) {
         const char *s = strrchr(argv[0], '/');
         progname = s ? s + 1 : argv[0];

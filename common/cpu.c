@@ -1,4 +1,4 @@
-/* cpu: OpenBLAS kernel choice (see cpu.h). */
+/* cpu: thread and kernel settings read before main (see cpu.h). */
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,24 +6,39 @@
 
 #include "cpu.h"
 
-void cpu_fix_blas(char **argv)
+/* The OpenBLAS core type this CPU should use, when OpenBLAS fell back to
+ * Prescott; NULL when its own choice stands. */
+static const char *better_core(void)
 {
-    if (getenv("OPENBLAS_CORETYPE") || getenv("CNN_NO_BLAS_FIX") || !argv)
-        return;
     const char *core = openblas_get_corename();
     if (!core || strcasecmp(core, "prescott"))
-        return;
+        return NULL;
     __builtin_cpu_init();
-    const char *want = NULL;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-        want = "SkylakeX";
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        want = "Haswell";
-    if (!want)
+        return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return "Haswell";
+    return NULL;
+}
+
+void cpu_setup(char **argv)
+{
+    if (!argv || getenv("CNN_NO_REEXEC"))
         return;
-    setenv("OPENBLAS_CORETYPE", want, 1);
+    int again = 0;
+    const char *core = getenv("OPENBLAS_CORETYPE") ? NULL : better_core();
+    if (core) {
+        setenv("OPENBLAS_CORETYPE", core, 1);
+        again = 1;
+    }
+    if (!getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        again = 1;
+    }
+    if (!again)
+        return;
+    setenv("CNN_NO_REEXEC", "1", 1);
     execv("/proc/self/exe", argv);
-    /* exec failed: go on with the slow kernels. */
-    unsetenv("OPENBLAS_CORETYPE");
+    /* exec failed: go on as we are. */
 }

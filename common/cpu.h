@@ -1,16 +1,21 @@
-/* cpu: make OpenBLAS use the kernels this CPU has.
+/* cpu: settings that the thread and BLAS libraries read only while they
+ * load, before main; cpu_setup re-executes the program once with them set.
  *
- * OpenBLAS (Debian's DYNAMIC_ARCH build) picks its kernels from the CPU
- * model; a model newer than the library (common on cloud VMs, which also
- * report "Intel Xeon Processor") falls back to Prescott, SSE3 kernels at a
- * tenth of the speed. OpenBLAS reads OPENBLAS_CORETYPE only while it loads,
- * before main, so cpu_fix_blas re-executes the program once with the right
- * core type (SkylakeX with AVX-512, Haswell with AVX2+FMA) when the choice
- * was Prescott and the CPU can do better. A user's OPENBLAS_CORETYPE is
- * respected; CNN_NO_BLAS_FIX=1 turns the fix off. */
+ * OMP_WAIT_POLICY=passive (unless the user set it): idle OpenMP threads
+ * sleep instead of spinning. The engine alternates OpenMP loops with
+ * OpenBLAS calls that have their own threads; spinning OpenMP threads take
+ * the cores from OpenBLAS (on 2 cores, MNIST one image at a time ran 3.5x
+ * slower, and 5-10x on a machine busy with other work).
+ *
+ * OPENBLAS_CORETYPE (unless set): Debian's OpenBLAS picks its kernels from
+ * the CPU model; a model newer than the library (common on cloud VMs)
+ * falls back to Prescott, SSE3 kernels at a tenth of the speed. When that
+ * happened and the CPU has AVX-512 (or AVX2+FMA), SkylakeX (or Haswell).
+ *
+ * CNN_NO_REEXEC=1 (set for the re-executed program) turns this off. */
 #ifndef CNN_CPU_H
 #define CNN_CPU_H
 
-void cpu_fix_blas(char **argv);
+void cpu_setup(char **argv);
 
 #endif

@@ -100,12 +100,16 @@ def resnet18():
 m = mnist_cnn()
 print("mnist_cnn_b1_img_per_s\t%.0f" % rate(m, 1, (1, 28, 28)))
 print("mnist_cnn_b64_img_per_s\t%.0f" % rate(m, 64, (1, 28, 28)))
-print("mnist_cnn_input_grad_ms\t%.3f" % (1e3 * grad_time(m, (1, 28, 28))))
+gm = grad_time(m, (1, 28, 28))
+print("mnist_cnn_input_grad_ms\t%.3f" % (1e3 * gm))
+print("mnist_cnn_ascent_steps_per_s\t%.1f" % (1 / gm))
 print("alexnet_b8_img_per_s\t%.2f" % rate(alexnet(), 8, (3, 224, 224)))
 print("resnet18_b8_img_per_s\t%.2f" % rate(resnet18(), 8, (3, 224, 224)))
 v = vgg16()
 print("vgg16_b4_img_per_s\t%.2f" % rate(v, 4, (3, 224, 224)))
-print("vgg16_input_grad_ms\t%.1f" % (1e3 * grad_time(v, (3, 224, 224))))
+gv = grad_time(v, (3, 224, 224))
+print("vgg16_input_grad_ms\t%.1f" % (1e3 * gv))
+print("vgg16_ascent_steps_per_s\t%.2f" % (1 / gv))
 cin, hw, idx = 3, 224, 0
 for c in VGG:
     if not c:

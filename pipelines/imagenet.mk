@@ -21,10 +21,7 @@
 # make -j2 helps little there). Most of it is iterative: the 8 gradient
 # ascents (60 steps each), the 4 style/texture runs (60-100 Adam steps), the
 # 2 occlusions and the patches; IMN_ASC_REG, IMN_STYLE_FLAGS and
-# IMN_SYNTH_FLAGS set the steps. The tools run OpenMP threads, and GNU
-# libgomp spins while it waits: on a loaded or shared machine (or under
-# make -j) that costs 3-5 times the work, so the rules below run with
-# OMP_WAIT_POLICY=passive.
+# IMN_SYNTH_FLAGS set the steps.
 IMAGENET_SRC ?= ../shared/models
 IMAGENET_DARKNET := $(IMAGENET_SRC)/darknet-tiny
 IMAGENET_MOBILENET := $(IMAGENET_SRC)/mobilenet_v1_0.25_224
@@ -119,9 +116,6 @@ endif
 .PHONY: imagenet-figures
 DEMO_TARGETS += imagenet-figures
 imagenet-figures: $(IMN_FIGURES)
-
-# Every tool run here: passive OpenMP waiting (see the top of this file).
-$(IMN)/%: export OMP_WAIT_POLICY := passive
 
 # ---- inputs
 $(IMN)/photos.h5: $(addprefix $(IMN_PH)/,$(IMN_PHOTOS)) | $(BIN)/cnn-images

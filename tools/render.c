@@ -256,9 +256,12 @@ static char *caption(const meta *m, int mode, int64_t i)
     case CAP_SCORE:
         if (!m->scores)
             return NULL;
+        /* Two decimals, but a small score (a probability of 3e-05) keeps
+         * its digits instead of printing as 0.00. */
         if (m->labels)
-            snprintf(buf, sizeof buf, "%s (%.2f)", class_name(m, m->labels[i], nb, sizeof nb),
-                     m->scores[i]);
+            snprintf(buf, sizeof buf,
+                     m->scores[i] != 0 && fabsf(m->scores[i]) < 0.01f ? "%s (%.1e)" : "%s (%.2f)",
+                     class_name(m, m->labels[i], nb, sizeof nb), m->scores[i]);
         else
             snprintf(buf, sizeof buf, "%.3g", m->scores[i]);
         return xstrdup(buf);

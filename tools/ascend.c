@@ -49,7 +49,7 @@ static const char usage[] =
     "      --clip-contrib PCT  reset pixels whose contribution |(x - m) . grad|\n"
     "                        is below the PCT-th percentile to m\n"
     "      --preset K        Yosinski et al. 2015 Table 1 set K = 1..4 (decay,\n"
-    "                        blur width, blur every, norm %%, contribution %%):\n"
+    "                        blur width, blur every, norm %, contribution %):\n"
     "                        1: 0, 0.5, 4, 50, 0    2: 0.3, 0, 0, 20, 0\n"
     "                        3: 1e-4, 1.0, 4, 0, 0  4: 0, 0.5, 4, 0, 90\n"
     "                        options given explicitly override the set\n"

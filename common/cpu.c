@@ -1,8 +1,10 @@
-/* cpu: thread and kernel settings read before main (see cpu.h). */
+/* cpu: thread, kernel and floating-point settings (see cpu.h). */
 #include <cblas.h>
+#include <pmmintrin.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xmmintrin.h>
 
 #include "cpu.h"
 
@@ -22,23 +24,50 @@ static const char *better_core(void)
     return NULL;
 }
 
+/* In the re-executed program: flush denormals to zero in this thread, then
+ * let OpenBLAS start its worker threads, which inherit the setting. */
+static void after_reexec(const char *blas_threads)
+{
+    _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
+    _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
+    int n = atoi(blas_threads);
+    if (*blas_threads)
+        setenv("OPENBLAS_NUM_THREADS", blas_threads, 1);
+    else
+        unsetenv("OPENBLAS_NUM_THREADS");
+    unsetenv("CNN_BLAS_THREADS");
+    if (n < 1) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        n = c > 0 ? (int)c : 1;
+    }
+    openblas_set_num_threads(n);
+}
+
 void cpu_setup(char **argv)
 {
+    const char *bt = getenv("CNN_BLAS_THREADS");
+    if (bt && getenv("CNN_NO_REEXEC")) {
+        after_reexec(bt);
+        return;
+    }
     if (!argv || getenv("CNN_NO_REEXEC"))
         return;
-    int again = 0;
     const char *core = getenv("OPENBLAS_CORETYPE") ? NULL : better_core();
-    if (core) {
+    if (core)
         setenv("OPENBLAS_CORETYPE", core, 1);
-        again = 1;
-    }
-    if (!getenv("OMP_WAIT_POLICY")) {
+    if (!getenv("OMP_WAIT_POLICY"))
         setenv("OMP_WAIT_POLICY", "passive", 1);
-        again = 1;
-    }
-    if (!again)
-        return;
+    /* OpenBLAS starts its threads while it loads: one thread then, the
+     * rest after the denormal setting (after_reexec). */
+    const char *t = getenv("OPENBLAS_NUM_THREADS");
+    setenv("CNN_BLAS_THREADS", t ? t : "", 1);
+    setenv("OPENBLAS_NUM_THREADS", "1", 1);
     setenv("CNN_NO_REEXEC", "1", 1);
     execv("/proc/self/exe", argv);
     /* exec failed: go on as we are. */
+    if (t)
+        setenv("OPENBLAS_NUM_THREADS", t, 1);
+    else
+        unsetenv("OPENBLAS_NUM_THREADS");
+    unsetenv("CNN_BLAS_THREADS");
 }

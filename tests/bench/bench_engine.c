@@ -230,22 +230,26 @@ static double fwd_rate(model *m, int n, double secs)
     return reps * n / t;
 }
 
-/* Seconds for one forward + input gradient of the top logit, batch 1. */
-static double grad_time(model *m, double secs)
+/* Seconds for one forward + input gradient of the first logit of n images
+ * under a ReLU rule: n = 1 is one saliency map (or one ascent step), n = 50
+ * one SmoothGrad(50) map (the noise samples go through as one batch). */
+static double grad_time(model *m, double secs, int n, relu_rule rule)
 {
-    engine *e = engine_new(m, 1, 0, 1);
-    tensor *x = randt(4, 1, m->in_shape[0], m->in_shape[1], m->in_shape[2], 0.5);
+    engine *e = engine_new(m, n, 0, 1);
+    tensor *x = randt(4, n, m->in_shape[0], m->in_shape[1], m->in_shape[2], 0.5);
     const tensor *y;
     engine_forward(e, x);
     y = engine_output(e);
     tensor *g = tensor_new(y->ndim, y->dims);
-    g->data[0] = 1;
-    engine_backward(e, m->n - 1, g, RULE_STANDARD, 0);
+    int64_t k = tensor_rowsize(y);
+    for (int i = 0; i < n; i++)
+        g->data[i * k] = 1;
+    engine_backward(e, m->n - 1, g, rule, 0);
     int reps = 0;
     double t0 = now(), t;
     do {
         engine_forward(e, x);
-        engine_backward(e, m->n - 1, g, RULE_STANDARD, 0);
+        engine_backward(e, m->n - 1, g, rule, 0);
         reps++;
     } while ((t = now() - t0) < secs);
     tensor_free(g);
@@ -290,9 +294,11 @@ int main(int argc, char **argv)
     printf("mnist_cnn_b64_img_per_s\t%.0f\n", fwd_rate(m, 64, secs));
     /* One input gradient = one saliency map = one ascent step (forward +
      * backward to the pixels, batch 1). */
-    double gm = grad_time(m, secs);
+    double gm = grad_time(m, secs, 1, RULE_STANDARD);
     printf("mnist_cnn_input_grad_ms\t%.3f\n", 1e3 * gm);
     printf("mnist_cnn_ascent_steps_per_s\t%.1f\n", 1 / gm);
+    printf("mnist_cnn_guided_ms\t%.3f\n", 1e3 * grad_time(m, secs, 1, RULE_GUIDED));
+    printf("mnist_cnn_smoothgrad50_ms\t%.2f\n", 1e3 * grad_time(m, secs, 50, RULE_STANDARD));
     model_free(m);
     m = alexnet();
     prepare(m);
@@ -305,9 +311,10 @@ int main(int argc, char **argv)
     m = vgg16();
     prepare(m);
     printf("vgg16_b4_img_per_s\t%.2f\n", fwd_rate(m, 4, secs));
-    double gv = grad_time(m, secs);
+    double gv = grad_time(m, secs, 1, RULE_STANDARD);
     printf("vgg16_input_grad_ms\t%.1f\n", 1e3 * gv);
     printf("vgg16_ascent_steps_per_s\t%.2f\n", 1 / gv);
+    printf("vgg16_guided_ms\t%.1f\n", 1e3 * grad_time(m, secs, 1, RULE_GUIDED));
     model_free(m);
     int64_t cin = 3, hw = 224;
     int idx = 0;

@@ -25,17 +25,28 @@ def rate(net, n, shape):
                 return reps * n / t
 
 
-def grad_time(net, shape):
-    x = torch.rand(1, *shape, requires_grad=True)
-    net(x)[0, 0].backward()
+def grad_time(net, shape, n=1, guided=False):
+    """Seconds for one forward + input gradient of the first logit of n
+    images; guided: ReLUs pass back only positive gradients (hooks)."""
+    hooks = []
+    if guided:
+        for mod in net.modules():
+            if isinstance(mod, nn.ReLU):
+                hooks.append(mod.register_full_backward_hook(
+                    lambda m, gi, go: (gi[0].clamp(min=0),)))
+    x = torch.rand(n, *shape, requires_grad=True)
+    net(x)[:, 0].sum().backward()
     reps, t0 = 0, time.perf_counter()
     while True:
         x.grad = None
-        net(x)[0, 0].backward()
+        net(x)[:, 0].sum().backward()
         reps += 1
         t = time.perf_counter() - t0
         if t >= secs:
-            return t / reps
+            break
+    for h in hooks:
+        h.remove()
+    return t / reps
 
 
 def mnist_cnn():
@@ -103,6 +114,8 @@ print("mnist_cnn_b64_img_per_s\t%.0f" % rate(m, 64, (1, 28, 28)))
 gm = grad_time(m, (1, 28, 28))
 print("mnist_cnn_input_grad_ms\t%.3f" % (1e3 * gm))
 print("mnist_cnn_ascent_steps_per_s\t%.1f" % (1 / gm))
+print("mnist_cnn_guided_ms\t%.3f" % (1e3 * grad_time(m, (1, 28, 28), guided=True)))
+print("mnist_cnn_smoothgrad50_ms\t%.2f" % (1e3 * grad_time(m, (1, 28, 28), n=50)))
 print("alexnet_b8_img_per_s\t%.2f" % rate(alexnet(), 8, (3, 224, 224)))
 print("resnet18_b8_img_per_s\t%.2f" % rate(resnet18(), 8, (3, 224, 224)))
 v = vgg16()
@@ -110,6 +123,7 @@ print("vgg16_b4_img_per_s\t%.2f" % rate(v, 4, (3, 224, 224)))
 gv = grad_time(v, (3, 224, 224))
 print("vgg16_input_grad_ms\t%.1f" % (1e3 * gv))
 print("vgg16_ascent_steps_per_s\t%.2f" % (1 / gv))
+print("vgg16_guided_ms\t%.1f" % (1e3 * grad_time(v, (3, 224, 224), guided=True)))
 cin, hw, idx = 3, 224, 0
 for c in VGG:
     if not c:

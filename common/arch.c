@@ -13,28 +13,11 @@
 #include "arch.h"
 #include "cli.h"
 
-/* Read a whole small file; NULL on failure. Architecture files are a few
- * lines, so a 1 MiB cap keeps a mistaken operand (an HDF5 file) cheap. */
+/* Architecture files are a few lines, so reading at most 1 MiB keeps a
+ * mistaken operand (an HDF5 file) cheap. */
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = xmalloc(cap);
-    size_t k;
-    while ((k = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += k;
-        if (n + 1 >= cap) {
-            if (cap >= (1u << 20))
-                break;
-            cap *= 2;
-            buf = xrealloc(buf, cap);
-        }
-    }
-    fclose(f);
-    buf[n] = 0;
-    return buf;
+    return cli_read_file(path, ((size_t)1 << 20) - 1, NULL);
 }
 
 static int is_file(const char *spec)

@@ -99,6 +99,11 @@ progress *progress_start(const char *what, int64_t total);
 void progress_update(progress *p, int64_t done);
 void progress_end(progress *p);
 
+/* The first max bytes of a small file, NUL-terminated (malloc'd): *more
+ * (when not NULL) is set when the file is longer. NULL with errno set when
+ * it cannot be opened or read, or is a directory. */
+char *cli_read_file(const char *path, size_t max, int *more);
+
 /* Register a temporary file to be removed if the tool dies before
  * cli_forget_tmp() is called for it. */
 void cli_register_tmp(const char *path);

@@ -44,38 +44,13 @@ static void put_url(FILE *f, const char *s)
 }
 
 /* The whole of a small text file (malloc'd, NUL-terminated); NULL with errno
- * set when it cannot be read. */
+ * set when it cannot be read; dies past 64 MiB. */
 static char *slurp(const char *path)
 {
-    struct stat st;
-    if (stat(path, &st))
-        return NULL;
-    if (S_ISDIR(st.st_mode)) {
-        errno = EISDIR;
-        return NULL;
-    }
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = xmalloc(cap);
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (n + 1 == cap) {
-            if (cap > ((size_t)1 << 26))
-                die("%s: larger than 64 MiB (not a report definition or caption)", path);
-            buf = xrealloc(buf, cap *= 2);
-        }
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(buf);
-        errno = EIO;
-        return NULL;
-    }
-    buf[n] = '\0';
+    int more;
+    char *buf = cli_read_file(path, (size_t)1 << 26, &more);
+    if (buf && more)
+        die("%s: larger than 64 MiB (not a report definition or caption)", path);
     return buf;
 }
 

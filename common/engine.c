@@ -12,11 +12,11 @@
  * Backward applies its Jacobian, so the input gradient is with respect to
  * the [0,1] pixels the user has.
  *
- * Threads: convolutions and dense layers are parallel inside OpenBLAS;
- * elementwise and pooling ops use OpenMP over images and channels. The two
- * never run at the same time, so engine_set_threads sets both pools to the
- * same size instead of splitting the cores between them. */
-#include <cblas.h>
+ * Threads: one pool, OpenMP's. OpenBLAS is kept to one thread and the ops
+ * split their products over the OpenMP threads themselves (gemm.h):
+ * convolutions by image and by chunk of output rows (ops/conv.c), dense
+ * layers by blocks of outputs; elementwise and pooling ops by images and
+ * channels. Two pools on the same cores would wait on each other. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +24,7 @@
 
 #include "cli.h"
 #include "engine.h"
+#include "gemm.h"
 #include "ops.h"
 
 _Static_assert((int)RULE_STANDARD == (int)OP_RULE_STANDARD && (int)RULE_GUIDED == (int)OP_RULE_GUIDED &&
@@ -57,6 +58,7 @@ engine *engine_new(model *m, int max_batch, int training, uint64_t seed)
 {
     if (max_batch < 1)
         die("engine: batch size %d must be at least 1", max_batch);
+    gemm_serial_blas();
     engine *e = xcalloc(1, sizeof *e);
     e->m = m;
     e->max_batch = max_batch;
@@ -123,7 +125,7 @@ void engine_set_threads(int n)
 {
     if (n < 1)
         n = cli_nthreads(0);
-    openblas_set_num_threads(n);
+    gemm_serial_blas();
     omp_set_num_threads(n);
 }
 

@@ -19,7 +19,6 @@
  * recomputed rectangle pasted over it. Values the occluder cannot reach are
  * recomputed from unchanged inputs, so they equal the cache up to the
  * summation order of a smaller matrix product. */
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,7 @@
 
 #include "cli.h"
 #include "engine.h"
+#include "gemm.h"
 #include "occlude.h"
 #include "ops.h"
 #include "rfield.h"
@@ -635,6 +635,7 @@ static void conv_batch(occlude *o, const node *nd, const onode *on, int m, const
     for (int64_t b0 = 0; b0 < m; b0 += mb) {
         int64_t nb = imin(mb, m - b0), ld = nb * N;
         for (int64_t gi = 0; gi < g; gi++) {
+#pragma omp parallel for schedule(static) if (nb * K * N > (1 << 16))
             for (int64_t li = 0; li < nb; li++) {
                 const float *x = crop + (b0 + li) * csz + gi * cpg * ch * cw;
                 for (int64_t c = 0; c < cpg; c++)
@@ -652,10 +653,10 @@ static void conv_batch(occlude *o, const node *nd, const onode *on, int m, const
                             }
                         }
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)ld, (int)K, 1.0f,
-                        Wt->data + gi * M * K, (int)K, col, (int)ld, 0.0f, tmp + gi * M * ld,
-                        (int)ld);
+            gemm(0, 0, (int)M, (int)ld, (int)K, 1.0f, Wt->data + gi * M * K, (int)K, col, (int)ld,
+                 0.0f, tmp + gi * M * ld, (int)ld);
         }
+#pragma omp parallel for schedule(static) if (nb * on->c * N > (1 << 16))
         for (int64_t li = 0; li < nb; li++)
             for (int64_t c = 0; c < on->c; c++) {
                 float *d = out + ((b0 + li) * on->c + c) * N;

@@ -3,12 +3,12 @@
  * (the engine seeds a single node); the input gradients add up. */
 #include "style.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "gemm.h"
 
 struct style {
     const model *m;
@@ -31,8 +31,7 @@ static int64_t node_numel(const model *m, int i)
 /* G = F F^T for F (n x k). */
 static void gram(const float *F, int64_t n, int64_t k, float *G)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)k, 1.0f, F,
-                (int)k, F, (int)k, 0.0f, G, (int)n);
+    gemm(0, 1, (int)n, (int)n, (int)k, 1.0f, F, (int)k, F, (int)k, 0.0f, G, (int)n);
 }
 
 style *style_new(const model *m, engine *e, const style_cfg *c, const tensor *content,
@@ -140,8 +139,8 @@ double style_loss_grad(style *s, const tensor *x, tensor *grad, double *lc, doub
         Ls += E / c->nstyle;
         /* dE/dF = (G - A) F / (N^2 M^2), weighted by w_l. */
         float wgt = (float)(c->style_weight / c->nstyle * norm);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)k, (int)n, wgt,
-                    s->G, (int)n, F, (int)k, 1.0f, seed_of(s, nd)->data, (int)k);
+        gemm(0, 0, (int)n, (int)k, (int)n, wgt, s->G, (int)n, F, (int)k, 1.0f,
+             seed_of(s, nd)->data, (int)k);
     }
     tensor_fill(grad, 0);
     int64_t D = tensor_numel(grad);

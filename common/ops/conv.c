@@ -1,25 +1,52 @@
 /* Conv (2-D convolution, PyTorch/ONNX semantics) and Dense (Gemm).
  *
- * Conv lowers each image to a column matrix (im2col: rows c,ki,kj; columns
+ * Conv lowers the input to a column matrix (im2col: rows c,ki,kj; columns
  * output positions) and multiplies by the weight matrix Cout x Cin/g*kh*kw
- * with one cblas_sgemm per group. A 1x1, stride-1, unpadded convolution
- * needs no lowering: the input plane is already the column matrix. The
- * column matrix lives in the engine's shared workspace, sized by prepare
- * for one image; OpenBLAS parallelises each GEMM. A depthwise convolution
- * (groups = Cin = Cout) would be Cin GEMMs of one row each, so it runs as
- * direct loops over the planes instead, in parallel with OpenMP. */
-#include <cblas.h>
+ * with one GEMM per group. The lowering is done a chunk of output rows at a
+ * time, about CONV_CHUNK floats (L2-sized), so that a chunk is still in
+ * cache when its GEMM reads it and the workspace stays small; the (image,
+ * chunk) items run in parallel, one single-threaded GEMM each (gemm.h).
+ * With fewer items than threads (one small image) the items run in turn,
+ * each lowering parallel over channels and its GEMM split over threads. A
+ * 1x1, stride-1, unpadded convolution needs no lowering: the input plane is
+ * already the column matrix.
+ *
+ * Backward: the weight gradient sums gy x col^T over the same items, each
+ * thread into its own accumulator (a static schedule: the same sums in the
+ * same order every run, so training is reproducible). The input gradient of a stride-1
+ * convolution is itself a convolution of gy (flipped, transposed weights,
+ * pads (k-1)d - pad), so it runs through the same fast path; other strides
+ * use col2im, in parallel over images. A depthwise convolution (groups =
+ * Cin = Cout) would be Cin GEMMs of one row each, so it runs as direct loops
+ * over the planes instead, in parallel with OpenMP. */
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "ops.h"
 
-typedef struct conv_p {
+/* Floats of column matrix one chunk aims at (2 MiB). */
+#define CONV_CHUNK (512 * 1024)
+/* Fewest columns a chunk's GEMM should have (below, packing dominates). */
+#define CONV_MIN_COLS 256
+
+/* The geometry of one convolution. */
+typedef struct cgeo {
     int64_t cin, h, w, cout, oh, ow, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, g;
+    int64_t crows;       /* output rows per chunk */
+    int direct;          /* 1x1, stride 1, no padding: no lowering */
+} cgeo;
+
+typedef struct conv_p {
+    cgeo f;              /* the convolution */
+    cgeo t;              /* its input gradient as a convolution (tgrad) */
     int iw, ib;          /* weight/bias index in nd->w; ib -1 = no bias */
-    int direct;          /* 1x1, stride 1, no padding: skip im2col */
     int depthwise;       /* groups = Cin = Cout: direct loops, no GEMM */
+    int tgrad;           /* input gradient through the transposed convolution */
+    int wt;              /* threads the workspace has slots for */
+    size_t slot;         /* floats of workspace per thread */
 } conv_p;
 
 static const op_attr_spec conv_attrs[] = {
@@ -28,84 +55,141 @@ static const op_attr_spec conv_attrs[] = {
 };
 static const op_weight_spec conv_weights[] = { { "weight", 1 }, { "bias", 0 }, { NULL, 0 } };
 
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* Rows of the column matrix (per image, all groups). */
+static int64_t col_rows(const cgeo *q) { return q->direct ? 0 : q->cin * q->kh * q->kw; }
+
+/* Output rows per chunk for wt threads: about CONV_CHUNK floats, at least
+ * CONV_MIN_COLS columns, at least 2 chunks per thread for one image when
+ * that leaves the columns above the minimum, equal chunks. */
+static void set_chunk(cgeo *q, int wt)
+{
+    if (q->direct) {
+        q->crows = q->oh;
+        return;
+    }
+    int64_t r = CONV_CHUNK / (col_rows(q) * q->ow);
+    if (r > ceil_div(q->oh, 2 * wt))
+        r = ceil_div(q->oh, 2 * wt);
+    if (r * q->ow < CONV_MIN_COLS)
+        r = ceil_div(CONV_MIN_COLS, q->ow);
+    if (r < 1)
+        r = 1;
+    if (r > q->oh)
+        r = q->oh;
+    q->crows = ceil_div(q->oh, ceil_div(q->oh, r));
+}
+
 static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len)
 {
     conv_p p = { 0 };
+    cgeo *q = &p.f;
     p.iw = op_weight_index(nd, "weight");
     p.ib = op_weight_index(nd, "bias");
     const tensor *W = nd->w[p.iw];
-    p.cin = in[0][0], p.h = in[0][1], p.w = in[0][2];
+    q->cin = in[0][0], q->h = in[0][1], q->w = in[0][2];
     if (W->ndim != 4) {
         snprintf(err, len, "weight must be 4-D (Cout x Cin/groups x kh x kw), has %d dimensions",
                  W->ndim);
         return -1;
     }
-    p.cout = W->dims[0], p.kh = W->dims[2], p.kw = W->dims[3];
-    p.g = op_attr_int(nd, "groups", 0, 1);
-    p.sh = op_attr_int(nd, "stride", 0, 1), p.sw = op_attr_int(nd, "stride", 1, 1);
-    p.dh = op_attr_int(nd, "dilation", 0, 1), p.dw = op_attr_int(nd, "dilation", 1, 1);
+    q->cout = W->dims[0], q->kh = W->dims[2], q->kw = W->dims[3];
+    q->g = op_attr_int(nd, "groups", 0, 1);
+    q->sh = op_attr_int(nd, "stride", 0, 1), q->sw = op_attr_int(nd, "stride", 1, 1);
+    q->dh = op_attr_int(nd, "dilation", 0, 1), q->dw = op_attr_int(nd, "dilation", 1, 1);
     int64_t pad[4];
     op_pads(nd, pad);
-    p.pt = pad[0], p.pl = pad[1], p.pb = pad[2], p.pr = pad[3];
-    if (node_has(nd, "kernel") && (op_attr_int(nd, "kernel", 0, 0) != p.kh ||
-                                   op_attr_int(nd, "kernel", 1, 0) != p.kw)) {
+    q->pt = pad[0], q->pl = pad[1], q->pb = pad[2], q->pr = pad[3];
+    if (node_has(nd, "kernel") && (op_attr_int(nd, "kernel", 0, 0) != q->kh ||
+                                   op_attr_int(nd, "kernel", 1, 0) != q->kw)) {
         snprintf(err, len, "kernel attribute %lldx%lld disagrees with the weight's %lldx%lld",
                  (long long)op_attr_int(nd, "kernel", 0, 0),
-                 (long long)op_attr_int(nd, "kernel", 1, 0), (long long)p.kh, (long long)p.kw);
+                 (long long)op_attr_int(nd, "kernel", 1, 0), (long long)q->kh, (long long)q->kw);
         return -1;
     }
-    if (p.g < 1 || p.sh < 1 || p.sw < 1 || p.dh < 1 || p.dw < 1 || pad[0] < 0 || pad[1] < 0 ||
-        pad[2] < 0 || pad[3] < 0 || p.kh < 1 || p.kw < 1 || p.cout < 1) {
+    if (q->g < 1 || q->sh < 1 || q->sw < 1 || q->dh < 1 || q->dw < 1 || pad[0] < 0 || pad[1] < 0 ||
+        pad[2] < 0 || pad[3] < 0 || q->kh < 1 || q->kw < 1 || q->cout < 1) {
         snprintf(err, len, "groups, stride, dilation and kernel must be >= 1 and pads >= 0");
         return -1;
     }
-    if (p.cin % p.g || p.cout % p.g) {
+    if (q->cin % q->g || q->cout % q->g) {
         snprintf(err, len, "groups %lld does not divide input channels %lld and output channels %lld",
-                 (long long)p.g, (long long)p.cin, (long long)p.cout);
+                 (long long)q->g, (long long)q->cin, (long long)q->cout);
         return -1;
     }
-    if (W->dims[1] != p.cin / p.g) {
+    if (W->dims[1] != q->cin / q->g) {
         snprintf(err, len, "weight has %lld input channels per group, the input gives %lld/%lld = %lld",
-                 (long long)W->dims[1], (long long)p.cin, (long long)p.g,
-                 (long long)(p.cin / p.g));
+                 (long long)W->dims[1], (long long)q->cin, (long long)q->g,
+                 (long long)(q->cin / q->g));
         return -1;
     }
-    if (p.ib >= 0 && (nd->w[p.ib]->ndim != 1 || nd->w[p.ib]->dims[0] != p.cout)) {
-        snprintf(err, len, "bias must have %lld values (one per output channel)", (long long)p.cout);
+    if (p.ib >= 0 && (nd->w[p.ib]->ndim != 1 || nd->w[p.ib]->dims[0] != q->cout)) {
+        snprintf(err, len, "bias must have %lld values (one per output channel)", (long long)q->cout);
         return -1;
     }
-    int64_t eh = p.dh * (p.kh - 1) + 1, ew = p.dw * (p.kw - 1) + 1;
-    if (p.h + p.pt + p.pb < eh || p.w + p.pl + p.pr < ew) {
+    int64_t eh = q->dh * (q->kh - 1) + 1, ew = q->dw * (q->kw - 1) + 1;
+    if (q->h + q->pt + q->pb < eh || q->w + q->pl + q->pr < ew) {
         snprintf(err, len, "kernel %lldx%lld (dilated) is larger than the padded input %lldx%lld",
-                 (long long)eh, (long long)ew, (long long)(p.h + p.pt + p.pb),
-                 (long long)(p.w + p.pl + p.pr));
+                 (long long)eh, (long long)ew, (long long)(q->h + q->pt + q->pb),
+                 (long long)(q->w + q->pl + q->pr));
         return -1;
     }
-    p.oh = (p.h + p.pt + p.pb - eh) / p.sh + 1;
-    p.ow = (p.w + p.pl + p.pr - ew) / p.sw + 1;
-    p.direct = p.kh == 1 && p.kw == 1 && p.sh == 1 && p.sw == 1 && !p.pt && !p.pl && !p.pb && !p.pr;
-    nd->shape[0] = p.cout, nd->shape[1] = p.oh, nd->shape[2] = p.ow;
-    p.depthwise = p.g > 1 && p.g == p.cin && p.cout == p.cin;
-    need->ws = p.direct || p.depthwise ? 0 : (size_t)(p.cin * p.kh * p.kw * p.oh * p.ow);
+    q->oh = (q->h + q->pt + q->pb - eh) / q->sh + 1;
+    q->ow = (q->w + q->pl + q->pr - ew) / q->sw + 1;
+    q->direct = q->kh == 1 && q->kw == 1 && q->sh == 1 && q->sw == 1 && !q->pt && !q->pl &&
+                !q->pb && !q->pr;
+    nd->shape[0] = q->cout, nd->shape[1] = q->oh, nd->shape[2] = q->ow;
+    p.depthwise = q->g > 1 && q->g == q->cin && q->cout == q->cin;
+    p.wt = omp_get_max_threads();
+    if (p.wt < omp_get_num_procs())
+        p.wt = omp_get_num_procs();
+    if (p.wt > 256)
+        p.wt = 256;
+    set_chunk(q, p.wt);
+    /* The input gradient as a convolution of gy: stride 1, every pad at
+     * most the dilated kernel's reach, so the transposed pads are >= 0. */
+    p.tgrad = q->sh == 1 && q->sw == 1 && q->pt <= eh - 1 && q->pb <= eh - 1 &&
+              q->pl <= ew - 1 && q->pr <= ew - 1;
+    if (p.tgrad) {
+        cgeo *t = &p.t;
+        *t = *q;
+        t->cin = q->cout, t->h = q->oh, t->w = q->ow, t->cout = q->cin, t->oh = q->h, t->ow = q->w;
+        t->pt = eh - 1 - q->pt, t->pb = eh - 1 - q->pb, t->pl = ew - 1 - q->pl,
+        t->pr = ew - 1 - q->pr;
+        t->direct = t->kh == 1 && t->kw == 1 && !t->pt && !t->pl && !t->pb && !t->pr;
+        set_chunk(t, p.wt);
+    }
+    /* A slot holds a chunk's column matrix and, in backward, the gradient
+     * of one (col2im path); the transposed weights follow the slots. */
+    size_t cf = (size_t)(col_rows(q) * q->crows * q->ow);
+    size_t ct = p.tgrad ? (size_t)(col_rows(&p.t) * p.t.crows * p.t.ow) : 0;
+    p.slot = 2 * (cf > ct ? cf : ct);
+    if (p.slot && p.slot < 2 * (size_t)CONV_CHUNK)
+        p.slot = 2 * (size_t)CONV_CHUNK;
+    size_t wlen = (size_t)tensor_numel(W);
+    need->ws = p.depthwise ? 0 : p.slot * (size_t)p.wt + (p.tgrad ? wlen : 0);
     need->aux = 0;
-    conv_p *q = malloc(sizeof *q);
-    if (!q) {
+    conv_p *r = malloc(sizeof *r);
+    if (!r) {
         snprintf(err, len, "out of memory");
         return -1;
     }
-    *q = p;
-    nd->priv = q;
+    *r = p;
+    nd->priv = r;
     return 0;
 }
 
-/* Lower one image x (cin x h x w) into col (cin*kh*kw x oh*ow). */
-static void im2col(const conv_p *p, const float *x, float *col)
+/* Lower output rows oy0..oy1-1 of one image x (cin x h x w) into col
+ * (cin*kh*kw x (oy1-oy0)*ow); channels c0..c1-1 only. */
+static void im2col_rows(const cgeo *p, const float *x, float *col, int64_t oy0, int64_t oy1,
+                        int64_t c0, int64_t c1)
 {
-    int64_t ohw = p->oh * p->ow;
-    for (int64_t c = 0; c < p->cin; c++)
+    int64_t nc = (oy1 - oy0) * p->ow;
+    for (int64_t c = c0; c < c1; c++)
         for (int64_t ki = 0; ki < p->kh; ki++)
             for (int64_t kj = 0; kj < p->kw; kj++) {
-                float *row = col + ((c * p->kh + ki) * p->kw + kj) * ohw;
+                float *row = col + ((c * p->kh + ki) * p->kw + kj) * nc;
                 const float *xc = x + c * p->h * p->w;
                 int64_t off = kj * p->dw - p->pl;
                 /* Output columns whose input column lies inside the image. */
@@ -115,8 +199,8 @@ static void im2col(const conv_p *p, const float *x, float *col)
                     hi = p->ow;
                 if (lo > hi)
                     lo = hi;
-                for (int64_t oy = 0; oy < p->oh; oy++) {
-                    float *r = row + oy * p->ow;
+                for (int64_t oy = oy0; oy < oy1; oy++) {
+                    float *r = row + (oy - oy0) * p->ow;
                     int64_t iy = oy * p->sh - p->pt + ki * p->dh;
                     if (iy < 0 || iy >= p->h) {
                         memset(r, 0, (size_t)p->ow * sizeof *r);
@@ -137,25 +221,26 @@ static void im2col(const conv_p *p, const float *x, float *col)
             }
 }
 
-/* The adjoint of im2col: add col's entries back onto the image gx. */
-static void col2im_add(const conv_p *p, const float *col, float *gx)
+/* The adjoint of im2col_rows: add col's entries back onto the image gx. */
+static void col2im_rows_add(const cgeo *p, const float *col, float *gx, int64_t oy0, int64_t oy1,
+                            int64_t c0, int64_t c1)
 {
-    int64_t ohw = p->oh * p->ow;
-    for (int64_t c = 0; c < p->cin; c++)
+    int64_t nc = (oy1 - oy0) * p->ow;
+    for (int64_t c = c0; c < c1; c++)
         for (int64_t ki = 0; ki < p->kh; ki++)
             for (int64_t kj = 0; kj < p->kw; kj++) {
-                const float *row = col + ((c * p->kh + ki) * p->kw + kj) * ohw;
+                const float *row = col + ((c * p->kh + ki) * p->kw + kj) * nc;
                 float *gc = gx + c * p->h * p->w;
                 int64_t off = kj * p->dw - p->pl;
                 int64_t lo = off < 0 ? (-off + p->sw - 1) / p->sw : 0;
                 int64_t hi = p->w - off <= 0 ? 0 : (p->w - off - 1) / p->sw + 1;
                 if (hi > p->ow)
                     hi = p->ow;
-                for (int64_t oy = 0; oy < p->oh; oy++) {
+                for (int64_t oy = oy0; oy < oy1; oy++) {
                     int64_t iy = oy * p->sh - p->pt + ki * p->dh;
                     if (iy < 0 || iy >= p->h)
                         continue;
-                    const float *r = row + oy * p->ow;
+                    const float *r = row + (oy - oy0) * p->ow;
                     int64_t base = iy * p->w + off;
                     for (int64_t ox = lo; ox < hi; ox++)
                         gc[base + ox * p->sw] += r[ox];
@@ -163,8 +248,96 @@ static void col2im_add(const conv_p *p, const float *col, float *gx)
             }
 }
 
+/* The chunk plan of one call: rows per chunk, chunks per image, threads. */
+typedef struct plan {
+    int64_t crows, nch, items;
+    int T;
+} plan;
+
+static plan make_plan(const cgeo *q, int n, int wt, size_t slot)
+{
+    plan pl;
+    int T = omp_get_max_threads();
+    if (T > wt)
+        T = wt;
+    pl.crows = q->crows;
+    /* An image per thread or more: whole images when they fit the slot. */
+    if (!q->direct && n >= T && (size_t)(col_rows(q) * q->oh * q->ow) <= slot / 2)
+        pl.crows = q->oh;
+    pl.nch = ceil_div(q->oh, pl.crows);
+    pl.items = (int64_t)n * pl.nch;
+    double flops = 2.0 * (double)n * (double)(q->cout * q->oh * q->ow) *
+                   (double)(q->cin / q->g * q->kh * q->kw);
+    if (T > flops / gemm_par_flops())
+        T = (int)(flops / gemm_par_flops());
+    pl.T = T < 1 ? 1 : T;
+    return pl;
+}
+
+/* The column matrix of chunk oy0..oy1 of image x (ld: its row stride). */
+static const float *chunk_cols(const cgeo *q, const float *x, float *col, int64_t oy0, int64_t oy1,
+                               int par, int64_t *ld)
+{
+    if (q->direct) {
+        *ld = q->oh * q->ow;
+        return x + oy0 * q->ow;
+    }
+    *ld = (oy1 - oy0) * q->ow;
+    if (par) {
+#pragma omp parallel for schedule(static)
+        for (int64_t c = 0; c < q->cin; c++)
+            im2col_rows(q, x, col, oy0, oy1, c, c + 1);
+    } else
+        im2col_rows(q, x, col, oy0, oy1, 0, q->cin);
+    return col;
+}
+
+/* y (+)= conv(x) + b over chunk oy0..oy1 of one image; par: split over
+ * threads (called outside a parallel region). */
+static void conv_chunk(const cgeo *q, const float *W, const float *b, const float *x, float *y,
+                       int64_t oy0, int64_t oy1, float *col, float beta, int par)
+{
+    int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw, ld;
+    const float *B = chunk_cols(q, x, col, oy0, oy1, par, &ld);
+    int64_t nc = (oy1 - oy0) * q->ow;
+    for (int64_t g = 0; g < q->g; g++)
+        (par ? gemm : gemm1)(0, 0, (int)M, (int)nc, (int)K, 1.0f, W + g * M * K, (int)K,
+                             B + g * K * ld, (int)ld, beta, y + g * M * ohw + oy0 * q->ow,
+                             (int)ohw);
+    if (b)
+        for (int64_t c = 0; c < q->cout; c++) {
+            float *yc = y + c * ohw + oy0 * q->ow, bc = b[c];
+            for (int64_t k = 0; k < nc; k++)
+                yc[k] += bc;
+        }
+}
+
+/* y (+)= conv(x) (+ b) for n images. */
+static void conv_run(const cgeo *q, const float *W, const float *b, int n, const float *x,
+                     float *y, float beta, float *ws, size_t slot, int wt)
+{
+    gemm_serial_blas();
+    plan pl = make_plan(q, n, wt, slot);
+    int64_t xs = q->cin * q->h * q->w, ys = q->cout * q->oh * q->ow;
+    if (pl.items < pl.T) {
+        for (int64_t it = 0; it < pl.items; it++) {
+            int64_t i = it / pl.nch, oy0 = it % pl.nch * pl.crows;
+            int64_t oy1 = oy0 + pl.crows < q->oh ? oy0 + pl.crows : q->oh;
+            conv_chunk(q, W, b, x + i * xs, y + i * ys, oy0, oy1, ws, beta, 1);
+        }
+        return;
+    }
+#pragma omp parallel for num_threads(pl.T) schedule(dynamic) if (pl.T > 1)
+    for (int64_t it = 0; it < pl.items; it++) {
+        int64_t i = it / pl.nch, oy0 = it % pl.nch * pl.crows;
+        int64_t oy1 = oy0 + pl.crows < q->oh ? oy0 + pl.crows : q->oh;
+        conv_chunk(q, W, b, x + i * xs, y + i * ys, oy0, oy1,
+                   ws + (size_t)omp_get_thread_num() * slot, beta, 0);
+    }
+}
+
 /* Depthwise: each channel convolved with its own kh x kw filter. */
-static void dw_forward(const conv_p *p, const float *W, const float *b, const op_io *io)
+static void dw_forward(const cgeo *p, const float *W, const float *b, const op_io *io)
 {
     int64_t planes = (int64_t)io->n * p->cin, hw = p->h * p->w, ohw = p->oh * p->ow;
 #pragma omp parallel for if (planes * ohw * p->kh * p->kw > OP_PAR_MIN) schedule(static)
@@ -192,7 +365,7 @@ static void dw_forward(const conv_p *p, const float *W, const float *b, const op
 
 /* Parallel over channels, images inside: the weight gradient of a channel
  * sums over images, so one thread owns it. */
-static void dw_backward(const conv_p *p, const float *W, float *gW, float *gb, const op_io *io)
+static void dw_backward(const cgeo *p, const float *W, float *gW, float *gb, const op_io *io)
 {
     int64_t hw = p->h * p->w, ohw = p->oh * p->ow, kk = p->kh * p->kw;
     float *gx0 = io->gx[0];
@@ -232,29 +405,116 @@ static void conv_forward(const node *nd, const op_io *io)
     const conv_p *p = nd->priv;
     const float *W = nd->w[p->iw]->data, *b = p->ib >= 0 ? nd->w[p->ib]->data : NULL;
     if (p->depthwise) {
-        dw_forward(p, W, b, io);
+        dw_forward(&p->f, W, b, io);
         return;
     }
-    int64_t ohw = p->oh * p->ow, M = p->cout / p->g, K = p->cin / p->g * p->kh * p->kw;
-    for (int i = 0; i < io->n; i++) {
-        const float *x = io->x[0] + (int64_t)i * p->cin * p->h * p->w;
-        float *y = io->y + (int64_t)i * p->cout * ohw;
-        const float *col = x;
-        if (!p->direct) {
-            im2col(p, x, io->ws);
-            col = io->ws;
+    conv_run(&p->f, W, b, io->n, io->x[0], io->y, 0.0f, io->ws, p->slot, p->wt);
+}
+
+/* Weight (and bias) gradients: sum over (image, chunk) items of
+ * gy_chunk x col_chunk^T, each thread into its own accumulator. */
+static void conv_wgrad(const conv_p *p, float *gW, float *gb, const op_io *io)
+{
+    const cgeo *q = &p->f;
+    int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
+    int64_t xs = q->cin * q->h * q->w, ys = q->cout * ohw, wl = q->cout * K;
+    plan pl = make_plan(q, io->n, p->wt, p->slot);
+    int T = pl.items < pl.T ? 1 : pl.T;
+    float *acc = T > 1 ? calloc((size_t)(T - 1) * (size_t)(wl + q->cout), sizeof(float)) : NULL;
+    if (T > 1 && !acc)
+        T = 1;
+    gemm_serial_blas();
+#pragma omp parallel for num_threads(T) schedule(static) if (T > 1)
+    for (int64_t it = 0; it < pl.items; it++) {
+        int t = omp_get_thread_num();
+        float *aw = t ? acc + (size_t)(t - 1) * (size_t)(wl + q->cout) : gW;
+        float *ab = t ? aw + wl : gb;
+        int64_t i = it / pl.nch, oy0 = it % pl.nch * pl.crows, ld;
+        int64_t oy1 = oy0 + pl.crows < q->oh ? oy0 + pl.crows : q->oh, nc = (oy1 - oy0) * q->ow;
+        const float *gy = io->gy + i * ys + oy0 * q->ow;
+        if (aw) {
+            const float *B = chunk_cols(q, io->x[0] + i * xs, io->ws + (size_t)t * p->slot, oy0,
+                                        oy1, T == 1 && pl.T > 1, &ld);
+            for (int64_t g = 0; g < q->g; g++)
+                (T == 1 && pl.T > 1 ? gemm : gemm1)(0, 1, (int)M, (int)K, (int)nc, 1.0f,
+                                                    gy + g * M * ohw, (int)ohw, B + g * K * ld,
+                                                    (int)ld, 1.0f, aw + g * M * K, (int)K);
         }
-        for (int64_t g = 0; g < p->g; g++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)ohw, (int)K,
-                        1.0f, W + g * M * K, (int)K, col + g * K * ohw, (int)ohw, 0.0f,
-                        y + g * M * ohw, (int)ohw);
-        if (b)
-            for (int64_t c = 0; c < p->cout; c++) {
-                float *yc = y + c * ohw, bc = b[c];
-                for (int64_t k = 0; k < ohw; k++)
-                    yc[k] += bc;
+        if (ab)
+            for (int64_t c = 0; c < q->cout; c++) {
+                const float *gc = gy + c * ohw;
+                float s = 0;
+                for (int64_t k = 0; k < nc; k++)
+                    s += gc[k];
+                ab[c] += s;
             }
     }
+    for (int t = 1; t < T; t++) {
+        const float *aw = acc + (size_t)(t - 1) * (size_t)(wl + q->cout);
+        if (gW)
+            for (int64_t k = 0; k < wl; k++)
+                gW[k] += aw[k];
+        if (gb)
+            for (int64_t c = 0; c < q->cout; c++)
+                gb[c] += aw[wl + c];
+    }
+    free(acc);
+}
+
+/* Input gradient by col2im: in parallel over images, each image's chunks
+ * in turn on one thread; with fewer images than threads, the chunks in
+ * turn, each GEMM split and col2im parallel over channels. */
+static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
+{
+    const cgeo *q = &p->f;
+    int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
+    int64_t xs = q->cin * q->h * q->w, ys = q->cout * ohw;
+    plan pl = make_plan(q, io->n, p->wt, p->slot);
+    int64_t nch = pl.nch, crows = pl.crows;
+    int T = omp_get_max_threads();
+    if (T > p->wt)
+        T = p->wt;
+    int par = io->n < T;
+    if (T > io->n)
+        T = io->n;
+    gemm_serial_blas();
+#pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1)
+    for (int i = 0; i < io->n; i++) {
+        float *dcol = io->ws + (size_t)omp_get_thread_num() * p->slot;
+        float *gx = io->gx[0] + i * xs;
+        for (int64_t ch = 0; ch < nch; ch++) {
+            int64_t oy0 = ch * crows, oy1 = oy0 + crows < q->oh ? oy0 + crows : q->oh;
+            int64_t nc = (oy1 - oy0) * q->ow;
+            for (int64_t g = 0; g < q->g; g++)
+                (par ? gemm : gemm1)(1, 0, (int)K, (int)nc, (int)M, 1.0f, W + g * M * K, (int)K,
+                                     io->gy + i * ys + g * M * ohw + oy0 * q->ow, (int)ohw, 0.0f,
+                                     dcol + g * K * nc, (int)nc);
+            if (par) {
+#pragma omp parallel for schedule(static)
+                for (int64_t c = 0; c < q->cin; c++)
+                    col2im_rows_add(q, dcol, gx, oy0, oy1, c, c + 1);
+            } else
+                col2im_rows_add(q, dcol, gx, oy0, oy1, 0, q->cin);
+        }
+    }
+}
+
+/* Input gradient as the convolution of gy with the flipped, transposed
+ * weights: W'[g*Ci + c][o][ki][kj] = W[g*Co + o][c][kh-1-ki][kw-1-kj]. */
+static void conv_xgrad_transposed(const conv_p *p, const float *W, const op_io *io)
+{
+    const cgeo *q = &p->f;
+    int64_t Co = q->cout / q->g, Ci = q->cin / q->g, kh = q->kh, kw = q->kw, kk = kh * kw;
+    float *Wt = io->ws + p->slot * (size_t)p->wt;
+    for (int64_t g = 0; g < q->g; g++)
+        for (int64_t c = 0; c < Ci; c++)
+            for (int64_t o = 0; o < Co; o++) {
+                const float *src = W + ((g * Co + o) * Ci + c) * kk;
+                float *dst = Wt + ((g * Ci + c) * Co + o) * kk;
+                for (int64_t k = 0; k < kk; k++)
+                    dst[k] = src[kk - 1 - k];
+            }
+    conv_run(&p->t, Wt, NULL, io->n, io->gy, io->gx[0], 1.0f, io->ws, p->slot, p->wt);
 }
 
 static void conv_backward(const node *nd, const op_io *io)
@@ -263,46 +523,20 @@ static void conv_backward(const node *nd, const op_io *io)
     const float *W = nd->w[p->iw]->data;
     float *gW = io->gw ? io->gw[p->iw] : NULL;
     float *gb = io->gw && p->ib >= 0 ? io->gw[p->ib] : NULL;
-    float *gx0 = io->gx[0];
-    int64_t ohw = p->oh * p->ow, M = p->cout / p->g, K = p->cin / p->g * p->kh * p->kw;
-    int64_t hw = p->h * p->w;
     if (p->depthwise) {
-        dw_backward(p, W, gW, gb, io);
+        dw_backward(&p->f, W, gW, gb, io);
         return;
     }
-    for (int i = 0; i < io->n; i++) {
-        const float *x = io->x[0] + (int64_t)i * p->cin * hw;
-        const float *gy = io->gy + (int64_t)i * p->cout * ohw;
-        if (gW) {
-            const float *col = x;
-            if (!p->direct) {
-                im2col(p, x, io->ws);
-                col = io->ws;
-            }
-            for (int64_t g = 0; g < p->g; g++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)K, (int)ohw,
-                            1.0f, gy + g * M * ohw, (int)ohw, col + g * K * ohw, (int)ohw, 1.0f,
-                            gW + g * M * K, (int)K);
-        }
-        if (gb)
-            for (int64_t c = 0; c < p->cout; c++) {
-                const float *gc = gy + c * ohw;
-                float s = 0;
-                for (int64_t k = 0; k < ohw; k++)
-                    s += gc[k];
-                gb[c] += s;
-            }
-        if (gx0) {
-            float *gx = gx0 + (int64_t)i * p->cin * hw;
-            /* Direct: the column matrix is the input gradient itself. */
-            float *dcol = p->direct ? gx : io->ws;
-            for (int64_t g = 0; g < p->g; g++)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)ohw, (int)M,
-                            1.0f, W + g * M * K, (int)K, gy + g * M * ohw, (int)ohw,
-                            p->direct ? 1.0f : 0.0f, dcol + g * K * ohw, (int)ohw);
-            if (!p->direct)
-                col2im_add(p, dcol, gx);
-        }
+    if (gW || gb)
+        conv_wgrad(p, gW, gb, io);
+    /* The transposed convolution lowers gy (Cout k^2 x H W floats), col2im
+     * the input's gradient (Cin k^2 x OH OW): the smaller wins. */
+    const cgeo *q = &p->f;
+    if (io->gx[0]) {
+        if (p->tgrad && q->cout * q->h * q->w <= q->cin * q->oh * q->ow)
+            conv_xgrad_transposed(p, W, io);
+        else
+            conv_xgrad_col2im(p, W, io);
     }
 }
 
@@ -358,22 +592,19 @@ static void dense_forward(const node *nd, const op_io *io)
     const float *b = p->ib >= 0 ? nd->w[p->ib]->data : NULL;
     for (int i = 0; b && i < io->n; i++)
         memcpy(io->y + i * p->dout, b, (size_t)p->dout * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, io->n, (int)p->dout, (int)p->din, 1.0f,
-                io->x[0], (int)p->din, nd->w[p->iw]->data, (int)p->din, b ? 1.0f : 0.0f, io->y,
-                (int)p->dout);
+    gemm(0, 1, io->n, (int)p->dout, (int)p->din, 1.0f, io->x[0], (int)p->din, nd->w[p->iw]->data,
+         (int)p->din, b ? 1.0f : 0.0f, io->y, (int)p->dout);
 }
 
 static void dense_backward(const node *nd, const op_io *io)
 {
     const dense_p *p = nd->priv;
     if (io->gx[0])
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, io->n, (int)p->din, (int)p->dout,
-                    1.0f, io->gy, (int)p->dout, nd->w[p->iw]->data, (int)p->din, 1.0f, io->gx[0],
-                    (int)p->din);
+        gemm(0, 0, io->n, (int)p->din, (int)p->dout, 1.0f, io->gy, (int)p->dout,
+             nd->w[p->iw]->data, (int)p->din, 1.0f, io->gx[0], (int)p->din);
     if (io->gw) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)p->dout, (int)p->din, io->n,
-                    1.0f, io->gy, (int)p->dout, io->x[0], (int)p->din, 1.0f, io->gw[p->iw],
-                    (int)p->din);
+        gemm(1, 0, (int)p->dout, (int)p->din, io->n, 1.0f, io->gy, (int)p->dout, io->x[0],
+             (int)p->din, 1.0f, io->gw[p->iw], (int)p->din);
         if (p->ib >= 0)
             for (int i = 0; i < io->n; i++)
                 for (int64_t o = 0; o < p->dout; o++)

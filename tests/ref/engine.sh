@@ -17,12 +17,16 @@ if ! $PY -c 'import torch, h5py' 2>/dev/null; then
     exit 0
 fi
 
+# Every product split over threads, however small (common/gemm.c).
+export CNN_PAR_FLOPS=1
 check_py "chain (strided asymmetric conv, BatchNorm, LRN, ceil max-pool, grouped dilated conv, LeakyReLU, AvgPool, Dense, BGR) matches PyTorch" \
     "$REF" "$DRV" "$T" chain
 check_py "DAG (1x1 and depthwise conv, Clip, Tanh, Add of 3, Concat, pools, Softmax) matches PyTorch" \
     "$REF" "$DRV" "$T" dag
 check_py "backward from a middle node (even LRN, bias-free conv/dense, strided dilated depthwise) matches PyTorch" \
     "$REF" "$DRV" "$T" middle
+check_py "convolutions in several chunks (transposed-convolution and col2im input gradients, padded 1x1) match PyTorch" \
+    "$REF" "$DRV" "$T" big
 
 $PY "$REF" --bad "$T"
 run_bad() { "$DRV" "$T/$1" "$T/bad_images.h5" "$T/bad_seed.h5" fc "$T/out.h5"; }

@@ -238,6 +238,26 @@ def nets(rng):
             node("lrn", "LRN", ["dw"], {"size": [4], "alpha": [0.1], "beta": [0.6], "k": [1.5]}),
             node("mp", "MaxPool", ["lrn"], {"kernel": [2], "stride": [2]}),
             node("fc", "Dense", ["mp"], weight=r(3, 5 * 2 * 1)),
+        ], "n": 1}
+    # Images large enough that the convolutions run in several chunks of
+    # output rows: the input gradient as a transposed convolution (3x3;
+    # grouped, dilated, asymmetrically padded 5x3), by col2im (stride 2; a
+    # padded 1x1, its pads beyond the kernel's reach), a direct 1x1.
+    out["big"] = {
+        "shape": (3, 40, 36), "pre": {"bgr": 0, "mean": [0.5] * 3, "std": [0.25] * 3},
+        "seed": "fc", "n": 1,
+        "nodes": [
+            node("c1", "Conv", ["input"], {"pad": [1]}, weight=r(8, 3, 3, 3), bias=r(8)),
+            node("r1", "ReLU", ["c1"]),
+            node("c2", "Conv", ["r1"], {"groups": [2], "dilation": [1, 2], "pad": [2, 1, 3, 3]},
+                 weight=r(8, 4, 5, 3, scale=0.3), bias=r(8)),
+            node("r2", "ReLU", ["c2"]),
+            node("c3", "Conv", ["r2"], {"stride": [2], "pad": [1]}, weight=r(6, 8, 3, 3, scale=0.3),
+                 bias=r(6)),
+            node("c4", "Conv", ["c3"], {"pad": [1]}, weight=r(5, 6, 1, 1), bias=r(5)),
+            node("c5", "Conv", ["c4"], {}, weight=r(4, 5, 1, 1), bias=r(4)),
+            node("mp", "MaxPool", ["c5"], {"kernel": [2], "stride": [2]}),
+            node("fc", "Dense", ["mp"], weight=r(3, 4 * 11 * 10, scale=0.1), bias=r(3)),
         ]}
     return out
 
@@ -282,7 +302,7 @@ def check(driver, work, name):
     net["pre"]["std"] = list(net["pre"]["std"])[:c] if c == 3 else [net["pre"]["std"][0]] * c
     mp, ip, sp, op = (os.path.join(work, "%s.%s.h5" % (name, s)) for s in ("model", "images", "seed", "out"))
     write_model(mp, net)
-    n = 3
+    n = net.get("n", 5)
     x = rng.random((n,) + tuple(net["shape"])).astype(np.float32)
     with h5py.File(ip, "w") as f:
         f.attrs["kind"] = "images"

@@ -360,21 +360,34 @@ void saliency_run(saliency *s, const tensor *x, const int32_t *labels, const int
         memset(attr->data, 0, (size_t)alen * sizeof(float));
         if (s->camacc)
             memset(s->camacc->data, 0, (size_t)(n * chw) * sizeof(float));
-        for (int k = 0; k < s->cfg.samples; k++) {
-            for (int i = 0; i < n; i++) {
-                int64_t o = (int64_t)i * s->C * s->hw;
-                const float *eps = s->cfg.noise_data ? s->cfg.noise_data + k * s->C * s->hw : NULL;
-                for (int64_t j = 0; j < s->C * s->hw; j++)
-                    s->xin->data[o + j] =
-                        (float)(x->data[o + j] +
-                                sigma[i] * (eps ? (double)eps[j] : rng_normal(&s->rngs[i])));
-            }
+        /* Several noise samples per pass when the engine has room: rows
+         * j*n + i hold sample k0 + j of image i, and each image's noise is
+         * drawn in sample order, so the maps do not depend on the packing. */
+        int spp = s->max_batch / n > 1 ? s->max_batch / n : 1;
+        for (int r = n; r < spp * n; r++)
+            s->sel[r] = s->sel[r % n];
+        for (int k0 = 0; k0 < s->cfg.samples; k0 += spp) {
+            int ks = s->cfg.samples - k0 < spp ? s->cfg.samples - k0 : spp;
+            set_rows(s->xin, ks * n);
+            for (int j = 0; j < ks; j++)
+                for (int i = 0; i < n; i++) {
+                    int64_t o = (int64_t)i * s->C * s->hw, d = (int64_t)(j * n) * s->C * s->hw + o;
+                    const float *eps =
+                        s->cfg.noise_data ? s->cfg.noise_data + (k0 + j) * s->C * s->hw : NULL;
+                    for (int64_t q = 0; q < s->C * s->hw; q++)
+                        s->xin->data[d + q] =
+                            (float)(x->data[o + q] +
+                                    sigma[i] * (eps ? (double)eps[q] : rng_normal(&s->rngs[i])));
+                }
             method_once(s, s->xin, s->one);
-            for (int64_t j = 0; j < alen; j++)
-                attr->data[j] += s->one->data[j];
-            if (s->camacc)
-                for (int64_t j = 0; j < n * chw; j++)
-                    s->camacc->data[j] += s->cam1->data[j];
+            for (int j = 0; j < ks; j++) {
+                const float *one = s->one->data + (int64_t)j * alen;
+                for (int64_t q = 0; q < alen; q++)
+                    attr->data[q] += one[q];
+                if (s->camacc)
+                    for (int64_t q = 0; q < n * chw; q++)
+                        s->camacc->data[q] += s->cam1->data[(int64_t)j * n * chw + q];
+            }
         }
         for (int64_t j = 0; j < alen; j++)
             attr->data[j] /= (float)s->cfg.samples;

@@ -39,7 +39,8 @@ static const char usage[] =
     "SmoothGrad (--method smoothgrad, or --smooth on top of any method):\n"
     "      --smooth        average the method over noisy copies of each image\n"
     "      --noise F       noise sd as a fraction of the image's range (0.15)\n"
-    "      --samples N     noisy copies (50)\n"
+    "      --samples N     noisy copies (50); up to --batch rows of them go\n"
+    "                      through the net at once (within about 2 GiB)\n"
     "      --noise-file F  unit normal draws /noise (S x C x H x W) to use for\n"
     "                      every image instead of --seed's (S samples)\n"
     "Integrated gradients:\n"
@@ -156,6 +157,9 @@ static void parse_baseline(const char *s, saliency_cfg *cfg)
 }
 
 /* The noise file's draws, checked against the images' shape. */
+/* Memory SmoothGrad may use to pack several noise samples in one pass. */
+#define SAL_PACK_BYTES (2.0 * 1024 * 1024 * 1024)
+
 static tensor *read_noise(const char *path, const int64_t *shape, int *samples)
 {
     h5in *f = h5in_open(path);
@@ -309,7 +313,23 @@ int main(int argc, char **argv)
     /* The engine keeps every layer for a whole batch: no larger than the
      * data (a few 224 x 224 photos need not pay for 64). */
     int batch = n < o.co.batch ? (n > 0 ? (int)n : 1) : o.co.batch;
-    saliency *s = saliency_new(m, &t, &cfg, batch, o.model);
+    /* SmoothGrad fills the rest of --batch with more noise samples per
+     * pass (one MNIST digit: all 50 samples in one pass of 50 rows), as
+     * long as the engine's activations and gradients stay within about
+     * SAL_PACK_BYTES. */
+    int rows = batch;
+    if (o.smooth) {
+        double row_bytes = 8.0 * (double)(m->in_shape[0] * m->in_shape[1] * m->in_shape[2]);
+        for (int i = 0; i < m->n; i++)
+            row_bytes += 8.0 * (double)(m->nodes[i].shape[0] * m->nodes[i].shape[1] *
+                                        m->nodes[i].shape[2]);
+        int64_t spp = o.co.batch / batch < cfg.samples ? o.co.batch / batch : cfg.samples;
+        int64_t fit = (int64_t)(SAL_PACK_BYTES / (row_bytes * batch));
+        if (spp > fit)
+            spp = fit;
+        rows = batch * (spp > 1 ? (int)spp : 1);
+    }
+    saliency *s = saliency_new(m, &t, &cfg, rows, o.model);
     int64_t C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2];
     int64_t ca = saliency_channels(s), ch, cw;
     saliency_cam_shape(s, &ch, &cw);

@@ -26,6 +26,7 @@
 
 #include "gemm.h"
 #include "ops.h"
+#include "pack.h"
 
 /* Floats of column matrix one chunk aims at (2 MiB). */
 #define CONV_CHUNK (512 * 1024)
@@ -47,6 +48,7 @@ typedef struct conv_p {
     int tgrad;           /* input gradient through the transposed convolution */
     int wt;              /* threads the workspace has slots for */
     size_t slot;         /* floats of workspace per thread */
+    size_t apk;          /* workspace offset of the packed weights (pk) */
 } conv_p;
 
 static const op_attr_spec conv_attrs[] = {
@@ -59,17 +61,25 @@ static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* Rows of the column matrix (per image, all groups). */
 static int64_t col_rows(const cgeo *q) { return q->direct ? 0 : q->cin * q->kh * q->kw; }
+/* Rows of the lowered chunk the forward writes: with the packed GEMM
+ * (pack.h) even a 1x1 convolution's input is copied into panels. */
+static int64_t lower_rows(const cgeo *q) { return pk_available() ? q->cin * q->kh * q->kw : col_rows(q); }
+/* Floats of a lowered chunk of rows output rows (panels padded). */
+static size_t chunk_floats(const cgeo *q, int64_t rows)
+{
+    return (size_t)(lower_rows(q) * (rows * q->ow + PK_NR));
+}
 
 /* Output rows per chunk for wt threads: about CONV_CHUNK floats, at least
  * CONV_MIN_COLS columns, at least 2 chunks per thread for one image when
  * that leaves the columns above the minimum, equal chunks. */
 static void set_chunk(cgeo *q, int wt)
 {
-    if (q->direct) {
+    if (!lower_rows(q)) {
         q->crows = q->oh;
         return;
     }
-    int64_t r = CONV_CHUNK / (col_rows(q) * q->ow);
+    int64_t r = CONV_CHUNK / (lower_rows(q) * q->ow);
     if (r > ceil_div(q->oh, 2 * wt))
         r = ceil_div(q->oh, 2 * wt);
     if (r * q->ow < CONV_MIN_COLS)
@@ -162,13 +172,21 @@ static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char 
     }
     /* A slot holds a chunk's column matrix and, in backward, the gradient
      * of one (col2im path); the transposed weights follow the slots. */
-    size_t cf = (size_t)(col_rows(q) * q->crows * q->ow);
-    size_t ct = p.tgrad ? (size_t)(col_rows(&p.t) * p.t.crows * p.t.ow) : 0;
+    size_t cf = chunk_floats(q, q->crows);
+    size_t ct = p.tgrad ? chunk_floats(&p.t, p.t.crows) : 0;
     p.slot = 2 * (cf > ct ? cf : ct);
     if (p.slot && p.slot < 2 * (size_t)CONV_CHUNK)
         p.slot = 2 * (size_t)CONV_CHUNK;
-    size_t wlen = (size_t)tensor_numel(W);
-    need->ws = p.depthwise ? 0 : p.slot * (size_t)p.wt + (p.tgrad ? wlen : 0);
+    p.slot = (p.slot + 15) / 16 * 16;
+    size_t wlen = (size_t)tensor_numel(W), alen = 0;
+    p.apk = p.slot * (size_t)p.wt + (p.tgrad ? (wlen + 15) / 16 * 16 : 0);
+    if (pk_available()) {
+        alen = (size_t)q->g * pk_a_size(q->cout / q->g, q->cin / q->g * q->kh * q->kw);
+        size_t at = (size_t)q->g * pk_a_size(q->cin / q->g, q->cout / q->g * q->kh * q->kw);
+        if (p.tgrad && at > alen)
+            alen = at;
+    }
+    need->ws = p.depthwise ? 0 : p.apk + alen;
     need->aux = 0;
     conv_p *r = malloc(sizeof *r);
     if (!r) {
@@ -262,7 +280,7 @@ static plan make_plan(const cgeo *q, int n, int wt, size_t slot)
         T = wt;
     pl.crows = q->crows;
     /* An image per thread or more: whole images when they fit the slot. */
-    if (!q->direct && n >= T && (size_t)(col_rows(q) * q->oh * q->ow) <= slot / 2)
+    if (lower_rows(q) && n >= T && chunk_floats(q, q->oh) <= slot / 2)
         pl.crows = q->oh;
     pl.nch = ceil_div(q->oh, pl.crows);
     pl.items = (int64_t)n * pl.nch;
@@ -292,14 +310,84 @@ static const float *chunk_cols(const cgeo *q, const float *x, float *col, int64_
     return col;
 }
 
-/* y (+)= conv(x) + b over chunk oy0..oy1 of one image; par: split over
- * threads (called outside a parallel region). */
-static void conv_chunk(const cgeo *q, const float *W, const float *b, const float *x, float *y,
-                       int64_t oy0, int64_t oy1, float *col, float beta, int par)
+/* Lower output rows oy0..oy1-1 of image x, channels c0..c1-1, into
+ * panels of PK_NR columns (pack.h): element (k, j) at
+ * (j / PK_NR) * kt * PK_NR + k * PK_NR + j % PK_NR, kt = cin*kh*kw; the
+ * last panel's columns past the chunk are zero. */
+static void im2col_panels(const cgeo *p, const float *x, float *col, int64_t oy0, int64_t oy1,
+                          int64_t c0, int64_t c1)
 {
-    int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw, ld;
-    const float *B = chunk_cols(q, x, col, oy0, oy1, par, &ld);
+    int64_t kt = p->cin * p->kh * p->kw, nc = (oy1 - oy0) * p->ow, ps = kt * PK_NR;
+    int64_t npad = (nc + PK_NR - 1) / PK_NR * PK_NR;
+    for (int64_t c = c0; c < c1; c++)
+        for (int64_t ki = 0; ki < p->kh; ki++)
+            for (int64_t kj = 0; kj < p->kw; kj++) {
+                int64_t k = (c * p->kh + ki) * p->kw + kj;
+                float *base = col + k * PK_NR;
+                const float *xc = x + c * p->h * p->w;
+                int64_t off = kj * p->dw - p->pl;
+                int64_t lo = off < 0 ? (-off + p->sw - 1) / p->sw : 0;
+                int64_t hi = p->w - off <= 0 ? 0 : (p->w - off - 1) / p->sw + 1;
+                if (hi > p->ow)
+                    hi = p->ow;
+                if (lo > hi)
+                    lo = hi;
+                for (int64_t oy = oy0; oy < oy1; oy++) {
+                    int64_t iy = oy * p->sh - p->pt + ki * p->dh, j0 = (oy - oy0) * p->ow;
+                    int in = iy >= 0 && iy < p->h;
+                    const float *xr = xc + iy * p->w + off;
+                    for (int64_t ox = 0; ox < p->ow;) {
+                        int64_t j = j0 + ox, r = j % PK_NR, seg = PK_NR - r;
+                        if (seg > p->ow - ox)
+                            seg = p->ow - ox;
+                        float *d = base + j / PK_NR * ps + r;
+                        /* Columns ox..ox+seg-1: inside lo..hi-1 copied. */
+                        int64_t a = ox > lo ? ox : lo, b = ox + seg < hi ? ox + seg : hi;
+                        if (!in || a >= b)
+                            memset(d, 0, (size_t)seg * sizeof *d);
+                        else {
+                            for (int64_t t = ox; t < a; t++)
+                                d[t - ox] = 0;
+                            if (p->sw == 1)
+                                memcpy(d + (a - ox), xr + a, (size_t)(b - a) * sizeof *d);
+                            else
+                                for (int64_t t = a; t < b; t++)
+                                    d[t - ox] = xr[t * p->sw];
+                            for (int64_t t = b; t < ox + seg; t++)
+                                d[t - ox] = 0;
+                        }
+                        ox += seg;
+                    }
+                }
+                if (npad > nc)
+                    memset(base + nc / PK_NR * ps + nc % PK_NR, 0,
+                           (size_t)(npad - nc) * sizeof(float));
+            }
+}
+
+/* y (+)= conv(x) + b over chunk oy0..oy1 of one image; par: split over
+ * threads (called outside a parallel region); apk: the packed weights. */
+static void conv_chunk(const cgeo *q, const float *W, const float *apk, const float *b,
+                       const float *x, float *y, int64_t oy0, int64_t oy1, float *col, float beta,
+                       int par)
+{
+    int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
     int64_t nc = (oy1 - oy0) * q->ow;
+    if (apk) {
+        if (par) {
+#pragma omp parallel for schedule(static)
+            for (int64_t c = 0; c < q->cin; c++)
+                im2col_panels(q, x, col, oy0, oy1, c, c + 1);
+        } else
+            im2col_panels(q, x, col, oy0, oy1, 0, q->cin);
+        size_t as = pk_a_size(M, K);
+        for (int64_t g = 0; g < q->g; g++)
+            pk_gemm(apk + g * as, M, K, col + g * K * PK_NR, q->g * K * PK_NR, nc,
+                    y + g * M * ohw + oy0 * q->ow, ohw, b ? b + g * M : NULL, beta != 0, par);
+        return;
+    }
+    int64_t ld;
+    const float *B = chunk_cols(q, x, col, oy0, oy1, par, &ld);
     for (int64_t g = 0; g < q->g; g++)
         (par ? gemm : gemm1)(0, 0, (int)M, (int)nc, (int)K, 1.0f, W + g * M * K, (int)K,
                              B + g * K * ld, (int)ld, beta, y + g * M * ohw + oy0 * q->ow,
@@ -313,17 +401,24 @@ static void conv_chunk(const cgeo *q, const float *W, const float *b, const floa
 }
 
 /* y (+)= conv(x) (+ b) for n images. */
-static void conv_run(const cgeo *q, const float *W, const float *b, int n, const float *x,
-                     float *y, float beta, float *ws, size_t slot, int wt)
+static void conv_run(const conv_p *cp, const cgeo *q, const float *W, const float *b, int n,
+                     const float *x, float *y, float beta, float *ws)
 {
     gemm_serial_blas();
-    plan pl = make_plan(q, n, wt, slot);
+    plan pl = make_plan(q, n, cp->wt, cp->slot);
     int64_t xs = q->cin * q->h * q->w, ys = q->cout * q->oh * q->ow;
+    float *apk = NULL;
+    if (pk_available()) {
+        int64_t M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
+        apk = ws + cp->apk;
+        for (int64_t g = 0; g < q->g; g++)
+            pk_pack_a(W + g * M * K, M, K, K, apk + g * pk_a_size(M, K));
+    }
     if (pl.items < pl.T) {
         for (int64_t it = 0; it < pl.items; it++) {
             int64_t i = it / pl.nch, oy0 = it % pl.nch * pl.crows;
             int64_t oy1 = oy0 + pl.crows < q->oh ? oy0 + pl.crows : q->oh;
-            conv_chunk(q, W, b, x + i * xs, y + i * ys, oy0, oy1, ws, beta, 1);
+            conv_chunk(q, W, apk, b, x + i * xs, y + i * ys, oy0, oy1, ws, beta, 1);
         }
         return;
     }
@@ -331,8 +426,8 @@ static void conv_run(const cgeo *q, const float *W, const float *b, int n, const
     for (int64_t it = 0; it < pl.items; it++) {
         int64_t i = it / pl.nch, oy0 = it % pl.nch * pl.crows;
         int64_t oy1 = oy0 + pl.crows < q->oh ? oy0 + pl.crows : q->oh;
-        conv_chunk(q, W, b, x + i * xs, y + i * ys, oy0, oy1,
-                   ws + (size_t)omp_get_thread_num() * slot, beta, 0);
+        conv_chunk(q, W, apk, b, x + i * xs, y + i * ys, oy0, oy1,
+                   ws + (size_t)omp_get_thread_num() * cp->slot, beta, 0);
     }
 }
 
@@ -408,7 +503,7 @@ static void conv_forward(const node *nd, const op_io *io)
         dw_forward(&p->f, W, b, io);
         return;
     }
-    conv_run(&p->f, W, b, io->n, io->x[0], io->y, 0.0f, io->ws, p->slot, p->wt);
+    conv_run(p, &p->f, W, b, io->n, io->x[0], io->y, 0.0f, io->ws);
 }
 
 /* Weight (and bias) gradients: sum over (image, chunk) items of
@@ -514,7 +609,7 @@ static void conv_xgrad_transposed(const conv_p *p, const float *W, const op_io *
                 for (int64_t k = 0; k < kk; k++)
                     dst[k] = src[kk - 1 - k];
             }
-    conv_run(&p->t, Wt, NULL, io->n, io->gy, io->gx[0], 1.0f, io->ws, p->slot, p->wt);
+    conv_run(p, &p->t, Wt, NULL, io->n, io->gy, io->gx[0], 1.0f, io->ws);
 }
 
 static void conv_backward(const node *nd, const op_io *io)

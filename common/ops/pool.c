@@ -98,19 +98,27 @@ static void maxpool_forward(const node *nd, const op_io *io)
                 int64_t x0 = ox * p->sw - p->pl, x1 = x0 + p->kw;
                 if (x0 < 0) x0 = 0;
                 if (x1 > p->w) x1 = p->w;
-                /* The first maximum in scan order, NaN winning, as PyTorch. */
+                /* The first maximum in scan order, as PyTorch: without
+                 * branches (random data mispredicts them), then the first
+                 * NaN instead when there is one. */
                 float m = -INFINITY;
                 int64_t arg = y0 * p->w + x0;
+                int nan = 0;
                 for (int64_t iy = y0; iy < y1; iy++)
                     for (int64_t ix = x0; ix < x1; ix++) {
                         float v = x[iy * p->w + ix];
-                        if (v > m || isnan(v)) {
-                            m = v;
-                            arg = iy * p->w + ix;
-                            if (isnan(v))
-                                goto done;
-                        }
+                        int gt = v > m;
+                        m = gt ? v : m;
+                        arg = gt ? iy * p->w + ix : arg;
+                        nan |= v != v;
                     }
+                for (int64_t iy = y0; nan && iy < y1; iy++)
+                    for (int64_t ix = x0; ix < x1; ix++)
+                        if (isnan(x[iy * p->w + ix])) {
+                            m = x[iy * p->w + ix];
+                            arg = iy * p->w + ix;
+                            goto done;
+                        }
             done:
                 y[oy * p->ow + ox] = m;
                 s[oy * p->ow + ox] = (int32_t)arg;

@@ -1,0 +1,127 @@
+/* pack: panel-packed GEMM for convolutions (see pack.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pack.h"
+
+/* Rows of B per block: a 256 x 32 block of B (32 KiB) stays in L1. */
+#define PK_KC 256
+
+size_t pk_a_size(int64_t M, int64_t K)
+{
+    return (size_t)((M + PK_MR - 1) / PK_MR * PK_MR) * (size_t)K;
+}
+
+void pk_pack_a(const float *A, int64_t M, int64_t K, int64_t lda, float *Ap)
+{
+    int64_t np = (M + PK_MR - 1) / PK_MR;
+#pragma omp parallel for schedule(static) if (M * K > (1 << 18))
+    for (int64_t p = 0; p < np; p++) {
+        float *d = Ap + p * K * PK_MR;
+        int64_t i0 = p * PK_MR, mr = M - i0 < PK_MR ? M - i0 : PK_MR;
+        for (int64_t k = 0; k < K; k++) {
+            for (int64_t i = 0; i < mr; i++)
+                d[k * PK_MR + i] = A[(i0 + i) * lda + k];
+            for (int64_t i = mr; i < PK_MR; i++)
+                d[k * PK_MR + i] = 0;
+        }
+    }
+}
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+/* CNN_CONV_BLAS=1 turns it off (OpenBLAS for every convolution), for
+ * comparing the two. */
+int pk_available(void)
+{
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("CNN_CONV_BLAS");
+        v = !(e && *e && strcmp(e, "0"));
+    }
+    return v;
+}
+
+/* One PK_MR x PK_NR tile: C[0..mr) x [0..nr) (=|+=) A B over kc; load:
+ * add C's values, bias: add bias[i] to row i. */
+static inline void kernel(int64_t kc, const float *A, const float *B, float *C, int64_t ldc,
+                          int mr, int nr, int load, const float *bias)
+{
+    __m512 c0[PK_MR], c1[PK_MR];
+#pragma GCC unroll 12
+    for (int i = 0; i < PK_MR; i++)
+        c0[i] = _mm512_setzero_ps(), c1[i] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(B + k * PK_NR), b1 = _mm512_load_ps(B + k * PK_NR + 16);
+#pragma GCC unroll 12
+        for (int i = 0; i < PK_MR; i++) {
+            __m512 a = _mm512_set1_ps(A[k * PK_MR + i]);
+            c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+        }
+    }
+    __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+#pragma GCC unroll 12
+    for (int i = 0; i < PK_MR; i++) {
+        if (i >= mr)
+            break;
+        float *c = C + i * ldc;
+        __m512 v0 = c0[i], v1 = c1[i];
+        if (load) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, c));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, c + 16));
+        }
+        if (bias) {
+            __m512 bb = _mm512_set1_ps(bias[i]);
+            v0 = _mm512_add_ps(v0, bb);
+            v1 = _mm512_add_ps(v1, bb);
+        }
+        _mm512_mask_storeu_ps(c, m0, v0);
+        _mm512_mask_storeu_ps(c + 16, m1, v1);
+    }
+}
+
+/* Loops, outermost first: blocks of PK_KC rows of K (that block of A,
+ * M x PK_KC, stays in L2), panels of B (a PK_KC x PK_NR block in L1),
+ * panels of A. The panels of one K block are split over the threads. */
+void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride, int64_t n,
+             float *C, int64_t ldc, const float *bias, int accumulate, int par)
+{
+    int64_t np = (n + PK_NR - 1) / PK_NR;
+    if (K == 0) {
+        /* No products: C is its bias (or stays). */
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < n; j++)
+                C[i * ldc + j] = (accumulate ? C[i * ldc + j] : 0) + (bias ? bias[i] : 0);
+        return;
+    }
+#pragma omp parallel if (par && np > 1)
+    for (int64_t k0 = 0; k0 < K; k0 += PK_KC) {
+        int64_t kc = K - k0 < PK_KC ? K - k0 : PK_KC;
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < np; p++) {
+            int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
+            const float *B = Bp + p * bstride + k0 * PK_NR;
+            for (int64_t i0 = 0; i0 < M; i0 += PK_MR) {
+                int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
+                kernel(kc, Ap + i0 * K + k0 * PK_MR, B, C + i0 * ldc + p * PK_NR, ldc, mr, nr,
+                       k0 > 0 || accumulate, k0 == 0 && bias ? bias + i0 : NULL);
+            }
+        }
+    }
+}
+
+#else
+
+int pk_available(void) { return 0; }
+
+void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride, int64_t n,
+             float *C, int64_t ldc, const float *bias, int accumulate, int par)
+{
+    (void)Ap, (void)M, (void)K, (void)Bp, (void)bstride, (void)n, (void)C, (void)ldc, (void)bias,
+        (void)accumulate, (void)par;
+}
+
+#endif

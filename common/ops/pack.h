@@ -1,0 +1,32 @@
+/* pack: the convolution's own GEMM on panel-packed operands (AVX-512).
+ *
+ * C (M x N, row-major, row stride ldc) = A (M x K) B (K x N). A is packed
+ * in panels of PK_MR rows (pk_pack_a), B in panels of PK_NR columns: the
+ * convolution writes its column matrix straight into that layout (element
+ * (k, j) at (j / PK_NR) * bstride + k * PK_NR + j % PK_NR), so B is copied
+ * once, not lowered and then packed again as a library GEMM would. The
+ * micro-kernel keeps a PK_MR x PK_NR tile of C in 24 vector registers;
+ * blocks of PK_KC rows of B stay in L1 while every panel of A passes.
+ * Without AVX-512 at compile time pk_available() is 0 and callers use
+ * OpenBLAS instead. */
+#ifndef CNN_PACK_H
+#define CNN_PACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PK_MR 12
+#define PK_NR 32
+
+int pk_available(void);
+/* Floats of a packed M x K matrix. */
+size_t pk_a_size(int64_t M, int64_t K);
+/* Pack A (row-major, row stride lda) into Ap (pk_a_size floats). */
+void pk_pack_a(const float *A, int64_t M, int64_t K, int64_t lda, float *Ap);
+/* C = Ap B (+ C when accumulate) (+ bias[i] on row i when bias), for the
+ * n columns of B's panels (panel p at Bp + p * bstride; the last one
+ * zero-padded). par: split the panels over the OpenMP threads. */
+void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride, int64_t n,
+             float *C, int64_t ldc, const float *bias, int accumulate, int par);
+
+#endif

@@ -12,18 +12,25 @@ size_t pk_a_size(int64_t M, int64_t K)
     return (size_t)((M + PK_MR - 1) / PK_MR * PK_MR) * (size_t)K;
 }
 
+/* Layout: blocks of PK_KC rows of K one after the other (block b at
+ * b * PK_KC * Mp, Mp = M rounded up to PK_MR), in a block the panels of
+ * PK_MR rows (panel p at p * kc * PK_MR), in a panel element (k, i) at
+ * k * PK_MR + i: the block of A one pass over B needs is contiguous. */
 void pk_pack_a(const float *A, int64_t M, int64_t K, int64_t lda, float *Ap)
 {
-    int64_t np = (M + PK_MR - 1) / PK_MR;
+    int64_t np = (M + PK_MR - 1) / PK_MR, Mp = np * PK_MR;
 #pragma omp parallel for schedule(static) if (M * K > (1 << 18))
     for (int64_t p = 0; p < np; p++) {
-        float *d = Ap + p * K * PK_MR;
         int64_t i0 = p * PK_MR, mr = M - i0 < PK_MR ? M - i0 : PK_MR;
-        for (int64_t k = 0; k < K; k++) {
-            for (int64_t i = 0; i < mr; i++)
-                d[k * PK_MR + i] = A[(i0 + i) * lda + k];
-            for (int64_t i = mr; i < PK_MR; i++)
-                d[k * PK_MR + i] = 0;
+        for (int64_t k0 = 0; k0 < K; k0 += PK_KC) {
+            int64_t kc = K - k0 < PK_KC ? K - k0 : PK_KC;
+            float *d = Ap + k0 * Mp + p * kc * PK_MR;
+            for (int64_t k = 0; k < kc; k++) {
+                for (int64_t i = 0; i < mr; i++)
+                    d[k * PK_MR + i] = A[(i0 + i) * lda + k0 + k];
+                for (int64_t i = mr; i < PK_MR; i++)
+                    d[k * PK_MR + i] = 0;
+            }
         }
     }
 }
@@ -52,15 +59,23 @@ static inline void kernel(int64_t kc, const float *A, const float *B, float *C, 
 #pragma GCC unroll 12
     for (int i = 0; i < PK_MR; i++)
         c0[i] = _mm512_setzero_ps(), c1[i] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(B + k * PK_NR), b1 = _mm512_load_ps(B + k * PK_NR + 16);
+    if (nr > 16)
+        for (int64_t k = 0; k < kc; k++) {
+            __m512 b0 = _mm512_load_ps(B + k * PK_NR), b1 = _mm512_load_ps(B + k * PK_NR + 16);
 #pragma GCC unroll 12
-        for (int i = 0; i < PK_MR; i++) {
-            __m512 a = _mm512_set1_ps(A[k * PK_MR + i]);
-            c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
-            c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+            for (int i = 0; i < PK_MR; i++) {
+                __m512 a = _mm512_set1_ps(A[k * PK_MR + i]);
+                c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+                c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+            }
         }
-    }
+    else /* the last panel of a row of panels, half of it or less used */
+        for (int64_t k = 0; k < kc; k++) {
+            __m512 b0 = _mm512_load_ps(B + k * PK_NR);
+#pragma GCC unroll 12
+            for (int i = 0; i < PK_MR; i++)
+                c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(A[k * PK_MR + i]), b0, c0[i]);
+        }
     __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
     __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
 #pragma GCC unroll 12
@@ -100,13 +115,14 @@ void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bst
 #pragma omp parallel if (par && np > 1)
     for (int64_t k0 = 0; k0 < K; k0 += PK_KC) {
         int64_t kc = K - k0 < PK_KC ? K - k0 : PK_KC;
+        const float *Ak = Ap + k0 * ((M + PK_MR - 1) / PK_MR * PK_MR);
 #pragma omp for schedule(static)
         for (int64_t p = 0; p < np; p++) {
             int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
             const float *B = Bp + p * bstride + k0 * PK_NR;
             for (int64_t i0 = 0; i0 < M; i0 += PK_MR) {
                 int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
-                kernel(kc, Ap + i0 * K + k0 * PK_MR, B, C + i0 * ldc + p * PK_NR, ldc, mr, nr,
+                kernel(kc, Ak + i0 * kc, B, C + i0 * ldc + p * PK_NR, ldc, mr, nr,
                        k0 > 0 || accumulate, k0 == 0 && bias ? bias + i0 : NULL);
             }
         }

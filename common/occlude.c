@@ -29,6 +29,7 @@
 #include "gemm.h"
 #include "occlude.h"
 #include "ops.h"
+#include "ops/pack.h"
 #include "rfield.h"
 
 enum { K_SPATIAL, K_POINT, K_WHOLE };
@@ -54,6 +55,7 @@ typedef struct onode {
     double macs;                   /* per item, in this mode */
     float *buf;                    /* this batch's values */
     size_t buflen;
+    float *apk;                    /* conv_batch's packed weights (ops/pack.h) */
     int last;                      /* last node reading this slot (-1: none) */
 } onode;
 
@@ -440,6 +442,7 @@ void occlude_free(occlude *o)
             free(o->on[s].tmp.attrs);
         }
         free(o->on[s].buf);
+        free(o->on[s].apk);
     }
     for (int k = 0; k < OCC_MAXIN; k++)
         free(o->crop[k]);
@@ -618,8 +621,10 @@ static void input_region(occlude *o, int m, const int *img, const int *pos)
 
 /* A Conv over m crops (padding already in them) as one GEMM per group for
  * many items at once: the column matrix holds every item's positions side
- * by side, so small regions still make a large, efficient product. */
-static void conv_batch(occlude *o, const node *nd, const onode *on, int m, const float *crop,
+ * by side, so small regions still make a large, efficient product. With
+ * AVX-512 the column matrix is written in the panels of the engine's own
+ * GEMM (ops/pack.h) and the weights are packed once per node. */
+static void conv_batch(occlude *o, const node *nd, onode *on, int m, const float *crop,
                        float *out)
 {
     const tensor *Wt = node_weight(nd, "weight"), *Bt = node_weight(nd, "bias");
@@ -628,10 +633,17 @@ static void conv_batch(occlude *o, const node *nd, const onode *on, int m, const
     int64_t dh = op_attr_int(nd, "dilation", 0, 1), dw = op_attr_int(nd, "dilation", 1, 1);
     int64_t M = on->c / g, K = cpg * kh * kw, N = on->rh * on->rw, ch = on->ch, cw = on->cw;
     int64_t csz = cin * ch * cw;
+    int pk = pk_available();
     int64_t mb = OCC_COL_LIMIT / (K * N > 0 ? K * N : 1);
     mb = imax(1, imin(mb, m));
-    float *col = grow(&o->col, &o->collen, (size_t)(K * mb * N));
+    float *col = grow(&o->col, &o->collen, (size_t)(K * (mb * N + PK_NR)));
     float *tmp = grow(&o->gout, &o->goutlen, (size_t)(on->c * mb * N));
+    if (pk && !on->apk) {
+        size_t as = pk_a_size(M, K);
+        on->apk = xmalloc((size_t)g * as * sizeof(float));
+        for (int64_t gi = 0; gi < g; gi++)
+            pk_pack_a(Wt->data + gi * M * K, M, K, K, on->apk + gi * as);
+    }
     for (int64_t b0 = 0; b0 < m; b0 += mb) {
         int64_t nb = imin(mb, m - b0), ld = nb * N;
         for (int64_t gi = 0; gi < g; gi++) {
@@ -641,20 +653,28 @@ static void conv_batch(occlude *o, const node *nd, const onode *on, int m, const
                 for (int64_t c = 0; c < cpg; c++)
                     for (int64_t ki = 0; ki < kh; ki++)
                         for (int64_t kj = 0; kj < kw; kj++) {
-                            float *d = col + ((c * kh + ki) * kw + kj) * ld + li * N;
+                            int64_t k = (c * kh + ki) * kw + kj;
+                            float *d = col + k * ld + li * N;
                             for (int64_t oy = 0; oy < on->rh; oy++) {
                                 const float *sr = x + (c * ch + oy * on->sh + ki * dh) * cw + kj * dw;
-                                float *dr = d + oy * on->rw;
-                                if (on->sw == 1)
-                                    memcpy(dr, sr, (size_t)on->rw * sizeof *dr);
+                                if (pk)
+                                    pk_put(col, K * PK_NR, k, li * N + oy * on->rw, sr, on->rw,
+                                           on->sw);
+                                else if (on->sw == 1)
+                                    memcpy(d + oy * on->rw, sr, (size_t)on->rw * sizeof *d);
                                 else
                                     for (int64_t ox = 0; ox < on->rw; ox++)
-                                        dr[ox] = sr[ox * on->sw];
+                                        d[oy * on->rw + ox] = sr[ox * on->sw];
                             }
                         }
             }
-            gemm(0, 0, (int)M, (int)ld, (int)K, 1.0f, Wt->data + gi * M * K, (int)K, col, (int)ld,
-                 0.0f, tmp + gi * M * ld, (int)ld);
+            if (pk) {
+                pk_zero_tail(col, K * PK_NR, K, ld);
+                pk_gemm(on->apk + gi * pk_a_size(M, K), M, K, col, K * PK_NR, ld,
+                        tmp + gi * M * ld, ld, NULL, 0, 1);
+            } else
+                gemm(0, 0, (int)M, (int)ld, (int)K, 1.0f, Wt->data + gi * M * K, (int)K, col,
+                     (int)ld, 0.0f, tmp + gi * M * ld, (int)ld);
         }
 #pragma omp parallel for schedule(static) if (nb * on->c * N > (1 << 16))
         for (int64_t li = 0; li < nb; li++)

@@ -35,6 +35,32 @@ void pk_pack_a(const float *A, int64_t M, int64_t K, int64_t lda, float *Ap)
     }
 }
 
+void pk_put(float *Bp, int64_t ps, int64_t k, int64_t j0, const float *src, int64_t len,
+            int64_t stride)
+{
+    for (int64_t t = 0; t < len;) {
+        int64_t j = j0 + t, r = j % PK_NR, seg = PK_NR - r < len - t ? PK_NR - r : len - t;
+        float *d = Bp + j / PK_NR * ps + k * PK_NR + r;
+        if (!src)
+            memset(d, 0, (size_t)seg * sizeof *d);
+        else if (stride == 1)
+            memcpy(d, src + t, (size_t)seg * sizeof *d);
+        else
+            for (int64_t u = 0; u < seg; u++)
+                d[u] = src[(t + u) * stride];
+        t += seg;
+    }
+}
+
+void pk_zero_tail(float *Bp, int64_t ps, int64_t K, int64_t n)
+{
+    int64_t npad = (n + PK_NR - 1) / PK_NR * PK_NR;
+    if (npad > n)
+        for (int64_t k = 0; k < K; k++)
+            memset(Bp + n / PK_NR * ps + k * PK_NR + n % PK_NR, 0,
+                   (size_t)(npad - n) * sizeof(float));
+}
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
@@ -61,7 +87,7 @@ static inline void kernel(int64_t kc, const float *A, const float *B, float *C, 
         c0[i] = _mm512_setzero_ps(), c1[i] = _mm512_setzero_ps();
     if (nr > 16)
         for (int64_t k = 0; k < kc; k++) {
-            __m512 b0 = _mm512_load_ps(B + k * PK_NR), b1 = _mm512_load_ps(B + k * PK_NR + 16);
+            __m512 b0 = _mm512_loadu_ps(B + k * PK_NR), b1 = _mm512_loadu_ps(B + k * PK_NR + 16);
 #pragma GCC unroll 12
             for (int i = 0; i < PK_MR; i++) {
                 __m512 a = _mm512_set1_ps(A[k * PK_MR + i]);
@@ -71,7 +97,7 @@ static inline void kernel(int64_t kc, const float *A, const float *B, float *C, 
         }
     else /* the last panel of a row of panels, half of it or less used */
         for (int64_t k = 0; k < kc; k++) {
-            __m512 b0 = _mm512_load_ps(B + k * PK_NR);
+            __m512 b0 = _mm512_loadu_ps(B + k * PK_NR);
 #pragma GCC unroll 12
             for (int i = 0; i < PK_MR; i++)
                 c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(A[k * PK_MR + i]), b0, c0[i]);

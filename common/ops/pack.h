@@ -23,6 +23,12 @@ int pk_available(void);
 size_t pk_a_size(int64_t M, int64_t K);
 /* Pack A (row-major, row stride lda) into Ap (pk_a_size floats). */
 void pk_pack_a(const float *A, int64_t M, int64_t K, int64_t lda, float *Ap);
+/* Write len values src[0], src[stride], ... into row k of a panel-packed
+ * B (panel stride ps floats) at columns j0 .. j0+len-1; src NULL: zeros. */
+void pk_put(float *Bp, int64_t ps, int64_t k, int64_t j0, const float *src, int64_t len,
+            int64_t stride);
+/* Zero columns n .. (the end of n's panel) of rows 0..K-1. */
+void pk_zero_tail(float *Bp, int64_t ps, int64_t K, int64_t n);
 /* C = Ap B (+ C when accumulate) (+ bias[i] on row i when bias), for the
  * n columns of B's panels (panel p at Bp + p * bstride; the last one
  * zero-padded). par: split the panels over the OpenMP threads. */

@@ -323,7 +323,6 @@ static void im2col_panels(const cgeo *p, const float *x, float *col, int64_t oy0
         for (int64_t ki = 0; ki < p->kh; ki++)
             for (int64_t kj = 0; kj < p->kw; kj++) {
                 int64_t k = (c * p->kh + ki) * p->kw + kj;
-                float *base = col + k * PK_NR;
                 const float *xc = x + c * p->h * p->w;
                 int64_t off = kj * p->dw - p->pl;
                 int64_t lo = off < 0 ? (-off + p->sw - 1) / p->sw : 0;
@@ -334,34 +333,18 @@ static void im2col_panels(const cgeo *p, const float *x, float *col, int64_t oy0
                     lo = hi;
                 for (int64_t oy = oy0; oy < oy1; oy++) {
                     int64_t iy = oy * p->sh - p->pt + ki * p->dh, j0 = (oy - oy0) * p->ow;
-                    int in = iy >= 0 && iy < p->h;
-                    const float *xr = xc + iy * p->w + off;
-                    for (int64_t ox = 0; ox < p->ow;) {
-                        int64_t j = j0 + ox, r = j % PK_NR, seg = PK_NR - r;
-                        if (seg > p->ow - ox)
-                            seg = p->ow - ox;
-                        float *d = base + j / PK_NR * ps + r;
-                        /* Columns ox..ox+seg-1: inside lo..hi-1 copied. */
-                        int64_t a = ox > lo ? ox : lo, b = ox + seg < hi ? ox + seg : hi;
-                        if (!in || a >= b)
-                            memset(d, 0, (size_t)seg * sizeof *d);
-                        else {
-                            for (int64_t t = ox; t < a; t++)
-                                d[t - ox] = 0;
-                            if (p->sw == 1)
-                                memcpy(d + (a - ox), xr + a, (size_t)(b - a) * sizeof *d);
-                            else
-                                for (int64_t t = a; t < b; t++)
-                                    d[t - ox] = xr[t * p->sw];
-                            for (int64_t t = b; t < ox + seg; t++)
-                                d[t - ox] = 0;
-                        }
-                        ox += seg;
+                    if (iy < 0 || iy >= p->h) {
+                        pk_put(col, ps, k, j0, NULL, p->ow, 1);
+                        continue;
                     }
+                    /* Zeros, the columns inside the image, zeros. */
+                    pk_put(col, ps, k, j0, NULL, lo, 1);
+                    if (hi > lo)
+                        pk_put(col, ps, k, j0 + lo, xc + iy * p->w + off + lo * p->sw, hi - lo,
+                               p->sw);
+                    pk_put(col, ps, k, j0 + hi, NULL, p->ow - hi, 1);
                 }
-                if (npad > nc)
-                    memset(base + nc / PK_NR * ps + nc % PK_NR, 0,
-                           (size_t)(npad - nc) * sizeof(float));
+                pk_put(col, ps, k, nc, NULL, npad - nc, 1);
             }
 }
 

@@ -292,15 +292,27 @@ static void method_once(saliency *s, tensor *xin, tensor *out)
         float *x1 = xmalloc((size_t)len * sizeof *x1);
         memcpy(x1, xin->data, (size_t)len * sizeof(float));
         memset(out->data, 0, (size_t)len * sizeof(float));
-        tensor *z = tensor_new4(n, s->C, s->H, s->W);
-        int m = s->cfg.steps;
-        for (int k = 1; k <= m; k++) {
-            double a = (double)k / m;
-            for (int64_t j = 0; j < len; j++)
-                z->data[j] = (float)(s->base->data[j] + a * (x1[j] - s->base->data[j]));
+        /* Several steps per pass when the engine has room: rows j*n + i
+         * hold step k + j of row i; the sum runs in step order. */
+        int m = s->cfg.steps, spp = s->max_batch / n > 1 ? s->max_batch / n : 1;
+        if (spp > m)
+            spp = m;
+        for (int r = n; r < spp * n; r++)
+            s->sel[r] = s->sel[r % n];
+        tensor *z = tensor_new4((int64_t)spp * n, s->C, s->H, s->W);
+        for (int k = 1; k <= m; k += spp) {
+            int ks = m - k + 1 < spp ? m - k + 1 : spp;
+            set_rows(z, ks * n);
+            for (int jj = 0; jj < ks; jj++) {
+                double a = (double)(k + jj) / m;
+                float *zj = z->data + (int64_t)jj * len;
+                for (int64_t j = 0; j < len; j++)
+                    zj[j] = (float)(s->base->data[j] + a * (x1[j] - s->base->data[j]));
+            }
             const float *g = pass_grad(s, z, RULE_STANDARD)->data;
-            for (int64_t j = 0; j < len; j++)
-                out->data[j] += g[j];
+            for (int jj = 0; jj < ks; jj++)
+                for (int64_t j = 0; j < len; j++)
+                    out->data[j] += g[(int64_t)jj * len + j];
         }
         for (int64_t j = 0; j < len; j++)
             out->data[j] = (float)((double)out->data[j] * (x1[j] - s->base->data[j]) / m);

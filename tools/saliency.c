@@ -44,7 +44,8 @@ static const char usage[] =
     "      --noise-file F  unit normal draws /noise (S x C x H x W) to use for\n"
     "                      every image instead of --seed's (S samples)\n"
     "Integrated gradients:\n"
-    "      --steps N       Riemann steps k/N, k = 1..N (50)\n"
+    "      --steps N       Riemann steps k/N, k = 1..N (50); packed into passes\n"
+    "                      of up to --batch rows, as --samples\n"
     "      --baseline B    zeros (default), a pixel VALUE, or blur[:SIGMA]\n"
     "                      (Gaussian blur of the image, SIGMA pixels, default 5)\n"
     "Grad-CAM:\n"
@@ -313,17 +314,18 @@ int main(int argc, char **argv)
     /* The engine keeps every layer for a whole batch: no larger than the
      * data (a few 224 x 224 photos need not pay for 64). */
     int batch = n < o.co.batch ? (n > 0 ? (int)n : 1) : o.co.batch;
-    /* SmoothGrad fills the rest of --batch with more noise samples per
-     * pass (one MNIST digit: all 50 samples in one pass of 50 rows), as
-     * long as the engine's activations and gradients stay within about
-     * SAL_PACK_BYTES. */
+    /* SmoothGrad and integrated gradients fill the rest of --batch with
+     * more noise samples or steps per pass (one MNIST digit: all 50 in one
+     * pass of 50 rows), as long as the engine's activations and gradients
+     * stay within about SAL_PACK_BYTES. */
     int rows = batch;
-    if (o.smooth) {
+    int per = o.smooth ? cfg.samples : o.method == SAL_INTEGRATED ? cfg.steps : 1;
+    if (per > 1) {
         double row_bytes = 8.0 * (double)(m->in_shape[0] * m->in_shape[1] * m->in_shape[2]);
         for (int i = 0; i < m->n; i++)
             row_bytes += 8.0 * (double)(m->nodes[i].shape[0] * m->nodes[i].shape[1] *
                                         m->nodes[i].shape[2]);
-        int64_t spp = o.co.batch / batch < cfg.samples ? o.co.batch / batch : cfg.samples;
+        int64_t spp = o.co.batch / batch < per ? o.co.batch / batch : per;
         int64_t fit = (int64_t)(SAL_PACK_BYTES / (row_bytes * batch));
         if (spp > fit)
             spp = fit;

@@ -13,7 +13,8 @@
 #   filters.png         conv2d_1's 16 RGB 3x3 kernels
 #   occlude-strongest.png, occlude-class.png   Zeiler & Fergus figure 7
 #   saliency.png        gradient, guided backprop, deconvnet, Grad-CAM
-#   patches.png, projections.png   Zeiler & Fergus figure 2 at leaky_re_lu_10
+#   patches.png, projections.png   Zeiler & Fergus figure 2 at leaky_re_lu_10,
+#                       over every photo: the samples and the natural photos
 #   ascend-classes.png, ascend-units.png   gradient ascent, Yosinski et al.
 #   style.png, texture-synth.png           Gatys style transfer, textures
 #
@@ -60,7 +61,11 @@ IMN     := $(OUT)/imagenet
 IMN_DT  := $(OUT)/models/darknet-tiny.h5
 IMN_MN  := $(OUT)/models/mobilenet.h5
 IMN_PH  := $(DATA)/photos
-IMN_ALL := $(DATA)/photos224.h5
+# Every photo, for the patches: the sample photos (photos224.h5) and the
+# natural ones of Debian's wallpaper, artwork and sample-data packages
+# (natural224.h5, data/Makefile), joined.
+IMN_ALL := $(IMN)/all-photos.h5
+IMN_ALL_SRC := $(DATA)/photos224.h5 $(DATA)/natural224.h5
 IMN_Q   := -q
 imn_comma := ,
 imn_next = $(shell echo $$(($(1)+1)))
@@ -82,6 +87,9 @@ IMN_GRID_B ?= --size 60 --stride 54
 # Middle layer of the patches (28x28 maps, receptive field 62 pixels).
 IMN_PATCH_LAYER ?= leaky_re_lu_10
 IMN_PATCH_CH    ?= 0-15
+# 16 photos a batch: the same patches in about 1.2 GB of memory (4.6 GB at
+# cnn-patches' default of 64, on the 176 photos).
+IMN_PATCH_BATCH ?= 16
 # Gradient ascent (Yosinski et al. 2015 regularisers: decay, blur, jitter).
 IMN_ASC_CLASSES ?= robin macaw espresso tabby
 # layer.channel (a dot: make targets cannot hold a colon)
@@ -236,12 +244,15 @@ $(IMN)/saliency.png: $(IMN)/saliency.h5 | $(BIN)/cnn-render
 	$(BIN)/cnn-render grid $(IMN_Q) --cols 4 --scale 1 --caption none -o $@ $<
 
 # ---- maximally activating patches (Zeiler & Fergus figure 2)
+$(IMN)/all-photos.h5: $(IMN_ALL_SRC) | $(BIN)/cnn-images
+	@mkdir -p $(@D)
+	$(BIN)/cnn-images $(IMN_Q) $^ -o $@
 $(IMN)/patches.h5 $(IMN)/projections.h5 &: $(IMN_DT) $(IMN_ALL) | $(BIN)/cnn-patches
 	@mkdir -p $(@D)
 	$(BIN)/cnn-patches $(IMN_Q) -m $< -l $(IMN_PATCH_LAYER) -k 9 --channels $(IMN_PATCH_CH) \
-	  --projections $(IMN)/projections.h5 -o $(IMN)/patches.h5 $(IMN_ALL)
+	  --batch $(IMN_PATCH_BATCH) --projections $(IMN)/projections.h5 -o $(IMN)/patches.h5 $(IMN_ALL)
 $(IMN)/patches.png: $(IMN)/patches.h5 | $(BIN)/cnn-render
-	$(call caption,Tiny Darknet $(IMN_PATCH_LAYER) (28x28 maps$(imn_comma) receptive field 62 pixels): for feature maps $(IMN_PATCH_CH)$(imn_comma) one per row$(imn_comma) the 9 sample photos (all $(DATA)/photos) whose strongest activation is highest$(imn_comma) cropped to its receptive field)
+	$(call caption,Tiny Darknet $(IMN_PATCH_LAYER) (28x28 maps$(imn_comma) receptive field 62 pixels): for feature maps $(IMN_PATCH_CH)$(imn_comma) one per row$(imn_comma) the 9 photos (of all $(words $(wildcard $(IMN_PH)/*.* $(DATA)/natural/*.*)) in $(IMN_PH) and $(DATA)/natural) whose strongest activation is highest$(imn_comma) cropped to its receptive field)
 	$(BIN)/cnn-render grid $(IMN_Q) --cols 9 --caption none -o $@ $<
 $(IMN)/projections.png: $(IMN)/projections.h5 | $(BIN)/cnn-render
 	$(call caption,Tiny Darknet $(IMN_PATCH_LAYER): the deconvnet projections of the same activations to the pixels (grey 0$(imn_comma) lighter positive)$(imn_comma) row by row as in patches)

@@ -165,7 +165,10 @@ static void png_decode(const char *path, const unsigned char *buf, size_t len, i
         png_set_palette_to_rgb(png);
     if (ct == PNG_COLOR_TYPE_GRAY && depth < 8)
         png_set_expand_gray_1_2_4_to_8(png);
-    if (ct & PNG_COLOR_MASK_ALPHA)
+    /* Alpha is dropped; a palette with a tRNS chunk gains one when it is
+     * expanded, so that goes too. */
+    if ((ct & PNG_COLOR_MASK_ALPHA) ||
+        (ct == PNG_COLOR_TYPE_PALETTE && png_get_valid(png, info, PNG_INFO_tRNS)))
         png_set_strip_alpha(png);
     png_set_interlace_handling(png);
     png_read_update_info(png, info);

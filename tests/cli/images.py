@@ -38,7 +38,7 @@ ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (
          (0, 1, 1, 2)]
 
 
-def png(path, samples, colortype, depth=8, palette=None, interlace=False, header=None):
+def png(path, samples, colortype, depth=8, palette=None, interlace=False, header=None, trns=None):
     """samples: H x W x S integer array of what goes in the file."""
     h, w = samples.shape[:2]
     dt = ">u2" if depth == 16 else "u1"
@@ -68,6 +68,8 @@ def png(path, samples, colortype, depth=8, palette=None, interlace=False, header
     data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
     if palette is not None:
         data += chunk(b"PLTE", palette.astype("u1").tobytes())
+    if trns is not None:
+        data += chunk(b"tRNS", bytes(trns))
     data += chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
     with open(path, "wb") as f:
         f.write(data)
@@ -103,6 +105,9 @@ def fixtures(d):
     idx = pattern(h, w, 1, 15, 6)
     png(f"{d}/palette.png", idx, 3, palette=pal)
     expect("palette", pal[idx[:, :, 0]].transpose(2, 0, 1) / 255)
+    # A palette with transparency (tRNS): expanded to RGBA by libpng, alpha dropped.
+    png(f"{d}/palette_trns.png", idx, 3, palette=pal, trns=[0, 128] + [255] * 14)
+    expect("palette_trns", pal[idx[:, :, 0]].transpose(2, 0, 1) / 255)
     g16 = pattern(h, w, 1, 65535, 7) * 257 % 65536
     png(f"{d}/gray16.png", g16, 0, depth=16)
     expect("gray16", g16.transpose(2, 0, 1) / 65535)

@@ -13,7 +13,7 @@ check "--version" cnn-images --version
 grep -q -- '--split' "$T/.out" 2>/dev/null || true
 
 # --- PNG and JPEG, one file each, against the written pixels or PIL.
-for k in gray8 rgb8 rgba8 graya8 palette gray16 rgb16 interlaced gray1; do
+for k in gray8 rgb8 rgba8 graya8 palette palette_trns gray16 rgb16 interlaced gray1; do
     check "png $k converts" cnn-images -q "$F/$k.png" -o "$T/$k.h5"
     check_py "png $k pixels" "$H" check-one "$T/$k.h5" "$E/$k.npy"
 done

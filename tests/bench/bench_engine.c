@@ -332,6 +332,10 @@ int main(int argc, char **argv)
     printf("vgg16_input_grad_ms\t%.1f\n", 1e3 * gv);
     printf("vgg16_ascent_steps_per_s\t%.2f\n", 1 / gv);
     printf("vgg16_guided_ms\t%.1f\n", 1e3 * grad_time(m, secs, 1, RULE_GUIDED));
+    /* SmoothGrad(50) of one photo as cnn-saliency runs it on VGG-16: noise
+     * samples packed into passes (within its 2 GiB: about 17 rows), here 5
+     * passes of 10. */
+    printf("vgg16_smoothgrad50_s\t%.2f\n", 5 * grad_time(m, secs, 10, RULE_STANDARD));
     model_free(m);
     }
     if (!WANT("layers"))

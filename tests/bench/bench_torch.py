@@ -124,6 +124,7 @@ gv = grad_time(v, (3, 224, 224))
 print("vgg16_input_grad_ms\t%.1f" % (1e3 * gv))
 print("vgg16_ascent_steps_per_s\t%.2f" % (1 / gv))
 print("vgg16_guided_ms\t%.1f" % (1e3 * grad_time(v, (3, 224, 224), guided=True)))
+print("vgg16_smoothgrad50_s\t%.2f" % (5 * grad_time(v, (3, 224, 224), n=10)))
 cin, hw, idx = 3, 224, 0
 for c in VGG:
     if not c:

@@ -77,8 +77,7 @@ $(OCC_DIR)/eights-in.h5: $(OCC_DIR)/test-logits.h5 | $(BIN)/cnn-topk
 $(OCC_DIR)/eights.h5: $(OUT)/mnist/model.h5 $(OCC_DIR)/eights-in.h5 | $(BIN)/cnn-occlude
 	$(BIN)/cnn-occlude -q -m $< -t class=8 --output percent $(OCC_FLAGS) -o $@ $(OCC_DIR)/eights-in.h5
 
-# Two test digits of each class (the test rows are sorted by label, so a
-# --range would give only 0s): the two the model is surest of per class.
+# Two test digits of each class: the two the model is surest of per class.
 $(OCC_DIR)/digits-in.h5: $(OCC_DIR)/test-logits.h5 | $(BIN)/cnn-topk
 	$(BIN)/cnn-topk -q -k 2 --probs --units 0-9 --gather $(DATA)/mnist-test.h5 -o $@ $<
 

@@ -7,11 +7,22 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Largest block of rows the gram route holds in double. */
 #define GRAM_BLOCK_BYTES ((int64_t)256 << 20)
 /* Largest exact matrix auto picks (8192^2 doubles = 512 MiB). */
 #define EXACT_MAX 8192
+/* Most memory the randomized route's basis takes (unless k needs more). */
+#define KRYLOV_BYTES ((int64_t)256 << 20)
+/* Randomized: blocks of at most this many columns are bound by memory. */
+#define THIN_BLOCK 16
+
+/* Randomized: columns added to the basis per pass. */
+static int block_width(int k)
+{
+    return k < 12 ? 12 : k < 48 ? k : 48;
+}
 
 void linalg_set_threads(int n)
 {
@@ -120,9 +131,9 @@ static void moments_init(moments *m, int64_t d, const float *first)
 /* Every route's first pass goes through here, so it is also where values
  * are checked: a NaN or Inf makes the sums non-finite, and only then is the
  * batch searched for the first bad value. */
-static void moments_add(moments *m, const float *x, int64_t rows, const linalg_rows *src,
-                        int64_t start)
+static void moments_add(moments *m, const float *x, int64_t rows, stream *s, int64_t start)
 {
+    const linalg_rows *src = s->src;
     int64_t d = m->d;
     for (int64_t j0 = 0; j0 < d; j0 += 256) {
         int64_t j1 = j0 + 256 < d ? j0 + 256 : d;
@@ -216,7 +227,7 @@ static void fit_covariance(linalg_pca *p, stream *s)
         float *x = stream_read(s, a, cnt);
         if (a == 0)
             moments_init(&m, d, x);
-        moments_add(&m, x, cnt, s->src, a);
+        moments_add(&m, x, cnt, s, a);
         for (int64_t i = 0; i < cnt; i++)
             for (int64_t j = 0; j < d; j++)
                 bd[i * d + j] = (double)x[i * d + j] - m.shift[j];
@@ -256,7 +267,7 @@ static void fit_gram(linalg_pca *p, stream *s)
         float *x = stream_read(s, a, cnt);
         if (a == 0)
             moments_init(&m, d, x);
-        moments_add(&m, x, cnt, s->src, a);
+        moments_add(&m, x, cnt, s, a);
     }
     p->total_variance = moments_finish(&m, p->mean);
     moments_free(&m);
@@ -335,211 +346,432 @@ static void fit_gram(linalg_pca *p, stream *s)
     free(bd);
 }
 
-/* ---- randomized route ---- */
+/* ---- randomized route: block Krylov ---- */
 
-/* Orthonormal basis of the columns of z (rows x l, row-major, double), in
- * place. */
-static void orth(double *z, int64_t rows, int l)
+static double wall_s(void)
 {
-    double *tau = xcalloc((size_t)l, sizeof(double));
-    if (LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (lapack_int)rows, l, z, l, tau) ||
-        LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (lapack_int)rows, l, l, z, l, tau))
-        die("pca: QR factorisation failed");
-    free(tau);
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static void fit_randomized(linalg_pca *p, stream *s, const linalg_pca_opts *o)
+/* The basis of the randomized route, column-major so that only the columns
+ * in use take memory: m orthonormal columns K of length D (double), their
+ * images AK under A = Xc^T Xc, and the rows' coordinates Y = Xc K (N x m,
+ * float), which give the projections at the end without another pass. */
+typedef struct kbasis {
+    int64_t d, n;
+    int m;
+    double *k, *ak;
+    float *y;
+} kbasis;
+
+/* Make column c of kb->k (already filled) orthonormal to columns [0, c):
+ * two rounds of classical Gram-Schmidt; a column that (nearly) lies in
+ * their span is replaced by a random one. */
+static void kb_orth_col(kbasis *kb, int c, rng *r)
+{
+    int64_t d = kb->d;
+    double *h = xcalloc((size_t)(c + 1), sizeof(double));
+    double *v = kb->k + c * d;
+    for (int tries = 0;; tries++) {
+        double n0 = cblas_dnrm2((int)d, v, 1);
+        for (int round = 0; round < 2 && c > 0; round++) {
+            cblas_dgemv(CblasColMajor, CblasTrans, (int)d, c, 1.0, kb->k, (int)d, v, 1, 0.0, h, 1);
+            cblas_dgemv(CblasColMajor, CblasNoTrans, (int)d, c, -1.0, kb->k, (int)d, h, 1, 1.0, v,
+                        1);
+        }
+        double n1 = cblas_dnrm2((int)d, v, 1);
+        if (n0 > 0 && n1 > 1e-9 * n0 && isfinite(n1)) {
+            cblas_dscal((int)d, 1.0 / n1, v, 1);
+            break;
+        }
+        if (tries > 8)
+            die("pca: cannot extend the Krylov basis");
+        for (int64_t j = 0; j < d; j++)
+            v[j] = rng_normal(r);
+    }
+    free(h);
+}
+
+/* One pass over the rows: for the b columns Q = K[:, m0:m0+b),
+ * Y[:, m0:m0+b) = Xc Q and AK[:, m0:m0+b) = Xc^T Xc Q, by two sgemm per
+ * batch of rows. The rows are centred on the mean without touching them
+ * (Yc = X Q - 1 c^T Q, Xc^T Yc = X^T Yc - c 1^T Yc); in the first pass
+ * (mo != NULL), when the mean is not known yet, on the first row, and
+ * corrected at the end. */
+static void kb_pass(linalg_pca *p, stream *s, kbasis *kb, int m0, int b, moments *mo)
+{
+    int64_t n = p->n, d = p->d;
+    float *q = falloc((size_t)(d * b));
+    float *zf = falloc((size_t)(d * b));
+    double *ysum = xcalloc((size_t)b, sizeof(double));
+    double *cq = xcalloc((size_t)b, sizeof(double));
+    float *cqf = falloc((size_t)b);
+    float *shift = mo ? falloc((size_t)d) : NULL;
+    float *y = kb->y + m0 * n;
+    for (int64_t j = 0; j < d; j++)
+        for (int t = 0; t < b; t++)
+            q[j * b + t] = (float)kb->k[(m0 + t) * d + j];
+    const float *c = p->mean;
+    /* Thin blocks are bound by memory: rows in sub-blocks of 4 MiB, which
+     * stay in cache between the two products. Wide ones are bound by
+     * arithmetic: the whole batch at once. */
+    int64_t sb = b <= THIN_BLOCK ? ((int64_t)1 << 20) / d : s->batch;
+    if (sb < 8)
+        sb = 8;
+    for (int64_t a = 0; a < n; a += s->batch) {
+        int64_t cnt = n - a < s->batch ? n - a : s->batch;
+        float *x = stream_read(s, a, cnt);
+        if (mo) {
+            if (a == 0) {
+                moments_init(mo, d, x);
+                for (int64_t j = 0; j < d; j++)
+                    shift[j] = x[j];
+            }
+            moments_add(mo, x, cnt, s, a);
+            c = shift;
+        }
+        if (a == 0) {
+            for (int64_t j = 0; j < d; j++)
+                for (int t = 0; t < b; t++)
+                    cq[t] += (double)c[j] * q[j * b + t];
+            for (int t = 0; t < b; t++)
+                cqf[t] = (float)cq[t];
+        }
+        for (int64_t i = 0; i < cnt; i += sb) {
+            int64_t nr = cnt - i < sb ? cnt - i : sb;
+            float *xs = x + i * d, *ys = y + a + i;
+            /* Y rows [a+i, a+i+nr) (column-major, ld n) = X Q. */
+            cblas_sgemm(CblasColMajor, CblasTrans, CblasTrans, (int)nr, b, (int)d, 1.0f, xs,
+                        (int)d, q, b, 0.0f, ys, (int)n);
+            for (int t = 0; t < b; t++) {
+                float *yt = ys + t * n;
+                double acc = 0;
+                for (int64_t r = 0; r < nr; r++) {
+                    yt[r] -= cqf[t];
+                    acc += yt[r];
+                }
+                ysum[t] += acc;
+            }
+            /* Z (D x b, row-major) += X^T Y. */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)d, b, (int)nr, 1.0f, xs,
+                        (int)d, ys, (int)n, 1.0f, zf, b);
+        }
+    }
+    for (int t = 0; t < b; t++)
+        for (int64_t j = 0; j < d; j++)
+            kb->ak[(m0 + t) * d + j] = (double)zf[j * b + t] - (double)c[j] * ysum[t];
+    if (mo) {
+        p->total_variance = moments_finish(mo, p->mean);
+        /* sum (x-s)(x-s)^T = Xc^T Xc + n (mu-s)(mu-s)^T with n (mu - s) =
+         * s1: subtract s1 (s1^T Q) / n; and Y = (X - s) Q becomes (X - mu) Q
+         * by subtracting (mu - s)^T Q = s1^T Q / n from every row. */
+        double *sq = xcalloc((size_t)b, sizeof(double));
+        for (int64_t j = 0; j < d; j++)
+            for (int t = 0; t < b; t++)
+                sq[t] += mo->s1[j] * q[j * b + t];
+        for (int t = 0; t < b; t++) {
+            for (int64_t j = 0; j < d; j++)
+                kb->ak[(m0 + t) * d + j] -= mo->s1[j] * sq[t] / (double)n;
+            float sf = (float)(sq[t] / (double)n);
+            for (int64_t r = 0; r < n; r++)
+                y[t * n + r] -= sf;
+        }
+        free(sq);
+        moments_free(mo);
+    }
+    free(q);
+    free(zf);
+    free(ysum);
+    free(cq);
+    free(cqf);
+    free(shift);
+}
+
+/* a (rows x m, column-major, ld rows) <- a W, W m x r column-major (ld
+ * ldw), r <= m: a block of rows at a time, so no second matrix that size. */
+static void rot_d(double *a, int64_t rows, int m, const double *w, int ldw, int r)
+{
+    int64_t rb = 512;
+    double *t = xmalloc((size_t)(rb * r) * sizeof(double));
+    for (int64_t i = 0; i < rows; i += rb) {
+        int64_t nb = rows - i < rb ? rows - i : rb;
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)nb, r, m, 1.0, a + i,
+                    (int)rows, w, ldw, 0.0, t, (int)nb);
+        for (int c = 0; c < r; c++)
+            memcpy(a + c * rows + i, t + c * nb, (size_t)nb * sizeof(double));
+    }
+    free(t);
+}
+
+static void rot_f(float *a, int64_t rows, int m, const float *w, int ldw, int r)
+{
+    int64_t rb = 1024;
+    float *t = falloc((size_t)(rb * r));
+    for (int64_t i = 0; i < rows; i += rb) {
+        int64_t nb = rows - i < rb ? rows - i : rb;
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)nb, r, m, 1.0f, a + i,
+                    (int)rows, w, ldw, 0.0f, t, (int)nb);
+        for (int c = 0; c < r; c++)
+            memcpy(a + c * rows + i, t + c * nb, (size_t)nb * sizeof(float));
+    }
+    free(t);
+}
+
+/* Fill column c0 + t of kb->k, t < nb (made orthogonal to the first m0
+ * columns already, n0[t] its norm before that), orthonormal to columns
+ * [m0, c0 + t): two rounds of Gram-Schmidt; a column that (nearly) lay in
+ * the span is replaced by a random one orthogonal to all before it. */
+static void kb_orth_block(kbasis *kb, int m0, int nb, const double *n0, rng *r)
+{
+    int64_t d = kb->d;
+    double *h = xcalloc((size_t)(m0 + nb + 1), sizeof(double));
+    for (int t = 0; t < nb; t++) {
+        double *v = kb->k + (m0 + t) * d, *base = kb->k + m0 * d;
+        for (int round = 0; round < 2 && t > 0; round++) {
+            cblas_dgemv(CblasColMajor, CblasTrans, (int)d, t, 1.0, base, (int)d, v, 1, 0.0, h, 1);
+            cblas_dgemv(CblasColMajor, CblasNoTrans, (int)d, t, -1.0, base, (int)d, h, 1, 1.0, v,
+                        1);
+        }
+        double n1 = cblas_dnrm2((int)d, v, 1);
+        if (n0[t] > 0 && n1 > 1e-9 * n0[t] && isfinite(n1))
+            cblas_dscal((int)d, 1.0 / n1, v, 1);
+        else {
+            for (int64_t j = 0; j < d; j++)
+                v[j] = rng_normal(r);
+            kb_orth_col(kb, m0 + t, r);
+        }
+    }
+    free(h);
+}
+
+/* Block Krylov (block Lanczos with full reorthogonalisation and thick
+ * restarts) on A = Xc^T Xc: the basis K grows by a block of b columns per
+ * pass, each new block A Q_last made orthogonal to the basis (block
+ * Gram-Schmidt twice, dgemm); after every pass, Rayleigh-Ritz on the whole
+ * basis: H = K^T A K (dsyev), kept up to date a block of columns at a time,
+ * as is G = (AK)^T AK, which gives the Ritz vectors' residuals
+ * |A u - theta u|^2 = w^T G w - theta^2. Stops when every one of the top-k
+ * Ritz vectors is within tol, estimated by the residual bound
+ * sin(angle) <= |A u - theta u| / gap (gap to the nearest other Ritz value)
+ * weighted by sqrt(theta_i / theta_1): the error the component adds to the
+ * projections relative to their scale. When the basis is full (cap
+ * columns), it restarts from the leading Ritz vectors. */
+static void fit_randomized(linalg_pca *p, stream *s, const linalg_pca_opts *o, int b, int cap)
 {
     int64_t n = p->n, d = p->d;
     int k = p->k;
     int64_t mn = n < d ? n : d;
-    int l = (int)(k + o->oversample < mn ? k + o->oversample : mn);
-    int maxp = o->max_passes;
-    float *q = falloc((size_t)(d * l));     /* basis used by this pass */
-    float *zf = falloc((size_t)(d * l));    /* Xc^T Xc Q accumulated */
-    float *y = falloc((size_t)(n * l));     /* Xc Q of every row */
-    double *zd = xcalloc((size_t)(d * l), sizeof(double));
-    double *g = xcalloc((size_t)(l * l), sizeof(double));
-    double *theta = xcalloc((size_t)l, sizeof(double));
-    double *ucur = xcalloc((size_t)(d * k), sizeof(double));
-    double *uprev = xcalloc((size_t)(d * k), sizeof(double));
-    float *shift = falloc((size_t)d);
-
+    if (cap > mn)
+        cap = (int)mn;
+    if (b > cap)
+        b = cap;
+    kbasis kb = { d, n, 0, NULL, NULL, NULL };
+    kb.k = xcalloc((size_t)(d * cap), sizeof(double));
+    kb.ak = xcalloc((size_t)(d * cap), sizeof(double));
+    kb.y = xcalloc((size_t)(n * cap), sizeof(float));
+    size_t cc = (size_t)cap * cap;
+    double *hh = xcalloc(cc, sizeof(double));    /* P = K^T A K, ld cap */
+    double *gg = xcalloc(cc, sizeof(double));    /* (AK)^T AK, ld cap */
+    double *h = xcalloc(cc, sizeof(double));     /* work */
+    double *theta = xcalloc((size_t)cap, sizeof(double));
+    double *w = xcalloc(cc, sizeof(double));     /* Ritz coordinates, descending, ld m */
+    double *gw = xcalloc((size_t)cap * k, sizeof(double));
+    double *pw = xcalloc((size_t)cap * k, sizeof(double));
+    double *nb = xcalloc((size_t)(d * b), sizeof(double));   /* the next block */
+    double *pr = xcalloc((size_t)cap * b, sizeof(double));
+    double *n0 = xcalloc((size_t)b, sizeof(double));
     rng r;
     rng_seed(&r, o->seed);
-    for (int64_t i = 0; i < d * l; i++)
-        q[i] = (float)rng_normal(&r);
-
-    moments m = { 0 };
-    int pass;
-    double estimate = INFINITY;
-    double *chg = xmalloc((size_t)k * sizeof(double));
-    for (int i = 0; i < k; i++)
-        chg[i] = INFINITY;
-    double *cq = xcalloc((size_t)l, sizeof(double));
-    double *ysum = xcalloc((size_t)l, sizeof(double));
-    float *cqf = falloc((size_t)l);
-    for (pass = 0;; pass++) {
-        memset(zf, 0, (size_t)(d * l) * sizeof(float));
-        memset(ysum, 0, (size_t)l * sizeof(double));
-        /* Centre on c (the first row in pass 0, when the mean is not yet
-         * known; the mean after) without touching the rows:
-         * Yc = X Q - 1 (c^T Q) and Xc^T Yc = X^T Yc - c (1^T Yc). Saves a
-         * sweep over the data per pass, which is memory-bound. */
-        const float *c = p->mean;
-        for (int64_t a = 0; a < n; a += s->batch) {
-            int64_t cnt = n - a < s->batch ? n - a : s->batch;
-            float *x = stream_read(s, a, cnt);
-            if (pass == 0) {
-                if (a == 0) {
-                    moments_init(&m, d, x);
-                    for (int64_t j = 0; j < d; j++)
-                        shift[j] = x[j];
-                }
-                moments_add(&m, x, cnt, s->src, a);
-                c = shift;
-            }
-            if (a == 0) {
-                memset(cq, 0, (size_t)l * sizeof(double));
-                for (int64_t j = 0; j < d; j++)
-                    for (int t = 0; t < l; t++)
-                        cq[t] += (double)c[j] * q[j * l + t];
-                for (int t = 0; t < l; t++)
-                    cqf[t] = (float)cq[t];
-            }
-            /* Sub-blocks small enough to stay in the last-level cache
-             * between the two products. */
-            int64_t sb = ((int64_t)1 << 20) / d;
-            if (sb < 8)
-                sb = 8;
-            for (int64_t i = 0; i < cnt; i += sb) {
-                int64_t nb = cnt - i < sb ? cnt - i : sb;
-                float *xs = x + i * d, *ys = y + (a + i) * l;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, l, (int)d, 1.0f,
-                            xs, (int)d, q, l, 0.0f, ys, l);
-                for (int64_t r = 0; r < nb; r++)
-                    for (int t = 0; t < l; t++) {
-                        ys[r * l + t] -= cqf[t];
-                        ysum[t] += ys[r * l + t];
-                    }
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, l, (int)nb, 1.0f, xs,
-                            (int)d, ys, l, 1.0f, zf, l);
-            }
+    /* The start block: random combinations of the first batch's rows
+     * (centred on their mean), which lean towards the leading components
+     * (half a power step for free), plus as much of random Gaussian
+     * columns, so that no direction is missing from the start. */
+    for (int64_t i = 0; i < d * b; i++)
+        kb.k[i] = rng_normal(&r);
+    {
+        int64_t rows = n < s->batch ? n : s->batch;
+        float *x = stream_read(s, 0, rows);
+        s->done = 0;
+        float *g = falloc((size_t)(rows * b)), *v = falloc((size_t)(d * b));
+        double *gs = xcalloc((size_t)b, sizeof(double)), *mu = xcalloc((size_t)d, sizeof(double));
+        for (int64_t i = 0; i < rows * b; i++) {
+            g[i] = (float)rng_normal(&r);
+            gs[i % b] += g[i];
         }
-        for (int64_t j = 0; j < d; j++)
-            for (int t = 0; t < l; t++)
-                zd[j * l + t] = (double)zf[j * l + t] - (double)c[j] * ysum[t];
-        if (pass == 0) {
-            p->total_variance = moments_finish(&m, p->mean);
-            /* sum (x-s)(x-s)^T = Xc^T Xc + n (mu-s)(mu-s)^T with
-             * n (mu - s) = s1: subtract s1 (s1^T Q) / n. */
-            double *sq = xcalloc((size_t)l, sizeof(double));
+        for (int64_t i = 0; i < rows; i++)
             for (int64_t j = 0; j < d; j++)
-                for (int c = 0; c < l; c++)
-                    sq[c] += m.s1[j] * q[j * l + c];
-            for (int64_t j = 0; j < d; j++)
-                for (int c = 0; c < l; c++)
-                    zd[j * l + c] -= m.s1[j] * sq[c] / (double)n;
-            free(sq);
-            moments_free(&m);
-        } else {
-            /* Rayleigh-Ritz on span(Q): G = Q^T Xc^T Xc Q. */
-            for (int a = 0; a < l; a++)
-                for (int b = 0; b < l; b++) {
-                    double acc = 0;
-                    for (int64_t j = 0; j < d; j++)
-                        acc += (double)q[j * l + a] * zd[j * l + b];
-                    g[a * l + b] = acc;
-                }
-            for (int a = 0; a < l; a++)
-                for (int b = a + 1; b < l; b++)
-                    g[a * l + b] = g[b * l + a] = 0.5 * (g[a * l + b] + g[b * l + a]);
-            if (LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'U', l, g, l, theta))
-                die("pca: eigen-decomposition failed (LAPACK dsyev)");
-            /* Ascending: column l-1-i of g is the i-th largest. */
-            memcpy(uprev, ucur, (size_t)(d * k) * sizeof(double));
-            for (int64_t j = 0; j < d; j++)
-                for (int i = 0; i < k; i++) {
-                    double acc = 0;
-                    for (int c = 0; c < l; c++)
-                        acc += (double)q[j * l + c] * g[c * l + (l - 1 - i)];
-                    ucur[j * k + i] = acc;
-                }
-            /* Per component: the change between passes measures the error
-             * of the previous pass; with the contraction r seen between the
-             * last two changes, change * r / (1 - r) estimates the error of
-             * this one (subspace iteration converges geometrically). Weighted by the
-             * component's standard deviation relative to the first, it is
-             * the error the component adds to the projections relative to
-             * their scale: trailing components of nearly equal variance,
-             * which converge slowly and matter little, do not hold up the
-             * leading ones. */
-            if (pass >= 2) {
-                estimate = 0;
-                for (int i = 0; i < k; i++) {
-                    /* The distance between the sign-aligned unit vectors
-                     * (about the angle): sqrt(1 - cos^2) would bottom out
-                     * near 3e-5 from rounding. */
-                    double dot = 0, nn = 0, dd = 0;
-                    for (int64_t j = 0; j < d; j++) {
-                        dot += ucur[j * k + i] * uprev[j * k + i];
-                        nn += ucur[j * k + i] * ucur[j * k + i];
-                    }
-                    double sg = dot < 0 ? -1 : 1;
-                    for (int64_t j = 0; j < d; j++) {
-                        double t = ucur[j * k + i] - sg * uprev[j * k + i];
-                        dd += t * t;
-                    }
-                    double sn = sqrt(dd / (nn > 0 ? nn : 1));
-                    double rate = isfinite(chg[i]) && chg[i] > 0 ? sn / chg[i] : 1;
-                    chg[i] = sn;
-                    double t0 = theta[l - 1], ti = theta[l - 1 - i];
-                    double wgt = t0 > 0 && ti > 0 ? sqrt(ti / t0) : 1;
-                    /* What is left of a geometric series of changes. */
-                    double r = rate < 0.99 ? rate : 0.99;
-                    /* Below 1e-6 the changes are rounding noise, whose
-                     * "rate" means nothing. */
-                    double e = (sn < 1e-6 ? sn : sn * r / (1 - r)) * wgt;
-                    if (e > estimate)
-                        estimate = e;
-                }
+                mu[j] += x[i * d + j];
+        /* v = (x - 1 mu^T)^T g = x^T g - mu (1^T g). */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, b, (int)rows, 1.0f, x,
+                    (int)d, g, b, 0.0f, v, b);
+        for (int t = 0; t < b; t++) {
+            double *c = kb.k + t * d, nv = 0, nr = 0;
+            for (int64_t j = 0; j < d; j++) {
+                double e = (double)v[j * b + t] - mu[j] / (double)rows * gs[t];
+                v[j * b + t] = (float)e;
+                nv += e * e;
+                nr += c[j] * c[j];
             }
-            if ((pass >= 2 && estimate <= o->tol) || pass + 1 >= maxp)
+            nv = sqrt(nv);
+            nr = sqrt(nr);
+            if (nv > 0 && isfinite(nv))
+                for (int64_t j = 0; j < d; j++)
+                    c[j] = c[j] / nr + (double)v[j * b + t] / nv;
+        }
+        free(g);
+        free(v);
+        free(gs);
+        free(mu);
+    }
+    for (int t = 0; t < b; t++)
+        kb_orth_col(&kb, t, &r);
+    moments mo = { 0 };
+    kb_pass(p, s, &kb, 0, b, &mo);
+    int passes = 1, m0 = 0, bb = b;
+    double estimate = INFINITY;
+    const int debug = getenv("CNN_PCA_DEBUG") != NULL;
+    for (;;) {
+        int m = m0 + bb;
+        kb.m = m;
+        double tb = wall_s();
+        /* The new columns and rows of P = K^T (AK) and G = (AK)^T AK. */
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, bb, (int)d, 1.0, kb.k, (int)d,
+                    kb.ak + m0 * d, (int)d, 0.0, hh + (int64_t)m0 * cap, cap);
+        if (m0 > 0)
+            cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, bb, m0, (int)d, 1.0,
+                        kb.k + m0 * d, (int)d, kb.ak, (int)d, 0.0, hh + m0, cap);
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, bb, (int)d, 1.0, kb.ak, (int)d,
+                    kb.ak + m0 * d, (int)d, 0.0, gg + (int64_t)m0 * cap, cap);
+        for (int j = m0; j < m; j++)
+            for (int i = 0; i < m0; i++)
+                gg[(int64_t)i * cap + j] = gg[(int64_t)j * cap + i];
+        /* H: P symmetrised (P is not quite symmetric: AK is computed in
+         * float). */
+        for (int j = 0; j < m; j++)
+            for (int i = 0; i < m; i++)
+                h[(int64_t)j * m + i] =
+                    0.5 * (hh[(int64_t)j * cap + i] + hh[(int64_t)i * cap + j]);
+        if (LAPACKE_dsyev(LAPACK_COL_MAJOR, 'V', 'U', m, h, m, theta))
+            die("pca: eigen-decomposition failed (LAPACK dsyev)");
+        /* Ascending: make column i of w the i-th largest. */
+        for (int i = 0; i < m / 2; i++) {
+            double t = theta[i];
+            theta[i] = theta[m - 1 - i];
+            theta[m - 1 - i] = t;
+        }
+        for (int i = 0; i < m; i++)
+            memcpy(w + (int64_t)i * m, h + (int64_t)(m - 1 - i) * m, (size_t)m * sizeof(double));
+        int full = m >= mn;
+        if (m > k || full) {
+            estimate = 0;
+            if (!full) {
+                /* |A u - theta u|^2 for u = K w: with r = (I - K K^T) AK w
+                 * + K (P w - theta w), w^T G w - |P w|^2 + |P w - theta w|^2. */
+                cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, m, k, m, 1.0, gg, cap, w,
+                            m, 0.0, gw, m);
+                cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, m, k, m, 1.0, hh, cap, w,
+                            m, 0.0, pw, m);
+            }
+            for (int i = 0; i < k && !full; i++) {
+                const double *wi = w + (int64_t)i * m, *pi = pw + (int64_t)i * m;
+                double rr = cblas_ddot(m, wi, 1, gw + (int64_t)i * m, 1) - cblas_ddot(m, pi, 1, pi, 1);
+                for (int a = 0; a < m; a++)
+                    rr += (pi[a] - theta[i] * wi[a]) * (pi[a] - theta[i] * wi[a]);
+                double res = rr > 0 ? sqrt(rr) : 0;
+                double gap = theta[i] - theta[i + 1];
+                if (i > 0 && theta[i - 1] - theta[i] < gap)
+                    gap = theta[i - 1] - theta[i];
+                double wgt = theta[0] > 0 && theta[i] > 0 ? sqrt(theta[i] / theta[0]) : 0;
+                double e = theta[i] <= 0 ? 0 : gap > 0 ? res / gap * wgt : INFINITY;
+                if (debug)
+                    fprintf(stderr, "pca: pass %d basis %d component %d: theta %.6e residual %.3e"
+                            " gap %.3e error %.3e\n", passes, m, i + 1, theta[i], res, gap, e);
+                if (e > estimate)
+                    estimate = e;
+            }
+            if (estimate <= o->tol || full || passes >= o->max_passes)
                 break;
         }
-        orth(zd, d, l);
-        for (int64_t i = 0; i < d * l; i++)
-            q[i] = (float)zd[i];
+        /* The next block: A Q_last, made orthogonal to the basis. */
+        int nbb = b < mn - m ? b : (int)(mn - m);
+        for (int t = 0; t < nbb; t++) {
+            memcpy(nb + t * d, kb.ak + (m0 + t % bb) * d, (size_t)d * sizeof(double));
+            n0[t] = cblas_dnrm2((int)d, nb + t * d, 1);
+        }
+        for (int round = 0; round < 2; round++) {
+            cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, nbb, (int)d, 1.0, kb.k, (int)d,
+                        nb, (int)d, 0.0, pr, m);
+            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)d, nbb, m, -1.0, kb.k,
+                        (int)d, pr, m, 1.0, nb, (int)d);
+        }
+        if (m + nbb > cap) {
+            /* Thick restart: keep the leading Ritz vectors; their images,
+             * coordinates, H (diagonal: theta) and G follow by linearity. */
+            int keep = cap - nbb;
+            rot_d(kb.k, d, m, w, m, keep);
+            rot_d(kb.ak, d, m, w, m, keep);
+            float *wf = falloc((size_t)m * keep);
+            for (int64_t i = 0; i < (int64_t)m * keep; i++)
+                wf[i] = (float)w[i];
+            rot_f(kb.y, n, m, wf, m, keep);
+            free(wf);
+            double *t1 = xcalloc((size_t)m * keep, sizeof(double));
+            double *mats[2] = { gg, hh };
+            for (int q = 0; q < 2; q++) {
+                cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, m, keep, m, 1.0, mats[q],
+                            cap, w, m, 0.0, t1, m);
+                cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, keep, keep, m, 1.0, w, m,
+                            t1, m, 0.0, mats[q], cap);
+            }
+            free(t1);
+            m = keep;
+        }
+        memcpy(kb.k + m * d, nb, (size_t)(d * nbb) * sizeof(double));
+        kb_orth_block(&kb, m, nbb, n0, &r);
+        double t0 = wall_s();
+        kb_pass(p, s, &kb, m, nbb, NULL);
+        if (debug)
+            fprintf(stderr, "pca: pass %d: %.3f s in the rows, %.3f s in the basis\n", passes + 1,
+                    wall_s() - t0, t0 - tb);
+        m0 = m;
+        bb = nbb;
+        passes++;
     }
-    p->passes = pass + 1;
+    int m = kb.m;
+    p->passes = passes;
     p->convergence = estimate;
+    double *u = xcalloc((size_t)(d * k), sizeof(double));
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)d, k, m, 1.0, kb.k, (int)d, w, m,
+                0.0, u, (int)d);
     for (int i = 0; i < k; i++) {
-        p->variance[i] = theta[l - 1 - i] > 0 ? theta[l - 1 - i] / (double)(n - 1) : 0;
+        p->variance[i] = theta[i] > 0 ? theta[i] / (double)(n - 1) : 0;
         for (int64_t j = 0; j < d; j++)
-            p->components[i * d + j] = (float)ucur[j * k + i];
+            p->components[i * d + j] = (float)u[i * d + j];
     }
-    /* Projections of the fitted rows from the last pass: Xc U = (Xc Q) W. */
-    float *wk = falloc((size_t)(l * k));
-    for (int c = 0; c < l; c++)
-        for (int i = 0; i < k; i++)
-            wk[c * k + i] = (float)g[c * l + (l - 1 - i)];
+    free(u);
+    /* Projections of the fitted rows: Xc U = Y W (n x k, row-major). */
+    float *wk = falloc((size_t)(m * k));
+    for (int64_t i = 0; i < (int64_t)m * k; i++)
+        wk[i] = (float)w[i];
     p->projections = falloc((size_t)(n * k));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, k, l, 1.0f, y, l, wk, k,
+    cblas_sgemm(CblasColMajor, CblasTrans, CblasTrans, k, (int)n, m, 1.0f, wk, m, kb.y, (int)n,
                 0.0f, p->projections, k);
     free(wk);
-    free(q);
-    free(zf);
-    free(y);
-    free(zd);
-    free(g);
+    free(kb.k);
+    free(kb.ak);
+    free(kb.y);
+    free(hh);
+    free(gg);
+    free(h);
     free(theta);
-    free(ucur);
-    free(uprev);
-    free(shift);
-    free(cq);
-    free(ysum);
-    free(cqf);
-    free(chg);
+    free(w);
+    free(gw);
+    free(pw);
+    free(nb);
+    free(pr);
+    free(n0);
 }
 
 linalg_pca *linalg_pca_fit(const linalg_rows *src, int k, const linalg_pca_opts *o)
@@ -556,21 +788,16 @@ linalg_pca *linalg_pca_fit(const linalg_rows *src, int k, const linalg_pca_opts 
         die("%s: k=%d components asked, but at most min(N, D) = %lld exist (N=%lld, D=%lld)",
             src->name, k, (long long)mn, (long long)n, (long long)d);
     linalg_pca_opts opt = *o;
-    /* Convergence goes as (lambda_{l+1} / lambda_k)^passes: a wider
-     * subspace costs little (the passes are bound by reading the rows) and
-     * saves passes when k is large. */
-    if (opt.oversample <= 0)
-        opt.oversample = k > 10 ? k : 10;
     if (opt.max_passes <= 0)
         opt.max_passes = 25;
     if (opt.max_passes < 3)
         opt.max_passes = 3;
     if (opt.tol <= 0)
-        opt.tol = 1e-4;
+        opt.tol = 3e-4;
+    int b = opt.block > 0 ? opt.block : block_width(k);
     const char *meth = opt.method && *opt.method ? opt.method : "auto";
     if (!strcmp(meth, "auto")) {
-        int64_t l = k + opt.oversample < mn ? k + opt.oversample : mn;
-        int exact = mn <= 1024 || (mn <= EXACT_MAX && 4 * l >= mn);
+        int exact = mn <= 1024 || (mn <= EXACT_MAX && 4 * (k + b) >= mn);
         meth = !exact ? "randomized" : d <= n ? "covariance" : "gram";
     } else if (strcmp(meth, "covariance") && strcmp(meth, "gram") && strcmp(meth, "randomized")) {
         die("unknown PCA method '%s' (methods: auto covariance gram randomized)", meth);
@@ -579,7 +806,13 @@ linalg_pca *linalg_pca_fit(const linalg_rows *src, int k, const linalg_pca_opts 
 
     stream s = { 0 };
     s.src = src;
-    s.batch = opt.batch > 0 ? opt.batch : ((int64_t)8 << 20) / d;
+    /* Rows per batch: 8M / D rows, 32 MiB of floats; 64 MiB for the
+     * randomized route with wide blocks, whose two products per batch are
+     * bound by arithmetic and run best on many rows at once (faster than
+     * 32 MiB; 128 MiB was faster still, but took 500 MiB more than the
+     * batch on 60,000 x 9,216, somewhere in the libraries). */
+    int wide = !strcmp(meth, "randomized") && b > THIN_BLOCK;
+    s.batch = opt.batch > 0 ? opt.batch : ((int64_t)(wide ? 16 : 8) << 20) / d;
     if (s.batch < 16)
         s.batch = 16;
     if (s.batch > n)
@@ -596,13 +829,15 @@ linalg_pca *linalg_pca_fit(const linalg_rows *src, int k, const linalg_pca_opts 
     else if (!strcmp(meth, "gram"))
         fit_gram(p, &s);
     else {
-        /* Thin products (l <= 32 columns) are bound by memory bandwidth and
-         * OpenBLAS's threads only contend there (2x slower on 2 cores);
-         * wider ones are bound by arithmetic and gain from threads. */
-        int64_t l = k + opt.oversample < mn ? k + opt.oversample : mn;
-        if (opt.threads <= 0 && l <= 32)
+        int64_t cap = opt.basis > 0 ? opt.basis : KRYLOV_BYTES / (16 * d + 4 * n);
+        if (cap < k + 2 * b)
+            cap = k + 2 * b;
+        /* Thin products are bound by memory bandwidth, where OpenBLAS's
+         * threads only contend (2x slower on 2 cores); wider ones are bound
+         * by arithmetic and gain from threads. */
+        if (opt.threads <= 0 && b <= THIN_BLOCK)
             linalg_set_threads(1);
-        fit_randomized(p, &s, &opt);
+        fit_randomized(p, &s, &opt, b, (int)(cap < mn ? cap : mn));
     }
     progress_end(s.pr);
     free(s.buf);

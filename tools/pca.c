@@ -24,10 +24,20 @@ static const char usage[] =
     "                      of FILE (a pca file); project the input's rows\n"
     "      --apply FILE    the file whose rows are projected (same as the operand)\n"
     "      --method M      auto, covariance, gram or randomized (default auto)\n"
-    "      --oversample P  randomized: extra subspace columns (default max(10, K))\n"
+    "      --block B       randomized: basis columns added per pass (default\n"
+    "                      K, at least 12, at most 48)\n"
+    "      --basis M       randomized: most basis columns held, restart beyond\n"
+    "                      (default: what fits in 256 MiB, at least K + 2 B)\n"
     "      --max-passes N  randomized: most passes over the data (default 25)\n"
     "      --tol T         randomized: stop at this estimated error of the\n"
-    "                      projections, relative to their scale (default 1e-4)\n"
+    "                      projections, relative to their scale (default 3e-4)\n"
+    "\n"
+    "Routes (auto): exact when min(N, D) <= 1024, or min(N, D) <= 8192 and\n"
+    "4 (K + B) >= min(N, D): covariance (D <= N; one pass, D x D in double) or\n"
+    "gram (D > N; N x N in double); otherwise randomized block Krylov: a pass\n"
+    "per B columns, memory (16 D + 4 N) bytes per basis column. The rows are\n"
+    "streamed from the file in batches, never held whole.\n"
+    "\n"
     CLI_COMMON_HELP;
 
 struct pca_opts {
@@ -37,7 +47,7 @@ struct pca_opts {
     const char *fit, *apply, *input;
 };
 
-enum { OPT_FIT = 2001, OPT_APPLY, OPT_METHOD, OPT_OVERSAMPLE, OPT_MAXPASSES, OPT_TOL };
+enum { OPT_FIT = 2001, OPT_APPLY, OPT_METHOD, OPT_BLOCK, OPT_BASIS, OPT_MAXPASSES, OPT_TOL };
 
 static void parse_args(int argc, char **argv, struct pca_opts *o)
 {
@@ -46,7 +56,8 @@ static void parse_args(int argc, char **argv, struct pca_opts *o)
         { "fit", required_argument, 0, OPT_FIT },
         { "apply", required_argument, 0, OPT_APPLY },
         { "method", required_argument, 0, OPT_METHOD },
-        { "oversample", required_argument, 0, OPT_OVERSAMPLE },
+        { "block", required_argument, 0, OPT_BLOCK },
+        { "basis", required_argument, 0, OPT_BASIS },
         { "max-passes", required_argument, 0, OPT_MAXPASSES },
         { "tol", required_argument, 0, OPT_TOL },
         CLI_COMMON_LONGOPTS,
@@ -72,8 +83,11 @@ static void parse_args(int argc, char **argv, struct pca_opts *o)
                           optarg);
             o->lo.method = optarg;
             break;
-        case OPT_OVERSAMPLE:
-            o->lo.oversample = (int)cli_long("--oversample", optarg, 1, 10000);
+        case OPT_BLOCK:
+            o->lo.block = (int)cli_long("--block", optarg, 1, 10000);
+            break;
+        case OPT_BASIS:
+            o->lo.basis = (int)cli_long("--basis", optarg, 2, 1000000);
             break;
         case OPT_MAXPASSES:
             o->lo.max_passes = (int)cli_long("--max-passes", optarg, 3, 1000);

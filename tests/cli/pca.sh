@@ -50,3 +50,13 @@ check_error "--apply without --fit" 2 "needs --fit" "" cnn-pca --apply "$T/x.h5"
 check_error "unknown method" 2 "method" "" cnn-pca --method svd "$T/x.h5"
 check_error "k from a pca file too large" 1 "holds 2 components, 3 asked" "$T/o10.h5" \
     cnn-pca --fit "$T/p.h5" -k 3 -o "$T/o10.h5" "$T/x.h5"
+check_error "--block out of range" 2 "block: 0 is out of range" "" cnn-pca --block 0 "$T/x.h5"
+mk "$T/w.h5" 40 1500
+check "randomized, narrow block, small basis" cnn-pca -q -k 4 --method randomized --block 2 --basis 8 \
+    -o "$T/rb.h5" "$T/w.h5"
+check_py "randomized with restarts: the pca file" -c "
+import h5py, numpy as np
+f = h5py.File('$T/rb.h5')
+assert f.attrs['method'] == 'randomized' and f['components'].shape == (4, 1500)
+c = f['components'][...]; assert np.allclose(c @ c.T, np.eye(4), atol=1e-5)
+r = f['explained_variance_ratio'][...]; assert (np.diff(r) <= 0).all() and r[0] < 1"

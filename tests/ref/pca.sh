@@ -1,10 +1,12 @@
 #!/bin/sh
 # cnn-pca against scikit-learn's PCA (full SVD) on the same matrix: each
-# route (covariance for N >= D, gram for D > N, randomized for large both),
-# projections and components equal up to sign to 1e-3 of the largest,
-# explained variance ratio to 1e-4; the randomized route is held to the same
-# tolerances on a matrix with separated leading eigenvalues (its accuracy is
-# set by --tol, 1e-5 by default). --fit/--apply against fit + transform.
+# route (covariance for N >= D, gram for D > N, randomized block Krylov for
+# large both), projections and components equal up to sign to 1e-3 of the
+# largest, explained variance ratio to 1e-4; the randomized route is held to
+# the same tolerances on matrices with separated leading eigenvalues (its
+# accuracy is set by --tol, 3e-4 by default), for N >> D and D >> N, with
+# blocks narrower than K and a basis small enough to restart.
+# --fit/--apply against fit + transform.
 . "$(dirname "$0")/../lib.sh"
 C=$TOP/tests/ref/pca_check.py
 
@@ -21,6 +23,22 @@ done
 for m in covariance gram randomized; do
     check "cnn-pca --method $m" cnn-pca -q -k 4 --method $m -o "$T/m_$m.pca.h5" "$T/tall.h5"
     check_py "--method $m matches sklearn" "$C" compare "$T/tall.h5" "$T/m_$m.pca.h5"
+done
+# The randomized route on N >> D and D >> N: default block (12 columns, thin:
+# one thread, cache-sized sub-blocks), then blocks of 3 columns (narrower
+# than K) with a basis of 14 columns, so that it restarts, and a wide block
+# (20 columns: BLAS threads, whole batches).
+$PY "$C" make "$T/tall2.h5" 4000 300 6 || exit 1
+$PY "$C" make "$T/wide2.h5" 250 5000 7 || exit 1
+for f in tall2 wide2; do
+    check "randomized $f" cnn-pca -q -k 8 --method randomized -o "$T/r_$f.pca.h5" "$T/$f.h5"
+    check_py "randomized $f matches sklearn" "$C" compare "$T/$f.h5" "$T/r_$f.pca.h5"
+    check "randomized $f, restarts" cnn-pca -q -k 8 --method randomized --block 3 --basis 14 \
+        --batch 100 -o "$T/rr_$f.pca.h5" "$T/$f.h5"
+    check_py "randomized $f with restarts matches sklearn" "$C" compare "$T/$f.h5" "$T/rr_$f.pca.h5"
+    check "randomized $f, wide block" cnn-pca -q -k 6 --method randomized --block 20 \
+        -o "$T/rw_$f.pca.h5" "$T/$f.h5"
+    check_py "randomized $f with a wide block matches sklearn" "$C" compare "$T/$f.h5" "$T/rw_$f.pca.h5"
 done
 check "gram in several blocks (small batches)" cnn-pca -q -k 3 --method gram --batch 7 -o "$T/wide7.pca.h5" "$T/wide.h5"
 check_py "blocked gram matches sklearn" "$C" compare "$T/wide.h5" "$T/wide7.pca.h5"

@@ -7,8 +7,9 @@
  * once, not lowered and then packed again as a library GEMM would. The
  * micro-kernel keeps a PK_MR x PK_NR tile of C in 24 vector registers;
  * blocks of PK_KC rows of B stay in L1 while every panel of A passes.
- * Without AVX-512 at compile time pk_available() is 0 and callers use
- * OpenBLAS instead. */
+ * Without AVX-512 at compile time, or without CNN_CONV_PACK=1 in the
+ * environment (it is slower end to end for now: see pack.c), pk_available()
+ * is 0 and callers use OpenBLAS instead. */
 #ifndef CNN_PACK_H
 #define CNN_PACK_H
 

@@ -27,6 +27,13 @@ check_py "backward from a middle node (even LRN, bias-free conv/dense, strided d
     "$REF" "$DRV" "$T" middle
 check_py "convolutions in several chunks (transposed-convolution and col2im input gradients, padded 1x1) match PyTorch" \
     "$REF" "$DRV" "$T" big
+# The engine's own packed GEMM (ops/pack.c; off by default).
+export CNN_CONV_PACK=1
+for net in chain dag big; do
+    check_py "$net, on the packed AVX-512 GEMM (CNN_CONV_PACK=1), matches PyTorch" \
+        "$REF" "$DRV" "$T" $net
+done
+unset CNN_CONV_PACK
 
 $PY "$REF" --bad "$T"
 run_bad() { "$DRV" "$T/$1" "$T/bad_images.h5" "$T/bad_seed.h5" fc "$T/out.h5"; }

@@ -54,6 +54,12 @@ case_naive lenet li "-t unit=conv2:2:sum -w 6 -s 4"
 case_naive resnet ri "-t label -w 3 -s 2 --fill blur"
 case_naive resnet ri "-t strongest=cat -w 5 -s 3"
 case_naive resnet ri "-t unit=mp:0@2,3 -w 2 -s 1 --batch 5"
+# The region convolutions on the engine's packed GEMM (ops/pack.c, opt-in).
+export CNN_CONV_PACK=1
+case_ref lenet li "-t class=3 -w 4 -s 3 --batch 7"
+case_ref resnet ri "-t label -w 5 -s 3"
+case_naive resnet ri "-t strongest=cat -w 5 -s 3"
+unset CNN_CONV_PACK
 
 $PY "$R" batch "$T/list" "$T/results" >"$T/.pyout" 2>"$T/.err"
 i=0

@@ -73,7 +73,7 @@ test: deps all asan
 # tests again with it (the slow reference tests run once, unsanitised).
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan BIN=bin-asan \
-	  OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  OPT="-O1 -g -march=native -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" all
 
 demo: deps all
@@ -102,3 +102,4 @@ clean:
 	rm -rf build build-asan bin bin-asan
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include tests/fuzz/fuzz.mk

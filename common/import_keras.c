@@ -1740,8 +1740,15 @@ model *import_keras_tfjs(const char *path, const import_opts *o)
  * (where variable-length strings such as model_config live) can make it
  * read out of bounds and crash (found by fuzzing). While it reads a Keras
  * file, a crash becomes the one-line error every bad input gets. Not under
- * AddressSanitizer, which must keep reporting. */
-#ifndef __SANITIZE_ADDRESS__
+ * AddressSanitizer, which must keep reporting (GCC says so with
+ * __SANITIZE_ADDRESS__, clang before 15 only with __has_feature). */
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#define KERAS_ASAN 1
+#endif
+#ifndef KERAS_ASAN
 static char h5_crash_msg[1024];
 static size_t h5_crash_len;
 
@@ -1754,10 +1761,28 @@ static void h5_crash(int sig)
 }
 #endif
 
+/* The same libhdf5 loops forever on some corrupt global heaps (found by
+ * fuzzing, in H5HG_read under H5Aread): the string attributes, which a
+ * sound file gives in milliseconds, are read with an alarm that ends in the
+ * same error (h5_guard catches SIGALRM too). */
+#define KERAS_H5_ATTR_SECONDS 10
+
+static char *h5_attr(kimp *k, const char *name)
+{
+#ifndef KERAS_ASAN
+    alarm(KERAS_H5_ATTR_SECONDS);
+#endif
+    char *s = h5in_attr_str(k->h5, "/", name);
+#ifndef KERAS_ASAN
+    alarm(0);
+#endif
+    return s;
+}
+
 static void h5_guard(const char *path, int on)
 {
-#ifndef __SANITIZE_ADDRESS__
-    static struct sigaction old_segv, old_bus;
+#ifndef KERAS_ASAN
+    static struct sigaction old_segv, old_bus, old_alrm;
     if (on) {
         int n = snprintf(h5_crash_msg, sizeof h5_crash_msg,
                          "%s: %s: corrupt HDF5 file (the HDF5 library failed reading it)\n",
@@ -1769,9 +1794,11 @@ static void h5_guard(const char *path, int on)
         sigemptyset(&sa.sa_mask);
         sigaction(SIGSEGV, &sa, &old_segv);
         sigaction(SIGBUS, &sa, &old_bus);
+        sigaction(SIGALRM, &sa, &old_alrm);
     } else {
         sigaction(SIGSEGV, &old_segv, NULL);
         sigaction(SIGBUS, &old_bus, NULL);
+        sigaction(SIGALRM, &old_alrm, NULL);
     }
 #else
     (void)path;
@@ -1786,9 +1813,9 @@ model *import_keras_h5(const char *path, const import_opts *o)
     k.src = path;
     h5_guard(path, 1);
     k.h5 = h5in_open(path);
-    char *cfg = h5in_attr_str(k.h5, "/", "model_config");
+    char *cfg = h5_attr(&k, "model_config");
     if (!cfg) {
-        if (h5in_has(k.h5, "/model_weights") || h5in_attr_str(k.h5, "/", "layer_names"))
+        if (h5in_has(k.h5, "/model_weights") || h5_attr(&k, "layer_names"))
             die("%s: Keras weights without the model's architecture (no 'model_config'; save "
                 "with model.save(), not save_weights())", path);
         die("%s: not a Keras model file (no 'model_config' attribute)", path);
@@ -1804,7 +1831,7 @@ model *import_keras_h5(const char *path, const import_opts *o)
     h5_load_weights(&k);
     build(&k, k.root);
     preprocessing(&k);
-    char *kv = h5in_attr_str(k.h5, "/", "keras_version");
+    char *kv = h5_attr(&k, "keras_version");
     model *m = k.m;
     m->source = source_line("Keras HDF5 model (Keras %s): %s", kv ? kv : "?", path);
     free(kv);

@@ -106,6 +106,7 @@ typedef struct onnx_ctx {
     /* every constant allocated, freed at the end */
     onnx_const **consts;
     int nconsts, capconsts;
+    int64_t const_max, const_left;   /* elements constants may take (const_new) */
     char **names;                /* our node names, to keep them unique */
 } onnx_ctx;
 
@@ -211,6 +212,16 @@ static onnx_const *const_new(onnx_ctx *x, int ndim, const int64_t *dims, int isi
     c->n = shape_numel(ndim, dims, ONNX_MAX_NUMEL);
     if (c->n < 0)
         ndie(x, "constant too large");
+    /* Constants computed in the graph (ConstantOfShape, broadcasts, Concat)
+     * can claim far more than the file holds (found by fuzzing): all of
+     * them together get a budget in proportion to the file. The budget
+     * counts empty axes as 1, as the folding loops walk the other axes. */
+    int64_t walk = 1;
+    for (int d = 0; d < ndim; d++)
+        if (__builtin_mul_overflow(walk, dims[d] > 1 ? dims[d] : 1, &walk) || walk > x->const_left)
+            ndie(x, "constants take more than the %lld elements a %lld-byte file allows",
+                 (long long)x->const_max, (long long)((x->const_max - ((int64_t)1 << 24)) / 8));
+    x->const_left -= walk;
     c->isint = isint;
     if (isint)
         c->i = xcalloc((size_t)c->n + 1, sizeof *c->i);
@@ -2053,7 +2064,10 @@ model *import_onnx(const char *path, const import_opts *o)
         die("%s: not a valid ONNX model (the protobuf data is truncated or corrupt)", path);
     if (!mp->graph)
         die("%s: the ONNX model has no graph", path);
-    onnx_ctx x = { .path = path, .o = o, .opset = -1 };
+    /* 8 constant elements per byte of file, at least 16M (see const_new) */
+    onnx_ctx x = { .path = path, .o = o, .opset = -1,
+                   .const_max = ((int64_t)1 << 24) + 8 * (int64_t)len };
+    x.const_left = x.const_max;
     for (size_t k = 0; k < mp->n_opset_import; k++) {
         const Onnx__OperatorSetIdProto *op = mp->opset_import[k];
         if (!op->domain || !*op->domain || !strcmp(op->domain, "ai.onnx"))

@@ -1,0 +1,373 @@
+/* libFuzzer harness for the model importers (issue 8): one source, built
+ * three times by tests/fuzz/fuzz.mk with -DFUZZ_ONNX, -DFUZZ_TFJS or
+ * -DFUZZ_H5. Each input goes through the code path cnn-import takes
+ * (tools/import.c): the loader, then import_finish, then model_free.
+ *
+ *   ONNX   the input is the .onnx file.
+ *   TFJS   the input is model.json, in a folder that also holds the weight
+ *          shards of the small test models (FUZZ_SHARDS: a folder whose
+ *          files are copied in once), so the manifest, the shard
+ *          concatenation and the layer builder are all reached.
+ *   H5     the input is a Keras .h5 file.
+ *
+ * The importers die() on bad input (print one line, exit 1). In-process,
+ * the link wraps die/die_usage (-Wl,--wrap) to check the message is one
+ * line and longjmp back here; allocations made during a run by our code,
+ * jansson and protobuf-c are tracked (--wrap of malloc & co., jansson's
+ * allocator hooks, a protobuf-c allocator) and freed after a die so that
+ * memory does not grow; open HDF5 objects are closed. A message that is
+ * not exactly one line aborts (a finding, like a crash).
+ *
+ * The input's length parity sets --fold-bn (odd = on), so both paths get
+ * fuzzed; a file in tests/fuzz/regress whose name contains ".foldbn."
+ * replays with --fold-bn. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <hdf5.h>
+#include <jansson.h>
+#include <protobuf-c/protobuf-c.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "import.h"
+#include "import_keras.h"
+#include "import_onnx.h"
+#include "model.h"
+
+/* ------------------------------------------------------------ allocations */
+void *__real_malloc(size_t);
+void *__real_calloc(size_t, size_t);
+void *__real_realloc(void *, size_t);
+void __real_free(void *);
+char *__real_strdup(const char *);
+char *__real_strndup(const char *, size_t);
+int __real_posix_memalign(void **, size_t, size_t);
+
+#define TBITS 18
+#define TCAP ((size_t)1 << TBITS)
+static uintptr_t tab[TCAP];
+static size_t tcount;
+static int tracking;
+
+static size_t thash(uintptr_t p)
+{
+    return (size_t)(((uint64_t)(p >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - TBITS));
+}
+
+static void tadd(void *p)
+{
+    if (!tracking || !p || tcount >= TCAP / 2)
+        return;
+    size_t i = thash((uintptr_t)p);
+    while (tab[i])
+        i = (i + 1) & (TCAP - 1);
+    tab[i] = (uintptr_t)p;
+    tcount++;
+}
+
+/* Remove p; 1 when it was tracked. Backward-shift deletion. */
+static int tdel(void *p)
+{
+    if (!p || !tcount)
+        return 0;
+    size_t i = thash((uintptr_t)p);
+    while (tab[i] && tab[i] != (uintptr_t)p)
+        i = (i + 1) & (TCAP - 1);
+    if (!tab[i])
+        return 0;
+    tab[i] = 0;
+    tcount--;
+    for (size_t j = (i + 1) & (TCAP - 1); tab[j]; j = (j + 1) & (TCAP - 1)) {
+        size_t k = thash(tab[j]);
+        int stay = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (!stay) {
+            tab[i] = tab[j];
+            tab[j] = 0;
+            i = j;
+        }
+    }
+    return 1;
+}
+
+static void tsweep(void)
+{
+    if (!tcount)
+        return;
+    for (size_t i = 0; i < TCAP; i++)
+        if (tab[i]) {
+            __real_free((void *)tab[i]);
+            tab[i] = 0;
+        }
+    tcount = 0;
+}
+
+void *__wrap_malloc(size_t n)
+{
+    void *p = __real_malloc(n);
+    tadd(p);
+    return p;
+}
+
+void *__wrap_calloc(size_t n, size_t s)
+{
+    void *p = __real_calloc(n, s);
+    tadd(p);
+    return p;
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    int was = tdel(p);
+    void *q = __real_realloc(p, n);
+    if (!q && p && n) {   /* p still lives */
+        if (was)
+            tadd(p);
+        return q;
+    }
+    if (was || !p)
+        tadd(q);
+    return q;
+}
+
+void __wrap_free(void *p)
+{
+    tdel(p);
+    __real_free(p);
+}
+
+char *__wrap_strdup(const char *s)
+{
+    char *p = __real_strdup(s);
+    tadd(p);
+    return p;
+}
+
+char *__wrap_strndup(const char *s, size_t n)
+{
+    char *p = __real_strndup(s, n);
+    tadd(p);
+    return p;
+}
+
+int __wrap_posix_memalign(void **p, size_t a, size_t n)
+{
+    int r = __real_posix_memalign(p, a, n);
+    if (!r)
+        tadd(*p);
+    return r;
+}
+
+static void *pb_alloc(void *d, size_t n) { (void)d; return __wrap_malloc(n); }
+static void pb_free(void *d, void *p) { (void)d; __wrap_free(p); }
+static ProtobufCAllocator pb_tracked = { pb_alloc, pb_free, NULL };
+
+ProtobufCMessage *__real_protobuf_c_message_unpack(const ProtobufCMessageDescriptor *,
+                                                   ProtobufCAllocator *, size_t, const uint8_t *);
+void __real_protobuf_c_message_free_unpacked(ProtobufCMessage *, ProtobufCAllocator *);
+
+ProtobufCMessage *__wrap_protobuf_c_message_unpack(const ProtobufCMessageDescriptor *d,
+                                                   ProtobufCAllocator *a, size_t n,
+                                                   const uint8_t *b)
+{
+    return __real_protobuf_c_message_unpack(d, a ? a : &pb_tracked, n, b);
+}
+
+void __wrap_protobuf_c_message_free_unpacked(ProtobufCMessage *m, ProtobufCAllocator *a)
+{
+    __real_protobuf_c_message_free_unpacked(m, a ? a : &pb_tracked);
+}
+
+/* ------------------------------------------------------------ die */
+static jmp_buf back;
+static int in_run;
+static char msg[4096];
+
+static void caught(const char *fmt, va_list ap)
+{
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (!in_run) {
+        fprintf(stderr, "fuzz: die outside a run: %s\n", msg);
+        abort();
+    }
+    /* the one-line rule: a message never holds a newline (or is empty) */
+    if (!msg[0] || strchr(msg, '\n') || strchr(msg, '\r')) {
+        fprintf(stderr, "fuzz: error message is not one line: [%s]\n", msg);
+        abort();
+    }
+    if (getenv("FUZZ_VERBOSE"))
+        fprintf(stderr, "cnn-import: %s\n", msg);
+    longjmp(back, 1);
+}
+
+__attribute__((noreturn)) void __wrap_die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    caught(fmt, ap);
+    va_end(ap);
+    abort();
+}
+
+__attribute__((noreturn)) void __wrap_die_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    caught(fmt, ap);
+    va_end(ap);
+    abort();
+}
+
+/* Close every HDF5 object a dying loader left open. */
+static void h5_close_all(void)
+{
+    ssize_t n = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
+    if (n <= 0)
+        return;
+    hid_t *ids = __real_malloc((size_t)n * sizeof *ids);
+    n = H5Fget_obj_ids(H5F_OBJ_ALL, H5F_OBJ_ALL, (size_t)n, ids);
+    for (ssize_t pass = 0; pass < 2; pass++)   /* objects first, files last */
+        for (ssize_t i = 0; i < n; i++) {
+            H5I_type_t t = H5Iget_type(ids[i]);
+            if (t == H5I_BADID)
+                continue;
+            if (pass == 0 && t == H5I_ATTR)
+                H5Aclose(ids[i]);
+            else if (pass == 0 && t == H5I_DATASET)
+                H5Dclose(ids[i]);
+            else if (pass == 0 && t == H5I_GROUP)
+                H5Gclose(ids[i]);
+            else if (pass == 0 && t == H5I_DATATYPE)
+                H5Tclose(ids[i]);
+            else if (pass == 1 && t == H5I_FILE)
+                H5Fclose(ids[i]);
+        }
+    __real_free(ids);
+}
+
+/* ------------------------------------------------------------ the target */
+static char dir[256], file[300];
+
+static void put(const char *path, const uint8_t *d, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || (n && fwrite(d, 1, n, f) != n) || fclose(f)) {
+        perror(path);
+        abort();
+    }
+}
+
+#ifdef FUZZ_TFJS
+/* Copy the files in FUZZ_SHARDS (regular files other than model.json) into dir. */
+static void copy_shards(const char *from)
+{
+    DIR *d = opendir(from);
+    if (!d) {
+        fprintf(stderr, "fuzz: FUZZ_SHARDS=%s: cannot open\n", from);
+        exit(1);
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || !strcmp(e->d_name, "model.json"))
+            continue;
+        char src[1024], dst[1024];
+        snprintf(src, sizeof src, "%s/%s", from, e->d_name);
+        snprintf(dst, sizeof dst, "%s/%s", dir, e->d_name);
+        size_t n;
+        unsigned char *b = import_slurp(src, (size_t)1 << 26, &n);
+        put(dst, b, n);
+        free(b);
+    }
+    closedir(d);
+}
+#endif
+
+/* At exit: the temporary folder and what is in it. */
+static void remove_dir(void)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char p[1024];
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' || (e->d_name[1] && strcmp(e->d_name, ".."))) {
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+    closedir(d);
+    rmdir(dir);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    static char *av[] = { "cnn-import", NULL };
+    (void)argc;
+    (void)argv;
+    setenv("CNN_NO_REEXEC", "1", 1);   /* cpu_setup would re-exec without our flags */
+    cli_init(1, av);
+    cli_quiet = 1;
+    json_set_alloc_funcs(__wrap_malloc, __wrap_free);
+    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(dir, sizeof dir, "%s/cnnfuzz.XXXXXX", tmp);
+    if (!mkdtemp(dir)) {
+        perror(dir);
+        exit(1);
+    }
+    atexit(remove_dir);
+#if defined(FUZZ_ONNX)
+    snprintf(file, sizeof file, "%s/model.onnx", dir);
+#elif defined(FUZZ_TFJS)
+    snprintf(file, sizeof file, "%s/model.json", dir);
+    const char *sh = getenv("FUZZ_SHARDS");
+    if (sh)
+        copy_shards(sh);
+#elif defined(FUZZ_H5)
+    snprintf(file, sizeof file, "%s/model.h5", dir);
+#else
+#error "build with -DFUZZ_ONNX, -DFUZZ_TFJS or -DFUZZ_H5"
+#endif
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    put(file, data, size);
+    import_opts o;
+    import_opts_init(&o);
+    o.fold_bn = (int)(size & 1);
+    static model *volatile m;
+    m = NULL;
+    in_run = 1;
+    tracking = 1;
+    if (!setjmp(back)) {
+#if defined(FUZZ_ONNX)
+        m = import_onnx(file, &o);
+#elif defined(FUZZ_TFJS)
+        m = import_keras_tfjs(file, &o);
+#else
+        m = import_keras_h5(file, &o);
+#endif
+        import_finish(m, &o, file);
+        model_free(m);
+        m = NULL;
+        if (tcount) {   /* a successful import must free what it took */
+            fprintf(stderr, "fuzz: %zu allocations leaked by a successful import\n", tcount);
+            abort();
+        }
+    } else {
+#ifdef FUZZ_H5
+        h5_close_all();
+#endif
+    }
+    tracking = 0;
+    in_run = 0;
+    tsweep();   /* what a die left behind (a normal run frees everything) */
+    return 0;
+}

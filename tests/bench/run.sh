@@ -16,6 +16,6 @@ awk -F'\t' '
     r = ($1 in ref) ? ref[$1] : "-"
     if ($1 ~ /_sgemm_/) { printf "%-44s %12s %12s %8s\n", "  (plain sgemm " substr($1, index($1, "_M")) ")", $2, "", ""; next }
     ratio = "-"
-    if (r != "-" && r > 0 && $2 > 0) ratio = sprintf("%.2fx", ($1 ~ /_m?s$/) ? r / $2 : $2 / r)
+    if (r != "-" && r > 0 && $2 > 0) ratio = sprintf("%.2fx", ($1 ~ /_ms$/ || ($1 ~ /_s$/ && $1 !~ /_per_s$/)) ? r / $2 : $2 / r)
     printf "%-44s %12s %12s %8s\n", $1, $2, r, ratio
   }' "$T/torch" "$T/ours"

@@ -289,6 +289,17 @@ static plan make_plan(const cgeo *q, int n, int wt, size_t slot)
     if (T > flops / gemm_par_flops())
         T = (int)(flops / gemm_par_flops());
     pl.T = T < 1 ? 1 : T;
+    /* Few items that do not divide among the threads (3 chunks on 2
+     * threads: the last round leaves a thread idle, 67% of the machine):
+     * smaller chunks until they do. */
+    if (pl.T > 1 && pl.items < 4 * pl.T && pl.items % pl.T)
+        for (int64_t c = pl.nch + 1; c <= q->oh; c++) {
+            int64_t r = ceil_div(q->oh, c), nc = ceil_div(q->oh, r);
+            if ((int64_t)n * nc % pl.T == 0) {
+                pl.crows = r, pl.nch = nc, pl.items = (int64_t)n * nc;
+                break;
+            }
+        }
     return pl;
 }
 

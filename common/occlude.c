@@ -720,6 +720,8 @@ static void run_node(occlude *o, int i, int m, const int *img, const int *pos)
             shp[k][0] = sn->c, shp[k][1] = ch, shp[k][2] = cw;
             size_t csz = (size_t)(sn->c * ch * cw);
             float *cb = grow(&o->crop[k], &o->croplen[k], csz * (size_t)m);
+            /* Each item's crop from the cache (gather only reads). */
+#pragma omp parallel for schedule(static) if (csz * (size_t)m > (1 << 16))
             for (int li = 0; li < m; li++) {
                 int64_t y0 = 0, x0 = 0;
                 if (on->mode == M_REGION) {

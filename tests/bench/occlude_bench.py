@@ -120,8 +120,9 @@ def bench_torch(model, imgs, window, stride, threads, batch=256):
                 o[:, y0:y0 + w, x0:x0 + w] = 0.5
                 copies.append(o)
         copies = torch.stack(copies)
-        for b in range(0, len(copies), batch):
-            net(copies[b:b + batch])
+        with torch.no_grad():   # as Captum's Occlusion runs its forwards
+            for b in range(0, len(copies), batch):
+                net(copies[b:b + batch])
     dt = time.time() - t0
     print("pytorch brute force, %d threads: %d maps of %dx%d in %.2f s (%.1f ms per map)"
           % (int(threads), len(x), len(ys), len(xs), dt, 1000 * dt / len(x)))

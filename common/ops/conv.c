@@ -198,6 +198,20 @@ static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char 
     return 0;
 }
 
+/* For kernel column kj: the input column offset off of output column 0
+ * and the output columns lo..hi-1 whose input column lies inside the
+ * image (lo <= hi). */
+static void col_range(const cgeo *p, int64_t kj, int64_t *off, int64_t *lo, int64_t *hi)
+{
+    *off = kj * p->dw - p->pl;
+    *lo = *off < 0 ? (-*off + p->sw - 1) / p->sw : 0;
+    *hi = p->w - *off <= 0 ? 0 : (p->w - *off - 1) / p->sw + 1;
+    if (*hi > p->ow)
+        *hi = p->ow;
+    if (*lo > *hi)
+        *lo = *hi;
+}
+
 /* Lower output rows oy0..oy1-1 of one image x (cin x h x w) into col
  * (cin*kh*kw x (oy1-oy0)*ow); channels c0..c1-1 only. */
 static void im2col_rows(const cgeo *p, const float *x, float *col, int64_t oy0, int64_t oy1,
@@ -209,14 +223,8 @@ static void im2col_rows(const cgeo *p, const float *x, float *col, int64_t oy0, 
             for (int64_t kj = 0; kj < p->kw; kj++) {
                 float *row = col + ((c * p->kh + ki) * p->kw + kj) * nc;
                 const float *xc = x + c * p->h * p->w;
-                int64_t off = kj * p->dw - p->pl;
-                /* Output columns whose input column lies inside the image. */
-                int64_t lo = off < 0 ? (-off + p->sw - 1) / p->sw : 0;
-                int64_t hi = p->w - off <= 0 ? 0 : (p->w - off - 1) / p->sw + 1;
-                if (hi > p->ow)
-                    hi = p->ow;
-                if (lo > hi)
-                    lo = hi;
+                int64_t off, lo, hi;
+                col_range(p, kj, &off, &lo, &hi);
                 for (int64_t oy = oy0; oy < oy1; oy++) {
                     float *r = row + (oy - oy0) * p->ow;
                     int64_t iy = oy * p->sh - p->pt + ki * p->dh;
@@ -249,11 +257,8 @@ static void col2im_rows_add(const cgeo *p, const float *col, float *gx, int64_t 
             for (int64_t kj = 0; kj < p->kw; kj++) {
                 const float *row = col + ((c * p->kh + ki) * p->kw + kj) * nc;
                 float *gc = gx + c * p->h * p->w;
-                int64_t off = kj * p->dw - p->pl;
-                int64_t lo = off < 0 ? (-off + p->sw - 1) / p->sw : 0;
-                int64_t hi = p->w - off <= 0 ? 0 : (p->w - off - 1) / p->sw + 1;
-                if (hi > p->ow)
-                    hi = p->ow;
+                int64_t off, lo, hi;
+                col_range(p, kj, &off, &lo, &hi);
                 for (int64_t oy = oy0; oy < oy1; oy++) {
                     int64_t iy = oy * p->sh - p->pt + ki * p->dh;
                     if (iy < 0 || iy >= p->h)
@@ -335,13 +340,8 @@ static void im2col_panels(const cgeo *p, const float *x, float *col, int64_t oy0
             for (int64_t kj = 0; kj < p->kw; kj++) {
                 int64_t k = (c * p->kh + ki) * p->kw + kj;
                 const float *xc = x + c * p->h * p->w;
-                int64_t off = kj * p->dw - p->pl;
-                int64_t lo = off < 0 ? (-off + p->sw - 1) / p->sw : 0;
-                int64_t hi = p->w - off <= 0 ? 0 : (p->w - off - 1) / p->sw + 1;
-                if (hi > p->ow)
-                    hi = p->ow;
-                if (lo > hi)
-                    lo = hi;
+                int64_t off, lo, hi;
+                col_range(p, kj, &off, &lo, &hi);
                 for (int64_t oy = oy0; oy < oy1; oy++) {
                     int64_t iy = oy * p->sh - p->pt + ki * p->dh, j0 = (oy - oy0) * p->ow;
                     if (iy < 0 || iy >= p->h) {

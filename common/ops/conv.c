@@ -308,24 +308,6 @@ static plan make_plan(const cgeo *q, int n, int wt, size_t slot)
     return pl;
 }
 
-/* The column matrix of chunk oy0..oy1 of image x (ld: its row stride). */
-static const float *chunk_cols(const cgeo *q, const float *x, float *col, int64_t oy0, int64_t oy1,
-                               int par, int64_t *ld)
-{
-    if (q->direct) {
-        *ld = q->oh * q->ow;
-        return x + oy0 * q->ow;
-    }
-    *ld = (oy1 - oy0) * q->ow;
-    if (par) {
-#pragma omp parallel for schedule(static)
-        for (int64_t c = 0; c < q->cin; c++)
-            im2col_rows(q, x, col, oy0, oy1, c, c + 1);
-    } else
-        im2col_rows(q, x, col, oy0, oy1, 0, q->cin);
-    return col;
-}
-
 /* Lower output rows oy0..oy1-1 of image x, channels c0..c1-1, into
  * panels of PK_NR columns (pack.h): element (k, j) at
  * (j / PK_NR) * kt * PK_NR + k * PK_NR + j % PK_NR, kt = cin*kh*kw; the
@@ -359,6 +341,37 @@ static void im2col_panels(const cgeo *p, const float *x, float *col, int64_t oy0
             }
 }
 
+/* A lowering (or its adjoint) of output rows oy0..oy1-1 from src into
+ * dst, input channels c0..c1-1: channels touch disjoint parts of dst. */
+typedef void lower_fn(const cgeo *p, const float *src, float *dst, int64_t oy0, int64_t oy1,
+                      int64_t c0, int64_t c1);
+
+/* Every channel: in parallel over channels when par (called outside a
+ * parallel region), else on this thread. */
+static void by_channels(lower_fn *fn, const cgeo *q, const float *src, float *dst, int64_t oy0,
+                        int64_t oy1, int par)
+{
+    if (par) {
+#pragma omp parallel for schedule(static)
+        for (int64_t c = 0; c < q->cin; c++)
+            fn(q, src, dst, oy0, oy1, c, c + 1);
+    } else
+        fn(q, src, dst, oy0, oy1, 0, q->cin);
+}
+
+/* The column matrix of chunk oy0..oy1 of image x (ld: its row stride). */
+static const float *chunk_cols(const cgeo *q, const float *x, float *col, int64_t oy0, int64_t oy1,
+                               int par, int64_t *ld)
+{
+    if (q->direct) {
+        *ld = q->oh * q->ow;
+        return x + oy0 * q->ow;
+    }
+    *ld = (oy1 - oy0) * q->ow;
+    by_channels(im2col_rows, q, x, col, oy0, oy1, par);
+    return col;
+}
+
 /* y (+)= conv(x) + b over chunk oy0..oy1 of one image; par: split over
  * threads (called outside a parallel region); apk: the packed weights. */
 static void conv_chunk(const cgeo *q, const float *W, const float *apk, const float *b,
@@ -368,12 +381,7 @@ static void conv_chunk(const cgeo *q, const float *W, const float *apk, const fl
     int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
     int64_t nc = (oy1 - oy0) * q->ow;
     if (apk) {
-        if (par) {
-#pragma omp parallel for schedule(static)
-            for (int64_t c = 0; c < q->cin; c++)
-                im2col_panels(q, x, col, oy0, oy1, c, c + 1);
-        } else
-            im2col_panels(q, x, col, oy0, oy1, 0, q->cin);
+        by_channels(im2col_panels, q, x, col, oy0, oy1, par);
         size_t as = pk_a_size(M, K);
         for (int64_t g = 0; g < q->g; g++)
             pk_gemm(apk + g * as, M, K, col + g * K * PK_NR, q->g * K * PK_NR, nc,
@@ -578,12 +586,7 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
                 (par ? gemm : gemm1)(1, 0, (int)K, (int)nc, (int)M, 1.0f, W + g * M * K, (int)K,
                                      io->gy + i * ys + g * M * ohw + oy0 * q->ow, (int)ohw, 0.0f,
                                      dcol + g * K * nc, (int)nc);
-            if (par) {
-#pragma omp parallel for schedule(static)
-                for (int64_t c = 0; c < q->cin; c++)
-                    col2im_rows_add(q, dcol, gx, oy0, oy1, c, c + 1);
-            } else
-                col2im_rows_add(q, dcol, gx, oy0, oy1, 0, q->cin);
+            by_channels(col2im_rows_add, q, dcol, gx, oy0, oy1, par);
         }
     }
 }

@@ -172,7 +172,11 @@ static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char 
     }
     /* A slot holds a chunk's column matrix and, in backward, the gradient
      * of one (col2im path); the transposed weights follow the slots. */
-    size_t cf = chunk_floats(q, q->crows);
+    /* col2im's gradient of a chunk has Cin k^2 rows even where the forward
+     * lowers nothing (a 1x1 convolution reads its input as it is). */
+    size_t cf = chunk_floats(q, q->crows), cd = (size_t)(q->cin * q->kh * q->kw * q->crows * q->ow);
+    if (cd > cf)
+        cf = cd;
     size_t ct = p.tgrad ? chunk_floats(&p.t, p.t.crows) : 0;
     p.slot = 2 * (cf > ct ? cf : ct);
     if (p.slot && p.slot < 2 * (size_t)CONV_CHUNK)

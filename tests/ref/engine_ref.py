@@ -242,7 +242,8 @@ def nets(rng):
     # Images large enough that the convolutions run in several chunks of
     # output rows: the input gradient as a transposed convolution (3x3;
     # grouped, dilated, asymmetrically padded 5x3), by col2im (stride 2; a
-    # padded 1x1, its pads beyond the kernel's reach), a direct 1x1.
+    # padded 1x1, its pads beyond the kernel's reach; a direct 1x1 that
+    # widens, whose gradient lowers less by col2im).
     out["big"] = {
         "shape": (3, 40, 36), "pre": {"bgr": 0, "mean": [0.5] * 3, "std": [0.25] * 3},
         "seed": "fc", "n": 1,
@@ -255,9 +256,9 @@ def nets(rng):
             node("c3", "Conv", ["r2"], {"stride": [2], "pad": [1]}, weight=r(6, 8, 3, 3, scale=0.3),
                  bias=r(6)),
             node("c4", "Conv", ["c3"], {"pad": [1]}, weight=r(5, 6, 1, 1), bias=r(5)),
-            node("c5", "Conv", ["c4"], {}, weight=r(4, 5, 1, 1), bias=r(4)),
+            node("c5", "Conv", ["c4"], {}, weight=r(7, 5, 1, 1), bias=r(7)),
             node("mp", "MaxPool", ["c5"], {"kernel": [2], "stride": [2]}),
-            node("fc", "Dense", ["mp"], weight=r(3, 4 * 11 * 10, scale=0.1), bias=r(3)),
+            node("fc", "Dense", ["mp"], weight=r(3, 7 * 11 * 10, scale=0.1), bias=r(3)),
         ]}
     return out
 

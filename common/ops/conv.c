@@ -27,6 +27,7 @@
 #include "gemm.h"
 #include "ops.h"
 #include "pack.h"
+#include "winograd.h"
 
 /* Floats of column matrix one chunk aims at (2 MiB). */
 #define CONV_CHUNK (512 * 1024)
@@ -49,6 +50,9 @@ typedef struct conv_p {
     int wt;              /* threads the workspace has slots for */
     size_t slot;         /* floats of workspace per thread */
     size_t apk;          /* workspace offset of the packed weights (pk) */
+    int wino_f, wino_t;  /* forward, tgrad by Winograd (winograd.h) */
+    wgeo wf, wtg;        /* their geometries */
+    size_t wino;         /* workspace offset of Winograd's area */
 } conv_p;
 
 static const op_attr_spec conv_attrs[] = {
@@ -190,7 +194,23 @@ static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char 
         if (p.tgrad && at > alen)
             alen = at;
     }
-    need->ws = p.depthwise ? 0 : p.apk + alen;
+    p.wino = p.apk + alen;
+    size_t wl = 0;
+    p.wino_f = !p.depthwise &&
+               wino_wanted(q->cin, q->cout, q->kh, q->kw, q->sh, q->sw, q->dh, q->dw, q->g);
+    if (p.wino_f) {
+        wino_init(&p.wf, q->cin, q->h, q->w, q->cout, q->oh, q->ow, q->pt, q->pl);
+        wl = wino_ws_floats(&p.wf, p.wt);
+    }
+    p.wino_t = p.tgrad && !p.depthwise &&
+               wino_wanted(p.t.cin, p.t.cout, p.t.kh, p.t.kw, 1, 1, p.t.dh, p.t.dw, p.t.g);
+    if (p.wino_t) {
+        const cgeo *t = &p.t;
+        wino_init(&p.wtg, t->cin, t->h, t->w, t->cout, t->oh, t->ow, t->pt, t->pl);
+        if (wino_ws_floats(&p.wtg, p.wt) > wl)
+            wl = wino_ws_floats(&p.wtg, p.wt);
+    }
+    need->ws = p.depthwise ? 0 : p.wino + wl;
     need->aux = 0;
     conv_p *r = malloc(sizeof *r);
     if (!r) {
@@ -406,10 +426,14 @@ static void conv_chunk(const cgeo *q, const float *W, const float *apk, const fl
         }
 }
 
-/* y (+)= conv(x) (+ b) for n images. */
-static void conv_run(const conv_p *cp, const cgeo *q, const float *W, const float *b, int n,
-                     const float *x, float *y, float beta, float *ws)
+/* y (+)= conv(x) (+ b) for n images; by Winograd when wg. */
+static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const float *W,
+                     const float *b, int n, const float *x, float *y, float beta, float *ws)
 {
+    if (wg) {
+        wino_run(wg, W, b, n, x, y, beta, ws + cp->wino, cp->wt);
+        return;
+    }
     gemm_serial_blas();
     plan pl = make_plan(q, n, cp->wt, cp->slot);
     int64_t xs = q->cin * q->h * q->w, ys = q->cout * q->oh * q->ow;
@@ -509,7 +533,7 @@ static void conv_forward(const node *nd, const op_io *io)
         dw_forward(&p->f, W, b, io);
         return;
     }
-    conv_run(p, &p->f, W, b, io->n, io->x[0], io->y, 0.0f, io->ws);
+    conv_run(p, &p->f, p->wino_f ? &p->wf : NULL, W, b, io->n, io->x[0], io->y, 0.0f, io->ws);
 }
 
 /* Weight (and bias) gradients: sum over (image, chunk) items of
@@ -610,7 +634,8 @@ static void conv_xgrad_transposed(const conv_p *p, const float *W, const op_io *
                 for (int64_t k = 0; k < kk; k++)
                     dst[k] = src[kk - 1 - k];
             }
-    conv_run(p, &p->t, Wt, NULL, io->n, io->gy, io->gx[0], 1.0f, io->ws);
+    conv_run(p, &p->t, p->wino_t ? &p->wtg : NULL, Wt, NULL, io->n, io->gy, io->gx[0], 1.0f,
+             io->ws);
 }
 
 static void conv_backward(const node *nd, const op_io *io)
@@ -626,10 +651,11 @@ static void conv_backward(const node *nd, const op_io *io)
     if (gW || gb)
         conv_wgrad(p, gW, gb, io);
     /* The transposed convolution lowers gy (Cout k^2 x H W floats), col2im
-     * the input's gradient (Cin k^2 x OH OW): the smaller wins. */
+     * the input's gradient (Cin k^2 x OH OW): the smaller wins, unless the
+     * transposed one runs by Winograd. */
     const cgeo *q = &p->f;
     if (io->gx[0]) {
-        if (p->tgrad && q->cout * q->h * q->w <= q->cin * q->oh * q->ow)
+        if (p->tgrad && (p->wino_t || q->cout * q->h * q->w <= q->cin * q->oh * q->ow))
             conv_xgrad_transposed(p, W, io);
         else
             conv_xgrad_col2im(p, W, io);

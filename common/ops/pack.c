@@ -4,8 +4,7 @@
 
 #include "pack.h"
 
-/* Rows of B per block: a 256 x 32 block of B (32 KiB) stays in L1. */
-#define PK_KC 256
+/* PK_KC rows of B per block: a 256 x 32 block of B (32 KiB) stays in L1. */
 
 size_t pk_a_size(int64_t M, int64_t K)
 {

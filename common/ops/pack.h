@@ -18,10 +18,28 @@
 
 #define PK_MR 12
 #define PK_NR 32
+/* Rows of K per block of a packed A. */
+#define PK_KC 256
+
+/* 1 when the micro-kernel is compiled in (AVX-512): pk_gemm works whatever
+ * pk_available() says (Winograd convolutions use it always). */
+#if defined(__AVX512F__)
+#define PK_KERNEL 1
+#else
+#define PK_KERNEL 0
+#endif
 
 int pk_available(void);
 /* Floats of a packed M x K matrix. */
 size_t pk_a_size(int64_t M, int64_t K);
+/* Where element (i, k) of an M x K matrix lies in its packed form (the
+ * layout is described in pack.c; rows past M in the last panel are zero). */
+static inline size_t pk_a_at(int64_t M, int64_t K, int64_t i, int64_t k)
+{
+    int64_t Mp = (M + PK_MR - 1) / PK_MR * PK_MR, k0 = k / PK_KC * PK_KC;
+    int64_t kc = K - k0 < PK_KC ? K - k0 : PK_KC;
+    return (size_t)(k0 * Mp + i / PK_MR * kc * PK_MR + (k - k0) * PK_MR + i % PK_MR);
+}
 /* Pack A (row-major, row stride lda) into Ap (pk_a_size floats). */
 void pk_pack_a(const float *A, int64_t M, int64_t K, int64_t lda, float *Ap);
 /* Write len values src[0], src[stride], ... into row k of a panel-packed

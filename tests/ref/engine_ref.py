@@ -260,6 +260,24 @@ def nets(rng):
             node("mp", "MaxPool", ["c5"], {"kernel": [2], "stride": [2]}),
             node("fc", "Dense", ["mp"], weight=r(3, 7 * 11 * 10, scale=0.1), bias=r(3)),
         ]}
+    # 3x3 stride-1 convolutions with 16 channels or more run by Winograd
+    # (ops/winograd.c), forward and input gradient: odd and even output
+    # sizes, symmetric, asymmetric and no padding, bias or none; three
+    # images on two threads split into two chunks each.
+    out["wino"] = {
+        "shape": (16, 37, 45), "pre": {"bgr": 0, "mean": [0.5], "std": [0.25]},
+        "seed": "fc", "n": 3,
+        "nodes": [
+            node("w1", "Conv", ["input"], {"pad": [1]}, weight=r(24, 16, 3, 3, scale=0.2),
+                 bias=r(24)),
+            node("r1", "ReLU", ["w1"]),
+            node("w2", "Conv", ["r1"], {"pad": [2, 0, 1, 2]}, weight=r(20, 24, 3, 3, scale=0.2)),
+            node("r2", "ReLU", ["w2"]),
+            node("w3", "Conv", ["r2"], {}, weight=r(32, 20, 3, 3, scale=0.2), bias=r(32)),
+            node("mp", "MaxPool", ["w3"], {"kernel": [2], "stride": [2]}),
+            node("w4", "Conv", ["mp"], {"pad": [1]}, weight=r(16, 32, 3, 3, scale=0.2), bias=r(16)),
+            node("fc", "Dense", ["w4"], weight=r(3, 16 * 18 * 21, scale=0.05), bias=r(3)),
+        ]}
     return out
 
 

@@ -1,0 +1,49 @@
+/* winograd: 3x3, stride-1 convolutions by Winograd's minimal filtering
+ * F(2x2, 3x3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+ * Networks", 2016).
+ *
+ * Each 2x2 block of output (a tile) comes from a 4x4 block d of the padded
+ * input: Y = A^T [(G g G^T) . (B^T d B)] A. Summed over input channels, the
+ * 16 elementwise products become 16 matrix products, one per position xi of
+ * the 4x4 transformed tile: M_xi (Cout x tiles) = U_xi (Cout x Cin) V_xi
+ * (Cin x tiles). That is 16 multiply-adds per tile and channel pair where a
+ * direct convolution (or im2col + GEMM) does 36: 2.25 times fewer. The
+ * transforms' coefficients are 0, +-1 and +-1/2, so the rounding error
+ * stays that of a direct convolution (the reference tests hold it to 1e-4
+ * of PyTorch's).
+ *
+ * Work is split into chunks of tile rows of one image, sized so that a
+ * chunk's transformed input and products stay near L2; the (image, chunk)
+ * items run in parallel, each on one thread. With the AVX-512 micro-kernel
+ * (pack.h) the transformed weights are packed once per call and the input
+ * transform writes straight into the kernel's panels; otherwise each
+ * product is an OpenBLAS sgemm. */
+#ifndef CNN_WINOGRAD_H
+#define CNN_WINOGRAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct wgeo {
+    int64_t cin, h, w, cout, oh, ow, pt, pl;
+    int64_t tw, th;      /* tiles per row, tile rows */
+    int64_t trows;       /* tile rows per chunk */
+} wgeo;
+
+/* Whether a convolution with these parameters runs by Winograd: kernel
+ * 3x3, stride 1, dilation 1, one group, enough channels for the products
+ * to dominate the transforms, and CNN_CONV_WINOGRAD not "0". */
+int wino_wanted(int64_t cin, int64_t cout, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                int64_t dh, int64_t dw, int64_t groups);
+/* The geometry of a convolution of cin x h x w into cout x oh x ow with
+ * top and left pads pt, pl. */
+void wino_init(wgeo *g, int64_t cin, int64_t h, int64_t w, int64_t cout, int64_t oh, int64_t ow,
+               int64_t pt, int64_t pl);
+/* Workspace floats for wt threads (transformed weights and a slot each). */
+size_t wino_ws_floats(const wgeo *g, int wt);
+/* y (+)= conv(x; W, b) for n images (beta 0 or 1), W Cout x Cin x 3 x 3,
+ * b NULL or Cout; ws: wino_ws_floats(g, wt) floats. */
+void wino_run(const wgeo *g, const float *W, const float *b, int n, const float *x, float *y,
+              float beta, float *ws, int wt);
+
+#endif

@@ -232,6 +232,81 @@ static void fd_check(model *m, int at, int nb)
     engine_free(e);
 }
 
+/* 3x3 stride-1 convolutions with 16+ channels run by Winograd F(2x2,3x3)
+ * (ops/winograd.c; on OpenBLAS without AVX-512): forward and input
+ * gradient against direct loops in double, over odd and even sizes,
+ * symmetric, asymmetric and no padding, several images. */
+static void test_winograd(void **state)
+{
+    (void)state;
+    static const int64_t geo[][8] = {
+        /* cin, cout, h, w, pad t, l, b, r */
+        { 16, 16, 8, 8, 1, 1, 1, 1 },   { 17, 19, 9, 12, 2, 0, 1, 1 },
+        { 24, 16, 5, 7, 0, 0, 0, 0 },   { 32, 20, 30, 41, 1, 1, 1, 1 },
+        { 16, 33, 3, 3, 2, 2, 2, 2 },
+    };
+    for (size_t gi = 0; gi < sizeof geo / sizeof geo[0]; gi++) {
+        const int64_t *q = geo[gi];
+        int64_t ci = q[0], co = q[1], h = q[2], w = q[3], pt = q[4], pl = q[5];
+        int64_t oh = h + pt + q[6] - 2, ow = w + pl + q[7] - 2;
+        rng r;
+        rng_seed(&r, 40 + gi);
+        model *m = model_new(ci, h, w);
+        node *n = model_add(m, "c", "Conv", "input");
+        double pad[4] = { (double)pt, (double)pl, (double)q[6], (double)q[7] };
+        node_set(n, "pad", 4, pad);
+        add_w(n, &r, "weight", 4, co, ci, 3, 3, 0.3, 0);
+        if (gi % 2 == 0)
+            add_w(n, &r, "bias", 1, co, 0, 0, 0, 0.5, 0);
+        char err[256];
+        assert_int_equal(model_prepare(m, err, sizeof err), 0);
+        const int nb = 3;
+        engine *e = engine_new(m, nb, 0, 1);
+        tensor *x = rand_input(m, nb, 7 + gi);
+        engine_forward(e, x);
+        const tensor *y = engine_act(e, 0);
+        tensor *seed = rand_tensor(&r, y->ndim, y->dims, 1, 0);
+        engine_backward(e, 0, seed, RULE_STANDARD, 0);
+        const tensor *gx = engine_input_grad(e);
+        const float *W = n->w[0]->data, *B = n->nw > 1 ? n->w[1]->data : NULL;
+        double *ry = calloc((size_t)(nb * co * oh * ow), sizeof *ry);
+        double *rg = calloc((size_t)(nb * ci * h * w), sizeof *rg);
+        for (int i = 0; i < nb; i++)
+            for (int64_t o = 0; o < co; o++)
+                for (int64_t oy = 0; oy < oh; oy++)
+                    for (int64_t ox = 0; ox < ow; ox++) {
+                        int64_t yi = ((i * co + o) * oh + oy) * ow + ox;
+                        double s = B ? B[o] : 0;
+                        for (int64_t c = 0; c < ci; c++)
+                            for (int ki = 0; ki < 3; ki++)
+                                for (int kj = 0; kj < 3; kj++) {
+                                    int64_t iy = oy - pt + ki, ix = ox - pl + kj;
+                                    if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                                        continue;
+                                    int64_t xi = ((i * ci + c) * h + iy) * w + ix;
+                                    double wv = W[((o * ci + c) * 3 + ki) * 3 + kj];
+                                    s += wv * x->data[xi];
+                                    rg[xi] += wv * seed->data[yi];
+                                }
+                        ry[yi] = s;
+                    }
+        double ys = 0, gs = 0, ye = 0, ge = 0;
+        for (int64_t k = 0; k < nb * co * oh * ow; k++)
+            ys = fmax(ys, fabs(ry[k])), ye = fmax(ye, fabs(ry[k] - y->data[k]));
+        for (int64_t k = 0; k < nb * ci * h * w; k++)
+            gs = fmax(gs, fabs(rg[k])), ge = fmax(ge, fabs(rg[k] - gx->data[k]));
+        if (ye > 1e-5 * ys || ge > 1e-5 * gs)
+            fail_msg("geometry %zu: forward off by %.3g of %.3g, input gradient by %.3g of %.3g",
+                     gi, ye, ys, ge, gs);
+        free(ry);
+        free(rg);
+        tensor_free(seed);
+        tensor_free(x);
+        engine_free(e);
+        model_free(m);
+    }
+}
+
 static void test_fd_chain(void **state)
 {
     (void)state;
@@ -531,6 +606,7 @@ int main(int argc, char **argv)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fd_chain),
+        cmocka_unit_test(test_winograd),
         cmocka_unit_test(test_fd_dag),
         cmocka_unit_test(test_ops_covered),
         cmocka_unit_test(test_rules),

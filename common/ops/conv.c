@@ -432,7 +432,7 @@ static void conv_chunk(const cgeo *q, const float *W, const float *apk, const fl
 static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const float *W,
                      const float *b, int n, const float *x, float *y, float beta, float *ws)
 {
-    if (wg) {
+    if (wg && wino_worth(wg, n)) {
         wino_run(wg, W, b, n, x, y, beta, ws + cp->wino, cp->wt);
         return;
     }

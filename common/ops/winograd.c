@@ -27,7 +27,15 @@
  * one channel in, stays on im2col). */
 #define WINO_MIN_C 16
 
+/* Fewest tiles a call should have: the transformed weights (16 Cin Cout
+ * floats, 1.8 times the weights) are made and read once per call, which
+ * below this costs more than the products save (a 14x14 VGG layer at
+ * batch 1, 49 tiles, breaks even; at batch 2 Winograd is 15% faster). */
+#define WINO_CALL_TILES 64
+
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+int wino_worth(const wgeo *g, int n) { return (int64_t)n * g->th * g->tw >= WINO_CALL_TILES; }
 
 int wino_wanted(int64_t cin, int64_t cout, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                 int64_t dh, int64_t dw, int64_t groups)
@@ -223,14 +231,15 @@ static inline void across(const float *r, float *o0, float *o1, float *o2, float
  * 16 values per tile, written straight to their place in V's panels (or
  * rows) a run of tiles at a time. */
 static void input_transform(const wgeo *g, const float *x, int64_t ty0, int64_t ty1, float *V,
-                            int64_t vs, int64_t T, float *rows, const float *zero)
+                            int64_t vs, int64_t T, float *rows, const float *zero, int64_t c0,
+                            int64_t c1)
 {
     int64_t tw = g->tw, wp = row_floats(g), pl = g->pl, w = g->w, ps = g->cin * PK_NR;
     float *r[4] = { rows, rows + wp, rows + 2 * wp, rows + 3 * wp };
     /* Columns of a padded row outside the image stay zero. */
     memset(rows, 0, 4 * (size_t)wp * sizeof *rows);
     int64_t n = w < 2 * tw + 2 - pl ? w : 2 * tw + 2 - pl;
-    for (int64_t c = 0; c < g->cin; c++) {
+    for (int64_t c = c0; c < c1; c++) {
         const float *xc = x + c * g->h * w;
         for (int64_t ty = ty0; ty < ty1; ty++) {
             const float *d[4];
@@ -255,9 +264,6 @@ static void input_transform(const wgeo *g, const float *x, int64_t ty0, int64_t 
             }
         }
     }
-    if (PK_KERNEL)
-        for (int xi = 0; xi < 16; xi++)
-            pk_zero_tail(V + xi * vs, ps, g->cin, T);
 }
 
 #if PK_KERNEL
@@ -330,9 +336,10 @@ static inline void up(const float *m, int64_t ms, int64_t n, float bc, float *y0
 /* Y = A^T m A for each output channel and tile of the chunk, plus bias,
  * into (beta 0) or onto (beta 1) y. */
 static void output_transform(const wgeo *g, const float *M, int64_t ms, int64_t T, const float *b,
-                             int64_t ty0, int64_t ty1, float *y, float beta)
+                             int64_t ty0, int64_t ty1, float *y, float beta, int64_t o0,
+                             int64_t o1)
 {
-    for (int64_t o = 0; o < g->cout; o++)
+    for (int64_t o = o0; o < o1; o++)
         for (int64_t ty = ty0; ty < ty1; ty++) {
             float *y0 = y + (o * g->oh + 2 * ty) * g->ow;
             up(M + o * T + (ty - ty0) * g->tw, ms, g->tw, b ? b[o] : 0.0f, y0,
@@ -340,27 +347,74 @@ static void output_transform(const wgeo *g, const float *M, int64_t ms, int64_t 
         }
 }
 
+/* Product xi of a chunk: M_xi = U_xi V_xi. */
+static void product(const wgeo *g, const float *U, int xi, float *V, int64_t vs, float *M,
+                    int64_t ms, int64_t T)
+{
+    float *Vx = V + xi * vs, *Mx = M + xi * ms;
+    const float *Ux = U + (size_t)xi * u_stride(g);
+    if (PK_KERNEL) {
+        pk_zero_tail(Vx, g->cin * PK_NR, g->cin, T);
+        pk_gemm(Ux, g->cout, g->cin, Vx, g->cin * PK_NR, T, Mx, T, NULL, 0, 0);
+    } else
+        gemm1(0, 0, (int)g->cout, (int)T, (int)g->cin, 1.0f, Ux, (int)g->cin, Vx, (int)T, 0.0f,
+              Mx, (int)T);
+}
+
+/* A chunk's layout in a slot. */
+typedef struct clay {
+    int64_t T, vs, ms;
+    float *V, *M, *rows, *zero;
+} clay;
+
+static clay layout(const wgeo *g, int64_t ty0, int64_t ty1, float *slot)
+{
+    clay l;
+    l.T = (ty1 - ty0) * g->tw, l.vs = (int64_t)v_stride(g, ty1 - ty0);
+    l.ms = (int64_t)m_stride(g, ty1 - ty0);
+    l.V = slot, l.M = l.V + 16 * l.vs, l.rows = l.M + 16 * l.ms;
+    l.zero = l.rows + 4 * row_floats(g);
+    return l;
+}
+
 /* One chunk, tile rows ty0..ty1-1 of one image, on this thread. */
 static void chunk(const wgeo *g, const float *U, const float *b, const float *x, float *y,
                   int64_t ty0, int64_t ty1, float *slot, float beta)
 {
-    int64_t T = (ty1 - ty0) * g->tw, vs = (int64_t)v_stride(g, ty1 - ty0);
-    int64_t ms = (int64_t)m_stride(g, ty1 - ty0);
-    float *V = slot, *M = V + 16 * vs, *rows = M + 16 * ms;
-    float *zero = rows + 4 * row_floats(g);
-    memset(zero, 0, (size_t)g->w * sizeof *zero);
-    input_transform(g, x, ty0, ty1, V, vs, T, rows, zero);
-    size_t us = u_stride(g);
-    for (int xi = 0; xi < 16; xi++) {
-        float *Mx = M + xi * ms;
-        if (PK_KERNEL)
-            pk_gemm(U + xi * us, g->cout, g->cin, V + xi * vs, g->cin * PK_NR, T, Mx, T, NULL, 0,
-                    0);
-        else
-            gemm1(0, 0, (int)g->cout, (int)T, (int)g->cin, 1.0f, U + xi * us, (int)g->cin,
-                  V + xi * vs, (int)T, 0.0f, Mx, (int)T);
+    clay l = layout(g, ty0, ty1, slot);
+    memset(l.zero, 0, (size_t)g->w * sizeof *l.zero);
+    input_transform(g, x, ty0, ty1, l.V, l.vs, l.T, l.rows, l.zero, 0, g->cin);
+    for (int xi = 0; xi < 16; xi++)
+        product(g, U, xi, l.V, l.vs, l.M, l.ms, l.T);
+    output_transform(g, l.M, l.ms, l.T, b, ty0, ty1, y, beta, 0, g->cout);
+}
+
+/* One chunk on T threads together (called outside a parallel region):
+ * the input transform split by channels, the 16 products among the
+ * threads (each reads only its own U_xi: U, 16 Cin Cout floats, crosses
+ * memory once instead of once per thread), the output transform split by
+ * output channels. For few, small images (one 14x14 VGG layer at batch 1:
+ * 49 tiles), where a chunk per thread would have each thread stream all of
+ * U for a sliver of tiles. Scratch rows of thread t > 0: slot t. */
+static void chunk_together(const wgeo *g, const float *U, const float *b, const float *x,
+                           float *y, int64_t ty0, int64_t ty1, float *slots, size_t sl,
+                           float beta, int T)
+{
+    clay l = layout(g, ty0, ty1, slots);
+#pragma omp parallel num_threads(T)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        float *rows = t ? slots + (size_t)t * sl : l.rows, *zero = rows + 4 * row_floats(g);
+        memset(zero, 0, (size_t)g->w * sizeof *zero);
+        int64_t c0 = g->cin * t / nt, c1 = g->cin * (t + 1) / nt;
+        input_transform(g, x, ty0, ty1, l.V, l.vs, l.T, rows, zero, c0, c1);
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (int xi = 0; xi < 16; xi++)
+            product(g, U, xi, l.V, l.vs, l.M, l.ms, l.T);
+        int64_t o0 = g->cout * t / nt, o1 = g->cout * (t + 1) / nt;
+        output_transform(g, l.M, l.ms, l.T, b, ty0, ty1, y, beta, o0, o1);
     }
-    output_transform(g, M, ms, T, b, ty0, ty1, y, beta);
 }
 
 void wino_run(const wgeo *g, const float *W, const float *b, int n, const float *x, float *y,
@@ -374,6 +428,16 @@ void wino_run(const wgeo *g, const float *W, const float *b, int n, const float 
     if (T > wt)
         T = wt;
     int64_t trows = g->trows, nch = ceil_div(g->th, trows), items = (int64_t)n * nch;
+    int64_t xs = g->cin * g->h * g->w, ys = g->cout * g->oh * g->ow;
+    /* Fewer items than two per thread: the threads work on each together. */
+    if (T > 1 && items < 2 * T) {
+        for (int64_t it = 0; it < items; it++) {
+            int64_t i = it / nch, ty0 = it % nch * trows;
+            int64_t ty1 = ty0 + trows < g->th ? ty0 + trows : g->th;
+            chunk_together(g, U, b, x + i * xs, y + i * ys, ty0, ty1, slots, sl, beta, T);
+        }
+        return;
+    }
     /* Few items that do not divide among the threads: smaller chunks
      * until they do (a smaller chunk fits the same slot). */
     if (T > 1 && items < 4 * T && items % T)
@@ -384,7 +448,6 @@ void wino_run(const wgeo *g, const float *W, const float *b, int n, const float 
                 break;
             }
         }
-    int64_t xs = g->cin * g->h * g->w, ys = g->cout * g->oh * g->ow;
 #pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1 && items > 1)
     for (int64_t it = 0; it < items; it++) {
         int64_t i = it / nch, ty0 = it % nch * trows;

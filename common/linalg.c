@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -93,21 +94,69 @@ void linalg_pca_free(linalg_pca *p)
 
 /* ---- streaming ---- */
 
+/* The rows come in batches; while the caller works on one batch, a
+ * thread reads the next into a second buffer (the products of a pass run
+ * on every core, the reading alone on one: done in turn, the other cores
+ * idle through each read). Only that thread calls the reader while it
+ * runs, so a reader built on the (not thread-safe) HDF5 library is safe as
+ * long as the caller makes no HDF5 calls until stream_end. */
 typedef struct stream {
     const linalg_rows *src;
     int64_t batch;
-    float *buf;
+    float *buf;          /* the batch handed out */
+    float *ahead;        /* the batch being read ahead, or NULL: no reading ahead */
+    int64_t astart, acnt;
+    int wrap;            /* after the last batch, read ahead the first (more passes follow) */
+    int busy;            /* the thread is running */
+    pthread_t th;
     progress *pr;
     int64_t done;
 } stream;
 
-/* Read rows [start, start+cnt) into s->buf. */
+static void *read_ahead(void *arg)
+{
+    stream *s = arg;
+    s->src->read(s->src->ctx, s->astart, s->acnt, s->ahead);
+    return NULL;
+}
+
+/* Wait for the reading ahead, if any. */
+static void stream_wait(stream *s)
+{
+    if (s->busy) {
+        pthread_join(s->th, NULL);
+        s->busy = 0;
+    }
+}
+
+/* Rows [start, start+cnt): the batch read ahead when it is that one, else
+ * read now; then start reading the next batch. The previous batch's
+ * buffer is reused: a batch is valid until the next call. */
 static float *stream_read(stream *s, int64_t start, int64_t cnt)
 {
-    s->src->read(s->src->ctx, start, cnt, s->buf);
+    int have = s->busy && s->astart == start && s->acnt == cnt;
+    stream_wait(s);
+    if (have) {
+        float *t = s->buf;
+        s->buf = s->ahead;
+        s->ahead = t;
+    } else
+        s->src->read(s->src->ctx, start, cnt, s->buf);
     s->done += cnt;
     progress_update(s->pr, s->done);
+    int64_t next = start + cnt < s->src->n ? start + cnt : s->wrap ? 0 : -1;
+    if (s->ahead && next >= 0) {
+        s->astart = next;
+        s->acnt = s->src->n - next < s->batch ? s->src->n - next : s->batch;
+        s->busy = !pthread_create(&s->th, NULL, read_ahead, s);
+    }
     return s->buf;
+}
+
+/* No more reading: wait for the thread. */
+static void stream_end(stream *s)
+{
+    stream_wait(s);
 }
 
 /* Pass statistics shared by all routes: column sums and sums of squares
@@ -410,9 +459,12 @@ static void kb_pass(linalg_pca *p, stream *s, kbasis *kb, int m0, int b, moments
     float *cqf = falloc((size_t)b);
     float *shift = mo ? falloc((size_t)d) : NULL;
     float *y = kb->y + m0 * n;
-    for (int64_t j = 0; j < d; j++)
-        for (int t = 0; t < b; t++)
-            q[j * b + t] = (float)kb->k[(m0 + t) * d + j];
+    /* Q^T and Z^T (b x D, row-major): OpenBLAS runs the products with the
+     * rows of X as the long side 1.1 and 1.7 times faster than with Q and
+     * Z as D x b (10,000 x 21,632, b = 48, 2 threads). */
+    for (int t = 0; t < b; t++)
+        for (int64_t j = 0; j < d; j++)
+            q[t * d + j] = (float)kb->k[(m0 + t) * d + j];
     const float *c = p->mean;
     /* Thin blocks are bound by memory: rows in sub-blocks of 4 MiB, which
      * stay in cache between the two products. Wide ones are bound by
@@ -433,18 +485,19 @@ static void kb_pass(linalg_pca *p, stream *s, kbasis *kb, int m0, int b, moments
             c = shift;
         }
         if (a == 0) {
-            for (int64_t j = 0; j < d; j++)
-                for (int t = 0; t < b; t++)
-                    cq[t] += (double)c[j] * q[j * b + t];
+            for (int t = 0; t < b; t++)
+                for (int64_t j = 0; j < d; j++)
+                    cq[t] += (double)c[j] * q[t * d + j];
             for (int t = 0; t < b; t++)
                 cqf[t] = (float)cq[t];
         }
         for (int64_t i = 0; i < cnt; i += sb) {
             int64_t nr = cnt - i < sb ? cnt - i : sb;
             float *xs = x + i * d, *ys = y + a + i;
-            /* Y rows [a+i, a+i+nr) (column-major, ld n) = X Q. */
-            cblas_sgemm(CblasColMajor, CblasTrans, CblasTrans, (int)nr, b, (int)d, 1.0f, xs,
-                        (int)d, q, b, 0.0f, ys, (int)n);
+            /* Y rows [a+i, a+i+nr) (column-major, ld n; as Y^T row-major)
+             * = X Q: Y^T = Q^T X^T. */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, (int)nr, (int)d, 1.0f, q,
+                        (int)d, xs, (int)d, 0.0f, ys, (int)n);
             for (int t = 0; t < b; t++) {
                 float *yt = ys + t * n;
                 double acc = 0;
@@ -454,23 +507,23 @@ static void kb_pass(linalg_pca *p, stream *s, kbasis *kb, int m0, int b, moments
                 }
                 ysum[t] += acc;
             }
-            /* Z (D x b, row-major) += X^T Y. */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)d, b, (int)nr, 1.0f, xs,
-                        (int)d, ys, (int)n, 1.0f, zf, b);
+            /* Z^T (b x D) += Y^T X. */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, (int)d, (int)nr, 1.0f, ys,
+                        (int)n, xs, (int)d, 1.0f, zf, (int)d);
         }
     }
     for (int t = 0; t < b; t++)
         for (int64_t j = 0; j < d; j++)
-            kb->ak[(m0 + t) * d + j] = (double)zf[j * b + t] - (double)c[j] * ysum[t];
+            kb->ak[(m0 + t) * d + j] = (double)zf[t * d + j] - (double)c[j] * ysum[t];
     if (mo) {
         p->total_variance = moments_finish(mo, p->mean);
         /* sum (x-s)(x-s)^T = Xc^T Xc + n (mu-s)(mu-s)^T with n (mu - s) =
          * s1: subtract s1 (s1^T Q) / n; and Y = (X - s) Q becomes (X - mu) Q
          * by subtracting (mu - s)^T Q = s1^T Q / n from every row. */
         double *sq = xcalloc((size_t)b, sizeof(double));
-        for (int64_t j = 0; j < d; j++)
-            for (int t = 0; t < b; t++)
-                sq[t] += mo->s1[j] * q[j * b + t];
+        for (int t = 0; t < b; t++)
+            for (int64_t j = 0; j < d; j++)
+                sq[t] += mo->s1[j] * q[t * d + j];
         for (int t = 0; t < b; t++) {
             for (int64_t j = 0; j < d; j++)
                 kb->ak[(m0 + t) * d + j] -= mo->s1[j] * sq[t] / (double)n;
@@ -818,6 +871,11 @@ linalg_pca *linalg_pca_fit(const linalg_rows *src, int k, const linalg_pca_opts 
     if (s.batch > n)
         s.batch = n;
     s.buf = falloc((size_t)(s.batch * d));
+    /* Reading ahead needs a second batch of memory: the randomized route's
+     * many passes gain most; one-pass routes read a batch of at most 32
+     * MiB. */
+    s.ahead = falloc((size_t)(s.batch * d));
+    s.wrap = !strcmp(meth, "randomized") || !strcmp(meth, "gram");
     int64_t expect = !strcmp(meth, "randomized") ? n * opt.max_passes
                    : !strcmp(meth, "gram") ? 3 * n : n;
     s.pr = progress_start("pca", expect);
@@ -839,8 +897,10 @@ linalg_pca *linalg_pca_fit(const linalg_rows *src, int k, const linalg_pca_opts 
             linalg_set_threads(1);
         fit_randomized(p, &s, &opt, b, (int)(cap < mn ? cap : mn));
     }
+    stream_end(&s);
     progress_end(s.pr);
     free(s.buf);
+    free(s.ahead);
 
     if (!(p->total_variance > 0))
         die("%s: every feature is constant (zero variance): nothing to analyse", src->name);

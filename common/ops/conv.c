@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunks.h"
 #include "gemm.h"
 #include "ops.h"
 #include "pack.h"
@@ -63,8 +64,6 @@ static const op_attr_spec conv_attrs[] = {
 };
 static const op_weight_spec conv_weights[] = { { "weight", 1 }, { "bias", 0 }, { NULL, 0 } };
 
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 /* Rows of the column matrix (per image, all groups). */
 static int64_t col_rows(const cgeo *q) { return q->direct ? 0 : q->cin * q->kh * q->kw; }
 /* Rows of the lowered chunk the forward writes: with the packed GEMM
@@ -88,13 +87,7 @@ static void set_chunk(cgeo *q, int wt)
     int64_t r = CONV_CHUNK / (lower_rows(q) * q->ow);
     if (r > ceil_div(q->oh, 2 * wt))
         r = ceil_div(q->oh, 2 * wt);
-    if (r * q->ow < CONV_MIN_COLS)
-        r = ceil_div(CONV_MIN_COLS, q->ow);
-    if (r < 1)
-        r = 1;
-    if (r > q->oh)
-        r = q->oh;
-    q->crows = ceil_div(q->oh, ceil_div(q->oh, r));
+    q->crows = chunk_rows(r, ceil_div(CONV_MIN_COLS, q->ow), q->oh);
 }
 
 static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len)
@@ -320,17 +313,8 @@ static plan make_plan(const cgeo *q, int n, int wt, size_t slot)
     if (T > flops / gemm_par_flops())
         T = (int)(flops / gemm_par_flops());
     pl.T = T < 1 ? 1 : T;
-    /* Few items that do not divide among the threads (3 chunks on 2
-     * threads: the last round leaves a thread idle, 67% of the machine):
-     * smaller chunks until they do. */
-    if (pl.T > 1 && pl.items < 4 * pl.T && pl.items % pl.T)
-        for (int64_t c = pl.nch + 1; c <= q->oh; c++) {
-            int64_t r = ceil_div(q->oh, c), nc = ceil_div(q->oh, r);
-            if ((int64_t)n * nc % pl.T == 0) {
-                pl.crows = r, pl.nch = nc, pl.items = (int64_t)n * nc;
-                break;
-            }
-        }
+    chunks_balance(n, q->oh, pl.T, &pl.crows, &pl.nch);
+    pl.items = (int64_t)n * pl.nch;
     return pl;
 }
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunks.h"
 #include "gemm.h"
 #include "pack.h"
 #include "winograd.h"
@@ -32,8 +33,6 @@
  * below this costs more than the products save (a 14x14 VGG layer at
  * batch 1, 49 tiles, breaks even; at batch 2 Winograd is 15% faster). */
 #define WINO_CALL_TILES 64
-
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 int wino_worth(const wgeo *g, int n) { return (int64_t)n * g->th * g->tw >= WINO_CALL_TILES; }
 
@@ -55,14 +54,8 @@ void wino_init(wgeo *g, int64_t cin, int64_t h, int64_t w, int64_t cout, int64_t
     g->cin = cin, g->h = h, g->w = w, g->cout = cout, g->oh = oh, g->ow = ow, g->pt = pt,
     g->pl = pl;
     g->tw = ceil_div(ow, 2), g->th = ceil_div(oh, 2);
-    int64_t r = WINO_CHUNK / (16 * (cin + cout) * g->tw);
-    if (r * g->tw < WINO_MIN_TILES)
-        r = ceil_div(WINO_MIN_TILES, g->tw);
-    if (r < 1)
-        r = 1;
-    if (r > g->th)
-        r = g->th;
-    g->trows = ceil_div(g->th, ceil_div(g->th, r));
+    g->trows = chunk_rows(WINO_CHUNK / (16 * (cin + cout) * g->tw),
+                          ceil_div(WINO_MIN_TILES, g->tw), g->th);
 }
 
 /* The distance between two of the 16 matrices of U, V or M holding n
@@ -438,16 +431,9 @@ void wino_run(const wgeo *g, const float *W, const float *b, int n, const float 
         }
         return;
     }
-    /* Few items that do not divide among the threads: smaller chunks
-     * until they do (a smaller chunk fits the same slot). */
-    if (T > 1 && items < 4 * T && items % T)
-        for (int64_t c = nch + 1; c <= g->th; c++) {
-            int64_t r = ceil_div(g->th, c), nc = ceil_div(g->th, r);
-            if ((int64_t)n * nc % T == 0) {
-                trows = r, nch = nc, items = (int64_t)n * nc;
-                break;
-            }
-        }
+    /* A smaller chunk fits the same slot. */
+    chunks_balance(n, g->th, T, &trows, &nch);
+    items = (int64_t)n * nch;
 #pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1 && items > 1)
     for (int64_t it = 0; it < items; it++) {
         int64_t i = it / nch, ty0 = it % nch * trows;

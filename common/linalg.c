@@ -99,12 +99,12 @@ void linalg_pca_free(linalg_pca *p)
  * on every core, the reading alone on one: done in turn, the other cores
  * idle through each read). Only that thread calls the reader while it
  * runs, so a reader built on the (not thread-safe) HDF5 library is safe as
- * long as the caller makes no HDF5 calls until stream_end. */
+ * long as the caller makes no HDF5 calls until stream_wait. */
 typedef struct stream {
     const linalg_rows *src;
     int64_t batch;
     float *buf;          /* the batch handed out */
-    float *ahead;        /* the batch being read ahead, or NULL: no reading ahead */
+    float *ahead;        /* the batch being read ahead */
     int64_t astart, acnt;
     int wrap;            /* after the last batch, read ahead the first (more passes follow) */
     int busy;            /* the thread is running */
@@ -145,18 +145,12 @@ static float *stream_read(stream *s, int64_t start, int64_t cnt)
     s->done += cnt;
     progress_update(s->pr, s->done);
     int64_t next = start + cnt < s->src->n ? start + cnt : s->wrap ? 0 : -1;
-    if (s->ahead && next >= 0) {
+    if (next >= 0) {
         s->astart = next;
         s->acnt = s->src->n - next < s->batch ? s->src->n - next : s->batch;
         s->busy = !pthread_create(&s->th, NULL, read_ahead, s);
     }
     return s->buf;
-}
-
-/* No more reading: wait for the thread. */
-static void stream_end(stream *s)
-{
-    stream_wait(s);
 }
 
 /* Pass statistics shared by all routes: column sums and sums of squares
@@ -897,7 +891,7 @@ linalg_pca *linalg_pca_fit(const linalg_rows *src, int k, const linalg_pca_opts 
             linalg_set_threads(1);
         fit_randomized(p, &s, &opt, b, (int)(cap < mn ? cap : mn));
     }
-    stream_end(&s);
+    stream_wait(&s);
     progress_end(s.pr);
     free(s.buf);
     free(s.ahead);

@@ -641,7 +641,8 @@ static void conv_backward(const node *nd, const op_io *io)
      * transposed one runs by Winograd. */
     const cgeo *q = &p->f;
     if (io->gx[0]) {
-        if (p->tgrad && (p->wino_t || q->cout * q->h * q->w <= q->cin * q->oh * q->ow))
+        if (p->tgrad && ((p->wino_t && wino_worth(&p->wtg, io->n)) ||
+                         q->cout * q->h * q->w <= q->cin * q->oh * q->ow))
             conv_xgrad_transposed(p, W, io);
         else
             conv_xgrad_col2im(p, W, io);

@@ -101,7 +101,7 @@ static size_t slot_floats(const wgeo *g)
 
 size_t wino_ws_floats(const wgeo *g, int wt)
 {
-    return (u_floats(g) + 15) / 16 * 16 + (size_t)wt * slot_floats(g);
+    return u_floats(g) + (size_t)wt * slot_floats(g);
 }
 
 /* U_xi[o][c] = (G g G^T)[xi] for each filter g = W[o][c], into the 16
@@ -414,7 +414,7 @@ void wino_run(const wgeo *g, const float *W, const float *b, int n, const float 
               float beta, float *ws, int wt)
 {
     gemm_serial_blas();
-    float *U = ws, *slots = ws + (u_floats(g) + 15) / 16 * 16;
+    float *U = ws, *slots = ws + u_floats(g);
     size_t sl = slot_floats(g);
     weights(g, W, U);
     int T = omp_get_max_threads();

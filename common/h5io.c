@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -315,6 +316,110 @@ tensor *h5in_read_rows(h5in *in, const char *dset, int64_t start, int64_t count)
     if (tensor_numel(t))
         read_rows(in, dset, H5T_NATIVE_FLOAT, start, count, t->data);
     return t;
+}
+
+/* File offset of rows [start, start+*count) of d (rank nd, dims) when
+ * stored as raw little-endian float32; -1 otherwise. Chunks must be whole
+ * rows: *count becomes the rows up to the first chunk that does not follow
+ * the one before it in the file (HDF5 puts index nodes between chunks). */
+static int64_t rows_offset(hid_t d, int nd, const int64_t *dims, int64_t start, int64_t *count)
+{
+    int64_t row = 4, off = -1;
+    for (int i = 1; i < nd; i++)
+        row *= dims[i];
+    hid_t t = H5Dget_type(d), dcpl = H5Dget_create_plist(d);
+    int ok = t >= 0 && dcpl >= 0 && H5Tequal(t, H5T_IEEE_F32LE) > 0 &&
+             H5Tequal(H5T_NATIVE_FLOAT, H5T_IEEE_F32LE) > 0 && H5Pget_nfilters(dcpl) == 0;
+    H5D_layout_t lay = ok ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+    if (lay == H5D_CONTIGUOUS) {
+        haddr_t a = H5Dget_offset(d);
+        if (a != HADDR_UNDEF)
+            off = (int64_t)a + start * row;
+    } else if (lay == H5D_CHUNKED && nd >= 1 && nd <= TENSOR_MAXDIM) {
+        hsize_t ch[TENSOR_MAXDIM], co[TENSOR_MAXDIM] = { 0 };
+        int whole = H5Pget_chunk(dcpl, nd, ch) == nd && ch[0] > 0;
+        for (int i = 1; i < nd && whole; i++)
+            whole = (int64_t)ch[i] == dims[i];
+        int64_t cr = whole ? (int64_t)ch[0] : 1, c0 = start / cr, c1 = (start + *count - 1) / cr;
+        haddr_t prev = HADDR_UNDEF;
+        for (int64_t c = c0; whole && c <= c1; c++) {
+            unsigned mask;
+            haddr_t a;
+            hsize_t size;
+            co[0] = (hsize_t)(c * cr);
+            int good = H5Dget_chunk_info_by_coord(d, co, &mask, &a, &size) >= 0 &&
+                       a != HADDR_UNDEF && mask == 0 && (int64_t)size == cr * row;
+            if (c == c0 && good)
+                off = (int64_t)a + (start - c0 * cr) * row;
+            if (!good || (c > c0 && a != prev + size)) {
+                if (c > c0)
+                    *count = c * cr - start;
+                break;
+            }
+            prev = a;
+        }
+    }
+    if (t >= 0)
+        H5Tclose(t);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    return off;
+}
+
+const float *h5in_map_rows(h5in *in, const char *dset, int64_t start, int64_t *count,
+                           h5map *m)
+{
+    m->base = NULL;
+    m->len = 0;
+    int64_t dims[TENSOR_MAXDIM];
+    if (in->image || *count <= 0 || !H5Lexists(in->f, dset, H5P_DEFAULT))
+        return NULL;
+    int nd = h5in_dims(in, dset, dims);
+    if (nd < 1 || start < 0 || start + *count > dims[0])
+        return NULL;
+    /* Offsets are file offsets only on the default driver and without a
+     * user block. */
+    hid_t fapl = H5Fget_access_plist(in->f), fcpl = H5Fget_create_plist(in->f);
+    hsize_t ub = 1;
+    int plain = fapl >= 0 && fcpl >= 0 && H5Pget_driver(fapl) == H5FD_SEC2 &&
+                H5Pget_userblock(fcpl, &ub) >= 0 && ub == 0;
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    if (fcpl >= 0)
+        H5Pclose(fcpl);
+    int *fd = NULL;
+    if (!plain || H5Fget_vfd_handle(in->f, H5P_DEFAULT, (void **)&fd) < 0 || !fd)
+        return NULL;
+    hid_t d = H5Dopen2(in->f, dset, H5P_DEFAULT);
+    if (d < 0)
+        return NULL;
+    int64_t got = *count, off = rows_offset(d, nd, dims, start, &got);
+    H5Dclose(d);
+    int64_t len = got * 4;
+    for (int i = 1; i < nd; i++)
+        len *= dims[i];
+    struct stat st;
+    /* Past the end of the file a mapping faults (SIGBUS): a truncated
+     * file is left to HDF5's read and its error. */
+    if (off < 0 || off % 4 || fstat(*fd, &st) || off + len > (int64_t)st.st_size)
+        return NULL;
+    int64_t pg = sysconf(_SC_PAGESIZE), delta = off % pg;
+    void *b = mmap(NULL, (size_t)(len + delta), PROT_READ, MAP_PRIVATE | MAP_POPULATE, *fd,
+                   (off_t)(off - delta));
+    if (b == MAP_FAILED)
+        return NULL;
+    m->base = b;
+    m->len = (size_t)(len + delta);
+    *count = got;
+    return (const float *)((char *)b + delta);
+}
+
+void h5map_release(h5map *m)
+{
+    if (m->base)
+        munmap(m->base, m->len);
+    m->base = NULL;
+    m->len = 0;
 }
 
 void h5in_read_rows_into(h5in *in, const char *dset, int64_t start, int64_t count, float *buf)

@@ -42,6 +42,21 @@ tensor *h5in_read_rows(h5in *in, const char *dset, int64_t start, int64_t count)
 /* Rows [start, start+count) as float32 into the caller's buf (count x row
  * size floats): reading batch after batch without an allocation each. */
 void h5in_read_rows_into(h5in *in, const char *dset, int64_t start, int64_t count, float *buf);
+/* Rows [start, start+*count) of a float dataset where they lie in the
+ * file, mapped read-only without a copy (the pages come from the page
+ * cache): possible when they are stored as little-endian float32 without
+ * filters, contiguous or in chunks of whole rows. *count shrinks to the
+ * rows before the first chunk that does not follow the one before it in
+ * the file (HDF5 writes its index between chunks now and then). Returns
+ * NULL when the rows cannot be mapped, or on any doubt (then read them).
+ * h5map_release() unmaps. The rows need no HDF5 call after it returns. */
+typedef struct h5map {
+    void *base;
+    size_t len;
+} h5map;
+const float *h5in_map_rows(h5in *in, const char *dset, int64_t start, int64_t *count,
+                           h5map *m);
+void h5map_release(h5map *m);
 /* Rows [start, start+count) of a numeric dataset of any rank into buf, in
  * memory type mt. */
 void h5in_read_rows_raw(h5in *in, const char *dset, hid_t mt, int64_t start, int64_t count,

@@ -1,10 +1,12 @@
 #include "linalg.h"
 #include "cli.h"
 #include "tensor.h"
+#include "thinmm.h"
 
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <omp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +18,6 @@
 #define EXACT_MAX 8192
 /* Most memory the randomized route's basis takes (unless k needs more). */
 #define KRYLOV_BYTES ((int64_t)256 << 20)
-/* Randomized: blocks of at most this many columns are bound by memory. */
-#define THIN_BLOCK 16
 
 /* Randomized: columns added to the basis per pass. */
 static int block_width(int k)
@@ -27,8 +27,10 @@ static int block_width(int k)
 
 void linalg_set_threads(int n)
 {
-    if (n > 0)
+    if (n > 0) {
         openblas_set_num_threads(n);
+        omp_set_num_threads(n);
+    }
 }
 
 void linalg_check_finite(const float *x, int64_t rows, int64_t d, const char *name,
@@ -95,16 +97,25 @@ void linalg_pca_free(linalg_pca *p)
 /* ---- streaming ---- */
 
 /* The rows come in batches; while the caller works on one batch, a
- * thread reads the next into a second buffer (the products of a pass run
- * on every core, the reading alone on one: done in turn, the other cores
- * idle through each read). Only that thread calls the reader while it
- * runs, so a reader built on the (not thread-safe) HDF5 library is safe as
- * long as the caller makes no HDF5 calls until stream_wait. */
+ * thread reads the next (the products of a pass run on every core, the
+ * reading alone on one: done in turn, the other cores idle through each
+ * read). Only that thread calls the source while it runs, so a source
+ * built on the (not thread-safe) HDF5 library is safe as long as the
+ * caller makes no HDF5 calls until stream_wait. A batch is mapped from
+ * the file when the source can (no copy: the copy from the page cache was
+ * a sixth of the CPU time of a randomized PCA), else read into a buffer,
+ * allocated when first needed. */
+typedef struct slot {
+    const float *rows;
+    int64_t cnt;
+    void *token;         /* the mapping, to release */
+    float *buf;
+} slot;
+
 typedef struct stream {
     const linalg_rows *src;
     int64_t batch;
-    float *buf;          /* the batch handed out */
-    float *ahead;        /* the batch being read ahead */
+    slot cur, ahead;     /* the batch handed out; the one being read ahead */
     int64_t astart, acnt;
     int wrap;            /* after the last batch, read ahead the first (more passes follow) */
     int busy;            /* the thread is running */
@@ -113,10 +124,32 @@ typedef struct stream {
     int64_t done;
 } stream;
 
+static void slot_fill(const stream *s, slot *b, int64_t start, int64_t cnt)
+{
+    const linalg_rows *src = s->src;
+    b->cnt = cnt;
+    b->rows = src->map ? src->map(src->ctx, start, &b->cnt, &b->token) : NULL;
+    if (b->rows)
+        return;
+    if (!b->buf)
+        b->buf = falloc((size_t)(s->batch * src->d));
+    src->read(src->ctx, start, cnt, b->buf);
+    b->rows = b->buf;
+    b->cnt = cnt;
+}
+
+static void slot_release(const stream *s, slot *b)
+{
+    if (b->token)
+        s->src->release(b->token);
+    b->token = NULL;
+    b->rows = NULL;
+}
+
 static void *read_ahead(void *arg)
 {
     stream *s = arg;
-    s->src->read(s->src->ctx, s->astart, s->acnt, s->ahead);
+    slot_fill(s, &s->ahead, s->astart, s->acnt);
     return NULL;
 }
 
@@ -129,28 +162,43 @@ static void stream_wait(stream *s)
     }
 }
 
-/* Rows [start, start+cnt): the batch read ahead when it is that one, else
- * read now; then start reading the next batch. The previous batch's
- * buffer is reused: a batch is valid until the next call. */
-static float *stream_read(stream *s, int64_t start, int64_t cnt)
+/* The batch at row a: at most s->batch rows and none from end on; *cnt
+ * says how many (a mapping may give fewer). It is the batch read ahead
+ * when that one starts at a, else read now; then the next batch is read
+ * ahead. A batch is valid until the next call. */
+static const float *stream_next(stream *s, int64_t a, int64_t end, int64_t *cnt)
 {
-    int have = s->busy && s->astart == start && s->acnt == cnt;
+    int64_t want = end - a < s->batch ? end - a : s->batch;
+    int have = s->busy && s->astart == a;
     stream_wait(s);
+    slot_release(s, &s->cur);
     if (have) {
-        float *t = s->buf;
-        s->buf = s->ahead;
+        slot t = s->cur;
+        s->cur = s->ahead;
         s->ahead = t;
-    } else
-        s->src->read(s->src->ctx, start, cnt, s->buf);
-    s->done += cnt;
+    } else {
+        slot_release(s, &s->ahead);
+        slot_fill(s, &s->cur, a, want);
+    }
+    *cnt = s->cur.cnt < want ? s->cur.cnt : want;
+    s->done += *cnt;
     progress_update(s->pr, s->done);
-    int64_t next = start + cnt < s->src->n ? start + cnt : s->wrap ? 0 : -1;
+    int64_t next = a + *cnt < s->src->n ? a + *cnt : s->wrap ? 0 : -1;
     if (next >= 0) {
         s->astart = next;
         s->acnt = s->src->n - next < s->batch ? s->src->n - next : s->batch;
         s->busy = !pthread_create(&s->th, NULL, read_ahead, s);
     }
-    return s->buf;
+    return s->cur.rows;
+}
+
+static void stream_end(stream *s)
+{
+    stream_wait(s);
+    slot_release(s, &s->cur);
+    slot_release(s, &s->ahead);
+    free(s->cur.buf);
+    free(s->ahead.buf);
 }
 
 /* Pass statistics shared by all routes: column sums and sums of squares
@@ -265,9 +313,8 @@ static void fit_covariance(linalg_pca *p, stream *s)
     double *c = xcalloc((size_t)(d * d), sizeof(double));
     double *bd = xmalloc((size_t)(s->batch * d) * sizeof(double));
     moments m = { 0 };
-    for (int64_t a = 0; a < n; a += s->batch) {
-        int64_t cnt = n - a < s->batch ? n - a : s->batch;
-        float *x = stream_read(s, a, cnt);
+    for (int64_t a = 0, cnt; a < n; a += cnt) {
+        const float *x = stream_next(s, a, n, &cnt);
         if (a == 0)
             moments_init(&m, d, x);
         moments_add(&m, x, cnt, s, a);
@@ -305,9 +352,8 @@ static void fit_gram(linalg_pca *p, stream *s)
     int64_t n = p->n, d = p->d;
     int k = p->k;
     moments m = { 0 };
-    for (int64_t a = 0; a < n; a += s->batch) {
-        int64_t cnt = n - a < s->batch ? n - a : s->batch;
-        float *x = stream_read(s, a, cnt);
+    for (int64_t a = 0, cnt; a < n; a += cnt) {
+        const float *x = stream_next(s, a, n, &cnt);
         if (a == 0)
             moments_init(&m, d, x);
         moments_add(&m, x, cnt, s, a);
@@ -328,18 +374,16 @@ static void fit_gram(linalg_pca *p, stream *s)
         int64_t ni = n - i0 < ob ? n - i0 : ob;
         /* Hold rows [i0, i0+ni) centred, then stream rows j >= i0 against
          * them: the upper triangle of K is all dsyevr needs. */
-        for (int64_t a = i0; a < i0 + ni; a += s->batch) {
-            int64_t cnt = i0 + ni - a < s->batch ? i0 + ni - a : s->batch;
-            float *x = stream_read(s, a, cnt);
+        for (int64_t a = i0, cnt; a < i0 + ni; a += cnt) {
+            const float *x = stream_next(s, a, i0 + ni, &cnt);
             for (int64_t i = 0; i < cnt; i++)
                 for (int64_t j = 0; j < d; j++)
                     blk[(a - i0 + i) * d + j] = (double)x[i * d + j] - p->mean[j];
         }
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)ni, (int)d, 1.0, blk, (int)d,
                     0.0, kg + i0 * n + i0, (int)n);
-        for (int64_t a = i0 + ni; a < n; a += s->batch) {
-            int64_t cnt = n - a < s->batch ? n - a : s->batch;
-            float *x = stream_read(s, a, cnt);
+        for (int64_t a = i0 + ni, cnt; a < n; a += cnt) {
+            const float *x = stream_next(s, a, n, &cnt);
             for (int64_t i = 0; i < cnt; i++)
                 for (int64_t j = 0; j < d; j++)
                     bd[i * d + j] = (double)x[i * d + j] - p->mean[j];
@@ -357,9 +401,8 @@ static void fit_gram(linalg_pca *p, stream *s)
 
     /* Components V = Xc^T U / sqrt(lambda): one more pass. */
     double *v = xcalloc((size_t)(d * k), sizeof(double));
-    for (int64_t a = 0; a < n; a += s->batch) {
-        int64_t cnt = n - a < s->batch ? n - a : s->batch;
-        float *x = stream_read(s, a, cnt);
+    for (int64_t a = 0, cnt; a < n; a += cnt) {
+        const float *x = stream_next(s, a, n, &cnt);
         for (int64_t i = 0; i < cnt; i++)
             for (int64_t j = 0; j < d; j++)
                 bd[i * d + j] = (double)x[i * d + j] - p->mean[j];
@@ -446,29 +489,29 @@ static void kb_orth_col(kbasis *kb, int c, rng *r)
 static void kb_pass(linalg_pca *p, stream *s, kbasis *kb, int m0, int b, moments *mo)
 {
     int64_t n = p->n, d = p->d;
-    float *q = falloc((size_t)(d * b));
-    float *zf = falloc((size_t)(d * b));
+    /* Q and Z as D x w row-major, w = b rounded up to whole vectors (the
+     * extra columns of Q are zero, and so are their Y and Z). */
+    int w = (b + 15) / 16 * 16;
+    float *q = falloc((size_t)(d * w));
+    float *zf = falloc((size_t)(d * w));
+    double *zd = xcalloc((size_t)(d * w), sizeof(double));
     double *ysum = xcalloc((size_t)b, sizeof(double));
     double *cq = xcalloc((size_t)b, sizeof(double));
     float *cqf = falloc((size_t)b);
     float *shift = mo ? falloc((size_t)d) : NULL;
     float *y = kb->y + m0 * n;
-    /* Q^T and Z^T (b x D, row-major): OpenBLAS runs the products with the
-     * rows of X as the long side 1.1 and 1.7 times faster than with Q and
-     * Z as D x b (10,000 x 21,632, b = 48, 2 threads). */
     for (int t = 0; t < b; t++)
         for (int64_t j = 0; j < d; j++)
-            q[t * d + j] = (float)kb->k[(m0 + t) * d + j];
+            q[j * w + t] = (float)kb->k[(m0 + t) * d + j];
     const float *c = p->mean;
-    /* Thin blocks are bound by memory: rows in sub-blocks of 4 MiB, which
-     * stay in cache between the two products. Wide ones are bound by
-     * arithmetic: the whole batch at once. */
-    int64_t sb = b <= THIN_BLOCK ? ((int64_t)1 << 20) / d : s->batch;
-    if (sb < 8)
-        sb = 8;
-    for (int64_t a = 0; a < n; a += s->batch) {
-        int64_t cnt = n - a < s->batch ? n - a : s->batch;
-        float *x = stream_read(s, a, cnt);
+    /* Rows in sub-blocks of about 4 MiB, which stay in cache between the
+     * two products. */
+    int64_t sb = ((int64_t)1 << 20) / d;
+    if (sb < 32)
+        sb = 32;
+    float *ys = falloc((size_t)(sb * w));
+    for (int64_t a = 0, cnt; a < n; a += cnt) {
+        const float *x = stream_next(s, a, n, &cnt);
         if (mo) {
             if (a == 0) {
                 moments_init(mo, d, x);
@@ -479,36 +522,37 @@ static void kb_pass(linalg_pca *p, stream *s, kbasis *kb, int m0, int b, moments
             c = shift;
         }
         if (a == 0) {
-            for (int t = 0; t < b; t++)
-                for (int64_t j = 0; j < d; j++)
-                    cq[t] += (double)c[j] * q[t * d + j];
+            for (int64_t j = 0; j < d; j++)
+                for (int t = 0; t < b; t++)
+                    cq[t] += (double)c[j] * q[j * w + t];
             for (int t = 0; t < b; t++)
                 cqf[t] = (float)cq[t];
         }
         for (int64_t i = 0; i < cnt; i += sb) {
             int64_t nr = cnt - i < sb ? cnt - i : sb;
-            float *xs = x + i * d, *ys = y + a + i;
-            /* Y rows [a+i, a+i+nr) (column-major, ld n; as Y^T row-major)
-             * = X Q: Y^T = Q^T X^T. */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, (int)nr, (int)d, 1.0f, q,
-                        (int)d, xs, (int)d, 0.0f, ys, (int)n);
-            for (int t = 0; t < b; t++) {
-                float *yt = ys + t * n;
-                double acc = 0;
-                for (int64_t r = 0; r < nr; r++) {
-                    yt[r] -= cqf[t];
-                    acc += yt[r];
+            const float *xs = x + i * d;
+            /* Y rows [a+i, a+i+nr) = X Q - 1 c^T Q; then Z += X^T Y. */
+            thinmm_xq(xs, nr, d, q, w, ys);
+            for (int64_t r = 0; r < nr; r++)
+                for (int t = 0; t < b; t++) {
+                    float v = ys[r * w + t] - cqf[t];
+                    ys[r * w + t] = v;
+                    ysum[t] += v;
+                    y[t * n + a + i + r] = v;
                 }
-                ysum[t] += acc;
-            }
-            /* Z^T (b x D) += Y^T X. */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, (int)d, (int)nr, 1.0f, ys,
-                        (int)n, xs, (int)d, 1.0f, zf, (int)d);
+            thinmm_xty(xs, nr, d, ys, w, zf);
+        }
+        /* Z is summed in float over a batch, then in double: summed in
+         * float over all the rows, the rounding of the running sums made
+         * the Ritz residuals 10 times larger (60,000 x 9,216). */
+        for (int64_t j = 0; j < d * w; j++) {
+            zd[j] += zf[j];
+            zf[j] = 0;
         }
     }
     for (int t = 0; t < b; t++)
         for (int64_t j = 0; j < d; j++)
-            kb->ak[(m0 + t) * d + j] = (double)zf[t * d + j] - (double)c[j] * ysum[t];
+            kb->ak[(m0 + t) * d + j] = zd[j * w + t] - (double)c[j] * ysum[t];
     if (mo) {
         p->total_variance = moments_finish(mo, p->mean);
         /* sum (x-s)(x-s)^T = Xc^T Xc + n (mu-s)(mu-s)^T with n (mu - s) =
@@ -517,7 +561,7 @@ static void kb_pass(linalg_pca *p, stream *s, kbasis *kb, int m0, int b, moments
         double *sq = xcalloc((size_t)b, sizeof(double));
         for (int t = 0; t < b; t++)
             for (int64_t j = 0; j < d; j++)
-                sq[t] += mo->s1[j] * q[t * d + j];
+                sq[t] += mo->s1[j] * q[j * w + t];
         for (int t = 0; t < b; t++) {
             for (int64_t j = 0; j < d; j++)
                 kb->ak[(m0 + t) * d + j] -= mo->s1[j] * sq[t] / (double)n;
@@ -530,10 +574,12 @@ static void kb_pass(linalg_pca *p, stream *s, kbasis *kb, int m0, int b, moments
     }
     free(q);
     free(zf);
+    free(zd);
     free(ysum);
     free(cq);
     free(cqf);
     free(shift);
+    free(ys);
 }
 
 /* a (rows x m, column-major, ld rows) <- a W, W m x r column-major (ld
@@ -638,8 +684,8 @@ static void fit_randomized(linalg_pca *p, stream *s, const linalg_pca_opts *o, i
     for (int64_t i = 0; i < d * b; i++)
         kb.k[i] = rng_normal(&r);
     {
-        int64_t rows = n < s->batch ? n : s->batch;
-        float *x = stream_read(s, 0, rows);
+        int64_t rows;
+        const float *x = stream_next(s, 0, n, &rows);
         s->done = 0;
         float *g = falloc((size_t)(rows * b)), *v = falloc((size_t)(d * b));
         double *gs = xcalloc((size_t)b, sizeof(double)), *mu = xcalloc((size_t)d, sizeof(double));
@@ -853,22 +899,13 @@ linalg_pca *linalg_pca_fit(const linalg_rows *src, int k, const linalg_pca_opts 
 
     stream s = { 0 };
     s.src = src;
-    /* Rows per batch: 8M / D rows, 32 MiB of floats; 64 MiB for the
-     * randomized route with wide blocks, whose two products per batch are
-     * bound by arithmetic and run best on many rows at once (faster than
-     * 32 MiB; 128 MiB was faster still, but took 500 MiB more than the
-     * batch on 60,000 x 9,216, somewhere in the libraries). */
-    int wide = !strcmp(meth, "randomized") && b > THIN_BLOCK;
-    s.batch = opt.batch > 0 ? opt.batch : ((int64_t)(wide ? 16 : 8) << 20) / d;
+    /* Rows per batch: 8M / D rows, 32 MiB of floats (the products work on
+     * sub-blocks of 4 MiB; 64 MiB batches were no faster). */
+    s.batch = opt.batch > 0 ? opt.batch : ((int64_t)8 << 20) / d;
     if (s.batch < 16)
         s.batch = 16;
     if (s.batch > n)
         s.batch = n;
-    s.buf = falloc((size_t)(s.batch * d));
-    /* Reading ahead needs a second batch of memory: the randomized route's
-     * many passes gain most; one-pass routes read a batch of at most 32
-     * MiB. */
-    s.ahead = falloc((size_t)(s.batch * d));
     s.wrap = !strcmp(meth, "randomized") || !strcmp(meth, "gram");
     int64_t expect = !strcmp(meth, "randomized") ? n * opt.max_passes
                    : !strcmp(meth, "gram") ? 3 * n : n;
@@ -884,17 +921,10 @@ linalg_pca *linalg_pca_fit(const linalg_rows *src, int k, const linalg_pca_opts 
         int64_t cap = opt.basis > 0 ? opt.basis : KRYLOV_BYTES / (16 * d + 4 * n);
         if (cap < k + 2 * b)
             cap = k + 2 * b;
-        /* Thin products are bound by memory bandwidth, where OpenBLAS's
-         * threads only contend (2x slower on 2 cores); wider ones are bound
-         * by arithmetic and gain from threads. */
-        if (opt.threads <= 0 && b <= THIN_BLOCK)
-            linalg_set_threads(1);
         fit_randomized(p, &s, &opt, b, (int)(cap < mn ? cap : mn));
     }
-    stream_wait(&s);
+    stream_end(&s);
     progress_end(s.pr);
-    free(s.buf);
-    free(s.ahead);
 
     if (!(p->total_variance > 0))
         die("%s: every feature is constant (zero variance): nothing to analyse", src->name);

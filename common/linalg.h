@@ -19,11 +19,11 @@
  *               Tropp 2011) on A = Xc^T Xc from a random start block: every
  *               pass streams the rows once and adds a block of b columns
  *               Q to the basis K, computing Y = Xc Q and A Q = Xc^T Y
- *               (two sgemm per batch, the centring folded in); the next
- *               block is A Q made orthogonal to K (block Gram-Schmidt
- *               twice, in double). After every pass, Rayleigh-Ritz on the
- *               whole basis (K^T A K, dsyev; kept up to date a block at a
- *               time) gives the components, and K^T A K with (AK)^T AK the
+ *               (two products per block of rows, thinmm.h, the centring
+ *               folded in); the next block is A Q made orthogonal to K
+ *               (block Gram-Schmidt twice, in double). After every pass,
+ *               Rayleigh-Ritz on the whole basis (K^T A K, dsyev; kept up
+ *               to date a block at a time) gives the components, and K^T A K with (AK)^T AK the
  *               Ritz residuals |A u - theta u| at no cost in passes. It
  *               stops after max_passes, or when for every one of the top-k
  *               Ritz vectors the bound sin(angle to the true component)
@@ -67,6 +67,12 @@ typedef struct linalg_rows {
     void *ctx;
     const char *name;
     int64_t row0;
+    /* Optional (NULL: always read): rows [start, start + *count) where
+     * they lie, without a copy, or NULL when they cannot be had that way;
+     * it may give fewer rows (at least one: *count says how many); the
+     * token goes to release() when the caller is done with them. */
+    const float *(*map)(void *ctx, int64_t start, int64_t *count, void **token);
+    void (*release)(void *token);
 } linalg_rows;
 
 typedef struct linalg_pca_opts {
@@ -80,11 +86,8 @@ typedef struct linalg_pca_opts {
     int max_passes;        /* randomized: passes over the data (default 25) */
     double tol;            /* randomized: convergence (default 3e-4) */
     uint64_t seed;         /* randomized: start subspace */
-    int threads;           /* BLAS threads; 0: the library's default, but
-                            * 1 for randomized with blocks of <= 16
-                            * columns (thin products are memory-bound:
-                            * more threads only contend, measured 2x
-                            * slower on 2 cores) */
+    int threads;           /* BLAS and OpenMP threads; 0: the libraries'
+                            * defaults */
 } linalg_pca_opts;
 
 typedef struct linalg_pca {

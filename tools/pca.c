@@ -123,6 +123,23 @@ static void feat_read(void *ctx, int64_t start, int64_t count, float *buf)
     h5in_read_rows_into(s->in, "/features", s->a + start, count, buf);
 }
 
+static const float *feat_map(void *ctx, int64_t start, int64_t *count, void **token)
+{
+    struct feat_src *s = ctx;
+    h5map *m = xmalloc(sizeof *m);
+    const float *rows = h5in_map_rows(s->in, "/features", s->a + start, count, m);
+    if (!rows)
+        free(m);
+    *token = rows ? m : NULL;
+    return rows;
+}
+
+static void feat_release(void *token)
+{
+    h5map_release(token);
+    free(token);
+}
+
 static int64_t feat_dims(h5in *in, int64_t *n)
 {
     int64_t dims[TENSOR_MAXDIM];
@@ -219,7 +236,7 @@ static int run(struct pca_opts *o)
         } else {
             int64_t fn, fd = feat_dims(fin, &fn);
             struct feat_src fs = { fin, 0 };
-            linalg_rows src = { fn, fd, feat_read, &fs, fin->name, 0 };
+            linalg_rows src = { fn, fd, feat_read, &fs, fin->name, 0, feat_map, feat_release };
             p = linalg_pca_fit(&src, o->k, &o->lo);
         }
         free(kind);
@@ -229,7 +246,7 @@ static int run(struct pca_opts *o)
         h5in_close(fin);
     } else {
         struct feat_src fs = { in, a };
-        linalg_rows src = { b - a, d, feat_read, &fs, in->name, a };
+        linalg_rows src = { b - a, d, feat_read, &fs, in->name, a, feat_map, feat_release };
         p = linalg_pca_fit(&src, o->k, &o->lo);
     }
     int k = p->k;

@@ -60,3 +60,29 @@ f = h5py.File('$T/rb.h5')
 assert f.attrs['method'] == 'randomized' and f['components'].shape == (4, 1500)
 c = f['components'][...]; assert np.allclose(c @ c.T, np.eye(4), atol=1e-5)
 r = f['explained_variance_ratio'][...]; assert (np.diff(r) <= 0).all() and r[0] < 1"
+
+# Storage layouts: batches are mapped from the file where the rows lie as
+# raw float32 (contiguous, or chunks of whole rows, which HDF5 interleaves
+# with index nodes), else read (compressed, float64, chunks of part rows).
+# Every layout gives the same PCA, and the file is left as it was.
+$PY -c "
+import h5py, numpy as np
+g = np.random.default_rng(1)
+x = (g.standard_normal((300, 8)) @ g.standard_normal((8, 500)) + 0.1 * g.standard_normal((300, 500))).astype(np.float32)
+for name, kw in [('contig', {}), ('rows', dict(chunks=(3, 500))), ('gzip', dict(chunks=(16, 500), compression='gzip')),
+                 ('f64', dict(dtype=np.float64)), ('part', dict(chunks=(5, 70)))]:
+    with h5py.File('$T/lay_%s.h5' % name, 'w') as f:
+        f.attrs['kind'] = 'features'; f.create_dataset('features', data=x, **kw)
+        f['ids'] = np.arange(300); f['labels'] = np.zeros(300, np.int32)"
+md5=$(md5sum <"$T/lay_rows.h5")
+for l in contig rows gzip f64 part; do
+    check "layout $l: randomized in batches of 7 rows" cnn-pca -q -k 3 --method randomized --batch 7 \
+        -o "$T/lay_$l.pca.h5" "$T/lay_$l.h5"
+done
+check_py "every layout gives the same components" -c "
+import h5py, numpy as np
+ref = h5py.File('$T/lay_contig.pca.h5')['components'][...]
+for l in ('rows', 'gzip', 'f64', 'part'):
+    c = h5py.File('$T/lay_%s.pca.h5' % l)['components'][...]
+    assert np.abs(c - ref).max() < 1e-5, (l, np.abs(c - ref).max())"
+check "the input is unchanged" test "$(md5sum <"$T/lay_rows.h5")" = "$md5"

@@ -1,5 +1,6 @@
-/* Unit tests of the foundation: tensors, number parsing, random numbers and
- * the HDF5 file schema (write, read back, atomic output). */
+/* Unit tests of the foundation: tensors, number parsing, random numbers,
+ * the HDF5 file schema (write, read back, atomic output) and the thin
+ * products of the randomized PCA. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include "cli.h"
 #include "h5io.h"
 #include "tensor.h"
+#include "thinmm.h"
 
 static void test_tensor_shapes(void **state)
 {
@@ -167,6 +169,58 @@ static void test_h5_roundtrip(void **state)
     tensor_free(t);
 }
 
+/* thinmm against loops in double: widths of one, two and three vectors and
+ * past 48 (groups), rows and columns that leave tails in every tile, on
+ * one and on several threads. */
+static void test_thinmm(void **state)
+{
+    (void)state;
+    const int64_t rs[] = { 1, 7, 37, 100 }, ds[] = { 1, 9, 23, 1100 };
+    const int ws[] = { 16, 32, 48, 64, 112 };
+    rng g;
+    rng_seed(&g, 5);
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++)
+            for (int c = 0; c < 5; c++) {
+                int64_t r = rs[a], d = ds[b];
+                int w = ws[c];
+                float *x = falloc((size_t)(r * d)), *q = falloc((size_t)(d * w));
+                float *y = falloc((size_t)(r * w)), *z = falloc((size_t)(d * w));
+                for (int64_t i = 0; i < r * d; i++)
+                    x[i] = (float)rng_normal(&g);
+                for (int64_t i = 0; i < d * w; i++)
+                    q[i] = (float)rng_normal(&g), z[i] = (float)rng_normal(&g);
+                double *z0 = xcalloc((size_t)(d * w), sizeof(double));
+                for (int64_t i = 0; i < d * w; i++)
+                    z0[i] = z[i];
+                thinmm_xq(x, r, d, q, w, y);
+                thinmm_xty(x, r, d, y, w, z);
+                for (int64_t i = 0; i < r; i++)
+                    for (int t = 0; t < w; t++) {
+                        double e = 0, m = 0;
+                        for (int64_t k = 0; k < d; k++) {
+                            e += (double)x[i * d + k] * q[k * w + t];
+                            m += fabs((double)x[i * d + k] * q[k * w + t]);
+                        }
+                        assert_true(fabs(y[i * w + t] - e) <= 1e-5 * m + 1e-30);
+                    }
+                for (int64_t j = 0; j < d; j++)
+                    for (int t = 0; t < w; t++) {
+                        double e = z0[j * w + t], m = fabs(e);
+                        for (int64_t i = 0; i < r; i++) {
+                            e += (double)x[i * d + j] * y[i * w + t];
+                            m += fabs((double)x[i * d + j] * y[i * w + t]);
+                        }
+                        assert_true(fabs(z[j * w + t] - e) <= 1e-5 * m + 1e-30);
+                    }
+                free(x);
+                free(q);
+                free(y);
+                free(z);
+                free(z0);
+            }
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
@@ -175,6 +229,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cli_lists),
         cmocka_unit_test(test_rng),
         cmocka_unit_test(test_h5_roundtrip),
+        cmocka_unit_test(test_thinmm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,9 +18,9 @@
  * pads (k-1)d - pad), so it runs through the same fast path; other strides
  * use col2im, in parallel over images. 3x3 stride-1 convolutions with 16
  * channels or more on both sides (and so their input gradients) run by
- * Winograd's F(2x2, 3x3) instead (winograd.h). A depthwise convolution (groups =
- * Cin = Cout) would be Cin GEMMs of one row each, so it runs as direct loops
- * over the planes instead, in parallel with OpenMP. */
+ * Winograd's F(4x4, 3x3) instead (winograd.h). A depthwise convolution
+ * (groups = Cin = Cout) would be Cin GEMMs of one row each, so it runs as
+ * direct loops over the planes instead, in parallel with OpenMP. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -16,6 +16,14 @@
 
 #include <stdint.h>
 
+/* 1 when the kernels are compiled in (AVX-512); else both are plain
+ * cblas_sgemm calls (on OpenBLAS's threads, not OpenMP's). */
+#if defined(__AVX512F__)
+#define THINMM_KERNEL 1
+#else
+#define THINMM_KERNEL 0
+#endif
+
 /* Y (r x w, row-major) = X Q, Q (D x w, row-major). */
 void thinmm_xq(const float *x, int64_t r, int64_t d, const float *q, int w, float *y);
 /* Z (D x w, row-major) += X^T Y, Y (r x w, row-major). */

@@ -30,6 +30,7 @@
 #include "gemm.h"
 #include "ops.h"
 #include "pack.h"
+#include "thinmm.h"
 #include "winograd.h"
 
 /* Floats of column matrix one chunk aims at (2 MiB). */
@@ -654,6 +655,11 @@ const struct op_def op_conv = { "Conv", 1, 1, conv_attrs, conv_weights, conv_pre
 
 /* ---- Dense: y = W x + b over the flattened input (C*H*W features). ---- */
 
+/* Batches of at most this many images run on thinmm (W read in place):
+ * VGG-16's fc6 at batch 4 took 37 ms against 47 by sgemm, at 32 48
+ * against 82. */
+#define DENSE_THIN 32
+
 typedef struct dense_p {
     int64_t din, dout;
     int iw, ib;
@@ -684,7 +690,7 @@ static int dense_prepare(node *nd, const int64_t *const *in, op_need *need, char
         return -1;
     }
     nd->shape[0] = p.dout, nd->shape[1] = 1, nd->shape[2] = 1;
-    need->ws = 0, need->aux = 0;
+    need->ws = THINMM_KERNEL ? (size_t)((p.din + p.dout) * DENSE_THIN) : 0, need->aux = 0;
     dense_p *q = malloc(sizeof *q);
     if (!q) {
         snprintf(err, len, "out of memory");
@@ -699,6 +705,21 @@ static void dense_forward(const node *nd, const op_io *io)
 {
     const dense_p *p = nd->priv;
     const float *b = p->ib >= 0 ? nd->w[p->ib]->data : NULL;
+    const float *W = nd->w[p->iw]->data;
+    if (THINMM_KERNEL && io->n <= DENSE_THIN) {
+        /* Few images: W^T's product with a thin X^T, W read in place
+         * (a library GEMM packs all of W, which is most of the cost). */
+        int w = (io->n + 15) / 16 * 16;
+        float *q = io->ws, *yt = q + p->din * w;
+        for (int64_t k = 0; k < p->din; k++)
+            for (int c = 0; c < w; c++)
+                q[k * w + c] = c < io->n ? io->x[0][c * p->din + k] : 0.0f;
+        thinmm_xq(W, p->dout, p->din, q, w, yt);
+        for (int i = 0; i < io->n; i++)
+            for (int64_t o = 0; o < p->dout; o++)
+                io->y[i * p->dout + o] = yt[o * w + i] + (b ? b[o] : 0.0f);
+        return;
+    }
     for (int i = 0; b && i < io->n; i++)
         memcpy(io->y + i * p->dout, b, (size_t)p->dout * sizeof(float));
     gemm(0, 1, io->n, (int)p->dout, (int)p->din, 1.0f, io->x[0], (int)p->din, nd->w[p->iw]->data,

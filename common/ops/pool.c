@@ -80,16 +80,72 @@ static int pool_prepare(node *nd, const int64_t *const *in, op_need *need, char 
     return 0;
 }
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+/* Output row oy of a 2x2, stride-2, unpadded max-pool whose windows all lie
+ * inside the plane, 16 outputs at a time: the even and odd columns of the
+ * two input rows by one permutation each, then the scalar loop's rules
+ * (the first maximum in scan order; the first NaN when there is one). */
+static void max2x2_row(const float *x, int64_t w, int64_t oy, int64_t ow, float *y, int32_t *s)
+{
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const float *r0 = x + 2 * oy * w, *r1 = r0 + w;
+    for (int64_t ox = 0; ox < ow; ox += 16) {
+        int64_t left = 2 * (ow - ox);
+        __mmask16 m0 = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+        __mmask16 m1 = left >= 32 ? 0xffff : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
+        __mmask16 mo = ow - ox >= 16 ? 0xffff : (__mmask16)((1u << (ow - ox)) - 1);
+        __m512 t0 = _mm512_maskz_loadu_ps(m0, r0 + 2 * ox), t1 = _mm512_maskz_loadu_ps(m1, r0 + 2 * ox + 16);
+        __m512 u0 = _mm512_maskz_loadu_ps(m0, r1 + 2 * ox), u1 = _mm512_maskz_loadu_ps(m1, r1 + 2 * ox + 16);
+        __m512 v[4] = { _mm512_permutex2var_ps(t0, ev, t1), _mm512_permutex2var_ps(t0, od, t1),
+                        _mm512_permutex2var_ps(u0, ev, u1), _mm512_permutex2var_ps(u0, od, u1) };
+        __m512i base = _mm512_add_epi32(
+            _mm512_set1_epi32((int32_t)(2 * oy * w + 2 * ox)),
+            _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30));
+        const int32_t off[4] = { 0, 1, (int32_t)w, (int32_t)w + 1 };
+        __m512 m = _mm512_set1_ps(-INFINITY);
+        __m512i arg = base;
+        for (int k = 0; k < 4; k++) {
+            __mmask16 gt = _mm512_cmp_ps_mask(v[k], m, _CMP_GT_OQ);
+            m = _mm512_mask_mov_ps(m, gt, v[k]);
+            arg = _mm512_mask_add_epi32(arg, gt, base, _mm512_set1_epi32(off[k]));
+        }
+        for (int k = 3; k >= 0; k--) {
+            __mmask16 nan = _mm512_cmp_ps_mask(v[k], v[k], _CMP_UNORD_Q);
+            m = _mm512_mask_mov_ps(m, nan, v[k]);
+            arg = _mm512_mask_add_epi32(arg, nan, base, _mm512_set1_epi32(off[k]));
+        }
+        _mm512_mask_storeu_ps(y + oy * ow + ox, mo, m);
+        _mm512_mask_storeu_epi32(s + oy * ow + ox, mo, arg);
+    }
+}
+#endif
+
 static void maxpool_forward(const node *nd, const op_io *io)
 {
     const pool_p *p = nd->priv;
     int64_t planes = (int64_t)io->n * p->c, hw = p->h * p->w, ohw = p->oh * p->ow;
     int32_t *sw = io->aux;
+#if defined(__AVX512F__)
+    int fast = p->kh == 2 && p->kw == 2 && p->sh == 2 && p->sw == 2 && p->pt == 0 && p->pl == 0 &&
+               2 * p->oh <= p->h && 2 * p->ow <= p->w;
+#else
+    int fast = 0;
+#endif
 #pragma omp parallel for if (planes * ohw > OP_PAR_MIN / 4) schedule(static)
     for (int64_t q = 0; q < planes; q++) {
         const float *x = io->x[0] + q * hw;
         float *y = io->y + q * ohw;
         int32_t *s = sw + q * ohw;
+#if defined(__AVX512F__)
+        if (fast) {
+            for (int64_t oy = 0; oy < p->oh; oy++)
+                max2x2_row(x, p->w, oy, p->ow, y, s);
+            continue;
+        }
+#endif
         for (int64_t oy = 0; oy < p->oh; oy++) {
             int64_t y0 = oy * p->sh - p->pt, y1 = y0 + p->kh;
             if (y0 < 0) y0 = 0;

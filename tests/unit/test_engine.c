@@ -311,6 +311,70 @@ static void test_winograd(void **state)
     }
 }
 
+/* 2x2 max-pool (the vectorised path where windows lie inside the plane)
+ * against loops: ties (values from a set of four), NaN, -inf, 16 outputs
+ * per row and a tail, an odd width (the last column unused); the switches
+ * through the input gradient. */
+static void test_maxpool(void **state)
+{
+    (void)state;
+    const int64_t C = 3, H = 7, W = 37, OH = 3, OW = 18;
+    model *m = model_new(C, H, W);
+    node *n = model_add(m, "p", "MaxPool", "input");
+    double k[2] = { 2, 2 };
+    node_set(n, "kernel", 2, k);
+    char err[256];
+    assert_int_equal(model_prepare(m, err, sizeof err), 0);
+    engine *e = engine_new(m, 2, 0, 1);
+    int64_t dims[4] = { 2, C, H, W };
+    tensor *x = tensor_new(4, dims);
+    rng r;
+    rng_seed(&r, 3);
+    for (int64_t i = 0; i < tensor_numel(x); i++) {
+        double u = rng_uniform(&r);
+        x->data[i] = u < 0.03 ? NAN : u < 0.06 ? -INFINITY : (float)(int)(4 * rng_uniform(&r)) - 1;
+    }
+    for (int64_t i = 0; i < 4; i++) /* one window all -inf */
+        x->data[(i / 2) * W + i % 2] = -INFINITY;
+    engine_forward(e, x);
+    const tensor *y = engine_act(e, 0);
+    int64_t ydims[4] = { 2, C, OH, OW };
+    tensor *seed = tensor_new(4, ydims);
+    for (int64_t i = 0; i < tensor_numel(seed); i++)
+        seed->data[i] = (float)(i + 1);
+    engine_backward(e, 0, seed, RULE_STANDARD, 0);
+    const tensor *gx = engine_input_grad(e);
+    double *rg = calloc((size_t)tensor_numel(x), sizeof *rg);
+    for (int64_t pl = 0; pl < 2 * C; pl++)
+        for (int64_t oy = 0; oy < OH; oy++)
+            for (int64_t ox = 0; ox < OW; ox++) {
+                const float *xp = x->data + pl * H * W;
+                float best = -INFINITY;
+                int64_t arg = 2 * oy * W + 2 * ox, nan = -1;
+                for (int64_t dy = 0; dy < 2; dy++)
+                    for (int64_t dx = 0; dx < 2; dx++) {
+                        int64_t i = (2 * oy + dy) * W + 2 * ox + dx;
+                        if (xp[i] > best)
+                            best = xp[i], arg = i;
+                        if (nan < 0 && isnan(xp[i]))
+                            nan = i;
+                    }
+                if (nan >= 0)
+                    best = xp[nan], arg = nan;
+                int64_t yi = (pl * OH + oy) * OW + ox;
+                float got = y->data[yi];
+                assert_true(isnan(best) ? isnan(got) : got == best);
+                rg[pl * H * W + arg] += seed->data[yi];
+            }
+    for (int64_t i = 0; i < tensor_numel(x); i++)
+        assert_true(gx->data[i] == (float)rg[i]);
+    free(rg);
+    tensor_free(seed);
+    tensor_free(x);
+    engine_free(e);
+    model_free(m);
+}
+
 static void test_fd_chain(void **state)
 {
     (void)state;
@@ -611,6 +675,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fd_chain),
         cmocka_unit_test(test_winograd),
+        cmocka_unit_test(test_maxpool),
         cmocka_unit_test(test_fd_dag),
         cmocka_unit_test(test_ops_covered),
         cmocka_unit_test(test_rules),

@@ -108,25 +108,38 @@ def resnet18():
     return nn.Sequential(*layers).eval()
 
 
-m = mnist_cnn()
-print("mnist_cnn_b1_img_per_s\t%.0f" % rate(m, 1, (1, 28, 28)))
-print("mnist_cnn_b64_img_per_s\t%.0f" % rate(m, 64, (1, 28, 28)))
-gm = grad_time(m, (1, 28, 28))
-print("mnist_cnn_input_grad_ms\t%.3f" % (1e3 * gm))
-print("mnist_cnn_ascent_steps_per_s\t%.1f" % (1 / gm))
-print("mnist_cnn_guided_ms\t%.3f" % (1e3 * grad_time(m, (1, 28, 28), guided=True)))
-print("mnist_cnn_smoothgrad50_ms\t%.2f" % (1e3 * grad_time(m, (1, 28, 28), n=50)))
-print("alexnet_b8_img_per_s\t%.2f" % rate(alexnet(), 8, (3, 224, 224)))
-print("resnet18_b8_img_per_s\t%.2f" % rate(resnet18(), 8, (3, 224, 224)))
-v = vgg16()
-print("vgg16_b4_img_per_s\t%.2f" % rate(v, 4, (3, 224, 224)))
-gv = grad_time(v, (3, 224, 224))
-print("vgg16_input_grad_ms\t%.1f" % (1e3 * gv))
-print("vgg16_ascent_steps_per_s\t%.2f" % (1 / gv))
-print("vgg16_guided_ms\t%.1f" % (1e3 * grad_time(v, (3, 224, 224), guided=True)))
-print("vgg16_smoothgrad50_s\t%.2f" % (5 * grad_time(v, (3, 224, 224), n=10)))
+# Optional third argument: only the groups named in it, as bench_engine's
+# second ("mnist,alexnet,resnet,vgg,layers").
+only = sys.argv[3] if len(sys.argv) > 3 else None
+
+
+def want(g):
+    return only is None or g in only
+
+
+if want("mnist"):
+    m = mnist_cnn()
+    print("mnist_cnn_b1_img_per_s\t%.0f" % rate(m, 1, (1, 28, 28)))
+    print("mnist_cnn_b64_img_per_s\t%.0f" % rate(m, 64, (1, 28, 28)))
+    gm = grad_time(m, (1, 28, 28))
+    print("mnist_cnn_input_grad_ms\t%.3f" % (1e3 * gm))
+    print("mnist_cnn_ascent_steps_per_s\t%.1f" % (1 / gm))
+    print("mnist_cnn_guided_ms\t%.3f" % (1e3 * grad_time(m, (1, 28, 28), guided=True)))
+    print("mnist_cnn_smoothgrad50_ms\t%.2f" % (1e3 * grad_time(m, (1, 28, 28), n=50)))
+if want("alexnet"):
+    print("alexnet_b8_img_per_s\t%.2f" % rate(alexnet(), 8, (3, 224, 224)))
+if want("resnet"):
+    print("resnet18_b8_img_per_s\t%.2f" % rate(resnet18(), 8, (3, 224, 224)))
+if want("vgg"):
+    v = vgg16()
+    print("vgg16_b4_img_per_s\t%.2f" % rate(v, 4, (3, 224, 224)))
+    gv = grad_time(v, (3, 224, 224))
+    print("vgg16_input_grad_ms\t%.1f" % (1e3 * gv))
+    print("vgg16_ascent_steps_per_s\t%.2f" % (1 / gv))
+    print("vgg16_guided_ms\t%.1f" % (1e3 * grad_time(v, (3, 224, 224), guided=True)))
+    print("vgg16_smoothgrad50_s\t%.2f" % (5 * grad_time(v, (3, 224, 224), n=10)))
 cin, hw, idx = 3, 224, 0
-for c in VGG:
+for c in VGG if want("layers") else []:
     if not c:
         hw //= 2
         continue

@@ -6,6 +6,8 @@
 # wall time and peak memory (/usr/bin/time -v) of each whole command, and
 # the largest |component difference| from an exact PCA (covariance or Gram
 # matrix in double, dsyevr), for the leading 10 components and for all k.
+# Ours and scikit-learn's run alternately BENCH_ROUNDS times (default 3):
+# the times are medians (this machine's speed drifts over minutes).
 # The matrices (0.9 and 2.2 GB) and the exact components are made once
 # into $CNN_BENCH_CACHE (default out/bench-cache, git-ignored) and reused:
 # the first run takes some minutes more.
@@ -39,19 +41,31 @@ done
 secs() { sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$1" |
          awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; printf "%.2f", s }'; }
 mib() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1" | awk '{ printf "%.0f", $1 / 1024 }'; }
+med() { sort -n "$1" | awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ROUNDS=${BENCH_ROUNDS:-3}
 
 printf '%-14s %3s %8s %8s %6s %9s %9s %7s %17s %17s\n' shape k "ours s" "sklrn s" ratio \
     "ours MiB" "sklrn MiB" "mem %" "ours |dc| 10/all" "sklrn |dc| 10/all"
 for f in "$conv1" "$flat"; do
     shape=$($PY -c "import h5py; n, d = h5py.File('$f')['features'].shape; print(f'{n}x{d}')")
     for k in 2 50; do
-        OPENBLAS_NUM_THREADS=$THREADS /usr/bin/time -v "$BIN/cnn-pca" -q -k $k -o "$T/ours.h5" "$f" \
-            2>"$T/t_ours" || { cat "$T/t_ours"; exit 1; }
-        /usr/bin/time -v $PY "$FX" sklearn "$f" $k "$T/skl.npy" >/dev/null 2>"$T/t_skl" ||
-            { cat "$T/t_skl"; exit 1; }
-        dc=$($PY "$FX" diff "$T/ours.h5" "${f%.h5}.exact50.npy")
-        ds=$($PY "$FX" diff "$T/skl.npy" "${f%.h5}.exact50.npy")
-        so=$(secs "$T/t_ours"); ss=$(secs "$T/t_skl"); mo=$(mib "$T/t_ours"); ms=$(mib "$T/t_skl")
+        # Alternating rounds, the median time of each (the first round's
+        # memory and accuracy: the runs are deterministic).
+        r=0; : >"$T/so"; : >"$T/ss"
+        while [ $r -lt "$ROUNDS" ]; do
+            OPENBLAS_NUM_THREADS=$THREADS /usr/bin/time -v "$BIN/cnn-pca" -q -k $k -o "$T/ours.h5" "$f" \
+                2>"$T/t_ours" || { cat "$T/t_ours"; exit 1; }
+            /usr/bin/time -v $PY "$FX" sklearn "$f" $k "$T/skl.npy" >/dev/null 2>"$T/t_skl" ||
+                { cat "$T/t_skl"; exit 1; }
+            secs "$T/t_ours" >>"$T/so"; echo >>"$T/so"; secs "$T/t_skl" >>"$T/ss"; echo >>"$T/ss"
+            if [ $r -eq 0 ]; then
+                dc=$($PY "$FX" diff "$T/ours.h5" "${f%.h5}.exact50.npy")
+                ds=$($PY "$FX" diff "$T/skl.npy" "${f%.h5}.exact50.npy")
+                mo=$(mib "$T/t_ours"); ms=$(mib "$T/t_skl")
+            fi
+            r=$((r + 1))
+        done
+        so=$(med "$T/so"); ss=$(med "$T/ss")
         printf '%-14s %3d %8s %8s %5.2fx %9s %9s %6.1f%% %17s %17s\n' "$shape" $k "$so" "$ss" \
             "$(echo "$ss $so" | awk '{ print $1 / $2 }')" "$mo" "$ms" \
             "$(echo "$mo $ms" | awk '{ print 100 * $1 / $2 }')" "$(echo $dc | tr ' ' /)" \

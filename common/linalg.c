@@ -226,6 +226,7 @@ static void moments_add(moments *m, const float *x, int64_t rows, stream *s, int
 {
     const linalg_rows *src = s->src;
     int64_t d = m->d;
+#pragma omp parallel for schedule(static) if (rows * d > (1 << 16))
     for (int64_t j0 = 0; j0 < d; j0 += 256) {
         int64_t j1 = j0 + 256 < d ? j0 + 256 : d;
         for (int64_t i = 0; i < rows; i++) {
@@ -545,6 +546,7 @@ static void kb_pass(linalg_pca *p, stream *s, kbasis *kb, int m0, int b, moments
         /* Z is summed in float over a batch, then in double: summed in
          * float over all the rows, the rounding of the running sums made
          * the Ritz residuals 10 times larger (60,000 x 9,216). */
+#pragma omp parallel for schedule(static)
         for (int64_t j = 0; j < d * w; j++) {
             zd[j] += zf[j];
             zf[j] = 0;

@@ -27,7 +27,7 @@ check_py "backward from a middle node (even LRN, bias-free conv/dense, strided d
     "$REF" "$DRV" "$T" middle
 check_py "convolutions in several chunks (transposed-convolution and col2im input gradients, padded 1x1) match PyTorch" \
     "$REF" "$DRV" "$T" big
-check_py "3x3 convolutions by Winograd F(2x2,3x3) (padded, asymmetric, odd sizes, chunks) match PyTorch" \
+check_py "3x3 convolutions by Winograd F(4x4,3x3) (padded, asymmetric, odd sizes, chunks) match PyTorch" \
     "$REF" "$DRV" "$T" wino
 export CNN_CONV_WINOGRAD=0
 check_py "the same net with Winograd off (im2col) matches PyTorch" "$REF" "$DRV" "$T" wino

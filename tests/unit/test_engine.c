@@ -232,7 +232,7 @@ static void fd_check(model *m, int at, int nb)
     engine_free(e);
 }
 
-/* 3x3 stride-1 convolutions with 16+ channels run by Winograd F(2x2,3x3)
+/* 3x3 stride-1 convolutions with 16+ channels run by Winograd F(4x4,3x3)
  * (ops/winograd.c; on OpenBLAS without AVX-512): forward and input
  * gradient against direct loops in double, over odd and even sizes,
  * symmetric, asymmetric and no padding, several images. */

@@ -18,62 +18,39 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* Rows [0, R) of Y (row stride w) (=|+=) X Q over kc columns of X (row
- * stride d) and kc rows of Q: R x NV vectors of Y in registers. */
-INLINE void xq_tile(const float *x, int64_t d, const float *q, int w, int64_t kc, float *y,
-                    int first, const int R, const int NV)
+/* The one micro-kernel of both products: T rows of an output O (row
+ * stride w) (=|+=) sums over n steps of a[t] b, where at step k the T
+ * scalars a[t] = x[t * lane + k * step] are broadcast and b is the row
+ * b + k * w (NV vectors): T x NV vectors of O in registers. X Q is that
+ * with the tile's rows of X as lanes (lane D, step 1) and Q's rows as b;
+ * X^T Y with J columns of X as lanes (lane 1, step D) and Y's rows as b.
+ * Summed from zero and then added to O (first: stored): a sum of block
+ * sums rounds less than one running sum. */
+INLINE void tile(const float *x, int64_t lane, int64_t step, int64_t n, const float *b, int w,
+                 float *o, int first, const int T, const int NV)
 {
-    /* Summed from zero and then added to Y: a sum of block sums rounds
-     * less than one running sum over all of D. */
     __m512 c[24];
 #pragma GCC unroll 24
-    for (int i = 0; i < R * NV; i++)
+    for (int i = 0; i < T * NV; i++)
         c[i] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < kc; k++) {
-        __m512 b[3];
+    for (int64_t k = 0; k < n; k++) {
+        __m512 bv[3];
 #pragma GCC unroll 3
         for (int v = 0; v < NV; v++)
-            b[v] = _mm512_loadu_ps(q + k * w + v * 16);
+            bv[v] = _mm512_loadu_ps(b + k * w + v * 16);
 #pragma GCC unroll 24
-        for (int i = 0; i < R; i++) {
-            __m512 a = _mm512_set1_ps(x[i * d + k]);
+        for (int t = 0; t < T; t++) {
+            __m512 a = _mm512_set1_ps(x[t * lane + k * step]);
 #pragma GCC unroll 3
             for (int v = 0; v < NV; v++)
-                c[i * NV + v] = _mm512_fmadd_ps(a, b[v], c[i * NV + v]);
+                c[t * NV + v] = _mm512_fmadd_ps(a, bv[v], c[t * NV + v]);
         }
     }
 #pragma GCC unroll 24
-    for (int i = 0; i < R * NV; i++) {
-        float *yi = y + (i / NV) * w + (i % NV) * 16;
-        _mm512_storeu_ps(yi, first ? c[i] : _mm512_add_ps(c[i], _mm512_loadu_ps(yi)));
+    for (int i = 0; i < T * NV; i++) {
+        float *oi = o + (i / NV) * w + (i % NV) * 16;
+        _mm512_storeu_ps(oi, first ? c[i] : _mm512_add_ps(c[i], _mm512_loadu_ps(oi)));
     }
-}
-
-/* Rows [0, J) of Z (row stride w) += X[:, 0:J)^T Y over r rows of X (row
- * stride d) and Y: J x NV vectors of Z in registers. */
-INLINE void xty_tile(const float *x, int64_t d, int64_t r, const float *y, int w, float *z,
-                     const int J, const int NV)
-{
-    __m512 c[24];
-#pragma GCC unroll 24
-    for (int i = 0; i < J * NV; i++)
-        c[i] = _mm512_loadu_ps(z + (i / NV) * w + (i % NV) * 16);
-    for (int64_t i = 0; i < r; i++) {
-        __m512 b[3];
-#pragma GCC unroll 3
-        for (int v = 0; v < NV; v++)
-            b[v] = _mm512_loadu_ps(y + i * w + v * 16);
-#pragma GCC unroll 24
-        for (int u = 0; u < J; u++) {
-            __m512 a = _mm512_set1_ps(x[i * d + u]);
-#pragma GCC unroll 3
-            for (int v = 0; v < NV; v++)
-                c[u * NV + v] = _mm512_fmadd_ps(a, b[v], c[u * NV + v]);
-        }
-    }
-#pragma GCC unroll 24
-    for (int i = 0; i < J * NV; i++)
-        _mm512_storeu_ps(z + (i / NV) * w + (i % NV) * 16, c[i]);
 }
 
 /* Rows [i0, i1) of Y, R = 24 / NV at a time, then one at a time. */
@@ -85,9 +62,9 @@ INLINE void xq_rows(const float *x, int64_t d, const float *q, int w, float *y, 
         int64_t kc = d - k0 < XQ_KC ? d - k0 : XQ_KC;
         int64_t i = i0;
         for (; i + R <= i1; i += R)
-            xq_tile(x + i * d + k0, d, q + k0 * w, w, kc, y + i * w, k0 == 0, R, NV);
+            tile(x + i * d + k0, d, 1, kc, q + k0 * w, w, y + i * w, k0 == 0, R, NV);
         for (; i < i1; i++)
-            xq_tile(x + i * d + k0, d, q + k0 * w, w, kc, y + i * w, k0 == 0, 1, NV);
+            tile(x + i * d + k0, d, 1, kc, q + k0 * w, w, y + i * w, k0 == 0, 1, NV);
     }
 }
 
@@ -101,9 +78,9 @@ INLINE void xty_cols(const float *x, int64_t r, int64_t d, const float *y, int w
         const float *xb = x + i0 * d, *yb = y + i0 * w;
         int64_t j = j0;
         for (; j + J <= j1; j += J)
-            xty_tile(xb + j, d, rb, yb, w, z + j * w, J, NV);
+            tile(xb + j, 1, d, rb, yb, w, z + j * w, 0, J, NV);
         for (; j < j1; j++)
-            xty_tile(xb + j, d, rb, yb, w, z + j * w, 1, NV);
+            tile(xb + j, 1, d, rb, yb, w, z + j * w, 0, 1, NV);
     }
 }
 

@@ -23,8 +23,9 @@
  *               folded in); the next block is A Q made orthogonal to K
  *               (block Gram-Schmidt twice, in double). After every pass,
  *               Rayleigh-Ritz on the whole basis (K^T A K, dsyev; kept up
- *               to date a block at a time) gives the components, and K^T A K with (AK)^T AK the
- *               Ritz residuals |A u - theta u| at no cost in passes. It
+ *               to date a block at a time) gives the components, and
+ *               K^T A K with (AK)^T AK the Ritz residuals |A u - theta u|
+ *               at no cost in passes. It
  *               stops after max_passes, or when for every one of the top-k
  *               Ritz vectors the bound sin(angle to the true component)
  *               <= residual / gap (gap to the nearest other Ritz value),

@@ -722,8 +722,8 @@ static void dense_forward(const node *nd, const op_io *io)
     }
     for (int i = 0; b && i < io->n; i++)
         memcpy(io->y + i * p->dout, b, (size_t)p->dout * sizeof(float));
-    gemm(0, 1, io->n, (int)p->dout, (int)p->din, 1.0f, io->x[0], (int)p->din, nd->w[p->iw]->data,
-         (int)p->din, b ? 1.0f : 0.0f, io->y, (int)p->dout);
+    gemm(0, 1, io->n, (int)p->dout, (int)p->din, 1.0f, io->x[0], (int)p->din, W, (int)p->din,
+         b ? 1.0f : 0.0f, io->y, (int)p->dout);
 }
 
 static void dense_backward(const node *nd, const op_io *io)

@@ -61,7 +61,7 @@ void pk_zero_tail(float *Bp, int64_t ps, int64_t K, int64_t n)
 }
 
 #if defined(__AVX512F__)
-#include <immintrin.h>
+#include "simd.h"
 
 /* Off unless CNN_CONV_PACK=1: measured on the whole engine it is slower
  * than OpenBLAS on lowered chunks (the lowering into panels costs more than
@@ -104,8 +104,7 @@ static inline void kernel(int64_t kc, const float *A, const float *B, float *C, 
             for (int i = 0; i < PK_MR; i++)
                 c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(A[k * PK_MR + i]), b0, c0[i]);
         }
-    __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
-    __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
 #pragma GCC unroll 12
     for (int i = 0; i < PK_MR; i++) {
         if (i >= mr)

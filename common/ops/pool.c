@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "simd.h"
 
 typedef struct pool_p {
     int64_t c, h, w, oh, ow, kh, kw, sh, sw, pt, pl, pb, pr;
@@ -81,7 +82,6 @@ static int pool_prepare(node *nd, const int64_t *const *in, op_need *need, char 
 }
 
 #if defined(__AVX512F__)
-#include <immintrin.h>
 
 /* Output row oy of a 2x2, stride-2, unpadded max-pool whose windows all lie
  * inside the plane, 16 outputs at a time: the even and odd columns of the
@@ -89,21 +89,17 @@ static int pool_prepare(node *nd, const int64_t *const *in, op_need *need, char 
  * (the first maximum in scan order; the first NaN when there is one). */
 static void max2x2_row(const float *x, int64_t w, int64_t oy, int64_t ow, float *y, int32_t *s)
 {
-    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512i ev = idx_even(), od = idx_odd();
     const float *r0 = x + 2 * oy * w, *r1 = r0 + w;
     for (int64_t ox = 0; ox < ow; ox += 16) {
         int64_t left = 2 * (ow - ox);
-        __mmask16 m0 = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
-        __mmask16 m1 = left >= 32 ? 0xffff : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
-        __mmask16 mo = ow - ox >= 16 ? 0xffff : (__mmask16)((1u << (ow - ox)) - 1);
+        __mmask16 m0 = mask16(left), m1 = mask16(left - 16), mo = mask16(ow - ox);
         __m512 t0 = _mm512_maskz_loadu_ps(m0, r0 + 2 * ox), t1 = _mm512_maskz_loadu_ps(m1, r0 + 2 * ox + 16);
         __m512 u0 = _mm512_maskz_loadu_ps(m0, r1 + 2 * ox), u1 = _mm512_maskz_loadu_ps(m1, r1 + 2 * ox + 16);
         __m512 v[4] = { _mm512_permutex2var_ps(t0, ev, t1), _mm512_permutex2var_ps(t0, od, t1),
                         _mm512_permutex2var_ps(u0, ev, u1), _mm512_permutex2var_ps(u0, od, u1) };
-        __m512i base = _mm512_add_epi32(
-            _mm512_set1_epi32((int32_t)(2 * oy * w + 2 * ox)),
-            _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30));
+        /* Window x's first element: 2 oy w + 2 ox + 2 x. */
+        __m512i base = _mm512_add_epi32(_mm512_set1_epi32((int32_t)(2 * oy * w + 2 * ox)), ev);
         const int32_t off[4] = { 0, 1, (int32_t)w, (int32_t)w + 1 };
         __m512 m = _mm512_set1_ps(-INFINITY);
         __m512i arg = base;

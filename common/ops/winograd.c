@@ -23,6 +23,7 @@
 #include "chunks.h"
 #include "gemm.h"
 #include "pack.h"
+#include "simd.h"
 #include "winograd.h"
 
 /* Positions of a transformed tile: 6 x 6. */
@@ -236,11 +237,6 @@ static inline __attribute__((always_inline)) void at4(const vf *m, vf *o)
 }
 
 #if PK_KERNEL
-static inline __mmask16 mask16(int64_t n)
-{
-    return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
-}
-
 /* r_i = (B^T d) rows for n columns (16 at a time). */
 static void down(const float *const *d, float *const *r, int64_t n)
 {
@@ -260,8 +256,7 @@ static void down(const float *const *d, float *const *r, int64_t n)
 static inline __attribute__((always_inline)) void split4(const float *q, vf *e0, vf *e1,
                                                           vf *e2, vf *e3)
 {
-    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512i ev = idx_even(), od = idx_odd();
     vf a0 = _mm512_loadu_ps(q), a1 = _mm512_loadu_ps(q + 16);
     vf a2 = _mm512_loadu_ps(q + 32), a3 = _mm512_loadu_ps(q + 48);
     vf e01 = _mm512_permutex2var_ps(a0, ev, a1), o01 = _mm512_permutex2var_ps(a0, od, a1);

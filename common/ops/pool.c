@@ -127,8 +127,6 @@ static void maxpool_forward(const node *nd, const op_io *io)
 #if defined(__AVX512F__)
     int fast = p->kh == 2 && p->kw == 2 && p->sh == 2 && p->sw == 2 && p->pt == 0 && p->pl == 0 &&
                2 * p->oh <= p->h && 2 * p->ow <= p->w;
-#else
-    int fast = 0;
 #endif
 #pragma omp parallel for if (planes * ohw > OP_PAR_MIN / 4) schedule(static)
     for (int64_t q = 0; q < planes; q++) {

@@ -1,7 +1,7 @@
 /* cnn-ascend: gradient ascent on the input pixels to maximise a class or a
  * unit (activation maximisation, Yosinski et al. 2015), or to turn an
  * image into another class with --until-pred. The work is in
- * common/ascend.c; this parses options, builds the start image and writes
+ * common/methods/ascend.c; this parses options, builds the start image and writes
  * the images file. */
 #include <getopt.h>
 #include <math.h>
@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ascend.h"
-#include "cli.h"
-#include "engine.h"
-#include "h5io.h"
-#include "imageio.h"
-#include "model.h"
-#include "target.h"
+#include "methods/ascend.h"
+#include "base/cli.h"
+#include "nn/engine.h"
+#include "io/h5io.h"
+#include "io/imageio.h"
+#include "nn/model.h"
+#include "methods/target.h"
 
 static const char usage[] =
     "Usage: cnn-ascend -m MODEL.h5 [-t TARGET] [--start zeros|noise|IMAGE] [options]\n"

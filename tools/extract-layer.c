@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "h5io.h"
-#include "linalg.h"
-#include "model.h"
-#include "tensor.h"
+#include "base/cli.h"
+#include "io/h5io.h"
+#include "analysis/linalg.h"
+#include "nn/model.h"
+#include "base/tensor.h"
 
 static const char usage[] =
     "Usage: cnn-extract-layer -l LAYER [--summary S] [--channels LIST] [options] [FILE]\n"

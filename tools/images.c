@@ -8,10 +8,10 @@
  * batch at a time: memory is bounded by --batch, not by the row count. */
 /* strcasestr */
 #define _GNU_SOURCE
-#include "cli.h"
-#include "h5io.h"
-#include "imageio.h"
-#include "tensor.h"
+#include "base/cli.h"
+#include "io/h5io.h"
+#include "io/imageio.h"
+#include "base/tensor.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "import.h"
-#include "import_keras.h"
-#include "import_onnx.h"
-#include "model.h"
+#include "base/cli.h"
+#include "import/import.h"
+#include "import/import_keras.h"
+#include "import/import_onnx.h"
+#include "nn/model.h"
 
 static const char usage[] =
     "Usage: cnn-import [OPTIONS] SRC -o MODEL.h5\n"

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "h5io.h"
-#include "model.h"
-#include "rfield.h"
+#include "base/cli.h"
+#include "io/h5io.h"
+#include "nn/model.h"
+#include "nn/rfield.h"
 
 static const char usage[] =
     "Usage: cnn-info [--json] MODEL.h5\n"

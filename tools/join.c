@@ -1,11 +1,11 @@
 /* cnn-join: concatenate the shards of one run (cnntools files written with
  * --range, e.g. by GNU Parallel) into the file one run would have written.
- * The work is common/join.c. */
+ * The work is common/io/join.c. */
 #include <getopt.h>
 #include <stdlib.h>
 
-#include "cli.h"
-#include "join.h"
+#include "base/cli.h"
+#include "io/join.h"
 
 static const char usage[] =
     "Usage: cnn-join [-o OUT.h5] SHARD.h5...\n"

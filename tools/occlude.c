@@ -1,6 +1,6 @@
 /* cnn-occlude: occlusion sensitivity maps (Zeiler & Fergus): slide a window
  * of fill over every image and record how a class score or a unit changes.
- * The work is in common/occlude.c; this parses options, streams images in
+ * The work is in common/methods/occlude.c; this parses options, streams images in
  * and writes the maps file. */
 #include <getopt.h>
 #include <math.h>
@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "engine.h"
-#include "h5io.h"
-#include "join.h"
-#include "model.h"
-#include "occlude.h"
+#include "base/cli.h"
+#include "nn/engine.h"
+#include "io/h5io.h"
+#include "io/join.h"
+#include "nn/model.h"
+#include "methods/occlude.h"
 
 static const char usage[] =
     "Usage: cnn-occlude -m MODEL.h5 [--target T] [options] [IMAGES.h5]\n"

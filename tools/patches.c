@@ -6,13 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch.h"
-#include "cli.h"
-#include "engine.h"
-#include "h5io.h"
-#include "model.h"
-#include "patches.h"
-#include "rfield.h"
+#include "nn/arch.h"
+#include "base/cli.h"
+#include "nn/engine.h"
+#include "io/h5io.h"
+#include "nn/model.h"
+#include "methods/patches.h"
+#include "nn/rfield.h"
 
 static const char usage[] =
     "Usage: cnn-patches -m MODEL.h5 -l LAYER [-k K] [--channels LIST] [options] [IMAGES.h5]\n"

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "h5io.h"
-#include "linalg.h"
-#include "tensor.h"
+#include "base/cli.h"
+#include "io/h5io.h"
+#include "analysis/linalg.h"
+#include "base/tensor.h"
 
 static const char usage[] =
     "Usage: cnn-pca [-k K] [options] [FEATURES.h5]\n"

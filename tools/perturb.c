@@ -1,6 +1,6 @@
 /* cnn-perturb: the "parts, shape or texture?" image edits on an images
  * file: shuffle tiles, silhouettes, a fixed occluder box, or a grid of
- * occluders (one row per position). Pixels come from common/perturb.c;
+ * occluders (one row per position). Pixels come from common/methods/perturb.c;
  * this parses options and streams rows through. */
 #include <getopt.h>
 #include <math.h>
@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "h5io.h"
-#include "perturb.h"
+#include "base/cli.h"
+#include "io/h5io.h"
+#include "methods/perturb.h"
 
 static const char usage[] =
     "Usage: cnn-perturb COMMAND [options] [IMAGES.h5]\n"

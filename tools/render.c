@@ -1,13 +1,13 @@
 /* cnn-render: pictures from the files the other tools write: image grids
  * with captions, filter grids, labelled scatter plots, heat-map overlays
- * with a colour bar, top-k bar charts. All drawing is in common/draw.c;
+ * with a colour bar, top-k bar charts. All drawing is in common/render/draw.c;
  * this file picks datasets, lays out tiles and writes the PNG. */
-#include "actview.h"
-#include "cli.h"
-#include "draw.h"
-#include "h5io.h"
-#include "report.h"
-#include "tensor.h"
+#include "render/actview.h"
+#include "base/cli.h"
+#include "render/draw.h"
+#include "io/h5io.h"
+#include "render/report.h"
+#include "base/tensor.h"
 
 #include <getopt.h>
 #include <math.h>

@@ -1,17 +1,17 @@
 /* cnn-saliency: gradient attributions of a class or unit with respect to
- * the input pixels (common/saliency.h), written as a maps file. */
+ * the input pixels (common/methods/saliency.h), written as a maps file. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch.h"
-#include "cli.h"
-#include "h5io.h"
-#include "model.h"
-#include "saliency.h"
-#include "target.h"
+#include "nn/arch.h"
+#include "base/cli.h"
+#include "io/h5io.h"
+#include "nn/model.h"
+#include "methods/saliency.h"
+#include "methods/target.h"
 
 static const char usage[] =
     "Usage: cnn-saliency -m MODEL.h5 [--method M] [--target T] [options] [IMAGES.h5]\n"

@@ -1,7 +1,7 @@
 /* cnn-style: Gatys et al. 2016 style transfer, and texture synthesis with
  * --texture: optimises the pixels of one image so that its activations
  * match a content image at one layer and its Gram matrices match a style
- * image at several. The losses are in common/style.c; this reads the two
+ * image at several. The losses are in common/methods/style.c; this reads the two
  * images, runs Adam and writes the images file. */
 #include <getopt.h>
 #include <math.h>
@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch.h"
-#include "cli.h"
-#include "engine.h"
-#include "h5io.h"
-#include "imageio.h"
-#include "model.h"
-#include "style.h"
+#include "nn/arch.h"
+#include "base/cli.h"
+#include "nn/engine.h"
+#include "io/h5io.h"
+#include "io/imageio.h"
+#include "nn/model.h"
+#include "methods/style.h"
 
 static const char usage[] =
     "Usage: cnn-style -m MODEL.h5 --content C --style S [options]\n"

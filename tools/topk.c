@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "h5io.h"
-#include "linalg.h"
-#include "tensor.h"
+#include "base/cli.h"
+#include "io/h5io.h"
+#include "analysis/linalg.h"
+#include "base/tensor.h"
 
 static const char usage[] =
     "Usage: cnn-topk -k K [--lowest] [--units LIST] [--where KEY=V]... [SOURCE] [FILE]\n"

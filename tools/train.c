@@ -7,12 +7,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "arch.h"
-#include "cli.h"
-#include "engine.h"
-#include "h5io.h"
-#include "model.h"
-#include "train.h"
+#include "nn/arch.h"
+#include "base/cli.h"
+#include "nn/engine.h"
+#include "io/h5io.h"
+#include "nn/model.h"
+#include "methods/train.h"
 
 static const char usage[] =
     "Usage: cnn-train [options] TRAIN.h5 -o MODEL.h5\n"

@@ -9,9 +9,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli.h"
-#include "engine.h"
-#include "model.h"
+#include "base/cli.h"
+#include "nn/engine.h"
+#include "nn/model.h"
 
 static double now(void)
 {

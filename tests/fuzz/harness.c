@@ -35,11 +35,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "import.h"
-#include "import_keras.h"
-#include "import_onnx.h"
-#include "model.h"
+#include "base/cli.h"
+#include "import/import.h"
+#include "import/import_keras.h"
+#include "import/import_onnx.h"
+#include "nn/model.h"
 
 /* ------------------------------------------------------------ allocations */
 void *__real_malloc(size_t);

@@ -17,7 +17,7 @@ if ! $PY -c 'import torch, h5py' 2>/dev/null; then
     exit 0
 fi
 
-# Every product split over threads, however small (common/gemm.c).
+# Every product split over threads, however small (common/nn/gemm.c).
 export CNN_PAR_FLOPS=1
 check_py "chain (strided asymmetric conv, BatchNorm, LRN, ceil max-pool, grouped dilated conv, LeakyReLU, AvgPool, Dense, BGR) matches PyTorch" \
     "$REF" "$DRV" "$T" chain

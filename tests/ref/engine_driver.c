@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli.h"
-#include "engine.h"
-#include "h5io.h"
-#include "model.h"
+#include "base/cli.h"
+#include "nn/engine.h"
+#include "io/h5io.h"
+#include "nn/model.h"
 
 int main(int argc, char **argv)
 {

@@ -13,10 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "engine.h"
-#include "model.h"
-#include "ops.h"
+#include "base/cli.h"
+#include "nn/engine.h"
+#include "nn/model.h"
+#include "nn/ops.h"
 
 static tensor *rand_tensor(rng *r, int nd, const int64_t *dims, double scale, double shift)
 {

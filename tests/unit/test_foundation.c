@@ -12,10 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "h5io.h"
-#include "tensor.h"
-#include "thinmm.h"
+#include "base/cli.h"
+#include "io/h5io.h"
+#include "base/tensor.h"
+#include "nn/thinmm.h"
 
 static void test_tensor_shapes(void **state)
 {

@@ -1,0 +1,14 @@
+/* alloc: allocation helpers that die on failure (never return NULL). */
+#ifndef CNN_ALLOC_H
+#define CNN_ALLOC_H
+
+#include <stddef.h>
+
+/* Aligned allocation helpers that die on failure (never return NULL). */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+float *falloc(size_t n);        /* 64-byte aligned, zeroed, free() it */
+
+#endif

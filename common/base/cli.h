@@ -1,0 +1,93 @@
+/* cli: what every tool's main shares: the command line for the history
+ * attribute, number parsing with range checks, the common options, --help
+ * and --version. It includes the base rooms a main needs besides (errors,
+ * allocation, files, progress, random numbers, CPU setup), so a tool
+ * includes "base/cli.h" once. */
+#ifndef CNN_CLI_H
+#define CNN_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "base/alloc.h"
+#include "base/cpu.h"
+#include "base/error.h"
+#include "base/file.h"
+#include "base/progress.h"
+#include "base/rng.h"
+
+#define CNN_VERSION "0.1.0"
+
+
+/* Set the program name (from argv[0]'s basename), remember the command line
+ * for the history attribute, silence HDF5's automatic error printing. Call
+ * first in every main. */
+void cli_init(int argc, char **argv);
+/* The command line as one string (time-stamped history line, owned by cli). */
+const char *cli_history_line(void);
+
+/* Print the usage text to stdout and exit 0 (--help) / version (--version). */
+void cli_help(const char *usage) __attribute__((noreturn));
+void cli_version(void) __attribute__((noreturn));
+
+/* Numbers from option arguments; usage error (exit 2) naming the option when
+ * the text is not a number or lies outside [min, max]. */
+long cli_long(const char *opt, const char *s, long min, long max);
+double cli_double(const char *opt, const char *s, double min, double max);
+/* "A:B" (either side may be empty: ":B", "A:") -> [*a, *b); b = -1 means to
+ * the end. */
+void cli_range(const char *opt, const char *s, int64_t *a, int64_t *b);
+/* Resolve a range against n rows; dies when it lies outside. */
+void cli_range_resolve(int64_t n, int64_t *a, int64_t *b);
+/* "WxH" or "N" (square) -> *w, *h. */
+void cli_size(const char *opt, const char *s, int *w, int *h);
+/* Comma-separated list; returns count and a malloc'd array of strdup'd
+ * strings (free with cli_free_list). */
+int cli_split(const char *s, char sep, char ***out);
+void cli_free_list(char **v, int n);
+/* Comma-separated integer list with ranges "0,3,5-9". */
+int cli_int_list(const char *opt, const char *s, int max, int **out);
+
+/* Common options every tool declares with the same meaning. Use
+ * CLI_COMMON_LONGOPTS in the option table and cli_common_opt() in the
+ * getopt switch's default branch. */
+struct cli_common {
+    const char *output;     /* -o; NULL = stdout */
+    int64_t range_a, range_b;  /* --range; 0, -1 = all */
+    int batch;              /* --batch */
+    int threads;            /* --threads; 0 = all cores */
+    uint64_t seed;          /* --seed */
+};
+#define CLI_OPT_RANGE 1001
+#define CLI_OPT_BATCH 1002
+#define CLI_OPT_THREADS 1003
+#define CLI_OPT_SEED 1004
+#define CLI_OPT_VERSION 1005
+#define CLI_COMMON_LONGOPTS                                   \
+    { "help", no_argument, 0, 'h' },                          \
+    { "version", no_argument, 0, CLI_OPT_VERSION },           \
+    { "quiet", no_argument, 0, 'q' },                         \
+    { "output", required_argument, 0, 'o' },                  \
+    { "range", required_argument, 0, CLI_OPT_RANGE },         \
+    { "batch", required_argument, 0, CLI_OPT_BATCH },         \
+    { "threads", required_argument, 0, CLI_OPT_THREADS },     \
+    { "seed", required_argument, 0, CLI_OPT_SEED }
+/* Short options the common ones use; append to a tool's optstring. */
+#define CLI_COMMON_SHORTOPTS "ho:q"
+/* Text for --help describing the common options. */
+#define CLI_COMMON_HELP                                                      \
+    "  -o, --output FILE   write here (default: standard output, not a tty)\n" \
+    "      --range A:B     only rows A..B-1 of the input\n"                    \
+    "      --batch N       rows per batch (bounds memory; default 64)\n"       \
+    "      --threads N     worker threads (default: all cores)\n"              \
+    "      --seed S        random seed (default 1)\n"                          \
+    "  -q, --quiet         no progress or information on stderr\n"             \
+    "  -h, --help          this help\n"                                        \
+    "      --version       version\n"                                          \
+    "\nExit status: 0 success, 1 failure, 2 usage error.\n"
+void cli_common_defaults(struct cli_common *co);
+/* Handle a common option; returns 1 if handled. Exits for --help/--version
+ * (usage is the tool's help text) and on '?' (usage error). */
+int cli_common_opt(int c, const char *arg, struct cli_common *co, const char *usage);
+
+#endif

@@ -1,0 +1,81 @@
+/* cpu: thread, kernel and floating-point settings (see cpu.h). */
+#include <cblas.h>
+#include <pmmintrin.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xmmintrin.h>
+
+#include "base/cpu.h"
+
+/* The OpenBLAS core type this CPU should use, when OpenBLAS fell back to
+ * Prescott; NULL when its own choice stands. */
+static const char *better_core(void)
+{
+    const char *core = openblas_get_corename();
+    if (!core || strcasecmp(core, "prescott"))
+        return NULL;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+        return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return "Haswell";
+    return NULL;
+}
+
+/* In the re-executed program: flush denormals to zero in this thread, then
+ * let OpenBLAS start its worker threads, which inherit the setting. */
+static void after_reexec(const char *blas_threads)
+{
+    _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
+    _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
+    int n = atoi(blas_threads);
+    if (*blas_threads)
+        setenv("OPENBLAS_NUM_THREADS", blas_threads, 1);
+    else
+        unsetenv("OPENBLAS_NUM_THREADS");
+    unsetenv("CNN_BLAS_THREADS");
+    if (n < 1) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        n = c > 0 ? (int)c : 1;
+    }
+    openblas_set_num_threads(n);
+}
+
+void cpu_setup(char **argv)
+{
+    const char *bt = getenv("CNN_BLAS_THREADS");
+    if (bt && getenv("CNN_NO_REEXEC")) {
+        after_reexec(bt);
+        return;
+    }
+    if (!argv || getenv("CNN_NO_REEXEC"))
+        return;
+    const char *core = getenv("OPENBLAS_CORETYPE") ? NULL : better_core();
+    if (core)
+        setenv("OPENBLAS_CORETYPE", core, 1);
+    if (!getenv("OMP_WAIT_POLICY"))
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+    /* OpenBLAS starts its threads while it loads: one thread then, the
+     * rest after the denormal setting (after_reexec). */
+    const char *t = getenv("OPENBLAS_NUM_THREADS");
+    setenv("CNN_BLAS_THREADS", t ? t : "", 1);
+    setenv("OPENBLAS_NUM_THREADS", "1", 1);
+    setenv("CNN_NO_REEXEC", "1", 1);
+    execv("/proc/self/exe", argv);
+    /* exec failed: go on as we are. */
+    if (t)
+        setenv("OPENBLAS_NUM_THREADS", t, 1);
+    else
+        unsetenv("OPENBLAS_NUM_THREADS");
+    unsetenv("CNN_BLAS_THREADS");
+}
+
+int cli_nthreads(int requested)
+{
+    if (requested > 0)
+        return requested;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}

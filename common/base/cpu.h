@@ -1,0 +1,33 @@
+/* cpu: settings that the thread and BLAS libraries read only while they
+ * load, before main; cpu_setup re-executes the program once with them set.
+ *
+ * OMP_WAIT_POLICY=passive (unless the user set it): idle OpenMP threads
+ * sleep instead of spinning. The engine alternates OpenMP loops with
+ * OpenBLAS calls that have their own threads; spinning OpenMP threads take
+ * the cores from OpenBLAS (on 2 cores, MNIST one image at a time ran 3.5x
+ * slower, and 5-10x on a machine busy with other work).
+ *
+ * OPENBLAS_CORETYPE (unless set): Debian's OpenBLAS picks its kernels from
+ * the CPU model; a model newer than the library (common on cloud VMs)
+ * falls back to Prescott, SSE3 kernels at a tenth of the speed. When that
+ * happened and the CPU has AVX-512 (or AVX2+FMA), SkylakeX (or Haswell).
+ *
+ * Denormals flushed to zero (FTZ/DAZ) in every compute thread: guided
+ * backprop's positive-only gradients shrink into the denormal range on
+ * deep nets, where each multiply costs ~100 cycles (VGG-16 guided backprop
+ * went from 1.8 s to 0.63 s). MXCSR is per thread and OpenBLAS starts its
+ * threads while it loads, so the program is loaded with one OpenBLAS
+ * thread, sets FTZ/DAZ, then asks OpenBLAS for the user's thread count
+ * (OPENBLAS_NUM_THREADS, else all cores); new threads inherit the setting.
+ * OpenMP starts its threads later, from this one, so they inherit it too.
+ *
+ * CNN_NO_REEXEC=1 (set for the re-executed program) turns this off. */
+#ifndef CNN_CPU_H
+#define CNN_CPU_H
+
+void cpu_setup(char **argv);
+
+/* Number of cores to use given --threads (0 = online cores). */
+int cli_nthreads(int requested);
+
+#endif

@@ -1,0 +1,30 @@
+/* error: the program name, messages on stderr, exit codes, and temporary
+ * files removed when a tool dies or is killed by a signal. */
+#ifndef CNN_ERROR_H
+#define CNN_ERROR_H
+
+#include <stdint.h>
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* Set the program name from argv[0]'s basename; install the exit and
+ * signal handlers that remove registered temporary files (cli_init calls
+ * it). */
+void error_init(const char *argv0);
+const char *cli_progname(void);
+
+/* Print "prog: message" (and ": strerror(errno)" when the format ends with
+ * ':') to stderr and exit 1; die_usage exits 2 and suggests --help. */
+void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Informational line on stderr unless --quiet. */
+void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+extern int cli_quiet;
+
+/* Register a temporary file to be removed if the tool dies before
+ * cli_forget_tmp() is called for it. */
+void cli_register_tmp(const char *path);
+void cli_forget_tmp(const char *path);
+
+#endif

@@ -1,0 +1,941 @@
+#include "io/h5io.h"
+#include "base/cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5_hl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Largest array a tool will allocate from a file's claim (16 GiB). */
+#define H5IO_MAX_FLOATS ((int64_t)1 << 32)
+
+static void *read_stdin(size_t *len)
+{
+    size_t cap = 1 << 20, n = 0;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (n == cap)
+            buf = xrealloc(buf, cap *= 2);
+        size_t r = fread(buf + n, 1, cap - n, stdin);
+        n += r;
+        if (r == 0) {
+            if (ferror(stdin))
+                die("<stdin>: read error:");
+            break;
+        }
+    }
+    *len = n;
+    return buf;
+}
+
+/* The history lines of every file opened for reading, each line once, in
+ * the order first seen (h5io_inputs_history). */
+static char *inputs_history;
+
+static void note_history(h5in *in)
+{
+    char *h = h5in_attr_str(in, "/", "history");
+    if (!h)
+        return;
+    size_t have = inputs_history ? strlen(inputs_history) : 0;
+    inputs_history = xrealloc(inputs_history, have + strlen(h) + 2);
+    inputs_history[have] = '\0';
+    char *save = NULL;
+    for (char *line = strtok_r(h, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        size_t n = strlen(line);
+        int seen = 0;
+        for (const char *p = inputs_history; !seen && (p = strstr(p, line)); p++)
+            seen = (p == inputs_history || p[-1] == '\n') && p[n] == '\n';
+        if (!seen) {
+            strcat(inputs_history, line);
+            strcat(inputs_history, "\n");
+        }
+    }
+    free(h);
+}
+
+const char *h5io_inputs_history(void) { return inputs_history ? inputs_history : ""; }
+
+static h5in *open_file(const char *path);
+
+h5in *h5in_open(const char *path)
+{
+    h5in *in = open_file(path);
+    note_history(in);
+    return in;
+}
+
+static h5in *open_file(const char *path)
+{
+    h5in *in = xcalloc(1, sizeof *in);
+    if (!path || !strcmp(path, "-")) {
+        size_t len;
+        in->name = xstrdup("<stdin>");
+        if (isatty(STDIN_FILENO))
+            die_usage("no input file given and standard input is a terminal");
+        in->image = read_stdin(&len);
+        if (len == 0)
+            die("<stdin>: empty input (expected an HDF5 file)");
+        in->f = H5LTopen_file_image(in->image, len,
+                                    H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE);
+        if (in->f < 0)
+            die("<stdin>: not an HDF5 file (or truncated)");
+        return in;
+    }
+    in->name = xstrdup(path);
+    struct stat st;
+    if (stat(path, &st))
+        die("%s: cannot open:", path);
+    if (S_ISDIR(st.st_mode))
+        die("%s: is a directory (expected an HDF5 file)", path);
+    if (st.st_size == 0)
+        die("%s: empty file (expected an HDF5 file)", path);
+    if (access(path, R_OK))
+        die("%s: cannot read:", path);
+    if (H5Fis_hdf5(path) <= 0)
+        die("%s: not an HDF5 file", path);
+    in->f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (in->f < 0)
+        die("%s: cannot open as HDF5 (truncated or corrupt)", path);
+    return in;
+}
+
+void h5in_close(h5in *in)
+{
+    if (!in)
+        return;
+    H5Fclose(in->f);
+    free(in->image);
+    free(in->name);
+    free(in);
+}
+
+int h5in_has(h5in *in, const char *dset)
+{
+    /* H5Lexists fails on a missing intermediate group: walk the path. */
+    char buf[512];
+    if (strlen(dset) >= sizeof buf)
+        return 0;
+    strcpy(buf, dset);
+    for (char *p = buf + (buf[0] == '/'); ; p++) {
+        char c = *p;
+        if (c == '/' || c == '\0') {
+            *p = '\0';
+            if (H5Lexists(in->f, buf, H5P_DEFAULT) <= 0)
+                return 0;
+            if (c == '\0')
+                return 1;
+            *p = '/';
+        }
+    }
+}
+
+char *h5in_attr_str(h5in *in, const char *obj, const char *name)
+{
+    if (strcmp(obj, "/") && !h5in_has(in, obj))
+        return NULL;
+    if (H5Aexists_by_name(in->f, obj, name, H5P_DEFAULT) <= 0)
+        return NULL;
+    hid_t a = H5Aopen_by_name(in->f, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0)
+        return NULL;
+    hid_t t = H5Aget_type(a), s = H5Aget_space(a);
+    char *res = NULL;
+    if (H5Tget_class(t) == H5T_STRING && H5Sget_simple_extent_npoints(s) == 1) {
+        if (H5Tis_variable_str(t) > 0) {
+            char *v = NULL;
+            hid_t mt = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mt, H5T_VARIABLE);
+            H5Tset_cset(mt, H5Tget_cset(t));
+            if (H5Aread(a, mt, &v) >= 0 && v) {
+                res = xstrdup(v);
+                H5free_memory(v);
+            }
+            H5Tclose(mt);
+        } else {
+            size_t sz = H5Tget_size(t);
+            if (sz < (1u << 24)) {
+                res = xcalloc(sz + 1, 1);
+                hid_t mt = H5Tcopy(H5T_C_S1);
+                H5Tset_size(mt, sz + 1);
+                H5Tset_cset(mt, H5Tget_cset(t));
+                if (H5Aread(a, mt, res) < 0) {
+                    free(res);
+                    res = NULL;
+                }
+                H5Tclose(mt);
+            }
+        }
+    }
+    H5Sclose(s);
+    H5Tclose(t);
+    H5Aclose(a);
+    return res;
+}
+
+static int attr_num(h5in *in, const char *obj, const char *name, hid_t mt, void *v, int max)
+{
+    if (strcmp(obj, "/") && !h5in_has(in, obj))
+        return -1;
+    if (H5Aexists_by_name(in->f, obj, name, H5P_DEFAULT) <= 0)
+        return -1;
+    hid_t a = H5Aopen_by_name(in->f, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0)
+        return -1;
+    hid_t s = H5Aget_space(a), t = H5Aget_type(a);
+    hssize_t n = H5Sget_simple_extent_npoints(s);
+    int res = -1;
+    H5T_class_t cl = H5Tget_class(t);
+    if (n >= 0 && n <= max && (cl == H5T_INTEGER || cl == H5T_FLOAT) &&
+        H5Aread(a, mt, v) >= 0)
+        res = (int)n;
+    else if (n > max)
+        die("%s: attribute %s of %s has %lld values (at most %d expected)", in->name,
+            name, obj, (long long)n, max);
+    H5Tclose(t);
+    H5Sclose(s);
+    H5Aclose(a);
+    return res;
+}
+
+int h5in_attr_f64(h5in *in, const char *obj, const char *name, double *v, int max)
+{
+    return attr_num(in, obj, name, H5T_NATIVE_DOUBLE, v, max);
+}
+
+int h5in_attr_i64(h5in *in, const char *obj, const char *name, int64_t *v, int max)
+{
+    return attr_num(in, obj, name, H5T_NATIVE_INT64, v, max);
+}
+
+char *h5in_kind(h5in *in) { return h5in_attr_str(in, "/", "kind"); }
+
+void h5in_require_kind(h5in *in, const char *kinds)
+{
+    char *k = h5in_kind(in);
+    if (!k)
+        die("%s: no 'kind' attribute (not a cnntools file; expected %s)", in->name, kinds);
+    char **v;
+    int n = cli_split(kinds, ',', &v), ok = 0;
+    for (int i = 0; i < n; i++)
+        ok |= !strcmp(v[i], k);
+    cli_free_list(v, n);
+    if (!ok)
+        die("%s: is a %s file (expected %s)", in->name, k, kinds);
+    free(k);
+}
+
+static hid_t open_dset(h5in *in, const char *dset)
+{
+    if (!h5in_has(in, dset))
+        die("%s: no dataset '%s'", in->name, dset);
+    hid_t d = H5Dopen2(in->f, dset, H5P_DEFAULT);
+    if (d < 0)
+        die("%s: '%s' is not a dataset", in->name, dset);
+    return d;
+}
+
+int h5in_dims(h5in *in, const char *dset, int64_t *dims)
+{
+    hid_t d = open_dset(in, dset), s = H5Dget_space(d);
+    int nd = H5Sget_simple_extent_ndims(s);
+    if (nd < 0 || nd > TENSOR_MAXDIM)
+        die("%s: dataset '%s' has an unsupported rank", in->name, dset);
+    hsize_t hd[TENSOR_MAXDIM];
+    H5Sget_simple_extent_dims(s, hd, NULL);
+    for (int i = 0; i < nd; i++)
+        dims[i] = (int64_t)hd[i];
+    H5Sclose(s);
+    H5Dclose(d);
+    return nd;
+}
+
+int64_t h5in_nrows(h5in *in, const char *dset)
+{
+    int64_t dims[TENSOR_MAXDIM];
+    int nd = h5in_dims(in, dset, dims);
+    return nd ? dims[0] : 1;
+}
+
+/* Read rows [start, start+count) of dset into buf with memory type mt. */
+static void read_rows(h5in *in, const char *dset, hid_t mt, int64_t start, int64_t count,
+                      void *buf)
+{
+    hid_t d = open_dset(in, dset), fs = H5Dget_space(d);
+    int nd = H5Sget_simple_extent_ndims(fs);
+    hid_t t = H5Dget_type(d);
+    H5T_class_t cl = H5Tget_class(t);
+    H5Tclose(t);
+    if (cl != H5T_INTEGER && cl != H5T_FLOAT)
+        die("%s: dataset '%s' is not numeric", in->name, dset);
+    herr_t r;
+    if (nd == 0) {
+        r = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    } else {
+        hsize_t hd[TENSOR_MAXDIM], off[TENSOR_MAXDIM] = { 0 };
+        H5Sget_simple_extent_dims(fs, hd, NULL);
+        off[0] = (hsize_t)start;
+        hd[0] = (hsize_t)count;
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, hd, NULL);
+        hid_t ms = H5Screate_simple(nd, hd, NULL);
+        r = H5Dread(d, mt, ms, fs, H5P_DEFAULT, buf);
+        H5Sclose(ms);
+    }
+    H5Sclose(fs);
+    H5Dclose(d);
+    if (r < 0)
+        die("%s: cannot read dataset '%s' (truncated or corrupt file)", in->name, dset);
+}
+
+void h5in_read_rows_raw(h5in *in, const char *dset, hid_t mt, int64_t start, int64_t count,
+                        void *buf)
+{
+    read_rows(in, dset, mt, start, count, buf);
+}
+
+tensor *h5in_read_rows(h5in *in, const char *dset, int64_t start, int64_t count)
+{
+    int64_t dims[TENSOR_MAXDIM];
+    char buf[128];
+    int nd = h5in_dims(in, dset, dims);
+    int64_t n = nd ? dims[0] : 1;
+    if (start < 0 || count < 0 || start + count > n)
+        die("%s: rows %lld..%lld of '%s' lie outside its %lld rows", in->name,
+            (long long)start, (long long)(start + count), dset, (long long)n);
+    if (nd)
+        dims[0] = count;
+    if (shape_numel(nd, dims, H5IO_MAX_FLOATS) < 0)
+        die("%s: dataset '%s' claims an absurd shape %s", in->name, dset,
+            tensor_shape_str(nd, dims, buf, sizeof buf));
+    tensor *t = tensor_new(nd, dims);
+    if (tensor_numel(t))
+        read_rows(in, dset, H5T_NATIVE_FLOAT, start, count, t->data);
+    return t;
+}
+
+/* File offset of rows [start, start+*count) of d (rank nd, dims) when
+ * stored as raw little-endian float32; -1 otherwise. Chunks must be whole
+ * rows: *count becomes the rows up to the first chunk that does not follow
+ * the one before it in the file (HDF5 puts index nodes between chunks). */
+static int64_t rows_offset(hid_t d, int nd, const int64_t *dims, int64_t start, int64_t *count)
+{
+    int64_t row = 4, off = -1;
+    for (int i = 1; i < nd; i++)
+        row *= dims[i];
+    hid_t t = H5Dget_type(d), dcpl = H5Dget_create_plist(d);
+    int ok = t >= 0 && dcpl >= 0 && H5Tequal(t, H5T_IEEE_F32LE) > 0 &&
+             H5Tequal(H5T_NATIVE_FLOAT, H5T_IEEE_F32LE) > 0 && H5Pget_nfilters(dcpl) == 0;
+    H5D_layout_t lay = ok ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+    if (lay == H5D_CONTIGUOUS) {
+        haddr_t a = H5Dget_offset(d);
+        if (a != HADDR_UNDEF)
+            off = (int64_t)a + start * row;
+    } else if (lay == H5D_CHUNKED && nd >= 1 && nd <= TENSOR_MAXDIM) {
+        hsize_t ch[TENSOR_MAXDIM], co[TENSOR_MAXDIM] = { 0 };
+        int whole = H5Pget_chunk(dcpl, nd, ch) == nd && ch[0] > 0;
+        for (int i = 1; i < nd && whole; i++)
+            whole = (int64_t)ch[i] == dims[i];
+        int64_t cr = whole ? (int64_t)ch[0] : 1, c0 = start / cr, c1 = (start + *count - 1) / cr;
+        haddr_t prev = HADDR_UNDEF;
+        for (int64_t c = c0; whole && c <= c1; c++) {
+            unsigned mask;
+            haddr_t a;
+            hsize_t size;
+            co[0] = (hsize_t)(c * cr);
+            int good = H5Dget_chunk_info_by_coord(d, co, &mask, &a, &size) >= 0 &&
+                       a != HADDR_UNDEF && mask == 0 && (int64_t)size == cr * row;
+            if (c == c0 && good)
+                off = (int64_t)a + (start - c0 * cr) * row;
+            if (!good || (c > c0 && a != prev + size)) {
+                if (c > c0)
+                    *count = c * cr - start;
+                break;
+            }
+            prev = a;
+        }
+    }
+    if (t >= 0)
+        H5Tclose(t);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    return off;
+}
+
+const float *h5in_map_rows(h5in *in, const char *dset, int64_t start, int64_t *count,
+                           h5map *m)
+{
+    m->base = NULL;
+    m->len = 0;
+    int64_t dims[TENSOR_MAXDIM];
+    if (in->image || *count <= 0 || !H5Lexists(in->f, dset, H5P_DEFAULT))
+        return NULL;
+    int nd = h5in_dims(in, dset, dims);
+    if (nd < 1 || start < 0 || start + *count > dims[0])
+        return NULL;
+    /* Offsets are file offsets only on the default driver and without a
+     * user block. */
+    hid_t fapl = H5Fget_access_plist(in->f), fcpl = H5Fget_create_plist(in->f);
+    hsize_t ub = 1;
+    int plain = fapl >= 0 && fcpl >= 0 && H5Pget_driver(fapl) == H5FD_SEC2 &&
+                H5Pget_userblock(fcpl, &ub) >= 0 && ub == 0;
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    if (fcpl >= 0)
+        H5Pclose(fcpl);
+    int *fd = NULL;
+    if (!plain || H5Fget_vfd_handle(in->f, H5P_DEFAULT, (void **)&fd) < 0 || !fd)
+        return NULL;
+    hid_t d = H5Dopen2(in->f, dset, H5P_DEFAULT);
+    if (d < 0)
+        return NULL;
+    int64_t got = *count, off = rows_offset(d, nd, dims, start, &got);
+    H5Dclose(d);
+    int64_t len = got * 4;
+    for (int i = 1; i < nd; i++)
+        len *= dims[i];
+    struct stat st;
+    /* Past the end of the file a mapping faults (SIGBUS): a truncated
+     * file is left to HDF5's read and its error. */
+    if (off < 0 || off % 4 || fstat(*fd, &st) || off + len > (int64_t)st.st_size)
+        return NULL;
+    int64_t pg = sysconf(_SC_PAGESIZE), delta = off % pg;
+    void *b = mmap(NULL, (size_t)(len + delta), PROT_READ, MAP_PRIVATE | MAP_POPULATE, *fd,
+                   (off_t)(off - delta));
+    if (b == MAP_FAILED)
+        return NULL;
+    m->base = b;
+    m->len = (size_t)(len + delta);
+    *count = got;
+    return (const float *)((char *)b + delta);
+}
+
+void h5map_release(h5map *m)
+{
+    if (m->base)
+        munmap(m->base, m->len);
+    m->base = NULL;
+    m->len = 0;
+}
+
+void h5in_read_rows_into(h5in *in, const char *dset, int64_t start, int64_t count, float *buf)
+{
+    int64_t dims[TENSOR_MAXDIM];
+    int nd = h5in_dims(in, dset, dims);
+    int64_t n = nd ? dims[0] : 1;
+    if (start < 0 || count < 0 || start + count > n)
+        die("%s: rows %lld..%lld of '%s' lie outside its %lld rows", in->name,
+            (long long)start, (long long)(start + count), dset, (long long)n);
+    if (!count)
+        return;
+    if (nd == 0) {
+        read_rows(in, dset, H5T_NATIVE_FLOAT, start, count, buf);
+        return;
+    }
+    /* Without a chunk cache HDF5 reads whole chunks straight into buf
+     * instead of through its cache and a copy: batches are sequential, so
+     * the cache would only help the one chunk two batches share. */
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    H5Pset_chunk_cache(dapl, 0, 0, 1.0);
+    hid_t d = H5Dopen2(in->f, dset, dapl);
+    H5Pclose(dapl);
+    if (d < 0)
+        die("%s: '%s' is not a dataset", in->name, dset);
+    hid_t t = H5Dget_type(d);
+    H5T_class_t cl = H5Tget_class(t);
+    H5Tclose(t);
+    if (cl != H5T_INTEGER && cl != H5T_FLOAT)
+        die("%s: dataset '%s' is not numeric", in->name, dset);
+    hid_t fs = H5Dget_space(d);
+    hsize_t hd[TENSOR_MAXDIM], off[TENSOR_MAXDIM] = { 0 };
+    for (int i = 0; i < nd; i++)
+        hd[i] = (hsize_t)dims[i];
+    off[0] = (hsize_t)start;
+    hd[0] = (hsize_t)count;
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, hd, NULL);
+    hid_t ms = H5Screate_simple(nd, hd, NULL);
+    herr_t r = H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, buf);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    H5Dclose(d);
+    if (r < 0)
+        die("%s: cannot read dataset '%s' (truncated or corrupt file)", in->name, dset);
+}
+
+tensor *h5in_read(h5in *in, const char *dset)
+{
+    return h5in_read_rows(in, dset, 0, h5in_nrows(in, dset));
+}
+
+static void *read_ints(h5in *in, const char *dset, hid_t mt, size_t size, int64_t start,
+                       int64_t count)
+{
+    int64_t dims[TENSOR_MAXDIM];
+    int nd = h5in_dims(in, dset, dims);
+    if (nd != 1)
+        die("%s: '%s' should be one-dimensional (has %d dimensions)", in->name, dset, nd);
+    if (count < 0)
+        count = dims[0] - start;
+    if (start < 0 || count < 0 || start + count > dims[0])
+        die("%s: rows %lld..%lld of '%s' lie outside its %lld rows", in->name,
+            (long long)start, (long long)(start + count), dset, (long long)dims[0]);
+    if (count > H5IO_MAX_FLOATS)
+        die("%s: dataset '%s' claims an absurd length", in->name, dset);
+    void *v = xcalloc((size_t)count + 1, size);
+    if (count)
+        read_rows(in, dset, mt, start, count, v);
+    return v;
+}
+
+int64_t *h5in_read_i64(h5in *in, const char *dset, int64_t start, int64_t count)
+{
+    return read_ints(in, dset, H5T_NATIVE_INT64, sizeof(int64_t), start, count);
+}
+
+int32_t *h5in_read_i32(h5in *in, const char *dset, int64_t start, int64_t count)
+{
+    return read_ints(in, dset, H5T_NATIVE_INT32, sizeof(int32_t), start, count);
+}
+
+char **h5in_read_strings(h5in *in, const char *dset, int *n)
+{
+    hid_t d = open_dset(in, dset), s = H5Dget_space(d), t = H5Dget_type(d);
+    hssize_t np = H5Sget_simple_extent_npoints(s);
+    if (H5Tget_class(t) != H5T_STRING || np < 0 || np > (1 << 24))
+        die("%s: '%s' is not a list of strings", in->name, dset);
+    char **v = xcalloc((size_t)np + 1, sizeof *v);
+    herr_t r;
+    if (H5Tis_variable_str(t) > 0) {
+        char **raw = xcalloc((size_t)np + 1, sizeof *raw);
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        H5Tset_cset(mt, H5Tget_cset(t));
+        r = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
+        for (hssize_t i = 0; r >= 0 && i < np; i++)
+            v[i] = xstrdup(raw[i] ? raw[i] : "");
+        if (r >= 0)
+            H5Dvlen_reclaim(mt, s, H5P_DEFAULT, raw);
+        H5Tclose(mt);
+        free(raw);
+    } else {
+        size_t sz = H5Tget_size(t);
+        char *raw = xcalloc((size_t)np + 1, sz + 1);
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, sz + 1);
+        H5Tset_cset(mt, H5Tget_cset(t));
+        r = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
+        for (hssize_t i = 0; r >= 0 && i < np; i++)
+            v[i] = xstrdup(raw + (size_t)i * (sz + 1));
+        H5Tclose(mt);
+        free(raw);
+    }
+    if (r < 0)
+        die("%s: cannot read strings '%s'", in->name, dset);
+    H5Tclose(t);
+    H5Sclose(s);
+    H5Dclose(d);
+    *n = (int)np;
+    return v;
+}
+
+struct list_ctx { char **v; int n, cap; };
+
+static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+    (void)g;
+    (void)info;
+    struct list_ctx *c = data;
+    if (c->n == c->cap)
+        c->v = xrealloc(c->v, (size_t)(c->cap = c->cap ? 2 * c->cap : 16) * sizeof *c->v);
+    c->v[c->n++] = xstrdup(name);
+    return 0;
+}
+
+int h5in_list(h5in *in, const char *group, char ***names)
+{
+    if (strcmp(group, "/") && !h5in_has(in, group))
+        die("%s: no group '%s'", in->name, group);
+    hid_t g = H5Gopen2(in->f, group, H5P_DEFAULT);
+    if (g < 0)
+        die("%s: '%s' is not a group", in->name, group);
+    struct list_ctx c = { 0 };
+    hsize_t idx = 0;
+    if (H5Literate(g, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, list_cb, &c) < 0) {
+        for (int i = 0; i < c.n; i++)
+            free(c.v[i]);
+        c.n = 0;
+        idx = 0;
+        H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, list_cb, &c);
+    }
+    H5Gclose(g);
+    *names = c.v ? c.v : xcalloc(1, sizeof(char *));
+    return c.n;
+}
+
+static void walk(h5in *in, const char *g, char ***v, int *n, int *cap)
+{
+    char **names;
+    int k = h5in_list(in, g, &names);
+    for (int i = 0; i < k; i++) {
+        size_t len = strlen(g) + strlen(names[i]) + 3;
+        char *p = xmalloc(len);
+        snprintf(p, len, "%s%s%s", g, strcmp(g, "/") ? "/" : "", names[i]);
+        H5O_info_t oi;
+        if (H5Oget_info_by_name(in->f, p, &oi, H5P_DEFAULT) < 0)
+            die("%s: cannot read object '%s'", in->name, p);
+        if (*n + 1 >= *cap)
+            *v = xrealloc(*v, (size_t)(*cap = *cap ? 2 * *cap : 32) * sizeof **v);
+        if (oi.type == H5O_TYPE_GROUP) {
+            char *q = xmalloc(len + 1);
+            snprintf(q, len + 1, "%s/", p);
+            (*v)[(*n)++] = q;
+            walk(in, p, v, n, cap);
+            free(p);
+        } else if (oi.type == H5O_TYPE_DATASET) {
+            (*v)[(*n)++] = p;
+        } else {
+            free(p);
+        }
+    }
+    cli_free_list(names, k);
+}
+
+
+int h5in_walk(h5in *in, char ***paths)
+{
+    char **v = NULL;
+    int n = 0, cap = 0;
+    walk(in, "/", &v, &n, &cap);
+    *paths = v ? v : xcalloc(1, sizeof(char *));
+    return n;
+}
+
+/* ---- output ---- */
+
+static hid_t lcpl(void)
+{
+    static hid_t p = -1;
+    if (p < 0) {
+        p = H5Pcreate(H5P_LINK_CREATE);
+        H5Pset_create_intermediate_group(p, 1);
+    }
+    return p;
+}
+
+static hid_t gcpl(void)
+{
+    static hid_t p = -1;
+    if (p < 0) {
+        p = H5Pcreate(H5P_GROUP_CREATE);
+        H5Pset_obj_track_times(p, 0);
+        H5Pset_link_creation_order(p, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+    }
+    return p;
+}
+
+h5out *h5out_create(const char *path, const char *kind, h5in *src)
+{
+    h5out *out = xcalloc(1, sizeof *out);
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+    if (!path || !strcmp(path, "-")) {
+        if (isatty(STDOUT_FILENO))
+            die_usage("refusing to write an HDF5 file to a terminal (use -o FILE or a pipe)");
+        out->name = xstrdup("<stdout>");
+        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+        H5Pset_fapl_core(fapl, 1 << 20, 0);
+        char nm[64];
+        snprintf(nm, sizeof nm, "cnn-stdout-%ld.h5", (long)getpid());
+        out->f = H5Fcreate(nm, H5F_ACC_TRUNC, fcpl, fapl);
+        H5Pclose(fapl);
+    } else {
+        out->path = xstrdup(path);
+        out->name = xstrdup(path);
+        out->tmp = xmalloc(strlen(path) + 32);
+        sprintf(out->tmp, "%s.tmp.%ld", path, (long)getpid());
+        int fd = open(out->tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+        if (fd < 0)
+            die("%s: cannot create:", path);
+        close(fd);
+        cli_register_tmp(out->tmp);
+        out->f = H5Fcreate(out->tmp, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    }
+    H5Pclose(fcpl);
+    if (out->f < 0)
+        die("%s: cannot create HDF5 file", out->name);
+    h5out_attr_str(out, "/", "kind", kind);
+    char *old = src ? h5in_attr_str(src, "/", "history") : NULL;
+    const char *line = cli_history_line();
+    char *hist = xmalloc((old ? strlen(old) + 1 : 0) + strlen(line) + 1);
+    sprintf(hist, "%s%s%s", old ? old : "", old ? "\n" : "", line);
+    h5out_attr_str(out, "/", "history", hist);
+    free(hist);
+    free(old);
+    return out;
+}
+
+void h5out_commit(h5out *out)
+{
+    if (H5Fflush(out->f, H5F_SCOPE_GLOBAL) < 0)
+        die("%s: cannot flush HDF5 file", out->name);
+    if (!out->path) {
+        ssize_t n = H5Fget_file_image(out->f, NULL, 0);
+        if (n < 0)
+            die("<stdout>: cannot build the HDF5 file image");
+        void *buf = xmalloc((size_t)n);
+        if (H5Fget_file_image(out->f, buf, (size_t)n) < 0)
+            die("<stdout>: cannot build the HDF5 file image");
+        H5Fclose(out->f);
+        if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n || fflush(stdout))
+            die("<stdout>: write error:");
+        free(buf);
+    } else {
+        if (H5Fclose(out->f) < 0)
+            die("%s: cannot close HDF5 file", out->name);
+        if (rename(out->tmp, out->path))
+            die("%s: cannot rename into place:", out->path);
+        cli_forget_tmp(out->tmp);
+    }
+    free(out->path);
+    free(out->tmp);
+    free(out->name);
+    free(out);
+}
+
+void h5out_group(h5out *out, const char *group)
+{
+    if (H5Lexists(out->f, group, H5P_DEFAULT) > 0)
+        return;
+    hid_t g = H5Gcreate2(out->f, group, lcpl(), gcpl(), H5P_DEFAULT);
+    if (g < 0)
+        die("%s: cannot create group '%s'", out->name, group);
+    H5Gclose(g);
+}
+
+static void write_plain(h5out *out, const char *dset, hid_t ft, hid_t mt, int nd,
+                        const int64_t *dims, const void *data)
+{
+    hsize_t hd[TENSOR_MAXDIM];
+    for (int i = 0; i < nd; i++)
+        hd[i] = (hsize_t)dims[i];
+    hid_t s = H5Screate_simple(nd, hd, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(dcpl, 0);
+    hid_t d = H5Dcreate2(out->f, dset, ft, s, lcpl(), dcpl, H5P_DEFAULT);
+    if (d < 0)
+        die("%s: cannot create dataset '%s' (exists already?)", out->name, dset);
+    if (shape_numel(nd, dims, INT64_MAX) > 0 &&
+        H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+        die("%s: cannot write dataset '%s'", out->name, dset);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(s);
+}
+
+void h5out_write(h5out *out, const char *dset, const tensor *t)
+{
+    write_plain(out, dset, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, t->ndim, t->dims, t->data);
+}
+
+void h5out_write_i64(h5out *out, const char *dset, int64_t n, const int64_t *v)
+{
+    write_plain(out, dset, H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &n, v);
+}
+
+void h5out_write_i32(h5out *out, const char *dset, int64_t n, const int32_t *v)
+{
+    write_plain(out, dset, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &n, v);
+}
+
+void h5out_write_i64n(h5out *out, const char *dset, int ndim, const int64_t *dims,
+                      const int64_t *v)
+{
+    write_plain(out, dset, H5T_STD_I64LE, H5T_NATIVE_INT64, ndim, dims, v);
+}
+
+void h5out_write_i32n(h5out *out, const char *dset, int ndim, const int64_t *dims,
+                      const int32_t *v)
+{
+    write_plain(out, dset, H5T_STD_I32LE, H5T_NATIVE_INT32, ndim, dims, v);
+}
+
+void h5out_write_strings(h5out *out, const char *dset, int n, char *const *v)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    int64_t dims = n;
+    write_plain(out, dset, t, t, 1, &dims, v);
+    H5Tclose(t);
+}
+
+static void create_chunked(h5out *out, const char *dset, hid_t ft, int nd, const int64_t *dims)
+{
+    hsize_t hd[TENSOR_MAXDIM] = { 0 }, ch[TENSOR_MAXDIM] = { 0 };
+    int64_t row = 1;
+    for (int i = 0; i < nd; i++) {
+        hd[i] = (hsize_t)dims[i];
+        ch[i] = dims[i] > 0 ? (hsize_t)dims[i] : 1;
+        if (i)
+            row *= dims[i] > 0 ? dims[i] : 1;
+    }
+    /* Chunks of about 1 MiB along the rows. */
+    int64_t rows = (1 << 18) / (row ? row : 1);
+    if (rows < 1)
+        rows = 1;
+    if (nd && rows < dims[0])
+        ch[0] = (hsize_t)rows;
+    if (nd && ch[0] == 0)
+        ch[0] = 1;
+    hid_t s = H5Screate_simple(nd, hd, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(dcpl, 0);
+    if (nd && dims[0] > 0)
+        H5Pset_chunk(dcpl, nd, ch);
+    hid_t d = H5Dcreate2(out->f, dset, ft, s, lcpl(), dcpl, H5P_DEFAULT);
+    if (d < 0)
+        die("%s: cannot create dataset '%s'", out->name, dset);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(s);
+}
+
+void h5out_create_rows(h5out *out, const char *dset, int ndim, const int64_t *dims)
+{
+    create_chunked(out, dset, H5T_IEEE_F32LE, ndim, dims);
+}
+
+void h5out_create_ints(h5out *out, const char *dset, int64_t n, int bits)
+{
+    create_chunked(out, dset, bits == 64 ? H5T_STD_I64LE : H5T_STD_I32LE, 1, &n);
+}
+
+static void write_rows(h5out *out, const char *dset, hid_t mt, int64_t start, int nd,
+                       const int64_t *dims, const void *data)
+{
+    hid_t d = H5Dopen2(out->f, dset, H5P_DEFAULT);
+    if (d < 0)
+        die("%s: no dataset '%s' to write rows to", out->name, dset);
+    hid_t fs = H5Dget_space(d);
+    hsize_t hd[TENSOR_MAXDIM], off[TENSOR_MAXDIM] = { 0 };
+    for (int i = 0; i < nd; i++)
+        hd[i] = (hsize_t)dims[i];
+    off[0] = (hsize_t)start;
+    if (H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, hd, NULL) < 0 ||
+        H5Sselect_valid(fs) <= 0)
+        die("%s: rows %lld.. do not fit dataset '%s'", out->name, (long long)start, dset);
+    hid_t ms = H5Screate_simple(nd, hd, NULL);
+    if (dims[0] > 0 && H5Dwrite(d, mt, ms, fs, H5P_DEFAULT, data) < 0)
+        die("%s: cannot write rows of '%s'", out->name, dset);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    H5Dclose(d);
+}
+
+void h5out_create_rows_typed(h5out *out, const char *dset, hid_t ft, int ndim,
+                             const int64_t *dims)
+{
+    create_chunked(out, dset, ft, ndim, dims);
+}
+
+void h5out_write_rows_raw(h5out *out, const char *dset, hid_t mt, int64_t start, int ndim,
+                          const int64_t *dims, const void *data)
+{
+    write_rows(out, dset, mt, start, ndim, dims, data);
+}
+
+void h5out_write_rows(h5out *out, const char *dset, int64_t start, const tensor *rows)
+{
+    write_rows(out, dset, H5T_NATIVE_FLOAT, start, rows->ndim, rows->dims, rows->data);
+}
+
+void h5out_write_i64_rows(h5out *out, const char *dset, int64_t start, int64_t n,
+                          const int64_t *v)
+{
+    write_rows(out, dset, H5T_NATIVE_INT64, start, 1, &n, v);
+}
+
+void h5out_write_i32_rows(h5out *out, const char *dset, int64_t start, int64_t n,
+                          const int32_t *v)
+{
+    write_rows(out, dset, H5T_NATIVE_INT32, start, 1, &n, v);
+}
+
+static hid_t attr_target(h5out *out, const char *obj)
+{
+    hid_t o = H5Oopen(out->f, obj, H5P_DEFAULT);
+    if (o < 0)
+        die("%s: no object '%s' for an attribute", out->name, obj);
+    return o;
+}
+
+static void put_attr(h5out *out, const char *obj, const char *name, hid_t ft, hid_t mt,
+                     hid_t space, const void *v)
+{
+    hid_t o = attr_target(out, obj);
+    if (H5Aexists(o, name) > 0)
+        H5Adelete(o, name);
+    hid_t a = H5Acreate2(o, name, ft, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0 || H5Awrite(a, mt, v) < 0)
+        die("%s: cannot write attribute '%s' of '%s'", out->name, name, obj);
+    H5Aclose(a);
+    H5Oclose(o);
+}
+
+void h5out_attr_str(h5out *out, const char *obj, const char *name, const char *v)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    hid_t s = H5Screate(H5S_SCALAR);
+    put_attr(out, obj, name, t, t, s, &v);
+    H5Sclose(s);
+    H5Tclose(t);
+}
+
+void h5out_attr_f64(h5out *out, const char *obj, const char *name, int n, const double *v)
+{
+    hsize_t hn = (hsize_t)n;
+    hid_t s = H5Screate_simple(1, &hn, NULL);
+    put_attr(out, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, s, v);
+    H5Sclose(s);
+}
+
+void h5out_attr_i64(h5out *out, const char *obj, const char *name, int n, const int64_t *v)
+{
+    hsize_t hn = (hsize_t)n;
+    hid_t s = H5Screate_simple(1, &hn, NULL);
+    put_attr(out, obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, s, v);
+    H5Sclose(s);
+}
+
+void h5out_carry(h5out *out, h5in *in, int64_t a, int64_t b)
+{
+    int64_t n = b - a;
+    if (in && h5in_has(in, "/ids")) {
+        int64_t *ids = h5in_read_i64(in, "/ids", a, n);
+        h5out_write_i64(out, "/ids", n, ids);
+        free(ids);
+    } else {
+        int64_t *ids = xmalloc((size_t)(n + 1) * sizeof *ids);
+        for (int64_t i = 0; i < n; i++)
+            ids[i] = a + i;
+        h5out_write_i64(out, "/ids", n, ids);
+        free(ids);
+    }
+    if (in && h5in_has(in, "/labels")) {
+        int32_t *l = h5in_read_i32(in, "/labels", a, n);
+        h5out_write_i32(out, "/labels", n, l);
+        free(l);
+    }
+    if (in && h5in_has(in, "/classes")) {
+        int nc;
+        char **c = h5in_read_strings(in, "/classes", &nc);
+        h5out_write_strings(out, "/classes", nc, c);
+        cli_free_list(c, nc);
+    }
+}

@@ -1,0 +1,64 @@
+/* imageio: image files in and out. PNG (libpng) and JPEG (libjpeg-turbo)
+ * (and BMP, stb_image) decode to float [0,1] planar C x H x W tensors (3-D: dims {C, H, W});
+ * PNG encode for the render tools; resampling with stb_image_resize; center
+ * crop. Every failure dies with one line "prog: FILE: what is wrong". */
+#ifndef CNN_IMAGEIO_H
+#define CNN_IMAGEIO_H
+
+#include <stdint.h>
+
+#include "base/tensor.h"
+
+/* Largest image (width x height) a decoder accepts; checked from the header,
+ * before any pixel memory is allocated, so a forged header cannot exhaust
+ * memory. 64 Mi pixels by default; tools expose it as --max-pixels. */
+#define IMAGEIO_MAX_PIXELS_DEFAULT ((int64_t)1 << 26)
+extern int64_t imageio_max_pixels;
+
+enum imageio_format { IMAGEIO_NONE = 0, IMAGEIO_PNG, IMAGEIO_JPEG, IMAGEIO_BMP };
+
+/* Format from the first bytes (magic numbers), IMAGEIO_NONE if none. */
+int imageio_sniff(const unsigned char *buf, size_t n);
+/* 1 when the file name ends in .png/.jpg/.jpeg/.bmp (any case). */
+int imageio_has_image_ext(const char *path);
+
+/* Header only: size and stored channels (1 gray or 3 colour; alpha is not
+ * counted, palettes count as colour). Dies on a missing, empty, truncated
+ * or non-image file, and on an image over imageio_max_pixels. */
+void imageio_info(const char *path, int *c, int *h, int *w);
+
+/* Decode to a {C, H, W} tensor. channels: 0 = as stored (1 or 3), 1 = gray
+ * (ITU-R 601 luma, as PIL's convert("L")), 3 = RGB (gray replicated).
+ * Alpha is dropped, not composited (as PIL's convert("RGB")); 16-bit
+ * samples keep their precision (v / 65535). */
+tensor *imageio_read(const char *path, int channels);
+
+/* Convert a {C, H, W} tensor between 1 and 3 channels (returns a new one;
+ * same channels returns a clone). */
+tensor *imageio_convert(const tensor *img, int channels);
+
+enum imageio_filter { IMAGEIO_BILINEAR = 0, IMAGEIO_AREA = 1 };
+/* Resample {C, H, W} to h x w with stb_image_resize (bilinear = triangle
+ * filter widened when shrinking, area = box filter; edges clamp). */
+tensor *imageio_resize(const tensor *img, int h, int w, int filter);
+/* The largest centred window of aspect w:h, resampled to h x w. */
+tensor *imageio_crop_resize(const tensor *img, int h, int w, int filter);
+
+/* Write planar float [0,1] pixels (c = 1 gray, 3 RGB, 4 RGBA) as an 8-bit
+ * PNG. path NULL or "-" is standard output; a file is written to a
+ * temporary name and renamed, so a failure leaves nothing. */
+void imageio_write_png(const char *path, const float *chw, int c, int h, int w);
+/* Same from interleaved 8-bit rows (c channels per pixel, stride bytes per
+ * row), e.g. a cairo surface converted to RGB(A). */
+void imageio_write_png_u8(const char *path, const uint8_t *hwc, int c, int h, int w,
+                          int stride);
+/* Same with one text chunk key = text (NULL: none): tEXt when text is
+ * ASCII, else iTXt (UTF-8). cnn-render stores the commands that made a
+ * picture there ("history"). */
+void imageio_write_png_text(const char *path, const uint8_t *hwc, int c, int h, int w,
+                            int stride, const char *key, const char *text);
+/* The text of chunk key (tEXt, zTXt or iTXt before the pixels) of a PNG
+ * file: malloc'd, NULL when the file is missing, not a PNG or has none. */
+char *imageio_png_text(const char *path, const char *key);
+
+#endif

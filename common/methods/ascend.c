@@ -1,0 +1,276 @@
+/* ascend: gradient ascent on the input (see ascend.h). One image at a time:
+ * each step is one forward and one backward through the engine. */
+#include "methods/ascend.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/cli.h"
+
+void ascend_defaults(ascend_cfg *c)
+{
+    memset(c, 0, sizeof *c);
+    c->steps = 100;
+    c->lr = 0.1;
+    c->seed = 1;
+    c->until_pred = -1;
+}
+
+int ascend_preset(int k, ascend_cfg *c)
+{
+    /* Yosinski et al. 2015, Table 1: decay, blur width (sigma), blur
+     * every, norm percentile, contribution percentile. Their decay acts on
+     * mean-subtracted pixels, ours pulls towards the model's mean (the
+     * same point); their learning rate was for [0,255] pixels, so ours is
+     * left as given. */
+    static const double sets[4][5] = {
+        { 0, 0.5, 4, 50, 0 },
+        { 0.3, 0, 0, 20, 0 },
+        { 0.0001, 1.0, 4, 0, 0 },
+        { 0, 0.5, 4, 0, 90 },
+    };
+    if (k < 1 || k > 4)
+        return -1;
+    const double *s = sets[k - 1];
+    c->l2 = s[0];
+    c->blur_sigma = s[1];
+    c->blur_every = (int)s[2];
+    c->clip_norm = s[3];
+    c->clip_contrib = s[4];
+    return 0;
+}
+
+/* scipy.ndimage's 'reflect' (half-sample symmetric: d c b a | a b c d). */
+static int64_t reflect(int64_t i, int64_t n)
+{
+    if (n == 1)
+        return 0;
+    int64_t p = 2 * n;
+    i %= p;
+    if (i < 0)
+        i += p;
+    return i < n ? i : p - 1 - i;
+}
+
+void ascend_blur(float *x, int64_t C, int64_t H, int64_t W, double sigma)
+{
+    if (sigma <= 0)
+        return;
+    int r = (int)(4.0 * sigma + 0.5);   /* scipy: int(truncate * sd + 0.5) */
+    double *k = xmalloc((size_t)(2 * r + 1) * sizeof *k), s = 0;
+    for (int i = -r; i <= r; i++)
+        s += (k[i + r] = exp(-0.5 * i * i / (sigma * sigma)));
+    for (int i = 0; i <= 2 * r; i++)
+        k[i] /= s;
+    int64_t L = H > W ? H : W;
+    double *line = xmalloc((size_t)L * sizeof *line);
+    for (int64_t c = 0; c < C; c++) {
+        float *p = x + c * H * W;
+        for (int64_t y = 0; y < H; y++) {       /* along rows */
+            for (int64_t j = 0; j < W; j++) {
+                double a = 0;
+                for (int i = -r; i <= r; i++)
+                    a += k[i + r] * p[y * W + reflect(j + i, W)];
+                line[j] = a;
+            }
+            for (int64_t j = 0; j < W; j++)
+                p[y * W + j] = (float)line[j];
+        }
+        for (int64_t j = 0; j < W; j++) {       /* along columns */
+            for (int64_t y = 0; y < H; y++) {
+                double a = 0;
+                for (int i = -r; i <= r; i++)
+                    a += k[i + r] * p[reflect(y + i, H) * W + j];
+                line[y] = a;
+            }
+            for (int64_t y = 0; y < H; y++)
+                p[y * W + j] = (float)line[y];
+        }
+    }
+    free(line);
+    free(k);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* numpy.percentile (linear interpolation) of v[0..n); v is reordered. */
+static double percentile(double *v, int64_t n, double pct)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    double pos = pct / 100.0 * (double)(n - 1);
+    int64_t lo = (int64_t)floor(pos);
+    if (lo >= n - 1)
+        return v[n - 1];
+    return v[lo] + (pos - (double)lo) * (v[lo + 1] - v[lo]);
+}
+
+/* Reset to the centre every pixel whose score lies below the pct-th
+ * percentile of the scores (strictly below, as the toolbox did). */
+static void clip_pixels(float *x, int64_t C, int64_t HW, const double *score, double *tmp,
+                        double pct, const float *centre)
+{
+    memcpy(tmp, score, (size_t)HW * sizeof *tmp);
+    double th = percentile(tmp, HW, pct);
+    for (int64_t p = 0; p < HW; p++)
+        if (score[p] < th)
+            for (int64_t c = 0; c < C; c++)
+                x[c * HW + p] = centre[c];
+}
+
+static int argmax(const float *v, int64_t n)
+{
+    int64_t b = 0;
+    for (int64_t j = 1; j < n; j++)
+        if (v[j] > v[b])
+            b = j;
+    return (int)b;
+}
+
+/* Circular shift of one image (C x H x W) by (dy, dx): out[y][x] =
+ * in[y - dy][x - dx]. */
+static void roll(const float *in, float *out, int64_t C, int64_t H, int64_t W, int dy, int dx)
+{
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t y = 0; y < H; y++) {
+            int64_t sy = ((y - dy) % H + H) % H;
+            for (int64_t j = 0; j < W; j++)
+                out[(c * H + y) * W + j] = in[(c * H + sy) * W + ((j - dx) % W + W) % W];
+        }
+}
+
+static void check_finite(const float *v, int64_t n, const char *what, int step)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            die("step %d: the %s became non-finite (lower --lr, or add --l2/--blur)", step, what);
+}
+
+void ascend_run(const model *m, engine *e, const target *t, tensor *x, const ascend_cfg *c,
+                int snap_every, ascend_snap_fn snap, void *ctx, float *values,
+                ascend_result *res)
+{
+    int64_t C = x->dims[1], H = x->dims[2], W = x->dims[3], HW = H * W, D = C * HW;
+    tensor *x0 = tensor_clone(x), *xs = tensor_clone(x), *g = tensor_clone(x);
+    const node *tn = &m->nodes[t->node];
+    tensor *seed = tensor_new4(1, tn->shape[0], tn->shape[1], tn->shape[2]);
+    double *score = xmalloc((size_t)HW * sizeof *score), *tmp = xmalloc((size_t)HW * sizeof *tmp);
+    rng r;
+    rng_seed(&r, c->seed);
+    target_sel sel;
+    int have_sel = 0;
+    memset(res, 0, sizeof *res);
+    progress *pg = progress_start("ascent", c->steps);
+
+    for (int step = 0;; step++) {
+        /* Jitter: the gradient is taken at a shifted copy and shifted back,
+         * so the image does not fit one pixel grid. */
+        int dy = 0, dx = 0;
+        if (c->jitter > 0 && step < c->steps) {
+            dy = (int)rng_below(&r, 2 * (uint64_t)c->jitter + 1) - c->jitter;
+            dx = (int)rng_below(&r, 2 * (uint64_t)c->jitter + 1) - c->jitter;
+        }
+        /* The value and prediction are those of x itself; with jitter the
+         * gradient then comes from a second forward of the shifted copy. */
+        engine_forward(e, x);
+        if (!have_sel) {
+            target_pick(t, m, e, 1, NULL, NULL, &sel);
+            have_sel = 1;
+        }
+        float v;
+        target_value(t, e, 1, &sel, 1, &v);
+        const tensor *out = engine_output(e);
+        int pred = argmax(out->data, tensor_rowsize(out));
+        if (!isfinite(v))
+            die("step %d: the objective became non-finite (lower --lr, or add --l2/--blur)", step);
+        if (values)
+            values[step] = v;
+        if (step == 0) {
+            res->value0 = v;
+            res->pred0 = pred;
+        }
+        res->value = v;
+        res->pred = pred;
+        res->steps_done = step;
+        if (snap && snap_every > 0 && step % snap_every == 0 && step < c->steps)
+            snap(ctx, step, x);
+        if (c->until_pred >= 0 && pred == c->until_pred) {
+            res->reached = 1;
+            break;
+        }
+        if (step == c->steps)
+            break;
+
+        if (dy || dx) {
+            roll(x->data, xs->data, C, H, W, dy, dx);
+            engine_forward(e, xs);
+        }
+        float fv;
+        int from = target_seed(t, e, 1, &sel, 1, seed, &fv);
+        engine_backward(e, from, seed, RULE_STANDARD, 0);
+        const tensor *gi = engine_input_grad(e);
+        if (dy || dx)
+            roll(gi->data, g->data, C, H, W, -dy, -dx);
+        else
+            memcpy(g->data, gi->data, (size_t)D * sizeof(float));
+        check_finite(g->data, D, "gradient", step);
+
+        float *p = x->data;
+        for (int64_t i = 0; i < D; i++)
+            p[i] += (float)c->lr * g->data[i];
+        if (c->l2 > 0)
+            for (int64_t ch = 0; ch < C; ch++)
+                for (int64_t i = 0; i < HW; i++) {
+                    float *q = &p[ch * HW + i];
+                    *q = c->centre[ch] + (float)(1.0 - c->l2) * (*q - c->centre[ch]);
+                }
+        if (c->blur_sigma > 0 && c->blur_every > 0 && step % c->blur_every == 0)
+            ascend_blur(p, C, H, W, c->blur_sigma);
+        if (c->clip_norm > 0) {
+            for (int64_t i = 0; i < HW; i++) {
+                double s = 0;
+                for (int64_t ch = 0; ch < C; ch++) {
+                    double d = p[ch * HW + i] - c->centre[ch];
+                    s += d * d;
+                }
+                score[i] = sqrt(s);
+            }
+            clip_pixels(p, C, HW, score, tmp, c->clip_norm, c->centre);
+        }
+        if (c->clip_contrib > 0) {
+            /* First-order change of the objective were the pixel reset to
+             * the centre: -(x - c) . g summed over channels. */
+            for (int64_t i = 0; i < HW; i++) {
+                double s = 0;
+                for (int64_t ch = 0; ch < C; ch++)
+                    s -= (p[ch * HW + i] - c->centre[ch]) * g->data[ch * HW + i];
+                score[i] = fabs(s);
+            }
+            clip_pixels(p, C, HW, score, tmp, c->clip_contrib, c->centre);
+        }
+        for (int64_t i = 0; i < D; i++)
+            p[i] = p[i] < 0 ? 0 : p[i] > 1 ? 1 : p[i];
+        check_finite(p, D, "image", step + 1);
+        progress_update(pg, step + 1);
+    }
+    progress_end(pg);
+
+    double s2 = 0, mx = 0;
+    for (int64_t i = 0; i < D; i++) {
+        double d = fabs((double)x->data[i] - x0->data[i]);
+        s2 += d * d;
+        mx = d > mx ? d : mx;
+    }
+    res->l2 = sqrt(s2);
+    res->linf = mx;
+    free(score);
+    free(tmp);
+    tensor_free(seed);
+    tensor_free(x0);
+    tensor_free(xs);
+    tensor_free(g);
+}

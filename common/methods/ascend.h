@@ -1,0 +1,65 @@
+/* ascend: gradient ascent on the input pixels (activation maximisation),
+ * with the regularisers of Yosinski et al. 2015, "Understanding Neural
+ * Networks Through Deep Visualization": L2 decay, Gaussian blur every few
+ * steps, clipping of pixels with small norm or small contribution; plus
+ * jitter (random circular shifts before each gradient, as DeepDream). The
+ * objective is any target.h target (a class logit or probability, a unit).
+ * Pixels stay in [0,1]. */
+#ifndef CNN_ASCEND_H
+#define CNN_ASCEND_H
+
+#include <stdint.h>
+
+#include "nn/engine.h"
+#include "nn/model.h"
+#include "methods/target.h"
+#include "base/tensor.h"
+
+typedef struct ascend_cfg {
+    int steps;              /* gradient steps (> 0) */
+    double lr;              /* step size on [0,1] pixels */
+    double l2;              /* decay: x <- c + (1 - l2)(x - c) each step */
+    double blur_sigma;      /* Gaussian blur sigma in pixels (0: none) */
+    int blur_every;         /* blur every this many steps (0: never) */
+    int jitter;             /* random shift of up to this many pixels (0: none) */
+    double clip_norm;       /* percentile: pixels whose norm over channels lies
+                               below it are reset to the centre (0: off) */
+    double clip_contrib;    /* percentile: pixels whose |sum_c (x-c) g| lies
+                               below it are reset to the centre (0: off) */
+    uint64_t seed;          /* jitter draws */
+    int until_pred;         /* stop once the model predicts this class; -1 off */
+    float centre[3];        /* per channel: what decay and clipping pull to */
+} ascend_cfg;
+
+/* Defaults: 100 steps, lr 0.1, no regulariser. */
+void ascend_defaults(ascend_cfg *c);
+/* Yosinski et al. 2015, Table 1's four hyperparameter sets (k = 1..4):
+ * decay, blur width and period, norm and contribution percentiles. Leaves
+ * lr, steps and jitter alone. Returns -1 when k is not 1..4. */
+int ascend_preset(int k, ascend_cfg *c);
+
+typedef struct ascend_result {
+    int steps_done;         /* gradient steps taken */
+    float value0, value;    /* objective before and after */
+    int pred0, pred;        /* predicted class before and after */
+    int reached;            /* until_pred: the prediction became that class */
+    double l2, linf;        /* size of x - x0 */
+} ascend_result;
+
+/* Called with the current image (1 x C x H x W) after step `step` (0 = the
+ * start) whenever step is a multiple of the snapshot period. */
+typedef void (*ascend_snap_fn)(void *ctx, int step, const tensor *x);
+
+/* Run the ascent on x (1 x C x H x W, in [0,1]; replaced by the result).
+ * e must hold at least one image. values, when not NULL, gets the objective
+ * at every step 0..steps_done (steps + 1 floats). snap_every 0: no
+ * snapshots. Dies naming the step when a non-finite value appears. */
+void ascend_run(const model *m, engine *e, const target *t, tensor *x, const ascend_cfg *c,
+                int snap_every, ascend_snap_fn snap, void *ctx, float *values,
+                ascend_result *res);
+
+/* Separable Gaussian blur of each channel of x (C x H x W floats), scipy's
+ * gaussian_filter with mode 'reflect' and truncate 4. */
+void ascend_blur(float *x, int64_t C, int64_t H, int64_t W, double sigma);
+
+#endif

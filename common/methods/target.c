@@ -1,0 +1,320 @@
+/* target: parsing, resolving and measuring the scalar an attribution or
+ * occlusion explains (see target.h). Probabilities are a softmax of the
+ * logits computed here in double precision, whether or not the model ends
+ * in a Softmax node, so gradients of a probability go through the same
+ * logits node either way. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "nn/arch.h"
+#include "base/cli.h"
+#include "methods/target.h"
+
+static int fail(char *err, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* A non-negative decimal integer filling all of s. */
+static int parse_index(const char *s, int64_t *v)
+{
+    char *end;
+    if (!*s || *s == '-' || *s == '+')
+        return -1;
+    errno = 0;
+    long long x = strtoll(s, &end, 10);
+    if (errno || *end || x < 0)
+        return -1;
+    *v = x;
+    return 0;
+}
+
+static const char target_words[] =
+    "class=K, label, pred, unit=LAYER:C[:max|:mean|:sum|@Y,X] or "
+    "strongest=LAYER[:max|:mean|:sum|@Y,X]";
+
+/* A trailing "@Y,X" or ":max|:mean|:sum" of s (cut off in place) into t;
+ * 0, or -1 on a malformed position. */
+static int parse_summary(char *s, target *t)
+{
+    char *at = strrchr(s, '@');
+    if (at) {
+        *at = '\0';
+        char *comma = strchr(at + 1, ',');
+        if (!comma)
+            return -1;
+        *comma = '\0';
+        if (parse_index(at + 1, &t->y) || parse_index(comma + 1, &t->x))
+            return -1;
+        t->map = TARGET_MAP_AT;
+        return 0;
+    }
+    char *colon = strrchr(s, ':');
+    static const char *const words[] = { "max", "mean", "sum" };
+    static const target_map maps[] = { TARGET_MAP_MAX, TARGET_MAP_MEAN, TARGET_MAP_SUM };
+    for (int i = 0; colon && i < 3; i++)
+        if (!strcmp(colon + 1, words[i])) {
+            t->map = maps[i];
+            *colon = '\0';
+        }
+    return 0;
+}
+
+int target_parse(const char *spec, target *t, char *err, size_t errlen)
+{
+    memset(t, 0, sizeof *t);
+    t->cls = -1;
+    t->node = -1;
+    t->y = t->x = -1;
+    t->spec = xstrdup(spec);
+    if (!strcmp(spec, "label")) {
+        t->kind = TARGET_LABEL;
+        return 0;
+    }
+    if (!strcmp(spec, "pred")) {
+        t->kind = TARGET_PRED;
+        return 0;
+    }
+    if (!strncmp(spec, "class=", 6)) {
+        if (!spec[6])
+            return fail(err, errlen, "target '%s': no class after 'class='", spec);
+        t->kind = TARGET_CLASS;
+        t->cls_name = xstrdup(spec + 6);
+        return 0;
+    }
+    if (!strncmp(spec, "strongest=", 10) || !strncmp(spec, "unit=", 5)) {
+        /* Parsed from the right: layer names may hold ':' (ONNX names do),
+         * the channel, summary and position never do. */
+        int unit = spec[0] == 'u';
+        char *s = xstrdup(spec + (unit ? 5 : 10));
+        t->kind = unit ? TARGET_UNIT : TARGET_STRONGEST;
+        t->map = unit ? TARGET_MAP_MAX : TARGET_MAP_SUM;
+        if (parse_summary(s, t) < 0) {
+            free(s);
+            return fail(err, errlen, "target '%s': position should be @Y,X with Y, X >= 0", spec);
+        }
+        if (unit) {
+            char *colon = strrchr(s, ':');
+            if (!colon || colon == s || parse_index(colon + 1, &t->channel)) {
+                free(s);
+                return fail(err, errlen, "target '%s': expected unit=LAYER:C[:max|:mean|:sum|@Y,X]",
+                            spec);
+            }
+            *colon = '\0';
+        }
+        if (!*s) {
+            free(s);
+            return fail(err, errlen, "target '%s': no layer", spec);
+        }
+        t->layer = s;
+        return 0;
+    }
+    return fail(err, errlen, "unknown target '%s' (expected %s)", spec, target_words);
+}
+
+void target_free(target *t)
+{
+    free(t->spec);
+    free(t->cls_name);
+    free(t->layer);
+    memset(t, 0, sizeof *t);
+}
+
+int target_needs_labels(const target *t) { return t->kind == TARGET_LABEL; }
+
+static int64_t node_numel(const model *m, int i)
+{
+    const int64_t *s = m->nodes[i].shape;
+    return s[0] * s[1] * s[2];
+}
+
+void target_resolve(target *t, const model *m, const char *file)
+{
+    int logits = arch_logits_node(m, &t->softmax);
+    int64_t K = node_numel(m, logits);
+    switch (t->kind) {
+    case TARGET_CLASS: {
+        int64_t k;
+        t->node = logits;
+        if (parse_index(t->cls_name, &k) == 0) {
+            if (k >= K)
+                die("%s: target '%s': class %lld out of range (the model has %lld classes: 0..%lld)",
+                    file, t->spec, (long long)k, (long long)K, (long long)K - 1);
+            t->cls = (int)k;
+            break;
+        }
+        for (int i = 0; m->classes && i < m->nclasses && i < K; i++)
+            if (!strcasecmp(m->classes[i], t->cls_name)) {
+                t->cls = i;
+                break;
+            }
+        if (t->cls < 0)
+            die("%s: target '%s': no class named '%s' (give an index 0..%lld%s)", file, t->spec,
+                t->cls_name, (long long)K - 1, m->classes ? " or a name from the model's /classes" : "");
+        break;
+    }
+    case TARGET_LABEL:
+    case TARGET_PRED:
+        t->node = logits;
+        break;
+    case TARGET_UNIT:
+    case TARGET_STRONGEST: {
+        t->node = arch_require_layer(m, t->layer, file);
+        const int64_t *s = m->nodes[t->node].shape;
+        if (t->kind == TARGET_UNIT && t->channel >= s[0])
+            die("%s: target '%s': layer '%s' has %lld channels (0..%lld)", file, t->spec,
+                m->nodes[t->node].name, (long long)s[0], (long long)s[0] - 1);
+        if (t->map == TARGET_MAP_AT && (t->y >= s[1] || t->x >= s[2]))
+            die("%s: target '%s': position (%lld,%lld) outside layer '%s' (%lldx%lld)", file,
+                t->spec, (long long)t->y, (long long)t->x, m->nodes[t->node].name,
+                (long long)s[1], (long long)s[2]);
+        break;
+    }
+    }
+}
+
+/* Softmax of one row in double precision. */
+static void softmax_row(const float *z, int64_t k, double *p)
+{
+    double mx = z[0], s = 0;
+    for (int64_t j = 1; j < k; j++)
+        mx = z[j] > mx ? z[j] : mx;
+    for (int64_t j = 0; j < k; j++)
+        s += (p[j] = exp((double)z[j] - mx));
+    for (int64_t j = 0; j < k; j++)
+        p[j] /= s;
+}
+
+/* Index of the first maximum of v[0..n). */
+static int64_t argmax(const float *v, int64_t n)
+{
+    int64_t b = 0;
+    for (int64_t j = 1; j < n; j++)
+        if (v[j] > v[b])
+            b = j;
+    return b;
+}
+
+/* A map (hw floats, w wide) as one number by t's summary, and its
+ * gradient into g (hw floats, zeroed) when g is not NULL. The maximum's
+ * gradient goes to its first position, as max-pooling's does. */
+static double summarise(const target *t, const float *map, int64_t w, int64_t hw, float *g)
+{
+    if (t->map == TARGET_MAP_AT) {
+        int64_t p = t->y * w + t->x;
+        if (g)
+            g[p] = 1;
+        return map[p];
+    }
+    if (t->map == TARGET_MAP_MAX) {
+        int64_t p = argmax(map, hw);
+        if (g)
+            g[p] = 1;
+        return map[p];
+    }
+    double s = 0, d = t->map == TARGET_MAP_MEAN ? 1.0 / (double)hw : 1.0;
+    for (int64_t p = 0; p < hw; p++) {
+        s += map[p];
+        if (g)
+            g[p] = (float)d;
+    }
+    return s * d;
+}
+
+void target_pick(const target *t, const model *m, const engine *e, int n,
+                 const int32_t *labels, const int64_t *ids, target_sel *sel)
+{
+    const tensor *a = engine_act(e, t->node);
+    const int64_t *s = m->nodes[t->node].shape;
+    int64_t K = s[0] * s[1] * s[2], hw = s[1] * s[2];
+    for (int i = 0; i < n; i++) {
+        target_sel *q = &sel[i];
+        q->node = t->node;
+        q->y = q->x = -1;
+        switch (t->kind) {
+        case TARGET_CLASS: q->channel = t->cls; break;
+        case TARGET_LABEL:
+            if (!labels)
+                die("target 'label' needs the images' /labels");
+            if (labels[i] < 0 || labels[i] >= K)
+                die("image %lld: label %d is not a class of the model (0..%lld)",
+                    (long long)(ids ? ids[i] : i), labels[i], (long long)K - 1);
+            q->channel = labels[i];
+            break;
+        case TARGET_PRED: q->channel = argmax(a->data + i * K, K); break;
+        case TARGET_UNIT: q->channel = t->channel; break;
+        case TARGET_STRONGEST: {
+            /* The map whose summary is largest; ties to the lower channel. */
+            double best = -INFINITY;
+            for (int64_t c = 0; c < s[0]; c++) {
+                double v = summarise(t, a->data + i * K + c * hw, s[2], hw, NULL);
+                if (v > best)
+                    best = v, q->channel = c;
+            }
+            break;
+        }
+        }
+        if (t->map == TARGET_MAP_AT && (t->kind == TARGET_UNIT || t->kind == TARGET_STRONGEST))
+            q->y = t->y, q->x = t->x;
+    }
+}
+
+/* One image's value, and its seed when g is not NULL (g zeroed, K floats). */
+static float measure(const target *t, const engine *e, int i, const target_sel *q, float *g)
+{
+    const tensor *a = engine_act(e, t->node);
+    int64_t C = a->dims[1], hw = a->dims[2] * a->dims[3], K = C * hw;
+    const float *row = a->data + (int64_t)i * K;
+    int cls_target = t->kind == TARGET_CLASS || t->kind == TARGET_LABEL || t->kind == TARGET_PRED;
+    if (cls_target && t->measure == TARGET_PROB) {
+        double *p = xmalloc((size_t)K * sizeof *p);
+        softmax_row(row, K, p);
+        double pc = p[q->channel];
+        if (g)   /* d p_c / d z_j = p_c (delta_cj - p_j) */
+            for (int64_t j = 0; j < K; j++)
+                g[j] = (float)(pc * ((j == q->channel) - p[j]));
+        free(p);
+        return (float)pc;
+    }
+    if (cls_target) {
+        if (g)
+            g[q->channel] = 1;
+        return row[q->channel];
+    }
+    return (float)summarise(t, row + q->channel * hw, a->dims[3], hw,
+                            g ? g + q->channel * hw : NULL);
+}
+
+void target_value(const target *t, const engine *e, int n, const target_sel *sel, int nsel,
+                  float *val)
+{
+    for (int i = 0; i < n; i++)
+        val[i] = measure(t, e, i, &sel[i % nsel], NULL);
+}
+
+int target_seed(const target *t, const engine *e, int n, const target_sel *sel, int nsel,
+                tensor *grad, float *val)
+{
+    const tensor *a = engine_act(e, t->node);
+    grad->ndim = 4;
+    grad->dims[0] = n;
+    for (int k = 1; k < 4; k++)
+        grad->dims[k] = a->dims[k];
+    int64_t K = a->dims[1] * a->dims[2] * a->dims[3];
+    memset(grad->data, 0, (size_t)(n * K) * sizeof(float));
+    for (int i = 0; i < n; i++) {
+        float v = measure(t, e, i, &sel[i % nsel], grad->data + i * K);
+        if (val)
+            val[i] = v;
+    }
+    return t->node;
+}

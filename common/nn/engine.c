@@ -1,0 +1,356 @@
+/* engine: forward and backward over a prepared model (see engine.h).
+ *
+ * Every node's activation is kept (allocated once for max_batch images) so
+ * backward can run from any node; gradient buffers are allocated on the
+ * first backward, so forward-only tools do not pay for them. One scratch
+ * workspace, sized for the hungriest op (a convolution's column matrix for
+ * one image), is shared by all nodes.
+ *
+ * Preprocessing is the first step of forward: x'[c] = (x[s(c)] - mean[c]) /
+ * std[c] with s(c) = 2 - c when the model wants BGR, else c (for models
+ * without exactly 3 channels mean[0] and std[0] apply to every channel).
+ * Backward applies its Jacobian, so the input gradient is with respect to
+ * the [0,1] pixels the user has.
+ *
+ * Threads: one pool, OpenMP's. OpenBLAS is kept to one thread and the ops
+ * split their products over the OpenMP threads themselves (gemm.h):
+ * convolutions by image and by chunk of output rows (ops/conv.c), dense
+ * layers by blocks of outputs; elementwise and pooling ops by images and
+ * channels. Two pools on the same cores would wait on each other. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/cli.h"
+#include "nn/engine.h"
+#include "nn/gemm.h"
+#include "nn/ops.h"
+
+_Static_assert((int)RULE_STANDARD == (int)OP_RULE_STANDARD && (int)RULE_GUIDED == (int)OP_RULE_GUIDED &&
+                   (int)RULE_DECONVNET == (int)OP_RULE_DECONVNET,
+               "engine.h and ops.h disagree on the ReLU rules");
+
+struct engine {
+    model *m;
+    int max_batch, n;          /* capacity; images in the last forward */
+    int training;
+    rng rng;
+    tensor *input;             /* preprocessed input x' */
+    tensor **act;              /* per node, max_batch x shape */
+    void **aux;                /* per node, max_batch * need_aux bytes (or NULL) */
+    float *ws;
+    size_t wslen;
+    int *valid;                /* computed by the last forward */
+    tensor *gin;               /* d/dx' then, after backward, d/dx */
+    tensor **grad;             /* per node d/d activation (lazy) */
+    tensor ***wgrad;           /* per node, per weight (lazy) */
+    char *mark;                /* scratch: ancestors of a node */
+    int has_grad;              /* a backward has run since the last forward */
+};
+
+static tensor *batch_tensor(int64_t n, const int64_t *shape)
+{
+    return tensor_new4(n, shape[0], shape[1], shape[2]);
+}
+
+engine *engine_new(model *m, int max_batch, int training, uint64_t seed)
+{
+    if (max_batch < 1)
+        die("engine: batch size %d must be at least 1", max_batch);
+    gemm_serial_blas();
+    engine *e = xcalloc(1, sizeof *e);
+    e->m = m;
+    e->max_batch = max_batch;
+    e->training = training;
+    rng_seed(&e->rng, seed);
+    e->input = batch_tensor(max_batch, m->in_shape);
+    e->act = xcalloc((size_t)m->n, sizeof *e->act);
+    e->aux = xcalloc((size_t)m->n, sizeof *e->aux);
+    e->valid = xcalloc((size_t)m->n, sizeof *e->valid);
+    e->grad = xcalloc((size_t)m->n, sizeof *e->grad);
+    e->wgrad = xcalloc((size_t)m->n, sizeof *e->wgrad);
+    e->mark = xcalloc((size_t)m->n, 1);
+    for (int i = 0; i < m->n; i++) {
+        node *nd = &m->nodes[i];
+        if (!nd->def)
+            die("engine: model not prepared (node '%s')", nd->name);
+        e->act[i] = batch_tensor(max_batch, nd->shape);
+        if (nd->need_aux)
+            e->aux[i] = xcalloc((size_t)max_batch, nd->need_aux);
+        if (nd->need_ws > e->wslen)
+            e->wslen = nd->need_ws;
+    }
+    e->ws = falloc(e->wslen ? e->wslen : 1);
+    return e;
+}
+
+static void free_grads(engine *e)
+{
+    for (int i = 0; i < e->m->n; i++) {
+        tensor_free(e->grad[i]);
+        e->grad[i] = NULL;
+    }
+    tensor_free(e->gin);
+    e->gin = NULL;
+}
+
+void engine_free(engine *e)
+{
+    if (!e)
+        return;
+    free_grads(e);
+    for (int i = 0; i < e->m->n; i++) {
+        tensor_free(e->act[i]);
+        free(e->aux[i]);
+        if (e->wgrad[i])
+            for (int k = 0; k < e->m->nodes[i].nw; k++)
+                tensor_free(e->wgrad[i][k]);
+        free(e->wgrad[i]);
+    }
+    tensor_free(e->input);
+    free(e->act);
+    free(e->aux);
+    free(e->valid);
+    free(e->grad);
+    free(e->wgrad);
+    free(e->mark);
+    free(e->ws);
+    free(e);
+}
+
+void engine_set_training(engine *e, int training) { e->training = training; }
+
+void engine_set_threads(int n)
+{
+    if (n < 1)
+        n = cli_nthreads(0);
+    gemm_serial_blas();
+    omp_set_num_threads(n);
+}
+
+int engine_batch(const engine *e) { return e->n; }
+
+/* Mark `upto` and its ancestors. */
+static void mark_ancestors(engine *e, int upto)
+{
+    memset(e->mark, 0, (size_t)e->m->n);
+    e->mark[upto] = 1;
+    for (int i = upto; i >= 0; i--) {
+        if (!e->mark[i])
+            continue;
+        const node *nd = &e->m->nodes[i];
+        for (int k = 0; k < nd->nin; k++)
+            if (nd->in[k] >= 0)
+                e->mark[nd->in[k]] = 1;
+    }
+}
+
+static void set_batch(tensor *t, int n) { t->dims[0] = n; }
+
+static void preprocess(engine *e, const tensor *x)
+{
+    const model *m = e->m;
+    int64_t C = m->in_shape[0], hw = m->in_shape[1] * m->in_shape[2];
+    int three = C == 3;
+    for (int i = 0; i < e->n; i++)
+        for (int64_t c = 0; c < C; c++) {
+            int64_t src = m->bgr ? 2 - c : c;
+            const float *xs = x->data + (i * C + src) * hw;
+            float *xd = e->input->data + (i * C + c) * hw;
+            float mu = m->mean[three ? c : 0], inv = 1.0f / m->std[three ? c : 0];
+            for (int64_t k = 0; k < hw; k++)
+                xd[k] = (xs[k] - mu) * inv;
+        }
+}
+
+/* Inputs of node i as arrays for op_io. */
+static void node_inputs(engine *e, const node *nd, const float **x, const int64_t **xs)
+{
+    for (int k = 0; k < nd->nin; k++) {
+        int j = nd->in[k];
+        x[k] = j < 0 ? e->input->data : e->act[j]->data;
+        xs[k] = j < 0 ? e->m->in_shape : e->m->nodes[j].shape;
+    }
+}
+
+void engine_forward_upto(engine *e, const tensor *x, int upto)
+{
+    const model *m = e->m;
+    char a[64], b[64];
+    if (upto < 0 || upto >= m->n)
+        die("engine: no node %d", upto);
+    if (x->ndim != 4 || x->dims[0] < 1 || x->dims[0] > e->max_batch ||
+        x->dims[1] != m->in_shape[0] || x->dims[2] != m->in_shape[1] ||
+        x->dims[3] != m->in_shape[2]) {
+        int64_t want[4] = { e->max_batch, m->in_shape[0], m->in_shape[1], m->in_shape[2] };
+        die("images are %s but the model takes N x %lldx%lldx%lld (N <= %d; model input %s)",
+            tensor_shape_str(x->ndim, x->dims, a, sizeof a), (long long)want[1],
+            (long long)want[2], (long long)want[3], e->max_batch,
+            tensor_shape_str(3, m->in_shape, b, sizeof b));
+    }
+    e->n = (int)x->dims[0];
+    e->has_grad = 0;
+    set_batch(e->input, e->n);
+    preprocess(e, x);
+    mark_ancestors(e, upto);
+    const float *xin[64];
+    const int64_t *xsh[64];
+    for (int i = 0; i < m->n; i++) {
+        e->valid[i] = 0;
+        set_batch(e->act[i], e->n);
+        if (!e->mark[i])
+            continue;
+        const node *nd = &m->nodes[i];
+        node_inputs(e, nd, xin, xsh);
+        op_io io = { 0 };
+        io.n = e->n;
+        io.nin = nd->nin;
+        io.x = xin;
+        io.xshape = xsh;
+        io.y = e->act[i]->data;
+        io.aux = e->aux[i];
+        io.ws = e->ws;
+        io.training = e->training;
+        io.rng = &e->rng;
+        nd->def->forward(nd, &io);
+        e->valid[i] = 1;
+    }
+}
+
+void engine_forward(engine *e, const tensor *x) { engine_forward_upto(e, x, e->m->n - 1); }
+
+const tensor *engine_act(const engine *e, int i)
+{
+    if (i < 0 || i >= e->m->n)
+        die("engine: no node %d", i);
+    if (!e->valid[i])
+        die("engine: node '%s' was not computed by the last forward", e->m->nodes[i].name);
+    return e->act[i];
+}
+
+const tensor *engine_output(const engine *e) { return engine_act(e, e->m->n - 1); }
+
+const tensor *engine_preprocessed(const engine *e) { return e->input; }
+
+static void alloc_wgrad(engine *e, int i)
+{
+    const node *nd = &e->m->nodes[i];
+    if (e->wgrad[i] || !nd->nw)
+        return;
+    e->wgrad[i] = xcalloc((size_t)nd->nw, sizeof *e->wgrad[i]);
+    for (int k = 0; k < nd->nw; k++)
+        e->wgrad[i][k] = tensor_new(nd->w[k]->ndim, nd->w[k]->dims);
+}
+
+void engine_backward(engine *e, int from, const tensor *grad, relu_rule rule, int want_wgrad)
+{
+    const model *m = e->m;
+    char a[64], b[64];
+    if (from < 0 || from >= m->n)
+        die("engine: no node %d", from);
+    if (!e->valid[from])
+        die("engine: backward from '%s', which the last forward did not compute",
+            m->nodes[from].name);
+    const tensor *act = e->act[from];
+    if (!tensor_same_shape(grad, act))
+        die("engine: gradient for '%s' is %s, its activation is %s", m->nodes[from].name,
+            tensor_shape_str(grad->ndim, grad->dims, a, sizeof a),
+            tensor_shape_str(act->ndim, act->dims, b, sizeof b));
+    if (!e->gin)
+        e->gin = batch_tensor(e->max_batch, m->in_shape);
+    set_batch(e->gin, e->n);
+    memset(e->gin->data, 0, (size_t)tensor_numel(e->gin) * sizeof(float));
+    mark_ancestors(e, from);
+    for (int i = 0; i <= from; i++) {
+        if (!e->mark[i])
+            continue;
+        if (!e->grad[i])
+            e->grad[i] = batch_tensor(e->max_batch, m->nodes[i].shape);
+        set_batch(e->grad[i], e->n);
+        memset(e->grad[i]->data, 0, (size_t)tensor_numel(e->grad[i]) * sizeof(float));
+    }
+    memcpy(e->grad[from]->data, grad->data, (size_t)tensor_numel(grad) * sizeof(float));
+    const float *xin[64];
+    const int64_t *xsh[64];
+    float *gx[64];
+    for (int i = from; i >= 0; i--) {
+        if (!e->mark[i])
+            continue;
+        const node *nd = &m->nodes[i];
+        node_inputs(e, nd, xin, xsh);
+        for (int k = 0; k < nd->nin; k++)
+            gx[k] = nd->in[k] < 0 ? e->gin->data : e->grad[nd->in[k]]->data;
+        float *gw[64];
+        int use_w = want_wgrad && nd->nw > 0;
+        if (use_w) {
+            alloc_wgrad(e, i);
+            for (int k = 0; k < nd->nw && k < 64; k++)
+                gw[k] = e->wgrad[i][k]->data;
+        }
+        op_io io = { 0 };
+        io.n = e->n;
+        io.nin = nd->nin;
+        io.x = xin;
+        io.xshape = xsh;
+        io.y = e->act[i]->data;
+        io.gy = e->grad[i]->data;
+        io.gx = gx;
+        io.gw = use_w ? gw : NULL;
+        io.aux = e->aux[i];
+        io.ws = e->ws;
+        io.rule = rule;
+        io.training = e->training;
+        io.rng = &e->rng;
+        nd->def->backward(nd, &io);
+    }
+    /* Chain through preprocessing: dx[s(c)] = dx'[c] / std[c]. In place
+     * when there is no channel swap; a swap exchanges planes 0 and 2. */
+    int64_t C = m->in_shape[0], hw = m->in_shape[1] * m->in_shape[2];
+    int three = C == 3;
+    for (int i = 0; i < e->n; i++) {
+        float *g = e->gin->data + i * C * hw;
+        for (int64_t c = 0; c < C; c++) {
+            float inv = 1.0f / m->std[three ? c : 0];
+            for (int64_t k = 0; k < hw; k++)
+                g[c * hw + k] *= inv;
+        }
+        if (m->bgr)
+            for (int64_t k = 0; k < hw; k++) {
+                float t = g[k];
+                g[k] = g[2 * hw + k];
+                g[2 * hw + k] = t;
+            }
+    }
+    e->has_grad = 1;
+}
+
+const tensor *engine_input_grad(const engine *e)
+{
+    if (!e->gin || !e->has_grad)
+        die("engine: no input gradient (backward has not run since the last forward)");
+    return e->gin;
+}
+
+const tensor *engine_node_grad(const engine *e, int i)
+{
+    if (i < 0 || i >= e->m->n || !e->grad[i] || !e->has_grad)
+        die("engine: no gradient for node %d (not an ancestor of the last backward)", i);
+    return e->grad[i];
+}
+
+tensor *engine_wgrad(engine *e, int i, int k)
+{
+    if (i < 0 || i >= e->m->n || k < 0 || k >= e->m->nodes[i].nw)
+        die("engine: node %d has no weight %d", i, k);
+    alloc_wgrad(e, i);
+    return e->wgrad[i][k];
+}
+
+void engine_zero_wgrad(engine *e)
+{
+    for (int i = 0; i < e->m->n; i++)
+        if (e->wgrad[i])
+            for (int k = 0; k < e->m->nodes[i].nw; k++)
+                tensor_fill(e->wgrad[i][k], 0.0f);
+}

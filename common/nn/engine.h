@@ -1,0 +1,64 @@
+/* engine: forward and backward passes of a prepared model over a batch.
+ * Keeps every node's activation of the last forward for backward, with
+ * three ReLU rules for the input gradient (standard, guided backprop,
+ * deconvnet); max-pool routes through its switches in all three. The rules
+ * act on the whole ReLU family: with f' the true local derivative (ReLU
+ * x > 0, LeakyReLU 1 or alpha, Clip min < x < max), guided passes g f'(x)
+ * where g > 0, deconvnet passes g where g > 0 whatever x was
+ * (docs/model-format.md). Memory: every node's activation for max_batch
+ * images, plus as much again for gradients once backward has run. */
+#ifndef CNN_ENGINE_H
+#define CNN_ENGINE_H
+
+#include "nn/model.h"
+#include "base/tensor.h"
+
+typedef enum {
+    RULE_STANDARD = 0,   /* the true gradient */
+    RULE_GUIDED,         /* pass where forward input > 0 and gradient > 0 */
+    RULE_DECONVNET       /* pass where gradient > 0, ignoring the forward input */
+} relu_rule;
+
+typedef struct engine engine;
+
+/* An engine for batches of up to max_batch images. training=1 enables
+ * dropout (with the seed) and BatchNorm in batch-statistics mode is not
+ * supported: BatchNorm is always inference. The model must outlive it. */
+engine *engine_new(model *m, int max_batch, int training, uint64_t seed);
+void engine_free(engine *e);
+void engine_set_training(engine *e, int training);
+
+/* Forward x (N x C x H x W pixels in [0,1], N <= max_batch); dies with a
+ * message naming both shapes when x does not fit the model. */
+void engine_forward(engine *e, const tensor *x);
+/* Forward only as far as node `upto` (its ancestors). */
+void engine_forward_upto(engine *e, const tensor *x, int upto);
+/* Activation of node i from the last forward: N x C x H x W (owned by the
+ * engine; valid until the next forward). */
+const tensor *engine_act(const engine *e, int i);
+/* The last node's output (the model's output, usually logits). */
+const tensor *engine_output(const engine *e);
+
+/* Backward from node `from` seeded with grad (same shape as its activation).
+ * Computes the gradient with respect to the input pixels under `rule`, and
+ * weight gradients (accumulated into engine_wgrad) when want_wgrad. */
+void engine_backward(engine *e, int from, const tensor *grad, relu_rule rule, int want_wgrad);
+/* d/dx of the last backward: N x C x H x W w.r.t. [0,1] pixels. */
+const tensor *engine_input_grad(const engine *e);
+/* Gradient of node i's weight k (same shape as the weight); zeroed by
+ * engine_zero_wgrad. */
+tensor *engine_wgrad(engine *e, int i, int k);
+void engine_zero_wgrad(engine *e);
+
+/* Threads for OpenBLAS and OpenMP together (they never run at once);
+ * n < 1 = all online cores. Process-wide. */
+void engine_set_threads(int n);
+/* Images in the last forward. */
+int engine_batch(const engine *e);
+/* The preprocessed input of the last forward, what the first layer saw. */
+const tensor *engine_preprocessed(const engine *e);
+/* d/d activation of node i from the last backward (i an ancestor of, or,
+ * the node backward started from). */
+const tensor *engine_node_grad(const engine *e, int i);
+
+#endif

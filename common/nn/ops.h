@@ -1,0 +1,98 @@
+/* ops: the operator registry (floor nn, README "Code map"). One op_def per op, each
+ * in common/nn/ops/<family>.c; a new op is one file and one line in
+ * nn/ops/registry.c. Attributes and weights of every op are documented in
+ * docs/model-format.md.
+ *
+ * Data layout: every activation is N x C x H x W float32, contiguous, the
+ * per-image shape being node->shape (C x H x W; a vector of D features is
+ * D x 1 x 1). Ops see whole batches; backward accumulates (+=) into input and
+ * weight gradients, so the engine zeroes them and a node feeding several
+ * consumers (or one consumer twice) sums correctly. */
+#ifndef CNN_OPS_H
+#define CNN_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/rng.h"
+#include "nn/graph.h"
+
+/* ReLU rules for the backward pass; the same values as engine.h's
+ * relu_rule (ops sit below the engine, so they cannot include it). */
+enum { OP_RULE_STANDARD = 0, OP_RULE_GUIDED = 1, OP_RULE_DECONVNET = 2 };
+
+/* An attribute an op accepts, with how many values it may have. Names not
+ * listed are refused by model_prepare (a typo like "strides" must not be
+ * silently ignored). */
+typedef struct op_attr_spec {
+    const char *name;
+    int min, max;
+} op_attr_spec;
+
+/* A weight an op accepts; required ones must be present. */
+typedef struct op_weight_spec {
+    const char *name;
+    int required;
+} op_weight_spec;
+
+/* What prepare tells the engine an op needs besides its output. */
+typedef struct op_need {
+    size_t ws;           /* scratch floats for one forward/backward call (shared) */
+    size_t aux;          /* bytes per image kept from forward to backward */
+} op_need;
+
+/* One call of forward or backward over a batch of n images. */
+typedef struct op_io {
+    int n;
+    int nin;
+    const float *const *x;           /* inputs, n x in shape each */
+    const int64_t *const *xshape;    /* per-image input shapes (C, H, W) */
+    float *y;                        /* output, n x node->shape */
+    const float *gy;                 /* backward: d loss / d y */
+    float *const *gx;                /* backward: += d/dx per input; entries may be NULL */
+    float *const *gw;                /* backward: += d/dw per weight; NULL = not wanted */
+    void *aux;                       /* need.aux * n bytes owned by the engine */
+    float *ws;                       /* need.ws floats, shared by all nodes */
+    int rule;                        /* OP_RULE_* */
+    int training;                    /* dropout active */
+    rng *rng;                        /* training randomness */
+} op_io;
+
+struct op_def {
+    const char *name;
+    int min_in, max_in;              /* number of inputs; max_in 0 = any */
+    const op_attr_spec *attrs;       /* {NULL}-terminated */
+    const op_weight_spec *weights;   /* {NULL}-terminated; in save order */
+    /* Check attribute values and weight shapes against the input shapes,
+     * set nd->shape, nd->priv (freed with free()) and *need. Returns 0, or
+     * -1 with a reason in err (without the node name: the caller adds it). */
+    int (*prepare)(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len);
+    void (*forward)(const node *nd, const op_io *io);
+    void (*backward)(const node *nd, const op_io *io);
+};
+
+/* The op named name (case-sensitive; "Gemm" is an alias of Dense), or NULL. */
+const struct op_def *op_find(const char *name);
+/* The i-th registered op, NULL past the end. */
+const struct op_def *op_at(int i);
+/* "Conv Dense ReLU ..." for messages. */
+const char *op_names(void);
+
+/* Helpers shared by the op files. */
+/* Integer attribute value i (broadcasting a single value), with default. */
+int64_t op_attr_int(const node *nd, const char *key, int i, int64_t def);
+/* Pads as top, left, bottom, right from "pad" with 1 (all), 2 (h, w) or 4
+ * (t, l, b, r) values. */
+void op_pads(const node *nd, int64_t pad[4]);
+/* Index of a weight within nd->w in the op's spec order, as engine passes
+ * gw in nd->w order; -1 when absent. */
+int op_weight_index(const node *nd, const char *wname);
+/* Parallelise a loop over this many floats of elementwise work? */
+#define OP_PAR_MIN 32768
+
+/* The op definitions (one per op file). */
+extern const struct op_def op_conv, op_dense, op_relu, op_leakyrelu, op_sigmoid, op_tanh,
+    op_clip, op_maxpool, op_avgpool, op_globalavgpool, op_lrn, op_batchnorm, op_dropout,
+    op_flatten, op_softmax, op_add, op_concat;
+
+#endif

@@ -1,0 +1,288 @@
+/* Elementwise ops: ReLU, LeakyReLU, Clip (the ReLU family, which honour the
+ * backward rule), Sigmoid, Tanh, Dropout; and Softmax over channels.
+ *
+ * The ReLU family under the three rules, with f' the true local derivative
+ * (ReLU: x > 0; LeakyReLU: 1 or alpha; Clip: min < x < max):
+ *   standard   g * f'(x)
+ *   guided     g * f'(x) where g > 0, else 0  (ReLU: pass where x > 0 and
+ *              g > 0; Clip: also x < max; LeakyReLU keeps alpha * g for
+ *              x <= 0 and g > 0)
+ *   deconvnet  g where g > 0, else 0, whatever x was (the backward signal
+ *              goes through a plain ReLU, Zeiler & Fergus)
+ * Boundaries follow PyTorch: ReLU passes where x > 0 (0 at x == 0), Clip is
+ * hardtanh (0 at x == min and x == max). */
+#include <math.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/ops.h"
+
+static const op_attr_spec no_attrs[] = { { NULL, 0, 0 } };
+static const op_weight_spec no_weights[] = { { NULL, 0 } };
+
+static int64_t numel(const node *nd, int n)
+{
+    return (int64_t)n * nd->shape[0] * nd->shape[1] * nd->shape[2];
+}
+
+static int same_prepare(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len)
+{
+    (void)err;
+    (void)len;
+    memcpy(nd->shape, in[0], sizeof nd->shape);
+    need->ws = 0, need->aux = 0;
+    return 0;
+}
+
+/* ReLU-family backward: the local derivative d and the rule decide. */
+static inline float relu_rule_grad(int rule, float g, float d)
+{
+    switch (rule) {
+    case OP_RULE_GUIDED: return g > 0 ? g * d : 0.0f;
+    case OP_RULE_DECONVNET: return g > 0 ? g : 0.0f;
+    default: return g * d;
+    }
+}
+
+static void relu_forward(const node *nd, const op_io *io)
+{
+    int64_t n = numel(nd, io->n);
+    const float *x = io->x[0];
+    float *y = io->y;
+#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] > 0 ? x[i] : 0.0f;
+}
+
+static void relu_backward(const node *nd, const op_io *io)
+{
+    int64_t n = numel(nd, io->n);
+    const float *x = io->x[0], *g = io->gy;
+    float *gx = io->gx[0];
+    int rule = io->rule;
+    if (!gx)
+        return;
+#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        gx[i] += relu_rule_grad(rule, g[i], x[i] > 0 ? 1.0f : 0.0f);
+}
+
+const struct op_def op_relu = { "ReLU", 1, 1, no_attrs, no_weights, same_prepare, relu_forward,
+                                relu_backward };
+
+static const op_attr_spec leaky_attrs[] = { { "alpha", 1, 1 }, { NULL, 0, 0 } };
+
+static void leaky_forward(const node *nd, const op_io *io)
+{
+    int64_t n = numel(nd, io->n);
+    const float *x = io->x[0];
+    float *y = io->y, a = (float)node_get(nd, "alpha", 0, 0.01);
+#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] > 0 ? x[i] : a * x[i];
+}
+
+static void leaky_backward(const node *nd, const op_io *io)
+{
+    int64_t n = numel(nd, io->n);
+    const float *x = io->x[0], *g = io->gy;
+    float *gx = io->gx[0], a = (float)node_get(nd, "alpha", 0, 0.01);
+    int rule = io->rule;
+    if (!gx)
+        return;
+#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        gx[i] += relu_rule_grad(rule, g[i], x[i] > 0 ? 1.0f : a);
+}
+
+const struct op_def op_leakyrelu = { "LeakyReLU", 1, 1, leaky_attrs, no_weights, same_prepare,
+                                     leaky_forward, leaky_backward };
+
+static const op_attr_spec clip_attrs[] = { { "min", 1, 1 }, { "max", 1, 1 }, { NULL, 0, 0 } };
+
+static int clip_prepare(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len)
+{
+    double lo = node_get(nd, "min", 0, -INFINITY), hi = node_get(nd, "max", 0, INFINITY);
+    if (!(lo <= hi)) {
+        snprintf(err, len, "min %g is greater than max %g", lo, hi);
+        return -1;
+    }
+    return same_prepare(nd, in, need, err, len);
+}
+
+static void clip_forward(const node *nd, const op_io *io)
+{
+    int64_t n = numel(nd, io->n);
+    const float *x = io->x[0];
+    float *y = io->y;
+    float lo = (float)node_get(nd, "min", 0, -INFINITY), hi = (float)node_get(nd, "max", 0, INFINITY);
+#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
+}
+
+static void clip_backward(const node *nd, const op_io *io)
+{
+    int64_t n = numel(nd, io->n);
+    const float *x = io->x[0], *g = io->gy;
+    float *gx = io->gx[0];
+    float lo = (float)node_get(nd, "min", 0, -INFINITY), hi = (float)node_get(nd, "max", 0, INFINITY);
+    int rule = io->rule;
+    if (!gx)
+        return;
+#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        gx[i] += relu_rule_grad(rule, g[i], x[i] > lo && x[i] < hi ? 1.0f : 0.0f);
+}
+
+const struct op_def op_clip = { "Clip", 1, 1, clip_attrs, no_weights, clip_prepare, clip_forward,
+                                clip_backward };
+
+static void sigmoid_forward(const node *nd, const op_io *io)
+{
+    int64_t n = numel(nd, io->n);
+    const float *x = io->x[0];
+    float *y = io->y;
+#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        y[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+
+static void sigmoid_backward(const node *nd, const op_io *io)
+{
+    int64_t n = numel(nd, io->n);
+    const float *y = io->y, *g = io->gy;
+    float *gx = io->gx[0];
+    if (!gx)
+        return;
+#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        gx[i] += g[i] * y[i] * (1.0f - y[i]);
+}
+
+const struct op_def op_sigmoid = { "Sigmoid", 1, 1, no_attrs, no_weights, same_prepare,
+                                   sigmoid_forward, sigmoid_backward };
+
+static void tanh_forward(const node *nd, const op_io *io)
+{
+    int64_t n = numel(nd, io->n);
+    const float *x = io->x[0];
+    float *y = io->y;
+#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        y[i] = tanhf(x[i]);
+}
+
+static void tanh_backward(const node *nd, const op_io *io)
+{
+    int64_t n = numel(nd, io->n);
+    const float *y = io->y, *g = io->gy;
+    float *gx = io->gx[0];
+    if (!gx)
+        return;
+#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        gx[i] += g[i] * (1.0f - y[i] * y[i]);
+}
+
+const struct op_def op_tanh = { "Tanh", 1, 1, no_attrs, no_weights, same_prepare, tanh_forward,
+                                tanh_backward };
+
+/* Dropout: identity at inference; in training a kept-element mask (one byte
+ * per element, in aux) with inverted scaling 1/(1-ratio), as PyTorch. */
+static const op_attr_spec dropout_attrs[] = { { "ratio", 1, 1 }, { NULL, 0, 0 } };
+
+static int dropout_prepare(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len)
+{
+    double r = node_get(nd, "ratio", 0, 0.5);
+    if (!(r >= 0 && r < 1)) {
+        snprintf(err, len, "ratio %g must lie in [0, 1)", r);
+        return -1;
+    }
+    same_prepare(nd, in, need, err, len);
+    need->aux = (size_t)(in[0][0] * in[0][1] * in[0][2]);
+    return 0;
+}
+
+static void dropout_forward(const node *nd, const op_io *io)
+{
+    int64_t n = numel(nd, io->n);
+    const float *x = io->x[0];
+    if (!io->training || !io->rng) {
+        memcpy(io->y, x, (size_t)n * sizeof(float));
+        return;
+    }
+    double r = node_get(nd, "ratio", 0, 0.5);
+    float scale = (float)(1.0 / (1.0 - r));
+    unsigned char *mask = io->aux;
+    /* Serial: the mask must not depend on the thread count (--seed). */
+    for (int64_t i = 0; i < n; i++) {
+        mask[i] = rng_uniform(io->rng) >= r;
+        io->y[i] = mask[i] ? x[i] * scale : 0.0f;
+    }
+}
+
+static void dropout_backward(const node *nd, const op_io *io)
+{
+    int64_t n = numel(nd, io->n);
+    float *gx = io->gx[0];
+    if (!gx)
+        return;
+    if (!io->training || !io->rng) {
+        for (int64_t i = 0; i < n; i++)
+            gx[i] += io->gy[i];
+        return;
+    }
+    float scale = (float)(1.0 / (1.0 - node_get(nd, "ratio", 0, 0.5)));
+    const unsigned char *mask = io->aux;
+    for (int64_t i = 0; i < n; i++)
+        gx[i] += mask[i] ? io->gy[i] * scale : 0.0f;
+}
+
+const struct op_def op_dropout = { "Dropout", 1, 1, dropout_attrs, no_weights, dropout_prepare,
+                                   dropout_forward, dropout_backward };
+
+/* Softmax over the channel axis at every position (a D x 1 x 1 vector: over
+ * its D features). Subtracting the maximum keeps expf finite. */
+static void softmax_forward(const node *nd, const op_io *io)
+{
+    int64_t c = nd->shape[0], hw = nd->shape[1] * nd->shape[2], np = (int64_t)io->n * hw;
+#pragma omp parallel for if (np * c > OP_PAR_MIN) schedule(static)
+    for (int64_t q = 0; q < np; q++) {
+        int64_t i = q / hw, k = q % hw;
+        const float *x = io->x[0] + i * c * hw + k;
+        float *y = io->y + i * c * hw + k;
+        float m = x[0];
+        for (int64_t j = 1; j < c; j++)
+            m = x[j * hw] > m ? x[j * hw] : m;
+        double s = 0;
+        for (int64_t j = 0; j < c; j++)
+            s += y[j * hw] = expf(x[j * hw] - m);
+        float inv = (float)(1.0 / s);
+        for (int64_t j = 0; j < c; j++)
+            y[j * hw] *= inv;
+    }
+}
+
+static void softmax_backward(const node *nd, const op_io *io)
+{
+    int64_t c = nd->shape[0], hw = nd->shape[1] * nd->shape[2], np = (int64_t)io->n * hw;
+    if (!io->gx[0])
+        return;
+#pragma omp parallel for if (np * c > OP_PAR_MIN) schedule(static)
+    for (int64_t q = 0; q < np; q++) {
+        int64_t i = q / hw, k = q % hw, o = i * c * hw + k;
+        const float *y = io->y + o, *g = io->gy + o;
+        float *gx = io->gx[0] + o;
+        double dot = 0;
+        for (int64_t j = 0; j < c; j++)
+            dot += (double)g[j * hw] * y[j * hw];
+        for (int64_t j = 0; j < c; j++)
+            gx[j * hw] += y[j * hw] * (g[j * hw] - (float)dot);
+    }
+}
+
+const struct op_def op_softmax = { "Softmax", 1, 1, no_attrs, no_weights, same_prepare,
+                                   softmax_forward, softmax_backward };

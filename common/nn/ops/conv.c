@@ -1,0 +1,746 @@
+/* Conv (2-D convolution, PyTorch/ONNX semantics) and Dense (Gemm).
+ *
+ * Conv lowers the input to a column matrix (im2col: rows c,ki,kj; columns
+ * output positions) and multiplies by the weight matrix Cout x Cin/g*kh*kw
+ * with one GEMM per group. The lowering is done a chunk of output rows at a
+ * time, about CONV_CHUNK floats (L2-sized), so that a chunk is still in
+ * cache when its GEMM reads it and the workspace stays small; the (image,
+ * chunk) items run in parallel, one single-threaded GEMM each (gemm.h).
+ * With fewer items than threads (one small image) the items run in turn,
+ * each lowering parallel over channels and its GEMM split over threads. A
+ * 1x1, stride-1, unpadded convolution needs no lowering: the input plane is
+ * already the column matrix.
+ *
+ * Backward: the weight gradient sums gy x col^T over the same items, each
+ * thread into its own accumulator (a static schedule: the same sums in the
+ * same order every run, so training is reproducible). The input gradient of a stride-1
+ * convolution is itself a convolution of gy (flipped, transposed weights,
+ * pads (k-1)d - pad), so it runs through the same fast path; other strides
+ * use col2im, in parallel over images. 3x3 stride-1 convolutions with 16
+ * channels or more on both sides (and so their input gradients) run by
+ * Winograd's F(4x4, 3x3) instead (winograd.h). A depthwise convolution
+ * (groups = Cin = Cout) would be Cin GEMMs of one row each, so it runs as
+ * direct loops over the planes instead, in parallel with OpenMP. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/ops/chunks.h"
+#include "nn/gemm.h"
+#include "nn/ops.h"
+#include "nn/ops/pack.h"
+#include "nn/thinmm.h"
+#include "nn/ops/winograd.h"
+
+/* Floats of column matrix one chunk aims at (2 MiB). */
+#define CONV_CHUNK (512 * 1024)
+/* Fewest columns a chunk's GEMM should have (below, packing dominates). */
+#define CONV_MIN_COLS 256
+
+/* The geometry of one convolution. */
+typedef struct cgeo {
+    int64_t cin, h, w, cout, oh, ow, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, g;
+    int64_t crows;       /* output rows per chunk */
+    int direct;          /* 1x1, stride 1, no padding: no lowering */
+} cgeo;
+
+typedef struct conv_p {
+    cgeo f;              /* the convolution */
+    cgeo t;              /* its input gradient as a convolution (tgrad) */
+    int iw, ib;          /* weight/bias index in nd->w; ib -1 = no bias */
+    int depthwise;       /* groups = Cin = Cout: direct loops, no GEMM */
+    int tgrad;           /* input gradient through the transposed convolution */
+    int wt;              /* threads the workspace has slots for */
+    size_t slot;         /* floats of workspace per thread */
+    size_t apk;          /* workspace offset of the packed weights (pk) */
+    int wino_f, wino_t;  /* forward, tgrad by Winograd (winograd.h) */
+    wgeo wf, wtg;        /* their geometries */
+    size_t wino;         /* workspace offset of Winograd's area */
+} conv_p;
+
+static const op_attr_spec conv_attrs[] = {
+    { "kernel", 1, 2 }, { "stride", 1, 2 }, { "pad", 1, 4 }, { "dilation", 1, 2 },
+    { "groups", 1, 1 }, { NULL, 0, 0 }
+};
+static const op_weight_spec conv_weights[] = { { "weight", 1 }, { "bias", 0 }, { NULL, 0 } };
+
+/* Rows of the column matrix (per image, all groups). */
+static int64_t col_rows(const cgeo *q) { return q->direct ? 0 : q->cin * q->kh * q->kw; }
+/* Rows of the lowered chunk the forward writes: with the packed GEMM
+ * (pack.h) even a 1x1 convolution's input is copied into panels. */
+static int64_t lower_rows(const cgeo *q) { return pk_available() ? q->cin * q->kh * q->kw : col_rows(q); }
+/* Floats of a lowered chunk of rows output rows (panels padded). */
+static size_t chunk_floats(const cgeo *q, int64_t rows)
+{
+    return (size_t)(lower_rows(q) * (rows * q->ow + PK_NR));
+}
+
+/* Output rows per chunk for wt threads: about CONV_CHUNK floats, at least
+ * CONV_MIN_COLS columns, at least 2 chunks per thread for one image when
+ * that leaves the columns above the minimum, equal chunks. */
+static void set_chunk(cgeo *q, int wt)
+{
+    if (!lower_rows(q)) {
+        q->crows = q->oh;
+        return;
+    }
+    int64_t r = CONV_CHUNK / (lower_rows(q) * q->ow);
+    if (r > ceil_div(q->oh, 2 * wt))
+        r = ceil_div(q->oh, 2 * wt);
+    q->crows = chunk_rows(r, ceil_div(CONV_MIN_COLS, q->ow), q->oh);
+}
+
+static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len)
+{
+    conv_p p = { 0 };
+    cgeo *q = &p.f;
+    p.iw = op_weight_index(nd, "weight");
+    p.ib = op_weight_index(nd, "bias");
+    const tensor *W = nd->w[p.iw];
+    q->cin = in[0][0], q->h = in[0][1], q->w = in[0][2];
+    if (W->ndim != 4) {
+        snprintf(err, len, "weight must be 4-D (Cout x Cin/groups x kh x kw), has %d dimensions",
+                 W->ndim);
+        return -1;
+    }
+    q->cout = W->dims[0], q->kh = W->dims[2], q->kw = W->dims[3];
+    q->g = op_attr_int(nd, "groups", 0, 1);
+    q->sh = op_attr_int(nd, "stride", 0, 1), q->sw = op_attr_int(nd, "stride", 1, 1);
+    q->dh = op_attr_int(nd, "dilation", 0, 1), q->dw = op_attr_int(nd, "dilation", 1, 1);
+    int64_t pad[4];
+    op_pads(nd, pad);
+    q->pt = pad[0], q->pl = pad[1], q->pb = pad[2], q->pr = pad[3];
+    if (node_has(nd, "kernel") && (op_attr_int(nd, "kernel", 0, 0) != q->kh ||
+                                   op_attr_int(nd, "kernel", 1, 0) != q->kw)) {
+        snprintf(err, len, "kernel attribute %lldx%lld disagrees with the weight's %lldx%lld",
+                 (long long)op_attr_int(nd, "kernel", 0, 0),
+                 (long long)op_attr_int(nd, "kernel", 1, 0), (long long)q->kh, (long long)q->kw);
+        return -1;
+    }
+    if (q->g < 1 || q->sh < 1 || q->sw < 1 || q->dh < 1 || q->dw < 1 || pad[0] < 0 || pad[1] < 0 ||
+        pad[2] < 0 || pad[3] < 0 || q->kh < 1 || q->kw < 1 || q->cout < 1) {
+        snprintf(err, len, "groups, stride, dilation and kernel must be >= 1 and pads >= 0");
+        return -1;
+    }
+    if (q->cin % q->g || q->cout % q->g) {
+        snprintf(err, len, "groups %lld does not divide input channels %lld and output channels %lld",
+                 (long long)q->g, (long long)q->cin, (long long)q->cout);
+        return -1;
+    }
+    if (W->dims[1] != q->cin / q->g) {
+        snprintf(err, len, "weight has %lld input channels per group, the input gives %lld/%lld = %lld",
+                 (long long)W->dims[1], (long long)q->cin, (long long)q->g,
+                 (long long)(q->cin / q->g));
+        return -1;
+    }
+    if (p.ib >= 0 && (nd->w[p.ib]->ndim != 1 || nd->w[p.ib]->dims[0] != q->cout)) {
+        snprintf(err, len, "bias must have %lld values (one per output channel)", (long long)q->cout);
+        return -1;
+    }
+    int64_t eh = q->dh * (q->kh - 1) + 1, ew = q->dw * (q->kw - 1) + 1;
+    if (q->h + q->pt + q->pb < eh || q->w + q->pl + q->pr < ew) {
+        snprintf(err, len, "kernel %lldx%lld (dilated) is larger than the padded input %lldx%lld",
+                 (long long)eh, (long long)ew, (long long)(q->h + q->pt + q->pb),
+                 (long long)(q->w + q->pl + q->pr));
+        return -1;
+    }
+    q->oh = (q->h + q->pt + q->pb - eh) / q->sh + 1;
+    q->ow = (q->w + q->pl + q->pr - ew) / q->sw + 1;
+    q->direct = q->kh == 1 && q->kw == 1 && q->sh == 1 && q->sw == 1 && !q->pt && !q->pl &&
+                !q->pb && !q->pr;
+    nd->shape[0] = q->cout, nd->shape[1] = q->oh, nd->shape[2] = q->ow;
+    p.depthwise = q->g > 1 && q->g == q->cin && q->cout == q->cin;
+    p.wt = omp_get_max_threads();
+    if (p.wt < omp_get_num_procs())
+        p.wt = omp_get_num_procs();
+    if (p.wt > 256)
+        p.wt = 256;
+    set_chunk(q, p.wt);
+    /* The input gradient as a convolution of gy: stride 1, every pad at
+     * most the dilated kernel's reach, so the transposed pads are >= 0. */
+    p.tgrad = q->sh == 1 && q->sw == 1 && q->pt <= eh - 1 && q->pb <= eh - 1 &&
+              q->pl <= ew - 1 && q->pr <= ew - 1;
+    if (p.tgrad) {
+        cgeo *t = &p.t;
+        *t = *q;
+        t->cin = q->cout, t->h = q->oh, t->w = q->ow, t->cout = q->cin, t->oh = q->h, t->ow = q->w;
+        t->pt = eh - 1 - q->pt, t->pb = eh - 1 - q->pb, t->pl = ew - 1 - q->pl,
+        t->pr = ew - 1 - q->pr;
+        t->direct = t->kh == 1 && t->kw == 1 && !t->pt && !t->pl && !t->pb && !t->pr;
+        set_chunk(t, p.wt);
+    }
+    /* A slot holds a chunk's column matrix and, in backward, the gradient
+     * of one (col2im path); the transposed weights follow the slots. */
+    /* col2im's gradient of a chunk has Cin k^2 rows even where the forward
+     * lowers nothing (a 1x1 convolution reads its input as it is). */
+    size_t cf = chunk_floats(q, q->crows), cd = (size_t)(q->cin * q->kh * q->kw * q->crows * q->ow);
+    if (cd > cf)
+        cf = cd;
+    size_t ct = p.tgrad ? chunk_floats(&p.t, p.t.crows) : 0;
+    p.slot = 2 * (cf > ct ? cf : ct);
+    if (p.slot && p.slot < 2 * (size_t)CONV_CHUNK)
+        p.slot = 2 * (size_t)CONV_CHUNK;
+    p.slot = (p.slot + 15) / 16 * 16;
+    size_t wlen = (size_t)tensor_numel(W), alen = 0;
+    p.apk = p.slot * (size_t)p.wt + (p.tgrad ? (wlen + 15) / 16 * 16 : 0);
+    if (pk_available()) {
+        alen = (size_t)q->g * pk_a_size(q->cout / q->g, q->cin / q->g * q->kh * q->kw);
+        size_t at = (size_t)q->g * pk_a_size(q->cin / q->g, q->cout / q->g * q->kh * q->kw);
+        if (p.tgrad && at > alen)
+            alen = at;
+    }
+    p.wino = p.apk + alen;
+    size_t wl = 0;
+    p.wino_f = !p.depthwise &&
+               wino_wanted(q->cin, q->cout, q->kh, q->kw, q->sh, q->sw, q->dh, q->dw, q->g);
+    if (p.wino_f) {
+        wino_init(&p.wf, q->cin, q->h, q->w, q->cout, q->oh, q->ow, q->pt, q->pl);
+        wl = wino_ws_floats(&p.wf, p.wt);
+    }
+    p.wino_t = p.tgrad && !p.depthwise &&
+               wino_wanted(p.t.cin, p.t.cout, p.t.kh, p.t.kw, 1, 1, p.t.dh, p.t.dw, p.t.g);
+    if (p.wino_t) {
+        const cgeo *t = &p.t;
+        wino_init(&p.wtg, t->cin, t->h, t->w, t->cout, t->oh, t->ow, t->pt, t->pl);
+        if (wino_ws_floats(&p.wtg, p.wt) > wl)
+            wl = wino_ws_floats(&p.wtg, p.wt);
+    }
+    need->ws = p.depthwise ? 0 : p.wino + wl;
+    need->aux = 0;
+    conv_p *r = malloc(sizeof *r);
+    if (!r) {
+        snprintf(err, len, "out of memory");
+        return -1;
+    }
+    *r = p;
+    nd->priv = r;
+    return 0;
+}
+
+/* For kernel column kj: the input column offset off of output column 0
+ * and the output columns lo..hi-1 whose input column lies inside the
+ * image (lo <= hi). */
+static void col_range(const cgeo *p, int64_t kj, int64_t *off, int64_t *lo, int64_t *hi)
+{
+    *off = kj * p->dw - p->pl;
+    *lo = *off < 0 ? (-*off + p->sw - 1) / p->sw : 0;
+    *hi = p->w - *off <= 0 ? 0 : (p->w - *off - 1) / p->sw + 1;
+    if (*hi > p->ow)
+        *hi = p->ow;
+    if (*lo > *hi)
+        *lo = *hi;
+}
+
+/* Lower output rows oy0..oy1-1 of one image x (cin x h x w) into col
+ * (cin*kh*kw x (oy1-oy0)*ow); channels c0..c1-1 only. */
+static void im2col_rows(const cgeo *p, const float *x, float *col, int64_t oy0, int64_t oy1,
+                        int64_t c0, int64_t c1)
+{
+    int64_t nc = (oy1 - oy0) * p->ow;
+    for (int64_t c = c0; c < c1; c++)
+        for (int64_t ki = 0; ki < p->kh; ki++)
+            for (int64_t kj = 0; kj < p->kw; kj++) {
+                float *row = col + ((c * p->kh + ki) * p->kw + kj) * nc;
+                const float *xc = x + c * p->h * p->w;
+                int64_t off, lo, hi;
+                col_range(p, kj, &off, &lo, &hi);
+                for (int64_t oy = oy0; oy < oy1; oy++) {
+                    float *r = row + (oy - oy0) * p->ow;
+                    int64_t iy = oy * p->sh - p->pt + ki * p->dh;
+                    if (iy < 0 || iy >= p->h) {
+                        memset(r, 0, (size_t)p->ow * sizeof *r);
+                        continue;
+                    }
+                    /* Indices, not a pointer off the row's start (off < 0). */
+                    int64_t base = iy * p->w + off;
+                    for (int64_t ox = 0; ox < lo; ox++)
+                        r[ox] = 0;
+                    if (p->sw == 1 && hi > lo)
+                        memcpy(r + lo, xc + base + lo, (size_t)(hi - lo) * sizeof *r);
+                    else
+                        for (int64_t ox = lo; ox < hi; ox++)
+                            r[ox] = xc[base + ox * p->sw];
+                    for (int64_t ox = hi; ox < p->ow; ox++)
+                        r[ox] = 0;
+                }
+            }
+}
+
+/* The adjoint of im2col_rows: add col's entries back onto the image gx. */
+static void col2im_rows_add(const cgeo *p, const float *col, float *gx, int64_t oy0, int64_t oy1,
+                            int64_t c0, int64_t c1)
+{
+    int64_t nc = (oy1 - oy0) * p->ow;
+    for (int64_t c = c0; c < c1; c++)
+        for (int64_t ki = 0; ki < p->kh; ki++)
+            for (int64_t kj = 0; kj < p->kw; kj++) {
+                const float *row = col + ((c * p->kh + ki) * p->kw + kj) * nc;
+                float *gc = gx + c * p->h * p->w;
+                int64_t off, lo, hi;
+                col_range(p, kj, &off, &lo, &hi);
+                for (int64_t oy = oy0; oy < oy1; oy++) {
+                    int64_t iy = oy * p->sh - p->pt + ki * p->dh;
+                    if (iy < 0 || iy >= p->h)
+                        continue;
+                    const float *r = row + (oy - oy0) * p->ow;
+                    int64_t base = iy * p->w + off;
+                    for (int64_t ox = lo; ox < hi; ox++)
+                        gc[base + ox * p->sw] += r[ox];
+                }
+            }
+}
+
+/* The chunk plan of one call: rows per chunk, chunks per image, threads. */
+typedef struct plan {
+    int64_t crows, nch, items;
+    int T;
+} plan;
+
+static plan make_plan(const cgeo *q, int n, int wt, size_t slot)
+{
+    plan pl;
+    int T = omp_get_max_threads();
+    if (T > wt)
+        T = wt;
+    pl.crows = q->crows;
+    /* An image per thread or more: whole images when they fit the slot. */
+    if (lower_rows(q) && n >= T && chunk_floats(q, q->oh) <= slot / 2)
+        pl.crows = q->oh;
+    pl.nch = ceil_div(q->oh, pl.crows);
+    pl.items = (int64_t)n * pl.nch;
+    double flops = 2.0 * (double)n * (double)(q->cout * q->oh * q->ow) *
+                   (double)(q->cin / q->g * q->kh * q->kw);
+    if (T > flops / gemm_par_flops())
+        T = (int)(flops / gemm_par_flops());
+    pl.T = T < 1 ? 1 : T;
+    chunks_balance(n, q->oh, pl.T, &pl.crows, &pl.nch);
+    pl.items = (int64_t)n * pl.nch;
+    return pl;
+}
+
+/* Lower output rows oy0..oy1-1 of image x, channels c0..c1-1, into
+ * panels of PK_NR columns (pack.h): element (k, j) at
+ * (j / PK_NR) * kt * PK_NR + k * PK_NR + j % PK_NR, kt = cin*kh*kw; the
+ * last panel's columns past the chunk are zero. */
+static void im2col_panels(const cgeo *p, const float *x, float *col, int64_t oy0, int64_t oy1,
+                          int64_t c0, int64_t c1)
+{
+    int64_t kt = p->cin * p->kh * p->kw, nc = (oy1 - oy0) * p->ow, ps = kt * PK_NR;
+    int64_t npad = (nc + PK_NR - 1) / PK_NR * PK_NR;
+    for (int64_t c = c0; c < c1; c++)
+        for (int64_t ki = 0; ki < p->kh; ki++)
+            for (int64_t kj = 0; kj < p->kw; kj++) {
+                int64_t k = (c * p->kh + ki) * p->kw + kj;
+                const float *xc = x + c * p->h * p->w;
+                int64_t off, lo, hi;
+                col_range(p, kj, &off, &lo, &hi);
+                for (int64_t oy = oy0; oy < oy1; oy++) {
+                    int64_t iy = oy * p->sh - p->pt + ki * p->dh, j0 = (oy - oy0) * p->ow;
+                    if (iy < 0 || iy >= p->h) {
+                        pk_put(col, ps, k, j0, NULL, p->ow, 1);
+                        continue;
+                    }
+                    /* Zeros, the columns inside the image, zeros. */
+                    pk_put(col, ps, k, j0, NULL, lo, 1);
+                    if (hi > lo)
+                        pk_put(col, ps, k, j0 + lo, xc + iy * p->w + off + lo * p->sw, hi - lo,
+                               p->sw);
+                    pk_put(col, ps, k, j0 + hi, NULL, p->ow - hi, 1);
+                }
+                pk_put(col, ps, k, nc, NULL, npad - nc, 1);
+            }
+}
+
+/* A lowering (or its adjoint) of output rows oy0..oy1-1 from src into
+ * dst, input channels c0..c1-1: channels touch disjoint parts of dst. */
+typedef void lower_fn(const cgeo *p, const float *src, float *dst, int64_t oy0, int64_t oy1,
+                      int64_t c0, int64_t c1);
+
+/* Every channel: in parallel over channels when par (called outside a
+ * parallel region), else on this thread. */
+static void by_channels(lower_fn *fn, const cgeo *q, const float *src, float *dst, int64_t oy0,
+                        int64_t oy1, int par)
+{
+    if (par) {
+#pragma omp parallel for schedule(static)
+        for (int64_t c = 0; c < q->cin; c++)
+            fn(q, src, dst, oy0, oy1, c, c + 1);
+    } else
+        fn(q, src, dst, oy0, oy1, 0, q->cin);
+}
+
+/* The column matrix of chunk oy0..oy1 of image x (ld: its row stride). */
+static const float *chunk_cols(const cgeo *q, const float *x, float *col, int64_t oy0, int64_t oy1,
+                               int par, int64_t *ld)
+{
+    if (q->direct) {
+        *ld = q->oh * q->ow;
+        return x + oy0 * q->ow;
+    }
+    *ld = (oy1 - oy0) * q->ow;
+    by_channels(im2col_rows, q, x, col, oy0, oy1, par);
+    return col;
+}
+
+/* y (+)= conv(x) + b over chunk oy0..oy1 of one image; par: split over
+ * threads (called outside a parallel region); apk: the packed weights. */
+static void conv_chunk(const cgeo *q, const float *W, const float *apk, const float *b,
+                       const float *x, float *y, int64_t oy0, int64_t oy1, float *col, float beta,
+                       int par)
+{
+    int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
+    int64_t nc = (oy1 - oy0) * q->ow;
+    if (apk) {
+        by_channels(im2col_panels, q, x, col, oy0, oy1, par);
+        size_t as = pk_a_size(M, K);
+        for (int64_t g = 0; g < q->g; g++)
+            pk_gemm(apk + g * as, M, K, col + g * K * PK_NR, q->g * K * PK_NR, nc,
+                    y + g * M * ohw + oy0 * q->ow, ohw, b ? b + g * M : NULL, beta != 0, par);
+        return;
+    }
+    int64_t ld;
+    const float *B = chunk_cols(q, x, col, oy0, oy1, par, &ld);
+    for (int64_t g = 0; g < q->g; g++)
+        (par ? gemm : gemm1)(0, 0, (int)M, (int)nc, (int)K, 1.0f, W + g * M * K, (int)K,
+                             B + g * K * ld, (int)ld, beta, y + g * M * ohw + oy0 * q->ow,
+                             (int)ohw);
+    if (b)
+        for (int64_t c = 0; c < q->cout; c++) {
+            float *yc = y + c * ohw + oy0 * q->ow, bc = b[c];
+            for (int64_t k = 0; k < nc; k++)
+                yc[k] += bc;
+        }
+}
+
+/* y (+)= conv(x) (+ b) for n images; by Winograd when wg. */
+static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const float *W,
+                     const float *b, int n, const float *x, float *y, float beta, float *ws)
+{
+    if (wg && wino_worth(wg, n)) {
+        wino_run(wg, W, b, n, x, y, beta, ws + cp->wino, cp->wt);
+        return;
+    }
+    gemm_serial_blas();
+    plan pl = make_plan(q, n, cp->wt, cp->slot);
+    int64_t xs = q->cin * q->h * q->w, ys = q->cout * q->oh * q->ow;
+    float *apk = NULL;
+    if (pk_available()) {
+        int64_t M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
+        apk = ws + cp->apk;
+        for (int64_t g = 0; g < q->g; g++)
+            pk_pack_a(W + g * M * K, M, K, K, apk + g * pk_a_size(M, K));
+    }
+    if (pl.items < pl.T) {
+        for (int64_t it = 0; it < pl.items; it++) {
+            int64_t i = it / pl.nch, oy0 = it % pl.nch * pl.crows;
+            int64_t oy1 = oy0 + pl.crows < q->oh ? oy0 + pl.crows : q->oh;
+            conv_chunk(q, W, apk, b, x + i * xs, y + i * ys, oy0, oy1, ws, beta, 1);
+        }
+        return;
+    }
+#pragma omp parallel for num_threads(pl.T) schedule(dynamic) if (pl.T > 1)
+    for (int64_t it = 0; it < pl.items; it++) {
+        int64_t i = it / pl.nch, oy0 = it % pl.nch * pl.crows;
+        int64_t oy1 = oy0 + pl.crows < q->oh ? oy0 + pl.crows : q->oh;
+        conv_chunk(q, W, apk, b, x + i * xs, y + i * ys, oy0, oy1,
+                   ws + (size_t)omp_get_thread_num() * cp->slot, beta, 0);
+    }
+}
+
+/* Depthwise: each channel convolved with its own kh x kw filter. */
+static void dw_forward(const cgeo *p, const float *W, const float *b, const op_io *io)
+{
+    int64_t planes = (int64_t)io->n * p->cin, hw = p->h * p->w, ohw = p->oh * p->ow;
+#pragma omp parallel for if (planes * ohw * p->kh * p->kw > OP_PAR_MIN) schedule(static)
+    for (int64_t q = 0; q < planes; q++) {
+        int64_t c = q % p->cin;
+        const float *x = io->x[0] + q * hw, *w = W + c * p->kh * p->kw;
+        float *y = io->y + q * ohw;
+        for (int64_t oy = 0; oy < p->oh; oy++)
+            for (int64_t ox = 0; ox < p->ow; ox++) {
+                float s = b ? b[c] : 0.0f;
+                for (int64_t ki = 0; ki < p->kh; ki++) {
+                    int64_t iy = oy * p->sh - p->pt + ki * p->dh;
+                    if (iy < 0 || iy >= p->h)
+                        continue;
+                    for (int64_t kj = 0; kj < p->kw; kj++) {
+                        int64_t ix = ox * p->sw - p->pl + kj * p->dw;
+                        if (ix >= 0 && ix < p->w)
+                            s += w[ki * p->kw + kj] * x[iy * p->w + ix];
+                    }
+                }
+                y[oy * p->ow + ox] = s;
+            }
+    }
+}
+
+/* Parallel over channels, images inside: the weight gradient of a channel
+ * sums over images, so one thread owns it. */
+static void dw_backward(const cgeo *p, const float *W, float *gW, float *gb, const op_io *io)
+{
+    int64_t hw = p->h * p->w, ohw = p->oh * p->ow, kk = p->kh * p->kw;
+    float *gx0 = io->gx[0];
+#pragma omp parallel for if ((int64_t)io->n * p->cin * ohw * kk > OP_PAR_MIN) schedule(static)
+    for (int64_t c = 0; c < p->cin; c++) {
+        const float *w = W + c * kk;
+        for (int i = 0; i < io->n; i++) {
+            int64_t q = (int64_t)i * p->cin + c;
+            const float *x = io->x[0] + q * hw, *g = io->gy + q * ohw;
+            float *gx = gx0 ? gx0 + q * hw : NULL;
+            for (int64_t oy = 0; oy < p->oh; oy++)
+                for (int64_t ox = 0; ox < p->ow; ox++) {
+                    float gv = g[oy * p->ow + ox];
+                    if (gb)
+                        gb[c] += gv;
+                    for (int64_t ki = 0; ki < p->kh; ki++) {
+                        int64_t iy = oy * p->sh - p->pt + ki * p->dh;
+                        if (iy < 0 || iy >= p->h)
+                            continue;
+                        for (int64_t kj = 0; kj < p->kw; kj++) {
+                            int64_t ix = ox * p->sw - p->pl + kj * p->dw;
+                            if (ix < 0 || ix >= p->w)
+                                continue;
+                            if (gx)
+                                gx[iy * p->w + ix] += w[ki * p->kw + kj] * gv;
+                            if (gW)
+                                gW[c * kk + ki * p->kw + kj] += x[iy * p->w + ix] * gv;
+                        }
+                    }
+                }
+        }
+    }
+}
+
+static void conv_forward(const node *nd, const op_io *io)
+{
+    const conv_p *p = nd->priv;
+    const float *W = nd->w[p->iw]->data, *b = p->ib >= 0 ? nd->w[p->ib]->data : NULL;
+    if (p->depthwise) {
+        dw_forward(&p->f, W, b, io);
+        return;
+    }
+    conv_run(p, &p->f, p->wino_f ? &p->wf : NULL, W, b, io->n, io->x[0], io->y, 0.0f, io->ws);
+}
+
+/* Weight (and bias) gradients: sum over (image, chunk) items of
+ * gy_chunk x col_chunk^T, each thread into its own accumulator. */
+static void conv_wgrad(const conv_p *p, float *gW, float *gb, const op_io *io)
+{
+    const cgeo *q = &p->f;
+    int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
+    int64_t xs = q->cin * q->h * q->w, ys = q->cout * ohw, wl = q->cout * K;
+    plan pl = make_plan(q, io->n, p->wt, p->slot);
+    int T = pl.items < pl.T ? 1 : pl.T;
+    float *acc = T > 1 ? calloc((size_t)(T - 1) * (size_t)(wl + q->cout), sizeof(float)) : NULL;
+    if (T > 1 && !acc)
+        T = 1;
+    gemm_serial_blas();
+#pragma omp parallel for num_threads(T) schedule(static) if (T > 1)
+    for (int64_t it = 0; it < pl.items; it++) {
+        int t = omp_get_thread_num();
+        float *aw = t ? acc + (size_t)(t - 1) * (size_t)(wl + q->cout) : gW;
+        float *ab = t ? aw + wl : gb;
+        int64_t i = it / pl.nch, oy0 = it % pl.nch * pl.crows, ld;
+        int64_t oy1 = oy0 + pl.crows < q->oh ? oy0 + pl.crows : q->oh, nc = (oy1 - oy0) * q->ow;
+        const float *gy = io->gy + i * ys + oy0 * q->ow;
+        if (aw) {
+            const float *B = chunk_cols(q, io->x[0] + i * xs, io->ws + (size_t)t * p->slot, oy0,
+                                        oy1, T == 1 && pl.T > 1, &ld);
+            for (int64_t g = 0; g < q->g; g++)
+                (T == 1 && pl.T > 1 ? gemm : gemm1)(0, 1, (int)M, (int)K, (int)nc, 1.0f,
+                                                    gy + g * M * ohw, (int)ohw, B + g * K * ld,
+                                                    (int)ld, 1.0f, aw + g * M * K, (int)K);
+        }
+        if (ab)
+            for (int64_t c = 0; c < q->cout; c++) {
+                const float *gc = gy + c * ohw;
+                float s = 0;
+                for (int64_t k = 0; k < nc; k++)
+                    s += gc[k];
+                ab[c] += s;
+            }
+    }
+    for (int t = 1; t < T; t++) {
+        const float *aw = acc + (size_t)(t - 1) * (size_t)(wl + q->cout);
+        if (gW)
+            for (int64_t k = 0; k < wl; k++)
+                gW[k] += aw[k];
+        if (gb)
+            for (int64_t c = 0; c < q->cout; c++)
+                gb[c] += aw[wl + c];
+    }
+    free(acc);
+}
+
+/* Input gradient by col2im: in parallel over images, each image's chunks
+ * in turn on one thread; with fewer images than threads, the chunks in
+ * turn, each GEMM split and col2im parallel over channels. */
+static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
+{
+    const cgeo *q = &p->f;
+    int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
+    int64_t xs = q->cin * q->h * q->w, ys = q->cout * ohw;
+    plan pl = make_plan(q, io->n, p->wt, p->slot);
+    int64_t nch = pl.nch, crows = pl.crows;
+    int T = omp_get_max_threads();
+    if (T > p->wt)
+        T = p->wt;
+    int par = io->n < T;
+    if (T > io->n)
+        T = io->n;
+    gemm_serial_blas();
+#pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1)
+    for (int i = 0; i < io->n; i++) {
+        float *dcol = io->ws + (size_t)omp_get_thread_num() * p->slot;
+        float *gx = io->gx[0] + i * xs;
+        for (int64_t ch = 0; ch < nch; ch++) {
+            int64_t oy0 = ch * crows, oy1 = oy0 + crows < q->oh ? oy0 + crows : q->oh;
+            int64_t nc = (oy1 - oy0) * q->ow;
+            for (int64_t g = 0; g < q->g; g++)
+                (par ? gemm : gemm1)(1, 0, (int)K, (int)nc, (int)M, 1.0f, W + g * M * K, (int)K,
+                                     io->gy + i * ys + g * M * ohw + oy0 * q->ow, (int)ohw, 0.0f,
+                                     dcol + g * K * nc, (int)nc);
+            by_channels(col2im_rows_add, q, dcol, gx, oy0, oy1, par);
+        }
+    }
+}
+
+/* Input gradient as the convolution of gy with the flipped, transposed
+ * weights: W'[g*Ci + c][o][ki][kj] = W[g*Co + o][c][kh-1-ki][kw-1-kj]. */
+static void conv_xgrad_transposed(const conv_p *p, const float *W, const op_io *io)
+{
+    const cgeo *q = &p->f;
+    int64_t Co = q->cout / q->g, Ci = q->cin / q->g, kh = q->kh, kw = q->kw, kk = kh * kw;
+    float *Wt = io->ws + p->slot * (size_t)p->wt;
+    for (int64_t g = 0; g < q->g; g++)
+        for (int64_t c = 0; c < Ci; c++)
+            for (int64_t o = 0; o < Co; o++) {
+                const float *src = W + ((g * Co + o) * Ci + c) * kk;
+                float *dst = Wt + ((g * Ci + c) * Co + o) * kk;
+                for (int64_t k = 0; k < kk; k++)
+                    dst[k] = src[kk - 1 - k];
+            }
+    conv_run(p, &p->t, p->wino_t ? &p->wtg : NULL, Wt, NULL, io->n, io->gy, io->gx[0], 1.0f,
+             io->ws);
+}
+
+static void conv_backward(const node *nd, const op_io *io)
+{
+    const conv_p *p = nd->priv;
+    const float *W = nd->w[p->iw]->data;
+    float *gW = io->gw ? io->gw[p->iw] : NULL;
+    float *gb = io->gw && p->ib >= 0 ? io->gw[p->ib] : NULL;
+    if (p->depthwise) {
+        dw_backward(&p->f, W, gW, gb, io);
+        return;
+    }
+    if (gW || gb)
+        conv_wgrad(p, gW, gb, io);
+    /* The transposed convolution lowers gy (Cout k^2 x H W floats), col2im
+     * the input's gradient (Cin k^2 x OH OW): the smaller wins, unless the
+     * transposed one runs by Winograd. */
+    const cgeo *q = &p->f;
+    if (io->gx[0]) {
+        if (p->tgrad && ((p->wino_t && wino_worth(&p->wtg, io->n)) ||
+                         q->cout * q->h * q->w <= q->cin * q->oh * q->ow))
+            conv_xgrad_transposed(p, W, io);
+        else
+            conv_xgrad_col2im(p, W, io);
+    }
+}
+
+const struct op_def op_conv = { "Conv", 1, 1, conv_attrs, conv_weights, conv_prepare,
+                                conv_forward, conv_backward };
+
+/* ---- Dense: y = W x + b over the flattened input (C*H*W features). ---- */
+
+/* Batches of at most this many images run on thinmm (W read in place):
+ * VGG-16's fc6 at batch 4 took 37 ms against 47 by sgemm, at 32 48
+ * against 82. */
+#define DENSE_THIN 32
+
+typedef struct dense_p {
+    int64_t din, dout;
+    int iw, ib;
+} dense_p;
+
+static const op_attr_spec dense_attrs[] = { { NULL, 0, 0 } };
+
+static int dense_prepare(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len)
+{
+    dense_p p;
+    p.iw = op_weight_index(nd, "weight");
+    p.ib = op_weight_index(nd, "bias");
+    const tensor *W = nd->w[p.iw];
+    p.din = in[0][0] * in[0][1] * in[0][2];
+    if (W->ndim != 2) {
+        snprintf(err, len, "weight must be 2-D (Dout x Din), has %d dimensions", W->ndim);
+        return -1;
+    }
+    p.dout = W->dims[0];
+    if (W->dims[1] != p.din) {
+        snprintf(err, len, "weight expects %lld inputs, the input gives %lldx%lldx%lld = %lld",
+                 (long long)W->dims[1], (long long)in[0][0], (long long)in[0][1],
+                 (long long)in[0][2], (long long)p.din);
+        return -1;
+    }
+    if (p.ib >= 0 && (nd->w[p.ib]->ndim != 1 || nd->w[p.ib]->dims[0] != p.dout)) {
+        snprintf(err, len, "bias must have %lld values (one per output)", (long long)p.dout);
+        return -1;
+    }
+    nd->shape[0] = p.dout, nd->shape[1] = 1, nd->shape[2] = 1;
+    need->ws = THINMM_KERNEL ? (size_t)((p.din + p.dout) * DENSE_THIN) : 0, need->aux = 0;
+    dense_p *q = malloc(sizeof *q);
+    if (!q) {
+        snprintf(err, len, "out of memory");
+        return -1;
+    }
+    *q = p;
+    nd->priv = q;
+    return 0;
+}
+
+static void dense_forward(const node *nd, const op_io *io)
+{
+    const dense_p *p = nd->priv;
+    const float *b = p->ib >= 0 ? nd->w[p->ib]->data : NULL;
+    const float *W = nd->w[p->iw]->data;
+    if (THINMM_KERNEL && io->n <= DENSE_THIN) {
+        /* Few images: W^T's product with a thin X^T, W read in place
+         * (a library GEMM packs all of W, which is most of the cost). */
+        int w = (io->n + 15) / 16 * 16;
+        float *q = io->ws, *yt = q + p->din * w;
+        for (int64_t k = 0; k < p->din; k++)
+            for (int c = 0; c < w; c++)
+                q[k * w + c] = c < io->n ? io->x[0][c * p->din + k] : 0.0f;
+        thinmm_xq(W, p->dout, p->din, q, w, yt);
+        for (int i = 0; i < io->n; i++)
+            for (int64_t o = 0; o < p->dout; o++)
+                io->y[i * p->dout + o] = yt[o * w + i] + (b ? b[o] : 0.0f);
+        return;
+    }
+    for (int i = 0; b && i < io->n; i++)
+        memcpy(io->y + i * p->dout, b, (size_t)p->dout * sizeof(float));
+    gemm(0, 1, io->n, (int)p->dout, (int)p->din, 1.0f, io->x[0], (int)p->din, W, (int)p->din,
+         b ? 1.0f : 0.0f, io->y, (int)p->dout);
+}
+
+static void dense_backward(const node *nd, const op_io *io)
+{
+    const dense_p *p = nd->priv;
+    if (io->gx[0])
+        gemm(0, 0, io->n, (int)p->din, (int)p->dout, 1.0f, io->gy, (int)p->dout,
+             nd->w[p->iw]->data, (int)p->din, 1.0f, io->gx[0], (int)p->din);
+    if (io->gw) {
+        gemm(1, 0, (int)p->dout, (int)p->din, io->n, 1.0f, io->gy, (int)p->dout, io->x[0],
+             (int)p->din, 1.0f, io->gw[p->iw], (int)p->din);
+        if (p->ib >= 0)
+            for (int i = 0; i < io->n; i++)
+                for (int64_t o = 0; o < p->dout; o++)
+                    io->gw[p->ib][o] += io->gy[i * p->dout + o];
+    }
+}
+
+const struct op_def op_dense = { "Dense", 1, 1, dense_attrs, conv_weights, dense_prepare,
+                                 dense_forward, dense_backward };

@@ -1,0 +1,73 @@
+/* The op registry: the list of ops and the attribute helpers they share. */
+#include <stdio.h>
+#include <string.h>
+
+#include "nn/ops.h"
+
+static const struct op_def *const registry[] = {
+    &op_conv, &op_dense, &op_relu, &op_leakyrelu, &op_sigmoid, &op_tanh, &op_clip,
+    &op_maxpool, &op_avgpool, &op_globalavgpool, &op_lrn, &op_batchnorm, &op_dropout,
+    &op_flatten, &op_softmax, &op_add, &op_concat,
+};
+#define NOPS ((int)(sizeof registry / sizeof registry[0]))
+
+const struct op_def *op_find(const char *name)
+{
+    if (!name)
+        return NULL;
+    if (!strcmp(name, "Gemm"))
+        return &op_dense;
+    for (int i = 0; i < NOPS; i++)
+        if (!strcmp(registry[i]->name, name))
+            return registry[i];
+    return NULL;
+}
+
+const struct op_def *op_at(int i)
+{
+    return i >= 0 && i < NOPS ? registry[i] : NULL;
+}
+
+const char *op_names(void)
+{
+    /* Built from the constant table, so the same text every call. */
+    static char buf[512];
+    if (!buf[0]) {
+        size_t k = 0;
+        for (int i = 0; i < NOPS && k + 20 < sizeof buf; i++)
+            k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%s", i ? " " : "",
+                                  registry[i]->name);
+    }
+    return buf;
+}
+
+int64_t op_attr_int(const node *nd, const char *key, int i, int64_t def)
+{
+    int n = node_getn(nd, key);
+    if (n <= 0)
+        return def;
+    return (int64_t)node_get(nd, key, i < n ? i : n - 1, (double)def);
+}
+
+void op_pads(const node *nd, int64_t pad[4])
+{
+    int n = node_getn(nd, "pad");
+    for (int i = 0; i < 4; i++)
+        pad[i] = 0;
+    if (n == 1)
+        pad[0] = pad[1] = pad[2] = pad[3] = (int64_t)node_get(nd, "pad", 0, 0);
+    else if (n == 2) {
+        pad[0] = pad[2] = (int64_t)node_get(nd, "pad", 0, 0);
+        pad[1] = pad[3] = (int64_t)node_get(nd, "pad", 1, 0);
+    } else if (n == 4)
+        for (int i = 0; i < 4; i++)
+            pad[i] = (int64_t)node_get(nd, "pad", i, 0);
+}
+
+int op_weight_index(const node *nd, const char *wname)
+{
+    for (int k = 0; k < nd->nw; k++)
+        if (!strcmp(nd->wnames[k], wname))
+            return k;
+    return -1;
+}

@@ -1,0 +1,546 @@
+/* winograd: F(4x4, 3x3) convolutions (see winograd.h).
+ *
+ * Transforms (Lavin & Gray; points 0, +-1, +-2, infinity):
+ *   B^T = | 4  0 -5  0  1  0 |   G = |  1/4     0     0  |
+ *         | 0 -4 -4  1  1  0 |       | -1/6  -1/6  -1/6  |
+ *         | 0  4 -4 -1  1  0 |       | -1/6   1/6  -1/6  |
+ *         | 0 -2 -1  2  1  0 |       | 1/24  1/12   1/6  |
+ *         | 0  2 -1 -2  1  0 |       | 1/24 -1/12   1/6  |
+ *         | 0  4  0 -5  0  1 |       |   0     0     1   |
+ *   A^T = | 1  1  1  1  1  0 |
+ *         | 0  1 -1  2 -2  0 |
+ *         | 0  1  1  4  4  0 |
+ *         | 0  1 -1  8 -8  1 |
+ * A chunk's layout in a thread's slot: V, the transformed input, 36
+ * matrices Cin x T (T the chunk's tiles, tile t = row * tw + column), in
+ * PK_NR-column panels for the micro-kernel or row-major for sgemm; M, the
+ * products, 36 matrices Cout x T row-major; then six padded rows of width
+ * 4 tw + 2 (and room for the vector code) and a row of w zeros. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/ops/chunks.h"
+#include "nn/gemm.h"
+#include "nn/ops/pack.h"
+#include "nn/ops/simd.h"
+#include "nn/ops/winograd.h"
+
+/* Positions of a transformed tile: 6 x 6. */
+#define NX 36
+
+/* Floats of V and M one chunk aims at (4 MiB: the products' operands
+ * stay in L2/L3 while every U_xi streams past). */
+#define WINO_CHUNK (1024 * 1024)
+/* Fewest tiles a chunk should have (below, the products are too thin). */
+#define WINO_MIN_TILES 64
+/* Fewest channels on either side for Winograd to pay (MNIST's first conv,
+ * one channel in, stays on im2col). */
+#define WINO_MIN_C 16
+
+/* Fewest tiles a call should have: the transformed weights (36 Cin Cout
+ * floats, 4 times the weights) are made and read once per call, which
+ * below this costs more than the products save (a 14x14 VGG layer at
+ * batch 1 is 16 tiles, and runs im2col). */
+#define WINO_CALL_TILES 36
+
+int wino_worth(const wgeo *g, int n) { return (int64_t)n * g->th * g->tw >= WINO_CALL_TILES; }
+
+int wino_wanted(int64_t cin, int64_t cout, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                int64_t dh, int64_t dw, int64_t groups)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("CNN_CONV_WINOGRAD");
+        on = !(e && !strcmp(e, "0"));
+    }
+    return on && kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && groups == 1 &&
+           cin >= WINO_MIN_C && cout >= WINO_MIN_C;
+}
+
+void wino_init(wgeo *g, int64_t cin, int64_t h, int64_t w, int64_t cout, int64_t oh, int64_t ow,
+               int64_t pt, int64_t pl)
+{
+    g->cin = cin, g->h = h, g->w = w, g->cout = cout, g->oh = oh, g->ow = ow, g->pt = pt,
+    g->pl = pl;
+    g->tw = ceil_div(ow, 4), g->th = ceil_div(oh, 4);
+    g->trows = chunk_rows(WINO_CHUNK / (NX * (cin + cout) * g->tw),
+                          ceil_div(WINO_MIN_TILES, g->tw), g->th);
+}
+
+/* The distance between two of the 36 matrices of U, V or M holding n
+ * floats: n rounded up to 4 KiB plus one cache line, so that the 36
+ * matrices' rows do not all fall in the same cache sets (the transforms
+ * read or write all 36 at once; at a power-of-two distance they would
+ * evict each other). */
+static size_t stagger(size_t n) { return (n + 1023) / 1024 * 1024 + 16; }
+
+/* Floats of one transformed weight matrix Cout x Cin, packed, staggered. */
+static size_t u_stride(const wgeo *g)
+{
+    return stagger(PK_KERNEL ? pk_a_size(g->cout, g->cin) : (size_t)(g->cout * g->cin));
+}
+static size_t u_floats(const wgeo *g) { return NX * u_stride(g); }
+
+/* Floats of one padded row: 4 tw + 2 columns, plus room for the vector
+ * code to read 16 tiles (and one more) past the last. */
+static int64_t row_floats(const wgeo *g) { return (4 * g->tw + 2 + 72 + 15) / 16 * 16; }
+
+/* Tiles of a chunk of rows tile rows, and that rounded up to whole panels. */
+static int64_t tiles_padded(const wgeo *g, int64_t rows)
+{
+    return ceil_div(rows * g->tw, PK_NR) * PK_NR;
+}
+
+/* Floats of one V and one M matrix of a chunk of rows tile rows. */
+static size_t v_stride(const wgeo *g, int64_t rows)
+{
+    return stagger((size_t)(g->cin * tiles_padded(g, rows)));
+}
+static size_t m_stride(const wgeo *g, int64_t rows)
+{
+    return stagger((size_t)(g->cout * rows * g->tw));
+}
+
+static size_t slot_floats(const wgeo *g)
+{
+    size_t f = NX * (v_stride(g, g->trows) + m_stride(g, g->trows)) +
+               (size_t)(6 * row_floats(g) + g->w);
+    return (f + 15) / 16 * 16;
+}
+
+size_t wino_ws_floats(const wgeo *g, int wt)
+{
+    return u_floats(g) + (size_t)wt * slot_floats(g);
+}
+
+/* vf: a vector of 16 floats with AVX-512, else one float; the transforms
+ * below are written once for both. */
+#if PK_KERNEL
+#include <immintrin.h>
+
+typedef __m512 vf;
+#define VADD _mm512_add_ps
+#define VSUB _mm512_sub_ps
+#define VMUL(a, b) _mm512_mul_ps(a, _mm512_set1_ps(b))
+#define VFMA(a, b, c) _mm512_fmadd_ps(a, _mm512_set1_ps(b), c) /* a b + c */
+#define VFNM(a, b, c) _mm512_fnmadd_ps(a, _mm512_set1_ps(b), c) /* c - a b */
+#else
+typedef float vf;
+#define VADD(a, b) ((a) + (b))
+#define VSUB(a, b) ((a) - (b))
+#define VMUL(a, b) ((a) * (b))
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#define VFNM(a, b, c) ((c) - (a) * (b))
+#endif
+
+/* U_xi[o][c] = (G g G^T)[xi] for each filter g = W[o][c], into the 36
+ * packed (or row-major) matrices: a panel of R output channels and a block
+ * of WB input channels at a time, transformed into a block in L1 laid out
+ * as U is, then copied out 36 runs of R WB floats (scattered single stores
+ * miss the cache each time). The last panel's spare rows get 0. */
+#define WB 16
+
+/* The six values of G v for a column (or row) v = (a, b, c). */
+static inline __attribute__((always_inline)) void gcol(vf a, vf b, vf c, vf *o)
+{
+    vf s = VADD(a, c), h = VFMA(a, 1.0f / 24, VMUL(c, 1.0f / 6));
+    o[0] = VMUL(a, 0.25f);
+    o[1] = VMUL(VADD(s, b), -1.0f / 6);
+    o[2] = VMUL(VSUB(s, b), -1.0f / 6);
+    o[3] = VFMA(b, 1.0f / 12, h);
+    o[4] = VFNM(b, 1.0f / 12, h);
+    o[5] = c;
+}
+
+/* u = G g G^T (36 values, row-major) for filters g (taps k[0..8], row by
+ * row). */
+static inline __attribute__((always_inline)) void gtile(const vf *k, vf *u)
+{
+    vf t[3][6];
+    for (int j = 0; j < 3; j++)
+        gcol(k[j], k[3 + j], k[6 + j], t[j]);
+    for (int r = 0; r < 6; r++)
+        gcol(t[0][r], t[1][r], t[2][r], u + 6 * r);
+}
+
+static void weights(const wgeo *g, const float *W, float *U)
+{
+    enum { R = PK_KERNEL ? PK_MR : 1 };
+    int64_t Ci = g->cin, Co = g->cout, np = ceil_div(Co, R), nb = ceil_div(Ci, WB);
+    size_t us = u_stride(g);
+#pragma omp parallel for schedule(static) if (Co * Ci > 4096)
+    for (int64_t it = 0; it < np * nb; it++) {
+        int64_t p = it / nb, c0 = it % nb * WB, cn = Ci - c0 < WB ? Ci - c0 : WB;
+        float blk[NX][WB][R];
+#if PK_KERNEL
+        /* The R filters of a panel, one per vector lane (gathered 9 Ci
+         * floats apart), one input channel at a time; rows past Co are
+         * masked off and come out 0. */
+        const __m512i idx = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0, 0, 0, 0),
+            _mm512_set1_epi32((int)(Ci * 9)));
+        int64_t live = Co - p * R < R ? Co - p * R : R;
+        __mmask16 om = (__mmask16)((1u << live) - 1);
+        const float *base = W + (p * R * Ci + c0) * 9;
+        for (int64_t c = 0; c < cn; c++) {
+            vf k[9], u[NX];
+            for (int j = 0; j < 9; j++)
+                k[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), om, idx, base + c * 9 + j, 4);
+            gtile(k, u);
+            for (int xi = 0; xi < NX; xi++)
+                _mm512_mask_storeu_ps(blk[xi][c], (__mmask16)((1u << R) - 1), u[xi]);
+        }
+#else
+        for (int64_t c = 0; c < cn; c++) {
+            vf k[9] = { 0 }, u[NX];
+            if (p < Co)
+                memcpy(k, W + (p * Ci + c0 + c) * 9, sizeof k);
+            gtile(k, u);
+            for (int xi = 0; xi < NX; xi++)
+                blk[xi][c][0] = u[xi];
+        }
+#endif
+        /* Packed: rows c0.. of a panel are consecutive runs of R floats
+         * (WB divides PK_KC, so a block stays in one block of K). */
+        for (int xi = 0; xi < NX; xi++) {
+            if (PK_KERNEL)
+                memcpy(U + xi * us + pk_a_at(Co, Ci, p * R, c0), blk[xi],
+                       (size_t)(cn * R) * sizeof(float));
+            else
+                for (int64_t c = 0; c < cn; c++)
+                    U[xi * us + (size_t)(p * Ci + c0 + c)] = blk[xi][c][0];
+        }
+    }
+}
+
+/* o = B^T e for six values (vectors) e. */
+static inline __attribute__((always_inline)) void bt6(const vf *e, vf *o)
+{
+    vf s = VSUB(e[4], e[2]), t = VSUB(e[3], e[1]);
+    o[0] = VFNM(e[2], 5.0f, VFMA(e[0], 4.0f, e[4]));     /* 4e0 - 5e2 + e4 */
+    o[1] = VFMA(VADD(e[1], e[2]), -4.0f, VADD(e[3], e[4])); /* -4(e1 + e2) + e3 + e4 */
+    o[2] = VFMA(VSUB(e[1], e[2]), 4.0f, VSUB(e[4], e[3]));  /* 4(e1 - e2) - e3 + e4 */
+    o[3] = VFMA(t, 2.0f, s);                              /* 2(e3 - e1) + e4 - e2 */
+    o[4] = VFNM(t, 2.0f, s);                              /* 2(e1 - e3) + e4 - e2 */
+    o[5] = VFNM(e[3], 5.0f, VFMA(e[1], 4.0f, e[5]));     /* 4e1 - 5e3 + e5 */
+}
+
+/* o = A^T m for six values (vectors) m. */
+static inline __attribute__((always_inline)) void at4(const vf *m, vf *o)
+{
+    vf a = VADD(m[1], m[2]), b = VSUB(m[1], m[2]), c = VADD(m[3], m[4]), d = VSUB(m[3], m[4]);
+    o[0] = VADD(VADD(m[0], a), c);
+    o[1] = VFMA(d, 2.0f, b);
+    o[2] = VFMA(c, 4.0f, a);
+    o[3] = VADD(VFMA(d, 8.0f, b), m[5]);
+}
+
+#if PK_KERNEL
+/* r_i = (B^T d) rows for n columns (16 at a time). */
+static void down(const float *const *d, float *const *r, int64_t n)
+{
+    for (int64_t u = 0; u < n; u += 16) {
+        __mmask16 m = mask16(n - u);
+        vf e[6], o[6];
+        for (int i = 0; i < 6; i++)
+            e[i] = _mm512_maskz_loadu_ps(m, d[i] + u);
+        bt6(e, o);
+        for (int i = 0; i < 6; i++)
+            _mm512_mask_storeu_ps(r[i] + u, m, o[i]);
+    }
+}
+
+/* Elements j = 0..3 of 16 tiles of four (tile t at q[4t .. 4t+3]): two
+ * rounds of even/odd separation. */
+static inline __attribute__((always_inline)) void split4(const float *q, vf *e0, vf *e1,
+                                                          vf *e2, vf *e3)
+{
+    const __m512i ev = idx_even(), od = idx_odd();
+    vf a0 = _mm512_loadu_ps(q), a1 = _mm512_loadu_ps(q + 16);
+    vf a2 = _mm512_loadu_ps(q + 32), a3 = _mm512_loadu_ps(q + 48);
+    vf e01 = _mm512_permutex2var_ps(a0, ev, a1), o01 = _mm512_permutex2var_ps(a0, od, a1);
+    vf e23 = _mm512_permutex2var_ps(a2, ev, a3), o23 = _mm512_permutex2var_ps(a2, od, a3);
+    *e0 = _mm512_permutex2var_ps(e01, ev, e23);
+    if (e2)
+        *e2 = _mm512_permutex2var_ps(e01, od, e23);
+    *e1 = _mm512_permutex2var_ps(o01, ev, o23);
+    if (e3)
+        *e3 = _mm512_permutex2var_ps(o01, od, o23);
+}
+
+/* (. B) along n tiles of padded row r (tile t at r[4t .. 4t+5]) into
+ * o[0..5], 16 tiles at a time. */
+static void across(const float *r, float *const *o, int64_t n)
+{
+    for (int64_t u = 0; u < n; u += 16) {
+        const float *q = r + 4 * u;
+        vf e[6], t[6];
+        split4(q, &e[0], &e[1], &e[2], &e[3]);
+        split4(q + 4, &e[4], &e[5], NULL, NULL);
+        bt6(e, t);
+        __mmask16 m = mask16(n - u);
+        for (int j = 0; j < 6; j++)
+            _mm512_mask_storeu_ps(o[j] + u, m, t[j]);
+    }
+}
+#else
+static void down(const float *const *d, float *const *r, int64_t n)
+{
+    for (int64_t u = 0; u < n; u++) {
+        vf e[6], o[6];
+        for (int i = 0; i < 6; i++)
+            e[i] = d[i][u];
+        bt6(e, o);
+        for (int i = 0; i < 6; i++)
+            r[i][u] = o[i];
+    }
+}
+
+static void across(const float *r, float *const *o, int64_t n)
+{
+    for (int64_t u = 0; u < n; u++) {
+        vf e[6], t[6];
+        for (int j = 0; j < 6; j++)
+            e[j] = r[4 * u + j];
+        bt6(e, t);
+        for (int j = 0; j < 6; j++)
+            o[j][u] = t[j];
+    }
+}
+#endif
+
+/* V for tile rows ty0..ty1-1 of image x: for each channel and tile row,
+ * the six input rows (zeros outside the image) are combined down the
+ * columns (B^T d) into six padded rows, then along each tile (. B) into
+ * 36 values per tile, written straight to their place in V's panels (or
+ * rows) a run of tiles at a time. */
+static void input_transform(const wgeo *g, const float *x, int64_t ty0, int64_t ty1, float *V,
+                            int64_t vs, int64_t T, float *rows, const float *zero, int64_t c0,
+                            int64_t c1)
+{
+    int64_t tw = g->tw, wp = row_floats(g), pl = g->pl, w = g->w, ps = g->cin * PK_NR;
+    float *r[6], *rp[6];
+    for (int i = 0; i < 6; i++)
+        r[i] = rows + i * wp, rp[i] = r[i] + pl;
+    /* Columns of a padded row outside the image stay zero. */
+    memset(rows, 0, 6 * (size_t)wp * sizeof *rows);
+    int64_t n = w < 4 * tw + 2 - pl ? w : 4 * tw + 2 - pl;
+    for (int64_t c = c0; c < c1; c++) {
+        const float *xc = x + c * g->h * w;
+        for (int64_t ty = ty0; ty < ty1; ty++) {
+            const float *d[6];
+            for (int i = 0; i < 6; i++) {
+                int64_t iy = 4 * ty - g->pt + i;
+                d[i] = iy >= 0 && iy < g->h ? xc + iy * w : zero;
+            }
+            down(d, rp, n);
+            for (int64_t t = 0, len; t < tw; t += len) {
+                int64_t j = (ty - ty0) * tw + t; /* the tile's column of V */
+                float *dst;
+                if (PK_KERNEL) {
+                    len = PK_NR - j % PK_NR < tw - t ? PK_NR - j % PK_NR : tw - t;
+                    dst = V + j / PK_NR * ps + c * PK_NR + j % PK_NR;
+                } else {
+                    len = tw - t;
+                    dst = V + c * T + j;
+                }
+                for (int i = 0; i < 6; i++) {
+                    float *o[6];
+                    for (int k = 0; k < 6; k++)
+                        o[k] = dst + (6 * i + k) * vs;
+                    across(r[i] + 4 * t, o, len);
+                }
+            }
+        }
+    }
+}
+
+#if PK_KERNEL
+/* Y = A^T m A for n tiles (16 at a time) whose 36 products lie at
+ * m + xi ms, into output rows y[0..3] (NULL: past the image) from column
+ * 0, cols of which are inside the image; bias bc, onto y when acc. */
+static void up(const float *m, int64_t ms, int64_t n, float bc, float *const *y, int64_t cols,
+               int acc)
+{
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi =
+        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    vf bb = _mm512_set1_ps(bc);
+    for (int64_t u = 0; u < n; u += 16) {
+        __mmask16 mk = mask16(n - u);
+        vf v[4][6]; /* v[k][j]: row k of A^T m, column j */
+        for (int j = 0; j < 6; j++) {
+            vf c[6], o[4];
+            for (int i = 0; i < 6; i++)
+                c[i] = _mm512_maskz_loadu_ps(mk, m + (6 * i + j) * ms + u);
+            at4(c, o);
+            for (int k = 0; k < 4; k++)
+                v[k][j] = o[k];
+        }
+        int64_t left = cols - 4 * u;
+        for (int k = 0; k < 4; k++) {
+            if (!y[k])
+                break;
+            vf z[4];
+            at4(v[k], z);
+            for (int l = 0; l < 4; l++)
+                z[l] = VADD(z[l], bb);
+            /* Interleave: output column 4t + l is z[l][t]. */
+            vf alo = _mm512_permutex2var_ps(z[0], lo, z[2]), ahi = _mm512_permutex2var_ps(z[0], hi, z[2]);
+            vf blo = _mm512_permutex2var_ps(z[1], lo, z[3]), bhi = _mm512_permutex2var_ps(z[1], hi, z[3]);
+            vf p[4] = { _mm512_permutex2var_ps(alo, lo, blo), _mm512_permutex2var_ps(alo, hi, blo),
+                        _mm512_permutex2var_ps(ahi, lo, bhi), _mm512_permutex2var_ps(ahi, hi, bhi) };
+            float *o = y[k] + 4 * u;
+            for (int q = 0; q < 4; q++) {
+                __mmask16 mq = mask16(left - 16 * q);
+                if (acc)
+                    p[q] = VADD(p[q], _mm512_maskz_loadu_ps(mq, o + 16 * q));
+                _mm512_mask_storeu_ps(o + 16 * q, mq, p[q]);
+            }
+        }
+    }
+}
+#else
+static void up(const float *m, int64_t ms, int64_t n, float bc, float *const *y, int64_t cols,
+               int acc)
+{
+    for (int64_t t = 0; t < n; t++) {
+        vf v[4][6];
+        for (int j = 0; j < 6; j++) {
+            vf c[6], o[4];
+            for (int i = 0; i < 6; i++)
+                c[i] = m[(6 * i + j) * ms + t];
+            at4(c, o);
+            for (int k = 0; k < 4; k++)
+                v[k][j] = o[k];
+        }
+        for (int k = 0; k < 4; k++) {
+            if (!y[k])
+                break;
+            vf z[4];
+            at4(v[k], z);
+            for (int l = 0; l < 4 && 4 * t + l < cols; l++)
+                y[k][4 * t + l] = (acc ? y[k][4 * t + l] : 0) + z[l] + bc;
+        }
+    }
+}
+#endif
+
+/* Y = A^T m A for each output channel and tile of the chunk, plus bias,
+ * into (beta 0) or onto (beta 1) y. */
+static void output_transform(const wgeo *g, const float *M, int64_t ms, int64_t T, const float *b,
+                             int64_t ty0, int64_t ty1, float *y, float beta, int64_t o0,
+                             int64_t o1)
+{
+    for (int64_t o = o0; o < o1; o++)
+        for (int64_t ty = ty0; ty < ty1; ty++) {
+            float *yr[4];
+            for (int k = 0; k < 4; k++)
+                yr[k] = 4 * ty + k < g->oh ? y + (o * g->oh + 4 * ty + k) * g->ow : NULL;
+            up(M + o * T + (ty - ty0) * g->tw, ms, g->tw, b ? b[o] : 0.0f, yr, g->ow, beta != 0);
+        }
+}
+
+/* Product xi of a chunk: M_xi = U_xi V_xi. */
+static void product(const wgeo *g, const float *U, int xi, float *V, int64_t vs, float *M,
+                    int64_t ms, int64_t T)
+{
+    float *Vx = V + xi * vs, *Mx = M + xi * ms;
+    const float *Ux = U + (size_t)xi * u_stride(g);
+    if (PK_KERNEL) {
+        pk_zero_tail(Vx, g->cin * PK_NR, g->cin, T);
+        pk_gemm(Ux, g->cout, g->cin, Vx, g->cin * PK_NR, T, Mx, T, NULL, 0, 0);
+    } else
+        gemm1(0, 0, (int)g->cout, (int)T, (int)g->cin, 1.0f, Ux, (int)g->cin, Vx, (int)T, 0.0f,
+              Mx, (int)T);
+}
+
+/* A chunk's layout in a slot. */
+typedef struct clay {
+    int64_t T, vs, ms;
+    float *V, *M, *rows, *zero;
+} clay;
+
+static clay layout(const wgeo *g, int64_t ty0, int64_t ty1, float *slot)
+{
+    clay l;
+    l.T = (ty1 - ty0) * g->tw, l.vs = (int64_t)v_stride(g, ty1 - ty0);
+    l.ms = (int64_t)m_stride(g, ty1 - ty0);
+    l.V = slot, l.M = l.V + NX * l.vs, l.rows = l.M + NX * l.ms;
+    l.zero = l.rows + 6 * row_floats(g);
+    return l;
+}
+
+/* One chunk, tile rows ty0..ty1-1 of one image, on this thread. */
+static void chunk(const wgeo *g, const float *U, const float *b, const float *x, float *y,
+                  int64_t ty0, int64_t ty1, float *slot, float beta)
+{
+    clay l = layout(g, ty0, ty1, slot);
+    memset(l.zero, 0, (size_t)g->w * sizeof *l.zero);
+    input_transform(g, x, ty0, ty1, l.V, l.vs, l.T, l.rows, l.zero, 0, g->cin);
+    for (int xi = 0; xi < NX; xi++)
+        product(g, U, xi, l.V, l.vs, l.M, l.ms, l.T);
+    output_transform(g, l.M, l.ms, l.T, b, ty0, ty1, y, beta, 0, g->cout);
+}
+
+/* One chunk on T threads together (called outside a parallel region):
+ * the input transform split by channels, the 36 products among the
+ * threads (each reads only its own U_xi: U, 36 Cin Cout floats, crosses
+ * memory once instead of once per thread), the output transform split by
+ * output channels. For few, small images (one 14x14 VGG layer at batch 1:
+ * 49 tiles), where a chunk per thread would have each thread stream all of
+ * U for a sliver of tiles. Scratch rows of thread t > 0: slot t. */
+static void chunk_together(const wgeo *g, const float *U, const float *b, const float *x,
+                           float *y, int64_t ty0, int64_t ty1, float *slots, size_t sl,
+                           float beta, int T)
+{
+    clay l = layout(g, ty0, ty1, slots);
+#pragma omp parallel num_threads(T)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        float *rows = t ? slots + (size_t)t * sl : l.rows, *zero = rows + 6 * row_floats(g);
+        memset(zero, 0, (size_t)g->w * sizeof *zero);
+        int64_t c0 = g->cin * t / nt, c1 = g->cin * (t + 1) / nt;
+        input_transform(g, x, ty0, ty1, l.V, l.vs, l.T, rows, zero, c0, c1);
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (int xi = 0; xi < NX; xi++)
+            product(g, U, xi, l.V, l.vs, l.M, l.ms, l.T);
+        int64_t o0 = g->cout * t / nt, o1 = g->cout * (t + 1) / nt;
+        output_transform(g, l.M, l.ms, l.T, b, ty0, ty1, y, beta, o0, o1);
+    }
+}
+
+void wino_run(const wgeo *g, const float *W, const float *b, int n, const float *x, float *y,
+              float beta, float *ws, int wt)
+{
+    gemm_serial_blas();
+    float *U = ws, *slots = ws + u_floats(g);
+    size_t sl = slot_floats(g);
+    weights(g, W, U);
+    int T = omp_get_max_threads();
+    if (T > wt)
+        T = wt;
+    int64_t trows = g->trows, nch = ceil_div(g->th, trows), items = (int64_t)n * nch;
+    int64_t xs = g->cin * g->h * g->w, ys = g->cout * g->oh * g->ow;
+    /* Fewer items than two per thread: the threads work on each together. */
+    if (T > 1 && items < 2 * T) {
+        for (int64_t it = 0; it < items; it++) {
+            int64_t i = it / nch, ty0 = it % nch * trows;
+            int64_t ty1 = ty0 + trows < g->th ? ty0 + trows : g->th;
+            chunk_together(g, U, b, x + i * xs, y + i * ys, ty0, ty1, slots, sl, beta, T);
+        }
+        return;
+    }
+    /* A smaller chunk fits the same slot. */
+    chunks_balance(n, g->th, T, &trows, &nch);
+    items = (int64_t)n * nch;
+#pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1 && items > 1)
+    for (int64_t it = 0; it < items; it++) {
+        int64_t i = it / nch, ty0 = it % nch * trows;
+        int64_t ty1 = ty0 + trows < g->th ? ty0 + trows : g->th;
+        chunk(g, U, b, x + i * xs, y + i * ys, ty0, ty1, slots + (size_t)omp_get_thread_num() * sl,
+              beta);
+    }
+}

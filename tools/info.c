@@ -275,7 +275,7 @@ int main(int argc, char **argv)
         case 'h': cli_help(usage);
         case CLI_OPT_VERSION: cli_version();
         default: {
-            /* getopt has said what is wrong; this adds the --help hint. */
+            /* One line saying what is wrong, and the --help hint. */
             struct cli_common co;
             cli_common_defaults(&co);
             cli_common_opt('?', NULL, &co, usage);

@@ -216,6 +216,7 @@ int cli_common_opt(int c, const char *arg, struct cli_common *co, const char *us
         cli_quiet = 1;
         return 1;
     case 'o':
+        cli_check_output(arg);
         co->output = strcmp(arg, "-") ? arg : NULL;
         return 1;
     case CLI_OPT_RANGE:

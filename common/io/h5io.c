@@ -323,6 +323,37 @@ void h5in_read_rows_raw(h5in *in, const char *dset, hid_t mt, int64_t start, int
     read_rows(in, dset, mt, start, count, buf);
 }
 
+/* /images stored as 8-bit unsigned integers (a common way to keep pixels)
+ * hold 0..255: they are read as value/255, as the schema's [0,1], with a
+ * note once per file. 1 for every other dataset. */
+static float pixel_scale(h5in *in, const char *dset)
+{
+    if (strcmp(dset, "/images") && strcmp(dset, "images"))
+        return 1;
+    hid_t d = H5Dopen2(in->f, dset, H5P_DEFAULT);
+    if (d < 0)
+        return 1;
+    hid_t t = H5Dget_type(d);
+    int u8 = H5Tget_class(t) == H5T_INTEGER && H5Tget_size(t) == 1 &&
+             H5Tget_sign(t) == H5T_SGN_NONE;
+    H5Tclose(t);
+    H5Dclose(d);
+    if (!u8)
+        return 1;
+    if (!in->noted_u8) {
+        in->noted_u8 = 1;
+        info("%s: /images holds uint8 pixels: read as value/255", in->name);
+    }
+    return 1.0f / 255.0f;
+}
+
+static void scale(float *v, size_t n, float s)
+{
+    if (s != 1)
+        for (size_t i = 0; i < n; i++)
+            v[i] *= s;
+}
+
 tensor *h5in_read_rows(h5in *in, const char *dset, int64_t start, int64_t count)
 {
     int64_t dims[TENSOR_MAXDIM];
@@ -338,8 +369,10 @@ tensor *h5in_read_rows(h5in *in, const char *dset, int64_t start, int64_t count)
         die("%s: dataset '%s' claims an absurd shape %s", in->name, dset,
             tensor_shape_str(nd, dims, buf, sizeof buf));
     tensor *t = tensor_new(nd, dims);
-    if (tensor_numel(t))
+    if (tensor_numel(t)) {
         read_rows(in, dset, H5T_NATIVE_FLOAT, start, count, t->data);
+        scale(t->data, (size_t)tensor_numel(t), pixel_scale(in, dset));
+    }
     return t;
 }
 
@@ -461,6 +494,7 @@ void h5in_read_rows_into(h5in *in, const char *dset, int64_t start, int64_t coun
         read_rows(in, dset, H5T_NATIVE_FLOAT, start, count, buf);
         return;
     }
+    float px = pixel_scale(in, dset);
     /* Without a chunk cache HDF5 reads whole chunks straight into buf
      * instead of through its cache and a copy: batches are sequential, so
      * the cache would only help the one chunk two batches share. */
@@ -489,6 +523,10 @@ void h5in_read_rows_into(h5in *in, const char *dset, int64_t start, int64_t coun
     H5Dclose(d);
     if (r < 0)
         die("%s: cannot read dataset '%s' (truncated or corrupt file)", in->name, dset);
+    size_t nv = (size_t)count;
+    for (int i = 1; i < nd; i++)
+        nv *= (size_t)dims[i];
+    scale(buf, nv, px);
 }
 
 tensor *h5in_read(h5in *in, const char *dset)

@@ -16,6 +16,7 @@ typedef struct h5in {
     hid_t f;
     char *name;          /* for messages: the path or "<stdin>" */
     void *image;         /* stdin bytes, kept until close */
+    int noted_u8;        /* the uint8 /images note was given */
 } h5in;
 
 /* Open for reading; NULL or "-" is standard input. Dies on a missing,
@@ -36,7 +37,8 @@ int h5in_dims(h5in *in, const char *dset, int64_t *dims);
 /* Rows dims[0] of a dataset. */
 int64_t h5in_nrows(h5in *in, const char *dset);
 /* Whole dataset / rows [start, start+count) as float32 (any numeric type
- * converts). Caller frees. */
+ * converts; /images stored as uint8 is read as value/255, with a note).
+ * Caller frees. */
 tensor *h5in_read(h5in *in, const char *dset);
 tensor *h5in_read_rows(h5in *in, const char *dset, int64_t start, int64_t count);
 /* Rows [start, start+count) as float32 into the caller's buf (count x row

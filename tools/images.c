@@ -311,6 +311,7 @@ static void add_idx(const char *path, int gz)
         s->raw = fopen(path, "rb");
         if (!s->raw)
             die("%s: cannot open:", path);
+        cli_note_input_fd(fileno(s->raw));
         s->off = 4 + 4 * (int64_t)nd;
         struct stat st;
         if (fstat(fileno(s->raw), &st))
@@ -470,6 +471,7 @@ static void add_input(const char *path)
     FILE *f = fopen(path, "rb");
     if (!f)
         die("%s: cannot open:", path);
+    cli_note_input_fd(fileno(f));
     size_t n = fread(m, 1, sizeof m, f);
     fclose(f);
     if (imageio_sniff(m, n)) {

@@ -121,6 +121,7 @@ static void parse_args(int argc, char **argv, struct pt_opts *o)
         die_usage("unknown command '%s' (shuffle, silhouette, occlude, grid-occlude)", cmd);
     argc--;
     argv++;
+    cli_getopt_args(argc, argv);
     int c;
     while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
         switch (c) {

@@ -1209,6 +1209,7 @@ int main(int argc, char **argv)
         cli_version();
     if (!strcmp(cmd, "html")) {
         argv[1] = argv[0];   /* getopt names the program in its messages */
+        cli_getopt_args(argc - 1, argv + 1);
         return report_cli(argc - 1, argv + 1, usage_html);
     }
     if (cmd[0] == '-')
@@ -1274,6 +1275,7 @@ int main(int argc, char **argv)
     static const char *const norms[] = { "none", "tile", "global" };
     static const char *const filters[] = { "nearest", "bilinear" };
     argv[1] = argv[0];   /* getopt names the program in its messages */
+    cli_getopt_args(argc - 1, argv + 1);
     int c, li;
     while ((c = getopt_long(argc - 1, argv + 1, CLI_COMMON_SHORTOPTS "k:l:", longopts, &li)) != -1) {
         if (c != '?' && c != ':' && !(option_cmds(c) & cbit))

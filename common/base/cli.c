@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 static char *history;
+static char **saved_argv;
+static int saved_argc;
 
 void cli_init(int argc, char **argv)
 {
@@ -22,6 +24,11 @@ void cli_init(int argc, char **argv)
     error_init(argc > 0 ? argv[0] : NULL);
     const char *progname = cli_progname();
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    /* getopt's own messages would name the full path and echo the bad
+     * option's bytes: cli_common_opt prints ours. */
+    opterr = 0;
+    saved_argv = argv;
+    saved_argc = argc;
 
     char stamp[64];
     time_t now = time(NULL);
@@ -40,6 +47,12 @@ void cli_init(int argc, char **argv)
     }
 }
 
+
+void cli_getopt_args(int argc, char **argv)
+{
+    saved_argc = argc;
+    saved_argv = argv;
+}
 
 const char *cli_history_line(void) { return history ? history : ""; }
 
@@ -203,6 +216,7 @@ int cli_common_opt(int c, const char *arg, struct cli_common *co, const char *us
         cli_quiet = 1;
         return 1;
     case 'o':
+        cli_check_output(arg);
         co->output = strcmp(arg, "-") ? arg : NULL;
         return 1;
     case CLI_OPT_RANGE:
@@ -218,9 +232,20 @@ int cli_common_opt(int c, const char *arg, struct cli_common *co, const char *us
         co->seed = (uint64_t)cli_long("--seed", arg, 0, LONG_MAX);
         return 1;
     case '?':
-    case ':':
-        fprintf(stderr, "Try '%s --help' for more information.\n", cli_progname());
-        exit(EXIT_USAGE);
+    case ':': {
+        /* The argument getopt just looked at (long options always move
+         * optind past theirs). */
+        const char *a = optind > 0 && optind <= saved_argc && saved_argv
+                            ? saved_argv[optind - 1] : "";
+        if (!optopt)
+            die_usage("unrecognized option '%s'", a);
+        if (!strncmp(a, "--", 2))
+            die_usage(strchr(a, '=') ? "option '%s' takes no argument"
+                                     : "option '%s' needs an argument", a);
+        if (c == ':' || (optopt == 'o' && !strcmp(a, "-o")))
+            die_usage("option '-%c' needs an argument", optopt);
+        die_usage("invalid option '-%c' (or it needs an argument)", optopt);
+    }
     }
     return 0;
 }

@@ -23,6 +23,9 @@
  * for the history attribute, silence HDF5's automatic error printing. Call
  * first in every main. */
 void cli_init(int argc, char **argv);
+/* A tool that hands getopt a shifted argv (cnn-render's commands) says so,
+ * so the message for a bad option names the right argument. */
+void cli_getopt_args(int argc, char **argv);
 /* The command line as one string (time-stamped history line, owned by cli). */
 const char *cli_history_line(void);
 
@@ -87,7 +90,8 @@ struct cli_common {
     "\nExit status: 0 success, 1 failure, 2 usage error.\n"
 void cli_common_defaults(struct cli_common *co);
 /* Handle a common option; returns 1 if handled. Exits for --help/--version
- * (usage is the tool's help text) and on '?' (usage error). */
+ * (usage is the tool's help text) and on '?' (usage error: one line naming
+ * the bad option, as getopt's messages are off). */
 int cli_common_opt(int c, const char *arg, struct cli_common *co, const char *usage);
 
 #endif

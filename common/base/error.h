@@ -14,13 +14,22 @@ void error_init(const char *argv0);
 const char *cli_progname(void);
 
 /* Print "prog: message" (and ": strerror(errno)" when the format ends with
- * ':') to stderr and exit 1; die_usage exits 2 and suggests --help. */
+ * ':') to stderr, control bytes escaped as \xNN, and exit 1; die_usage
+ * exits 2 and suggests --help. The one exit path: the hooks registered with
+ * error_on_die run (newest first), registered temporary files are removed,
+ * then _exit() (no atexit handler runs: HDF5 does not close the outputs).
+ * Under threads the first caller wins; another thread calling die() waits
+ * for the process to end. */
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Informational line on stderr unless --quiet. */
 void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern int cli_quiet;
+
+/* Run fn when the tool dies (before the temporary files are removed and
+ * the process leaves): the floors above abandon their open outputs. */
+void error_on_die(void (*fn)(void));
 
 /* Register a temporary file to be removed if the tool dies before
  * cli_forget_tmp() is called for it. */

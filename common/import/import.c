@@ -45,6 +45,7 @@ unsigned char *import_slurp(const char *path, size_t max, size_t *len)
     FILE *f = fopen(path, "rb");
     if (!f)
         die("%s: cannot open:", path);
+    cli_note_input_fd(fileno(f));
     size_t n = (size_t)st.st_size;
     unsigned char *buf = xmalloc(n + 1);
     size_t got = n ? fread(buf, 1, n, f) : 0;
@@ -116,6 +117,7 @@ import_format import_sniff(const char *path, const char **why)
     FILE *f = fopen(path, "rb");
     if (!f)
         die("%s: cannot open:", path);
+    cli_note_input_fd(fileno(f));
     unsigned char b[8192];
     size_t n = fread(b, 1, sizeof b, f);
     fclose(f);

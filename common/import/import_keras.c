@@ -400,6 +400,7 @@ static void tfjs_load_weights(kimp *k, json_t *man, const char *dir)
             FILE *f = fopen(files[i], "rb");
             if (!f)
                 die("%s: cannot open:", files[i]);
+            cli_note_input_fd(fileno(f));
             size_t want = (size_t)(need - off), got = fread(buf + off, 1, want, f);
             int more = fgetc(f) != EOF;
             fclose(f);

@@ -13,6 +13,7 @@
 #include "base/cli.h"
 #include "nn/engine.h"
 #include "io/h5io.h"
+#include "io/pixels.h"
 #include "io/imageio.h"
 #include "nn/model.h"
 #include "methods/target.h"
@@ -57,6 +58,7 @@ static const char usage[] =
     "      --until-pred K    stop once the model predicts class K; reports the\n"
     "                        L2 and L-infinity size of the change\n"
     "The target's value and the model's prediction at the end go to stderr.\n"
+    CLI_IMAGE_HELP
     CLI_COMMON_HELP;
 
 enum {
@@ -95,7 +97,7 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
         { "preset", required_argument, 0, OPT_PRESET },
         { "snapshots", required_argument, 0, OPT_SNAP },
         { "until-pred", required_argument, 0, OPT_UNTIL },
-        CLI_COMMON_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
@@ -206,16 +208,13 @@ static tensor *start_image(struct asc_opts *o, const model *m, int64_t *id, h5in
     if (o->start_row >= d[0])
         die("%s: --start-row %lld but the file has %lld rows", in->name,
             (long long)o->start_row, (long long)d[0]);
-    h5in_read_rows_into(in, "/images", o->start_row, 1, x->data);
+    pixels_read_into(in, o->start_row, 1, x->data);
     if (h5in_has(in, "/ids")) {
         int64_t *v = h5in_read_i64(in, "/ids", o->start_row, 1);
         *id = v[0];
         free(v);
     } else
         *id = o->start_row;
-    for (int64_t i = 0; i < C * H * W; i++)
-        if (!isfinite(x->data[i]))
-            die("%s: row %lld has non-finite pixels", in->name, (long long)o->start_row);
     *src = in;
     return x;
 }

@@ -11,6 +11,7 @@
 #include "base/cli.h"
 #include "nn/engine.h"
 #include "io/h5io.h"
+#include "io/pixels.h"
 #include "nn/model.h"
 #include "nn/rfield.h"
 
@@ -30,6 +31,7 @@ static const char usage[] =
     "  -k, --top K         classes in /topk_* and --print (default 5)\n"
     "  -p, --print         print the top-k classes of every image on standard\n"
     "                      output (no HDF5 file then unless -o is given)\n"
+    CLI_IMAGE_HELP
     CLI_COMMON_HELP;
 
 struct fwd_opts {
@@ -48,7 +50,7 @@ static void parse_args(int argc, char **argv, struct fwd_opts *o)
         { "all", no_argument, 0, OPT_ALL },
         { "top", required_argument, 0, 'k' },
         { "print", no_argument, 0, 'p' },
-        CLI_COMMON_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
@@ -269,9 +271,18 @@ int main(int argc, char **argv)
     for (int64_t s = 0; s < n; s += batch) {
         int64_t c = n - s < batch ? n - s : batch;
         xb->dims[0] = c;
-        h5in_read_rows_into(in, "/images", a + s, c, xb->data);
+        pixels_read_into(in, a + s, c, xb->data);
         engine_forward(e, xb);
         const tensor *z = engine_act(e, L);
+        /* Finite pixels that give NaN or Inf: said, and nothing written. */
+        finite_check_rows(z->data, c, K, a + s, in->name, "image", "logit", "class", FINITE_FROM_PIXELS);
+        for (int i = 0; i < nl; i++) {
+            const tensor *t = engine_act(e, li[i]);
+            char w[300];
+            snprintf(w, sizeof w, "%s activation", m->nodes[li[i]].name);
+            finite_check_rows(t->data, c, tensor_numel(t) / c, a + s, in->name, "image", w,
+                              "value", FINITE_FROM_PIXELS);
+        }
         lg->dims[0] = pr->dims[0] = tp->dims[0] = c;
         memcpy(lg->data, z->data, (size_t)(c * K) * sizeof(float));
         if (sm)

@@ -11,6 +11,7 @@
 #include "base/cli.h"
 #include "nn/engine.h"
 #include "io/h5io.h"
+#include "io/pixels.h"
 #include "io/join.h"
 #include "nn/model.h"
 #include "methods/occlude.h"
@@ -57,6 +58,7 @@ static const char usage[] =
     "                      e.g. from GNU Parallel with --range) into one\n"
     "      --stats         print the multiply-accumulates computed against brute force\n"
     "  --batch N is occluded copies per pass (default 256).\n"
+    CLI_IMAGE_HELP
     CLI_COMMON_HELP;
 
 enum {
@@ -109,7 +111,7 @@ static void parse_args(int argc, char **argv, struct occ_opts *o)
         { "no-images", no_argument, 0, OPT_NOIMAGES },
         { "stats", no_argument, 0, OPT_STATS },
         { "join", no_argument, 0, OPT_JOIN },
-        CLI_COMMON_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     /* --output names the map transform here; -o FILE still names the file.
@@ -345,10 +347,14 @@ int main(int argc, char **argv)
     for (int64_t s = 0; s < n; s += chunk) {
         int64_t c = n - s < chunk ? n - s : chunk;
         x->dims[0] = mp->dims[0] = c;
-        h5in_read_rows_into(in, "/images", a + s, c, x->data);
+        pixels_read_into(in, a + s, c, x->data);
         for (int64_t i = 0; i < c; i++)
             targets[s + i] = labels ? labels[s + i] : 0;
         occlude_run(oc, x, targets + s, mp->data, base + s);
+        finite_check_rows(base + s, c, 1, a + s, in->name, "image", "target score", "column",
+                          FINITE_FROM_PIXELS);
+        finite_check_rows(mp->data, c, (int64_t)hm * wm, a + s, in->name, "image",
+                          "occluded score", "window", FINITE_FROM_PIXELS);
         occlude_transform(outk, c, (int64_t)hm * wm, mp->data, base + s);
         if (o.per_pixel) {
             pp->dims[0] = c;

@@ -10,6 +10,7 @@
 #include "base/cli.h"
 #include "nn/engine.h"
 #include "io/h5io.h"
+#include "io/pixels.h"
 #include "nn/model.h"
 #include "methods/patches.h"
 #include "nn/rfield.h"
@@ -35,6 +36,7 @@ static const char usage[] =
     "                        file (for cnn-render grid), with /raw unnormalised\n"
     "      --normalize N     projections for display, per tile: absmax (default:\n"
     "                        0.5 + 0.5 v / max|v|, zero is mid-gray), minmax, none\n"
+    CLI_IMAGE_HELP
     CLI_COMMON_HELP;
 
 struct patches_opts {
@@ -54,7 +56,7 @@ static void parse_args(int argc, char **argv, struct patches_opts *o)
         { "channels", required_argument, 0, 'c' },
         { "projections", required_argument, 0, OPT_PROJECTIONS },
         { "normalize", required_argument, 0, OPT_NORMALIZE },
-        CLI_COMMON_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
@@ -111,7 +113,7 @@ static void rank(engine *e, int layer, h5in *in, int64_t a, int64_t n, int batch
     for (int64_t r = 0; r < n; r += batch) {
         int64_t c = n - r < batch ? n - r : batch;
         xb->dims[0] = c;
-        h5in_read_rows_into(in, "/images", a + r, c, xb->data);
+        pixels_read_into(in, a + r, c, xb->data);
         engine_forward_upto(e, xb, layer);
         patches_top_update(pt, engine_act(e, layer), r);
         progress_update(pg, r + c);
@@ -259,7 +261,7 @@ int main(int argc, char **argv)
         int64_t c = T - t0 < batch ? T - t0 : batch;
         xb->dims[0] = pat->dims[0] = prj->dims[0] = raw->dims[0] = c;
         for (int64_t i = 0; i < c; i++) {
-            h5in_read_rows_into(in, "/images", a + pt.hits[t0 + i].row, 1, xb->data + i * imlen);
+            pixels_read_into(in, a + pt.hits[t0 + i].row, 1, xb->data + i * imlen);
             bch[i] = chs[(t0 + i) / o.k];
         }
         const tensor *g = patches_project(e, layer, xb, pt.hits + t0, bch);

@@ -10,6 +10,7 @@
 
 #include "base/cli.h"
 #include "io/h5io.h"
+#include "io/pixels.h"
 #include "methods/perturb.h"
 
 static const char usage[] =
@@ -36,6 +37,7 @@ static const char usage[] =
     "  --fill F: gray (0.5, default), zero, mean (the image's channel means), or a\n"
     "  number.\n"
     "\n"
+    CLI_IMAGE_HELP
     CLI_COMMON_HELP;
 
 enum { CMD_SHUFFLE, CMD_SILHOUETTE, CMD_OCCLUDE, CMD_GRID };
@@ -99,7 +101,7 @@ static void parse_args(int argc, char **argv, struct pt_opts *o)
         { "fill", required_argument, 0, OPT_FILL },
         { "size", required_argument, 0, OPT_SIZE },
         { "stride", required_argument, 0, OPT_STRIDE },
-        CLI_COMMON_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
@@ -167,12 +169,12 @@ static tensor *read_mask(const char *path, int64_t a, int64_t b, int64_t H, int6
             tensor_shape_str(nd, d, (char[64]){ 0 }, 64), (long long)H, (long long)W);
     tensor *t;
     if (d[0] == 1) {
-        t = h5in_read(f, "/images");
+        t = pixels_read(f, 0, 1);
         *stride = 0;
     } else {
         if (d[0] < b)
             die("%s: %lld masks for %lld images", f->name, (long long)d[0], (long long)b);
-        t = h5in_read_rows(f, "/images", a, b - a);
+        t = pixels_read(f, a, b - a);
         *stride = d[1] * H * W;
     }
     h5in_close(f);
@@ -243,7 +245,7 @@ int main(int argc, char **argv)
     progress *pg = progress_start("perturb", n);
     for (int64_t r = 0; r < n; r += batch) {
         int64_t cnt = n - r < batch ? n - r : batch;
-        h5in_read_rows_into(in, "/images", a + r, cnt, xb->data);
+        pixels_read_into(in, a + r, cnt, xb->data);
         if (o.cmd != CMD_GRID) {
             for (int64_t i = 0; i < cnt; i++) {
                 const float *x = xb->data + i * D;

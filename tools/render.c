@@ -6,6 +6,7 @@
 #include "base/cli.h"
 #include "render/draw.h"
 #include "io/h5io.h"
+#include "io/pixels.h"
 #include "render/report.h"
 #include "base/tensor.h"
 
@@ -76,6 +77,7 @@ static const char *usage_grid =
     TILE_HELP
     "      --normalize none|tile|global  stretch values to the full range per tile\n"
     "                      or over all tiles (default none: values are in [0,1])\n"
+    CLI_IMAGE_HELP
     "      --signed        signed values: symmetric range around 0, one-channel\n"
     "                      tiles in the diverging blue-white-red map\n"
     "      --cmap NAME     one-channel colour map: gray (default), viridis, diverging, jet\n"
@@ -117,6 +119,7 @@ static const char *usage_heatmap =
     "      --cmap NAME     jet (default), viridis, gray, diverging\n"
     "      --alpha A       opacity of the map over the image (default 0.5; 1 without images)\n"
     "      --vmin V, --vmax V  colour map range (default: over all drawn maps)\n"
+    CLI_IMAGE_HELP
     TILE_HELP
     OUTPUT_HELP;
 
@@ -128,6 +131,7 @@ static const char *usage_bars =
     "                      often carry no /images)\n"
     "  -k, --top K         bars per image (default 5)\n"
     "      --cols N        panels per row (default 2)\n"
+    CLI_IMAGE_HELP
     OUTPUT_HELP;
 
 static const char *usage_activations =
@@ -152,6 +156,7 @@ static const char *usage_activations =
     "      --pad N         pixels between tiles (default 2)\n"
     "      --highlight     outline the strongest map (largest value) in red\n"
     "      --label WORD    the title names the row as WORD ID (default: image)\n"
+    CLI_IMAGE_HELP
     "      --unit C        channel C's panel; its tile is outlined in blue\n"
     "      --projection F  maps file of cnn-saliency -t unit=LAYER:C (guided or\n"
     "                      deconvnet), same rows: its /attr is drawn as\n"
@@ -288,7 +293,7 @@ static tensor *read_images(h5in *in, int64_t a, int64_t b)
     int nd = h5in_dims(in, "/images", dims);
     if (nd != 3 && nd != 4)
         die("%s: '/images' has %d dimensions (expected N x C x H x W)", in->name, nd);
-    tensor *t = h5in_read_rows(in, "/images", a, b - a);
+    tensor *t = pixels_read(in, a, b - a);
     if (nd == 3) {
         t->ndim = 4;
         t->dims[3] = t->dims[2];
@@ -1184,6 +1189,7 @@ static int option_cmds(int c)
     case OPT_NUMBERS: case OPT_FORMAT: case OPT_ALPHA:
         return C_HEATMAP;
     case 'k': return C_BARS;
+    case CLI_OPT_ALLOW_RANGE: return C_GRID | C_HEATMAP | C_BARS | C_ACT;
     }
     return ~0;   /* the common options */
 }
@@ -1241,7 +1247,7 @@ int main(int argc, char **argv)
     o.topk = 5;
     o.unit = -1;
     static const struct option longopts[] = {
-        CLI_COMMON_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { "cols", required_argument, 0, OPT_COLS },
         { "scale", required_argument, 0, OPT_SCALE },
         { "pad", required_argument, 0, OPT_PAD },
@@ -1346,6 +1352,11 @@ int main(int argc, char **argv)
     if (o.dimx == o.dimy && !strcmp(cmd, "scatter"))
         warnx("--dims plots a column against itself");
 
+    /* Kernels, and values stretched to the picture's range, need not lie
+     * in [0,1] (they must be finite all the same). */
+    if (!strcmp(cmd, "filters") ||
+        (!strcmp(cmd, "grid") && (o.sign || o.normalize == NORM_TILE || o.normalize == NORM_GLOBAL)))
+        finite_allow_range = 1;
     if (!strcmp(cmd, "grid")) cmd_grid(&o, 0);
     else if (!strcmp(cmd, "filters")) cmd_grid(&o, 1);
     else if (!strcmp(cmd, "scatter")) cmd_scatter(&o);

@@ -9,6 +9,7 @@
 #include "nn/arch.h"
 #include "base/cli.h"
 #include "io/h5io.h"
+#include "io/pixels.h"
 #include "nn/model.h"
 #include "methods/saliency.h"
 #include "methods/target.h"
@@ -50,6 +51,7 @@ static const char usage[] =
     "                      (Gaussian blur of the image, SIGMA pixels, default 5)\n"
     "Grad-CAM:\n"
     "  -l, --layer LAYER   the convolutional layer (required)\n"
+    CLI_IMAGE_HELP
     CLI_COMMON_HELP;
 
 struct sal_opts {
@@ -78,7 +80,7 @@ static void parse_args(int argc, char **argv, struct sal_opts *o)
         { "steps", required_argument, 0, OPT_STEPS },
         { "baseline", required_argument, 0, OPT_BASELINE },
         { "layer", required_argument, 0, 'l' },
-        CLI_COMMON_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
@@ -352,7 +354,7 @@ int main(int argc, char **argv)
     for (int64_t r = 0; r < n; r += batch) {
         int64_t c = n - r < batch ? n - r : batch;
         xb->dims[0] = c;
-        h5in_read_rows_into(in, "/images", a + r, c, xb->data);
+        pixels_read_into(in, a + r, c, xb->data);
         int64_t *ids = h5in_has(in, "/ids") ? h5in_read_i64(in, "/ids", a + r, c) : NULL;
         int32_t *lab = h5in_has(in, "/labels") ? h5in_read_i32(in, "/labels", a + r, c) : NULL;
         if (!ids) {
@@ -362,6 +364,10 @@ int main(int argc, char **argv)
         }
         saliency_run(s, xb, lab, ids, attr, sc->data, chosen, bs->data, cam);
         saliency_reduce_maps(attr, (sal_reduce)o.reduce, maps);
+        finite_check_rows(sc->data, c, 1, a + r, in->name, "image", "target score", "column",
+                          FINITE_FROM_PIXELS);
+        finite_check_rows(attr->data, c, ca * H * W, a + r, in->name, "image", "attribution",
+                          "value", FINITE_FROM_PIXELS);
         sc->dims[0] = bs->dims[0] = ce->dims[0] = c;
         h5out_write_rows(out, "/attr", r, attr);
         h5out_write_rows(out, "/maps", r, maps);

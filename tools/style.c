@@ -13,6 +13,7 @@
 #include "base/cli.h"
 #include "nn/engine.h"
 #include "io/h5io.h"
+#include "io/pixels.h"
 #include "io/imageio.h"
 #include "nn/model.h"
 #include "methods/style.h"
@@ -49,6 +50,7 @@ static const char usage[] =
     "      --save-grad         also write /grad, the gradient of the total loss\n"
     "                          at the start image, and its losses as attribute\n"
     "                          loss0 (total, content, style)\n"
+    CLI_IMAGE_HELP
     CLI_COMMON_HELP;
 
 enum {
@@ -81,7 +83,7 @@ static void parse_args(int argc, char **argv, struct st_opts *o)
         { "start", required_argument, 0, OPT_START },
         { "texture", no_argument, 0, OPT_TEXTURE },
         { "save-grad", no_argument, 0, OPT_SAVEGRAD },
-        CLI_COMMON_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
@@ -160,7 +162,7 @@ static tensor *read_image(const char *path, int64_t row, const model *m, const c
     if (row >= d[0])
         die("%s: %s row %lld but the file has %lld rows", in->name, what, (long long)row,
             (long long)d[0]);
-    h5in_read_rows_into(in, "/images", row, 1, x->data);
+    pixels_read_into(in, row, 1, x->data);
     if (h5in_has(in, "/ids")) {
         int64_t *v = h5in_read_i64(in, "/ids", row, 1);
         *id = v[0];
@@ -168,9 +170,6 @@ static tensor *read_image(const char *path, int64_t row, const model *m, const c
     } else
         *id = row;
     h5in_close(in);
-    for (int64_t i = 0; i < C * H * W; i++)
-        if (!isfinite(x->data[i]))
-            die("%s: the %s image has non-finite pixels", path, what);
     return x;
 }
 

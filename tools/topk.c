@@ -423,8 +423,8 @@ static int run(struct topk_opts *o)
             for (int64_t u = 0; u < nu; u++) {
                 e.s = v[i * s.units + units[u]];
                 if (isnan(e.s))
-                    die("%s: row %lld unit %lld of %s is NaN", in->name, (long long)row,
-                        (long long)units[u], s.dset);
+                    die("%s: row %lld has a NaN value (unit %lld of %s)", in->name,
+                        (long long)row, (long long)units[u], s.dset);
                 heap_push(heap + u * k, &hn[u], k, e);
             }
         }

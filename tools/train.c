@@ -11,6 +11,7 @@
 #include "base/cli.h"
 #include "nn/engine.h"
 #include "io/h5io.h"
+#include "io/pixels.h"
 #include "nn/model.h"
 #include "methods/train.h"
 
@@ -45,6 +46,7 @@ static const char usage[] =
     "      --seed S         weights, shuffling and dropout (default 1); the same seed\n"
     "                       gives the same weights bit for bit on one machine with\n"
     "                       the same --threads\n"
+    CLI_IMAGE_HELP
     CLI_COMMON_HELP;
 
 struct train_args {
@@ -72,7 +74,7 @@ static void parse_args(int argc, char **argv, struct train_args *o)
         { "classes", required_argument, 0, OPT_CLASSES },
         { "mean", required_argument, 0, OPT_MEAN },
         { "std", required_argument, 0, OPT_STD },
-        CLI_COMMON_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
@@ -146,7 +148,7 @@ static void load(dataset *d, const char *path, int64_t a, int64_t b)
     if (h5in_nrows(d->in, "/labels") != dims[0])
         die("%s: %lld labels for %lld images", d->in->name,
             (long long)h5in_nrows(d->in, "/labels"), (long long)dims[0]);
-    tensor *t = h5in_read_rows(d->in, "/images", a, d->n);
+    tensor *t = pixels_read(d->in, a, d->n);
     d->x = t->data;   /* keep the pixels, drop the header */
     t->data = NULL;
     tensor_free(t);

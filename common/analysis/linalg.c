@@ -36,22 +36,7 @@ void linalg_set_threads(int n)
 void linalg_check_finite(const float *x, int64_t rows, int64_t d, const char *name,
                          int64_t row0)
 {
-    int bad = 0;
-    /* A cheap vectorised scan first; the slow search only on failure. */
-    for (int64_t i = 0; i < rows; i++) {
-        const float *r = x + i * d;
-        int b = 0;
-        for (int64_t j = 0; j < d; j++)
-            b |= !isfinite(r[j]);
-        bad |= b;
-    }
-    if (!bad)
-        return;
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < d; j++)
-            if (!isfinite(x[i * d + j]))
-                die("%s: row %lld column %lld is %s (features must be finite)", name,
-                    (long long)(row0 + i), (long long)j, isnan(x[i * d + j]) ? "NaN" : "infinite");
+    finite_check_rows(x, rows, d, row0, name, "row", "feature", "column", NULL);
 }
 
 void linalg_sign_flip(float *comp, int k, int64_t d, float *proj, int64_t n)

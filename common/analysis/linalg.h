@@ -120,7 +120,8 @@ void linalg_pca_transform(const float *mean, const float *components, int64_t d,
  * is not NULL. */
 void linalg_sign_flip(float *comp, int k, int64_t d, float *proj, int64_t n);
 
-/* Die "name: row R column C is not finite" on the first NaN or Inf of the
+/* Die "name: row R has a NaN feature (column C)" (or "an infinite
+ * feature", base/finite.h) on the first NaN or Inf of the
  * rows x d block x, whose first row is row row0 of the file. */
 void linalg_check_finite(const float *x, int64_t rows, int64_t d, const char *name,
                          int64_t row0);

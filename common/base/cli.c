@@ -228,6 +228,9 @@ int cli_common_opt(int c, const char *arg, struct cli_common *co, const char *us
     case CLI_OPT_THREADS:
         co->threads = (int)cli_long("--threads", arg, 0, 1024);
         return 1;
+    case CLI_OPT_ALLOW_RANGE:
+        finite_allow_range = 1;
+        return 1;
     case CLI_OPT_SEED:
         co->seed = (uint64_t)cli_long("--seed", arg, 0, LONG_MAX);
         return 1;

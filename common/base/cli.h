@@ -13,6 +13,7 @@
 #include "base/cpu.h"
 #include "base/error.h"
 #include "base/file.h"
+#include "base/finite.h"
 #include "base/progress.h"
 #include "base/rng.h"
 
@@ -66,6 +67,7 @@ struct cli_common {
 #define CLI_OPT_THREADS 1003
 #define CLI_OPT_SEED 1004
 #define CLI_OPT_VERSION 1005
+#define CLI_OPT_ALLOW_RANGE 1006
 #define CLI_COMMON_LONGOPTS                                   \
     { "help", no_argument, 0, 'h' },                          \
     { "version", no_argument, 0, CLI_OPT_VERSION },           \
@@ -75,6 +77,11 @@ struct cli_common {
     { "batch", required_argument, 0, CLI_OPT_BATCH },         \
     { "threads", required_argument, 0, CLI_OPT_THREADS },     \
     { "seed", required_argument, 0, CLI_OPT_SEED }
+/* Tools that read images files declare --allow-range too (finite.h: the
+ * image check); cli_common_opt handles it. */
+#define CLI_IMAGE_LONGOPTS { "allow-range", no_argument, 0, CLI_OPT_ALLOW_RANGE }
+#define CLI_IMAGE_HELP                                                        \
+    "      --allow-range   accept pixels outside [0,1] (never NaN or infinite)\n"
 /* Short options the common ones use; append to a tool's optstring. */
 #define CLI_COMMON_SHORTOPTS "ho:q"
 /* Text for --help describing the common options. */

@@ -29,10 +29,10 @@ import h5py, numpy as np
 f = h5py.File('$T/r.h5'); assert np.array_equal(f['ids'][...], np.arange(60, 70))"
 
 mk "$T/nan.h5" 30 8 "x[17, 5] = np.nan"
-check_error "NaN names row and column" 1 "nan.h5: row 17 column 5 is NaN" "$T/o1.h5" cnn-pca -o "$T/o1.h5" "$T/nan.h5"
+check_error "NaN names row and column" 1 "nan.h5: row 17 has a NaN feature \(column 5\)$" "$T/o1.h5" cnn-pca -o "$T/o1.h5" "$T/nan.h5"
 mk "$T/inf.h5" 30 8 "x[29, 0] = np.inf"
-check_error "Inf names row and column" 1 "row 29 column 0 is infinite" "$T/o2.h5" cnn-pca -o "$T/o2.h5" "$T/inf.h5"
-check_error "NaN in the applied file" 1 "row 17 column 5 is NaN" "$T/o3.h5" cnn-pca --fit "$T/x.h5" -o "$T/o3.h5" "$T/nan.h5"
+check_error "Inf names row and column" 1 "inf.h5: row 29 has an infinite feature \(column 0\)$" "$T/o2.h5" cnn-pca -o "$T/o2.h5" "$T/inf.h5"
+check_error "NaN in the applied file" 1 "row 17 has a NaN feature \(column 5\)$" "$T/o3.h5" cnn-pca --fit "$T/x.h5" -o "$T/o3.h5" "$T/nan.h5"
 check_error "k > min(N, D)" 1 "k=9 .* min\(N, D\) = 8" "$T/o4.h5" cnn-pca -k 9 -o "$T/o4.h5" "$T/x.h5"
 mk "$T/const.h5" 30 8 "x[:] = 3"
 check_error "all columns constant" 1 "constant" "$T/o5.h5" cnn-pca -o "$T/o5.h5" "$T/const.h5"

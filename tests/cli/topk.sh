@@ -44,7 +44,7 @@ $PY -c "
 import h5py, numpy as np
 x = np.ones((5, 3), np.float32); x[3, 1] = np.nan
 f = h5py.File('$T/nan.h5', 'w'); f.attrs['kind'] = 'features'; f['features'] = x"
-check_error "NaN scores" 1 "row 3 unit 1 .* NaN" "$T/b6.h5" cnn-topk -q -o "$T/b6.h5" "$T/nan.h5"
+check_error "NaN scores" 1 "row 3 has a NaN value \(unit 1 of /features\)$" "$T/b6.h5" cnn-topk -q -o "$T/b6.h5" "$T/nan.h5"
 $PY -c "
 import h5py, numpy as np
 f = h5py.File('$T/other.h5', 'w'); f.attrs['kind'] = 'images'

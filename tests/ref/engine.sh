@@ -29,12 +29,14 @@ check_py "convolutions in several chunks (transposed-convolution and col2im inpu
     "$REF" "$DRV" "$T" big
 check_py "3x3 convolutions by Winograd F(4x4,3x3) (padded, asymmetric, odd sizes, chunks) match PyTorch" \
     "$REF" "$DRV" "$T" wino
+check_py "NaN and infinite inputs through ReLU, LeakyReLU, Clip, both max-pool paths, 1x1 conv, Softmax: NaN where PyTorch has NaN" \
+    "$REF" "$DRV" "$T" nan
 export CNN_CONV_WINOGRAD=0
 check_py "the same net with Winograd off (im2col) matches PyTorch" "$REF" "$DRV" "$T" wino
 unset CNN_CONV_WINOGRAD
 # The engine's own packed GEMM (ops/pack.c; off by default).
 export CNN_CONV_PACK=1
-for net in chain dag big; do
+for net in chain dag big nan; do
     check_py "$net, on the packed AVX-512 GEMM (CNN_CONV_PACK=1), matches PyTorch" \
         "$REF" "$DRV" "$T" $net
 done

@@ -278,7 +278,76 @@ def nets(rng):
             node("w4", "Conv", ["mp"], {"pad": [1]}, weight=r(16, 32, 3, 3, scale=0.2), bias=r(16)),
             node("fc", "Dense", ["w4"], weight=r(3, 16 * 18 * 21, scale=0.05), bias=r(3)),
         ]}
+    # NaN and infinite inputs through every op that decides by comparing
+    # (ReLU, LeakyReLU, Clip, MaxPool's vector 2x2 path and scalar path):
+    # NaN must stay NaN as in PyTorch (torch.relu(nan) = nan; a window
+    # holding a NaN pools to NaN). 1x1 convolutions only, so that a NaN
+    # spreads to the same places under every convolution algorithm.
+    out["nan"] = {
+        "shape": (2, 10, 12), "pre": {"bgr": 0, "mean": [0.5], "std": [0.5]}, "seed": "fc",
+        "n": 3, "nonfinite": True,
+        "nodes": [
+            node("r0", "ReLU", ["input"]),
+            node("mp3", "MaxPool", ["r0"], {"kernel": [3, 3], "stride": [1, 1], "pad": [1]}),
+            node("c1", "Conv", ["mp3"], {}, weight=r(4, 2, 1, 1), bias=r(4)),
+            node("l1", "LeakyReLU", ["c1"], {"alpha": [0.1]}),
+            node("cl", "Clip", ["l1"], {"min": [-0.2], "max": [0.6]}),
+            node("mp2", "MaxPool", ["cl"], {"kernel": [2, 2], "stride": [2, 2]}),
+            node("r2", "ReLU", ["mp2"]),
+            node("c2", "Conv", ["r0"], {}, weight=r(3, 2, 1, 1)),
+            node("r3", "ReLU", ["c2"]),
+            node("mp4", "MaxPool", ["r3"], {"kernel": [2, 2], "stride": [2, 2]}),
+            node("cat", "Concat", ["r2", "mp4"]),
+            node("fc", "Dense", ["cat"], weight=r(3, 7 * 5 * 6, scale=0.1), bias=r(3)),
+            node("prob", "Softmax", ["fc"]),
+        ]}
     return out
+
+
+def compare_nonfinite(what, got, want, tol=1e-4):
+    """NaN where PyTorch has NaN, the same infinities, the rest to tol."""
+    got = np.asarray(got, dtype=np.float64).reshape(want.shape)
+    if not np.array_equal(np.isnan(got), np.isnan(want)):
+        print("MISMATCH %s: NaN at %d places, PyTorch at %d" % (
+            what, np.isnan(got).sum(), np.isnan(want).sum()), file=sys.stderr)
+        return False
+    inf = np.isinf(want)
+    if not np.array_equal(np.isinf(got), inf) or not np.array_equal(got[inf], want[inf]):
+        print("MISMATCH %s: infinities differ" % what, file=sys.stderr)
+        return False
+    fin = np.isfinite(want)
+    return compare(what, got[fin], want[fin], tol) if fin.any() else True
+
+
+def check_nonfinite(driver, work, name, net, rng):
+    """Forward only: image 0 has NaN pixels, image 1 infinite ones, image 2
+    none; every node's activation against PyTorch's, NaN for NaN."""
+    mp, ip, sp, op = (os.path.join(work, "%s.%s.h5" % (name, s)) for s in ("model", "images", "seed", "out"))
+    write_model(mp, net)
+    x = rng.random((net["n"],) + tuple(net["shape"])).astype(np.float32)
+    x[0, 0, 3, 4] = np.nan
+    x[0, 1, 7, 7] = np.nan
+    x[1, 0, 2, 2] = np.inf
+    x[1, 1, 5, 9] = -np.inf
+    x[1, 0, 8, 1] = np.inf
+    with h5py.File(ip, "w") as f:
+        f.attrs["kind"] = "images"
+        f.create_dataset("images", data=x)
+    a0, _, _ = run_torch(net, x, "standard", net["seed"], np.zeros(1), False)
+    with h5py.File(sp, "w") as f:
+        f.create_dataset("seed", data=np.ones(a0[net["seed"]].shape, dtype=np.float32))
+    subprocess.run([driver, mp, ip, sp, net["seed"], op], check=True)
+    ok = True
+    with h5py.File(op, "r") as f:
+        for k, v in a0.items():
+            ok &= compare_nonfinite("act " + k, f["act/" + k][()], v)
+        p = f["act/prob"][()]
+    # The test proves something only if NaN reached the end for image 0
+    # and image 2 stayed finite.
+    if not (np.isnan(p[0]).all() and np.isfinite(p[2]).all()):
+        print("DEGENERATE: NaN did not reach the output of image 0", file=sys.stderr)
+        ok = False
+    return ok
 
 
 def write_model(path, net):
@@ -319,6 +388,8 @@ def check(driver, work, name):
     c = net["shape"][0]
     net["pre"]["mean"] = list(net["pre"]["mean"])[:c] if c == 3 else [net["pre"]["mean"][0]] * c
     net["pre"]["std"] = list(net["pre"]["std"])[:c] if c == 3 else [net["pre"]["std"][0]] * c
+    if net.get("nonfinite"):
+        return check_nonfinite(driver, work, name, net, rng)
     mp, ip, sp, op = (os.path.join(work, "%s.%s.h5" % (name, s)) for s in ("model", "images", "seed", "out"))
     write_model(mp, net)
     n = net.get("n", 5)

@@ -10,7 +10,9 @@
  *   deconvnet  g where g > 0, else 0, whatever x was (the backward signal
  *              goes through a plain ReLU, Zeiler & Fergus)
  * Boundaries follow PyTorch: ReLU passes where x > 0 (0 at x == 0), Clip is
- * hardtanh (0 at x == min and x == max). */
+ * hardtanh (0 at x == min and x == max). NaN goes through every one of them
+ * as NaN (PyTorch's relu, leaky_relu and clamp keep it), and a NaN input
+ * passes the gradient as PyTorch's threshold_backward does (not x <= 0). */
 #include <math.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -53,7 +55,7 @@ static void relu_forward(const node *nd, const op_io *io)
     float *y = io->y;
 #pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++)
-        y[i] = x[i] > 0 ? x[i] : 0.0f;
+        y[i] = x[i] > 0 || x[i] != x[i] ? x[i] : 0.0f;   /* NaN stays NaN, as in PyTorch */
 }
 
 static void relu_backward(const node *nd, const op_io *io)
@@ -66,7 +68,7 @@ static void relu_backward(const node *nd, const op_io *io)
         return;
 #pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++)
-        gx[i] += relu_rule_grad(rule, g[i], x[i] > 0 ? 1.0f : 0.0f);
+        gx[i] += relu_rule_grad(rule, g[i], x[i] <= 0 ? 0.0f : 1.0f);
 }
 
 const struct op_def op_relu = { "ReLU", 1, 1, no_attrs, no_weights, same_prepare, relu_forward,
@@ -134,7 +136,7 @@ static void clip_backward(const node *nd, const op_io *io)
         return;
 #pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++)
-        gx[i] += relu_rule_grad(rule, g[i], x[i] > lo && x[i] < hi ? 1.0f : 0.0f);
+        gx[i] += relu_rule_grad(rule, g[i], x[i] <= lo || x[i] >= hi ? 0.0f : 1.0f);
 }
 
 const struct op_def op_clip = { "Clip", 1, 1, clip_attrs, no_weights, clip_prepare, clip_forward,

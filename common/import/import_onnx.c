@@ -108,6 +108,13 @@ typedef struct onnx_ctx {
     int nconsts, capconsts;
     int64_t const_max, const_left;   /* elements constants may take (const_new) */
     char **names;                /* our node names, to keep them unique */
+    /* PyTorch module paths (see torch_path): each of our nodes made from a
+     * scoped ONNX node, and every ONNX node's path */
+    struct origin { char *tmp, *path, *op; } *orig;
+    int norig, caporig;
+    char **paths;
+    int npaths;
+    const char *op_hint;         /* op word for names when a pattern makes the node */
 } onnx_ctx;
 
 /* ------------------------------------------------------------ messages */
@@ -514,6 +521,48 @@ static char *our_name(onnx_ctx *x)
     return s;
 }
 
+/* The PyTorch module path of a node torch.onnx.export (1.13) named
+ * "/layer4/layer4.1/relu_1/Relu": the scopes are the modules called, each
+ * written as its unqualified name (from its last non-numeric atom on:
+ * "layer4.1" for layer4[1], "conv1" for layer4[1].conv1), the last part is
+ * the op. Rebuilt: "layer4.1.relu_1" ("" for an op in the model's own
+ * forward). NULL when the name is not such a scope name. ',' becomes '_'
+ * (names are listed with commas). */
+static char *torch_path(const char *name)
+{
+    if (!name || name[0] != '/' || !name[1])
+        return NULL;
+    char *full = xcalloc(1, strlen(name) + 2), *unq = xcalloc(1, strlen(name) + 2);
+    const char *p = name + 1;
+    for (;;) {
+        const char *e = strchr(p, '/');
+        if (!e)
+            break;   /* the last part is the op */
+        size_t l = (size_t)(e - p), u = strlen(unq);
+        if (l) {
+            /* layer4 then layer4.1: a numbered child of the module before */
+            int child = u && l > u + 1 && !strncmp(p, unq, u) && p[u] == '.';
+            for (size_t k = u + 1; child && k < l; k++)
+                child = (p[k] >= '0' && p[k] <= '9') || (p[k] == '.' && p[k - 1] != '.');
+            if (child)
+                strncat(full, p + u, l - u);
+            else {
+                if (*full)
+                    strcat(full, ".");
+                strncat(full, p, l);
+            }
+            memcpy(unq, p, l);
+            unq[l] = '\0';
+        }
+        p = e + 1;
+    }
+    free(unq);
+    for (char *q = full; *q; q++)
+        if (*q == ',')
+            *q = '_';
+    return full;
+}
+
 /* Output 0 of the current node as a dynamic value made by node `ours`. */
 static onnx_value *out_dyn(onnx_ctx *x, const char *ours, int rank, const int64_t shape[3], int nonneg)
 {
@@ -566,6 +615,20 @@ static node *add_node(onnx_ctx *x, const char *name, const char *op, int n, onnx
     }
     node *nd = model_add(x->m, name, op, s);
     free(s);
+    const char *raw = x->np && x->np->name ? x->np->name : "";
+    if (*raw)
+        nd->alias = xstrdup(raw);
+    char *path = torch_path(raw);
+    if (path) {
+        if (x->norig == x->caporig) {
+            x->caporig = x->caporig ? 2 * x->caporig : 64;
+            x->orig = xrealloc(x->orig, (size_t)x->caporig * sizeof *x->orig);
+        }
+        struct origin *o = &x->orig[x->norig++];
+        o->tmp = xstrdup(name);
+        o->path = path;
+        o->op = xstrdup(x->op_hint ? x->op_hint : x->np->op_type);
+    }
     return nd;
 }
 
@@ -1924,7 +1987,7 @@ static void graph_input(onnx_ctx *x, const Onnx__GraphProto *g)
         die("%s: input '%s' has element type %s; only float inputs are supported", x->path,
             in->name, dtype_name(tt->elem_type));
     if (!tt->shape)
-        die("%s: input '%s' has no shape: pass --size HxW, and the file must give the rank and "
+        die("%s: input '%s' has no shape: pass --size WxH, and the file must give the rank and "
             "channels", x->path, in->name);
     int r = (int)tt->shape->n_dim;
     int64_t d[4] = { 0, 0, 0, 0 };
@@ -1944,7 +2007,7 @@ static void graph_input(onnx_ctx *x, const Onnx__GraphProto *g)
             die("%s: input '%s' has a dynamic channel count; only the height and width may be "
                 "dynamic", x->path, in->name);
         if (!d[2] || !d[3])
-            die("%s: input '%s' has a dynamic size (N x %lld x %s x %s): pass --size HxW",
+            die("%s: input '%s' has a dynamic size (N x %lld x %s x %s): pass --size WxH (width x height)",
                 x->path, in->name, (long long)d[1], d[2] ? "H" : "height", d[3] ? "W" : "width");
         shape[0] = d[1];
         shape[1] = d[2];
@@ -2009,6 +2072,93 @@ static void graph_output(onnx_ctx *x, const Onnx__GraphProto *g)
     m->nodes[m->n - 1] = tmp;
 }
 
+/* Is some ONNX node inside module path p (p is not a leaf module)? */
+static int path_has_children(const onnx_ctx *x, const char *p)
+{
+    size_t l = strlen(p);
+    for (int k = 0; k < x->npaths; k++)
+        if (!strncmp(x->paths[k], p, l) && x->paths[k][l] == '.')
+            return 1;
+    return 0;
+}
+
+static const struct origin *origin_of(const onnx_ctx *x, const char *tmp)
+{
+    for (int k = 0; k < x->norig; k++)
+        if (!strcmp(x->orig[k].tmp, tmp))
+            return &x->orig[k];
+    return NULL;
+}
+
+/* Names users know: a node made from PyTorch's "/layer4/layer4.1/conv1/Conv"
+ * is renamed "layer4.1.conv1", its module path. A module's last node takes
+ * the plain path and its other nodes path.Op; an op in the forward of a
+ * module that has submodules (the residual Add of a block) is path.Op, so
+ * that the plain path of a block stays free and names its output through
+ * the module-prefix lookup ("layer4.1" -> its last node); an op of the
+ * model's own forward is its op ("Flatten"). Repeats get _2, _3. The ONNX
+ * node name stays the node's alias. */
+static void torch_names(onnx_ctx *x)
+{
+    model *m = x->m;
+    if (!x->norig)
+        return;
+    char **newn = xcalloc((size_t)m->n, sizeof *newn);
+    const struct origin **org = xcalloc((size_t)m->n, sizeof *org);
+    for (int i = 0; i < m->n; i++)
+        org[i] = origin_of(x, m->nodes[i].name);
+    /* names kept first, so that renamed nodes yield to them */
+    for (int i = 0; i < m->n; i++)
+        if (!org[i])
+            newn[i] = xstrdup(m->nodes[i].name);
+    for (int i = 0; i < m->n; i++) {
+        const struct origin *o = org[i];
+        if (!o)
+            continue;
+        int plain = *o->path && !path_has_children(x, o->path);
+        for (int j = i + 1; plain && j < m->n; j++)
+            if (org[j] && !strcmp(org[j]->path, o->path))
+                plain = 0;
+        size_t l = strlen(o->path) + strlen(o->op) + 24;
+        char *s = xmalloc(l);
+        if (plain)
+            snprintf(s, l, "%s", o->path);
+        else
+            snprintf(s, l, "%s%s%s", o->path, *o->path ? "." : "", o->op);
+        size_t base = strlen(s);
+        for (int k = 2;; k++) {
+            int clash = !strcmp(s, "input");
+            for (int j = 0; !clash && j < m->n; j++)
+                clash = j != i && newn[j] && !strcmp(newn[j], s);
+            if (!clash)
+                break;
+            snprintf(s + base, l - base, "_%d", k);
+        }
+        newn[i] = s;
+    }
+    for (int i = 0; i < m->n; i++) {
+        node *nd = &m->nodes[i];
+        for (int k = 0; k < nd->nin; k++) {
+            int j = model_find(m, nd->in_names[k]);
+            if (j >= 0 && strcmp(newn[j], nd->in_names[k])) {
+                free(nd->in_names[k]);
+                nd->in_names[k] = xstrdup(newn[j]);
+            }
+        }
+    }
+    for (int i = 0; i < m->n; i++) {
+        node *nd = &m->nodes[i];
+        free(nd->name);
+        nd->name = newn[i];
+        if (nd->alias && !strcmp(nd->alias, nd->name)) {
+            free(nd->alias);
+            nd->alias = NULL;
+        }
+    }
+    free(newn);
+    free(org);
+}
+
 /* Control characters in names from the file become '?', the same way in
  * every place a name appears (so the graph's links survive): a message
  * naming them stays one line on a terminal. */
@@ -2053,6 +2203,13 @@ static void ctx_free(onnx_ctx *x)
         free(x->consts[i]);
     }
     free(x->consts);
+    for (int i = 0; i < x->norig; i++) {
+        free(x->orig[i].tmp);
+        free(x->orig[i].path);
+        free(x->orig[i].op);
+    }
+    free(x->orig);
+    cli_free_list(x->paths, x->npaths);
 }
 
 model *import_onnx(const char *path, const import_opts *o)
@@ -2097,6 +2254,12 @@ model *import_onnx(const char *path, const import_opts *o)
     if (g->n_sparse_initializer)
         die("%s: sparse initializers are not supported", path);
     graph_input(&x, g);
+    x.paths = xcalloc(g->n_node + 1, sizeof *x.paths);
+    for (size_t k = 0; k < g->n_node; k++) {
+        char *p = torch_path(g->node[k]->name);
+        if (p)
+            x.paths[x.npaths++] = p;
+    }
 
     for (size_t k = 0; k < g->n_node; k++) {
         const Onnx__NodeProto *np = g->node[k];
@@ -2119,6 +2282,7 @@ model *import_onnx(const char *path, const import_opts *o)
     }
     x.np = NULL;
     graph_output(&x, g);
+    torch_names(&x);
     if (x.m->n == 0)
         die("%s: the graph computes nothing", path);
 

@@ -39,6 +39,10 @@
 #define OP_SOFTMAX "Softmax"
 #define OP_ADD "Add"
 #define OP_CONCAT "Concat"
+#define OP_SHUFFLE "ChannelShuffle"
+#define OP_CSLICE "ChannelSlice"
+#define OP_LAYERNORM "LayerNorm"
+#define OP_INSTNORM "InstanceNorm"
 #define AT_KERNEL "kernel"        /* kh, kw */
 #define AT_STRIDE "stride"        /* sh, sw */
 #define AT_PAD "pad"              /* top, left, bottom, right */
@@ -88,6 +92,17 @@ typedef struct onnx_value {
     int64_t pad[4];              /* pending zero Pad: t, l, b, r */
     int has_pad;
     const char *pad_node;        /* the Pad node's name, for messages */
+    /* dynamic values that are views of our N x C x H x W storage, only
+     * some ops may read them (see in_dyn): */
+    int shuf;                    /* channel shuffle: 1 = N x g x C/g x H x W, 2 = transposed */
+    int64_t sgroups;             /* its g */
+    int foldable;                /* made by LayerNorm or MatMul: a per-channel Mul/Add may fold in */
+    /* LayerNorm written out (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt,
+     * Div): the stage reached, the normalised value's name, eps */
+    int ln;
+    char *ln_src;
+    double ln_eps;
+    int nhwc;                    /* N x H x W x C (a Transpose 0,2,3,1) of shape C, H, W */
 } onnx_value;
 
 typedef struct onnx_ctx {
@@ -116,6 +131,9 @@ typedef struct onnx_ctx {
     int npaths;
     const char *op_hint;         /* op word for names when a pattern makes the node */
 } onnx_ctx;
+
+static const struct origin *origin_of(const onnx_ctx *x, const char *tmp);
+static char *torch_path(const char *name);
 
 /* ------------------------------------------------------------ messages */
 
@@ -188,6 +206,7 @@ static onnx_value *val_put(onnx_ctx *x, const char *name)
         onnx_value *v = &x->v[i];
         char *keep = v->name;
         free(v->node);
+        free(v->ln_src);
         memset(v, 0, sizeof *v);
         v->name = keep;
         return v;
@@ -457,14 +476,34 @@ static onnx_const *in_const(onnx_ctx *x, int i, const char *what)
     return c;
 }
 
+/* in_dyn's flags: the caller folds a pending Pad; the caller handles a
+ * channels-last view (elementwise ops, the per-pixel ops of a ConvNeXt
+ * block). */
+#define IN_PAD 1
+#define IN_NHWC 2
+
 /* Input i, which must be computed from the model input; a pending Pad is
- * refused unless the caller folds it (allow_pad). */
-static onnx_value *in_dyn(onnx_ctx *x, int i, int allow_pad)
+ * refused unless the caller folds it (allow & IN_PAD), a channels-last view
+ * unless it reads one (allow & IN_NHWC). */
+static onnx_value *in_dyn(onnx_ctx *x, int i, int allow)
 {
     onnx_value *v = in_val(x, i);
+    int allow_pad = allow & IN_PAD;
     if (v->kind != VAL_DYN)
         ndie(x, "input '%s' is a constant; only ops on the model input's data are supported here",
              v->name);
+    if (v->shuf)
+        ndie(x, "input '%s' is the %s of a channel shuffle; only Reshape N x C x H x W -> N x g x "
+                "C/g x H x W -> Transpose (0,2,1,3,4) -> Reshape N x C x H x W is supported", v->name,
+             v->shuf == 1 ? "5-D Reshape" : "5-D Transpose");
+    if (v->ln)
+        ndie(x, "input '%s' is a step of a LayerNorm written out (ReduceMean, Sub, Pow, "
+                "ReduceMean, Add, Sqrt, Div over the channels); only that chain is supported "
+                "on it", v->name);
+    if (v->nhwc && !(allow & IN_NHWC))
+        ndie(x, "input '%s' is channels-last (a Transpose 0,2,3,1); only per-pixel ops over the "
+                "channels (LayerNorm, MatMul, per-channel Mul/Add, elementwise activations) may "
+                "read it before the Transpose back (0,3,1,2)", v->name);
     if (v->has_pad && !allow_pad)
         ndie(x, "Pad '%s' must be followed by Conv, MaxPool or AveragePool to be folded into "
                 "them (a free-standing Pad is not supported)", v->pad_node);
@@ -598,6 +637,7 @@ static void out_alias(onnx_ctx *x, const onnx_value *src)
     *v = copy;
     v->name = keep;
     v->node = copy.node ? xstrdup(copy.node) : NULL;
+    v->ln_src = copy.ln_src ? xstrdup(copy.ln_src) : NULL;
 }
 
 /* Append our node for the current ONNX node; inputs are values. */
@@ -872,11 +912,17 @@ static void op_gap(onnx_ctx *x)
 /* Unary ops keeping the shape; attributes set by the caller. */
 static node *op_unary(onnx_ctx *x, const char *op, int nonneg)
 {
-    onnx_value *in = in_dyn(x, 0, 0);
+    /* elementwise ops do not mind a channels-last view; LRN and Softmax
+     * work across channels */
+    int elementwise = strcmp(op, OP_LRN) && strcmp(op, OP_SOFTMAX);
+    onnx_value *in = in_dyn(x, 0, elementwise ? IN_NHWC : 0);
     char *name = our_name(x);
     node *nd = add_node(x, name, op, 1, &in);
     int64_t shape[3] = { in->shape[0], in->shape[1], in->shape[2] };
-    out_dyn(x, name, in->rank, shape, nonneg || (in->nonneg && strcmp(op, OP_TANH) && strcmp(op, OP_LEAKY)));
+    int nhwc = in->nhwc;
+    onnx_value *o = out_dyn(x, name, in->rank, shape,
+                            nonneg || (in->nonneg && strcmp(op, OP_TANH) && strcmp(op, OP_LEAKY)));
+    o->nhwc = nhwc;
     free(name);
     return nd;
 }
@@ -935,6 +981,20 @@ static int node_uses(const onnx_ctx *x, const char *ours)
         for (size_t k = 0; k < x->g->n_output; k++)
             n += x->g->output[k]->name && !strcmp(x->g->output[k]->name, v->name);
     }
+    return n;
+}
+
+/* How many node inputs and graph outputs read the ONNX value name. (A
+ * value folded into its producer, as affine_fold does, then has one use,
+ * and its alias is checked the same way in turn.) */
+static int value_uses(const onnx_ctx *x, const char *name)
+{
+    int n = 0;
+    for (size_t k = 0; k < x->g->n_node; k++)
+        for (size_t j = 0; j < x->g->node[k]->n_input; j++)
+            n += !strcmp(x->g->node[k]->input[j], name);
+    for (size_t k = 0; k < x->g->n_output; k++)
+        n += x->g->output[k]->name && !strcmp(x->g->output[k]->name, name);
     return n;
 }
 
@@ -1002,7 +1062,8 @@ static void op_bn(onnx_ctx *x)
     node_set1(nd, AT_EPS, eps);
     for (int k = 0; k < 4; k++)
         node_add_weight(nd, wn[k], tensor_of(w[k]->f, 1, &c));
-    out_dyn(x, name, in->rank, in->shape, 0);
+    int64_t shape[3] = { in->shape[0], in->shape[1], in->shape[2] };   /* out_dyn may move in */
+    out_dyn(x, name, in->rank, shape, 0);
     free(name);
 }
 
@@ -1068,11 +1129,12 @@ static int per_channel(const onnx_value *v, const onnx_const *c, float *out)
     if (c->ndim > v->rank)
         return -1;
     int64_t caxis = -1;   /* c's axis aligned with our channel axis */
+    int chan = v->nhwc ? v->rank - 1 : 1;   /* the channel axis in ONNX's order */
     for (int d = 0; d < c->ndim; d++) {
         int vd = v->rank - c->ndim + d;   /* aligned axis of v */
         if (c->dims[d] == 1)
             continue;
-        if (vd == 1 && c->dims[d] == C)
+        if (vd == chan && c->dims[d] == C)
             caxis = d;
         else
             return -1;
@@ -1106,8 +1168,47 @@ static void affine_node(onnx_ctx *x, onnx_value *in, const float *w, const float
     int64_t wd[4] = { C, 1, 1, 1 };
     node_add_weight(nd, "weight", tensor_of(w, 4, wd));
     node_add_weight(nd, "bias", tensor_of(b, 1, &C));
-    out_dyn(x, name, in->rank, in->shape, nonneg);
+    int nhwc = in->nhwc;
+    int64_t shape[3] = { C, in->shape[1], in->shape[2] };   /* out_dyn may move in */
+    out_dyn(x, name, in->rank, shape, nonneg)->nhwc = nhwc;
     free(name);
+}
+
+/* y = w * x + b folded into the LayerNorm or the MatMul-made 1x1 Conv that
+ * computes x, when the same PyTorch module (or, without scope names, any
+ * exporter) wrote both and nothing else reads x: LayerNorm's weight and
+ * bias, Linear's bias. Returns 1 when folded (the output is x's alias). */
+static int affine_fold(onnx_ctx *x, onnx_value *in, const float *w, const float *b)
+{
+    if (!in->foldable || in->has_pad || !strcmp(in->node, "input"))
+        return 0;
+    int i = model_find(x->m, in->node);
+    if (i < 0 || value_uses(x, in->name) != 1)
+        return 0;
+    const struct origin *o = origin_of(x, in->node);
+    char *here = torch_path(x->np->name);
+    int same = o ? here && !strcmp(here, o->path) : !here;
+    free(here);
+    if (!same)
+        return 0;
+    node *nd = &x->m->nodes[i];
+    int64_t C = in->shape[0];
+    int ln = !strcmp(nd->op, OP_LAYERNORM);
+    tensor *W = node_weight(nd, ln ? "gamma" : "weight"), *B = node_weight(nd, ln ? "beta" : "bias");
+    if (!W || W->dims[0] != C)
+        return 0;
+    if (!B) {
+        B = tensor_new(1, &C);
+        node_add_weight(nd, ln ? "beta" : "bias", B);
+    }
+    int64_t per = tensor_numel(W) / C;
+    for (int64_t k = 0; k < C; k++) {
+        for (int64_t j = 0; j < per; j++)
+            W->data[k * per + j] *= w[k];
+        B->data[k] = B->data[k] * w[k] + b[k];
+    }
+    out_alias(x, in);
+    return 1;
 }
 
 static int64_t bcast_index(const onnx_const *c, int ndim, const int64_t *dims, int64_t flat)
@@ -1175,8 +1276,12 @@ static void fold_binary(onnx_ctx *x, const char *op, onnx_const *a, onnx_const *
 }
 
 /* Add, Sub, Mul, Div, Sum. */
+static int ln_arith(onnx_ctx *x, const char *op);
+
 static void op_arith(onnx_ctx *x, const char *op)
 {
+    if (ln_arith(x, op))
+        return;
     if (nin(x) != 2)
         ndie(x, "%d inputs (2 supported)", nin(x));
     onnx_value *a = in_val(x, 0), *b = in_val(x, 1);
@@ -1187,9 +1292,9 @@ static void op_arith(onnx_ctx *x, const char *op)
     if (a->kind == VAL_DYN && b->kind == VAL_DYN) {
         if (strcmp(op, "Add") && strcmp(op, "Sum"))
             ndie(x, "%s of two computed tensors is not supported (only Add is)", op);
-        a = in_dyn(x, 0, 0);
-        b = in_dyn(x, 1, 0);
-        if (a->rank != b->rank || memcmp(a->shape, b->shape, sizeof a->shape))
+        a = in_dyn(x, 0, IN_NHWC);
+        b = in_dyn(x, 1, IN_NHWC);
+        if (a->rank != b->rank || a->nhwc != b->nhwc || memcmp(a->shape, b->shape, sizeof a->shape))
             ndie(x, "Add of tensors of different shapes (%lldx%lldx%lld and %lldx%lldx%lld) is "
                     "not supported (no broadcasting between computed tensors)",
                  (long long)a->shape[0], (long long)a->shape[1], (long long)a->shape[2],
@@ -1197,12 +1302,14 @@ static void op_arith(onnx_ctx *x, const char *op)
         char *name = our_name(x);
         onnx_value *ins[2] = { a, b };
         add_node(x, name, OP_ADD, 2, ins);
-        out_dyn(x, name, a->rank, a->shape, a->nonneg && b->nonneg);
+        int nhwc = a->nhwc;
+        int64_t shape[3] = { a->shape[0], a->shape[1], a->shape[2] };   /* out_dyn may move a */
+        out_dyn(x, name, a->rank, shape, a->nonneg && b->nonneg)->nhwc = nhwc;
         free(name);
         return;
     }
     int cfirst = a->kind == VAL_CONST;
-    onnx_value *d = in_dyn(x, cfirst ? 1 : 0, 0);
+    onnx_value *d = in_dyn(x, cfirst ? 1 : 0, IN_NHWC);
     onnx_const *c = as_const(x, cfirst ? a : b);
     int64_t C = d->shape[0];
     float *cv = xmalloc((size_t)C * sizeof *cv), *w = xmalloc((size_t)C * sizeof *w),
@@ -1229,15 +1336,22 @@ static void op_arith(onnx_ctx *x, const char *op)
             if (w[k] < 0)
                 nonneg = 0;
     }
-    affine_node(x, d, w, bb, nonneg);
+    if (!affine_fold(x, d, w, bb))
+        affine_node(x, d, w, bb, nonneg);
     free(cv);
     free(w);
     free(bb);
 }
 
+static void matmul_nhwc(onnx_ctx *x, onnx_value *a);
+
 static void op_gemm(onnx_ctx *x, int matmul)
 {
-    onnx_value *a = in_dyn(x, 0, 0);
+    onnx_value *a = in_dyn(x, 0, matmul ? IN_NHWC : 0);
+    if (a->nhwc) {
+        matmul_nhwc(x, a);
+        return;
+    }
     if (a->rank != 2)
         ndie(x, "input A of rank %d is not supported (only N x D: a Flatten or Reshape must "
                 "come first)", a->rank);
@@ -1418,6 +1532,7 @@ static void op_pad(onnx_ctx *x)
 /* Reshape of a computed tensor: only what is a no-op on our contiguous
  * N x C x H x W storage and expressible in our shapes. */
 static void op_reshape_const(onnx_ctx *x, onnx_const *c);
+static int reshape_shuffle(onnx_ctx *x, onnx_value *in);
 
 static void op_reshape(onnx_ctx *x)
 {
@@ -1426,6 +1541,8 @@ static void op_reshape(onnx_ctx *x)
         op_reshape_const(x, cin);
         return;
     }
+    if (reshape_shuffle(x, in_val(x, 0)))
+        return;
     onnx_value *in = in_dyn(x, 0, 0);
     onnx_const *s = in_const(x, 1, "the target shape");
     if (!s->isint || s->ndim != 1 || s->n < 1 || s->n > TENSOR_MAXDIM)
@@ -1510,11 +1627,15 @@ static void op_shape(onnx_ctx *x)
     int r;
     if (in->kind == VAL_DYN) {
         r = in->rank;
+        if (in->shuf || in->ln)
+            ndie(x, "Shape of a channel-shuffle or LayerNorm intermediate is not supported");
         d[0] = IMPORT_ONNX_BATCH;
         for (int k = 1; k < r; k++)
             d[k] = in->shape[k - 1];
         if (r == 3)
             d[2] = in->shape[2];   /* N x C x L is our C x 1 x L */
+        if (in->nhwc)
+            d[1] = in->shape[1], d[2] = in->shape[2], d[3] = in->shape[0];
     } else {
         onnx_const *c = as_const(x, in);
         r = c->ndim;
@@ -1714,13 +1835,17 @@ static void op_constant_of_shape(onnx_ctx *x)
     out_const(x, r);
 }
 
+static void slice_dyn(onnx_ctx *x);
+
 /* Slice of a constant: starts/ends/axes as attributes before opset 10,
  * inputs (with steps) from 10; clamping as the ONNX spec says. */
 static void op_slice(onnx_ctx *x)
 {
     onnx_const *c = as_const(x, in_val(x, 0));
-    if (!c)
-        ndie(x, "Slice of computed tensors is not supported (only of constants)");
+    if (!c) {
+        slice_dyn(x);
+        return;
+    }
     int64_t st[TENSOR_MAXDIM], en[TENSOR_MAXDIM], ax[TENSOR_MAXDIM], sp[TENSOR_MAXDIM];
     int n;
     if (x->opset < 10) {
@@ -1819,12 +1944,16 @@ static void op_cast(onnx_ctx *x)
     out_const(x, r);
 }
 
+static void transpose_dyn(onnx_ctx *x);
+
 static void op_transpose(onnx_ctx *x)
 {
     onnx_value *v = in_val(x, 0);
     onnx_const *c = as_const(x, v);
-    if (!c)
-        ndie(x, "Transpose of computed tensors is not supported (only of constants)");
+    if (!c) {
+        transpose_dyn(x);
+        return;
+    }
     int64_t perm[TENSOR_MAXDIM];
     int np = attr_ints(x, "perm", perm, TENSOR_MAXDIM);
     if (np < 0) {
@@ -1886,6 +2015,431 @@ static void op_constant(onnx_ctx *x)
     out_const(x, c);
 }
 
+/* ------------------------------------------- views: shuffle, NHWC, LayerNorm */
+
+/* Reshape's target shape for an input of ONNX dims d (rank r): 0 copies
+ * the input's dimension (unless allowzero), one -1 is inferred from the
+ * values per image; t[0], the batch, is kept as given. Returns the rank. */
+static int reshape_dims(onnx_ctx *x, const int64_t *d, int r, int64_t *t)
+{
+    onnx_const *s = in_const(x, 1, "the target shape");
+    if (!s->isint || s->ndim != 1 || s->n < 1 || s->n > TENSOR_MAXDIM)
+        ndie(x, "the target shape must be a 1-D integer tensor");
+    int n = (int)s->n, neg = -1, allowzero = (int)attr_int(x, "allowzero", 0);
+    int64_t per = 1, rest = 1;
+    for (int k = 1; k < r; k++)
+        per *= d[k];
+    for (int k = 0; k < n; k++) {
+        t[k] = s->i[k];
+        if (t[k] == 0 && !allowzero)
+            t[k] = k < r ? d[k] : 0;
+        if (t[k] == -1 && k > 0) {
+            if (neg >= 0)
+                ndie(x, "more than one -1 in the target shape");
+            neg = k;
+        } else if (k > 0 && (t[k] < 0 || t[k] > ONNX_MAX_NUMEL ||
+                             __builtin_mul_overflow(rest, t[k], &rest)))
+            ndie(x, "Reshape to these dimensions is not supported");
+    }
+    if (neg > 0) {
+        if (rest <= 0 || per % rest)
+            ndie(x, "target shape does not fit %lld values per image", (long long)per);
+        t[neg] = per / rest;
+    }
+    return n;
+}
+
+/* Reshape N x C x H x W -> N x g x C/g x H x W (the start of a channel
+ * shuffle), or of such a view back. Returns 0 when in is neither. */
+static int reshape_shuffle(onnx_ctx *x, onnx_value *in)
+{
+    if (in->kind != VAL_DYN || in->has_pad || in->nhwc || in->ln)
+        return 0;
+    int64_t C = in->shape[0], H = in->shape[1], W = in->shape[2], t[TENSOR_MAXDIM];
+    if (!in->shuf) {
+        if (in->rank != 4)
+            return 0;
+        int64_t d[4] = { 1, C, H, W };
+        if (reshape_dims(x, d, 4, t) != 5 || t[1] < 1 || t[1] * t[2] != C || t[3] != H || t[4] != W)
+            return 0;
+        onnx_value v = *in;
+        v.rank = 5;
+        v.shuf = 1;
+        v.sgroups = t[1];
+        out_alias(x, &v);
+        return 1;
+    }
+    int64_t g = in->sgroups;
+    int64_t d[5] = { 1, in->shuf == 1 ? g : C / g, in->shuf == 1 ? C / g : g, H, W };
+    int n = reshape_dims(x, d, 5, t);
+    if (n != 4 || t[1] != C || t[2] != H || t[3] != W) {
+        char sb[128];
+        ndie(x, "Reshape of the 5-D channel-shuffle view to %s is not supported (only back to "
+                "N x %lld x %lld x %lld)", tensor_shape_str(n, t, sb, sizeof sb), (long long)C,
+             (long long)H, (long long)W);
+    }
+    onnx_value v = *in;
+    v.rank = 4;
+    v.shuf = 0;
+    if (in->shuf == 1) {   /* split and joined again: nothing moved */
+        out_alias(x, &v);
+        return 1;
+    }
+    char *name = our_name(x);
+    onnx_value *src = &v;
+    x->op_hint = OP_SHUFFLE;
+    node *nd = add_node(x, name, OP_SHUFFLE, 1, &src);
+    x->op_hint = NULL;
+    node_set1(nd, "groups", (double)g);
+    int64_t shape[3] = { C, H, W };
+    out_dyn(x, name, 4, shape, v.nonneg);
+    free(name);
+    return 1;
+}
+
+/* Transpose of a computed tensor: only views our storage can follow. */
+static void transpose_dyn(onnx_ctx *x)
+{
+    onnx_value *in = in_val(x, 0);
+    int64_t perm[TENSOR_MAXDIM];
+    int np = attr_ints(x, "perm", perm, TENSOR_MAXDIM);
+    static const int64_t shuf[5] = { 0, 2, 1, 3, 4 }, tolast[4] = { 0, 2, 3, 1 },
+                         tofirst[4] = { 0, 3, 1, 2 };
+    onnx_value v = *in;
+    int ok = 0;
+    if (in->shuf && np == 5 && !memcmp(perm, shuf, sizeof shuf)) {
+        v.shuf = 3 - in->shuf;
+        ok = 1;
+    } else if (!in->shuf && !in->ln && !in->has_pad && in->rank == 4 && np == 4) {
+        if (!in->nhwc && !memcmp(perm, tolast, sizeof tolast))
+            v.nhwc = 1, ok = 1;
+        else if (in->nhwc && !memcmp(perm, tofirst, sizeof tofirst))
+            v.nhwc = 0, ok = 1;
+    }
+    if (!ok) {
+        char pb[96] = "";
+        for (int k = 0; k < np && strlen(pb) < 80; k++)
+            snprintf(pb + strlen(pb), sizeof pb - strlen(pb), "%s%lld", k ? "," : "", (long long)perm[k]);
+        ndie(x, "Transpose of a computed %s tensor with perm (%s) is not supported (only NCHW -> "
+                "NHWC (0,2,3,1) and back (0,3,1,2) around per-pixel ops, and a channel shuffle's "
+                "(0,2,1,3,4) between two Reshapes)",
+             in->shuf ? "5-D" : in->nhwc ? "channels-last" : "N x C x H x W", np < 0 ? "reversed" : pb);
+    }
+    v.foldable = 0;
+    out_alias(x, &v);
+}
+
+/* Output k of the current node as a dynamic value made by node `ours`. */
+static onnx_value *out_dyn_k(onnx_ctx *x, int k, const char *ours, int rank, const int64_t shape[3],
+                             int nonneg)
+{
+    if ((int)x->np->n_output <= k || !*x->np->output[k])
+        ndie(x, "node has no output %d", k + 1);
+    onnx_value *v = val_put(x, x->np->output[k]);
+    v->kind = VAL_DYN;
+    v->node = xstrdup(ours);
+    v->rank = rank;
+    for (int d = 0; d < 3; d++)
+        v->shape[d] = shape[d];
+    v->nonneg = nonneg;
+    return v;
+}
+
+/* Channels a .. b-1 of a computed tensor as output k (a no-op alias when
+ * they are all of them). */
+static void channel_slice(onnx_ctx *x, onnx_value *in, int k, int64_t a, int64_t b)
+{
+    int64_t shape[3] = { b - a, in->shape[1], in->shape[2] };
+    if (a == 0 && b == in->shape[0] && k == 0) {
+        out_alias(x, in);
+        return;
+    }
+    char *name = our_name(x);
+    node *nd = add_node(x, name, OP_CSLICE, 1, &in);
+    node_set1(nd, "start", (double)a);
+    node_set1(nd, "end", (double)b);
+    out_dyn_k(x, k, name, in->rank, shape, in->nonneg);
+    free(name);
+}
+
+/* Slice of a computed tensor: along the channels only, step 1. */
+static void slice_dyn(onnx_ctx *x)
+{
+    onnx_value *in = in_dyn(x, 0, 0);
+    if (x->opset < 10)
+        ndie(x, "Slice of computed tensors before opset 10 is not supported");
+    onnx_const *a = in_const(x, 1, "starts"), *b = in_const(x, 2, "ends");
+    if (a->n != 1 || b->n != 1)
+        ndie(x, "Slice of a computed tensor along %lld axes is not supported (only along the "
+                "channels, axis 1)", (long long)a->n);
+    int64_t axis = 0, step = 1, C = in->shape[0];
+    if (has_in(x, 3))
+        axis = const_int(x, in_const(x, 3, "axes"), 0);
+    if (has_in(x, 4))
+        step = const_int(x, in_const(x, 4, "steps"), 0);
+    if (axis < 0)
+        axis += in->rank;
+    if (axis != 1 || step != 1)
+        ndie(x, "Slice of a computed tensor along axis %lld with step %lld is not supported (only "
+                "along the channels, axis 1, step 1)", (long long)axis, (long long)step);
+    int64_t s0 = const_int(x, a, 0), e0 = const_int(x, b, 0);
+    if (s0 < 0) s0 += C;
+    if (e0 < 0) e0 += C;
+    s0 = s0 < 0 ? 0 : s0 > C ? C : s0;
+    e0 = e0 < 0 ? 0 : e0 > C ? C : e0;
+    if (e0 <= s0)
+        ndie(x, "Slice keeps no channels");
+    channel_slice(x, in, 0, s0, e0);
+}
+
+/* Split along the channels into outputs of the given sizes (equal parts
+ * when none are given). */
+static void op_split(onnx_ctx *x)
+{
+    onnx_value *in = in_dyn(x, 0, 0);
+    int64_t axis = attr_int(x, "axis", 0), sz[64], C = in->shape[0];
+    if (axis < 0)
+        axis += in->rank;
+    if (axis != 1)
+        ndie(x, "Split along axis %lld is not supported (only the channels, axis 1)", (long long)axis);
+    int no = (int)x->np->n_output, ns = -1;
+    if (no < 1 || no > 64)
+        ndie(x, "Split into %d outputs is not supported (1 to 64 are)", no);
+    if (x->opset < 13) {
+        ns = attr_ints(x, "split", sz, 64);
+    } else if (has_in(x, 1)) {
+        onnx_const *c = in_const(x, 1, "split");
+        if (c->n > 64)
+            ndie(x, "too many parts");
+        ns = (int)c->n;
+        for (int k = 0; k < ns; k++)
+            sz[k] = const_int(x, c, k);
+    }
+    if (ns < 0) {
+        if (C % no)
+            ndie(x, "%lld channels do not split into %d equal parts", (long long)C, no);
+        ns = no;
+        for (int k = 0; k < no; k++)
+            sz[k] = C / no;
+    }
+    int64_t tot = 0;
+    for (int k = 0; k < ns; k++) {
+        if (sz[k] < 1)
+            ndie(x, "split sizes must be positive");
+        tot += sz[k];
+    }
+    if (ns != no || tot != C)
+        ndie(x, "split sizes do not add up to the %lld channels in %d outputs", (long long)C, no);
+    int64_t a = 0;
+    for (int k = 0; k < no; a += sz[k], k++)
+        if (*x->np->output[k])
+            channel_slice(x, in, k, a, a + sz[k]);
+}
+
+/* Axes of a ReduceMean (attribute before opset 18): 1 when they are the
+ * channel axis alone (the last of a channels-last view, axis 1 otherwise). */
+static int reduces_channels(onnx_ctx *x, const onnx_value *v)
+{
+    int64_t ax[8];
+    int n = attr_ints(x, "axes", ax, 8);
+    if (n != 1 || !attr_int(x, "keepdims", 1))
+        return 0;
+    int64_t a = ax[0] < 0 ? ax[0] + v->rank : ax[0];
+    return v->rank == 4 && a == (v->nhwc ? 3 : 1);
+}
+
+/* Our LayerNorm over the channels of value src (the chain's input). */
+static void layernorm_node(onnx_ctx *x, onnx_value *src, double eps, const onnx_const *g,
+                           const onnx_const *b)
+{
+    int64_t C = src->shape[0];
+    onnx_value sv = *src;   /* out_dyn may move the value table */
+    const char *hint = x->op_hint;
+    x->op_hint = "LayerNorm";
+    char *name = our_name(x);
+    node *nd = add_node(x, name, OP_LAYERNORM, 1, &src);
+    x->op_hint = hint;
+    node_set1(nd, AT_EPS, eps);
+    tensor *G = tensor_new(1, &C), *B = tensor_new(1, &C);
+    for (int64_t k = 0; k < C; k++) {
+        G->data[k] = g ? (float)const_num(g, k) : 1.0f;
+        B->data[k] = b ? (float)const_num(b, k) : 0.0f;
+    }
+    node_add_weight(nd, "gamma", G);
+    node_add_weight(nd, "beta", B);
+    onnx_value *o = out_dyn(x, name, sv.rank, sv.shape, 0);
+    o->nhwc = sv.nhwc;
+    o->foldable = 1;
+    free(name);
+}
+
+static void f_reducemean(onnx_ctx *x)
+{
+    onnx_value *v = in_val(x, 0);
+    if (v->kind == VAL_DYN && !v->shuf && !v->has_pad && (v->ln == 0 || v->ln == 3) &&
+        reduces_channels(x, v)) {
+        onnx_value o = *v;
+        if (v->ln == 0)
+            o.ln_src = v->name;
+        o.ln = v->ln + 1;
+        out_alias(x, &o);
+        return;
+    }
+    /* the mean over H and W (x.mean([2, 3])): a GlobalAvgPool */
+    int64_t ax[8];
+    int n = attr_ints(x, "axes", ax, 8);
+    if (v->kind == VAL_DYN && v->rank == 4 && n == 2) {
+        int64_t a0 = ax[0] < 0 ? ax[0] + 4 : ax[0], a1 = ax[1] < 0 ? ax[1] + 4 : ax[1];
+        if ((a0 == 2 && a1 == 3) || (a0 == 3 && a1 == 2)) {
+            onnx_value *in = in_dyn(x, 0, 0);
+            char *name = our_name(x);
+            add_node(x, name, OP_GAP, 1, &in);
+            int64_t shape[3] = { in->shape[0], 1, 1 };
+            int nonneg = in->nonneg;
+            out_dyn(x, name, attr_int(x, "keepdims", 1) ? 4 : 2, shape, nonneg);
+            free(name);
+            return;
+        }
+    }
+    ndie(x, "ReduceMean is supported only over H and W (axes 2, 3) and over the channels as part "
+            "of a LayerNorm (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div)");
+}
+
+static void f_pow(onnx_ctx *x)
+{
+    onnx_value *v = in_val(x, 0);
+    onnx_const *e = in_val(x, 1)->kind == VAL_CONST ? as_const(x, in_val(x, 1)) : NULL;
+    if (v->kind == VAL_DYN && v->ln == 2 && e && e->n == 1 && const_num(e, 0) == 2) {
+        onnx_value o = *v;
+        o.ln = 3;
+        out_alias(x, &o);
+        return;
+    }
+    ndie(x, "Pow is supported only as the square of a LayerNorm's centred input");
+}
+
+static void f_sqrt(onnx_ctx *x)
+{
+    onnx_value *v = in_val(x, 0);
+    if (v->kind == VAL_DYN && v->ln == 5) {
+        onnx_value o = *v;
+        o.ln = 6;
+        out_alias(x, &o);
+        return;
+    }
+    ndie(x, "Sqrt is supported only as the standard deviation of a LayerNorm");
+}
+
+/* The arithmetic steps of a written-out LayerNorm; 0 when a, b are not. */
+static int ln_arith(onnx_ctx *x, const char *op)
+{
+    if (nin(x) != 2)
+        return 0;
+    onnx_value *a = in_val(x, 0), *b = in_val(x, 1);
+    if (!(a->kind == VAL_DYN && a->ln) && !(b->kind == VAL_DYN && b->ln))
+        return 0;
+    onnx_value o = *a;
+    if (op[0] == 'S' && a->kind == VAL_DYN && !a->ln && b->kind == VAL_DYN && b->ln == 1 &&
+        !strcmp(b->ln_src, a->name)) {
+        o.ln = 2;                       /* x - mean */
+        o.ln_src = b->ln_src;
+    } else if (op[0] == 'M' && a->ln == 2 && b->ln == 2 && a == b) {
+        o.ln = 3;                       /* (x - mean)^2 as a product */
+    } else if (op[0] == 'A' && (a->ln == 4 || b->ln == 4) &&
+               (a->kind == VAL_CONST || b->kind == VAL_CONST)) {
+        onnx_value *v = a->ln == 4 ? a : b;
+        onnx_const *e = as_const(x, a->ln == 4 ? b : a);
+        if (e->n != 1)
+            return 0;
+        o = *v;
+        o.ln = 5;                       /* var + eps */
+        o.ln_eps = const_num(e, 0);
+    } else if (op[0] == 'D' && a->ln == 2 && b->kind == VAL_DYN && b->ln == 6 &&
+               !strcmp(a->ln_src, b->ln_src)) {
+        int k = val_find(x, a->ln_src);
+        if (k < 0)
+            return 0;
+        layernorm_node(x, &x->v[k], b->ln_eps, NULL, NULL);
+        return 1;
+    } else {
+        ndie(x, "%s does not continue the LayerNorm chain (ReduceMean, Sub, Pow, ReduceMean, "
+                "Add eps, Sqrt, Div) that its input '%s' is part of", op,
+             (a->kind == VAL_DYN && a->ln ? a : b)->name);
+    }
+    out_alias(x, &o);
+    return 1;
+}
+
+/* ONNX LayerNormalization (opset 17): over the channels of a channels-last
+ * view (axis -1), or of N x C (x 1 x 1). */
+static void f_layernorm(onnx_ctx *x)
+{
+    onnx_value *in = in_dyn(x, 0, IN_NHWC);
+    int64_t axis = attr_int(x, "axis", -1);
+    if (axis < 0)
+        axis += in->rank;
+    int ok = (in->nhwc && axis == 3) || (!in->nhwc && axis == 1 &&
+                                         (in->rank == 2 || (in->shape[1] == 1 && in->shape[2] == 1)));
+    if (!ok)
+        ndie(x, "LayerNormalization over axis %lld of a rank-%d %s tensor is not supported (only over "
+                "the channels: the last axis of NHWC, or N x C)", (long long)axis, in->rank,
+             in->nhwc ? "channels-last" : "N x C x H x W");
+    for (size_t k = 1; k < x->np->n_output; k++)
+        if (*x->np->output[k])
+            ndie(x, "the Mean and InvStdDev outputs are not supported");
+    int64_t C = in->shape[0];
+    onnx_const *g = in_const(x, 1, "Scale"), *b = has_in(x, 2) ? in_const(x, 2, "B") : NULL;
+    if (g->n != C || (b && b->n != C))
+        ndie(x, "Scale and B must have %lld values", (long long)C);
+    layernorm_node(x, in, attr_float(x, "epsilon", 1e-5), g, b);
+}
+
+/* MatMul of a channels-last view by a constant C x D: a 1x1 convolution. */
+static void matmul_nhwc(onnx_ctx *x, onnx_value *a)
+{
+    onnx_const *B = in_const(x, 1, "B (the weight)");
+    int64_t C = a->shape[0];
+    if (B->isint || B->ndim != 2 || B->dims[0] != C)
+        ndie(x, "B must be a float matrix with %lld rows (the channels)", (long long)C);
+    int64_t D = B->dims[1], wd[4] = { D, C, 1, 1 };
+    tensor *W = tensor_new(4, wd);
+    for (int64_t o = 0; o < D; o++)
+        for (int64_t i = 0; i < C; i++)
+            W->data[o * C + i] = B->f[i * D + o];
+    char *name = our_name(x);
+    node *nd = add_node(x, name, OP_CONV, 1, &a);
+    set2(nd, AT_STRIDE, 1, 1);
+    int64_t p[4] = { 0, 0, 0, 0 };
+    set4(nd, AT_PAD, p);
+    set2(nd, AT_DILATION, 1, 1);
+    node_set1(nd, AT_GROUPS, 1);
+    node_add_weight(nd, "weight", W);
+    int64_t shape[3] = { D, a->shape[1], a->shape[2] };
+    onnx_value *o = out_dyn(x, name, 4, shape, 0);
+    o->nhwc = 1;
+    o->foldable = 1;
+    free(name);
+}
+
+/* InstanceNormalization: per image and channel over H x W. */
+static void f_instnorm(onnx_ctx *x)
+{
+    onnx_value *in = in_dyn(x, 0, 0);
+    need_spatial(x, in);
+    int64_t C = in->shape[0];
+    onnx_const *g = in_const(x, 1, "scale"), *b = in_const(x, 2, "B");
+    if (g->isint || b->isint || g->n != C || b->n != C)
+        ndie(x, "scale and B must have %lld float values", (long long)C);
+    char *name = our_name(x);
+    node *nd = add_node(x, name, OP_INSTNORM, 1, &in);
+    node_set1(nd, AT_EPS, attr_float(x, "epsilon", 1e-5));
+    node_add_weight(nd, "gamma", tensor_of(g->f, 1, &C));
+    node_add_weight(nd, "beta", tensor_of(b->f, 1, &C));
+    int64_t shape[3] = { in->shape[0], in->shape[1], in->shape[2] };
+    out_dyn(x, name, in->rank, shape, 0);
+    free(name);
+}
+
 /* ------------------------------------------------------------ the graph */
 
 typedef struct onnx_op {
@@ -1932,7 +2486,9 @@ static const onnx_op onnx_ops[] = {
     { "Constant", op_constant }, { "Shape", op_shape }, { "Gather", op_gather },
     { "Unsqueeze", f_unsqueeze }, { "Squeeze", f_squeeze }, { "Cast", op_cast },
     { "Transpose", op_transpose }, { "ConstantOfShape", op_constant_of_shape },
-    { "Slice", op_slice },
+    { "Slice", op_slice }, { "Split", op_split }, { "ReduceMean", f_reducemean },
+    { "Pow", f_pow }, { "Sqrt", f_sqrt }, { "LayerNormalization", f_layernorm },
+    { "InstanceNormalization", f_instnorm },
 };
 
 static const char *supported_list(void)
@@ -2194,6 +2750,7 @@ static void ctx_free(onnx_ctx *x)
     for (int i = 0; i < x->nv; i++) {
         free(x->v[i].name);
         free(x->v[i].node);
+        free(x->v[i].ln_src);
     }
     free(x->v);
     free(x->hash);

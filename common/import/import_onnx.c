@@ -859,8 +859,8 @@ static void op_pool(onnx_ctx *x, int ismax)
         ndie(x, "the Indices output is not supported");
     spatial sp;
     spatial_attrs(x, in, &sp, 1);
-    if (sp.d[0] != 1 || sp.d[1] != 1)
-        ndie(x, "dilated pooling is not supported");
+    if (!ismax && (sp.d[0] != 1 || sp.d[1] != 1))
+        ndie(x, "dilated AveragePool is not supported (dilated MaxPool is)");
     int ceil_mode = (int)attr_int(x, "ceil_mode", 0);
     int cip = ismax ? 0 : (int)attr_int(x, "count_include_pad", 0);
     int own_pad = sp.p[0] || sp.p[1] || sp.p[2] || sp.p[3];
@@ -878,18 +878,20 @@ static void op_pool(onnx_ctx *x, int ismax)
         fold_pending_pad(in, &sp);
     }
     int64_t shape[3] = { in->shape[0],
-                         out_size(in->shape[1], sp.p[0], sp.p[2], sp.k[0], 1, sp.s[0], ceil_mode),
-                         out_size(in->shape[2], sp.p[1], sp.p[3], sp.k[1], 1, sp.s[1], ceil_mode) };
+                         out_size(in->shape[1], sp.p[0], sp.p[2], sp.k[0], sp.d[0], sp.s[0], ceil_mode),
+                         out_size(in->shape[2], sp.p[1], sp.p[3], sp.k[1], sp.d[1], sp.s[1], ceil_mode) };
     if (shape[1] < 1 || shape[2] < 1)
         ndie(x, "kernel larger than the padded input");
     for (int k = 0; k < 4; k++)
-        if (sp.p[k] >= sp.k[k % 2])
+        if (sp.p[k] >= sp.d[k % 2] * (sp.k[k % 2] - 1) + 1)
             ndie(x, "pads (with any Pad folded in) must be smaller than the kernel");
     char *name = our_name(x);
     node *nd = add_node(x, name, ismax ? OP_MAXPOOL : OP_AVGPOOL, 1, &in);
     set2(nd, AT_KERNEL, sp.k[0], sp.k[1]);
     set2(nd, AT_STRIDE, sp.s[0], sp.s[1]);
     set4(nd, AT_PAD, sp.p);
+    if (sp.d[0] != 1 || sp.d[1] != 1)
+        set2(nd, AT_DILATION, sp.d[0], sp.d[1]);
     if (ceil_mode)
         node_set1(nd, AT_CEIL, 1);
     if (!ismax)

@@ -112,10 +112,12 @@ def run_torch(net, x, rule, seed_node, seed, want_w):
             # asymmetric case, with -inf for max, and emulate
             # count_include_pad=0 by dividing by a pooled mask.
             if op == "MaxPool":
+                dh, dw = int(attr(a, "dilation", 0, 1)), int(attr(a, "dilation", 1, 1))
+                eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
                 hp = F.pad(h, (l, r, t, b), value=-np.inf)
-                y = F.max_pool2d(hp, (kh, kw), (sh, sw), ceil_mode=ceil)
+                y = F.max_pool2d(hp, (kh, kw), (sh, sw), dilation=(dh, dw), ceil_mode=ceil)
                 if ceil:  # PyTorch's rule: a window must start inside input + leading pad
-                    y = y[:, :, :pool_len(h.shape[2], kh, sh, t, b, ceil), :pool_len(h.shape[3], kw, sw, l, r, ceil)]
+                    y = y[:, :, :pool_len(h.shape[2], eh, sh, t, b, ceil), :pool_len(h.shape[3], ew, sw, l, r, ceil)]
             else:
                 hp = F.pad(h, (l, r, t, b))
                 oh = pool_len(h.shape[2], kh, sh, t, b, ceil)
@@ -148,6 +150,17 @@ def run_torch(net, x, rule, seed_node, seed, want_w):
             y = sum(ins[1:], ins[0])
         elif op == "Concat":
             y = torch.cat(ins, dim=1)
+        elif op == "LayerNorm":
+            y = F.layer_norm(h.permute(0, 2, 3, 1), (h.shape[1],), w["gamma"], w["beta"],
+                             attr(a, "eps", 0, 1e-5)).permute(0, 3, 1, 2)
+        elif op == "InstanceNorm":
+            y = F.instance_norm(h, weight=w["gamma"], bias=w["beta"], eps=attr(a, "eps", 0, 1e-5))
+        elif op == "ChannelShuffle":
+            g = int(attr(a, "groups"))
+            n_, c_, hh, ww = h.shape
+            y = h.reshape(n_, g, c_ // g, hh, ww).transpose(1, 2).reshape(n_, c_, hh, ww)
+        elif op == "ChannelSlice":
+            y = h[:, int(attr(a, "start")):int(attr(a, "end"))]
         else:
             raise ValueError(op)
         if y.dim() == 2:
@@ -277,6 +290,28 @@ def nets(rng):
             node("mp", "MaxPool", ["w3"], {"kernel": [2], "stride": [2]}),
             node("w4", "Conv", ["mp"], {"pad": [1]}, weight=r(16, 32, 3, 3, scale=0.2), bias=r(16)),
             node("fc", "Dense", ["w4"], weight=r(3, 16 * 18 * 21, scale=0.05), bias=r(3)),
+        ]}
+    # The ops ShuffleNet and ConvNeXt bring (ops/shuffle.c, ops/layernorm.c)
+    # and dilated max-pools: LayerNorm over the channels, ChannelShuffle,
+    # ChannelSlice, InstanceNorm, a dilated padded max-pool, a dilated
+    # ceil-mode one.
+    out["norms"] = {
+        "shape": (6, 11, 10), "pre": {"bgr": 0, "mean": [0.5] * 6, "std": [0.25] * 6},
+        "seed": "fc", "n": 3,
+        "nodes": [
+            node("c1", "Conv", ["input"], {"pad": [1]}, weight=r(8, 6, 3, 3, scale=0.3), bias=r(8)),
+            node("ln", "LayerNorm", ["c1"], {"eps": [1e-6]}, gamma=1 + r(8, scale=0.3), beta=r(8)),
+            node("r1", "ReLU", ["ln"]),
+            node("sh", "ChannelShuffle", ["r1"], {"groups": [2]}),
+            node("s1", "ChannelSlice", ["sh"], {"start": [0], "end": [3]}),
+            node("s2", "ChannelSlice", ["sh"], {"start": [3], "end": [8]}),
+            node("in", "InstanceNorm", ["s2"], {"eps": [1e-5]}, gamma=1 + r(5, scale=0.3), beta=r(5)),
+            node("cat", "Concat", ["s1", "in", "c1"]),
+            node("sh4", "ChannelShuffle", ["cat"], {"groups": [4]}),
+            node("mp", "MaxPool", ["sh4"], {"kernel": [3], "stride": [1], "dilation": [2], "pad": [1, 2]}),
+            node("mp2", "MaxPool", ["mp"], {"kernel": [2], "stride": [2], "dilation": [1, 2],
+                                             "ceil_mode": [1]}),
+            node("fc", "Dense", ["mp2"], weight=r(4, 16 * 5 * 5, scale=0.2), bias=r(4)),
         ]}
     return out
 

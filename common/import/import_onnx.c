@@ -43,6 +43,7 @@
 #define OP_CSLICE "ChannelSlice"
 #define OP_LAYERNORM "LayerNorm"
 #define OP_INSTNORM "InstanceNorm"
+#define OP_RESIZE "Resize"
 #define AT_KERNEL "kernel"        /* kh, kw */
 #define AT_STRIDE "stride"        /* sh, sw */
 #define AT_PAD "pad"              /* top, left, bottom, right */
@@ -2442,6 +2443,97 @@ static void f_instnorm(onnx_ctx *x)
     free(name);
 }
 
+/* Resize (opset 10+) and Upsample (7-9) over H and W: nearest or linear;
+ * the coordinate modes and nearest roundings our Resize op knows. */
+static void op_resize_onnx(onnx_ctx *x)
+{
+    onnx_value *in = in_dyn(x, 0, 0);
+    if (in->rank != 4)
+        ndie(x, "only N x C x H x W inputs are supported (rank %d given)", in->rank);
+    int up = !strcmp(x->np->op_type, "Upsample");
+    char mb[32], cb[48], nb[48];
+    const char *mode = attr_str(x, "mode", "nearest", mb, sizeof mb);
+    int linear = !strcmp(mode, "linear") || !strcmp(mode, "bilinear");
+    if (!linear && strcmp(mode, "nearest"))
+        ndie(x, "mode '%s' is not supported (nearest and linear are)", mode);
+    int coord = 1, nearest = 0;   /* before opset 11: asymmetric, floor */
+    if (!up && x->opset >= 11) {
+        static const char *cm[] = { "half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel" };
+        static const char *nm[] = { "floor", "round_prefer_floor", "round_prefer_ceil", "ceil" };
+        const char *c = attr_str(x, "coordinate_transformation_mode", "half_pixel", cb, sizeof cb);
+        const char *n = attr_str(x, "nearest_mode", "round_prefer_floor", nb, sizeof nb);
+        coord = -1, nearest = -1;
+        for (int k = 0; k < 4; k++) {
+            if (!strcmp(c, cm[k])) coord = k;
+            if (!strcmp(n, nm[k])) nearest = k;
+        }
+        if (coord < 0)
+            ndie(x, "coordinate_transformation_mode '%s' is not supported (half_pixel, asymmetric, "
+                    "align_corners, pytorch_half_pixel are)", c);
+        if (nearest < 0)
+            ndie(x, "nearest_mode '%s' is not supported", n);
+        if (attr_int(x, "exclude_outside", 0))
+            ndie(x, "exclude_outside=1 is not supported");
+    }
+    /* scales: attribute (Upsample 7-8), input 1 (Upsample 9, Resize 10),
+     * input 2 (Resize 11+); sizes: input 3 (Resize 11+) */
+    double sc[4] = { 1, 1, 0, 0 };
+    int64_t size[2] = { 0, 0 };
+    const Onnx__AttributeProto *sa = up ? attr_find(x->np, "scales") : NULL;
+    onnx_const *s = NULL, *z = NULL;
+    if (sa) {
+        if (sa->n_floats != 4)
+            ndie(x, "scales must have 4 values");
+        for (int k = 0; k < 4; k++)
+            sc[k] = sa->floats[k];
+    } else {
+        int si = (up || x->opset < 11) ? 1 : 2;
+        if (has_in(x, si) && (s = in_const(x, si, "scales"))->n == 0)
+            s = NULL;
+        if (!up && x->opset >= 11 && has_in(x, 3))
+            z = in_const(x, 3, "sizes");
+        if (s) {
+            if (s->n != 4)
+                ndie(x, "scales must have 4 values");
+            for (int k = 0; k < 4; k++)
+                sc[k] = const_num(s, k);
+        }
+    }
+    if (z) {
+        if (z->n != 4)
+            ndie(x, "sizes must have 4 values");
+        if (const_int(x, z, 0) != 1 && const_int(x, z, 0) != IMPORT_ONNX_BATCH &&
+            const_int(x, z, 1) != in->shape[0])
+            ndie(x, "resizing the batch or the channels is not supported");
+        size[0] = const_int(x, z, 2), size[1] = const_int(x, z, 3);
+        sc[2] = sc[3] = 0;
+    } else if (s || sa) {
+        if (sc[0] != 1 || sc[1] != 1)
+            ndie(x, "resizing the batch or the channels is not supported");
+        if (!(sc[2] > 0 && sc[3] > 0 && sc[2] < 1e6 && sc[3] < 1e6))
+            ndie(x, "scales must be positive");
+        size[0] = (int64_t)floor(in->shape[1] * sc[2]);
+        size[1] = (int64_t)floor(in->shape[2] * sc[3]);
+    } else {
+        ndie(x, "neither scales nor sizes are given");
+    }
+    if (size[0] < 1 || size[1] < 1 || size[0] > ONNX_MAX_DIM || size[1] > ONNX_MAX_DIM)
+        ndie(x, "output size %lldx%lld is not supported", (long long)size[0], (long long)size[1]);
+    char *name = our_name(x);
+    node *nd = add_node(x, name, OP_RESIZE, 1, &in);
+    set2(nd, "size", size[0], size[1]);
+    node_set1(nd, "mode", linear);
+    node_set1(nd, "coord", coord);
+    node_set1(nd, "nearest", nearest);
+    if (sc[2] > 0) {
+        double v[2] = { sc[2], sc[3] };
+        node_set(nd, "scale", 2, v);
+    }
+    int64_t shape[3] = { in->shape[0], size[0], size[1] };
+    out_dyn(x, name, 4, shape, in->nonneg);
+    free(name);
+}
+
 /* ------------------------------------------------------------ the graph */
 
 typedef struct onnx_op {
@@ -2490,12 +2582,13 @@ static const onnx_op onnx_ops[] = {
     { "Transpose", op_transpose }, { "ConstantOfShape", op_constant_of_shape },
     { "Slice", op_slice }, { "Split", op_split }, { "ReduceMean", f_reducemean },
     { "Pow", f_pow }, { "Sqrt", f_sqrt }, { "LayerNormalization", f_layernorm },
-    { "InstanceNormalization", f_instnorm },
+    { "InstanceNormalization", f_instnorm }, { "Resize", op_resize_onnx },
+    { "Upsample", op_resize_onnx },
 };
 
 static const char *supported_list(void)
 {
-    static char buf[512];
+    static char buf[2048];   /* about 20 bytes an op */
     if (!buf[0])
         for (size_t k = 0; k < sizeof onnx_ops / sizeof *onnx_ops; k++) {
             if (k)

@@ -159,6 +159,17 @@ def run_torch(net, x, rule, seed_node, seed, want_w):
             g = int(attr(a, "groups"))
             n_, c_, hh, ww = h.shape
             y = h.reshape(n_, g, c_ // g, hh, ww).transpose(1, 2).reshape(n_, c_, hh, ww)
+        elif op == "Resize":
+            size = (int(attr(a, "size", 0)), int(attr(a, "size", 1)))
+            coord, near = int(attr(a, "coord", 0, 0)), int(attr(a, "nearest", 0, 0))
+            if attr(a, "mode", 0, 0):
+                y = F.interpolate(h, size=size, mode="bilinear", align_corners=coord == 2)
+            elif coord == 1 and near == 0:
+                y = F.interpolate(h, size=size, mode="nearest")
+            elif coord == 0 and near == 2:
+                y = F.interpolate(h, size=size, mode="nearest-exact")
+            else:
+                raise ValueError("Resize coord %d nearest %d" % (coord, near))
         elif op == "ChannelSlice":
             y = h[:, int(attr(a, "start")):int(attr(a, "end"))]
         else:
@@ -312,6 +323,22 @@ def nets(rng):
             node("mp2", "MaxPool", ["mp"], {"kernel": [2], "stride": [2], "dilation": [1, 2],
                                              "ceil_mode": [1]}),
             node("fc", "Dense", ["mp2"], weight=r(4, 16 * 5 * 5, scale=0.2), bias=r(4)),
+        ]}
+    # Resize: nearest (asymmetric floor, PyTorch's "nearest"; half-pixel
+    # rounding ties up, "nearest-exact") and bilinear (half-pixel and
+    # align_corners), up and down, integer and fractional factors.
+    out["resize"] = {
+        "shape": (3, 7, 9), "pre": {"bgr": 0, "mean": [0.5] * 3, "std": [0.25] * 3},
+        "seed": "fc", "n": 2,
+        "nodes": [
+            node("c1", "Conv", ["input"], {"pad": [1]}, weight=r(4, 3, 3, 3), bias=r(4)),
+            node("up", "Resize", ["c1"], {"size": [14, 18], "mode": [0], "coord": [1], "nearest": [0],
+                                          "scale": [2, 2]}),
+            node("r1", "ReLU", ["up"]),
+            node("bl", "Resize", ["r1"], {"size": [19, 23], "mode": [1], "coord": [3]}),
+            node("ac", "Resize", ["bl"], {"size": [8, 10], "mode": [1], "coord": [2]}),
+            node("ne", "Resize", ["ac"], {"size": [11, 7], "mode": [0], "coord": [0], "nearest": [2]}),
+            node("fc", "Dense", ["ne"], weight=r(3, 4 * 11 * 7, scale=0.2), bias=r(3)),
         ]}
     return out
 

@@ -8,7 +8,8 @@
                                    max|logit| of float64 PyTorch
 
 ARCH: shufflenet_v2_x0_5, convnext_tiny, convnext_tiny_relu (nn.GELU
-replaced by ReLU: the ConvNeXt block without GELU, for a tree without it).
+replaced by ReLU: the ConvNeXt block without GELU, for a tree without it),
+opsnet (Resize, InstanceNorm, dilated ceil-mode MaxPool; not torchvision).
 """
 import os
 import sys
@@ -23,8 +24,40 @@ N = 3
 RTOL = 1e-4
 
 
+class OpsNet(torch.nn.Module):
+    """The ops torchvision's classifiers do not exercise: Resize (nearest
+    x2, bilinear to a size with and without align_corners), InstanceNorm2d,
+    dilated and ceil-mode MaxPool."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.norm = torch.nn.InstanceNorm2d(8, affine=True)
+        self.conv2 = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.pool = torch.nn.MaxPool2d(3, stride=2, padding=1, dilation=2, ceil_mode=True)
+        self.pool2 = torch.nn.MaxPool2d(2, stride=2, ceil_mode=True)
+        self.fc = torch.nn.Linear(8, 10)
+
+    def forward(self, x):
+        F = torch.nn.functional
+        x = torch.relu(self.conv1(x))
+        x = F.interpolate(x, scale_factor=2, mode='nearest')
+        x = self.norm(x)
+        x = F.interpolate(x, size=(45, 37), mode='bilinear', align_corners=False)
+        x = self.conv2(x)
+        x = F.interpolate(x, size=(30, 33), mode='bilinear', align_corners=True)
+        x = self.pool2(self.pool(torch.relu(x)))
+        return self.fc(x.mean([2, 3]))
+
+
 def build(arch):
     torch.manual_seed(sum(map(ord, arch)))
+    if arch == 'opsnet':
+        m = OpsNet()
+        with torch.no_grad():
+            m.norm.weight.copy_(1 + 0.3 * torch.randn(8))
+            m.norm.bias.copy_(0.3 * torch.randn(8))
+        return m.eval()
     relu = arch.endswith('_relu')
     base = arch[:-5] if relu else arch
     m = getattr(torchvision.models, base)()

@@ -39,6 +39,11 @@
 #define OP_SOFTMAX "Softmax"
 #define OP_ADD "Add"
 #define OP_CONCAT "Concat"
+#define OP_SHUFFLE "ChannelShuffle"
+#define OP_CSLICE "ChannelSlice"
+#define OP_LAYERNORM "LayerNorm"
+#define OP_INSTNORM "InstanceNorm"
+#define OP_RESIZE "Resize"
 #define AT_KERNEL "kernel"        /* kh, kw */
 #define AT_STRIDE "stride"        /* sh, sw */
 #define AT_PAD "pad"              /* top, left, bottom, right */
@@ -88,6 +93,17 @@ typedef struct onnx_value {
     int64_t pad[4];              /* pending zero Pad: t, l, b, r */
     int has_pad;
     const char *pad_node;        /* the Pad node's name, for messages */
+    /* dynamic values that are views of our N x C x H x W storage, only
+     * some ops may read them (see in_dyn): */
+    int shuf;                    /* channel shuffle: 1 = N x g x C/g x H x W, 2 = transposed */
+    int64_t sgroups;             /* its g */
+    int foldable;                /* made by LayerNorm or MatMul: a per-channel Mul/Add may fold in */
+    /* LayerNorm written out (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt,
+     * Div): the stage reached, the normalised value's name, eps */
+    int ln;
+    char *ln_src;
+    double ln_eps;
+    int nhwc;                    /* N x H x W x C (a Transpose 0,2,3,1) of shape C, H, W */
 } onnx_value;
 
 typedef struct onnx_ctx {
@@ -108,7 +124,17 @@ typedef struct onnx_ctx {
     int nconsts, capconsts;
     int64_t const_max, const_left;   /* elements constants may take (const_new) */
     char **names;                /* our node names, to keep them unique */
+    /* PyTorch module paths (see torch_path): each of our nodes made from a
+     * scoped ONNX node, and every ONNX node's path */
+    struct origin { char *tmp, *path, *op; } *orig;
+    int norig, caporig;
+    char **paths;
+    int npaths;
+    const char *op_hint;         /* op word for names when a pattern makes the node */
 } onnx_ctx;
+
+static const struct origin *origin_of(const onnx_ctx *x, const char *tmp);
+static char *torch_path(const char *name);
 
 /* ------------------------------------------------------------ messages */
 
@@ -181,6 +207,7 @@ static onnx_value *val_put(onnx_ctx *x, const char *name)
         onnx_value *v = &x->v[i];
         char *keep = v->name;
         free(v->node);
+        free(v->ln_src);
         memset(v, 0, sizeof *v);
         v->name = keep;
         return v;
@@ -450,14 +477,34 @@ static onnx_const *in_const(onnx_ctx *x, int i, const char *what)
     return c;
 }
 
+/* in_dyn's flags: the caller folds a pending Pad; the caller handles a
+ * channels-last view (elementwise ops, the per-pixel ops of a ConvNeXt
+ * block). */
+#define IN_PAD 1
+#define IN_NHWC 2
+
 /* Input i, which must be computed from the model input; a pending Pad is
- * refused unless the caller folds it (allow_pad). */
-static onnx_value *in_dyn(onnx_ctx *x, int i, int allow_pad)
+ * refused unless the caller folds it (allow & IN_PAD), a channels-last view
+ * unless it reads one (allow & IN_NHWC). */
+static onnx_value *in_dyn(onnx_ctx *x, int i, int allow)
 {
     onnx_value *v = in_val(x, i);
+    int allow_pad = allow & IN_PAD;
     if (v->kind != VAL_DYN)
         ndie(x, "input '%s' is a constant; only ops on the model input's data are supported here",
              v->name);
+    if (v->shuf)
+        ndie(x, "input '%s' is the %s of a channel shuffle; only Reshape N x C x H x W -> N x g x "
+                "C/g x H x W -> Transpose (0,2,1,3,4) -> Reshape N x C x H x W is supported", v->name,
+             v->shuf == 1 ? "5-D Reshape" : "5-D Transpose");
+    if (v->ln)
+        ndie(x, "input '%s' is a step of a LayerNorm written out (ReduceMean, Sub, Pow, "
+                "ReduceMean, Add, Sqrt, Div over the channels); only that chain is supported "
+                "on it", v->name);
+    if (v->nhwc && !(allow & IN_NHWC))
+        ndie(x, "input '%s' is channels-last (a Transpose 0,2,3,1); only per-pixel ops over the "
+                "channels (LayerNorm, MatMul, per-channel Mul/Add, elementwise activations) may "
+                "read it before the Transpose back (0,3,1,2)", v->name);
     if (v->has_pad && !allow_pad)
         ndie(x, "Pad '%s' must be followed by Conv, MaxPool or AveragePool to be folded into "
                 "them (a free-standing Pad is not supported)", v->pad_node);
@@ -514,6 +561,48 @@ static char *our_name(onnx_ctx *x)
     return s;
 }
 
+/* The PyTorch module path of a node torch.onnx.export (1.13) named
+ * "/layer4/layer4.1/relu_1/Relu": the scopes are the modules called, each
+ * written as its unqualified name (from its last non-numeric atom on:
+ * "layer4.1" for layer4[1], "conv1" for layer4[1].conv1), the last part is
+ * the op. Rebuilt: "layer4.1.relu_1" ("" for an op in the model's own
+ * forward). NULL when the name is not such a scope name. ',' becomes '_'
+ * (names are listed with commas). */
+static char *torch_path(const char *name)
+{
+    if (!name || name[0] != '/' || !name[1])
+        return NULL;
+    char *full = xcalloc(1, strlen(name) + 2), *unq = xcalloc(1, strlen(name) + 2);
+    const char *p = name + 1;
+    for (;;) {
+        const char *e = strchr(p, '/');
+        if (!e)
+            break;   /* the last part is the op */
+        size_t l = (size_t)(e - p), u = strlen(unq);
+        if (l) {
+            /* layer4 then layer4.1: a numbered child of the module before */
+            int child = u && l > u + 1 && !strncmp(p, unq, u) && p[u] == '.';
+            for (size_t k = u + 1; child && k < l; k++)
+                child = (p[k] >= '0' && p[k] <= '9') || (p[k] == '.' && p[k - 1] != '.');
+            if (child)
+                strncat(full, p + u, l - u);
+            else {
+                if (*full)
+                    strcat(full, ".");
+                strncat(full, p, l);
+            }
+            memcpy(unq, p, l);
+            unq[l] = '\0';
+        }
+        p = e + 1;
+    }
+    free(unq);
+    for (char *q = full; *q; q++)
+        if (*q == ',')
+            *q = '_';
+    return full;
+}
+
 /* Output 0 of the current node as a dynamic value made by node `ours`. */
 static onnx_value *out_dyn(onnx_ctx *x, const char *ours, int rank, const int64_t shape[3], int nonneg)
 {
@@ -549,6 +638,7 @@ static void out_alias(onnx_ctx *x, const onnx_value *src)
     *v = copy;
     v->name = keep;
     v->node = copy.node ? xstrdup(copy.node) : NULL;
+    v->ln_src = copy.ln_src ? xstrdup(copy.ln_src) : NULL;
 }
 
 /* Append our node for the current ONNX node; inputs are values. */
@@ -566,6 +656,20 @@ static node *add_node(onnx_ctx *x, const char *name, const char *op, int n, onnx
     }
     node *nd = model_add(x->m, name, op, s);
     free(s);
+    const char *raw = x->np && x->np->name ? x->np->name : "";
+    if (*raw)
+        nd->alias = xstrdup(raw);
+    char *path = torch_path(raw);
+    if (path) {
+        if (x->norig == x->caporig) {
+            x->caporig = x->caporig ? 2 * x->caporig : 64;
+            x->orig = xrealloc(x->orig, (size_t)x->caporig * sizeof *x->orig);
+        }
+        struct origin *o = &x->orig[x->norig++];
+        o->tmp = xstrdup(name);
+        o->path = path;
+        o->op = xstrdup(x->op_hint ? x->op_hint : x->np->op_type);
+    }
     return nd;
 }
 
@@ -756,8 +860,8 @@ static void op_pool(onnx_ctx *x, int ismax)
         ndie(x, "the Indices output is not supported");
     spatial sp;
     spatial_attrs(x, in, &sp, 1);
-    if (sp.d[0] != 1 || sp.d[1] != 1)
-        ndie(x, "dilated pooling is not supported");
+    if (!ismax && (sp.d[0] != 1 || sp.d[1] != 1))
+        ndie(x, "dilated AveragePool is not supported (dilated MaxPool is)");
     int ceil_mode = (int)attr_int(x, "ceil_mode", 0);
     int cip = ismax ? 0 : (int)attr_int(x, "count_include_pad", 0);
     int own_pad = sp.p[0] || sp.p[1] || sp.p[2] || sp.p[3];
@@ -775,18 +879,20 @@ static void op_pool(onnx_ctx *x, int ismax)
         fold_pending_pad(in, &sp);
     }
     int64_t shape[3] = { in->shape[0],
-                         out_size(in->shape[1], sp.p[0], sp.p[2], sp.k[0], 1, sp.s[0], ceil_mode),
-                         out_size(in->shape[2], sp.p[1], sp.p[3], sp.k[1], 1, sp.s[1], ceil_mode) };
+                         out_size(in->shape[1], sp.p[0], sp.p[2], sp.k[0], sp.d[0], sp.s[0], ceil_mode),
+                         out_size(in->shape[2], sp.p[1], sp.p[3], sp.k[1], sp.d[1], sp.s[1], ceil_mode) };
     if (shape[1] < 1 || shape[2] < 1)
         ndie(x, "kernel larger than the padded input");
     for (int k = 0; k < 4; k++)
-        if (sp.p[k] >= sp.k[k % 2])
+        if (sp.p[k] >= sp.d[k % 2] * (sp.k[k % 2] - 1) + 1)
             ndie(x, "pads (with any Pad folded in) must be smaller than the kernel");
     char *name = our_name(x);
     node *nd = add_node(x, name, ismax ? OP_MAXPOOL : OP_AVGPOOL, 1, &in);
     set2(nd, AT_KERNEL, sp.k[0], sp.k[1]);
     set2(nd, AT_STRIDE, sp.s[0], sp.s[1]);
     set4(nd, AT_PAD, sp.p);
+    if (sp.d[0] != 1 || sp.d[1] != 1)
+        set2(nd, AT_DILATION, sp.d[0], sp.d[1]);
     if (ceil_mode)
         node_set1(nd, AT_CEIL, 1);
     if (!ismax)
@@ -809,11 +915,17 @@ static void op_gap(onnx_ctx *x)
 /* Unary ops keeping the shape; attributes set by the caller. */
 static node *op_unary(onnx_ctx *x, const char *op, int nonneg)
 {
-    onnx_value *in = in_dyn(x, 0, 0);
+    /* elementwise ops do not mind a channels-last view; LRN and Softmax
+     * work across channels */
+    int elementwise = strcmp(op, OP_LRN) && strcmp(op, OP_SOFTMAX);
+    onnx_value *in = in_dyn(x, 0, elementwise ? IN_NHWC : 0);
     char *name = our_name(x);
     node *nd = add_node(x, name, op, 1, &in);
     int64_t shape[3] = { in->shape[0], in->shape[1], in->shape[2] };
-    out_dyn(x, name, in->rank, shape, nonneg || (in->nonneg && strcmp(op, OP_TANH) && strcmp(op, OP_LEAKY)));
+    int nhwc = in->nhwc;
+    onnx_value *o = out_dyn(x, name, in->rank, shape,
+                            nonneg || (in->nonneg && strcmp(op, OP_TANH) && strcmp(op, OP_LEAKY)));
+    o->nhwc = nhwc;
     free(name);
     return nd;
 }
@@ -872,6 +984,20 @@ static int node_uses(const onnx_ctx *x, const char *ours)
         for (size_t k = 0; k < x->g->n_output; k++)
             n += x->g->output[k]->name && !strcmp(x->g->output[k]->name, v->name);
     }
+    return n;
+}
+
+/* How many node inputs and graph outputs read the ONNX value name. (A
+ * value folded into its producer, as affine_fold does, then has one use,
+ * and its alias is checked the same way in turn.) */
+static int value_uses(const onnx_ctx *x, const char *name)
+{
+    int n = 0;
+    for (size_t k = 0; k < x->g->n_node; k++)
+        for (size_t j = 0; j < x->g->node[k]->n_input; j++)
+            n += !strcmp(x->g->node[k]->input[j], name);
+    for (size_t k = 0; k < x->g->n_output; k++)
+        n += x->g->output[k]->name && !strcmp(x->g->output[k]->name, name);
     return n;
 }
 
@@ -939,7 +1065,8 @@ static void op_bn(onnx_ctx *x)
     node_set1(nd, AT_EPS, eps);
     for (int k = 0; k < 4; k++)
         node_add_weight(nd, wn[k], tensor_of(w[k]->f, 1, &c));
-    out_dyn(x, name, in->rank, in->shape, 0);
+    int64_t shape[3] = { in->shape[0], in->shape[1], in->shape[2] };   /* out_dyn may move in */
+    out_dyn(x, name, in->rank, shape, 0);
     free(name);
 }
 
@@ -1005,11 +1132,12 @@ static int per_channel(const onnx_value *v, const onnx_const *c, float *out)
     if (c->ndim > v->rank)
         return -1;
     int64_t caxis = -1;   /* c's axis aligned with our channel axis */
+    int chan = v->nhwc ? v->rank - 1 : 1;   /* the channel axis in ONNX's order */
     for (int d = 0; d < c->ndim; d++) {
         int vd = v->rank - c->ndim + d;   /* aligned axis of v */
         if (c->dims[d] == 1)
             continue;
-        if (vd == 1 && c->dims[d] == C)
+        if (vd == chan && c->dims[d] == C)
             caxis = d;
         else
             return -1;
@@ -1043,8 +1171,47 @@ static void affine_node(onnx_ctx *x, onnx_value *in, const float *w, const float
     int64_t wd[4] = { C, 1, 1, 1 };
     node_add_weight(nd, "weight", tensor_of(w, 4, wd));
     node_add_weight(nd, "bias", tensor_of(b, 1, &C));
-    out_dyn(x, name, in->rank, in->shape, nonneg);
+    int nhwc = in->nhwc;
+    int64_t shape[3] = { C, in->shape[1], in->shape[2] };   /* out_dyn may move in */
+    out_dyn(x, name, in->rank, shape, nonneg)->nhwc = nhwc;
     free(name);
+}
+
+/* y = w * x + b folded into the LayerNorm or the MatMul-made 1x1 Conv that
+ * computes x, when the same PyTorch module (or, without scope names, any
+ * exporter) wrote both and nothing else reads x: LayerNorm's weight and
+ * bias, Linear's bias. Returns 1 when folded (the output is x's alias). */
+static int affine_fold(onnx_ctx *x, onnx_value *in, const float *w, const float *b)
+{
+    if (!in->foldable || in->has_pad || !strcmp(in->node, "input"))
+        return 0;
+    int i = model_find(x->m, in->node);
+    if (i < 0 || value_uses(x, in->name) != 1)
+        return 0;
+    const struct origin *o = origin_of(x, in->node);
+    char *here = torch_path(x->np->name);
+    int same = o ? here && !strcmp(here, o->path) : !here;
+    free(here);
+    if (!same)
+        return 0;
+    node *nd = &x->m->nodes[i];
+    int64_t C = in->shape[0];
+    int ln = !strcmp(nd->op, OP_LAYERNORM);
+    tensor *W = node_weight(nd, ln ? "gamma" : "weight"), *B = node_weight(nd, ln ? "beta" : "bias");
+    if (!W || W->dims[0] != C)
+        return 0;
+    if (!B) {
+        B = tensor_new(1, &C);
+        node_add_weight(nd, ln ? "beta" : "bias", B);
+    }
+    int64_t per = tensor_numel(W) / C;
+    for (int64_t k = 0; k < C; k++) {
+        for (int64_t j = 0; j < per; j++)
+            W->data[k * per + j] *= w[k];
+        B->data[k] = B->data[k] * w[k] + b[k];
+    }
+    out_alias(x, in);
+    return 1;
 }
 
 static int64_t bcast_index(const onnx_const *c, int ndim, const int64_t *dims, int64_t flat)
@@ -1112,8 +1279,12 @@ static void fold_binary(onnx_ctx *x, const char *op, onnx_const *a, onnx_const *
 }
 
 /* Add, Sub, Mul, Div, Sum. */
+static int ln_arith(onnx_ctx *x, const char *op);
+
 static void op_arith(onnx_ctx *x, const char *op)
 {
+    if (ln_arith(x, op))
+        return;
     if (nin(x) != 2)
         ndie(x, "%d inputs (2 supported)", nin(x));
     onnx_value *a = in_val(x, 0), *b = in_val(x, 1);
@@ -1124,9 +1295,9 @@ static void op_arith(onnx_ctx *x, const char *op)
     if (a->kind == VAL_DYN && b->kind == VAL_DYN) {
         if (strcmp(op, "Add") && strcmp(op, "Sum"))
             ndie(x, "%s of two computed tensors is not supported (only Add is)", op);
-        a = in_dyn(x, 0, 0);
-        b = in_dyn(x, 1, 0);
-        if (a->rank != b->rank || memcmp(a->shape, b->shape, sizeof a->shape))
+        a = in_dyn(x, 0, IN_NHWC);
+        b = in_dyn(x, 1, IN_NHWC);
+        if (a->rank != b->rank || a->nhwc != b->nhwc || memcmp(a->shape, b->shape, sizeof a->shape))
             ndie(x, "Add of tensors of different shapes (%lldx%lldx%lld and %lldx%lldx%lld) is "
                     "not supported (no broadcasting between computed tensors)",
                  (long long)a->shape[0], (long long)a->shape[1], (long long)a->shape[2],
@@ -1134,12 +1305,14 @@ static void op_arith(onnx_ctx *x, const char *op)
         char *name = our_name(x);
         onnx_value *ins[2] = { a, b };
         add_node(x, name, OP_ADD, 2, ins);
-        out_dyn(x, name, a->rank, a->shape, a->nonneg && b->nonneg);
+        int nhwc = a->nhwc;
+        int64_t shape[3] = { a->shape[0], a->shape[1], a->shape[2] };   /* out_dyn may move a */
+        out_dyn(x, name, a->rank, shape, a->nonneg && b->nonneg)->nhwc = nhwc;
         free(name);
         return;
     }
     int cfirst = a->kind == VAL_CONST;
-    onnx_value *d = in_dyn(x, cfirst ? 1 : 0, 0);
+    onnx_value *d = in_dyn(x, cfirst ? 1 : 0, IN_NHWC);
     onnx_const *c = as_const(x, cfirst ? a : b);
     int64_t C = d->shape[0];
     float *cv = xmalloc((size_t)C * sizeof *cv), *w = xmalloc((size_t)C * sizeof *w),
@@ -1166,15 +1339,22 @@ static void op_arith(onnx_ctx *x, const char *op)
             if (w[k] < 0)
                 nonneg = 0;
     }
-    affine_node(x, d, w, bb, nonneg);
+    if (!affine_fold(x, d, w, bb))
+        affine_node(x, d, w, bb, nonneg);
     free(cv);
     free(w);
     free(bb);
 }
 
+static void matmul_nhwc(onnx_ctx *x, onnx_value *a);
+
 static void op_gemm(onnx_ctx *x, int matmul)
 {
-    onnx_value *a = in_dyn(x, 0, 0);
+    onnx_value *a = in_dyn(x, 0, matmul ? IN_NHWC : 0);
+    if (a->nhwc) {
+        matmul_nhwc(x, a);
+        return;
+    }
     if (a->rank != 2)
         ndie(x, "input A of rank %d is not supported (only N x D: a Flatten or Reshape must "
                 "come first)", a->rank);
@@ -1355,6 +1535,7 @@ static void op_pad(onnx_ctx *x)
 /* Reshape of a computed tensor: only what is a no-op on our contiguous
  * N x C x H x W storage and expressible in our shapes. */
 static void op_reshape_const(onnx_ctx *x, onnx_const *c);
+static int reshape_shuffle(onnx_ctx *x, onnx_value *in);
 
 static void op_reshape(onnx_ctx *x)
 {
@@ -1363,6 +1544,8 @@ static void op_reshape(onnx_ctx *x)
         op_reshape_const(x, cin);
         return;
     }
+    if (reshape_shuffle(x, in_val(x, 0)))
+        return;
     onnx_value *in = in_dyn(x, 0, 0);
     onnx_const *s = in_const(x, 1, "the target shape");
     if (!s->isint || s->ndim != 1 || s->n < 1 || s->n > TENSOR_MAXDIM)
@@ -1447,11 +1630,15 @@ static void op_shape(onnx_ctx *x)
     int r;
     if (in->kind == VAL_DYN) {
         r = in->rank;
+        if (in->shuf || in->ln)
+            ndie(x, "Shape of a channel-shuffle or LayerNorm intermediate is not supported");
         d[0] = IMPORT_ONNX_BATCH;
         for (int k = 1; k < r; k++)
             d[k] = in->shape[k - 1];
         if (r == 3)
             d[2] = in->shape[2];   /* N x C x L is our C x 1 x L */
+        if (in->nhwc)
+            d[1] = in->shape[1], d[2] = in->shape[2], d[3] = in->shape[0];
     } else {
         onnx_const *c = as_const(x, in);
         r = c->ndim;
@@ -1651,13 +1838,17 @@ static void op_constant_of_shape(onnx_ctx *x)
     out_const(x, r);
 }
 
+static void slice_dyn(onnx_ctx *x);
+
 /* Slice of a constant: starts/ends/axes as attributes before opset 10,
  * inputs (with steps) from 10; clamping as the ONNX spec says. */
 static void op_slice(onnx_ctx *x)
 {
     onnx_const *c = as_const(x, in_val(x, 0));
-    if (!c)
-        ndie(x, "Slice of computed tensors is not supported (only of constants)");
+    if (!c) {
+        slice_dyn(x);
+        return;
+    }
     int64_t st[TENSOR_MAXDIM], en[TENSOR_MAXDIM], ax[TENSOR_MAXDIM], sp[TENSOR_MAXDIM];
     int n;
     if (x->opset < 10) {
@@ -1756,12 +1947,16 @@ static void op_cast(onnx_ctx *x)
     out_const(x, r);
 }
 
+static void transpose_dyn(onnx_ctx *x);
+
 static void op_transpose(onnx_ctx *x)
 {
     onnx_value *v = in_val(x, 0);
     onnx_const *c = as_const(x, v);
-    if (!c)
-        ndie(x, "Transpose of computed tensors is not supported (only of constants)");
+    if (!c) {
+        transpose_dyn(x);
+        return;
+    }
     int64_t perm[TENSOR_MAXDIM];
     int np = attr_ints(x, "perm", perm, TENSOR_MAXDIM);
     if (np < 0) {
@@ -1823,6 +2018,522 @@ static void op_constant(onnx_ctx *x)
     out_const(x, c);
 }
 
+/* ------------------------------------------- views: shuffle, NHWC, LayerNorm */
+
+/* Reshape's target shape for an input of ONNX dims d (rank r): 0 copies
+ * the input's dimension (unless allowzero), one -1 is inferred from the
+ * values per image; t[0], the batch, is kept as given. Returns the rank. */
+static int reshape_dims(onnx_ctx *x, const int64_t *d, int r, int64_t *t)
+{
+    onnx_const *s = in_const(x, 1, "the target shape");
+    if (!s->isint || s->ndim != 1 || s->n < 1 || s->n > TENSOR_MAXDIM)
+        ndie(x, "the target shape must be a 1-D integer tensor");
+    int n = (int)s->n, neg = -1, allowzero = (int)attr_int(x, "allowzero", 0);
+    int64_t per = 1, rest = 1;
+    for (int k = 1; k < r; k++)
+        per *= d[k];
+    for (int k = 0; k < n; k++) {
+        t[k] = s->i[k];
+        if (t[k] == 0 && !allowzero)
+            t[k] = k < r ? d[k] : 0;
+        if (t[k] == -1 && k > 0) {
+            if (neg >= 0)
+                ndie(x, "more than one -1 in the target shape");
+            neg = k;
+        } else if (k > 0 && (t[k] < 0 || t[k] > ONNX_MAX_NUMEL ||
+                             __builtin_mul_overflow(rest, t[k], &rest)))
+            ndie(x, "Reshape to these dimensions is not supported");
+    }
+    if (neg > 0) {
+        if (rest <= 0 || per % rest)
+            ndie(x, "target shape does not fit %lld values per image", (long long)per);
+        t[neg] = per / rest;
+    }
+    return n;
+}
+
+/* Reshape N x C x H x W -> N x g x C/g x H x W (the start of a channel
+ * shuffle), or of such a view back. Returns 0 when in is neither. */
+static int reshape_shuffle(onnx_ctx *x, onnx_value *in)
+{
+    if (in->kind != VAL_DYN || in->has_pad || in->nhwc || in->ln)
+        return 0;
+    int64_t C = in->shape[0], H = in->shape[1], W = in->shape[2], t[TENSOR_MAXDIM];
+    if (!in->shuf) {
+        if (in->rank != 4)
+            return 0;
+        int64_t d[4] = { 1, C, H, W };
+        if (reshape_dims(x, d, 4, t) != 5 || t[1] < 1 || t[1] * t[2] != C || t[3] != H || t[4] != W)
+            return 0;
+        onnx_value v = *in;
+        v.rank = 5;
+        v.shuf = 1;
+        v.sgroups = t[1];
+        out_alias(x, &v);
+        return 1;
+    }
+    int64_t g = in->sgroups;
+    int64_t d[5] = { 1, in->shuf == 1 ? g : C / g, in->shuf == 1 ? C / g : g, H, W };
+    int n = reshape_dims(x, d, 5, t);
+    if (n != 4 || t[1] != C || t[2] != H || t[3] != W) {
+        char sb[128];
+        ndie(x, "Reshape of the 5-D channel-shuffle view to %s is not supported (only back to "
+                "N x %lld x %lld x %lld)", tensor_shape_str(n, t, sb, sizeof sb), (long long)C,
+             (long long)H, (long long)W);
+    }
+    onnx_value v = *in;
+    v.rank = 4;
+    v.shuf = 0;
+    if (in->shuf == 1) {   /* split and joined again: nothing moved */
+        out_alias(x, &v);
+        return 1;
+    }
+    char *name = our_name(x);
+    onnx_value *src = &v;
+    x->op_hint = OP_SHUFFLE;
+    node *nd = add_node(x, name, OP_SHUFFLE, 1, &src);
+    x->op_hint = NULL;
+    node_set1(nd, "groups", (double)g);
+    int64_t shape[3] = { C, H, W };
+    out_dyn(x, name, 4, shape, v.nonneg);
+    free(name);
+    return 1;
+}
+
+/* Transpose of a computed tensor: only views our storage can follow. */
+static void transpose_dyn(onnx_ctx *x)
+{
+    onnx_value *in = in_val(x, 0);
+    int64_t perm[TENSOR_MAXDIM];
+    int np = attr_ints(x, "perm", perm, TENSOR_MAXDIM);
+    static const int64_t shuf[5] = { 0, 2, 1, 3, 4 }, tolast[4] = { 0, 2, 3, 1 },
+                         tofirst[4] = { 0, 3, 1, 2 };
+    onnx_value v = *in;
+    int ok = 0;
+    if (in->shuf && np == 5 && !memcmp(perm, shuf, sizeof shuf)) {
+        v.shuf = 3 - in->shuf;
+        ok = 1;
+    } else if (!in->shuf && !in->ln && !in->has_pad && in->rank == 4 && np == 4) {
+        if (!in->nhwc && !memcmp(perm, tolast, sizeof tolast))
+            v.nhwc = 1, ok = 1;
+        else if (in->nhwc && !memcmp(perm, tofirst, sizeof tofirst))
+            v.nhwc = 0, ok = 1;
+    }
+    if (!ok) {
+        char pb[96] = "";
+        for (int k = 0; k < np && strlen(pb) < 80; k++)
+            snprintf(pb + strlen(pb), sizeof pb - strlen(pb), "%s%lld", k ? "," : "", (long long)perm[k]);
+        ndie(x, "Transpose of a computed %s tensor with perm (%s) is not supported (only NCHW -> "
+                "NHWC (0,2,3,1) and back (0,3,1,2) around per-pixel ops, and a channel shuffle's "
+                "(0,2,1,3,4) between two Reshapes)",
+             in->shuf ? "5-D" : in->nhwc ? "channels-last" : "N x C x H x W", np < 0 ? "reversed" : pb);
+    }
+    v.foldable = 0;
+    out_alias(x, &v);
+}
+
+/* Output k of the current node as a dynamic value made by node `ours`. */
+static onnx_value *out_dyn_k(onnx_ctx *x, int k, const char *ours, int rank, const int64_t shape[3],
+                             int nonneg)
+{
+    if ((int)x->np->n_output <= k || !*x->np->output[k])
+        ndie(x, "node has no output %d", k + 1);
+    onnx_value *v = val_put(x, x->np->output[k]);
+    v->kind = VAL_DYN;
+    v->node = xstrdup(ours);
+    v->rank = rank;
+    for (int d = 0; d < 3; d++)
+        v->shape[d] = shape[d];
+    v->nonneg = nonneg;
+    return v;
+}
+
+/* Channels a .. b-1 of a computed tensor as output k (a no-op alias when
+ * they are all of them). */
+static void channel_slice(onnx_ctx *x, onnx_value *in, int k, int64_t a, int64_t b)
+{
+    int64_t shape[3] = { b - a, in->shape[1], in->shape[2] };
+    if (a == 0 && b == in->shape[0] && k == 0) {
+        out_alias(x, in);
+        return;
+    }
+    char *name = our_name(x);
+    node *nd = add_node(x, name, OP_CSLICE, 1, &in);
+    node_set1(nd, "start", (double)a);
+    node_set1(nd, "end", (double)b);
+    out_dyn_k(x, k, name, in->rank, shape, in->nonneg);
+    free(name);
+}
+
+/* Slice of a computed tensor: along the channels only, step 1. */
+static void slice_dyn(onnx_ctx *x)
+{
+    onnx_value *in = in_dyn(x, 0, 0);
+    if (x->opset < 10)
+        ndie(x, "Slice of computed tensors before opset 10 is not supported");
+    onnx_const *a = in_const(x, 1, "starts"), *b = in_const(x, 2, "ends");
+    if (a->n != 1 || b->n != 1)
+        ndie(x, "Slice of a computed tensor along %lld axes is not supported (only along the "
+                "channels, axis 1)", (long long)a->n);
+    int64_t axis = 0, step = 1, C = in->shape[0];
+    if (has_in(x, 3))
+        axis = const_int(x, in_const(x, 3, "axes"), 0);
+    if (has_in(x, 4))
+        step = const_int(x, in_const(x, 4, "steps"), 0);
+    if (axis < 0)
+        axis += in->rank;
+    if (axis != 1 || step != 1)
+        ndie(x, "Slice of a computed tensor along axis %lld with step %lld is not supported (only "
+                "along the channels, axis 1, step 1)", (long long)axis, (long long)step);
+    int64_t s0 = const_int(x, a, 0), e0 = const_int(x, b, 0);
+    if (s0 < 0) s0 += C;
+    if (e0 < 0) e0 += C;
+    s0 = s0 < 0 ? 0 : s0 > C ? C : s0;
+    e0 = e0 < 0 ? 0 : e0 > C ? C : e0;
+    if (e0 <= s0)
+        ndie(x, "Slice keeps no channels");
+    channel_slice(x, in, 0, s0, e0);
+}
+
+/* Split along the channels into outputs of the given sizes (equal parts
+ * when none are given). */
+static void op_split(onnx_ctx *x)
+{
+    onnx_value *in = in_dyn(x, 0, 0);
+    int64_t axis = attr_int(x, "axis", 0), sz[64], C = in->shape[0];
+    if (axis < 0)
+        axis += in->rank;
+    if (axis != 1)
+        ndie(x, "Split along axis %lld is not supported (only the channels, axis 1)", (long long)axis);
+    int no = (int)x->np->n_output, ns = -1;
+    if (no < 1 || no > 64)
+        ndie(x, "Split into %d outputs is not supported (1 to 64 are)", no);
+    if (x->opset < 13) {
+        ns = attr_ints(x, "split", sz, 64);
+    } else if (has_in(x, 1)) {
+        onnx_const *c = in_const(x, 1, "split");
+        if (c->n > 64)
+            ndie(x, "too many parts");
+        ns = (int)c->n;
+        for (int k = 0; k < ns; k++)
+            sz[k] = const_int(x, c, k);
+    }
+    if (ns < 0) {
+        if (C % no)
+            ndie(x, "%lld channels do not split into %d equal parts", (long long)C, no);
+        ns = no;
+        for (int k = 0; k < no; k++)
+            sz[k] = C / no;
+    }
+    int64_t tot = 0;
+    for (int k = 0; k < ns; k++) {
+        if (sz[k] < 1)
+            ndie(x, "split sizes must be positive");
+        tot += sz[k];
+    }
+    if (ns != no || tot != C)
+        ndie(x, "split sizes do not add up to the %lld channels in %d outputs", (long long)C, no);
+    int64_t a = 0;
+    for (int k = 0; k < no; a += sz[k], k++)
+        if (*x->np->output[k])
+            channel_slice(x, in, k, a, a + sz[k]);
+}
+
+/* Axes of a ReduceMean (attribute before opset 18): 1 when they are the
+ * channel axis alone (the last of a channels-last view, axis 1 otherwise). */
+static int reduces_channels(onnx_ctx *x, const onnx_value *v)
+{
+    int64_t ax[8];
+    int n = attr_ints(x, "axes", ax, 8);
+    if (n != 1 || !attr_int(x, "keepdims", 1))
+        return 0;
+    int64_t a = ax[0] < 0 ? ax[0] + v->rank : ax[0];
+    return v->rank == 4 && a == (v->nhwc ? 3 : 1);
+}
+
+/* Our LayerNorm over the channels of value src (the chain's input). */
+static void layernorm_node(onnx_ctx *x, onnx_value *src, double eps, const onnx_const *g,
+                           const onnx_const *b)
+{
+    int64_t C = src->shape[0];
+    onnx_value sv = *src;   /* out_dyn may move the value table */
+    const char *hint = x->op_hint;
+    x->op_hint = "LayerNorm";
+    char *name = our_name(x);
+    node *nd = add_node(x, name, OP_LAYERNORM, 1, &src);
+    x->op_hint = hint;
+    node_set1(nd, AT_EPS, eps);
+    tensor *G = tensor_new(1, &C), *B = tensor_new(1, &C);
+    for (int64_t k = 0; k < C; k++) {
+        G->data[k] = g ? (float)const_num(g, k) : 1.0f;
+        B->data[k] = b ? (float)const_num(b, k) : 0.0f;
+    }
+    node_add_weight(nd, "gamma", G);
+    node_add_weight(nd, "beta", B);
+    onnx_value *o = out_dyn(x, name, sv.rank, sv.shape, 0);
+    o->nhwc = sv.nhwc;
+    o->foldable = 1;
+    free(name);
+}
+
+static void f_reducemean(onnx_ctx *x)
+{
+    onnx_value *v = in_val(x, 0);
+    if (v->kind == VAL_DYN && !v->shuf && !v->has_pad && (v->ln == 0 || v->ln == 3) &&
+        reduces_channels(x, v)) {
+        onnx_value o = *v;
+        if (v->ln == 0)
+            o.ln_src = v->name;
+        o.ln = v->ln + 1;
+        out_alias(x, &o);
+        return;
+    }
+    /* the mean over H and W (x.mean([2, 3])): a GlobalAvgPool */
+    int64_t ax[8];
+    int n = attr_ints(x, "axes", ax, 8);
+    if (v->kind == VAL_DYN && v->rank == 4 && n == 2) {
+        int64_t a0 = ax[0] < 0 ? ax[0] + 4 : ax[0], a1 = ax[1] < 0 ? ax[1] + 4 : ax[1];
+        if ((a0 == 2 && a1 == 3) || (a0 == 3 && a1 == 2)) {
+            onnx_value *in = in_dyn(x, 0, 0);
+            char *name = our_name(x);
+            add_node(x, name, OP_GAP, 1, &in);
+            int64_t shape[3] = { in->shape[0], 1, 1 };
+            int nonneg = in->nonneg;
+            out_dyn(x, name, attr_int(x, "keepdims", 1) ? 4 : 2, shape, nonneg);
+            free(name);
+            return;
+        }
+    }
+    ndie(x, "ReduceMean is supported only over H and W (axes 2, 3) and over the channels as part "
+            "of a LayerNorm (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div)");
+}
+
+static void f_pow(onnx_ctx *x)
+{
+    onnx_value *v = in_val(x, 0);
+    onnx_const *e = in_val(x, 1)->kind == VAL_CONST ? as_const(x, in_val(x, 1)) : NULL;
+    if (v->kind == VAL_DYN && v->ln == 2 && e && e->n == 1 && const_num(e, 0) == 2) {
+        onnx_value o = *v;
+        o.ln = 3;
+        out_alias(x, &o);
+        return;
+    }
+    ndie(x, "Pow is supported only as the square of a LayerNorm's centred input");
+}
+
+static void f_sqrt(onnx_ctx *x)
+{
+    onnx_value *v = in_val(x, 0);
+    if (v->kind == VAL_DYN && v->ln == 5) {
+        onnx_value o = *v;
+        o.ln = 6;
+        out_alias(x, &o);
+        return;
+    }
+    ndie(x, "Sqrt is supported only as the standard deviation of a LayerNorm");
+}
+
+/* The arithmetic steps of a written-out LayerNorm; 0 when a, b are not. */
+static int ln_arith(onnx_ctx *x, const char *op)
+{
+    if (nin(x) != 2)
+        return 0;
+    onnx_value *a = in_val(x, 0), *b = in_val(x, 1);
+    if (!(a->kind == VAL_DYN && a->ln) && !(b->kind == VAL_DYN && b->ln))
+        return 0;
+    onnx_value o = *a;
+    if (op[0] == 'S' && a->kind == VAL_DYN && !a->ln && b->kind == VAL_DYN && b->ln == 1 &&
+        !strcmp(b->ln_src, a->name)) {
+        o.ln = 2;                       /* x - mean */
+        o.ln_src = b->ln_src;
+    } else if (op[0] == 'M' && a->ln == 2 && b->ln == 2 && a == b) {
+        o.ln = 3;                       /* (x - mean)^2 as a product */
+    } else if (op[0] == 'A' && (a->ln == 4 || b->ln == 4) &&
+               (a->kind == VAL_CONST || b->kind == VAL_CONST)) {
+        onnx_value *v = a->ln == 4 ? a : b;
+        onnx_const *e = as_const(x, a->ln == 4 ? b : a);
+        if (e->n != 1)
+            return 0;
+        o = *v;
+        o.ln = 5;                       /* var + eps */
+        o.ln_eps = const_num(e, 0);
+    } else if (op[0] == 'D' && a->ln == 2 && b->kind == VAL_DYN && b->ln == 6 &&
+               !strcmp(a->ln_src, b->ln_src)) {
+        int k = val_find(x, a->ln_src);
+        if (k < 0)
+            return 0;
+        layernorm_node(x, &x->v[k], b->ln_eps, NULL, NULL);
+        return 1;
+    } else {
+        ndie(x, "%s does not continue the LayerNorm chain (ReduceMean, Sub, Pow, ReduceMean, "
+                "Add eps, Sqrt, Div) that its input '%s' is part of", op,
+             (a->kind == VAL_DYN && a->ln ? a : b)->name);
+    }
+    out_alias(x, &o);
+    return 1;
+}
+
+/* ONNX LayerNormalization (opset 17): over the channels of a channels-last
+ * view (axis -1), or of N x C (x 1 x 1). */
+static void f_layernorm(onnx_ctx *x)
+{
+    onnx_value *in = in_dyn(x, 0, IN_NHWC);
+    int64_t axis = attr_int(x, "axis", -1);
+    if (axis < 0)
+        axis += in->rank;
+    int ok = (in->nhwc && axis == 3) || (!in->nhwc && axis == 1 &&
+                                         (in->rank == 2 || (in->shape[1] == 1 && in->shape[2] == 1)));
+    if (!ok)
+        ndie(x, "LayerNormalization over axis %lld of a rank-%d %s tensor is not supported (only over "
+                "the channels: the last axis of NHWC, or N x C)", (long long)axis, in->rank,
+             in->nhwc ? "channels-last" : "N x C x H x W");
+    for (size_t k = 1; k < x->np->n_output; k++)
+        if (*x->np->output[k])
+            ndie(x, "the Mean and InvStdDev outputs are not supported");
+    int64_t C = in->shape[0];
+    onnx_const *g = in_const(x, 1, "Scale"), *b = has_in(x, 2) ? in_const(x, 2, "B") : NULL;
+    if (g->n != C || (b && b->n != C))
+        ndie(x, "Scale and B must have %lld values", (long long)C);
+    layernorm_node(x, in, attr_float(x, "epsilon", 1e-5), g, b);
+}
+
+/* MatMul of a channels-last view by a constant C x D: a 1x1 convolution. */
+static void matmul_nhwc(onnx_ctx *x, onnx_value *a)
+{
+    onnx_const *B = in_const(x, 1, "B (the weight)");
+    int64_t C = a->shape[0];
+    if (B->isint || B->ndim != 2 || B->dims[0] != C)
+        ndie(x, "B must be a float matrix with %lld rows (the channels)", (long long)C);
+    int64_t D = B->dims[1], wd[4] = { D, C, 1, 1 };
+    tensor *W = tensor_new(4, wd);
+    for (int64_t o = 0; o < D; o++)
+        for (int64_t i = 0; i < C; i++)
+            W->data[o * C + i] = B->f[i * D + o];
+    char *name = our_name(x);
+    node *nd = add_node(x, name, OP_CONV, 1, &a);
+    set2(nd, AT_STRIDE, 1, 1);
+    int64_t p[4] = { 0, 0, 0, 0 };
+    set4(nd, AT_PAD, p);
+    set2(nd, AT_DILATION, 1, 1);
+    node_set1(nd, AT_GROUPS, 1);
+    node_add_weight(nd, "weight", W);
+    int64_t shape[3] = { D, a->shape[1], a->shape[2] };
+    onnx_value *o = out_dyn(x, name, 4, shape, 0);
+    o->nhwc = 1;
+    o->foldable = 1;
+    free(name);
+}
+
+/* InstanceNormalization: per image and channel over H x W. */
+static void f_instnorm(onnx_ctx *x)
+{
+    onnx_value *in = in_dyn(x, 0, 0);
+    need_spatial(x, in);
+    int64_t C = in->shape[0];
+    onnx_const *g = in_const(x, 1, "scale"), *b = in_const(x, 2, "B");
+    if (g->isint || b->isint || g->n != C || b->n != C)
+        ndie(x, "scale and B must have %lld float values", (long long)C);
+    char *name = our_name(x);
+    node *nd = add_node(x, name, OP_INSTNORM, 1, &in);
+    node_set1(nd, AT_EPS, attr_float(x, "epsilon", 1e-5));
+    node_add_weight(nd, "gamma", tensor_of(g->f, 1, &C));
+    node_add_weight(nd, "beta", tensor_of(b->f, 1, &C));
+    int64_t shape[3] = { in->shape[0], in->shape[1], in->shape[2] };
+    out_dyn(x, name, in->rank, shape, 0);
+    free(name);
+}
+
+/* Resize (opset 10+) and Upsample (7-9) over H and W: nearest or linear;
+ * the coordinate modes and nearest roundings our Resize op knows. */
+static void op_resize_onnx(onnx_ctx *x)
+{
+    onnx_value *in = in_dyn(x, 0, 0);
+    if (in->rank != 4)
+        ndie(x, "only N x C x H x W inputs are supported (rank %d given)", in->rank);
+    int up = !strcmp(x->np->op_type, "Upsample");
+    char mb[32], cb[48], nb[48];
+    const char *mode = attr_str(x, "mode", "nearest", mb, sizeof mb);
+    int linear = !strcmp(mode, "linear") || !strcmp(mode, "bilinear");
+    if (!linear && strcmp(mode, "nearest"))
+        ndie(x, "mode '%s' is not supported (nearest and linear are)", mode);
+    int coord = 1, nearest = 0;   /* before opset 11: asymmetric, floor */
+    if (!up && x->opset >= 11) {
+        static const char *cm[] = { "half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel" };
+        static const char *nm[] = { "floor", "round_prefer_floor", "round_prefer_ceil", "ceil" };
+        const char *c = attr_str(x, "coordinate_transformation_mode", "half_pixel", cb, sizeof cb);
+        const char *n = attr_str(x, "nearest_mode", "round_prefer_floor", nb, sizeof nb);
+        coord = -1, nearest = -1;
+        for (int k = 0; k < 4; k++) {
+            if (!strcmp(c, cm[k])) coord = k;
+            if (!strcmp(n, nm[k])) nearest = k;
+        }
+        if (coord < 0)
+            ndie(x, "coordinate_transformation_mode '%s' is not supported (half_pixel, asymmetric, "
+                    "align_corners, pytorch_half_pixel are)", c);
+        if (nearest < 0)
+            ndie(x, "nearest_mode '%s' is not supported", n);
+        if (attr_int(x, "exclude_outside", 0))
+            ndie(x, "exclude_outside=1 is not supported");
+    }
+    /* scales: attribute (Upsample 7-8), input 1 (Upsample 9, Resize 10),
+     * input 2 (Resize 11+); sizes: input 3 (Resize 11+) */
+    double sc[4] = { 1, 1, 0, 0 };
+    int64_t size[2] = { 0, 0 };
+    const Onnx__AttributeProto *sa = up ? attr_find(x->np, "scales") : NULL;
+    onnx_const *s = NULL, *z = NULL;
+    if (sa) {
+        if (sa->n_floats != 4)
+            ndie(x, "scales must have 4 values");
+        for (int k = 0; k < 4; k++)
+            sc[k] = sa->floats[k];
+    } else {
+        int si = (up || x->opset < 11) ? 1 : 2;
+        if (has_in(x, si) && (s = in_const(x, si, "scales"))->n == 0)
+            s = NULL;
+        if (!up && x->opset >= 11 && has_in(x, 3))
+            z = in_const(x, 3, "sizes");
+        if (s) {
+            if (s->n != 4)
+                ndie(x, "scales must have 4 values");
+            for (int k = 0; k < 4; k++)
+                sc[k] = const_num(s, k);
+        }
+    }
+    if (z) {
+        if (z->n != 4)
+            ndie(x, "sizes must have 4 values");
+        if (const_int(x, z, 0) != 1 && const_int(x, z, 0) != IMPORT_ONNX_BATCH &&
+            const_int(x, z, 1) != in->shape[0])
+            ndie(x, "resizing the batch or the channels is not supported");
+        size[0] = const_int(x, z, 2), size[1] = const_int(x, z, 3);
+        sc[2] = sc[3] = 0;
+    } else if (s || sa) {
+        if (sc[0] != 1 || sc[1] != 1)
+            ndie(x, "resizing the batch or the channels is not supported");
+        if (!(sc[2] > 0 && sc[3] > 0 && sc[2] < 1e6 && sc[3] < 1e6))
+            ndie(x, "scales must be positive");
+        size[0] = (int64_t)floor(in->shape[1] * sc[2]);
+        size[1] = (int64_t)floor(in->shape[2] * sc[3]);
+    } else {
+        ndie(x, "neither scales nor sizes are given");
+    }
+    if (size[0] < 1 || size[1] < 1 || size[0] > ONNX_MAX_DIM || size[1] > ONNX_MAX_DIM)
+        ndie(x, "output size %lldx%lld is not supported", (long long)size[0], (long long)size[1]);
+    char *name = our_name(x);
+    node *nd = add_node(x, name, OP_RESIZE, 1, &in);
+    set2(nd, "size", size[0], size[1]);
+    node_set1(nd, "mode", linear);
+    node_set1(nd, "coord", coord);
+    node_set1(nd, "nearest", nearest);
+    if (sc[2] > 0) {
+        double v[2] = { sc[2], sc[3] };
+        node_set(nd, "scale", 2, v);
+    }
+    int64_t shape[3] = { in->shape[0], size[0], size[1] };
+    out_dyn(x, name, 4, shape, in->nonneg);
+    free(name);
+}
+
 /* ------------------------------------------------------------ the graph */
 
 typedef struct onnx_op {
@@ -1869,12 +2580,15 @@ static const onnx_op onnx_ops[] = {
     { "Constant", op_constant }, { "Shape", op_shape }, { "Gather", op_gather },
     { "Unsqueeze", f_unsqueeze }, { "Squeeze", f_squeeze }, { "Cast", op_cast },
     { "Transpose", op_transpose }, { "ConstantOfShape", op_constant_of_shape },
-    { "Slice", op_slice },
+    { "Slice", op_slice }, { "Split", op_split }, { "ReduceMean", f_reducemean },
+    { "Pow", f_pow }, { "Sqrt", f_sqrt }, { "LayerNormalization", f_layernorm },
+    { "InstanceNormalization", f_instnorm }, { "Resize", op_resize_onnx },
+    { "Upsample", op_resize_onnx },
 };
 
 static const char *supported_list(void)
 {
-    static char buf[512];
+    static char buf[2048];   /* about 20 bytes an op */
     if (!buf[0])
         for (size_t k = 0; k < sizeof onnx_ops / sizeof *onnx_ops; k++) {
             if (k)
@@ -1924,7 +2638,7 @@ static void graph_input(onnx_ctx *x, const Onnx__GraphProto *g)
         die("%s: input '%s' has element type %s; only float inputs are supported", x->path,
             in->name, dtype_name(tt->elem_type));
     if (!tt->shape)
-        die("%s: input '%s' has no shape: pass --size HxW, and the file must give the rank and "
+        die("%s: input '%s' has no shape: pass --size WxH, and the file must give the rank and "
             "channels", x->path, in->name);
     int r = (int)tt->shape->n_dim;
     int64_t d[4] = { 0, 0, 0, 0 };
@@ -1944,7 +2658,7 @@ static void graph_input(onnx_ctx *x, const Onnx__GraphProto *g)
             die("%s: input '%s' has a dynamic channel count; only the height and width may be "
                 "dynamic", x->path, in->name);
         if (!d[2] || !d[3])
-            die("%s: input '%s' has a dynamic size (N x %lld x %s x %s): pass --size HxW",
+            die("%s: input '%s' has a dynamic size (N x %lld x %s x %s): pass --size WxH (width x height)",
                 x->path, in->name, (long long)d[1], d[2] ? "H" : "height", d[3] ? "W" : "width");
         shape[0] = d[1];
         shape[1] = d[2];
@@ -2009,6 +2723,93 @@ static void graph_output(onnx_ctx *x, const Onnx__GraphProto *g)
     m->nodes[m->n - 1] = tmp;
 }
 
+/* Is some ONNX node inside module path p (p is not a leaf module)? */
+static int path_has_children(const onnx_ctx *x, const char *p)
+{
+    size_t l = strlen(p);
+    for (int k = 0; k < x->npaths; k++)
+        if (!strncmp(x->paths[k], p, l) && x->paths[k][l] == '.')
+            return 1;
+    return 0;
+}
+
+static const struct origin *origin_of(const onnx_ctx *x, const char *tmp)
+{
+    for (int k = 0; k < x->norig; k++)
+        if (!strcmp(x->orig[k].tmp, tmp))
+            return &x->orig[k];
+    return NULL;
+}
+
+/* Names users know: a node made from PyTorch's "/layer4/layer4.1/conv1/Conv"
+ * is renamed "layer4.1.conv1", its module path. A module's last node takes
+ * the plain path and its other nodes path.Op; an op in the forward of a
+ * module that has submodules (the residual Add of a block) is path.Op, so
+ * that the plain path of a block stays free and names its output through
+ * the module-prefix lookup ("layer4.1" -> its last node); an op of the
+ * model's own forward is its op ("Flatten"). Repeats get _2, _3. The ONNX
+ * node name stays the node's alias. */
+static void torch_names(onnx_ctx *x)
+{
+    model *m = x->m;
+    if (!x->norig)
+        return;
+    char **newn = xcalloc((size_t)m->n, sizeof *newn);
+    const struct origin **org = xcalloc((size_t)m->n, sizeof *org);
+    for (int i = 0; i < m->n; i++)
+        org[i] = origin_of(x, m->nodes[i].name);
+    /* names kept first, so that renamed nodes yield to them */
+    for (int i = 0; i < m->n; i++)
+        if (!org[i])
+            newn[i] = xstrdup(m->nodes[i].name);
+    for (int i = 0; i < m->n; i++) {
+        const struct origin *o = org[i];
+        if (!o)
+            continue;
+        int plain = *o->path && !path_has_children(x, o->path);
+        for (int j = i + 1; plain && j < m->n; j++)
+            if (org[j] && !strcmp(org[j]->path, o->path))
+                plain = 0;
+        size_t l = strlen(o->path) + strlen(o->op) + 24;
+        char *s = xmalloc(l);
+        if (plain)
+            snprintf(s, l, "%s", o->path);
+        else
+            snprintf(s, l, "%s%s%s", o->path, *o->path ? "." : "", o->op);
+        size_t base = strlen(s);
+        for (int k = 2;; k++) {
+            int clash = !strcmp(s, "input");
+            for (int j = 0; !clash && j < m->n; j++)
+                clash = j != i && newn[j] && !strcmp(newn[j], s);
+            if (!clash)
+                break;
+            snprintf(s + base, l - base, "_%d", k);
+        }
+        newn[i] = s;
+    }
+    for (int i = 0; i < m->n; i++) {
+        node *nd = &m->nodes[i];
+        for (int k = 0; k < nd->nin; k++) {
+            int j = model_find(m, nd->in_names[k]);
+            if (j >= 0 && strcmp(newn[j], nd->in_names[k])) {
+                free(nd->in_names[k]);
+                nd->in_names[k] = xstrdup(newn[j]);
+            }
+        }
+    }
+    for (int i = 0; i < m->n; i++) {
+        node *nd = &m->nodes[i];
+        free(nd->name);
+        nd->name = newn[i];
+        if (nd->alias && !strcmp(nd->alias, nd->name)) {
+            free(nd->alias);
+            nd->alias = NULL;
+        }
+    }
+    free(newn);
+    free(org);
+}
+
 /* Control characters in names from the file become '?', the same way in
  * every place a name appears (so the graph's links survive): a message
  * naming them stays one line on a terminal. */
@@ -2044,6 +2845,7 @@ static void ctx_free(onnx_ctx *x)
     for (int i = 0; i < x->nv; i++) {
         free(x->v[i].name);
         free(x->v[i].node);
+        free(x->v[i].ln_src);
     }
     free(x->v);
     free(x->hash);
@@ -2053,6 +2855,13 @@ static void ctx_free(onnx_ctx *x)
         free(x->consts[i]);
     }
     free(x->consts);
+    for (int i = 0; i < x->norig; i++) {
+        free(x->orig[i].tmp);
+        free(x->orig[i].path);
+        free(x->orig[i].op);
+    }
+    free(x->orig);
+    cli_free_list(x->paths, x->npaths);
 }
 
 model *import_onnx(const char *path, const import_opts *o)
@@ -2097,6 +2906,12 @@ model *import_onnx(const char *path, const import_opts *o)
     if (g->n_sparse_initializer)
         die("%s: sparse initializers are not supported", path);
     graph_input(&x, g);
+    x.paths = xcalloc(g->n_node + 1, sizeof *x.paths);
+    for (size_t k = 0; k < g->n_node; k++) {
+        char *p = torch_path(g->node[k]->name);
+        if (p)
+            x.paths[x.npaths++] = p;
+    }
 
     for (size_t k = 0; k < g->n_node; k++) {
         const Onnx__NodeProto *np = g->node[k];
@@ -2119,6 +2934,7 @@ model *import_onnx(const char *path, const import_opts *o)
     }
     x.np = NULL;
     graph_output(&x, g);
+    torch_names(&x);
     if (x.m->n == 0)
         die("%s: the graph computes nothing", path);
 

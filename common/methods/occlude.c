@@ -94,7 +94,8 @@ static int32_t *O(const occlude *o, int p, int s) { return o->org + ((int64_t)p 
 static int is_point_op(const char *op)
 {
     static const char *const pts[] = { "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Clip", "LRN",
-                                       "BatchNorm", "Dropout", "Softmax", "Add", "Concat", NULL };
+                                       "BatchNorm", "Dropout", "Softmax", "Add", "Concat",
+                                       "ChannelShuffle", "ChannelSlice", "LayerNorm", NULL };
     for (int i = 0; pts[i]; i++)
         if (!strcmp(op, pts[i]))
             return 1;
@@ -138,10 +139,12 @@ static void spatial_geometry(const node *nd, onode *on)
         on->sw = op_attr_int(nd, "stride", 1, 1);
         on->padv = 0.0f;
     } else {
-        on->eh = op_attr_int(nd, "kernel", 0, 1);
-        on->ew = op_attr_int(nd, "kernel", 1, 1);
-        on->sh = node_getn(nd, "stride") > 0 ? op_attr_int(nd, "stride", 0, on->eh) : on->eh;
-        on->sw = node_getn(nd, "stride") > 0 ? op_attr_int(nd, "stride", 1, on->ew) : on->ew;
+        int64_t kh = op_attr_int(nd, "kernel", 0, 1), kw = op_attr_int(nd, "kernel", 1, 1);
+        /* a dilated MaxPool's window spans its dilated extent */
+        on->eh = op_attr_int(nd, "dilation", 0, 1) * (kh - 1) + 1;
+        on->ew = op_attr_int(nd, "dilation", 1, 1) * (kw - 1) + 1;
+        on->sh = node_getn(nd, "stride") > 0 ? op_attr_int(nd, "stride", 0, kh) : kh;
+        on->sw = node_getn(nd, "stride") > 0 ? op_attr_int(nd, "stride", 1, kw) : kw;
         on->padv = !strcmp(nd->op, "MaxPool") ? -INFINITY : 0.0f;
     }
 }

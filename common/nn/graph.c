@@ -21,6 +21,7 @@ model *model_new(int64_t c, int64_t h, int64_t w)
 static void node_clear(node *n)
 {
     free(n->name);
+    free(n->alias);
     free(n->op);
     cli_free_list(n->in_names, n->nin);
     free(n->in);
@@ -135,6 +136,9 @@ int model_find(const model *m, const char *name)
 {
     for (int i = 0; i < m->n; i++)
         if (!strcmp(m->nodes[i].name, name))
+            return i;
+    for (int i = 0; i < m->n; i++)
+        if (m->nodes[i].alias && !strcmp(m->nodes[i].alias, name))
             return i;
     return -1;
 }

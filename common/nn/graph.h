@@ -30,6 +30,7 @@ struct op_def;
 
 typedef struct node {
     char *name;
+    char *alias;                 /* another name it answers to (the ONNX node's), or NULL */
     char *op;                    /* op name as in the registry, e.g. "Conv" */
     const struct op_def *def;    /* set by model_prepare */
     int nin;
@@ -73,7 +74,7 @@ int node_getn(const node *n, const char *key);
 /* Weights: takes ownership of t. */
 void node_add_weight(node *n, const char *wname, tensor *t);
 tensor *node_weight(const node *n, const char *wname);   /* NULL if absent */
-/* Index of a node by name, -1 if none. */
+/* Index of a node by name (or, failing that, by alias), -1 if none. */
 int model_find(const model *m, const char *name);
 /* Die with "no layer 'x' (layers: a b c)" unless name exists. */
 int model_require(const model *m, const char *name, const char *file);

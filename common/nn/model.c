@@ -287,10 +287,12 @@ static void load_node(h5in *in, model *m, const char *grp, int i)
         die("%s: node %d (%s) has no '%s' string attribute", in->name, i, grp,
             name ? "op" : "name");
     node *nd = model_add(m, name, op, inputs);
+    nd->alias = h5in_attr_str(in, grp, "alias");
     char **an;
     int na = attr_list(in, grp, &an);
     for (int k = 0; k < na; k++) {
-        if (!strcmp(an[k], "name") || !strcmp(an[k], "op") || !strcmp(an[k], "inputs"))
+        if (!strcmp(an[k], "name") || !strcmp(an[k], "op") || !strcmp(an[k], "inputs") ||
+            !strcmp(an[k], "alias"))
             continue;
         double v[MODEL_MAXATTRV];
         if (strlen(an[k]) >= sizeof nd->attrs[0].name)
@@ -421,6 +423,8 @@ void model_save(const model *m, const char *path)
         h5out_group(out, grp);
         h5out_attr_str(out, grp, "name", nd->name);
         h5out_attr_str(out, grp, "op", nd->op);
+        if (nd->alias)
+            h5out_attr_str(out, grp, "alias", nd->alias);
         size_t l = 1;
         for (int k = 0; k < nd->nin; k++)
             l += strlen(nd->in_names[k]) + 1;

@@ -31,6 +31,10 @@ check_py "3x3 convolutions by Winograd F(4x4,3x3) (padded, asymmetric, odd sizes
     "$REF" "$DRV" "$T" wino
 check_py "NaN and infinite inputs through ReLU, LeakyReLU, Clip, both max-pool paths, 1x1 conv, Softmax: NaN where PyTorch has NaN" \
     "$REF" "$DRV" "$T" nan
+check_py "LayerNorm over channels, InstanceNorm, ChannelShuffle, ChannelSlice, dilated (ceil-mode) max-pools match PyTorch" \
+    "$REF" "$DRV" "$T" norms
+check_py "Resize (nearest floor and half-pixel, bilinear half-pixel and align_corners; up and down) matches PyTorch" \
+    "$REF" "$DRV" "$T" resize
 export CNN_CONV_WINOGRAD=0
 check_py "the same net with Winograd off (im2col) matches PyTorch" "$REF" "$DRV" "$T" wino
 unset CNN_CONV_WINOGRAD

@@ -112,10 +112,12 @@ def run_torch(net, x, rule, seed_node, seed, want_w):
             # asymmetric case, with -inf for max, and emulate
             # count_include_pad=0 by dividing by a pooled mask.
             if op == "MaxPool":
+                dh, dw = int(attr(a, "dilation", 0, 1)), int(attr(a, "dilation", 1, 1))
+                eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
                 hp = F.pad(h, (l, r, t, b), value=-np.inf)
-                y = F.max_pool2d(hp, (kh, kw), (sh, sw), ceil_mode=ceil)
+                y = F.max_pool2d(hp, (kh, kw), (sh, sw), dilation=(dh, dw), ceil_mode=ceil)
                 if ceil:  # PyTorch's rule: a window must start inside input + leading pad
-                    y = y[:, :, :pool_len(h.shape[2], kh, sh, t, b, ceil), :pool_len(h.shape[3], kw, sw, l, r, ceil)]
+                    y = y[:, :, :pool_len(h.shape[2], eh, sh, t, b, ceil), :pool_len(h.shape[3], ew, sw, l, r, ceil)]
             else:
                 hp = F.pad(h, (l, r, t, b))
                 oh = pool_len(h.shape[2], kh, sh, t, b, ceil)
@@ -148,6 +150,28 @@ def run_torch(net, x, rule, seed_node, seed, want_w):
             y = sum(ins[1:], ins[0])
         elif op == "Concat":
             y = torch.cat(ins, dim=1)
+        elif op == "LayerNorm":
+            y = F.layer_norm(h.permute(0, 2, 3, 1), (h.shape[1],), w["gamma"], w["beta"],
+                             attr(a, "eps", 0, 1e-5)).permute(0, 3, 1, 2)
+        elif op == "InstanceNorm":
+            y = F.instance_norm(h, weight=w["gamma"], bias=w["beta"], eps=attr(a, "eps", 0, 1e-5))
+        elif op == "ChannelShuffle":
+            g = int(attr(a, "groups"))
+            n_, c_, hh, ww = h.shape
+            y = h.reshape(n_, g, c_ // g, hh, ww).transpose(1, 2).reshape(n_, c_, hh, ww)
+        elif op == "Resize":
+            size = (int(attr(a, "size", 0)), int(attr(a, "size", 1)))
+            coord, near = int(attr(a, "coord", 0, 0)), int(attr(a, "nearest", 0, 0))
+            if attr(a, "mode", 0, 0):
+                y = F.interpolate(h, size=size, mode="bilinear", align_corners=coord == 2)
+            elif coord == 1 and near == 0:
+                y = F.interpolate(h, size=size, mode="nearest")
+            elif coord == 0 and near == 2:
+                y = F.interpolate(h, size=size, mode="nearest-exact")
+            else:
+                raise ValueError("Resize coord %d nearest %d" % (coord, near))
+        elif op == "ChannelSlice":
+            y = h[:, int(attr(a, "start")):int(attr(a, "end"))]
         else:
             raise ValueError(op)
         if y.dim() == 2:
@@ -300,6 +324,44 @@ def nets(rng):
             node("cat", "Concat", ["r2", "mp4"]),
             node("fc", "Dense", ["cat"], weight=r(3, 7 * 5 * 6, scale=0.1), bias=r(3)),
             node("prob", "Softmax", ["fc"]),
+        ]}
+    # The ops ShuffleNet and ConvNeXt bring (ops/shuffle.c, ops/layernorm.c)
+    # and dilated max-pools: LayerNorm over the channels, ChannelShuffle,
+    # ChannelSlice, InstanceNorm, a dilated padded max-pool, a dilated
+    # ceil-mode one.
+    out["norms"] = {
+        "shape": (6, 11, 10), "pre": {"bgr": 0, "mean": [0.5] * 6, "std": [0.25] * 6},
+        "seed": "fc", "n": 3,
+        "nodes": [
+            node("c1", "Conv", ["input"], {"pad": [1]}, weight=r(8, 6, 3, 3, scale=0.3), bias=r(8)),
+            node("ln", "LayerNorm", ["c1"], {"eps": [1e-6]}, gamma=1 + r(8, scale=0.3), beta=r(8)),
+            node("r1", "ReLU", ["ln"]),
+            node("sh", "ChannelShuffle", ["r1"], {"groups": [2]}),
+            node("s1", "ChannelSlice", ["sh"], {"start": [0], "end": [3]}),
+            node("s2", "ChannelSlice", ["sh"], {"start": [3], "end": [8]}),
+            node("in", "InstanceNorm", ["s2"], {"eps": [1e-5]}, gamma=1 + r(5, scale=0.3), beta=r(5)),
+            node("cat", "Concat", ["s1", "in", "c1"]),
+            node("sh4", "ChannelShuffle", ["cat"], {"groups": [4]}),
+            node("mp", "MaxPool", ["sh4"], {"kernel": [3], "stride": [1], "dilation": [2], "pad": [1, 2]}),
+            node("mp2", "MaxPool", ["mp"], {"kernel": [2], "stride": [2], "dilation": [1, 2],
+                                             "ceil_mode": [1]}),
+            node("fc", "Dense", ["mp2"], weight=r(4, 16 * 5 * 5, scale=0.2), bias=r(4)),
+        ]}
+    # Resize: nearest (asymmetric floor, PyTorch's "nearest"; half-pixel
+    # rounding ties up, "nearest-exact") and bilinear (half-pixel and
+    # align_corners), up and down, integer and fractional factors.
+    out["resize"] = {
+        "shape": (3, 7, 9), "pre": {"bgr": 0, "mean": [0.5] * 3, "std": [0.25] * 3},
+        "seed": "fc", "n": 2,
+        "nodes": [
+            node("c1", "Conv", ["input"], {"pad": [1]}, weight=r(4, 3, 3, 3), bias=r(4)),
+            node("up", "Resize", ["c1"], {"size": [14, 18], "mode": [0], "coord": [1], "nearest": [0],
+                                          "scale": [2, 2]}),
+            node("r1", "ReLU", ["up"]),
+            node("bl", "Resize", ["r1"], {"size": [19, 23], "mode": [1], "coord": [3]}),
+            node("ac", "Resize", ["bl"], {"size": [8, 10], "mode": [1], "coord": [2]}),
+            node("ne", "Resize", ["ac"], {"size": [11, 7], "mode": [0], "coord": [0], "nearest": [2]}),
+            node("fc", "Dense", ["ne"], weight=r(3, 4 * 11 * 7, scale=0.2), bias=r(3)),
         ]}
     return out
 

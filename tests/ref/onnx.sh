@@ -62,10 +62,12 @@ for c in $CASES; do
 done
 
 # A model exported at batch 1 runs at batch 3 (the images above have 3), and
-# the names are PyTorch's scope names with '.' for '/'.
+# the names are PyTorch's module paths, the ONNX node names their aliases.
 if [ -f "$T/resnet18-13/model.h5" ]; then
-    check "names are ONNX node names ('/' as '.')" \
-        cnn-forward -q -l layer1.layer1.0.conv1.Conv -m "$T/resnet18-13/model.h5" "$T/resnet18-13/images.h5" -o "$T/one.h5"
+    check "names are PyTorch module paths (layer1.0.conv1)" \
+        cnn-forward -q -l layer1.0.conv1 -m "$T/resnet18-13/model.h5" "$T/resnet18-13/images.h5" -o "$T/one.h5"
+    check "ONNX node names are aliases (/layer1/layer1.0/conv1/Conv)" \
+        cnn-forward -q -l /layer1/layer1.0/conv1/Conv -m "$T/resnet18-13/model.h5" "$T/resnet18-13/images.h5" -o "$T/one.h5"
 fi
 
 # --fold-bn: BatchNormalization folded into the convolutions, same logits

@@ -561,8 +561,23 @@ def cmd_compare(d, acts_path, grad_path=None):
     acts = acts_of(acts_path)
     if not acts:
         raise SystemExit('%s: no activations under /act' % acts_path)
+    # PyTorch-scoped nodes are named by module path; the ONNX node name is
+    # the node's alias
+    alias = {}
+    mp = os.path.join(d, 'model.h5')
+    if os.path.exists(mp):
+        with h5py.File(mp, 'r') as f:
+            for g in f['nodes'].values():
+                if 'alias' in g.attrs:
+                    a = g.attrs['alias']
+                    a = a.decode() if isinstance(a, bytes) else str(a)
+                    nm = g.attrs['name']
+                    nm = nm.decode() if isinstance(nm, bytes) else str(nm)
+                    alias[nm] = a.lstrip('/').replace('/', '.').replace(',', '_')
     bad, n = [], 0
     for name, a in acts.items():
+        if name not in refs and alias.get(name) in refs:
+            name = alias[name]
         if name not in refs:
             bad.append('%s: no ONNX node of that name' % name)
             continue

@@ -11,6 +11,7 @@
 
 typedef struct pool_p {
     int64_t c, h, w, oh, ow, kh, kw, sh, sw, pt, pl, pb, pr;
+    int64_t dh, dw;              /* MaxPool dilation */
     int include_pad;
 } pool_p;
 
@@ -19,7 +20,8 @@ static const op_attr_spec pool_attrs[] = {
     { "count_include_pad", 1, 1 }, { NULL, 0, 0 }
 };
 static const op_attr_spec maxpool_attrs[] = {
-    { "kernel", 1, 2 }, { "stride", 1, 2 }, { "pad", 1, 4 }, { "ceil_mode", 1, 1 }, { NULL, 0, 0 }
+    { "kernel", 1, 2 }, { "stride", 1, 2 }, { "pad", 1, 4 }, { "ceil_mode", 1, 1 },
+    { "dilation", 1, 2 }, { NULL, 0, 0 }
 };
 static const op_weight_spec no_weights[] = { { NULL, 0 } };
 
@@ -54,20 +56,27 @@ static int pool_prepare(node *nd, const int64_t *const *in, op_need *need, char 
         snprintf(err, len, "kernel and stride must be >= 1");
         return -1;
     }
-    if (p.pt < 0 || p.pl < 0 || p.pb < 0 || p.pr < 0 || p.pt >= p.kh || p.pb >= p.kh ||
-        p.pl >= p.kw || p.pr >= p.kw) {
-        snprintf(err, len, "pads must be >= 0 and smaller than the kernel %lldx%lld",
-                 (long long)p.kh, (long long)p.kw);
+    p.dh = op_attr_int(nd, "dilation", 0, 1), p.dw = op_attr_int(nd, "dilation", 1, 1);
+    if (p.dh < 1 || p.dw < 1) {
+        snprintf(err, len, "dilation must be >= 1");
         return -1;
     }
-    if (p.h + p.pt + p.pb < p.kh || p.w + p.pl + p.pr < p.kw) {
+    /* the window's extent: a dilated kernel spans dh (kh - 1) + 1 rows */
+    int64_t eh = p.dh * (p.kh - 1) + 1, ew = p.dw * (p.kw - 1) + 1;
+    if (p.pt < 0 || p.pl < 0 || p.pb < 0 || p.pr < 0 || p.pt >= eh || p.pb >= eh ||
+        p.pl >= ew || p.pr >= ew) {
+        snprintf(err, len, "pads must be >= 0 and smaller than the kernel %lldx%lld",
+                 (long long)eh, (long long)ew);
+        return -1;
+    }
+    if (p.h + p.pt + p.pb < eh || p.w + p.pl + p.pr < ew) {
         snprintf(err, len, "kernel %lldx%lld is larger than the padded input %lldx%lld",
-                 (long long)p.kh, (long long)p.kw, (long long)(p.h + p.pt + p.pb),
+                 (long long)eh, (long long)ew, (long long)(p.h + p.pt + p.pb),
                  (long long)(p.w + p.pl + p.pr));
         return -1;
     }
-    p.oh = pool_out(p.h, p.kh, p.sh, p.pt, p.pb, ceil_mode);
-    p.ow = pool_out(p.w, p.kw, p.sw, p.pl, p.pr, ceil_mode);
+    p.oh = pool_out(p.h, eh, p.sh, p.pt, p.pb, ceil_mode);
+    p.ow = pool_out(p.w, ew, p.sw, p.pl, p.pr, ceil_mode);
     nd->shape[0] = p.c, nd->shape[1] = p.oh, nd->shape[2] = p.ow;
     need->ws = 0;
     need->aux = !strcmp(nd->op, "MaxPool") ? (size_t)(p.c * p.oh * p.ow) * sizeof(int32_t) : 0;
@@ -119,6 +128,35 @@ static void max2x2_row(const float *x, int64_t w, int64_t oy, int64_t ow, float 
 }
 #endif
 
+/* One plane of a dilated max-pool: taps (oy sh - pt + i dh, ox sw - pl +
+ * j dw) inside the plane; the first maximum in scan order, NaN first. A
+ * window of padding only gives -inf and no switch (-1). */
+static void maxpool_dilated(const pool_p *p, const float *x, float *y, int32_t *s)
+{
+    for (int64_t oy = 0; oy < p->oh; oy++)
+        for (int64_t ox = 0; ox < p->ow; ox++) {
+            float m = -INFINITY;
+            int64_t arg = -1;
+            for (int64_t i = 0; i < p->kh; i++) {
+                int64_t iy = oy * p->sh - p->pt + i * p->dh;
+                if (iy < 0 || iy >= p->h)
+                    continue;
+                for (int64_t j = 0; j < p->kw; j++) {
+                    int64_t ix = ox * p->sw - p->pl + j * p->dw;
+                    if (ix < 0 || ix >= p->w)
+                        continue;
+                    float v = x[iy * p->w + ix];
+                    if (arg < 0 || v > m || (v != v && m == m)) {
+                        m = v;
+                        arg = iy * p->w + ix;
+                    }
+                }
+            }
+            y[oy * p->ow + ox] = m;
+            s[oy * p->ow + ox] = (int32_t)arg;
+        }
+}
+
 static void maxpool_forward(const node *nd, const op_io *io)
 {
     const pool_p *p = nd->priv;
@@ -126,6 +164,7 @@ static void maxpool_forward(const node *nd, const op_io *io)
     int32_t *sw = io->aux;
 #if defined(__AVX512F__)
     int fast = p->kh == 2 && p->kw == 2 && p->sh == 2 && p->sw == 2 && p->pt == 0 && p->pl == 0 &&
+               p->dh == 1 && p->dw == 1 &&
                2 * p->oh <= p->h && 2 * p->ow <= p->w;
 #endif
 #pragma omp parallel for if (planes * ohw > OP_PAR_MIN / 4) schedule(static)
@@ -140,6 +179,10 @@ static void maxpool_forward(const node *nd, const op_io *io)
             continue;
         }
 #endif
+        if (p->dh > 1 || p->dw > 1) {
+            maxpool_dilated(p, x, y, s);
+            continue;
+        }
         for (int64_t oy = 0; oy < p->oh; oy++) {
             int64_t y0 = oy * p->sh - p->pt, y1 = y0 + p->kh;
             if (y0 < 0) y0 = 0;
@@ -190,7 +233,8 @@ static void maxpool_backward(const node *nd, const op_io *io)
         const float *g = io->gy + q * ohw;
         const int32_t *s = sw + q * ohw;
         for (int64_t k = 0; k < ohw; k++)
-            gx[s[k]] += g[k];
+            if (s[k] >= 0)
+                gx[s[k]] += g[k];
     }
 }
 

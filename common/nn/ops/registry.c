@@ -8,6 +8,7 @@ static const struct op_def *const registry[] = {
     &op_conv, &op_dense, &op_relu, &op_leakyrelu, &op_sigmoid, &op_tanh, &op_clip,
     &op_maxpool, &op_avgpool, &op_globalavgpool, &op_lrn, &op_batchnorm, &op_dropout,
     &op_flatten, &op_softmax, &op_add, &op_concat,
+    &op_channelshuffle, &op_channelslice, &op_layernorm, &op_instancenorm, &op_resize,
 };
 #define NOPS ((int)(sizeof registry / sizeof registry[0]))
 
@@ -31,7 +32,7 @@ const struct op_def *op_at(int i)
 const char *op_names(void)
 {
     /* Built from the constant table, so the same text every call. */
-    static char buf[512];
+    static char buf[1024];
     if (!buf[0]) {
         size_t k = 0;
         for (int i = 0; i < NOPS && k + 20 < sizeof buf; i++)

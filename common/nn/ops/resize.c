@@ -1,0 +1,163 @@
+/* Resize (ONNX Resize/Upsample, F.interpolate) of H x W to size OH x OW,
+ * nearest or bilinear, each output coordinate mapped to the input as ONNX
+ * says:
+ *   coord 0 half_pixel          x = (o + 0.5) / scale - 0.5
+ *         1 asymmetric          x = o / scale
+ *         2 align_corners       x = o (in - 1) / (out - 1)
+ *         3 pytorch_half_pixel  half_pixel, but 0 when out = 1
+ * with scale = out / in, or the `scale` attribute when given (PyTorch's
+ * scale_factor). Nearest rounds x by `nearest` (0 floor,
+ * 1 round_prefer_floor, 2 round_prefer_ceil, 3 ceil); linear clamps x to
+ * [0, in - 1] and mixes the two neighbours. The backward scatters the
+ * gradient with the same weights. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/ops.h"
+
+static const op_attr_spec resize_attrs[] = {
+    { "size", 2, 2 }, { "mode", 1, 1 }, { "coord", 1, 1 }, { "nearest", 1, 1 },
+    { "scale", 2, 2 }, { NULL, 0, 0 }
+};
+static const op_weight_spec no_weights[] = { { NULL, 0 } };
+
+/* Per output row or column: two source indices and the second's weight. */
+typedef struct taps {
+    int64_t *i0, *i1;
+    float *w1;
+} taps;
+
+typedef struct resize_p {
+    int64_t h, w, oh, ow;
+    int linear;
+    taps ty, tx;
+} resize_p;
+
+static void map_axis(int64_t in, int64_t out, double scale, int coord, int nearest, int linear,
+                     taps *t)
+{
+    for (int64_t o = 0; o < out; o++) {
+        double x;
+        switch (coord) {
+        case 1: x = o / scale; break;
+        case 2: x = out > 1 ? (double)o * (double)(in - 1) / (double)(out - 1) : 0; break;
+        case 3: x = out > 1 ? (o + 0.5) / scale - 0.5 : 0; break;
+        default: x = (o + 0.5) / scale - 0.5;
+        }
+        if (!linear) {
+            double r;
+            switch (nearest) {
+            case 1: r = x - floor(x) == 0.5 ? floor(x) : floor(x + 0.5); break;
+            case 2: r = floor(x + 0.5); break;
+            case 3: r = ceil(x); break;
+            default: r = floor(x);
+            }
+            int64_t i = (int64_t)r;
+            i = i < 0 ? 0 : i >= in ? in - 1 : i;
+            t->i0[o] = t->i1[o] = i;
+            t->w1[o] = 0;
+        } else {
+            if (x < 0)
+                x = 0;
+            if (x > in - 1)
+                x = (double)(in - 1);
+            int64_t i = (int64_t)floor(x);
+            t->i0[o] = i;
+            t->i1[o] = i + 1 < in ? i + 1 : i;
+            t->w1[o] = (float)(x - (double)i);
+        }
+    }
+}
+
+static int resize_prepare(node *nd, const int64_t *const *in, op_need *need, char *err,
+                          size_t len)
+{
+    resize_p p;
+    p.h = in[0][1], p.w = in[0][2];
+    p.oh = op_attr_int(nd, "size", 0, 0), p.ow = op_attr_int(nd, "size", 1, 0);
+    p.linear = op_attr_int(nd, "mode", 0, 0) != 0;
+    int coord = (int)op_attr_int(nd, "coord", 0, 0), nearest = (int)op_attr_int(nd, "nearest", 0, 0);
+    if (p.oh < 1 || p.ow < 1 || p.oh > ((int64_t)1 << 24) || p.ow > ((int64_t)1 << 24)) {
+        snprintf(err, len, "needs a 'size' attribute (height, width) of positive values");
+        return -1;
+    }
+    if (coord < 0 || coord > 3 || nearest < 0 || nearest > 3) {
+        snprintf(err, len, "coord must be 0..3 and nearest 0..3");
+        return -1;
+    }
+    double sh = node_get(nd, "scale", 0, (double)p.oh / (double)p.h);
+    double sw = node_get(nd, "scale", 1, (double)p.ow / (double)p.w);
+    if (!(sh > 0) || !(sw > 0)) {
+        snprintf(err, len, "scale must be positive");
+        return -1;
+    }
+    /* one block (priv is freed with free()): the struct, then the tables */
+    size_t n = (size_t)(p.oh + p.ow);
+    resize_p *r = malloc(sizeof *r + n * (2 * sizeof(int64_t) + sizeof(float)));
+    if (!r) {
+        snprintf(err, len, "out of memory");
+        return -1;
+    }
+    *r = p;
+    int64_t *ib = (int64_t *)(r + 1);
+    float *fb = (float *)(ib + 2 * n);
+    r->ty = (taps){ ib, ib + n, fb };
+    r->tx = (taps){ ib + p.oh, ib + n + p.oh, fb + p.oh };
+    map_axis(p.h, p.oh, sh, coord, nearest, p.linear, &r->ty);
+    map_axis(p.w, p.ow, sw, coord, nearest, p.linear, &r->tx);
+    nd->priv = r;
+    nd->shape[0] = in[0][0], nd->shape[1] = p.oh, nd->shape[2] = p.ow;
+    need->ws = 0, need->aux = 0;
+    return 0;
+}
+
+static void resize_forward(const node *nd, const op_io *io)
+{
+    const resize_p *p = nd->priv;
+    int64_t planes = (int64_t)io->n * nd->shape[0], hw = p->h * p->w, ohw = p->oh * p->ow;
+#pragma omp parallel for if (planes * ohw > OP_PAR_MIN) schedule(static)
+    for (int64_t q = 0; q < planes; q++) {
+        const float *x = io->x[0] + q * hw;
+        float *y = io->y + q * ohw;
+        for (int64_t oy = 0; oy < p->oh; oy++) {
+            const float *r0 = x + p->ty.i0[oy] * p->w, *r1 = x + p->ty.i1[oy] * p->w;
+            float wy = p->ty.w1[oy];
+            for (int64_t ox = 0; ox < p->ow; ox++) {
+                int64_t a = p->tx.i0[ox], b = p->tx.i1[ox];
+                float wx = p->tx.w1[ox];
+                float top = r0[a] + wx * (r0[b] - r0[a]), bot = r1[a] + wx * (r1[b] - r1[a]);
+                y[oy * p->ow + ox] = top + wy * (bot - top);
+            }
+        }
+    }
+}
+
+static void resize_backward(const node *nd, const op_io *io)
+{
+    const resize_p *p = nd->priv;
+    int64_t planes = (int64_t)io->n * nd->shape[0], hw = p->h * p->w, ohw = p->oh * p->ow;
+    if (!io->gx[0])
+        return;
+#pragma omp parallel for if (planes * ohw > OP_PAR_MIN) schedule(static)
+    for (int64_t q = 0; q < planes; q++) {
+        float *gx = io->gx[0] + q * hw;
+        const float *g = io->gy + q * ohw;
+        for (int64_t oy = 0; oy < p->oh; oy++) {
+            float *r0 = gx + p->ty.i0[oy] * p->w, *r1 = gx + p->ty.i1[oy] * p->w;
+            float wy = p->ty.w1[oy];
+            for (int64_t ox = 0; ox < p->ow; ox++) {
+                int64_t a = p->tx.i0[ox], b = p->tx.i1[ox];
+                float wx = p->tx.w1[ox], v = g[oy * p->ow + ox];
+                r0[a] += v * (1 - wy) * (1 - wx);
+                r0[b] += v * (1 - wy) * wx;
+                r1[a] += v * wy * (1 - wx);
+                r1[b] += v * wy * wx;
+            }
+        }
+    }
+}
+
+const struct op_def op_resize = { "Resize", 1, 1, resize_attrs, no_weights, resize_prepare,
+                                  resize_forward, resize_backward };

@@ -1,0 +1,130 @@
+"""torchvision classification CNNs through cnn-import, against float64 PyTorch.
+
+    zoo_ref.py export ARCH DIR     random weights (BatchNorm statistics from a
+                                   pass over random images, constant-initialised
+                                   parameters redrawn), ONNX opset 13 at 64x64,
+                                   images.h5, float64 reference logits
+    zoo_ref.py compare DIR ACTS    /logits of cnn-forward within 1e-4 of
+                                   max|logit| of float64 PyTorch
+
+ARCH: shufflenet_v2_x0_5, convnext_tiny, convnext_tiny_relu (nn.GELU
+replaced by ReLU: the ConvNeXt block without GELU, for a tree without it),
+opsnet (Resize, InstanceNorm, dilated ceil-mode MaxPool; not torchvision).
+"""
+import os
+import sys
+
+import h5py
+import numpy as np
+import torch
+import torchvision
+
+SIZE = 64
+N = 3
+RTOL = 1e-4
+
+
+class OpsNet(torch.nn.Module):
+    """The ops torchvision's classifiers do not exercise: Resize (nearest
+    x2, bilinear to a size with and without align_corners), InstanceNorm2d,
+    dilated and ceil-mode MaxPool."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.norm = torch.nn.InstanceNorm2d(8, affine=True)
+        self.conv2 = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.pool = torch.nn.MaxPool2d(3, stride=2, padding=1, dilation=2, ceil_mode=True)
+        self.pool2 = torch.nn.MaxPool2d(2, stride=2, ceil_mode=True)
+        self.fc = torch.nn.Linear(8, 10)
+
+    def forward(self, x):
+        F = torch.nn.functional
+        x = torch.relu(self.conv1(x))
+        x = F.interpolate(x, scale_factor=2, mode='nearest')
+        x = self.norm(x)
+        x = F.interpolate(x, size=(45, 37), mode='bilinear', align_corners=False)
+        x = self.conv2(x)
+        x = F.interpolate(x, size=(30, 33), mode='bilinear', align_corners=True)
+        x = self.pool2(self.pool(torch.relu(x)))
+        return self.fc(x.mean([2, 3]))
+
+
+def build(arch):
+    torch.manual_seed(sum(map(ord, arch)))
+    if arch == 'opsnet':
+        m = OpsNet()
+        with torch.no_grad():
+            m.norm.weight.copy_(1 + 0.3 * torch.randn(8))
+            m.norm.bias.copy_(0.3 * torch.randn(8))
+        return m.eval()
+    relu = arch.endswith('_relu')
+    base = arch[:-5] if relu else arch
+    m = getattr(torchvision.models, base)()
+    if relu:
+        for mod in m.modules():
+            for k, ch in mod.named_children():
+                if isinstance(ch, torch.nn.GELU):
+                    setattr(mod, k, torch.nn.ReLU())
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if name.endswith('layer_scale'):
+                # 1e-6 makes every block an identity
+                p.copy_(torch.empty_like(p).uniform_(0.1, 1.0))
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.LayerNorm):
+                mod.weight.copy_(1 + 0.2 * torch.randn_like(mod.weight))
+                mod.bias.copy_(0.2 * torch.randn_like(mod.bias))
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.weight.copy_(1 + 0.2 * torch.randn_like(mod.weight))
+                mod.bias.copy_(0.2 * torch.randn_like(mod.bias))
+                mod.reset_running_stats()
+                mod.momentum = None   # cumulative average over the pass
+    # BatchNorm statistics from random images, so the signal neither dies
+    # nor explodes with depth
+    m.train()
+    with torch.no_grad():
+        for _ in range(4):
+            m(torch.rand(8, 3, SIZE, SIZE))
+    return m.eval()
+
+
+def cmd_export(arch, d):
+    os.makedirs(d, exist_ok=True)
+    m = build(arch)
+    torch.onnx.export(m, torch.zeros(1, 3, SIZE, SIZE), os.path.join(d, 'model.onnx'),
+                      opset_version=13)
+    rng = np.random.default_rng(1)
+    x = rng.random((N, 3, SIZE, SIZE)).astype(np.float32)
+    with h5py.File(os.path.join(d, 'images.h5'), 'w') as f:
+        f.attrs['kind'] = 'images'
+        f['images'] = x
+        f['ids'] = np.arange(N, dtype=np.int64)
+    with torch.no_grad():
+        y = m.double()(torch.from_numpy(x).double()).numpy()
+    np.save(os.path.join(d, 'logits.npy'), y)
+    s = np.abs(y).max()
+    # the test means something only when the logits are O(1) and differ
+    # between images
+    if not (1e-2 < s < 1e3) or np.abs(y[0] - y[1]).max() < 1e-3 * s:
+        raise SystemExit('%s: degenerate logits (max %.3g)' % (arch, s))
+
+
+def cmd_compare(d, acts):
+    want = np.load(os.path.join(d, 'logits.npy'))
+    with h5py.File(acts, 'r') as f:
+        got = f['logits'][()].reshape(want.shape).astype(np.float64)
+    s = np.abs(want).max()
+    err = np.abs(got - want).max() / s
+    print('logits max|err| / max|logit| = %.3g (max|logit| %.3g)' % (err, s))
+    if err > RTOL:
+        raise SystemExit('logits differ: %.3g of max|logit| (tolerance %g)' % (err, RTOL))
+
+
+if __name__ == '__main__':
+    if sys.argv[1] == 'export':
+        cmd_export(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == 'compare':
+        cmd_compare(sys.argv[2], sys.argv[3])
+    else:
+        raise SystemExit(__doc__)

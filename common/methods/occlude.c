@@ -94,7 +94,10 @@ static int32_t *O(const occlude *o, int p, int s) { return o->org + ((int64_t)p 
 static int is_point_op(const char *op)
 {
     static const char *const pts[] = { "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Clip", "LRN",
-                                       "BatchNorm", "Dropout", "Softmax", "Add", "Concat", NULL };
+                                       "BatchNorm", "Dropout", "Softmax", "Add", "Concat",
+                                       "HardSigmoid", "HardSwish", "SiLU", "GELU", "Elu",
+                                       "PRelu", "Softplus", "LogSoftmax", "Sub", "Mul", "Div",
+                                       NULL };
     for (int i = 0; pts[i]; i++)
         if (!strcmp(op, pts[i]))
             return 1;

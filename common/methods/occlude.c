@@ -95,7 +95,10 @@ static int is_point_op(const char *op)
 {
     static const char *const pts[] = { "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Clip", "LRN",
                                        "BatchNorm", "Dropout", "Softmax", "Add", "Concat",
-                                       "ChannelShuffle", "ChannelSlice", "LayerNorm", NULL };
+                                       "ChannelShuffle", "ChannelSlice", "LayerNorm",
+                                       "HardSigmoid", "HardSwish", "SiLU", "GELU", "Elu",
+                                       "PRelu", "Softplus", "LogSoftmax", "Sub", "Mul", "Div",
+                                       NULL };
     for (int i = 0; pts[i]; i++)
         if (!strcmp(op, pts[i]))
             return 1;

@@ -23,6 +23,10 @@ check_py "chain (strided asymmetric conv, BatchNorm, LRN, ceil max-pool, grouped
     "$REF" "$DRV" "$T" chain
 check_py "DAG (1x1 and depthwise conv, Clip, Tanh, Add of 3, Concat, pools, Softmax) matches PyTorch" \
     "$REF" "$DRV" "$T" dag
+check_py "today's ops (HardSwish, SiLU, GELU, Elu, PRelu, Softplus, HardSigmoid gate, broadcast Mul/Sub/Div/Add, GlobalMaxPool, LogSoftmax) match PyTorch" \
+    "$REF" "$DRV" "$T" modern
+check_py "the same ops on maps large enough for the threaded loops match PyTorch" \
+    "$REF" "$DRV" "$T" modern_big
 check_py "backward from a middle node (even LRN, bias-free conv/dense, strided dilated depthwise) matches PyTorch" \
     "$REF" "$DRV" "$T" middle
 check_py "convolutions in several chunks (transposed-convolution and col2im input gradients, padded 1x1) match PyTorch" \
@@ -55,6 +59,7 @@ check_error "input naming no node is refused" 1 "bad_missing.h5: node 'lrn'.*'no
 check_error "weight shape mismatch is refused" 1 "bad_wshape.h5: node 'fc' \\(Dense\\): weight expects 7 inputs, the input gives 5x2x1 = 10" "$T/out.h5" run_bad bad_wshape.h5
 check_error "unknown attribute is refused" 1 "bad_attr.h5: node 'mp'.*unknown attribute 'strides'" "$T/out.h5" run_bad bad_attr.h5
 check_error "attribute with too many values is refused" 1 "bad_nattr.h5: node 'c1'.*'stride' has 3 values" "$T/out.h5" run_bad bad_nattr.h5
+check_error "shapes that do not broadcast are refused" 1 "bad_bcast.h5: node 'm' \\(Mul\\): input 'fc' is 3x1x1 and 'dw' is 5x.*do not broadcast" "$T/out.h5" run_bad bad_bcast.h5
 check_error "missing weight is refused" 1 "bad_noweight.h5: node 'c1'.*missing weight 'weight'" "$T/out.h5" run_bad bad_noweight.h5
 check_error "file without nodes is refused" 1 "bad_nonodes.h5: no /nodes group" "$T/out.h5" run_bad bad_nonodes.h5
 check_error "file of another kind is refused" 1 "bad_kind.h5: is a images file \\(expected model\\)" "$T/out.h5" run_bad bad_kind.h5

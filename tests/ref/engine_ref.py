@@ -146,6 +146,39 @@ def run_torch(net, x, rule, seed_node, seed, want_w):
             y = h.reshape(h.shape[0], -1, 1, 1)
         elif op == "Softmax":
             y = torch.softmax(h, dim=1)
+        elif op == "HardSigmoid":
+            y = torch.clamp(attr(a, "alpha", 0, 0.2) * h + attr(a, "beta", 0, 0.5), 0, 1)
+        elif op == "HardSwish":
+            y = relu_like(rule, lambda v: torch.where(v < -3, torch.zeros_like(v),
+                                                      torch.where(v <= 3, v / 3 + 0.5, torch.ones_like(v))))(
+                h, F.hardswish(h))
+        elif op == "SiLU":
+            y = relu_like(rule, lambda v: torch.sigmoid(v) * (1 + v * (1 - torch.sigmoid(v))))(h, F.silu(h))
+        elif op == "GELU":
+            y = relu_like(rule, lambda v: 0.5 * (1 + torch.erf(v / np.sqrt(2)))
+                          + v * torch.exp(-v * v / 2) / np.sqrt(2 * np.pi))(h, F.gelu(h))
+        elif op == "Elu":
+            al = attr(a, "alpha", 0, 1.0)
+            y = relu_like(rule, lambda v: torch.where(v > 0, torch.ones_like(v), al * torch.exp(v)))(
+                h, F.elu(h, al))
+        elif op == "PRelu":
+            sl = w["slope"]
+            y = F.prelu(h, sl)
+            if rule != "standard":  # weight gradients are compared for the standard rule only
+                s4 = sl.detach().reshape(1, -1, 1, 1)
+                y = relu_like(rule, lambda v: torch.where(v > 0, torch.ones_like(v), s4.expand_as(v)))(h, y)
+        elif op == "Softplus":
+            y = relu_like(rule, torch.sigmoid)(h, F.softplus(h))
+        elif op == "LogSoftmax":
+            y = torch.log_softmax(h, dim=1)
+        elif op == "GlobalMaxPool":
+            y = h.amax(dim=(2, 3), keepdim=True)
+        elif op == "Sub":
+            y = ins[0] - ins[1]
+        elif op == "Mul":
+            y = ins[0] * ins[1]
+        elif op == "Div":
+            y = ins[0] / ins[1]
         elif op == "Add":
             y = sum(ins[1:], ins[0])
         elif op == "Concat":
@@ -363,6 +396,15 @@ def nets(rng):
             node("ne", "Resize", ["ac"], {"size": [11, 7], "mode": [0], "coord": [0], "nearest": [2]}),
             node("fc", "Dense", ["ne"], weight=r(3, 4 * 11 * 7, scale=0.2), bias=r(3)),
         ]}
+    # The ops of today's CNNs (ops/nonlin.c, ops/binary.c, ops/reduce.c):
+    # every new nonlinearity on one conv's output, squeeze-and-excitation
+    # (C x H x W times a C x 1 x 1 gate), broadcasting along channels
+    # (1 x H x W), along a row (C x H x 1: H and W not merged), a scalar
+    # map (1 x 1 x 1), a broadcast first operand, Div by a computed tensor,
+    # a three-way broadcast Add, GlobalMaxPool, LogSoftmax at the end.
+    # modern_big: maps large enough that the loops run on the threads.
+    for key, (H, W) in (("modern", (9, 8)), ("modern_big", (40, 48))):
+        out[key] = modern(r, H, W)
     return out
 
 
@@ -410,6 +452,37 @@ def check_nonfinite(driver, work, name, net, rng):
         print("DEGENERATE: NaN did not reach the output of image 0", file=sys.stderr)
         ok = False
     return ok
+
+
+def modern(r, H, W):
+    return {
+        "shape": (3, H, W), "pre": {"bgr": 0, "mean": [0.5] * 3, "std": [0.3] * 3},
+        "seed": "lsm", "n": 3,
+        "nodes": [
+            node("c1", "Conv", ["input"], {"pad": [1]}, weight=r(8, 3, 3, 3, scale=0.8), bias=r(8)),
+            node("hsw", "HardSwish", ["c1"]),
+            node("silu", "SiLU", ["c1"]),
+            node("gelu", "GELU", ["c1"]),
+            node("elu", "Elu", ["c1"], {"alpha": [0.7]}),
+            node("prelu", "PRelu", ["c1"], slope=r(8)),
+            node("sp", "Softplus", ["c1"]),
+            node("gap", "GlobalAvgPool", ["silu"]),
+            node("hsig", "HardSigmoid", ["gap"], {"alpha": [0.3], "beta": [0.4]}),
+            node("se", "Mul", ["gelu", "hsig"]),
+            node("gmp", "GlobalMaxPool", ["elu"]),
+            node("q", "Div", ["prelu", "sp"]),
+            node("c2", "Conv", ["hsw"], {}, weight=r(1, 8, 1, 1), bias=r(1)),
+            node("sub", "Sub", ["se", "c2"]),
+            node("rowp", "AvgPool", ["silu"], {"kernel": [1, W], "stride": [1, W]}),
+            node("rowm", "Mul", ["rowp", "q"]),
+            node("s1", "GlobalAvgPool", ["c2"]),
+            node("sc", "Mul", ["s1", "sub"]),
+            node("bsub", "Sub", ["hsig", "hsw"]),
+            node("sum3", "Add", ["sc", "gmp", "rowm"]),
+            node("same", "Add", ["sum3", "bsub"]),
+            node("fc", "Dense", ["same"], weight=r(6, 8 * H * W, scale=0.8 / np.sqrt(H * W)), bias=r(6)),
+            node("lsm", "LogSoftmax", ["fc"]),
+        ]}
 
 
 def write_model(path, net):
@@ -518,6 +591,7 @@ def write_bad(work):
     variant("bad_wshape.h5", lambda n: by(n, "fc")["weights"].update(weight=np.zeros((3, 7), np.float32)))
     variant("bad_attr.h5", lambda n: by(n, "mp")["attrs"].update(strides=[2.0]))
     variant("bad_nattr.h5", lambda n: by(n, "c1")["attrs"].update(stride=[1.0, 1.0, 1.0]))
+    variant("bad_bcast.h5", lambda n: n["nodes"].append(node("m", "Mul", ["dw", "fc"])))
     variant("bad_noweight.h5", lambda n: by(n, "c1").update(weights={}))
 
     def nan(n):

@@ -9,6 +9,8 @@ static const struct op_def *const registry[] = {
     &op_maxpool, &op_avgpool, &op_globalavgpool, &op_lrn, &op_batchnorm, &op_dropout,
     &op_flatten, &op_softmax, &op_add, &op_concat,
     &op_channelshuffle, &op_channelslice, &op_layernorm, &op_instancenorm, &op_resize,
+    &op_hardsigmoid, &op_hardswish, &op_silu, &op_gelu, &op_elu, &op_prelu, &op_softplus,
+    &op_logsoftmax, &op_sub, &op_mul, &op_div, &op_globalmaxpool,
 };
 #define NOPS ((int)(sizeof registry / sizeof registry[0]))
 
@@ -71,4 +73,18 @@ int op_weight_index(const node *nd, const char *wname)
         if (!strcmp(nd->wnames[k], wname))
             return k;
     return -1;
+}
+
+int64_t op_numel(const node *nd, int n)
+{
+    return (int64_t)n * nd->shape[0] * nd->shape[1] * nd->shape[2];
+}
+
+int op_same_prepare(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len)
+{
+    (void)err;
+    (void)len;
+    memcpy(nd->shape, in[0], sizeof nd->shape);
+    need->ws = 0, need->aux = 0;
+    return 0;
 }

@@ -22,7 +22,7 @@ TOOLSRC := $(sort $(wildcard tools/*.c))
 TOOLS   := $(TOOLSRC:tools/%.c=$(BIN)/cnn-%)
 MANS    := $(wildcard tools/*.1)
 
-.PHONY: all deps test asan demo bench install clean data check-layers
+.PHONY: all deps test asan demo bench bench-zoo install clean data check-layers
 .DELETE_ON_ERROR:
 
 UNITSRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -90,12 +90,22 @@ $(BUILD)/bench/bench_engine: $(BUILD)/tests/bench/bench_engine.o $(BUILD)/libcom
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libcommon.a $(LDLIBS)
 
 # The engine, occlusion and PCA beside PyTorch / scikit-learn on this
-# machine (BENCH_THREADS, default 2; one run: these machines are noisy).
+# machine (BENCH_THREADS, default 2; one run: these machines are noisy),
+# and the torchvision zoo beside ONNX Runtime and PyTorch (tests/bench/zoo.sh;
+# BENCH_NETS chooses the nets, BENCH_ZOO=0 skips it, `make bench-zoo` runs
+# it alone).
 BENCH_THREADS ?= 2
+BENCH_NETS ?= resnet18 resnet50 mobilenet_v2 vgg16 alexnet
+BENCH_ZOO ?= 1
+export BENCH_NETS
 bench: deps all $(BUILD)/bench/bench_engine
 	@BUILD=$(BUILD) sh tests/bench/run.sh 2 $(BENCH_THREADS)
+	@if [ "$(BENCH_ZOO)" != 0 ]; then echo; BUILD=$(BUILD) BIN=$(BIN) sh tests/bench/zoo.sh 2 $(BENCH_THREADS); fi
 	@echo; BIN=$(BIN) sh tests/bench/occlude.sh $(BENCH_THREADS)
 	@echo; BIN=$(BIN) sh tests/bench/pca.sh
+
+bench-zoo: all $(BUILD)/bench/bench_engine
+	@BUILD=$(BUILD) BIN=$(BIN) sh tests/bench/zoo.sh 2 $(BENCH_THREADS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1

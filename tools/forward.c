@@ -165,7 +165,7 @@ int main(int argc, char **argv)
         nl = cli_split(o.layers, ',', &names);
         li = xmalloc((size_t)(nl ? nl : 1) * sizeof *li);
         for (int i = 0; i < nl; i++)
-            li[i] = arch_require_layer(m, names[i], o.model);
+            li[i] = model_require(m, names[i], o.model);
         cli_free_list(names, nl);
     }
 

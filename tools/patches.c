@@ -196,7 +196,7 @@ int main(int argc, char **argv)
         engine_set_threads(o.co.threads);
 
     model *m = model_load(o.model);
-    int layer = arch_require_layer(m, o.layer, o.model);
+    int layer = model_require(m, o.layer, o.model);
     const node *ln = &m->nodes[layer];
     int *chs, nch;
     if (o.channels)

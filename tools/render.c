@@ -5,6 +5,7 @@
 #include "render/actview.h"
 #include "base/cli.h"
 #include "render/draw.h"
+#include "io/actfile.h"
 #include "io/h5io.h"
 #include "render/report.h"
 #include "base/tensor.h"
@@ -913,26 +914,16 @@ static h5in *open_companion(const ropts *o, const char *path, const char *dset, 
 /* The layer's dataset /act/LAYER with spatial maps; dims get N, C, H, W. */
 static char *act_layer(h5in *in, const char *layer, int64_t *dims)
 {
-    size_t n = strlen(layer) + 8;
-    char *d = xmalloc(n);
-    snprintf(d, n, "/act/%s", layer);
-    if (!strchr(layer, '/') && h5in_has(in, d)) {
-        int64_t dd[TENSOR_MAXDIM];
-        int nd = h5in_dims(in, d, dd);
-        if (nd != 4 || dd[2] * dd[3] < 2)
-            die("%s: layer '%s' has no spatial maps (%s per image; choose a convolutional "
-                "layer)", in->name, layer, tensor_shape_str(nd - 1, dd + 1, (char[64]){0}, 64));
-        if (dd[1] < 1 || dd[1] > 16384)
-            die("%s: layer '%s' has %lld channels", in->name, layer, (long long)dd[1]);
-        memcpy(dims, dd, 4 * sizeof *dims);
-        return d;
-    }
-    char **names = NULL, list[512] = "";
-    int k = h5in_has(in, "/act") ? h5in_list(in, "/act", &names) : 0;
-    for (int i = 0; i < k && strlen(list) + strlen(names[i]) + 2 < sizeof list; i++)
-        strcat(strcat(list, i ? " " : ""), names[i]);
-    die("%s: no layer '%s' (layers: %s; cnn-forward -l LAYER keeps one)", in->name, layer,
-        k ? list : "none");
+    char *d = actfile_layer(in, layer, 0);
+    int64_t dd[TENSOR_MAXDIM];
+    int nd = h5in_dims(in, d, dd);
+    if (nd != 4 || dd[2] * dd[3] < 2)
+        die("%s: layer '%s' has no spatial maps (%s per image; choose a convolutional "
+            "layer)", in->name, layer, tensor_shape_str(nd - 1, dd + 1, (char[64]){0}, 64));
+    if (dd[1] < 1 || dd[1] > 16384)
+        die("%s: layer '%s' has %lld channels", in->name, layer, (long long)dd[1]);
+    memcpy(dims, dd, 4 * sizeof *dims);
+    return d;
 }
 
 /* Up to 9 patches of channel u from a cnn-patches file, as one tensor. */

@@ -294,7 +294,7 @@ int main(int argc, char **argv)
     cfg.steps = o.steps;
     parse_baseline(o.baseline, &cfg);
     if (o.layer)
-        cfg.layer = arch_require_layer(m, o.layer, o.model);
+        cfg.layer = model_require(m, o.layer, o.model);
     tensor *noise = NULL;
     if (o.noise_file) {
         int ns;

@@ -196,12 +196,12 @@ int main(int argc, char **argv)
             die_usage("--style-layers: no layers in '%s'", o.slayers);
         snodes = xmalloc((size_t)nn * sizeof *snodes);
         for (int i = 0; i < nn; i++)
-            snodes[i] = arch_require_layer(m, names[i], o.model);
+            snodes[i] = model_require(m, names[i], o.model);
         ns = nn;
     } else if (ndef == 0)
         die("%s: no ReLU layer with a spatial map to take Gram matrices from; give "
             "--style-layers", o.model);
-    cfg.content_node = o.texture ? -1 : o.clayer ? arch_require_layer(m, o.clayer, o.model)
+    cfg.content_node = o.texture ? -1 : o.clayer ? model_require(m, o.clayer, o.model)
                                                  : dcontent;
     if (!o.texture && cfg.content_node < 0)
         die("%s: no default content layer; give --content-layer", o.model);

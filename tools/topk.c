@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/cli.h"
+#include "io/actfile.h"
 #include "io/h5io.h"
 #include "analysis/linalg.h"
 #include "base/tensor.h"
@@ -148,18 +149,7 @@ static void open_source(h5in *in, const struct topk_opts *o, struct source *s)
             die("%s: no /%s dataset", in->name, s->what);
         s->dset = xstrdup(path);
     } else if (o->layer) {
-        snprintf(path, sizeof path, "/act/%s", o->layer);
-        if (strlen(o->layer) > 500 || strchr(o->layer, '/') || !h5in_has(in, path)) {
-            char list[2048] = "";
-            char **names = NULL;
-            int n = h5in_has(in, "/act") ? h5in_list(in, "/act", &names) : 0;
-            for (int i = 0; i < n; i++)
-                if (strlen(list) + strlen(names[i]) + 2 < sizeof list)
-                    strcat(strcat(list, *list ? " " : ""), names[i]);
-            cli_free_list(names, n);
-            die("%s: no layer '%s' (layers: %s)", in->name, o->layer, *list ? list : "none");
-        }
-        s->dset = xstrdup(path);
+        s->dset = actfile_layer(in, o->layer, 0);
         s->what = o->layer;
     } else {
         die_usage("%s: an activations file needs a source: --probs, --logits or -l LAYER",

@@ -168,7 +168,7 @@ void target_resolve(target *t, const model *m, const char *file)
         break;
     case TARGET_UNIT:
     case TARGET_STRONGEST: {
-        t->node = arch_require_layer(m, t->layer, file);
+        t->node = model_require(m, t->layer, file);
         const int64_t *s = m->nodes[t->node].shape;
         if (t->kind == TARGET_UNIT && t->channel >= s[0])
             die("%s: target '%s': layer '%s' has %lld channels (0..%lld)", file, t->spec,

@@ -449,30 +449,6 @@ bad:
     return NULL;
 }
 
-int arch_find_layer(const model *m, const char *name)
-{
-    int i = model_find(m, name);
-    if (i >= 0)
-        return i;
-    int found = -1;
-    for (int k = 0; k < m->n; k++)
-        if (!strcasecmp(m->nodes[k].name, name)) {
-            if (found >= 0)
-                return -1;   /* ambiguous: Conv1 and conv1 both exist */
-            found = k;
-        }
-    return found;
-}
-
-int arch_require_layer(const model *m, const char *name, const char *file)
-{
-    int i = arch_find_layer(m, name);
-    if (i >= 0)
-        return i;
-    /* model_require words the message the same way for every tool. */
-    return model_require(m, name, file);
-}
-
 int arch_logits_node(const model *m, int *has_softmax)
 {
     int last = m->n - 1;

@@ -2,6 +2,7 @@
  * with captions, filter grids, labelled scatter plots, heat-map overlays
  * with a colour bar, top-k bar charts. All drawing is in common/render/draw.c;
  * this file picks datasets, lays out tiles and writes the PNG. */
+#include "base/numeric.h"
 #include "render/actview.h"
 #include "base/cli.h"
 #include "render/draw.h"
@@ -302,20 +303,6 @@ static tensor *read_images(h5in *in, int64_t a, int64_t b)
     return t;
 }
 
-static void minmax(const float *v, int64_t n, double *lo, double *hi)
-{
-    double a = INFINITY, b = -INFINITY;
-    for (int64_t i = 0; i < n; i++)
-        if (isfinite(v[i])) {
-            if (v[i] < a) a = v[i];
-            if (v[i] > b) b = v[i];
-        }
-    if (!(b >= a))
-        a = 0, b = 1;
-    *lo = a;
-    *hi = b;
-}
-
 static void check_each_dir(const char *dir)
 {
     struct stat st;
@@ -367,7 +354,7 @@ static void tile_range(const ropts *o, const tileset *ts, int64_t t0, int64_t cn
         if (o->sign)
             a = -1;
     } else {
-        minmax(ts->data + t0 * ts_n, cnt * (int64_t)ts_n, &a, &b);
+        num_minmax(ts->data + t0 * ts_n, cnt * (int64_t)ts_n, &a, &b);
         if (o->sign) {
             double m = fmax(fabs(a), fabs(b));
             a = -m;
@@ -668,7 +655,7 @@ static void cmd_heatmap(ropts *o)
     tensor *img = images_for(o, in, &m, a, b);
     int64_t n = b - a;
     double lo, hi;
-    minmax(maps->data, tensor_numel(maps), &lo, &hi);
+    num_minmax(maps->data, tensor_numel(maps), &lo, &hi);
     if (o->sign) {
         double mx = fmax(fabs(lo), fabs(hi));
         lo = -mx;
@@ -1036,8 +1023,10 @@ static void cmd_activations(ropts *o)
         if (h5in_dims(pj, "/attr", pd) != 4 || pd[1] < 1 || pd[2] < 1 || pd[3] < 1 ||
             pd[2] > 8192 || pd[3] > 8192)
             die("%s: '/attr' is not N x C x H x W (not a cnn-saliency maps file)", pj->name);
-        if (h5in_has(pj, "/target")) {
-            int32_t *tg = h5in_read_i32(pj, "/target", a, b - a);
+        /* /target; files of before the one maps schema said /targets */
+        const char *tds = h5in_has(pj, "/target") ? "/target" : "/targets";
+        if (h5in_has(pj, tds)) {
+            int32_t *tg = h5in_read_i32(pj, tds, a, b - a);
             int64_t i = 0;
             while (i < b - a && tg[i] == o->unit)
                 i++;

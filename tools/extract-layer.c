@@ -55,11 +55,7 @@ static void parse_args(int argc, char **argv, struct extract_opts *o)
     while ((c = getopt_long(argc, argv, "l:s:c:m:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
         switch (c) {
         case 'l': o->layer = optarg; break;
-        case 's':
-            o->summary = linalg_summary_parse(optarg);
-            if (o->summary < 0)
-                die_usage("--summary: '%s' is not one of none, max, mean, absmax", optarg);
-            break;
+        case 's': o->summary = linalg_summary_opt("--summary", optarg); break;
         case 'c': o->channels = optarg; break;
         case 'm': o->model = optarg; break;
         case OPT_WEIGHTS: o->weights = 1; break;
@@ -210,8 +206,8 @@ static int run(struct extract_opts *o)
     free(sum);
     free(x);
     free(ch);
-    free(dset);
     h5in_close(in);
+    free(dset);
     return EXIT_OK;
 }
 

@@ -103,11 +103,7 @@ static void parse_args(int argc, char **argv, struct topk_opts *o)
         case OPT_PROBS: o->probs = 1; break;
         case OPT_LOGITS: o->logits = 1; break;
         case 'l': o->layer = optarg; break;
-        case 's':
-            o->summary = linalg_summary_parse(optarg);
-            if (o->summary < 0)
-                die_usage("--summary: '%s' is not one of none, max, mean, absmax", optarg);
-            break;
+        case 's': o->summary = linalg_summary_opt("--summary", optarg); break;
         case OPT_GATHER: o->gather = optarg; break;
         default:
             cli_common_opt(c, optarg, &o->co, usage);
@@ -454,12 +450,7 @@ static int run(struct topk_opts *o)
             free(all);
         }
         h5out_write(out, "/scores", sc);
-        if (h5in_has(in, "/classes")) {
-            int nc;
-            char **c = h5in_read_strings(in, "/classes", &nc);
-            h5out_write_strings(out, "/classes", nc, c);
-            cli_free_list(c, nc);
-        }
+        h5out_carry_classes(out, in);
         h5out_attr_str(out, "/", "source", s.what);
         h5out_attr_str(out, "/", "summary",
                        s.summarise ? linalg_summary_name(o->summary) : "none");

@@ -119,3 +119,12 @@ void info(const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
 }
+
+int errmsg(char *err, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+    return -1;
+}

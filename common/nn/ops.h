@@ -87,6 +87,9 @@ void op_pads(const node *nd, int64_t pad[4]);
 /* Index of a weight within nd->w in the op's spec order, as engine passes
  * gw in nd->w order; -1 when absent. */
 int op_weight_index(const node *nd, const char *wname);
+/* The end of an op's prepare: a malloc'd copy of its parameters (size
+ * bytes at p) becomes nd->priv. Returns 0, or -1 with "out of memory". */
+int op_keep(node *nd, const void *p, size_t size, char *err, size_t len);
 /* Parallelise a loop over this many floats of elementwise work? */
 #define OP_PAR_MIN 32768
 

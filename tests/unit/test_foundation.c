@@ -15,6 +15,7 @@
 
 #include "base/cli.h"
 #include "base/names.h"
+#include "base/numeric.h"
 #include "io/h5io.h"
 #include "base/tensor.h"
 #include "nn/thinmm.h"
@@ -223,6 +224,53 @@ static void test_thinmm(void **state)
             }
 }
 
+static void test_numeric(void **state)
+{
+    (void)state;
+    float z[4] = { 0.0f, (float)log(2.0), (float)log(2.0), -INFINITY };
+    double p[4];
+    num_softmax(z, 3, p);
+    assert_true(fabs(p[0] - 0.2) < 1e-7 && fabs(p[1] - 0.4) < 1e-7 && fabs(p[2] - 0.4) < 1e-7);
+    assert_true(fabs(num_logsumexp(z, 3) - log(5.0)) < 1e-7);
+    assert_int_equal(num_argmax(z, 4), 1);                 /* first of the ties */
+    float v[6] = { 3, 9, 1, 9, 5, 7 }, val[3];
+    int32_t idx[3];
+    num_topk(v, 6, 3, idx, val);
+    assert_int_equal(idx[0], 1);
+    assert_int_equal(idx[1], 3);
+    assert_int_equal(idx[2], 5);
+    double lo, hi;
+    float w[3] = { NAN, -2, 4 };
+    num_minmax(w, 3, &lo, &hi);
+    assert_true(lo == -2 && hi == 4);
+    num_minmax(w, 1, &lo, &hi);
+    assert_true(lo == 0 && hi == 1);
+    /* A point blurred: the separable Gaussian of radius ceil(3 sigma),
+     * normalised; at the border the repeated pixels add their weight. */
+    float img[15 * 15] = { 0 }, out[15 * 15];
+    img[7 * 15 + 7] = 1;
+    double sg = 1.2, k[8], s = 0;
+    for (int i = -4; i <= 4; i++)
+        s += exp(-i * i / (2 * sg * sg));
+    for (int i = 0; i <= 4; i++)
+        k[i] = exp(-i * i / (2 * sg * sg)) / s;
+    num_blur(img, 15, 15, sg, out);
+    for (int y = 0; y < 15; y++)
+        for (int x = 0; x < 15; x++) {
+            int dy = abs(y - 7), dx = abs(x - 7);
+            double want = dy <= 4 && dx <= 4 ? k[dy] * k[dx] : 0;
+            assert_true(fabs(out[y * 15 + x] - want) < 1e-7);
+        }
+    float edge[5] = { 1, 0, 0, 0, 0 };
+    num_blur(edge, 1, 5, 1.0, edge);                       /* in place, one row */
+    double s1 = 0, e1 = 0;
+    for (int i = -3; i <= 3; i++)
+        s1 += exp(-i * i / 2.0);
+    for (int i = -3; i <= 0; i++)                          /* x = 0 sees pixel 0 four times */
+        e1 += exp(-i * i / 2.0) / s1;
+    assert_true(fabs(edge[0] - e1) < 1e-6);
+}
+
 /* names_missing's one line (it dies: run it in a child). */
 static void missing_line(char *const *names, int n, const char *name, char *buf, size_t len)
 {
@@ -296,6 +344,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_h5_roundtrip),
         cmocka_unit_test(test_thinmm),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_numeric),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include "io/pixels.h"
 #include "io/imageio.h"
 #include "nn/model.h"
+#include "nn/setup.h"
 #include "methods/target.h"
 
 static const char usage[] =
@@ -134,8 +135,7 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
             cli_common_opt(c, optarg, &o->co, usage);
         }
     }
-    if (!o->model)
-        die_usage("no model: give -m MODEL.h5");
+    setup_need_model(o->model);
     if (optind < argc)
         die_usage("unexpected operand '%s' (the start image goes in --start)", argv[optind]);
     if (!o->target && !o->until)
@@ -187,36 +187,8 @@ static tensor *start_image(struct asc_opts *o, const model *m, int64_t *id, h5in
         }
         return x;
     }
-    if (imageio_has_image_ext(o->start)) {
-        tensor *img = imageio_read(o->start, (int)C);
-        tensor *rs = imageio_crop_resize(img, (int)H, (int)W, IMAGEIO_BILINEAR);
-        memcpy(x->data, rs->data, (size_t)(C * H * W) * sizeof(float));
-        tensor_free(img);
-        tensor_free(rs);
-        return x;
-    }
-    h5in *in = h5in_open(o->start);
-    h5in_require_kind(in, "images");
-    if (!h5in_has(in, "/images"))
-        die("%s: no dataset '/images' (not an images file)", in->name);
-    int64_t d[TENSOR_MAXDIM];
-    int nd = h5in_dims(in, "/images", d);
-    if (nd != 4 || d[1] != C || d[2] != H || d[3] != W)
-        die("%s: images are %s but %s wants 1x%lldx%lldx%lld (make them with cnn-images "
-            "--size/--gray/--rgb)", in->name, tensor_shape_str(nd, d, (char[64]){ 0 }, 64),
-            o->model, (long long)C, (long long)H, (long long)W);
-    if (o->start_row >= d[0])
-        die("%s: --start-row %lld but the file has %lld rows", in->name,
-            (long long)o->start_row, (long long)d[0]);
-    pixels_read_into(in, o->start_row, 1, x->data);
-    if (h5in_has(in, "/ids")) {
-        int64_t *v = h5in_read_i64(in, "/ids", o->start_row, 1);
-        *id = v[0];
-        free(v);
-    } else
-        *id = o->start_row;
-    *src = in;
-    return x;
+    tensor_free(x);
+    return setup_one_image(o->start, o->start_row, m, o->model, "--start", id, src);
 }
 
 struct snaps {

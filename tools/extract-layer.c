@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/cli.h"
+#include "io/actfile.h"
 #include "io/h5io.h"
 #include "analysis/linalg.h"
 #include "nn/model.h"
@@ -54,11 +55,7 @@ static void parse_args(int argc, char **argv, struct extract_opts *o)
     while ((c = getopt_long(argc, argv, "l:s:c:m:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
         switch (c) {
         case 'l': o->layer = optarg; break;
-        case 's':
-            o->summary = linalg_summary_parse(optarg);
-            if (o->summary < 0)
-                die_usage("--summary: '%s' is not one of none, max, mean, absmax", optarg);
-            break;
+        case 's': o->summary = linalg_summary_opt("--summary", optarg); break;
         case 'c': o->channels = optarg; break;
         case 'm': o->model = optarg; break;
         case OPT_WEIGHTS: o->weights = 1; break;
@@ -83,7 +80,6 @@ static void parse_args(int argc, char **argv, struct extract_opts *o)
 static char *layer_dataset(h5in *in, const char *layer)
 {
     char *kind = h5in_kind(in);
-    char path[600];
     if (kind && !strcmp(kind, "images")) {
         if (strcmp(layer, "images") && strcmp(layer, "input"))
             die("%s: an images file has only the layer 'images' (asked '%s')", in->name, layer);
@@ -91,26 +87,7 @@ static char *layer_dataset(h5in *in, const char *layer)
         return xstrdup("/images");
     }
     free(kind);
-    snprintf(path, sizeof path, "/act/%s", layer);
-    if (strlen(layer) < 500 && !strchr(layer, '/') && h5in_has(in, path))
-        return xstrdup(path);
-    if (!strcmp(layer, "logits") || !strcmp(layer, "probs")) {
-        snprintf(path, sizeof path, "/%s", layer);
-        if (h5in_has(in, path))
-            return xstrdup(path);
-    }
-    char list[2048] = "";
-    char **names = NULL;
-    int n = h5in_has(in, "/act") ? h5in_list(in, "/act", &names) : 0;
-    for (int i = 0; i < n; i++)
-        if (strlen(list) + strlen(names[i]) + 2 < sizeof list)
-            strcat(strcat(list, *list ? " " : ""), names[i]);
-    cli_free_list(names, n);
-    if (h5in_has(in, "/logits"))
-        strcat(strcat(list, *list ? " " : ""), "logits");
-    if (h5in_has(in, "/probs"))
-        strcat(strcat(list, *list ? " " : ""), "probs");
-    die("%s: no layer '%s' (layers: %s)", in->name, layer, *list ? list : "none");
+    return actfile_layer(in, layer, 1);
 }
 
 static int run_weights(struct extract_opts *o)
@@ -143,7 +120,7 @@ static int run_weights(struct extract_opts *o)
     tensor *b = node_weight(nd, "bias");
     if (b)
         h5out_write(out, "/bias", b);
-    h5out_attr_str(out, "/", "layer", o->layer);
+    h5out_attr_str(out, "/", "layer", nd->name);   /* the name found */
     h5out_attr_str(out, "/", "op", nd->op);
     /* Kernels are not pixels in [0,1]: renderers normalise each tile. */
     h5out_attr_str(out, "/", "content", "weights");
@@ -215,7 +192,7 @@ static int run(struct extract_opts *o)
         h5out_write_i32(out, "/pred", b - a, p);
         free(p);
     }
-    h5out_attr_str(out, "/", "layer", o->layer);
+    h5out_attr_str(out, "/", "layer", strrchr(dset, '/') + 1);   /* the name found */
     h5out_attr_str(out, "/", "summary", linalg_summary_name(o->summary));
     int64_t shape[3] = { nch, nd == 4 ? dims[2] : 1, nd == 4 ? dims[3] : 1 };
     h5out_attr_i64(out, "/", "shape", 3, shape);
@@ -229,8 +206,8 @@ static int run(struct extract_opts *o)
     free(sum);
     free(x);
     free(ch);
-    free(dset);
     h5in_close(in);
+    free(dset);
     return EXIT_OK;
 }
 

@@ -7,12 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/numeric.h"
 #include "nn/arch.h"
 #include "base/cli.h"
 #include "nn/engine.h"
 #include "io/h5io.h"
 #include "io/pixels.h"
 #include "nn/model.h"
+#include "nn/setup.h"
 #include "nn/rfield.h"
 
 static const char usage[] =
@@ -68,13 +70,9 @@ static void parse_args(int argc, char **argv, struct fwd_opts *o)
             cli_common_opt(c, optarg, &o->co, usage);
         }
     }
-    if (!o->model)
-        die_usage("no model: give -m MODEL.h5");
-    if (optind < argc - 1)
-        die_usage("one images file expected, got %d", argc - optind);
+    o->input = setup_args(o->model, argc, argv, optind);
     if (o->all && o->layers)
         die_usage("give -l LAYERS or --all, not both");
-    o->input = optind < argc ? argv[optind] : NULL;
 }
 
 /* h5io writes 1-D integer rows; top-k indices are N x k, so this one
@@ -107,36 +105,6 @@ static void write_i32_2d(h5out *out, hid_t d, int64_t start, int64_t n, int64_t 
         die("%s: cannot write /topk_idx", out->name);
 }
 
-/* Softmax of one row in double precision. */
-static void softmax(const float *z, int64_t k, float *p)
-{
-    double mx = z[0], s = 0;
-    for (int64_t j = 1; j < k; j++)
-        mx = z[j] > mx ? z[j] : mx;
-    for (int64_t j = 0; j < k; j++)
-        s += exp((double)z[j] - mx);
-    for (int64_t j = 0; j < k; j++)
-        p[j] = (float)(exp((double)z[j] - mx) / s);
-}
-
-/* The k largest of p (ties: lower index first), by insertion: k is small. */
-static void topk(const float *p, int64_t n, int k, int32_t *idx, float *val)
-{
-    int got = 0;
-    for (int64_t j = 0; j < n; j++) {
-        if (got == k && p[j] <= val[k - 1])
-            continue;
-        int pos = got < k ? got++ : k - 1;
-        while (pos > 0 && val[pos - 1] < p[j]) {
-            val[pos] = val[pos - 1];
-            idx[pos] = idx[pos - 1];
-            pos--;
-        }
-        val[pos] = p[j];
-        idx[pos] = (int32_t)j;
-    }
-}
-
 static int same_strings(char **a, int na, char **b, int nb)
 {
     if (na != nb)
@@ -152,10 +120,7 @@ int main(int argc, char **argv)
     cli_init(argc, argv);
     struct fwd_opts o;
     parse_args(argc, argv, &o);
-    if (o.co.threads)
-        engine_set_threads(o.co.threads);
-
-    model *m = model_load(o.model);
+    model *m = setup_model(o.model, &o.co);
     int nl = 0, *li = NULL;
     if (o.all) {
         nl = m->n;
@@ -167,27 +132,12 @@ int main(int argc, char **argv)
         nl = cli_split(o.layers, ',', &names);
         li = xmalloc((size_t)(nl ? nl : 1) * sizeof *li);
         for (int i = 0; i < nl; i++)
-            li[i] = arch_require_layer(m, names[i], o.model);
+            li[i] = model_require(m, names[i], o.model);
         cli_free_list(names, nl);
     }
 
-    h5in *in = h5in_open(o.input);
-    h5in_require_kind(in, "images");
-    int64_t dims[TENSOR_MAXDIM];
-    int nd = h5in_dims(in, "/images", dims);
-    if (nd != 4)
-        die("%s: /images should be N x C x H x W (has %d dimensions)", in->name, nd);
-    const int64_t *ms = m->in_shape;
-    if (dims[1] != ms[0] || dims[2] != ms[1] || dims[3] != ms[2]) {
-        const char *hint = dims[1] == 1 && ms[0] == 3   ? "; make RGB images with cnn-images --rgb"
-                           : dims[1] == 3 && ms[0] == 1 ? "; make gray images with cnn-images --gray"
-                                                        : "; resize with cnn-images --size";
-        die("%s: images are %lldx%lldx%lld (C x H x W) but %s wants %lldx%lldx%lld%s", in->name,
-            (long long)dims[1], (long long)dims[2], (long long)dims[3], o.model,
-            (long long)ms[0], (long long)ms[1], (long long)ms[2], hint);
-    }
-    int64_t a = o.co.range_a, b = o.co.range_b;
-    cli_range_resolve(dims[0], &a, &b);
+    int64_t a, b;
+    h5in *in = setup_images(o.input, m, o.model, &o.co, &a, &b);
     int64_t n = b - a;
 
     int sm;
@@ -257,7 +207,7 @@ int main(int argc, char **argv)
 
     int batch = o.co.batch;
     engine *e = engine_new(m, batch, 0, 0);
-    tensor *xb = tensor_new4(batch, ms[0], ms[1], ms[2]);
+    tensor *xb = tensor_new4(batch, m->in_shape[0], m->in_shape[1], m->in_shape[2]);
     tensor *lg = tensor_new2(batch, K), *pr = tensor_new2(batch, K), *tp = tensor_new2(batch, k);
     int32_t *pred = xmalloc((size_t)batch * sizeof *pred);
     int32_t *tix = xmalloc((size_t)batch * (size_t)k * sizeof *tix);
@@ -289,9 +239,9 @@ int main(int argc, char **argv)
             memcpy(pr->data, engine_output(e)->data, (size_t)(c * K) * sizeof(float));
         else
             for (int64_t i = 0; i < c; i++)
-                softmax(lg->data + i * K, K, pr->data + i * K);
+                num_softmaxf(lg->data + i * K, K, pr->data + i * K);
         for (int64_t i = 0; i < c; i++) {
-            topk(pr->data + i * K, K, k, tix + i * k, tp->data + i * k);
+            num_topk(pr->data + i * K, K, k, tix + i * k, tp->data + i * k);
             pred[i] = tix[i * k];
         }
         if (out) {

@@ -508,26 +508,6 @@ static source *find_source(int64_t id)
     return &srcs[lo];
 }
 
-static int read_classes(const char *arg, char ***out)
-{
-    if (arg[0] != '@')
-        return cli_split(arg, ',', out);
-    FILE *f = fopen(arg + 1, "r");
-    if (!f)
-        die("%s: cannot open:", arg + 1);
-    int n = 0, cap = 16;
-    char **v = xmalloc((size_t)cap * sizeof *v), line[4096];
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (n == cap)
-            v = xrealloc(v, (size_t)(cap *= 2) * sizeof *v);
-        v[n++] = xstrdup(line);
-    }
-    fclose(f);
-    *out = v;
-    return n;
-}
-
 static int same_classes(const source *a, const source *b)
 {
     if (a->nclasses != b->nclasses)
@@ -557,9 +537,8 @@ static int cmp_i64(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    cli_init(argc, argv);
     struct cli_common co;
-    cli_common_defaults(&co);
+    cli_start(argc, argv, &co);
     int tw = 0, th = 0, crop = 0, filter = IMAGEIO_BILINEAR, channels = 0, do_shuffle = 0;
     int part = -1;
     double split_frac = -1;
@@ -712,7 +691,7 @@ int main(int argc, char **argv)
     if (classes_arg) {
         if (!labelled)
             die_usage("--classes: the inputs have no labels to name");
-        nclasses = read_classes(classes_arg, &classes);
+        nclasses = cli_names(classes_arg, &classes);
         own_classes = 1;
     }
 

@@ -43,9 +43,8 @@ static void parse3(const char *opt, const char *s, float *v, double lo)
 
 int main(int argc, char **argv)
 {
-    cli_init(argc, argv);
     struct cli_common co;
-    cli_common_defaults(&co);
+    cli_start(argc, argv, &co);
     import_opts o;
     import_opts_init(&o);
     static const struct option longopts[] = {

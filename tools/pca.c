@@ -311,8 +311,8 @@ static int run(struct pca_opts *o)
         info("%s: %d components of %lld x %lld by %s in %d passes explain %.1f%% of the variance",
              in->name, k, (long long)p->n, (long long)d, p->method, p->passes, 100 * expl);
     h5out_commit(out);
-    linalg_pca_free(p);
     h5in_close(in);
+    linalg_pca_free(p);
     return EXIT_OK;
 }
 

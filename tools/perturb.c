@@ -295,12 +295,7 @@ int main(int argc, char **argv)
         h5out_write_i64(out, "/ids", rows, ids_all);
         if (has_labels)
             h5out_write_i32(out, "/labels", rows, lab_all);
-        if (h5in_has(in, "/classes")) {
-            int nc;
-            char **cl = h5in_read_strings(in, "/classes", &nc);
-            h5out_write_strings(out, "/classes", nc, cl);
-            cli_free_list(cl, nc);
-        }
+        h5out_carry_classes(out, in);
         h5out_write_i32n(out, "/box", 2, (int64_t[]){ rows, 4 }, box);
         h5out_write_i32(out, "/source", rows, srcrow);
         h5out_attr_i64(out, "/", "grid", 2, (int64_t[]){ ny, nx });

@@ -2,9 +2,11 @@
  * with captions, filter grids, labelled scatter plots, heat-map overlays
  * with a colour bar, top-k bar charts. All drawing is in common/render/draw.c;
  * this file picks datasets, lays out tiles and writes the PNG. */
+#include "base/numeric.h"
 #include "render/actview.h"
 #include "base/cli.h"
 #include "render/draw.h"
+#include "io/actfile.h"
 #include "io/h5io.h"
 #include "io/pixels.h"
 #include "render/report.h"
@@ -306,20 +308,6 @@ static tensor *read_images(h5in *in, int64_t a, int64_t b)
     return t;
 }
 
-static void minmax(const float *v, int64_t n, double *lo, double *hi)
-{
-    double a = INFINITY, b = -INFINITY;
-    for (int64_t i = 0; i < n; i++)
-        if (isfinite(v[i])) {
-            if (v[i] < a) a = v[i];
-            if (v[i] > b) b = v[i];
-        }
-    if (!(b >= a))
-        a = 0, b = 1;
-    *lo = a;
-    *hi = b;
-}
-
 static void check_each_dir(const char *dir)
 {
     struct stat st;
@@ -371,7 +359,7 @@ static void tile_range(const ropts *o, const tileset *ts, int64_t t0, int64_t cn
         if (o->sign)
             a = -1;
     } else {
-        minmax(ts->data + t0 * ts_n, cnt * (int64_t)ts_n, &a, &b);
+        num_minmax(ts->data + t0 * ts_n, cnt * (int64_t)ts_n, &a, &b);
         if (o->sign) {
             double m = fmax(fabs(a), fabs(b));
             a = -m;
@@ -672,7 +660,7 @@ static void cmd_heatmap(ropts *o)
     tensor *img = images_for(o, in, &m, a, b);
     int64_t n = b - a;
     double lo, hi;
-    minmax(maps->data, tensor_numel(maps), &lo, &hi);
+    num_minmax(maps->data, tensor_numel(maps), &lo, &hi);
     if (o->sign) {
         double mx = fmax(fabs(lo), fabs(hi));
         lo = -mx;
@@ -918,26 +906,16 @@ static h5in *open_companion(const ropts *o, const char *path, const char *dset, 
 /* The layer's dataset /act/LAYER with spatial maps; dims get N, C, H, W. */
 static char *act_layer(h5in *in, const char *layer, int64_t *dims)
 {
-    size_t n = strlen(layer) + 8;
-    char *d = xmalloc(n);
-    snprintf(d, n, "/act/%s", layer);
-    if (!strchr(layer, '/') && h5in_has(in, d)) {
-        int64_t dd[TENSOR_MAXDIM];
-        int nd = h5in_dims(in, d, dd);
-        if (nd != 4 || dd[2] * dd[3] < 2)
-            die("%s: layer '%s' has no spatial maps (%s per image; choose a convolutional "
-                "layer)", in->name, layer, tensor_shape_str(nd - 1, dd + 1, (char[64]){0}, 64));
-        if (dd[1] < 1 || dd[1] > 16384)
-            die("%s: layer '%s' has %lld channels", in->name, layer, (long long)dd[1]);
-        memcpy(dims, dd, 4 * sizeof *dims);
-        return d;
-    }
-    char **names = NULL, list[512] = "";
-    int k = h5in_has(in, "/act") ? h5in_list(in, "/act", &names) : 0;
-    for (int i = 0; i < k && strlen(list) + strlen(names[i]) + 2 < sizeof list; i++)
-        strcat(strcat(list, i ? " " : ""), names[i]);
-    die("%s: no layer '%s' (layers: %s; cnn-forward -l LAYER keeps one)", in->name, layer,
-        k ? list : "none");
+    char *d = actfile_layer(in, layer, 0);
+    int64_t dd[TENSOR_MAXDIM];
+    int nd = h5in_dims(in, d, dd);
+    if (nd != 4 || dd[2] * dd[3] < 2)
+        die("%s: layer '%s' has no spatial maps (%s per image; choose a convolutional "
+            "layer)", in->name, layer, tensor_shape_str(nd - 1, dd + 1, (char[64]){0}, 64));
+    if (dd[1] < 1 || dd[1] > 16384)
+        die("%s: layer '%s' has %lld channels", in->name, layer, (long long)dd[1]);
+    memcpy(dims, dd, 4 * sizeof *dims);
+    return d;
 }
 
 /* Up to 9 patches of channel u from a cnn-patches file, as one tensor. */
@@ -1050,8 +1028,10 @@ static void cmd_activations(ropts *o)
         if (h5in_dims(pj, "/attr", pd) != 4 || pd[1] < 1 || pd[2] < 1 || pd[3] < 1 ||
             pd[2] > 8192 || pd[3] > 8192)
             die("%s: '/attr' is not N x C x H x W (not a cnn-saliency maps file)", pj->name);
-        if (h5in_has(pj, "/target")) {
-            int32_t *tg = h5in_read_i32(pj, "/target", a, b - a);
+        /* /target; files of before the one maps schema said /targets */
+        const char *tds = h5in_has(pj, "/target") ? "/target" : "/targets";
+        if (h5in_has(pj, tds)) {
+            int32_t *tg = h5in_read_i32(pj, tds, a, b - a);
             int64_t i = 0;
             while (i < b - a && tg[i] == o->unit)
                 i++;

@@ -11,6 +11,7 @@
 #include "io/h5io.h"
 #include "io/pixels.h"
 #include "nn/model.h"
+#include "nn/setup.h"
 #include "methods/saliency.h"
 #include "methods/target.h"
 
@@ -125,11 +126,7 @@ static void parse_args(int argc, char **argv, struct sal_opts *o)
             cli_common_opt(c, optarg, &o->co, usage);
         }
     }
-    if (!o->model)
-        die_usage("no model: give -m MODEL.h5");
-    if (optind < argc - 1)
-        die_usage("one images file expected, got %d", argc - optind);
-    o->input = optind < argc ? argv[optind] : NULL;
+    o->input = setup_args(o->model, argc, argv, optind);
     o->asked = o->method;
     if (o->method == SAL_SMOOTHGRAD) {
         if (o->smooth)
@@ -178,22 +175,6 @@ static tensor *read_noise(const char *path, const int64_t *shape, int *samples)
     *samples = (int)d[0];
     h5in_close(f);
     return t;
-}
-
-static void check_images(h5in *in, const model *m, const char *mfile)
-{
-    int64_t d[TENSOR_MAXDIM];
-    if (!h5in_has(in, "/images"))
-        die("%s: no dataset '/images' (not an images file)", in->name);
-    int nd = h5in_dims(in, "/images", d);
-    if (nd != 4)
-        die("%s: /images should be N x C x H x W (has %d dimensions)", in->name, nd);
-    const int64_t *ms = m->in_shape;
-    if (d[1] != ms[0] || d[2] != ms[1] || d[3] != ms[2])
-        die("%s: images are %lldx%lldx%lld (C x H x W) but %s wants %lldx%lldx%lld "
-            "(make them with cnn-images --size/--gray/--rgb)", in->name, (long long)d[1],
-            (long long)d[2], (long long)d[3], mfile, (long long)ms[0], (long long)ms[1],
-            (long long)ms[2]);
 }
 
 static void write_attrs(h5out *out, const struct sal_opts *o, const saliency_cfg *cfg,
@@ -269,13 +250,9 @@ int main(int argc, char **argv)
     cli_init(argc, argv);
     struct sal_opts o;
     parse_args(argc, argv, &o);
-    if (o.co.threads)
-        engine_set_threads(o.co.threads);
-
-    model *m = model_load(o.model);
-    h5in *in = h5in_open(o.input);
-    h5in_require_kind(in, "images");
-    check_images(in, m, o.model);
+    model *m = setup_model(o.model, &o.co);
+    int64_t a, b;
+    h5in *in = setup_images(o.input, m, o.model, &o.co, &a, &b);
     int has_labels = h5in_has(in, "/labels");
     target t;
     char err[512];
@@ -296,7 +273,7 @@ int main(int argc, char **argv)
     cfg.steps = o.steps;
     parse_baseline(o.baseline, &cfg);
     if (o.layer)
-        cfg.layer = arch_require_layer(m, o.layer, o.model);
+        cfg.layer = model_require(m, o.layer, o.model);
     tensor *noise = NULL;
     if (o.noise_file) {
         int ns;
@@ -307,8 +284,6 @@ int main(int argc, char **argv)
         cfg.noise_data = noise->data;
     }
 
-    int64_t a = o.co.range_a, b = o.co.range_b;
-    cli_range_resolve(h5in_nrows(in, "/images"), &a, &b);
     int64_t n = b - a;
     if (target_needs_labels(&t) && !has_labels)
         die("%s: no /labels, which target 'label' needs (use class=K or pred)", in->name);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/cli.h"
+#include "io/actfile.h"
 #include "io/h5io.h"
 #include "analysis/linalg.h"
 #include "base/tensor.h"
@@ -102,11 +103,7 @@ static void parse_args(int argc, char **argv, struct topk_opts *o)
         case OPT_PROBS: o->probs = 1; break;
         case OPT_LOGITS: o->logits = 1; break;
         case 'l': o->layer = optarg; break;
-        case 's':
-            o->summary = linalg_summary_parse(optarg);
-            if (o->summary < 0)
-                die_usage("--summary: '%s' is not one of none, max, mean, absmax", optarg);
-            break;
+        case 's': o->summary = linalg_summary_opt("--summary", optarg); break;
         case OPT_GATHER: o->gather = optarg; break;
         default:
             cli_common_opt(c, optarg, &o->co, usage);
@@ -148,18 +145,7 @@ static void open_source(h5in *in, const struct topk_opts *o, struct source *s)
             die("%s: no /%s dataset", in->name, s->what);
         s->dset = xstrdup(path);
     } else if (o->layer) {
-        snprintf(path, sizeof path, "/act/%s", o->layer);
-        if (strlen(o->layer) > 500 || strchr(o->layer, '/') || !h5in_has(in, path)) {
-            char list[2048] = "";
-            char **names = NULL;
-            int n = h5in_has(in, "/act") ? h5in_list(in, "/act", &names) : 0;
-            for (int i = 0; i < n; i++)
-                if (strlen(list) + strlen(names[i]) + 2 < sizeof list)
-                    strcat(strcat(list, *list ? " " : ""), names[i]);
-            cli_free_list(names, n);
-            die("%s: no layer '%s' (layers: %s)", in->name, o->layer, *list ? list : "none");
-        }
-        s->dset = xstrdup(path);
+        s->dset = actfile_layer(in, o->layer, 0);
         s->what = o->layer;
     } else {
         die_usage("%s: an activations file needs a source: --probs, --logits or -l LAYER",
@@ -464,12 +450,7 @@ static int run(struct topk_opts *o)
             free(all);
         }
         h5out_write(out, "/scores", sc);
-        if (h5in_has(in, "/classes")) {
-            int nc;
-            char **c = h5in_read_strings(in, "/classes", &nc);
-            h5out_write_strings(out, "/classes", nc, c);
-            cli_free_list(c, nc);
-        }
+        h5out_carry_classes(out, in);
         h5out_attr_str(out, "/", "source", s.what);
         h5out_attr_str(out, "/", "summary",
                        s.summarise ? linalg_summary_name(o->summary) : "none");

@@ -169,27 +169,6 @@ static int max_label(const dataset *d)
     return mx;
 }
 
-/* --classes: a file with one name per line, or a comma-separated list. */
-static int read_classes(const char *s, char ***out)
-{
-    FILE *f = fopen(s, "r");
-    if (!f)
-        return cli_split(s, ',', out);
-    int n = 0, cap = 16;
-    char **v = xmalloc((size_t)cap * sizeof *v), line[4096];
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = 0;
-        if (!line[0])
-            continue;
-        if (n == cap)
-            v = xrealloc(v, (size_t)(cap *= 2) * sizeof *v);
-        v[n++] = xstrdup(line);
-    }
-    fclose(f);
-    *out = v;
-    return n;
-}
-
 /* --mean/--std: one value for every channel or one per channel. */
 static void per_channel(const char *opt, const char *s, int64_t c, float *v, double lo)
 {
@@ -244,7 +223,7 @@ int main(int argc, char **argv)
     char **names = NULL;
     int nclasses = 0;
     if (o.classes)
-        nclasses = read_classes(o.classes, &names);
+        nclasses = cli_names(o.classes, &names);
     else if (tr.classes) {
         names = tr.classes, nclasses = tr.nclasses;
         tr.classes = NULL;

@@ -961,3 +961,11 @@ void linalg_summarise(const float *x, int64_t rows, int64_t c, int64_t hw, linal
         out[r] = acc;
     }
 }
+
+linalg_summary linalg_summary_opt(const char *opt, const char *s)
+{
+    int k = linalg_summary_parse(s);
+    if (k < 0)
+        die_usage("%s: '%s' is not one of none, max, mean, absmax", opt, s);
+    return (linalg_summary)k;
+}

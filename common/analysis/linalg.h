@@ -133,6 +133,9 @@ void linalg_set_threads(int n);
 typedef enum { SUMMARY_NONE = 0, SUMMARY_MAX, SUMMARY_MEAN, SUMMARY_ABSMAX } linalg_summary;
 /* "none", "max", "mean", "absmax" -> the enum; -1 when unknown. */
 int linalg_summary_parse(const char *s);
+/* The same for an option's argument: a usage error naming the option and
+ * the words when unknown. */
+linalg_summary linalg_summary_opt(const char *opt, const char *s);
 const char *linalg_summary_name(linalg_summary s);
 void linalg_summarise(const float *x, int64_t rows, int64_t c, int64_t hw, linalg_summary s,
                       float *out);

@@ -252,3 +252,22 @@ int cli_common_opt(int c, const char *arg, struct cli_common *co, const char *us
     }
     return 0;
 }
+
+int cli_names(const char *arg, char ***out)
+{
+    struct stat st;
+    const char *path = arg[0] == '@' ? arg + 1 : !stat(arg, &st) && S_ISREG(st.st_mode) ? arg : NULL;
+    if (!path && !strchr(arg, ',') && strchr(arg, '/'))
+        die("%s: cannot open:", arg);   /* meant a file: say so, not "1 name" */
+    if (!path)
+        return cli_split(arg, ',', out);
+    int n;
+    *out = cli_read_lines(path, &n);
+    return n;
+}
+
+void cli_start(int argc, char **argv, struct cli_common *co)
+{
+    cli_init(argc, argv);
+    cli_common_defaults(co);
+}

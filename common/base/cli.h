@@ -49,6 +49,11 @@ void cli_size(const char *opt, const char *s, int *w, int *h);
  * strings (free with cli_free_list). */
 int cli_split(const char *s, char sep, char ***out);
 void cli_free_list(char **v, int n);
+/* A list of names given as an option (--classes): "@FILE" or the name of
+ * an existing file, one name per line; else comma-separated ("a,b,c").
+ * A single word with a '/' that is no file dies "cannot open".
+ * Returns the count; free with cli_free_list. */
+int cli_names(const char *arg, char ***out);
 /* Comma-separated integer list with ranges "0,3,5-9". */
 int cli_int_list(const char *opt, const char *s, int max, int **out);
 
@@ -96,6 +101,9 @@ struct cli_common {
     "      --version       version\n"                                          \
     "\nExit status: 0 success, 1 failure, 2 usage error.\n"
 void cli_common_defaults(struct cli_common *co);
+/* cli_init, then co's defaults (a main that keeps the common options in a
+ * struct cli_common of its own). */
+void cli_start(int argc, char **argv, struct cli_common *co);
 /* Handle a common option; returns 1 if handled. Exits for --help/--version
  * (usage is the tool's help text) and on '?' (usage error: one line naming
  * the bad option, as getopt's messages are off). */

@@ -193,3 +193,12 @@ void info(const char *fmt, ...)
     vmsg("", fmt, ap);
     va_end(ap);
 }
+
+int errmsg(char *err, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+    return -1;
+}

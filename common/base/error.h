@@ -3,6 +3,7 @@
 #ifndef CNN_ERROR_H
 #define CNN_ERROR_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -26,6 +27,9 @@ void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Informational line on stderr unless --quiet. */
 void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern int cli_quiet;
+/* For functions that report instead of dying: the message into err (len
+ * bytes); returns -1, so a function can "return errmsg(err, len, ...);". */
+int errmsg(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Run fn when the tool dies (before the temporary files are removed and
  * the process leaves): the floors above abandon their open outputs. */

@@ -1,5 +1,6 @@
-/* file: small whole-file reads; the files a tool read (so an output is
- * never one of them); what an output path names, checked before any work. */
+/* file: whole-file reads, the one home for them (a text file's lines, a
+ * binary file); the files a tool read (so an output is never one of them);
+ * what an output path names, checked before any work. */
 #ifndef CNN_FILE_H
 #define CNN_FILE_H
 
@@ -28,5 +29,13 @@ char *cli_resolve_link(const char *path);
  * existing file that cannot be written are errors naming the path. NULL and
  * "-" (standard output) pass. */
 void cli_check_output(const char *path);
+/* Whole file into memory (NUL-terminated), refusing files over max bytes.
+ * *len gets the size. Dies naming the file. */
+unsigned char *cli_slurp(const char *path, size_t max, size_t *len);
+
+/* Lines of a text file (trailing CR/LF stripped, blank last line dropped;
+ * NULL-terminated); dies when unreadable, not text or over 256 MiB. Free
+ * with cli_free_list. */
+char **cli_read_lines(const char *path, int *n);
 
 #endif

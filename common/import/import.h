@@ -46,12 +46,4 @@ const char *import_format_name(import_format f);
  * then model_prepare, dying with the reason and the source's name. */
 void import_finish(model *m, const import_opts *o, const char *src);
 
-/* Lines of a text file (trailing CR/LF stripped, blank last line dropped);
- * dies when unreadable or absurdly large. Free with cli_free_list. */
-char **import_read_lines(const char *path, int *n);
-
-/* Whole file into memory (NUL-terminated), refusing files over max bytes.
- * *len gets the size. Dies naming the file. */
-unsigned char *import_slurp(const char *path, size_t max, size_t *len);
-
 #endif

@@ -991,10 +991,16 @@ void h5out_carry(h5out *out, h5in *in, int64_t a, int64_t b)
         h5out_write_i32(out, "/labels", n, l);
         free(l);
     }
-    if (in && h5in_has(in, "/classes")) {
-        int nc;
-        char **c = h5in_read_strings(in, "/classes", &nc);
-        h5out_write_strings(out, "/classes", nc, c);
-        cli_free_list(c, nc);
-    }
+    if (in)
+        h5out_carry_classes(out, in);
+}
+
+void h5out_carry_classes(h5out *out, h5in *in)
+{
+    if (!h5in_has(in, "/classes"))
+        return;
+    int nc;
+    char **c = h5in_read_strings(in, "/classes", &nc);
+    h5out_write_strings(out, "/classes", nc, c);
+    cli_free_list(c, nc);
 }

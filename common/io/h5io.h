@@ -130,5 +130,7 @@ void h5out_attr_i64(h5out *out, const char *obj, const char *name, int n, const 
 /* Copy /ids, /labels (rows [a, b)) and /classes from in when present; when
  * in has no /ids, write ids a..b-1. */
 void h5out_carry(h5out *out, h5in *in, int64_t a, int64_t b);
+/* Copy /classes alone from in when present. */
+void h5out_carry_classes(h5out *out, h5in *in);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/numeric.h"
 #include "nn/arch.h"
 #include "base/cli.h"
 #include "nn/engine.h"
@@ -50,14 +51,8 @@ static void xent(const float *z, const int32_t *y, const int64_t *idx, int64_t n
     for (int64_t i = 0; i < n; i++) {
         const float *zi = z + i * k;
         int32_t lab = y[idx ? idx[i] : i];
-        int64_t best = 0;
-        for (int64_t j = 1; j < k; j++)
-            if (zi[j] > zi[best])
-                best = j;
-        double mx = zi[best], s = 0;
-        for (int64_t j = 0; j < k; j++)
-            s += exp((double)zi[j] - mx);
-        double lse = mx + log(s);
+        int64_t best = num_argmax(zi, k);
+        double lse = num_logsumexp(zi, k);
         *loss += lse - (double)zi[lab];
         *correct += best == lab;
         if (g)

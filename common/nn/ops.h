@@ -105,6 +105,9 @@ int64_t op_numel(const node *nd, int n);
 /* prepare of an op whose output has its (first) input's shape and needs
  * nothing else. */
 int op_same_prepare(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len);
+/* The end of an op's prepare: a malloc'd copy of its parameters (size
+ * bytes at p) becomes nd->priv. Returns 0, or -1 with "out of memory". */
+int op_keep(node *nd, const void *p, size_t size, char *err, size_t len);
 /* Parallelise a loop over this many floats of elementwise work? */
 #define OP_PAR_MIN 32768
 

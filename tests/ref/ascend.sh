@@ -87,7 +87,7 @@ check_error "unit channel out of range" 1 "has 6 channels" "$O" cnn-ascend -m "$
 check_error "unknown class" 1 "no class named" "$O" cnn-ascend -m "$M" -t class=zebra -o "$O"
 check_error "bad preset" 2 "preset" "$O" cnn-ascend -m "$M" -t class=1 --preset 5 -o "$O"
 check_error "steps 0" 2 "steps" "$O" cnn-ascend -m "$M" -t class=1 --steps 0 -o "$O"
-check_error "start row past the end" 1 "start-row" "$O" cnn-ascend -m "$M" -t class=1 \
+check_error "start row past the end" 1 "start row 9 but the file has 4 rows" "$O" cnn-ascend -m "$M" -t class=1 \
     --start "$T/im.h5" --start-row 9 -o "$O"
 check_error "tiles not dividing: refused" 1 "do not split into 5x3" "$O" cnn-perturb shuffle \
     --tiles 5x3 -o "$O" "$T/im.h5"
@@ -97,7 +97,7 @@ check_error "bad fill" 2 "fill" "$O" cnn-perturb occlude --box 1,1,2,2 --fill pi
 $PY -c "import h5py,numpy as np,sys
 with h5py.File(sys.argv[1],'w') as f:
     f.attrs['kind']='images'; f['images']=np.zeros((1,1,12,12),np.float32)" "$T/gray.h5"
-check_error "style image of another channel count" 1 "has 1 channels" "$O" cnn-style -m "$M" \
+check_error "style image of another channel count" 1 "images are 1x12x12 \(C x H x W\) but .* wants 3x12x12; make RGB images with cnn-images --rgb" "$O" cnn-style -m "$M" \
     --content "$T/im.h5" --style "$T/gray.h5" -o "$O"
 check_error "style: unknown layer" 1 "no layer 'conv7'" "$O" cnn-style -m "$M" \
     --content "$T/im.h5" --style "$T/st.h5" --style-layers relu1,conv7 -o "$O"

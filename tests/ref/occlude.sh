@@ -83,6 +83,24 @@ assert f['maps'].shape == (3, 5, 5) and f['baseline'].shape == (3,)
 assert list(f['ids'][()]) == [102, 103, 104] and list(f['labels'][()]) == [2, 3, 4]
 assert f['images'].shape == (3, 1, 16, 16) and len(f['classes']) == 10
 "
+check_py "the class or map measured is /target, as in every maps file" -c "
+import h5py; f = h5py.File('$T/attr.h5'); assert 'targets' not in f and list(f['target'][()]) == [3, 3, 3]"
+
+# One target grammar (methods/target.h) with cnn-saliency: layers and
+# class names found by the same rule, the same error lines.
+cnn-occlude -q -m "$T/resnet.h5" -t unit=c2:3 -w 3 -s 2 -o "$T/lc.h5" "$T/ri.h5"
+check "a layer named ignoring case (unit=C2:3)" \
+    cnn-occlude -q -m "$T/resnet.h5" -t unit=C2:3 -w 3 -s 2 -o "$T/uc.h5" "$T/ri.h5"
+check_py "the same maps as unit=c2:3" -c "
+import h5py, numpy as np
+a, b = h5py.File('$T/lc.h5'), h5py.File('$T/uc.h5')
+assert np.array_equal(a['maps'][()], b['maps'][()]) and np.array_equal(a['target'][()], b['target'][()])"
+for t in hottest unit=conv9:0 unit=conv2:6 class=10 unit=conv2:1@9,0 'unit=conv2'; do
+    cnn-occlude -m "$T/lenet.h5" -t "$t" -o "$T/e1.h5" "$T/li.h5" 2>&1 | sed 's/cnn-occlude//' >"$T/e1"
+    cnn-saliency -m "$T/lenet.h5" -t "$t" -o "$T/e2.h5" "$T/li.h5" 2>&1 | sed 's/cnn-saliency//' >"$T/e2"
+    if cmp -s "$T/e1" "$T/e2" && [ -s "$T/e1" ]; then pass "-t $t: the same error as cnn-saliency's"
+    else fail "-t $t: the same error as cnn-saliency's" "$(cat "$T/e1" "$T/e2")"; fi
+done
 check "a pipe in and out" sh -c "cat '$T/li.h5' | cnn-occlude -q -m '$T/lenet.h5' -t pred -w 4 -s 4 > '$T/pipe.h5'"
 check_py "piped output is a maps file" -c "
 import h5py; f = h5py.File('$T/pipe.h5'); assert f.attrs['kind'] == 'maps' and f['maps'].shape == (5, 4, 4)"
@@ -111,13 +129,13 @@ check_error "window larger than the image" 1 "window 17x17 is larger" "$T/b1.h5"
 check_error "stride 0" 2 "stride" "$T/b2.h5" cnn-occlude -m "$T/lenet.h5" -s 0 -o "$T/b2.h5" "$T/li.h5"
 check_error "unknown layer lists the layers" 1 "no layer 'conv9' \(layers: conv1 relu1" "$T/b3.h5" \
     cnn-occlude -m "$T/lenet.h5" -t unit=conv9:0 -o "$T/b3.h5" "$T/li.h5"
-check_error "unit beyond the layer's maps" 1 "has 6 feature maps" "$T/b4.h5" \
+check_error "unit beyond the layer's maps" 1 "target 'unit=conv2:6': layer 'conv2' has 6 channels" "$T/b4.h5" \
     cnn-occlude -m "$T/lenet.h5" -t unit=conv2:6 -o "$T/b4.h5" "$T/li.h5"
-check_error "class beyond the model's" 1 "class 10 is beyond the model's 10 classes" "$T/b5.h5" \
+check_error "class beyond the model's" 1 "target 'class=10': class 10 out of range \(the model has 10 classes" "$T/b5.h5" \
     cnn-occlude -m "$T/lenet.h5" -t class=10 -o "$T/b5.h5" "$T/li.h5"
-check_error "unknown target" 2 "not class=K, label, pred" "$T/b6.h5" \
+check_error "unknown target" 2 "unknown target 'hottest' \(expected class=K, label, pred" "$T/b6.h5" \
     cnn-occlude -m "$T/lenet.h5" -t hottest -o "$T/b6.h5" "$T/li.h5"
-check_error "images of the wrong size" 1 "images are 3x17x18 but the model" "$T/b7.h5" \
+check_error "images of the wrong size" 1 "images are 3x17x18 \(C x H x W\) but .*lenet.h5 wants 1x16x16; make gray images" "$T/b7.h5" \
     cnn-occlude -m "$T/lenet.h5" -o "$T/b7.h5" "$T/ri.h5"
 check_error "unknown fill" 2 "fill" "$T/b8.h5" cnn-occlude -m "$T/lenet.h5" -f purple -o "$T/b8.h5" "$T/li.h5"
 check_error "measure that does not fit the target" 2 "does not go with" "$T/b9.h5" \

@@ -10,9 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/cli.h"
+#include "base/names.h"
+#include "base/numeric.h"
 #include "io/h5io.h"
 #include "base/tensor.h"
 #include "nn/thinmm.h"
@@ -221,6 +224,116 @@ static void test_thinmm(void **state)
             }
 }
 
+static void test_numeric(void **state)
+{
+    (void)state;
+    float z[4] = { 0.0f, (float)log(2.0), (float)log(2.0), -INFINITY };
+    double p[4];
+    num_softmax(z, 3, p);
+    assert_true(fabs(p[0] - 0.2) < 1e-7 && fabs(p[1] - 0.4) < 1e-7 && fabs(p[2] - 0.4) < 1e-7);
+    assert_true(fabs(num_logsumexp(z, 3) - log(5.0)) < 1e-7);
+    assert_int_equal(num_argmax(z, 4), 1);                 /* first of the ties */
+    float v[6] = { 3, 9, 1, 9, 5, 7 }, val[3];
+    int32_t idx[3];
+    num_topk(v, 6, 3, idx, val);
+    assert_int_equal(idx[0], 1);
+    assert_int_equal(idx[1], 3);
+    assert_int_equal(idx[2], 5);
+    double lo, hi;
+    float w[3] = { NAN, -2, 4 };
+    num_minmax(w, 3, &lo, &hi);
+    assert_true(lo == -2 && hi == 4);
+    num_minmax(w, 1, &lo, &hi);
+    assert_true(lo == 0 && hi == 1);
+    /* A point blurred: the separable Gaussian of radius ceil(3 sigma),
+     * normalised; at the border the repeated pixels add their weight. */
+    float img[15 * 15] = { 0 }, out[15 * 15];
+    img[7 * 15 + 7] = 1;
+    double sg = 1.2, k[8], s = 0;
+    for (int i = -4; i <= 4; i++)
+        s += exp(-i * i / (2 * sg * sg));
+    for (int i = 0; i <= 4; i++)
+        k[i] = exp(-i * i / (2 * sg * sg)) / s;
+    num_blur(img, 15, 15, sg, out);
+    for (int y = 0; y < 15; y++)
+        for (int x = 0; x < 15; x++) {
+            int dy = abs(y - 7), dx = abs(x - 7);
+            double want = dy <= 4 && dx <= 4 ? k[dy] * k[dx] : 0;
+            assert_true(fabs(out[y * 15 + x] - want) < 1e-7);
+        }
+    float edge[5] = { 1, 0, 0, 0, 0 };
+    num_blur(edge, 1, 5, 1.0, edge);                       /* in place, one row */
+    double s1 = 0, e1 = 0;
+    for (int i = -3; i <= 3; i++)
+        s1 += exp(-i * i / 2.0);
+    for (int i = -3; i <= 0; i++)                          /* x = 0 sees pixel 0 four times */
+        e1 += exp(-i * i / 2.0) / s1;
+    assert_true(fabs(edge[0] - e1) < 1e-6);
+}
+
+/* names_missing's one line (it dies: run it in a child). */
+static void missing_line(char *const *names, int n, const char *name, char *buf, size_t len)
+{
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd[1], 2);
+        names_missing("m.h5", names, n, name);
+    }
+    close(fd[1]);
+    ssize_t k = read(fd[0], buf, len - 1), r;
+    while (k >= 0 && (size_t)k < len - 1 && (r = read(fd[0], buf + k, len - 1 - (size_t)k)) > 0)
+        k += r;
+    buf[k > 0 ? k : 0] = '\0';
+    close(fd[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    char *small[] = { "conv1", "Conv2", "conv2", "layer4.0.conv1", "layer4.0.relu", "layer4.1.conv1",
+                      "layer4.1.relu", "layer40", "fc" };
+    int n = 9, amb;
+    assert_int_equal(names_lookup(small, n, "conv1", &amb), 0);        /* exact */
+    assert_int_equal(names_lookup(small, n, "CONV1", &amb), 0);        /* case ignored */
+    assert_int_equal(names_lookup(small, n, "Conv2", &amb), 1);        /* exact wins */
+    assert_int_equal(names_lookup(small, n, "CONV2", &amb), -1);       /* two ignoring case */
+    assert_int_equal(amb, 1);
+    assert_int_equal(names_lookup(small, n, "layer4", &amb), 6);       /* module: its last node */
+    assert_int_equal(amb, 0);
+    assert_int_equal(names_lookup(small, n, "Layer4.0", &amb), 4);
+    assert_int_equal(names_lookup(small, n, "layer4.", &amb), -1);
+    assert_int_equal(names_lookup(small, n, "layer", &amb), -1);       /* not a module */
+    assert_int_equal(names_lookup(small, n, "FC", &amb), 8);
+    char buf[8192];
+    missing_line(small, n, "conv9", buf, sizeof buf);
+    assert_non_null(strstr(buf, "m.h5: no layer 'conv9' (layers: conv1 Conv2 conv2 layer4.0.conv1"));
+    missing_line(small, n, "CONV2", buf, sizeof buf);
+    assert_non_null(strstr(buf, "layer 'CONV2' is ambiguous (layers: Conv2 conv2)"));
+    /* A long model: the names sharing the prefix, shortened to modules,
+     * never cut off before the ones asked about. */
+    char *big[400];
+    for (int i = 0; i < 400; i++) {
+        big[i] = malloc(32);
+        snprintf(big[i], 32, "layer%d.%d.conv%d", 1 + i / 100, i % 100 / 10, i % 10);
+    }
+    missing_line(big, 400, "layer9", buf, sizeof buf);
+    assert_non_null(strstr(buf, "no layer 'layer9' (layers starting 'layer': layer1 layer2 layer3 "
+                                "layer4)\n"));
+    missing_line(big, 400, "layer4.3.conv", buf, sizeof buf);
+    assert_non_null(strstr(buf, "(layers starting 'layer4.3.conv': layer4.3.conv0 layer4.3.conv1 "));
+    assert_non_null(strstr(buf, "layer4.3.conv9)\n"));
+    missing_line(big, 400, "xlayer4", buf, sizeof buf);
+    assert_non_null(strstr(buf, "no layer 'xlayer4' (did you mean 'layer4'? modules: layer1 "));
+    assert_int_equal(names_lookup(big, 400, "LAYER3.9", &amb), 299);
+    for (int i = 0; i < 400; i++)
+        free(big[i]);
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
@@ -230,6 +343,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_rng),
         cmocka_unit_test(test_h5_roundtrip),
         cmocka_unit_test(test_thinmm),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_numeric),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

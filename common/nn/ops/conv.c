@@ -691,14 +691,7 @@ static int dense_prepare(node *nd, const int64_t *const *in, op_need *need, char
     }
     nd->shape[0] = p.dout, nd->shape[1] = 1, nd->shape[2] = 1;
     need->ws = THINMM_KERNEL ? (size_t)((p.din + p.dout) * DENSE_THIN) : 0, need->aux = 0;
-    dense_p *q = malloc(sizeof *q);
-    if (!q) {
-        snprintf(err, len, "out of memory");
-        return -1;
-    }
-    *q = p;
-    nd->priv = q;
-    return 0;
+    return op_keep(nd, &p, sizeof p, err, len);
 }
 
 static void dense_forward(const node *nd, const op_io *io)

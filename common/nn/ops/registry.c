@@ -1,5 +1,6 @@
 /* The op registry: the list of ops and the attribute helpers they share. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn/ops.h"
@@ -65,6 +66,18 @@ void op_pads(const node *nd, int64_t pad[4])
     } else if (n == 4)
         for (int i = 0; i < 4; i++)
             pad[i] = (int64_t)node_get(nd, "pad", i, 0);
+}
+
+int op_keep(node *nd, const void *p, size_t size, char *err, size_t len)
+{
+    void *q = malloc(size);
+    if (!q) {
+        snprintf(err, len, "out of memory");
+        return -1;
+    }
+    memcpy(q, p, size);
+    nd->priv = q;
+    return 0;
 }
 
 int op_weight_index(const node *nd, const char *wname)

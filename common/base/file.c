@@ -141,7 +141,7 @@ void cli_check_output(const char *path)
         dir = t;
     }
     if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
-        die("%s: cannot create: no folder '%s'", path, dir);
+        die("%s: cannot create (cannot write in '%s': no such folder)", path, dir);
     }
     if (access(dir, W_OK | X_OK))
         die("%s: cannot create in '%s':", path, dir);

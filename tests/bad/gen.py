@@ -1,7 +1,7 @@
 """The bad-input corpus (tests/cli/bad.sh runs it): gen.py DIR writes, into
 DIR, small valid files and, beside them, broken ones made from them.
 
-Valid: im.h5 (images 6x3x12x12, labels, classes), m.h5 (a model for them,
+Valid: im.h5 (images 6x3x12x12, labels, classes), big.h5 (400 rows), m.h5 (a model for them,
 tests/cli/model_fixture.py), tiny.onnx (an ONNX model for cnn-import),
 red.png. The runner makes the others (activations, features, ...) with the
 tools themselves.
@@ -40,6 +40,13 @@ with h5py.File(P("im.h5"), "w") as f:
     f["labels"] = np.array([0, 1, 2, 3, 0, 1], np.int32)
     f.create_dataset("classes", data=["a", "b", "c", "d"], dtype=h5py.string_dtype())
 model_fixture.write(P("m.h5"))
+# Larger, for the full disk and the interrupted writes.
+with h5py.File(P("big.h5"), "w") as f:
+    f.attrs["kind"] = "images"
+    f["images"] = rng.random((400, 3, 12, 12), dtype=np.float32)
+    f["ids"] = np.arange(400, dtype=np.int64)
+    f["labels"] = (np.arange(400) % 4).astype(np.int32)
+    f.create_dataset("classes", data=["a", "b", "c", "d"], dtype=h5py.string_dtype())
 
 from PIL import Image  # noqa: E402
 Image.new("RGB", (12, 12), (200, 30, 30)).save(P("red.png"))

@@ -13,10 +13,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <pthread.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
 #include "base/cli.h"
 #include "base/names.h"
 #include "base/numeric.h"
 #include "io/h5io.h"
+#include "io/outfile.h"
 #include "base/tensor.h"
 #include "nn/thinmm.h"
 
@@ -175,6 +180,107 @@ static void test_h5_roundtrip(void **state)
 /* thinmm against loops in double: widths of one, two and three vectors and
  * past 48 (groups), rows and columns that leave tails in every tile, on
  * one and on several threads. */
+/* die() from eight threads at once: exit 1, one line, control bytes
+ * escaped, the die hooks run and the registered temporary removed. */
+static char die_tmp[64], die_mark[64];
+
+static void die_hook(void)
+{
+    FILE *f = fopen(die_mark, "w");
+    if (f)
+        fclose(f);
+}
+
+static void *die_thread(void *arg)
+{
+    die("thread %d says \033[2J\a", (int)(intptr_t)arg);
+}
+
+static void test_die_threads(void **state)
+{
+    (void)state;
+    snprintf(die_tmp, sizeof die_tmp, "/tmp/cnn-unit-%ld.tmp", (long)getpid());
+    snprintf(die_mark, sizeof die_mark, "/tmp/cnn-unit-%ld.mark", (long)getpid());
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fd[1], STDERR_FILENO);
+        close(fd[0]);
+        error_init("cnn-unit");
+        FILE *t = fopen(die_tmp, "w");
+        if (t)
+            fclose(t);
+        cli_register_tmp(die_tmp);
+        error_on_die(die_hook);
+        pthread_t th[8];
+        for (int i = 0; i < 8; i++)
+            pthread_create(&th[i], NULL, die_thread, (void *)(intptr_t)i);
+        for (int i = 0; i < 8; i++)
+            pthread_join(th[i], NULL);
+        _exit(42);
+    }
+    close(fd[1]);
+    char buf[4096];
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof buf - 1 && (r = read(fd[0], buf + n, sizeof buf - 1 - n)) > 0)
+        n += (size_t)r;
+    buf[n] = '\0';
+    close(fd[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1);
+    int lines = 0;
+    for (size_t i = 0; i < n; i++) {
+        lines += buf[i] == '\n';
+        assert_true(buf[i] == '\n' || ((unsigned char)buf[i] >= 0x20 && buf[i] != 0x7f));
+    }
+    assert_int_equal(lines, 1);
+    assert_true(strncmp(buf, "cnn-unit: thread ", 17) == 0);
+    assert_non_null(strstr(buf, "\\x1b[2J\\x07"));
+    struct stat sb;
+    assert_int_equal(stat(die_mark, &sb), 0);
+    assert_int_not_equal(stat(die_tmp, &sb), 0);
+    unlink(die_mark);
+}
+
+/* The output opener: a temporary beside the target while writing, renamed
+ * on commit; a dead process's temporary removed, a live one's kept. */
+static void test_outfile(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cnn-unit-XXXXXX", path[128], stale[160], live[160], tmp[160];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/o.bin", dir);
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    waitpid(dead, NULL, 0);
+    snprintf(stale, sizeof stale, "%s.tmp.%ld", path, (long)dead);
+    snprintf(live, sizeof live, "%s.tmp.1", path);
+    fclose(fopen(stale, "w"));
+    fclose(fopen(live, "w"));
+    outfile *o = outfile_open(path, NULL);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    assert_string_equal(o->tmp, tmp);
+    outfile_write(o, "abc", 3);
+    struct stat sb;
+    assert_int_equal(stat(tmp, &sb), 0);
+    assert_int_not_equal(stat(path, &sb), 0);
+    outfile_commit(o);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_size, 3);
+    assert_int_not_equal(stat(tmp, &sb), 0);
+    assert_int_not_equal(stat(stale, &sb), 0);
+    assert_int_equal(stat(live, &sb), 0);
+    unlink(live);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_thinmm(void **state)
 {
     (void)state;
@@ -345,6 +451,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_thinmm),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_numeric),
+        cmocka_unit_test(test_die_threads),
+        cmocka_unit_test(test_outfile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,11 @@
 
 static char *history;
 
+void cli_thread_init(void)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
 void cli_init(int argc, char **argv)
 {
     cpu_setup(argv);

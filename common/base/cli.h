@@ -24,6 +24,9 @@
  * for the history attribute, silence HDF5's automatic error printing. Call
  * first in every main. */
 void cli_init(int argc, char **argv);
+/* What cli_init sets per thread, for a thread of the tool's own (HDF5,
+ * when built thread-safe, prints its errors per thread unless told not). */
+void cli_thread_init(void);
 /* The command line as one string (time-stamped history line, owned by cli). */
 const char *cli_history_line(void);
 

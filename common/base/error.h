@@ -22,6 +22,19 @@ void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern int cli_quiet;
 
+/* A helper thread whose failure the main thread reports (cnn-pca's
+ * read-ahead): after error_trap_thread(t) on that thread, die() there
+ * records its message in t and ends only that thread (pthread_exit), so
+ * two threads never exit the process at once; the main thread, once it
+ * has joined the thread, calls error_trap_check(t), which dies with the
+ * recorded message when there is one. */
+typedef struct error_trap {
+    int failed;
+    char msg[1024];
+} error_trap;
+void error_trap_thread(error_trap *t);
+void error_trap_check(const error_trap *t);
+
 /* Register a temporary file to be removed if the tool dies before
  * cli_forget_tmp() is called for it. */
 void cli_register_tmp(const char *path);

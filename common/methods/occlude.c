@@ -381,6 +381,8 @@ occlude *occlude_new(model *m, const occlude_spec *s)
     o->P = o->hm * o->wm;
     if (s->batch < 1)
         o->s.batch = 1;
+    if (s->images > 0 && o->s.batch > (int64_t)o->P * s->images)
+        o->s.batch = (int)((int64_t)o->P * s->images);
     if (s->target == OCC_TARGET_UNIT || s->target == OCC_TARGET_STRONGEST) {
         if (s->node < 0 || s->node >= m->n)
             die("no node %d", s->node);

@@ -53,6 +53,8 @@ typedef struct occlude_spec {
     occlude_measure measure;
     int naive;                  /* 1: brute force through the engine */
     int batch;                  /* occluded copies per pass */
+    int64_t images;             /* most images per occlude_run (0: not said):
+                                 * a pass holds no more copies than they make */
 } occlude_spec;
 
 typedef struct occlude occlude;

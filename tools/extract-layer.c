@@ -160,7 +160,7 @@ static int run(struct extract_opts *o)
     h5out *out = h5out_create(o->co.output, "features", in);
     int64_t fd[2] = { b - a, dout };
     h5out_create_rows(out, "/features", 2, fd);
-    int64_t batch = o->co.batch;
+    int64_t batch = o->co.batch < b - a ? o->co.batch : b - a > 0 ? b - a : 1;
     float *x = falloc((size_t)(batch * rowsz));
     float *sum = falloc((size_t)(batch * c));
     tensor *f = tensor_new2(batch, dout);

@@ -205,7 +205,9 @@ int main(int argc, char **argv)
             h5out_write_strings(out, "/classes", ndcls, dcls);
     }
 
-    int batch = o.co.batch;
+    /* The engine and buffers hold what a batch needs, never more rows than
+     * the command selects (one photo costs one image). */
+    int batch = o.co.batch < n ? o.co.batch : n > 0 ? (int)n : 1;
     engine *e = engine_new(m, batch, 0, 0);
     tensor *xb = tensor_new4(batch, m->in_shape[0], m->in_shape[1], m->in_shape[2]);
     tensor *lg = tensor_new2(batch, K), *pr = tensor_new2(batch, K), *tp = tensor_new2(batch, k);

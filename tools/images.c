@@ -753,9 +753,14 @@ int main(int argc, char **argv)
     if (paths)
         h5out_write_strings(out, "/paths", (int)nrows, paths);
 
-    int B = co.batch;
-    tensor *batch = tensor_new4(B, oc, oh, ow);
+    /* A batch: no more rows than selected, and no more than 256 MiB of
+     * pixels (at least one image); images are decoded one at a time. */
     int64_t rowsz = (int64_t)oc * oh * ow;
+    int64_t B = co.batch < nrows ? co.batch : nrows > 0 ? nrows : 1;
+    if (B > 1 && B * rowsz > ((int64_t)64 << 20))
+        B = ((int64_t)64 << 20) / rowsz > 1 ? ((int64_t)64 << 20) / rowsz : 1;
+    tensor *batch = NULL;   /* made once the first image decodes: a file that
+                             * only claims to be large costs nothing */
     pg = progress_start("images", nrows);
     for (int64_t b0 = 0; b0 < nrows; b0 += B) {
         int64_t nb = nrows - b0 < B ? nrows - b0 : B;
@@ -790,6 +795,8 @@ int main(int argc, char **argv)
                 die("%s: image size %lldx%lld differs from %dx%d (give --size WxH)", s->path,
                     (long long)img->dims[2], (long long)img->dims[1], ow, oh);
             }
+            if (!batch)
+                batch = tensor_new4(B, oc, oh, ow);
             memcpy(batch->data + i * rowsz, img->data, (size_t)rowsz * sizeof(float));
             tensor_free(img);
         }

@@ -234,6 +234,8 @@ int main(int argc, char **argv)
     int has_labels = h5in_has(in, "/labels");
     target tg;
     resolve_target(&o, m, has_labels, &tg);
+    int64_t chunk = n < 64 ? n : 64;   /* images per occlude_run */
+    o.spec.images = chunk;
     occlude *oc = occlude_new(m, &o.spec);
     int hm, wm;
     occlude_grid(oc, &hm, &wm);
@@ -254,7 +256,6 @@ int main(int argc, char **argv)
     if (!h5in_has(in, "/classes") && m->classes && m->nclasses > 0)
         h5out_write_strings(out, "/classes", m->nclasses, m->classes);
 
-    int64_t chunk = 64;
     tensor *x = tensor_new4(chunk, C, H, W);
     tensor *mp = tensor_new(3, (int64_t[]){ chunk, hm, wm });
     tensor *pp = o.per_pixel ? tensor_new(3, (int64_t[]){ chunk, H, W }) : NULL;

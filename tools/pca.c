@@ -262,6 +262,8 @@ static int run(struct pca_opts *o)
         int64_t batch = o->co.batch > 0 ? o->co.batch : ((int64_t)8 << 20) / d;
         if (batch < 16)
             batch = 16;
+        if (batch > b - a)
+            batch = b - a;
         float *x = falloc((size_t)(batch * d));
         tensor *proj = tensor_new2(batch, k);
         progress *pr = progress_start("project", b - a);
@@ -270,6 +272,8 @@ static int run(struct pca_opts *o)
             h5in_read_rows_into(in, "/features", r, cnt, x);
             linalg_check_finite(x, cnt, d, in->name, r);
             linalg_pca_transform(p->mean, p->components, d, k, x, cnt, proj->data);
+            finite_check_rows(proj->data, cnt, k, r, in->name, "row", "projection", "component",
+                              ": the features are finite but too large for float arithmetic");
             proj->dims[0] = cnt;
             h5out_write_rows(out, "/features", r - a, proj);
             progress_update(pr, r + cnt - a);

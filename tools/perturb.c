@@ -240,6 +240,8 @@ int main(int argc, char **argv)
     }
 
     int64_t batch = o.co.batch > 0 ? o.co.batch : 64;
+    if (batch > n)
+        batch = n > 0 ? n : 1;
     tensor *xb = tensor_new4(batch, C, H, W);
     tensor *yb = tensor_new4(o.cmd == CMD_GRID ? per : batch, C, H, W);
     progress *pg = progress_start("perturb", n);

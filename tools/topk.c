@@ -389,7 +389,7 @@ static int run(struct topk_opts *o)
 
     entry *heap = xcalloc((size_t)(nu * k), sizeof *heap);
     int *hn = xcalloc((size_t)nu, sizeof *hn);
-    int64_t rowsz = s.c * s.hw, batch = o->co.batch;
+    int64_t rowsz = s.c * s.hw, batch = o->co.batch < b - a ? o->co.batch : b - a > 0 ? b - a : 1;
     float *x = falloc((size_t)(batch * rowsz));
     float *sum = falloc((size_t)(batch * s.c));
     progress *pr = progress_start("rank", b - a);

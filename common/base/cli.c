@@ -18,6 +18,11 @@ static char *history;
 static char **saved_argv;
 static int saved_argc;
 
+void cli_thread_init(void)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
 void cli_init(int argc, char **argv)
 {
     cpu_setup(argv);

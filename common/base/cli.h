@@ -27,6 +27,9 @@ void cli_init(int argc, char **argv);
 /* A tool that hands getopt a shifted argv (cnn-render's commands) says so,
  * so the message for a bad option names the right argument. */
 void cli_getopt_args(int argc, char **argv);
+/* What cli_init sets per thread, for a thread of the tool's own (HDF5,
+ * when built thread-safe, prints its errors per thread unless told not). */
+void cli_thread_init(void);
 /* The command line as one string (time-stamped history line, owned by cli). */
 const char *cli_history_line(void);
 

@@ -155,11 +155,40 @@ static void __attribute__((noreturn)) leave(int code)
     _exit(code);
 }
 
+static __thread error_trap *trap;
+
+void error_trap_thread(error_trap *t)
+{
+    if (t) {
+        t->failed = 0;
+        t->msg[0] = 0;
+    }
+    trap = t;
+}
+
+void error_trap_check(const error_trap *t)
+{
+    if (t && t->failed)
+        die("%s", t->msg);
+}
+
 void die(const char *fmt, ...)
 {
-    claim(EXIT_FAIL);
     va_list ap;
     va_start(ap, fmt);
+    if (trap) {
+        /* The message as vmsg() would print it, without the program. */
+        int saved = errno;
+        size_t len = sizeof trap->msg, n = strlen(fmt);
+        int k = vsnprintf(trap->msg, len, fmt, ap);
+        if (k >= 0 && (size_t)k < len && n && fmt[n - 1] == ':')
+            snprintf(trap->msg + k, len - (size_t)k, " %s", strerror(saved));
+        va_end(ap);
+        trap->failed = 1;
+        trap = NULL;
+        pthread_exit(NULL);
+    }
+    claim(EXIT_FAIL);
     vmsg("", fmt, ap);
     va_end(ap);
     leave(EXIT_FAIL);

@@ -35,6 +35,19 @@ int errmsg(char *err, size_t len, const char *fmt, ...) __attribute__((format(pr
  * the process leaves): the floors above abandon their open outputs. */
 void error_on_die(void (*fn)(void));
 
+/* A helper thread whose failure the main thread reports (cnn-pca's
+ * read-ahead): after error_trap_thread(t) on that thread, die() there
+ * records its message in t and ends only that thread (pthread_exit), so
+ * two threads never exit the process at once; the main thread, once it
+ * has joined the thread, calls error_trap_check(t), which dies with the
+ * recorded message when there is one. */
+typedef struct error_trap {
+    int failed;
+    char msg[1024];
+} error_trap;
+void error_trap_thread(error_trap *t);
+void error_trap_check(const error_trap *t);
+
 /* Register a temporary file to be removed if the tool dies before
  * cli_forget_tmp() is called for it. */
 void cli_register_tmp(const char *path);

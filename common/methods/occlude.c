@@ -388,6 +388,8 @@ occlude *occlude_new(model *m, const occlude_spec *s)
     o->P = o->hm * o->wm;
     if (s->batch < 1)
         o->s.batch = 1;
+    if (s->images > 0 && o->s.batch > (int64_t)o->P * s->images)
+        o->s.batch = (int)((int64_t)o->P * s->images);
     const target *t = s->target;
     if (t->node < 0 || t->node >= m->n)
         die("target '%s': not resolved against the model", t->spec);

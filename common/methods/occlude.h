@@ -45,6 +45,8 @@ typedef struct occlude_spec {
                                    (methods/target.h); must outlive the occlude */
     int naive;                  /* 1: brute force through the engine */
     int batch;                  /* occluded copies per pass */
+    int64_t images;             /* most images per occlude_run (0: not said):
+                                 * a pass holds no more copies than they make */
 } occlude_spec;
 
 typedef struct occlude occlude;

@@ -102,6 +102,8 @@ static double eval_engine(engine *e, model *m, const train_set *d, int batch, do
 double train_evaluate(model *m, const train_set *d, int batch, double *loss)
 {
     check_labels(d, out_width(m, arch_logits_node(m, NULL)), "evaluation data");
+    if (batch > d->n)
+        batch = d->n > 0 ? (int)d->n : 1;
     engine *e = engine_new(m, batch, 0, 0);
     double acc = eval_engine(e, m, d, batch, loss);
     engine_free(e);
@@ -123,7 +125,8 @@ void train_run(model *m, const train_set *tr, const train_set *val, const train_
     check_labels(tr, k, "training data");
     if (val)
         check_labels(val, k, "validation data");
-    int batch = o->batch;
+    /* No batch larger than the data (the engine holds a batch). */
+    int batch = o->batch < tr->n ? o->batch : tr->n > 0 ? (int)tr->n : 1;
     /* Separate streams for the shuffle and the engine's dropout, both from
      * the seed, so changing one never shifts the other. */
     rng r;

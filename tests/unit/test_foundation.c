@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,6 +281,49 @@ static void test_outfile(void **state)
     unlink(live);
     unlink(path);
     rmdir(dir);
+/* finite_first_bad: the first bad value wherever it lies (inside a block
+ * of 4096, at its edges, in a short tail), -1 when none. */
+static void test_finite(void **state)
+{
+    (void)state;
+    int64_t n = 3 * 4096 + 17;
+    float *v = calloc((size_t)n, sizeof *v);
+    assert_int_equal(finite_first_bad(v, n), -1);
+    assert_int_equal(finite_first_bad(v, 0), -1);
+    const int64_t at[] = { 0, 4095, 4096, 8191, 3 * 4096, n - 1 };
+    for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
+        v[at[i]] = i % 2 ? INFINITY : NAN;
+        if (i + 1 < sizeof at / sizeof *at)
+            v[at[i] + 1] = -INFINITY;   /* a later bad value does not win */
+        assert_int_equal(finite_first_bad(v, n), at[i]);
+        memset(v, 0, (size_t)n * sizeof *v);
+    }
+    v[5] = 3e38f;   /* large is finite */
+    assert_int_equal(finite_first_bad(v, n), -1);
+    free(v);
+}
+
+/* error_trap: die() on a trapped thread records the message (with
+ * strerror for a trailing ':') and ends only that thread. */
+static void *dies(void *arg)
+{
+    error_trap_thread(arg);
+    errno = ENOENT;
+    die("%s: cannot read row %d:", "f.h5", 7);
+    return NULL;   /* not reached */
+}
+
+static void test_error_trap(void **state)
+{
+    (void)state;
+    error_trap t;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, dies, &t), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(t.failed, 1);
+    char want[256];
+    snprintf(want, sizeof want, "f.h5: cannot read row 7: %s", strerror(ENOENT));
+    assert_string_equal(t.msg, want);
 }
 
 static void test_thinmm(void **state)
@@ -453,6 +498,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_numeric),
         cmocka_unit_test(test_die_threads),
         cmocka_unit_test(test_outfile),
+        cmocka_unit_test(test_finite),
+        cmocka_unit_test(test_error_trap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -281,6 +281,8 @@ static void test_outfile(void **state)
     unlink(live);
     unlink(path);
     rmdir(dir);
+}
+
 /* finite_first_bad: the first bad value wherever it lies (inside a block
  * of 4096, at its edges, in a short tail), -1 when none. */
 static void test_finite(void **state)

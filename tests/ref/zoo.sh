@@ -11,6 +11,8 @@
 #   convnext_tiny        the same with GELU (x * 0.5 * (1 + erf(x / sqrt 2)))
 #   opsnet               a small net of Resize (nearest, bilinear, align_corners),
 #                        InstanceNorm, dilated ceil-mode MaxPool
+#   lrnnet               nn.LocalResponseNorm (exported as Mul, Unsqueeze, Pad,
+#                        AveragePool, If, ..., Div: folded into LRN), ConvTranspose2d
 . "$(dirname "$0")/../lib.sh"
 REF=$TOP/tests/ref/zoo_ref.py
 
@@ -18,7 +20,7 @@ if ! $PY -c 'import torch, torchvision, onnx, h5py' 2>/dev/null; then
     skip "torchvision zoo" "Debian's python3-torch/torchvision/onnx/h5py missing"
     exit 0
 fi
-for arch in opsnet shufflenet_v2_x0_5 convnext_tiny_relu convnext_tiny; do
+for arch in opsnet lrnnet shufflenet_v2_x0_5 convnext_tiny_relu convnext_tiny; do
     d=$T/$arch
     check_py "$arch: export from PyTorch (opset 13, O(1) logits that differ between images)" \
         "$REF" export "$arch" "$d"

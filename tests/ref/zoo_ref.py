@@ -9,7 +9,8 @@
 
 ARCH: shufflenet_v2_x0_5, convnext_tiny, convnext_tiny_relu (nn.GELU
 replaced by ReLU: the ConvNeXt block without GELU, for a tree without it),
-opsnet (Resize, InstanceNorm, dilated ceil-mode MaxPool; not torchvision).
+opsnet (Resize, InstanceNorm, dilated ceil-mode MaxPool), lrnnet
+(nn.LocalResponseNorm's exported pattern, ConvTranspose2d); not torchvision.
 """
 import os
 import sys
@@ -50,8 +51,31 @@ class OpsNet(torch.nn.Module):
         return self.fc(x.mean([2, 3]))
 
 
+class LrnNet(torch.nn.Module):
+    """nn.LocalResponseNorm, which the exporter writes as a dozen ops (odd
+    and even windows), and ConvTranspose2d (strided, output_padding,
+    grouped)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.lrn1 = torch.nn.LocalResponseNorm(5, alpha=0.05, beta=0.75, k=2.0)
+        self.up = torch.nn.ConvTranspose2d(8, 6, 3, stride=2, padding=1, output_padding=1)
+        self.lrn2 = torch.nn.LocalResponseNorm(4, alpha=0.1, beta=0.6, k=1.5)
+        self.up2 = torch.nn.ConvTranspose2d(6, 6, (2, 3), stride=(1, 2), groups=3, dilation=(2, 1))
+        self.pool = torch.nn.MaxPool2d(16)
+        self.fc = torch.nn.Linear(6 * 8 * 16, 10)
+
+    def forward(self, x):
+        x = self.lrn1(torch.relu(self.conv1(x)))
+        x = self.lrn2(torch.relu(self.up(x)))
+        return self.fc(torch.flatten(self.pool(self.up2(x)), 1))
+
+
 def build(arch):
     torch.manual_seed(sum(map(ord, arch)))
+    if arch == 'lrnnet':
+        return LrnNet().eval()
     if arch == 'opsnet':
         m = OpsNet()
         with torch.no_grad():

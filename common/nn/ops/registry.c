@@ -9,6 +9,7 @@ static const struct op_def *const registry[] = {
     &op_maxpool, &op_avgpool, &op_globalavgpool, &op_lrn, &op_batchnorm, &op_dropout,
     &op_flatten, &op_softmax, &op_add, &op_concat,
     &op_channelshuffle, &op_channelslice, &op_layernorm, &op_instancenorm, &op_resize,
+    &op_convtranspose,
 };
 #define NOPS ((int)(sizeof registry / sizeof registry[0]))
 

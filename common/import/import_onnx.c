@@ -612,12 +612,13 @@ static char *torch_path(const char *name)
     return full;
 }
 
-/* Output 0 of the current node as a dynamic value made by node `ours`. */
-static onnx_value *out_dyn(onnx_ctx *x, const char *ours, int rank, const int64_t shape[3], int nonneg)
+/* Output k of the current node as a dynamic value made by node `ours`. */
+static onnx_value *out_dyn_k(onnx_ctx *x, int k, const char *ours, int rank, const int64_t shape[3],
+                             int nonneg)
 {
-    if (x->np->n_output < 1 || !*x->np->output[0])
-        ndie(x, "node has no output");
-    onnx_value *v = val_put(x, x->np->output[0]);
+    if ((int)x->np->n_output <= k || !*x->np->output[k])
+        ndie(x, "node has no output %d", k + 1);
+    onnx_value *v = val_put(x, x->np->output[k]);
     v->kind = VAL_DYN;
     v->node = xstrdup(ours);
     v->rank = rank;
@@ -625,6 +626,12 @@ static onnx_value *out_dyn(onnx_ctx *x, const char *ours, int rank, const int64_
         v->shape[d] = shape[d];
     v->nonneg = nonneg;
     return v;
+}
+
+/* Output 0 of the current node as a dynamic value made by node `ours`. */
+static onnx_value *out_dyn(onnx_ctx *x, const char *ours, int rank, const int64_t shape[3], int nonneg)
+{
+    return out_dyn_k(x, 0, ours, rank, shape, nonneg);
 }
 
 static void out_const(onnx_ctx *x, onnx_const *c)
@@ -2139,22 +2146,6 @@ static void transpose_dyn(onnx_ctx *x)
     }
     v.foldable = 0;
     out_alias(x, &v);
-}
-
-/* Output k of the current node as a dynamic value made by node `ours`. */
-static onnx_value *out_dyn_k(onnx_ctx *x, int k, const char *ours, int rank, const int64_t shape[3],
-                             int nonneg)
-{
-    if ((int)x->np->n_output <= k || !*x->np->output[k])
-        ndie(x, "node has no output %d", k + 1);
-    onnx_value *v = val_put(x, x->np->output[k]);
-    v->kind = VAL_DYN;
-    v->node = xstrdup(ours);
-    v->rank = rank;
-    for (int d = 0; d < 3; d++)
-        v->shape[d] = shape[d];
-    v->nonneg = nonneg;
-    return v;
 }
 
 /* Channels a .. b-1 of a computed tensor as output k (a no-op alias when

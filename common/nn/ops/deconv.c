@@ -66,14 +66,12 @@ static int dc_prepare(node *nd, const int64_t *const *in, op_need *need, char *e
     }
     nd->shape[0] = p.cout, nd->shape[1] = p.oh, nd->shape[2] = p.ow;
     need->ws = 0, need->aux = 0;
-    dc_p *q = malloc(sizeof *q);
-    if (!q) {
+    nd->priv = malloc(sizeof p);
+    if (nd->priv)
+        memcpy(nd->priv, &p, sizeof p);
+    else
         snprintf(err, len, "out of memory");
-        return -1;
-    }
-    *q = p;
-    nd->priv = q;
-    return 0;
+    return nd->priv ? 0 : -1;
 }
 
 /* Visit every (input pixel, tap) pair of input plane x and output plane y

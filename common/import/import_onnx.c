@@ -3002,6 +3002,11 @@ static void graph_output(onnx_ctx *x, const Onnx__GraphProto *g)
     if (v->kind == VAL_DYN && v->has_pad)
         die("%s: Pad '%s' must be followed by Conv, MaxPool or AveragePool to be folded into "
             "them (a free-standing Pad is not supported)", x->path, v->pad_node);
+    if (v->kind == VAL_DYN && (v->nhwc || v->shuf || v->ln || v->lrn))
+        die("%s: the graph output '%s' is %s, which is not supported (the output must be "
+            "N x C x H x W or N x D)", x->path, v->name,
+            v->nhwc ? "channels-last (a Transpose 0,2,3,1)" : v->shuf ? "a 5-D channel-shuffle view"
+                                                            : "a step of a written-out normalisation");
     if (v->kind != VAL_DYN || !strcmp(v->node, "input"))
         die("%s: the graph output '%s' is %s: a graph that computes nothing is not supported",
             x->path, v->name, v->kind != VAL_DYN ? "a constant" : "the input itself");

@@ -44,6 +44,7 @@
 #define OP_LAYERNORM "LayerNorm"
 #define OP_INSTNORM "InstanceNorm"
 #define OP_RESIZE "Resize"
+#define OP_DECONV "ConvTranspose"
 #define AT_KERNEL "kernel"        /* kh, kw */
 #define AT_STRIDE "stride"        /* sh, sw */
 #define AT_PAD "pad"              /* top, left, bottom, right */
@@ -103,6 +104,11 @@ typedef struct onnx_value {
     int ln;
     char *ln_src;
     double ln_eps;
+    /* PyTorch's LocalResponseNorm written out (see lrn_step; its square's
+     * source is ln_src) */
+    int lrn;
+    int64_t lrn_size, lrn_pad[2];
+    double lrn_alpha, lrn_k, lrn_beta;
     int nhwc;                    /* N x H x W x C (a Transpose 0,2,3,1) of shape C, H, W */
 } onnx_value;
 
@@ -497,6 +503,9 @@ static onnx_value *in_dyn(onnx_ctx *x, int i, int allow)
         ndie(x, "input '%s' is the %s of a channel shuffle; only Reshape N x C x H x W -> N x g x "
                 "C/g x H x W -> Transpose (0,2,1,3,4) -> Reshape N x C x H x W is supported", v->name,
              v->shuf == 1 ? "5-D Reshape" : "5-D Transpose");
+    if (v->lrn)
+        ndie(x, "input '%s' is a step of a LocalResponseNorm written out (Mul X X, Unsqueeze, "
+                "Pad, AveragePool, ...); only that chain is supported on it", v->name);
     if (v->ln)
         ndie(x, "input '%s' is a step of a LayerNorm written out (ReduceMean, Sub, Pow, "
                 "ReduceMean, Add, Sqrt, Div over the channels); only that chain is supported "
@@ -603,12 +612,13 @@ static char *torch_path(const char *name)
     return full;
 }
 
-/* Output 0 of the current node as a dynamic value made by node `ours`. */
-static onnx_value *out_dyn(onnx_ctx *x, const char *ours, int rank, const int64_t shape[3], int nonneg)
+/* Output k of the current node as a dynamic value made by node `ours`. */
+static onnx_value *out_dyn_k(onnx_ctx *x, int k, const char *ours, int rank, const int64_t shape[3],
+                             int nonneg)
 {
-    if (x->np->n_output < 1 || !*x->np->output[0])
-        ndie(x, "node has no output");
-    onnx_value *v = val_put(x, x->np->output[0]);
+    if ((int)x->np->n_output <= k || !*x->np->output[k])
+        ndie(x, "node has no output %d", k + 1);
+    onnx_value *v = val_put(x, x->np->output[k]);
     v->kind = VAL_DYN;
     v->node = xstrdup(ours);
     v->rank = rank;
@@ -616,6 +626,12 @@ static onnx_value *out_dyn(onnx_ctx *x, const char *ours, int rank, const int64_
         v->shape[d] = shape[d];
     v->nonneg = nonneg;
     return v;
+}
+
+/* Output 0 of the current node as a dynamic value made by node `ours`. */
+static onnx_value *out_dyn(onnx_ctx *x, const char *ours, int rank, const int64_t shape[3], int nonneg)
+{
+    return out_dyn_k(x, 0, ours, rank, shape, nonneg);
 }
 
 static void out_const(onnx_ctx *x, onnx_const *c)
@@ -2132,22 +2148,6 @@ static void transpose_dyn(onnx_ctx *x)
     out_alias(x, &v);
 }
 
-/* Output k of the current node as a dynamic value made by node `ours`. */
-static onnx_value *out_dyn_k(onnx_ctx *x, int k, const char *ours, int rank, const int64_t shape[3],
-                             int nonneg)
-{
-    if ((int)x->np->n_output <= k || !*x->np->output[k])
-        ndie(x, "node has no output %d", k + 1);
-    onnx_value *v = val_put(x, x->np->output[k]);
-    v->kind = VAL_DYN;
-    v->node = xstrdup(ours);
-    v->rank = rank;
-    for (int d = 0; d < 3; d++)
-        v->shape[d] = shape[d];
-    v->nonneg = nonneg;
-    return v;
-}
-
 /* Channels a .. b-1 of a computed tensor as output k (a no-op alias when
  * they are all of them). */
 static void channel_slice(onnx_ctx *x, onnx_value *in, int k, int64_t a, int64_t b)
@@ -2534,6 +2534,279 @@ static void op_resize_onnx(onnx_ctx *x)
     free(name);
 }
 
+/* ConvTranspose: 2-D, pads given (no output_shape). */
+static void op_convtranspose(onnx_ctx *x)
+{
+    onnx_value *in = in_dyn(x, 0, 0);
+    if (in->rank != 4)
+        ndie(x, "input of rank %d is not supported (only 2-D: N x C x H x W)", in->rank);
+    onnx_const *w = in_const(x, 1, "the weight");
+    int64_t g = attr_int(x, "group", 1), cin = in->shape[0];
+    if (w->isint || w->ndim != 4 || w->dims[0] != cin || g < 1 || cin % g)
+        ndie(x, "the weight must be a float Cin x Cout/group x kh x kw tensor with Cin = %lld",
+             (long long)cin);
+    if (attr_find(x->np, "output_shape"))
+        ndie(x, "output_shape is not supported (give pads and output_padding)");
+    spatial sp;
+    sp.k[0] = w->dims[2];
+    sp.k[1] = w->dims[3];
+    spatial_attrs(x, in, &sp, 0);
+    char buf[32];
+    if (strcmp(attr_str(x, "auto_pad", "NOTSET", buf, sizeof buf), "NOTSET") &&
+        strcmp(buf, "VALID"))
+        ndie(x, "auto_pad '%s' is not supported", buf);
+    int64_t op[2] = { 0, 0 };
+    spatial_list(x, "output_padding", 2, op);
+    int64_t cout = w->dims[1] * g;
+    onnx_const *b = NULL;
+    if (has_in(x, 2)) {
+        b = in_const(x, 2, "the bias");
+        if (b->isint || b->n != cout)
+            ndie(x, "bias has %lld values, %lld expected", (long long)b->n, (long long)cout);
+    }
+    int64_t shape[3] = { cout,
+                         (in->shape[1] - 1) * sp.s[0] - sp.p[0] - sp.p[2] + sp.d[0] * (sp.k[0] - 1) + 1 + op[0],
+                         (in->shape[2] - 1) * sp.s[1] - sp.p[1] - sp.p[3] + sp.d[1] * (sp.k[1] - 1) + 1 + op[1] };
+    if (shape[1] < 1 || shape[2] < 1 || shape[1] > ONNX_MAX_DIM || shape[2] > ONNX_MAX_DIM)
+        ndie(x, "output size %lldx%lld is not supported", (long long)shape[1], (long long)shape[2]);
+    char *name = our_name(x);
+    node *nd = add_node(x, name, OP_DECONV, 1, &in);
+    set2(nd, AT_STRIDE, sp.s[0], sp.s[1]);
+    set4(nd, AT_PAD, sp.p);
+    set2(nd, AT_DILATION, sp.d[0], sp.d[1]);
+    node_set1(nd, AT_GROUPS, (double)g);
+    if (op[0] || op[1])
+        set2(nd, "output_padding", op[0], op[1]);
+    node_add_weight(nd, "weight", tensor_of(w->f, 4, w->dims));
+    if (b)
+        node_add_weight(nd, "bias", tensor_of(b->f, 1, &cout));
+    out_dyn(x, name, 4, shape, 0);
+    free(name);
+}
+
+/* ------------------------------------------- PyTorch's LocalResponseNorm */
+
+/* F.local_response_norm as torch.onnx.export writes it (opset 9-17):
+ *   div = X * X, Unsqueeze 1, Reshape N x 1 x C x H x W, Pad the C axis by
+ *   size/2 before and (size-1)/2 after, AveragePool (size, 1, 1), [Shape,
+ *   Gather, Equal, If: Squeeze 1], Reshape N x C x H x W, Mul alpha, Add k,
+ *   Pow beta; X / div
+ * followed step by step (value field lrn: 1 the square, 2 5-D, 3 padded,
+ * 4 pooled, 5 4-D again, 6 scaled, 7 shifted, 8 the power) and folded into
+ * one LRN node, whose window and alpha are PyTorch's. */
+
+/* The one node reading output 0 of the current node, or NULL. */
+static const Onnx__NodeProto *sole_consumer(const onnx_ctx *x)
+{
+    const Onnx__NodeProto *c = NULL;
+    const char *out = x->np->n_output ? x->np->output[0] : "";
+    for (size_t k = 0; k < x->g->n_node; k++)
+        for (size_t j = 0; j < x->g->node[k]->n_input; j++)
+            if (!strcmp(x->g->node[k]->input[j], out)) {
+                if (c && c != x->g->node[k])
+                    return NULL;
+                c = x->g->node[k];
+            }
+    return c;
+}
+
+static int lrn_scalar(onnx_ctx *x, int i, double *v)
+{
+    onnx_value *c = in_val(x, i);
+    onnx_const *k = c->kind == VAL_CONST ? as_const(x, c) : NULL;
+    if (!k || k->n != 1)
+        return 0;
+    *v = const_num(k, 0);
+    return 1;
+}
+
+static void lrn_out(onnx_ctx *x, const onnx_value *from, int stage, int rank)
+{
+    onnx_value o = *from;
+    o.lrn = stage;
+    o.rank = rank;
+    out_alias(x, &o);
+}
+
+/* 1 when the current node is a step of the pattern (handled here). */
+static int lrn_step(onnx_ctx *x)
+{
+    const char *op = x->np->op_type;
+    int n = nin(x);
+    onnx_value *a = n >= 1 && has_in(x, 0) ? in_val(x, 0) : NULL;
+    onnx_value *b = n >= 2 && has_in(x, 1) ? in_val(x, 1) : NULL;
+    int la = a && a->kind == VAL_DYN ? a->lrn : 0, lb = b && b->kind == VAL_DYN ? b->lrn : 0;
+    if (!la && !lb) {
+        /* the start: X * X read only by an Unsqueeze */
+        const Onnx__NodeProto *c;
+        if (!strcmp(op, "Mul") && n == 2 && a->kind == VAL_DYN && a == b && !a->ln && !a->shuf &&
+            !a->nhwc && !a->has_pad && a->rank == 4 && (c = sole_consumer(x)) &&
+            !strcmp(c->op_type, "Unsqueeze")) {
+            onnx_value o = *a;
+            o.ln_src = a->name;
+            lrn_out(x, &o, 1, 4);
+            return 1;
+        }
+        return 0;
+    }
+    onnx_value *v = la ? a : b;
+    int st = v->lrn;
+    int64_t ax[TENSOR_MAXDIM];
+    if (!strcmp(op, "Unsqueeze") && st == 1) {
+        lrn_out(x, v, 2, 5);
+        return 1;
+    }
+    if (!strcmp(op, "Reshape") && (st >= 2 && st <= 5)) {
+        onnx_const *s = in_const(x, 1, "the target shape");
+        if (s->n == 5 && st <= 4 && const_int(x, s, 1) == 1)
+            return lrn_out(x, v, st, 5), 1;
+        if (s->n == 4 && (st == 4 || st == 5))
+            return lrn_out(x, v, 5, 4), 1;
+    }
+    if (!strcmp(op, "Pad") && (st == 2 || st == 3) && x->opset >= 11) {
+        onnx_const *p = in_const(x, 1, "pads");
+        if (p->n == 10) {
+            int ok = 1;
+            for (int k = 0; k < 10; k++)
+                if (k != 2 && k != 7 && const_int(x, p, k))
+                    ok = 0;
+            double val = 0;
+            if (has_in(x, 2) && !lrn_scalar(x, 2, &val))
+                ok = 0;
+            if (ok && val == 0) {
+                onnx_value o = *v;
+                o.lrn_pad[0] += const_int(x, p, 2);
+                o.lrn_pad[1] += const_int(x, p, 7);
+                lrn_out(x, &o, 3, 5);
+                return 1;
+            }
+        }
+    }
+    if (!strcmp(op, "AveragePool") && (st == 2 || st == 3)) {
+        int64_t k[3], s[3] = { 1, 1, 1 }, p[6] = { 0 };
+        if (attr_ints(x, "kernel_shape", k, 3) == 3 && k[1] == 1 && k[2] == 1 &&
+            attr_ints(x, "strides", s, 3) != 0 && s[0] == 1 && s[1] == 1 && s[2] == 1 &&
+            (attr_ints(x, "pads", p, 6), !p[0] && !p[1] && !p[2] && !p[3] && !p[4] && !p[5]) &&
+            v->lrn_pad[0] == k[0] / 2 && v->lrn_pad[1] == (k[0] - 1) / 2) {
+            onnx_value o = *v;
+            o.lrn_size = k[0];
+            lrn_out(x, &o, 4, 5);
+            return 1;
+        }
+    }
+    if (!strcmp(op, "Shape") && st >= 2 && st <= 5) {
+        int r = st == 5 ? 4 : 5;
+        onnx_const *c = const_ints(x, r);
+        c->i[0] = IMPORT_ONNX_BATCH;
+        if (r == 5)
+            c->i[1] = 1, c->i[2] = v->shape[0], c->i[3] = v->shape[1], c->i[4] = v->shape[2];
+        else
+            c->i[1] = v->shape[0], c->i[2] = v->shape[1], c->i[3] = v->shape[2];
+        if (attr_find(x->np, "start") || attr_find(x->np, "end"))
+            ndie(x, "Shape with start or end inside a LocalResponseNorm is not supported");
+        out_const(x, c);
+        return 1;
+    }
+    if (!strcmp(op, "Squeeze") && st == 4) {
+        int na = x->opset < 13 ? attr_ints(x, "axes", ax, TENSOR_MAXDIM) : -1;
+        if (x->opset >= 13 && has_in(x, 1)) {
+            onnx_const *c = in_const(x, 1, "axes");
+            na = (int)c->n;
+            for (int k = 0; k < na && k < TENSOR_MAXDIM; k++)
+                ax[k] = const_int(x, c, k);
+        }
+        if (na == 1 && (ax[0] == 1 || ax[0] == -4))
+            return lrn_out(x, v, 5, 4), 1;
+    }
+    if (!strcmp(op, "Identity") && st)
+        return lrn_out(x, v, st, v->rank), 1;
+    double c;
+    if (!strcmp(op, "Mul") && st == 5 && n == 2 && lrn_scalar(x, la ? 1 : 0, &c)) {
+        onnx_value o = *v;
+        o.lrn_alpha = c;
+        return lrn_out(x, &o, 6, 4), 1;
+    }
+    if (!strcmp(op, "Add") && st == 6 && n == 2 && lrn_scalar(x, la ? 1 : 0, &c)) {
+        onnx_value o = *v;
+        o.lrn_k = c;
+        return lrn_out(x, &o, 7, 4), 1;
+    }
+    if (!strcmp(op, "Pow") && st == 7 && la && lrn_scalar(x, 1, &c)) {
+        onnx_value o = *v;
+        o.lrn_beta = c;
+        return lrn_out(x, &o, 8, 4), 1;
+    }
+    if (!strcmp(op, "Div") && lb == 8 && !la && a->kind == VAL_DYN && !strcmp(a->name, b->ln_src)) {
+        onnx_value src = *a;
+        char *name = our_name(x);
+        onnx_value *ins = &src;
+        node *nd = add_node(x, name, OP_LRN, 1, &ins);
+        node_set1(nd, AT_SIZE, (double)b->lrn_size);
+        node_set1(nd, AT_ALPHA, b->lrn_alpha);
+        node_set1(nd, AT_BETA, b->lrn_beta);
+        node_set1(nd, AT_LRN_K, b->lrn_k);
+        out_dyn(x, name, 4, src.shape, 0);
+        free(name);
+        return 1;
+    }
+    ndie(x, "%s does not continue the LocalResponseNorm pattern (Mul X X, Unsqueeze, Reshape, Pad, "
+            "AveragePool, Squeeze/Reshape, Mul alpha, Add k, Pow beta, Div) that input '%s' is part of",
+         op, v->name);
+}
+
+/* Equal of constants (the If in PyTorch's LocalResponseNorm). */
+static void op_equal(onnx_ctx *x)
+{
+    onnx_value *a = in_val(x, 0), *b = in_val(x, 1);
+    onnx_const *p = as_const(x, a), *q = as_const(x, b);
+    if (!p || !q)
+        ndie(x, "Equal of computed tensors is not supported (only of constants)");
+    if (p->n != q->n && p->n != 1 && q->n != 1)
+        ndie(x, "Equal of constants of different sizes is not supported");
+    int64_t n = p->n > q->n ? p->n : q->n;
+    onnx_const *r = const_ints(x, n);
+    if (p->ndim == 0 && q->ndim == 0)
+        r->ndim = 0;
+    for (int64_t k = 0; k < n; k++)
+        r->i[k] = const_num(p, p->n == 1 ? 0 : k) == const_num(q, q->n == 1 ? 0 : k);
+    out_const(x, r);
+}
+
+static void convert_node(onnx_ctx *x, const Onnx__NodeProto *np);
+
+/* If on a constant condition: the chosen branch's nodes, its outputs
+ * become the If's. */
+static void op_if(onnx_ctx *x)
+{
+    onnx_const *c = in_const(x, 0, "the condition");
+    if (c->n != 1)
+        ndie(x, "the condition must be one value");
+    const Onnx__AttributeProto *a = attr_find(x->np, const_num(c, 0) ? "then_branch" : "else_branch");
+    if (!a || !a->g)
+        ndie(x, "the branch graph is missing");
+    const Onnx__GraphProto *g = a->g;
+    if (g->n_output != x->np->n_output)
+        ndie(x, "the branch has %zu outputs, the If %zu", g->n_output, x->np->n_output);
+    const Onnx__NodeProto *self = x->np;
+    const char *selfname = x->nname;
+    for (size_t k = 0; k < g->n_node; k++)
+        convert_node(x, g->node[k]);
+    x->np = self;
+    x->nname = selfname;
+    for (size_t k = 0; k < g->n_output; k++) {
+        int i = g->output[k]->name ? val_find(x, g->output[k]->name) : -1;
+        if (i < 0)
+            ndie(x, "the branch output '%s' is produced by no node", g->output[k]->name);
+        onnx_value copy = x->v[i];
+        onnx_value *v = val_put(x, x->np->output[k]);
+        char *keep = v->name;
+        *v = copy;
+        v->name = keep;
+        v->node = copy.node ? xstrdup(copy.node) : NULL;
+        v->ln_src = copy.ln_src ? xstrdup(copy.ln_src) : NULL;
+    }
+}
+
 /* ------------------------------------------------------------ the graph */
 
 typedef struct onnx_op {
@@ -2583,7 +2856,8 @@ static const onnx_op onnx_ops[] = {
     { "Slice", op_slice }, { "Split", op_split }, { "ReduceMean", f_reducemean },
     { "Pow", f_pow }, { "Sqrt", f_sqrt }, { "LayerNormalization", f_layernorm },
     { "InstanceNormalization", f_instnorm }, { "Resize", op_resize_onnx },
-    { "Upsample", op_resize_onnx },
+    { "Upsample", op_resize_onnx }, { "ConvTranspose", op_convtranspose },
+    { "Equal", op_equal }, { "If", op_if },
 };
 
 static const char *supported_list(void)
@@ -2596,6 +2870,28 @@ static const char *supported_list(void)
             strcat(buf, onnx_ops[k].name);
         }
     return buf;
+}
+
+/* One ONNX node into the value table and our graph. */
+static void convert_node(onnx_ctx *x, const Onnx__NodeProto *np)
+{
+    x->np = np;
+    x->nname = np->name && *np->name ? np->name
+               : np->n_output && *np->output[0] ? np->output[0] : "(unnamed)";
+    if (!np->op_type)
+        ndie(x, "node without an op");
+    if (np->domain && *np->domain && strcmp(np->domain, "ai.onnx"))
+        die("%s: node '%s': op %s of domain '%s' is not supported (only the default ONNX "
+            "domain is)", x->path, x->nname, np->op_type, np->domain);
+    size_t j;
+    for (j = 0; j < sizeof onnx_ops / sizeof *onnx_ops; j++)
+        if (!strcmp(onnx_ops[j].name, np->op_type))
+            break;
+    if (j == sizeof onnx_ops / sizeof *onnx_ops)
+        die("%s: node '%s': op %s (opset %d) is not supported (supported: %s)", x->path,
+            x->nname, np->op_type, x->opset, supported_list());
+    if (!lrn_step(x))
+        onnx_ops[j].fn(x);
 }
 
 static int is_initializer(const Onnx__GraphProto *g, const char *name)
@@ -2706,6 +3002,11 @@ static void graph_output(onnx_ctx *x, const Onnx__GraphProto *g)
     if (v->kind == VAL_DYN && v->has_pad)
         die("%s: Pad '%s' must be followed by Conv, MaxPool or AveragePool to be folded into "
             "them (a free-standing Pad is not supported)", x->path, v->pad_node);
+    if (v->kind == VAL_DYN && (v->nhwc || v->shuf || v->ln || v->lrn))
+        die("%s: the graph output '%s' is %s, which is not supported (the output must be "
+            "N x C x H x W or N x D)", x->path, v->name,
+            v->nhwc ? "channels-last (a Transpose 0,2,3,1)" : v->shuf ? "a 5-D channel-shuffle view"
+                                                            : "a step of a written-out normalisation");
     if (v->kind != VAL_DYN || !strcmp(v->node, "input"))
         die("%s: the graph output '%s' is %s: a graph that computes nothing is not supported",
             x->path, v->name, v->kind != VAL_DYN ? "a constant" : "the input itself");
@@ -2913,25 +3214,8 @@ model *import_onnx(const char *path, const import_opts *o)
             x.paths[x.npaths++] = p;
     }
 
-    for (size_t k = 0; k < g->n_node; k++) {
-        const Onnx__NodeProto *np = g->node[k];
-        x.np = np;
-        x.nname = np->name && *np->name ? np->name
-                  : np->n_output && *np->output[0] ? np->output[0] : "(unnamed)";
-        if (!np->op_type)
-            ndie(&x, "node without an op");
-        if (np->domain && *np->domain && strcmp(np->domain, "ai.onnx"))
-            die("%s: node '%s': op %s of domain '%s' is not supported (only the default ONNX "
-                "domain is)", path, x.nname, np->op_type, np->domain);
-        size_t j;
-        for (j = 0; j < sizeof onnx_ops / sizeof *onnx_ops; j++)
-            if (!strcmp(onnx_ops[j].name, np->op_type))
-                break;
-        if (j == sizeof onnx_ops / sizeof *onnx_ops)
-            die("%s: node '%s': op %s (opset %d) is not supported (supported: %s)", path,
-                x.nname, np->op_type, x.opset, supported_list());
-        onnx_ops[j].fn(&x);
-    }
+    for (size_t k = 0; k < g->n_node; k++)
+        convert_node(&x, g->node[k]);
     x.np = NULL;
     graph_output(&x, g);
     torch_names(&x);

@@ -116,7 +116,7 @@ extern const struct op_def op_conv, op_dense, op_relu, op_leakyrelu, op_sigmoid,
     op_clip, op_maxpool, op_avgpool, op_globalavgpool, op_lrn, op_batchnorm, op_dropout,
     op_flatten, op_softmax, op_add, op_concat;
 extern const struct op_def op_channelshuffle, op_channelslice, op_layernorm, op_instancenorm,
-    op_resize;
+    op_resize, op_convtranspose;
 /* ops/nonlin.c, ops/binary.c, ops/reduce.c */
 extern const struct op_def op_hardsigmoid, op_hardswish, op_silu, op_gelu, op_elu, op_prelu,
     op_softplus, op_logsoftmax;

@@ -136,5 +136,10 @@ int64_t rfield_node_macs(const model *m, int i)
         return nd->shape[0] * nd->shape[1] * nd->shape[2] * w->dims[1] * w->dims[2] * w->dims[3];
     if ((!strcmp(nd->op, "Dense") || !strcmp(nd->op, "Gemm")) && w->ndim == 2)
         return w->dims[0] * w->dims[1];
+    if (!strcmp(nd->op, "ConvTranspose") && w->ndim == 4) {
+        /* every input value times its Cout/groups x kh x kw taps */
+        const int64_t *in = in_shape(m, nd, 0);
+        return in[0] * in[1] * in[2] * w->dims[1] * w->dims[2] * w->dims[3];
+    }
     return 0;
 }

@@ -39,6 +39,8 @@ check_py "LayerNorm over channels, InstanceNorm, ChannelShuffle, ChannelSlice, d
     "$REF" "$DRV" "$T" norms
 check_py "Resize (nearest floor and half-pixel, bilinear half-pixel and align_corners; up and down) matches PyTorch" \
     "$REF" "$DRV" "$T" resize
+check_py "ConvTranspose (strided, grouped, dilated, asymmetric pads, output_padding) matches PyTorch" \
+    "$REF" "$DRV" "$T" deconv
 export CNN_CONV_WINOGRAD=0
 check_py "the same net with Winograd off (im2col) matches PyTorch" "$REF" "$DRV" "$T" wino
 unset CNN_CONV_WINOGRAD

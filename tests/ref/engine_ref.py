@@ -203,6 +203,17 @@ def run_torch(net, x, rule, seed_node, seed, want_w):
                 y = F.interpolate(h, size=size, mode="nearest-exact")
             else:
                 raise ValueError("Resize coord %d nearest %d" % (coord, near))
+        elif op == "ConvTranspose":
+            t, l, b, r = pads(a)
+            sh_, sw_ = int(attr(a, "stride", 0, 1)), int(attr(a, "stride", 1, 1))
+            dh_, dw_ = int(attr(a, "dilation", 0, 1)), int(attr(a, "dilation", 1, 1))
+            oph, opw = int(attr(a, "output_padding", 0, 0)), int(attr(a, "output_padding", 1, 0))
+            # no padding, then crop the asymmetric pads (output_padding adds
+            # rows at the end)
+            y = F.conv_transpose2d(h, w["weight"], w.get("bias"), stride=(sh_, sw_),
+                                   dilation=(dh_, dw_), groups=int(attr(a, "groups", 0, 1)),
+                                   output_padding=(oph, opw))
+            y = y[:, :, t:y.shape[2] - b, l:y.shape[3] - r]
         elif op == "ChannelSlice":
             y = h[:, int(attr(a, "start")):int(attr(a, "end"))]
         else:
@@ -405,6 +416,20 @@ def nets(rng):
     # modern_big: maps large enough that the loops run on the threads.
     for key, (H, W) in (("modern", (9, 8)), ("modern_big", (40, 48))):
         out[key] = modern(r, H, W)
+    # ConvTranspose: strided, grouped, dilated, asymmetric pads,
+    # output_padding; bias and none.
+    out["deconv"] = {
+        "shape": (4, 6, 5), "pre": {"bgr": 0, "mean": [0.5] * 4, "std": [0.25] * 4},
+        "seed": "fc", "n": 2,
+        "nodes": [
+            node("d1", "ConvTranspose", ["input"], {"stride": [2], "pad": [1, 0, 0, 1],
+                                                    "output_padding": [1, 0]},
+                 weight=r(4, 3, 3, 3), bias=r(3)),
+            node("r1", "ReLU", ["d1"]),
+            node("d2", "ConvTranspose", ["r1"], {"stride": [1, 2], "dilation": [2, 1], "groups": [3]},
+                 weight=r(3, 2, 2, 3)),
+            node("fc", "Dense", ["d2"], weight=r(3, 6 * 15 * 21, scale=0.1), bias=r(3)),
+        ]}
     return out
 
 

@@ -601,7 +601,8 @@ def cmd_compare(d, acts_path, grad_path=None):
 
 OUR_OPS = {'Conv', 'Gemm', 'MatMul', 'Relu', 'LeakyRelu', 'Clip', 'Sigmoid', 'Tanh', 'MaxPool',
            'AveragePool', 'GlobalAveragePool', 'LRN', 'BatchNormalization', 'Dropout', 'Flatten',
-           'Reshape', 'Softmax', 'Add', 'Concat', 'Pad', 'Identity'}
+           'Reshape', 'Softmax', 'Add', 'Concat', 'Pad', 'Identity', 'ConvTranspose', 'Resize',
+           'Upsample', 'InstanceNormalization', 'LayerNormalization', 'Split'}
 # folded when their inputs are constants; never tested alone
 HELPERS = {'Constant', 'Shape', 'Gather', 'Unsqueeze', 'Squeeze', 'Cast', 'Transpose', 'Sub',
            'Mul', 'Div', 'Sum'}

@@ -130,6 +130,52 @@ static model *net_dag(void)
     return m;
 }
 
+/* The ops ShuffleNet, ConvNeXt and upsampling nets bring: LayerNorm over
+ * channels, ChannelShuffle, ChannelSlice, InstanceNorm, ConvTranspose,
+ * Resize, a dilated MaxPool. */
+static model *net_views(void)
+{
+    rng r;
+    rng_seed(&r, 13);
+    model *m = model_new(2, 5, 6);
+    node *n = model_add(m, "c1", "Conv", "input");
+    node_set1(n, "pad", 1);
+    add_w(n, &r, "weight", 4, 4, 2, 3, 3, 0.5, 0);
+    n = model_add(m, "ln", "LayerNorm", NULL);
+    add_w(n, &r, "gamma", 1, 4, 0, 0, 0, 0.2, 1);
+    add_w(n, &r, "beta", 1, 4, 0, 0, 0, 0.2, 0);
+    n = model_add(m, "sh", "ChannelShuffle", NULL);
+    node_set1(n, "groups", 2);
+    n = model_add(m, "s1", "ChannelSlice", "sh");
+    node_set1(n, "start", 1);
+    node_set1(n, "end", 4);
+    /* InstanceNorm ignores a per-channel affine map of its input: a Tanh
+     * between keeps LayerNorm's weights visible */
+    model_add(m, "t", "Tanh", NULL);
+    n = model_add(m, "in", "InstanceNorm", NULL);
+    add_w(n, &r, "gamma", 1, 3, 0, 0, 0, 0.2, 1);
+    add_w(n, &r, "beta", 1, 3, 0, 0, 0, 0.2, 0);
+    n = model_add(m, "up", "ConvTranspose", NULL);
+    node_set1(n, "stride", 2);
+    node_set1(n, "pad", 1);
+    add_w(n, &r, "weight", 4, 3, 2, 3, 3, 0.5, 0);
+    add_w(n, &r, "bias", 1, 2, 0, 0, 0, 0.1, 0);
+    n = model_add(m, "rs", "Resize", NULL);
+    double sz[2] = { 7, 13 };
+    node_set(n, "size", 2, sz);
+    node_set1(n, "mode", 1);
+    n = model_add(m, "mp", "MaxPool", NULL);
+    node_set1(n, "kernel", 2);
+    node_set1(n, "stride", 2);
+    node_set1(n, "dilation", 2);
+    n = model_add(m, "fc", "Dense", NULL);
+    add_w(n, &r, "weight", 2, 3, 2 * 3 * 6, 0, 0, 0.5, 0);
+    char err[256];
+    if (model_prepare(m, err, sizeof err))
+        fail_msg("%s", err);
+    return m;
+}
+
 static tensor *rand_input(const model *m, int n, uint64_t seed)
 {
     rng r;
@@ -393,11 +439,20 @@ static void test_fd_dag(void **state)
     model_free(m);
 }
 
-/* Every registered op appears in the two nets (so the FD tests cover all). */
+static void test_fd_views(void **state)
+{
+    (void)state;
+    model *m = net_views();
+    fd_check(m, m->n - 1, 2);
+    fd_check(m, model_find(m, "in"), 1);
+    model_free(m);
+}
+
+/* Every registered op appears in the three nets (so the FD tests cover all). */
 static void test_ops_covered(void **state)
 {
     (void)state;
-    model *a = net_chain(), *b = net_dag();
+    model *a = net_chain(), *b = net_dag(), *c = net_views();
     for (int i = 0; op_at(i); i++) {
         const char *nm = op_at(i)->name;
         int found = 0;
@@ -405,6 +460,8 @@ static void test_ops_covered(void **state)
             found |= !strcmp(a->nodes[k].op, nm);
         for (int k = 0; k < b->n; k++)
             found |= !strcmp(b->nodes[k].op, nm);
+        for (int k = 0; k < c->n; k++)
+            found |= !strcmp(c->nodes[k].op, nm);
         if (!found)
             fail_msg("op %s is not covered by the unit nets", nm);
     }
@@ -412,6 +469,7 @@ static void test_ops_covered(void **state)
     assert_null(op_find("Swish"));
     model_free(a);
     model_free(b);
+    model_free(c);
 }
 
 /* The three rules on ReLU: deconvnet ignores the forward input, guided is
@@ -677,6 +735,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_winograd),
         cmocka_unit_test(test_maxpool),
         cmocka_unit_test(test_fd_dag),
+        cmocka_unit_test(test_fd_views),
         cmocka_unit_test(test_ops_covered),
         cmocka_unit_test(test_rules),
         cmocka_unit_test(test_roundtrip),

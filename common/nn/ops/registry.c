@@ -10,6 +10,7 @@ static const struct op_def *const registry[] = {
     &op_maxpool, &op_avgpool, &op_globalavgpool, &op_lrn, &op_batchnorm, &op_dropout,
     &op_flatten, &op_softmax, &op_add, &op_concat,
     &op_channelshuffle, &op_channelslice, &op_layernorm, &op_instancenorm, &op_resize,
+    &op_convtranspose,
     &op_hardsigmoid, &op_hardswish, &op_silu, &op_gelu, &op_elu, &op_prelu, &op_softplus,
     &op_logsoftmax, &op_sub, &op_mul, &op_div, &op_globalmaxpool,
 };

@@ -3,7 +3,7 @@
  * says:
  *   coord 0 half_pixel          x = (o + 0.5) / scale - 0.5
  *         1 asymmetric          x = o / scale
- *         2 align_corners       x = o (in - 1) / (out - 1)
+ *         2 align_corners       x = o (in - 1) / (in scale - 1)
  *         3 pytorch_half_pixel  half_pixel, but 0 when out = 1
  * with scale = out / in, or the `scale` attribute when given (PyTorch's
  * scale_factor). Nearest rounds x by `nearest` (0 floor,
@@ -42,7 +42,9 @@ static void map_axis(int64_t in, int64_t out, double scale, int coord, int neare
         double x;
         switch (coord) {
         case 1: x = o / scale; break;
-        case 2: x = out > 1 ? (double)o * (double)(in - 1) / (double)(out - 1) : 0; break;
+        case 2: /* ONNX: the resized length is in * scale, unrounded */
+            x = in * scale > 1 ? (double)o * (double)(in - 1) / (in * scale - 1) : 0;
+            break;
         case 3: x = out > 1 ? (o + 0.5) / scale - 0.5 : 0; break;
         default: x = (o + 0.5) / scale - 0.5;
         }

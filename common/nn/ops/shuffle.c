@@ -16,14 +16,13 @@ static int shuffle_prepare(node *nd, const int64_t *const *in, op_need *need, ch
                            size_t len)
 {
     int64_t g = op_attr_int(nd, "groups", 0, 0);
-    if (g < 1 || in[0][0] % g) {
-        snprintf(err, len, "groups (%lld) must be >= 1 and divide the %lld channels",
-                 (long long)g, (long long)in[0][0]);
-        return -1;
-    }
-    memcpy(nd->shape, in[0], sizeof nd->shape);
     need->ws = 0, need->aux = 0;
-    return 0;
+    memcpy(nd->shape, in[0], sizeof nd->shape);
+    if (g >= 1 && in[0][0] % g == 0)
+        return 0;
+    snprintf(err, len, "groups (%lld) must be >= 1 and divide the %lld channels", (long long)g,
+             (long long)in[0][0]);
+    return -1;
 }
 
 /* Copies plane src of each image to plane dst (or adds, backward). */

@@ -11,8 +11,9 @@
 # |logit|, and cnn-saliency's input gradient of one logit likewise on the
 # EfficientNet and the MobileNetV3. First 'mix', a small net of every op
 # and pattern these need (zoo_se_ref.py), at opsets 11, 13 and 17.
-# ZOO_FULL=1 adds the big ones (efficientnet_v2_s, mobilenet_v3_large at
-# 96x96, regnet_y at opset 11).
+# ZOO_FULL=1 adds the big ones: efficientnet_v2_s, mobilenet_v3_large at
+# 96x96 (opset 11: HardSigmoid folded), googlenet at 96x96 and inception_v3
+# at 299x299 (the Winograd path's precision on a deep net; several minutes).
 . "$(dirname "$0")/../lib.sh"
 REF=$TOP/tests/ref/zoo_se_ref.py
 
@@ -28,7 +29,7 @@ CASES="mix:11:16 mix:13:16 mix:17:16 efficientnet_b0:13:64 mobilenet_v3_small:13
 regnet_y_400mf:13:64 regnet_x_400mf:17:64"
 GRAD="mix-11 mix-13 mix-17 efficientnet_b0-13 mobilenet_v3_small-13"
 if [ -n "${ZOO_FULL:-}" ]; then
-    CASES="$CASES efficientnet_v2_s:13:64 mobilenet_v3_large:11:96 regnet_y_400mf:11:64"
+    CASES="$CASES efficientnet_v2_s:13:64 mobilenet_v3_large:11:96 googlenet:13:96 inception_v3:13:299"
     GRAD="$GRAD mobilenet_v3_large-11"
 fi
 # one Python process exports them all: torch takes seconds to load

@@ -29,6 +29,8 @@ check_py "convolutions in several chunks (transposed-convolution and col2im inpu
     "$REF" "$DRV" "$T" big
 check_py "3x3 convolutions by Winograd F(4x4,3x3) (padded, asymmetric, odd sizes, chunks) match PyTorch" \
     "$REF" "$DRV" "$T" wino
+check_py "MobileNet-like depthwise convolutions (3x3 stride 1 and 2, 5x5, dilated, tails) match PyTorch" \
+    "$REF" "$DRV" "$T" mobile
 export CNN_CONV_WINOGRAD=0
 check_py "the same net with Winograd off (im2col) matches PyTorch" "$REF" "$DRV" "$T" wino
 unset CNN_CONV_WINOGRAD

@@ -281,7 +281,9 @@ def nets(rng):
     # MobileNet-like: depthwise 3x3 stride 1 and 2 (ops/depthwise.c) between
     # 1x1 convolutions, ReLU6; widths that leave tails of a vector (45, 23,
     # 12), a 5x5 stride-2 depthwise with asymmetric pads, a dilated stride-3
-    # 3x3 one; three images (forward, input and weight gradients).
+    # 3x3 one; 1x1 convolutions (plain and grouped) whose input gradient
+    # is one GEMM on the activations; three images (forward, input and
+    # weight gradients).
     out["mobile"] = {
         "shape": (3, 37, 45), "pre": {"bgr": 0, "mean": [0.5] * 3, "std": [0.25] * 3},
         "seed": "fc", "n": 3,
@@ -298,7 +300,8 @@ def nets(rng):
             node("dw3", "Conv", ["c2"], {"groups": [24], "stride": [2], "pad": [2, 1, 1, 2]},
                  weight=r(24, 1, 5, 5, scale=0.3), bias=r(24)),
             node("r4", "ReLU", ["dw3"]),
-            node("dw4", "Conv", ["r4"], {"groups": [24], "stride": [3, 2], "dilation": [2],
+            node("g1", "Conv", ["r4"], {"groups": [4]}, weight=r(24, 6, 1, 1), bias=r(24)),
+            node("dw4", "Conv", ["g1"], {"groups": [24], "stride": [3, 2], "dilation": [2],
                                          "pad": [2, 0, 1, 3]}, weight=r(24, 1, 3, 3)),
             node("gap", "GlobalAvgPool", ["dw4"]),
             node("fc", "Dense", ["gap"], weight=r(3, 24), bias=r(3)),

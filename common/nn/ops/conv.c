@@ -549,6 +549,39 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
     }
 }
 
+/* Input gradient of a 1x1, stride-1, unpadded convolution: gx += W^T gy,
+ * one GEMM per image and group on the activations as they lie (no
+ * lowering, no transposed copy of W); (image, block of columns) items in
+ * parallel, blocks of at least CONV_MIN_COLS columns. */
+static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
+{
+    const cgeo *q = &p->f;
+    int64_t hw = q->h * q->w, Co = q->cout / q->g, Ci = q->cin / q->g;
+    int T = omp_get_max_threads();
+    if (T > p->wt)
+        T = p->wt;
+    double flops = 2.0 * io->n * (double)(q->cout * Ci * hw);
+    if (T > flops / gemm_par_flops())
+        T = (int)(flops / gemm_par_flops());
+    if (T < 1)
+        T = 1;
+    /* Blocks per image: enough items for the threads, columns whole vectors. */
+    int64_t nb = ceil_div(T, io->n), bl = ceil_div(ceil_div(hw, nb), 16) * 16;
+    if (bl < CONV_MIN_COLS)
+        bl = CONV_MIN_COLS;
+    nb = ceil_div(hw, bl);
+    int64_t items = io->n * nb;
+    gemm_serial_blas();
+#pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1 && items > 1)
+    for (int64_t it = 0; it < items; it++) {
+        int64_t i = it / nb, c0 = it % nb * bl, nc = hw - c0 < bl ? hw - c0 : bl;
+        for (int64_t g = 0; g < q->g; g++)
+            gemm1(1, 0, (int)Ci, (int)nc, (int)Co, 1.0f, W + g * Co * Ci, (int)Ci,
+                  io->gy + (i * q->cout + g * Co) * hw + c0, (int)hw, 1.0f,
+                  io->gx[0] + (i * q->cin + g * Ci) * hw + c0, (int)hw);
+    }
+}
+
 /* Input gradient as the convolution of gy with the flipped, transposed
  * weights: W'[g*Ci + c][o][ki][kj] = W[g*Co + o][c][kh-1-ki][kw-1-kj]. */
 static void conv_xgrad_transposed(const conv_p *p, const float *W, const op_io *io)
@@ -587,7 +620,9 @@ static void conv_backward(const node *nd, const op_io *io)
      * the input's gradient (Cin k^2 x OH OW): the smaller wins, unless the
      * transposed one runs by Winograd. */
     const cgeo *q = &p->f;
-    if (io->gx[0]) {
+    if (io->gx[0] && q->direct)
+        conv_xgrad_direct(p, W, io);
+    else if (io->gx[0]) {
         if (p->tgrad && ((p->wino_t && wino_worth(&p->wtg, io->n)) ||
                          q->cout * q->h * q->w <= q->cin * q->oh * q->ow))
             conv_xgrad_transposed(p, W, io);

@@ -22,7 +22,7 @@ TOOLSRC := $(sort $(wildcard tools/*.c))
 TOOLS   := $(TOOLSRC:tools/%.c=$(BIN)/cnn-%)
 MANS    := $(wildcard tools/*.1)
 
-.PHONY: all deps test asan demo bench bench-zoo install clean data check-layers
+.PHONY: all deps test asan v3 test-v3 demo bench bench-zoo install clean data check-layers
 .DELETE_ON_ERROR:
 
 UNITSRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -71,8 +71,18 @@ deps:
 data: deps all
 	$(MAKE) -C data
 
-test: deps all asan
-	@BIN=$(BIN) BUILD=$(BUILD) ASAN_BIN=bin-asan ASAN_BUILD=build-asan sh tests/run.sh
+test: deps all asan v3
+	@BIN=$(BIN) BUILD=$(BUILD) ASAN_BIN=bin-asan ASAN_BUILD=build-asan \
+	  V3_BIN=bin-v3 V3_BUILD=build-v3 sh tests/run.sh
+
+# The AVX2 path (no AVX-512: the EPYC machines), built whatever this CPU has:
+# `make test` runs the unit tests and the engine's reference test on it too;
+# `make test-v3` only those.
+V3_OPT ?= -O3 -march=x86-64-v3
+v3:
+	@$(MAKE) --no-print-directory BUILD=build-v3 BIN=bin-v3 OPT="$(V3_OPT)" all
+test-v3: v3
+	@BIN=bin-v3 BUILD=build-v3 V3_ONLY=1 V3_BIN=bin-v3 V3_BUILD=build-v3 sh tests/run.sh
 
 # AddressSanitizer + UBSan build; `make test` runs the unit and command-line
 # tests again with it (the slow reference tests run once, unsanitised).

@@ -41,6 +41,8 @@ check_py "Resize (nearest floor and half-pixel, bilinear half-pixel and align_co
     "$REF" "$DRV" "$T" resize
 check_py "ConvTranspose (strided, grouped, dilated, asymmetric pads, output_padding) matches PyTorch" \
     "$REF" "$DRV" "$T" deconv
+check_py "MobileNet-like depthwise convolutions (3x3 stride 1 and 2, 5x5, dilated, tails) match PyTorch" \
+    "$REF" "$DRV" "$T" mobile
 export CNN_CONV_WINOGRAD=0
 check_py "the same net with Winograd off (im2col) matches PyTorch" "$REF" "$DRV" "$T" wino
 unset CNN_CONV_WINOGRAD

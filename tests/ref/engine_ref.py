@@ -430,6 +430,34 @@ def nets(rng):
                  weight=r(3, 2, 2, 3)),
             node("fc", "Dense", ["d2"], weight=r(3, 6 * 15 * 21, scale=0.1), bias=r(3)),
         ]}
+    # MobileNet-like: depthwise 3x3 stride 1 and 2 (ops/depthwise.c) between
+    # 1x1 convolutions, ReLU6; widths that leave tails of a vector (45, 23,
+    # 12), a 5x5 stride-2 depthwise with asymmetric pads, a dilated stride-3
+    # 3x3 one; 1x1 convolutions (plain and grouped) whose input gradient
+    # is one GEMM on the activations; three images (forward, input and
+    # weight gradients).
+    out["mobile"] = {
+        "shape": (3, 37, 45), "pre": {"bgr": 0, "mean": [0.5] * 3, "std": [0.25] * 3},
+        "seed": "fc", "n": 3,
+        "nodes": [
+            node("c1", "Conv", ["input"], {"kernel": [1, 1]}, weight=r(16, 3, 1, 1), bias=r(16)),
+            node("r1", "Clip", ["c1"], {"min": [0], "max": [0.6]}),
+            node("dw1", "Conv", ["r1"], {"groups": [16], "pad": [1]}, weight=r(16, 1, 3, 3),
+                 bias=r(16)),
+            node("r2", "Clip", ["dw1"], {"min": [0], "max": [0.6]}),
+            node("dw2", "Conv", ["r2"], {"groups": [16], "stride": [2], "pad": [1]},
+                 weight=r(16, 1, 3, 3), bias=r(16)),
+            node("r3", "ReLU", ["dw2"]),
+            node("c2", "Conv", ["r3"], {}, weight=r(24, 16, 1, 1, scale=0.3)),
+            node("dw3", "Conv", ["c2"], {"groups": [24], "stride": [2], "pad": [2, 1, 1, 2]},
+                 weight=r(24, 1, 5, 5, scale=0.3), bias=r(24)),
+            node("r4", "ReLU", ["dw3"]),
+            node("g1", "Conv", ["r4"], {"groups": [4]}, weight=r(24, 6, 1, 1), bias=r(24)),
+            node("dw4", "Conv", ["g1"], {"groups": [24], "stride": [3, 2], "dilation": [2],
+                                         "pad": [2, 0, 1, 3]}, weight=r(24, 1, 3, 3)),
+            node("gap", "GlobalAvgPool", ["dw4"]),
+            node("fc", "Dense", ["gap"], weight=r(3, 24), bias=r(3)),
+        ]}
     return out
 
 

@@ -1205,7 +1205,7 @@ int main(int argc, char **argv)
 
     ropts o;
     memset(&o, 0, sizeof o);
-    cli_common_defaults(&o.co);
+    cli_common_for(&o.co, CLI_RANGE);
     o.cmd = cmd;
     o.pad = 4;
     o.caption = CAP_AUTO;

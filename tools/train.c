@@ -45,7 +45,7 @@ static const char usage[] =
     "      --seed S         weights, shuffling and dropout (default 1); the same seed\n"
     "                       gives the same weights bit for bit on one machine with\n"
     "                       the same --threads\n"
-    CLI_COMMON_HELP;
+    CLI_HELP_OUTPUT CLI_HELP_THREADS CLI_HELP_END;   /* --range, --batch, --seed: above */
 
 struct train_args {
     struct cli_common co;
@@ -76,7 +76,7 @@ static void parse_args(int argc, char **argv, struct train_args *o)
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_RANGE | CLI_BATCH | CLI_THREADS | CLI_SEED);
     train_defaults(&o->to);
     o->arch = ARCH_DEFAULT;
     int c;

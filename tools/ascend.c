@@ -32,7 +32,7 @@ static const char usage[] =
     "  -t, --target T        class=K (a logit; K an index or a class name),\n"
     "                        pred (the start image's predicted class),\n"
     "                        unit=LAYER:C (feature map C, its maximum;\n"
-    "                        :mean or :sum), unit=LAYER:C@Y,X (one position)\n"
+    "                        :mean or :sum), unit=LAYER:C@X,Y (one position)\n"
     "                        (default: class=CLASS of --until-pred)\n"
     "      --measure M       logit (default) or prob for class targets\n"
     "      --start S         zeros (default), noise (0.5 + 0.1 N(0,1), clipped),\n"
@@ -60,7 +60,7 @@ static const char usage[] =
     "                        L2 and L-infinity size of the change\n"
     "The target's value and the model's prediction at the end go to stderr.\n"
     CLI_IMAGE_HELP
-    CLI_COMMON_HELP;
+    CLI_HELP_OUTPUT CLI_HELP_THREADS CLI_HELP_SEED CLI_HELP_END;
 
 enum {
     OPT_MEASURE = 2001, OPT_START, OPT_START_ROW, OPT_STEPS, OPT_LR, OPT_L2, OPT_BLUR,
@@ -102,7 +102,7 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_THREADS | CLI_SEED);
     ascend_defaults(&o->cfg);
     o->start = "zeros";
     o->l2 = o->blur = o->blur_every = o->clip_norm = o->clip_contrib = NAN;

@@ -21,14 +21,14 @@ static const char usage[] =
     "/features (N x D), with the rows' /ids, /labels, /classes and /pred.\n"
     "\n"
     "  -l, --layer LAYER   the layer to extract\n"
-    "  -s, --summary S     none: flatten C x H x W (D = C*H*W; default);\n"
+    "      --summary S     none: flatten C x H x W (D = C*H*W; default);\n"
     "                      max, mean, absmax: one value per feature map (D = C)\n"
     "  -c, --channels LIST only these channels (\"0,3,5-9\"), in this order\n"
     "      --weights       the layer's kernels instead (Cout x Cin x kh x kw as\n"
     "                      /images of an images file; a dense layer's Dout x Din\n"
     "                      as Dout x 1 x 1 x Din), raw values, bias in /bias\n"
     "  -m, --model FILE    the model file (with --weights)\n"
-    CLI_COMMON_HELP;
+    CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_END;
 
 struct extract_opts {
     struct cli_common co;
@@ -36,13 +36,13 @@ struct extract_opts {
     int summary, weights;
 };
 
-enum { OPT_WEIGHTS = 2001 };
+enum { OPT_WEIGHTS = 2001, OPT_SUMMARY };
 
 static void parse_args(int argc, char **argv, struct extract_opts *o)
 {
     static const struct option longopts[] = {
         { "layer", required_argument, 0, 'l' },
-        { "summary", required_argument, 0, 's' },
+        { "summary", required_argument, 0, OPT_SUMMARY },
         { "channels", required_argument, 0, 'c' },
         { "weights", no_argument, 0, OPT_WEIGHTS },
         { "model", required_argument, 0, 'm' },
@@ -50,12 +50,12 @@ static void parse_args(int argc, char **argv, struct extract_opts *o)
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_RANGE | CLI_BATCH);
     int c;
-    while ((c = getopt_long(argc, argv, "l:s:c:m:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "l:c:m:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
         switch (c) {
         case 'l': o->layer = optarg; break;
-        case 's': o->summary = linalg_summary_opt("--summary", optarg); break;
+        case OPT_SUMMARY: o->summary = linalg_summary_opt("--summary", optarg); break;
         case 'c': o->channels = optarg; break;
         case 'm': o->model = optarg; break;
         case OPT_WEIGHTS: o->weights = 1; break;

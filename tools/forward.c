@@ -34,7 +34,7 @@ static const char usage[] =
     "  -p, --print         print the top-k classes of every image on standard\n"
     "                      output (no HDF5 file then unless -o is given)\n"
     CLI_IMAGE_HELP
-    CLI_COMMON_HELP;
+    CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_THREADS CLI_HELP_END;
 
 struct fwd_opts {
     struct cli_common co;
@@ -56,7 +56,7 @@ static void parse_args(int argc, char **argv, struct fwd_opts *o)
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_RANGE | CLI_BATCH | CLI_THREADS);
     o->k = 5;
     int c;
     while ((c = getopt_long(argc, argv, "m:l:k:p" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
@@ -73,36 +73,6 @@ static void parse_args(int argc, char **argv, struct fwd_opts *o)
     o->input = setup_args(o->model, argc, argv, optind);
     if (o->all && o->layers)
         die_usage("give -l LAYERS or --all, not both");
-}
-
-/* h5io writes 1-D integer rows; top-k indices are N x k, so this one
- * chunked 2-D int32 dataset is made here with the HDF5 API directly. */
-static hid_t create_i32_2d(h5out *out, const char *name, int64_t n, int64_t k)
-{
-    hsize_t dims[2] = { (hsize_t)n, (hsize_t)k }, chunk[2] = { (hsize_t)(n < 1024 ? n : 1024),
-                                                               (hsize_t)k };
-    hid_t sp = H5Screate_simple(2, dims, NULL), pl = H5Pcreate(H5P_DATASET_CREATE);
-    if (n > 0)
-        H5Pset_chunk(pl, 2, chunk);
-    hid_t d = H5Dcreate2(out->f, name, H5T_STD_I32LE, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
-    H5Pclose(pl);
-    H5Sclose(sp);
-    if (d < 0)
-        die("%s: cannot create %s", out->name, name);
-    return d;
-}
-
-static void write_i32_2d(h5out *out, hid_t d, int64_t start, int64_t n, int64_t k,
-                         const int32_t *v)
-{
-    hsize_t off[2] = { (hsize_t)start, 0 }, cnt[2] = { (hsize_t)n, (hsize_t)k };
-    hid_t fs = H5Dget_space(d), ms = H5Screate_simple(2, cnt, NULL);
-    H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL);
-    herr_t rc = H5Dwrite(d, H5T_NATIVE_INT32, ms, fs, H5P_DEFAULT, v);
-    H5Sclose(ms);
-    H5Sclose(fs);
-    if (rc < 0)
-        die("%s: cannot write /topk_idx", out->name);
 }
 
 static int same_strings(char **a, int na, char **b, int nb)
@@ -156,7 +126,6 @@ int main(int argc, char **argv)
         cls = NULL, ncls = 0;   /* names that do not fit the outputs are not shown */
 
     h5out *out = NULL;
-    hid_t dtopk = -1;
     rfield *rf = xcalloc((size_t)m->n, sizeof *rf);
     rfield_compute(m, rf);
     if (!o.print || o.co.output) {
@@ -180,7 +149,7 @@ int main(int argc, char **argv)
         h5out_create_rows(out, "/probs", 2, kd);
         h5out_create_rows(out, "/topk_prob", 2, td);
         h5out_create_ints(out, "/pred", n, 32);
-        dtopk = create_i32_2d(out, "/topk_idx", n, k);
+        h5out_create_rows_typed(out, "/topk_idx", H5T_STD_I32LE, 2, (int64_t[]){ n, k });
         /* The rows' identity: ids (made when absent), labels, class names. */
         int64_t *ids;
         if (h5in_has(in, "/ids"))
@@ -256,7 +225,8 @@ int main(int argc, char **argv)
             h5out_write_rows(out, "/probs", s, pr);
             h5out_write_rows(out, "/topk_prob", s, tp);
             h5out_write_i32_rows(out, "/pred", s, c, pred);
-            write_i32_2d(out, dtopk, s, c, k, tix);
+            h5out_write_rows_raw(out, "/topk_idx", H5T_NATIVE_INT32, s, 2, (int64_t[]){ c, k },
+                                 tix);
         }
         if (o.print)
             for (int64_t i = 0; i < c; i++) {
@@ -284,10 +254,8 @@ int main(int argc, char **argv)
         progress_update(pg, s + c);
     }
     progress_end(pg);
-    if (out) {
-        H5Dclose(dtopk);
+    if (out)
         h5out_commit(out);
-    }
     if (o.print && fflush(stdout) != 0)
         die("standard output:");
 

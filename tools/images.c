@@ -46,7 +46,7 @@ static const char usage[] =
     "      --part P        train or test: which side of --split to write\n"
     "      --shuffle       seeded random row order (--seed)\n"
     "      --max-pixels N  refuse images over N pixels (default 67108864)\n"
-    CLI_COMMON_HELP;
+    CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_THREADS CLI_HELP_SEED CLI_HELP_END;
 
 enum { SRC_IMAGE, SRC_IDX, SRC_JSON, SRC_H5 };
 
@@ -538,7 +538,7 @@ static int cmp_i64(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     struct cli_common co;
-    cli_start(argc, argv, &co);
+    cli_start(argc, argv, &co, CLI_RANGE | CLI_BATCH | CLI_THREADS | CLI_SEED);
     int tw = 0, th = 0, crop = 0, filter = IMAGEIO_BILINEAR, channels = 0, do_shuffle = 0;
     int part = -1;
     double split_frac = -1;

@@ -34,12 +34,13 @@ static const char usage[] =
     "                        pred         each image's predicted class\n"
     "                        unit=L:C     feature map C of layer L, its maximum;\n"
     "                                     unit=L:C:mean, unit=L:C:sum, or one\n"
-    "                                     position unit=L:C@Y,X\n"
+    "                                     position unit=L:C@X,Y\n"
     "                        strongest=L  the map of layer L with the largest\n"
     "                                     total (sum) on the unoccluded image\n"
     "                                     (Zeiler & Fergus); strongest=L:max ...\n"
-    "  -w, --window HxW    occluder size in pixels (or N for NxN; default 8)\n"
-    "  -s, --stride S      step between positions (S or SHxSW; default 4)\n"
+    "  -w, --window WxH    occluder width x height in pixels (or N for NxN;\n"
+    "                      default 8)\n"
+    "      --stride WxH    step between positions across x down (or N; default 4)\n"
     "      --padding P     clip (default): positions until the window reaches the\n"
     "                      far edge, clipped there; none: windows fully inside\n"
     "                      (Captum's positions)\n"
@@ -59,13 +60,13 @@ static const char usage[] =
     "      --join          concatenate the maps files given (shards of one run,\n"
     "                      e.g. from GNU Parallel with --range) into one\n"
     "      --stats         print the multiply-accumulates computed against brute force\n"
-    "  --batch N is occluded copies per pass (default 256).\n"
+    "      --batch N       occluded copies per pass (default 256)\n"
     CLI_IMAGE_HELP
-    CLI_COMMON_HELP;
+    CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_THREADS CLI_HELP_END;
 
 enum {
     OPT_PADDING = 2001, OPT_BLUR, OPT_MEASURE, OPT_OUTPUT, OPT_PERPIXEL, OPT_NAIVE,
-    OPT_NOIMAGES, OPT_STATS, OPT_JOIN
+    OPT_NOIMAGES, OPT_STATS, OPT_JOIN, OPT_STRIDE
 };
 
 struct occ_opts {
@@ -78,31 +79,13 @@ struct occ_opts {
     occlude_spec spec;
 };
 
-/* "HxW" or "N". */
-static void parse_hw(const char *opt, const char *s, int *h, int *w)
-{
-    const char *x = strchr(s, 'x');
-    if (!x) {
-        *h = *w = (int)cli_long(opt, s, 1, 1 << 20);
-        return;
-    }
-    char buf[64];
-    size_t k = (size_t)(x - s);
-    if (k == 0 || k >= sizeof buf)
-        die_usage("%s: '%s' is not HxW or N", opt, s);
-    memcpy(buf, s, k);
-    buf[k] = 0;
-    *h = (int)cli_long(opt, buf, 1, 1 << 20);
-    *w = (int)cli_long(opt, x + 1, 1, 1 << 20);
-}
-
 static void parse_args(int argc, char **argv, struct occ_opts *o)
 {
     static const struct option longopts[] = {
         { "model", required_argument, 0, 'm' },
         { "target", required_argument, 0, 't' },
         { "window", required_argument, 0, 'w' },
-        { "stride", required_argument, 0, 's' },
+        { "stride", required_argument, 0, OPT_STRIDE },
         { "padding", required_argument, 0, OPT_PADDING },
         { "fill", required_argument, 0, 'f' },
         { "blur-sigma", required_argument, 0, OPT_BLUR },
@@ -119,7 +102,7 @@ static void parse_args(int argc, char **argv, struct occ_opts *o)
     /* --output names the map transform here; -o FILE still names the file.
      * The common table's "output" comes later, so getopt_long finds ours. */
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_RANGE | CLI_BATCH | CLI_THREADS);
     o->co.batch = 256;
     occlude_spec *s = &o->spec;
     s->wh = s->ww = 8;
@@ -127,12 +110,12 @@ static void parse_args(int argc, char **argv, struct occ_opts *o)
     s->fill = OCC_FILL_GRAY;
     s->padding = OCC_PAD_CLIP;
     int c;
-    while ((c = getopt_long(argc, argv, "m:t:w:s:f:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:t:w:f:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
         switch (c) {
         case 'm': o->model = optarg; break;
         case 't': o->target = optarg; break;
-        case 'w': parse_hw("--window", optarg, &s->wh, &s->ww); break;
-        case 's': parse_hw("--stride", optarg, &s->sh, &s->sw); break;
+        case 'w': cli_size("--window", optarg, &s->ww, &s->wh); break;
+        case OPT_STRIDE: cli_size("--stride", optarg, &s->sw, &s->sh); break;
         case OPT_PADDING:
             if (!strcmp(optarg, "clip")) s->padding = OCC_PAD_CLIP;
             else if (!strcmp(optarg, "none")) s->padding = OCC_PAD_NONE;

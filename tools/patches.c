@@ -38,7 +38,7 @@ static const char usage[] =
     "      --normalize N     projections for display, per tile: absmax (default:\n"
     "                        0.5 + 0.5 v / max|v|, zero is mid-gray), minmax, none\n"
     CLI_IMAGE_HELP
-    CLI_COMMON_HELP;
+    CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_THREADS CLI_HELP_END;
 
 struct patches_opts {
     struct cli_common co;
@@ -61,7 +61,7 @@ static void parse_args(int argc, char **argv, struct patches_opts *o)
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_RANGE | CLI_BATCH | CLI_THREADS);
     o->k = 9;
     o->norm = PATCHES_NORM_ABSMAX;
     int c;

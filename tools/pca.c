@@ -38,7 +38,7 @@ static const char usage[] =
     "per B columns, memory (16 D + 4 N) bytes per basis column. The rows are\n"
     "streamed from the file in batches, never held whole.\n"
     "\n"
-    CLI_COMMON_HELP;
+    CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_THREADS CLI_HELP_SEED CLI_HELP_END;
 
 struct pca_opts {
     struct cli_common co;
@@ -64,7 +64,7 @@ static void parse_args(int argc, char **argv, struct pca_opts *o)
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_RANGE | CLI_BATCH | CLI_THREADS | CLI_SEED);
     o->co.batch = 0;  /* 0: linalg sizes batches to about 32 MiB */
     o->k = 2;
     int c;

@@ -33,7 +33,7 @@ static const char usage[] =
     "                        pred         the class predicted for the image\n"
     "                        unit=L:C     feature map C of layer L, its maximum;\n"
     "                                     unit=L:C:mean, unit=L:C:sum, or one\n"
-    "                                     position unit=L:C@Y,X\n"
+    "                                     position unit=L:C@X,Y\n"
     "                        strongest=L  the map of layer L with the largest\n"
     "                                     sum on the clean image; strongest=L:max\n"
     "      --measure W     logit (default) or prob, for class targets\n"
@@ -53,7 +53,7 @@ static const char usage[] =
     "Grad-CAM:\n"
     "  -l, --layer LAYER   the convolutional layer (required)\n"
     CLI_IMAGE_HELP
-    CLI_COMMON_HELP;
+    CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_THREADS CLI_HELP_SEED CLI_HELP_END;
 
 struct sal_opts {
     struct cli_common co;
@@ -85,7 +85,7 @@ static void parse_args(int argc, char **argv, struct sal_opts *o)
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_RANGE | CLI_BATCH | CLI_THREADS | CLI_SEED);
     o->method = SAL_GRADIENT;
     o->reduce = SAL_REDUCE_ABSMAX;
     o->noise = 0.15;

@@ -52,7 +52,7 @@ static const char usage[] =
     "                          at the start image, and its losses as attribute\n"
     "                          loss0 (total, content, style)\n"
     CLI_IMAGE_HELP
-    CLI_COMMON_HELP;
+    CLI_HELP_OUTPUT CLI_HELP_THREADS CLI_HELP_SEED CLI_HELP_END;
 
 enum {
     OPT_CONTENT = 2001, OPT_STYLE, OPT_CROW, OPT_SROW, OPT_CLAYER, OPT_SLAYERS, OPT_CW, OPT_SW,
@@ -88,7 +88,7 @@ static void parse_args(int argc, char **argv, struct st_opts *o)
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_THREADS | CLI_SEED);
     o->cw = 1;
     o->sw = 1000;
     o->lr = 0.01;

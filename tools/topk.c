@@ -26,7 +26,7 @@ static const char usage[] =
     "      --lowest        the smallest scores instead\n"
     "  -u, --unit J        only unit J (repeat, or --units)\n"
     "      --units LIST    only these units (\"0,3,5-9\")\n"
-    "  -w, --where KEY=V   only rows whose KEY (label or pred) is V; V may be a\n"
+    "      --where KEY=V   only rows whose KEY (label or pred) is V; V may be a\n"
     "                      list \"3,8\" or class names; several --where must all hold\n"
     "SOURCE, for an activations file:\n"
     "      --probs         the class probabilities (units are classes)\n"
@@ -34,13 +34,13 @@ static const char usage[] =
     "  -l, --layer LAYER   a layer; its feature maps are the units, each\n"
     "                      summarised by --summary max (default), mean, absmax,\n"
     "                      or none (every position a unit)\n"
-    "  -s, --summary S     as above\n"
+    "      --summary S     as above\n"
     "Output:\n"
     "      --gather IMAGES write the ranked rows' images from IMAGES (an images\n"
     "                      file with the same ids), unit by unit, best first: an\n"
     "                      images file with /images, /ids, /labels, /scores,\n"
     "                      /unit and /rank\n"
-    CLI_COMMON_HELP;
+    CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_END;
 
 #define MAXWHERE 8
 
@@ -54,7 +54,7 @@ struct topk_opts {
     int *unit_list, nunit_list;
 };
 
-enum { OPT_LOWEST = 2001, OPT_UNITS, OPT_PROBS, OPT_LOGITS, OPT_GATHER };
+enum { OPT_LOWEST = 2001, OPT_UNITS, OPT_PROBS, OPT_LOGITS, OPT_GATHER, OPT_WHERE, OPT_SUMMARY };
 
 static void parse_args(int argc, char **argv, struct topk_opts *o)
 {
@@ -63,23 +63,23 @@ static void parse_args(int argc, char **argv, struct topk_opts *o)
         { "lowest", no_argument, 0, OPT_LOWEST },
         { "unit", required_argument, 0, 'u' },
         { "units", required_argument, 0, OPT_UNITS },
-        { "where", required_argument, 0, 'w' },
+        { "where", required_argument, 0, OPT_WHERE },
         { "probs", no_argument, 0, OPT_PROBS },
         { "logits", no_argument, 0, OPT_LOGITS },
         { "layer", required_argument, 0, 'l' },
-        { "summary", required_argument, 0, 's' },
+        { "summary", required_argument, 0, OPT_SUMMARY },
         { "gather", required_argument, 0, OPT_GATHER },
         CLI_COMMON_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_RANGE | CLI_BATCH);
     o->co.batch = 256;
     o->k = 9;
     o->summary = SUMMARY_MAX;
     static char unitbuf[4096];
     int c;
-    while ((c = getopt_long(argc, argv, "k:u:w:l:s:" CLI_COMMON_SHORTOPTS, longopts, NULL)) !=
+    while ((c = getopt_long(argc, argv, "k:u:l:" CLI_COMMON_SHORTOPTS, longopts, NULL)) !=
            -1) {
         switch (c) {
         case 'k': o->k = (int)cli_long("-k", optarg, 1, 1 << 20); break;
@@ -92,7 +92,7 @@ static void parse_args(int argc, char **argv, struct topk_opts *o)
             strcat(strcat(unitbuf, *unitbuf ? "," : ""), optarg);
             o->units = unitbuf;
             break;
-        case 'w':
+        case OPT_WHERE:
             if (o->nwhere == MAXWHERE)
                 die_usage("--where: at most %d", MAXWHERE);
             if (!strchr(optarg, '=') ||
@@ -103,7 +103,7 @@ static void parse_args(int argc, char **argv, struct topk_opts *o)
         case OPT_PROBS: o->probs = 1; break;
         case OPT_LOGITS: o->logits = 1; break;
         case 'l': o->layer = optarg; break;
-        case 's': o->summary = linalg_summary_opt("--summary", optarg); break;
+        case OPT_SUMMARY: o->summary = linalg_summary_opt("--summary", optarg); break;
         case OPT_GATHER: o->gather = optarg; break;
         default:
             cli_common_opt(c, optarg, &o->co, usage);

@@ -47,7 +47,7 @@ static const char usage[] =
     "                       gives the same weights bit for bit on one machine with\n"
     "                       the same --threads\n"
     CLI_IMAGE_HELP
-    CLI_COMMON_HELP;
+    CLI_HELP_OUTPUT CLI_HELP_THREADS CLI_HELP_END;   /* --range, --batch, --seed: above */
 
 struct train_args {
     struct cli_common co;
@@ -78,7 +78,7 @@ static void parse_args(int argc, char **argv, struct train_args *o)
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_RANGE | CLI_BATCH | CLI_THREADS | CLI_SEED);
     train_defaults(&o->to);
     o->arch = ARCH_DEFAULT;
     int c;

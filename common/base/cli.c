@@ -208,6 +208,14 @@ void cli_common_defaults(struct cli_common *co)
     co->range_b = -1;
     co->batch = 64;
     co->seed = 1;
+    co->honour = CLI_RANGE | CLI_BATCH | CLI_THREADS | CLI_SEED;
+}
+
+/* A common option the tool does not honour is a usage error. */
+static void honoured(const struct cli_common *co, unsigned what, const char *opt)
+{
+    if (!(co->honour & what))
+        die_usage("%s is not an option of %s", opt, cli_progname());
 }
 
 int cli_common_opt(int c, const char *arg, struct cli_common *co, const char *usage)
@@ -225,18 +233,22 @@ int cli_common_opt(int c, const char *arg, struct cli_common *co, const char *us
         co->output = strcmp(arg, "-") ? arg : NULL;
         return 1;
     case CLI_OPT_RANGE:
+        honoured(co, CLI_RANGE, "--range");
         cli_range("--range", arg, &co->range_a, &co->range_b);
         return 1;
     case CLI_OPT_BATCH:
+        honoured(co, CLI_BATCH, "--batch");
         co->batch = (int)cli_long("--batch", arg, 1, 1 << 20);
         return 1;
     case CLI_OPT_THREADS:
+        honoured(co, CLI_THREADS, "--threads");
         co->threads = (int)cli_long("--threads", arg, 0, 1024);
         return 1;
     case CLI_OPT_ALLOW_RANGE:
         finite_allow_range = 1;
         return 1;
     case CLI_OPT_SEED:
+        honoured(co, CLI_SEED, "--seed");
         co->seed = (uint64_t)cli_long("--seed", arg, 0, LONG_MAX);
         return 1;
     case '?':
@@ -271,8 +283,14 @@ int cli_names(const char *arg, char ***out)
     return n;
 }
 
-void cli_start(int argc, char **argv, struct cli_common *co)
+void cli_common_for(struct cli_common *co, unsigned honour)
+{
+    cli_common_defaults(co);
+    co->honour = honour;
+}
+
+void cli_start(int argc, char **argv, struct cli_common *co, unsigned honour)
 {
     cli_init(argc, argv);
-    cli_common_defaults(co);
+    cli_common_for(co, honour);
 }

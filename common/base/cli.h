@@ -69,7 +69,14 @@ struct cli_common {
     int batch;              /* --batch */
     int threads;            /* --threads; 0 = all cores */
     uint64_t seed;          /* --seed */
+    unsigned honour;        /* CLI_RANGE | ...: the ones this tool uses */
 };
+/* The common options with a value a tool may honour. A tool sets
+ * co.honour after cli_common_defaults (default: all) and lists exactly
+ * those in its --help (CLI_HELP_*); the others are refused as usage
+ * errors ("--seed: cnn-import has no random choices"). -o, -q, -h and
+ * --version are every tool's. */
+enum { CLI_RANGE = 1, CLI_BATCH = 2, CLI_THREADS = 4, CLI_SEED = 8 };
 #define CLI_OPT_RANGE 1001
 #define CLI_OPT_BATCH 1002
 #define CLI_OPT_THREADS 1003
@@ -92,21 +99,25 @@ struct cli_common {
     "      --allow-range   accept pixels outside [0,1] (never NaN or infinite)\n"
 /* Short options the common ones use; append to a tool's optstring. */
 #define CLI_COMMON_SHORTOPTS "ho:q"
-/* Text for --help describing the common options. */
-#define CLI_COMMON_HELP                                                      \
-    "  -o, --output FILE   write here (default: standard output, not a tty)\n" \
-    "      --range A:B     only rows A..B-1 of the input\n"                    \
-    "      --batch N       rows per batch (bounds memory; default 64)\n"       \
-    "      --threads N     worker threads (default: all cores)\n"              \
-    "      --seed S        random seed (default 1)\n"                          \
+/* Text for --help describing the common options: a tool's usage ends with
+ * CLI_HELP_OUTPUT, those of CLI_HELP_RANGE ... CLI_HELP_SEED it honours,
+ * and CLI_HELP_END. */
+#define CLI_HELP_OUTPUT "  -o, --output FILE   write here (default: standard output, not a tty)\n"
+#define CLI_HELP_RANGE "      --range A:B     only rows A..B-1 of the input\n"
+#define CLI_HELP_BATCH "      --batch N       rows per batch (bounds memory; default 64)\n"
+#define CLI_HELP_THREADS "      --threads N     worker threads (default: all cores)\n"
+#define CLI_HELP_SEED "      --seed S        random seed (default 1)\n"
+#define CLI_HELP_END                                                         \
     "  -q, --quiet         no progress or information on stderr\n"             \
     "  -h, --help          this help\n"                                        \
     "      --version       version\n"                                          \
     "\nExit status: 0 success, 1 failure, 2 usage error.\n"
 void cli_common_defaults(struct cli_common *co);
-/* cli_init, then co's defaults (a main that keeps the common options in a
- * struct cli_common of its own). */
-void cli_start(int argc, char **argv, struct cli_common *co);
+/* The defaults, and the value options this tool honours (CLI_RANGE | ...). */
+void cli_common_for(struct cli_common *co, unsigned honour);
+/* cli_init, then cli_common_for (a main that keeps the common options in
+ * a struct cli_common of its own). */
+void cli_start(int argc, char **argv, struct cli_common *co, unsigned honour);
 /* Handle a common option; returns 1 if handled. Exits for --help/--version
  * (usage is the tool's help text) and on '?' (usage error: one line naming
  * the bad option, as getopt's messages are off). */

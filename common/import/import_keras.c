@@ -21,44 +21,6 @@
 #include "io/h5io.h"
 #include "base/tensor.h"
 
-/* Op and attribute names as the engine's ops read them
- * (docs/model-format.md, common/nn/ops/). Kept here in one place. */
-#define OP_CONV "Conv"
-#define OP_DENSE "Dense"
-#define OP_RELU "ReLU"
-#define OP_LEAKY "LeakyReLU"
-#define OP_SIGMOID "Sigmoid"
-#define OP_TANH "Tanh"
-#define OP_CLIP "Clip"
-#define OP_MAXPOOL "MaxPool"
-#define OP_AVGPOOL "AvgPool"
-#define OP_GAP "GlobalAvgPool"
-#define OP_BN "BatchNorm"
-#define OP_DROPOUT "Dropout"
-#define OP_FLATTEN "Flatten"
-#define OP_SOFTMAX "Softmax"
-#define OP_ADD "Add"
-#define OP_CONCAT "Concat"
-#define OP_MUL "Mul"
-#define OP_SILU "SiLU"
-#define OP_GELU "GELU"
-#define OP_HSIG "HardSigmoid"
-#define OP_HSWISH "HardSwish"
-#define OP_ELU "Elu"
-#define OP_SOFTPLUS "Softplus"
-#define OP_LOGSOFTMAX "LogSoftmax"
-#define AT_KERNEL "kernel"        /* kh, kw */
-#define AT_STRIDE "stride"        /* sh, sw */
-#define AT_PAD "pad"              /* top, left, bottom, right */
-#define AT_DILATION "dilation"    /* dh, dw */
-#define AT_GROUPS "groups"
-#define AT_ALPHA "alpha"          /* LeakyReLU slope; Elu, HardSigmoid */
-#define AT_BETA "beta"            /* HardSigmoid */
-#define AT_MIN "min"              /* Clip */
-#define AT_MAX "max"
-#define AT_EPS "eps"              /* BatchNorm */
-#define AT_RATE "ratio"           /* Dropout */
-#define AT_COUNT_PAD "count_include_pad"   /* AvgPool: 0 = TF "same" (pads excluded) */
 
 /* Limits that keep hostile files from asking for absurd work. */
 #define KERAS_MAX_JSON ((size_t)256 << 20)
@@ -1483,7 +1445,7 @@ static void layer_dropout(kimp *k, klayer *L)
         LDIE(k, L, "rate %g should lie in [0, 1)", rate);
     char *nm = node_name(k, L, "");
     node *n = emit(k, nm, OP_DROPOUT, t->node);
-    node_set1(n, AT_RATE, rate);
+    node_set1(n, AT_RATIO, rate);
     elementwise_out(L, nm, t);
     L->out.nonneg = t->nonneg;
 }

@@ -31,10 +31,10 @@ static int parse_index(const char *s, int64_t *v)
 }
 
 static const char target_words[] =
-    "class=K, label, pred, unit=LAYER:C[:max|:mean|:sum|@Y,X] or "
-    "strongest=LAYER[:max|:mean|:sum|@Y,X]";
+    "class=K, label, pred, unit=LAYER:C[:max|:mean|:sum|@X,Y] or "
+    "strongest=LAYER[:max|:mean|:sum|@X,Y]";
 
-/* A trailing "@Y,X" or ":max|:mean|:sum" of s (cut off in place) into t;
+/* A trailing "@X,Y" or ":max|:mean|:sum" of s (cut off in place) into t;
  * 0, or -1 on a malformed position. */
 static int parse_summary(char *s, target *t)
 {
@@ -45,7 +45,7 @@ static int parse_summary(char *s, target *t)
         if (!comma)
             return -1;
         *comma = '\0';
-        if (parse_index(at + 1, &t->y) || parse_index(comma + 1, &t->x))
+        if (parse_index(at + 1, &t->x) || parse_index(comma + 1, &t->y))   /* @X,Y */
             return -1;
         t->map = TARGET_MAP_AT;
         return 0;
@@ -92,13 +92,13 @@ int target_parse(const char *spec, target *t, char *err, size_t errlen)
         t->map = unit ? TARGET_MAP_MAX : TARGET_MAP_SUM;
         if (parse_summary(s, t) < 0) {
             free(s);
-            return errmsg(err, errlen, "target '%s': position should be @Y,X with Y, X >= 0", spec);
+            return errmsg(err, errlen, "target '%s': position should be @X,Y with X, Y >= 0", spec);
         }
         if (unit) {
             char *colon = strrchr(s, ':');
             if (!colon || colon == s || parse_index(colon + 1, &t->channel)) {
                 free(s);
-                return errmsg(err, errlen, "target '%s': expected unit=LAYER:C[:max|:mean|:sum|@Y,X]",
+                return errmsg(err, errlen, "target '%s': expected unit=LAYER:C[:max|:mean|:sum|@X,Y]",
                             spec);
             }
             *colon = '\0';
@@ -167,9 +167,9 @@ void target_resolve(target *t, const model *m, const char *file)
             die("%s: target '%s': layer '%s' has %lld channels (0..%lld)", file, t->spec,
                 m->nodes[t->node].name, (long long)s[0], (long long)s[0] - 1);
         if (t->map == TARGET_MAP_AT && (t->y >= s[1] || t->x >= s[2]))
-            die("%s: target '%s': position (%lld,%lld) outside layer '%s' (%lldx%lld)", file,
-                t->spec, (long long)t->y, (long long)t->x, m->nodes[t->node].name,
-                (long long)s[1], (long long)s[2]);
+            die("%s: target '%s': position @%lld,%lld (x,y) outside layer '%s' (%lldx%lld, WxH)",
+                file, t->spec, (long long)t->x, (long long)t->y, m->nodes[t->node].name,
+                (long long)s[2], (long long)s[1]);
         break;
     }
     }

@@ -8,10 +8,10 @@
  *   pred               of the class the model predicts for the clean image
  *   unit=LAYER:C       feature map C of LAYER, summarised by its maximum
  *   unit=LAYER:C:mean  ... by its mean, or :sum (":max" spells the default)
- *   unit=LAYER:C@Y,X   one position of the map
+ *   unit=LAYER:C@X,Y   one position of the map (x across, y down)
  *   strongest=LAYER    per image, the map of LAYER with the largest sum
  *                      (Zeiler & Fergus), measured by that sum; :max, :mean
- *                      or @Y,X choose another summary
+ *                      or @X,Y choose another summary
  *
  * Every method that measures a target parses it here (cnn-saliency, its
  * CAMs, cnn-occlude), so all read one target the same way, match class

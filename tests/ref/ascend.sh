@@ -23,7 +23,7 @@ asc() {   # name target row steps lr l2
         "$T/$1.h5" "$2" "$4" "$5" "$6"
 }
 asc class class=2 1 5 0.01 0.05
-asc unitpos unit=conv2:3@2,4 0 5 0.02 0.1
+asc unitpos unit=conv2:3@4,2 0 5 0.02 0.1
 asc unitmax unit=relu1:1 2 4 0.02 0
 asc pool unit=pool1:2@1,1 3 6 0.05 0.2
 
@@ -52,8 +52,10 @@ a,b=(h5py.File(f,'r')['images'][()] for f in sys.argv[1:3]); sys.exit(not np.arr
     "$T/p4.h5" "$T/p4b.h5"
 
 # cnn-perturb.
-check "shuffle 3x4" cnn-perturb shuffle --tiles 3x4 --seed 5 -o "$T/sh.h5" "$T/im.h5"
+check "shuffle 4x3 (4 columns, 3 rows)" cnn-perturb shuffle --tiles 4x3 --seed 5 -o "$T/sh.h5" "$T/im.h5"
 check_py "shuffle permutes whole tiles (same pixel multiset)" "$R" shuffle "$T/im.h5" "$T/sh.h5" 3 4
+check_py "--tiles 4x3 is 4 columns x 3 rows (WxH; the tiles attribute stays rows, columns)" -c "
+import h5py; f = h5py.File('$T/sh.h5'); assert list(f.attrs['tiles']) == [3, 4], f.attrs['tiles']"
 check "silhouette by threshold" cnn-perturb silhouette --threshold 0.45 -o "$T/si.h5" "$T/im.h5"
 check_py "silhouette is binary, object black" "$R" silhouette "$T/im.h5" "$T/si.h5" 0.45
 for f in gray zero mean 0.25; do
@@ -89,8 +91,8 @@ check_error "bad preset" 2 "preset" "$O" cnn-ascend -m "$M" -t class=1 --preset 
 check_error "steps 0" 2 "steps" "$O" cnn-ascend -m "$M" -t class=1 --steps 0 -o "$O"
 check_error "start row past the end" 1 "start row 9 but the file has 4 rows" "$O" cnn-ascend -m "$M" -t class=1 \
     --start "$T/im.h5" --start-row 9 -o "$O"
-check_error "tiles not dividing: refused" 1 "do not split into 5x3" "$O" cnn-perturb shuffle \
-    --tiles 5x3 -o "$O" "$T/im.h5"
+check_error "tiles not dividing: refused" 1 "do not split into 3x5 \(CxR\)" "$O" cnn-perturb shuffle \
+    --tiles 3x5 -o "$O" "$T/im.h5"
 check_error "box outside the image" 1 "outside" "$O" cnn-perturb occlude --box 10,3,5,4 -o "$O" "$T/im.h5"
 check_error "unknown command" 2 "unknown command" "$O" cnn-perturb twirl -o "$O" "$T/im.h5"
 check_error "bad fill" 2 "fill" "$O" cnn-perturb occlude --box 1,1,2,2 --fill pink -o "$O" "$T/im.h5"

@@ -191,7 +191,7 @@ def target_value(a, spec, measure, fixed):
         pos = None
         if "@" in body:
             body, p = body.split("@")
-            pos = [int(v) for v in p.split(",")]
+            pos = [int(v) for v in p.split(",")][::-1]   # @X,Y -> (y, x)
         parts = body.split(":")
         summ = "max" if unit else "sum"
         if parts[-1] in ("max", "mean", "sum"):

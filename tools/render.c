@@ -1318,6 +1318,11 @@ static void parse_args(int argc, char **argv, const render_cmd *rc, ropts *o)
         die_usage("--vmax must be larger than --vmin");
     if (o->dimx == o->dimy && rc->bit == C_SCATTER)
         warnx("--dims plots a column against itself");
+    /* Kernels, and values stretched to the picture's range, need not lie
+     * in [0,1] (they must be finite all the same). */
+    if (rc->bit == C_FILTERS ||
+        (rc->bit == C_GRID && (o->sign || o->normalize == NORM_TILE || o->normalize == NORM_GLOBAL)))
+        finite_allow_range = 1;
 }
 
 int main(int argc, char **argv)

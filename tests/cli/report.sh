@@ -152,7 +152,7 @@ if [ "$(id -u)" -ne 0 ]; then
 else
     skip "unreadable .def: error" "root reads any file"
 fi
-check_error "no folder for the page: error" 1 "no folder" "" \
+check_error "no folder for the page: error" 1 "no such folder" "" \
     cnn-render html -o "$T/nodir/index.html" "$T/r.def"
 check_error "no .def given: usage error" 2 "no report definition" "" cnn-render html -o "$E/x.html"
 cp "$S/index.html" "$T/before.html"

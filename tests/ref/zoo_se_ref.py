@@ -12,9 +12,15 @@ random weights, exported to ONNX, against float64 PyTorch.
   logits DIR ACTS         /logits of ACTS (cnn-forward) against the
                           reference, to 1e-4 of the largest |logit|; the
                           logits must depend on the image
-  grad DIR MAPS           /attr of MAPS (cnn-saliency -M gradient -t
-                          class=7) against the reference input gradient, to
-                          1e-4 of its largest |value| (per image)
+  bad DIR                 write malformed small ONNX files for the
+                          bad-input checks (bcast.onnx, reduce_c.onnx,
+                          ranks.onnx)
+  grad DIR MAPS [RULE]    /attr of MAPS (cnn-saliency -M RULE -t class=7;
+                          gradient, guided or deconvnet) against the
+                          reference input gradient, to 1e-4 of its largest
+                          |value| (per image); guided and deconvnet for the
+                          nets of RULE_ARCHS, the rule on every ReLU, SiLU
+                          and Hardswish module
 
 Random weights need care to make a real test (a random net's signal dies or
 explodes with depth under torchvision's default BatchNorm statistics, and
@@ -33,6 +39,8 @@ import numpy as np
 
 RTOL = 1e-4
 CLASS = 7
+# nets whose guided-backprop and deconvnet input gradients are compared too
+RULE_ARCHS = ('efficientnet_b0', 'mobilenet_v3_small')
 
 
 def smooth_images(torch, n, size, gen):
@@ -99,6 +107,51 @@ def mix_module(torch):
     return Mix()
 
 
+def ruled(torch, rule, f, deriv):
+    """f with the backward of a rectifier under the guided or deconvnet rule
+    (docs/model-format.md): guided passes g f'(x) where g > 0, deconvnet
+    passes g where g > 0."""
+    class Fn(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return f(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            z = torch.zeros_like(g)
+            if rule == 'guided':
+                return torch.where(g > 0, g * deriv(x), z)
+            return torch.where(g > 0, g, z)
+    return Fn.apply
+
+
+def rule_grads(torch, m64, x):
+    """The input gradient of logit CLASS under the guided and deconvnet
+    rules: every ReLU, SiLU and Hardswish module follows the rule; the gates
+    (Sigmoid, Hardsigmoid) and everything else pass the true gradient."""
+    nn, F = torch.nn, torch.nn.functional
+    sig = torch.sigmoid
+    kinds = {
+        nn.ReLU: (F.relu, lambda v: (v > 0).to(v.dtype)),
+        nn.SiLU: (F.silu, lambda v: sig(v) * (1 + v * (1 - sig(v)))),
+        nn.Hardswish: (F.hardswish, lambda v: torch.where(
+            v < -3, torch.zeros_like(v), torch.where(v <= 3, v / 3 + 0.5, torch.ones_like(v)))),
+    }
+    out = {}
+    for rule in ('guided', 'deconvnet'):
+        m = copy.deepcopy(m64)
+        for mod in m.modules():
+            for cls, (f, d) in kinds.items():
+                if type(mod) is cls:
+                    mod.forward = ruled(torch, rule, f, d)
+        xg = x.double().requires_grad_(True)
+        m(xg)[:, CLASS].sum().backward()
+        out['grad_' + rule] = xg.grad.numpy()
+    return out
+
+
 def cmd_export(base, cases):
     import torch
     import torchvision
@@ -125,7 +178,8 @@ def cmd_export(base, cases):
         spread = np.abs(logits[0] - logits[1]).max() / np.abs(logits).max()
         print('%s opset %d: ONNX ops %s; max |logit| %.3g, image-to-image spread %.2g'
               % (arch, opset, ' '.join(ops), np.abs(logits).max(), spread))
-        np.savez(os.path.join(d, 'ref.npz'), logits=logits, grad=xg.grad.numpy())
+        extra = rule_grads(torch, m64, x) if arch in RULE_ARCHS else {}
+        np.savez(os.path.join(d, 'ref.npz'), logits=logits, grad=xg.grad.numpy(), **extra)
         with h5py.File(os.path.join(d, 'images.h5'), 'w') as f:
             f['images'] = x.numpy().astype(np.float32)
             f['ids'] = np.arange(x.shape[0], dtype=np.int64)
@@ -153,20 +207,48 @@ def cmd_logits(d, acts):
     return True
 
 
-def cmd_grad(d, maps):
-    ref = np.load(os.path.join(d, 'ref.npz'))['grad']
+def cmd_grad(d, maps, rule='gradient'):
+    ref = np.load(os.path.join(d, 'ref.npz'))['grad' if rule == 'gradient' else 'grad_' + rule]
     with h5py.File(maps, 'r') as f:
         got = f['attr'][()].astype(np.float64).reshape(ref.shape)
     ok = True
     for i in range(ref.shape[0]):
         err = rel_err(got[i], ref[i])
-        print('input gradient, image %d: error %.2g of max |gradient| %.3g'
-              % (i, err, np.abs(ref[i]).max()))
+        print('input gradient (%s), image %d: error %.2g of max |gradient| %.3g'
+              % (rule, i, err, np.abs(ref[i]).max()))
         if not err <= RTOL:
             print('MISMATCH input gradient of image %d: %.3g (tolerance %g)' % (i, err, RTOL),
                   file=sys.stderr)
             ok = False
     return ok
+
+
+def cmd_bad(d):
+    """Small graphs the importer must refuse with one clear line."""
+    import onnx
+    from onnx import helper, TensorProto, numpy_helper
+    rng = np.random.default_rng(3)
+
+    def conv(name, cin, cout, src):
+        w = numpy_helper.from_array(rng.standard_normal((cout, cin, 1, 1)).astype(np.float32), name + '_w')
+        return helper.make_node('Conv', [src, name + '_w'], [name], name=name), w
+
+    def save(fname, nodes, inits, out, opset=13):
+        g = helper.make_graph(nodes, 'bad', [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid('', opset)])
+        onnx.save(m, os.path.join(d, fname))
+
+    c4, w4 = conv('c4', 3, 4, 'x')
+    c5, w5 = conv('c5', 3, 5, 'x')
+    gap = helper.make_node('GlobalAveragePool', ['c4'], ['g4'], name='gap')
+    mul = helper.make_node('Mul', ['c5', 'g4'], ['y'], name='se_mul')
+    save('bcast.onnx', [c4, c5, gap, mul], [w4, w5], 'y')
+    red = helper.make_node('ReduceMean', ['c4'], ['y'], name='chan_mean', axes=[1], keepdims=1)
+    save('reduce_c.onnx', [c4, red], [w4], 'y')
+    flat = helper.make_node('Flatten', ['c4'], ['f'], name='flat')
+    mul2 = helper.make_node('Mul', ['c4', 'f'], ['y'], name='rank_mul')
+    save('ranks.onnx', [c4, flat, mul2], [w4], 'y')
 
 
 if __name__ == '__main__':
@@ -175,7 +257,9 @@ if __name__ == '__main__':
         cmd_export(a[1], a[2:])
     elif a[0] == 'logits':
         sys.exit(0 if cmd_logits(a[1], a[2]) else 1)
+    elif a[0] == 'bad':
+        cmd_bad(a[1])
     elif a[0] == 'grad':
-        sys.exit(0 if cmd_grad(a[1], a[2]) else 1)
+        sys.exit(0 if cmd_grad(*a[1:4]) else 1)
     else:
         raise SystemExit(__doc__)

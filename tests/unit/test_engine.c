@@ -176,6 +176,44 @@ static model *net_views(void)
     return m;
 }
 
+/* Net 3, the ops of today's CNNs (ops/nonlin.c, ops/binary.c,
+ * ops/reduce.c): rectifiers, an SE gate (C x H x W times C x 1 x 1), a
+ * 1 x H x W map broadcast over channels, Div, GlobalMaxPool, LogSoftmax. */
+static model *net_modern(void)
+{
+    rng r;
+    rng_seed(&r, 13);
+    model *m = model_new(2, 5, 6);
+    node *n = model_add(m, "c1", "Conv", "input");
+    add_w(n, &r, "weight", 4, 4, 2, 1, 1, 0.8, 0);
+    add_w(n, &r, "bias", 1, 4, 0, 0, 0, 0.2, 0);
+    model_add(m, "silu", "SiLU", "c1");
+    model_add(m, "gelu", "GELU", "c1");
+    model_add(m, "hsw", "HardSwish", "c1");
+    n = model_add(m, "elu", "Elu", "c1");
+    node_set1(n, "alpha", 0.6);
+    n = model_add(m, "prelu", "PRelu", "c1");
+    add_w(n, &r, "slope", 1, 4, 0, 0, 0, 0.2, 0.2);
+    model_add(m, "sp", "Softplus", "c1");
+    model_add(m, "gap", "GlobalAvgPool", "silu");
+    n = model_add(m, "hsig", "HardSigmoid", "gap");
+    node_set1(n, "alpha", 0.3);
+    model_add(m, "se", "Mul", "gelu,hsig");
+    n = model_add(m, "c2", "Conv", "hsw");
+    add_w(n, &r, "weight", 4, 1, 4, 1, 1, 0.5, 0);
+    model_add(m, "sub", "Sub", "se,c2");
+    model_add(m, "q", "Div", "prelu,sp");
+    model_add(m, "sum", "Add", "sub,q,elu");
+    model_add(m, "gmp", "GlobalMaxPool", "sum");
+    n = model_add(m, "fc", "Dense", "gmp");
+    add_w(n, &r, "weight", 2, 3, 4, 0, 0, 0.5, 0);
+    model_add(m, "lsm", "LogSoftmax", NULL);
+    char err[256];
+    if (model_prepare(m, err, sizeof err))
+        fail_msg("%s", err);
+    return m;
+}
+
 static tensor *rand_input(const model *m, int n, uint64_t seed)
 {
     rng r;
@@ -448,11 +486,20 @@ static void test_fd_views(void **state)
     model_free(m);
 }
 
-/* Every registered op appears in the three nets (so the FD tests cover all). */
+static void test_fd_modern(void **state)
+{
+    (void)state;
+    model *m = net_modern();
+    fd_check(m, m->n - 1, 2);
+    fd_check(m, model_find(m, "sum"), 1);
+    model_free(m);
+}
+
+/* Every registered op appears in the unit nets (so the FD tests cover all). */
 static void test_ops_covered(void **state)
 {
     (void)state;
-    model *a = net_chain(), *b = net_dag(), *c = net_views();
+    model *a = net_chain(), *b = net_dag(), *c = net_views(), *d = net_modern();
     for (int i = 0; op_at(i); i++) {
         const char *nm = op_at(i)->name;
         int found = 0;
@@ -462,6 +509,8 @@ static void test_ops_covered(void **state)
             found |= !strcmp(b->nodes[k].op, nm);
         for (int k = 0; k < c->n; k++)
             found |= !strcmp(c->nodes[k].op, nm);
+        for (int k = 0; k < d->n; k++)
+            found |= !strcmp(d->nodes[k].op, nm);
         if (!found)
             fail_msg("op %s is not covered by the unit nets", nm);
     }
@@ -470,6 +519,7 @@ static void test_ops_covered(void **state)
     model_free(a);
     model_free(b);
     model_free(c);
+    model_free(d);
 }
 
 /* The three rules on ReLU: deconvnet ignores the forward input, guided is
@@ -736,6 +786,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_maxpool),
         cmocka_unit_test(test_fd_dag),
         cmocka_unit_test(test_fd_views),
+        cmocka_unit_test(test_fd_modern),
         cmocka_unit_test(test_ops_covered),
         cmocka_unit_test(test_rules),
         cmocka_unit_test(test_roundtrip),

@@ -22,7 +22,7 @@ TOOLSRC := $(sort $(wildcard tools/*.c))
 TOOLS   := $(TOOLSRC:tools/%.c=$(BIN)/cnn-%)
 MANS    := $(wildcard tools/*.1)
 
-.PHONY: all deps test asan demo bench install clean data check-layers
+.PHONY: all deps test asan v3 test-v3 demo bench bench-zoo install clean data check-layers
 .DELETE_ON_ERROR:
 
 UNITSRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -71,8 +71,18 @@ deps:
 data: deps all
 	$(MAKE) -C data
 
-test: deps all asan
-	@BIN=$(BIN) BUILD=$(BUILD) ASAN_BIN=bin-asan ASAN_BUILD=build-asan sh tests/run.sh
+test: deps all asan v3
+	@BIN=$(BIN) BUILD=$(BUILD) ASAN_BIN=bin-asan ASAN_BUILD=build-asan \
+	  V3_BIN=bin-v3 V3_BUILD=build-v3 sh tests/run.sh
+
+# The AVX2 path (no AVX-512: the EPYC machines), built whatever this CPU has:
+# `make test` runs the unit tests and the engine's reference test on it too;
+# `make test-v3` only those.
+V3_OPT ?= -O3 -march=x86-64-v3
+v3:
+	@$(MAKE) --no-print-directory BUILD=build-v3 BIN=bin-v3 OPT="$(V3_OPT)" all
+test-v3: v3
+	@BIN=bin-v3 BUILD=build-v3 V3_ONLY=1 V3_BIN=bin-v3 V3_BUILD=build-v3 sh tests/run.sh
 
 # AddressSanitizer + UBSan build; `make test` runs the unit and command-line
 # tests again with it (the slow reference tests run once, unsanitised).
@@ -90,12 +100,22 @@ $(BUILD)/bench/bench_engine: $(BUILD)/tests/bench/bench_engine.o $(BUILD)/libcom
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libcommon.a $(LDLIBS)
 
 # The engine, occlusion and PCA beside PyTorch / scikit-learn on this
-# machine (BENCH_THREADS, default 2; one run: these machines are noisy).
+# machine (BENCH_THREADS, default 2; one run: these machines are noisy),
+# and the torchvision zoo beside ONNX Runtime and PyTorch (tests/bench/zoo.sh;
+# BENCH_NETS chooses the nets, BENCH_ZOO=0 skips it, `make bench-zoo` runs
+# it alone).
 BENCH_THREADS ?= 2
+BENCH_NETS ?= resnet18 resnet50 mobilenet_v2 vgg16 alexnet
+BENCH_ZOO ?= 1
+export BENCH_NETS
 bench: deps all $(BUILD)/bench/bench_engine
 	@BUILD=$(BUILD) sh tests/bench/run.sh 2 $(BENCH_THREADS)
+	@if [ "$(BENCH_ZOO)" != 0 ]; then echo; BUILD=$(BUILD) BIN=$(BIN) sh tests/bench/zoo.sh 2 $(BENCH_THREADS); fi
 	@echo; BIN=$(BIN) sh tests/bench/occlude.sh $(BENCH_THREADS)
 	@echo; BIN=$(BIN) sh tests/bench/pca.sh
+
+bench-zoo: all $(BUILD)/bench/bench_engine
+	@BUILD=$(BUILD) BIN=$(BIN) sh tests/bench/zoo.sh 2 $(BENCH_THREADS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1

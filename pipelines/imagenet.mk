@@ -77,7 +77,7 @@ IMN_PHOTOS := skimage_chelsea.png skimage_coffee.png ml5_bird.jpg coral_parrot.j
 # Occlusion (Zeiler & Fergus figure 7): a dog beside a bicycle, a face.
 IMN_OCC_PHOTOS := darknet_dog.jpg coral_grace_hopper.bmp coral_pets.jpg
 IMN_OCC_LAYER  ?= leaky_re_lu_14
-IMN_OCC_FLAGS  ?= -w 48 -s 16 --fill gray
+IMN_OCC_FLAGS  ?= -w 48 --stride 16 --fill gray
 # Parts: tiles of the shuffle; the lecture's 250 and 200 pixel occluders on
 # a photo about 750 pixels wide are a third and 4/15 of it: 75 and 60 pixels
 # at 224, moved so that 3x3 and 4x4 of them cover the image.

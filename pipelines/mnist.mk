@@ -60,7 +60,7 @@ $(OUT)/%/classified.txt: $(OUT)/%/model.h5 $(DATA)/%-test.h5 | $(BIN)/cnn-forwar
 #   $(OUT)/mnist/occlude/digits.png       20 test digits, % decrease of their label's logit
 #   $(OUT)/mnist/occlude/parallel.h5      1,000 test images, sharded and joined
 OCC_DIR   := $(OUT)/mnist/occlude
-OCC_FLAGS ?= -w 6 -s 2 --fill gray
+OCC_FLAGS ?= -w 6 --stride 2 --fill gray
 OCC_JOBS  ?= 4
 .PHONY: mnist-occlusion
 DEMO_TARGETS += mnist-occlusion

@@ -23,6 +23,8 @@
 #   $(PAR_DIR)/features.h5            the shards joined: equal to one run
 #   $(PAR_DIR)/pca.h5                 PCA of the joined features (k = 2)
 BIN        ?= bin
+OUT        ?= out
+DATA       ?= data/fetched
 PAR_MODEL  ?= $(OUT)/mnist/model.h5
 PAR_IMAGES ?= $(DATA)/mnist-test.h5
 PAR_LAYER  ?= conv1
@@ -36,6 +38,13 @@ comma      := ,
 PAR_REMOTE  = $(filter-out : %/:,$(subst $(comma), ,$(PAR_HOSTS)))
 PAR_XFER    = $(if $(PAR_REMOTE),--wd ... --transferfile model.h5 --transferfile images.h5 \
               --return shards/features-{#}.h5 --cleanup)
+
+# Run alone (not included by demo.mk), the inputs have no rule that makes
+# them: say which variable to set instead of make's "No rule to make target".
+ifeq ($(words $(MAKEFILE_LIST)),1)
+$(PAR_MODEL) $(PAR_IMAGES):
+	@echo "parallel.mk: $@ does not exist: set PAR_MODEL=model.h5 PAR_IMAGES=images.h5 (or run make demo first)" >&2; exit 1
+endif
 
 .PHONY: parallel-pca
 DEMO_TARGETS += parallel-pca

@@ -41,10 +41,22 @@ run_scripts() {   # $1 label, then scripts
 }
 
 export BIN=${BIN:-bin} BUILD=${BUILD:-build}
-run_units "$BUILD" ""
-run_scripts "" tests/cli/*.sh tests/ref/*.sh
+if [ -z "${V3_ONLY:-}" ]; then
+    run_units "$BUILD" ""
+    run_scripts "" tests/cli/*.sh tests/ref/*.sh
+fi
 
-if [ -n "${ASAN_BIN:-}" ] && [ -d "$ASAN_BIN" ]; then
+# The AVX2 build (-march=x86-64-v3, `make v3`): unit tests and the engine
+# against PyTorch, so that the path without AVX-512 is always tested.
+if [ -n "${V3_BUILD:-}" ] && [ -d "$V3_BUILD" ]; then
+    (export BIN=${V3_BIN:-bin-v3} BUILD=$V3_BUILD
+     run_units "$BUILD" "avx2 "
+     run_scripts "avx2 " tests/ref/engine.sh
+     echo "$pass $failn $skipn" >"$log.v3")
+    read -r pass failn skipn <"$log.v3"; rm -f "$log.v3"
+fi
+
+if [ -z "${V3_ONLY:-}" ] && [ -n "${ASAN_BIN:-}" ] && [ -d "$ASAN_BIN" ]; then
     export BIN=$ASAN_BIN BUILD=${ASAN_BUILD:-build-asan}
     export CNN_ASAN=1 ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     run_units "$BUILD" "asan "

@@ -13,8 +13,10 @@
 #include "base/cli.h"
 #include "nn/engine.h"
 #include "io/h5io.h"
+#include "io/pixels.h"
 #include "io/imageio.h"
 #include "nn/model.h"
+#include "nn/setup.h"
 #include "methods/target.h"
 
 static const char usage[] =
@@ -30,7 +32,7 @@ static const char usage[] =
     "  -t, --target T        class=K (a logit; K an index or a class name),\n"
     "                        pred (the start image's predicted class),\n"
     "                        unit=LAYER:C (feature map C, its maximum;\n"
-    "                        :mean or :sum), unit=LAYER:C@Y,X (one position)\n"
+    "                        :mean or :sum), unit=LAYER:C@X,Y (one position)\n"
     "                        (default: class=CLASS of --until-pred)\n"
     "      --measure M       logit (default) or prob for class targets\n"
     "      --start S         zeros (default), noise (0.5 + 0.1 N(0,1), clipped),\n"
@@ -57,7 +59,8 @@ static const char usage[] =
     "      --until-pred K    stop once the model predicts class K; reports the\n"
     "                        L2 and L-infinity size of the change\n"
     "The target's value and the model's prediction at the end go to stderr.\n"
-    CLI_COMMON_HELP;
+    CLI_IMAGE_HELP
+    CLI_HELP_OUTPUT CLI_HELP_THREADS CLI_HELP_SEED CLI_HELP_END;
 
 enum {
     OPT_MEASURE = 2001, OPT_START, OPT_START_ROW, OPT_STEPS, OPT_LR, OPT_L2, OPT_BLUR,
@@ -95,11 +98,11 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
         { "preset", required_argument, 0, OPT_PRESET },
         { "snapshots", required_argument, 0, OPT_SNAP },
         { "until-pred", required_argument, 0, OPT_UNTIL },
-        CLI_COMMON_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_THREADS | CLI_SEED);
     ascend_defaults(&o->cfg);
     o->start = "zeros";
     o->l2 = o->blur = o->blur_every = o->clip_norm = o->clip_contrib = NAN;
@@ -132,8 +135,7 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
             cli_common_opt(c, optarg, &o->co, usage);
         }
     }
-    if (!o->model)
-        die_usage("no model: give -m MODEL.h5");
+    setup_need_model(o->model);
     if (optind < argc)
         die_usage("unexpected operand '%s' (the start image goes in --start)", argv[optind]);
     if (!o->target && !o->until)
@@ -185,39 +187,8 @@ static tensor *start_image(struct asc_opts *o, const model *m, int64_t *id, h5in
         }
         return x;
     }
-    if (imageio_has_image_ext(o->start)) {
-        tensor *img = imageio_read(o->start, (int)C);
-        tensor *rs = imageio_crop_resize(img, (int)H, (int)W, IMAGEIO_BILINEAR);
-        memcpy(x->data, rs->data, (size_t)(C * H * W) * sizeof(float));
-        tensor_free(img);
-        tensor_free(rs);
-        return x;
-    }
-    h5in *in = h5in_open(o->start);
-    h5in_require_kind(in, "images");
-    if (!h5in_has(in, "/images"))
-        die("%s: no dataset '/images' (not an images file)", in->name);
-    int64_t d[TENSOR_MAXDIM];
-    int nd = h5in_dims(in, "/images", d);
-    if (nd != 4 || d[1] != C || d[2] != H || d[3] != W)
-        die("%s: images are %s but %s wants 1x%lldx%lldx%lld (make them with cnn-images "
-            "--size/--gray/--rgb)", in->name, tensor_shape_str(nd, d, (char[64]){ 0 }, 64),
-            o->model, (long long)C, (long long)H, (long long)W);
-    if (o->start_row >= d[0])
-        die("%s: --start-row %lld but the file has %lld rows", in->name,
-            (long long)o->start_row, (long long)d[0]);
-    h5in_read_rows_into(in, "/images", o->start_row, 1, x->data);
-    if (h5in_has(in, "/ids")) {
-        int64_t *v = h5in_read_i64(in, "/ids", o->start_row, 1);
-        *id = v[0];
-        free(v);
-    } else
-        *id = o->start_row;
-    for (int64_t i = 0; i < C * H * W; i++)
-        if (!isfinite(x->data[i]))
-            die("%s: row %lld has non-finite pixels", in->name, (long long)o->start_row);
-    *src = in;
-    return x;
+    tensor_free(x);
+    return setup_one_image(o->start, o->start_row, m, o->model, "--start", id, src);
 }
 
 struct snaps {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/cli.h"
+#include "io/actfile.h"
 #include "io/h5io.h"
 #include "analysis/linalg.h"
 #include "nn/model.h"
@@ -20,14 +21,14 @@ static const char usage[] =
     "/features (N x D), with the rows' /ids, /labels, /classes and /pred.\n"
     "\n"
     "  -l, --layer LAYER   the layer to extract\n"
-    "  -s, --summary S     none: flatten C x H x W (D = C*H*W; default);\n"
+    "      --summary S     none: flatten C x H x W (D = C*H*W; default);\n"
     "                      max, mean, absmax: one value per feature map (D = C)\n"
     "  -c, --channels LIST only these channels (\"0,3,5-9\"), in this order\n"
     "      --weights       the layer's kernels instead (Cout x Cin x kh x kw as\n"
     "                      /images of an images file; a dense layer's Dout x Din\n"
     "                      as Dout x 1 x 1 x Din), raw values, bias in /bias\n"
     "  -m, --model FILE    the model file (with --weights)\n"
-    CLI_COMMON_HELP;
+    CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_END;
 
 struct extract_opts {
     struct cli_common co;
@@ -35,13 +36,13 @@ struct extract_opts {
     int summary, weights;
 };
 
-enum { OPT_WEIGHTS = 2001 };
+enum { OPT_WEIGHTS = 2001, OPT_SUMMARY };
 
 static void parse_args(int argc, char **argv, struct extract_opts *o)
 {
     static const struct option longopts[] = {
         { "layer", required_argument, 0, 'l' },
-        { "summary", required_argument, 0, 's' },
+        { "summary", required_argument, 0, OPT_SUMMARY },
         { "channels", required_argument, 0, 'c' },
         { "weights", no_argument, 0, OPT_WEIGHTS },
         { "model", required_argument, 0, 'm' },
@@ -49,16 +50,12 @@ static void parse_args(int argc, char **argv, struct extract_opts *o)
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_RANGE | CLI_BATCH);
     int c;
-    while ((c = getopt_long(argc, argv, "l:s:c:m:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "l:c:m:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
         switch (c) {
         case 'l': o->layer = optarg; break;
-        case 's':
-            o->summary = linalg_summary_parse(optarg);
-            if (o->summary < 0)
-                die_usage("--summary: '%s' is not one of none, max, mean, absmax", optarg);
-            break;
+        case OPT_SUMMARY: o->summary = linalg_summary_opt("--summary", optarg); break;
         case 'c': o->channels = optarg; break;
         case 'm': o->model = optarg; break;
         case OPT_WEIGHTS: o->weights = 1; break;
@@ -83,7 +80,6 @@ static void parse_args(int argc, char **argv, struct extract_opts *o)
 static char *layer_dataset(h5in *in, const char *layer)
 {
     char *kind = h5in_kind(in);
-    char path[600];
     if (kind && !strcmp(kind, "images")) {
         if (strcmp(layer, "images") && strcmp(layer, "input"))
             die("%s: an images file has only the layer 'images' (asked '%s')", in->name, layer);
@@ -91,26 +87,7 @@ static char *layer_dataset(h5in *in, const char *layer)
         return xstrdup("/images");
     }
     free(kind);
-    snprintf(path, sizeof path, "/act/%s", layer);
-    if (strlen(layer) < 500 && !strchr(layer, '/') && h5in_has(in, path))
-        return xstrdup(path);
-    if (!strcmp(layer, "logits") || !strcmp(layer, "probs")) {
-        snprintf(path, sizeof path, "/%s", layer);
-        if (h5in_has(in, path))
-            return xstrdup(path);
-    }
-    char list[2048] = "";
-    char **names = NULL;
-    int n = h5in_has(in, "/act") ? h5in_list(in, "/act", &names) : 0;
-    for (int i = 0; i < n; i++)
-        if (strlen(list) + strlen(names[i]) + 2 < sizeof list)
-            strcat(strcat(list, *list ? " " : ""), names[i]);
-    cli_free_list(names, n);
-    if (h5in_has(in, "/logits"))
-        strcat(strcat(list, *list ? " " : ""), "logits");
-    if (h5in_has(in, "/probs"))
-        strcat(strcat(list, *list ? " " : ""), "probs");
-    die("%s: no layer '%s' (layers: %s)", in->name, layer, *list ? list : "none");
+    return actfile_layer(in, layer, 1);
 }
 
 static int run_weights(struct extract_opts *o)
@@ -143,7 +120,7 @@ static int run_weights(struct extract_opts *o)
     tensor *b = node_weight(nd, "bias");
     if (b)
         h5out_write(out, "/bias", b);
-    h5out_attr_str(out, "/", "layer", o->layer);
+    h5out_attr_str(out, "/", "layer", nd->name);   /* the name found */
     h5out_attr_str(out, "/", "op", nd->op);
     /* Kernels are not pixels in [0,1]: renderers normalise each tile. */
     h5out_attr_str(out, "/", "content", "weights");
@@ -183,7 +160,7 @@ static int run(struct extract_opts *o)
     h5out *out = h5out_create(o->co.output, "features", in);
     int64_t fd[2] = { b - a, dout };
     h5out_create_rows(out, "/features", 2, fd);
-    int64_t batch = o->co.batch;
+    int64_t batch = o->co.batch < b - a ? o->co.batch : b - a > 0 ? b - a : 1;
     float *x = falloc((size_t)(batch * rowsz));
     float *sum = falloc((size_t)(batch * c));
     tensor *f = tensor_new2(batch, dout);
@@ -215,7 +192,7 @@ static int run(struct extract_opts *o)
         h5out_write_i32(out, "/pred", b - a, p);
         free(p);
     }
-    h5out_attr_str(out, "/", "layer", o->layer);
+    h5out_attr_str(out, "/", "layer", strrchr(dset, '/') + 1);   /* the name found */
     h5out_attr_str(out, "/", "summary", linalg_summary_name(o->summary));
     int64_t shape[3] = { nch, nd == 4 ? dims[2] : 1, nd == 4 ? dims[3] : 1 };
     h5out_attr_i64(out, "/", "shape", 3, shape);
@@ -229,8 +206,8 @@ static int run(struct extract_opts *o)
     free(sum);
     free(x);
     free(ch);
-    free(dset);
     h5in_close(in);
+    free(dset);
     return EXIT_OK;
 }
 

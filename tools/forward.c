@@ -7,11 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/numeric.h"
 #include "nn/arch.h"
 #include "base/cli.h"
 #include "nn/engine.h"
 #include "io/h5io.h"
+#include "io/pixels.h"
 #include "nn/model.h"
+#include "nn/setup.h"
 #include "nn/rfield.h"
 
 static const char usage[] =
@@ -30,7 +33,8 @@ static const char usage[] =
     "  -k, --top K         classes in /topk_* and --print (default 5)\n"
     "  -p, --print         print the top-k classes of every image on standard\n"
     "                      output (no HDF5 file then unless -o is given)\n"
-    CLI_COMMON_HELP;
+    CLI_IMAGE_HELP
+    CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_THREADS CLI_HELP_END;
 
 struct fwd_opts {
     struct cli_common co;
@@ -48,11 +52,11 @@ static void parse_args(int argc, char **argv, struct fwd_opts *o)
         { "all", no_argument, 0, OPT_ALL },
         { "top", required_argument, 0, 'k' },
         { "print", no_argument, 0, 'p' },
-        CLI_COMMON_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_RANGE | CLI_BATCH | CLI_THREADS);
     o->k = 5;
     int c;
     while ((c = getopt_long(argc, argv, "m:l:k:p" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
@@ -66,73 +70,9 @@ static void parse_args(int argc, char **argv, struct fwd_opts *o)
             cli_common_opt(c, optarg, &o->co, usage);
         }
     }
-    if (!o->model)
-        die_usage("no model: give -m MODEL.h5");
-    if (optind < argc - 1)
-        die_usage("one images file expected, got %d", argc - optind);
+    o->input = setup_args(o->model, argc, argv, optind);
     if (o->all && o->layers)
         die_usage("give -l LAYERS or --all, not both");
-    o->input = optind < argc ? argv[optind] : NULL;
-}
-
-/* h5io writes 1-D integer rows; top-k indices are N x k, so this one
- * chunked 2-D int32 dataset is made here with the HDF5 API directly. */
-static hid_t create_i32_2d(h5out *out, const char *name, int64_t n, int64_t k)
-{
-    hsize_t dims[2] = { (hsize_t)n, (hsize_t)k }, chunk[2] = { (hsize_t)(n < 1024 ? n : 1024),
-                                                               (hsize_t)k };
-    hid_t sp = H5Screate_simple(2, dims, NULL), pl = H5Pcreate(H5P_DATASET_CREATE);
-    if (n > 0)
-        H5Pset_chunk(pl, 2, chunk);
-    hid_t d = H5Dcreate2(out->f, name, H5T_STD_I32LE, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
-    H5Pclose(pl);
-    H5Sclose(sp);
-    if (d < 0)
-        die("%s: cannot create %s", out->name, name);
-    return d;
-}
-
-static void write_i32_2d(h5out *out, hid_t d, int64_t start, int64_t n, int64_t k,
-                         const int32_t *v)
-{
-    hsize_t off[2] = { (hsize_t)start, 0 }, cnt[2] = { (hsize_t)n, (hsize_t)k };
-    hid_t fs = H5Dget_space(d), ms = H5Screate_simple(2, cnt, NULL);
-    H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL);
-    herr_t rc = H5Dwrite(d, H5T_NATIVE_INT32, ms, fs, H5P_DEFAULT, v);
-    H5Sclose(ms);
-    H5Sclose(fs);
-    if (rc < 0)
-        die("%s: cannot write /topk_idx", out->name);
-}
-
-/* Softmax of one row in double precision. */
-static void softmax(const float *z, int64_t k, float *p)
-{
-    double mx = z[0], s = 0;
-    for (int64_t j = 1; j < k; j++)
-        mx = z[j] > mx ? z[j] : mx;
-    for (int64_t j = 0; j < k; j++)
-        s += exp((double)z[j] - mx);
-    for (int64_t j = 0; j < k; j++)
-        p[j] = (float)(exp((double)z[j] - mx) / s);
-}
-
-/* The k largest of p (ties: lower index first), by insertion: k is small. */
-static void topk(const float *p, int64_t n, int k, int32_t *idx, float *val)
-{
-    int got = 0;
-    for (int64_t j = 0; j < n; j++) {
-        if (got == k && p[j] <= val[k - 1])
-            continue;
-        int pos = got < k ? got++ : k - 1;
-        while (pos > 0 && val[pos - 1] < p[j]) {
-            val[pos] = val[pos - 1];
-            idx[pos] = idx[pos - 1];
-            pos--;
-        }
-        val[pos] = p[j];
-        idx[pos] = (int32_t)j;
-    }
 }
 
 static int same_strings(char **a, int na, char **b, int nb)
@@ -150,10 +90,7 @@ int main(int argc, char **argv)
     cli_init(argc, argv);
     struct fwd_opts o;
     parse_args(argc, argv, &o);
-    if (o.co.threads)
-        engine_set_threads(o.co.threads);
-
-    model *m = model_load(o.model);
+    model *m = setup_model(o.model, &o.co);
     int nl = 0, *li = NULL;
     if (o.all) {
         nl = m->n;
@@ -165,27 +102,12 @@ int main(int argc, char **argv)
         nl = cli_split(o.layers, ',', &names);
         li = xmalloc((size_t)(nl ? nl : 1) * sizeof *li);
         for (int i = 0; i < nl; i++)
-            li[i] = arch_require_layer(m, names[i], o.model);
+            li[i] = model_require(m, names[i], o.model);
         cli_free_list(names, nl);
     }
 
-    h5in *in = h5in_open(o.input);
-    h5in_require_kind(in, "images");
-    int64_t dims[TENSOR_MAXDIM];
-    int nd = h5in_dims(in, "/images", dims);
-    if (nd != 4)
-        die("%s: /images should be N x C x H x W (has %d dimensions)", in->name, nd);
-    const int64_t *ms = m->in_shape;
-    if (dims[1] != ms[0] || dims[2] != ms[1] || dims[3] != ms[2]) {
-        const char *hint = dims[1] == 1 && ms[0] == 3   ? "; make RGB images with cnn-images --rgb"
-                           : dims[1] == 3 && ms[0] == 1 ? "; make gray images with cnn-images --gray"
-                                                        : "; resize with cnn-images --size";
-        die("%s: images are %lldx%lldx%lld (C x H x W) but %s wants %lldx%lldx%lld%s", in->name,
-            (long long)dims[1], (long long)dims[2], (long long)dims[3], o.model,
-            (long long)ms[0], (long long)ms[1], (long long)ms[2], hint);
-    }
-    int64_t a = o.co.range_a, b = o.co.range_b;
-    cli_range_resolve(dims[0], &a, &b);
+    int64_t a, b;
+    h5in *in = setup_images(o.input, m, o.model, &o.co, &a, &b);
     int64_t n = b - a;
 
     int sm;
@@ -204,7 +126,6 @@ int main(int argc, char **argv)
         cls = NULL, ncls = 0;   /* names that do not fit the outputs are not shown */
 
     h5out *out = NULL;
-    hid_t dtopk = -1;
     rfield *rf = xcalloc((size_t)m->n, sizeof *rf);
     rfield_compute(m, rf);
     if (!o.print || o.co.output) {
@@ -228,7 +149,7 @@ int main(int argc, char **argv)
         h5out_create_rows(out, "/probs", 2, kd);
         h5out_create_rows(out, "/topk_prob", 2, td);
         h5out_create_ints(out, "/pred", n, 32);
-        dtopk = create_i32_2d(out, "/topk_idx", n, k);
+        h5out_create_rows_typed(out, "/topk_idx", H5T_STD_I32LE, 2, (int64_t[]){ n, k });
         /* The rows' identity: ids (made when absent), labels, class names. */
         int64_t *ids;
         if (h5in_has(in, "/ids"))
@@ -253,9 +174,11 @@ int main(int argc, char **argv)
             h5out_write_strings(out, "/classes", ndcls, dcls);
     }
 
-    int batch = o.co.batch;
+    /* The engine and buffers hold what a batch needs, never more rows than
+     * the command selects (one photo costs one image). */
+    int batch = o.co.batch < n ? o.co.batch : n > 0 ? (int)n : 1;
     engine *e = engine_new(m, batch, 0, 0);
-    tensor *xb = tensor_new4(batch, ms[0], ms[1], ms[2]);
+    tensor *xb = tensor_new4(batch, m->in_shape[0], m->in_shape[1], m->in_shape[2]);
     tensor *lg = tensor_new2(batch, K), *pr = tensor_new2(batch, K), *tp = tensor_new2(batch, k);
     int32_t *pred = xmalloc((size_t)batch * sizeof *pred);
     int32_t *tix = xmalloc((size_t)batch * (size_t)k * sizeof *tix);
@@ -269,18 +192,27 @@ int main(int argc, char **argv)
     for (int64_t s = 0; s < n; s += batch) {
         int64_t c = n - s < batch ? n - s : batch;
         xb->dims[0] = c;
-        h5in_read_rows_into(in, "/images", a + s, c, xb->data);
+        pixels_read_into(in, a + s, c, xb->data);
         engine_forward(e, xb);
         const tensor *z = engine_act(e, L);
+        /* Finite pixels that give NaN or Inf: said, and nothing written. */
+        finite_check_rows(z->data, c, K, a + s, in->name, "image", "logit", "class", FINITE_FROM_PIXELS);
+        for (int i = 0; i < nl; i++) {
+            const tensor *t = engine_act(e, li[i]);
+            char w[300];
+            snprintf(w, sizeof w, "%s activation", m->nodes[li[i]].name);
+            finite_check_rows(t->data, c, tensor_numel(t) / c, a + s, in->name, "image", w,
+                              "value", FINITE_FROM_PIXELS);
+        }
         lg->dims[0] = pr->dims[0] = tp->dims[0] = c;
         memcpy(lg->data, z->data, (size_t)(c * K) * sizeof(float));
         if (sm)
             memcpy(pr->data, engine_output(e)->data, (size_t)(c * K) * sizeof(float));
         else
             for (int64_t i = 0; i < c; i++)
-                softmax(lg->data + i * K, K, pr->data + i * K);
+                num_softmaxf(lg->data + i * K, K, pr->data + i * K);
         for (int64_t i = 0; i < c; i++) {
-            topk(pr->data + i * K, K, k, tix + i * k, tp->data + i * k);
+            num_topk(pr->data + i * K, K, k, tix + i * k, tp->data + i * k);
             pred[i] = tix[i * k];
         }
         if (out) {
@@ -293,7 +225,8 @@ int main(int argc, char **argv)
             h5out_write_rows(out, "/probs", s, pr);
             h5out_write_rows(out, "/topk_prob", s, tp);
             h5out_write_i32_rows(out, "/pred", s, c, pred);
-            write_i32_2d(out, dtopk, s, c, k, tix);
+            h5out_write_rows_raw(out, "/topk_idx", H5T_NATIVE_INT32, s, 2, (int64_t[]){ c, k },
+                                 tix);
         }
         if (o.print)
             for (int64_t i = 0; i < c; i++) {
@@ -321,10 +254,8 @@ int main(int argc, char **argv)
         progress_update(pg, s + c);
     }
     progress_end(pg);
-    if (out) {
-        H5Dclose(dtopk);
+    if (out)
         h5out_commit(out);
-    }
     if (o.print && fflush(stdout) != 0)
         die("standard output:");
 

@@ -46,7 +46,7 @@ static const char usage[] =
     "      --part P        train or test: which side of --split to write\n"
     "      --shuffle       seeded random row order (--seed)\n"
     "      --max-pixels N  refuse images over N pixels (default 67108864)\n"
-    CLI_COMMON_HELP;
+    CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_THREADS CLI_HELP_SEED CLI_HELP_END;
 
 enum { SRC_IMAGE, SRC_IDX, SRC_JSON, SRC_H5 };
 
@@ -311,6 +311,7 @@ static void add_idx(const char *path, int gz)
         s->raw = fopen(path, "rb");
         if (!s->raw)
             die("%s: cannot open:", path);
+        cli_note_input_fd(fileno(s->raw));
         s->off = 4 + 4 * (int64_t)nd;
         struct stat st;
         if (fstat(fileno(s->raw), &st))
@@ -470,6 +471,7 @@ static void add_input(const char *path)
     FILE *f = fopen(path, "rb");
     if (!f)
         die("%s: cannot open:", path);
+    cli_note_input_fd(fileno(f));
     size_t n = fread(m, 1, sizeof m, f);
     fclose(f);
     if (imageio_sniff(m, n)) {
@@ -506,26 +508,6 @@ static source *find_source(int64_t id)
     return &srcs[lo];
 }
 
-static int read_classes(const char *arg, char ***out)
-{
-    if (arg[0] != '@')
-        return cli_split(arg, ',', out);
-    FILE *f = fopen(arg + 1, "r");
-    if (!f)
-        die("%s: cannot open:", arg + 1);
-    int n = 0, cap = 16;
-    char **v = xmalloc((size_t)cap * sizeof *v), line[4096];
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (n == cap)
-            v = xrealloc(v, (size_t)(cap *= 2) * sizeof *v);
-        v[n++] = xstrdup(line);
-    }
-    fclose(f);
-    *out = v;
-    return n;
-}
-
 static int same_classes(const source *a, const source *b)
 {
     if (a->nclasses != b->nclasses)
@@ -555,9 +537,8 @@ static int cmp_i64(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    cli_init(argc, argv);
     struct cli_common co;
-    cli_common_defaults(&co);
+    cli_start(argc, argv, &co, CLI_RANGE | CLI_BATCH | CLI_THREADS | CLI_SEED);
     int tw = 0, th = 0, crop = 0, filter = IMAGEIO_BILINEAR, channels = 0, do_shuffle = 0;
     int part = -1;
     double split_frac = -1;
@@ -710,7 +691,7 @@ int main(int argc, char **argv)
     if (classes_arg) {
         if (!labelled)
             die_usage("--classes: the inputs have no labels to name");
-        nclasses = read_classes(classes_arg, &classes);
+        nclasses = cli_names(classes_arg, &classes);
         own_classes = 1;
     }
 
@@ -772,9 +753,14 @@ int main(int argc, char **argv)
     if (paths)
         h5out_write_strings(out, "/paths", (int)nrows, paths);
 
-    int B = co.batch;
-    tensor *batch = tensor_new4(B, oc, oh, ow);
+    /* A batch: no more rows than selected, and no more than 256 MiB of
+     * pixels (at least one image); images are decoded one at a time. */
     int64_t rowsz = (int64_t)oc * oh * ow;
+    int64_t B = co.batch < nrows ? co.batch : nrows > 0 ? nrows : 1;
+    if (B > 1 && B * rowsz > ((int64_t)64 << 20))
+        B = ((int64_t)64 << 20) / rowsz > 1 ? ((int64_t)64 << 20) / rowsz : 1;
+    tensor *batch = NULL;   /* made once the first image decodes: a file that
+                             * only claims to be large costs nothing */
     pg = progress_start("images", nrows);
     for (int64_t b0 = 0; b0 < nrows; b0 += B) {
         int64_t nb = nrows - b0 < B ? nrows - b0 : B;
@@ -809,6 +795,8 @@ int main(int argc, char **argv)
                 die("%s: image size %lldx%lld differs from %dx%d (give --size WxH)", s->path,
                     (long long)img->dims[2], (long long)img->dims[1], ow, oh);
             }
+            if (!batch)
+                batch = tensor_new4(B, oc, oh, ow);
             memcpy(batch->data + i * rowsz, img->data, (size_t)rowsz * sizeof(float));
             tensor_free(img);
         }

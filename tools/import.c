@@ -16,7 +16,7 @@ static const char usage[] =
     "folder holding them), Keras .h5 (model.save()), ONNX. The format is\n"
     "recognised by content.\n"
     "\n"
-    "  -c, --classes FILE  class names, one per line (default: a labels.txt\n"
+    "      --classes FILE  class names, one per line (default: a labels.txt\n"
     "                      beside SRC when it has one name per output)\n"
     "      --mean R,G,B    preprocessing mean in [0,1] pixel units\n"
     "      --std R,G,B     preprocessing std in [0,1] pixel units\n"
@@ -25,9 +25,9 @@ static const char usage[] =
     "      --scale S       the model wants pixels in [0,S] (e.g. 255)\n"
     "      --size WxH      input size (needed when the file leaves it open)\n"
     "      --fold-bn       fold BatchNormalization into the preceding conv/dense\n"
-    CLI_COMMON_HELP;
+    CLI_HELP_OUTPUT CLI_HELP_END;
 
-enum { OPT_MEAN = 2001, OPT_STD, OPT_SCALE, OPT_SIZE, OPT_FOLD };
+enum { OPT_MEAN = 2001, OPT_STD, OPT_SCALE, OPT_SIZE, OPT_FOLD, OPT_CLASSES };
 
 /* "a,b,c" or "a" (all channels) -> v[3]. */
 static void parse3(const char *opt, const char *s, float *v, double lo)
@@ -43,13 +43,12 @@ static void parse3(const char *opt, const char *s, float *v, double lo)
 
 int main(int argc, char **argv)
 {
-    cli_init(argc, argv);
     struct cli_common co;
-    cli_common_defaults(&co);
+    cli_start(argc, argv, &co, 0);
     import_opts o;
     import_opts_init(&o);
     static const struct option longopts[] = {
-        { "classes", required_argument, 0, 'c' },
+        { "classes", required_argument, 0, OPT_CLASSES },
         { "mean", required_argument, 0, OPT_MEAN },
         { "std", required_argument, 0, OPT_STD },
         { "scale", required_argument, 0, OPT_SCALE },
@@ -59,9 +58,9 @@ int main(int argc, char **argv)
         { 0, 0, 0, 0 }
     };
     int c;
-    while ((c = getopt_long(argc, argv, "c:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
         switch (c) {
-        case 'c': o.classes = optarg; break;
+        case OPT_CLASSES: o.classes = optarg; break;
         case OPT_MEAN: parse3("--mean", optarg, o.mean, -1e6); o.has_mean = 1; break;
         case OPT_STD: parse3("--std", optarg, o.std, 1e-12); o.has_std = 1; break;
         case OPT_SCALE: o.scale = cli_double("--scale", optarg, 1e-12, 1e12); break;

@@ -180,11 +180,15 @@ static void print_table(const char *path, const model *m, const rfield *rf)
 
 static const char *type_name(hid_t t)
 {
+    static const char *const names[2][4] = { { "uint8", "uint16", "uint32", "uint64" },
+                                              { "int8", "int16", "int32", "int64" } };
+    size_t sz;
     switch (H5Tget_class(t)) {
-    case H5T_FLOAT: return H5Tget_size(t) == 8 ? "float64" : "float32";
+    case H5T_FLOAT: return H5Tget_size(t) == 8 ? "float64" : H5Tget_size(t) == 2 ? "float16"
+                                                                                : "float32";
     case H5T_INTEGER:
-        return H5Tget_size(t) == 8 ? "int64" : H5Tget_size(t) == 4 ? "int32"
-               : H5Tget_size(t) == 2 ? "int16" : "int8";
+        sz = H5Tget_size(t);
+        return names[H5Tget_sign(t) != H5T_SGN_NONE][sz == 8 ? 3 : sz == 4 ? 2 : sz == 2 ? 1 : 0];
     case H5T_STRING: return "string";
     default: return "other";
     }
@@ -275,7 +279,7 @@ int main(int argc, char **argv)
         case 'h': cli_help(usage);
         case CLI_OPT_VERSION: cli_version();
         default: {
-            /* getopt has said what is wrong; this adds the --help hint. */
+            /* One line saying what is wrong, and the --help hint. */
             struct cli_common co;
             cli_common_defaults(&co);
             cli_common_opt('?', NULL, &co, usage);

@@ -32,7 +32,7 @@ int main(int argc, char **argv)
     static const struct option longopts[] = { { "stack", no_argument, 0, OPT_STACK },
                                               CLI_COMMON_LONGOPTS, { 0, 0, 0, 0 } };
     struct cli_common co;
-    cli_common_defaults(&co);
+    cli_common_for(&co, 0);
     int c;
     while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
         if (c == OPT_STACK)

@@ -10,7 +10,9 @@
 #include "base/cli.h"
 #include "nn/engine.h"
 #include "io/h5io.h"
+#include "io/pixels.h"
 #include "nn/model.h"
+#include "nn/setup.h"
 #include "methods/patches.h"
 #include "nn/rfield.h"
 
@@ -35,7 +37,8 @@ static const char usage[] =
     "                        file (for cnn-render grid), with /raw unnormalised\n"
     "      --normalize N     projections for display, per tile: absmax (default:\n"
     "                        0.5 + 0.5 v / max|v|, zero is mid-gray), minmax, none\n"
-    CLI_COMMON_HELP;
+    CLI_IMAGE_HELP
+    CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_THREADS CLI_HELP_END;
 
 struct patches_opts {
     struct cli_common co;
@@ -54,11 +57,11 @@ static void parse_args(int argc, char **argv, struct patches_opts *o)
         { "channels", required_argument, 0, 'c' },
         { "projections", required_argument, 0, OPT_PROJECTIONS },
         { "normalize", required_argument, 0, OPT_NORMALIZE },
-        CLI_COMMON_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_RANGE | CLI_BATCH | CLI_THREADS);
     o->k = 9;
     o->norm = PATCHES_NORM_ABSMAX;
     int c;
@@ -77,29 +80,9 @@ static void parse_args(int argc, char **argv, struct patches_opts *o)
             cli_common_opt(c, optarg, &o->co, usage);
         }
     }
-    if (!o->model)
-        die_usage("no model: give -m MODEL.h5");
+    o->input = setup_args(o->model, argc, argv, optind);
     if (!o->layer)
         die_usage("no layer: give -l LAYER");
-    if (optind < argc - 1)
-        die_usage("one images file expected, got %d", argc - optind);
-    o->input = optind < argc ? argv[optind] : NULL;
-}
-
-static void check_images(h5in *in, const model *m, const char *mfile)
-{
-    int64_t d[TENSOR_MAXDIM];
-    if (!h5in_has(in, "/images"))
-        die("%s: no dataset '/images' (not an images file)", in->name);
-    int nd = h5in_dims(in, "/images", d);
-    if (nd != 4)
-        die("%s: /images should be N x C x H x W (has %d dimensions)", in->name, nd);
-    const int64_t *ms = m->in_shape;
-    if (d[1] != ms[0] || d[2] != ms[1] || d[3] != ms[2])
-        die("%s: images are %lldx%lldx%lld (C x H x W) but %s wants %lldx%lldx%lld "
-            "(make them with cnn-images --size/--gray/--rgb)", in->name, (long long)d[1],
-            (long long)d[2], (long long)d[3], mfile, (long long)ms[0], (long long)ms[1],
-            (long long)ms[2]);
 }
 
 /* Pass 1: stream the dataset through the layer, keeping each map's best. */
@@ -111,7 +94,7 @@ static void rank(engine *e, int layer, h5in *in, int64_t a, int64_t n, int batch
     for (int64_t r = 0; r < n; r += batch) {
         int64_t c = n - r < batch ? n - r : batch;
         xb->dims[0] = c;
-        h5in_read_rows_into(in, "/images", a + r, c, xb->data);
+        pixels_read_into(in, a + r, c, xb->data);
         engine_forward_upto(e, xb, layer);
         patches_top_update(pt, engine_act(e, layer), r);
         progress_update(pg, r + c);
@@ -159,12 +142,7 @@ static void write_meta(h5out *out, h5in *in, int64_t a, const patches_top *pt, c
     h5out_write_i64(out, "/ids", T, ids);
     if (lab)
         h5out_write_i32(out, "/labels", T, lab);
-    if (h5in_has(in, "/classes")) {
-        int nc;
-        char **c = h5in_read_strings(in, "/classes", &nc);
-        h5out_write_strings(out, "/classes", nc, c);
-        cli_free_list(c, nc);
-    }
+    h5out_carry_classes(out, in);
     h5out_write_i32(out, "/channel", T, ch);
     h5out_write_i32(out, "/rank", T, rk);
     h5out_write_i32n(out, "/pos", 2, (int64_t[]){ T, 2 }, pos);
@@ -192,11 +170,8 @@ int main(int argc, char **argv)
     cli_init(argc, argv);
     struct patches_opts o;
     parse_args(argc, argv, &o);
-    if (o.co.threads)
-        engine_set_threads(o.co.threads);
-
-    model *m = model_load(o.model);
-    int layer = arch_require_layer(m, o.layer, o.model);
+    model *m = setup_model(o.model, &o.co);
+    int layer = model_require(m, o.layer, o.model);
     const node *ln = &m->nodes[layer];
     int *chs, nch;
     if (o.channels)
@@ -207,11 +182,8 @@ int main(int argc, char **argv)
         for (int c = 0; c < nch; c++)
             chs[c] = c;
     }
-    h5in *in = h5in_open(o.input);
-    h5in_require_kind(in, "images");
-    check_images(in, m, o.model);
-    int64_t a = o.co.range_a, b = o.co.range_b;
-    cli_range_resolve(h5in_nrows(in, "/images"), &a, &b);
+    int64_t a, b;
+    h5in *in = setup_images(o.input, m, o.model, &o.co, &a, &b);
     int64_t n = b - a;
     if (o.k > n)
         die("%s: -k %d is larger than the dataset (%lld images; one patch per image and map)",
@@ -259,7 +231,7 @@ int main(int argc, char **argv)
         int64_t c = T - t0 < batch ? T - t0 : batch;
         xb->dims[0] = pat->dims[0] = prj->dims[0] = raw->dims[0] = c;
         for (int64_t i = 0; i < c; i++) {
-            h5in_read_rows_into(in, "/images", a + pt.hits[t0 + i].row, 1, xb->data + i * imlen);
+            pixels_read_into(in, a + pt.hits[t0 + i].row, 1, xb->data + i * imlen);
             bch[i] = chs[(t0 + i) / o.k];
         }
         const tensor *g = patches_project(e, layer, xb, pt.hits + t0, bch);

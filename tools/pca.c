@@ -38,7 +38,7 @@ static const char usage[] =
     "per B columns, memory (16 D + 4 N) bytes per basis column. The rows are\n"
     "streamed from the file in batches, never held whole.\n"
     "\n"
-    CLI_COMMON_HELP;
+    CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_THREADS CLI_HELP_SEED CLI_HELP_END;
 
 struct pca_opts {
     struct cli_common co;
@@ -64,7 +64,7 @@ static void parse_args(int argc, char **argv, struct pca_opts *o)
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_RANGE | CLI_BATCH | CLI_THREADS | CLI_SEED);
     o->co.batch = 0;  /* 0: linalg sizes batches to about 32 MiB */
     o->k = 2;
     int c;
@@ -262,6 +262,8 @@ static int run(struct pca_opts *o)
         int64_t batch = o->co.batch > 0 ? o->co.batch : ((int64_t)8 << 20) / d;
         if (batch < 16)
             batch = 16;
+        if (batch > b - a)
+            batch = b - a;
         float *x = falloc((size_t)(batch * d));
         tensor *proj = tensor_new2(batch, k);
         progress *pr = progress_start("project", b - a);
@@ -270,6 +272,8 @@ static int run(struct pca_opts *o)
             h5in_read_rows_into(in, "/features", r, cnt, x);
             linalg_check_finite(x, cnt, d, in->name, r);
             linalg_pca_transform(p->mean, p->components, d, k, x, cnt, proj->data);
+            finite_check_rows(proj->data, cnt, k, r, in->name, "row", "projection", "component",
+                              ": the features are finite but too large for float arithmetic");
             proj->dims[0] = cnt;
             h5out_write_rows(out, "/features", r - a, proj);
             progress_update(pr, r + cnt - a);
@@ -311,8 +315,8 @@ static int run(struct pca_opts *o)
         info("%s: %d components of %lld x %lld by %s in %d passes explain %.1f%% of the variance",
              in->name, k, (long long)p->n, (long long)d, p->method, p->passes, 100 * expl);
     h5out_commit(out);
-    linalg_pca_free(p);
     h5in_close(in);
+    linalg_pca_free(p);
     return EXIT_OK;
 }
 

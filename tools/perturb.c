@@ -10,6 +10,7 @@
 
 #include "base/cli.h"
 #include "io/h5io.h"
+#include "io/pixels.h"
 #include "methods/perturb.h"
 
 static const char usage[] =
@@ -18,7 +19,7 @@ static const char usage[] =
     "with /ids, /labels and /classes carried, ready for cnn-forward --print.\n"
     "\n"
     "Commands:\n"
-    "  shuffle --tiles RxC   cut into R rows x C columns of equal tiles and place\n"
+    "  shuffle --tiles CxR   cut into C columns x R rows of equal tiles and place\n"
     "                        them in a random order (per image, from --seed and the\n"
     "                        image's id); /perm gets each position's source tile.\n"
     "                        R must divide the height and C the width (else an\n"
@@ -31,12 +32,14 @@ static const char usage[] =
     "  occlude --box X,Y,W,H [--fill F]   fill one box (inside the image)\n"
     "  grid-occlude --size S [--stride T] [--fill F]\n"
     "                        one output row per position of an SxS occluder (S or\n"
-    "                        HxW) moved by T (default S) while fully inside; /box\n"
+    "                        WxH) moved by T (S or WxH; default S) while fully\n"
+    "                        inside; /box\n"
     "                        holds each row's X,Y,W,H, /source the input row\n"
     "  --fill F: gray (0.5, default), zero, mean (the image's channel means), or a\n"
     "  number.\n"
     "\n"
-    CLI_COMMON_HELP;
+    CLI_IMAGE_HELP
+    CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_SEED CLI_HELP_END;
 
 enum { CMD_SHUFFLE, CMD_SILHOUETTE, CMD_OCCLUDE, CMD_GRID };
 enum { OPT_TILES = 2001, OPT_MASK, OPT_THRESHOLD, OPT_INVERT, OPT_BOX, OPT_FILL, OPT_SIZE,
@@ -70,24 +73,6 @@ static void parse_box(const char *s, int64_t *v)
         die_usage("--box: '%s': width and height must be at least 1", s);
 }
 
-/* "RxC" or "N" (N x N). */
-static void parse_rc(const char *opt, const char *s, int *r, int *c)
-{
-    const char *x = strchr(s, 'x');
-    if (!x) {
-        *r = *c = (int)cli_long(opt, s, 1, 1 << 20);
-        return;
-    }
-    char buf[32];
-    size_t k = (size_t)(x - s);
-    if (k == 0 || k >= sizeof buf)
-        die_usage("%s: '%s' is not RxC or N", opt, s);
-    memcpy(buf, s, k);
-    buf[k] = 0;
-    *r = (int)cli_long(opt, buf, 1, 1 << 20);
-    *c = (int)cli_long(opt, x + 1, 1, 1 << 20);
-}
-
 static void parse_args(int argc, char **argv, struct pt_opts *o)
 {
     static const struct option longopts[] = {
@@ -99,11 +84,11 @@ static void parse_args(int argc, char **argv, struct pt_opts *o)
         { "fill", required_argument, 0, OPT_FILL },
         { "size", required_argument, 0, OPT_SIZE },
         { "stride", required_argument, 0, OPT_STRIDE },
-        CLI_COMMON_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_RANGE | CLI_BATCH | CLI_SEED);
     o->threshold = 0.5;
     o->fill = PERTURB_FILL_GRAY;
     if (argc < 2)
@@ -121,10 +106,11 @@ static void parse_args(int argc, char **argv, struct pt_opts *o)
         die_usage("unknown command '%s' (shuffle, silhouette, occlude, grid-occlude)", cmd);
     argc--;
     argv++;
+    cli_getopt_args(argc, argv);
     int c;
     while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
         switch (c) {
-        case OPT_TILES: parse_rc("--tiles", optarg, &o->tr, &o->tc); break;
+        case OPT_TILES: cli_size("--tiles", optarg, &o->tc, &o->tr); break;
         case OPT_MASK: o->mask = optarg; break;
         case OPT_THRESHOLD: o->threshold = cli_double("--threshold", optarg, 0, 1); break;
         case OPT_INVERT: o->invert = 1; break;
@@ -133,8 +119,8 @@ static void parse_args(int argc, char **argv, struct pt_opts *o)
             if ((o->fill = perturb_fill_parse(optarg, &o->fill_value)) < 0)
                 die_usage("--fill: '%s' is not gray, zero, mean or a number", optarg);
             break;
-        case OPT_SIZE: parse_rc("--size", optarg, &o->sh, &o->sw); o->have_size = 1; break;
-        case OPT_STRIDE: parse_rc("--stride", optarg, &o->th, &o->tw); break;
+        case OPT_SIZE: cli_size("--size", optarg, &o->sw, &o->sh); o->have_size = 1; break;
+        case OPT_STRIDE: cli_size("--stride", optarg, &o->tw, &o->th); break;
         default:
             cli_common_opt(c, optarg, &o->co, usage);
         }
@@ -143,7 +129,7 @@ static void parse_args(int argc, char **argv, struct pt_opts *o)
         die_usage("one images file expected, got %d", argc - optind);
     o->input = optind < argc ? argv[optind] : NULL;
     if (o->cmd == CMD_SHUFFLE && !o->tr)
-        die_usage("shuffle needs --tiles RxC");
+        die_usage("shuffle needs --tiles CxR");
     if (o->cmd == CMD_OCCLUDE && !o->have_box)
         die_usage("occlude needs --box X,Y,W,H");
     if (o->cmd == CMD_GRID && !o->have_size)
@@ -166,12 +152,12 @@ static tensor *read_mask(const char *path, int64_t a, int64_t b, int64_t H, int6
             tensor_shape_str(nd, d, (char[64]){ 0 }, 64), (long long)H, (long long)W);
     tensor *t;
     if (d[0] == 1) {
-        t = h5in_read(f, "/images");
+        t = pixels_read(f, 0, 1);
         *stride = 0;
     } else {
         if (d[0] < b)
             die("%s: %lld masks for %lld images", f->name, (long long)d[0], (long long)b);
-        t = h5in_read_rows(f, "/images", a, b - a);
+        t = pixels_read(f, a, b - a);
         *stride = d[1] * H * W;
     }
     h5in_close(f);
@@ -198,9 +184,9 @@ int main(int argc, char **argv)
 
     /* Everything that can be refused is refused before the output exists. */
     if (o.cmd == CMD_SHUFFLE && (H % o.tr || W % o.tc))
-        die("%s: %lldx%lld images do not split into %dx%d equal tiles (height must divide "
-            "by %d and width by %d; crop or resize first, e.g. cnn-images --size)", in->name,
-            (long long)H, (long long)W, o.tr, o.tc, o.tr, o.tc);
+        die("%s: %lldx%lld (WxH) images do not split into %dx%d (CxR) equal tiles (width "
+            "must divide by %d and height by %d; crop or resize first, e.g. cnn-images "
+            "--size)", in->name, (long long)W, (long long)H, o.tc, o.tr, o.tc, o.tr);
     if (o.cmd == CMD_OCCLUDE && (o.box[0] + o.box[2] > W || o.box[1] + o.box[3] > H))
         die("--box %lld,%lld,%lld,%lld lies outside the %lldx%lld (WxH) images", (long long)o.box[0],
             (long long)o.box[1], (long long)o.box[2], (long long)o.box[3], (long long)W,
@@ -237,12 +223,14 @@ int main(int argc, char **argv)
     }
 
     int64_t batch = o.co.batch > 0 ? o.co.batch : 64;
+    if (batch > n)
+        batch = n > 0 ? n : 1;
     tensor *xb = tensor_new4(batch, C, H, W);
     tensor *yb = tensor_new4(o.cmd == CMD_GRID ? per : batch, C, H, W);
     progress *pg = progress_start("perturb", n);
     for (int64_t r = 0; r < n; r += batch) {
         int64_t cnt = n - r < batch ? n - r : batch;
-        h5in_read_rows_into(in, "/images", a + r, cnt, xb->data);
+        pixels_read_into(in, a + r, cnt, xb->data);
         if (o.cmd != CMD_GRID) {
             for (int64_t i = 0; i < cnt; i++) {
                 const float *x = xb->data + i * D;
@@ -292,12 +280,7 @@ int main(int argc, char **argv)
         h5out_write_i64(out, "/ids", rows, ids_all);
         if (has_labels)
             h5out_write_i32(out, "/labels", rows, lab_all);
-        if (h5in_has(in, "/classes")) {
-            int nc;
-            char **cl = h5in_read_strings(in, "/classes", &nc);
-            h5out_write_strings(out, "/classes", nc, cl);
-            cli_free_list(cl, nc);
-        }
+        h5out_carry_classes(out, in);
         h5out_write_i32n(out, "/box", 2, (int64_t[]){ rows, 4 }, box);
         h5out_write_i32(out, "/source", rows, srcrow);
         h5out_attr_i64(out, "/", "grid", 2, (int64_t[]){ ny, nx });

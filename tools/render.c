@@ -2,10 +2,13 @@
  * with captions, filter grids, labelled scatter plots, heat-map overlays
  * with a colour bar, top-k bar charts. All drawing is in common/render/draw.c;
  * this file picks datasets, lays out tiles and writes the PNG. */
+#include "base/numeric.h"
 #include "render/actview.h"
 #include "base/cli.h"
 #include "render/draw.h"
+#include "io/actfile.h"
 #include "io/h5io.h"
+#include "io/pixels.h"
 #include "render/report.h"
 #include "base/tensor.h"
 
@@ -16,7 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *usage_main =
+static const char usage_main[] =
     "Usage: cnn-render COMMAND [OPTION]... [FILE]\n"
     "Draw PNG pictures from cnntools files (FILE or '-' = standard input).\n"
     "\n"
@@ -35,7 +38,7 @@ static const char *usage_main =
     "      --version       version\n"
     "\nExit status: 0 success, 1 failure, 2 usage error.\n";
 
-static const char *usage_html =
+static const char usage_html[] =
     "Usage: cnn-render html [-o out/index.html] [-q] REPORT.def\n"
     "One static HTML page (inline CSS, relative links, works from file://) from a\n"
     "report definition (format: pipelines/report.def): title, sections, text and\n"
@@ -68,7 +71,7 @@ static const char *usage_html =
     "      --caption none|label|id|score|auto  text under each tile (default auto:\n" \
     "                      score with label when /scores exists, else label, else none)\n"
 
-static const char *usage_grid =
+static const char usage_grid[] =
     "Usage: cnn-render grid [OPTION]... [FILE]\n"
     "Montage of the images (/images, N x C x H x W, C = 1 or 3) of FILE.\n"
     "Captions come from /labels and /classes (\"8\", \"cat\"), /ids and /scores\n"
@@ -76,12 +79,13 @@ static const char *usage_grid =
     TILE_HELP
     "      --normalize none|tile|global  stretch values to the full range per tile\n"
     "                      or over all tiles (default none: values are in [0,1])\n"
+    CLI_IMAGE_HELP
     "      --signed        signed values: symmetric range around 0, one-channel\n"
     "                      tiles in the diverging blue-white-red map\n"
     "      --cmap NAME     one-channel colour map: gray (default), viridis, diverging, jet\n"
     OUTPUT_HELP;
 
-static const char *usage_filters =
+static const char usage_filters[] =
     "Usage: cnn-render filters [OPTION]... [FILE]\n"
     "Grid of a convolution's kernels stored as an images file (/images,\n"
     "Cout x Cin x kh x kw; cnn-extract-layer --weights writes one). Each filter\n"
@@ -93,7 +97,7 @@ static const char *usage_filters =
     "      --cmap NAME     one-channel colour map (default gray)\n"
     OUTPUT_HELP;
 
-static const char *usage_scatter =
+static const char usage_scatter[] =
     "Usage: cnn-render scatter [OPTION]... [FILE]\n"
     "Scatter plot of two columns of a features or pca file, coloured by /labels\n"
     "with a legend from /classes. Axis titles show the explained variance\n"
@@ -106,7 +110,7 @@ static const char *usage_scatter =
     "      --radius R      point radius in pixels (default 2.5)\n"
     OUTPUT_HELP;
 
-static const char *usage_heatmap =
+static const char usage_heatmap[] =
     "Usage: cnn-render heatmap [OPTION]... [FILE]\n"
     "Maps (/maps, N x H' x W', from cnn-occlude or cnn-saliency) upsampled over\n"
     "their images (/images of FILE, or --images) with a colour bar.\n\n"
@@ -117,10 +121,11 @@ static const char *usage_heatmap =
     "      --cmap NAME     jet (default), viridis, gray, diverging\n"
     "      --alpha A       opacity of the map over the image (default 0.5; 1 without images)\n"
     "      --vmin V, --vmax V  colour map range (default: over all drawn maps)\n"
+    CLI_IMAGE_HELP
     TILE_HELP
     OUTPUT_HELP;
 
-static const char *usage_bars =
+static const char usage_bars[] =
     "Usage: cnn-render bars [OPTION]... [FILE]\n"
     "Each image beside a bar chart of its top classes (/probs, N x K, with\n"
     "/classes); the true class (/labels) is drawn in green.\n\n"
@@ -128,9 +133,10 @@ static const char *usage_bars =
     "                      often carry no /images)\n"
     "  -k, --top K         bars per image (default 5)\n"
     "      --cols N        panels per row (default 2)\n"
+    CLI_IMAGE_HELP
     OUTPUT_HELP;
 
-static const char *usage_activations =
+static const char usage_activations[] =
     "Usage: cnn-render activations -l LAYER [OPTION]... [FILE]\n"
     "The Deep Visualization Toolbox view of each image of an activations file\n"
     "(cnn-forward -l LAYER): all the layer's feature maps (/act/LAYER, N x C x H x W)\n"
@@ -152,6 +158,7 @@ static const char *usage_activations =
     "      --pad N         pixels between tiles (default 2)\n"
     "      --highlight     outline the strongest map (largest value) in red\n"
     "      --label WORD    the title names the row as WORD ID (default: image)\n"
+    CLI_IMAGE_HELP
     "      --unit C        channel C's panel; its tile is outlined in blue\n"
     "      --projection F  maps file of cnn-saliency -t unit=LAYER:C (guided or\n"
     "                      deconvnet), same rows: its /attr is drawn as\n"
@@ -288,7 +295,7 @@ static tensor *read_images(h5in *in, int64_t a, int64_t b)
     int nd = h5in_dims(in, "/images", dims);
     if (nd != 3 && nd != 4)
         die("%s: '/images' has %d dimensions (expected N x C x H x W)", in->name, nd);
-    tensor *t = h5in_read_rows(in, "/images", a, b - a);
+    tensor *t = pixels_read(in, a, b - a);
     if (nd == 3) {
         t->ndim = 4;
         t->dims[3] = t->dims[2];
@@ -299,20 +306,6 @@ static tensor *read_images(h5in *in, int64_t a, int64_t b)
         die("%s: '/images' of %lldx%lld pixels cannot be drawn", in->name,
             (long long)t->dims[2], (long long)t->dims[3]);
     return t;
-}
-
-static void minmax(const float *v, int64_t n, double *lo, double *hi)
-{
-    double a = INFINITY, b = -INFINITY;
-    for (int64_t i = 0; i < n; i++)
-        if (isfinite(v[i])) {
-            if (v[i] < a) a = v[i];
-            if (v[i] > b) b = v[i];
-        }
-    if (!(b >= a))
-        a = 0, b = 1;
-    *lo = a;
-    *hi = b;
 }
 
 static void check_each_dir(const char *dir)
@@ -366,7 +359,7 @@ static void tile_range(const ropts *o, const tileset *ts, int64_t t0, int64_t cn
         if (o->sign)
             a = -1;
     } else {
-        minmax(ts->data + t0 * ts_n, cnt * (int64_t)ts_n, &a, &b);
+        num_minmax(ts->data + t0 * ts_n, cnt * (int64_t)ts_n, &a, &b);
         if (o->sign) {
             double m = fmax(fabs(a), fabs(b));
             a = -m;
@@ -667,7 +660,7 @@ static void cmd_heatmap(ropts *o)
     tensor *img = images_for(o, in, &m, a, b);
     int64_t n = b - a;
     double lo, hi;
-    minmax(maps->data, tensor_numel(maps), &lo, &hi);
+    num_minmax(maps->data, tensor_numel(maps), &lo, &hi);
     if (o->sign) {
         double mx = fmax(fabs(lo), fabs(hi));
         lo = -mx;
@@ -777,7 +770,7 @@ static void cmd_bars(ropts *o)
     int pw = (img ? box + 12 : 0) + barw, pad = o->pad < 8 ? 8 : o->pad;
     int cols = o->cols ? o->cols : (n < 2 ? 1 : 2);
     int64_t nout = o->each ? n : 1;
-    int *idx = xmalloc((size_t)K * sizeof *idx);
+    int32_t *idx = xmalloc((size_t)K * sizeof *idx);
     float *vals = xmalloc((size_t)k * sizeof *vals);
     char **names = xcalloc((size_t)k, sizeof *names);
     char nb[32];
@@ -792,19 +785,9 @@ static void cmd_bars(ropts *o)
             int64_t i = first + j;
             double x = pad + (j % cc) * (pw + pad), y = pad + (double)(j / cc) * (ph + pad);
             const float *pr = p->data + i * K;
-            /* Top k by partial selection sort; ties keep the lower class. */
-            for (int c = 0; c < K; c++)
-                idx[c] = c;
-            for (int r = 0; r < k; r++) {
-                int best = r;
-                for (int c = r + 1; c < K; c++)
-                    if (pr[idx[c]] > pr[idx[best]] || (isnan(pr[idx[best]]) && !isnan(pr[idx[c]])))
-                        best = c;
-                int t = idx[r]; idx[r] = idx[best]; idx[best] = t;
-            }
+            num_topk(pr, K, k, idx, vals);   /* ties keep the lower class */
             int hl = -1;
             for (int r = 0; r < k; r++) {
-                vals[r] = pr[idx[r]];
                 free(names[r]);
                 names[r] = xstrdup(class_name(&m, idx[r], nb, sizeof nb));
                 if (m.labels && m.labels[i] == idx[r])
@@ -913,26 +896,16 @@ static h5in *open_companion(const ropts *o, const char *path, const char *dset, 
 /* The layer's dataset /act/LAYER with spatial maps; dims get N, C, H, W. */
 static char *act_layer(h5in *in, const char *layer, int64_t *dims)
 {
-    size_t n = strlen(layer) + 8;
-    char *d = xmalloc(n);
-    snprintf(d, n, "/act/%s", layer);
-    if (!strchr(layer, '/') && h5in_has(in, d)) {
-        int64_t dd[TENSOR_MAXDIM];
-        int nd = h5in_dims(in, d, dd);
-        if (nd != 4 || dd[2] * dd[3] < 2)
-            die("%s: layer '%s' has no spatial maps (%s per image; choose a convolutional "
-                "layer)", in->name, layer, tensor_shape_str(nd - 1, dd + 1, (char[64]){0}, 64));
-        if (dd[1] < 1 || dd[1] > 16384)
-            die("%s: layer '%s' has %lld channels", in->name, layer, (long long)dd[1]);
-        memcpy(dims, dd, 4 * sizeof *dims);
-        return d;
-    }
-    char **names = NULL, list[512] = "";
-    int k = h5in_has(in, "/act") ? h5in_list(in, "/act", &names) : 0;
-    for (int i = 0; i < k && strlen(list) + strlen(names[i]) + 2 < sizeof list; i++)
-        strcat(strcat(list, i ? " " : ""), names[i]);
-    die("%s: no layer '%s' (layers: %s; cnn-forward -l LAYER keeps one)", in->name, layer,
-        k ? list : "none");
+    char *d = actfile_layer(in, layer, 0);
+    int64_t dd[TENSOR_MAXDIM];
+    int nd = h5in_dims(in, d, dd);
+    if (nd != 4 || dd[2] * dd[3] < 2)
+        die("%s: layer '%s' has no spatial maps (%s per image; choose a convolutional "
+            "layer)", in->name, layer, tensor_shape_str(nd - 1, dd + 1, (char[64]){0}, 64));
+    if (dd[1] < 1 || dd[1] > 16384)
+        die("%s: layer '%s' has %lld channels", in->name, layer, (long long)dd[1]);
+    memcpy(dims, dd, 4 * sizeof *dims);
+    return d;
 }
 
 /* Up to 9 patches of channel u from a cnn-patches file, as one tensor. */
@@ -995,6 +968,60 @@ static char *top1_text(h5in *in, const meta *m, int64_t row)
     return xstrdup(buf);
 }
 
+/* How the activations view normalises, from --normalize, --vmin, --vmax. */
+static actview_opts act_view_opts(const ropts *o)
+{
+    actview_opts vo = { ACTVIEW_NORM_GLOBAL, 0, 1, (draw_cmap)o->cmap, o->scale, o->cols,
+                        o->pad_set ? o->pad : 2, o->highlight, o->unit };
+    if (o->normalize == NORM_TILE)
+        vo.normalize = ACTVIEW_NORM_TILE;
+    else if (o->normalize == NORM_NONE)
+        vo.normalize = ACTVIEW_NORM_FIXED;
+    if (o->has_vmin || o->has_vmax) {
+        if (o->normalize == NORM_TILE)
+            die_usage("--vmin/--vmax fix one range; --normalize tile has one per map");
+        vo.normalize = ACTVIEW_NORM_FIXED;
+        vo.vmin = o->has_vmin ? (float)o->vmin : 0;
+        vo.vmax = o->has_vmax ? (float)o->vmax : 1;
+        if (!(vo.vmax > vo.vmin))
+            die_usage("--vmax must be larger than --vmin");
+    }
+    return vo;
+}
+
+/* The --projection file (a cnn-saliency maps file of --unit), checked for
+ * rows [a, b); *pname gets its panel's title. */
+static h5in *act_projection(const ropts *o, h5in *in, meta *m, int64_t a, int64_t b,
+                            char **pname)
+{
+    h5in *pj = open_companion(o, o->projection, "/attr", in, m, a, b);
+    int64_t pd[TENSOR_MAXDIM];
+    if (h5in_dims(pj, "/attr", pd) != 4 || pd[1] < 1 || pd[2] < 1 || pd[3] < 1 ||
+        pd[2] > 8192 || pd[3] > 8192)
+        die("%s: '/attr' is not N x C x H x W (not a cnn-saliency maps file)", pj->name);
+    /* /target; files of before the one maps schema said /targets */
+    const char *tds = h5in_has(pj, "/target") ? "/target" : "/targets";
+    if (h5in_has(pj, tds)) {
+        int32_t *tg = h5in_read_i32(pj, tds, a, b - a);
+        int64_t i = 0;
+        while (i < b - a && tg[i] == o->unit)
+            i++;
+        int32_t bad = i < b - a ? tg[i] : 0;
+        free(tg);
+        if (i < b - a)
+            die("%s: row %lld explains channel %d, not --unit %d (cnn-saliency -t "
+                "unit=%s:%d)", pj->name, (long long)(a + i), bad, o->unit, o->layer, o->unit);
+    }
+    char *meth = h5in_attr_str(pj, "/", "method");
+    size_t n = (meth ? strlen(meth) : 0) + 32;
+    *pname = xmalloc(n);
+    snprintf(*pname, n, "%s (this image)", meth ? meth : "projection");
+    if (meth && !strcmp(meth, "guided"))
+        snprintf(*pname, n, "guided backprop (this image)");
+    free(meth);
+    return pj;
+}
+
 static void cmd_activations(ropts *o)
 {
     if (!o->layer)
@@ -1017,21 +1044,7 @@ static void cmd_activations(ropts *o)
                   (long long)(b - a));
     meta m;
     meta_read(in, a, b, &m);
-    actview_opts vo = { ACTVIEW_NORM_GLOBAL, 0, 1, (draw_cmap)o->cmap, o->scale, o->cols,
-                        o->pad_set ? o->pad : 2, o->highlight, o->unit };
-    if (o->normalize == NORM_TILE)
-        vo.normalize = ACTVIEW_NORM_TILE;
-    else if (o->normalize == NORM_NONE)
-        vo.normalize = ACTVIEW_NORM_FIXED;
-    if (o->has_vmin || o->has_vmax) {
-        if (o->normalize == NORM_TILE)
-            die_usage("--vmin/--vmax fix one range; --normalize tile has one per map");
-        vo.normalize = ACTVIEW_NORM_FIXED;
-        vo.vmin = o->has_vmin ? (float)o->vmin : 0;
-        vo.vmax = o->has_vmax ? (float)o->vmax : 1;
-        if (!(vo.vmax > vo.vmin))
-            die_usage("--vmax must be larger than --vmin");
-    }
+    actview_opts vo = act_view_opts(o);
     /* Every companion is checked before the first picture is written. */
     h5in *im = o->images ? open_companion(o, o->images, "/images", in, &m, a, b)
                : h5in_has(in, "/images") ? in : NULL;
@@ -1039,31 +1052,8 @@ static void cmd_activations(ropts *o)
         tensor_free(read_images(im, a, a + 1));   /* shape checks */
     h5in *pj = NULL;
     char *pname = NULL;
-    if (o->projection) {
-        pj = open_companion(o, o->projection, "/attr", in, &m, a, b);
-        int64_t pd[TENSOR_MAXDIM];
-        if (h5in_dims(pj, "/attr", pd) != 4 || pd[1] < 1 || pd[2] < 1 || pd[3] < 1 ||
-            pd[2] > 8192 || pd[3] > 8192)
-            die("%s: '/attr' is not N x C x H x W (not a cnn-saliency maps file)", pj->name);
-        if (h5in_has(pj, "/target")) {
-            int32_t *tg = h5in_read_i32(pj, "/target", a, b - a);
-            int64_t i = 0;
-            while (i < b - a && tg[i] == o->unit)
-                i++;
-            int32_t bad = i < b - a ? tg[i] : 0;
-            free(tg);
-            if (i < b - a)
-                die("%s: row %lld explains channel %d, not --unit %d (cnn-saliency -t "
-                    "unit=%s:%d)", pj->name, (long long)(a + i), bad, o->unit, o->layer, o->unit);
-        }
-        char *meth = h5in_attr_str(pj, "/", "method");
-        size_t n = (meth ? strlen(meth) : 0) + 32;
-        pname = xmalloc(n);
-        snprintf(pname, n, "%s (this image)", meth ? meth : "projection");
-        if (meth && !strcmp(meth, "guided"))
-            snprintf(pname, n, "guided backprop (this image)");
-        free(meth);
-    }
+    if (o->projection)
+        pj = act_projection(o, in, &m, a, b, &pname);
     tensor *pat = NULL;
     if (o->patches) {
         if ((!o->input || !strcmp(o->input, "-")) && !strcmp(o->patches, "-"))
@@ -1184,6 +1174,7 @@ static int option_cmds(int c)
     case OPT_NUMBERS: case OPT_FORMAT: case OPT_ALPHA:
         return C_HEATMAP;
     case 'k': return C_BARS;
+    case CLI_OPT_ALLOW_RANGE: return C_GRID | C_HEATMAP | C_BARS | C_ACT;
     }
     return ~0;   /* the common options */
 }
@@ -1196,42 +1187,170 @@ static int parse_enum(const char *opt, const char *arg, const char *const *names
     die_usage("%s: unknown value '%s'", opt, arg);
 }
 
+/* The commands: name, usage, which options apply (option_cmds), what
+ * draws. html is the report page (common/render/report.c). */
+typedef struct render_cmd {
+    const char *name;
+    const char *usage;
+    int bit;
+    void (*run)(ropts *o);
+} render_cmd;
+
+static void cmd_grid_maps(ropts *o) { cmd_grid(o, 0); }
+static void cmd_filters(ropts *o) { cmd_grid(o, 1); }
+
+static const render_cmd commands[] = {
+    { "grid", usage_grid, C_GRID, cmd_grid_maps },
+    { "filters", usage_filters, C_FILTERS, cmd_filters },
+    { "scatter", usage_scatter, C_SCATTER, cmd_scatter },
+    { "heatmap", usage_heatmap, C_HEATMAP, cmd_heatmap },
+    { "bars", usage_bars, C_BARS, cmd_bars },
+    { "activations", usage_activations, C_ACT, cmd_activations },
+    { "html", usage_html, 0, NULL },
+};
+#define COMMAND_NAMES "grid, filters, scatter, heatmap, bars, activations, html"
+
+static const struct option longopts[] = {
+    CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
+    { "cols", required_argument, 0, OPT_COLS },
+    { "scale", required_argument, 0, OPT_SCALE },
+    { "pad", required_argument, 0, OPT_PAD },
+    { "caption", required_argument, 0, OPT_CAPTION },
+    { "normalize", required_argument, 0, OPT_NORMALIZE },
+    { "signed", no_argument, 0, OPT_SIGNED },
+    { "cmap", required_argument, 0, OPT_CMAP },
+    { "filter", required_argument, 0, OPT_FILTER },
+    { "each", required_argument, 0, OPT_EACH },
+    { "dims", required_argument, 0, OPT_DIMS },
+    { "dset", required_argument, 0, OPT_DSET },
+    { "title", required_argument, 0, OPT_TITLE },
+    { "size", required_argument, 0, OPT_SIZE },
+    { "radius", required_argument, 0, OPT_RADIUS },
+    { "images", required_argument, 0, OPT_IMAGES },
+    { "numbers", no_argument, 0, OPT_NUMBERS },
+    { "format", required_argument, 0, OPT_FORMAT },
+    { "alpha", required_argument, 0, OPT_ALPHA },
+    { "vmin", required_argument, 0, OPT_VMIN },
+    { "vmax", required_argument, 0, OPT_VMAX },
+    { "top", required_argument, 0, 'k' },
+    { "layer", required_argument, 0, 'l' },
+    { "highlight", no_argument, 0, OPT_HIGHLIGHT },
+    { "unit", required_argument, 0, OPT_UNIT },
+    { "projection", required_argument, 0, OPT_PROJECTION },
+    { "patches", required_argument, 0, OPT_PATCHES },
+    { "label", required_argument, 0, OPT_LABEL },
+    { 0, 0, 0, 0 },
+};
+
+/* The options after the command (argv[1], already replaced by the
+ * program name for getopt's messages) into o. */
+static void parse_args(int argc, char **argv, const render_cmd *rc, ropts *o)
+{
+    static const char *const caps[] = { "auto", "none", "label", "id", "score" };
+    static const char *const norms[] = { "none", "tile", "global" };
+    static const char *const filters[] = { "nearest", "bilinear" };
+    int c, li;
+    while ((c = getopt_long(argc - 1, argv + 1, CLI_COMMON_SHORTOPTS "k:l:", longopts, &li)) != -1) {
+        if (c != '?' && c != ':' && !(option_cmds(c) & rc->bit))
+            die_usage("--%s does not apply to '%s' (see 'cnn-render %s --help')",
+                      c == 'k' ? "top" : c == 'l' ? "layer" : longopts[li].name, rc->name, rc->name);
+        switch (c) {
+        case OPT_COLS: o->cols = (int)cli_long("--cols", optarg, 1, 1000); break;
+        case OPT_SCALE: o->scale = (int)cli_long("--scale", optarg, 1, 64); break;
+        case OPT_PAD: o->pad = (int)cli_long("--pad", optarg, 0, 200); o->pad_set = 1; break;
+        case OPT_CAPTION: o->caption = parse_enum("--caption", optarg, caps, 5); break;
+        case OPT_NORMALIZE: o->normalize = parse_enum("--normalize", optarg, norms, 3); break;
+        case OPT_SIGNED: o->sign = 1; break;
+        case OPT_CMAP:
+            if ((o->cmap = draw_cmap_parse(optarg)) < 0)
+                die_usage("--cmap: unknown colour map '%s' (gray, viridis, diverging, jet)", optarg);
+            break;
+        case OPT_FILTER: o->filter = parse_enum("--filter", optarg, filters, 2); break;
+        case OPT_EACH: o->each = optarg; break;
+        case OPT_DIMS: {
+            int *v, nv = cli_int_list("--dims", optarg, 1 << 20, &v);
+            if (nv != 2 || v[0] < 1 || v[1] < 1)
+                die_usage("--dims: '%s' is not two columns I,J counted from 1", optarg);
+            o->dimx = v[0];
+            o->dimy = v[1];
+            free(v);
+            break;
+        }
+        case OPT_DSET: o->dset = optarg; break;
+        case OPT_TITLE: o->title = optarg; break;
+        case OPT_SIZE:
+            cli_size("--size", optarg, &o->width, &o->height);
+            if (o->width < 200 || o->height < 150 || o->width > 8000 || o->height > 8000)
+                die_usage("--size: %s is outside 200x150..8000x8000", optarg);
+            break;
+        case OPT_RADIUS: o->radius = cli_double("--radius", optarg, 0.5, 50); break;
+        case OPT_IMAGES: o->images = optarg; break;
+        case OPT_NUMBERS: o->numbers = 1; break;
+        case OPT_FORMAT:
+            /* One numeric conversion only: the format sees one double. */
+            if (!strchr(optarg, '%') || strchr(strchr(optarg, '%') + 1, '%') ||
+                !strpbrk(strchr(optarg, '%'), "fgeFGE") || strpbrk(optarg, "*n"))
+                die_usage("--format: '%s' is not one %%f/%%g/%%e conversion", optarg);
+            o->format = optarg;
+            break;
+        case OPT_ALPHA: o->alpha = cli_double("--alpha", optarg, 0, 1); break;
+        case OPT_VMIN: o->vmin = cli_double("--vmin", optarg, -1e30, 1e30); o->has_vmin = 1; break;
+        case OPT_VMAX: o->vmax = cli_double("--vmax", optarg, -1e30, 1e30); o->has_vmax = 1; break;
+        case 'k': o->topk = (int)cli_long("--top", optarg, 1, 100); break;
+        case 'l': o->layer = optarg; break;
+        case OPT_HIGHLIGHT: o->highlight = 1; break;
+        case OPT_UNIT: o->unit = (int)cli_long("--unit", optarg, 0, 16383); break;
+        case OPT_PROJECTION: o->projection = optarg; break;
+        case OPT_PATCHES: o->patches = optarg; break;
+        case OPT_LABEL: o->label = optarg; break;
+        default:
+            if (!cli_common_opt(c, optarg, &o->co, rc->usage))
+                die_usage("unexpected option");
+        }
+    }
+    optind++;   /* back to argv's numbering */
+    if (optind < argc - 1)
+        die_usage("too many operands (one input file)");
+    o->input = optind < argc ? argv[optind] : NULL;
+    if (o->each)
+        check_each_dir(o->each);
+    if (o->has_vmin && o->has_vmax && o->vmax <= o->vmin)
+        die_usage("--vmax must be larger than --vmin");
+    if (o->dimx == o->dimy && rc->bit == C_SCATTER)
+        warnx("--dims plots a column against itself");
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
     if (argc < 2)
-        die_usage("no command given (grid, filters, scatter, heatmap, bars, activations, html)");
+        die_usage("no command given (" COMMAND_NAMES ")");
     const char *cmd = argv[1];
-    const char *usage;
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help"))
         cli_help(usage_main);
     if (!strcmp(cmd, "--version"))
         cli_version();
-    if (!strcmp(cmd, "html")) {
-        argv[1] = argv[0];   /* getopt names the program in its messages */
-        return report_cli(argc - 1, argv + 1, usage_html);
-    }
     if (cmd[0] == '-')
-        die_usage("unrecognized option '%s' (a command comes first: grid, filters, scatter, heatmap, bars, activations, html)", cmd);
-    int cbit;
-    if (!strcmp(cmd, "grid")) usage = usage_grid, cbit = C_GRID;
-    else if (!strcmp(cmd, "filters")) usage = usage_filters, cbit = C_FILTERS;
-    else if (!strcmp(cmd, "scatter")) usage = usage_scatter, cbit = C_SCATTER;
-    else if (!strcmp(cmd, "heatmap")) usage = usage_heatmap, cbit = C_HEATMAP;
-    else if (!strcmp(cmd, "bars")) usage = usage_bars, cbit = C_BARS;
-    else if (!strcmp(cmd, "activations")) usage = usage_activations, cbit = C_ACT;
-    else
-        die_usage("unknown command '%s' (grid, filters, scatter, heatmap, bars, activations, html)", cmd);
-
+        die_usage("unrecognized option '%s' (a command comes first: " COMMAND_NAMES ")", cmd);
+    const render_cmd *rc = NULL;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0] && !rc; i++)
+        if (!strcmp(cmd, commands[i].name))
+            rc = &commands[i];
+    if (!rc)
+        die_usage("unknown command '%s' (" COMMAND_NAMES ")", cmd);
+    argv[1] = argv[0];   /* getopt names the program in its messages */
+    cli_getopt_args(argc - 1, argv + 1);
+    if (!rc->run)
+        return report_cli(argc - 1, argv + 1, rc->usage);
     ropts o;
     memset(&o, 0, sizeof o);
-    cli_common_defaults(&o.co);
+    cli_common_for(&o.co, CLI_RANGE);
     o.cmd = cmd;
     o.pad = 4;
     o.caption = CAP_AUTO;
     o.normalize = NORM_DEFAULT;
-    o.cmap = !strcmp(cmd, "heatmap") ? -1 : DRAW_CMAP_GRAY;
-    o.filter = !strcmp(cmd, "heatmap") ? -1 : DRAW_NEAREST;
+    o.cmap = rc->bit == C_HEATMAP ? -1 : DRAW_CMAP_GRAY;
+    o.filter = rc->bit == C_HEATMAP ? -1 : DRAW_NEAREST;
     o.dimx = 1;
     o.dimy = 2;
     o.width = 760;
@@ -1239,116 +1358,7 @@ int main(int argc, char **argv)
     o.alpha = -1;
     o.topk = 5;
     o.unit = -1;
-    static const struct option longopts[] = {
-        CLI_COMMON_LONGOPTS,
-        { "cols", required_argument, 0, OPT_COLS },
-        { "scale", required_argument, 0, OPT_SCALE },
-        { "pad", required_argument, 0, OPT_PAD },
-        { "caption", required_argument, 0, OPT_CAPTION },
-        { "normalize", required_argument, 0, OPT_NORMALIZE },
-        { "signed", no_argument, 0, OPT_SIGNED },
-        { "cmap", required_argument, 0, OPT_CMAP },
-        { "filter", required_argument, 0, OPT_FILTER },
-        { "each", required_argument, 0, OPT_EACH },
-        { "dims", required_argument, 0, OPT_DIMS },
-        { "dset", required_argument, 0, OPT_DSET },
-        { "title", required_argument, 0, OPT_TITLE },
-        { "size", required_argument, 0, OPT_SIZE },
-        { "radius", required_argument, 0, OPT_RADIUS },
-        { "images", required_argument, 0, OPT_IMAGES },
-        { "numbers", no_argument, 0, OPT_NUMBERS },
-        { "format", required_argument, 0, OPT_FORMAT },
-        { "alpha", required_argument, 0, OPT_ALPHA },
-        { "vmin", required_argument, 0, OPT_VMIN },
-        { "vmax", required_argument, 0, OPT_VMAX },
-        { "top", required_argument, 0, 'k' },
-        { "layer", required_argument, 0, 'l' },
-        { "highlight", no_argument, 0, OPT_HIGHLIGHT },
-        { "unit", required_argument, 0, OPT_UNIT },
-        { "projection", required_argument, 0, OPT_PROJECTION },
-        { "patches", required_argument, 0, OPT_PATCHES },
-        { "label", required_argument, 0, OPT_LABEL },
-        { 0, 0, 0, 0 },
-    };
-    static const char *const caps[] = { "auto", "none", "label", "id", "score" };
-    static const char *const norms[] = { "none", "tile", "global" };
-    static const char *const filters[] = { "nearest", "bilinear" };
-    argv[1] = argv[0];   /* getopt names the program in its messages */
-    int c, li;
-    while ((c = getopt_long(argc - 1, argv + 1, CLI_COMMON_SHORTOPTS "k:l:", longopts, &li)) != -1) {
-        if (c != '?' && c != ':' && !(option_cmds(c) & cbit))
-            die_usage("--%s does not apply to '%s' (see 'cnn-render %s --help')",
-                      c == 'k' ? "top" : c == 'l' ? "layer" : longopts[li].name, cmd, cmd);
-        switch (c) {
-        case OPT_COLS: o.cols = (int)cli_long("--cols", optarg, 1, 1000); break;
-        case OPT_SCALE: o.scale = (int)cli_long("--scale", optarg, 1, 64); break;
-        case OPT_PAD: o.pad = (int)cli_long("--pad", optarg, 0, 200); o.pad_set = 1; break;
-        case OPT_CAPTION: o.caption = parse_enum("--caption", optarg, caps, 5); break;
-        case OPT_NORMALIZE: o.normalize = parse_enum("--normalize", optarg, norms, 3); break;
-        case OPT_SIGNED: o.sign = 1; break;
-        case OPT_CMAP:
-            if ((o.cmap = draw_cmap_parse(optarg)) < 0)
-                die_usage("--cmap: unknown colour map '%s' (gray, viridis, diverging, jet)", optarg);
-            break;
-        case OPT_FILTER: o.filter = parse_enum("--filter", optarg, filters, 2); break;
-        case OPT_EACH: o.each = optarg; break;
-        case OPT_DIMS: {
-            int *v, nv = cli_int_list("--dims", optarg, 1 << 20, &v);
-            if (nv != 2 || v[0] < 1 || v[1] < 1)
-                die_usage("--dims: '%s' is not two columns I,J counted from 1", optarg);
-            o.dimx = v[0];
-            o.dimy = v[1];
-            free(v);
-            break;
-        }
-        case OPT_DSET: o.dset = optarg; break;
-        case OPT_TITLE: o.title = optarg; break;
-        case OPT_SIZE:
-            cli_size("--size", optarg, &o.width, &o.height);
-            if (o.width < 200 || o.height < 150 || o.width > 8000 || o.height > 8000)
-                die_usage("--size: %s is outside 200x150..8000x8000", optarg);
-            break;
-        case OPT_RADIUS: o.radius = cli_double("--radius", optarg, 0.5, 50); break;
-        case OPT_IMAGES: o.images = optarg; break;
-        case OPT_NUMBERS: o.numbers = 1; break;
-        case OPT_FORMAT:
-            /* One numeric conversion only: the format sees one double. */
-            if (!strchr(optarg, '%') || strchr(strchr(optarg, '%') + 1, '%') ||
-                !strpbrk(strchr(optarg, '%'), "fgeFGE") || strpbrk(optarg, "*n"))
-                die_usage("--format: '%s' is not one %%f/%%g/%%e conversion", optarg);
-            o.format = optarg;
-            break;
-        case OPT_ALPHA: o.alpha = cli_double("--alpha", optarg, 0, 1); break;
-        case OPT_VMIN: o.vmin = cli_double("--vmin", optarg, -1e30, 1e30); o.has_vmin = 1; break;
-        case OPT_VMAX: o.vmax = cli_double("--vmax", optarg, -1e30, 1e30); o.has_vmax = 1; break;
-        case 'k': o.topk = (int)cli_long("--top", optarg, 1, 100); break;
-        case 'l': o.layer = optarg; break;
-        case OPT_HIGHLIGHT: o.highlight = 1; break;
-        case OPT_UNIT: o.unit = (int)cli_long("--unit", optarg, 0, 16383); break;
-        case OPT_PROJECTION: o.projection = optarg; break;
-        case OPT_PATCHES: o.patches = optarg; break;
-        case OPT_LABEL: o.label = optarg; break;
-        default:
-            if (!cli_common_opt(c, optarg, &o.co, usage))
-                die_usage("unexpected option");
-        }
-    }
-    optind++;   /* back to argv's numbering */
-    if (optind < argc - 1)
-        die_usage("too many operands (one input file)");
-    o.input = optind < argc ? argv[optind] : NULL;
-    if (o.each)
-        check_each_dir(o.each);
-    if (o.has_vmin && o.has_vmax && o.vmax <= o.vmin)
-        die_usage("--vmax must be larger than --vmin");
-    if (o.dimx == o.dimy && !strcmp(cmd, "scatter"))
-        warnx("--dims plots a column against itself");
-
-    if (!strcmp(cmd, "grid")) cmd_grid(&o, 0);
-    else if (!strcmp(cmd, "filters")) cmd_grid(&o, 1);
-    else if (!strcmp(cmd, "scatter")) cmd_scatter(&o);
-    else if (!strcmp(cmd, "heatmap")) cmd_heatmap(&o);
-    else if (!strcmp(cmd, "activations")) cmd_activations(&o);
-    else cmd_bars(&o);
+    parse_args(argc, argv, rc, &o);
+    rc->run(&o);
     return EXIT_OK;
 }

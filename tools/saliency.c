@@ -9,7 +9,9 @@
 #include "nn/arch.h"
 #include "base/cli.h"
 #include "io/h5io.h"
+#include "io/pixels.h"
 #include "nn/model.h"
+#include "nn/setup.h"
 #include "methods/saliency.h"
 #include "methods/target.h"
 
@@ -31,7 +33,7 @@ static const char usage[] =
     "                        pred         the class predicted for the image\n"
     "                        unit=L:C     feature map C of layer L, its maximum;\n"
     "                                     unit=L:C:mean, unit=L:C:sum, or one\n"
-    "                                     position unit=L:C@Y,X\n"
+    "                                     position unit=L:C@X,Y\n"
     "                        strongest=L  the map of layer L with the largest\n"
     "                                     sum on the clean image; strongest=L:max\n"
     "      --measure W     logit (default) or prob, for class targets\n"
@@ -50,7 +52,8 @@ static const char usage[] =
     "                      (Gaussian blur of the image, SIGMA pixels, default 5)\n"
     "Grad-CAM:\n"
     "  -l, --layer LAYER   the convolutional layer (required)\n"
-    CLI_COMMON_HELP;
+    CLI_IMAGE_HELP
+    CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_THREADS CLI_HELP_SEED CLI_HELP_END;
 
 struct sal_opts {
     struct cli_common co;
@@ -78,11 +81,11 @@ static void parse_args(int argc, char **argv, struct sal_opts *o)
         { "steps", required_argument, 0, OPT_STEPS },
         { "baseline", required_argument, 0, OPT_BASELINE },
         { "layer", required_argument, 0, 'l' },
-        CLI_COMMON_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_RANGE | CLI_BATCH | CLI_THREADS | CLI_SEED);
     o->method = SAL_GRADIENT;
     o->reduce = SAL_REDUCE_ABSMAX;
     o->noise = 0.15;
@@ -123,11 +126,7 @@ static void parse_args(int argc, char **argv, struct sal_opts *o)
             cli_common_opt(c, optarg, &o->co, usage);
         }
     }
-    if (!o->model)
-        die_usage("no model: give -m MODEL.h5");
-    if (optind < argc - 1)
-        die_usage("one images file expected, got %d", argc - optind);
-    o->input = optind < argc ? argv[optind] : NULL;
+    o->input = setup_args(o->model, argc, argv, optind);
     o->asked = o->method;
     if (o->method == SAL_SMOOTHGRAD) {
         if (o->smooth)
@@ -176,22 +175,6 @@ static tensor *read_noise(const char *path, const int64_t *shape, int *samples)
     *samples = (int)d[0];
     h5in_close(f);
     return t;
-}
-
-static void check_images(h5in *in, const model *m, const char *mfile)
-{
-    int64_t d[TENSOR_MAXDIM];
-    if (!h5in_has(in, "/images"))
-        die("%s: no dataset '/images' (not an images file)", in->name);
-    int nd = h5in_dims(in, "/images", d);
-    if (nd != 4)
-        die("%s: /images should be N x C x H x W (has %d dimensions)", in->name, nd);
-    const int64_t *ms = m->in_shape;
-    if (d[1] != ms[0] || d[2] != ms[1] || d[3] != ms[2])
-        die("%s: images are %lldx%lldx%lld (C x H x W) but %s wants %lldx%lldx%lld "
-            "(make them with cnn-images --size/--gray/--rgb)", in->name, (long long)d[1],
-            (long long)d[2], (long long)d[3], mfile, (long long)ms[0], (long long)ms[1],
-            (long long)ms[2]);
 }
 
 static void write_attrs(h5out *out, const struct sal_opts *o, const saliency_cfg *cfg,
@@ -267,13 +250,9 @@ int main(int argc, char **argv)
     cli_init(argc, argv);
     struct sal_opts o;
     parse_args(argc, argv, &o);
-    if (o.co.threads)
-        engine_set_threads(o.co.threads);
-
-    model *m = model_load(o.model);
-    h5in *in = h5in_open(o.input);
-    h5in_require_kind(in, "images");
-    check_images(in, m, o.model);
+    model *m = setup_model(o.model, &o.co);
+    int64_t a, b;
+    h5in *in = setup_images(o.input, m, o.model, &o.co, &a, &b);
     int has_labels = h5in_has(in, "/labels");
     target t;
     char err[512];
@@ -294,7 +273,7 @@ int main(int argc, char **argv)
     cfg.steps = o.steps;
     parse_baseline(o.baseline, &cfg);
     if (o.layer)
-        cfg.layer = arch_require_layer(m, o.layer, o.model);
+        cfg.layer = model_require(m, o.layer, o.model);
     tensor *noise = NULL;
     if (o.noise_file) {
         int ns;
@@ -305,8 +284,6 @@ int main(int argc, char **argv)
         cfg.noise_data = noise->data;
     }
 
-    int64_t a = o.co.range_a, b = o.co.range_b;
-    cli_range_resolve(h5in_nrows(in, "/images"), &a, &b);
     int64_t n = b - a;
     if (target_needs_labels(&t) && !has_labels)
         die("%s: no /labels, which target 'label' needs (use class=K or pred)", in->name);
@@ -352,7 +329,7 @@ int main(int argc, char **argv)
     for (int64_t r = 0; r < n; r += batch) {
         int64_t c = n - r < batch ? n - r : batch;
         xb->dims[0] = c;
-        h5in_read_rows_into(in, "/images", a + r, c, xb->data);
+        pixels_read_into(in, a + r, c, xb->data);
         int64_t *ids = h5in_has(in, "/ids") ? h5in_read_i64(in, "/ids", a + r, c) : NULL;
         int32_t *lab = h5in_has(in, "/labels") ? h5in_read_i32(in, "/labels", a + r, c) : NULL;
         if (!ids) {
@@ -362,6 +339,10 @@ int main(int argc, char **argv)
         }
         saliency_run(s, xb, lab, ids, attr, sc->data, chosen, bs->data, cam);
         saliency_reduce_maps(attr, (sal_reduce)o.reduce, maps);
+        finite_check_rows(sc->data, c, 1, a + r, in->name, "image", "target score", "column",
+                          FINITE_FROM_PIXELS);
+        finite_check_rows(attr->data, c, ca * H * W, a + r, in->name, "image", "attribution",
+                          "value", FINITE_FROM_PIXELS);
         sc->dims[0] = bs->dims[0] = ce->dims[0] = c;
         h5out_write_rows(out, "/attr", r, attr);
         h5out_write_rows(out, "/maps", r, maps);

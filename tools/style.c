@@ -13,8 +13,10 @@
 #include "base/cli.h"
 #include "nn/engine.h"
 #include "io/h5io.h"
+#include "io/pixels.h"
 #include "io/imageio.h"
 #include "nn/model.h"
+#include "nn/setup.h"
 #include "methods/style.h"
 
 static const char usage[] =
@@ -49,7 +51,8 @@ static const char usage[] =
     "      --save-grad         also write /grad, the gradient of the total loss\n"
     "                          at the start image, and its losses as attribute\n"
     "                          loss0 (total, content, style)\n"
-    CLI_COMMON_HELP;
+    CLI_IMAGE_HELP
+    CLI_HELP_OUTPUT CLI_HELP_THREADS CLI_HELP_SEED CLI_HELP_END;
 
 enum {
     OPT_CONTENT = 2001, OPT_STYLE, OPT_CROW, OPT_SROW, OPT_CLAYER, OPT_SLAYERS, OPT_CW, OPT_SW,
@@ -81,11 +84,11 @@ static void parse_args(int argc, char **argv, struct st_opts *o)
         { "start", required_argument, 0, OPT_START },
         { "texture", no_argument, 0, OPT_TEXTURE },
         { "save-grad", no_argument, 0, OPT_SAVEGRAD },
-        CLI_COMMON_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_THREADS | CLI_SEED);
     o->cw = 1;
     o->sw = 1000;
     o->lr = 0.01;
@@ -111,8 +114,7 @@ static void parse_args(int argc, char **argv, struct st_opts *o)
             cli_common_opt(c, optarg, &o->co, usage);
         }
     }
-    if (!o->model)
-        die_usage("no model: give -m MODEL.h5");
+    setup_need_model(o->model);
     if (optind < argc)
         die_usage("unexpected operand '%s' (images go in --content and --style)", argv[optind]);
     if (!o->style)
@@ -125,53 +127,6 @@ static void parse_args(int argc, char **argv, struct st_opts *o)
         o->start = o->texture ? "noise" : "content";
     if (o->texture && !strcmp(o->start, "content") && !o->content)
         die_usage("--start content needs --content");
-}
-
-/* One image (1 x C x H x W) from an images file row or a photo. */
-static tensor *read_image(const char *path, int64_t row, const model *m, const char *what,
-                          const char *mfile, int64_t *id)
-{
-    int64_t C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2];
-    tensor *x = tensor_new4(1, C, H, W);
-    *id = 0;
-    if (imageio_has_image_ext(path)) {
-        int ic, ih, iw;
-        imageio_info(path, &ic, &ih, &iw);
-        tensor *img = imageio_read(path, (int)C);
-        tensor *rs = imageio_crop_resize(img, (int)H, (int)W, IMAGEIO_BILINEAR);
-        memcpy(x->data, rs->data, (size_t)(C * H * W) * sizeof(float));
-        tensor_free(img);
-        tensor_free(rs);
-        return x;
-    }
-    h5in *in = h5in_open(path);
-    h5in_require_kind(in, "images");
-    if (!h5in_has(in, "/images"))
-        die("%s: no dataset '/images' (not an images file)", in->name);
-    int64_t d[TENSOR_MAXDIM];
-    int nd = h5in_dims(in, "/images", d);
-    if (nd == 4 && d[1] != C)
-        die("%s: the %s image has %lld channels but %s wants %lld (convert with cnn-images "
-            "--gray/--rgb)", in->name, what, (long long)d[1], mfile, (long long)C);
-    if (nd != 4 || d[2] != H || d[3] != W)
-        die("%s: %s images are %s but %s wants 1x%lldx%lldx%lld (make them with cnn-images "
-            "--size)", in->name, what, tensor_shape_str(nd, d, (char[64]){ 0 }, 64), mfile,
-            (long long)C, (long long)H, (long long)W);
-    if (row >= d[0])
-        die("%s: %s row %lld but the file has %lld rows", in->name, what, (long long)row,
-            (long long)d[0]);
-    h5in_read_rows_into(in, "/images", row, 1, x->data);
-    if (h5in_has(in, "/ids")) {
-        int64_t *v = h5in_read_i64(in, "/ids", row, 1);
-        *id = v[0];
-        free(v);
-    } else
-        *id = row;
-    h5in_close(in);
-    for (int64_t i = 0; i < C * H * W; i++)
-        if (!isfinite(x->data[i]))
-            die("%s: the %s image has non-finite pixels", path, what);
-    return x;
 }
 
 int main(int argc, char **argv)
@@ -196,12 +151,12 @@ int main(int argc, char **argv)
             die_usage("--style-layers: no layers in '%s'", o.slayers);
         snodes = xmalloc((size_t)nn * sizeof *snodes);
         for (int i = 0; i < nn; i++)
-            snodes[i] = arch_require_layer(m, names[i], o.model);
+            snodes[i] = model_require(m, names[i], o.model);
         ns = nn;
     } else if (ndef == 0)
         die("%s: no ReLU layer with a spatial map to take Gram matrices from; give "
             "--style-layers", o.model);
-    cfg.content_node = o.texture ? -1 : o.clayer ? arch_require_layer(m, o.clayer, o.model)
+    cfg.content_node = o.texture ? -1 : o.clayer ? model_require(m, o.clayer, o.model)
                                                  : dcontent;
     if (!o.texture && cfg.content_node < 0)
         die("%s: no default content layer; give --content-layer", o.model);
@@ -211,8 +166,9 @@ int main(int argc, char **argv)
     cfg.style_weight = o.sw;
 
     int64_t cid = 0, sid;
-    tensor *content = o.content ? read_image(o.content, o.crow, m, "content", o.model, &cid) : NULL;
-    tensor *sty = read_image(o.style, o.srow, m, "style", o.model, &sid);
+    tensor *content =
+        o.content ? setup_one_image(o.content, o.crow, m, o.model, "content", &cid, NULL) : NULL;
+    tensor *sty = setup_one_image(o.style, o.srow, m, o.model, "style", &sid, NULL);
     tensor *x;
     if (!strcmp(o.start, "content")) {
         if (!content)
@@ -226,7 +182,7 @@ int main(int argc, char **argv)
             x->data[i] = (float)rng_uniform(&r);
     } else {
         int64_t xid;
-        x = read_image(o.start, 0, m, "start", o.model, &xid);
+        x = setup_one_image(o.start, 0, m, o.model, "start", &xid, NULL);
     }
 
     engine *e = engine_new(m, 1, 0, o.co.seed);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/cli.h"
+#include "io/actfile.h"
 #include "io/h5io.h"
 #include "analysis/linalg.h"
 #include "base/tensor.h"
@@ -25,7 +26,7 @@ static const char usage[] =
     "      --lowest        the smallest scores instead\n"
     "  -u, --unit J        only unit J (repeat, or --units)\n"
     "      --units LIST    only these units (\"0,3,5-9\")\n"
-    "  -w, --where KEY=V   only rows whose KEY (label or pred) is V; V may be a\n"
+    "      --where KEY=V   only rows whose KEY (label or pred) is V; V may be a\n"
     "                      list \"3,8\" or class names; several --where must all hold\n"
     "SOURCE, for an activations file:\n"
     "      --probs         the class probabilities (units are classes)\n"
@@ -33,13 +34,13 @@ static const char usage[] =
     "  -l, --layer LAYER   a layer; its feature maps are the units, each\n"
     "                      summarised by --summary max (default), mean, absmax,\n"
     "                      or none (every position a unit)\n"
-    "  -s, --summary S     as above\n"
+    "      --summary S     as above\n"
     "Output:\n"
     "      --gather IMAGES write the ranked rows' images from IMAGES (an images\n"
     "                      file with the same ids), unit by unit, best first: an\n"
     "                      images file with /images, /ids, /labels, /scores,\n"
     "                      /unit and /rank\n"
-    CLI_COMMON_HELP;
+    CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_END;
 
 #define MAXWHERE 8
 
@@ -53,7 +54,7 @@ struct topk_opts {
     int *unit_list, nunit_list;
 };
 
-enum { OPT_LOWEST = 2001, OPT_UNITS, OPT_PROBS, OPT_LOGITS, OPT_GATHER };
+enum { OPT_LOWEST = 2001, OPT_UNITS, OPT_PROBS, OPT_LOGITS, OPT_GATHER, OPT_WHERE, OPT_SUMMARY };
 
 static void parse_args(int argc, char **argv, struct topk_opts *o)
 {
@@ -62,23 +63,23 @@ static void parse_args(int argc, char **argv, struct topk_opts *o)
         { "lowest", no_argument, 0, OPT_LOWEST },
         { "unit", required_argument, 0, 'u' },
         { "units", required_argument, 0, OPT_UNITS },
-        { "where", required_argument, 0, 'w' },
+        { "where", required_argument, 0, OPT_WHERE },
         { "probs", no_argument, 0, OPT_PROBS },
         { "logits", no_argument, 0, OPT_LOGITS },
         { "layer", required_argument, 0, 'l' },
-        { "summary", required_argument, 0, 's' },
+        { "summary", required_argument, 0, OPT_SUMMARY },
         { "gather", required_argument, 0, OPT_GATHER },
         CLI_COMMON_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_RANGE | CLI_BATCH);
     o->co.batch = 256;
     o->k = 9;
     o->summary = SUMMARY_MAX;
     static char unitbuf[4096];
     int c;
-    while ((c = getopt_long(argc, argv, "k:u:w:l:s:" CLI_COMMON_SHORTOPTS, longopts, NULL)) !=
+    while ((c = getopt_long(argc, argv, "k:u:l:" CLI_COMMON_SHORTOPTS, longopts, NULL)) !=
            -1) {
         switch (c) {
         case 'k': o->k = (int)cli_long("-k", optarg, 1, 1 << 20); break;
@@ -91,7 +92,7 @@ static void parse_args(int argc, char **argv, struct topk_opts *o)
             strcat(strcat(unitbuf, *unitbuf ? "," : ""), optarg);
             o->units = unitbuf;
             break;
-        case 'w':
+        case OPT_WHERE:
             if (o->nwhere == MAXWHERE)
                 die_usage("--where: at most %d", MAXWHERE);
             if (!strchr(optarg, '=') ||
@@ -102,11 +103,7 @@ static void parse_args(int argc, char **argv, struct topk_opts *o)
         case OPT_PROBS: o->probs = 1; break;
         case OPT_LOGITS: o->logits = 1; break;
         case 'l': o->layer = optarg; break;
-        case 's':
-            o->summary = linalg_summary_parse(optarg);
-            if (o->summary < 0)
-                die_usage("--summary: '%s' is not one of none, max, mean, absmax", optarg);
-            break;
+        case OPT_SUMMARY: o->summary = linalg_summary_opt("--summary", optarg); break;
         case OPT_GATHER: o->gather = optarg; break;
         default:
             cli_common_opt(c, optarg, &o->co, usage);
@@ -148,18 +145,7 @@ static void open_source(h5in *in, const struct topk_opts *o, struct source *s)
             die("%s: no /%s dataset", in->name, s->what);
         s->dset = xstrdup(path);
     } else if (o->layer) {
-        snprintf(path, sizeof path, "/act/%s", o->layer);
-        if (strlen(o->layer) > 500 || strchr(o->layer, '/') || !h5in_has(in, path)) {
-            char list[2048] = "";
-            char **names = NULL;
-            int n = h5in_has(in, "/act") ? h5in_list(in, "/act", &names) : 0;
-            for (int i = 0; i < n; i++)
-                if (strlen(list) + strlen(names[i]) + 2 < sizeof list)
-                    strcat(strcat(list, *list ? " " : ""), names[i]);
-            cli_free_list(names, n);
-            die("%s: no layer '%s' (layers: %s)", in->name, o->layer, *list ? list : "none");
-        }
-        s->dset = xstrdup(path);
+        s->dset = actfile_layer(in, o->layer, 0);
         s->what = o->layer;
     } else {
         die_usage("%s: an activations file needs a source: --probs, --logits or -l LAYER",
@@ -403,7 +389,7 @@ static int run(struct topk_opts *o)
 
     entry *heap = xcalloc((size_t)(nu * k), sizeof *heap);
     int *hn = xcalloc((size_t)nu, sizeof *hn);
-    int64_t rowsz = s.c * s.hw, batch = o->co.batch;
+    int64_t rowsz = s.c * s.hw, batch = o->co.batch < b - a ? o->co.batch : b - a > 0 ? b - a : 1;
     float *x = falloc((size_t)(batch * rowsz));
     float *sum = falloc((size_t)(batch * s.c));
     progress *pr = progress_start("rank", b - a);
@@ -423,8 +409,8 @@ static int run(struct topk_opts *o)
             for (int64_t u = 0; u < nu; u++) {
                 e.s = v[i * s.units + units[u]];
                 if (isnan(e.s))
-                    die("%s: row %lld unit %lld of %s is NaN", in->name, (long long)row,
-                        (long long)units[u], s.dset);
+                    die("%s: row %lld has a NaN value (unit %lld of %s)", in->name,
+                        (long long)row, (long long)units[u], s.dset);
                 heap_push(heap + u * k, &hn[u], k, e);
             }
         }
@@ -464,12 +450,7 @@ static int run(struct topk_opts *o)
             free(all);
         }
         h5out_write(out, "/scores", sc);
-        if (h5in_has(in, "/classes")) {
-            int nc;
-            char **c = h5in_read_strings(in, "/classes", &nc);
-            h5out_write_strings(out, "/classes", nc, c);
-            cli_free_list(c, nc);
-        }
+        h5out_carry_classes(out, in);
         h5out_attr_str(out, "/", "source", s.what);
         h5out_attr_str(out, "/", "summary",
                        s.summarise ? linalg_summary_name(o->summary) : "none");

@@ -11,6 +11,7 @@
 #include "base/cli.h"
 #include "nn/engine.h"
 #include "io/h5io.h"
+#include "io/pixels.h"
 #include "nn/model.h"
 #include "methods/train.h"
 
@@ -45,7 +46,8 @@ static const char usage[] =
     "      --seed S         weights, shuffling and dropout (default 1); the same seed\n"
     "                       gives the same weights bit for bit on one machine with\n"
     "                       the same --threads\n"
-    CLI_COMMON_HELP;
+    CLI_IMAGE_HELP
+    CLI_HELP_OUTPUT CLI_HELP_THREADS CLI_HELP_END;   /* --range, --batch, --seed: above */
 
 struct train_args {
     struct cli_common co;
@@ -72,11 +74,11 @@ static void parse_args(int argc, char **argv, struct train_args *o)
         { "classes", required_argument, 0, OPT_CLASSES },
         { "mean", required_argument, 0, OPT_MEAN },
         { "std", required_argument, 0, OPT_STD },
-        CLI_COMMON_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
-    cli_common_defaults(&o->co);
+    cli_common_for(&o->co, CLI_RANGE | CLI_BATCH | CLI_THREADS | CLI_SEED);
     train_defaults(&o->to);
     o->arch = ARCH_DEFAULT;
     int c;
@@ -146,7 +148,7 @@ static void load(dataset *d, const char *path, int64_t a, int64_t b)
     if (h5in_nrows(d->in, "/labels") != dims[0])
         die("%s: %lld labels for %lld images", d->in->name,
             (long long)h5in_nrows(d->in, "/labels"), (long long)dims[0]);
-    tensor *t = h5in_read_rows(d->in, "/images", a, d->n);
+    tensor *t = pixels_read(d->in, a, d->n);
     d->x = t->data;   /* keep the pixels, drop the header */
     t->data = NULL;
     tensor_free(t);
@@ -165,27 +167,6 @@ static int max_label(const dataset *d)
             mx = d->y[i];
     }
     return mx;
-}
-
-/* --classes: a file with one name per line, or a comma-separated list. */
-static int read_classes(const char *s, char ***out)
-{
-    FILE *f = fopen(s, "r");
-    if (!f)
-        return cli_split(s, ',', out);
-    int n = 0, cap = 16;
-    char **v = xmalloc((size_t)cap * sizeof *v), line[4096];
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = 0;
-        if (!line[0])
-            continue;
-        if (n == cap)
-            v = xrealloc(v, (size_t)(cap *= 2) * sizeof *v);
-        v[n++] = xstrdup(line);
-    }
-    fclose(f);
-    *out = v;
-    return n;
 }
 
 /* --mean/--std: one value for every channel or one per channel. */
@@ -242,7 +223,7 @@ int main(int argc, char **argv)
     char **names = NULL;
     int nclasses = 0;
     if (o.classes)
-        nclasses = read_classes(o.classes, &names);
+        nclasses = cli_names(o.classes, &names);
     else if (tr.classes) {
         names = tr.classes, nclasses = tr.nclasses;
         tr.classes = NULL;

@@ -36,22 +36,7 @@ void linalg_set_threads(int n)
 void linalg_check_finite(const float *x, int64_t rows, int64_t d, const char *name,
                          int64_t row0)
 {
-    int bad = 0;
-    /* A cheap vectorised scan first; the slow search only on failure. */
-    for (int64_t i = 0; i < rows; i++) {
-        const float *r = x + i * d;
-        int b = 0;
-        for (int64_t j = 0; j < d; j++)
-            b |= !isfinite(r[j]);
-        bad |= b;
-    }
-    if (!bad)
-        return;
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < d; j++)
-            if (!isfinite(x[i * d + j]))
-                die("%s: row %lld column %lld is %s (features must be finite)", name,
-                    (long long)(row0 + i), (long long)j, isnan(x[i * d + j]) ? "NaN" : "infinite");
+    finite_check_rows(x, rows, d, row0, name, "row", "feature", "column", NULL);
 }
 
 void linalg_sign_flip(float *comp, int k, int64_t d, float *proj, int64_t n)
@@ -119,6 +104,7 @@ typedef struct stream {
     int64_t astart, acnt;
     int wrap;            /* after the last batch, read ahead the first (more passes follow) */
     int busy;            /* the thread is running */
+    error_trap trap;     /* what made it fail, for the main thread to say */
     pthread_t th;
     progress *pr;
     int64_t done;
@@ -146,19 +132,45 @@ static void slot_release(const stream *s, slot *b)
     b->rows = NULL;
 }
 
+/* The thread reading ahead: a failure there (a read error, a bad value)
+ * is recorded, not said: the main thread says it once, after the join,
+ * as it would have had it read the batch itself. */
 static void *read_ahead(void *arg)
 {
     stream *s = arg;
+    cli_thread_init();
+    error_trap_thread(&s->trap);
     slot_fill(s, &s->ahead, s->astart, s->acnt);
+    error_trap_thread(NULL);
     return NULL;
 }
 
-/* Wait for the reading ahead, if any. */
+/* The stream whose thread may be running: an exit from the main thread
+ * (a die() of its own) waits for it before the libraries' exit handlers
+ * close the files it reads. */
+static stream *live;
+static pthread_once_t live_once = PTHREAD_ONCE_INIT;
+
+static void join_live(void)
+{
+    if (live && live->busy && !pthread_equal(pthread_self(), live->th)) {
+        pthread_join(live->th, NULL);
+        live->busy = 0;
+    }
+}
+
+static void register_join(void)
+{
+    atexit(join_live);
+}
+
+/* Wait for the reading ahead, if any; die with its error. */
 static void stream_wait(stream *s)
 {
     if (s->busy) {
         pthread_join(s->th, NULL);
         s->busy = 0;
+        error_trap_check(&s->trap);
     }
 }
 
@@ -187,6 +199,8 @@ static const float *stream_next(stream *s, int64_t a, int64_t end, int64_t *cnt)
     if (next >= 0) {
         s->astart = next;
         s->acnt = s->src->n - next < s->batch ? s->src->n - next : s->batch;
+        pthread_once(&live_once, register_join);
+        live = s;
         s->busy = !pthread_create(&s->th, NULL, read_ahead, s);
     }
     return s->cur.rows;
@@ -195,6 +209,7 @@ static const float *stream_next(stream *s, int64_t a, int64_t end, int64_t *cnt)
 static void stream_end(stream *s)
 {
     stream_wait(s);
+    live = NULL;
     slot_release(s, &s->cur);
     slot_release(s, &s->ahead);
     free(s->cur.buf);
@@ -266,6 +281,24 @@ static void moments_free(moments *m)
     free(m->s2);
 }
 
+/* Finite features whose products overflow (values near 1e38) make a NaN
+ * or Inf matrix: said as such, naming the file, never a LAPACK failure or
+ * "all of the variance". */
+static void too_large(const linalg_rows *src, const char *method)
+{
+    die("%s: the %s PCA came out NaN or infinite: the features are finite but too large "
+        "for float arithmetic (scale them down)", src->name, method);
+}
+
+static void check_matrix(const double *a, int64_t n, const linalg_rows *src, const char *method)
+{
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++)
+        bad |= !isfinite(a[i]);
+    if (bad)
+        too_large(src, method);
+}
+
 /* Top-k eigenpairs of the symmetric m x m row-major matrix a (upper
  * triangle used; destroyed): values descending into w, vectors as the
  * columns of z (m x k, row-major). */
@@ -333,6 +366,7 @@ static void fit_covariance(linalg_pca *p, stream *s)
             c[i * d + j] -= m.s1[i] * m.s1[j] / (double)n;
     double *w = xcalloc((size_t)k, sizeof(double));
     double *z = xcalloc((size_t)(d * k), sizeof(double));
+    check_matrix(c, d * d, s->src, "covariance");
     top_eig(c, d, k, w, z);
     for (int i = 0; i < k; i++) {
         p->variance[i] = w[i] > 0 ? w[i] / (double)(n - 1) : 0;
@@ -397,6 +431,7 @@ static void fit_gram(linalg_pca *p, stream *s)
 
     double *w = xcalloc((size_t)k, sizeof(double));
     double *u = xcalloc((size_t)(n * k), sizeof(double));
+    check_matrix(kg, n * n, s->src, "gram");
     top_eig(kg, n, k, w, u);
     free(kg);
 
@@ -748,6 +783,7 @@ static void fit_randomized(linalg_pca *p, stream *s, const linalg_pca_opts *o, i
             for (int i = 0; i < m; i++)
                 h[(int64_t)j * m + i] =
                     0.5 * (hh[(int64_t)j * cap + i] + hh[(int64_t)i * cap + j]);
+        check_matrix(h, (int64_t)m * m, s->src, "randomized");
         if (LAPACKE_dsyev(LAPACK_COL_MAJOR, 'V', 'U', m, h, m, theta))
             die("pca: eigen-decomposition failed (LAPACK dsyev)");
         /* Ascending: make column i of w the i-th largest. */
@@ -928,6 +964,17 @@ linalg_pca *linalg_pca_fit(const linalg_rows *src, int k, const linalg_pca_opts 
     stream_end(&s);
     progress_end(s.pr);
 
+    /* Finite features can still overflow float products (values near
+     * 1e38): the result is checked, never reported as explaining all the
+     * variance. */
+    int bad = !isfinite(p->total_variance);
+    for (int i = 0; i < k; i++)
+        bad |= !isfinite(p->variance[i]);
+    bad |= finite_first_bad(p->mean, d) >= 0 || finite_first_bad(p->components, (int64_t)k * d) >= 0;
+    if (p->projections)
+        bad |= finite_first_bad(p->projections, n * (int64_t)k) >= 0;
+    if (bad)
+        too_large(src, p->method);
     if (!(p->total_variance > 0))
         die("%s: every feature is constant (zero variance): nothing to analyse", src->name);
     for (int i = 0; i < k; i++)
@@ -975,4 +1022,12 @@ void linalg_summarise(const float *x, int64_t rows, int64_t c, int64_t hw, linal
         }
         out[r] = acc;
     }
+}
+
+linalg_summary linalg_summary_opt(const char *opt, const char *s)
+{
+    int k = linalg_summary_parse(s);
+    if (k < 0)
+        die_usage("%s: '%s' is not one of none, max, mean, absmax", opt, s);
+    return (linalg_summary)k;
 }

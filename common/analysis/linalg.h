@@ -120,7 +120,8 @@ void linalg_pca_transform(const float *mean, const float *components, int64_t d,
  * is not NULL. */
 void linalg_sign_flip(float *comp, int k, int64_t d, float *proj, int64_t n);
 
-/* Die "name: row R column C is not finite" on the first NaN or Inf of the
+/* Die "name: row R has a NaN feature (column C)" (or "an infinite
+ * feature", base/finite.h) on the first NaN or Inf of the
  * rows x d block x, whose first row is row row0 of the file. */
 void linalg_check_finite(const float *x, int64_t rows, int64_t d, const char *name,
                          int64_t row0);
@@ -132,6 +133,9 @@ void linalg_set_threads(int n);
 typedef enum { SUMMARY_NONE = 0, SUMMARY_MAX, SUMMARY_MEAN, SUMMARY_ABSMAX } linalg_summary;
 /* "none", "max", "mean", "absmax" -> the enum; -1 when unknown. */
 int linalg_summary_parse(const char *s);
+/* The same for an option's argument: a usage error naming the option and
+ * the words when unknown. */
+linalg_summary linalg_summary_opt(const char *opt, const char *s);
 const char *linalg_summary_name(linalg_summary s);
 void linalg_summarise(const float *x, int64_t rows, int64_t c, int64_t hw, linalg_summary s,
                       float *out);

@@ -15,6 +15,13 @@
 #include <unistd.h>
 
 static char *history;
+static char **saved_argv;
+static int saved_argc;
+
+void cli_thread_init(void)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
 
 void cli_init(int argc, char **argv)
 {
@@ -22,6 +29,11 @@ void cli_init(int argc, char **argv)
     error_init(argc > 0 ? argv[0] : NULL);
     const char *progname = cli_progname();
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    /* getopt's own messages would name the full path and echo the bad
+     * option's bytes: cli_common_opt prints ours. */
+    opterr = 0;
+    saved_argv = argv;
+    saved_argc = argc;
 
     char stamp[64];
     time_t now = time(NULL);
@@ -40,6 +52,12 @@ void cli_init(int argc, char **argv)
     }
 }
 
+
+void cli_getopt_args(int argc, char **argv)
+{
+    saved_argc = argc;
+    saved_argv = argv;
+}
 
 const char *cli_history_line(void) { return history ? history : ""; }
 
@@ -190,6 +208,14 @@ void cli_common_defaults(struct cli_common *co)
     co->range_b = -1;
     co->batch = 64;
     co->seed = 1;
+    co->honour = CLI_RANGE | CLI_BATCH | CLI_THREADS | CLI_SEED;
+}
+
+/* A common option the tool does not honour is a usage error. */
+static void honoured(const struct cli_common *co, unsigned what, const char *opt)
+{
+    if (!(co->honour & what))
+        die_usage("%s is not an option of %s", opt, cli_progname());
 }
 
 int cli_common_opt(int c, const char *arg, struct cli_common *co, const char *usage)
@@ -203,24 +229,68 @@ int cli_common_opt(int c, const char *arg, struct cli_common *co, const char *us
         cli_quiet = 1;
         return 1;
     case 'o':
+        cli_check_output(arg);
         co->output = strcmp(arg, "-") ? arg : NULL;
         return 1;
     case CLI_OPT_RANGE:
+        honoured(co, CLI_RANGE, "--range");
         cli_range("--range", arg, &co->range_a, &co->range_b);
         return 1;
     case CLI_OPT_BATCH:
+        honoured(co, CLI_BATCH, "--batch");
         co->batch = (int)cli_long("--batch", arg, 1, 1 << 20);
         return 1;
     case CLI_OPT_THREADS:
+        honoured(co, CLI_THREADS, "--threads");
         co->threads = (int)cli_long("--threads", arg, 0, 1024);
         return 1;
+    case CLI_OPT_ALLOW_RANGE:
+        finite_allow_range = 1;
+        return 1;
     case CLI_OPT_SEED:
+        honoured(co, CLI_SEED, "--seed");
         co->seed = (uint64_t)cli_long("--seed", arg, 0, LONG_MAX);
         return 1;
     case '?':
-    case ':':
-        fprintf(stderr, "Try '%s --help' for more information.\n", cli_progname());
-        exit(EXIT_USAGE);
+    case ':': {
+        /* The argument getopt just looked at (long options always move
+         * optind past theirs). */
+        const char *a = optind > 0 && optind <= saved_argc && saved_argv
+                            ? saved_argv[optind - 1] : "";
+        if (!optopt)
+            die_usage("unrecognized option '%s'", a);
+        if (!strncmp(a, "--", 2))
+            die_usage(strchr(a, '=') ? "option '%s' takes no argument"
+                                     : "option '%s' needs an argument", a);
+        if (c == ':' || (optopt == 'o' && !strcmp(a, "-o")))
+            die_usage("option '-%c' needs an argument", optopt);
+        die_usage("invalid option '-%c' (or it needs an argument)", optopt);
+    }
     }
     return 0;
+}
+
+int cli_names(const char *arg, char ***out)
+{
+    struct stat st;
+    const char *path = arg[0] == '@' ? arg + 1 : !stat(arg, &st) && S_ISREG(st.st_mode) ? arg : NULL;
+    if (!path && !strchr(arg, ',') && strchr(arg, '/'))
+        die("%s: cannot open:", arg);   /* meant a file: say so, not "1 name" */
+    if (!path)
+        return cli_split(arg, ',', out);
+    int n;
+    *out = cli_read_lines(path, &n);
+    return n;
+}
+
+void cli_common_for(struct cli_common *co, unsigned honour)
+{
+    cli_common_defaults(co);
+    co->honour = honour;
+}
+
+void cli_start(int argc, char **argv, struct cli_common *co, unsigned honour)
+{
+    cli_init(argc, argv);
+    cli_common_for(co, honour);
 }

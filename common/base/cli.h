@@ -13,6 +13,7 @@
 #include "base/cpu.h"
 #include "base/error.h"
 #include "base/file.h"
+#include "base/finite.h"
 #include "base/progress.h"
 #include "base/rng.h"
 
@@ -23,6 +24,12 @@
  * for the history attribute, silence HDF5's automatic error printing. Call
  * first in every main. */
 void cli_init(int argc, char **argv);
+/* A tool that hands getopt a shifted argv (cnn-render's commands) says so,
+ * so the message for a bad option names the right argument. */
+void cli_getopt_args(int argc, char **argv);
+/* What cli_init sets per thread, for a thread of the tool's own (HDF5,
+ * when built thread-safe, prints its errors per thread unless told not). */
+void cli_thread_init(void);
 /* The command line as one string (time-stamped history line, owned by cli). */
 const char *cli_history_line(void);
 
@@ -45,6 +52,11 @@ void cli_size(const char *opt, const char *s, int *w, int *h);
  * strings (free with cli_free_list). */
 int cli_split(const char *s, char sep, char ***out);
 void cli_free_list(char **v, int n);
+/* A list of names given as an option (--classes): "@FILE" or the name of
+ * an existing file, one name per line; else comma-separated ("a,b,c").
+ * A single word with a '/' that is no file dies "cannot open".
+ * Returns the count; free with cli_free_list. */
+int cli_names(const char *arg, char ***out);
 /* Comma-separated integer list with ranges "0,3,5-9". */
 int cli_int_list(const char *opt, const char *s, int max, int **out);
 
@@ -57,12 +69,20 @@ struct cli_common {
     int batch;              /* --batch */
     int threads;            /* --threads; 0 = all cores */
     uint64_t seed;          /* --seed */
+    unsigned honour;        /* CLI_RANGE | ...: the ones this tool uses */
 };
+/* The common options with a value a tool may honour. A tool sets
+ * co.honour after cli_common_defaults (default: all) and lists exactly
+ * those in its --help (CLI_HELP_*); the others are refused as usage
+ * errors ("--seed: cnn-import has no random choices"). -o, -q, -h and
+ * --version are every tool's. */
+enum { CLI_RANGE = 1, CLI_BATCH = 2, CLI_THREADS = 4, CLI_SEED = 8 };
 #define CLI_OPT_RANGE 1001
 #define CLI_OPT_BATCH 1002
 #define CLI_OPT_THREADS 1003
 #define CLI_OPT_SEED 1004
 #define CLI_OPT_VERSION 1005
+#define CLI_OPT_ALLOW_RANGE 1006
 #define CLI_COMMON_LONGOPTS                                   \
     { "help", no_argument, 0, 'h' },                          \
     { "version", no_argument, 0, CLI_OPT_VERSION },           \
@@ -72,22 +92,35 @@ struct cli_common {
     { "batch", required_argument, 0, CLI_OPT_BATCH },         \
     { "threads", required_argument, 0, CLI_OPT_THREADS },     \
     { "seed", required_argument, 0, CLI_OPT_SEED }
+/* Tools that read images files declare --allow-range too (finite.h: the
+ * image check); cli_common_opt handles it. */
+#define CLI_IMAGE_LONGOPTS { "allow-range", no_argument, 0, CLI_OPT_ALLOW_RANGE }
+#define CLI_IMAGE_HELP                                                        \
+    "      --allow-range   accept pixels outside [0,1] (never NaN or infinite)\n"
 /* Short options the common ones use; append to a tool's optstring. */
 #define CLI_COMMON_SHORTOPTS "ho:q"
-/* Text for --help describing the common options. */
-#define CLI_COMMON_HELP                                                      \
-    "  -o, --output FILE   write here (default: standard output, not a tty)\n" \
-    "      --range A:B     only rows A..B-1 of the input\n"                    \
-    "      --batch N       rows per batch (bounds memory; default 64)\n"       \
-    "      --threads N     worker threads (default: all cores)\n"              \
-    "      --seed S        random seed (default 1)\n"                          \
+/* Text for --help describing the common options: a tool's usage ends with
+ * CLI_HELP_OUTPUT, those of CLI_HELP_RANGE ... CLI_HELP_SEED it honours,
+ * and CLI_HELP_END. */
+#define CLI_HELP_OUTPUT "  -o, --output FILE   write here (default: standard output, not a tty)\n"
+#define CLI_HELP_RANGE "      --range A:B     only rows A..B-1 of the input\n"
+#define CLI_HELP_BATCH "      --batch N       rows per batch (bounds memory; default 64)\n"
+#define CLI_HELP_THREADS "      --threads N     worker threads (default: all cores)\n"
+#define CLI_HELP_SEED "      --seed S        random seed (default 1)\n"
+#define CLI_HELP_END                                                         \
     "  -q, --quiet         no progress or information on stderr\n"             \
     "  -h, --help          this help\n"                                        \
     "      --version       version\n"                                          \
     "\nExit status: 0 success, 1 failure, 2 usage error.\n"
 void cli_common_defaults(struct cli_common *co);
+/* The defaults, and the value options this tool honours (CLI_RANGE | ...). */
+void cli_common_for(struct cli_common *co, unsigned honour);
+/* cli_init, then cli_common_for (a main that keeps the common options in
+ * a struct cli_common of its own). */
+void cli_start(int argc, char **argv, struct cli_common *co, unsigned honour);
 /* Handle a common option; returns 1 if handled. Exits for --help/--version
- * (usage is the tool's help text) and on '?' (usage error). */
+ * (usage is the tool's help text) and on '?' (usage error: one line naming
+ * the bad option, as getopt's messages are off). */
 int cli_common_opt(int c, const char *arg, struct cli_common *co, const char *usage);
 
 #endif

@@ -1,10 +1,19 @@
 /* error: the program name, messages and exits, and the temporary files
- * removed when a tool dies or is killed. */
+ * removed when a tool dies or is killed.
+ *
+ * One exit path: die() and die_usage() print their line, run the hooks the
+ * floors above registered (h5io abandons its open outputs), remove the
+ * registered temporary files and leave with _exit(): no atexit handler runs,
+ * HDF5's included (its close of a file whose write failed crashed on a full
+ * disk). The first thread to die wins; any other thread that calls die()
+ * afterwards waits for the process to end. */
 #include "base/error.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +23,11 @@ int cli_quiet;
 static const char *progname = "cnn";
 #define MAXTMP 16
 static char *tmpfiles[MAXTMP];
+#define MAXHOOK 8
+static void (*hooks[MAXHOOK])(void);
+static int nhooks;
+static atomic_int dying;
+static pthread_t dier;
 
 static void remove_tmpfiles(void)
 {
@@ -43,7 +57,17 @@ void error_init(const char *argv0)
     atexit(remove_tmpfiles);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
     signal(SIGPIPE, on_signal);
+}
+
+void error_on_die(void (*fn)(void))
+{
+    for (int i = 0; i < nhooks; i++)
+        if (hooks[i] == fn)
+            return;
+    if (nhooks < MAXHOOK)
+        hooks[nhooks++] = fn;
 }
 
 void cli_register_tmp(const char *path)
@@ -68,43 +92,124 @@ void cli_forget_tmp(const char *path)
 
 const char *cli_progname(void) { return progname; }
 
-static void vmsg(const char *fmt, va_list ap)
+/* "prog: " + the message with control bytes escaped (a name read from a
+ * bad file cannot move the cursor or ring the bell) + "\n", in one write. */
+static void vmsg(const char *prefix, const char *fmt, va_list ap)
 {
     int saved = errno;
-    fprintf(stderr, "%s: ", progname);
-    vfprintf(stderr, fmt, ap);
+    char raw[1024], line[4200];
+    vsnprintf(raw, sizeof raw, fmt, ap);
     size_t n = strlen(fmt);
-    if (n && fmt[n - 1] == ':')
-        fprintf(stderr, " %s", strerror(saved));
-    fputc('\n', stderr);
+    if (n && fmt[n - 1] == ':') {
+        size_t k = strlen(raw);
+        snprintf(raw + k, sizeof raw - k, " %s", strerror(saved));
+    }
+    int k = snprintf(line, sizeof line, "%s: %s", progname, prefix);
+    if (k < 0 || (size_t)k >= sizeof line)
+        k = 0;
+    for (const unsigned char *p = (const unsigned char *)raw; *p && (size_t)k < sizeof line - 6; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            k += snprintf(line + k, sizeof line - (size_t)k, "\\x%02x", *p);
+        else
+            line[k++] = (char)*p;
+    }
+    line[k++] = '\n';
+    fflush(stderr);
+    for (const char *p = line; k > 0;) {
+        ssize_t w = write(STDERR_FILENO, p, (size_t)k);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        p += w;
+        k -= (int)w;
+    }
+    errno = saved;
+}
+
+/* Claim the exit: the first caller returns, a later one from another thread
+ * waits for the first to end the process, one from the same thread (a hook
+ * that died) leaves at once. */
+static void claim(int code)
+{
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&dying, &expected, 1)) {
+        dier = pthread_self();
+        return;
+    }
+    if (pthread_equal(dier, pthread_self()))
+        _exit(code);
+    for (;;)
+        pause();
+}
+
+static void __attribute__((noreturn)) leave(int code)
+{
+    for (int i = nhooks - 1; i >= 0; i--)
+        hooks[i]();
+    for (int i = 0; i < MAXTMP; i++)
+        if (tmpfiles[i])
+            unlink(tmpfiles[i]);
+    signal(SIGPIPE, SIG_IGN);
+    fflush(stdout);
+    _exit(code);
+}
+
+static __thread error_trap *trap;
+
+void error_trap_thread(error_trap *t)
+{
+    if (t) {
+        t->failed = 0;
+        t->msg[0] = 0;
+    }
+    trap = t;
+}
+
+void error_trap_check(const error_trap *t)
+{
+    if (t && t->failed)
+        die("%s", t->msg);
 }
 
 void die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vmsg(fmt, ap);
+    if (trap) {
+        /* The message as vmsg() would print it, without the program. */
+        int saved = errno;
+        size_t len = sizeof trap->msg, n = strlen(fmt);
+        int k = vsnprintf(trap->msg, len, fmt, ap);
+        if (k >= 0 && (size_t)k < len && n && fmt[n - 1] == ':')
+            snprintf(trap->msg + k, len - (size_t)k, " %s", strerror(saved));
+        va_end(ap);
+        trap->failed = 1;
+        trap = NULL;
+        pthread_exit(NULL);
+    }
+    claim(EXIT_FAIL);
+    vmsg("", fmt, ap);
     va_end(ap);
-    exit(EXIT_FAIL);
+    leave(EXIT_FAIL);
 }
 
 void die_usage(const char *fmt, ...)
 {
+    claim(EXIT_USAGE);
     va_list ap;
     va_start(ap, fmt);
-    vmsg(fmt, ap);
+    vmsg("", fmt, ap);
     va_end(ap);
     fprintf(stderr, "Try '%s --help' for more information.\n", progname);
-    exit(EXIT_USAGE);
+    leave(EXIT_USAGE);
 }
 
 void warnx(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: warning: ", progname);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vmsg("warning: ", fmt, ap);
     va_end(ap);
 }
 
@@ -114,8 +219,15 @@ void info(const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", progname);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vmsg("", fmt, ap);
     va_end(ap);
+}
+
+int errmsg(char *err, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+    return -1;
 }

@@ -32,60 +32,6 @@ const char *import_format_name(import_format f)
     }
 }
 
-unsigned char *import_slurp(const char *path, size_t max, size_t *len)
-{
-    struct stat st;
-    if (stat(path, &st))
-        die("%s: cannot open:", path);
-    if (S_ISDIR(st.st_mode))
-        die("%s: is a directory (expected a file)", path);
-    if ((uint64_t)st.st_size > max)
-        die("%s: %lld bytes is too large for this kind of file (at most %zu)", path,
-            (long long)st.st_size, max);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        die("%s: cannot open:", path);
-    size_t n = (size_t)st.st_size;
-    unsigned char *buf = xmalloc(n + 1);
-    size_t got = n ? fread(buf, 1, n, f) : 0;
-    int err = ferror(f);
-    fclose(f);
-    if (err || got != n)
-        die("%s: read error (got %zu of %zu bytes)", path, got, n);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
-char **import_read_lines(const char *path, int *n)
-{
-    size_t len;
-    char *s = (char *)import_slurp(path, IMPORT_MAX_TEXT, &len);
-    if (memchr(s, '\0', len))
-        die("%s: not a text file (contains NUL bytes)", path);
-    int cap = 16, k = 0;
-    char **v = xmalloc((size_t)cap * sizeof *v);
-    char *p = s;
-    while (*p) {
-        char *e = strchr(p, '\n');
-        size_t l = e ? (size_t)(e - p) : strlen(p);
-        size_t t = l;
-        if (t && p[t - 1] == '\r')
-            t--;
-        if (k + 1 >= cap)
-            v = xrealloc(v, (size_t)(cap *= 2) * sizeof *v);
-        v[k] = xmalloc(t + 1);
-        memcpy(v[k], p, t);
-        v[k][t] = '\0';
-        k++;
-        p += l + (e != NULL);
-    }
-    free(s);
-    v[k] = NULL;
-    *n = k;
-    return v;
-}
-
 /* ONNX files start with ModelProto field 1 (ir_version, varint: tag 0x08)
  * in every exporter we know; the value is small. */
 static int looks_onnx(const unsigned char *b, size_t n)
@@ -116,6 +62,7 @@ import_format import_sniff(const char *path, const char **why)
     FILE *f = fopen(path, "rb");
     if (!f)
         die("%s: cannot open:", path);
+    cli_note_input_fd(fileno(f));
     unsigned char b[8192];
     size_t n = fread(b, 1, sizeof b, f);
     fclose(f);
@@ -207,7 +154,8 @@ void import_finish(model *m, const import_opts *o, const char *src)
     int64_t nout = output_size(m);
     if (o->classes) {
         int n;
-        char **v = import_read_lines(o->classes, &n);
+        char **v;
+        n = cli_names(o->classes, &v);
         if (n != nout)
             die("%s: %d class names but the model has %lld outputs", o->classes, n,
                 (long long)nout);
@@ -222,7 +170,7 @@ void import_finish(model *m, const import_opts *o, const char *src)
         struct stat st;
         if (!stat(p, &st) && S_ISREG(st.st_mode) && st.st_size < (off_t)IMPORT_MAX_TEXT) {
             int n;
-            char **v = import_read_lines(p, &n);
+            char **v = cli_read_lines(p, &n);
             if (n == nout && n > 1) {
                 m->classes = v;
                 m->nclasses = n;

@@ -15,6 +15,60 @@
 
 #include "nn/model.h"
 
+/* Op and attribute names as the engine's ops read them
+ * (docs/model-format.md, common/nn/ops/): the one vocabulary both
+ * importers write (import_onnx.c, import_keras.c). */
+#define OP_CONV "Conv"
+#define OP_DENSE "Dense"
+#define OP_RELU "ReLU"
+#define OP_LEAKY "LeakyReLU"
+#define OP_SIGMOID "Sigmoid"
+#define OP_TANH "Tanh"
+#define OP_CLIP "Clip"
+#define OP_MAXPOOL "MaxPool"
+#define OP_AVGPOOL "AvgPool"
+#define OP_GAP "GlobalAvgPool"
+#define OP_LRN "LRN"
+#define OP_BN "BatchNorm"
+#define OP_DROPOUT "Dropout"
+#define OP_FLATTEN "Flatten"
+#define OP_SOFTMAX "Softmax"
+#define OP_ADD "Add"
+#define OP_CONCAT "Concat"
+#define OP_SHUFFLE "ChannelShuffle"
+#define OP_CSLICE "ChannelSlice"
+#define OP_LAYERNORM "LayerNorm"
+#define OP_INSTNORM "InstanceNorm"
+#define OP_RESIZE "Resize"
+#define OP_DECONV "ConvTranspose"
+#define OP_SUB "Sub"
+#define OP_MUL "Mul"
+#define OP_DIV "Div"
+#define OP_HSIG "HardSigmoid"
+#define OP_HSWISH "HardSwish"
+#define OP_SILU "SiLU"
+#define OP_GELU "GELU"
+#define OP_ELU "Elu"
+#define OP_PRELU "PRelu"
+#define OP_SOFTPLUS "Softplus"
+#define OP_LOGSOFTMAX "LogSoftmax"
+#define OP_GMP "GlobalMaxPool"
+#define AT_KERNEL "kernel"        /* kh, kw */
+#define AT_STRIDE "stride"        /* sh, sw */
+#define AT_PAD "pad"              /* top, left, bottom, right */
+#define AT_DILATION "dilation"    /* dh, dw */
+#define AT_GROUPS "groups"
+#define AT_ALPHA "alpha"          /* LeakyReLU slope; LRN alpha */
+#define AT_BETA "beta"            /* LRN */
+#define AT_SIZE "size"            /* LRN window (channels) */
+#define AT_LRN_K "k"              /* LRN additive constant (ONNX "bias") */
+#define AT_MIN "min"              /* Clip */
+#define AT_MAX "max"
+#define AT_EPS "eps"              /* BatchNorm */
+#define AT_RATIO "ratio"          /* Dropout */
+#define AT_COUNT_PAD "count_include_pad"   /* AvgPool: 0 = TF "same" (pads excluded) */
+#define AT_CEIL "ceil_mode"       /* pools: PyTorch's output size and divisor */
+
 typedef struct import_opts {
     const char *classes;      /* --classes: labels file, one per line; NULL = none */
     int has_mean, has_std;    /* --mean / --std given */
@@ -45,13 +99,5 @@ const char *import_format_name(import_format f);
  * labels.txt beside the source whose line count matches the outputs),
  * then model_prepare, dying with the reason and the source's name. */
 void import_finish(model *m, const import_opts *o, const char *src);
-
-/* Lines of a text file (trailing CR/LF stripped, blank last line dropped);
- * dies when unreadable or absurdly large. Free with cli_free_list. */
-char **import_read_lines(const char *path, int *n);
-
-/* Whole file into memory (NUL-terminated), refusing files over max bytes.
- * *len gets the size. Dies naming the file. */
-unsigned char *import_slurp(const char *path, size_t max, size_t *len);
 
 #endif

@@ -21,35 +21,6 @@
 #include "io/h5io.h"
 #include "base/tensor.h"
 
-/* Op and attribute names as the engine's ops read them
- * (docs/model-format.md, common/nn/ops/). Kept here in one place. */
-#define OP_CONV "Conv"
-#define OP_DENSE "Dense"
-#define OP_RELU "ReLU"
-#define OP_LEAKY "LeakyReLU"
-#define OP_SIGMOID "Sigmoid"
-#define OP_TANH "Tanh"
-#define OP_CLIP "Clip"
-#define OP_MAXPOOL "MaxPool"
-#define OP_AVGPOOL "AvgPool"
-#define OP_GAP "GlobalAvgPool"
-#define OP_BN "BatchNorm"
-#define OP_DROPOUT "Dropout"
-#define OP_FLATTEN "Flatten"
-#define OP_SOFTMAX "Softmax"
-#define OP_ADD "Add"
-#define OP_CONCAT "Concat"
-#define AT_KERNEL "kernel"        /* kh, kw */
-#define AT_STRIDE "stride"        /* sh, sw */
-#define AT_PAD "pad"              /* top, left, bottom, right */
-#define AT_DILATION "dilation"    /* dh, dw */
-#define AT_GROUPS "groups"
-#define AT_ALPHA "alpha"          /* LeakyReLU slope */
-#define AT_MIN "min"              /* Clip */
-#define AT_MAX "max"
-#define AT_EPS "eps"              /* BatchNorm */
-#define AT_RATE "ratio"           /* Dropout */
-#define AT_COUNT_PAD "count_include_pad"   /* AvgPool: 0 = TF "same" (pads excluded) */
 
 /* Limits that keep hostile files from asking for absurd work. */
 #define KERAS_MAX_JSON ((size_t)256 << 20)
@@ -111,6 +82,7 @@ typedef struct kimp {
     int64_t in_c, in_h, in_w;
     int have_rescale;
     double rs_scale[3], rs_offset[3];
+    int keras3;                  /* written by Keras 3 (hard_sigmoid's slope is 1/6, not 0.2) */
     model *m;
 } kimp;
 
@@ -400,6 +372,7 @@ static void tfjs_load_weights(kimp *k, json_t *man, const char *dir)
             FILE *f = fopen(files[i], "rb");
             if (!f)
                 die("%s: cannot open:", files[i]);
+            cli_note_input_fd(fileno(f));
             size_t want = (size_t)(need - off), got = fread(buf + off, 1, want, f);
             int more = fgetc(f) != EOF;
             fclose(f);
@@ -902,9 +875,28 @@ static char *emit_act(kimp *k, klayer *L, const char *act, const char *name, con
     } else if (!strcmp(act, "leaky_relu")) {
         n = emit(k, nm, OP_LEAKY, from);
         node_set1(n, AT_ALPHA, 0.2);   /* Keras 3's default slope */
+    } else if (!strcmp(act, "swish") || !strcmp(act, "silu")) {
+        emit(k, nm, OP_SILU, from);
+    } else if (!strcmp(act, "gelu")) {
+        emit(k, nm, OP_GELU, from);    /* the string means approximate=False */
+    } else if (!strcmp(act, "hard_sigmoid")) {
+        /* Keras 2: 0.2 x + 0.5; Keras 3: relu6(x + 3) / 6 */
+        n = emit(k, nm, OP_HSIG, from);
+        node_set1(n, AT_ALPHA, k->keras3 ? 1.0 / 6 : 0.2);
+        node_set1(n, AT_BETA, 0.5);
+    } else if (!strcmp(act, "hard_silu") || !strcmp(act, "hard_swish")) {
+        emit(k, nm, OP_HSWISH, from);
+    } else if (!strcmp(act, "elu")) {
+        n = emit(k, nm, OP_ELU, from);
+        node_set1(n, AT_ALPHA, 1.0);
+    } else if (!strcmp(act, "softplus")) {
+        emit(k, nm, OP_SOFTPLUS, from);
+    } else if (!strcmp(act, "log_softmax")) {
+        emit(k, nm, OP_LOGSOFTMAX, from);
     } else {
         LDIE(k, L, "activation '%s' is not supported (relu, relu6, sigmoid, tanh, softmax, "
-                   "leaky_relu, linear are)", act);
+                   "leaky_relu, swish, silu, gelu, hard_sigmoid, hard_silu, elu, softplus, "
+                   "log_softmax, linear are)", act);
     }
     return nm;
 }
@@ -914,7 +906,7 @@ static char *emit_act(kimp *k, klayer *L, const char *act, const char *name, con
 static int act_nonneg(const char *act)
 {
     return !strcmp(act, "relu") || !strcmp(act, "relu6") || !strcmp(act, "sigmoid") ||
-           !strcmp(act, "softmax");
+           !strcmp(act, "softmax") || !strcmp(act, "hard_sigmoid") || !strcmp(act, "softplus");
 }
 
 /* The layer's main node (a Conv or Dense), then its fused activation if any;
@@ -1453,7 +1445,7 @@ static void layer_dropout(kimp *k, klayer *L)
         LDIE(k, L, "rate %g should lie in [0, 1)", rate);
     char *nm = node_name(k, L, "");
     node *n = emit(k, nm, OP_DROPOUT, t->node);
-    node_set1(n, AT_RATE, rate);
+    node_set1(n, AT_RATIO, rate);
     elementwise_out(L, nm, t);
     L->out.nonneg = t->nonneg;
 }
@@ -1492,6 +1484,29 @@ static void layer_add(kimp *k, klayer *L)
     emit(k, nm, OP_ADD, ins);
     free(ins);
     elementwise_out(L, nm, a);
+}
+
+/* Multiply: elementwise product of two inputs whose shapes broadcast per
+ * axis (the squeeze-and-excitation gate: a map times a 1 x 1 x C or C
+ * vector, which in our layout is C x 1 x 1). */
+static void layer_multiply(kimp *k, klayer *L)
+{
+    if (L->nin != 2)
+        LDIE(k, L, "has %d inputs (2 are supported)", L->nin);
+    char *ins = merge_inputs(k, L);
+    ktensor *a = &k->l[L->in[0]].out, *b = &k->l[L->in[1]].out;
+    int64_t sa[3] = { a->c, a->h, a->w }, sb[3] = { b->c, b->h, b->w }, so[3];
+    for (int d = 0; d < 3; d++) {
+        if ((sa[d] != sb[d] && sa[d] != 1 && sb[d] != 1) || a->fh || b->fh)
+            LDIE(k, L, "inputs '%s' and '%s' do not broadcast", k->l[L->in[0]].name,
+                 k->l[L->in[1]].name);
+        so[d] = sa[d] == 1 ? sb[d] : sa[d];
+    }
+    char *nm = node_name(k, L, "");
+    emit(k, nm, OP_MUL, ins);
+    free(ins);
+    out_node(L, nm, a->rank > b->rank ? a->rank : b->rank, so[0], so[1], so[2]);
+    L->out.nonneg = a->nonneg && b->nonneg;
 }
 
 static void layer_concat(kimp *k, klayer *L)
@@ -1582,6 +1597,8 @@ static void emit_layer(kimp *k, klayer *L)
         layer_dropout(k, L);
     else if (!strcmp(c, "Add"))
         layer_add(k, L);
+    else if (!strcmp(c, "Multiply"))
+        layer_multiply(k, L);
     else if (!strcmp(c, "Concatenate"))
         layer_concat(k, L);
     else if (!strcmp(c, "Rescaling"))
@@ -1701,7 +1718,7 @@ model *import_keras_tfjs(const char *path, const import_opts *o)
     }
     k.src = jpath;
     size_t len;
-    unsigned char *txt = import_slurp(jpath, KERAS_MAX_JSON, &len);
+    unsigned char *txt = cli_slurp(jpath, KERAS_MAX_JSON, &len);
     json_error_t je;
     k.root = json_loadb((const char *)txt, len, JSON_REJECT_DUPLICATES, &je);
     free(txt);
@@ -1724,6 +1741,8 @@ model *import_keras_tfjs(const char *path, const import_opts *o)
     if (!json_is_object(mc))
         die("%s: 'model_config' is not an object", jpath);
     tfjs_load_weights(&k, man, dir);
+    json_t *kv0 = json_object_get(top, "keras_version");
+    k.keras3 = json_is_string(kv0) && json_string_value(kv0)[0] >= '3';
     build(&k, mc);
     preprocessing(&k);
     json_t *kv = json_object_get(top, "keras_version");
@@ -1829,6 +1848,9 @@ model *import_keras_h5(const char *path, const import_opts *o)
     if (!json_is_object(k.root))
         die("%s: model_config is not a JSON object", path);
     h5_load_weights(&k);
+    char *kv0 = h5_attr(&k, "keras_version");
+    k.keras3 = kv0 && kv0[0] >= '3';
+    free(kv0);
     build(&k, k.root);
     preprocessing(&k);
     char *kv = h5_attr(&k, "keras_version");

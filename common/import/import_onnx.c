@@ -20,46 +20,6 @@
 #include "onnx/onnx.pb-c.h"
 #include "base/tensor.h"
 
-/* Op and attribute names as the engine's ops read them
- * (docs/model-format.md, common/nn/ops/). Kept here in one place. */
-#define OP_CONV "Conv"
-#define OP_DENSE "Dense"
-#define OP_RELU "ReLU"
-#define OP_LEAKY "LeakyReLU"
-#define OP_SIGMOID "Sigmoid"
-#define OP_TANH "Tanh"
-#define OP_CLIP "Clip"
-#define OP_MAXPOOL "MaxPool"
-#define OP_AVGPOOL "AvgPool"
-#define OP_GAP "GlobalAvgPool"
-#define OP_LRN "LRN"
-#define OP_BN "BatchNorm"
-#define OP_DROPOUT "Dropout"
-#define OP_FLATTEN "Flatten"
-#define OP_SOFTMAX "Softmax"
-#define OP_ADD "Add"
-#define OP_CONCAT "Concat"
-#define OP_SHUFFLE "ChannelShuffle"
-#define OP_CSLICE "ChannelSlice"
-#define OP_LAYERNORM "LayerNorm"
-#define OP_INSTNORM "InstanceNorm"
-#define OP_RESIZE "Resize"
-#define OP_DECONV "ConvTranspose"
-#define AT_KERNEL "kernel"        /* kh, kw */
-#define AT_STRIDE "stride"        /* sh, sw */
-#define AT_PAD "pad"              /* top, left, bottom, right */
-#define AT_DILATION "dilation"    /* dh, dw */
-#define AT_GROUPS "groups"
-#define AT_ALPHA "alpha"          /* LeakyReLU slope; LRN alpha */
-#define AT_BETA "beta"            /* LRN */
-#define AT_SIZE "size"            /* LRN window (channels) */
-#define AT_LRN_K "k"              /* LRN additive constant (ONNX "bias") */
-#define AT_MIN "min"              /* Clip */
-#define AT_MAX "max"
-#define AT_EPS "eps"              /* BatchNorm */
-#define AT_RATIO "ratio"          /* Dropout */
-#define AT_COUNT_PAD "count_include_pad"
-#define AT_CEIL "ceil_mode"       /* pools: PyTorch's output size and divisor */
 
 #define ONNX_OPSET_MIN 6
 #define ONNX_OPSET_MAX 17
@@ -125,6 +85,8 @@ typedef struct onnx_ctx {
     const Onnx__GraphProto *g;
     const Onnx__NodeProto *np;
     const char *nname;
+    size_t k;                    /* its index in g->node */
+    char *skip;                  /* per g->node: folded into an earlier node (GELU) */
     /* every constant allocated, freed at the end */
     onnx_const **consts;
     int nconsts, capconsts;
@@ -1122,7 +1084,8 @@ static void op_flatten(onnx_ctx *x)
     free(name);
 }
 
-static void op_softmax(onnx_ctx *x)
+/* Softmax and LogSoftmax (op). */
+static void softmax_like(onnx_ctx *x, const char *op)
 {
     onnx_value *in = in_dyn(x, 0, 0);
     int64_t axis = attr_int(x, "axis", x->opset >= 13 ? -1 : 1);
@@ -1133,11 +1096,13 @@ static void op_softmax(onnx_ctx *x)
      * which is the same only when H = W = 1. */
     int ok = axis == 1 && (in->rank == 2 || x->opset >= 13 || (in->shape[1] == 1 && in->shape[2] == 1));
     if (!ok)
-        ndie(x, "Softmax over axis %lld of a rank-%d tensor%s is not supported (only over "
-                "channels, axis 1)", (long long)axis, in->rank,
+        ndie(x, "%s over axis %lld of a rank-%d tensor%s is not supported (only over "
+                "channels, axis 1)", x->np->op_type, (long long)axis, in->rank,
              x->opset < 13 && axis == 1 ? " (before opset 13: over all of C x H x W)" : "");
-    op_unary(x, OP_SOFTMAX, 1);
+    op_unary(x, op, !strcmp(op, OP_SOFTMAX));
 }
+
+static void op_softmax(onnx_ctx *x) { softmax_like(x, OP_SOFTMAX); }
 
 /* Scalar or per-channel constant c broadcast against dynamic value v
  * (numpy rules): C floats into out, or -1 when c varies along H or W or
@@ -1294,6 +1259,176 @@ static void fold_binary(onnx_ctx *x, const char *op, onnx_const *a, onnx_const *
     out_const(x, c);
 }
 
+/* ------------------------------------------------------------ arithmetic
+ * of computed tensors, and the activations exporters write as patterns */
+
+/* The node of the graph that alone reads value `name` (its index in
+ * g->node), or -1 when none, several or a graph output read it. */
+static long sole_reader(const onnx_ctx *x, const char *name)
+{
+    long who = -1;
+    for (size_t k = 0; k < x->g->n_output; k++)
+        if (x->g->output[k]->name && !strcmp(x->g->output[k]->name, name))
+            return -1;
+    for (size_t k = 0; k < x->g->n_node; k++)
+        for (size_t j = 0; j < x->g->node[k]->n_input; j++)
+            if (!strcmp(x->g->node[k]->input[j], name)) {
+                if (who >= 0)
+                    return -1;
+                who = (long)k;
+            }
+    return who;
+}
+
+/* Is value `name` a scalar constant equal to v (to float precision)? It
+ * may be an initializer, a folded constant or a Constant node later in the
+ * graph (exporters put them just before their reader). */
+static int const_scalar_is(onnx_ctx *x, const char *name, double v)
+{
+    int i = val_find(x, name);
+    onnx_const *c = NULL;
+    if (i >= 0) {
+        c = as_const(x, &x->v[i]);
+    } else {
+        for (size_t k = x->k + 1; k < x->g->n_node && !c; k++) {
+            const Onnx__NodeProto *np = x->g->node[k];
+            const Onnx__AttributeProto *a;
+            if (strcmp(np->op_type, "Constant") || np->n_output < 1 || strcmp(np->output[0], name))
+                continue;
+            if ((a = attr_find(np, "value")) && a->t)
+                c = const_decode(x, a->t);
+            else if ((a = attr_find(np, "value_float")) && a->has_f)
+                return fabs(a->f - v) <= 1e-6 * fabs(v);
+            else
+                return 0;
+        }
+    }
+    if (!c || c->n != 1)
+        return 0;
+    return fabs(const_num(c, 0) - v) <= 1e-6 * fabs(v);
+}
+
+/* Node k is op `type` with `name` as one of its two inputs; the other one
+ * (index returned in *other) is what the pattern checks. */
+static int is_binary_on(const onnx_ctx *x, long k, const char *type, const char *name, int *other)
+{
+    if (k < 0)
+        return 0;
+    const Onnx__NodeProto *np = x->g->node[k];
+    if (strcmp(np->op_type, type) || np->n_input != 2 || np->n_output < 1 ||
+        (np->domain && *np->domain && strcmp(np->domain, "ai.onnx")))
+        return 0;
+    *other = !strcmp(np->input[0], name) ? 1 : !strcmp(np->input[1], name) ? 0 : -1;
+    return *other >= 0;
+}
+
+/* GELU as PyTorch exports it before opset 20:
+ *   Div(x, sqrt 2) -> Erf -> Add(., 1) -> Mul(x, .) -> Mul(., 0.5)
+ * The current node is the Div; when the chain follows, each link read by
+ * the next alone, it becomes one GELU node whose output is the last Mul's
+ * and the four later nodes are skipped. Returns 0 when it does not fit. */
+static int fold_gelu(onnx_ctx *x)
+{
+    const Onnx__NodeProto *np = x->np;
+    onnx_value *in = in_val(x, 0);
+    if (in->kind != VAL_DYN || in->has_pad || np->n_output < 1 ||
+        !const_scalar_is(x, np->input[1], M_SQRT2))
+        return 0;
+    long kerf = sole_reader(x, np->output[0]);
+    if (kerf < 0 || strcmp(x->g->node[kerf]->op_type, "Erf") || x->g->node[kerf]->n_output < 1)
+        return 0;
+    int o1, o2, o3;
+    long kadd = sole_reader(x, x->g->node[kerf]->output[0]);
+    if (!is_binary_on(x, kadd, "Add", x->g->node[kerf]->output[0], &o1) ||
+        !const_scalar_is(x, x->g->node[kadd]->input[o1], 1.0))
+        return 0;
+    long kmul = sole_reader(x, x->g->node[kadd]->output[0]);
+    if (!is_binary_on(x, kmul, "Mul", x->g->node[kadd]->output[0], &o2) ||
+        strcmp(x->g->node[kmul]->input[o2], np->input[0]))
+        return 0;
+    long khalf = sole_reader(x, x->g->node[kmul]->output[0]);
+    if (!is_binary_on(x, khalf, "Mul", x->g->node[kmul]->output[0], &o3) ||
+        !const_scalar_is(x, x->g->node[khalf]->input[o3], 0.5))
+        return 0;
+    char *name = our_name(x);
+    add_node(x, name, OP_GELU, 1, &in);
+    const char *outname = x->g->node[khalf]->output[0];
+    onnx_value *v = val_put(x, outname);
+    v->kind = VAL_DYN;
+    v->node = xstrdup(name);
+    v->rank = in->rank;
+    memcpy(v->shape, in->shape, sizeof v->shape);
+    x->skip[kerf] = x->skip[kadd] = x->skip[kmul] = x->skip[khalf] = 1;
+    free(name);
+    return 1;
+}
+
+/* Mul(x, Sigmoid(x)) is SiLU and Mul(x, HardSigmoid(x)) with PyTorch's
+ * 1/6, 1/2 is HardSwish (PyTorch's exports before opset 14, and
+ * EfficientNet's and MobileNetV3's activations): when the gate reads x and
+ * only this Mul reads the gate, the gate node becomes the activation and
+ * the Mul makes no node. Returns 0 when it does not fit. */
+static int fold_gate(onnx_ctx *x, onnx_value *a, onnx_value *b)
+{
+    if (!strcmp(b->node, "input") || b->rank != a->rank || memcmp(a->shape, b->shape, sizeof a->shape))
+        return 0;
+    int i = model_find(x->m, b->node);
+    if (i < 0)
+        return 0;
+    node *nd = &x->m->nodes[i];
+    if (nd->nin != 1 || strcmp(nd->in_names[0], a->node))
+        return 0;
+    const char *to;
+    if (!strcmp(nd->op, OP_SIGMOID))
+        to = OP_SILU;
+    else if (!strcmp(nd->op, OP_HSIG) && fabs(node_get(nd, AT_ALPHA, 0, 0.2) - 1.0 / 6) < 1e-6 &&
+             node_get(nd, AT_BETA, 0, 0.5) == 0.5)
+        to = OP_HSWISH;
+    else
+        return 0;
+    if (node_uses(x, b->node) != 1)
+        return 0;
+    free(nd->op);
+    nd->op = xstrdup(to);
+    nd->nattr = 0;
+    out_alias(x, b);
+    x->v[val_find(x, x->np->output[0])].nonneg = 0;
+    return 1;
+}
+
+/* Add, Sub, Mul, Div of two computed tensors: per-image shapes broadcast
+ * along C, H, W (ops/binary.c); the ranks must agree (ONNX would align a
+ * rank-2 N x D with H x W, which no CNN means). */
+static void arith_dyn(onnx_ctx *x, const char *op)
+{
+    onnx_value *a = in_dyn(x, 0, 0), *b = in_dyn(x, 1, 0);
+    if (op[0] == 'M' && (fold_gate(x, a, b) || fold_gate(x, b, a)))
+        return;
+    char sa[64], sb[64];
+    snprintf(sa, sizeof sa, "%lldx%lldx%lld", (long long)a->shape[0], (long long)a->shape[1],
+             (long long)a->shape[2]);
+    snprintf(sb, sizeof sb, "%lldx%lldx%lld", (long long)b->shape[0], (long long)b->shape[1],
+             (long long)b->shape[2]);
+    if (a->rank != b->rank)
+        ndie(x, "%s of a rank-%d and a rank-%d tensor is not supported (broadcasting between "
+                "computed tensors needs equal ranks)", op, a->rank, b->rank);
+    int64_t shape[3];
+    for (int d = 0; d < 3; d++) {
+        if (a->shape[d] != b->shape[d] && a->shape[d] != 1 && b->shape[d] != 1)
+            ndie(x, "%s of tensors shaped %s and %s (C x H x W per image): they do not "
+                    "broadcast (each axis must agree or be 1)", op, sa, sb);
+        shape[d] = a->shape[d] == 1 ? b->shape[d] : a->shape[d];
+    }
+    const char *ours = !strcmp(op, "Sub") ? OP_SUB : !strcmp(op, "Mul") ? OP_MUL
+                       : !strcmp(op, "Div") ? OP_DIV : OP_ADD;
+    char *name = our_name(x);
+    onnx_value *ins[2] = { a, b };
+    add_node(x, name, ours, 2, ins);
+    int nonneg = strcmp(ours, OP_SUB) && a->nonneg && b->nonneg;
+    out_dyn(x, name, a->rank, shape, nonneg);
+    free(name);
+}
+
 /* Add, Sub, Mul, Div, Sum. */
 static int ln_arith(onnx_ctx *x, const char *op);
 
@@ -1309,24 +1444,26 @@ static void op_arith(onnx_ctx *x, const char *op)
         return;
     }
     if (a->kind == VAL_DYN && b->kind == VAL_DYN) {
-        if (strcmp(op, "Add") && strcmp(op, "Sum"))
-            ndie(x, "%s of two computed tensors is not supported (only Add is)", op);
-        a = in_dyn(x, 0, IN_NHWC);
-        b = in_dyn(x, 1, IN_NHWC);
-        if (a->rank != b->rank || a->nhwc != b->nhwc || memcmp(a->shape, b->shape, sizeof a->shape))
-            ndie(x, "Add of tensors of different shapes (%lldx%lldx%lld and %lldx%lldx%lld) is "
-                    "not supported (no broadcasting between computed tensors)",
-                 (long long)a->shape[0], (long long)a->shape[1], (long long)a->shape[2],
-                 (long long)b->shape[0], (long long)b->shape[1], (long long)b->shape[2]);
-        char *name = our_name(x);
-        onnx_value *ins[2] = { a, b };
-        add_node(x, name, OP_ADD, 2, ins);
-        int nhwc = a->nhwc;
-        int64_t shape[3] = { a->shape[0], a->shape[1], a->shape[2] };   /* out_dyn may move a */
-        out_dyn(x, name, a->rank, shape, a->nonneg && b->nonneg)->nhwc = nhwc;
-        free(name);
+        if (!strcmp(op, "Add") || !strcmp(op, "Sum")) {
+            /* Same shapes, possibly both channels-last views: one Add. */
+            onnx_value *p = in_dyn(x, 0, IN_NHWC), *q = in_dyn(x, 1, IN_NHWC);
+            if (p->rank == q->rank && p->nhwc == q->nhwc && !memcmp(p->shape, q->shape, sizeof p->shape)) {
+                char *name = our_name(x);
+                onnx_value *ins[2] = { p, q };
+                add_node(x, name, OP_ADD, 2, ins);
+                int nhwc = p->nhwc;
+                int64_t shape[3] = { p->shape[0], p->shape[1], p->shape[2] };   /* out_dyn may move p */
+                out_dyn(x, name, p->rank, shape, p->nonneg && q->nonneg)->nhwc = nhwc;
+                free(name);
+                return;
+            }
+        }
+        /* Broadcasting Add/Sub/Mul/Div (channels-first tensors only). */
+        arith_dyn(x, op);
         return;
     }
+    if (op[0] == 'D' && b->kind == VAL_CONST && fold_gelu(x))
+        return;
     int cfirst = a->kind == VAL_CONST;
     onnx_value *d = in_dyn(x, cfirst ? 1 : 0, IN_NHWC);
     onnx_const *c = as_const(x, cfirst ? a : b);
@@ -2276,6 +2413,8 @@ static void layernorm_node(onnx_ctx *x, onnx_value *src, double eps, const onnx_
     free(name);
 }
 
+static void op_reduce(onnx_ctx *x, int ismax);
+
 static void f_reducemean(onnx_ctx *x)
 {
     onnx_value *v = in_val(x, 0);
@@ -2289,23 +2428,7 @@ static void f_reducemean(onnx_ctx *x)
         return;
     }
     /* the mean over H and W (x.mean([2, 3])): a GlobalAvgPool */
-    int64_t ax[8];
-    int n = attr_ints(x, "axes", ax, 8);
-    if (v->kind == VAL_DYN && v->rank == 4 && n == 2) {
-        int64_t a0 = ax[0] < 0 ? ax[0] + 4 : ax[0], a1 = ax[1] < 0 ? ax[1] + 4 : ax[1];
-        if ((a0 == 2 && a1 == 3) || (a0 == 3 && a1 == 2)) {
-            onnx_value *in = in_dyn(x, 0, 0);
-            char *name = our_name(x);
-            add_node(x, name, OP_GAP, 1, &in);
-            int64_t shape[3] = { in->shape[0], 1, 1 };
-            int nonneg = in->nonneg;
-            out_dyn(x, name, attr_int(x, "keepdims", 1) ? 4 : 2, shape, nonneg);
-            free(name);
-            return;
-        }
-    }
-    ndie(x, "ReduceMean is supported only over H and W (axes 2, 3) and over the channels as part "
-            "of a LayerNorm (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div)");
+    op_reduce(x, 0);
 }
 
 static void f_pow(onnx_ctx *x)
@@ -2807,6 +2930,93 @@ static void op_if(onnx_ctx *x)
     }
 }
 
+/* ReduceMean / ReduceMax over the spatial axes (H and W; L of N x C x L):
+ * GlobalAvgPool / GlobalMaxPool. keepdims 0 leaves N x C. */
+static void op_reduce(onnx_ctx *x, int ismax)
+{
+    onnx_value *in = in_dyn(x, 0, 0);
+    need_spatial(x, in);
+    int64_t ax[8];
+    int n = attr_ints(x, "axes", ax, 8);
+    if (n < 0 && has_in(x, 1)) {
+        onnx_const *c = in_const(x, 1, "axes");
+        n = c->n < 8 ? (int)c->n : 8;
+        for (int k = 0; k < n; k++)
+            ax[k] = const_int(x, c, k);
+    }
+    int64_t keep = attr_int(x, "keepdims", 1);
+    unsigned seen = 0;
+    for (int k = 0; k < n; k++) {
+        int64_t a = ax[k] < 0 ? ax[k] + in->rank : ax[k];
+        if (a < 0 || a >= in->rank)
+            ndie(x, "axis %lld is out of range for a rank-%d tensor", (long long)ax[k], in->rank);
+        seen |= 1u << a;
+    }
+    unsigned want = in->rank == 4 ? 0xcu : 0x4u;
+    if (n < 0 || seen != want)
+        ndie(x, "%s over %s is not supported (only over the spatial axes, %s)", x->np->op_type,
+             n < 0 ? "every axis" : "these axes", in->rank == 4 ? "2 and 3" : "2");
+    char *name = our_name(x);
+    add_node(x, name, ismax ? OP_GMP : OP_GAP, 1, &in);
+    int64_t shape[3] = { in->shape[0], 1, 1 };
+    out_dyn(x, name, keep ? in->rank : 2, shape, in->nonneg);
+    free(name);
+}
+
+static void op_gmp(onnx_ctx *x)
+{
+    onnx_value *in = in_dyn(x, 0, 0);
+    need_spatial(x, in);
+    char *name = our_name(x);
+    add_node(x, name, OP_GMP, 1, &in);
+    int64_t shape[3] = { in->shape[0], 1, 1 };
+    out_dyn(x, name, in->rank, shape, in->nonneg);
+    free(name);
+}
+
+/* PRelu: the slope a constant of one value or one per channel. */
+static void op_prelu(onnx_ctx *x)
+{
+    onnx_value *in = in_dyn(x, 0, 0);
+    onnx_const *c = in_const(x, 1, "slope");
+    int64_t C = in->shape[0];
+    float *w = xmalloc((size_t)C * sizeof *w);
+    /* before opset 7 a 1-D slope of C values is per channel (PyTorch's
+     * exports then); from 7 on it broadcasts as numpy's */
+    if (x->opset < 7 && !c->isint && c->ndim == 1 && c->n == C && C > 1)
+        for (int64_t k = 0; k < C; k++)
+            w[k] = c->f[k];
+    else if (c->isint || per_channel(in, c, w))
+        ndie(x, "a slope shaped %s is not supported (one value, or one per channel)",
+             tensor_shape_str(c->ndim, c->dims, (char[96]){ 0 }, 96));
+    node *nd = op_unary(x, OP_PRELU, 0);
+    node_add_weight(nd, "slope", tensor_of(w, 1, &C));
+    free(w);
+}
+
+static void op_hardsigmoid(onnx_ctx *x)
+{
+    double a = attr_float(x, "alpha", 0.2), b = attr_float(x, "beta", 0.5);
+    node *nd = op_unary(x, OP_HSIG, 1);
+    node_set1(nd, AT_ALPHA, a);
+    node_set1(nd, AT_BETA, b);
+}
+
+static void op_elu(onnx_ctx *x)
+{
+    double a = attr_float(x, "alpha", 1.0);
+    node *nd = op_unary(x, OP_ELU, 0);
+    node_set1(nd, AT_ALPHA, a);
+}
+
+static void op_gelu(onnx_ctx *x)
+{
+    char buf[16];
+    if (strcmp(attr_str(x, "approximate", "none", buf, sizeof buf), "none"))
+        ndie(x, "approximate='%s' is not supported (only the exact erf form)", buf);
+    op_unary(x, OP_GELU, 0);
+}
+
 /* ------------------------------------------------------------ the graph */
 
 typedef struct onnx_op {
@@ -2839,6 +3049,10 @@ static void f_sum(onnx_ctx *x)
         op_arith(x, "Sum");
 }
 static void f_identity(onnx_ctx *x) { out_alias(x, in_val(x, 0)); }
+static void f_hardswish(onnx_ctx *x) { op_unary(x, OP_HSWISH, 0); }
+static void f_softplus(onnx_ctx *x) { op_unary(x, OP_SOFTPLUS, 1); }
+static void f_logsoftmax(onnx_ctx *x) { softmax_like(x, OP_LOGSOFTMAX); }
+static void f_reducemax(onnx_ctx *x) { op_reduce(x, 1); }
 static void f_unsqueeze(onnx_ctx *x) { op_squeeze(x, 1); }
 static void f_squeeze(onnx_ctx *x) { op_squeeze(x, 0); }
 
@@ -2858,11 +3072,14 @@ static const onnx_op onnx_ops[] = {
     { "InstanceNormalization", f_instnorm }, { "Resize", op_resize_onnx },
     { "Upsample", op_resize_onnx }, { "ConvTranspose", op_convtranspose },
     { "Equal", op_equal }, { "If", op_if },
+    { "HardSigmoid", op_hardsigmoid }, { "HardSwish", f_hardswish }, { "Elu", op_elu },
+    { "PRelu", op_prelu }, { "Softplus", f_softplus }, { "Gelu", op_gelu },
+    { "LogSoftmax", f_logsoftmax }, { "ReduceMax", f_reducemax }, { "GlobalMaxPool", op_gmp },
 };
 
 static const char *supported_list(void)
 {
-    static char buf[2048];   /* about 20 bytes an op */
+    static char buf[4096];   /* about 20 bytes an op */
     if (!buf[0])
         for (size_t k = 0; k < sizeof onnx_ops / sizeof *onnx_ops; k++) {
             if (k)
@@ -3163,12 +3380,13 @@ static void ctx_free(onnx_ctx *x)
     }
     free(x->orig);
     cli_free_list(x->paths, x->npaths);
+    free(x->skip);
 }
 
 model *import_onnx(const char *path, const import_opts *o)
 {
     size_t len;
-    unsigned char *buf = import_slurp(path, ONNX_MAX_FILE, &len);
+    unsigned char *buf = cli_slurp(path, ONNX_MAX_FILE, &len);
     Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
     if (!mp)
         die("%s: not a valid ONNX model (the protobuf data is truncated or corrupt)", path);
@@ -3214,8 +3432,13 @@ model *import_onnx(const char *path, const import_opts *o)
             x.paths[x.npaths++] = p;
     }
 
-    for (size_t k = 0; k < g->n_node; k++)
+    x.skip = xcalloc(g->n_node ? g->n_node : 1, 1);
+    for (size_t k = 0; k < g->n_node; k++) {
+        if (x.skip[k])   /* folded into an earlier node's pattern (GELU) */
+            continue;
+        x.k = k;
         convert_node(&x, g->node[k]);
+    }
     x.np = NULL;
     graph_output(&x, g);
     torch_names(&x);

@@ -1,5 +1,6 @@
 #include "io/h5io.h"
 #include "base/cli.h"
+#include "io/outfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -78,6 +79,7 @@ static h5in *open_file(const char *path)
         in->name = xstrdup("<stdin>");
         if (isatty(STDIN_FILENO))
             die_usage("no input file given and standard input is a terminal");
+        cli_note_input_fd(STDIN_FILENO);
         in->image = read_stdin(&len);
         if (len == 0)
             die("<stdin>: empty input (expected an HDF5 file)");
@@ -93,6 +95,7 @@ static h5in *open_file(const char *path)
         die("%s: cannot open:", path);
     if (S_ISDIR(st.st_mode))
         die("%s: is a directory (expected an HDF5 file)", path);
+    cli_note_input(path);
     if (st.st_size == 0)
         die("%s: empty file (expected an HDF5 file)", path);
     if (access(path, R_OK))
@@ -115,6 +118,10 @@ void h5in_close(h5in *in)
     free(in);
 }
 
+/* The one test of presence every reader goes through: absent (0), present
+ * (1), or there but broken, which dies: a link whose object cannot be
+ * opened (a damaged object header), or a group whose links cannot be read,
+ * is a corrupt file, never "no such dataset". */
 int h5in_has(h5in *in, const char *dset)
 {
     /* H5Lexists fails on a missing intermediate group: walk the path. */
@@ -126,8 +133,15 @@ int h5in_has(h5in *in, const char *dset)
         char c = *p;
         if (c == '/' || c == '\0') {
             *p = '\0';
-            if (H5Lexists(in->f, buf, H5P_DEFAULT) <= 0)
+            htri_t e = buf[0] && strcmp(buf, "/") ? H5Lexists(in->f, buf, H5P_DEFAULT) : 1;
+            if (e < 0)
+                die("%s: '%s' is corrupt (its links cannot be read)", in->name, buf);
+            if (e == 0)
                 return 0;
+            hid_t o = H5Oopen(in->f, buf, H5P_DEFAULT);
+            if (o < 0)
+                die("%s: '%s' is corrupt (it is listed but cannot be opened)", in->name, buf);
+            H5Oclose(o);
             if (c == '\0')
                 return 1;
             *p = '/';
@@ -139,11 +153,14 @@ char *h5in_attr_str(h5in *in, const char *obj, const char *name)
 {
     if (strcmp(obj, "/") && !h5in_has(in, obj))
         return NULL;
-    if (H5Aexists_by_name(in->f, obj, name, H5P_DEFAULT) <= 0)
+    htri_t e = H5Aexists_by_name(in->f, obj, name, H5P_DEFAULT);
+    if (e < 0)
+        die("%s: the attributes of '%s' are corrupt", in->name, obj);
+    if (e == 0)
         return NULL;
     hid_t a = H5Aopen_by_name(in->f, obj, name, H5P_DEFAULT, H5P_DEFAULT);
     if (a < 0)
-        return NULL;
+        die("%s: attribute '%s' of '%s' is corrupt", in->name, name, obj);
     hid_t t = H5Aget_type(a), s = H5Aget_space(a);
     char *res = NULL;
     if (H5Tget_class(t) == H5T_STRING && H5Sget_simple_extent_npoints(s) == 1) {
@@ -152,7 +169,9 @@ char *h5in_attr_str(h5in *in, const char *obj, const char *name)
             hid_t mt = H5Tcopy(H5T_C_S1);
             H5Tset_size(mt, H5T_VARIABLE);
             H5Tset_cset(mt, H5Tget_cset(t));
-            if (H5Aread(a, mt, &v) >= 0 && v) {
+            if (H5Aread(a, mt, &v) < 0)
+                die("%s: attribute '%s' of '%s' is corrupt", in->name, name, obj);
+            if (v) {
                 res = xstrdup(v);
                 H5free_memory(v);
             }
@@ -164,10 +183,8 @@ char *h5in_attr_str(h5in *in, const char *obj, const char *name)
                 hid_t mt = H5Tcopy(H5T_C_S1);
                 H5Tset_size(mt, sz + 1);
                 H5Tset_cset(mt, H5Tget_cset(t));
-                if (H5Aread(a, mt, res) < 0) {
-                    free(res);
-                    res = NULL;
-                }
+                if (H5Aread(a, mt, res) < 0)
+                    die("%s: attribute '%s' of '%s' is corrupt", in->name, name, obj);
                 H5Tclose(mt);
             }
         }
@@ -182,11 +199,14 @@ static int attr_num(h5in *in, const char *obj, const char *name, hid_t mt, void 
 {
     if (strcmp(obj, "/") && !h5in_has(in, obj))
         return -1;
-    if (H5Aexists_by_name(in->f, obj, name, H5P_DEFAULT) <= 0)
+    htri_t e = H5Aexists_by_name(in->f, obj, name, H5P_DEFAULT);
+    if (e < 0)
+        die("%s: the attributes of '%s' are corrupt", in->name, obj);
+    if (e == 0)
         return -1;
     hid_t a = H5Aopen_by_name(in->f, obj, name, H5P_DEFAULT, H5P_DEFAULT);
     if (a < 0)
-        return -1;
+        die("%s: attribute '%s' of '%s' is corrupt", in->name, name, obj);
     hid_t s = H5Aget_space(a), t = H5Aget_type(a);
     hssize_t n = H5Sget_simple_extent_npoints(s);
     int res = -1;
@@ -235,8 +255,13 @@ static hid_t open_dset(h5in *in, const char *dset)
     if (!h5in_has(in, dset))
         die("%s: no dataset '%s'", in->name, dset);
     hid_t d = H5Dopen2(in->f, dset, H5P_DEFAULT);
-    if (d < 0)
-        die("%s: '%s' is not a dataset", in->name, dset);
+    if (d < 0) {
+        H5O_info_t oi;
+        if (H5Oget_info_by_name(in->f, dset, &oi, H5P_DEFAULT) >= 0 &&
+            oi.type != H5O_TYPE_DATASET)
+            die("%s: '%s' is not a dataset", in->name, dset);
+        die("%s: dataset '%s' is corrupt (cannot be opened)", in->name, dset);
+    }
     return d;
 }
 
@@ -298,6 +323,37 @@ void h5in_read_rows_raw(h5in *in, const char *dset, hid_t mt, int64_t start, int
     read_rows(in, dset, mt, start, count, buf);
 }
 
+/* /images stored as 8-bit unsigned integers (a common way to keep pixels)
+ * hold 0..255: they are read as value/255, as the schema's [0,1], with a
+ * note once per file. 1 for every other dataset. */
+static float pixel_scale(h5in *in, const char *dset)
+{
+    if (strcmp(dset, "/images") && strcmp(dset, "images"))
+        return 1;
+    hid_t d = H5Dopen2(in->f, dset, H5P_DEFAULT);
+    if (d < 0)
+        return 1;
+    hid_t t = H5Dget_type(d);
+    int u8 = H5Tget_class(t) == H5T_INTEGER && H5Tget_size(t) == 1 &&
+             H5Tget_sign(t) == H5T_SGN_NONE;
+    H5Tclose(t);
+    H5Dclose(d);
+    if (!u8)
+        return 1;
+    if (!in->noted_u8) {
+        in->noted_u8 = 1;
+        info("%s: /images holds uint8 pixels: read as value/255", in->name);
+    }
+    return 1.0f / 255.0f;
+}
+
+static void scale(float *v, size_t n, float s)
+{
+    if (s != 1)
+        for (size_t i = 0; i < n; i++)
+            v[i] *= s;
+}
+
 tensor *h5in_read_rows(h5in *in, const char *dset, int64_t start, int64_t count)
 {
     int64_t dims[TENSOR_MAXDIM];
@@ -313,8 +369,10 @@ tensor *h5in_read_rows(h5in *in, const char *dset, int64_t start, int64_t count)
         die("%s: dataset '%s' claims an absurd shape %s", in->name, dset,
             tensor_shape_str(nd, dims, buf, sizeof buf));
     tensor *t = tensor_new(nd, dims);
-    if (tensor_numel(t))
+    if (tensor_numel(t)) {
         read_rows(in, dset, H5T_NATIVE_FLOAT, start, count, t->data);
+        scale(t->data, (size_t)tensor_numel(t), pixel_scale(in, dset));
+    }
     return t;
 }
 
@@ -436,6 +494,7 @@ void h5in_read_rows_into(h5in *in, const char *dset, int64_t start, int64_t coun
         read_rows(in, dset, H5T_NATIVE_FLOAT, start, count, buf);
         return;
     }
+    float px = pixel_scale(in, dset);
     /* Without a chunk cache HDF5 reads whole chunks straight into buf
      * instead of through its cache and a copy: batches are sequential, so
      * the cache would only help the one chunk two batches share. */
@@ -464,6 +523,10 @@ void h5in_read_rows_into(h5in *in, const char *dset, int64_t start, int64_t coun
     H5Dclose(d);
     if (r < 0)
         die("%s: cannot read dataset '%s' (truncated or corrupt file)", in->name, dset);
+    size_t nv = (size_t)count;
+    for (int i = 1; i < nd; i++)
+        nv *= (size_t)dims[i];
+    scale(buf, nv, px);
 }
 
 tensor *h5in_read(h5in *in, const char *dset)
@@ -637,15 +700,25 @@ static hid_t gcpl(void)
     return p;
 }
 
+/* A write HDF5 refused: the system's reason when it left one (a full disk,
+ * a file size limit), else what failed. */
+static void __attribute__((noreturn)) write_failed(h5out *out, const char *what)
+{
+    if (errno == ENOSPC || errno == EFBIG || errno == EDQUOT || errno == EIO)
+        die("%s: cannot write %s:", out->name, what);
+    die("%s: cannot write %s", out->name, what);
+}
+
 h5out *h5out_create(const char *path, const char *kind, h5in *src)
 {
     h5out *out = xcalloc(1, sizeof *out);
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
     H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
-    if (!path || !strcmp(path, "-")) {
-        if (isatty(STDOUT_FILENO))
-            die_usage("refusing to write an HDF5 file to a terminal (use -o FILE or a pipe)");
-        out->name = xstrdup("<stdout>");
+    out->of = outfile_open(path, "an HDF5 file");
+    out->name = xstrdup(out->of->name);
+    if (!out->of->tmp) {
+        /* In place (standard output, a FIFO, a device): HDF5 needs to seek,
+         * so the file is built in memory and written on commit. */
         hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
         H5Pset_fapl_core(fapl, 1 << 20, 0);
         char nm[64];
@@ -653,20 +726,11 @@ h5out *h5out_create(const char *path, const char *kind, h5in *src)
         out->f = H5Fcreate(nm, H5F_ACC_TRUNC, fcpl, fapl);
         H5Pclose(fapl);
     } else {
-        out->path = xstrdup(path);
-        out->name = xstrdup(path);
-        out->tmp = xmalloc(strlen(path) + 32);
-        sprintf(out->tmp, "%s.tmp.%ld", path, (long)getpid());
-        int fd = open(out->tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
-        if (fd < 0)
-            die("%s: cannot create:", path);
-        close(fd);
-        cli_register_tmp(out->tmp);
-        out->f = H5Fcreate(out->tmp, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+        out->f = H5Fcreate(out->of->tmp, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
     }
     H5Pclose(fcpl);
     if (out->f < 0)
-        die("%s: cannot create HDF5 file", out->name);
+        write_failed(out, "the HDF5 file");
     h5out_attr_str(out, "/", "kind", kind);
     char *old = src ? h5in_attr_str(src, "/", "history") : NULL;
     const char *line = cli_history_line();
@@ -680,28 +744,23 @@ h5out *h5out_create(const char *path, const char *kind, h5in *src)
 
 void h5out_commit(h5out *out)
 {
+    errno = 0;
     if (H5Fflush(out->f, H5F_SCOPE_GLOBAL) < 0)
-        die("%s: cannot flush HDF5 file", out->name);
-    if (!out->path) {
+        write_failed(out, "the HDF5 file");
+    if (!out->of->tmp) {
         ssize_t n = H5Fget_file_image(out->f, NULL, 0);
         if (n < 0)
-            die("<stdout>: cannot build the HDF5 file image");
+            die("%s: cannot build the HDF5 file image", out->name);
         void *buf = xmalloc((size_t)n);
         if (H5Fget_file_image(out->f, buf, (size_t)n) < 0)
-            die("<stdout>: cannot build the HDF5 file image");
+            die("%s: cannot build the HDF5 file image", out->name);
         H5Fclose(out->f);
-        if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n || fflush(stdout))
-            die("<stdout>: write error:");
+        outfile_write(out->of, buf, (size_t)n);
         free(buf);
-    } else {
-        if (H5Fclose(out->f) < 0)
-            die("%s: cannot close HDF5 file", out->name);
-        if (rename(out->tmp, out->path))
-            die("%s: cannot rename into place:", out->path);
-        cli_forget_tmp(out->tmp);
+    } else if (H5Fclose(out->f) < 0) {
+        write_failed(out, "the HDF5 file");
     }
-    free(out->path);
-    free(out->tmp);
+    outfile_commit(out->of);
     free(out->name);
     free(out);
 }
@@ -730,7 +789,7 @@ static void write_plain(h5out *out, const char *dset, hid_t ft, hid_t mt, int nd
         die("%s: cannot create dataset '%s' (exists already?)", out->name, dset);
     if (shape_numel(nd, dims, INT64_MAX) > 0 &&
         H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-        die("%s: cannot write dataset '%s'", out->name, dset);
+        write_failed(out, "a dataset");
     H5Dclose(d);
     H5Pclose(dcpl);
     H5Sclose(s);
@@ -830,7 +889,7 @@ static void write_rows(h5out *out, const char *dset, hid_t mt, int64_t start, in
         die("%s: rows %lld.. do not fit dataset '%s'", out->name, (long long)start, dset);
     hid_t ms = H5Screate_simple(nd, hd, NULL);
     if (dims[0] > 0 && H5Dwrite(d, mt, ms, fs, H5P_DEFAULT, data) < 0)
-        die("%s: cannot write rows of '%s'", out->name, dset);
+        write_failed(out, "rows of a dataset");
     H5Sclose(ms);
     H5Sclose(fs);
     H5Dclose(d);
@@ -932,10 +991,16 @@ void h5out_carry(h5out *out, h5in *in, int64_t a, int64_t b)
         h5out_write_i32(out, "/labels", n, l);
         free(l);
     }
-    if (in && h5in_has(in, "/classes")) {
-        int nc;
-        char **c = h5in_read_strings(in, "/classes", &nc);
-        h5out_write_strings(out, "/classes", nc, c);
-        cli_free_list(c, nc);
-    }
+    if (in)
+        h5out_carry_classes(out, in);
+}
+
+void h5out_carry_classes(h5out *out, h5in *in)
+{
+    if (!h5in_has(in, "/classes"))
+        return;
+    int nc;
+    char **c = h5in_read_strings(in, "/classes", &nc);
+    h5out_write_strings(out, "/classes", nc, c);
+    cli_free_list(c, nc);
 }

@@ -16,6 +16,7 @@ typedef struct h5in {
     hid_t f;
     char *name;          /* for messages: the path or "<stdin>" */
     void *image;         /* stdin bytes, kept until close */
+    int noted_u8;        /* the uint8 /images note was given */
 } h5in;
 
 /* Open for reading; NULL or "-" is standard input. Dies on a missing,
@@ -36,7 +37,8 @@ int h5in_dims(h5in *in, const char *dset, int64_t *dims);
 /* Rows dims[0] of a dataset. */
 int64_t h5in_nrows(h5in *in, const char *dset);
 /* Whole dataset / rows [start, start+count) as float32 (any numeric type
- * converts). Caller frees. */
+ * converts; /images stored as uint8 is read as value/255, with a note).
+ * Caller frees. */
 tensor *h5in_read(h5in *in, const char *dset);
 tensor *h5in_read_rows(h5in *in, const char *dset, int64_t start, int64_t count);
 /* Rows [start, start+count) as float32 into the caller's buf (count x row
@@ -81,18 +83,21 @@ int h5in_list(h5in *in, const char *group, char ***names);
  * absolute paths; groups end in '/'. Free with cli_free_list. */
 int h5in_walk(h5in *in, char ***paths);
 
+struct outfile;
 typedef struct h5out {
     hid_t f;
-    char *path;          /* final path; NULL for stdout */
-    char *tmp;           /* temporary path while writing */
+    struct outfile *of;  /* io/outfile.h: the temporary, or where it goes in place */
     char *name;          /* for messages */
 } h5out;
 
-/* Create an output file of the given kind. path NULL or "-" = standard
- * output (refused when it is a terminal). src, when not NULL, gives the
- * history to continue; this command's line is appended. */
+/* Create an output file of the given kind through outfile_open (a regular
+ * file: a temporary renamed on commit; "-", NULL, a FIFO or a device: built
+ * in memory and written there on commit; a terminal is refused; an input
+ * is refused). src, when not NULL, gives the history to continue; this
+ * command's line is appended. */
 h5out *h5out_create(const char *path, const char *kind, h5in *src);
-/* Write the file: rename the temporary, or copy the image to stdout. */
+/* Write the file: fsync and rename the temporary, or write the image in
+ * place. */
 void h5out_commit(h5out *out);
 /* Whole datasets; intermediate groups are created. */
 void h5out_write(h5out *out, const char *dset, const tensor *t);
@@ -125,5 +130,7 @@ void h5out_attr_i64(h5out *out, const char *obj, const char *name, int n, const 
 /* Copy /ids, /labels (rows [a, b)) and /classes from in when present; when
  * in has no /ids, write ids a..b-1. */
 void h5out_carry(h5out *out, h5in *in, int64_t a, int64_t b);
+/* Copy /classes alone from in when present. */
+void h5out_carry_classes(h5out *out, h5in *in);
 
 #endif

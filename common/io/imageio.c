@@ -1,5 +1,6 @@
 #include "io/imageio.h"
 #include "base/cli.h"
+#include "io/outfile.h"
 
 #include <errno.h>
 #include <jerror.h>
@@ -70,6 +71,7 @@ static unsigned char *slurp(const char *path, size_t *len)
     FILE *f = fopen(path, "rb");
     if (!f)
         die("%s: cannot open:", path);
+    cli_note_input_fd(fileno(f));
     size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 1 << 16, n = 0;
     unsigned char *buf = xmalloc(cap);
     for (;;) {
@@ -502,21 +504,9 @@ void imageio_write_png_text(const char *path, const uint8_t *hwc, int c, int h, 
                                   PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA };
     if (c < 1 || c > 4 || h < 1 || w < 1)
         die("cannot write a PNG of %d channels, %dx%d", c, w, h);
-    int to_stdout = !path || !strcmp(path, "-");
-    const char *name = to_stdout ? "<stdout>" : path;
-    char *tmp = NULL;
-    FILE *f = stdout;
-    if (to_stdout) {
-        if (isatty(STDOUT_FILENO))
-            die_usage("refusing to write a PNG to a terminal (use -o FILE or a pipe)");
-    } else {
-        tmp = xmalloc(strlen(path) + 32);
-        sprintf(tmp, "%s.tmp.%ld", path, (long)getpid());
-        f = fopen(tmp, "wb");
-        if (!f)
-            die("%s: cannot create:", path);
-        cli_register_tmp(tmp);
-    }
+    outfile *of = outfile_open(path, "a PNG");
+    const char *name = of->name;
+    FILE *f = outfile_stream(of);
     char msg[200] = "";
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, msg, png_write_err, png_warn);
     png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -534,17 +524,7 @@ void imageio_write_png_text(const char *path, const uint8_t *hwc, int c, int h, 
         png_write_row(png, (png_const_bytep)(hwc + (size_t)y * (size_t)stride));
     png_write_end(png, info);
     png_destroy_write_struct(&png, &info);
-    if (to_stdout) {
-        if (fflush(stdout) || ferror(stdout))
-            die("<stdout>: write error:");
-        return;
-    }
-    if (ferror(f) | fclose(f))
-        die("%s: write error:", path);
-    if (rename(tmp, path))
-        die("%s: cannot rename into place:", path);
-    cli_forget_tmp(tmp);
-    free(tmp);
+    outfile_commit(of);
 }
 
 void imageio_write_png(const char *path, const float *chw, int c, int h, int w)

@@ -266,13 +266,51 @@ static void copy_rows(h5in **in, int nf, h5out *out, const char *p, const int64_
     H5Tclose(ft);
 }
 
-static void copy_whole(h5in *in, h5out *out, const char *p)
+/* A dataset copied once (class names, PCA components, ...). Strings and
+ * numbers are read and written through h5io (HDF5's H5Ocopy crashes when
+ * the output's disk fills during the copy); anything else is H5Ocopy'd
+ * after a flush that reports a full disk first. Returns 1 when the
+ * dataset's attributes are still to copy. */
+static int copy_whole(h5in *in, h5out *out, const char *p)
 {
+    int64_t dims[TENSOR_MAXDIM];
+    int nd = h5in_dims(in, p, dims);
+    hid_t d = H5Dopen2(in->f, p, H5P_DEFAULT), ft = H5Dget_type(d);
+    H5T_class_t cl = H5Tget_class(ft);
+    H5Dclose(d);
+    if (cl == H5T_STRING && nd == 1) {
+        int n;
+        char **v = h5in_read_strings(in, p, &n);
+        h5out_write_strings(out, p, n, v);
+        cli_free_list(v, n);
+        H5Tclose(ft);
+        return 1;
+    }
+    if ((cl == H5T_INTEGER || cl == H5T_FLOAT) && nd >= 1) {
+        hid_t mt = H5Tget_native_type(ft, H5T_DIR_ASCEND);
+        int64_t n = shape_numel(nd, dims, (int64_t)1 << 32);
+        if (n < 0)
+            die("%s: dataset '%s' claims an absurd shape", in->name, p);
+        void *buf = xmalloc((size_t)n * H5Tget_size(mt) + 1);
+        if (n)
+            h5in_read_rows_raw(in, p, mt, 0, dims[0], buf);
+        h5out_create_rows_typed(out, p, ft, nd, dims);
+        if (n)
+            h5out_write_rows_raw(out, p, mt, 0, nd, dims, buf);
+        free(buf);
+        H5Tclose(mt);
+        H5Tclose(ft);
+        return 1;
+    }
+    H5Tclose(ft);
+    if (H5Fflush(out->f, H5F_SCOPE_GLOBAL) < 0)
+        die("%s: cannot write the HDF5 file:", out->name);
     hid_t lc = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lc, 1);
     if (H5Ocopy(in->f, p, out->f, p, H5P_DEFAULT, lc) < 0)
         die("%s: cannot copy dataset '%s'", out->name, p);
     H5Pclose(lc);
+    return 0;
 }
 
 void join_files(const char *output, char *const *files, int nf)
@@ -383,8 +421,7 @@ void join_files(const char *output, char *const *files, int nf)
             copy_rows(in, nf, out, p, rows);
             attrs_join(in, nf, out, p, 1);
         } else if (isrow[j] == 0) {
-            copy_whole(in[0], out, p);
-            attrs_join(in, nf, out, p, 0);
+            attrs_join(in, nf, out, p, copy_whole(in[0], out, p));
         }
     }
     h5out_commit(out);

@@ -1,5 +1,6 @@
 /* ascend: gradient ascent on the input (see ascend.h). One image at a time:
  * each step is one forward and one backward through the engine. */
+#include "base/numeric.h"
 #include "methods/ascend.h"
 
 #include <math.h>
@@ -41,55 +42,10 @@ int ascend_preset(int k, ascend_cfg *c)
     return 0;
 }
 
-/* scipy.ndimage's 'reflect' (half-sample symmetric: d c b a | a b c d). */
-static int64_t reflect(int64_t i, int64_t n)
-{
-    if (n == 1)
-        return 0;
-    int64_t p = 2 * n;
-    i %= p;
-    if (i < 0)
-        i += p;
-    return i < n ? i : p - 1 - i;
-}
-
 void ascend_blur(float *x, int64_t C, int64_t H, int64_t W, double sigma)
 {
-    if (sigma <= 0)
-        return;
-    int r = (int)(4.0 * sigma + 0.5);   /* scipy: int(truncate * sd + 0.5) */
-    double *k = xmalloc((size_t)(2 * r + 1) * sizeof *k), s = 0;
-    for (int i = -r; i <= r; i++)
-        s += (k[i + r] = exp(-0.5 * i * i / (sigma * sigma)));
-    for (int i = 0; i <= 2 * r; i++)
-        k[i] /= s;
-    int64_t L = H > W ? H : W;
-    double *line = xmalloc((size_t)L * sizeof *line);
-    for (int64_t c = 0; c < C; c++) {
-        float *p = x + c * H * W;
-        for (int64_t y = 0; y < H; y++) {       /* along rows */
-            for (int64_t j = 0; j < W; j++) {
-                double a = 0;
-                for (int i = -r; i <= r; i++)
-                    a += k[i + r] * p[y * W + reflect(j + i, W)];
-                line[j] = a;
-            }
-            for (int64_t j = 0; j < W; j++)
-                p[y * W + j] = (float)line[j];
-        }
-        for (int64_t j = 0; j < W; j++) {       /* along columns */
-            for (int64_t y = 0; y < H; y++) {
-                double a = 0;
-                for (int i = -r; i <= r; i++)
-                    a += k[i + r] * p[reflect(y + i, H) * W + j];
-                line[y] = a;
-            }
-            for (int64_t y = 0; y < H; y++)
-                p[y * W + j] = (float)line[y];
-        }
-    }
-    free(line);
-    free(k);
+    for (int64_t c = 0; c < C; c++)
+        num_blur(x + c * H * W, H, W, sigma, x + c * H * W);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -120,15 +76,6 @@ static void clip_pixels(float *x, int64_t C, int64_t HW, const double *score, do
         if (score[p] < th)
             for (int64_t c = 0; c < C; c++)
                 x[c * HW + p] = centre[c];
-}
-
-static int argmax(const float *v, int64_t n)
-{
-    int64_t b = 0;
-    for (int64_t j = 1; j < n; j++)
-        if (v[j] > v[b])
-            b = j;
-    return (int)b;
 }
 
 /* Circular shift of one image (C x H x W) by (dy, dx): out[y][x] =
@@ -184,7 +131,7 @@ void ascend_run(const model *m, engine *e, const target *t, tensor *x, const asc
         float v;
         target_value(t, e, 1, &sel, 1, &v);
         const tensor *out = engine_output(e);
-        int pred = argmax(out->data, tensor_rowsize(out));
+        int pred = (int)num_argmax(out->data, tensor_rowsize(out));
         if (!isfinite(v))
             die("step %d: the objective became non-finite (lower --lr, or add --l2/--blur)", step);
         if (values)

@@ -58,8 +58,9 @@ void ascend_run(const model *m, engine *e, const target *t, tensor *x, const asc
                 int snap_every, ascend_snap_fn snap, void *ctx, float *values,
                 ascend_result *res);
 
-/* Separable Gaussian blur of each channel of x (C x H x W floats), scipy's
- * gaussian_filter with mode 'reflect' and truncate 4. */
+/* Gaussian blur of each channel of x (C x H x W floats) in place, by the
+ * one rule of base/numeric.h (num_blur: radius ceil(3 sigma), borders
+ * repeated). */
 void ascend_blur(float *x, int64_t C, int64_t H, int64_t W, double sigma);
 
 #endif

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/numeric.h"
 #include "base/cli.h"
 #include "nn/engine.h"
 #include "nn/gemm.h"
@@ -95,7 +96,10 @@ static int is_point_op(const char *op)
 {
     static const char *const pts[] = { "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Clip", "LRN",
                                        "BatchNorm", "Dropout", "Softmax", "Add", "Concat",
-                                       "ChannelShuffle", "ChannelSlice", "LayerNorm", NULL };
+                                       "ChannelShuffle", "ChannelSlice", "LayerNorm",
+                                       "HardSigmoid", "HardSwish", "SiLU", "GELU", "Elu",
+                                       "PRelu", "Softplus", "LogSoftmax", "Sub", "Mul", "Div",
+                                       NULL };
     for (int i = 0; pts[i]; i++)
         if (!strcmp(op, pts[i]))
             return 1;
@@ -384,31 +388,17 @@ occlude *occlude_new(model *m, const occlude_spec *s)
     o->P = o->hm * o->wm;
     if (s->batch < 1)
         o->s.batch = 1;
-    if (s->target == OCC_TARGET_UNIT || s->target == OCC_TARGET_STRONGEST) {
-        if (s->node < 0 || s->node >= m->n)
-            die("no node %d", s->node);
-        const node *nd = &m->nodes[s->node];
-        o->upto = s->node;
-        if (s->target == OCC_TARGET_UNIT && (s->channel < 0 || s->channel >= nd->shape[0]))
-            die("layer '%s' has %lld feature maps (0..%lld), not %d", nd->name,
-                (long long)nd->shape[0], (long long)nd->shape[0] - 1, s->channel);
-        if (s->summary == OCC_SUM_AT && (s->at_y < 0 || s->at_y >= nd->shape[1] || s->at_x < 0 ||
-                                         s->at_x >= nd->shape[2]))
-            die("position @%d,%d is outside layer '%s' (%lldx%lld)", s->at_y, s->at_x, nd->name,
-                (long long)nd->shape[1], (long long)nd->shape[2]);
-    } else {
-        /* Class scores: the last node, or what a final Softmax reads. */
-        int L = m->n - 1;
-        if (!strcmp(m->nodes[L].op, "Softmax") && m->nodes[L].in[0] >= 0)
-            L = m->nodes[L].in[0];
-        const node *nd = &m->nodes[L];
+    if (s->images > 0 && o->s.batch > (int64_t)o->P * s->images)
+        o->s.batch = (int)((int64_t)o->P * s->images);
+    const target *t = s->target;
+    if (t->node < 0 || t->node >= m->n)
+        die("target '%s': not resolved against the model", t->spec);
+    o->upto = t->node;
+    if (t->kind != TARGET_UNIT && t->kind != TARGET_STRONGEST) {
+        const node *nd = &m->nodes[t->node];
         if (nd->shape[1] != 1 || nd->shape[2] != 1)
             die("the model's output '%s' is %lldx%lldx%lld, not one score per class", nd->name,
                 (long long)nd->shape[0], (long long)nd->shape[1], (long long)nd->shape[2]);
-        if (s->target == OCC_TARGET_CLASS && (s->cls < 0 || s->cls >= nd->shape[0]))
-            die("class %d is beyond the model's %lld classes (0..%lld)", s->cls,
-                (long long)nd->shape[0], (long long)nd->shape[0] - 1);
-        o->upto = L;
     }
     plan(o);
     o->nb = o->s.batch / o->P;
@@ -503,32 +493,9 @@ static void make_fill(occlude *o, const float *x, int nimg)
                 break;
             }
             case OCC_FILL_BLUR: {
-                /* Separable Gaussian, edges replicated. */
                 double sg = o->s.blur_sigma > 0 ? o->s.blur_sigma
                                                 : (o->s.wh > o->s.ww ? o->s.wh : o->s.ww) / 4.0;
-                int r = (int)ceil(3 * sg);
-                double *wt = xcalloc((size_t)(2 * r + 1), sizeof *wt), tot = 0;
-                for (int k = -r; k <= r; k++)
-                    tot += wt[k + r] = exp(-0.5 * k * k / (sg * sg));
-                for (int k = 0; k <= 2 * r; k++)
-                    wt[k] /= tot;
-                double *tmp = xcalloc((size_t)hw, sizeof *tmp);
-                for (int64_t y = 0; y < H; y++)
-                    for (int64_t xx = 0; xx < W; xx++) {
-                        double acc = 0;
-                        for (int k = -r; k <= r; k++)
-                            acc += wt[k + r] * xs[y * W + imax(0, imin(W - 1, xx + k))];
-                        tmp[y * W + xx] = acc;
-                    }
-                for (int64_t y = 0; y < H; y++)
-                    for (int64_t xx = 0; xx < W; xx++) {
-                        double acc = 0;
-                        for (int k = -r; k <= r; k++)
-                            acc += wt[k + r] * tmp[imax(0, imin(H - 1, y + k)) * W + xx];
-                        f[y * W + xx] = (float)acc;
-                    }
-                free(tmp);
-                free(wt);
+                num_blur(xs, H, W, sg, f);
                 break;
             }
             }
@@ -761,39 +728,24 @@ static void run_node(occlude *o, int i, int m, const int *img, const int *pos)
     o->done += on->macs * m;
 }
 
-/* One value from slot U's map (channel ch) for the measure: the map in vals
- * (c x h x w floats for the class case, one plane otherwise). */
-static double measure(const occlude *o, const float *v, int64_t c, int64_t h, int64_t w, int target)
+/* One value of the target from slot U's activations v (c x h x w floats;
+ * for unit targets only the measured plane need be filled). */
+static double measure(const occlude *o, const float *v, int64_t c, int64_t h, int64_t w,
+                      const target_sel *q)
 {
-    const occlude_spec *s = &o->s;
-    if (s->target == OCC_TARGET_UNIT || s->target == OCC_TARGET_STRONGEST) {
-        const float *pl = v + (int64_t)target * h * w;
-        if (s->summary == OCC_SUM_AT)
-            return pl[s->at_y * w + s->at_x];
-        double acc = s->summary == OCC_SUM_MAX ? -INFINITY : 0;
-        for (int64_t k = 0; k < h * w; k++)
-            acc = s->summary == OCC_SUM_MAX ? (pl[k] > acc ? pl[k] : acc) : acc + pl[k];
-        return s->summary == OCC_SUM_MEAN ? acc / (double)(h * w) : acc;
-    }
-    if (s->measure == OCC_MEASURE_PROB) {
-        double mx = -INFINITY, sum = 0;
-        for (int64_t k = 0; k < c; k++)
-            mx = v[k] > mx ? v[k] : mx;
-        for (int64_t k = 0; k < c; k++)
-            sum += exp((double)v[k] - mx);
-        return exp((double)v[target] - mx) / sum;
-    }
-    return v[target];
+    return target_row_value(o->s.target, v, c, h, w, q, NULL);
 }
 
-void occlude_run(occlude *o, const tensor *x, int32_t *target, float *maps, float *base)
+void occlude_run(occlude *o, const tensor *x, const int32_t *labels, const int64_t *ids,
+                 int32_t *chosen, float *maps, float *base)
 {
     const model *m = o->m;
     int64_t C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2], img = C * H * W;
     int64_t n = x->dims[0];
     const onode *U = &o->on[o->upto + 1];
     int64_t uc = U->c, uh = U->h, uw = U->w, usz = uc * uh * uw;
-    int unit = o->s.target == OCC_TARGET_UNIT || o->s.target == OCC_TARGET_STRONGEST;
+    int unit = o->s.target->kind == TARGET_UNIT || o->s.target->kind == TARGET_STRONGEST;
+    target_sel *sel = xcalloc((size_t)n + 1, sizeof *sel);
     float *vals = falloc((size_t)usz);
     int *itimg = xcalloc((size_t)o->s.batch, sizeof *itimg);
     int *itpos = xcalloc((size_t)o->s.batch, sizeof *itpos);
@@ -805,32 +757,11 @@ void occlude_run(occlude *o, const tensor *x, int32_t *target, float *maps, floa
         engine_forward_upto(o->e, &xs, o->upto);
         const tensor *ut = engine_act(o->e, o->upto);
         /* Resolve the targets and the baselines on the unoccluded images. */
+        target_pick(o->s.target, m, o->e, nimg, labels ? labels + a : NULL, ids ? ids + a : NULL,
+                    sel + a);
         for (int i = 0; i < nimg; i++) {
-            const float *u = ut->data + i * usz;
-            int32_t *t = &target[a + i];
-            if (o->s.target == OCC_TARGET_CLASS)
-                *t = o->s.cls;
-            else if (o->s.target == OCC_TARGET_UNIT)
-                *t = o->s.channel;
-            else if (o->s.target == OCC_TARGET_PRED) {
-                int best = 0;
-                for (int64_t k = 1; k < uc; k++)
-                    if (u[k] > u[best])
-                        best = (int)k;
-                *t = best;
-            } else if (o->s.target == OCC_TARGET_STRONGEST) {
-                int best = 0;
-                double bv = -INFINITY;
-                for (int64_t k = 0; k < uc; k++) {
-                    double v = measure(o, u, uc, uh, uw, (int)k);
-                    if (v > bv)
-                        bv = v, best = (int)k;
-                }
-                *t = best;
-            } else if (*t < 0 || *t >= uc)
-                die("image %lld has label %d, beyond the model's %lld classes",
-                    (long long)(a + i), *t, (long long)uc);
-            base[a + i] = (float)measure(o, u, uc, uh, uw, *t);
+            chosen[a + i] = (int32_t)sel[a + i].channel;
+            base[a + i] = (float)measure(o, ut->data + i * usz, uc, uh, uw, &sel[a + i]);
         }
         make_fill(o, xs.data, nimg);
         int64_t items = (int64_t)nimg * o->P;
@@ -860,7 +791,7 @@ void occlude_run(occlude *o, const tensor *x, int32_t *target, float *maps, floa
                 for (int li = 0; li < mm; li++) {
                     int64_t im = itimg[li];
                     maps[(a + im) * o->P + itpos[li]] =
-                        (float)measure(o, ot->data + li * usz, uc, uh, uw, target[a + im]);
+                        (float)measure(o, ot->data + li * usz, uc, uh, uw, &sel[a + im]);
                 }
                 o->done += o->brute_item * mm;
             } else {
@@ -880,19 +811,20 @@ void occlude_run(occlude *o, const tensor *x, int32_t *target, float *maps, floa
                 }
                 for (int li = 0; li < mm; li++) {
                     int64_t im = itimg[li];
-                    int t = target[a + im];
+                    int t = (int)sel[a + im].channel;
                     if (unit) {
                         gather(o, o->upto + 1, li, (int)im, itpos[li], t, 1, 0, 0, uh, uw, 0,
                                vals + t * uh * uw);
                     } else
                         gather(o, o->upto + 1, li, (int)im, itpos[li], 0, uc, 0, 0, uh, uw, 0,
                                vals);
-                    maps[(a + im) * o->P + itpos[li]] = (float)measure(o, vals, uc, uh, uw, t);
+                    maps[(a + im) * o->P + itpos[li]] = (float)measure(o, vals, uc, uh, uw, &sel[a + im]);
                 }
             }
             o->brute += o->brute_item * mm;
         }
     }
+    free(sel);
     free(vals);
     free(itimg);
     free(itpos);

@@ -27,13 +27,10 @@
 #include <stdint.h>
 
 #include "nn/model.h"
+#include "methods/target.h"
 #include "base/tensor.h"
 
 typedef enum { OCC_FILL_GRAY, OCC_FILL_ZERO, OCC_FILL_MEAN, OCC_FILL_BLUR, OCC_FILL_VALUE } occlude_fill;
-typedef enum { OCC_TARGET_CLASS, OCC_TARGET_LABEL, OCC_TARGET_PRED, OCC_TARGET_UNIT,
-               OCC_TARGET_STRONGEST } occlude_target;
-typedef enum { OCC_SUM_MAX, OCC_SUM_MEAN, OCC_SUM_SUM, OCC_SUM_AT } occlude_summary;
-typedef enum { OCC_MEASURE_LOGIT, OCC_MEASURE_PROB, OCC_MEASURE_UNIT } occlude_measure;
 typedef enum { OCC_OUT_RAW, OCC_OUT_DIFF, OCC_OUT_PERCENT } occlude_output;
 typedef enum { OCC_PAD_CLIP, OCC_PAD_NONE } occlude_padding;
 
@@ -44,22 +41,19 @@ typedef struct occlude_spec {
     occlude_fill fill;
     float fill_value;           /* OCC_FILL_VALUE */
     double blur_sigma;          /* OCC_FILL_BLUR; <= 0: max(wh, ww) / 4 */
-    occlude_target target;
-    int cls;                    /* OCC_TARGET_CLASS */
-    int node;                   /* unit / strongest: the layer's node index */
-    int channel;                /* unit: the feature map */
-    occlude_summary summary;    /* unit / strongest: how a map becomes one value */
-    int at_y, at_x;             /* OCC_SUM_AT */
-    occlude_measure measure;
+    const target *target;       /* what is measured, resolved against the model
+                                   (methods/target.h); must outlive the occlude */
     int naive;                  /* 1: brute force through the engine */
     int batch;                  /* occluded copies per pass */
+    int64_t images;             /* most images per occlude_run (0: not said):
+                                 * a pass holds no more copies than they make */
 } occlude_spec;
 
 typedef struct occlude occlude;
 
 /* Check the spec against the model (dies with one line on a window larger
- * than the image, a class beyond the model's, a unit off its layer, a model
- * without class scores...) and plan the incremental computation. The model
+ * than the image, a model without class scores...; the target's class,
+ * unit and position were checked by target_resolve) and plan the incremental computation. The model
  * must outlive the result. */
 occlude *occlude_new(model *m, const occlude_spec *s);
 void occlude_free(occlude *o);
@@ -69,12 +63,13 @@ void occlude_grid(const occlude *o, int *hm, int *wm);
  * columns [b1, b3). */
 void occlude_window(const occlude *o, int py, int px, int64_t box[4]);
 
-/* Occlusion maps of n images x (n x C x H x W pixels in [0,1]). target[i]
- * gives image i's class (class / label targets) and receives the class or
- * channel actually measured (pred / strongest are resolved on the
- * unoccluded image). maps (n x hm x wm) receive the measured value per
+/* Occlusion maps of n images x (n x C x H x W pixels in [0,1]). labels
+ * (n; NULL unless the target is label) and ids (n; NULL: row numbers, for
+ * errors) go to target_pick on the unoccluded images; chosen (n) receives
+ * the class or channel measured, maps (n x hm x wm) the measured value per
  * window position, base (n) the unoccluded value. */
-void occlude_run(occlude *o, const tensor *x, int32_t *target, float *maps, float *base);
+void occlude_run(occlude *o, const tensor *x, const int32_t *labels, const int64_t *ids,
+                 int32_t *chosen, float *maps, float *base);
 
 /* Turn raw values into the requested output: diff = base - value (positive
  * where occluding lowers the response), percent = 100 * diff / |base| (0

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/numeric.h"
 #include "base/cli.h"
 #include "methods/saliency.h"
 
@@ -192,38 +193,6 @@ void saliency_upsample(const float *src, int64_t h, int64_t w, float *dst, int64
     }
 }
 
-void saliency_blur(const float *src, int64_t h, int64_t w, double sigma, float *dst)
-{
-    int r = (int)(3.0 * sigma + 0.5);
-    double *k = xmalloc((size_t)(2 * r + 1) * sizeof *k), sum = 0;
-    for (int i = -r; i <= r; i++)
-        sum += (k[i + r] = sigma > 0 ? exp(-(double)(i * i) / (2 * sigma * sigma)) : 1.0);
-    for (int i = 0; i <= 2 * r; i++)
-        k[i] /= sum;
-    double *tmp = xmalloc((size_t)(h * w) * sizeof *tmp);
-    /* Rows then columns; indices clamp, which repeats the border pixels. */
-    for (int64_t y = 0; y < h; y++)
-        for (int64_t x = 0; x < w; x++) {
-            double v = 0;
-            for (int i = -r; i <= r; i++) {
-                int64_t xx = x + i < 0 ? 0 : x + i >= w ? w - 1 : x + i;
-                v += k[i + r] * src[y * w + xx];
-            }
-            tmp[y * w + x] = v;
-        }
-    for (int64_t y = 0; y < h; y++)
-        for (int64_t x = 0; x < w; x++) {
-            double v = 0;
-            for (int i = -r; i <= r; i++) {
-                int64_t yy = y + i < 0 ? 0 : y + i >= h ? h - 1 : y + i;
-                v += k[i + r] * tmp[yy * w + x];
-            }
-            dst[y * w + x] = (float)v;
-        }
-    free(tmp);
-    free(k);
-}
-
 /* The integrated-gradients baseline of xin into s->base. */
 static void make_baseline(saliency *s, const tensor *xin)
 {
@@ -238,7 +207,7 @@ static void make_baseline(saliency *s, const tensor *xin)
         break;
     case SAL_BASE_BLUR:
         for (int64_t p = 0; p < (int64_t)n * s->C; p++)
-            saliency_blur(xin->data + p * s->hw, s->H, s->W, s->cfg.blur_sigma,
+            num_blur(xin->data + p * s->hw, s->H, s->W, s->cfg.blur_sigma,
                           s->base->data + p * s->hw);
         break;
     }

@@ -83,8 +83,5 @@ void saliency_cam_shape(const saliency *s, int64_t *h, int64_t *w);
  * align_corners=False sampling (half-pixel centres, clamped). */
 void saliency_upsample(const float *src, int64_t h, int64_t w, float *dst, int64_t H, int64_t W);
 
-/* Gaussian blur of one h x w plane (sd sigma, radius round(3 sigma),
- * borders repeated). */
-void saliency_blur(const float *src, int64_t h, int64_t w, double sigma, float *dst);
 
 #endif

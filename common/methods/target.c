@@ -11,18 +11,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/numeric.h"
 #include "nn/arch.h"
 #include "base/cli.h"
 #include "methods/target.h"
-
-static int fail(char *err, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* A non-negative decimal integer filling all of s. */
 static int parse_index(const char *s, int64_t *v)
@@ -39,10 +31,10 @@ static int parse_index(const char *s, int64_t *v)
 }
 
 static const char target_words[] =
-    "class=K, label, pred, unit=LAYER:C[:max|:mean|:sum|@Y,X] or "
-    "strongest=LAYER[:max|:mean|:sum|@Y,X]";
+    "class=K, label, pred, unit=LAYER:C[:max|:mean|:sum|@X,Y] or "
+    "strongest=LAYER[:max|:mean|:sum|@X,Y]";
 
-/* A trailing "@Y,X" or ":max|:mean|:sum" of s (cut off in place) into t;
+/* A trailing "@X,Y" or ":max|:mean|:sum" of s (cut off in place) into t;
  * 0, or -1 on a malformed position. */
 static int parse_summary(char *s, target *t)
 {
@@ -53,7 +45,7 @@ static int parse_summary(char *s, target *t)
         if (!comma)
             return -1;
         *comma = '\0';
-        if (parse_index(at + 1, &t->y) || parse_index(comma + 1, &t->x))
+        if (parse_index(at + 1, &t->x) || parse_index(comma + 1, &t->y))   /* @X,Y */
             return -1;
         t->map = TARGET_MAP_AT;
         return 0;
@@ -86,7 +78,7 @@ int target_parse(const char *spec, target *t, char *err, size_t errlen)
     }
     if (!strncmp(spec, "class=", 6)) {
         if (!spec[6])
-            return fail(err, errlen, "target '%s': no class after 'class='", spec);
+            return errmsg(err, errlen, "target '%s': no class after 'class='", spec);
         t->kind = TARGET_CLASS;
         t->cls_name = xstrdup(spec + 6);
         return 0;
@@ -100,25 +92,25 @@ int target_parse(const char *spec, target *t, char *err, size_t errlen)
         t->map = unit ? TARGET_MAP_MAX : TARGET_MAP_SUM;
         if (parse_summary(s, t) < 0) {
             free(s);
-            return fail(err, errlen, "target '%s': position should be @Y,X with Y, X >= 0", spec);
+            return errmsg(err, errlen, "target '%s': position should be @X,Y with X, Y >= 0", spec);
         }
         if (unit) {
             char *colon = strrchr(s, ':');
             if (!colon || colon == s || parse_index(colon + 1, &t->channel)) {
                 free(s);
-                return fail(err, errlen, "target '%s': expected unit=LAYER:C[:max|:mean|:sum|@Y,X]",
+                return errmsg(err, errlen, "target '%s': expected unit=LAYER:C[:max|:mean|:sum|@X,Y]",
                             spec);
             }
             *colon = '\0';
         }
         if (!*s) {
             free(s);
-            return fail(err, errlen, "target '%s': no layer", spec);
+            return errmsg(err, errlen, "target '%s': no layer", spec);
         }
         t->layer = s;
         return 0;
     }
-    return fail(err, errlen, "unknown target '%s' (expected %s)", spec, target_words);
+    return errmsg(err, errlen, "unknown target '%s' (expected %s)", spec, target_words);
 }
 
 void target_free(target *t)
@@ -152,11 +144,12 @@ void target_resolve(target *t, const model *m, const char *file)
             t->cls = (int)k;
             break;
         }
-        for (int i = 0; m->classes && i < m->nclasses && i < K; i++)
-            if (!strcasecmp(m->classes[i], t->cls_name)) {
-                t->cls = i;
-                break;
-            }
+        for (int pass = 0; pass < 2 && t->cls < 0; pass++)   /* exactly, else ignoring case */
+            for (int i = 0; m->classes && i < m->nclasses && i < K; i++)
+                if (!(pass ? strcasecmp : strcmp)(m->classes[i], t->cls_name)) {
+                    t->cls = i;
+                    break;
+                }
         if (t->cls < 0)
             die("%s: target '%s': no class named '%s' (give an index 0..%lld%s)", file, t->spec,
                 t->cls_name, (long long)K - 1, m->classes ? " or a name from the model's /classes" : "");
@@ -168,40 +161,18 @@ void target_resolve(target *t, const model *m, const char *file)
         break;
     case TARGET_UNIT:
     case TARGET_STRONGEST: {
-        t->node = arch_require_layer(m, t->layer, file);
+        t->node = model_require(m, t->layer, file);
         const int64_t *s = m->nodes[t->node].shape;
         if (t->kind == TARGET_UNIT && t->channel >= s[0])
             die("%s: target '%s': layer '%s' has %lld channels (0..%lld)", file, t->spec,
                 m->nodes[t->node].name, (long long)s[0], (long long)s[0] - 1);
         if (t->map == TARGET_MAP_AT && (t->y >= s[1] || t->x >= s[2]))
-            die("%s: target '%s': position (%lld,%lld) outside layer '%s' (%lldx%lld)", file,
-                t->spec, (long long)t->y, (long long)t->x, m->nodes[t->node].name,
-                (long long)s[1], (long long)s[2]);
+            die("%s: target '%s': position @%lld,%lld (x,y) outside layer '%s' (%lldx%lld, WxH)",
+                file, t->spec, (long long)t->x, (long long)t->y, m->nodes[t->node].name,
+                (long long)s[2], (long long)s[1]);
         break;
     }
     }
-}
-
-/* Softmax of one row in double precision. */
-static void softmax_row(const float *z, int64_t k, double *p)
-{
-    double mx = z[0], s = 0;
-    for (int64_t j = 1; j < k; j++)
-        mx = z[j] > mx ? z[j] : mx;
-    for (int64_t j = 0; j < k; j++)
-        s += (p[j] = exp((double)z[j] - mx));
-    for (int64_t j = 0; j < k; j++)
-        p[j] /= s;
-}
-
-/* Index of the first maximum of v[0..n). */
-static int64_t argmax(const float *v, int64_t n)
-{
-    int64_t b = 0;
-    for (int64_t j = 1; j < n; j++)
-        if (v[j] > v[b])
-            b = j;
-    return b;
 }
 
 /* A map (hw floats, w wide) as one number by t's summary, and its
@@ -216,7 +187,7 @@ static double summarise(const target *t, const float *map, int64_t w, int64_t hw
         return map[p];
     }
     if (t->map == TARGET_MAP_MAX) {
-        int64_t p = argmax(map, hw);
+        int64_t p = num_argmax(map, hw);
         if (g)
             g[p] = 1;
         return map[p];
@@ -250,7 +221,7 @@ void target_pick(const target *t, const model *m, const engine *e, int n,
                     (long long)(ids ? ids[i] : i), labels[i], (long long)K - 1);
             q->channel = labels[i];
             break;
-        case TARGET_PRED: q->channel = argmax(a->data + i * K, K); break;
+        case TARGET_PRED: q->channel = num_argmax(a->data + i * K, K); break;
         case TARGET_UNIT: q->channel = t->channel; break;
         case TARGET_STRONGEST: {
             /* The map whose summary is largest; ties to the lower channel. */
@@ -268,30 +239,36 @@ void target_pick(const target *t, const model *m, const engine *e, int n,
     }
 }
 
-/* One image's value, and its seed when g is not NULL (g zeroed, K floats). */
-static float measure(const target *t, const engine *e, int i, const target_sel *q, float *g)
+double target_row_value(const target *t, const float *row, int64_t C, int64_t h, int64_t w,
+                        const target_sel *q, float *g)
 {
-    const tensor *a = engine_act(e, t->node);
-    int64_t C = a->dims[1], hw = a->dims[2] * a->dims[3], K = C * hw;
-    const float *row = a->data + (int64_t)i * K;
+    int64_t hw = h * w, K = C * hw;
     int cls_target = t->kind == TARGET_CLASS || t->kind == TARGET_LABEL || t->kind == TARGET_PRED;
     if (cls_target && t->measure == TARGET_PROB) {
         double *p = xmalloc((size_t)K * sizeof *p);
-        softmax_row(row, K, p);
+        num_softmax(row, K, p);
         double pc = p[q->channel];
         if (g)   /* d p_c / d z_j = p_c (delta_cj - p_j) */
             for (int64_t j = 0; j < K; j++)
                 g[j] = (float)(pc * ((j == q->channel) - p[j]));
         free(p);
-        return (float)pc;
+        return pc;
     }
     if (cls_target) {
         if (g)
             g[q->channel] = 1;
         return row[q->channel];
     }
-    return (float)summarise(t, row + q->channel * hw, a->dims[3], hw,
-                            g ? g + q->channel * hw : NULL);
+    return summarise(t, row + q->channel * hw, w, hw, g ? g + q->channel * hw : NULL);
+}
+
+/* One image's value, and its seed when g is not NULL (g zeroed, K floats). */
+static float measure(const target *t, const engine *e, int i, const target_sel *q, float *g)
+{
+    const tensor *a = engine_act(e, t->node);
+    int64_t K = a->dims[1] * a->dims[2] * a->dims[3];
+    return (float)target_row_value(t, a->data + (int64_t)i * K, a->dims[1], a->dims[2],
+                                   a->dims[3], q, g);
 }
 
 void target_value(const target *t, const engine *e, int n, const target_sel *sel, int nsel,

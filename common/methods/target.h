@@ -8,13 +8,16 @@
  *   pred               of the class the model predicts for the clean image
  *   unit=LAYER:C       feature map C of LAYER, summarised by its maximum
  *   unit=LAYER:C:mean  ... by its mean, or :sum (":max" spells the default)
- *   unit=LAYER:C@Y,X   one position of the map
+ *   unit=LAYER:C@X,Y   one position of the map (x across, y down)
  *   strongest=LAYER    per image, the map of LAYER with the largest sum
  *                      (Zeiler & Fergus), measured by that sum; :max, :mean
- *                      or @Y,X choose another summary
+ *                      or @X,Y choose another summary
  *
- * The words and defaults are cnn-occlude's, so both tools read one target
- * the same way.
+ * Every method that measures a target parses it here (cnn-saliency, its
+ * CAMs, cnn-occlude), so all read one target the same way, match class
+ * names (exactly, else ignoring case) and layers (nn/graph.h's
+ * model_require) by one rule and word their errors alike; each writes the
+ * class or map measured per image as /target in its maps file.
  * Targets that depend on the image (label, pred, strongest) are fixed once
  * per image from its clean forward pass (target_pick), so noisy or
  * interpolated copies (SmoothGrad, integrated gradients, occluded copies)
@@ -77,6 +80,13 @@ void target_pick(const target *t, const model *m, const engine *e, int n,
  * image in a row: nsel = n for one-to-one). */
 void target_value(const target *t, const engine *e, int n, const target_sel *sel, int nsel,
                   float *val);
+
+/* The value of one image from its activations of t->node (row: C x h x w
+ * floats) for the selection q, and d value / d row into g (zeroed, C*h*w
+ * floats) when g is not NULL. For callers that keep activations outside
+ * the engine (occlusion's incremental crops). */
+double target_row_value(const target *t, const float *row, int64_t C, int64_t h, int64_t w,
+                        const target_sel *q, float *g);
 
 /* The seed for engine_backward from t->node: d value / d activation of
  * that node for each image (grad gets the node's activation shape, n

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/numeric.h"
 #include "nn/arch.h"
 #include "base/cli.h"
 #include "nn/engine.h"
@@ -50,14 +51,8 @@ static void xent(const float *z, const int32_t *y, const int64_t *idx, int64_t n
     for (int64_t i = 0; i < n; i++) {
         const float *zi = z + i * k;
         int32_t lab = y[idx ? idx[i] : i];
-        int64_t best = 0;
-        for (int64_t j = 1; j < k; j++)
-            if (zi[j] > zi[best])
-                best = j;
-        double mx = zi[best], s = 0;
-        for (int64_t j = 0; j < k; j++)
-            s += exp((double)zi[j] - mx);
-        double lse = mx + log(s);
+        int64_t best = num_argmax(zi, k);
+        double lse = num_logsumexp(zi, k);
         *loss += lse - (double)zi[lab];
         *correct += best == lab;
         if (g)
@@ -107,6 +102,8 @@ static double eval_engine(engine *e, model *m, const train_set *d, int batch, do
 double train_evaluate(model *m, const train_set *d, int batch, double *loss)
 {
     check_labels(d, out_width(m, arch_logits_node(m, NULL)), "evaluation data");
+    if (batch > d->n)
+        batch = d->n > 0 ? (int)d->n : 1;
     engine *e = engine_new(m, batch, 0, 0);
     double acc = eval_engine(e, m, d, batch, loss);
     engine_free(e);
@@ -128,7 +125,8 @@ void train_run(model *m, const train_set *tr, const train_set *val, const train_
     check_labels(tr, k, "training data");
     if (val)
         check_labels(val, k, "validation data");
-    int batch = o->batch;
+    /* No batch larger than the data (the engine holds a batch). */
+    int batch = o->batch < tr->n ? o->batch : tr->n > 0 ? (int)tr->n : 1;
     /* Separate streams for the shuffle and the engine's dropout, both from
      * the seed, so changing one never shifts the other. */
     rng r;

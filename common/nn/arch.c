@@ -113,16 +113,6 @@ static const struct {
 };
 #define NKINDS ((int)(sizeof kinds / sizeof kinds[0]))
 
-static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* A positive integer at *p, or "AxB" into a, b (b = a when single). */
 static int read_pair(const char **p, int64_t *a, int64_t *b)
 {
@@ -149,7 +139,7 @@ static int read_opts(const char *p, layer *L, int conv, const char *item, char *
             continue;
         }
         if (!strchr(conv ? "ksdgp" : "ksp", key) || read_pair(&p, &a, &b) < 0)
-            return fail(err, len, "'%s': cannot read '%c%s' (%s)", item, key, p,
+            return errmsg(err, len, "'%s': cannot read '%c%s' (%s)", item, key, p,
                         conv ? "options: kK sS pP|psame dD gG" : "options: kK sS pP|psame");
         if (key == 'k')
             L->kh = a, L->kw = b;
@@ -176,7 +166,7 @@ static int parse_layer(const char *item, layer *L, int *kind_index, char *err, s
             break;
         }
     if (ki < 0)
-        return fail(err, len,
+        return errmsg(err, len,
                     "unknown layer '%s' (known: conv dense relu relu6 leakyrelu sigmoid tanh "
                     "maxpool avgpool gap dropout flatten softmax)", item);
     *kind_index = ki;
@@ -186,36 +176,36 @@ static int parse_layer(const char *item, layer *L, int *kind_index, char *err, s
     switch (L->kind) {
     case L_CONV:
         if (!isdigit((unsigned char)*p))
-            return fail(err, len, "'%s': conv needs its output channels, e.g. conv32k3", item);
+            return errmsg(err, len, "'%s': conv needs its output channels, e.g. conv32k3", item);
         L->out = strtoll(p, &e, 10);
         L->kh = L->kw = 0;
         if (read_opts(e, L, 1, item, err, len) < 0)
             return -1;
         if (!L->kh)
-            return fail(err, len, "'%s': conv needs its kernel size, e.g. conv32k3", item);
+            return errmsg(err, len, "'%s': conv needs its kernel size, e.g. conv32k3", item);
         if (L->out < 1 || L->kh < 1 || L->kw < 1 || L->sh < 1 || L->sw < 1 || L->dh < 1 ||
             L->dw < 1 || L->g < 1)
-            return fail(err, len, "'%s': channels, kernel, stride, dilation and groups must be >= 1",
+            return errmsg(err, len, "'%s': channels, kernel, stride, dilation and groups must be >= 1",
                         item);
         return 0;
     case L_MAXPOOL:
     case L_AVGPOOL:
         /* maxpool2 = 2x2 window, stride 2 (the window, unless given). */
         if (read_pair(&p, &L->kh, &L->kw) < 0)
-            return fail(err, len, "'%s': pooling needs its window, e.g. maxpool2 or maxpool3s2", item);
+            return errmsg(err, len, "'%s': pooling needs its window, e.g. maxpool2 or maxpool3s2", item);
         L->sh = 0;
         if (read_opts(p, L, 0, item, err, len) < 0)
             return -1;
         if (!L->sh)
             L->sh = L->kh, L->sw = L->kw;
         if (L->kh < 1 || L->kw < 1 || L->sh < 1 || L->sw < 1)
-            return fail(err, len, "'%s': window and stride must be >= 1", item);
+            return errmsg(err, len, "'%s': window and stride must be >= 1", item);
         return 0;
     case L_DENSE:
         if (*p) {
             L->out = strtoll(p, &e, 10);
             if (*e || L->out < 1)
-                return fail(err, len, "'%s': dense takes its width, e.g. dense128 (or dense: one "
+                return errmsg(err, len, "'%s': dense takes its width, e.g. dense128 (or dense: one "
                             "per class)", item);
         }
         return 0;
@@ -225,7 +215,7 @@ static int parse_layer(const char *item, layer *L, int *kind_index, char *err, s
             errno = 0;
             L->val = strtod(p, &e);
             if (*e || errno || !(L->val >= 0 && L->val < 1))
-                return fail(err, len, "'%s': dropout ratio must lie in [0, 1), e.g. dropout0.25",
+                return errmsg(err, len, "'%s': dropout ratio must lie in [0, 1), e.g. dropout0.25",
                             item);
         }
         return 0;
@@ -235,12 +225,12 @@ static int parse_layer(const char *item, layer *L, int *kind_index, char *err, s
             errno = 0;
             L->val = strtod(p, &e);
             if (*e || errno || !isfinite(L->val))
-                return fail(err, len, "'%s': leakyrelu takes its slope, e.g. leakyrelu0.1", item);
+                return errmsg(err, len, "'%s': leakyrelu takes its slope, e.g. leakyrelu0.1", item);
         }
         return 0;
     default:
         if (*p)
-            return fail(err, len, "'%s': %s takes no parameters", item, kinds[ki].word);
+            return errmsg(err, len, "'%s': %s takes no parameters", item, kinds[ki].word);
         return 0;
     }
 }
@@ -292,14 +282,14 @@ model *arch_build(const char *spec, int64_t c, int64_t h, int64_t w, int nclasse
 {
     char *text = is_file(spec) ? slurp(spec) : xstrdup(spec);
     if (!text) {
-        fail(err, errlen, "%s: cannot read the architecture file", spec);
+        errmsg(err, errlen, "%s: cannot read the architecture file", spec);
         return NULL;
     }
     char **items;
     int n = split_items(text, &items);
     free(text);
     if (!n) {
-        fail(err, errlen, "empty architecture");
+        errmsg(err, errlen, "empty architecture");
         cli_free_list(items, n);
         return NULL;
     }
@@ -321,7 +311,7 @@ model *arch_build(const char *spec, int64_t c, int64_t h, int64_t w, int nclasse
             while (k && (item[k - 1] == ' ' || item[k - 1] == '\t'))
                 item[--k] = 0;
             if (!valid_name(item)) {
-                fail(err, errlen, "layer name '%s': use letters, digits, '_', '-', '.' (not 'input')",
+                errmsg(err, errlen, "layer name '%s': use letters, digits, '_', '-', '.' (not 'input')",
                      item);
                 goto bad;
             }
@@ -344,7 +334,7 @@ model *arch_build(const char *spec, int64_t c, int64_t h, int64_t w, int nclasse
         }
         counts[ki]++;
         if (model_find(m, name) >= 0) {
-            fail(err, errlen, "layer name '%s' is used twice", name);
+            errmsg(err, errlen, "layer name '%s' is used twice", name);
             goto bad;
         }
         node *nd = NULL;
@@ -359,17 +349,17 @@ model *arch_build(const char *spec, int64_t c, int64_t h, int64_t w, int nclasse
             }
             int64_t eh = L.dh * (L.kh - 1) + 1, ew = L.dw * (L.kw - 1) + 1;
             if (H + L.pad[0] + L.pad[2] < eh || W + L.pad[1] + L.pad[3] < ew) {
-                fail(err, errlen, "%s (%s): window %lldx%lld is larger than its input %lldx%lld",
+                errmsg(err, errlen, "%s (%s): window %lldx%lld is larger than its input %lldx%lld",
                      name, body, (long long)eh, (long long)ew, (long long)H, (long long)W);
                 goto bad;
             }
             if (conv && C % L.g) {
-                fail(err, errlen, "%s (%s): groups %lld do not divide the %lld input channels", name,
+                errmsg(err, errlen, "%s (%s): groups %lld do not divide the %lld input channels", name,
                      body, (long long)L.g, (long long)C);
                 goto bad;
             }
             if (conv && L.out % L.g) {
-                fail(err, errlen, "%s (%s): groups %lld do not divide the %lld output channels",
+                errmsg(err, errlen, "%s (%s): groups %lld do not divide the %lld output channels",
                      name, body, (long long)L.g, (long long)L.out);
                 goto bad;
             }
@@ -399,7 +389,7 @@ model *arch_build(const char *spec, int64_t c, int64_t h, int64_t w, int nclasse
         case L_DENSE: {
             int64_t out = L.out ? L.out : nclasses;
             if (out < 1) {
-                fail(err, errlen, "%s: 'dense' without a width needs the number of classes", name);
+                errmsg(err, errlen, "%s: 'dense' without a width needs the number of classes", name);
                 goto bad;
             }
             nd = model_add(m, name, "Dense", NULL);
@@ -438,7 +428,7 @@ model *arch_build(const char *spec, int64_t c, int64_t h, int64_t w, int nclasse
     cli_free_list(items, n);
     char perr[256];
     if (model_prepare(m, perr, sizeof perr) < 0) {
-        fail(err, errlen, "%s", perr);
+        errmsg(err, errlen, "%s", perr);
         model_free(m);
         return NULL;
     }
@@ -447,30 +437,6 @@ bad:
     cli_free_list(items, n);
     model_free(m);
     return NULL;
-}
-
-int arch_find_layer(const model *m, const char *name)
-{
-    int i = model_find(m, name);
-    if (i >= 0)
-        return i;
-    int found = -1;
-    for (int k = 0; k < m->n; k++)
-        if (!strcasecmp(m->nodes[k].name, name)) {
-            if (found >= 0)
-                return -1;   /* ambiguous: Conv1 and conv1 both exist */
-            found = k;
-        }
-    return found;
-}
-
-int arch_require_layer(const model *m, const char *name, const char *file)
-{
-    int i = arch_find_layer(m, name);
-    if (i >= 0)
-        return i;
-    /* model_require words the message the same way for every tool. */
-    return model_require(m, name, file);
 }
 
 int arch_logits_node(const model *m, int *has_softmax)

@@ -40,13 +40,6 @@ model *arch_build(const char *spec, int64_t c, int64_t h, int64_t w, int nclasse
  * read. */
 char *arch_text(const char *spec);
 
-/* Index of the node named name: an exact match, else the only node whose
- * name matches ignoring case ("Conv1" finds conv1). -1 when none or when
- * several match ignoring case. */
-int arch_find_layer(const model *m, const char *name);
-/* The same, dying with "FILE: no layer 'x' (layers: a b c)" when absent. */
-int arch_require_layer(const model *m, const char *name, const char *file);
-
 /* The node whose output is the logits: the last node, or the input of a
  * final Softmax. *has_softmax tells which. */
 int arch_logits_node(const model *m, int *has_softmax);

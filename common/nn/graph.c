@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/cli.h"
+#include "base/names.h"
 #include "nn/graph.h"
 
 model *model_new(int64_t c, int64_t h, int64_t w)
@@ -143,32 +144,33 @@ int model_find(const model *m, const char *name)
     return -1;
 }
 
-/* "a b c" of the node names, shortened for long models. */
-static void layer_list(const model *m, char *buf, size_t len)
+int model_lookup(const model *m, const char *name, int *ambiguous)
 {
-    size_t k = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < m->n; i++) {
-        size_t l = strlen(m->nodes[i].name);
-        if (k + l + 6 >= len) {
-            snprintf(buf + k, len - k, " ...");
-            return;
-        }
-        k += (size_t)snprintf(buf + k, len - k, "%s%s", i ? " " : "", m->nodes[i].name);
-    }
+    char **names = xmalloc((size_t)(m->n + 1) * sizeof *names);
+    for (int i = 0; i < m->n; i++)
+        names[i] = m->nodes[i].name;
+    int amb = 0;
+    int i = names_lookup(names, m->n, name, &amb);
+    free(names);
+    if (i < 0 && !amb)   /* the ONNX node name an importer kept as alias */
+        for (int k = 0; k < m->n && i < 0; k++)
+            if (m->nodes[k].alias && !strcmp(m->nodes[k].alias, name))
+                i = k;
+    if (ambiguous)
+        *ambiguous = i < 0 && amb;
+    return i;
 }
 
 int model_require(const model *m, const char *name, const char *file)
 {
-    int i = model_find(m, name);
-    if (i < 0) {
-        char buf[1024];
-        layer_list(m, buf, sizeof buf);
-        die("%s: no layer '%s' (layers: %s)", file ? file : "model", name, buf);
-    }
-    return i;
+    int i = model_lookup(m, name, NULL);
+    if (i >= 0)
+        return i;
+    char **names = xmalloc((size_t)(m->n + 1) * sizeof *names);
+    for (int k = 0; k < m->n; k++)
+        names[k] = m->nodes[k].name;
+    names_missing(file ? file : "model", names, m->n, name);
 }
-
 
 int64_t model_nparams(const model *m)
 {

@@ -74,9 +74,17 @@ int node_getn(const node *n, const char *key);
 /* Weights: takes ownership of t. */
 void node_add_weight(node *n, const char *wname, tensor *t);
 tensor *node_weight(const node *n, const char *wname);   /* NULL if absent */
-/* Index of a node by name (or, failing that, by alias), -1 if none. */
+/* Index of the node named exactly name, else of the node with that alias
+ * (the ONNX node name an importer kept), -1 if none (for wiring a graph). */
 int model_find(const model *m, const char *name);
-/* Die with "no layer 'x' (layers: a b c)" unless name exists. */
+/* The node a user named (-l, targets, --weights ...), by the one rule of
+ * base/names.h: the exact name, else the only one equal ignoring case
+ * ("Conv1" finds conv1; *ambiguous set when several are), else a module:
+ * the last node named "NAME." or "NAME/..." (its output: "layer4" finds
+ * "layer4.1.relu_2"). -1 when none. ambiguous may be NULL. */
+int model_lookup(const model *m, const char *name, int *ambiguous);
+/* model_lookup, dying with names_missing's one line ("FILE: no layer 'x'
+ * (layers: ...)") when nothing is found. */
 int model_require(const model *m, const char *name, const char *file);
 
 /* Total parameters. */

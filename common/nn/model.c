@@ -326,6 +326,17 @@ static void load_node(h5in *in, model *m, const char *grp, int i)
     free(inputs);
 }
 
+/* Class names name the model's outputs: as many names as outputs of the
+ * last node, or none. 0 when they fit. */
+static int classes_misfit(const model *m, int64_t *outputs)
+{
+    if (!m->classes || m->nclasses <= 0 || m->n <= 0)
+        return 0;
+    const int64_t *s = m->nodes[m->n - 1].shape;
+    *outputs = s[0] * s[1] * s[2];
+    return *outputs != m->nclasses;
+}
+
 model *model_load(const char *path)
 {
     h5in *in = h5in_open(path);
@@ -374,12 +385,20 @@ model *model_load(const char *path)
     char err[1024];
     if (model_prepare(m, err, sizeof err))
         die("%s: %s", in->name, err);
+    int64_t K;
+    if (classes_misfit(m, &K))
+        die("%s: /classes has %d names but the model has %lld outputs", in->name,
+            m->nclasses, (long long)K);
     h5in_close(in);
     return m;
 }
 
 void model_save(const model *m, const char *path)
 {
+    int64_t K = 0;
+    if (classes_misfit(m, &K) && K > 0)
+        die("%s: %d class names for a model of %lld outputs", path ? path : "<stdout>",
+            m->nclasses, (long long)K);
     h5out *out = h5out_create(path, "model", NULL);
     h5out_attr_i64(out, "/", "input_shape", 3, m->in_shape);
     int nc = m->in_shape[0] == 3 ? 3 : 1;

@@ -21,6 +21,19 @@
  * relu_rule (ops sit below the engine, so they cannot include it). */
 enum { OP_RULE_STANDARD = 0, OP_RULE_GUIDED = 1, OP_RULE_DECONVNET = 2 };
 
+/* The backward of a rectifier-like nonlinearity under a rule, given the
+ * incoming gradient g and the true local derivative d = f'(x):
+ *   standard g d; guided g d where g > 0, else 0; deconvnet g where g > 0,
+ *   else 0 (the backward signal through a plain ReLU, whatever x was). */
+static inline float op_rule_grad(int rule, float g, float d)
+{
+    switch (rule) {
+    case OP_RULE_GUIDED: return g > 0 ? g * d : 0.0f;
+    case OP_RULE_DECONVNET: return g > 0 ? g : 0.0f;
+    default: return g * d;
+    }
+}
+
 /* An attribute an op accepts, with how many values it may have. Names not
  * listed are refused by model_prepare (a typo like "strides" must not be
  * silently ignored). */
@@ -87,6 +100,14 @@ void op_pads(const node *nd, int64_t pad[4]);
 /* Index of a weight within nd->w in the op's spec order, as engine passes
  * gw in nd->w order; -1 when absent. */
 int op_weight_index(const node *nd, const char *wname);
+/* Elements of n images of the node's output shape. */
+int64_t op_numel(const node *nd, int n);
+/* prepare of an op whose output has its (first) input's shape and needs
+ * nothing else. */
+int op_same_prepare(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len);
+/* The end of an op's prepare: a malloc'd copy of its parameters (size
+ * bytes at p) becomes nd->priv. Returns 0, or -1 with "out of memory". */
+int op_keep(node *nd, const void *p, size_t size, char *err, size_t len);
 /* Parallelise a loop over this many floats of elementwise work? */
 #define OP_PAR_MIN 32768
 
@@ -96,5 +117,10 @@ extern const struct op_def op_conv, op_dense, op_relu, op_leakyrelu, op_sigmoid,
     op_flatten, op_softmax, op_add, op_concat;
 extern const struct op_def op_channelshuffle, op_channelslice, op_layernorm, op_instancenorm,
     op_resize, op_convtranspose;
+/* ops/nonlin.c, ops/binary.c, ops/reduce.c */
+extern const struct op_def op_hardsigmoid, op_hardswish, op_silu, op_gelu, op_elu, op_prelu,
+    op_softplus, op_logsoftmax;
+extern const struct op_def op_sub, op_mul, op_div;
+extern const struct op_def op_globalmaxpool;
 
 #endif

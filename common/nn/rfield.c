@@ -63,14 +63,29 @@ static int window(const model *m, const node *nd, int64_t k[2], int64_t s[2], in
     return 0;
 }
 
+/* Input k has one position and the node's output more. */
+static int broadcast_in(const model *m, const node *nd, int k)
+{
+    const int64_t *in = in_shape(m, nd, k);
+    return in[1] == 1 && in[2] == 1 && nd->shape[1] * nd->shape[2] > 1;
+}
+
 void rfield_compute(const model *m, rfield *rf)
 {
     const rfield id = { { 1, 1 }, { 1, 1 }, { 0, 0 } };
     for (int i = 0; i < m->n; i++) {
         const node *nd = &m->nodes[i];
-        /* Union of the inputs' fields (one input: that field). */
-        rfield u = nd->nin ? (nd->in[0] < 0 ? id : rf[nd->in[0]]) : id;
-        for (int k = 1; k < nd->nin; k++) {
+        /* Union of the inputs' fields (one input: that field). An input of
+         * 1 x 1 positions broadcast over a larger map (a squeeze-and-
+         * excitation gate, a global context) scales every position alike:
+         * it is left out, as the field is where the map's positions differ. */
+        int first = 0;
+        while (first + 1 < nd->nin && broadcast_in(m, nd, first))
+            first++;
+        rfield u = nd->nin ? (nd->in[first] < 0 ? id : rf[nd->in[first]]) : id;
+        for (int k = first + 1; k < nd->nin; k++) {
+            if (broadcast_in(m, nd, k))
+                continue;
             const rfield *o = nd->in[k] < 0 ? &id : &rf[nd->in[k]];
             for (int a = 0; a < 2; a++) {
                 int64_t lo = u.start[a] < o->start[a] ? u.start[a] : o->start[a];

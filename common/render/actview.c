@@ -1,4 +1,5 @@
 /* actview: the Deep Visualization Toolbox view (see actview.h). */
+#include "base/numeric.h"
 #include "render/actview.h"
 
 #include "base/cli.h"
@@ -35,18 +36,13 @@ void actview_layout(const actview_frame *f, const actview_opts *o, int *scale, i
     *cols = c;
 }
 
+/* num_minmax into floats. */
 static void minmax(const float *v, size_t n, float *lo, float *hi)
 {
-    float a = INFINITY, b = -INFINITY;
-    for (size_t i = 0; i < n; i++)
-        if (isfinite(v[i])) {
-            if (v[i] < a) a = v[i];
-            if (v[i] > b) b = v[i];
-        }
-    if (!(b >= a))
-        a = 0, b = 1;
-    *lo = a;
-    *hi = b;
+    double a, b;
+    num_minmax(v, (int64_t)n, &a, &b);
+    *lo = (float)a;
+    *hi = (float)b;
 }
 
 void actview_range(const actview_frame *f, const actview_opts *o, int ch, float *lo, float *hi)
@@ -114,7 +110,7 @@ static void draw_grid(draw_canvas *cv, const actview_frame *f, const actview_opt
         int x = x0 + (k % cols) * (tw + g), y = y0 + (k / cols) * (th + g);
         draw_rect(cv, x - ow, y - ow, tw + 2 * ow, th + 2 * ow, pass ? blue : red, 1);
     }
-    float lo, hi;
+    float lo = 0, hi = 1;
     if (o->normalize != ACTVIEW_NORM_TILE)
         actview_range(f, o, 0, &lo, &hi);
     for (int k = 0; k < f->c; k++) {

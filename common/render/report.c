@@ -1,6 +1,7 @@
 #include "render/report.h"
 #include "base/cli.h"
 #include "io/imageio.h"
+#include "io/outfile.h"
 #include "base/tensor.h"
 
 #include <ctype.h>
@@ -478,29 +479,9 @@ static void put_tail(FILE *f, const char *def, int shown, int missing, int nmedi
 
 static void write_atomic(const char *out, const char *data, size_t len)
 {
-    if (!strcmp(out, "-")) {
-        if (fwrite(data, 1, len, stdout) != len || fflush(stdout))
-            die("<stdout>: write error:");
-        return;
-    }
-    size_t n = strlen(out) + 16;
-    char *tmp = xmalloc(n);
-    snprintf(tmp, n, "%s.tmpXXXXXX", out);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        die("%s: cannot create:", out);
-    cli_register_tmp(tmp);
-    FILE *f = fdopen(fd, "wb");
-    if (!f)
-        die("%s: cannot write:", out);
-    if (fwrite(data, 1, len, f) != len || ferror(f) | fclose(f))
-        die("%s: write error:", out);
-    mode_t um = umask(0);
-    umask(um);
-    if (chmod(tmp, 0666 & ~um) || rename(tmp, out))
-        die("%s: cannot write:", out);
-    cli_forget_tmp(tmp);
-    free(tmp);
+    outfile *of = outfile_open(out, NULL);
+    outfile_write(of, data, len);
+    outfile_commit(of);
 }
 
 static char *dir_of(const char *path)

@@ -4,6 +4,8 @@
  * shape. Prints "key<TAB>value" lines; tests/bench/run.sh puts them beside
  * PyTorch's (bench_torch.py prints the same keys). */
 #include <cblas.h>
+#include <immintrin.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,10 +289,145 @@ static void conv_layer(int idx, int64_t cin, int64_t hw, int64_t cout, double se
            flops * reps / t / 1e9);
 }
 
+/* ---- The FMA peak. Each accumulator a = a * b + c is one chain of
+ * dependent FMAs; PEAK_ACC independent chains per thread cover the FMA
+ * latency (4-5 cycles) times the FMA units (2). ---- */
+#define PEAK_ACC 16
+#define PEAK_ITERS 4096
+
+__attribute__((target("avx512f"), noinline)) static float peak512(long reps)
+{
+    __m512 a[PEAK_ACC], b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-6f);
+    for (int i = 0; i < PEAK_ACC; i++)
+        a[i] = _mm512_set1_ps((float)i);
+    for (long r = 0; r < reps; r++)
+        for (int k = 0; k < PEAK_ITERS; k++)
+#pragma GCC unroll 16
+            for (int i = 0; i < PEAK_ACC; i++)
+                a[i] = _mm512_fmadd_ps(a[i], b, c);
+    __m512 s = a[0];
+    for (int i = 1; i < PEAK_ACC; i++)
+        s = _mm512_add_ps(s, a[i]);
+    return _mm512_reduce_add_ps(s);
+}
+
+__attribute__((target("avx2,fma"), noinline)) static float peak256(long reps)
+{
+    __m256 a[PEAK_ACC], b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-6f);
+    for (int i = 0; i < PEAK_ACC; i++)
+        a[i] = _mm256_set1_ps((float)i);
+    for (long r = 0; r < reps; r++)
+        for (int k = 0; k < PEAK_ITERS; k++)
+#pragma GCC unroll 16
+            for (int i = 0; i < PEAK_ACC; i++)
+                a[i] = _mm256_fmadd_ps(a[i], b, c);
+    __m256 s = a[0];
+    for (int i = 1; i < PEAK_ACC; i++)
+        s = _mm256_add_ps(s, a[i]);
+    float v[8];
+    _mm256_storeu_ps(v, s);
+    return v[0] + v[7];
+}
+
+/* GFLOP/s of `threads` threads each running the loop for about secs. */
+static double peak_rate(int wide, int threads, double secs)
+{
+    long reps = 1;
+    volatile float sink = 0;
+    double t;
+    for (;;) {   /* grow reps until one run takes a tenth of secs */
+        double t0 = now();
+        sink += wide ? peak512(reps) : peak256(reps);
+        if ((t = now() - t0) > secs / 10)
+            break;
+        reps *= 2;
+    }
+    double t0 = now(), rounds = 0;
+    do {
+#pragma omp parallel num_threads(threads)
+        {
+            float v = wide ? peak512(reps) : peak256(reps);
+#pragma omp atomic
+            sink += v;
+        }
+        rounds++;
+    } while ((t = now() - t0) < secs);
+    double flops = rounds * threads * (double)reps * PEAK_ITERS * PEAK_ACC * 2 * (wide ? 16 : 8);
+    return flops / t / 1e9;
+}
+
+static void peak(double secs)
+{
+    __builtin_cpu_init();
+    for (int wide = 1; wide >= 0; wide--) {
+        if (wide ? !__builtin_cpu_supports("avx512f")
+                 : !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")))
+            continue;
+        for (int t = 1; t <= 2; t++)
+            printf("fma_peak_%s_%dt_gflops\t%.1f\n", wide ? "avx512" : "avx2", t,
+                   peak_rate(wide, t, secs / 2));
+    }
+}
+
+/* One Conv node of a prepared model alone, batch 1, its input's shape. */
+static void model_layer(const model *src, const node *nd, const char *name, double secs)
+{
+    const int64_t *in = nd->in[0] < 0 ? src->in_shape : src->nodes[nd->in[0]].shape;
+    model *m = model_new(in[0], in[1], in[2]);
+    node *n = model_add(m, "conv", "Conv", "input");
+    for (int a = 0; a < nd->nattr; a++)
+        node_set(n, nd->attrs[a].name, nd->attrs[a].n, nd->attrs[a].v);
+    for (int w = 0; w < nd->nw; w++)
+        node_add_weight(n, nd->wnames[w], tensor_clone(nd->w[w]));
+    prepare(m);
+    const tensor *W = node_weight(n, "weight");
+    int64_t g = (int64_t)node_get(n, "groups", 0, 1);
+    double flops = 2.0 * (double)(nd->shape[0] * nd->shape[1] * nd->shape[2]) *
+                   (double)(W->dims[1] * W->dims[2] * W->dims[3]);
+    double rate = fwd_rate(m, 1, secs);
+    /* The key: net, node, kernel/stride/groups, in -> out shape. */
+    char key[256];
+    snprintf(key, sizeof key, "%s_%s_k%lldx%lld_s%lld%s_%lldx%lldx%lld_%lld", name, nd->name,
+             (long long)W->dims[2], (long long)W->dims[3],
+             (long long)node_get(n, "stride", 0, 1), g > 1 ? (g == in[0] ? "_dw" : "_g") : "",
+             (long long)in[0], (long long)in[1], (long long)in[2], (long long)nd->shape[0]);
+    for (char *c = key; *c; c++)
+        if (*c == '\t' || *c == ' ')
+            *c = '_';
+    printf("%s_gflops\t%.2f\n", key, flops * rate / 1e9);
+    model_free(m);
+}
+
+static void model_mode(double secs, const char *file, const char *name, const char *batches,
+                       int layers)
+{
+    model *m = model_load(file);
+    for (const char *b = batches; *b;) {
+        int n = atoi(b);
+        if (n > 0)
+            printf("%s_b%d_img_per_s\t%.2f\n", name, n, fwd_rate(m, n, secs));
+        b += strcspn(b, ",");
+        b += *b == ',';
+    }
+    for (int i = 0; layers && i < m->n; i++)
+        if (!strcmp(m->nodes[i].op, "Conv"))
+            model_layer(m, &m->nodes[i], name, secs / 4);
+    model_free(m);
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
     double secs = argc > 1 ? atof(argv[1]) : 2.0;
+    if (argc > 2 && !strcmp(argv[2], "peak")) {
+        peak(secs);
+        return 0;
+    }
+    if (argc > 5 && !strcmp(argv[2], "model")) {
+        rng_seed(&R, 1);
+        model_mode(secs, argv[3], argv[4], argv[5], argc > 6 && !strcmp(argv[6], "layers"));
+        return 0;
+    }
     /* Optional second argument: run only the groups named in it
      * ("mnist,alexnet,resnet,vgg,layers"), for profiling one of them. */
     const char *only = argc > 2 ? argv[2] : NULL;

@@ -7,6 +7,7 @@
 # figure's median: a ratio then compares runs a few seconds apart.
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/bench/env.sh"
+. "$TOP/tests/bench/median.sh"
 BUILD=${BUILD:-build}
 secs=${1:-2}; threads=${2:-2}; rounds=${BENCH_ROUNDS:-3}
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
@@ -21,14 +22,6 @@ while [ $r -lt "$rounds" ]; do
     done
     r=$((r + 1))
 done
-# The median of each key's values, in the order keys first appear.
-median() {
-    awk -F'\t' '{ if (!($1 in n)) order[++k] = $1; v[$1, ++n[$1]] = $2 }
-        END { for (i = 1; i <= k; i++) { key = order[i]; m = n[key]
-                for (a = 1; a <= m; a++) s[a] = v[key, a] + 0
-                for (a = 1; a <= m; a++) for (b = a + 1; b <= m; b++) if (s[b] < s[a]) { t = s[a]; s[a] = s[b]; s[b] = t }
-                printf "%s\t%.4g\n", key, (m % 2) ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2 } }' "$1"
-}
 median "$T/ours.all" >"$T/ours"
 median "$T/torch.all" >"$T/torch"
 awk -F'\t' '

@@ -160,6 +160,7 @@ check_error "no -l" 2 "needs -l LAYER" "$T/bad4.png" $R activations "$T/act.h5" 
 check_error "several images to one plain file" 2 "2 images: give -o a pattern" "$T/bad5.png" \
     $R activations -l conv "$T/act.h5" -o "$T/bad5.png"
 check_error "a bad pattern" 2 "one %d" "$T/bad6" $R activations -l conv "$T/act.h5" -o "$T/bad6-%s.png"
+mkdir -p "$T/fr2" "$T/fr3"   # -o's folder must exist (checked before any work)
 check_error "images of other ids" 1 "not the same images" "$T/fr2/" \
     $R activations -l conv --images "$T/img-badids.h5" "$T/act.h5" -o "$T/fr2/%d.png"
 check_error "--unit beyond the channels" 1 "unit 5 but layer 'conv' has 5 channels" "$T/bad7.png" \

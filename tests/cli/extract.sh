@@ -9,13 +9,13 @@ for s in none max mean absmax; do
     check "extract conv --summary $s" cnn-extract-layer -q -l conv --summary $s -o "$T/f_$s.h5" "$T/acts.h5"
     check_py "extract conv --summary $s matches numpy" "$A" extract "$T/acts.h5" conv $s - "$T/f_$s.h5"
 done
-check "extract --channels 3,1" cnn-extract-layer -l conv --channels 3,1 -s mean -o "$T/f_ch.h5" "$T/acts.h5"
+check "extract --channels 3,1" cnn-extract-layer -l conv --channels 3,1 --summary mean -o "$T/f_ch.h5" "$T/acts.h5"
 check_py "channel selection keeps the order given" "$A" extract "$T/acts.h5" conv mean 3,1 "$T/f_ch.h5"
-check "extract fc (N x D) ignores the summary" cnn-extract-layer -l fc -s max -o "$T/f_fc.h5" "$T/acts.h5"
+check "extract fc (N x D) ignores the summary" cnn-extract-layer -l fc --summary max -o "$T/f_fc.h5" "$T/acts.h5"
 check_py "fc matches numpy" "$A" extract "$T/acts.h5" fc none - "$T/f_fc.h5"
 check "extract probs" cnn-extract-layer -l probs -o "$T/f_p.h5" "$T/acts.h5"
 check_py "probs match" "$A" extract "$T/acts.h5" probs none - "$T/f_p.h5"
-check "extract from a pipe" sh -c "cat '$T/acts.h5' | cnn-extract-layer -l conv -s max --batch 7 > '$T/f_pipe.h5'"
+check "extract from a pipe" sh -c "cat '$T/acts.h5' | cnn-extract-layer -l conv --summary max --batch 7 > '$T/f_pipe.h5'"
 check_py "piped, small batches: same values" "$A" extract "$T/acts.h5" conv max - "$T/f_pipe.h5"
 check "--range 5:9" cnn-extract-layer -l fc --range 5:9 -o "$T/f_r.h5" "$T/acts.h5"
 check_py "--range rows and ids" -c "
@@ -43,7 +43,7 @@ check_error "unknown layer lists the layers" 1 "no layer 'conv9' \(layers: conv 
     cnn-extract-layer -l conv9 -o "$T/bad1.h5" "$T/acts.h5"
 check_error "channel out of range" 2 "channels" "$T/bad2.h5" \
     cnn-extract-layer -l conv -c 4 -o "$T/bad2.h5" "$T/acts.h5"
-check_error "unknown summary" 2 "summary" "" cnn-extract-layer -l conv -s median "$T/acts.h5"
+check_error "unknown summary" 2 "summary" "" cnn-extract-layer -l conv --summary median "$T/acts.h5"
 check_error "no layer given" 2 "layer" "" cnn-extract-layer "$T/acts.h5"
 $PY -c "
 import h5py; f = h5py.File('$T/ranking.h5', 'w'); f.attrs['kind'] = 'ranking'; f['unit'] = [0]"
@@ -65,3 +65,33 @@ check_error "--weights of a layer without weights" 1 "'relu1' \(ReLU\) has no we
     cnn-extract-layer --weights -m "$T/model.h5" -l relu1 -o "$T/w2.h5"
 check_error "--weights of an unknown layer lists the layers" 1 "no layer 'conv9'.*conv1" "$T/w3.h5" \
     cnn-extract-layer --weights -m "$T/model.h5" -l conv9 -o "$T/w3.h5"
+
+# One layer lookup for every tool (base/names.h): exact, else ignoring case,
+# else a module's last node.
+check "--weights -l CONV1 finds conv1 (case ignored)" \
+    cnn-extract-layer --weights -m "$T/model.h5" -l CONV1 -o "$T/wcase.h5"
+check_py "the same kernels as -l conv1" -c "
+import h5py, numpy as np
+a = h5py.File('$T/w.h5'); b = h5py.File('$T/wcase.h5')
+assert np.array_equal(a['images'][...], b['images'][...]) and b.attrs['layer'] == 'conv1'"
+check "an activations file's -l FC finds fc" cnn-extract-layer -l FC -o "$T/f_case.h5" "$T/acts.h5"
+check_py "the same features as -l fc" -c "
+import h5py, numpy as np
+a = h5py.File('$T/f_fc.h5'); b = h5py.File('$T/f_case.h5')
+assert np.array_equal(a['features'][...], b['features'][...])"
+$PY -c "
+import h5py, numpy as np
+a = h5py.File('$T/acts.h5'); f = h5py.File('$T/mod.h5', 'w')
+for k, v in a.attrs.items(): f.attrs[k] = v
+for k in ('ids', 'pred'): f[k] = a[k][...]
+f['act/layer4.0.conv'] = a['act/conv'][...] * 0; f['act/layer4.1.fc'] = a['act/fc'][...]"
+check "-l layer4 finds the module's last layer (layer4.1.fc)" \
+    cnn-extract-layer -l layer4 -o "$T/f_mod.h5" "$T/mod.h5"
+check_py "its features are layer4.1.fc's" -c "
+import h5py, numpy as np
+a = h5py.File('$T/f_fc.h5'); b = h5py.File('$T/f_mod.h5')
+assert np.array_equal(a['features'][...], b['features'][...])"
+check_py "the layer attribute names the layer found" -c "
+import h5py
+assert h5py.File('$T/f_mod.h5').attrs['layer'] == 'layer4.1.fc'
+assert h5py.File('$T/f_case.h5').attrs['layer'] == 'fc'"

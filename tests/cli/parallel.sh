@@ -91,5 +91,12 @@ for k in p:
 import os; assert not os.path.exists('$T/par/shards'), 'shards left behind'"
     check "a second make does nothing" sh -c "make -q -C '$TOP' -f pipelines/parallel.mk BIN='$BIN' \
         PAR_MODEL='$T/m.h5' PAR_IMAGES='$T/im.h5' PAR_LAYER=conv1 PAR_ROWS=16 PAR_DIR='$T/par' '$T/par/pca.h5'"
+    # Alone, with no inputs named: one line saying which variables to set.
+    absbin=$(cd "$TOP" && cd "$BIN" && pwd)
+    err=$(cd "$T" && make -s -f "$TOP/pipelines/parallel.mk" BIN="$absbin" 2>&1 >/dev/null)
+    case $err in
+        *"set PAR_MODEL="*) pass "parallel.mk alone names PAR_MODEL/PAR_IMAGES" ;;
+        *) fail "parallel.mk alone names PAR_MODEL/PAR_IMAGES" "$err" ;;
+    esac
 fi
 echo "1..$_n"

@@ -29,11 +29,57 @@ import h5py, numpy as np
 f = h5py.File('$T/r.h5'); assert np.array_equal(f['ids'][...], np.arange(60, 70))"
 
 mk "$T/nan.h5" 30 8 "x[17, 5] = np.nan"
-check_error "NaN names row and column" 1 "nan.h5: row 17 column 5 is NaN" "$T/o1.h5" cnn-pca -o "$T/o1.h5" "$T/nan.h5"
+check_error "NaN names row and column" 1 "nan.h5: row 17 has a NaN feature \(column 5\)$" "$T/o1.h5" cnn-pca -o "$T/o1.h5" "$T/nan.h5"
 mk "$T/inf.h5" 30 8 "x[29, 0] = np.inf"
-check_error "Inf names row and column" 1 "row 29 column 0 is infinite" "$T/o2.h5" cnn-pca -o "$T/o2.h5" "$T/inf.h5"
-check_error "NaN in the applied file" 1 "row 17 column 5 is NaN" "$T/o3.h5" cnn-pca --fit "$T/x.h5" -o "$T/o3.h5" "$T/nan.h5"
+check_error "Inf names row and column" 1 "inf.h5: row 29 has an infinite feature \(column 0\)$" "$T/o2.h5" cnn-pca -o "$T/o2.h5" "$T/inf.h5"
+check_error "NaN in the applied file" 1 "row 17 has a NaN feature \(column 5\)$" "$T/o3.h5" cnn-pca --fit "$T/x.h5" -o "$T/o3.h5" "$T/nan.h5"
 check_error "k > min(N, D)" 1 "k=9 .* min\(N, D\) = 8" "$T/o4.h5" cnn-pca -k 9 -o "$T/o4.h5" "$T/x.h5"
+# Finite features too large for float products: an error on every route,
+# never "explain 100.0% of the variance".
+mk "$T/huge.h5" 40 6 "x = np.sign(x) * np.float32(3e38)"
+mk "$T/x6.h5" 40 6
+for meth in covariance gram randomized; do
+    check_error "3e38 features refused ($meth)" 1 \
+        "huge.h5: (the $meth PCA came out NaN or infinite|row [0-9]+ has an infinite projection).*too large" \
+        "$T/o9.h5" cnn-pca -k 2 --method $meth -o "$T/o9.h5" "$T/huge.h5"
+done
+check_error "3e38 features in the applied file refused" 1 \
+    "huge.h5: row [0-9]+ has an infinite projection \(component [01]\): .*too large" "$T/o9.h5" \
+    cnn-pca -k 2 --fit "$T/x6.h5" -o "$T/o9.h5" "$T/huge.h5"
+
+# An error while a batch is read ahead (a corrupt compressed chunk), or found
+# by the main thread while the next batch is being read (a NaN), is said
+# once, by one thread: one line every time (it raced in 20-35% of runs).
+$PY -c "
+import h5py, numpy as np
+x = np.random.default_rng(1).standard_normal((4000, 16)).astype(np.float32)
+with h5py.File('$T/gz.h5', 'w') as f:
+    f.attrs['kind'] = 'features'
+    f.create_dataset('features', data=x, chunks=(50, 16), compression='gzip')
+    off, size = [(c.byte_offset, c.size) for c in (f['features'].id.get_chunk_info(i) for i in range(3))][2]
+x[3011, 3] = np.nan
+with h5py.File('$T/late_nan.h5', 'w') as f:
+    f.attrs['kind'] = 'features'; f['features'] = x
+with open('$T/gz.h5', 'r+b') as g:
+    g.seek(off + 8); g.write(b'\\xff' * (size - 16))
+"
+bad_read=0 bad_nan=0
+for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
+    cnn-pca -k 2 --batch 50 -o "$T/o8.h5" "$T/gz.h5" >/dev/null 2>"$T/race.err"
+    rc=$?
+    { [ $rc -eq 1 ] && [ "$(wc -l <"$T/race.err")" -eq 1 ] && grep -q '^cnn-pca: .*gz.h5' "$T/race.err" &&
+      [ ! -e "$T/o8.h5" ]; } || bad_read=$((bad_read + 1))
+    cnn-pca -k 2 --batch 100 --method randomized -o "$T/o8.h5" "$T/late_nan.h5" >/dev/null 2>"$T/race2.err"
+    rc=$?
+    { [ $rc -eq 1 ] && [ "$(wc -l <"$T/race2.err")" -eq 1 ] &&
+      grep -q '^cnn-pca: .*late_nan.h5: row 3011 has a NaN feature (column 3)$' "$T/race2.err" &&
+      [ ! -e "$T/o8.h5" ]; } || bad_nan=$((bad_nan + 1))
+done
+if [ $bad_read -eq 0 ]; then pass "a read error in the read-ahead thread: one line, 12 runs of 12"
+else fail "a read error in the read-ahead thread: one line, 12 runs of 12" "$bad_read bad: $(head -c 400 "$T/race.err")"; fi
+if [ $bad_nan -eq 0 ]; then pass "a NaN found while reading ahead: one line, 12 runs of 12"
+else fail "a NaN found while reading ahead: one line, 12 runs of 12" "$bad_nan bad: $(head -c 400 "$T/race2.err")"; fi
+
 mk "$T/const.h5" 30 8 "x[:] = 3"
 check_error "all columns constant" 1 "constant" "$T/o5.h5" cnn-pca -o "$T/o5.h5" "$T/const.h5"
 mk "$T/empty.h5" 0 8

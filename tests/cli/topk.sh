@@ -17,7 +17,7 @@ check_py "probs top 4 of label 2" "$A" topk "$T/acts.h5" probs none 4 0 - "label
 check "--logits --unit 1 --where pred=1" cnn-topk -k 3 --logits --unit 1 --where pred=1 -o "$T/r4.h5" "$T/acts.h5"
 check_py "logits unit 1 of pred 1" "$A" topk "$T/acts.h5" logits none 3 0 1 "pred=1" "$T/r4.h5"
 for s in max mean absmax none; do
-    check "-l conv --summary $s --lowest" cnn-topk -k 5 -l conv -s $s --lowest -o "$T/r5$s.h5" "$T/acts.h5"
+    check "-l conv --summary $s --lowest" cnn-topk -k 5 -l conv --summary $s --lowest -o "$T/r5$s.h5" "$T/acts.h5"
     check_py "conv $s lowest" "$A" topk "$T/acts.h5" act/conv $s 5 1 - - "$T/r5$s.h5"
 done
 check "class names in --where, two filters, --units" \
@@ -25,7 +25,7 @@ check "class names in --where, two filters, --units" \
 check_py "names and filters" "$A" topk "$T/acts.h5" act/conv max 4 0 0,2,3 "label=2;pred=0,1" "$T/r6.h5"
 check "k larger than the selection shrinks k" cnn-topk -q -k 500 --probs -o "$T/r7.h5" "$T/acts.h5"
 check_py "k = number of rows" "$A" topk "$T/acts.h5" probs none 500 0 - - "$T/r7.h5"
-check "from a pipe" sh -c "cnn-extract-layer -q -l conv -s mean '$T/acts.h5' | cnn-topk -k 3 > '$T/r8.h5'"
+check "from a pipe" sh -c "cnn-extract-layer -q -l conv --summary mean '$T/acts.h5' | cnn-topk -k 3 > '$T/r8.h5'"
 check_py "piped features" "$A" topk "$T/acts.h5" act/conv mean 3 0 - - "$T/r8.h5"
 check "--gather images" cnn-topk -k 3 --probs --units 2 --where label=2 --gather "$T/images.h5" -o "$T/g.h5" "$T/acts.h5"
 cnn-topk -k 3 --probs --units 2 --where label=2 -o "$T/g_r.h5" "$T/acts.h5"
@@ -44,7 +44,7 @@ $PY -c "
 import h5py, numpy as np
 x = np.ones((5, 3), np.float32); x[3, 1] = np.nan
 f = h5py.File('$T/nan.h5', 'w'); f.attrs['kind'] = 'features'; f['features'] = x"
-check_error "NaN scores" 1 "row 3 unit 1 .* NaN" "$T/b6.h5" cnn-topk -q -o "$T/b6.h5" "$T/nan.h5"
+check_error "NaN scores" 1 "row 3 has a NaN value \(unit 1 of /features\)$" "$T/b6.h5" cnn-topk -q -o "$T/b6.h5" "$T/nan.h5"
 $PY -c "
 import h5py, numpy as np
 f = h5py.File('$T/other.h5', 'w'); f.attrs['kind'] = 'images'

@@ -23,7 +23,7 @@ asc() {   # name target row steps lr l2
         "$T/$1.h5" "$2" "$4" "$5" "$6"
 }
 asc class class=2 1 5 0.01 0.05
-asc unitpos unit=conv2:3@2,4 0 5 0.02 0.1
+asc unitpos unit=conv2:3@4,2 0 5 0.02 0.1
 asc unitmax unit=relu1:1 2 4 0.02 0
 asc pool unit=pool1:2@1,1 3 6 0.05 0.2
 
@@ -52,8 +52,10 @@ a,b=(h5py.File(f,'r')['images'][()] for f in sys.argv[1:3]); sys.exit(not np.arr
     "$T/p4.h5" "$T/p4b.h5"
 
 # cnn-perturb.
-check "shuffle 3x4" cnn-perturb shuffle --tiles 3x4 --seed 5 -o "$T/sh.h5" "$T/im.h5"
+check "shuffle 4x3 (4 columns, 3 rows)" cnn-perturb shuffle --tiles 4x3 --seed 5 -o "$T/sh.h5" "$T/im.h5"
 check_py "shuffle permutes whole tiles (same pixel multiset)" "$R" shuffle "$T/im.h5" "$T/sh.h5" 3 4
+check_py "--tiles 4x3 is 4 columns x 3 rows (WxH; the tiles attribute stays rows, columns)" -c "
+import h5py; f = h5py.File('$T/sh.h5'); assert list(f.attrs['tiles']) == [3, 4], f.attrs['tiles']"
 check "silhouette by threshold" cnn-perturb silhouette --threshold 0.45 -o "$T/si.h5" "$T/im.h5"
 check_py "silhouette is binary, object black" "$R" silhouette "$T/im.h5" "$T/si.h5" 0.45
 for f in gray zero mean 0.25; do
@@ -87,17 +89,17 @@ check_error "unit channel out of range" 1 "has 6 channels" "$O" cnn-ascend -m "$
 check_error "unknown class" 1 "no class named" "$O" cnn-ascend -m "$M" -t class=zebra -o "$O"
 check_error "bad preset" 2 "preset" "$O" cnn-ascend -m "$M" -t class=1 --preset 5 -o "$O"
 check_error "steps 0" 2 "steps" "$O" cnn-ascend -m "$M" -t class=1 --steps 0 -o "$O"
-check_error "start row past the end" 1 "start-row" "$O" cnn-ascend -m "$M" -t class=1 \
+check_error "start row past the end" 1 "start row 9 but the file has 4 rows" "$O" cnn-ascend -m "$M" -t class=1 \
     --start "$T/im.h5" --start-row 9 -o "$O"
-check_error "tiles not dividing: refused" 1 "do not split into 5x3" "$O" cnn-perturb shuffle \
-    --tiles 5x3 -o "$O" "$T/im.h5"
+check_error "tiles not dividing: refused" 1 "do not split into 3x5 \(CxR\)" "$O" cnn-perturb shuffle \
+    --tiles 3x5 -o "$O" "$T/im.h5"
 check_error "box outside the image" 1 "outside" "$O" cnn-perturb occlude --box 10,3,5,4 -o "$O" "$T/im.h5"
 check_error "unknown command" 2 "unknown command" "$O" cnn-perturb twirl -o "$O" "$T/im.h5"
 check_error "bad fill" 2 "fill" "$O" cnn-perturb occlude --box 1,1,2,2 --fill pink -o "$O" "$T/im.h5"
 $PY -c "import h5py,numpy as np,sys
 with h5py.File(sys.argv[1],'w') as f:
     f.attrs['kind']='images'; f['images']=np.zeros((1,1,12,12),np.float32)" "$T/gray.h5"
-check_error "style image of another channel count" 1 "has 1 channels" "$O" cnn-style -m "$M" \
+check_error "style image of another channel count" 1 "images are 1x12x12 \(C x H x W\) but .* wants 3x12x12; make RGB images with cnn-images --rgb" "$O" cnn-style -m "$M" \
     --content "$T/im.h5" --style "$T/gray.h5" -o "$O"
 check_error "style: unknown layer" 1 "no layer 'conv7'" "$O" cnn-style -m "$M" \
     --content "$T/im.h5" --style "$T/st.h5" --style-layers relu1,conv7 -o "$O"

@@ -94,7 +94,7 @@ def objective(w, x, target):
     layer, rest = target[5:].split(":")
     if "@" in rest:
         c, pos = rest.split("@")
-        y, xx = pos.split(",")
+        xx, y = pos.split(",")   # @X,Y
         return a[layer][0, int(c), int(y), int(xx)]
     return a[layer][0, int(rest)].max()
 

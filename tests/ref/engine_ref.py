@@ -146,6 +146,39 @@ def run_torch(net, x, rule, seed_node, seed, want_w):
             y = h.reshape(h.shape[0], -1, 1, 1)
         elif op == "Softmax":
             y = torch.softmax(h, dim=1)
+        elif op == "HardSigmoid":
+            y = torch.clamp(attr(a, "alpha", 0, 0.2) * h + attr(a, "beta", 0, 0.5), 0, 1)
+        elif op == "HardSwish":
+            y = relu_like(rule, lambda v: torch.where(v < -3, torch.zeros_like(v),
+                                                      torch.where(v <= 3, v / 3 + 0.5, torch.ones_like(v))))(
+                h, F.hardswish(h))
+        elif op == "SiLU":
+            y = relu_like(rule, lambda v: torch.sigmoid(v) * (1 + v * (1 - torch.sigmoid(v))))(h, F.silu(h))
+        elif op == "GELU":
+            y = relu_like(rule, lambda v: 0.5 * (1 + torch.erf(v / np.sqrt(2)))
+                          + v * torch.exp(-v * v / 2) / np.sqrt(2 * np.pi))(h, F.gelu(h))
+        elif op == "Elu":
+            al = attr(a, "alpha", 0, 1.0)
+            y = relu_like(rule, lambda v: torch.where(v > 0, torch.ones_like(v), al * torch.exp(v)))(
+                h, F.elu(h, al))
+        elif op == "PRelu":
+            sl = w["slope"]
+            y = F.prelu(h, sl)
+            if rule != "standard":  # weight gradients are compared for the standard rule only
+                s4 = sl.detach().reshape(1, -1, 1, 1)
+                y = relu_like(rule, lambda v: torch.where(v > 0, torch.ones_like(v), s4.expand_as(v)))(h, y)
+        elif op == "Softplus":
+            y = relu_like(rule, torch.sigmoid)(h, F.softplus(h))
+        elif op == "LogSoftmax":
+            y = torch.log_softmax(h, dim=1)
+        elif op == "GlobalMaxPool":
+            y = h.amax(dim=(2, 3), keepdim=True)
+        elif op == "Sub":
+            y = ins[0] - ins[1]
+        elif op == "Mul":
+            y = ins[0] * ins[1]
+        elif op == "Div":
+            y = ins[0] / ins[1]
         elif op == "Add":
             y = sum(ins[1:], ins[0])
         elif op == "Concat":
@@ -313,6 +346,29 @@ def nets(rng):
             node("w4", "Conv", ["mp"], {"pad": [1]}, weight=r(16, 32, 3, 3, scale=0.2), bias=r(16)),
             node("fc", "Dense", ["w4"], weight=r(3, 16 * 18 * 21, scale=0.05), bias=r(3)),
         ]}
+    # NaN and infinite inputs through every op that decides by comparing
+    # (ReLU, LeakyReLU, Clip, MaxPool's vector 2x2 path and scalar path):
+    # NaN must stay NaN as in PyTorch (torch.relu(nan) = nan; a window
+    # holding a NaN pools to NaN). 1x1 convolutions only, so that a NaN
+    # spreads to the same places under every convolution algorithm.
+    out["nan"] = {
+        "shape": (2, 10, 12), "pre": {"bgr": 0, "mean": [0.5], "std": [0.5]}, "seed": "fc",
+        "n": 3, "nonfinite": True,
+        "nodes": [
+            node("r0", "ReLU", ["input"]),
+            node("mp3", "MaxPool", ["r0"], {"kernel": [3, 3], "stride": [1, 1], "pad": [1]}),
+            node("c1", "Conv", ["mp3"], {}, weight=r(4, 2, 1, 1), bias=r(4)),
+            node("l1", "LeakyReLU", ["c1"], {"alpha": [0.1]}),
+            node("cl", "Clip", ["l1"], {"min": [-0.2], "max": [0.6]}),
+            node("mp2", "MaxPool", ["cl"], {"kernel": [2, 2], "stride": [2, 2]}),
+            node("r2", "ReLU", ["mp2"]),
+            node("c2", "Conv", ["r0"], {}, weight=r(3, 2, 1, 1)),
+            node("r3", "ReLU", ["c2"]),
+            node("mp4", "MaxPool", ["r3"], {"kernel": [2, 2], "stride": [2, 2]}),
+            node("cat", "Concat", ["r2", "mp4"]),
+            node("fc", "Dense", ["cat"], weight=r(3, 7 * 5 * 6, scale=0.1), bias=r(3)),
+            node("prob", "Softmax", ["fc"]),
+        ]}
     # The ops ShuffleNet and ConvNeXt bring (ops/shuffle.c, ops/layernorm.c)
     # and dilated max-pools: LayerNorm over the channels, ChannelShuffle,
     # ChannelSlice, InstanceNorm, a dilated padded max-pool, a dilated
@@ -351,6 +407,15 @@ def nets(rng):
             node("ne", "Resize", ["ac"], {"size": [11, 7], "mode": [0], "coord": [0], "nearest": [2]}),
             node("fc", "Dense", ["ne"], weight=r(3, 4 * 11 * 7, scale=0.2), bias=r(3)),
         ]}
+    # The ops of today's CNNs (ops/nonlin.c, ops/binary.c, ops/reduce.c):
+    # every new nonlinearity on one conv's output, squeeze-and-excitation
+    # (C x H x W times a C x 1 x 1 gate), broadcasting along channels
+    # (1 x H x W), along a row (C x H x 1: H and W not merged), a scalar
+    # map (1 x 1 x 1), a broadcast first operand, Div by a computed tensor,
+    # a three-way broadcast Add, GlobalMaxPool, LogSoftmax at the end.
+    # modern_big: maps large enough that the loops run on the threads.
+    for key, (H, W) in (("modern", (9, 8)), ("modern_big", (40, 48))):
+        out[key] = modern(r, H, W)
     # ConvTranspose: strided, grouped, dilated, asymmetric pads,
     # output_padding; bias and none.
     out["deconv"] = {
@@ -365,7 +430,112 @@ def nets(rng):
                  weight=r(3, 2, 2, 3)),
             node("fc", "Dense", ["d2"], weight=r(3, 6 * 15 * 21, scale=0.1), bias=r(3)),
         ]}
+    # MobileNet-like: depthwise 3x3 stride 1 and 2 (ops/depthwise.c) between
+    # 1x1 convolutions, ReLU6; widths that leave tails of a vector (45, 23,
+    # 12), a 5x5 stride-2 depthwise with asymmetric pads, a dilated stride-3
+    # 3x3 one; 1x1 convolutions (plain and grouped) whose input gradient
+    # is one GEMM on the activations; three images (forward, input and
+    # weight gradients).
+    out["mobile"] = {
+        "shape": (3, 37, 45), "pre": {"bgr": 0, "mean": [0.5] * 3, "std": [0.25] * 3},
+        "seed": "fc", "n": 3,
+        "nodes": [
+            node("c1", "Conv", ["input"], {"kernel": [1, 1]}, weight=r(16, 3, 1, 1), bias=r(16)),
+            node("r1", "Clip", ["c1"], {"min": [0], "max": [0.6]}),
+            node("dw1", "Conv", ["r1"], {"groups": [16], "pad": [1]}, weight=r(16, 1, 3, 3),
+                 bias=r(16)),
+            node("r2", "Clip", ["dw1"], {"min": [0], "max": [0.6]}),
+            node("dw2", "Conv", ["r2"], {"groups": [16], "stride": [2], "pad": [1]},
+                 weight=r(16, 1, 3, 3), bias=r(16)),
+            node("r3", "ReLU", ["dw2"]),
+            node("c2", "Conv", ["r3"], {}, weight=r(24, 16, 1, 1, scale=0.3)),
+            node("dw3", "Conv", ["c2"], {"groups": [24], "stride": [2], "pad": [2, 1, 1, 2]},
+                 weight=r(24, 1, 5, 5, scale=0.3), bias=r(24)),
+            node("r4", "ReLU", ["dw3"]),
+            node("g1", "Conv", ["r4"], {"groups": [4]}, weight=r(24, 6, 1, 1), bias=r(24)),
+            node("dw4", "Conv", ["g1"], {"groups": [24], "stride": [3, 2], "dilation": [2],
+                                         "pad": [2, 0, 1, 3]}, weight=r(24, 1, 3, 3)),
+            node("gap", "GlobalAvgPool", ["dw4"]),
+            node("fc", "Dense", ["gap"], weight=r(3, 24), bias=r(3)),
+        ]}
     return out
+
+
+def compare_nonfinite(what, got, want, tol=1e-4):
+    """NaN where PyTorch has NaN, the same infinities, the rest to tol."""
+    got = np.asarray(got, dtype=np.float64).reshape(want.shape)
+    if not np.array_equal(np.isnan(got), np.isnan(want)):
+        print("MISMATCH %s: NaN at %d places, PyTorch at %d" % (
+            what, np.isnan(got).sum(), np.isnan(want).sum()), file=sys.stderr)
+        return False
+    inf = np.isinf(want)
+    if not np.array_equal(np.isinf(got), inf) or not np.array_equal(got[inf], want[inf]):
+        print("MISMATCH %s: infinities differ" % what, file=sys.stderr)
+        return False
+    fin = np.isfinite(want)
+    return compare(what, got[fin], want[fin], tol) if fin.any() else True
+
+
+def check_nonfinite(driver, work, name, net, rng):
+    """Forward only: image 0 has NaN pixels, image 1 infinite ones, image 2
+    none; every node's activation against PyTorch's, NaN for NaN."""
+    mp, ip, sp, op = (os.path.join(work, "%s.%s.h5" % (name, s)) for s in ("model", "images", "seed", "out"))
+    write_model(mp, net)
+    x = rng.random((net["n"],) + tuple(net["shape"])).astype(np.float32)
+    x[0, 0, 3, 4] = np.nan
+    x[0, 1, 7, 7] = np.nan
+    x[1, 0, 2, 2] = np.inf
+    x[1, 1, 5, 9] = -np.inf
+    x[1, 0, 8, 1] = np.inf
+    with h5py.File(ip, "w") as f:
+        f.attrs["kind"] = "images"
+        f.create_dataset("images", data=x)
+    a0, _, _ = run_torch(net, x, "standard", net["seed"], np.zeros(1), False)
+    with h5py.File(sp, "w") as f:
+        f.create_dataset("seed", data=np.ones(a0[net["seed"]].shape, dtype=np.float32))
+    subprocess.run([driver, mp, ip, sp, net["seed"], op], check=True)
+    ok = True
+    with h5py.File(op, "r") as f:
+        for k, v in a0.items():
+            ok &= compare_nonfinite("act " + k, f["act/" + k][()], v)
+        p = f["act/prob"][()]
+    # The test proves something only if NaN reached the end for image 0
+    # and image 2 stayed finite.
+    if not (np.isnan(p[0]).all() and np.isfinite(p[2]).all()):
+        print("DEGENERATE: NaN did not reach the output of image 0", file=sys.stderr)
+        ok = False
+    return ok
+
+
+def modern(r, H, W):
+    return {
+        "shape": (3, H, W), "pre": {"bgr": 0, "mean": [0.5] * 3, "std": [0.3] * 3},
+        "seed": "lsm", "n": 3,
+        "nodes": [
+            node("c1", "Conv", ["input"], {"pad": [1]}, weight=r(8, 3, 3, 3, scale=0.8), bias=r(8)),
+            node("hsw", "HardSwish", ["c1"]),
+            node("silu", "SiLU", ["c1"]),
+            node("gelu", "GELU", ["c1"]),
+            node("elu", "Elu", ["c1"], {"alpha": [0.7]}),
+            node("prelu", "PRelu", ["c1"], slope=r(8)),
+            node("sp", "Softplus", ["c1"]),
+            node("gap", "GlobalAvgPool", ["silu"]),
+            node("hsig", "HardSigmoid", ["gap"], {"alpha": [0.3], "beta": [0.4]}),
+            node("se", "Mul", ["gelu", "hsig"]),
+            node("gmp", "GlobalMaxPool", ["elu"]),
+            node("q", "Div", ["prelu", "sp"]),
+            node("c2", "Conv", ["hsw"], {}, weight=r(1, 8, 1, 1), bias=r(1)),
+            node("sub", "Sub", ["se", "c2"]),
+            node("rowp", "AvgPool", ["silu"], {"kernel": [1, W], "stride": [1, W]}),
+            node("rowm", "Mul", ["rowp", "q"]),
+            node("s1", "GlobalAvgPool", ["c2"]),
+            node("sc", "Mul", ["s1", "sub"]),
+            node("bsub", "Sub", ["hsig", "hsw"]),
+            node("sum3", "Add", ["sc", "gmp", "rowm"]),
+            node("same", "Add", ["sum3", "bsub"]),
+            node("fc", "Dense", ["same"], weight=r(6, 8 * H * W, scale=0.8 / np.sqrt(H * W)), bias=r(6)),
+            node("lsm", "LogSoftmax", ["fc"]),
+        ]}
 
 
 def write_model(path, net):
@@ -406,6 +576,8 @@ def check(driver, work, name):
     c = net["shape"][0]
     net["pre"]["mean"] = list(net["pre"]["mean"])[:c] if c == 3 else [net["pre"]["mean"][0]] * c
     net["pre"]["std"] = list(net["pre"]["std"])[:c] if c == 3 else [net["pre"]["std"][0]] * c
+    if net.get("nonfinite"):
+        return check_nonfinite(driver, work, name, net, rng)
     mp, ip, sp, op = (os.path.join(work, "%s.%s.h5" % (name, s)) for s in ("model", "images", "seed", "out"))
     write_model(mp, net)
     n = net.get("n", 5)
@@ -472,6 +644,7 @@ def write_bad(work):
     variant("bad_wshape.h5", lambda n: by(n, "fc")["weights"].update(weight=np.zeros((3, 7), np.float32)))
     variant("bad_attr.h5", lambda n: by(n, "mp")["attrs"].update(strides=[2.0]))
     variant("bad_nattr.h5", lambda n: by(n, "c1")["attrs"].update(stride=[1.0, 1.0, 1.0]))
+    variant("bad_bcast.h5", lambda n: n["nodes"].append(node("m", "Mul", ["dw", "fc"])))
     variant("bad_noweight.h5", lambda n: by(n, "c1").update(weights={}))
 
     def nan(n):

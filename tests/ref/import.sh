@@ -31,6 +31,10 @@ tiny h5 "$T/k/func.h5" "$T/r810.h5" $FUNC_LAYERS
 tiny foldbn "$T/k/func" "$T/r810.h5" conv_a,dw_b,relu_b,add_d,dense_l --fold-bn
 tiny seq "$T/k/seq.h5" "$T/r66.h5" conv2d_1,max_pooling2d_1,dense_1
 tiny pads "$T/k/pads.h5" "$T/r77.h5" conv,maxpool,avgpool,dense
+$PY "$REF" random 6 7 3 "$T/r67.h5" || fail "writing the SE test images"
+SE_LAYERS=expand,dw,se_reduce,se_expand,se_excite,act_elu,act_softplus,act_hswish,act_lsm,probs
+tiny se "$T/k/se.h5" "$T/r67.h5" $SE_LAYERS
+tiny se3 "$T/k/se3" "$T/r67.h5" $SE_LAYERS
 
 # ---- the real models
 M=${SHARED:+$SHARED/models}

@@ -16,6 +16,12 @@ seq: Sequential (Keras 2.1 list form, no InputLayer): Conv2D valid,
 MaxPooling2D, Flatten, Dense softmax.
 pads: Sequential, ZeroPadding2D before a max-pool (after ReLU) and before a
 valid average pool, both folded into the pools' padding.
+se (and se3/, the same as a TF.js folder that says Keras 3): an
+EfficientNet/MobileNetV3 block: Conv2D swish, DepthwiseConv2D gelu,
+squeeze-and-excitation (GlobalAveragePooling2D, Reshape to 1 x 1 x C,
+Conv2D relu, Conv2D hard_sigmoid -- 0.2 x + 0.5 in Keras 2, relu6(x + 3) / 6
+in Keras 3 -- and Multiply), Activation elu, softplus, hard_silu, log_softmax
+(over channels), Flatten, Dense softmax.
 """
 import json
 import os
@@ -116,6 +122,41 @@ def pads_model():
     return {'class_name': 'Sequential', 'config': layers}, w
 
 
+def se_model():
+    conv = dict(strides=[1, 1], data_format='channels_last', dilation_rate=[1, 1], use_bias=True)
+    layers = [
+        L('InputLayer', 'input_1', None, batch_input_shape=[None, 6, 7, 3], dtype='float32'),
+        L('Conv2D', 'expand', ['input_1'], filters=6, kernel_size=[3, 3], padding='same',
+          activation='swish', **conv),
+        L('DepthwiseConv2D', 'dw', ['expand'], kernel_size=[3, 3], padding='same',
+          depth_multiplier=1, activation='gelu', **conv),
+        L('GlobalAveragePooling2D', 'se_squeeze', ['dw'], data_format='channels_last'),
+        L('Reshape', 'se_reshape', ['se_squeeze'], target_shape=[1, 1, 6]),
+        L('Conv2D', 'se_reduce', ['se_reshape'], filters=3, kernel_size=[1, 1], padding='same',
+          activation='relu', **conv),
+        L('Conv2D', 'se_expand', ['se_reduce'], filters=6, kernel_size=[1, 1], padding='same',
+          activation='hard_sigmoid', **conv),
+        L('Multiply', 'se_excite', ['dw', 'se_expand']),
+        L('Activation', 'act_elu', ['se_excite'], activation='elu'),
+        L('Activation', 'act_softplus', ['act_elu'], activation='softplus'),
+        L('Activation', 'act_hswish', ['act_softplus'], activation='hard_silu'),
+        L('Activation', 'act_lsm', ['act_hswish'], activation='log_softmax'),
+        L('Flatten', 'flat', ['act_lsm'], data_format='channels_last'),
+        L('Dense', 'probs', ['flat'], units=5, activation='softmax', use_bias=True),
+    ]
+    w = {
+        'expand': [('kernel', (3, 3, 3, 6)), ('bias', (6,))],
+        'dw': [('depthwise_kernel', (3, 3, 6, 1)), ('bias', (6,))],
+        'se_reduce': [('kernel', (1, 1, 6, 3)), ('bias', (3,))],
+        'se_expand': [('kernel', (1, 1, 3, 6)), ('bias', (6,))],
+        'probs': [('kernel', (6 * 7 * 6, 5)), ('bias', (5,))],
+    }
+    cfg = {'class_name': 'Model', 'config': {
+        'name': 'se', 'layers': layers, 'input_layers': [['input_1', 0, 0]],
+        'output_layers': [['probs', 0, 0]]}}
+    return cfg, w
+
+
 def values(w):
     out = {}
     for layer, ws in w.items():
@@ -127,7 +168,7 @@ def values(w):
     return out
 
 
-def write_tfjs(d, cfg, vals):
+def write_tfjs(d, cfg, vals, version='2.1.6'):
     os.makedirs(d, exist_ok=True)
     man = []
     names = sorted(vals)
@@ -144,7 +185,7 @@ def write_tfjs(d, cfg, vals):
             paths.append(name)
         man.append({'paths': paths, 'weights': [
             {'name': n, 'shape': list(vals[n].shape), 'dtype': 'float32'} for n in ns]})
-    j = {'modelTopology': {'keras_version': '2.1.6', 'backend': 'tensorflow',
+    j = {'modelTopology': {'keras_version': version, 'backend': 'tensorflow',
                            'model_config': cfg}, 'weightsManifest': man}
     json.dump(j, open(os.path.join(d, 'model.json'), 'w'))
 
@@ -176,3 +217,7 @@ if __name__ == '__main__':
     write_h5(os.path.join(out, 'seq.h5'), cfg, values(w))
     cfg, w = pads_model()
     write_h5(os.path.join(out, 'pads.h5'), cfg, values(w))
+    cfg, w = se_model()
+    v = values(w)
+    write_h5(os.path.join(out, 'se.h5'), cfg, v)
+    write_tfjs(os.path.join(out, 'se3'), cfg, v, '3.1.0')

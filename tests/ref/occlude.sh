@@ -32,33 +32,33 @@ case_naive() {
     echo "$1: $3 incremental = --exact-naive" >>"$T/names"
 }
 
-case_ref lenet li "-t class=3 -w 4 -s 3"
-case_ref lenet li "-t pred -w 5 -s 2 --fill zero --output raw"
-case_ref lenet li "-t label -w 16 -s 1"
-case_ref lenet li "-t class=8 -w 3x5 -s 2x3 --output percent --padding none"
-case_ref lenet li "-t class=1 -w 4 -s 3 --batch 7"
-case_ref resnet ri "-t label -w 5 -s 3"
-case_ref resnet ri "-t class=2 -w 6 -s 4 --fill mean --measure prob --output percent"
-case_ref resnet ri "-t class=c -w 4 -s 2 --fill blur"
-case_ref resnet ri "-t pred -w 4 -s 3 --fill blur --blur-sigma 2.5 --output raw"
-case_ref resnet ri "-t unit=c2:3 -w 3 -s 2 --fill 0.25"
-case_ref resnet ri "-t unit=cat:5:mean -w 5 -s 2 --padding none"
-case_ref resnet ri "-t unit=add:1@4,5 -w 3 -s 2"
-case_ref resnet ri "-t strongest=th -w 4 -s 3"
-case_ref resnet ri "-t strongest=c1:max -w 2 -s 2 --per-pixel"
-case_ref resnet ri "-t label -w 5 -s 4 --per-pixel --padding none"
-case_ref resnet ri "-t pred -w 7x3 -s 5 --range 1:3"
+case_ref lenet li "-t class=3 -w 4 --stride 3"
+case_ref lenet li "-t pred -w 5 --stride 2 --fill zero --output raw"
+case_ref lenet li "-t label -w 16 --stride 1"
+case_ref lenet li "-t class=8 -w 5x3 --stride 3x2 --output percent --padding none"
+case_ref lenet li "-t class=1 -w 4 --stride 3 --batch 7"
+case_ref resnet ri "-t label -w 5 --stride 3"
+case_ref resnet ri "-t class=2 -w 6 --stride 4 --fill mean --measure prob --output percent"
+case_ref resnet ri "-t class=c -w 4 --stride 2 --fill blur"
+case_ref resnet ri "-t pred -w 4 --stride 3 --fill blur --blur-sigma 2.5 --output raw"
+case_ref resnet ri "-t unit=c2:3 -w 3 --stride 2 --fill 0.25"
+case_ref resnet ri "-t unit=cat:5:mean -w 5 --stride 2 --padding none"
+case_ref resnet ri "-t unit=add:1@5,4 -w 3 --stride 2"
+case_ref resnet ri "-t strongest=th -w 4 --stride 3"
+case_ref resnet ri "-t strongest=c1:max -w 2 --stride 2 --per-pixel"
+case_ref resnet ri "-t label -w 5 --stride 4 --per-pixel --padding none"
+case_ref resnet ri "-t pred -w 3x7 --stride 5 --range 1:3"
 
-case_naive lenet li "-t class=3 -w 4 -s 1"
-case_naive lenet li "-t unit=conv2:2:sum -w 6 -s 4"
-case_naive resnet ri "-t label -w 3 -s 2 --fill blur"
-case_naive resnet ri "-t strongest=cat -w 5 -s 3"
-case_naive resnet ri "-t unit=mp:0@2,3 -w 2 -s 1 --batch 5"
+case_naive lenet li "-t class=3 -w 4 --stride 1"
+case_naive lenet li "-t unit=conv2:2:sum -w 6 --stride 4"
+case_naive resnet ri "-t label -w 3 --stride 2 --fill blur"
+case_naive resnet ri "-t strongest=cat -w 5 --stride 3"
+case_naive resnet ri "-t unit=mp:0@3,2 -w 2 --stride 1 --batch 5"
 # The region convolutions on the engine's packed GEMM (ops/pack.c, opt-in).
 export CNN_CONV_PACK=1
-case_ref lenet li "-t class=3 -w 4 -s 3 --batch 7"
-case_ref resnet ri "-t label -w 5 -s 3"
-case_naive resnet ri "-t strongest=cat -w 5 -s 3"
+case_ref lenet li "-t class=3 -w 4 --stride 3 --batch 7"
+case_ref resnet ri "-t label -w 5 --stride 3"
+case_naive resnet ri "-t strongest=cat -w 5 --stride 3"
 unset CNN_CONV_PACK
 
 $PY "$R" batch "$T/list" "$T/results" >"$T/.pyout" 2>"$T/.err"
@@ -70,7 +70,7 @@ while IFS= read -r name; do
 done <"$T/names"
 
 # Output carries the rows' ids and labels, and what was measured.
-check "attributes and carried datasets" cnn-occlude -q -m "$T/lenet.h5" -t class=3 -w 4 -s 3 \
+check "attributes and carried datasets" cnn-occlude -q -m "$T/lenet.h5" -t class=3 -w 4 --stride 3 \
     --range 2:5 -o "$T/attr.h5" "$T/li.h5"
 check_py "kind=maps, /ids, /labels, /baseline, attributes" -c "
 import h5py, numpy as np
@@ -83,14 +83,40 @@ assert f['maps'].shape == (3, 5, 5) and f['baseline'].shape == (3,)
 assert list(f['ids'][()]) == [102, 103, 104] and list(f['labels'][()]) == [2, 3, 4]
 assert f['images'].shape == (3, 1, 16, 16) and len(f['classes']) == 10
 "
-check "a pipe in and out" sh -c "cat '$T/li.h5' | cnn-occlude -q -m '$T/lenet.h5' -t pred -w 4 -s 4 > '$T/pipe.h5'"
+# Sizes are WxH: a window 5 wide and 3 high, moved 3 across and 2 down, on
+# 16x16 images: ceil((16-3)/2)+1 = 8 rows of ceil((16-5)/3)+1 = 5 positions.
+check "--window 5x3 --stride 3x2 (WxH)" cnn-occlude -q -m "$T/lenet.h5" -t class=3 -w 5x3 \
+    --stride 3x2 --range 0:2 -o "$T/geo.h5" "$T/li.h5"
+check_py "maps are 8 rows x 5 columns; attributes window and stride stay (h, w)" -c "
+import h5py; f = h5py.File('$T/geo.h5')
+assert f['maps'].shape == (2, 8, 5), f['maps'].shape
+assert list(f.attrs['window']) == [3, 5] and list(f.attrs['stride']) == [2, 3]"
+check_py "the class or map measured is /target, as in every maps file" -c "
+import h5py; f = h5py.File('$T/attr.h5'); assert 'targets' not in f and list(f['target'][()]) == [3, 3, 3]"
+
+# One target grammar (methods/target.h) with cnn-saliency: layers and
+# class names found by the same rule, the same error lines.
+cnn-occlude -q -m "$T/resnet.h5" -t unit=c2:3 -w 3 --stride 2 -o "$T/lc.h5" "$T/ri.h5"
+check "a layer named ignoring case (unit=C2:3)" \
+    cnn-occlude -q -m "$T/resnet.h5" -t unit=C2:3 -w 3 --stride 2 -o "$T/uc.h5" "$T/ri.h5"
+check_py "the same maps as unit=c2:3" -c "
+import h5py, numpy as np
+a, b = h5py.File('$T/lc.h5'), h5py.File('$T/uc.h5')
+assert np.array_equal(a['maps'][()], b['maps'][()]) and np.array_equal(a['target'][()], b['target'][()])"
+for t in hottest unit=conv9:0 unit=conv2:6 class=10 unit=conv2:1@0,9 'unit=conv2'; do
+    cnn-occlude -m "$T/lenet.h5" -t "$t" -o "$T/e1.h5" "$T/li.h5" 2>&1 | sed 's/cnn-occlude//' >"$T/e1"
+    cnn-saliency -m "$T/lenet.h5" -t "$t" -o "$T/e2.h5" "$T/li.h5" 2>&1 | sed 's/cnn-saliency//' >"$T/e2"
+    if cmp -s "$T/e1" "$T/e2" && [ -s "$T/e1" ]; then pass "-t $t: the same error as cnn-saliency's"
+    else fail "-t $t: the same error as cnn-saliency's" "$(cat "$T/e1" "$T/e2")"; fi
+done
+check "a pipe in and out" sh -c "cat '$T/li.h5' | cnn-occlude -q -m '$T/lenet.h5' -t pred -w 4 --stride 4 > '$T/pipe.h5'"
 check_py "piped output is a maps file" -c "
 import h5py; f = h5py.File('$T/pipe.h5'); assert f.attrs['kind'] == 'maps' and f['maps'].shape == (5, 4, 4)"
 
 # Shards (as GNU Parallel runs them with --range) join into the whole run.
-cnn-occlude -q -m "$T/resnet.h5" -t label -w 4 -s 3 --range 0:1 -o "$T/s1.h5" "$T/ri.h5"
-cnn-occlude -q -m "$T/resnet.h5" -t label -w 4 -s 3 --range 1:3 -o "$T/s2.h5" "$T/ri.h5"
-cnn-occlude -q -m "$T/resnet.h5" -t label -w 4 -s 3 -o "$T/s12.h5" "$T/ri.h5"
+cnn-occlude -q -m "$T/resnet.h5" -t label -w 4 --stride 3 --range 0:1 -o "$T/s1.h5" "$T/ri.h5"
+cnn-occlude -q -m "$T/resnet.h5" -t label -w 4 --stride 3 --range 1:3 -o "$T/s2.h5" "$T/ri.h5"
+cnn-occlude -q -m "$T/resnet.h5" -t label -w 4 --stride 3 -o "$T/s12.h5" "$T/ri.h5"
 check "--join shards" cnn-occlude --join -o "$T/j.h5" "$T/s1.h5" "$T/s2.h5"
 check_py "joined shards = one run" -c "
 import h5py, numpy as np
@@ -101,29 +127,29 @@ for k in b:
     assert x.shape == y.shape, k
     assert np.allclose(x, y, atol=1e-5) if x.dtype.kind == 'f' else np.array_equal(x, y), k
 "
-cnn-occlude -q -m "$T/resnet.h5" -t pred -w 4 -s 3 --range 1:3 -o "$T/s3.h5" "$T/ri.h5"
+cnn-occlude -q -m "$T/resnet.h5" -t pred -w 4 --stride 3 --range 1:3 -o "$T/s3.h5" "$T/ri.h5"
 check_error "--join refuses shards of different runs" 1 "target 'pred' differs" "$T/j2.h5" \
     cnn-occlude --join -o "$T/j2.h5" "$T/s1.h5" "$T/s3.h5"
 
 # Bad input: one line, non-zero exit, no output file.
 check_error "window larger than the image" 1 "window 17x17 is larger" "$T/b1.h5" \
     cnn-occlude -m "$T/lenet.h5" -w 17 -o "$T/b1.h5" "$T/li.h5"
-check_error "stride 0" 2 "stride" "$T/b2.h5" cnn-occlude -m "$T/lenet.h5" -s 0 -o "$T/b2.h5" "$T/li.h5"
+check_error "stride 0" 2 "stride" "$T/b2.h5" cnn-occlude -m "$T/lenet.h5" --stride 0 -o "$T/b2.h5" "$T/li.h5"
 check_error "unknown layer lists the layers" 1 "no layer 'conv9' \(layers: conv1 relu1" "$T/b3.h5" \
     cnn-occlude -m "$T/lenet.h5" -t unit=conv9:0 -o "$T/b3.h5" "$T/li.h5"
-check_error "unit beyond the layer's maps" 1 "has 6 feature maps" "$T/b4.h5" \
+check_error "unit beyond the layer's maps" 1 "target 'unit=conv2:6': layer 'conv2' has 6 channels" "$T/b4.h5" \
     cnn-occlude -m "$T/lenet.h5" -t unit=conv2:6 -o "$T/b4.h5" "$T/li.h5"
-check_error "class beyond the model's" 1 "class 10 is beyond the model's 10 classes" "$T/b5.h5" \
+check_error "class beyond the model's" 1 "target 'class=10': class 10 out of range \(the model has 10 classes" "$T/b5.h5" \
     cnn-occlude -m "$T/lenet.h5" -t class=10 -o "$T/b5.h5" "$T/li.h5"
-check_error "unknown target" 2 "not class=K, label, pred" "$T/b6.h5" \
+check_error "unknown target" 2 "unknown target 'hottest' \(expected class=K, label, pred" "$T/b6.h5" \
     cnn-occlude -m "$T/lenet.h5" -t hottest -o "$T/b6.h5" "$T/li.h5"
-check_error "images of the wrong size" 1 "images are 3x17x18 but the model" "$T/b7.h5" \
+check_error "images of the wrong size" 1 "images are 3x17x18 \(C x H x W\) but .*lenet.h5 wants 1x16x16; make gray images" "$T/b7.h5" \
     cnn-occlude -m "$T/lenet.h5" -o "$T/b7.h5" "$T/ri.h5"
 check_error "unknown fill" 2 "fill" "$T/b8.h5" cnn-occlude -m "$T/lenet.h5" -f purple -o "$T/b8.h5" "$T/li.h5"
 check_error "measure that does not fit the target" 2 "does not go with" "$T/b9.h5" \
     cnn-occlude -m "$T/lenet.h5" -t pred --measure unit -o "$T/b9.h5" "$T/li.h5"
 check_error "position outside the layer" 1 "outside layer 'conv2'" "$T/b10.h5" \
-    cnn-occlude -m "$T/lenet.h5" -t unit=conv2:1@9,0 -o "$T/b10.h5" "$T/li.h5"
+    cnn-occlude -m "$T/lenet.h5" -t unit=conv2:1@0,9 -o "$T/b10.h5" "$T/li.h5"
 check_error "not an images file" 1 "expected images" "$T/b11.h5" \
     cnn-occlude -m "$T/lenet.h5" -o "$T/b11.h5" "$T/lenet.h5"
 check_error "no model" 2 "no model" "" cnn-occlude "$T/li.h5"

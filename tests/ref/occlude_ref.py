@@ -288,7 +288,7 @@ def check(model, imgs, maps, tol=1e-4):
         assert s_(A["kind"]) == "maps", A["kind"]
         ids = fm["ids"][()]
         rows = ids - fi["ids"][0]
-        got, gbase, gt = fm["maps"][()], fm["baseline"][()], fm["targets"][()]
+        got, gbase, gt = fm["maps"][()], fm["baseline"][()], fm["target"][()]
         assert len(got) == len(rows) > 0
         worst = 0.0
         for k, i in enumerate(rows):
@@ -306,7 +306,7 @@ def check(model, imgs, maps, tol=1e-4):
 
 def same(a, b, tol=1e-5):
     with h5py.File(a) as fa, h5py.File(b) as fb:
-        for d in ("maps", "baseline", "targets"):
+        for d in ("maps", "baseline", "target"):
             x, y = fa[d][()].astype(np.float64), fb[d][()].astype(np.float64)
             assert x.shape == y.shape, (d, x.shape, y.shape)
             err = np.abs(x - y) / np.maximum(1.0, np.abs(y))

@@ -123,7 +123,7 @@ if [ -f "$src" ]; then
     check "dynamic input size with --size 21x21" cnn-import -q --size 21x21 "$T/dynamic.onnx" -o "$T/out7.h5"
     $PY "$REF" tamper unsupported "$src" "$T/elu.onnx"
     check_error "unsupported op: names the op, the node and the opset" 1 \
-        "elu.onnx: node 'my_elu': op Elu \(opset 13\) is not supported" \
+        "elu.onnx: node 'my_celu': op Celu \(opset 13\) is not supported" \
         "$T/out8.h5" cnn-import "$T/elu.onnx" -o "$T/out8.h5"
     $PY "$REF" tamper opset "$src" "$T/opset.onnx"
     check_error "unknown opset: clear error" 1 "opset.onnx: opset 99 .*not supported" \

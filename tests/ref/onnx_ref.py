@@ -602,10 +602,11 @@ def cmd_compare(d, acts_path, grad_path=None):
 OUR_OPS = {'Conv', 'Gemm', 'MatMul', 'Relu', 'LeakyRelu', 'Clip', 'Sigmoid', 'Tanh', 'MaxPool',
            'AveragePool', 'GlobalAveragePool', 'LRN', 'BatchNormalization', 'Dropout', 'Flatten',
            'Reshape', 'Softmax', 'Add', 'Concat', 'Pad', 'Identity', 'ConvTranspose', 'Resize',
-           'Upsample', 'InstanceNormalization', 'LayerNormalization', 'Split'}
+           'Upsample', 'InstanceNormalization', 'LayerNormalization', 'Split',
+           'Sub', 'Mul', 'Div', 'HardSigmoid', 'HardSwish', 'Elu', 'PRelu', 'Softplus',
+           'LogSoftmax', 'ReduceMean', 'ReduceMax', 'GlobalMaxPool'}
 # folded when their inputs are constants; never tested alone
-HELPERS = {'Constant', 'Shape', 'Gather', 'Unsqueeze', 'Squeeze', 'Cast', 'Transpose', 'Sub',
-           'Mul', 'Div', 'Sum'}
+HELPERS = {'Constant', 'Shape', 'Gather', 'Unsqueeze', 'Squeeze', 'Cast', 'Transpose', 'Sum'}
 
 
 def testdata_root():
@@ -776,7 +777,7 @@ def cmd_tamper(kind, src, dst):
         d[3].dim_param = 'width'
     elif kind == 'unsupported':
         n = g.node[0]
-        new = helper.make_node('Elu', [n.output[0]], ['elu_out'], name='my_elu')
+        new = helper.make_node('Celu', [n.output[0]], ['elu_out'], name='my_celu')
         for other in g.node:
             for i, v in enumerate(other.input):
                 if v == n.output[0]:

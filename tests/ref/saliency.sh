@@ -48,7 +48,7 @@ cmp_method "deconvnet of a unit's map maximum matches PyTorch" deconvnet dc.h5 \
 cmp_method "gradient of a unit's map mean, in batches of 4" gradient um.h5 \
     target=unit=relu2:3:mean reduce=sum -- -t unit=relu2:3:mean --reduce sum --batch 4
 cmp_method "gradient of one position of a map" gradient up.h5 \
-    target=unit=conv1:2@3,4 -- -t unit=conv1:2@3,4
+    target=unit=conv1:2@4,3 -- -t unit=conv1:2@4,3
 cmp_method "gradient of the strongest map (sum) of relu2" gradient st.h5 \
     target=strongest=relu2 -- -t strongest=relu2
 cmp_method "deconvnet of the strongest map by its maximum" deconvnet stm.h5 \

@@ -14,6 +14,7 @@ deconvnet does).
 Importing torch takes seconds on a busy machine, so all comparisons run in
 one process (and setup does not import it).
 """
+import math
 import sys
 import traceback
 
@@ -190,7 +191,7 @@ def target_value(a, spec, measure, fixed):
         pos = None
         if "@" in body:
             body, p = body.split("@")
-            pos = [int(v) for v in p.split(",")]
+            pos = [int(v) for v in p.split(",")][::-1]   # @X,Y -> (y, x)
         parts = body.split(":")
         summ = "max" if unit else "sum"
         if parts[-1] in ("max", "mean", "sum"):
@@ -235,7 +236,7 @@ def grad(w, x, spec, measure, fixed, rule="standard"):
 
 
 def blur(img, sigma):
-    r = int(3 * sigma + 0.5)
+    r = int(math.ceil(3 * sigma))   # base/numeric.h: radius ceil(3 sigma)
     k = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * sigma * sigma))
     k /= k.sum()
     h, wd = img.shape[-2:]

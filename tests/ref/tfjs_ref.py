@@ -40,7 +40,20 @@ def load_h5(path):
     return cfg, weights
 
 
+KERAS3 = False   # the model was written by Keras 3 (hard_sigmoid's slope 1/6)
+
+
 def load_model(src):
+    global KERAS3
+    if src.endswith('.h5'):
+        import h5py
+        with h5py.File(src, 'r') as f:
+            v = f.attrs.get('keras_version', b'2')
+        v = v.decode() if isinstance(v, bytes) else str(v)
+    else:
+        with open(os.path.join(src, 'model.json')) as f:
+            v = json.load(f)['modelTopology'].get('keras_version', '2')
+    KERAS3 = v[:1] >= '3'
     return load_h5(src) if src.endswith('.h5') else load_tfjs(src)
 
 
@@ -113,10 +126,22 @@ def softmax(x):
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def gelu(v):
+    from math import erf, sqrt
+    return 0.5 * v * (1 + np.vectorize(erf)(v / sqrt(2)))
+
+
 def activation(x, a):
+    sig = lambda v: 1 / (1 + np.exp(-v))
+    hsig = (lambda v: np.clip(v + 3, 0, 6) / 6) if KERAS3 else (lambda v: np.clip(0.2 * v + 0.5, 0, 1))
     return {'linear': lambda v: v, 'relu': lambda v: np.maximum(v, 0),
             'relu6': lambda v: np.clip(v, 0, 6), 'softmax': softmax,
-            'sigmoid': lambda v: 1 / (1 + np.exp(-v)), 'tanh': np.tanh}[a](x)
+            'sigmoid': sig, 'tanh': np.tanh,
+            'swish': lambda v: v * sig(v), 'silu': lambda v: v * sig(v), 'gelu': gelu,
+            'hard_sigmoid': hsig, 'hard_silu': lambda v: v * np.clip(v + 3, 0, 6) / 6,
+            'elu': lambda v: np.where(v > 0, v, np.expm1(np.minimum(v, 0))),
+            'softplus': lambda v: np.logaddexp(0, v),
+            'log_softmax': lambda v: np.log(softmax(v))}[a](x)
 
 
 def forward(cfg, W, x, keep=None):
@@ -168,6 +193,8 @@ def forward(cfg, W, x, keep=None):
             y = t
         elif cls == 'Add':
             y = sum(ins)
+        elif cls == 'Multiply':
+            y = ins[0] * ins[1]
         elif cls == 'Concatenate':
             y = np.concatenate(ins, axis=-1)
         elif cls == 'Softmax':

@@ -6,14 +6,24 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <pthread.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
 #include "base/cli.h"
+#include "base/names.h"
+#include "base/numeric.h"
 #include "io/h5io.h"
+#include "io/outfile.h"
 #include "base/tensor.h"
 #include "nn/thinmm.h"
 
@@ -172,6 +182,152 @@ static void test_h5_roundtrip(void **state)
 /* thinmm against loops in double: widths of one, two and three vectors and
  * past 48 (groups), rows and columns that leave tails in every tile, on
  * one and on several threads. */
+/* die() from eight threads at once: exit 1, one line, control bytes
+ * escaped, the die hooks run and the registered temporary removed. */
+static char die_tmp[64], die_mark[64];
+
+static void die_hook(void)
+{
+    FILE *f = fopen(die_mark, "w");
+    if (f)
+        fclose(f);
+}
+
+static void *die_thread(void *arg)
+{
+    die("thread %d says \033[2J\a", (int)(intptr_t)arg);
+}
+
+static void test_die_threads(void **state)
+{
+    (void)state;
+    snprintf(die_tmp, sizeof die_tmp, "/tmp/cnn-unit-%ld.tmp", (long)getpid());
+    snprintf(die_mark, sizeof die_mark, "/tmp/cnn-unit-%ld.mark", (long)getpid());
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fd[1], STDERR_FILENO);
+        close(fd[0]);
+        error_init("cnn-unit");
+        FILE *t = fopen(die_tmp, "w");
+        if (t)
+            fclose(t);
+        cli_register_tmp(die_tmp);
+        error_on_die(die_hook);
+        pthread_t th[8];
+        for (int i = 0; i < 8; i++)
+            pthread_create(&th[i], NULL, die_thread, (void *)(intptr_t)i);
+        for (int i = 0; i < 8; i++)
+            pthread_join(th[i], NULL);
+        _exit(42);
+    }
+    close(fd[1]);
+    char buf[4096];
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof buf - 1 && (r = read(fd[0], buf + n, sizeof buf - 1 - n)) > 0)
+        n += (size_t)r;
+    buf[n] = '\0';
+    close(fd[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1);
+    int lines = 0;
+    for (size_t i = 0; i < n; i++) {
+        lines += buf[i] == '\n';
+        assert_true(buf[i] == '\n' || ((unsigned char)buf[i] >= 0x20 && buf[i] != 0x7f));
+    }
+    assert_int_equal(lines, 1);
+    assert_true(strncmp(buf, "cnn-unit: thread ", 17) == 0);
+    assert_non_null(strstr(buf, "\\x1b[2J\\x07"));
+    struct stat sb;
+    assert_int_equal(stat(die_mark, &sb), 0);
+    assert_int_not_equal(stat(die_tmp, &sb), 0);
+    unlink(die_mark);
+}
+
+/* The output opener: a temporary beside the target while writing, renamed
+ * on commit; a dead process's temporary removed, a live one's kept. */
+static void test_outfile(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cnn-unit-XXXXXX", path[128], stale[160], live[160], tmp[160];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/o.bin", dir);
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    waitpid(dead, NULL, 0);
+    snprintf(stale, sizeof stale, "%s.tmp.%ld", path, (long)dead);
+    snprintf(live, sizeof live, "%s.tmp.1", path);
+    fclose(fopen(stale, "w"));
+    fclose(fopen(live, "w"));
+    outfile *o = outfile_open(path, NULL);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    assert_string_equal(o->tmp, tmp);
+    outfile_write(o, "abc", 3);
+    struct stat sb;
+    assert_int_equal(stat(tmp, &sb), 0);
+    assert_int_not_equal(stat(path, &sb), 0);
+    outfile_commit(o);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_size, 3);
+    assert_int_not_equal(stat(tmp, &sb), 0);
+    assert_int_not_equal(stat(stale, &sb), 0);
+    assert_int_equal(stat(live, &sb), 0);
+    unlink(live);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* finite_first_bad: the first bad value wherever it lies (inside a block
+ * of 4096, at its edges, in a short tail), -1 when none. */
+static void test_finite(void **state)
+{
+    (void)state;
+    int64_t n = 3 * 4096 + 17;
+    float *v = calloc((size_t)n, sizeof *v);
+    assert_int_equal(finite_first_bad(v, n), -1);
+    assert_int_equal(finite_first_bad(v, 0), -1);
+    const int64_t at[] = { 0, 4095, 4096, 8191, 3 * 4096, n - 1 };
+    for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
+        v[at[i]] = i % 2 ? INFINITY : NAN;
+        if (i + 1 < sizeof at / sizeof *at)
+            v[at[i] + 1] = -INFINITY;   /* a later bad value does not win */
+        assert_int_equal(finite_first_bad(v, n), at[i]);
+        memset(v, 0, (size_t)n * sizeof *v);
+    }
+    v[5] = 3e38f;   /* large is finite */
+    assert_int_equal(finite_first_bad(v, n), -1);
+    free(v);
+}
+
+/* error_trap: die() on a trapped thread records the message (with
+ * strerror for a trailing ':') and ends only that thread. */
+static void *dies(void *arg)
+{
+    error_trap_thread(arg);
+    errno = ENOENT;
+    die("%s: cannot read row %d:", "f.h5", 7);
+    return NULL;   /* not reached */
+}
+
+static void test_error_trap(void **state)
+{
+    (void)state;
+    error_trap t;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, dies, &t), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(t.failed, 1);
+    char want[256];
+    snprintf(want, sizeof want, "f.h5: cannot read row 7: %s", strerror(ENOENT));
+    assert_string_equal(t.msg, want);
+}
+
 static void test_thinmm(void **state)
 {
     (void)state;
@@ -221,6 +377,116 @@ static void test_thinmm(void **state)
             }
 }
 
+static void test_numeric(void **state)
+{
+    (void)state;
+    float z[4] = { 0.0f, (float)log(2.0), (float)log(2.0), -INFINITY };
+    double p[4];
+    num_softmax(z, 3, p);
+    assert_true(fabs(p[0] - 0.2) < 1e-7 && fabs(p[1] - 0.4) < 1e-7 && fabs(p[2] - 0.4) < 1e-7);
+    assert_true(fabs(num_logsumexp(z, 3) - log(5.0)) < 1e-7);
+    assert_int_equal(num_argmax(z, 4), 1);                 /* first of the ties */
+    float v[6] = { 3, 9, 1, 9, 5, 7 }, val[3];
+    int32_t idx[3];
+    num_topk(v, 6, 3, idx, val);
+    assert_int_equal(idx[0], 1);
+    assert_int_equal(idx[1], 3);
+    assert_int_equal(idx[2], 5);
+    double lo, hi;
+    float w[3] = { NAN, -2, 4 };
+    num_minmax(w, 3, &lo, &hi);
+    assert_true(lo == -2 && hi == 4);
+    num_minmax(w, 1, &lo, &hi);
+    assert_true(lo == 0 && hi == 1);
+    /* A point blurred: the separable Gaussian of radius ceil(3 sigma),
+     * normalised; at the border the repeated pixels add their weight. */
+    float img[15 * 15] = { 0 }, out[15 * 15];
+    img[7 * 15 + 7] = 1;
+    double sg = 1.2, k[8], s = 0;
+    for (int i = -4; i <= 4; i++)
+        s += exp(-i * i / (2 * sg * sg));
+    for (int i = 0; i <= 4; i++)
+        k[i] = exp(-i * i / (2 * sg * sg)) / s;
+    num_blur(img, 15, 15, sg, out);
+    for (int y = 0; y < 15; y++)
+        for (int x = 0; x < 15; x++) {
+            int dy = abs(y - 7), dx = abs(x - 7);
+            double want = dy <= 4 && dx <= 4 ? k[dy] * k[dx] : 0;
+            assert_true(fabs(out[y * 15 + x] - want) < 1e-7);
+        }
+    float edge[5] = { 1, 0, 0, 0, 0 };
+    num_blur(edge, 1, 5, 1.0, edge);                       /* in place, one row */
+    double s1 = 0, e1 = 0;
+    for (int i = -3; i <= 3; i++)
+        s1 += exp(-i * i / 2.0);
+    for (int i = -3; i <= 0; i++)                          /* x = 0 sees pixel 0 four times */
+        e1 += exp(-i * i / 2.0) / s1;
+    assert_true(fabs(edge[0] - e1) < 1e-6);
+}
+
+/* names_missing's one line (it dies: run it in a child). */
+static void missing_line(char *const *names, int n, const char *name, char *buf, size_t len)
+{
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd[1], 2);
+        names_missing("m.h5", names, n, name);
+    }
+    close(fd[1]);
+    ssize_t k = read(fd[0], buf, len - 1), r;
+    while (k >= 0 && (size_t)k < len - 1 && (r = read(fd[0], buf + k, len - 1 - (size_t)k)) > 0)
+        k += r;
+    buf[k > 0 ? k : 0] = '\0';
+    close(fd[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    char *small[] = { "conv1", "Conv2", "conv2", "layer4.0.conv1", "layer4.0.relu", "layer4.1.conv1",
+                      "layer4.1.relu", "layer40", "fc" };
+    int n = 9, amb;
+    assert_int_equal(names_lookup(small, n, "conv1", &amb), 0);        /* exact */
+    assert_int_equal(names_lookup(small, n, "CONV1", &amb), 0);        /* case ignored */
+    assert_int_equal(names_lookup(small, n, "Conv2", &amb), 1);        /* exact wins */
+    assert_int_equal(names_lookup(small, n, "CONV2", &amb), -1);       /* two ignoring case */
+    assert_int_equal(amb, 1);
+    assert_int_equal(names_lookup(small, n, "layer4", &amb), 6);       /* module: its last node */
+    assert_int_equal(amb, 0);
+    assert_int_equal(names_lookup(small, n, "Layer4.0", &amb), 4);
+    assert_int_equal(names_lookup(small, n, "layer4.", &amb), -1);
+    assert_int_equal(names_lookup(small, n, "layer", &amb), -1);       /* not a module */
+    assert_int_equal(names_lookup(small, n, "FC", &amb), 8);
+    char buf[8192];
+    missing_line(small, n, "conv9", buf, sizeof buf);
+    assert_non_null(strstr(buf, "m.h5: no layer 'conv9' (layers: conv1 Conv2 conv2 layer4.0.conv1"));
+    missing_line(small, n, "CONV2", buf, sizeof buf);
+    assert_non_null(strstr(buf, "layer 'CONV2' is ambiguous (layers: Conv2 conv2)"));
+    /* A long model: the names sharing the prefix, shortened to modules,
+     * never cut off before the ones asked about. */
+    char *big[400];
+    for (int i = 0; i < 400; i++) {
+        big[i] = malloc(32);
+        snprintf(big[i], 32, "layer%d.%d.conv%d", 1 + i / 100, i % 100 / 10, i % 10);
+    }
+    missing_line(big, 400, "layer9", buf, sizeof buf);
+    assert_non_null(strstr(buf, "no layer 'layer9' (layers starting 'layer': layer1 layer2 layer3 "
+                                "layer4)\n"));
+    missing_line(big, 400, "layer4.3.conv", buf, sizeof buf);
+    assert_non_null(strstr(buf, "(layers starting 'layer4.3.conv': layer4.3.conv0 layer4.3.conv1 "));
+    assert_non_null(strstr(buf, "layer4.3.conv9)\n"));
+    missing_line(big, 400, "xlayer4", buf, sizeof buf);
+    assert_non_null(strstr(buf, "no layer 'xlayer4' (did you mean 'layer4'? modules: layer1 "));
+    assert_int_equal(names_lookup(big, 400, "LAYER3.9", &amb), 299);
+    for (int i = 0; i < 400; i++)
+        free(big[i]);
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
@@ -230,6 +496,12 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_rng),
         cmocka_unit_test(test_h5_roundtrip),
         cmocka_unit_test(test_thinmm),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_numeric),
+        cmocka_unit_test(test_die_threads),
+        cmocka_unit_test(test_outfile),
+        cmocka_unit_test(test_finite),
+        cmocka_unit_test(test_error_trap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

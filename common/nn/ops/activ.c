@@ -1,5 +1,6 @@
 /* Elementwise ops: ReLU, LeakyReLU, Clip (the ReLU family, which honour the
- * backward rule), Sigmoid, Tanh, Dropout; and Softmax over channels.
+ * backward rule), Sigmoid, Tanh, Dropout; and Softmax and LogSoftmax over
+ * channels. The newer rectifiers are in ops/nonlin.c.
  *
  * The ReLU family under the three rules, with f' the true local derivative
  * (ReLU: x > 0; LeakyReLU: 1 or alpha; Clip: min < x < max):
@@ -10,7 +11,9 @@
  *   deconvnet  g where g > 0, else 0, whatever x was (the backward signal
  *              goes through a plain ReLU, Zeiler & Fergus)
  * Boundaries follow PyTorch: ReLU passes where x > 0 (0 at x == 0), Clip is
- * hardtanh (0 at x == min and x == max). */
+ * hardtanh (0 at x == min and x == max). NaN goes through every one of them
+ * as NaN (PyTorch's relu, leaky_relu and clamp keep it), and a NaN input
+ * passes the gradient as PyTorch's threshold_backward does (not x <= 0). */
 #include <math.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -27,25 +30,6 @@ static int64_t numel(const node *nd, int n)
     return (int64_t)n * nd->shape[0] * nd->shape[1] * nd->shape[2];
 }
 
-static int same_prepare(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len)
-{
-    (void)err;
-    (void)len;
-    memcpy(nd->shape, in[0], sizeof nd->shape);
-    need->ws = 0, need->aux = 0;
-    return 0;
-}
-
-/* ReLU-family backward: the local derivative d and the rule decide. */
-static inline float relu_rule_grad(int rule, float g, float d)
-{
-    switch (rule) {
-    case OP_RULE_GUIDED: return g > 0 ? g * d : 0.0f;
-    case OP_RULE_DECONVNET: return g > 0 ? g : 0.0f;
-    default: return g * d;
-    }
-}
-
 static void relu_forward(const node *nd, const op_io *io)
 {
     int64_t n = numel(nd, io->n);
@@ -53,7 +37,7 @@ static void relu_forward(const node *nd, const op_io *io)
     float *y = io->y;
 #pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++)
-        y[i] = x[i] > 0 ? x[i] : 0.0f;
+        y[i] = x[i] > 0 || x[i] != x[i] ? x[i] : 0.0f;   /* NaN stays NaN, as in PyTorch */
 }
 
 static void relu_backward(const node *nd, const op_io *io)
@@ -66,10 +50,10 @@ static void relu_backward(const node *nd, const op_io *io)
         return;
 #pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++)
-        gx[i] += relu_rule_grad(rule, g[i], x[i] > 0 ? 1.0f : 0.0f);
+        gx[i] += op_rule_grad(rule, g[i], x[i] <= 0 ? 0.0f : 1.0f);
 }
 
-const struct op_def op_relu = { "ReLU", 1, 1, no_attrs, no_weights, same_prepare, relu_forward,
+const struct op_def op_relu = { "ReLU", 1, 1, no_attrs, no_weights, op_same_prepare, relu_forward,
                                 relu_backward };
 
 static const op_attr_spec leaky_attrs[] = { { "alpha", 1, 1 }, { NULL, 0, 0 } };
@@ -94,10 +78,10 @@ static void leaky_backward(const node *nd, const op_io *io)
         return;
 #pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++)
-        gx[i] += relu_rule_grad(rule, g[i], x[i] > 0 ? 1.0f : a);
+        gx[i] += op_rule_grad(rule, g[i], x[i] > 0 ? 1.0f : a);
 }
 
-const struct op_def op_leakyrelu = { "LeakyReLU", 1, 1, leaky_attrs, no_weights, same_prepare,
+const struct op_def op_leakyrelu = { "LeakyReLU", 1, 1, leaky_attrs, no_weights, op_same_prepare,
                                      leaky_forward, leaky_backward };
 
 static const op_attr_spec clip_attrs[] = { { "min", 1, 1 }, { "max", 1, 1 }, { NULL, 0, 0 } };
@@ -109,7 +93,7 @@ static int clip_prepare(node *nd, const int64_t *const *in, op_need *need, char 
         snprintf(err, len, "min %g is greater than max %g", lo, hi);
         return -1;
     }
-    return same_prepare(nd, in, need, err, len);
+    return op_same_prepare(nd, in, need, err, len);
 }
 
 static void clip_forward(const node *nd, const op_io *io)
@@ -134,7 +118,7 @@ static void clip_backward(const node *nd, const op_io *io)
         return;
 #pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++)
-        gx[i] += relu_rule_grad(rule, g[i], x[i] > lo && x[i] < hi ? 1.0f : 0.0f);
+        gx[i] += op_rule_grad(rule, g[i], x[i] <= lo || x[i] >= hi ? 0.0f : 1.0f);
 }
 
 const struct op_def op_clip = { "Clip", 1, 1, clip_attrs, no_weights, clip_prepare, clip_forward,
@@ -162,7 +146,7 @@ static void sigmoid_backward(const node *nd, const op_io *io)
         gx[i] += g[i] * y[i] * (1.0f - y[i]);
 }
 
-const struct op_def op_sigmoid = { "Sigmoid", 1, 1, no_attrs, no_weights, same_prepare,
+const struct op_def op_sigmoid = { "Sigmoid", 1, 1, no_attrs, no_weights, op_same_prepare,
                                    sigmoid_forward, sigmoid_backward };
 
 static void tanh_forward(const node *nd, const op_io *io)
@@ -187,7 +171,7 @@ static void tanh_backward(const node *nd, const op_io *io)
         gx[i] += g[i] * (1.0f - y[i] * y[i]);
 }
 
-const struct op_def op_tanh = { "Tanh", 1, 1, no_attrs, no_weights, same_prepare, tanh_forward,
+const struct op_def op_tanh = { "Tanh", 1, 1, no_attrs, no_weights, op_same_prepare, tanh_forward,
                                 tanh_backward };
 
 /* Dropout: identity at inference; in training a kept-element mask (one byte
@@ -201,7 +185,7 @@ static int dropout_prepare(node *nd, const int64_t *const *in, op_need *need, ch
         snprintf(err, len, "ratio %g must lie in [0, 1)", r);
         return -1;
     }
-    same_prepare(nd, in, need, err, len);
+    op_same_prepare(nd, in, need, err, len);
     need->aux = (size_t)(in[0][0] * in[0][1] * in[0][2]);
     return 0;
 }
@@ -244,9 +228,11 @@ static void dropout_backward(const node *nd, const op_io *io)
 const struct op_def op_dropout = { "Dropout", 1, 1, dropout_attrs, no_weights, dropout_prepare,
                                    dropout_forward, dropout_backward };
 
-/* Softmax over the channel axis at every position (a D x 1 x 1 vector: over
- * its D features). Subtracting the maximum keeps expf finite. */
-static void softmax_forward(const node *nd, const op_io *io)
+/* Softmax and LogSoftmax over the channel axis at every position (a D x 1
+ * x 1 vector: over its D features). Subtracting the maximum keeps expf
+ * finite. LogSoftmax is x - m - log sum e^(x - m); its backward
+ * gx = g - e^y sum g. Both pass the true gradient under every rule. */
+static void softmax_run(const node *nd, const op_io *io, int log_out)
 {
     int64_t c = nd->shape[0], hw = nd->shape[1] * nd->shape[2], np = (int64_t)io->n * hw;
 #pragma omp parallel for if (np * c > OP_PAR_MIN) schedule(static)
@@ -258,6 +244,14 @@ static void softmax_forward(const node *nd, const op_io *io)
         for (int64_t j = 1; j < c; j++)
             m = x[j * hw] > m ? x[j * hw] : m;
         double s = 0;
+        if (log_out) {
+            for (int64_t j = 0; j < c; j++)
+                s += expf(x[j * hw] - m);
+            float lse = m + (float)log(s);
+            for (int64_t j = 0; j < c; j++)
+                y[j * hw] = x[j * hw] - lse;
+            continue;
+        }
         for (int64_t j = 0; j < c; j++)
             s += y[j * hw] = expf(x[j * hw] - m);
         float inv = (float)(1.0 / s);
@@ -266,7 +260,7 @@ static void softmax_forward(const node *nd, const op_io *io)
     }
 }
 
-static void softmax_backward(const node *nd, const op_io *io)
+static void softmax_back(const node *nd, const op_io *io, int log_out)
 {
     int64_t c = nd->shape[0], hw = nd->shape[1] * nd->shape[2], np = (int64_t)io->n * hw;
     if (!io->gx[0])
@@ -277,6 +271,13 @@ static void softmax_backward(const node *nd, const op_io *io)
         const float *y = io->y + o, *g = io->gy + o;
         float *gx = io->gx[0] + o;
         double dot = 0;
+        if (log_out) {
+            for (int64_t j = 0; j < c; j++)
+                dot += g[j * hw];
+            for (int64_t j = 0; j < c; j++)
+                gx[j * hw] += g[j * hw] - expf(y[j * hw]) * (float)dot;
+            continue;
+        }
         for (int64_t j = 0; j < c; j++)
             dot += (double)g[j * hw] * y[j * hw];
         for (int64_t j = 0; j < c; j++)
@@ -284,5 +285,12 @@ static void softmax_backward(const node *nd, const op_io *io)
     }
 }
 
-const struct op_def op_softmax = { "Softmax", 1, 1, no_attrs, no_weights, same_prepare,
+static void softmax_forward(const node *nd, const op_io *io) { softmax_run(nd, io, 0); }
+static void softmax_backward(const node *nd, const op_io *io) { softmax_back(nd, io, 0); }
+static void logsoftmax_forward(const node *nd, const op_io *io) { softmax_run(nd, io, 1); }
+static void logsoftmax_backward(const node *nd, const op_io *io) { softmax_back(nd, io, 1); }
+
+const struct op_def op_softmax = { "Softmax", 1, 1, no_attrs, no_weights, op_same_prepare,
                                    softmax_forward, softmax_backward };
+const struct op_def op_logsoftmax = { "LogSoftmax", 1, 1, no_attrs, no_weights, op_same_prepare,
+                                      logsoftmax_forward, logsoftmax_backward };

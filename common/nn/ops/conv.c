@@ -20,13 +20,14 @@
  * channels or more on both sides (and so their input gradients) run by
  * Winograd's F(4x4, 3x3) instead (winograd.h). A depthwise convolution
  * (groups = Cin = Cout) would be Cin GEMMs of one row each, so it runs as
- * direct loops over the planes instead, in parallel with OpenMP. */
+ * direct vectorised loops over the planes instead (depthwise.h). */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nn/ops/chunks.h"
+#include "nn/ops/depthwise.h"
 #include "nn/gemm.h"
 #include "nn/ops.h"
 #include "nn/ops/pack.h"
@@ -50,6 +51,7 @@ typedef struct conv_p {
     cgeo t;              /* its input gradient as a convolution (tgrad) */
     int iw, ib;          /* weight/bias index in nd->w; ib -1 = no bias */
     int depthwise;       /* groups = Cin = Cout: direct loops, no GEMM */
+    dwgeo dg;            /* its geometry (depthwise.h) */
     int tgrad;           /* input gradient through the transposed convolution */
     int wt;              /* threads the workspace has slots for */
     size_t slot;         /* floats of workspace per thread */
@@ -206,7 +208,12 @@ static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char 
         if (wino_ws_floats(&p.wtg, p.wt) > wl)
             wl = wino_ws_floats(&p.wtg, p.wt);
     }
-    need->ws = p.depthwise ? 0 : p.wino + wl;
+    if (p.depthwise) {
+        p.dg = (dwgeo){ q->cin, q->h, q->w, q->oh, q->ow, q->kh, q->kw, q->sh, q->sw, q->pt,
+                        q->pl, q->dh, q->dw };
+        need->ws = dw_ws_floats(&p.dg) * (size_t)p.wt;
+    } else
+        need->ws = p.wino + wl;
     need->aux = 0;
     conv_p *r = malloc(sizeof *r);
     if (!r) {
@@ -448,76 +455,12 @@ static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const floa
     }
 }
 
-/* Depthwise: each channel convolved with its own kh x kw filter. */
-static void dw_forward(const cgeo *p, const float *W, const float *b, const op_io *io)
-{
-    int64_t planes = (int64_t)io->n * p->cin, hw = p->h * p->w, ohw = p->oh * p->ow;
-#pragma omp parallel for if (planes * ohw * p->kh * p->kw > OP_PAR_MIN) schedule(static)
-    for (int64_t q = 0; q < planes; q++) {
-        int64_t c = q % p->cin;
-        const float *x = io->x[0] + q * hw, *w = W + c * p->kh * p->kw;
-        float *y = io->y + q * ohw;
-        for (int64_t oy = 0; oy < p->oh; oy++)
-            for (int64_t ox = 0; ox < p->ow; ox++) {
-                float s = b ? b[c] : 0.0f;
-                for (int64_t ki = 0; ki < p->kh; ki++) {
-                    int64_t iy = oy * p->sh - p->pt + ki * p->dh;
-                    if (iy < 0 || iy >= p->h)
-                        continue;
-                    for (int64_t kj = 0; kj < p->kw; kj++) {
-                        int64_t ix = ox * p->sw - p->pl + kj * p->dw;
-                        if (ix >= 0 && ix < p->w)
-                            s += w[ki * p->kw + kj] * x[iy * p->w + ix];
-                    }
-                }
-                y[oy * p->ow + ox] = s;
-            }
-    }
-}
-
-/* Parallel over channels, images inside: the weight gradient of a channel
- * sums over images, so one thread owns it. */
-static void dw_backward(const cgeo *p, const float *W, float *gW, float *gb, const op_io *io)
-{
-    int64_t hw = p->h * p->w, ohw = p->oh * p->ow, kk = p->kh * p->kw;
-    float *gx0 = io->gx[0];
-#pragma omp parallel for if ((int64_t)io->n * p->cin * ohw * kk > OP_PAR_MIN) schedule(static)
-    for (int64_t c = 0; c < p->cin; c++) {
-        const float *w = W + c * kk;
-        for (int i = 0; i < io->n; i++) {
-            int64_t q = (int64_t)i * p->cin + c;
-            const float *x = io->x[0] + q * hw, *g = io->gy + q * ohw;
-            float *gx = gx0 ? gx0 + q * hw : NULL;
-            for (int64_t oy = 0; oy < p->oh; oy++)
-                for (int64_t ox = 0; ox < p->ow; ox++) {
-                    float gv = g[oy * p->ow + ox];
-                    if (gb)
-                        gb[c] += gv;
-                    for (int64_t ki = 0; ki < p->kh; ki++) {
-                        int64_t iy = oy * p->sh - p->pt + ki * p->dh;
-                        if (iy < 0 || iy >= p->h)
-                            continue;
-                        for (int64_t kj = 0; kj < p->kw; kj++) {
-                            int64_t ix = ox * p->sw - p->pl + kj * p->dw;
-                            if (ix < 0 || ix >= p->w)
-                                continue;
-                            if (gx)
-                                gx[iy * p->w + ix] += w[ki * p->kw + kj] * gv;
-                            if (gW)
-                                gW[c * kk + ki * p->kw + kj] += x[iy * p->w + ix] * gv;
-                        }
-                    }
-                }
-        }
-    }
-}
-
 static void conv_forward(const node *nd, const op_io *io)
 {
     const conv_p *p = nd->priv;
     const float *W = nd->w[p->iw]->data, *b = p->ib >= 0 ? nd->w[p->ib]->data : NULL;
     if (p->depthwise) {
-        dw_forward(&p->f, W, b, io);
+        dw_forward(&p->dg, W, b, io->n, io->x[0], io->y, io->ws, p->wt);
         return;
     }
     conv_run(p, &p->f, p->wino_f ? &p->wf : NULL, W, b, io->n, io->x[0], io->y, 0.0f, io->ws);
@@ -606,6 +549,39 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
     }
 }
 
+/* Input gradient of a 1x1, stride-1, unpadded convolution: gx += W^T gy,
+ * one GEMM per image and group on the activations as they lie (no
+ * lowering, no transposed copy of W); (image, block of columns) items in
+ * parallel, blocks of at least CONV_MIN_COLS columns. */
+static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
+{
+    const cgeo *q = &p->f;
+    int64_t hw = q->h * q->w, Co = q->cout / q->g, Ci = q->cin / q->g;
+    int T = omp_get_max_threads();
+    if (T > p->wt)
+        T = p->wt;
+    double flops = 2.0 * io->n * (double)(q->cout * Ci * hw);
+    if (T > flops / gemm_par_flops())
+        T = (int)(flops / gemm_par_flops());
+    if (T < 1)
+        T = 1;
+    /* Blocks per image: enough items for the threads, columns whole vectors. */
+    int64_t nb = ceil_div(T, io->n), bl = ceil_div(ceil_div(hw, nb), 16) * 16;
+    if (bl < CONV_MIN_COLS)
+        bl = CONV_MIN_COLS;
+    nb = ceil_div(hw, bl);
+    int64_t items = io->n * nb;
+    gemm_serial_blas();
+#pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1 && items > 1)
+    for (int64_t it = 0; it < items; it++) {
+        int64_t i = it / nb, c0 = it % nb * bl, nc = hw - c0 < bl ? hw - c0 : bl;
+        for (int64_t g = 0; g < q->g; g++)
+            gemm1(1, 0, (int)Ci, (int)nc, (int)Co, 1.0f, W + g * Co * Ci, (int)Ci,
+                  io->gy + (i * q->cout + g * Co) * hw + c0, (int)hw, 1.0f,
+                  io->gx[0] + (i * q->cin + g * Ci) * hw + c0, (int)hw);
+    }
+}
+
 /* Input gradient as the convolution of gy with the flipped, transposed
  * weights: W'[g*Ci + c][o][ki][kj] = W[g*Co + o][c][kh-1-ki][kw-1-kj]. */
 static void conv_xgrad_transposed(const conv_p *p, const float *W, const op_io *io)
@@ -632,7 +608,10 @@ static void conv_backward(const node *nd, const op_io *io)
     float *gW = io->gw ? io->gw[p->iw] : NULL;
     float *gb = io->gw && p->ib >= 0 ? io->gw[p->ib] : NULL;
     if (p->depthwise) {
-        dw_backward(&p->f, W, gW, gb, io);
+        if (gW || gb)
+            dw_wgrad(&p->dg, io->n, io->x[0], io->gy, gW, gb, io->ws, p->wt);
+        if (io->gx[0])
+            dw_xgrad(&p->dg, W, io->n, io->gy, io->gx[0], io->ws, p->wt);
         return;
     }
     if (gW || gb)
@@ -641,7 +620,9 @@ static void conv_backward(const node *nd, const op_io *io)
      * the input's gradient (Cin k^2 x OH OW): the smaller wins, unless the
      * transposed one runs by Winograd. */
     const cgeo *q = &p->f;
-    if (io->gx[0]) {
+    if (io->gx[0] && q->direct)
+        conv_xgrad_direct(p, W, io);
+    else if (io->gx[0]) {
         if (p->tgrad && ((p->wino_t && wino_worth(&p->wtg, io->n)) ||
                          q->cout * q->h * q->w <= q->cin * q->oh * q->ow))
             conv_xgrad_transposed(p, W, io);
@@ -691,14 +672,7 @@ static int dense_prepare(node *nd, const int64_t *const *in, op_need *need, char
     }
     nd->shape[0] = p.dout, nd->shape[1] = 1, nd->shape[2] = 1;
     need->ws = THINMM_KERNEL ? (size_t)((p.din + p.dout) * DENSE_THIN) : 0, need->aux = 0;
-    dense_p *q = malloc(sizeof *q);
-    if (!q) {
-        snprintf(err, len, "out of memory");
-        return -1;
-    }
-    *q = p;
-    nd->priv = q;
-    return 0;
+    return op_keep(nd, &p, sizeof p, err, len);
 }
 
 static void dense_forward(const node *nd, const op_io *io)

@@ -40,14 +40,7 @@ static int lrn_prepare(node *nd, const int64_t *const *in, op_need *need, char *
     memcpy(nd->shape, in[0], sizeof nd->shape);
     need->ws = (size_t)(p.c * p.hw);
     need->aux = 0;
-    lrn_p *q = malloc(sizeof *q);
-    if (!q) {
-        snprintf(err, len, "out of memory");
-        return -1;
-    }
-    *q = p;
-    nd->priv = q;
-    return 0;
+    return op_keep(nd, &p, sizeof p, err, len);
 }
 
 /* s (c x hw) = k + alpha/size * windowed sum of squares of x. */
@@ -159,14 +152,7 @@ static int bn_prepare(node *nd, const int64_t *const *in, op_need *need, char *e
     memcpy(nd->shape, in[0], sizeof nd->shape);
     need->ws = (size_t)p.c;
     need->aux = 0;
-    bn_p *q = malloc(sizeof *q);
-    if (!q) {
-        snprintf(err, len, "out of memory");
-        return -1;
-    }
-    *q = p;
-    nd->priv = q;
-    return 0;
+    return op_keep(nd, &p, sizeof p, err, len);
 }
 
 /* gamma / sqrt(var + eps) into s: weights may change between calls

@@ -80,14 +80,7 @@ static int pool_prepare(node *nd, const int64_t *const *in, op_need *need, char 
     nd->shape[0] = p.c, nd->shape[1] = p.oh, nd->shape[2] = p.ow;
     need->ws = 0;
     need->aux = !strcmp(nd->op, "MaxPool") ? (size_t)(p.c * p.oh * p.ow) * sizeof(int32_t) : 0;
-    pool_p *q = malloc(sizeof *q);
-    if (!q) {
-        snprintf(err, len, "out of memory");
-        return -1;
-    }
-    *q = p;
-    nd->priv = q;
-    return 0;
+    return op_keep(nd, &p, sizeof p, err, len);
 }
 
 #if defined(__AVX512F__)

@@ -1,5 +1,6 @@
 /* The op registry: the list of ops and the attribute helpers they share. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn/ops.h"
@@ -10,6 +11,8 @@ static const struct op_def *const registry[] = {
     &op_flatten, &op_softmax, &op_add, &op_concat,
     &op_channelshuffle, &op_channelslice, &op_layernorm, &op_instancenorm, &op_resize,
     &op_convtranspose,
+    &op_hardsigmoid, &op_hardswish, &op_silu, &op_gelu, &op_elu, &op_prelu, &op_softplus,
+    &op_logsoftmax, &op_sub, &op_mul, &op_div, &op_globalmaxpool,
 };
 #define NOPS ((int)(sizeof registry / sizeof registry[0]))
 
@@ -66,10 +69,36 @@ void op_pads(const node *nd, int64_t pad[4])
             pad[i] = (int64_t)node_get(nd, "pad", i, 0);
 }
 
+int op_keep(node *nd, const void *p, size_t size, char *err, size_t len)
+{
+    void *q = malloc(size);
+    if (!q) {
+        snprintf(err, len, "out of memory");
+        return -1;
+    }
+    memcpy(q, p, size);
+    nd->priv = q;
+    return 0;
+}
+
 int op_weight_index(const node *nd, const char *wname)
 {
     for (int k = 0; k < nd->nw; k++)
         if (!strcmp(nd->wnames[k], wname))
             return k;
     return -1;
+}
+
+int64_t op_numel(const node *nd, int n)
+{
+    return (int64_t)n * nd->shape[0] * nd->shape[1] * nd->shape[2];
+}
+
+int op_same_prepare(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len)
+{
+    (void)err;
+    (void)len;
+    memcpy(nd->shape, in[0], sizeof nd->shape);
+    need->ws = 0, need->aux = 0;
+    return 0;
 }

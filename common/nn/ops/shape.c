@@ -1,6 +1,6 @@
 /* Structure: Flatten (C x H x W -> C*H*W x 1 x 1; the data are already in
- * that order), Add (elementwise sum of n inputs of one shape) and Concat
- * (along channels; all inputs share H x W). */
+ * that order) and Concat (along channels; all inputs share H x W). Add is
+ * with the other arithmetic in ops/binary.c. */
 #include <stdio.h>
 #include <string.h>
 
@@ -36,51 +36,6 @@ static void flatten_backward(const node *nd, const op_io *io)
 
 const struct op_def op_flatten = { "Flatten", 1, 1, no_attrs, no_weights, flatten_prepare,
                                    flatten_forward, flatten_backward };
-
-static int add_prepare(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len)
-{
-    for (int k = 1; k < nd->nin; k++)
-        if (memcmp(in[k], in[0], 3 * sizeof(int64_t))) {
-            snprintf(err, len, "input '%s' is %lldx%lldx%lld but '%s' is %lldx%lldx%lld",
-                     nd->in_names[k], (long long)in[k][0], (long long)in[k][1],
-                     (long long)in[k][2], nd->in_names[0], (long long)in[0][0],
-                     (long long)in[0][1], (long long)in[0][2]);
-            return -1;
-        }
-    memcpy(nd->shape, in[0], sizeof nd->shape);
-    need->ws = 0, need->aux = 0;
-    return 0;
-}
-
-static void add_forward(const node *nd, const op_io *io)
-{
-    int64_t n = io->n * per_image(nd->shape);
-    float *y = io->y;
-    memcpy(y, io->x[0], (size_t)n * sizeof(float));
-    for (int k = 1; k < io->nin; k++) {
-        const float *x = io->x[k];
-#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
-        for (int64_t i = 0; i < n; i++)
-            y[i] += x[i];
-    }
-}
-
-static void add_backward(const node *nd, const op_io *io)
-{
-    int64_t n = io->n * per_image(nd->shape);
-    for (int k = 0; k < io->nin; k++) {
-        float *gx = io->gx[k];
-        const float *g = io->gy;
-        if (!gx)
-            continue;
-#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
-        for (int64_t i = 0; i < n; i++)
-            gx[i] += g[i];
-    }
-}
-
-const struct op_def op_add = { "Add", 1, 0, no_attrs, no_weights, add_prepare, add_forward,
-                               add_backward };
 
 static int concat_prepare(node *nd, const int64_t *const *in, op_need *need, char *err,
                           size_t len)

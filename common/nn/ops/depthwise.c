@@ -1,0 +1,295 @@
+/* depthwise: direct per-channel convolution (see depthwise.h).
+ *
+ * The layout: the padded plane (rows hp, columns wn: those some tap reads)
+ * split into sh x sw phase sub-planes, sub-plane (a, b) holding padded
+ * element (i * sh + a, j * sw + b) at [i][j], rows of len floats. Output
+ * (oy, ox) then reads, for tap (ki, kj), sub-plane (ki dh % sh, kj dw % sw)
+ * at [oy + ki dh / sh][ox + kj dw / sw]: with the output laid out in rows of
+ * the same len (columns ow..len-1 computed and dropped), each tap is one
+ * run over the whole flat plane at a fixed offset. So a 7x7 output is one
+ * loop of 7 len floats per tap, not 7 loops of 7. */
+#include <omp.h>
+#include <string.h>
+
+#include "nn/ops/depthwise.h"
+
+typedef struct lay {
+    int64_t hp, wn, len, hq, sp;   /* sp: floats per sub-plane */
+    size_t area;                   /* floats of all sub-planes */
+    int64_t flat;                  /* oh * len */
+} lay;
+
+static lay layout(const dwgeo *g)
+{
+    lay l;
+    l.hp = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+    l.wn = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1;
+    l.len = (l.wn + g->sw - 1) / g->sw;
+    l.hq = (l.hp + g->sh - 1) / g->sh;
+    /* The dropped columns of the last row read up to len + (kw-1)dw/sw
+     * floats past the rows. */
+    l.sp = l.hq * l.len + l.len + 16;
+    l.area = (size_t)(g->sh * g->sw * l.sp);
+    l.flat = g->oh * l.len;
+    return l;
+}
+
+size_t dw_ws_floats(const dwgeo *g)
+{
+    lay l = layout(g);
+    return l.area + (size_t)l.flat + 16;
+}
+
+/* The offset of each tap's run in the sub-planes. */
+static void tap_offsets(const dwgeo *g, const lay *l, int64_t *to)
+{
+    for (int64_t ki = 0; ki < g->kh; ki++)
+        for (int64_t kj = 0; kj < g->kw; kj++) {
+            int64_t r = ki * g->dh, c = kj * g->dw;
+            to[ki * g->kw + kj] = ((r % g->sh) * g->sw + c % g->sw) * l->sp +
+                                  r / g->sh * l->len + c / g->sw;
+        }
+}
+
+/* Threads for n planes: one when the work is small. */
+static int nthreads(const dwgeo *g, int64_t planes, int threads)
+{
+    int T = omp_get_max_threads();
+    if (T > threads)
+        T = threads;
+    if (T > planes)
+        T = (int)planes;
+    if (planes * g->oh * g->ow * g->kh * g->kw < 32768)
+        T = 1;
+    return T < 1 ? 1 : T;
+}
+
+/* Where padded row r starts in sub-plane row phase r % sh. */
+static inline int64_t row_at(const dwgeo *g, const lay *l, int64_t r)
+{
+    return (r % g->sh) * g->sw * l->sp + r / g->sh * l->len;
+}
+
+/* dst[k] = src[k s] and its adjoint, k < n; inlined with s = 2 as a
+ * constant for stride 2 (the loads and stores then vectorise). */
+static inline void gather(float *restrict dst, const float *restrict src, int64_t n, int64_t s)
+{
+    for (int64_t k = 0; k < n; k++)
+        dst[k] = src[k * s];
+}
+
+static inline void scatter_add(float *restrict dst, const float *restrict src, int64_t n,
+                               int64_t s)
+{
+    for (int64_t k = 0; k < n; k++)
+        dst[k * s] += src[k];
+}
+
+/* Short rows: an inline loop beats a call of memcpy. */
+static inline void copy(float *restrict dst, const float *restrict src, int64_t n)
+{
+#pragma omp simd
+    for (int64_t k = 0; k < n; k++)
+        dst[k] = src[k];
+}
+
+/* Write plane x (h x w) into buf's interior; the rest (padding, margins)
+ * no plane writes, so it stays as the caller zeroed it. */
+static void fill_plane(const dwgeo *g, const lay *l, const float *x, float *buf)
+{
+    int64_t xe = l->wn - g->pl < g->w ? l->wn - g->pl : g->w;
+    for (int64_t iy = 0; iy < g->h && iy + g->pt < l->hp; iy++) {
+        const float *xr = x + iy * g->w;
+        float *row = buf + row_at(g, l, iy + g->pt);
+        if (g->sw == 1) {
+            copy(row + g->pl, xr, xe);
+            continue;
+        }
+        /* Phase b holds the columns c = ix + pl = b (mod sw): input
+         * columns ix0, ix0 + sw, ... (strided loads, which vectorise). */
+        for (int64_t b = 0; b < g->sw; b++) {
+            int64_t ix0 = ((b - g->pl) % g->sw + g->sw) % g->sw;
+            float *dst = row + b * l->sp + (ix0 + g->pl) / g->sw;
+            int64_t cnt = (xe - ix0 + g->sw - 1) / g->sw;
+            if (g->sw == 2)
+                gather(dst, xr + ix0, cnt, 2);
+            else
+                gather(dst, xr + ix0, cnt, g->sw);
+        }
+    }
+}
+
+/* The adjoint of fill_plane: gx (h x w) += buf's interior. */
+static void unfill_plane(const dwgeo *g, const lay *l, const float *buf, float *gx)
+{
+    int64_t xe = l->wn - g->pl < g->w ? l->wn - g->pl : g->w;
+    for (int64_t iy = 0; iy < g->h && iy + g->pt < l->hp; iy++) {
+        float *restrict gr = gx + iy * g->w;
+        const float *row = buf + row_at(g, l, iy + g->pt);
+        if (g->sw == 1) {
+            const float *restrict src = row + g->pl;
+            for (int64_t ix = 0; ix < xe; ix++)
+                gr[ix] += src[ix];
+            continue;
+        }
+        for (int64_t b = 0; b < g->sw; b++) {
+            int64_t ix0 = ((b - g->pl) % g->sw + g->sw) % g->sw;
+            const float *src = row + b * l->sp + (ix0 + g->pl) / g->sw;
+            int64_t cnt = (xe - ix0 + g->sw - 1) / g->sw;
+            if (g->sw == 2)
+                scatter_add(gr + ix0, src, cnt, 2);
+            else
+                scatter_add(gr + ix0, src, cnt, g->sw);
+        }
+    }
+}
+
+/* The flat output of one plane: out[f] = bias + sum over taps w[t] *
+ * buf[to[t] + f], f < oh * len. */
+static void plane_forward(const dwgeo *g, const lay *l, const int64_t *to, const float *buf,
+                          const float *w, float bias, float *restrict out)
+{
+    int64_t n = l->flat, kk = g->kh * g->kw;
+    if (kk == 9) {
+        const float *t0 = buf + to[0], *t1 = buf + to[1], *t2 = buf + to[2], *t3 = buf + to[3];
+        const float *t4 = buf + to[4], *t5 = buf + to[5], *t6 = buf + to[6], *t7 = buf + to[7];
+        const float *t8 = buf + to[8];
+        float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6],
+              w7 = w[7], w8 = w[8];
+#pragma omp simd
+        for (int64_t f = 0; f < n; f++) {
+            float s = bias + w0 * t0[f];
+            s += w1 * t1[f];
+            s += w2 * t2[f];
+            s += w3 * t3[f];
+            s += w4 * t4[f];
+            s += w5 * t5[f];
+            s += w6 * t6[f];
+            s += w7 * t7[f];
+            s += w8 * t8[f];
+            out[f] = s;
+        }
+        return;
+    }
+#pragma omp simd
+    for (int64_t f = 0; f < n; f++)
+        out[f] = bias;
+    for (int64_t t = 0; t < kk; t++) {
+        const float *src = buf + to[t];
+        float wv = w[t];
+#pragma omp simd
+        for (int64_t f = 0; f < n; f++)
+            out[f] += wv * src[f];
+    }
+}
+
+void dw_forward(const dwgeo *g, const float *W, const float *b, int n, const float *x, float *y,
+                float *ws, int threads)
+{
+    lay l = layout(g);
+    int64_t planes = (int64_t)n * g->c, hw = g->h * g->w, ohw = g->oh * g->ow;
+    int64_t kk = g->kh * g->kw;
+    size_t slot = dw_ws_floats(g);
+    int T = nthreads(g, planes, threads);
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        float *buf = ws + (size_t)omp_get_thread_num() * slot, *out = buf + l.area;
+        int64_t to[kk];
+        tap_offsets(g, &l, to);
+        memset(buf, 0, l.area * sizeof *buf);
+#pragma omp for schedule(static)
+        for (int64_t q = 0; q < planes; q++) {
+            int64_t c = q % g->c;
+            fill_plane(g, &l, x + q * hw, buf);
+            plane_forward(g, &l, to, buf, W + c * kk, b ? b[c] : 0.0f, out);
+            float *yp = y + q * ohw;
+            for (int64_t oy = 0; oy < g->oh; oy++)
+                copy(yp + oy * g->ow, out + oy * l.len, g->ow);
+        }
+    }
+}
+
+/* gy's plane into rows of len floats, the dropped columns zero. */
+static void flat_gy(const dwgeo *g, const lay *l, const float *gp, float *gf)
+{
+    for (int64_t oy = 0; oy < g->oh; oy++) {
+        copy(gf + oy * l->len, gp + oy * g->ow, g->ow);
+        for (int64_t k = g->ow; k < l->len; k++)
+            gf[oy * l->len + k] = 0;
+    }
+}
+
+void dw_xgrad(const dwgeo *g, const float *W, int n, const float *gy, float *gx, float *ws,
+              int threads)
+{
+    lay l = layout(g);
+    int64_t planes = (int64_t)n * g->c, hw = g->h * g->w, ohw = g->oh * g->ow;
+    int64_t kk = g->kh * g->kw;
+    size_t slot = dw_ws_floats(g);
+    int T = nthreads(g, planes, threads);
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        float *buf = ws + (size_t)omp_get_thread_num() * slot, *gf = buf + l.area;
+        int64_t to[kk];
+        tap_offsets(g, &l, to);
+#pragma omp for schedule(static)
+        for (int64_t q = 0; q < planes; q++) {
+            const float *w = W + q % g->c * kk;
+            memset(buf, 0, l.area * sizeof *buf);
+            flat_gy(g, &l, gy + q * ohw, gf);
+            /* Each tap scatters gy times its weight onto what it read. */
+            for (int64_t t = 0; t < kk; t++) {
+                float *restrict dst = buf + to[t], wv = w[t];
+                const float *restrict src = gf;
+#pragma omp simd
+                for (int64_t f = 0; f < l.flat; f++)
+                    dst[f] += wv * src[f];
+            }
+            unfill_plane(g, &l, buf, gx + q * hw);
+        }
+    }
+}
+
+void dw_wgrad(const dwgeo *g, int n, const float *x, const float *gy, float *gW, float *gb,
+              float *ws, int threads)
+{
+    lay l = layout(g);
+    int64_t hw = g->h * g->w, ohw = g->oh * g->ow, kk = g->kh * g->kw;
+    size_t slot = dw_ws_floats(g);
+    int T = nthreads(g, g->c, threads);
+    if ((int64_t)n * g->c * ohw * kk < 32768)
+        T = 1;
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        float *buf = ws + (size_t)omp_get_thread_num() * slot, *gf = buf + l.area;
+        int64_t to[kk];
+        tap_offsets(g, &l, to);
+        memset(buf, 0, l.area * sizeof *buf);
+        /* A channel's sums over images belong to one thread. */
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < g->c; c++)
+            for (int i = 0; i < n; i++) {
+                int64_t q = (int64_t)i * g->c + c;
+                const float *gp = gy + q * ohw;
+                if (gb) {
+                    float s = 0;
+#pragma omp simd reduction(+ : s)
+                    for (int64_t k = 0; k < ohw; k++)
+                        s += gp[k];
+                    gb[c] += s;
+                }
+                if (!gW)
+                    continue;
+                fill_plane(g, &l, x + q * hw, buf);
+                flat_gy(g, &l, gp, gf);
+                for (int64_t t = 0; t < kk; t++) {
+                    const float *src = buf + to[t];
+                    float s = 0;
+#pragma omp simd reduction(+ : s)
+                    for (int64_t f = 0; f < l.flat; f++)
+                        s += gf[f] * src[f];
+                    gW[c * kk + t] += s;
+                }
+            }
+    }
+}

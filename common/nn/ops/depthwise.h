@@ -1,0 +1,36 @@
+/* depthwise: direct convolution of each channel with its own kh x kw
+ * filter (groups = Cin = Cout: MobileNet's 3x3 layers), forward, input
+ * gradient and weight gradient.
+ *
+ * Each thread copies one plane at a time into a zero-padded buffer split
+ * into `stride` phases by column (phase p, column j = padded column
+ * j * stride + p), so that every tap reads a contiguous run of a phase row
+ * for a contiguous run of output columns: the loops over output columns
+ * have no bounds checks and vectorise (AVX-512 or AVX2, whatever the build
+ * targets). 3x3 filters sum their nine taps in registers and write each
+ * output once; other sizes add tap by tap. The input gradient scatters
+ * gy times each tap into such a buffer and adds it back onto the plane;
+ * the weight gradient is a dot product per tap and row. */
+#ifndef CNN_DEPTHWISE_H
+#define CNN_DEPTHWISE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct dwgeo {
+    int64_t c, h, w, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw;
+} dwgeo;
+
+/* Workspace floats per thread. */
+size_t dw_ws_floats(const dwgeo *g);
+/* y = conv(x) + b (b may be NULL) for n images; ws holds threads slots. */
+void dw_forward(const dwgeo *g, const float *W, const float *b, int n, const float *x, float *y,
+                float *ws, int threads);
+/* gx += d/dx of sum(gy . y). */
+void dw_xgrad(const dwgeo *g, const float *W, int n, const float *gy, float *gx, float *ws,
+              int threads);
+/* gW += d/dW, gb += d/db (either may be NULL). */
+void dw_wgrad(const dwgeo *g, int n, const float *x, const float *gy, float *gW, float *gb,
+              float *ws, int threads);
+
+#endif

@@ -1,0 +1,79 @@
+#!/bin/sh
+# make bench (zoo): torchvision networks (random weights) through cnntools'
+# engine, ONNX Runtime (npm onnxruntime-node, CPU) and PyTorch, forward
+# images/s at each batch, the same ONNX file for cnn-import and ONNX Runtime.
+# Usage: tests/bench/zoo.sh [SECONDS] [THREADS]
+# Environment: BENCH_NETS (default "resnet18 resnet50 mobilenet_v2 vgg16
+# alexnet"), BENCH_BATCHES ("1,4"), BENCH_ROUNDS (3), BENCH_LAYERS (1: each
+# conv layer alone, once, in GFLOP/s and % of the FMA peak; 0: not).
+# Rounds alternate ours, ONNX Runtime's, PyTorch's, net by net, and the
+# table shows each figure's median (the machine's speed drifts over minutes).
+# ONNX Runtime is installed on first use into out/bench-cache/ort (npm,
+# --ignore-scripts: its Linux x64 library ships in the package), the ONNX
+# files and imported models are made once into out/bench-cache/zoo.
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+. "$TOP/tests/bench/env.sh"
+. "$TOP/tests/bench/median.sh"
+BUILD=${BUILD:-build}; BIN=${BIN:-bin}
+secs=${1:-2}; threads=${2:-2}; rounds=${BENCH_ROUNDS:-3}
+nets=${BENCH_NETS:-resnet18 resnet50 mobilenet_v2 vgg16 alexnet}
+batches=${BENCH_BATCHES:-1,4}
+ORT_VERSION=1.30.0
+CACHE="$TOP/out/bench-cache"; ORT="$CACHE/ort"; ZOO="$CACHE/zoo"
+ENGINE="$TOP/$BUILD/bench/bench_engine"
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+
+if [ ! -d "$ORT/node_modules/onnxruntime-node" ]; then
+    echo "zoo: installing onnxruntime-node $ORT_VERSION into $ORT (npm)" >&2
+    mkdir -p "$ORT" && (cd "$ORT" && npm install --ignore-scripts --no-audit --no-fund \
+        --loglevel=error "onnxruntime-node@$ORT_VERSION" >&2) || exit 1
+fi
+/usr/bin/python3 "$TOP/tests/bench/zoo_export.py" "$ZOO" $nets 2>&1 | grep -v -i warn >&2
+for n in $nets; do
+    [ -f "$ZOO/$n.onnx" ] || { echo "zoo: $n.onnx was not made" >&2; exit 1; }
+    [ -f "$ZOO/$n.h5" ] || "$TOP/$BIN/cnn-import" -q "$ZOO/$n.onnx" -o "$ZOO/$n.h5" || exit 1
+done
+
+export OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
+# Idle threads sleep in all three (cnntools' tools do so by default): on a
+# machine shared with other work, spinning ones take the cores from the
+# working ones (PyTorch's mobilenet_v2 ran 20 times slower so here).
+# BENCH_SPIN=1 leaves each library its own default.
+[ "${BENCH_SPIN:-0}" = 1 ] || export OMP_WAIT_POLICY=passive
+echo "zoo: $threads threads, about ${secs}s per figure, median of $rounds alternating rounds; img/s, higher is better; ratio = cnntools / other" >&2
+: >"$T/ours.all"; : >"$T/ort.all"; : >"$T/torch.all"; : >"$T/peak.all"
+r=0
+while [ $r -lt "$rounds" ]; do
+    "$ENGINE" "$secs" peak >>"$T/peak.all" || exit 1
+    for n in $nets; do
+        "$ENGINE" "$secs" model "$ZOO/$n.h5" "$n" "$batches" >>"$T/ours.all" || exit 1
+        node "$TOP/tests/bench/zoo_ort.js" "$ORT" "$secs" "$threads" "$ZOO/$n.onnx" "$n" \
+            "$batches" >>"$T/ort.all" || exit 1
+        /usr/bin/python3 "$TOP/tests/bench/zoo_torch.py" "$secs" "$threads" "$n" "$batches" \
+            >>"$T/torch.all" || exit 1
+    done
+    r=$((r + 1))
+done
+for f in ours ort torch peak; do median "$T/$f.all" >"$T/$f"; done
+awk -F'\t' '
+  FILENAME ~ /ort$/ { ort[$1] = $2; next }
+  FILENAME ~ /torch$/ { pt[$1] = $2; next }
+  function ratio(a, b) { return (b > 0) ? sprintf("%.2fx", a / b) : "-" }
+  BEGIN { printf "%-30s %10s %10s %10s %9s %9s\n", "forward img/s", "cnntools", "onnxrt", "pytorch", "/onnxrt", "/pytorch" }
+  { o = ($1 in ort) ? ort[$1] : "-"; p = ($1 in pt) ? pt[$1] : "-"
+    printf "%-30s %10s %10s %10s %9s %9s\n", $1, $2, o, p, ratio($2, o), ratio($2, p) }' \
+    "$T/ort" "$T/torch" "$T/ours"
+echo
+awk -F'\t' '{ printf "%-30s %10s\n", $1, $2 }' "$T/peak"
+[ "${BENCH_LAYERS:-1}" = 0 ] && exit 0
+# Each conv layer alone (batch 1, once) against the peak of the widest
+# instructions the CPU has, on the same threads.
+pk=$(awk -F'\t' -v t="${threads}t" '$1 ~ "_" t "_" { print $2; exit }' "$T/peak")
+: >"$T/layers"
+for n in $nets; do
+    "$ENGINE" "$secs" model "$ZOO/$n.h5" "$n" "" layers >>"$T/layers" || exit 1
+done
+echo
+awk -F'\t' -v pk="${pk:-0}" '
+  BEGIN { printf "%-96s %8s %7s\n", "conv layer alone, batch 1 (net_node_kernel_stride_in_out)", "GFLOP/s", "% peak" }
+  { printf "%-96s %8.1f %6.0f%%\n", $1, $2, (pk > 0) ? 100 * $2 / pk : 0 }' "$T/layers"

@@ -1,0 +1,170 @@
+/* Unit tests of the depthwise convolution kernels (nn/ops/depthwise.c)
+ * against direct loops in double: forward, input gradient and weight
+ * gradient over geometries that leave every edge case somewhere: output
+ * widths that are not multiples of a vector (1..40), strides 1, 2 and 3
+ * in either direction, asymmetric pads larger than the kernel's reach,
+ * dilation, 1x1, 3x3, 5x3 and 7x7 filters, several images and channels,
+ * one thread and several. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/rng.h"
+#include "nn/ops/depthwise.h"
+
+static rng R;
+
+static float *rnd(int64_t n)
+{
+    float *a = malloc((size_t)(n > 0 ? n : 1) * sizeof *a);
+    for (int64_t i = 0; i < n; i++)
+        a[i] = (float)(rng_uniform(&R) * 2 - 1);
+    return a;
+}
+
+/* y, gx, gW, gb in double by the definition. */
+static void reference(const dwgeo *g, int n, const float *x, const float *W, const float *b,
+                      const float *gy, double *y, double *gx, double *gW, double *gb)
+{
+    int64_t kk = g->kh * g->kw;
+    for (int i = 0; i < n; i++)
+        for (int64_t c = 0; c < g->c; c++) {
+            const float *xp = x + (i * g->c + c) * g->h * g->w, *w = W + c * kk;
+            const float *gp = gy + (i * g->c + c) * g->oh * g->ow;
+            double *gxp = gx + (i * g->c + c) * g->h * g->w;
+            for (int64_t oy = 0; oy < g->oh; oy++)
+                for (int64_t ox = 0; ox < g->ow; ox++) {
+                    double s = b[c], gv = gp[oy * g->ow + ox];
+                    gb[c] += gv;
+                    for (int64_t ki = 0; ki < g->kh; ki++)
+                        for (int64_t kj = 0; kj < g->kw; kj++) {
+                            int64_t iy = oy * g->sh - g->pt + ki * g->dh;
+                            int64_t ix = ox * g->sw - g->pl + kj * g->dw;
+                            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                                continue;
+                            s += (double)w[ki * g->kw + kj] * xp[iy * g->w + ix];
+                            gxp[iy * g->w + ix] += (double)w[ki * g->kw + kj] * gv;
+                            gW[c * kk + ki * g->kw + kj] += (double)xp[iy * g->w + ix] * gv;
+                        }
+                    y[((i * g->c + c) * g->oh + oy) * g->ow + ox] = s;
+                }
+        }
+}
+
+static double maxdiff(const float *a, const double *b, int64_t n, double *scale)
+{
+    double d = 0;
+    *scale = 1e-30;
+    for (int64_t i = 0; i < n; i++) {
+        if (!(fabs(a[i] - b[i]) <= d))   /* NaN (a value not written) too */
+            d = isnan(a[i]) ? INFINITY : fabs(a[i] - b[i]);
+        if (fabs(b[i]) > *scale)
+            *scale = fabs(b[i]);
+    }
+    return d;
+}
+
+static void check(int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                  int64_t pt, int64_t pl, int64_t pb, int64_t pr, int64_t dh, int64_t dw, int n,
+                  int threads)
+{
+    dwgeo g = { c, h, w, 0, 0, kh, kw, sh, sw, pt, pl, dh, dw };
+    g.oh = (h + pt + pb - dh * (kh - 1) - 1) / sh + 1;
+    g.ow = (w + pl + pr - dw * (kw - 1) - 1) / sw + 1;
+    int64_t xs = n * c * h * w, ys = n * c * g.oh * g.ow, kk = kh * kw;
+    float *x = rnd(xs), *W = rnd(c * kk), *b = rnd(c), *gy = rnd(ys);
+    float *y = rnd(ys), *gx = rnd(xs), *gW = rnd(c * kk), *gb = rnd(c);
+    for (int64_t i = 0; i < ys; i++)
+        y[i] = NAN;   /* every output must be written */
+    double *ry = calloc((size_t)ys, sizeof *ry), *rgx = calloc((size_t)xs, sizeof *rgx);
+    double *rgW = calloc((size_t)(c * kk), sizeof *rgW), *rgb = calloc((size_t)c, sizeof *rgb);
+    /* Accumulation: the kernels add onto what gx, gW, gb hold. */
+    for (int64_t i = 0; i < xs; i++)
+        rgx[i] = gx[i];
+    for (int64_t i = 0; i < c * kk; i++)
+        rgW[i] = gW[i];
+    for (int64_t i = 0; i < c; i++)
+        rgb[i] = gb[i];
+    reference(&g, n, x, W, b, gy, ry, rgx, rgW, rgb);
+    float *ws = malloc(dw_ws_floats(&g) * (size_t)threads * sizeof *ws);
+    for (size_t i = 0; i < dw_ws_floats(&g) * (size_t)threads; i++)
+        ws[i] = NAN;   /* the kernels must not read what they did not write */
+    omp_set_num_threads(threads);
+    dw_forward(&g, W, b, n, x, y, ws, threads);
+    dw_xgrad(&g, W, n, gy, gx, ws, threads);
+    dw_wgrad(&g, n, x, gy, gW, gb, ws, threads);
+    double s, d;
+    char what[160];
+    snprintf(what, sizeof what,
+             "c%lld %lldx%lld k%lldx%lld s%lld,%lld p%lld,%lld,%lld,%lld d%lld,%lld n%d t%d",
+             (long long)c, (long long)h, (long long)w, (long long)kh, (long long)kw,
+             (long long)sh, (long long)sw, (long long)pt, (long long)pl, (long long)pb,
+             (long long)pr, (long long)dh, (long long)dw, n, threads);
+    d = maxdiff(y, ry, ys, &s);
+    if (!(d <= 1e-5 * s))
+        fail_msg("forward %s: %g of %g", what, d, s);
+    d = maxdiff(gx, rgx, xs, &s);
+    if (!(d <= 1e-5 * s))
+        fail_msg("input gradient %s: %g of %g", what, d, s);
+    d = maxdiff(gW, rgW, c * kk, &s);
+    if (!(d <= 1e-5 * s))
+        fail_msg("weight gradient %s: %g of %g", what, d, s);
+    d = maxdiff(gb, rgb, c, &s);
+    if (!(d <= 1e-5 * s))
+        fail_msg("bias gradient %s: %g of %g", what, d, s);
+    free(x), free(W), free(b), free(gy), free(y), free(gx), free(gW), free(gb);
+    free(ry), free(rgx), free(rgW), free(rgb), free(ws);
+}
+
+static void test_depthwise_mobilenet(void **state)
+{
+    (void)state;
+    rng_seed(&R, 7);
+    /* MobileNet's: 3x3, pad 1, stride 1 and 2, every width 1..40 (tails
+     * of every length, widths below a vector). */
+    for (int64_t w = 1; w <= 40; w++) {
+        check(3, 5 + w % 4, w, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2);
+        check(3, 6 + w % 3, w, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2);
+    }
+    /* Big enough that the threads split the planes. */
+    check(32, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 2);
+    check(48, 29, 27, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 3);
+}
+
+static void test_depthwise_edges(void **state)
+{
+    (void)state;
+    rng_seed(&R, 8);
+    /* No padding, asymmetric padding, pads past the kernel's reach. */
+    check(4, 9, 11, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 2, 1);
+    check(4, 9, 11, 3, 3, 1, 1, 2, 0, 1, 3, 1, 1, 2, 2);
+    check(4, 10, 13, 3, 3, 2, 2, 0, 1, 2, 0, 1, 1, 2, 2);
+    check(3, 8, 9, 3, 3, 1, 1, 4, 3, 4, 5, 1, 1, 1, 2);
+    /* Stride 3 and mixed strides; strides larger than the kernel. */
+    check(5, 17, 19, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 2, 2);
+    check(5, 17, 19, 3, 3, 1, 2, 1, 0, 1, 2, 1, 1, 2, 2);
+    check(5, 17, 19, 3, 3, 2, 1, 0, 1, 2, 1, 1, 1, 2, 2);
+    check(3, 16, 21, 1, 1, 4, 3, 0, 0, 0, 0, 1, 1, 2, 2);
+    /* Other filters: 1x1, 5x3, 7x7, 2x2; dilation. */
+    check(6, 12, 14, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 2, 2);
+    check(6, 12, 14, 5, 3, 2, 1, 2, 1, 2, 1, 1, 1, 2, 2);
+    check(2, 20, 23, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 2, 2);
+    check(2, 9, 10, 2, 2, 2, 2, 0, 0, 1, 1, 1, 1, 2, 2);
+    check(4, 15, 18, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2);
+    check(4, 15, 18, 3, 3, 2, 3, 1, 3, 2, 0, 2, 3, 2, 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_depthwise_mobilenet),
+        cmocka_unit_test(test_depthwise_edges),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -176,6 +176,43 @@ static model *net_views(void)
     return m;
 }
 
+/* The activations and elementwise ops of EfficientNet, MobileNetV3 and
+ * RegNet: HardSigmoid, HardSwish, SiLU, GELU, Elu, PRelu, Softplus, Mul,
+ * Sub, Div by a broadcast C x 1 x 1 GlobalMaxPool, LogSoftmax. */
+static model *net_activ(void)
+{
+    rng r;
+    rng_seed(&r, 14);
+    model *m = model_new(2, 5, 6);
+    node *n = model_add(m, "c1", "Conv", "input");
+    node_set1(n, "pad", 1);
+    add_w(n, &r, "weight", 4, 4, 2, 3, 3, 0.5, 0);
+    add_w(n, &r, "bias", 1, 4, 0, 0, 0, 0.1, 0);
+    n = model_add(m, "hs", "HardSigmoid", "c1");
+    node_set1(n, "alpha", 0.2);
+    node_set1(n, "beta", 0.5);
+    model_add(m, "hw", "HardSwish", "c1");
+    model_add(m, "si", "SiLU", "c1");
+    model_add(m, "ge", "GELU", "c1");
+    n = model_add(m, "el", "Elu", "c1");
+    node_set1(n, "alpha", 0.7);
+    n = model_add(m, "pr", "PRelu", "c1");
+    add_w(n, &r, "slope", 1, 4, 0, 0, 0, 0.2, 0.1);
+    model_add(m, "sp", "Softplus", "c1");
+    model_add(m, "gm", "GlobalMaxPool", "sp");
+    model_add(m, "mu", "Mul", "hw,si");
+    model_add(m, "su", "Sub", "ge,el");
+    model_add(m, "dv", "Div", "pr,gm");
+    model_add(m, "cat", "Concat", "mu,su,dv,hs");
+    model_add(m, "ls", "LogSoftmax", "cat");
+    n = model_add(m, "fc", "Dense", "ls");
+    add_w(n, &r, "weight", 2, 3, 16 * 5 * 6, 0, 0, 0.2, 0);
+    char err[256];
+    if (model_prepare(m, err, sizeof err))
+        fail_msg("%s", err);
+    return m;
+}
+
 static tensor *rand_input(const model *m, int n, uint64_t seed)
 {
     rng r;
@@ -448,11 +485,19 @@ static void test_fd_views(void **state)
     model_free(m);
 }
 
-/* Every registered op appears in the three nets (so the FD tests cover all). */
+static void test_fd_activ(void **state)
+{
+    (void)state;
+    model *m = net_activ();
+    fd_check(m, m->n - 1, 2);
+    model_free(m);
+}
+
+/* Every registered op appears in the four nets (so the FD tests cover all). */
 static void test_ops_covered(void **state)
 {
     (void)state;
-    model *a = net_chain(), *b = net_dag(), *c = net_views();
+    model *a = net_chain(), *b = net_dag(), *c = net_views(), *d = net_activ();
     for (int i = 0; op_at(i); i++) {
         const char *nm = op_at(i)->name;
         int found = 0;
@@ -462,6 +507,8 @@ static void test_ops_covered(void **state)
             found |= !strcmp(b->nodes[k].op, nm);
         for (int k = 0; k < c->n; k++)
             found |= !strcmp(c->nodes[k].op, nm);
+        for (int k = 0; k < d->n; k++)
+            found |= !strcmp(d->nodes[k].op, nm);
         if (!found)
             fail_msg("op %s is not covered by the unit nets", nm);
     }
@@ -470,6 +517,7 @@ static void test_ops_covered(void **state)
     model_free(a);
     model_free(b);
     model_free(c);
+    model_free(d);
 }
 
 /* The three rules on ReLU: deconvnet ignores the forward input, guided is
@@ -736,6 +784,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_maxpool),
         cmocka_unit_test(test_fd_dag),
         cmocka_unit_test(test_fd_views),
+        cmocka_unit_test(test_fd_activ),
         cmocka_unit_test(test_ops_covered),
         cmocka_unit_test(test_rules),
         cmocka_unit_test(test_roundtrip),

@@ -216,6 +216,30 @@ static const char *class_name(const model *m, int k)
     return m->classes && k >= 0 && k < m->nclasses ? m->classes[k] : "";
 }
 
+/* The attributes: the settings and what the ascent reached. */
+static void write_attrs(h5out *out, const struct asc_opts *o, const target *t,
+                        const ascend_result *res)
+{
+    h5out_attr_str(out, "/", "model", o->model);
+    h5out_attr_str(out, "/", "target", t->spec);
+    h5out_attr_str(out, "/", "start", o->start);
+    h5out_attr_i64(out, "/", "steps", 1, (int64_t[]){ res->steps_done });
+    h5out_attr_i64(out, "/", "preset", 1, (int64_t[]){ o->preset });
+    h5out_attr_i64(out, "/", "seed", 1, (int64_t[]){ (int64_t)o->co.seed });
+    h5out_attr_f64(out, "/", "lr", 1, &o->cfg.lr);
+    h5out_attr_f64(out, "/", "l2", 1, &o->cfg.l2);
+    h5out_attr_f64(out, "/", "blur", 1, &o->cfg.blur_sigma);
+    h5out_attr_i64(out, "/", "blur_every", 1, (int64_t[]){ o->cfg.blur_every });
+    h5out_attr_i64(out, "/", "jitter", 1, (int64_t[]){ o->cfg.jitter });
+    h5out_attr_f64(out, "/", "clip_norm", 1, &o->cfg.clip_norm);
+    h5out_attr_f64(out, "/", "clip_contrib", 1, &o->cfg.clip_contrib);
+    double fin[2] = { res->value0, res->value };
+    h5out_attr_f64(out, "/", "value", 2, fin);
+    h5out_attr_i64(out, "/", "pred", 2, (int64_t[]){ res->pred0, res->pred });
+    double ch[2] = { res->l2, res->linf };
+    h5out_attr_f64(out, "/", "change_l2_linf", 2, ch);
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
@@ -305,24 +329,7 @@ int main(int argc, char **argv)
     h5out_write(out, "/values", vt);
     if (m->classes)
         h5out_write_strings(out, "/classes", m->nclasses, m->classes);
-    h5out_attr_str(out, "/", "model", o.model);
-    h5out_attr_str(out, "/", "target", t.spec);
-    h5out_attr_str(out, "/", "start", o.start);
-    h5out_attr_i64(out, "/", "steps", 1, (int64_t[]){ res.steps_done });
-    h5out_attr_i64(out, "/", "preset", 1, (int64_t[]){ o.preset });
-    h5out_attr_i64(out, "/", "seed", 1, (int64_t[]){ (int64_t)o.co.seed });
-    h5out_attr_f64(out, "/", "lr", 1, &o.cfg.lr);
-    h5out_attr_f64(out, "/", "l2", 1, &o.cfg.l2);
-    h5out_attr_f64(out, "/", "blur", 1, &o.cfg.blur_sigma);
-    h5out_attr_i64(out, "/", "blur_every", 1, (int64_t[]){ o.cfg.blur_every });
-    h5out_attr_i64(out, "/", "jitter", 1, (int64_t[]){ o.cfg.jitter });
-    h5out_attr_f64(out, "/", "clip_norm", 1, &o.cfg.clip_norm);
-    h5out_attr_f64(out, "/", "clip_contrib", 1, &o.cfg.clip_contrib);
-    double fin[2] = { res.value0, res.value };
-    h5out_attr_f64(out, "/", "value", 2, fin);
-    h5out_attr_i64(out, "/", "pred", 2, (int64_t[]){ res.pred0, res.pred });
-    double ch[2] = { res.l2, res.linf };
-    h5out_attr_f64(out, "/", "change_l2_linf", 2, ch);
+    write_attrs(out, &o, &t, &res);
     h5out_commit(out);
 
     tensor_free(rows);

@@ -85,6 +85,97 @@ static int same_strings(char **a, int na, char **b, int nb)
     return 1;
 }
 
+/* Class names for the outputs (cls: the model's, else the images file's,
+ * NULL when they do not fit) and the images file's own (dcls). */
+struct class_names {
+    char **cls, **dcls;
+    int ncls, ndcls;
+};
+
+/* The activations file: /act/LAYER of each chosen layer with its op and
+ * receptive field (rfield.h), /logits, /probs, top-k and /pred created for
+ * n rows; the rows' ids (made when absent), labels and class names. */
+static h5out *create_output(const struct fwd_opts *o, const model *m, const int *li, int nl,
+                            h5in *in, int64_t a, int64_t n, int64_t K, int k,
+                            const struct class_names *cn)
+{
+    rfield *rf = xcalloc((size_t)m->n, sizeof *rf);
+    rfield_compute(m, rf);
+    h5out *out = h5out_create(o->co.output, "activations", in);
+    h5out_attr_str(out, "/", "model", o->model);
+    for (int i = 0; i < nl; i++) {
+        const node *q = &m->nodes[li[i]];
+        char path[512];
+        snprintf(path, sizeof path, "/act/%s", q->name);
+        int64_t ad[4] = { n, q->shape[0], q->shape[1], q->shape[2] };
+        h5out_create_rows(out, path, 4, ad);
+        /* What downstream tools need without the model: the op and the
+         * receptive field of each position (rfield.h). */
+        h5out_attr_str(out, path, "op", q->op);
+        h5out_attr_i64(out, path, "rf_size", 2, rf[li[i]].size);
+        h5out_attr_i64(out, path, "rf_jump", 2, rf[li[i]].jump);
+        h5out_attr_i64(out, path, "rf_start", 2, rf[li[i]].start);
+    }
+    int64_t kd[2] = { n, K }, td[2] = { n, k };
+    h5out_create_rows(out, "/logits", 2, kd);
+    h5out_create_rows(out, "/probs", 2, kd);
+    h5out_create_rows(out, "/topk_prob", 2, td);
+    h5out_create_ints(out, "/pred", n, 32);
+    h5out_create_rows_typed(out, "/topk_idx", H5T_STD_I32LE, 2, (int64_t[]){ n, k });
+    /* The rows' identity: ids (made when absent), labels, class names. */
+    int64_t *ids;
+    if (h5in_has(in, "/ids"))
+        ids = h5in_read_i64(in, "/ids", a, n);
+    else {
+        ids = xmalloc((size_t)(n ? n : 1) * sizeof *ids);
+        for (int64_t i = 0; i < n; i++)
+            ids[i] = a + i;
+    }
+    h5out_write_i64(out, "/ids", n, ids);
+    free(ids);
+    if (h5in_has(in, "/labels")) {
+        int32_t *lab = h5in_read_i32(in, "/labels", a, n);
+        h5out_write_i32(out, "/labels", n, lab);
+        free(lab);
+    }
+    if (cn->cls)
+        h5out_write_strings(out, "/classes", cn->ncls, cn->cls);
+    if (cn->dcls && cn->cls != cn->dcls && !same_strings(cn->cls, cn->ncls, cn->dcls, cn->ndcls))
+        h5out_write_strings(out, "/label_classes", cn->ndcls, cn->dcls);
+    else if (cn->dcls && !cn->cls)
+        h5out_write_strings(out, "/classes", cn->ndcls, cn->dcls);
+    free(rf);
+    return out;
+}
+
+/* --print: "ID (label L): class p% | ..." for rows s..s+c-1 of the batch. */
+static void print_rows(const struct class_names *cn, const int64_t *pids, const int32_t *plab,
+                       int64_t a, int64_t s, int64_t c, int k, const int32_t *tix, const float *tp)
+{
+    for (int64_t i = 0; i < c; i++) {
+        int64_t r = s + i;
+        printf("%lld", (long long)(pids ? pids[r] : a + r));
+        if (plab) {
+            int32_t y = plab[r];
+            const char *yn = cn->dcls && y >= 0 && y < cn->ndcls ? cn->dcls[y]
+                             : !cn->dcls && cn->cls && y >= 0 && y < cn->ncls ? cn->cls[y] : NULL;
+            if (yn)
+                printf(" (label %s)", yn);
+            else
+                printf(" (label %d)", y);
+        }
+        for (int j = 0; j < k; j++) {
+            int32_t q = tix[i * k + j];
+            printf("%s", j ? " | " : ": ");
+            if (cn->cls)
+                printf("%s %.2f%%", cn->cls[q], 100.0 * tp[i * k + j]);
+            else
+                printf("%d %.2f%%", q, 100.0 * tp[i * k + j]);
+        }
+        putchar('\n');
+    }
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
@@ -116,63 +207,17 @@ int main(int argc, char **argv)
     int k = o.k < K ? o.k : (int)K;
 
     /* Class names: the model's, else the images file's. */
-    char **dcls = NULL, **cls = m->classes;
-    int ndcls = 0, ncls = m->nclasses;
+    struct class_names cn = { m->classes, NULL, m->nclasses, 0 };
     if (h5in_has(in, "/classes"))
-        dcls = h5in_read_strings(in, "/classes", &ndcls);
-    if (!cls || ncls <= 0)
-        cls = dcls, ncls = ndcls;
-    if (ncls != K)
-        cls = NULL, ncls = 0;   /* names that do not fit the outputs are not shown */
+        cn.dcls = h5in_read_strings(in, "/classes", &cn.ndcls);
+    if (!cn.cls || cn.ncls <= 0)
+        cn.cls = cn.dcls, cn.ncls = cn.ndcls;
+    if (cn.ncls != K)
+        cn.cls = NULL, cn.ncls = 0;   /* names that do not fit the outputs are not shown */
 
     h5out *out = NULL;
-    rfield *rf = xcalloc((size_t)m->n, sizeof *rf);
-    rfield_compute(m, rf);
-    if (!o.print || o.co.output) {
-        out = h5out_create(o.co.output, "activations", in);
-        h5out_attr_str(out, "/", "model", o.model);
-        for (int i = 0; i < nl; i++) {
-            const node *q = &m->nodes[li[i]];
-            char path[512];
-            snprintf(path, sizeof path, "/act/%s", q->name);
-            int64_t ad[4] = { n, q->shape[0], q->shape[1], q->shape[2] };
-            h5out_create_rows(out, path, 4, ad);
-            /* What downstream tools need without the model: the op and the
-             * receptive field of each position (rfield.h). */
-            h5out_attr_str(out, path, "op", q->op);
-            h5out_attr_i64(out, path, "rf_size", 2, rf[li[i]].size);
-            h5out_attr_i64(out, path, "rf_jump", 2, rf[li[i]].jump);
-            h5out_attr_i64(out, path, "rf_start", 2, rf[li[i]].start);
-        }
-        int64_t kd[2] = { n, K }, td[2] = { n, k };
-        h5out_create_rows(out, "/logits", 2, kd);
-        h5out_create_rows(out, "/probs", 2, kd);
-        h5out_create_rows(out, "/topk_prob", 2, td);
-        h5out_create_ints(out, "/pred", n, 32);
-        h5out_create_rows_typed(out, "/topk_idx", H5T_STD_I32LE, 2, (int64_t[]){ n, k });
-        /* The rows' identity: ids (made when absent), labels, class names. */
-        int64_t *ids;
-        if (h5in_has(in, "/ids"))
-            ids = h5in_read_i64(in, "/ids", a, n);
-        else {
-            ids = xmalloc((size_t)(n ? n : 1) * sizeof *ids);
-            for (int64_t i = 0; i < n; i++)
-                ids[i] = a + i;
-        }
-        h5out_write_i64(out, "/ids", n, ids);
-        free(ids);
-        if (h5in_has(in, "/labels")) {
-            int32_t *lab = h5in_read_i32(in, "/labels", a, n);
-            h5out_write_i32(out, "/labels", n, lab);
-            free(lab);
-        }
-        if (cls)
-            h5out_write_strings(out, "/classes", ncls, cls);
-        if (dcls && cls != dcls && !same_strings(cls, ncls, dcls, ndcls))
-            h5out_write_strings(out, "/label_classes", ndcls, dcls);
-        else if (dcls && !cls)
-            h5out_write_strings(out, "/classes", ndcls, dcls);
-    }
+    if (!o.print || o.co.output)
+        out = create_output(&o, m, li, nl, in, a, n, K, k, &cn);
 
     /* The engine and buffers hold what a batch needs, never more rows than
      * the command selects (one photo costs one image). */
@@ -229,28 +274,7 @@ int main(int argc, char **argv)
                                  tix);
         }
         if (o.print)
-            for (int64_t i = 0; i < c; i++) {
-                int64_t r = s + i;
-                printf("%lld", (long long)(pids ? pids[r] : a + r));
-                if (plab) {
-                    int32_t y = plab[r];
-                    const char *yn = dcls && y >= 0 && y < ndcls ? dcls[y]
-                                     : !dcls && cls && y >= 0 && y < ncls ? cls[y] : NULL;
-                    if (yn)
-                        printf(" (label %s)", yn);
-                    else
-                        printf(" (label %d)", y);
-                }
-                for (int j = 0; j < k; j++) {
-                    int32_t q = tix[i * k + j];
-                    printf("%s", j ? " | " : ": ");
-                    if (cls)
-                        printf("%s %.2f%%", cls[q], 100.0 * tp->data[i * k + j]);
-                    else
-                        printf("%d %.2f%%", q, 100.0 * tp->data[i * k + j]);
-                }
-                putchar('\n');
-            }
+            print_rows(&cn, pids, plab, a, s, c, k, tix, tp->data);
         progress_update(pg, s + c);
     }
     progress_end(pg);
@@ -269,10 +293,9 @@ int main(int argc, char **argv)
     free(tix);
     free(pids);
     free(plab);
-    free(rf);
     free(li);
-    if (dcls)
-        cli_free_list(dcls, ndcls);
+    if (cn.dcls)
+        cli_free_list(cn.dcls, cn.ndcls);
     engine_free(e);
     model_free(m);
     h5in_close(in);

@@ -187,6 +187,38 @@ static const char *fill_name(int f)
     return n[f];
 }
 
+/* The maps file's attributes: what was measured and how. */
+static void write_attrs(h5out *out, const struct occ_opts *o, const target *t, const char *layer,
+                        int outk)
+{
+    const occlude_spec *sp = &o->spec;
+    static const char *const outs[] = { "raw", "diff", "percent" };
+    static const char *const sums[] = { "max", "mean", "sum", "at" };
+    int unitlike = t->kind == TARGET_UNIT || t->kind == TARGET_STRONGEST;
+    h5out_attr_str(out, "/", "model", o->model);
+    h5out_attr_str(out, "/", "target", o->target);
+    h5out_attr_str(out, "/", "layer", layer);
+    if (unitlike) {
+        h5out_attr_str(out, "/", "summary", sums[t->map]);
+        if (t->map == TARGET_MAP_AT)
+            h5out_attr_i64(out, "/", "position", 2, (int64_t[]){ t->y, t->x });
+    }
+    h5out_attr_i64(out, "/", "window", 2, (int64_t[]){ sp->wh, sp->ww });
+    h5out_attr_i64(out, "/", "stride", 2, (int64_t[]){ sp->sh, sp->sw });
+    h5out_attr_str(out, "/", "padding", sp->padding == OCC_PAD_CLIP ? "clip" : "none");
+    h5out_attr_str(out, "/", "fill", fill_name(sp->fill));
+    if (sp->fill == OCC_FILL_VALUE)
+        h5out_attr_f64(out, "/", "fill_value", 1, (double[]){ sp->fill_value });
+    if (sp->fill == OCC_FILL_BLUR)
+        h5out_attr_f64(out, "/", "blur_sigma", 1,
+                       (double[]){ sp->blur_sigma > 0 ? sp->blur_sigma
+                                                      : (sp->wh > sp->ww ? sp->wh : sp->ww) / 4.0 });
+    h5out_attr_str(out, "/", "measure", unitlike ? "unit" : t->measure == TARGET_PROB ? "prob" : "logit");
+    h5out_attr_str(out, "/", "output", outs[outk]);
+    h5out_attr_i64(out, "/", "per_pixel", 1, (int64_t[]){ o->per_pixel });
+    h5out_attr_str(out, "/", "method", sp->naive ? "naive" : "incremental");
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
@@ -273,32 +305,7 @@ int main(int argc, char **argv)
     h5out_write(out, "/baseline", &bt);
     h5out_write_i32(out, "/target", n, targets);
 
-    const occlude_spec *sp = &o.spec;
-    static const char *const outs[] = { "raw", "diff", "percent" };
-    static const char *const sums[] = { "max", "mean", "sum", "at" };
-    int unitlike = tg.kind == TARGET_UNIT || tg.kind == TARGET_STRONGEST;
-    h5out_attr_str(out, "/", "model", o.model);
-    h5out_attr_str(out, "/", "target", o.target);
-    h5out_attr_str(out, "/", "layer", m->nodes[occlude_measure_node(oc)].name);
-    if (unitlike) {
-        h5out_attr_str(out, "/", "summary", sums[tg.map]);
-        if (tg.map == TARGET_MAP_AT)
-            h5out_attr_i64(out, "/", "position", 2, (int64_t[]){ tg.y, tg.x });
-    }
-    h5out_attr_i64(out, "/", "window", 2, (int64_t[]){ sp->wh, sp->ww });
-    h5out_attr_i64(out, "/", "stride", 2, (int64_t[]){ sp->sh, sp->sw });
-    h5out_attr_str(out, "/", "padding", sp->padding == OCC_PAD_CLIP ? "clip" : "none");
-    h5out_attr_str(out, "/", "fill", fill_name(sp->fill));
-    if (sp->fill == OCC_FILL_VALUE)
-        h5out_attr_f64(out, "/", "fill_value", 1, (double[]){ sp->fill_value });
-    if (sp->fill == OCC_FILL_BLUR)
-        h5out_attr_f64(out, "/", "blur_sigma", 1,
-                       (double[]){ sp->blur_sigma > 0 ? sp->blur_sigma
-                                                      : (sp->wh > sp->ww ? sp->wh : sp->ww) / 4.0 });
-    h5out_attr_str(out, "/", "measure", unitlike ? "unit" : tg.measure == TARGET_PROB ? "prob" : "logit");
-    h5out_attr_str(out, "/", "output", outs[outk]);
-    h5out_attr_i64(out, "/", "per_pixel", 1, (int64_t[]){ o.per_pixel });
-    h5out_attr_str(out, "/", "method", sp->naive ? "naive" : "incremental");
+    write_attrs(out, &o, &tg, m->nodes[occlude_measure_node(oc)].name, outk);
     h5out_commit(out);
 
     double done, brute;

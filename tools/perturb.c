@@ -164,6 +164,22 @@ static tensor *read_mask(const char *path, int64_t a, int64_t b, int64_t H, int6
     return t;
 }
 
+/* The tiles, box or grid occluder against the images' W x H. */
+static void check_geometry(const struct pt_opts *o, const char *name, int64_t H, int64_t W)
+{
+    if (o->cmd == CMD_SHUFFLE && (H % o->tr || W % o->tc))
+        die("%s: %lldx%lld (WxH) images do not split into %dx%d (CxR) equal tiles (width "
+            "must divide by %d and height by %d; crop or resize first, e.g. cnn-images "
+            "--size)", name, (long long)W, (long long)H, o->tc, o->tr, o->tc, o->tr);
+    if (o->cmd == CMD_OCCLUDE && (o->box[0] + o->box[2] > W || o->box[1] + o->box[3] > H))
+        die("--box %lld,%lld,%lld,%lld lies outside the %lldx%lld (WxH) images", (long long)o->box[0],
+            (long long)o->box[1], (long long)o->box[2], (long long)o->box[3], (long long)W,
+            (long long)H);
+    if (o->cmd == CMD_GRID && (o->sh > H || o->sw > W))
+        die("--size %dx%d is larger than the %lldx%lld (WxH) images", o->sw, o->sh, (long long)W,
+            (long long)H);
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
@@ -183,17 +199,7 @@ int main(int argc, char **argv)
     int64_t n = b - a;
 
     /* Everything that can be refused is refused before the output exists. */
-    if (o.cmd == CMD_SHUFFLE && (H % o.tr || W % o.tc))
-        die("%s: %lldx%lld (WxH) images do not split into %dx%d (CxR) equal tiles (width "
-            "must divide by %d and height by %d; crop or resize first, e.g. cnn-images "
-            "--size)", in->name, (long long)W, (long long)H, o.tc, o.tr, o.tc, o.tr);
-    if (o.cmd == CMD_OCCLUDE && (o.box[0] + o.box[2] > W || o.box[1] + o.box[3] > H))
-        die("--box %lld,%lld,%lld,%lld lies outside the %lldx%lld (WxH) images", (long long)o.box[0],
-            (long long)o.box[1], (long long)o.box[2], (long long)o.box[3], (long long)W,
-            (long long)H);
-    if (o.cmd == CMD_GRID && (o.sh > H || o.sw > W))
-        die("--size %dx%d is larger than the %lldx%lld images", o.sh, o.sw, (long long)H,
-            (long long)W);
+    check_geometry(&o, in->name, H, W);
     tensor *mask = NULL;
     int64_t mstride = 0;
     if (o.cmd == CMD_SILHOUETTE && o.mask)

@@ -245,6 +245,30 @@ static void completeness(const tensor *attr, const float *fx, const float *fb,
     }
 }
 
+/* Rows per pass: batch images, times the noise samples or steps that
+ * fit (see below). */
+static int pass_rows(const model *m, const struct sal_opts *o, const saliency_cfg *cfg, int batch)
+{
+    /* SmoothGrad and integrated gradients fill the rest of --batch with
+     * more noise samples or steps per pass (one MNIST digit: all 50 in one
+     * pass of 50 rows), as long as the engine's activations and gradients
+     * stay within about SAL_PACK_BYTES. */
+    int rows = batch;
+    int per = o->smooth ? cfg->samples : o->method == SAL_INTEGRATED ? cfg->steps : 1;
+    if (per > 1) {
+        double row_bytes = 8.0 * (double)(m->in_shape[0] * m->in_shape[1] * m->in_shape[2]);
+        for (int i = 0; i < m->n; i++)
+            row_bytes += 8.0 * (double)(m->nodes[i].shape[0] * m->nodes[i].shape[1] *
+                                        m->nodes[i].shape[2]);
+        int64_t spp = o->co.batch / batch < per ? o->co.batch / batch : per;
+        int64_t fit = (int64_t)(SAL_PACK_BYTES / (row_bytes * batch));
+        if (spp > fit)
+            spp = fit;
+        rows = batch * (spp > 1 ? (int)spp : 1);
+    }
+    return rows;
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
@@ -291,23 +315,7 @@ int main(int argc, char **argv)
     /* The engine keeps every layer for a whole batch: no larger than the
      * data (a few 224 x 224 photos need not pay for 64). */
     int batch = n < o.co.batch ? (n > 0 ? (int)n : 1) : o.co.batch;
-    /* SmoothGrad and integrated gradients fill the rest of --batch with
-     * more noise samples or steps per pass (one MNIST digit: all 50 in one
-     * pass of 50 rows), as long as the engine's activations and gradients
-     * stay within about SAL_PACK_BYTES. */
-    int rows = batch;
-    int per = o.smooth ? cfg.samples : o.method == SAL_INTEGRATED ? cfg.steps : 1;
-    if (per > 1) {
-        double row_bytes = 8.0 * (double)(m->in_shape[0] * m->in_shape[1] * m->in_shape[2]);
-        for (int i = 0; i < m->n; i++)
-            row_bytes += 8.0 * (double)(m->nodes[i].shape[0] * m->nodes[i].shape[1] *
-                                        m->nodes[i].shape[2]);
-        int64_t spp = o.co.batch / batch < per ? o.co.batch / batch : per;
-        int64_t fit = (int64_t)(SAL_PACK_BYTES / (row_bytes * batch));
-        if (spp > fit)
-            spp = fit;
-        rows = batch * (spp > 1 ? (int)spp : 1);
-    }
+    int rows = pass_rows(m, &o, &cfg, batch);
     saliency *s = saliency_new(m, &t, &cfg, rows, o.model);
     int64_t C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2];
     int64_t ca = saliency_channels(s), ch, cw;

@@ -129,6 +129,35 @@ static void parse_args(int argc, char **argv, struct st_opts *o)
         die_usage("--start content needs --content");
 }
 
+/* The attributes: inputs, layers, weights and the optimiser. */
+static void write_attrs(h5out *out, const struct st_opts *o, const style_cfg *cfg, const model *m,
+                        const int *snodes, int ns)
+{
+    h5out_attr_str(out, "/", "model", o->model);
+    if (o->content)
+        h5out_attr_str(out, "/", "content", o->content);
+    h5out_attr_str(out, "/", "style", o->style);
+    h5out_attr_str(out, "/", "start", o->start);
+    if (cfg->content_node >= 0)
+        h5out_attr_str(out, "/", "content_layer", m->nodes[cfg->content_node].name);
+    size_t len = 1;
+    for (int i = 0; i < ns; i++)
+        len += strlen(m->nodes[snodes[i]].name) + 1;
+    char *sl = xcalloc(len, 1);
+    for (int i = 0; i < ns; i++) {
+        if (i)
+            strcat(sl, ",");
+        strcat(sl, m->nodes[snodes[i]].name);
+    }
+    h5out_attr_str(out, "/", "style_layers", sl);
+    h5out_attr_f64(out, "/", "weights", 2, (double[]){ cfg->content_weight, cfg->style_weight });
+    h5out_attr_str(out, "/", "gram", "G = F F^T; E = sum (G - A)^2 / (4 N^2 M^2) (Gatys 2016 eq. 4)");
+    h5out_attr_str(out, "/", "optimizer", "adam");
+    h5out_attr_i64(out, "/", "steps", 1, (int64_t[]){ o->steps });
+    h5out_attr_f64(out, "/", "lr", 1, &o->lr);
+    free(sl);
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
@@ -223,31 +252,9 @@ int main(int argc, char **argv)
     double l0d[3] = { l0[0], l0[1], l0[2] }, l1d[3] = { l1[0], l1[1], l1[2] };
     h5out_attr_f64(out, "/", "loss0", 3, l0d);
     h5out_attr_f64(out, "/", "loss", 3, l1d);
-    h5out_attr_str(out, "/", "model", o.model);
-    if (o.content)
-        h5out_attr_str(out, "/", "content", o.content);
-    h5out_attr_str(out, "/", "style", o.style);
-    h5out_attr_str(out, "/", "start", o.start);
-    if (cfg.content_node >= 0)
-        h5out_attr_str(out, "/", "content_layer", m->nodes[cfg.content_node].name);
-    size_t len = 1;
-    for (int i = 0; i < ns; i++)
-        len += strlen(m->nodes[snodes[i]].name) + 1;
-    char *sl = xcalloc(len, 1);
-    for (int i = 0; i < ns; i++) {
-        if (i)
-            strcat(sl, ",");
-        strcat(sl, m->nodes[snodes[i]].name);
-    }
-    h5out_attr_str(out, "/", "style_layers", sl);
-    h5out_attr_f64(out, "/", "weights", 2, (double[]){ cfg.content_weight, cfg.style_weight });
-    h5out_attr_str(out, "/", "gram", "G = F F^T; E = sum (G - A)^2 / (4 N^2 M^2) (Gatys 2016 eq. 4)");
-    h5out_attr_str(out, "/", "optimizer", "adam");
-    h5out_attr_i64(out, "/", "steps", 1, (int64_t[]){ o.steps });
-    h5out_attr_f64(out, "/", "lr", 1, &o.lr);
+    write_attrs(out, &o, &cfg, m, snodes, ns);
     h5out_commit(out);
 
-    free(sl);
     style_adam_free(&adam);
     tensor_free(loss);
     tensor_free(g);

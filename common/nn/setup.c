@@ -1,5 +1,4 @@
 /* setup: a model and the images file it runs on (setup.h). */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,12 +1,12 @@
-/* cnn-saliency: gradient attributions of a class or unit with respect to
- * the input pixels (common/methods/saliency.h), written as a maps file. */
+/* cnn-saliency: attributions of a class or unit to the input pixels
+ * (common/methods/saliency.h and the rooms it uses: cam, deeplift, lrp),
+ * written as a maps file. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/arch.h"
 #include "base/cli.h"
 #include "io/h5io.h"
 #include "io/pixels.h"
@@ -20,12 +20,16 @@ static const char usage[] =
     "Attributions of a target to the input pixels of every image. Writes a maps\n"
     "file: /attr (N x C x H x W, per channel), /maps (N x H x W, channels reduced),\n"
     "/scores (the target's value), /target (class or channel measured), and\n"
-    "/ids, /labels, /classes of the images; Grad-CAM adds /cam (layer resolution),\n"
-    "integrated gradients /baseline_scores and /completeness.\n"
+    "/ids, /labels, /classes of the images; the CAMs add /cam (layer resolution)\n"
+    "and /cam_weights (N x K, when the CAM has channel weights); integrated\n"
+    "gradients, deeplift, gradientshap and lrp add /baseline_scores and\n"
+    "/completeness.\n"
     "\n"
     "  -m, --model FILE    model file (kind=model)\n"
     "  -M, --method M      gradient (default), guided, deconvnet, input-x-gradient,\n"
-    "                      smoothgrad, integrated-gradients, gradcam\n"
+    "                      smoothgrad, integrated-gradients, deeplift, gradientshap,\n"
+    "                      lrp; the CAMs gradcam, gradcam++, xgradcam, layercam,\n"
+    "                      eigencam, scorecam, ablationcam; guided-gradcam\n"
     "  -t, --target T      what is explained (as cnn-occlude; default label when\n"
     "                      the images have labels, else pred):\n"
     "                        class=K      class K (a number or a class name)\n"
@@ -40,50 +44,144 @@ static const char usage[] =
     "  -r, --reduce R      channels to /maps: absmax (default), max, sum, l2\n"
     "SmoothGrad (--method smoothgrad, or --smooth on top of any method):\n"
     "      --smooth        average the method over noisy copies of each image\n"
-    "      --noise F       noise sd as a fraction of the image's range (0.15)\n"
+    "      --smooth-stat S mean (SmoothGrad, default), sq (SmoothGrad^2: mean of\n"
+    "                      squares) or var (VarGrad: variance)\n"
+    "      --noise F       noise sd as a fraction of the image's range (0.15;\n"
+    "                      gradientshap: 0)\n"
     "      --samples N     noisy copies (50); up to --batch rows of them go\n"
     "                      through the net at once (within about 2 GiB)\n"
     "      --noise-file F  unit normal draws /noise (S x C x H x W) to use for\n"
-    "                      every image instead of --seed's (S samples)\n"
-    "Integrated gradients:\n"
-    "      --steps N       Riemann steps k/N, k = 1..N (50); packed into passes\n"
-    "                      of up to --batch rows, as --samples\n"
+    "                      every image instead of --seed's (S samples); for\n"
+    "                      gradientshap also /alpha (S path positions in [0,1])\n"
+    "Integrated gradients, deeplift, gradientshap (reference-based):\n"
+    "      --steps N       integrated gradients' Riemann steps k/N, k = 1..N (50);\n"
+    "                      packed into passes of up to --batch rows\n"
     "      --baseline B    zeros (default), a pixel VALUE, or blur[:SIGMA]\n"
     "                      (Gaussian blur of the image, SIGMA pixels, default 5)\n"
-    "Grad-CAM:\n"
+    "      --baseline-file F  an images file of baselines instead: the first for\n"
+    "                      integrated gradients and deeplift; gradientshap uses\n"
+    "                      baseline j mod B for its sample j\n"
+    "      --samples N     gradientshap's samples (50), with --noise\n"
+    "LRP:\n"
+    "      --rule R        epsilon (default), gamma or alpha1beta0 on Conv/Dense\n"
+    "      --epsilon E     the stabiliser (1e-9)\n"
+    "      --gamma G       the gamma rule's gamma (0.25)\n"
+    "CAMs:\n"
     "  -l, --layer LAYER   the convolutional layer (required)\n"
     CLI_IMAGE_HELP
     CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_THREADS CLI_HELP_SEED CLI_HELP_END;
 
 struct sal_opts {
     struct cli_common co;
-    const char *model, *input, *target, *layer, *noise_file, *baseline;
-    int method, asked, reduce, measure, samples, samples_set, steps;
-    int smooth;
-    double noise;
+    const char *model, *input, *target, *layer, *noise_file, *baseline, *baseline_file;
+    int method, asked, reduce, measure, samples, samples_set, steps, steps_set;
+    int smooth, stat, rule, noise_set, lrp_set;
+    double noise, epsilon, gamma;
 };
 
 enum { OPT_MEASURE = 2001, OPT_SMOOTH, OPT_NOISE, OPT_SAMPLES, OPT_NOISE_FILE, OPT_STEPS,
-       OPT_BASELINE };
+       OPT_BASELINE, OPT_STAT, OPT_BASEFILE, OPT_RULE, OPT_EPSILON, OPT_GAMMA };
+
+static const struct option longopts[] = {
+    { "model", required_argument, 0, 'm' },
+    { "method", required_argument, 0, 'M' },
+    { "target", required_argument, 0, 't' },
+    { "measure", required_argument, 0, OPT_MEASURE },
+    { "reduce", required_argument, 0, 'r' },
+    { "smooth", no_argument, 0, OPT_SMOOTH },
+    { "smooth-stat", required_argument, 0, OPT_STAT },
+    { "noise", required_argument, 0, OPT_NOISE },
+    { "samples", required_argument, 0, OPT_SAMPLES },
+    { "noise-file", required_argument, 0, OPT_NOISE_FILE },
+    { "steps", required_argument, 0, OPT_STEPS },
+    { "baseline", required_argument, 0, OPT_BASELINE },
+    { "baseline-file", required_argument, 0, OPT_BASEFILE },
+    { "rule", required_argument, 0, OPT_RULE },
+    { "epsilon", required_argument, 0, OPT_EPSILON },
+    { "gamma", required_argument, 0, OPT_GAMMA },
+    { "layer", required_argument, 0, 'l' },
+    CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
+    { 0, 0, 0, 0 }
+};
+
+/* One option into o (getopt's c and optarg). */
+static void parse_opt(int c, const char *arg, struct sal_opts *o)
+{
+    switch (c) {
+    case 'm': o->model = arg; break;
+    case 'M':
+        if ((o->method = saliency_method_parse(arg)) < 0)
+            die_usage("unknown method '%s' (%s)", arg, saliency_method_list());
+        break;
+    case 't': o->target = arg; break;
+    case OPT_MEASURE:
+        if (strcmp(arg, "logit") && strcmp(arg, "prob"))
+            die_usage("--measure: '%s' is not logit or prob", arg);
+        o->measure = !strcmp(arg, "prob") ? TARGET_PROB : TARGET_LOGIT;
+        break;
+    case 'r':
+        if ((o->reduce = saliency_reduce_parse(arg)) < 0)
+            die_usage("--reduce: '%s' is not max, absmax, sum or l2", arg);
+        break;
+    case OPT_SMOOTH: o->smooth = 1; break;
+    case OPT_STAT:
+        if ((o->stat = saliency_stat_parse(arg)) < 0)
+            die_usage("--smooth-stat: '%s' is not mean, sq or var", arg);
+        break;
+    case OPT_NOISE: o->noise = cli_double("--noise", arg, 0, 1e6), o->noise_set = 1; break;
+    case OPT_SAMPLES: o->samples = (int)cli_long("--samples", arg, 1, 1 << 20), o->samples_set = 1; break;
+    case OPT_NOISE_FILE: o->noise_file = arg; break;
+    case OPT_STEPS: o->steps = (int)cli_long("--steps", arg, 1, 1 << 20), o->steps_set = 1; break;
+    case OPT_BASELINE: o->baseline = arg; break;
+    case OPT_BASEFILE: o->baseline_file = arg; break;
+    case OPT_RULE:
+        if ((o->rule = saliency_lrp_rule_parse(arg)) < 0)
+            die_usage("--rule: '%s' is not epsilon, gamma or alpha1beta0", arg);
+        o->lrp_set = 1;
+        break;
+    case OPT_EPSILON: o->epsilon = cli_double("--epsilon", arg, 0, 1e6), o->lrp_set = 1; break;
+    case OPT_GAMMA: o->gamma = cli_double("--gamma", arg, 0, 1e6), o->lrp_set = 1; break;
+    case 'l': o->layer = arg; break;
+    default: cli_common_opt(c, arg, &o->co, usage);
+    }
+}
+
+/* Options that do not fit the method: usage errors. */
+static void check_opts(struct sal_opts *o)
+{
+    int m = o->method, ref = m == SAL_INTEGRATED || m == SAL_DEEPLIFT || m == SAL_GRADIENTSHAP;
+    if (m == SAL_SMOOTHGRAD) {
+        if (o->smooth)
+            die_usage("--smooth goes on top of another method (smoothgrad is gradient --smooth)");
+        o->method = SAL_GRADIENT;
+        o->smooth = 1;
+    }
+    if (saliency_is_cam((sal_method)m) && !o->layer)
+        die_usage("%s needs a layer: -l LAYER (a convolutional layer)",
+                  saliency_method_name((sal_method)m));
+    if (!saliency_is_cam((sal_method)m) && o->layer)
+        die_usage("-l is the CAMs' layer; the target's layer goes in --target unit=LAYER:C");
+    if (m == SAL_GRADIENTSHAP && o->smooth)
+        die_usage("gradientshap is already a noisy average: no --smooth");
+    int sampled = o->smooth || m == SAL_GRADIENTSHAP;
+    if (!sampled && (o->noise_file || o->samples_set || o->noise_set))
+        die_usage("--noise, --noise-file and --samples are for smoothgrad, --smooth or gradientshap");
+    if (!o->smooth && o->stat)
+        die_usage("--smooth-stat is for smoothgrad or --smooth");
+    if (o->steps_set && m != SAL_INTEGRATED)
+        die_usage("--steps is for integrated-gradients");
+    if (!ref && (o->baseline || o->baseline_file))
+        die_usage("--baseline and --baseline-file are for integrated-gradients, deeplift and gradientshap");
+    if (o->baseline && o->baseline_file)
+        die_usage("--baseline or --baseline-file, not both");
+    if (o->lrp_set && m != SAL_LRP)
+        die_usage("--rule, --epsilon and --gamma are for lrp");
+    if (m == SAL_GRADIENTSHAP && !o->noise_set)
+        o->noise = 0;
+}
 
 static void parse_args(int argc, char **argv, struct sal_opts *o)
 {
-    static const struct option longopts[] = {
-        { "model", required_argument, 0, 'm' },
-        { "method", required_argument, 0, 'M' },
-        { "target", required_argument, 0, 't' },
-        { "measure", required_argument, 0, OPT_MEASURE },
-        { "reduce", required_argument, 0, 'r' },
-        { "smooth", no_argument, 0, OPT_SMOOTH },
-        { "noise", required_argument, 0, OPT_NOISE },
-        { "samples", required_argument, 0, OPT_SAMPLES },
-        { "noise-file", required_argument, 0, OPT_NOISE_FILE },
-        { "steps", required_argument, 0, OPT_STEPS },
-        { "baseline", required_argument, 0, OPT_BASELINE },
-        { "layer", required_argument, 0, 'l' },
-        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
-        { 0, 0, 0, 0 }
-    };
     memset(o, 0, sizeof *o);
     cli_common_for(&o->co, CLI_RANGE | CLI_BATCH | CLI_THREADS | CLI_SEED);
     o->method = SAL_GRADIENT;
@@ -91,61 +189,18 @@ static void parse_args(int argc, char **argv, struct sal_opts *o)
     o->noise = 0.15;
     o->samples = 50;
     o->steps = 50;
-    o->baseline = "zeros";
     int c;
-    while ((c = getopt_long(argc, argv, "m:M:t:r:l:" CLI_COMMON_SHORTOPTS, longopts, NULL)) !=
-           -1) {
-        switch (c) {
-        case 'm': o->model = optarg; break;
-        case 'M':
-            if ((o->method = saliency_method_parse(optarg)) < 0)
-                die_usage("unknown method '%s' (gradient, guided, deconvnet, input-x-gradient, "
-                          "smoothgrad, integrated-gradients, gradcam)", optarg);
-            break;
-        case 't': o->target = optarg; break;
-        case OPT_MEASURE:
-            if (strcmp(optarg, "logit") && strcmp(optarg, "prob"))
-                die_usage("--measure: '%s' is not logit or prob", optarg);
-            o->measure = !strcmp(optarg, "prob") ? TARGET_PROB : TARGET_LOGIT;
-            break;
-        case 'r':
-            if ((o->reduce = saliency_reduce_parse(optarg)) < 0)
-                die_usage("--reduce: '%s' is not max, absmax, sum or l2", optarg);
-            break;
-        case OPT_SMOOTH: o->smooth = 1; break;
-        case OPT_NOISE: o->noise = cli_double("--noise", optarg, 0, 1e6); break;
-        case OPT_SAMPLES:
-            o->samples = (int)cli_long("--samples", optarg, 1, 1 << 20);
-            o->samples_set = 1;
-            break;
-        case OPT_NOISE_FILE: o->noise_file = optarg; break;
-        case OPT_STEPS: o->steps = (int)cli_long("--steps", optarg, 1, 1 << 20); break;
-        case OPT_BASELINE: o->baseline = optarg; break;
-        case 'l': o->layer = optarg; break;
-        default:
-            cli_common_opt(c, optarg, &o->co, usage);
-        }
-    }
+    while ((c = getopt_long(argc, argv, "m:M:t:r:l:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1)
+        parse_opt(c, optarg, o);
     o->input = setup_args(o->model, argc, argv, optind);
     o->asked = o->method;
-    if (o->method == SAL_SMOOTHGRAD) {
-        if (o->smooth)
-            die_usage("--smooth goes on top of another method (smoothgrad is gradient --smooth)");
-        o->method = SAL_GRADIENT;
-        o->smooth = 1;
-    }
-    if (o->method == SAL_GRADCAM && !o->layer)
-        die_usage("gradcam needs a layer: -l LAYER (a convolutional layer)");
-    if (o->method != SAL_GRADCAM && o->layer)
-        die_usage("-l is Grad-CAM's layer; the target's layer goes in --target unit=LAYER:C");
-    if (!o->smooth && (o->noise_file || o->samples_set))
-        die_usage("--noise-file and --samples are for smoothgrad or --smooth");
+    check_opts(o);
 }
 
 /* --baseline zeros | VALUE | blur[:SIGMA] into cfg. */
 static void parse_baseline(const char *s, saliency_cfg *cfg)
 {
-    if (!strcmp(s, "zeros"))
+    if (!s || !strcmp(s, "zeros"))
         cfg->baseline = SAL_BASE_ZEROS;
     else if (!strncmp(s, "blur", 4) && (!s[4] || s[4] == ':')) {
         cfg->baseline = SAL_BASE_BLUR;
@@ -156,11 +211,9 @@ static void parse_baseline(const char *s, saliency_cfg *cfg)
     }
 }
 
-/* The noise file's draws, checked against the images' shape. */
-/* Memory SmoothGrad may use to pack several noise samples in one pass. */
-#define SAL_PACK_BYTES (2.0 * 1024 * 1024 * 1024)
-
-static tensor *read_noise(const char *path, const int64_t *shape, int *samples)
+/* The noise file's draws (and /alpha, when asked for), checked against
+ * the images' shape. */
+static tensor *read_noise(const char *path, const int64_t *shape, int *samples, tensor **alpha)
 {
     h5in *f = h5in_open(path);
     if (!h5in_has(f, "/noise"))
@@ -173,6 +226,24 @@ static tensor *read_noise(const char *path, const int64_t *shape, int *samples)
             (long long)shape[1], (long long)shape[2]);
     tensor *t = h5in_read(f, "/noise");
     *samples = (int)d[0];
+    if (alpha && h5in_has(f, "/alpha")) {
+        int64_t da[TENSOR_MAXDIM];
+        if (h5in_dims(f, "/alpha", da) != 1 || da[0] != d[0])
+            die("%s: /alpha must hold one value per sample (%lld)", f->name, (long long)d[0]);
+        *alpha = h5in_read(f, "/alpha");
+    }
+    h5in_close(f);
+    return t;
+}
+
+/* The baseline images file, checked against the model like the images. */
+static tensor *read_baselines(const char *path, const model *m, const char *model_file)
+{
+    h5in *f = h5in_open(path);
+    int64_t n = setup_check_images(f, m, model_file);
+    if (n < 1)
+        die("%s: no baseline images", f->name);
+    tensor *t = pixels_read(f, 0, n);
     h5in_close(f);
     return t;
 }
@@ -188,85 +259,208 @@ static void write_attrs(h5out *out, const struct sal_opts *o, const saliency_cfg
     h5out_attr_str(out, "/", "measure", o->measure == TARGET_PROB ? "prob" : "logit");
     h5out_attr_str(out, "/", "reduce", saliency_reduce_name((sal_reduce)o->reduce));
     h5out_attr_i64(out, "/", "smooth", 1, (int64_t[]){ o->smooth });
-    if (o->smooth) {
+    if (o->smooth || o->method == SAL_GRADIENTSHAP) {
         h5out_attr_f64(out, "/", "noise", 1, &o->noise);
         h5out_attr_i64(out, "/", "samples", 1, (int64_t[]){ cfg->samples });
         h5out_attr_i64(out, "/", "seed", 1, (int64_t[]){ (int64_t)o->co.seed });
         if (o->noise_file)
             h5out_attr_str(out, "/", "noise_file", o->noise_file);
     }
+    if (o->smooth)
+        h5out_attr_str(out, "/", "smooth_stat", saliency_stat_name(cfg->smooth_stat));
     if (o->method == SAL_INTEGRATED) {
         h5out_attr_i64(out, "/", "steps", 1, (int64_t[]){ o->steps });
-        h5out_attr_str(out, "/", "baseline", o->baseline);
         h5out_attr_str(out, "/", "riemann", "right: (x-b)/m * sum_{k=1..m} grad f(b + k/m (x-b))");
     }
-    if (o->method == SAL_GRADCAM)
+    if (saliency_has_completeness((sal_method)o->method) && o->method != SAL_LRP)
+        h5out_attr_str(out, "/", "baseline", o->baseline_file ? o->baseline_file
+                                             : o->baseline ? o->baseline : "zeros");
+    if (o->method == SAL_LRP) {
+        h5out_attr_str(out, "/", "rule", saliency_lrp_rule_name(cfg->lrp_rule));
+        h5out_attr_f64(out, "/", "epsilon", 1, &cfg->epsilon);
+        if (cfg->lrp_rule == SAL_LRP_GAMMA)
+            h5out_attr_f64(out, "/", "gamma", 1, &cfg->gamma);
+    }
+    if (saliency_is_cam((sal_method)o->method))
         h5out_attr_str(out, "/", "layer", m->nodes[cfg->layer].name);
 }
 
-static void create_datasets(h5out *out, int method, int64_t n, int64_t ca, int64_t H, int64_t W,
-                            int64_t ch, int64_t cw)
+/* Everything a run holds: the inputs, the runner, the output and the
+ * batch buffers. */
+struct run {
+    struct sal_opts *o;
+    model *m;
+    h5in *in;
+    int64_t a, b, n;
+    target t;
+    saliency_cfg cfg;
+    tensor *noise, *alpha, *baselines;
+    int batch;
+    saliency *s;
+    h5out *out;
+    tensor *xb, *attr, *maps, *cam, *sc, *bs, *ce, *cw;
+    int32_t *chosen;
+    int comp;                     /* writes /completeness */
+    double err, max, gap;         /* completeness: sums of |error|, |gap|; max |error| */
+};
+
+/* The target of --target (label when the images have labels, else pred). */
+static void setup_target(struct run *r)
 {
-    h5out_create_rows(out, "/attr", 4, (int64_t[]){ n, ca, H, W });
-    h5out_create_rows(out, "/maps", 3, (int64_t[]){ n, H, W });
-    h5out_create_rows(out, "/scores", 1, &n);
-    h5out_create_ints(out, "/target", n, 32);
-    if (method == SAL_GRADCAM)
-        h5out_create_rows(out, "/cam", 3, (int64_t[]){ n, ch, cw });
-    if (method == SAL_INTEGRATED) {
-        h5out_create_rows(out, "/baseline_scores", 1, &n);
-        h5out_create_rows(out, "/completeness", 1, &n);
+    struct sal_opts *o = r->o;
+    int has_labels = h5in_has(r->in, "/labels");
+    char err[512];
+    if (target_parse(o->target ? o->target : has_labels ? "label" : "pred", &r->t, err,
+                     sizeof err) < 0)
+        die_usage("%s", err);
+    o->target = r->t.spec;
+    r->t.measure = (target_measure)o->measure;
+    if (o->measure == TARGET_PROB && (r->t.kind == TARGET_UNIT || r->t.kind == TARGET_STRONGEST))
+        die_usage("--measure prob is for class targets, not --target %s", r->t.spec);
+    target_resolve(&r->t, r->m, o->model);
+    if (target_needs_labels(&r->t) && !has_labels)
+        die("%s: no /labels, which target 'label' needs (use class=K or pred)", r->in->name);
+}
+
+/* The runner's configuration from the options and files. */
+static void setup_cfg(struct run *r)
+{
+    struct sal_opts *o = r->o;
+    saliency_cfg *c = &r->cfg;
+    c->method = (sal_method)o->method;
+    c->smooth = o->smooth, c->smooth_stat = (sal_stat)o->stat;
+    c->noise = o->noise, c->samples = o->samples, c->seed = o->co.seed, c->steps = o->steps;
+    c->lrp_rule = (sal_lrp_rule)o->rule, c->epsilon = o->epsilon > 0 ? o->epsilon : 1e-9;
+    c->gamma = o->gamma > 0 ? o->gamma : 0.25;
+    parse_baseline(o->baseline, c);
+    if (o->layer)
+        c->layer = model_require(r->m, o->layer, o->model);
+    if (o->noise_file) {
+        int ns;
+        r->noise = read_noise(o->noise_file, r->m->in_shape, &ns,
+                              o->method == SAL_GRADIENTSHAP ? &r->alpha : NULL);
+        if (o->samples_set && ns != o->samples)
+            die("%s: holds %d samples but --samples is %d", o->noise_file, ns, o->samples);
+        c->samples = ns;
+        c->noise_data = r->noise->data;
+        c->alpha_data = r->alpha ? r->alpha->data : NULL;
+    }
+    if (o->baseline_file) {
+        r->baselines = read_baselines(o->baseline_file, r->m, o->model);
+        c->baseline_data = r->baselines->data;
+        c->baseline_count = r->baselines->dims[0];
     }
 }
 
-struct comp_stats {
-    double err, max, gap;     /* sums of |error| and |f(x) - f(b)|, max |error| */
-};
-
-/* Integrated gradients' completeness: the attributions of each image
- * should add up to f(x) - f(baseline); the error goes to err[i], the
- * running totals to st, and a line per image to stderr when verbose. */
-static void completeness(const tensor *attr, const float *fx, const float *fb,
-                         const int64_t *ids, int verbose, struct comp_stats *st, float *err)
+/* The output file, its attributes and datasets, and the batch buffers. */
+static void setup_output(struct run *r)
 {
-    int64_t n = attr->dims[0], len = tensor_rowsize(attr);
-    for (int64_t i = 0; i < n; i++) {
-        double sum = 0, gap = (double)fx[i] - fb[i];
+    int64_t n = r->n, C = r->m->in_shape[0], H = r->m->in_shape[1], W = r->m->in_shape[2];
+    int64_t ca = saliency_channels(r->s), ch, cw, K;
+    saliency_cam_shape(r->s, &ch, &cw);
+    r->out = h5out_create(r->o->co.output, "maps", r->in);
+    write_attrs(r->out, r->o, &r->cfg, r->m);
+    h5out_carry(r->out, r->in, r->a, r->b);
+    h5out_create_rows(r->out, "/attr", 4, (int64_t[]){ n, ca, H, W });
+    h5out_create_rows(r->out, "/maps", 3, (int64_t[]){ n, H, W });
+    h5out_create_rows(r->out, "/scores", 1, &n);
+    h5out_create_ints(r->out, "/target", n, 32);
+    if (ch)
+        h5out_create_rows(r->out, "/cam", 3, (int64_t[]){ n, ch, cw });
+    if (saliency_cam_weights(r->s, &K))
+        h5out_create_rows(r->out, "/cam_weights", 2, (int64_t[]){ n, K });
+    if (r->comp) {
+        h5out_create_rows(r->out, "/baseline_scores", 1, &n);
+        h5out_create_rows(r->out, "/completeness", 1, &n);
+    }
+    int bt = r->batch;
+    r->xb = tensor_new4(bt, C, H, W), r->attr = tensor_new4(bt, ca, H, W);
+    r->maps = tensor_new(3, (int64_t[]){ bt, H, W });
+    r->cam = ch ? tensor_new(3, (int64_t[]){ bt, ch, cw }) : NULL;
+    r->cw = ch ? tensor_new2(bt, K) : NULL;
+    r->sc = tensor_new(1, (int64_t[]){ bt }), r->bs = tensor_new(1, (int64_t[]){ bt });
+    r->ce = tensor_new(1, (int64_t[]){ bt });
+    r->chosen = xmalloc((size_t)bt * sizeof *r->chosen);
+}
+
+/* Completeness of c images: the attributions of each should add up to
+ * f(x) - f(baseline) (LRP: f(x)); the error into r->ce, the running
+ * totals into r, a line per image to stderr when verbose. */
+static void completeness(struct run *r, int64_t c, const int64_t *ids, int verbose)
+{
+    int64_t len = tensor_rowsize(r->attr);
+    for (int64_t i = 0; i < c; i++) {
+        double sum = 0, gap = (double)r->sc->data[i] - r->bs->data[i];
         for (int64_t j = 0; j < len; j++)
-            sum += attr->data[i * len + j];
+            sum += r->attr->data[i * len + j];
         double e = sum - gap;
-        err[i] = (float)e;
-        st->err += fabs(e);
-        st->gap += fabs(gap);
-        st->max = fabs(e) > st->max ? fabs(e) : st->max;
+        r->ce->data[i] = (float)e;
+        r->err += fabs(e);
+        r->gap += fabs(gap);
+        r->max = fabs(e) > r->max ? fabs(e) : r->max;
         if (verbose)
             info("image %lld: completeness error %.6g (sum of attributions %.6g, "
                  "f(x) - f(baseline) %.6g)", (long long)ids[i], e, sum, gap);
     }
 }
 
-/* Rows per pass: batch images, times the noise samples or steps that
- * fit (see below). */
-static int pass_rows(const model *m, const struct sal_opts *o, const saliency_cfg *cfg, int batch)
+/* Rows [row, row + c) of the images through the method, into the file. */
+static void one_batch(struct run *r, int64_t row, int64_t c)
 {
-    /* SmoothGrad and integrated gradients fill the rest of --batch with
-     * more noise samples or steps per pass (one MNIST digit: all 50 in one
-     * pass of 50 rows), as long as the engine's activations and gradients
-     * stay within about SAL_PACK_BYTES. */
-    int rows = batch;
-    int per = o->smooth ? cfg->samples : o->method == SAL_INTEGRATED ? cfg->steps : 1;
-    if (per > 1) {
-        double row_bytes = 8.0 * (double)(m->in_shape[0] * m->in_shape[1] * m->in_shape[2]);
-        for (int i = 0; i < m->n; i++)
-            row_bytes += 8.0 * (double)(m->nodes[i].shape[0] * m->nodes[i].shape[1] *
-                                        m->nodes[i].shape[2]);
-        int64_t spp = o->co.batch / batch < per ? o->co.batch / batch : per;
-        int64_t fit = (int64_t)(SAL_PACK_BYTES / (row_bytes * batch));
-        if (spp > fit)
-            spp = fit;
-        rows = batch * (spp > 1 ? (int)spp : 1);
+    int64_t g = r->a + row, ca = r->attr->dims[1], K;
+    r->xb->dims[0] = c;
+    pixels_read_into(r->in, g, c, r->xb->data);
+    int64_t *ids = h5in_has(r->in, "/ids") ? h5in_read_i64(r->in, "/ids", g, c) : NULL;
+    int32_t *lab = h5in_has(r->in, "/labels") ? h5in_read_i32(r->in, "/labels", g, c) : NULL;
+    if (!ids) {
+        ids = xmalloc((size_t)c * sizeof *ids);
+        for (int64_t i = 0; i < c; i++)
+            ids[i] = g + i;
     }
-    return rows;
+    saliency_run(r->s, r->xb, lab, ids, r->attr, r->sc->data, r->chosen, r->bs->data, r->cam);
+    saliency_reduce_maps(r->attr, (sal_reduce)r->o->reduce, r->maps);
+    finite_check_rows(r->sc->data, c, 1, g, r->in->name, "image", "target score", "column",
+                      FINITE_FROM_PIXELS);
+    finite_check_rows(r->attr->data, c, ca * r->xb->dims[2] * r->xb->dims[3], g, r->in->name,
+                      "image", "attribution", "value", FINITE_FROM_PIXELS);
+    r->sc->dims[0] = r->bs->dims[0] = r->ce->dims[0] = c;
+    h5out_write_rows(r->out, "/attr", row, r->attr);
+    h5out_write_rows(r->out, "/maps", row, r->maps);
+    h5out_write_rows(r->out, "/scores", row, r->sc);
+    h5out_write_i32_rows(r->out, "/target", row, c, r->chosen);
+    if (r->cam)
+        h5out_write_rows(r->out, "/cam", row, r->cam);
+    const float *w = saliency_cam_weights(r->s, &K);
+    if (w) {
+        r->cw->dims[0] = c;
+        memcpy(r->cw->data, w, (size_t)(c * K) * sizeof(float));
+        h5out_write_rows(r->out, "/cam_weights", row, r->cw);
+    }
+    if (r->comp) {
+        completeness(r, c, ids, r->n <= 20);
+        h5out_write_rows(r->out, "/baseline_scores", row, r->bs);
+        h5out_write_rows(r->out, "/completeness", row, r->ce);
+    }
+    free(ids);
+    free(lab);
+}
+
+static void run_free(struct run *r)
+{
+    tensor *ts[] = { r->xb, r->attr, r->maps, r->cam, r->cw, r->sc, r->bs, r->ce };
+    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++)
+        if (ts[i]) {
+            ts[i]->dims[0] = r->batch;
+            tensor_free(ts[i]);
+        }
+    tensor_free(r->noise);
+    tensor_free(r->alpha);
+    tensor_free(r->baselines);
+    free(r->chosen);
+    saliency_free(r->s);
+    target_free(&r->t);
+    h5in_close(r->in);
+    model_free(r->m);
 }
 
 int main(int argc, char **argv)
@@ -274,119 +468,27 @@ int main(int argc, char **argv)
     cli_init(argc, argv);
     struct sal_opts o;
     parse_args(argc, argv, &o);
-    model *m = setup_model(o.model, &o.co);
-    int64_t a, b;
-    h5in *in = setup_images(o.input, m, o.model, &o.co, &a, &b);
-    int has_labels = h5in_has(in, "/labels");
-    target t;
-    char err[512];
-    if (target_parse(o.target ? o.target : has_labels ? "label" : "pred", &t, err, sizeof err) < 0)
-        die_usage("%s", err);
-    o.target = t.spec;
-    t.measure = (target_measure)o.measure;
-    if (o.measure == TARGET_PROB && (t.kind == TARGET_UNIT || t.kind == TARGET_STRONGEST))
-        die_usage("--measure prob is for class targets, not --target %s", t.spec);
-    target_resolve(&t, m, o.model);
-
-    saliency_cfg cfg = { 0 };
-    cfg.method = (sal_method)o.method;
-    cfg.smooth = o.smooth;
-    cfg.noise = o.noise;
-    cfg.samples = o.samples;
-    cfg.seed = o.co.seed;
-    cfg.steps = o.steps;
-    parse_baseline(o.baseline, &cfg);
-    if (o.layer)
-        cfg.layer = model_require(m, o.layer, o.model);
-    tensor *noise = NULL;
-    if (o.noise_file) {
-        int ns;
-        noise = read_noise(o.noise_file, m->in_shape, &ns);
-        if (o.samples_set && ns != o.samples)
-            die("%s: holds %d samples but --samples is %d", o.noise_file, ns, o.samples);
-        cfg.samples = ns;
-        cfg.noise_data = noise->data;
-    }
-
-    int64_t n = b - a;
-    if (target_needs_labels(&t) && !has_labels)
-        die("%s: no /labels, which target 'label' needs (use class=K or pred)", in->name);
-
+    struct run r = { .o = &o };
+    r.m = setup_model(o.model, &o.co);
+    r.in = setup_images(o.input, r.m, o.model, &o.co, &r.a, &r.b);
+    r.n = r.b - r.a;
+    setup_target(&r);
+    setup_cfg(&r);
     /* The engine keeps every layer for a whole batch: no larger than the
      * data (a few 224 x 224 photos need not pay for 64). */
-    int batch = n < o.co.batch ? (n > 0 ? (int)n : 1) : o.co.batch;
-    int rows = pass_rows(m, &o, &cfg, batch);
-    saliency *s = saliency_new(m, &t, &cfg, rows, o.model);
-    int64_t C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2];
-    int64_t ca = saliency_channels(s), ch, cw;
-    saliency_cam_shape(s, &ch, &cw);
-
-    h5out *out = h5out_create(o.co.output, "maps", in);
-    write_attrs(out, &o, &cfg, m);
-    h5out_carry(out, in, a, b);
-    create_datasets(out, o.method, n, ca, H, W, ch, cw);
-
-    tensor *xb = tensor_new4(batch, C, H, W), *attr = tensor_new4(batch, ca, H, W);
-    tensor *maps = tensor_new(3, (int64_t[]){ batch, H, W });
-    tensor *cam = ch ? tensor_new(3, (int64_t[]){ batch, ch, cw }) : NULL;
-    tensor *sc = tensor_new(1, (int64_t[]){ batch }), *bs = tensor_new(1, (int64_t[]){ batch });
-    tensor *ce = tensor_new(1, (int64_t[]){ batch });
-    int32_t *chosen = xmalloc((size_t)batch * sizeof *chosen);
-    struct comp_stats cs = { 0, 0, 0 };
-    progress *pg = progress_start(saliency_method_name((sal_method)o.method), n);
-    for (int64_t r = 0; r < n; r += batch) {
-        int64_t c = n - r < batch ? n - r : batch;
-        xb->dims[0] = c;
-        pixels_read_into(in, a + r, c, xb->data);
-        int64_t *ids = h5in_has(in, "/ids") ? h5in_read_i64(in, "/ids", a + r, c) : NULL;
-        int32_t *lab = h5in_has(in, "/labels") ? h5in_read_i32(in, "/labels", a + r, c) : NULL;
-        if (!ids) {
-            ids = xmalloc((size_t)c * sizeof *ids);
-            for (int64_t i = 0; i < c; i++)
-                ids[i] = a + r + i;
-        }
-        saliency_run(s, xb, lab, ids, attr, sc->data, chosen, bs->data, cam);
-        saliency_reduce_maps(attr, (sal_reduce)o.reduce, maps);
-        finite_check_rows(sc->data, c, 1, a + r, in->name, "image", "target score", "column",
-                          FINITE_FROM_PIXELS);
-        finite_check_rows(attr->data, c, ca * H * W, a + r, in->name, "image", "attribution",
-                          "value", FINITE_FROM_PIXELS);
-        sc->dims[0] = bs->dims[0] = ce->dims[0] = c;
-        h5out_write_rows(out, "/attr", r, attr);
-        h5out_write_rows(out, "/maps", r, maps);
-        h5out_write_rows(out, "/scores", r, sc);
-        h5out_write_i32_rows(out, "/target", r, c, chosen);
-        if (cam)
-            h5out_write_rows(out, "/cam", r, cam);
-        if (o.method == SAL_INTEGRATED) {
-            completeness(attr, sc->data, bs->data, ids, n <= 20, &cs, ce->data);
-            h5out_write_rows(out, "/baseline_scores", r, bs);
-            h5out_write_rows(out, "/completeness", r, ce);
-        }
-        free(ids);
-        free(lab);
-        progress_update(pg, r + c);
-    }
-    progress_end(pg);
-    if (o.method == SAL_INTEGRATED && n > 0)
-        info("integrated gradients, %d steps: completeness error mean %.4g, max %.4g "
-             "(mean |f(x) - f(baseline)| %.4g) over %lld images", o.steps, cs.err / (double)n,
-             cs.max, cs.gap / (double)n, (long long)n);
-    h5out_commit(out);
-
-    xb->dims[0] = attr->dims[0] = maps->dims[0] = sc->dims[0] = bs->dims[0] = ce->dims[0] = batch;
-    tensor_free(xb);
-    tensor_free(attr);
-    tensor_free(maps);
-    tensor_free(cam);
-    tensor_free(sc);
-    tensor_free(bs);
-    tensor_free(ce);
-    free(chosen);
-    tensor_free(noise);
-    saliency_free(s);
-    target_free(&t);
-    h5in_close(in);
-    model_free(m);
+    r.batch = r.n < o.co.batch ? (r.n > 0 ? (int)r.n : 1) : o.co.batch;
+    r.s = saliency_new(r.m, &r.t, &r.cfg, saliency_rows(r.m, &r.cfg, r.batch, o.co.batch),
+                       o.model);
+    r.comp = saliency_has_completeness((sal_method)o.method);
+    setup_output(&r);
+    saliency_progress(r.s, r.n);
+    for (int64_t row = 0; row < r.n; row += r.batch)
+        one_batch(&r, row, r.n - row < r.batch ? r.n - row : r.batch);
+    if (r.comp && r.n > 0)
+        info("%s: completeness error mean %.4g, max %.4g (mean |f(x) - f(baseline)| %.4g) "
+             "over %lld images", saliency_label(r.s), r.err / (double)r.n, r.max,
+             r.gap / (double)r.n, (long long)r.n);
+    h5out_commit(r.out);
+    run_free(&r);
     return EXIT_OK;
 }

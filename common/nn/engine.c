@@ -47,6 +47,11 @@ struct engine {
     tensor ***wgrad;           /* per node, per weight (lazy) */
     char *mark;                /* scratch: ancestors of a node */
     int has_grad;              /* a backward has run since the last forward */
+    int edit_node;             /* engine_set_edit (-1: none) */
+    engine_edit_fn edit;
+    void *edit_ctx;
+    engine_backward_fn bhook;  /* engine_set_backward_hook */
+    void *bhook_ctx;
 };
 
 static tensor *batch_tensor(int64_t n, const int64_t *shape)
@@ -214,6 +219,8 @@ void engine_forward_upto(engine *e, const tensor *x, int upto)
         io.training = e->training;
         io.rng = &e->rng;
         nd->def->forward(nd, &io);
+        if (e->edit && i == e->edit_node)
+            e->edit(e->edit_ctx, e->act[i]);
         e->valid[i] = 1;
     }
 }
@@ -302,7 +309,8 @@ void engine_backward(engine *e, int from, const tensor *grad, relu_rule rule, in
         io.rule = rule;
         io.training = e->training;
         io.rng = &e->rng;
-        nd->def->backward(nd, &io);
+        if (!e->bhook || !e->bhook(e->bhook_ctx, i, &io))
+            nd->def->backward(nd, &io);
     }
     /* Chain through preprocessing: dx[s(c)] = dx'[c] / std[c]. In place
      * when there is no channel swap; a swap exchanges planes 0 and 2. */
@@ -353,4 +361,17 @@ void engine_zero_wgrad(engine *e)
         if (e->wgrad[i])
             for (int k = 0; k < e->m->nodes[i].nw; k++)
                 tensor_fill(e->wgrad[i][k], 0.0f);
+}
+
+void engine_set_edit(engine *e, int i, engine_edit_fn fn, void *ctx)
+{
+    e->edit_node = i;
+    e->edit = fn;
+    e->edit_ctx = ctx;
+}
+
+void engine_set_backward_hook(engine *e, engine_backward_fn fn, void *ctx)
+{
+    e->bhook = fn;
+    e->bhook_ctx = ctx;
 }

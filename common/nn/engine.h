@@ -61,4 +61,20 @@ const tensor *engine_preprocessed(const engine *e);
  * the node backward started from). */
 const tensor *engine_node_grad(const engine *e, int i);
 
+/* Edit node i's activation in place right after its forward (Ablation-CAM
+ * zeroes maps of a layer before the rest of the net sees them): fn gets
+ * ctx and the activation (engine_batch rows). fn NULL removes the edit. */
+typedef void (*engine_edit_fn)(void *ctx, tensor *act);
+void engine_set_edit(engine *e, int i, engine_edit_fn fn, void *ctx);
+
+/* Replace the backward of chosen nodes (DeepLift's and LRP's rules): fn is
+ * called for every node backward visits with the node's index and the op
+ * call the engine is about to make (struct op_io of nn/ops.h: inputs,
+ * output, d/d output, the input gradients to add to); it returns 1 when
+ * it has done that node's backward itself, 0 to let the op's own run.
+ * fn NULL removes the hook. */
+struct op_io;
+typedef int (*engine_backward_fn)(void *ctx, int i, const struct op_io *io);
+void engine_set_backward_hook(engine *e, engine_backward_fn fn, void *ctx);
+
 #endif

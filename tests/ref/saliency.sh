@@ -121,8 +121,8 @@ if command -v cnn-render >/dev/null && [ -x "$BIN/cnn-render" ]; then
 fi
 
 # Bad input: one line, non-zero exit, no output file.
-check_error "unknown method" 2 "unknown method 'lrp'" "$T/bad.h5" \
-    cnn-saliency -m "$M" --method lrp -o "$T/bad.h5" "$I"
+check_error "unknown method" 2 "unknown method 'occlusion'" "$T/bad.h5" \
+    cnn-saliency -m "$M" --method occlusion -o "$T/bad.h5" "$I"
 check_error "unknown target layer" 1 "no layer 'conv9'" "$T/bad.h5" \
     cnn-saliency -m "$M" -t unit=conv9:0 -o "$T/bad.h5" "$I"
 check_error "unknown gradcam layer" 1 "no layer 'conv9'" "$T/bad.h5" \

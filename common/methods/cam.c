@@ -1,0 +1,236 @@
+/* cam: the class activation maps (see cam.h). Weights and sums run in
+ * double; Score-CAM and Ablation-CAM pack up to max_batch masked copies
+ * of one image per forward pass, so their cost is K / max_batch passes
+ * per image (K the layer's channels). */
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/cli.h"
+#include "base/numeric.h"
+#include "methods/cam.h"
+
+int cam_needs_grad(cam_kind k) { return k <= CAM_LAYERCAM; }
+int cam_has_weights(cam_kind k) { return k != CAM_LAYERCAM && k != CAM_EIGENCAM; }
+int cam_needs_passes(cam_kind k) { return k == CAM_SCORECAM || k == CAM_ABLATIONCAM; }
+
+void cam_upsample(const float *src, int64_t h, int64_t w, float *dst, int64_t H, int64_t W,
+                  int align_corners)
+{
+    double sy = (double)h / (double)H, sx = (double)w / (double)W;
+    if (align_corners) {
+        sy = H > 1 ? (double)(h - 1) / (double)(H - 1) : 0;
+        sx = W > 1 ? (double)(w - 1) / (double)(W - 1) : 0;
+    }
+    for (int64_t Y = 0; Y < H; Y++) {
+        double fy = align_corners ? (double)Y * sy : ((double)Y + 0.5) * sy - 0.5;
+        if (fy < 0)
+            fy = 0;
+        int64_t y0 = (int64_t)fy, y1 = y0 + (y0 < h - 1);
+        double ly = fy - (double)y0;
+        for (int64_t X = 0; X < W; X++) {
+            double fx = align_corners ? (double)X * sx : ((double)X + 0.5) * sx - 0.5;
+            if (fx < 0)
+                fx = 0;
+            int64_t x0 = (int64_t)fx, x1 = x0 + (x0 < w - 1);
+            double lx = fx - (double)x0;
+            double v = (1 - ly) * ((1 - lx) * src[y0 * w + x0] + lx * src[y0 * w + x1]) +
+                       ly * ((1 - lx) * src[y1 * w + x0] + lx * src[y1 * w + x1]);
+            dst[Y * W + X] = (float)v;
+        }
+    }
+}
+
+/* Channel weights of the gradient CAMs for one image (a, g: K x hw). */
+static void grad_weights(cam_kind k, const float *a, const float *g, int64_t K, int64_t hw,
+                         double *w)
+{
+    for (int64_t c = 0; c < K; c++) {
+        const float *ac = a + c * hw, *gc = g + c * hw;
+        double sa = 0, s = 0;
+        for (int64_t p = 0; p < hw; p++)
+            sa += ac[p];
+        for (int64_t p = 0; p < hw; p++) {
+            double gv = gc[p];
+            if (k == CAM_GRADCAM)
+                s += gv;
+            else if (k == CAM_XGRADCAM)
+                s += gv * ac[p];
+            else if (gv != 0) {   /* Grad-CAM++ */
+                double g2 = gv * gv, aij = g2 / (2 * g2 + sa * g2 * gv + 1e-6);
+                s += (gv > 0 ? gv : 0) * aij;
+            }
+        }
+        w[c] = k == CAM_GRADCAM ? s / (double)hw : k == CAM_XGRADCAM ? s / (sa + 1e-7) : s;
+    }
+}
+
+/* Eigen-CAM of one image (a: K x hw) into cam (hw). */
+static void eigen_cam(const float *a, int64_t K, int64_t hw, float *cam)
+{
+    double *mu = xcalloc((size_t)K, sizeof *mu), *gram = xcalloc((size_t)(K * K), sizeof *gram);
+    for (int64_t c = 0; c < K; c++) {
+        for (int64_t p = 0; p < hw; p++)
+            mu[c] += a[c * hw + p];
+        mu[c] /= (double)hw;
+    }
+    for (int64_t c = 0; c < K; c++)
+        for (int64_t d = c; d < K; d++) {
+            double s = 0;
+            for (int64_t p = 0; p < hw; p++)
+                s += (a[c * hw + p] - mu[c]) * (a[d * hw + p] - mu[d]);
+            gram[c * K + d] = s;
+        }
+    double ev, *v = xcalloc((size_t)K, sizeof *v);
+    lapack_int found = 0, isuppz[2];
+    lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'I', 'U', (lapack_int)K, gram,
+                                     (lapack_int)K, 0, 0, (lapack_int)K, (lapack_int)K, 0.0,
+                                     &found, &ev, v, 1, isuppz);
+    if (info != 0 || found != 1)
+        die("eigencam: eigen-decomposition failed (LAPACK dsyevr info %d)", (int)info);
+    double *proj = xcalloc((size_t)hw, sizeof *proj), big = 0;
+    for (int64_t p = 0; p < hw; p++) {
+        for (int64_t c = 0; c < K; c++)
+            proj[p] += (a[c * hw + p] - mu[c]) * v[c];
+        if (fabs(proj[p]) > fabs(big))
+            big = proj[p];
+    }
+    for (int64_t p = 0; p < hw; p++) {
+        double q = big < 0 ? -proj[p] : proj[p];
+        cam[p] = q > 0 ? (float)q : 0.0f;
+    }
+    free(mu);
+    free(gram);
+    free(v);
+    free(proj);
+}
+
+/* One masked copy per row of an image's passes. */
+struct ablate {
+    const int64_t *chan;    /* channel zeroed in each row */
+};
+
+static void ablate_rows(void *ctx, tensor *act)
+{
+    const struct ablate *ab = ctx;
+    int64_t K = act->dims[1], hw = act->dims[2] * act->dims[3];
+    for (int64_t r = 0; r < act->dims[0]; r++)
+        memset(act->data + (r * K + ab->chan[r]) * hw, 0, (size_t)hw * sizeof(float));
+}
+
+/* Score-CAM's masked copy of image xi (C x H x W pixels) under the
+ * upsampled, [0,1]-scaled map mk (H x W): preprocessed input times mk. */
+static void score_mask(const model *m, const float *xi, const float *mk, int64_t H, int64_t W,
+                       float *dst)
+{
+    int64_t C = m->in_shape[0], HW = H * W;
+    for (int64_t c = 0; c < C; c++) {
+        int64_t pc = C == 3 ? (m->bgr ? 2 - c : c) : 0;
+        double mu = m->mean[pc];
+        for (int64_t q = 0; q < HW; q++)
+            dst[c * HW + q] = (float)(mu + mk[q] * ((double)xi[c * HW + q] - mu));
+    }
+}
+
+/* The K masked scores of image i into y (K), in passes of max_batch rows. */
+static void masked_scores(cam_kind k, int layer, const tensor *A, int i, const cam_passes *p,
+                          double *y)
+{
+    const model *m = p->m;
+    int64_t K = A->dims[1], h = A->dims[2], w = A->dims[3];
+    int64_t C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2], HW = H * W;
+    int rows = p->max_batch;
+    tensor *xb = tensor_new4(rows, C, H, W);
+    float *up = xmalloc((size_t)HW * sizeof *up), *val = xmalloc((size_t)rows * sizeof *val);
+    int64_t *chan = xmalloc((size_t)rows * sizeof *chan);
+    struct ablate ab = { chan };
+    const float *xi = p->x->data + (int64_t)i * C * HW;
+    for (int64_t c0 = 0; c0 < K; c0 += rows) {
+        int r = K - c0 < rows ? (int)(K - c0) : rows;
+        xb->dims[0] = r;
+        for (int j = 0; j < r; j++) {
+            float *d = xb->data + (int64_t)j * C * HW;
+            chan[j] = c0 + j;
+            if (k == CAM_ABLATIONCAM) {
+                memcpy(d, xi, (size_t)(C * HW) * sizeof(float));
+                continue;
+            }
+            cam_upsample(A->data + ((int64_t)i * K + c0 + j) * h * w, h, w, up, H, W, 1);
+            double lo, hi;
+            num_minmax(up, HW, &lo, &hi);
+            for (int64_t q = 0; q < HW; q++)
+                up[q] = (float)((up[q] - lo) / (hi - lo + 1e-8));
+            score_mask(m, xi, up, H, W, d);
+        }
+        if (k == CAM_ABLATIONCAM)
+            engine_set_edit(p->e, layer, ablate_rows, &ab);
+        engine_forward_upto(p->e, xb, p->t->node);
+        engine_set_edit(p->e, layer, NULL, NULL);
+        target_value(p->t, p->e, r, p->sel + i, 1, val);
+        for (int j = 0; j < r; j++)
+            y[c0 + j] = val[j];
+        progress_update(p->pg, p->pg_done + (int64_t)i * K + c0 + r);
+    }
+    xb->dims[0] = rows;
+    tensor_free(xb);
+    free(up);
+    free(val);
+    free(chan);
+}
+
+/* Score-CAM's and Ablation-CAM's weights for image i into w (K). */
+static void pass_weights(cam_kind k, int layer, const tensor *A, int i, const cam_passes *p,
+                         double *w)
+{
+    int64_t K = A->dims[1];
+    double *y = xmalloc((size_t)K * sizeof *y);
+    masked_scores(k, layer, A, i, p, y);
+    if (k == CAM_SCORECAM) {
+        double mx = y[0], s = 0;
+        for (int64_t c = 1; c < K; c++)
+            mx = y[c] > mx ? y[c] : mx;
+        for (int64_t c = 0; c < K; c++)
+            s += w[c] = exp(y[c] - mx);
+        for (int64_t c = 0; c < K; c++)
+            w[c] /= s;
+    } else {
+        double y0 = p->score[i];
+        for (int64_t c = 0; c < K; c++)
+            w[c] = (y0 - y[c]) / y0;
+    }
+    free(y);
+}
+
+void cam_maps(cam_kind k, int layer, const tensor *A, const tensor *G, const cam_passes *p,
+              float *cam, float *weights)
+{
+    int n = (int)A->dims[0];
+    int64_t K = A->dims[1], hw = A->dims[2] * A->dims[3];
+    double *w = xmalloc((size_t)K * sizeof *w), *acc = xmalloc((size_t)hw * sizeof *acc);
+    for (int i = 0; i < n; i++) {
+        const float *a = A->data + (int64_t)i * K * hw, *g = G ? G->data + (int64_t)i * K * hw : NULL;
+        float *ci = cam + (int64_t)i * hw;
+        if (k == CAM_EIGENCAM) {
+            eigen_cam(a, K, hw, ci);
+            continue;
+        }
+        if (cam_needs_passes(k))
+            pass_weights(k, layer, A, i, p, w);
+        else if (k != CAM_LAYERCAM)
+            grad_weights(k, a, g, K, hw, w);
+        memset(acc, 0, (size_t)hw * sizeof *acc);
+        for (int64_t c = 0; c < K; c++)
+            for (int64_t q = 0; q < hw; q++) {
+                double wc = k == CAM_LAYERCAM ? (g[c * hw + q] > 0 ? g[c * hw + q] : 0) : w[c];
+                acc[q] += wc * a[c * hw + q];
+            }
+        for (int64_t q = 0; q < hw; q++)
+            ci[q] = acc[q] > 0 ? (float)acc[q] : 0.0f;
+        if (weights && cam_has_weights(k))
+            for (int64_t c = 0; c < K; c++)
+                weights[(int64_t)i * K + c] = (float)w[c];
+    }
+    free(w);
+    free(acc);
+}

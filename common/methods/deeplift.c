@@ -9,6 +9,7 @@
 
 #include "base/cli.h"
 #include "methods/deeplift.h"
+#include "methods/rules.h"
 #include "nn/ops.h"
 
 /* Single-input elementwise nonlinearities: the rescale rule applies. */
@@ -21,30 +22,14 @@ static const char *const linear[] = { "Conv", "Dense", "Gemm", "AvgPool", "Globa
                                       "Concat", "ChannelShuffle", "ChannelSlice",
                                       "ConvTranspose", NULL };
 
-static int in_list(const char *const *l, const char *op)
-{
-    for (; *l; l++)
-        if (!strcmp(*l, op))
-            return 1;
-    return 0;
-}
-
 void deeplift_check(const model *m, int target_node, const char *file)
 {
-    char *mark = xcalloc((size_t)m->n, 1);
-    mark[target_node] = 1;
-    for (int i = target_node; i >= 0; i--) {
-        if (!mark[i])
-            continue;
-        const node *nd = &m->nodes[i];
-        if (!in_list(nonlinear, nd->op) && !in_list(linear, nd->op))
-            die("%s: deeplift: no rule for op '%s' (node '%s'); the rescale rule covers "
-                "elementwise nonlinearities and linear ops", file, nd->op, nd->name);
-        for (int k = 0; k < nd->nin; k++)
-            if (nd->in[k] >= 0)
-                mark[nd->in[k]] = 1;
-    }
-    free(mark);
+    static const char *const *const lists[] = { nonlinear, linear, NULL };
+    int bad = rules_uncovered(m, target_node, lists);
+    if (bad >= 0)
+        die("%s: deeplift: no rule for op '%s' (node '%s'); the rescale rule covers "
+            "elementwise nonlinearities and linear ops", file, m->nodes[bad].op,
+            m->nodes[bad].name);
 }
 
 struct dl_ctx {
@@ -57,7 +42,7 @@ static int rescale(void *ctx, int i, const op_io *io)
 {
     const struct dl_ctx *c = ctx;
     const node *nd = &c->m->nodes[i];
-    if (!in_list(nonlinear, nd->op) || !io->gx[0])
+    if (!rules_in(nonlinear, nd->op) || !io->gx[0])
         return 0;
     int64_t len = op_numel(nd, io->n);
     const float *xr = nd->in[0] < 0 ? c->ref_in : c->ref[nd->in[0]], *yr = c->ref[i];
@@ -82,7 +67,7 @@ void deeplift_attr(engine *e, const model *m, const target *t, const target_sel 
     struct dl_ctx c = { m, xcalloc((size_t)m->n, sizeof(float *)), NULL };
     engine_forward_upto(e, b, t->node);
     for (int i = 0; i <= t->node; i++)
-        if (in_list(nonlinear, m->nodes[i].op)) {
+        if (rules_in(nonlinear, m->nodes[i].op)) {
             const node *nd = &m->nodes[i];
             int p = nd->in[0];
             const tensor *a = engine_act(e, i), *ai = p < 0 ? engine_preprocessed(e)

@@ -12,6 +12,7 @@
 
 #include "base/cli.h"
 #include "methods/lrp.h"
+#include "methods/rules.h"
 #include "nn/ops.h"
 
 static const char *const weighted[] = { "Conv", "Dense", "Gemm", NULL };
@@ -22,32 +23,14 @@ static const char *const identity[] = { "ReLU", "Tanh", "Dropout", NULL };
 /* ... or route it with their own backward (a reshape, a channel join). */
 static const char *const routing[] = { "Flatten", "Concat", NULL };
 
-static int in_list(const char *const *l, const char *op)
-{
-    for (; *l; l++)
-        if (!strcmp(*l, op))
-            return 1;
-    return 0;
-}
-
 void lrp_check(const model *m, int target_node, const char *file)
 {
-    char *mark = xcalloc((size_t)m->n, 1);
-    mark[target_node] = 1;
-    for (int i = target_node; i >= 0; i--) {
-        if (!mark[i])
-            continue;
-        const node *nd = &m->nodes[i];
-        if (!in_list(weighted, nd->op) && !in_list(epsilon_only, nd->op) &&
-            !in_list(identity, nd->op) && !in_list(routing, nd->op))
-            die("%s: lrp: no rule for op '%s' (node '%s'); rules exist for Conv, Dense, "
-                "pooling, BatchNorm, Add, and pass-through ReLU, Tanh, Dropout, Flatten, "
-                "Concat", file, nd->op, nd->name);
-        for (int k = 0; k < nd->nin; k++)
-            if (nd->in[k] >= 0)
-                mark[nd->in[k]] = 1;
-    }
-    free(mark);
+    static const char *const *const lists[] = { weighted, epsilon_only, identity, routing, NULL };
+    int bad = rules_uncovered(m, target_node, lists);
+    if (bad >= 0)
+        die("%s: lrp: no rule for op '%s' (node '%s'); rules exist for Conv, Dense, pooling, "
+            "BatchNorm, Add, and pass-through ReLU, Tanh, Dropout, Flatten, Concat", file,
+            m->nodes[bad].op, m->nodes[bad].name);
 }
 
 struct lrp_ctx {
@@ -79,15 +62,15 @@ static int relevance(void *ctx, int i, const op_io *io)
     const struct lrp_ctx *c = ctx;
     const node *nd = &c->m->nodes[i];
     int64_t len = op_numel(nd, io->n);
-    if (in_list(identity, nd->op)) {
+    if (rules_in(identity, nd->op)) {
         for (int64_t k = 0; k < len; k++)
             io->gx[0][k] += io->gy[k];
         return 1;
     }
-    if (in_list(routing, nd->op))
+    if (rules_in(routing, nd->op))
         return 0;
     tensor *wt[16] = { 0 };
-    int mod = in_list(weighted, nd->op) && c->cfg->rule != 0 && nd->nw <= 16;
+    int mod = rules_in(weighted, nd->op) && c->cfg->rule != 0 && nd->nw <= 16;
     node use = mod ? modified(c, nd, wt) : *nd;
     float *z = xmalloc((size_t)len * sizeof *z), *sd = xmalloc((size_t)len * sizeof *sd);
     op_io own = *io;

@@ -34,6 +34,7 @@
 #include "methods/cam.h"
 #include "methods/deeplift.h"
 #include "methods/lrp.h"
+#include "methods/rules.h"
 #include "methods/saliency.h"
 
 static const char *const method_names[] = {
@@ -143,13 +144,7 @@ struct saliency {
 /* Is node a an ancestor of (or equal to) node b? */
 static int feeds(const model *m, int a, int b)
 {
-    char *mark = xcalloc((size_t)m->n, 1);
-    mark[b] = 1;
-    for (int i = b; i >= 0; i--)
-        if (mark[i])
-            for (int k = 0; k < m->nodes[i].nin; k++)
-                if (m->nodes[i].in[k] >= 0)
-                    mark[m->nodes[i].in[k]] = 1;
+    char *mark = rules_ancestors(m, b);
     int r = mark[a];
     free(mark);
     return r;

@@ -484,6 +484,7 @@ int main(int argc, char **argv)
     saliency_progress(r.s, r.n);
     for (int64_t row = 0; row < r.n; row += r.batch)
         one_batch(&r, row, r.n - row < r.batch ? r.n - row : r.batch);
+    saliency_progress_end(r.s);
     if (r.comp && r.n > 0)
         info("%s: completeness error mean %.4g, max %.4g (mean |f(x) - f(baseline)| %.4g) "
              "over %lld images", saliency_label(r.s), r.err / (double)r.n, r.max,

@@ -233,9 +233,9 @@ saliency *saliency_new(model *m, const target *t, const saliency_cfg *cfg, int m
                : s->is_cam && cam_needs_passes(s->ck) ? s->K : 1;
     if (s->cfg.smooth)
         s->units *= s->cfg.samples;
-    snprintf(s->label, sizeof s->label, "%s%s",
-             cfg->method == SAL_SMOOTHGRAD ? "smoothgrad" : method_names[me],
-             s->cfg.smooth && cfg->method != SAL_SMOOTHGRAD ? "+smooth" : "");
+    int sg = me == SAL_GRADIENT && s->cfg.smooth;     /* SmoothGrad proper */
+    snprintf(s->label, sizeof s->label, "%s%s", sg ? "smoothgrad" : method_names[me],
+             s->cfg.smooth && !sg ? "+smooth" : "");
     return s;
 }
 
@@ -278,6 +278,12 @@ void saliency_progress(saliency *s, int64_t n)
     progress_end(s->pg);
     s->pg = progress_start(s->label, n * s->units);
     s->done = 0;
+}
+
+void saliency_progress_end(saliency *s)
+{
+    progress_end(s->pg);
+    s->pg = NULL;
 }
 
 const char *saliency_label(const saliency *s) { return s->label; }

@@ -113,7 +113,10 @@ int saliency_rows(const model *m, const saliency_cfg *cfg, int batch, int max_ro
  * (noise samples, steps, masked passes), labelled with the method;
  * saliency_run advances it and saliency_free ends it. */
 void saliency_progress(saliency *s, int64_t n);
-/* The label: the method's name, "+smooth" when smoothed. */
+/* Clear the bar now (before a summary line). */
+void saliency_progress_end(saliency *s);
+/* The label: the method's name ("smoothgrad" for the smoothed gradient),
+ * "+smooth" when another method is smoothed. */
 const char *saliency_label(const saliency *s);
 
 /* The CAMs' channel weights from the last saliency_run (n x K floats,

@@ -16,6 +16,8 @@
 static const char *const nonlinear[] = { "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Clip",
                                          "HardSigmoid", "HardSwish", "SiLU", "GELU", "ELU",
                                          "Softplus", NULL };
+/* Max-pooling: Captum's rule through both passes' switches. */
+static const char *const pools[] = { "MaxPool", "GlobalMaxPool", NULL };
 /* Affine ops (and routing): their gradient is the DeepLift multiplier. */
 static const char *const linear[] = { "Conv", "Dense", "Gemm", "AvgPool", "GlobalAvgPool",
                                       "BatchNorm", "Flatten", "Dropout", "Add", "Sub",
@@ -24,11 +26,11 @@ static const char *const linear[] = { "Conv", "Dense", "Gemm", "AvgPool", "Globa
 
 void deeplift_check(const model *m, int target_node, const char *file)
 {
-    static const char *const *const lists[] = { nonlinear, linear, NULL };
+    static const char *const *const lists[] = { nonlinear, linear, pools, NULL };
     int bad = rules_uncovered(m, target_node, lists);
     if (bad >= 0)
         die("%s: deeplift: no rule for op '%s' (node '%s'); the rescale rule covers "
-            "elementwise nonlinearities and linear ops", file, m->nodes[bad].op,
+            "elementwise nonlinearities, max-pooling and linear ops", file, m->nodes[bad].op,
             m->nodes[bad].name);
 }
 
@@ -38,10 +40,66 @@ struct dl_ctx {
     float *ref_in;          /* the baseline's preprocessed input */
 };
 
+/* The op's own backward of gy (n rows) into a zeroed buffer, through the
+ * switches of the input x (whose output is y). */
+static float *route(const node *nd, const op_io *io, const float *x, const float *y,
+                    void *aux, const float *gy, int64_t inlen)
+{
+    float *g = xcalloc((size_t)inlen, sizeof *g);
+    op_io own = *io;
+    const float *xs[1] = { x };
+    own.x = xs;
+    own.y = (float *)y;
+    own.gy = gy;
+    own.gx = &g;
+    own.gw = NULL;
+    own.aux = aux;
+    own.rule = OP_RULE_STANDARD;
+    nd->def->backward(nd, &own);
+    return g;
+}
+
+/* Captum's max-pool rule: with m = max(y, y'), the output's change splits
+ * into m - y' (routed through the input's switches) and y - m (through
+ * the baseline's), each times d/dy; the sum at an input position, over
+ * x - x', is its multiplier (the gradient where |x - x'| < 1e-10). The
+ * contributions then add up to d/dy (y - y'), as the rule promises. */
+static void maxpool_rule(const struct dl_ctx *c, const node *nd, int i, const op_io *io)
+{
+    int64_t len = op_numel(nd, io->n);
+    int64_t inlen = (int64_t)io->n * io->xshape[0][0] * io->xshape[0][1] * io->xshape[0][2];
+    const float *xr = nd->in[0] < 0 ? c->ref_in : c->ref[nd->in[0]];
+    float *yr = xmalloc((size_t)len * sizeof *yr), *t1 = xmalloc((size_t)len * sizeof *t1);
+    float *t2 = xmalloc((size_t)len * sizeof *t2);
+    void *aux = xcalloc(nd->need_aux * (size_t)io->n + 1, 1);
+    op_io own = *io;
+    const float *xs[1] = { xr };
+    own.x = xs, own.y = yr, own.aux = aux;
+    nd->def->forward(nd, &own);            /* the baseline's switches */
+    for (int64_t k = 0; k < len; k++) {
+        double m = io->y[k] > yr[k] ? io->y[k] : yr[k];
+        t1[k] = (float)((double)io->gy[k] * (m - yr[k]));
+        t2[k] = (float)((double)io->gy[k] * ((double)io->y[k] - m));
+    }
+    float *u1 = route(nd, io, io->x[0], io->y, io->aux, t1, inlen);
+    float *u2 = route(nd, io, xr, yr, aux, t2, inlen);
+    float *g = route(nd, io, io->x[0], io->y, io->aux, io->gy, inlen);
+    for (int64_t k = 0; k < inlen; k++) {
+        double dx = (double)io->x[0][k] - xr[k];
+        io->gx[0][k] += fabs(dx) < 1e-10 ? g[k] : (float)(((double)u1[k] + u2[k]) / dx);
+    }
+    free(yr), free(t1), free(t2), free(aux), free(u1), free(u2), free(g);
+    (void)i;
+}
+
 static int rescale(void *ctx, int i, const op_io *io)
 {
     const struct dl_ctx *c = ctx;
     const node *nd = &c->m->nodes[i];
+    if (rules_in(pools, nd->op) && io->gx[0]) {
+        maxpool_rule(c, nd, i, io);
+        return 1;
+    }
     if (!rules_in(nonlinear, nd->op) || !io->gx[0])
         return 0;
     int64_t len = op_numel(nd, io->n);
@@ -67,7 +125,7 @@ void deeplift_attr(engine *e, const model *m, const target *t, const target_sel 
     struct dl_ctx c = { m, xcalloc((size_t)m->n, sizeof(float *)), NULL };
     engine_forward_upto(e, b, t->node);
     for (int i = 0; i <= t->node; i++)
-        if (rules_in(nonlinear, m->nodes[i].op)) {
+        if (rules_in(nonlinear, m->nodes[i].op) || rules_in(pools, m->nodes[i].op)) {
             const node *nd = &m->nodes[i];
             int p = nd->in[0];
             const tensor *a = engine_act(e, i), *ai = p < 0 ? engine_preprocessed(e)

@@ -3,11 +3,15 @@
  * nonlinearity's derivative replaced by the multiplier
  * (f(x) - f(x')) / (x - x') between the input's and the baseline's
  * forward passes (the true derivative where |x - x'| < 1e-10), and
- * attr = (x - x') o the resulting multipliers at the pixels. Linear ops
+ * attr = (x - x') o the resulting multipliers at the pixels. Max-pooling
+ * follows Captum's rule: with m = max(y, y'), d/dy (m - y') is routed
+ * through the input's switches and d/dy (y - m) through the baseline's,
+ * and their sum at an input over x - x' is its multiplier. Linear ops
  * (convolutions, dense, average pooling, BatchNorm, Add, Concat, ...)
  * keep their gradient, so the attributions of each image add up to
- * f(x) - f(baseline) (summation-to-delta). Max-pooling and the other
- * nonlinear ops with several inputs per output have no rule here. */
+ * f(x) - f(baseline) (summation-to-delta). The other nonlinear ops with
+ * several inputs per output (LRN, Softmax, Mul, normalisations) have no
+ * rule here. */
 #ifndef CNN_DEEPLIFT_H
 #define CNN_DEEPLIFT_H
 

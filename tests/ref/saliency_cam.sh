@@ -49,6 +49,8 @@ run "deeplift (zeros) on a ReLU/avg-pool net and its completeness" deeplift OUT 
     -m "$M3" -M deeplift "$I"
 run "deeplift from a constant baseline, class 1" deeplift OUT class=1 0.5 -- \
     -m "$M3" -M deeplift -t class=1 --baseline 0.5 "$I"
+run "deeplift through max-pooling (Captum's rule) and its completeness" deeplift OUT pred 0.3 net -- \
+    -m "$M" -M deeplift -t pred --baseline 0.3 "$I"
 run "lrp epsilon relevance matches the layer-by-layer rule" lrp OUT net3 label 1e-9 -- \
     -m "$M3" -M lrp "$I"
 run "lrp epsilon 0.1 relevance and /completeness" lrp OUT net3 pred 0.1 -- \
@@ -79,8 +81,8 @@ check_error "a baseline file of another shape" 1 "small.h5: images are 3x10x10.*
     cnn-saliency -m "$M3" -M deeplift --baseline-file "$T/small.h5" -o "$T/bad.h5" "$I"
 check_error "lrp on an op without a rule names it" 1 "lrp: no rule for op 'Clip' \\(node 'r6'\\)" "$T/bad.h5" \
     cnn-saliency -m "$T/net2.h5" -M lrp -o "$T/bad.h5" "$I"
-check_error "deeplift through max-pooling names the op" 1 "deeplift: no rule for op 'MaxPool' \\(node 'pool1'\\)" "$T/bad.h5" \
-    cnn-saliency -m "$M" -M deeplift -o "$T/bad.h5" "$I"
+check_error "deeplift on an op without a rule names it" 1 "deeplift: no rule for op 'LRN' \\(node 'norm'\\)" "$T/bad.h5" \
+    cnn-saliency -m "$T/netlrn.h5" -M deeplift -t class=0 -o "$T/bad.h5" "$I"
 check_error "lrp of a probability" 1 "lrp explains a logit" "$T/bad.h5" \
     cnn-saliency -m "$M3" -M lrp --measure prob -o "$T/bad.h5" "$I"
 check_error "unknown --smooth-stat" 2 "smooth-stat: 'median'" "$T/bad.h5" \

@@ -52,6 +52,20 @@ def setup(d):
                 if nm in w:
                     g["weight"] = w[nm][0].astype(np.float32)
                     g["bias"] = (w[nm][1] * (0 if zero else 1)).astype(np.float32)
+    with h5py.File(d + "/netlrn.h5", "w") as f:   # an op DeepLift and LRP have no rule for
+        f.attrs["kind"] = "model"
+        f.attrs["input_shape"] = np.array([3, 12, 12], np.int64)
+        for i, (nm, op, attrs) in enumerate([("conv1", "Conv", {}), ("norm", "LRN", {"size": [3]}),
+                                             ("flat", "Flatten", {}), ("fc", "Dense", {})]):
+            g = f.create_group("nodes/%04d" % i)
+            g.attrs["name"] = nm
+            g.attrs["op"] = op
+            for k, v in attrs.items():
+                g.attrs[k] = np.array(v, np.float64)
+            shp = {"conv1": (2, 3, 3, 3), "fc": (4, 200)}.get(nm)
+            if shp:
+                g["weight"] = rng.standard_normal(shp).astype(np.float32)
+                g["bias"] = np.zeros(shp[0], np.float32)
     with h5py.File(d + "/baselines.h5", "w") as f:
         f.attrs["kind"] = "images"
         f["images"] = rng.uniform(0, 1, (3, 3, 12, 12)).astype(np.float32)
@@ -233,15 +247,60 @@ def dl_relu(refs):
     return lambda n, v: fns.setdefault(n, make(n))(v)
 
 
-def check_deeplift(d, out, spec, baseline):
-    w = load(d, "net3")
+def dl_maxpool(xr):
+    """Max-pooling (kernel 2) whose backward is Captum's DeepLift rule
+    against the baseline's input xr: d/dy (max(y, y') - y') through the
+    input's switches plus d/dy (y - max(y, y')) through the baseline's,
+    over x - x' (the plain gradient where |x - x'| < 1e-10)."""
+    class Fn(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, v):
+            y, iv = F.max_pool2d(v, 2, return_indices=True)
+            ctx.save_for_backward(v, y, iv)
+            return y
+
+        @staticmethod
+        def backward(ctx, g):
+            v, y, iv = ctx.saved_tensors
+            yr, ir = F.max_pool2d(xr, 2, return_indices=True)
+            m = torch.max(y, yr)
+            un = lambda t, i: F.max_unpool2d(t, i, 2, output_size=v.shape[2:])
+            u = un(g * (m - yr), iv) + un(g * (y - m), ir)
+            dx = v - xr
+            small = dx.abs() < 1e-10
+            return torch.where(small, un(g, iv), u / torch.where(small, torch.ones_like(dx), dx))
+    return Fn.apply
+
+
+def forward_dl_net(w, x, relu, pool):
+    """saliency_ref.py's max-pool net with DeepLift's ReLU and pool."""
+    p = lambda n: (w[n]["weight"], w[n]["bias"])
+    a = {}
+    h = (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    h = relu("relu1", F.conv2d(h, *p("conv1"), padding=1))
+    a["relu1"] = h
+    h = pool(h)
+    h = relu("relu2", F.conv2d(h, *p("conv2"), padding=1))
+    h = relu("relu3", F.linear(h.reshape(h.shape[0], -1), *p("fc1")))
+    a["fc2"] = a["logits"] = F.linear(h, *p("fc2"))
+    return a
+
+
+def check_deeplift(d, out, spec, baseline, net="net3"):
+    w = load(d, net)
     x, labels = R.images(d)
     fixed = R.choose(w, x, spec, labels)
     b = R.baseline(x, baseline)
     refs = {}
-    forward3(w, torch.tensor(b), relu=lambda n, v: refs.setdefault(n, v) is None or torch.relu(v))
+    rec = lambda n, v: refs.setdefault(n, v) is None or torch.relu(v)
     xt = torch.tensor(x, requires_grad=True)
-    v = R.target_value(forward3(w, xt, relu=dl_relu(refs)), spec, "logit", fixed)
+    if net == "net":
+        ra = forward_dl_net(w, torch.tensor(b), rec, lambda v: F.max_pool2d(v, 2))
+        fwd_x = forward_dl_net(w, xt, dl_relu(refs), dl_maxpool(ra["relu1"]))
+    else:
+        forward3(w, torch.tensor(b), relu=rec)
+        fwd_x = forward3(w, xt, relu=dl_relu(refs))
+    v = R.target_value(fwd_x, spec, "logit", fixed)
     v.sum().backward()
     want = (x - b) * xt.grad.numpy()
     fx = v.detach().numpy()

@@ -55,6 +55,11 @@ run "lrp epsilon relevance matches the layer-by-layer rule" lrp OUT net3 label 1
     -m "$M3" -M lrp "$I"
 run "lrp epsilon 0.1 relevance and /completeness" lrp OUT net3 pred 0.1 -- \
     -m "$M3" -M lrp -t pred --epsilon 0.1 "$I"
+# (eps 0.01: with eps ~ 0 a z near zero magnifies float32 rounding past 1e-4.)
+run "lrp gamma rule (gamma 0.5) matches its formula" lrp OUT net3 label 0.01 gamma 0.5 -- \
+    -m "$M3" -M lrp --rule gamma --gamma 0.5 --epsilon 0.01 "$I"
+run "lrp alpha1beta0 (z+) rule matches its formula" lrp OUT net3 label 0.01 alpha1beta0 -- \
+    -m "$M3" -M lrp --rule alpha1beta0 --epsilon 0.01 "$I"
 run "lrp conserves relevance without biases" lrp OUT net3z label 1e-9 -- \
     -m "$T/net3z.h5" -M lrp "$I"
 run "gradientshap with a baseline file and a noise file" gshap OUT label 0.1 -- \

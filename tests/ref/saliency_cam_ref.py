@@ -317,39 +317,46 @@ def check_deeplift(d, out, spec, baseline, net="net3"):
         sys.exit("/completeness %s, want about 0 (|f(x) - f(b)| up to %g)" % (comp, gap))
 
 
-def lrp_ref(w, x, spec, fixed, eps):
-    """LRP-epsilon on net3, layer by layer: R_j = a_j sum_k w_jk R_k / (z_k + eps sign z_k)."""
+def lrp_ref(w, x, spec, fixed, eps, rule="epsilon", gamma=0.25):
+    """LRP on net3, layer by layer: R_j = a_j sum_k rho(w_jk) R_k / (z_k + eps
+    sign z_k), z_k = sum_j a_j rho(w_jk) + rho(b_k); rho the identity
+    (epsilon), w + gamma w+ (gamma) or w+ (alpha1beta0) on Conv/Dense,
+    the identity on the average pool."""
+    rho = {"epsilon": lambda t: t, "gamma": lambda t: t + gamma * t.clamp(min=0),
+           "alpha1beta0": lambda t: t.clamp(min=0)}[rule]
+    P = lambda n: (rho(w[n]["weight"]), rho(w[n]["bias"]))
     a = forward3(w, torch.tensor(x))
     stab = lambda z: z + eps * torch.where(z >= 0, torch.ones_like(z), -torch.ones_like(z))
     z = a["fc2"]
     Rl = torch.zeros_like(z)
     idx = torch.arange(len(x))
     Rl[idx, torch.tensor(fixed)] = z[idx, torch.tensor(fixed)]
-    # fc2 <- relu3 (pass) <- fc1 <- flatten <- relu2 (pass) <- conv2 <- pool1 <- relu1 <- conv1 <- input
-    Rl = a["relu3"] * ((Rl / stab(a["fc2"])) @ w["fc2"]["weight"])
-    h2 = a["relu2"].reshape(len(x), -1)
-    Rl = (h2 * ((Rl / stab(a["fc1"])) @ w["fc1"]["weight"])).reshape(a["relu2"].shape)
 
-    def back(inp, zout, fn, Rout):
+    def back(inp, fn, Rout):
         inp = inp.detach().clone().requires_grad_(True)
-        s = (Rout / stab(zout)).detach()
-        (c,) = torch.autograd.grad(fn(inp), inp, s)
+        zz = fn(inp)
+        s = (Rout / stab(zz.detach())).detach()
+        (c,) = torch.autograd.grad(zz, inp, s)
         return inp.detach() * c
-    Rl = back(a["pool1"], a["conv2"], lambda v: F.conv2d(v, w["conv2"]["weight"], w["conv2"]["bias"], padding=1), Rl)
-    Rl = back(a["relu1"], a["pool1"], lambda v: F.avg_pool2d(v, 2), Rl)
-    Rl = back(a["input"], a["conv1"], lambda v: F.conv2d(v, w["conv1"]["weight"], w["conv1"]["bias"], padding=1), Rl)
+    # fc2 <- relu3 (pass) <- fc1 <- flatten <- relu2 (pass) <- conv2 <- pool1 <- relu1 <- conv1 <- input
+    Rl = back(a["relu3"], lambda v: F.linear(v, *P("fc2")), Rl)
+    h2 = a["relu2"].reshape(len(x), -1)
+    Rl = back(h2, lambda v: F.linear(v, *P("fc1")), Rl).reshape(a["relu2"].shape)
+    Rl = back(a["pool1"], lambda v: F.conv2d(v, *P("conv2"), padding=1), Rl)
+    Rl = back(a["relu1"], lambda v: F.avg_pool2d(v, 2), Rl)
+    Rl = back(a["input"], lambda v: F.conv2d(v, *P("conv1"), padding=1), Rl)
     return Rl.numpy(), a["fc2"][idx, torch.tensor(fixed)].numpy()
 
 
-def check_lrp(d, out, net, spec, eps):
+def check_lrp(d, out, net, spec, eps, rule="epsilon", gamma="0.25"):
     w = load(d, net)
     x, labels = R.images(d)
     fixed = np.asarray(R.choose(w, x, spec, labels), np.int64)
-    want, fx = lrp_ref(w, x, spec, fixed, float(eps))
+    want, fx = lrp_ref(w, x, spec, fixed, float(eps), rule, float(gamma))
     with h5py.File(out) as f:
-        R.close("lrp /attr", f["attr"][...], want)
+        R.close("lrp %s /attr" % rule, f["attr"][...], want)
         comp = f["completeness"][...]
-        assert f.attrs["rule"] == "epsilon"
+        assert f.attrs["rule"] == rule
     c_ref = want.reshape(len(x), -1).sum(1) - fx
     if np.abs(comp - c_ref).max() > 1e-4 * max(1, np.abs(fx).max()):
         sys.exit("/completeness %s, reference %s" % (comp, c_ref))

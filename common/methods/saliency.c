@@ -176,6 +176,8 @@ static void check_cfg(saliency *s, const char *file)
             c->noise);
     if (c->method == SAL_INTEGRATED && c->steps < 1)
         die("integrated-gradients: %d steps (need at least 1)", c->steps);
+    if (c->method == SAL_GRADIENTSHAP && c->smooth)
+        die("gradientshap is already a noisy average: no --smooth");
     if (c->method == SAL_GRADIENTSHAP && (c->samples < 1 || !(c->noise >= 0)))
         die("gradientshap: %d samples at noise %g (need samples >= 1, noise >= 0)", c->samples,
             c->noise);

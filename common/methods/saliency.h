@@ -127,10 +127,11 @@ const float *saliency_cam_weights(const saliency *s, int64_t *K);
  * NULL unless the target needs them) and ids (for messages and the per
  * image noise streams; NULL = rows 0..n-1) describe the rows. Writes
  * attr (n x saliency_channels x H x W, dims set), score[i] (the target's
- * value at x), chosen[i] (the class or channel measured), and for
- * integrated gradients base[i] (the value at the baseline; else NaN); cam,
- * when not NULL and the method is Grad-CAM, gets the layer-resolution maps
- * (n x h x w, dims set). */
+ * value at x), chosen[i] (the class or channel measured), and for the
+ * methods of saliency_has_completeness base[i] (the value at the baseline;
+ * else NaN); cam, when not NULL and the method is a CAM, gets the
+ * layer-resolution maps (n x h x w, dims set). Advances the bar of
+ * saliency_progress, if any. */
 void saliency_run(saliency *s, const tensor *x, const int32_t *labels, const int64_t *ids,
                   tensor *attr, float *score, int32_t *chosen, float *base, tensor *cam);
 

@@ -106,17 +106,49 @@ static void eigen_cam(const float *a, int64_t K, int64_t hw, float *cam)
     free(proj);
 }
 
-/* One masked copy per row of an image's passes. */
+/* Ablation-CAM's edit: every row back to the clean maps, then map chan[r]
+ * of row r zeroed. */
 struct ablate {
-    const int64_t *chan;    /* channel zeroed in each row */
+    const float *clean;     /* the image's maps at the layer, K x h x w */
+    const int64_t *chan;
 };
 
 static void ablate_rows(void *ctx, tensor *act)
 {
     const struct ablate *ab = ctx;
     int64_t K = act->dims[1], hw = act->dims[2] * act->dims[3];
-    for (int64_t r = 0; r < act->dims[0]; r++)
+    for (int64_t r = 0; r < act->dims[0]; r++) {
+        memcpy(act->data + r * K * hw, ab->clean, (size_t)(K * hw) * sizeof(float));
         memset(act->data + (r * K + ab->chan[r]) * hw, 0, (size_t)hw * sizeof(float));
+    }
+}
+
+/* Ablation-CAM's K scores of image i into y: one forward of r copies of
+ * the image, then for each r maps the net's tail from the layer on
+ * (engine_rerun_from) with one map zeroed per row. */
+static void ablation_scores(int layer, const tensor *A, int i, const cam_passes *p, double *y)
+{
+    int64_t K = A->dims[1], hw = A->dims[2] * A->dims[3], len = tensor_rowsize(p->x);
+    int r = K < p->max_batch ? (int)K : p->max_batch;
+    tensor *xb = tensor_new4(r, p->x->dims[1], p->x->dims[2], p->x->dims[3]);
+    for (int j = 0; j < r; j++)
+        memcpy(xb->data + j * len, p->x->data + (int64_t)i * len, (size_t)len * sizeof(float));
+    engine_forward_upto(p->e, xb, p->t->node);
+    int64_t *chan = xmalloc((size_t)r * sizeof *chan);
+    float *val = xmalloc((size_t)r * sizeof *val);
+    struct ablate ab = { A->data + (int64_t)i * K * hw, chan };
+    for (int64_t c0 = 0; c0 < K; c0 += r) {
+        for (int j = 0; j < r; j++)     /* past K: repeat the last map, unused */
+            chan[j] = c0 + j < K ? c0 + j : K - 1;
+        engine_rerun_from(p->e, layer, p->t->node, ablate_rows, &ab);
+        target_value(p->t, p->e, r, p->sel + i, 1, val);
+        for (int j = 0; j < r && c0 + j < K; j++)
+            y[c0 + j] = val[j];
+        progress_update(p->pg, p->pg_done + (int64_t)i * K + (c0 + r < K ? c0 + r : K));
+    }
+    tensor_free(xb);
+    free(chan);
+    free(val);
 }
 
 /* Score-CAM's masked copy of image xi (C x H x W pixels) under the
@@ -133,9 +165,8 @@ static void score_mask(const model *m, const float *xi, const float *mk, int64_t
     }
 }
 
-/* The K masked scores of image i into y (K), in passes of max_batch rows. */
-static void masked_scores(cam_kind k, int layer, const tensor *A, int i, const cam_passes *p,
-                          double *y)
+/* Score-CAM's K masked scores of image i into y, in passes of max_batch rows. */
+static void score_scores(const tensor *A, int i, const cam_passes *p, double *y)
 {
     const model *m = p->m;
     int64_t K = A->dims[1], h = A->dims[2], w = A->dims[3];
@@ -143,30 +174,19 @@ static void masked_scores(cam_kind k, int layer, const tensor *A, int i, const c
     int rows = p->max_batch;
     tensor *xb = tensor_new4(rows, C, H, W);
     float *up = xmalloc((size_t)HW * sizeof *up), *val = xmalloc((size_t)rows * sizeof *val);
-    int64_t *chan = xmalloc((size_t)rows * sizeof *chan);
-    struct ablate ab = { chan };
     const float *xi = p->x->data + (int64_t)i * C * HW;
     for (int64_t c0 = 0; c0 < K; c0 += rows) {
         int r = K - c0 < rows ? (int)(K - c0) : rows;
         xb->dims[0] = r;
         for (int j = 0; j < r; j++) {
-            float *d = xb->data + (int64_t)j * C * HW;
-            chan[j] = c0 + j;
-            if (k == CAM_ABLATIONCAM) {
-                memcpy(d, xi, (size_t)(C * HW) * sizeof(float));
-                continue;
-            }
             cam_upsample(A->data + ((int64_t)i * K + c0 + j) * h * w, h, w, up, H, W, 1);
             double lo, hi;
             num_minmax(up, HW, &lo, &hi);
             for (int64_t q = 0; q < HW; q++)
                 up[q] = (float)((up[q] - lo) / (hi - lo + 1e-8));
-            score_mask(m, xi, up, H, W, d);
+            score_mask(m, xi, up, H, W, xb->data + (int64_t)j * C * HW);
         }
-        if (k == CAM_ABLATIONCAM)
-            engine_set_edit(p->e, layer, ablate_rows, &ab);
         engine_forward_upto(p->e, xb, p->t->node);
-        engine_set_edit(p->e, layer, NULL, NULL);
         target_value(p->t, p->e, r, p->sel + i, 1, val);
         for (int j = 0; j < r; j++)
             y[c0 + j] = val[j];
@@ -176,7 +196,6 @@ static void masked_scores(cam_kind k, int layer, const tensor *A, int i, const c
     tensor_free(xb);
     free(up);
     free(val);
-    free(chan);
 }
 
 /* Score-CAM's and Ablation-CAM's weights for image i into w (K). */
@@ -185,7 +204,10 @@ static void pass_weights(cam_kind k, int layer, const tensor *A, int i, const ca
 {
     int64_t K = A->dims[1];
     double *y = xmalloc((size_t)K * sizeof *y);
-    masked_scores(k, layer, A, i, p, y);
+    if (k == CAM_SCORECAM)
+        score_scores(A, i, p, y);
+    else
+        ablation_scores(layer, A, i, p, y);
     if (k == CAM_SCORECAM) {
         double mx = y[0], s = 0;
         for (int64_t c = 1; c < K; c++)

@@ -47,9 +47,6 @@ struct engine {
     tensor ***wgrad;           /* per node, per weight (lazy) */
     char *mark;                /* scratch: ancestors of a node */
     int has_grad;              /* a backward has run since the last forward */
-    int edit_node;             /* engine_set_edit (-1: none) */
-    engine_edit_fn edit;
-    void *edit_ctx;
     engine_backward_fn bhook;  /* engine_set_backward_hook */
     void *bhook_ctx;
 };
@@ -179,6 +176,27 @@ static void node_inputs(engine *e, const node *nd, const float **x, const int64_
     }
 }
 
+/* Node i's forward over the batch. */
+static void forward_node(engine *e, int i)
+{
+    const node *nd = &e->m->nodes[i];
+    const float *xin[64];
+    const int64_t *xsh[64];
+    node_inputs(e, nd, xin, xsh);
+    op_io io = { 0 };
+    io.n = e->n;
+    io.nin = nd->nin;
+    io.x = xin;
+    io.xshape = xsh;
+    io.y = e->act[i]->data;
+    io.aux = e->aux[i];
+    io.ws = e->ws;
+    io.training = e->training;
+    io.rng = &e->rng;
+    nd->def->forward(nd, &io);
+    e->valid[i] = 1;
+}
+
 void engine_forward_upto(engine *e, const tensor *x, int upto)
 {
     const model *m = e->m;
@@ -199,29 +217,32 @@ void engine_forward_upto(engine *e, const tensor *x, int upto)
     set_batch(e->input, e->n);
     preprocess(e, x);
     mark_ancestors(e, upto);
-    const float *xin[64];
-    const int64_t *xsh[64];
     for (int i = 0; i < m->n; i++) {
         e->valid[i] = 0;
         set_batch(e->act[i], e->n);
-        if (!e->mark[i])
-            continue;
-        const node *nd = &m->nodes[i];
-        node_inputs(e, nd, xin, xsh);
-        op_io io = { 0 };
-        io.n = e->n;
-        io.nin = nd->nin;
-        io.x = xin;
-        io.xshape = xsh;
-        io.y = e->act[i]->data;
-        io.aux = e->aux[i];
-        io.ws = e->ws;
-        io.training = e->training;
-        io.rng = &e->rng;
-        nd->def->forward(nd, &io);
-        if (e->edit && i == e->edit_node)
-            e->edit(e->edit_ctx, e->act[i]);
-        e->valid[i] = 1;
+        if (e->mark[i])
+            forward_node(e, i);
+    }
+}
+
+void engine_rerun_from(engine *e, int from, int upto, engine_edit_fn fn, void *ctx)
+{
+    if (from < 0 || upto >= e->m->n || from > upto || !e->valid[from] || !e->valid[upto])
+        die("engine: rerun from node %d to %d, which the last forward did not compute", from,
+            upto);
+    if (fn)
+        fn(ctx, e->act[from]);
+    e->has_grad = 0;
+    mark_ancestors(e, upto);
+    /* The nodes that depend on `from`: mark 2. */
+    e->mark[from] = 2;
+    for (int i = from + 1; i <= upto; i++) {
+        const node *nd = &e->m->nodes[i];
+        for (int k = 0; k < nd->nin && e->mark[i] == 1; k++)
+            if (nd->in[k] >= 0 && e->mark[nd->in[k]] == 2)
+                e->mark[i] = 2;
+        if (e->mark[i] == 2)
+            forward_node(e, i);
     }
 }
 
@@ -361,13 +382,6 @@ void engine_zero_wgrad(engine *e)
         if (e->wgrad[i])
             for (int k = 0; k < e->m->nodes[i].nw; k++)
                 tensor_fill(e->wgrad[i][k], 0.0f);
-}
-
-void engine_set_edit(engine *e, int i, engine_edit_fn fn, void *ctx)
-{
-    e->edit_node = i;
-    e->edit = fn;
-    e->edit_ctx = ctx;
 }
 
 void engine_set_backward_hook(engine *e, engine_backward_fn fn, void *ctx)

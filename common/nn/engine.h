@@ -61,11 +61,14 @@ const tensor *engine_preprocessed(const engine *e);
  * the node backward started from). */
 const tensor *engine_node_grad(const engine *e, int i);
 
-/* Edit node i's activation in place right after its forward (Ablation-CAM
- * zeroes maps of a layer before the rest of the net sees them): fn gets
- * ctx and the activation (engine_batch rows). fn NULL removes the edit. */
+/* An edit of a node's activation in place (engine_rerun_from). */
 typedef void (*engine_edit_fn)(void *ctx, tensor *act);
-void engine_set_edit(engine *e, int i, engine_edit_fn fn, void *ctx);
+
+/* Run again, for the images of the last forward, the nodes up to `upto`
+ * that depend on node `from`, after fn (when not NULL) has edited from's
+ * activation in place; the other nodes keep their activations. Ablation-
+ * CAM reruns only the tail of the net for each set of zeroed maps. */
+void engine_rerun_from(engine *e, int from, int upto, engine_edit_fn fn, void *ctx);
 
 /* Replace the backward of chosen nodes (DeepLift's and LRP's rules): fn is
  * called for every node backward visits with the node's index and the op

@@ -39,8 +39,8 @@ run "gradcam++ at pool1 for class 2" cam OUT gradcam++ pool1 net class=2 -- \
     -m "$M" -M gradcam++ -l pool1 -t class=2 "$I"
 run "scorecam at conv1 (negative maps), batches of 3" cam OUT scorecam conv1 net pred -- \
     -m "$M" -M scorecam -l conv1 -t pred --batch 3 "$I"
-run "ablationcam at conv2 on the avg-pool net" cam OUT ablationcam conv2 net3 label -- \
-    -m "$M3" -M ablationcam -l conv2 "$I"
+run "ablationcam at conv2 on the avg-pool net, passes of 2 rows" cam OUT ablationcam conv2 net3 label -- \
+    -m "$M3" -M ablationcam -l conv2 --batch 2 "$I"
 run "SmoothGrad^2 (--smooth-stat sq) with a noise file" smooth OUT sq 0.2 -- \
     -m "$M" -M smoothgrad --smooth-stat sq --noise 0.2 --noise-file "$T/noise.h5" "$I"
 run "VarGrad (--smooth-stat var) with a noise file" smooth OUT var 0.2 -- \

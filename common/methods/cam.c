@@ -1,7 +1,8 @@
 /* cam: the class activation maps (see cam.h). Weights and sums run in
- * double; Score-CAM and Ablation-CAM pack up to max_batch masked copies
- * of one image per forward pass, so their cost is K / max_batch passes
- * per image (K the layer's channels). */
+ * double. Score-CAM packs up to max_batch masked copies of one image per
+ * forward pass: K / max_batch passes per image (K the layer's channels).
+ * Ablation-CAM runs the image's copies once and then only the net after
+ * the layer, K / max_batch times (engine_rerun_from). */
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>

@@ -64,7 +64,7 @@ static float *route(const node *nd, const op_io *io, const float *x, const float
  * the baseline's), each times d/dy; the sum at an input position, over
  * x - x', is its multiplier (the gradient where |x - x'| < 1e-10). The
  * contributions then add up to d/dy (y - y'), as the rule promises. */
-static void maxpool_rule(const struct dl_ctx *c, const node *nd, int i, const op_io *io)
+static void maxpool_rule(const struct dl_ctx *c, const node *nd, const op_io *io)
 {
     int64_t len = op_numel(nd, io->n);
     int64_t inlen = (int64_t)io->n * io->xshape[0][0] * io->xshape[0][1] * io->xshape[0][2];
@@ -89,7 +89,6 @@ static void maxpool_rule(const struct dl_ctx *c, const node *nd, int i, const op
         io->gx[0][k] += fabs(dx) < 1e-10 ? g[k] : (float)(((double)u1[k] + u2[k]) / dx);
     }
     free(yr), free(t1), free(t2), free(aux), free(u1), free(u2), free(g);
-    (void)i;
 }
 
 static int rescale(void *ctx, int i, const op_io *io)
@@ -97,7 +96,7 @@ static int rescale(void *ctx, int i, const op_io *io)
     const struct dl_ctx *c = ctx;
     const node *nd = &c->m->nodes[i];
     if (rules_in(pools, nd->op) && io->gx[0]) {
-        maxpool_rule(c, nd, i, io);
+        maxpool_rule(c, nd, io);
         return 1;
     }
     if (!rules_in(nonlinear, nd->op) || !io->gx[0])

@@ -123,8 +123,9 @@ void deeplift_attr(engine *e, const model *m, const target *t, const target_sel 
     int n = (int)x->dims[0];
     struct dl_ctx c = { m, xcalloc((size_t)m->n, sizeof(float *)), NULL };
     engine_forward_upto(e, b, t->node);
+    char *on = rules_ancestors(m, t->node);
     for (int i = 0; i <= t->node; i++)
-        if (rules_in(nonlinear, m->nodes[i].op) || rules_in(pools, m->nodes[i].op)) {
+        if (on[i] && (rules_in(nonlinear, m->nodes[i].op) || rules_in(pools, m->nodes[i].op))) {
             const node *nd = &m->nodes[i];
             int p = nd->in[0];
             const tensor *a = engine_act(e, i), *ai = p < 0 ? engine_preprocessed(e)
@@ -137,6 +138,7 @@ void deeplift_attr(engine *e, const model *m, const target *t, const target_sel 
                 memcpy(*dst, ai->data, (size_t)tensor_numel(ai) * sizeof(float));
             }
         }
+    free(on);
     engine_forward_upto(e, x, t->node);
     const int64_t *ts = m->nodes[t->node].shape;
     tensor *seed = tensor_new4(n, ts[0], ts[1], ts[2]);

@@ -51,6 +51,8 @@ run "deeplift from a constant baseline, class 1" deeplift OUT class=1 0.5 -- \
     -m "$M3" -M deeplift -t class=1 --baseline 0.5 "$I"
 run "deeplift through max-pooling (Captum's rule) and its completeness" deeplift OUT pred 0.3 net -- \
     -m "$M" -M deeplift -t pred --baseline 0.3 "$I"
+run "deeplift on the net with every op (BatchNorm, LeakyReLU, Clip, Add, Concat, pools) sums to f(x) - f(0)" \
+    dlsum OUT net2 pred -- -m "$T/net2.h5" -M deeplift -t pred "$I"
 run "lrp epsilon relevance matches the layer-by-layer rule" lrp OUT net3 label 1e-9 -- \
     -m "$M3" -M lrp "$I"
 run "lrp epsilon 0.1 relevance and /completeness" lrp OUT net3 pred 0.1 -- \

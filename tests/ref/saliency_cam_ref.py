@@ -387,7 +387,21 @@ def check_gshap(d, out, spec, noise):
         R.close("gradientshap /baseline_scores", f["baseline_scores"][...], fb)
 
 
+def check_dl_sum(d, out, net, spec):
+    """Summation-to-delta on any net: the attributions add up to f(x) - f(0)
+    of the reference forward."""
+    w = load(d, net)
+    x, labels = R.images(d)
+    fixed = R.choose(w, x, spec, labels)
+    fx = R.target_value(R.forward(w, torch.tensor(x)), spec, "logit", fixed).detach().numpy()
+    fb = R.target_value(R.forward(w, torch.zeros(x.shape)), spec, "logit", fixed).detach().numpy()
+    with h5py.File(out) as f:
+        got = f["attr"][...].reshape(len(x), -1).sum(1)
+    R.close("sum of deeplift attributions", got, fx - fb)
+
+
 CHECKS = {
+    "dlsum": check_dl_sum,
     "cam": lambda d, out, kind, layer, net, spec: check_cam(d, out, kind, layer, net, spec),
     "smooth": check_smooth,
     "deeplift": check_deeplift,

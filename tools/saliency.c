@@ -129,7 +129,10 @@ static void parse_opt(int c, const char *arg, struct sal_opts *o)
             die_usage("--smooth-stat: '%s' is not mean, sq or var", arg);
         break;
     case OPT_NOISE: o->noise = cli_double("--noise", arg, 0, 1e6), o->noise_set = 1; break;
-    case OPT_SAMPLES: o->samples = (int)cli_long("--samples", arg, 1, 1 << 20), o->samples_set = 1; break;
+    case OPT_SAMPLES:
+        o->samples = (int)cli_long("--samples", arg, 1, 1 << 20);
+        o->samples_set = 1;
+        break;
     case OPT_NOISE_FILE: o->noise_file = arg; break;
     case OPT_STEPS: o->steps = (int)cli_long("--steps", arg, 1, 1 << 20), o->steps_set = 1; break;
     case OPT_BASELINE: o->baseline = arg; break;
@@ -165,13 +168,15 @@ static void check_opts(struct sal_opts *o)
         die_usage("gradientshap is already a noisy average: no --smooth");
     int sampled = o->smooth || m == SAL_GRADIENTSHAP;
     if (!sampled && (o->noise_file || o->samples_set || o->noise_set))
-        die_usage("--noise, --noise-file and --samples are for smoothgrad, --smooth or gradientshap");
+        die_usage("--noise, --noise-file and --samples are for smoothgrad, --smooth or "
+                  "gradientshap");
     if (!o->smooth && o->stat)
         die_usage("--smooth-stat is for smoothgrad or --smooth");
     if (o->steps_set && m != SAL_INTEGRATED)
         die_usage("--steps is for integrated-gradients");
     if (!ref && (o->baseline || o->baseline_file))
-        die_usage("--baseline and --baseline-file are for integrated-gradients, deeplift and gradientshap");
+        die_usage("--baseline and --baseline-file are for integrated-gradients, deeplift and "
+                  "gradientshap");
     if (o->baseline && o->baseline_file)
         die_usage("--baseline or --baseline-file, not both");
     if (o->lrp_set && m != SAL_LRP)

@@ -232,7 +232,8 @@ void cam_maps(cam_kind k, int layer, const tensor *A, const tensor *G, const cam
     int64_t K = A->dims[1], hw = A->dims[2] * A->dims[3];
     double *w = xmalloc((size_t)K * sizeof *w), *acc = xmalloc((size_t)hw * sizeof *acc);
     for (int i = 0; i < n; i++) {
-        const float *a = A->data + (int64_t)i * K * hw, *g = G ? G->data + (int64_t)i * K * hw : NULL;
+        const float *a = A->data + (int64_t)i * K * hw;
+        const float *g = G ? G->data + (int64_t)i * K * hw : NULL;
         float *ci = cam + (int64_t)i * hw;
         if (k == CAM_EIGENCAM) {
             eigen_cam(a, K, hw, ci);

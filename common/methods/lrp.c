@@ -79,8 +79,10 @@ static int relevance(void *ctx, int i, const op_io *io)
         use.def->forward(&use, &own);
     } else
         memcpy(z, io->y, (size_t)len * sizeof *z);
-    for (int64_t k = 0; k < len; k++)
-        sd[k] = (float)((double)io->gy[k] / ((double)z[k] + c->cfg->epsilon * (z[k] >= 0 ? 1 : -1)));
+    for (int64_t k = 0; k < len; k++) {
+        double zs = (double)z[k] + c->cfg->epsilon * (z[k] >= 0 ? 1 : -1);
+        sd[k] = (float)((double)io->gy[k] / zs);
+    }
     float *gx[64];
     int64_t inlen[64];
     for (int k = 0; k < nd->nin; k++) {

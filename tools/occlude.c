@@ -276,7 +276,8 @@ int main(int argc, char **argv)
     tensor *pp = o.per_pixel ? tensor_new(3, (int64_t[]){ chunk, H, W }) : NULL;
     float *base = xcalloc((size_t)n, sizeof *base);
     int32_t *targets = xcalloc((size_t)n, sizeof *targets);
-    progress *pg = progress_start("occlude", n);
+    progress *pg = progress_start("occlusion", n * hm * wm);
+    occlude_progress(oc, pg);
     for (int64_t s = 0; s < n; s += chunk) {
         int64_t c = n - s < chunk ? n - s : chunk;
         x->dims[0] = mp->dims[0] = c;
@@ -298,7 +299,6 @@ int main(int argc, char **argv)
             h5out_write_rows(out, "/maps", s, mp);
         if (!o.no_images)
             h5out_write_rows(out, "/images", s, x);
-        progress_update(pg, s + c);
     }
     progress_end(pg);
     tensor bt = { 1, { n }, base };

@@ -1,0 +1,113 @@
+#!/bin/sh
+# cnn-evaluate against the metrics written again in NumPy + PyTorch float64
+# (tests/ref/evaluate_ref.py) on occlude_ref.py's two models (a LeNet-like
+# chain; a BGR RGB graph with BatchNorm, Add, Concat and a final Softmax):
+# deletion and insertion curves and AUCs on occlusion and saliency maps
+# (every fill, steps that do not divide the pixels, batches smaller than a
+# curve, -t overrides, --range), infidelity and max-sensitivity with shared
+# noise files; bad input.
+. "$(dirname "$0")/../lib.sh"
+R=$TOP/tests/ref/occlude_ref.py
+E=$TOP/tests/ref/evaluate_ref.py
+
+if ! $PY -c 'import torch, h5py' 2>/dev/null; then
+    skip "cnn-evaluate vs PyTorch" "python3-torch or h5py missing"
+    exit 0
+fi
+$PY "$R" models "$T" || exit 1
+$PY "$R" images "$T/lenet.h5" "$T/li.h5" 5 || exit 1
+$PY "$R" images "$T/resnet.h5" "$T/ri.h5" 3 || exit 1
+$PY "$E" noise "$T/zn1.h5" 8 1 16 16 normal 3 || exit 1
+$PY "$E" noise "$T/zn3.h5" 6 3 17 18 normal 5 || exit 1
+$PY "$E" noise "$T/zu1.h5" 6 1 16 16 uniform 4 || exit 1
+$PY "$E" noise "$T/zu3.h5" 5 3 17 18 uniform 6 || exit 1
+
+check "cnn-evaluate --help" cnn-evaluate --help
+# The maps evaluated: occlusion per pixel and saliency, on both models.
+cnn-occlude -q -m "$T/lenet.h5" -t label -w 4 --stride 2 --per-pixel -o "$T/lo.h5" "$T/li.h5"
+cnn-occlude -q -m "$T/lenet.h5" -t label -w 4 --stride 2 -o "$T/lw.h5" "$T/li.h5"
+cnn-saliency -q -m "$T/lenet.h5" -t pred -o "$T/ls.h5" "$T/li.h5"
+cnn-saliency -q -m "$T/lenet.h5" -t label -M input-x-gradient -o "$T/lx.h5" "$T/li.h5"
+cnn-occlude -q -m "$T/resnet.h5" -t pred -w 5 --stride 3 --per-pixel --fill mean -o "$T/ro.h5" "$T/ri.h5"
+cnn-saliency -q -m "$T/resnet.h5" -t label -M guided --measure prob -o "$T/rs.h5" "$T/ri.h5"
+cnn-saliency -q -m "$T/resnet.h5" -t label -o "$T/rg.h5" "$T/ri.h5"
+cnn-saliency -q -m "$T/resnet.h5" -t label --range 1:3 -o "$T/rr.h5" "$T/ri.h5"
+
+n=0
+: >"$T/list"; : >"$T/names"
+# model images maps noise tol "options": run here, compared in one Python.
+# A noise file other than - is given to both sides (--noise-file).
+case_ref() {
+    n=$((n + 1))
+    nf=-; [ "$4" = - ] || nf=$T/$4
+    check "$1 $3: $6" cnn-evaluate -q -m "$T/$1.h5" --maps "$T/$3.h5" $6 \
+        $([ "$4" = - ] || echo --noise-file "$nf") -o "$T/e$n.h5" "$T/$2.h5"
+    echo "$T/$1.h5 $T/$2.h5 $T/$3.h5 $T/e$n.h5 $nf $5" >>"$T/list"
+    echo "$1 $3: $6 = NumPy/PyTorch" >>"$T/names"
+}
+case_ref lenet li lo - 1e-4 "--metric deletion --steps 16"
+case_ref lenet li lo - 1e-4 "--metric insertion --steps 10 --blur-sigma 2"
+case_ref lenet li ls - 1e-4 "--metric deletion --steps 7 --fill gray --batch 3"
+case_ref lenet li ls - 1e-4 "--metric deletion --steps 256 --fill blur --blur-sigma 1.5"
+case_ref lenet li lx - 1e-4 "--metric deletion --steps 20 --fill 0.3 -t class=2"
+case_ref lenet li lx - 1e-4 "--metric insertion --steps 33 -t pred --batch 8"
+case_ref resnet ri ro - 1e-4 "--metric deletion --steps 25"
+case_ref resnet ri rs - 1e-4 "--metric insertion --steps 9 --blur-sigma 3 --batch 4"
+case_ref resnet ri rr - 1e-4 "--metric deletion --steps 12 --fill blur --range 1:3"
+case_ref lenet li ls zn1.h5 1e-3 "--metric infidelity --samples 8 --noise 0.1"
+case_ref lenet li lo zn1.h5 1e-3 "--metric infidelity --samples 5 --noise 0.05 --batch 2"
+case_ref resnet ri rs zn3.h5 1e-3 "--metric infidelity --samples 6 --noise 0.1"
+case_ref resnet ri ro zn3.h5 1e-3 "--metric infidelity --samples 6 --noise 0.1"
+case_ref lenet li ls zu1.h5 1e-3 "--metric sensitivity --samples 6"
+case_ref lenet li lx zu1.h5 1e-3 "--metric sensitivity --samples 4 --radius 0.05 --batch 3"
+case_ref resnet ri rg zu3.h5 1e-3 "--metric sensitivity --samples 5"
+
+$PY "$E" batch "$T/list" "$T/results" >"$T/.pyout" 2>"$T/.err"
+i=0
+while IFS= read -r name; do
+    i=$((i + 1))
+    r=$(sed -n "${i}p" "$T/results" 2>/dev/null)
+    if [ "$r" = ok ]; then pass "$name"; else fail "$name" "${r:-no result: $(tail -c 300 "$T/.err")}"; fi
+done <"$T/names"
+
+check_py "the output: kind, shapes, carried ids and labels, attributes" -c "
+import h5py
+f = h5py.File('$T/e1.h5'); a = f.attrs
+assert a['kind'] == 'evaluation' and a['metric'] == 'deletion' and a['fill'] == 'zero'
+assert f['curve'].shape == (5, 17) and f['auc'].shape == (5,) and f['target'].shape == (5,)
+assert list(f['ids'][()]) == [100, 101, 102, 103, 104] and list(f['labels'][()]) == [0, 1, 2, 3, 4]
+assert int(a['steps'][0]) == 16 and a['measure'] == 'prob' and len(f['classes']) == 10
+g = h5py.File('$T/e10.h5'); assert g['infidelity'].shape == (5,) and g.attrs['measure'] == 'logit'"
+# Without a noise file the draws come from --seed: the same seed, the same scores.
+check "infidelity with drawn noise" cnn-evaluate -q -m "$T/lenet.h5" --maps "$T/ls.h5" \
+    --metric infidelity --seed 7 -o "$T/d1.h5" "$T/li.h5"
+cnn-evaluate -q -m "$T/lenet.h5" --maps "$T/ls.h5" --metric infidelity --seed 7 --batch 3 \
+    -o "$T/d2.h5" "$T/li.h5"
+check_py "the same seed gives the same scores, whatever --batch" -c "
+import h5py, numpy as np
+assert np.array_equal(h5py.File('$T/d1.h5')['infidelity'][()], h5py.File('$T/d2.h5')['infidelity'][()])"
+
+# Bad input: one line, non-zero exit, no output file.
+check_error "maps of other images" 1 "do not match the images" "$T/b1.h5" \
+    cnn-evaluate -m "$T/resnet.h5" --maps "$T/rr.h5" --metric deletion --range 0:2 -o "$T/b1.h5" "$T/ri.h5"
+check_error "maps of fewer rows than the images" 1 "2 maps, but .* has 3 images in the range" "$T/b2.h5" \
+    cnn-evaluate -m "$T/resnet.h5" --maps "$T/rr.h5" --metric deletion -o "$T/b2.h5" "$T/ri.h5"
+check_error "--steps larger than the pixel count" 2 "steps 300 is more than the 256 pixels" "$T/b3.h5" \
+    cnn-evaluate -m "$T/lenet.h5" --maps "$T/lo.h5" --metric deletion --steps 300 -o "$T/b3.h5" "$T/li.h5"
+check_error "unknown metric" 2 "unknown metric 'fidelity'" "$T/b4.h5" \
+    cnn-evaluate -m "$T/lenet.h5" --maps "$T/lo.h5" --metric fidelity -o "$T/b4.h5" "$T/li.h5"
+check_error "window maps are not per pixel" 1 "maps are 7x7, not the images' 16x16 pixels" "$T/b5.h5" \
+    cnn-evaluate -m "$T/lenet.h5" --maps "$T/lw.h5" --metric insertion -o "$T/b5.h5" "$T/li.h5"
+check_error "no maps" 2 "no maps" "$T/b6.h5" \
+    cnn-evaluate -m "$T/lenet.h5" --metric deletion -o "$T/b6.h5" "$T/li.h5"
+check_error "sensitivity of occlusion maps" 1 "cnn-saliency's maps only" "$T/b7.h5" \
+    cnn-evaluate -m "$T/lenet.h5" --maps "$T/lo.h5" --metric sensitivity -o "$T/b7.h5" "$T/li.h5"
+check_error "maps file of another model's images" 1 "images are 3x17x18" "$T/b8.h5" \
+    cnn-evaluate -m "$T/lenet.h5" --maps "$T/lo.h5" --metric deletion -o "$T/b8.h5" "$T/ri.h5"
+check_error "noise file of another shape" 1 "/noise should be at least 8 x 1 x 16 x 16" "$T/b9.h5" \
+    cnn-evaluate -m "$T/lenet.h5" --maps "$T/ls.h5" --metric infidelity --samples 8 \
+    --noise-file "$T/zu1.h5" -o "$T/b9.h5" "$T/li.h5"
+check_error "a unit target" 1 "scores a class" "$T/b10.h5" \
+    cnn-evaluate -m "$T/lenet.h5" --maps "$T/ls.h5" --metric deletion -t unit=conv2:1 -o "$T/b10.h5" "$T/li.h5"
+check_error "not a maps file" 1 "expected maps" "$T/b11.h5" \
+    cnn-evaluate -m "$T/lenet.h5" --maps "$T/li.h5" --metric deletion -o "$T/b11.h5" "$T/li.h5"

@@ -111,3 +111,9 @@ check_error "a unit target" 1 "scores a class" "$T/b10.h5" \
     cnn-evaluate -m "$T/lenet.h5" --maps "$T/ls.h5" --metric deletion -t unit=conv2:1 -o "$T/b10.h5" "$T/li.h5"
 check_error "not a maps file" 1 "expected maps" "$T/b11.h5" \
     cnn-evaluate -m "$T/lenet.h5" --maps "$T/li.h5" --metric deletion -o "$T/b11.h5" "$T/li.h5"
+check_error "a missing maps file" 1 "nosuch.h5" "$T/b12.h5" \
+    cnn-evaluate -m "$T/lenet.h5" --maps "$T/nosuch.h5" --metric deletion -o "$T/b12.h5" "$T/li.h5"
+check_error "-o the maps file" 1 "lo.h5" "" \
+    cnn-evaluate -m "$T/lenet.h5" --maps "$T/lo.h5" --metric deletion -o "$T/lo.h5" "$T/li.h5"
+check_py "the maps file is unharmed" -c "
+import h5py; assert h5py.File('$T/lo.h5').attrs['kind'] == 'maps'"

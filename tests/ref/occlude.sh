@@ -153,3 +153,18 @@ check_error "position outside the layer" 1 "outside layer 'conv2'" "$T/b10.h5" \
 check_error "not an images file" 1 "expected images" "$T/b11.h5" \
     cnn-occlude -m "$T/lenet.h5" -o "$T/b11.h5" "$T/lenet.h5"
 check_error "no model" 2 "no model" "" cnn-occlude "$T/li.h5"
+
+# Progress counts windows (images x positions), labelled occlusion, on a
+# terminal only (script(1) gives a pseudo-terminal).
+if command -v script >/dev/null 2>&1; then
+    script -qec "cnn-occlude -m '$T/lenet.h5' -t label -w 4 --stride 2 -o '$T/pg.h5' '$T/li.h5'" \
+        /dev/null </dev/null >"$T/pty" 2>&1
+    if tr '\r' '\n' <"$T/pty" | grep -q 'occlusion .* 245/245'; then
+        pass "progress on a terminal: occlusion, 5 images x 49 windows"
+    else fail "progress on a terminal: occlusion, 5 images x 49 windows" "$(tr '\r' '\n' <"$T/pty" | tail -c 300)"; fi
+else
+    skip "progress on a terminal" "no script(1)"
+fi
+cnn-occlude -m "$T/lenet.h5" -t label -w 4 --stride 2 -o "$T/pg2.h5" "$T/li.h5" 2>"$T/pgerr"
+if [ ! -s "$T/pgerr" ]; then pass "no progress when stderr is not a terminal"
+else fail "no progress when stderr is not a terminal" "$(head -c 200 "$T/pgerr")"; fi

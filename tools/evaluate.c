@@ -24,7 +24,8 @@ static const char usage[] =
     "the images they explain. Writes an evaluation file (kind=evaluation):\n"
     "deletion/insertion: /curve (N x steps+1, the target's probability after\n"
     "each step) and /auc (N); infidelity: /infidelity (N); sensitivity:\n"
-    "/sensitivity (N); and /target, /ids, /labels, /classes, /paths.\n"
+    "/sensitivity (N); sanity: /cascade (N x L+1 x H x W), /spearman, /ssim,\n"
+    "/hog (N x L), /layers (L); and /target, /ids, /labels, /classes, /paths.\n"
     "\n"
     "  -m, --model FILE    model file (kind=model)\n"
     "      --maps FILE     the maps file (kind=maps) whose /maps (N x H x W) rank\n"
@@ -34,7 +35,10 @@ static const char usage[] =
     "                      copy; infidelity: Gaussian perturbations against the\n"
     "                      attributions (/attr, else /maps on every channel);\n"
     "                      sensitivity: the largest relative change of the\n"
-    "                      recomputed attribution within --radius\n"
+    "                      recomputed attribution within --radius; sanity:\n"
+    "                      Adebayo et al.'s cascading randomisation, layers\n"
+    "                      re-initialised from the top down, the recomputed map\n"
+    "                      compared with the trained model's (Spearman, SSIM, HOG)\n"
     "  -t, --target T      the class scored: class=K, label or pred (default:\n"
     "                      the class the maps explain, their /target)\n"
     "      --steps N       deletion/insertion steps (default 100; at most H x W)\n"
@@ -97,7 +101,7 @@ static void parse_args(int argc, char **argv, struct ev_opts *o)
         case OPT_METRIC:
             if ((o->metric = evaluate_metric_parse(optarg)) < 0)
                 die_usage("--metric: unknown metric '%s' (deletion, insertion, infidelity, "
-                          "sensitivity)", optarg);
+                          "sensitivity, sanity)", optarg);
             break;
         case 't': o->target = optarg; break;
         case OPT_STEPS: c->steps = (int)cli_long("--steps", optarg, 1, 1 << 24); break;
@@ -121,7 +125,7 @@ static void parse_args(int argc, char **argv, struct ev_opts *o)
     if (!o->maps)
         die_usage("no maps: give --maps MAPS.h5 (from cnn-saliency or cnn-occlude)");
     if (o->metric < 0)
-        die_usage("no metric: give --metric deletion, insertion, infidelity or sensitivity");
+        die_usage("no metric: give --metric deletion, insertion, infidelity, sensitivity or sanity");
     c->metric = (eval_metric)o->metric;
     c->batch = o->co.batch;
     c->seed = o->co.seed;
@@ -141,7 +145,8 @@ static h5in *open_maps(const struct ev_opts *o, h5in *in, const model *m, int64_
     if (d[0] != n)
         die("%s: %lld maps, but %s has %lld images in the range (give --range as when the maps "
             "were made)", mp->name, (long long)d[0], in->name, (long long)n);
-    int need_px = o->metric != EVAL_SENSITIVITY && !(o->metric == EVAL_INFIDELITY && h5in_has(mp, "/attr"));
+    int need_px = o->metric != EVAL_SENSITIVITY && o->metric != EVAL_SANITY &&
+                  !(o->metric == EVAL_INFIDELITY && h5in_has(mp, "/attr"));
     if (need_px && (nd != 3 || d[1] != m->in_shape[1] || d[2] != m->in_shape[2]))
         die("%s: maps are %lldx%lld, not the images' %lldx%lld pixels (cnn-occlude --per-pixel "
             "gives maps per pixel)", mp->name, (long long)d[1], (long long)(nd > 2 ? d[2] : 1),
@@ -178,19 +183,19 @@ static void resolve_target(struct ev_opts *o, h5in *mp, model *m, int has_labels
             o->input ? o->input : "<stdin>");
 }
 
-/* Sensitivity recomputes the attribution the maps hold: its method and
- * settings from the maps' attributes. */
-static void saliency_from_maps(h5in *mp, const model *m, saliency_cfg *sc)
+/* Sensitivity and sanity recompute the attribution the maps hold: its
+ * method and settings (and sanity's reduction) from the maps' attributes. */
+static void saliency_from_maps(h5in *mp, const model *m, saliency_cfg *sc, evaluate_cfg *c)
 {
     memset(sc, 0, sizeof *sc);
     char *meth = h5in_attr_str(mp, "/", "base_method");
     int64_t v[1];
     if (!meth || h5in_has(mp, "/window_maps") || h5in_attr_i64(mp, "/", "window", v, 1) > 0)
-        die("%s: sensitivity recomputes the attribution, which it can for cnn-saliency's "
-            "maps only", mp->name);
+        die("%s: %s recomputes the attribution, which it can for cnn-saliency's maps only",
+            mp->name, evaluate_metric_name(c->metric));
     int k = saliency_method_parse(meth);
     if (k < 0 || (h5in_attr_i64(mp, "/", "smooth", v, 1) > 0 && v[0]))
-        die("%s: sensitivity cannot recompute method '%s'%s", mp->name, meth,
+        die("%s: %s cannot recompute method '%s'%s", mp->name, evaluate_metric_name(c->metric), meth,
             k < 0 ? "" : " with --smooth (its noise differs per run)");
     sc->method = (sal_method)k;
     sc->steps = h5in_attr_i64(mp, "/", "steps", v, 1) > 0 ? (int)v[0] : 50;
@@ -205,6 +210,10 @@ static void saliency_from_maps(h5in *mp, const model *m, saliency_cfg *sc)
             sc->blur_sigma = !strncmp(bl, "blur:", 5) ? atof(bl + 5) : 5.0;
         }
     }
+    char *red = h5in_attr_str(mp, "/", "reduce");
+    int r = red ? saliency_reduce_parse(red) : SAL_REDUCE_ABSMAX;
+    c->reduce = r < 0 ? SAL_REDUCE_ABSMAX : (sal_reduce)r;
+    free(red);
     char *layer = h5in_attr_str(mp, "/", "layer");
     sc->layer = k == SAL_GRADCAM && layer ? model_require(m, layer, mp->name) : 0;
     free(meth);
@@ -266,6 +275,12 @@ static void write_attrs(h5out *out, const struct ev_opts *o, h5in *mp, const tar
         return;
     }
     h5out_attr_str(out, "/", "measure", t->measure == TARGET_PROB ? "prob" : "logit");
+    if (c->metric == EVAL_SANITY) {
+        h5out_attr_str(out, "/", "reduce", saliency_reduce_name(c->reduce));
+        h5out_attr_str(out, "/", "init", "uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))");
+        h5out_attr_i64(out, "/", "seed", 1, (int64_t[]){ (int64_t)c->seed });
+        return;
+    }
     h5out_attr_i64(out, "/", "samples", 1, (int64_t[]){ c->samples });
     if (c->metric == EVAL_INFIDELITY)
         h5out_attr_f64(out, "/", "noise", 1, &c->noise);
@@ -277,36 +292,130 @@ static void write_attrs(h5out *out, const struct ev_opts *o, h5in *mp, const tar
         h5out_attr_i64(out, "/", "seed", 1, (int64_t[]){ (int64_t)c->seed });
 }
 
-/* One batch of c images from row r: the classes, then the metric. */
-static void run_batch(evaluator *ev, const struct ev_opts *o, h5in *in, h5in *mp, int64_t a,
-                      int64_t r, tensor *x, const int32_t *labels, const int64_t *ids, int32_t *cls,
-                      float *res, float *auc)
+/* What a run computes, all rows. */
+struct results {
+    int64_t n, per;             /* rows; floats of res per row */
+    int curves, L;              /* deletion/insertion; sanity's layers */
+    int *layers;
+    float *res;                 /* /curve, /infidelity, /sensitivity or /cascade */
+    float *auc;                 /* curves */
+    float *rho, *ssim, *hog;    /* sanity: n x L */
+};
+
+static void results_new(struct results *rs, evaluator *ev, const model *m, int metric, int steps,
+                        int64_t n)
+{
+    memset(rs, 0, sizeof *rs);
+    rs->n = n;
+    rs->curves = metric == EVAL_DELETION || metric == EVAL_INSERTION;
+    rs->per = rs->curves ? steps + 1 : 1;
+    if (metric == EVAL_SANITY) {
+        rs->layers = xcalloc((size_t)m->n + 1, sizeof *rs->layers);
+        rs->L = evaluate_sanity_layers(ev, rs->layers);
+        rs->per = (rs->L + 1) * m->in_shape[1] * m->in_shape[2];
+        rs->rho = falloc((size_t)(n * rs->L));
+        rs->ssim = falloc((size_t)(n * rs->L));
+        rs->hog = falloc((size_t)(n * rs->L));
+    }
+    rs->res = falloc((size_t)(n * rs->per));
+    rs->auc = rs->curves ? falloc((size_t)n) : NULL;
+}
+
+static void results_free(struct results *rs)
+{
+    free(rs->layers);
+    free(rs->res);
+    free(rs->auc);
+    free(rs->rho);
+    free(rs->ssim);
+    free(rs->hog);
+}
+
+/* /maps or /attr rows [r, r + c) of the maps file, checked finite; for
+ * infidelity as N x Ca x H x W (Ca = C or 1). */
+static tensor *read_maps(const struct ev_opts *o, h5in *mp, int64_t r, const tensor *x)
 {
     int64_t c = x->dims[0];
-    pixels_read_into(in, a + r, c, x->data);
-    if (o->target)
-        evaluate_pick(ev, x, labels ? labels + r : NULL, ids ? ids + r : NULL, cls + r);
-    if (o->metric == EVAL_SENSITIVITY) {
-        evaluate_sensitivity(ev, x, cls + r, ids ? ids + r : NULL, res + r);
-        return;
-    }
     const char *ds = o->metric == EVAL_INFIDELITY && h5in_has(mp, "/attr") ? "/attr" : "/maps";
     tensor *mt = h5in_read_rows(mp, ds, r, c);
     finite_check_rows(mt->data, c, (int64_t)(tensor_numel(mt) / c), r, mp->name, "map", "value",
                       "pixel", NULL);
-    if (o->metric == EVAL_INFIDELITY) {
-        const int64_t *sh = x->dims;
-        if (mt->ndim == 4 && ((mt->dims[1] != sh[1] && mt->dims[1] != 1) || mt->dims[2] != sh[2] ||
-                              mt->dims[3] != sh[3]))
-            die("%s: /attr is N x %lld x %lld x %lld, not N x %lld x %lld x %lld (or one channel)",
-                mp->name, (long long)mt->dims[1], (long long)mt->dims[2], (long long)mt->dims[3],
-                (long long)sh[1], (long long)sh[2], (long long)sh[3]);
-        if (mt->ndim == 3)
-            mt->ndim = 4, mt->dims[3] = mt->dims[2], mt->dims[2] = mt->dims[1], mt->dims[1] = 1;
-        evaluate_infidelity(ev, x, mt, cls + r, ids ? ids + r : NULL, res + r);
-    } else
-        evaluate_curves(ev, x, mt->data, cls + r, res + r * (o->cfg.steps + 1), auc + r);
-    tensor_free(mt);
+    if (o->metric != EVAL_INFIDELITY)
+        return mt;
+    const int64_t *sh = x->dims;
+    if (mt->ndim == 4 && ((mt->dims[1] != sh[1] && mt->dims[1] != 1) || mt->dims[2] != sh[2] ||
+                          mt->dims[3] != sh[3]))
+        die("%s: /attr is N x %lld x %lld x %lld, not N x %lld x %lld x %lld (or one channel)",
+            mp->name, (long long)mt->dims[1], (long long)mt->dims[2], (long long)mt->dims[3],
+            (long long)sh[1], (long long)sh[2], (long long)sh[3]);
+    if (mt->ndim == 3)
+        mt->ndim = 4, mt->dims[3] = mt->dims[2], mt->dims[2] = mt->dims[1], mt->dims[1] = 1;
+    return mt;
+}
+
+/* One batch of c images from row r: the classes, then the metric. */
+static void run_batch(evaluator *ev, const struct ev_opts *o, h5in *in, h5in *mp, int64_t a,
+                      int64_t r, tensor *x, const int32_t *labels, const int64_t *ids, int32_t *cls,
+                      struct results *rs)
+{
+    int64_t c = x->dims[0], L = rs->L;
+    pixels_read_into(in, a + r, c, x->data);
+    if (o->target)
+        evaluate_pick(ev, x, labels ? labels + r : NULL, ids ? ids + r : NULL, cls + r);
+    const int64_t *id = ids ? ids + r : NULL;
+    if (o->metric == EVAL_SENSITIVITY)
+        evaluate_sensitivity(ev, x, cls + r, id, rs->res + r);
+    else if (o->metric == EVAL_SANITY)
+        evaluate_sanity(ev, x, cls + r, rs->res + r * rs->per, rs->rho + r * L,
+                        rs->ssim + r * L, rs->hog + r * L);
+    else {
+        tensor *mt = read_maps(o, mp, r, x);
+        if (o->metric == EVAL_INFIDELITY)
+            evaluate_infidelity(ev, x, mt, cls + r, id, rs->res + r);
+        else
+            evaluate_curves(ev, x, mt->data, cls + r, rs->res + r * rs->per, rs->auc + r);
+        tensor_free(mt);
+    }
+}
+
+/* The datasets of the output. */
+static void write_results(h5out *out, const struct results *rs, const model *m, int metric)
+{
+    int64_t n = rs->n;
+    if (rs->curves) {
+        tensor ct = { 2, { n, rs->per }, rs->res }, at = { 1, { n }, rs->auc };
+        h5out_write(out, "/curve", &ct);
+        h5out_write(out, "/auc", &at);
+    } else if (metric == EVAL_SANITY) {
+        tensor ct = { 4, { n, rs->L + 1, m->in_shape[1], m->in_shape[2] }, rs->res };
+        tensor pt = { 2, { n, rs->L }, rs->rho }, st = { 2, { n, rs->L }, rs->ssim };
+        tensor ht = { 2, { n, rs->L }, rs->hog };
+        h5out_write(out, "/cascade", &ct);
+        h5out_write(out, "/spearman", &pt);
+        h5out_write(out, "/ssim", &st);
+        h5out_write(out, "/hog", &ht);
+        char **names = xcalloc((size_t)rs->L, sizeof *names);
+        for (int l = 0; l < rs->L; l++)
+            names[l] = m->nodes[rs->layers[l]].name;
+        h5out_write_strings(out, "/layers", rs->L, names);
+        free(names);
+    } else {
+        tensor rt = { 1, { n }, rs->res };
+        h5out_write(out, metric == EVAL_INFIDELITY ? "/infidelity" : "/sensitivity", &rt);
+    }
+}
+
+/* The classes scored: the maps' /target (checked), or filled per batch. */
+static int32_t *maps_classes(const struct ev_opts *o, h5in *mp, const model *m, int64_t n)
+{
+    if (o->target)
+        return xcalloc((size_t)n, sizeof(int32_t));
+    int32_t *cls = h5in_read_i32(mp, "/target", 0, n);
+    for (int64_t i = 0; i < n; i++)
+        if (cls[i] < 0 || cls[i] >= m->nclasses)
+            die("%s: map %lld explains class %d, but the model has %d classes", mp->name,
+                (long long)i, cls[i], m->nclasses);
+    return cls;
 }
 
 int main(int argc, char **argv)
@@ -331,31 +440,26 @@ int main(int argc, char **argv)
     tensor *noise = o.noise_file ? read_noise(o.noise_file, m, cfg->samples) : NULL;
     cfg->noise_data = noise ? noise->data : NULL;
     saliency_cfg sc;
-    if (o.metric == EVAL_SENSITIVITY) {
-        saliency_from_maps(mp, m, &sc);
+    if (o.metric == EVAL_SENSITIVITY || o.metric == EVAL_SANITY) {
+        saliency_from_maps(mp, m, &sc, cfg);
         cfg->sal = &sc;
     }
     evaluator *ev = evaluate_new(m, &tg, cfg, o.model);
     int32_t *labels = has_labels ? h5in_read_i32(in, "/labels", a, n) : NULL;
     int64_t *ids = h5in_has(in, "/ids") ? h5in_read_i64(in, "/ids", a, n) : NULL;
-    int32_t *cls = o.target ? xcalloc((size_t)n, sizeof *cls) : h5in_read_i32(mp, "/target", 0, n);
-    for (int64_t i = 0; !o.target && i < n; i++)
-        if (cls[i] < 0 || cls[i] >= m->nclasses)
-            die("%s: map %lld explains class %d, but the model has %d classes", mp->name,
-                (long long)i, cls[i], m->nclasses);
-    int curves = o.metric == EVAL_DELETION || o.metric == EVAL_INSERTION;
-    int64_t per = curves ? cfg->steps + 1 : 1;
-    float *res = falloc((size_t)(n * per)), *auc = curves ? falloc((size_t)n) : NULL;
+    int32_t *cls = maps_classes(&o, mp, m, n);
+    struct results rs;
+    results_new(&rs, ev, m, o.metric, cfg->steps, n);
     int64_t chunk = o.co.batch < n ? o.co.batch : n;
     tensor *x = tensor_new4(chunk, C, H, W);
     progress *pg = progress_start(evaluate_metric_name(cfg->metric), n);
     for (int64_t r = 0; r < n; r += chunk) {
         x->dims[0] = n - r < chunk ? n - r : chunk;
-        run_batch(ev, &o, in, mp, a, r, x, labels, ids, cls, res, auc);
+        run_batch(ev, &o, in, mp, a, r, x, labels, ids, cls, &rs);
         progress_update(pg, r + x->dims[0]);
     }
     progress_end(pg);
-    finite_check_rows(res, n, per, a, in->name, "image", "score", "step", FINITE_FROM_PIXELS);
+    finite_check_rows(rs.res, n, rs.per, a, in->name, "image", "score", "value", FINITE_FROM_PIXELS);
 
     h5out *out = h5out_create(o.co.output, "evaluation", in);
     h5out_carry(out, in, a, b);
@@ -363,21 +467,14 @@ int main(int argc, char **argv)
     if (!h5in_has(in, "/classes"))
         h5out_carry_classes(out, mp);
     h5out_write_i32(out, "/target", n, cls);
-    tensor rt = { curves ? 2 : 1, { n, per }, res };
-    h5out_write(out, curves ? "/curve" : o.metric == EVAL_INFIDELITY ? "/infidelity" : "/sensitivity",
-                &rt);
-    if (curves) {
-        tensor at = { 1, { n }, auc };
-        h5out_write(out, "/auc", &at);
-    }
+    write_results(out, &rs, m, o.metric);
     write_attrs(out, &o, mp, &tg);
     h5out_commit(out);
     evaluate_free(ev);
+    results_free(&rs);
     target_free(&tg);
     tensor_free(noise);
     tensor_free(x);
-    free(res);
-    free(auc);
     free(cls);
     free(labels);
     free(ids);

@@ -21,6 +21,23 @@
  *    is recomputed (methods/saliency.h) at x and at each x + I; the score is
  *    the largest ||attr(x + I) - attr(x)|| / ||attr(x)|| (Frobenius norm;
  *    a zero ||attr(x)|| counts as 1) over the samples.
+ *  - sanity (Adebayo et al. 2018, cascading model randomisation): the
+ *    layers with weights are re-initialised from the top (the output) down,
+ *    one more at each step, each weight and bias drawn uniformly from
+ *    [-b, b], b = 1 / sqrt(fan_in) (PyTorch's default initialisation; the
+ *    draws depend on seed and the node only, so every batch sees the same
+ *    network); the attribution is recomputed (methods/saliency.h) and
+ *    reduced to a map as the maps file says, and compared with the map of
+ *    the trained model by Spearman's rank correlation (average ranks for
+ *    ties; 0 when a map is constant), SSIM (each map scaled to [0,1] by its
+ *    own range; Wang et al.'s formula as scikit-image computes it: 7 x 7
+ *    uniform windows, sample covariances, K1 = 0.01, K2 = 0.03, the mean
+ *    over the windows inside the map) and HOG similarity (Pearson
+ *    correlation of the two maps' HOG features: central-difference
+ *    gradients, 0 on the border, 9 unsigned orientation bins of 20 degrees
+ *    summing magnitudes per cell over its area, cells of 8 pixels (fewer
+ *    when the map has less than 3 cells a side: min(H, W) / 3), blocks of
+ *    3 x 3 cells normalised by L2-Hys, eps 1e-5, clipped at 0.2).
  * Perturbed images are not clipped to [0,1] (as Captum's are not). */
 #ifndef CNN_EVALUATE_H
 #define CNN_EVALUATE_H
@@ -32,7 +49,7 @@
 #include "nn/model.h"
 #include "base/tensor.h"
 
-typedef enum { EVAL_DELETION, EVAL_INSERTION, EVAL_INFIDELITY, EVAL_SENSITIVITY } eval_metric;
+typedef enum { EVAL_DELETION, EVAL_INSERTION, EVAL_INFIDELITY, EVAL_SENSITIVITY, EVAL_SANITY } eval_metric;
 typedef enum { EVAL_FILL_ZERO, EVAL_FILL_GRAY, EVAL_FILL_BLUR, EVAL_FILL_VALUE } eval_fill;
 
 typedef struct evaluate_cfg {
@@ -50,7 +67,8 @@ typedef struct evaluate_cfg {
                                  * per image from seed and the image's id */
     uint64_t seed;
     int batch;                  /* images per engine pass */
-    const saliency_cfg *sal;    /* sensitivity: the attribution to recompute */
+    const saliency_cfg *sal;    /* sensitivity, sanity: the attribution to recompute */
+    sal_reduce reduce;          /* sanity: attribution to map */
 } evaluate_cfg;
 
 /* Metric and fill names; -1 when unknown (a fill that is a number gives
@@ -87,5 +105,17 @@ void evaluate_infidelity(evaluator *ev, const tensor *x, const tensor *attr, con
 /* Max-sensitivity of the attribution of class cls[i]. */
 void evaluate_sensitivity(evaluator *ev, const tensor *x, const int32_t *cls, const int64_t *ids,
                           float *score);
+
+/* Sanity: the layers re-initialised, in cascade order (the last layer
+ * with weights first): their node indices into nodes (m->n entries at
+ * most); returns how many (L). */
+int evaluate_sanity_layers(const evaluator *ev, int *nodes);
+
+/* Sanity of n images (n <= batch) for class cls[i]: cascade (n x (L+1) x
+ * H x W: the trained model's map, then one per randomisation step), and
+ * spearman, ssim, hog (n x L) against the first. The model's weights are
+ * restored before it returns. */
+void evaluate_sanity(evaluator *ev, const tensor *x, const int32_t *cls, float *cascade,
+                     float *spearman, float *ssim, float *hog);
 
 #endif

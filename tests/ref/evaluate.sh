@@ -61,6 +61,9 @@ case_ref resnet ri ro zn3.h5 1e-3 "--metric infidelity --samples 6 --noise 0.1"
 case_ref lenet li ls zu1.h5 1e-3 "--metric sensitivity --samples 6"
 case_ref lenet li lx zu1.h5 1e-3 "--metric sensitivity --samples 4 --radius 0.05 --batch 3"
 case_ref resnet ri rg zu3.h5 1e-3 "--metric sensitivity --samples 5"
+case_ref lenet li ls - 1e-5 "--metric sanity"
+case_ref lenet li lx - 1e-5 "--metric sanity --seed 3 --batch 2"
+case_ref resnet ri rs - 1e-5 "--metric sanity"
 
 $PY "$E" batch "$T/list" "$T/results" >"$T/.pyout" 2>"$T/.err"
 i=0
@@ -87,6 +90,19 @@ check_py "the same seed gives the same scores, whatever --batch" -c "
 import h5py, numpy as np
 assert np.array_equal(h5py.File('$T/d1.h5')['infidelity'][()], h5py.File('$T/d2.h5')['infidelity'][()])"
 
+check_py "sanity: one map per re-initialised layer, top down" -c "
+import h5py, numpy as np
+f = h5py.File('$T/e17.h5'); g = h5py.File('$T/e19.h5')
+assert [s.decode() if isinstance(s, bytes) else s for s in f['layers'][()]] == ['fc', 'conv2', 'conv1']
+assert f['cascade'].shape == (5, 4, 16, 16) and f['spearman'].shape == (5, 3) and f.attrs['metric'] == 'sanity'
+assert [s.decode() if isinstance(s, bytes) else s for s in g['layers'][()]][:2] == ['fc', 'c3b']"
+cnn-evaluate -q -m "$T/lenet.h5" --maps "$T/lx.h5" --metric sanity --seed 3 -o "$T/sb.h5" "$T/li.h5"
+check_py "sanity: the same network in every batch (--batch 2 = one batch)" -c "
+import h5py, numpy as np
+a, b = h5py.File('$T/e18.h5'), h5py.File('$T/sb.h5')
+for d in ('cascade', 'spearman', 'ssim', 'hog'):
+    assert np.allclose(a[d][()], b[d][()], rtol=1e-5, atol=1e-6), d"
+
 # Bad input: one line, non-zero exit, no output file.
 check_error "maps of other images" 1 "do not match the images" "$T/b1.h5" \
     cnn-evaluate -m "$T/resnet.h5" --maps "$T/rr.h5" --metric deletion --range 0:2 -o "$T/b1.h5" "$T/ri.h5"
@@ -111,6 +127,8 @@ check_error "a unit target" 1 "scores a class" "$T/b10.h5" \
     cnn-evaluate -m "$T/lenet.h5" --maps "$T/ls.h5" --metric deletion -t unit=conv2:1 -o "$T/b10.h5" "$T/li.h5"
 check_error "not a maps file" 1 "expected maps" "$T/b11.h5" \
     cnn-evaluate -m "$T/lenet.h5" --maps "$T/li.h5" --metric deletion -o "$T/b11.h5" "$T/li.h5"
+check_error "sanity of occlusion maps" 1 "sanity recomputes the attribution" "$T/b13.h5" \
+    cnn-evaluate -m "$T/lenet.h5" --maps "$T/lo.h5" --metric sanity -o "$T/b13.h5" "$T/li.h5"
 check_error "a missing maps file" 1 "nosuch.h5" "$T/b12.h5" \
     cnn-evaluate -m "$T/lenet.h5" --maps "$T/nosuch.h5" --metric deletion -o "$T/b12.h5" "$T/li.h5"
 check_error "-o the maps file" 1 "lo.h5" "" \

@@ -20,6 +20,14 @@ Definitions (cnn-evaluate(1)):
   sensitivity (Captum's sensitivity_max): max over samples of
     ||g(x + radius U) - g(x)|| / ||g(x)||, g the gradient attribution
     recomputed by autograd.
+  sanity (Adebayo et al. 2018): from the cascade of maps cnn-evaluate
+    writes, Spearman's rank correlation (scipy.stats.spearmanr), SSIM
+    (scikit-image's formula on scipy.ndimage.uniform_filter: 7 x 7 windows,
+    sample covariances, each map scaled to [0,1]) and HOG similarity
+    (Pearson correlation of HOG features, scikit-image's definition with 9
+    bins, cells of 8 pixels or min(H, W) // 3, 3 x 3 blocks, L2-Hys) of
+    each step's map to the trained model's; and the trained model's map
+    against the maps file's.
 """
 import math
 import os
@@ -27,6 +35,8 @@ import sys
 
 import h5py
 import numpy as np
+import scipy.ndimage
+import scipy.stats
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -109,6 +119,63 @@ def sensitivity(meta, nodes, img, cls, A, U, method):
     return float(max(np.linalg.norm(g[k] - g0) / n0 for k in range(S)))
 
 
+def unit(a):
+    a = a.astype(np.float64)
+    lo, hi = a.min(), a.max()
+    return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+
+
+def ssim(a, b):
+    f = lambda v: scipy.ndimage.uniform_filter(v, size=7)
+    cn = 49 / 48
+    ux, uy = f(a), f(b)
+    vx, vy, vxy = cn * (f(a * a) - ux * ux), cn * (f(b * b) - uy * uy), cn * (f(a * b) - ux * uy)
+    C1, C2 = 0.01 ** 2, 0.03 ** 2
+    S = (2 * ux * uy + C1) * (2 * vxy + C2) / ((ux ** 2 + uy ** 2 + C1) * (vx + vy + C2))
+    return float(S[3:-3, 3:-3].mean())
+
+
+def hog(im):
+    h, w = im.shape
+    cell = 8 if min(h, w) // 8 >= 3 else min(h, w) // 3
+    gr, gc = np.zeros_like(im), np.zeros_like(im)
+    gr[1:-1, :] = im[2:, :] - im[:-2, :]
+    gc[:, 1:-1] = im[:, 2:] - im[:, :-2]
+    mag = np.hypot(gr, gc)
+    ori = np.rad2deg(np.arctan2(gr, gc)) % 180
+    nr, nc = h // cell, w // cell
+    hist = np.zeros((nr, nc, 9))
+    b = np.minimum((ori // 20).astype(int), 8)
+    for y in range(nr * cell):
+        for x in range(nc * cell):
+            hist[y // cell, x // cell, b[y, x]] += mag[y, x]
+    hist /= cell * cell
+    feats = []
+    for r in range(nr - 2):
+        for c in range(nc - 2):
+            blk = hist[r:r + 3, c:c + 3, :].ravel()
+            blk = np.minimum(blk / np.sqrt(np.sum(blk ** 2) + 1e-10), 0.2)
+            feats.append(blk / np.sqrt(np.sum(blk ** 2) + 1e-10))
+    return np.concatenate(feats)
+
+
+def sanity(fe, fm, k, tol):
+    cas = fe["cascade"][k].astype(np.float64)
+    m0 = fm["maps"][k].astype(np.float64)
+    err = float(np.abs(cas[0] - m0).max() / max(np.abs(m0).max(), 1e-30))
+    assert err <= 1e-5, ("the trained model's map differs from the maps file's", err)
+    worst = 0.0
+    for j in range(1, cas.shape[0]):
+        rho = scipy.stats.spearmanr(cas[0].ravel(), cas[j].ravel()).correlation
+        want = [rho, ssim(unit(cas[0]), unit(cas[j])),
+                np.corrcoef(hog(unit(cas[0])), hog(unit(cas[j])))[0, 1]]
+        got = [fe[d][k][j - 1] for d in ("spearman", "ssim", "hog")]
+        e = max(abs(float(g) - w) for g, w in zip(got, want))
+        assert e <= tol, ("layer", j, got, want)
+        worst = max(worst, e)
+    return worst
+
+
 def check(model, imgs, maps, ev, noise=None, tol=1e-4):
     meta, nodes = R.load(model)
     with h5py.File(imgs) as fi, h5py.File(maps) as fm, h5py.File(ev) as fe:
@@ -130,6 +197,8 @@ def check(model, imgs, maps, ev, noise=None, tol=1e-4):
                 got = fe["curve"][k]
                 assert got.shape == p.shape, (got.shape, p.shape)
                 err = max(float(np.abs(got - p).max()), abs(float(fe["auc"][k]) - auc))
+            elif metric == "sanity":
+                err = sanity(fe, fm, k, tol)
             else:
                 if metric == "infidelity":
                     attr = fm["attr"][k] if "attr" in fm else fm["maps"][k]

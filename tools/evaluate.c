@@ -53,6 +53,7 @@ static const char usage[] =
     "                      unit normal (infidelity) or uniform in [-1,1]\n"
     "                      (sensitivity), scaled by --noise or --radius\n"
     "      --batch N       perturbed copies per pass (default 64)\n"
+
     CLI_IMAGE_HELP
     CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_THREADS CLI_HELP_SEED CLI_HELP_END;
 
@@ -452,11 +453,11 @@ int main(int argc, char **argv)
     results_new(&rs, ev, m, o.metric, cfg->steps, n);
     int64_t chunk = o.co.batch < n ? o.co.batch : n;
     tensor *x = tensor_new4(chunk, C, H, W);
-    progress *pg = progress_start(evaluate_metric_name(cfg->metric), n);
+    progress *pg = progress_start(evaluate_metric_name(cfg->metric), evaluate_work(ev, n));
+    evaluate_progress(ev, pg);
     for (int64_t r = 0; r < n; r += chunk) {
         x->dims[0] = n - r < chunk ? n - r : chunk;
         run_batch(ev, &o, in, mp, a, r, x, labels, ids, cls, &rs);
-        progress_update(pg, r + x->dims[0]);
     }
     progress_end(pg);
     finite_check_rows(rs.res, n, rs.per, a, in->name, "image", "score", "value", FINITE_FROM_PIXELS);

@@ -33,7 +33,16 @@ struct evaluator {
     int *layers;
     float **saved;              /* their trained weights, each node's together */
     tensor *mapbuf;             /* cap reduced maps */
+    progress *pg;
+    int64_t done;               /* copies and maps so far */
 };
+
+/* k more copies or maps done. */
+static void advance(evaluator *ev, int64_t k)
+{
+    ev->done += k;
+    progress_update(ev->pg, ev->done);
+}
 
 static const char *const metric_names[] = { "deletion", "insertion", "infidelity", "sensitivity",
                                             "sanity" };
@@ -155,6 +164,22 @@ void evaluate_free(evaluator *ev)
     free(ev);
 }
 
+void evaluate_progress(evaluator *ev, progress *pg)
+{
+    ev->pg = pg;
+    ev->done = 0;
+}
+
+int64_t evaluate_work(const evaluator *ev, int64_t n)
+{
+    switch (ev->c.metric) {
+    case EVAL_DELETION:
+    case EVAL_INSERTION: return n * (ev->c.steps + 1);
+    case EVAL_SANITY: return n * (ev->L + 1);
+    default: return n * (ev->c.samples + 1);
+    }
+}
+
 void evaluate_pick(evaluator *ev, const tensor *x, const int32_t *labels, const int64_t *ids,
                    int32_t *cls)
 {
@@ -180,6 +205,7 @@ static void measure_batch(evaluator *ev, const target *t, int k, int32_t cls)
     engine_forward_upto(ev->e, ev->xb, t->node);
     target_sel q = { t->node, cls, -1, -1 };
     target_value(t, ev->e, k, &q, 1, ev->val);
+    advance(ev, k);
 }
 
 typedef struct ranked {
@@ -329,6 +355,7 @@ static const tensor *attribute(evaluator *ev, int k, int32_t cls)
         ev->lab[j] = cls;
     ev->xb->dims[0] = k;
     saliency_run(ev->sal, ev->xb, ev->lab, NULL, ev->attr, ev->score, ev->chosen, ev->base, NULL);
+    advance(ev, k);
     return ev->attr;
 }
 
@@ -411,6 +438,7 @@ static void sanity_maps(evaluator *ev, const tensor *x, const int32_t *cls, int 
     ev->xb->dims[0] = n;
     saliency_run(ev->sal, ev->xb, ev->lab, NULL, ev->attr, ev->score, ev->chosen, ev->base, NULL);
     saliency_reduce_maps(ev->attr, ev->c.reduce, ev->mapbuf);
+    advance(ev, n);
     for (int64_t i = 0; i < n; i++)
         memcpy(cascade + (i * (ev->L + 1) + j) * hw, ev->mapbuf->data + i * hw,
                (size_t)hw * sizeof *cascade);

@@ -44,6 +44,7 @@
 
 #include <stdint.h>
 
+#include "base/progress.h"
 #include "methods/saliency.h"
 #include "methods/target.h"
 #include "nn/model.h"
@@ -86,6 +87,13 @@ typedef struct evaluator evaluator;
  * it. */
 evaluator *evaluate_new(model *m, const target *t, const evaluate_cfg *c, const char *file);
 void evaluate_free(evaluator *ev);
+
+/* Progress: pg (started by the caller with evaluate_work's total) is
+ * told of every perturbed copy or recomputed map as the runs go; NULL:
+ * none. */
+void evaluate_progress(evaluator *ev, progress *pg);
+/* The copies and maps n images take under the configured metric. */
+int64_t evaluate_work(const evaluator *ev, int64_t n);
 
 /* The target's class for each of n images (n <= batch) from their clean
  * forward pass (target_pick: label, pred, class=K). */

@@ -135,3 +135,17 @@ check_error "-o the maps file" 1 "lo.h5" "" \
     cnn-evaluate -m "$T/lenet.h5" --maps "$T/lo.h5" --metric deletion -o "$T/lo.h5" "$T/li.h5"
 check_py "the maps file is unharmed" -c "
 import h5py; assert h5py.File('$T/lo.h5').attrs['kind'] == 'maps'"
+
+# Progress counts the perturbed copies (5 images x 17 steps), labelled with
+# the metric, on a terminal only (script(1) gives a pseudo-terminal).
+if command -v script >/dev/null 2>&1; then
+    script -qec "cnn-evaluate -m '$T/lenet.h5' --maps '$T/lo.h5' --metric deletion --steps 16 -o '$T/pg.h5' '$T/li.h5'" \
+        /dev/null </dev/null >"$T/pty" 2>&1
+    if tr '\r' '\n' <"$T/pty" | grep -q 'deletion .* 85/85'; then pass "progress on a terminal: deletion, 5 x 17 copies"
+    else fail "progress on a terminal: deletion, 5 x 17 copies" "$(tr '\r' '\n' <"$T/pty" | tail -c 300)"; fi
+else
+    skip "progress on a terminal" "no script(1)"
+fi
+cnn-evaluate -m "$T/lenet.h5" --maps "$T/lo.h5" --metric deletion --steps 16 -o "$T/pg2.h5" "$T/li.h5" 2>"$T/pgerr"
+if [ ! -s "$T/pgerr" ]; then pass "no progress when stderr is not a terminal"
+else fail "no progress when stderr is not a terminal" "$(head -c 200 "$T/pgerr")"; fi

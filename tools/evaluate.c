@@ -354,6 +354,24 @@ static tensor *read_maps(const struct ev_opts *o, h5in *mp, int64_t r, const ten
     return mt;
 }
 
+/* The maps' own copy of the images, when they have one, must be the
+ * pixels read from the images file (ids alone may repeat across files). */
+static void check_pixels(h5in *mp, h5in *in, int64_t a, int64_t r, const tensor *x)
+{
+    int64_t d[TENSOR_MAXDIM], c = x->dims[0];
+    if (!h5in_has(mp, "/images") || h5in_dims(mp, "/images", d) != 4 || d[1] != x->dims[1] ||
+        d[2] != x->dims[2] || d[3] != x->dims[3])
+        return;
+    tensor *mi = h5in_read_rows(mp, "/images", r, c);
+    int64_t per = x->dims[1] * x->dims[2] * x->dims[3];
+    for (int64_t k = 0; k < c * per; k++)
+        if (fabsf(mi->data[k] - x->data[k]) > 1e-6f)
+            die("%s: map %lld was made from other pixels than row %lld of %s (%g, not %g): the "
+                "maps do not match the images", mp->name, (long long)(r + k / per),
+                (long long)(a + r + k / per), in->name, (double)mi->data[k], (double)x->data[k]);
+    tensor_free(mi);
+}
+
 /* One batch of c images from row r: the classes, then the metric. */
 static void run_batch(evaluator *ev, const struct ev_opts *o, h5in *in, h5in *mp, int64_t a,
                       int64_t r, tensor *x, const int32_t *labels, const int64_t *ids, int32_t *cls,
@@ -361,6 +379,7 @@ static void run_batch(evaluator *ev, const struct ev_opts *o, h5in *in, h5in *mp
 {
     int64_t c = x->dims[0], L = rs->L;
     pixels_read_into(in, a + r, c, x->data);
+    check_pixels(mp, in, a, r, x);
     if (o->target)
         evaluate_pick(ev, x, labels ? labels + r : NULL, ids ? ids + r : NULL, cls + r);
     const int64_t *id = ids ? ids + r : NULL;

@@ -106,6 +106,12 @@ for d in ('cascade', 'spearman', 'ssim', 'hog'):
 # Bad input: one line, non-zero exit, no output file.
 check_error "maps of other images" 1 "do not match the images" "$T/b1.h5" \
     cnn-evaluate -m "$T/resnet.h5" --maps "$T/rr.h5" --metric deletion --range 0:2 -o "$T/b1.h5" "$T/ri.h5"
+$PY -c "
+import h5py, shutil
+shutil.copy('$T/li.h5', '$T/li2.h5')
+with h5py.File('$T/li2.h5', 'r+') as f: f['images'][...] = f['images'][()] * 0.5" || exit 1
+check_error "maps of other pixels with the same ids" 1 "map 0 was made from other pixels .*do not match the images" "$T/b14.h5" \
+    cnn-evaluate -m "$T/lenet.h5" --maps "$T/lo.h5" --metric deletion -o "$T/b14.h5" "$T/li2.h5"
 check_error "maps of fewer rows than the images" 1 "2 maps, but .* has 3 images in the range" "$T/b2.h5" \
     cnn-evaluate -m "$T/resnet.h5" --maps "$T/rr.h5" --metric deletion -o "$T/b2.h5" "$T/ri.h5"
 check_error "--steps larger than the pixel count" 2 "steps 300 is more than the 256 pixels" "$T/b3.h5" \

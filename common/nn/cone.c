@@ -377,7 +377,7 @@ static float *grow(float **b, size_t *len, size_t need)
     return *b;
 }
 
-/* The unoccluded values of slot s for image img. */
+/* The unchanged (cached) values of slot s for image img. */
 static const float *slot_base(const cone *o, int s, int img)
 {
     const onode *sn = &o->on[s];
@@ -386,7 +386,7 @@ static const float *slot_base(const cone *o, int s, int img)
 }
 
 /* Channels [c0, c0+nc), rows [y0, y0+hh), columns [x0, x0+ww) of slot s
- * for batch item li (image img, window p): the cache with the recomputed
+ * for batch item li (image img, region p): the cache with the recomputed
  * rectangle pasted in, or the whole recomputed map; padv outside the map. */
 static void gather(const cone *o, int s, int li, int img, int p, int64_t c0, int64_t nc,
                    int64_t y0, int64_t x0, int64_t hh, int64_t ww, float padv, float *dst)
@@ -437,7 +437,7 @@ static void input_region(cone *o, int m, const int *img, const int *pos, const f
     for (int li = 0; li < m; li++) {
         const int32_t *d = D(o, pos[li], 0), *g = O(o, pos[li], 0);
         const float *base = slot_base(o, 0, img[li]);
-        const float *fill = repl + (int64_t)img[li] * C * H * W;
+        const float *rp = repl + (int64_t)img[li] * C * H * W;
         for (int64_t c = 0; c < C; c++)
             for (int64_t r = 0; r < rh; r++) {
                 int64_t y = g[0] + r;
@@ -445,7 +445,7 @@ static void input_region(cone *o, int m, const int *img, const int *pos, const f
                 for (int64_t q = 0; q < rw; q++) {
                     int64_t x = g[1] + q;
                     int in = y >= d[0] && y < d[2] && x >= d[1] && x < d[3];
-                    dst[q] = (in ? fill : base)[(c * H + y) * W + x];
+                    dst[q] = (in ? rp : base)[(c * H + y) * W + x];
                 }
             }
     }

@@ -64,8 +64,30 @@ struct ev_opts {
     struct cli_common co;
     const char *model, *maps, *target, *input, *noise_file;
     int metric;
+    unsigned given;             /* metric options set: 1 << (OPT_x - OPT_STEPS), fill */
     evaluate_cfg cfg;
 };
+
+/* A metric option given with a metric that does not read it is refused. */
+static void refuse_others(const struct ev_opts *o)
+{
+    static const struct { int opt; const char *name; unsigned metrics; } t[] = {
+        { OPT_STEPS, "--steps", 1u << EVAL_DELETION | 1u << EVAL_INSERTION },
+        { OPT_BLUR, "--blur-sigma", 1u << EVAL_DELETION | 1u << EVAL_INSERTION },
+        { OPT_SAMPLES, "--samples", 1u << EVAL_INFIDELITY | 1u << EVAL_SENSITIVITY },
+        { OPT_NOISE, "--noise", 1u << EVAL_INFIDELITY },
+        { OPT_RADIUS, "--radius", 1u << EVAL_SENSITIVITY },
+        { OPT_NOISE_FILE, "--noise-file", 1u << EVAL_INFIDELITY | 1u << EVAL_SENSITIVITY },
+        { OPT_NOISE_FILE + 1, "--fill", 1u << EVAL_DELETION },
+    };
+    for (size_t k = 0; k < sizeof t / sizeof *t; k++)
+        if ((o->given >> (t[k].opt - OPT_STEPS) & 1) && !(t[k].metrics >> o->metric & 1))
+            die_usage("%s does not go with --metric %s", t[k].name,
+                      evaluate_metric_name((eval_metric)o->metric));
+    if ((o->given >> (OPT_BLUR - OPT_STEPS) & 1) && o->metric == EVAL_DELETION &&
+        o->cfg.fill != EVAL_FILL_BLUR)
+        die_usage("--blur-sigma goes with insertion or --fill blur");
+}
 
 static void parse_args(int argc, char **argv, struct ev_opts *o)
 {
@@ -121,6 +143,10 @@ static void parse_args(int argc, char **argv, struct ev_opts *o)
         default:
             cli_common_opt(ch, optarg, &o->co, usage);
         }
+        if (ch >= OPT_STEPS && ch <= OPT_NOISE_FILE)
+            o->given |= 1u << (ch - OPT_STEPS);
+        if (ch == 'f')
+            o->given |= 1u << (OPT_NOISE_FILE + 1 - OPT_STEPS);
     }
     o->input = setup_args(o->model, argc, argv, optind);
     if (!o->maps)
@@ -128,6 +154,7 @@ static void parse_args(int argc, char **argv, struct ev_opts *o)
     if (o->metric < 0)
         die_usage("no metric: give --metric deletion, insertion, infidelity, sensitivity or sanity");
     c->metric = (eval_metric)o->metric;
+    refuse_others(o);
     c->batch = o->co.batch;
     c->seed = o->co.seed;
 }

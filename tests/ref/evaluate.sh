@@ -135,6 +135,10 @@ check_error "not a maps file" 1 "expected maps" "$T/b11.h5" \
     cnn-evaluate -m "$T/lenet.h5" --maps "$T/li.h5" --metric deletion -o "$T/b11.h5" "$T/li.h5"
 check_error "sanity of occlusion maps" 1 "sanity recomputes the attribution" "$T/b13.h5" \
     cnn-evaluate -m "$T/lenet.h5" --maps "$T/lo.h5" --metric sanity -o "$T/b13.h5" "$T/li.h5"
+check_error "an option of another metric is refused" 2 "radius does not go with --metric deletion" "$T/b15.h5" \
+    cnn-evaluate -m "$T/lenet.h5" --maps "$T/lo.h5" --metric deletion --radius 0.1 -o "$T/b15.h5" "$T/li.h5"
+check_error "--fill goes with deletion only" 2 "fill does not go with --metric insertion" "$T/b16.h5" \
+    cnn-evaluate -m "$T/lenet.h5" --maps "$T/lo.h5" --metric insertion -f gray -o "$T/b16.h5" "$T/li.h5"
 check_error "a missing maps file" 1 "nosuch.h5" "$T/b12.h5" \
     cnn-evaluate -m "$T/lenet.h5" --maps "$T/nosuch.h5" --metric deletion -o "$T/b12.h5" "$T/li.h5"
 check_error "-o the maps file" 1 "lo.h5" "" \

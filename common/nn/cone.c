@@ -194,9 +194,9 @@ static void plan_input(cone *o, const int32_t *boxes)
     in0->rh = in0->rw = 1;
     for (int p = 0; p < P; p++) {
         const int32_t *b = boxes + 4 * p;
-        if (b[0] < 0 || b[1] < 0 || b[2] > in0->h || b[3] > in0->w || b[0] >= b[2] || b[1] >= b[3])
-            die("cone: region %d (rows %d-%d, columns %d-%d) is empty or outside the %lldx%lld "
-                "image", p, b[0], b[2], b[1], b[3], (long long)in0->h, (long long)in0->w);
+        if (b[0] < 0 || b[1] < 0 || b[2] > in0->h || b[3] > in0->w || b[0] > b[2] || b[1] > b[3])
+            die("cone: region %d (rows %d-%d, columns %d-%d) is outside the %lldx%lld image", p,
+                b[0], b[2], b[1], b[3], (long long)in0->h, (long long)in0->w);
         in0->rh = imax(in0->rh, b[2] - b[0]);
         in0->rw = imax(in0->rw, b[3] - b[1]);
     }

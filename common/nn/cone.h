@@ -37,15 +37,16 @@ typedef struct cone_spec {
     int upto;               /* node measured: only its ancestors are computed */
     int P;                  /* regions */
     const int32_t *boxes;   /* P x 4: rows [y0, y1), columns [x0, x1) of the
-                             * input that region p changes (inside the image) */
+                             * input that region p changes (inside the image;
+                             * an empty one changes nothing) */
     int batch;              /* most items per cone_run */
     int engine_batch;       /* images the engine's base forward takes */
 } cone_spec;
 
 typedef struct cone cone;
 
-/* Plan the cones (dies when a box is empty or outside the image). The
- * model must outlive the result. */
+/* Plan the cones (dies when a box lies outside the image). The model must
+ * outlive the result. */
 cone *cone_new(model *m, const cone_spec *s);
 void cone_free(cone *c);
 

@@ -37,6 +37,9 @@ case_ref lenet li "-t pred -w 5 --stride 2 --fill zero --output raw"
 case_ref lenet li "-t label -w 16 --stride 1"
 case_ref lenet li "-t class=8 -w 5x3 --stride 3x2 --output percent --padding none"
 case_ref lenet li "-t class=1 -w 4 --stride 3 --batch 7"
+# Stride past the window: the last row and column of positions start at
+# the edge and occlude nothing (empty regions for the cone executor).
+case_ref lenet li "-t class=3 -w 2 --stride 4"
 case_ref resnet ri "-t label -w 5 --stride 3"
 case_ref resnet ri "-t class=2 -w 6 --stride 4 --fill mean --measure prob --output percent"
 case_ref resnet ri "-t class=c -w 4 --stride 2 --fill blur"
@@ -51,6 +54,7 @@ case_ref resnet ri "-t pred -w 3x7 --stride 5 --range 1:3"
 
 case_naive lenet li "-t class=3 -w 4 --stride 1"
 case_naive lenet li "-t unit=conv2:2:sum -w 6 --stride 4"
+case_naive lenet li "-t label -w 3 --stride 5"
 case_naive resnet ri "-t label -w 3 --stride 2 --fill blur"
 case_naive resnet ri "-t strongest=cat -w 5 --stride 3"
 case_naive resnet ri "-t unit=mp:0@3,2 -w 2 --stride 1 --batch 5"

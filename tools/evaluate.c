@@ -268,10 +268,11 @@ static tensor *read_noise(const char *path, const model *m, int samples)
     return t;
 }
 
-/* /paths of rows [a, b) when the images file has them. */
+/* /paths of rows [a, b) when the images file has them (and h5out_carry
+ * has not copied them already). */
 static void carry_paths(h5out *out, h5in *in, int64_t a, int64_t b)
 {
-    if (!h5in_has(in, "/paths"))
+    if (!h5in_has(in, "/paths") || H5Lexists(out->f, "/paths", H5P_DEFAULT) > 0)
         return;
     int np;
     char **p = h5in_read_strings(in, "/paths", &np);

@@ -81,6 +81,17 @@ assert f['curve'].shape == (5, 17) and f['auc'].shape == (5,) and f['target'].sh
 assert list(f['ids'][()]) == [100, 101, 102, 103, 104] and list(f['labels'][()]) == [0, 1, 2, 3, 4]
 assert int(a['steps'][0]) == 16 and a['measure'] == 'prob' and len(f['classes']) == 10
 g = h5py.File('$T/e10.h5'); assert g['infidelity'].shape == (5,) and g.attrs['measure'] == 'logit'"
+$PY -c "
+import h5py, shutil
+shutil.copy('$T/li.h5', '$T/lp.h5')
+with h5py.File('$T/lp.h5', 'r+') as f:
+    f.create_dataset('paths', data=['p%d.png' % i for i in range(5)], dtype=h5py.string_dtype())" || exit 1
+cnn-occlude -q -m "$T/lenet.h5" -t label -w 4 --stride 2 --per-pixel --range 1:4 -o "$T/lo14.h5" "$T/li.h5"
+check "images with /paths, a range" cnn-evaluate -q -m "$T/lenet.h5" --maps "$T/lo14.h5" \
+    --metric deletion --steps 4 --range 1:4 -o "$T/paths.h5" "$T/lp.h5"
+check_py "/paths of the range are carried" -c "
+import h5py; p = [s.decode() if isinstance(s, bytes) else s for s in h5py.File('$T/paths.h5')['paths'][()]]
+assert p == ['p1.png', 'p2.png', 'p3.png'], p"
 # Without a noise file the draws come from --seed: the same seed, the same scores.
 check "infidelity with drawn noise" cnn-evaluate -q -m "$T/lenet.h5" --maps "$T/ls.h5" \
     --metric infidelity --seed 7 -o "$T/d1.h5" "$T/li.h5"

@@ -219,6 +219,67 @@ static void write_attrs(h5out *out, const struct occ_opts *o, const target *t, c
     h5out_attr_str(out, "/", "method", sp->naive ? "naive" : "incremental");
 }
 
+/* The maps file's row datasets, and what it carries from the images. */
+static void create_outputs(h5out *out, const struct occ_opts *o, const model *m, h5in *in,
+                           int64_t a, int64_t b, int hm, int wm)
+{
+    int64_t n = b - a, C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2];
+    int64_t md[3] = { n, o->per_pixel ? H : hm, o->per_pixel ? W : wm };
+    int64_t wd[3] = { n, hm, wm };
+    int64_t id[4] = { n, C, H, W };
+    h5out_create_rows(out, "/maps", 3, md);
+    if (o->per_pixel)
+        h5out_create_rows(out, "/window_maps", 3, wd);
+    if (!o->no_images)
+        h5out_create_rows(out, "/images", 4, id);
+    h5out_carry(out, in, a, b);
+    if (!h5in_has(in, "/classes") && m->classes && m->nclasses > 0)
+        h5out_write_strings(out, "/classes", m->nclasses, m->classes);
+}
+
+/* The images, chunk by chunk: occlusion maps, checked, transformed and
+ * written; targets and base get each image's class or map and its
+ * unoccluded value. Progress counts windows. */
+static void run_chunks(const struct occ_opts *o, occlude *oc, const model *m, h5in *in, h5out *out,
+                       int64_t a, int64_t n, int64_t chunk, const int32_t *labels,
+                       const int64_t *ids, int outk, int32_t *targets, float *base)
+{
+    int hm, wm;
+    occlude_grid(oc, &hm, &wm);
+    int64_t C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2];
+    tensor *x = tensor_new4(chunk, C, H, W);
+    tensor *mp = tensor_new(3, (int64_t[]){ chunk, hm, wm });
+    tensor *pp = o->per_pixel ? tensor_new(3, (int64_t[]){ chunk, H, W }) : NULL;
+    progress *pg = progress_start("occlusion", n * hm * wm);
+    occlude_progress(oc, pg);
+    for (int64_t s = 0; s < n; s += chunk) {
+        int64_t c = n - s < chunk ? n - s : chunk;
+        x->dims[0] = mp->dims[0] = c;
+        pixels_read_into(in, a + s, c, x->data);
+        occlude_run(oc, x, labels ? labels + s : NULL, ids ? ids + s : NULL, targets + s, mp->data,
+                    base + s);
+        finite_check_rows(base + s, c, 1, a + s, in->name, "image", "target score", "column",
+                          FINITE_FROM_PIXELS);
+        finite_check_rows(mp->data, c, (int64_t)hm * wm, a + s, in->name, "image",
+                          "occluded score", "window", FINITE_FROM_PIXELS);
+        occlude_transform(outk, c, (int64_t)hm * wm, mp->data, base + s);
+        if (o->per_pixel) {
+            pp->dims[0] = c;
+            for (int64_t i = 0; i < c; i++)
+                occlude_per_pixel(oc, mp->data + i * hm * wm, pp->data + i * H * W);
+            h5out_write_rows(out, "/maps", s, pp);
+            h5out_write_rows(out, "/window_maps", s, mp);
+        } else
+            h5out_write_rows(out, "/maps", s, mp);
+        if (!o->no_images)
+            h5out_write_rows(out, "/images", s, x);
+    }
+    progress_end(pg);
+    tensor_free(x);
+    tensor_free(mp);
+    tensor_free(pp);
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
@@ -254,53 +315,14 @@ int main(int argc, char **argv)
     occlude *oc = occlude_new(m, &o.spec);
     int hm, wm;
     occlude_grid(oc, &hm, &wm);
-    int64_t C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2];
     int32_t *labels = has_labels ? h5in_read_i32(in, "/labels", a, n) : NULL;
     int64_t *ids = h5in_has(in, "/ids") ? h5in_read_i64(in, "/ids", a, n) : NULL;
 
     h5out *out = h5out_create(o.co.output, "maps", in);
-    int64_t md[3] = { n, o.per_pixel ? H : hm, o.per_pixel ? W : wm };
-    int64_t wd[3] = { n, hm, wm };
-    int64_t id[4] = { n, C, H, W };
-    h5out_create_rows(out, "/maps", 3, md);
-    if (o.per_pixel)
-        h5out_create_rows(out, "/window_maps", 3, wd);
-    if (!o.no_images)
-        h5out_create_rows(out, "/images", 4, id);
-    h5out_carry(out, in, a, b);
-    if (!h5in_has(in, "/classes") && m->classes && m->nclasses > 0)
-        h5out_write_strings(out, "/classes", m->nclasses, m->classes);
-
-    tensor *x = tensor_new4(chunk, C, H, W);
-    tensor *mp = tensor_new(3, (int64_t[]){ chunk, hm, wm });
-    tensor *pp = o.per_pixel ? tensor_new(3, (int64_t[]){ chunk, H, W }) : NULL;
+    create_outputs(out, &o, m, in, a, b, hm, wm);
     float *base = xcalloc((size_t)n, sizeof *base);
     int32_t *targets = xcalloc((size_t)n, sizeof *targets);
-    progress *pg = progress_start("occlude", n);
-    for (int64_t s = 0; s < n; s += chunk) {
-        int64_t c = n - s < chunk ? n - s : chunk;
-        x->dims[0] = mp->dims[0] = c;
-        pixels_read_into(in, a + s, c, x->data);
-        occlude_run(oc, x, labels ? labels + s : NULL, ids ? ids + s : NULL, targets + s, mp->data,
-                    base + s);
-        finite_check_rows(base + s, c, 1, a + s, in->name, "image", "target score", "column",
-                          FINITE_FROM_PIXELS);
-        finite_check_rows(mp->data, c, (int64_t)hm * wm, a + s, in->name, "image",
-                          "occluded score", "window", FINITE_FROM_PIXELS);
-        occlude_transform(outk, c, (int64_t)hm * wm, mp->data, base + s);
-        if (o.per_pixel) {
-            pp->dims[0] = c;
-            for (int64_t i = 0; i < c; i++)
-                occlude_per_pixel(oc, mp->data + i * hm * wm, pp->data + i * H * W);
-            h5out_write_rows(out, "/maps", s, pp);
-            h5out_write_rows(out, "/window_maps", s, mp);
-        } else
-            h5out_write_rows(out, "/maps", s, mp);
-        if (!o.no_images)
-            h5out_write_rows(out, "/images", s, x);
-        progress_update(pg, s + c);
-    }
-    progress_end(pg);
+    run_chunks(&o, oc, m, in, out, a, n, chunk, labels, ids, outk, targets, base);
     tensor bt = { 1, { n }, base };
     h5out_write(out, "/baseline", &bt);
     h5out_write_i32(out, "/target", n, targets);
@@ -319,9 +341,6 @@ int main(int argc, char **argv)
     free(labels);
     free(ids);
     target_free(&tg);
-    tensor_free(x);
-    tensor_free(mp);
-    tensor_free(pp);
     occlude_free(oc);
     h5in_close(in);
     model_free(m);

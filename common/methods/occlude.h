@@ -16,19 +16,19 @@
  *  - incremental (default): the unoccluded forward is cached; an occluder
  *    changes only the part of each spatial layer inside its receptive-field
  *    cone, so for every layer only a rectangle around that cone is
- *    recomputed (from crops of the cached activations with the new values
- *    pasted in), with the layer's op run on the crops through a temporary
- *    node whose padding is written into the crop. Where the cone covers most
- *    of a map, or at ops that see their whole input (Dense, Flatten,
- *    GlobalAvgPool), the layer is computed whole. */
+ *    recomputed: the receptive-field cone executor (nn/cone.h), with each
+ *    window position as one of its regions.
+ * This file holds the method: window positions, fills, the measure and the
+ * map transforms. */
 #ifndef CNN_OCCLUDE_H
 #define CNN_OCCLUDE_H
 
 #include <stdint.h>
 
 #include "nn/model.h"
-#include "methods/target.h"
+#include "base/progress.h"
 #include "base/tensor.h"
+#include "methods/target.h"
 
 typedef enum { OCC_FILL_GRAY, OCC_FILL_ZERO, OCC_FILL_MEAN, OCC_FILL_BLUR, OCC_FILL_VALUE } occlude_fill;
 typedef enum { OCC_OUT_RAW, OCC_OUT_DIFF, OCC_OUT_PERCENT } occlude_output;
@@ -53,7 +53,8 @@ typedef struct occlude occlude;
 
 /* Check the spec against the model (dies with one line on a window larger
  * than the image, a model without class scores...; the target's class,
- * unit and position were checked by target_resolve) and plan the incremental computation. The model
+ * unit and position were checked by target_resolve) and plan the incremental
+ * computation (nn/cone.h). The model
  * must outlive the result. */
 occlude *occlude_new(model *m, const occlude_spec *s);
 void occlude_free(occlude *o);
@@ -62,6 +63,10 @@ void occlude_grid(const occlude *o, int *hm, int *wm);
 /* Window (py, px)'s occluded box, clipped to the image: rows [b0, b2),
  * columns [b1, b3). */
 void occlude_window(const occlude *o, int py, int px, int64_t box[4]);
+
+/* Report windows done to pg (started by the caller with the total number
+ * of windows, images x positions) as occlude_run goes; NULL: none. */
+void occlude_progress(occlude *o, progress *pg);
 
 /* Occlusion maps of n images x (n x C x H x W pixels in [0,1]). labels
  * (n; NULL unless the target is label) and ids (n; NULL: row numbers, for

@@ -19,7 +19,8 @@ mkdir adir emptydir
 cnn-forward -q -m m.h5 -l conv1 im.h5 -o acts.h5 &&
 cnn-extract-layer -q -l conv1 acts.h5 -o feats.h5 &&
 cnn-forward -q -m m.h5 -l conv1 big.h5 -o bigacts.h5 &&
-cnn-extract-layer -q -l conv1 bigacts.h5 -o bigfeats.h5 || { fail "valid fixtures"; exit 0; }
+cnn-extract-layer -q -l conv1 bigacts.h5 -o bigfeats.h5 &&
+cnn-occlude -q -m m.h5 -w 2 --per-pixel im.h5 -o maps.h5 || { fail "valid fixtures"; exit 0; }
 ln -s im.h5 link.h5
 esc=$(printf 'bad\033[2J\007name.h5')
 sha256sum -- *.h5 *.png *.onnx >"$T/sums" 2>/dev/null
@@ -57,7 +58,7 @@ H5BAD="missing.h5 empty.h5 random.h5 trunc.h5 text.h5 adir nokind.h5 wrongkind.h
 IMBAD="badlab.h5 badimg.h5 shape2d.h5 strimg.h5"
 MBAD="missing.h5 empty.h5 random.h5 trunc.h5 text.h5 adir nokind.h5 im.h5 badkind.h5 m_nonodes.h5 m_badop.h5 m_classes.h5 m_badw.h5 m_wshape.h5 m_cycle.h5"
 
-tools="${BAD_TOOLS-images train import info forward extract-layer pca topk occlude saliency patches ascend perturb style join render}"   # BAD_TOOLS= runs only the part below
+tools="${BAD_TOOLS-images train import info forward extract-layer pca topk occlude saliency evaluate patches ascend perturb style join render}"   # BAD_TOOLS= runs only the part below
 for t in $tools; do
     O=$W/out.h5 in=im.h5 model= bad="$H5BAD $IMBAD" layer=
     case $t in
@@ -71,6 +72,7 @@ for t in $tools; do
     topk) cmd='cnn-topk -q -k 2 "$IN" -o "$O"'; in=feats.h5; bad="$H5BAD im.h5" ;;
     occlude) cmd='cnn-occlude -q -m "$M" "$IN" -o "$O"'; model=1; bad="$bad chan1.h5" ;;
     saliency) cmd='cnn-saliency -q -m "$M" -t class=1 "$IN" -o "$O"'; model=1; bad="$bad chan1.h5" ;;
+    evaluate) cmd='cnn-evaluate -q -m "$M" --maps maps.h5 --metric deletion --steps 4 "$IN" -o "$O"'; model=1; bad="$bad chan1.h5" ;;
     patches) cmd='cnn-patches -q -m "$M" -l conv1 -k 2 "$IN" -o "$O"'; model=1; layer='-l nosuch'; bad="$bad chan1.h5" ;;
     ascend) cmd='cnn-ascend -q -m "$M" -t class=1 --steps 2 --start "$IN" -o "$O"'; model=1; bad="$H5BAD badimg.h5 shape2d.h5 strimg.h5 chan1.h5" ;;
     perturb) cmd='cnn-perturb shuffle -q --tiles 2x2 "$IN" -o "$O"' ;;

@@ -37,6 +37,9 @@ case_ref lenet li "-t pred -w 5 --stride 2 --fill zero --output raw"
 case_ref lenet li "-t label -w 16 --stride 1"
 case_ref lenet li "-t class=8 -w 5x3 --stride 3x2 --output percent --padding none"
 case_ref lenet li "-t class=1 -w 4 --stride 3 --batch 7"
+# Stride past the window: the last row and column of positions start at
+# the edge and occlude nothing (empty regions for the cone executor).
+case_ref lenet li "-t class=3 -w 2 --stride 4"
 case_ref resnet ri "-t label -w 5 --stride 3"
 case_ref resnet ri "-t class=2 -w 6 --stride 4 --fill mean --measure prob --output percent"
 case_ref resnet ri "-t class=c -w 4 --stride 2 --fill blur"
@@ -51,6 +54,7 @@ case_ref resnet ri "-t pred -w 3x7 --stride 5 --range 1:3"
 
 case_naive lenet li "-t class=3 -w 4 --stride 1"
 case_naive lenet li "-t unit=conv2:2:sum -w 6 --stride 4"
+case_naive lenet li "-t label -w 3 --stride 5"
 case_naive resnet ri "-t label -w 3 --stride 2 --fill blur"
 case_naive resnet ri "-t strongest=cat -w 5 --stride 3"
 case_naive resnet ri "-t unit=mp:0@3,2 -w 2 --stride 1 --batch 5"
@@ -153,3 +157,18 @@ check_error "position outside the layer" 1 "outside layer 'conv2'" "$T/b10.h5" \
 check_error "not an images file" 1 "expected images" "$T/b11.h5" \
     cnn-occlude -m "$T/lenet.h5" -o "$T/b11.h5" "$T/lenet.h5"
 check_error "no model" 2 "no model" "" cnn-occlude "$T/li.h5"
+
+# Progress counts windows (images x positions), labelled occlusion, on a
+# terminal only (script(1) gives a pseudo-terminal).
+if command -v script >/dev/null 2>&1; then
+    script -qec "cnn-occlude -m '$T/lenet.h5' -t label -w 4 --stride 2 -o '$T/pg.h5' '$T/li.h5'" \
+        /dev/null </dev/null >"$T/pty" 2>&1
+    if tr '\r' '\n' <"$T/pty" | grep -q 'occlusion .* 245/245'; then
+        pass "progress on a terminal: occlusion, 5 images x 49 windows"
+    else fail "progress on a terminal: occlusion, 5 images x 49 windows" "$(tr '\r' '\n' <"$T/pty" | tail -c 300)"; fi
+else
+    skip "progress on a terminal" "no script(1)"
+fi
+cnn-occlude -m "$T/lenet.h5" -t label -w 4 --stride 2 -o "$T/pg2.h5" "$T/li.h5" 2>"$T/pgerr"
+if [ ! -s "$T/pgerr" ]; then pass "no progress when stderr is not a terminal"
+else fail "no progress when stderr is not a terminal" "$(head -c 200 "$T/pgerr")"; fi

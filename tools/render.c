@@ -35,7 +35,7 @@ static const char usage_main[] =
     "\nExit status: 0 success, 1 failure, 2 usage error.\n";
 
 static const char usage_html[] =
-    "Usage: cnn-render html [-o out/index.html] [-q] REPORT.def\n"
+    "Usage: cnn-render html [-o PAGE.html] [-q] REPORT.def\n"
     "One static HTML page (inline CSS, relative links, works from file://) from a\n"
     "report definition (format: pipelines/report.def): title, sections, text and\n"
     "figures (PNG, GIF, JPEG as images; MP4, WebM as videos), each with its caption\n"
@@ -43,7 +43,8 @@ static const char usage_html[] =
     "commands stored in the picture (tEXt \"history\"). Figure paths are relative\n"
     "to the page's folder. A missing 'figure' is an error; a missing 'figure?'\n"
     "is noted in the page.\n\n"
-    "  -o, --output FILE   page to write (default out/index.html; '-' standard output)\n"
+    "  -o, --output FILE   page to write (default: standard output, not a tty,\n"
+    "                      figures then relative to the current folder)\n"
     "  -q, --quiet         no information on stderr\n"
     "  -h, --help          this help\n"
     "      --version       version\n"

@@ -118,10 +118,10 @@ static h5in *act_projection(const render_opts *o, h5in *in, const row_meta *m, i
     if (h5in_dims(pj, "/attr", pd) != 4 || pd[1] < 1 || pd[2] < 1 || pd[3] < 1 ||
         pd[2] > 8192 || pd[3] > 8192)
         die("%s: '/attr' is not N x C x H x W (not a cnn-saliency maps file)", pj->name);
-    /* /target; files of before the one maps schema said /targets */
-    const char *tds = h5in_has(pj, "/target") ? "/target" : "/targets";
-    if (h5in_has(pj, tds)) {
-        int32_t *tg = h5in_read_i32(pj, tds, a, b - a);
+    /* /target: the one maps schema of every method (older /targets files
+     * are not read) */
+    if (h5in_has(pj, "/target")) {
+        int32_t *tg = h5in_read_i32(pj, "/target", a, b - a);
         int64_t i = 0;
         while (i < b - a && tg[i] == o->unit)
             i++;

@@ -65,8 +65,10 @@ static const char usage_html[] =
     "                      so that a tile is about 84 pixels)\n" \
     "      --pad N         pixels between tiles (default 4)\n" \
     "      --filter nearest|bilinear  resampling (default nearest)\n" \
-    "      --caption none|label|id|score|auto  text under each tile (default auto:\n" \
-    "                      score with label when /scores exists, else label, else none)\n"
+    "      --caption F[,F]...  text under each tile, fields joined by \", \": none,\n" \
+    "                      label, id, score, path (/paths, of --images too), target\n" \
+    "                      (/target's class or LAYER:C), auto (default: score with\n" \
+    "                      label when /scores exists, else label, else none)\n"
 
 static const char usage_grid[] =
     "Usage: cnn-render grid [OPTION]... [FILE]\n"
@@ -79,7 +81,8 @@ static const char usage_grid[] =
     CLI_IMAGE_HELP
     "      --signed        signed values: symmetric range around 0, one-channel\n"
     "                      tiles in the diverging blue-white-red map\n"
-    "      --cmap NAME     one-channel colour map: gray (default), viridis, diverging, jet\n"
+    "      --cmap NAME     one-channel colour map: gray (default), viridis, inferno,\n"
+    "                      diverging, jet\n"
     OUTPUT_HELP;
 
 static const char usage_filters[] =
@@ -108,16 +111,30 @@ static const char usage_scatter[] =
     OUTPUT_HELP;
 
 static const char usage_heatmap[] =
-    "Usage: cnn-render heatmap [OPTION]... [FILE]\n"
+    "Usage: cnn-render heatmap [OPTION]... [FILE]...\n"
     "Maps (/maps, N x H' x W', from cnn-occlude or cnn-saliency) upsampled over\n"
-    "their images (/images of FILE, or --images) with a colour bar.\n\n"
+    "their images (/images of FILE, or --images) with a colour bar. Several FILEs\n"
+    "(the same rows) are columns titled by their method, one row per image\n"
+    "labelled by --caption's fields (default path,target).\n"
+    "Signed data (a value below 0) draw in a diverging map over [-c, c], unsigned\n"
+    "in viridis over [min, c]; c = max |v|, or with --clip its percentile.\n\n"
     "      --images FILE   images file with the same rows as the maps\n"
+    "      --clip P        c = the (100-P)th percentile of |v| (numpy's linear rule;\n"
+    "                      Captum's outlier_perc), e.g. 0.5; larger |v| saturate\n"
+    "      --normalize global|tile  one range over all drawn maps (default with one\n"
+    "                      FILE) or one per map (default with several)\n"
+    "      --change        each map minus its /baseline: the change of the score\n"
+    "                      (cnn-occlude --output raw)\n"
+    "      --attr          draw /attr as RGB, 0.5 + 0.5 v / c (guided backprop)\n"
+    "      --titles T,...  column titles (default: method, else target, else file)\n"
+    "      --list          print column titles, row labels and tile ranges instead\n"
     "      --numbers       print each cell's value (as the lecture's \"Occluding 8\")\n"
     "      --format FMT    printf format of the numbers (default %.0f)\n"
-    "      --signed        diverging colour map over a range symmetric around 0\n"
-    "      --cmap NAME     jet (default), viridis, gray, diverging\n"
+    "      --signed        signed even when no value is below 0\n"
+    "      --cmap NAME     " CMAP_NAMES " (default: diverging for\n"
+    "                      signed data, viridis for unsigned)\n"
     "      --alpha A       opacity of the map over the image (default 0.5; 1 without images)\n"
-    "      --vmin V, --vmax V  colour map range (default: over all drawn maps)\n"
+    "      --vmin V, --vmax V  colour map range (default: see above)\n"
     CLI_IMAGE_HELP
     TILE_HELP
     OUTPUT_HELP;
@@ -149,7 +166,7 @@ static const char usage_activations[] =
     "                      image's maps (global, default), of each map (tile), or\n"
     "                      [0, 1] (none)\n"
     "      --vmin V, --vmax V  a fixed [lo, hi] for every image (no flicker in videos)\n"
-    "      --cmap NAME     gray (default), viridis, jet, diverging\n"
+    "      --cmap NAME     gray (default), viridis, inferno, jet, diverging\n"
     "      --scale N       pixels per map pixel (default: grid about 640 pixels wide)\n"
     "      --cols N        tiles per row (default: about square)\n"
     "      --pad N         pixels between tiles (default 2)\n"
@@ -175,7 +192,8 @@ enum {
     OPT_COLS = 2000, OPT_SCALE, OPT_PAD, OPT_CAPTION, OPT_NORMALIZE, OPT_SIGNED,
     OPT_CMAP, OPT_FILTER, OPT_EACH, OPT_DIMS, OPT_DSET, OPT_TITLE, OPT_SIZE,
     OPT_RADIUS, OPT_IMAGES, OPT_NUMBERS, OPT_FORMAT, OPT_ALPHA, OPT_VMIN, OPT_VMAX,
-    OPT_HIGHLIGHT, OPT_UNIT, OPT_PROJECTION, OPT_PATCHES, OPT_LABEL,
+    OPT_HIGHLIGHT, OPT_UNIT, OPT_PROJECTION, OPT_PATCHES, OPT_LABEL, OPT_CLIP,
+    OPT_CHANGE, OPT_ATTR, OPT_TITLES, OPT_LIST,
 };
 
 /* For sanitizer builds (make test-asan): LeakSanitizer reads this hook.
@@ -210,7 +228,7 @@ static int option_cmds(int c)
         return C_TILES | C_ACT;
     case OPT_CAPTION: case OPT_FILTER: case OPT_SIGNED:
         return C_TILES;
-    case OPT_NORMALIZE: return C_GRID | C_FILTERS | C_ACT;
+    case OPT_NORMALIZE: return C_GRID | C_FILTERS | C_HEATMAP | C_ACT;
     case OPT_EACH: return C_TILES | C_BARS | C_ACT;
     case 'l': case OPT_HIGHLIGHT: case OPT_UNIT: case OPT_PROJECTION: case OPT_PATCHES:
     case OPT_LABEL:
@@ -219,7 +237,8 @@ static int option_cmds(int c)
         return C_SCATTER;
     case OPT_IMAGES: return C_HEATMAP | C_BARS | C_ACT;
     case OPT_VMIN: case OPT_VMAX: return C_HEATMAP | C_ACT;
-    case OPT_NUMBERS: case OPT_FORMAT: case OPT_ALPHA:
+    case OPT_NUMBERS: case OPT_FORMAT: case OPT_ALPHA: case OPT_CLIP: case OPT_CHANGE:
+    case OPT_ATTR: case OPT_TITLES: case OPT_LIST:
         return C_HEATMAP;
     case 'k': return C_BARS;
     case CLI_OPT_ALLOW_RANGE: return C_GRID | C_HEATMAP | C_BARS | C_ACT;
@@ -291,14 +310,22 @@ static const struct option longopts[] = {
     { "projection", required_argument, 0, OPT_PROJECTION },
     { "patches", required_argument, 0, OPT_PATCHES },
     { "label", required_argument, 0, OPT_LABEL },
+    { "clip", required_argument, 0, OPT_CLIP },
+    { "change", no_argument, 0, OPT_CHANGE },
+    { "attr", no_argument, 0, OPT_ATTR },
+    { "titles", required_argument, 0, OPT_TITLES },
+    { "list", no_argument, 0, OPT_LIST },
     { 0, 0, 0, 0 },
 };
 
 /* The options after the command (argv[1], already replaced by the
  * program name for getopt's messages) into o. */
+static void check_args(const render_cmd *rc, render_opts *o);
+static void parse_captions(const char *arg, render_opts *o);
+static void check_heatmap(render_opts *o);
+
 static void parse_args(int argc, char **argv, const render_cmd *rc, render_opts *o)
 {
-    static const char *const caps[] = { "auto", "none", "label", "id", "score" };
     static const char *const norms[] = { "none", "tile", "global" };
     static const char *const filters[] = { "nearest", "bilinear" };
     int c, li;
@@ -310,12 +337,12 @@ static void parse_args(int argc, char **argv, const render_cmd *rc, render_opts 
         case OPT_COLS: o->cols = (int)cli_long("--cols", optarg, 1, 1000); break;
         case OPT_SCALE: o->scale = (int)cli_long("--scale", optarg, 1, 64); break;
         case OPT_PAD: o->pad = (int)cli_long("--pad", optarg, 0, 200); o->pad_set = 1; break;
-        case OPT_CAPTION: o->caption = parse_enum("--caption", optarg, caps, 5); break;
+        case OPT_CAPTION: parse_captions(optarg, o); break;
         case OPT_NORMALIZE: o->normalize = parse_enum("--normalize", optarg, norms, 3); break;
-        case OPT_SIGNED: o->sign = 1; break;
+        case OPT_SIGNED: o->sign = SIGN_SIGNED; break;
         case OPT_CMAP:
             if ((o->cmap = draw_cmap_parse(optarg)) < 0)
-                die_usage("--cmap: unknown colour map '%s' (gray, viridis, diverging, jet)", optarg);
+                die_usage("--cmap: unknown colour map '%s' (" CMAP_NAMES ")", optarg);
             break;
         case OPT_FILTER: o->filter = parse_enum("--filter", optarg, filters, 2); break;
         case OPT_EACH: o->each = optarg; break;
@@ -355,15 +382,38 @@ static void parse_args(int argc, char **argv, const render_cmd *rc, render_opts 
         case OPT_PROJECTION: o->projection = optarg; break;
         case OPT_PATCHES: o->patches = optarg; break;
         case OPT_LABEL: o->label = optarg; break;
+        case OPT_CLIP:
+            o->clip = cli_double("--clip", optarg, 0, 100);
+            if (o->clip >= 100)
+                die_usage("--clip: %s is not a percentage below 100", optarg);
+            break;
+        case OPT_CHANGE: o->change = 1; break;
+        case OPT_ATTR: o->attr = 1; break;
+        case OPT_TITLES:
+            if (o->titles)
+                cli_free_list(o->titles, o->ntitles);
+            o->ntitles = cli_split(optarg, ',', &o->titles);
+            break;
+        case OPT_LIST: o->list = 1; break;
         default:
             if (!cli_common_opt(c, optarg, &o->co, rc->usage))
                 die_usage("unexpected option");
         }
     }
     optind++;   /* back to argv's numbering */
-    if (optind < argc - 1)
+    if (optind < argc - 1 && rc->bit != C_HEATMAP)
         die_usage("too many operands (one input file)");
     o->input = optind < argc ? argv[optind] : NULL;
+    o->inputs = optind < argc ? argv + optind : NULL;
+    o->ninputs = optind < argc ? argc - optind : 1;
+    check_args(rc, o);
+}
+
+/* What the options say together. */
+static void check_args(const render_cmd *rc, render_opts *o)
+{
+    if (rc->bit == C_HEATMAP)
+        check_heatmap(o);
     if (o->each)
         rows_check_each_dir(o->each);
     if (o->has_vmin && o->has_vmax && o->vmax <= o->vmin)
@@ -375,6 +425,52 @@ static void parse_args(int argc, char **argv, const render_cmd *rc, render_opts 
     if (rc->bit == C_FILTERS ||
         (rc->bit == C_GRID && (o->sign || o->normalize == NORM_TILE || o->normalize == NORM_GLOBAL)))
         finite_allow_range = 1;
+}
+
+/* --caption F[,F]...: fields of CAP_*; caption is the first. */
+static void parse_captions(const char *arg, render_opts *o)
+{
+    static const char *const caps[] = { "auto", "none", "label", "id", "score", "path", "target" };
+    char **f;
+    int n = cli_split(arg, ',', &f);
+    if (n < 1 || n > CAP_MAX)
+        die_usage("--caption: '%s' is not 1 to %d fields", arg, CAP_MAX);
+    for (int i = 0; i < n; i++)
+        o->captions[i] = parse_enum("--caption", f[i], caps, 7);
+    o->ncaptions = n;
+    o->caption = o->captions[0];
+    cli_free_list(f, n);
+    if (n > 1)
+        for (int i = 0; i < n; i++)
+            if (o->captions[i] == CAP_NONE || o->captions[i] == CAP_AUTO)
+                die_usage("--caption: none and auto stand alone ('%s')", arg);
+}
+
+static void check_heatmap(render_opts *o)
+{
+    if (o->normalize == NORM_NONE)
+        die_usage("--normalize: heatmap takes global or tile");
+    if (o->normalize == NORM_TILE && (o->has_vmin || o->has_vmax))
+        die_usage("--vmin/--vmax fix one range; --normalize tile has one per map");
+    if (o->attr && (o->images || o->numbers || o->alpha >= 0 || o->change))
+        die_usage("--attr draws the attribution itself (no --images, --numbers, --alpha or "
+                  "--change)");
+    if (o->list && (o->co.output || o->each))
+        die_usage("--list prints to standard output (no -o or --each)");
+    if (o->ninputs > 1 && o->cols)
+        die_usage("--cols: with several files each file is a column");
+    if (o->titles && o->ntitles != o->ninputs)
+        die_usage("--titles: %d titles for %d files", o->ntitles, o->ninputs);
+    for (int i = 0; i < o->ninputs && o->inputs; i++)
+        for (int j = 0; j < i; j++)
+            if (!strcmp(o->inputs[i], "-") && !strcmp(o->inputs[j], "-"))
+                die_usage("standard input can be read once");
+    if (!o->ncaptions) {   /* default: the file name and what was measured */
+        o->captions[0] = o->ninputs > 1 ? CAP_PATH : CAP_AUTO;
+        o->captions[1] = CAP_TARGET;
+        o->ncaptions = o->ninputs > 1 ? 2 : 1;
+        o->caption = o->captions[0];
+    }
 }
 
 int main(int argc, char **argv)
@@ -405,6 +501,7 @@ int main(int argc, char **argv)
     o.cmd = cmd;
     o.pad = 4;
     o.caption = CAP_AUTO;
+    o.captions[0] = CAP_AUTO;
     o.normalize = NORM_DEFAULT;
     o.cmap = rc->bit == C_HEATMAP ? -1 : DRAW_CMAP_GRAY;
     o.filter = rc->bit == C_HEATMAP ? -1 : DRAW_NEAREST;
@@ -415,6 +512,7 @@ int main(int argc, char **argv)
     o.alpha = -1;
     o.topk = 5;
     o.unit = -1;
+    o.sign = rc->bit == C_HEATMAP ? SIGN_AUTO : SIGN_UNSIGNED;
     parse_args(argc, argv, rc, &o);
     rc->run(&o);
     return EXIT_OK;

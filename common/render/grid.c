@@ -173,7 +173,9 @@ void render_grid(render_opts *o, int filters)
     if (cap != CAP_NONE && ts.group == 1) {
         ts.captions = xcalloc((size_t)ts.ntiles, sizeof *ts.captions);
         for (int64_t i = 0; i < ts.ntiles; i++)
-            ts.captions[i] = rows_caption(&m, cap, i);
+            ts.captions[i] = cap == o->caption && o->ncaptions > 0
+                                 ? rows_caption_list(&m, o->captions, o->ncaptions, i)
+                                 : rows_caption(&m, cap, i);
     }
     render_tiles(o, &ts, &m, o->co.output);
     if (ts.captions) {

@@ -11,7 +11,8 @@
 #include "base/cli.h"
 
 /* --caption: the text under each tile. */
-enum { CAP_AUTO, CAP_NONE, CAP_LABEL, CAP_ID, CAP_SCORE };
+enum { CAP_AUTO, CAP_NONE, CAP_LABEL, CAP_ID, CAP_SCORE, CAP_PATH, CAP_TARGET };
+#define CAP_MAX 4           /* fields in one --caption list */
 /* --normalize: one value range per tile, over all tiles, or the data's
  * own ([0,1], or [-1,1] signed); NORM_DEFAULT lets the command choose. */
 enum { NORM_DEFAULT = -1, NORM_NONE, NORM_TILE, NORM_GLOBAL };
@@ -22,7 +23,14 @@ enum { SIGN_AUTO = -1, SIGN_UNSIGNED, SIGN_SIGNED };
 typedef struct render_opts {
     struct cli_common co;
     const char *cmd, *input, *images, *each, *dset, *title, *format;
+    char **inputs;          /* heatmap: every FILE (a column each); input = inputs[0] */
+    int ninputs;
     int cols, scale, pad, caption, normalize, sign, cmap, filter, numbers, topk;
+    int captions[CAP_MAX], ncaptions;   /* --caption's list; caption = its first */
+    double clip;            /* --clip P: |values| clipped at their (100-P)th percentile; 0 none */
+    int change, attr, list; /* heatmap --change, --attr, --list */
+    char **titles;          /* heatmap --titles, one per FILE, or NULL */
+    int ntitles;
     int dimx, dimy, width, height;
     double radius, alpha, vmin, vmax;
     int has_vmin, has_vmax;

@@ -8,6 +8,24 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* The layer whose channels /target holds, from the "target" attribute
+ * (unit=LAYER:C..., strongest=LAYER...), or NULL for class targets. */
+static char *unit_layer(h5in *in)
+{
+    char *t = h5in_attr_str(in, "/", "target");
+    if (!t)
+        return NULL;
+    const char *eq = strchr(t, '=');
+    if (!eq || (strncmp(t, "unit=", 5) && strncmp(t, "strongest=", 10))) {
+        free(t);
+        return NULL;
+    }
+    char *layer = xstrdup(eq + 1);
+    layer[strcspn(layer, ":@")] = 0;
+    free(t);
+    return layer;
+}
+
 void rows_meta_read(h5in *in, int64_t a, int64_t b, row_meta *m)
 {
     memset(m, 0, sizeof *m);
@@ -28,6 +46,23 @@ void rows_meta_read(h5in *in, int64_t a, int64_t b, row_meta *m)
             m->scores[i] = t->data[i * rs];
         tensor_free(t);
     }
+    if (h5in_has(in, "/target") && h5in_nrows(in, "/target") >= b) {
+        m->target = h5in_read_i32(in, "/target", a, b - a);
+        m->target_layer = unit_layer(in);
+    }
+    rows_meta_paths(m, in);
+}
+
+void rows_meta_paths(row_meta *m, h5in *f)
+{
+    if (m->paths || !h5in_has(f, "/paths"))
+        return;
+    m->paths = h5in_read_strings(f, "/paths", &m->npaths);
+    if (m->npaths < m->a + m->n) {
+        cli_free_list(m->paths, m->npaths);
+        m->paths = NULL;
+        m->npaths = 0;
+    }
 }
 
 void rows_meta_free(row_meta *m)
@@ -35,8 +70,12 @@ void rows_meta_free(row_meta *m)
     free(m->ids);
     free(m->labels);
     free(m->scores);
+    free(m->target);
+    free(m->target_layer);
     if (m->classes)
         cli_free_list(m->classes, m->nclasses);
+    if (m->paths)
+        cli_free_list(m->paths, m->npaths);
 }
 
 const char *rows_class_name(const row_meta *m, int32_t k, char *buf, size_t n)
@@ -47,10 +86,23 @@ const char *rows_class_name(const row_meta *m, int32_t k, char *buf, size_t n)
     return buf;
 }
 
-/* Caption for row i under the chosen mode (malloc'd, or NULL). */
+/* A score in a caption: two decimals, but a small one (a probability of
+ * 3e-05) keeps its digits instead of printing as 0.00, and one just under
+ * 1 (0.99997) as many decimals as tell it from 1 (at most 6). */
+static void score_text(char *buf, size_t n, float s)
+{
+    if (s != 0 && fabsf(s) < 0.01f)
+        snprintf(buf, n, "%.1e", s);
+    else if (s >= 0.995f && s < 1) {
+        int d = (int)ceil(-log10(1.0 - s));
+        snprintf(buf, n, "%.*f", d > 6 ? 6 : d < 2 ? 2 : d, s);
+    } else
+        snprintf(buf, n, "%.2f", s);
+}
+
 char *rows_caption(const row_meta *m, int mode, int64_t i)
 {
-    char buf[256], nb[32];
+    char buf[320], nb[32], sc[32];
     if (mode == CAP_AUTO)
         mode = m->scores ? CAP_SCORE : m->labels ? CAP_LABEL : CAP_NONE;
     switch (mode) {
@@ -59,22 +111,53 @@ char *rows_caption(const row_meta *m, int mode, int64_t i)
             return NULL;
         return xstrdup(rows_class_name(m, m->labels[i], nb, sizeof nb));
     case CAP_ID:
-        snprintf(buf, sizeof buf, "%lld", (long long)(m->ids ? m->ids[i] : m->a + i));
+        snprintf(buf, sizeof buf, "%lld", (long long)rows_id(m, i));
         return xstrdup(buf);
     case CAP_SCORE:
         if (!m->scores)
             return NULL;
-        /* Two decimals, but a small score (a probability of 3e-05) keeps
-         * its digits instead of printing as 0.00. */
+        score_text(sc, sizeof sc, m->scores[i]);
         if (m->labels)
-            snprintf(buf, sizeof buf,
-                     m->scores[i] != 0 && fabsf(m->scores[i]) < 0.01f ? "%s (%.1e)" : "%s (%.2f)",
-                     rows_class_name(m, m->labels[i], nb, sizeof nb), m->scores[i]);
+            snprintf(buf, sizeof buf, "%s (%s)", rows_class_name(m, m->labels[i], nb, sizeof nb), sc);
         else
             snprintf(buf, sizeof buf, "%.3g", m->scores[i]);
         return xstrdup(buf);
+    case CAP_PATH: {
+        if (!m->paths)
+            return NULL;
+        const char *p = m->paths[m->a + i], *sl = strrchr(p, '/');
+        return xstrdup(sl ? sl + 1 : p);
+    }
+    case CAP_TARGET:
+        if (!m->target)
+            return NULL;
+        if (m->target_layer)
+            snprintf(buf, sizeof buf, "%.200s:%d", m->target_layer, m->target[i]);
+        else
+            snprintf(buf, sizeof buf, "%s", rows_class_name(m, m->target[i], nb, sizeof nb));
+        return xstrdup(buf);
     }
     return NULL;
+}
+
+char *rows_caption_list(const row_meta *m, const int *fields, int nf, int64_t i)
+{
+    char *out = NULL;
+    for (int k = 0; k < nf; k++) {
+        char *t = rows_caption(m, fields[k], i);
+        if (!t)
+            continue;
+        if (!out) {
+            out = t;
+            continue;
+        }
+        char *j = xmalloc(strlen(out) + strlen(t) + 3);
+        sprintf(j, "%s, %s", out, t);
+        free(out);
+        free(t);
+        out = j;
+    }
+    return out;
 }
 
 /* Rows [a, b) of the input after --range. */
@@ -204,11 +287,12 @@ h5in *rows_companion(const render_opts *o, const char *path, const char *dset, h
     return f;
 }
 
-tensor *rows_images_for(const render_opts *o, h5in *in, const row_meta *m, int64_t a, int64_t b)
+tensor *rows_images_for(const render_opts *o, h5in *in, row_meta *m, int64_t a, int64_t b)
 {
     if (!o->images)
         return h5in_has(in, "/images") ? rows_images(in, a, b) : NULL;
     h5in *im = rows_companion(o, o->images, "/images", in, m, a, b);
+    rows_meta_paths(m, im);
     tensor *t = rows_images(im, a, b);
     h5in_close(im);
     return t;

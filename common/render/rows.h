@@ -22,16 +22,27 @@ typedef struct row_meta {
     char **classes;
     int nclasses;
     float *scores;          /* n, or NULL (a 2-D /scores: its first column) */
+    int32_t *target;        /* n: /target, the class or channel measured, or NULL */
+    char *target_layer;     /* the layer when /target holds its channels, or NULL */
+    char **paths;           /* /paths of the whole file (npaths >= a + n), or NULL */
+    int npaths;
 } row_meta;
 
 /* Rows [a, b) of the input's metadata. */
 void rows_meta_read(h5in *in, int64_t a, int64_t b, row_meta *m);
+/* /paths from f (the images file of the rows) when m has none yet. */
+void rows_meta_paths(row_meta *m, h5in *f);
 void rows_meta_free(row_meta *m);
 /* Class k's name from /classes, else its number (in buf). */
 const char *rows_class_name(const row_meta *m, int32_t k, char *buf, size_t n);
 /* Caption for row i (relative to the selection) under mode CAP_* (malloc'd,
- * or NULL): "cat", "12", "cat (0.97)". */
+ * or NULL): "cat" (label), "12" (id), "cat (0.97)" (score), "cat.jpg"
+ * (path: /paths without its folders), "tabby" or "conv5:245" (target: the
+ * class named by /target and /classes, or the layer's channel). */
 char *rows_caption(const row_meta *m, int mode, int64_t i);
+/* The captions of several modes joined by ", " (those without data left
+ * out); NULL when none has data. */
+char *rows_caption_list(const row_meta *m, const int *fields, int nf, int64_t i);
 /* The id of row i: /ids, else its row number. */
 int64_t rows_id(const row_meta *m, int64_t i);
 /* Rows [a, b) of n after --range (dies when empty). */
@@ -42,9 +53,9 @@ tensor *rows_images(h5in *in, int64_t a, int64_t b);
  * rows, and the same /ids where both files have them. */
 h5in *rows_companion(const render_opts *o, const char *path, const char *dset, h5in *in,
                      const row_meta *m, int64_t a, int64_t b);
-/* Images for rows [a, b): FILE's own /images, or --images (a companion);
- * NULL when there are none. */
-tensor *rows_images_for(const render_opts *o, h5in *in, const row_meta *m, int64_t a, int64_t b);
+/* Images for rows [a, b): FILE's own /images, or --images (a companion,
+ * whose /paths m takes when it has none); NULL when there are none. */
+tensor *rows_images_for(const render_opts *o, h5in *in, row_meta *m, int64_t a, int64_t b);
 
 /* --each DIR must be an existing folder. */
 void rows_check_each_dir(const char *dir);

@@ -8,6 +8,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A panel's title: the file name (/paths of the file or of --images) and
+ * the true class ("cat.jpg, true: tabby"), either alone, else the id. */
+static void panel_title(const row_meta *m, int64_t i, char *buf, size_t n)
+{
+    char nb[32];
+    char *path = rows_caption(m, CAP_PATH, i);
+    const char *lab = m->labels ? rows_class_name(m, m->labels[i], nb, sizeof nb) : NULL;
+    if (path && lab)
+        snprintf(buf, n, "%.150s, true: %.150s", path, lab);
+    else if (path || lab)
+        snprintf(buf, n, "%s%.300s", lab ? "true: " : "", path ? path : lab);
+    else
+        snprintf(buf, n, "id %lld", (long long)rows_id(m, i));
+    free(path);
+}
+
 void render_bars(const render_opts *o)
 {
     h5in *in = h5in_open(o->input);
@@ -64,11 +80,8 @@ void render_bars(const render_opts *o)
                 if (m.labels && m.labels[i] == idx[r])
                     hl = r;
             }
-            char title[160];
-            if (m.labels)
-                snprintf(title, sizeof title, "true: %s", rows_class_name(&m, m.labels[i], nb, sizeof nb));
-            else
-                snprintf(title, sizeof title, "id %lld", (long long)(m.ids ? m.ids[i] : a + i));
+            char title[320];
+            panel_title(&m, i, title, sizeof title);
             double bx = x;
             if (img) {
                 double s = (double)box / (ih > iw ? ih : iw);

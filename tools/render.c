@@ -51,6 +51,9 @@ static const char usage_html[] =
     "\nExit status: 0 success, 1 failure, 2 usage error.\n";
 
 #define OUTPUT_HELP \
+    "      --classes SRC   class names: SRC's /classes (an HDF5 file: the model,\n" \
+    "                      whose names maps files may lack), else a comma list or\n" \
+    "                      a file of one name a line (default: FILE's /classes)\n" \
     "  -o, --output FILE   PNG to write (default: standard output, not a tty)\n" \
     "      --each DIR      one PNG per image in DIR (named by id) instead of one grid\n" \
     "      --range A:B     only rows A..B-1\n" \
@@ -125,7 +128,8 @@ static const char usage_heatmap[] =
     "                      FILE) or one per map (default with several)\n"
     "      --change        each map minus its /baseline: the change of the score\n"
     "                      (cnn-occlude --output raw)\n"
-    "      --attr          draw /attr as RGB, 0.5 + 0.5 v / c (guided backprop)\n"
+    "      --attr          draw /attr as RGB, 0.5 + 0.5 v / c (guided backprop;\n"
+    "                      --images then only names the rows)\n"
     "      --titles T,...  column titles (default: method, else target, else file)\n"
     "      --list          print column titles, row labels and tile ranges instead\n"
     "      --numbers       print each cell's value (as the lecture's \"Occluding 8\")\n"
@@ -172,6 +176,7 @@ static const char usage_activations[] =
     "      --pad N         pixels between tiles (default 2)\n"
     "      --highlight     outline the strongest map (largest value) in red\n"
     "      --label WORD    the title names the row as WORD ID (default: image)\n"
+    "      --classes SRC   class names (an HDF5 file's /classes, or a list)\n"
     CLI_IMAGE_HELP
     "      --unit C        channel C's panel; its tile is outlined in blue\n"
     "      --projection F  maps file of cnn-saliency -t unit=LAYER:C (guided or\n"
@@ -193,7 +198,7 @@ enum {
     OPT_CMAP, OPT_FILTER, OPT_EACH, OPT_DIMS, OPT_DSET, OPT_TITLE, OPT_SIZE,
     OPT_RADIUS, OPT_IMAGES, OPT_NUMBERS, OPT_FORMAT, OPT_ALPHA, OPT_VMIN, OPT_VMAX,
     OPT_HIGHLIGHT, OPT_UNIT, OPT_PROJECTION, OPT_PATCHES, OPT_LABEL, OPT_CLIP,
-    OPT_CHANGE, OPT_ATTR, OPT_TITLES, OPT_LIST,
+    OPT_CHANGE, OPT_ATTR, OPT_TITLES, OPT_LIST, OPT_CLASSES,
 };
 
 /* For sanitizer builds (make test-asan): LeakSanitizer reads this hook.
@@ -315,6 +320,7 @@ static const struct option longopts[] = {
     { "attr", no_argument, 0, OPT_ATTR },
     { "titles", required_argument, 0, OPT_TITLES },
     { "list", no_argument, 0, OPT_LIST },
+    { "classes", required_argument, 0, OPT_CLASSES },
     { 0, 0, 0, 0 },
 };
 
@@ -395,6 +401,7 @@ static void parse_args(int argc, char **argv, const render_cmd *rc, render_opts 
             o->ntitles = cli_split(optarg, ',', &o->titles);
             break;
         case OPT_LIST: o->list = 1; break;
+        case OPT_CLASSES: o->classes = optarg; break;
         default:
             if (!cli_common_opt(c, optarg, &o->co, rc->usage))
                 die_usage("unexpected option");
@@ -452,9 +459,8 @@ static void check_heatmap(render_opts *o)
         die_usage("--normalize: heatmap takes global or tile");
     if (o->normalize == NORM_TILE && (o->has_vmin || o->has_vmax))
         die_usage("--vmin/--vmax fix one range; --normalize tile has one per map");
-    if (o->attr && (o->images || o->numbers || o->alpha >= 0 || o->change))
-        die_usage("--attr draws the attribution itself (no --images, --numbers, --alpha or "
-                  "--change)");
+    if (o->attr && (o->numbers || o->alpha >= 0 || o->change))
+        die_usage("--attr draws the attribution itself (no --numbers, --alpha or --change)");
     if (o->list && (o->co.output || o->each))
         die_usage("--list prints to standard output (no -o or --each)");
     if (o->ninputs > 1 && o->cols)

@@ -162,7 +162,7 @@ void render_activations(const render_opts *o)
                   "frames/%%05d.png), --each DIR, or one row with --range",
                   (long long)(b - a));
     row_meta m;
-    rows_meta_read(in, a, b, &m);
+    rows_meta_read(o, in, a, b, &m);
     actview_opts vo = act_view_opts(o);
     /* Every companion is checked before the first picture is written. */
     h5in *im = o->images ? rows_companion(o, o->images, "/images", in, &m, a, b)

@@ -42,7 +42,7 @@ void render_bars(const render_opts *o)
     int64_t n = b - a, K = dims[1];
     tensor *p = h5in_read_rows(in, "/probs", a, n);
     row_meta m;
-    rows_meta_read(in, a, b, &m);
+    rows_meta_read(o, in, a, b, &m);
     tensor *img = rows_images_for(o, in, &m, a, b);
     int k = o->topk < K ? o->topk : (int)K;
     int ic = 1, ih = 0, iw = 0;

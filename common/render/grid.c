@@ -144,7 +144,7 @@ void render_grid(render_opts *o, int filters)
             in->name, (long long)(b - a), tensor_shape_str(3, dims + 1, (char[64]){0}, 64));
     tensor *img = rows_images(in, a, b);
     row_meta m;
-    rows_meta_read(in, a, b, &m);
+    rows_meta_read(o, in, a, b, &m);
     tileset ts = { img->data, img->dims[0], (int)img->dims[1], (int)img->dims[2],
                    (int)img->dims[3], 1, NULL };
     int cap = o->caption;

@@ -158,7 +158,7 @@ static void read_columns(hm *H)
             if (H->n * H->k > 5000)
                 die("%s: %lld maps are too many for one picture (choose some with --range)",
                     cl->in->name, (long long)(H->n * H->k));
-            rows_meta_read(cl->in, H->a, H->b, &H->m);
+            rows_meta_read(o, cl->in, H->a, H->b, &H->m);
         } else if (memcmp(d + 1, d0 + 1, 3 * sizeof *d))
             die("%s: maps of %lldx%lld, but %s has %lldx%lld", cl->in->name, (long long)d[2],
                 (long long)d[3], H->col[0].in->name, (long long)d0[2], (long long)d0[3]);
@@ -397,8 +397,11 @@ void render_heatmap(const render_opts *o)
     read_columns(&H);
     if (!o->attr)
         H.img = rows_images_for(o, H.col[0].in, &H.m, H.a, H.b);
-    else
-        rows_meta_paths(&H.m, H.col[0].in);
+    else if (o->images) {   /* only for its /paths: --attr draws no photo */
+        h5in *im = rows_companion(o, o->images, "/images", H.col[0].in, &H.m, H.a, H.b);
+        rows_meta_paths(&H.m, im);
+        h5in_close(im);
+    }
     if (H.img && H.img->dims[1] != 1 && H.img->dims[1] != 3)
         die("%s: images have %lld channels (1 or 3 can be drawn)",
             o->images ? o->images : H.col[0].in->name, (long long)H.img->dims[1]);

@@ -23,6 +23,7 @@ enum { SIGN_AUTO = -1, SIGN_UNSIGNED, SIGN_SIGNED };
 typedef struct render_opts {
     struct cli_common co;
     const char *cmd, *input, *images, *each, *dset, *title, *format;
+    const char *classes;    /* --classes: class names from elsewhere, or NULL */
     char **inputs;          /* heatmap: every FILE (a column each); input = inputs[0] */
     int ninputs;
     int cols, scale, pad, caption, normalize, sign, cmap, filter, numbers, topk;

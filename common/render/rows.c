@@ -26,7 +26,30 @@ static char *unit_layer(h5in *in)
     return layer;
 }
 
-void rows_meta_read(h5in *in, int64_t a, int64_t b, row_meta *m)
+/* --classes SRC: an HDF5 file's /classes (a model file), else names as
+ * cli_names reads them (a list, @FILE, a file of lines). */
+static void classes_from(row_meta *m, const char *src)
+{
+    static const char sig[8] = "\x89HDF\r\n\x1a\n";
+    char head[8] = { 0 };
+    FILE *f = fopen(src, "rb");
+    int h5 = f && fread(head, 1, 8, f) == 8 && !memcmp(head, sig, 8);
+    if (f)
+        fclose(f);
+    if (m->classes)
+        cli_free_list(m->classes, m->nclasses);
+    if (!h5) {
+        m->nclasses = cli_names(src, &m->classes);
+        return;
+    }
+    h5in *in = h5in_open(src);
+    if (!h5in_has(in, "/classes"))
+        die("%s: no dataset '/classes' (--classes wants class names)", in->name);
+    m->classes = h5in_read_strings(in, "/classes", &m->nclasses);
+    h5in_close(in);
+}
+
+void rows_meta_read(const render_opts *o, h5in *in, int64_t a, int64_t b, row_meta *m)
 {
     memset(m, 0, sizeof *m);
     m->a = a;
@@ -51,6 +74,8 @@ void rows_meta_read(h5in *in, int64_t a, int64_t b, row_meta *m)
         m->target_layer = unit_layer(in);
     }
     rows_meta_paths(m, in);
+    if (o->classes)
+        classes_from(m, o->classes);
 }
 
 void rows_meta_paths(row_meta *m, h5in *f)

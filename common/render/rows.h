@@ -28,8 +28,9 @@ typedef struct row_meta {
     int npaths;
 } row_meta;
 
-/* Rows [a, b) of the input's metadata. */
-void rows_meta_read(h5in *in, int64_t a, int64_t b, row_meta *m);
+/* Rows [a, b) of the input's metadata; the class names of --classes when
+ * given (an HDF5 file's /classes, e.g. the model's, or a list of names). */
+void rows_meta_read(const render_opts *o, h5in *in, int64_t a, int64_t b, row_meta *m);
 /* /paths from f (the images file of the rows) when m has none yet. */
 void rows_meta_paths(row_meta *m, h5in *f);
 void rows_meta_free(row_meta *m);

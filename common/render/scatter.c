@@ -29,7 +29,7 @@ void render_scatter(const render_opts *o)
     rows_select(o, dims[0], &a, &b);
     tensor *t = h5in_read_rows(in, dset, a, b - a);
     row_meta m;
-    rows_meta_read(in, a, b, &m);
+    rows_meta_read(o, in, a, b, &m);
     int64_t n = b - a, d = dims[1];
     float *px = xmalloc((size_t)n * sizeof *px), *py = xmalloc((size_t)n * sizeof *py);
     for (int64_t i = 0; i < n; i++) {

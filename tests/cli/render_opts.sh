@@ -42,6 +42,14 @@ with maps_file('gradient.h5', method='gradient', target='pred') as f:
 with maps_file('unit.h5', method='guided', target='unit=conv5:245') as f:
     f['maps'] = np.abs(rng.normal(0, 1, (3, 12, 12))).astype(np.float32)
     f['target'] = np.array([245, 245, 245], np.int32)
+# cnn-saliency's maps may lack /classes: its model file has them
+with maps_file('noclass.h5', method='guided', target='pred') as f:
+    f['maps'] = np.abs(rng.normal(0, 1, (3, 12, 12))).astype(np.float32)
+    f['attr'] = rng.normal(0, 1, (3, 3, 12, 12)).astype(np.float32)
+    f['target'] = np.array([2, 0, 1], np.int32)
+with h5py.File(d + '/model.h5', 'w') as f:
+    f.attrs['kind'] = 'model'
+    f.create_dataset('classes', data=classes, dtype=S)
 # unsigned 10x10 ramp 0..99 (one map)
 with maps_file('ramp.h5') as f:
     f['maps'] = np.arange(100, dtype=np.float32).reshape(1, 10, 10)
@@ -158,6 +166,15 @@ assert L['row'][0] == 'cat.jpg, tabby cat'
 m = h5py.File('$T/gradient.h5')['maps'][()]
 assert close(L['range'][(1, 2)][1], m[2].max()), L['range'][(1, 2)]
 "
+check "--classes from an HDF5 file (a model's /classes)" sh -c "$R heatmap --list --caption path,target --classes '$T/model.h5' --attr --images '$T/photos.h5' '$T/noclass.h5' >'$T/mc.txt'"
+check_py "--classes: names from the model file, file names from --images with --attr" -c "
+import sys; sys.path.insert(0, '$T'); from lst import *
+L = read('$T/mc.txt')
+assert [L['row'][i] for i in range(3)] == ['cat.jpg, tabby cat', 'dog.png, tench', 'bike.jpeg, goldfish'], L['row']"
+check "--classes as a list" sh -c "$R heatmap --list --caption target --classes a,b,c '$T/noclass.h5' >'$T/ml.txt'"
+check_py "--classes a,b,c names /target" -c "
+import sys; sys.path.insert(0, '$T'); from lst import *
+L = read('$T/ml.txt'); assert L['row'][0] == 'c', L['row']"
 check "unit target label" sh -c "$R heatmap --list --caption target,path '$T/unit.h5' >'$T/ul.txt'"
 check_py "a unit target reads LAYER:C; no /paths, no path" -c "
 import sys; sys.path.insert(0, '$T'); from lst import *
@@ -230,7 +247,7 @@ else fail "html: the page on standard output, no out/ folder" "$(ls "$T/page")";
 check_error "--clip 100" 2 "clip" "" $R heatmap --clip 100 --list "$T/guided.h5"
 check_error "--titles of another count" 2 "titles: 1 titles for 2 files" "" $R heatmap --list --titles A "$T/guided.h5" "$T/gradient.h5"
 check_error "--normalize none for heatmap" 2 "heatmap takes global or tile" "" $R heatmap --normalize none --list "$T/guided.h5"
-check_error "--attr with --images" 2 "attr draws" "" $R heatmap --attr --images "$T/photos.h5" --list "$T/guided.h5"
+check_error "--attr with --numbers" 2 "attr draws" "" $R heatmap --attr --numbers --list "$T/guided.h5"
 check_error "several files for grid" 2 "too many operands" "" $R grid "$T/photos.h5" "$T/photos.h5"
 check_error "--attr without /attr" 1 "gradient.h5: no dataset '/attr'" "$T/na.png" $R heatmap --attr -o "$T/na.png" "$T/gradient.h5"
 check_error "files of other rows" 1 "not the same images" "$T/or.png" $R heatmap -o "$T/or.png" "$T/guided.h5" "$T/ramp.h5"

@@ -23,7 +23,8 @@ static const char usage_main[] =
     "  grid      images file -> montage of tiles with captions\n"
     "  filters   kernels stored as an images file (Cout x Cin x kh x kw) -> filter grid\n"
     "  scatter   features or pca file (N x D) -> scatter plot coloured by label\n"
-    "  heatmap   maps file (N x H' x W') -> maps over their images, colour bar\n"
+    "  heatmap   maps files (N x H' x W') -> maps over their images, colour bar;\n"
+    "            several files (methods) side by side, rows labelled from the data\n"
     "  bars      activations file with /probs -> image beside its top-5 classes\n"
     "  activations  activations file -> every feature map of a layer beside the\n"
     "            image, one PNG per image (the Deep Visualization Toolbox view)\n"
@@ -324,12 +325,12 @@ static const struct option longopts[] = {
     { 0, 0, 0, 0 },
 };
 
-/* The options after the command (argv[1], already replaced by the
- * program name for getopt's messages) into o. */
 static void check_args(const render_cmd *rc, render_opts *o);
 static void parse_captions(const char *arg, render_opts *o);
 static void check_heatmap(render_opts *o);
 
+/* The options after the command (argv[1], already replaced by the
+ * program name for getopt's messages) into o. */
 static void parse_args(int argc, char **argv, const render_cmd *rc, render_opts *o)
 {
     static const char *const norms[] = { "none", "tile", "global" };

@@ -547,6 +547,6 @@ int report_cli(int argc, char **argv, const char *usage)
     const char *out = co.output ? co.output : "-";   /* -o - */
     int missing;
     int shown = report_html(argv[optind], out, &missing);
-    info("%s: %d figures, %d not built", out, shown, missing);
+    info("%s: %d figures, %d not built", strcmp(out, "-") ? out : "<stdout>", shown, missing);
     return EXIT_OK;
 }

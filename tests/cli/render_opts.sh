@@ -50,6 +50,11 @@ with maps_file('noclass.h5', method='guided', target='pred') as f:
 with h5py.File(d + '/model.h5', 'w') as f:
     f.attrs['kind'] = 'model'
     f.create_dataset('classes', data=classes, dtype=S)
+# scores near 1 (the top 8s read "8 (1.00)" before)
+with maps_file('scores.h5') as f:
+    f['maps'] = np.zeros((3, 2, 2), np.float32)
+    f['scores'] = np.array([0.99997, 0.5, 3e-05], np.float32)
+    f['labels'] = np.array([8, 8, 8], np.int32)
 # unsigned 10x10 ramp 0..99 (one map)
 with maps_file('ramp.h5') as f:
     f['maps'] = np.arange(100, dtype=np.float32).reshape(1, 10, 10)
@@ -175,6 +180,11 @@ check "--classes as a list" sh -c "$R heatmap --list --caption target --classes 
 check_py "--classes a,b,c names /target" -c "
 import sys; sys.path.insert(0, '$T'); from lst import *
 L = read('$T/ml.txt'); assert L['row'][0] == 'c', L['row']"
+check "score captions --list" sh -c "$R heatmap --list --caption score,id '$T/scores.h5' >'$T/sc.txt'"
+check_py "a score just under 1 keeps the digits that tell it from 1" -c "
+import sys; sys.path.insert(0, '$T'); from lst import *
+L = read('$T/sc.txt')
+assert [L['row'][i] for i in range(3)] == ['8 (0.99997), 5', '8 (0.50), 6', '8 (3.0e-05), 7'], L['row']"
 check "unit target label" sh -c "$R heatmap --list --caption target,path '$T/unit.h5' >'$T/ul.txt'"
 check_py "a unit target reads LAYER:C; no /paths, no path" -c "
 import sys; sys.path.insert(0, '$T'); from lst import *

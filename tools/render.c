@@ -522,5 +522,7 @@ int main(int argc, char **argv)
     o.sign = rc->bit == C_HEATMAP ? SIGN_AUTO : SIGN_UNSIGNED;
     parse_args(argc, argv, rc, &o);
     rc->run(&o);
+    if (o.titles)
+        cli_free_list(o.titles, o.ntitles);
     return EXIT_OK;
 }

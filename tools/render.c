@@ -85,6 +85,8 @@ static const char usage_grid[] =
     CLI_IMAGE_HELP
     "      --signed        signed values: symmetric range around 0, one-channel\n"
     "                      tiles in the diverging blue-white-red map\n"
+    "      --clip P        with --normalize: the range's extent is the (100-P)th\n"
+    "                      percentile of |v| (numpy's linear rule), not max |v|\n"
     "      --cmap NAME     one-channel colour map: gray (default), viridis, inferno,\n"
     "                      diverging, jet\n"
     OUTPUT_HELP;
@@ -99,6 +101,7 @@ static const char usage_filters[] =
     "      --normalize tile|global|none  (default tile: per filter)\n"
     "      --signed        symmetric range around 0, diverging colour map\n"
     "      --cmap NAME     one-channel colour map (default gray)\n"
+    "      --clip P        the range's extent: the (100-P)th percentile of |v|\n"
     OUTPUT_HELP;
 
 static const char usage_scatter[] =
@@ -243,7 +246,8 @@ static int option_cmds(int c)
         return C_SCATTER;
     case OPT_IMAGES: return C_HEATMAP | C_BARS | C_ACT;
     case OPT_VMIN: case OPT_VMAX: return C_HEATMAP | C_ACT;
-    case OPT_NUMBERS: case OPT_FORMAT: case OPT_ALPHA: case OPT_CLIP: case OPT_CHANGE:
+    case OPT_CLIP: return C_GRID | C_FILTERS | C_HEATMAP;
+    case OPT_NUMBERS: case OPT_FORMAT: case OPT_ALPHA: case OPT_CHANGE:
     case OPT_ATTR: case OPT_TITLES: case OPT_LIST:
         return C_HEATMAP;
     case 'k': return C_BARS;
@@ -422,6 +426,8 @@ static void check_args(const render_cmd *rc, render_opts *o)
 {
     if (rc->bit == C_HEATMAP)
         check_heatmap(o);
+    if (rc->bit == C_GRID && o->clip > 0 && o->normalize != NORM_TILE && o->normalize != NORM_GLOBAL)
+        die_usage("--clip needs --normalize tile or global (grid's none draws [0,1])");
     if (o->each)
         rows_check_each_dir(o->each);
     if (o->has_vmin && o->has_vmax && o->vmax <= o->vmin)

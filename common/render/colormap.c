@@ -1,6 +1,10 @@
 /* colormap: colour map tables (see colormap.h). */
 #include "render/colormap.h"
+#include "base/alloc.h"
+#include "base/numeric.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct { double t, r, g, b; } stop;
@@ -85,4 +89,24 @@ void draw_cmap_rgb(draw_cmap m, double t, double rgb[3])
     rgb[0] = c[0];
     rgb[1] = c[1];
     rgb[2] = c[2];
+}
+
+void cmap_range(const float *v, int64_t n, int sign, double clip, double *lo, double *hi)
+{
+    double *tmp = clip > 0 ? xmalloc((size_t)(n > 0 ? n : 1) * sizeof *tmp) : NULL;
+    double mx = 0, a, b;
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (isfinite(v[i])) {
+            mx = fmax(mx, fabs(v[i]));
+            if (tmp)
+                tmp[k++] = fabs(v[i]);
+        }
+    double c = tmp && k ? num_percentile(tmp, k, 100.0 - clip) : mx;
+    free(tmp);
+    num_minmax(v, n, &a, &b);
+    *lo = sign ? -c : a;
+    *hi = sign ? c : clip > 0 ? c : b;
+    if (*hi <= *lo)
+        *hi = *lo + 1;
 }

@@ -33,6 +33,14 @@ int cmap_index(double t);
 const float *cmap_entry(draw_cmap m, int i);
 void draw_cmap_rgb(draw_cmap m, double t, double rgb[3]);
 
+/* The range [lo, hi] values v[0..n) are drawn over. Their extent c is
+ * max |v|, or with clip > 0 the (100 - clip)th percentile of |v|
+ * (num_percentile: numpy.percentile's linear rule; Captum's outlier_perc);
+ * non-finite values are left out. Signed: [-c, c], so 0 is the centre of
+ * a diverging map; unsigned: [min v, c] ([min v, max v] without clip).
+ * A range with hi <= lo becomes [lo, lo + 1]. */
+void cmap_range(const float *v, int64_t n, int sign, double clip, double *lo, double *hi);
+
 /* The generated tables (colormap_tab.c), 0xRRGGBB. */
 extern const uint32_t cmap_viridis[256], cmap_inferno[256], cmap_rdbu[256];
 

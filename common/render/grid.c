@@ -2,7 +2,6 @@
 #include "render/grid.h"
 #include "render/render.h"
 #include "render/rows.h"
-#include "base/numeric.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -40,16 +39,8 @@ static void tile_range(const render_opts *o, const tileset *ts, int64_t t0, int6
     if (o->normalize == NORM_NONE) {
         if (o->sign)
             a = -1;
-    } else {
-        num_minmax(ts->data + t0 * ts_n, cnt * (int64_t)ts_n, &a, &b);
-        if (o->sign) {
-            double m = fmax(fabs(a), fabs(b));
-            a = -m;
-            b = m;
-        }
-        if (b <= a)
-            b = a + 1;
-    }
+    } else
+        cmap_range(ts->data + t0 * ts_n, cnt * (int64_t)ts_n, o->sign, o->clip, &a, &b);
     *lo = (float)a;
     *hi = (float)b;
 }

@@ -170,21 +170,6 @@ static void read_columns(hm *H)
     titles(H);
 }
 
-/* The extent c of values v[0..cnt): max |v|, or the --clip percentile. */
-static double extent(const render_opts *o, const float *v, int64_t cnt, double *tmp)
-{
-    int64_t k = 0;
-    double mx = 0;
-    for (int64_t i = 0; i < cnt; i++)
-        if (isfinite(v[i])) {
-            tmp[k++] = fabs(v[i]);
-            mx = fmax(mx, fabs(v[i]));
-        }
-    if (!k)
-        return 1;
-    return o->clip > 0 ? num_percentile(tmp, k, 100.0 - o->clip) : mx;
-}
-
 /* The range of a set of values, S = the rows [i0, i0 + cnt) of every
  * column in cols (see the top of this file). */
 static void set_range(const hm *H, int j0, int j1, int64_t i0, int64_t cnt, double *lo,
@@ -193,22 +178,17 @@ static void set_range(const hm *H, int j0, int j1, int64_t i0, int64_t cnt, doub
     const render_opts *o = H->o;
     int64_t per = (int64_t)H->c * H->h * H->w, tot = (j1 - j0) * cnt * per, k = 0;
     float *v = xmalloc((size_t)tot * sizeof *v);
-    double *tmp = xmalloc((size_t)tot * sizeof *tmp);
     for (int j = j0; j < j1; j++) {
         memcpy(v + k, H->col[j].v->data + i0 * per, (size_t)(cnt * per) * sizeof *v);
         k += cnt * per;
     }
-    double a, b, c = extent(o, v, tot, tmp);
-    num_minmax(v, tot, &a, &b);
-    *lo = H->sign ? -c : a;
-    *hi = H->sign ? c : o->clip > 0 ? c : b;
+    cmap_range(v, tot, H->sign, o->clip, lo, hi);
     if (o->has_vmin)
         *lo = o->vmin;
     if (o->has_vmax)
         *hi = o->vmax;
     if (*hi <= *lo)
         *hi = *lo + 1;
-    free(tmp);
     free(v);
 }
 

@@ -59,6 +59,9 @@ with maps_file('scores.h5') as f:
 with maps_file('ramp.h5') as f:
     f['maps'] = np.arange(100, dtype=np.float32).reshape(1, 10, 10)
     del f['ids']
+with h5py.File(d + '/ramp_img.h5', 'w') as f:
+    f.attrs['kind'] = 'images'; f.attrs['history'] = 'fixture'
+    f['images'] = (np.arange(100, dtype=np.float32).reshape(1, 1, 10, 10) - 30) / 10
 # signed ramp -1..1 in 9 cells: 0 in the middle
 with maps_file('sramp.h5') as f:
     f['maps'] = np.linspace(-1, 1, 9, dtype=np.float32).reshape(1, 1, 9)
@@ -127,6 +130,18 @@ top = np.all(tile == (0xfd, 0xe7, 0x25), axis=2)
 want = np.floor(np.clip(v / c, 0, 1) * 255 + 0.5) >= 255
 assert (top == want).all(), (np.argwhere(top != want), c)
 "
+
+check "grid --normalize global --clip 10" $R grid --normalize global --clip 10 --scale 1 --pad 0 --caption none -o "$T/gclip.png" "$T/ramp_img.h5"
+check_py "grid --clip: gray over [min, percentile 90 of |v|]" -c "
+from PIL import Image
+import h5py, numpy as np
+v = h5py.File('$T/ramp_img.h5')['images'][0, 0].astype(np.float64)
+c = np.percentile(np.abs(v), 90); lo = v.min()
+want = np.floor(np.clip((v - lo) / (c - lo), 0, 1) * 255 + 0.5)
+im = np.asarray(Image.open('$T/gclip.png').convert('L')).astype(int)
+assert np.abs(im - want).max() <= 1, np.abs(im - want).max()
+"
+check_error "grid --clip without --normalize" 2 "clip needs --normalize" "" $R grid --clip 5 -o "$T/gc2.png" "$T/ramp_img.h5"
 
 # --- colour maps -----------------------------------------------------------
 check "heatmap of signed data (default map)" $R heatmap --scale 1 --pad 0 --filter nearest --caption none -o "$T/sr.png" "$T/sramp.h5"

@@ -105,3 +105,19 @@ void num_blur(const float *src, int64_t h, int64_t w, double sigma, float *dst)
     free(tmp);
     free(k);
 }
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double num_percentile(double *v, int64_t n, double pct)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    double pos = pct / 100.0 * (double)(n - 1);
+    int64_t lo = (int64_t)floor(pos);
+    if (lo >= n - 1)
+        return v[n - 1];
+    return v[lo] + (pos - (double)lo) * (v[lo + 1] - v[lo]);
+}

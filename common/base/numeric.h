@@ -30,4 +30,10 @@ void num_minmax(const float *v, int64_t n, double *lo, double *hi);
  * (indices clamp to the plane). sigma <= 0 copies. dst may be src. */
 void num_blur(const float *src, int64_t h, int64_t w, double sigma, float *dst);
 
+/* The pct-th percentile (0..100) of v[0..n), n >= 1, as numpy.percentile's
+ * default (linear): sorted ascending, position p = pct/100 (n-1), value
+ * v[floor p] + (p - floor p) (v[floor p + 1] - v[floor p]). v is sorted in
+ * place. */
+double num_percentile(double *v, int64_t n, double pct);
+
 #endif

@@ -48,30 +48,13 @@ void ascend_blur(float *x, int64_t C, int64_t H, int64_t W, double sigma)
         num_blur(x + c * H * W, H, W, sigma, x + c * H * W);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* numpy.percentile (linear interpolation) of v[0..n); v is reordered. */
-static double percentile(double *v, int64_t n, double pct)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    double pos = pct / 100.0 * (double)(n - 1);
-    int64_t lo = (int64_t)floor(pos);
-    if (lo >= n - 1)
-        return v[n - 1];
-    return v[lo] + (pos - (double)lo) * (v[lo + 1] - v[lo]);
-}
-
 /* Reset to the centre every pixel whose score lies below the pct-th
  * percentile of the scores (strictly below, as the toolbox did). */
 static void clip_pixels(float *x, int64_t C, int64_t HW, const double *score, double *tmp,
                         double pct, const float *centre)
 {
     memcpy(tmp, score, (size_t)HW * sizeof *tmp);
-    double th = percentile(tmp, HW, pct);
+    double th = num_percentile(tmp, HW, pct);
     for (int64_t p = 0; p < HW; p++)
         if (score[p] < th)
             for (int64_t c = 0; c < C; c++)

@@ -103,86 +103,6 @@ void draw_write_png(draw_canvas *cv, const char *path)
 
 /* ---- colour maps ---------------------------------------------------- */
 
-typedef struct { double t, r, g, b; } stop;
-
-/* matplotlib's viridis sampled at tenths (its published hex values). */
-static const stop viridis[] = {
-    {0.0, 0.267, 0.005, 0.329}, {0.1, 0.282, 0.141, 0.458}, {0.2, 0.254, 0.265, 0.530},
-    {0.3, 0.207, 0.372, 0.553}, {0.4, 0.164, 0.471, 0.558}, {0.5, 0.128, 0.567, 0.551},
-    {0.6, 0.135, 0.659, 0.518}, {0.7, 0.267, 0.749, 0.441}, {0.8, 0.478, 0.821, 0.318},
-    {0.9, 0.741, 0.873, 0.150}, {1.0, 0.993, 0.906, 0.144},
-};
-/* Blue - white - red (as ColorBrewer's RdBu reversed): 0.5 is white so a
- * zero of a signed map reads as "no effect". */
-static const stop diverging[] = {
-    {0.0, 0.020, 0.188, 0.380}, {0.2, 0.263, 0.576, 0.765}, {0.4, 0.820, 0.898, 0.941},
-    {0.5, 1.000, 1.000, 1.000}, {0.6, 0.992, 0.859, 0.780}, {0.8, 0.839, 0.376, 0.302},
-    {1.0, 0.404, 0.000, 0.122},
-};
-static const stop jet[] = {
-    {0.0, 0.0, 0.0, 0.5}, {0.125, 0.0, 0.0, 1.0}, {0.375, 0.0, 1.0, 1.0},
-    {0.625, 1.0, 1.0, 0.0}, {0.875, 1.0, 0.0, 0.0}, {1.0, 0.5, 0.0, 0.0},
-};
-static const stop gray[] = { {0.0, 0, 0, 0}, {1.0, 1, 1, 1} };
-
-static float tables[4][256][3];
-static int tables_ready;
-
-static void build_table(float (*tab)[3], const stop *s, int n)
-{
-    for (int i = 0; i < 256; i++) {
-        double t = i / 255.0;
-        int j = 0;
-        while (j < n - 2 && t > s[j + 1].t)
-            j++;
-        double u = (t - s[j].t) / (s[j + 1].t - s[j].t);
-        u = u < 0 ? 0 : u > 1 ? 1 : u;
-        tab[i][0] = (float)(s[j].r + u * (s[j + 1].r - s[j].r));
-        tab[i][1] = (float)(s[j].g + u * (s[j + 1].g - s[j].g));
-        tab[i][2] = (float)(s[j].b + u * (s[j + 1].b - s[j].b));
-    }
-}
-
-static void tables_init(void)
-{
-    if (tables_ready)
-        return;
-    build_table(tables[DRAW_CMAP_GRAY], gray, 2);
-    build_table(tables[DRAW_CMAP_VIRIDIS], viridis, (int)(sizeof viridis / sizeof *viridis));
-    build_table(tables[DRAW_CMAP_DIVERGING], diverging, (int)(sizeof diverging / sizeof *diverging));
-    build_table(tables[DRAW_CMAP_JET], jet, (int)(sizeof jet / sizeof *jet));
-    tables_ready = 1;
-}
-
-int draw_cmap_parse(const char *s)
-{
-    static const char *names[] = { "gray", "viridis", "diverging", "jet" };
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(s, names[i]))
-            return i;
-    if (!strcmp(s, "grey"))
-        return DRAW_CMAP_GRAY;
-    return -1;
-}
-
-static inline int cmap_index(double t)
-{
-    if (!(t >= 0))   /* NaN too */
-        return 0;
-    if (t >= 1)
-        return 255;
-    return (int)(t * 255.0 + 0.5);
-}
-
-void draw_cmap_rgb(draw_cmap m, double t, double rgb[3])
-{
-    tables_init();
-    const float *c = tables[m][cmap_index(t)];
-    rgb[0] = c[0];
-    rgb[1] = c[1];
-    rgb[2] = c[2];
-}
-
 void draw_class_rgb(int k, double rgb[3])
 {
     static const unsigned tab10[10] = {
@@ -241,7 +161,6 @@ void draw_image(draw_canvas *cv, const float *px, int c, int h, int w,
                 double x, double y, double dw, double dh, draw_filter f,
                 float lo, float hi, draw_cmap cmap)
 {
-    tables_init();
     uint32_t *d;
     int stride;
     cairo_surface_t *s = surface_new(w, h, &d, &stride);
@@ -257,7 +176,7 @@ void draw_image(draw_canvas *cv, const float *px, int c, int h, int w,
                                          isfinite(b) ? b : 0.5);
             } else {
                 double t = (px[o] - lo) / span;
-                const float *rgb = tables[cmap][cmap_index(t)];
+                const float *rgb = cmap_entry(cmap, cmap_index(t));
                 d[i * stride + j] = isfinite(t) ? pack(rgb[0], rgb[1], rgb[2])
                                                 : pack(0.5, 0.5, 0.5);
             }
@@ -272,7 +191,6 @@ void draw_map(draw_canvas *cv, const float *map, int h, int w,
               float lo, float hi, draw_cmap cmap, double alpha,
               const char *fmt, double scale)
 {
-    tables_init();
     uint32_t *d;
     int stride;
     cairo_surface_t *s = surface_new(w, h, &d, &stride);
@@ -280,7 +198,7 @@ void draw_map(draw_canvas *cv, const float *map, int h, int w,
     for (int i = 0; i < h; i++)
         for (int j = 0; j < w; j++) {
             double t = (map[(size_t)i * w + j] - lo) / span;
-            const float *rgb = tables[cmap][cmap_index(t)];
+            const float *rgb = cmap_entry(cmap, cmap_index(t));
             d[i * stride + j] = isfinite(t) ? pack(rgb[0], rgb[1], rgb[2]) : pack(0.5, 0.5, 0.5);
         }
     cairo_surface_mark_dirty(s);

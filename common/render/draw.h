@@ -6,6 +6,8 @@
 #ifndef CNN_DRAW_H
 #define CNN_DRAW_H
 
+#include "render/colormap.h"
+
 #include <stdint.h>
 
 typedef struct draw_canvas draw_canvas;
@@ -22,16 +24,6 @@ int draw_height(const draw_canvas *cv);
  * this command's line (cli_history_line). */
 void draw_write_png(draw_canvas *cv, const char *path);
 
-/* Colour maps: 256-entry tables, t in [0,1] -> RGB in [0,1]. */
-typedef enum {
-    DRAW_CMAP_GRAY,
-    DRAW_CMAP_VIRIDIS,
-    DRAW_CMAP_DIVERGING,   /* blue - white - red, for signed maps (0 = white) */
-    DRAW_CMAP_JET,         /* blue - cyan - yellow - red, heat maps */
-} draw_cmap;
-/* Parse "gray|viridis|diverging|jet"; -1 when unknown. */
-int draw_cmap_parse(const char *s);
-void draw_cmap_rgb(draw_cmap m, double t, double rgb[3]);
 /* The tab10 palette (matplotlib's categorical colours), index mod 10. */
 void draw_class_rgb(int k, double rgb[3]);
 

@@ -479,7 +479,7 @@ static void put_tail(FILE *f, const char *def, int shown, int missing, int nmedi
 
 static void write_atomic(const char *out, const char *data, size_t len)
 {
-    outfile *of = outfile_open(out, NULL);
+    outfile *of = outfile_open(out, "an HTML page");
     outfile_write(of, data, len);
     outfile_commit(of);
 }
@@ -530,7 +530,6 @@ int report_cli(int argc, char **argv, const char *usage)
 {
     struct cli_common co;
     cli_common_defaults(&co);
-    co.output = "out/index.html";
     static const struct option longopts[] = {
         { "help", no_argument, 0, 'h' },
         { "version", no_argument, 0, CLI_OPT_VERSION },
@@ -548,6 +547,6 @@ int report_cli(int argc, char **argv, const char *usage)
     const char *out = co.output ? co.output : "-";   /* -o - */
     int missing;
     int shown = report_html(argv[optind], out, &missing);
-    info("%s: %d figures, %d not built", out, shown, missing);
+    info("%s: %d figures, %d not built", strcmp(out, "-") ? out : "<stdout>", shown, missing);
     return EXIT_OK;
 }

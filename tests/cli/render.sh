@@ -216,7 +216,7 @@ assert im.size[1] >= 80 and im.size[0] > 2 * 200, im.size
 l = [sum(im.getpixel((j * 20 + 10, 40))) for j in range(10)]
 assert all(a < b for a, b in zip(l, l[1:])), l
 "
-check "heatmap (jet) with numbers and images" $R heatmap --numbers --images "$T/img.h5" -o "$T/hn.png" "$T/maps.h5"
+check "heatmap (jet) with numbers and images" $R heatmap --cmap jet --numbers --images "$T/img.h5" -o "$T/hn.png" "$T/maps.h5"
 check_py "heatmap jet: blue low, red high; numbers; colour bar" -c "
 import sys; sys.path.insert(0, '$T'); from px import *
 im = load('$T/hn.png'); W, H = im.size

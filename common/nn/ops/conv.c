@@ -424,7 +424,7 @@ static void conv_chunk(const cgeo *q, const float *W, const float *apk, const fl
 static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const float *W,
                      const float *b, int n, const float *x, float *y, float beta, float *ws)
 {
-    if (wg && wino_worth(wg, n)) {
+    if (wg && wino_worth(wg)) {
         wino_run(wg, W, b, n, x, y, beta, ws + cp->wino, cp->wt);
         return;
     }
@@ -623,7 +623,7 @@ static void conv_backward(const node *nd, const op_io *io)
     if (io->gx[0] && q->direct)
         conv_xgrad_direct(p, W, io);
     else if (io->gx[0]) {
-        if (p->tgrad && ((p->wino_t && wino_worth(&p->wtg, io->n)) ||
+        if (p->tgrad && ((p->wino_t && wino_worth(&p->wtg)) ||
                          q->cout * q->h * q->w <= q->cin * q->oh * q->ow))
             conv_xgrad_transposed(p, W, io);
         else
@@ -636,10 +636,54 @@ const struct op_def op_conv = { "Conv", 1, 1, conv_attrs, conv_weights, conv_pre
 
 /* ---- Dense: y = W x + b over the flattened input (C*H*W features). ---- */
 
-/* Batches of at most this many images run on thinmm (W read in place):
- * VGG-16's fc6 at batch 4 took 37 ms against 47 by sgemm, at 32 48
- * against 82. */
-#define DENSE_THIN 32
+/* The dense products: every output is the sum of its terms in input
+ * order, computed by one thread, whatever the batch and the threads, so a
+ * row's logits and gradients do not depend on --batch, --range or
+ * --threads (issue 20). A library GEMM does not promise that: OpenBLAS
+ * rounds a row differently by its place in the call (rows 0-15 and 16-31
+ * of a 32-row product) and by the call's shape. Forward, chunks of
+ * DENSE_ROWS rows as lanes (X^T, zero-padded to whole vectors): with
+ * AVX-512 on thinmm, W read in place (VGG-16's fc6 at batch 4 took 37 ms
+ * against 47 by sgemm, at 32 48 against 82), else on dense_xq. Backward,
+ * blocks of DENSE_COLS inputs on the threads, W's rows in order. */
+#define DENSE_ROWS 32
+#define DENSE_COLS 256
+
+/* yt (r x w) = W (r x d) q (d x w), each output summed over k in order. */
+static void dense_xq(const float *W, int64_t r, int64_t d, const float *q, int w, float *yt)
+{
+#pragma omp parallel for schedule(static) if (!omp_in_parallel())
+    for (int64_t o = 0; o < r; o++) {
+        float acc[DENSE_ROWS] = { 0 };
+        const float *wo = W + o * d;
+        for (int64_t k = 0; k < d; k++)
+            for (int c = 0; c < w; c++)
+                acc[c] += wo[k] * q[k * w + c];
+        memcpy(yt + o * w, acc, (size_t)w * sizeof(float));
+    }
+}
+
+/* gx (n x d) += gy (n x r) W (r x d), each output summed over W's rows in
+ * order; blocks of DENSE_COLS columns of gx in parallel. */
+static void dense_xgrad(const float *gy, int n, int64_t r, int64_t d, const float *W, float *gx)
+{
+    int64_t nb = (d + DENSE_COLS - 1) / DENSE_COLS;
+#pragma omp parallel for schedule(static) if (!omp_in_parallel())
+    for (int64_t j = 0; j < nb; j++) {
+        int64_t k0 = j * DENSE_COLS, kw = d - k0 < DENSE_COLS ? d - k0 : DENSE_COLS;
+        for (int i0 = 0; i0 < n; i0 += DENSE_ROWS) {
+            int rows = n - i0 < DENSE_ROWS ? n - i0 : DENSE_ROWS;
+            for (int64_t o = 0; o < r; o++) {
+                const float *wo = W + o * d + k0;
+                for (int i = i0; i < i0 + rows; i++) {
+                    float g = gy[(int64_t)i * r + o], *gi = gx + (int64_t)i * d + k0;
+                    for (int64_t k = 0; k < kw; k++)
+                        gi[k] += g * wo[k];
+                }
+            }
+        }
+    }
+}
 
 typedef struct dense_p {
     int64_t din, dout;
@@ -671,7 +715,7 @@ static int dense_prepare(node *nd, const int64_t *const *in, op_need *need, char
         return -1;
     }
     nd->shape[0] = p.dout, nd->shape[1] = 1, nd->shape[2] = 1;
-    need->ws = THINMM_KERNEL ? (size_t)((p.din + p.dout) * DENSE_THIN) : 0, need->aux = 0;
+    need->ws = (size_t)((p.din + p.dout) * DENSE_ROWS), need->aux = 0;
     return op_keep(nd, &p, sizeof p, err, len);
 }
 
@@ -680,32 +724,31 @@ static void dense_forward(const node *nd, const op_io *io)
     const dense_p *p = nd->priv;
     const float *b = p->ib >= 0 ? nd->w[p->ib]->data : NULL;
     const float *W = nd->w[p->iw]->data;
-    if (THINMM_KERNEL && io->n <= DENSE_THIN) {
-        /* Few images: W^T's product with a thin X^T, W read in place
-         * (a library GEMM packs all of W, which is most of the cost). */
-        int w = (io->n + 15) / 16 * 16;
-        float *q = io->ws, *yt = q + p->din * w;
+    /* W^T's product with a thin X^T, W read in place (a library GEMM packs
+     * all of W, which is most of the cost); a lane's sums do not depend on
+     * the chunk's width or on the other lanes. */
+    for (int i0 = 0; i0 < io->n; i0 += DENSE_ROWS) {
+        int r = io->n - i0 < DENSE_ROWS ? io->n - i0 : DENSE_ROWS, w = (r + 15) / 16 * 16;
+        const float *x = io->x[0] + (int64_t)i0 * p->din;
+        float *q = io->ws, *yt = q + p->din * w, *y = io->y + (int64_t)i0 * p->dout;
         for (int64_t k = 0; k < p->din; k++)
             for (int c = 0; c < w; c++)
-                q[k * w + c] = c < io->n ? io->x[0][c * p->din + k] : 0.0f;
-        thinmm_xq(W, p->dout, p->din, q, w, yt);
-        for (int i = 0; i < io->n; i++)
+                q[k * w + c] = c < r ? x[c * p->din + k] : 0.0f;
+        if (THINMM_KERNEL)
+            thinmm_xq(W, p->dout, p->din, q, w, yt);
+        else
+            dense_xq(W, p->dout, p->din, q, w, yt);
+        for (int i = 0; i < r; i++)
             for (int64_t o = 0; o < p->dout; o++)
-                io->y[i * p->dout + o] = yt[o * w + i] + (b ? b[o] : 0.0f);
-        return;
+                y[i * p->dout + o] = yt[o * w + i] + (b ? b[o] : 0.0f);
     }
-    for (int i = 0; b && i < io->n; i++)
-        memcpy(io->y + i * p->dout, b, (size_t)p->dout * sizeof(float));
-    gemm(0, 1, io->n, (int)p->dout, (int)p->din, 1.0f, io->x[0], (int)p->din, W, (int)p->din,
-         b ? 1.0f : 0.0f, io->y, (int)p->dout);
 }
 
 static void dense_backward(const node *nd, const op_io *io)
 {
     const dense_p *p = nd->priv;
     if (io->gx[0])
-        gemm(0, 0, io->n, (int)p->din, (int)p->dout, 1.0f, io->gy, (int)p->dout,
-             nd->w[p->iw]->data, (int)p->din, 1.0f, io->gx[0], (int)p->din);
+        dense_xgrad(io->gy, io->n, p->dout, p->din, nd->w[p->iw]->data, io->gx[0]);
     if (io->gw) {
         gemm(1, 0, (int)p->dout, (int)p->din, io->n, 1.0f, io->gy, (int)p->dout, io->x[0],
              (int)p->din, 1.0f, io->gw[p->iw], (int)p->din);

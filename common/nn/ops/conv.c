@@ -93,14 +93,12 @@ static void set_chunk(cgeo *q, int wt)
     q->crows = chunk_rows(r, ceil_div(CONV_MIN_COLS, q->ow), q->oh);
 }
 
-static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len)
+/* The forward geometry *q of node nd on an input of shape in, checked
+ * against its weight W; -1 with err filled when they do not fit. */
+static int conv_geometry(const node *nd, const int64_t *in, const tensor *W, int ib, cgeo *q,
+                         char *err, size_t len)
 {
-    conv_p p = { 0 };
-    cgeo *q = &p.f;
-    p.iw = op_weight_index(nd, "weight");
-    p.ib = op_weight_index(nd, "bias");
-    const tensor *W = nd->w[p.iw];
-    q->cin = in[0][0], q->h = in[0][1], q->w = in[0][2];
+    q->cin = in[0], q->h = in[1], q->w = in[2];
     if (W->ndim != 4) {
         snprintf(err, len, "weight must be 4-D (Cout x Cin/groups x kh x kw), has %d dimensions",
                  W->ndim);
@@ -136,7 +134,7 @@ static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char 
                  (long long)(q->cin / q->g));
         return -1;
     }
-    if (p.ib >= 0 && (nd->w[p.ib]->ndim != 1 || nd->w[p.ib]->dims[0] != q->cout)) {
+    if (ib >= 0 && (nd->w[ib]->ndim != 1 || nd->w[ib]->dims[0] != q->cout)) {
         snprintf(err, len, "bias must have %lld values (one per output channel)", (long long)q->cout);
         return -1;
     }
@@ -151,6 +149,67 @@ static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char 
     q->ow = (q->w + q->pl + q->pr - ew) / q->sw + 1;
     q->direct = q->kh == 1 && q->kw == 1 && q->sh == 1 && q->sw == 1 && !q->pt && !q->pl &&
                 !q->pb && !q->pr;
+    return 0;
+}
+
+/* Workspace floats of a prepared convolution: a slot per thread (a chunk's
+ * column matrix and, in backward, the gradient of one), the transposed
+ * weights, the packed weights and Winograd's; sets p's offsets. */
+static size_t conv_workspace(conv_p *p, size_t wlen)
+{
+    const cgeo *q = &p->f;
+    /* col2im's gradient of a chunk has Cin k^2 rows even where the forward
+     * lowers nothing (a 1x1 convolution reads its input as it is). */
+    size_t cf = chunk_floats(q, q->crows), cd = (size_t)(q->cin * q->kh * q->kw * q->crows * q->ow);
+    if (cd > cf)
+        cf = cd;
+    size_t ct = p->tgrad ? chunk_floats(&p->t, p->t.crows) : 0;
+    p->slot = 2 * (cf > ct ? cf : ct);
+    if (p->slot && p->slot < 2 * (size_t)CONV_CHUNK)
+        p->slot = 2 * (size_t)CONV_CHUNK;
+    p->slot = (p->slot + 15) / 16 * 16;
+    size_t alen = 0;
+    p->apk = p->slot * (size_t)p->wt + (p->tgrad ? (wlen + 15) / 16 * 16 : 0);
+    if (pk_available()) {
+        alen = (size_t)q->g * pk_a_size(q->cout / q->g, q->cin / q->g * q->kh * q->kw);
+        size_t at = (size_t)q->g * pk_a_size(q->cin / q->g, q->cout / q->g * q->kh * q->kw);
+        if (p->tgrad && at > alen)
+            alen = at;
+    }
+    p->wino = p->apk + alen;
+    size_t wl = 0;
+    p->wino_f = !p->depthwise &&
+                wino_wanted(q->cin, q->cout, q->kh, q->kw, q->sh, q->sw, q->dh, q->dw, q->g);
+    if (p->wino_f) {
+        wino_init(&p->wf, q->cin, q->h, q->w, q->cout, q->oh, q->ow, q->pt, q->pl);
+        wl = wino_ws_floats(&p->wf, p->wt);
+    }
+    const cgeo *t = &p->t;
+    p->wino_t = p->tgrad && !p->depthwise &&
+                wino_wanted(t->cin, t->cout, t->kh, t->kw, 1, 1, t->dh, t->dw, t->g);
+    if (p->wino_t) {
+        wino_init(&p->wtg, t->cin, t->h, t->w, t->cout, t->oh, t->ow, t->pt, t->pl);
+        if (wino_ws_floats(&p->wtg, p->wt) > wl)
+            wl = wino_ws_floats(&p->wtg, p->wt);
+    }
+    if (p->depthwise) {
+        p->dg = (dwgeo){ q->cin, q->h, q->w, q->oh, q->ow, q->kh, q->kw, q->sh, q->sw, q->pt,
+                         q->pl, q->dh, q->dw };
+        return dw_ws_floats(&p->dg) * (size_t)p->wt;
+    }
+    return p->wino + wl;
+}
+
+static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len)
+{
+    conv_p p = { 0 };
+    cgeo *q = &p.f;
+    p.iw = op_weight_index(nd, "weight");
+    p.ib = op_weight_index(nd, "bias");
+    const tensor *W = nd->w[p.iw];
+    if (conv_geometry(nd, in[0], W, p.ib, q, err, len) < 0)
+        return -1;
+    int64_t eh = q->dh * (q->kh - 1) + 1, ew = q->dw * (q->kw - 1) + 1;
     nd->shape[0] = q->cout, nd->shape[1] = q->oh, nd->shape[2] = q->ow;
     p.depthwise = q->g > 1 && q->g == q->cin && q->cout == q->cin;
     p.wt = omp_get_max_threads();
@@ -172,48 +231,7 @@ static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char 
         t->direct = t->kh == 1 && t->kw == 1 && !t->pt && !t->pl && !t->pb && !t->pr;
         set_chunk(t, p.wt);
     }
-    /* A slot holds a chunk's column matrix and, in backward, the gradient
-     * of one (col2im path); the transposed weights follow the slots. */
-    /* col2im's gradient of a chunk has Cin k^2 rows even where the forward
-     * lowers nothing (a 1x1 convolution reads its input as it is). */
-    size_t cf = chunk_floats(q, q->crows), cd = (size_t)(q->cin * q->kh * q->kw * q->crows * q->ow);
-    if (cd > cf)
-        cf = cd;
-    size_t ct = p.tgrad ? chunk_floats(&p.t, p.t.crows) : 0;
-    p.slot = 2 * (cf > ct ? cf : ct);
-    if (p.slot && p.slot < 2 * (size_t)CONV_CHUNK)
-        p.slot = 2 * (size_t)CONV_CHUNK;
-    p.slot = (p.slot + 15) / 16 * 16;
-    size_t wlen = (size_t)tensor_numel(W), alen = 0;
-    p.apk = p.slot * (size_t)p.wt + (p.tgrad ? (wlen + 15) / 16 * 16 : 0);
-    if (pk_available()) {
-        alen = (size_t)q->g * pk_a_size(q->cout / q->g, q->cin / q->g * q->kh * q->kw);
-        size_t at = (size_t)q->g * pk_a_size(q->cin / q->g, q->cout / q->g * q->kh * q->kw);
-        if (p.tgrad && at > alen)
-            alen = at;
-    }
-    p.wino = p.apk + alen;
-    size_t wl = 0;
-    p.wino_f = !p.depthwise &&
-               wino_wanted(q->cin, q->cout, q->kh, q->kw, q->sh, q->sw, q->dh, q->dw, q->g);
-    if (p.wino_f) {
-        wino_init(&p.wf, q->cin, q->h, q->w, q->cout, q->oh, q->ow, q->pt, q->pl);
-        wl = wino_ws_floats(&p.wf, p.wt);
-    }
-    p.wino_t = p.tgrad && !p.depthwise &&
-               wino_wanted(p.t.cin, p.t.cout, p.t.kh, p.t.kw, 1, 1, p.t.dh, p.t.dw, p.t.g);
-    if (p.wino_t) {
-        const cgeo *t = &p.t;
-        wino_init(&p.wtg, t->cin, t->h, t->w, t->cout, t->oh, t->ow, t->pt, t->pl);
-        if (wino_ws_floats(&p.wtg, p.wt) > wl)
-            wl = wino_ws_floats(&p.wtg, p.wt);
-    }
-    if (p.depthwise) {
-        p.dg = (dwgeo){ q->cin, q->h, q->w, q->oh, q->ow, q->kh, q->kw, q->sh, q->sw, q->pt,
-                        q->pl, q->dh, q->dw };
-        need->ws = dw_ws_floats(&p.dg) * (size_t)p.wt;
-    } else
-        need->ws = p.wino + wl;
+    need->ws = conv_workspace(&p, (size_t)tensor_numel(W));
     need->aux = 0;
     conv_p *r = malloc(sizeof *r);
     if (!r) {

@@ -22,7 +22,7 @@ static const char usage[] =
     "                      file after file, those all share kept once, each\n"
     "                      file's own datasets and attributes under /METHOD;\n"
     "                      /methods names the files, /method each row's\n"
-    "  -o, --output FILE   write here (default: standard output, not a tty)\n"
+    CLI_HELP_OUTPUT
     "  -q, --quiet         no information on stderr\n"
     "  -h, --help          this help\n"
     "      --version       version\n"

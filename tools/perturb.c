@@ -180,6 +180,88 @@ static void check_geometry(const struct pt_opts *o, const char *name, int64_t H,
             (long long)H);
 }
 
+/* What is recorded per row beside the pixels: shuffle's permutations;
+ * grid-occlude's box, source row, id and label of each output row. */
+typedef struct pt_rows {
+    int32_t *perm;
+    int64_t ny, nx;
+    int32_t *box, *src, *lab;
+    int64_t *ids;
+} pt_rows;
+
+/* cnt rows r.. of the batch xb (input rows a + r..) shuffled, silhouetted
+ * or boxed into yb. */
+static void perturb_rows(const struct pt_opts *o, const tensor *xb, tensor *yb, int64_t r,
+                         int64_t cnt, int64_t a, const int64_t *ids, const tensor *mask,
+                         int64_t mstride, int32_t *perm)
+{
+    int64_t C = xb->dims[1], H = xb->dims[2], W = xb->dims[3], D = C * H * W;
+    for (int64_t i = 0; i < cnt; i++) {
+        const float *x = xb->data + i * D;
+        float *y = yb->data + i * D;
+        int64_t id = ids ? ids[r + i] : a + r + i;
+        if (o->cmd == CMD_SHUFFLE) {
+            /* Seeded by the image's id, so a shard gives the same shuffle
+             * as the whole file. */
+            rng g;
+            rng_seed(&g, o->co.seed ^ ((uint64_t)id * 0x9E3779B97F4A7C15ULL));
+            perturb_shuffle(x, y, C, H, W, o->tr, o->tc, &g, perm + (r + i) * o->tr * o->tc);
+        } else if (o->cmd == CMD_SILHOUETTE) {
+            const float *mk = mask ? mask->data + (r + i) * mstride : NULL;
+            perturb_silhouette(x, mk, y, C, H, W, o->threshold, o->invert);
+        } else
+            perturb_box(x, y, C, H, W, o->box[0], o->box[1], o->box[2], o->box[3], o->fill,
+                        o->fill_value);
+    }
+}
+
+/* One image x's grid of occluded copies into yb, output rows row0..,
+ * recorded in g (source row src, id, label). */
+static void grid_image(const struct pt_opts *o, pt_rows *g, const float *x, tensor *yb,
+                       int64_t row0, int64_t src, int64_t id, int32_t label)
+{
+    int64_t C = yb->dims[1], H = yb->dims[2], W = yb->dims[3], D = C * H * W, k = 0;
+    for (int64_t py = 0; py < g->ny; py++)
+        for (int64_t px = 0; px < g->nx; px++, k++) {
+            int64_t bx = px * o->tw, by = py * o->th, q = row0 + k;
+            perturb_box(x, yb->data + k * D, C, H, W, bx, by, o->sw, o->sh, o->fill,
+                        o->fill_value);
+            g->box[q * 4 + 0] = (int32_t)bx;
+            g->box[q * 4 + 1] = (int32_t)by;
+            g->box[q * 4 + 2] = o->sw;
+            g->box[q * 4 + 3] = o->sh;
+            g->src[q] = (int32_t)src;
+            g->ids[q] = id;
+            g->lab[q] = label;
+        }
+}
+
+/* Everything but /images: the rows' ids, labels and classes, and what was
+ * done to them. */
+static void write_extras(const struct pt_opts *o, h5out *out, h5in *in, const pt_rows *g,
+                         int64_t rows, int64_t n, int has_labels, int64_t a, int64_t b)
+{
+    if (o->cmd == CMD_GRID) {
+        h5out_write_i64(out, "/ids", rows, g->ids);
+        if (has_labels)
+            h5out_write_i32(out, "/labels", rows, g->lab);
+        h5out_carry_classes(out, in);
+        h5out_write_i32n(out, "/box", 2, (int64_t[]){ rows, 4 }, g->box);
+        h5out_write_i32(out, "/source", rows, g->src);
+        h5out_attr_i64(out, "/", "grid", 2, (int64_t[]){ g->ny, g->nx });
+    } else
+        h5out_carry(out, in, a, b);
+    static const char *names[] = { "shuffle", "silhouette", "occlude", "grid-occlude" };
+    h5out_attr_str(out, "/", "perturbation", names[o->cmd]);
+    if (o->cmd == CMD_SHUFFLE) {
+        h5out_write_i32n(out, "/perm", 2, (int64_t[]){ n, (int64_t)o->tr * o->tc }, g->perm);
+        h5out_attr_i64(out, "/", "tiles", 2, (int64_t[]){ o->tr, o->tc });
+        h5out_attr_i64(out, "/", "seed", 1, (int64_t[]){ (int64_t)o->co.seed });
+    }
+    if (o->cmd == CMD_OCCLUDE)
+        h5out_attr_i64(out, "/", "box", 4, o->box);
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
@@ -213,19 +295,17 @@ int main(int argc, char **argv)
 
     h5out *out = h5out_create(o.co.output, "images", in);
     h5out_create_rows(out, "/images", 4, (int64_t[]){ rows, C, H, W });
-    int32_t *perm = NULL, *box = NULL, *srcrow = NULL;
-    int64_t *ids_all = NULL;
-    int32_t *lab_all = NULL;
+    pt_rows g = { .ny = ny, .nx = nx };
     int has_labels = h5in_has(in, "/labels");
     int64_t *ids = h5in_has(in, "/ids") ? h5in_read_i64(in, "/ids", a, n) : NULL;
     int32_t *lab = has_labels ? h5in_read_i32(in, "/labels", a, n) : NULL;
     if (o.cmd == CMD_SHUFFLE)
-        perm = xmalloc((size_t)(n ? n : 1) * (size_t)(o.tr * o.tc) * sizeof *perm);
+        g.perm = xmalloc((size_t)(n ? n : 1) * (size_t)(o.tr * o.tc) * sizeof *g.perm);
     if (o.cmd == CMD_GRID) {
-        box = xmalloc((size_t)(rows ? rows : 1) * 4 * sizeof *box);
-        srcrow = xmalloc((size_t)(rows ? rows : 1) * sizeof *srcrow);
-        ids_all = xmalloc((size_t)(rows ? rows : 1) * sizeof *ids_all);
-        lab_all = xmalloc((size_t)(rows ? rows : 1) * sizeof *lab_all);
+        g.box = xmalloc((size_t)(rows ? rows : 1) * 4 * sizeof *g.box);
+        g.src = xmalloc((size_t)(rows ? rows : 1) * sizeof *g.src);
+        g.ids = xmalloc((size_t)(rows ? rows : 1) * sizeof *g.ids);
+        g.lab = xmalloc((size_t)(rows ? rows : 1) * sizeof *g.lab);
     }
 
     int64_t batch = o.co.batch > 0 ? o.co.batch : 64;
@@ -238,79 +318,32 @@ int main(int argc, char **argv)
         int64_t cnt = n - r < batch ? n - r : batch;
         pixels_read_into(in, a + r, cnt, xb->data);
         if (o.cmd != CMD_GRID) {
-            for (int64_t i = 0; i < cnt; i++) {
-                const float *x = xb->data + i * D;
-                float *y = yb->data + i * D;
-                int64_t id = ids ? ids[r + i] : a + r + i;
-                if (o.cmd == CMD_SHUFFLE) {
-                    /* Seeded by the image's id, so a shard gives the same
-                     * shuffle as the whole file. */
-                    rng g;
-                    rng_seed(&g, o.co.seed ^ ((uint64_t)id * 0x9E3779B97F4A7C15ULL));
-                    perturb_shuffle(x, y, C, H, W, o.tr, o.tc, &g,
-                                    perm + (r + i) * o.tr * o.tc);
-                } else if (o.cmd == CMD_SILHOUETTE) {
-                    const float *mk = mask ? mask->data + (r + i) * mstride : NULL;
-                    perturb_silhouette(x, mk, y, C, H, W, o.threshold, o.invert);
-                } else
-                    perturb_box(x, y, C, H, W, o.box[0], o.box[1], o.box[2], o.box[3], o.fill,
-                                o.fill_value);
-            }
+            perturb_rows(&o, xb, yb, r, cnt, a, ids, mask, mstride, g.perm);
             yb->dims[0] = cnt;
             h5out_write_rows(out, "/images", r, yb);
             yb->dims[0] = batch;
         } else {
             for (int64_t i = 0; i < cnt; i++) {
-                int64_t k = 0, row0 = (r + i) * per;
-                for (int64_t py = 0; py < ny; py++)
-                    for (int64_t px = 0; px < nx; px++, k++) {
-                        int64_t bx = px * o.tw, by = py * o.th, q = row0 + k;
-                        perturb_box(xb->data + i * D, yb->data + k * D, C, H, W, bx, by, o.sw,
-                                    o.sh, o.fill, o.fill_value);
-                        box[q * 4 + 0] = (int32_t)bx;
-                        box[q * 4 + 1] = (int32_t)by;
-                        box[q * 4 + 2] = o.sw;
-                        box[q * 4 + 3] = o.sh;
-                        srcrow[q] = (int32_t)(a + r + i);
-                        ids_all[q] = ids ? ids[r + i] : a + r + i;
-                        lab_all[q] = lab ? lab[r + i] : 0;
-                    }
-                h5out_write_rows(out, "/images", row0, yb);
+                grid_image(&o, &g, xb->data + i * D, yb, (r + i) * per,
+                           a + r + i, ids ? ids[r + i] : a + r + i, lab ? lab[r + i] : 0);
+                h5out_write_rows(out, "/images", (r + i) * per, yb);
             }
         }
         progress_update(pg, r + cnt);
     }
     progress_end(pg);
 
-    if (o.cmd == CMD_GRID) {
-        h5out_write_i64(out, "/ids", rows, ids_all);
-        if (has_labels)
-            h5out_write_i32(out, "/labels", rows, lab_all);
-        h5out_carry_classes(out, in);
-        h5out_write_i32n(out, "/box", 2, (int64_t[]){ rows, 4 }, box);
-        h5out_write_i32(out, "/source", rows, srcrow);
-        h5out_attr_i64(out, "/", "grid", 2, (int64_t[]){ ny, nx });
-    } else
-        h5out_carry(out, in, a, b);
-    static const char *names[] = { "shuffle", "silhouette", "occlude", "grid-occlude" };
-    h5out_attr_str(out, "/", "perturbation", names[o.cmd]);
-    if (o.cmd == CMD_SHUFFLE) {
-        h5out_write_i32n(out, "/perm", 2, (int64_t[]){ n, (int64_t)o.tr * o.tc }, perm);
-        h5out_attr_i64(out, "/", "tiles", 2, (int64_t[]){ o.tr, o.tc });
-        h5out_attr_i64(out, "/", "seed", 1, (int64_t[]){ (int64_t)o.co.seed });
-    }
-    if (o.cmd == CMD_OCCLUDE)
-        h5out_attr_i64(out, "/", "box", 4, o.box);
+    write_extras(&o, out, in, &g, rows, n, has_labels, a, b);
     h5out_commit(out);
 
     tensor_free(xb);
     tensor_free(yb);
     tensor_free(mask);
-    free(perm);
-    free(box);
-    free(srcrow);
-    free(ids_all);
-    free(lab_all);
+    free(g.perm);
+    free(g.box);
+    free(g.src);
+    free(g.ids);
+    free(g.lab);
     free(ids);
     free(lab);
     h5in_close(in);

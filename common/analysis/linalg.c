@@ -688,6 +688,173 @@ static void kb_orth_block(kbasis *kb, int m0, int nb, const double *n0, rng *r)
  * weighted by sqrt(theta_i / theta_1): the error the component adds to the
  * projections relative to their scale. When the basis is full (cap
  * columns), it restarts from the leading Ritz vectors. */
+/* The Rayleigh-Ritz state of fit_randomized: P = K^T A K and
+ * G = (AK)^T AK (ld cap), the work matrix h, the Ritz values theta and
+ * coordinates w (descending, ld m), and gw = G w, pw = P w for the top k. */
+typedef struct ritz {
+    int cap, k;
+    double *hh, *gg, *h, *theta, *w, *gw, *pw;
+} ritz;
+
+/* The start block, in kb's first b columns: random combinations of the
+ * first batch's rows (centred on their mean), which lean towards the
+ * leading components (half a power step for free), plus as much of random
+ * Gaussian columns, so that no direction is missing from the start. */
+static void kb_start(kbasis *kb, stream *s, int b, rng *r)
+{
+    int64_t d = kb->d, rows;
+    for (int64_t i = 0; i < d * b; i++)
+        kb->k[i] = rng_normal(r);
+    const float *x = stream_next(s, 0, kb->n, &rows);
+    s->done = 0;
+    float *g = falloc((size_t)(rows * b)), *v = falloc((size_t)(d * b));
+    double *gs = xcalloc((size_t)b, sizeof(double)), *mu = xcalloc((size_t)d, sizeof(double));
+    for (int64_t i = 0; i < rows * b; i++) {
+        g[i] = (float)rng_normal(r);
+        gs[i % b] += g[i];
+    }
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < d; j++)
+            mu[j] += x[i * d + j];
+    /* v = (x - 1 mu^T)^T g = x^T g - mu (1^T g). */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, b, (int)rows, 1.0f, x, (int)d, g,
+                b, 0.0f, v, b);
+    for (int t = 0; t < b; t++) {
+        double *c = kb->k + t * d, nv = 0, nr = 0;
+        for (int64_t j = 0; j < d; j++) {
+            double e = (double)v[j * b + t] - mu[j] / (double)rows * gs[t];
+            v[j * b + t] = (float)e;
+            nv += e * e;
+            nr += c[j] * c[j];
+        }
+        nv = sqrt(nv);
+        nr = sqrt(nr);
+        if (nv > 0 && isfinite(nv))
+            for (int64_t j = 0; j < d; j++)
+                c[j] = c[j] / nr + (double)v[j * b + t] / nv;
+    }
+    free(g);
+    free(v);
+    free(gs);
+    free(mu);
+    for (int t = 0; t < b; t++)
+        kb_orth_col(kb, t, r);
+}
+
+/* Rayleigh-Ritz on the basis of m = m0 + bb columns: the new columns and
+ * rows of P and G, then H = P symmetrised (P is not quite symmetric: AK
+ * is computed in float), its eigenpairs into theta and w, descending. */
+static void ritz_solve(ritz *z, const kbasis *kb, int m0, int bb, const linalg_rows *src)
+{
+    int m = m0 + bb, cap = z->cap, d = (int)kb->d;
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, bb, d, 1.0, kb->k, d,
+                kb->ak + m0 * kb->d, d, 0.0, z->hh + (int64_t)m0 * cap, cap);
+    if (m0 > 0)
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, bb, m0, d, 1.0, kb->k + m0 * kb->d,
+                    d, kb->ak, d, 0.0, z->hh + m0, cap);
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, bb, d, 1.0, kb->ak, d,
+                kb->ak + m0 * kb->d, d, 0.0, z->gg + (int64_t)m0 * cap, cap);
+    for (int j = m0; j < m; j++)
+        for (int i = 0; i < m0; i++)
+            z->gg[(int64_t)i * cap + j] = z->gg[(int64_t)j * cap + i];
+    for (int j = 0; j < m; j++)
+        for (int i = 0; i < m; i++)
+            z->h[(int64_t)j * m + i] =
+                0.5 * (z->hh[(int64_t)j * cap + i] + z->hh[(int64_t)i * cap + j]);
+    check_matrix(z->h, (int64_t)m * m, src, "randomized");
+    if (LAPACKE_dsyev(LAPACK_COL_MAJOR, 'V', 'U', m, z->h, m, z->theta))
+        die("pca: eigen-decomposition failed (LAPACK dsyev)");
+    /* Ascending: make column i of w the i-th largest. */
+    for (int i = 0; i < m / 2; i++) {
+        double t = z->theta[i];
+        z->theta[i] = z->theta[m - 1 - i];
+        z->theta[m - 1 - i] = t;
+    }
+    for (int i = 0; i < m; i++)
+        memcpy(z->w + (int64_t)i * m, z->h + (int64_t)(m - 1 - i) * m, (size_t)m * sizeof(double));
+}
+
+/* The largest estimated error of the top k Ritz vectors of an m-column
+ * basis: |A u - theta u|^2 for u = K w, with r = (I - K K^T) AK w +
+ * K (P w - theta w), is w^T G w - |P w|^2 + |P w - theta w|^2; over the
+ * gap, weighted by sqrt(theta_i / theta_1). */
+static double ritz_error(ritz *z, int m, int pass, int debug)
+{
+    int k = z->k, cap = z->cap;
+    const double *w = z->w, *theta = z->theta;
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, m, k, m, 1.0, z->gg, cap, w, m, 0.0,
+                z->gw, m);
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, m, k, m, 1.0, z->hh, cap, w, m, 0.0,
+                z->pw, m);
+    double estimate = 0;
+    for (int i = 0; i < k; i++) {
+        const double *wi = w + (int64_t)i * m, *pi = z->pw + (int64_t)i * m;
+        double rr = cblas_ddot(m, wi, 1, z->gw + (int64_t)i * m, 1) - cblas_ddot(m, pi, 1, pi, 1);
+        for (int a = 0; a < m; a++)
+            rr += (pi[a] - theta[i] * wi[a]) * (pi[a] - theta[i] * wi[a]);
+        double res = rr > 0 ? sqrt(rr) : 0;
+        double gap = theta[i] - theta[i + 1];
+        if (i > 0 && theta[i - 1] - theta[i] < gap)
+            gap = theta[i - 1] - theta[i];
+        double wgt = theta[0] > 0 && theta[i] > 0 ? sqrt(theta[i] / theta[0]) : 0;
+        double e = theta[i] <= 0 ? 0 : gap > 0 ? res / gap * wgt : INFINITY;
+        if (debug)
+            fprintf(stderr, "pca: pass %d basis %d component %d: theta %.6e residual %.3e"
+                    " gap %.3e error %.3e\n", pass, m, i + 1, theta[i], res, gap, e);
+        if (e > estimate)
+            estimate = e;
+    }
+    return estimate;
+}
+
+/* Thick restart of an m-column basis to keep columns: the leading Ritz
+ * vectors; their images, coordinates, H (diagonal: theta) and G follow by
+ * linearity. */
+static void ritz_restart(ritz *z, kbasis *kb, int m, int keep)
+{
+    const double *w = z->w;
+    rot_d(kb->k, kb->d, m, w, m, keep);
+    rot_d(kb->ak, kb->d, m, w, m, keep);
+    float *wf = falloc((size_t)m * keep);
+    for (int64_t i = 0; i < (int64_t)m * keep; i++)
+        wf[i] = (float)w[i];
+    rot_f(kb->y, kb->n, m, wf, m, keep);
+    free(wf);
+    double *t1 = xcalloc((size_t)m * keep, sizeof(double));
+    double *mats[2] = { z->gg, z->hh };
+    for (int q = 0; q < 2; q++) {
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, m, keep, m, 1.0, mats[q], z->cap,
+                    w, m, 0.0, t1, m);
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, keep, keep, m, 1.0, w, m, t1, m, 0.0,
+                    mats[q], z->cap);
+    }
+    free(t1);
+}
+
+/* The components (K w) and the fitted rows' projections (Xc U = Y W) of
+ * the converged m-column basis. */
+static void ritz_finish(linalg_pca *p, const ritz *z, const kbasis *kb, int m)
+{
+    int64_t n = p->n, d = p->d;
+    int k = p->k;
+    double *u = xcalloc((size_t)(d * k), sizeof(double));
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)d, k, m, 1.0, kb->k, (int)d, z->w,
+                m, 0.0, u, (int)d);
+    for (int i = 0; i < k; i++) {
+        p->variance[i] = z->theta[i] > 0 ? z->theta[i] / (double)(n - 1) : 0;
+        for (int64_t j = 0; j < d; j++)
+            p->components[i * d + j] = (float)u[i * d + j];
+    }
+    free(u);
+    float *wk = falloc((size_t)(m * k));
+    for (int64_t i = 0; i < (int64_t)m * k; i++)
+        wk[i] = (float)z->w[i];
+    p->projections = falloc((size_t)(n * k));
+    cblas_sgemm(CblasColMajor, CblasTrans, CblasTrans, k, (int)n, m, 1.0f, wk, m, kb->y, (int)n,
+                0.0f, p->projections, k);
+    free(wk);
+}
+
 static void fit_randomized(linalg_pca *p, stream *s, const linalg_pca_opts *o, int b, int cap)
 {
     int64_t n = p->n, d = p->d;
@@ -702,61 +869,16 @@ static void fit_randomized(linalg_pca *p, stream *s, const linalg_pca_opts *o, i
     kb.ak = xcalloc((size_t)(d * cap), sizeof(double));
     kb.y = xcalloc((size_t)(n * cap), sizeof(float));
     size_t cc = (size_t)cap * cap;
-    double *hh = xcalloc(cc, sizeof(double));    /* P = K^T A K, ld cap */
-    double *gg = xcalloc(cc, sizeof(double));    /* (AK)^T AK, ld cap */
-    double *h = xcalloc(cc, sizeof(double));     /* work */
-    double *theta = xcalloc((size_t)cap, sizeof(double));
-    double *w = xcalloc(cc, sizeof(double));     /* Ritz coordinates, descending, ld m */
-    double *gw = xcalloc((size_t)cap * k, sizeof(double));
-    double *pw = xcalloc((size_t)cap * k, sizeof(double));
+    ritz z = { cap, k, xcalloc(cc, sizeof(double)), xcalloc(cc, sizeof(double)),
+               xcalloc(cc, sizeof(double)), xcalloc((size_t)cap, sizeof(double)),
+               xcalloc(cc, sizeof(double)), xcalloc((size_t)cap * k, sizeof(double)),
+               xcalloc((size_t)cap * k, sizeof(double)) };
     double *nb = xcalloc((size_t)(d * b), sizeof(double));   /* the next block */
     double *pr = xcalloc((size_t)cap * b, sizeof(double));
     double *n0 = xcalloc((size_t)b, sizeof(double));
     rng r;
     rng_seed(&r, o->seed);
-    /* The start block: random combinations of the first batch's rows
-     * (centred on their mean), which lean towards the leading components
-     * (half a power step for free), plus as much of random Gaussian
-     * columns, so that no direction is missing from the start. */
-    for (int64_t i = 0; i < d * b; i++)
-        kb.k[i] = rng_normal(&r);
-    {
-        int64_t rows;
-        const float *x = stream_next(s, 0, n, &rows);
-        s->done = 0;
-        float *g = falloc((size_t)(rows * b)), *v = falloc((size_t)(d * b));
-        double *gs = xcalloc((size_t)b, sizeof(double)), *mu = xcalloc((size_t)d, sizeof(double));
-        for (int64_t i = 0; i < rows * b; i++) {
-            g[i] = (float)rng_normal(&r);
-            gs[i % b] += g[i];
-        }
-        for (int64_t i = 0; i < rows; i++)
-            for (int64_t j = 0; j < d; j++)
-                mu[j] += x[i * d + j];
-        /* v = (x - 1 mu^T)^T g = x^T g - mu (1^T g). */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, b, (int)rows, 1.0f, x,
-                    (int)d, g, b, 0.0f, v, b);
-        for (int t = 0; t < b; t++) {
-            double *c = kb.k + t * d, nv = 0, nr = 0;
-            for (int64_t j = 0; j < d; j++) {
-                double e = (double)v[j * b + t] - mu[j] / (double)rows * gs[t];
-                v[j * b + t] = (float)e;
-                nv += e * e;
-                nr += c[j] * c[j];
-            }
-            nv = sqrt(nv);
-            nr = sqrt(nr);
-            if (nv > 0 && isfinite(nv))
-                for (int64_t j = 0; j < d; j++)
-                    c[j] = c[j] / nr + (double)v[j * b + t] / nv;
-        }
-        free(g);
-        free(v);
-        free(gs);
-        free(mu);
-    }
-    for (int t = 0; t < b; t++)
-        kb_orth_col(&kb, t, &r);
+    kb_start(&kb, s, b, &r);
     moments mo = { 0 };
     kb_pass(p, s, &kb, 0, b, &mo);
     int passes = 1, m0 = 0, bb = b;
@@ -766,62 +888,10 @@ static void fit_randomized(linalg_pca *p, stream *s, const linalg_pca_opts *o, i
         int m = m0 + bb;
         kb.m = m;
         double tb = wall_s();
-        /* The new columns and rows of P = K^T (AK) and G = (AK)^T AK. */
-        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, bb, (int)d, 1.0, kb.k, (int)d,
-                    kb.ak + m0 * d, (int)d, 0.0, hh + (int64_t)m0 * cap, cap);
-        if (m0 > 0)
-            cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, bb, m0, (int)d, 1.0,
-                        kb.k + m0 * d, (int)d, kb.ak, (int)d, 0.0, hh + m0, cap);
-        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, bb, (int)d, 1.0, kb.ak, (int)d,
-                    kb.ak + m0 * d, (int)d, 0.0, gg + (int64_t)m0 * cap, cap);
-        for (int j = m0; j < m; j++)
-            for (int i = 0; i < m0; i++)
-                gg[(int64_t)i * cap + j] = gg[(int64_t)j * cap + i];
-        /* H: P symmetrised (P is not quite symmetric: AK is computed in
-         * float). */
-        for (int j = 0; j < m; j++)
-            for (int i = 0; i < m; i++)
-                h[(int64_t)j * m + i] =
-                    0.5 * (hh[(int64_t)j * cap + i] + hh[(int64_t)i * cap + j]);
-        check_matrix(h, (int64_t)m * m, s->src, "randomized");
-        if (LAPACKE_dsyev(LAPACK_COL_MAJOR, 'V', 'U', m, h, m, theta))
-            die("pca: eigen-decomposition failed (LAPACK dsyev)");
-        /* Ascending: make column i of w the i-th largest. */
-        for (int i = 0; i < m / 2; i++) {
-            double t = theta[i];
-            theta[i] = theta[m - 1 - i];
-            theta[m - 1 - i] = t;
-        }
-        for (int i = 0; i < m; i++)
-            memcpy(w + (int64_t)i * m, h + (int64_t)(m - 1 - i) * m, (size_t)m * sizeof(double));
+        ritz_solve(&z, &kb, m0, bb, s->src);
         int full = m >= mn;
         if (m > k || full) {
-            estimate = 0;
-            if (!full) {
-                /* |A u - theta u|^2 for u = K w: with r = (I - K K^T) AK w
-                 * + K (P w - theta w), w^T G w - |P w|^2 + |P w - theta w|^2. */
-                cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, m, k, m, 1.0, gg, cap, w,
-                            m, 0.0, gw, m);
-                cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, m, k, m, 1.0, hh, cap, w,
-                            m, 0.0, pw, m);
-            }
-            for (int i = 0; i < k && !full; i++) {
-                const double *wi = w + (int64_t)i * m, *pi = pw + (int64_t)i * m;
-                double rr = cblas_ddot(m, wi, 1, gw + (int64_t)i * m, 1) - cblas_ddot(m, pi, 1, pi, 1);
-                for (int a = 0; a < m; a++)
-                    rr += (pi[a] - theta[i] * wi[a]) * (pi[a] - theta[i] * wi[a]);
-                double res = rr > 0 ? sqrt(rr) : 0;
-                double gap = theta[i] - theta[i + 1];
-                if (i > 0 && theta[i - 1] - theta[i] < gap)
-                    gap = theta[i - 1] - theta[i];
-                double wgt = theta[0] > 0 && theta[i] > 0 ? sqrt(theta[i] / theta[0]) : 0;
-                double e = theta[i] <= 0 ? 0 : gap > 0 ? res / gap * wgt : INFINITY;
-                if (debug)
-                    fprintf(stderr, "pca: pass %d basis %d component %d: theta %.6e residual %.3e"
-                            " gap %.3e error %.3e\n", passes, m, i + 1, theta[i], res, gap, e);
-                if (e > estimate)
-                    estimate = e;
-            }
+            estimate = full ? 0 : ritz_error(&z, m, passes, debug);
             if (estimate <= o->tol || full || passes >= o->max_passes)
                 break;
         }
@@ -838,26 +908,8 @@ static void fit_randomized(linalg_pca *p, stream *s, const linalg_pca_opts *o, i
                         (int)d, pr, m, 1.0, nb, (int)d);
         }
         if (m + nbb > cap) {
-            /* Thick restart: keep the leading Ritz vectors; their images,
-             * coordinates, H (diagonal: theta) and G follow by linearity. */
-            int keep = cap - nbb;
-            rot_d(kb.k, d, m, w, m, keep);
-            rot_d(kb.ak, d, m, w, m, keep);
-            float *wf = falloc((size_t)m * keep);
-            for (int64_t i = 0; i < (int64_t)m * keep; i++)
-                wf[i] = (float)w[i];
-            rot_f(kb.y, n, m, wf, m, keep);
-            free(wf);
-            double *t1 = xcalloc((size_t)m * keep, sizeof(double));
-            double *mats[2] = { gg, hh };
-            for (int q = 0; q < 2; q++) {
-                cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, m, keep, m, 1.0, mats[q],
-                            cap, w, m, 0.0, t1, m);
-                cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, keep, keep, m, 1.0, w, m,
-                            t1, m, 0.0, mats[q], cap);
-            }
-            free(t1);
-            m = keep;
+            ritz_restart(&z, &kb, m, cap - nbb);
+            m = cap - nbb;
         }
         memcpy(kb.k + m * d, nb, (size_t)(d * nbb) * sizeof(double));
         kb_orth_block(&kb, m, nbb, n0, &r);
@@ -870,39 +922,15 @@ static void fit_randomized(linalg_pca *p, stream *s, const linalg_pca_opts *o, i
         bb = nbb;
         passes++;
     }
-    int m = kb.m;
     p->passes = passes;
     p->convergence = estimate;
-    double *u = xcalloc((size_t)(d * k), sizeof(double));
-    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)d, k, m, 1.0, kb.k, (int)d, w, m,
-                0.0, u, (int)d);
-    for (int i = 0; i < k; i++) {
-        p->variance[i] = theta[i] > 0 ? theta[i] / (double)(n - 1) : 0;
-        for (int64_t j = 0; j < d; j++)
-            p->components[i * d + j] = (float)u[i * d + j];
-    }
-    free(u);
-    /* Projections of the fitted rows: Xc U = Y W (n x k, row-major). */
-    float *wk = falloc((size_t)(m * k));
-    for (int64_t i = 0; i < (int64_t)m * k; i++)
-        wk[i] = (float)w[i];
-    p->projections = falloc((size_t)(n * k));
-    cblas_sgemm(CblasColMajor, CblasTrans, CblasTrans, k, (int)n, m, 1.0f, wk, m, kb.y, (int)n,
-                0.0f, p->projections, k);
-    free(wk);
+    ritz_finish(p, &z, &kb, kb.m);
     free(kb.k);
     free(kb.ak);
     free(kb.y);
-    free(hh);
-    free(gg);
-    free(h);
-    free(theta);
-    free(w);
-    free(gw);
-    free(pw);
-    free(nb);
-    free(pr);
-    free(n0);
+    double *bufs[] = { z.hh, z.gg, z.h, z.theta, z.w, z.gw, z.pw, nb, pr, n0 };
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        free(bufs[i]);
 }
 
 linalg_pca *linalg_pca_fit(const linalg_rows *src, int k, const linalg_pca_opts *o)

@@ -208,7 +208,7 @@ void cli_common_defaults(struct cli_common *co)
     co->range_b = -1;
     co->batch = 64;
     co->seed = 1;
-    co->honour = CLI_RANGE | CLI_BATCH | CLI_THREADS | CLI_SEED;
+    co->honour = CLI_RANGE | CLI_BATCH | CLI_THREADS | CLI_SEED | CLI_COMPRESS;
 }
 
 /* A common option the tool does not honour is a usage error. */
@@ -217,6 +217,8 @@ static void honoured(const struct cli_common *co, unsigned what, const char *opt
     if (!(co->honour & what))
         die_usage("%s is not an option of %s", opt, cli_progname());
 }
+
+int cli_compress;
 
 int cli_common_opt(int c, const char *arg, struct cli_common *co, const char *usage)
 {
@@ -246,6 +248,10 @@ int cli_common_opt(int c, const char *arg, struct cli_common *co, const char *us
         return 1;
     case CLI_OPT_ALLOW_RANGE:
         finite_allow_range = 1;
+        return 1;
+    case CLI_OPT_COMPRESS:
+        honoured(co, CLI_COMPRESS, "--compress");
+        cli_compress = arg ? (int)cli_long("--compress", arg, 1, 9) : 4;
         return 1;
     case CLI_OPT_SEED:
         honoured(co, CLI_SEED, "--seed");
@@ -286,7 +292,7 @@ int cli_names(const char *arg, char ***out)
 void cli_common_for(struct cli_common *co, unsigned honour)
 {
     cli_common_defaults(co);
-    co->honour = honour;
+    co->honour = honour | CLI_COMPRESS;
 }
 
 void cli_start(int argc, char **argv, struct cli_common *co, unsigned honour)

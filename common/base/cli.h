@@ -76,13 +76,20 @@ struct cli_common {
  * those in its --help (CLI_HELP_*); the others are refused as usage
  * errors ("--seed: cnn-import has no random choices"). -o, -q, -h and
  * --version are every tool's. */
-enum { CLI_RANGE = 1, CLI_BATCH = 2, CLI_THREADS = 4, CLI_SEED = 8 };
+enum { CLI_RANGE = 1, CLI_BATCH = 2, CLI_THREADS = 4, CLI_SEED = 8, CLI_COMPRESS = 16 };
+/* --compress[=LEVEL]: the deflate level (1-9; 4 when none is given) of
+ * every dataset the tool writes, with HDF5's shuffle filter before it, in
+ * chunks (io/h5io's dataset creation reads it); 0 = uncompressed. Every
+ * tool writes HDF5 but cnn-render, so cli_common_for grants CLI_COMPRESS
+ * to all; a tool that writes none clears it (co.honour &= ~CLI_COMPRESS). */
+extern int cli_compress;
 #define CLI_OPT_RANGE 1001
 #define CLI_OPT_BATCH 1002
 #define CLI_OPT_THREADS 1003
 #define CLI_OPT_SEED 1004
 #define CLI_OPT_VERSION 1005
 #define CLI_OPT_ALLOW_RANGE 1006
+#define CLI_OPT_COMPRESS 1007
 #define CLI_COMMON_LONGOPTS                                   \
     { "help", no_argument, 0, 'h' },                          \
     { "version", no_argument, 0, CLI_OPT_VERSION },           \
@@ -91,7 +98,8 @@ enum { CLI_RANGE = 1, CLI_BATCH = 2, CLI_THREADS = 4, CLI_SEED = 8 };
     { "range", required_argument, 0, CLI_OPT_RANGE },         \
     { "batch", required_argument, 0, CLI_OPT_BATCH },         \
     { "threads", required_argument, 0, CLI_OPT_THREADS },     \
-    { "seed", required_argument, 0, CLI_OPT_SEED }
+    { "seed", required_argument, 0, CLI_OPT_SEED },           \
+    { "compress", optional_argument, 0, CLI_OPT_COMPRESS }
 /* Tools that read images files declare --allow-range too (finite.h: the
  * image check); cli_common_opt handles it. */
 #define CLI_IMAGE_LONGOPTS { "allow-range", no_argument, 0, CLI_OPT_ALLOW_RANGE }
@@ -102,7 +110,10 @@ enum { CLI_RANGE = 1, CLI_BATCH = 2, CLI_THREADS = 4, CLI_SEED = 8 };
 /* Text for --help describing the common options: a tool's usage ends with
  * CLI_HELP_OUTPUT, those of CLI_HELP_RANGE ... CLI_HELP_SEED it honours,
  * and CLI_HELP_END. */
-#define CLI_HELP_OUTPUT "  -o, --output FILE   write here (default: standard output, not a tty)\n"
+#define CLI_HELP_OUTPUT                                                          \
+    "  -o, --output FILE   write here (default: standard output, not a tty)\n"     \
+    "      --compress[=L]  deflate the datasets (HDF5 shuffle + deflate, level L\n" \
+    "                      1-9, default 4): smaller, slower to write\n"
 #define CLI_HELP_RANGE "      --range A:B     only rows A..B-1 of the input\n"
 #define CLI_HELP_BATCH "      --batch N       rows per batch (bounds memory; default 64)\n"
 #define CLI_HELP_THREADS "      --threads N     worker threads (default: all cores)\n"

@@ -257,6 +257,100 @@ static kw_entry *kw_add(kimp *k)
     return e;
 }
 
+/* Entry e's dtype from the manifest's dtype dt and quantization q (either
+ * may be NULL); returns its bytes per element. */
+static int tfjs_dtype(kimp *k, kw_entry *e, json_t *dt, json_t *q)
+{
+    const char *dts = json_is_string(dt) ? json_string_value(dt) : "float32";
+    int esz;
+    if (json_is_object(q)) {
+        json_t *qd = json_object_get(q, "dtype");
+        const char *qs = json_is_string(qd) ? json_string_value(qd) : "";
+        if (strcmp(dts, "float32"))
+            die("%s: weight '%s': quantised %s weights are not supported", k->src,
+                e->full, dts);
+        if (!strcmp(qs, "float16")) {
+            e->dtype = DT_F16;
+            esz = 2;
+        } else if (!strcmp(qs, "uint8") || !strcmp(qs, "uint16")) {
+            e->dtype = qs[4] == '8' ? DT_U8Q : DT_U16Q;
+            esz = qs[4] == '8' ? 1 : 2;
+            json_t *sc = json_object_get(q, "scale"), *mn = json_object_get(q, "min");
+            if (!json_is_number(sc) || !json_is_number(mn))
+                die("%s: weight '%s': quantisation lacks 'scale' or 'min'", k->src,
+                    e->full);
+            e->qscale = json_number_value(sc);
+            e->qmin = json_number_value(mn);
+        } else {
+            die("%s: weight '%s': unsupported quantisation dtype '%s'", k->src,
+                e->full, qs);
+        }
+    } else if (!strcmp(dts, "float32")) {
+        e->dtype = DT_F32;
+        esz = 4;
+    } else if (!strcmp(dts, "int32")) {
+        e->dtype = DT_I32;
+        esz = 4;
+    } else {
+        die("%s: weight '%s': unsupported dtype '%s'", k->src, e->full, dts);
+    }
+    return esz;
+}
+
+/* Group g's shards (paths, relative to dir) read back to back into one
+ * buffer of need bytes (the caller hands it to k). The shards must hold exactly that
+ * many bytes; sizes are checked before anything is allocated. */
+static unsigned char *tfjs_read_shards(kimp *k, json_t *paths, size_t g, const char *dir,
+                                       int64_t need)
+{
+    size_t np = json_array_size(paths);
+    /* Paths first, so no allocation is pending when one is bad. */
+    for (size_t i = 0; i < np; i++) {
+        json_t *p = json_array_get(paths, i);
+        if (!json_is_string(p) || !json_string_value(p)[0])
+            die("%s: weightsManifest group %zu: shard path %zu is not a string", k->src,
+                g + 1, i + 1);
+        const char *ps = json_string_value(p);
+        if (ps[0] == '/' || strstr(ps, ".."))
+            die("%s: shard path '%s' leaves the model's folder", k->src, ps);
+    }
+    char **files = xcalloc(np + 1, sizeof *files);
+    int64_t have = 0;
+    for (size_t i = 0; i < np; i++) {
+        const char *ps = json_string_value(json_array_get(paths, i));
+        size_t l = strlen(dir) + strlen(ps) + 2;
+        files[i] = xmalloc(l);
+        snprintf(files[i], l, "%s%s%s", dir, dir[0] ? "/" : "", ps);
+        struct stat st;
+        if (stat(files[i], &st))
+            die("%s: weight shard '%s' is missing", k->src, ps);
+        if (!S_ISREG(st.st_mode))
+            die("%s: weight shard '%s' is not a file", k->src, ps);
+        have += st.st_size;
+    }
+    if (have != need)
+        die("%s: weightsManifest group %zu: its weights need %lld bytes but its shards "
+            "hold %lld (a short or wrong shard?)",
+            k->src, g + 1, (long long)need, (long long)have);
+    unsigned char *buf = xmalloc((size_t)need + 1);
+    int64_t off = 0;
+    for (size_t i = 0; i < np; i++) {
+        FILE *f = fopen(files[i], "rb");
+        if (!f)
+            die("%s: cannot open:", files[i]);
+        cli_note_input_fd(fileno(f));
+        size_t want = (size_t)(need - off), got = fread(buf + off, 1, want, f);
+        int more = fgetc(f) != EOF;
+        fclose(f);
+        off += (int64_t)got;
+        if (more || (i + 1 == np && off != need))
+            die("%s: weight shard changed size while reading", files[i]);
+        free(files[i]);
+    }
+    free(files);
+    return buf;
+}
+
 /* TF.js weightsManifest: groups of shards; each group's weights lie back to
  * back in its shards concatenated in order. */
 static void tfjs_load_weights(kimp *k, json_t *man, const char *dir)
@@ -297,91 +391,13 @@ static void tfjs_load_weights(kimp *k, json_t *man, const char *dir)
             if (numel < 0)
                 die("%s: weight '%s' claims an absurd shape %s", k->src, e->full,
                     shape_str(e->ndim, e->dims, b1, sizeof b1));
-            const char *dts = json_is_string(dt) ? json_string_value(dt) : "float32";
-            int esz;
-            if (json_is_object(q)) {
-                json_t *qd = json_object_get(q, "dtype");
-                const char *qs = json_is_string(qd) ? json_string_value(qd) : "";
-                if (strcmp(dts, "float32"))
-                    die("%s: weight '%s': quantised %s weights are not supported", k->src,
-                        e->full, dts);
-                if (!strcmp(qs, "float16")) {
-                    e->dtype = DT_F16;
-                    esz = 2;
-                } else if (!strcmp(qs, "uint8") || !strcmp(qs, "uint16")) {
-                    e->dtype = qs[4] == '8' ? DT_U8Q : DT_U16Q;
-                    esz = qs[4] == '8' ? 1 : 2;
-                    json_t *sc = json_object_get(q, "scale"), *mn = json_object_get(q, "min");
-                    if (!json_is_number(sc) || !json_is_number(mn))
-                        die("%s: weight '%s': quantisation lacks 'scale' or 'min'", k->src,
-                            e->full);
-                    e->qscale = json_number_value(sc);
-                    e->qmin = json_number_value(mn);
-                } else {
-                    die("%s: weight '%s': unsupported quantisation dtype '%s'", k->src,
-                        e->full, qs);
-                }
-            } else if (!strcmp(dts, "float32")) {
-                e->dtype = DT_F32;
-                esz = 4;
-            } else if (!strcmp(dts, "int32")) {
-                e->dtype = DT_I32;
-                esz = 4;
-            } else {
-                die("%s: weight '%s': unsupported dtype '%s'", k->src, e->full, dts);
-            }
+            int esz = tfjs_dtype(k, e, dt, q);
             e->bytes = (const unsigned char *)(intptr_t)need;   /* offset for now */
             need += numel * esz;
             if (need > ((int64_t)1 << 40))
                 die("%s: weightsManifest group %zu claims an absurd size", k->src, g + 1);
         }
-        /* The shards must hold exactly that many bytes; check sizes before
-         * allocating anything. */
-        size_t np = json_array_size(paths);
-        /* Paths first, so no allocation is pending when one is bad. */
-        for (size_t i = 0; i < np; i++) {
-            json_t *p = json_array_get(paths, i);
-            if (!json_is_string(p) || !json_string_value(p)[0])
-                die("%s: weightsManifest group %zu: shard path %zu is not a string", k->src,
-                    g + 1, i + 1);
-            const char *ps = json_string_value(p);
-            if (ps[0] == '/' || strstr(ps, ".."))
-                die("%s: shard path '%s' leaves the model's folder", k->src, ps);
-        }
-        char **files = xcalloc(np + 1, sizeof *files);
-        int64_t have = 0;
-        for (size_t i = 0; i < np; i++) {
-            const char *ps = json_string_value(json_array_get(paths, i));
-            size_t l = strlen(dir) + strlen(ps) + 2;
-            files[i] = xmalloc(l);
-            snprintf(files[i], l, "%s%s%s", dir, dir[0] ? "/" : "", ps);
-            struct stat st;
-            if (stat(files[i], &st))
-                die("%s: weight shard '%s' is missing", k->src, ps);
-            if (!S_ISREG(st.st_mode))
-                die("%s: weight shard '%s' is not a file", k->src, ps);
-            have += st.st_size;
-        }
-        if (have != need)
-            die("%s: weightsManifest group %zu: its weights need %lld bytes but its shards "
-                "hold %lld (a short or wrong shard?)",
-                k->src, g + 1, (long long)need, (long long)have);
-        unsigned char *buf = xmalloc((size_t)need + 1);
-        int64_t off = 0;
-        for (size_t i = 0; i < np; i++) {
-            FILE *f = fopen(files[i], "rb");
-            if (!f)
-                die("%s: cannot open:", files[i]);
-            cli_note_input_fd(fileno(f));
-            size_t want = (size_t)(need - off), got = fread(buf + off, 1, want, f);
-            int more = fgetc(f) != EOF;
-            fclose(f);
-            off += (int64_t)got;
-            if (more || (i + 1 == np && off != need))
-                die("%s: weight shard changed size while reading", files[i]);
-            free(files[i]);
-        }
-        free(files);
+        unsigned char *buf = tfjs_read_shards(k, paths, g, dir, need);
         k->bufs = xrealloc(k->bufs, (size_t)(k->nbufs + 1) * sizeof *k->bufs);
         k->bufs[k->nbufs++] = buf;
         for (int i = first; i < k->nw; i++)

@@ -2753,6 +2753,45 @@ static void lrn_out(onnx_ctx *x, const onnx_value *from, int stage, int rank)
     out_alias(x, &o);
 }
 
+/* The steps of the LocalResponseNorm pattern that make its window over
+ * the channels: Pad (of the channel axis only, with zeros), then
+ * AveragePool of kernel size x 1 x 1; 1 when node x is one (handled). */
+static int lrn_window_step(onnx_ctx *x, const char *op, const onnx_value *v, int st)
+{
+    if (!strcmp(op, "Pad") && (st == 2 || st == 3) && x->opset >= 11) {
+        onnx_const *p = in_const(x, 1, "pads");
+        if (p->n == 10) {
+            int ok = 1;
+            for (int k = 0; k < 10; k++)
+                if (k != 2 && k != 7 && const_int(x, p, k))
+                    ok = 0;
+            double val = 0;
+            if (has_in(x, 2) && !lrn_scalar(x, 2, &val))
+                ok = 0;
+            if (ok && val == 0) {
+                onnx_value o = *v;
+                o.lrn_pad[0] += const_int(x, p, 2);
+                o.lrn_pad[1] += const_int(x, p, 7);
+                lrn_out(x, &o, 3, 5);
+                return 1;
+            }
+        }
+    }
+    if (!strcmp(op, "AveragePool") && (st == 2 || st == 3)) {
+        int64_t k[3], s[3] = { 1, 1, 1 }, p[6] = { 0 };
+        if (attr_ints(x, "kernel_shape", k, 3) == 3 && k[1] == 1 && k[2] == 1 &&
+            attr_ints(x, "strides", s, 3) != 0 && s[0] == 1 && s[1] == 1 && s[2] == 1 &&
+            (attr_ints(x, "pads", p, 6), !p[0] && !p[1] && !p[2] && !p[3] && !p[4] && !p[5]) &&
+            v->lrn_pad[0] == k[0] / 2 && v->lrn_pad[1] == (k[0] - 1) / 2) {
+            onnx_value o = *v;
+            o.lrn_size = k[0];
+            lrn_out(x, &o, 4, 5);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* 1 when the current node is a step of the pattern (handled here). */
 static int lrn_step(onnx_ctx *x)
 {
@@ -2788,37 +2827,8 @@ static int lrn_step(onnx_ctx *x)
         if (s->n == 4 && (st == 4 || st == 5))
             return lrn_out(x, v, 5, 4), 1;
     }
-    if (!strcmp(op, "Pad") && (st == 2 || st == 3) && x->opset >= 11) {
-        onnx_const *p = in_const(x, 1, "pads");
-        if (p->n == 10) {
-            int ok = 1;
-            for (int k = 0; k < 10; k++)
-                if (k != 2 && k != 7 && const_int(x, p, k))
-                    ok = 0;
-            double val = 0;
-            if (has_in(x, 2) && !lrn_scalar(x, 2, &val))
-                ok = 0;
-            if (ok && val == 0) {
-                onnx_value o = *v;
-                o.lrn_pad[0] += const_int(x, p, 2);
-                o.lrn_pad[1] += const_int(x, p, 7);
-                lrn_out(x, &o, 3, 5);
-                return 1;
-            }
-        }
-    }
-    if (!strcmp(op, "AveragePool") && (st == 2 || st == 3)) {
-        int64_t k[3], s[3] = { 1, 1, 1 }, p[6] = { 0 };
-        if (attr_ints(x, "kernel_shape", k, 3) == 3 && k[1] == 1 && k[2] == 1 &&
-            attr_ints(x, "strides", s, 3) != 0 && s[0] == 1 && s[1] == 1 && s[2] == 1 &&
-            (attr_ints(x, "pads", p, 6), !p[0] && !p[1] && !p[2] && !p[3] && !p[4] && !p[5]) &&
-            v->lrn_pad[0] == k[0] / 2 && v->lrn_pad[1] == (k[0] - 1) / 2) {
-            onnx_value o = *v;
-            o.lrn_size = k[0];
-            lrn_out(x, &o, 4, 5);
-            return 1;
-        }
-    }
+    if (lrn_window_step(x, op, v, st))
+        return 1;
     if (!strcmp(op, "Shape") && st >= 2 && st <= 5) {
         int r = st == 5 ? 4 : 5;
         onnx_const *c = const_ints(x, r);

@@ -15,23 +15,48 @@
 /* Largest array a tool will allocate from a file's claim (16 GiB). */
 #define H5IO_MAX_FLOATS ((int64_t)1 << 32)
 
-static void *read_stdin(size_t *len)
+/* Standard input (a pipe) copied to a temporary file in $TMPDIR (or
+ * /tmp), registered for removal until h5in_open has it open and unlinks
+ * it: a pipe stage then reads, maps and is bounded like a file, instead of
+ * holding the whole input in memory. Returns the path (caller frees);
+ * *len gets the bytes. */
+static char *spool_stdin(int64_t *len)
 {
-    size_t cap = 1 << 20, n = 0;
-    char *buf = xmalloc(cap);
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir)
+        dir = "/tmp";
+    size_t pl = strlen(dir) + 32;
+    char *path = xmalloc(pl);
+    snprintf(path, pl, "%s/cnn-stdin-XXXXXX", dir);
+    int fd = mkstemp(path);
+    if (fd < 0)
+        die("<stdin>: cannot spool to a temporary file in %s:", dir);
+    cli_register_tmp(path);
+    enum { BLOCK = 1 << 20 };
+    char *buf = xmalloc(BLOCK);
+    *len = 0;
     for (;;) {
-        if (n == cap)
-            buf = xrealloc(buf, cap *= 2);
-        size_t r = fread(buf + n, 1, cap - n, stdin);
-        n += r;
-        if (r == 0) {
-            if (ferror(stdin))
-                die("<stdin>: read error:");
+        ssize_t r = read(STDIN_FILENO, buf, BLOCK);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            die("<stdin>: read error:");
+        if (r == 0)
             break;
+        for (ssize_t w = 0; w < r;) {
+            ssize_t k = write(fd, buf + w, (size_t)(r - w));
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0)
+                die("<stdin>: cannot spool to %s:", path);
+            w += k;
         }
+        *len += r;
     }
-    *len = n;
-    return buf;
+    free(buf);
+    if (close(fd))
+        die("<stdin>: cannot spool to %s:", path);
+    return path;
 }
 
 /* The history lines of every file opened for reading, each line once, in
@@ -75,18 +100,20 @@ static h5in *open_file(const char *path)
 {
     h5in *in = xcalloc(1, sizeof *in);
     if (!path || !strcmp(path, "-")) {
-        size_t len;
+        int64_t len;
         in->name = xstrdup("<stdin>");
         if (isatty(STDIN_FILENO))
             die_usage("no input file given and standard input is a terminal");
         cli_note_input_fd(STDIN_FILENO);
-        in->image = read_stdin(&len);
+        char *spool = spool_stdin(&len);
         if (len == 0)
             die("<stdin>: empty input (expected an HDF5 file)");
-        in->f = H5LTopen_file_image(in->image, len,
-                                    H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE);
-        if (in->f < 0)
+        if (H5Fis_hdf5(spool) <= 0 || (in->f = H5Fopen(spool, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
             die("<stdin>: not an HDF5 file (or truncated)");
+        /* Open: the name can go now, the data stays until the file closes. */
+        unlink(spool);
+        cli_forget_tmp(spool);
+        free(spool);
         return in;
     }
     in->name = xstrdup(path);
@@ -775,6 +802,40 @@ void h5out_group(h5out *out, const char *group)
     H5Gclose(g);
 }
 
+/* The creation properties of every dataset written: no time stamps (the
+ * same run gives the same bytes); chunked when chunked is set (row
+ * datasets, written in parts: chunks of about 1 MiB of whole rows) or
+ * when --compress applies (cli_compress: numbers, not strings, of at
+ * least a chunk's worth of 1,024 values), then HDF5's shuffle and deflate
+ * filters at that level. Readers need nothing: HDF5 inflates on reading
+ * (h5in_map_rows maps only unfiltered data and reads the rest). */
+static hid_t dataset_dcpl(hid_t ft, int nd, const int64_t *dims, int chunked)
+{
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(dcpl, 0);
+    int64_t numel = shape_numel(nd, dims, INT64_MAX), row = 1;
+    int compress = cli_compress > 0 && H5Tget_class(ft) != H5T_STRING && numel >= 1024;
+    if (!nd || dims[0] <= 0 || (!chunked && !compress))
+        return dcpl;
+    hsize_t ch[TENSOR_MAXDIM];
+    for (int i = 0; i < nd; i++) {
+        ch[i] = dims[i] > 0 ? (hsize_t)dims[i] : 1;
+        if (i)
+            row *= dims[i] > 0 ? dims[i] : 1;
+    }
+    int64_t rows = (1 << 18) / row;
+    if (rows < 1)
+        rows = 1;
+    if (rows < dims[0])
+        ch[0] = (hsize_t)rows;
+    H5Pset_chunk(dcpl, nd, ch);
+    if (compress) {
+        H5Pset_shuffle(dcpl);
+        H5Pset_deflate(dcpl, (unsigned)cli_compress);
+    }
+    return dcpl;
+}
+
 static void write_plain(h5out *out, const char *dset, hid_t ft, hid_t mt, int nd,
                         const int64_t *dims, const void *data)
 {
@@ -782,8 +843,7 @@ static void write_plain(h5out *out, const char *dset, hid_t ft, hid_t mt, int nd
     for (int i = 0; i < nd; i++)
         hd[i] = (hsize_t)dims[i];
     hid_t s = H5Screate_simple(nd, hd, NULL);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_obj_track_times(dcpl, 0);
+    hid_t dcpl = dataset_dcpl(ft, nd, dims, 0);
     hid_t d = H5Dcreate2(out->f, dset, ft, s, lcpl(), dcpl, H5P_DEFAULT);
     if (d < 0)
         die("%s: cannot create dataset '%s' (exists already?)", out->name, dset);
@@ -834,27 +894,11 @@ void h5out_write_strings(h5out *out, const char *dset, int n, char *const *v)
 
 static void create_chunked(h5out *out, const char *dset, hid_t ft, int nd, const int64_t *dims)
 {
-    hsize_t hd[TENSOR_MAXDIM] = { 0 }, ch[TENSOR_MAXDIM] = { 0 };
-    int64_t row = 1;
-    for (int i = 0; i < nd; i++) {
+    hsize_t hd[TENSOR_MAXDIM] = { 0 };
+    for (int i = 0; i < nd; i++)
         hd[i] = (hsize_t)dims[i];
-        ch[i] = dims[i] > 0 ? (hsize_t)dims[i] : 1;
-        if (i)
-            row *= dims[i] > 0 ? dims[i] : 1;
-    }
-    /* Chunks of about 1 MiB along the rows. */
-    int64_t rows = (1 << 18) / (row ? row : 1);
-    if (rows < 1)
-        rows = 1;
-    if (nd && rows < dims[0])
-        ch[0] = (hsize_t)rows;
-    if (nd && ch[0] == 0)
-        ch[0] = 1;
     hid_t s = H5Screate_simple(nd, hd, NULL);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_obj_track_times(dcpl, 0);
-    if (nd && dims[0] > 0)
-        H5Pset_chunk(dcpl, nd, ch);
+    hid_t dcpl = dataset_dcpl(ft, nd, dims, 1);
     hid_t d = H5Dcreate2(out->f, dset, ft, s, lcpl(), dcpl, H5P_DEFAULT);
     if (d < 0)
         die("%s: cannot create dataset '%s'", out->name, dset);

@@ -111,8 +111,8 @@ static const char *attr_text(const attr_val *v, char *buf, size_t len)
 }
 
 /* Check that obj's attributes (but the history) agree in every shard, and
- * copy them to the output object. */
-static void attrs_join(h5in **in, int nf, h5out *out, const char *obj, int copy)
+ * copy them to the output object dst (--stack: only those that agree). */
+static void attrs_join(h5in **in, int nf, h5out *out, const char *obj, const char *dst, int copy)
 {
     hid_t o0 = H5Oopen(in[0]->f, obj, H5P_DEFAULT);
     struct names nm = attr_names(o0);
@@ -126,7 +126,7 @@ static void attrs_join(h5in **in, int nf, h5out *out, const char *obj, int copy)
         names_free(&nk);
         H5Oclose(ok);
     }
-    hid_t oo = copy ? H5Oopen(out->f, obj, H5P_DEFAULT) : -1;
+    hid_t oo = copy ? H5Oopen(out->f, dst, H5P_DEFAULT) : -1;
     for (int i = 0; i < nm.n; i++) {
         const char *name = nm.v[i];
         if (!strcmp(name, "history") || (!strcmp(obj, "/") && !strcmp(name, "kind")))
@@ -232,7 +232,9 @@ static char *dset_bytes(h5in *in, const char *p, const dinfo *d, size_t *len)
     return b;
 }
 
-static void copy_rows(h5in **in, int nf, h5out *out, const char *p, const int64_t *rows)
+/* Dataset p's rows of every shard, in order, into dst. */
+static void copy_rows(h5in **in, int nf, h5out *out, const char *p, const char *dst,
+                      const int64_t *rows)
 {
     dinfo d = dset_info(in[0], p);
     hid_t id = H5Dopen2(in[0]->f, p, H5P_DEFAULT), ft = H5Dget_type(id);
@@ -244,7 +246,7 @@ static void copy_rows(h5in **in, int nf, h5out *out, const char *p, const int64_
     for (int i = 1; i < d.nd; i++)
         row *= d.dims[i];
     d.dims[0] = total;
-    h5out_create_rows_typed(out, p, ft, d.nd, d.dims);
+    h5out_create_rows_typed(out, dst, ft, d.nd, d.dims);
     int64_t block = row > 0 ? BLOCK_BYTES / row : 1;
     if (block < 1)
         block = 1;
@@ -257,7 +259,7 @@ static void copy_rows(h5in **in, int nf, h5out *out, const char *p, const int64_
             int64_t dims[TENSOR_MAXDIM];
             memcpy(dims, d.dims, sizeof dims);
             dims[0] = c;
-            h5out_write_rows_raw(out, p, mt, at + s, d.nd, dims, buf);
+            h5out_write_rows_raw(out, dst, mt, at + s, d.nd, dims, buf);
         }
         at += rows[k];
     }
@@ -271,7 +273,7 @@ static void copy_rows(h5in **in, int nf, h5out *out, const char *p, const int64_
  * the output's disk fills during the copy); anything else is H5Ocopy'd
  * after a flush that reports a full disk first. Returns 1 when the
  * dataset's attributes are still to copy. */
-static int copy_whole(h5in *in, h5out *out, const char *p)
+static int copy_whole(h5in *in, h5out *out, const char *p, const char *dst)
 {
     int64_t dims[TENSOR_MAXDIM];
     int nd = h5in_dims(in, p, dims);
@@ -281,7 +283,7 @@ static int copy_whole(h5in *in, h5out *out, const char *p)
     if (cl == H5T_STRING && nd == 1) {
         int n;
         char **v = h5in_read_strings(in, p, &n);
-        h5out_write_strings(out, p, n, v);
+        h5out_write_strings(out, dst, n, v);
         cli_free_list(v, n);
         H5Tclose(ft);
         return 1;
@@ -294,9 +296,9 @@ static int copy_whole(h5in *in, h5out *out, const char *p)
         void *buf = xmalloc((size_t)n * H5Tget_size(mt) + 1);
         if (n)
             h5in_read_rows_raw(in, p, mt, 0, dims[0], buf);
-        h5out_create_rows_typed(out, p, ft, nd, dims);
+        h5out_create_rows_typed(out, dst, ft, nd, dims);
         if (n)
-            h5out_write_rows_raw(out, p, mt, 0, nd, dims, buf);
+            h5out_write_rows_raw(out, dst, mt, 0, nd, dims, buf);
         free(buf);
         H5Tclose(mt);
         H5Tclose(ft);
@@ -307,10 +309,161 @@ static int copy_whole(h5in *in, h5out *out, const char *p)
         die("%s: cannot write the HDF5 file:", out->name);
     hid_t lc = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lc, 1);
-    if (H5Ocopy(in->f, p, out->f, p, H5P_DEFAULT, lc) < 0)
+    if (H5Ocopy(in->f, p, out->f, dst, H5P_DEFAULT, lc) < 0)
         die("%s: cannot copy dataset '%s'", out->name, p);
     H5Pclose(lc);
     return 0;
+}
+
+/* ---- --stack: files of different runs over the same images ---- */
+
+/* The name file k's own datasets and attributes go under: its 'method'
+ * attribute ("occlusion" for cnn-occlude's maps, whose 'method' is the
+ * engine's mode), else its file name without folder and extension; '/'
+ * made '_', and -2, -3, ... added to a name taken by an earlier file or
+ * by a top-level dataset of the result (all: the na dataset paths). */
+static char *stack_name(h5in *in, char *const *taken, int k, char *const *all, int na)
+{
+    char *m = H5Aexists_by_name(in->f, "/", "window", H5P_DEFAULT) > 0
+                  ? xstrdup("occlusion") : h5in_attr_str(in, "/", "method");
+    if (!m) {
+        const char *b = strrchr(in->name, '/');
+        m = xstrdup(b ? b + 1 : in->name);
+        char *dot = strrchr(m, '.');
+        if (dot && dot != m)
+            *dot = '\0';
+    }
+    for (char *c = m; *c; c++)
+        if (*c == '/')
+            *c = '_';
+    size_t len = strlen(m) + 24;
+    char *name = xmalloc(len);
+    snprintf(name, len, "%s", m);
+    for (int dup = 2, clash = 1; clash; dup++) {
+        clash = 0;
+        for (int i = 0; i < k && !clash; i++)
+            clash = !strcmp(taken[i], name);
+        for (int i = 0; i < na && !clash; i++)
+            clash = !strncmp(all[i] + 1, name, strlen(name)) &&
+                    (all[i][strlen(name) + 1] == '/' || !all[i][strlen(name) + 1]);
+        clash = clash || !strcmp(name, "methods") || !strcmp(name, "method");
+        if (clash)
+            snprintf(name, len, "%s-%d", m, dup);
+    }
+    free(m);
+    return name;
+}
+
+/* 1 when dataset p is a row dataset of every file with the same type and
+ * the same shape past the rows (it stacks); 0 when it is in every file,
+ * not a row dataset, and the same in all (it is copied once); -1 else
+ * (each file's own). */
+static int stack_share(h5in **in, int nf, const int64_t *rows, const char *p)
+{
+    for (int k = 0; k < nf; k++)
+        if (!h5in_has(in[k], p))
+            return -1;
+    dinfo d0 = dset_info(in[0], p);
+    int row = (d0.cls == H5T_INTEGER || d0.cls == H5T_FLOAT) && d0.nd >= 1, same = 1;
+    for (int k = 0; k < nf; k++) {
+        dinfo dk = dset_info(in[k], p);
+        row = row && dk.nd == d0.nd && dk.cls == d0.cls && dk.dims[0] == rows[k] &&
+              !memcmp(dk.dims + 1, d0.dims + 1, (size_t)(d0.nd - 1) * sizeof *d0.dims);
+        same = same && dk.nd == d0.nd && dk.cls == d0.cls &&
+               !memcmp(dk.dims, d0.dims, (size_t)d0.nd * sizeof *d0.dims);
+    }
+    if (!strcmp(p, "/maps") && !row)
+        die("%s: --stack needs /maps of one size in every file (%s's differ; cnn-occlude "
+            "--per-pixel gives maps of the image's size)", in[0]->name, in[nf - 1]->name);
+    if (row)
+        return 1;
+    for (int k = 1; k < nf && same; k++) {
+        size_t l0, lk;
+        dinfo dk = dset_info(in[k], p);
+        char *b0 = dset_bytes(in[0], p, &d0, &l0), *bk = dset_bytes(in[k], p, &dk, &lk);
+        same = l0 == lk && !memcmp(b0, bk, l0);
+        free(b0);
+        free(bk);
+    }
+    return same ? 0 : -1;
+}
+
+/* --stack (join.h): the datasets every file has as rows are stacked, file
+ * after file; those every file has the same are copied once; the rest,
+ * and every file's root attributes, go under /NAME (stack_name). /methods
+ * lists the names in order and /method gives each row's file. */
+static void stack_files(h5in **in, int nf, const int64_t *rows, const char *kind,
+                        const char *output)
+{
+    char **name = xcalloc((size_t)nf, sizeof *name), **all = NULL;
+    int na = 0;
+    for (int k = 0; k < nf; k++) {
+        char **pk;
+        int nk = h5in_walk(in[k], &pk);
+        for (int i = 0; i < nk; i++) {
+            int seen = is_group(pk[i]) || !strcmp(pk[i], "/method") || !strcmp(pk[i], "/methods");
+            for (int j = 0; j < na && !seen; j++)
+                seen = !strcmp(all[j], pk[i]);
+            if (!seen) {
+                all = xrealloc(all, (size_t)(na + 1) * sizeof *all);
+                all[na++] = xstrdup(pk[i]);
+            }
+        }
+        cli_free_list(pk, nk);
+    }
+    for (int k = 0; k < nf; k++)
+        name[k] = stack_name(in[k], name, k, all, na);
+    h5out *out = h5out_create(output, kind, in[0]);
+    /* Every file's commands (each line once, in the order first seen),
+     * then this one: the runs differ, so the first file's alone would hide
+     * how the others were made. */
+    const char *ih = h5io_inputs_history(), *line = cli_history_line();
+    char *hist = xmalloc(strlen(ih) + strlen(line) + 1);
+    sprintf(hist, "%s%s", ih, line);
+    h5out_attr_str(out, "/", "history", hist);
+    free(hist);
+    attrs_join(in, nf, out, "/", "/", 1);
+    for (int k = 0; k < nf; k++) {
+        char g[512];
+        snprintf(g, sizeof g, "/%s", name[k]);
+        h5out_group(out, g);
+        attrs_join(in + k, 1, out, "/", g, 1);
+    }
+    for (int j = 0; j < na; j++) {
+        const char *p = all[j];
+        int share = stack_share(in, nf, rows, p);
+        if (share == 1) {
+            copy_rows(in, nf, out, p, p, rows);
+            attrs_join(in, nf, out, p, p, 1);
+        } else if (share == 0)
+            attrs_join(in, nf, out, p, p, copy_whole(in[0], out, p, p));
+        for (int k = 0; k < nf && share < 0; k++) {
+            if (!h5in_has(in[k], p))
+                continue;
+            char dst[1024];
+            snprintf(dst, sizeof dst, "/%s%s", name[k], p);
+            dinfo d = dset_info(in[k], p);
+            int copy = 1;
+            if ((d.cls == H5T_INTEGER || d.cls == H5T_FLOAT) && d.nd >= 1 && d.dims[0] == rows[k])
+                copy_rows(in + k, 1, out, p, dst, rows + k);
+            else
+                copy = copy_whole(in[k], out, p, dst);
+            attrs_join(in + k, 1, out, p, dst, copy);
+        }
+    }
+    int64_t total = 0;
+    for (int k = 0; k < nf; k++)
+        total += rows[k];
+    int32_t *which = xmalloc((size_t)(total ? total : 1) * sizeof *which);
+    for (int k = 0, at = 0; k < nf; k++)
+        for (int64_t i = 0; i < rows[k]; i++)
+            which[at++] = k;
+    h5out_write_strings(out, "/methods", nf, name);
+    h5out_write_i32(out, "/method", total, which);
+    h5out_commit(out);
+    free(which);
+    cli_free_list(all, na);
+    cli_free_list(name, nf);
 }
 
 void join_files(const char *output, char *const *files, int nf)
@@ -335,6 +488,15 @@ void join_files(const char *output, char *const *files, int nf)
                 die("%s: a %s file, but %s is a %s file", in[k]->name, kind, in[0]->name, kind0);
             free(kind);
         }
+    }
+    if (stack_mode) {
+        stack_files(in, nf, rows, kind0, output);
+        for (int k = 0; k < nf; k++)
+            h5in_close(in[k]);
+        free(rows);
+        free(kind0);
+        free(in);
+        return;
     }
     char **paths;
     int np = h5in_walk(in[0], &paths);
@@ -378,10 +540,6 @@ void join_files(const char *output, char *const *files, int nf)
             dinfo dk = dset_info(in[k], paths[j]);
             int shape = dk.nd != d0.nd || dk.cls != d0.cls ||
                 memcmp(dk.dims + row, d0.dims + row, (size_t)(d0.nd - row) * sizeof *d0.dims);
-            if (shape && stack_mode && !row) {
-                isrow[j] = -1;   /* differs between runs: dropped */
-                break;
-            }
             if (shape)
                 die("%s: dataset '%s' differs in shape or type from %s's", in[k]->name, paths[j],
                     in[0]->name);
@@ -390,9 +548,7 @@ void join_files(const char *output, char *const *files, int nf)
             size_t l0, lk;
             char *b0 = dset_bytes(in[0], paths[j], &d0, &l0);
             char *bk = dset_bytes(in[k], paths[j], &dk, &lk);
-            if ((l0 != lk || memcmp(b0, bk, l0)) && stack_mode)
-                isrow[j] = -1;   /* differs between runs: dropped */
-            else if (l0 != lk || memcmp(b0, bk, l0))
+            if (l0 != lk || memcmp(b0, bk, l0))
                 die("%s: dataset '%s' differs from %s's (join shards of one run only)", in[k]->name,
                     paths[j], in[0]->name);
             free(b0);
@@ -400,28 +556,18 @@ void join_files(const char *output, char *const *files, int nf)
         }
     }
     h5out *out = h5out_create(output, kind0, in[0]);
-    if (stack_mode) {
-        /* Every file's commands (each line once, in the order first seen),
-         * then this one: the runs differ, so the first file's alone would
-         * hide how the others were made. */
-        const char *ih = h5io_inputs_history(), *line = cli_history_line();
-        char *hist = xmalloc(strlen(ih) + strlen(line) + 1);
-        sprintf(hist, "%s%s", ih, line);
-        h5out_attr_str(out, "/", "history", hist);
-        free(hist);
-    }
-    attrs_join(in, nf, out, "/", 1);
+    attrs_join(in, nf, out, "/", "/", 1);
     for (int j = 0; j < np; j++) {
         char *p = paths[j];
         if (is_group(p)) {
             p[strlen(p) - 1] = '\0';
             h5out_group(out, p);
-            attrs_join(in, nf, out, p, 1);
+            attrs_join(in, nf, out, p, p, 1);
         } else if (isrow[j] > 0) {
-            copy_rows(in, nf, out, p, rows);
-            attrs_join(in, nf, out, p, 1);
-        } else if (isrow[j] == 0) {
-            attrs_join(in, nf, out, p, copy_whole(in[0], out, p));
+            copy_rows(in, nf, out, p, p, rows);
+            attrs_join(in, nf, out, p, p, 1);
+        } else {
+            attrs_join(in, nf, out, p, p, copy_whole(in[0], out, p, p));
         }
     }
     h5out_commit(out);

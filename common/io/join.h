@@ -13,10 +13,18 @@
 #ifndef CNN_JOIN_H
 #define CNN_JOIN_H
 
-/* --stack: join rows of files of different runs of the same kind and
- * datasets (saliency maps of several methods, one ascent per class) for one
- * picture: root and dataset attributes and non-row datasets that differ
- * between the files are dropped instead of being an error. */
+/* --stack: files of different runs of one kind over the same images (maps
+ * of several methods, one ascent per class), for one picture and for
+ * comparing them: the datasets every file has as rows with one shape past
+ * the rows (/maps, /ids, /labels, /target) are stacked file after file; the
+ * datasets every file has unchanged (/classes) and the root attributes
+ * every file has the same are kept once; each file's own datasets (Grad-
+ * CAM's /cam, integrated gradients' /baseline_scores, occlusion's
+ * /baseline) and all its root attributes go under /NAME, NAME its 'method'
+ * ("occlusion" for cnn-occlude's maps), else its file name without folder
+ * and extension, made unique with -2, -3...; /methods (strings) lists the
+ * names in order and /method (int32, a row each) gives each row's file.
+ * Maps files must have /maps of one size (else an error). */
 void join_set_stack(int on);
 
 /* Join nfiles shard files into output (NULL or "-" = standard output). */

@@ -277,6 +277,105 @@ static void init_weights(node *nd, int ndim, const int64_t *wdims, int64_t fan_i
     node_add_weight(nd, "bias", uniform(1, &bd, init == ARCH_INIT_HE ? 0.0 : wb, r));
 }
 
+/* Layer L (its text body), named name, appended to m on an input of
+ * *C x *H x *W, which become its output's shape; weights drawn from r.
+ * -1 with err filled when it does not fit its input. */
+static int add_layer(model *m, const char *name, const char *body, layer L, int64_t *pc,
+                     int64_t *ph, int64_t *pw, int nclasses, arch_init init, rng *r, char *err,
+                     size_t errlen)
+{
+    int64_t C = *pc, H = *ph, W = *pw;
+    node *nd = NULL;
+    switch (L.kind) {
+    case L_CONV:
+    case L_MAXPOOL:
+    case L_AVGPOOL: {
+        int conv = L.kind == L_CONV;
+        if (L.same) {
+            same_pads(H, L.kh, L.sh, L.dh, &L.pad[0], &L.pad[2]);
+            same_pads(W, L.kw, L.sw, L.dw, &L.pad[1], &L.pad[3]);
+        }
+        int64_t eh = L.dh * (L.kh - 1) + 1, ew = L.dw * (L.kw - 1) + 1;
+        if (H + L.pad[0] + L.pad[2] < eh || W + L.pad[1] + L.pad[3] < ew) {
+            errmsg(err, errlen, "%s (%s): window %lldx%lld is larger than its input %lldx%lld",
+                 name, body, (long long)eh, (long long)ew, (long long)H, (long long)W);
+            return -1;
+        }
+        if (conv && C % L.g) {
+            errmsg(err, errlen, "%s (%s): groups %lld do not divide the %lld input channels", name,
+                 body, (long long)L.g, (long long)C);
+            return -1;
+        }
+        if (conv && L.out % L.g) {
+            errmsg(err, errlen, "%s (%s): groups %lld do not divide the %lld output channels",
+                 name, body, (long long)L.g, (long long)L.out);
+            return -1;
+        }
+        nd = model_add(m, name, conv ? "Conv" : L.kind == L_MAXPOOL ? "MaxPool" : "AvgPool",
+                       NULL);
+        double k2[2] = { (double)L.kh, (double)L.kw }, s2[2] = { (double)L.sh, (double)L.sw };
+        double p4[4] = { (double)L.pad[0], (double)L.pad[1], (double)L.pad[2],
+                         (double)L.pad[3] };
+        node_set(nd, "kernel", 2, k2);
+        node_set(nd, "stride", 2, s2);
+        if (L.pad[0] || L.pad[1] || L.pad[2] || L.pad[3])
+            node_set(nd, "pad", 4, p4);
+        if (conv) {
+            double d2[2] = { (double)L.dh, (double)L.dw };
+            if (L.dh != 1 || L.dw != 1)
+                node_set(nd, "dilation", 2, d2);
+            if (L.g != 1)
+                node_set1(nd, "groups", (double)L.g);
+            int64_t wd[4] = { L.out, C / L.g, L.kh, L.kw };
+            init_weights(nd, 4, wd, C / L.g * L.kh * L.kw, init, r);
+            C = L.out;
+        }
+        H = (H + L.pad[0] + L.pad[2] - eh) / L.sh + 1;
+        W = (W + L.pad[1] + L.pad[3] - ew) / L.sw + 1;
+        break;
+    }
+    case L_DENSE: {
+        int64_t out = L.out ? L.out : nclasses;
+        if (out < 1) {
+            errmsg(err, errlen, "%s: 'dense' without a width needs the number of classes", name);
+            return -1;
+        }
+        nd = model_add(m, name, "Dense", NULL);
+        int64_t wd[2] = { out, C * H * W };
+        init_weights(nd, 2, wd, C * H * W, init, r);
+        C = out, H = W = 1;
+        break;
+    }
+    case L_FLATTEN:
+        model_add(m, name, "Flatten", NULL);
+        C = C * H * W, H = W = 1;
+        break;
+    case L_GAP:
+        model_add(m, name, "GlobalAvgPool", NULL);
+        H = W = 1;
+        break;
+    case L_DROPOUT:
+        nd = model_add(m, name, "Dropout", NULL);
+        node_set1(nd, "ratio", L.val);
+        break;
+    case L_LEAKY:
+        nd = model_add(m, name, "LeakyReLU", NULL);
+        node_set1(nd, "alpha", L.val);
+        break;
+    case L_RELU6:
+        nd = model_add(m, name, "Clip", NULL);
+        node_set1(nd, "min", 0);
+        node_set1(nd, "max", 6);
+        break;
+    case L_RELU: model_add(m, name, "ReLU", NULL); break;
+    case L_SIGMOID: model_add(m, name, "Sigmoid", NULL); break;
+    case L_TANH: model_add(m, name, "Tanh", NULL); break;
+    case L_SOFTMAX: model_add(m, name, "Softmax", NULL); break;
+    }
+    *pc = C, *ph = H, *pw = W;
+    return 0;
+}
+
 model *arch_build(const char *spec, int64_t c, int64_t h, int64_t w, int nclasses,
                   arch_init init, uint64_t seed, char *err, size_t errlen)
 {
@@ -337,93 +436,8 @@ model *arch_build(const char *spec, int64_t c, int64_t h, int64_t w, int nclasse
             errmsg(err, errlen, "layer name '%s' is used twice", name);
             goto bad;
         }
-        node *nd = NULL;
-        switch (L.kind) {
-        case L_CONV:
-        case L_MAXPOOL:
-        case L_AVGPOOL: {
-            int conv = L.kind == L_CONV;
-            if (L.same) {
-                same_pads(H, L.kh, L.sh, L.dh, &L.pad[0], &L.pad[2]);
-                same_pads(W, L.kw, L.sw, L.dw, &L.pad[1], &L.pad[3]);
-            }
-            int64_t eh = L.dh * (L.kh - 1) + 1, ew = L.dw * (L.kw - 1) + 1;
-            if (H + L.pad[0] + L.pad[2] < eh || W + L.pad[1] + L.pad[3] < ew) {
-                errmsg(err, errlen, "%s (%s): window %lldx%lld is larger than its input %lldx%lld",
-                     name, body, (long long)eh, (long long)ew, (long long)H, (long long)W);
-                goto bad;
-            }
-            if (conv && C % L.g) {
-                errmsg(err, errlen, "%s (%s): groups %lld do not divide the %lld input channels", name,
-                     body, (long long)L.g, (long long)C);
-                goto bad;
-            }
-            if (conv && L.out % L.g) {
-                errmsg(err, errlen, "%s (%s): groups %lld do not divide the %lld output channels",
-                     name, body, (long long)L.g, (long long)L.out);
-                goto bad;
-            }
-            nd = model_add(m, name, conv ? "Conv" : L.kind == L_MAXPOOL ? "MaxPool" : "AvgPool",
-                           NULL);
-            double k2[2] = { (double)L.kh, (double)L.kw }, s2[2] = { (double)L.sh, (double)L.sw };
-            double p4[4] = { (double)L.pad[0], (double)L.pad[1], (double)L.pad[2],
-                             (double)L.pad[3] };
-            node_set(nd, "kernel", 2, k2);
-            node_set(nd, "stride", 2, s2);
-            if (L.pad[0] || L.pad[1] || L.pad[2] || L.pad[3])
-                node_set(nd, "pad", 4, p4);
-            if (conv) {
-                double d2[2] = { (double)L.dh, (double)L.dw };
-                if (L.dh != 1 || L.dw != 1)
-                    node_set(nd, "dilation", 2, d2);
-                if (L.g != 1)
-                    node_set1(nd, "groups", (double)L.g);
-                int64_t wd[4] = { L.out, C / L.g, L.kh, L.kw };
-                init_weights(nd, 4, wd, C / L.g * L.kh * L.kw, init, &r);
-                C = L.out;
-            }
-            H = (H + L.pad[0] + L.pad[2] - eh) / L.sh + 1;
-            W = (W + L.pad[1] + L.pad[3] - ew) / L.sw + 1;
-            break;
-        }
-        case L_DENSE: {
-            int64_t out = L.out ? L.out : nclasses;
-            if (out < 1) {
-                errmsg(err, errlen, "%s: 'dense' without a width needs the number of classes", name);
-                goto bad;
-            }
-            nd = model_add(m, name, "Dense", NULL);
-            int64_t wd[2] = { out, C * H * W };
-            init_weights(nd, 2, wd, C * H * W, init, &r);
-            C = out, H = W = 1;
-            break;
-        }
-        case L_FLATTEN:
-            model_add(m, name, "Flatten", NULL);
-            C = C * H * W, H = W = 1;
-            break;
-        case L_GAP:
-            model_add(m, name, "GlobalAvgPool", NULL);
-            H = W = 1;
-            break;
-        case L_DROPOUT:
-            nd = model_add(m, name, "Dropout", NULL);
-            node_set1(nd, "ratio", L.val);
-            break;
-        case L_LEAKY:
-            nd = model_add(m, name, "LeakyReLU", NULL);
-            node_set1(nd, "alpha", L.val);
-            break;
-        case L_RELU6:
-            nd = model_add(m, name, "Clip", NULL);
-            node_set1(nd, "min", 0);
-            node_set1(nd, "max", 6);
-            break;
-        case L_RELU: model_add(m, name, "ReLU", NULL); break;
-        case L_SIGMOID: model_add(m, name, "Sigmoid", NULL); break;
-        case L_TANH: model_add(m, name, "Tanh", NULL); break;
-        case L_SOFTMAX: model_add(m, name, "Softmax", NULL); break;
-        }
+        if (add_layer(m, name, body, L, &C, &H, &W, nclasses, init, &r, err, errlen) < 0)
+            goto bad;
     }
     cli_free_list(items, n);
     char perr[256];

@@ -93,14 +93,12 @@ static void set_chunk(cgeo *q, int wt)
     q->crows = chunk_rows(r, ceil_div(CONV_MIN_COLS, q->ow), q->oh);
 }
 
-static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len)
+/* The forward geometry *q of node nd on an input of shape in, checked
+ * against its weight W; -1 with err filled when they do not fit. */
+static int conv_geometry(const node *nd, const int64_t *in, const tensor *W, int ib, cgeo *q,
+                         char *err, size_t len)
 {
-    conv_p p = { 0 };
-    cgeo *q = &p.f;
-    p.iw = op_weight_index(nd, "weight");
-    p.ib = op_weight_index(nd, "bias");
-    const tensor *W = nd->w[p.iw];
-    q->cin = in[0][0], q->h = in[0][1], q->w = in[0][2];
+    q->cin = in[0], q->h = in[1], q->w = in[2];
     if (W->ndim != 4) {
         snprintf(err, len, "weight must be 4-D (Cout x Cin/groups x kh x kw), has %d dimensions",
                  W->ndim);
@@ -136,7 +134,7 @@ static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char 
                  (long long)(q->cin / q->g));
         return -1;
     }
-    if (p.ib >= 0 && (nd->w[p.ib]->ndim != 1 || nd->w[p.ib]->dims[0] != q->cout)) {
+    if (ib >= 0 && (nd->w[ib]->ndim != 1 || nd->w[ib]->dims[0] != q->cout)) {
         snprintf(err, len, "bias must have %lld values (one per output channel)", (long long)q->cout);
         return -1;
     }
@@ -151,6 +149,67 @@ static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char 
     q->ow = (q->w + q->pl + q->pr - ew) / q->sw + 1;
     q->direct = q->kh == 1 && q->kw == 1 && q->sh == 1 && q->sw == 1 && !q->pt && !q->pl &&
                 !q->pb && !q->pr;
+    return 0;
+}
+
+/* Workspace floats of a prepared convolution: a slot per thread (a chunk's
+ * column matrix and, in backward, the gradient of one), the transposed
+ * weights, the packed weights and Winograd's; sets p's offsets. */
+static size_t conv_workspace(conv_p *p, size_t wlen)
+{
+    const cgeo *q = &p->f;
+    /* col2im's gradient of a chunk has Cin k^2 rows even where the forward
+     * lowers nothing (a 1x1 convolution reads its input as it is). */
+    size_t cf = chunk_floats(q, q->crows), cd = (size_t)(q->cin * q->kh * q->kw * q->crows * q->ow);
+    if (cd > cf)
+        cf = cd;
+    size_t ct = p->tgrad ? chunk_floats(&p->t, p->t.crows) : 0;
+    p->slot = 2 * (cf > ct ? cf : ct);
+    if (p->slot && p->slot < 2 * (size_t)CONV_CHUNK)
+        p->slot = 2 * (size_t)CONV_CHUNK;
+    p->slot = (p->slot + 15) / 16 * 16;
+    size_t alen = 0;
+    p->apk = p->slot * (size_t)p->wt + (p->tgrad ? (wlen + 15) / 16 * 16 : 0);
+    if (pk_available()) {
+        alen = (size_t)q->g * pk_a_size(q->cout / q->g, q->cin / q->g * q->kh * q->kw);
+        size_t at = (size_t)q->g * pk_a_size(q->cin / q->g, q->cout / q->g * q->kh * q->kw);
+        if (p->tgrad && at > alen)
+            alen = at;
+    }
+    p->wino = p->apk + alen;
+    size_t wl = 0;
+    p->wino_f = !p->depthwise &&
+                wino_wanted(q->cin, q->cout, q->kh, q->kw, q->sh, q->sw, q->dh, q->dw, q->g);
+    if (p->wino_f) {
+        wino_init(&p->wf, q->cin, q->h, q->w, q->cout, q->oh, q->ow, q->pt, q->pl);
+        wl = wino_ws_floats(&p->wf, p->wt);
+    }
+    const cgeo *t = &p->t;
+    p->wino_t = p->tgrad && !p->depthwise &&
+                wino_wanted(t->cin, t->cout, t->kh, t->kw, 1, 1, t->dh, t->dw, t->g);
+    if (p->wino_t) {
+        wino_init(&p->wtg, t->cin, t->h, t->w, t->cout, t->oh, t->ow, t->pt, t->pl);
+        if (wino_ws_floats(&p->wtg, p->wt) > wl)
+            wl = wino_ws_floats(&p->wtg, p->wt);
+    }
+    if (p->depthwise) {
+        p->dg = (dwgeo){ q->cin, q->h, q->w, q->oh, q->ow, q->kh, q->kw, q->sh, q->sw, q->pt,
+                         q->pl, q->dh, q->dw };
+        return dw_ws_floats(&p->dg) * (size_t)p->wt;
+    }
+    return p->wino + wl;
+}
+
+static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len)
+{
+    conv_p p = { 0 };
+    cgeo *q = &p.f;
+    p.iw = op_weight_index(nd, "weight");
+    p.ib = op_weight_index(nd, "bias");
+    const tensor *W = nd->w[p.iw];
+    if (conv_geometry(nd, in[0], W, p.ib, q, err, len) < 0)
+        return -1;
+    int64_t eh = q->dh * (q->kh - 1) + 1, ew = q->dw * (q->kw - 1) + 1;
     nd->shape[0] = q->cout, nd->shape[1] = q->oh, nd->shape[2] = q->ow;
     p.depthwise = q->g > 1 && q->g == q->cin && q->cout == q->cin;
     p.wt = omp_get_max_threads();
@@ -172,48 +231,7 @@ static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char 
         t->direct = t->kh == 1 && t->kw == 1 && !t->pt && !t->pl && !t->pb && !t->pr;
         set_chunk(t, p.wt);
     }
-    /* A slot holds a chunk's column matrix and, in backward, the gradient
-     * of one (col2im path); the transposed weights follow the slots. */
-    /* col2im's gradient of a chunk has Cin k^2 rows even where the forward
-     * lowers nothing (a 1x1 convolution reads its input as it is). */
-    size_t cf = chunk_floats(q, q->crows), cd = (size_t)(q->cin * q->kh * q->kw * q->crows * q->ow);
-    if (cd > cf)
-        cf = cd;
-    size_t ct = p.tgrad ? chunk_floats(&p.t, p.t.crows) : 0;
-    p.slot = 2 * (cf > ct ? cf : ct);
-    if (p.slot && p.slot < 2 * (size_t)CONV_CHUNK)
-        p.slot = 2 * (size_t)CONV_CHUNK;
-    p.slot = (p.slot + 15) / 16 * 16;
-    size_t wlen = (size_t)tensor_numel(W), alen = 0;
-    p.apk = p.slot * (size_t)p.wt + (p.tgrad ? (wlen + 15) / 16 * 16 : 0);
-    if (pk_available()) {
-        alen = (size_t)q->g * pk_a_size(q->cout / q->g, q->cin / q->g * q->kh * q->kw);
-        size_t at = (size_t)q->g * pk_a_size(q->cin / q->g, q->cout / q->g * q->kh * q->kw);
-        if (p.tgrad && at > alen)
-            alen = at;
-    }
-    p.wino = p.apk + alen;
-    size_t wl = 0;
-    p.wino_f = !p.depthwise &&
-               wino_wanted(q->cin, q->cout, q->kh, q->kw, q->sh, q->sw, q->dh, q->dw, q->g);
-    if (p.wino_f) {
-        wino_init(&p.wf, q->cin, q->h, q->w, q->cout, q->oh, q->ow, q->pt, q->pl);
-        wl = wino_ws_floats(&p.wf, p.wt);
-    }
-    p.wino_t = p.tgrad && !p.depthwise &&
-               wino_wanted(p.t.cin, p.t.cout, p.t.kh, p.t.kw, 1, 1, p.t.dh, p.t.dw, p.t.g);
-    if (p.wino_t) {
-        const cgeo *t = &p.t;
-        wino_init(&p.wtg, t->cin, t->h, t->w, t->cout, t->oh, t->ow, t->pt, t->pl);
-        if (wino_ws_floats(&p.wtg, p.wt) > wl)
-            wl = wino_ws_floats(&p.wtg, p.wt);
-    }
-    if (p.depthwise) {
-        p.dg = (dwgeo){ q->cin, q->h, q->w, q->oh, q->ow, q->kh, q->kw, q->sh, q->sw, q->pt,
-                        q->pl, q->dh, q->dw };
-        need->ws = dw_ws_floats(&p.dg) * (size_t)p.wt;
-    } else
-        need->ws = p.wino + wl;
+    need->ws = conv_workspace(&p, (size_t)tensor_numel(W));
     need->aux = 0;
     conv_p *r = malloc(sizeof *r);
     if (!r) {
@@ -424,7 +442,7 @@ static void conv_chunk(const cgeo *q, const float *W, const float *apk, const fl
 static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const float *W,
                      const float *b, int n, const float *x, float *y, float beta, float *ws)
 {
-    if (wg && wino_worth(wg, n)) {
+    if (wg && wino_worth(wg)) {
         wino_run(wg, W, b, n, x, y, beta, ws + cp->wino, cp->wt);
         return;
     }
@@ -623,7 +641,7 @@ static void conv_backward(const node *nd, const op_io *io)
     if (io->gx[0] && q->direct)
         conv_xgrad_direct(p, W, io);
     else if (io->gx[0]) {
-        if (p->tgrad && ((p->wino_t && wino_worth(&p->wtg, io->n)) ||
+        if (p->tgrad && ((p->wino_t && wino_worth(&p->wtg)) ||
                          q->cout * q->h * q->w <= q->cin * q->oh * q->ow))
             conv_xgrad_transposed(p, W, io);
         else
@@ -636,10 +654,54 @@ const struct op_def op_conv = { "Conv", 1, 1, conv_attrs, conv_weights, conv_pre
 
 /* ---- Dense: y = W x + b over the flattened input (C*H*W features). ---- */
 
-/* Batches of at most this many images run on thinmm (W read in place):
- * VGG-16's fc6 at batch 4 took 37 ms against 47 by sgemm, at 32 48
- * against 82. */
-#define DENSE_THIN 32
+/* The dense products: every output is the sum of its terms in input
+ * order, computed by one thread, whatever the batch and the threads, so a
+ * row's logits and gradients do not depend on --batch, --range or
+ * --threads (issue 20). A library GEMM does not promise that: OpenBLAS
+ * rounds a row differently by its place in the call (rows 0-15 and 16-31
+ * of a 32-row product) and by the call's shape. Forward, chunks of
+ * DENSE_ROWS rows as lanes (X^T, zero-padded to whole vectors): with
+ * AVX-512 on thinmm, W read in place (VGG-16's fc6 at batch 4 took 37 ms
+ * against 47 by sgemm, at 32 48 against 82), else on dense_xq. Backward,
+ * blocks of DENSE_COLS inputs on the threads, W's rows in order. */
+#define DENSE_ROWS 32
+#define DENSE_COLS 256
+
+/* yt (r x w) = W (r x d) q (d x w), each output summed over k in order. */
+static void dense_xq(const float *W, int64_t r, int64_t d, const float *q, int w, float *yt)
+{
+#pragma omp parallel for schedule(static) if (!omp_in_parallel())
+    for (int64_t o = 0; o < r; o++) {
+        float acc[DENSE_ROWS] = { 0 };
+        const float *wo = W + o * d;
+        for (int64_t k = 0; k < d; k++)
+            for (int c = 0; c < w; c++)
+                acc[c] += wo[k] * q[k * w + c];
+        memcpy(yt + o * w, acc, (size_t)w * sizeof(float));
+    }
+}
+
+/* gx (n x d) += gy (n x r) W (r x d), each output summed over W's rows in
+ * order; blocks of DENSE_COLS columns of gx in parallel. */
+static void dense_xgrad(const float *gy, int n, int64_t r, int64_t d, const float *W, float *gx)
+{
+    int64_t nb = (d + DENSE_COLS - 1) / DENSE_COLS;
+#pragma omp parallel for schedule(static) if (!omp_in_parallel())
+    for (int64_t j = 0; j < nb; j++) {
+        int64_t k0 = j * DENSE_COLS, kw = d - k0 < DENSE_COLS ? d - k0 : DENSE_COLS;
+        for (int i0 = 0; i0 < n; i0 += DENSE_ROWS) {
+            int rows = n - i0 < DENSE_ROWS ? n - i0 : DENSE_ROWS;
+            for (int64_t o = 0; o < r; o++) {
+                const float *wo = W + o * d + k0;
+                for (int i = i0; i < i0 + rows; i++) {
+                    float g = gy[(int64_t)i * r + o], *gi = gx + (int64_t)i * d + k0;
+                    for (int64_t k = 0; k < kw; k++)
+                        gi[k] += g * wo[k];
+                }
+            }
+        }
+    }
+}
 
 typedef struct dense_p {
     int64_t din, dout;
@@ -671,7 +733,7 @@ static int dense_prepare(node *nd, const int64_t *const *in, op_need *need, char
         return -1;
     }
     nd->shape[0] = p.dout, nd->shape[1] = 1, nd->shape[2] = 1;
-    need->ws = THINMM_KERNEL ? (size_t)((p.din + p.dout) * DENSE_THIN) : 0, need->aux = 0;
+    need->ws = (size_t)((p.din + p.dout) * DENSE_ROWS), need->aux = 0;
     return op_keep(nd, &p, sizeof p, err, len);
 }
 
@@ -680,32 +742,31 @@ static void dense_forward(const node *nd, const op_io *io)
     const dense_p *p = nd->priv;
     const float *b = p->ib >= 0 ? nd->w[p->ib]->data : NULL;
     const float *W = nd->w[p->iw]->data;
-    if (THINMM_KERNEL && io->n <= DENSE_THIN) {
-        /* Few images: W^T's product with a thin X^T, W read in place
-         * (a library GEMM packs all of W, which is most of the cost). */
-        int w = (io->n + 15) / 16 * 16;
-        float *q = io->ws, *yt = q + p->din * w;
+    /* W^T's product with a thin X^T, W read in place (a library GEMM packs
+     * all of W, which is most of the cost); a lane's sums do not depend on
+     * the chunk's width or on the other lanes. */
+    for (int i0 = 0; i0 < io->n; i0 += DENSE_ROWS) {
+        int r = io->n - i0 < DENSE_ROWS ? io->n - i0 : DENSE_ROWS, w = (r + 15) / 16 * 16;
+        const float *x = io->x[0] + (int64_t)i0 * p->din;
+        float *q = io->ws, *yt = q + p->din * w, *y = io->y + (int64_t)i0 * p->dout;
         for (int64_t k = 0; k < p->din; k++)
             for (int c = 0; c < w; c++)
-                q[k * w + c] = c < io->n ? io->x[0][c * p->din + k] : 0.0f;
-        thinmm_xq(W, p->dout, p->din, q, w, yt);
-        for (int i = 0; i < io->n; i++)
+                q[k * w + c] = c < r ? x[c * p->din + k] : 0.0f;
+        if (THINMM_KERNEL)
+            thinmm_xq(W, p->dout, p->din, q, w, yt);
+        else
+            dense_xq(W, p->dout, p->din, q, w, yt);
+        for (int i = 0; i < r; i++)
             for (int64_t o = 0; o < p->dout; o++)
-                io->y[i * p->dout + o] = yt[o * w + i] + (b ? b[o] : 0.0f);
-        return;
+                y[i * p->dout + o] = yt[o * w + i] + (b ? b[o] : 0.0f);
     }
-    for (int i = 0; b && i < io->n; i++)
-        memcpy(io->y + i * p->dout, b, (size_t)p->dout * sizeof(float));
-    gemm(0, 1, io->n, (int)p->dout, (int)p->din, 1.0f, io->x[0], (int)p->din, W, (int)p->din,
-         b ? 1.0f : 0.0f, io->y, (int)p->dout);
 }
 
 static void dense_backward(const node *nd, const op_io *io)
 {
     const dense_p *p = nd->priv;
     if (io->gx[0])
-        gemm(0, 0, io->n, (int)p->din, (int)p->dout, 1.0f, io->gy, (int)p->dout,
-             nd->w[p->iw]->data, (int)p->din, 1.0f, io->gx[0], (int)p->din);
+        dense_xgrad(io->gy, io->n, p->dout, p->din, nd->w[p->iw]->data, io->gx[0]);
     if (io->gw) {
         gemm(1, 0, (int)p->dout, (int)p->din, io->n, 1.0f, io->gy, (int)p->dout, io->x[0],
              (int)p->din, 1.0f, io->gw[p->iw], (int)p->din);

@@ -38,13 +38,15 @@
  * one channel in, stays on im2col). */
 #define WINO_MIN_C 16
 
-/* Fewest tiles a call should have: the transformed weights (36 Cin Cout
- * floats, 4 times the weights) are made and read once per call, which
- * below this costs more than the products save (a 14x14 VGG layer at
- * batch 1 is 16 tiles, and runs im2col). */
-#define WINO_CALL_TILES 36
+/* Fewest tiles an image should have: the transformed weights (36 Cin Cout
+ * floats, 4 times the weights) are made and read once per call, which for
+ * fewer tiles costs more than the products save (a 7x7 VGG layer is 4
+ * tiles, and runs im2col; a 14x14 one is 16). Decided per image, never by
+ * the batch: Winograd and im2col round differently, and a row's result
+ * must not depend on how many rows share its call (issue 20). */
+#define WINO_IMAGE_TILES 16
 
-int wino_worth(const wgeo *g, int n) { return (int64_t)n * g->th * g->tw >= WINO_CALL_TILES; }
+int wino_worth(const wgeo *g) { return g->th * g->tw >= WINO_IMAGE_TILES; }
 
 int wino_wanted(int64_t cin, int64_t cout, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                 int64_t dh, int64_t dw, int64_t groups)

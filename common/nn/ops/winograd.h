@@ -40,9 +40,10 @@ int wino_wanted(int64_t cin, int64_t cout, int64_t kh, int64_t kw, int64_t sh, i
  * top and left pads pt, pl. */
 void wino_init(wgeo *g, int64_t cin, int64_t h, int64_t w, int64_t cout, int64_t oh, int64_t ow,
                int64_t pt, int64_t pl);
-/* Whether a call on n images is worth it (enough tiles to amortise the
- * weight transform); else the caller runs im2col. */
-int wino_worth(const wgeo *g, int n);
+/* Whether Winograd is worth it for this geometry (enough tiles per image
+ * to amortise the weight transform); else the caller runs im2col. It does
+ * not depend on the batch, so neither do the results. */
+int wino_worth(const wgeo *g);
 /* Workspace floats for wt threads (transformed weights and a slot each). */
 size_t wino_ws_floats(const wgeo *g, int wt);
 /* y (+)= conv(x; W, b) for n images (beta 0 or 1), W Cout x Cin x 3 x 3,

@@ -1,6 +1,5 @@
 /* imagefmt: the decoders besides PNG and JPEG (imagefmt.h). */
 #include "io/imagefmt.h"
-#include "io/imageio.h"
 #include "base/cli.h"
 
 #include <stdarg.h>
@@ -90,13 +89,13 @@ static int bmp_gray_palette(const unsigned char *b, size_t len)
 }
 
 static void stb_decode(int fmt, const char *path, const unsigned char *buf, size_t len, int *pc,
-                       int *ph, int *pw, tensor **out)
+                       int *ph, int *pw, tensor **out, int64_t maxpix)
 {
     int w, h, n;
     const char *name = fmt_name(fmt);
     if (len > INT32_MAX || !stbi_info_from_memory(buf, (int)len, &w, &h, &n))
         die("%s: corrupt %s (%s)", path, name, stbi_failure_reason());
-    imageio_check_size(path, w, h);
+    imagefmt_check_size(path, w, h, maxpix);
     /* The pixel array must be there: stb_image would read zeros past the
      * end of a truncated BMP. */
     if (fmt == IMAGEIO_BMP && le32(buf + 10) >= len)
@@ -170,7 +169,7 @@ static void tiff_error(const char *mod, const char *fmt, va_list ap)
 }
 
 static void tiff_decode(const char *path, const unsigned char *buf, size_t len, int *pc, int *ph,
-                        int *pw, tensor **out)
+                        int *pw, tensor **out, int64_t maxpix)
 {
     TIFFSetErrorHandler(tiff_error);
     TIFFSetWarningHandler(NULL);
@@ -187,7 +186,7 @@ static void tiff_decode(const char *path, const unsigned char *buf, size_t len, 
     TIFFGetFieldDefaulted(tf, TIFFTAG_SAMPLESPERPIXEL, &spp);
     TIFFGetFieldDefaulted(tf, TIFFTAG_EXTRASAMPLES, &extra, &einfo);
     TIFFGetFieldDefaulted(tf, TIFFTAG_PHOTOMETRIC, &photo);
-    imageio_check_size(path, w, h);
+    imagefmt_check_size(path, w, h, maxpix);
     int c = (photo == PHOTOMETRIC_MINISBLACK || photo == PHOTOMETRIC_MINISWHITE) &&
                     spp - extra <= 1 ? 1 : 3;
     *pc = c;
@@ -215,12 +214,12 @@ static void tiff_decode(const char *path, const unsigned char *buf, size_t len, 
 /* ---- WebP (libwebp) ------------------------------------------------------- */
 
 static void webp_decode(const char *path, const unsigned char *buf, size_t len, int *pc, int *ph,
-                        int *pw, tensor **out)
+                        int *pw, tensor **out, int64_t maxpix)
 {
     int w, h;
     if (!WebPGetInfo(buf, len, &w, &h))
         die("%s: corrupt WebP (bad header)", path);
-    imageio_check_size(path, w, h);
+    imagefmt_check_size(path, w, h, maxpix);
     *pc = 3;
     *ph = h;
     *pw = w;
@@ -254,14 +253,23 @@ int imagefmt_sniff(const unsigned char *b, size_t n)
 }
 
 void imagefmt_decode(int fmt, const char *path, const unsigned char *buf, size_t len, int *c,
-                     int *h, int *w, tensor **out)
+                     int *h, int *w, tensor **out, int64_t maxpix)
 {
     if (fmt == IMAGEIO_TIFF)
-        tiff_decode(path, buf, len, c, h, w, out);
+        tiff_decode(path, buf, len, c, h, w, out, maxpix);
     else if (fmt == IMAGEIO_WEBP)
-        webp_decode(path, buf, len, c, h, w, out);
+        webp_decode(path, buf, len, c, h, w, out, maxpix);
     else
-        stb_decode(fmt, path, buf, len, c, h, w, out);
+        stb_decode(fmt, path, buf, len, c, h, w, out, maxpix);
+}
+
+void imagefmt_check_size(const char *path, int64_t w, int64_t h, int64_t max)
+{
+    if (w <= 0 || h <= 0)
+        die("%s: image header gives an empty size %lldx%lld", path, (long long)w, (long long)h);
+    if (w > max / h)
+        die("%s: image of %lldx%lld pixels exceeds the limit of %lld pixels (--max-pixels)",
+            path, (long long)w, (long long)h, (long long)max);
 }
 
 /* ---- EXIF orientation ------------------------------------------------------ */

@@ -89,15 +89,6 @@ static unsigned char *slurp(const char *path, size_t *len)
     return buf;
 }
 
-void imageio_check_size(const char *path, int64_t w, int64_t h)
-{
-    if (w <= 0 || h <= 0)
-        die("%s: image header gives an empty size %lldx%lld", path, (long long)w, (long long)h);
-    if (w > imageio_max_pixels / h)
-        die("%s: image of %lldx%lld pixels exceeds the limit of %lld pixels (--max-pixels)",
-            path, (long long)w, (long long)h, (long long)imageio_max_pixels);
-}
-
 /* ---- PNG ---------------------------------------------------------------- */
 
 struct png_src {
@@ -291,19 +282,18 @@ static void jpg_decode(const char *path, const unsigned char *buf, size_t len, i
     *out = t;
 }
 
-static int is_tga(const char *path)
+int imageio_sniff_path(const char *path, const unsigned char *b, size_t n)
 {
+    int fmt = imageio_sniff(b, n);
     const char *dot = strrchr(path, '.');
-    return dot && !strcasecmp(dot, ".tga");
+    return fmt == IMAGEIO_NONE && dot && !strcasecmp(dot, ".tga") ? IMAGEIO_TGA : fmt;
 }
 
 static void decode(const char *path, int *c, int *h, int *w, tensor **out)
 {
     size_t len;
     unsigned char *buf = slurp(path, &len);
-    int fmt = imageio_sniff(buf, len), orient = 1;
-    if (fmt == IMAGEIO_NONE && is_tga(path))
-        fmt = IMAGEIO_TGA;
+    int fmt = imageio_sniff_path(path, buf, len), orient = 1;
     switch (fmt) {
     case IMAGEIO_PNG:
         png_decode(path, buf, len, c, h, w, out);
@@ -315,7 +305,7 @@ static void decode(const char *path, int *c, int *h, int *w, tensor **out)
     case IMAGEIO_NONE:
         die("%s: not an image (PNG, JPEG, BMP, GIF, TGA, PNM, PSD, HDR, TIFF or WebP)", path);
     default:
-        imagefmt_decode(fmt, path, buf, len, c, h, w, out);
+        imagefmt_decode(fmt, path, buf, len, c, h, w, out, imageio_max_pixels);
     }
     free(buf);
     if (orient >= 5) {   /* a quarter turn: width and height swap */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "base/tensor.h"
+#include "io/imagefmt.h"
 
 /* Largest image (width x height) a decoder accepts; checked from the header,
  * before any pixel memory is allocated, so a forged header cannot exhaust
@@ -18,12 +19,11 @@ extern int64_t imageio_max_pixels;
  * sizes imageio_info gives are then the turned ones); --no-orient sets 0. */
 extern int imageio_orient;
 
-enum imageio_format { IMAGEIO_NONE = 0, IMAGEIO_PNG, IMAGEIO_JPEG, IMAGEIO_BMP, IMAGEIO_GIF,
-                      IMAGEIO_TGA, IMAGEIO_PNM, IMAGEIO_PSD, IMAGEIO_HDR, IMAGEIO_TIFF,
-                      IMAGEIO_WEBP };
 
 /* Format from the first bytes (magic numbers), IMAGEIO_NONE if none. */
 int imageio_sniff(const unsigned char *buf, size_t n);
+/* The same, and TGA (which has no magic number) by a .tga name. */
+int imageio_sniff_path(const char *path, const unsigned char *buf, size_t n);
 /* 1 when the file name ends in an image extension (any case): .png .jpg
  * .jpeg .bmp .gif .tga .ppm .pgm .pnm .psd .hdr .tif .tiff .webp. */
 int imageio_has_image_ext(const char *path);
@@ -34,7 +34,7 @@ int imageio_has_image_ext(const char *path);
 void imageio_info(const char *path, int *c, int *h, int *w);
 
 /* Dies unless w x h is a non-empty image within imageio_max_pixels. */
-void imageio_check_size(const char *path, int64_t w, int64_t h);
+#define imageio_check_size(path, w, h) imagefmt_check_size(path, w, h, imageio_max_pixels)
 
 /* Decode to a {C, H, W} tensor. channels: 0 = as stored (1 or 3), 1 = gray
  * (ITU-R 601 luma, as PIL's convert("L")), 3 = RGB (gray replicated).

@@ -33,7 +33,7 @@ static const char usage[] =
     "  -k, --top K         classes in /topk_* and --print (default 5)\n"
     "  -p, --print         print the top-k classes of every image on standard\n"
     "                      output (no HDF5 file then unless -o is given)\n"
-    CLI_IMAGE_HELP
+    CLI_IMAGE_HELP CLI_PHOTO_INTRO CLI_PHOTO_HELP
     CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_THREADS CLI_HELP_END;
 
 struct fwd_opts {
@@ -52,7 +52,7 @@ static void parse_args(int argc, char **argv, struct fwd_opts *o)
         { "all", no_argument, 0, OPT_ALL },
         { "top", required_argument, 0, 'k' },
         { "print", no_argument, 0, 'p' },
-        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS, CLI_PHOTO_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);

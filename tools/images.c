@@ -21,7 +21,8 @@ static const char usage[] =
     "its 0.json..9.json; images files (HDF5, '-' = stdin). Each image: a JPEG is\n"
     "turned by its EXIF orientation, then --resize, --crop WxH, --size in turn.\n"
     "\n"
-    CLI_PHOTO_HELP
+    "  -s, --size WxH      resample every image to W x H (N = square)\n"
+    CLI_PHOTO_REST_HELP
     "      --gray, --rgb   1 or 3 channels (default: 3 if any input is colour)\n"
     "      --labels FILE   IDX labels for the next IDX input (repeatable)\n"
     "      --classes LIST  class names, comma-separated, or @FILE one per line\n"

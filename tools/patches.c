@@ -37,7 +37,7 @@ static const char usage[] =
     "                        file (for cnn-render grid), with /raw unnormalised\n"
     "      --normalize N     projections for display, per tile: absmax (default:\n"
     "                        0.5 + 0.5 v / max|v|, zero is mid-gray), minmax, none\n"
-    CLI_IMAGE_HELP
+    CLI_IMAGE_HELP CLI_PHOTO_INTRO CLI_PHOTO_HELP
     CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_THREADS CLI_HELP_END;
 
 struct patches_opts {
@@ -57,7 +57,7 @@ static void parse_args(int argc, char **argv, struct patches_opts *o)
         { "channels", required_argument, 0, 'c' },
         { "projections", required_argument, 0, OPT_PROJECTIONS },
         { "normalize", required_argument, 0, OPT_NORMALIZE },
-        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS, CLI_PHOTO_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);

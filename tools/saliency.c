@@ -52,7 +52,7 @@ static const char usage[] =
     "                      (Gaussian blur of the image, SIGMA pixels, default 5)\n"
     "Grad-CAM:\n"
     "  -l, --layer LAYER   the convolutional layer (required)\n"
-    CLI_IMAGE_HELP
+    CLI_IMAGE_HELP CLI_PHOTO_INTRO CLI_PHOTO_HELP
     CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_THREADS CLI_HELP_SEED CLI_HELP_END;
 
 struct sal_opts {
@@ -81,7 +81,7 @@ static void parse_args(int argc, char **argv, struct sal_opts *o)
         { "steps", required_argument, 0, OPT_STEPS },
         { "baseline", required_argument, 0, OPT_BASELINE },
         { "layer", required_argument, 0, 'l' },
-        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS, CLI_PHOTO_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);

@@ -130,7 +130,7 @@ enum { CLI_RANGE = 1, CLI_BATCH = 2, CLI_THREADS = 4, CLI_SEED = 8 };
     { "max-pixels", required_argument, 0, CLI_OPT_MAX_PIXELS }
 #define CLI_PHOTO_LONGOPTS CLI_PHOTO_SIZE_LONGOPT, CLI_PHOTO_REST_LONGOPTS
 #define CLI_PHOTO_SIZE_HELP                                                   \
-    "  -s, --size WxH      resample every image to W x H (N = square)\n"
+    "      --size WxH      resample every image to W x H (N = square)\n"
 #define CLI_PHOTO_REST_HELP                                                   \
     "      --crop center   with --size: keep the centred window of W:H first\n"  \
     "      --crop WxH      the centred W x H window (torchvision CenterCrop)\n"  \

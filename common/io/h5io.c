@@ -993,6 +993,18 @@ void h5out_carry(h5out *out, h5in *in, int64_t a, int64_t b)
     }
     if (in)
         h5out_carry_classes(out, in);
+    h5out_carry_paths(out, in, a, b);
+}
+
+void h5out_carry_paths(h5out *out, h5in *in, int64_t a, int64_t b)
+{
+    if (!in || !h5in_has(in, "/paths"))
+        return;
+    int np;
+    char **p = h5in_read_strings(in, "/paths", &np);
+    if (a >= 0 && a <= b && b <= np)
+        h5out_write_strings(out, "/paths", (int)(b - a), p + a);
+    cli_free_list(p, np);
 }
 
 void h5out_carry_classes(h5out *out, h5in *in)

@@ -38,6 +38,8 @@ typedef struct source {
     float *json;               /* JSON: n x 784 */
     h5in *h5;
     int64_t *ids;              /* HDF5: the file's own /ids */
+    char **paths;              /* HDF5: the file's own /paths (NULL: none) */
+    int npaths;
 } source;
 
 static source *srcs;
@@ -412,6 +414,13 @@ static void add_h5(const char *path)
             die("%s: /ids has a different row count than /images", name);
         s->ids = h5in_read_i64(in, "/ids", 0, s->n);
     }
+    if (h5in_has(in, "/paths")) {
+        s->paths = h5in_read_strings(in, "/paths", &s->npaths);
+        if (s->npaths != s->n) {
+            cli_free_list(s->paths, s->npaths);
+            s->paths = NULL;
+        }
+    }
     if (h5in_has(in, "/labels")) {
         if (h5in_nrows(in, "/labels") != s->n)
             die("%s: /labels has a different row count than /images", name);
@@ -624,7 +633,7 @@ static void write_meta(h5out *out, const struct imageset_opts *o, const int64_t 
     for (int i = 0; i < nsrc; i++) {
         labelled &= srcs[i].labelled;
         some |= srcs[i].labelled;
-        all_files &= srcs[i].kind == SRC_IMAGE;
+        all_files &= srcs[i].kind == SRC_IMAGE || srcs[i].paths;
         have_classes &= srcs[i].classes != NULL;
         if (i && srcs[i].classes && srcs[0].classes && !same_classes(&srcs[0], &srcs[i]))
             die("%s: its classes differ from those of %s", srcs[i].path, srcs[0].path);
@@ -649,7 +658,7 @@ static void write_meta(h5out *out, const struct imageset_opts *o, const int64_t 
         if (labelled && o->classes && (labels[i] < 0 || labels[i] >= nclasses))
             die("--classes names %d classes, but a row has label %d", nclasses, labels[i]);
         if (paths)
-            paths[i] = s->path;
+            paths[i] = s->paths ? s->paths[j] : s->path;
     }
     h5out_write_i64(out, "/ids", nrows, ids);
     if (labelled)
@@ -761,6 +770,8 @@ static void free_sources(void)
         free(s->json);
         free(s->ids);
         free(s->labels);
+        if (s->paths)
+            cli_free_list(s->paths, s->npaths);
         if (s->h5) {
             if (s->classes)
                 cli_free_list(s->classes, s->nclasses);

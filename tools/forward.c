@@ -23,8 +23,8 @@ static const char usage[] =
     "      --all           keep every layer's activations\n"
     "  -k, --top K         classes in /topk_* and --print (default 5)\n"
     "  -p, --print         print the top-k classes of every image on standard\n"
-    "                      output, each row named by its /paths entry (else id)\n"
-    "                      output (no HDF5 file then unless -o is given)\n"
+    "                      output, each named by its /paths entry (else its id);\n"
+    "                      no HDF5 file then unless -o is given\n"
     CLI_IMAGE_HELP CLI_PHOTO_INTRO CLI_PHOTO_HELP
     CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_THREADS CLI_HELP_END;
 

@@ -998,7 +998,8 @@ void h5out_carry(h5out *out, h5in *in, int64_t a, int64_t b)
 
 void h5out_carry_paths(h5out *out, h5in *in, int64_t a, int64_t b)
 {
-    if (!in || !h5in_has(in, "/paths"))
+    /* Not over names the tool wrote itself (cnn-perturb's). */
+    if (!in || !h5in_has(in, "/paths") || H5Lexists(out->f, "/paths", H5P_DEFAULT) > 0)
         return;
     int np;
     char **p = h5in_read_strings(in, "/paths", &np);

@@ -5,6 +5,7 @@
 #include "base/numeric.h"
 #include "render/actview.h"
 #include "base/cli.h"
+#include "nn/setup.h"
 #include "render/draw.h"
 #include "io/actfile.h"
 #include "io/h5io.h"
@@ -606,7 +607,7 @@ static tensor *images_for(const ropts *o, h5in *in, const meta *m, int64_t a, in
         return h5in_has(in, "/images") ? read_images(in, a, b) : NULL;
     if ((!o->input || !strcmp(o->input, "-")) && !strcmp(o->images, "-"))
         die_usage("--images and the input cannot both be standard input");
-    h5in *im = h5in_open(o->images);
+    h5in *im = setup_open_images(o->images, NULL, &o->co);
     if (!h5in_has(im, "/images"))
         die("%s: no dataset '/images' (not an images file)", im->name);
     int64_t n = h5in_nrows(im, "/images");

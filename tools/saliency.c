@@ -324,6 +324,9 @@ int main(int argc, char **argv)
     h5out *out = h5out_create(o.co.output, "maps", in);
     write_attrs(out, &o, &cfg, m);
     h5out_carry(out, in, a, b);
+    /* The explained classes' names (/target indexes them) for photos. */
+    if (!h5in_has(in, "/classes") && m->classes && m->nclasses > 0)
+        h5out_write_strings(out, "/classes", m->nclasses, m->classes);
     create_datasets(out, o.method, n, ca, H, W, ch, cw);
 
     tensor *xb = tensor_new4(batch, C, H, W), *attr = tensor_new4(batch, ca, H, W);

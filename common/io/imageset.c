@@ -607,7 +607,7 @@ static void header_pass(const struct cli_photo *p, int64_t *n, int *oc, int *oh,
         any_colour |= s->c == 3;
         int th, tw;
         transformed_size(p, s->h, s->w, &th, &tw);
-        if (!p->w && s->h) {
+        if (!p->w && !p->cw && s->h) {
             if (!first)
                 first = s->path, fh = th, fw = tw;
             else if (th != fh || tw != fw)
@@ -619,8 +619,8 @@ static void header_pass(const struct cli_photo *p, int64_t *n, int *oc, int *oh,
     }
     progress_end(pg);
     *oc = p->channels ? p->channels : any_colour ? 3 : 1;
-    *oh = p->w ? p->h : fh;
-    *ow = p->w ? p->w : fw;
+    *oh = p->w ? p->h : p->cw ? p->ch : fh;
+    *ow = p->w ? p->w : p->cw ? p->cw : fw;
 }
 
 /* The output's /ids, /labels, /classes and /paths for the chosen rows. */

@@ -143,6 +143,15 @@ static void write_meta(h5out *out, h5in *in, int64_t a, const patches_top *pt, c
     if (lab)
         h5out_write_i32(out, "/labels", T, lab);
     h5out_carry_classes(out, in);
+    if (h5in_has(in, "/paths")) {   /* each patch's source file */
+        int np;
+        char **p = h5in_read_strings(in, "/paths", &np), **pp = xmalloc((size_t)T * sizeof *pp + 1);
+        for (int64_t t = 0; t < T; t++)
+            pp[t] = a + pt->hits[t].row < np ? p[a + pt->hits[t].row] : "";
+        h5out_write_strings(out, "/paths", (int)T, pp);
+        free(pp);
+        cli_free_list(p, np);
+    }
     h5out_write_i32(out, "/channel", T, ch);
     h5out_write_i32(out, "/rank", T, rk);
     h5out_write_i32n(out, "/pos", 2, (int64_t[]){ T, 2 }, pos);

@@ -58,6 +58,9 @@ check_py "features: /paths" "$C" paths "$T/feat.h5" 4 "$P/"
 check "pca" cnn-pca -q -k 2 "$T/feat.h5" -o "$T/pca.h5"
 check_py "pca: /paths" "$C" paths "$T/pca.h5" 4 "$P/"
 mkdir -p "$T/ph4"; for f in $PH; do cp "$f" "$T/ph4/"; done
+# shellcheck disable=SC2086
+check "patches from photos" cnn-patches -q -m "$T/m.h5" -l conv1 -k 2 $PH -o "$T/patches.h5"
+check_py "patches: /paths of each patch's photo" "$C" paths "$T/patches.h5" 8 "$P/"
 check "forward on a folder of photos" cnn-forward -q -m "$T/m.h5" "$T/ph4" -o "$T/fwd4.h5"
 check "topk --gather from the folder" cnn-topk -q -k 2 --probs --unit 0 --size 32x32 --gather "$T/ph4" "$T/fwd4.h5" -o "$T/top.h5"
 check_py "topk --gather: /paths" "$C" paths "$T/top.h5" 2 "ph4/"

@@ -8,6 +8,7 @@ h5py, numpy).
                                     convert("RGB"), v / 255, exactly
   photos.py same A.h5 B.h5          every dataset of A equals B's, bytes of data
   photos.py paths H5 N [SUBSTR]     /paths has N rows (each containing SUBSTR)
+  photos.py samepaths A.h5 B.h5     the same /paths
   photos.py tv PHOTO H5 R C [...]   each H5 (cnn-images --resize R --crop C PHOTO)
                                     equals torchvision's Resize(R) +
                                     CenterCrop(C) + ToTensor on PIL's decode
@@ -97,6 +98,12 @@ def paths(h5, n, sub=""):
     assert all(sub in s for s in p), p
 
 
+def samepaths(a, b):
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        x, y = list(fa["paths"][:]), list(fb["paths"][:])
+    assert x == y and len(x) > 1, (x, y)
+
+
 def tv(photo, *args):
     """tv PHOTO H5 R C [H5 R C ...]"""
     import torchvision.transforms as T
@@ -111,5 +118,6 @@ def tv(photo, *args):
 
 
 if __name__ == "__main__":
-    {"gen": gen, "decode": decode, "same": same, "paths": paths, "tv": tv}[sys.argv[1]](
+    {"gen": gen, "decode": decode, "same": same, "paths": paths, "tv": tv,
+     "samepaths": samepaths}[sys.argv[1]](
         *sys.argv[2:])

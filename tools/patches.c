@@ -37,7 +37,7 @@ static const char usage[] =
     "                        file (for cnn-render grid), with /raw unnormalised\n"
     "      --normalize N     projections for display, per tile: absmax (default:\n"
     "                        0.5 + 0.5 v / max|v|, zero is mid-gray), minmax, none\n"
-    CLI_IMAGE_HELP
+    CLI_IMAGE_HELP CLI_PHOTO_INTRO CLI_PHOTO_HELP
     CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_THREADS CLI_HELP_END;
 
 struct patches_opts {
@@ -57,7 +57,7 @@ static void parse_args(int argc, char **argv, struct patches_opts *o)
         { "channels", required_argument, 0, 'c' },
         { "projections", required_argument, 0, OPT_PROJECTIONS },
         { "normalize", required_argument, 0, OPT_NORMALIZE },
-        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS, CLI_PHOTO_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
@@ -143,6 +143,15 @@ static void write_meta(h5out *out, h5in *in, int64_t a, const patches_top *pt, c
     if (lab)
         h5out_write_i32(out, "/labels", T, lab);
     h5out_carry_classes(out, in);
+    if (h5in_has(in, "/paths")) {   /* each patch's source file */
+        int np;
+        char **p = h5in_read_strings(in, "/paths", &np), **pp = xmalloc((size_t)T * sizeof *pp + 1);
+        for (int64_t t = 0; t < T; t++)
+            pp[t] = a + pt->hits[t].row < np ? p[a + pt->hits[t].row] : "";
+        h5out_write_strings(out, "/paths", (int)T, pp);
+        free(pp);
+        cli_free_list(p, np);
+    }
     h5out_write_i32(out, "/channel", T, ch);
     h5out_write_i32(out, "/rank", T, rk);
     h5out_write_i32n(out, "/pos", 2, (int64_t[]){ T, 2 }, pos);

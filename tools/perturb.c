@@ -11,6 +11,7 @@
 #include "base/cli.h"
 #include "io/h5io.h"
 #include "io/pixels.h"
+#include "nn/setup.h"
 #include "methods/perturb.h"
 
 static const char usage[] =
@@ -39,6 +40,9 @@ static const char usage[] =
     "  number.\n"
     "\n"
     CLI_IMAGE_HELP
+    "IMAGES: an images file, or image files and folders read as cnn-images reads\n"
+    "them (/paths then name each output row: cat.jpg#occlude@16,32):\n"
+    CLI_PHOTO_REST_HELP
     CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_SEED CLI_HELP_END;
 
 enum { CMD_SHUFFLE, CMD_SILHOUETTE, CMD_OCCLUDE, CMD_GRID };
@@ -84,7 +88,7 @@ static void parse_args(int argc, char **argv, struct pt_opts *o)
         { "fill", required_argument, 0, OPT_FILL },
         { "size", required_argument, 0, OPT_SIZE },
         { "stride", required_argument, 0, OPT_STRIDE },
-        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS, CLI_PHOTO_REST_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
@@ -262,12 +266,46 @@ static void write_extras(const struct pt_opts *o, h5out *out, h5in *in, const pt
         h5out_attr_i64(out, "/", "box", 4, o->box);
 }
 
+/* /paths: each output row named by its source (its /paths entry, else its
+ * id) and the perturbation: "cat.jpg#shuffle4x4", "cat.jpg#silhouette",
+ * "cat.jpg#occlude@16,32" (the box's corner), so that cnn-forward --print
+ * says which is which. per rows per input row; box: their boxes. */
+static void write_names(h5out *out, h5in *in, const struct pt_opts *o, int64_t a, int64_t n,
+                        int64_t per, const int32_t *box)
+{
+    int np = 0;
+    char **src = h5in_has(in, "/paths") ? h5in_read_strings(in, "/paths", &np) : NULL;
+    int64_t *ids = h5in_has(in, "/ids") ? h5in_read_i64(in, "/ids", a, n) : NULL;
+    char **v = xmalloc((size_t)(n * per + 1) * sizeof *v);
+    for (int64_t i = 0; i < n * per; i++) {
+        int64_t r = i / per;
+        char base[64], what[96];
+        snprintf(base, sizeof base, "%lld", (long long)(ids ? ids[r] : a + r));
+        const int32_t *bx = box ? box + i * 4 : NULL;
+        if (o->cmd == CMD_SHUFFLE)
+            snprintf(what, sizeof what, "shuffle%dx%d", o->tc, o->tr);
+        else if (o->cmd == CMD_SILHOUETTE)
+            snprintf(what, sizeof what, "silhouette");
+        else
+            snprintf(what, sizeof what, "occlude@%lld,%lld",
+                     (long long)(bx ? bx[0] : o->box[0]), (long long)(bx ? bx[1] : o->box[1]));
+        const char *b = src && a + r < np ? src[a + r] : base;
+        v[i] = xmalloc(strlen(b) + strlen(what) + 2);
+        sprintf(v[i], "%s#%s", b, what);
+    }
+    h5out_write_strings(out, "/paths", (int)(n * per), v);
+    cli_free_list(v, (int)(n * per));
+    if (src)
+        cli_free_list(src, np);
+    free(ids);
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
     struct pt_opts o;
     parse_args(argc, argv, &o);
-    h5in *in = h5in_open(o.input);
+    h5in *in = setup_open_images(o.input, NULL, &o.co);
     h5in_require_kind(in, "images");
     if (!h5in_has(in, "/images"))
         die("%s: no dataset '/images' (not an images file)", in->name);
@@ -333,6 +371,7 @@ int main(int argc, char **argv)
     }
     progress_end(pg);
 
+    write_names(out, in, &o, a, n, per, o.cmd == CMD_GRID ? g.box : NULL);
     write_extras(&o, out, in, &g, rows, n, has_labels, a, b);
     h5out_commit(out);
 

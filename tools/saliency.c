@@ -68,7 +68,7 @@ static const char usage[] =
     "      --gamma G       the gamma rule's gamma (0.25)\n"
     "CAMs:\n"
     "  -l, --layer LAYER   the convolutional layer (required)\n"
-    CLI_IMAGE_HELP
+    CLI_IMAGE_HELP CLI_PHOTO_INTRO CLI_PHOTO_HELP
     CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_THREADS CLI_HELP_SEED CLI_HELP_END;
 
 struct sal_opts {
@@ -100,7 +100,7 @@ static const struct option longopts[] = {
     { "epsilon", required_argument, 0, OPT_EPSILON },
     { "gamma", required_argument, 0, OPT_GAMMA },
     { "layer", required_argument, 0, 'l' },
-    CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
+    CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS, CLI_PHOTO_LONGOPTS,
     { 0, 0, 0, 0 }
 };
 
@@ -366,6 +366,9 @@ static void setup_output(struct run *r)
     r->out = h5out_create(r->o->co.output, "maps", r->in);
     write_attrs(r->out, r->o, &r->cfg, r->m);
     h5out_carry(r->out, r->in, r->a, r->b);
+    /* The explained classes' names (/target indexes them) for photos. */
+    if (!h5in_has(r->in, "/classes") && r->m->classes && r->m->nclasses > 0)
+        h5out_write_strings(r->out, "/classes", r->m->nclasses, r->m->classes);
     h5out_create_rows(r->out, "/attr", 4, (int64_t[]){ n, ca, H, W });
     h5out_create_rows(r->out, "/maps", 3, (int64_t[]){ n, H, W });
     h5out_create_rows(r->out, "/scores", 1, &n);

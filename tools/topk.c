@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/cli.h"
+#include "nn/setup.h"
 #include "io/actfile.h"
 #include "io/h5io.h"
 #include "analysis/linalg.h"
@@ -40,6 +41,9 @@ static const char usage[] =
     "                      file with the same ids), unit by unit, best first: an\n"
     "                      images file with /images, /ids, /labels, /scores,\n"
     "                      /unit and /rank\n"
+    "--gather's IMAGES may be image files or a folder, read as cnn-images reads them\n"
+    "(the options as cnn-images's; give those the run that ranked them used):\n"
+    CLI_PHOTO_HELP
     CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_BATCH CLI_HELP_END;
 
 #define MAXWHERE 8
@@ -69,7 +73,7 @@ static void parse_args(int argc, char **argv, struct topk_opts *o)
         { "layer", required_argument, 0, 'l' },
         { "summary", required_argument, 0, OPT_SUMMARY },
         { "gather", required_argument, 0, OPT_GATHER },
-        CLI_COMMON_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_PHOTO_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
@@ -284,7 +288,7 @@ static int cmp_i64(const void *a, const void *b)
 static void gather(const struct topk_opts *o, h5in *src, int64_t nu, const int64_t *units,
                    int k, const entry *best)
 {
-    h5in *im = h5in_open(o->gather);
+    h5in *im = setup_open_images(o->gather, NULL, &o->co);
     h5in_require_kind(im, "images");
     int64_t dims[TENSOR_MAXDIM];
     int nd = h5in_dims(im, "/images", dims);
@@ -299,6 +303,9 @@ static void gather(const struct topk_opts *o, h5in *src, int64_t nu, const int64
     free(ids);
     qsort(map, (size_t)nimg, 2 * sizeof *map, cmp_i64);
     int32_t *labels = h5in_has(im, "/labels") ? h5in_read_i32(im, "/labels", 0, nimg) : NULL;
+    int npaths = 0;
+    char **paths = h5in_has(im, "/paths") ? h5in_read_strings(im, "/paths", &npaths) : NULL;
+    char **opaths = xmalloc((size_t)(nu * k + 1) * sizeof *opaths);
 
     int64_t total = nu * k;
     h5out *out = h5out_create(o->co.output, "images", src);
@@ -325,11 +332,17 @@ static void gather(const struct topk_opts *o, h5in *src, int64_t nu, const int64
             ounit[i] = units[u];
             orank[i] = r;
             olab[i] = labels ? labels[hit[1]] : 0;
+            opaths[i] = paths && hit[1] < npaths ? paths[hit[1]] : "";
             sc->data[i] = best[i].s;
         }
     h5out_write_i64(out, "/ids", total, oid);
     if (labels)
         h5out_write_i32(out, "/labels", total, olab);
+    if (paths)
+        h5out_write_strings(out, "/paths", (int)total, opaths);
+    free(opaths);
+    if (paths)
+        cli_free_list(paths, npaths);
     h5out_write(out, "/scores", sc);
     h5out_write_i64(out, "/unit", total, ounit);
     h5out_write_i32(out, "/rank", total, orank);

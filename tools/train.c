@@ -9,6 +9,7 @@
 
 #include "nn/arch.h"
 #include "base/cli.h"
+#include "nn/setup.h"
 #include "nn/engine.h"
 #include "io/h5io.h"
 #include "io/pixels.h"
@@ -47,6 +48,9 @@ static const char usage[] =
     "                       gives the same weights bit for bit on one machine with\n"
     "                       the same --threads\n"
     CLI_IMAGE_HELP
+    "IMAGES (and --val) may be image folders (one subfolder per class) read as\n"
+    "cnn-images reads them, with its options:\n"
+    CLI_PHOTO_HELP
     CLI_HELP_OUTPUT CLI_HELP_THREADS CLI_HELP_END;   /* --range, --batch, --seed: above */
 
 struct train_args {
@@ -74,7 +78,7 @@ static void parse_args(int argc, char **argv, struct train_args *o)
         { "classes", required_argument, 0, OPT_CLASSES },
         { "mean", required_argument, 0, OPT_MEAN },
         { "std", required_argument, 0, OPT_STD },
-        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
+        CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS, CLI_PHOTO_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
@@ -131,10 +135,10 @@ typedef struct dataset {
     int nclasses;
 } dataset;
 
-static void load(dataset *d, const char *path, int64_t a, int64_t b)
+static void load(dataset *d, const char *path, int64_t a, int64_t b, const struct cli_common *co)
 {
     memset(d, 0, sizeof *d);
-    d->in = h5in_open(path);
+    d->in = setup_open_images(path, NULL, co);
     h5in_require_kind(d->in, "images");
     int64_t dims[TENSOR_MAXDIM];
     if (h5in_dims(d->in, "/images", dims) != 4)
@@ -218,7 +222,7 @@ int main(int argc, char **argv)
     check_output(o.co.output);
 
     dataset tr, va;
-    load(&tr, o.input, o.co.range_a, o.co.range_b);
+    load(&tr, o.input, o.co.range_a, o.co.range_b, &o.co);
     int top = max_label(&tr);
     char **names = NULL;
     int nclasses = 0;
@@ -241,7 +245,7 @@ int main(int argc, char **argv)
         }
     }
     if (o.val) {
-        load(&va, o.val, 0, -1);
+        load(&va, o.val, 0, -1, &o.co);
         if (va.c != tr.c || va.h != tr.h || va.w != tr.w)
             die("%s: images are %lldx%lldx%lld, the training images %lldx%lldx%lld",
                 va.in->name, (long long)va.c, (long long)va.h, (long long)va.w, (long long)tr.c,

@@ -219,6 +219,39 @@ static void honoured(const struct cli_common *co, unsigned what, const char *opt
 }
 
 int cli_compress;
+void cli_photo_opt(int c, const char *arg, struct cli_photo *p)
+{
+    switch (c) {
+    case CLI_OPT_SIZE:
+        cli_size("--size", arg, &p->w, &p->h);
+        break;
+    case CLI_OPT_CROP:
+        if (!strcmp(arg, "center") || !strcmp(arg, "centre"))
+            p->crop = 1;
+        else if (arg[0] >= '0' && arg[0] <= '9')
+            cli_size("--crop", arg, &p->cw, &p->ch);
+        else
+            die_usage("--crop: '%s' is not a crop (center, or a size WxH or N)", arg);
+        break;
+    case CLI_OPT_RESIZE:
+        p->resize = (int)cli_long("--resize", arg, 1, 1 << 20);
+        break;
+    case CLI_OPT_FILTER:
+        if (!strcmp(arg, "bilinear"))
+            p->filter = 0;
+        else if (!strcmp(arg, "area"))
+            p->filter = 1;
+        else
+            die_usage("--filter: '%s' is not a filter (bilinear, area)", arg);
+        break;
+    case CLI_OPT_NO_ORIENT:
+        p->no_orient = 1;
+        break;
+    case CLI_OPT_MAX_PIXELS:
+        p->max_pixels = cli_long("--max-pixels", arg, 1, LONG_MAX);
+        break;
+    }
+}
 
 int cli_common_opt(int c, const char *arg, struct cli_common *co, const char *usage)
 {
@@ -252,6 +285,10 @@ int cli_common_opt(int c, const char *arg, struct cli_common *co, const char *us
     case CLI_OPT_COMPRESS:
         honoured(co, CLI_COMPRESS, "--compress");
         cli_compress = arg ? (int)cli_long("--compress", arg, 1, 9) : 4;
+        return 1;
+    case CLI_OPT_SIZE: case CLI_OPT_CROP: case CLI_OPT_RESIZE: case CLI_OPT_FILTER:
+    case CLI_OPT_NO_ORIENT: case CLI_OPT_MAX_PIXELS:
+        cli_photo_opt(c, arg, &co->photo);
         return 1;
     case CLI_OPT_SEED:
         honoured(co, CLI_SEED, "--seed");

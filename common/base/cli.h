@@ -63,6 +63,19 @@ int cli_int_list(const char *opt, const char *s, int max, int **out);
 /* Common options every tool declares with the same meaning. Use
  * CLI_COMMON_LONGOPTS in the option table and cli_common_opt() in the
  * getopt switch's default branch. */
+/* How image files given directly to a tool become its images (io/imageset
+ * reads them as cnn-images would; CLI_PHOTO_LONGOPTS fills this). */
+struct cli_photo {
+    int w, h;               /* --size WxH; 0 = the tool's default */
+    int crop;               /* --crop center: 1 */
+    int cw, ch;             /* --crop WxH: the centred window (torchvision CenterCrop) */
+    int resize;             /* --resize N: the shorter side to N first (torchvision Resize) */
+    int filter;             /* --filter: 0 bilinear, 1 area (for --size) */
+    int channels;           /* 1 gray, 3 RGB; 0 = the tool's default */
+    int no_orient;          /* --no-orient: EXIF orientation not applied */
+    int64_t max_pixels;     /* --max-pixels; 0 = the default */
+};
+
 struct cli_common {
     const char *output;     /* -o; NULL = stdout */
     int64_t range_a, range_b;  /* --range; 0, -1 = all */
@@ -70,6 +83,7 @@ struct cli_common {
     int threads;            /* --threads; 0 = all cores */
     uint64_t seed;          /* --seed */
     unsigned honour;        /* CLI_RANGE | ...: the ones this tool uses */
+    struct cli_photo photo; /* CLI_PHOTO_LONGOPTS */
 };
 /* The common options with a value a tool may honour. A tool sets
  * co.honour after cli_common_defaults (default: all) and lists exactly
@@ -105,6 +119,41 @@ extern int cli_compress;
 #define CLI_IMAGE_LONGOPTS { "allow-range", no_argument, 0, CLI_OPT_ALLOW_RANGE }
 #define CLI_IMAGE_HELP                                                        \
     "      --allow-range   accept pixels outside [0,1] (never NaN or infinite)\n"
+/* Tools that take image files as well as images files declare these
+ * (cli_common_opt handles them): --size, --crop, --resize, --filter,
+ * --no-orient, --max-pixels; tools with a --size of their own leave out
+ * CLI_PHOTO_SIZE_LONGOPT. */
+#define CLI_OPT_SIZE 1010
+#define CLI_OPT_CROP 1011
+#define CLI_OPT_RESIZE 1012
+#define CLI_OPT_FILTER 1013
+#define CLI_OPT_NO_ORIENT 1014
+#define CLI_OPT_MAX_PIXELS 1015
+#define CLI_PHOTO_SIZE_LONGOPT { "size", required_argument, 0, CLI_OPT_SIZE }
+#define CLI_PHOTO_REST_LONGOPTS                                   \
+    { "crop", required_argument, 0, CLI_OPT_CROP },               \
+    { "resize", required_argument, 0, CLI_OPT_RESIZE },           \
+    { "filter", required_argument, 0, CLI_OPT_FILTER },           \
+    { "no-orient", no_argument, 0, CLI_OPT_NO_ORIENT },           \
+    { "max-pixels", required_argument, 0, CLI_OPT_MAX_PIXELS }
+#define CLI_PHOTO_LONGOPTS CLI_PHOTO_SIZE_LONGOPT, CLI_PHOTO_REST_LONGOPTS
+#define CLI_PHOTO_SIZE_HELP                                                   \
+    "      --size WxH      resample every image to W x H (N = square)\n"
+#define CLI_PHOTO_REST_HELP                                                   \
+    "      --crop center   with --size: keep the centred window of W:H first\n"  \
+    "      --crop WxH      the centred W x H window (torchvision CenterCrop)\n"  \
+    "      --resize N      shorter side to N first, Pillow's bilinear exactly\n" \
+    "                      (torchvision Resize(N)); with --crop 224: ImageNet's\n" \
+    "      --filter F      --size's filter: bilinear (default) or area\n"       \
+    "      --no-orient     do not apply a JPEG's EXIF orientation\n"           \
+    "      --max-pixels N  refuse images over N pixels (default 67108864)\n"
+#define CLI_PHOTO_HELP CLI_PHOTO_SIZE_HELP CLI_PHOTO_REST_HELP
+/* A tool's help says how image files are read (after its own options). */
+#define CLI_PHOTO_INTRO                                                            \
+    "IMAGES: an images file, or image files and folders read as cnn-images reads\n" \
+    "them (PNG, JPEG, BMP, GIF, TGA, PNM, PSD, HDR, TIFF, WebP; by default resized\n" \
+    "to the model's input with its channels; the options below as cnn-images's):\n"
+
 /* Short options the common ones use; append to a tool's optstring. */
 #define CLI_COMMON_SHORTOPTS "ho:q"
 /* Text for --help describing the common options: a tool's usage ends with
@@ -124,6 +173,8 @@ extern int cli_compress;
     "      --version       version\n"                                          \
     "\nExit status: 0 success, 1 failure, 2 usage error.\n"
 void cli_common_defaults(struct cli_common *co);
+/* Parse one of the CLI_PHOTO options into p (cnn-images calls it too). */
+void cli_photo_opt(int c, const char *arg, struct cli_photo *p);
 /* The defaults, and the value options this tool honours (CLI_RANGE | ...). */
 void cli_common_for(struct cli_common *co, unsigned honour);
 /* cli_init, then cli_common_for (a main that keeps the common options in

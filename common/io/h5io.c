@@ -1037,6 +1037,19 @@ void h5out_carry(h5out *out, h5in *in, int64_t a, int64_t b)
     }
     if (in)
         h5out_carry_classes(out, in);
+    h5out_carry_paths(out, in, a, b);
+}
+
+void h5out_carry_paths(h5out *out, h5in *in, int64_t a, int64_t b)
+{
+    /* Not over names the tool wrote itself (cnn-perturb's). */
+    if (!in || !h5in_has(in, "/paths") || H5Lexists(out->f, "/paths", H5P_DEFAULT) > 0)
+        return;
+    int np;
+    char **p = h5in_read_strings(in, "/paths", &np);
+    if (a >= 0 && a <= b && b <= np)
+        h5out_write_strings(out, "/paths", (int)(b - a), p + a);
+    cli_free_list(p, np);
 }
 
 void h5out_carry_classes(h5out *out, h5in *in)

@@ -127,9 +127,11 @@ void h5out_group(h5out *out, const char *group);
 void h5out_attr_str(h5out *out, const char *obj, const char *name, const char *v);
 void h5out_attr_f64(h5out *out, const char *obj, const char *name, int n, const double *v);
 void h5out_attr_i64(h5out *out, const char *obj, const char *name, int n, const int64_t *v);
-/* Copy /ids, /labels (rows [a, b)) and /classes from in when present; when
- * in has no /ids, write ids a..b-1. */
+/* Copy /ids, /labels, /paths (rows [a, b)) and /classes from in when
+ * present; when in has no /ids, write ids a..b-1. */
 void h5out_carry(h5out *out, h5in *in, int64_t a, int64_t b);
+/* Copy /paths (rows [a, b): each row's source file) alone when present. */
+void h5out_carry_paths(h5out *out, h5in *in, int64_t a, int64_t b);
 /* Copy /classes alone from in when present. */
 void h5out_carry_classes(h5out *out, h5in *in);
 

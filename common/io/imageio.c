@@ -1,8 +1,10 @@
 #include "io/imageio.h"
 #include "base/cli.h"
 #include "io/outfile.h"
+#include "io/imagefmt.h"
 
 #include <errno.h>
+#include <math.h>
 #include <jerror.h>
 #include <png.h>
 #include <setjmp.h>
@@ -26,18 +28,10 @@
 #define STB_IMAGE_RESIZE_IMPLEMENTATION
 #define STBIR_ASSERT(x) ((void)0)
 #include <stb/stb_image_resize.h>
-/* BMP only (Grace Hopper's photo is one); PNG and JPEG go through libpng
- * and libjpeg-turbo, which report damage that stb_image would hide. */
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_BMP
-#define STBI_NO_STDIO
-#define STBI_NO_LINEAR
-#define STBI_NO_HDR
-#define STBI_ASSERT(x) ((void)0)
-#include <stb/stb_image.h>
 #pragma GCC diagnostic pop
 
 int64_t imageio_max_pixels = IMAGEIO_MAX_PIXELS_DEFAULT;
+int imageio_orient = 1;
 
 int imageio_sniff(const unsigned char *b, size_t n)
 {
@@ -45,18 +39,22 @@ int imageio_sniff(const unsigned char *b, size_t n)
         return IMAGEIO_PNG;
     if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff)
         return IMAGEIO_JPEG;
-    if (n >= 14 && b[0] == 'B' && b[1] == 'M')
-        return IMAGEIO_BMP;
-    return IMAGEIO_NONE;
+    return imagefmt_sniff(b, n);
 }
+
+static const char *const image_exts[] = { ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga",
+                                          ".ppm", ".pgm", ".pnm", ".psd", ".hdr", ".tif",
+                                          ".tiff", ".webp", NULL };
 
 int imageio_has_image_ext(const char *path)
 {
     const char *dot = strrchr(path, '.');
     if (!dot || strchr(dot, '/'))
         return 0;
-    return !strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
-           !strcasecmp(dot, ".bmp");
+    for (int i = 0; image_exts[i]; i++)
+        if (!strcasecmp(dot, image_exts[i]))
+            return 1;
+    return 0;
 }
 
 /* Whole file in memory: images are compressed, so this is small next to the
@@ -89,15 +87,6 @@ static unsigned char *slurp(const char *path, size_t *len)
         die("%s: empty file (expected a PNG or JPEG image)", path);
     *len = n;
     return buf;
-}
-
-static void check_pixels(const char *path, int64_t w, int64_t h)
-{
-    if (w <= 0 || h <= 0)
-        die("%s: image header gives an empty size %lldx%lld", path, (long long)w, (long long)h);
-    if (w > imageio_max_pixels / h)
-        die("%s: image of %lldx%lld pixels exceeds the limit of %lld pixels (--max-pixels)",
-            path, (long long)w, (long long)h, (long long)imageio_max_pixels);
 }
 
 /* ---- PNG ---------------------------------------------------------------- */
@@ -154,7 +143,7 @@ static void png_decode(const char *path, const unsigned char *buf, size_t len, i
     png_read_info(png, info);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
     int ct = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
-    check_pixels(path, w, h);
+    imageio_check_size(path, w, h);
     int c = (ct & PNG_COLOR_MASK_COLOR) ? 3 : 1;
     *pc = c;
     *ph = (int)h;
@@ -252,7 +241,7 @@ static void jpg_decode(const char *path, const unsigned char *buf, size_t len, i
     jpeg_create_decompress(&ci);
     jpeg_mem_src(&ci, buf, (unsigned long)len);
     jpeg_read_header(&ci, TRUE);
-    check_pixels(path, ci.image_width, ci.image_height);
+    imageio_check_size(path, ci.image_width, ci.image_height);
     int c = ci.num_components == 1 ? 1 : 3;
     *pc = c;
     *ph = (int)ci.image_height;
@@ -293,85 +282,42 @@ static void jpg_decode(const char *path, const unsigned char *buf, size_t len, i
     *out = t;
 }
 
-/* ---- BMP (stb_image) ------------------------------------------------------ */
-
-static uint32_t le32(const unsigned char *p)
+int imageio_sniff_path(const char *path, const unsigned char *b, size_t n)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* A palette BMP whose colours are all grays is a gray image (PIL writes
- * mode L that way); stb_image would expand it to RGB. */
-static int bmp_gray_palette(const unsigned char *b, size_t len)
-{
-    if (len < 54)
-        return 0;
-    uint32_t hsize = le32(b + 14), bpp = (uint32_t)b[28] | (uint32_t)b[29] << 8;
-    if (bpp > 8 || hsize < 40)
-        return 0;
-    uint32_t ncol = le32(b + 46);
-    if (ncol == 0 || ncol > (1u << bpp))
-        ncol = 1u << bpp;
-    size_t pal = 14 + (size_t)hsize;
-    if (pal + 4 * (size_t)ncol > len)
-        return 0;
-    for (uint32_t i = 0; i < ncol; i++) {
-        const unsigned char *e = b + pal + 4 * i;
-        if (e[0] != e[1] || e[1] != e[2])
-            return 0;
-    }
-    return 1;
-}
-
-static void bmp_decode(const char *path, const unsigned char *buf, size_t len, int *pc, int *ph,
-                       int *pw, tensor **out)
-{
-    int w, h, n;
-    if (len > INT32_MAX || !stbi_info_from_memory(buf, (int)len, &w, &h, &n))
-        die("%s: corrupt BMP (%s)", path, stbi_failure_reason());
-    check_pixels(path, w, h);
-    /* The pixel array must be there: stb_image would read zeros past the
-     * end of a truncated file. */
-    uint32_t off = le32(buf + 10);
-    if (off >= len)
-        die("%s: corrupt BMP (file is truncated)", path);
-    int c = bmp_gray_palette(buf, len) ? 1 : 3;
-    (void)n;
-    *pc = c;
-    *ph = h;
-    *pw = w;
-    if (!out)
-        return;
-    unsigned char *px = stbi_load_from_memory(buf, (int)len, &w, &h, &n, c);
-    if (!px)
-        die("%s: corrupt BMP (%s)", path, stbi_failure_reason());
-    tensor *t = tensor_new(3, (int64_t[]){ c, h, w });
-    size_t plane = (size_t)w * (size_t)h;
-    for (size_t i = 0; i < plane; i++)
-        for (int k = 0; k < c; k++)
-            t->data[(size_t)k * plane + i] = px[i * (size_t)c + (size_t)k] / 255.0f;
-    stbi_image_free(px);
-    *out = t;
+    int fmt = imageio_sniff(b, n);
+    const char *dot = strrchr(path, '.');
+    return fmt == IMAGEIO_NONE && dot && !strcasecmp(dot, ".tga") ? IMAGEIO_TGA : fmt;
 }
 
 static void decode(const char *path, int *c, int *h, int *w, tensor **out)
 {
     size_t len;
     unsigned char *buf = slurp(path, &len);
-    switch (imageio_sniff(buf, len)) {
+    int fmt = imageio_sniff_path(path, buf, len), orient = 1;
+    switch (fmt) {
     case IMAGEIO_PNG:
         png_decode(path, buf, len, c, h, w, out);
         break;
     case IMAGEIO_JPEG:
         jpg_decode(path, buf, len, c, h, w, out);
+        orient = imageio_orient ? imagefmt_jpeg_orientation(buf, len) : 1;
         break;
-    case IMAGEIO_BMP:
-        bmp_decode(path, buf, len, c, h, w, out);
-        break;
+    case IMAGEIO_NONE:
+        die("%s: not an image (PNG, JPEG, BMP, GIF, TGA, PNM, PSD, HDR, TIFF or WebP)", path);
     default:
-        die("%s: not a PNG, JPEG or BMP image", path);
+        imagefmt_decode(fmt, path, buf, len, c, h, w, out, imageio_max_pixels);
     }
     free(buf);
+    if (orient >= 5) {   /* a quarter turn: width and height swap */
+        int t = *h;
+        *h = *w;
+        *w = t;
+    }
+    if (orient > 1 && out) {
+        tensor *t = imagefmt_orient(*out, orient);
+        tensor_free(*out);
+        *out = t;
+    }
 }
 
 void imageio_info(const char *path, int *c, int *h, int *w)
@@ -581,4 +527,150 @@ char *imageio_png_text(const char *path, const char *key)
     png_destroy_read_struct(&png, &info, &end);
     fclose(f);
     return res;
+}
+
+/* ---- Pillow's bilinear resize, exactly --------------------------------------- */
+
+#define PIL_PRECISION_BITS (32 - 8 - 2)
+
+/* Pillow's precompute_coeffs for the bilinear filter, then its
+ * normalize_coeffs_8bpc: per output pixel, the first input pixel, the
+ * count, and ksize fixed-point weights. */
+static int pil_coeffs(int in, int out, int **bounds, int32_t **kk)
+{
+    double scale = (double)in / out, fs = scale < 1.0 ? 1.0 : scale, support = fs;
+    int ksize = (int)ceil(support) * 2 + 1;
+    *bounds = xmalloc((size_t)out * 2 * sizeof **bounds);
+    *kk = xmalloc((size_t)out * (size_t)ksize * sizeof **kk);
+    double *k = xmalloc((size_t)ksize * sizeof *k);
+    for (int xx = 0; xx < out; xx++) {
+        double center = (xx + 0.5) * scale, ww = 0.0, ss = 1.0 / fs;
+        int xmin = (int)(center - support + 0.5), xmax = (int)(center + support + 0.5);
+        if (xmin < 0)
+            xmin = 0;
+        if (xmax > in)
+            xmax = in;
+        xmax -= xmin;
+        for (int x = 0; x < xmax; x++) {
+            double a = fabs((x + xmin - center + 0.5) * ss);
+            k[x] = a < 1.0 ? 1.0 - a : 0.0;
+            ww += k[x];
+        }
+        for (int x = 0; x < ksize; x++) {
+            double v = x < xmax ? (ww != 0.0 ? k[x] / ww : k[x]) : 0.0;
+            (*kk)[(size_t)xx * ksize + x] =
+                (int32_t)(v < 0 ? -0.5 + v * (1 << PIL_PRECISION_BITS)
+                                : 0.5 + v * (1 << PIL_PRECISION_BITS));
+        }
+        (*bounds)[2 * xx] = xmin;
+        (*bounds)[2 * xx + 1] = xmax;
+    }
+    free(k);
+    return ksize;
+}
+
+static uint8_t pil_clip8(int64_t v)
+{
+    if (v >= ((int64_t)1 << PIL_PRECISION_BITS << 8))
+        return 255;
+    if (v <= 0)
+        return 0;
+    return (uint8_t)(v >> PIL_PRECISION_BITS);
+}
+
+/* One pass over a plane of u8: n lines of `in` samples `step` apart (the
+ * other axis `line` apart) -> `out` samples per line. */
+static void pil_pass(const uint8_t *src, uint8_t *dst, int nlines, int in, int out,
+                     ptrdiff_t sstep, ptrdiff_t sline, ptrdiff_t dstep, ptrdiff_t dline)
+{
+    int *bounds;
+    int32_t *kk;
+    int ksize = pil_coeffs(in, out, &bounds, &kk);
+    (void)in;
+    for (int l = 0; l < nlines; l++)
+        for (int xx = 0; xx < out; xx++) {
+            int64_t ss = (int64_t)1 << (PIL_PRECISION_BITS - 1);
+            const int32_t *k = kk + (size_t)xx * ksize;
+            for (int x = 0; x < bounds[2 * xx + 1]; x++)
+                ss += (int64_t)src[l * sline + (bounds[2 * xx] + x) * sstep] * k[x];
+            dst[l * dline + xx * dstep] = pil_clip8(ss);
+        }
+    free(bounds);
+    free(kk);
+}
+
+tensor *imageio_resize_pil(const tensor *img, int h, int w)
+{
+    int64_t c = img->dims[0], ih = img->dims[1], iw = img->dims[2];
+    if (ih == h && iw == w)
+        return tensor_clone(img);
+    size_t ip = (size_t)(ih * iw);
+    uint8_t *a = xmalloc(ip), *t = xmalloc((size_t)ih * (size_t)w), *b = xmalloc((size_t)h * w);
+    tensor *o = tensor_new(3, (int64_t[]){ c, h, w });
+    for (int64_t k = 0; k < c; k++) {
+        const float *s = img->data + (size_t)k * ip;
+        for (size_t i = 0; i < ip; i++) {
+            float v = s[i] * 255.0f + 0.5f;
+            a[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+        /* Pillow skips a pass whose axis keeps its size. */
+        const uint8_t *r = a;
+        if (iw != w) {
+            pil_pass(a, t, (int)ih, (int)iw, w, 1, iw, 1, w);
+            r = t;
+        }
+        int64_t rw = iw != w ? w : iw;
+        if (ih != h)
+            pil_pass(r, b, (int)rw, (int)ih, h, rw, 1, w, 1);
+        else
+            memcpy(b, r, (size_t)h * w);
+        float *d = o->data + (size_t)k * h * w;
+        for (size_t i = 0; i < (size_t)h * w; i++)
+            d[i] = b[i] / 255.0f;
+    }
+    free(a);
+    free(t);
+    free(b);
+    return o;
+}
+
+/* Python's int(round(v / 2.0)) for an integer v: halves go to even. */
+static int64_t round_half_even_div2(int64_t v)
+{
+    int64_t q = v >= 0 ? v / 2 : -((-v) / 2);
+    if (v % 2 == 0)
+        return q;
+    /* v / 2 = q +- 0.5: round to the even one of q and q +- 1 */
+    int64_t other = v > 0 ? q + 1 : q - 1;
+    return q % 2 == 0 ? q : other;
+}
+
+tensor *imageio_resize_center_crop(const tensor *img, int short_side, int ch, int cw)
+{
+    int64_t c = img->dims[0], h = img->dims[1], w = img->dims[2];
+    tensor *r;
+    if (short_side > 0) {
+        int64_t sh = w <= h ? w : h, lg = w <= h ? h : w;
+        int64_t nl = (int64_t)((double)short_side * (double)lg / (double)sh);
+        int64_t nw = w <= h ? short_side : nl, nh = w <= h ? nl : short_side;
+        r = imageio_resize_pil(img, (int)nh, (int)nw);
+    } else
+        r = tensor_clone(img);
+    if (ch <= 0 || cw <= 0)
+        return r;
+    h = r->dims[1], w = r->dims[2];
+    /* Larger than the image: torchvision pads with zeros first. */
+    int64_t pl = cw > w ? (cw - w) / 2 : 0, pt = ch > h ? (ch - h) / 2 : 0;
+    int64_t ph = h + (ch > h ? ch - h : 0), pw = w + (cw > w ? cw - w : 0);
+    int64_t top = round_half_even_div2(ph - ch), left = round_half_even_div2(pw - cw);
+    tensor *o = tensor_new(3, (int64_t[]){ c, ch, cw });
+    for (int64_t k = 0; k < c; k++)
+        for (int64_t y = 0; y < ch; y++)
+            for (int64_t x = 0; x < cw; x++) {
+                int64_t sy = y + top - pt, sx = x + left - pl;
+                o->data[(k * ch + y) * cw + x] =
+                    sy >= 0 && sy < h && sx >= 0 && sx < w ? r->data[(k * h + sy) * w + sx] : 0.0f;
+            }
+    tensor_free(r);
+    return o;
 }

@@ -268,6 +268,23 @@ static void copy_rows(h5in **in, int nf, h5out *out, const char *p, const char *
     H5Tclose(ft);
 }
 
+/* A 1-D string row dataset (/paths): the files' strings one after another. */
+static void copy_string_rows(h5in **in, int nf, h5out *out, const char *p)
+{
+    int total = 0;
+    char **all = NULL;
+    for (int k = 0; k < nf; k++) {
+        int n;
+        char **v = h5in_read_strings(in[k], p, &n);
+        all = xrealloc(all, (size_t)(total + n + 1) * sizeof *all);
+        memcpy(all + total, v, (size_t)n * sizeof *v);
+        total += n;
+        free(v);
+    }
+    h5out_write_strings(out, p, total, all);
+    cli_free_list(all, total);
+}
+
 /* A dataset copied once (class names, PCA components, ...). Strings and
  * numbers are read and written through h5io (HDF5's H5Ocopy crashes when
  * the output's disk fills during the copy); anything else is H5Ocopy'd
@@ -528,12 +545,14 @@ void join_files(const char *output, char *const *files, int nf)
         if (is_group(paths[j]))
             continue;
         dinfo d0 = dset_info(in[0], paths[j]);
-        int row = (d0.cls == H5T_INTEGER || d0.cls == H5T_FLOAT) && d0.nd >= 1;
+        /* /paths (each row's source file) is a row dataset of strings. */
+        int strrow = d0.cls == H5T_STRING && d0.nd == 1 && !strcmp(paths[j], "/paths");
+        int row = ((d0.cls == H5T_INTEGER || d0.cls == H5T_FLOAT) && d0.nd >= 1) || strrow;
         for (int k = 0; k < nf && row; k++) {
             dinfo dk = k ? dset_info(in[k], paths[j]) : d0;
             row = dk.nd == d0.nd && dk.cls == d0.cls && dk.dims[0] == rows[k];
         }
-        isrow[j] = row;
+        isrow[j] = row && strrow ? 2 : row;
         if (!strcmp(paths[j], "/ids") && !row)
             die("%s: /ids is not a 1-D integer dataset", in[0]->name);
         for (int k = 1; k < nf; k++) {
@@ -563,6 +582,8 @@ void join_files(const char *output, char *const *files, int nf)
             p[strlen(p) - 1] = '\0';
             h5out_group(out, p);
             attrs_join(in, nf, out, p, p, 1);
+        } else if (isrow[j] == 2) {
+            copy_string_rows(in, nf, out, p);
         } else if (isrow[j] > 0) {
             copy_rows(in, nf, out, p, p, rows);
             attrs_join(in, nf, out, p, p, 1);

@@ -5,6 +5,7 @@
 #include "nn/setup.h"
 #include "nn/engine.h"
 #include "io/pixels.h"
+#include "io/imageset.h"
 
 void setup_need_model(const char *model_file)
 {
@@ -12,12 +13,32 @@ void setup_need_model(const char *model_file)
         die_usage("no model: give -m MODEL.h5");
 }
 
+/* The operands setup_args saw: several image files or folders read as one
+ * images file by setup_images. */
+static char **operands;
+static int noperands;
+
 const char *setup_args(const char *model_file, int argc, char **argv, int optind)
 {
     setup_need_model(model_file);
-    if (optind < argc - 1)
-        die_usage("one images file expected, got %d", argc - optind);
-    return optind < argc ? argv[optind] : NULL;
+    operands = argv + optind;
+    noperands = argc - optind;
+    for (int i = 0; i < noperands && noperands > 1; i++)
+        if (!imageset_is_photo(operands[i]))
+            die_usage("one images file expected, got %d operands (several image files or "
+                      "folders are fine)", noperands);
+    return noperands ? operands[0] : NULL;
+}
+
+h5in *setup_open_images(const char *images, const model *m, const struct cli_common *co)
+{
+    char *one[1] = { (char *)images };
+    int n = images ? 1 : 0;
+    char *const *v = one;
+    if (images && noperands > 1 && images == operands[0])
+        n = noperands, v = operands;
+    int64_t C = m ? m->in_shape[0] : 0, H = m ? m->in_shape[1] : 0, W = m ? m->in_shape[2] : 0;
+    return imageset_open(n, v, &co->photo, (int)C, (int)W, (int)H);
 }
 
 model *setup_model(const char *model_file, const struct cli_common *co)
@@ -51,7 +72,7 @@ int64_t setup_check_images(h5in *in, const model *m, const char *model_file)
 h5in *setup_images(const char *images, const model *m, const char *model_file,
                    const struct cli_common *co, int64_t *a, int64_t *b)
 {
-    h5in *in = h5in_open(images);
+    h5in *in = setup_open_images(images, m, co);
     h5in_require_kind(in, "images");
     int64_t n = setup_check_images(in, m, model_file);
     *a = co->range_a, *b = co->range_b;

@@ -12,10 +12,17 @@
 #include "io/imageio.h"
 #include "nn/model.h"
 
-/* The images file argument of "TOOL -m MODEL [options] [IMAGES.h5]" after
- * getopt: NULL (standard input) or the one file left; usage errors for a
- * missing -m ("no model: give -m MODEL.h5") or more than one file. */
+/* The images argument of "TOOL -m MODEL [options] [IMAGES]" after getopt:
+ * NULL (standard input) or the first operand (several only when all are
+ * image files or folders, which setup_images reads as one); usage errors
+ * for a missing -m ("no model: give -m MODEL.h5") or several files. */
 const char *setup_args(const char *model_file, int argc, char **argv, int optind);
+/* The images operand(s) opened as one images file: an images file as it
+ * is, image files and folders (all the operands setup_args saw when
+ * images is the first) read as cnn-images reads them with co's photo
+ * options, sized and coloured for the model m by default (io/imageset.h).
+ * m NULL: no default size or channels (as cnn-images). */
+h5in *setup_open_images(const char *images, const model *m, const struct cli_common *co);
 /* The first half alone, for tools whose images come in options. */
 void setup_need_model(const char *model_file);
 
@@ -28,7 +35,8 @@ model *setup_model(const char *model_file, const struct cli_common *co);
  * N. */
 int64_t setup_check_images(h5in *in, const model *m, const char *model_file);
 
-/* The images file (NULL = standard input) opened, of kind images and
+/* The images (NULL = standard input; image files read by
+ * setup_open_images) opened, of kind images and
  * checked against the model; *a, *b get the rows of co's --range
  * (dies when it lies outside). */
 h5in *setup_images(const char *images, const model *m, const char *model_file,

@@ -36,8 +36,6 @@ KERNELS = {}
 # The lead empties this after merging them; an entry that already fits is
 # reported, so the list cannot go stale.
 PENDING = {
-    ('tools/images.c', 'main'),         # helper huser
-    ('tools/forward.c', 'main'),        # helper huser
     # Found over the limit and not split on branch hhouse: ascend.c gets
     # progress per step on another branch (issue 20). Split after merging.
     ('common/methods/ascend.c', 'ascend_run'),

@@ -44,6 +44,7 @@ typedef struct cgeo {
     int64_t cin, h, w, cout, oh, ow, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, g;
     int64_t crows;       /* output rows per chunk */
     int direct;          /* 1x1, stride 1, no padding: no lowering */
+    int pk;              /* on the packed GEMM (pack.h), lowered into panels */
 } cgeo;
 
 typedef struct conv_p {
@@ -71,7 +72,7 @@ static const op_weight_spec conv_weights[] = { { "weight", 1 }, { "bias", 0 }, {
 static int64_t col_rows(const cgeo *q) { return q->direct ? 0 : q->cin * q->kh * q->kw; }
 /* Rows of the lowered chunk the forward writes: with the packed GEMM
  * (pack.h) even a 1x1 convolution's input is copied into panels. */
-static int64_t lower_rows(const cgeo *q) { return pk_available() ? q->cin * q->kh * q->kw : col_rows(q); }
+static int64_t lower_rows(const cgeo *q) { return q->pk ? q->cin * q->kh * q->kw : col_rows(q); }
 /* Floats of a lowered chunk of rows output rows (panels padded). */
 static size_t chunk_floats(const cgeo *q, int64_t rows)
 {
@@ -83,6 +84,7 @@ static size_t chunk_floats(const cgeo *q, int64_t rows)
  * that leaves the columns above the minimum, equal chunks. */
 static void set_chunk(cgeo *q, int wt)
 {
+    q->pk = pk_wanted(q->cout / q->g, q->cin / q->g * q->kh * q->kw);
     if (!lower_rows(q)) {
         q->crows = q->oh;
         return;
@@ -186,10 +188,11 @@ static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char 
     p.slot = (p.slot + 15) / 16 * 16;
     size_t wlen = (size_t)tensor_numel(W), alen = 0;
     p.apk = p.slot * (size_t)p.wt + (p.tgrad ? (wlen + 15) / 16 * 16 : 0);
-    if (pk_available()) {
+    if (q->pk)
         alen = (size_t)q->g * pk_a_size(q->cout / q->g, q->cin / q->g * q->kh * q->kw);
+    if (p.tgrad && p.t.pk) {
         size_t at = (size_t)q->g * pk_a_size(q->cin / q->g, q->cout / q->g * q->kh * q->kw);
-        if (p.tgrad && at > alen)
+        if (at > alen)
             alen = at;
     }
     p.wino = p.apk + alen;
@@ -432,7 +435,7 @@ static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const floa
     plan pl = make_plan(q, n, cp->wt, cp->slot);
     int64_t xs = q->cin * q->h * q->w, ys = q->cout * q->oh * q->ow;
     float *apk = NULL;
-    if (pk_available()) {
+    if (q->pk) {
         int64_t M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
         apk = ws + cp->apk;
         for (int64_t g = 0; g < q->g; g++)

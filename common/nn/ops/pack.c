@@ -63,19 +63,34 @@ void pk_zero_tail(float *Bp, int64_t ps, int64_t K, int64_t n)
 #if defined(__AVX512F__)
 #include "nn/ops/simd.h"
 
-/* Off unless CNN_CONV_PACK=1: measured on the whole engine it is slower
- * than OpenBLAS on lowered chunks (the lowering into panels costs more than
- * the packing it saves: MNIST batch 64 804 against 2513 images/s, VGG-16
- * 2.41 against 3.62), though the kernel alone matches or beats OpenBLAS on
- * cache-resident blocks. Kept, tested, for work on the lowering. */
-int pk_available(void)
+/* CNN_CONV_PACK: -1 unset, 0 off, 1 on; -2 not read yet. */
+static int pk_mode = -2;
+
+static int pk_env(void)
 {
-    static int v = -1;
-    if (v < 0) {
+    if (pk_mode == -2) {
         const char *e = getenv("CNN_CONV_PACK");
-        v = e && *e && strcmp(e, "0");
+        pk_mode = !e || !*e ? -1 : strcmp(e, "0") != 0;
     }
-    return v;
+    return pk_mode;
+}
+
+void pk_set_mode(int mode) { pk_mode = mode < 0 ? -1 : mode > 0; }
+
+/* Occlusion's region convolutions: only on request (CNN_CONV_PACK=1). */
+int pk_available(void) { return pk_env() == 1; }
+
+/* OpenBLAS picks its Haswell (AVX2) kernels on this AMD EPYC, so the
+ * AVX-512 micro-kernel with the lowering written straight into panels
+ * beats lowering + OpenBLAS on every zoo net (interleaved, 2 threads,
+ * loaded machine: resnet18 batch 1 18.1 against 11.4 img/s, resnet50 11.3
+ * against 6.3, alexnet 46.6 against 20.4). Too few rows (output channels)
+ * leave most of a 12-row panel empty, and a short K (MNIST's first layer,
+ * 9) spends the kernel storing its tile: those stay on OpenBLAS. */
+int pk_wanted(int64_t M, int64_t K)
+{
+    int e = pk_env();
+    return e < 0 ? M >= 2 * PK_MR && K >= 32 : e;
 }
 
 /* One PK_MR x PK_NR tile: C[0..mr) x [0..nr) (=|+=) A B over kc; load:
@@ -159,6 +174,12 @@ void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bst
 #else
 
 int pk_available(void) { return 0; }
+void pk_set_mode(int mode) { (void)mode; }
+int pk_wanted(int64_t M, int64_t K)
+{
+    (void)M, (void)K;
+    return 0;
+}
 
 void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride, int64_t n,
              float *C, int64_t ldc, const float *bias, int accumulate, int par)

@@ -142,11 +142,18 @@ static inline void kernel(int64_t kc, const float *A, const float *B, float *C, 
 
 /* Loops, outermost first: blocks of PK_KC rows of K (that block of A,
  * M x PK_KC, stays in L2), panels of B (a PK_KC x PK_NR block in L1),
- * panels of A. The panels of one K block are split over the threads. */
+ * panels of A. With more columns than rows (early layers, big batches) the
+ * panels of B are split over the threads, each reading all of A's block;
+ * with more rows than columns (late layers at batch 1: 512 x 49) the
+ * panels of A, each thread reading its share of A and all of B's few
+ * panels: A is the bigger operand, and 2 panels of B over 2 threads left
+ * one of them with a 17-column tail. A thread keeps the same panels of A
+ * in every K block (a static schedule over the same count), so it adds
+ * onto tiles only it wrote. */
 void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride, int64_t n,
              float *C, int64_t ldc, const float *bias, int accumulate, int par)
 {
-    int64_t np = (n + PK_NR - 1) / PK_NR;
+    int64_t np = (n + PK_NR - 1) / PK_NR, nm = (M + PK_MR - 1) / PK_MR;
     if (K == 0) {
         /* No products: C is its bias (or stays). */
         for (int64_t i = 0; i < M; i++)
@@ -154,18 +161,34 @@ void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bst
                 C[i * ldc + j] = (accumulate ? C[i * ldc + j] : 0) + (bias ? bias[i] : 0);
         return;
     }
-#pragma omp parallel if (par && np > 1)
+    int bym = M > n;
+#pragma omp parallel if (par && (bym ? nm : np) > 1)
     for (int64_t k0 = 0; k0 < K; k0 += PK_KC) {
         int64_t kc = K - k0 < PK_KC ? K - k0 : PK_KC;
-        const float *Ak = Ap + k0 * ((M + PK_MR - 1) / PK_MR * PK_MR);
+        const float *Ak = Ap + k0 * nm * PK_MR;
+        int load = k0 > 0 || accumulate;
+        if (bym)
+            for (int64_t p = 0; p < np; p++) {
+                int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
+                const float *B = Bp + p * bstride + k0 * PK_NR;
+#pragma omp for schedule(static) nowait
+                for (int64_t a = 0; a < nm; a++) {
+                    int64_t i0 = a * PK_MR;
+                    int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
+                    kernel(kc, Ak + i0 * kc, B, C + i0 * ldc + p * PK_NR, ldc, mr, nr, load,
+                           k0 == 0 && bias ? bias + i0 : NULL);
+                }
+            }
+        else {
 #pragma omp for schedule(static)
-        for (int64_t p = 0; p < np; p++) {
-            int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
-            const float *B = Bp + p * bstride + k0 * PK_NR;
-            for (int64_t i0 = 0; i0 < M; i0 += PK_MR) {
-                int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
-                kernel(kc, Ak + i0 * kc, B, C + i0 * ldc + p * PK_NR, ldc, mr, nr,
-                       k0 > 0 || accumulate, k0 == 0 && bias ? bias + i0 : NULL);
+            for (int64_t p = 0; p < np; p++) {
+                int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
+                const float *B = Bp + p * bstride + k0 * PK_NR;
+                for (int64_t i0 = 0; i0 < M; i0 += PK_MR) {
+                    int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
+                    kernel(kc, Ak + i0 * kc, B, C + i0 * ldc + p * PK_NR, ldc, mr, nr, load,
+                           k0 == 0 && bias ? bias + i0 : NULL);
+                }
             }
         }
     }

@@ -144,13 +144,16 @@ int pk_available(void) { return pk_env() == 1; }
  * AVX-512 micro-kernel with the lowering written straight into panels
  * beats lowering + OpenBLAS on every zoo net (interleaved, 2 threads,
  * loaded machine: resnet18 batch 1 18.1 against 11.4 img/s, resnet50 11.3
- * against 6.3, alexnet 46.6 against 20.4). Too few rows (output channels)
- * leave most of a 12-row panel empty, and a short K (MNIST's first layer,
- * 9) spends the kernel storing its tile: those stay on OpenBLAS. */
+ * against 6.3, alexnet 46.6 against 20.4), and mobilenet_v2's 16-channel
+ * 1x1 layer and 27-deep first layer (OpenBLAS took 11% of its batch-1
+ * samples there, a third of it zeroing C for beta = 0). Fewer rows (output
+ * channels) leave most of a 12-row panel empty, and a shorter K (MNIST's
+ * first layer, 9) spends the kernel storing its tile: those stay on
+ * OpenBLAS. */
 int pk_wanted(int64_t M, int64_t K)
 {
     int e = pk_env();
-    return e < 0 ? M >= 2 * PK_MR && K >= 32 : e;
+    return e < 0 ? M >= 16 && K >= 16 : e;
 }
 
 /* One PK_MR x PK_NR tile: C[0..mr) x [0..nr) (=|+=) A B over kc; load:

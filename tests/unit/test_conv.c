@@ -162,6 +162,11 @@ static void test_conv_tails(void **state)
         check(G(4, 3 + w % 3, w, 24 + w % 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 2, 2);
     for (int64_t c = 24; c <= 37; c++)
         check(G(5, 6, 7, c, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1), 1, c % 2 + 1);
+    /* 1x1 stride 1 read where the input lies: columns 1..40 and 49
+     * (one panel under 16, one over, two with a 17-column tail). */
+    for (int64_t w = 1; w <= 40; w += 3)
+        check(G(20 + w % 7, 1 + w % 2, w, 16 + w % 13, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 2, 2);
+    check(G(64, 7, 7, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 1, 2);
     /* K = Cin k^2 across several 256-row blocks, with a remainder. */
     check(G(61, 6, 9, 26, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 2, 2);
     check(G(300, 4, 5, 25, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 2, 2);

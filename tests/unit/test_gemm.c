@@ -2,8 +2,9 @@
  * pk_pack_a's layout (every element where pk_a_at says, the rows past M
  * zero) for row counts around the 12-row panel and K around the 16-column
  * transpose and the 256-row block; pk_gemm with tails of rows and columns,
- * several K blocks, bias, accumulation, split by columns (more columns
- * than rows) and by rows (more rows than columns), one thread and two.
+ * several K blocks, bias, accumulation, B packed and B row-major
+ * (pk_gemm_ld), split by columns (more columns than rows) and by rows
+ * (more rows than columns), one thread and two.
  * Without AVX-512 the kernel is not compiled in and the test says so. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -81,17 +82,31 @@ static void check_gemm(int64_t M, int64_t K, int64_t n, int bias, int acc, int p
         pk_put(Bp, ps, k, 0, B + k * n, n, 1);
     pk_zero_tail(Bp, ps, K, n);
     omp_set_num_threads(threads);
+    /* B row-major where it lies (pk_gemm_ld), row stride n + 5. */
+    int64_t ldb = n + 5;
+    float *Br = malloc((size_t)(K * ldb + 1) * sizeof *Br);
+    float *C2 = malloc((size_t)(M * ldc + 1) * sizeof *C2);
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t j = 0; j < ldb; j++)
+            Br[k * ldb + j] = j < n ? B[k * n + j] : NAN;
+    for (int64_t i = 0; i < M * ldc; i++)
+        C2[i] = C[i];
     pk_gemm(Ap, M, K, Bp, ps, n, C, ldc, bias ? b : NULL, acc, par);
-    double d = 0, scale = 1e-30;
-    for (int64_t i = 0; i < M * ldc; i++) {
-        if (!(fabs(C[i] - want[i]) <= d))
-            d = isnan(C[i]) ? INFINITY : fabs(C[i] - want[i]);
-        scale = fabs(want[i]) > scale ? fabs(want[i]) : scale;
+    pk_gemm_ld(Ap, M, K, Br, PK_NR, ldb, n, C2, ldc, bias ? b : NULL, acc, par);
+    for (int v = 0; v < 2; v++) {
+        const float *Cv = v ? C2 : C;
+        double d = 0, scale = 1e-30;
+        for (int64_t i = 0; i < M * ldc; i++) {
+            if (!(fabs(Cv[i] - want[i]) <= d))
+                d = isnan(Cv[i]) ? INFINITY : fabs(Cv[i] - want[i]);
+            scale = fabs(want[i]) > scale ? fabs(want[i]) : scale;
+        }
+        if (!(d <= 1e-5 * scale))
+            fail_msg("%s M%lld K%lld n%lld bias%d acc%d par%d t%d: %g of %g",
+                     v ? "pk_gemm_ld" : "pk_gemm", (long long)M, (long long)K, (long long)n,
+                     bias, acc, par, threads, d, scale);
     }
-    if (!(d <= 1e-5 * scale))
-        fail_msg("pk_gemm M%lld K%lld n%lld bias%d acc%d par%d t%d: %g of %g", (long long)M,
-                 (long long)K, (long long)n, bias, acc, par, threads, d, scale);
-    free(A), free(B), free(b), free(C), free(Ap), free(Bp), free(want);
+    free(A), free(B), free(b), free(C), free(Ap), free(Bp), free(want), free(Br), free(C2);
 }
 
 static void test_gemm_tails(void **state)

@@ -70,9 +70,10 @@ static const op_weight_spec conv_weights[] = { { "weight", 1 }, { "bias", 0 }, {
 
 /* Rows of the column matrix (per image, all groups). */
 static int64_t col_rows(const cgeo *q) { return q->direct ? 0 : q->cin * q->kh * q->kw; }
-/* Rows of the lowered chunk the forward writes: with the packed GEMM
- * (pack.h) even a 1x1 convolution's input is copied into panels. */
-static int64_t lower_rows(const cgeo *q) { return q->pk ? q->cin * q->kh * q->kw : col_rows(q); }
+/* Rows of the lowered chunk the forward writes: the packed GEMM (pack.h)
+ * reads a lowering written into panels, or a 1x1 convolution's input
+ * where it lies (pk_gemm_ld). */
+static int64_t lower_rows(const cgeo *q) { return q->pk && !q->direct ? q->cin * q->kh * q->kw : col_rows(q); }
 /* Floats of a lowered chunk of rows output rows (panels padded). */
 static size_t chunk_floats(const cgeo *q, int64_t rows)
 {
@@ -401,6 +402,13 @@ static void conv_chunk(const cgeo *q, const float *W, const float *apk, const fl
 {
     int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
     int64_t nc = (oy1 - oy0) * q->ow;
+    if (apk && q->direct) {
+        size_t as = pk_a_size(M, K);
+        for (int64_t g = 0; g < q->g; g++)
+            pk_gemm_ld(apk + g * as, M, K, x + g * K * ohw + oy0 * q->ow, PK_NR, ohw, nc,
+                       y + g * M * ohw + oy0 * q->ow, ohw, b ? b + g * M : NULL, beta != 0, par);
+        return;
+    }
     if (apk) {
         by_channels(im2col_panels, q, x, col, oy0, oy1, par);
         size_t as = pk_a_size(M, K);

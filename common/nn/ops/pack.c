@@ -156,18 +156,22 @@ int pk_wanted(int64_t M, int64_t K)
     return e < 0 ? M >= 16 && K >= 16 : e;
 }
 
-/* One PK_MR x PK_NR tile: C[0..mr) x [0..nr) (=|+=) A B over kc; load:
- * add C's values, bias: add bias[i] to row i. */
-static inline void kernel(int64_t kc, const float *A, const float *B, float *C, int64_t ldc,
-                          int mr, int nr, int load, const float *bias)
+/* One PK_MR x PK_NR tile: C[0..mr) x [0..nr) (=|+=) A B over kc (row k of
+ * B at B + k * ldb: PK_NR in a packed panel, the row stride of a
+ * row-major B; columns past nr are not read); load: add C's values, bias:
+ * add bias[i] to row i. */
+static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ldb, float *C,
+                          int64_t ldc, int mr, int nr, int load, const float *bias)
 {
     __m512 c0[PK_MR], c1[PK_MR];
+    __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
 #pragma GCC unroll 12
     for (int i = 0; i < PK_MR; i++)
         c0[i] = _mm512_setzero_ps(), c1[i] = _mm512_setzero_ps();
     if (nr > 16)
         for (int64_t k = 0; k < kc; k++) {
-            __m512 b0 = _mm512_loadu_ps(B + k * PK_NR), b1 = _mm512_loadu_ps(B + k * PK_NR + 16);
+            __m512 b0 = _mm512_loadu_ps(B + k * ldb);
+            __m512 b1 = _mm512_maskz_loadu_ps(m1, B + k * ldb + 16);
 #pragma GCC unroll 12
             for (int i = 0; i < PK_MR; i++) {
                 __m512 a = _mm512_set1_ps(A[k * PK_MR + i]);
@@ -177,12 +181,11 @@ static inline void kernel(int64_t kc, const float *A, const float *B, float *C, 
         }
     else /* the last panel of a row of panels, half of it or less used */
         for (int64_t k = 0; k < kc; k++) {
-            __m512 b0 = _mm512_loadu_ps(B + k * PK_NR);
+            __m512 b0 = _mm512_maskz_loadu_ps(m0, B + k * ldb);
 #pragma GCC unroll 12
             for (int i = 0; i < PK_MR; i++)
                 c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(A[k * PK_MR + i]), b0, c0[i]);
         }
-    __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
 #pragma GCC unroll 12
     for (int i = 0; i < PK_MR; i++) {
         if (i >= mr)
@@ -213,8 +216,9 @@ static inline void kernel(int64_t kc, const float *A, const float *B, float *C, 
  * one of them with a 17-column tail. A thread keeps the same panels of A
  * in every K block (a static schedule over the same count), so it adds
  * onto tiles only it wrote. */
-void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride, int64_t n,
-             float *C, int64_t ldc, const float *bias, int accumulate, int par)
+void pk_gemm_ld(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride,
+                int64_t ldb, int64_t n, float *C, int64_t ldc, const float *bias, int accumulate,
+                int par)
 {
     int64_t np = (n + PK_NR - 1) / PK_NR, nm = (M + PK_MR - 1) / PK_MR;
     if (K == 0) {
@@ -233,12 +237,12 @@ void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bst
         if (bym)
             for (int64_t p = 0; p < np; p++) {
                 int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
-                const float *B = Bp + p * bstride + k0 * PK_NR;
+                const float *B = Bp + p * bstride + k0 * ldb;
 #pragma omp for schedule(static) nowait
                 for (int64_t a = 0; a < nm; a++) {
                     int64_t i0 = a * PK_MR;
                     int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
-                    kernel(kc, Ak + i0 * kc, B, C + i0 * ldc + p * PK_NR, ldc, mr, nr, load,
+                    kernel(kc, Ak + i0 * kc, B, ldb, C + i0 * ldc + p * PK_NR, ldc, mr, nr, load,
                            k0 == 0 && bias ? bias + i0 : NULL);
                 }
             }
@@ -246,15 +250,21 @@ void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bst
 #pragma omp for schedule(static)
             for (int64_t p = 0; p < np; p++) {
                 int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
-                const float *B = Bp + p * bstride + k0 * PK_NR;
+                const float *B = Bp + p * bstride + k0 * ldb;
                 for (int64_t i0 = 0; i0 < M; i0 += PK_MR) {
                     int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
-                    kernel(kc, Ak + i0 * kc, B, C + i0 * ldc + p * PK_NR, ldc, mr, nr, load,
+                    kernel(kc, Ak + i0 * kc, B, ldb, C + i0 * ldc + p * PK_NR, ldc, mr, nr, load,
                            k0 == 0 && bias ? bias + i0 : NULL);
                 }
             }
         }
     }
+}
+
+void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride, int64_t n,
+             float *C, int64_t ldc, const float *bias, int accumulate, int par)
+{
+    pk_gemm_ld(Ap, M, K, Bp, bstride, PK_NR, n, C, ldc, bias, accumulate, par);
 }
 
 #else
@@ -272,6 +282,14 @@ void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bst
 {
     (void)Ap, (void)M, (void)K, (void)Bp, (void)bstride, (void)n, (void)C, (void)ldc, (void)bias,
         (void)accumulate, (void)par;
+}
+
+void pk_gemm_ld(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride,
+                int64_t ldb, int64_t n, float *C, int64_t ldc, const float *bias, int accumulate,
+                int par)
+{
+    (void)ldb;
+    pk_gemm(Ap, M, K, Bp, bstride, n, C, ldc, bias, accumulate, par);
 }
 
 #endif

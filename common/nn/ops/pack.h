@@ -60,5 +60,12 @@ void pk_zero_tail(float *Bp, int64_t ps, int64_t K, int64_t n);
  * zero-padded). par: split the panels over the OpenMP threads. */
 void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride, int64_t n,
              float *C, int64_t ldc, const float *bias, int accumulate, int par);
+/* The same with row k of panel p at Bp + p * bstride + k * ldb: ldb =
+ * PK_NR is pk_gemm; bstride = PK_NR and ldb = its row stride read a
+ * row-major B where it lies (a 1x1 convolution's input), no copy, the
+ * columns past n not read. */
+void pk_gemm_ld(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride,
+                int64_t ldb, int64_t n, float *C, int64_t ldc, const float *bias, int accumulate,
+                int par);
 
 #endif

@@ -20,7 +20,12 @@
  * channels or more on both sides (and so their input gradients) run by
  * Winograd's F(4x4, 3x3) instead (winograd.h). A depthwise convolution
  * (groups = Cin = Cout) would be Cin GEMMs of one row each, so it runs as
- * direct vectorised loops over the planes instead (depthwise.h). */
+ * direct vectorised loops over the planes instead (depthwise.h).
+ *
+ * Products with 16+ output channels and K >= 16 run on the engine's own
+ * AVX-512 packed GEMM (pack.h; pk_wanted), the lowering written straight
+ * into its panels and a 1x1 stride-1 input read where it lies; the rest,
+ * and every product of a build without AVX-512, on OpenBLAS. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>

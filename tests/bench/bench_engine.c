@@ -398,16 +398,23 @@ static void model_layer(const model *src, const node *nd, const char *name, doub
     model_free(m);
 }
 
+/* what: "layers" (each conv layer alone) or "grad" (one input gradient
+ * and one guided backprop map, batch 1, forward included). */
 static void model_mode(double secs, const char *file, const char *name, const char *batches,
-                       int layers)
+                       const char *what)
 {
     model *m = model_load(file);
+    int layers = !strcmp(what, "layers");
     for (const char *b = batches; *b;) {
         int n = atoi(b);
         if (n > 0)
             printf("%s_b%d_img_per_s\t%.2f\n", name, n, fwd_rate(m, n, secs));
         b += strcspn(b, ",");
         b += *b == ',';
+    }
+    if (!strcmp(what, "grad")) {
+        printf("%s_input_grad_ms\t%.2f\n", name, 1e3 * grad_time(m, secs, 1, RULE_STANDARD));
+        printf("%s_guided_ms\t%.2f\n", name, 1e3 * grad_time(m, secs, 1, RULE_GUIDED));
     }
     for (int i = 0; layers && i < m->n; i++)
         if (!strcmp(m->nodes[i].op, "Conv"))
@@ -425,7 +432,7 @@ int main(int argc, char **argv)
     }
     if (argc > 5 && !strcmp(argv[2], "model")) {
         rng_seed(&R, 1);
-        model_mode(secs, argv[3], argv[4], argv[5], argc > 6 && !strcmp(argv[6], "layers"));
+        model_mode(secs, argv[3], argv[4], argv[5], argc > 6 ? argv[6] : "");
         return 0;
     }
     /* Optional second argument: run only the groups named in it

@@ -1,7 +1,9 @@
 """make bench (zoo): PyTorch (Debian's 1.13, oneDNN) on the torchvision
 network the ONNX file was exported from (random weights: speed only).
-Usage: zoo_torch.py SECS THREADS NAME BATCHES; prints the keys
-bench_engine prints ("NAME_bN_img_per_s")."""
+Usage: zoo_torch.py SECS THREADS NAME BATCHES [grad]; prints the keys
+bench_engine prints ("NAME_bN_img_per_s"; with grad also NAME_input_grad_ms
+and NAME_guided_ms: forward and the input gradient of the first logit of
+one image, plain and with guided backprop's ReLU rule)."""
 import sys
 import time
 
@@ -24,3 +26,33 @@ for b in map(int, batches.split(",")):
             if t >= secs:
                 break
     print("%s_b%d_img_per_s\t%.2f" % (name, b, reps * b / t))
+
+
+def grad_ms(guided):
+    """Milliseconds of one forward + input gradient of logit 0, batch 1."""
+    x = torch.rand(1, 3, 224, 224)
+
+    def one():
+        xi = x.clone().requires_grad_(True)
+        m(xi)[0, 0].backward()
+        return xi.grad
+
+    one()
+    reps, t0 = 0, time.perf_counter()
+    while True:
+        one()
+        reps += 1
+        t = time.perf_counter() - t0
+        if t >= secs:
+            return 1e3 * t / reps
+
+
+if len(sys.argv) > 5 and sys.argv[5] == "grad":
+    print("%s_input_grad_ms\t%.2f" % (name, grad_ms(False)))
+    # Guided backprop: every rectifier (ReLU, ReLU6) passes only positive
+    # gradients, on top of its own derivative.
+    for mod in m.modules():
+        if isinstance(mod, (torch.nn.ReLU, torch.nn.ReLU6)):
+            mod.inplace = False
+            mod.register_full_backward_hook(lambda mod, gi, go: (gi[0].clamp(min=0),))
+    print("%s_guided_ms\t%.2f" % (name, grad_ms(True)))

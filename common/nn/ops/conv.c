@@ -20,7 +20,12 @@
  * channels or more on both sides (and so their input gradients) run by
  * Winograd's F(4x4, 3x3) instead (winograd.h). A depthwise convolution
  * (groups = Cin = Cout) would be Cin GEMMs of one row each, so it runs as
- * direct vectorised loops over the planes instead (depthwise.h). */
+ * direct vectorised loops over the planes instead (depthwise.h).
+ *
+ * Products with 16+ output channels and K >= 16 run on the engine's own
+ * AVX-512 packed GEMM (pack.h; pk_wanted), the lowering written straight
+ * into its panels and a 1x1 stride-1 input read where it lies; the rest,
+ * and every product of a build without AVX-512, on OpenBLAS. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +49,7 @@ typedef struct cgeo {
     int64_t cin, h, w, cout, oh, ow, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, g;
     int64_t crows;       /* output rows per chunk */
     int direct;          /* 1x1, stride 1, no padding: no lowering */
+    int pk;              /* on the packed GEMM (pack.h), lowered into panels */
 } cgeo;
 
 typedef struct conv_p {
@@ -69,9 +75,10 @@ static const op_weight_spec conv_weights[] = { { "weight", 1 }, { "bias", 0 }, {
 
 /* Rows of the column matrix (per image, all groups). */
 static int64_t col_rows(const cgeo *q) { return q->direct ? 0 : q->cin * q->kh * q->kw; }
-/* Rows of the lowered chunk the forward writes: with the packed GEMM
- * (pack.h) even a 1x1 convolution's input is copied into panels. */
-static int64_t lower_rows(const cgeo *q) { return pk_available() ? q->cin * q->kh * q->kw : col_rows(q); }
+/* Rows of the lowered chunk the forward writes: the packed GEMM (pack.h)
+ * reads a lowering written into panels, or a 1x1 convolution's input
+ * where it lies (pk_gemm_ld). */
+static int64_t lower_rows(const cgeo *q) { return q->pk && !q->direct ? q->cin * q->kh * q->kw : col_rows(q); }
 /* Floats of a lowered chunk of rows output rows (panels padded). */
 static size_t chunk_floats(const cgeo *q, int64_t rows)
 {
@@ -83,6 +90,7 @@ static size_t chunk_floats(const cgeo *q, int64_t rows)
  * that leaves the columns above the minimum, equal chunks. */
 static void set_chunk(cgeo *q, int wt)
 {
+    q->pk = pk_wanted(q->cout / q->g, q->cin / q->g * q->kh * q->kw);
     if (!lower_rows(q)) {
         q->crows = q->oh;
         return;
@@ -170,10 +178,11 @@ static size_t conv_workspace(conv_p *p, size_t wlen)
     p->slot = (p->slot + 15) / 16 * 16;
     size_t alen = 0;
     p->apk = p->slot * (size_t)p->wt + (p->tgrad ? (wlen + 15) / 16 * 16 : 0);
-    if (pk_available()) {
+    if (q->pk)
         alen = (size_t)q->g * pk_a_size(q->cout / q->g, q->cin / q->g * q->kh * q->kw);
+    if (p->tgrad && p->t.pk) {
         size_t at = (size_t)q->g * pk_a_size(q->cin / q->g, q->cout / q->g * q->kh * q->kw);
-        if (p->tgrad && at > alen)
+        if (at > alen)
             alen = at;
     }
     p->wino = p->apk + alen;
@@ -416,6 +425,13 @@ static void conv_chunk(const cgeo *q, const float *W, const float *apk, const fl
 {
     int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
     int64_t nc = (oy1 - oy0) * q->ow;
+    if (apk && q->direct) {
+        size_t as = pk_a_size(M, K);
+        for (int64_t g = 0; g < q->g; g++)
+            pk_gemm_ld(apk + g * as, M, K, x + g * K * ohw + oy0 * q->ow, PK_NR, ohw, nc,
+                       y + g * M * ohw + oy0 * q->ow, ohw, b ? b + g * M : NULL, beta != 0, par);
+        return;
+    }
     if (apk) {
         by_channels(im2col_panels, q, x, col, oy0, oy1, par);
         size_t as = pk_a_size(M, K);
@@ -450,7 +466,7 @@ static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const floa
     plan pl = make_plan(q, n, cp->wt, cp->slot);
     int64_t xs = q->cin * q->h * q->w, ys = q->cout * q->oh * q->ow;
     float *apk = NULL;
-    if (pk_available()) {
+    if (q->pk) {
         int64_t M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
         apk = ws + cp->apk;
         for (int64_t g = 0; g < q->g; g++)

@@ -7,9 +7,10 @@
  * once, not lowered and then packed again as a library GEMM would. The
  * micro-kernel keeps a PK_MR x PK_NR tile of C in 24 vector registers;
  * blocks of PK_KC rows of B stay in L1 while every panel of A passes.
- * Without AVX-512 at compile time, or without CNN_CONV_PACK=1 in the
- * environment (it is slower end to end for now: see pack.c), pk_available()
- * is 0 and callers use OpenBLAS instead. */
+ * Without AVX-512 at compile time pk_available() and pk_wanted() are 0 and
+ * callers use OpenBLAS instead. pk_available() (occlusion's region
+ * convolutions) is 1 only with CNN_CONV_PACK=1 in the environment;
+ * convolutions ask pk_wanted() per product shape (see pack.c). */
 #ifndef CNN_PACK_H
 #define CNN_PACK_H
 
@@ -30,6 +31,12 @@
 #endif
 
 int pk_available(void);
+/* Should a convolution's M x K (x columns) product run here rather than on
+ * OpenBLAS? CNN_CONV_PACK=1: always, =0: never, unset: by the shape. */
+int pk_wanted(int64_t M, int64_t K);
+/* As CNN_CONV_PACK would: 1 always, 0 never, -1 by the shape (tests; a
+ * model prepared before keeps its choice until prepared again). */
+void pk_set_mode(int mode);
 /* Floats of a packed M x K matrix. */
 size_t pk_a_size(int64_t M, int64_t K);
 /* Where element (i, k) of an M x K matrix lies in its packed form (the
@@ -53,5 +60,12 @@ void pk_zero_tail(float *Bp, int64_t ps, int64_t K, int64_t n);
  * zero-padded). par: split the panels over the OpenMP threads. */
 void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride, int64_t n,
              float *C, int64_t ldc, const float *bias, int accumulate, int par);
+/* The same with row k of panel p at Bp + p * bstride + k * ldb: ldb =
+ * PK_NR is pk_gemm; bstride = PK_NR and ldb = its row stride read a
+ * row-major B where it lies (a 1x1 convolution's input), no copy, the
+ * columns past n not read. */
+void pk_gemm_ld(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride,
+                int64_t ldb, int64_t n, float *C, int64_t ldc, const float *bias, int accumulate,
+                int par);
 
 #endif

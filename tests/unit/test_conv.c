@@ -1,0 +1,214 @@
+/* Unit tests of the Conv op through the engine (nn/ops/conv.c) against
+ * direct loops in double: forward, input gradient, weight and bias
+ * gradients, on each of its paths: the packed AVX-512 GEMM (pack.h) forced
+ * on, forced off (OpenBLAS), and chosen by shape; 1x1 direct, im2col,
+ * transposed-convolution and col2im input gradients, Winograd. Geometries
+ * leave every edge somewhere: output channels that are not a multiple of
+ * the 12-row panel, output widths and chunks that are not a multiple of
+ * the 32-column panel (1..40 columns), K over several 256-row blocks,
+ * strides 1-3, asymmetric pads and pads past the kernel's reach, dilation,
+ * groups, one thread and two, one image and several. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/rng.h"
+#include "nn/engine.h"
+#include "nn/model.h"
+#include "nn/ops/pack.h"
+
+static rng R;
+
+static tensor *rnd(int nd, int64_t a, int64_t b, int64_t c, int64_t d)
+{
+    int64_t dims[4] = { a, b, c, d };
+    tensor *t = tensor_new(nd, dims);
+    for (int64_t i = 0; i < tensor_numel(t); i++)
+        t->data[i] = (float)(rng_uniform(&R) * 2 - 1);
+    return t;
+}
+
+typedef struct geo {
+    int64_t cin, h, w, cout, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, g;
+} geo;
+
+/* y, gx, gW, gb of n images in double by the definition. */
+static void reference(const geo *q, int64_t oh, int64_t ow, int n, const float *x,
+                      const float *W, const float *b, const float *gy, double *y, double *gx,
+                      double *gW, double *gb)
+{
+    int64_t ci = q->cin / q->g, co = q->cout / q->g, kk = q->kh * q->kw;
+    for (int i = 0; i < n; i++)
+        for (int64_t o = 0; o < q->cout; o++)
+            for (int64_t oy = 0; oy < oh; oy++)
+                for (int64_t ox = 0; ox < ow; ox++) {
+                    int64_t yi = ((i * q->cout + o) * oh + oy) * ow + ox;
+                    double s = b[o], gv = gy[yi];
+                    gb[o] += gv;
+                    for (int64_t c = 0; c < ci; c++)
+                        for (int64_t ki = 0; ki < q->kh; ki++)
+                            for (int64_t kj = 0; kj < q->kw; kj++) {
+                                int64_t iy = oy * q->sh - q->pt + ki * q->dh;
+                                int64_t ix = ox * q->sw - q->pl + kj * q->dw;
+                                if (iy < 0 || iy >= q->h || ix < 0 || ix >= q->w)
+                                    continue;
+                                int64_t xi = ((i * q->cin + o / co * ci + c) * q->h + iy) * q->w + ix;
+                                int64_t wi = (o * ci + c) * kk + ki * q->kw + kj;
+                                s += (double)W[wi] * x[xi];
+                                gx[xi] += (double)W[wi] * gv;
+                                gW[wi] += (double)x[xi] * gv;
+                            }
+                    y[yi] = s;
+                }
+}
+
+static double maxdiff(const float *a, const double *b, int64_t n, double *scale)
+{
+    double d = 0;
+    *scale = 1e-30;
+    for (int64_t i = 0; i < n; i++) {
+        if (!(fabs(a[i] - b[i]) <= d))   /* NaN (a value not written) too */
+            d = isnan(a[i]) ? INFINITY : fabs(a[i] - b[i]);
+        if (fabs(b[i]) > *scale)
+            *scale = fabs(b[i]);
+    }
+    return d;
+}
+
+static void compare(const char *what, const char *geo_s, const float *a, const double *b,
+                    int64_t n)
+{
+    double s, d = maxdiff(a, b, n, &s);
+    if (!(d <= 2e-5 * s))
+        fail_msg("%s %s: %g of %g", what, geo_s, d, s);
+}
+
+/* One convolution in every pack mode, n images, on `threads` threads. */
+static void check(geo q, int n, int threads)
+{
+    int64_t oh = (q.h + q.pt + q.pb - q.dh * (q.kh - 1) - 1) / q.sh + 1;
+    int64_t ow = (q.w + q.pl + q.pr - q.dw * (q.kw - 1) - 1) / q.sw + 1;
+    int64_t ci = q.cin / q.g, kk = q.kh * q.kw;
+    int64_t xs = n * q.cin * q.h * q.w, ys = n * q.cout * oh * ow, wl = q.cout * ci * kk;
+    tensor *W = rnd(4, q.cout, ci, q.kh, q.kw), *b = rnd(1, q.cout, 0, 0, 0);
+    tensor *x = rnd(4, n, q.cin, q.h, q.w), *gy = rnd(4, n, q.cout, oh, ow);
+    for (int64_t i = 0; i < xs; i++)
+        x->data[i] = (x->data[i] + 1) / 2;   /* pixels in [0,1] */
+    double *ry = calloc((size_t)ys, sizeof *ry), *rgx = calloc((size_t)xs, sizeof *rgx);
+    double *rgW = calloc((size_t)wl, sizeof *rgW), *rgb = calloc((size_t)q.cout, sizeof *rgb);
+    reference(&q, oh, ow, n, x->data, W->data, b->data, gy->data, ry, rgx, rgW, rgb);
+    char gs[200];
+    snprintf(gs, sizeof gs,
+             "cin%lld %lldx%lld cout%lld k%lldx%lld s%lld,%lld p%lld,%lld,%lld,%lld d%lld,%lld "
+             "g%lld n%d t%d",
+             (long long)q.cin, (long long)q.h, (long long)q.w, (long long)q.cout,
+             (long long)q.kh, (long long)q.kw, (long long)q.sh, (long long)q.sw,
+             (long long)q.pt, (long long)q.pl, (long long)q.pb, (long long)q.pr,
+             (long long)q.dh, (long long)q.dw, (long long)q.g, n, threads);
+    omp_set_num_threads(threads);
+    for (int mode = -1; mode <= 1; mode++) {
+        pk_set_mode(mode);
+        model *m = model_new(q.cin, q.h, q.w);
+        node *nd = model_add(m, "conv", "Conv", "input");
+        double st[2] = { (double)q.sh, (double)q.sw }, dl[2] = { (double)q.dh, (double)q.dw };
+        double pd[4] = { (double)q.pt, (double)q.pl, (double)q.pb, (double)q.pr };
+        double gr[1] = { (double)q.g };
+        node_set(nd, "stride", 2, st);
+        node_set(nd, "dilation", 2, dl);
+        node_set(nd, "pad", 4, pd);
+        node_set(nd, "groups", 1, gr);
+        node_add_weight(nd, "weight", tensor_clone(W));
+        node_add_weight(nd, "bias", tensor_clone(b));
+        char err[256];
+        if (model_prepare(m, err, sizeof err))
+            fail_msg("prepare %s: %s", gs, err);
+        engine *e = engine_new(m, n, 0, 1);
+        char gm[240];
+        snprintf(gm, sizeof gm, "%s pack %s", gs, mode < 0 ? "auto" : mode ? "on" : "off");
+        /* Twice: a second call must not depend on what the first left. */
+        for (int rep = 0; rep < 2; rep++) {
+            engine_forward(e, x);
+            compare("forward", gm, engine_output(e)->data, ry, ys);
+            engine_zero_wgrad(e);
+            engine_backward(e, 0, gy, RULE_STANDARD, 1);
+            compare("input gradient", gm, engine_input_grad(e)->data, rgx, xs);
+            compare("weight gradient", gm, engine_wgrad(e, 0, 0)->data, rgW, wl);
+            compare("bias gradient", gm, engine_wgrad(e, 0, 1)->data, rgb, q.cout);
+        }
+        engine_free(e);
+        model_free(m);
+    }
+    pk_set_mode(-1);
+    tensor_free(W), tensor_free(b), tensor_free(x), tensor_free(gy);
+    free(ry), free(rgx), free(rgW), free(rgb);
+}
+
+#define G(cin, h, w, cout, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, g)                            \
+    ((geo){ cin, h, w, cout, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, g })
+
+/* Output channels 24..37 (panel tails of every length against 12 rows),
+ * widths 1..40 (column tails against 32), 3x3 stride 1 and 2. */
+static void test_conv_tails(void **state)
+{
+    (void)state;
+    rng_seed(&R, 11);
+    for (int64_t w = 1; w <= 40; w += 3)
+        check(G(4, 3 + w % 3, w, 24 + w % 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 2, 2);
+    for (int64_t c = 24; c <= 37; c++)
+        check(G(5, 6, 7, c, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1), 1, c % 2 + 1);
+    /* 1x1 stride 1 read where the input lies: columns 1..40 and 49
+     * (one panel under 16, one over, two with a 17-column tail). */
+    for (int64_t w = 1; w <= 40; w += 3)
+        check(G(20 + w % 7, 1 + w % 2, w, 16 + w % 13, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 2, 2);
+    check(G(64, 7, 7, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 1, 2);
+    /* K = Cin k^2 across several 256-row blocks, with a remainder. */
+    check(G(61, 6, 9, 26, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 2, 2);
+    check(G(300, 4, 5, 25, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 2, 2);
+}
+
+/* 1x1 (direct and padded or strided), strides 1-3, asymmetric pads and
+ * pads past the kernel's reach, dilation, 5x5 and 7x7 first layers. */
+static void test_conv_edges(void **state)
+{
+    (void)state;
+    rng_seed(&R, 12);
+    check(G(40, 7, 9, 30, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 3, 2);
+    check(G(40, 7, 9, 30, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1), 2, 2);
+    check(G(40, 7, 9, 30, 1, 1, 1, 1, 1, 0, 2, 1, 1, 1, 1), 1, 2);
+    check(G(8, 11, 13, 28, 3, 3, 3, 2, 2, 0, 1, 3, 1, 1, 1), 2, 2);
+    check(G(8, 11, 13, 28, 3, 3, 1, 1, 4, 3, 4, 5, 1, 1, 1), 1, 1);
+    check(G(8, 12, 14, 28, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1), 2, 2);
+    check(G(3, 23, 21, 32, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1), 2, 2);
+    check(G(3, 31, 29, 32, 11, 11, 4, 4, 2, 2, 2, 2, 1, 1, 1), 1, 2);
+    check(G(24, 9, 10, 36, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1), 2, 2);
+}
+
+/* Groups (ResNeXt/AlexNet-like and RegNet-like), and 3x3 stride-1 layers
+ * with 16+ channels on Winograd, large enough for several chunks. */
+static void test_conv_groups_wino(void **state)
+{
+    (void)state;
+    rng_seed(&R, 13);
+    check(G(48, 9, 11, 72, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2), 2, 2);
+    check(G(64, 8, 7, 64, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 4), 2, 2);
+    check(G(48, 10, 9, 96, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 3), 2, 2);
+    check(G(32, 21, 19, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 2, 2);
+    check(G(24, 70, 66, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 1, 2);
+}
+
+int main(void)
+{
+    setenv("CNN_PAR_FLOPS", "1", 1);   /* every product split, however small */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv_tails),
+        cmocka_unit_test(test_conv_edges),
+        cmocka_unit_test(test_conv_groups_wino),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

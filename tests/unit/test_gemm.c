@@ -1,0 +1,136 @@
+/* Unit tests of the packed GEMM (nn/ops/pack.c) against double loops:
+ * pk_pack_a's layout (every element where pk_a_at says, the rows past M
+ * zero) for row counts around the 12-row panel and K around the 16-column
+ * transpose and the 256-row block; pk_gemm with tails of rows and columns,
+ * several K blocks, bias, accumulation, B packed and B row-major
+ * (pk_gemm_ld), split by columns (more columns than rows) and by rows
+ * (more rows than columns), one thread and two.
+ * Without AVX-512 the kernel is not compiled in and the test says so. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/rng.h"
+#include "nn/ops/pack.h"
+
+static rng R;
+
+static float *rnd(int64_t n)
+{
+    float *a = malloc((size_t)(n > 0 ? n : 1) * sizeof *a);
+    for (int64_t i = 0; i < n; i++)
+        a[i] = (float)(rng_uniform(&R) * 2 - 1);
+    return a;
+}
+
+static void check_pack(int64_t M, int64_t K, int64_t lda)
+{
+    float *A = rnd(M * lda), *Ap = malloc(pk_a_size(M, K) * sizeof *Ap);
+    for (size_t i = 0; i < pk_a_size(M, K); i++)
+        Ap[i] = NAN;   /* every packed element must be written */
+    pk_pack_a(A, M, K, lda, Ap);
+    int64_t Mp = (M + PK_MR - 1) / PK_MR * PK_MR;
+    for (int64_t i = 0; i < Mp; i++)
+        for (int64_t k = 0; k < K; k++) {
+            float want = i < M ? A[i * lda + k] : 0.0f, got = Ap[pk_a_at(M, K, i, k)];
+            if (!(got == want))
+                fail_msg("pk_pack_a M%lld K%lld lda%lld: (%lld, %lld) is %g, not %g",
+                         (long long)M, (long long)K, (long long)lda, (long long)i, (long long)k,
+                         got, want);
+        }
+    free(A), free(Ap);
+}
+
+static void test_pack_a(void **state)
+{
+    (void)state;
+    rng_seed(&R, 21);
+    if (!PK_KERNEL)
+        skip();
+    static const int64_t ks[] = { 1, 15, 16, 17, 31, 32, 255, 256, 257, 300, 530 };
+    for (int64_t M = 1; M <= 30; M++)
+        for (size_t j = 0; j < sizeof ks / sizeof *ks; j++)
+            check_pack(M, ks[j], ks[j] + M % 3);
+    check_pack(600, 1000, 1000);   /* parallel over panels */
+}
+
+/* C = A B (+ C) (+ bias) with B (K x n, row-major) written into panels. */
+static void check_gemm(int64_t M, int64_t K, int64_t n, int bias, int acc, int par, int threads)
+{
+    int64_t ldc = n + 3, ps = K * PK_NR, np = (n + PK_NR - 1) / PK_NR;
+    float *A = rnd(M * K), *B = rnd(K * n), *b = rnd(M), *C = rnd(M * ldc);
+    float *Ap = malloc(pk_a_size(M, K) * sizeof *Ap), *Bp = malloc((size_t)(np * ps) * sizeof *Bp);
+    double *want = malloc((size_t)(M * ldc) * sizeof *want);
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < ldc; j++) {
+            double s = j < n && !acc ? 0 : C[i * ldc + j];
+            if (j < n) {
+                for (int64_t k = 0; k < K; k++)
+                    s += (double)A[i * K + k] * B[k * n + j];
+                s += bias ? b[i] : 0;
+            }
+            want[i * ldc + j] = s;   /* columns past n untouched */
+        }
+    pk_pack_a(A, M, K, K, Ap);
+    for (int64_t k = 0; k < K; k++)
+        pk_put(Bp, ps, k, 0, B + k * n, n, 1);
+    pk_zero_tail(Bp, ps, K, n);
+    omp_set_num_threads(threads);
+    /* B row-major where it lies (pk_gemm_ld), row stride n + 5. */
+    int64_t ldb = n + 5;
+    float *Br = malloc((size_t)(K * ldb + 1) * sizeof *Br);
+    float *C2 = malloc((size_t)(M * ldc + 1) * sizeof *C2);
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t j = 0; j < ldb; j++)
+            Br[k * ldb + j] = j < n ? B[k * n + j] : NAN;
+    for (int64_t i = 0; i < M * ldc; i++)
+        C2[i] = C[i];
+    pk_gemm(Ap, M, K, Bp, ps, n, C, ldc, bias ? b : NULL, acc, par);
+    pk_gemm_ld(Ap, M, K, Br, PK_NR, ldb, n, C2, ldc, bias ? b : NULL, acc, par);
+    for (int v = 0; v < 2; v++) {
+        const float *Cv = v ? C2 : C;
+        double d = 0, scale = 1e-30;
+        for (int64_t i = 0; i < M * ldc; i++) {
+            if (!(fabs(Cv[i] - want[i]) <= d))
+                d = isnan(Cv[i]) ? INFINITY : fabs(Cv[i] - want[i]);
+            scale = fabs(want[i]) > scale ? fabs(want[i]) : scale;
+        }
+        if (!(d <= 1e-5 * scale))
+            fail_msg("%s M%lld K%lld n%lld bias%d acc%d par%d t%d: %g of %g",
+                     v ? "pk_gemm_ld" : "pk_gemm", (long long)M, (long long)K, (long long)n,
+                     bias, acc, par, threads, d, scale);
+    }
+    free(A), free(B), free(b), free(C), free(Ap), free(Bp), free(want), free(Br), free(C2);
+}
+
+static void test_gemm_tails(void **state)
+{
+    (void)state;
+    rng_seed(&R, 22);
+    if (!PK_KERNEL)
+        skip();
+    /* Column tails 1..40 against 32 (and the half-panel kernel), row tails. */
+    for (int64_t n = 1; n <= 40; n++)
+        check_gemm(13 + n % 12, 37, n, n % 2, n % 3 == 0, 1, 2);
+    /* Several K blocks with a remainder; split by columns and by rows. */
+    check_gemm(25, 600, 200, 1, 0, 1, 2);
+    check_gemm(300, 530, 49, 1, 1, 1, 2);
+    check_gemm(517, 257, 17, 0, 0, 1, 2);
+    check_gemm(100, 300, 70, 1, 1, 0, 1);
+    check_gemm(7, 0, 9, 1, 1, 1, 2);   /* K = 0: C is its bias */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pack_a),
+        cmocka_unit_test(test_gemm_tails),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

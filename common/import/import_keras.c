@@ -1718,7 +1718,7 @@ model *import_keras_tfjs(const char *path, const import_opts *o)
     }
     k.src = jpath;
     size_t len;
-    unsigned char *txt = cli_slurp(jpath, KERAS_MAX_JSON, &len);
+    unsigned char *txt = cli_read_file(jpath, KERAS_MAX_JSON, 0, &len);
     json_error_t je;
     k.root = json_loadb((const char *)txt, len, JSON_REJECT_DUPLICATES, &je);
     free(txt);

@@ -1,10 +1,12 @@
 #include "io/h5io.h"
 #include "base/cli.h"
+#include "base/finite.h"
 #include "io/outfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5_hl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -795,8 +797,36 @@ static void write_plain(h5out *out, const char *dset, hid_t ft, hid_t mt, int nd
     H5Sclose(s);
 }
 
+/* Every float a tool writes passes here first: a NaN or an infinity is
+ * refused (the tool dies, so no output is left) with one line naming the
+ * output, the dataset and where. The tools that can say more (which image,
+ * which logit) check their results before this. */
+static void refuse_nonfinite(h5out *out, const char *dset, hid_t mt, int nd, const int64_t *dims,
+                             int64_t start, const void *data)
+{
+    int f32 = H5Tequal(mt, H5T_NATIVE_FLOAT) > 0, f64 = !f32 && H5Tequal(mt, H5T_NATIVE_DOUBLE) > 0;
+    int64_t n = shape_numel(nd, dims, INT64_MAX), i = -1;
+    if (n <= 0 || (!f32 && !f64))
+        return;
+    if (f32) {
+        i = finite_first_bad(data, n);
+    } else {
+        for (int64_t k = 0; k < n && i < 0; k++)
+            if (!isfinite(((const double *)data)[k]))
+                i = k;
+    }
+    if (i < 0)
+        return;
+    double v = f32 ? ((const float *)data)[i] : ((const double *)data)[i];
+    int64_t row = nd ? n / dims[0] : n;
+    die("%s: refusing to write %s to '%s' (row %lld, element %lld): the result is not finite",
+        out->name, isnan(v) ? "a NaN" : "an infinity", dset,
+        (long long)(start + (nd ? i / row : 0)), (long long)(nd ? i % row : 0));
+}
+
 void h5out_write(h5out *out, const char *dset, const tensor *t)
 {
+    refuse_nonfinite(out, dset, H5T_NATIVE_FLOAT, t->ndim, t->dims, 0, t->data);
     write_plain(out, dset, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, t->ndim, t->dims, t->data);
 }
 
@@ -904,11 +934,13 @@ void h5out_create_rows_typed(h5out *out, const char *dset, hid_t ft, int ndim,
 void h5out_write_rows_raw(h5out *out, const char *dset, hid_t mt, int64_t start, int ndim,
                           const int64_t *dims, const void *data)
 {
+    refuse_nonfinite(out, dset, mt, ndim, dims, start, data);
     write_rows(out, dset, mt, start, ndim, dims, data);
 }
 
 void h5out_write_rows(h5out *out, const char *dset, int64_t start, const tensor *rows)
 {
+    refuse_nonfinite(out, dset, H5T_NATIVE_FLOAT, rows->ndim, rows->dims, start, rows->data);
     write_rows(out, dset, H5T_NATIVE_FLOAT, start, rows->ndim, rows->dims, rows->data);
 }
 

@@ -280,7 +280,7 @@ static void copy_shards(const char *from)
         snprintf(src, sizeof src, "%s/%s", from, e->d_name);
         snprintf(dst, sizeof dst, "%s/%s", dir, e->d_name);
         size_t n;
-        unsigned char *b = cli_slurp(src, (size_t)1 << 26, &n);
+        unsigned char *b = cli_read_file(src, (size_t)1 << 26, 0, &n);
         put(dst, b, n);
         free(b);
     }

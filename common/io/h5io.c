@@ -1,3 +1,4 @@
+#define _GNU_SOURCE   /* dl_iterate_phdr */
 #include "io/h5io.h"
 #include "base/cli.h"
 #include "base/finite.h"
@@ -7,6 +8,10 @@
 #include <fcntl.h>
 #include <hdf5_hl.h>
 #include <math.h>
+#include <execinfo.h>
+#include <link.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +21,113 @@
 
 /* Largest array a tool will allocate from a file's claim (16 GiB). */
 #define H5IO_MAX_FLOATS ((int64_t)1 << 32)
+
+/* libhdf5 1.10 trusts lengths inside a file: a corrupt one can make it
+ * read out of bounds and crash (in its global heap, where variable-length
+ * strings live, in a group's link table, ...) or loop forever on a global
+ * heap (found by fuzzing; tests/fuzz/README.md). Both end the tool as any
+ * bad input does, with die()'s one line naming the file, no output left:
+ * a SIGSEGV or SIGBUS whose stack passes through libhdf5 names the input
+ * an h5in function was working on (a fault elsewhere stays a crash), and
+ * variable-length strings are read under a 10 s alarm. Off under
+ * AddressSanitizer, which must keep reporting (GCC says so with
+ * __SANITIZE_ADDRESS__, clang before 15 only with __has_feature). */
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#define H5IO_ASAN 1
+#endif
+#define H5IO_STRING_SECONDS 10
+
+static const char *volatile reading;   /* the input an h5in function works on */
+
+#ifndef H5IO_ASAN
+static struct { uintptr_t a, b; } hdf5_text[8];
+static int nhdf5;
+static struct sigaction old_segv, old_bus, old_alrm;
+static unsigned left;
+static volatile int hang_armed;
+
+static int find_hdf5(struct dl_phdr_info *i, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    if (!i->dlpi_name || !strstr(i->dlpi_name, "libhdf5"))
+        return 0;
+    for (int k = 0; k < i->dlpi_phnum && nhdf5 < 8; k++)
+        if (i->dlpi_phdr[k].p_type == PT_LOAD && (i->dlpi_phdr[k].p_flags & PF_X)) {
+            hdf5_text[nhdf5].a = i->dlpi_addr + i->dlpi_phdr[k].p_vaddr;
+            hdf5_text[nhdf5].b = hdf5_text[nhdf5].a + i->dlpi_phdr[k].p_memsz;
+            nhdf5++;
+        }
+    return 0;
+}
+
+static void h5_crash(int sig)
+{
+    void *f[48];
+    int n = backtrace(f, 48);
+    for (int i = 0; reading && i < n; i++)
+        for (int k = 0; k < nhdf5; k++)
+            if ((uintptr_t)f[i] >= hdf5_text[k].a && (uintptr_t)f[i] < hdf5_text[k].b)
+                die("%s: corrupt HDF5 file (the HDF5 library crashed reading it)", reading);
+    /* Not in libhdf5: the fault happens again under the handler before. */
+    sigaction(sig, sig == SIGBUS ? &old_bus : &old_segv, NULL);
+}
+
+static void h5_hang(int sig)
+{
+    (void)sig;
+    hang_armed = 0;   /* die() may return to a caller: the fuzzing harness */
+    alarm(0);
+    sigaction(SIGALRM, &old_alrm, NULL);
+    die("%s: corrupt HDF5 file (the HDF5 library found no end reading it)", reading);
+}
+#endif
+
+/* Installed with the first input. */
+static void crash_guard(void)
+{
+#ifndef H5IO_ASAN
+    static int done;
+    if (done++)
+        return;
+    dl_iterate_phdr(find_hdf5, NULL);
+    void *f[4];
+    backtrace(f, 4);   /* the unwinder loads now, not in the handler */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = h5_crash;
+    sa.sa_flags = SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    sigaction(SIGBUS, &sa, &old_bus);
+#endif
+}
+
+/* Arm (1) or disarm (0) the alarm around a read of strings. */
+static void hang_guard(int on)
+{
+#ifndef H5IO_ASAN
+    if (on) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = h5_hang;
+        sa.sa_flags = SA_NODEFER;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGALRM, &sa, &old_alrm);
+        hang_armed = 1;
+        left = alarm(H5IO_STRING_SECONDS);
+    } else if (hang_armed) {
+        hang_armed = 0;
+        alarm(left);
+        sigaction(SIGALRM, &old_alrm, NULL);
+    }
+#else
+    (void)on;
+#endif
+}
 
 static void *read_stdin(size_t *len)
 {
@@ -64,6 +176,12 @@ static void note_history(h5in *in)
 
 const char *h5io_inputs_history(void) { return inputs_history ? inputs_history : ""; }
 
+void h5io_forget_inputs_history(void)
+{
+    free(inputs_history);
+    inputs_history = NULL;
+}
+
 static h5in *open_file(const char *path);
 
 h5in *h5in_open(const char *path)
@@ -76,9 +194,11 @@ h5in *h5in_open(const char *path)
 static h5in *open_file(const char *path)
 {
     h5in *in = xcalloc(1, sizeof *in);
+    crash_guard();
     if (!path || !strcmp(path, "-")) {
         size_t len;
         in->name = xstrdup("<stdin>");
+        reading = in->name;
         if (isatty(STDIN_FILENO))
             die_usage("no input file given and standard input is a terminal");
         cli_note_input_fd(STDIN_FILENO);
@@ -92,6 +212,7 @@ static h5in *open_file(const char *path)
         return in;
     }
     in->name = xstrdup(path);
+    reading = in->name;
     struct stat st;
     if (stat(path, &st))
         die("%s: cannot open:", path);
@@ -114,7 +235,9 @@ void h5in_close(h5in *in)
 {
     if (!in)
         return;
+    reading = in->name;
     H5Fclose(in->f);
+    reading = NULL;
     free(in->image);
     free(in->name);
     free(in);
@@ -127,6 +250,7 @@ void h5in_close(h5in *in)
 int h5in_has(h5in *in, const char *dset)
 {
     /* H5Lexists fails on a missing intermediate group: walk the path. */
+    reading = in->name;
     char buf[512];
     if (strlen(dset) >= sizeof buf)
         return 0;
@@ -153,6 +277,7 @@ int h5in_has(h5in *in, const char *dset)
 
 char *h5in_attr_str(h5in *in, const char *obj, const char *name)
 {
+    reading = in->name;
     if (strcmp(obj, "/") && !h5in_has(in, obj))
         return NULL;
     htri_t e = H5Aexists_by_name(in->f, obj, name, H5P_DEFAULT);
@@ -171,7 +296,10 @@ char *h5in_attr_str(h5in *in, const char *obj, const char *name)
             hid_t mt = H5Tcopy(H5T_C_S1);
             H5Tset_size(mt, H5T_VARIABLE);
             H5Tset_cset(mt, H5Tget_cset(t));
-            if (H5Aread(a, mt, &v) < 0)
+            hang_guard(1);
+            herr_t r = H5Aread(a, mt, &v);
+            hang_guard(0);
+            if (r < 0)
                 die("%s: attribute '%s' of '%s' is corrupt", in->name, name, obj);
             if (v) {
                 res = xstrdup(v);
@@ -199,6 +327,7 @@ char *h5in_attr_str(h5in *in, const char *obj, const char *name)
 
 static int attr_num(h5in *in, const char *obj, const char *name, hid_t mt, void *v, int max)
 {
+    reading = in->name;
     if (strcmp(obj, "/") && !h5in_has(in, obj))
         return -1;
     htri_t e = H5Aexists_by_name(in->f, obj, name, H5P_DEFAULT);
@@ -254,6 +383,7 @@ void h5in_require_kind(h5in *in, const char *kinds)
 
 static hid_t open_dset(h5in *in, const char *dset)
 {
+    reading = in->name;
     if (!h5in_has(in, dset))
         die("%s: no dataset '%s'", in->name, dset);
     hid_t d = H5Dopen2(in->f, dset, H5P_DEFAULT);
@@ -579,7 +709,9 @@ char **h5in_read_strings(h5in *in, const char *dset, int *n)
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, H5T_VARIABLE);
         H5Tset_cset(mt, H5Tget_cset(t));
+        hang_guard(1);
         r = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
+        hang_guard(0);
         for (hssize_t i = 0; r >= 0 && i < np; i++)
             v[i] = xstrdup(raw[i] ? raw[i] : "");
         if (r >= 0)
@@ -622,6 +754,7 @@ static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *d
 
 int h5in_list(h5in *in, const char *group, char ***names)
 {
+    reading = in->name;
     if (strcmp(group, "/") && !h5in_has(in, group))
         die("%s: no group '%s'", in->name, group);
     hid_t g = H5Gopen2(in->f, group, H5P_DEFAULT);

@@ -27,6 +27,9 @@ void h5in_close(h5in *in);
  * line once in the order first seen, newline-terminated ("" when none):
  * what made a picture's inputs (cnn-render stores it in its PNGs). */
 const char *h5io_inputs_history(void);
+/* Forget those lines (a process that opens files again and again, as the
+ * fuzzing harness does). */
+void h5io_forget_inputs_history(void);
 /* The root attribute "kind" (malloc'd; NULL when absent). */
 char *h5in_kind(h5in *in);
 /* Die unless the file's kind is one of the comma-separated kinds. */

@@ -265,7 +265,7 @@ int main(int argc, char **argv)
             snprintf(s_at, sizeof s_at, "%ld", at);
             snprintf(s_t, sizeof s_t, "%g", limit - (now() - t0));
             snprintf(s_r, sizeof s_r, "%ld", runs);
-            char **v = calloc((size_t)argc + 10, sizeof *v);
+            static char *v[256];   /* no malloc: the heap may be damaged */
             int k = 0;
             v[k++] = args[0];
             v[k++] = "-s";
@@ -278,7 +278,7 @@ int main(int argc, char **argv)
                 v[k++] = "-x";
                 v[k++] = (char *)skip;
             }
-            for (int i = first; i < argc; i++)
+            for (int i = first; i < argc && k < 255; i++)
                 v[k++] = args[i];
             fflush(NULL);
             execv("/proc/self/exe", v);

@@ -486,17 +486,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
     } else {
-        h5io_forget_inputs_history();   /* before tsweep frees it */
-        /* After a crash or hang inside libhdf5 (h5io's guard) its state
-         * is not to be trusted: nothing is closed, and the plain driver
-         * goes on in a fresh process. */
-        if (strstr(msg, "(the HDF5 library"))
+        /* After a crash or hang inside libhdf5 (h5io's guard) its state,
+         * and the heap's, is not to be trusted: nothing is closed or
+         * freed, and the plain driver goes on in a fresh process. */
+        if (strstr(msg, "(the HDF5 library")) {
             fuzz_tainted = 1;
-        else
+        } else {
+            h5io_forget_inputs_history();   /* before tsweep frees it */
             h5_close_all();
+        }
     }
     tracking = 0;
     in_run = 0;
-    tsweep();   /* what a die left behind (a normal run frees everything) */
+    if (!fuzz_tainted)   /* else the heap itself may be damaged: the driver restarts */
+        tsweep();   /* what a die left behind (a normal run frees everything) */
     return 0;
 }

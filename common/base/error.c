@@ -1,12 +1,14 @@
 /* error: the program name, messages and exits, and the temporary files
  * removed when a tool dies or is killed.
  *
- * One exit path: die() and die_usage() print their line, run the hooks the
- * floors above registered (h5io abandons its open outputs), remove the
- * registered temporary files and leave with _exit(): no atexit handler runs,
- * HDF5's included (its close of a file whose write failed crashed on a full
- * disk). The first thread to die wins; any other thread that calls die()
- * afterwards waits for the process to end. */
+ * One exit path: die() and die_usage() print their line, remove the
+ * registered temporary files (io/outfile registers every output's) and
+ * leave with _exit(): no atexit handler runs, HDF5's included (its close of
+ * a file whose write failed crashed on a full disk). The first thread to
+ * die wins; any other thread that calls die() afterwards waits for the
+ * process to end. The same list is emptied by SIGINT, SIGTERM, SIGHUP and
+ * SIGPIPE (then the signal ends the process as it would have) and at a
+ * normal exit(). */
 #include "base/error.h"
 
 #include <errno.h>
@@ -23,9 +25,6 @@ int cli_quiet;
 static const char *progname = "cnn";
 #define MAXTMP 16
 static char *tmpfiles[MAXTMP];
-#define MAXHOOK 8
-static void (*hooks[MAXHOOK])(void);
-static int nhooks;
 static atomic_int dying;
 static pthread_t dier;
 
@@ -59,15 +58,9 @@ void error_init(const char *argv0)
     signal(SIGTERM, on_signal);
     signal(SIGHUP, on_signal);
     signal(SIGPIPE, on_signal);
-}
-
-void error_on_die(void (*fn)(void))
-{
-    for (int i = 0; i < nhooks; i++)
-        if (hooks[i] == fn)
-            return;
-    if (nhooks < MAXHOOK)
-        hooks[nhooks++] = fn;
+    /* Past a file size limit (ulimit -f) write() fails with EFBIG and the
+     * tool says so, as on a full disk, instead of being killed. */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 void cli_register_tmp(const char *path)
@@ -145,8 +138,6 @@ static void claim(int code)
 
 static void __attribute__((noreturn)) leave(int code)
 {
-    for (int i = nhooks - 1; i >= 0; i--)
-        hooks[i]();
     for (int i = 0; i < MAXTMP; i++)
         if (tmpfiles[i])
             unlink(tmpfiles[i]);

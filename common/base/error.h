@@ -16,11 +16,10 @@ const char *cli_progname(void);
 
 /* Print "prog: message" (and ": strerror(errno)" when the format ends with
  * ':') to stderr, control bytes escaped as \xNN, and exit 1; die_usage
- * exits 2 and suggests --help. The one exit path: the hooks registered with
- * error_on_die run (newest first), registered temporary files are removed,
- * then _exit() (no atexit handler runs: HDF5 does not close the outputs).
- * Under threads the first caller wins; another thread calling die() waits
- * for the process to end. */
+ * exits 2 and suggests --help. The one exit path: registered temporary
+ * files are removed, then _exit() (no atexit handler runs: HDF5 does not
+ * close the outputs). Under threads the first caller wins; another thread
+ * calling die() waits for the process to end. */
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -30,10 +29,6 @@ extern int cli_quiet;
 /* For functions that report instead of dying: the message into err (len
  * bytes); returns -1, so a function can "return errmsg(err, len, ...);". */
 int errmsg(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* Run fn when the tool dies (before the temporary files are removed and
- * the process leaves): the floors above abandon their open outputs. */
-void error_on_die(void (*fn)(void));
 
 /* A helper thread whose failure the main thread reports (cnn-pca's
  * read-ahead): after error_trap_thread(t) on that thread, die() there
@@ -48,8 +43,11 @@ typedef struct error_trap {
 void error_trap_thread(error_trap *t);
 void error_trap_check(const error_trap *t);
 
-/* Register a temporary file to be removed if the tool dies before
- * cli_forget_tmp() is called for it. */
+/* The one list of temporary files (io/outfile registers each output's):
+ * one registered and not yet forgotten (cli_forget_tmp, once renamed into
+ * place) is removed when the tool dies, is ended by SIGINT, SIGTERM, SIGHUP
+ * or SIGPIPE, or exits. SIGKILL leaves it: the next run that opens the same
+ * output removes the temporaries of processes that no longer exist. */
 void cli_register_tmp(const char *path);
 void cli_forget_tmp(const char *path);
 

@@ -1,4 +1,4 @@
-/* file: small whole-file reads. */
+/* file: whole-file reads, the files a tool read, what -o names. */
 #include "base/file.h"
 #include "base/alloc.h"
 #include "base/error.h"
@@ -11,36 +11,59 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-char *cli_read_file(const char *path, size_t max, int *more)
+/* Read f to the end into a buffer grown as needed (a FIFO, a device or a
+ * file that grew since stat), at most max bytes: -1 past max, -2 on a read
+ * error; else the length. *buf holds it, NUL-terminated. */
+static int64_t read_all(FILE *f, size_t hint, size_t max, char **buf)
+{
+    size_t cap = (hint < max ? hint : max) + 2, n = 0;
+    char *b = xmalloc(cap);
+    for (;;) {
+        if (n + 1 == cap) {
+            if (n > max)
+                break;
+            cap = cap - 1 > max / 2 ? max + 2 : 2 * cap;
+            b = xrealloc(b, cap);
+        }
+        size_t r = fread(b + n, 1, cap - 1 - n, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    int64_t res = ferror(f) ? -2 : n > max ? -1 : (int64_t)n;
+    b[n] = '\0';
+    *buf = b;
+    return res;
+}
+
+void *cli_read_file(const char *path, size_t max, int flags, size_t *len)
 {
     struct stat st;
-    if (stat(path, &st))
-        return NULL;
-    if (S_ISDIR(st.st_mode)) {
+    FILE *f = NULL;
+    if (!stat(path, &st) && S_ISDIR(st.st_mode))
         errno = EISDIR;
-        return NULL;
+    else
+        f = fopen(path, "rb");
+    if (!f) {
+        if (flags & CLI_READ_OR_NULL)
+            return NULL;
+        die("%s: cannot open:", path);
     }
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
     cli_note_input_fd(fileno(f));
-    size_t cap = 4096, n = 0, got;
-    char *buf = xmalloc(cap);
-    while (n < max && (got = fread(buf + n, 1, (cap - 1 < max ? cap - 1 : max) - n, f)) > 0) {
-        n += got;
-        if (n + 1 == cap && n < max)
-            buf = xrealloc(buf, cap *= 2);
-    }
-    if (more)
-        *more = n >= max && fgetc(f) != EOF;
-    int err = ferror(f);
+    if (fstat(fileno(f), &st))
+        st.st_size = 0;
+    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max)
+        die("%s: %lld bytes is too large for this kind of file (at most %zu)", path,
+            (long long)st.st_size, max);
+    char *buf;
+    int64_t n = read_all(f, S_ISREG(st.st_mode) ? (size_t)st.st_size : 4096, max, &buf);
     fclose(f);
-    if (err) {
-        free(buf);
-        errno = EIO;
-        return NULL;
-    }
-    buf[n] = '\0';
+    if (n == -1)
+        die("%s: too large for this kind of file (more than %zu bytes)", path, max);
+    if (n < 0)
+        die("%s: read error", path);
+    if (len)
+        *len = (size_t)n;
     return buf;
 }
 
@@ -148,36 +171,10 @@ void cli_check_output(const char *path)
     free(t);
 }
 
-unsigned char *cli_slurp(const char *path, size_t max, size_t *len)
-{
-    struct stat st;
-    if (stat(path, &st))
-        die("%s: cannot open:", path);
-    if (S_ISDIR(st.st_mode))
-        die("%s: is a directory (expected a file)", path);
-    if ((uint64_t)st.st_size > max)
-        die("%s: %lld bytes is too large for this kind of file (at most %zu)", path,
-            (long long)st.st_size, max);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        die("%s: cannot open:", path);
-    cli_note_input_fd(fileno(f));
-    size_t n = (size_t)st.st_size;
-    unsigned char *buf = xmalloc(n + 1);
-    size_t got = n ? fread(buf, 1, n, f) : 0;
-    int err = ferror(f);
-    fclose(f);
-    if (err || got != n)
-        die("%s: read error (got %zu of %zu bytes)", path, got, n);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 char **cli_read_lines(const char *path, int *n)
 {
     size_t len;
-    char *s = (char *)cli_slurp(path, ((size_t)256 << 20), &len);
+    char *s = cli_read_file(path, (size_t)256 << 20, 0, &len);
     if (memchr(s, '\0', len))
         die("%s: not a text file (contains NUL bytes)", path);
     int cap = 16, k = 0;

@@ -6,10 +6,16 @@
 
 #include <stddef.h>
 
-/* The first max bytes of a small file, NUL-terminated (malloc'd): *more
- * (when not NULL) is set when the file is longer. NULL with errno set when
- * it cannot be opened or read, or is a directory. */
-char *cli_read_file(const char *path, size_t max, int *more);
+/* The one whole-file reader: the file at path in memory, NUL-terminated
+ * after its last byte (malloc'd; *len, when not NULL, gets the length).
+ * Regular files, FIFOs and devices alike are read to the end. Dies with
+ * one line naming the file when it holds more than max bytes (a regular
+ * file is refused from its size, before anything is read) or a read fails;
+ * when it cannot be opened (missing, unreadable, a directory) too, unless
+ * flags has CLI_READ_OR_NULL: then NULL with errno set. The file is noted
+ * as an input (cli_note_input). */
+enum { CLI_READ_OR_NULL = 1 };
+void *cli_read_file(const char *path, size_t max, int flags, size_t *len);
 
 /* Remember a file the tool reads (its device and inode): io's output opener
  * refuses to replace it. cli_note_input_fd for an open descriptor
@@ -29,10 +35,6 @@ char *cli_resolve_link(const char *path);
  * existing file that cannot be written are errors naming the path. NULL and
  * "-" (standard output) pass. */
 void cli_check_output(const char *path);
-/* Whole file into memory (NUL-terminated), refusing files over max bytes.
- * *len gets the size. Dies naming the file. */
-unsigned char *cli_slurp(const char *path, size_t max, size_t *len);
-
 /* Lines of a text file (trailing CR/LF stripped, blank last line dropped;
  * NULL-terminated); dies when unreadable, not text or over 256 MiB. Free
  * with cli_free_list. */

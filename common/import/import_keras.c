@@ -1734,7 +1734,7 @@ model *import_keras_tfjs(const char *path, const import_opts *o)
     }
     k.src = jpath;
     size_t len;
-    unsigned char *txt = cli_slurp(jpath, KERAS_MAX_JSON, &len);
+    unsigned char *txt = cli_read_file(jpath, KERAS_MAX_JSON, 0, &len);
     json_error_t je;
     k.root = json_loadb((const char *)txt, len, JSON_REJECT_DUPLICATES, &je);
     free(txt);
@@ -1773,72 +1773,12 @@ model *import_keras_tfjs(const char *path, const import_opts *o)
 
 /* libhdf5 1.10 trusts some lengths inside a file: a corrupt global heap
  * (where variable-length strings such as model_config live) can make it
- * read out of bounds and crash (found by fuzzing). While it reads a Keras
- * file, a crash becomes the one-line error every bad input gets. Not under
- * AddressSanitizer, which must keep reporting (GCC says so with
- * __SANITIZE_ADDRESS__, clang before 15 only with __has_feature). */
-#ifndef __has_feature
-#define __has_feature(x) 0
-#endif
-#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
-#define KERAS_ASAN 1
-#endif
-#ifndef KERAS_ASAN
-static char h5_crash_msg[1024];
-static size_t h5_crash_len;
-
-static void h5_crash(int sig)
-{
-    (void)sig;
-    ssize_t r = write(STDERR_FILENO, h5_crash_msg, h5_crash_len);
-    (void)r;
-    _exit(EXIT_FAIL);
-}
-#endif
-
-/* The same libhdf5 loops forever on some corrupt global heaps (found by
- * fuzzing, in H5HG_read under H5Aread): the string attributes, which a
- * sound file gives in milliseconds, are read with an alarm that ends in the
- * same error (h5_guard catches SIGALRM too). */
-#define KERAS_H5_ATTR_SECONDS 10
-
+ * read out of bounds and crash, or loop forever (found by fuzzing).
+ * io/h5io guards every read for all tools: such a crash, or a string
+ * attribute that takes over 10 s, is the usual one-line error. */
 static char *h5_attr(kimp *k, const char *name)
 {
-#ifndef KERAS_ASAN
-    alarm(KERAS_H5_ATTR_SECONDS);
-#endif
-    char *s = h5in_attr_str(k->h5, "/", name);
-#ifndef KERAS_ASAN
-    alarm(0);
-#endif
-    return s;
-}
-
-static void h5_guard(const char *path, int on)
-{
-#ifndef KERAS_ASAN
-    static struct sigaction old_segv, old_bus, old_alrm;
-    if (on) {
-        int n = snprintf(h5_crash_msg, sizeof h5_crash_msg,
-                         "%s: %s: corrupt HDF5 file (the HDF5 library failed reading it)\n",
-                         cli_progname(), path);
-        h5_crash_len = n < 0 ? 0 : (size_t)n < sizeof h5_crash_msg ? (size_t)n : sizeof h5_crash_msg - 1;
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = h5_crash;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGSEGV, &sa, &old_segv);
-        sigaction(SIGBUS, &sa, &old_bus);
-        sigaction(SIGALRM, &sa, &old_alrm);
-    } else {
-        sigaction(SIGSEGV, &old_segv, NULL);
-        sigaction(SIGBUS, &old_bus, NULL);
-        sigaction(SIGALRM, &old_alrm, NULL);
-    }
-#else
-    (void)path;
-    (void)on;
-#endif
+    return h5in_attr_str(k->h5, "/", name);
 }
 
 model *import_keras_h5(const char *path, const import_opts *o)
@@ -1846,7 +1786,6 @@ model *import_keras_h5(const char *path, const import_opts *o)
     kimp k = { 0 };
     k.o = o;
     k.src = path;
-    h5_guard(path, 1);
     k.h5 = h5in_open(path);
     char *cfg = h5_attr(&k, "model_config");
     if (!cfg) {
@@ -1874,6 +1813,5 @@ model *import_keras_h5(const char *path, const import_opts *o)
     m->source = source_line("Keras HDF5 model (Keras %s): %s", kv ? kv : "?", path);
     free(kv);
     cleanup(&k);
-    h5_guard(path, 0);
     return m;
 }

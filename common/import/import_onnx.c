@@ -3398,7 +3398,7 @@ static void ctx_free(onnx_ctx *x)
 model *import_onnx(const char *path, const import_opts *o)
 {
     size_t len;
-    unsigned char *buf = cli_slurp(path, ONNX_MAX_FILE, &len);
+    unsigned char *buf = cli_read_file(path, ONNX_MAX_FILE, 0, &len);
     Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
     if (!mp)
         die("%s: not a valid ONNX model (the protobuf data is truncated or corrupt)", path);

@@ -1,10 +1,17 @@
+#define _GNU_SOURCE   /* dl_iterate_phdr */
 #include "io/h5io.h"
 #include "base/cli.h"
+#include "base/finite.h"
 #include "io/outfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5_hl.h>
+#include <math.h>
+#include <execinfo.h>
+#include <link.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +21,113 @@
 
 /* Largest array a tool will allocate from a file's claim (16 GiB). */
 #define H5IO_MAX_FLOATS ((int64_t)1 << 32)
+
+/* libhdf5 1.10 trusts lengths inside a file: a corrupt one can make it
+ * read out of bounds and crash (in its global heap, where variable-length
+ * strings live, in a group's link table, ...) or loop forever on a global
+ * heap (found by fuzzing; tests/fuzz/README.md). Both end the tool as any
+ * bad input does, with die()'s one line naming the file, no output left:
+ * a SIGSEGV or SIGBUS whose stack passes through libhdf5 names the input
+ * an h5in function was working on (a fault elsewhere stays a crash), and
+ * variable-length strings are read under a 10 s alarm. Off under
+ * AddressSanitizer, which must keep reporting (GCC says so with
+ * __SANITIZE_ADDRESS__, clang before 15 only with __has_feature). */
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#define H5IO_ASAN 1
+#endif
+#define H5IO_STRING_SECONDS 10
+
+static const char *volatile reading;   /* the input an h5in function works on */
+
+#ifndef H5IO_ASAN
+static struct { uintptr_t a, b; } hdf5_text[8];
+static int nhdf5;
+static struct sigaction old_segv, old_bus, old_alrm;
+static unsigned left;
+static volatile int hang_armed;
+
+static int find_hdf5(struct dl_phdr_info *i, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    if (!i->dlpi_name || !strstr(i->dlpi_name, "libhdf5"))
+        return 0;
+    for (int k = 0; k < i->dlpi_phnum && nhdf5 < 8; k++)
+        if (i->dlpi_phdr[k].p_type == PT_LOAD && (i->dlpi_phdr[k].p_flags & PF_X)) {
+            hdf5_text[nhdf5].a = i->dlpi_addr + i->dlpi_phdr[k].p_vaddr;
+            hdf5_text[nhdf5].b = hdf5_text[nhdf5].a + i->dlpi_phdr[k].p_memsz;
+            nhdf5++;
+        }
+    return 0;
+}
+
+static void h5_crash(int sig)
+{
+    void *f[48];
+    int n = backtrace(f, 48);
+    for (int i = 0; reading && i < n; i++)
+        for (int k = 0; k < nhdf5; k++)
+            if ((uintptr_t)f[i] >= hdf5_text[k].a && (uintptr_t)f[i] < hdf5_text[k].b)
+                die("%s: corrupt HDF5 file (the HDF5 library crashed reading it)", reading);
+    /* Not in libhdf5: the fault happens again under the handler before. */
+    sigaction(sig, sig == SIGBUS ? &old_bus : &old_segv, NULL);
+}
+
+static void h5_hang(int sig)
+{
+    (void)sig;
+    hang_armed = 0;   /* die() may return to a caller: the fuzzing harness */
+    alarm(0);
+    sigaction(SIGALRM, &old_alrm, NULL);
+    die("%s: corrupt HDF5 file (the HDF5 library found no end reading it)", reading);
+}
+#endif
+
+/* Installed with the first input. */
+static void crash_guard(void)
+{
+#ifndef H5IO_ASAN
+    static int done;
+    if (done++)
+        return;
+    dl_iterate_phdr(find_hdf5, NULL);
+    void *f[4];
+    backtrace(f, 4);   /* the unwinder loads now, not in the handler */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = h5_crash;
+    sa.sa_flags = SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    sigaction(SIGBUS, &sa, &old_bus);
+#endif
+}
+
+/* Arm (1) or disarm (0) the alarm around a read of strings. */
+static void hang_guard(int on)
+{
+#ifndef H5IO_ASAN
+    if (on) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = h5_hang;
+        sa.sa_flags = SA_NODEFER;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGALRM, &sa, &old_alrm);
+        hang_armed = 1;
+        left = alarm(H5IO_STRING_SECONDS);
+    } else if (hang_armed) {
+        hang_armed = 0;
+        alarm(left);
+        sigaction(SIGALRM, &old_alrm, NULL);
+    }
+#else
+    (void)on;
+#endif
+}
 
 /* Standard input (a pipe) copied to a temporary file in $TMPDIR (or
  * /tmp), registered for removal until h5in_open has it open and unlinks
@@ -87,6 +201,12 @@ static void note_history(h5in *in)
 
 const char *h5io_inputs_history(void) { return inputs_history ? inputs_history : ""; }
 
+void h5io_forget_inputs_history(void)
+{
+    free(inputs_history);
+    inputs_history = NULL;
+}
+
 static h5in *open_file(const char *path);
 
 h5in *h5in_open(const char *path)
@@ -99,9 +219,11 @@ h5in *h5in_open(const char *path)
 static h5in *open_file(const char *path)
 {
     h5in *in = xcalloc(1, sizeof *in);
+    crash_guard();
     if (!path || !strcmp(path, "-")) {
         int64_t len;
         in->name = xstrdup("<stdin>");
+        reading = in->name;
         if (isatty(STDIN_FILENO))
             die_usage("no input file given and standard input is a terminal");
         cli_note_input_fd(STDIN_FILENO);
@@ -117,6 +239,7 @@ static h5in *open_file(const char *path)
         return in;
     }
     in->name = xstrdup(path);
+    reading = in->name;
     struct stat st;
     if (stat(path, &st))
         die("%s: cannot open:", path);
@@ -139,7 +262,9 @@ void h5in_close(h5in *in)
 {
     if (!in)
         return;
+    reading = in->name;
     H5Fclose(in->f);
+    reading = NULL;
     free(in->image);
     free(in->name);
     free(in);
@@ -152,6 +277,7 @@ void h5in_close(h5in *in)
 int h5in_has(h5in *in, const char *dset)
 {
     /* H5Lexists fails on a missing intermediate group: walk the path. */
+    reading = in->name;
     char buf[512];
     if (strlen(dset) >= sizeof buf)
         return 0;
@@ -178,6 +304,7 @@ int h5in_has(h5in *in, const char *dset)
 
 char *h5in_attr_str(h5in *in, const char *obj, const char *name)
 {
+    reading = in->name;
     if (strcmp(obj, "/") && !h5in_has(in, obj))
         return NULL;
     htri_t e = H5Aexists_by_name(in->f, obj, name, H5P_DEFAULT);
@@ -196,7 +323,10 @@ char *h5in_attr_str(h5in *in, const char *obj, const char *name)
             hid_t mt = H5Tcopy(H5T_C_S1);
             H5Tset_size(mt, H5T_VARIABLE);
             H5Tset_cset(mt, H5Tget_cset(t));
-            if (H5Aread(a, mt, &v) < 0)
+            hang_guard(1);
+            herr_t r = H5Aread(a, mt, &v);
+            hang_guard(0);
+            if (r < 0)
                 die("%s: attribute '%s' of '%s' is corrupt", in->name, name, obj);
             if (v) {
                 res = xstrdup(v);
@@ -224,6 +354,7 @@ char *h5in_attr_str(h5in *in, const char *obj, const char *name)
 
 static int attr_num(h5in *in, const char *obj, const char *name, hid_t mt, void *v, int max)
 {
+    reading = in->name;
     if (strcmp(obj, "/") && !h5in_has(in, obj))
         return -1;
     htri_t e = H5Aexists_by_name(in->f, obj, name, H5P_DEFAULT);
@@ -279,6 +410,7 @@ void h5in_require_kind(h5in *in, const char *kinds)
 
 static hid_t open_dset(h5in *in, const char *dset)
 {
+    reading = in->name;
     if (!h5in_has(in, dset))
         die("%s: no dataset '%s'", in->name, dset);
     hid_t d = H5Dopen2(in->f, dset, H5P_DEFAULT);
@@ -604,7 +736,9 @@ char **h5in_read_strings(h5in *in, const char *dset, int *n)
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, H5T_VARIABLE);
         H5Tset_cset(mt, H5Tget_cset(t));
+        hang_guard(1);
         r = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
+        hang_guard(0);
         for (hssize_t i = 0; r >= 0 && i < np; i++)
             v[i] = xstrdup(raw[i] ? raw[i] : "");
         if (r >= 0)
@@ -647,6 +781,7 @@ static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *d
 
 int h5in_list(h5in *in, const char *group, char ***names)
 {
+    reading = in->name;
     if (strcmp(group, "/") && !h5in_has(in, group))
         die("%s: no group '%s'", in->name, group);
     hid_t g = H5Gopen2(in->f, group, H5P_DEFAULT);
@@ -855,8 +990,36 @@ static void write_plain(h5out *out, const char *dset, hid_t ft, hid_t mt, int nd
     H5Sclose(s);
 }
 
+/* Every float a tool writes passes here first: a NaN or an infinity is
+ * refused (the tool dies, so no output is left) with one line naming the
+ * output, the dataset and where. The tools that can say more (which image,
+ * which logit) check their results before this. */
+static void refuse_nonfinite(h5out *out, const char *dset, hid_t mt, int nd, const int64_t *dims,
+                             int64_t start, const void *data)
+{
+    int f32 = H5Tequal(mt, H5T_NATIVE_FLOAT) > 0, f64 = !f32 && H5Tequal(mt, H5T_NATIVE_DOUBLE) > 0;
+    int64_t n = shape_numel(nd, dims, INT64_MAX), i = -1;
+    if (n <= 0 || (!f32 && !f64))
+        return;
+    if (f32) {
+        i = finite_first_bad(data, n);
+    } else {
+        for (int64_t k = 0; k < n && i < 0; k++)
+            if (!isfinite(((const double *)data)[k]))
+                i = k;
+    }
+    if (i < 0)
+        return;
+    double v = f32 ? ((const float *)data)[i] : ((const double *)data)[i];
+    int64_t row = nd ? n / dims[0] : n;
+    die("%s: refusing to write %s to '%s' (row %lld, element %lld): the result is not finite",
+        out->name, isnan(v) ? "a NaN" : "an infinity", dset,
+        (long long)(start + (nd ? i / row : 0)), (long long)(nd ? i % row : 0));
+}
+
 void h5out_write(h5out *out, const char *dset, const tensor *t)
 {
+    refuse_nonfinite(out, dset, H5T_NATIVE_FLOAT, t->ndim, t->dims, 0, t->data);
     write_plain(out, dset, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, t->ndim, t->dims, t->data);
 }
 
@@ -948,11 +1111,13 @@ void h5out_create_rows_typed(h5out *out, const char *dset, hid_t ft, int ndim,
 void h5out_write_rows_raw(h5out *out, const char *dset, hid_t mt, int64_t start, int ndim,
                           const int64_t *dims, const void *data)
 {
+    refuse_nonfinite(out, dset, mt, ndim, dims, start, data);
     write_rows(out, dset, mt, start, ndim, dims, data);
 }
 
 void h5out_write_rows(h5out *out, const char *dset, int64_t start, const tensor *rows)
 {
+    refuse_nonfinite(out, dset, H5T_NATIVE_FLOAT, rows->ndim, rows->dims, start, rows->data);
     write_rows(out, dset, H5T_NATIVE_FLOAT, start, rows->ndim, rows->dims, rows->data);
 }
 

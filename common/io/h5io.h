@@ -27,6 +27,9 @@ void h5in_close(h5in *in);
  * line once in the order first seen, newline-terminated ("" when none):
  * what made a picture's inputs (cnn-render stores it in its PNGs). */
 const char *h5io_inputs_history(void);
+/* Forget those lines (a process that opens files again and again, as the
+ * fuzzing harness does). */
+void h5io_forget_inputs_history(void);
 /* The root attribute "kind" (malloc'd; NULL when absent). */
 char *h5in_kind(h5in *in);
 /* Die unless the file's kind is one of the comma-separated kinds. */
@@ -99,7 +102,10 @@ h5out *h5out_create(const char *path, const char *kind, h5in *src);
 /* Write the file: fsync and rename the temporary, or write the image in
  * place. */
 void h5out_commit(h5out *out);
-/* Whole datasets; intermediate groups are created. */
+/* Whole datasets; intermediate groups are created. Floats (here, in
+ * h5out_write_rows and in h5out_write_rows_raw with a float or double
+ * memory type) must be finite: a NaN or an infinity dies with one line
+ * naming the output and the dataset, so no tool writes one. */
 void h5out_write(h5out *out, const char *dset, const tensor *t);
 void h5out_write_i64(h5out *out, const char *dset, int64_t n, const int64_t *v);
 void h5out_write_i32(h5out *out, const char *dset, int64_t n, const int32_t *v);

@@ -61,31 +61,9 @@ int imageio_has_image_ext(const char *path)
  * decoded pixels, and decoders then never see a short read from stdio. */
 static unsigned char *slurp(const char *path, size_t *len)
 {
-    struct stat st;
-    if (stat(path, &st))
-        die("%s: cannot open:", path);
-    if (S_ISDIR(st.st_mode))
-        die("%s: is a directory (expected a PNG or JPEG image)", path);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        die("%s: cannot open:", path);
-    cli_note_input_fd(fileno(f));
-    size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 1 << 16, n = 0;
-    unsigned char *buf = xmalloc(cap);
-    for (;;) {
-        if (n == cap)
-            buf = xrealloc(buf, cap *= 2);
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    if (ferror(f))
-        die("%s: read error:", path);
-    fclose(f);
-    if (n == 0)
+    unsigned char *buf = cli_read_file(path, (size_t)1 << 32, 0, len);
+    if (*len == 0)
         die("%s: empty file (expected a PNG or JPEG image)", path);
-    *len = n;
     return buf;
 }
 

@@ -13,30 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Open outputs, for the die hook. */
-#define MAXOPEN 16
-static outfile *open_outs[MAXOPEN];
-
-/* On die: the temporaries of open outputs go (error.c removes the ones it
- * registered too; this is the io floor's own list). Nothing is flushed or
- * closed: the process leaves with _exit. */
-static void abandon_all(void)
-{
-    for (int i = 0; i < MAXOPEN; i++)
-        if (open_outs[i] && open_outs[i]->tmp)
-            unlink(open_outs[i]->tmp);
-}
-
-static void track(outfile *o, int on)
-{
-    error_on_die(abandon_all);
-    for (int i = 0; i < MAXOPEN; i++)
-        if (on ? !open_outs[i] : open_outs[i] == o) {
-            open_outs[i] = on ? o : NULL;
-            return;
-        }
-}
-
 static char *dir_part(const char *p)
 {
     const char *slash = strrchr(p, '/');
@@ -87,7 +63,6 @@ outfile *outfile_open(const char *path, const char *what)
             die_usage("refusing to write %s to a terminal (use -o FILE or a pipe)", what);
         if ((o->fd = dup(STDOUT_FILENO)) < 0)
             die("<stdout>: cannot write:");
-        track(o, 1);
         return o;
     }
     cli_check_output(path);
@@ -99,7 +74,6 @@ outfile *outfile_open(const char *path, const char *what)
             die("%s: cannot open:", path);
         if (what && isatty(o->fd))
             die_usage("refusing to write %s to a terminal (%s)", what, path);
-        track(o, 1);
         return o;
     }
     o->target = cli_resolve_link(path);
@@ -114,11 +88,15 @@ outfile *outfile_open(const char *path, const char *what)
     sprintf(o->tmp, "%s.tmp.%ld", o->target, (long)getpid());
     mode_t um = umask(0);
     umask(um);
-    o->fd = open(o->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666 & ~um);
-    if (o->fd < 0)
-        die("%s: cannot create:", path);
+    /* Registered before it exists: a signal between the two leaves nothing
+     * (base/error.h removes registered temporaries on die, on a signal and
+     * at exit; the one mechanism). */
     cli_register_tmp(o->tmp);
-    track(o, 1);
+    o->fd = open(o->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666 & ~um);
+    if (o->fd < 0) {
+        cli_forget_tmp(o->tmp);
+        die("%s: cannot create:", path);
+    }
     return o;
 }
 
@@ -171,7 +149,6 @@ void outfile_commit(outfile *o)
         }
         free(dir);
     }
-    track(o, 0);
     free(o->name);
     free(o->target);
     free(o->tmp);

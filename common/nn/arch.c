@@ -17,7 +17,7 @@
  * mistaken operand (an HDF5 file) cheap. */
 static char *slurp(const char *path)
 {
-    return cli_read_file(path, ((size_t)1 << 20) - 1, NULL);
+    return cli_read_file(path, (size_t)1 << 20, CLI_READ_OR_NULL, NULL);
 }
 
 static int is_file(const char *spec)

@@ -48,11 +48,7 @@ static void put_url(FILE *f, const char *s)
  * set when it cannot be read; dies past 64 MiB. */
 static char *slurp(const char *path)
 {
-    int more;
-    char *buf = cli_read_file(path, (size_t)1 << 26, &more);
-    if (buf && more)
-        die("%s: larger than 64 MiB (not a report definition or caption)", path);
-    return buf;
+    return cli_read_file(path, (size_t)1 << 26, CLI_READ_OR_NULL, NULL);
 }
 
 static char *trim(char *s)

@@ -95,9 +95,6 @@ for t in $tools; do
     bad_case "cnn-$t: unknown option" 2 "--no-such-option" "$cmd --no-such-option"
     [ -n "$layer" ] && bad_case "cnn-$t: unknown layer" 1 "nosuch" "$cmd $layer"
     [ $t = info ] && continue
-    # On the sanitizer build the option and -o cases (parsing, the same
-    # code in every tool) run for two tools only.
-    [ -n "$CNN_ASAN" ] && [ $t != forward ] && [ $t != render ] && continue
     for opt in "--batch 0" "--batch x" "--range 5:2" "--threads -1" "--seed -3"; do
         bad_case "cnn-$t: $opt" 2 "${opt%% *}" "$cmd $opt"
     done

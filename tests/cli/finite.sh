@@ -87,4 +87,32 @@ check_error "saliency: NaN score from finite pixels" 1 "^cnn-saliency: .*$FROM" 
 check_error "occlude: NaN score from finite pixels" 1 "^cnn-occlude: .*$FROM" "$T/bad.h5" \
     cnn-occlude --allow-range -m "$M" "$T/huge.h5" -o "$T/bad.h5"
 
+# Every tool's results pass one check before they are written (h5io): a
+# NaN or an infinity in what a tool would write (here copied from an
+# activations or features file made by another program) is refused with
+# one line naming the output and the dataset; nothing is left.
+$PY - "$T" <<'PY'
+import sys, h5py, numpy as np
+t = sys.argv[1]
+a = np.random.default_rng(1).random((5, 2, 3, 3)).astype("f4")
+a[2, 1, 0, 2] = np.nan
+with h5py.File(t + "/nanact.h5", "w") as g:
+    g.attrs["kind"] = "activations"
+    g["act/conv1"], g["ids"] = a, np.arange(5)
+f = np.ones((4, 3), "f4")
+f[3, 1] = np.inf
+with h5py.File(t + "/inffeat.h5", "w") as g:
+    g.attrs["kind"] = "features"
+    g["features"], g["ids"] = f, np.arange(4)
+PY
+REFUSE="refusing to write (a NaN|an infinity) to '[^']+' \\(row [0-9]+, element [0-9]+\\): the result is not finite$"
+check_error "extract-layer: a NaN it would write is refused" 1 \
+    "^cnn-extract-layer: .*bad.h5: refusing to write a NaN to '/features' \\(row 2, element 11\\)" "$T/bad.h5" \
+    cnn-extract-layer -l conv1 "$T/nanact.h5" -o "$T/bad.h5"
+check_error "join: an infinity it would write is refused" 1 "^cnn-join: .*bad.h5: $REFUSE" "$T/bad.h5" \
+    cnn-join -o "$T/bad.h5" "$T/inffeat.h5" "$T/inffeat.h5"
+check_error "join to standard output: refused, nothing written" 1 "^cnn-join: <stdout>: $REFUSE" "" \
+    cnn-join -o - "$T/inffeat.h5" "$T/inffeat.h5"
+if [ -s "$T/.out" ]; then fail "join -o - writes nothing when refused"; else pass "join -o - writes nothing when refused"; fi
+
 echo "1..$_n"

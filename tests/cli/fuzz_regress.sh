@@ -4,6 +4,7 @@
 # hand-made bad inputs (handmade-*). Each must end in exit 1 within 120 s,
 # one line on stderr starting "cnn-import: ", no sanitizer report and no
 # output file.
+# Then every harness for a few seconds (below).
 # tests/fuzz/README.md says how the fuzzing is run.
 #   onnx/*  the file is the .onnx
 #   h5/*    the file is the Keras .h5
@@ -62,4 +63,36 @@ for f in "$R"/onnx/* "$R"/h5/* "$R"/tfjs/*; do
     rm -rf "$O" "$T/tfjs-$n"
 done
 [ "$n" -gt 0 ] || skip "fuzzing regression files" "none in tests/fuzz/regress"
+
+# Every fuzzing harness, short, with the plain driver (tests/fuzz/driver.c,
+# built by `make all` as $BUILD/tests/fuzzrun_<target>, so on the
+# sanitiser build too): its seeds and regression files as they are, then a
+# fixed set of mutations of them (the same on every machine), each in the
+# harness' process; any crash, hang, sanitizer report or error message
+# that is not one line fails. `make fuzz` runs the same harnesses longer
+# under libFuzzer. On the sanitiser build the HDF5 targets replay their
+# files without mutations: libhdf5 1.10 crashes on some corrupt files,
+# which h5io turns into the usual error on the normal build but
+# AddressSanitizer must report, and its reports inside libhdf5 cannot be
+# told from ours.
+RUNS=${FUZZ_RUNS:-150}
+for t in onnx tfjs h5 image h5images h5act h5maps h5pca h5model; do
+    drv=$BUILD/tests/fuzzrun_$t
+    if [ ! -x "$drv" ]; then skip "fuzz target $t" "$drv not built"; continue; fi
+    r=$RUNS x=
+    if [ -n "$CNN_ASAN" ]; then
+        x=.h5lib.
+        case $t in h5*) r=0 ;; esac
+    fi
+    set -- "$TOP/tests/fuzz/seeds/$t"
+    [ -d "$TOP/tests/fuzz/regress/$t" ] && set -- "$@" "$TOP/tests/fuzz/regress/$t"
+    mkdir -p "$T/art-$t"
+    if FUZZ_SHARDS=$SHARDS FUZZ_ARTIFACTS=$T/art-$t \
+       ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}allocator_may_return_null=1 \
+       timeout 300 "$drv" -r "$r" -t 20 ${x:+-x "$x"} "$@" >"$T/drv.out" 2>"$T/drv.err"; then
+        pass "fuzz target $t: $(tail -n 1 "$T/drv.out")"
+    else
+        fail "fuzz target $t" "$(tail -c 600 "$T/drv.err")"
+    fi
+done
 exit 0

@@ -1,14 +1,28 @@
-/* libFuzzer harness for the model importers (issue 8): one source, built
- * three times by tests/fuzz/fuzz.mk with -DFUZZ_ONNX, -DFUZZ_TFJS or
- * -DFUZZ_H5. Each input goes through the code path cnn-import takes
- * (tools/import.c): the loader, then import_finish, then model_free.
+/* Fuzzing harness for what reads files: one source, built once per target
+ * by tests/fuzz/fuzz.mk with -DFUZZ_<TARGET>, linked either with libFuzzer
+ * (make fuzz) or with tests/fuzz/driver.c, a plain driver that replays the
+ * seeds and deterministic mutations of them (make test).
  *
+ * The model importers (issue 8): each input goes through the code path
+ * cnn-import takes (tools/import.c): the loader, then import_finish, then
+ * model_free.
  *   ONNX   the input is the .onnx file.
  *   TFJS   the input is model.json, in a folder that also holds the weight
  *          shards of the small test models (FUZZ_SHARDS: a folder whose
  *          files are copied in once), so the manifest, the shard
  *          concatenation and the layer builder are all reached.
  *   H5     the input is a Keras .h5 file.
+ * cnn-images' decoders (issue 17):
+ *   IMAGE  the input is an image file (PNG, JPEG or BMP, found by its
+ *          first bytes): imageio_info, then imageio_read as stored, gray
+ *          or RGB (by the input's length).
+ * The readers of each kind of file the tools exchange (issue 17): the input
+ * is an HDF5 file that must be of the target's kind; the kind's own reader
+ * runs (pixels_read for images, actfile_layer for each layer of an
+ * activations file, model_load for a model), then every dataset is read as
+ * a tool would select it (at most 16 rows of at most 1 Mi values; strings
+ * and integer columns whole), and the root attributes.
+ *   H5IMAGES, H5ACT (activations), H5MAPS, H5PCA, H5MODEL
  *
  * The importers die() on bad input (print one line, exit 1). In-process,
  * the link wraps die/die_usage (-Wl,--wrap) to check the message is one
@@ -39,7 +53,23 @@
 #include "import/import.h"
 #include "import/import_keras.h"
 #include "import/import_onnx.h"
+#include "io/actfile.h"
+#include "io/h5io.h"
+#include "io/imageio.h"
+#include "io/pixels.h"
 #include "nn/model.h"
+
+#if defined(FUZZ_H5IMAGES)
+#define KIND "images"
+#elif defined(FUZZ_H5ACT)
+#define KIND "activations"
+#elif defined(FUZZ_H5MAPS)
+#define KIND "maps"
+#elif defined(FUZZ_H5PCA)
+#define KIND "pca"
+#elif defined(FUZZ_H5MODEL)
+#define KIND "model"
+#endif
 
 /* ------------------------------------------------------------ allocations */
 void *__real_malloc(size_t);
@@ -185,6 +215,7 @@ void __wrap_protobuf_c_message_free_unpacked(ProtobufCMessage *m, ProtobufCAlloc
 }
 
 /* ------------------------------------------------------------ die */
+int fuzz_tainted;   /* tests/fuzz/driver.c: libhdf5 not to be trusted */
 static jmp_buf back;
 static int in_run;
 static char msg[4096];
@@ -202,7 +233,7 @@ static void caught(const char *fmt, va_list ap)
         abort();
     }
     if (getenv("FUZZ_VERBOSE"))
-        fprintf(stderr, "cnn-import: %s\n", msg);
+        fprintf(stderr, "%s: %s\n", cli_progname(), msg);
     longjmp(back, 1);
 }
 
@@ -280,7 +311,7 @@ static void copy_shards(const char *from)
         snprintf(src, sizeof src, "%s/%s", from, e->d_name);
         snprintf(dst, sizeof dst, "%s/%s", dir, e->d_name);
         size_t n;
-        unsigned char *b = cli_slurp(src, (size_t)1 << 26, &n);
+        unsigned char *b = cli_read_file(src, (size_t)1 << 26, 0, &n);
         put(dst, b, n);
         free(b);
     }
@@ -307,7 +338,11 @@ static void remove_dir(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+#if defined(FUZZ_ONNX) || defined(FUZZ_TFJS) || defined(FUZZ_H5)
     static char *av[] = { "cnn-import", NULL };
+#else
+    static char *av[] = { "cnn-fuzz", NULL };
+#endif
     (void)argc;
     (void)argv;
     setenv("CNN_NO_REEXEC", "1", 1);   /* cpu_setup would re-exec without our flags */
@@ -330,44 +365,140 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         copy_shards(sh);
 #elif defined(FUZZ_H5)
     snprintf(file, sizeof file, "%s/model.h5", dir);
+#elif defined(FUZZ_IMAGE)
+    snprintf(file, sizeof file, "%s/image", dir);
+    imageio_max_pixels = (int64_t)1 << 22;   /* what --max-pixels would allow */
+#elif defined(KIND)
+    snprintf(file, sizeof file, "%s/in.h5", dir);
 #else
-#error "build with -DFUZZ_ONNX, -DFUZZ_TFJS or -DFUZZ_H5"
+#error "build with -DFUZZ_<TARGET> (tests/fuzz/fuzz.mk)"
 #endif
     return 0;
 }
 
+#ifdef KIND
+/* Rows a tool would read of dataset p: at most 16, none when a row holds
+ * over 1 Mi values (a tool's --batch bounds the same). */
+static int64_t pick_rows(h5in *in, const char *p, int *nd)
+{
+    int64_t d[TENSOR_MAXDIM], row = 1;
+    *nd = h5in_dims(in, p, d);
+    for (int i = 1; i < *nd; i++) {
+        if (d[i] && row > ((int64_t)1 << 20) / d[i])
+            return 0;
+        row *= d[i];
+    }
+    if (*nd == 0)
+        return 1;
+    return d[0] < 16 ? d[0] : 16;
+}
+
+static void read_dataset(h5in *in, const char *p)
+{
+    int nd;
+    int64_t n = pick_rows(in, p, &nd);
+    hid_t d = H5Dopen2(in->f, p, H5P_DEFAULT);
+    if (d < 0 || !n) {
+        if (d >= 0)
+            H5Dclose(d);
+        return;
+    }
+    hid_t t = H5Dget_type(d);
+    H5T_class_t cl = H5Tget_class(t);
+    size_t sz = H5Tget_size(t);
+    H5Tclose(t);
+    H5Dclose(d);
+    if (cl == H5T_STRING) {
+        int k;
+        char **s = h5in_read_strings(in, p, &k);
+        cli_free_list(s, k);
+    } else if (cl == H5T_INTEGER && nd == 1) {
+        if (sz == 8)
+            free(h5in_read_i64(in, p, 0, n));
+        else
+            free(h5in_read_i32(in, p, 0, n));
+    } else {
+        tensor_free(h5in_read_rows(in, p, 0, n));
+    }
+}
+
+static void read_kind(const char *path)
+{
+    h5in *in = h5in_open(path);
+    h5in_require_kind(in, KIND);
+#if defined(FUZZ_H5IMAGES)
+    int nd;
+    int64_t n = pick_rows(in, "/images", &nd);
+    tensor_free(pixels_read(in, 0, n));
+#elif defined(FUZZ_H5ACT)
+    char **names = NULL;
+    int k = h5in_has(in, "/act") ? h5in_list(in, "/act", &names) : 0;
+    for (int i = 0; i < k; i++) {
+        char *p = actfile_layer(in, names[i], 1);
+        read_dataset(in, p);
+        free(p);
+    }
+    cli_free_list(names, k);
+#elif defined(FUZZ_H5MODEL)
+    model_free(model_load(path));
+#endif
+    char **paths;
+    int np = h5in_walk(in, &paths);
+    for (int i = 0; i < np; i++)
+        if (paths[i][strlen(paths[i]) - 1] != '/')
+            read_dataset(in, paths[i]);
+    cli_free_list(paths, np);
+    free(h5in_attr_str(in, "/", "history"));
+    h5in_close(in);
+    h5io_forget_inputs_history();
+}
+#endif
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     put(file, data, size);
-    import_opts o;
-    import_opts_init(&o);
-    o.fold_bn = (int)(size & 1);
-    static model *volatile m;
-    m = NULL;
     in_run = 1;
     tracking = 1;
     if (!setjmp(back)) {
-#if defined(FUZZ_ONNX)
-        m = import_onnx(file, &o);
-#elif defined(FUZZ_TFJS)
-        m = import_keras_tfjs(file, &o);
+#if defined(FUZZ_IMAGE)
+        static const int chans[] = { 0, 1, 3 };
+        int c, h, w;
+        imageio_info(file, &c, &h, &w);
+        tensor_free(imageio_read(file, chans[size % 3]));
+#elif defined(KIND)
+        read_kind(file);
 #else
-        m = import_keras_h5(file, &o);
+        import_opts o;
+        import_opts_init(&o);
+        o.fold_bn = (int)(size & 1);
+#if defined(FUZZ_ONNX)
+        model *m = import_onnx(file, &o);
+#elif defined(FUZZ_TFJS)
+        model *m = import_keras_tfjs(file, &o);
+#else
+        model *m = import_keras_h5(file, &o);
 #endif
         import_finish(m, &o, file);
         model_free(m);
-        m = NULL;
-        if (tcount) {   /* a successful import must free what it took */
-            fprintf(stderr, "fuzz: %zu allocations leaked by a successful import\n", tcount);
+#endif
+        if (tcount) {   /* a successful read must free what it took */
+            fprintf(stderr, "fuzz: %zu allocations leaked by a successful run\n", tcount);
             abort();
         }
     } else {
-#ifdef FUZZ_H5
-        h5_close_all();
-#endif
+        /* After a crash or hang inside libhdf5 (h5io's guard) its state,
+         * and the heap's, is not to be trusted: nothing is closed or
+         * freed, and the plain driver goes on in a fresh process. */
+        if (strstr(msg, "(the HDF5 library")) {
+            fuzz_tainted = 1;
+        } else {
+            h5io_forget_inputs_history();   /* before tsweep frees it */
+            h5_close_all();
+        }
     }
     tracking = 0;
     in_run = 0;
-    tsweep();   /* what a die left behind (a normal run frees everything) */
+    if (!fuzz_tainted)   /* else the heap itself may be damaged: the driver restarts */
+        tsweep();   /* what a die left behind (a normal run frees everything) */
     return 0;
 }

@@ -277,6 +277,150 @@ static void init_weights(node *nd, int ndim, const int64_t *wdims, int64_t fan_i
     node_add_weight(nd, "bias", uniform(1, &bd, init == ARCH_INIT_HE ? 0.0 : wb, r));
 }
 
+/* The running shape of the chain while layers are added. */
+typedef struct {
+    int64_t C, H, W;
+} chain_shape;
+
+/* Splits "name = body" in place; the name (when given) must be valid.
+ * Returns the body, or NULL with err set. */
+static const char *item_split(char *item, char *name, size_t namelen, char *err, size_t errlen)
+{
+    char *eq = strchr(item, '=');
+    name[0] = 0;
+    if (!eq)
+        return item;
+    *eq = 0;
+    const char *body = eq + 1;
+    while (*body == ' ' || *body == '\t')
+        body++;
+    size_t k = strlen(item);
+    while (k && (item[k - 1] == ' ' || item[k - 1] == '\t'))
+        item[--k] = 0;
+    if (!valid_name(item)) {
+        errmsg(err, errlen, "layer name '%s': use letters, digits, '_', '-', '.' (not 'input')",
+               item);
+        return NULL;
+    }
+    snprintf(name, namelen, "%s", item);
+    return body;
+}
+
+/* The default name of a layer: its kind's prefix and a count of the layers
+ * of the same prefix so far (relu and relu6 share one). */
+static void default_name(char *name, size_t namelen, const layer *L, int ki,
+                         const int counts[NKINDS])
+{
+    int k = 0;
+    for (int j = 0; j < NKINDS; j++)
+        if (!strcmp(kinds[j].prefix, kinds[ki].prefix))
+            k += counts[j];
+    if (L->kind == L_FLATTEN || L->kind == L_SOFTMAX)
+        snprintf(name, namelen, k ? "%s%d" : "%s", kinds[ki].prefix, k + 1);
+    else
+        snprintf(name, namelen, "%s%d", kinds[ki].prefix, k + 1);
+}
+
+/* A convolution or pooling layer: geometry checks, attributes, weights. */
+static int add_window(model *m, const char *name, const char *body, layer *L, chain_shape *s,
+                      arch_init init, rng *r, char *err, size_t errlen)
+{
+    int conv = L->kind == L_CONV;
+    if (L->same) {
+        same_pads(s->H, L->kh, L->sh, L->dh, &L->pad[0], &L->pad[2]);
+        same_pads(s->W, L->kw, L->sw, L->dw, &L->pad[1], &L->pad[3]);
+    }
+    int64_t eh = L->dh * (L->kh - 1) + 1, ew = L->dw * (L->kw - 1) + 1;
+    if (s->H + L->pad[0] + L->pad[2] < eh || s->W + L->pad[1] + L->pad[3] < ew) {
+        errmsg(err, errlen, "%s (%s): window %lldx%lld is larger than its input %lldx%lld",
+               name, body, (long long)eh, (long long)ew, (long long)s->H, (long long)s->W);
+        return -1;
+    }
+    if (conv && s->C % L->g) {
+        errmsg(err, errlen, "%s (%s): groups %lld do not divide the %lld input channels", name,
+               body, (long long)L->g, (long long)s->C);
+        return -1;
+    }
+    if (conv && L->out % L->g) {
+        errmsg(err, errlen, "%s (%s): groups %lld do not divide the %lld output channels",
+               name, body, (long long)L->g, (long long)L->out);
+        return -1;
+    }
+    node *nd = model_add(m, name, conv ? "Conv" : L->kind == L_MAXPOOL ? "MaxPool" : "AvgPool",
+                         NULL);
+    double k2[2] = { (double)L->kh, (double)L->kw }, s2[2] = { (double)L->sh, (double)L->sw };
+    double p4[4] = { (double)L->pad[0], (double)L->pad[1], (double)L->pad[2],
+                     (double)L->pad[3] };
+    node_set(nd, "kernel", 2, k2);
+    node_set(nd, "stride", 2, s2);
+    if (L->pad[0] || L->pad[1] || L->pad[2] || L->pad[3])
+        node_set(nd, "pad", 4, p4);
+    if (conv) {
+        double d2[2] = { (double)L->dh, (double)L->dw };
+        if (L->dh != 1 || L->dw != 1)
+            node_set(nd, "dilation", 2, d2);
+        if (L->g != 1)
+            node_set1(nd, "groups", (double)L->g);
+        int64_t wd[4] = { L->out, s->C / L->g, L->kh, L->kw };
+        init_weights(nd, 4, wd, s->C / L->g * L->kh * L->kw, init, r);
+        s->C = L->out;
+    }
+    s->H = (s->H + L->pad[0] + L->pad[2] - eh) / L->sh + 1;
+    s->W = (s->W + L->pad[1] + L->pad[3] - ew) / L->sw + 1;
+    return 0;
+}
+
+/* Adds one parsed layer to the chain, updating its shape. */
+static int add_layer(model *m, const char *name, const char *body, layer *L, chain_shape *s,
+                     int nclasses, arch_init init, rng *r, char *err, size_t errlen)
+{
+    node *nd;
+    switch (L->kind) {
+    case L_CONV:
+    case L_MAXPOOL:
+    case L_AVGPOOL:
+        return add_window(m, name, body, L, s, init, r, err, errlen);
+    case L_DENSE: {
+        int64_t out = L->out ? L->out : nclasses;
+        if (out < 1) {
+            errmsg(err, errlen, "%s: 'dense' without a width needs the number of classes", name);
+            return -1;
+        }
+        nd = model_add(m, name, "Dense", NULL);
+        int64_t wd[2] = { out, s->C * s->H * s->W };
+        init_weights(nd, 2, wd, s->C * s->H * s->W, init, r);
+        s->C = out, s->H = s->W = 1;
+        break;
+    }
+    case L_FLATTEN:
+        model_add(m, name, "Flatten", NULL);
+        s->C = s->C * s->H * s->W, s->H = s->W = 1;
+        break;
+    case L_GAP:
+        model_add(m, name, "GlobalAvgPool", NULL);
+        s->H = s->W = 1;
+        break;
+    case L_DROPOUT:
+        nd = model_add(m, name, "Dropout", NULL);
+        node_set1(nd, "ratio", L->val);
+        break;
+    case L_LEAKY:
+        nd = model_add(m, name, "LeakyReLU", NULL);
+        node_set1(nd, "alpha", L->val);
+        break;
+    case L_RELU6:
+        nd = model_add(m, name, "Clip", NULL);
+        node_set1(nd, "min", 0);
+        node_set1(nd, "max", 6);
+        break;
+    case L_RELU: model_add(m, name, "ReLU", NULL); break;
+    case L_SIGMOID: model_add(m, name, "Sigmoid", NULL); break;
+    case L_TANH: model_add(m, name, "Tanh", NULL); break;
+    case L_SOFTMAX: model_add(m, name, "Softmax", NULL); break;
+    }
+    return 0;
+}
+
 model *arch_build(const char *spec, int64_t c, int64_t h, int64_t w, int nclasses,
                   arch_init init, uint64_t seed, char *err, size_t errlen)
 {
@@ -297,133 +441,25 @@ model *arch_build(const char *spec, int64_t c, int64_t h, int64_t w, int nclasse
     rng r;
     rng_seed(&r, seed);
     int counts[NKINDS] = { 0 };
-    int64_t C = c, H = h, W = w;
+    chain_shape s = { c, h, w };
     for (int i = 0; i < n; i++) {
-        char *item = items[i], *eq = strchr(item, '=');
-        char name[80] = "";
-        const char *body = item;
-        if (eq) {
-            *eq = 0;
-            body = eq + 1;
-            while (*body == ' ' || *body == '\t')
-                body++;
-            size_t k = strlen(item);
-            while (k && (item[k - 1] == ' ' || item[k - 1] == '\t'))
-                item[--k] = 0;
-            if (!valid_name(item)) {
-                errmsg(err, errlen, "layer name '%s': use letters, digits, '_', '-', '.' (not 'input')",
-                     item);
-                goto bad;
-            }
-            snprintf(name, sizeof name, "%s", item);
-        }
+        char name[80];
+        const char *body = item_split(items[i], name, sizeof name, err, errlen);
+        if (!body)
+            goto bad;
         layer L;
         int ki = 0;
         if (parse_layer(body, &L, &ki, err, errlen) < 0)
             goto bad;
-        if (!name[0]) {
-            /* Count layers of the same prefix (relu and relu6 share one). */
-            int k = 0;
-            for (int j = 0; j < NKINDS; j++)
-                if (!strcmp(kinds[j].prefix, kinds[ki].prefix))
-                    k += counts[j];
-            if (L.kind == L_FLATTEN || L.kind == L_SOFTMAX)
-                snprintf(name, sizeof name, k ? "%s%d" : "%s", kinds[ki].prefix, k + 1);
-            else
-                snprintf(name, sizeof name, "%s%d", kinds[ki].prefix, k + 1);
-        }
+        if (!name[0])
+            default_name(name, sizeof name, &L, ki, counts);
         counts[ki]++;
         if (model_find(m, name) >= 0) {
             errmsg(err, errlen, "layer name '%s' is used twice", name);
             goto bad;
         }
-        node *nd = NULL;
-        switch (L.kind) {
-        case L_CONV:
-        case L_MAXPOOL:
-        case L_AVGPOOL: {
-            int conv = L.kind == L_CONV;
-            if (L.same) {
-                same_pads(H, L.kh, L.sh, L.dh, &L.pad[0], &L.pad[2]);
-                same_pads(W, L.kw, L.sw, L.dw, &L.pad[1], &L.pad[3]);
-            }
-            int64_t eh = L.dh * (L.kh - 1) + 1, ew = L.dw * (L.kw - 1) + 1;
-            if (H + L.pad[0] + L.pad[2] < eh || W + L.pad[1] + L.pad[3] < ew) {
-                errmsg(err, errlen, "%s (%s): window %lldx%lld is larger than its input %lldx%lld",
-                     name, body, (long long)eh, (long long)ew, (long long)H, (long long)W);
-                goto bad;
-            }
-            if (conv && C % L.g) {
-                errmsg(err, errlen, "%s (%s): groups %lld do not divide the %lld input channels", name,
-                     body, (long long)L.g, (long long)C);
-                goto bad;
-            }
-            if (conv && L.out % L.g) {
-                errmsg(err, errlen, "%s (%s): groups %lld do not divide the %lld output channels",
-                     name, body, (long long)L.g, (long long)L.out);
-                goto bad;
-            }
-            nd = model_add(m, name, conv ? "Conv" : L.kind == L_MAXPOOL ? "MaxPool" : "AvgPool",
-                           NULL);
-            double k2[2] = { (double)L.kh, (double)L.kw }, s2[2] = { (double)L.sh, (double)L.sw };
-            double p4[4] = { (double)L.pad[0], (double)L.pad[1], (double)L.pad[2],
-                             (double)L.pad[3] };
-            node_set(nd, "kernel", 2, k2);
-            node_set(nd, "stride", 2, s2);
-            if (L.pad[0] || L.pad[1] || L.pad[2] || L.pad[3])
-                node_set(nd, "pad", 4, p4);
-            if (conv) {
-                double d2[2] = { (double)L.dh, (double)L.dw };
-                if (L.dh != 1 || L.dw != 1)
-                    node_set(nd, "dilation", 2, d2);
-                if (L.g != 1)
-                    node_set1(nd, "groups", (double)L.g);
-                int64_t wd[4] = { L.out, C / L.g, L.kh, L.kw };
-                init_weights(nd, 4, wd, C / L.g * L.kh * L.kw, init, &r);
-                C = L.out;
-            }
-            H = (H + L.pad[0] + L.pad[2] - eh) / L.sh + 1;
-            W = (W + L.pad[1] + L.pad[3] - ew) / L.sw + 1;
-            break;
-        }
-        case L_DENSE: {
-            int64_t out = L.out ? L.out : nclasses;
-            if (out < 1) {
-                errmsg(err, errlen, "%s: 'dense' without a width needs the number of classes", name);
-                goto bad;
-            }
-            nd = model_add(m, name, "Dense", NULL);
-            int64_t wd[2] = { out, C * H * W };
-            init_weights(nd, 2, wd, C * H * W, init, &r);
-            C = out, H = W = 1;
-            break;
-        }
-        case L_FLATTEN:
-            model_add(m, name, "Flatten", NULL);
-            C = C * H * W, H = W = 1;
-            break;
-        case L_GAP:
-            model_add(m, name, "GlobalAvgPool", NULL);
-            H = W = 1;
-            break;
-        case L_DROPOUT:
-            nd = model_add(m, name, "Dropout", NULL);
-            node_set1(nd, "ratio", L.val);
-            break;
-        case L_LEAKY:
-            nd = model_add(m, name, "LeakyReLU", NULL);
-            node_set1(nd, "alpha", L.val);
-            break;
-        case L_RELU6:
-            nd = model_add(m, name, "Clip", NULL);
-            node_set1(nd, "min", 0);
-            node_set1(nd, "max", 6);
-            break;
-        case L_RELU: model_add(m, name, "ReLU", NULL); break;
-        case L_SIGMOID: model_add(m, name, "Sigmoid", NULL); break;
-        case L_TANH: model_add(m, name, "Tanh", NULL); break;
-        case L_SOFTMAX: model_add(m, name, "Softmax", NULL); break;
-        }
+        if (add_layer(m, name, body, &L, &s, nclasses, init, &r, err, errlen) < 0)
+            goto bad;
     }
     cli_free_list(items, n);
     char perr[256];

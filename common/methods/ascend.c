@@ -97,6 +97,49 @@ static void check_finite(const float *v, int64_t n, const char *what, int step)
             die("step %d: the %s became non-finite (lower --lr, or add --l2/--blur)", step, what);
 }
 
+/* One step's update of the image p from its gradient g: the ascent step,
+ * then Yosinski et al.'s regularisers (L2 decay toward the centre, blur,
+ * norm and contribution clipping) and the clamp to [0, 1]. */
+static void ascend_update(float *p, const float *g, int64_t C, int64_t H, int64_t W,
+                          const ascend_cfg *c, int step, double *score, double *tmp)
+{
+    int64_t HW = H * W, D = C * HW;
+    for (int64_t i = 0; i < D; i++)
+        p[i] += (float)c->lr * g[i];
+    if (c->l2 > 0)
+        for (int64_t ch = 0; ch < C; ch++)
+            for (int64_t i = 0; i < HW; i++) {
+                float *q = &p[ch * HW + i];
+                *q = c->centre[ch] + (float)(1.0 - c->l2) * (*q - c->centre[ch]);
+            }
+    if (c->blur_sigma > 0 && c->blur_every > 0 && step % c->blur_every == 0)
+        ascend_blur(p, C, H, W, c->blur_sigma);
+    if (c->clip_norm > 0) {
+        for (int64_t i = 0; i < HW; i++) {
+            double s = 0;
+            for (int64_t ch = 0; ch < C; ch++) {
+                double d = p[ch * HW + i] - c->centre[ch];
+                s += d * d;
+            }
+            score[i] = sqrt(s);
+        }
+        clip_pixels(p, C, HW, score, tmp, c->clip_norm, c->centre);
+    }
+    if (c->clip_contrib > 0) {
+        /* First-order change of the objective were the pixel reset to
+         * the centre: -(x - c) . g summed over channels. */
+        for (int64_t i = 0; i < HW; i++) {
+            double s = 0;
+            for (int64_t ch = 0; ch < C; ch++)
+                s -= (p[ch * HW + i] - c->centre[ch]) * g[ch * HW + i];
+            score[i] = fabs(s);
+        }
+        clip_pixels(p, C, HW, score, tmp, c->clip_contrib, c->centre);
+    }
+    for (int64_t i = 0; i < D; i++)
+        p[i] = p[i] < 0 ? 0 : p[i] > 1 ? 1 : p[i];
+}
+
 void ascend_run(const model *m, engine *e, const target *t, tensor *x, const ascend_cfg *c,
                 int snap_every, ascend_snap_fn snap, void *ctx, float *values,
                 ascend_result *res)
@@ -167,40 +210,7 @@ void ascend_run(const model *m, engine *e, const target *t, tensor *x, const asc
         check_finite(g->data, D, "gradient", step);
 
         float *p = x->data;
-        for (int64_t i = 0; i < D; i++)
-            p[i] += (float)c->lr * g->data[i];
-        if (c->l2 > 0)
-            for (int64_t ch = 0; ch < C; ch++)
-                for (int64_t i = 0; i < HW; i++) {
-                    float *q = &p[ch * HW + i];
-                    *q = c->centre[ch] + (float)(1.0 - c->l2) * (*q - c->centre[ch]);
-                }
-        if (c->blur_sigma > 0 && c->blur_every > 0 && step % c->blur_every == 0)
-            ascend_blur(p, C, H, W, c->blur_sigma);
-        if (c->clip_norm > 0) {
-            for (int64_t i = 0; i < HW; i++) {
-                double s = 0;
-                for (int64_t ch = 0; ch < C; ch++) {
-                    double d = p[ch * HW + i] - c->centre[ch];
-                    s += d * d;
-                }
-                score[i] = sqrt(s);
-            }
-            clip_pixels(p, C, HW, score, tmp, c->clip_norm, c->centre);
-        }
-        if (c->clip_contrib > 0) {
-            /* First-order change of the objective were the pixel reset to
-             * the centre: -(x - c) . g summed over channels. */
-            for (int64_t i = 0; i < HW; i++) {
-                double s = 0;
-                for (int64_t ch = 0; ch < C; ch++)
-                    s -= (p[ch * HW + i] - c->centre[ch]) * g->data[ch * HW + i];
-                score[i] = fabs(s);
-            }
-            clip_pixels(p, C, HW, score, tmp, c->clip_contrib, c->centre);
-        }
-        for (int64_t i = 0; i < D; i++)
-            p[i] = p[i] < 0 ? 0 : p[i] > 1 ? 1 : p[i];
+        ascend_update(p, g->data, C, H, W, c, step, score, tmp);
         check_finite(p, D, "image", step + 1);
         progress_update(pg, step + 1);
     }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "methods/ascend.h"
+#include "methods/fvparam.h"
 #include "base/cli.h"
 #include "nn/engine.h"
 #include "io/h5io.h"
@@ -50,7 +51,22 @@ static const char usage[] =
     "                        PCT-th percentile to m\n"
     "      --clip-contrib PCT  reset pixels whose contribution |(x - m) . grad|\n"
     "                        is below the PCT-th percentile to m\n"
-    "      --preset K        Yosinski et al. 2015 Table 1 set K = 1..4 (decay,\n"
+    "Recipes: with no option of the Yosinski path (--l2, --blur, --blur-every,\n"
+    "--jitter, --clip-norm, --clip-contrib, --preset yosinski or 1..4,\n"
+    "--until-pred, --start IMAGE) the Lucid recipe of Olah et al. 2017 is used:\n"
+    "--param fft --decorrelate --transforms standard --optimizer adam --lr 0.05\n"
+    "--steps 256, parameters from N(0, 0.01^2). Options given override it.\n"
+    "      --param P         pixel or fft (Fourier basis, 1/f scaled; fvparam.h)\n"
+    "      --decorrelate     colours through Lucid's ImageNet matrix (or\n"
+    "                        --colour-stats'); the image is sigmoid(M b)\n"
+    "      --no-decorrelate  plain colours (the image is sigmoid(b) with fft)\n"
+    "      --colour-stats F  the colour matrix from the RGB images of file F\n"
+    "      --transforms T    standard, none, or pad=P,jitter=J1,scale=S1:S2..,\n"
+    "                        rotate=A,jitter=J2 (any subset, in this order)\n"
+    "      --optimizer O     sgd (plain steps) or adam\n"
+    "      --preset K        lucid, yosinski (pixels, plain steps, no\n"
+    "                        regulariser), or Yosinski et al. 2015 Table 1\n"
+    "                        set K = 1..4 (decay,\n"
     "                        blur width, blur every, norm %, contribution %):\n"
     "                        1: 0, 0.5, 4, 50, 0    2: 0.3, 0, 0, 20, 0\n"
     "                        3: 1e-4, 1.0, 4, 0, 0  4: 0, 0.5, 4, 0, 90\n"
@@ -65,7 +81,7 @@ static const char usage[] =
 enum {
     OPT_MEASURE = 2001, OPT_START, OPT_START_ROW, OPT_STEPS, OPT_LR, OPT_L2, OPT_BLUR,
     OPT_BLUR_EVERY, OPT_JITTER, OPT_CLIP_NORM, OPT_CLIP_CONTRIB, OPT_PRESET, OPT_SNAP,
-    OPT_UNTIL
+    OPT_UNTIL, OPT_PARAM, OPT_DECOR, OPT_NODECOR, OPT_CSTATS, OPT_TF, OPT_OPTIM
 };
 
 struct asc_opts {
@@ -73,11 +89,49 @@ struct asc_opts {
     const char *model, *target, *start, *until;
     int prob;
     int64_t start_row;
-    int preset, snap;
+    int preset, snap, yosinski;   /* preset: 1..4, 0 none, -1 lucid */
+    /* The recipe's options as given (-1, NAN, NULL: not given). */
+    int param, decor, adam, steps;
+    double lr;
+    const char *tf, *cstats;
     /* Regularisers as given (NAN: not given, so a preset may set them). */
     double l2, blur, blur_every, clip_norm, clip_contrib;
     ascend_cfg cfg;
 };
+
+/* The base recipe (Lucid unless an option of the Yosinski path is given)
+ * and the recipe options given over it. */
+static void recipe(struct asc_opts *o)
+{
+    ascend_cfg *cf = &o->cfg;
+    int start_image = o->start && strcmp(o->start, "zeros") && strcmp(o->start, "noise");
+    int yos = o->yosinski || o->preset > 0 || o->until || start_image || !isnan(o->l2) ||
+              !isnan(o->blur) || !isnan(o->blur_every) || !isnan(o->clip_norm) ||
+              !isnan(o->clip_contrib);
+    if (o->preset == -1 && yos)
+        die_usage("--preset lucid does not go with the Yosinski path's options (--l2, --blur, "
+                  "--jitter, --clip-*, --until-pred, --start IMAGE)");
+    if (!yos)
+        ascend_lucid(cf);
+    if (o->param >= 0) cf->fft = o->param;
+    if (o->decor >= 0) cf->decorrelate = o->decor;
+    if (o->adam >= 0) cf->adam = o->adam;
+    if (o->steps > 0) cf->steps = o->steps;
+    if (!isnan(o->lr)) cf->lr = o->lr;
+    char err[512];
+    if (o->tf && fvt_parse(o->tf, &cf->tf, err, sizeof err) < 0)
+        die_usage("%s", err);
+    if (!o->start)
+        o->start = cf->fft || cf->decorrelate ? "noise" : "zeros";
+    if ((cf->fft || cf->decorrelate) && start_image)
+        die_usage("--start %s: a start image needs plain pixels (--param pixel without "
+                  "--decorrelate)", o->start);
+    if ((cf->fft || cf->decorrelate) && (o->yosinski || o->preset > 0 || !isnan(o->l2) ||
+        !isnan(o->blur) || o->cfg.jitter || !isnan(o->clip_norm) || !isnan(o->clip_contrib)))
+        die_usage("--param fft and --decorrelate do not go with Yosinski's regularisers "
+                  "(use --transforms)");
+    cf->init_sd = strcmp(o->start, "zeros") ? 0.01 : 0;
+}
 
 static void parse_args(int argc, char **argv, struct asc_opts *o)
 {
@@ -98,13 +152,21 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
         { "preset", required_argument, 0, OPT_PRESET },
         { "snapshots", required_argument, 0, OPT_SNAP },
         { "until-pred", required_argument, 0, OPT_UNTIL },
+        { "param", required_argument, 0, OPT_PARAM },
+        { "decorrelate", no_argument, 0, OPT_DECOR },
+        { "no-decorrelate", no_argument, 0, OPT_NODECOR },
+        { "colour-stats", required_argument, 0, OPT_CSTATS },
+        { "transforms", required_argument, 0, OPT_TF },
+        { "optimizer", required_argument, 0, OPT_OPTIM },
         CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
     cli_common_for(&o->co, CLI_THREADS | CLI_SEED);
     ascend_defaults(&o->cfg);
-    o->start = "zeros";
+    o->start = NULL;
+    o->param = o->decor = o->adam = o->steps = -1;
+    o->lr = NAN;
     o->l2 = o->blur = o->blur_every = o->clip_norm = o->clip_contrib = NAN;
     int c;
     while ((c = getopt_long(argc, argv, "m:t:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
@@ -118,16 +180,38 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
             break;
         case OPT_START: o->start = optarg; break;
         case OPT_START_ROW: o->start_row = cli_long("--start-row", optarg, 0, INT64_MAX); break;
-        case OPT_STEPS: o->cfg.steps = (int)cli_long("--steps", optarg, 1, 1 << 30); break;
-        case OPT_LR: o->cfg.lr = cli_double("--lr", optarg, 0, 1e12); break;
+        case OPT_STEPS: o->steps = (int)cli_long("--steps", optarg, 1, 1 << 30); break;
+        case OPT_LR: o->lr = cli_double("--lr", optarg, 0, 1e12); break;
         case OPT_L2: o->l2 = cli_double("--l2", optarg, 0, 1); break;
         case OPT_BLUR: o->blur = cli_double("--blur", optarg, 0, 1e4); break;
         case OPT_BLUR_EVERY: o->blur_every = (double)cli_long("--blur-every", optarg, 1, 1 << 30); break;
-        case OPT_JITTER: o->cfg.jitter = (int)cli_long("--jitter", optarg, 0, 1 << 20); break;
+        case OPT_JITTER:
+            o->cfg.jitter = (int)cli_long("--jitter", optarg, 0, 1 << 20);
+            o->yosinski = 1;
+            break;
         case OPT_CLIP_NORM: o->clip_norm = cli_double("--clip-norm", optarg, 0, 100); break;
         case OPT_CLIP_CONTRIB: o->clip_contrib = cli_double("--clip-contrib", optarg, 0, 100); break;
         case OPT_PRESET:
-            o->preset = (int)cli_long("--preset", optarg, 1, 4);
+            if (!strcmp(optarg, "lucid"))
+                o->preset = -1;
+            else if (!strcmp(optarg, "yosinski"))
+                o->yosinski = 1;
+            else
+                o->preset = (int)cli_long("--preset", optarg, 1, 4);
+            break;
+        case OPT_PARAM:
+            if (strcmp(optarg, "pixel") && strcmp(optarg, "fft"))
+                die_usage("--param: '%s' is not pixel or fft", optarg);
+            o->param = !strcmp(optarg, "fft");
+            break;
+        case OPT_DECOR: o->decor = 1; break;
+        case OPT_NODECOR: o->decor = 0; break;
+        case OPT_CSTATS: o->cstats = optarg; break;
+        case OPT_TF: o->tf = optarg; break;
+        case OPT_OPTIM:
+            if (strcmp(optarg, "sgd") && strcmp(optarg, "adam"))
+                die_usage("--optimizer: '%s' is not sgd or adam", optarg);
+            o->adam = !strcmp(optarg, "adam");
             break;
         case OPT_SNAP: o->snap = (int)cli_long("--snapshots", optarg, 1, 1 << 30); break;
         case OPT_UNTIL: o->until = optarg; break;
@@ -141,7 +225,8 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
     if (!o->target && !o->until)
         die_usage("no target: give -t class=K or -t unit=LAYER:C (or --until-pred K)");
     ascend_cfg *cf = &o->cfg;
-    if (o->preset)
+    recipe(o);
+    if (o->preset > 0)
         ascend_preset(o->preset, cf);
     if (!isnan(o->l2)) cf->l2 = o->l2;
     if (!isnan(o->blur)) {
@@ -153,6 +238,24 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
     if (!isnan(o->clip_norm)) cf->clip_norm = o->clip_norm;
     if (!isnan(o->clip_contrib)) cf->clip_contrib = o->clip_contrib;
     cf->seed = o->co.seed;
+}
+
+/* Lucid-style colour matrix from the RGB images of file. */
+static void colour_stats(const char *file, ascend_cfg *cf)
+{
+    h5in *in = h5in_open(file);
+    h5in_require_kind(in, "images");
+    int64_t dims[TENSOR_MAXDIM];
+    int nd = h5in_dims(in, "/images", dims);
+    if (nd != 4 || dims[1] != 3)
+        die("%s: --colour-stats needs RGB images (N x 3 x H x W) for a 3x3 colour matrix; "
+            "these have %lld channel(s)", file, nd == 4 ? (long long)dims[1] : 0LL);
+    tensor *x = pixels_read(in, 0, dims[0]);
+    if (fv_colour_stats(x->data, dims[0], dims[2] * dims[3], cf->colour) < 0)
+        die("%s: --colour-stats: the pixels have no colour variance", file);
+    cf->have_colour = 1;
+    tensor_free(x);
+    h5in_close(in);
 }
 
 /* A class given as an index or a name, checked against the model. */
@@ -225,6 +328,10 @@ static void write_attrs(h5out *out, const struct asc_opts *o, const target *t,
     h5out_attr_str(out, "/", "start", o->start);
     h5out_attr_i64(out, "/", "steps", 1, (int64_t[]){ res->steps_done });
     h5out_attr_i64(out, "/", "preset", 1, (int64_t[]){ o->preset });
+    h5out_attr_str(out, "/", "param", o->cfg.fft ? "fft" : "pixel");
+    h5out_attr_i64(out, "/", "decorrelate", 1, (int64_t[]){ o->cfg.decorrelate });
+    h5out_attr_str(out, "/", "optimizer", o->cfg.adam ? "adam" : "sgd");
+    h5out_attr_str(out, "/", "transforms", o->cfg.tf.on ? (o->tf ? o->tf : "standard") : "none");
     h5out_attr_i64(out, "/", "seed", 1, (int64_t[]){ (int64_t)o->co.seed });
     h5out_attr_f64(out, "/", "lr", 1, &o->cfg.lr);
     h5out_attr_f64(out, "/", "l2", 1, &o->cfg.l2);
@@ -267,6 +374,15 @@ int main(int argc, char **argv)
         die_usage("--measure prob is for class targets, not --target %s", o.target);
     t.measure = o.prob ? TARGET_PROB : TARGET_LOGIT;
     target_resolve(&t, m, o.model);
+    if (o.cfg.decorrelate && C != 3)
+        die("%s: --decorrelate needs an RGB model (3 channels; this one has %lld)", o.model,
+            (long long)C);
+    if (o.cstats)
+        colour_stats(o.cstats, &o.cfg);
+    if (!o.tf)
+        fvt_fit(&o.cfg.tf, H, W);
+    if (fvt_check(&o.cfg.tf, H, W, err, sizeof err) < 0)
+        die("%s: %s", o.model, err);
 
     /* Decay and clipping pull towards the model's mean pixel, which is
      * where Yosinski et al.'s mean-subtracted zero lies. With bgr the

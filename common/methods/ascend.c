@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/cli.h"
+#include "methods/fvparam.h"
 
 void ascend_defaults(ascend_cfg *c)
 {
@@ -16,6 +17,16 @@ void ascend_defaults(ascend_cfg *c)
     c->lr = 0.1;
     c->seed = 1;
     c->until_pred = -1;
+}
+
+void ascend_lucid(ascend_cfg *c)
+{
+    c->fft = c->decorrelate = 1;
+    c->adam = 1;
+    c->lr = 0.05;
+    c->steps = 256;
+    c->init_sd = 0.01;
+    fvt_standard(&c->tf);
 }
 
 int ascend_preset(int k, ascend_cfg *c)
@@ -97,6 +108,19 @@ static void check_finite(const float *v, int64_t n, const char *what, int step)
             die("step %d: the %s became non-finite (lower --lr, or add --l2/--blur)", step, what);
 }
 
+/* The L2 and L-infinity size of x - x0 into res. */
+static void change_size(const tensor *x0, const tensor *x, ascend_result *res)
+{
+    double s2 = 0, mx = 0;
+    for (int64_t i = 0; i < tensor_numel(x); i++) {
+        double d = fabs((double)x->data[i] - x0->data[i]);
+        s2 += d * d;
+        mx = d > mx ? d : mx;
+    }
+    res->l2 = sqrt(s2);
+    res->linf = mx;
+}
+
 /* One step's update of the image p from its gradient g: the ascent step,
  * then Yosinski et al.'s regularisers (L2 decay toward the centre, blur,
  * norm and contribution clipping) and the clamp to [0, 1]. */
@@ -140,10 +164,137 @@ static void ascend_update(float *p, const float *g, int64_t C, int64_t H, int64_
         p[i] = p[i] < 0 ? 0 : p[i] > 1 ? 1 : p[i];
 }
 
+/* The objective at image x (forward), the prediction, and its gradient
+ * with respect to x into g when g is not NULL. */
+static float objective(const model *m, engine *e, const target *t, const tensor *x,
+                       target_sel *sel, int *have_sel, tensor *seed, int *pred, float *g)
+{
+    engine_forward(e, x);
+    if (!*have_sel) {
+        target_pick(t, m, e, 1, NULL, NULL, sel);
+        *have_sel = 1;
+    }
+    float v;
+    target_value(t, e, 1, sel, 1, &v);
+    const tensor *out = engine_output(e);
+    *pred = (int)num_argmax(out->data, tensor_rowsize(out));
+    if (!g)
+        return v;
+    float fv;
+    int from = target_seed(t, e, 1, sel, 1, seed, &fv);
+    engine_backward(e, from, seed, RULE_STANDARD, 0);
+    memcpy(g, engine_input_grad(e)->data, (size_t)tensor_numel(x) * sizeof(float));
+    return v;
+}
+
+/* The record of one step's value; 1 when the run should stop. */
+static int record(const ascend_cfg *c, int step, float v, int pred, float *values,
+                  ascend_result *res)
+{
+    if (!isfinite(v))
+        die("step %d: the objective became non-finite (lower --lr)", step);
+    if (values)
+        values[step] = v;
+    if (step == 0) {
+        res->value0 = v;
+        res->pred0 = pred;
+    }
+    res->value = v;
+    res->pred = pred;
+    res->steps_done = step;
+    if (c->until_pred >= 0 && pred == c->until_pred) {
+        res->reached = 1;
+        return 1;
+    }
+    return step == c->steps;
+}
+
+/* Feature visualisation: parameters p make the image (fvparam), the
+ * model sees it through the random transformations (fvtransform), and
+ * the gradient goes back through both to p. Plain pixels (neither fft
+ * nor decorrelate) are the parameters themselves, kept in [0,1]. */
+static void fv_run(const model *m, engine *e, const target *t, tensor *x, const ascend_cfg *c,
+                   int snap_every, ascend_snap_fn snap, void *ctx, float *values,
+                   ascend_result *res)
+{
+    int64_t C = x->dims[1], H = x->dims[2], W = x->dims[3], D = C * H * W;
+    int lucid = c->fft || c->decorrelate;
+    fvparam fp;
+    fvparam_init(&fp, C, H, W, c->fft, c->decorrelate, c->have_colour ? c->colour : NULL);
+    int64_t np = lucid ? fvparam_size(&fp) : D;
+    float *p = lucid ? xcalloc((size_t)np, sizeof *p) : x->data;
+    float *gp = xmalloc((size_t)np * sizeof *gp), *g = xmalloc((size_t)D * sizeof *g);
+    float *work = xmalloc(fvt_work_size(&c->tf, C, H, W) * sizeof *work);
+    tensor *xt = tensor_clone(x), *seed = tensor_new4(1, m->nodes[t->node].shape[0],
+                                                      m->nodes[t->node].shape[1],
+                                                      m->nodes[t->node].shape[2]);
+    rng r;
+    rng_seed(&r, c->seed);
+    for (int64_t i = 0; lucid && i < np; i++)
+        p[i] = (float)(c->init_sd * rng_normal(&r));
+    fv_adam opt;
+    fv_adam_init(&opt, c->adam ? np : 0, c->lr);
+    target_sel sel;
+    int have_sel = 0, pred;
+    memset(res, 0, sizeof *res);
+    progress *pg = progress_start("ascent", c->steps);
+    for (int step = 0;; step++) {
+        if (lucid)
+            fvparam_image(&fp, p, x->data);
+        if (snap && snap_every > 0 && step % snap_every == 0 && step < c->steps)
+            snap(ctx, step, x);
+        fvt_draw d;
+        if (c->tf.on) {
+            fvt_draw_next(&c->tf, &r, &d);
+            fvt_forward(&c->tf, &d, x->data, C, H, W, xt->data, work);
+        } else
+            memcpy(xt->data, x->data, (size_t)D * sizeof(float));
+        int last = step == c->steps;
+        float v = objective(m, e, t, xt, &sel, &have_sel, seed, &pred, last ? NULL : g);
+        if (record(c, step, v, pred, values, res))
+            break;
+        if (c->tf.on) {
+            memcpy(xt->data, g, (size_t)D * sizeof(float));
+            fvt_backward(&c->tf, &d, xt->data, C, H, W, g, work);
+        }
+        check_finite(g, D, "gradient", step);
+        if (lucid)
+            fvparam_backward(&fp, g, x->data, gp);
+        else
+            memcpy(gp, g, (size_t)D * sizeof(float));
+        if (c->adam)
+            fv_adam_step(&opt, p, gp);
+        else
+            for (int64_t i = 0; i < np; i++)
+                p[i] += (float)c->lr * gp[i];
+        for (int64_t i = 0; !lucid && i < D; i++)
+            p[i] = p[i] < 0 ? 0 : p[i] > 1 ? 1 : p[i];
+        check_finite(p, np, "parameters", step + 1);
+        progress_update(pg, step + 1);
+    }
+    progress_end(pg);
+    fv_adam_free(&opt);
+    fvparam_free(&fp);
+    if (lucid)
+        free(p);
+    free(gp);
+    free(g);
+    free(work);
+    tensor_free(xt);
+    tensor_free(seed);
+}
+
 void ascend_run(const model *m, engine *e, const target *t, tensor *x, const ascend_cfg *c,
                 int snap_every, ascend_snap_fn snap, void *ctx, float *values,
                 ascend_result *res)
 {
+    if (c->fft || c->decorrelate || c->tf.on || c->adam) {
+        tensor *x0 = tensor_clone(x);
+        fv_run(m, e, t, x, c, snap_every, snap, ctx, values, res);
+        change_size(x0, x, res);
+        tensor_free(x0);
+        return;
+    }
     int64_t C = x->dims[1], H = x->dims[2], W = x->dims[3], HW = H * W, D = C * HW;
     tensor *x0 = tensor_clone(x), *xs = tensor_clone(x), *g = tensor_clone(x);
     const node *tn = &m->nodes[t->node];
@@ -216,14 +367,7 @@ void ascend_run(const model *m, engine *e, const target *t, tensor *x, const asc
     }
     progress_end(pg);
 
-    double s2 = 0, mx = 0;
-    for (int64_t i = 0; i < D; i++) {
-        double d = fabs((double)x->data[i] - x0->data[i]);
-        s2 += d * d;
-        mx = d > mx ? d : mx;
-    }
-    res->l2 = sqrt(s2);
-    res->linf = mx;
+    change_size(x0, x, res);
     free(score);
     free(tmp);
     tensor_free(seed);

@@ -331,6 +331,14 @@ static void write_attrs(h5out *out, const struct asc_opts *o, const target *t,
     h5out_attr_str(out, "/", "param", o->cfg.fft ? "fft" : "pixel");
     h5out_attr_i64(out, "/", "decorrelate", 1, (int64_t[]){ o->cfg.decorrelate });
     h5out_attr_str(out, "/", "optimizer", o->cfg.adam ? "adam" : "sgd");
+    if (o->cfg.decorrelate) {
+        double M[3][3];
+        if (o->cfg.have_colour)
+            memcpy(M, o->cfg.colour, sizeof M);
+        else
+            fv_colour_default(M);
+        h5out_attr_f64(out, "/", "colour", 9, &M[0][0]);
+    }
     h5out_attr_str(out, "/", "transforms", o->cfg.tf.on ? (o->tf ? o->tf : "standard") : "none");
     h5out_attr_i64(out, "/", "seed", 1, (int64_t[]){ (int64_t)o->co.seed });
     h5out_attr_f64(out, "/", "lr", 1, &o->cfg.lr);
@@ -345,6 +353,25 @@ static void write_attrs(h5out *out, const struct asc_opts *o, const target *t,
     h5out_attr_i64(out, "/", "pred", 2, (int64_t[]){ res->pred0, res->pred });
     double ch[2] = { res->l2, res->linf };
     h5out_attr_f64(out, "/", "change_l2_linf", 2, ch);
+}
+
+/* /draws: each step's transformation (oy1, ox1, scale, degrees, oy2,
+ * ox2), and the chain's settings as attributes; the colour matrix. */
+static void write_draws(h5out *out, const ascend_cfg *c, int n)
+{
+    tensor *d = tensor_new(2, (int64_t[]){ n > 0 ? n : 1, 6 });
+    for (int i = 0; i < n; i++) {
+        const fvt_draw *w = &c->draws[i];
+        float v[6] = { (float)w->oy1, (float)w->ox1, (float)w->s, (float)w->deg, (float)w->oy2,
+                       (float)w->ox2 };
+        memcpy(d->data + i * 6, v, sizeof v);
+    }
+    d->dims[0] = n;
+    if (n > 0)
+        h5out_write(out, "/draws", d);
+    tensor_free(d);
+    h5out_attr_i64(out, "/", "tf_pad_jitter_rotate", 4,
+                   (int64_t[]){ c->tf.pad, c->tf.jitter1, c->tf.jitter2, c->tf.rotate });
 }
 
 int main(int argc, char **argv)
@@ -400,6 +427,8 @@ int main(int argc, char **argv)
     struct snaps sn = { .D = C * H * W };
     float *values = xmalloc((size_t)(o.cfg.steps + 1) * sizeof *values);
     ascend_result res;
+    if (o.cfg.tf.on)
+        o.cfg.draws = xcalloc((size_t)o.cfg.steps, sizeof *o.cfg.draws);
     ascend_run(m, e, &t, x, &o.cfg, o.snap, snap_cb, &sn, values, &res);
     add_row(&sn, res.steps_done, x);
 
@@ -446,12 +475,15 @@ int main(int argc, char **argv)
     if (m->classes)
         h5out_write_strings(out, "/classes", m->nclasses, m->classes);
     write_attrs(out, &o, &t, &res);
+    if (o.cfg.tf.on)
+        write_draws(out, &o.cfg, res.steps_done);
     h5out_commit(out);
 
     tensor_free(rows);
     tensor_free(vt);
     free(ids);
     free(values);
+    free(o.cfg.draws);
     free(sn.rows);
     free(sn.steps);
     tensor_free(x);

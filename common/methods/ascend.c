@@ -246,6 +246,8 @@ static void fv_run(const model *m, engine *e, const target *t, tensor *x, const 
         fvt_draw d;
         if (c->tf.on) {
             fvt_draw_next(&c->tf, &r, &d);
+            if (c->draws && step < c->steps)
+                c->draws[step] = d;
             fvt_forward(&c->tf, &d, x->data, C, H, W, xt->data, work);
         } else
             memcpy(xt->data, x->data, (size_t)D * sizeof(float));
@@ -275,8 +277,10 @@ static void fv_run(const model *m, engine *e, const target *t, tensor *x, const 
     progress_end(pg);
     fv_adam_free(&opt);
     fvparam_free(&fp);
-    if (lucid)
+    if (lucid) {
+        fvparam_image(&fp, p, x->data);
         free(p);
+    }
     free(gp);
     free(g);
     free(work);

@@ -40,6 +40,7 @@ typedef struct ascend_cfg {
     double init_sd;
     int adam;               /* Adam (lr as given) instead of plain steps */
     fvt_cfg tf;             /* transformations each step (tf.on) */
+    fvt_draw *draws;        /* when not NULL (steps entries): each step's draws */
 } ascend_cfg;
 
 /* Defaults: 100 steps, lr 0.1, no regulariser, pixels, plain steps. */

@@ -33,7 +33,11 @@ static const char usage[] =
     "  -t, --target T        class=K (a logit; K an index or a class name),\n"
     "                        pred (the start image's predicted class),\n"
     "                        unit=LAYER:C (feature map C, its maximum;\n"
-    "                        :mean or :sum), unit=LAYER:C@X,Y (one position)\n"
+    "                        :mean or :sum), unit=LAYER:C@X,Y (one position),\n"
+    "                        direction=LAYER:FILE (mean over positions of the\n"
+    "                        activation . v, v the C numbers of FILE: text,\n"
+    "                        or HDF5 /direction or /components' first row),\n"
+    "                        or a sum 'T1 + T2 - 0.5*T3' (spaces around signs)\n"
     "                        (default: class=CLASS of --until-pred)\n"
     "      --measure M       logit (default) or prob for class targets\n"
     "      --start S         zeros (default), noise (0.5 + 0.1 N(0,1), clipped),\n"
@@ -320,11 +324,10 @@ static const char *class_name(const model *m, int k)
 }
 
 /* The attributes: the settings and what the ascent reached. */
-static void write_attrs(h5out *out, const struct asc_opts *o, const target *t,
-                        const ascend_result *res)
+static void write_attrs(h5out *out, const struct asc_opts *o, const ascend_result *res)
 {
     h5out_attr_str(out, "/", "model", o->model);
-    h5out_attr_str(out, "/", "target", t->spec);
+    h5out_attr_str(out, "/", "target", o->target);
     h5out_attr_str(out, "/", "start", o->start);
     h5out_attr_i64(out, "/", "steps", 1, (int64_t[]){ res->steps_done });
     h5out_attr_i64(out, "/", "preset", 1, (int64_t[]){ o->preset });
@@ -391,16 +394,22 @@ int main(int argc, char **argv)
         snprintf(tbuf, sizeof tbuf, "class=%d", o.cfg.until_pred);
         o.target = tbuf;
     }
-    target t;
+    target_expr ex;
     char err[512];
-    if (target_parse(o.target, &t, err, sizeof err) < 0)
+    if (target_expr_parse(o.target, &ex, err, sizeof err) < 0)
         die_usage("%s", err);
-    if (t.kind == TARGET_LABEL || t.kind == TARGET_STRONGEST)
-        die_usage("--target %s: give class=K, pred or unit=LAYER:C", o.target);
-    if (o.prob && t.kind == TARGET_UNIT)
-        die_usage("--measure prob is for class targets, not --target %s", o.target);
-    t.measure = o.prob ? TARGET_PROB : TARGET_LOGIT;
-    target_resolve(&t, m, o.model);
+    for (int i = 0; i < ex.n; i++) {
+        target *ti = &ex.t[i];
+        if (ti->kind == TARGET_LABEL || ti->kind == TARGET_STRONGEST)
+            die_usage("--target %s: give class=K, pred, unit=LAYER:C or direction=LAYER:FILE",
+                      ti->spec);
+        if (o.prob && (ti->kind == TARGET_UNIT || ti->kind == TARGET_DIRECTION))
+            die_usage("--measure prob is for class targets, not --target %s", ti->spec);
+        ti->measure = o.prob ? TARGET_PROB : TARGET_LOGIT;
+        target_resolve(ti, m, o.model);
+    }
+    /* One term of weight 1 labels the rows by its class, as before. */
+    const target *t = ex.n == 1 && ex.w[0] == 1 ? &ex.t[0] : NULL;
     if (o.cfg.decorrelate && C != 3)
         die("%s: --decorrelate needs an RGB model (3 channels; this one has %lld)", o.model,
             (long long)C);
@@ -429,7 +438,7 @@ int main(int argc, char **argv)
     ascend_result res;
     if (o.cfg.tf.on)
         o.cfg.draws = xcalloc((size_t)o.cfg.steps, sizeof *o.cfg.draws);
-    ascend_run(m, e, &t, x, &o.cfg, o.snap, snap_cb, &sn, values, &res);
+    ascend_run(m, e, &ex, x, &o.cfg, o.snap, snap_cb, &sn, values, &res);
     add_row(&sn, res.steps_done, x);
 
     if (o.cfg.until_pred >= 0) {
@@ -442,7 +451,7 @@ int main(int argc, char **argv)
                  "L-inf %.6g", res.pred, class_name(m, res.pred), res.steps_done,
                  o.cfg.until_pred, class_name(m, o.cfg.until_pred), res.l2, res.linf);
     }
-    info("%s: %.6g -> %.6g after %d steps; prediction %d %s -> %d %s", t.spec, res.value0,
+    info("%s: %.6g -> %.6g after %d steps; prediction %d %s -> %d %s", o.target, res.value0,
          res.value, res.steps_done, res.pred0, class_name(m, res.pred0), res.pred,
          class_name(m, res.pred));
 
@@ -462,10 +471,10 @@ int main(int argc, char **argv)
     int32_t *lab = xmalloc((size_t)sn.n * sizeof *lab);
     for (int i = 0; i < sn.n; i++) {
         sc->data[i] = values[sn.steps[i] < res.steps_done ? sn.steps[i] : res.steps_done];
-        lab[i] = t.kind == TARGET_CLASS ? t.cls : res.pred0;
+        lab[i] = t && t->kind == TARGET_CLASS ? t->cls : res.pred0;
     }
     h5out_write(out, "/scores", sc);
-    if (t.kind == TARGET_CLASS || t.kind == TARGET_PRED)
+    if (t && (t->kind == TARGET_CLASS || t->kind == TARGET_PRED))
         h5out_write_i32(out, "/labels", sn.n, lab);
     tensor_free(sc);
     free(lab);
@@ -474,7 +483,7 @@ int main(int argc, char **argv)
     h5out_write(out, "/values", vt);
     if (m->classes)
         h5out_write_strings(out, "/classes", m->nclasses, m->classes);
-    write_attrs(out, &o, &t, &res);
+    write_attrs(out, &o, &res);
     if (o.cfg.tf.on)
         write_draws(out, &o.cfg, res.steps_done);
     h5out_commit(out);
@@ -488,7 +497,7 @@ int main(int argc, char **argv)
     free(sn.steps);
     tensor_free(x);
     engine_free(e);
-    target_free(&t);
+    target_expr_free(&ex);
     if (src)
         h5in_close(src);
     model_free(m);

@@ -3,7 +3,8 @@
  * Networks Through Deep Visualization": L2 decay, Gaussian blur every few
  * steps, clipping of pixels with small norm or small contribution; plus
  * jitter (random circular shifts before each gradient, as DeepDream). The
- * objective is any target.h target (a class logit or probability, a unit).
+ * objective is any target.h target (a class logit or probability, a unit,
+ * a direction) or a weighted sum of them (target_expr).
  * Pixels stay in [0,1]. */
 #ifndef CNN_ASCEND_H
 #define CNN_ASCEND_H
@@ -70,7 +71,7 @@ typedef void (*ascend_snap_fn)(void *ctx, int step, const tensor *x);
  * e must hold at least one image. values, when not NULL, gets the objective
  * at every step 0..steps_done (steps + 1 floats). snap_every 0: no
  * snapshots. Dies naming the step when a non-finite value appears. */
-void ascend_run(const model *m, engine *e, const target *t, tensor *x, const ascend_cfg *c,
+void ascend_run(const model *m, engine *e, const target_expr *ex, tensor *x, const ascend_cfg *c,
                 int snap_every, ascend_snap_fn snap, void *ctx, float *values,
                 ascend_result *res);
 

@@ -56,8 +56,30 @@ def image_fn(H, W, fft, decor, M):
     return f
 
 
+def term(w, x, t):
+    a = R.layers(w, x)
+    if t.startswith("direction="):
+        layer, fn = t[10:].rsplit(":", 1)
+        v = torch.tensor(np.loadtxt(fn, delimiter=",").ravel())
+        return (a[layer][0] * v[:, None, None]).sum(0).mean()
+    if t.startswith("unit=") and t.endswith(":mean"):
+        layer, c, _ = t[5:].split(":")
+        return a[layer][0, int(c)].mean()
+    return R.objective(w, x, t)
+
+
 def objective(w, x, target):
-    return R.objective(w, x, target)
+    """A sum of weighted terms "T1 + T2 - 0.5*T3", each computed alone."""
+    toks = target.replace(" - ", " + -").split(" + ")
+    total = 0
+    for t in toks:
+        sign = -1 if t.startswith("-") else 1
+        t = t.lstrip("- ")
+        wt = 1.0
+        if "*" in t:
+            wt, t = t.split("*", 1)
+        total = total + sign * float(wt) * term(w, x, t)
+    return total
 
 
 def param_run(model, out, target, fft, decor, optim, lr):

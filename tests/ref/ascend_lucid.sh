@@ -42,6 +42,18 @@ check "Lucid recipe without transforms (Adam, lr 0.05)" cnn-ascend -q -m "$T/o.h
     --start zeros --transforms none --steps 20 --snapshots 1 -o "$T/a.h5"
 check_py "Adam steps = torch.optim.Adam's" "$R" param "$T/o.h5" "$T/a.h5" class=1 1 1 adam 0.05
 
+# Objectives: a direction and a sum of terms; the whole run follows
+# PyTorch's gradient of the same sum, each term computed on its own.
+printf '0.5, -1, 0.25, 2, 0, -0.5\n' >"$T/dir.txt"
+printf '1 2 3\n' >"$T/dir3.txt"
+for t in "direction=conv2:$T/dir.txt" "unit=conv2:3:mean - 0.5*class=1 + direction=relu2:$T/dir.txt" \
+    "- unit=relu1:2@3,4 + 2*unit=conv2:1:mean"; do
+    check "objective '$t' runs" cnn-ascend -q -m "$T/o.h5" -t "$t" --start zeros --param fft \
+        --decorrelate --transforms none --optimizer sgd --lr 2 --steps 5 --snapshots 1 -o "$T/x.h5"
+    check_py "objective '$t': images and gradient = PyTorch's sum of terms" "$R" param "$T/o.h5" \
+        "$T/x.h5" "$t" 1 1 sgd 2
+done
+
 # Transformations on plain pixels: objective (forward) and next image
 # (backward) = PyTorch's with the same draws.
 for tf in pad=3 jitter=3 scale=0.8:1.2:1.1 rotate=20 jitter=0,jitter=3 \
@@ -78,4 +90,10 @@ check_error "fft with a start image" 2 "start image needs plain pixels" "$O" \
     cnn-ascend -m "$T/o.h5" -t class=1 --param fft --start "$T/im.h5" -o "$O"
 check_error "bad --param" 2 "not pixel or fft" "$O" \
     cnn-ascend -m "$T/o.h5" -t class=1 --param wavelet -o "$O"
+check_error "unknown objective term" 2 "unknown target 'neuron=conv2:1'" "$O" \
+    cnn-ascend -m "$T/o.h5" -t "unit=conv2:1 + neuron=conv2:1" -o "$O"
+check_error "direction of the wrong width" 1 "the direction has 3 values but layer 'conv2' has 6 channels" \
+    "$O" cnn-ascend -m "$T/o.h5" -t "direction=conv2:$T/dir3.txt" -o "$O"
+check_error "empty objective term" 2 "empty term" "$O" \
+    cnn-ascend -m "$T/o.h5" -t "unit=conv2:1 + " -o "$O"
 echo "1..$_n"

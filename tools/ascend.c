@@ -377,6 +377,24 @@ static void write_draws(h5out *out, const ascend_cfg *c, int n)
                    (int64_t[]){ c->tf.pad, c->tf.jitter1, c->tf.jitter2, c->tf.rotate });
 }
 
+/* The objective: terms parsed, each checked and resolved on the model. */
+static void parse_target(const struct asc_opts *o, const model *m, target_expr *ex)
+{
+    char err[512];
+    if (target_expr_parse(o->target, ex, err, sizeof err) < 0)
+        die_usage("%s", err);
+    for (int i = 0; i < ex->n; i++) {
+        target *ti = &ex->t[i];
+        if (ti->kind == TARGET_LABEL || ti->kind == TARGET_STRONGEST)
+            die_usage("--target %s: give class=K, pred, unit=LAYER:C or direction=LAYER:FILE",
+                      ti->spec);
+        if (o->prob && (ti->kind == TARGET_UNIT || ti->kind == TARGET_DIRECTION))
+            die_usage("--measure prob is for class targets, not --target %s", ti->spec);
+        ti->measure = o->prob ? TARGET_PROB : TARGET_LOGIT;
+        target_resolve(ti, m, o->model);
+    }
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
@@ -396,18 +414,7 @@ int main(int argc, char **argv)
     }
     target_expr ex;
     char err[512];
-    if (target_expr_parse(o.target, &ex, err, sizeof err) < 0)
-        die_usage("%s", err);
-    for (int i = 0; i < ex.n; i++) {
-        target *ti = &ex.t[i];
-        if (ti->kind == TARGET_LABEL || ti->kind == TARGET_STRONGEST)
-            die_usage("--target %s: give class=K, pred, unit=LAYER:C or direction=LAYER:FILE",
-                      ti->spec);
-        if (o.prob && (ti->kind == TARGET_UNIT || ti->kind == TARGET_DIRECTION))
-            die_usage("--measure prob is for class targets, not --target %s", ti->spec);
-        ti->measure = o.prob ? TARGET_PROB : TARGET_LOGIT;
-        target_resolve(ti, m, o.model);
-    }
+    parse_target(&o, m, &ex);
     /* One term of weight 1 labels the rows by its class, as before. */
     const target *t = ex.n == 1 && ex.w[0] == 1 ? &ex.t[0] : NULL;
     if (o.cfg.decorrelate && C != 3)

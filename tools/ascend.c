@@ -75,7 +75,8 @@ static const char usage[] =
     "                        1: 0, 0.5, 4, 50, 0    2: 0.3, 0, 0, 20, 0\n"
     "                        3: 1e-4, 1.0, 4, 0, 0  4: 0, 0.5, 4, 0, 90\n"
     "                        options given explicitly override the set\n"
-    "      --snapshots E     also write the image every E steps (trajectory)\n"
+    "      --snapshots E     also write the image every E steps (trajectory;\n"
+    "                        --save-every E is the same)\n"
     "      --until-pred K    stop once the model predicts class K; reports the\n"
     "                        L2 and L-infinity size of the change\n"
     "The target's value and the model's prediction at the end go to stderr.\n"
@@ -155,6 +156,7 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
         { "clip-contrib", required_argument, 0, OPT_CLIP_CONTRIB },
         { "preset", required_argument, 0, OPT_PRESET },
         { "snapshots", required_argument, 0, OPT_SNAP },
+        { "save-every", required_argument, 0, OPT_SNAP },
         { "until-pred", required_argument, 0, OPT_UNTIL },
         { "param", required_argument, 0, OPT_PARAM },
         { "decorrelate", no_argument, 0, OPT_DECOR },

@@ -419,6 +419,8 @@ int main(int argc, char **argv)
     parse_target(&o, m, &ex);
     /* One term of weight 1 labels the rows by its class, as before. */
     const target *t = ex.n == 1 && ex.w[0] == 1 ? &ex.t[0] : NULL;
+    if (o.cfg.decorrelate && C != 3 && o.decor < 0)
+        o.cfg.decorrelate = 0;   /* the default recipe on a grey model */
     if (o.cfg.decorrelate && C != 3)
         die("%s: --decorrelate needs an RGB model (3 channels; this one has %lld)", o.model,
             (long long)C);

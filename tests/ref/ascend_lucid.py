@@ -26,8 +26,9 @@ def fail(msg):
     sys.exit(1)
 
 
-def write_model(path, H, W):
-    """The model of ascend_ref.py on an H x W input (fc sized to fit)."""
+def write_model(path, H, W, C=3):
+    """The model of ascend_ref.py on a C x H x W input (fc sized to fit;
+    C = 1 only for runs without a PyTorch check)."""
     R.write_model(path)
     h2, w2 = H // 2, W // 2
     rs = np.random.RandomState(8)
@@ -35,6 +36,11 @@ def write_model(path, H, W):
         f.attrs["input_shape"] = np.array([3, H, W], np.int64)
         del f["nodes/0006/weight"]
         f["nodes/0006/weight"] = (rs.randn(5, 6 * h2 * w2) * 0.2).astype(np.float32)
+        if C == 1:
+            f.attrs["input_shape"] = np.array([1, H, W], np.int64)
+            f.attrs["mean"], f.attrs["std"] = np.array([0.5]), np.array([0.3])
+            del f["nodes/0000/weight"]
+            f["nodes/0000/weight"] = (rs.randn(4, 1, 3, 3) * 0.5).astype(np.float32)
 
 
 def image_fn(H, W, fft, decor, M):
@@ -166,7 +172,7 @@ def colour(images, out):
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "model":
-        write_model(args[0], int(args[1]), int(args[2]))
+        write_model(*args[:1], *(int(a) for a in args[1:]))
     elif cmd == "param":
         param_run(*args)
     elif cmd == "transform":

@@ -12,6 +12,7 @@ R=$TOP/tests/ref/ascend_lucid.py
 
 $PY "$R" model "$T/e.h5" 12 12 || exit 1
 $PY "$R" model "$T/o.h5" 11 13 || exit 1
+$PY "$R" model "$T/g.h5" 28 28 1 || exit 1
 $PY -c "import h5py, numpy as np, sys
 with h5py.File(sys.argv[1], 'w') as f:
     f.attrs['kind'] = 'images'
@@ -73,6 +74,8 @@ f = h5py.File(sys.argv[1], 'r'); a = f.attrs; v = f['values'][()]
 assert a['param'] == 'fft' and a['decorrelate'] == 1 and a['optimizer'] == 'adam', dict(a)
 assert a['transforms'] == 'standard' and 'draws' in f, dict(a)
 assert v[-5:].mean() > v[:5].mean() + 1, v" "$T/d.h5"
+check "default recipe on a grey model (fft, no decorrelation)" cnn-ascend -q -m "$T/g.h5" \
+    -t class=1 --steps 3 -o "$T/g1.h5"
 check "--colour-stats" cnn-ascend -q -m "$T/o.h5" -t class=1 --colour-stats "$T/im.h5" \
     --steps 2 -o "$T/c.h5"
 check_py "--colour-stats matrix = numpy's U sqrt(Lambda), max column norm 1" "$R" colour \
@@ -86,6 +89,8 @@ check_error "unknown transform" 2 "unknown transform 'twist'" "$O" \
     cnn-ascend -m "$T/e.h5" -t class=1 --transforms twist=3 -o "$O"
 check_error "colour matrix from grey images: not 3x3" 1 "3x3 colour matrix" "$O" \
     cnn-ascend -m "$T/o.h5" -t class=1 --colour-stats "$T/gray.h5" -o "$O"
+check_error "--decorrelate on a grey model" 1 "needs an RGB model" "$O" \
+    cnn-ascend -m "$T/g.h5" -t class=1 --decorrelate -o "$O"
 check_error "fft with a start image" 2 "start image needs plain pixels" "$O" \
     cnn-ascend -m "$T/o.h5" -t class=1 --param fft --start "$T/im.h5" -o "$O"
 check_error "bad --param" 2 "not pixel or fft" "$O" \

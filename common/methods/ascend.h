@@ -5,7 +5,14 @@
  * jitter (random circular shifts before each gradient, as DeepDream). The
  * objective is any target.h target (a class logit or probability, a unit,
  * a direction) or a weighted sum of them (target_expr).
- * Pixels stay in [0,1]. */
+ * Pixels stay in [0,1].
+ *
+ * And feature visualisation as Olah et al. 2017 (Distill, "Feature
+ * Visualization"; Lucid, Lucent): the image made from parameters in a
+ * decorrelated basis (methods/fvparam.h: 1/f Fourier spectrum, colour
+ * decorrelation, sigmoid), seen by the model through random pad, jitter,
+ * scale and rotation each step (methods/fvtransform.h), the gradient
+ * carried back through both, Adam on the parameters. */
 #ifndef CNN_ASCEND_H
 #define CNN_ASCEND_H
 
@@ -69,7 +76,8 @@ typedef void (*ascend_snap_fn)(void *ctx, int step, const tensor *x);
 /* Run the ascent on x (1 x C x H x W, in [0,1]; replaced by the result;
  * with fft or decorrelate its start is p's image, not x).
  * e must hold at least one image. values, when not NULL, gets the objective
- * at every step 0..steps_done (steps + 1 floats). snap_every 0: no
+ * at every step 0..steps_done (steps + 1 floats; with transformations, of
+ * the transformed image the model saw). snap_every 0: no
  * snapshots. Dies naming the step when a non-finite value appears. */
 void ascend_run(const model *m, engine *e, const target_expr *ex, tensor *x, const ascend_cfg *c,
                 int snap_every, ascend_snap_fn snap, void *ctx, float *values,

@@ -315,11 +315,9 @@ static void fv_run(const model *m, engine *e, const target_expr *ex, tensor *x, 
     }
     progress_end(pg);
     fv_adam_free(&opt);
-    fvparam_free(&fp);
-    if (lucid) {
-        fvparam_image(&fp, p, x->data);
+    fvparam_free(&fp);   /* x holds the image of the last step's p */
+    if (lucid)
         free(p);
-    }
     free(gp);
     free(g);
     free(work);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "methods/ascend.h"
+#include "methods/fvparam.h"
 #include "base/cli.h"
 #include "nn/engine.h"
 #include "io/h5io.h"
@@ -32,15 +33,20 @@ static const char usage[] =
     "  -t, --target T        class=K (a logit; K an index or a class name),\n"
     "                        pred (the start image's predicted class),\n"
     "                        unit=LAYER:C (feature map C, its maximum;\n"
-    "                        :mean or :sum), unit=LAYER:C@X,Y (one position)\n"
+    "                        :mean or :sum), unit=LAYER:C@X,Y (one position),\n"
+    "                        direction=LAYER:FILE (mean over positions of the\n"
+    "                        activation . v, v the C numbers of FILE: text,\n"
+    "                        or HDF5 /direction or /components' first row),\n"
+    "                        or a sum 'T1 + T2 - 0.5*T3' (spaces around signs)\n"
     "                        (default: class=CLASS of --until-pred)\n"
     "      --measure M       logit (default) or prob for class targets\n"
-    "      --start S         zeros (default), noise (0.5 + 0.1 N(0,1), clipped),\n"
+    "      --start S         zeros, noise (0.5 + 0.1 N(0,1), clipped; with fft or\n"
+    "                        decorrelate parameters N(0, 0.01^2), the default),\n"
     "                        an images file, or a PNG/JPEG photo (crop-resized\n"
     "                        to the model's input)\n"
     "      --start-row R     row of the images file to start from (default 0)\n"
-    "      --steps N         gradient steps (default 100)\n"
-    "      --lr R            step size on [0,1] pixels (default 0.1)\n"
+    "      --steps N         gradient steps (default 256 Lucid, 100 Yosinski)\n"
+    "      --lr R            step size (default 0.05 Lucid, 0.1 Yosinski)\n"
     "      --l2 D            decay: each step x <- m + (1-D)(x - m), m the\n"
     "                        model's mean pixel (default 0)\n"
     "      --blur SIGMA      Gaussian blur of this sigma (pixels) ...\n"
@@ -50,12 +56,28 @@ static const char usage[] =
     "                        PCT-th percentile to m\n"
     "      --clip-contrib PCT  reset pixels whose contribution |(x - m) . grad|\n"
     "                        is below the PCT-th percentile to m\n"
-    "      --preset K        Yosinski et al. 2015 Table 1 set K = 1..4 (decay,\n"
+    "Recipes: with no option of the Yosinski path (--l2, --blur, --blur-every,\n"
+    "--jitter, --clip-norm, --clip-contrib, --preset yosinski or 1..4,\n"
+    "--until-pred, --start IMAGE) the Lucid recipe of Olah et al. 2017 is used:\n"
+    "--param fft --decorrelate --transforms standard --optimizer adam --lr 0.05\n"
+    "--steps 256, parameters from N(0, 0.01^2). Options given override it.\n"
+    "      --param P         pixel or fft (Fourier basis, 1/f scaled; fvparam.h)\n"
+    "      --decorrelate     colours through Lucid's ImageNet matrix (or\n"
+    "                        --colour-stats'); the image is sigmoid(M b)\n"
+    "      --no-decorrelate  plain colours (the image is sigmoid(b) with fft)\n"
+    "      --colour-stats F  the colour matrix from the RGB images of file F\n"
+    "      --transforms T    standard, none, or pad=P,jitter=J1,scale=S1:S2..,\n"
+    "                        rotate=A,jitter=J2 (any subset, in this order)\n"
+    "      --optimizer O     sgd (plain steps) or adam\n"
+    "      --preset K        lucid, yosinski (pixels, plain steps, no\n"
+    "                        regulariser), or Yosinski et al. 2015 Table 1\n"
+    "                        set K = 1..4 (decay,\n"
     "                        blur width, blur every, norm %, contribution %):\n"
     "                        1: 0, 0.5, 4, 50, 0    2: 0.3, 0, 0, 20, 0\n"
     "                        3: 1e-4, 1.0, 4, 0, 0  4: 0, 0.5, 4, 0, 90\n"
     "                        options given explicitly override the set\n"
-    "      --snapshots E     also write the image every E steps (trajectory)\n"
+    "      --snapshots E     also write the image every E steps (trajectory;\n"
+    "                        --save-every E is the same)\n"
     "      --until-pred K    stop once the model predicts class K; reports the\n"
     "                        L2 and L-infinity size of the change\n"
     "The target's value and the model's prediction at the end go to stderr.\n"
@@ -65,7 +87,7 @@ static const char usage[] =
 enum {
     OPT_MEASURE = 2001, OPT_START, OPT_START_ROW, OPT_STEPS, OPT_LR, OPT_L2, OPT_BLUR,
     OPT_BLUR_EVERY, OPT_JITTER, OPT_CLIP_NORM, OPT_CLIP_CONTRIB, OPT_PRESET, OPT_SNAP,
-    OPT_UNTIL
+    OPT_UNTIL, OPT_PARAM, OPT_DECOR, OPT_NODECOR, OPT_CSTATS, OPT_TF, OPT_OPTIM
 };
 
 struct asc_opts {
@@ -73,11 +95,49 @@ struct asc_opts {
     const char *model, *target, *start, *until;
     int prob;
     int64_t start_row;
-    int preset, snap;
+    int preset, snap, yosinski;   /* preset: 1..4, 0 none, -1 lucid */
+    /* The recipe's options as given (-1, NAN, NULL: not given). */
+    int param, decor, adam, steps;
+    double lr;
+    const char *tf, *cstats;
     /* Regularisers as given (NAN: not given, so a preset may set them). */
     double l2, blur, blur_every, clip_norm, clip_contrib;
     ascend_cfg cfg;
 };
+
+/* The base recipe (Lucid unless an option of the Yosinski path is given)
+ * and the recipe options given over it. */
+static void recipe(struct asc_opts *o)
+{
+    ascend_cfg *cf = &o->cfg;
+    int start_image = o->start && strcmp(o->start, "zeros") && strcmp(o->start, "noise");
+    int yos = o->yosinski || o->preset > 0 || o->until || start_image || !isnan(o->l2) ||
+              !isnan(o->blur) || !isnan(o->blur_every) || !isnan(o->clip_norm) ||
+              !isnan(o->clip_contrib);
+    if (o->preset == -1 && yos)
+        die_usage("--preset lucid does not go with the Yosinski path's options (--l2, --blur, "
+                  "--jitter, --clip-*, --until-pred, --start IMAGE)");
+    if (!yos)
+        ascend_lucid(cf);
+    if (o->param >= 0) cf->fft = o->param;
+    if (o->decor >= 0) cf->decorrelate = o->decor;
+    if (o->adam >= 0) cf->adam = o->adam;
+    if (o->steps > 0) cf->steps = o->steps;
+    if (!isnan(o->lr)) cf->lr = o->lr;
+    char err[512];
+    if (o->tf && fvt_parse(o->tf, &cf->tf, err, sizeof err) < 0)
+        die_usage("%s", err);
+    if (!o->start)
+        o->start = cf->fft || cf->decorrelate ? "noise" : "zeros";
+    if ((cf->fft || cf->decorrelate) && start_image)
+        die_usage("--start %s: a start image needs plain pixels (--param pixel without "
+                  "--decorrelate)", o->start);
+    if ((cf->fft || cf->decorrelate) && (o->yosinski || o->preset > 0 || !isnan(o->l2) ||
+        !isnan(o->blur) || o->cfg.jitter || !isnan(o->clip_norm) || !isnan(o->clip_contrib)))
+        die_usage("--param fft and --decorrelate do not go with Yosinski's regularisers "
+                  "(use --transforms)");
+    cf->init_sd = strcmp(o->start, "zeros") ? 0.01 : 0;
+}
 
 static void parse_args(int argc, char **argv, struct asc_opts *o)
 {
@@ -97,14 +157,23 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
         { "clip-contrib", required_argument, 0, OPT_CLIP_CONTRIB },
         { "preset", required_argument, 0, OPT_PRESET },
         { "snapshots", required_argument, 0, OPT_SNAP },
+        { "save-every", required_argument, 0, OPT_SNAP },
         { "until-pred", required_argument, 0, OPT_UNTIL },
+        { "param", required_argument, 0, OPT_PARAM },
+        { "decorrelate", no_argument, 0, OPT_DECOR },
+        { "no-decorrelate", no_argument, 0, OPT_NODECOR },
+        { "colour-stats", required_argument, 0, OPT_CSTATS },
+        { "transforms", required_argument, 0, OPT_TF },
+        { "optimizer", required_argument, 0, OPT_OPTIM },
         CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { 0, 0, 0, 0 }
     };
     memset(o, 0, sizeof *o);
     cli_common_for(&o->co, CLI_THREADS | CLI_SEED);
     ascend_defaults(&o->cfg);
-    o->start = "zeros";
+    o->start = NULL;
+    o->param = o->decor = o->adam = o->steps = -1;
+    o->lr = NAN;
     o->l2 = o->blur = o->blur_every = o->clip_norm = o->clip_contrib = NAN;
     int c;
     while ((c = getopt_long(argc, argv, "m:t:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
@@ -118,16 +187,38 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
             break;
         case OPT_START: o->start = optarg; break;
         case OPT_START_ROW: o->start_row = cli_long("--start-row", optarg, 0, INT64_MAX); break;
-        case OPT_STEPS: o->cfg.steps = (int)cli_long("--steps", optarg, 1, 1 << 30); break;
-        case OPT_LR: o->cfg.lr = cli_double("--lr", optarg, 0, 1e12); break;
+        case OPT_STEPS: o->steps = (int)cli_long("--steps", optarg, 1, 1 << 30); break;
+        case OPT_LR: o->lr = cli_double("--lr", optarg, 0, 1e12); break;
         case OPT_L2: o->l2 = cli_double("--l2", optarg, 0, 1); break;
         case OPT_BLUR: o->blur = cli_double("--blur", optarg, 0, 1e4); break;
         case OPT_BLUR_EVERY: o->blur_every = (double)cli_long("--blur-every", optarg, 1, 1 << 30); break;
-        case OPT_JITTER: o->cfg.jitter = (int)cli_long("--jitter", optarg, 0, 1 << 20); break;
+        case OPT_JITTER:
+            o->cfg.jitter = (int)cli_long("--jitter", optarg, 0, 1 << 20);
+            o->yosinski = 1;
+            break;
         case OPT_CLIP_NORM: o->clip_norm = cli_double("--clip-norm", optarg, 0, 100); break;
         case OPT_CLIP_CONTRIB: o->clip_contrib = cli_double("--clip-contrib", optarg, 0, 100); break;
         case OPT_PRESET:
-            o->preset = (int)cli_long("--preset", optarg, 1, 4);
+            if (!strcmp(optarg, "lucid"))
+                o->preset = -1;
+            else if (!strcmp(optarg, "yosinski"))
+                o->yosinski = 1;
+            else
+                o->preset = (int)cli_long("--preset", optarg, 1, 4);
+            break;
+        case OPT_PARAM:
+            if (strcmp(optarg, "pixel") && strcmp(optarg, "fft"))
+                die_usage("--param: '%s' is not pixel or fft", optarg);
+            o->param = !strcmp(optarg, "fft");
+            break;
+        case OPT_DECOR: o->decor = 1; break;
+        case OPT_NODECOR: o->decor = 0; break;
+        case OPT_CSTATS: o->cstats = optarg; break;
+        case OPT_TF: o->tf = optarg; break;
+        case OPT_OPTIM:
+            if (strcmp(optarg, "sgd") && strcmp(optarg, "adam"))
+                die_usage("--optimizer: '%s' is not sgd or adam", optarg);
+            o->adam = !strcmp(optarg, "adam");
             break;
         case OPT_SNAP: o->snap = (int)cli_long("--snapshots", optarg, 1, 1 << 30); break;
         case OPT_UNTIL: o->until = optarg; break;
@@ -141,7 +232,8 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
     if (!o->target && !o->until)
         die_usage("no target: give -t class=K or -t unit=LAYER:C (or --until-pred K)");
     ascend_cfg *cf = &o->cfg;
-    if (o->preset)
+    recipe(o);
+    if (o->preset > 0)
         ascend_preset(o->preset, cf);
     if (!isnan(o->l2)) cf->l2 = o->l2;
     if (!isnan(o->blur)) {
@@ -153,6 +245,24 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
     if (!isnan(o->clip_norm)) cf->clip_norm = o->clip_norm;
     if (!isnan(o->clip_contrib)) cf->clip_contrib = o->clip_contrib;
     cf->seed = o->co.seed;
+}
+
+/* Lucid-style colour matrix from the RGB images of file. */
+static void colour_stats(const char *file, ascend_cfg *cf)
+{
+    h5in *in = h5in_open(file);
+    h5in_require_kind(in, "images");
+    int64_t dims[TENSOR_MAXDIM];
+    int nd = h5in_dims(in, "/images", dims);
+    if (nd != 4 || dims[1] != 3)
+        die("%s: --colour-stats needs RGB images (N x 3 x H x W) for a 3x3 colour matrix; "
+            "these have %lld channel(s)", file, nd == 4 ? (long long)dims[1] : 0LL);
+    tensor *x = pixels_read(in, 0, dims[0]);
+    if (fv_colour_stats(x->data, dims[0], dims[2] * dims[3], cf->colour) < 0)
+        die("%s: --colour-stats: the pixels have no colour variance", file);
+    cf->have_colour = 1;
+    tensor_free(x);
+    h5in_close(in);
 }
 
 /* A class given as an index or a name, checked against the model. */
@@ -217,14 +327,25 @@ static const char *class_name(const model *m, int k)
 }
 
 /* The attributes: the settings and what the ascent reached. */
-static void write_attrs(h5out *out, const struct asc_opts *o, const target *t,
-                        const ascend_result *res)
+static void write_attrs(h5out *out, const struct asc_opts *o, const ascend_result *res)
 {
     h5out_attr_str(out, "/", "model", o->model);
-    h5out_attr_str(out, "/", "target", t->spec);
+    h5out_attr_str(out, "/", "target", o->target);
     h5out_attr_str(out, "/", "start", o->start);
     h5out_attr_i64(out, "/", "steps", 1, (int64_t[]){ res->steps_done });
     h5out_attr_i64(out, "/", "preset", 1, (int64_t[]){ o->preset });
+    h5out_attr_str(out, "/", "param", o->cfg.fft ? "fft" : "pixel");
+    h5out_attr_i64(out, "/", "decorrelate", 1, (int64_t[]){ o->cfg.decorrelate });
+    h5out_attr_str(out, "/", "optimizer", o->cfg.adam ? "adam" : "sgd");
+    if (o->cfg.decorrelate) {
+        double M[3][3];
+        if (o->cfg.have_colour)
+            memcpy(M, o->cfg.colour, sizeof M);
+        else
+            fv_colour_default(M);
+        h5out_attr_f64(out, "/", "colour", 9, &M[0][0]);
+    }
+    h5out_attr_str(out, "/", "transforms", o->cfg.tf.on ? (o->tf ? o->tf : "standard") : "none");
     h5out_attr_i64(out, "/", "seed", 1, (int64_t[]){ (int64_t)o->co.seed });
     h5out_attr_f64(out, "/", "lr", 1, &o->cfg.lr);
     h5out_attr_f64(out, "/", "l2", 1, &o->cfg.l2);
@@ -238,6 +359,43 @@ static void write_attrs(h5out *out, const struct asc_opts *o, const target *t,
     h5out_attr_i64(out, "/", "pred", 2, (int64_t[]){ res->pred0, res->pred });
     double ch[2] = { res->l2, res->linf };
     h5out_attr_f64(out, "/", "change_l2_linf", 2, ch);
+}
+
+/* /draws: each step's transformation (oy1, ox1, scale, degrees, oy2,
+ * ox2), and the chain's settings as attributes; the colour matrix. */
+static void write_draws(h5out *out, const ascend_cfg *c, int n)
+{
+    tensor *d = tensor_new(2, (int64_t[]){ n > 0 ? n : 1, 6 });
+    for (int i = 0; i < n; i++) {
+        const fvt_draw *w = &c->draws[i];
+        float v[6] = { (float)w->oy1, (float)w->ox1, (float)w->s, (float)w->deg, (float)w->oy2,
+                       (float)w->ox2 };
+        memcpy(d->data + i * 6, v, sizeof v);
+    }
+    d->dims[0] = n;
+    if (n > 0)
+        h5out_write(out, "/draws", d);
+    tensor_free(d);
+    h5out_attr_i64(out, "/", "tf_pad_jitter_rotate", 4,
+                   (int64_t[]){ c->tf.pad, c->tf.jitter1, c->tf.jitter2, c->tf.rotate });
+}
+
+/* The objective: terms parsed, each checked and resolved on the model. */
+static void parse_target(const struct asc_opts *o, const model *m, target_expr *ex)
+{
+    char err[512];
+    if (target_expr_parse(o->target, ex, err, sizeof err) < 0)
+        die_usage("%s", err);
+    for (int i = 0; i < ex->n; i++) {
+        target *ti = &ex->t[i];
+        if (ti->kind == TARGET_LABEL || ti->kind == TARGET_STRONGEST)
+            die_usage("--target %s: give class=K, pred, unit=LAYER:C or direction=LAYER:FILE",
+                      ti->spec);
+        if (o->prob && (ti->kind == TARGET_UNIT || ti->kind == TARGET_DIRECTION))
+            die_usage("--measure prob is for class targets, not --target %s", ti->spec);
+        ti->measure = o->prob ? TARGET_PROB : TARGET_LOGIT;
+        target_resolve(ti, m, o->model);
+    }
 }
 
 int main(int argc, char **argv)
@@ -257,16 +415,22 @@ int main(int argc, char **argv)
         snprintf(tbuf, sizeof tbuf, "class=%d", o.cfg.until_pred);
         o.target = tbuf;
     }
-    target t;
+    target_expr ex;
     char err[512];
-    if (target_parse(o.target, &t, err, sizeof err) < 0)
-        die_usage("%s", err);
-    if (t.kind == TARGET_LABEL || t.kind == TARGET_STRONGEST)
-        die_usage("--target %s: give class=K, pred or unit=LAYER:C", o.target);
-    if (o.prob && t.kind == TARGET_UNIT)
-        die_usage("--measure prob is for class targets, not --target %s", o.target);
-    t.measure = o.prob ? TARGET_PROB : TARGET_LOGIT;
-    target_resolve(&t, m, o.model);
+    parse_target(&o, m, &ex);
+    /* One term of weight 1 labels the rows by its class, as before. */
+    const target *t = ex.n == 1 && ex.w[0] == 1 ? &ex.t[0] : NULL;
+    if (o.cfg.decorrelate && C != 3 && o.decor < 0)
+        o.cfg.decorrelate = 0;   /* the default recipe on a grey model */
+    if (o.cfg.decorrelate && C != 3)
+        die("%s: --decorrelate needs an RGB model (3 channels; this one has %lld)", o.model,
+            (long long)C);
+    if (o.cstats)
+        colour_stats(o.cstats, &o.cfg);
+    if (!o.tf)
+        fvt_fit(&o.cfg.tf, H, W);
+    if (fvt_check(&o.cfg.tf, H, W, err, sizeof err) < 0)
+        die("%s: %s", o.model, err);
 
     /* Decay and clipping pull towards the model's mean pixel, which is
      * where Yosinski et al.'s mean-subtracted zero lies. With bgr the
@@ -284,7 +448,9 @@ int main(int argc, char **argv)
     struct snaps sn = { .D = C * H * W };
     float *values = xmalloc((size_t)(o.cfg.steps + 1) * sizeof *values);
     ascend_result res;
-    ascend_run(m, e, &t, x, &o.cfg, o.snap, snap_cb, &sn, values, &res);
+    if (o.cfg.tf.on)
+        o.cfg.draws = xcalloc((size_t)o.cfg.steps, sizeof *o.cfg.draws);
+    ascend_run(m, e, &ex, x, &o.cfg, o.snap, snap_cb, &sn, values, &res);
     add_row(&sn, res.steps_done, x);
 
     if (o.cfg.until_pred >= 0) {
@@ -297,7 +463,7 @@ int main(int argc, char **argv)
                  "L-inf %.6g", res.pred, class_name(m, res.pred), res.steps_done,
                  o.cfg.until_pred, class_name(m, o.cfg.until_pred), res.l2, res.linf);
     }
-    info("%s: %.6g -> %.6g after %d steps; prediction %d %s -> %d %s", t.spec, res.value0,
+    info("%s: %.6g -> %.6g after %d steps; prediction %d %s -> %d %s", o.target, res.value0,
          res.value, res.steps_done, res.pred0, class_name(m, res.pred0), res.pred,
          class_name(m, res.pred));
 
@@ -317,10 +483,10 @@ int main(int argc, char **argv)
     int32_t *lab = xmalloc((size_t)sn.n * sizeof *lab);
     for (int i = 0; i < sn.n; i++) {
         sc->data[i] = values[sn.steps[i] < res.steps_done ? sn.steps[i] : res.steps_done];
-        lab[i] = t.kind == TARGET_CLASS ? t.cls : res.pred0;
+        lab[i] = t && t->kind == TARGET_CLASS ? t->cls : res.pred0;
     }
     h5out_write(out, "/scores", sc);
-    if (t.kind == TARGET_CLASS || t.kind == TARGET_PRED)
+    if (t && (t->kind == TARGET_CLASS || t->kind == TARGET_PRED))
         h5out_write_i32(out, "/labels", sn.n, lab);
     tensor_free(sc);
     free(lab);
@@ -329,18 +495,21 @@ int main(int argc, char **argv)
     h5out_write(out, "/values", vt);
     if (m->classes)
         h5out_write_strings(out, "/classes", m->nclasses, m->classes);
-    write_attrs(out, &o, &t, &res);
+    write_attrs(out, &o, &res);
+    if (o.cfg.tf.on)
+        write_draws(out, &o.cfg, res.steps_done);
     h5out_commit(out);
 
     tensor_free(rows);
     tensor_free(vt);
     free(ids);
     free(values);
+    free(o.cfg.draws);
     free(sn.rows);
     free(sn.steps);
     tensor_free(x);
     engine_free(e);
-    target_free(&t);
+    target_expr_free(&ex);
     if (src)
         h5in_close(src);
     model_free(m);

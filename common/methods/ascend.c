@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/cli.h"
+#include "methods/fvparam.h"
 
 void ascend_defaults(ascend_cfg *c)
 {
@@ -16,6 +17,16 @@ void ascend_defaults(ascend_cfg *c)
     c->lr = 0.1;
     c->seed = 1;
     c->until_pred = -1;
+}
+
+void ascend_lucid(ascend_cfg *c)
+{
+    c->fft = c->decorrelate = 1;
+    c->adam = 1;
+    c->lr = 0.05;
+    c->steps = 256;
+    c->init_sd = 0.01;
+    fvt_standard(&c->tf);
 }
 
 int ascend_preset(int k, ascend_cfg *c)
@@ -80,19 +91,241 @@ static void check_finite(const float *v, int64_t n, const char *what, int step)
             die("step %d: the %s became non-finite (lower --lr, or add --l2/--blur)", step, what);
 }
 
-void ascend_run(const model *m, engine *e, const target *t, tensor *x, const ascend_cfg *c,
+/* The L2 and L-infinity size of x - x0 into res. */
+static void change_size(const tensor *x0, const tensor *x, ascend_result *res)
+{
+    double s2 = 0, mx = 0;
+    for (int64_t i = 0; i < tensor_numel(x); i++) {
+        double d = fabs((double)x->data[i] - x0->data[i]);
+        s2 += d * d;
+        mx = d > mx ? d : mx;
+    }
+    res->l2 = sqrt(s2);
+    res->linf = mx;
+}
+
+/* One step's update of the image p from its gradient g: the ascent step,
+ * then Yosinski et al.'s regularisers (L2 decay toward the centre, blur,
+ * norm and contribution clipping) and the clamp to [0, 1]. */
+static void ascend_update(float *p, const float *g, int64_t C, int64_t H, int64_t W,
+                          const ascend_cfg *c, int step, double *score, double *tmp)
+{
+    int64_t HW = H * W, D = C * HW;
+    for (int64_t i = 0; i < D; i++)
+        p[i] += (float)c->lr * g[i];
+    if (c->l2 > 0)
+        for (int64_t ch = 0; ch < C; ch++)
+            for (int64_t i = 0; i < HW; i++) {
+                float *q = &p[ch * HW + i];
+                *q = c->centre[ch] + (float)(1.0 - c->l2) * (*q - c->centre[ch]);
+            }
+    if (c->blur_sigma > 0 && c->blur_every > 0 && step % c->blur_every == 0)
+        ascend_blur(p, C, H, W, c->blur_sigma);
+    if (c->clip_norm > 0) {
+        for (int64_t i = 0; i < HW; i++) {
+            double s = 0;
+            for (int64_t ch = 0; ch < C; ch++) {
+                double d = p[ch * HW + i] - c->centre[ch];
+                s += d * d;
+            }
+            score[i] = sqrt(s);
+        }
+        clip_pixels(p, C, HW, score, tmp, c->clip_norm, c->centre);
+    }
+    if (c->clip_contrib > 0) {
+        /* First-order change of the objective were the pixel reset to
+         * the centre: -(x - c) . g summed over channels. */
+        for (int64_t i = 0; i < HW; i++) {
+            double s = 0;
+            for (int64_t ch = 0; ch < C; ch++)
+                s -= (p[ch * HW + i] - c->centre[ch]) * g[ch * HW + i];
+            score[i] = fabs(s);
+        }
+        clip_pixels(p, C, HW, score, tmp, c->clip_contrib, c->centre);
+    }
+    for (int64_t i = 0; i < D; i++)
+        p[i] = p[i] < 0 ? 0 : p[i] > 1 ? 1 : p[i];
+}
+
+/* Per-run state of the objective: each term's selection and a seed
+ * large enough for any term's node. */
+typedef struct objstate {
+    target_sel *sel;
+    int have_sel;
+    tensor *seed;
+    float *acc;
+} objstate;
+
+static void obj_init(objstate *o, const model *m, const target_expr *ex, int64_t D)
+{
+    int64_t mx = 1;
+    for (int i = 0; i < ex->n; i++) {
+        const int64_t *sh = m->nodes[ex->t[i].node].shape;
+        mx = sh[0] * sh[1] * sh[2] > mx ? sh[0] * sh[1] * sh[2] : mx;
+    }
+    o->sel = xcalloc((size_t)ex->n, sizeof *o->sel);
+    o->have_sel = 0;
+    o->seed = tensor_new4(1, mx, 1, 1);
+    o->acc = xmalloc((size_t)D * sizeof *o->acc);
+}
+
+static void obj_free(objstate *o)
+{
+    free(o->sel);
+    tensor_free(o->seed);
+    free(o->acc);
+}
+
+/* The objective sum_i w_i target_i at image x (one forward), the
+ * prediction, and, when g is not NULL, its gradient with respect to x
+ * (one backward per term, weighted and summed). */
+static float objective(const model *m, engine *e, const target_expr *ex, const tensor *x,
+                       objstate *o, int *pred, float *g)
+{
+    int64_t D = tensor_numel(x);
+    engine_forward(e, x);
+    if (!o->have_sel) {
+        for (int i = 0; i < ex->n; i++)
+            target_pick(&ex->t[i], m, e, 1, NULL, NULL, &o->sel[i]);
+        o->have_sel = 1;
+    }
+    const tensor *out = engine_output(e);
+    *pred = (int)num_argmax(out->data, tensor_rowsize(out));
+    double v = 0;
+    for (int i = 0; i < ex->n; i++) {
+        float vi;
+        target_value(&ex->t[i], e, 1, &o->sel[i], 1, &vi);
+        v += ex->w[i] * vi;
+    }
+    if (!g)
+        return (float)v;
+    for (int i = 0; i < ex->n; i++) {
+        int from = target_seed(&ex->t[i], e, 1, &o->sel[i], 1, o->seed, NULL);
+        engine_backward(e, from, o->seed, RULE_STANDARD, 0);
+        const float *gi = engine_input_grad(e)->data;
+        for (int64_t k = 0; k < D; k++)
+            o->acc[k] = (i ? o->acc[k] : 0.0f) + (float)ex->w[i] * gi[k];
+    }
+    memcpy(g, o->acc, (size_t)D * sizeof(float));
+    return (float)v;
+}
+
+/* The record of one step's value; 1 when the run should stop. */
+static int record(const ascend_cfg *c, int step, float v, int pred, float *values,
+                  ascend_result *res)
+{
+    if (!isfinite(v))
+        die("step %d: the objective became non-finite (lower --lr)", step);
+    if (values)
+        values[step] = v;
+    if (step == 0) {
+        res->value0 = v;
+        res->pred0 = pred;
+    }
+    res->value = v;
+    res->pred = pred;
+    res->steps_done = step;
+    if (c->until_pred >= 0 && pred == c->until_pred) {
+        res->reached = 1;
+        return 1;
+    }
+    return step == c->steps;
+}
+
+/* Feature visualisation: parameters p make the image (fvparam), the
+ * model sees it through the random transformations (fvtransform), and
+ * the gradient goes back through both to p. Plain pixels (neither fft
+ * nor decorrelate) are the parameters themselves, kept in [0,1]. */
+static void fv_run(const model *m, engine *e, const target_expr *ex, tensor *x, const ascend_cfg *c,
+                   int snap_every, ascend_snap_fn snap, void *ctx, float *values,
+                   ascend_result *res)
+{
+    int64_t C = x->dims[1], H = x->dims[2], W = x->dims[3], D = C * H * W;
+    int lucid = c->fft || c->decorrelate;
+    fvparam fp;
+    fvparam_init(&fp, C, H, W, c->fft, c->decorrelate, c->have_colour ? c->colour : NULL);
+    int64_t np = lucid ? fvparam_size(&fp) : D;
+    float *p = lucid ? xcalloc((size_t)np, sizeof *p) : x->data;
+    float *gp = xmalloc((size_t)np * sizeof *gp), *g = xmalloc((size_t)D * sizeof *g);
+    float *work = xmalloc(fvt_work_size(&c->tf, C, H, W) * sizeof *work);
+    tensor *xt = tensor_clone(x);
+    objstate os;
+    obj_init(&os, m, ex, D);
+    rng r;
+    rng_seed(&r, c->seed);
+    for (int64_t i = 0; lucid && i < np; i++)
+        p[i] = (float)(c->init_sd * rng_normal(&r));
+    fv_adam opt;
+    fv_adam_init(&opt, c->adam ? np : 0, c->lr);
+    int pred;
+    memset(res, 0, sizeof *res);
+    progress *pg = progress_start("ascent", c->steps);
+    for (int step = 0;; step++) {
+        if (lucid)
+            fvparam_image(&fp, p, x->data);
+        if (snap && snap_every > 0 && step % snap_every == 0 && step < c->steps)
+            snap(ctx, step, x);
+        fvt_draw d;
+        if (c->tf.on) {
+            fvt_draw_next(&c->tf, &r, &d);
+            if (c->draws && step < c->steps)
+                c->draws[step] = d;
+            fvt_forward(&c->tf, &d, x->data, C, H, W, xt->data, work);
+        } else
+            memcpy(xt->data, x->data, (size_t)D * sizeof(float));
+        int last = step == c->steps;
+        float v = objective(m, e, ex, xt, &os, &pred, last ? NULL : g);
+        if (record(c, step, v, pred, values, res))
+            break;
+        if (c->tf.on) {
+            memcpy(xt->data, g, (size_t)D * sizeof(float));
+            fvt_backward(&c->tf, &d, xt->data, C, H, W, g, work);
+        }
+        check_finite(g, D, "gradient", step);
+        if (lucid)
+            fvparam_backward(&fp, g, x->data, gp);
+        else
+            memcpy(gp, g, (size_t)D * sizeof(float));
+        if (c->adam)
+            fv_adam_step(&opt, p, gp);
+        else
+            for (int64_t i = 0; i < np; i++)
+                p[i] += (float)c->lr * gp[i];
+        for (int64_t i = 0; !lucid && i < D; i++)
+            p[i] = p[i] < 0 ? 0 : p[i] > 1 ? 1 : p[i];
+        check_finite(p, np, "parameters", step + 1);
+        progress_update(pg, step + 1);
+    }
+    progress_end(pg);
+    fv_adam_free(&opt);
+    fvparam_free(&fp);   /* x holds the image of the last step's p */
+    if (lucid)
+        free(p);
+    free(gp);
+    free(g);
+    free(work);
+    tensor_free(xt);
+    obj_free(&os);
+}
+
+void ascend_run(const model *m, engine *e, const target_expr *ex, tensor *x, const ascend_cfg *c,
                 int snap_every, ascend_snap_fn snap, void *ctx, float *values,
                 ascend_result *res)
 {
+    if (c->fft || c->decorrelate || c->tf.on || c->adam) {
+        tensor *x0 = tensor_clone(x);
+        fv_run(m, e, ex, x, c, snap_every, snap, ctx, values, res);
+        change_size(x0, x, res);
+        tensor_free(x0);
+        return;
+    }
     int64_t C = x->dims[1], H = x->dims[2], W = x->dims[3], HW = H * W, D = C * HW;
     tensor *x0 = tensor_clone(x), *xs = tensor_clone(x), *g = tensor_clone(x);
-    const node *tn = &m->nodes[t->node];
-    tensor *seed = tensor_new4(1, tn->shape[0], tn->shape[1], tn->shape[2]);
+    objstate os;
+    obj_init(&os, m, ex, D);
     double *score = xmalloc((size_t)HW * sizeof *score), *tmp = xmalloc((size_t)HW * sizeof *tmp);
     rng r;
     rng_seed(&r, c->seed);
-    target_sel sel;
-    int have_sel = 0;
     memset(res, 0, sizeof *res);
     progress *pg = progress_start("ascent", c->steps);
 
@@ -106,100 +339,31 @@ void ascend_run(const model *m, engine *e, const target *t, tensor *x, const asc
         }
         /* The value and prediction are those of x itself; with jitter the
          * gradient then comes from a second forward of the shifted copy. */
-        engine_forward(e, x);
-        if (!have_sel) {
-            target_pick(t, m, e, 1, NULL, NULL, &sel);
-            have_sel = 1;
-        }
-        float v;
-        target_value(t, e, 1, &sel, 1, &v);
-        const tensor *out = engine_output(e);
-        int pred = (int)num_argmax(out->data, tensor_rowsize(out));
-        if (!isfinite(v))
-            die("step %d: the objective became non-finite (lower --lr, or add --l2/--blur)", step);
-        if (values)
-            values[step] = v;
-        if (step == 0) {
-            res->value0 = v;
-            res->pred0 = pred;
-        }
-        res->value = v;
-        res->pred = pred;
-        res->steps_done = step;
+        int pred, shifted = dy || dx, last = step == c->steps;
+        float v = objective(m, e, ex, x, &os, &pred, shifted || last ? NULL : g->data);
         if (snap && snap_every > 0 && step % snap_every == 0 && step < c->steps)
             snap(ctx, step, x);
-        if (c->until_pred >= 0 && pred == c->until_pred) {
-            res->reached = 1;
+        if (record(c, step, v, pred, values, res))
             break;
-        }
-        if (step == c->steps)
-            break;
-
-        if (dy || dx) {
+        if (shifted) {
+            int pj;
             roll(x->data, xs->data, C, H, W, dy, dx);
-            engine_forward(e, xs);
+            objective(m, e, ex, xs, &os, &pj, xs->data);
+            roll(xs->data, g->data, C, H, W, -dy, -dx);
         }
-        float fv;
-        int from = target_seed(t, e, 1, &sel, 1, seed, &fv);
-        engine_backward(e, from, seed, RULE_STANDARD, 0);
-        const tensor *gi = engine_input_grad(e);
-        if (dy || dx)
-            roll(gi->data, g->data, C, H, W, -dy, -dx);
-        else
-            memcpy(g->data, gi->data, (size_t)D * sizeof(float));
         check_finite(g->data, D, "gradient", step);
 
         float *p = x->data;
-        for (int64_t i = 0; i < D; i++)
-            p[i] += (float)c->lr * g->data[i];
-        if (c->l2 > 0)
-            for (int64_t ch = 0; ch < C; ch++)
-                for (int64_t i = 0; i < HW; i++) {
-                    float *q = &p[ch * HW + i];
-                    *q = c->centre[ch] + (float)(1.0 - c->l2) * (*q - c->centre[ch]);
-                }
-        if (c->blur_sigma > 0 && c->blur_every > 0 && step % c->blur_every == 0)
-            ascend_blur(p, C, H, W, c->blur_sigma);
-        if (c->clip_norm > 0) {
-            for (int64_t i = 0; i < HW; i++) {
-                double s = 0;
-                for (int64_t ch = 0; ch < C; ch++) {
-                    double d = p[ch * HW + i] - c->centre[ch];
-                    s += d * d;
-                }
-                score[i] = sqrt(s);
-            }
-            clip_pixels(p, C, HW, score, tmp, c->clip_norm, c->centre);
-        }
-        if (c->clip_contrib > 0) {
-            /* First-order change of the objective were the pixel reset to
-             * the centre: -(x - c) . g summed over channels. */
-            for (int64_t i = 0; i < HW; i++) {
-                double s = 0;
-                for (int64_t ch = 0; ch < C; ch++)
-                    s -= (p[ch * HW + i] - c->centre[ch]) * g->data[ch * HW + i];
-                score[i] = fabs(s);
-            }
-            clip_pixels(p, C, HW, score, tmp, c->clip_contrib, c->centre);
-        }
-        for (int64_t i = 0; i < D; i++)
-            p[i] = p[i] < 0 ? 0 : p[i] > 1 ? 1 : p[i];
+        ascend_update(p, g->data, C, H, W, c, step, score, tmp);
         check_finite(p, D, "image", step + 1);
         progress_update(pg, step + 1);
     }
     progress_end(pg);
 
-    double s2 = 0, mx = 0;
-    for (int64_t i = 0; i < D; i++) {
-        double d = fabs((double)x->data[i] - x0->data[i]);
-        s2 += d * d;
-        mx = d > mx ? d : mx;
-    }
-    res->l2 = sqrt(s2);
-    res->linf = mx;
+    change_size(x0, x, res);
     free(score);
     free(tmp);
-    tensor_free(seed);
+    obj_free(&os);
     tensor_free(x0);
     tensor_free(xs);
     tensor_free(g);

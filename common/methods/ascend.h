@@ -3,8 +3,16 @@
  * Networks Through Deep Visualization": L2 decay, Gaussian blur every few
  * steps, clipping of pixels with small norm or small contribution; plus
  * jitter (random circular shifts before each gradient, as DeepDream). The
- * objective is any target.h target (a class logit or probability, a unit).
- * Pixels stay in [0,1]. */
+ * objective is any target.h target (a class logit or probability, a unit,
+ * a direction) or a weighted sum of them (target_expr).
+ * Pixels stay in [0,1].
+ *
+ * And feature visualisation as Olah et al. 2017 (Distill, "Feature
+ * Visualization"; Lucid, Lucent): the image made from parameters in a
+ * decorrelated basis (methods/fvparam.h: 1/f Fourier spectrum, colour
+ * decorrelation, sigmoid), seen by the model through random pad, jitter,
+ * scale and rotation each step (methods/fvtransform.h), the gradient
+ * carried back through both, Adam on the parameters. */
 #ifndef CNN_ASCEND_H
 #define CNN_ASCEND_H
 
@@ -12,6 +20,7 @@
 
 #include "nn/engine.h"
 #include "nn/model.h"
+#include "methods/fvtransform.h"
 #include "methods/target.h"
 #include "base/tensor.h"
 
@@ -29,14 +38,28 @@ typedef struct ascend_cfg {
     uint64_t seed;          /* jitter draws */
     int until_pred;         /* stop once the model predicts this class; -1 off */
     float centre[3];        /* per channel: what decay and clipping pull to */
+    /* Feature visualisation (Olah et al. 2017; methods/fvparam.h): with
+     * fft or decorrelate the image is sigmoid(M . basis(p)) of parameters
+     * p, Yosinski's regularisers and jitter do not apply, and p starts as
+     * N(0, init_sd^2) draws (0: zeros, a grey 0.5 image). */
+    int fft, decorrelate;
+    double colour[3][3];    /* M (fvparam.h: Lucid's when have_colour is 0) */
+    int have_colour;
+    double init_sd;
+    int adam;               /* Adam (lr as given) instead of plain steps */
+    fvt_cfg tf;             /* transformations each step (tf.on) */
+    fvt_draw *draws;        /* when not NULL (steps entries): each step's draws */
 } ascend_cfg;
 
-/* Defaults: 100 steps, lr 0.1, no regulariser. */
+/* Defaults: 100 steps, lr 0.1, no regulariser, pixels, plain steps. */
 void ascend_defaults(ascend_cfg *c);
 /* Yosinski et al. 2015, Table 1's four hyperparameter sets (k = 1..4):
  * decay, blur width and period, norm and contribution percentiles. Leaves
  * lr, steps and jitter alone. Returns -1 when k is not 1..4. */
 int ascend_preset(int k, ascend_cfg *c);
+/* Lucid's recipe (Lucent's render_vis defaults): fft, decorrelate, the
+ * standard transforms, Adam with lr 0.05, 256 steps, init sd 0.01. */
+void ascend_lucid(ascend_cfg *c);
 
 typedef struct ascend_result {
     int steps_done;         /* gradient steps taken */
@@ -50,11 +73,13 @@ typedef struct ascend_result {
  * start) whenever step is a multiple of the snapshot period. */
 typedef void (*ascend_snap_fn)(void *ctx, int step, const tensor *x);
 
-/* Run the ascent on x (1 x C x H x W, in [0,1]; replaced by the result).
+/* Run the ascent on x (1 x C x H x W, in [0,1]; replaced by the result;
+ * with fft or decorrelate its start is p's image, not x).
  * e must hold at least one image. values, when not NULL, gets the objective
- * at every step 0..steps_done (steps + 1 floats). snap_every 0: no
+ * at every step 0..steps_done (steps + 1 floats; with transformations, of
+ * the transformed image the model saw). snap_every 0: no
  * snapshots. Dies naming the step when a non-finite value appears. */
-void ascend_run(const model *m, engine *e, const target *t, tensor *x, const ascend_cfg *c,
+void ascend_run(const model *m, engine *e, const target_expr *ex, tensor *x, const ascend_cfg *c,
                 int snap_every, ascend_snap_fn snap, void *ctx, float *values,
                 ascend_result *res);
 

@@ -15,6 +15,7 @@
 #include "nn/arch.h"
 #include "base/cli.h"
 #include "methods/target.h"
+#include "io/h5io.h"
 
 /* A non-negative decimal integer filling all of s. */
 static int parse_index(const char *s, int64_t *v)
@@ -32,7 +33,7 @@ static int parse_index(const char *s, int64_t *v)
 
 static const char target_words[] =
     "class=K, label, pred, unit=LAYER:C[:max|:mean|:sum|@X,Y] or "
-    "strongest=LAYER[:max|:mean|:sum|@X,Y]";
+    "strongest=LAYER[:max|:mean|:sum|@X,Y] or direction=LAYER:FILE";
 
 /* A trailing "@X,Y" or ":max|:mean|:sum" of s (cut off in place) into t;
  * 0, or -1 on a malformed position. */
@@ -83,6 +84,17 @@ int target_parse(const char *spec, target *t, char *err, size_t errlen)
         t->cls_name = xstrdup(spec + 6);
         return 0;
     }
+    if (!strncmp(spec, "direction=", 10)) {
+        const char *colon = strrchr(spec + 10, ':');
+        if (!colon || colon == spec + 10 || !colon[1])
+            return errmsg(err, errlen, "target '%s': expected direction=LAYER:FILE", spec);
+        t->kind = TARGET_DIRECTION;
+        t->map = TARGET_MAP_MEAN;
+        t->layer = xstrdup(spec + 10);
+        t->layer[colon - spec - 10] = '\0';
+        t->dir_file = xstrdup(colon + 1);
+        return 0;
+    }
     if (!strncmp(spec, "strongest=", 10) || !strncmp(spec, "unit=", 5)) {
         /* Parsed from the right: layer names may hold ':' (ONNX names do),
          * the channel, summary and position never do. */
@@ -118,7 +130,54 @@ void target_free(target *t)
     free(t->spec);
     free(t->cls_name);
     free(t->layer);
+    free(t->dir_file);
+    free(t->dir);
     memset(t, 0, sizeof *t);
+}
+
+/* A direction's numbers: an HDF5 file's /direction or first row of
+ * /components, else a text file of numbers. *n gets the count. */
+static float *read_direction(const char *file, int64_t *n)
+{
+    FILE *fp = fopen(file, "rb");
+    if (!fp)
+        die("%s: cannot open the direction file", file);
+    char magic[8] = { 0 };
+    size_t got = fread(magic, 1, 8, fp);
+    if (got == 8 && !memcmp(magic, "\x89HDF\r\n\x1a\n", 8)) {
+        fclose(fp);
+        h5in *in = h5in_open(file);
+        const char *ds = h5in_has(in, "/direction") ? "/direction" : "/components";
+        if (!h5in_has(in, ds))
+            die("%s: no /direction or /components for direction=", file);
+        tensor *v = h5in_read_rows(in, ds, 0, 1);
+        *n = tensor_numel(v);
+        float *d = xmalloc((size_t)*n * sizeof *d);
+        memcpy(d, v->data, (size_t)*n * sizeof *d);
+        tensor_free(v);
+        h5in_close(in);
+        return d;
+    }
+    rewind(fp);
+    int64_t cap = 16;
+    float *d = xmalloc((size_t)cap * sizeof *d);
+    *n = 0;
+    double x;
+    int c;
+    for (;;) {
+        while ((c = fgetc(fp)) == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r')
+            ;
+        if (c == EOF)
+            break;
+        ungetc(c, fp);
+        if (fscanf(fp, "%lf", &x) != 1 || !isfinite(x))
+            die("%s: direction file: not a finite number after %lld values", file, (long long)*n);
+        if (*n == cap)
+            d = xrealloc(d, (size_t)(cap *= 2) * sizeof *d);
+        d[(*n)++] = (float)x;
+    }
+    fclose(fp);
+    return d;
 }
 
 int target_needs_labels(const target *t) { return t->kind == TARGET_LABEL; }
@@ -159,6 +218,15 @@ void target_resolve(target *t, const model *m, const char *file)
     case TARGET_PRED:
         t->node = logits;
         break;
+    case TARGET_DIRECTION: {
+        t->node = model_require(m, t->layer, file);
+        int64_t n, C = m->nodes[t->node].shape[0];
+        t->dir = read_direction(t->dir_file, &n);
+        if (n != C)
+            die("%s: target '%s': the direction has %lld values but layer '%s' has %lld channels",
+                t->dir_file, t->spec, (long long)n, m->nodes[t->node].name, (long long)C);
+        break;
+    }
     case TARGET_UNIT:
     case TARGET_STRONGEST: {
         t->node = model_require(m, t->layer, file);
@@ -223,6 +291,7 @@ void target_pick(const target *t, const model *m, const engine *e, int n,
             break;
         case TARGET_PRED: q->channel = num_argmax(a->data + i * K, K); break;
         case TARGET_UNIT: q->channel = t->channel; break;
+        case TARGET_DIRECTION: q->channel = 0; break;
         case TARGET_STRONGEST: {
             /* The map whose summary is largest; ties to the lower channel. */
             double best = -INFINITY;
@@ -259,6 +328,16 @@ double target_row_value(const target *t, const float *row, int64_t C, int64_t h,
             g[q->channel] = 1;
         return row[q->channel];
     }
+    if (t->kind == TARGET_DIRECTION) {
+        double s = 0;
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t p = 0; p < hw; p++) {
+                s += (double)t->dir[c] * row[c * hw + p];
+                if (g)
+                    g[c * hw + p] = (float)(t->dir[c] / (double)hw);
+            }
+        return s / (double)hw;
+    }
     return summarise(t, row + q->channel * hw, w, hw, g ? g + q->channel * hw : NULL);
 }
 
@@ -294,4 +373,65 @@ int target_seed(const target *t, const engine *e, int n, const target_sel *sel, 
             val[i] = v;
     }
     return t->node;
+}
+
+/* One term "[W*]TARGET" into t and *w. */
+static int parse_term(const char *s, target *t, double *w, char *err, size_t errlen)
+{
+    *w = 1;
+    const char *star = strchr(s, '*');
+    if (star) {
+        char *end;
+        *w = strtod(s, &end);
+        if (end != star || !isfinite(*w))
+            return errmsg(err, errlen, "target term '%s': the weight before '*' is not a number", s);
+        s = star + 1;
+    }
+    return target_parse(s, t, err, errlen);
+}
+
+int target_expr_parse(const char *spec, target_expr *x, char *err, size_t errlen)
+{
+    memset(x, 0, sizeof *x);
+    char *s = xstrdup(spec), *p = s;
+    double sign = 1;
+    while (*p == ' ')
+        p++;
+    if (*p == '-' && p[1] == ' ')
+        sign = -1, p += 2;
+    for (;;) {
+        char *plus = strstr(p, " + "), *minus = strstr(p, " - ");
+        char *op = plus && (!minus || plus < minus) ? plus : minus;
+        if (op)
+            *op = '\0';
+        while (*p == ' ')
+            p++;
+        x->t = xrealloc(x->t, (size_t)(x->n + 1) * sizeof *x->t);
+        x->w = xrealloc(x->w, (size_t)(x->n + 1) * sizeof *x->w);
+        if (!*p || parse_term(p, &x->t[x->n], &x->w[x->n], err, errlen) < 0) {
+            if (!*p)
+                errmsg(err, errlen, "target '%s': an empty term", spec);
+            else
+                target_free(&x->t[x->n]);
+            free(s);
+            target_expr_free(x);
+            return -1;
+        }
+        x->w[x->n++] *= sign;
+        if (!op)
+            break;
+        sign = op == minus ? -1 : 1;
+        p = op + 3;
+    }
+    free(s);
+    return 0;
+}
+
+void target_expr_free(target_expr *x)
+{
+    for (int i = 0; i < x->n; i++)
+        target_free(&x->t[i]);
+    free(x->t);
+    free(x->w);
+    memset(x, 0, sizeof *x);
 }

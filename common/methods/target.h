@@ -9,6 +9,12 @@
  *   unit=LAYER:C       feature map C of LAYER, summarised by its maximum
  *   unit=LAYER:C:mean  ... by its mean, or :sum (":max" spells the default)
  *   unit=LAYER:C@X,Y   one position of the map (x across, y down)
+ *   direction=LAYER:FILE  the activation of LAYER projected on a direction
+ *                      of its channel space, averaged over positions:
+ *                      (1/hw) sum_yx sum_c v_c a[c,y,x] (Lucid's
+ *                      "direction"); FILE holds v, C numbers: a text file
+ *                      (whitespace or commas) or an HDF5 file's /direction
+ *                      or first row of /components (cnn-pca)
  *   strongest=LAYER    per image, the map of LAYER with the largest sum
  *                      (Zeiler & Fergus), measured by that sum; :max, :mean
  *                      or @X,Y choose another summary
@@ -31,7 +37,8 @@
 #include "nn/engine.h"
 #include "nn/model.h"
 
-typedef enum { TARGET_CLASS, TARGET_LABEL, TARGET_PRED, TARGET_UNIT, TARGET_STRONGEST } target_kind;
+typedef enum { TARGET_CLASS, TARGET_LABEL, TARGET_PRED, TARGET_UNIT, TARGET_STRONGEST,
+               TARGET_DIRECTION } target_kind;
 typedef enum { TARGET_LOGIT, TARGET_PROB } target_measure;
 typedef enum { TARGET_MAP_MAX, TARGET_MAP_MEAN, TARGET_MAP_SUM, TARGET_MAP_AT } target_map;
 
@@ -47,7 +54,20 @@ typedef struct target {
     target_map map;             /* unit, strongest: how a map becomes one number */
     int64_t y, x;               /* position (TARGET_MAP_AT) */
     int softmax;                /* the model ends in Softmax after the logits */
+    char *dir_file;             /* direction: the file as written (owned) */
+    float *dir;                 /* direction: v, one per channel (owned) */
 } target;
+
+/* A weighted sum of targets, "T1 + T2 - 0.5*T3" (Lucid's objective
+ * arithmetic): terms joined by " + " or " - " (spaces around the sign, as
+ * names may hold '-'), each optionally "W*" weighted. */
+typedef struct target_expr {
+    int n;
+    target *t;
+    double *w;
+} target_expr;
+int target_expr_parse(const char *spec, target_expr *x, char *err, size_t errlen);
+void target_expr_free(target_expr *x);
 
 /* The per-image choice target_pick makes: the node, channel (class or map)
  * and, for a single position, y and x (-1 when the map is summarised by

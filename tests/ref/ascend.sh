@@ -27,7 +27,7 @@ asc unitpos unit=conv2:3@4,2 0 5 0.02 0.1
 asc unitmax unit=relu1:1 2 4 0.02 0
 asc pool unit=pool1:2@1,1 3 6 0.05 0.2
 
-check "ascend from noise, small lr" cnn-ascend -q -m "$M" -t class=1 --start noise --steps 60 \
+check "ascend from noise, small lr" cnn-ascend -q -m "$M" -t class=1 --preset yosinski --start noise --steps 60 \
     --lr 0.0005 -o "$T/mono.h5"
 check_py "objective rises monotonically" "$R" monotonic "$T/mono.h5"
 check "ascend with snapshots" cnn-ascend -q -m "$M" --until-pred 0 --start "$T/im.h5" \

@@ -35,8 +35,7 @@ KERNELS = {}
 # Temporary: functions being split on other branches right now (issue 16).
 # The lead empties this after merging them; an entry that already fits is
 # reported, so the list cannot go stale.
-PENDING = {
-}
+PENDING = set()
 INC = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 def sources(top):

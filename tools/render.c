@@ -511,6 +511,7 @@ int main(int argc, char **argv)
     render_opts o;
     memset(&o, 0, sizeof o);
     cli_common_for(&o.co, CLI_RANGE);
+    o.co.honour &= ~CLI_COMPRESS;   /* writes PNG and HTML, no HDF5 */
     o.cmd = cmd;
     o.pad = 4;
     o.caption = CAP_AUTO;

@@ -276,3 +276,4 @@ check_error "--attr with --numbers" 2 "attr draws" "" $R heatmap --attr --number
 check_error "several files for grid" 2 "too many operands" "" $R grid "$T/photos.h5" "$T/photos.h5"
 check_error "--attr without /attr" 1 "gradient.h5: no dataset '/attr'" "$T/na.png" $R heatmap --attr -o "$T/na.png" "$T/gradient.h5"
 check_error "files of other rows" 1 "not the same images" "$T/or.png" $R heatmap -o "$T/or.png" "$T/guided.h5" "$T/ramp.h5"
+check_error "--compress (no HDF5 written)" 2 "compress is not an option of cnn-render" "$T/cz.png" $R grid --compress -o "$T/cz.png" "$T/photos.h5"

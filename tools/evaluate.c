@@ -268,19 +268,6 @@ static tensor *read_noise(const char *path, const model *m, int samples)
     return t;
 }
 
-/* /paths of rows [a, b) when the images file has them (and h5out_carry
- * has not copied them already). */
-static void carry_paths(h5out *out, h5in *in, int64_t a, int64_t b)
-{
-    if (!h5in_has(in, "/paths") || H5Lexists(out->f, "/paths", H5P_DEFAULT) > 0)
-        return;
-    int np;
-    char **p = h5in_read_strings(in, "/paths", &np);
-    if (np >= b)
-        h5out_write_strings(out, "/paths", (int)(b - a), p + a);
-    cli_free_list(p, np);
-}
-
 static void write_attrs(h5out *out, const struct ev_opts *o, h5in *mp, const target *t)
 {
     const evaluate_cfg *c = &o->cfg;
@@ -511,7 +498,6 @@ int main(int argc, char **argv)
 
     h5out *out = h5out_create(o.co.output, "evaluation", in);
     h5out_carry(out, in, a, b);
-    carry_paths(out, in, a, b);
     if (!h5in_has(in, "/classes"))
         h5out_carry_classes(out, mp);
     h5out_write_i32(out, "/target", n, cls);

@@ -999,7 +999,7 @@ static void refuse_nonfinite(h5out *out, const char *dset, hid_t mt, int nd, con
 {
     int f32 = H5Tequal(mt, H5T_NATIVE_FLOAT) > 0, f64 = !f32 && H5Tequal(mt, H5T_NATIVE_DOUBLE) > 0;
     int64_t n = shape_numel(nd, dims, INT64_MAX), i = -1;
-    if (n <= 0 || (!f32 && !f64))
+    if (out->keep_nonfinite || n <= 0 || (!f32 && !f64))
         return;
     if (f32) {
         i = finite_first_bad(data, n);

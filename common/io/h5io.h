@@ -91,6 +91,8 @@ typedef struct h5out {
     hid_t f;
     struct outfile *of;  /* io/outfile.h: the temporary, or where it goes in place */
     char *name;          /* for messages */
+    int keep_nonfinite;  /* 1: NaN and infinities written as they are (test
+                            drivers that record them); 0: refused */
 } h5out;
 
 /* Create an output file of the given kind through outfile_open (a regular

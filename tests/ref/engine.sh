@@ -43,6 +43,12 @@ check_py "ConvTranspose (strided, grouped, dilated, asymmetric pads, output_padd
     "$REF" "$DRV" "$T" deconv
 check_py "MobileNet-like depthwise convolutions (3x3 stride 1 and 2, 5x5, dilated, tails) match PyTorch" \
     "$REF" "$DRV" "$T" mobile
+# NaN and infinities through the ops of today's CNNs, node by node: NaN
+# where PyTorch has NaN, the same infinities (issue 17).
+for net in modern norms resize deconv mobile; do
+    check_py "NaN and infinite inputs through the $net net: NaN and infinities where PyTorch has them" \
+        "$REF" "$DRV" "$T" nan_$net
+done
 export CNN_CONV_WINOGRAD=0
 check_py "the same net with Winograd off (im2col) matches PyTorch" "$REF" "$DRV" "$T" wino
 unset CNN_CONV_WINOGRAD

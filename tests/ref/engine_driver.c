@@ -28,6 +28,7 @@ int main(int argc, char **argv)
     engine_set_threads(2);
     engine *e = engine_new(m, (int)x->dims[0], 0, 1);
     h5out *out = h5out_create(argv[5], "activations", im);
+    out->keep_nonfinite = 1;   /* the NaN nets check NaN reaches where PyTorch's does */
     engine_forward(e, x);
     char path[512];
     for (int i = 0; i < m->n; i++) {

@@ -458,6 +458,27 @@ def nets(rng):
             node("gap", "GlobalAvgPool", ["dw4"]),
             node("fc", "Dense", ["gap"], weight=r(3, 24), bias=r(3)),
         ]}
+    # NaN and infinities through the ops of today's CNNs (issue 17: NaN
+    # propagates through every op as in PyTorch): each net above again,
+    # its first convolution 1x1 (a 3x3 one would spread a NaN over a whole
+    # Winograd tile, which PyTorch's direct convolution does not), its
+    # output ending in a Softmax named prob so the check can see NaN reach
+    # the end for image 0 and image 2 stay finite.
+    import copy
+    for key in ("modern", "norms", "resize", "deconv", "mobile"):
+        net = copy.deepcopy(out[key])
+        c = net["shape"][0]
+        for nd in net["nodes"]:
+            if nd["name"] == "c1" and nd["op"] == "Conv":
+                cout = nd["weights"]["weight"].shape[0]
+                nd["weights"]["weight"] = r(cout, c, 1, 1)
+                nd["attrs"] = {}
+        last = net["nodes"][-1]["name"]
+        net["nodes"].append(node("prob", "Softmax", [last]))
+        net["seed"] = "prob"
+        net["nonfinite"] = True
+        net["n"] = 3   # image 0 NaN, image 1 infinities, image 2 finite
+        out["nan_" + key] = net
     return out
 
 
@@ -482,11 +503,12 @@ def check_nonfinite(driver, work, name, net, rng):
     mp, ip, sp, op = (os.path.join(work, "%s.%s.h5" % (name, s)) for s in ("model", "images", "seed", "out"))
     write_model(mp, net)
     x = rng.random((net["n"],) + tuple(net["shape"])).astype(np.float32)
-    x[0, 0, 3, 4] = np.nan
-    x[0, 1, 7, 7] = np.nan
-    x[1, 0, 2, 2] = np.inf
-    x[1, 1, 5, 9] = -np.inf
-    x[1, 0, 8, 1] = np.inf
+    C, H, W = net["shape"]
+    x[0, 0, 3 % H, 4 % W] = np.nan
+    x[0, 1 % C, 7 % H, 7 % W] = np.nan
+    x[1, 0, 2 % H, 2 % W] = np.inf
+    x[1, 1 % C, 5 % H, 9 % W] = -np.inf
+    x[1, 0, 8 % H, 1 % W] = np.inf
     with h5py.File(ip, "w") as f:
         f.attrs["kind"] = "images"
         f.create_dataset("images", data=x)

@@ -126,11 +126,20 @@ static void resize_forward(const node *nd, const op_io *io)
         for (int64_t oy = 0; oy < p->oh; oy++) {
             const float *r0 = x + p->ty.i0[oy] * p->w, *r1 = x + p->ty.i1[oy] * p->w;
             float wy = p->ty.w1[oy];
+            if (!p->linear) {
+                /* Nearest copies, as PyTorch does: an infinity stays one
+                 * (the interpolation below would make inf - inf = NaN). */
+                for (int64_t ox = 0; ox < p->ow; ox++)
+                    y[oy * p->ow + ox] = r0[p->tx.i0[ox]];
+                continue;
+            }
             for (int64_t ox = 0; ox < p->ow; ox++) {
                 int64_t a = p->tx.i0[ox], b = p->tx.i1[ox];
                 float wx = p->tx.w1[ox];
-                float top = r0[a] + wx * (r0[b] - r0[a]), bot = r1[a] + wx * (r1[b] - r1[a]);
-                y[oy * p->ow + ox] = top + wy * (bot - top);
+                /* PyTorch's weighted sum, not a + w (b - a): two equal
+                 * infinities then stay an infinity instead of inf - inf. */
+                float top = (1 - wx) * r0[a] + wx * r0[b], bot = (1 - wx) * r1[a] + wx * r1[b];
+                y[oy * p->ow + ox] = (1 - wy) * top + wy * bot;
             }
         }
     }

@@ -197,6 +197,27 @@ static const char usage_activations[] =
     "      --version       version\n"
     "\nExit status: 0 success, 1 failure, 2 usage error.\n";
 
+static const char usage_curves[] =
+    "Usage: cnn-render curves [OPTION]... [FILE]...\n"
+    "Draws cnn-evaluate's output, one panel per FILE side by side (e.g. the\n"
+    "deletion and the insertion file of the same maps), each --size big.\n"
+    "deletion, insertion: one line per row of /curve (N x steps+1) against the\n"
+    "fraction of pixels changed (k / steps, 0 to 1), titled with the metric and\n"
+    "the maps' method; the legend names each row (/paths, else its id) and its\n"
+    "/auc. sanity: the mean over rows of /spearman, /ssim and /hog against the\n"
+    "layer randomised (/layers, top layer first; Adebayo et al. 2018).\n\n"
+    "      --title TEXT    panel title (default: the metric and the maps' method)\n"
+    "      --size WxH      size of one panel (default 760x560)\n"
+    "      --list          print one line per series instead: title, label and\n"
+    "                      AUC, tab-separated (sanity: title, similarity and\n"
+    "                      LAYER=mean for each layer)\n"
+    "  -o, --output FILE   PNG to write (default: standard output, not a tty)\n"
+    "      --range A:B     only rows A..B-1 (at most 64 curves in a panel)\n"
+    "  -q, --quiet         no information on stderr\n"
+    "  -h, --help          this help\n"
+    "      --version       version\n"
+    "\nExit status: 0 success, 1 failure, 2 usage error.\n";
+
 enum {
     OPT_COLS = 2000, OPT_SCALE, OPT_PAD, OPT_CAPTION, OPT_NORMALIZE, OPT_SIGNED,
     OPT_CMAP, OPT_FILTER, OPT_EACH, OPT_DIMS, OPT_DSET, OPT_TITLE, OPT_SIZE,
@@ -227,7 +248,8 @@ const char *__lsan_default_options(void)
 
 /* Which commands take which option, so a misplaced one (--numbers on a
  * grid) is a usage error instead of being silently ignored. */
-enum { C_GRID = 1, C_FILTERS = 2, C_SCATTER = 4, C_HEATMAP = 8, C_BARS = 16, C_ACT = 32 };
+enum { C_GRID = 1, C_FILTERS = 2, C_SCATTER = 4, C_HEATMAP = 8, C_BARS = 16, C_ACT = 32,
+       C_CURVES = 64 };
 #define C_TILES (C_GRID | C_FILTERS | C_HEATMAP)
 static int option_cmds(int c)
 {
@@ -242,16 +264,18 @@ static int option_cmds(int c)
     case 'l': case OPT_HIGHLIGHT: case OPT_UNIT: case OPT_PROJECTION: case OPT_PATCHES:
     case OPT_LABEL:
         return C_ACT;
-    case OPT_DIMS: case OPT_DSET: case OPT_TITLE: case OPT_SIZE: case OPT_RADIUS:
+    case OPT_TITLE: case OPT_SIZE: return C_SCATTER | C_CURVES;
+    case OPT_DIMS: case OPT_DSET: case OPT_RADIUS:
         return C_SCATTER;
     case OPT_IMAGES: return C_HEATMAP | C_BARS | C_ACT;
     case OPT_VMIN: case OPT_VMAX: return C_HEATMAP | C_ACT;
     case OPT_CLIP: return C_GRID | C_FILTERS | C_HEATMAP;
     case OPT_NUMBERS: case OPT_FORMAT: case OPT_ALPHA: case OPT_CHANGE:
-    case OPT_ATTR: case OPT_TITLES: case OPT_LIST:
+    case OPT_ATTR: case OPT_TITLES:
         return C_HEATMAP;
+    case OPT_LIST: return C_HEATMAP | C_CURVES;
     case 'k': return C_BARS;
-    case CLI_OPT_ALLOW_RANGE: return C_GRID | C_HEATMAP | C_BARS | C_ACT;
+    case CLI_OPT_ALLOW_RANGE: return C_GRID | C_HEATMAP | C_BARS | C_ACT | C_CURVES;
     }
     return ~0;   /* the common options */
 }
@@ -279,6 +303,7 @@ static void cmd_scatter(render_opts *o) { render_scatter(o); }
 static void cmd_heatmap(render_opts *o) { render_heatmap(o); }
 static void cmd_bars(render_opts *o) { render_bars(o); }
 static void cmd_activations(render_opts *o) { render_activations(o); }
+static void cmd_curves(render_opts *o) { render_curves(o); }
 
 static const render_cmd commands[] = {
     { "grid", usage_grid, C_GRID, cmd_grid },
@@ -287,9 +312,10 @@ static const render_cmd commands[] = {
     { "heatmap", usage_heatmap, C_HEATMAP, cmd_heatmap },
     { "bars", usage_bars, C_BARS, cmd_bars },
     { "activations", usage_activations, C_ACT, cmd_activations },
+    { "curves", usage_curves, C_CURVES, cmd_curves },
     { "html", usage_html, 0, NULL },
 };
-#define COMMAND_NAMES "grid, filters, scatter, heatmap, bars, activations, html"
+#define COMMAND_NAMES "grid, filters, scatter, heatmap, bars, activations, curves, html"
 
 static const struct option longopts[] = {
     CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
@@ -413,7 +439,7 @@ static void parse_args(int argc, char **argv, const render_cmd *rc, render_opts 
         }
     }
     optind++;   /* back to argv's numbering */
-    if (optind < argc - 1 && rc->bit != C_HEATMAP)
+    if (optind < argc - 1 && !(rc->bit & (C_HEATMAP | C_CURVES)))
         die_usage("too many operands (one input file)");
     o->input = optind < argc ? argv[optind] : NULL;
     o->inputs = optind < argc ? argv + optind : NULL;
@@ -426,6 +452,12 @@ static void check_args(const render_cmd *rc, render_opts *o)
 {
     if (rc->bit == C_HEATMAP)
         check_heatmap(o);
+    if (rc->bit == C_CURVES && o->list && o->co.output)
+        die_usage("--list prints to standard output (no -o)");
+    for (int i = 0; rc->bit == C_CURVES && i < o->ninputs && o->inputs; i++)
+        for (int j = 0; j < i; j++)
+            if (!strcmp(o->inputs[i], "-") && !strcmp(o->inputs[j], "-"))
+                die_usage("standard input can be read once");
     if (rc->bit == C_GRID && o->clip > 0 && o->normalize != NORM_TILE && o->normalize != NORM_GLOBAL)
         die_usage("--clip needs --normalize tile or global (grid's none draws [0,1])");
     if (o->each)

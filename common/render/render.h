@@ -1,5 +1,5 @@
 /* render: the commands of cnn-render (grid, filters, scatter, heatmap,
- * bars, activations) over the files the other tools write. The tool parses
+ * bars, activations, curves) over the files the other tools write. The tool parses
  * its options into a render_opts and calls one render_* function, which
  * reads the input, draws and writes the PNG(s): to o->co.output (NULL or
  * "-" = standard output), one per row in o->each, or (activations) one per
@@ -24,12 +24,12 @@ typedef struct render_opts {
     struct cli_common co;
     const char *cmd, *input, *images, *each, *dset, *title, *format;
     const char *classes;    /* --classes: class names from elsewhere, or NULL */
-    char **inputs;          /* heatmap: every FILE (a column each); input = inputs[0] */
+    char **inputs;          /* heatmap, curves: every FILE (a column each); input = inputs[0] */
     int ninputs;
     int cols, scale, pad, caption, normalize, sign, cmap, filter, numbers, topk;
     int captions[CAP_MAX], ncaptions;   /* --caption's list; caption = its first */
     double clip;            /* --clip P: |values| clipped at their (100-P)th percentile; 0 none */
-    int change, attr, list; /* heatmap --change, --attr, --list */
+    int change, attr, list; /* heatmap --change, --attr; heatmap and curves --list */
     char **titles;          /* heatmap --titles, one per FILE, or NULL */
     int ntitles;
     int dimx, dimy, width, height;
@@ -49,5 +49,8 @@ void render_heatmap(const render_opts *o);
 void render_bars(const render_opts *o);
 /* activations: the Deep Visualization Toolbox view of each row. */
 void render_activations(const render_opts *o);
+/* curves: cnn-evaluate's deletion/insertion curves or sanity similarities,
+ * one panel per FILE (curves.c). */
+void render_curves(const render_opts *o);
 
 #endif

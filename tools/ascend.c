@@ -150,6 +150,21 @@ static void recipe(struct asc_opts *o)
     cf->init_sd = strcmp(o->start, "zeros") ? 0.01 : 0;
 }
 
+/* --count and --diversity: K >= 2 for the penalty, and several images
+ * only on the feature-visualisation path. */
+static void check_batch(const struct asc_opts *o)
+{
+    const ascend_cfg *cf = &o->cfg;
+    if (cf->diversity > 0 && o->count < 2)
+        die_usage("--diversity needs --count K with K >= 2 (the penalty compares the images)");
+    if (o->div_layer && cf->diversity <= 0)
+        die_usage("--diversity-layer goes with --diversity W (W > 0)");
+    if (o->count > 1 && (cf->l2 > 0 || cf->blur_sigma > 0 || cf->jitter || cf->clip_norm > 0 ||
+                         cf->clip_contrib > 0 || o->until))
+        die_usage("--count %d: several images do not go with Yosinski's regularisers or "
+                  "--until-pred (use --transforms)", o->count);
+}
+
 static void parse_args(int argc, char **argv, struct asc_opts *o)
 {
     static const struct option longopts[] = {
@@ -251,10 +266,6 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
         die_usage("no target: give -t class=K or -t unit=LAYER:C (or --until-pred K)");
     ascend_cfg *cf = &o->cfg;
     recipe(o);
-    if (cf->diversity > 0 && o->count < 2)
-        die_usage("--diversity needs --count K with K >= 2 (the penalty compares the images)");
-    if (o->div_layer && cf->diversity <= 0)
-        die_usage("--diversity-layer goes with --diversity W (W > 0)");
 
     if (o->preset > 0)
         ascend_preset(o->preset, cf);
@@ -268,10 +279,7 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
     if (!isnan(o->clip_norm)) cf->clip_norm = o->clip_norm;
     if (!isnan(o->clip_contrib)) cf->clip_contrib = o->clip_contrib;
     cf->seed = o->co.seed;
-    if (o->count > 1 && (cf->l2 > 0 || cf->blur_sigma > 0 || cf->jitter || cf->clip_norm > 0 ||
-                         cf->clip_contrib > 0 || o->until))
-        die_usage("--count %d: several images do not go with Yosinski's regularisers or "
-                  "--until-pred (use --transforms)", o->count);
+    check_batch(o);
 }
 
 /* Lucid-style colour matrix from the RGB images of file. */

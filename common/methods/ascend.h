@@ -91,9 +91,9 @@ typedef void (*ascend_snap_fn)(void *ctx, int step, const tensor *x);
 /* Run the ascent on x (K x C x H x W, in [0,1]; K > 1 only on the
  * feature-visualisation path; replaced by the result;
  * with fft or decorrelate its start is p's image, not x).
- * e must hold at least K images. The value and prediction are those of
- * the sum over the K images and of the first image. values, when not NULL, gets the objective
- * at every step 0..steps_done (steps + 1 floats; with transformations, of
+ * e must hold at least K images. The value is the sum over the K images
+ * (less W P with diversity), the prediction the first image's. values,
+ * when not NULL, gets the objective at every step 0..steps_done (steps + 1 floats; with transformations, of
  * the transformed image the model saw). snap_every 0: no
  * snapshots. Dies naming the step when a non-finite value appears. */
 void ascend_run(const model *m, engine *e, const target_expr *ex, tensor *x, const ascend_cfg *c,

@@ -18,6 +18,7 @@
 #include "io/imageio.h"
 #include "nn/model.h"
 #include "nn/setup.h"
+#include "methods/style.h"
 #include "methods/target.h"
 
 static const char usage[] =
@@ -76,6 +77,13 @@ static const char usage[] =
     "                        1: 0, 0.5, 4, 50, 0    2: 0.3, 0, 0, 20, 0\n"
     "                        3: 1e-4, 1.0, 4, 0, 0  4: 0, 0.5, 4, 0, 90\n"
     "                        options given explicitly override the set\n"
+    "      --count K         optimise K images together (rows: K per step;\n"
+    "                        feature-visualisation path only; default 1)\n"
+    "      --diversity W     subtract W x Lucid's diversity penalty of the K\n"
+    "                        images (K >= 2): the summed cosine similarity of\n"
+    "                        their Gram matrices at a layer, over pairs, / K\n"
+    "      --diversity-layer L  that layer (default: the first unit or\n"
+    "                        direction term's layer, else the fourth ReLU)\n"
     "      --snapshots E     also write the image every E steps (trajectory;\n"
     "                        --save-every E is the same)\n"
     "      --until-pred K    stop once the model predicts class K; reports the\n"
@@ -87,7 +95,8 @@ static const char usage[] =
 enum {
     OPT_MEASURE = 2001, OPT_START, OPT_START_ROW, OPT_STEPS, OPT_LR, OPT_L2, OPT_BLUR,
     OPT_BLUR_EVERY, OPT_JITTER, OPT_CLIP_NORM, OPT_CLIP_CONTRIB, OPT_PRESET, OPT_SNAP,
-    OPT_UNTIL, OPT_PARAM, OPT_DECOR, OPT_NODECOR, OPT_CSTATS, OPT_TF, OPT_OPTIM
+    OPT_UNTIL, OPT_PARAM, OPT_DECOR, OPT_NODECOR, OPT_CSTATS, OPT_TF, OPT_OPTIM, OPT_COUNT,
+    OPT_DIV, OPT_DIV_LAYER
 };
 
 struct asc_opts {
@@ -100,6 +109,8 @@ struct asc_opts {
     int param, decor, adam, steps;
     double lr;
     const char *tf, *cstats;
+    int count;                    /* images optimised together */
+    const char *div_layer;
     /* Regularisers as given (NAN: not given, so a preset may set them). */
     double l2, blur, blur_every, clip_norm, clip_contrib;
     ascend_cfg cfg;
@@ -139,6 +150,21 @@ static void recipe(struct asc_opts *o)
     cf->init_sd = strcmp(o->start, "zeros") ? 0.01 : 0;
 }
 
+/* --count and --diversity: K >= 2 for the penalty, and several images
+ * only on the feature-visualisation path. */
+static void check_batch(const struct asc_opts *o)
+{
+    const ascend_cfg *cf = &o->cfg;
+    if (cf->diversity > 0 && o->count < 2)
+        die_usage("--diversity needs --count K with K >= 2 (the penalty compares the images)");
+    if (o->div_layer && cf->diversity <= 0)
+        die_usage("--diversity-layer goes with --diversity W (W > 0)");
+    if (o->count > 1 && (cf->l2 > 0 || cf->blur_sigma > 0 || cf->jitter || cf->clip_norm > 0 ||
+                         cf->clip_contrib > 0 || o->until))
+        die_usage("--count %d: several images do not go with Yosinski's regularisers or "
+                  "--until-pred (use --transforms)", o->count);
+}
+
 static void parse_args(int argc, char **argv, struct asc_opts *o)
 {
     static const struct option longopts[] = {
@@ -165,6 +191,9 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
         { "colour-stats", required_argument, 0, OPT_CSTATS },
         { "transforms", required_argument, 0, OPT_TF },
         { "optimizer", required_argument, 0, OPT_OPTIM },
+        { "count", required_argument, 0, OPT_COUNT },
+        { "diversity", required_argument, 0, OPT_DIV },
+        { "diversity-layer", required_argument, 0, OPT_DIV_LAYER },
         CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { 0, 0, 0, 0 }
     };
@@ -174,6 +203,7 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
     o->start = NULL;
     o->param = o->decor = o->adam = o->steps = -1;
     o->lr = NAN;
+    o->count = 1;
     o->l2 = o->blur = o->blur_every = o->clip_norm = o->clip_contrib = NAN;
     int c;
     while ((c = getopt_long(argc, argv, "m:t:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
@@ -220,6 +250,9 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
                 die_usage("--optimizer: '%s' is not sgd or adam", optarg);
             o->adam = !strcmp(optarg, "adam");
             break;
+        case OPT_COUNT: o->count = (int)cli_long("--count", optarg, 1, 4096); break;
+        case OPT_DIV: o->cfg.diversity = cli_double("--diversity", optarg, 0, 1e12); break;
+        case OPT_DIV_LAYER: o->div_layer = optarg; break;
         case OPT_SNAP: o->snap = (int)cli_long("--snapshots", optarg, 1, 1 << 30); break;
         case OPT_UNTIL: o->until = optarg; break;
         default:
@@ -233,6 +266,7 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
         die_usage("no target: give -t class=K or -t unit=LAYER:C (or --until-pred K)");
     ascend_cfg *cf = &o->cfg;
     recipe(o);
+
     if (o->preset > 0)
         ascend_preset(o->preset, cf);
     if (!isnan(o->l2)) cf->l2 = o->l2;
@@ -245,6 +279,7 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
     if (!isnan(o->clip_norm)) cf->clip_norm = o->clip_norm;
     if (!isnan(o->clip_contrib)) cf->clip_contrib = o->clip_contrib;
     cf->seed = o->co.seed;
+    check_batch(o);
 }
 
 /* Lucid-style colour matrix from the RGB images of file. */
@@ -279,11 +314,12 @@ static int resolve_class(const char *s, const model *m, const char *file)
     return k;
 }
 
-/* The start image (1 x C x H x W) and its id. */
+/* The start image, K = --count times (K x C x H x W; noise: K draws),
+ * and its id. */
 static tensor *start_image(struct asc_opts *o, const model *m, int64_t *id, h5in **src)
 {
-    int64_t C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2];
-    tensor *x = tensor_new4(1, C, H, W);
+    int64_t C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2], K = o->count;
+    tensor *x = tensor_new4(K, C, H, W);
     *id = 0;
     *src = NULL;
     if (!strcmp(o->start, "zeros"))
@@ -291,14 +327,17 @@ static tensor *start_image(struct asc_opts *o, const model *m, int64_t *id, h5in
     if (!strcmp(o->start, "noise")) {
         rng r;
         rng_seed(&r, o->co.seed ^ 0x5eedULL);
-        for (int64_t i = 0; i < C * H * W; i++) {
+        for (int64_t i = 0; i < K * C * H * W; i++) {
             double v = 0.5 + 0.1 * rng_normal(&r);
             x->data[i] = (float)(v < 0 ? 0 : v > 1 ? 1 : v);
         }
         return x;
     }
-    tensor_free(x);
-    return setup_one_image(o->start, o->start_row, m, o->model, "--start", id, src);
+    tensor *one = setup_one_image(o->start, o->start_row, m, o->model, "--start", id, src);
+    for (int64_t k = 0; k < K; k++)
+        memcpy(x->data + k * C * H * W, one->data, (size_t)(C * H * W) * sizeof(float));
+    tensor_free(one);
+    return x;
 }
 
 struct snaps {
@@ -319,7 +358,14 @@ static void add_row(struct snaps *s, int step, const tensor *x)
     s->steps[s->n++] = step;
 }
 
-static void snap_cb(void *ctx, int step, const tensor *x) { add_row(ctx, step, x); }
+/* One row per image of x (K with --count). */
+static void add_rows(struct snaps *s, int step, const tensor *x)
+{
+    for (int64_t k = 0; k < x->dims[0]; k++)
+        add_row(s, step, &(tensor){ .data = x->data + k * s->D });
+}
+
+static void snap_cb(void *ctx, int step, const tensor *x) { add_rows(ctx, step, x); }
 
 static const char *class_name(const model *m, int k)
 {
@@ -327,7 +373,8 @@ static const char *class_name(const model *m, int k)
 }
 
 /* The attributes: the settings and what the ascent reached. */
-static void write_attrs(h5out *out, const struct asc_opts *o, const ascend_result *res)
+static void write_attrs(h5out *out, const struct asc_opts *o, const model *m,
+                        const ascend_result *res)
 {
     h5out_attr_str(out, "/", "model", o->model);
     h5out_attr_str(out, "/", "target", o->target);
@@ -337,6 +384,10 @@ static void write_attrs(h5out *out, const struct asc_opts *o, const ascend_resul
     h5out_attr_str(out, "/", "param", o->cfg.fft ? "fft" : "pixel");
     h5out_attr_i64(out, "/", "decorrelate", 1, (int64_t[]){ o->cfg.decorrelate });
     h5out_attr_str(out, "/", "optimizer", o->cfg.adam ? "adam" : "sgd");
+    h5out_attr_i64(out, "/", "count", 1, (int64_t[]){ o->count });
+    h5out_attr_f64(out, "/", "diversity", 1, &o->cfg.diversity);
+    if (o->cfg.diversity > 0)
+        h5out_attr_str(out, "/", "diversity_layer", m->nodes[o->cfg.div_node].name);
     if (o->cfg.decorrelate) {
         double M[3][3];
         if (o->cfg.have_colour)
@@ -398,6 +449,24 @@ static void parse_target(const struct asc_opts *o, const model *m, target_expr *
     }
 }
 
+/* The diversity layer: as named, else the first unit or direction
+ * term's, else the fourth ReLU (style_default_layers' content layer). */
+static int diversity_layer(const struct asc_opts *o, const model *m, const target_expr *ex)
+{
+    if (o->div_layer)
+        return model_require(m, o->div_layer, o->model);
+    for (int i = 0; i < ex->n; i++)
+        if (ex->t[i].kind == TARGET_UNIT || ex->t[i].kind == TARGET_DIRECTION)
+            return ex->t[i].node;
+    int *v, nd;
+    style_default_layers(m, &v, &nd);
+    free(v);
+    if (nd < 0)
+        die("%s: --diversity: the model has no ReLU layer to default to; give "
+            "--diversity-layer", o->model);
+    return nd;
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
@@ -420,6 +489,8 @@ int main(int argc, char **argv)
     parse_target(&o, m, &ex);
     /* One term of weight 1 labels the rows by its class, as before. */
     const target *t = ex.n == 1 && ex.w[0] == 1 ? &ex.t[0] : NULL;
+    if (o.cfg.diversity > 0)
+        o.cfg.div_node = diversity_layer(&o, m, &ex);
     if (o.cfg.decorrelate && C != 3 && o.decor < 0)
         o.cfg.decorrelate = 0;   /* the default recipe on a grey model */
     if (o.cfg.decorrelate && C != 3)
@@ -444,14 +515,14 @@ int main(int argc, char **argv)
     int64_t id;
     h5in *src;
     tensor *x = start_image(&o, m, &id, &src);
-    engine *e = engine_new(m, 1, 0, o.co.seed);
+    engine *e = engine_new(m, o.count, 0, o.co.seed);
     struct snaps sn = { .D = C * H * W };
     float *values = xmalloc((size_t)(o.cfg.steps + 1) * sizeof *values);
     ascend_result res;
     if (o.cfg.tf.on)
         o.cfg.draws = xcalloc((size_t)o.cfg.steps, sizeof *o.cfg.draws);
     ascend_run(m, e, &ex, x, &o.cfg, o.snap, snap_cb, &sn, values, &res);
-    add_row(&sn, res.steps_done, x);
+    add_rows(&sn, res.steps_done, x);
 
     if (o.cfg.until_pred >= 0) {
         if (res.reached)
@@ -495,7 +566,7 @@ int main(int argc, char **argv)
     h5out_write(out, "/values", vt);
     if (m->classes)
         h5out_write_strings(out, "/classes", m->nclasses, m->classes);
-    write_attrs(out, &o, &res);
+    write_attrs(out, &o, m, &res);
     if (o.cfg.tf.on)
         write_draws(out, &o.cfg, res.steps_done);
     h5out_commit(out);

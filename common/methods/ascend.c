@@ -1,5 +1,6 @@
-/* ascend: gradient ascent on the input (see ascend.h). One image at a time:
- * each step is one forward and one backward through the engine. */
+/* ascend: gradient ascent on the input (see ascend.h). Each step is one
+ * forward of the image (or the K images of --diversity) and one backward
+ * per objective term (and one from the diversity layer). */
 #include "base/numeric.h"
 #include "methods/ascend.h"
 
@@ -9,6 +10,8 @@
 
 #include "base/cli.h"
 #include "methods/fvparam.h"
+#include "methods/style.h"
+#include "nn/gemm.h"
 
 void ascend_defaults(ascend_cfg *c)
 {
@@ -147,66 +150,139 @@ static void ascend_update(float *p, const float *g, int64_t C, int64_t H, int64_
         p[i] = p[i] < 0 ? 0 : p[i] > 1 ? 1 : p[i];
 }
 
-/* Per-run state of the objective: each term's selection and a seed
- * large enough for any term's node. */
+double ascend_diversity(const float *F, int K, int64_t n, int64_t k, float *dF)
+{
+    int64_t nn = n * n;
+    float *G = falloc((size_t)nn), *U = falloc((size_t)nn);
+    double *g = xmalloc((size_t)(K * nn) * sizeof *g), *sum = xcalloc((size_t)nn, sizeof *sum);
+    double *nrm = xmalloc((size_t)K * sizeof *nrm), P = 0;
+    for (int i = 0; i < K; i++) {
+        style_gram(F + i * n * k, n, k, G);
+        double s2 = 0;
+        for (int64_t q = 0; q < nn; q++)
+            s2 += (double)G[q] * G[q];
+        nrm[i] = sqrt(s2) > 1e-12 ? sqrt(s2) : 1e-12;   /* F.normalize's eps */
+        for (int64_t q = 0; q < nn; q++) {
+            g[i * nn + q] = G[q] / nrm[i];
+            sum[q] += g[i * nn + q];
+        }
+    }
+    for (int i = 0; i < K; i++)
+        for (int64_t q = 0; q < nn; q++)
+            P += g[i * nn + q] * (sum[q] - g[i * nn + q]);
+    P /= K;
+    for (int i = 0; dF && i < K; i++) {
+        /* dP/dg_i = 2 (sum - g_i) / K; through the normalisation,
+         * dP/dG_i = (u - <u, g_i> g_i) / |G_i| (u alone below eps); and
+         * G = F F^T gives dP/dF_i = (U + U^T) F_i. */
+        const double *gi = g + i * nn;
+        double ug = 0;
+        for (int64_t q = 0; q < nn; q++)
+            ug += 2.0 * (sum[q] - gi[q]) / K * gi[q];
+        if (nrm[i] <= 1e-12)
+            ug = 0;
+        for (int64_t q = 0; q < nn; q++)
+            G[q] = (float)((2.0 * (sum[q] - gi[q]) / K - ug * gi[q]) / nrm[i]);
+        for (int64_t a = 0; a < n; a++)
+            for (int64_t b = 0; b < n; b++)
+                U[a * n + b] = G[a * n + b] + G[b * n + a];
+        gemm(0, 0, (int)n, (int)k, (int)n, 1.0f, U, (int)n, F + i * n * k, (int)k, 0.0f,
+             dF + i * n * k, (int)k);
+    }
+    free(G);
+    free(U);
+    free(g);
+    free(sum);
+    free(nrm);
+    return P;
+}
+
+/* Per-run state of the objective: each term's selections (K per term),
+ * a seed large enough for any term's node, and the diversity seed. */
 typedef struct objstate {
     target_sel *sel;
     int have_sel;
-    tensor *seed;
+    tensor *seed, *dseed;
     float *acc;
 } objstate;
 
-static void obj_init(objstate *o, const model *m, const target_expr *ex, int64_t D)
+static void obj_init(objstate *o, const model *m, const target_expr *ex, const ascend_cfg *c,
+                     int64_t K, int64_t D)
 {
     int64_t mx = 1;
     for (int i = 0; i < ex->n; i++) {
         const int64_t *sh = m->nodes[ex->t[i].node].shape;
         mx = sh[0] * sh[1] * sh[2] > mx ? sh[0] * sh[1] * sh[2] : mx;
     }
-    o->sel = xcalloc((size_t)ex->n, sizeof *o->sel);
+    o->sel = xcalloc((size_t)(ex->n * K), sizeof *o->sel);
     o->have_sel = 0;
-    o->seed = tensor_new4(1, mx, 1, 1);
-    o->acc = xmalloc((size_t)D * sizeof *o->acc);
+    o->seed = tensor_new4(K, mx, 1, 1);
+    o->dseed = NULL;
+    if (c->diversity > 0) {
+        const int64_t *sh = m->nodes[c->div_node].shape;
+        o->dseed = tensor_new4(K, sh[0], sh[1], sh[2]);
+    }
+    o->acc = xmalloc((size_t)(K * D) * sizeof *o->acc);
 }
 
 static void obj_free(objstate *o)
 {
     free(o->sel);
     tensor_free(o->seed);
+    tensor_free(o->dseed);
     free(o->acc);
 }
 
-/* The objective sum_i w_i target_i at image x (one forward), the
- * prediction, and, when g is not NULL, its gradient with respect to x
- * (one backward per term, weighted and summed). */
-static float objective(const model *m, engine *e, const target_expr *ex, const tensor *x,
-                       objstate *o, int *pred, float *g)
+/* Add w times the input gradient of the last backward into acc (first:
+ * replace). */
+static void obj_add(objstate *o, const engine *e, double w, int64_t n, int first)
 {
-    int64_t D = tensor_numel(x);
+    const float *gi = engine_input_grad(e)->data;
+    for (int64_t k = 0; k < n; k++)
+        o->acc[k] = (first ? 0.0f : o->acc[k]) + (float)w * gi[k];
+}
+
+/* The objective sum_k (sum_i w_i target_i(x_k)) - W P(x) at the K images
+ * x (one forward), the first image's prediction, and, when g is not
+ * NULL, its gradient with respect to x (one backward per term, and one
+ * from the diversity layer, weighted and summed). */
+static float objective(const model *m, engine *e, const target_expr *ex, const ascend_cfg *c,
+                       const tensor *x, objstate *o, int *pred, float *g)
+{
+    int K = (int)x->dims[0];
+    int64_t DK = tensor_numel(x);
     engine_forward(e, x);
     if (!o->have_sel) {
         for (int i = 0; i < ex->n; i++)
-            target_pick(&ex->t[i], m, e, 1, NULL, NULL, &o->sel[i]);
+            target_pick(&ex->t[i], m, e, K, NULL, NULL, &o->sel[i * K]);
         o->have_sel = 1;
     }
     const tensor *out = engine_output(e);
     *pred = (int)num_argmax(out->data, tensor_rowsize(out));
     double v = 0;
+    float *vi = xmalloc((size_t)K * sizeof *vi);
     for (int i = 0; i < ex->n; i++) {
-        float vi;
-        target_value(&ex->t[i], e, 1, &o->sel[i], 1, &vi);
-        v += ex->w[i] * vi;
+        target_value(&ex->t[i], e, K, &o->sel[i * K], K, vi);
+        for (int k = 0; k < K; k++)
+            v += ex->w[i] * vi[k];
     }
+    free(vi);
+    const int64_t *sh = o->dseed ? m->nodes[c->div_node].shape : NULL;
+    if (o->dseed)
+        v -= c->diversity * ascend_diversity(engine_act(e, c->div_node)->data, K, sh[0],
+                                             sh[1] * sh[2], g ? o->dseed->data : NULL);
     if (!g)
         return (float)v;
     for (int i = 0; i < ex->n; i++) {
-        int from = target_seed(&ex->t[i], e, 1, &o->sel[i], 1, o->seed, NULL);
+        int from = target_seed(&ex->t[i], e, K, &o->sel[i * K], K, o->seed, NULL);
         engine_backward(e, from, o->seed, RULE_STANDARD, 0);
-        const float *gi = engine_input_grad(e)->data;
-        for (int64_t k = 0; k < D; k++)
-            o->acc[k] = (i ? o->acc[k] : 0.0f) + (float)ex->w[i] * gi[k];
+        obj_add(o, e, ex->w[i], DK, i == 0);
     }
-    memcpy(g, o->acc, (size_t)D * sizeof(float));
+    if (o->dseed) {
+        engine_backward(e, c->div_node, o->dseed, RULE_STANDARD, 0);
+        obj_add(o, e, -c->diversity, DK, 0);
+    }
+    memcpy(g, o->acc, (size_t)DK * sizeof(float));
     return (float)v;
 }
 
@@ -240,60 +316,63 @@ static void fv_run(const model *m, engine *e, const target_expr *ex, tensor *x, 
                    int snap_every, ascend_snap_fn snap, void *ctx, float *values,
                    ascend_result *res)
 {
-    int64_t C = x->dims[1], H = x->dims[2], W = x->dims[3], D = C * H * W;
+    int64_t K = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3], D = C * H * W;
     int lucid = c->fft || c->decorrelate;
     fvparam fp;
     fvparam_init(&fp, C, H, W, c->fft, c->decorrelate, c->have_colour ? c->colour : NULL);
-    int64_t np = lucid ? fvparam_size(&fp) : D;
-    float *p = lucid ? xcalloc((size_t)np, sizeof *p) : x->data;
-    float *gp = xmalloc((size_t)np * sizeof *gp), *g = xmalloc((size_t)D * sizeof *g);
+    int64_t np = lucid ? fvparam_size(&fp) : D;   /* per image */
+    float *p = lucid ? xcalloc((size_t)(K * np), sizeof *p) : x->data;
+    float *gp = xmalloc((size_t)(K * np) * sizeof *gp), *g = xmalloc((size_t)(K * D) * sizeof *g);
     float *work = xmalloc(fvt_work_size(&c->tf, C, H, W) * sizeof *work);
     tensor *xt = tensor_clone(x);
     objstate os;
-    obj_init(&os, m, ex, D);
+    obj_init(&os, m, ex, c, K, D);
     rng r;
     rng_seed(&r, c->seed);
-    for (int64_t i = 0; lucid && i < np; i++)
+    for (int64_t i = 0; lucid && i < K * np; i++)
         p[i] = (float)(c->init_sd * rng_normal(&r));
     fv_adam opt;
-    fv_adam_init(&opt, c->adam ? np : 0, c->lr);
+    fv_adam_init(&opt, c->adam ? K * np : 0, c->lr);
     int pred;
     memset(res, 0, sizeof *res);
     progress *pg = progress_start("ascent", c->steps);
     for (int step = 0;; step++) {
-        if (lucid)
-            fvparam_image(&fp, p, x->data);
+        for (int64_t k = 0; lucid && k < K; k++)
+            fvparam_image(&fp, p + k * np, x->data + k * D);
         if (snap && snap_every > 0 && step % snap_every == 0 && step < c->steps)
             snap(ctx, step, x);
         fvt_draw d;
-        if (c->tf.on) {
+        if (c->tf.on) {   /* one draw for the batch, as Lucent */
             fvt_draw_next(&c->tf, &r, &d);
             if (c->draws && step < c->steps)
                 c->draws[step] = d;
-            fvt_forward(&c->tf, &d, x->data, C, H, W, xt->data, work);
+            for (int64_t k = 0; k < K; k++)
+                fvt_forward(&c->tf, &d, x->data + k * D, C, H, W, xt->data + k * D, work);
         } else
-            memcpy(xt->data, x->data, (size_t)D * sizeof(float));
+            memcpy(xt->data, x->data, (size_t)(K * D) * sizeof(float));
         int last = step == c->steps;
-        float v = objective(m, e, ex, xt, &os, &pred, last ? NULL : g);
+        float v = objective(m, e, ex, c, xt, &os, &pred, last ? NULL : g);
         if (record(c, step, v, pred, values, res))
             break;
         if (c->tf.on) {
-            memcpy(xt->data, g, (size_t)D * sizeof(float));
-            fvt_backward(&c->tf, &d, xt->data, C, H, W, g, work);
+            memcpy(xt->data, g, (size_t)(K * D) * sizeof(float));
+            for (int64_t k = 0; k < K; k++)
+                fvt_backward(&c->tf, &d, xt->data + k * D, C, H, W, g + k * D, work);
         }
-        check_finite(g, D, "gradient", step);
-        if (lucid)
-            fvparam_backward(&fp, g, x->data, gp);
-        else
-            memcpy(gp, g, (size_t)D * sizeof(float));
+        check_finite(g, K * D, "gradient", step);
+        for (int64_t k = 0; k < K; k++)
+            if (lucid)
+                fvparam_backward(&fp, g + k * D, x->data + k * D, gp + k * np);
+        if (!lucid)
+            memcpy(gp, g, (size_t)(K * D) * sizeof(float));
         if (c->adam)
             fv_adam_step(&opt, p, gp);
         else
-            for (int64_t i = 0; i < np; i++)
+            for (int64_t i = 0; i < K * np; i++)
                 p[i] += (float)c->lr * gp[i];
-        for (int64_t i = 0; !lucid && i < D; i++)
+        for (int64_t i = 0; !lucid && i < K * D; i++)
             p[i] = p[i] < 0 ? 0 : p[i] > 1 ? 1 : p[i];
-        check_finite(p, np, "parameters", step + 1);
+        check_finite(p, K * np, "parameters", step + 1);
         progress_update(pg, step + 1);
     }
     progress_end(pg);
@@ -312,7 +391,7 @@ void ascend_run(const model *m, engine *e, const target_expr *ex, tensor *x, con
                 int snap_every, ascend_snap_fn snap, void *ctx, float *values,
                 ascend_result *res)
 {
-    if (c->fft || c->decorrelate || c->tf.on || c->adam) {
+    if (c->fft || c->decorrelate || c->tf.on || c->adam || x->dims[0] > 1 || c->diversity > 0) {
         tensor *x0 = tensor_clone(x);
         fv_run(m, e, ex, x, c, snap_every, snap, ctx, values, res);
         change_size(x0, x, res);
@@ -322,7 +401,7 @@ void ascend_run(const model *m, engine *e, const target_expr *ex, tensor *x, con
     int64_t C = x->dims[1], H = x->dims[2], W = x->dims[3], HW = H * W, D = C * HW;
     tensor *x0 = tensor_clone(x), *xs = tensor_clone(x), *g = tensor_clone(x);
     objstate os;
-    obj_init(&os, m, ex, D);
+    obj_init(&os, m, ex, c, 1, D);
     double *score = xmalloc((size_t)HW * sizeof *score), *tmp = xmalloc((size_t)HW * sizeof *tmp);
     rng r;
     rng_seed(&r, c->seed);
@@ -340,7 +419,7 @@ void ascend_run(const model *m, engine *e, const target_expr *ex, tensor *x, con
         /* The value and prediction are those of x itself; with jitter the
          * gradient then comes from a second forward of the shifted copy. */
         int pred, shifted = dy || dx, last = step == c->steps;
-        float v = objective(m, e, ex, x, &os, &pred, shifted || last ? NULL : g->data);
+        float v = objective(m, e, ex, c, x, &os, &pred, shifted || last ? NULL : g->data);
         if (snap && snap_every > 0 && step % snap_every == 0 && step < c->steps)
             snap(ctx, step, x);
         if (record(c, step, v, pred, values, res))
@@ -348,7 +427,7 @@ void ascend_run(const model *m, engine *e, const target_expr *ex, tensor *x, con
         if (shifted) {
             int pj;
             roll(x->data, xs->data, C, H, W, dy, dx);
-            objective(m, e, ex, xs, &os, &pj, xs->data);
+            objective(m, e, ex, c, xs, &os, &pj, xs->data);
             roll(xs->data, g->data, C, H, W, -dy, -dx);
         }
         check_finite(g->data, D, "gradient", step);

@@ -49,7 +49,22 @@ typedef struct ascend_cfg {
     int adam;               /* Adam (lr as given) instead of plain steps */
     fvt_cfg tf;             /* transformations each step (tf.on) */
     fvt_draw *draws;        /* when not NULL (steps entries): each step's draws */
+    /* Diversity (Lucid's objectives.diversity): with diversity W > 0 the
+     * x of ascend_run holds K >= 2 images optimised together (feature
+     * visualisation path only) and the objective is the sum of each
+     * image's objective - W * ascend_diversity of their activations at
+     * node div_node. */
+    double diversity;
+    int div_node;
 } ascend_cfg;
+
+/* Lucid's / Lucent's diversity penalty of K images' maps F (K x n x k: n
+ * channels, k positions): G_i = F_i F_i^T, g_i = G_i / max(|G_i|, 1e-12)
+ * (Frobenius), P = sum over i != j of <g_i, g_j> / K, the mean summed
+ * cosine similarity of the flattened Gram matrices (Lucent's
+ * objectives.diversity returns -P, a loss to minimise). Returns P and,
+ * when dF is not NULL, dP/dF (K x n x k) into it. */
+double ascend_diversity(const float *F, int K, int64_t n, int64_t k, float *dF);
 
 /* Defaults: 100 steps, lr 0.1, no regulariser, pixels, plain steps. */
 void ascend_defaults(ascend_cfg *c);
@@ -73,10 +88,12 @@ typedef struct ascend_result {
  * start) whenever step is a multiple of the snapshot period. */
 typedef void (*ascend_snap_fn)(void *ctx, int step, const tensor *x);
 
-/* Run the ascent on x (1 x C x H x W, in [0,1]; replaced by the result;
+/* Run the ascent on x (K x C x H x W, in [0,1]; K > 1 only on the
+ * feature-visualisation path; replaced by the result;
  * with fft or decorrelate its start is p's image, not x).
- * e must hold at least one image. values, when not NULL, gets the objective
- * at every step 0..steps_done (steps + 1 floats; with transformations, of
+ * e must hold at least K images. The value is the sum over the K images
+ * (less W P with diversity), the prediction the first image's. values,
+ * when not NULL, gets the objective at every step 0..steps_done (steps + 1 floats; with transformations, of
  * the transformed image the model saw). snap_every 0: no
  * snapshots. Dies naming the step when a non-finite value appears. */
 void ascend_run(const model *m, engine *e, const target_expr *ex, tensor *x, const ascend_cfg *c,

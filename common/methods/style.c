@@ -28,8 +28,7 @@ static int64_t node_numel(const model *m, int i)
     return s[0] * s[1] * s[2];
 }
 
-/* G = F F^T for F (n x k). */
-static void gram(const float *F, int64_t n, int64_t k, float *G)
+void style_gram(const float *F, int64_t n, int64_t k, float *G)
 {
     gemm(0, 1, (int)n, (int)n, (int)k, 1.0f, F, (int)k, F, (int)k, 0.0f, G, (int)n);
 }
@@ -73,7 +72,7 @@ style *style_new(const model *m, engine *e, const style_cfg *c, const tensor *co
         maxn = n > maxn ? n : maxn;
         maxk = k > maxk ? k : maxk;
         s->A[i] = falloc((size_t)(n * n));
-        gram(engine_act(e, st[i])->data, n, k, s->A[i]);
+        style_gram(engine_act(e, st[i])->data, n, k, s->A[i]);
     }
     s->G = falloc((size_t)(maxn * maxn));
     s->D = falloc((size_t)(maxn * maxk));
@@ -128,7 +127,7 @@ double style_loss_grad(style *s, const tensor *x, tensor *grad, double *lc, doub
         const int64_t *sh = s->m->nodes[nd].shape;
         int64_t n = sh[0], k = sh[1] * sh[2];
         const float *F = engine_act(s->e, nd)->data;
-        gram(F, n, k, s->G);
+        style_gram(F, n, k, s->G);
         double E = 0, norm = 1.0 / ((double)n * n * (double)k * k);
         for (int64_t q = 0; q < n * n; q++) {
             double d = (double)s->G[q] - s->A[i][q];

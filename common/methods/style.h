@@ -27,6 +27,9 @@ typedef struct style_cfg {
 
 typedef struct style style;
 
+/* G = F F^T (n x n) for feature maps F (n channels x k positions). */
+void style_gram(const float *F, int64_t n, int64_t k, float *G);
+
 /* Targets from the content image (may be NULL when content_node < 0) and
  * the style image, each 1 x C x H x W in [0,1]. e holds at least 1 image. */
 style *style_new(const model *m, engine *e, const style_cfg *c, const tensor *content,

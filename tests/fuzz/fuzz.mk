@@ -18,7 +18,7 @@
 FUZZ_CC      ?= clang-14
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_ALL     := onnx tfjs h5 image h5images h5act h5maps h5pca h5model
+FUZZ_ALL     := onnx tfjs h5 image imagefmt exif idx json h5images h5act h5maps h5pca h5model
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_RSS_MB  ?= 2048
 FUZZ_FLAGS   ?=

@@ -46,6 +46,9 @@ static source *srcs;
 static int nsrc, capsrc;
 static char *const *label_files;
 static int nlabel_files, used_label_files;
+/* IDX streams being read (the images and the labels file), closed by
+ * free_sources when a read dies half way (imageset_forget). */
+static gzFile idx_gz[2];
 /* Class lists of ImageFolder trees, shared by their sources; freed at exit. */
 static char **folder_classes[64];
 static int folder_nclasses[64], nfolder_classes;
@@ -238,7 +241,7 @@ static int idx_header(const char *path, gzFile g, int64_t *dims)
 
 static void add_idx(const char *path, int gz)
 {
-    gzFile g = gzopen(path, "rb");
+    gzFile g = idx_gz[0] = gzopen(path, "rb");
     if (!g)
         die("%s: cannot open:", path);
     int64_t dims[4];
@@ -295,9 +298,10 @@ static void add_idx(const char *path, int gz)
                 (long long)(st.st_size - s->off), (long long)need);
     }
     gzclose(g);
+    idx_gz[0] = NULL;
     if (used_label_files < nlabel_files) {
         const char *lp = label_files[used_label_files++];
-        gzFile lg = gzopen(lp, "rb");
+        gzFile lg = idx_gz[1] = gzopen(lp, "rb");
         if (!lg)
             die("%s: cannot open:", lp);
         int64_t ld[4];
@@ -310,6 +314,7 @@ static void add_idx(const char *path, int gz)
         if (gzread(lg, b, (unsigned)s->n) != (int)s->n)
             die("%s: truncated IDX label file", lp);
         gzclose(lg);
+        idx_gz[1] = NULL;
         s->labels = xmalloc((size_t)(s->n + 1) * sizeof *s->labels);
         int maxl = 0;
         for (int64_t i = 0; i < s->n; i++)
@@ -782,6 +787,11 @@ static void free_sources(void)
     free(srcs);
     srcs = NULL;
     nsrc = capsrc = 0;
+    for (int i = 0; i < 2; i++)
+        if (idx_gz[i]) {
+            gzclose(idx_gz[i]);
+            idx_gz[i] = NULL;
+        }
     for (int i = 0; i < nfolder_classes; i++)
         cli_free_list(folder_classes[i], folder_nclasses[i]);
     nfolder_classes = 0;
@@ -826,6 +836,27 @@ static void write_set(const struct imageset_opts *o, int n, char *const *inputs,
 void imageset_write(const struct imageset_opts *o, int n, char *const *inputs, const char *output)
 {
     write_set(o, n, inputs, output, 1);
+}
+
+int64_t imageset_read_input(const char *path, char *const *labels)
+{
+    free_sources();
+    label_files = labels;
+    nlabel_files = labels ? 1 : 0;
+    add_input(path);
+    int64_t n = 0;
+    for (int i = 0; i < nsrc; i++) {
+        for (int64_t j = 0; j < srcs[i].n; j++)
+            tensor_free(read_row(&srcs[i], j));
+        n += srcs[i].n;
+    }
+    free_sources();
+    return n;
+}
+
+void imageset_forget(void)
+{
+    free_sources();
 }
 
 int imageset_is_photo(const char *path)

@@ -44,6 +44,14 @@ void imageset_check(const struct imageset_opts *o);
 void imageset_write(const struct imageset_opts *o, int n, char *const *inputs,
                     const char *output);
 
+/* Read one input as cnn-images would (labels: NULL, or one IDX label file
+ * for an IDX input), decoding every row and keeping nothing; returns the
+ * row count. Dies like imageset_write. For the fuzzing harness and tests. */
+int64_t imageset_read_input(const char *path, char *const *labels);
+/* Close and free what a read that died half way left (the fuzzing
+ * harness, after a die caught in-process). */
+void imageset_forget(void);
+
 /* 1 when path is an image file or a folder (what a tool reads through
  * imageset_open), 0 for an images file, standard input or anything else. */
 int imageset_is_photo(const char *path);

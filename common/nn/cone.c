@@ -1,5 +1,6 @@
 /* cone: the receptive-field cone executor (see cone.h). */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -454,26 +455,79 @@ static void input_region(cone *o, int m, const int *img, const int *pos, const f
 /* Floats of column matrix one batched convolution may use. */
 #define CONE_COL_LIMIT ((int64_t)1 << 24)
 
-/* A Conv over m crops (padding already in them) as one GEMM per group for
- * many items at once: the column matrix holds every item's positions side
- * by side, so small regions still make a large, efficient product. With
- * AVX-512 the column matrix is written in the panels of the engine's own
- * GEMM (ops/pack.h) and the weights are packed once per node. */
+/* Item li's lowering (group gi) of its crop x: row k = (c, ki, kj) of the
+ * column matrix at columns j0 .. j0 + N - 1, in the packed GEMM's panels
+ * (ps: panel stride) when pk, else row-major with row stride ld. */
+static void conv_lower(const node *nd, const onode *on, const float *x, int64_t cpg, int64_t kh,
+                       int64_t kw, int pk, int64_t ps, float *col, int64_t ld, int64_t j0)
+{
+    int64_t dh = op_attr_int(nd, "dilation", 0, 1), dw = op_attr_int(nd, "dilation", 1, 1);
+    int64_t ch = on->ch, cw = on->cw;
+    for (int64_t c = 0; c < cpg; c++)
+        for (int64_t ki = 0; ki < kh; ki++)
+            for (int64_t kj = 0; kj < kw; kj++) {
+                int64_t k = (c * kh + ki) * kw + kj;
+                float *d = col + k * ld + j0;
+                for (int64_t oy = 0; oy < on->rh; oy++) {
+                    const float *sr = x + (c * ch + oy * on->sh + ki * dh) * cw + kj * dw;
+                    if (pk)
+                        pk_put(col, ps, k, j0 + oy * on->rw, sr, on->rw, on->sw);
+                    else if (on->sw == 1)
+                        memcpy(d + oy * on->rw, sr, (size_t)on->rw * sizeof *d);
+                    else
+                        for (int64_t ox = 0; ox < on->rw; ox++)
+                            d[oy * on->rw + ox] = sr[ox * on->sw];
+                }
+            }
+}
+
+/* A Conv over m crops (padding already in them). Every output value is
+ * computed the same way whatever the batch, its place in it and the
+ * threads, so occlusion maps do not depend on --batch, --range or
+ * --threads (issue 20):
+ *  - on the packed GEMM (ops/pack.h; AVX-512, for the shapes the engine's
+ *    own convolutions give it, pk_wanted): one product per group for many
+ *    items at once, the column matrix holding every item's positions side
+ *    by side in its panels, the weights packed once per node. Its kernel
+ *    sums each output over K in the same blocks and order in whatever
+ *    column and on whatever thread it lies;
+ *  - else one single-threaded OpenBLAS product per item and group, of the
+ *    same shape for every item (OpenBLAS rounds a column by its place in a
+ *    product and by the product's shape), items on the OpenMP threads. */
 static void conv_batch(cone *o, const node *nd, onode *on, int m, const float *crop,
                        float *out)
 {
     const tensor *Wt = node_weight(nd, "weight"), *Bt = node_weight(nd, "bias");
     int64_t g = op_attr_int(nd, "groups", 0, 1);
     int64_t kh = Wt->dims[2], kw = Wt->dims[3], cpg = Wt->dims[1], cin = cpg * g;
-    int64_t dh = op_attr_int(nd, "dilation", 0, 1), dw = op_attr_int(nd, "dilation", 1, 1);
-    int64_t M = on->c / g, K = cpg * kh * kw, N = on->rh * on->rw, ch = on->ch, cw = on->cw;
-    int64_t csz = cin * ch * cw;
-    int pk = pk_available();
+    int64_t M = on->c / g, K = cpg * kh * kw, N = on->rh * on->rw;
+    int64_t csz = cin * on->ch * on->cw;
+    int pk = PK_KERNEL && pk_wanted(M, K);
+    if (!pk) {
+        int par = m > 1 && m * M * K * N > (1 << 16) && !omp_in_parallel();
+        int nt = par ? omp_get_max_threads() : 1;
+        float *col = grow(&o->col, &o->collen, (size_t)(K * N * nt));
+        gemm_serial_blas();
+#pragma omp parallel for num_threads(nt) schedule(static) if (par)
+        for (int64_t li = 0; li < m; li++)
+            for (int64_t gi = 0; gi < g; gi++) {
+                float *cl = col + (int64_t)omp_get_thread_num() * K * N;
+                float *d = out + (li * on->c + gi * M) * N;
+                conv_lower(nd, on, crop + li * csz + gi * cpg * on->ch * on->cw, cpg, kh, kw, 0,
+                           0, cl, N, 0);
+                gemm1(0, 0, (int)M, (int)N, (int)K, 1.0f, Wt->data + gi * M * K, (int)K, cl,
+                      (int)N, 0.0f, d, (int)N);
+                for (int64_t c = 0; Bt && c < M; c++)
+                    for (int64_t q = 0; q < N; q++)
+                        d[c * N + q] += Bt->data[gi * M + c];
+            }
+        return;
+    }
     int64_t mb = CONE_COL_LIMIT / (K * N > 0 ? K * N : 1);
     mb = imax(1, imin(mb, m));
     float *col = grow(&o->col, &o->collen, (size_t)(K * (mb * N + PK_NR)));
     float *tmp = grow(&o->gout, &o->goutlen, (size_t)(on->c * mb * N));
-    if (pk && !on->apk) {
+    if (!on->apk) {
         size_t as = pk_a_size(M, K);
         on->apk = xmalloc((size_t)g * as * sizeof(float));
         for (int64_t gi = 0; gi < g; gi++)
@@ -483,33 +537,12 @@ static void conv_batch(cone *o, const node *nd, onode *on, int m, const float *c
         int64_t nb = imin(mb, m - b0), ld = nb * N;
         for (int64_t gi = 0; gi < g; gi++) {
 #pragma omp parallel for schedule(static) if (nb * K * N > (1 << 16))
-            for (int64_t li = 0; li < nb; li++) {
-                const float *x = crop + (b0 + li) * csz + gi * cpg * ch * cw;
-                for (int64_t c = 0; c < cpg; c++)
-                    for (int64_t ki = 0; ki < kh; ki++)
-                        for (int64_t kj = 0; kj < kw; kj++) {
-                            int64_t k = (c * kh + ki) * kw + kj;
-                            float *d = col + k * ld + li * N;
-                            for (int64_t oy = 0; oy < on->rh; oy++) {
-                                const float *sr = x + (c * ch + oy * on->sh + ki * dh) * cw + kj * dw;
-                                if (pk)
-                                    pk_put(col, K * PK_NR, k, li * N + oy * on->rw, sr, on->rw,
-                                           on->sw);
-                                else if (on->sw == 1)
-                                    memcpy(d + oy * on->rw, sr, (size_t)on->rw * sizeof *d);
-                                else
-                                    for (int64_t ox = 0; ox < on->rw; ox++)
-                                        d[oy * on->rw + ox] = sr[ox * on->sw];
-                            }
-                        }
-            }
-            if (pk) {
-                pk_zero_tail(col, K * PK_NR, K, ld);
-                pk_gemm(on->apk + gi * pk_a_size(M, K), M, K, col, K * PK_NR, ld,
-                        tmp + gi * M * ld, ld, NULL, 0, 1);
-            } else
-                gemm(0, 0, (int)M, (int)ld, (int)K, 1.0f, Wt->data + gi * M * K, (int)K, col,
-                     (int)ld, 0.0f, tmp + gi * M * ld, (int)ld);
+            for (int64_t li = 0; li < nb; li++)
+                conv_lower(nd, on, crop + (b0 + li) * csz + gi * cpg * on->ch * on->cw, cpg, kh,
+                           kw, 1, K * PK_NR, col, ld, li * N);
+            pk_zero_tail(col, K * PK_NR, K, ld);
+            pk_gemm(on->apk + gi * pk_a_size(M, K), M, K, col, K * PK_NR, ld,
+                    tmp + gi * M * ld, ld, NULL, 0, 1);
         }
 #pragma omp parallel for schedule(static) if (nb * on->c * N > (1 << 16))
         for (int64_t li = 0; li < nb; li++)

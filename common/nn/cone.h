@@ -57,7 +57,8 @@ engine *cone_engine(cone *c);
 /* Compute m items (m <= spec.batch): item li is image img[li] of the last
  * base forward with region pos[li] replaced by the values of repl there
  * (repl: per image of the base forward, C x H x W preprocessed values, as
- * the engine's first layer sees them). */
+ * the engine's first layer sees them). An item's values do not depend on
+ * the other items of the call, its place among them or the threads. */
 void cone_run(cone *c, int m, const int *img, const int *pos, const float *repl);
 
 /* Item li of the last cone_run (image img, region p): channels

@@ -20,8 +20,10 @@ static const char usage[] =
     "FILE is a features or pca file (units are the columns of /features) or an\n"
     "activations file with a SOURCE. Writes a ranking file: /unit (U), /ids,\n"
     "/rows (U x K, the rows' ids and indices in FILE), /scores (U x K), and\n"
-    "/labels, /pred (U x K) when FILE has them; or, with --gather, the ranked\n"
-    "rows' images. Ties go to the lower id.\n"
+    "/labels, /pred (U x K) and /paths (the ranked rows' files, U x K strings\n"
+    "flattened unit by unit) when FILE has them; or, with --gather, the ranked\n"
+    "rows' images. Ties go to the lower id. The output is opened before the\n"
+    "work: a terminal is refused at once.\n"
     "\n"
     "  -k, --top K         rows per unit (default 9)\n"
     "      --lowest        the smallest scores instead\n"
@@ -37,6 +39,10 @@ static const char usage[] =
     "                      or none (every position a unit)\n"
     "      --summary S     as above\n"
     "Output:\n"
+    "  -p, --print         print one line per unit on standard output, \"UNIT\n"
+    "                      (CLASS): NAME SCORE | ...\", each row named by its\n"
+    "                      /paths entry (else its id); no HDF5 file then\n"
+    "                      unless -o is given\n"
     "      --gather IMAGES write the ranked rows' images from IMAGES (an images\n"
     "                      file with the same ids), unit by unit, best first: an\n"
     "                      images file with /images, /ids, /labels, /scores,\n"
@@ -52,7 +58,7 @@ struct topk_opts {
     struct cli_common co;
     int k, lowest, summary;
     const char *units, *layer, *gather, *input;
-    int probs, logits;
+    int probs, logits, print;
     int nwhere;
     char *where[MAXWHERE];
     int *unit_list, nunit_list;
@@ -73,6 +79,7 @@ static void parse_args(int argc, char **argv, struct topk_opts *o)
         { "layer", required_argument, 0, 'l' },
         { "summary", required_argument, 0, OPT_SUMMARY },
         { "gather", required_argument, 0, OPT_GATHER },
+        { "print", no_argument, 0, 'p' },
         CLI_COMMON_LONGOPTS, CLI_PHOTO_LONGOPTS,
         { 0, 0, 0, 0 }
     };
@@ -83,7 +90,7 @@ static void parse_args(int argc, char **argv, struct topk_opts *o)
     o->summary = SUMMARY_MAX;
     static char unitbuf[4096];
     int c;
-    while ((c = getopt_long(argc, argv, "k:u:l:" CLI_COMMON_SHORTOPTS, longopts, NULL)) !=
+    while ((c = getopt_long(argc, argv, "k:u:l:p" CLI_COMMON_SHORTOPTS, longopts, NULL)) !=
            -1) {
         switch (c) {
         case 'k': o->k = (int)cli_long("-k", optarg, 1, 1 << 20); break;
@@ -109,6 +116,7 @@ static void parse_args(int argc, char **argv, struct topk_opts *o)
         case 'l': o->layer = optarg; break;
         case OPT_SUMMARY: o->summary = linalg_summary_opt("--summary", optarg); break;
         case OPT_GATHER: o->gather = optarg; break;
+        case 'p': o->print = 1; break;
         default:
             cli_common_opt(c, optarg, &o->co, usage);
         }
@@ -285,8 +293,8 @@ static int cmp_i64(const void *a, const void *b)
 }
 
 /* Write the ranked rows' images from an images file. */
-static void gather(const struct topk_opts *o, h5in *src, int64_t nu, const int64_t *units,
-                   int k, const entry *best)
+static void gather(const struct topk_opts *o, h5in *src, h5out *out, int64_t nu,
+                   const int64_t *units, int k, const entry *best)
 {
     h5in *im = setup_open_images(o->gather, NULL, &o->co);
     h5in_require_kind(im, "images");
@@ -308,7 +316,6 @@ static void gather(const struct topk_opts *o, h5in *src, int64_t nu, const int64
     char **opaths = xmalloc((size_t)(nu * k + 1) * sizeof *opaths);
 
     int64_t total = nu * k;
-    h5out *out = h5out_create(o->co.output, "images", src);
     int64_t od[TENSOR_MAXDIM];
     memcpy(od, dims, sizeof od);
     od[0] = total;
@@ -364,6 +371,102 @@ static void gather(const struct topk_opts *o, h5in *src, int64_t nu, const int64
     h5in_close(im);
 }
 
+/* Each ranked row's /paths entry (row-major U x K), or NULL when FILE has
+ * no /paths. */
+static char **ranked_paths(h5in *in, int64_t total, const entry *best)
+{
+    if (!h5in_has(in, "/paths"))
+        return NULL;
+    int np;
+    char **p = h5in_read_strings(in, "/paths", &np);
+    char **v = xcalloc((size_t)total + 1, sizeof *v);
+    for (int64_t i = 0; i < total; i++)
+        v[i] = xstrdup(best[i].row < np ? p[best[i].row] : "");
+    cli_free_list(p, np);
+    return v;
+}
+
+/* The ranking file: /unit, /ids, /rows, /scores, /labels and /pred,
+ * /paths of the ranked rows, /classes. */
+static void write_ranking(const struct topk_opts *o, h5in *in, h5out *out,
+                          const struct source *s, int64_t a, int64_t b, int64_t nu,
+                          const int64_t *units, int k, const entry *heap)
+{
+    int64_t total = nu * k;
+    int64_t *oid = xmalloc((size_t)(total + 1) * sizeof *oid);
+    int64_t *orow = xmalloc((size_t)(total + 1) * sizeof *orow);
+    int64_t d2[2] = { nu, k };
+    tensor *sc = tensor_new(2, d2);
+    for (int64_t i = 0; i < total; i++) {
+        oid[i] = heap[i].id;
+        orow[i] = heap[i].row;
+        sc->data[i] = heap[i].s;
+    }
+    h5out_write_i64(out, "/unit", nu, units);
+    h5out_write_i64n(out, "/ids", 2, d2, oid);
+    h5out_write_i64n(out, "/rows", 2, d2, orow);
+    const char *inames[2] = { "/labels", "/pred" };
+    for (int j = 0; j < 2; j++) {
+        if (!h5in_has(in, inames[j]))
+            continue;
+        int32_t *all = h5in_read_i32(in, inames[j], a, b - a);
+        int32_t *sel = xmalloc((size_t)(total + 1) * sizeof *sel);
+        for (int64_t i = 0; i < total; i++)
+            sel[i] = all[heap[i].row - a];
+        h5out_write_i32n(out, inames[j], 2, d2, sel);
+        free(sel);
+        free(all);
+    }
+    char **paths = ranked_paths(in, total, heap);
+    if (paths) {
+        h5out_write_strings(out, "/paths", (int)total, paths);
+        cli_free_list(paths, (int)total);
+    }
+    h5out_write(out, "/scores", sc);
+    h5out_carry_classes(out, in);
+    h5out_attr_str(out, "/", "source", s->what);
+    h5out_attr_str(out, "/", "summary", s->summarise ? linalg_summary_name(o->summary) : "none");
+    h5out_attr_str(out, "/", "order", o->lowest ? "lowest" : "highest");
+    h5out_commit(out);
+    tensor_free(sc);
+    free(oid);
+    free(orow);
+}
+
+/* --print: one line per unit, "UNIT (CLASS): NAME SCORE | NAME SCORE ...",
+ * each row named by its /paths entry, else its id; CLASS when the units
+ * are classes (--probs, --logits) and FILE has /classes. */
+static void print_ranking(h5in *in, const struct source *s, int64_t nu, const int64_t *units,
+                          int k, const entry *heap)
+{
+    char **paths = ranked_paths(in, nu * k, heap);
+    int nc = 0;
+    char **cls = NULL;
+    if ((!strcmp(s->what, "probs") || !strcmp(s->what, "logits")) && h5in_has(in, "/classes"))
+        cls = h5in_read_strings(in, "/classes", &nc);
+    for (int64_t u = 0; u < nu; u++) {
+        printf("%lld", (long long)units[u]);
+        if (cls && units[u] < nc)
+            printf(" (%s)", cls[units[u]]);
+        for (int r = 0; r < k; r++) {
+            const entry *e = &heap[u * k + r];
+            printf("%s", r ? " | " : ": ");
+            if (paths)
+                printf("%s", paths[u * k + r]);
+            else
+                printf("%lld", (long long)e->id);
+            printf(" %.4g", e->s);
+        }
+        printf("\n");
+    }
+    if (fflush(stdout) || ferror(stdout))
+        die("<stdout>: cannot write:");
+    if (paths)
+        cli_free_list(paths, (int)(nu * k));
+    if (cls)
+        cli_free_list(cls, nc);
+}
+
 static int run(struct topk_opts *o)
 {
     lowest_mode = o->lowest;
@@ -371,6 +474,10 @@ static int run(struct topk_opts *o)
     h5in_require_kind(in, "features,pca,activations");
     struct source s;
     open_source(in, o, &s);
+    /* Opened before the work, so a terminal is refused at once. */
+    h5out *out = !o->print || o->co.output
+                     ? h5out_create(o->co.output, o->gather ? "images" : "ranking", in)
+                     : NULL;
     int64_t a = o->co.range_a, b = o->co.range_b;
     cli_range_resolve(s.n, &a, &b);
 
@@ -433,46 +540,12 @@ static int run(struct topk_opts *o)
     for (int64_t u = 0; u < nu; u++)
         qsort(heap + u * k, (size_t)k, sizeof *heap, cmp_entry);
 
-    if (o->gather) {
-        gather(o, in, nu, units, k, heap);
-    } else {
-        h5out *out = h5out_create(o->co.output, "ranking", in);
-        int64_t total = nu * k;
-        int64_t *oid = xmalloc((size_t)(total + 1) * sizeof *oid);
-        int64_t *orow = xmalloc((size_t)(total + 1) * sizeof *orow);
-        int64_t d2[2] = { nu, k };
-        tensor *sc = tensor_new(2, d2);
-        for (int64_t i = 0; i < total; i++) {
-            oid[i] = heap[i].id;
-            orow[i] = heap[i].row;
-            sc->data[i] = heap[i].s;
-        }
-        h5out_write_i64(out, "/unit", nu, units);
-        h5out_write_i64n(out, "/ids", 2, d2, oid);
-        h5out_write_i64n(out, "/rows", 2, d2, orow);
-        const char *inames[2] = { "/labels", "/pred" };
-        for (int j = 0; j < 2; j++) {
-            if (!h5in_has(in, inames[j]))
-                continue;
-            int32_t *all = h5in_read_i32(in, inames[j], a, b - a);
-            int32_t *sel = xmalloc((size_t)(total + 1) * sizeof *sel);
-            for (int64_t i = 0; i < total; i++)
-                sel[i] = all[heap[i].row - a];
-            h5out_write_i32n(out, inames[j], 2, d2, sel);
-            free(sel);
-            free(all);
-        }
-        h5out_write(out, "/scores", sc);
-        h5out_carry_classes(out, in);
-        h5out_attr_str(out, "/", "source", s.what);
-        h5out_attr_str(out, "/", "summary",
-                       s.summarise ? linalg_summary_name(o->summary) : "none");
-        h5out_attr_str(out, "/", "order", o->lowest ? "lowest" : "highest");
-        h5out_commit(out);
-        tensor_free(sc);
-        free(oid);
-        free(orow);
-    }
+    if (o->print)
+        print_ranking(in, &s, nu, units, k, heap);
+    if (out && o->gather)
+        gather(o, in, out, nu, units, k, heap);
+    else if (out)
+        write_ranking(o, in, out, &s, a, b, nu, units, k, heap);
     free(x);
     free(sum);
     free(heap);

@@ -70,6 +70,12 @@ check_py "patches: /paths of each patch's photo" "$C" paths "$T/patches.h5" 8 "$
 check "forward on a folder of photos" cnn-forward -q -m "$T/m.h5" "$T/ph4" -o "$T/fwd4.h5"
 check "topk --gather from the folder" cnn-topk -q -k 2 --probs --unit 0 --size 32x32 --gather "$T/ph4" "$T/fwd4.h5" -o "$T/top.h5"
 check_py "topk --gather: /paths" "$C" paths "$T/top.h5" 2 "ph4/"
+check "topk ranking of the folder" cnn-topk -q -k 2 --probs --units 0,1 "$T/fwd4.h5" -o "$T/rank.h5"
+check_py "topk ranking: /paths of the ranked rows" "$C" paths "$T/rank.h5" 4 "ph4/"
+if cnn-topk -q -k 2 --probs --unit 0 --print "$T/fwd4.h5" >"$T/tp.txt" 2>"$T/.err" &&
+   grep -Eq "^0( \([^)]*\))?: $T/ph4/[a-z0-9]+\.[a-z]+ [-0-9.e]+ \| $T/ph4/" "$T/tp.txt"; then
+    pass "topk --print names the ranked photos"
+else fail "topk --print names" "$(head -2 "$T/tp.txt") $(head -c 200 "$T/.err")"; fi
 check "perturb grid-occlude on a photo" cnn-perturb grid-occlude -q --size 16 --stride 16 --crop 32 "$P/odd.png" -o "$T/pert.h5"
 check_py "perturb: /paths name source and box" "$C" paths "$T/pert.h5" 4 "odd.png#occlude@"
 

@@ -45,6 +45,14 @@ import h5py, numpy as np
 x = np.ones((5, 3), np.float32); x[3, 1] = np.nan
 f = h5py.File('$T/nan.h5', 'w'); f.attrs['kind'] = 'features'; f['features'] = x"
 check_error "NaN scores" 1 "row 3 has a NaN value \(unit 1 of /features\)$" "$T/b6.h5" cnn-topk -q -o "$T/b6.h5" "$T/nan.h5"
+# A terminal is refused before the work: the NaN row is never reached.
+if command -v script >/dev/null; then
+    script -qec "$BIN/cnn-topk $T/nan.h5" /dev/null >"$T/tty.txt" 2>&1
+    rc=$?
+    if [ $rc -eq 2 ] && grep -q 'terminal' "$T/tty.txt" && ! grep -q 'NaN' "$T/tty.txt"; then
+        pass "a terminal is refused before the ranking"
+    else fail "a terminal is refused before the ranking" "rc=$rc $(head -c 300 "$T/tty.txt")"; fi
+fi
 $PY -c "
 import h5py, numpy as np
 f = h5py.File('$T/other.h5', 'w'); f.attrs['kind'] = 'images'

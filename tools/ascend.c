@@ -472,6 +472,7 @@ int main(int argc, char **argv)
     cli_init(argc, argv);
     struct asc_opts o;
     parse_args(argc, argv, &o);
+    cli_check_stdout(o.co.output, "an HDF5 file");   /* before the work */
     if (o.co.threads)
         engine_set_threads(o.co.threads);
     model *m = model_load(o.model);

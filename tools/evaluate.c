@@ -458,6 +458,7 @@ int main(int argc, char **argv)
     cli_init(argc, argv);
     struct ev_opts o;
     parse_args(argc, argv, &o);
+    cli_check_stdout(o.co.output, "an HDF5 file");   /* before the work */
     model *m = setup_model(o.model, &o.co);
     int64_t a, b;
     h5in *in = setup_images(o.input, m, o.model, &o.co, &a, &b);

@@ -66,6 +66,8 @@ int main(int argc, char **argv)
     cli_init(argc, argv);
     struct fwd_opts o;
     parse_args(argc, argv, &o);
+    if (!o.print || o.co.output)   /* before the work */
+        cli_check_stdout(o.co.output, "an HDF5 file");
     fwd_run(&o);
     return EXIT_OK;
 }

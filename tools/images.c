@@ -95,6 +95,7 @@ int main(int argc, char **argv)
     o.range_a = co.range_a, o.range_b = co.range_b;
     o.batch = co.batch;
     imageset_check(&o);
+    cli_check_stdout(co.output, "an HDF5 file");   /* before the photos are read */
 #ifdef _OPENMP
     omp_set_num_threads(cli_nthreads(co.threads));
 #endif

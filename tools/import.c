@@ -75,6 +75,7 @@ int main(int argc, char **argv)
         die_usage("--scale and --mean/--std exclude each other");
     const char *src = argv[optind];
 
+    cli_check_stdout(co.output, "an HDF5 file");   /* before the work */
     const char *why;
     import_format f = import_sniff(src, &why);
     model *m = NULL;

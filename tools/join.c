@@ -45,6 +45,7 @@ int main(int argc, char **argv)
     }
     if (optind >= argc)
         die_usage("give the shard files to join");
+    cli_check_stdout(co.output, "an HDF5 file");   /* before the work */
     join_files(co.output, argv + optind, argc - optind);
     return EXIT_SUCCESS;
 }

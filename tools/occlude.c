@@ -285,6 +285,7 @@ int main(int argc, char **argv)
     cli_init(argc, argv);
     struct occ_opts o;
     parse_args(argc, argv, &o);
+    cli_check_stdout(o.co.output, "an HDF5 file");   /* before the work */
     if (o.join) {
         for (int k = 0; k < o.nfiles; k++) {
             h5in *in = h5in_open(o.files[k]);

@@ -179,6 +179,7 @@ int main(int argc, char **argv)
     cli_init(argc, argv);
     struct patches_opts o;
     parse_args(argc, argv, &o);
+    cli_check_stdout(o.co.output, "an HDF5 file");   /* before the work */
     model *m = setup_model(o.model, &o.co);
     int layer = model_require(m, o.layer, o.model);
     const node *ln = &m->nodes[layer];

@@ -325,5 +325,6 @@ int main(int argc, char **argv)
     cli_init(argc, argv);
     struct pca_opts o;
     parse_args(argc, argv, &o);
+    cli_check_stdout(o.co.output, "an HDF5 file");   /* before the work */
     return run(&o);
 }

@@ -305,6 +305,7 @@ int main(int argc, char **argv)
     cli_init(argc, argv);
     struct pt_opts o;
     parse_args(argc, argv, &o);
+    cli_check_stdout(o.co.output, "an HDF5 file");   /* before the work */
     h5in *in = setup_open_images(o.input, NULL, &o.co);
     h5in_require_kind(in, "images");
     if (!h5in_has(in, "/images"))

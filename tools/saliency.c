@@ -476,6 +476,7 @@ int main(int argc, char **argv)
     cli_init(argc, argv);
     struct sal_opts o;
     parse_args(argc, argv, &o);
+    cli_check_stdout(o.co.output, "an HDF5 file");   /* before the work */
     struct run r = { .o = &o };
     r.m = setup_model(o.model, &o.co);
     r.in = setup_images(o.input, r.m, o.model, &o.co, &r.a, &r.b);

@@ -201,8 +201,7 @@ static void report(const train_epoch *ep, void *ctx)
 static void check_output(const char *path)
 {
     if (!path || !strcmp(path, "-")) {
-        if (isatty(STDOUT_FILENO))
-            die_usage("refusing to write an HDF5 file to a terminal (use -o FILE or a pipe)");
+        cli_check_stdout(path, "an HDF5 file");
         return;
     }
     char *dup = xstrdup(path);

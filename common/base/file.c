@@ -132,6 +132,12 @@ char *cli_resolve_link(const char *path)
     }
 }
 
+void cli_check_stdout(const char *path, const char *what)
+{
+    if ((!path || !strcmp(path, "-")) && what && isatty(STDOUT_FILENO))
+        die_usage("refusing to write %s to a terminal (use -o FILE or a pipe)", what);
+}
+
 void cli_check_output(const char *path)
 {
     if (!path || !strcmp(path, "-"))

@@ -35,6 +35,10 @@ char *cli_resolve_link(const char *path);
  * existing file that cannot be written are errors naming the path. NULL and
  * "-" (standard output) pass. */
 void cli_check_output(const char *path);
+/* Refuse, before any work, to write what ("an HDF5 file", "a PNG") to
+ * standard output (path NULL or "-") when that is a terminal: a usage
+ * error (outfile_open gives the same one when the output is opened). */
+void cli_check_stdout(const char *path, const char *what);
 /* Lines of a text file (trailing CR/LF stripped, blank last line dropped;
  * NULL-terminated); dies when unreadable, not text or over 256 MiB. Free
  * with cli_free_list. */

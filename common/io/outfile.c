@@ -59,8 +59,7 @@ outfile *outfile_open(const char *path, const char *what)
     o->fd = -1;
     if (!path || !strcmp(path, "-")) {
         o->name = xstrdup("<stdout>");
-        if (what && isatty(STDOUT_FILENO))
-            die_usage("refusing to write %s to a terminal (use -o FILE or a pipe)", what);
+        cli_check_stdout(path, what);
         if ((o->fd = dup(STDOUT_FILENO)) < 0)
             die("<stdout>: cannot write:");
         return o;

@@ -52,6 +52,21 @@ if command -v script >/dev/null; then
     if [ $rc -eq 2 ] && grep -q 'terminal' "$T/tty.txt" && ! grep -q 'NaN' "$T/tty.txt"; then
         pass "a terminal is refused before the ranking"
     else fail "a terminal is refused before the ranking" "rc=$rc $(head -c 300 "$T/tty.txt")"; fi
+    # Every tool that writes HDF5 refuses a terminal before its work: before
+    # it even opens its (missing) inputs.
+    X=$T/missing
+    for cmd in "cnn-images $X.png" "cnn-forward -m $X.h5 $X.h5" "cnn-saliency -m $X.h5 $X.h5" \
+        "cnn-occlude -m $X.h5 $X.h5" "cnn-patches -m $X.h5 -l c $X.h5" "cnn-pca $X.h5" \
+        "cnn-extract-layer -l fc $X.h5" "cnn-perturb grid-occlude --size 4 $X.h5" \
+        "cnn-ascend -m $X.h5 -t c" "cnn-style -m $X.h5 --style $X.png --content $X.png" \
+        "cnn-evaluate -m $X.h5 --metric deletion --maps $X.h5 $X.h5" "cnn-train -a dense $X.h5" \
+        "cnn-topk --probs $X.h5" "cnn-join $X.h5" "cnn-import $X.onnx"; do
+        script -qec "$BIN/$cmd" /dev/null >"$T/tty.txt" 2>&1
+        rc=$?
+        if [ $rc -eq 2 ] && head -1 "$T/tty.txt" | grep -q 'refusing to write an HDF5 file to a terminal'; then
+            pass "${cmd%% *} refuses a terminal first"
+        else fail "${cmd%% *} refuses a terminal first" "rc=$rc $(head -c 300 "$T/tty.txt")"; fi
+    done
 fi
 $PY -c "
 import h5py, numpy as np

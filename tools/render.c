@@ -63,6 +63,15 @@ static const char usage_html[] =
     "      --version       version\n" \
     "\nExit status: 0 success, 1 failure, 2 usage error.\n"
 
+/* How --images reads photos (heatmap, bars, activations). */
+#define PHOTO_HELP \
+    "--images may name photo files and folders (repeated, in the rows' order),\n" \
+    "read as cnn-images reads them, by default at the size of the maps:\n" \
+    "      --size WxH      read the photos at W x H (occlusion's window grid\n" \
+    "                      and activations files have no image-sized maps)\n" \
+    "      --crop center|WxH, --resize N, --no-orient, --max-pixels N\n" \
+    "                      as cnn-images's\n"
+
 #define TILE_HELP \
     "      --cols N        tiles per row (default: about square, at most 16)\n" \
     "      --scale N       pixels per image pixel, nearest neighbour (default:\n" \
@@ -125,7 +134,8 @@ static const char usage_heatmap[] =
     "labelled by --caption's fields (default path,target).\n"
     "Signed data (a value below 0) draw in a diverging map over [-c, c], unsigned\n"
     "in viridis over [min, c]; c = max |v|, or with --clip its percentile.\n\n"
-    "      --images FILE   images file with the same rows as the maps\n"
+    "      --images FILE   images file with the same rows as the maps, or photo\n"
+    "                      files and folders (repeat --images; below)\n"
     "      --clip P        c = the (100-P)th percentile of |v| (numpy's linear rule;\n"
     "                      Captum's outlier_perc), e.g. 0.5; larger |v| saturate\n"
     "      --normalize global|tile  one range over all drawn maps (default with one\n"
@@ -144,6 +154,7 @@ static const char usage_heatmap[] =
     "      --alpha A       opacity of the map over the image (default 0.5; 1 without images)\n"
     "      --vmin V, --vmax V  colour map range (default: see above)\n"
     CLI_IMAGE_HELP
+    PHOTO_HELP
     TILE_HELP
     OUTPUT_HELP;
 
@@ -152,10 +163,11 @@ static const char usage_bars[] =
     "Each image beside a bar chart of its top classes (/probs, N x K, with\n"
     "/classes); the true class (/labels) is drawn in green.\n\n"
     "      --images FILE   images file with the same rows (activations files\n"
-    "                      often carry no /images)\n"
+    "                      often carry no /images), or photos (below)\n"
     "  -k, --top K         bars per image (default 5)\n"
     "      --cols N        panels per row (default 2)\n"
     CLI_IMAGE_HELP
+    PHOTO_HELP
     OUTPUT_HELP;
 
 static const char usage_activations[] =
@@ -169,7 +181,8 @@ static const char usage_activations[] =
     "A tile's value v is drawn as t = (v - lo) / (hi - lo) clipped to [0,1], pixel\n"
     "round(255 t) of the colour map, [lo, hi] as --normalize says.\n\n"
     "  -l, --layer LAYER   the layer (a group member of /act; needs spatial maps)\n"
-    "      --images FILE   images file with the same rows (default: FILE's /images)\n"
+    "      --images FILE   images file with the same rows (default: FILE's /images),\n"
+    "                      or photos (below)\n"
     "      --normalize global|tile|none  [lo, hi]: min and max over all the\n"
     "                      image's maps (global, default), of each map (tile), or\n"
     "                      [0, 1] (none)\n"
@@ -187,6 +200,7 @@ static const char usage_activations[] =
     "                      deconvnet), same rows: its /attr is drawn as\n"
     "                      0.5 + 0.5 v / max|v|\n"
     "      --patches F     cnn-patches file of LAYER: the first 9 patches of channel C\n"
+    PHOTO_HELP
     "  -o, --output FILE   PNG to write; with several images a pattern with one\n"
     "                      %d (printf, e.g. frames/%05d.png) that takes each row's\n"
     "                      id (/ids, else its row number)\n"
@@ -251,6 +265,8 @@ const char *__lsan_default_options(void)
 enum { C_GRID = 1, C_FILTERS = 2, C_SCATTER = 4, C_HEATMAP = 8, C_BARS = 16, C_ACT = 32,
        C_CURVES = 64 };
 #define C_TILES (C_GRID | C_FILTERS | C_HEATMAP)
+/* The commands whose --images may be photos (read by io/imageset). */
+#define PHOTO_CMDS (C_HEATMAP | C_BARS | C_ACT)
 static int option_cmds(int c)
 {
     switch (c) {
@@ -264,7 +280,10 @@ static int option_cmds(int c)
     case 'l': case OPT_HIGHLIGHT: case OPT_UNIT: case OPT_PROJECTION: case OPT_PATCHES:
     case OPT_LABEL:
         return C_ACT;
-    case OPT_TITLE: case OPT_SIZE: return C_SCATTER | C_CURVES;
+    case OPT_TITLE: return C_SCATTER | C_CURVES;
+    case OPT_SIZE: return C_SCATTER | C_CURVES | PHOTO_CMDS;
+    case CLI_OPT_CROP: case CLI_OPT_RESIZE: case CLI_OPT_NO_ORIENT: case CLI_OPT_MAX_PIXELS:
+        return PHOTO_CMDS;
     case OPT_DIMS: case OPT_DSET: case OPT_RADIUS:
         return C_SCATTER;
     case OPT_IMAGES: return C_HEATMAP | C_BARS | C_ACT;
@@ -334,6 +353,10 @@ static const struct option longopts[] = {
     { "size", required_argument, 0, OPT_SIZE },
     { "radius", required_argument, 0, OPT_RADIUS },
     { "images", required_argument, 0, OPT_IMAGES },
+    { "crop", required_argument, 0, CLI_OPT_CROP },
+    { "resize", required_argument, 0, CLI_OPT_RESIZE },
+    { "no-orient", no_argument, 0, CLI_OPT_NO_ORIENT },
+    { "max-pixels", required_argument, 0, CLI_OPT_MAX_PIXELS },
     { "numbers", no_argument, 0, OPT_NUMBERS },
     { "format", required_argument, 0, OPT_FORMAT },
     { "alpha", required_argument, 0, OPT_ALPHA },
@@ -395,12 +418,20 @@ static void parse_args(int argc, char **argv, const render_cmd *rc, render_opts 
         case OPT_DSET: o->dset = optarg; break;
         case OPT_TITLE: o->title = optarg; break;
         case OPT_SIZE:
+            if (rc->bit & PHOTO_CMDS) {   /* the size photos of --images are read at */
+                cli_photo_opt(CLI_OPT_SIZE, optarg, &o->co.photo);
+                break;
+            }
             cli_size("--size", optarg, &o->width, &o->height);
             if (o->width < 200 || o->height < 150 || o->width > 8000 || o->height > 8000)
                 die_usage("--size: %s is outside 200x150..8000x8000", optarg);
             break;
         case OPT_RADIUS: o->radius = cli_double("--radius", optarg, 0.5, 50); break;
-        case OPT_IMAGES: o->images = optarg; break;
+        case OPT_IMAGES:
+            o->image_list = xrealloc(o->image_list, (size_t)(o->nimage_list + 1) * sizeof(char *));
+            o->image_list[o->nimage_list++] = optarg;
+            o->images = o->image_list[0];
+            break;
         case OPT_NUMBERS: o->numbers = 1; break;
         case OPT_FORMAT:
             /* One numeric conversion only: the format sees one double. */
@@ -560,7 +591,10 @@ int main(int argc, char **argv)
     o.unit = -1;
     o.sign = rc->bit == C_HEATMAP ? SIGN_AUTO : SIGN_UNSIGNED;
     parse_args(argc, argv, rc, &o);
+    if (!o.each && !o.list)   /* before the work */
+        cli_check_stdout(o.co.output, "a PNG");
     rc->run(&o);
+    free(o.image_list);
     if (o.titles)
         cli_free_list(o.titles, o.ntitles);
     return EXIT_OK;

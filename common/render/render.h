@@ -24,6 +24,9 @@ typedef struct render_opts {
     struct cli_common co;
     const char *cmd, *input, *images, *each, *dset, *title, *format;
     const char *classes;    /* --classes: class names from elsewhere, or NULL */
+    char **image_list;      /* every --images (photo files and folders, or one
+                             * images file); images = image_list[0] */
+    int nimage_list;
     char **inputs;          /* heatmap, curves: every FILE (a column each); input = inputs[0] */
     int ninputs;
     int cols, scale, pad, caption, normalize, sign, cmap, filter, numbers, topk;

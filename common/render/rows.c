@@ -1,5 +1,6 @@
 /* rows: the rows of the render commands' inputs (see rows.h). */
 #include "render/rows.h"
+#include "io/imageset.h"
 #include "io/pixels.h"
 
 #include <math.h>
@@ -286,12 +287,36 @@ char *rows_out_pattern(const char *s)
 
 /* A second file whose dataset dset has the input's rows [a, b): enough
  * rows, and the same /ids where both files have them. */
+/* --images as photo files and folders: read as cnn-images reads them, at
+ * --size / --crop / --resize when given, else at the size of in's maps
+ * (N x H x W /maps the size of the images: saliency's, or occlusion's with
+ * --per-pixel); the photo's own size when in has no such maps. */
+static h5in *open_photos(const render_opts *o, h5in *in)
+{
+    int w = 0, h = 0;
+    int64_t d[TENSOR_MAXDIM];
+    const struct cli_photo *ph = &o->co.photo;
+    if (!ph->w && !ph->cw && h5in_has(in, "/maps") && h5in_dims(in, "/maps", d) == 3) {
+        int64_t pp = 1;
+        if (h5in_attr_i64(in, "/", "per_pixel", &pp, 1) == 1 && !pp)
+            die_usage("%s: its maps are occlusion's window grid, not the images' size: give "
+                      "--size WxH (or --crop, --resize) for the photos of --images", in->name);
+        w = (int)d[2], h = (int)d[1];
+    }
+    return imageset_open(o->nimage_list, o->image_list, ph, 0, w, h);
+}
+
 h5in *rows_companion(const render_opts *o, const char *path, const char *dset, h5in *in,
                      const row_meta *m, int64_t a, int64_t b)
 {
     if ((!o->input || !strcmp(o->input, "-")) && !strcmp(path, "-"))
         die_usage("a second file and the input cannot both be standard input");
-    h5in *f = h5in_open(path);
+    int photos = 0;
+    for (int i = 0; path == o->images && i < o->nimage_list; i++)
+        photos |= imageset_is_photo(o->image_list[i]);
+    if (path == o->images && o->nimage_list > 1 && !photos)
+        die_usage("--images: one images file, or image files and folders");
+    h5in *f = photos ? open_photos(o, in) : h5in_open(path);
     if (!h5in_has(f, dset))
         die("%s: no dataset '%s'%s", f->name, dset,
             !strcmp(dset, "/images") ? " (not an images file)" : "");

@@ -104,6 +104,12 @@ def samepaths(a, b):
     assert x == y and len(x) > 1, (x, y)
 
 
+def samepng(a, b):
+    """The pixels of two PNGs (their provenance text differs)."""
+    x, y = np.asarray(Image.open(a)), np.asarray(Image.open(b))
+    assert x.shape == y.shape and (x == y).all(), (x.shape, y.shape, (x != y).sum() if x.shape == y.shape else "")
+
+
 def tv(photo, *args):
     """tv PHOTO H5 R C [H5 R C ...]"""
     import torchvision.transforms as T
@@ -119,5 +125,5 @@ def tv(photo, *args):
 
 if __name__ == "__main__":
     {"gen": gen, "decode": decode, "same": same, "paths": paths, "tv": tv,
-     "samepaths": samepaths}[sys.argv[1]](
+     "samepaths": samepaths, "samepng": samepng}[sys.argv[1]](
         *sys.argv[2:])

@@ -52,6 +52,19 @@ run_both saliency cnn-saliency -q -m "$T/m.h5" --method gradient --target pred
 run_both gradcam cnn-saliency -q -m "$T/m.h5" --method gradcam -l conv2 --target pred
 run_both occlude cnn-occlude -q -m "$T/m.h5" --target pred --window 8 --stride 8
 
+# cnn-render --images takes the photos themselves (at the maps' size, or
+# --size): the same picture as with the cnn-images route's file.
+# shellcheck disable=SC2086
+if cnn-render heatmap --images "$T/via.h5" "$T/saliency.direct.h5" -o "$T/hv.png" 2>"$T/.err" &&
+   cnn-render heatmap $(for f in $PH; do printf -- '--images %s ' "$f"; done) "$T/saliency.direct.h5" -o "$T/hp.png" 2>>"$T/.err" &&
+   cnn-render heatmap --images "$P/photo.jpg" --size 32 --range 0:1 "$T/occlude.direct.h5" -o "$T/ho.png" 2>>"$T/.err" &&
+   cnn-render heatmap --range 0:1 "$T/occlude.direct.h5" -o "$T/ho1.png" 2>>"$T/.err"; then
+    check_py "render heatmap --images PHOTOS: the pixels of the cnn-images route" "$C" samepng "$T/hv.png" "$T/hp.png"
+    check_py "render heatmap --images photo.jpg --size 32 over occlusion: its own /images' picture" "$C" samepng "$T/ho1.png" "$T/ho.png"
+else fail "render heatmap --images photos" "$(head -c 300 "$T/.err")"; fi
+check_error "occlusion's window grid needs --size for photos" 2 "window grid.*--size" "$T/hx.png" \
+    cnn-render heatmap --images "$P/photo.jpg" --range 0:1 "$T/occlude.direct.h5" -o "$T/hx.png"
+
 # Shards of photos joined: /paths in the one run's order.
 # shellcheck disable=SC2086
 check "forward shards of photos" sh -c 'cnn-forward -q -m "$1" --range 0:3 $3 -o "$2/s1.h5" && cnn-forward -q -m "$1" --range 3:4 $3 -o "$2/s2.h5"' sh "$T/m.h5" "$T" "$PH"

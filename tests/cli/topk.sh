@@ -52,7 +52,7 @@ if command -v script >/dev/null; then
     if [ $rc -eq 2 ] && grep -q 'terminal' "$T/tty.txt" && ! grep -q 'NaN' "$T/tty.txt"; then
         pass "a terminal is refused before the ranking"
     else fail "a terminal is refused before the ranking" "rc=$rc $(head -c 300 "$T/tty.txt")"; fi
-    # Every tool that writes HDF5 refuses a terminal before its work: before
+    # Every tool that writes HDF5 (or a PNG) refuses a terminal before its work: before
     # it even opens its (missing) inputs.
     X=$T/missing
     for cmd in "cnn-images $X.png" "cnn-forward -m $X.h5 $X.h5" "cnn-saliency -m $X.h5 $X.h5" \
@@ -60,12 +60,16 @@ if command -v script >/dev/null; then
         "cnn-extract-layer -l fc $X.h5" "cnn-perturb grid-occlude --size 4 $X.h5" \
         "cnn-ascend -m $X.h5 -t c" "cnn-style -m $X.h5 --style $X.png --content $X.png" \
         "cnn-evaluate -m $X.h5 --metric deletion --maps $X.h5 $X.h5" "cnn-train -a dense $X.h5" \
-        "cnn-topk --probs $X.h5" "cnn-join $X.h5" "cnn-import $X.onnx"; do
+        "cnn-topk --probs $X.h5" "cnn-join $X.h5" "cnn-import $X.onnx" "cnn-render grid $X.h5" \
+        "cnn-render heatmap --images $X.jpg $X.h5"; do
         script -qec "$BIN/$cmd" /dev/null >"$T/tty.txt" 2>&1
         rc=$?
-        if [ $rc -eq 2 ] && head -1 "$T/tty.txt" | grep -q 'refusing to write an HDF5 file to a terminal'; then
-            pass "${cmd%% *} refuses a terminal first"
-        else fail "${cmd%% *} refuses a terminal first" "rc=$rc $(head -c 300 "$T/tty.txt")"; fi
+        # shellcheck disable=SC2086
+        set -- $cmd
+        case $2 in -* | /*) name=$1 ;; *) name="$1 $2" ;; esac
+        if [ $rc -eq 2 ] && head -1 "$T/tty.txt" | grep -Eq 'refusing to write (an HDF5 file|a PNG) to a terminal'; then
+            pass "$name refuses a terminal first"
+        else fail "$name refuses a terminal first" "rc=$rc $(head -c 300 "$T/tty.txt")"; fi
     done
 fi
 $PY -c "

@@ -91,9 +91,12 @@ asan:
 	  OPT="-O1 -g -march=native -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" all
 
+# Each stage's output (progress bars on a terminal) streams to the terminal
+# and is kept, without the bars, in $(DEMO_LOGS)/data.log and demo.log.
+DEMO_LOGS ?= $(or $(OUT),out)
 demo: deps all
-	$(MAKE) -C data
-	$(MAKE) -f pipelines/demo.mk BIN=$(BIN) demo
+	sh pipelines/logged.sh $(DEMO_LOGS)/data.log $(MAKE) -C data
+	sh pipelines/logged.sh $(DEMO_LOGS)/demo.log $(MAKE) -f pipelines/demo.mk BIN=$(BIN) demo
 
 $(BUILD)/bench/bench_engine: $(BUILD)/tests/bench/bench_engine.o $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)

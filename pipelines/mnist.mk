@@ -33,11 +33,12 @@ $(OUT)/%/train.flags: mnist-force
 	@echo '$(if $(filter fashion,$*),$(FASHION_TRAIN_FLAGS),$(MNIST_TRAIN_FLAGS))' | \
 	  cmp -s - $@ || echo '$(if $(filter fashion,$*),$(FASHION_TRAIN_FLAGS),$(MNIST_TRAIN_FLAGS))' >$@
 
-# Train; the epoch lines go to train.log and to the terminal.
+# Train; the epoch lines go to train.log and to the terminal as they come,
+# with the progress bar on a terminal (pipelines/logged.sh).
 $(OUT)/%/model.h5: $(DATA)/%-train.h5 $(DATA)/%-test.h5 $(OUT)/%/train.flags | $(BIN)/cnn-train
 	@mkdir -p $(@D)
-	$(BIN)/cnn-train $$(cat $(OUT)/$*/train.flags) --val $(DATA)/$*-test.h5 \
-	  $(DATA)/$*-train.h5 -o $@ 2>$(@D)/train.log; rc=$$?; cat $(@D)/train.log >&2; exit $$rc
+	sh pipelines/logged.sh $(@D)/train.log $(BIN)/cnn-train $$(cat $(OUT)/$*/train.flags) \
+	  --val $(DATA)/$*-test.h5 $(DATA)/$*-train.h5 -o $@
 
 $(OUT)/%/test-accuracy.txt: $(OUT)/%/model.h5
 	sed -n 's/.*val acc \([0-9.]*%\).*/\1/p' $(@D)/train.log | tail -1 >$@

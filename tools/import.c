@@ -82,6 +82,7 @@ int main(int argc, char **argv)
     case IMPORT_TFJS: m = import_keras_tfjs(src, &o); break;
     case IMPORT_KERAS_H5: m = import_keras_h5(src, &o); break;
     case IMPORT_ONNX: m = import_onnx(src, &o); break;
+    case IMPORT_KERAS_ZIP: m = import_keras_zip(src, &o); break;
     default: die("%s: unrecognised model format (%s)", src, why ? why : "unknown");
     }
     import_finish(m, &o, src);

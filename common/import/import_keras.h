@@ -36,5 +36,8 @@
 model *import_keras_tfjs(const char *path, const import_opts *o);
 /* path: a Keras .h5 saved with model.save(). */
 model *import_keras_h5(const char *path, const import_opts *o);
+/* path: a Keras 3 .keras zip (config.json, metadata.json, model.weights.h5
+ * with weights under /layers/<snake_case class>[_n]/vars/0, 1, ...). */
+model *import_keras_zip(const char *path, const import_opts *o);
 
 #endif

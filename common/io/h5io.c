@@ -216,6 +216,23 @@ h5in *h5in_open(const char *path)
     return in;
 }
 
+h5in *h5in_open_image(void *buf, size_t len, const char *name)
+{
+    h5in *in = xcalloc(1, sizeof *in);
+    crash_guard();
+    in->name = xstrdup(name);
+    in->image = buf;
+    reading = in->name;
+    static const unsigned char sig[8] = { 0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n' };
+    if (len < 8 || memcmp(buf, sig, 8))
+        die("%s: not an HDF5 file", name);
+    in->f = H5LTopen_file_image(buf, len, H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE);
+    reading = NULL;
+    if (in->f < 0)
+        die("%s: cannot open as HDF5 (truncated or corrupt)", name);
+    return in;
+}
+
 static h5in *open_file(const char *path)
 {
     h5in *in = xcalloc(1, sizeof *in);

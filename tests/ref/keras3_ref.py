@@ -6,12 +6,14 @@ and a float64 PyTorch reading of the same nets, for cnn-import's tests.
                                        (+ model.h5 for the Keras 2 cases),
                                        images.h5 and ref.npz (logits, the input
                                        gradient of logit CLASS, the tested
-                                       layer's activation)
+                                       layer's activation), layers.txt (their
+                                       names, a line per format)
   keras3_ref.py logits DIR ACTS        /logits of ACTS against ref.npz (1e-4 of
                                        the largest |logit|)
   keras3_ref.py grad DIR MAPS          /attr of MAPS (cnn-saliency -M gradient
                                        -t class=7) against ref.npz
   keras3_ref.py layer DIR ACTS NAME    /act/NAME against the layer's output
+  keras3_ref.py verify DIR ACTS MAPS [_k2]   all three, one result line each
   keras3_ref.py bad OUTDIR             broken archives for tests/cli/keras_bad.sh
 
 The archives follow Keras 3's saving_lib: a zip of metadata.json
@@ -26,8 +28,7 @@ written out below as Keras spells them, not computed.
 
 The reference evaluates each layer as Keras defines it, in NHWC float64:
 TF "same" padding (the odd row at the bottom/right), conv2d_transpose as
-the gradient of a conv of the output's size (TF's padding split),
-UpSampling2D by repetition or half-pixel bilinear, merge layers that expand
+Keras 3's JAX backend pads it, UpSampling2D by repetition or half-pixel bilinear, merge layers that expand
 lower-rank inputs at axis 1 and then broadcast, LayerNormalization over the
 last axis, Flatten in HWC order.
 """
@@ -209,9 +210,13 @@ def deconv_len(n, k, s, d, padding, op):
 
 
 def keras_deconv(torch, x, K, b, cfg):
-    """tf.nn.conv2d_transpose: the full transposed conv, then TF's padding
-    of a forward conv from the output size (crop top/left by tot // 2) or
-    zero rows appended at the bottom/right."""
+    """Conv2DTranspose as Keras 3's JAX backend computes it (its padding of
+    the stride-dilated input, backend_utils' conversion from Keras'
+    arguments, which its tests hold equal to TensorFlow's): left pad
+    min(ceil(p / 2), k - 1) of p = s + k - 2 (same), k + k % 2 - 2 +
+    output_padding (same with output_padding), or k - 1 (valid); the
+    full transposed conv pads k - 1, so the crop at the top is the
+    difference; the output size is Keras' and missing rows are zeros."""
     F = torch.nn.functional
     s, d = cfg['strides'], cfg['dilation_rate']
     op = cfg.get('output_padding') or [None, None]
@@ -219,12 +224,13 @@ def keras_deconv(torch, x, K, b, cfg):
     full = F.conv_transpose2d(x, Wt, None, stride=tuple(s), dilation=tuple(d))
     out = []
     for a in range(2):
-        n = x.shape[2 + a]
-        o = deconv_len(n, K.shape[a], s[a], d[a], cfg['padding'], op[a])
-        fl = full.shape[2 + a]
-        tot = (fl - o) if cfg['padding'] == 'same' else 0
-        top = max(tot, 0) // 2
-        out.append((top, o))
+        n, k = x.shape[2 + a], (K.shape[a] - 1) * d[a] + 1
+        if cfg['padding'] == 'valid':
+            left = k - 1
+        else:
+            p = s[a] + k - 2 if op[a] is None else k + k % 2 - 2 + op[a]
+            left = min(p // 2 + p % 2, k - 1)
+        out.append((k - 1 - left, deconv_len(n, K.shape[a], s[a], d[a], cfg['padding'], op[a])))
     y = torch.zeros(full.shape[0], full.shape[1], out[0][1], out[1][1], dtype=full.dtype)
     (t, oh), (le, ow) = out
     hh = min(oh, full.shape[2] - t)
@@ -539,6 +545,11 @@ def cmd_make(base):
         if keras2:
             write_keras2_h5(os.path.join(d, 'model.h5'), layers, wts)
         np.savez(os.path.join(d, 'ref.npz'), **results)
+        with open(os.path.join(d, 'layers.txt'), 'w') as f:
+            for tag in ['', '_k2'] if keras2 else ['']:
+                names = [k[4:len(k) - len(tag)] for k in results if k.startswith('act_') and
+                         (k.endswith(tag) if tag else not k.endswith('_k2'))]
+                f.write('%s %s\n' % (tag or 'k3', ','.join(names)))
         with h5py.File(os.path.join(d, 'images.h5'), 'w') as f:
             f['images'] = x32
             f['ids'] = np.arange(2, dtype=np.int64)
@@ -587,6 +598,31 @@ def cmd_layer(d, acts, name, tag=''):
         print('SHAPE %s: ours %s, Keras %s' % (name, got.shape, ref.shape), file=sys.stderr)
         return False
     return check('layer ' + name, got, ref)
+
+
+def cmd_verify(d, acts, maps, tag=''):
+    """Every check of one case, one line each: 'ok<TAB>what' or
+    'not ok<TAB>what<TAB>why' (the shell turns them into TAP lines)."""
+    import contextlib
+    z = np.load(os.path.join(d, 'ref.npz'))
+    items = [('logits equal float64 PyTorch\'s to 1e-4', lambda: cmd_logits(d, acts, tag))]
+    for k in z.files:
+        if k.startswith('act_') and (k.endswith(tag) if tag else not k.endswith('_k2')):
+            nm = k[4:len(k) - len(tag)]
+            items.append(("activation at layer '%s' equals PyTorch's" % nm,
+                          lambda nm=nm: cmd_layer(d, acts, nm, tag)))
+    items.append(('input gradient of logit 7 equals float64 PyTorch\'s to 1e-4',
+                  lambda: cmd_grad(d, maps, tag)))
+    for what, f in items:
+        err, out = io.StringIO(), io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+                ok = f()
+        except Exception as e:   # a missing file or dataset is a failure
+            ok = False
+            err.write('%s: %s' % (type(e).__name__, e))
+        why = (err.getvalue() + ' ' + out.getvalue()).replace('\n', ' ').replace('\t', ' ')
+        print('ok\t%s\t%s' % (what, why) if ok else 'not ok\t%s\t%s' % (what, why))
 
 
 # ---------------------------------------------------------- bad archives
@@ -654,6 +690,8 @@ if __name__ == '__main__':
         sys.exit(0 if cmd_logits(*a[1:]) else 1)
     elif a[0] == 'grad':
         sys.exit(0 if cmd_grad(*a[1:]) else 1)
+    elif a[0] == 'verify':
+        cmd_verify(*a[1:])
     elif a[0] == 'layer':
         sys.exit(0 if cmd_layer(*a[1:]) else 1)
     else:

@@ -1872,6 +1872,8 @@ static void emit_layer(kimp *k, klayer *L)
         layer_concat(k, L);
     else if (!strcmp(c, "Rescaling"))
         layer_rescaling(k, L);
+    else if (!strcmp(c, "Permute"))
+        LDIE(k, L, "reorders axes, which the channels-first layout cannot follow; not supported");
     else
         die("%s: unsupported layer class '%s' (layer '%s')", k->src, c, L->name);
 }

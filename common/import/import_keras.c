@@ -1791,14 +1791,44 @@ static void layer_concat(kimp *k, klayer *L)
     out_node(L, nm, a->rank, c, a->h, a->w);
 }
 
-/* Rescaling right after the input: x_keras = raw * scale + offset, where raw
- * pixels are 0..255 = 255 x (ours). So mean = -offset / (255 scale),
- * std = 1 / (255 scale). */
-static void layer_rescaling(kimp *k, klayer *L)
+/* Rescaling and Normalization right after the input, alone or chained:
+ * per channel x_keras = raw * S + O with raw pixels 0..255 = 255 x (ours),
+ * each layer composing its own affine map into (S, O); at the end
+ * mean = -O / (255 S), std = 1 / (255 S) (preprocessing()). */
+static void affine_after_input(kimp *k, klayer *L, const double a[3], const double b[3])
 {
     ktensor *t = in0(k, L);
-    if (strcmp(t->node, "input") || k->have_rescale || k->l[L->in[0]].nuse != 1)
-        LDIE(k, L, "is only supported directly after the model's input");
+    no_pending_pad(k, L, t);
+    int ok = !strcmp(t->node, "input");
+    for (klayer *P = &k->l[L->in[0]]; ok; P = &k->l[P->in[0]]) {
+        ok = P->nuse == 1;
+        if (!strcmp(P->cls, "InputLayer"))
+            break;
+        ok = ok && P->nin == 1 &&
+             (!strcmp(P->cls, "Rescaling") || !strcmp(P->cls, "Normalization"));
+    }
+    if (!ok)
+        LDIE(k, L, "is only supported right after the model's input (it becomes the "
+                   "preprocessing)");
+    if (!k->have_rescale)
+        for (int c = 0; c < 3; c++)
+            k->rs_scale[c] = 1.0, k->rs_offset[c] = 0.0;
+    for (int c = 0; c < 3; c++) {
+        k->rs_scale[c] *= a[c];
+        k->rs_offset[c] = k->rs_offset[c] * a[c] + b[c];
+        if (!(k->rs_scale[c] > 0) || !isfinite(k->rs_scale[c]) || !isfinite(k->rs_offset[c]))
+            LDIE(k, L, "the preprocessing up to this layer scales channel %d by %g (it should "
+                       "be positive)", c, k->rs_scale[c]);
+    }
+    k->have_rescale = 1;
+    out_alias(L, t);
+}
+
+static void layer_rescaling(kimp *k, klayer *L)
+{
+    double a[3], b[3];
+    if (k->in_c > 3)
+        LDIE(k, L, "preprocessing of more than 3 channels is not supported");
     for (int c = 0; c < 3; c++) {
         json_t *s = cfg_get(L, "scale"), *o = cfg_get(L, "offset");
         if (json_is_array(s))
@@ -1807,13 +1837,70 @@ static void layer_rescaling(kimp *k, klayer *L)
             o = json_array_get(o, json_array_size(o) == 3 ? (size_t)c : 0);
         if ((s && !json_is_number(s)) || (o && !json_is_number(o)))
             LDIE(k, L, "'scale' and 'offset' should be numbers");
-        k->rs_scale[c] = s ? json_number_value(s) : 1.0;
-        k->rs_offset[c] = o ? json_number_value(o) : 0.0;
-        if (!(k->rs_scale[c] > 0))
-            LDIE(k, L, "scale %g should be positive", k->rs_scale[c]);
+        a[c] = s ? json_number_value(s) : 1.0;
+        b[c] = o ? json_number_value(o) : 0.0;
     }
-    k->have_rescale = 1;
-    out_alias(L, t);
+    affine_after_input(k, L, a, b);
+}
+
+/* Normalization (x - mean) / max(sqrt(variance), 1e-7), the statistics from
+ * the config or the layer's weights (1 or C values). */
+static void normalization_stat(kimp *k, klayer *L, const char *key, double v[3])
+{
+    json_t *j = cfg_get(L, key);
+    int64_t c = k->in_c;
+    if (j) {
+        size_t n = json_is_array(j) ? json_array_size(j) : 1;
+        if (n != 1 && n != (size_t)c)
+            LDIE(k, L, "'%s' should hold 1 or %lld values", key, (long long)c);
+        for (int i = 0; i < c; i++) {
+            json_t *x = json_is_array(j) ? json_array_get(j, n == 1 ? 0 : (size_t)i) : j;
+            while (json_is_array(x) && json_array_size(x) == 1)
+                x = json_array_get(x, 0);
+            if (!json_is_number(x))
+                LDIE(k, L, "'%s' should hold numbers", key);
+            v[i] = json_number_value(x);
+        }
+        return;
+    }
+    kw_entry *e = kw_find(k, L->name, key);
+    if (!e)
+        LDIE(k, L, "no '%s' in its config or the file", key);
+    int64_t n = shape_numel(e->ndim, e->dims, KERAS_MAX_NUMEL);
+    if (n != 1 && n != c)
+        LDIE(k, L, "weight '%s' holds %lld values (1 or %lld expected)", e->full, (long long)n,
+             (long long)c);
+    int64_t d[TENSOR_MAXDIM];
+    memcpy(d, e->dims, sizeof d);
+    tensor *t = kw_get(k, L, key, e->ndim, d, 1);
+    for (int i = 0; i < c; i++)
+        v[i] = t->data[n == 1 ? 0 : i];
+    tensor_free(t);
+}
+
+static void layer_normalization(kimp *k, klayer *L)
+{
+    json_t *inv = cfg_get(L, "invert");
+    if (k->in_c > 3)
+        LDIE(k, L, "preprocessing of more than 3 channels is not supported");
+    if (inv && json_is_true(inv))
+        LDIE(k, L, "invert is not supported");
+    json_t *ax = cfg_get(L, "axis");
+    if (json_is_array(ax) && json_array_size(ax) == 1)
+        ax = json_array_get(ax, 0);
+    if (ax && !(json_is_integer(ax) && (json_integer_value(ax) == -1 || json_integer_value(ax) == 3)))
+        LDIE(k, L, "only the channel axis is supported");
+    double mean[3] = { 0, 0, 0 }, var[3] = { 1, 1, 1 }, a[3], b[3];
+    normalization_stat(k, L, "mean", mean);
+    normalization_stat(k, L, "variance", var);
+    for (int c = 0; c < 3; c++) {
+        double sd = c < k->in_c ? sqrt(var[c] > 0 ? var[c] : 0) : 1.0;
+        if (sd < 1e-7)
+            sd = 1e-7;
+        a[c] = 1.0 / sd;
+        b[c] = -mean[c] / sd;
+    }
+    affine_after_input(k, L, a, b);
 }
 
 static void emit_layer(kimp *k, klayer *L)
@@ -1872,6 +1959,8 @@ static void emit_layer(kimp *k, klayer *L)
         layer_concat(k, L);
     else if (!strcmp(c, "Rescaling"))
         layer_rescaling(k, L);
+    else if (!strcmp(c, "Normalization"))
+        layer_normalization(k, L);
     else if (!strcmp(c, "Permute"))
         LDIE(k, L, "reorders axes, which the channels-first layout cannot follow; not supported");
     else
@@ -2145,6 +2234,10 @@ static int k3_roles(klayer *L, const char *r[4])
         r[n++] = "bias";
     } else if (!strcmp(c, "PReLU")) {
         r[n++] = "alpha";
+    } else if (!strcmp(c, "Normalization")) {
+        r[n++] = "mean";
+        r[n++] = "variance";
+        r[n++] = "count";
     } else {
         r[n++] = "kernel";   /* Conv2D, Conv2DTranspose, Dense */
         r[n++] = "bias";

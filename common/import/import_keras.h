@@ -11,6 +11,9 @@
  * ZeroPadding2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
  * Flatten, Reshape (flattening only), Dropout, Add, Concatenate (channels),
  * and Rescaling right after the input (becomes the preprocessing).
+ * Also: Conv2DTranspose, LayerNormalization, UpSampling2D, GlobalMaxPooling2D,
+ * ELU, PReLU, Subtract/Multiply/Average and broadcasting Add, Normalization
+ * chained with Rescaling after the input; Keras 3 .keras archives.
  *
  * Naming: every node keeps its Keras layer's name. A layer with a fused
  * activation becomes two nodes, "<layer>_preact" (the linear part) and

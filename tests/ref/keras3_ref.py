@@ -54,7 +54,8 @@ SNAKE = {
     'Activation': 'activation', 'Add': 'add', 'Subtract': 'subtract', 'Multiply': 'multiply',
     'Average': 'average', 'GlobalAveragePooling2D': 'global_average_pooling2d',
     'GlobalMaxPooling2D': 'global_max_pooling2d', 'Flatten': 'flatten', 'PReLU': 'p_re_lu',
-    'ELU': 'elu', 'Reshape': 'reshape', 'Maximum': 'maximum', 'Permute': 'permute',
+    'ELU': 'elu', 'Reshape': 'reshape', 'Rescaling': 'rescaling',
+    'Normalization': 'normalization', 'Maximum': 'maximum', 'Permute': 'permute',
 }
 # Keras 2's weight names per class, in the order Keras 3 saves them.
 ROLES = {
@@ -64,6 +65,7 @@ ROLES = {
     'SeparableConv2D': ['depthwise_kernel', 'pointwise_kernel', 'bias'],
     'BatchNormalization': ['gamma', 'beta', 'moving_mean', 'moving_variance'],
     'LayerNormalization': ['gamma', 'beta'], 'PReLU': ['alpha'],
+    'Normalization': ['mean', 'variance', 'count'],
 }
 
 
@@ -147,6 +149,13 @@ def cases():
                 L('Dense', 'logits', ['gmp'], units=10, activation='linear', use_bias=True)]
     c['prelu'] = iso(L('PReLU', 'pr', ['pre'], shared_axes=[1, 2]))
     c['elu_layer'] = iso(L('ELU', 'el', ['pre'], alpha=0.7))
+    # Keras applications' preprocessing: raw 0..255 pixels, Rescaling, then
+    # Normalization by adapted statistics (weights), then another Rescaling
+    c['norm_pre'] = [inp(), L('Rescaling', 'rescale', ['image'], scale=1 / 255.0, offset=0.0),
+                     L('Normalization', 'norm', ['rescale'], axis=-1, mean=None,
+                       variance=None, invert=False),
+                     L('Rescaling', 'rescale2', ['norm'], scale=0.5, offset=0.25),
+                     conv('pre', 'rescale2', 4, 3)] + head('pre')
     c['mix'] = [
         inp(), conv('stem', 'image', 8, 3, strides=[2, 2], activation='relu'),
         L('BatchNormalization', 'bn', ['stem'], axis=-1, momentum=0.99, epsilon=1e-3,
@@ -177,7 +186,8 @@ def cases():
 
 
 TESTED = {'merge', 'ln', 'up', 'dc', 'gmp', 'pr', 'el', 'act', 'se', 'diff', 'hsw'}
-KERAS2 = {'mix', 'add_bcast', 'deconv_same', 'up_bilinear', 'act_hard_sigmoid'}
+RAW255 = {'norm_pre'}   # the model wants 0..255 pixels: ours are [0, 1]
+KERAS2 = {'norm_pre', 'mix', 'add_bcast', 'deconv_same', 'up_bilinear', 'act_hard_sigmoid'}
 SEQUENTIAL = {'up_nearest', 'deconv_outpad'}
 
 
@@ -308,10 +318,13 @@ def new_weights(rng, lay, shapes):
         return w + ([g(cfg['filters'], sd=0.2)] if cfg.get('use_bias', True) else [])
     if cls == 'PReLU':
         return [rng.uniform(0.05, 0.5, (1, 1, s[-1]))]
+    if cls == 'Normalization':
+        c = s[-1]
+        return [rng.uniform(0.3, 0.6, c), rng.uniform(0.02, 0.08, c), np.array(1000.0)]
     return []
 
 
-def run(torch, layers, x, keras3, weights=None, rng=None):
+def run(torch, layers, x, keras3, weights=None, rng=None, raw255=False):
     """Evaluate the net on NCHW float64 x; returns (outputs by name in
     NHWC or N x D, weights by name as NumPy arrays in Keras layout)."""
     F = torch.nn.functional
@@ -321,7 +334,7 @@ def run(torch, layers, x, keras3, weights=None, rng=None):
     for lay in layers:
         cls, cfg, nm = lay['cls'], lay['cfg'], lay['name']
         if cls == 'InputLayer':
-            out[nm] = nhwc(x)
+            out[nm] = nhwc(x) * (255.0 if raw255 else 1.0)
             continue
         ins = [out[i] for i in lay['in']]
         if nm not in weights:
@@ -378,6 +391,10 @@ def run(torch, layers, x, keras3, weights=None, rng=None):
             y = activation(torch, a, cfg['activation'], keras3)
         elif cls == 'PReLU':
             y = torch.clamp(a, min=0) + w[0] * torch.clamp(a, max=0)
+        elif cls == 'Rescaling':
+            y = a * cfg['scale'] + cfg['offset']
+        elif cls == 'Normalization':
+            y = (a - w[0]) / torch.clamp(torch.sqrt(w[1]), min=1e-7)
         elif cls == 'ELU':
             y = torch.where(a > 0, a, cfg['alpha'] * (torch.exp(a) - 1))
         else:
@@ -527,7 +544,7 @@ def cmd_make(base):
         for k3 in ([True, False] if keras2 else [True]):
             wts = results.get('w')
             x = torch.tensor(x32, dtype=torch.float64, requires_grad=True)
-            outs, wts = run(torch, layers, x, k3, wts, rng)
+            outs, wts = run(torch, layers, x, k3, wts, rng, name in RAW255)
             outs[layers[-1]['name']][:, CLASS].sum().backward()
             tag = '' if k3 else '_k2'
             results['w'] = wts

@@ -6,7 +6,8 @@
 # broadcasting shapes, then a net of them all. Per case: the logits and
 # cnn-saliency's input gradient of logit 7 to 1e-4 of their largest value,
 # and the tested layer's activation at its Keras name; some cases also as a
-# Keras 2 .h5 (hard_sigmoid is 0.2 x + 0.5 there) and some as Sequential.
+# Keras 2 .h5 and TF.js folder (hard_sigmoid is 0.2 x + 0.5 there) and some
+# as Sequential.
 . "$(dirname "$0")/../lib.sh"
 REF=$TOP/tests/ref/keras3_ref.py
 if ! $PY -c 'import torch, h5py' 2>/dev/null; then
@@ -18,7 +19,7 @@ done
 $PY "$REF" make "$T/c" >"$T/make.log" 2>&1 || { fail "writing the Keras fixtures" "$(tail -c 400 "$T/make.log")"; exit 0; }
 
 one() {   # one CASE FILE TAG: import, forward, saliency; then every check in one Python
-    c=$1 src=$2 tag=$3 d=$T/c/$1 what="$1${3:+ (Keras 2 .h5)}"
+    c=$1 src=$2 tag=$3 d=$T/c/$1 what="$1${3:+ (Keras 2 ${4:-.h5})}"
     layers=$(sed -n "s/^${tag:-k3} //p" "$d/layers.txt")
     if cnn-import -q "$src" -o "$d/m.h5" 2>"$T/.err" &&
         cnn-forward -q -m "$d/m.h5" ${layers:+-l "$layers"} "$d/images.h5" -o "$d/acts.h5" 2>"$T/.err" &&
@@ -39,5 +40,6 @@ for d in "$T"/c/*/; do
     case $c in ${KERAS3_ONLY:-*}) ;; *) continue ;; esac   # KERAS3_ONLY='deconv*': a subset
     one "$c" "$d/model.keras" ""
     [ -f "$d/model.h5" ] && one "$c" "$d/model.h5" _k2
+    [ -d "$d/tfjs" ] && one "$c" "$d/tfjs" _k2 TF.js
 done
 exit 0

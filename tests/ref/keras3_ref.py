@@ -3,7 +3,8 @@
 and a float64 PyTorch reading of the same nets, for cnn-import's tests.
 
   keras3_ref.py make OUTDIR            every case below: OUTDIR/CASE/model.keras
-                                       (+ model.h5 for the Keras 2 cases),
+                                       (+ model.h5 and the TF.js folder tfjs/
+                                       for the Keras 2 cases),
                                        images.h5 and ref.npz (logits, the input
                                        gradient of logit CLASS, the tested
                                        layer's activation), layers.txt (their
@@ -486,7 +487,7 @@ def write_keras(path, layers, weights, shapes, sequential=False, stored=True, me
             z.writestr(k, v)
 
 
-def write_keras2_h5(path, layers, weights):
+def keras2_config(layers):
     ls = []
     for lay in layers:
         cfg = dict(lay['cfg'])
@@ -497,10 +498,36 @@ def write_keras2_h5(path, layers, weights):
         ls.append({'class_name': lay['cls'], 'name': lay['name'], 'config': cfg,
                    'inbound_nodes': [] if lay['in'] is None else
                    [[[i, 0, 0, {}] for i in lay['in']]]})
-    mc = {'class_name': 'Functional',
-          'config': {'name': 'model', 'layers': ls,
-                     'input_layers': [[layers[0]['name'], 0, 0]],
-                     'output_layers': [[layers[-1]['name'], 0, 0]]}}
+    return {'class_name': 'Functional',
+            'config': {'name': 'model', 'layers': ls,
+                       'input_layers': [[layers[0]['name'], 0, 0]],
+                       'output_layers': [[layers[-1]['name'], 0, 0]]}}
+
+
+def write_tfjs(d, layers, weights):
+    """A TF.js layers folder as tensorflowjs_converter writes one from a
+    Keras 2 model: model.json (modelTopology + weightsManifest) and one
+    little-endian float32 shard."""
+    os.makedirs(d, exist_ok=True)
+    man, blob = [], b''
+    for lay in layers:
+        for r, a in zip(ROLES.get(lay['cls'], []), weights.get(lay['name'], [])):
+            a = np.asarray(a, '<f4')
+            man.append({'name': '%s/%s' % (lay['name'], r), 'shape': list(a.shape),
+                        'dtype': 'float32'})
+            blob += a.tobytes()
+    with open(os.path.join(d, 'group1-shard1of1.bin'), 'wb') as f:
+        f.write(blob)
+    with open(os.path.join(d, 'model.json'), 'w') as f:
+        json.dump({'format': 'layers-model', 'generatedBy': 'keras v2.15.0',
+                   'convertedBy': 'TensorFlow.js Converter v4.17.0',
+                   'modelTopology': {'keras_version': '2.15.0', 'backend': 'tensorflow',
+                                     'model_config': keras2_config(layers)},
+                   'weightsManifest': [{'paths': ['group1-shard1of1.bin'], 'weights': man}]}, f)
+
+
+def write_keras2_h5(path, layers, weights):
+    mc = keras2_config(layers)
     with h5py.File(path, 'w') as f:
         f.attrs['model_config'] = json.dumps(mc)
         f.attrs['keras_version'] = '2.15.0'
@@ -561,6 +588,7 @@ def cmd_make(base):
                     sequential=name in SEQUENTIAL, stored=len(name) % 2 == 0)
         if keras2:
             write_keras2_h5(os.path.join(d, 'model.h5'), layers, wts)
+            write_tfjs(os.path.join(d, 'tfjs'), layers, wts)
         np.savez(os.path.join(d, 'ref.npz'), **results)
         with open(os.path.join(d, 'layers.txt'), 'w') as f:
             for tag in ['', '_k2'] if keras2 else ['']:

@@ -693,6 +693,12 @@ def cmd_bad(base):
         return m
     write_keras(P('badweights.keras'), layers, wts, shapes, members=garbage)
 
+    def short(m):
+        m = dict(m)
+        m['model.weights.h5'] = m['model.weights.h5'][:len(m['model.weights.h5']) // 2]
+        return m
+    write_keras(P('shortweights.keras'), layers, wts, shapes, members=short)
+
     def badjson(m):
         m = dict(m)
         m['config.json'] = m['config.json'][:-20]

@@ -4,7 +4,7 @@
 PREFIX  ?= /usr/local
 CC      ?= cc
 OPT     ?= -O3 -march=native
-PKGS    := hdf5-serial libpng libjpeg libtiff-4 libwebp cairo jansson lapacke openblas libprotobuf-c zlib
+PKGS    := hdf5-serial libpng libjpeg libtiff-4 libwebp cairo jansson lapacke openblas libprotobuf-c zlib libzip
 PKGCFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKGLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  ?= $(OPT) -g

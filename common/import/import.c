@@ -28,6 +28,7 @@ const char *import_format_name(import_format f)
     case IMPORT_TFJS: return "TF.js layers";
     case IMPORT_KERAS_H5: return "Keras HDF5";
     case IMPORT_ONNX: return "ONNX";
+    case IMPORT_KERAS_ZIP: return "Keras 3 .keras";
     default: return "unknown";
     }
 }
@@ -95,12 +96,9 @@ import_format import_sniff(const char *path, const char **why)
     }
     if (looks_onnx(b, n))
         return IMPORT_ONNX;
-    if (n >= 4 && !memcmp(b, "PK\003\004", 4)) {
-        *why = "a zip archive, e.g. a Keras 3 .keras file: save the model with "
-               "model.save('model.h5') or convert it with tensorflowjs_converter";
-        return IMPORT_UNKNOWN;
-    }
-    *why = "not TF.js model.json, Keras .h5 or ONNX";
+    if (n >= 4 && (!memcmp(b, "PK\003\004", 4) || !memcmp(b, "PK\005\006", 4)))
+        return IMPORT_KERAS_ZIP;   /* the loader says when it is not a .keras */
+    *why = "not TF.js model.json, Keras .h5 or .keras, or ONNX";
     return IMPORT_UNKNOWN;
 }
 

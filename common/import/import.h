@@ -85,7 +85,8 @@ typedef enum {
     IMPORT_UNKNOWN = 0,
     IMPORT_TFJS,              /* TF.js layers model.json (+ weight shards) */
     IMPORT_KERAS_H5,          /* Keras HDF5 with a model_config attribute */
-    IMPORT_ONNX               /* ONNX ModelProto */
+    IMPORT_ONNX,              /* ONNX ModelProto */
+    IMPORT_KERAS_ZIP          /* Keras 3 .keras zip (config.json + model.weights.h5) */
 } import_format;
 
 /* Look at a file's first bytes (a folder means its model.json). Sets *why to

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/cli.h"
+#include "import/keraszip.h"
 #include "io/h5io.h"
 #include "base/tensor.h"
 
@@ -1372,16 +1373,17 @@ static void layer_pool(kimp *k, klayer *L, int avg)
     L->out.nonneg = t->nonneg;
 }
 
-static void layer_gap(kimp *k, klayer *L)
+static void layer_gap(kimp *k, klayer *L, int max)
 {
     check_channels_last(k, L);
     ktensor *t = in0(k, L);
     need_map(k, L, t);
     no_pending_pad(k, L, t);
     char *nm = node_name(k, L, "");
-    emit(k, nm, OP_GAP, t->node);
+    emit(k, nm, max ? OP_GMP : OP_GAP, t->node);
     json_t *kd = cfg_get(L, "keepdims");
     out_node(L, nm, kd && json_is_true(kd) ? 3 : 1, t->c, 1, 1);
+    L->out.nonneg = max && t->nonneg;
 }
 
 static void layer_flatten(kimp *k, klayer *L)
@@ -1466,6 +1468,197 @@ static void layer_dropout(kimp *k, klayer *L)
     L->out.nonneg = t->nonneg;
 }
 
+/* LayerNormalization over the channel axis (our LayerNorm); a vector
+ * flattened in Keras' HWC order has gamma and beta permuted to ours. */
+static void layer_layernorm(kimp *k, klayer *L)
+{
+    ktensor *t = in0(k, L);
+    no_pending_pad(k, L, t);
+    json_t *ax = cfg_get(L, "axis");
+    if (json_is_array(ax) && json_array_size(ax) == 1)
+        ax = json_array_get(ax, 0);
+    int64_t a = ax ? (json_is_integer(ax) ? json_integer_value(ax) : 99) : -1;
+    if (a != -1 && a != (t->rank == 3 ? 3 : 1))
+        LDIE(k, L, "normalising over axes other than the channels is not supported");
+    json_t *rms = cfg_get(L, "rms_scaling");
+    if (rms && json_is_true(rms))
+        LDIE(k, L, "rms_scaling is not supported");
+    double eps = cfg_num(k, L, "epsilon", 1e-3);
+    if (!(eps >= 0))
+        LDIE(k, L, "epsilon %g should not be negative", eps);
+    json_t *sc = cfg_get(L, "scale"), *ce = cfg_get(L, "center");
+    int64_t c = t->c, d[1] = { c };
+    tensor *g = !sc || json_is_true(sc) ? kw_get(k, L, "gamma", 1, d, 1) : NULL;
+    tensor *b = !ce || json_is_true(ce) ? kw_get(k, L, "beta", 1, d, 1) : NULL;
+    if (!g) {
+        g = tensor_new(1, d);
+        tensor_fill(g, 1.0f);
+    }
+    if (!b)
+        b = tensor_new(1, d);
+    if (t->fh) {   /* row r of Keras' HWC vector is our CHW index q */
+        tensor *g2 = tensor_new(1, d), *b2 = tensor_new(1, d);
+        for (int64_t r = 0; r < c; r++) {
+            int64_t q = (r % t->fc) * t->fh * t->fw + r / t->fc;
+            g2->data[q] = g->data[r];
+            b2->data[q] = b->data[r];
+        }
+        tensor_free(g);
+        tensor_free(b);
+        g = g2, b = b2;
+    }
+    char *nm = node_name(k, L, "");
+    node *n = emit(k, nm, OP_LAYERNORM, t->node);
+    node_set1(n, AT_EPS, eps);
+    node_add_weight(n, "gamma", g);
+    node_add_weight(n, "beta", b);
+    elementwise_out(L, nm, t);
+}
+
+/* UpSampling2D by integer factors: nearest repeats (ONNX asymmetric
+ * coordinates, floor), bilinear is TF's half-pixel resize. */
+static void layer_upsample(kimp *k, klayer *L)
+{
+    check_channels_last(k, L);
+    ktensor *t = in0(k, L);
+    need_map(k, L, t);
+    no_pending_pad(k, L, t);
+    int f[2];
+    cfg_pair(k, L, "size", 2, 1, 4096, f);
+    const char *ip = cfg_str(k, L, "interpolation", "nearest");
+    int linear = !strcmp(ip, "bilinear");
+    if (!linear && strcmp(ip, "nearest"))
+        LDIE(k, L, "interpolation '%s' is not supported (nearest, bilinear are)", ip);
+    int64_t oh = t->h * f[0], ow = t->w * f[1];
+    if (oh > KERAS_MAX_DIM || ow > KERAS_MAX_DIM)
+        LDIE(k, L, "the output would be %lldx%lld", (long long)oh, (long long)ow);
+    char *nm = node_name(k, L, "");
+    node *n = emit(k, nm, OP_RESIZE, t->node);
+    set2(n, "size", (double)oh, (double)ow);
+    node_set1(n, "mode", linear);
+    node_set1(n, "coord", linear ? 0 : 1);
+    node_set1(n, "nearest", 0);
+    out_node(L, nm, 3, t->c, oh, ow);
+    L->out.nonneg = t->nonneg;
+}
+
+/* Keras' transposed-convolution length (conv_utils.deconv_output_length). */
+static int64_t deconv_len(int64_t in, int kk, int s, int d, int same, int op)
+{
+    int64_t eff = (int64_t)(kk - 1) * d + 1;
+    if (op < 0)
+        return same ? in * s : in * s + (eff > s ? eff - s : 0);
+    return (in - 1) * s + eff - (same ? 2 * (eff / 2) : 0) + op;
+}
+
+/* Conv2DTranspose: TF's conv2d_transpose, the gradient of a conv with the
+ * output's size: the full (H - 1) s + dilated kernel rows are cropped by
+ * TF's "same" split (the odd row at the bottom), or extended at the bottom
+ * by output_padding when Keras' size is larger. Kernel kh x kw x Cout x Cin
+ * -> Cin x Cout x kh x kw. */
+static void layer_deconv(kimp *k, klayer *L)
+{
+    check_channels_last(k, L);
+    ktensor *t = in0(k, L);
+    need_map(k, L, t);
+    no_pending_pad(k, L, t);
+    int ks[2], st[2], dl[2], op[2] = { -1, -1 }, pad[4], opad[2];
+    cfg_pair(k, L, "kernel_size", 1, 1, 4096, ks);
+    cfg_pair(k, L, "strides", 1, 1, 4096, st);
+    cfg_pair(k, L, "dilation_rate", 1, 1, 4096, dl);
+    if (cfg_get(L, "output_padding"))
+        cfg_pair(k, L, "output_padding", 0, 0, 4096, op);
+    const char *p = cfg_str(k, L, "padding", "valid");
+    int same = !strcmp(p, "same");
+    if (!same && strcmp(p, "valid"))
+        LDIE(k, L, "padding '%s' is not supported (valid, same are)", p);
+    int64_t in[2] = { t->h, t->w }, out[2];
+    for (int a = 0; a < 2; a++) {
+        if (op[a] >= st[a] && op[a] >= dl[a])
+            LDIE(k, L, "output_padding %d should be below the stride %d", op[a], st[a]);
+        out[a] = deconv_len(in[a], ks[a], st[a], dl[a], same, op[a]);
+        int64_t full = (in[a] - 1) * st[a] + (int64_t)(ks[a] - 1) * dl[a] + 1;
+        int64_t tot = same || full > out[a] ? full - out[a] : 0;
+        if (out[a] < 1 || out[a] > KERAS_MAX_DIM)
+            LDIE(k, L, "the output would have %lld rows or columns", (long long)out[a]);
+        pad[a] = tot > 0 ? (int)(tot / 2) : 0;
+        pad[a + 2] = tot > 0 ? (int)(tot - tot / 2) : 0;
+        opad[a] = tot < 0 ? (int)-tot : (int)(out[a] - (full - (tot > 0 ? tot : 0)));
+        if (opad[a] >= st[a] && opad[a] >= dl[a])
+            LDIE(k, L, "its output size needs %d extra rows or columns, more than the stride",
+                 opad[a]);
+    }
+    int use_bias = 1;
+    json_t *ub = cfg_get(L, "use_bias");
+    if (ub && json_is_boolean(ub))
+        use_bias = json_is_true(ub);
+    int64_t filters = cfg_int(k, L, "filters", 0, 1, KERAS_MAX_DIM), cin = t->c;
+    int64_t kd[4] = { ks[0], ks[1], filters, cin };
+    tensor *K = kw_get(k, L, "kernel", 4, kd, 1);
+    int64_t od[4] = { cin, filters, ks[0], ks[1] };
+    tensor *W = tensor_new(4, od);
+    for (int64_t y = 0; y < ks[0]; y++)
+        for (int64_t x = 0; x < ks[1]; x++)
+            for (int64_t f = 0; f < filters; f++)
+                for (int64_t c = 0; c < cin; c++)
+                    W->data[((c * filters + f) * ks[0] + y) * ks[1] + x] =
+                        K->data[((y * ks[1] + x) * filters + f) * cin + c];
+    tensor_free(K);
+    int64_t bd[1] = { filters };
+    tensor *B = use_bias ? kw_get(k, L, "bias", 1, bd, 1) : NULL;
+    const char *act;
+    char *main = main_and_act(k, L, &act);
+    node *n = emit(k, main, OP_DECONV, t->node);
+    set2(n, AT_KERNEL, ks[0], ks[1]);
+    set2(n, AT_STRIDE, st[0], st[1]);
+    int pd[4] = { pad[0], pad[1], pad[2], pad[3] };
+    set4(n, AT_PAD, pd);
+    set2(n, AT_DILATION, dl[0], dl[1]);
+    set2(n, "output_padding", opad[0], opad[1]);
+    node_add_weight(n, "weight", W);
+    if (B)
+        node_add_weight(n, "bias", B);
+    finish_act(k, L, act, main, 3, filters, out[0], out[1]);
+}
+
+/* ELU(alpha) and PReLU (alpha shared over height and width: one slope per
+ * channel, or one for all). */
+static void layer_elu(kimp *k, klayer *L)
+{
+    ktensor *t = in0(k, L);
+    no_pending_pad(k, L, t);
+    char *nm = node_name(k, L, "");
+    node *n = emit(k, nm, OP_ELU, t->node);
+    node_set1(n, AT_ALPHA, cfg_num(k, L, "alpha", 1.0));
+    elementwise_out(L, nm, t);
+}
+
+static void layer_prelu(kimp *k, klayer *L)
+{
+    ktensor *t = in0(k, L);
+    no_pending_pad(k, L, t);
+    if (t->fh)
+        LDIE(k, L, "follows a flattened feature map; not supported");
+    kw_entry *e = kw_find(k, L->name, "alpha");
+    int64_t c = t->c;
+    int64_t d3[3] = { 1, 1, c }, d1[1] = { c };
+    if (!e)
+        LDIE(k, L, "no weight 'alpha' in the file");
+    int three = e->ndim == 3;
+    if (three && t->rank != 3)
+        LDIE(k, L, "alpha has 3 axes but the input is a vector");
+    if (three && (e->dims[0] != 1 || e->dims[1] != 1))
+        LDIE(k, L, "a slope per position is not supported (only shared_axes [1, 2])");
+    tensor *A = kw_get(k, L, "alpha", three ? 3 : 1, three ? d3 : d1, 1);
+    tensor *S = tensor_new(1, d1);
+    memcpy(S->data, A->data, (size_t)c * sizeof(float));
+    tensor_free(A);
+    char *nm = node_name(k, L, "");
+    node *n = emit(k, nm, OP_PRELU, t->node);
+    node_add_weight(n, "slope", S);
+    elementwise_out(L, nm, t);
+}
+
 /* Comma-separated producer nodes of a merge layer. */
 static char *merge_inputs(kimp *k, klayer *L)
 {
@@ -1485,44 +1678,93 @@ static char *merge_inputs(kimp *k, klayer *L)
     return s;
 }
 
-static void layer_add(kimp *k, klayer *L)
+/* The broadcast shape of a merge layer's inputs, per axis as NumPy's (our
+ * C x H x W layout aligns Keras' trailing channel axis: a C vector or a
+ * 1 x 1 x C map is C x 1 x 1). Vectors flattened from a map (HWC order)
+ * only meet their own kind, shape for shape. */
+static void merge_shape(kimp *k, klayer *L, int64_t so[3], int *rank)
 {
-    char *ins = merge_inputs(k, L);
     ktensor *a = &k->l[L->in[0]].out;
+    so[0] = a->c, so[1] = a->h, so[2] = a->w;
+    *rank = a->rank;
     for (int i = 1; i < L->nin; i++) {
         ktensor *b = &k->l[L->in[i]].out;
-        if (b->c * b->h * b->w != a->c * a->h * a->w || b->h != a->h || b->w != a->w ||
-            b->fh != a->fh || b->fc != a->fc)
-            LDIE(k, L, "inputs '%s' and '%s' differ in shape", k->l[L->in[0]].name,
-                 k->l[L->in[i]].name);
+        int64_t sb[3] = { b->c, b->h, b->w };
+        int ok = b->fh == a->fh && b->fw == a->fw && b->fc == a->fc;
+        for (int d = 0; d < 3 && ok; d++) {
+            if (a->fh && sb[d] != so[d])
+                ok = 0;
+            else if (sb[d] != so[d] && sb[d] != 1 && so[d] != 1)
+                ok = 0;
+            else if (so[d] == 1)
+                so[d] = sb[d];
+        }
+        if (!ok) {
+            char b1[64], b2[64];
+            int64_t s0[3] = { a->h, a->w, a->c }, s1[3] = { b->h, b->w, b->c };
+            LDIE(k, L, "inputs '%s' (%s) and '%s' (%s) do not broadcast", k->l[L->in[0]].name,
+                 shape_str(a->rank == 3 ? 3 : 1, a->rank == 3 ? s0 : s0 + 2, b1, sizeof b1),
+                 k->l[L->in[i]].name,
+                 shape_str(b->rank == 3 ? 3 : 1, b->rank == 3 ? s1 : s1 + 2, b2, sizeof b2));
+        }
+        if (b->rank > *rank)
+            *rank = b->rank;
     }
-    char *nm = node_name(k, L, "");
-    emit(k, nm, OP_ADD, ins);
-    free(ins);
-    elementwise_out(L, nm, a);
 }
 
-/* Multiply: elementwise product of two inputs whose shapes broadcast per
- * axis (the squeeze-and-excitation gate: a map times a 1 x 1 x C or C
- * vector, which in our layout is C x 1 x 1). */
-static void layer_multiply(kimp *k, klayer *L)
+/* Add, Subtract, Multiply, Average of computed tensors with broadcasting:
+ * Add takes all inputs in one node; Multiply chains two-input products
+ * ("<layer>_1", ... then "<layer>"); Average is the sum ("<layer>_sum")
+ * times 1/n by a 1x1 depthwise convolution. */
+static void layer_merge(kimp *k, klayer *L, const char *cls)
 {
-    if (L->nin != 2)
-        LDIE(k, L, "has %d inputs (2 are supported)", L->nin);
+    int sub = !strcmp(cls, "Subtract"), mul = !strcmp(cls, "Multiply"),
+        avg = !strcmp(cls, "Average");
+    if (sub && L->nin != 2)
+        LDIE(k, L, "has %d inputs (Subtract takes 2)", L->nin);
     char *ins = merge_inputs(k, L);
-    ktensor *a = &k->l[L->in[0]].out, *b = &k->l[L->in[1]].out;
-    int64_t sa[3] = { a->c, a->h, a->w }, sb[3] = { b->c, b->h, b->w }, so[3];
-    for (int d = 0; d < 3; d++) {
-        if ((sa[d] != sb[d] && sa[d] != 1 && sb[d] != 1) || a->fh || b->fh)
-            LDIE(k, L, "inputs '%s' and '%s' do not broadcast", k->l[L->in[0]].name,
-                 k->l[L->in[1]].name);
-        so[d] = sa[d] == 1 ? sb[d] : sa[d];
-    }
+    int64_t so[3];
+    int rank, nonneg = 1;
+    merge_shape(k, L, so, &rank);
+    for (int i = 0; i < L->nin; i++)
+        nonneg = nonneg && k->l[L->in[i]].out.nonneg;
     char *nm = node_name(k, L, "");
-    emit(k, nm, OP_MUL, ins);
+    if (mul && L->nin > 2) {
+        char *prev = xstrdup(k->l[L->in[0]].out.node);
+        for (int i = 1; i < L->nin; i++) {
+            char sfx[24];
+            snprintf(sfx, sizeof sfx, "_%d", i);
+            char *step = i + 1 == L->nin ? xstrdup(nm) : node_name(k, L, sfx);
+            const char *b = k->l[L->in[i]].out.node;
+            char *pair = xmalloc(strlen(prev) + strlen(b) + 2);
+            sprintf(pair, "%s,%s", prev, b);
+            emit(k, step, OP_MUL, pair);
+            free(pair);
+            free(prev);
+            prev = step;
+        }
+        free(prev);
+    } else if (avg) {
+        char *sum = node_name(k, L, "_sum");
+        emit(k, sum, OP_ADD, ins);
+        node *n = emit(k, nm, OP_CONV, sum);
+        int one[2] = { 1, 1 }, zero[4] = { 0, 0, 0, 0 };
+        conv_attrs(n, one, one, zero, one, (int)so[0]);
+        int64_t wd[4] = { so[0], 1, 1, 1 };
+        tensor *W = tensor_new(4, wd);
+        tensor_fill(W, (float)(1.0 / L->nin));
+        node_add_weight(n, "weight", W);
+        free(sum);
+    } else {
+        emit(k, nm, sub ? OP_SUB : mul ? OP_MUL : OP_ADD, ins);
+    }
     free(ins);
-    out_node(L, nm, a->rank > b->rank ? a->rank : b->rank, so[0], so[1], so[2]);
-    L->out.nonneg = a->nonneg && b->nonneg;
+    ktensor *a = &k->l[L->in[0]].out;
+    out_node(L, nm, rank, so[0], so[1], so[2]);
+    L->out.fh = a->fh;
+    L->out.fw = a->fw;
+    L->out.fc = a->fc;
+    L->out.nonneg = nonneg && !sub;
 }
 
 static void layer_concat(kimp *k, klayer *L)
@@ -1549,14 +1791,44 @@ static void layer_concat(kimp *k, klayer *L)
     out_node(L, nm, a->rank, c, a->h, a->w);
 }
 
-/* Rescaling right after the input: x_keras = raw * scale + offset, where raw
- * pixels are 0..255 = 255 x (ours). So mean = -offset / (255 scale),
- * std = 1 / (255 scale). */
-static void layer_rescaling(kimp *k, klayer *L)
+/* Rescaling and Normalization right after the input, alone or chained:
+ * per channel x_keras = raw * S + O with raw pixels 0..255 = 255 x (ours),
+ * each layer composing its own affine map into (S, O); at the end
+ * mean = -O / (255 S), std = 1 / (255 S) (preprocessing()). */
+static void affine_after_input(kimp *k, klayer *L, const double a[3], const double b[3])
 {
     ktensor *t = in0(k, L);
-    if (strcmp(t->node, "input") || k->have_rescale || k->l[L->in[0]].nuse != 1)
-        LDIE(k, L, "is only supported directly after the model's input");
+    no_pending_pad(k, L, t);
+    int ok = !strcmp(t->node, "input");
+    for (klayer *P = &k->l[L->in[0]]; ok; P = &k->l[P->in[0]]) {
+        ok = P->nuse == 1;
+        if (!strcmp(P->cls, "InputLayer"))
+            break;
+        ok = ok && P->nin == 1 &&
+             (!strcmp(P->cls, "Rescaling") || !strcmp(P->cls, "Normalization"));
+    }
+    if (!ok)
+        LDIE(k, L, "is only supported right after the model's input (it becomes the "
+                   "preprocessing)");
+    if (!k->have_rescale)
+        for (int c = 0; c < 3; c++)
+            k->rs_scale[c] = 1.0, k->rs_offset[c] = 0.0;
+    for (int c = 0; c < 3; c++) {
+        k->rs_scale[c] *= a[c];
+        k->rs_offset[c] = k->rs_offset[c] * a[c] + b[c];
+        if (!(k->rs_scale[c] > 0) || !isfinite(k->rs_scale[c]) || !isfinite(k->rs_offset[c]))
+            LDIE(k, L, "the preprocessing up to this layer scales channel %d by %g (it should "
+                       "be positive)", c, k->rs_scale[c]);
+    }
+    k->have_rescale = 1;
+    out_alias(L, t);
+}
+
+static void layer_rescaling(kimp *k, klayer *L)
+{
+    double a[3], b[3];
+    if (k->in_c > 3)
+        LDIE(k, L, "preprocessing of more than 3 channels is not supported");
     for (int c = 0; c < 3; c++) {
         json_t *s = cfg_get(L, "scale"), *o = cfg_get(L, "offset");
         if (json_is_array(s))
@@ -1565,13 +1837,70 @@ static void layer_rescaling(kimp *k, klayer *L)
             o = json_array_get(o, json_array_size(o) == 3 ? (size_t)c : 0);
         if ((s && !json_is_number(s)) || (o && !json_is_number(o)))
             LDIE(k, L, "'scale' and 'offset' should be numbers");
-        k->rs_scale[c] = s ? json_number_value(s) : 1.0;
-        k->rs_offset[c] = o ? json_number_value(o) : 0.0;
-        if (!(k->rs_scale[c] > 0))
-            LDIE(k, L, "scale %g should be positive", k->rs_scale[c]);
+        a[c] = s ? json_number_value(s) : 1.0;
+        b[c] = o ? json_number_value(o) : 0.0;
     }
-    k->have_rescale = 1;
-    out_alias(L, t);
+    affine_after_input(k, L, a, b);
+}
+
+/* Normalization (x - mean) / max(sqrt(variance), 1e-7), the statistics from
+ * the config or the layer's weights (1 or C values). */
+static void normalization_stat(kimp *k, klayer *L, const char *key, double v[3])
+{
+    json_t *j = cfg_get(L, key);
+    int64_t c = k->in_c;
+    if (j) {
+        size_t n = json_is_array(j) ? json_array_size(j) : 1;
+        if (n != 1 && n != (size_t)c)
+            LDIE(k, L, "'%s' should hold 1 or %lld values", key, (long long)c);
+        for (int i = 0; i < c; i++) {
+            json_t *x = json_is_array(j) ? json_array_get(j, n == 1 ? 0 : (size_t)i) : j;
+            while (json_is_array(x) && json_array_size(x) == 1)
+                x = json_array_get(x, 0);
+            if (!json_is_number(x))
+                LDIE(k, L, "'%s' should hold numbers", key);
+            v[i] = json_number_value(x);
+        }
+        return;
+    }
+    kw_entry *e = kw_find(k, L->name, key);
+    if (!e)
+        LDIE(k, L, "no '%s' in its config or the file", key);
+    int64_t n = shape_numel(e->ndim, e->dims, KERAS_MAX_NUMEL);
+    if (n != 1 && n != c)
+        LDIE(k, L, "weight '%s' holds %lld values (1 or %lld expected)", e->full, (long long)n,
+             (long long)c);
+    int64_t d[TENSOR_MAXDIM];
+    memcpy(d, e->dims, sizeof d);
+    tensor *t = kw_get(k, L, key, e->ndim, d, 1);
+    for (int i = 0; i < c; i++)
+        v[i] = t->data[n == 1 ? 0 : i];
+    tensor_free(t);
+}
+
+static void layer_normalization(kimp *k, klayer *L)
+{
+    json_t *inv = cfg_get(L, "invert");
+    if (k->in_c > 3)
+        LDIE(k, L, "preprocessing of more than 3 channels is not supported");
+    if (inv && json_is_true(inv))
+        LDIE(k, L, "invert is not supported");
+    json_t *ax = cfg_get(L, "axis");
+    if (json_is_array(ax) && json_array_size(ax) == 1)
+        ax = json_array_get(ax, 0);
+    if (ax && !(json_is_integer(ax) && (json_integer_value(ax) == -1 || json_integer_value(ax) == 3)))
+        LDIE(k, L, "only the channel axis is supported");
+    double mean[3] = { 0, 0, 0 }, var[3] = { 1, 1, 1 }, a[3], b[3];
+    normalization_stat(k, L, "mean", mean);
+    normalization_stat(k, L, "variance", var);
+    for (int c = 0; c < 3; c++) {
+        double sd = c < k->in_c ? sqrt(var[c] > 0 ? var[c] : 0) : 1.0;
+        if (sd < 1e-7)
+            sd = 1e-7;
+        a[c] = 1.0 / sd;
+        b[c] = -mean[c] / sd;
+    }
+    affine_after_input(k, L, a, b);
 }
 
 static void emit_layer(kimp *k, klayer *L)
@@ -1604,21 +1933,36 @@ static void emit_layer(kimp *k, klayer *L)
     else if (!strcmp(c, "AveragePooling2D") || !strcmp(c, "AvgPool2D"))
         layer_pool(k, L, 1);
     else if (!strcmp(c, "GlobalAveragePooling2D") || !strcmp(c, "GlobalAvgPool2D"))
-        layer_gap(k, L);
+        layer_gap(k, L, 0);
+    else if (!strcmp(c, "GlobalMaxPooling2D") || !strcmp(c, "GlobalMaxPool2D"))
+        layer_gap(k, L, 1);
+    else if (!strcmp(c, "LayerNormalization"))
+        layer_layernorm(k, L);
+    else if (!strcmp(c, "UpSampling2D"))
+        layer_upsample(k, L);
+    else if (!strcmp(c, "Conv2DTranspose") || !strcmp(c, "Convolution2DTranspose"))
+        layer_deconv(k, L);
+    else if (!strcmp(c, "ELU"))
+        layer_elu(k, L);
+    else if (!strcmp(c, "PReLU"))
+        layer_prelu(k, L);
     else if (!strcmp(c, "Flatten"))
         layer_flatten(k, L);
     else if (!strcmp(c, "Reshape"))
         layer_reshape(k, L);
     else if (!strcmp(c, "Dropout") || !strcmp(c, "SpatialDropout2D"))
         layer_dropout(k, L);
-    else if (!strcmp(c, "Add"))
-        layer_add(k, L);
-    else if (!strcmp(c, "Multiply"))
-        layer_multiply(k, L);
+    else if (!strcmp(c, "Add") || !strcmp(c, "Subtract") || !strcmp(c, "Multiply") ||
+             !strcmp(c, "Average"))
+        layer_merge(k, L, c);
     else if (!strcmp(c, "Concatenate"))
         layer_concat(k, L);
     else if (!strcmp(c, "Rescaling"))
         layer_rescaling(k, L);
+    else if (!strcmp(c, "Normalization"))
+        layer_normalization(k, L);
+    else if (!strcmp(c, "Permute"))
+        LDIE(k, L, "reorders axes, which the channels-first layout cannot follow; not supported");
     else
         die("%s: unsupported layer class '%s' (layer '%s')", k->src, c, L->name);
 }
@@ -1626,7 +1970,8 @@ static void emit_layer(kimp *k, klayer *L)
 /* Topology JSON (the Keras model config) -> our graph. */
 static model *build(kimp *k, json_t *mc)
 {
-    parse_topology(k, mc);
+    if (!k->l)
+        parse_topology(k, mc);
     int64_t h = k->in_h, w = k->in_w;
     if (k->o->height) {
         h = k->o->height;
@@ -1812,6 +2157,196 @@ model *import_keras_h5(const char *path, const import_opts *o)
     model *m = k.m;
     m->source = source_line("Keras HDF5 model (Keras %s): %s", kv ? kv : "?", path);
     free(kv);
+    cleanup(&k);
+    return m;
+}
+
+/* ------------------------------------------------------- Keras 3 .keras */
+
+/* Keras' naming.to_snake_case of a class name: "Conv2DTranspose" ->
+ * "conv2d_transpose", "BatchNormalization" -> "batch_normalization". */
+static char *snake_case(const char *cls)
+{
+    size_t n = strlen(cls);
+    char *a = xmalloc(n + 1), *b = xmalloc(2 * n + 1), *c = xmalloc(4 * n + 1);
+    size_t na = 0, nb = 0, nc = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((cls[i] >= 'a' && cls[i] <= 'z') || (cls[i] >= 'A' && cls[i] <= 'Z') ||
+            (cls[i] >= '0' && cls[i] <= '9') || cls[i] == '_')
+            a[na++] = cls[i];
+    /* (.)([A-Z][a-z]+) -> \1_\2, left to right without overlap */
+    for (size_t i = 0; i < na;) {
+        size_t j = i + 2;
+        while (j < na && a[j] >= 'a' && a[j] <= 'z')
+            j++;
+        if (i + 1 < na && a[i + 1] >= 'A' && a[i + 1] <= 'Z' && j > i + 2) {
+            b[nb++] = a[i];
+            b[nb++] = '_';
+            for (size_t q = i + 1; q < j; q++)
+                b[nb++] = a[q];
+            i = j;
+        } else {
+            b[nb++] = a[i++];
+        }
+    }
+    /* ([a-z])([A-Z]) -> \1_\2, then lower case */
+    for (size_t i = 0; i < nb;) {
+        if (i + 1 < nb && b[i] >= 'a' && b[i] <= 'z' && b[i + 1] >= 'A' && b[i + 1] <= 'Z') {
+            c[nc++] = b[i];
+            c[nc++] = '_';
+            c[nc++] = b[i + 1];
+            i += 2;
+        } else {
+            c[nc++] = b[i++];
+        }
+    }
+    for (size_t i = 0; i < nc; i++)
+        if (c[i] >= 'A' && c[i] <= 'Z')
+            c[i] = (char)(c[i] - 'A' + 'a');
+    c[nc] = '\0';
+    free(a);
+    free(b);
+    return c;
+}
+
+/* The roles of a layer's variables in the order Keras 3 saves them
+ * (trainable ones in creation order, then the others). */
+static int k3_roles(klayer *L, const char *r[4])
+{
+    const char *c = L->cls;
+    int n = 0;
+    if (!strcmp(c, "BatchNormalization") || !strcmp(c, "LayerNormalization")) {
+        json_t *sc = cfg_get(L, "scale"), *ce = cfg_get(L, "center");
+        if (!sc || json_is_true(sc))
+            r[n++] = "gamma";
+        if (!ce || json_is_true(ce))
+            r[n++] = "beta";
+        if (c[0] == 'B') {
+            r[n++] = "moving_mean";
+            r[n++] = "moving_variance";
+        }
+    } else if (!strcmp(c, "DepthwiseConv2D")) {
+        r[n++] = "depthwise_kernel";
+        r[n++] = "bias";
+    } else if (!strcmp(c, "SeparableConv2D")) {
+        r[n++] = "depthwise_kernel";
+        r[n++] = "pointwise_kernel";
+        r[n++] = "bias";
+    } else if (!strcmp(c, "PReLU")) {
+        r[n++] = "alpha";
+    } else if (!strcmp(c, "Normalization")) {
+        r[n++] = "mean";
+        r[n++] = "variance";
+        r[n++] = "count";
+    } else {
+        r[n++] = "kernel";   /* Conv2D, Conv2DTranspose, Dense */
+        r[n++] = "bias";
+    }
+    return n;
+}
+
+/* Keras 3's model.weights.h5: /layers/<snake_case(class)>[_<n>]/vars/<i>,
+ * the layers in the config's order (model.layers), counted per class name
+ * (Keras 2.13 wrote _layer_checkpoint_dependencies for layers). */
+static void k3_load_weights(kimp *k)
+{
+    const char *root = h5in_has(k->h5, "/layers") ? "/layers"
+                       : h5in_has(k->h5, "/_layer_checkpoint_dependencies")
+                           ? "/_layer_checkpoint_dependencies" : NULL;
+    if (!root)
+        die("%s: model.weights.h5 has no /layers group (not Keras 3 weights)", k->src);
+    char **seen = xcalloc((size_t)k->nl + 1, sizeof *seen);
+    int *count = xcalloc((size_t)k->nl + 1, sizeof *count);
+    for (int i = 0; i < k->nl; i++) {
+        klayer *L = &k->l[i];
+        char *sn = snake_case(L->cls);
+        int j = 0;
+        while (j < i && strcmp(seen[j], sn))
+            j++;
+        seen[i] = sn;
+        char path[1024];
+        int uses = count[j]++;
+        if (uses)
+            snprintf(path, sizeof path, "%s/%s_%d/vars", root, sn, uses);
+        else
+            snprintf(path, sizeof path, "%s/%s/vars", root, sn);
+        if (!h5in_has(k->h5, path))
+            continue;
+        const char *roles[4];
+        int nr = k3_roles(L, roles);
+        char **names;
+        int nv = h5in_list(k->h5, path, &names);
+        for (int v = 0; v < nv; v++) {
+            char *end;
+            long idx = strtol(names[v], &end, 10);
+            if (*end || idx < 0)
+                continue;
+            kw_entry *e = kw_add(k);
+            size_t l = strlen(path) + strlen(names[v]) + 2;
+            e->dset = xmalloc(l);
+            snprintf(e->dset, l, "%s/%s", path, names[v]);
+            e->full = xstrdup(e->dset);
+            e->layer = xstrdup(L->name);
+            e->role = xstrdup(idx < nr ? roles[idx] : names[v]);
+            e->dtype = DT_F32;
+            if (h5in_attr_str(k->h5, e->dset, "dtype"))
+                LDIE(k, L, "weight '%s' is stored as %s (not supported)", e->dset, "bfloat16");
+            e->ndim = h5in_dims(k->h5, e->dset, e->dims);
+        }
+        cli_free_list(names, nv);
+    }
+    for (int i = 0; i < k->nl; i++)
+        free(seen[i]);
+    free(seen);
+    free(count);
+}
+
+/* A .keras zip: config.json (the model's serialized config), metadata.json
+ * (keras_version) and model.weights.h5 read through an HDF5 file image. */
+model *import_keras_zip(const char *path, const import_opts *o)
+{
+    kimp k = { 0 };
+    k.o = o;
+    k.src = path;
+    kzip *z = kzip_open(path);
+    size_t len;
+    unsigned char *cfg = kzip_read(z, "config.json", KERAS_MAX_JSON, &len);
+    if (!cfg)
+        die("%s: a zip without config.json (not a Keras 3 .keras file)", path);
+    json_error_t je;
+    k.root = json_loadb((const char *)cfg, len, JSON_REJECT_DUPLICATES, &je);
+    free(cfg);
+    if (!k.root)
+        die("%s: config.json is not valid JSON (line %d, column %d: %s)", path, je.line,
+            je.column, je.text);
+    if (!json_is_object(k.root))
+        die("%s: config.json is not a JSON object", path);
+    json_t *meta = NULL;
+    unsigned char *mt = kzip_read(z, "metadata.json", 1 << 20, &len);
+    if (mt)
+        meta = json_loadb((const char *)mt, len, 0, &je);
+    free(mt);
+    json_t *kv = json_is_object(meta) ? json_object_get(meta, "keras_version") : NULL;
+    char *ver = xstrdup(json_is_string(kv) ? json_string_value(kv) : "3");
+    json_decref(meta);
+    k.keras3 = ver[0] >= '3' || ver[0] < '0' || ver[0] > '9';
+    size_t wlen;
+    unsigned char *w = kzip_read(z, "model.weights.h5", (size_t)1 << 36, &wlen);
+    if (!w)
+        die("%s: no model.weights.h5 in the archive (the model has no weights, or they are "
+            "in the .npz format, which is not supported)", path);
+    kzip_close(z);
+    char *wname = xmalloc(strlen(path) + 32);
+    sprintf(wname, "%s:model.weights.h5", path);
+    k.h5 = h5in_open_image(w, wlen, wname);
+    free(wname);
+    parse_topology(&k, k.root);
+    k3_load_weights(&k);
+    build(&k, k.root);
+    preprocessing(&k);
+    model *m = k.m;
+    m->source = source_line("Keras 3 .keras model (Keras %s): %s", ver, path);
+    free(ver);
     cleanup(&k);
     return m;
 }

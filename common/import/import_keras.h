@@ -11,6 +11,9 @@
  * ZeroPadding2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
  * Flatten, Reshape (flattening only), Dropout, Add, Concatenate (channels),
  * and Rescaling right after the input (becomes the preprocessing).
+ * Also: Conv2DTranspose, LayerNormalization, UpSampling2D, GlobalMaxPooling2D,
+ * ELU, PReLU, Subtract/Multiply/Average and broadcasting Add, Normalization
+ * chained with Rescaling after the input; Keras 3 .keras archives.
  *
  * Naming: every node keeps its Keras layer's name. A layer with a fused
  * activation becomes two nodes, "<layer>_preact" (the linear part) and
@@ -36,5 +39,8 @@
 model *import_keras_tfjs(const char *path, const import_opts *o);
 /* path: a Keras .h5 saved with model.save(). */
 model *import_keras_h5(const char *path, const import_opts *o);
+/* path: a Keras 3 .keras zip (config.json, metadata.json, model.weights.h5
+ * with weights under /layers/<snake_case class>[_n]/vars/0, 1, ...). */
+model *import_keras_zip(const char *path, const import_opts *o);
 
 #endif

@@ -216,6 +216,32 @@ h5in *h5in_open(const char *path)
     return in;
 }
 
+h5in *h5in_open_image(void *buf, size_t len, const char *name)
+{
+    h5in *in = xcalloc(1, sizeof *in);
+    crash_guard();
+    in->name = xstrdup(name);
+    in->image = buf;
+    reading = in->name;
+    static const unsigned char sig[8] = { 0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n' };
+    if (len < 8 || memcmp(buf, sig, 8))
+        die("%s: not an HDF5 file", name);
+    /* The core driver on a copy of the image (H5LTopen_file_image, which
+     * can avoid the copy, leaks its bookkeeping in libhdf5 1.10). */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0 ||
+        H5Pset_file_image(fapl, buf, len) < 0)
+        die("%s: cannot open as HDF5 (out of memory?)", name);
+    in->f = H5Fopen(name, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    reading = NULL;
+    free(in->image);
+    in->image = NULL;
+    if (in->f < 0)
+        die("%s: cannot open as HDF5 (truncated or corrupt)", name);
+    return in;
+}
+
 static h5in *open_file(const char *path)
 {
     h5in *in = xcalloc(1, sizeof *in);

@@ -22,6 +22,10 @@ typedef struct h5in {
 /* Open for reading; NULL or "-" is standard input. Dies on a missing,
  * empty or non-HDF5 file. */
 h5in *h5in_open(const char *path);
+/* Open an HDF5 file image of len bytes at buf (malloc'd; it is freed when
+ * the h5in closes), e.g. a member of an archive, without writing it to
+ * disk; name is for messages. Dies when the bytes are not an HDF5 file. */
+h5in *h5in_open_image(void *buf, size_t len, const char *name);
 void h5in_close(h5in *in);
 /* The history lines of every file this process opened for reading, each
  * line once in the order first seen, newline-terminated ("" when none):

@@ -18,6 +18,7 @@ KINDs (files in order):
   occlude-strongest MAPS      cnn-occlude --output percent, strongest map
   occlude-class MAPS          cnn-occlude --measure prob --output raw
   saliency GRAD GUIDED DECONV cnn-saliency files of the same photos
+  gradcam MAPS                cnn-saliency --method gradcam
   patches PATCHES...          cnn-patches files, shallow to deep
   ascend-classes CLS          the synthesised images, classified
   mnist-occlude-prob MAPS     cnn-occlude -t class=8 --measure prob --output raw
@@ -144,15 +145,21 @@ def occlude_strongest(path):
         m = dset(f, "maps")
         paths = dset(f, "paths") if "paths" in f else None
         parts = []
+        shares = []
         for i in range(len(m)):
             flat = m[i].ravel()
             share = float(np.mean(flat > 0.5 * flat.max())) if flat.max() > 0 else 0.0
+            shares.append(share)
             parts.append("%s %.0f%% (half of that in %.0f%% of positions)"
                          % (base(paths[i]).rsplit(".", 1)[0] if paths is not None else i,
                             flat.max(), 100 * share))
+        local = sum(1 for x in shares if x < 0.1)
         return ("The lecture (Zeiler and Fergus): the strongest map of a deep layer answers to one "
-                "part (faces). Here its largest decrease per photo is %s: a few positions, "
-                "one part of the object." % "; ".join(parts))
+                "part (faces). Here its largest decrease per photo is %s: in %d of %d photos "
+                "the map rests on a few positions (under 10%% of them), %s."
+                % ("; ".join(parts), local, len(m),
+                   "one part, as in the lecture" if 2 * local > len(m)
+                   else "elsewhere it is spread out, unlike the lecture"))
 
 
 def occlude_class(path):
@@ -163,14 +170,20 @@ def occlude_class(path):
         cls = names(f) if "classes" in f else None
         tgt = dset(f, "target") if "target" in f else None
         parts = []
+        drops = []
         for i in range(len(m)):
             d = m[i] - b[i]
             name = base(paths[i]).rsplit(".", 1)[0] if paths is not None else str(i)
             what = cls[int(tgt[i])] if cls is not None and tgt is not None else "its class"
-            parts.append("%s (%s %.2f): down to %.2f, up by %.2f at most"
+            parts.append("%s (%s %.3f): down to %.3f at worst, up by %.3f at most"
                          % (name, what, float(b[i]), float(b[i] + d.min()), float(d.max())))
+            drops.append(-float(d.min()))
+        big = sum(1 for x in drops if x >= 0.1)
         return ("The lecture: hiding the object drops its class a lot, hiding a competitor "
-                "(the faces) raises it. Here: %s." % "; ".join(parts))
+                "(the faces) raises it. Here: %s; a drop of 0.1 or more in %d of %d photos%s."
+                % ("; ".join(parts), big, len(m),
+                   "" if 2 * big > len(m) else ": the confident photos barely move, "
+                   "a smaller effect than the lecture shows"))
 
 
 def top_share(a, q):
@@ -187,10 +200,27 @@ def saliency(grad, guided, deconv):
         with h5py.File(path, "r") as f:
             a = dset(f, "attr")
             out.append((label, np.mean([top_share(a[i], 0.05) for i in range(len(a))])))
+    hi = max(out, key=lambda t: t[1])[0]
+    lo = min(out, key=lambda t: t[1])[0]
     return ("The lecture: these maps show the input elements that most affect the class. "
             "Share of all |attribution| in the top 5%% of pixels (mean over the photos): %s; "
-            "guided backprop is the sparsest and sharpest, the plain gradient the noisiest."
-            % ", ".join("%s %s" % (lab, pct(v)) for lab, v in out))
+            "%s concentrates most, %s is the most diffuse."
+            % (", ".join("%s %s" % (lab, pct(v)) for lab, v in out), hi, lo))
+
+
+def gradcam(path):
+    with h5py.File(path, "r") as f:
+        m = dset(f, "maps")
+        paths = dset(f, "paths") if "paths" in f else None
+    parts = []
+    for i in range(len(m)):
+        x = m[i]
+        share = float(np.mean(x > 0.5 * x.max())) if x.max() > 0 else 0.0
+        parts.append("%s %s" % (base(paths[i]).rsplit(".", 1)[0] if paths is not None else i,
+                                pct(share)))
+    return ("Like occlusion, Grad-CAM marks the region the class rests on, coarsely (the "
+            "layer is 14x14): the region above half its peak covers %s of each photo."
+            % ", ".join(parts))
 
 
 def patch_corr(f):
@@ -227,7 +257,7 @@ def patches(this, *paths):
     return ("The lecture (Zeiler and Fergus): shallow maps match lines and shades of colour, "
             "deeper maps combine them into parts and objects (dog faces, text). Here the %d px "
             "patches of a %s map correlate pixel by pixel at r = %.2f on average (%s): the "
-            "shallow maps patches are copies of one edge or colour, deeper maps gather "
+            "patches of shallow maps are copies of one edge or colour, deeper maps gather "
             "patches that differ pixel by pixel but share a part or texture."
             % (size, me, r, ", ".join("%s %.2f" % (l, c) for l, _, c in rows)))
 
@@ -383,7 +413,7 @@ KINDS = {
     "classify": classify, "shuffle": shuffle, "grid-occlude": grid_occlude,
     "silhouette": silhouette, "texture": texture,
     "occlude-strongest": occlude_strongest, "occlude-class": occlude_class,
-    "saliency": saliency, "patches": patches, "ascend-classes": ascend_classes,
+    "saliency": saliency, "gradcam": gradcam, "patches": patches, "ascend-classes": ascend_classes,
     "mnist-occlude-prob": mnist_occlude_prob, "mnist-occlude-pct": mnist_occlude_pct,
     "mnist-topk": mnist_topk, "mnist-featuremap": mnist_featuremap, "mnist-pca": mnist_pca,
     "mnist-saliency": mnist_saliency, "mnist-filters": mnist_filters, "mnist-ascend": mnist_ascend, "video": video,

@@ -226,10 +226,10 @@ $(IMN)/occlude-class.h5: $(IMN_DT) $(IMN)/occ-photos.h5 | $(BIN)/cnn-occlude
 	$(BIN)/cnn-occlude $(IMN_Q) -m $< -t pred --measure prob --output raw $(IMN_OCC_FLAGS) -o $@ $(IMN)/occ-photos.h5
 $(IMN)/occlude-strongest.png: $(IMN)/occlude-strongest.h5 | $(BIN)/cnn-render
 	$(call caption_finding,Tiny Darknet: the percent decrease of the strongest feature map of $(IMN_OCC_LAYER) (the last 512-map layer; per photo the map with the largest maximum$(imn_comma) measured by its maximum) as a grey 48x48 square moves by 16 pixels over each photo (diverging map centred on 0$(imn_comma) one range per photo; red: hiding that square lowers the map).,occlude-strongest $<)
-	$(BIN)/cnn-render heatmap $(IMN_Q) --cols 3 --normalize tile --caption path -o $@ $<
+	$(BIN)/cnn-render heatmap $(IMN_Q) --cols 3 --normalize tile --alpha 0.7 --caption path -o $@ $<
 $(IMN)/occlude-class.png: $(IMN)/occlude-class.h5 | $(BIN)/cnn-render
-	$(call caption_finding,Tiny Darknet: the change of the probability of the predicted class from the clean photo (its baseline) as a grey 48x48 square moves by 16 pixels over each photo (cnn-render heatmap --change; diverging map centred on 0$(imn_comma) one range per photo; blue: hiding that square lowers the class$(imn_comma) red: raises it).,occlude-class $<)
-	$(BIN)/cnn-render heatmap $(IMN_Q) --change --cols 3 --normalize tile --caption path$(imn_comma)target -o $@ $<
+	$(call caption_finding,Tiny Darknet: the change of the probability of the predicted class from the clean photo (its baseline) as a grey 48x48 square moves by 16 pixels over each photo (cnn-render heatmap --change; diverging map centred on 0$(imn_comma) one range per photo clipped at its 2% largest |change|; blue: hiding that square lowers the class$(imn_comma) red: raises it).,occlude-class $<)
+	$(BIN)/cnn-render heatmap $(IMN_Q) --change --cols 3 --normalize tile --clip 2 --alpha 0.75 --caption path$(imn_comma)target -o $@ $<
 
 # ---- saliency (Simonyan; Springenberg; Zeiler & Fergus; Grad-CAM): the
 # first IMN_SAL_N photos (well classified), for their predicted class.
@@ -254,7 +254,7 @@ $(IMN)/saliency.png: $(IMN_SAL_H5) $(IMN)/saliency-photos.h5 | $(BIN)/cnn-render
 	$(BIN)/cnn-render heatmap $(IMN_Q) --attr --clip $(IMN_SAL_CLIP) --normalize tile \
 	  --images $(IMN)/saliency-photos.h5 --titles "gradient,guided backprop,deconvnet" -o $@ $(IMN_SAL_H5)
 $(IMN)/gradcam.png: $(IMN)/saliency/gradcam.h5 $(IMN)/saliency-photos.h5 | $(BIN)/cnn-render
-	$(call caption,Tiny Darknet: Grad-CAM at $(IMN_OCC_LAYER) (14x14) for the predicted class over the same photos (viridis$(imn_comma) unsigned$(imn_comma) one range per photo$(imn_comma) clipped at its $(IMN_SAL_CLIP)% largest values))
+	$(call caption_finding,Tiny Darknet: Grad-CAM at $(IMN_OCC_LAYER) (14x14) for the predicted class over the same photos (viridis$(imn_comma) unsigned$(imn_comma) one range per photo$(imn_comma) clipped at its $(IMN_SAL_CLIP)% largest values).,gradcam $<)
 	$(BIN)/cnn-render heatmap $(IMN_Q) --clip $(IMN_SAL_CLIP) --normalize tile --cols $(IMN_SAL_N) \
 	  --caption path$(imn_comma)target --images $(IMN)/saliency-photos.h5 -o $@ $<
 
@@ -301,8 +301,8 @@ $(IMN)/ascend-classes.h5: $(foreach c,$(IMN_ASC_CLASSES),$(IMN)/ascend/class-$(c
 	$(BIN)/cnn-images $(IMN_Q) $^ -o $@
 $(IMN)/ascend-units.h5: $(foreach u,$(IMN_ASC_UNITS),$(IMN)/ascend/unit-$(u).h5) | $(BIN)/cnn-images
 	$(BIN)/cnn-images $(IMN_Q) $^ -o $@
-$(IMN)/ascend-classes.png: $(IMN)/ascend-classes.h5 | $(BIN)/cnn-render
-	$(call caption,Tiny Darknet: inputs grown from noise by gradient ascent on the logit of $(subst _, ,$(IMN_ASC_CLASSES)) (left to right; $(IMN_ASC_FLAGS)); each picture stretched to the full range)
+$(IMN)/ascend-classes.png: $(IMN)/ascend-classes.h5 $(IMN)/ascend-classes.cls.h5 | $(BIN)/cnn-render
+	$(call caption_finding,Tiny Darknet: inputs grown from noise by gradient ascent on the logit of $(subst _, ,$(IMN_ASC_CLASSES)) (left to right; $(IMN_ASC_FLAGS)); each picture stretched to the full range.,ascend-classes $(IMN)/ascend-classes.cls.h5)
 	$(BIN)/cnn-render grid $(IMN_Q) --cols 4 --scale 1 --caption none --normalize tile -o $@ $<
 $(IMN)/ascend-units.png: $(IMN)/ascend-units.h5 | $(BIN)/cnn-render
 	$(call caption,Tiny Darknet: inputs grown from noise to maximise one unit (the centre of a feature map): $(subst .,:,$(IMN_ASC_UNITS)) (layer:channel$(imn_comma) left to right; $(IMN_ASC_UNIT_FLAGS)); each picture stretched to the full range)

@@ -254,12 +254,14 @@ def patches(this, *paths):
             rows.append((layer_of(f), f["images"].shape[2], patch_corr(f)))
     with h5py.File(this, "r") as f:
         me, size, r = layer_of(f), f["images"].shape[2], patch_corr(f)
+    falls = rows[0][2] > 2 * rows[-1][2]
     return ("The lecture (Zeiler and Fergus): shallow maps match lines and shades of colour, "
             "deeper maps combine them into parts and objects (dog faces, text). Here the %d px "
-            "patches of a %s map correlate pixel by pixel at r = %.2f on average (%s): the "
-            "patches of shallow maps are copies of one edge or colour, deeper maps gather "
-            "patches that differ pixel by pixel but share a part or texture."
-            % (size, me, r, ", ".join("%s %.2f" % (l, c) for l, _, c in rows)))
+            "patches of a %s map correlate pixel by pixel at r = %.2f on average (%s): %s."
+            % (size, me, r, ", ".join("%s %.2f" % (l, c) for l, _, c in rows),
+               "the patches of the shallowest maps are near copies of one edge or colour, "
+               "deeper maps gather patches that differ pixel by pixel, as the lecture says"
+               if falls else "the patches do not grow more varied with depth, unlike the lecture"))
 
 
 def ascend_classes(path):
@@ -335,7 +337,7 @@ def mnist_filters(path):
 def mnist_pca(path):
     with h5py.File(path, "r") as f:
         r = dset(f, "explained_variance_ratio")
-        p = dset(f, "projections")[:, :2]
+        p = (f["projections"] if "projections" in f else f["features"])[:, :2]
         lab = dset(f, "labels")
         # Between-class share of the 2-D scatter: how much of the spread the
         # digit explains (1: perfect clusters, 0: none).

@@ -206,7 +206,7 @@ $(MN_SAL_METHODS:%=$(MN)/saliency/%.h5): $(MN)/saliency/%.h5: $(MN_MODEL) $(MN)/
 MN_SAL_H5 := $(MN_SAL_METHODS:%=$(MN)/saliency/%.h5)
 $(MN)/saliency.png: $(MN_SAL_H5) | $(BIN)/cnn-render
 	$(call caption_finding,MNIST CNN: d(logit of the true class)/d(pixel) for one test digit per class (rows$(comma) labelled by the class); columns: vanilla gradient$(comma) guided backprop$(comma) deconvnet (Zeiler and Fergus); red: a brighter pixel raises the logit$(comma) blue: lowers it (diverging map centred on 0$(comma) one range per map clipped at its $(MN_SAL_CLIP)% largest |v|).,mnist-saliency $(MN_SAL_H5))
-	$(BIN)/cnn-render heatmap -q --signed --clip $(MN_SAL_CLIP) --normalize tile --scale 3 \
+	$(BIN)/cnn-render heatmap -q --signed --clip $(MN_SAL_CLIP) --normalize tile --scale 4 \
 	  --caption target --titles "gradient,guided backprop,deconvnet" -o $@ $(MN_SAL_H5)
 
 # Gradient ascent from zeros on each class's logit (one run per class, so

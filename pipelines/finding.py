@@ -21,7 +21,8 @@ KINDs (files in order):
   gradcam MAPS                cnn-saliency --method gradcam
   patches PATCHES...          cnn-patches files, shallow to deep
   ascend-classes CLS          the synthesised images, classified
-  mnist-occlude-prob MAPS     cnn-occlude -t class=8 --measure prob --output raw
+  mnist-occlude-prob MAPS [PCT]  cnn-occlude -t class=8 --measure prob --output raw
+                              (and the --output percent run of the same 8s)
   mnist-occlude-pct MAPS      cnn-occlude --output percent
   mnist-topk TOP BOTTOM       cnn-topk files of the 8s, highest and lowest
   mnist-featuremap TOPK K     cnn-topk --unit ... of conv2 maxima, K a row
@@ -273,19 +274,24 @@ def ascend_classes(path):
                 % ", ".join(parts))
 
 
-def mnist_occlude_prob(path):
+def mnist_occlude_prob(path, pct_path=None):
     with h5py.File(path, "r") as f:
         m = dset(f, "maps")
         b = dset(f, "baseline")
         lo = float(m.min())
+    logit = ""
+    if pct_path:
+        with h5py.File(pct_path, "r") as f:
+            logit = (" though the logit of 8 itself falls by up to %.0f%%"
+                     % float(dset(f, "maps").max()))
         return ("The lecture: the mere presence of the square changes the probability of 8 "
                 "greatly, even away from the waist. Here the probability of 8 stays at or "
                 "above %.4f for every position of the square on all %d eights (clean: at least "
-                "%.4f): this model does not show the lecture sensitivity."
-                % (lo, len(m), float(b.min()))
+                "%.6g)%s: this model does not show the lecture sensitivity."
+                % (lo, len(m), float(b.min()), logit)
                 if lo >= 0.5 else
                 "The lecture: the mere presence of the square changes the probability of 8 "
-                "greatly. Here it falls to %.4f at worst (clean: at least %.4f)."
+                "greatly. Here it falls to %.4f at worst (clean: at least %.6g), as in the lecture."
                 % (lo, float(b.min())))
 
 
@@ -367,8 +373,8 @@ def mnist_ascend(path):
         ok = sum(1 for i in range(n) if int(np.argmax(f["probs"][i])) == i)
         pmin = min(float(f["probs"][i, i]) for i in range(n))
         return ("The lecture: the synthesised input is the pattern the model matches for the "
-                "class. Here %d of %d are read as their class, with probability at least %.3f, "
-                "though few look like digits." % (ok, n, pmin))
+                "class. Here %d of %d are read as their class, with probability at least %.6g."
+                % (ok, n, pmin))
 
 
 def video(acts, unit):

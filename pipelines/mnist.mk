@@ -92,7 +92,7 @@ $(OCC_DIR)/eights-prob.h5: $(OUT)/mnist/model.h5 $(OCC_DIR)/eights-in.h5 | $(BIN
 
 OCC_CAPTION_eights = the 8 test 8s with the largest logit of 8
 OCC_CAPTION_digits = two test digits of each class (those with the largest probability of their class)
-OCC_FINDING_eights = mnist-occlude-prob $(OCC_DIR)/eights-prob.h5
+OCC_FINDING_eights = mnist-occlude-prob $(OCC_DIR)/eights-prob.h5 $(OCC_DIR)/eights.h5
 OCC_FINDING_digits = mnist-occlude-pct $(OCC_DIR)/digits.h5
 $(OCC_DIR)/eights.png: $(OCC_DIR)/eights-prob.h5
 $(OCC_DIR)/%.png: $(OCC_DIR)/%.h5 | $(BIN)/cnn-render

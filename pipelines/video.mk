@@ -28,7 +28,7 @@
 # The demo (pipelines/demo.mk, when the pretrained Tiny Darknet exists)
 # makes a sample clip in which the content changes: VIDEO_PHOTOS side by
 # side, a window panned across them (easing from one photo to the next) by
-# ffmpeg, with the frame number drawn in each frame; and the report's
+# ffmpeg; and the report's
 # figures $(OUT)/video/deepvis.mp4 (the DeepVis view of every frame, H.264)
 # and $(OUT)/video/deepvis-poster.png (its frame where the unit is
 # strongest, also the video's poster).
@@ -59,7 +59,6 @@ VIDEO_SAMPLE_RATE ?= 25
 FINDING ?= /usr/bin/python3 pipelines/finding.py
 FFMPEG  ?= ffmpeg -nostdin -hide_banner -v error
 FFPROBE ?= ffprobe -v error
-VIDEO_FONT ?= /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf
 
 # $(call caption,TEXT) as in pipelines/demo.mk, for use without it.
 caption ?= @mkdir -p $(@D) && printf '%s\n' '$(strip $(1))' >$@.txt
@@ -158,12 +157,14 @@ endif
 # The sample clip: VIDEO_PHOTOS (448x448 centre crops) side by side, a
 # 448x448 window panned across them in VIDEO_SAMPLE_SECONDS (resting on
 # each photo, easing between them: smoothstep of the fraction of the way),
-# scaled to 224x224 at VIDEO_SAMPLE_RATE frames a second, each frame's
-# number drawn in its corner.
+# scaled to 224x224 at VIDEO_SAMPLE_RATE frames a second. No frame number
+# is drawn in the picture (the view's title names the frame): units of
+# leaky_re_lu_10 answer to the digits' edges, and the most varying one was
+# a text detector on the counter.
 video_n := $(words $(VIDEO_PHOTOS))
 video_pan := st(0,min(t*$(video_n)/$(VIDEO_SAMPLE_SECONDS)-0.5,$(video_n)-1));st(0,max(ld(0),0));st(1,ld(0)-floor(ld(0)));448*(floor(ld(0))+ld(1)*ld(1)*(3-2*ld(1)))
 video_in := $(foreach p,$(VIDEO_PHOTOS),-loop 1 -framerate $(VIDEO_SAMPLE_RATE) -t $(VIDEO_SAMPLE_SECONDS) -i $(DATA)/photos/$(p))
-video_fc := $(foreach i,$(shell seq 0 $$(($(video_n) - 1))),[$(i):v]scale=448:448:force_original_aspect_ratio=increase,crop=448:448,setsar=1[v$(i)];)$(foreach i,$(shell seq 0 $$(($(video_n) - 1))),[v$(i)])hstack=inputs=$(video_n),crop=448:448:x='$(video_pan)':y=0,scale=224:224,drawtext=fontfile=$(VIDEO_FONT):text='%{frame_num}':x=w-tw-6:y=h-th-6:fontsize=20:fontcolor=white:box=1:boxcolor=black@0.7
+video_fc := $(foreach i,$(shell seq 0 $$(($(video_n) - 1))),[$(i):v]scale=448:448:force_original_aspect_ratio=increase,crop=448:448,setsar=1[v$(i)];)$(foreach i,$(shell seq 0 $$(($(video_n) - 1))),[v$(i)])hstack=inputs=$(video_n),crop=448:448:x='$(video_pan)':y=0,scale=224:224
 $(OUT)/video/sample-src.mp4: $(addprefix $(DATA)/photos/,$(VIDEO_PHOTOS))
 	@mkdir -p $(@D)
 	$(FFMPEG) -y $(video_in) -filter_complex "$(video_fc)" \
@@ -177,7 +178,7 @@ $(eval $(call video_rules,sample,$(OUT)/video/sample-src.mp4))
 VS := $(OUT)/video/sample
 VIDEO_MP4_CAPTION = Tiny Darknet $(VIDEO_LAYER): all its feature maps for every frame of a \
   $(VIDEO_SAMPLE_SECONDS)-second clip in which the content changes ($(VIDEO_PHOTOS) side by \
-  side$(comma) a window panned across them by ffmpeg; frame number bottom right)$(comma) the \
+  side$(comma) a window panned across them by ffmpeg; the frame number is in the title)$(comma) the \
   strongest map outlined in red; below$(comma) the unit that varies most over the clip (blue \
   outline): its map over the frame$(comma) its $(VIDEO_METHOD) backprop projection for the frame \
   and its top 9 patches over the sample photos. H.264 at $(VIDEO_SAMPLE_RATE) frames a second \

@@ -205,9 +205,9 @@ $(MN_SAL_METHODS:%=$(MN)/saliency/%.h5): $(MN)/saliency/%.h5: $(MN_MODEL) $(MN)/
 	$(BIN)/cnn-saliency -q --threads 1 -m $< -M $* -t label -r sum -o $@ $(MN)/digits10.h5
 MN_SAL_H5 := $(MN_SAL_METHODS:%=$(MN)/saliency/%.h5)
 $(MN)/saliency.png: $(MN_SAL_H5) | $(BIN)/cnn-render
-	$(call caption_finding,MNIST CNN: d(logit of the true class)/d(pixel) for one test digit per class (rows$(comma) labelled by the class); columns: vanilla gradient$(comma) guided backprop$(comma) deconvnet (Zeiler and Fergus); red: a brighter pixel raises the logit$(comma) blue: lowers it (diverging map centred on 0$(comma) one range per map clipped at its $(MN_SAL_CLIP)% largest |v|).,mnist-saliency $(MN_SAL_H5))
-	$(BIN)/cnn-render heatmap -q --signed --clip $(MN_SAL_CLIP) --normalize tile --scale 4 \
-	  --caption target --titles "gradient,guided backprop,deconvnet" -o $@ $(MN_SAL_H5)
+	$(call caption_finding,MNIST CNN: d(logit of the true class)/d(pixel) for one test digit per class (rows$(comma) labelled by the class); columns: vanilla gradient$(comma) guided backprop (guided)$(comma) deconvnet (Zeiler and Fergus); red: a brighter pixel raises the logit$(comma) blue: lowers it (diverging map centred on 0$(comma) one range per map clipped at its $(MN_SAL_CLIP)% largest |v|).,mnist-saliency $(MN_SAL_H5))
+	$(BIN)/cnn-render heatmap -q --signed --clip $(MN_SAL_CLIP) --normalize tile --scale 3 \
+	  --caption target --titles "gradient,guided,deconvnet" -o $@ $(MN_SAL_H5)
 
 # Gradient ascent from zeros on each class's logit (one run per class, so
 # make -j runs them side by side), stacked into one grid labelled by class.

@@ -268,10 +268,20 @@ def patches(this, *paths):
 def ascend_classes(path):
     with h5py.File(path, "r") as f:
         n = len(dset(f, "probs"))
-        parts = ["%s %.2f" % top1(f, i) for i in range(n)]
-        return ("The lecture: the synthesised input is a canonical example of its class, "
-                "one that the model reads as that class. Here the model reads them as: %s."
-                % ", ".join(parts))
+        cls = names(f)
+        lab = dset(f, "labels")
+        probs = dset(f, "probs")
+        parts = []
+        ok = 0
+        for i in range(n):
+            c, p = top1(f, i)
+            want = cls[int(lab[i])]
+            ok += c == want
+            parts.append("%s as %s %.2f (%s %.2f)" % (want, c, p, want, float(probs[i, lab[i]])))
+        return ("The lecture: the synthesised input is a canonical example of its class. Here "
+                "%d of %d are read as their own class (%s)%s." % (ok, n, "; ".join(parts),
+                "" if ok == n else ": pushing one logit up also raises its neighbours, and "
+                "a neighbour can end up more probable"))
 
 
 def mnist_occlude_prob(path, pct_path=None):

@@ -302,8 +302,8 @@ $(IMN)/ascend-classes.h5: $(foreach c,$(IMN_ASC_CLASSES),$(IMN)/ascend/class-$(c
 $(IMN)/ascend-units.h5: $(foreach u,$(IMN_ASC_UNITS),$(IMN)/ascend/unit-$(u).h5) | $(BIN)/cnn-images
 	$(BIN)/cnn-images $(IMN_Q) $^ -o $@
 $(IMN)/ascend-classes.png: $(IMN)/ascend-classes.h5 $(IMN)/ascend-classes.cls.h5 | $(BIN)/cnn-render
-	$(call caption_finding,Tiny Darknet: inputs grown from noise by gradient ascent on the logit of $(subst _, ,$(IMN_ASC_CLASSES)) (left to right; $(IMN_ASC_FLAGS)); each picture stretched to the full range.,ascend-classes $(IMN)/ascend-classes.cls.h5)
-	$(BIN)/cnn-render grid $(IMN_Q) --cols 4 --scale 1 --caption none --normalize tile -o $@ $<
+	$(call caption_finding,Tiny Darknet: inputs grown from noise by gradient ascent on the logit of $(subst _, ,$(IMN_ASC_CLASSES)) (left to right; $(IMN_ASC_FLAGS)); each picture stretched to the full range; under each: the class (its logit at the end).,ascend-classes $(IMN)/ascend-classes.cls.h5)
+	$(BIN)/cnn-render grid $(IMN_Q) --cols 4 --scale 1 --normalize tile -o $@ $<
 $(IMN)/ascend-units.png: $(IMN)/ascend-units.h5 | $(BIN)/cnn-render
 	$(call caption,Tiny Darknet: inputs grown from noise to maximise one unit (the centre of a feature map): $(subst .,:,$(IMN_ASC_UNITS)) (layer:channel$(imn_comma) left to right; $(IMN_ASC_UNIT_FLAGS)); each picture stretched to the full range)
 	$(BIN)/cnn-render grid $(IMN_Q) --cols 4 --scale 1 --caption none --normalize tile -o $@ $<

@@ -280,8 +280,9 @@ def ascend_classes(path):
             parts.append("%s as %s %.2f (%s %.2f)" % (want, c, p, want, float(probs[i, lab[i]])))
         return ("The lecture: the synthesised input is a canonical example of its class. Here "
                 "%d of %d are read as their own class (%s)%s." % (ok, n, "; ".join(parts),
-                "" if ok == n else ": pushing one logit up also raises its neighbours, and "
-                "a neighbour can end up more probable"))
+                "" if ok == n else ": maximising a logit does not make the class the most "
+                "probable (its own probability as low as %.2f), unlike the lecture"
+                % min(float(probs[i, lab[i]]) for i in range(n))))
 
 
 def mnist_occlude_prob(path, pct_path=None):

@@ -21,12 +21,14 @@ KINDs (files in order):
   gradcam MAPS                cnn-saliency --method gradcam
   patches PATCHES...          cnn-patches files, shallow to deep
   ascend-classes CLS          the synthesised images, classified
+  ascend-units ASCEND...      cnn-ascend files of units
+  style STYLED...             cnn-style files (transfer or texture synthesis)
+  filters WEIGHTS             cnn-extract-layer --weights of a first layer
   mnist-occlude-prob MAPS [PCT]  cnn-occlude -t class=8 --measure prob --output raw
                               (and the --output percent run of the same 8s)
   mnist-occlude-pct MAPS      cnn-occlude --output percent
   mnist-topk TOP BOTTOM       cnn-topk files of the 8s, highest and lowest
   mnist-featuremap TOPK K     cnn-topk --unit ... of conv2 maxima, K a row
-  mnist-filters WEIGHTS       cnn-extract-layer --weights of conv1
   mnist-pca PCA               cnn-pca output
   mnist-saliency G GB D       cnn-saliency files: gradient, guided, deconvnet
   mnist-ascend CLS            the synthesised digits, classified
@@ -340,17 +342,6 @@ def mnist_featuremap(path, k):
             "Here, row by row: %s." % ", ".join(parts))
 
 
-def mnist_filters(path):
-    with h5py.File(path, "r") as f:
-        w = dset(f, "images")
-    w = w.reshape(len(w), -1)
-    ratio = np.abs(w.sum(1)) / np.maximum(np.abs(w).sum(1), 1e-12)
-    return ("The lecture: first-layer kernels are templates of lines, colours and shading. "
-            "Here %d of %d kernels are contrast (edge or line) templates, their weights "
-            "summing to under 30%% of their absolute sum; the other %d mostly add up "
-            "brightness (shading)." % (int(np.sum(ratio < 0.3)), len(w), int(np.sum(ratio >= 0.3))))
-
-
 def mnist_pca(path):
     with h5py.File(path, "r") as f:
         r = dset(f, "explained_variance_ratio")
@@ -428,6 +419,49 @@ def pick_frame(acts, unit):
     return "%d" % int(ids[int(np.argmax(a.reshape(len(a), -1).max(1)))])
 
 
+def style(*paths):
+    parts = []
+    for p in paths:
+        with h5py.File(p, "r") as f:
+            loss = dset(f, "loss")
+            src = f.attrs.get("style", b"?")
+        src = base(src).rsplit(".", 1)[0]
+        parts.append("%s: style loss %.3g to %.3g (%.0f-fold down), content loss %.3g to %.3g"
+                     % (src, loss[0, 2], loss[-1, 2], loss[0, 2] / max(loss[-1, 2], 1e-30),
+                        loss[0, 1], loss[-1, 1]))
+    return ("The lecture ends on gradient ascent with cool cost functions: neural style "
+            "transfer. Here, over the Adam steps: %s." % "; ".join(parts))
+
+
+def ascend_units(*paths):
+    parts = []
+    for p in paths:
+        with h5py.File(p, "r") as f:
+            v = dset(f, "values")
+            t = f.attrs.get("target", b"?")
+        t = t.decode() if isinstance(t, bytes) else str(t)
+        parts.append("%s %.2f to %.2f" % (t, v[0], v[-1]))
+    return ("The lecture: any single unit can be inverted to show the pattern it matches. "
+            "Here each unit's value went from noise to its end value: %s." % "; ".join(parts))
+
+
+def filters(path):
+    with h5py.File(path, "r") as f:
+        w = dset(f, "images")
+    n = len(w)
+    flat = w.reshape(n, -1)
+    ratio = np.abs(flat.sum(1)) / np.maximum(np.abs(flat).sum(1), 1e-12)
+    txt = ("The lecture: first-layer kernels are templates of lines in various orientations, "
+           "colours and shading. Here %d of %d kernels are contrast (edge or line) templates, "
+           "their weights summing to under 30%% of their absolute sum"
+           % (int(np.sum(ratio < 0.3)), n))
+    if w.shape[1] == 3:
+        sums = w.reshape(n, 3, -1).sum(2)
+        opp = int(np.sum((sums.max(1) > 0) & (sums.min(1) < 0)))
+        txt += ", and %d weigh the colour channels with opposite signs (colour templates)" % opp
+    return txt + "."
+
+
 KINDS = {
     "classify": classify, "shuffle": shuffle, "grid-occlude": grid_occlude,
     "silhouette": silhouette, "texture": texture,
@@ -435,8 +469,8 @@ KINDS = {
     "saliency": saliency, "gradcam": gradcam, "patches": patches, "ascend-classes": ascend_classes,
     "mnist-occlude-prob": mnist_occlude_prob, "mnist-occlude-pct": mnist_occlude_pct,
     "mnist-topk": mnist_topk, "mnist-featuremap": mnist_featuremap, "mnist-pca": mnist_pca,
-    "mnist-saliency": mnist_saliency, "mnist-filters": mnist_filters, "mnist-ascend": mnist_ascend, "video": video,
-    "pick-unit": pick_unit, "pick-frame": pick_frame,
+    "mnist-saliency": mnist_saliency, "mnist-ascend": mnist_ascend, "video": video,
+    "pick-unit": pick_unit, "style": style, "ascend-units": ascend_units, "filters": filters, "pick-frame": pick_frame,
 }
 
 

@@ -155,7 +155,7 @@ $(IMN)/classify.png: $(IMN)/classify.h5 $(IMN)/photos.h5 | $(BIN)/cnn-render
 	$(call caption_finding,Tiny Darknet (ImageNet-1k$(imn_comma) 1.0 M parameters): the top-5 classes and their probabilities for six photos (224x224 centre crops; the cat is skimage chelsea).,classify $<)
 	$(BIN)/cnn-render bars $(IMN_Q) --cols 3 --images $(IMN)/photos.h5 -o $@ $<
 $(IMN)/classify-mobilenet.png: $(IMN)/classify-mobilenet.h5 $(IMN)/photos.h5 | $(BIN)/cnn-render
-	$(call caption,MobileNet v1 (width 0.25$(imn_comma) 0.5 M parameters): the top-5 classes of the same six photos)
+	$(call caption_finding,MobileNet v1 (width 0.25$(imn_comma) 0.5 M parameters): the top-5 classes of the same six photos.,classify $<)
 	$(BIN)/cnn-render bars $(IMN_Q) --cols 3 --images $(IMN)/photos.h5 -o $@ $<
 
 # ---- parts, shape or texture?
@@ -214,10 +214,12 @@ $(IMN)/texture.png: $(IMN)/texture.cls.h5 $(IMN)/texture.h5 | $(BIN)/cnn-render
 	$(BIN)/cnn-render bars $(IMN_Q) --cols 2 --images $(IMN)/texture.h5 -o $@ $<
 
 # ---- the first layer
-$(IMN)/filters.png: $(IMN_DT) | $(BIN)/cnn-extract-layer $(BIN)/cnn-render
-	$(call caption,Tiny Darknet: the 16 RGB kernels (3x3) of the first convolution conv2d_1$(imn_comma) each stretched to the colour range on its own)
-	$(BIN)/cnn-extract-layer $(IMN_Q) --weights -m $< -l conv2d_1 | \
-	  $(BIN)/cnn-render filters $(IMN_Q) --cols 8 --scale 24 -o $@
+$(IMN)/conv2d_1-weights.h5: $(IMN_DT) | $(BIN)/cnn-extract-layer
+	@mkdir -p $(@D)
+	$(BIN)/cnn-extract-layer $(IMN_Q) --weights -m $< -l conv2d_1 -o $@
+$(IMN)/filters.png: $(IMN)/conv2d_1-weights.h5 | $(BIN)/cnn-render
+	$(call caption_finding,Tiny Darknet: the 16 RGB kernels (3x3) of the first convolution conv2d_1$(imn_comma) each stretched to the colour range on its own.,filters $<)
+	$(BIN)/cnn-render filters $(IMN_Q) --cols 8 --scale 24 -o $@ $<
 
 # ---- occlusion (Zeiler & Fergus figure 7)
 $(IMN)/occlude-strongest.h5: $(IMN_DT) $(IMN)/occ-photos.h5 | $(BIN)/cnn-occlude
@@ -304,8 +306,9 @@ $(IMN)/ascend-units.h5: $(foreach u,$(IMN_ASC_UNITS),$(IMN)/ascend/unit-$(u).h5)
 $(IMN)/ascend-classes.png: $(IMN)/ascend-classes.h5 $(IMN)/ascend-classes.cls.h5 | $(BIN)/cnn-render
 	$(call caption_finding,Tiny Darknet: inputs grown from noise by gradient ascent on the logit of $(subst _, ,$(IMN_ASC_CLASSES)) (left to right; $(IMN_ASC_FLAGS)); each picture stretched to the full range; under each: the class (its logit at the end).,ascend-classes $(IMN)/ascend-classes.cls.h5)
 	$(BIN)/cnn-render grid $(IMN_Q) --cols 4 --scale 1 --normalize tile -o $@ $<
+IMN_ASC_UNIT_H5 := $(foreach u,$(IMN_ASC_UNITS),$(IMN)/ascend/unit-$(u).h5)
 $(IMN)/ascend-units.png: $(IMN)/ascend-units.h5 | $(BIN)/cnn-render
-	$(call caption,Tiny Darknet: inputs grown from noise to maximise one unit (the centre of a feature map): $(subst .,:,$(IMN_ASC_UNITS)) (layer:channel$(imn_comma) left to right; $(IMN_ASC_UNIT_FLAGS)); each picture stretched to the full range)
+	$(call caption_finding,Tiny Darknet: inputs grown from noise to maximise one unit (the centre of a feature map): $(subst .,:,$(IMN_ASC_UNITS)) (layer:channel$(imn_comma) left to right; $(IMN_ASC_UNIT_FLAGS)); each picture stretched to the full range.,ascend-units $(IMN_ASC_UNIT_H5))
 	$(BIN)/cnn-render grid $(IMN_Q) --cols 4 --scale 1 --caption none --normalize tile -o $@ $<
 
 # ---- style transfer and texture synthesis
@@ -315,7 +318,7 @@ $(IMN)/photo-%.h5: $(IMN_PH)/% | $(BIN)/cnn-images
 $(IMN)/style.h5: $(IMN)/cat.h5 $(foreach s,$(IMN_STYLES),$(IMN)/photo-$(s).h5 $(IMN)/styled-$(s).h5) | $(BIN)/cnn-images
 	$(BIN)/cnn-images $(IMN_Q) $^ -o $@
 $(IMN)/style.png: $(IMN)/style.h5 | $(BIN)/cnn-render
-	$(call caption,Tiny Darknet style transfer (Gatys: content at the 4th LeakyReLU$(imn_comma) style Gram matrices of the first five LeakyReLUs (gravel: $(IMN_STYLE_FLAGS)) or of $(subst --style-layers ,,$(IMN_DEEP_STYLE)) (The Scream: style weight 1e8)$(imn_comma) Adam from the content): the cat$(imn_comma) then for each style the style photo and the result)
+	$(call caption_finding,Tiny Darknet style transfer (Gatys: content at the 4th LeakyReLU$(imn_comma) style Gram matrices of the first five LeakyReLUs (gravel: $(IMN_STYLE_FLAGS)) or of $(subst --style-layers ,,$(IMN_DEEP_STYLE)) (The Scream: style weight 1e8)$(imn_comma) Adam from the content): the cat$(imn_comma) then for each style the style photo and the result.,style $(foreach s,$(IMN_STYLES),$(IMN)/styled-$(s).h5))
 	$(BIN)/cnn-render grid $(IMN_Q) --cols $(words x $(IMN_STYLES) $(IMN_STYLES)) --scale 1 --caption none -o $@ $<
 $(IMN)/synth-%.h5: $(IMN_DT) $(IMN_PH)/% | $(BIN)/cnn-style
 	@mkdir -p $(@D)
@@ -323,6 +326,6 @@ $(IMN)/synth-%.h5: $(IMN_DT) $(IMN_PH)/% | $(BIN)/cnn-style
 $(IMN)/texture-synth.h5: $(foreach s,$(IMN_SYNTH),$(IMN)/photo-$(s).h5 $(IMN)/synth-$(s).h5) | $(BIN)/cnn-images
 	$(BIN)/cnn-images $(IMN_Q) $^ -o $@
 $(IMN)/texture-synth.png: $(IMN)/texture-synth.h5 | $(BIN)/cnn-render
-	$(call caption,Tiny Darknet texture synthesis (Gatys: style loss only$(imn_comma) from noise: $(IMN_SYNTH_FLAGS)): each texture photo ($(basename $(IMN_SYNTH))) beside its synthesis)
+	$(call caption_finding,Tiny Darknet texture synthesis (Gatys: style loss only$(imn_comma) from noise: $(IMN_SYNTH_FLAGS)): each texture photo ($(basename $(IMN_SYNTH))) beside its synthesis.,style $(foreach s,$(IMN_SYNTH),$(IMN)/synth-$(s).h5))
 	$(BIN)/cnn-render grid $(IMN_Q) --cols 4 --scale 1 --caption none -o $@ $<
 endif

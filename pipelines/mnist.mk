@@ -147,7 +147,7 @@ mnist-figures: $(MNIST_FIGURES) mnist-occlusion
 $(MN)/conv1-weights.h5: $(MN_MODEL) | $(BIN)/cnn-extract-layer
 	$(BIN)/cnn-extract-layer -q --weights -m $< -l conv1 -o $@
 $(MN)/filters.png: $(MN)/conv1-weights.h5 | $(BIN)/cnn-render
-	$(call caption_finding,MNIST CNN: the 32 kernels (3x3) of conv1$(comma) each on its own scale symmetric around 0 (red: positive weight$(comma) the filter wants a bright pixel there; blue: negative; white: 0); numbers are the filter indices.,mnist-filters $<)
+	$(call caption_finding,MNIST CNN: the 32 kernels (3x3) of conv1$(comma) each on its own scale symmetric around 0 (red: positive weight$(comma) the filter wants a bright pixel there; blue: negative; white: 0); numbers are the filter indices.,filters $<)
 	$(BIN)/cnn-render filters -q --signed --cols 8 --scale 16 -o $@ $<
 
 # PCA of a layer's activations over the 2,000 test digits, coloured by digit.

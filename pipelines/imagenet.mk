@@ -93,7 +93,9 @@ IMN_GRID_B ?= --size 60 --stride 54
 # Patches at four depths (receptive fields 8, 26, 62 and 134 pixels); small
 # patches drawn larger.
 IMN_PATCH_LAYERS ?= leaky_re_lu_2 leaky_re_lu_6 leaky_re_lu_10 leaky_re_lu_14
-IMN_PATCH_CH    ?= 0-7
+IMN_PATCH_CH    ?= 0-5
+# The deepest patches (134 px) drawn at 96 px: the page stays light.
+IMN_PATCH_SIZE_leaky_re_lu_14 := 96
 IMN_PATCH_SCALE_leaky_re_lu_2 := 8
 IMN_PATCH_SCALE_leaky_re_lu_6 := 3
 IMN_PATCH_SCALE_leaky_re_lu_10 := 1
@@ -283,12 +285,13 @@ $(IMN)/patches-zf/%.h5: $(IMN)/patches/%.h5 $(IMN)/patches/%-proj.h5 | $(BIN)/cn
 	for c in $$(seq 0 $$(($(imn_nch) - 1))); do r=$$((9 * c)):$$((9 * c + 9)); \
 	  $(BIN)/cnn-images $(IMN_Q) --range $$r $(IMN)/patches/$*-proj.h5 -o $(@D)/.$*/$$c-a.h5 && \
 	  $(BIN)/cnn-images $(IMN_Q) --range $$r $(IMN)/patches/$*.h5 -o $(@D)/.$*/$$c-b.h5 || exit 1; done
-	$(BIN)/cnn-images $(IMN_Q) $$(for c in $$(seq 0 $$(($(imn_nch) - 1))); do \
+	$(BIN)/cnn-images $(IMN_Q) $(if $(IMN_PATCH_SIZE_$*),--size $(IMN_PATCH_SIZE_$*)) \
+	  $$(for c in $$(seq 0 $$(($(imn_nch) - 1))); do \
 	  printf '%s ' $(@D)/.$*/$$c-a.h5 $(@D)/.$*/$$c-b.h5; done) -o $@
 	rm -rf $(@D)/.$*
 imn_rf = $(shell $(BIN)/cnn-info $(IMN_DT) | awk '$$2 == "$(1)" { print $$(NF-2) }')
 $(IMN)/patches-%.png: $(IMN)/patches-zf/%.h5 $(IMN_PATCH_LAYERS:%=$(IMN)/patches/%.h5) | $(BIN)/cnn-render $(BIN)/cnn-info
-	$(call caption_finding,Tiny Darknet $* (receptive field $(call imn_rf,$*) pixels): for feature maps $(IMN_PATCH_CH)$(imn_comma) one per row$(imn_comma) the deconvnet projections of the 9 strongest activations over all $(words $(wildcard $(IMN_PH)/*.* $(DATA)/natural/*.*)) photos (left 9; grey 0$(imn_comma) lighter positive)$(imn_comma) then the 9 image patches (right 9: the receptive field of each activation).,patches $(IMN)/patches/$*.h5 $(IMN_PATCH_LAYERS:%=$(IMN)/patches/%.h5))
+	$(call caption_finding,Tiny Darknet $* (receptive field $(call imn_rf,$*) pixels): for feature maps $(IMN_PATCH_CH)$(imn_comma) one per row$(imn_comma) the deconvnet projections of the 9 strongest activations over all $(words $(wildcard $(IMN_PH)/*.* $(DATA)/natural/*.*)) photos (left 9; grey 0$(imn_comma) lighter positive)$(imn_comma) then the 9 image patches (right 9: the receptive field of each activation$(if $(IMN_PATCH_SIZE_$*),$(imn_comma) drawn at $(IMN_PATCH_SIZE_$*) px)).,patches $(IMN)/patches/$*.h5 $(IMN_PATCH_LAYERS:%=$(IMN)/patches/%.h5))
 	$(BIN)/cnn-render grid $(IMN_Q) --cols 18 --scale $(or $(IMN_PATCH_SCALE_$*),1) --caption none -o $@ $<
 
 # ---- gradient ascent on the input: a few classes, a few units

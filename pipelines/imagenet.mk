@@ -181,7 +181,7 @@ $(IMN)/grid-occlude.h5: $(IMN)/cat.h5 | $(BIN)/cnn-perturb $(BIN)/cnn-images
 	rm -f $(IMN)/grid-occlude-a.h5 $(IMN)/grid-occlude-b.h5
 $(IMN)/grid-occlude.png: $(IMN)/grid-occlude.cls.h5 $(IMN)/grid-occlude.h5 | $(BIN)/cnn-render
 	$(call caption_finding,Tiny Darknet: the cat with a grey square (0.5) over one part: 75 px squares (the lecture 250 px) on a 3x3 grid$(imn_comma) then 60 px squares (200 px) on a 4x4 grid; top-3 classes of each copy.,grid-occlude $<)
-	$(BIN)/cnn-render bars $(IMN_Q) -k 3 --cols 5 --images $(IMN)/grid-occlude.h5 -o $@ $<
+	$(BIN)/cnn-render bars $(IMN_Q) -k 3 --cols 3 --images $(IMN)/grid-occlude.h5 -o $@ $<
 
 # Shape: a whole cat (chelsea is a close-up: a threshold gives no outline)
 # and its silhouette from a mask traced by hand on the 224x224 centre crop of

@@ -211,7 +211,7 @@ def saliency(grad, guided, deconv):
     hi = max(out, key=lambda t: t[1])[0]
     lo = min(out, key=lambda t: t[1])[0]
     return ("The lecture: these maps show the input elements that most affect the class. "
-            "Share of all |attribution| in the top 5%% of pixels (mean over the photos): %s; "
+            "Here the share of all |attribution| in the top 5%% of pixels (mean over the photos) is %s; "
             "%s concentrates most, %s is the most diffuse."
             % (", ".join("%s %s" % (lab, pct(v)) for lab, v in out), hi, lo))
 
@@ -226,8 +226,8 @@ def gradcam(path):
         share = float(np.mean(x > 0.5 * x.max())) if x.max() > 0 else 0.0
         parts.append("%s %s" % (base(paths[i]).rsplit(".", 1)[0] if paths is not None else i,
                                 pct(share)))
-    return ("Like occlusion, Grad-CAM marks the region the class rests on, coarsely (the "
-            "layer is 14x14): the region above half its peak covers %s of each photo."
+    return ("Beyond the lecture: like occlusion, Grad-CAM marks the region the class rests on, coarsely (the "
+            "layer is 14x14). Here the region above half its peak covers %s of each photo."
             % ", ".join(parts))
 
 
@@ -369,8 +369,8 @@ def mnist_saliency(*paths):
         with h5py.File(p, "r") as f:
             m = dset(f, "maps")
         shares.append(np.mean([top_share(m[i], 0.05) for i in range(len(m))]))
-    return ("The lecture: these maps pick the input pixels that most affect the class. Share of "
-            "|d logit / d pixel| in the top 5%% of pixels: gradient %s, guided backprop %s, "
+    return ("The lecture: these maps pick the input pixels that most affect the class. Here the share of "
+            "|d logit / d pixel| in the top 5%% of pixels is: gradient %s, guided backprop %s, "
             "deconvnet %s." % tuple(pct(s) for s in shares))
 
 

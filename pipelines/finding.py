@@ -220,6 +220,7 @@ def gradcam(path):
     with h5py.File(path, "r") as f:
         m = dset(f, "maps")
         paths = dset(f, "paths") if "paths" in f else None
+        cam = f["cam"].shape[-2:] if "cam" in f else m.shape[-2:]
     parts = []
     for i in range(len(m)):
         x = m[i]
@@ -227,8 +228,8 @@ def gradcam(path):
         parts.append("%s %s" % (base(paths[i]).rsplit(".", 1)[0] if paths is not None else i,
                                 pct(share)))
     return ("Beyond the lecture: like occlusion, Grad-CAM marks the region the class rests on, coarsely (the "
-            "layer is 14x14). Here the region above half its peak covers %s of each photo."
-            % ", ".join(parts))
+            "layer is %dx%d). Here the region above half its peak covers %s of each photo."
+            % (cam[0], cam[1], ", ".join(parts)))
 
 
 def patch_corr(f):

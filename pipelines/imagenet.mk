@@ -153,11 +153,13 @@ $(IMN)/classify.h5: $(IMN_DT) $(IMN)/photos.h5 | $(BIN)/cnn-forward
 	$(BIN)/cnn-forward $(IMN_Q) -m $< $(IMN)/photos.h5 -o $@
 $(IMN)/classify-mobilenet.h5: $(IMN_MN) $(IMN)/photos.h5 | $(BIN)/cnn-forward
 	$(BIN)/cnn-forward $(IMN_Q) -m $< $(IMN)/photos.h5 -o $@
+# A model's parameter count, as cnn-info prints it.
+imn_params = $(shell $(BIN)/cnn-info $(1) | awk '$$1 == "total:" { print $$2 }')
 $(IMN)/classify.png: $(IMN)/classify.h5 $(IMN)/photos.h5 | $(BIN)/cnn-render
-	$(call caption_finding,Tiny Darknet (ImageNet-1k$(imn_comma) 1.0 M parameters): the top-5 classes and their probabilities for six photos (224x224 centre crops; the cat is skimage chelsea).,classify $<)
+	$(call caption_finding,Tiny Darknet (ImageNet-1k$(imn_comma) $(call imn_params,$(IMN_DT)) parameters): the top-5 classes and their probabilities for six photos (224x224 centre crops; the cat is skimage chelsea).,classify $<)
 	$(BIN)/cnn-render bars $(IMN_Q) --cols 3 --images $(IMN)/photos.h5 -o $@ $<
 $(IMN)/classify-mobilenet.png: $(IMN)/classify-mobilenet.h5 $(IMN)/photos.h5 | $(BIN)/cnn-render
-	$(call caption_finding,MobileNet v1 (width 0.25$(imn_comma) 0.5 M parameters): the top-5 classes of the same six photos.,classify $<)
+	$(call caption_finding,MobileNet v1 (width 0.25$(imn_comma) $(call imn_params,$(IMN_MN)) parameters): the top-5 classes of the same six photos.,classify $<)
 	$(BIN)/cnn-render bars $(IMN_Q) --cols 3 --images $(IMN)/photos.h5 -o $@ $<
 
 # ---- parts, shape or texture?
@@ -258,7 +260,7 @@ $(IMN)/saliency.png: $(IMN_SAL_H5) $(IMN)/saliency-photos.h5 | $(BIN)/cnn-render
 	$(BIN)/cnn-render heatmap $(IMN_Q) --attr --clip $(IMN_SAL_CLIP) --normalize tile \
 	  --images $(IMN)/saliency-photos.h5 --titles "gradient,guided backprop,deconvnet" -o $@ $(IMN_SAL_H5)
 $(IMN)/gradcam.png: $(IMN)/saliency/gradcam.h5 $(IMN)/saliency-photos.h5 | $(BIN)/cnn-render
-	$(call caption_finding,Tiny Darknet: Grad-CAM at $(IMN_OCC_LAYER) (14x14) for the predicted class over the same photos (viridis$(imn_comma) unsigned$(imn_comma) one range per photo$(imn_comma) clipped at its $(IMN_SAL_CLIP)% largest values).,gradcam $<)
+	$(call caption_finding,Tiny Darknet: Grad-CAM at $(IMN_OCC_LAYER) for the predicted class over the same photos (viridis$(imn_comma) unsigned$(imn_comma) one range per photo$(imn_comma) clipped at its $(IMN_SAL_CLIP)% largest values).,gradcam $<)
 	$(BIN)/cnn-render heatmap $(IMN_Q) --clip $(IMN_SAL_CLIP) --normalize tile --cols $(IMN_SAL_N) \
 	  --caption path$(imn_comma)target --images $(IMN)/saliency-photos.h5 -o $@ $<
 

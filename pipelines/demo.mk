@@ -10,6 +10,15 @@ DATA  ?= data/fetched
 # pipelines/report.def). Call it first in the recipe; no single quotes in TEXT.
 caption = @mkdir -p $(@D) && printf '%s\n' '$(strip $(1))' >$@.txt
 
+# $(call caption_finding,TEXT,KIND FILE...): the caption, then on the same
+# line the figure's finding: one sentence that pipelines/finding.py computes
+# from the pipeline's HDF5 files (the lecture's conclusion and our numbers);
+# the finding's command is the caption file's next line.
+FINDING ?= /usr/bin/python3 pipelines/finding.py
+caption_finding = @mkdir -p $(@D) && { printf '%s ' '$(strip $(1))'; \
+  $(FINDING) $(2) || echo '(no finding: pipelines/finding.py $(firstword $(2)) failed)'; \
+  printf '%s\n' '$(FINDING) $(strip $(2))'; } >$@.txt
+
 -include pipelines/mnist.mk
 -include pipelines/imagenet.mk
 -include pipelines/parallel.mk

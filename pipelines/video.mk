@@ -20,10 +20,18 @@
 # a video stream, or one with no frames stops with one line saying so and
 # leaves no output.
 #
+# VIDEO_UNIT=auto (the default) picks the unit from the clip's activations
+# (pipelines/finding.py pick-unit: among the maps whose peak is in the
+# layer's upper half, the one whose per-frame maximum varies most), so the
+# unit shown changes with the content; $(OUT)/video/NAME/unit.txt holds it.
+#
 # The demo (pipelines/demo.mk, when the pretrained Tiny Darknet exists)
-# makes a 3-second sample clip from a photo panned and zoomed by ffmpeg,
-# with the frame number drawn in each frame, and the report's figures
-# $(OUT)/video/activations.gif and $(OUT)/video/panel.png.
+# makes a sample clip in which the content changes: VIDEO_PHOTOS side by
+# side, a window panned across them (easing from one photo to the next) by
+# ffmpeg; and the report's
+# figures $(OUT)/video/deepvis.mp4 (the DeepVis view of every frame, H.264)
+# and $(OUT)/video/deepvis-poster.png (its frame where the unit is
+# strongest, also the video's poster).
 ifeq ($(.DEFAULT_GOAL),)
 .DEFAULT_GOAL := video
 endif
@@ -35,7 +43,7 @@ DATA ?= data/fetched
 VIDEO_SRC_MODEL ?= ../shared/models/darknet-tiny
 VIDEO_MODEL   ?= $(OUT)/models/darknet-tiny.h5
 VIDEO_LAYER   ?= leaky_re_lu_10
-VIDEO_UNIT    ?= 245
+VIDEO_UNIT    ?= auto
 VIDEO_METHOD  ?= guided
 VIDEO_SIZE    ?= 224x224
 VIDEO_DATASET ?= $(DATA)/photos224.h5
@@ -45,11 +53,12 @@ VIDEO_BATCH   ?= 32
 VIDEO_GIF_FPS ?= 10
 VIDEO_GIF_WIDTH ?= 480
 VIDEO_RENDER  ?= --highlight
-VIDEO_PHOTO   ?= $(DATA)/photos/skimage_chelsea.png
-VIDEO_SAMPLE_SECONDS ?= 3
+VIDEO_PHOTOS  ?= ml5_kitten.jpg coral_parrot.jpg ml5_bird.jpg coral_hot_dog.jpg coral_owl.jpg
+VIDEO_SAMPLE_SECONDS ?= 4
+VIDEO_SAMPLE_RATE ?= 25
+FINDING ?= /usr/bin/python3 pipelines/finding.py
 FFMPEG  ?= ffmpeg -nostdin -hide_banner -v error
 FFPROBE ?= ffprobe -v error
-VIDEO_FONT ?= /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf
 
 # $(call caption,TEXT) as in pipelines/demo.mk, for use without it.
 caption ?= @mkdir -p $(@D) && printf '%s\n' '$(strip $(1))' >$@.txt
@@ -61,8 +70,6 @@ $(OUT)/models/darknet-tiny.h5: $(VIDEO_SRC_MODEL)/model.json $(BIN)/cnn-import
 	@mkdir -p $(@D)
 	$(BIN)/cnn-import -q $(VIDEO_SRC_MODEL) -o $@
 endif
-
-VIDEO_UNIT_H5 := $(OUT)/video/patches-$(VIDEO_LAYER)-$(VIDEO_UNIT).h5
 
 # $(call video_rules,NAME,SOURCE): every step from SOURCE to NAME.mp4/.gif.
 define video_rules
@@ -86,20 +93,30 @@ $(OUT)/video/$(1)/acts.h5: $(OUT)/video/$(1)/frames.h5 $(VIDEO_MODEL) $(BIN)/cnn
 	$(BIN)/cnn-forward -q --threads $(VIDEO_JOBS) --batch $(VIDEO_BATCH) -m $(VIDEO_MODEL) \
 	    -l $(VIDEO_LAYER) $$< -o $$@
 
-$(OUT)/video/$(1)/unit.h5: $(OUT)/video/$(1)/frames.h5 $(VIDEO_MODEL) $(BIN)/cnn-saliency
+# The unit shown: VIDEO_UNIT, or with auto the one that varies most.
+$(OUT)/video/$(1)/unit.txt: $(OUT)/video/$(1)/acts.h5
+	$(if $(filter auto,$(VIDEO_UNIT)),$(FINDING) pick-unit $$< >$$@.tmp,echo $(VIDEO_UNIT) >$$@.tmp)
+	@mv $$@.tmp $$@
+
+$(OUT)/video/$(1)/unit.h5: $(OUT)/video/$(1)/frames.h5 $(OUT)/video/$(1)/unit.txt $(VIDEO_MODEL) $(BIN)/cnn-saliency
 	$(BIN)/cnn-saliency -q --threads $(VIDEO_JOBS) --batch $(VIDEO_BATCH) -m $(VIDEO_MODEL) \
-	    -M $(VIDEO_METHOD) -t unit=$(VIDEO_LAYER):$(VIDEO_UNIT) $$< -o $$@
+	    -M $(VIDEO_METHOD) -t unit=$(VIDEO_LAYER):$$$$(cat $(OUT)/video/$(1)/unit.txt) $$< -o $$@
+
+# The unit's top 9 patches over the dataset.
+$(OUT)/video/$(1)/patches.h5: $(OUT)/video/$(1)/unit.txt $(VIDEO_DATASET) $(VIDEO_MODEL) $(BIN)/cnn-patches
+	$(BIN)/cnn-patches -q --threads $(VIDEO_JOBS) -m $(VIDEO_MODEL) -l $(VIDEO_LAYER) -k 9 \
+	    -c $$$$(cat $$<) $(VIDEO_DATASET) -o $$@
 
 # One PNG per frame, named by frame number from 0; GNU Parallel shards.
 $(OUT)/video/$(1)/render/.done: $(OUT)/video/$(1)/acts.h5 $(OUT)/video/$(1)/unit.h5 \
-                                $(VIDEO_UNIT_H5) $(BIN)/cnn-render
+                                $(OUT)/video/$(1)/patches.h5 $(BIN)/cnn-render
 	@rm -rf $(OUT)/video/$(1)/render.tmp && mkdir -p $(OUT)/video/$(1)/render.tmp
 	n=$$$$($(BIN)/cnn-info --rows $(OUT)/video/$(1)/acts.h5) && \
 	seq 0 $(VIDEO_CHUNK) $$$$((n - 1)) | awk '{ print $$$$1, $$$$1 + $(VIDEO_CHUNK) }' | \
 	parallel --will-cite -j $(VIDEO_JOBS) --colsep ' ' --halt now,fail=1 \
 	  $(BIN)/cnn-render activations -q -l $(VIDEO_LAYER) --label frame $(VIDEO_RENDER) \
-	    --images $(OUT)/video/$(1)/frames.h5 --unit $(VIDEO_UNIT) \
-	    --projection $(OUT)/video/$(1)/unit.h5 --patches $(VIDEO_UNIT_H5) \
+	    --images $(OUT)/video/$(1)/frames.h5 --unit $$$$(cat $(OUT)/video/$(1)/unit.txt) \
+	    --projection $(OUT)/video/$(1)/unit.h5 --patches $(OUT)/video/$(1)/patches.h5 \
 	    --range {1}:{2} -o $(OUT)/video/$(1)/render.tmp/%06d.png \
 	    $(OUT)/video/$(1)/acts.h5 \
 	  || { rm -rf $(OUT)/video/$(1)/render.tmp; exit 1; }
@@ -122,12 +139,6 @@ $(OUT)/video/$(1).gif: $(OUT)/video/$(1)/render/.done
 	@mv $(OUT)/video/.$(1).gif.tmp $$@
 endef
 
-# The unit's top 9 patches over the dataset (once per layer and unit).
-$(VIDEO_UNIT_H5): $(VIDEO_DATASET) $(VIDEO_MODEL) $(BIN)/cnn-patches
-	@mkdir -p $(@D)
-	$(BIN)/cnn-patches -q --threads $(VIDEO_JOBS) -m $(VIDEO_MODEL) -l $(VIDEO_LAYER) -k 9 \
-	    -c $(VIDEO_UNIT) $(VIDEO_DATASET) -o $@
-
 .PHONY: video
 ifdef VIDEO
 ifeq ($(wildcard $(VIDEO)),)
@@ -143,57 +154,62 @@ video:
 	@echo "video: give the clip: make -f pipelines/demo.mk video VIDEO=clip.mp4" >&2; exit 2
 endif
 
-# The sample clip: a photo zoomed and panned by ffmpeg at 30 frames a
-# second, 224x224, with each frame's number drawn in its corner.
-$(OUT)/video/sample-src.mp4: $(VIDEO_PHOTO)
+# The sample clip: VIDEO_PHOTOS (448x448 centre crops) side by side, a
+# 448x448 window panned across them in VIDEO_SAMPLE_SECONDS (resting on
+# each photo, easing between them: smoothstep of the fraction of the way),
+# scaled to 224x224 at VIDEO_SAMPLE_RATE frames a second. No frame number
+# is drawn in the picture (the view's title names the frame): units of
+# leaky_re_lu_10 answer to the digits' edges, and the most varying one was
+# a text detector on the counter.
+video_n := $(words $(VIDEO_PHOTOS))
+video_pan := st(0,min(t*$(video_n)/$(VIDEO_SAMPLE_SECONDS)-0.5,$(video_n)-1));st(0,max(ld(0),0));st(1,ld(0)-floor(ld(0)));448*(floor(ld(0))+ld(1)*ld(1)*(3-2*ld(1)))
+video_in := $(foreach p,$(VIDEO_PHOTOS),-loop 1 -framerate $(VIDEO_SAMPLE_RATE) -t $(VIDEO_SAMPLE_SECONDS) -i $(DATA)/photos/$(p))
+video_fc := $(foreach i,$(shell seq 0 $$(($(video_n) - 1))),[$(i):v]scale=448:448:force_original_aspect_ratio=increase,crop=448:448,setsar=1[v$(i)];)$(foreach i,$(shell seq 0 $$(($(video_n) - 1))),[v$(i)])hstack=inputs=$(video_n),crop=448:448:x='$(video_pan)':y=0,scale=224:224
+$(OUT)/video/sample-src.mp4: $(addprefix $(DATA)/photos/,$(VIDEO_PHOTOS))
 	@mkdir -p $(@D)
-	$(FFMPEG) -y -loop 1 -i $< -vf "scale=448:448:force_original_aspect_ratio=increase,crop=448:448,zoompan=z='1+0.4*on/($(VIDEO_SAMPLE_SECONDS)*30)':x='iw/2-iw/zoom/2+40*sin(on/12)':y='ih/2-ih/zoom/2':d=1:s=224x224:fps=30,drawtext=fontfile=$(VIDEO_FONT):text='%{frame_num}':x=w-tw-6:y=h-th-6:fontsize=20:fontcolor=white:box=1:boxcolor=black@0.7" \
-	    -frames:v $$(($(VIDEO_SAMPLE_SECONDS) * 30)) -r 30 -c:v libx264 -pix_fmt yuv420p \
-	    -f mp4 $(@D)/.sample-src.mp4.tmp
+	$(FFMPEG) -y $(video_in) -filter_complex "$(video_fc)" \
+	    -frames:v $$(($(VIDEO_SAMPLE_SECONDS) * $(VIDEO_SAMPLE_RATE))) -r $(VIDEO_SAMPLE_RATE) \
+	    -c:v libx264 -pix_fmt yuv420p -f mp4 $(@D)/.sample-src.mp4.tmp
 	@mv $(@D)/.sample-src.mp4.tmp $@
 $(eval $(call video_rules,sample,$(OUT)/video/sample-src.mp4))
 
-# Report figures (pipelines/report.def, section deepvis).
-VIDEO_GIF_CAPTION = Tiny Darknet $(VIDEO_LAYER): all its feature maps for every frame of a \
-  $(VIDEO_SAMPLE_SECONDS)-second clip (a photo panned and zoomed by ffmpeg; frame number \
-  bottom right), the strongest map outlined in red; below, unit $(VIDEO_UNIT) (blue \
-  outline): its map over the frame, its $(VIDEO_METHOD) backprop projection for the frame \
-  and its top 9 patches over the sample photos. GIF at $(VIDEO_GIF_FPS) of the 30 frames \
-  a second (the MP4 $(OUT)/video/sample.mp4 has them all).
-VIDEO_PANEL_CAPTION = The Deep Visualization Toolbox view of the cat photo: Tiny Darknet \
-  $(VIDEO_LAYER) (strongest map outlined in red) and unit $(VIDEO_UNIT): its map over the \
-  image, its $(VIDEO_METHOD) backprop projection for this image, its top 9 patches over \
-  the sample photos.
-$(OUT)/video/activations.gif: $(OUT)/video/sample.gif
-	$(call caption,$(VIDEO_GIF_CAPTION))
-	@V=$(OUT)/video/sample; printf '%s\n' \
-	  '$(FFMPEG) -i $(OUT)/video/sample-src.mp4 -fps_mode passthrough '"$$V"'/frames/%06d.png' \
-	  '$(BIN)/cnn-images --size $(VIDEO_SIZE) --crop center --rgb '"$$V"'/frames -o '"$$V"'/frames.h5' \
-	  '$(BIN)/cnn-forward -m $(VIDEO_MODEL) -l $(VIDEO_LAYER) '"$$V"'/frames.h5 -o '"$$V"'/acts.h5' \
-	  '$(BIN)/cnn-saliency -m $(VIDEO_MODEL) -M $(VIDEO_METHOD) -t unit=$(VIDEO_LAYER):$(VIDEO_UNIT) '"$$V"'/frames.h5 -o '"$$V"'/unit.h5' \
-	  '$(BIN)/cnn-patches -m $(VIDEO_MODEL) -l $(VIDEO_LAYER) -k 9 -c $(VIDEO_UNIT) $(VIDEO_DATASET) -o $(VIDEO_UNIT_H5)' \
-	  'parallel -j $(VIDEO_JOBS) $(BIN)/cnn-render activations -l $(VIDEO_LAYER) --label frame $(VIDEO_RENDER) --images '"$$V"'/frames.h5 --unit $(VIDEO_UNIT) --projection '"$$V"'/unit.h5 --patches $(VIDEO_UNIT_H5) --range {1}:{2} -o '"$$V"'/render/%06d.png '"$$V"'/acts.h5' \
-	  '$(FFMPEG) -framerate 30 -i '"$$V"'/render/%06d.png -vf fps=$(VIDEO_GIF_FPS),scale=$(VIDEO_GIF_WIDTH):-1,palettegen/paletteuse $(OUT)/video/sample.gif' >>$@.txt
-	cp $< $(@D)/.activations.gif.tmp && mv $(@D)/.activations.gif.tmp $@
+# Report figures (pipelines/report.def, section deepvis): the MP4 of the
+# sample clip and its poster frame, with captions and findings.
+VS := $(OUT)/video/sample
+VIDEO_MP4_CAPTION = Tiny Darknet $(VIDEO_LAYER): all its feature maps for every frame of a \
+  $(VIDEO_SAMPLE_SECONDS)-second clip in which the content changes ($(VIDEO_PHOTOS) side by \
+  side$(comma) a window panned across them by ffmpeg; the frame number is in the title)$(comma) the \
+  strongest map outlined in red; below$(comma) the unit that varies most over the clip (blue \
+  outline): its map over the frame$(comma) its $(VIDEO_METHOD) backprop projection for the frame \
+  and its top 9 patches over the sample photos. H.264 at $(VIDEO_SAMPLE_RATE) frames a second \
+  (video/deepvis.mp4 beside this page).
+comma := ,
+$(OUT)/video/deepvis.mp4: $(OUT)/video/sample.mp4 $(VS)/unit.txt $(VS)/acts.h5
+	@{ printf '%s ' '$(strip $(VIDEO_MP4_CAPTION))'; \
+	   $(FINDING) video $(VS)/acts.h5 $$(cat $(VS)/unit.txt) || echo '(no finding: pipelines/finding.py video failed)'; \
+	   printf '%s\n' '$(FINDING) video $(VS)/acts.h5 $$(cat $(VS)/unit.txt)'; } >$@.txt
+	@printf '%s\n' \
+	  '$(FFMPEG) $(video_in) -filter_complex "$(subst ','\'',$(video_fc))" -frames:v $(shell echo $$(($(VIDEO_SAMPLE_SECONDS) * $(VIDEO_SAMPLE_RATE)))) -r $(VIDEO_SAMPLE_RATE) -c:v libx264 -pix_fmt yuv420p $(OUT)/video/sample-src.mp4' \
+	  '$(FFMPEG) -i $(OUT)/video/sample-src.mp4 -fps_mode passthrough $(VS)/frames/%06d.png' \
+	  '$(BIN)/cnn-images --size $(VIDEO_SIZE) --crop center --rgb $(VS)/frames -o $(VS)/frames.h5' \
+	  '$(BIN)/cnn-forward -m $(VIDEO_MODEL) -l $(VIDEO_LAYER) $(VS)/frames.h5 -o $(VS)/acts.h5' \
+	  '$(FINDING) pick-unit $(VS)/acts.h5 >$(VS)/unit.txt' \
+	  '$(BIN)/cnn-saliency -m $(VIDEO_MODEL) -M $(VIDEO_METHOD) -t unit=$(VIDEO_LAYER):$$(cat $(VS)/unit.txt) $(VS)/frames.h5 -o $(VS)/unit.h5' \
+	  '$(BIN)/cnn-patches -m $(VIDEO_MODEL) -l $(VIDEO_LAYER) -k 9 -c $$(cat $(VS)/unit.txt) $(VIDEO_DATASET) -o $(VS)/patches.h5' \
+	  'parallel -j $(VIDEO_JOBS) $(BIN)/cnn-render activations -l $(VIDEO_LAYER) --label frame $(VIDEO_RENDER) --images $(VS)/frames.h5 --unit $$(cat $(VS)/unit.txt) --projection $(VS)/unit.h5 --patches $(VS)/patches.h5 --range {1}:{2} -o $(VS)/render/%06d.png $(VS)/acts.h5' \
+	  '$(FFMPEG) -framerate $(VIDEO_SAMPLE_RATE) -start_number 0 -i $(VS)/render/%06d.png -vf pad=ceil(iw/2)*2:ceil(ih/2)*2:color=white -c:v libx264 -pix_fmt yuv420p $(OUT)/video/sample.mp4' >>$@.txt
+	cp $< $(@D)/.deepvis.mp4.tmp && mv $(@D)/.deepvis.mp4.tmp $@
 
-$(OUT)/video/panel/photo.h5: $(VIDEO_PHOTO) $(BIN)/cnn-images
-	@mkdir -p $(@D)
-	$(BIN)/cnn-images -q --size $(VIDEO_SIZE) --crop center --rgb $< -o $@
-$(OUT)/video/panel/acts.h5: $(OUT)/video/panel/photo.h5 $(VIDEO_MODEL) $(BIN)/cnn-forward
-	$(BIN)/cnn-forward -q -m $(VIDEO_MODEL) -l $(VIDEO_LAYER) $< -o $@
-$(OUT)/video/panel/unit.h5: $(OUT)/video/panel/photo.h5 $(VIDEO_MODEL) $(BIN)/cnn-saliency
-	$(BIN)/cnn-saliency -q -m $(VIDEO_MODEL) -M $(VIDEO_METHOD) \
-	    -t unit=$(VIDEO_LAYER):$(VIDEO_UNIT) $< -o $@
-$(OUT)/video/panel.png: $(OUT)/video/panel/acts.h5 $(OUT)/video/panel/unit.h5 \
-                        $(VIDEO_UNIT_H5) $(OUT)/video/panel/photo.h5 $(BIN)/cnn-render
-	$(call caption,$(VIDEO_PANEL_CAPTION))
-	@printf '%s\n' '$(BIN)/cnn-render activations -l $(VIDEO_LAYER) --highlight --images $(OUT)/video/panel/photo.h5 --unit $(VIDEO_UNIT) --projection $(OUT)/video/panel/unit.h5 --patches $(VIDEO_UNIT_H5) $(OUT)/video/panel/acts.h5 -o $@' >>$@.txt
-	$(BIN)/cnn-render activations -q -l $(VIDEO_LAYER) --highlight \
-	    --images $(OUT)/video/panel/photo.h5 --unit $(VIDEO_UNIT) \
-	    --projection $(OUT)/video/panel/unit.h5 --patches $(VIDEO_UNIT_H5) \
-	    $(OUT)/video/panel/acts.h5 -o $@
+# The poster: the rendered frame where the unit's maximum is largest.
+$(OUT)/video/deepvis-poster.png: $(OUT)/video/sample.mp4 $(VS)/unit.txt $(VS)/acts.h5
+	@u=$$(cat $(VS)/unit.txt) && f=$$($(FINDING) pick-frame $(VS)/acts.h5 $$u) && \
+	 printf '%s\n' "The poster frame of the clip above (the Deep Visualization Toolbox view of one frame): frame $$f, where unit $$u of $(VIDEO_LAYER) is strongest." \
+	   '$(FINDING) pick-frame $(VS)/acts.h5 $$(cat $(VS)/unit.txt)' \
+	   'cp $(VS)/render/FRAME.png $@ (FRAME: that number, 6 digits)' >$@.txt && \
+	 cp $(VS)/render/$$(printf %06d $$f).png $(@D)/.deepvis-poster.png.tmp
+	@mv $(@D)/.deepvis-poster.png.tmp $@
 
 # In the demo only with the pretrained model (else silently nothing).
 ifneq ($(wildcard $(VIDEO_SRC_MODEL)/model.json),)
-DEMO_TARGETS += $(OUT)/video/activations.gif $(OUT)/video/panel.png $(OUT)/video/sample.mp4
+DEMO_TARGETS += $(OUT)/video/deepvis.mp4 $(OUT)/video/deepvis-poster.png
 endif

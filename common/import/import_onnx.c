@@ -2568,7 +2568,8 @@ static void f_instnorm(onnx_ctx *x)
     free(name);
 }
 
-/* Resize (opset 10+) and Upsample (7-9) over H and W: nearest or linear;
+/* Resize (opset 10+) and Upsample (7-9) over H and W: nearest, linear or
+ * cubic (Keys' kernel, cubic_coeff_a; edges clamped, exclude_outside 0);
  * the coordinate modes and nearest roundings our Resize op knows. */
 static void op_resize_onnx(onnx_ctx *x)
 {
@@ -2578,9 +2579,9 @@ static void op_resize_onnx(onnx_ctx *x)
     int up = !strcmp(x->np->op_type, "Upsample");
     char mb[32], cb[48], nb[48];
     const char *mode = attr_str(x, "mode", "nearest", mb, sizeof mb);
-    int linear = !strcmp(mode, "linear") || !strcmp(mode, "bilinear");
+    int linear = !strcmp(mode, "linear") || !strcmp(mode, "bilinear") ? 1 : !strcmp(mode, "cubic") ? 2 : 0;
     if (!linear && strcmp(mode, "nearest"))
-        ndie(x, "mode '%s' is not supported (nearest and linear are)", mode);
+        ndie(x, "mode '%s' is not supported (nearest, linear and cubic are)", mode);
     int coord = 1, nearest = 0;   /* before opset 11: asymmetric, floor */
     if (!up && x->opset >= 11) {
         static const char *cm[] = { "half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel" };
@@ -2650,6 +2651,8 @@ static void op_resize_onnx(onnx_ctx *x)
     node_set1(nd, "mode", linear);
     node_set1(nd, "coord", coord);
     node_set1(nd, "nearest", nearest);
+    if (linear == 2)
+        node_set1(nd, "cubic_a", attr_float(x, "cubic_coeff_a", -0.75f));
     if (sc[2] > 0) {
         double v[2] = { sc[2], sc[3] };
         node_set(nd, "scale", 2, v);

@@ -4,7 +4,8 @@
 # PyTorch to 1e-4: ConvTranspose with output_shape (growing and cropping
 # the natural size, with dilation and output_padding) and with auto_pad
 # SAME_UPPER / SAME_LOWER (grouped too); Sum of three and four computed
-# tensors. Bad input: one line naming node, op and opset; no output file.
+# tensors; Resize cubic as PyTorch exports bicubic F.interpolate (scale 2,
+# sizes up and down, align_corners both ways). Bad input: one line naming node, op and opset; no output file.
 . "$(dirname "$0")/../lib.sh"
 REF=$TOP/tests/ref/onnx_ops_ref.py
 DRV=$TOP/${BUILD:-build}/tests/engine_driver

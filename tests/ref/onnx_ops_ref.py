@@ -16,7 +16,9 @@ reference is PyTorch's conv_transpose2d without padding, then cropped (or
 padded with zeros) to the ONNX spec's pads: total = s (in - 1) +
 output_padding + (k - 1) d + 1 - out, total // 2 at the start under
 SAME_UPPER and NOTSET, at the end under SAME_LOWER; the bias is added last.
-Sum of three computed tensors: the sum of three convolutions.
+Sum of three computed tensors: the sum of three convolutions. Resize cubic
+as PyTorch exports F.interpolate(mode='bicubic') (up, down, align_corners
+both ways): PyTorch's own bicubic.
 """
 import os
 import sys
@@ -76,6 +78,22 @@ def sum_case(n):
     return nodes, inits, 3, (7, 6), ref
 
 
+def bicubic_case(size=None, scale=None, align=False, hw=(6, 7), opset=13):
+    """F.interpolate(mode='bicubic') as torch.onnx.export writes it (Resize
+    cubic, cubic_coeff_a -0.75); the reference is PyTorch's own bicubic."""
+    def ref(x):
+        return F.interpolate(x, size=size, scale_factor=scale, mode='bicubic', align_corners=align)
+
+    class M(torch.nn.Module):
+        def forward(self, x):
+            return ref(x)
+
+    def export(path):
+        torch.onnx.export(M(), torch.zeros((1, 3) + tuple(hw)), path, opset_version=opset,
+                          input_names=['x'], output_names=['y'])
+    return export, None, 3, hw, ref
+
+
 CASES = {
     # output_shape above the natural size on H (an extra bias-only row at
     # the end), below it on W (a column cropped)
@@ -85,6 +103,10 @@ CASES = {
     'ct_same_upper_grouped': lambda: ct_case(4, 6, 4, 2, 1, 2, (6, 5), auto_pad='SAME_UPPER'),
     'ct_output_shape_dilated': lambda: ct_case(3, 4, 3, 3, 2, 1, (4, 5), output_shape=(14, 17),
                                                output_padding=(1, 0)),
+    'bicubic_x2': lambda: bicubic_case(scale=2),
+    'bicubic_size_align_corners': lambda: bicubic_case(size=(11, 9), align=True, opset=11),
+    'bicubic_down': lambda: bicubic_case(size=(4, 5), hw=(9, 10), opset=17),
+    'bicubic_down_align_corners': lambda: bicubic_case(size=(5, 3), hw=(9, 10), align=True),
     'sum3': lambda: sum_case(3),
     'sum4': lambda: sum_case(4),
 }
@@ -101,7 +123,10 @@ def cmd_export(base):
         d = os.path.join(base, name)
         os.makedirs(d, exist_ok=True)
         nodes, inits, cin, hw, ref = make()
-        save(os.path.join(d, 'model.onnx'), nodes, inits, cin, hw)
+        if callable(nodes):          # exported by torch.onnx.export
+            nodes(os.path.join(d, 'model.onnx'))
+        else:
+            save(os.path.join(d, 'model.onnx'), nodes, inits, cin, hw)
         rng = np.random.default_rng(7)
         x = rng.random((N, cin) + tuple(hw)).astype(np.float32)
         xt = torch.from_numpy(x).double().requires_grad_(True)

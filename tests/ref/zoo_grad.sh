@@ -12,8 +12,9 @@
 # each layer rescaled to unit output over sample images.
 # alexnet and vgg run at 224x224 (their classifier reads 6x6 and 7x7 maps)
 # with the 4096-wide Linear layers cut to 256.
-# ZOO_FULL=1 adds the big ones: wide_resnet50_2, vgg11_bn, googlenet and
-# inception_v3 (299x299, the Winograd path's precision on a deep net).
+# ZOO_FULL=1 adds mnasnet0_5, regnet_x_400mf and the big ones:
+# wide_resnet50_2, vgg11_bn, googlenet and inception_v3 (299x299, the
+# Winograd path's precision on a deep net). ZOO_GRAD_CASES picks cases.
 . "$(dirname "$0")/../lib.sh"
 REF=$TOP/tests/ref/zoo_grad_ref.py
 
@@ -27,11 +28,12 @@ done
 
 # ARCH:OPSET:SIZE:LAYER (the Grad-CAM module)
 CASES="resnet50:11:64:layer4 resnext50_32x4d:12:64:layer4.2 densenet121:15:64:features.denseblock4
-squeezenet1_1:16:64:features.12 alexnet:17:224:features.11 mobilenet_v2:13:64:features.18"
+squeezenet1_1:16:64:features.12 alexnet:17:224:features.11 mobilenet_v2:14:64:features.18
+shufflenet_v2_x0_5:12:64:conv5 regnet_y_400mf:13:64:trunk_output"
 if [ -n "${ZOO_GRAD_CASES:-}" ]; then
     CASES=$ZOO_GRAD_CASES    # a subset, while working on one family
 elif [ -n "${ZOO_FULL:-}" ]; then
-    CASES="$CASES wide_resnet50_2:14:64:layer4 vgg11_bn:14:224:features.27 googlenet:12:96:inception5b
+    CASES="$CASES mnasnet0_5:12:64:layers regnet_x_400mf:13:64:trunk_output.block4 wide_resnet50_2:14:64:layer4 vgg11_bn:14:224:features.27 googlenet:12:96:inception5b
 inception_v3:13:299:Mixed_7c"
 fi
 # one Python process exports them all: torch takes seconds to load

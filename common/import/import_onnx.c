@@ -2568,7 +2568,8 @@ static void f_instnorm(onnx_ctx *x)
     free(name);
 }
 
-/* Resize (opset 10+) and Upsample (7-9) over H and W: nearest or linear;
+/* Resize (opset 10+) and Upsample (7-9) over H and W: nearest, linear or
+ * cubic (Keys' kernel, cubic_coeff_a; edges clamped, exclude_outside 0);
  * the coordinate modes and nearest roundings our Resize op knows. */
 static void op_resize_onnx(onnx_ctx *x)
 {
@@ -2578,9 +2579,9 @@ static void op_resize_onnx(onnx_ctx *x)
     int up = !strcmp(x->np->op_type, "Upsample");
     char mb[32], cb[48], nb[48];
     const char *mode = attr_str(x, "mode", "nearest", mb, sizeof mb);
-    int linear = !strcmp(mode, "linear") || !strcmp(mode, "bilinear");
+    int linear = !strcmp(mode, "linear") || !strcmp(mode, "bilinear") ? 1 : !strcmp(mode, "cubic") ? 2 : 0;
     if (!linear && strcmp(mode, "nearest"))
-        ndie(x, "mode '%s' is not supported (nearest and linear are)", mode);
+        ndie(x, "mode '%s' is not supported (nearest, linear and cubic are)", mode);
     int coord = 1, nearest = 0;   /* before opset 11: asymmetric, floor */
     if (!up && x->opset >= 11) {
         static const char *cm[] = { "half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel" };
@@ -2650,6 +2651,8 @@ static void op_resize_onnx(onnx_ctx *x)
     node_set1(nd, "mode", linear);
     node_set1(nd, "coord", coord);
     node_set1(nd, "nearest", nearest);
+    if (linear == 2)
+        node_set1(nd, "cubic_a", attr_float(x, "cubic_coeff_a", -0.75f));
     if (sc[2] > 0) {
         double v[2] = { sc[2], sc[3] };
         node_set(nd, "scale", 2, v);
@@ -2659,7 +2662,46 @@ static void op_resize_onnx(onnx_ctx *x)
     free(name);
 }
 
-/* ConvTranspose: 2-D, pads given (no output_shape). */
+/* ConvTranspose's pads from output_shape or auto_pad SAME_UPPER/LOWER
+ * (ONNX: total = s (in - 1) + output_padding + (k - 1) d + 1 - out; SAME
+ * outputs in x s; SAME_UPPER and NOTSET pad total/2 at the start, the
+ * rest at the end, SAME_LOWER the other way round). A negative end pad
+ * (output_shape above the natural size) grows output_padding. */
+static void convtranspose_pads(onnx_ctx *x, const onnx_value *in, spatial *sp, int64_t *op)
+{
+    char buf[32];
+    const char *ap = attr_str(x, "auto_pad", "NOTSET", buf, sizeof buf);
+    int same = !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER");
+    if (!same && strcmp(ap, "NOTSET") && strcmp(ap, "VALID"))
+        ndie(x, "auto_pad '%s' is not supported", ap);
+    int64_t os[4];
+    int n = attr_ints(x, "output_shape", os, 4);
+    if (n >= 0 && n != 2 && n != 4)
+        ndie(x, "output_shape has %d values (2 expected: H, W)", n);
+    if (n < 0 && !same) {
+        if (!strcmp(ap, "VALID"))
+            for (int k = 0; k < 4; k++)
+                sp->p[k] = 0;
+        return;
+    }
+    for (int k = 0; k < 2; k++) {
+        int64_t i = in->shape[1 + k];
+        int64_t out = n >= 0 ? os[n - 2 + k] : i * sp->s[k];
+        if (out < 1 || out > ONNX_MAX_DIM)
+            ndie(x, "output_shape %lld is not supported", (long long)out);
+        int64_t tot = sp->s[k] * (i - 1) + op[k] + (sp->k[k] - 1) * sp->d[k] + 1 - out;
+        int64_t half = tot / 2;
+        int64_t pb = strcmp(ap, "SAME_LOWER") ? half : tot - half, pe = tot - pb;
+        if (pb < 0)
+            ndie(x, "output_shape %lld needs the output to grow at its start, which is not supported",
+                 (long long)out);
+        if (pe < 0)
+            op[k] -= pe, pe = 0;
+        sp->p[k] = pb, sp->p[k + 2] = pe;
+    }
+}
+
+/* ConvTranspose: 2-D; pads given, or made from output_shape or auto_pad. */
 static void op_convtranspose(onnx_ctx *x)
 {
     onnx_value *in = in_dyn(x, 0, 0);
@@ -2670,18 +2712,17 @@ static void op_convtranspose(onnx_ctx *x)
     if (w->isint || w->ndim != 4 || w->dims[0] != cin || g < 1 || cin % g)
         ndie(x, "the weight must be a float Cin x Cout/group x kh x kw tensor with Cin = %lld",
              (long long)cin);
-    if (attr_find(x->np, "output_shape"))
-        ndie(x, "output_shape is not supported (give pads and output_padding)");
     spatial sp;
     sp.k[0] = w->dims[2];
     sp.k[1] = w->dims[3];
     spatial_attrs(x, in, &sp, 0);
-    char buf[32];
-    if (strcmp(attr_str(x, "auto_pad", "NOTSET", buf, sizeof buf), "NOTSET") &&
-        strcmp(buf, "VALID"))
-        ndie(x, "auto_pad '%s' is not supported", buf);
     int64_t op[2] = { 0, 0 };
     spatial_list(x, "output_padding", 2, op);
+    convtranspose_pads(x, in, &sp, op);
+    for (int k = 0; k < 2; k++)
+        if (op[k] >= sp.s[k] && op[k] >= sp.d[k])
+            ndie(x, "output_padding (or output_shape) adds %lld rows or columns; below the stride "
+                 "%lld is supported", (long long)op[k], (long long)sp.s[k]);
     int64_t cout = w->dims[1] * g;
     onnx_const *b = NULL;
     if (has_in(x, 2)) {
@@ -3053,12 +3094,43 @@ static void f_add(onnx_ctx *x) { op_arith(x, "Add"); }
 static void f_sub(onnx_ctx *x) { op_arith(x, "Sub"); }
 static void f_mul(onnx_ctx *x) { op_arith(x, "Mul"); }
 static void f_div(onnx_ctx *x) { op_arith(x, "Div"); }
+/* Sum: one input is that input; two, an Add (op_arith: broadcasting,
+ * constants); more, one Add node of computed tensors of one shape. */
 static void f_sum(onnx_ctx *x)
 {
-    if (nin(x) == 1)
+    int n = nin(x);
+    if (n == 1) {
         out_alias(x, in_dyn(x, 0, 0));
-    else
+        return;
+    }
+    if (n == 2) {
         op_arith(x, "Sum");
+        return;
+    }
+    onnx_value **ins = xmalloc((size_t)n * sizeof *ins);
+    for (int k = 0; k < n; k++) {
+        if (in_val(x, k)->kind != VAL_DYN)
+            ndie(x, "Sum of %d inputs with a constant one (input %d) is not supported "
+                 "(only of computed tensors of one shape)", n, k);
+        ins[k] = in_dyn(x, k, IN_NHWC);
+    }
+    int nonneg = 1;
+    for (int k = 0; k < n; k++) {
+        const onnx_value *p = ins[k], *q = ins[0];
+        if (p->rank != q->rank || p->nhwc != q->nhwc || memcmp(p->shape, q->shape, sizeof p->shape))
+            ndie(x, "Sum of %d inputs shaped %s and %s is not supported (more than 2 inputs "
+                 "must share one shape)", n,
+                 tensor_shape_str(q->rank - 1, q->shape, (char[96]){ 0 }, 96),
+                 tensor_shape_str(p->rank - 1, p->shape, (char[96]){ 0 }, 96));
+        nonneg &= p->nonneg;
+    }
+    char *name = our_name(x);
+    add_node(x, name, OP_ADD, n, ins);
+    int nhwc = ins[0]->nhwc, rank = ins[0]->rank;
+    int64_t shape[3] = { ins[0]->shape[0], ins[0]->shape[1], ins[0]->shape[2] };
+    free(ins);
+    out_dyn(x, name, rank, shape, nonneg)->nhwc = nhwc;
+    free(name);
 }
 static void f_identity(onnx_ctx *x) { out_alias(x, in_val(x, 0)); }
 static void f_hardswish(onnx_ctx *x) { op_unary(x, OP_HSWISH, 0); }

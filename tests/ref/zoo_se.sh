@@ -20,22 +20,7 @@ REF=$TOP/tests/ref/zoo_se_ref.py
 
 if ! $PY -c 'import torch, torchvision, onnx, h5py' 2>/dev/null; then
     skip "torchvision zoo (SE and mobile families)" "Debian's python3-torchvision/python3-onnx/python3-h5py missing"
-    
-# bad input: one clear line naming node, op and opset; no output file
-if $PY "$REF" bad "$T"; then
-    check_error "Mul of C x H x W and C' x 1 x 1 that do not broadcast: clear error" 1 \
-        "bcast.onnx: node 'se_mul' \(Mul, opset 13\): Mul of tensors shaped 5x8x8 and 4x1x1 .*do not broadcast" \
-        "$T/bad1.h5" cnn-import "$T/bcast.onnx" -o "$T/bad1.h5"
-    check_error "ReduceMean over channels: clear error" 1 \
-        "reduce_c.onnx: (node 'chan_mean' \(ReduceMean, opset 13\): ReduceMean over these axes is not supported \(only over the spatial axes|the graph output 'y' is a step of a written-out normalisation, which is not supported)" \
-        "$T/bad2.h5" cnn-import "$T/reduce_c.onnx" -o "$T/bad2.h5"
-    check_error "Mul of a map and a flattened vector (ranks 4 and 2): clear error" 1 \
-        "ranks.onnx: node 'rank_mul' \(Mul, opset 13\): Mul of a rank-4 and a rank-2 tensor is not supported" \
-        "$T/bad3.h5" cnn-import "$T/ranks.onnx" -o "$T/bad3.h5"
-else
-    fail "writing the bad ONNX files"
-fi
-exit 0
+    exit 0
 fi
 for b in cnn-import cnn-forward cnn-saliency; do
     if [ ! -x "$BIN/$b" ]; then skip "torchvision zoo (SE and mobile families)" "$b not built"; exit 0; fi

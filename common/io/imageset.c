@@ -799,8 +799,10 @@ static void free_sources(void)
     nlabel_files = used_label_files = 0;
 }
 
-/* Write the images file; history is the command's line (keep_history 0:
- * none, for a temporary a tool reads in place of its operands). */
+/* Write the images file; history is that of every HDF5 file read and the
+ * command's line (photos read directly start it there; keep_history 0: none,
+ * for a temporary a tool reads in place of its operands, whose own output
+ * then has the files' lines and the tool's line). */
 static void write_set(const struct imageset_opts *o, int n, char *const *inputs,
                       const char *output, int keep_history)
 {

@@ -36,10 +36,15 @@ $(OUT)/.report-inputs: report-force | $(DEMO_TARGETS)
 $(OUT)/index.html: $(REPORT_DEF) $(OUT)/.report-inputs $(BIN)/cnn-render
 	$(BIN)/cnn-render html -o $@ $(REPORT_DEF)
 
-$(OUT)/.report-checked: $(OUT)/index.html pipelines/check-report.sh
+# Then every PNG figure is made again from its own history (cnn-info
+# --history) in an empty folder holding only data/, and compared pixel for
+# pixel (pipelines/rerun-report.sh; the folders under $(OUT)/.rerun).
+$(OUT)/.report-checked: $(OUT)/index.html pipelines/check-report.sh pipelines/rerun-report.sh
 	@if command -v chromium >/dev/null 2>&1; then \
-	  sh pipelines/check-report.sh $< && touch $@; \
+	  sh pipelines/check-report.sh $< || exit 1; \
 	else echo "report: not checked in a browser (no chromium; apt-get install chromium)"; fi
+	rm -rf $(OUT)/.rerun && PATH=$(abspath $(BIN)):$$PATH sh pipelines/rerun-report.sh \
+	  --work $(OUT)/.rerun $< && rm -rf $(OUT)/.rerun && touch $@
 
 demo: $(DEMO_TARGETS) $(OUT)/.report-checked
 	@echo "demo: outputs are in $(OUT)/"

@@ -12,9 +12,7 @@ static size_t stamp_len(const char *line)
     return n >= 10 && line[n - 1] == 'Z' && (line[n] == ' ' || !line[n]) ? n : 0;
 }
 
-/* The shell words of a command line, unquoted ('...' and backslashes);
- * "|", "<" and ">" come as words of their own. Free with cli_free_list. */
-static int words(const char *s, char ***out)
+int history_words(const char *s, char ***out)
 {
     char **w = NULL;
     int n = 0;
@@ -87,7 +85,7 @@ void history_script(FILE *f, const char *hist, const char *what)
         char save = line[len];
         line[len] = '\0';
         char **w;
-        int nw = words(line + stamp_len(line), &w);
+        int nw = history_words(line + stamp_len(line), &w);
         for (int i = 1; i < nw; i++)
             add_dir(&dirs, &nd, w[i]);
         ncmd += nw > 0;

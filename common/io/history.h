@@ -12,5 +12,9 @@
  * that it runs in an empty folder holding the inputs), then each command
  * as stored, after a comment with its time stamp. */
 void history_script(FILE *f, const char *hist, const char *what);
+/* The shell words of one stored command line (its stamp, if any, is a word
+ * too), unquoted ('...' and backslashes); "|", "<" and ">" come as words
+ * of their own. Returns the count; free with cli_free_list. */
+int history_words(const char *line, char ***out);
 
 #endif

@@ -222,11 +222,10 @@ static void add_line(const char *line)
     memcpy(inputs_history + have + n, "\n", 2);
 }
 
-/* Add the lines of in's history; piped: in came down a pipe, so its last
- * line (when it ends in " |") is held to go right before our own. */
-static void note_history(h5in *in, int piped)
+/* Add the lines of history h (consumed); piped: it came down a pipe, so its
+ * last line (when it ends in " |") is held to go right before our own. */
+static void note_lines(char *h, int piped)
 {
-    char *h = h5in_attr_str(in, "/", "history");
     if (!h)
         return;
     char *save = NULL, *last = NULL;
@@ -240,6 +239,16 @@ static void note_history(h5in *in, int piped)
     else if (last)
         add_line(last);
     free(h);
+}
+
+static void note_history(h5in *in, int piped)
+{
+    note_lines(h5in_attr_str(in, "/", "history"), piped);
+}
+
+void h5io_note_history(const char *hist)
+{
+    note_lines(hist ? xstrdup(hist) : NULL, 0);
 }
 
 const char *h5io_inputs_history(void) { return inputs_history ? inputs_history : ""; }

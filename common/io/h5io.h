@@ -27,6 +27,9 @@ void h5in_close(h5in *in);
  * line once in the order first seen, newline-terminated ("" when none):
  * what made a picture's inputs (cnn-render stores it in its PNGs). */
 const char *h5io_inputs_history(void);
+/* Add the lines of a history read from elsewhere (the tEXt "history" of a
+ * PNG read as a photo) to those above. */
+void h5io_note_history(const char *hist);
 /* The history of an output written to path (NULL or "-": standard
  * output): every input's lines as above, then this command's line (with
  * " |", "< PATH" or "> PATH" where standard input or output is a pipe or a

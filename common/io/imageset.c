@@ -66,6 +66,12 @@ static source *add_source(int kind, const char *path)
     s->kind = kind;
     s->path = xstrdup(path);
     s->label = -1;
+    if (kind == SRC_IMAGE) {
+        /* A PNG of cnn-render read back as a photo: what made it goes on. */
+        char *h = imageio_png_text(path, "history");
+        h5io_note_history(h);
+        free(h);
+    }
     return s;
 }
 

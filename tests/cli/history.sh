@@ -23,6 +23,8 @@ run sh -c 'cnn-forward -q -m data/m.h5 --range 2:4 out/imgs.h5 >out/s2.h5'
 run cnn-join -q -o out/acts.h5 out/s1.h5 out/s2.h5
 run cnn-forward -q -m data/m.h5 -o out/direct.h5 data/p0.png
 run sh -c 'cnn-images -q --size 16 data/p1.png data/p2.png | cnn-render grid -q -o out/grid.png'
+# A PNG of cnn-render read back as a photo by cnn-images.
+run cnn-images -q --size 16 out/grid.png data/p0.png -o out/back.h5
 
 cat >"$T/lines.py" <<'PY'
 import sys, h5py
@@ -48,6 +50,10 @@ check_py "photos read by a tool directly: the history starts with that tool" \
     "$T/lines.py" "$W/out/direct.h5" "cnn-forward -q -m data/m.h5 -o out/direct.h5 data/p0.png"
 check_py "PNG through a pipe: one line, producer | reader" "$T/lines.py" "$W/out/grid.png" \
     "data/p2.png | cnn-render grid -q -o out/grid.png"
+
+check_py "a PNG read back by cnn-images: the PNG's commands, then cnn-images'" "$T/lines.py" \
+    "$W/out/back.h5" "data/p2.png | cnn-render grid -q -o out/grid.png" \
+    "cnn-images -q --size 16 out/grid.png data/p0.png -o out/back.h5"
 
 # ---- the script ---------------------------------------------------------------
 check "cnn-info --history FILE.h5" sh -c "cnn-info --history '$W/out/acts.h5' >'$T/acts.sh'"
@@ -101,6 +107,13 @@ if replay "$T/re2" "$T/grid.sh"; then
         "$T/re2/out/grid.png"
 else
     fail "replay of the PNG's script" "$(head -c 300 "$T/.err")"
+fi
+check "cnn-info --history of the file read back" sh -c "cnn-info --history '$W/out/back.h5' >'$T/back.sh'"
+if replay "$T/re4" "$T/back.sh"; then
+    check_py "replayed: the PNG made again and read back, every dataset equal" \
+        "$T/same.py" "$W/out/back.h5" "$T/re4/out/back.h5"
+else
+    fail "replay of the read-back file's script" "$(head -c 300 "$T/.err")"
 fi
 # One command taken out (the second shard): the script fails.
 grep -v -e '--range 2:4' "$T/acts.sh" >"$T/cut.sh"

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE   /* dl_iterate_phdr */
 #include "io/h5io.h"
 #include "base/cli.h"
+#include "io/history.h"
 #include "base/finite.h"
 #include "io/outfile.h"
 
@@ -222,33 +223,74 @@ static void add_line(const char *line)
     memcpy(inputs_history + have + n, "\n", 2);
 }
 
-/* Add the lines of history h (consumed); piped: it came down a pipe, so its
- * last line (when it ends in " |") is held to go right before our own. */
-static void note_lines(char *h, int piped)
+static void add_given(const char *line, int given)
+{
+    if (!given || line[0] == '#') {
+        add_line(line);
+        return;
+    }
+    char *g = xmalloc(strlen(line) + 2);
+    g[0] = '#';
+    strcpy(g + 1, line);
+    add_line(g);
+    free(g);
+}
+
+/* Whether the command of line wrote path: path is one of its words (or
+ * the value of one of its --option=value words), "./" aside. */
+static int line_names(const char *line, const char *path)
+{
+    char **w;
+    int nw = history_words(line, &w), found = 0;
+    while (!strncmp(path, "./", 2))
+        path += 2;
+    for (int i = 0; i < nw && !found; i++) {
+        const char *v = w[i][0] == '-' && strchr(w[i], '=') ? strchr(w[i], '=') + 1 : w[i];
+        while (!strncmp(v, "./", 2))
+            v += 2;
+        found = !strcmp(v, path);
+    }
+    cli_free_list(w, nw);
+    return found;
+}
+
+/* Add the lines of history h (consumed), of a file read at path (NULL:
+ * standard input). piped: it came down a pipe, so its last line (when it
+ * ends in " |") is held to go right before our own. A file whose last
+ * command wrote it under another name (made in another folder, as data/
+ * is, or copied, or linked) is given: its lines are kept as "#LINE", to
+ * read, not to run, since running them here would not make it. */
+static void note_lines(char *h, int piped, const char *path)
 {
     if (!h)
         return;
-    char *save = NULL, *last = NULL;
+    char *last = h + strlen(h);
+    while (last > h && last[-1] == '\n')
+        *--last = '\0';
+    last = strrchr(h, '\n') ? strrchr(h, '\n') + 1 : h;
+    int given = path && *last && !line_names(last, path);
+    char *save = NULL;
+    last = NULL;
     for (char *line = strtok_r(h, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (last)
-            add_line(last);
+            add_given(last, given);
         last = line;
     }
     if (last && piped && ends_in_pipe(last) && !pipe_line)
         pipe_line = xstrdup(last);
     else if (last)
-        add_line(last);
+        add_given(last, given);
     free(h);
 }
 
-static void note_history(h5in *in, int piped)
+static void note_history(h5in *in, const char *path, int piped)
 {
-    note_lines(h5in_attr_str(in, "/", "history"), piped);
+    note_lines(h5in_attr_str(in, "/", "history"), piped, path);
 }
 
-void h5io_note_history(const char *hist)
+void h5io_note_history(const char *hist, const char *path)
 {
-    note_lines(hist ? xstrdup(hist) : NULL, 0);
+    note_lines(hist ? xstrdup(hist) : NULL, 0, path);
 }
 
 const char *h5io_inputs_history(void) { return inputs_history ? inputs_history : ""; }
@@ -290,7 +332,7 @@ h5in *h5in_open(const char *path)
     if (file && !stdin_from)
         stdin_from = fd_path(STDIN_FILENO, " < ");
     h5in *in = open_file(path);
-    note_history(in, std && !file);
+    note_history(in, std ? NULL : path, std && !file);
     return in;
 }
 

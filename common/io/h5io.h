@@ -28,8 +28,10 @@ void h5in_close(h5in *in);
  * what made a picture's inputs (cnn-render stores it in its PNGs). */
 const char *h5io_inputs_history(void);
 /* Add the lines of a history read from elsewhere (the tEXt "history" of a
- * PNG read as a photo) to those above. */
-void h5io_note_history(const char *hist);
+ * PNG read as a photo, at path) to those above. A file whose last command
+ * did not write it at the path it is read from (made in another folder,
+ * copied) is given: its lines are kept as "#LINE", not to be run again. */
+void h5io_note_history(const char *hist, const char *path);
 /* The history of an output written to path (NULL or "-": standard
  * output): every input's lines as above, then this command's line (with
  * " |", "< PATH" or "> PATH" where standard input or output is a pipe or a

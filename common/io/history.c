@@ -85,11 +85,12 @@ void history_script(FILE *f, const char *hist, const char *what)
         char save = line[len];
         line[len] = '\0';
         char **w;
-        int nw = history_words(line + stamp_len(line), &w);
+        int nw = line[0] == '#' ? 0 : history_words(line + stamp_len(line), &w);
         for (int i = 1; i < nw; i++)
             add_dir(&dirs, &nd, w[i]);
         ncmd += nw > 0;
-        cli_free_list(w, nw);
+        if (nw)
+            cli_free_list(w, nw);
         line[len] = save;
         line += len + (save == '\n');
     }
@@ -98,7 +99,8 @@ void history_script(FILE *f, const char *hist, const char *what)
     fputs(what, f);
     fputs(" was made (cnn-info --history): the commands that made its inputs,\n"
           "# each once and in the order they ran, then its own. Run it in the folder\n"
-          "# they ran in (the paths are as they were given), the cnntools on PATH.\n"
+          "# they ran in (the paths are as they were given), the cnntools on PATH;\n"
+          "# the commands of inputs made in another folder (data/) are not run.\n"
           "set -e\n", f);
     if (!ncmd)
         fputs("# (no history stored)\n", f);
@@ -109,6 +111,10 @@ void history_script(FILE *f, const char *hist, const char *what)
         fputc('\n', f);
     }
     for (char *line = h, *save = NULL; (line = strtok_r(line, "\n", &save)); line = NULL) {
+        if (line[0] == '#') {  /* an input's command, given (made elsewhere) */
+            fprintf(f, "# given, not run: %s\n", line + 1);
+            continue;
+        }
         size_t s = stamp_len(line);
         const char *cmd = line + s;
         while (*cmd == ' ')

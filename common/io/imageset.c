@@ -69,7 +69,7 @@ static source *add_source(int kind, const char *path)
     if (kind == SRC_IMAGE) {
         /* A PNG of cnn-render read back as a photo: what made it goes on. */
         char *h = imageio_png_text(path, "history");
-        h5io_note_history(h);
+        h5io_note_history(h, path);
         free(h);
     }
     return s;

@@ -23,6 +23,10 @@ run sh -c 'cnn-forward -q -m data/m.h5 --range 2:4 out/imgs.h5 >out/s2.h5'
 run cnn-join -q -o out/acts.h5 out/s1.h5 out/s2.h5
 run cnn-forward -q -m data/m.h5 -o out/direct.h5 data/p0.png
 run sh -c 'cnn-images -q --size 16 data/p1.png data/p2.png | cnn-render grid -q -o out/grid.png'
+# A file made inside data/ (as data/Makefile does), read as data/set.h5:
+# given; its command is kept, to read, not to run.
+run sh -c 'cd data && cnn-images -q --size 16 p0.png p1.png -o set.h5'
+run cnn-forward -q -m data/m.h5 -o out/given.h5 data/set.h5
 # A PNG of cnn-render read back as a photo by cnn-images.
 run cnn-images -q --size 16 out/grid.png data/p0.png -o out/back.h5
 
@@ -114,6 +118,16 @@ if replay "$T/re4" "$T/back.sh"; then
         "$T/same.py" "$W/out/back.h5" "$T/re4/out/back.h5"
 else
     fail "replay of the read-back file's script" "$(head -c 300 "$T/.err")"
+fi
+check "cnn-info --history of a file made from data/set.h5" sh -c "cnn-info --history '$W/out/given.h5' >'$T/given.sh'"
+check "its script: data/'s command a comment ('given'), the tool's a command" sh -c "
+    grep -q '^# given, not run: [0-9T:Z-]* cnn-images -q --size 16 p0.png p1.png -o set.h5\$' '$T/given.sh' &&
+    ! grep -q '^cnn-images' '$T/given.sh' &&
+    [ \$(grep -c '^cnn-' '$T/given.sh') -eq 1 ]"
+if replay "$T/re5" "$T/given.sh"; then
+    check_py "replayed from data/ alone: the same file" "$T/same.py" "$W/out/given.h5" "$T/re5/out/given.h5"
+else
+    fail "replay of the script of a file made from data/" "$(head -c 300 "$T/.err")"
 fi
 # One command taken out (the second shard): the script fails.
 grep -v -e '--range 2:4' "$T/acts.sh" >"$T/cut.sh"

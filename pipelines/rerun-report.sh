@@ -8,8 +8,8 @@
 # holding only data/ (a link to ROOT/data; ROOT, default the current folder,
 # is where the commands ran: the repository root for `make demo`). The
 # commands that made the files under data/ are not run again: data/ is
-# given. A command runs once per distinct sequence of commands before it:
-# its outputs are kept in a cache keyed by that whole sequence, so figures
+# given. A command runs once per distinct set of commands run before it:
+# its outputs are kept in a cache keyed by that set and itself, so figures
 # that share a model share its training, while a figure whose history lacks
 # a command never borrows that command's outputs. Prints one line per figure
 #   rerun: PATH: same pixels (N commands)
@@ -63,7 +63,8 @@ done | sort -u >"$work/data-lines"
 # rerun N FIGURE REL: replay FIGURE's history in $work/fN; REL is where the
 # figure lies below ROOT (where the replay writes it). Sets why on failure.
 rerun() {
-    n=$1 fig=$2 rel=$3 dir=$work/f$1 script=$work/scripts/$1.sh chain=start ncmd=0
+    n=$1 fig=$2 rel=$3 dir=$work/f$1 script=$work/scripts/$1.sh ncmd=0
+    : >"$work/before"
     rm -rf "$dir" && mkdir -p "$dir" && ln -s "$root/data" "$dir/data" || { why="no work folder"; return 1; }
     if ! cnn-info --history "$fig" >"$script" 2>"$work/err"; then
         why=$(head -1 "$work/err"); return 1
@@ -79,7 +80,10 @@ rerun() {
         grep -qxF -- "$key" "$work/data-lines" && continue
         cmd=${key#* }
         ncmd=$((ncmd + 1))
-        chain=$(printf '%s\n%s' "$chain" "$key" | md5sum | cut -c1-32)
+        # The cache key: this command and the set of commands run before it
+        # here (their order aside: each ran after what made its inputs).
+        chain=$({ sort "$work/before"; printf -- '--\n%s\n' "$key"; } | md5sum | cut -c1-32)
+        printf '%s\n' "$key" >>"$work/before"
         c=$work/cache/$chain
         if [ -d "$c" ]; then
             cp -R "$c/." "$dir/" || { why="cannot copy the cache"; return 1; }

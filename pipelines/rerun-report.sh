@@ -1,5 +1,5 @@
 #!/bin/sh
-# rerun-report.sh [--root DIR] [--work DIR] PAGE.html
+# rerun-report.sh [--root DIR] [--work DIR] [--with PATH]... PAGE.html
 #
 # Re-makes every PNG figure of a page written by `cnn-render html` from its
 # own history alone and compares it with the figure pixel for pixel. For
@@ -17,21 +17,25 @@
 # then a summary; exit 0 when every PNG figure re-ran to the same pixels, 1
 # when one did not (a command failed, the PNG is not made, or its pixels
 # differ), 2 on usage. Figures that are not PNGs (GIF, MP4: their commands
-# are in their caption files) are listed as not re-run. --work keeps the
+# are in their caption files) are listed as not re-run. --with PATH links
+# ROOT/PATH too (a committed input, as pipelines/imagenet-cat-mask.png;
+# repeatable). --work keeps the
 # folders there (default: a temporary, removed at exit). The cnntools must
 # be on PATH (make demo: bin/); Debian's python3 with Pillow compares.
 set -u
-root=$(pwd) work= keep=
+root=$(pwd) work= keep= with=
 PY=${PY:-/usr/bin/python3}
 while [ $# -gt 1 ]; do
     case $1 in
     --root) root=$(cd "$2" && pwd) || exit 2; shift 2 ;;
     --work) work=$2 keep=1; shift 2 ;;
+    --with) with="$with
+$2"; shift 2 ;;
     *) break ;;
     esac
 done
 if [ $# -ne 1 ] || [ ! -f "$1" ]; then
-    echo "rerun-report: usage: rerun-report.sh [--root DIR] [--work DIR] PAGE.html (${1:-no page}: no such file)" >&2
+    echo "rerun-report: usage: rerun-report.sh [--root DIR] [--work DIR] [--with PATH]... PAGE.html (${1:-no page}: no such file)" >&2
     exit 2
 fi
 page=$1
@@ -66,6 +70,9 @@ rerun() {
     n=$1 fig=$2 rel=$3 dir=$work/f$1 script=$work/scripts/$1.sh ncmd=0
     : >"$work/before"
     rm -rf "$dir" && mkdir -p "$dir" && ln -s "$root/data" "$dir/data" || { why="no work folder"; return 1; }
+    printf '%s\n' "$with" | while IFS= read -r p; do
+        [ -n "$p" ] && mkdir -p "$dir/$(dirname "$p")" && ln -s "$root/$p" "$dir/$p"
+    done
     if ! cnn-info --history "$fig" >"$script" 2>"$work/err"; then
         why=$(head -1 "$work/err"); return 1
     fi

@@ -19,16 +19,17 @@
 # differ), 2 on usage. Figures that are not PNGs (GIF, MP4: their commands
 # are in their caption files) are listed as not re-run. --with PATH links
 # ROOT/PATH too (a committed input, as pipelines/imagenet-cat-mask.png;
-# repeatable). --work keeps the
-# folders there (default: a temporary, removed at exit). The cnntools must
+# repeatable). --work DIR: the cache, the scripts and the folders of the
+# figures that failed stay there (default: a temporary, removed at exit; a
+# figure's folder goes as soon as it passes). The cnntools must
 # be on PATH (make demo: bin/); Debian's python3 with Pillow compares.
 set -u
-root=$(pwd) work= keep= with=
+root=$(pwd) work= with=
 PY=${PY:-/usr/bin/python3}
 while [ $# -gt 1 ]; do
     case $1 in
     --root) root=$(cd "$2" && pwd) || exit 2; shift 2 ;;
-    --work) work=$2 keep=1; shift 2 ;;
+    --work) work=$2; shift 2 ;;
     --with) with="$with
 $2"; shift 2 ;;
     *) break ;;
@@ -123,7 +124,7 @@ if len(d):
         why=$(tail -1 "$work/err"); return 1
     fi
     why="same pixels ($ncmd commands)"
-    [ -n "$keep" ] || rm -rf "$dir"
+    rm -rf "$dir"
     return 0
 }
 

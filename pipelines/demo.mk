@@ -45,10 +45,20 @@ $(OUT)/.report-inputs: report-force | $(DEMO_TARGETS)
 $(OUT)/index.html: $(REPORT_DEF) $(OUT)/.report-inputs $(BIN)/cnn-render
 	$(BIN)/cnn-render html -o $@ $(REPORT_DEF)
 
-$(OUT)/.report-checked: $(OUT)/index.html pipelines/check-report.sh
-	@if command -v chromium >/dev/null 2>&1; then \
-	  sh pipelines/check-report.sh $< && touch $@; \
-	else echo "report: not checked in a browser (no chromium; apt-get install chromium)"; fi
+# Then every PNG figure is made again from its own history (cnn-info
+# --history) in an empty folder holding only data/ (and the committed mask
+# of imagenet.mk's silhouette), and compared pixel for
+# pixel (pipelines/rerun-report.sh; the folders under $(OUT)/.rerun, kept
+# when it fails). Both run; either failing fails the demo.
+$(OUT)/.report-checked: $(OUT)/index.html pipelines/check-report.sh pipelines/rerun-report.sh
+	@rc=0; if command -v chromium >/dev/null 2>&1; then \
+	  sh pipelines/check-report.sh $< || rc=1; \
+	else echo "report: not checked in a browser (no chromium; apt-get install chromium)"; fi; \
+	rm -rf $(OUT)/.rerun; \
+	PATH=$(abspath $(BIN)):$$PATH sh pipelines/rerun-report.sh --work $(OUT)/.rerun \
+	  --with pipelines/imagenet-cat-mask.png $< || rc=1; \
+	if [ $$rc -eq 0 ]; then rm -rf $(OUT)/.rerun && touch $@; \
+	else echo "report: check failed (above; the re-run folders are in $(OUT)/.rerun)" >&2; exit 1; fi
 
 demo: $(DEMO_TARGETS) $(OUT)/.report-checked
 	@echo "demo: outputs are in $(OUT)/"

@@ -25,7 +25,10 @@
 # ascents (60 steps each), the 4 style/texture runs (60-100 Adam steps), the
 # 2 occlusions and the patches; IMN_ASC_REG, IMN_STYLE_FLAGS and
 # IMN_SYNTH_FLAGS set the steps.
-IMAGENET_SRC ?= ../shared/models
+# $(DATA)/models (data/Makefile links ../shared/models there) first: the
+# commands then name only data/, and each figure re-runs from data/ alone
+# (pipelines/rerun-report.sh).
+IMAGENET_SRC ?= $(firstword $(wildcard $(DATA)/models) ../shared/models)
 IMAGENET_DARKNET := $(IMAGENET_SRC)/darknet-tiny
 IMAGENET_MOBILENET := $(IMAGENET_SRC)/mobilenet_v1_0.25_224
 IMAGENET_MODELS :=

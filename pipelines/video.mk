@@ -40,7 +40,7 @@ OUT  ?= out
 DATA ?= data/fetched
 .DELETE_ON_ERROR:
 
-VIDEO_SRC_MODEL ?= ../shared/models/darknet-tiny
+VIDEO_SRC_MODEL ?= $(firstword $(wildcard $(DATA)/models) ../shared/models)/darknet-tiny
 VIDEO_MODEL   ?= $(OUT)/models/darknet-tiny.h5
 VIDEO_LAYER   ?= leaky_re_lu_10
 VIDEO_UNIT    ?= auto

@@ -8,12 +8,15 @@
 
 #include "base/cli.h"
 #include "io/h5io.h"
+#include "io/history.h"
+#include "io/imageio.h"
 #include "nn/model.h"
 #include "nn/rfield.h"
 
 static const char usage[] =
     "Usage: cnn-info [--json] MODEL.h5\n"
     "   or: cnn-info [--rows] FILE.h5\n"
+    "   or: cnn-info --history FILE.h5|FIGURE.png\n"
     "Prints every node of a model: name, op, inputs, output shape (C x H x W),\n"
     "parameters, multiply-accumulates per image (MACs: Conv and Dense only; one\n"
     "MAC = one multiply and one add, so FLOPs = 2 x MACs), and the receptive field\n"
@@ -29,6 +32,11 @@ static const char usage[] =
     "  -r, --rows          print only the number of rows (the length of /ids), for\n"
     "                      scripts that shard a file with --range\n"
     "  -j, --json          one JSON object instead of the table\n"
+    "      --history       print how FILE was made as a POSIX sh script: the commands\n"
+    "                      of all its inputs (through cnn-join, cnn-images and every\n"
+    "                      tool), each once, in the order they ran, then its own;\n"
+    "                      paths as they were given, set -e, the output folders made\n"
+    "                      first. A PNG of cnn-render: its tEXt history\n"
     "  -h, --help          this help\n"
     "      --version       version\n"
     "\nExit status: 0 success, 1 failure, 2 usage error.\n";
@@ -261,21 +269,49 @@ static void print_file(h5in *in, const char *kind, int rows_only)
     free(h);
 }
 
+/* --history: the file's history (HDF5 root attribute or PNG tEXt) as a
+ * script. */
+static void print_history(const char *path)
+{
+    unsigned char magic[8] = { 0 };
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        die("%s: cannot open:", path);
+    size_t got = fread(magic, 1, sizeof magic, f);
+    fclose(f);
+    char *h;
+    if (got == 8 && !memcmp(magic, "\x89PNG\r\n\x1a\n", 8)) {
+        h = imageio_png_text(path, "history");
+    } else {
+        h5in *in = h5in_open(path);
+        h = h5in_attr_str(in, "/", "history");
+        h5in_close(in);
+    }
+    if (!h)
+        die("%s: no history stored (not written by cnntools?)", path);
+    history_script(stdout, h, path);
+    free(h);
+    if (fflush(stdout) != 0)
+        die("standard output:");
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
     static const struct option longopts[] = {
         { "json", no_argument, 0, 'j' },
         { "rows", no_argument, 0, 'r' },
+        { "history", no_argument, 0, 'H' },
         { "help", no_argument, 0, 'h' },
         { "version", no_argument, 0, CLI_OPT_VERSION },
         { 0, 0, 0, 0 }
     };
-    int json = 0, rows = 0, c;
+    int json = 0, rows = 0, history = 0, c;
     while ((c = getopt_long(argc, argv, "jrh", longopts, NULL)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
         case 'r': rows = 1; break;
+        case 'H': history = 1; break;
         case 'h': cli_help(usage);
         case CLI_OPT_VERSION: cli_version();
         default: {
@@ -289,6 +325,12 @@ int main(int argc, char **argv)
     if (optind != argc - 1)
         die_usage("one file expected, got %d", argc - optind);
     const char *path = argv[optind];
+    if (history) {
+        if (json || rows)
+            die_usage("--history goes alone (not with --json or --rows)");
+        print_history(path);
+        return EXIT_OK;
+    }
     h5in *in = h5in_open(path);
     char *kind = h5in_kind(in);
     if (!kind)

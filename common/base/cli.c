@@ -42,14 +42,38 @@ void cli_init(int argc, char **argv)
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
     size_t len = strlen(stamp) + strlen(CNN_VERSION) + 8;
     for (int i = 0; i < argc; i++)
-        len += strlen(argv[i]) + 3;
+        len += 4 * strlen(argv[i]) + 3;
     history = xmalloc(len);
-    int off = sprintf(history, "%s", stamp);
+    size_t off = (size_t)sprintf(history, "%s", stamp);
     for (int i = 0; i < argc; i++) {
-        const char *a = i == 0 ? progname : argv[i];
-        int quote = a[0] == '\0' || strpbrk(a, " \t'\"") != NULL;
-        off += sprintf(history + off, quote ? " '%s'" : " %s", a);
+        history[off++] = ' ';
+        off += cli_shell_quote(history + off, i == 0 ? progname : argv[i]);
     }
+}
+
+size_t cli_shell_quote(char *dst, const char *s)
+{
+    /* Words of the portable file name set (and a few harmless signs) stay
+     * bare; anything else goes in single quotes, a quote as '\''. */
+    int bare = *s != '\0' && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                        "0123456789_./:=,+@%-") == strlen(s);
+    size_t n = 0;
+    if (bare) {
+        n = strlen(s);
+        memcpy(dst, s, n + 1);
+        return n;
+    }
+    dst[n++] = '\'';
+    for (; *s; s++)
+        if (*s == '\'') {
+            memcpy(dst + n, "'\\''", 4);
+            n += 4;
+        } else {
+            dst[n++] = *s;
+        }
+    dst[n++] = '\'';
+    dst[n] = '\0';
+    return n;
 }
 
 

@@ -32,6 +32,10 @@ void cli_getopt_args(int argc, char **argv);
 void cli_thread_init(void);
 /* The command line as one string (time-stamped history line, owned by cli). */
 const char *cli_history_line(void);
+/* s as one POSIX shell word into dst (room for 4 * strlen(s) + 3 bytes):
+ * bare when it holds only letters, digits and _./:=,+@%-, else in single
+ * quotes with each quote written '\''. Returns the length written. */
+size_t cli_shell_quote(char *dst, const char *s);
 
 /* Print the usage text to stdout and exit 0 (--help) / version (--version). */
 void cli_help(const char *usage) __attribute__((noreturn));

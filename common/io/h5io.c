@@ -1,6 +1,7 @@
 #define _GNU_SOURCE   /* dl_iterate_phdr */
 #include "io/h5io.h"
 #include "base/cli.h"
+#include "io/history.h"
 #include "base/finite.h"
 #include "io/outfile.h"
 
@@ -173,30 +174,123 @@ static char *spool_stdin(int64_t *len)
     return path;
 }
 
-/* The history lines of every file opened for reading, each line once, in
- * the order first seen (h5io_inputs_history). */
+/* Provenance. A file's root "history" holds one command per line, each
+ * "STAMP TOOL ARGS..." with every argument a shell word (cli_init), in an
+ * order that can be replayed: the commands of all the inputs of the command
+ * that wrote it (each line once, in the order first seen: every line comes
+ * after the lines that made its inputs), then its own. A command whose
+ * output went down a pipe ends in " |" and the reader's own line then
+ * continues it ("STAMP A ... | B ..."); standard input or output redirected
+ * from or to a file is written as "< PATH" / "> PATH". */
 static char *inputs_history;
+static char *pipe_line;      /* the line of the command that fed our stdin */
+static char *stdin_from;     /* " < PATH": standard input was that file */
 
-static void note_history(h5in *in)
+/* The path of an open descriptor, relative to the working folder when it
+ * lies below it, shell-quoted after the prefix (malloc'd; NULL if unknown). */
+static char *fd_path(int fd, const char *prefix)
 {
-    char *h = h5in_attr_str(in, "/", "history");
+    char link[64], path[4096], cwd[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    if (n <= 0)
+        return NULL;
+    path[n] = '\0';
+    const char *p = path;
+    size_t c = getcwd(cwd, sizeof cwd) ? strlen(cwd) : 0;
+    if (c && !strncmp(path, cwd, c) && path[c] == '/')
+        p = path + c + 1;
+    char *s = xmalloc(strlen(prefix) + 4 * strlen(p) + 3);
+    strcpy(s, prefix);
+    cli_shell_quote(s + strlen(prefix), p);
+    return s;
+}
+
+static int ends_in_pipe(const char *line)
+{
+    size_t n = strlen(line);
+    return n >= 2 && !strcmp(line + n - 2, " |");
+}
+
+static void add_line(const char *line)
+{
+    size_t n = strlen(line), have = inputs_history ? strlen(inputs_history) : 0;
+    for (const char *p = inputs_history; p && (p = strstr(p, line)); p++)
+        if ((p == inputs_history || p[-1] == '\n') && p[n] == '\n')
+            return;
+    inputs_history = xrealloc(inputs_history, have + n + 2);
+    memcpy(inputs_history + have, line, n);
+    memcpy(inputs_history + have + n, "\n", 2);
+}
+
+static void add_given(const char *line, int given)
+{
+    if (!given || line[0] == '#') {
+        add_line(line);
+        return;
+    }
+    char *g = xmalloc(strlen(line) + 2);
+    g[0] = '#';
+    strcpy(g + 1, line);
+    add_line(g);
+    free(g);
+}
+
+/* Whether the command of line wrote path: path is one of its words (or
+ * the value of one of its --option=value words), "./" aside. */
+static int line_names(const char *line, const char *path)
+{
+    char **w;
+    int nw = history_words(line, &w), found = 0;
+    while (!strncmp(path, "./", 2))
+        path += 2;
+    for (int i = 0; i < nw && !found; i++) {
+        const char *v = w[i][0] == '-' && strchr(w[i], '=') ? strchr(w[i], '=') + 1 : w[i];
+        while (!strncmp(v, "./", 2))
+            v += 2;
+        found = !strcmp(v, path);
+    }
+    cli_free_list(w, nw);
+    return found;
+}
+
+/* Add the lines of history h (consumed), of a file read at path (NULL:
+ * standard input). piped: it came down a pipe, so its last line (when it
+ * ends in " |") is held to go right before our own. A file whose last
+ * command wrote it under another name (made in another folder, as data/
+ * is, or copied, or linked) is given: its lines are kept as "#LINE", to
+ * read, not to run, since running them here would not make it. */
+static void note_lines(char *h, int piped, const char *path)
+{
     if (!h)
         return;
-    size_t have = inputs_history ? strlen(inputs_history) : 0;
-    inputs_history = xrealloc(inputs_history, have + strlen(h) + 2);
-    inputs_history[have] = '\0';
+    char *last = h + strlen(h);
+    while (last > h && last[-1] == '\n')
+        *--last = '\0';
+    last = strrchr(h, '\n') ? strrchr(h, '\n') + 1 : h;
+    int given = path && *last && !line_names(last, path);
     char *save = NULL;
+    last = NULL;
     for (char *line = strtok_r(h, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        size_t n = strlen(line);
-        int seen = 0;
-        for (const char *p = inputs_history; !seen && (p = strstr(p, line)); p++)
-            seen = (p == inputs_history || p[-1] == '\n') && p[n] == '\n';
-        if (!seen) {
-            strcat(inputs_history, line);
-            strcat(inputs_history, "\n");
-        }
+        if (last)
+            add_given(last, given);
+        last = line;
     }
+    if (last && piped && ends_in_pipe(last) && !pipe_line)
+        pipe_line = xstrdup(last);
+    else if (last)
+        add_given(last, given);
     free(h);
+}
+
+static void note_history(h5in *in, const char *path, int piped)
+{
+    note_lines(h5in_attr_str(in, "/", "history"), piped, path);
+}
+
+void h5io_note_history(const char *hist, const char *path)
+{
+    note_lines(hist ? xstrdup(hist) : NULL, 0, path);
 }
 
 const char *h5io_inputs_history(void) { return inputs_history ? inputs_history : ""; }
@@ -204,15 +298,41 @@ const char *h5io_inputs_history(void) { return inputs_history ? inputs_history :
 void h5io_forget_inputs_history(void)
 {
     free(inputs_history);
-    inputs_history = NULL;
+    free(pipe_line);
+    free(stdin_from);
+    inputs_history = pipe_line = stdin_from = NULL;
+}
+
+char *h5io_output_history(const char *path)
+{
+    const char *ih = h5io_inputs_history(), *me = cli_history_line();
+    if (pipe_line)  /* "STAMP A ... |" then our line without its stamp */
+        me += strcspn(me, " ");
+    char *to = NULL;
+    struct stat st;
+    if ((!path || !strcmp(path, "-")) && !fstat(STDOUT_FILENO, &st))
+        to = S_ISFIFO(st.st_mode) ? xstrdup(" |")
+             : S_ISREG(st.st_mode) ? fd_path(STDOUT_FILENO, " > ") : NULL;
+    size_t n = strlen(ih) + (pipe_line ? strlen(pipe_line) : 0) + strlen(me) +
+               (stdin_from ? strlen(stdin_from) : 0) + (to ? strlen(to) : 0) + 1;
+    char *h = xmalloc(n);
+    snprintf(h, n, "%s%s%s%s%s", ih, pipe_line ? pipe_line : "", me,
+             stdin_from ? stdin_from : "", to ? to : "");
+    free(to);
+    return h;
 }
 
 static h5in *open_file(const char *path);
 
 h5in *h5in_open(const char *path)
 {
+    int std = !path || !strcmp(path, "-");
+    struct stat st;
+    int file = std && !fstat(STDIN_FILENO, &st) && S_ISREG(st.st_mode);
+    if (file && !stdin_from)
+        stdin_from = fd_path(STDIN_FILENO, " < ");
     h5in *in = open_file(path);
-    note_history(in);
+    note_history(in, std ? NULL : path, std && !file);
     return in;
 }
 
@@ -920,13 +1040,10 @@ h5out *h5out_create(const char *path, const char *kind, h5in *src)
     if (out->f < 0)
         write_failed(out, "the HDF5 file");
     h5out_attr_str(out, "/", "kind", kind);
-    char *old = src ? h5in_attr_str(src, "/", "history") : NULL;
-    const char *line = cli_history_line();
-    char *hist = xmalloc((old ? strlen(old) + 1 : 0) + strlen(line) + 1);
-    sprintf(hist, "%s%s%s", old ? old : "", old ? "\n" : "", line);
+    (void)src;  /* every input's history is there (h5io_output_history) */
+    char *hist = h5io_output_history(path);
     h5out_attr_str(out, "/", "history", hist);
     free(hist);
-    free(old);
     return out;
 }
 

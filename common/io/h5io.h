@@ -31,6 +31,16 @@ void h5in_close(h5in *in);
  * line once in the order first seen, newline-terminated ("" when none):
  * what made a picture's inputs (cnn-render stores it in its PNGs). */
 const char *h5io_inputs_history(void);
+/* Add the lines of a history read from elsewhere (the tEXt "history" of a
+ * PNG read as a photo, at path) to those above. A file whose last command
+ * did not write it at the path it is read from (made in another folder,
+ * copied) is given: its lines are kept as "#LINE", not to be run again. */
+void h5io_note_history(const char *hist, const char *path);
+/* The history of an output written to path (NULL or "-": standard
+ * output): every input's lines as above, then this command's line (with
+ * " |", "< PATH" or "> PATH" where standard input or output is a pipe or a
+ * file; see h5io.c). What every HDF5 file and PNG stores (malloc'd). */
+char *h5io_output_history(const char *path);
 /* Forget those lines (a process that opens files again and again, as the
  * fuzzing harness does). */
 void h5io_forget_inputs_history(void);
@@ -102,8 +112,8 @@ typedef struct h5out {
 /* Create an output file of the given kind through outfile_open (a regular
  * file: a temporary renamed on commit; "-", NULL, a FIFO or a device: built
  * in memory and written there on commit; a terminal is refused; an input
- * is refused). src, when not NULL, gives the history to continue; this
- * command's line is appended. */
+ * is refused). Its history is h5io_output_history(path): the lines of
+ * every file opened for reading, then this command's (src is not used). */
 h5out *h5out_create(const char *path, const char *kind, h5in *src);
 /* Write the file: fsync and rename the temporary, or write the image in
  * place. */

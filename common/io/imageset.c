@@ -66,6 +66,12 @@ static source *add_source(int kind, const char *path)
     s->kind = kind;
     s->path = xstrdup(path);
     s->label = -1;
+    if (kind == SRC_IMAGE) {
+        /* A PNG of cnn-render read back as a photo: what made it goes on. */
+        char *h = imageio_png_text(path, "history");
+        h5io_note_history(h, path);
+        free(h);
+    }
     return s;
 }
 
@@ -799,8 +805,10 @@ static void free_sources(void)
     nlabel_files = used_label_files = 0;
 }
 
-/* Write the images file; history is the command's line (keep_history 0:
- * none, for a temporary a tool reads in place of its operands). */
+/* Write the images file; history is that of every HDF5 file read and the
+ * command's line (photos read directly start it there; keep_history 0: none,
+ * for a temporary a tool reads in place of its operands, whose own output
+ * then has the files' lines and the tool's line). */
 static void write_set(const struct imageset_opts *o, int n, char *const *inputs,
                       const char *output, int keep_history)
 {

@@ -430,15 +430,9 @@ static void stack_files(h5in **in, int nf, const int64_t *rows, const char *kind
     }
     for (int k = 0; k < nf; k++)
         name[k] = stack_name(in[k], name, k, all, na);
-    h5out *out = h5out_create(output, kind, in[0]);
     /* Every file's commands (each line once, in the order first seen),
-     * then this one: the runs differ, so the first file's alone would hide
-     * how the others were made. */
-    const char *ih = h5io_inputs_history(), *line = cli_history_line();
-    char *hist = xmalloc(strlen(ih) + strlen(line) + 1);
-    sprintf(hist, "%s%s", ih, line);
-    h5out_attr_str(out, "/", "history", hist);
-    free(hist);
+     * then this one (h5out_create). */
+    h5out *out = h5out_create(output, kind, in[0]);
     attrs_join(in, nf, out, "/", "/", 1);
     for (int k = 0; k < nf; k++) {
         char g[512];

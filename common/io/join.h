@@ -8,7 +8,8 @@
  * type. Every other dataset (class names, PCA components, ...) and every
  * root attribute except the history must be identical in all shards, and is
  * copied once; a difference means the shards come from different runs and is
- * an error. The history is the first shard's plus the join's command line.
+ * an error. The history holds every shard's commands (each line once, in
+ * the order first seen), then the join's command line (h5out_create).
  * Memory is bounded: rows are copied in blocks of at most 64 MiB. */
 #ifndef CNN_JOIN_H
 #define CNN_JOIN_H

@@ -92,10 +92,7 @@ void draw_write_png(draw_canvas *cv, const char *path)
     int c;
     uint8_t *px = surface_rgb(cv, &c);
     /* Provenance: what made the inputs, then this command. */
-    const char *in = h5io_inputs_history(), *me = cli_history_line();
-    char *hist = xmalloc(strlen(in) + strlen(me) + 1);
-    strcpy(hist, in);
-    strcat(hist, me);
+    char *hist = h5io_output_history(path);
     imageio_write_png_text(path, px, c, cv->h, cv->w, cv->w * c, "history", hist);
     free(hist);
     free(px);

@@ -1,5 +1,6 @@
 #include "render/report.h"
 #include "base/cli.h"
+#include "io/history.h"
 #include "io/imageio.h"
 #include "io/outfile.h"
 #include "base/tensor.h"
@@ -16,6 +17,9 @@
 
 #define DEFAULT_TITLE "cnntools report"
 #define NOT_BUILT "needs the pretrained ImageNet models; see README.md"
+/* Above this, page and figures together, the page is too heavy for a phone
+ * (cnn-render html warns; pipelines/check-report.sh fails). */
+#define MAX_BYTES 6000000
 
 /* ---- small text helpers --------------------------------------------- */
 
@@ -227,7 +231,8 @@ static const char css[] =
     "           border: 1px solid var(--line); border-radius: 6px; }\n"
     "  figure img, figure video { display: block; max-width: 100%; height: auto;\n"
     "           margin: 0 auto; background: #fff; }\n"
-    "  figcaption { margin-top: 8px; color: var(--fg); }\n"
+    "  figcaption { margin-top: 8px; color: var(--fg); overflow-wrap: anywhere; }\n"
+    "  .links { margin: 4px 0 0; font-size: 0.85em; color: var(--muted); overflow-wrap: anywhere; }\n"
     "  .fignum { font-weight: 600; }\n"
     "  .path { color: var(--muted); font-size: 0.85em; font-family: monospace; }\n"
     "  details { margin-top: 6px; font-size: 0.9em; }\n"
@@ -241,7 +246,12 @@ static const char css[] =
     "               outline: 3px dashed var(--bad); }\n"
     "  .broken-note { color: var(--bad); font-weight: 600; text-align: center; }\n"
     "  footer { margin: 48px auto 32px; color: var(--muted); font-size: 0.85em;\n"
-    "           border-top: 1px solid var(--line); padding-top: 12px; }\n";
+    "           border-top: 1px solid var(--line); padding-top: 12px; }\n"
+    "  @media (max-width: 600px) {\n"
+    "    header, nav, main, footer { padding: 0 10px; }\n"
+    "    h1 { font-size: 1.45rem; } h2 { font-size: 1.2rem; margin-top: 28px; }\n"
+    "    figure { margin: 14px 0 20px; padding: 6px; }\n"
+    "  }\n";
 
 /* Marks media that failed (class "broken", data-broken, a visible note) and
  * keeps the counts in #report-status and the page title. */
@@ -249,6 +259,8 @@ static const char script[] =
     "(function () {\n"
     "  var st = document.getElementById('report-status'), title = document.title;\n"
     "  var media = document.querySelectorAll('figure img, figure video');\n"
+    "  if (location.hash === '#check')  /* pipelines/check-report.sh: load all now */\n"
+    "    media.forEach(function (m) { if (m.tagName === 'IMG') m.loading = 'eager'; });\n"
     "  function state(m) {\n"
     "    if (m.tagName === 'IMG')\n"
     "      return !m.complete ? 'pending' : m.naturalWidth > 0 ? 'loaded' : 'broken';\n"
@@ -273,10 +285,20 @@ static const char script[] =
     "    st.setAttribute('data-loaded', n.loaded);\n"
     "    st.setAttribute('data-broken', n.broken);\n"
     "    st.setAttribute('data-pending', n.pending);\n"
+    "    st.setAttribute('data-view-width', window.innerWidth);\n"
+    "    st.setAttribute('data-page-width', document.documentElement.scrollWidth);\n"
     "    st.textContent = st.getAttribute('data-figures') + ' figures, ' + n.loaded +\n"
     "      ' of ' + media.length + ' images loaded, ' + n.broken + ' broken, ' +\n"
     "      st.getAttribute('data-missing') + ' not built.';\n"
     "    document.title = title + (n.broken ? ' [' + n.broken + ' broken]' : '');\n"
+    "    if (window.parent !== window) {  /* in check-report's phone-width frame */\n"
+    "      var msg = { broken_list: [] };\n"
+    "      [].forEach.call(st.attributes, function (a) { msg[a.name] = a.value; });\n"
+    "      document.querySelectorAll('figure [data-broken]').forEach(function (m) {\n"
+    "        msg.broken_list.push(m.getAttribute('data-broken'));\n"
+    "      });\n"
+    "      window.parent.postMessage(msg, '*');\n"
+    "    }\n"
     "  }\n"
     "  media.forEach(function (m) {\n"
     "    ['load', 'error', 'loadedmetadata'].forEach(function (e) {\n"
@@ -325,9 +347,20 @@ static void put_pre(FILE *f, const char *heading, const char *text)
     fputs("</pre>\n", f);
 }
 
+static char *figure_file(const char *base, const item *it)
+{
+    if (!strcmp(base, "."))
+        return xstrdup(it->text);
+    size_t n = strlen(base) + strlen(it->text) + 2;
+    char *file = xmalloc(n);
+    snprintf(file, n, "%s/%s", base, it->text);
+    return file;
+}
+
 /* The caption (first line) and the details block: the caption file's
- * further lines, and the PNG's own history. */
-static void put_caption(FILE *f, int num, const char *path, char *captext, char *hist)
+ * further lines, and the script that makes the figure again (its history,
+ * cnn-info --history). */
+static void put_caption(FILE *f, int num, const char *path, char *captext, const char *script)
 {
     char *rest = captext ? strchr(captext, '\n') : NULL;
     if (rest)
@@ -338,42 +371,104 @@ static void put_caption(FILE *f, int num, const char *path, char *captext, char 
     put_esc(f, path);
     fputs("</span></figcaption>\n", f);
     rest = rest ? trim(rest) : NULL;
-    int has_rest = rest && *rest, has_hist = hist && *trim(hist);
-    if (!has_rest && !has_hist)
+    int has_rest = rest && *rest;
+    if (!has_rest && !script)
         return;
     fputs("<details><summary>How it was made</summary>\n", f);
     if (has_rest)
         put_pre(f, "Commands (the pipeline rule)", rest);
-    if (has_hist)
-        put_pre(f, "History stored in the PNG (its inputs&#39; commands, then cnn-render&#39;s)", hist);
+    if (script) {
+        fprintf(f, "<h3>The script that makes it again (its history: the commands of all its "
+                   "inputs, then cnn-render&#39;s; <code>cnn-info --history</code>)</h3>\n"
+                   "<pre id=\"fig-%d-script\">", num);
+        put_esc(f, script);
+        fputs("</pre>\n", f);
+    }
     fputs("</details>\n", f);
 }
 
-static void put_media(FILE *f, const item *it, const char *alt)
+/* Width and height of a PNG or GIF from its header (0 when unknown). */
+static void media_size(const char *file, int *w, int *h)
 {
+    unsigned char b[24] = { 0 };
+    FILE *f = fopen(file, "rb");
+    size_t n = f ? fread(b, 1, sizeof b, f) : 0;
+    if (f)
+        fclose(f);
+    *w = *h = 0;
+    if (n >= 24 && !memcmp(b, "\x89PNG", 4)) {
+        *w = (int)((unsigned)b[16] << 24 | (unsigned)b[17] << 16 | (unsigned)b[18] << 8 | b[19]);
+        *h = (int)((unsigned)b[20] << 24 | (unsigned)b[21] << 16 | (unsigned)b[22] << 8 | b[23]);
+    } else if (n >= 10 && !memcmp(b, "GIF8", 4)) {
+        *w = b[6] | b[7] << 8;
+        *h = b[8] | b[9] << 8;
+    }
+}
+
+static long long file_bytes(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) ? 0 : (long long)st.st_size;
+}
+
+/* A video's poster frame: PATH.poster.png or, for X.mp4, X.png, when
+ * there (malloc'd, relative to the page; NULL when none). */
+static char *poster_of(const char *base, const char *rel)
+{
+    const char *e = ext_of(rel);
+    size_t n = strlen(rel) + 16;
+    char *cand[2] = { xmalloc(n), xmalloc(n) };
+    snprintf(cand[0], n, "%s.poster.png", rel);
+    snprintf(cand[1], n, "%.*spng", (int)(e - rel), rel);
+    char *found = NULL;
+    for (int i = 0; i < 2 && !found; i++) {
+        item it = { .text = cand[i] };
+        char *file = figure_file(base, &it);
+        if (file_exists(file))
+            found = xstrdup(cand[i]);
+        free(file);
+    }
+    free(cand[0]);
+    free(cand[1]);
+    return found;
+}
+
+/* The picture or video, lazily loaded (its size given, so the page does
+ * not jump as they come); returns the bytes a reader downloads. */
+static long long put_media(FILE *f, const item *it, const char *base, const char *file,
+                           const char *alt)
+{
+    long long bytes = file_bytes(file);
     if (it->video) {
-        fputs("<video controls loop muted autoplay playsinline preload=\"auto\" src=\"", f);
+        char *poster = poster_of(base, it->text);
+        fputs("<video controls loop muted playsinline preload=\"metadata\"", f);
+        if (poster) {
+            fputs(" poster=\"", f);
+            put_url(f, poster);
+            fputc('"', f);
+            char *pf = figure_file(base, &(item){ .text = poster });
+            bytes += file_bytes(pf);
+            free(pf);
+            free(poster);
+        }
+        fputs(" src=\"", f);
         put_url(f, it->text);
         fputs("\"></video>\n", f);
-        return;
+        return bytes;
     }
+    int w, h;
+    media_size(file, &w, &h);
     fputs("<a href=\"", f);
     put_url(f, it->text);
     fputs("\"><img src=\"", f);
     put_url(f, it->text);
-    fputs("\" alt=\"", f);
+    fputs("\" loading=\"lazy\" decoding=\"async\"", f);
+    if (w > 0 && h > 0)
+        fprintf(f, " width=\"%d\" height=\"%d\"", w, h);
+    fputs(" alt=\"", f);
     put_esc(f, alt);
     fputs("\"></a>\n", f);
-}
-
-static char *figure_file(const char *base, const item *it)
-{
-    if (!strcmp(base, "."))
-        return xstrdup(it->text);
-    size_t n = strlen(base) + strlen(it->text) + 2;
-    char *file = xmalloc(n);
-    snprintf(file, n, "%s/%s", base, it->text);
-    return file;
+    return bytes;
 }
 
 /* Every figure (but optional ones) and its caption file are there: checked
@@ -401,8 +496,66 @@ static void check_figures(const report *r, const char *base)
     }
 }
 
-/* One figure; returns 1 when shown, 0 for an optional one not built. */
-static int put_figure(FILE *f, const item *it, const char *base, int num)
+/* What the page holds: figures shown, not built, media, and the bytes a
+ * reader downloads (the page and every picture, video and poster). */
+typedef struct tally {
+    int shown, missing, nmedia;
+    long long bytes;
+} tally;
+
+/* The page-relative link of a path a command named (relative to the
+ * folder cnn-render html runs in): NULL unless it is a file below base. */
+static char *page_link(const char *base, const char *w)
+{
+    if (!file_exists(w) || w[0] == '/' || !strncmp(w, "../", 3))
+        return NULL;
+    if (!strcmp(base, "."))
+        return xstrdup(w);
+    size_t n = strlen(base);
+    return !strncmp(w, base, n) && w[n] == '/' ? xstrdup(w + n + 1) : NULL;
+}
+
+/* Links under the caption: the data files the figure's last command read
+ * (the .h5 words of the last history line), and its script (a download). */
+static void put_links(FILE *f, const char *base, const char *rel, const char *hist,
+                      const char *script)
+{
+    const char *last = hist, *nl;
+    while ((nl = strchr(last, '\n')) && nl[1])
+        last = nl + 1;
+    char *line = xstrdup(last);
+    line[strcspn(line, "\n")] = '\0';
+    char **w;
+    int nw = history_words(line, &w), nlinks = 0;
+    fputs("<p class=\"links\">", f);
+    for (int i = 0; i < nw; i++) {
+        const char *v = w[i][0] == '-' && strchr(w[i], '=') ? strchr(w[i], '=') + 1 : w[i];
+        char *href = strcasecmp(ext_of(v), "h5") ? NULL : page_link(base, v);
+        if (!href)
+            continue;
+        fputs(nlinks++ ? ", " : "Data: ", f);
+        fputs("<a href=\"", f);
+        put_url(f, href);
+        fputs("\">", f);
+        put_esc(f, href);
+        fputs("</a>", f);
+        free(href);
+    }
+    const char *name = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
+    fputs(nlinks ? ". Script: " : "Script: ", f);
+    fputs("<a download=\"", f);
+    put_esc(f, name);
+    fputs(".sh\" href=\"data:text/plain;charset=utf-8,", f);
+    put_url(f, script);
+    fputs("\">", f);
+    put_esc(f, name);
+    fputs(".sh</a> (runs in an empty folder holding data/)</p>\n", f);
+    cli_free_list(w, nw);
+    free(line);
+}
+
+/* One figure; counts it in t (shown, or an optional one not built). */
+static void put_figure(FILE *f, const item *it, const char *base, int num, tally *t)
 {
     char *file = figure_file(base, it);
     int present = file_exists(file);
@@ -413,23 +566,37 @@ static int put_figure(FILE *f, const item *it, const char *base, int num)
     if (present) {
         char *first = xstrdup(cap);
         first[strcspn(first, "\n")] = '\0';
-        put_media(f, it, trim(first));
+        t->bytes += put_media(f, it, base, file, trim(first));
         free(first);
+        t->shown++;
+        t->nmedia++;
     } else {
         fputs("<div class=\"not-built\">Not built: " NOT_BUILT ".</div>\n", f);
+        t->missing++;
     }
     char *hist = present && !strcasecmp(ext_of(it->text), "png") ? imageio_png_text(file, "history")
                                                                   : NULL;
-    put_caption(f, num, it->text, cap, hist);
+    char *script = NULL;
+    size_t slen = 0;
+    if (hist && *trim(hist)) {
+        FILE *sf = open_memstream(&script, &slen);
+        if (!sf)
+            die("out of memory");
+        history_script(sf, hist, it->text);
+        if (fclose(sf))
+            die("out of memory");
+    }
+    put_caption(f, num, it->text, cap, script);
+    if (script)
+        put_links(f, base, it->text, hist, script);
     fputs("</figure>\n", f);
+    free(script);
     free(hist);
     free(cap);
     free(file);
-    return present;
 }
 
-static void put_body(FILE *f, const report *r, const char *base, int *shown, int *missing,
-                     int *nmedia)
+static void put_body(FILE *f, const report *r, const char *base, tally *t)
 {
     int open = 0, num = 0;
     for (int i = 0; i < r->n; i++) {
@@ -445,24 +612,22 @@ static void put_body(FILE *f, const report *r, const char *base, int *shown, int
             fputs("<p>", f);
             put_esc(f, it->text);
             fputs("</p>\n", f);
-        } else if (put_figure(f, it, base, ++num)) {
-            (*shown)++;
-            (*nmedia)++;
         } else {
-            (*missing)++;
+            put_figure(f, it, base, ++num, t);
         }
     }
     if (open)
         fputs("</section>\n", f);
 }
 
-static void put_tail(FILE *f, const char *def, int shown, int missing, int nmedia)
+static void put_tail(FILE *f, const char *def, const tally *t)
 {
     fputs("</main>\n<footer>\n", f);
     fprintf(f, "<p id=\"report-status\" data-figures=\"%d\" data-media=\"%d\" "
-               "data-missing=\"%d\" data-loaded=\"0\" data-broken=\"0\" data-pending=\"%d\">"
-               "%d figures, %d not built.</p>\n",
-            shown, nmedia, missing, nmedia, shown, missing);
+               "data-missing=\"%d\" data-bytes=\"%lld\" data-loaded=\"0\" data-broken=\"0\" "
+               "data-pending=\"%d\">%d figures, %d not built.</p>\n",
+            t->shown, t->nmedia, t->missing, t->bytes, t->nmedia, t->shown, t->missing);
+    fprintf(f, "<p>The page and its figures: %.1f MB.</p>\n", (double)t->bytes / 1e6);
     fputs("<p>Made by <code>cnn-render html ", f);
     put_esc(f, def);
     fputs("</code> (cnntools " CNN_VERSION "). Each figure&#39;s commands are under "
@@ -472,13 +637,6 @@ static void put_tail(FILE *f, const char *def, int shown, int missing, int nmedi
 }
 
 /* ---- output --------------------------------------------------------- */
-
-static void write_atomic(const char *out, const char *data, size_t len)
-{
-    outfile *of = outfile_open(out, "an HTML page");
-    outfile_write(of, data, len);
-    outfile_commit(of);
-}
 
 static char *dir_of(const char *path)
 {
@@ -503,23 +661,47 @@ int report_html(const char *def, const char *out, int *missing)
     if (stat(base, &st) || !S_ISDIR(st.st_mode))
         die("%s: no folder %s for the page (its figures live there)", out, base);
     check_figures(&r, base);
-    char *data = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&data, &len);
+    char *body = NULL, *data = NULL;
+    size_t blen = 0, len = 0;
+    FILE *f = open_memstream(&body, &blen);
     if (!f)
         die("out of memory");
-    int shown = 0, nmedia = 0;
-    *missing = 0;
+    tally t = { 0 };
     put_head(f, &r);
-    put_body(f, &r, base, &shown, missing, &nmedia);
-    put_tail(f, def, shown, *missing, nmedia);
+    put_body(f, &r, base, &t);
     if (fclose(f))
         die("out of memory");
-    write_atomic(out, data, len);
+    /* The weight counts the page itself, whose tail says the weight: a few
+     * rounds until the number holds still. */
+    long long media = t.bytes;
+    for (int round = 0; round < 4; round++) {
+        free(data);
+        data = NULL;
+        f = open_memstream(&data, &len);
+        if (!f)
+            die("out of memory");
+        put_tail(f, def, &t);
+        if (fclose(f))
+            die("out of memory");
+        long long total = media + (long long)(blen + len);
+        if (total == t.bytes)
+            break;
+        t.bytes = total;
+    }
+    outfile *of = outfile_open(out, "an HTML page");
+    outfile_write(of, body, blen);
+    outfile_write(of, data, len);
+    outfile_commit(of);
+    if (t.bytes > MAX_BYTES)
+        warnx("%s: the page and its figures weigh %.1f MB, over %d MB: too heavy for a phone "
+              "(an MP4 for a GIF, smaller PNGs)", strcmp(out, "-") ? out : "<stdout>",
+              (double)t.bytes / 1e6, MAX_BYTES / 1000000);
+    free(body);
     free(data);
     free(base);
     free_report(&r);
-    return shown;
+    *missing = t.missing;
+    return t.shown;
 }
 
 int report_cli(int argc, char **argv, const char *usage)

@@ -28,7 +28,8 @@ S=$T/site
 mkdir -p "$S/figs/sub dir" "$S/other"
 check "grid PNG with a space in its folder" cnn-render grid -o "$S/figs/sub dir/grid.png" "$T/img.h5"
 check "heatmap PNG from two inputs" cnn-render heatmap --images "$T/img.h5" -o "$S/figs/heat.png" "$T/maps.h5"
-check "grid PNG to standard output" sh -c "cnn-render grid <'$T/img.h5' >'$S/other/pipe.png'"
+cp "$T/img.h5" "$S/data.h5"
+check "grid PNG to standard output" sh -c "cd '$S' && cnn-render grid <data.h5 >other/pipe.png"
 printf '%s\n' 'Random <digits> & "friends"' 'cnn-render grid -o "figs/sub dir/grid.png" img.h5' \
     >"$S/figs/sub dir/grid.png.txt"
 printf '%s\n' 'Occlusion maps' 'cnn-occlude -m model.h5 img.h5 -o maps.h5' \
@@ -67,7 +68,7 @@ check_py "heatmap PNG: both inputs' history, each line once, then cnn-render" "$
 check_py "PNG written to a pipe has its history too" "$T/hist.py" "$S/other/pipe.png" "cnn-render grid"
 
 # ---- the page -------------------------------------------------------------
-check "html writes the page" cnn-render html -q -o "$S/index.html" "$T/r.def"
+check "html writes the page" sh -c "cd '$S' && cnn-render html -q -o index.html '$T/r.def'"
 cat >"$T/page_check.py" <<'PY'
 import re, sys
 from html.parser import HTMLParser
@@ -89,6 +90,19 @@ assert 'cnn-render grid -o &quot;figs/sub dir/grid.png&quot; img.h5' in s
 assert 'cnn-images fixture &lt;in&gt; &amp; &quot;quoted&quot;' in s
 assert s.count('<details>') == 3 and 'cnn-occlude fixture' in s
 assert re.search(r'<p id="report-status" data-figures="3" data-media="3" data-missing="1"', s)
+# lazy images with their size; the weight: the page and its figures
+import os
+assert s.count('loading="lazy" decoding="async" width="') == 3, s.count('loading="lazy"')
+m = re.search(r'data-bytes="(\d+)"', s)
+d = os.path.dirname(sys.argv[1])
+want = len(s.encode()) + sum(os.path.getsize(os.path.join(d, f)) for f in
+                             ['figs/sub dir/grid.png', 'figs/heat.png', 'other/pipe.png'])
+assert m and int(m.group(1)) == want, (m and m.group(1), want)
+# each PNG figure: the runnable script (its history) and links to its data
+# file (below the page's folder) and the script as a download
+assert s.count('<pre id="fig-') == 3 and s.count('set -e') == 3
+assert s.count('download="') == 3 and 'download="heat.png.sh" href="data:text/plain;charset=utf-8,%23%21/bin/sh%0A' in s
+assert 'Data: <a href="data.h5">data.h5</a>' in s, re.findall(r'<p class="links">Data[^>]*>', s)
 class P(HTMLParser):
     stack, bad = [], []
     void = {'meta', 'img', 'br', 'link', 'source'}
@@ -99,7 +113,7 @@ class P(HTMLParser):
 p = P(); p.feed(s)
 assert not p.bad and not p.stack, (p.bad, p.stack)
 PY
-check_py "page: escaping, relative links, captions, commands, note for the missing figure?" \
+check_py "page: escaping, relative links, captions, scripts, data links, weight, lazy images" \
     "$T/page_check.py" "$S/index.html"
 check "html to standard output (-o -), links relative to the current folder" \
     sh -c "cd '$S' && cnn-render html -q -o - '$T/r.def' >'$T/stdout.html'"
@@ -160,7 +174,7 @@ def 'figure figs/none.png'
 check_error "failed run keeps the old page" 1 "figure not found" "" \
     cnn-render html -o "$S/index.html" "$T/e.def"
 check "old page unchanged, no temporary left" sh -c \
-    "cmp -s '$S/index.html' '$T/before.html' && [ \$(ls '$S' | wc -l) -eq 3 ]"
+    "cmp -s '$S/index.html' '$T/before.html' && [ \$(ls '$S' | wc -l) -eq 4 ]"
 
 # ---- in a browser ------------------------------------------------------------
 if ! command -v "${CHROMIUM:-chromium}" >/dev/null 2>&1; then
@@ -168,12 +182,33 @@ if ! command -v "${CHROMIUM:-chromium}" >/dev/null 2>&1; then
         skip "chromium: $w" "no chromium"; done
     exit 0
 fi
-if sh "$CHECK" --screenshot "$T/shot.png" "$S/index.html" >"$T/check.out" 2>"$T/check.err" &&
-    grep -qx "report: 3 figures, 3 images loaded, 0 broken, 1 not built" "$T/check.out"; then
-    pass "chromium: every image loads; 3 figures, 1 not built"
+if sh "$CHECK" --screenshot "$T/shot.png" --phone-screenshot "$T/phone.png" "$S/index.html" \
+    >"$T/check.out" 2>"$T/check.err" &&
+    grep -qx "report: 3 figures, 3 images loaded, 0 broken, 1 not built" "$T/check.out" &&
+    grep -qx "report: phone (390 px): 3 images loaded, the page 390 px wide" "$T/check.out" &&
+    grep -Eqx "report: 0\.[0-9] MB \(the page and its figures\)" "$T/check.out"; then
+    pass "chromium: every image loads at desktop and phone width; 3 figures, 1 not built"
 else
-    fail "chromium: every image loads; 3 figures, 1 not built" \
+    fail "chromium: every image loads at desktop and phone width; 3 figures, 1 not built" \
         "$(cat "$T/check.out" "$T/check.err" | grep -v dbus | head -c 400)"
+fi
+check_py "chromium: phone screenshot 390x844, not blank" -c "
+from PIL import Image
+im = Image.open('$T/phone.png').convert('RGB')
+assert im.size == (390, 844), im.size
+assert len(im.getcolors(1 << 20) or []) > 20"
+cp -r "$S" "$T/wide"
+sed 's|<main>|<main><div style="width:900px">wide</div>|' "$S/index.html" >"$T/wide/index.html"
+if sh "$CHECK" "$T/wide/index.html" >"$T/check.out" 2>"$T/check.err"; then
+    fail "chromium: a page wider than a phone fails" "$(cat "$T/check.out")"
+else
+    check "chromium: a page wider than a phone fails, saying so" \
+        grep -q "at 390 px the page is 9[0-9][0-9] px wide" "$T/check.err"
+fi
+if sh "$CHECK" --max-bytes 1000 "$S/index.html" >"$T/check.out" 2>"$T/check.err"; then
+    fail "chromium: a page over --max-bytes fails" "$(cat "$T/check.out")"
+else
+    check "chromium: a page over --max-bytes fails, saying so" grep -q "weigh [0-9]* bytes, over 1000" "$T/check.err"
 fi
 check_py "chromium: screenshot is not blank" -c "
 from PIL import Image

@@ -30,7 +30,7 @@
 # side, a window panned across them (easing from one photo to the next) by
 # ffmpeg; and the report's
 # figures $(OUT)/video/deepvis.mp4 (the DeepVis view of every frame, H.264)
-# and $(OUT)/video/deepvis-poster.png (its frame where the unit is
+# and $(OUT)/video/deepvis.mp4.poster.png (its frame where the unit is
 # strongest, also the video's poster).
 ifeq ($(.DEFAULT_GOAL),)
 .DEFAULT_GOAL := video
@@ -201,15 +201,15 @@ $(OUT)/video/deepvis.mp4: $(OUT)/video/sample.mp4 $(VS)/unit.txt $(VS)/acts.h5
 	cp $< $(@D)/.deepvis.mp4.tmp && mv $(@D)/.deepvis.mp4.tmp $@
 
 # The poster: the rendered frame where the unit's maximum is largest.
-$(OUT)/video/deepvis-poster.png: $(OUT)/video/sample.mp4 $(VS)/unit.txt $(VS)/acts.h5
+$(OUT)/video/deepvis.mp4.poster.png: $(OUT)/video/sample.mp4 $(VS)/unit.txt $(VS)/acts.h5
 	@u=$$(cat $(VS)/unit.txt) && f=$$($(FINDING) pick-frame $(VS)/acts.h5 $$u) && \
 	 printf '%s\n' "The poster frame of the clip above (the Deep Visualization Toolbox view of one frame): frame $$f, where unit $$u of $(VIDEO_LAYER) is strongest." \
 	   '$(FINDING) pick-frame $(VS)/acts.h5 $$(cat $(VS)/unit.txt)' \
 	   'cp $(VS)/render/FRAME.png $@ (FRAME: that number, 6 digits)' >$@.txt && \
-	 cp $(VS)/render/$$(printf %06d $$f).png $(@D)/.deepvis-poster.png.tmp
-	@mv $(@D)/.deepvis-poster.png.tmp $@
+	 cp $(VS)/render/$$(printf %06d $$f).png $(@D)/.deepvis.mp4.poster.png.tmp
+	@mv $(@D)/.deepvis.mp4.poster.png.tmp $@
 
 # In the demo only with the pretrained model (else silently nothing).
 ifneq ($(wildcard $(VIDEO_SRC_MODEL)/model.json),)
-DEMO_TARGETS += $(OUT)/video/deepvis.mp4 $(OUT)/video/deepvis-poster.png
+DEMO_TARGETS += $(OUT)/video/deepvis.mp4 $(OUT)/video/deepvis.mp4.poster.png
 endif

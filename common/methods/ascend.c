@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/cli.h"
+#include "methods/adam.h"
 #include "methods/fvparam.h"
 #include "methods/style.h"
 #include "nn/gemm.h"
@@ -331,8 +332,9 @@ static void fv_run(const model *m, engine *e, const target_expr *ex, tensor *x, 
     rng_seed(&r, c->seed);
     for (int64_t i = 0; lucid && i < K * np; i++)
         p[i] = (float)(c->init_sd * rng_normal(&r));
-    fv_adam opt;
-    fv_adam_init(&opt, c->adam ? K * np : 0, c->lr);
+    adam opt;
+    adam_init(&opt, c->adam ? K * np : 0, c->lr);
+    opt.ascend = 1;
     int pred;
     memset(res, 0, sizeof *res);
     progress *pg = progress_start("ascent", c->steps);
@@ -366,7 +368,7 @@ static void fv_run(const model *m, engine *e, const target_expr *ex, tensor *x, 
         if (!lucid)
             memcpy(gp, g, (size_t)(K * D) * sizeof(float));
         if (c->adam)
-            fv_adam_step(&opt, p, gp);
+            adam_step(&opt, p, gp);
         else
             for (int64_t i = 0; i < K * np; i++)
                 p[i] += (float)c->lr * gp[i];
@@ -376,7 +378,7 @@ static void fv_run(const model *m, engine *e, const target_expr *ex, tensor *x, 
         progress_update(pg, step + 1);
     }
     progress_end(pg);
-    fv_adam_free(&opt);
+    adam_free(&opt);
     fvparam_free(&fp);   /* x holds the image of the last step's p */
     if (lucid)
         free(p);

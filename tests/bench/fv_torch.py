@@ -19,6 +19,7 @@ rebuilt in PyTorch from the TF.js files' weights (tests/ref/tfjs_ref.py's
 reader): conv (same padding) + batch norm (eps 1e-3) + leaky ReLU 0.1,
 2x2 max-pools, 1x1 conv with bias, global average pooling.
 """
+import os
 import sys
 import time
 
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 sys.path.insert(0, __file__.rsplit("/", 3)[0] + "/tests/ref")
 import tfjs_ref  # noqa: E402
 
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ.get("FV_TORCH_THREADS", "2")))
 SVD_SQRT = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
 LUCID_M = torch.tensor(SVD_SQRT / np.max(np.linalg.norm(SVD_SQRT, axis=0)), dtype=torch.float32)
 

@@ -130,6 +130,17 @@ static void fft_rec(const fvfft *p, const double *xr, const double *xi, int64_t 
     int64_t r = p->f[fi], m = n / r, step = p->n / n;
     for (int64_t j = 0; j < r; j++)
         fft_rec(p, xr + j * stride, xi + j * stride, stride * r, yr + j * m, yi + j * m, m, fi + 1);
+    if (r == 2) {   /* the butterfly: y_k, y_{k+m} = a +- w^k b */
+        for (int64_t k = 0; k < m; k++) {
+            int64_t t = k * step;
+            double br = yr[m + k] * p->wr[t] - yi[m + k] * p->wi[t];
+            double bi = yr[m + k] * p->wi[t] + yi[m + k] * p->wr[t];
+            double ar = yr[k], ai = yi[k];
+            yr[k] = ar + br, yi[k] = ai + bi;
+            yr[m + k] = ar - br, yi[m + k] = ai - bi;
+        }
+        return;
+    }
     double sr[FFT_MAXRADIX], si[FFT_MAXRADIX];
     for (int64_t k = 0; k < m; k++) {
         for (int64_t j = 0; j < r; j++) {   /* twiddle the j-th sub-DFT's k-th */

@@ -15,6 +15,9 @@
 # Environment: FV_CLASSES (comma list of names), FV_STEPS (PyTorch steps,
 # default 256), FV_FLAGS (extra cnn-ascend flags for the default), FV_SPEED=0
 # skips the speed part. Needs ../shared/models (or IMAGENET_SRC).
+# Cost on the loaded 2-core machine: about 2 minutes for the pixel setting,
+# 9-14 for the default and half an hour for the PyTorch synthesis (0.8 s a
+# step there), a few minutes more for the scoring and the speed lines.
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/bench/env.sh"
 BIN=${BIN:-bin}
@@ -79,8 +82,8 @@ step() {   # steps -> seconds of the whole run
     "$BIN/cnn-ascend" -q --threads 2 -m "$ZOO/resnet50.h5" -t class=1 --steps "$1" -o "$T/r.h5" || exit 1
     echo "$(date +%s.%N) - $t0" | bc
 }
-a=$(step 1) b=$(step 6)
-ours=$(echo "($b - $a) / 5" | bc -l)
-theirs=$($PY "$FT" speed 5)
+a=$(step 1) b=$(step 11)
+ours=$(echo "($b - $a) / 10" | bc -l)
+theirs=$($PY "$FT" speed 10)
 printf 'speed: one step (fft, decorrelate, standard transforms, Adam) on resnet50 at 224, 2 threads: ours %.3f s, PyTorch %.3f s (%.2fx)\n' \
     "$ours" "$theirs" "$(echo "$theirs / $ours" | bc -l)"

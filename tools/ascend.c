@@ -23,6 +23,7 @@
 
 static const char usage[] =
     "Usage: cnn-ascend -m MODEL.h5 [-t TARGET] [--start zeros|noise|IMAGE] [options]\n"
+    "       cnn-ascend -m MODEL.h5 --invert PHOTO --layers L1,L2,.. [options]\n"
     "Gradient ascent on the input pixels: finds an image that maximises a class\n"
     "score or a unit's response, from zeros, noise or a chosen image. Writes an\n"
     "images file (kind=images): /images (the result last, after any --snapshots),\n"
@@ -86,6 +87,16 @@ static const char usage[] =
     "                        direction term's layer, else the fourth ReLU)\n"
     "      --snapshots E     also write the image every E steps (trajectory;\n"
     "                        --save-every E is the same)\n"
+    "      --invert P        representation inversion (Mahendran & Vedaldi 2015):\n"
+    "                        from noise, an image whose activations at each of\n"
+    "                        --layers match those of photo P (PNG/JPEG or an\n"
+    "                        images file, row --invert-row): maximises\n"
+    "                        -|phi(x) - phi(P)|^2 / |phi(P)|^2 (plus -t's terms\n"
+    "                        if given), P seen through the same transforms as x;\n"
+    "                        one run per layer, rows in --layers' order, /layers\n"
+    "                        names each row's layer, /values is layers x steps+1\n"
+    "      --layers L1,L2..  the layers to invert (with --invert)\n"
+    "      --invert-row R    row of --invert's images file (default 0)\n"
     "      --until-pred K    stop once the model predicts class K; reports the\n"
     "                        L2 and L-infinity size of the change\n"
     "The target's value and the model's prediction at the end go to stderr.\n"
@@ -96,7 +107,7 @@ enum {
     OPT_MEASURE = 2001, OPT_START, OPT_START_ROW, OPT_STEPS, OPT_LR, OPT_L2, OPT_BLUR,
     OPT_BLUR_EVERY, OPT_JITTER, OPT_CLIP_NORM, OPT_CLIP_CONTRIB, OPT_PRESET, OPT_SNAP,
     OPT_UNTIL, OPT_PARAM, OPT_DECOR, OPT_NODECOR, OPT_CSTATS, OPT_TF, OPT_OPTIM, OPT_COUNT,
-    OPT_DIV, OPT_DIV_LAYER
+    OPT_DIV, OPT_DIV_LAYER, OPT_INVERT, OPT_LAYERS, OPT_INVERT_ROW
 };
 
 struct asc_opts {
@@ -111,6 +122,8 @@ struct asc_opts {
     const char *tf, *cstats;
     int count;                    /* images optimised together */
     const char *div_layer;
+    const char *invert, *layers;  /* --invert PHOTO --layers L1,L2 */
+    int64_t invert_row;
     /* Regularisers as given (NAN: not given, so a preset may set them). */
     double l2, blur, blur_every, clip_norm, clip_contrib;
     ascend_cfg cfg;
@@ -151,14 +164,24 @@ static void recipe(struct asc_opts *o)
 }
 
 /* --count and --diversity: K >= 2 for the penalty, and several images
- * only on the feature-visualisation path. */
+ * only on the feature-visualisation path; --invert's companions. */
 static void check_batch(const struct asc_opts *o)
 {
     const ascend_cfg *cf = &o->cfg;
+    if (!o->target && !o->until && !o->invert)
+        die_usage("no target: give -t class=K or -t unit=LAYER:C (or --until-pred K, or "
+                  "--invert PHOTO --layers L1,..)");
     if (cf->diversity > 0 && o->count < 2)
         die_usage("--diversity needs --count K with K >= 2 (the penalty compares the images)");
     if (o->div_layer && cf->diversity <= 0)
         die_usage("--diversity-layer goes with --diversity W (W > 0)");
+    if (!o->invert != !o->layers)
+        die_usage("--invert PHOTO and --layers L1,L2,.. go together");
+    if (o->invert && o->until)
+        die_usage("--invert does not go with --until-pred");
+    if (o->invert && (cf->l2 > 0 || cf->blur_sigma > 0 || cf->jitter || cf->clip_norm > 0 ||
+                      cf->clip_contrib > 0))
+        die_usage("--invert does not go with Yosinski's regularisers (use --transforms)");
     if (o->count > 1 && (cf->l2 > 0 || cf->blur_sigma > 0 || cf->jitter || cf->clip_norm > 0 ||
                          cf->clip_contrib > 0 || o->until))
         die_usage("--count %d: several images do not go with Yosinski's regularisers or "
@@ -194,6 +217,9 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
         { "count", required_argument, 0, OPT_COUNT },
         { "diversity", required_argument, 0, OPT_DIV },
         { "diversity-layer", required_argument, 0, OPT_DIV_LAYER },
+        { "invert", required_argument, 0, OPT_INVERT },
+        { "layers", required_argument, 0, OPT_LAYERS },
+        { "invert-row", required_argument, 0, OPT_INVERT_ROW },
         CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { 0, 0, 0, 0 }
     };
@@ -253,6 +279,9 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
         case OPT_COUNT: o->count = (int)cli_long("--count", optarg, 1, 4096); break;
         case OPT_DIV: o->cfg.diversity = cli_double("--diversity", optarg, 0, 1e12); break;
         case OPT_DIV_LAYER: o->div_layer = optarg; break;
+        case OPT_INVERT: o->invert = optarg; break;
+        case OPT_LAYERS: o->layers = optarg; break;
+        case OPT_INVERT_ROW: o->invert_row = cli_long("--invert-row", optarg, 0, INT64_MAX); break;
         case OPT_SNAP: o->snap = (int)cli_long("--snapshots", optarg, 1, 1 << 30); break;
         case OPT_UNTIL: o->until = optarg; break;
         default:
@@ -262,8 +291,6 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
     setup_need_model(o->model);
     if (optind < argc)
         die_usage("unexpected operand '%s' (the start image goes in --start)", argv[optind]);
-    if (!o->target && !o->until)
-        die_usage("no target: give -t class=K or -t unit=LAYER:C (or --until-pred K)");
     ascend_cfg *cf = &o->cfg;
     recipe(o);
 
@@ -343,8 +370,9 @@ static tensor *start_image(struct asc_opts *o, const model *m, int64_t *id, h5in
 struct snaps {
     int n, cap;
     float *rows;
-    int32_t *steps;
+    int32_t *steps, *run;   /* each row's step and run (--invert: layer) */
     int64_t D;
+    int cur;                /* the run rows are added for */
 };
 
 static void add_row(struct snaps *s, int step, const tensor *x)
@@ -353,8 +381,10 @@ static void add_row(struct snaps *s, int step, const tensor *x)
         s->cap = s->cap ? 2 * s->cap : 8;
         s->rows = xrealloc(s->rows, (size_t)s->cap * (size_t)s->D * sizeof(float));
         s->steps = xrealloc(s->steps, (size_t)s->cap * sizeof(int32_t));
+        s->run = xrealloc(s->run, (size_t)s->cap * sizeof(int32_t));
     }
     memcpy(s->rows + (int64_t)s->n * s->D, x->data, (size_t)s->D * sizeof(float));
+    s->run[s->n] = s->cur;
     s->steps[s->n++] = step;
 }
 
@@ -435,6 +465,9 @@ static void write_draws(h5out *out, const ascend_cfg *c, int n)
 static void parse_target(const struct asc_opts *o, const model *m, target_expr *ex)
 {
     char err[512];
+    memset(ex, 0, sizeof *ex);
+    if (!o->target)
+        return;   /* --invert alone */
     if (target_expr_parse(o->target, ex, err, sizeof err) < 0)
         die_usage("%s", err);
     for (int i = 0; i < ex->n; i++) {
@@ -467,6 +500,105 @@ static int diversity_layer(const struct asc_opts *o, const model *m, const targe
     return nd;
 }
 
+/* The runs: one ascent, or with --invert one per layer (the photo read
+ * once). values gets steps + 1 floats per run; res the last run's. */
+static int run_all(struct asc_opts *o, const model *m, engine *e, const target_expr *ex,
+                   struct snaps *sn, float **vals, ascend_result *res, int64_t *id, h5in **src,
+                   char ***lnames)
+{
+    int nrun = 1;
+    char **names = NULL;
+    int *nodes = NULL;
+    tensor *photo = NULL;
+    if (o->invert) {
+        nrun = cli_split(o->layers, ',', &names);
+        nodes = xmalloc((size_t)nrun * sizeof *nodes);
+        for (int i = 0; i < nrun; i++)
+            nodes[i] = model_require(m, names[i], o->model);
+        int64_t pid;
+        photo = setup_one_image(o->invert, o->invert_row, m, o->model, "--invert", &pid, NULL);
+    }
+    float *values = xmalloc((size_t)nrun * (size_t)(o->cfg.steps + 1) * sizeof *values);
+    *vals = values;
+    for (int r = 0; r < nrun; r++) {
+        h5in *more = NULL;
+        tensor *x = start_image(o, m, id, r == 0 ? src : &more);
+        if (more)
+            h5in_close(more);
+        if (o->invert) {
+            o->cfg.inv_node = nodes[r];
+            o->cfg.inv_photo = photo->data;
+        }
+        sn->cur = r;
+        ascend_run(m, e, ex, x, &o->cfg, o->snap, snap_cb, sn,
+                   values + (int64_t)r * (o->cfg.steps + 1), res);
+        add_rows(sn, res->steps_done, x);
+        if (o->invert)
+            info("--invert %s at %s: relative error %.4g -> %.4g after %d steps", o->invert,
+                 names[r], -res->value0, -res->value, res->steps_done);
+        tensor_free(x);
+    }
+    tensor_free(photo);
+    free(nodes);
+    *lnames = names;
+    return nrun;
+}
+
+/* The images file: rows, ids, steps, scores, labels, values, attributes. */
+static void write_output(const struct asc_opts *o, const model *m, const target *t,
+                         const struct snaps *sn, const float *values, int nrun, char **lnames,
+                         const ascend_result *res, int64_t id, h5in *src)
+{
+    int64_t C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2];
+    int nv = o->cfg.steps + 1;
+    h5out *out = h5out_create(o->co.output, "images", src);
+    tensor *rows = tensor_new4(sn->n, C, H, W);
+    memcpy(rows->data, sn->rows, (size_t)sn->n * (size_t)sn->D * sizeof(float));
+    h5out_write(out, "/images", rows);
+    int64_t *ids = xmalloc((size_t)sn->n * sizeof *ids);
+    for (int i = 0; i < sn->n; i++)
+        ids[i] = id;
+    h5out_write_i64(out, "/ids", sn->n, ids);
+    h5out_write_i32(out, "/step", sn->n, sn->steps);
+    /* Each row's objective (/scores) and, for a class target, the class the
+     * image is made for (/labels): cnn-render grid captions them, also after
+     * cnn-join --stack of one ascent per class. */
+    tensor *sc = tensor_new(1, (int64_t[]){ sn->n });
+    int32_t *lab = xmalloc((size_t)sn->n * sizeof *lab);
+    char **rl = xmalloc((size_t)sn->n * sizeof *rl);
+    for (int i = 0; i < sn->n; i++) {
+        int st = sn->steps[i] < res->steps_done ? sn->steps[i] : res->steps_done;
+        sc->data[i] = values[(int64_t)sn->run[i] * nv + st];
+        lab[i] = t && t->kind == TARGET_CLASS ? t->cls : res->pred0;
+        rl[i] = lnames ? lnames[sn->run[i]] : NULL;
+    }
+    h5out_write(out, "/scores", sc);
+    if (t && (t->kind == TARGET_CLASS || t->kind == TARGET_PRED))
+        h5out_write_i32(out, "/labels", sn->n, lab);
+    if (lnames)
+        h5out_write_strings(out, "/layers", sn->n, rl);
+    tensor *vt = nrun > 1 || lnames ? tensor_new(2, (int64_t[]){ nrun, res->steps_done + 1 })
+                                    : tensor_new(1, (int64_t[]){ res->steps_done + 1 });
+    for (int r = 0; r < nrun; r++)
+        memcpy(vt->data + (int64_t)r * (res->steps_done + 1), values + (int64_t)r * nv,
+               (size_t)(res->steps_done + 1) * sizeof(float));
+    h5out_write(out, "/values", vt);
+    if (m->classes)
+        h5out_write_strings(out, "/classes", m->nclasses, m->classes);
+    write_attrs(out, o, m, res);
+    if (o->invert)
+        h5out_attr_str(out, "/", "invert", o->invert);
+    if (o->cfg.tf.on)
+        write_draws(out, &o->cfg, res->steps_done);
+    h5out_commit(out);
+    tensor_free(rows);
+    tensor_free(sc);
+    tensor_free(vt);
+    free(lab);
+    free(rl);
+    free(ids);
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
@@ -481,7 +613,7 @@ int main(int argc, char **argv)
     if (o.until)
         o.cfg.until_pred = resolve_class(o.until, m, o.model);
     char tbuf[64];
-    if (!o.target) {
+    if (!o.target && !o.invert) {
         snprintf(tbuf, sizeof tbuf, "class=%d", o.cfg.until_pred);
         o.target = tbuf;
     }
@@ -515,15 +647,14 @@ int main(int argc, char **argv)
 
     int64_t id;
     h5in *src;
-    tensor *x = start_image(&o, m, &id, &src);
     engine *e = engine_new(m, o.count, 0, o.co.seed);
     struct snaps sn = { .D = C * H * W };
-    float *values = xmalloc((size_t)(o.cfg.steps + 1) * sizeof *values);
+    float *values;
     ascend_result res;
     if (o.cfg.tf.on)
         o.cfg.draws = xcalloc((size_t)o.cfg.steps, sizeof *o.cfg.draws);
-    ascend_run(m, e, &ex, x, &o.cfg, o.snap, snap_cb, &sn, values, &res);
-    add_rows(&sn, res.steps_done, x);
+    char **lnames;
+    int nrun = run_all(&o, m, e, &ex, &sn, &values, &res, &id, &src, &lnames);
 
     if (o.cfg.until_pred >= 0) {
         if (res.reached)
@@ -535,51 +666,19 @@ int main(int argc, char **argv)
                  "L-inf %.6g", res.pred, class_name(m, res.pred), res.steps_done,
                  o.cfg.until_pred, class_name(m, o.cfg.until_pred), res.l2, res.linf);
     }
-    info("%s: %.6g -> %.6g after %d steps; prediction %d %s -> %d %s", o.target, res.value0,
-         res.value, res.steps_done, res.pred0, class_name(m, res.pred0), res.pred,
-         class_name(m, res.pred));
+    if (!o.invert)
+        info("%s: %.6g -> %.6g after %d steps; prediction %d %s -> %d %s", o.target,
+             res.value0, res.value, res.steps_done, res.pred0, class_name(m, res.pred0),
+             res.pred, class_name(m, res.pred));
+    write_output(&o, m, t, &sn, values, nrun, lnames, &res, id, src);
 
-    h5out *out = h5out_create(o.co.output, "images", src);
-    tensor *rows = tensor_new4(sn.n, C, H, W);
-    memcpy(rows->data, sn.rows, (size_t)sn.n * (size_t)sn.D * sizeof(float));
-    h5out_write(out, "/images", rows);
-    int64_t *ids = xmalloc((size_t)sn.n * sizeof *ids);
-    for (int i = 0; i < sn.n; i++)
-        ids[i] = id;
-    h5out_write_i64(out, "/ids", sn.n, ids);
-    h5out_write_i32(out, "/step", sn.n, sn.steps);
-    /* Each row's objective (/scores) and, for a class target, the class the
-     * image is made for (/labels): cnn-render grid captions them, also after
-     * cnn-join --stack of one ascent per class. */
-    tensor *sc = tensor_new(1, (int64_t[]){ sn.n });
-    int32_t *lab = xmalloc((size_t)sn.n * sizeof *lab);
-    for (int i = 0; i < sn.n; i++) {
-        sc->data[i] = values[sn.steps[i] < res.steps_done ? sn.steps[i] : res.steps_done];
-        lab[i] = t && t->kind == TARGET_CLASS ? t->cls : res.pred0;
-    }
-    h5out_write(out, "/scores", sc);
-    if (t && (t->kind == TARGET_CLASS || t->kind == TARGET_PRED))
-        h5out_write_i32(out, "/labels", sn.n, lab);
-    tensor_free(sc);
-    free(lab);
-    tensor *vt = tensor_new(1, (int64_t[]){ res.steps_done + 1 });
-    memcpy(vt->data, values, (size_t)(res.steps_done + 1) * sizeof(float));
-    h5out_write(out, "/values", vt);
-    if (m->classes)
-        h5out_write_strings(out, "/classes", m->nclasses, m->classes);
-    write_attrs(out, &o, m, &res);
-    if (o.cfg.tf.on)
-        write_draws(out, &o.cfg, res.steps_done);
-    h5out_commit(out);
-
-    tensor_free(rows);
-    tensor_free(vt);
-    free(ids);
+    if (lnames)
+        cli_free_list(lnames, nrun);
     free(values);
     free(o.cfg.draws);
     free(sn.rows);
     free(sn.steps);
-    tensor_free(x);
+    free(sn.run);
     engine_free(e);
     target_expr_free(&ex);
     if (src)

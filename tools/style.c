@@ -18,6 +18,7 @@
 #include "nn/model.h"
 #include "nn/setup.h"
 #include "methods/style.h"
+#include "methods/adam.h"
 
 static const char usage[] =
     "Usage: cnn-style -m MODEL.h5 --content C --style S [options]\n"
@@ -219,8 +220,9 @@ int main(int argc, char **argv)
     style *s = style_new(m, e, &cfg, content, sty);
     tensor *g = tensor_clone(x), *g0 = NULL;
     tensor *loss = tensor_new2(o.steps + 1, 3);
-    style_adam adam;
-    style_adam_init(&adam, D, o.lr);
+    adam opt;   /* descending on pixels kept in [0,1] */
+    adam_init(&opt, D, o.lr);
+    opt.clamp = 1;
     progress *pg = progress_start(o.texture ? "texture" : "style", o.steps);
     for (int step = 0; step <= o.steps; step++) {
         double lc, ls, L = style_loss_grad(s, x, g, &lc, &ls);
@@ -236,7 +238,7 @@ int main(int argc, char **argv)
         for (int64_t i = 0; i < D; i++)
             if (!isfinite(g->data[i]))
                 die("step %d: the gradient became non-finite (lower --lr or the weights)", step);
-        style_adam_step(&adam, x->data, g->data);
+        adam_step(&opt, x->data, g->data);
         progress_update(pg, step + 1);
     }
     progress_end(pg);
@@ -256,7 +258,7 @@ int main(int argc, char **argv)
     write_attrs(out, &o, &cfg, m, snodes, ns);
     h5out_commit(out);
 
-    style_adam_free(&adam);
+    adam_free(&opt);
     tensor_free(loss);
     tensor_free(g);
     tensor_free(g0);

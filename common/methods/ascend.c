@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/cli.h"
+#include "methods/adam.h"
 #include "methods/fvparam.h"
 #include "methods/style.h"
 #include "nn/gemm.h"
@@ -20,6 +21,7 @@ void ascend_defaults(ascend_cfg *c)
     c->lr = 0.1;
     c->seed = 1;
     c->until_pred = -1;
+    c->inv_node = -1;
 }
 
 void ascend_lucid(ascend_cfg *c)
@@ -197,13 +199,30 @@ double ascend_diversity(const float *F, int K, int64_t n, int64_t k, float *dF)
     return P;
 }
 
+double ascend_inversion(const float *a, const float *r, int64_t n, float *da)
+{
+    double s = 0, r2 = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)a[i] - r[i];
+        s += d * d;
+        r2 += (double)r[i] * r[i];
+    }
+    r2 = r2 > 1e-12 ? r2 : 1e-12;
+    for (int64_t i = 0; da && i < n; i++)
+        da[i] = (float)(-2.0 * ((double)a[i] - r[i]) / r2);
+    return -s / r2;
+}
+
 /* Per-run state of the objective: each term's selections (K per term),
- * a seed large enough for any term's node, and the diversity seed. */
+ * a seed large enough for any term's node, the diversity seed, and for
+ * inversion the photo's activations (iref, K x the node's size; have_ref
+ * once computed without transformations) and its seed. */
 typedef struct objstate {
     target_sel *sel;
     int have_sel;
-    tensor *seed, *dseed;
-    float *acc;
+    tensor *seed, *dseed, *iseed, *photo;
+    float *acc, *iref;
+    int have_ref;
 } objstate;
 
 static void obj_init(objstate *o, const model *m, const target_expr *ex, const ascend_cfg *c,
@@ -223,6 +242,15 @@ static void obj_init(objstate *o, const model *m, const target_expr *ex, const a
         o->dseed = tensor_new4(K, sh[0], sh[1], sh[2]);
     }
     o->acc = xmalloc((size_t)(K * D) * sizeof *o->acc);
+    o->iseed = o->photo = NULL;
+    o->iref = NULL;
+    o->have_ref = 0;
+    if (c->inv_node >= 0) {
+        const int64_t *sh = m->nodes[c->inv_node].shape;
+        o->iseed = tensor_new4(K, sh[0], sh[1], sh[2]);
+        o->iref = xmalloc((size_t)tensor_numel(o->iseed) * sizeof *o->iref);
+        o->photo = tensor_new4(K, m->in_shape[0], m->in_shape[1], m->in_shape[2]);
+    }
 }
 
 static void obj_free(objstate *o)
@@ -230,7 +258,30 @@ static void obj_free(objstate *o)
     free(o->sel);
     tensor_free(o->seed);
     tensor_free(o->dseed);
+    tensor_free(o->iseed);
+    tensor_free(o->photo);
     free(o->acc);
+    free(o->iref);
+}
+
+/* Inversion: the photo's activations at the node, through the step's
+ * transformation d when there is one (one forward; K copies). */
+static void inv_ref(objstate *o, engine *e, const ascend_cfg *c, const fvt_draw *d,
+                    float *work)
+{
+    if (c->inv_node < 0 || (o->have_ref && !c->tf.on))
+        return;
+    int64_t K = o->photo->dims[0], C = o->photo->dims[1], H = o->photo->dims[2];
+    int64_t W = o->photo->dims[3], D = C * H * W;
+    for (int64_t k = 0; k < K; k++)
+        if (c->tf.on)
+            fvt_forward(&c->tf, d, c->inv_photo, C, H, W, o->photo->data + k * D, work);
+        else
+            memcpy(o->photo->data + k * D, c->inv_photo, (size_t)D * sizeof(float));
+    engine_forward(e, o->photo);
+    memcpy(o->iref, engine_act(e, c->inv_node)->data,
+           (size_t)tensor_numel(o->iseed) * sizeof(float));
+    o->have_ref = 1;
 }
 
 /* Add w times the input gradient of the last backward into acc (first:
@@ -242,7 +293,7 @@ static void obj_add(objstate *o, const engine *e, double w, int64_t n, int first
         o->acc[k] = (first ? 0.0f : o->acc[k]) + (float)w * gi[k];
 }
 
-/* The objective sum_k (sum_i w_i target_i(x_k)) - W P(x) at the K images
+/* The objective sum_k (sum_i w_i target_i(x_k) + inversion(x_k)) - W P(x) at the K images
  * x (one forward), the first image's prediction, and, when g is not
  * NULL, its gradient with respect to x (one backward per term, and one
  * from the diversity layer, weighted and summed). */
@@ -267,6 +318,13 @@ static float objective(const model *m, engine *e, const target_expr *ex, const a
             v += ex->w[i] * vi[k];
     }
     free(vi);
+    if (o->iseed) {
+        int64_t n = tensor_numel(o->iseed) / K;
+        const float *a = engine_act(e, c->inv_node)->data;
+        for (int k = 0; k < K; k++)
+            v += ascend_inversion(a + k * n, o->iref + k * n, n,
+                                  g ? o->iseed->data + k * n : NULL);
+    }
     const int64_t *sh = o->dseed ? m->nodes[c->div_node].shape : NULL;
     if (o->dseed)
         v -= c->diversity * ascend_diversity(engine_act(e, c->div_node)->data, K, sh[0],
@@ -278,9 +336,13 @@ static float objective(const model *m, engine *e, const target_expr *ex, const a
         engine_backward(e, from, o->seed, RULE_STANDARD, 0);
         obj_add(o, e, ex->w[i], DK, i == 0);
     }
+    if (o->iseed) {
+        engine_backward(e, c->inv_node, o->iseed, RULE_STANDARD, 0);
+        obj_add(o, e, 1.0, DK, ex->n == 0);
+    }
     if (o->dseed) {
         engine_backward(e, c->div_node, o->dseed, RULE_STANDARD, 0);
-        obj_add(o, e, -c->diversity, DK, 0);
+        obj_add(o, e, -c->diversity, DK, ex->n == 0 && !o->iseed);
     }
     memcpy(g, o->acc, (size_t)DK * sizeof(float));
     return (float)v;
@@ -331,8 +393,9 @@ static void fv_run(const model *m, engine *e, const target_expr *ex, tensor *x, 
     rng_seed(&r, c->seed);
     for (int64_t i = 0; lucid && i < K * np; i++)
         p[i] = (float)(c->init_sd * rng_normal(&r));
-    fv_adam opt;
-    fv_adam_init(&opt, c->adam ? K * np : 0, c->lr);
+    adam opt;
+    adam_init(&opt, c->adam ? K * np : 0, c->lr);
+    opt.ascend = 1;
     int pred;
     memset(res, 0, sizeof *res);
     progress *pg = progress_start("ascent", c->steps);
@@ -341,7 +404,7 @@ static void fv_run(const model *m, engine *e, const target_expr *ex, tensor *x, 
             fvparam_image(&fp, p + k * np, x->data + k * D);
         if (snap && snap_every > 0 && step % snap_every == 0 && step < c->steps)
             snap(ctx, step, x);
-        fvt_draw d;
+        fvt_draw d = { 0 };
         if (c->tf.on) {   /* one draw for the batch, as Lucent */
             fvt_draw_next(&c->tf, &r, &d);
             if (c->draws && step < c->steps)
@@ -350,6 +413,7 @@ static void fv_run(const model *m, engine *e, const target_expr *ex, tensor *x, 
                 fvt_forward(&c->tf, &d, x->data + k * D, C, H, W, xt->data + k * D, work);
         } else
             memcpy(xt->data, x->data, (size_t)(K * D) * sizeof(float));
+        inv_ref(&os, e, c, &d, work);
         int last = step == c->steps;
         float v = objective(m, e, ex, c, xt, &os, &pred, last ? NULL : g);
         if (record(c, step, v, pred, values, res))
@@ -366,7 +430,7 @@ static void fv_run(const model *m, engine *e, const target_expr *ex, tensor *x, 
         if (!lucid)
             memcpy(gp, g, (size_t)(K * D) * sizeof(float));
         if (c->adam)
-            fv_adam_step(&opt, p, gp);
+            adam_step(&opt, p, gp);
         else
             for (int64_t i = 0; i < K * np; i++)
                 p[i] += (float)c->lr * gp[i];
@@ -376,7 +440,7 @@ static void fv_run(const model *m, engine *e, const target_expr *ex, tensor *x, 
         progress_update(pg, step + 1);
     }
     progress_end(pg);
-    fv_adam_free(&opt);
+    adam_free(&opt);
     fvparam_free(&fp);   /* x holds the image of the last step's p */
     if (lucid)
         free(p);
@@ -391,7 +455,8 @@ void ascend_run(const model *m, engine *e, const target_expr *ex, tensor *x, con
                 int snap_every, ascend_snap_fn snap, void *ctx, float *values,
                 ascend_result *res)
 {
-    if (c->fft || c->decorrelate || c->tf.on || c->adam || x->dims[0] > 1 || c->diversity > 0) {
+    if (c->fft || c->decorrelate || c->tf.on || c->adam || x->dims[0] > 1 || c->diversity > 0 ||
+        c->inv_node >= 0) {
         tensor *x0 = tensor_clone(x);
         fv_run(m, e, ex, x, c, snap_every, snap, ctx, values, res);
         change_size(x0, x, res);

@@ -56,6 +56,16 @@ typedef struct ascend_cfg {
      * node div_node. */
     double diversity;
     int div_node;
+    /* Representation inversion (Mahendran & Vedaldi 2015, "Understanding
+     * Deep Image Representations by Inverting Them"): with inv_node >= 0
+     * the objective gains, for each image, -|phi(x) - phi(x0)|^2 /
+     * |phi(x0)|^2, phi the activations of node inv_node and x0 inv_photo
+     * (C x H x W in [0,1]); with transformations x0 goes through the same
+     * draw as x each step, so the two are compared as the model sees them.
+     * The terms of the target expression (may be none) add to it. Feature
+     * visualisation path only. */
+    int inv_node;
+    const float *inv_photo;
 } ascend_cfg;
 
 /* Lucid's / Lucent's diversity penalty of K images' maps F (K x n x k: n
@@ -66,7 +76,13 @@ typedef struct ascend_cfg {
  * when dF is not NULL, dP/dF (K x n x k) into it. */
 double ascend_diversity(const float *F, int K, int64_t n, int64_t k, float *dF);
 
-/* Defaults: 100 steps, lr 0.1, no regulariser, pixels, plain steps. */
+/* The inversion term -|a - r|^2 / |r|^2 of n activations a against the
+ * reference r, and, when da is not NULL, its gradient with respect to a:
+ * -2 (a - r) / |r|^2 (|r|^2 floored at 1e-12). */
+double ascend_inversion(const float *a, const float *r, int64_t n, float *da);
+
+/* Defaults: 100 steps, lr 0.1, no regulariser, pixels, plain steps, no
+ * inversion. */
 void ascend_defaults(ascend_cfg *c);
 /* Yosinski et al. 2015, Table 1's four hyperparameter sets (k = 1..4):
  * decay, blur width and period, norm and contribution percentiles. Leaves

@@ -100,6 +100,179 @@ int fv_colour_stats(const float *x, int64_t n, int64_t HW, double M[3][3])
     return 0;
 }
 
+/* A complex DFT of one length n, forward (X_k = sum_j x_j e^{-2 pi i jk/n});
+ * the inverse is conj(DFT(conj x)). Mixed-radix Cooley-Tukey over n's
+ * prime factors while they are all <= FFT_MAXRADIX (224 = 2^5 7), else
+ * Bluestein's chirp-z with a power-of-two convolution: O(n log n) for
+ * every n. */
+#define FFT_MAXRADIX 7
+
+struct fvfft {
+    int64_t n, nf, f[64];
+    double *wr, *wi;           /* e^{-2 pi i k/n}, k < n */
+    double *tr, *ti;           /* n work (the recursion's output) */
+    struct fvfft *sub;         /* Bluestein: the power-of-two plan */
+    double *cr, *ci;           /* chirp e^{-pi i k^2/n}, k < n */
+    double *br, *bi;           /* DFT of the conjugate chirp, sub->n */
+    double *ar, *ai;           /* sub->n work */
+};
+
+static fvfft *fft_plan(int64_t n);
+
+static void fft_rec(const fvfft *p, const double *xr, const double *xi, int64_t stride,
+                    double *yr, double *yi, int64_t n, int fi)
+{
+    if (n == 1) {
+        yr[0] = xr[0];
+        yi[0] = xi[0];
+        return;
+    }
+    int64_t r = p->f[fi], m = n / r, step = p->n / n;
+    for (int64_t j = 0; j < r; j++)
+        fft_rec(p, xr + j * stride, xi + j * stride, stride * r, yr + j * m, yi + j * m, m, fi + 1);
+    if (r == 2) {   /* the butterfly: y_k, y_{k+m} = a +- w^k b */
+        for (int64_t k = 0; k < m; k++) {
+            int64_t t = k * step;
+            double br = yr[m + k] * p->wr[t] - yi[m + k] * p->wi[t];
+            double bi = yr[m + k] * p->wi[t] + yi[m + k] * p->wr[t];
+            double ar = yr[k], ai = yi[k];
+            yr[k] = ar + br, yi[k] = ai + bi;
+            yr[m + k] = ar - br, yi[m + k] = ai - bi;
+        }
+        return;
+    }
+    double sr[FFT_MAXRADIX], si[FFT_MAXRADIX];
+    for (int64_t k = 0; k < m; k++) {
+        for (int64_t j = 0; j < r; j++) {   /* twiddle the j-th sub-DFT's k-th */
+            int64_t t = (j * k * step) % p->n;
+            double a = yr[j * m + k], b = yi[j * m + k];
+            sr[j] = a * p->wr[t] - b * p->wi[t];
+            si[j] = a * p->wi[t] + b * p->wr[t];
+        }
+        for (int64_t q = 0; q < r; q++) {   /* a length-r DFT of them */
+            double ar = 0, ai = 0;
+            for (int64_t j = 0; j < r; j++) {
+                int64_t t = (j * q % r) * (p->n / r);
+                ar += sr[j] * p->wr[t] - si[j] * p->wi[t];
+                ai += sr[j] * p->wi[t] + si[j] * p->wr[t];
+            }
+            yr[q * m + k] = ar;
+            yi[q * m + k] = ai;
+        }
+    }
+}
+
+/* In place, forward. */
+static void fft_run(fvfft *p, double *xr, double *xi)
+{
+    int64_t n = p->n;
+    if (!p->sub) {
+        fft_rec(p, xr, xi, 1, p->tr, p->ti, n, 0);
+        memcpy(xr, p->tr, (size_t)n * sizeof *xr);
+        memcpy(xi, p->ti, (size_t)n * sizeof *xi);
+        return;
+    }
+    int64_t M = p->sub->n;
+    for (int64_t k = 0; k < M; k++) {
+        double a = k < n ? xr[k] : 0, b = k < n ? xi[k] : 0;
+        p->ar[k] = k < n ? a * p->cr[k] - b * p->ci[k] : 0;
+        p->ai[k] = k < n ? a * p->ci[k] + b * p->cr[k] : 0;
+    }
+    fft_run(p->sub, p->ar, p->ai);
+    for (int64_t k = 0; k < M; k++) {   /* times DFT(b), then conj for the inverse */
+        double a = p->ar[k], b = p->ai[k];
+        p->ar[k] = a * p->br[k] - b * p->bi[k];
+        p->ai[k] = -(a * p->bi[k] + b * p->br[k]);
+    }
+    fft_run(p->sub, p->ar, p->ai);
+    for (int64_t k = 0; k < n; k++) {   /* conj, / M, times the chirp */
+        double a = p->ar[k] / (double)M, b = -p->ai[k] / (double)M;
+        xr[k] = a * p->cr[k] - b * p->ci[k];
+        xi[k] = a * p->ci[k] + b * p->cr[k];
+    }
+}
+
+static void fft_bluestein(fvfft *p)
+{
+    int64_t n = p->n, M = 1;
+    while (M < 2 * n - 1)
+        M *= 2;
+    p->sub = fft_plan(M);
+    p->cr = xmalloc((size_t)n * sizeof(double));
+    p->ci = xmalloc((size_t)n * sizeof(double));
+    for (int64_t k = 0; k < n; k++) {   /* k^2 mod 2n keeps the angle exact */
+        double a = M_PI * (double)((k * k) % (2 * n)) / (double)n;
+        p->cr[k] = cos(a);
+        p->ci[k] = -sin(a);
+    }
+    p->br = xcalloc((size_t)M, sizeof(double));
+    p->bi = xcalloc((size_t)M, sizeof(double));
+    p->ar = xmalloc((size_t)M * sizeof(double));
+    p->ai = xmalloc((size_t)M * sizeof(double));
+    for (int64_t k = 0; k < n; k++) {   /* b_k = conj chirp, at k and M - k */
+        p->br[k] = p->cr[k];
+        p->bi[k] = -p->ci[k];
+        if (k) {
+            p->br[M - k] = p->cr[k];
+            p->bi[M - k] = -p->ci[k];
+        }
+    }
+    fft_run(p->sub, p->br, p->bi);
+}
+
+static fvfft *fft_plan(int64_t n)
+{
+    fvfft *p = xcalloc(1, sizeof *p);
+    p->n = n;
+    int64_t m = n;
+    for (int64_t r = 2; r <= FFT_MAXRADIX && m > 1; r++)
+        while (m % r == 0) {
+            p->f[p->nf++] = r;
+            m /= r;
+        }
+    if (m > 1) {
+        fft_bluestein(p);
+        return p;
+    }
+    p->wr = xmalloc((size_t)n * sizeof(double));
+    p->wi = xmalloc((size_t)n * sizeof(double));
+    p->tr = xmalloc((size_t)n * sizeof(double));
+    p->ti = xmalloc((size_t)n * sizeof(double));
+    for (int64_t k = 0; k < n; k++) {
+        p->wr[k] = cos(2 * M_PI * (double)k / (double)n);
+        p->wi[k] = -sin(2 * M_PI * (double)k / (double)n);
+    }
+    return p;
+}
+
+static void fft_free(fvfft *p)
+{
+    if (!p)
+        return;
+    fft_free(p->sub);
+    free(p->wr);
+    free(p->wi);
+    free(p->tr);
+    free(p->ti);
+    free(p->cr);
+    free(p->ci);
+    free(p->br);
+    free(p->bi);
+    free(p->ar);
+    free(p->ai);
+    free(p);
+}
+
+/* The inverse (unnormalised, e^{+2 pi i jk/n}) in place. */
+static void fft_inverse(fvfft *p, double *xr, double *xi)
+{
+    for (int64_t k = 0; k < p->n; k++)
+        xi[k] = -xi[k];
+    fft_run(p, xr, xi);
+    for (int64_t k = 0; k < p->n; k++)
+        xi[k] = -xi[k];
+}
+
 void fvparam_init(fvparam *f, int64_t C, int64_t H, int64_t W, int fft, int decorrelate,
                   const double M[3][3])
 {
@@ -125,18 +298,11 @@ void fvparam_init(fvparam *f, int64_t C, int64_t H, int64_t W, int fft, int deco
             double fx = (double)l / (double)W, fr = sqrt(fx * fx + fy * fy);
             f->scale[k * Wf + l] = 1.0 / (fr > lo ? fr : lo) / 4.0 / sqrt((double)(H * W));
         }
-    f->cy = xmalloc((size_t)H * sizeof(double));
-    f->sy = xmalloc((size_t)H * sizeof(double));
-    f->cx = xmalloc((size_t)W * sizeof(double));
-    f->sx = xmalloc((size_t)W * sizeof(double));
-    for (int64_t k = 0; k < H; k++) {
-        f->cy[k] = cos(2 * M_PI * (double)k / (double)H);
-        f->sy[k] = sin(2 * M_PI * (double)k / (double)H);
-    }
-    for (int64_t k = 0; k < W; k++) {
-        f->cx[k] = cos(2 * M_PI * (double)k / (double)W);
-        f->sx[k] = sin(2 * M_PI * (double)k / (double)W);
-    }
+    f->ph = fft_plan(H);
+    f->pw = fft_plan(W);
+    int64_t L = H > W ? H : W;
+    f->br = xmalloc((size_t)L * sizeof(double));
+    f->bi = xmalloc((size_t)L * sizeof(double));
     f->Yr = xmalloc((size_t)(C * H * Wf) * sizeof(double));
     f->Yi = xmalloc((size_t)(C * H * Wf) * sizeof(double));
 }
@@ -146,10 +312,10 @@ void fvparam_free(fvparam *f)
     free(f->pre);
     free(f->gb);
     free(f->scale);
-    free(f->cy);
-    free(f->sy);
-    free(f->cx);
-    free(f->sx);
+    fft_free(f->ph);
+    fft_free(f->pw);
+    free(f->br);
+    free(f->bi);
     free(f->Yr);
     free(f->Yi);
     memset(f, 0, sizeof *f);
@@ -167,67 +333,74 @@ static double col_weight(const fvparam *f, int64_t l)
     return l == 0 || (f->W % 2 == 0 && l == f->W / 2) ? 1.0 : 2.0;
 }
 
-/* Basis image b (C x H x W) from the spectrum p. */
+/* Basis image b (C x H x W) from the spectrum p: an inverse DFT down
+ * each column l of the scaled spectrum, then along each row the real part
+ * of the inverse DFT of the half spectrum, column l weighted by
+ * col_weight (the imaginary parts of fx = 0 and 1/2 meet sin = 0). */
 static void spectrum_to_image(fvparam *f, const float *p, float *b)
 {
     int64_t H = f->H, W = f->W, Wf = f->Wf;
+    double *br = f->br, *bi = f->bi;
     for (int64_t c = 0; c < f->C; c++) {
         const float *pc = p + c * H * Wf * 2;
         double *Yr = f->Yr + c * H * Wf, *Yi = f->Yi + c * H * Wf;
-        for (int64_t n = 0; n < H; n++)
-            for (int64_t l = 0; l < Wf; l++) {
-                double r = 0, i = 0;
-                for (int64_t k = 0; k < H; k++) {
-                    double s = f->scale[k * Wf + l], sr = s * pc[(k * Wf + l) * 2];
-                    double si = s * pc[(k * Wf + l) * 2 + 1];
-                    double co = f->cy[(k * n) % H], sn = f->sy[(k * n) % H];
-                    r += sr * co - si * sn;
-                    i += sr * sn + si * co;
-                }
-                Yr[n * Wf + l] = r;
-                Yi[n * Wf + l] = i;
+        for (int64_t l = 0; l < Wf; l++) {
+            for (int64_t k = 0; k < H; k++) {
+                double s = f->scale[k * Wf + l];
+                br[k] = s * pc[(k * Wf + l) * 2];
+                bi[k] = s * pc[(k * Wf + l) * 2 + 1];
             }
-        for (int64_t n = 0; n < H; n++)
+            fft_inverse(f->ph, br, bi);
+            for (int64_t n = 0; n < H; n++) {
+                Yr[n * Wf + l] = br[n];
+                Yi[n * Wf + l] = bi[n];
+            }
+        }
+        for (int64_t n = 0; n < H; n++) {
             for (int64_t m = 0; m < W; m++) {
-                double v = 0;
-                for (int64_t l = 0; l < Wf; l++)
-                    v += col_weight(f, l) * (Yr[n * Wf + l] * f->cx[(l * m) % W] -
-                                             Yi[n * Wf + l] * f->sx[(l * m) % W]);
-                b[(c * H + n) * W + m] = (float)v;
+                br[m] = m < Wf ? col_weight(f, m) * Yr[n * Wf + m] : 0;
+                bi[m] = m < Wf ? col_weight(f, m) * Yi[n * Wf + m] : 0;
             }
+            fft_inverse(f->pw, br, bi);
+            for (int64_t m = 0; m < W; m++)
+                b[(c * H + n) * W + m] = (float)br[m];
+        }
     }
 }
 
-/* The adjoint: d/d p (gp) from d/d b (gb). */
+/* The adjoint: d/d p (gp) from d/d b (gb): a forward DFT of each row
+ * (its first Wf terms, weighted), then down each column, scaled. */
 static void image_to_spectrum_grad(fvparam *f, const float *gb, float *gp)
 {
     int64_t H = f->H, W = f->W, Wf = f->Wf;
+    double *br = f->br, *bi = f->bi;
     for (int64_t c = 0; c < f->C; c++) {
         double *Yr = f->Yr + c * H * Wf, *Yi = f->Yi + c * H * Wf;
         const float *g = gb + c * H * W;
-        for (int64_t n = 0; n < H; n++)
-            for (int64_t l = 0; l < Wf; l++) {
-                double r = 0, i = 0;
-                for (int64_t m = 0; m < W; m++) {
-                    r += g[n * W + m] * f->cx[(l * m) % W];
-                    i -= g[n * W + m] * f->sx[(l * m) % W];
-                }
-                Yr[n * Wf + l] = col_weight(f, l) * r;
-                Yi[n * Wf + l] = col_weight(f, l) * i;
+        for (int64_t n = 0; n < H; n++) {
+            for (int64_t m = 0; m < W; m++) {
+                br[m] = g[n * W + m];
+                bi[m] = 0;
             }
+            fft_run(f->pw, br, bi);
+            for (int64_t l = 0; l < Wf; l++) {
+                Yr[n * Wf + l] = col_weight(f, l) * br[l];
+                Yi[n * Wf + l] = col_weight(f, l) * bi[l];
+            }
+        }
         float *pc = gp + c * H * Wf * 2;
-        for (int64_t k = 0; k < H; k++)
-            for (int64_t l = 0; l < Wf; l++) {
-                double r = 0, i = 0;
-                for (int64_t n = 0; n < H; n++) {
-                    double co = f->cy[(k * n) % H], sn = f->sy[(k * n) % H];
-                    r += Yr[n * Wf + l] * co + Yi[n * Wf + l] * sn;
-                    i += -Yr[n * Wf + l] * sn + Yi[n * Wf + l] * co;
-                }
-                double s = f->scale[k * Wf + l];
-                pc[(k * Wf + l) * 2] = (float)(s * r);
-                pc[(k * Wf + l) * 2 + 1] = (float)(s * i);
+        for (int64_t l = 0; l < Wf; l++) {
+            for (int64_t n = 0; n < H; n++) {
+                br[n] = Yr[n * Wf + l];
+                bi[n] = Yi[n * Wf + l];
             }
+            fft_run(f->ph, br, bi);
+            for (int64_t k = 0; k < H; k++) {
+                double s = f->scale[k * Wf + l];
+                pc[(k * Wf + l) * 2] = (float)(s * br[k]);
+                pc[(k * Wf + l) * 2 + 1] = (float)(s * bi[k]);
+            }
+        }
     }
 }
 
@@ -264,30 +437,4 @@ void fvparam_backward(fvparam *f, const float *gimg, const float *img, float *gp
         }
     if (f->fft)
         image_to_spectrum_grad(f, f->gb, gp);
-}
-
-void fv_adam_init(fv_adam *a, int64_t n, double lr)
-{
-    a->lr = lr;
-    a->t = 0;
-    a->n = n;
-    a->m = xcalloc((size_t)n, sizeof *a->m);
-    a->v = xcalloc((size_t)n, sizeof *a->v);
-}
-
-void fv_adam_step(fv_adam *a, float *p, const float *g)
-{
-    a->t++;
-    double c1 = 1 - pow(0.9, a->t), c2 = 1 - pow(0.999, a->t);
-    for (int64_t i = 0; i < a->n; i++) {
-        a->m[i] = 0.9 * a->m[i] + 0.1 * g[i];
-        a->v[i] = 0.999 * a->v[i] + 0.001 * (double)g[i] * g[i];
-        p[i] += (float)(a->lr * (a->m[i] / c1) / (sqrt(a->v[i] / c2) + 1e-8));
-    }
-}
-
-void fv_adam_free(fv_adam *a)
-{
-    free(a->m);
-    free(a->v);
 }

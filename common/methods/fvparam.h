@@ -25,19 +25,23 @@
  * largest column norm. fv_colour_stats computes the same kind of matrix
  * from images: U sqrt(Lambda) of the 3 x 3 covariance of their pixels
  * (eigenvalues descending, each column's sign making its sum >= 0),
- * divided by its largest column norm. The DFT is a plain O(N^2) per axis
- * transform from cosine tables (sizes here are a few hundred at most). */
+ * divided by its largest column norm. The DFTs are O(N log N) for every
+ * size: mixed-radix Cooley-Tukey when N's prime factors are at most 7
+ * (224 = 2^5 7), Bluestein's chirp-z through a power of two otherwise. */
 #ifndef CNN_FVPARAM_H
 #define CNN_FVPARAM_H
 
 #include <stdint.h>
+
+typedef struct fvfft fvfft;
 
 typedef struct fvparam {
     int64_t C, H, W, Wf;       /* Wf = W/2 + 1 */
     int fft, decorrelate;
     double M[3][3];
     double *scale;             /* H x Wf: the 1/f factor / 4 / sqrt(H W) */
-    double *cy, *sy, *cx, *sx; /* cos/sin(2 pi k n / H), (2 pi l m / W) */
+    struct fvfft *ph, *pw;     /* DFT plans of lengths H and W */
+    double *br, *bi;           /* max(H, W) work: one row or column */
     double *Yr, *Yi;           /* C x H x Wf work: after the H-axis pass */
     float *pre, *gb;           /* C x H x W work: basis image, its gradient */
 } fvparam;
@@ -58,17 +62,5 @@ void fv_colour_default(double M[3][3]);
 /* The matrix from n RGB images (n x 3 x H x W floats in [0,1]); -1 when
  * the pixels have no variance. */
 int fv_colour_stats(const float *x, int64_t n, int64_t HW, double M[3][3]);
-
-/* Adam (Kingma & Ba; PyTorch's defaults: betas 0.9, 0.999, eps 1e-8) on
- * unconstrained parameters, ascending. */
-typedef struct fv_adam {
-    double lr;
-    int t;
-    double *m, *v;
-    int64_t n;
-} fv_adam;
-void fv_adam_init(fv_adam *a, int64_t n, double lr);
-void fv_adam_step(fv_adam *a, float *p, const float *g);
-void fv_adam_free(fv_adam *a);
 
 #endif

@@ -11,15 +11,15 @@
 
 void fvt_standard(fvt_cfg *t)
 {
-    static const double sc[5] = { 1, 0.975, 1.025, 0.95, 1.05 };
     memset(t, 0, sizeof *t);
     t->on = 1;
     t->pad = 12;
     t->jitter1 = 8;
     t->jitter2 = 4;
-    t->rotate = 5;
-    t->nscale = 5;
-    memcpy(t->scale, sc, sizeof sc);
+    t->rotate = 10;
+    t->nscale = 11;
+    for (int i = 0; i < 11; i++)   /* 1 + (i - 5) / 50: 0.9, 0.92, .., 1.1 */
+        t->scale[i] = 1 + (i - 5) / 50.0;
 }
 
 static int parse_int(const char *s, int *v)

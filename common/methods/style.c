@@ -154,37 +154,6 @@ double style_loss_grad(style *s, const tensor *x, tensor *grad, double *lc, doub
     return c->content_weight * Lc + c->style_weight * Ls;
 }
 
-void style_adam_init(style_adam *a, int64_t n, double lr)
-{
-    a->lr = lr;
-    a->b1 = 0.9;
-    a->b2 = 0.999;
-    a->eps = 1e-8;
-    a->t = 0;
-    a->n = n;
-    a->m = falloc((size_t)n);
-    a->v = falloc((size_t)n);
-}
-
-void style_adam_step(style_adam *a, float *x, const float *g)
-{
-    a->t++;
-    double c1 = 1 - pow(a->b1, a->t), c2 = 1 - pow(a->b2, a->t);
-    for (int64_t i = 0; i < a->n; i++) {
-        a->m[i] = (float)(a->b1 * a->m[i] + (1 - a->b1) * g[i]);
-        a->v[i] = (float)(a->b2 * a->v[i] + (1 - a->b2) * (double)g[i] * g[i]);
-        double step = a->lr * (a->m[i] / c1) / (sqrt(a->v[i] / c2) + a->eps);
-        double v = x[i] - step;       /* descent: the loss is minimised */
-        x[i] = (float)(v < 0 ? 0 : v > 1 ? 1 : v);
-    }
-}
-
-void style_adam_free(style_adam *a)
-{
-    free(a->m);
-    free(a->v);
-}
-
 int style_default_layers(const model *m, int **style, int *content)
 {
     int *v = xmalloc((size_t)(m->n ? m->n : 1) * sizeof *v), n = 0;

@@ -41,17 +41,6 @@ void style_free(style *s);
  * and style losses. Returns the total. */
 double style_loss_grad(style *s, const tensor *x, tensor *grad, double *lc, double *ls);
 
-/* Adam (Kingma & Ba) on pixels kept in [0,1]. */
-typedef struct style_adam {
-    double lr, b1, b2, eps;
-    int t;
-    float *m, *v;
-    int64_t n;
-} style_adam;
-void style_adam_init(style_adam *a, int64_t n, double lr);
-void style_adam_step(style_adam *a, float *x, const float *g);
-void style_adam_free(style_adam *a);
-
 /* Default layers when the user names none: the spatial outputs of the
  * ReLU family (one per conv block); style the first five, content the
  * fourth (the paper's conv1_1 .. conv5_1 and conv4_2 on VGG). Returns the

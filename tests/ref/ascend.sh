@@ -77,6 +77,11 @@ check "texture --save-grad" cnn-style -q -m "$M" --texture --style "$T/st.h5" --
     --style-layers conv1,pool1,relu2 --style-weight 50 --steps 1 --save-grad -o "$T/tx.h5"
 check_py "texture loss and gradient = PyTorch" "$R" style "$M" "$T/im.h5" "$T/st.h5" "$T/x0.h5" \
     "$T/tx.h5" conv2 conv1,pool1,relu2 0 50
+check "style: 4 Adam steps, lr 0.05" cnn-style -q -m "$M" --content "$T/im.h5" --style "$T/st.h5" \
+    --start "$T/x0.h5" --content-layer conv2 --style-layers relu1,conv2 --style-weight 300 \
+    --steps 4 --lr 0.05 -o "$T/sa.h5"
+check_py "style: Adam steps projected into [0,1] = torch.optim.Adam + clamp" "$R" style_adam "$M" \
+    "$T/im.h5" "$T/st.h5" "$T/x0.h5" "$T/sa.h5" conv2 relu1,conv2 1 300 4 0.05
 check "style with default layers lowers the loss" cnn-style -q -m "$M" --content "$T/im.h5" \
     --style "$T/st.h5" --steps 30 -o "$T/s2.h5"
 check_py "style loss fell" -c "import h5py,sys; l=h5py.File(sys.argv[1],'r')['loss'][()]

@@ -156,6 +156,48 @@ def transform_run(model, out, target, lr):
         fail("the draws never changed: %s" % draws)
 
 
+def invert_run(model, out, photo, lr):
+    """Representation inversion, plain pixels and plain steps: for every
+    row (layer L, step s) the value -|phi_L(T x) - phi_L(T p)|^2 /
+    |phi_L(T p)|^2 = /values[run, s] and the next row = clamp(x + lr
+    grad), T the step's draw (when the file has /draws, one layer)."""
+    lr = float(lr)
+    w = R.load(model)
+    f = h5py.File(out, "r")
+    got, steps, vals = f["images"][()], f["step"][()], f["values"][()]
+    lay = [v.decode() if isinstance(v, bytes) else v for v in f["layers"][()]]
+    order = list(dict.fromkeys(lay))
+    draws = f["draws"][()] if "draws" in f else None
+    if draws is not None:
+        P, J1, J2, _ = (int(v) for v in f.attrs["tf_pad_jitter_rotate"])
+    p = torch.tensor(h5py.File(photo, "r")["images"][0:1].astype(np.float64))
+    if vals.shape != (len(order), steps.max() + 1):
+        fail("/values is %s, want %d layers x %d" % (vals.shape, len(order), steps.max() + 1))
+    n = 0
+    for i in range(len(got) - 1):
+        if lay[i + 1] != lay[i]:
+            continue
+        L, s = lay[i], steps[i]
+        x = torch.tensor(got[i][None].astype(np.float64), requires_grad=True)
+        tx, tp = x, p
+        if draws is not None:
+            tx, tp = chain(x, draws[s], P, J1, J2), chain(p, draws[s], P, J1, J2)
+        a, r = R.layers(w, tx)[L], R.layers(w, tp)[L]
+        v = -((a - r) ** 2).sum() / (r ** 2).sum()
+        want = vals[order.index(L), s]
+        if abs(v.item() - want) > 1e-4 * (1 + abs(v.item())):
+            fail("%s step %d: value %.6g != PyTorch's %.6g" % (L, s, want, v.item()))
+        g, = torch.autograd.grad(v, x)
+        nxt = (x + lr * g).clamp(0, 1).detach().numpy()[0]
+        err = np.abs(nxt - got[i + 1]).max()
+        if err > 1e-4:
+            fail("%s step %d: next image differs from PyTorch's by %.3g" % (L, s, err))
+        n += 1
+    if n < len(order):
+        fail("only %d steps checked" % n)
+    print("%d steps checked over layers %s" % (n, order))
+
+
 def colour(images, out):
     x = h5py.File(images, "r")["images"][()].astype(np.float64)
     px = x.transpose(1, 0, 2, 3).reshape(3, -1)
@@ -177,6 +219,8 @@ if __name__ == "__main__":
         param_run(*args)
     elif cmd == "transform":
         transform_run(*args)
+    elif cmd == "invert":
+        invert_run(*args)
     elif cmd == "colour":
         colour(*args)
     else:

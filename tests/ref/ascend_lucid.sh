@@ -3,7 +3,8 @@
 # against an independent float64 PyTorch implementation
 # (tests/ref/ascend_lucid.py): the Fourier parameterisation (torch.fft's
 # irfftn, 1/f scaling), colour decorrelation and sigmoid, whose gradient
-# is checked by following plain steps and Adam steps image by image; each
+# is checked by following plain steps (sizes 12x12, 11x13, 14x20: every
+# path of the FFT) and Adam steps image by image; each
 # transformation (pad, jitter, scale, rotate, and the whole chain) forward
 # and backward against F.pad, slicing and grid_sample/affine_grid; the
 # colour matrix from images against numpy's eigh; bad input.
@@ -13,6 +14,7 @@ R=$TOP/tests/ref/ascend_lucid.py
 $PY "$R" model "$T/e.h5" 12 12 || exit 1
 $PY "$R" model "$T/o.h5" 11 13 || exit 1
 $PY "$R" model "$T/g.h5" 28 28 1 || exit 1
+$PY "$R" model "$T/r.h5" 14 20 || exit 1
 $PY -c "import h5py, numpy as np, sys
 with h5py.File(sys.argv[1], 'w') as f:
     f.attrs['kind'] = 'images'
@@ -39,6 +41,10 @@ for m in e o; do
         done
     done
 done
+# Radices 7 and 5 of the FFT (11 and 13 above take Bluestein's path).
+check "r: 14x20 fft runs" cnn-ascend -q -m "$T/r.h5" -t class=2 --start zeros --param fft \
+    --decorrelate --transforms none --optimizer sgd --lr 2 --steps 4 --snapshots 1 -o "$T/p.h5"
+check_py "r: 14x20 images and gradient = torch.fft" "$R" param "$T/r.h5" "$T/p.h5" class=2 1 1 sgd 2
 check "Lucid recipe without transforms (Adam, lr 0.05)" cnn-ascend -q -m "$T/o.h5" -t class=1 \
     --start zeros --transforms none --steps 20 --snapshots 1 -o "$T/a.h5"
 check_py "Adam steps = torch.optim.Adam's" "$R" param "$T/o.h5" "$T/a.h5" class=1 1 1 adam 0.05

@@ -262,6 +262,37 @@ def style(model, content, sty, start, out, clayer, slayers, cw, sw):
         fail("style loss/gradient differ: loss %s vs %s (rel %.3g), grad rel %.3g" % (gl, want, el, eg))
 
 
+def style_adam(model, content, sty, start, out, clayer, slayers, cw, sw, steps, lr):
+    """cnn-style's optimiser: torch.optim.Adam descending on the pixels,
+    each step projected back into [0,1]; the final image = PyTorch's."""
+    w = load(model)
+    rd = lambda p: torch.tensor(h5py.File(p, "r")["images"][0:1].astype(np.float64))
+    xc, xs = rd(content), rd(sty)
+    x = rd(start).requires_grad_(True)
+    ac, as_ = layers(w, xc), layers(w, xs)
+    cw, sw, sl = float(cw), float(sw), slayers.split(",")
+    opt = torch.optim.Adam([x], lr=float(lr))
+    for _ in range(int(steps)):
+        a = layers(w, x)
+        loss = cw * 0.5 * ((a[clayer] - ac[clayer]) ** 2).sum()
+        for l in sl:
+            n, c, h, wd = a[l].shape
+            loss = loss + sw * ((gram(a[l]) - gram(as_[l])) ** 2).sum() / (
+                4.0 * c * c * (h * wd) ** 2) / len(sl)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            x.clamp_(0, 1)
+    got = h5py.File(out, "r")["images"][0]
+    want = x.detach().numpy()[0]
+    err = np.abs(got - want).max()
+    clamped = ((want == 0) | (want == 1)).mean()
+    print("max err %.3g, %.0f%% of pixels at a bound" % (err, 100 * clamped))
+    if err > 1e-3 * float(lr) * int(steps) or not 0 < clamped < 1:
+        fail("image after %s Adam steps differs by %.3g (clamped %.3g)" % (steps, err, clamped))
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "model":

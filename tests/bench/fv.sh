@@ -1,0 +1,89 @@
+#!/bin/sh
+# Feature-visualisation quality (issue 22's Quality section), measured as
+# Lucid argues, by robustness and transfer: for 8 ImageNet classes on Tiny
+# Darknet, each setting's image for the class is transformed 16 times at
+# random (scale 0.8-1.2, rotation +-15 degrees, shift +-16 px; bilinear,
+# borders repeated) and the class's mean softmax probability under Tiny
+# Darknet is its robust probability; it transfers when the class is in
+# MobileNet v1 0.25's top 5 on the untransformed image. Settings: the old
+# pixel path (pipelines/imagenet.mk's flags, Yosinski's regularisers),
+# cnn-ascend's default, and a Lucent-style synthesis in PyTorch on the same
+# weights (tests/bench/fv_torch.py). All scoring is cnn-forward's (the
+# PyTorch port of Tiny Darknet is first checked against it). Then speed:
+# one step of the default recipe on resnet50 (torchvision's, random
+# weights) at 224, ours and PyTorch's, 2 threads each.
+# Environment: FV_CLASSES (comma list of names), FV_STEPS (PyTorch steps,
+# default 256), FV_FLAGS (extra cnn-ascend flags for the default), FV_SPEED=0
+# skips the speed part. Needs ../shared/models (or IMAGENET_SRC).
+# Cost on the loaded 2-core machine: about 2 minutes for the pixel setting,
+# 9-14 for the default and half an hour for the PyTorch synthesis (0.8 s a
+# step there), a few minutes more for the scoring and the speed lines.
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+. "$TOP/tests/bench/env.sh"
+BIN=${BIN:-bin}
+case $BIN in /*) ;; *) BIN=$TOP/$BIN ;; esac
+PY=/usr/bin/python3
+FT=$TOP/tests/bench/fv_torch.py
+SRC=${IMAGENET_SRC:-$TOP/../shared/models}
+TD=$SRC/darknet-tiny MB=$SRC/mobilenet_v1_0.25_224
+[ -f "$TD/model.json" ] && [ -f "$MB/model.json" ] || { echo "bench/fv: skipped (no $SRC/darknet-tiny, mobilenet_v1_0.25_224)"; exit 0; }
+CLASSES=${FV_CLASSES:-goldfish,robin,macaw,tabby,espresso,pizza,lemon,volcano}
+STEPS=${FV_STEPS:-256}
+YOS="--start noise --steps 60 --l2 0.0001 --blur 1.0 --blur-every 4 --jitter 8 --lr 0.05"
+CACHE=${CNN_BENCH_CACHE:-$TOP/out/bench-cache}
+T=$(mktemp -d "${TMPDIR:-/tmp}/cnnfv.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+mkdir -p "$CACHE/fv" || exit 1
+td=$CACHE/fv/darknet-tiny.h5 mb=$CACHE/fv/mobilenet.h5
+[ -f "$td" ] || "$BIN/cnn-import" -q "$TD" -o "$td" || exit 1
+[ -f "$mb" ] || "$BIN/cnn-import" -q --mean 0.5,0.5,0.5 --std 0.5,0.5,0.5 "$MB" -o "$mb" || exit 1
+$PY "$FT" classes "$TD" "$MB" "$CLASSES" "$T/classes.txt" || exit 1
+export OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2
+# Spinning OpenMP threads on a busy machine made PyTorch's steps 10x slower.
+[ "${BENCH_SPIN:-0}" = 1 ] || export OMP_WAIT_POLICY=passive
+echo "bench/fv: $(uptime | sed 's/.*load/load/') (a loaded machine slows the timings, not the scores)"
+
+# Ours: one ascent per class, rows joined in the classes' order.
+ours() {   # label flags...
+    lab=$1; shift
+    t0=$(date +%s.%N); files=
+    while read -r nm a b; do
+        "$BIN/cnn-ascend" -q -m "$td" -t "class=$a" "$@" -o "$T/$lab-$nm.h5" || exit 1
+        files="$files $T/$lab-$nm.h5"
+    done <"$T/classes.txt"
+    "$BIN/cnn-images" -q $files -o "$T/$lab.h5" || exit 1
+    echo "$lab: $(echo "$(date +%s.%N) - $t0" | bc | xargs printf '%.0f') s for $(wc -l <"$T/classes.txt") classes" >&2
+}
+score() {   # label
+    $PY "$FT" transform "$T/$1.h5" "$T/$1-tf.h5" 16 7 || exit 1
+    "$BIN/cnn-forward" -q -m "$td" "$T/$1-tf.h5" -o "$T/$1-td.h5" || exit 1
+    "$BIN/cnn-forward" -q -m "$mb" "$T/$1.h5" -o "$T/$1-mb.h5" || exit 1
+    $PY "$FT" score "$T/$1-td.h5" "$T/$1-mb.h5" "$T/classes.txt" 16 "$1"
+}
+ours pixel $YOS
+score pixel
+ours default $FV_FLAGS
+score default
+idx=$(awk '{print $2}' "$T/classes.txt" | paste -sd,)
+t0=$(date +%s)
+$PY "$FT" synth "$TD" "$idx" "$T/lucent.h5" "$STEPS" 1 >"$T/lucent.s" || exit 1
+echo "lucent: $(($(date +%s) - t0)) s for the classes ($(cat "$T/lucent.s") s a step)" >&2
+"$BIN/cnn-forward" -q -m "$td" "$T/lucent.h5" -o "$T/lucent-fw.h5" || exit 1
+$PY "$FT" check "$TD" "$T/lucent.h5" "$T/lucent-fw.h5" || exit 1
+score lucent
+[ -n "$FV_KEEP" ] && cp "$T/pixel.h5" "$T/default.h5" "$T/lucent.h5" "$FV_KEEP/"
+
+[ "${FV_SPEED:-1}" = 0 ] && exit 0
+ZOO=$CACHE/zoo
+[ -f "$ZOO/resnet50.h5" ] || { $PY "$TOP/tests/bench/zoo_export.py" "$ZOO" resnet50 2>&1 | grep -v -i warn >&2
+    "$BIN/cnn-import" -q "$ZOO/resnet50.onnx" -o "$ZOO/resnet50.h5" || exit 1; }
+step() {   # steps -> seconds of the whole run
+    t0=$(date +%s.%N)
+    "$BIN/cnn-ascend" -q --threads 2 -m "$ZOO/resnet50.h5" -t class=1 --steps "$1" -o "$T/r.h5" || exit 1
+    echo "$(date +%s.%N) - $t0" | bc
+}
+a=$(step 1) b=$(step 11)
+ours=$(echo "($b - $a) / 10" | bc -l)
+theirs=$($PY "$FT" speed 10)
+printf 'speed: one step (fft, decorrelate, standard transforms, Adam) on resnet50 at 224, 2 threads: ours %.3f s, PyTorch %.3f s (%.2fx)\n' \
+    "$ours" "$theirs" "$(echo "$theirs / $ours" | bc -l)"

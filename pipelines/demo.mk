@@ -12,6 +12,7 @@ caption = @mkdir -p $(@D) && printf '%s\n' '$(strip $(1))' >$@.txt
 
 -include pipelines/mnist.mk
 -include pipelines/imagenet.mk
+-include pipelines/evaluate.mk
 -include pipelines/parallel.mk
 -include pipelines/video.mk
 

@@ -35,7 +35,6 @@ Definitions (cnn-evaluate(1)):
     model trained on shuffled labels): that step's map recomputed here by
     autograd on the shuffled model, then the same similarities.
 """
-import math
 import os
 import sys
 
@@ -47,12 +46,10 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import occlude_ref as R  # noqa: E402
+import reflib  # noqa: E402
+from reflib import blur, s_  # noqa: E402
 
 torch.set_grad_enabled(True)
-
-
-def s_(v):
-    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def logits_node(nodes):
@@ -76,11 +73,11 @@ def curve(meta, nodes, img, mp, cls, A):
     order = np.lexsort((np.arange(hw), -mp.reshape(-1).astype(np.float64)))
     metric = s_(A["metric"])
     if metric == "insertion":
-        start, end = R.blur(img, float(A["blur_sigma"][0])), img
+        start, end = blur(img, float(A["blur_sigma"][0])), img
     else:
         fill = s_(A["fill"])
         start = img
-        end = (R.blur(img, float(A["blur_sigma"][0])) if fill == "blur" else
+        end = (blur(img, float(A["blur_sigma"][0])) if fill == "blur" else
                np.full_like(img, {"zero": 0.0, "gray": 0.5}.get(fill, float(A.get("fill_value", [0])[0]))))
     copies = []
     for k in range(steps + 1):
@@ -190,8 +187,7 @@ def shuffled_map(fe, fm, img, cls):
     assert meth in ("gradient", "input-x-gradient"), meth
     g = gradient(meta, nodes, torch.tensor(img[None]), cls, s_(fe.attrs["measure"]),
                  meth == "input-x-gradient")[0]
-    return {"absmax": np.abs(g).max(0), "max": g.max(0), "sum": g.sum(0),
-            "l2": np.sqrt((g ** 2).sum(0))}[s_(fe.attrs["reduce"])]
+    return reflib.reduce(g, s_(fe.attrs["reduce"]), axis=0)
 
 
 def check(model, imgs, maps, ev, noise=None, tol=1e-4):
@@ -298,15 +294,8 @@ def shuffle_labels(src, out, seed):
 
 
 def batch(lst, out):
-    with open(lst) as f, open(out, "w") as o:
-        for line in f:
-            a = line.split()
-            try:
-                check(a[0], a[1], a[2], a[3], a[4] if len(a) > 4 else None,
-                      float(a[5]) if len(a) > 5 else 1e-4)
-                o.write("ok\n")
-            except Exception as e:  # report and go on with the next case
-                o.write("FAIL %s\n" % repr(e)[:300].replace("\n", " "))
+    reflib.batch(lst, out, lambda a: check(a[0], a[1], a[2], a[3], a[4] if len(a) > 4 else None,
+                                           float(a[5]) if len(a) > 5 else 1e-4))
 
 
 if __name__ == "__main__":

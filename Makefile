@@ -113,6 +113,7 @@ bench: deps all $(BUILD)/bench/bench_engine
 	@if [ "$(BENCH_ZOO)" != 0 ]; then echo; BUILD=$(BUILD) BIN=$(BIN) sh tests/bench/zoo.sh 2 $(BENCH_THREADS); fi
 	@echo; BIN=$(BIN) sh tests/bench/occlude.sh $(BENCH_THREADS)
 	@echo; BIN=$(BIN) sh tests/bench/pca.sh
+	@echo; BIN=$(BIN) sh tests/bench/cam.sh $(BENCH_THREADS)
 
 bench-zoo: all $(BUILD)/bench/bench_engine
 	@BUILD=$(BUILD) BIN=$(BIN) sh tests/bench/zoo.sh 2 $(BENCH_THREADS)

@@ -79,6 +79,6 @@ $(EVL)/sanity/%.h5: $(EVL)/maps/%.h5 $(EVL)/photos.h5 | $(BIN)/cnn-evaluate
 	@mkdir -p $(@D)
 	$(BIN)/cnn-evaluate $(EVL_Q) -m $(IMN_DT) --maps $< --metric sanity -o $@ $(EVL)/photos.h5
 $(EVL)/sanity.png: $(foreach m,$(EVL_SANITY),$(EVL)/sanity/$(m).h5) | $(BIN)/cnn-render
-	$(call caption,Tiny Darknet: Adebayo et al. cascading randomisation for $(EVL_SANITY): the layers with weights re-initialised from the output down (x axis$(imn_comma) one more at each step)$(imn_comma) and the Spearman rank correlation$(imn_comma) SSIM and HOG similarity of the recomputed map to the trained model (means over the photos))
+	$(call caption,Tiny Darknet: Adebayo et al. cascading randomisation for $(EVL_SANITY) (panels left to right): the layers with weights re-initialised from the output down (x axis$(imn_comma) one more at each step)$(imn_comma) and the Spearman rank correlation$(imn_comma) SSIM and HOG similarity of the recomputed map to the trained model (means over the photos))
 	$(BIN)/cnn-render curves $(EVL_Q) --size 520x420 -o $@ $^
 endif

@@ -15,6 +15,7 @@
 #include "methods/evaluate.h"
 #include "methods/saliency.h"
 #include "methods/target.h"
+#include "nn/arch.h"
 #include "nn/model.h"
 #include "nn/setup.h"
 
@@ -457,10 +458,12 @@ static int32_t *maps_classes(const struct ev_opts *o, h5in *mp, const model *m, 
     if (o->target)
         return xcalloc((size_t)n, sizeof(int32_t));
     int32_t *cls = h5in_read_i32(mp, "/target", 0, n);
+    const int64_t *sh = m->nodes[arch_logits_node(m, NULL)].shape;   /* classes, named or not */
+    int64_t K = sh[0] * sh[1] * sh[2];
     for (int64_t i = 0; i < n; i++)
-        if (cls[i] < 0 || cls[i] >= m->nclasses)
-            die("%s: map %lld explains class %d, but the model has %d classes", mp->name,
-                (long long)i, cls[i], m->nclasses);
+        if (cls[i] < 0 || cls[i] >= K)
+            die("%s: map %lld explains class %d, but the model has %lld classes", mp->name,
+                (long long)i, cls[i], (long long)K);
     return cls;
 }
 

@@ -117,6 +117,7 @@ bench: deps all $(BUILD)/bench/bench_engine
 	@echo; BIN=$(BIN) sh tests/bench/occlude.sh $(BENCH_THREADS)
 	@echo; BIN=$(BIN) sh tests/bench/pca.sh
 	@echo; BIN=$(BIN) sh tests/bench/fv.sh
+	@echo; BIN=$(BIN) sh tests/bench/cam.sh $(BENCH_THREADS)
 
 bench-zoo: all $(BUILD)/bench/bench_engine
 	@BUILD=$(BUILD) BIN=$(BIN) sh tests/bench/zoo.sh 2 $(BENCH_THREADS)

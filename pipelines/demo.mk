@@ -22,6 +22,7 @@ caption_finding = @mkdir -p $(@D) && { printf '%s ' '$(strip $(1))'; \
 -include pipelines/mnist.mk
 -include pipelines/imagenet.mk
 -include pipelines/fv.mk
+-include pipelines/evaluate.mk
 -include pipelines/parallel.mk
 -include pipelines/video.mk
 

@@ -15,6 +15,7 @@
 #include "methods/evaluate.h"
 #include "methods/saliency.h"
 #include "methods/target.h"
+#include "nn/arch.h"
 #include "nn/model.h"
 #include "nn/setup.h"
 
@@ -52,17 +53,22 @@ static const char usage[] =
     "      --noise-file F  /noise (samples x C x H x W) draws for every image:\n"
     "                      unit normal (infidelity) or uniform in [-1,1]\n"
     "                      (sensitivity), scaled by --noise or --radius\n"
+    "      --shuffled-model FILE\n"
+    "                      sanity: Adebayo et al.'s data randomisation instead of\n"
+    "                      the cascade: the map on FILE (the same architecture\n"
+    "                      trained on shuffled labels, cnn-train --shuffle-labels)\n"
+    "                      compared with MODEL's; /layers is \"shuffled-labels\"\n"
     "      --batch N       perturbed copies per pass (default 64)\n"
 
     CLI_IMAGE_HELP
     CLI_HELP_OUTPUT CLI_HELP_RANGE CLI_HELP_THREADS CLI_HELP_SEED CLI_HELP_END;
 
 enum { OPT_MAPS = 2001, OPT_METRIC, OPT_STEPS, OPT_BLUR, OPT_SAMPLES, OPT_NOISE, OPT_RADIUS,
-       OPT_NOISE_FILE };
+       OPT_NOISE_FILE, OPT_FILL_BIT, OPT_SHUFFLED };
 
 struct ev_opts {
     struct cli_common co;
-    const char *model, *maps, *target, *input, *noise_file;
+    const char *model, *maps, *target, *input, *noise_file, *shuffled;
     int metric;
     unsigned given;             /* metric options set: 1 << (OPT_x - OPT_STEPS), fill */
     evaluate_cfg cfg;
@@ -78,7 +84,8 @@ static void refuse_others(const struct ev_opts *o)
         { OPT_NOISE, "--noise", 1u << EVAL_INFIDELITY },
         { OPT_RADIUS, "--radius", 1u << EVAL_SENSITIVITY },
         { OPT_NOISE_FILE, "--noise-file", 1u << EVAL_INFIDELITY | 1u << EVAL_SENSITIVITY },
-        { OPT_NOISE_FILE + 1, "--fill", 1u << EVAL_DELETION },
+        { OPT_FILL_BIT, "--fill", 1u << EVAL_DELETION },
+        { OPT_SHUFFLED, "--shuffled-model", 1u << EVAL_SANITY },
     };
     for (size_t k = 0; k < sizeof t / sizeof *t; k++)
         if ((o->given >> (t[k].opt - OPT_STEPS) & 1) && !(t[k].metrics >> o->metric & 1))
@@ -103,6 +110,7 @@ static void parse_args(int argc, char **argv, struct ev_opts *o)
         { "noise", required_argument, 0, OPT_NOISE },
         { "radius", required_argument, 0, OPT_RADIUS },
         { "noise-file", required_argument, 0, OPT_NOISE_FILE },
+        { "shuffled-model", required_argument, 0, OPT_SHUFFLED },
         CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS,
         { 0, 0, 0, 0 }
     };
@@ -140,13 +148,14 @@ static void parse_args(int argc, char **argv, struct ev_opts *o)
         case OPT_NOISE: c->noise = cli_double("--noise", optarg, 0, 1e6); break;
         case OPT_RADIUS: c->radius = cli_double("--radius", optarg, 0, 1e6); break;
         case OPT_NOISE_FILE: o->noise_file = optarg; break;
+        case OPT_SHUFFLED: o->shuffled = optarg; break;
         default:
             cli_common_opt(ch, optarg, &o->co, usage);
         }
-        if (ch >= OPT_STEPS && ch <= OPT_NOISE_FILE)
+        if (ch >= OPT_STEPS && ch <= OPT_SHUFFLED)
             o->given |= 1u << (ch - OPT_STEPS);
         if (ch == 'f')
-            o->given |= 1u << (OPT_NOISE_FILE + 1 - OPT_STEPS);
+            o->given |= 1u << (OPT_FILL_BIT - OPT_STEPS);
     }
     o->input = setup_args(o->model, argc, argv, optind);
     if (!o->maps)
@@ -293,7 +302,10 @@ static void write_attrs(h5out *out, const struct ev_opts *o, h5in *mp, const tar
     h5out_attr_str(out, "/", "measure", t->measure == TARGET_PROB ? "prob" : "logit");
     if (c->metric == EVAL_SANITY) {
         h5out_attr_str(out, "/", "reduce", saliency_reduce_name(c->reduce));
-        h5out_attr_str(out, "/", "init", "uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))");
+        if (o->shuffled)
+            h5out_attr_str(out, "/", "shuffled_model", o->shuffled);
+        else
+            h5out_attr_str(out, "/", "init", "uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))");
         h5out_attr_i64(out, "/", "seed", 1, (int64_t[]){ (int64_t)c->seed });
         return;
     }
@@ -431,7 +443,7 @@ static void write_results(h5out *out, const struct results *rs, const model *m, 
         h5out_write(out, "/hog", &ht);
         char **names = xcalloc((size_t)rs->L, sizeof *names);
         for (int l = 0; l < rs->L; l++)
-            names[l] = m->nodes[rs->layers[l]].name;
+            names[l] = rs->layers[l] < 0 ? "shuffled-labels" : m->nodes[rs->layers[l]].name;
         h5out_write_strings(out, "/layers", rs->L, names);
         free(names);
     } else {
@@ -446,10 +458,12 @@ static int32_t *maps_classes(const struct ev_opts *o, h5in *mp, const model *m, 
     if (o->target)
         return xcalloc((size_t)n, sizeof(int32_t));
     int32_t *cls = h5in_read_i32(mp, "/target", 0, n);
+    const int64_t *sh = m->nodes[arch_logits_node(m, NULL)].shape;   /* classes, named or not */
+    int64_t K = sh[0] * sh[1] * sh[2];
     for (int64_t i = 0; i < n; i++)
-        if (cls[i] < 0 || cls[i] >= m->nclasses)
-            die("%s: map %lld explains class %d, but the model has %d classes", mp->name,
-                (long long)i, cls[i], m->nclasses);
+        if (cls[i] < 0 || cls[i] >= K)
+            die("%s: map %lld explains class %d, but the model has %lld classes", mp->name,
+                (long long)i, cls[i], (long long)K);
     return cls;
 }
 
@@ -480,6 +494,9 @@ int main(int argc, char **argv)
         saliency_from_maps(mp, m, &sc, cfg);
         cfg->sal = &sc;
     }
+    model *shuffled = o.shuffled ? setup_model(o.shuffled, &o.co) : NULL;
+    cfg->shuffled = shuffled;
+    cfg->shuffled_file = o.shuffled;
     evaluator *ev = evaluate_new(m, &tg, cfg, o.model);
     int32_t *labels = has_labels ? h5in_read_i32(in, "/labels", a, n) : NULL;
     int64_t *ids = h5in_has(in, "/ids") ? h5in_read_i64(in, "/ids", a, n) : NULL;
@@ -515,6 +532,7 @@ int main(int argc, char **argv)
     free(ids);
     h5in_close(mp);
     h5in_close(in);
+    model_free(shuffled);
     model_free(m);
     return EXIT_OK;
 }

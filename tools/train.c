@@ -44,6 +44,10 @@ static const char usage[] =
     "                       (the model stores them; tools feed it (x - mean) / std)\n"
     "      --range A:B      train on rows A..B-1 only\n"
     "      --batch N        mini-batch size (default 64)\n"
+    "      --shuffle-labels train on the labels permuted at random (from --seed),\n"
+    "                       the class counts kept: the model of Adebayo et al.'s\n"
+    "                       data-randomisation test (cnn-evaluate --metric sanity\n"
+    "                       --shuffled-model); --val keeps its true labels\n"
     "      --seed S         weights, shuffling and dropout (default 1); the same seed\n"
     "                       gives the same weights bit for bit on one machine with\n"
     "                       the same --threads\n"
@@ -58,10 +62,11 @@ struct train_args {
     train_opts to;
     const char *arch, *val, *classes, *mean, *std, *input;
     arch_init init;
+    int shuffle_labels;
 };
 
 enum { OPT_LR = 2001, OPT_LRDECAY, OPT_OPTIM, OPT_MOMENTUM, OPT_WD, OPT_INIT, OPT_VAL,
-       OPT_CLASSES, OPT_MEAN, OPT_STD };
+       OPT_CLASSES, OPT_MEAN, OPT_STD, OPT_SHUFFLE_LABELS };
 
 static void parse_args(int argc, char **argv, struct train_args *o)
 {
@@ -78,6 +83,7 @@ static void parse_args(int argc, char **argv, struct train_args *o)
         { "classes", required_argument, 0, OPT_CLASSES },
         { "mean", required_argument, 0, OPT_MEAN },
         { "std", required_argument, 0, OPT_STD },
+        { "shuffle-labels", no_argument, 0, OPT_SHUFFLE_LABELS },
         CLI_COMMON_LONGOPTS, CLI_IMAGE_LONGOPTS, CLI_PHOTO_LONGOPTS,
         { 0, 0, 0, 0 }
     };
@@ -114,6 +120,7 @@ static void parse_args(int argc, char **argv, struct train_args *o)
         case OPT_CLASSES: o->classes = optarg; break;
         case OPT_MEAN: o->mean = optarg; break;
         case OPT_STD: o->std = optarg; break;
+        case OPT_SHUFFLE_LABELS: o->shuffle_labels = 1; break;
         default:
             cli_common_opt(c, optarg, &o->co, usage);
         }
@@ -223,6 +230,8 @@ int main(int argc, char **argv)
     dataset tr, va;
     load(&tr, o.input, o.co.range_a, o.co.range_b, &o.co);
     int top = max_label(&tr);
+    if (o.shuffle_labels)
+        train_shuffle_labels(tr.y, tr.n, o.co.seed);
     char **names = NULL;
     int nclasses = 0;
     if (o.classes)
@@ -272,8 +281,9 @@ int main(int argc, char **argv)
     char *text = arch_text(o.arch);
     size_t sl = strlen(text) + 128;
     m->source = xmalloc(sl);
-    snprintf(m->source, sl, "cnn-train --arch %s --init %s --seed %llu", text,
-             o.init == ARCH_INIT_HE ? "he" : "torch", (unsigned long long)o.co.seed);
+    snprintf(m->source, sl, "cnn-train --arch %s --init %s --seed %llu%s", text,
+             o.init == ARCH_INIT_HE ? "he" : "torch", (unsigned long long)o.co.seed,
+             o.shuffle_labels ? " --shuffle-labels" : "");
     free(text);
     info("%s: %d images %lldx%lldx%lld, %d classes; %lld parameters", tr.in->name, (int)tr.n,
          (long long)tr.c, (long long)tr.h, (long long)tr.w, nclasses,

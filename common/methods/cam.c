@@ -1,8 +1,15 @@
 /* cam: the class activation maps (see cam.h). Weights and sums run in
  * double. Score-CAM packs up to max_batch masked copies of one image per
  * forward pass: K / max_batch passes per image (K the layer's channels).
- * Ablation-CAM runs the image's copies once and then only the net after
- * the layer, K / max_batch times (engine_rerun_from). */
+ * Ablation-CAM never runs the net before the layer again. Zeroing a map
+ * of layer L changes every position downstream, so the occlusion engine's
+ * receptive-field cones (nn/cone.h, which follow a changed input rectangle)
+ * do not apply; what does is the graph's cut: when everything from L to the
+ * target reads only L or nodes after it, those nodes are copied into a
+ * model of their own whose input is L's activation (the "tail"), and the
+ * ablated copies, max_batch a pass, go through the tail alone. Otherwise
+ * (a skip connection around L) the image's copies run once and then the
+ * nodes after L, K / max_batch times (engine_rerun_from). */
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
@@ -124,6 +131,108 @@ static void ablate_rows(void *ctx, tensor *act)
     }
 }
 
+/* The nodes after `from` up to `upto` that depend on it (all its
+ * descendants that are ancestors of upto) as a model whose input is from's
+ * activation (identity preprocessing; weights copied), *tnode the index of
+ * upto there. NULL when one of them also reads a node before from. */
+static model *tail_model(const model *m, int from, int upto, int *tnode)
+{
+    if (from >= upto)
+        return NULL;
+    char *use = xcalloc((size_t)m->n, 1);   /* 1 ancestor of upto, 3 also a descendant of from */
+    use[upto] = 1;
+    for (int i = upto; i > from; i--)
+        for (int k = 0; use[i] && k < m->nodes[i].nin; k++)
+            if (m->nodes[i].in[k] >= 0)
+                use[m->nodes[i].in[k]] |= 1;
+    use[from] = 3;
+    int ok = 1;
+    for (int i = from + 1; i <= upto; i++) {
+        const node *nd = &m->nodes[i];
+        int dep = 0, other = 0;
+        for (int k = 0; k < nd->nin; k++) {
+            int j = nd->in[k];
+            if (j >= 0 && use[j] == 3)
+                dep = 1;
+            else
+                other = 1;
+        }
+        if (use[i] && dep)
+            use[i] = 3;
+        if (use[i] == 3 && other)
+            ok = 0;
+    }
+    ok = ok && use[upto] == 3;
+    const node *fn = &m->nodes[from];
+    model *t = ok ? model_new(fn->shape[0], fn->shape[1], fn->shape[2]) : NULL;
+    for (int i = from + 1; t && i <= upto; i++) {
+        const node *nd = &m->nodes[i];
+        if (use[i] != 3)
+            continue;
+        size_t len = 1;
+        for (int k = 0; k < nd->nin; k++)
+            len += strlen(nd->in_names[k]) + 8;
+        char *ins = xcalloc(len, 1);
+        for (int k = 0; k < nd->nin; k++) {
+            strcat(ins, k ? "," : "");
+            strcat(ins, nd->in[k] == from ? "input" : m->nodes[nd->in[k]].name);
+        }
+        node *o = model_add(t, nd->name, nd->op, ins);
+        free(ins);
+        for (int a = 0; a < nd->nattr; a++)
+            node_set(o, nd->attrs[a].name, nd->attrs[a].n, nd->attrs[a].v);
+        for (int k = 0; k < nd->nw; k++) {
+            tensor *w = tensor_new(nd->w[k]->ndim, nd->w[k]->dims);
+            memcpy(w->data, nd->w[k]->data, (size_t)tensor_numel(w) * sizeof(float));
+            node_add_weight(o, nd->wnames[k], w);
+        }
+    }
+    free(use);
+    char err[256];
+    if (t && model_prepare(t, err, sizeof err) < 0) {
+        model_free(t);
+        t = NULL;
+    }
+    if (t)
+        *tnode = t->n - 1;
+    return t;
+}
+
+/* Ablation-CAM's scores of every image through the tail: copies of the
+ * clean maps with one map zeroed each, max_batch a pass, into y (n x K). */
+static void ablation_tail(model *tm, int tnode, const tensor *A, const cam_passes *p, double *y)
+{
+    int n = (int)A->dims[0];
+    int64_t K = A->dims[1], hw = A->dims[2] * A->dims[3];
+    int rows = p->max_batch;
+    engine *te = engine_new(tm, rows, 0, 1);
+    target tt = *p->t;
+    tt.node = tnode;
+    tensor *xb = tensor_new4(rows, K, A->dims[2], A->dims[3]);
+    float *val = xmalloc((size_t)rows * sizeof *val);
+    for (int i = 0; i < n; i++) {
+        const float *clean = A->data + (int64_t)i * K * hw;
+        for (int64_t c0 = 0; c0 < K; c0 += rows) {
+            int r = K - c0 < rows ? (int)(K - c0) : rows;
+            xb->dims[0] = r;
+            for (int j = 0; j < r; j++) {
+                float *d = xb->data + (int64_t)j * K * hw;
+                memcpy(d, clean, (size_t)(K * hw) * sizeof *d);
+                memset(d + (c0 + j) * hw, 0, (size_t)hw * sizeof *d);
+            }
+            engine_forward_upto(te, xb, tnode);
+            target_value(&tt, te, r, p->sel + i, 1, val);
+            for (int j = 0; j < r; j++)
+                y[(int64_t)i * K + c0 + j] = val[j];
+            progress_update(p->pg, p->pg_done + (int64_t)i * K + c0 + r);
+        }
+    }
+    xb->dims[0] = rows;
+    tensor_free(xb);
+    free(val);
+    engine_free(te);
+}
+
 /* Ablation-CAM's K scores of image i into y: one forward of r copies of
  * the image, then for each r maps the net's tail from the layer on
  * (engine_rerun_from) with one map zeroed per row. */
@@ -201,12 +310,14 @@ static void score_scores(const tensor *A, int i, const cam_passes *p, double *y)
 
 /* Score-CAM's and Ablation-CAM's weights for image i into w (K). */
 static void pass_weights(cam_kind k, int layer, const tensor *A, int i, const cam_passes *p,
-                         double *w)
+                         const double *tail_y, double *w)
 {
     int64_t K = A->dims[1];
     double *y = xmalloc((size_t)K * sizeof *y);
     if (k == CAM_SCORECAM)
         score_scores(A, i, p, y);
+    else if (tail_y)
+        memcpy(y, tail_y + (int64_t)i * K, (size_t)K * sizeof *y);
     else
         ablation_scores(layer, A, i, p, y);
     if (k == CAM_SCORECAM) {
@@ -231,6 +342,14 @@ void cam_maps(cam_kind k, int layer, const tensor *A, const tensor *G, const cam
     int n = (int)A->dims[0];
     int64_t K = A->dims[1], hw = A->dims[2] * A->dims[3];
     double *w = xmalloc((size_t)K * sizeof *w), *acc = xmalloc((size_t)hw * sizeof *acc);
+    double *tail_y = NULL;
+    int tnode;
+    model *tm = k == CAM_ABLATIONCAM ? tail_model(p->m, layer, p->t->node, &tnode) : NULL;
+    if (tm) {
+        tail_y = xmalloc((size_t)(n * K) * sizeof *tail_y);
+        ablation_tail(tm, tnode, A, p, tail_y);
+        model_free(tm);
+    }
     for (int i = 0; i < n; i++) {
         const float *a = A->data + (int64_t)i * K * hw;
         const float *g = G ? G->data + (int64_t)i * K * hw : NULL;
@@ -240,7 +359,7 @@ void cam_maps(cam_kind k, int layer, const tensor *A, const tensor *G, const cam
             continue;
         }
         if (cam_needs_passes(k))
-            pass_weights(k, layer, A, i, p, w);
+            pass_weights(k, layer, A, i, p, tail_y, w);
         else if (k != CAM_LAYERCAM)
             grad_weights(k, a, g, K, hw, w);
         memset(acc, 0, (size_t)hw * sizeof *acc);
@@ -257,4 +376,5 @@ void cam_maps(cam_kind k, int layer, const tensor *A, const tensor *G, const cam
     }
     free(w);
     free(acc);
+    free(tail_y);
 }

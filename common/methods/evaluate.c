@@ -25,6 +25,8 @@ struct evaluator {
     target_sel *sel;            /* cap selections */
     float *val;                 /* cap values */
     saliency *sal;
+    saliency *sal2;             /* sanity: on the shuffled model */
+    target label2;              /* its "label" target */
     tensor *attr;               /* sensitivity: cap attributions */
     int32_t *lab;               /* cap labels (the class) */
     float *score, *base;
@@ -80,6 +82,12 @@ static void sanity_setup(evaluator *ev, const char *file)
 {
     const model *m = ev->m;
     ev->layers = xcalloc((size_t)m->n + 1, sizeof *ev->layers);
+    if (ev->c.shuffled) {
+        ev->layers[ev->L++] = -1;
+        ev->saved = xcalloc(1, sizeof *ev->saved);
+        ev->mapbuf = tensor_new(3, (int64_t[]){ ev->cap, ev->H, ev->W });
+        return;
+    }
     for (int i = m->n - 1; i >= 0; i--)
         if (node_weight(&m->nodes[i], "weight"))
             ev->layers[ev->L++] = i;
@@ -101,6 +109,44 @@ static void sanity_setup(evaluator *ev, const char *file)
         }
     }
     ev->mapbuf = tensor_new(3, (int64_t[]){ ev->cap, ev->H, ev->W });
+}
+
+/* The shuffled model must be m's architecture: the same input, classes,
+ * nodes (names, ops, inputs) and weight shapes. */
+static void same_architecture(const model *m, const model *s, const char *file, const char *sfile)
+{
+    if (memcmp(m->in_shape, s->in_shape, sizeof m->in_shape) || m->nclasses != s->nclasses)
+        die("%s: takes %lldx%lldx%lld images to %d classes, but %s takes %lldx%lldx%lld to %d: "
+            "not the same architecture", sfile, (long long)s->in_shape[0], (long long)s->in_shape[1],
+            (long long)s->in_shape[2], s->nclasses, file, (long long)m->in_shape[0],
+            (long long)m->in_shape[1], (long long)m->in_shape[2], m->nclasses);
+    for (int i = 0; i < m->n || i < s->n; i++) {
+        const node *a = i < m->n ? &m->nodes[i] : NULL, *b = i < s->n ? &s->nodes[i] : NULL;
+        int same = a && b && !strcmp(a->name, b->name) && !strcmp(a->op, b->op) &&
+                   a->nin == b->nin && a->nw == b->nw;
+        for (int k = 0; same && k < a->nin; k++)
+            same = a->in[k] == b->in[k];
+        for (int k = 0; same && k < a->nw; k++)
+            same = a->w[k]->ndim == b->w[k]->ndim &&
+                   !memcmp(a->w[k]->dims, b->w[k]->dims, sizeof(int64_t) * (size_t)a->w[k]->ndim);
+        if (!same)
+            die("%s: node %d is %s (%s), but %s's is %s (%s): not the same architecture", sfile, i,
+                b ? b->name : "missing", b ? b->op : "-", file, a ? a->name : "missing",
+                a ? a->op : "-");
+    }
+}
+
+/* Data randomisation: the attribution on the shuffled model too. */
+static void shuffled_setup(evaluator *ev, const char *file)
+{
+    const evaluate_cfg *c = &ev->c;
+    same_architecture(ev->m, c->shuffled, file, c->shuffled_file);
+    char err[256];
+    if (target_parse("label", &ev->label2, err, sizeof err) < 0)
+        die("%s", err);
+    ev->label2.measure = ev->t->measure;
+    target_resolve(&ev->label2, c->shuffled, c->shuffled_file);
+    ev->sal2 = saliency_new(c->shuffled, &ev->label2, c->sal, ev->cap, c->shuffled_file);
 }
 
 evaluator *evaluate_new(model *m, const target *t, const evaluate_cfg *c, const char *file)
@@ -130,6 +176,8 @@ evaluator *evaluate_new(model *m, const target *t, const evaluate_cfg *c, const 
         ev->base = falloc((size_t)ev->cap);
         ev->chosen = xcalloc((size_t)ev->cap, sizeof *ev->chosen);
     }
+    if (c->metric == EVAL_SANITY && c->shuffled)
+        shuffled_setup(ev, file);
     if (c->metric == EVAL_SANITY)
         sanity_setup(ev, file);
     ev->e = engine_new(m, ev->cap, 0, 1);
@@ -147,7 +195,11 @@ void evaluate_free(evaluator *ev)
         saliency_free(ev->sal);
         target_free(&ev->label);
     }
-    for (int l = 0; l < ev->L; l++)
+    if (ev->sal2) {
+        saliency_free(ev->sal2);
+        target_free(&ev->label2);
+    }
+    for (int l = 0; l < ev->L && ev->saved; l++)
         free(ev->saved[l]);
     free(ev->saved);
     free(ev->layers);
@@ -430,13 +482,14 @@ static void sanity_weights(evaluator *ev, int l, int restore)
 
 /* The maps of the n images of x for their classes, on the model as it is
  * now, into slot j of each image's cascade. */
-static void sanity_maps(evaluator *ev, const tensor *x, const int32_t *cls, int j, float *cascade)
+static void sanity_maps(evaluator *ev, saliency *sal, const tensor *x, const int32_t *cls, int j,
+                        float *cascade)
 {
     int64_t n = x->dims[0], hw = ev->H * ev->W;
     memcpy(ev->xb->data, x->data, (size_t)(n * ev->chw) * sizeof *x->data);
     memcpy(ev->lab, cls, (size_t)n * sizeof *cls);
     ev->xb->dims[0] = n;
-    saliency_run(ev->sal, ev->xb, ev->lab, NULL, ev->attr, ev->score, ev->chosen, ev->base, NULL);
+    saliency_run(sal, ev->xb, ev->lab, NULL, ev->attr, ev->score, ev->chosen, ev->base, NULL);
     saliency_reduce_maps(ev->attr, ev->c.reduce, ev->mapbuf);
     advance(ev, n);
     for (int64_t i = 0; i < n; i++)
@@ -570,12 +623,14 @@ void evaluate_sanity(evaluator *ev, const tensor *x, const int32_t *cls, float *
     int64_t n = x->dims[0], hw = ev->H * ev->W, L = ev->L;
     if (n > ev->cap)
         die("evaluate_sanity: %lld images, more than the batch of %d", (long long)n, ev->cap);
-    sanity_maps(ev, x, cls, 0, cascade);
-    for (int l = 0; l < L; l++) {
+    sanity_maps(ev, ev->sal, x, cls, 0, cascade);
+    if (ev->sal2)
+        sanity_maps(ev, ev->sal2, x, cls, 1, cascade);
+    for (int l = 0; l < L && !ev->sal2; l++) {
         sanity_weights(ev, l, 0);
-        sanity_maps(ev, x, cls, l + 1, cascade);
+        sanity_maps(ev, ev->sal, x, cls, l + 1, cascade);
     }
-    for (int l = 0; l < L; l++)
+    for (int l = 0; l < L && !ev->sal2; l++)
         sanity_weights(ev, l, 1);
     for (int64_t i = 0; i < n; i++) {
         const float *c = cascade + i * (L + 1) * hw;

@@ -38,6 +38,10 @@
  *    summing magnitudes per cell over its area, cells of 8 pixels (fewer
  *    when the map has less than 3 cells a side: min(H, W) / 3), blocks of
  *    3 x 3 cells normalised by L2-Hys, eps 1e-5, clipped at 0.2).
+ *    Given a shuffled model (the same architecture trained on permuted
+ *    labels, cnn-train --shuffle-labels), the data-randomisation variant
+ *    instead: one step, the map of the same class on that model, compared
+ *    with the trained model's by the same three similarities.
  * Perturbed images are not clipped to [0,1] (as Captum's are not). */
 #ifndef CNN_EVALUATE_H
 #define CNN_EVALUATE_H
@@ -70,6 +74,9 @@ typedef struct evaluate_cfg {
     int batch;                  /* images per engine pass */
     const saliency_cfg *sal;    /* sensitivity, sanity: the attribution to recompute */
     sal_reduce reduce;          /* sanity: attribution to map */
+    model *shuffled;            /* sanity: a model trained on shuffled labels
+                                 * (data randomisation), or NULL: the cascade */
+    const char *shuffled_file;  /* its file, for messages */
 } evaluate_cfg;
 
 /* Metric and fill names; -1 when unknown (a fill that is a number gives
@@ -116,7 +123,7 @@ void evaluate_sensitivity(evaluator *ev, const tensor *x, const int32_t *cls, co
 
 /* Sanity: the layers re-initialised, in cascade order (the last layer
  * with weights first): their node indices into nodes (m->n entries at
- * most); returns how many (L). */
+ * most); returns how many (L). With a shuffled model: one step, index -1. */
 int evaluate_sanity_layers(const evaluator *ev, int *nodes);
 
 /* Sanity of n images (n <= batch) for class cls[i]: cascade (n x (L+1) x

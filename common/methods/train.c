@@ -117,6 +117,18 @@ typedef struct param {
     float *m1, *m2;
 } param;
 
+void train_shuffle_labels(int32_t *y, int64_t n, uint64_t seed)
+{
+    rng r;
+    rng_seed(&r, seed + TRAIN_LABEL_STREAM);
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)rng_below(&r, (uint64_t)i + 1);
+        int32_t t = y[i];
+        y[i] = y[j];
+        y[j] = t;
+    }
+}
+
 void train_run(model *m, const train_set *tr, const train_set *val, const train_opts *o,
                train_report cb, void *ctx)
 {

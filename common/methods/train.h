@@ -56,6 +56,15 @@ typedef void (*train_report)(const train_epoch *ep, void *ctx);
 void train_run(model *m, const train_set *tr, const train_set *val, const train_opts *o,
                train_report cb, void *ctx);
 
+/* Adebayo et al.'s data randomisation: permute the n labels y in place,
+ * keeping how many images each class has. A Fisher-Yates shuffle (for i =
+ * n-1 down to 1: swap y[i] with y[j], j = rng_below(i + 1)) drawn from a
+ * stream of its own, rng_seed(seed + TRAIN_LABEL_STREAM), so the
+ * initialisation, the batches' order and dropout are those of a run without
+ * it. */
+#define TRAIN_LABEL_STREAM 0x4c4142454c53ull   /* "LABELS" */
+void train_shuffle_labels(int32_t *y, int64_t n, uint64_t seed);
+
 /* Accuracy (fraction) and mean cross-entropy (into *loss unless NULL) of m
  * on d, in inference mode, batch images at a time. */
 double train_evaluate(model *m, const train_set *d, int batch, double *loss);

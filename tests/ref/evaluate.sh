@@ -5,7 +5,9 @@
 # deletion and insertion curves and AUCs on occlusion and saliency maps
 # (every fill, steps that do not divide the pixels, batches smaller than a
 # curve, -t overrides, --range), infidelity and max-sensitivity with shared
-# noise files; bad input.
+# noise files; sanity's cascade and its data-randomisation variant on
+# models cnn-train trained on true and --shuffle-labels labels (the
+# permutation checked against its documented generator); bad input.
 . "$(dirname "$0")/../lib.sh"
 R=$TOP/tests/ref/occlude_ref.py
 E=$TOP/tests/ref/evaluate_ref.py
@@ -65,6 +67,32 @@ case_ref lenet li ls - 1e-5 "--metric sanity"
 case_ref lenet li lx - 1e-5 "--metric sanity --seed 3 --batch 2"
 case_ref resnet ri rs - 1e-5 "--metric sanity"
 
+# Data randomisation: the same small net trained on the true labels and on
+# shuffled ones; --shuffle-labels must equal training on the labels
+# permuted by the documented generator (bit for bit, one thread).
+$PY "$R" images "$T/lenet.h5" "$T/lt.h5" 40 || exit 1
+$PY "$E" shuffle "$T/lt.h5" "$T/ltp.h5" 5 || exit 1
+A='conv4k3p1,relu,maxpool2,conv6k3p1,relu,maxpool2,flatten,dense'
+cnn-train -q -a "$A" -e 3 --seed 5 --threads 1 --batch 8 --mean 0.2 --std 0.5 -o "$T/true.h5" "$T/lt.h5"
+check "cnn-train --shuffle-labels" cnn-train -q -a "$A" -e 3 --seed 5 --threads 1 --batch 8 \
+    --mean 0.2 --std 0.5 --shuffle-labels -o "$T/shuf.h5" "$T/lt.h5"
+cnn-train -q -a "$A" -e 3 --seed 5 --threads 1 --batch 8 --mean 0.2 --std 0.5 -o "$T/shufp.h5" "$T/ltp.h5"
+check_py "--shuffle-labels = training on the labels permuted as documented" -c "
+import h5py, numpy as np
+a, b, c = h5py.File('$T/shuf.h5'), h5py.File('$T/shufp.h5'), h5py.File('$T/true.h5')
+ya, yb = h5py.File('$T/lt.h5')['labels'][()], h5py.File('$T/ltp.h5')['labels'][()]
+assert (ya != yb).sum() > 20 and (np.sort(ya) == np.sort(yb)).all()
+ws = []
+a['nodes'].visititems(lambda k, v: ws.append('nodes/' + k) if isinstance(v, h5py.Dataset) else None)
+assert len(ws) == 6, ws
+assert all(np.array_equal(a[k][()], b[k][()]) for k in ws)
+assert not all(np.array_equal(a[k][()], c[k][()]) for k in ws)
+assert 'shuffle-labels' in str(a.attrs.get('source', ''))"
+cnn-saliency -q -m "$T/true.h5" -t label --range 0:6 -o "$T/ts.h5" "$T/lt.h5"
+cnn-saliency -q -m "$T/true.h5" -t pred -M input-x-gradient --range 0:6 -o "$T/tx.h5" "$T/lt.h5"
+case_ref true lt ts - 1e-5 "--metric sanity --range 0:6 --shuffled-model $T/shuf.h5"
+case_ref true lt tx - 1e-5 "--metric sanity --range 0:6 --batch 4 --shuffled-model $T/shuf.h5"
+
 $PY "$E" batch "$T/list" "$T/results" >"$T/.pyout" 2>"$T/.err"
 i=0
 while IFS= read -r name; do
@@ -114,7 +142,20 @@ a, b = h5py.File('$T/e18.h5'), h5py.File('$T/sb.h5')
 for d in ('cascade', 'spearman', 'ssim', 'hog'):
     assert np.allclose(a[d][()], b[d][()], rtol=1e-5, atol=1e-6), d"
 
+check_py "data randomisation: one step, named shuffled-labels" -c "
+import h5py
+f = h5py.File('$T/e20.h5')
+assert [s.decode() if isinstance(s, bytes) else s for s in f['layers'][()]] == ['shuffled-labels']
+assert f['cascade'].shape == (6, 2, 16, 16) and f['ssim'].shape == (6, 1)
+assert 'shuf.h5' in str(f.attrs['shuffled_model']) and 'init' not in f.attrs"
+
 # Bad input: one line, non-zero exit, no output file.
+check_error "a shuffled model of another architecture" 1 "not the same architecture" "$T/b17.h5" \
+    cnn-evaluate -m "$T/lenet.h5" --maps "$T/ls.h5" --metric sanity --shuffled-model "$T/true.h5" \
+    -o "$T/b17.h5" "$T/li.h5"
+check_error "--shuffled-model goes with sanity only" 2 "shuffled-model does not go with --metric deletion" "$T/b18.h5" \
+    cnn-evaluate -m "$T/lenet.h5" --maps "$T/lo.h5" --metric deletion --shuffled-model "$T/shuf.h5" \
+    -o "$T/b18.h5" "$T/li.h5"
 check_error "maps of other images" 1 "do not match the images" "$T/b1.h5" \
     cnn-evaluate -m "$T/resnet.h5" --maps "$T/rr.h5" --metric deletion --range 0:2 -o "$T/b1.h5" "$T/ri.h5"
 $PY -c "

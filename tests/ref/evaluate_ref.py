@@ -4,6 +4,10 @@ NumPy + PyTorch float64, on the model files and images of occlude_ref.py
 
   evaluate_ref.py noise OUT S C H W normal|uniform SEED
                                     a /noise file of S x C x H x W draws
+  evaluate_ref.py shuffle IN OUT SEED
+                                    IN's /labels permuted as cnn-train
+                                    --shuffle-labels documents (xoshiro256**
+                                    written again here)
   evaluate_ref.py batch LIST OUT    each line of LIST: MODEL IMAGES MAPS EVAL
                                     [NOISE] [TOL]; OUT gets "ok" or "FAIL why"
                                     per line (one interpreter for all)
@@ -27,9 +31,10 @@ Definitions (cnn-evaluate(1)):
     (Pearson correlation of HOG features, scikit-image's definition with 9
     bins, cells of 8 pixels or min(H, W) // 3, 3 x 3 blocks, L2-Hys) of
     each step's map to the trained model's; and the trained model's map
-    against the maps file's.
+    against the maps file's. The data-randomisation variant (one step, the
+    model trained on shuffled labels): that step's map recomputed here by
+    autograd on the shuffled model, then the same similarities.
 """
-import math
 import os
 import sys
 
@@ -41,12 +46,10 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import occlude_ref as R  # noqa: E402
+import reflib  # noqa: E402
+from reflib import blur, s_  # noqa: E402
 
 torch.set_grad_enabled(True)
-
-
-def s_(v):
-    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def logits_node(nodes):
@@ -70,11 +73,11 @@ def curve(meta, nodes, img, mp, cls, A):
     order = np.lexsort((np.arange(hw), -mp.reshape(-1).astype(np.float64)))
     metric = s_(A["metric"])
     if metric == "insertion":
-        start, end = R.blur(img, float(A["blur_sigma"][0])), img
+        start, end = blur(img, float(A["blur_sigma"][0])), img
     else:
         fill = s_(A["fill"])
         start = img
-        end = (R.blur(img, float(A["blur_sigma"][0])) if fill == "blur" else
+        end = (blur(img, float(A["blur_sigma"][0])) if fill == "blur" else
                np.full_like(img, {"zero": 0.0, "gray": 0.5}.get(fill, float(A.get("fill_value", [0])[0]))))
     copies = []
     for k in range(steps + 1):
@@ -176,6 +179,17 @@ def sanity(fe, fm, k, tol):
     return worst
 
 
+def shuffled_map(fe, fm, img, cls):
+    """The data-randomisation step: gradient (or input x gradient) of the
+    shuffled model, reduced over channels as the maps were."""
+    meta, nodes = R.load(s_(fe.attrs["shuffled_model"]))
+    meth = s_(fm.attrs["base_method"])
+    assert meth in ("gradient", "input-x-gradient"), meth
+    g = gradient(meta, nodes, torch.tensor(img[None]), cls, s_(fe.attrs["measure"]),
+                 meth == "input-x-gradient")[0]
+    return reflib.reduce(g, s_(fe.attrs["reduce"]), axis=0)
+
+
 def check(model, imgs, maps, ev, noise=None, tol=1e-4):
     meta, nodes = R.load(model)
     with h5py.File(imgs) as fi, h5py.File(maps) as fm, h5py.File(ev) as fe:
@@ -198,6 +212,11 @@ def check(model, imgs, maps, ev, noise=None, tol=1e-4):
                 assert got.shape == p.shape, (got.shape, p.shape)
                 err = max(float(np.abs(got - p).max()), abs(float(fe["auc"][k]) - auc))
             elif metric == "sanity":
+                if "shuffled_model" in fe.attrs:
+                    want = shuffled_map(fe, fm, img, int(cls[k]))
+                    got = fe["cascade"][k][1]
+                    e = float(np.abs(got - want).max() / max(np.abs(want).max(), 1e-30))
+                    assert e <= 1e-5, ("the shuffled model's map", k, e)
                 err = sanity(fe, fm, k, tol)
             else:
                 if metric == "infidelity":
@@ -221,22 +240,70 @@ def write_noise(out, S, C, H, W, kind, seed):
         f["noise"] = z.astype(np.float32)
 
 
+M64 = (1 << 64) - 1
+
+
+def splitmix64(x):
+    x = (x + 0x9E3779B97F4A7C15) & M64
+    z = x
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return x, z ^ (z >> 31)
+
+
+class Xoshiro:
+    """xoshiro256** seeded by splitmix64 (Blackman and Vigna)."""
+    def __init__(self, seed):
+        self.s, x = [], seed & M64
+        for _ in range(4):
+            x, z = splitmix64(x)
+            self.s.append(z)
+
+    def next(self):
+        s = self.s
+        rotl = lambda v, k: ((v << k) | (v >> (64 - k))) & M64
+        res = (rotl((s[1] * 5) & M64, 7) * 9) & M64
+        t = (s[1] << 17) & M64
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rotl(s[3], 45)
+        return res
+
+    def below(self, n):
+        lim = M64 - M64 % n
+        while True:
+            v = self.next()
+            if v < lim:
+                return v % n
+
+
+def shuffle_labels(src, out, seed):
+    """cnn-train --shuffle-labels: Fisher-Yates from seed + "LABELS"."""
+    import shutil
+    shutil.copy(src, out)
+    with h5py.File(out, "r+") as f:
+        y = f["labels"][()]
+        r = Xoshiro(int(seed) + 0x4C4142454C53)
+        for i in range(len(y) - 1, 0, -1):
+            j = r.below(i + 1)
+            y[i], y[j] = y[j], y[i]
+        f["labels"][...] = y
+
+
 def batch(lst, out):
-    with open(lst) as f, open(out, "w") as o:
-        for line in f:
-            a = line.split()
-            try:
-                check(a[0], a[1], a[2], a[3], a[4] if len(a) > 4 else None,
-                      float(a[5]) if len(a) > 5 else 1e-4)
-                o.write("ok\n")
-            except Exception as e:  # report and go on with the next case
-                o.write("FAIL %s\n" % repr(e)[:300].replace("\n", " "))
+    reflib.batch(lst, out, lambda a: check(a[0], a[1], a[2], a[3], a[4] if len(a) > 4 else None,
+                                           float(a[5]) if len(a) > 5 else 1e-4))
 
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "noise":
         write_noise(*args)
+    elif cmd == "shuffle":
+        shuffle_labels(*args)
     elif cmd == "batch":
         batch(*args)
     else:

@@ -11,43 +11,22 @@ through the whole network), on model files written here with h5py.
                                         command; OUT gets "ok" or "FAIL why"
                                         per line (one interpreter for all)
 """
-import math
+import os
 import sys
-import time
 
 import h5py
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reflib  # noqa: E402
+from reflib import blur, forward, load, s_, write_model  # noqa: E402
+
 torch.set_grad_enabled(False)
 
 
-def s_(v):
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
 # ---- models -------------------------------------------------------------
-
-def write_model(path, inshape, mean, std, nodes, classes, bgr=0):
-    with h5py.File(path, "w") as f:
-        f.attrs["kind"] = "model"
-        f.attrs["input_shape"] = np.array(inshape, np.int64)
-        f.attrs["mean"] = np.array(mean, np.float64)
-        f.attrs["std"] = np.array(std, np.float64)
-        f.attrs["bgr"] = np.int64(bgr)
-        f.create_dataset("classes", data=classes, dtype=h5py.string_dtype())
-        for i, (name, op, inputs, attrs, w) in enumerate(nodes):
-            g = f.create_group("nodes/%04d" % i)
-            g.attrs["name"] = name
-            g.attrs["op"] = op
-            if inputs:
-                g.attrs["inputs"] = inputs
-            for k, v in attrs.items():
-                g.attrs[k] = np.atleast_1d(np.array(v, np.float64))
-            for k, v in w.items():
-                g[k] = v.astype(np.float32)
-
 
 def models(d):
     r = np.random.default_rng(7)
@@ -62,7 +41,7 @@ def models(d):
         ("flat", "Flatten", None, {}, {}),
         ("fc", "Dense", None, {}, {"weight": n(10, 6 * 4 * 4) * 0.5, "bias": n(10)}),
     ]
-    write_model(d + "/lenet.h5", [1, 16, 16], [0.2], [0.5], lenet, [str(k) for k in range(10)])
+    write_model(d + "/lenet.h5", [1, 16, 16], lenet, [0.2], [0.5], [str(k) for k in range(10)], bgr=0)
     resnet = [
         ("c1", "Conv", "input", {"stride": [2], "pad": [1, 1, 0, 0]},
          {"weight": n(6, 3, 3, 3), "bias": n(6)}),
@@ -82,87 +61,8 @@ def models(d):
         ("fc", "Dense", None, {}, {"weight": n(5, 8) * 2, "bias": n(5)}),
         ("sm", "Softmax", None, {}, {}),
     ]
-    write_model(d + "/resnet.h5", [3, 17, 18], [0.4, 0.5, 0.6], [0.2, 0.25, 0.3], resnet,
+    write_model(d + "/resnet.h5", [3, 17, 18], resnet, [0.4, 0.5, 0.6], [0.2, 0.25, 0.3],
                 ["a", "b", "c", "d", "e"], bgr=1)
-
-
-def load(path):
-    with h5py.File(path, "r") as f:
-        meta = {"shape": [int(v) for v in f.attrs["input_shape"]],
-                "mean": np.atleast_1d(f.attrs["mean"]), "std": np.atleast_1d(f.attrs["std"]),
-                "bgr": int(f.attrs.get("bgr", 0)),
-                "classes": [s_(c) for c in f["classes"][()]] if "classes" in f else []}
-        nodes, prev = [], "input"
-        for key in sorted(f["nodes"].keys(), key=int):
-            g = f["nodes"][key]
-            ins = s_(g.attrs["inputs"]).split(",") if "inputs" in g.attrs else [prev]
-            a = {k: [float(x) for x in np.atleast_1d(g.attrs[k])] for k in g.attrs
-                 if k not in ("name", "op", "inputs")}
-            w = {k: torch.tensor(np.array(g[k]), dtype=torch.float64) for k in g.keys()}
-            nodes.append((s_(g.attrs["name"]), s_(g.attrs["op"]), ins, a, w))
-            prev = s_(g.attrs["name"])
-    return meta, nodes
-
-
-def two(a, k, d):
-    v = a.get(k, [d])
-    return (int(v[0]), int(v[-1]))
-
-
-def pad4(a):
-    p = [int(x) for x in a.get("pad", [0])]
-    return p * 4 if len(p) == 1 else [p[0], p[1], p[0], p[1]] if len(p) == 2 else p
-
-
-def forward(meta, nodes, x):
-    """x: B x C x H x W pixels (float64) -> every node's output."""
-    c = meta["shape"][0]
-    if meta["bgr"]:
-        x = x.flip(1)
-    mean = torch.tensor(np.resize(meta["mean"], c)).reshape(1, c, 1, 1)
-    std = torch.tensor(np.resize(meta["std"], c)).reshape(1, c, 1, 1)
-    acts = {"input": (x - mean) / std}
-    for name, op, ins, a, w in nodes:
-        xs = [acts[i] for i in ins]
-        v = xs[0]
-        t, l, b, r = pad4(a)
-        if op == "Conv":
-            y = F.conv2d(F.pad(v, (l, r, t, b)), w["weight"], w.get("bias"),
-                         stride=two(a, "stride", 1), dilation=two(a, "dilation", 1))
-        elif op == "MaxPool":
-            k = two(a, "kernel", 1)
-            y = F.max_pool2d(F.pad(v, (l, r, t, b), value=-math.inf), k, two(a, "stride", k[0]),
-                             ceil_mode=bool(a.get("ceil_mode", [0])[0]))
-        elif op == "AvgPool":
-            k = two(a, "kernel", 1)
-            assert t == l == b == r == 0
-            y = F.avg_pool2d(v, k, two(a, "stride", k[0]))
-        elif op == "BatchNorm":
-            sh = (1, -1, 1, 1)
-            y = (v - w["mean"].reshape(sh)) / torch.sqrt(w["var"].reshape(sh) + a["eps"][0]) \
-                * w["gamma"].reshape(sh) + w["beta"].reshape(sh)
-        elif op == "ReLU":
-            y = F.relu(v)
-        elif op == "LeakyReLU":
-            y = F.leaky_relu(v, a.get("alpha", [0.01])[0])
-        elif op == "Tanh":
-            y = torch.tanh(v)
-        elif op == "Add":
-            y = sum(xs)
-        elif op == "Concat":
-            y = torch.cat(xs, 1)
-        elif op == "GlobalAvgPool":
-            y = v.mean((2, 3), keepdim=True)
-        elif op == "Flatten":
-            y = v.reshape(v.shape[0], -1, 1, 1)
-        elif op == "Dense":
-            y = (v.reshape(v.shape[0], -1) @ w["weight"].t() + w["bias"]).reshape(v.shape[0], -1, 1, 1)
-        elif op == "Softmax":
-            y = F.softmax(v, 1)
-        else:
-            raise ValueError(op)
-        acts[name] = y
-    return acts
 
 
 def images(model, out, n):
@@ -183,20 +83,6 @@ def images(model, out, n):
 
 
 # ---- occlusion by brute force --------------------------------------------
-
-def blur(img, sigma):
-    r = int(math.ceil(3 * sigma))
-    k = np.exp(-0.5 * np.arange(-r, r + 1) ** 2 / sigma ** 2)
-    k /= k.sum()
-    c, h, w = img.shape
-    t = np.zeros((c, h, w))
-    for j in range(-r, r + 1):
-        t += k[j + r] * img[:, :, np.clip(np.arange(w) + j, 0, w - 1)]
-    o = np.zeros((c, h, w))
-    for j in range(-r, r + 1):
-        o += k[j + r] * t[:, np.clip(np.arange(h) + j, 0, h - 1), :]
-    return o
-
 
 def positions(n, k, s, padding):
     m = (n - k + s - 1) // s + 1 if padding == "clip" else (n - k) // s + 1
@@ -315,17 +201,12 @@ def same(a, b, tol=1e-5):
 
 
 def batch(lst, out):
-    with open(lst) as f, open(out, "w") as o:
-        for line in f:
-            a = line.split()
-            try:
-                if a[0] == "check":
-                    check(a[1], a[2], a[3], float(a[4]))
-                else:
-                    same(a[1], a[2], float(a[3]))
-                o.write("ok\n")
-            except Exception as e:  # report and go on with the next case
-                o.write("FAIL %s\n" % repr(e)[:300].replace("\n", " "))
+    def one(a):
+        if a[0] == "check":
+            check(a[1], a[2], a[3], float(a[4]))
+        else:
+            same(a[1], a[2], float(a[3]))
+    reflib.batch(lst, out, one)
 
 
 if __name__ == "__main__":

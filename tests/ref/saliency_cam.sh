@@ -4,8 +4,8 @@
 # (tests/ref/saliency_cam_ref.py): each CAM's /cam_weights, /cam and /attr
 # to 1e-4, guided Grad-CAM, --smooth-stat sq and var with a noise file,
 # DeepLift on a ReLU/avg-pool net and its completeness, LRP-epsilon
-# relevance and conservation, GradientShap with a noise file; progress on a
-# terminal; bad input.
+# relevance and conservation, GradientShap with a noise file; Ablation-CAM
+# on a graph with a skip connection; progress on a terminal; bad input.
 . "$(dirname "$0")/../lib.sh"
 REF=$TOP/tests/ref/saliency_cam_ref.py
 
@@ -67,6 +67,17 @@ run "lrp conserves relevance without biases" lrp OUT net3z label 1e-9 -- \
 run "gradientshap with a baseline file and a noise file" gshap OUT label 0.1 -- \
     -m "$M3" -M gradientshap --noise 0.1 --noise-file "$T/shapnoise.h5" \
     --baseline-file "$T/baselines.h5" "$I"
+
+# Ablation-CAM on a graph (occlude_ref.py's): r2 feeds an Add that also
+# reads the layer before it (the rerun from the layer, engine_rerun_from);
+# lr's descendants read only it and each other (the tail model alone).
+{ $PY "$TOP/tests/ref/occlude_ref.py" models "$T" &&
+  $PY "$TOP/tests/ref/occlude_ref.py" images "$T/resnet.h5" "$T/ri.h5" 3; } ||
+    { fail "graph fixtures" "occlude_ref.py failed"; exit 0; }
+run "ablationcam inside a skip connection (the rerun), batches of 4" ablgraph OUT "$T/resnet.h5" "$T/ri.h5" r2 -- \
+    -m "$T/resnet.h5" -M ablationcam -l r2 -t pred --batch 4 "$T/ri.h5"
+run "ablationcam where a skip starts (the tail alone), batches of 4" ablgraph OUT "$T/resnet.h5" "$T/ri.h5" lr -- \
+    -m "$T/resnet.h5" -M ablationcam -l lr -t pred --batch 4 "$T/ri.h5"
 
 # Progress at the grain of the samples, labelled with the method, on a
 # terminal only (6 images x 50 samples).

@@ -14,12 +14,12 @@ CAMs run on its max-pool net.
 """
 import os
 import sys
-import traceback
 
 import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reflib  # noqa: E402
 import saliency_ref as R  # noqa: E402
 
 torch = F = None
@@ -36,36 +36,17 @@ def setup(d):
          "fc1": (rng.standard_normal((16, 180)) * 0.15, rng.standard_normal(16) * 0.1),
          "fc2": (rng.standard_normal((4, 16)) * 0.4, rng.standard_normal(4) * 0.1)}
     for name, zero in (("net3", False), ("net3z", True)):
-        with h5py.File("%s/%s.h5" % (d, name), "w") as f:
-            f.attrs["kind"] = "model"
-            f.attrs["input_shape"] = np.array([3, 12, 12], np.int64)
-            f.attrs["mean"] = MEAN
-            f.attrs["std"] = STD
-            f.create_dataset("classes", data=["ant", "bee", "cat", "dog"],
-                             dtype=h5py.string_dtype())
-            for i, (nm, op, attrs) in enumerate(NET3):
-                g = f.create_group("nodes/%04d" % i)
-                g.attrs["name"] = nm
-                g.attrs["op"] = op
-                for k, v in attrs.items():
-                    g.attrs[k] = np.array(v, np.float64)
-                if nm in w:
-                    g["weight"] = w[nm][0].astype(np.float32)
-                    g["bias"] = (w[nm][1] * (0 if zero else 1)).astype(np.float32)
-    with h5py.File(d + "/netlrn.h5", "w") as f:   # an op DeepLift and LRP have no rule for
-        f.attrs["kind"] = "model"
-        f.attrs["input_shape"] = np.array([3, 12, 12], np.int64)
-        for i, (nm, op, attrs) in enumerate([("conv1", "Conv", {}), ("norm", "LRN", {"size": [3]}),
-                                             ("flat", "Flatten", {}), ("fc", "Dense", {})]):
-            g = f.create_group("nodes/%04d" % i)
-            g.attrs["name"] = nm
-            g.attrs["op"] = op
-            for k, v in attrs.items():
-                g.attrs[k] = np.array(v, np.float64)
-            shp = {"conv1": (2, 3, 3, 3), "fc": (4, 200)}.get(nm)
-            if shp:
-                g["weight"] = rng.standard_normal(shp).astype(np.float32)
-                g["bias"] = np.zeros(shp[0], np.float32)
+        R.write_model("%s/%s.h5" % (d, name), [3, 12, 12],
+                      [(nm, op, None, a, {"weight": w[nm][0], "bias": w[nm][1] * (0 if zero else 1)}
+                        if nm in w else {}) for nm, op, a in NET3],
+                      MEAN, STD, ["ant", "bee", "cat", "dog"])
+    lrn = []   # an op DeepLift and LRP have no rule for
+    for nm, op, a in [("conv1", "Conv", {}), ("norm", "LRN", {"size": [3]}),
+                      ("flat", "Flatten", {}), ("fc", "Dense", {})]:
+        shp = {"conv1": (2, 3, 3, 3), "fc": (4, 200)}.get(nm)
+        lrn.append((nm, op, None, a, {"weight": rng.standard_normal(shp),
+                                      "bias": np.zeros(shp[0])} if shp else {}))
+    R.write_model(d + "/netlrn.h5", [3, 12, 12], lrn)
     with h5py.File(d + "/baselines.h5", "w") as f:
         f.attrs["kind"] = "images"
         f["images"] = rng.uniform(0, 1, (3, 3, 12, 12)).astype(np.float32)
@@ -171,6 +152,33 @@ def passes(kind, w, x, A, layer, spec, fixed):
                 return v
             W[:, k] = (y0 - score(w, x, spec, fixed, edit=ed)) / y0
     return torch.softmax(W, 1) if kind == "scorecam" else W
+
+
+def check_ablation_graph(d, out, model, imgs, layer):
+    """Ablation-CAM on any model file (occlude_ref.py's graph with a skip
+    connection), each map of the layer zeroed in turn in reflib's op-by-op
+    forward of the whole net; the class is the output's /target."""
+    meta, nodes = reflib.load(model)
+    with h5py.File(imgs) as fi, h5py.File(out) as fo:
+        x = torch.tensor(fi["images"][()].astype(np.float64))
+        cls = torch.tensor(fo["target"][()].astype(np.int64))
+        got_w, got_cam = fo["cam_weights"][()], fo["cam"][()]
+    logits = nodes[-2][0] if nodes[-1][1] == "Softmax" else nodes[-1][0]
+    n = x.shape[0]
+    z = lambda acts: acts[logits].reshape(n, -1)[torch.arange(n), cls]
+    a = reflib.forward(meta, nodes, x)
+    A, y0 = a[layer], z(a)
+    W = torch.zeros(n, A.shape[1])
+    for k in range(A.shape[1]):
+        def ed(name, v, k=k):
+            if name != layer:
+                return v
+            v = v.clone()
+            v[:, k] = 0
+            return v
+        W[:, k] = (y0 - z(reflib.forward(meta, nodes, x, ed))) / y0
+    R.close("ablationcam /cam_weights", got_w, W.numpy())
+    R.close("ablationcam /cam", got_cam, torch.relu((W[:, :, None, None] * A).sum(1)).numpy())
 
 
 def check_cam(d, out, kind, layer, net, spec):
@@ -403,6 +411,7 @@ def check_dl_sum(d, out, net, spec):
 CHECKS = {
     "dlsum": check_dl_sum,
     "cam": lambda d, out, kind, layer, net, spec: check_cam(d, out, kind, layer, net, spec),
+    "ablgraph": check_ablation_graph,
     "smooth": check_smooth,
     "deeplift": check_deeplift,
     "lrp": check_lrp,
@@ -428,18 +437,7 @@ def main():
             return forward3(w, x, relu=lambda n, v: rr(v))
         return orig(w, x, rule)
     R.forward = forward
-    with open(sys.argv[3]) as f:
-        for line in f:
-            name, args = line.rstrip("\n").split("\t", 1)
-            args = args.split()
-            try:
-                CHECKS[args[0]](d, *args[1:])
-                print("PASS " + name, flush=True)
-            except SystemExit as e:
-                print("FAIL %s: %s" % (name, e), flush=True)
-            except Exception:
-                why = traceback.format_exc().strip().splitlines()
-                print("FAIL %s: %s" % (name, " | ".join(why[-3:])), flush=True)
+    R.run_checks(sys.argv[3], CHECKS, d)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,14 @@ deconvnet does).
 Importing torch takes seconds on a busy machine, so all comparisons run in
 one process (and setup does not import it).
 """
-import math
+import os
 import sys
-import traceback
 
 import h5py
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reflib import blur, reduce, run_checks, write_model  # noqa: E402
 
 torch = F = None
 TOL = 1e-4
@@ -35,25 +37,13 @@ def setup(d):
         "fc1": (rng.standard_normal((16, 180)) * 0.15, rng.standard_normal(16) * 0.1),
         "fc2": (rng.standard_normal((4, 16)) * 0.4, rng.standard_normal(4) * 0.1),
     }
-    with h5py.File(d + "/net.h5", "w") as f:
-        f.attrs["kind"] = "model"
-        f.attrs["input_shape"] = np.array([3, 12, 12], np.int64)
-        f.attrs["mean"] = MEAN
-        f.attrs["std"] = STD
-        f.create_dataset("classes", data=["ant", "bee", "cat", "dog"], dtype=h5py.string_dtype())
-        nodes = [("conv1", "Conv", {"pad": [1]}), ("relu1", "ReLU", {}),
-                 ("pool1", "MaxPool", {"kernel": [2]}), ("conv2", "Conv", {"pad": [1]}),
-                 ("relu2", "ReLU", {}), ("flat", "Flatten", {}), ("fc1", "Dense", {}),
-                 ("relu3", "ReLU", {}), ("fc2", "Dense", {})]
-        for i, (name, op, attrs) in enumerate(nodes):
-            g = f.create_group("nodes/%04d" % i)
-            g.attrs["name"] = name
-            g.attrs["op"] = op
-            for k, v in attrs.items():
-                g.attrs[k] = np.array(v, np.float64)
-            if name in w:
-                g["weight"] = w[name][0].astype(np.float32)
-                g["bias"] = w[name][1].astype(np.float32)
+    nodes = [("conv1", "Conv", {"pad": [1]}), ("relu1", "ReLU", {}),
+             ("pool1", "MaxPool", {"kernel": [2]}), ("conv2", "Conv", {"pad": [1]}),
+             ("relu2", "ReLU", {}), ("flat", "Flatten", {}), ("fc1", "Dense", {}),
+             ("relu3", "ReLU", {}), ("fc2", "Dense", {})]
+    write_model(d + "/net.h5", [3, 12, 12],
+                [(nm, op, None, a, dict(zip(("weight", "bias"), w[nm])) if nm in w else {})
+                 for nm, op, a in nodes], MEAN, STD, ["ant", "bee", "cat", "dog"])
     write_net2(d + "/net2.h5", rng)
     x = rng.uniform(0, 1, (6, 3, 12, 12)).astype(np.float32)
     with h5py.File(d + "/images.h5", "w") as f:
@@ -85,24 +75,19 @@ NET2 = [("c1", "Conv", "input", {"pad": [1]}), ("bn1", "BatchNorm", "c1", {"eps"
 
 def write_net2(path, rng):
     shapes = {"c1": (6, 3, 3, 3), "c2": (6, 3, 3, 3), "c3": (4, 6, 1, 1), "c4": (4, 10, 1, 1)}
-    with h5py.File(path, "w") as f:
-        f.attrs["kind"] = "model"
-        f.attrs["input_shape"] = np.array([3, 12, 12], np.int64)
-        for i, (name, op, inputs, attrs) in enumerate(NET2):
-            g = f.create_group("nodes/%04d" % i)
-            g.attrs["name"] = name
-            g.attrs["op"] = op
-            g.attrs["inputs"] = inputs
-            for k, v in attrs.items():
-                g.attrs[k] = np.array(v, np.float64)
-            if name in shapes:
-                g["weight"] = (rng.standard_normal(shapes[name]) * 0.6).astype(np.float32)
-                g["bias"] = (rng.standard_normal(shapes[name][0]) * 0.2).astype(np.float32)
-            if op == "BatchNorm":
-                g["gamma"] = rng.uniform(0.5, 1.5, 6).astype(np.float32)
-                g["beta"] = rng.normal(0, 0.3, 6).astype(np.float32)
-                g["mean"] = rng.normal(0, 0.3, 6).astype(np.float32)
-                g["var"] = rng.uniform(0.5, 2, 6).astype(np.float32)
+    nodes = []
+    for name, op, inputs, attrs in NET2:
+        w = {}
+        if name in shapes:
+            w["weight"] = rng.standard_normal(shapes[name]) * 0.6
+            w["bias"] = rng.standard_normal(shapes[name][0]) * 0.2
+        if op == "BatchNorm":
+            w["gamma"] = rng.uniform(0.5, 1.5, 6)
+            w["beta"] = rng.normal(0, 0.3, 6)
+            w["mean"] = rng.normal(0, 0.3, 6)
+            w["var"] = rng.uniform(0.5, 2, 6)
+        nodes.append((name, op, inputs, attrs, w))
+    write_model(path, [3, 12, 12], nodes)
 
 
 def load_model(d, net="net"):
@@ -233,25 +218,6 @@ def grad(w, x, spec, measure, fixed, rule="standard"):
     v = target_value(forward(w, xt, rule), spec, measure, fixed)
     v.sum().backward()
     return xt.grad.numpy(), v.detach().numpy()
-
-
-def blur(img, sigma):
-    r = int(math.ceil(3 * sigma))   # base/numeric.h: radius ceil(3 sigma)
-    k = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * sigma * sigma))
-    k /= k.sum()
-    h, wd = img.shape[-2:]
-    out = np.zeros_like(img)
-    tmp = np.zeros_like(img)
-    for i in range(-r, r + 1):
-        tmp += k[i + r] * img[..., np.clip(np.arange(wd) + i, 0, wd - 1)]
-    for i in range(-r, r + 1):
-        out += k[i + r] * tmp[..., np.clip(np.arange(h) + i, 0, h - 1), :]
-    return out
-
-
-def reduce(attr, how):
-    return {"absmax": np.abs(attr).max(1), "max": attr.max(1), "sum": attr.sum(1),
-            "l2": np.sqrt((attr ** 2).sum(1))}[how]
 
 
 def close(name, got, want):
@@ -453,18 +419,7 @@ def main():
     import torch
     import torch.nn.functional as F
     torch.set_default_dtype(torch.float64)
-    with open(sys.argv[3]) as f:
-        for line in f:
-            name, args = line.rstrip("\n").split("\t", 1)
-            args = args.split()
-            try:
-                CHECKS[args[0]](d, *args[1:])
-                print("PASS " + name, flush=True)
-            except SystemExit as e:
-                print("FAIL %s: %s" % (name, e), flush=True)
-            except Exception:
-                why = traceback.format_exc().strip().splitlines()
-                print("FAIL %s: %s" % (name, " | ".join(why[-3:])), flush=True)
+    run_checks(sys.argv[3], CHECKS, d)
 
 
 if __name__ == "__main__":

@@ -23,9 +23,9 @@
  * direct vectorised loops over the planes instead (depthwise.h).
  *
  * Products with 16+ output channels and K >= 16 run on the engine's own
- * AVX-512 packed GEMM (pack.h; pk_wanted), the lowering written straight
- * into its panels and a 1x1 stride-1 input read where it lies; the rest,
- * and every product of a build without AVX-512, on OpenBLAS. */
+ * packed GEMM (pack.h; pk_wanted; AVX-512 or AVX2+FMA), the lowering
+ * written straight into its panels and a 1x1 stride-1 input read where it
+ * lies; the rest, and every product of a build with neither, on OpenBLAS. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -418,26 +418,33 @@ static const float *chunk_cols(const cgeo *q, const float *x, float *col, int64_
 }
 
 /* y (+)= conv(x) + b over chunk oy0..oy1 of one image; par: split over
- * threads (called outside a parallel region); apk: the packed weights. */
+ * threads (called outside a parallel region); apk: the packed weights
+ * (NULL on the packed path: W packed panel by panel as it is used). */
 static void conv_chunk(const cgeo *q, const float *W, const float *apk, const float *b,
                        const float *x, float *y, int64_t oy0, int64_t oy1, float *col, float beta,
                        int par)
 {
     int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
     int64_t nc = (oy1 - oy0) * q->ow;
-    if (apk && q->direct) {
+    if (q->pk) {
+        /* B: the input where it lies (1x1) or the lowering in panels. */
+        const float *B = x + oy0 * q->ow;
+        int64_t gs = K * ohw, ps = PK_NR, ldb = ohw;
+        if (!q->direct) {
+            by_channels(im2col_panels, q, x, col, oy0, oy1, par);
+            B = col, gs = K * PK_NR, ps = q->g * K * PK_NR, ldb = PK_NR;
+        }
         size_t as = pk_a_size(M, K);
-        for (int64_t g = 0; g < q->g; g++)
-            pk_gemm_ld(apk + g * as, M, K, x + g * K * ohw + oy0 * q->ow, PK_NR, ohw, nc,
-                       y + g * M * ohw + oy0 * q->ow, ohw, b ? b + g * M : NULL, beta != 0, par);
-        return;
-    }
-    if (apk) {
-        by_channels(im2col_panels, q, x, col, oy0, oy1, par);
-        size_t as = pk_a_size(M, K);
-        for (int64_t g = 0; g < q->g; g++)
-            pk_gemm(apk + g * as, M, K, col + g * K * PK_NR, q->g * K * PK_NR, nc,
-                    y + g * M * ohw + oy0 * q->ow, ohw, b ? b + g * M : NULL, beta != 0, par);
+        for (int64_t g = 0; g < q->g; g++) {
+            float *yg = y + g * M * ohw + oy0 * q->ow;
+            const float *bg = b ? b + g * M : NULL;
+            if (apk)
+                pk_gemm_ld(apk + g * as, M, K, B + g * gs, ps, ldb, nc, yg, ohw, bg, beta != 0,
+                           par);
+            else
+                pk_gemm_raw(W + g * M * K, K, M, K, B + g * gs, ps, ldb, nc, yg, ohw, bg,
+                            beta != 0, par);
+        }
         return;
     }
     int64_t ld;
@@ -466,8 +473,11 @@ static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const floa
     plan pl = make_plan(q, n, cp->wt, cp->slot);
     int64_t xs = q->cin * q->h * q->w, ys = q->cout * q->oh * q->ow;
     float *apk = NULL;
-    if (q->pk) {
-        int64_t M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
+    int64_t M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
+    /* Weights packed once for all chunks, unless every chunk has fewer
+     * columns than rows: then each panel is packed as it is used
+     * (pk_gemm_raw). */
+    if (q->pk && pl.crows * q->ow >= M) {
         apk = ws + cp->apk;
         for (int64_t g = 0; g < q->g; g++)
             pk_pack_a(W + g * M * K, M, K, K, apk + g * pk_a_size(M, K));

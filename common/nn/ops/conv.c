@@ -178,9 +178,11 @@ static size_t conv_workspace(conv_p *p, size_t wlen)
     p->slot = (p->slot + 15) / 16 * 16;
     size_t alen = 0;
     p->apk = p->slot * (size_t)p->wt + (p->tgrad ? (wlen + 15) / 16 * 16 : 0);
-    if (q->pk)
+    /* Packed weights only where a chunk can have as many columns as rows
+     * (conv_run; else each panel is packed as it is used). */
+    if (q->pk && q->oh * q->ow >= q->cout / q->g)
         alen = (size_t)q->g * pk_a_size(q->cout / q->g, q->cin / q->g * q->kh * q->kw);
-    if (p->tgrad && p->t.pk) {
+    if (p->tgrad && p->t.pk && p->t.oh * p->t.ow >= p->t.cout / p->t.g) {
         size_t at = (size_t)q->g * pk_a_size(q->cin / q->g, q->cout / q->g * q->kh * q->kw);
         if (at > alen)
             alen = at;
@@ -189,16 +191,23 @@ static size_t conv_workspace(conv_p *p, size_t wlen)
     size_t wl = 0;
     p->wino_f = !p->depthwise &&
                 wino_wanted(q->cin, q->cout, q->kh, q->kw, q->sh, q->sw, q->dh, q->dw, q->g);
+    /* Winograd's area (its transformed weights: 36 Cout Cin floats, 38 MB
+     * for a 512-channel layer) only where it runs: a 7x7 plane of
+     * resnet18/50's last stage has too few tiles (wino_worth) and runs on
+     * the GEMM, and reserving the area made a batch-1 forward's workspace
+     * 71 MB. */
     if (p->wino_f) {
         wino_init(&p->wf, q->cin, q->h, q->w, q->cout, q->oh, q->ow, q->pt, q->pl);
-        wl = wino_ws_floats(&p->wf, p->wt);
+        p->wino_f = wino_worth(&p->wf);
+        wl = p->wino_f ? wino_ws_floats(&p->wf, p->wt) : 0;
     }
     const cgeo *t = &p->t;
     p->wino_t = p->tgrad && !p->depthwise &&
                 wino_wanted(t->cin, t->cout, t->kh, t->kw, 1, 1, t->dh, t->dw, t->g);
     if (p->wino_t) {
         wino_init(&p->wtg, t->cin, t->h, t->w, t->cout, t->oh, t->ow, t->pt, t->pl);
-        if (wino_ws_floats(&p->wtg, p->wt) > wl)
+        p->wino_t = wino_worth(&p->wtg);
+        if (p->wino_t && wino_ws_floats(&p->wtg, p->wt) > wl)
             wl = wino_ws_floats(&p->wtg, p->wt);
     }
     if (p->depthwise) {

@@ -54,6 +54,7 @@ struct engine {
     float **slot;
     int nslot;
     char *kept;
+    char *fuse;                /* 1: Conv that applies the next node's ReLU; 2: that ReLU */
 };
 
 static tensor *batch_tensor(int64_t n, const int64_t *shape)
@@ -111,6 +112,27 @@ engine *engine_new(model *m, int max_batch, int training, uint64_t seed)
     return e;
 }
 
+/* Node i's input when i is a ReLU that a forward-only engine can fuse into
+ * the Conv before it (the Conv's only reader, the Conv not kept, so no one
+ * sees its value before the ReLU), else -1. last: each node's last reader. */
+static int fusable_relu(const engine *e, int i, const int *last)
+{
+    const model *m = e->m;
+    const node *nd = &m->nodes[i];
+    const char *env = getenv("CNN_FUSE_RELU");   /* "0": off (A/B runs) */
+    if ((env && !strcmp(env, "0")) || strcmp(nd->def->name, "ReLU") || nd->nin != 1 ||
+        nd->in[0] < 0)
+        return -1;
+    int c = nd->in[0];
+    if (strcmp(m->nodes[c].def->name, "Conv") || e->kept[c] || last[c] != i)
+        return -1;
+    for (int j = c + 1; j < i; j++)
+        for (int k = 0; k < m->nodes[j].nin; k++)
+            if (m->nodes[j].in[k] == c)
+                return -1;
+    return c;
+}
+
 void engine_forward_only(engine *e, const int *keep, int nkeep)
 {
     const model *m = e->m;
@@ -138,8 +160,19 @@ void engine_forward_only(engine *e, const int *keep, int nkeep)
      * node's output never shares with its own inputs. owner[k]: the node
      * buffer k holds now, -1 free. */
     e->slot = xcalloc((size_t)m->n, sizeof *e->slot);
+    e->fuse = xcalloc((size_t)m->n, 1);
     for (int i = 0; i < m->n; i++) {
         const tensor *t = e->act[i];
+        int c = fusable_relu(e, i, last);
+        if (c >= 0) {
+            /* The Conv's store applies this ReLU; both share a buffer. */
+            for (int k = 0; k < e->nslot; k++)
+                if (owner[k] == c)
+                    owner[k] = i;
+            e->act[i]->data = e->act[c]->data;
+            e->fuse[c] = 1, e->fuse[i] = 2;
+            continue;
+        }
         size_t need = (size_t)(e->max_batch * t->dims[1] * t->dims[2] * t->dims[3]), best = 0;
         int b = -1;
         for (int k = 0; k < e->nslot && !e->kept[i]; k++)
@@ -198,6 +231,7 @@ void engine_free(engine *e)
         free(e->slot[k]);
     free(e->slot);
     free(e->kept);
+    free(e->fuse);
     free(e);
 }
 
@@ -273,7 +307,9 @@ static void forward_node(engine *e, int i)
     io.ws = e->ws;
     io.training = e->training;
     io.rng = &e->rng;
-    nd->def->forward(nd, &io);
+    io.relu = e->fuse && e->fuse[i] == 1;
+    if (!e->fuse || e->fuse[i] != 2)   /* a fused ReLU: done in its Conv's store */
+        nd->def->forward(nd, &io);
     e->valid[i] = 1;
 }
 

@@ -216,9 +216,10 @@ int pk_wanted(int64_t M, int64_t K)
 /* One PK_MR x PK_NR tile: C[0..mr) x [0..nr) (=|+=) A B over kc (row k of
  * B at B + k * ldb: PK_NR in a packed panel, the row stride of a
  * row-major B; columns past nr are not read); load: add C's values, bias:
- * add bias[i] to row i. */
+ * add bias[i] to row i; relu: max(0, .) of the sum stored (the last K
+ * block's call only). */
 static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ldb, float *C,
-                          int64_t ldc, int mr, int nr, int load, const float *bias)
+                          int64_t ldc, int mr, int nr, int load, const float *bias, int relu)
 {
     __m512 c0[PK_MR], c1[PK_MR];
     __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
@@ -258,6 +259,10 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
             v0 = _mm512_add_ps(v0, bb);
             v1 = _mm512_add_ps(v1, bb);
         }
+        if (relu) { /* x > 0 or NaN: x, else +0 (as the ReLU op) */
+            v0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v0, _mm512_setzero_ps(), _CMP_NLE_UQ), v0);
+            v1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v1, _mm512_setzero_ps(), _CMP_NLE_UQ), v1);
+        }
         _mm512_mask_storeu_ps(c, m0, v0);
         _mm512_mask_storeu_ps(c + 16, m1, v1);
     }
@@ -276,7 +281,7 @@ static inline __m256i mask8(int n)
  * with plain loads and stores, a partial one (the last of a row of
  * panels) through lane masks so that a row-major B is not read past nr. */
 static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ldb, float *C,
-                          int64_t ldc, int mr, int nr, int load, const float *bias)
+                          int64_t ldc, int mr, int nr, int load, const float *bias, int relu)
 {
     __m256 c0[PK_MR], c1[PK_MR];
 #pragma GCC unroll 6
@@ -327,6 +332,10 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
             v0 = _mm256_add_ps(v0, bb);
             v1 = _mm256_add_ps(v1, bb);
         }
+        if (relu) { /* x > 0 or NaN: x, else +0 (as the ReLU op) */
+            v0 = _mm256_and_ps(v0, _mm256_cmp_ps(v0, _mm256_setzero_ps(), _CMP_NLE_UQ));
+            v1 = _mm256_and_ps(v1, _mm256_cmp_ps(v1, _mm256_setzero_ps(), _CMP_NLE_UQ));
+        }
         if (full) {
             _mm256_storeu_ps(c, v0);
             _mm256_storeu_ps(c + 8, v1);
@@ -354,14 +363,16 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
  * it adds onto tiles only it wrote. */
 static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, int64_t K,
                       const float *Bp, int64_t bstride, int64_t ldb, int64_t n, float *C,
-                      int64_t ldc, const float *bias, int accumulate, int par)
+                      int64_t ldc, const float *bias, int accumulate, int par, int relu)
 {
     int64_t np = (n + PK_NR - 1) / PK_NR, nm = (M + PK_MR - 1) / PK_MR;
     if (K == 0) {
         /* No products: C is its bias (or stays). */
         for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < n; j++)
-                C[i * ldc + j] = (accumulate ? C[i * ldc + j] : 0) + (bias ? bias[i] : 0);
+            for (int64_t j = 0; j < n; j++) {
+                float v = (accumulate ? C[i * ldc + j] : 0) + (bias ? bias[i] : 0);
+                C[i * ldc + j] = !relu || v > 0 || v != v ? v : 0.0f;
+            }
         return;
     }
     int bym = !Ap || M > n;
@@ -369,7 +380,7 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
     for (int64_t k0 = 0; k0 < K; k0 += PK_KC) {
         int64_t kc = K - k0 < PK_KC ? K - k0 : PK_KC;
         const float *Ak = Ap ? Ap + k0 * nm * PK_MR : NULL;
-        int load = k0 > 0 || accumulate;
+        int load = k0 > 0 || accumulate, last = relu && k0 + kc >= K;
         if (bym) {
             /* This thread's panels a0..a1-1 (the same in every K block),
              * PK_GA at a time: each panel of B, read from L2, serves the
@@ -392,7 +403,7 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
                         int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
                         kernel(kc, pa + (a - ga) * PK_MR * kc, Bp + p * bstride + k0 * ldb, ldb,
                                C + i0 * ldc + p * PK_NR, ldc, mr, nr, load,
-                               k0 == 0 && bias ? bias + i0 : NULL);
+                               k0 == 0 && bias ? bias + i0 : NULL, last);
                     }
                 }
             }
@@ -404,7 +415,7 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
                 for (int64_t i0 = 0; i0 < M; i0 += PK_MR) {
                     int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
                     kernel(kc, Ak + i0 * kc, B, ldb, C + i0 * ldc + p * PK_NR, ldc, mr, nr, load,
-                           k0 == 0 && bias ? bias + i0 : NULL);
+                           k0 == 0 && bias ? bias + i0 : NULL, last);
                 }
             }
         }
@@ -413,22 +424,22 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
 
 void pk_gemm_ld(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride,
                 int64_t ldb, int64_t n, float *C, int64_t ldc, const float *bias, int accumulate,
-                int par)
+                int par, int relu)
 {
-    gemm_core(Ap, NULL, 0, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, par);
+    gemm_core(Ap, NULL, 0, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, par, relu);
 }
 
 void pk_gemm_raw(const float *A, int64_t lda, int64_t M, int64_t K, const float *Bp,
                  int64_t bstride, int64_t ldb, int64_t n, float *C, int64_t ldc,
-                 const float *bias, int accumulate, int par)
+                 const float *bias, int accumulate, int par, int relu)
 {
-    gemm_core(NULL, A, lda, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, par);
+    gemm_core(NULL, A, lda, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, par, relu);
 }
 
 void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride, int64_t n,
              float *C, int64_t ldc, const float *bias, int accumulate, int par)
 {
-    pk_gemm_ld(Ap, M, K, Bp, bstride, PK_NR, n, C, ldc, bias, accumulate, par);
+    pk_gemm_ld(Ap, M, K, Bp, bstride, PK_NR, n, C, ldc, bias, accumulate, par, 0);
 }
 
 #else /* no micro-kernel: OpenBLAS everywhere */
@@ -450,17 +461,17 @@ void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bst
 
 void pk_gemm_ld(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride,
                 int64_t ldb, int64_t n, float *C, int64_t ldc, const float *bias, int accumulate,
-                int par)
+                int par, int relu)
 {
-    (void)ldb;
+    (void)ldb, (void)relu;
     pk_gemm(Ap, M, K, Bp, bstride, n, C, ldc, bias, accumulate, par);
 }
 
 void pk_gemm_raw(const float *A, int64_t lda, int64_t M, int64_t K, const float *Bp,
                  int64_t bstride, int64_t ldb, int64_t n, float *C, int64_t ldc,
-                 const float *bias, int accumulate, int par)
+                 const float *bias, int accumulate, int par, int relu)
 {
-    (void)A, (void)lda, (void)ldb;
+    (void)A, (void)lda, (void)ldb, (void)relu;
     pk_gemm(NULL, M, K, Bp, bstride, n, C, ldc, bias, accumulate, par);
 }
 

@@ -59,6 +59,7 @@ typedef struct conv_p {
     int depthwise;       /* groups = Cin = Cout: direct loops, no GEMM */
     dwgeo dg;            /* its geometry (depthwise.h) */
     int tgrad;           /* input gradient through the transposed convolution */
+    int pkt;             /* 1x1 input gradient on the packed GEMM (W^T packed) */
     int wt;              /* threads the workspace has slots for */
     size_t slot;         /* floats of workspace per thread */
     size_t apk;          /* workspace offset of the packed weights (pk) */
@@ -182,6 +183,13 @@ static size_t conv_workspace(conv_p *p, size_t wlen)
      * (conv_run; else each panel is packed as it is used). */
     if (q->pk && q->oh * q->ow >= q->cout / q->g)
         alen = (size_t)q->g * pk_a_size(q->cout / q->g, q->cin / q->g * q->kh * q->kw);
+    p->pkt = q->direct && pk_wanted(q->cin / q->g, q->cout / q->g);
+    if (p->pkt) {
+        /* conv_xgrad_direct's packed W^T */
+        size_t at = (size_t)q->g * pk_a_size(q->cin / q->g, q->cout / q->g);
+        if (at > alen)
+            alen = at;
+    }
     if (p->tgrad && p->t.pk && p->t.oh * p->t.ow >= p->t.cout / p->t.g) {
         size_t at = (size_t)q->g * pk_a_size(q->cin / q->g, q->cout / q->g * q->kh * q->kw);
         if (at > alen)
@@ -622,7 +630,8 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
 
 /* Input gradient of a 1x1, stride-1, unpadded convolution: gx += W^T gy,
  * one GEMM per image and group on the activations as they lie (no
- * lowering, no transposed copy of W); (image, block of columns) items in
+ * lowering; on the packed GEMM W^T packed once per call, else OpenBLAS
+ * reading W transposed); (image, block of columns) items in
  * parallel, blocks of at least CONV_MIN_COLS columns. */
 static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
 {
@@ -643,13 +652,26 @@ static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
     nb = ceil_div(hw, bl);
     int64_t items = io->n * nb;
     gemm_serial_blas();
+    /* On the packed GEMM: W^T packed once (pk_pack_at), gy read in place. */
+    float *apk = NULL;
+    if (p->pkt) {
+        apk = io->ws + p->apk;
+        for (int64_t g = 0; g < q->g; g++)
+            pk_pack_at(W + g * Co * Ci, Ci, Co, Ci, apk + g * pk_a_size(Ci, Co));
+    }
 #pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1 && items > 1)
     for (int64_t it = 0; it < items; it++) {
         int64_t i = it / nb, c0 = it % nb * bl, nc = hw - c0 < bl ? hw - c0 : bl;
-        for (int64_t g = 0; g < q->g; g++)
-            gemm1(1, 0, (int)Ci, (int)nc, (int)Co, 1.0f, W + g * Co * Ci, (int)Ci,
-                  io->gy + (i * q->cout + g * Co) * hw + c0, (int)hw, 1.0f,
-                  io->gx[0] + (i * q->cin + g * Ci) * hw + c0, (int)hw);
+        for (int64_t g = 0; g < q->g; g++) {
+            const float *gy = io->gy + (i * q->cout + g * Co) * hw + c0;
+            float *gx = io->gx[0] + (i * q->cin + g * Ci) * hw + c0;
+            if (apk)
+                pk_gemm_ld(apk + g * pk_a_size(Ci, Co), Ci, Co, gy, PK_NR, hw, nc, gx, hw, NULL,
+                           1, items == 1, 0);
+            else
+                gemm1(1, 0, (int)Ci, (int)nc, (int)Co, 1.0f, W + g * Co * Ci, (int)Ci, gy,
+                      (int)hw, 1.0f, gx, (int)hw);
+        }
     }
 }
 

@@ -147,6 +147,24 @@ void pk_pack_a(const float *A, int64_t M, int64_t K, int64_t lda, float *Ap)
     }
 }
 
+void pk_pack_at(const float *A, int64_t M, int64_t K, int64_t lda, float *Ap)
+{
+    int64_t np = (M + PK_MR - 1) / PK_MR, Mp = np * PK_MR;
+#pragma omp parallel for schedule(static) if (M * K > (1 << 18) && !omp_in_parallel())
+    for (int64_t p = 0; p < np; p++) {
+        int64_t i0 = p * PK_MR, mr = M - i0 < PK_MR ? M - i0 : PK_MR;
+        for (int64_t k0 = 0; k0 < K; k0 += PK_KC) {
+            int64_t kc = K - k0 < PK_KC ? K - k0 : PK_KC;
+            float *d = Ap + k0 * Mp + p * kc * PK_MR;
+            for (int64_t k = 0; k < kc; k++) {
+                const float *a = A + (k0 + k) * lda + i0;
+                for (int64_t i = 0; i < PK_MR; i++)
+                    d[k * PK_MR + i] = i < mr ? a[i] : 0.0f;
+            }
+        }
+    }
+}
+
 void pk_put(float *Bp, int64_t ps, int64_t k, int64_t j0, const float *src, int64_t len,
             int64_t stride)
 {

@@ -65,6 +65,10 @@ static inline size_t pk_a_at(int64_t M, int64_t K, int64_t i, int64_t k)
 }
 /* Pack A (row-major, row stride lda) into Ap (pk_a_size floats). */
 void pk_pack_a(const float *A, int64_t M, int64_t K, int64_t lda, float *Ap);
+/* Pack the transpose of A: element (i, k) of the M x K matrix packed is
+ * A[k * lda + i] (A row-major K x M, row stride lda): a 1x1 convolution's
+ * input gradient multiplies by W^T with W as it lies. */
+void pk_pack_at(const float *A, int64_t M, int64_t K, int64_t lda, float *Ap);
 /* Write len values src[0], src[stride], ... into row k of a panel-packed
  * B (panel stride ps floats) at columns j0 .. j0+len-1; src NULL: zeros. */
 void pk_put(float *Bp, int64_t ps, int64_t k, int64_t j0, const float *src, int64_t len,

@@ -49,11 +49,36 @@ struct engine {
     int has_grad;              /* a backward has run since the last forward */
     engine_backward_fn bhook;  /* engine_set_backward_hook */
     void *bhook_ctx;
+    /* engine_forward_only: the activations' shared buffers, and which
+     * nodes keep theirs past the forward (NULL: an ordinary engine). */
+    float **slot;
+    int nslot;
+    char *kept;
+    char *fuse;                /* 1: Conv that applies the next node's ReLU; 2: that ReLU */
 };
 
 static tensor *batch_tensor(int64_t n, const int64_t *shape)
 {
     return tensor_new4(n, shape[0], shape[1], shape[2]);
+}
+
+/* A node's activation tensor without its data: allocated when the node is
+ * first computed (act_data), so that a forward-only engine never holds
+ * them all at once and a node never computed costs nothing. */
+static tensor *act_tensor(int64_t n, const int64_t *shape)
+{
+    tensor *t = xcalloc(1, sizeof *t);
+    t->ndim = 4;
+    t->dims[0] = n, t->dims[1] = shape[0], t->dims[2] = shape[1], t->dims[3] = shape[2];
+    return t;
+}
+
+static float *act_data(engine *e, int i)
+{
+    tensor *t = e->act[i];
+    if (!t->data)
+        t->data = falloc((size_t)(e->max_batch * t->dims[1] * t->dims[2] * t->dims[3]));
+    return t->data;
 }
 
 engine *engine_new(model *m, int max_batch, int training, uint64_t seed)
@@ -77,7 +102,7 @@ engine *engine_new(model *m, int max_batch, int training, uint64_t seed)
         node *nd = &m->nodes[i];
         if (!nd->def)
             die("engine: model not prepared (node '%s')", nd->name);
-        e->act[i] = batch_tensor(max_batch, nd->shape);
+        e->act[i] = act_tensor(max_batch, nd->shape);
         if (nd->need_aux)
             e->aux[i] = xcalloc((size_t)max_batch, nd->need_aux);
         if (nd->need_ws > e->wslen)
@@ -85,6 +110,88 @@ engine *engine_new(model *m, int max_batch, int training, uint64_t seed)
     }
     e->ws = falloc(e->wslen ? e->wslen : 1);
     return e;
+}
+
+/* Node i's input when i is a ReLU that a forward-only engine can fuse into
+ * the Conv before it (the Conv's only reader, the Conv not kept, so no one
+ * sees its value before the ReLU), else -1. last: each node's last reader. */
+static int fusable_relu(const engine *e, int i, const int *last)
+{
+    const model *m = e->m;
+    const node *nd = &m->nodes[i];
+    const char *env = getenv("CNN_FUSE_RELU");   /* "0": off (A/B runs) */
+    if ((env && !strcmp(env, "0")) || strcmp(nd->def->name, "ReLU") || nd->nin != 1 ||
+        nd->in[0] < 0)
+        return -1;
+    int c = nd->in[0];
+    if (strcmp(m->nodes[c].def->name, "Conv") || e->kept[c] || last[c] != i)
+        return -1;
+    for (int j = c + 1; j < i; j++)
+        for (int k = 0; k < m->nodes[j].nin; k++)
+            if (m->nodes[j].in[k] == c)
+                return -1;
+    return c;
+}
+
+void engine_forward_only(engine *e, const int *keep, int nkeep)
+{
+    const model *m = e->m;
+    if (e->kept || e->has_grad)
+        die("engine: forward_only set twice or after a backward");
+    for (int i = 0; i < m->n; i++)
+        if (e->act[i]->data)
+            die("engine: forward_only after a forward");
+    e->kept = xcalloc((size_t)m->n, 1);
+    e->kept[m->n - 1] = 1;
+    for (int k = 0; k < nkeep; k++)
+        if (keep[k] >= 0 && keep[k] < m->n)
+            e->kept[keep[k]] = 1;
+    /* Last reader of each node (itself when none). */
+    int *last = xcalloc((size_t)m->n, sizeof *last), *owner = xcalloc((size_t)m->n, sizeof *owner);
+    size_t *cap = xcalloc((size_t)m->n, sizeof *cap);
+    for (int i = 0; i < m->n; i++) {
+        last[i] = i;
+        for (int k = 0; k < m->nodes[i].nin; k++)
+            if (m->nodes[i].in[k] >= 0)
+                last[m->nodes[i].in[k]] = i;
+    }
+    /* In node order: take the smallest free buffer that fits (or a new
+     * one), then free the buffers whose last reader this node was. A
+     * node's output never shares with its own inputs. owner[k]: the node
+     * buffer k holds now, -1 free. */
+    e->slot = xcalloc((size_t)m->n, sizeof *e->slot);
+    e->fuse = xcalloc((size_t)m->n, 1);
+    for (int i = 0; i < m->n; i++) {
+        const tensor *t = e->act[i];
+        int c = fusable_relu(e, i, last);
+        if (c >= 0) {
+            /* The Conv's store applies this ReLU; both share a buffer. */
+            for (int k = 0; k < e->nslot; k++)
+                if (owner[k] == c)
+                    owner[k] = i;
+            e->act[i]->data = e->act[c]->data;
+            e->fuse[c] = 1, e->fuse[i] = 2;
+            continue;
+        }
+        size_t need = (size_t)(e->max_batch * t->dims[1] * t->dims[2] * t->dims[3]), best = 0;
+        int b = -1;
+        for (int k = 0; k < e->nslot && !e->kept[i]; k++)
+            if (owner[k] < 0 && cap[k] >= need && (b < 0 || cap[k] < best))
+                b = k, best = cap[k];
+        if (b < 0) {
+            b = e->nslot++;
+            cap[b] = need ? need : 1;
+            e->slot[b] = falloc(cap[b]);
+        }
+        owner[b] = i;
+        e->act[i]->data = e->slot[b];
+        for (int k = 0; k < e->nslot; k++) {
+            int j = owner[k];
+            if (j >= 0 && !e->kept[j] && last[j] <= i)
+                owner[k] = -1;
+        }
+    }
+    free(last), free(owner), free(cap);
 }
 
 static void free_grads(engine *e)
@@ -103,6 +210,8 @@ void engine_free(engine *e)
         return;
     free_grads(e);
     for (int i = 0; i < e->m->n; i++) {
+        if (e->slot)
+            e->act[i]->data = NULL;   /* a shared buffer, freed below */
         tensor_free(e->act[i]);
         free(e->aux[i]);
         if (e->wgrad[i])
@@ -118,6 +227,11 @@ void engine_free(engine *e)
     free(e->wgrad);
     free(e->mark);
     free(e->ws);
+    for (int k = 0; k < e->nslot; k++)
+        free(e->slot[k]);
+    free(e->slot);
+    free(e->kept);
+    free(e->fuse);
     free(e);
 }
 
@@ -188,12 +302,14 @@ static void forward_node(engine *e, int i)
     io.nin = nd->nin;
     io.x = xin;
     io.xshape = xsh;
-    io.y = e->act[i]->data;
+    io.y = act_data(e, i);
     io.aux = e->aux[i];
     io.ws = e->ws;
     io.training = e->training;
     io.rng = &e->rng;
-    nd->def->forward(nd, &io);
+    io.relu = e->fuse && e->fuse[i] == 1;
+    if (!e->fuse || e->fuse[i] != 2)   /* a fused ReLU: done in its Conv's store */
+        nd->def->forward(nd, &io);
     e->valid[i] = 1;
 }
 
@@ -223,6 +339,11 @@ void engine_forward_upto(engine *e, const tensor *x, int upto)
         if (e->mark[i])
             forward_node(e, i);
     }
+    /* A forward-only engine: the buffers of the nodes not kept now hold
+     * later nodes' values. */
+    for (int i = 0; e->kept && i < m->n; i++)
+        if (!e->kept[i])
+            e->valid[i] = 0;
 }
 
 void engine_rerun_from(engine *e, int from, int upto, engine_edit_fn fn, void *ctx)
@@ -253,7 +374,8 @@ const tensor *engine_act(const engine *e, int i)
     if (i < 0 || i >= e->m->n)
         die("engine: no node %d", i);
     if (!e->valid[i])
-        die("engine: node '%s' was not computed by the last forward", e->m->nodes[i].name);
+        die("engine: node '%s' was not computed by the last forward%s", e->m->nodes[i].name,
+            e->kept ? " (or not kept by this forward-only engine)" : "");
     return e->act[i];
 }
 
@@ -277,6 +399,8 @@ void engine_backward(engine *e, int from, const tensor *grad, relu_rule rule, in
     char a[64], b[64];
     if (from < 0 || from >= m->n)
         die("engine: no node %d", from);
+    if (e->kept)
+        die("engine: backward on a forward-only engine");
     if (!e->valid[from])
         die("engine: backward from '%s', which the last forward did not compute",
             m->nodes[from].name);

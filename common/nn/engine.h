@@ -6,7 +6,8 @@
  * x > 0, LeakyReLU 1 or alpha, Clip min < x < max), guided passes g f'(x)
  * where g > 0, deconvnet passes g where g > 0 whatever x was
  * (docs/model-format.md). Memory: every node's activation for max_batch
- * images, plus as much again for gradients once backward has run. */
+ * images (allocated when first computed), plus as much again for gradients
+ * once backward has run; engine_forward_only keeps only what it must. */
 #ifndef CNN_ENGINE_H
 #define CNN_ENGINE_H
 
@@ -26,6 +27,13 @@ typedef struct engine engine;
  * supported: BatchNorm is always inference. The model must outlive it. */
 engine *engine_new(model *m, int max_batch, int training, uint64_t seed);
 void engine_free(engine *e);
+/* Forward passes only (no backward, no rerun): the activations of the
+ * nodes that keep[0..nkeep-1] does not name (the last node is always kept)
+ * share buffers once no later node reads them, so a forward holds about
+ * the weights and the few activations alive at once instead of every
+ * node's. engine_act of a node not kept dies. Call before the first
+ * forward. */
+void engine_forward_only(engine *e, const int *keep, int nkeep);
 void engine_set_training(engine *e, int training);
 
 /* Forward x (N x C x H x W pixels in [0,1], N <= max_batch); dies with a

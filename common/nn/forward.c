@@ -249,6 +249,14 @@ void fwd_run(const struct fwd_opts *o)
      * the command selects (one photo costs one image). */
     int batch = o->co.batch < n ? o->co.batch : n > 0 ? (int)n : 1;
     engine *e = engine_new(m, batch, 0, 0);
+    /* Forward only: the chosen layers and the logits keep their values,
+     * the other activations share buffers (engine_forward_only). */
+    int *keep = xmalloc((size_t)(nl + 1) * sizeof *keep);
+    for (int i = 0; i < nl; i++)
+        keep[i] = li[i];
+    keep[nl] = L;
+    engine_forward_only(e, keep, nl + 1);
+    free(keep);
     struct fwd_bufs bf = {
         tensor_new4(batch, m->in_shape[0], m->in_shape[1], m->in_shape[2]),
         tensor_new2(batch, K), tensor_new2(batch, K), tensor_new2(batch, k),

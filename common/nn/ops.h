@@ -69,6 +69,8 @@ typedef struct op_io {
     int rule;                        /* OP_RULE_* */
     int training;                    /* dropout active */
     rng *rng;                        /* training randomness */
+    int relu;                        /* forward: the engine fused the ReLU that
+                                        follows into this op (Conv only) */
 } op_io;
 
 struct op_def {

@@ -92,6 +92,11 @@ if [ -n "$grad" ]; then
 fi
 echo
 awk -F'\t' '{ printf "%-30s %10s\n", $1, $2 }' "$T/peak"
+# One photo, whole command with model load, against ONNX Runtime's session
+# creation and one run (tests/bench/zoo_one.sh), for resnet50 when it ran.
+case " $nets " in *" resnet50 "*)
+    echo; BIN=$BIN sh "$TOP/tests/bench/zoo_one.sh" resnet50 "$rounds" "$threads" ;;
+esac
 [ "${BENCH_LAYERS:-1}" = 0 ] && exit 0
 # Each conv layer alone (batch 1, once) against the peak of the widest
 # instructions the CPU has, on the same threads.

@@ -1,13 +1,14 @@
 /* Unit tests of the Conv op through the engine (nn/ops/conv.c) against
  * direct loops in double: forward, input gradient, weight and bias
- * gradients, on each of its paths: the packed AVX-512 GEMM (pack.h) forced
- * on, forced off (OpenBLAS), and chosen by shape; 1x1 direct, im2col,
- * transposed-convolution and col2im input gradients, Winograd. Geometries
- * leave every edge somewhere: output channels that are not a multiple of
- * the 12-row panel, output widths and chunks that are not a multiple of
- * the 32-column panel (1..40 columns), K over several 256-row blocks,
- * strides 1-3, asymmetric pads and pads past the kernel's reach, dilation,
- * groups, one thread and two, one image and several. */
+ * gradients, on each of its paths: the packed GEMM (pack.h; AVX-512, or
+ * AVX2 in the v3 build) forced on, forced off (OpenBLAS), and chosen by
+ * shape; 1x1 direct, im2col, transposed-convolution and col2im input
+ * gradients, Winograd. Geometries leave every edge somewhere: output
+ * channels that are not a multiple of the 12-row (AVX2: 6-row) panel,
+ * output widths and chunks that are not a multiple of the 32-column (16)
+ * panel (1..40 columns), K over several 256-row blocks, strides 1-3,
+ * asymmetric pads and pads past the kernel's reach, dilation, groups, one
+ * thread and two, one image and several. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

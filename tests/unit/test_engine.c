@@ -773,6 +773,68 @@ static void test_wgrad_accumulates(void **state)
     model_free(m);
 }
 
+/* Conv -> ReLU pairs on each of the Conv's paths (the packed GEMM with
+ * 24 output channels and K = 72, a 1x1 one read in place, depthwise),
+ * which a forward-only engine fuses (the ReLU in the Conv's store). */
+static model *net_fused(void)
+{
+    rng r;
+    rng_seed(&r, 17);
+    model *m = model_new(8, 13, 11);
+    node *n = model_add(m, "c1", "Conv", "input");
+    double pad[1] = { 1 };
+    node_set(n, "pad", 1, pad);
+    add_w(n, &r, "weight", 4, 24, 8, 3, 3, 0.3, 0);
+    add_w(n, &r, "bias", 1, 24, 0, 0, 0, 0.2, 0);
+    model_add(m, "r1", "ReLU", NULL);
+    n = model_add(m, "c2", "Conv", NULL);
+    add_w(n, &r, "weight", 4, 24, 24, 1, 1, 0.3, 0);
+    model_add(m, "r2", "ReLU", NULL);
+    n = model_add(m, "dw", "Conv", NULL);
+    node_set1(n, "groups", 24);
+    add_w(n, &r, "weight", 4, 24, 1, 3, 3, 0.5, 0);
+    add_w(n, &r, "bias", 1, 24, 0, 0, 0, 0.2, 0);
+    model_add(m, "r3", "ReLU", NULL);
+    model_add(m, "gap", "GlobalAvgPool", NULL);
+    char err[256];
+    if (model_prepare(m, err, sizeof err))
+        fail_msg("%s", err);
+    return m;
+}
+
+/* engine_forward_only: the same output and kept node, bit for bit, as an
+ * ordinary engine, on nets with branches and joins (a buffer handed on
+ * before its last reader has run changes the output) and with fused
+ * Conv -> ReLU pairs (net_fused; its kept node is a fused ReLU), twice in
+ * a row with different batches. */
+static void test_forward_only(void **state)
+{
+    (void)state;
+    model *(*nets[])(void) = { net_chain, net_dag, net_views, net_modern, net_fused };
+    for (size_t k = 0; k < sizeof nets / sizeof *nets; k++) {
+        model *m = nets[k]();
+        int keep = k == 4 ? 3 : 1 + (int)k % 2, last = m->n - 1;
+        engine *a = engine_new(m, 3, 0, 0), *b = engine_new(m, 3, 0, 0);
+        engine_forward_only(b, &keep, 1);
+        for (int round = 0; round < 2; round++) {
+            tensor *x = rand_input(m, 3 - round, 40 + (uint64_t)round);
+            engine_forward(a, x);
+            engine_forward(b, x);
+            int nodes[2] = { keep, last };
+            for (int j = 0; j < 2; j++) {
+                const tensor *ya = engine_act(a, nodes[j]), *yb = engine_act(b, nodes[j]);
+                for (int64_t i = 0; i < tensor_numel(ya); i++)
+                    if (memcmp(&ya->data[i], &yb->data[i], sizeof(float)))
+                        fail_msg("net %zu node %d round %d: %g against %g at %lld", k, nodes[j],
+                                 round, yb->data[i], ya->data[i], (long long)i);
+            }
+            tensor_free(x);
+        }
+        engine_free(a), engine_free(b);
+        model_free(m);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--load")) {
@@ -782,6 +844,7 @@ int main(int argc, char **argv)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fd_chain),
+        cmocka_unit_test(test_forward_only),
         cmocka_unit_test(test_winograd),
         cmocka_unit_test(test_maxpool),
         cmocka_unit_test(test_fd_dag),

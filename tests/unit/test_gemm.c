@@ -3,9 +3,12 @@
  * zero) for row counts around the 12-row panel and K around the 16-column
  * transpose and the 256-row block; pk_gemm with tails of rows and columns,
  * several K blocks, bias, accumulation, B packed and B row-major
- * (pk_gemm_ld), split by columns (more columns than rows) and by rows
- * (more rows than columns), one thread and two.
- * Without AVX-512 the kernel is not compiled in and the test says so. */
+ * (pk_gemm_ld), A packed panel by panel as it is used (pk_gemm_raw), split
+ * by columns (more columns than rows) and by rows (more rows than
+ * columns), one thread and two. The panels are 12 x 32 with AVX-512 and
+ * 6 x 16 with AVX2 (the x86-64-v3 build runs this test too): the sizes
+ * below leave tails of both. Without either the kernel is not compiled in
+ * and the test says so. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -51,7 +54,7 @@ static void test_pack_a(void **state)
 {
     (void)state;
     rng_seed(&R, 21);
-    if (!PK_KERNEL)
+    if (!PK_GEMM)
         skip();
     static const int64_t ks[] = { 1, 15, 16, 17, 31, 32, 255, 256, 257, 300, 530 };
     for (int64_t M = 1; M <= 30; M++)
@@ -63,6 +66,7 @@ static void test_pack_a(void **state)
 /* C = A B (+ C) (+ bias) with B (K x n, row-major) written into panels. */
 static void check_gemm(int64_t M, int64_t K, int64_t n, int bias, int acc, int par, int threads)
 {
+    int relu = (int)(n + K) % 2;   /* pk_gemm_ld's and pk_gemm_raw's fused ReLU */
     int64_t ldc = n + 3, ps = K * PK_NR, np = (n + PK_NR - 1) / PK_NR;
     float *A = rnd(M * K), *B = rnd(K * n), *b = rnd(M), *C = rnd(M * ldc);
     float *Ap = malloc(pk_a_size(M, K) * sizeof *Ap), *Bp = malloc((size_t)(np * ps) * sizeof *Bp);
@@ -86,34 +90,44 @@ static void check_gemm(int64_t M, int64_t K, int64_t n, int bias, int acc, int p
     int64_t ldb = n + 5;
     float *Br = malloc((size_t)(K * ldb + 1) * sizeof *Br);
     float *C2 = malloc((size_t)(M * ldc + 1) * sizeof *C2);
+    float *C3 = malloc((size_t)(M * ldc + 1) * sizeof *C3);
+    /* A where it lies (pk_gemm_raw), row stride K + 2. */
+    float *Ar = malloc((size_t)(M * (K + 2) + 1) * sizeof *Ar);
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t k = 0; k < K + 2; k++)
+            Ar[i * (K + 2) + k] = k < K ? A[i * K + k] : NAN;
     for (int64_t k = 0; k < K; k++)
         for (int64_t j = 0; j < ldb; j++)
             Br[k * ldb + j] = j < n ? B[k * n + j] : NAN;
     for (int64_t i = 0; i < M * ldc; i++)
-        C2[i] = C[i];
+        C2[i] = C3[i] = C[i];
     pk_gemm(Ap, M, K, Bp, ps, n, C, ldc, bias ? b : NULL, acc, par);
-    pk_gemm_ld(Ap, M, K, Br, PK_NR, ldb, n, C2, ldc, bias ? b : NULL, acc, par);
-    for (int v = 0; v < 2; v++) {
-        const float *Cv = v ? C2 : C;
+    pk_gemm_ld(Ap, M, K, Br, PK_NR, ldb, n, C2, ldc, bias ? b : NULL, acc, par, relu);
+    pk_gemm_raw(Ar, K + 2, M, K, Bp, ps, PK_NR, n, C3, ldc, bias ? b : NULL, acc, par, relu);
+    static const char *const names[] = { "pk_gemm", "pk_gemm_ld", "pk_gemm_raw" };
+    for (int v = 0; v < 3; v++) {
+        const float *Cv = v == 2 ? C3 : v ? C2 : C;
         double d = 0, scale = 1e-30;
         for (int64_t i = 0; i < M * ldc; i++) {
-            if (!(fabs(Cv[i] - want[i]) <= d))
-                d = isnan(Cv[i]) ? INFINITY : fabs(Cv[i] - want[i]);
-            scale = fabs(want[i]) > scale ? fabs(want[i]) : scale;
+            double w = v && relu && i % ldc < n && !(want[i] > 0) ? 0 : want[i];
+            if (!(fabs(Cv[i] - w) <= d))
+                d = isnan(Cv[i]) ? INFINITY : fabs(Cv[i] - w);
+            scale = fabs(w) > scale ? fabs(w) : scale;
         }
         if (!(d <= 1e-5 * scale))
-            fail_msg("%s M%lld K%lld n%lld bias%d acc%d par%d t%d: %g of %g",
-                     v ? "pk_gemm_ld" : "pk_gemm", (long long)M, (long long)K, (long long)n,
-                     bias, acc, par, threads, d, scale);
+            fail_msg("%s M%lld K%lld n%lld bias%d acc%d par%d t%d relu%d: %g of %g",
+                     names[v], (long long)M, (long long)K, (long long)n,
+                     bias, acc, par, threads, v ? relu : 0, d, scale);
     }
     free(A), free(B), free(b), free(C), free(Ap), free(Bp), free(want), free(Br), free(C2);
+    free(C3), free(Ar);
 }
 
 static void test_gemm_tails(void **state)
 {
     (void)state;
     rng_seed(&R, 22);
-    if (!PK_KERNEL)
+    if (!PK_GEMM)
         skip();
     /* Column tails 1..40 against 32 (and the half-panel kernel), row tails. */
     for (int64_t n = 1; n <= 40; n++)

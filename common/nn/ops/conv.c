@@ -23,9 +23,9 @@
  * direct vectorised loops over the planes instead (depthwise.h).
  *
  * Products with 16+ output channels and K >= 16 run on the engine's own
- * AVX-512 packed GEMM (pack.h; pk_wanted), the lowering written straight
- * into its panels and a 1x1 stride-1 input read where it lies; the rest,
- * and every product of a build without AVX-512, on OpenBLAS. */
+ * packed GEMM (pack.h; pk_wanted; AVX-512 or AVX2+FMA), the lowering
+ * written straight into its panels and a 1x1 stride-1 input read where it
+ * lies; the rest, and every product of a build with neither, on OpenBLAS. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +59,7 @@ typedef struct conv_p {
     int depthwise;       /* groups = Cin = Cout: direct loops, no GEMM */
     dwgeo dg;            /* its geometry (depthwise.h) */
     int tgrad;           /* input gradient through the transposed convolution */
+    int pkt;             /* 1x1 input gradient on the packed GEMM (W^T packed) */
     int wt;              /* threads the workspace has slots for */
     size_t slot;         /* floats of workspace per thread */
     size_t apk;          /* workspace offset of the packed weights (pk) */
@@ -178,9 +179,18 @@ static size_t conv_workspace(conv_p *p, size_t wlen)
     p->slot = (p->slot + 15) / 16 * 16;
     size_t alen = 0;
     p->apk = p->slot * (size_t)p->wt + (p->tgrad ? (wlen + 15) / 16 * 16 : 0);
-    if (q->pk)
+    /* Packed weights only where a chunk can have as many columns as rows
+     * (conv_run; else each panel is packed as it is used). */
+    if (q->pk && q->oh * q->ow >= q->cout / q->g)
         alen = (size_t)q->g * pk_a_size(q->cout / q->g, q->cin / q->g * q->kh * q->kw);
-    if (p->tgrad && p->t.pk) {
+    p->pkt = q->direct && pk_wanted(q->cin / q->g, q->cout / q->g);
+    if (p->pkt) {
+        /* conv_xgrad_direct's packed W^T */
+        size_t at = (size_t)q->g * pk_a_size(q->cin / q->g, q->cout / q->g);
+        if (at > alen)
+            alen = at;
+    }
+    if (p->tgrad && p->t.pk && p->t.oh * p->t.ow >= p->t.cout / p->t.g) {
         size_t at = (size_t)q->g * pk_a_size(q->cin / q->g, q->cout / q->g * q->kh * q->kw);
         if (at > alen)
             alen = at;
@@ -189,16 +199,23 @@ static size_t conv_workspace(conv_p *p, size_t wlen)
     size_t wl = 0;
     p->wino_f = !p->depthwise &&
                 wino_wanted(q->cin, q->cout, q->kh, q->kw, q->sh, q->sw, q->dh, q->dw, q->g);
+    /* Winograd's area (its transformed weights: 36 Cout Cin floats, 38 MB
+     * for a 512-channel layer) only where it runs: a 7x7 plane of
+     * resnet18/50's last stage has too few tiles (wino_worth) and runs on
+     * the GEMM, and reserving the area made a batch-1 forward's workspace
+     * 71 MB. */
     if (p->wino_f) {
         wino_init(&p->wf, q->cin, q->h, q->w, q->cout, q->oh, q->ow, q->pt, q->pl);
-        wl = wino_ws_floats(&p->wf, p->wt);
+        p->wino_f = wino_worth(&p->wf);
+        wl = p->wino_f ? wino_ws_floats(&p->wf, p->wt) : 0;
     }
     const cgeo *t = &p->t;
     p->wino_t = p->tgrad && !p->depthwise &&
                 wino_wanted(t->cin, t->cout, t->kh, t->kw, 1, 1, t->dh, t->dw, t->g);
     if (p->wino_t) {
         wino_init(&p->wtg, t->cin, t->h, t->w, t->cout, t->oh, t->ow, t->pt, t->pl);
-        if (wino_ws_floats(&p->wtg, p->wt) > wl)
+        p->wino_t = wino_worth(&p->wtg);
+        if (p->wino_t && wino_ws_floats(&p->wtg, p->wt) > wl)
             wl = wino_ws_floats(&p->wtg, p->wt);
     }
     if (p->depthwise) {
@@ -418,26 +435,33 @@ static const float *chunk_cols(const cgeo *q, const float *x, float *col, int64_
 }
 
 /* y (+)= conv(x) + b over chunk oy0..oy1 of one image; par: split over
- * threads (called outside a parallel region); apk: the packed weights. */
+ * threads (called outside a parallel region); apk: the packed weights
+ * (NULL on the packed path: W packed panel by panel as it is used). */
 static void conv_chunk(const cgeo *q, const float *W, const float *apk, const float *b,
                        const float *x, float *y, int64_t oy0, int64_t oy1, float *col, float beta,
-                       int par)
+                       int par, int relu)
 {
     int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
     int64_t nc = (oy1 - oy0) * q->ow;
-    if (apk && q->direct) {
+    if (q->pk) {
+        /* B: the input where it lies (1x1) or the lowering in panels. */
+        const float *B = x + oy0 * q->ow;
+        int64_t gs = K * ohw, ps = PK_NR, ldb = ohw;
+        if (!q->direct) {
+            by_channels(im2col_panels, q, x, col, oy0, oy1, par);
+            B = col, gs = K * PK_NR, ps = q->g * K * PK_NR, ldb = PK_NR;
+        }
         size_t as = pk_a_size(M, K);
-        for (int64_t g = 0; g < q->g; g++)
-            pk_gemm_ld(apk + g * as, M, K, x + g * K * ohw + oy0 * q->ow, PK_NR, ohw, nc,
-                       y + g * M * ohw + oy0 * q->ow, ohw, b ? b + g * M : NULL, beta != 0, par);
-        return;
-    }
-    if (apk) {
-        by_channels(im2col_panels, q, x, col, oy0, oy1, par);
-        size_t as = pk_a_size(M, K);
-        for (int64_t g = 0; g < q->g; g++)
-            pk_gemm(apk + g * as, M, K, col + g * K * PK_NR, q->g * K * PK_NR, nc,
-                    y + g * M * ohw + oy0 * q->ow, ohw, b ? b + g * M : NULL, beta != 0, par);
+        for (int64_t g = 0; g < q->g; g++) {
+            float *yg = y + g * M * ohw + oy0 * q->ow;
+            const float *bg = b ? b + g * M : NULL;
+            if (apk)
+                pk_gemm_ld(apk + g * as, M, K, B + g * gs, ps, ldb, nc, yg, ohw, bg, beta != 0,
+                           par, relu);
+            else
+                pk_gemm_raw(W + g * M * K, K, M, K, B + g * gs, ps, ldb, nc, yg, ohw, bg,
+                            beta != 0, par, relu);
+        }
         return;
     }
     int64_t ld;
@@ -446,28 +470,46 @@ static void conv_chunk(const cgeo *q, const float *W, const float *apk, const fl
         (par ? gemm : gemm1)(0, 0, (int)M, (int)nc, (int)K, 1.0f, W + g * M * K, (int)K,
                              B + g * K * ld, (int)ld, beta, y + g * M * ohw + oy0 * q->ow,
                              (int)ohw);
-    if (b)
+    if (b || relu)
         for (int64_t c = 0; c < q->cout; c++) {
-            float *yc = y + c * ohw + oy0 * q->ow, bc = b[c];
-            for (int64_t k = 0; k < nc; k++)
-                yc[k] += bc;
+            float *yc = y + c * ohw + oy0 * q->ow, bc = b ? b[c] : 0.0f;
+            for (int64_t k = 0; k < nc; k++) {
+                float v = yc[k] + bc;
+                yc[k] = !relu || v > 0 || v != v ? v : 0.0f;
+            }
         }
 }
 
-/* y (+)= conv(x) (+ b) for n images; by Winograd when wg. */
+/* A fused ReLU where the product could not take it in its store
+ * (Winograd, depthwise): x > 0 or NaN stays, else +0, as the ReLU op. */
+static void relu_pass(float *y, int64_t n)
+{
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; i++)
+        y[i] = y[i] > 0 || y[i] != y[i] ? y[i] : 0.0f;
+}
+
+/* y (+)= conv(x) (+ b) for n images, then ReLU when relu; by Winograd
+ * when wg. */
 static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const float *W,
-                     const float *b, int n, const float *x, float *y, float beta, float *ws)
+                     const float *b, int n, const float *x, float *y, float beta, float *ws,
+                     int relu)
 {
     if (wg && wino_worth(wg)) {
         wino_run(wg, W, b, n, x, y, beta, ws + cp->wino, cp->wt);
+        if (relu)
+            relu_pass(y, (int64_t)n * q->cout * q->oh * q->ow);
         return;
     }
     gemm_serial_blas();
     plan pl = make_plan(q, n, cp->wt, cp->slot);
     int64_t xs = q->cin * q->h * q->w, ys = q->cout * q->oh * q->ow;
     float *apk = NULL;
-    if (q->pk) {
-        int64_t M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
+    int64_t M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
+    /* Weights packed once for all chunks, unless every chunk has fewer
+     * columns than rows: then each panel is packed as it is used
+     * (pk_gemm_raw). */
+    if (q->pk && pl.crows * q->ow >= M) {
         apk = ws + cp->apk;
         for (int64_t g = 0; g < q->g; g++)
             pk_pack_a(W + g * M * K, M, K, K, apk + g * pk_a_size(M, K));
@@ -476,7 +518,7 @@ static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const floa
         for (int64_t it = 0; it < pl.items; it++) {
             int64_t i = it / pl.nch, oy0 = it % pl.nch * pl.crows;
             int64_t oy1 = oy0 + pl.crows < q->oh ? oy0 + pl.crows : q->oh;
-            conv_chunk(q, W, apk, b, x + i * xs, y + i * ys, oy0, oy1, ws, beta, 1);
+            conv_chunk(q, W, apk, b, x + i * xs, y + i * ys, oy0, oy1, ws, beta, 1, relu);
         }
         return;
     }
@@ -485,7 +527,7 @@ static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const floa
         int64_t i = it / pl.nch, oy0 = it % pl.nch * pl.crows;
         int64_t oy1 = oy0 + pl.crows < q->oh ? oy0 + pl.crows : q->oh;
         conv_chunk(q, W, apk, b, x + i * xs, y + i * ys, oy0, oy1,
-                   ws + (size_t)omp_get_thread_num() * cp->slot, beta, 0);
+                   ws + (size_t)omp_get_thread_num() * cp->slot, beta, 0, relu);
     }
 }
 
@@ -495,9 +537,12 @@ static void conv_forward(const node *nd, const op_io *io)
     const float *W = nd->w[p->iw]->data, *b = p->ib >= 0 ? nd->w[p->ib]->data : NULL;
     if (p->depthwise) {
         dw_forward(&p->dg, W, b, io->n, io->x[0], io->y, io->ws, p->wt);
+        if (io->relu)
+            relu_pass(io->y, (int64_t)io->n * p->f.cout * p->f.oh * p->f.ow);
         return;
     }
-    conv_run(p, &p->f, p->wino_f ? &p->wf : NULL, W, b, io->n, io->x[0], io->y, 0.0f, io->ws);
+    conv_run(p, &p->f, p->wino_f ? &p->wf : NULL, W, b, io->n, io->x[0], io->y, 0.0f, io->ws,
+             io->relu);
 }
 
 /* Weight (and bias) gradients: sum over (image, chunk) items of
@@ -585,7 +630,8 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
 
 /* Input gradient of a 1x1, stride-1, unpadded convolution: gx += W^T gy,
  * one GEMM per image and group on the activations as they lie (no
- * lowering, no transposed copy of W); (image, block of columns) items in
+ * lowering; on the packed GEMM W^T packed once per call, else OpenBLAS
+ * reading W transposed); (image, block of columns) items in
  * parallel, blocks of at least CONV_MIN_COLS columns. */
 static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
 {
@@ -606,13 +652,26 @@ static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
     nb = ceil_div(hw, bl);
     int64_t items = io->n * nb;
     gemm_serial_blas();
+    /* On the packed GEMM: W^T packed once (pk_pack_at), gy read in place. */
+    float *apk = NULL;
+    if (p->pkt) {
+        apk = io->ws + p->apk;
+        for (int64_t g = 0; g < q->g; g++)
+            pk_pack_at(W + g * Co * Ci, Ci, Co, Ci, apk + g * pk_a_size(Ci, Co));
+    }
 #pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1 && items > 1)
     for (int64_t it = 0; it < items; it++) {
         int64_t i = it / nb, c0 = it % nb * bl, nc = hw - c0 < bl ? hw - c0 : bl;
-        for (int64_t g = 0; g < q->g; g++)
-            gemm1(1, 0, (int)Ci, (int)nc, (int)Co, 1.0f, W + g * Co * Ci, (int)Ci,
-                  io->gy + (i * q->cout + g * Co) * hw + c0, (int)hw, 1.0f,
-                  io->gx[0] + (i * q->cin + g * Ci) * hw + c0, (int)hw);
+        for (int64_t g = 0; g < q->g; g++) {
+            const float *gy = io->gy + (i * q->cout + g * Co) * hw + c0;
+            float *gx = io->gx[0] + (i * q->cin + g * Ci) * hw + c0;
+            if (apk)
+                pk_gemm_ld(apk + g * pk_a_size(Ci, Co), Ci, Co, gy, PK_NR, hw, nc, gx, hw, NULL,
+                           1, items == 1, 0);
+            else
+                gemm1(1, 0, (int)Ci, (int)nc, (int)Co, 1.0f, W + g * Co * Ci, (int)Ci, gy,
+                      (int)hw, 1.0f, gx, (int)hw);
+        }
     }
 }
 
@@ -632,7 +691,7 @@ static void conv_xgrad_transposed(const conv_p *p, const float *W, const op_io *
                     dst[k] = src[kk - 1 - k];
             }
     conv_run(p, &p->t, p->wino_t ? &p->wtg : NULL, Wt, NULL, io->n, io->gy, io->gx[0], 1.0f,
-             io->ws);
+             io->ws, 0);
 }
 
 static void conv_backward(const node *nd, const op_io *io)

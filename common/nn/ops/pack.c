@@ -2,7 +2,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "nn/ops/pack.h"
+
+/* Panels of A a thread packs (or takes) together in a product split by
+ * rows: 4 x 6 x 256 floats with AVX2, 24 KiB (48 with AVX-512). */
+#define PK_GA 4
 
 /* PK_KC rows of B per block: a 256 x 32 block of B (32 KiB) stays in L1. */
 
@@ -61,6 +67,40 @@ static inline void pack16(const float *A, int64_t lda, int mr, float *d)
         _mm512_mask_storeu_ps(d + j * PK_MR, (__mmask16)((1u << PK_MR) - 1), r[j]);
 }
 #define PK_VEC 16
+#elif PK_GEMM
+#include <immintrin.h>
+
+/* Columns k .. k+7 of the mr (<= 6) rows at A (row stride lda) into a
+ * panel's rows k .. k+7 (PK_MR floats each; rows past mr zero): an 8 x 8
+ * register transpose whose two last rows are zero. */
+static inline void pack8(const float *A, int64_t lda, int mr, float *d)
+{
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; i++)
+        r[i] = i < mr ? _mm256_loadu_ps(A + i * lda) : _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    /* r[4g + j], 128-bit lane L: rows 4g..4g+3 of column 4L + j. */
+    for (int g = 0; g < 2; g++) {
+        r[4 * g] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        r[4 * g + 1] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        r[4 * g + 2] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        r[4 * g + 3] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int j = 0; j < 4; j++) {
+        t[j] = _mm256_permute2f128_ps(r[j], r[4 + j], 0x20);
+        t[4 + j] = _mm256_permute2f128_ps(r[j], r[4 + j], 0x31);
+    }
+    /* 8 lanes each, in order, each store's two spare lanes overwritten by
+     * the next (a masked store is microcoded on AMD); the last 4 + 2. */
+    for (int j = 0; j < 7; j++)
+        _mm256_storeu_ps(d + j * PK_MR, t[j]);
+    _mm_storeu_ps(d + 7 * PK_MR, _mm256_castps256_ps128(t[7]));
+    _mm_storel_pi((__m64 *)(d + 7 * PK_MR + 4), _mm256_extractf128_ps(t[7], 1));
+}
+#define PK_VEC 8
 #else
 #define PK_VEC 0
 #endif
@@ -70,7 +110,30 @@ static inline void pack16(const float *A, int64_t lda, int mr, float *d)
  * PK_MR rows (panel p at p * kc * PK_MR), in a panel element (k, i) at
  * k * PK_MR + i: the block of A one pass over B needs is contiguous. With
  * AVX-512, 16 columns at a time by a register transpose (the scalar copy
- * took 6-9% of a batch-1 forward). */
+ * took 6-9% of a batch-1 forward), with AVX2 8 at a time (the scalar copy
+ * cost a third of the time of resnet18's 512-channel 3x3 layers at batch 1,
+ * where the weights are most of the data). */
+/* Rows i0 .. i0+mr-1, columns k0 .. k0+kc-1 of A into one panel at d
+ * (element (k, i) at k * PK_MR + i; rows past mr zero). */
+static void pack_panel(const float *A, int64_t lda, int64_t mr, int64_t kc, float *d)
+{
+    int64_t k = 0;
+#if PK_VEC
+    for (; k + PK_VEC <= kc; k += PK_VEC)
+#if PK_KERNEL
+        pack16(A + k, lda, (int)mr, d + k * PK_MR);
+#else
+        pack8(A + k, lda, (int)mr, d + k * PK_MR);
+#endif
+#endif
+    for (; k < kc; k++) {
+        for (int64_t i = 0; i < mr; i++)
+            d[k * PK_MR + i] = A[i * lda + k];
+        for (int64_t i = mr; i < PK_MR; i++)
+            d[k * PK_MR + i] = 0;
+    }
+}
+
 void pk_pack_a(const float *A, int64_t M, int64_t K, int64_t lda, float *Ap)
 {
     int64_t np = (M + PK_MR - 1) / PK_MR, Mp = np * PK_MR;
@@ -78,17 +141,25 @@ void pk_pack_a(const float *A, int64_t M, int64_t K, int64_t lda, float *Ap)
     for (int64_t p = 0; p < np; p++) {
         int64_t i0 = p * PK_MR, mr = M - i0 < PK_MR ? M - i0 : PK_MR;
         for (int64_t k0 = 0; k0 < K; k0 += PK_KC) {
-            int64_t kc = K - k0 < PK_KC ? K - k0 : PK_KC, k = 0;
+            int64_t kc = K - k0 < PK_KC ? K - k0 : PK_KC;
+            pack_panel(A + i0 * lda + k0, lda, mr, kc, Ap + k0 * Mp + p * kc * PK_MR);
+        }
+    }
+}
+
+void pk_pack_at(const float *A, int64_t M, int64_t K, int64_t lda, float *Ap)
+{
+    int64_t np = (M + PK_MR - 1) / PK_MR, Mp = np * PK_MR;
+#pragma omp parallel for schedule(static) if (M * K > (1 << 18) && !omp_in_parallel())
+    for (int64_t p = 0; p < np; p++) {
+        int64_t i0 = p * PK_MR, mr = M - i0 < PK_MR ? M - i0 : PK_MR;
+        for (int64_t k0 = 0; k0 < K; k0 += PK_KC) {
+            int64_t kc = K - k0 < PK_KC ? K - k0 : PK_KC;
             float *d = Ap + k0 * Mp + p * kc * PK_MR;
-#if PK_VEC
-            for (; k + PK_VEC <= kc; k += PK_VEC)
-                pack16(A + i0 * lda + k0 + k, lda, (int)mr, d + k * PK_MR);
-#endif
-            for (; k < kc; k++) {
-                for (int64_t i = 0; i < mr; i++)
-                    d[k * PK_MR + i] = A[(i0 + i) * lda + k0 + k];
-                for (int64_t i = mr; i < PK_MR; i++)
-                    d[k * PK_MR + i] = 0;
+            for (int64_t k = 0; k < kc; k++) {
+                const float *a = A + (k0 + k) * lda + i0;
+                for (int64_t i = 0; i < PK_MR; i++)
+                    d[k * PK_MR + i] = i < mr ? a[i] : 0.0f;
             }
         }
     }
@@ -120,8 +191,7 @@ void pk_zero_tail(float *Bp, int64_t ps, int64_t K, int64_t n)
                    (size_t)(npad - n) * sizeof(float));
 }
 
-#if defined(__AVX512F__)
-#include "nn/ops/simd.h"
+#if PK_GEMM
 
 /* CNN_CONV_PACK: -1 unset, 0 off, 1 on; -2 not read yet. */
 static int pk_mode = -2;
@@ -149,19 +219,25 @@ int pk_available(void) { return pk_env() == 1; }
  * samples there, a third of it zeroing C for beta = 0). Fewer rows (output
  * channels) leave most of a 12-row panel empty, and a shorter K (MNIST's
  * first layer, 9) spends the kernel storing its tile: those stay on
- * OpenBLAS. */
+ * OpenBLAS. The AVX2 kernel (x86-64-v3 build) matches OpenBLAS's Haswell
+ * one on the same products (resnet18 batch 1 and 4, one thread, CPU time:
+ * within the noise), so both instruction sets use the same rule. */
 int pk_wanted(int64_t M, int64_t K)
 {
     int e = pk_env();
     return e < 0 ? M >= 16 && K >= 16 : e;
 }
 
+#if defined(__AVX512F__)
+#include "nn/ops/simd.h"
+
 /* One PK_MR x PK_NR tile: C[0..mr) x [0..nr) (=|+=) A B over kc (row k of
  * B at B + k * ldb: PK_NR in a packed panel, the row stride of a
  * row-major B; columns past nr are not read); load: add C's values, bias:
- * add bias[i] to row i. */
+ * add bias[i] to row i; relu: max(0, .) of the sum stored (the last K
+ * block's call only). */
 static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ldb, float *C,
-                          int64_t ldc, int mr, int nr, int load, const float *bias)
+                          int64_t ldc, int mr, int nr, int load, const float *bias, int relu)
 {
     __m512 c0[PK_MR], c1[PK_MR];
     __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
@@ -201,10 +277,93 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
             v0 = _mm512_add_ps(v0, bb);
             v1 = _mm512_add_ps(v1, bb);
         }
+        if (relu) { /* x > 0 or NaN: x, else +0 (as the ReLU op) */
+            v0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v0, _mm512_setzero_ps(), _CMP_NLE_UQ), v0);
+            v1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v1, _mm512_setzero_ps(), _CMP_NLE_UQ), v1);
+        }
         _mm512_mask_storeu_ps(c, m0, v0);
         _mm512_mask_storeu_ps(c + 16, m1, v1);
     }
 }
+
+#else
+#include <immintrin.h>
+
+/* Lanes 0..n-1 of 8 as a vmaskmov mask. */
+static inline __m256i mask8(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* The AVX2+FMA tile, 6 x 16 (see the AVX-512 one above): a full panel
+ * with plain loads and stores, a partial one (the last of a row of
+ * panels) through lane masks so that a row-major B is not read past nr. */
+static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ldb, float *C,
+                          int64_t ldc, int mr, int nr, int load, const float *bias, int relu)
+{
+    __m256 c0[PK_MR], c1[PK_MR];
+#pragma GCC unroll 6
+    for (int i = 0; i < PK_MR; i++)
+        c0[i] = _mm256_setzero_ps(), c1[i] = _mm256_setzero_ps();
+    int full = nr == PK_NR;
+    __m256i m0 = mask8(nr), m1 = mask8(nr - 8);
+    if (full)
+        for (int64_t k = 0; k < kc; k++) {
+            __m256 b0 = _mm256_loadu_ps(B + k * ldb), b1 = _mm256_loadu_ps(B + k * ldb + 8);
+#pragma GCC unroll 6
+            for (int i = 0; i < PK_MR; i++) {
+                __m256 a = _mm256_broadcast_ss(A + k * PK_MR + i);
+                c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
+                c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
+            }
+        }
+    else if (nr > 8)
+        for (int64_t k = 0; k < kc; k++) {
+            __m256 b0 = _mm256_loadu_ps(B + k * ldb);
+            __m256 b1 = _mm256_maskload_ps(B + k * ldb + 8, m1);
+#pragma GCC unroll 6
+            for (int i = 0; i < PK_MR; i++) {
+                __m256 a = _mm256_broadcast_ss(A + k * PK_MR + i);
+                c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
+                c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
+            }
+        }
+    else
+        for (int64_t k = 0; k < kc; k++) {
+            __m256 b0 = _mm256_maskload_ps(B + k * ldb, m0);
+#pragma GCC unroll 6
+            for (int i = 0; i < PK_MR; i++)
+                c0[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(A + k * PK_MR + i), b0, c0[i]);
+        }
+#pragma GCC unroll 6
+    for (int i = 0; i < PK_MR; i++) {
+        if (i >= mr)
+            break;
+        float *c = C + i * ldc;
+        __m256 v0 = c0[i], v1 = c1[i];
+        if (load) {
+            v0 = _mm256_add_ps(v0, full ? _mm256_loadu_ps(c) : _mm256_maskload_ps(c, m0));
+            v1 = _mm256_add_ps(v1, full ? _mm256_loadu_ps(c + 8) : _mm256_maskload_ps(c + 8, m1));
+        }
+        if (bias) {
+            __m256 bb = _mm256_set1_ps(bias[i]);
+            v0 = _mm256_add_ps(v0, bb);
+            v1 = _mm256_add_ps(v1, bb);
+        }
+        if (relu) { /* x > 0 or NaN: x, else +0 (as the ReLU op) */
+            v0 = _mm256_and_ps(v0, _mm256_cmp_ps(v0, _mm256_setzero_ps(), _CMP_NLE_UQ));
+            v1 = _mm256_and_ps(v1, _mm256_cmp_ps(v1, _mm256_setzero_ps(), _CMP_NLE_UQ));
+        }
+        if (full) {
+            _mm256_storeu_ps(c, v0);
+            _mm256_storeu_ps(c + 8, v1);
+        } else {
+            _mm256_maskstore_ps(c, m0, v0);
+            _mm256_maskstore_ps(c + 8, m1, v1);
+        }
+    }
+}
+#endif
 
 /* Loops, outermost first: blocks of PK_KC rows of K (that block of A,
  * M x PK_KC, stays in L2), panels of B (a PK_KC x PK_NR block in L1),
@@ -212,41 +371,61 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
  * panels of B are split over the threads, each reading all of A's block;
  * with more rows than columns (late layers at batch 1: 512 x 49) the
  * panels of A, each thread reading its share of A and all of B's few
- * panels: A is the bigger operand, and 2 panels of B over 2 threads left
- * one of them with a 17-column tail. A thread keeps the same panels of A
- * in every K block (a static schedule over the same count), so it adds
- * onto tiles only it wrote. */
-void pk_gemm_ld(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride,
-                int64_t ldb, int64_t n, float *C, int64_t ldc, const float *bias, int accumulate,
-                int par)
+ * panels (a PK_KC x n block in L2): A is the bigger operand, and 2 panels
+ * of B over 2 threads left one of them with a 17-column tail. Then a
+ * panel of A may be packed right before its use (Ap NULL: from A, row
+ * stride lda, into a buffer in L1), so that the weights cross memory once
+ * (packing all of them first and reading them back cost 15-25% of
+ * resnet18's 512-channel layers at batch 1). A thread keeps the same
+ * panels of A in every K block (a static schedule over the same count), so
+ * it adds onto tiles only it wrote. */
+static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, int64_t K,
+                      const float *Bp, int64_t bstride, int64_t ldb, int64_t n, float *C,
+                      int64_t ldc, const float *bias, int accumulate, int par, int relu)
 {
     int64_t np = (n + PK_NR - 1) / PK_NR, nm = (M + PK_MR - 1) / PK_MR;
     if (K == 0) {
         /* No products: C is its bias (or stays). */
         for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < n; j++)
-                C[i * ldc + j] = (accumulate ? C[i * ldc + j] : 0) + (bias ? bias[i] : 0);
+            for (int64_t j = 0; j < n; j++) {
+                float v = (accumulate ? C[i * ldc + j] : 0) + (bias ? bias[i] : 0);
+                C[i * ldc + j] = !relu || v > 0 || v != v ? v : 0.0f;
+            }
         return;
     }
-    int bym = M > n;
+    int bym = !Ap || M > n;
 #pragma omp parallel if (par && (bym ? nm : np) > 1)
     for (int64_t k0 = 0; k0 < K; k0 += PK_KC) {
         int64_t kc = K - k0 < PK_KC ? K - k0 : PK_KC;
-        const float *Ak = Ap + k0 * nm * PK_MR;
-        int load = k0 > 0 || accumulate;
-        if (bym)
-            for (int64_t p = 0; p < np; p++) {
-                int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
-                const float *B = Bp + p * bstride + k0 * ldb;
-#pragma omp for schedule(static) nowait
-                for (int64_t a = 0; a < nm; a++) {
+        const float *Ak = Ap ? Ap + k0 * nm * PK_MR : NULL;
+        int load = k0 > 0 || accumulate, last = relu && k0 + kc >= K;
+        if (bym) {
+            /* This thread's panels a0..a1-1 (the same in every K block),
+             * PK_GA at a time: each panel of B, read from L2, serves the
+             * group from L1. */
+            int t = omp_get_thread_num(), T = omp_get_num_threads();
+            int64_t a0 = nm * t / T, a1 = nm * (t + 1) / T;
+            for (int64_t ga = a0; ga < a1; ga += PK_GA) {
+                int64_t gn = a1 - ga < PK_GA ? a1 - ga : PK_GA;
+                float buf[PK_GA * PK_KC * PK_MR] __attribute__((aligned(64)));
+                const float *pa = Ak ? Ak + ga * PK_MR * kc : buf;
+                for (int64_t a = ga; !Ak && a < ga + gn; a++) {
                     int64_t i0 = a * PK_MR;
-                    int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
-                    kernel(kc, Ak + i0 * kc, B, ldb, C + i0 * ldc + p * PK_NR, ldc, mr, nr, load,
-                           k0 == 0 && bias ? bias + i0 : NULL);
+                    pack_panel(A + i0 * lda + k0, lda, M - i0 < PK_MR ? M - i0 : PK_MR, kc,
+                               buf + (a - ga) * PK_MR * kc);
+                }
+                for (int64_t p = 0; p < np; p++) {
+                    int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
+                    for (int64_t a = ga; a < ga + gn; a++) {
+                        int64_t i0 = a * PK_MR;
+                        int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
+                        kernel(kc, pa + (a - ga) * PK_MR * kc, Bp + p * bstride + k0 * ldb, ldb,
+                               C + i0 * ldc + p * PK_NR, ldc, mr, nr, load,
+                               k0 == 0 && bias ? bias + i0 : NULL, last);
+                    }
                 }
             }
-        else {
+        } else {
 #pragma omp for schedule(static)
             for (int64_t p = 0; p < np; p++) {
                 int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
@@ -254,20 +433,34 @@ void pk_gemm_ld(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t 
                 for (int64_t i0 = 0; i0 < M; i0 += PK_MR) {
                     int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
                     kernel(kc, Ak + i0 * kc, B, ldb, C + i0 * ldc + p * PK_NR, ldc, mr, nr, load,
-                           k0 == 0 && bias ? bias + i0 : NULL);
+                           k0 == 0 && bias ? bias + i0 : NULL, last);
                 }
             }
         }
     }
 }
 
+void pk_gemm_ld(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride,
+                int64_t ldb, int64_t n, float *C, int64_t ldc, const float *bias, int accumulate,
+                int par, int relu)
+{
+    gemm_core(Ap, NULL, 0, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, par, relu);
+}
+
+void pk_gemm_raw(const float *A, int64_t lda, int64_t M, int64_t K, const float *Bp,
+                 int64_t bstride, int64_t ldb, int64_t n, float *C, int64_t ldc,
+                 const float *bias, int accumulate, int par, int relu)
+{
+    gemm_core(NULL, A, lda, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, par, relu);
+}
+
 void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride, int64_t n,
              float *C, int64_t ldc, const float *bias, int accumulate, int par)
 {
-    pk_gemm_ld(Ap, M, K, Bp, bstride, PK_NR, n, C, ldc, bias, accumulate, par);
+    pk_gemm_ld(Ap, M, K, Bp, bstride, PK_NR, n, C, ldc, bias, accumulate, par, 0);
 }
 
-#else
+#else /* no micro-kernel: OpenBLAS everywhere */
 
 int pk_available(void) { return 0; }
 void pk_set_mode(int mode) { (void)mode; }
@@ -286,10 +479,18 @@ void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bst
 
 void pk_gemm_ld(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride,
                 int64_t ldb, int64_t n, float *C, int64_t ldc, const float *bias, int accumulate,
-                int par)
+                int par, int relu)
 {
-    (void)ldb;
+    (void)ldb, (void)relu;
     pk_gemm(Ap, M, K, Bp, bstride, n, C, ldc, bias, accumulate, par);
+}
+
+void pk_gemm_raw(const float *A, int64_t lda, int64_t M, int64_t K, const float *Bp,
+                 int64_t bstride, int64_t ldb, int64_t n, float *C, int64_t ldc,
+                 const float *bias, int accumulate, int par, int relu)
+{
+    (void)A, (void)lda, (void)ldb, (void)relu;
+    pk_gemm(NULL, M, K, Bp, bstride, n, C, ldc, bias, accumulate, par);
 }
 
 #endif

@@ -1,14 +1,15 @@
-/* pack: the convolution's own GEMM on panel-packed operands (AVX-512).
+/* pack: the convolution's own GEMM on panel-packed operands (AVX-512 or
+ * AVX2+FMA).
  *
  * C (M x N, row-major, row stride ldc) = A (M x K) B (K x N). A is packed
  * in panels of PK_MR rows (pk_pack_a), B in panels of PK_NR columns: the
  * convolution writes its column matrix straight into that layout (element
  * (k, j) at (j / PK_NR) * bstride + k * PK_NR + j % PK_NR), so B is copied
  * once, not lowered and then packed again as a library GEMM would. The
- * micro-kernel keeps a PK_MR x PK_NR tile of C in 24 vector registers;
+ * micro-kernel keeps a PK_MR x PK_NR tile of C in vector registers;
  * blocks of PK_KC rows of B stay in L1 while every panel of A passes.
- * Without AVX-512 at compile time pk_available() and pk_wanted() are 0 and
- * callers use OpenBLAS instead. pk_available() (occlusion's region
+ * Without AVX-512 or AVX2+FMA at compile time pk_available() and
+ * pk_wanted() are 0 and callers use OpenBLAS instead. pk_available() (occlusion's region
  * convolutions) is 1 only with CNN_CONV_PACK=1 in the environment;
  * convolutions ask pk_wanted() per product shape (see pack.c). */
 #ifndef CNN_PACK_H
@@ -17,17 +18,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The tile of the micro-kernel: PK_MR rows of A by PK_NR columns of B.
+ * AVX-512: 12 x 32 in 24 zmm accumulators; AVX2+FMA: 6 x 16 in 12 ymm
+ * accumulators (2 for B, 1 for A's broadcast: 15 of the 16 registers). */
+#if defined(__AVX512F__)
 #define PK_MR 12
 #define PK_NR 32
+#else
+#define PK_MR 6
+#define PK_NR 16
+#endif
 /* Rows of K per block of a packed A. */
 #define PK_KC 256
 
-/* 1 when the micro-kernel is compiled in (AVX-512): pk_gemm works whatever
- * pk_available() says (Winograd convolutions use it always). */
+/* PK_GEMM: 1 when a micro-kernel is compiled in (AVX-512, or AVX2 with
+ * FMA): pk_gemm works whatever pk_available() says. PK_KERNEL: 1 for the
+ * AVX-512 one only (Winograd's vector transforms are AVX-512 code and use
+ * pk_gemm with it; with AVX2 they take their portable path on sgemm). */
 #if defined(__AVX512F__)
 #define PK_KERNEL 1
+#define PK_GEMM 1
+#elif defined(__AVX2__) && defined(__FMA__)
+#define PK_KERNEL 0
+#define PK_GEMM 1
 #else
 #define PK_KERNEL 0
+#define PK_GEMM 0
 #endif
 
 int pk_available(void);
@@ -49,6 +65,10 @@ static inline size_t pk_a_at(int64_t M, int64_t K, int64_t i, int64_t k)
 }
 /* Pack A (row-major, row stride lda) into Ap (pk_a_size floats). */
 void pk_pack_a(const float *A, int64_t M, int64_t K, int64_t lda, float *Ap);
+/* Pack the transpose of A: element (i, k) of the M x K matrix packed is
+ * A[k * lda + i] (A row-major K x M, row stride lda): a 1x1 convolution's
+ * input gradient multiplies by W^T with W as it lies. */
+void pk_pack_at(const float *A, int64_t M, int64_t K, int64_t lda, float *Ap);
 /* Write len values src[0], src[stride], ... into row k of a panel-packed
  * B (panel stride ps floats) at columns j0 .. j0+len-1; src NULL: zeros. */
 void pk_put(float *Bp, int64_t ps, int64_t k, int64_t j0, const float *src, int64_t len,
@@ -63,9 +83,16 @@ void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bst
 /* The same with row k of panel p at Bp + p * bstride + k * ldb: ldb =
  * PK_NR is pk_gemm; bstride = PK_NR and ldb = its row stride read a
  * row-major B where it lies (a 1x1 convolution's input), no copy, the
- * columns past n not read. */
+ * columns past n not read. relu: a fused ReLU on what is stored (x > 0
+ * or NaN: x, else +0, as the ReLU op). */
 void pk_gemm_ld(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride,
                 int64_t ldb, int64_t n, float *C, int64_t ldc, const float *bias, int accumulate,
-                int par);
+                int par, int relu);
+/* pk_gemm_ld from A itself (row-major, row stride lda), each panel of A
+ * packed right before its use, the rows split over the threads: for
+ * products with more rows than columns, where A is read once. */
+void pk_gemm_raw(const float *A, int64_t lda, int64_t M, int64_t K, const float *Bp,
+                 int64_t bstride, int64_t ldb, int64_t n, float *C, int64_t ldc,
+                 const float *bias, int accumulate, int par, int relu);
 
 #endif

@@ -207,9 +207,6 @@ static int pk_env(void)
 
 void pk_set_mode(int mode) { pk_mode = mode < 0 ? -1 : mode > 0; }
 
-/* Occlusion's region convolutions: only on request (CNN_CONV_PACK=1). */
-int pk_available(void) { return pk_env() == 1; }
-
 /* OpenBLAS picks its Haswell (AVX2) kernels on this AMD EPYC, so the
  * AVX-512 micro-kernel with the lowering written straight into panels
  * beats lowering + OpenBLAS on every zoo net (interleaved, 2 threads,
@@ -462,7 +459,6 @@ void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bst
 
 #else /* no micro-kernel: OpenBLAS everywhere */
 
-int pk_available(void) { return 0; }
 void pk_set_mode(int mode) { (void)mode; }
 int pk_wanted(int64_t M, int64_t K)
 {

@@ -8,10 +8,9 @@
  * once, not lowered and then packed again as a library GEMM would. The
  * micro-kernel keeps a PK_MR x PK_NR tile of C in vector registers;
  * blocks of PK_KC rows of B stay in L1 while every panel of A passes.
- * Without AVX-512 or AVX2+FMA at compile time pk_available() and
- * pk_wanted() are 0 and callers use OpenBLAS instead. pk_available() (occlusion's region
- * convolutions) is 1 only with CNN_CONV_PACK=1 in the environment;
- * convolutions ask pk_wanted() per product shape (see pack.c). */
+ * Without AVX-512 or AVX2+FMA at compile time pk_wanted() is 0 and
+ * callers use OpenBLAS instead; convolutions (and occlusion's region
+ * convolutions, nn/cone) ask pk_wanted() per product shape (see pack.c). */
 #ifndef CNN_PACK_H
 #define CNN_PACK_H
 
@@ -32,7 +31,7 @@
 #define PK_KC 256
 
 /* PK_GEMM: 1 when a micro-kernel is compiled in (AVX-512, or AVX2 with
- * FMA): pk_gemm works whatever pk_available() says. PK_KERNEL: 1 for the
+ * FMA): pk_gemm works whatever pk_wanted() says. PK_KERNEL: 1 for the
  * AVX-512 one only (Winograd's vector transforms are AVX-512 code and use
  * pk_gemm with it; with AVX2 they take their portable path on sgemm). */
 #if defined(__AVX512F__)
@@ -46,7 +45,6 @@
 #define PK_GEMM 0
 #endif
 
-int pk_available(void);
 /* Should a convolution's M x K (x columns) product run here rather than on
  * OpenBLAS? CNN_CONV_PACK=1: always, =0: never, unset: by the shape. */
 int pk_wanted(int64_t M, int64_t K);

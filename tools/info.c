@@ -291,8 +291,7 @@ static void print_history(const char *path)
         die("%s: no history stored (not written by cnntools?)", path);
     history_script(stdout, h, path);
     free(h);
-    if (fflush(stdout) != 0)
-        die("standard output:");
+    cli_flush_stdout();
 }
 
 int main(int argc, char **argv)
@@ -339,8 +338,7 @@ int main(int argc, char **argv)
         if (json)
             die_usage("--json describes models only");
         print_file(in, kind, rows);
-        if (fflush(stdout) != 0)
-            die("standard output:");
+        cli_flush_stdout();
         free(kind);
         h5in_close(in);
         return EXIT_OK;
@@ -354,8 +352,7 @@ int main(int argc, char **argv)
         print_json(path, m, rf);
     else
         print_table(path, m, rf);
-    if (fflush(stdout) != 0)
-        die("standard output:");
+    cli_flush_stdout();
     free(rf);
     model_free(m);
     return EXIT_OK;

@@ -459,8 +459,7 @@ static void print_ranking(h5in *in, const struct source *s, int64_t nu, const in
         }
         printf("\n");
     }
-    if (fflush(stdout) || ferror(stdout))
-        die("<stdout>: cannot write:");
+    cli_flush_stdout();
     if (paths)
         cli_free_list(paths, (int)(nu * k));
     if (cls)

@@ -138,6 +138,12 @@ void cli_check_stdout(const char *path, const char *what)
         die_usage("refusing to write %s to a terminal (use -o FILE or a pipe)", what);
 }
 
+void cli_flush_stdout(void)
+{
+    if (fflush(stdout) || ferror(stdout))
+        die("<stdout>: cannot write:");
+}
+
 void cli_check_output(const char *path)
 {
     if (!path || !strcmp(path, "-"))

@@ -39,6 +39,9 @@ void cli_check_output(const char *path);
  * standard output (path NULL or "-") when that is a terminal: a usage
  * error (outfile_open gives the same one when the output is opened). */
 void cli_check_stdout(const char *path, const char *what);
+/* Flush printed text; a write error (a full disk, a closed pipe) dies
+ * with "<stdout>: cannot write: REASON". */
+void cli_flush_stdout(void);
 /* Lines of a text file (trailing CR/LF stripped, blank last line dropped;
  * NULL-terminated); dies when unreadable, not text or over 256 MiB. Free
  * with cli_free_list. */

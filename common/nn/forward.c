@@ -282,8 +282,8 @@ void fwd_run(const struct fwd_opts *o)
     progress_end(pg);
     if (out)
         h5out_commit(out);
-    if (o->print && fflush(stdout) != 0)
-        die("standard output:");
+    if (o->print)
+        cli_flush_stdout();
     bf.xb->dims[0] = bf.lg->dims[0] = bf.pr->dims[0] = bf.tp->dims[0] = batch;
     tensor_free(bf.xb);
     tensor_free(bf.lg);

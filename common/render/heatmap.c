@@ -233,8 +233,7 @@ static void list(const hm *H)
             printf("range\t%d\t%lld\t%.9g\t%.9g\n", j, (long long)i, H->lo[j * H->n + i],
                    H->hi[j * H->n + i]);
     printf("cmap\t%d\t%s\n", H->cmap, H->sign ? "signed" : "unsigned");
-    if (fflush(stdout) || ferror(stdout))
-        die("<stdout>: cannot write:");
+    cli_flush_stdout();
 }
 
 typedef struct hm_layout {

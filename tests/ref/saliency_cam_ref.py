@@ -130,6 +130,17 @@ def eigen(A):
     return torch.stack(out)
 
 
+def zero_map(layer, k):
+    """Ablation-CAM's edit of the forward: map k of layer zeroed."""
+    def ed(name, v):
+        if name != layer:
+            return v
+        v = v.clone()
+        v[:, k] = 0
+        return v
+    return ed
+
+
 def passes(kind, w, x, A, layer, spec, fixed):
     """Score-CAM's and Ablation-CAM's channel weights."""
     n, K = A.shape[:2]
@@ -144,13 +155,7 @@ def passes(kind, w, x, A, layer, spec, fixed):
             mu = torch.tensor(MEAN).view(1, 3, 1, 1)
             W[:, k] = score(w, mu + m * (x - mu), spec, fixed)   # masks the normalised input
         else:
-            def ed(name, v, k=k):
-                if name != layer:
-                    return v
-                v = v.clone()
-                v[:, k] = 0
-                return v
-            W[:, k] = (y0 - score(w, x, spec, fixed, edit=ed)) / y0
+            W[:, k] = (y0 - score(w, x, spec, fixed, edit=zero_map(layer, k))) / y0
     return torch.softmax(W, 1) if kind == "scorecam" else W
 
 
@@ -170,13 +175,7 @@ def check_ablation_graph(d, out, model, imgs, layer):
     A, y0 = a[layer], z(a)
     W = torch.zeros(n, A.shape[1])
     for k in range(A.shape[1]):
-        def ed(name, v, k=k):
-            if name != layer:
-                return v
-            v = v.clone()
-            v[:, k] = 0
-            return v
-        W[:, k] = (y0 - z(reflib.forward(meta, nodes, x, ed))) / y0
+        W[:, k] = (y0 - z(reflib.forward(meta, nodes, x, zero_map(layer, k)))) / y0
     R.close("ablationcam /cam_weights", got_w, W.numpy())
     R.close("ablationcam /cam", got_cam, torch.relu((W[:, :, None, None] * A).sum(1)).numpy())
 

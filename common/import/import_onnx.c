@@ -3132,6 +3132,48 @@ static void f_sum(onnx_ctx *x)
     out_dyn(x, name, rank, shape, nonneg)->nhwc = nhwc;
     free(name);
 }
+/* Mean, Max, Min: one node of any number of computed tensors of one rank
+ * whose C, H, W broadcast (each agrees or is 1); one input is that input. */
+static void op_variadic(onnx_ctx *x, const char *ours)
+{
+    int n = nin(x);
+    if (n == 1) {
+        out_alias(x, in_dyn(x, 0, 0));
+        return;
+    }
+    onnx_value **ins = xmalloc((size_t)n * sizeof *ins);
+    int64_t shape[3] = { 1, 1, 1 };
+    int all_nonneg = 1, any_nonneg = 0, rank = 0;
+    for (int k = 0; k < n; k++) {
+        if (in_val(x, k)->kind != VAL_DYN)
+            ndie(x, "input %d is a constant: %s of a constant is not supported (only of "
+                 "computed tensors)", k, ours);
+        onnx_value *p = ins[k] = in_dyn(x, k, 0);
+        if (k && p->rank != rank)
+            ndie(x, "%s of a rank-%d and a rank-%d tensor is not supported (broadcasting "
+                 "between computed tensors needs equal ranks)", ours, rank, p->rank);
+        rank = p->rank;
+        for (int d = 0; d < 3; d++) {
+            if (p->shape[d] != 1 && shape[d] != 1 && p->shape[d] != shape[d])
+                ndie(x, "%s of tensors shaped %s and ... %s (C x H x W per image, input %d): "
+                     "they do not broadcast (each axis must agree or be 1)", ours,
+                     tensor_shape_str(3, ins[0]->shape, (char[96]){ 0 }, 96),
+                     tensor_shape_str(3, p->shape, (char[96]){ 0 }, 96), k);
+            if (p->shape[d] != 1)
+                shape[d] = p->shape[d];
+        }
+        all_nonneg &= p->nonneg;
+        any_nonneg |= p->nonneg;
+    }
+    char *name = our_name(x);
+    add_node(x, name, ours, n, ins);
+    free(ins);
+    out_dyn(x, name, rank, shape, strcmp(ours, OP_MAX) ? all_nonneg : any_nonneg);
+    free(name);
+}
+static void f_mean(onnx_ctx *x) { op_variadic(x, OP_MEAN); }
+static void f_max(onnx_ctx *x) { op_variadic(x, OP_MAX); }
+static void f_min(onnx_ctx *x) { op_variadic(x, OP_MIN); }
 static void f_identity(onnx_ctx *x) { out_alias(x, in_val(x, 0)); }
 static void f_hardswish(onnx_ctx *x) { op_unary(x, OP_HSWISH, 0); }
 static void f_softplus(onnx_ctx *x) { op_unary(x, OP_SOFTPLUS, 1); }
@@ -3147,6 +3189,7 @@ static const onnx_op onnx_ops[] = {
     { "LRN", op_lrn }, { "BatchNormalization", op_bn }, { "Dropout", op_dropout },
     { "Flatten", op_flatten }, { "Reshape", op_reshape }, { "Softmax", op_softmax },
     { "Add", f_add }, { "Sub", f_sub }, { "Mul", f_mul }, { "Div", f_div }, { "Sum", f_sum },
+    { "Mean", f_mean }, { "Max", f_max }, { "Min", f_min },
     { "Concat", op_concat }, { "Pad", op_pad }, { "Identity", f_identity },
     { "Constant", op_constant }, { "Shape", op_shape }, { "Gather", op_gather },
     { "Unsqueeze", f_unsqueeze }, { "Squeeze", f_squeeze }, { "Cast", op_cast },

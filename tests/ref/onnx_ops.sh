@@ -4,7 +4,9 @@
 # PyTorch to 1e-4: ConvTranspose with output_shape (growing and cropping
 # the natural size, with dilation and output_padding) and with auto_pad
 # SAME_UPPER / SAME_LOWER (grouped too); Sum of three and four computed
-# tensors; Resize cubic as PyTorch exports bicubic F.interpolate (scale 2,
+# tensors; Mean, Max and Min of two to four computed tensors broadcast along
+# C, H and W, and Max/Min of tied inputs (each of t tied inputs gets 1/t of
+# the gradient, PyTorch's rule); Resize cubic as PyTorch exports bicubic F.interpolate (scale 2,
 # sizes up and down, align_corners both ways). Bad input: one line naming node, op and opset; no output file.
 . "$(dirname "$0")/../lib.sh"
 REF=$TOP/tests/ref/onnx_ops_ref.py
@@ -45,4 +47,10 @@ check_error "Sum of three inputs, one constant: clear error" 1 \
 check_error "Sum of three inputs of two shapes: clear error" 1 \
     "bad_sum.onnx: node 'sum' \(Sum, opset 13\): Sum of 3 inputs shaped 4x7x6 and 4x3x3 is not supported" \
     "$T/bad3.h5" cnn-import "$T/bad_sum.onnx" -o "$T/bad3.h5"
+check_error "Max of tensors that do not broadcast: clear error" 1 \
+    "bad_max.onnx: node 'max' \(Max, opset 13\): Max of tensors shaped 4x7x6 and ... 4x3x3 \(C x H x W per image, input 1\): they do not broadcast" \
+    "$T/bad4.h5" cnn-import "$T/bad_max.onnx" -o "$T/bad4.h5"
+check_error "Min with a constant input: clear error" 1 \
+    "bad_min.onnx: node 'min' \(Min, opset 13\): input 1 is a constant: Min of a constant is not supported" \
+    "$T/bad5.h5" cnn-import "$T/bad_min.onnx" -o "$T/bad5.h5"
 exit 0

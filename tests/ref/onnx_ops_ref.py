@@ -16,7 +16,10 @@ reference is PyTorch's conv_transpose2d without padding, then cropped (or
 padded with zeros) to the ONNX spec's pads: total = s (in - 1) +
 output_padding + (k - 1) d + 1 - out, total // 2 at the start under
 SAME_UPPER and NOTSET, at the end under SAME_LOWER; the bias is added last.
-Sum of three computed tensors: the sum of three convolutions. Resize cubic
+Sum of three computed tensors: the sum of three convolutions. Mean, Max and
+Min of two to four computed tensors broadcast along C, H and W (against
+PyTorch's mean, amax and amin over the broadcast stack), and Max and Min
+where inputs tie (the gradient shared evenly, as PyTorch). Resize cubic
 as PyTorch exports F.interpolate(mode='bicubic') (up, down, align_corners
 both ways): PyTorch's own bicubic.
 """
@@ -78,6 +81,57 @@ def sum_case(n):
     return nodes, inits, 3, (7, 6), ref
 
 
+def variadic_ref(op, ts):
+    """Mean, Max, Min of broadcast tensors as PyTorch computes them: amax and
+    amin over a stack split the gradient evenly among tied inputs, as
+    torch.maximum does for two."""
+    st = torch.stack(torch.broadcast_tensors(*ts))
+    return st.mean(0) if op == 'Mean' else st.amax(0) if op == 'Max' else st.amin(0)
+
+
+def variadic_case(op, n):
+    """op of n computed tensors shaped 4x7x6 (a convolution), 4x1x1 (its
+    global average), 1x7x6 (a one-channel convolution) and 4x7x1 (a
+    1 x 6 average pool): broadcasting along C, along H and W, along W."""
+    rng = np.random.default_rng(10 + n)
+    w0 = rng.standard_normal((4, 3, 3, 3)).astype(np.float32) / 5
+    w1 = rng.standard_normal((4, 3, 3, 3)).astype(np.float32) / 5
+    w2 = rng.standard_normal((1, 3, 3, 3)).astype(np.float32) / 5
+    nodes = [helper.make_node('Conv', ['x', 'w0'], ['c0'], name='conv0', pads=[1, 1, 1, 1]),
+             helper.make_node('Conv', ['x', 'w1'], ['c1'], name='conv1', pads=[1, 1, 1, 1]),
+             helper.make_node('GlobalAveragePool', ['c1'], ['g1'], name='gap'),
+             helper.make_node('Conv', ['x', 'w2'], ['c2'], name='conv2', pads=[1, 1, 1, 1]),
+             helper.make_node('AveragePool', ['c1'], ['p1'], name='rows', kernel_shape=[1, 6])]
+    names = ['c0', 'g1', 'c2', 'p1'][:n]
+    need = set(names) | ({'c1'} if {'g1', 'p1'} & set(names) else set())
+    nodes = [nd for nd in nodes if nd.output[0] in need]   # the graph's last node is the op
+    nodes.append(helper.make_node(op, names, ['y'], name=op.lower()))
+    inits = [numpy_helper.from_array(w, 'w%d' % i) for i, w in enumerate((w0, w1, w2))]
+
+    def ref(x):
+        t = lambda w: torch.from_numpy(w).double()
+        c0, c1 = F.conv2d(x, t(w0), padding=1), F.conv2d(x, t(w1), padding=1)
+        ts = [c0, c1.mean((2, 3), keepdim=True), F.conv2d(x, t(w2), padding=1), c1.mean(3, keepdim=True)]
+        return variadic_ref(op, ts[:n])
+    return nodes, inits, 3, (7, 6), ref
+
+
+def ties_case(op, n):
+    """op of the image and n - 1 copies of it with its channels rotated (a
+    1 x 1 convolution by a permutation: exact), on images of values 0, 1/2
+    and 1: inputs tie often, and the gradient of a tie is shared evenly
+    (first-input-wins would differ)."""
+    perm = np.roll(np.eye(3, dtype=np.float32), 1, axis=1)
+    ws = [np.linalg.matrix_power(perm, i + 1)[:, :, None, None].copy() for i in range(n - 1)]
+    nodes = [helper.make_node('Conv', ['x', 'p%d' % i], ['r%d' % i], name='rot%d' % i) for i in range(n - 1)]
+    nodes.append(helper.make_node(op, ['x'] + ['r%d' % i for i in range(n - 1)], ['y'], name=op.lower()))
+    inits = [numpy_helper.from_array(w, 'p%d' % i) for i, w in enumerate(ws)]
+
+    def ref(x):
+        return variadic_ref(op, [x] + [F.conv2d(x, torch.from_numpy(w).double()) for w in ws])
+    return nodes, inits, 3, (5, 4), ref
+
+
 def bicubic_case(size=None, scale=None, align=False, hw=(6, 7), opset=13):
     """F.interpolate(mode='bicubic') as torch.onnx.export writes it (Resize
     cubic, cubic_coeff_a -0.75); the reference is PyTorch's own bicubic."""
@@ -109,7 +163,17 @@ CASES = {
     'bicubic_down_align_corners': lambda: bicubic_case(size=(5, 3), hw=(9, 10), align=True),
     'sum3': lambda: sum_case(3),
     'sum4': lambda: sum_case(4),
+    'mean2_se': lambda: variadic_case('Mean', 2),
+    'mean4_broadcast': lambda: variadic_case('Mean', 4),
+    'max3_broadcast': lambda: variadic_case('Max', 3),
+    'max4_broadcast': lambda: variadic_case('Max', 4),
+    'min4_broadcast': lambda: variadic_case('Min', 4),
+    'min2_se': lambda: variadic_case('Min', 2),
+    'max3_ties': lambda: ties_case('Max', 3),
+    'min2_ties': lambda: ties_case('Min', 2),
 }
+# cases whose images take the values 0, 1/2 and 1 only (ties)
+COARSE = ('max3_ties', 'min2_ties')
 
 
 def save(path, nodes, inits, cin, hw, opset=13):
@@ -129,6 +193,8 @@ def cmd_export(base):
             save(os.path.join(d, 'model.onnx'), nodes, inits, cin, hw)
         rng = np.random.default_rng(7)
         x = rng.random((N, cin) + tuple(hw)).astype(np.float32)
+        if name in COARSE:
+            x = np.round(2 * x) / 2
         xt = torch.from_numpy(x).double().requires_grad_(True)
         y = ref(xt)
         seed = torch.from_numpy(rng.standard_normal(tuple(y.shape)))
@@ -175,6 +241,16 @@ def cmd_bad(base):
     nodes.insert(-1, helper.make_node('MaxPool', ['c2'], ['p2'], name='pool', kernel_shape=[2, 2], strides=[2, 2]))
     nodes[-1].input[2] = 'p2'
     save(os.path.join(base, 'bad_sum.onnx'), nodes, inits, cin, hw)
+    # Max of a 4x7x6 and a 1x7x6 and a 4x7x6 map pooled to 4x3x3
+    nodes, inits, cin, hw, _ = variadic_case('Max', 3)
+    nodes.insert(-1, helper.make_node('MaxPool', ['c0'], ['q0'], name='pool', kernel_shape=[2, 2], strides=[2, 2]))
+    nodes[-1].input[1] = 'q0'
+    save(os.path.join(base, 'bad_max.onnx'), nodes, inits, cin, hw)
+    # Min with a constant input
+    nodes, inits, cin, hw, _ = variadic_case('Min', 2)
+    inits.append(numpy_helper.from_array(np.zeros((1, 4, 7, 6), np.float32), 'k'))
+    nodes[-1].input[1] = 'k'
+    save(os.path.join(base, 'bad_min.onnx'), nodes, inits, cin, hw)
 
 
 if __name__ == '__main__':

@@ -9,8 +9,8 @@ float64 PyTorch.
                           SIZE x SIZE images, images.h5 (3 images)
   check BASE ARCH-OPSET:LAYER...         each DIR's logits.h5 (cnn-forward),
                           masks.h5 (cnn-forward -l of every ReLU, Clip and
-                          MaxPool input, as zoo_grad.sh lists them from
-                          cnn-info), camact.h5 (cnn-forward -l LAYER),
+                          HardSigmoid output, MaxPool and HardSwish input,
+                          as zoo_grad.sh lists them from cnn-info), camact.h5 (cnn-forward -l LAYER),
                           gradient.h5, guided.h5 and gradcam.h5
                           (cnn-saliency -t class=7) against float64
                           PyTorch; one line per check on stdout:
@@ -22,9 +22,15 @@ at 64 px and more these flips, not rounding, set the gradient's error. So
 the float64 reference takes the decisions from OUR forward: every ReLU (and
 ReLU6's Clip) passes where our output is positive (below 6), every MaxPool
 takes the element our input's window has as maximum; the values stay
-float64. The k-th F.relu / F.hardtanh / F.max_pool2d call of the module is
-the k-th such node of the imported model (the ONNX export traces calls in
-order); a count that differs is an error, not a silent mismatch.
+float64. HardSwish's derivative jumps at -3 and 3 and HardSigmoid's at the
+ends of its ramp: these take the side of the kink from our forward too
+(HardSwish's input, HardSigmoid's output inside (0, 1) or not). The k-th
+F.relu / F.hardtanh / F.max_pool2d / F.hardswish / F.hardsigmoid call of
+the module is the k-th such node of the imported model (the ONNX export
+traces calls in order); a count that differs is an error, not a silent
+mismatch. Under guided backprop the rectifiers (ReLU, Clip, SiLU, GELU,
+HardSwish) pass g f'(x) where g > 0 and 0 elsewhere, the gates (Sigmoid,
+HardSigmoid) their true derivative: the rule cnn-saliency(1) states.
 Logits are compared without forcing (the flips move them by rounding only).
 """
 import os
@@ -54,13 +60,41 @@ def narrow_classifier(torch, m):
     return m
 
 
-def unit_scale(torch, m, x):
-    """For nets without BatchNorm (alexnet, vgg without _bn): each Conv2d
-    and Linear in turn rescaled so that its output over sample images has
-    unit standard deviation (torchvision's default init shrinks the signal
-    layer by layer, and the logits hardly depend on the image)."""
+def convnext_narrow(torchvision):
+    """torchvision's ConvNeXt class (the blocks, LayerNorm2d, GELU, layer
+    scale and module names of convnext_tiny) with stages 32, 64, 128 and
+    256 wide and two blocks each instead of 96 to 768 and 3, 3, 9, 3: the
+    ConvNeXt test at a tenth of convnext_tiny's time (that one under
+    ZOO_FULL=1)."""
+    from torchvision.models.convnext import ConvNeXt, CNBlockConfig
+    cfg = [CNBlockConfig(32, 64, 2), CNBlockConfig(64, 128, 2), CNBlockConfig(128, 256, 2),
+           CNBlockConfig(256, None, 2)]
+    return ConvNeXt(cfg, stochastic_depth_prob=0.1)
+
+
+def draw_constants(torch, m, gen):
+    """The constant-initialised parameters make_real does not draw: ConvNeXt's
+    layer scale (1e-6 makes every block an identity) and every LayerNorm's
+    weight and bias (ones and zeros)."""
     nn = torch.nn
-    if any(isinstance(mod, nn.BatchNorm2d) for mod in m.modules()):
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if name.endswith('layer_scale'):
+                p.uniform_(0.1, 1.0, generator=gen)
+        for mod in m.modules():
+            if isinstance(mod, nn.LayerNorm):
+                mod.weight.uniform_(0.6, 1.4, generator=gen)
+                mod.bias.uniform_(-0.3, 0.3, generator=gen)
+    return m
+
+
+def unit_scale(torch, m, x):
+    """For nets without BatchNorm or LayerNorm (alexnet, vgg without _bn):
+    each Conv2d and Linear in turn rescaled so that its output over sample
+    images has unit standard deviation (torchvision's default init shrinks
+    the signal layer by layer, and the logits hardly depend on the image)."""
+    nn = torch.nn
+    if any(isinstance(mod, (nn.BatchNorm2d, nn.LayerNorm)) for mod in m.modules()):
         return m
     with torch.no_grad():
         for mod in m.modules():
@@ -88,10 +122,13 @@ def cmd_export(base, cases):
         gen = torch.Generator().manual_seed(sum(map(ord, arch)))
         torch.manual_seed(sum(map(ord, arch)))
         kw = {'aux_logits': False, 'init_weights': True} if arch in ('googlenet', 'inception_v3') else {}
-        m = getattr(torchvision.models, arch)(weights=None, **kw)
+        if arch == 'convnext_narrow':
+            m = convnext_narrow(torchvision)
+        else:
+            m = getattr(torchvision.models, arch)(weights=None, **kw)
         if arch.startswith(('alexnet', 'vgg')):
             m = narrow_classifier(torch, m)
-        m = make_real(torch, m, size, gen)
+        m = make_real(torch, draw_constants(torch, m, gen), size, gen)
         m = unit_scale(torch, m, smooth_images(torch, 4, size, gen))
         x = smooth_images(torch, 3, size, gen)
         torch.onnx.export(m, x[:1], os.path.join(d, 'model.onnx'), opset_version=opset,
@@ -118,30 +155,83 @@ def model_nodes(path):
 
 
 def our_decisions(d):
-    """Our forward's decisions: ReLU and Clip outputs, MaxPool inputs (with
-    the Clip's bounds), in node order."""
+    """Our forward's decisions, in node order: ReLU and Clip outputs, MaxPool
+    inputs, HardSwish inputs (its kinks at -3 and 3) and HardSigmoid outputs
+    (inside (0, 1) or not)."""
     nodes = model_nodes(os.path.join(d, 'model.h5'))
-    relus, pools = [], []
+    dec = {'relu': [], 'pool': [], 'hswish': [], 'hsig': []}
     with h5py.File(os.path.join(d, 'masks.h5'), 'r') as f:
-        act = f['act']
+        act = f['act'] if 'act' in f else None     # None: no such node
         for name, op, ins in nodes:
             if op in ('ReLU', 'Clip'):
-                relus.append((name, act[name][()]))
+                dec['relu'].append((name, act[name][()]))
             elif op == 'MaxPool':
-                pools.append((name, act[ins[0]][()]))
-    return relus, pools
+                dec['pool'].append((name, act[ins[0]][()]))
+            elif op == 'HardSwish':
+                dec['hswish'].append((name, act[ins[0]][()]))
+            elif op == 'HardSigmoid':
+                dec['hsig'].append((name, act[name][()]))
+    return dec
 
 
 class Forced:
-    """F.relu, F.hardtanh and F.max_pool2d replaced while active: the k-th
-    call takes the k-th decision of our forward; under rule 'guided' the
-    rectifiers pass only positive gradients (the guided-backprop rule)."""
+    """F.relu, F.hardtanh, F.max_pool2d, F.hardswish and F.hardsigmoid
+    replaced while active: the k-th call takes the k-th decision of our
+    forward (for HardSwish which side of -3 and 3 the input is, for
+    HardSigmoid whether the output is inside (0, 1)); F.silu and F.gelu are
+    replaced to follow the rule. Under rule 'guided' the rectifiers (ReLU,
+    Clip, SiLU, GELU, HardSwish) pass g f'(x) where the gradient g is
+    positive and 0 elsewhere (cnn-saliency(1)); the gate HardSigmoid passes
+    its true derivative under every rule."""
 
-    def __init__(self, torch, relus, pools, rule='gradient'):
-        self.torch, self.relus, self.pools, self.rule = torch, relus, pools, rule
-        self.ir = self.ip = 0
+    def __init__(self, torch, dec, rule='gradient'):
+        self.torch, self.dec, self.rule = torch, dec, rule
+        self.n = {k: 0 for k in dec}
         F = torch.nn.functional
-        self.saved = (F.relu, F.hardtanh, F.max_pool2d)
+        self.saved = (F.relu, F.hardtanh, F.max_pool2d, F.hardswish, F.hardsigmoid, F.silu, F.gelu)
+
+    def _next(self, kind, shape):
+        name, ours = self.dec[kind][self.n[kind]]
+        self.n[kind] += 1
+        return self.torch.from_numpy(ours.astype(np.float64)).reshape(shape)
+
+    def _pointwise(self, x, f, d, gate=False):
+        """f(x) whose backward multiplies the gradient by d (float64, the
+        regions ours); under 'guided', unless a gate, only where g > 0."""
+        torch, guided = self.torch, self.rule == 'guided' and not gate
+
+        class Fn(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return f(x)
+
+            @staticmethod
+            def backward(ctx, g):
+                return torch.where(g > 0, g * d, torch.zeros_like(g)) if guided else g * d
+        return Fn.apply(x)
+
+    def hardswish(self, x, inplace=False):
+        torch, v = self.torch, x.detach()
+        ours = self._next('hswish', x.shape)
+        d = torch.where(ours < -3, torch.zeros_like(v), torch.where(ours <= 3, v / 3 + 0.5, torch.ones_like(v)))
+        return self._pointwise(x, self.saved[3], d)
+
+    def hardsigmoid(self, x, inplace=False):
+        torch = self.torch
+        ours = self._next('hsig', x.shape)
+        d = torch.where((ours > 0) & (ours < 1), torch.full_like(x, 1 / 6), torch.zeros_like(x))
+        return self._pointwise(x, self.saved[4], d.detach(), gate=True)
+
+    def silu(self, x, inplace=False):
+        s = self.torch.sigmoid(x.detach())
+        return self._pointwise(x, self.saved[5], s * (1 + x.detach() * (1 - s)))
+
+    def gelu(self, x, approximate='none'):
+        torch, v = self.torch, x.detach()
+        if approximate != 'none':
+            raise RuntimeError('GELU with approximate=%r: no reference rule' % approximate)
+        cdf = 0.5 * (1 + torch.erf(v / np.sqrt(2)))
+        return self._pointwise(x, self.saved[6], cdf + v * torch.exp(-0.5 * v * v) / np.sqrt(2 * np.pi))
 
     def _mask_fn(self):
         torch, rule = self.torch, self.rule
@@ -161,9 +251,7 @@ class Forced:
 
     def _rect(self, x, lo, hi):
         torch = self.torch
-        name, ours = self.relus[self.ir]
-        self.ir += 1
-        ours = torch.from_numpy(ours.astype(np.float64)).reshape(x.shape)
+        ours = self._next('relu', x.shape)
         m = ours > lo
         if hi is not None:
             m = m & (ours < hi)
@@ -180,11 +268,10 @@ class Forced:
 
     def max_pool2d(self, x, *args, **kw):
         torch = self.torch
-        name, ours = self.pools[self.ip]
-        self.ip += 1
         kw = dict(kw)
         kw.pop('return_indices', None)
-        ours = torch.from_numpy(ours.astype(np.float64)).reshape(x.shape)
+        # the window's maximum of our input: its shape is x's
+        ours = self._next('pool', x.shape)
         _, idx = self.saved[2](ours, *args, return_indices=True, **kw)
         n, c = idx.shape[:2]
         y = x.reshape(n, c, -1).gather(2, idx.reshape(n, c, -1))
@@ -192,15 +279,18 @@ class Forced:
 
     def __enter__(self):
         F = self.torch.nn.functional
-        F.relu, F.hardtanh, F.max_pool2d = self.relu, self.hardtanh, self.max_pool2d
+        (F.relu, F.hardtanh, F.max_pool2d, F.hardswish, F.hardsigmoid, F.silu,
+         F.gelu) = (self.relu, self.hardtanh, self.max_pool2d, self.hardswish, self.hardsigmoid,
+                    self.silu, self.gelu)
         return self
 
     def __exit__(self, *a):
         F = self.torch.nn.functional
-        F.relu, F.hardtanh, F.max_pool2d = self.saved
-        if a[0] is None and (self.ir, self.ip) != (len(self.relus), len(self.pools)):
-            raise RuntimeError('the module made %d rectifier and %d max-pool calls; the model has '
-                               '%d and %d such nodes' % (self.ir, self.ip, len(self.relus), len(self.pools)))
+        F.relu, F.hardtanh, F.max_pool2d, F.hardswish, F.hardsigmoid, F.silu, F.gelu = self.saved
+        for k, calls in self.n.items():
+            if a[0] is None and calls != len(self.dec[k]):
+                raise RuntimeError('the module made %d %s calls; the model has %d such nodes'
+                                   % (calls, k, len(self.dec[k])))
 
 
 def read(path, key):
@@ -223,16 +313,16 @@ def check_one(torch, d, layer, say):
     err = rel_err(read(os.path.join(d, 'logits.h5'), 'logits').reshape(want.shape), want)
     say(err <= RTOL and spread > 1e-2, 'logits',
         'max |logit| %.3g, error %.2g of it, image-to-image spread %.2g' % (np.abs(want).max(), err, spread))
-    relus, pools = our_decisions(d)
+    dec = our_decisions(d)
     for rule in ('gradient', 'guided'):
         xg = x.clone().requires_grad_(True)
-        with Forced(torch, relus, pools, rule):
+        with Forced(torch, dec, rule):
             m(xg)[:, CLASS].sum().backward()
         ref = xg.grad.numpy()
         err = per_image(read(os.path.join(d, rule + '.h5'), 'attr'), ref)
         say(err <= RTOL, 'input gradient' if rule == 'gradient' else 'guided backprop',
-            'error %.2g of max |value| %.3g (%d ReLU/Clip and %d MaxPool decisions ours)'
-            % (err, np.abs(ref).max(), len(relus), len(pools)))
+            'error %.2g of max |value| %.3g (decisions ours: %s)'
+            % (err, np.abs(ref).max(), ', '.join('%d %s' % (len(v), k) for k, v in dec.items() if v)))
     # Grad-CAM on the named module: weights the mean of dS/dA over H, W
     # (decisions ours). The map sums K weighted channels of A and cancels
     # (2048 of them in resnet50's layer4): A's float32 rounding, which the
@@ -241,7 +331,7 @@ def check_one(torch, d, layer, say):
     # float64 A is reported beside it.
     store = {}
     h = m.get_submodule(layer).register_forward_hook(lambda mod, i, o: store.setdefault('A', o))
-    with Forced(torch, relus, pools):
+    with Forced(torch, dec):
         y = m(x)
         A = store['A']
         G, = torch.autograd.grad(y[:, CLASS].sum(), A)

@@ -1,5 +1,6 @@
-/* Elementwise arithmetic of computed tensors with broadcasting: Add (any
- * number of inputs), Sub, Mul, Div (two: x0 - x1, x0 * x1, x0 / x1).
+/* Elementwise arithmetic of computed tensors with broadcasting: Add, Mean,
+ * Max, Min (any number of inputs), Sub, Mul, Div (two: x0 - x1, x0 * x1,
+ * x0 / x1).
  *
  * Per-image shapes broadcast as numpy's: along each of C, H, W the inputs
  * have the output's extent or 1 (the batch is never broadcast). That covers
@@ -12,7 +13,11 @@
  * broadcast along both), so a C x 1 x 1 gate is one scalar per plane.
  * Forward rows are split over the OpenMP threads; backward splits images and
  * channels where an input owns its channel, images only where it is
- * broadcast along C (its gradient is then summed across channels). */
+ * broadcast along C (its gradient is then summed across channels).
+ *
+ * Max and Min send the gradient to the input that wins; where t inputs tie
+ * for the winning value each gets 1/t of it (PyTorch's rule: torch.maximum
+ * gives each of two tied inputs half, amax over a stack splits evenly). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +27,7 @@
 static const op_attr_spec no_attrs[] = { { NULL, 0, 0 } };
 static const op_weight_spec no_weights[] = { { NULL, 0 } };
 
-enum { B_ADD, B_SUB, B_MUL, B_DIV };
+enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN };
 
 /* Geometry: rows of length w (H merged into W where allowed), and per
  * input its image size and the strides of C, row and element (0 where
@@ -126,6 +131,8 @@ static void row(int op, float *y, const float *a, int64_t sa, const float *b,
     case B_ADD: ROW_CASES(u + v); break;
     case B_SUB: ROW_CASES(u - v); break;
     case B_MUL: ROW_CASES(u * v); break;
+    case B_MAX: ROW_CASES(v > u ? v : u); break;
+    case B_MIN: ROW_CASES(v < u ? v : u); break;
     default: ROW_CASES(u / v); break;
     }
 }
@@ -149,9 +156,25 @@ static void binary_run(int op, const node *nd, const op_io *io)
     }
 }
 
+/* Max, Min: the share of the gradient at output element (i, c, h, j), of
+ * value y, that goes to input k: 1/t when x_k is one of the t inputs equal
+ * to y, else 0. */
+static float win_share(const bgeom *g, const op_io *io, int k, int64_t i, int64_t c, int64_t h,
+                       int64_t j, float y)
+{
+    int t = 0, mine = 0;
+    for (int m = 0; m < io->nin; m++) {
+        const float *p = io->x[m] + i * g->in[m].size + c * g->in[m].sc + h * g->in[m].sh;
+        if (p[j * g->in[m].sw] == y)
+            t++, mine |= m == k;
+    }
+    return mine ? 1.0f / (float)t : 0.0f;
+}
+
 /* Backward into input k: gx[k] += sum over the broadcast positions of
- * g * d(op)/d(x_k). The other factor (Mul, Div) is input 1 - k. */
-static void binary_grad(int op, const node *nd, const op_io *io, int k)
+ * g * d(op)/d(x_k) (scale times g for Add, Sub and Mean). The other factor
+ * (Mul, Div) is input 1 - k. */
+static void binary_grad(int op, float scale, const node *nd, const op_io *io, int k)
 {
     const bgeom *g = nd->priv;
     float *gx = io->gx[k];
@@ -168,7 +191,7 @@ static void binary_grad(int op, const node *nd, const op_io *io, int k)
         o = io->x[1 - k];
         osz2 = g->in[1 - k].size, osc = g->in[1 - k].sc, osh = g->in[1 - k].sh, osw = g->in[1 - k].sw;
     }
-    float sign = op == B_SUB && k == 1 ? -1.0f : 1.0f;
+    float sign = op == B_SUB && k == 1 ? -scale : scale;
 #pragma omp parallel for if (io->n * osz > OP_PAR_MIN) schedule(static)
     for (int64_t u = 0; u < units; u++) {
         int64_t i = own_c ? u / g->c : u, c0 = own_c ? u % g->c : 0;
@@ -185,6 +208,9 @@ static void binary_grad(int op, const node *nd, const op_io *io, int k)
                     if (op == B_ADD || op == B_SUB)
                         for (int64_t j = 0; j < w; j++)
                             d[j] += sign * gy[j];
+                    else if (op == B_MAX || op == B_MIN)
+                        for (int64_t j = 0; j < w; j++)
+                            d[j] += gy[j] * win_share(g, io, k, i, c, h, j, y[j]);
                     else if (op == B_MUL)
                         for (int64_t j = 0; j < w; j++)
                             d[j] += gy[j] * ov[j * osw];
@@ -202,6 +228,9 @@ static void binary_grad(int op, const node *nd, const op_io *io, int k)
                         for (int64_t j = 0; j < w; j++)
                             s += gy[j];
                         s *= sign;
+                    } else if (op == B_MAX || op == B_MIN) {
+                        for (int64_t j = 0; j < w; j++)
+                            s += (double)gy[j] * win_share(g, io, k, i, c, h, j, y[j]);
                     } else if (op == B_MUL) {
                         if (osw)
 #pragma omp simd reduction(+ : s)
@@ -226,19 +255,40 @@ static void binary_grad(int op, const node *nd, const op_io *io, int k)
 static void binary_backward_all(int op, const node *nd, const op_io *io)
 {
     for (int k = 0; k < io->nin; k++)
-        binary_grad(op, nd, io, k);
+        binary_grad(op, 1.0f, nd, io, k);
 }
 
-static void add_forward(const node *nd, const op_io *io)
+/* Add, Mean, Max, Min: one input is a copy of it. */
+static void variadic_forward(int op, const node *nd, const op_io *io)
 {
     if (io->nin == 1) {
         memcpy(io->y, io->x[0], (size_t)(io->n * nd->shape[0] * nd->shape[1] * nd->shape[2]) *
                                     sizeof(float));
         return;
     }
-    binary_run(B_ADD, nd, io);
+    binary_run(op, nd, io);
 }
+
+static void add_forward(const node *nd, const op_io *io) { variadic_forward(B_ADD, nd, io); }
 static void add_backward(const node *nd, const op_io *io) { binary_backward_all(B_ADD, nd, io); }
+/* Mean: the sum times 1/n, forward and backward. */
+static void mean_forward(const node *nd, const op_io *io)
+{
+    variadic_forward(B_ADD, nd, io);
+    int64_t sz = io->n * nd->shape[0] * nd->shape[1] * nd->shape[2];
+    float r = 1.0f / (float)io->nin;
+    for (int64_t j = 0; j < sz; j++)
+        io->y[j] *= r;
+}
+static void mean_backward(const node *nd, const op_io *io)
+{
+    for (int k = 0; k < io->nin; k++)
+        binary_grad(B_ADD, 1.0f / (float)io->nin, nd, io, k);
+}
+static void max_forward(const node *nd, const op_io *io) { variadic_forward(B_MAX, nd, io); }
+static void max_backward(const node *nd, const op_io *io) { binary_backward_all(B_MAX, nd, io); }
+static void min_forward(const node *nd, const op_io *io) { variadic_forward(B_MIN, nd, io); }
+static void min_backward(const node *nd, const op_io *io) { binary_backward_all(B_MIN, nd, io); }
 static void sub_forward(const node *nd, const op_io *io) { binary_run(B_SUB, nd, io); }
 static void sub_backward(const node *nd, const op_io *io) { binary_backward_all(B_SUB, nd, io); }
 static void mul_forward(const node *nd, const op_io *io) { binary_run(B_MUL, nd, io); }
@@ -254,3 +304,9 @@ const struct op_def op_mul = { "Mul", 2, 2, no_attrs, no_weights, binary_prepare
                                mul_backward };
 const struct op_def op_div = { "Div", 2, 2, no_attrs, no_weights, binary_prepare, div_forward,
                                div_backward };
+const struct op_def op_mean = { "Mean", 1, 0, no_attrs, no_weights, binary_prepare, mean_forward,
+                                mean_backward };
+const struct op_def op_max = { "Max", 1, 0, no_attrs, no_weights, binary_prepare, max_forward,
+                               max_backward };
+const struct op_def op_min = { "Min", 1, 0, no_attrs, no_weights, binary_prepare, min_forward,
+                               min_backward };

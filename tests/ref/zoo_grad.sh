@@ -13,15 +13,16 @@
 # Grad-CAM's map weighs our activation of the module (tests/ref/
 # zoo_grad_ref.py says why and how). Nets without BatchNorm or LayerNorm get
 # each layer rescaled to unit output over sample images. Default families
-# beyond ReLU/MaxPool: mobilenet_v3_small (HardSwish, HardSigmoid gates),
-# efficientnet_b0 (SiLU, Sigmoid gates) and convnext_narrow (torchvision's
-# ConvNeXt class at stages 32 to 256 wide, two blocks each: GELU,
-# LayerNorm, layer scale drawn in [0.1, 1]).
+# beyond ReLU/MaxPool: mobilenet_v3_small (HardSwish, HardSigmoid gates)
+# and convnext_narrow (torchvision's ConvNeXt class at stages 32 to 256
+# wide, two blocks each: GELU, LayerNorm, layer scale drawn in [0.1, 1]).
 # alexnet and vgg run at 224x224 (their classifier reads 6x6 and 7x7 maps)
 # with the 4096-wide Linear layers cut to 256.
 # ZOO_FULL=1 adds mnasnet0_5, regnet_x_400mf and the big ones:
 # wide_resnet50_2, vgg11_bn, googlenet, inception_v3 (299x299, the
-# Winograd path's precision on a deep net), efficientnet_v2_s,
+# Winograd path's precision on a deep net), efficientnet_b0 and
+# efficientnet_v2_s (SiLU, Sigmoid gates; tests/ref/zoo_se.sh checks
+# efficientnet_b0's gradient and guided rule by default),
 # mobilenet_v3_large and convnext_tiny (several minutes more).
 # ZOO_GRAD_CASES picks cases.
 . "$(dirname "$0")/../lib.sh"
@@ -39,12 +40,12 @@ done
 CASES="resnet50:11:64:layer4 resnext50_32x4d:12:64:layer4.2 densenet121:15:64:features.denseblock4
 squeezenet1_1:16:64:features.12 alexnet:17:224:features.11 mobilenet_v2:14:64:features.18
 shufflenet_v2_x0_5:12:64:conv5 regnet_y_400mf:13:64:trunk_output mobilenet_v3_small:13:64:features.12
-efficientnet_b0:13:64:features.8 convnext_narrow:14:64:features.7"
+convnext_narrow:14:64:features.7"
 if [ -n "${ZOO_GRAD_CASES:-}" ]; then
     CASES=$ZOO_GRAD_CASES    # a subset, while working on one family
 elif [ -n "${ZOO_FULL:-}" ]; then
     CASES="$CASES mnasnet0_5:12:64:layers regnet_x_400mf:13:64:trunk_output.block4 wide_resnet50_2:14:64:layer4 vgg11_bn:14:224:features.27 googlenet:12:96:inception5b
-inception_v3:13:299:Mixed_7c efficientnet_v2_s:15:64:features.7 mobilenet_v3_large:17:64:features.16
+inception_v3:13:299:Mixed_7c efficientnet_b0:13:64:features.8 efficientnet_v2_s:15:64:features.7 mobilenet_v3_large:17:64:features.16
 convnext_tiny:14:64:features.7"
 fi
 # one Python process exports them all: torch takes seconds to load

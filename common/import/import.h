@@ -47,6 +47,8 @@
 #define OP_MEAN "Mean"
 #define OP_MAX "Max"
 #define OP_MIN "Min"
+#define OP_SELU "Selu"
+#define OP_MISH "Mish"
 #define OP_HSIG "HardSigmoid"
 #define OP_HSWISH "HardSwish"
 #define OP_SILU "SiLU"

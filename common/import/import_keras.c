@@ -908,12 +908,16 @@ static char *emit_act(kimp *k, klayer *L, const char *act, const char *name, con
         node_set1(n, AT_ALPHA, 1.0);
     } else if (!strcmp(act, "softplus")) {
         emit(k, nm, OP_SOFTPLUS, from);
+    } else if (!strcmp(act, "selu")) {
+        emit(k, nm, OP_SELU, from);    /* Keras' alpha and scale: the op's defaults */
+    } else if (!strcmp(act, "mish")) {
+        emit(k, nm, OP_MISH, from);
     } else if (!strcmp(act, "log_softmax")) {
         emit(k, nm, OP_LOGSOFTMAX, from);
     } else {
         LDIE(k, L, "activation '%s' is not supported (relu, relu6, sigmoid, tanh, softmax, "
-                   "leaky_relu, swish, silu, gelu, hard_sigmoid, hard_silu, elu, softplus, "
-                   "log_softmax, linear are)", act);
+                   "leaky_relu, swish, silu, gelu, hard_sigmoid, hard_silu, elu, selu, "
+                   "softplus, mish, log_softmax, linear are)", act);
     }
     return nm;
 }
@@ -1454,6 +1458,49 @@ static void layer_reshape(kimp *k, klayer *L)
     L->out.h = L->out.w = 1;
 }
 
+/* Permute of a map (Keras dims 1, 2, 3 = H, W, C): followed where it moves
+ * no data in our C x H x W layout, i.e. where the axes longer than 1 keep
+ * their order (the identity, a swap with a length-1 axis, ...): then no
+ * node, a new shape. */
+static void layer_permute(kimp *k, klayer *L)
+{
+    ktensor *t = in0(k, L);
+    no_pending_pad(k, L, t);
+    json_t *ds = cfg_get(L, "dims");
+    int p[3] = { 0, 0, 0 }, seen = 0;
+    if (!json_is_array(ds) || json_array_size(ds) != (size_t)(t->rank == 3 ? 3 : 1))
+        LDIE(k, L, "'dims' should list %d axes", t->rank == 3 ? 3 : 1);
+    for (size_t i = 0; i < json_array_size(ds); i++) {
+        json_t *v = json_array_get(ds, i);
+        int a = json_is_integer(v) ? (int)json_integer_value(v) : 0;
+        if (a < 1 || a > (t->rank == 3 ? 3 : 1) || (seen & 1 << a))
+            LDIE(k, L, "'dims' is not a permutation of the axes 1 to %d", t->rank == 3 ? 3 : 1);
+        seen |= 1 << a;
+        p[i] = a;
+    }
+    out_alias(L, t);
+    if (t->rank != 3)
+        return;
+    need_map(k, L, t);
+    /* extents by Keras axis; our order is C, H, W: axes 3, 1, 2 */
+    int64_t ext[4] = { 1, t->h, t->w, t->c };
+    int before[3] = { 3, 1, 2 }, after[3] = { p[2], p[0], p[1] }, nb = 0, na = 0;
+    for (int i = 0; i < 3; i++) {
+        if (ext[before[i]] > 1)
+            before[nb++] = before[i];
+        if (ext[after[i]] > 1)
+            after[na++] = after[i];
+    }
+    if (memcmp(before, after, (size_t)nb * sizeof *before))
+        LDIE(k, L, "reorders axes (dims %d, %d, %d of a %lldx%lldx%lld map), which the "
+                   "channels-first layout cannot follow; only permutations that move no data "
+                   "(the axes longer than 1 keep their order) are supported",
+             p[0], p[1], p[2], (long long)t->h, (long long)t->w, (long long)t->c);
+    L->out.h = ext[p[0]];
+    L->out.w = ext[p[1]];
+    L->out.c = ext[p[2]];
+}
+
 static void layer_dropout(kimp *k, klayer *L)
 {
     ktensor *t = in0(k, L);
@@ -1712,14 +1759,15 @@ static void merge_shape(kimp *k, klayer *L, int64_t so[3], int *rank)
     }
 }
 
-/* Add, Subtract, Multiply, Average of computed tensors with broadcasting:
- * Add takes all inputs in one node; Multiply chains two-input products
- * ("<layer>_1", ... then "<layer>"); Average is the sum ("<layer>_sum")
- * times 1/n by a 1x1 depthwise convolution. */
+/* Add, Subtract, Multiply, Average, Maximum, Minimum of computed tensors
+ * with broadcasting: Add, Maximum and Minimum take all inputs in one node;
+ * Multiply chains two-input products ("<layer>_1", ... then "<layer>");
+ * Average is the sum ("<layer>_sum") times 1/n by a 1x1 depthwise
+ * convolution. */
 static void layer_merge(kimp *k, klayer *L, const char *cls)
 {
     int sub = !strcmp(cls, "Subtract"), mul = !strcmp(cls, "Multiply"),
-        avg = !strcmp(cls, "Average");
+        avg = !strcmp(cls, "Average"), mx = !strcmp(cls, "Maximum"), mn = !strcmp(cls, "Minimum");
     if (sub && L->nin != 2)
         LDIE(k, L, "has %d inputs (Subtract takes 2)", L->nin);
     char *ins = merge_inputs(k, L);
@@ -1756,7 +1804,7 @@ static void layer_merge(kimp *k, klayer *L, const char *cls)
         node_add_weight(n, "weight", W);
         free(sum);
     } else {
-        emit(k, nm, sub ? OP_SUB : mul ? OP_MUL : OP_ADD, ins);
+        emit(k, nm, sub ? OP_SUB : mul ? OP_MUL : mx ? OP_MAX : mn ? OP_MIN : OP_ADD, ins);
     }
     free(ins);
     ktensor *a = &k->l[L->in[0]].out;
@@ -1953,7 +2001,7 @@ static void emit_layer(kimp *k, klayer *L)
     else if (!strcmp(c, "Dropout") || !strcmp(c, "SpatialDropout2D"))
         layer_dropout(k, L);
     else if (!strcmp(c, "Add") || !strcmp(c, "Subtract") || !strcmp(c, "Multiply") ||
-             !strcmp(c, "Average"))
+             !strcmp(c, "Average") || !strcmp(c, "Maximum") || !strcmp(c, "Minimum"))
         layer_merge(k, L, c);
     else if (!strcmp(c, "Concatenate"))
         layer_concat(k, L);
@@ -1962,7 +2010,7 @@ static void emit_layer(kimp *k, klayer *L)
     else if (!strcmp(c, "Normalization"))
         layer_normalization(k, L);
     else if (!strcmp(c, "Permute"))
-        LDIE(k, L, "reorders axes, which the channels-first layout cannot follow; not supported");
+        layer_permute(k, L);
     else
         die("%s: unsupported layer class '%s' (layer '%s')", k->src, c, L->name);
 }

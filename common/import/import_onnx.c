@@ -3062,6 +3062,17 @@ static void op_elu(onnx_ctx *x)
     node_set1(nd, AT_ALPHA, a);
 }
 
+/* Selu: ONNX's gamma is our beta. */
+static void op_selu(onnx_ctx *x)
+{
+    double a = attr_float(x, "alpha", 1.67326319217681884765625),
+           gm = attr_float(x, "gamma", 1.05070102214813232421875);
+    node *nd = op_unary(x, OP_SELU, 0);
+    node_set1(nd, AT_ALPHA, a);
+    node_set1(nd, AT_BETA, gm);
+}
+static void f_mish(onnx_ctx *x) { op_unary(x, OP_MISH, 0); }
+
 static void op_gelu(onnx_ctx *x)
 {
     char buf[16];
@@ -3202,6 +3213,7 @@ static const onnx_op onnx_ops[] = {
     { "HardSigmoid", op_hardsigmoid }, { "HardSwish", f_hardswish }, { "Elu", op_elu },
     { "PRelu", op_prelu }, { "Softplus", f_softplus }, { "Gelu", op_gelu },
     { "LogSoftmax", f_logsoftmax }, { "ReduceMax", f_reducemax }, { "GlobalMaxPool", op_gmp },
+    { "Selu", op_selu }, { "Mish", f_mish },
 };
 
 static const char *supported_list(void)

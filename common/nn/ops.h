@@ -122,7 +122,7 @@ extern const struct op_def op_channelshuffle, op_channelslice, op_layernorm, op_
 /* ops/nonlin.c, ops/binary.c, ops/reduce.c */
 extern const struct op_def op_hardsigmoid, op_hardswish, op_silu, op_gelu, op_elu, op_prelu,
     op_softplus, op_logsoftmax;
-extern const struct op_def op_sub, op_mul, op_div, op_mean, op_max, op_min;
+extern const struct op_def op_sub, op_mul, op_div, op_mean, op_max, op_min, op_selu, op_mish;
 extern const struct op_def op_globalmaxpool;
 
 #endif

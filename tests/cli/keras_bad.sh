@@ -20,7 +20,7 @@ bad "a stored member whose CRC does not match" crc "member 'model.weights.h5' is
 bad "config.json that is not JSON" badjson "config.json is not valid JSON \(line 1"
 bad "model.weights.h5 that is not HDF5" badweights "not an HDF5 file"
 bad "model.weights.h5 cut in half" shortweights "(cannot open as HDF5|corrupt HDF5)"
-bad "an unknown layer class names layer and class" unknown "unsupported layer class 'Maximum' \(layer 'max_a'\)"
+bad "an unknown layer class names layer and class" unknown "unsupported layer class 'Dot' \(layer 'dot_a'\)"
 bad "Add of shapes that do not broadcast" bcast "layer 'add_a' \(Add\): inputs 'pre' \(6x7x4\) and 'pre2' \(6x7x3\) do not broadcast"
 bad "UpSampling2D bicubic" bicubic "layer 'up' \(UpSampling2D\): interpolation 'bicubic' is not supported"
 bad "Permute" permute "layer 'perm' \(Permute\): reorders axes"

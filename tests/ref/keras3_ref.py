@@ -57,6 +57,7 @@ SNAKE = {
     'GlobalMaxPooling2D': 'global_max_pooling2d', 'Flatten': 'flatten', 'PReLU': 'p_re_lu',
     'ELU': 'elu', 'Reshape': 'reshape', 'Rescaling': 'rescaling',
     'Normalization': 'normalization', 'Maximum': 'maximum', 'Permute': 'permute',
+    'Minimum': 'minimum', 'Dot': 'dot',
 }
 # Keras 2's weight names per class, in the order Keras 3 saves them.
 ROLES = {
@@ -112,7 +113,7 @@ def deconv(name, src, f, k, s, padding, **kw):
 def cases():
     c = {}
     for act in ['swish', 'silu', 'gelu', 'hard_sigmoid', 'hard_silu', 'elu', 'softplus',
-                'sigmoid']:
+                'sigmoid', 'selu', 'mish']:
         c['act_' + act] = iso(L('Activation', 'act', ['pre'], activation=act))
     # merges of a map (6x7x4), a one-channel map (6x7x1), a 1x1x4 map and
     # a 4-vector: NumPy broadcasting, rank-2 inputs expanded at axis 1
@@ -125,6 +126,14 @@ def cases():
     c['sub_bcast'] = stem + [L('Subtract', 'merge', ['b', 'g'])] + head('merge')
     c['mul_bcast'] = stem + [L('Multiply', 'merge', ['a', 'g', 'b'])] + head('merge')
     c['avg_bcast'] = stem + [L('Average', 'merge', ['a', 'v', 'b'])] + head('merge')
+    c['max_bcast'] = stem + [L('Maximum', 'merge', ['a', 'b', 'g'])] + head('merge')
+    c['min_bcast'] = stem + [L('Minimum', 'merge', ['a', 'v', 'b'])] + head('merge')
+    # Permute where no data moves: the identity, and a 1 x 1 x C map to C x 1 x 1
+    c['permute_identity'] = iso(L('Permute', 'perm', ['pre'], dims=[1, 2, 3]))
+    c['permute_vector'] = [inp(), conv('pre', 'image', 4),
+                           L('GlobalAveragePooling2D', 'g', ['pre'], data_format='channels_last',
+                             keepdims=True),
+                           L('Permute', 'perm', ['g'], dims=[3, 1, 2])] + head('perm')
     c['layernorm'] = iso(L('LayerNormalization', 'ln', ['pre'], axis=[-1], epsilon=1e-3,
                            center=True, scale=True, rms_scaling=False))
     c['layernorm_flat'] = [inp(), conv('pre', 'image', 4),
@@ -274,6 +283,10 @@ def activation(torch, x, act, keras3):
         return torch.sigmoid(x)
     if act == 'tanh':
         return torch.tanh(x)
+    if act == 'selu':
+        return 1.05070098 * torch.where(x > 0, x, 1.67326324 * (torch.exp(x) - 1))
+    if act == 'mish':
+        return x * torch.tanh(torch.log1p(torch.exp(x)))
     raise ValueError(act)
 
 
@@ -370,6 +383,17 @@ def run(torch, layers, x, keras3, weights=None, rng=None, raw255=False):
             else:
                 y = nhwc(F.interpolate(nchw(a), scale_factor=tuple(sz), mode='bilinear',
                                        align_corners=False))
+        elif cls in ('Maximum', 'Minimum'):
+            r = max(t.dim() for t in ins)
+            ins = list(ins)
+            for i, t in enumerate(ins):
+                while t.dim() < r:
+                    t = t.unsqueeze(1)
+                ins[i] = t
+            st = torch.stack(torch.broadcast_tensors(*ins))
+            y = st.amax(0) if cls == 'Maximum' else st.amin(0)
+        elif cls == 'Permute':
+            y = a.permute(0, *cfg['dims'])
         elif cls in ('Add', 'Subtract', 'Multiply', 'Average'):
             r = max(t.dim() for t in ins)
             ins = list(ins)
@@ -712,7 +736,7 @@ def cmd_bad(base):
     # an unknown layer class; a merge whose inputs do not broadcast; an
     # interpolation and an output_padding Keras has but we do not read
     unk = [inp(), conv('pre', 'image', 4), conv('pre2', 'image', 4),
-           L('Maximum', 'max_a', ['pre', 'pre2'])] + head('max_a')
+           L('Dot', 'dot_a', ['pre', 'pre2'], axes=-1)] + head('dot_a')
     bc = [inp(), conv('pre', 'image', 4), conv('pre2', 'image', 3),
           L('Add', 'add_a', ['pre', 'pre2'])] + head('add_a')
     cub = iso(L('UpSampling2D', 'up', ['pre'], size=[2, 2], data_format='channels_last',

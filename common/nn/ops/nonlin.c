@@ -1,8 +1,9 @@
 /* Pointwise nonlinearities of today's CNNs: HardSigmoid, HardSwish, SiLU,
- * GELU, Elu, PRelu, Softplus (LogSoftmax is with Softmax in ops/activ.c).
+ * GELU, Elu, Selu, Mish, PRelu, Softplus (LogSoftmax is with Softmax in
+ * ops/activ.c).
  *
  * Backward rules (docs/model-format.md, cnn-saliency(1)): the rectifier-like
- * ones (HardSwish, SiLU, GELU, Elu, PRelu, Softplus) follow the ReLU
+ * ones (HardSwish, SiLU, GELU, Elu, Selu, Mish, PRelu, Softplus) follow the ReLU
  * family's rule with their own true derivative f'(x) (op_rule_grad):
  *   standard   g f'(x)
  *   guided     g f'(x) where g > 0, else 0
@@ -17,6 +18,9 @@
  *   SiLU         x s(x), s the logistic; f' = s (1 + x (1 - s))
  *   GELU         x Phi(x) = x (1 + erf(x / sqrt 2)) / 2; f' = Phi + x phi
  *   Elu          x (x > 0), alpha (e^x - 1); f' = 1, alpha e^x
+ *   Selu         beta times Elu (ONNX's gamma; defaults alpha 1.6732632,
+ *                beta 1.0507010, Keras' and PyTorch's); f' = beta, beta alpha e^x
+ *   Mish         x tanh(sp), sp = softplus(x); f' = tanh(sp) + x s(x) (1 - tanh(sp)^2)
  *   PRelu        x (x > 0), slope[c] x; f' = 1, slope[c]
  *   Softplus     log(1 + e^x); f' = s(x)
  * The loops are over whole batches, split over the OpenMP threads when
@@ -134,6 +138,27 @@ static inline float softplus_d(float x, float y, const pw_par *p)
     return sigm(x);
 }
 
+static inline float selu_f(float x, const pw_par *p)
+{
+    return p->beta * (x > 0 ? x : p->alpha * expm1f(x));
+}
+static inline float selu_d(float x, float y, const pw_par *p)
+{
+    (void)y;
+    return p->beta * (x > 0 ? 1.0f : p->alpha * vexpf(x));
+}
+
+static inline float mish_f(float x, const pw_par *p)
+{
+    return x * tanhf(softplus_f(x, p));
+}
+static inline float mish_d(float x, float y, const pw_par *p)
+{
+    (void)y;
+    float t = tanhf(softplus_f(x, p));
+    return t + x * sigm(x) * (1.0f - t * t);
+}
+
 /* forward and backward of a pointwise op; RULED: the backward follows the
  * rule (rectifiers), else the true gradient under every rule (gates). */
 #define POINTWISE(NAME, RULED)                                                               \
@@ -176,6 +201,10 @@ static inline float softplus_d(float x, float y, const pw_par *p)
 #define elu_beta 0.0
 #define softplus_alpha 0.0
 #define softplus_beta 0.0
+#define selu_alpha 1.6732632423543772
+#define selu_beta 1.0507009873554805
+#define mish_alpha 0.0
+#define mish_beta 0.0
 
 POINTWISE(hsig, 0)
 POINTWISE(hswish, 1)
@@ -183,9 +212,12 @@ POINTWISE(silu, 1)
 POINTWISE(gelu, 1)
 POINTWISE(elu, 1)
 POINTWISE(softplus, 1)
+POINTWISE(selu, 1)
+POINTWISE(mish, 1)
 
 static const op_attr_spec hsig_attrs[] = { { "alpha", 1, 1 }, { "beta", 1, 1 }, { NULL, 0, 0 } };
 static const op_attr_spec elu_attrs[] = { { "alpha", 1, 1 }, { NULL, 0, 0 } };
+static const op_attr_spec selu_attrs[] = { { "alpha", 1, 1 }, { "beta", 1, 1 }, { NULL, 0, 0 } };
 
 const struct op_def op_hardsigmoid = { "HardSigmoid", 1, 1, hsig_attrs, no_weights, op_same_prepare,
                                        hsig_forward, hsig_backward };
@@ -268,3 +300,7 @@ static void prelu_backward(const node *nd, const op_io *io)
 
 const struct op_def op_prelu = { "PRelu", 1, 1, no_attrs, prelu_weights, prelu_prepare,
                                  prelu_forward, prelu_backward };
+const struct op_def op_selu = { "Selu", 1, 1, selu_attrs, no_weights, op_same_prepare, selu_forward,
+                                selu_backward };
+const struct op_def op_mish = { "Mish", 1, 1, no_attrs, no_weights, op_same_prepare, mish_forward,
+                                mish_backward };

@@ -13,6 +13,7 @@ static const struct op_def *const registry[] = {
     &op_convtranspose,
     &op_hardsigmoid, &op_hardswish, &op_silu, &op_gelu, &op_elu, &op_prelu, &op_softplus,
     &op_logsoftmax, &op_sub, &op_mul, &op_div, &op_globalmaxpool, &op_mean, &op_max, &op_min,
+    &op_selu, &op_mish,
 };
 #define NOPS ((int)(sizeof registry / sizeof registry[0]))
 

@@ -3071,7 +3071,6 @@ static void op_selu(onnx_ctx *x)
     node_set1(nd, AT_ALPHA, a);
     node_set1(nd, AT_BETA, gm);
 }
-static void f_mish(onnx_ctx *x) { op_unary(x, OP_MISH, 0); }
 
 static void op_gelu(onnx_ctx *x)
 {
@@ -3213,7 +3212,7 @@ static const onnx_op onnx_ops[] = {
     { "HardSigmoid", op_hardsigmoid }, { "HardSwish", f_hardswish }, { "Elu", op_elu },
     { "PRelu", op_prelu }, { "Softplus", f_softplus }, { "Gelu", op_gelu },
     { "LogSoftmax", f_logsoftmax }, { "ReduceMax", f_reducemax }, { "GlobalMaxPool", op_gmp },
-    { "Selu", op_selu }, { "Mish", f_mish },
+    { "Selu", op_selu },
 };
 
 static const char *supported_list(void)

@@ -6,7 +6,7 @@
 # SAME_UPPER / SAME_LOWER (grouped too); Sum of three and four computed
 # tensors; Mean, Max and Min of two to four computed tensors broadcast along
 # C, H and W, and Max/Min of tied inputs (each of t tied inputs gets 1/t of
-# the gradient, PyTorch's rule); Resize cubic as PyTorch exports bicubic F.interpolate (scale 2,
+# the gradient, PyTorch's rule); Selu; Resize cubic as PyTorch exports bicubic F.interpolate (scale 2,
 # sizes up and down, align_corners both ways). Bad input: one line naming node, op and opset; no output file.
 . "$(dirname "$0")/../lib.sh"
 REF=$TOP/tests/ref/onnx_ops_ref.py

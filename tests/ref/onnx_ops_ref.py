@@ -19,7 +19,8 @@ SAME_UPPER and NOTSET, at the end under SAME_LOWER; the bias is added last.
 Sum of three computed tensors: the sum of three convolutions. Mean, Max and
 Min of two to four computed tensors broadcast along C, H and W (against
 PyTorch's mean, amax and amin over the broadcast stack), and Max and Min
-where inputs tie (the gradient shared evenly, as PyTorch). Resize cubic
+where inputs tie (the gradient shared evenly, as PyTorch). Selu (given
+attributes and the defaults, against F.selu). Resize cubic
 as PyTorch exports F.interpolate(mode='bicubic') (up, down, align_corners
 both ways): PyTorch's own bicubic.
 """
@@ -132,6 +133,18 @@ def ties_case(op, n):
     return nodes, inits, 3, (5, 4), ref
 
 
+def unary_case(op, f, **attrs):
+    """op after a convolution (inputs of both signs)."""
+    rng = np.random.default_rng(len(op))
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32) / 2
+    nodes = [helper.make_node('Conv', ['x', 'w'], ['c'], name='conv', pads=[1, 1, 1, 1]),
+             helper.make_node(op, ['c'], ['y'], name=op.lower(), **attrs)]
+
+    def ref(x):
+        return f(F.conv2d(x, torch.from_numpy(w).double(), padding=1))
+    return nodes, [numpy_helper.from_array(w, 'w')], 3, (5, 6), ref
+
+
 def bicubic_case(size=None, scale=None, align=False, hw=(6, 7), opset=13):
     """F.interpolate(mode='bicubic') as torch.onnx.export writes it (Resize
     cubic, cubic_coeff_a -0.75); the reference is PyTorch's own bicubic."""
@@ -169,6 +182,9 @@ CASES = {
     'max4_broadcast': lambda: variadic_case('Max', 4),
     'min4_broadcast': lambda: variadic_case('Min', 4),
     'min2_se': lambda: variadic_case('Min', 2),
+    'selu': lambda: unary_case('Selu', lambda c: 1.2 * torch.where(c > 0, c, 1.5 * torch.expm1(c)),
+                               alpha=1.5, gamma=1.2),
+    'selu_defaults': lambda: unary_case('Selu', F.selu),
     'max3_ties': lambda: ties_case('Max', 3),
     'min2_ties': lambda: ties_case('Min', 2),
 }

@@ -203,7 +203,12 @@ static model *net_modern(void)
     add_w(n, &r, "weight", 4, 1, 4, 1, 1, 0.5, 0);
     model_add(m, "sub", "Sub", "se,c2");
     model_add(m, "q", "Div", "prelu,sp");
-    model_add(m, "sum", "Add", "sub,q,elu");
+    model_add(m, "selu", "Selu", "c1");
+    model_add(m, "mish", "Mish", "c1");
+    model_add(m, "mean", "Mean", "selu,gap");   /* 4x5x6 with 4x1x1 */
+    model_add(m, "mx", "Max", "mish,hsig,mean");
+    model_add(m, "mn", "Min", "mx,sp");
+    model_add(m, "sum", "Add", "sub,q,elu,mn");
     model_add(m, "gmp", "GlobalMaxPool", "sum");
     n = model_add(m, "fc", "Dense", "gmp");
     add_w(n, &r, "weight", 2, 3, 4, 0, 0, 0.5, 0);

@@ -322,7 +322,7 @@ def check_one(torch, d, layer, say):
         err = per_image(read(os.path.join(d, rule + '.h5'), 'attr'), ref)
         say(err <= RTOL, 'input gradient' if rule == 'gradient' else 'guided backprop',
             'error %.2g of max |value| %.3g (decisions ours: %s)'
-            % (err, np.abs(ref).max(), ', '.join('%d %s' % (len(v), k) for k, v in dec.items() if v)))
+            % (err, np.abs(ref).max(), ', '.join('%d %s' % (len(v), k) for k, v in dec.items() if v) or 'none'))
     # Grad-CAM on the named module: weights the mean of dS/dA over H, W
     # (decisions ours). The map sums K weighted channels of A and cancels
     # (2048 of them in resnet50's layer4): A's float32 rounding, which the

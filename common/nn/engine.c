@@ -54,8 +54,15 @@ struct engine {
     float **slot;
     int nslot;
     char *kept;
-    char *fuse;                /* 1: Conv that applies the next node's ReLU; 2: that ReLU */
+    /* Fused epilogues: fuse[c] of a Conv, FUSE_RELU and/or FUSE_ADD (it
+     * applies the ReLU or the residual Add after it in its store); of the
+     * nodes it applies, FUSE_DONE. host[i]: the Conv that does node i's
+     * work; add[c]: the Add fused into Conv c. */
+    char *fuse;
+    int *host, *add;
 };
+
+enum { FUSE_RELU = 1, FUSE_DONE = 2, FUSE_ADD = 4 };
 
 static tensor *batch_tensor(int64_t n, const int64_t *shape)
 {
@@ -112,9 +119,24 @@ engine *engine_new(model *m, int max_batch, int training, uint64_t seed)
     return e;
 }
 
+/* Whether node j's value is seen by node i alone, right after it is made:
+ * j not kept, i its last reader and no node between reads it. */
+static int only_reader(const engine *e, int j, int i, const int *last)
+{
+    const model *m = e->m;
+    if (e->kept[j] || last[j] != i)
+        return 0;
+    for (int t = j + 1; t < i; t++)
+        for (int k = 0; k < m->nodes[t].nin; k++)
+            if (m->nodes[t].in[k] == j)
+                return 0;
+    return 1;
+}
+
 /* Node i's input when i is a ReLU that a forward-only engine can fuse into
- * the Conv before it (the Conv's only reader, the Conv not kept, so no one
- * sees its value before the ReLU), else -1. last: each node's last reader. */
+ * the Conv before it, or into the Conv whose store does the Add before it
+ * (the input's only reader, so no one sees its value before the ReLU),
+ * else -1. last: each node's last reader. CNN_FUSE_RELU=0: never. */
 static int fusable_relu(const engine *e, int i, const int *last)
 {
     const model *m = e->m;
@@ -123,13 +145,31 @@ static int fusable_relu(const engine *e, int i, const int *last)
     if ((env && !strcmp(env, "0")) || strcmp(nd->def->name, "ReLU") || nd->nin != 1 ||
         nd->in[0] < 0)
         return -1;
-    int c = nd->in[0];
-    if (strcmp(m->nodes[c].def->name, "Conv") || e->kept[c] || last[c] != i)
+    int j = nd->in[0];
+    int conv = !strcmp(m->nodes[j].def->name, "Conv") && !e->fuse[j];
+    if (!conv && !(e->fuse[j] == FUSE_DONE && e->fuse[e->host[j]] == FUSE_ADD))
         return -1;
-    for (int j = c + 1; j < i; j++)
-        for (int k = 0; k < m->nodes[j].nin; k++)
-            if (m->nodes[j].in[k] == c)
-                return -1;
+    return only_reader(e, j, i, last) ? j : -1;
+}
+
+/* The Conv input of Add i that a forward-only engine can fuse it into (the
+ * Conv's store adds the other input, r): same shapes, r made before the
+ * Conv (of two Convs the later one), the Conv's value seen by the Add
+ * alone; else -1. CNN_FUSE_ADD=0: never. */
+static int fusable_add(const engine *e, int i, const int *last)
+{
+    const model *m = e->m;
+    const node *nd = &m->nodes[i];
+    const char *env = getenv("CNN_FUSE_ADD");
+    if ((env && !strcmp(env, "0")) || strcmp(nd->def->name, "Add") || nd->nin != 2 ||
+        nd->in[0] < 0 || nd->in[1] < 0 || nd->in[0] == nd->in[1])
+        return -1;
+    for (int k = 0; k < 2; k++)
+        if (memcmp(m->nodes[nd->in[k]].shape, nd->shape, sizeof nd->shape))
+            return -1;
+    int c = nd->in[0] > nd->in[1] ? nd->in[0] : nd->in[1];
+    if (strcmp(m->nodes[c].def->name, "Conv") || e->fuse[c] || !only_reader(e, c, i, last))
+        return -1;
     return c;
 }
 
@@ -161,16 +201,26 @@ void engine_forward_only(engine *e, const int *keep, int nkeep)
      * buffer k holds now, -1 free. */
     e->slot = xcalloc((size_t)m->n, sizeof *e->slot);
     e->fuse = xcalloc((size_t)m->n, 1);
+    e->host = xcalloc((size_t)m->n, sizeof *e->host);
+    e->add = xcalloc((size_t)m->n, sizeof *e->add);
     for (int i = 0; i < m->n; i++) {
         const tensor *t = e->act[i];
-        int c = fusable_relu(e, i, last);
-        if (c >= 0) {
-            /* The Conv's store applies this ReLU; both share a buffer. */
+        int j = fusable_relu(e, i, last), c = j;
+        if (j < 0)
+            j = c = fusable_add(e, i, last);
+        if (j >= 0) {
+            /* The Conv's store applies this ReLU or Add; the node shares
+             * the buffer of its input j (the Conv or its fused Add). */
+            c = e->fuse[j] == FUSE_DONE ? e->host[j] : j;
             for (int k = 0; k < e->nslot; k++)
-                if (owner[k] == c)
+                if (owner[k] == j)
                     owner[k] = i;
-            e->act[i]->data = e->act[c]->data;
-            e->fuse[c] = 1, e->fuse[i] = 2;
+            e->act[i]->data = e->act[j]->data;
+            if (!strcmp(m->nodes[i].def->name, "Add"))
+                e->fuse[c] |= FUSE_ADD, e->add[c] = i;
+            else
+                e->fuse[c] |= FUSE_RELU;
+            e->fuse[i] = FUSE_DONE, e->host[i] = c;
             continue;
         }
         size_t need = (size_t)(e->max_batch * t->dims[1] * t->dims[2] * t->dims[3]), best = 0;
@@ -232,6 +282,8 @@ void engine_free(engine *e)
     free(e->slot);
     free(e->kept);
     free(e->fuse);
+    free(e->host);
+    free(e->add);
     free(e);
 }
 
@@ -307,8 +359,17 @@ static void forward_node(engine *e, int i)
     io.ws = e->ws;
     io.training = e->training;
     io.rng = &e->rng;
-    io.relu = e->fuse && e->fuse[i] == 1;
-    if (!e->fuse || e->fuse[i] != 2)   /* a fused ReLU: done in its Conv's store */
+    int f = e->fuse ? e->fuse[i] : 0;
+    /* A Conv with fused nodes the forward does not reach (forward_upto)
+     * runs plain: its residual may not be computed. */
+    if ((f & FUSE_ADD) && !e->mark[e->add[i]])
+        f = 0;
+    if (f & FUSE_ADD) {
+        const node *a = &e->m->nodes[e->add[i]];
+        io.res = e->act[a->in[0] == i ? a->in[1] : a->in[0]]->data;
+    }
+    io.relu = f & FUSE_RELU;
+    if (f != FUSE_DONE)   /* a fused ReLU or Add: done in its Conv's store */
         nd->def->forward(nd, &io);
     e->valid[i] = 1;
 }

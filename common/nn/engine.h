@@ -31,8 +31,10 @@ void engine_free(engine *e);
  * nodes that keep[0..nkeep-1] does not name (the last node is always kept)
  * share buffers once no later node reads them, so a forward holds about
  * the weights and the few activations alive at once instead of every
- * node's. engine_act of a node not kept dies. Call before the first
- * forward. */
+ * node's. A Conv applies in its store the ReLU, or the residual Add (and
+ * the ReLU after that), that alone reads its value, rounded as the ops
+ * would (the output is byte-identical to an ordinary engine's). engine_act
+ * of a node not kept dies. Call before the first forward. */
 void engine_forward_only(engine *e, const int *keep, int nkeep);
 void engine_set_training(engine *e, int training);
 

@@ -71,6 +71,10 @@ typedef struct op_io {
     rng *rng;                        /* training randomness */
     int relu;                        /* forward: the engine fused the ReLU that
                                         follows into this op (Conv only) */
+    const float *res;                /* forward, or NULL: the engine fused the
+                                        Add that follows (Conv only): y = conv
+                                        + res (n x node->shape), then the ReLU
+                                        when relu, rounded as the ops would */
 } op_io;
 
 struct op_def {

@@ -86,10 +86,15 @@ if [ -n "$grad" ]; then
     awk -F'\t' '
       FILENAME ~ /torch$/ { pt[$1] = $2; next }
       BEGIN { printf "%-30s %10s %10s %9s\n", "backward ms, batch 1", "cnntools", "pytorch", "speedup" }
-      $1 ~ /_ms$/ { p = ($1 in pt) ? pt[$1] : "-"
+      $1 ~ /_ms$/ && $1 !~ /_cpu_ms$/ { p = ($1 in pt) ? pt[$1] : "-"
         printf "%-30s %10s %10s %9s\n", $1, $2, p, (p > 0 && $2 > 0) ? sprintf("%.2fx", p / $2) : "-" }' \
         "$T/torch" "$T/ours"
 fi
+echo
+# cnntools' CPU time per image (all threads) in the same runs: on a loaded
+# machine the steadier figure for before/after comparisons.
+awk -F'\t' 'BEGIN { printf "%-30s %10s\n", "forward CPU ms per image", "cnntools" }
+  $1 ~ /_cpu_ms$/ { printf "%-30s %10s\n", $1, $2 }' "$T/ours"
 echo
 awk -F'\t' '{ printf "%-30s %10s\n", $1, $2 }' "$T/peak"
 # One photo, whole command with model load, against ONNX Runtime's session

@@ -807,18 +807,71 @@ static model *net_fused(void)
     return m;
 }
 
+/* A Conv with bias and its weights. */
+static node *conv_node(model *m, rng *r, const char *name, const char *in, int64_t co, int64_t ci,
+                       int64_t k, int64_t pad, int64_t dil, int64_t groups)
+{
+    node *n = model_add(m, name, "Conv", in);
+    double p[1] = { (double)pad }, d[1] = { (double)dil };
+    node_set(n, "pad", 1, p);
+    node_set(n, "dilation", 1, d);
+    if (groups > 1)
+        node_set1(n, "groups", groups);
+    add_w(n, r, "weight", 4, co, ci / groups, k, k, 0.3, 0);
+    add_w(n, r, "bias", 1, co, 0, 0, 0, 0.2, 0);
+    return n;
+}
+
+/* Conv -> Add (-> ReLU) chains a forward-only engine fuses (the residual
+ * added, then the ReLU, in the Conv's store), on each of the Conv's paths:
+ * the packed GEMM 1x1 read in place, Winograd, depthwise, the packed GEMM
+ * over two K blocks (3x3 dilated, 32 channels: K = 288), OpenBLAS (8
+ * output channels); the Conv as the Add's first and second input, an Add
+ * of two Convs (the later one takes it), with and without the ReLU. */
+static model *net_residual(void)
+{
+    rng r;
+    rng_seed(&r, 23);
+    model *m = model_new(16, 20, 20);
+    conv_node(m, &r, "c0", "input", 24, 16, 3, 1, 1, 1);
+    model_add(m, "r0", "ReLU", NULL);
+    conv_node(m, &r, "c1", "r0", 24, 24, 1, 0, 1, 1);
+    model_add(m, "a1", "Add", "r0,c1");
+    model_add(m, "r1", "ReLU", NULL);
+    conv_node(m, &r, "c2", "r1", 24, 24, 3, 1, 1, 1);
+    model_add(m, "a2", "Add", "c2,r1");
+    conv_node(m, &r, "c3", "a2", 24, 24, 3, 1, 1, 24);
+    model_add(m, "a3", "Add", "c3,a2");
+    model_add(m, "r3", "ReLU", NULL);
+    conv_node(m, &r, "c4", "r3", 32, 24, 3, 1, 1, 1);
+    conv_node(m, &r, "c5", "c4", 32, 32, 3, 2, 2, 1);
+    model_add(m, "a5", "Add", "c4,c5");
+    model_add(m, "r5", "ReLU", NULL);
+    conv_node(m, &r, "c6", "r5", 8, 32, 1, 0, 1, 1);
+    conv_node(m, &r, "c7", "r5", 8, 32, 1, 0, 1, 1);
+    model_add(m, "a7", "Add", "c6,c7");
+    model_add(m, "gap", "GlobalAvgPool", NULL);
+    char err[256];
+    if (model_prepare(m, err, sizeof err))
+        fail_msg("%s", err);
+    return m;
+}
+
 /* engine_forward_only: the same output and kept node, bit for bit, as an
  * ordinary engine, on nets with branches and joins (a buffer handed on
  * before its last reader has run changes the output) and with fused
- * Conv -> ReLU pairs (net_fused; its kept node is a fused ReLU), twice in
- * a row with different batches. */
+ * Conv -> ReLU pairs (net_fused; its kept node is a fused ReLU) and
+ * Conv -> Add -> ReLU chains (net_residual; its kept node a fused Add,
+ * which keeps the ReLU after it apart), twice in a row with different
+ * batches. */
 static void test_forward_only(void **state)
 {
     (void)state;
-    model *(*nets[])(void) = { net_chain, net_dag, net_views, net_modern, net_fused };
+    model *(*nets[])(void) = { net_chain, net_dag, net_views, net_modern, net_fused,
+                               net_residual };
     for (size_t k = 0; k < sizeof nets / sizeof *nets; k++) {
         model *m = nets[k]();
-        int keep = k == 4 ? 3 : 1 + (int)k % 2, last = m->n - 1;
+        int keep = k == 5 ? 8 : k == 4 ? 3 : 1 + (int)k % 2, last = m->n - 1;
         engine *a = engine_new(m, 3, 0, 0), *b = engine_new(m, 3, 0, 0);
         engine_forward_only(b, &keep, 1);
         for (int round = 0; round < 2; round++) {

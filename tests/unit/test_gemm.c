@@ -5,7 +5,10 @@
  * several K blocks, bias, accumulation, B packed and B row-major
  * (pk_gemm_ld), A packed panel by panel as it is used (pk_gemm_raw), split
  * by columns (more columns than rows) and by rows (more rows than
- * columns), one thread and two. The panels are 12 x 32 with AVX-512 and
+ * columns), one thread and two; the fused residual Add (R) and ReLU of
+ * pk_gemm_ld and pk_gemm_raw, to 1e-5 of the double loops and bit for bit
+ * against the product stored and then added and rectified (as the Add
+ * and ReLU ops would), R's columns past n never read. The panels are 12 x 32 with AVX-512 and
  * 6 x 16 with AVX2 (the x86-64-v3 build runs this test too): the sizes
  * below leave tails of both. Without either the kernel is not compiled in
  * and the test says so. */
@@ -67,8 +70,12 @@ static void test_pack_a(void **state)
 static void check_gemm(int64_t M, int64_t K, int64_t n, int bias, int acc, int par, int threads)
 {
     int relu = (int)(n + K) % 2;   /* pk_gemm_ld's and pk_gemm_raw's fused ReLU */
+    int res = (int)(n + M) % 3 != 0;   /* and residual Add */
     int64_t ldc = n + 3, ps = K * PK_NR, np = (n + PK_NR - 1) / PK_NR;
     float *A = rnd(M * K), *B = rnd(K * n), *b = rnd(M), *C = rnd(M * ldc);
+    float *Rs = rnd(M * ldc), *C4 = malloc((size_t)(M * ldc + 1) * sizeof *C4);
+    for (int64_t i = 0; i < M * ldc; i++)
+        Rs[i] = i % ldc < n ? Rs[i] : NAN;   /* past n: never read */
     float *Ap = malloc(pk_a_size(M, K) * sizeof *Ap), *Bp = malloc((size_t)(np * ps) * sizeof *Bp);
     double *want = malloc((size_t)(M * ldc) * sizeof *want);
     for (int64_t i = 0; i < M; i++)
@@ -100,27 +107,41 @@ static void check_gemm(int64_t M, int64_t K, int64_t n, int bias, int acc, int p
         for (int64_t j = 0; j < ldb; j++)
             Br[k * ldb + j] = j < n ? B[k * n + j] : NAN;
     for (int64_t i = 0; i < M * ldc; i++)
-        C2[i] = C3[i] = C[i];
+        C2[i] = C3[i] = C4[i] = C[i];
     pk_gemm(Ap, M, K, Bp, ps, n, C, ldc, bias ? b : NULL, acc, par);
-    pk_gemm_ld(Ap, M, K, Br, PK_NR, ldb, n, C2, ldc, bias ? b : NULL, acc, par, relu);
-    pk_gemm_raw(Ar, K + 2, M, K, Bp, ps, PK_NR, n, C3, ldc, bias ? b : NULL, acc, par, relu);
+    const float *Rv = res ? Rs : NULL;
+    pk_gemm_ld(Ap, M, K, Br, PK_NR, ldb, n, C2, ldc, bias ? b : NULL, acc, par, Rv, relu);
+    pk_gemm_raw(Ar, K + 2, M, K, Bp, ps, PK_NR, n, C3, ldc, bias ? b : NULL, acc, par, Rv, relu);
+    /* The ops one after the other: the product stored, + R, ReLU. */
+    pk_gemm_raw(Ar, K + 2, M, K, Bp, ps, PK_NR, n, C4, ldc, bias ? b : NULL, acc, par, NULL, 0);
+    for (int64_t i = 0; i < M * ldc; i++)
+        if (i % ldc < n) {
+            float v = res ? C4[i] + Rs[i] : C4[i];
+            C4[i] = !relu || v > 0 || v != v ? v : 0.0f;
+        }
+    for (int64_t i = 0; i < M * ldc; i++)
+        if (C2[i] != C4[i] || C3[i] != C4[i])
+            fail_msg("fused Add/ReLU M%lld K%lld n%lld res%d relu%d: element %lld is %.9g / %.9g, "
+                     "not %.9g as the ops one after the other", (long long)M, (long long)K,
+                     (long long)n, res, relu, (long long)i, C2[i], C3[i], C4[i]);
     static const char *const names[] = { "pk_gemm", "pk_gemm_ld", "pk_gemm_raw" };
     for (int v = 0; v < 3; v++) {
         const float *Cv = v == 2 ? C3 : v ? C2 : C;
         double d = 0, scale = 1e-30;
         for (int64_t i = 0; i < M * ldc; i++) {
-            double w = v && relu && i % ldc < n && !(want[i] > 0) ? 0 : want[i];
+            double w = want[i] + (v && res && i % ldc < n ? Rs[i] : 0);
+            w = v && relu && i % ldc < n && !(w > 0) ? 0 : w;
             if (!(fabs(Cv[i] - w) <= d))
                 d = isnan(Cv[i]) ? INFINITY : fabs(Cv[i] - w);
             scale = fabs(w) > scale ? fabs(w) : scale;
         }
         if (!(d <= 1e-5 * scale))
-            fail_msg("%s M%lld K%lld n%lld bias%d acc%d par%d t%d relu%d: %g of %g",
+            fail_msg("%s M%lld K%lld n%lld bias%d acc%d par%d t%d relu%d res%d: %g of %g",
                      names[v], (long long)M, (long long)K, (long long)n,
-                     bias, acc, par, threads, v ? relu : 0, d, scale);
+                     bias, acc, par, threads, v ? relu : 0, v ? res : 0, d, scale);
     }
     free(A), free(B), free(b), free(C), free(Ap), free(Bp), free(want), free(Br), free(C2);
-    free(C3), free(Ar);
+    free(C3), free(Ar), free(Rs), free(C4);
 }
 
 static void test_gemm_tails(void **state)

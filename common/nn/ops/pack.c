@@ -231,10 +231,12 @@ int pk_wanted(int64_t M, int64_t K)
 /* One PK_MR x PK_NR tile: C[0..mr) x [0..nr) (=|+=) A B over kc (row k of
  * B at B + k * ldb: PK_NR in a packed panel, the row stride of a
  * row-major B; columns past nr are not read); load: add C's values, bias:
- * add bias[i] to row i; relu: max(0, .) of the sum stored (the last K
- * block's call only). */
+ * add bias[i] to row i; R: add R's values (row stride ldc), then relu:
+ * max(0, .) of the sum stored (R and relu: the last K block's call only).
+ * In that order, so that a fused Add and ReLU round as the ops do. */
 static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ldb, float *C,
-                          int64_t ldc, int mr, int nr, int load, const float *bias, int relu)
+                          int64_t ldc, int mr, int nr, int load, const float *bias,
+                          const float *R, int relu)
 {
     __m512 c0[PK_MR], c1[PK_MR];
     __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
@@ -274,6 +276,10 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
             v0 = _mm512_add_ps(v0, bb);
             v1 = _mm512_add_ps(v1, bb);
         }
+        if (R) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, R + i * ldc));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, R + i * ldc + 16));
+        }
         if (relu) { /* x > 0 or NaN: x, else +0 (as the ReLU op) */
             v0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v0, _mm512_setzero_ps(), _CMP_NLE_UQ), v0);
             v1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v1, _mm512_setzero_ps(), _CMP_NLE_UQ), v1);
@@ -296,7 +302,8 @@ static inline __m256i mask8(int n)
  * with plain loads and stores, a partial one (the last of a row of
  * panels) through lane masks so that a row-major B is not read past nr. */
 static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ldb, float *C,
-                          int64_t ldc, int mr, int nr, int load, const float *bias, int relu)
+                          int64_t ldc, int mr, int nr, int load, const float *bias,
+                          const float *R, int relu)
 {
     __m256 c0[PK_MR], c1[PK_MR];
 #pragma GCC unroll 6
@@ -347,6 +354,11 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
             v0 = _mm256_add_ps(v0, bb);
             v1 = _mm256_add_ps(v1, bb);
         }
+        if (R) {
+            const float *r = R + i * ldc;
+            v0 = _mm256_add_ps(v0, full ? _mm256_loadu_ps(r) : _mm256_maskload_ps(r, m0));
+            v1 = _mm256_add_ps(v1, full ? _mm256_loadu_ps(r + 8) : _mm256_maskload_ps(r + 8, m1));
+        }
         if (relu) { /* x > 0 or NaN: x, else +0 (as the ReLU op) */
             v0 = _mm256_and_ps(v0, _mm256_cmp_ps(v0, _mm256_setzero_ps(), _CMP_NLE_UQ));
             v1 = _mm256_and_ps(v1, _mm256_cmp_ps(v1, _mm256_setzero_ps(), _CMP_NLE_UQ));
@@ -378,7 +390,8 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
  * it adds onto tiles only it wrote. */
 static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, int64_t K,
                       const float *Bp, int64_t bstride, int64_t ldb, int64_t n, float *C,
-                      int64_t ldc, const float *bias, int accumulate, int par, int relu)
+                      int64_t ldc, const float *bias, int accumulate, int par, const float *R,
+                      int relu)
 {
     int64_t np = (n + PK_NR - 1) / PK_NR, nm = (M + PK_MR - 1) / PK_MR;
     if (K == 0) {
@@ -386,6 +399,7 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < n; j++) {
                 float v = (accumulate ? C[i * ldc + j] : 0) + (bias ? bias[i] : 0);
+                v = R ? v + R[i * ldc + j] : v;
                 C[i * ldc + j] = !relu || v > 0 || v != v ? v : 0.0f;
             }
         return;
@@ -396,6 +410,7 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
         int64_t kc = K - k0 < PK_KC ? K - k0 : PK_KC;
         const float *Ak = Ap ? Ap + k0 * nm * PK_MR : NULL;
         int load = k0 > 0 || accumulate, last = relu && k0 + kc >= K;
+        const float *Rk = k0 + kc >= K ? R : NULL;
         if (bym) {
             /* This thread's panels a0..a1-1 (the same in every K block),
              * PK_GA at a time: each panel of B, read from L2, serves the
@@ -418,7 +433,8 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
                         int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
                         kernel(kc, pa + (a - ga) * PK_MR * kc, Bp + p * bstride + k0 * ldb, ldb,
                                C + i0 * ldc + p * PK_NR, ldc, mr, nr, load,
-                               k0 == 0 && bias ? bias + i0 : NULL, last);
+                               k0 == 0 && bias ? bias + i0 : NULL,
+                               Rk ? Rk + i0 * ldc + p * PK_NR : NULL, last);
                     }
                 }
             }
@@ -430,7 +446,8 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
                 for (int64_t i0 = 0; i0 < M; i0 += PK_MR) {
                     int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
                     kernel(kc, Ak + i0 * kc, B, ldb, C + i0 * ldc + p * PK_NR, ldc, mr, nr, load,
-                           k0 == 0 && bias ? bias + i0 : NULL, last);
+                           k0 == 0 && bias ? bias + i0 : NULL,
+                           Rk ? Rk + i0 * ldc + p * PK_NR : NULL, last);
                 }
             }
         }
@@ -439,22 +456,22 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
 
 void pk_gemm_ld(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride,
                 int64_t ldb, int64_t n, float *C, int64_t ldc, const float *bias, int accumulate,
-                int par, int relu)
+                int par, const float *R, int relu)
 {
-    gemm_core(Ap, NULL, 0, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, par, relu);
+    gemm_core(Ap, NULL, 0, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, par, R, relu);
 }
 
 void pk_gemm_raw(const float *A, int64_t lda, int64_t M, int64_t K, const float *Bp,
                  int64_t bstride, int64_t ldb, int64_t n, float *C, int64_t ldc,
-                 const float *bias, int accumulate, int par, int relu)
+                 const float *bias, int accumulate, int par, const float *R, int relu)
 {
-    gemm_core(NULL, A, lda, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, par, relu);
+    gemm_core(NULL, A, lda, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, par, R, relu);
 }
 
 void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride, int64_t n,
              float *C, int64_t ldc, const float *bias, int accumulate, int par)
 {
-    pk_gemm_ld(Ap, M, K, Bp, bstride, PK_NR, n, C, ldc, bias, accumulate, par, 0);
+    pk_gemm_ld(Ap, M, K, Bp, bstride, PK_NR, n, C, ldc, bias, accumulate, par, NULL, 0);
 }
 
 #else /* no micro-kernel: OpenBLAS everywhere */
@@ -475,17 +492,17 @@ void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bst
 
 void pk_gemm_ld(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride,
                 int64_t ldb, int64_t n, float *C, int64_t ldc, const float *bias, int accumulate,
-                int par, int relu)
+                int par, const float *R, int relu)
 {
-    (void)ldb, (void)relu;
+    (void)ldb, (void)R, (void)relu;
     pk_gemm(Ap, M, K, Bp, bstride, n, C, ldc, bias, accumulate, par);
 }
 
 void pk_gemm_raw(const float *A, int64_t lda, int64_t M, int64_t K, const float *Bp,
                  int64_t bstride, int64_t ldb, int64_t n, float *C, int64_t ldc,
-                 const float *bias, int accumulate, int par, int relu)
+                 const float *bias, int accumulate, int par, const float *R, int relu)
 {
-    (void)A, (void)lda, (void)ldb, (void)relu;
+    (void)A, (void)lda, (void)ldb, (void)R, (void)relu;
     pk_gemm(NULL, M, K, Bp, bstride, n, C, ldc, bias, accumulate, par);
 }
 

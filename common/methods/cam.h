@@ -53,7 +53,9 @@ int cam_needs_passes(cam_kind k);
  * engine (rows of up to max_batch), the target and each image's choice,
  * the clean images x ([0,1] pixels) and their target values score
  * (Ablation-CAM's y), and a progress bar advanced by one
- * per masked pass row (may be NULL). The passes overwrite the engine's
+ * per masked pass row (may be NULL). Score-CAM's passes and Ablation-
+ * CAM's tail run in forward-only engines of their own (m, the tail's
+ * model); only Ablation-CAM's reruns use e, and overwrite its
  * activations. */
 typedef struct cam_passes {
     engine *e;

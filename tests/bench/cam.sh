@@ -54,12 +54,14 @@ ours() {
     name=$1; shift
     /usr/bin/time -f "%e %U %S" -o "$T/time" "$@" 2>"$T/err" >/dev/null || { cat "$T/err" >&2; exit 1; }
     read -r wall usr sys <"$T/time"
+    echo "ours $name: wall $wall, cpu $usr + $sys" >&2
     printf '%s\t%s\n' "$name" "$wall" >>"$T/ours.all"
     printf '%s\t%s\n' "$name" "$(echo "$usr + $sys" | bc)" >>"$T/ourscpu.all"
 }
 torch() {
     name=$1; shift
     $PY "$P" "$@" >"$T/py" || exit 1
+    echo "pytorch $name: $(tr '\t\n' '  ' <"$T/py")" >&2
     printf '%s\t%s\n' "$name" "$(awk -F'\t' '$1 == "seconds" { print $2 }' "$T/py")" >>"$T/torch.all"
     printf '%s\t%s\n' "$name" "$(awk -F'\t' '$1 == "cpu" { print $2 }' "$T/py")" >>"$T/torchcpu.all"
     printf '%s\t%s\n' "$name" "$(awk -F'\t' '$1 == "check" { print $2 }' "$T/py")" >"$T/check.$name"
@@ -97,7 +99,7 @@ for L in '$layers'.split():
 print(' '.join('%s=%.6g' % kv for kv in v.items()))")
 echo "cam: resnet50 224x224, one image, batch $batch, $thr threads, median of $rounds round(s); seconds, lower is better"
 awk -F'\t' -v cs="$cs" '
-  BEGIN { n = split(cs, kv, " "); for (j = 1; j <= n; j++) { split(kv[j], p, "="); c[p[1]] = p[2] } }
+  BEGIN { n = split(cs, kv, " "); for (j = 1; j <= n; j++) { split(kv[j], q, "="); c[q[1]] = q[2] } }
   FILENAME ~ /torchcpu$/ { pc[$1] = $2; next }
   FILENAME ~ /ourscpu$/ { oc[$1] = $2; next }
   FILENAME ~ /torch$/ { pt[$1] = $2; next }

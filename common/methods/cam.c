@@ -9,7 +9,12 @@
  * model of their own whose input is L's activation (the "tail"), and the
  * ablated copies, max_batch a pass, go through the tail alone. Otherwise
  * (a skip connection around L) the image's copies run once and then the
- * nodes after L, K / max_batch times (engine_rerun_from). */
+ * nodes after L, K / max_batch times (engine_rerun_from).
+ * Masked and ablated copies need no gradient: they go through
+ * forward-only engines (nn/engine.h: shared buffers, fused ReLUs) in
+ * chunks of cam_pass_rows rows, few enough that a chunk's activations stay
+ * in the caches (a pass of 64 rows of resnet50 streams each layer's
+ * hundreds of megabytes through memory and ran 1.5x slower per row). */
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
@@ -22,6 +27,42 @@
 int cam_needs_grad(cam_kind k) { return k <= CAM_LAYERCAM; }
 int cam_has_weights(cam_kind k) { return k != CAM_LAYERCAM && k != CAM_EIGENCAM; }
 int cam_needs_passes(cam_kind k) { return k == CAM_SCORECAM || k == CAM_ABLATIONCAM; }
+
+/* Activations one chunk of a forward-only pass may hold (see the top). */
+#define CAM_PASS_BYTES (16.0 * 1024 * 1024)
+
+int cam_pass_rows(const model *m, int max_rows)
+{
+    int64_t big = m->in_shape[0] * m->in_shape[1] * m->in_shape[2];
+    for (int i = 0; i < m->n; i++) {
+        const int64_t *sh = m->nodes[i].shape;
+        big = sh[0] * sh[1] * sh[2] > big ? sh[0] * sh[1] * sh[2] : big;
+    }
+    double r = CAM_PASS_BYTES / (4.0 * (double)(big > 0 ? big : 1));
+    return r < 1 ? 1 : r > max_rows ? max_rows : (int)r;
+}
+
+engine *cam_pass_engine(model *m, int upto, int rows)
+{
+    engine *e = engine_new(m, rows, 0, 1);
+    engine_forward_only(e, &upto, 1);
+    return e;
+}
+
+void cam_pass_values(engine *e, int rows, const tensor *xb, const target *t,
+                     const target_sel *sel, int nsel, float *val)
+{
+    int n = (int)xb->dims[0];
+    int64_t len = tensor_rowsize(xb);
+    for (int a = 0; a < n; a += rows) {
+        tensor xs = *xb;
+        xs.dims[0] = n - a < rows ? n - a : rows;
+        xs.data = xb->data + (int64_t)a * len;
+        engine_forward_upto(e, &xs, t->node);
+        target_value(t, e, (int)xs.dims[0], sel + (nsel > 1 ? a : 0), nsel > 1 ? nsel - a : 1,
+                     val + a);
+    }
+}
 
 void cam_upsample(const float *src, int64_t h, int64_t w, float *dst, int64_t H, int64_t W,
                   int align_corners)
@@ -131,15 +172,13 @@ static void ablate_rows(void *ctx, tensor *act)
     }
 }
 
-/* The nodes after `from` up to `upto` that depend on it (all its
- * descendants that are ancestors of upto) as a model whose input is from's
- * activation (identity preprocessing; weights copied), *tnode the index of
- * upto there. NULL when one of them also reads a node before from. */
-static model *tail_model(const model *m, int from, int upto, int *tnode)
+/* Marks in use (m->n entries) the nodes after `from` up to `upto` that
+ * depend on it (3; all their other ancestors 1); 1 when none of the
+ * marked also reads a node before from (the tail is a model of its own). */
+static int tail_nodes(const model *m, int from, int upto, char *use)
 {
     if (from >= upto)
-        return NULL;
-    char *use = xcalloc((size_t)m->n, 1);   /* 1 ancestor of upto, 3 also a descendant of from */
+        return 0;
     use[upto] = 1;
     for (int i = upto; i > from; i--)
         for (int k = 0; use[i] && k < m->nodes[i].nin; k++)
@@ -162,7 +201,25 @@ static model *tail_model(const model *m, int from, int upto, int *tnode)
         if (use[i] == 3 && other)
             ok = 0;
     }
-    ok = ok && use[upto] == 3;
+    return ok && use[upto] == 3;
+}
+
+int cam_has_tail(const model *m, int layer, int upto)
+{
+    char *use = xcalloc((size_t)m->n, 1);
+    int ok = tail_nodes(m, layer, upto, use);
+    free(use);
+    return ok;
+}
+
+/* The nodes after `from` up to `upto` that depend on it (all its
+ * descendants that are ancestors of upto) as a model whose input is from's
+ * activation (identity preprocessing; weights copied), *tnode the index of
+ * upto there. NULL when one of them also reads a node before from. */
+static model *tail_model(const model *m, int from, int upto, int *tnode)
+{
+    char *use = xcalloc((size_t)m->n, 1);
+    int ok = tail_nodes(m, from, upto, use);
     const node *fn = &m->nodes[from];
     model *t = ok ? model_new(fn->shape[0], fn->shape[1], fn->shape[2]) : NULL;
     for (int i = from + 1; t && i <= upto; i++) {
@@ -204,8 +261,8 @@ static void ablation_tail(model *tm, int tnode, const tensor *A, const cam_passe
 {
     int n = (int)A->dims[0];
     int64_t K = A->dims[1], hw = A->dims[2] * A->dims[3];
-    int rows = p->max_batch;
-    engine *te = engine_new(tm, rows, 0, 1);
+    int rows = p->max_batch, er = cam_pass_rows(tm, rows);
+    engine *te = cam_pass_engine(tm, tnode, er);
     target tt = *p->t;
     tt.node = tnode;
     tensor *xb = tensor_new4(rows, K, A->dims[2], A->dims[3]);
@@ -220,8 +277,7 @@ static void ablation_tail(model *tm, int tnode, const tensor *A, const cam_passe
                 memcpy(d, clean, (size_t)(K * hw) * sizeof *d);
                 memset(d + (c0 + j) * hw, 0, (size_t)hw * sizeof *d);
             }
-            engine_forward_upto(te, xb, tnode);
-            target_value(&tt, te, r, p->sel + i, 1, val);
+            cam_pass_values(te, er, xb, &tt, p->sel + i, 1, val);
             for (int j = 0; j < r; j++)
                 y[(int64_t)i * K + c0 + j] = val[j];
             progress_update(p->pg, p->pg_done + (int64_t)i * K + c0 + r);
@@ -281,7 +337,8 @@ static void score_scores(const tensor *A, int i, const cam_passes *p, double *y)
     const model *m = p->m;
     int64_t K = A->dims[1], h = A->dims[2], w = A->dims[3];
     int64_t C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2], HW = H * W;
-    int rows = p->max_batch;
+    int rows = p->max_batch, er = cam_pass_rows(p->m, rows);
+    engine *pe = cam_pass_engine(p->m, p->t->node, er);
     tensor *xb = tensor_new4(rows, C, H, W);
     float *up = xmalloc((size_t)HW * sizeof *up), *val = xmalloc((size_t)rows * sizeof *val);
     const float *xi = p->x->data + (int64_t)i * C * HW;
@@ -296,14 +353,14 @@ static void score_scores(const tensor *A, int i, const cam_passes *p, double *y)
                 up[q] = (float)((up[q] - lo) / (hi - lo + 1e-8));
             score_mask(m, xi, up, H, W, xb->data + (int64_t)j * C * HW);
         }
-        engine_forward_upto(p->e, xb, p->t->node);
-        target_value(p->t, p->e, r, p->sel + i, 1, val);
+        cam_pass_values(pe, er, xb, p->t, p->sel + i, 1, val);
         for (int j = 0; j < r; j++)
             y[c0 + j] = val[j];
         progress_update(p->pg, p->pg_done + (int64_t)i * K + c0 + r);
     }
     xb->dims[0] = rows;
     tensor_free(xb);
+    engine_free(pe);
     free(up);
     free(val);
 }

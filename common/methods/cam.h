@@ -53,11 +53,13 @@ int cam_needs_passes(cam_kind k);
  * engine (rows of up to max_batch), the target and each image's choice,
  * the clean images x ([0,1] pixels) and their target values score
  * (Ablation-CAM's y), and a progress bar advanced by one
- * per masked pass row (may be NULL). The passes overwrite the engine's
+ * per masked pass row (may be NULL). Score-CAM's passes and Ablation-
+ * CAM's tail run in forward-only engines of their own (m, the tail's
+ * model); only Ablation-CAM's reruns use e, and overwrite its
  * activations. */
 typedef struct cam_passes {
     engine *e;
-    const model *m;
+    model *m;
     const target *t;
     const target_sel *sel;
     int max_batch;
@@ -66,6 +68,23 @@ typedef struct cam_passes {
     progress *pg;
     int64_t pg_done;              /* progress units done before this call */
 } cam_passes;
+
+/* Does Ablation-CAM at node layer run the nodes after it as a model of
+ * their own (no skip connection around the layer on the way to upto)?
+ * When not, it reruns them in p->e (engine_rerun_from), which must then
+ * be an ordinary engine; else p->e may be forward-only (keeping layer). */
+int cam_has_tail(const model *m, int layer, int upto);
+
+/* Rows per forward of the masked and ablated passes: as many, up to
+ * max_rows, as keep m's largest activation of a chunk within the caches. */
+int cam_pass_rows(const model *m, int max_rows);
+/* A forward-only engine of rows rows for passes up to node upto. */
+engine *cam_pass_engine(model *m, int upto, int rows);
+/* The target's value of each row of xb (any number of rows) into val:
+ * forwards of e (rows rows at most) chunk by chunk; sel: nsel selections,
+ * one a row, or one for all (nsel 1). evaluate's copies go this way too. */
+void cam_pass_values(engine *e, int rows, const tensor *xb, const target *t,
+                     const target_sel *sel, int nsel, float *val);
 
 /* The CAMs of n images at node layer: A the clean activations (n x K x h
  * x w; a copy, not the engine's, for the two that run passes), G the

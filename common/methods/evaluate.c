@@ -9,6 +9,7 @@
 #include "base/cli.h"
 #include "base/numeric.h"
 #include "base/rng.h"
+#include "methods/cam.h"
 #include "methods/evaluate.h"
 #include "nn/engine.h"
 
@@ -18,8 +19,9 @@ struct evaluator {
     target prob;                /* t measured as a probability (curves) */
     target label;               /* sensitivity: "label", fed each image's class */
     evaluate_cfg c;
-    engine *e;
-    int cap;                    /* copies per engine pass */
+    engine *e;                  /* forward-only, er rows (cam_pass_rows) */
+    int er;
+    int cap;                    /* copies per pass (chunks of er rows) */
     int64_t C, H, W, chw;
     tensor *xb;                 /* a batch of copies */
     target_sel *sel;            /* cap selections */
@@ -180,7 +182,10 @@ evaluator *evaluate_new(model *m, const target *t, const evaluate_cfg *c, const 
         shuffled_setup(ev, file);
     if (c->metric == EVAL_SANITY)
         sanity_setup(ev, file);
-    ev->e = engine_new(m, ev->cap, 0, 1);
+    /* Only the target's node is read after a forward: a forward-only
+     * engine, fed cache-sized chunks of each pass (methods/cam.h). */
+    ev->er = cam_pass_rows(m, ev->cap);
+    ev->e = cam_pass_engine(m, t->node, ev->er);
     ev->xb = tensor_new4(ev->cap, ev->C, ev->H, ev->W);
     ev->sel = xcalloc((size_t)ev->cap, sizeof *ev->sel);
     ev->val = falloc((size_t)ev->cap);
@@ -236,8 +241,8 @@ void evaluate_pick(evaluator *ev, const tensor *x, const int32_t *labels, const 
                    int32_t *cls)
 {
     int n = (int)x->dims[0];
-    for (int a = 0; a < n; a += ev->cap) {
-        int k = n - a < ev->cap ? n - a : ev->cap;
+    for (int a = 0; a < n; a += ev->er) {
+        int k = n - a < ev->er ? n - a : ev->er;
         tensor xs = *x;
         xs.dims[0] = k;
         xs.data = x->data + (int64_t)a * ev->chw;
@@ -254,9 +259,8 @@ void evaluate_pick(evaluator *ev, const tensor *x, const int32_t *labels, const 
 static void measure_batch(evaluator *ev, const target *t, int k, int32_t cls)
 {
     ev->xb->dims[0] = k;
-    engine_forward_upto(ev->e, ev->xb, t->node);
     target_sel q = { t->node, cls, -1, -1 };
-    target_value(t, ev->e, k, &q, 1, ev->val);
+    cam_pass_values(ev->e, ev->er, ev->xb, t, &q, 1, ev->val);
     advance(ev, k);
 }
 

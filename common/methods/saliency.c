@@ -220,6 +220,12 @@ saliency *saliency_new(model *m, const target *t, const saliency_cfg *cfg, int m
         s->wacc = xcalloc((size_t)(max_batch * s->K), sizeof *s->wacc);
     }
     s->e = engine_new(m, max_batch, 0, cfg->seed);
+    /* Score-, Ablation- and Eigen-CAM need no gradient: only the layer and
+     * the target are read after a forward (Ablation-CAM's reruns need an
+     * ordinary engine when no tail model splits off, cam.h). */
+    if (s->is_cam && !cam_needs_grad(s->ck) &&
+        (s->ck != CAM_ABLATIONCAM || cam_has_tail(m, s->cfg.layer, t->node)))
+        engine_forward_only(s->e, (int[]){ s->cfg.layer, t->node }, 2);
     s->xin = tensor_new4(max_batch, s->C, s->H, s->W);
     s->base = tensor_new4(max_batch, s->C, s->H, s->W);
     s->one = tensor_new4(max_batch, s->ca, s->H, s->W);

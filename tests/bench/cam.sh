@@ -6,26 +6,31 @@
 #   scorecam:    cnn-saliency -M scorecam -l LAYER (one masked forward of
 #                the whole net per channel of LAYER)
 #   ablationcam: cnn-saliency -M ablationcam -l LAYER (one pass of the net
-#                after LAYER per channel)
+#                after LAYER per channel), for each LAYER of BENCH_CAM_LAYERS
 #   deletion, insertion: cnn-evaluate --steps STEPS on the Ablation-CAM map
+#                of the first of them
 # Times are wall and CPU seconds (user + system, all threads; the steadier
 # figure on a shared machine): ours of the whole command (the 100 MB model
-# file read included), PyTorch's of the computation alone (network built,
-# image read before).
-# Rounds alternate ours and PyTorch's; the table shows medians.
+# file read included, about 1 CPU s), PyTorch's of the computation alone
+# (network built, image read before).
+# Rounds alternate ours and PyTorch's, command by command; the table shows
+# medians.
 # Usage: tests/bench/cam.sh [THREADS]
-# Environment: BENCH_CAM_LAYER (default layer4; Score-CAM's cost grows with
-# its channels: 2048 whole forwards at layer4), BENCH_CAM_SCORE_LAYER
-# (default layer2, 512 channels), BENCH_CAM_BATCH (64), BENCH_CAM_STEPS
-# (100), BENCH_ROUNDS (1).
+# Environment: BENCH_CAM_LAYERS (default "layer3 layer4": layer3's 1024
+# maps each run layer4, the pooling and the dense layer; layer4's 2048 run
+# only the last two, so set-up dominates), BENCH_CAM_SCORE_LAYER (default
+# maxpool, 64 maps: 64 whole forwards; Score-CAM's cost grows with the
+# channels, layer2's 512 take PyTorch most of an hour here), BENCH_CAM_BATCH
+# (64), BENCH_CAM_STEPS (20), BENCH_ROUNDS (2). At the defaults one round
+# takes about 3 minutes on 2 idle cores, nearly all of it PyTorch's.
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/bench/env.sh"
 . "$TOP/tests/bench/median.sh"
 BIN=${BIN:-bin}
 case $BIN in /*) ;; *) BIN=$TOP/$BIN ;; esac
-thr=${1:-2}; rounds=${BENCH_ROUNDS:-1}
-layer=${BENCH_CAM_LAYER:-layer4}; slayer=${BENCH_CAM_SCORE_LAYER:-layer2}
-batch=${BENCH_CAM_BATCH:-64}; steps=${BENCH_CAM_STEPS:-100}
+thr=${1:-2}; rounds=${BENCH_ROUNDS:-2}
+layers=${BENCH_CAM_LAYERS:-layer3 layer4}; slayer=${BENCH_CAM_SCORE_LAYER:-maxpool}
+batch=${BENCH_CAM_BATCH:-64}; steps=${BENCH_CAM_STEPS:-20}
 PY=/usr/bin/python3
 ZOO="$TOP/out/bench-cache/zoo"
 P=$TOP/tests/bench/cam_torch.py
@@ -42,19 +47,21 @@ x = np.random.default_rng(3).random((1, 3, 224, 224)).astype(np.float32)
 with h5py.File('$T/x.h5', 'w') as f:
     f.attrs['kind'] = 'images'; f['images'] = x" || exit 1
 # -l takes torchvision's module name: the last node of layer4 (its output).
-L=$layer; SL=$slayer
+SL=$slayer
 
 # ours NAME CMD...: wall and CPU seconds of the command.
 ours() {
     name=$1; shift
     /usr/bin/time -f "%e %U %S" -o "$T/time" "$@" 2>"$T/err" >/dev/null || { cat "$T/err" >&2; exit 1; }
     read -r wall usr sys <"$T/time"
+    echo "ours $name: wall $wall, cpu $usr + $sys" >&2
     printf '%s\t%s\n' "$name" "$wall" >>"$T/ours.all"
     printf '%s\t%s\n' "$name" "$(echo "$usr + $sys" | bc)" >>"$T/ourscpu.all"
 }
 torch() {
     name=$1; shift
     $PY "$P" "$@" >"$T/py" || exit 1
+    echo "pytorch $name: $(tr '\t\n' '  ' <"$T/py")" >&2
     printf '%s\t%s\n' "$name" "$(awk -F'\t' '$1 == "seconds" { print $2 }' "$T/py")" >>"$T/torch.all"
     printf '%s\t%s\n' "$name" "$(awk -F'\t' '$1 == "cpu" { print $2 }' "$T/py")" >>"$T/torchcpu.all"
     printf '%s\t%s\n' "$name" "$(awk -F'\t' '$1 == "check" { print $2 }' "$T/py")" >"$T/check.$name"
@@ -65,9 +72,13 @@ while [ $r -lt "$rounds" ]; do
     ours "scorecam_$slayer" "$BIN/cnn-saliency" -q --threads "$thr" --batch "$batch" -m "$M" -t pred \
         -M scorecam -l "$SL" -o "$T/sc.h5" "$T/x.h5"
     torch "scorecam_$slayer" scorecam "$T/x.h5" "$slayer" "$thr" "$batch"
-    ours "ablationcam_$layer" "$BIN/cnn-saliency" -q --threads "$thr" --batch "$batch" -m "$M" -t pred \
-        -M ablationcam -l "$L" -o "$T/ab.h5" "$T/x.h5"
-    torch "ablationcam_$layer" ablationcam "$T/x.h5" "$layer" "$thr" "$batch"
+    first=
+    for L in $layers; do
+        ours "ablationcam_$L" "$BIN/cnn-saliency" -q --threads "$thr" --batch "$batch" -m "$M" \
+            -t pred -M ablationcam -l "$L" -o "$T/ab_$L.h5" "$T/x.h5"
+        torch "ablationcam_$L" ablationcam "$T/x.h5" "$L" "$thr" "$batch"
+        [ -n "$first" ] || { first=$L; cp "$T/ab_$L.h5" "$T/ab.h5"; }
+    done
     for k in deletion insertion; do
         ours "${k}_$steps" "$BIN/cnn-evaluate" -q --threads "$thr" --batch "$batch" -m "$M" \
             --maps "$T/ab.h5" --metric $k --steps "$steps" -o "$T/$k.h5" "$T/x.h5"
@@ -77,13 +88,18 @@ while [ $r -lt "$rounds" ]; do
 done
 for f in ours torch ourscpu torchcpu; do median "$T/$f.all" >"$T/$f"; done
 # What each side computed: CAM sums and AUCs (they should agree closely).
+# (in the table's order: the names sorted as the median files are)
 cs=$($PY -c "
 import h5py
-print('%.6g %.6g %.6g %.6g' % (h5py.File('$T/sc.h5')['cam'][()].sum(), h5py.File('$T/ab.h5')['cam'][()].sum(),
-      h5py.File('$T/deletion.h5')['auc'][0], h5py.File('$T/insertion.h5')['auc'][0]))")
+v = {'scorecam_$slayer': h5py.File('$T/sc.h5')['cam'][()].sum(),
+     'deletion_$steps': h5py.File('$T/deletion.h5')['auc'][0],
+     'insertion_$steps': h5py.File('$T/insertion.h5')['auc'][0]}
+for L in '$layers'.split():
+    v['ablationcam_' + L] = h5py.File('$T/ab_%s.h5' % L)['cam'][()].sum()
+print(' '.join('%s=%.6g' % kv for kv in v.items()))")
 echo "cam: resnet50 224x224, one image, batch $batch, $thr threads, median of $rounds round(s); seconds, lower is better"
 awk -F'\t' -v cs="$cs" '
-  BEGIN { split(cs, c, " "); i = 0 }
+  BEGIN { n = split(cs, kv, " "); for (j = 1; j <= n; j++) { split(kv[j], q, "="); c[q[1]] = q[2] } }
   FILENAME ~ /torchcpu$/ { pc[$1] = $2; next }
   FILENAME ~ /ourscpu$/ { oc[$1] = $2; next }
   FILENAME ~ /torch$/ { pt[$1] = $2; next }
@@ -91,7 +107,7 @@ awk -F'\t' -v cs="$cs" '
   function ratio(a, b) { return (a > 0 && b > 0) ? sprintf("%.2fx", a / b) : "-" }
   FNR == 1 { printf "%-20s %8s %8s %7s  %8s %8s %7s  %10s %10s\n", "", "wall:us", "pytorch", "speedup",
              "cpu:us", "pytorch", "speedup", "sum/auc:us", "pytorch" }
-  { p = ($1 in pt) ? pt[$1] : "-"; i++
+  { p = ($1 in pt) ? pt[$1] : "-"
     printf "%-20s %8s %8s %7s  %8s %8s %7s  %10s %10s\n", $1, $2, p, ratio(p, $2), oc[$1], pc[$1],
-           ratio(pc[$1], oc[$1]), c[i], ck[$1] }' \
+           ratio(pc[$1], oc[$1]), c[$1], ck[$1] }' \
     "$T/torchcpu" "$T/ourscpu" "$T/torch" "$T"/check.* "$T/ours"

@@ -237,9 +237,9 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
         case 'm': o->model = optarg; break;
         case 't': o->target = optarg; break;
         case OPT_MEASURE:
-            if (strcmp(optarg, "logit") && strcmp(optarg, "prob"))
-                die_usage("--measure: '%s' is not logit or prob", optarg);
-            o->prob = !strcmp(optarg, "prob");
+            if (strcmp(optarg, "logit") && strcmp(optarg, "prob") && strcmp(optarg, "logodds"))
+                die_usage("--measure: '%s' is not logit, prob or logodds", optarg);
+            o->prob = !strcmp(optarg, "prob") ? 1 : !strcmp(optarg, "logodds") ? 2 : 0;
             break;
         case OPT_START: o->start = optarg; break;
         case OPT_START_ROW: o->start_row = cli_long("--start-row", optarg, 0, INT64_MAX); break;
@@ -477,7 +477,7 @@ static void parse_target(const struct asc_opts *o, const model *m, target_expr *
                       ti->spec);
         if (o->prob && (ti->kind == TARGET_UNIT || ti->kind == TARGET_DIRECTION))
             die_usage("--measure prob is for class targets, not --target %s", ti->spec);
-        ti->measure = o->prob ? TARGET_PROB : TARGET_LOGIT;
+        ti->measure = o->prob == 1 ? TARGET_PROB : o->prob == 2 ? TARGET_LOGODDS : TARGET_LOGIT;
         target_resolve(ti, m, o->model);
     }
 }

@@ -39,7 +39,10 @@
 
 typedef enum { TARGET_CLASS, TARGET_LABEL, TARGET_PRED, TARGET_UNIT, TARGET_STRONGEST,
                TARGET_DIRECTION } target_kind;
-typedef enum { TARGET_LOGIT, TARGET_PROB } target_measure;
+/* TARGET_LOGODDS: log(p_c / (1 - p_c)) = z_c - logsumexp_{j != c} z_j, the
+ * class's log-odds against all others; unlike the probability it does not
+ * saturate, unlike the logit it pushes down the nearest rival class. */
+typedef enum { TARGET_LOGIT, TARGET_PROB, TARGET_LOGODDS } target_measure;
 typedef enum { TARGET_MAP_MAX, TARGET_MAP_MEAN, TARGET_MAP_SUM, TARGET_MAP_AT } target_map;
 
 typedef struct target {

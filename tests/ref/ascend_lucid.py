@@ -68,6 +68,11 @@ def term(w, x, t):
         layer, fn = t[10:].rsplit(":", 1)
         v = torch.tensor(np.loadtxt(fn, delimiter=",").ravel())
         return (a[layer][0] * v[:, None, None]).sum(0).mean()
+    if t.startswith("logodds="):   # cnn-ascend -t class=K --measure logodds
+        z, k = a["fc"][0], int(t[8:])
+        return z[k] - torch.logsumexp(torch.cat([z[:k], z[k + 1:]]), 0)
+    if t.startswith("prob="):   # ... --measure prob
+        return torch.softmax(a["fc"][0], 0)[int(t[5:])]
     if t.startswith("unit=") and t.endswith(":mean"):
         layer, c, _ = t[5:].split(":")
         return a[layer][0, int(c)].mean()

@@ -61,6 +61,16 @@ for t in "direction=conv2:$T/dir.txt" "unit=conv2:3:mean - 0.5*class=1 + directi
         "$T/x.h5" "$t" 1 1 sgd 2
 done
 
+# Class measures: the log-odds log(p / (1 - p)) = z_c - logsumexp of the
+# other logits (and the probability), against torch.logsumexp/softmax.
+for ms in logodds prob; do
+    check "--measure $ms runs" cnn-ascend -q -m "$T/o.h5" -t class=2 --measure $ms --start zeros \
+        --param fft --decorrelate --transforms none --optimizer sgd --lr 2 --steps 5 --snapshots 1 \
+        -o "$T/x.h5"
+    check_py "--measure $ms: images and gradient = PyTorch's" "$R" param "$T/o.h5" "$T/x.h5" \
+        "$ms=2" 1 1 sgd 2
+done
+
 # Transformations on plain pixels: objective (forward) and next image
 # (backward) = PyTorch's with the same draws.
 for tf in pad=3 jitter=3 scale=0.8:1.2:1.1 rotate=20 jitter=0,jitter=3 \

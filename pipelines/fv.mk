@@ -98,7 +98,7 @@ FV_GRID := $(BIN)/cnn-render grid $(IMN_Q) --scale 1
 fv_how = the default recipe$(if $(strip $(FV_FLAGS)), with $(FV_FLAGS))
 fv_short = the default recipe with --steps $(FV_STEPS)$(if $(strip $(FV_FLAGS)), $(FV_FLAGS))
 $(FV)/classes.png: $(FV)/classes.h5 | $(BIN)/cnn-render
-	$(call caption,Tiny Darknet: $(call fv_list,$(subst _, ,$(FV_CLASSES))) maximised from noise by $(fv_how) (Fourier basis$(imn_comma) decorrelated colours$(imn_comma) random pad/jitter/scale/rotate$(imn_comma) Adam; the class's logit less half the log-sum-exp of the others); that value reached under each)
+	$(call caption,Tiny Darknet: $(call fv_list,$(subst _, ,$(FV_CLASSES))) maximised from noise by $(fv_how) (Fourier basis$(imn_comma) decorrelated colours$(imn_comma) random pad/jitter/scale/rotate$(imn_comma) Adam; the class logit less half the log-sum-exp of the others); that value reached under each)
 	$(FV_GRID) --cols $(words $(FV_CLASSES)) --caption auto -o $@ $<
 $(FV)/channels.png: $(FV)/channels.h5 | $(BIN)/cnn-render
 	$(call caption,Tiny Darknet: whole feature maps (the mean of channel C over positions) of layers from early to late$(imn_comma) left to right $(call fv_list,$(call fv_unit,$(FV_UNITS))) (layer:channel); early layers give colours and edges$(imn_comma) late ones textures and object parts; $(fv_short))

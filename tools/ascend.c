@@ -41,7 +41,9 @@ static const char usage[] =
     "                        or HDF5 /direction or /components' first row),\n"
     "                        or a sum 'T1 + T2 - 0.5*T3' (spaces around signs)\n"
     "                        (default: class=CLASS of --until-pred)\n"
-    "      --measure M       logit (default) or prob for class targets\n"
+    "      --measure M       class targets: logit, prob, logodds or logodds:A\n"
+    "                        (z_c - A logsumexp of the other logits; default\n"
+    "                        logodds:0.5 on the Lucid recipe, logit on Yosinski's)\n"
     "      --start S         zeros, noise (0.5 + 0.1 N(0,1), clipped; with fft or\n"
     "                        decorrelate parameters N(0, 0.01^2), the default),\n"
     "                        an images file, or a PNG/JPEG photo (crop-resized\n"
@@ -113,7 +115,9 @@ enum {
 struct asc_opts {
     struct cli_common co;
     const char *model, *target, *start, *until;
-    int prob;
+    int prob;                     /* --measure: -1 not given, 0 logit, 1 prob, 2 logodds */
+    double odds;                  /* logodds:A's A */
+    int given_measure;
     int64_t start_row;
     int preset, snap, yosinski;   /* preset: 1..4, 0 none, -1 lucid */
     /* The recipe's options as given (-1, NAN, NULL: not given). */
@@ -129,6 +133,26 @@ struct asc_opts {
     ascend_cfg cfg;
 };
 
+/* --measure logit, prob, logodds or logodds:A (A in [0, 1]; logodds is
+ * A = 1). */
+static void parse_measure(struct asc_opts *o, const char *s)
+{
+    o->odds = 1;
+    if (!strcmp(s, "logit") || !strcmp(s, "prob") || !strcmp(s, "logodds")) {
+        o->prob = !strcmp(s, "prob") ? 1 : !strcmp(s, "logodds") ? 2 : 0;
+        return;
+    }
+    char *end;
+    if (strncmp(s, "logodds:", 8) == 0) {
+        o->odds = strtod(s + 8, &end);
+        if (end != s + 8 && !*end && o->odds >= 0 && o->odds <= 1) {
+            o->prob = 2;
+            return;
+        }
+    }
+    die_usage("--measure: '%s' is not logit, prob, logodds or logodds:A (A in [0, 1])", s);
+}
+
 /* The base recipe (Lucid unless an option of the Yosinski path is given)
  * and the recipe options given over it. */
 static void recipe(struct asc_opts *o)
@@ -143,6 +167,10 @@ static void recipe(struct asc_opts *o)
                   "--jitter, --clip-*, --until-pred, --start IMAGE)");
     if (!yos)
         ascend_lucid(cf);
+    if (o->prob < 0) {   /* the default class measure (ascend.h: ASCEND_ODDS) */
+        o->prob = yos ? 0 : 2;
+        o->odds = ASCEND_ODDS;
+    }
     if (o->param >= 0) cf->fft = o->param;
     if (o->decor >= 0) cf->decorrelate = o->decor;
     if (o->adam >= 0) cf->adam = o->adam;
@@ -227,7 +255,7 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
     cli_common_for(&o->co, CLI_THREADS | CLI_SEED);
     ascend_defaults(&o->cfg);
     o->start = NULL;
-    o->param = o->decor = o->adam = o->steps = -1;
+    o->param = o->decor = o->adam = o->steps = o->prob = -1;
     o->lr = NAN;
     o->count = 1;
     o->l2 = o->blur = o->blur_every = o->clip_norm = o->clip_contrib = NAN;
@@ -237,9 +265,8 @@ static void parse_args(int argc, char **argv, struct asc_opts *o)
         case 'm': o->model = optarg; break;
         case 't': o->target = optarg; break;
         case OPT_MEASURE:
-            if (strcmp(optarg, "logit") && strcmp(optarg, "prob"))
-                die_usage("--measure: '%s' is not logit or prob", optarg);
-            o->prob = !strcmp(optarg, "prob");
+            parse_measure(o, optarg);
+            o->given_measure = 1;
             break;
         case OPT_START: o->start = optarg; break;
         case OPT_START_ROW: o->start_row = cli_long("--start-row", optarg, 0, INT64_MAX); break;
@@ -475,9 +502,10 @@ static void parse_target(const struct asc_opts *o, const model *m, target_expr *
         if (ti->kind == TARGET_LABEL || ti->kind == TARGET_STRONGEST)
             die_usage("--target %s: give class=K, pred, unit=LAYER:C or direction=LAYER:FILE",
                       ti->spec);
-        if (o->prob && (ti->kind == TARGET_UNIT || ti->kind == TARGET_DIRECTION))
-            die_usage("--measure prob is for class targets, not --target %s", ti->spec);
-        ti->measure = o->prob ? TARGET_PROB : TARGET_LOGIT;
+        if (o->given_measure && (ti->kind == TARGET_UNIT || ti->kind == TARGET_DIRECTION))
+            die_usage("--measure is for class targets, not --target %s", ti->spec);
+        ti->measure = o->prob == 1 ? TARGET_PROB : o->prob == 2 ? TARGET_LOGODDS : TARGET_LOGIT;
+        ti->odds_w = o->odds;
         target_resolve(ti, m, o->model);
     }
 }

@@ -24,6 +24,13 @@
 #include "methods/target.h"
 #include "base/tensor.h"
 
+/* The class measure of the Lucid recipe: z_c - ASCEND_ODDS logsumexp of
+ * the other logits (target.h's TARGET_LOGODDS), the mean of the logit and
+ * the log-odds. Chosen by tests/bench/fv.sh (tools/ascend.1): the logit
+ * alone let tabby become tiger cat under transforms (robust probability
+ * 0.875), the log-odds alone transferred to MobileNet less often. */
+#define ASCEND_ODDS 0.5
+
 typedef struct ascend_cfg {
     int steps;              /* gradient steps (> 0) */
     double lr;              /* step size on [0,1] pixels */

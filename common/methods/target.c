@@ -323,6 +323,19 @@ double target_row_value(const target *t, const float *row, int64_t C, int64_t h,
         free(p);
         return pc;
     }
+    if (cls_target && t->measure == TARGET_LOGODDS) {
+        /* z_c - A log sum_{j != c} e^{z_j}; d/dz_j = -A q_j (q the
+         * softmax over j != c), d/dz_c = 1. */
+        double mx = -INFINITY, s = 0;
+        for (int64_t j = 0; j < K; j++)
+            if (j != q->channel && row[j] > mx)
+                mx = row[j];
+        for (int64_t j = 0; j < K; j++)
+            s += j != q->channel ? exp((double)row[j] - mx) : 0;
+        for (int64_t j = 0; g && j < K; j++)
+            g[j] = j == q->channel ? 1.0f : (float)(-t->odds_w * exp((double)row[j] - mx) / s);
+        return row[q->channel] - t->odds_w * (mx + log(s));
+    }
     if (cls_target) {
         if (g)
             g[q->channel] = 1;

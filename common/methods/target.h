@@ -39,12 +39,17 @@
 
 typedef enum { TARGET_CLASS, TARGET_LABEL, TARGET_PRED, TARGET_UNIT, TARGET_STRONGEST,
                TARGET_DIRECTION } target_kind;
-typedef enum { TARGET_LOGIT, TARGET_PROB } target_measure;
+/* TARGET_LOGODDS: z_c - A logsumexp_{j != c} z_j (A = target.odds_w); A = 1
+ * is log(p_c / (1 - p_c)), the class's log-odds against all others: unlike
+ * the probability it does not saturate, unlike the logit (A = 0) it pushes
+ * down the nearest rival class. */
+typedef enum { TARGET_LOGIT, TARGET_PROB, TARGET_LOGODDS } target_measure;
 typedef enum { TARGET_MAP_MAX, TARGET_MAP_MEAN, TARGET_MAP_SUM, TARGET_MAP_AT } target_map;
 
 typedef struct target {
     target_kind kind;
     target_measure measure;     /* class targets only */
+    double odds_w;              /* TARGET_LOGODDS: the rivals' weight A */
     char *spec;                 /* the text as given (owned) */
     char *cls_name;             /* class=K as written (owned) */
     int cls;                    /* resolved class index */

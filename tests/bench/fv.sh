@@ -7,17 +7,20 @@
 # Darknet is its robust probability; it transfers when the class is in
 # MobileNet v1 0.25's top 5 on the untransformed image. Settings: the old
 # pixel path (pipelines/imagenet.mk's flags, Yosinski's regularisers),
-# cnn-ascend's default, and a Lucent-style synthesis in PyTorch on the same
+# cnn-ascend's default, and (FV_LUCENT=1) a Lucent-style synthesis in PyTorch on the same
 # weights (tests/bench/fv_torch.py). All scoring is cnn-forward's (the
 # PyTorch port of Tiny Darknet is first checked against it). Then speed:
 # one step of the default recipe on resnet50 (torchvision's, random
 # weights) at 224, ours and PyTorch's, 2 threads each.
-# Environment: FV_CLASSES (comma list of names), FV_STEPS (PyTorch steps,
-# default 256), FV_FLAGS (extra cnn-ascend flags for the default), FV_SPEED=0
-# skips the speed part. Needs ../shared/models (or IMAGENET_SRC).
-# Cost on the loaded 2-core machine: about 2 minutes for the pixel setting,
-# 9-14 for the default and half an hour for the PyTorch synthesis (0.8 s a
-# step there), a few minutes more for the scoring and the speed lines.
+# Environment: FV_CLASSES (comma list of names), FV_FLAGS (extra
+# cnn-ascend flags for the default), FV_LUCENT=1 adds the PyTorch
+# synthesis (FV_STEPS steps, default 256; half an hour on 2 cores, 0.8 s a
+# step: off by default, its scores are in README), FV_SPEED=0 skips the
+# speed part. Needs ../shared/models (or IMAGENET_SRC).
+# Cost on the 2-core machine: our classes run two at a time, one thread
+# each: about 1 minute for the pixel setting and 3-6 for the default
+# (depending on the load), under a minute for the scoring and the speed
+# lines.
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/bench/env.sh"
 BIN=${BIN:-bin}
@@ -47,10 +50,13 @@ echo "bench/fv: $(uptime | sed 's/.*load/load/') (a loaded machine slows the tim
 ours() {   # label flags...
     lab=$1; shift
     t0=$(date +%s.%N); files=
-    while read -r nm a b; do
-        "$BIN/cnn-ascend" -q -m "$td" -t "class=$a" "$@" -o "$T/$lab-$nm.h5" || exit 1
-        files="$files $T/$lab-$nm.h5"
+    n=0
+    while read -r nm a b; do   # two at a time, one thread each
+        "$BIN/cnn-ascend" -q --threads 1 -m "$td" -t "class=$a" "$@" -o "$T/$lab-$nm.h5" &
+        files="$files $T/$lab-$nm.h5" n=$((n + 1))
+        [ $((n % 2)) = 0 ] && wait
     done <"$T/classes.txt"
+    wait
     "$BIN/cnn-images" -q $files -o "$T/$lab.h5" || exit 1
     echo "$lab: $(echo "$(date +%s.%N) - $t0" | bc | xargs printf '%.0f') s for $(wc -l <"$T/classes.txt") classes" >&2
 }
@@ -64,14 +70,16 @@ ours pixel $YOS
 score pixel
 ours default $FV_FLAGS
 score default
-idx=$(awk '{print $2}' "$T/classes.txt" | paste -sd,)
-t0=$(date +%s)
-$PY "$FT" synth "$TD" "$idx" "$T/lucent.h5" "$STEPS" 1 >"$T/lucent.s" || exit 1
-echo "lucent: $(($(date +%s) - t0)) s for the classes ($(cat "$T/lucent.s") s a step)" >&2
-"$BIN/cnn-forward" -q -m "$td" "$T/lucent.h5" -o "$T/lucent-fw.h5" || exit 1
-$PY "$FT" check "$TD" "$T/lucent.h5" "$T/lucent-fw.h5" || exit 1
-score lucent
-[ -n "$FV_KEEP" ] && cp "$T/pixel.h5" "$T/default.h5" "$T/lucent.h5" "$FV_KEEP/"
+if [ "${FV_LUCENT:-0}" = 1 ]; then
+    idx=$(awk '{print $2}' "$T/classes.txt" | paste -sd,)
+    t0=$(date +%s)
+    $PY "$FT" synth "$TD" "$idx" "$T/lucent.h5" "$STEPS" 1 >"$T/lucent.s" || exit 1
+    echo "lucent: $(($(date +%s) - t0)) s for the classes ($(cat "$T/lucent.s") s a step)" >&2
+    "$BIN/cnn-forward" -q -m "$td" "$T/lucent.h5" -o "$T/lucent-fw.h5" || exit 1
+    $PY "$FT" check "$TD" "$T/lucent.h5" "$T/lucent-fw.h5" || exit 1
+    score lucent
+fi
+[ -n "$FV_KEEP" ] && cp "$T"/pixel.h5 "$T"/default.h5 "$FV_KEEP/"
 
 [ "${FV_SPEED:-1}" = 0 ] && exit 0
 ZOO=$CACHE/zoo

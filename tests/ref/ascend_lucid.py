@@ -68,6 +68,14 @@ def term(w, x, t):
         layer, fn = t[10:].rsplit(":", 1)
         v = torch.tensor(np.loadtxt(fn, delimiter=",").ravel())
         return (a[layer][0] * v[:, None, None]).sum(0).mean()
+    # class=K: the Lucid recipe's default measure, z_k - 0.5 logsumexp of
+    # the others (--measure logodds:0.5); logodds=K (A = 1), logit=K.
+    for name, A in (("class=", 0.5), ("logodds=", 1.0), ("logit=", 0.0)):
+        if t.startswith(name):
+            z, k = a["fc"][0], int(t[len(name):])
+            return z[k] - A * torch.logsumexp(torch.cat([z[:k], z[k + 1:]]), 0)
+    if t.startswith("prob="):   # ... --measure prob
+        return torch.softmax(a["fc"][0], 0)[int(t[5:])]
     if t.startswith("unit=") and t.endswith(":mean"):
         layer, c, _ = t[5:].split(":")
         return a[layer][0, int(c)].mean()

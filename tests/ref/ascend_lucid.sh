@@ -61,6 +61,17 @@ for t in "direction=conv2:$T/dir.txt" "unit=conv2:3:mean - 0.5*class=1 + directi
         "$T/x.h5" "$t" 1 1 sgd 2
 done
 
+# Class measures: the log-odds log(p / (1 - p)) = z_c - logsumexp of the
+# other logits, the probability and the plain logit, against
+# torch.logsumexp/softmax (class=K above: the default, logodds:0.5).
+for ms in logodds prob logit; do
+    check "--measure $ms runs" cnn-ascend -q -m "$T/o.h5" -t class=2 --measure $ms --start zeros \
+        --param fft --decorrelate --transforms none --optimizer sgd --lr 2 --steps 5 --snapshots 1 \
+        -o "$T/x.h5"
+    check_py "--measure $ms: images and gradient = PyTorch's" "$R" param "$T/o.h5" "$T/x.h5" \
+        "$ms=2" 1 1 sgd 2
+done
+
 # Transformations on plain pixels: objective (forward) and next image
 # (backward) = PyTorch's with the same draws.
 for tf in pad=3 jitter=3 scale=0.8:1.2:1.1 rotate=20 jitter=0,jitter=3 \
@@ -68,8 +79,9 @@ for tf in pad=3 jitter=3 scale=0.8:1.2:1.1 rotate=20 jitter=0,jitter=3 \
     check "--transforms $tf runs" cnn-ascend -q -m "$T/o.h5" -t class=3 --start "$T/im.h5" \
         --param pixel --optimizer sgd --lr 0.05 --transforms "$tf" --steps 6 --snapshots 1 \
         -o "$T/t.h5"
+    # A start image makes Yosinski's recipe the base: the class measure is the logit.
     check_py "--transforms $tf: forward and backward = pad/grid_sample" "$R" transform "$T/o.h5" \
-        "$T/t.h5" class=3 0.05
+        "$T/t.h5" logit=3 0.05
 done
 
 # The default (Lucid's recipe) runs and raises the objective.
@@ -91,6 +103,10 @@ check_py "--colour-stats matrix = numpy's U sqrt(Lambda), max column norm 1" "$R
 O=$T/bad.h5
 check_error "transforms larger than the image" 1 "must each be smaller than the image" "$O" \
     cnn-ascend -m "$T/e.h5" -t class=1 --transforms pad=12 -o "$O"
+check_error "bad --measure" 2 "is not logit, prob, logodds or logodds:A" "$O" \
+    cnn-ascend -m "$T/e.h5" -t class=1 --measure logodds:2 -o "$O"
+check_error "--measure on a unit" 2 "measure is for class targets" "$O" \
+    cnn-ascend -m "$T/o.h5" -t unit=conv2:1 --measure logit -o "$O"
 check_error "unknown transform" 2 "unknown transform 'twist'" "$O" \
     cnn-ascend -m "$T/e.h5" -t class=1 --transforms twist=3 -o "$O"
 check_error "colour matrix from grey images: not 3x3" 1 "3x3 colour matrix" "$O" \

@@ -74,6 +74,8 @@ void rows_meta_read(const render_opts *o, h5in *in, int64_t a, int64_t b, row_me
         m->target = h5in_read_i32(in, "/target", a, b - a);
         m->target_layer = unit_layer(in);
     }
+    if (h5in_has(in, "/unit") && h5in_nrows(in, "/unit") >= b)
+        m->unit = h5in_read_i64(in, "/unit", a, b - a);
     rows_meta_paths(m, in);
     if (o->classes)
         classes_from(m, o->classes);
@@ -98,6 +100,7 @@ void rows_meta_free(row_meta *m)
     free(m->scores);
     free(m->target);
     free(m->target_layer);
+    free(m->unit);
     if (m->classes)
         cli_free_list(m->classes, m->nclasses);
     if (m->paths)
@@ -158,6 +161,11 @@ char *rows_caption(const row_meta *m, int mode, int64_t i)
         const char *p = m->paths[m->a + i], *sl = strrchr(p, '/');
         return xstrdup(sl ? sl + 1 : p);
     }
+    case CAP_UNIT:
+        if (!m->unit)
+            return NULL;
+        snprintf(buf, sizeof buf, "unit %lld", (long long)m->unit[i]);
+        return xstrdup(buf);
     case CAP_TARGET:
         if (!m->target)
             return NULL;

@@ -269,6 +269,8 @@ static const char script[] =
     "    if (m.tagName === 'IMG')\n"
     "      return !m.complete ? 'pending' : m.naturalWidth > 0 ? 'loaded' : 'broken';\n"
     "    if (m.error) return 'broken';\n"
+    "    /* preload=none: nothing but the poster until played */\n"
+    "    if (m.preload === 'none' && m.networkState === m.NETWORK_IDLE) return 'loaded';\n"
     "    return m.readyState >= 1 ? 'loaded' : 'pending';\n"
     "  }\n"
     "  function update() {\n"

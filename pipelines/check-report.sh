@@ -12,7 +12,12 @@
 #   report: phone (390 px): N images loaded, the page 390 px wide
 # Exit 0 when every image and video loaded at both widths, the page is no
 # wider than a phone's screen (figures scale, commands scroll in their
-# boxes), it weighs at most --max-bytes (default 6000000: 6 MB) and the
+# boxes), it weighs at most --max-bytes (default 6000000: 6 MB; the weight
+# is the page's data-bytes, which cnn-render html counts as what a reader
+# downloads when every figure is shown: the HTML, each picture as embedded,
+# its display copy X.display.webp when there is one, and each video's
+# poster, videos being preload="none"; the check itself also loads each
+# video's metadata) and the
 # screenshots at both widths (1200x1600, 390x844) are not blank (Debian's
 # python3 with Pillow looks; skipped without it); 1 when one is broken
 # (each is named on stderr), still loading, too wide, too heavy, blank, or

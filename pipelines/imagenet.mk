@@ -301,6 +301,11 @@ $(IMN)/patches-%.png: $(IMN)/patches-zf/%.h5 $(IMN_PATCH_LAYERS:%=$(IMN)/patches
 
 # ---- gradient ascent on the input: a few classes, a few units
 imn_tgt = $(subst _, ,$(1))
+# $(call imn_list,WORDS): WORDS joined by commas (a --titles list).
+imn_list = $(subst $() ,$(imn_comma),$(strip $(1)))
+# $(call imn_name,PHOTO): a photo's name without its source prefix and
+# extension (skimage_gravel.png -> gravel, coral_hot_dog.jpg -> hot_dog).
+imn_name = $(subst $() ,_,$(wordlist 2,9,$(subst _, ,$(basename $(1)))))
 $(IMN)/ascend/class-%.h5: $(IMN_DT) | $(BIN)/cnn-ascend
 	@mkdir -p $(@D)
 	$(BIN)/cnn-ascend $(IMN_Q) -m $< -t "class=$(call imn_tgt,$*)" $(IMN_ASC_FLAGS) -o $@
@@ -317,7 +322,7 @@ $(IMN)/ascend-classes.png: $(IMN)/ascend-classes.h5 $(IMN)/ascend-classes.cls.h5
 IMN_ASC_UNIT_H5 := $(foreach u,$(IMN_ASC_UNITS),$(IMN)/ascend/unit-$(u).h5)
 $(IMN)/ascend-units.png: $(IMN)/ascend-units.h5 | $(BIN)/cnn-render
 	$(call caption_finding,Tiny Darknet: inputs grown from noise to maximise one unit (the centre of a feature map): $(subst .,:,$(IMN_ASC_UNITS)) (layer:channel$(imn_comma) left to right; $(IMN_ASC_UNIT_FLAGS)); each picture stretched to the full range.,ascend-units $(IMN_ASC_UNIT_H5))
-	$(BIN)/cnn-render grid $(IMN_Q) --cols 4 --scale 1 --caption none --normalize tile -o $@ $<
+	$(BIN)/cnn-render grid $(IMN_Q) --cols 4 --scale 1 --caption none --normalize tile --titles '$(call imn_list,$(subst .,:,$(IMN_ASC_UNITS)))' -o $@ $<
 
 # ---- style transfer and texture synthesis
 $(IMN)/photo-%.h5: $(IMN_PH)/% | $(BIN)/cnn-images
@@ -327,7 +332,8 @@ $(IMN)/style.h5: $(IMN)/cat.h5 $(foreach s,$(IMN_STYLES),$(IMN)/photo-$(s).h5 $(
 	$(BIN)/cnn-images $(IMN_Q) $^ -o $@
 $(IMN)/style.png: $(IMN)/style.h5 | $(BIN)/cnn-render
 	$(call caption_finding,Tiny Darknet style transfer (Gatys: content at the 4th LeakyReLU$(imn_comma) style Gram matrices of the first five LeakyReLUs (gravel: $(IMN_STYLE_FLAGS)) or of $(subst --style-layers ,,$(IMN_DEEP_STYLE)) (The Scream: style weight 1e8)$(imn_comma) Adam from the content): the cat$(imn_comma) then for each style the style photo and the result.,style $(foreach s,$(IMN_STYLES),$(IMN)/styled-$(s).h5))
-	$(BIN)/cnn-render grid $(IMN_Q) --cols $(words x $(IMN_STYLES) $(IMN_STYLES)) --scale 1 --caption none -o $@ $<
+	$(BIN)/cnn-render grid $(IMN_Q) --cols $(words x $(IMN_STYLES) $(IMN_STYLES)) --scale 1 --caption none \
+	  --titles 'content (cat)$(subst $() $(imn_comma),$(imn_comma),$(foreach s,$(IMN_STYLES),$(imn_comma)style: $(call imn_name,$(s))$(imn_comma)result))' -o $@ $<
 $(IMN)/synth-%.h5: $(IMN_DT) $(IMN_PH)/% | $(BIN)/cnn-style
 	@mkdir -p $(@D)
 	$(BIN)/cnn-style $(IMN_Q) -m $< --texture --style $(IMN_PH)/$* $(IMN_SYNTH_FLAGS) -o $@
@@ -335,5 +341,6 @@ $(IMN)/texture-synth.h5: $(foreach s,$(IMN_SYNTH),$(IMN)/photo-$(s).h5 $(IMN)/sy
 	$(BIN)/cnn-images $(IMN_Q) $^ -o $@
 $(IMN)/texture-synth.png: $(IMN)/texture-synth.h5 | $(BIN)/cnn-render
 	$(call caption_finding,Tiny Darknet texture synthesis (Gatys: style loss only$(imn_comma) from noise: $(IMN_SYNTH_FLAGS)): each texture photo ($(basename $(IMN_SYNTH))) beside its synthesis.,style $(foreach s,$(IMN_SYNTH),$(IMN)/synth-$(s).h5))
-	$(BIN)/cnn-render grid $(IMN_Q) --cols 4 --scale 1 --caption none -o $@ $<
+	$(BIN)/cnn-render grid $(IMN_Q) --cols 4 --scale 1 --caption none \
+	  --titles '$(call imn_list,$(foreach s,$(IMN_SYNTH),$(call imn_name,$(s))$(imn_comma)synthesis))' -o $@ $<
 endif

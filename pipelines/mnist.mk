@@ -174,7 +174,7 @@ $(MN)/top-8s.h5: $(MN_PROBS) $(MN_TEST) | $(BIN)/cnn-topk
 $(MN)/bottom-8s.h5: $(MN_PROBS) $(MN_TEST) | $(BIN)/cnn-topk
 	$(BIN)/cnn-topk -q -k 16 --lowest --probs --unit 8 --where label=8 --gather $(MN_TEST) -o $@ $<
 $(MN)/top-8s.png: $(MN)/top-8s.h5 $(MN)/bottom-8s.h5 | $(BIN)/cnn-render
-	$(call caption_finding,MNIST CNN: the 16 test 8s with the highest probability of 8 (under each: label (probability of 8$(comma) with the decimals that tell it from 1)).,mnist-topk $< $(MN)/bottom-8s.h5)
+	$(call caption_finding,MNIST CNN: the 16 test 8s with the highest probability of 8 (under each: label (probability of 8$(comma) above 0.999 written as 1 minus its distance from 1)).,mnist-topk $< $(MN)/bottom-8s.h5)
 	$(BIN)/cnn-render grid -q --cols 8 -o $@ $<
 $(MN)/bottom-8s.png: $(MN)/bottom-8s.h5 $(MN)/top-8s.h5 | $(BIN)/cnn-render
 	$(call caption_finding,MNIST CNN: the 16 test 8s with the lowest probability of 8 (under each: label (probability of 8)).,mnist-topk $(MN)/top-8s.h5 $<)
@@ -189,7 +189,7 @@ $(MN)/featuremap-top.h5: $(MN)/conv2-max.h5 $(MN_TEST) | $(BIN)/cnn-topk
 	$(BIN)/cnn-topk -q -k $(MN_FMAP_K) $(MN_FMAP_UNITS:%=--unit %) --gather $(MN_TEST) -o $@ $<
 $(MN)/featuremap-top.png: $(MN)/featuremap-top.h5 | $(BIN)/cnn-render
 	$(call caption_finding,MNIST CNN: the $(MN_FMAP_K) test digits with the largest maximum of one conv2 feature map (after ReLU); rows: maps $(subst $() ,$(comma) ,$(strip $(MN_FMAP_UNITS))); under each: label (that maximum).,mnist-featuremap $< $(MN_FMAP_K))
-	$(BIN)/cnn-render grid -q --cols $(MN_FMAP_K) -o $@ $<
+	$(BIN)/cnn-render grid -q --cols $(MN_FMAP_K) --row-label unit -o $@ $<
 
 # Saliency: one test digit per class (the one the model is surest of), the
 # derivative of its label's logit with respect to each pixel by three rules

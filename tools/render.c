@@ -36,16 +36,25 @@ static const char usage_main[] =
     "\nExit status: 0 success, 1 failure, 2 usage error.\n";
 
 static const char usage_html[] =
-    "Usage: cnn-render html [-o PAGE.html] [-q] REPORT.def\n"
+    "Usage: cnn-render html [-o PAGE.html] [-q] [--display-quality Q] REPORT.def\n"
     "One static HTML page (inline CSS, relative links, works from file://) from a\n"
     "report definition (format: pipelines/report.def): title, sections, text and\n"
     "figures (PNG, GIF, JPEG as images; MP4, WebM as videos), each with its caption\n"
     "file PATH.txt (line 1 caption, further lines commands) and, for PNGs, the\n"
     "commands stored in the picture (tEXt \"history\"). Figure paths are relative\n"
     "to the page's folder. A missing 'figure' is an error; a missing 'figure?'\n"
-    "is noted in the page.\n\n"
+    "is noted in the page. Beside a PNG figure X.png over 64 KiB the page embeds\n"
+    "X.display.webp (written here: lossy, at most --display-width wide; only when\n"
+    "at most 3/4 of the PNG's bytes) and links the picture to the PNG, which\n"
+    "stays as it is; videos load nothing but their poster until played. The\n"
+    "weight (footer, data-bytes) is the page plus every picture as embedded and\n"
+    "every poster.\n\n"
     "  -o, --output FILE   page to write (default: standard output, not a tty,\n"
     "                      figures then relative to the current folder)\n"
+    "      --display-quality Q  WebP quality of the display copies, 1..100\n"
+    "                      (default 80); 0: none, every PNG shown as it is\n"
+    "      --display-width PX   widest display copy (default 2052: the page's\n"
+    "                      column at 2x pixel density)\n"
     "  -q, --quiet         no information on stderr\n"
     "  -h, --help          this help\n"
     "      --version       version\n"
@@ -80,8 +89,9 @@ static const char usage_html[] =
     "      --filter nearest|bilinear  resampling (default nearest)\n" \
     "      --caption F[,F]...  text under each tile, fields joined by \", \": none,\n" \
     "                      label, id, score, path (/paths, of --images too), target\n" \
-    "                      (/target's class or LAYER:C), auto (default: score with\n" \
-    "                      label when /scores exists, else label, else none)\n"
+    "                      (/target's class or LAYER:C), unit (/unit: \"unit 35\"),\n" \
+    "                      auto (default: score with label when /scores exists,\n" \
+    "                      else label, else none)\n"
 
 static const char usage_grid[] =
     "Usage: cnn-render grid [OPTION]... [FILE]\n"
@@ -98,6 +108,9 @@ static const char usage_grid[] =
     "                      percentile of |v| (numpy's linear rule), not max |v|\n"
     "      --cmap NAME     one-channel colour map: gray (default), viridis, inferno,\n"
     "                      diverging, jet\n"
+    "      --titles T,...  a title above each column (as many as columns)\n"
+    "      --row-label F   a label left of each row of tiles: caption field F of\n"
+    "                      the row's first tile (unit, label, path, target, ...)\n"
     OUTPUT_HELP;
 
 static const char usage_filters[] =
@@ -237,7 +250,7 @@ enum {
     OPT_CMAP, OPT_FILTER, OPT_EACH, OPT_DIMS, OPT_DSET, OPT_TITLE, OPT_SIZE,
     OPT_RADIUS, OPT_IMAGES, OPT_NUMBERS, OPT_FORMAT, OPT_ALPHA, OPT_VMIN, OPT_VMAX,
     OPT_HIGHLIGHT, OPT_UNIT, OPT_PROJECTION, OPT_PATCHES, OPT_LABEL, OPT_CLIP,
-    OPT_CHANGE, OPT_ATTR, OPT_TITLES, OPT_LIST, OPT_CLASSES,
+    OPT_CHANGE, OPT_ATTR, OPT_TITLES, OPT_LIST, OPT_CLASSES, OPT_ROW_LABEL,
 };
 
 /* For sanitizer builds (make test-asan): LeakSanitizer reads this hook.
@@ -259,6 +272,10 @@ const char *__lsan_default_options(void)
 }
 
 /* ---- options -------------------------------------------------------- */
+
+/* --caption's and --row-label's fields, in CAP_* order. */
+static const char *const caption_fields[] = { "auto", "none", "label", "id", "score", "path",
+                                              "target", "unit" };
 
 /* Which commands take which option, so a misplaced one (--numbers on a
  * grid) is a usage error instead of being silently ignored. */
@@ -290,8 +307,10 @@ static int option_cmds(int c)
     case OPT_VMIN: case OPT_VMAX: return C_HEATMAP | C_ACT;
     case OPT_CLIP: return C_GRID | C_FILTERS | C_HEATMAP;
     case OPT_NUMBERS: case OPT_FORMAT: case OPT_ALPHA: case OPT_CHANGE:
-    case OPT_ATTR: case OPT_TITLES:
+    case OPT_ATTR:
         return C_HEATMAP;
+    case OPT_TITLES: return C_HEATMAP | C_GRID;
+    case OPT_ROW_LABEL: return C_GRID;
     case OPT_LIST: return C_HEATMAP | C_CURVES;
     case 'k': return C_BARS;
     case CLI_OPT_ALLOW_RANGE: return C_GRID | C_HEATMAP | C_BARS | C_ACT | C_CURVES;
@@ -373,6 +392,7 @@ static const struct option longopts[] = {
     { "change", no_argument, 0, OPT_CHANGE },
     { "attr", no_argument, 0, OPT_ATTR },
     { "titles", required_argument, 0, OPT_TITLES },
+    { "row-label", required_argument, 0, OPT_ROW_LABEL },
     { "list", no_argument, 0, OPT_LIST },
     { "classes", required_argument, 0, OPT_CLASSES },
     { 0, 0, 0, 0 },
@@ -398,6 +418,11 @@ static void parse_args(int argc, char **argv, const render_cmd *rc, render_opts 
         case OPT_SCALE: o->scale = (int)cli_long("--scale", optarg, 1, 64); break;
         case OPT_PAD: o->pad = (int)cli_long("--pad", optarg, 0, 200); o->pad_set = 1; break;
         case OPT_CAPTION: parse_captions(optarg, o); break;
+        case OPT_ROW_LABEL:
+            o->row_label = parse_enum("--row-label", optarg, caption_fields, CAP_UNIT + 1);
+            if (o->row_label == CAP_AUTO)
+                die_usage("--row-label: a field (label, id, score, path, target, unit) or none");
+            break;
         case OPT_NORMALIZE: o->normalize = parse_enum("--normalize", optarg, norms, 3); break;
         case OPT_SIGNED: o->sign = SIGN_SIGNED; break;
         case OPT_CMAP:
@@ -507,13 +532,12 @@ static void check_args(const render_cmd *rc, render_opts *o)
 /* --caption F[,F]...: fields of CAP_*; caption is the first. */
 static void parse_captions(const char *arg, render_opts *o)
 {
-    static const char *const caps[] = { "auto", "none", "label", "id", "score", "path", "target" };
     char **f;
     int n = cli_split(arg, ',', &f);
     if (n < 1 || n > CAP_MAX)
         die_usage("--caption: '%s' is not 1 to %d fields", arg, CAP_MAX);
     for (int i = 0; i < n; i++)
-        o->captions[i] = parse_enum("--caption", f[i], caps, 7);
+        o->captions[i] = parse_enum("--caption", f[i], caption_fields, CAP_UNIT + 1);
     o->ncaptions = n;
     o->caption = o->captions[0];
     cli_free_list(f, n);
@@ -579,6 +603,7 @@ int main(int argc, char **argv)
     o.pad = 4;
     o.caption = CAP_AUTO;
     o.captions[0] = CAP_AUTO;
+    o.row_label = CAP_NONE;
     o.normalize = NORM_DEFAULT;
     o.cmap = rc->bit == C_HEATMAP ? -1 : DRAW_CMAP_GRAY;
     o.filter = rc->bit == C_HEATMAP ? -1 : DRAW_NEAREST;

@@ -174,14 +174,15 @@ static void draw_unit(draw_canvas *cv, const actview_frame *f, const actview_opt
     draw_text(cv, x, y + 13, 13, DRAW_LEFT, blue, 1, buf);
     y += LINE_H + 2;
     int step = UNIT_S + ACTVIEW_GAP;
-    /* 1: the map over the image (bilinear, jet, half transparent). */
+    /* 1: the map over the image (bilinear, viridis as the report's other
+     * unsigned maps, half transparent). */
     if (f->img) {
         double s = (double)UNIT_S / (dw > dh ? dw : dh);
         double iw = dw * s, ih = dh * s;
         draw_image(cv, f->img, f->ic == 3 ? 3 : 1, f->ih, f->iw, x + (UNIT_S - iw) / 2,
                    y + (UNIT_S - ih) / 2, iw, ih, DRAW_BILINEAR, 0, 1, DRAW_CMAP_GRAY);
         draw_map(cv, map, f->h, f->w, x + (UNIT_S - iw) / 2, y + (UNIT_S - ih) / 2, iw, ih,
-                 DRAW_BILINEAR, olo, ohi, DRAW_CMAP_JET, 0.5, NULL, 1);
+                 DRAW_BILINEAR, olo, ohi, DRAW_CMAP_VIRIDIS, 0.5, NULL, 1);
     } else
         draw_map(cv, map, f->h, f->w, x, y, UNIT_S, UNIT_S, DRAW_BILINEAR, lo, hi, o->cmap, 1,
                  NULL, 1);

@@ -6,6 +6,7 @@
  *    each row (/paths without folders, else "id N") with its /auc.
  *  - sanity: the mean over rows of /spearman, /ssim and /hog (N x L) against
  *    the layer randomised, /layers' names on the x axis, top layer first
+ *    (every k-th when they would overlap), titled with the maps' method
  *    (Adebayo et al.'s cascading randomisation figure).
  * --list prints one line per series instead: title, label, AUC (sanity: the
  * similarity's name and its L means). Other evaluation files (infidelity,
@@ -30,6 +31,21 @@ typedef struct plot_spec {
 } plot_spec;
 
 static const double ink[3] = { 0, 0, 0 }, grid_rgb[3] = { 0.88, 0.88, 0.88 };
+/* The sanity file's similarities (datasets; --list names them so) and
+ * their names in the legend. */
+static const char *const sims[3] = { "/spearman", "/ssim", "/hog" };
+static const char *const sim_names[3] = { "Spearman", "SSIM", "HOG" };
+
+/* Every step-th of n tick names fits in step slots of the given width
+ * (names wider than a slot would overlap): the step. */
+static int name_step(draw_canvas *cv, char *const *names, int n, double slot)
+{
+    double w = 0;
+    for (int i = 0; i < n; i++)
+        w = fmax(w, fmin(draw_text_width(cv, 10, 0, names[i]), 90));
+    int step = slot > 0 ? (int)ceil((w + 6) / slot) : 1;
+    return step < 1 ? 1 : step > n ? n : step;
+}
 
 /* Axes, grid, ticks of p in (ax, ay, aw, ah). */
 static void plot_axes(draw_canvas *cv, double ax, double ay, double aw, double ah,
@@ -46,13 +62,16 @@ static void plot_axes(draw_canvas *cv, double ax, double ay, double aw, double a
     }
     int nx = p->xnames ? p->npts : draw_ticks(0, 1, 6, t);
     double slot = p->npts > 1 ? aw / (p->npts - 1) : aw;
+    int step = p->xnames ? name_step(cv, p->xnames, p->npts, slot) : 1;
     for (int i = 0; i < nx; i++) {
         double f = p->xnames ? (p->npts > 1 ? (double)i / (p->npts - 1) : 0.5) : t[i];
         double tx = ax + f * aw;
         draw_line(cv, tx, ay, tx, ay + ah, 1, grid_rgb);
         draw_line(cv, tx, ay + ah, tx, ay + ah + 4, 1, ink);
+        if (p->xnames && i % step)
+            continue;   /* a tick without its name: the names would overlap */
         if (p->xnames) {
-            char *s = draw_text_fit(cv, 10, 0, p->xnames[i], slot < 40 ? 40 : slot);
+            char *s = draw_text_fit(cv, 10, 0, p->xnames[i], slot * step - 6);
             draw_text(cv, tx, ay + ah + 17, 10, DRAW_CENTER, ink, 0, s);
             free(s);
         } else {
@@ -108,7 +127,6 @@ typedef struct curve_file {
 
 static void read_sanity(const render_opts *o, h5in *in, curve_file *cf)
 {
-    static const char *const sims[3] = { "/spearman", "/ssim", "/hog" };
     int nl = 0;
     if (!h5in_has(in, "/layers"))
         die("%s: a sanity evaluation without /layers", in->name);
@@ -130,13 +148,16 @@ static void read_sanity(const render_opts *o, h5in *in, curve_file *cf)
         }
         tensor_free(t);
         cf->p.y[k] = cf->means + k * nl;
-        cf->p.label[k] = xstrdup(sims[k] + 1);
+        cf->p.label[k] = xstrdup(sim_names[k]);
     }
     cf->p.nser = 3;
     cf->p.npts = nl;
     cf->p.xlabel = "layer randomised (cascading, top layer first)";
     cf->p.ylabel = "similarity to the original map (mean over rows)";
-    snprintf(cf->title, sizeof cf->title, "sanity: cascading randomisation");
+    /* A panel per file, each one method's maps: titled by the method. */
+    char *meth = h5in_attr_str(in, "/", "maps_method");
+    snprintf(cf->title, sizeof cf->title, "%s: cascading randomisation", meth ? meth : "sanity");
+    free(meth);
 }
 
 static void read_curves(const render_opts *o, h5in *in, const char *metric, curve_file *cf)
@@ -216,7 +237,7 @@ static void list_file(const curve_file *cf)
 {
     for (int s = 0; s < cf->p.nser; s++) {
         if (cf->p.xnames) {   /* sanity: the similarity and its means per layer */
-            printf("%s\t%s", cf->p.title, cf->p.label[s]);
+            printf("%s\t%s", cf->p.title, sims[s] + 1);
             for (int i = 0; i < cf->p.npts; i++)
                 printf("\t%s=%.6g", cf->p.xnames[i], cf->p.y[s][i]);
             printf("\n");

@@ -16,7 +16,10 @@ typedef struct tileset {
     int c, h, w;
     int group;              /* tiles normalised together (a filter's channels) */
     char **captions;        /* ntiles, entries may be NULL; or NULL */
+    char **rowlab;          /* --row-label: ntiles (the first of each row is used), or NULL */
 } tileset;
+
+#define TITLE_H 20          /* --titles: the band above the first row */
 
 int grid_auto_scale(int h, int w, int target)
 {
@@ -71,6 +74,37 @@ static void draw_tile(draw_canvas *cv, const render_opts *o, const tileset *ts, 
                      ts->w * scale + o->pad);
 }
 
+/* --titles above the columns, and --row-label's text left of each row
+ * (the field of the row's first tile), bold, in a margin of left pixels. */
+static void draw_labels(draw_canvas *cv, const render_opts *o, const tileset *ts, int cols,
+                        int left, int top, int tw, int rh)
+{
+    for (int j = 0; o->titles && j < o->ntitles; j++) {
+        char *s = draw_text_fit(cv, 12, 1, o->titles[j], tw + o->pad - 2);
+        draw_text(cv, left + o->pad + j * (tw + o->pad) + tw / 2.0, top - 5, 12, DRAW_CENTER,
+                  black, 1, s);
+        free(s);
+    }
+    for (int64_t t = 0; ts->rowlab && t < ts->ntiles; t += cols)
+        if (ts->rowlab[t]) {
+            double y = top + o->pad + (double)(t / cols) * rh + ts->h * (double)o->scale / 2 + 4;
+            draw_text(cv, o->pad, y, 12, DRAW_LEFT, black, 1, ts->rowlab[t]);
+        }
+}
+
+/* The margin left of the tiles that --row-label's texts need (0: none). */
+static int label_margin(const render_opts *o, const tileset *ts, int cols)
+{
+    double w = 0;
+    draw_canvas *cv = ts->rowlab ? draw_new(1, 1) : NULL;
+    for (int64_t t = 0; cv && t < ts->ntiles; t += cols)
+        if (ts->rowlab[t])
+            w = fmax(w, draw_text_width(cv, 12, 1, ts->rowlab[t]));
+    if (cv)
+        draw_free(cv);
+    return w > 0 ? (int)ceil(w) + 2 * o->pad : 0;
+}
+
 static void render_tiles(const render_opts *o, const tileset *ts, const row_meta *m, const char *out)
 {
     int scale = o->scale ? o->scale : grid_auto_scale(ts->h, ts->w, 84);
@@ -102,19 +136,27 @@ static void render_tiles(const render_opts *o, const tileset *ts, const row_meta
         return;
     }
     int64_t rows = (ts->ntiles + cols - 1) / cols;
-    if (rows > 32767 || (int64_t)cols * (tw + pad) + pad > 32767 ||
-        rows * (th + caph + pad) + pad > 32767)
+    if (o->titles && o->ntitles != (ts->ntiles < cols ? ts->ntiles : cols))
+        die_usage("--titles: %d titles for %lld columns", o->ntitles,
+                  (long long)(ts->ntiles < cols ? ts->ntiles : cols));
+    int left = label_margin(o, ts, cols), top = o->titles ? TITLE_H : 0;
+    if (rows > 32767 || (int64_t)cols * (tw + pad) + pad + left > 32767 ||
+        rows * (th + caph + pad) + pad + top > 32767)
         die("%lld tiles of %dx%d pixels do not fit in one picture (use --range, --scale or --each)",
             (long long)ts->ntiles, tw, th);
-    draw_canvas *cv = draw_new(pad + cols * (tw + pad), (int)(pad + rows * (th + caph + pad)));
+    draw_canvas *cv = draw_new(left + pad + cols * (tw + pad),
+                               (int)(top + pad + rows * (th + caph + pad)));
+    render_opts lo_opts = *o;
+    lo_opts.scale = scale;
+    draw_labels(cv, &lo_opts, ts, cols, left, top, tw, th + caph + pad);
     for (int64_t g = 0; g * ts->group < ts->ntiles; g++) {
         float lo = glo, hi = ghi;
         if (o->normalize == NORM_TILE)
             tile_range(o, ts, g * ts->group, ts->group, &lo, &hi);
         for (int64_t k = 0; k < ts->group; k++) {
             int64_t t = g * ts->group + k;
-            draw_tile(cv, o, ts, t, lo, hi, pad + (t % cols) * (tw + pad),
-                      pad + (double)(t / cols) * (th + caph + pad), scale);
+            draw_tile(cv, o, ts, t, lo, hi, left + pad + (t % cols) * (tw + pad),
+                      top + pad + (double)(t / cols) * (th + caph + pad), scale);
         }
     }
     draw_write_png(cv, out);
@@ -137,7 +179,7 @@ void render_grid(render_opts *o, int filters)
     row_meta m;
     rows_meta_read(o, in, a, b, &m);
     tileset ts = { img->data, img->dims[0], (int)img->dims[1], (int)img->dims[2],
-                   (int)img->dims[3], 1, NULL };
+                   (int)img->dims[3], 1, NULL, NULL };
     int cap = o->caption;
     if (filters) {
         if (o->normalize == NORM_DEFAULT)
@@ -168,12 +210,22 @@ void render_grid(render_opts *o, int filters)
                                  ? rows_caption_list(&m, o->captions, o->ncaptions, i)
                                  : rows_caption(&m, cap, i);
     }
-    render_tiles(o, &ts, &m, o->co.output);
-    if (ts.captions) {
+    if (o->row_label != CAP_NONE && ts.group == 1) {
+        if (o->each)
+            die_usage("--row-label and --titles label one picture (not --each)");
+        ts.rowlab = xcalloc((size_t)ts.ntiles, sizeof *ts.rowlab);
         for (int64_t i = 0; i < ts.ntiles; i++)
-            free(ts.captions[i]);
-        free(ts.captions);
+            ts.rowlab[i] = rows_caption(&m, o->row_label, i);
     }
+    if (o->titles && o->each)
+        die_usage("--row-label and --titles label one picture (not --each)");
+    render_tiles(o, &ts, &m, o->co.output);
+    for (int64_t i = 0; i < ts.ntiles; i++) {
+        free(ts.captions ? ts.captions[i] : NULL);
+        free(ts.rowlab ? ts.rowlab[i] : NULL);
+    }
+    free(ts.captions);
+    free(ts.rowlab);
     rows_meta_free(&m);
     tensor_free(img);
     h5in_close(in);

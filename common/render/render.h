@@ -11,7 +11,7 @@
 #include "base/cli.h"
 
 /* --caption: the text under each tile. */
-enum { CAP_AUTO, CAP_NONE, CAP_LABEL, CAP_ID, CAP_SCORE, CAP_PATH, CAP_TARGET };
+enum { CAP_AUTO, CAP_NONE, CAP_LABEL, CAP_ID, CAP_SCORE, CAP_PATH, CAP_TARGET, CAP_UNIT };
 #define CAP_MAX 4           /* fields in one --caption list */
 /* --normalize: one value range per tile, over all tiles, or the data's
  * own ([0,1], or [-1,1] signed); NORM_DEFAULT lets the command choose. */
@@ -33,7 +33,8 @@ typedef struct render_opts {
     int captions[CAP_MAX], ncaptions;   /* --caption's list; caption = its first */
     double clip;            /* --clip P: |values| clipped at their (100-P)th percentile; 0 none */
     int change, attr, list; /* heatmap --change, --attr; heatmap and curves --list */
-    char **titles;          /* heatmap --titles, one per FILE, or NULL */
+    int row_label;          /* grid --row-label: a CAP_* field left of each row; CAP_NONE none */
+    char **titles;          /* heatmap --titles, one per FILE; grid: one per column; or NULL */
     int ntitles;
     int dimx, dimy, width, height;
     double radius, alpha, vmin, vmax;

@@ -1,4 +1,5 @@
 #include "render/report.h"
+#include "render/display.h"
 #include "base/cli.h"
 #include "io/history.h"
 #include "io/imageio.h"
@@ -260,11 +261,16 @@ static const char script[] =
     "  var st = document.getElementById('report-status'), title = document.title;\n"
     "  var media = document.querySelectorAll('figure img, figure video');\n"
     "  if (location.hash === '#check')  /* pipelines/check-report.sh: load all now */\n"
-    "    media.forEach(function (m) { if (m.tagName === 'IMG') m.loading = 'eager'; });\n"
+    "    media.forEach(function (m) {\n"
+    "      if (m.tagName === 'IMG') m.loading = 'eager';\n"
+    "      else { m.preload = 'metadata'; m.load(); }\n"
+    "    });\n"
     "  function state(m) {\n"
     "    if (m.tagName === 'IMG')\n"
     "      return !m.complete ? 'pending' : m.naturalWidth > 0 ? 'loaded' : 'broken';\n"
     "    if (m.error) return 'broken';\n"
+    "    /* preload=none: nothing but the poster until played */\n"
+    "    if (m.preload === 'none' && m.networkState === m.NETWORK_IDLE) return 'loaded';\n"
     "    return m.readyState >= 1 ? 'loaded' : 'pending';\n"
     "  }\n"
     "  function update() {\n"
@@ -433,22 +439,44 @@ static char *poster_of(const char *base, const char *rel)
     return found;
 }
 
-/* The picture or video, lazily loaded (its size given, so the page does
- * not jump as they come); returns the bytes a reader downloads. */
-static long long put_media(FILE *f, const item *it, const char *base, const char *file,
-                           const char *alt)
+/* The display copy of a PNG (render/display) when one is made, else the
+ * figure itself: the page-relative path to embed (malloc'd); *bytes gets
+ * what a reader downloads for it. */
+static char *shown_copy(const char *base, const char *rel, const display_opts *d,
+                        long long *bytes)
 {
-    long long bytes = file_bytes(file);
+    char *file = figure_file(base, &(item){ .text = (char *)rel });
+    char *shown = strcasecmp(ext_of(rel), "png") ? NULL : display_copy(file, rel, d);
+    if (shown) {
+        char *df = display_path(file);
+        *bytes = file_bytes(df);
+        free(df);
+    } else {
+        *bytes = file_bytes(file);
+        shown = xstrdup(rel);
+    }
+    free(file);
+    return shown;
+}
+
+/* The picture or video, lazily loaded (its size given, so the page does
+ * not jump as they come), a picture linked to its figure file; returns the
+ * bytes a reader downloads when it is shown: the picture (its display copy
+ * when there is one), or a video's poster (preload="none": the video
+ * itself comes when played). */
+static long long put_media(FILE *f, const item *it, const char *base, const char *file,
+                           const char *alt, const display_opts *d)
+{
+    long long bytes = 0;
     if (it->video) {
         char *poster = poster_of(base, it->text);
-        fputs("<video controls loop muted playsinline preload=\"metadata\"", f);
+        fputs("<video controls loop muted playsinline preload=\"none\"", f);
         if (poster) {
+            char *shown = shown_copy(base, poster, d, &bytes);
             fputs(" poster=\"", f);
-            put_url(f, poster);
+            put_url(f, shown);
             fputc('"', f);
-            char *pf = figure_file(base, &(item){ .text = poster });
-            bytes += file_bytes(pf);
-            free(pf);
+            free(shown);
             free(poster);
         }
         fputs(" src=\"", f);
@@ -458,16 +486,18 @@ static long long put_media(FILE *f, const item *it, const char *base, const char
     }
     int w, h;
     media_size(file, &w, &h);
+    char *shown = shown_copy(base, it->text, d, &bytes);
     fputs("<a href=\"", f);
     put_url(f, it->text);
     fputs("\"><img src=\"", f);
-    put_url(f, it->text);
+    put_url(f, shown);
     fputs("\" loading=\"lazy\" decoding=\"async\"", f);
     if (w > 0 && h > 0)
         fprintf(f, " width=\"%d\" height=\"%d\"", w, h);
     fputs(" alt=\"", f);
     put_esc(f, alt);
     fputs("\"></a>\n", f);
+    free(shown);
     return bytes;
 }
 
@@ -555,7 +585,8 @@ static void put_links(FILE *f, const char *base, const char *rel, const char *hi
 }
 
 /* One figure; counts it in t (shown, or an optional one not built). */
-static void put_figure(FILE *f, const item *it, const char *base, int num, tally *t)
+static void put_figure(FILE *f, const item *it, const char *base, int num, tally *t,
+                       const display_opts *d)
 {
     char *file = figure_file(base, it);
     int present = file_exists(file);
@@ -566,7 +597,7 @@ static void put_figure(FILE *f, const item *it, const char *base, int num, tally
     if (present) {
         char *first = xstrdup(cap);
         first[strcspn(first, "\n")] = '\0';
-        t->bytes += put_media(f, it, base, file, trim(first));
+        t->bytes += put_media(f, it, base, file, trim(first), d);
         free(first);
         t->shown++;
         t->nmedia++;
@@ -596,7 +627,8 @@ static void put_figure(FILE *f, const item *it, const char *base, int num, tally
     free(file);
 }
 
-static void put_body(FILE *f, const report *r, const char *base, tally *t)
+static void put_body(FILE *f, const report *r, const char *base, tally *t,
+                     const display_opts *d)
 {
     int open = 0, num = 0;
     for (int i = 0; i < r->n; i++) {
@@ -613,7 +645,7 @@ static void put_body(FILE *f, const report *r, const char *base, tally *t)
             put_esc(f, it->text);
             fputs("</p>\n", f);
         } else {
-            put_figure(f, it, base, ++num, t);
+            put_figure(f, it, base, ++num, t, d);
         }
     }
     if (open)
@@ -652,7 +684,7 @@ static char *dir_of(const char *path)
     return d;
 }
 
-int report_html(const char *def, const char *out, int *missing)
+int report_html(const char *def, const char *out, const display_opts *d, int *missing)
 {
     report r;
     parse_def(&r, def);
@@ -668,7 +700,7 @@ int report_html(const char *def, const char *out, int *missing)
         die("out of memory");
     tally t = { 0 };
     put_head(f, &r);
-    put_body(f, &r, base, &t);
+    put_body(f, &r, base, &t, d);
     if (fclose(f))
         die("out of memory");
     /* The weight counts the page itself, whose tail says the weight: a few
@@ -694,7 +726,7 @@ int report_html(const char *def, const char *out, int *missing)
     outfile_commit(of);
     if (t.bytes > MAX_BYTES)
         warnx("%s: the page and its figures weigh %.1f MB, over %d MB: too heavy for a phone "
-              "(an MP4 for a GIF, smaller PNGs)", strcmp(out, "-") ? out : "<stdout>",
+              "(an MP4 for a GIF, --display-quality lower)", strcmp(out, "-") ? out : "<stdout>",
               (double)t.bytes / 1e6, MAX_BYTES / 1000000);
     free(body);
     free(data);
@@ -703,6 +735,8 @@ int report_html(const char *def, const char *out, int *missing)
     *missing = t.missing;
     return t.shown;
 }
+
+enum { OPT_DISPLAY_QUALITY = 1000, OPT_DISPLAY_WIDTH };
 
 int report_cli(int argc, char **argv, const char *usage)
 {
@@ -713,18 +747,25 @@ int report_cli(int argc, char **argv, const char *usage)
         { "version", no_argument, 0, CLI_OPT_VERSION },
         { "quiet", no_argument, 0, 'q' },
         { "output", required_argument, 0, 'o' },
+        { "display-quality", required_argument, 0, OPT_DISPLAY_QUALITY },
+        { "display-width", required_argument, 0, OPT_DISPLAY_WIDTH },
         { 0, 0, 0, 0 },
     };
+    display_opts d = { DISPLAY_QUALITY, DISPLAY_MAX_WIDTH };
     int c;
     while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1)
-        if (!cli_common_opt(c, optarg, &co, usage))
+        if (c == OPT_DISPLAY_QUALITY)
+            d.quality = (int)cli_long("--display-quality", optarg, 0, 100);
+        else if (c == OPT_DISPLAY_WIDTH)
+            d.max_width = (int)cli_long("--display-width", optarg, 16, 1 << 16);
+        else if (!cli_common_opt(c, optarg, &co, usage))
             die_usage("unexpected option");
     if (optind != argc - 1)
         die_usage(optind < argc ? "too many operands (one report definition)"
                                 : "no report definition given (e.g. pipelines/report.def)");
     const char *out = co.output ? co.output : "-";   /* -o - */
     int missing;
-    int shown = report_html(argv[optind], out, &missing);
+    int shown = report_html(argv[optind], out, &d, &missing);
     info("%s: %d figures, %d not built", strcmp(out, "-") ? out : "<stdout>", shown, missing);
     return EXIT_OK;
 }

@@ -12,13 +12,15 @@
 #ifndef CNN_REPORT_H
 #define CNN_REPORT_H
 
+#include "render/display.h"
+
 /* Write the page for definition file def to out ("-" = standard output,
  * figures then relative to the current folder), through a temporary name
  * renamed when complete. Dies with one line "prog: FILE[:LINE]: what" on a
  * bad definition, a missing figure (not for figure?), a missing caption
  * file or an unwritable output, leaving no output. Returns the number of
  * figures shown; *missing gets the optional figures not built. */
-int report_html(const char *def, const char *out, int *missing);
+int report_html(const char *def, const char *out, const display_opts *d, int *missing);
 
 /* cnn-render html [-o FILE] [-q] REPORT.def: parse the command's options
  * (argv[0] is the command name) and write the page; usage is its --help

@@ -74,6 +74,8 @@ void rows_meta_read(const render_opts *o, h5in *in, int64_t a, int64_t b, row_me
         m->target = h5in_read_i32(in, "/target", a, b - a);
         m->target_layer = unit_layer(in);
     }
+    if (h5in_has(in, "/unit") && h5in_nrows(in, "/unit") >= b)
+        m->unit = h5in_read_i64(in, "/unit", a, b - a);
     rows_meta_paths(m, in);
     if (o->classes)
         classes_from(m, o->classes);
@@ -98,6 +100,7 @@ void rows_meta_free(row_meta *m)
     free(m->scores);
     free(m->target);
     free(m->target_layer);
+    free(m->unit);
     if (m->classes)
         cli_free_list(m->classes, m->nclasses);
     if (m->paths)
@@ -112,17 +115,21 @@ const char *rows_class_name(const row_meta *m, int32_t k, char *buf, size_t n)
     return buf;
 }
 
-/* A score in a caption: two decimals, but a small one (a probability of
- * 3e-05) keeps its digits instead of printing as 0.00, and one just under
- * 1 (0.99997) as many decimals as tell it from 1 (at most 6). */
+/* A score in a caption: two decimals ("0.97"); a small one (a probability
+ * of 3e-05) in scientific notation instead of 0.00; one just under 1 with
+ * the decimals that tell it from 1 up to 0.999 ("0.996"), and above 0.999
+ * by its distance from 1, two significant digits ("1−6.0e-08" for
+ * 0.99999994, "1−1.2e-07" for the float below it), so the top-k of a
+ * confident model read apart. */
 static void score_text(char *buf, size_t n, float s)
 {
     if (s != 0 && fabsf(s) < 0.01f)
         snprintf(buf, n, "%.1e", s);
-    else if (s >= 0.995f && s < 1) {
-        int d = (int)ceil(-log10(1.0 - s));
-        snprintf(buf, n, "%.*f", d > 6 ? 6 : d < 2 ? 2 : d, s);
-    } else
+    else if (s > 0.999f && s < 1)
+        snprintf(buf, n, "1\xe2\x88\x92%.1e", 1.0 - (double)s);
+    else if (s >= 0.995f && s < 1)
+        snprintf(buf, n, "%.3f", s);
+    else
         snprintf(buf, n, "%.2f", s);
 }
 
@@ -146,7 +153,7 @@ char *rows_caption(const row_meta *m, int mode, int64_t i)
         if (m->labels)
             snprintf(buf, sizeof buf, "%s (%s)", rows_class_name(m, m->labels[i], nb, sizeof nb), sc);
         else
-            snprintf(buf, sizeof buf, "%.3g", m->scores[i]);
+            snprintf(buf, sizeof buf, "%s", sc);
         return xstrdup(buf);
     case CAP_PATH: {
         if (!m->paths)
@@ -154,6 +161,11 @@ char *rows_caption(const row_meta *m, int mode, int64_t i)
         const char *p = m->paths[m->a + i], *sl = strrchr(p, '/');
         return xstrdup(sl ? sl + 1 : p);
     }
+    case CAP_UNIT:
+        if (!m->unit)
+            return NULL;
+        snprintf(buf, sizeof buf, "unit %lld", (long long)m->unit[i]);
+        return xstrdup(buf);
     case CAP_TARGET:
         if (!m->target)
             return NULL;

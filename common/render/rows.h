@@ -25,6 +25,7 @@ typedef struct row_meta {
     int32_t *target;        /* n: /target, the class or channel measured, or NULL */
     char *target_layer;     /* the layer when /target holds its channels, or NULL */
     char **paths;           /* /paths of the whole file (npaths >= a + n), or NULL */
+    int64_t *unit;          /* n: /unit, the unit each row ranks (cnn-topk), or NULL */
     int npaths;
 } row_meta;
 
@@ -39,7 +40,8 @@ const char *rows_class_name(const row_meta *m, int32_t k, char *buf, size_t n);
 /* Caption for row i (relative to the selection) under mode CAP_* (malloc'd,
  * or NULL): "cat" (label), "12" (id), "cat (0.97)" (score), "cat.jpg"
  * (path: /paths without its folders), "tabby" or "conv5:245" (target: the
- * class named by /target and /classes, or the layer's channel). */
+ * class named by /target and /classes, or the layer's channel), "unit 35"
+ * (unit: /unit, the unit of cnn-topk whose top rows these are). */
 char *rows_caption(const row_meta *m, int mode, int64_t i);
 /* The captions of several modes joined by ", " (those without data left
  * out); NULL when none has data. */

@@ -57,12 +57,15 @@ for r, w in zip(rows, want):
     assert abs(float(r[2]) - w[2]) <= 1e-5 * max(1, abs(w[2])), (r, w)"
 
 cnn-render curves --list --range 1:3 "$T/san.h5" >"$T/slist" 2>"$T/.err"
-check_py "--list of sanity: the mean similarity of rows 1:3 per layer, layers top first" -c "
+check_py "--list of sanity: titled by the method of its maps; the mean similarity of rows 1:3 per layer, layers top first" -c "
 import h5py, numpy as np
 f = h5py.File('$T/san.h5')
 L = [s.decode() if isinstance(s, bytes) else s for s in f['layers'][()]]
 rows = [l.rstrip('\n').split('\t') for l in open('$T/slist')]
 assert [r[1] for r in rows] == ['spearman', 'ssim', 'hog'], rows
+meth = f.attrs['maps_method']
+meth = meth.decode() if isinstance(meth, bytes) else meth
+assert all(r[0] == meth + ': cascading randomisation' for r in rows), (rows, meth)
 for r in rows:
     m = f[r[1]][1:3].astype(np.float64).mean(0)
     assert [c.split('=')[0] for c in r[2:]] == L, r

@@ -50,11 +50,17 @@ with maps_file('noclass.h5', method='guided', target='pred') as f:
 with h5py.File(d + '/model.h5', 'w') as f:
     f.attrs['kind'] = 'model'
     f.create_dataset('classes', data=classes, dtype=S)
-# scores near 1 (the top 8s read "8 (1.00)" before)
+# scores near 1 (the top 8s read "8 (1.00)" before; above 0.999: 1 - distance)
 with maps_file('scores.h5') as f:
     f['maps'] = np.zeros((3, 2, 2), np.float32)
     f['scores'] = np.array([0.99997, 0.5, 3e-05], np.float32)
     f['labels'] = np.array([8, 8, 8], np.int32)
+# the top 8s of a confident model: float32 neighbours of 1 (they read
+# "1.000000" alike before), 0.9999 and 0.996
+with maps_file('top.h5') as f:
+    f['maps'] = np.zeros((4, 2, 2), np.float32)
+    f['scores'] = np.array([1 - 2**-24, 1 - 2**-23, 0.9999, 0.996], np.float32)
+    f['labels'] = np.array([8, 8, 8, 8], np.int32)
 # unsigned 10x10 ramp 0..99 (one map)
 with maps_file('ramp.h5') as f:
     f['maps'] = np.arange(100, dtype=np.float32).reshape(1, 10, 10)
@@ -199,7 +205,17 @@ check "score captions --list" sh -c "$R heatmap --list --caption score,id '$T/sc
 check_py "a score just under 1 keeps the digits that tell it from 1" -c "
 import sys; sys.path.insert(0, '$T'); from lst import *
 L = read('$T/sc.txt')
-assert [L['row'][i] for i in range(3)] == ['8 (0.99997), 5', '8 (0.50), 6', '8 (3.0e-05), 7'], L['row']"
+assert [L['row'][i] for i in range(3)] == ['8 (1\u22123.0e-05), 5', '8 (0.50), 6', '8 (3.0e-05), 7'], L['row']"
+check "score captions of float neighbours of 1 --list" sh -c "$R heatmap --list --caption score '$T/top.h5' >'$T/top.txt'"
+check_py "scores above 0.999 read as 1 minus their distance from 1, two digits: all distinct" -c "
+import sys; sys.path.insert(0, '$T'); from lst import *
+import numpy as np
+L = read('$T/top.txt')
+p = np.array([1 - 2**-24, 1 - 2**-23, 0.9999, 0.996], np.float32).astype(float)
+want = ['8 (1\u2212%.1e)' % (1 - v) for v in p[:3]] + ['8 (0.996)']
+got = [L['row'][i] for i in range(4)]
+assert got == want, (got, want)
+assert got[0] == '8 (1\u22126.0e-08)' and len(set(got)) == 4, got"
 check "unit target label" sh -c "$R heatmap --list --caption target,path '$T/unit.h5' >'$T/ul.txt'"
 check_py "a unit target reads LAYER:C; no /paths, no path" -c "
 import sys; sys.path.insert(0, '$T'); from lst import *

@@ -216,7 +216,8 @@ static void write_attrs(h5out *out, const struct occ_opts *o, const target *t, c
     h5out_attr_str(out, "/", "measure", unitlike ? "unit" : t->measure == TARGET_PROB ? "prob" : "logit");
     h5out_attr_str(out, "/", "output", outs[outk]);
     h5out_attr_i64(out, "/", "per_pixel", 1, (int64_t[]){ o->per_pixel });
-    h5out_attr_str(out, "/", "method", sp->naive ? "naive" : "incremental");
+    h5out_attr_str(out, "/", "method", "occlusion");
+    h5out_attr_str(out, "/", "engine", sp->naive ? "naive" : "incremental");
 }
 
 /* The maps file's row datasets, and what it carries from the images. */

@@ -335,14 +335,12 @@ static int copy_whole(h5in *in, h5out *out, const char *p, const char *dst)
 /* ---- --stack: files of different runs over the same images ---- */
 
 /* The name file k's own datasets and attributes go under: its 'method'
- * attribute ("occlusion" for cnn-occlude's maps, whose 'method' is the
- * engine's mode), else its file name without folder and extension; '/'
+ * attribute ("occlusion" for cnn-occlude's maps), else its file name without folder and extension; '/'
  * made '_', and -2, -3, ... added to a name taken by an earlier file or
  * by a top-level dataset of the result (all: the na dataset paths). */
 static char *stack_name(h5in *in, char *const *taken, int k, char *const *all, int na)
 {
-    char *m = H5Aexists_by_name(in->f, "/", "window", H5P_DEFAULT) > 0
-                  ? xstrdup("occlusion") : h5in_attr_str(in, "/", "method");
+    char *m = h5in_attr_str(in, "/", "method");
     if (!m) {
         const char *b = strrchr(in->name, '/');
         m = xstrdup(b ? b + 1 : in->name);

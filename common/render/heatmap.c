@@ -96,13 +96,9 @@ static void to_change(hm_col *cl, int64_t a, int64_t n)
     tensor_free(bt);
 }
 
-/* A column's automatic title: the method (cnn-saliency's maps), or
- * "occlusion" (cnn-occlude's maps: they have a window). */
+/* A column's automatic title: the maps' method ("guided", "occlusion", ...). */
 static char *auto_title(h5in *in)
 {
-    int64_t win[2];
-    if (h5in_attr_i64(in, "/", "window", win, 2) == 2)
-        return xstrdup("occlusion");
     char *m = h5in_attr_str(in, "/", "method");
     return m ? m : xstrdup("");
 }

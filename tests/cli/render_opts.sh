@@ -74,7 +74,7 @@ with maps_file('sramp.h5') as f:
     del f['ids']
 # cnn-occlude's schema: raw probabilities, the clean image's score per row
 for out in ('raw', 'diff'):
-    with maps_file('occ_%s.h5' % out, method='incremental', target='pred', output=out) as f:
+    with maps_file('occ_%s.h5' % out, method='occlusion', engine='incremental', target='pred', output=out) as f:
         f.attrs.create('window', np.array([4, 4], np.int64))
         f['maps'] = rng.uniform(0.5, 1, (3, 3, 3)).astype(np.float32)
         f['baseline'] = np.array([0.9, 0.95, 0.6], np.float32)

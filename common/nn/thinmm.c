@@ -2,9 +2,36 @@
 
 #include <cblas.h>
 
-#if defined(__AVX512F__)
+#if THINMM_KERNEL
 #include <immintrin.h>
 #include <omp.h>
+
+/* The vector: AVX-512's 16 lanes with 24 of its 32 registers as
+ * accumulators, or AVX2's 8 with 12 of its 16 (the rest hold a row of b
+ * and the broadcast). R1: a tile's rows when b is one vector wide. */
+#if defined(__AVX512F__)
+typedef __m512 vf;
+#define VL 16
+#define ACC 24
+#define R1 16
+#define vzero _mm512_setzero_ps
+#define vload _mm512_loadu_ps
+#define vstore _mm512_storeu_ps
+#define vset1 _mm512_set1_ps
+#define vfma _mm512_fmadd_ps
+#define vadd _mm512_add_ps
+#else
+typedef __m256 vf;
+#define VL 8
+#define ACC 12
+#define R1 12
+#define vzero _mm256_setzero_ps
+#define vload _mm256_loadu_ps
+#define vstore _mm256_storeu_ps
+#define vset1 _mm256_set1_ps
+#define vfma _mm256_fmadd_ps
+#define vadd _mm256_add_ps
+#endif
 
 /* Rows of Q per block of the X Q product: a block (64-192 KiB) stays in L2
  * while every row of X passes. */
@@ -29,35 +56,35 @@
 INLINE void tile(const float *x, int64_t lane, int64_t step, int64_t n, const float *b, int w,
                  float *o, int first, const int T, const int NV)
 {
-    __m512 c[24];
+    vf c[ACC];
 #pragma GCC unroll 24
     for (int i = 0; i < T * NV; i++)
-        c[i] = _mm512_setzero_ps();
+        c[i] = vzero();
     for (int64_t k = 0; k < n; k++) {
-        __m512 bv[3];
+        vf bv[3];
 #pragma GCC unroll 3
         for (int v = 0; v < NV; v++)
-            bv[v] = _mm512_loadu_ps(b + k * w + v * 16);
+            bv[v] = vload(b + k * w + v * VL);
 #pragma GCC unroll 24
         for (int t = 0; t < T; t++) {
-            __m512 a = _mm512_set1_ps(x[t * lane + k * step]);
+            vf a = vset1(x[t * lane + k * step]);
 #pragma GCC unroll 3
             for (int v = 0; v < NV; v++)
-                c[t * NV + v] = _mm512_fmadd_ps(a, bv[v], c[t * NV + v]);
+                c[t * NV + v] = vfma(a, bv[v], c[t * NV + v]);
         }
     }
 #pragma GCC unroll 24
     for (int i = 0; i < T * NV; i++) {
-        float *oi = o + (i / NV) * w + (i % NV) * 16;
-        _mm512_storeu_ps(oi, first ? c[i] : _mm512_add_ps(c[i], _mm512_loadu_ps(oi)));
+        float *oi = o + (i / NV) * w + (i % NV) * VL;
+        vstore(oi, first ? c[i] : vadd(c[i], vload(oi)));
     }
 }
 
-/* Rows [i0, i1) of Y, R = 24 / NV at a time, then one at a time. */
+/* Rows [i0, i1) of Y, R = ACC / NV at a time, then one at a time. */
 INLINE void xq_rows(const float *x, int64_t d, const float *q, int w, float *y, int64_t i0,
                     int64_t i1, const int NV)
 {
-    const int R = NV == 1 ? 16 : 24 / NV;
+    const int R = NV == 1 ? R1 : ACC / NV;
     for (int64_t k0 = 0; k0 < d; k0 += XQ_KC) {
         int64_t kc = d - k0 < XQ_KC ? d - k0 : XQ_KC;
         int64_t i = i0;
@@ -68,11 +95,11 @@ INLINE void xq_rows(const float *x, int64_t d, const float *q, int w, float *y, 
     }
 }
 
-/* Columns [j0, j1) of X (rows of Z), J = 24 / NV at a time, then one. */
+/* Columns [j0, j1) of X (rows of Z), J = ACC / NV at a time, then one. */
 INLINE void xty_cols(const float *x, int64_t r, int64_t d, const float *y, int w, float *z,
                      int64_t j0, int64_t j1, const int NV)
 {
-    const int J = NV == 1 ? 16 : 24 / NV;
+    const int J = NV == 1 ? R1 : ACC / NV;
     for (int64_t i0 = 0; i0 < r; i0 += XTY_RB) {
         int64_t rb = r - i0 < XTY_RB ? r - i0 : XTY_RB;
         const float *xb = x + i0 * d, *yb = y + i0 * w;
@@ -96,15 +123,16 @@ static void part(int64_t n, int m, int nt, int t, int64_t *a, int64_t *b)
         *b = n;
 }
 
-/* Wider products run in groups of 48 columns (X passes once per group). */
+/* Wider products run in groups of 3 vectors of columns (X passes once per
+ * group); the parts' bounds are multiples of every tile's rows. */
 void thinmm_xq(const float *x, int64_t r, int64_t d, const float *q, int w, float *y)
 {
 #pragma omp parallel
     {
         int64_t i0, i1;
         part(r, 24, omp_get_num_threads(), omp_get_thread_num(), &i0, &i1);
-        for (int c = 0; c < w; c += 48) {
-            int nv = (w - c) / 16 < 3 ? (w - c) / 16 : 3;
+        for (int c = 0; c < w; c += 3 * VL) {
+            int nv = (w - c) / VL < 3 ? (w - c) / VL : 3;
             if (nv == 1)
                 xq_rows(x, d, q + c, w, y + c, i0, i1, 1);
             else if (nv == 2)
@@ -121,8 +149,8 @@ void thinmm_xty(const float *x, int64_t r, int64_t d, const float *y, int w, flo
     {
         int64_t j0, j1;
         part(d, 48, omp_get_num_threads(), omp_get_thread_num(), &j0, &j1);
-        for (int c = 0; c < w; c += 48) {
-            int nv = (w - c) / 16 < 3 ? (w - c) / 16 : 3;
+        for (int c = 0; c < w; c += 3 * VL) {
+            int nv = (w - c) / VL < 3 ? (w - c) / VL : 3;
             if (nv == 1)
                 xty_cols(x, r, d, y + c, w, z + c, j0, j1, 1);
             else if (nv == 2)

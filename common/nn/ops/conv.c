@@ -744,8 +744,10 @@ const struct op_def op_conv = { "Conv", 1, 1, conv_attrs, conv_weights, conv_pre
  * rounds a row differently by its place in the call (rows 0-15 and 16-31
  * of a 32-row product) and by the call's shape. Forward, chunks of
  * DENSE_ROWS rows as lanes (X^T, zero-padded to whole vectors): with
- * AVX-512 on thinmm, W read in place (VGG-16's fc6 at batch 4 took 37 ms
- * against 47 by sgemm, at 32 48 against 82), else on dense_xq. Backward,
+ * AVX-512 or AVX2 on thinmm, W read in place (VGG-16's fc6 at batch 4 took
+ * 37 ms against 47 by sgemm, at 32 48 against 82; on AVX2 the scalar
+ * dense_xq had made mobilenet_v2's 1280x1000 layer a fifth of a batch-1
+ * forward), else on dense_xq. Backward,
  * blocks of DENSE_COLS inputs on the threads, W's rows in order. */
 #define DENSE_ROWS 32
 #define DENSE_COLS 256
@@ -829,7 +831,8 @@ static void dense_forward(const node *nd, const op_io *io)
      * all of W, which is most of the cost); a lane's sums do not depend on
      * the chunk's width or on the other lanes. */
     for (int i0 = 0; i0 < io->n; i0 += DENSE_ROWS) {
-        int r = io->n - i0 < DENSE_ROWS ? io->n - i0 : DENSE_ROWS, w = (r + 15) / 16 * 16;
+        int r = io->n - i0 < DENSE_ROWS ? io->n - i0 : DENSE_ROWS;
+        int w = (r + THINMM_LANES - 1) / THINMM_LANES * THINMM_LANES;
         const float *x = io->x[0] + (int64_t)i0 * p->din;
         float *q = io->ws, *yt = q + p->din * w, *y = io->y + (int64_t)i0 * p->dout;
         for (int64_t k = 0; k < p->din; k++)

@@ -64,7 +64,7 @@ $(OUT)/.report-checked: $(OUT)/index.html pipelines/check-report.sh pipelines/re
 	else echo "report: not checked in a browser (no chromium; apt-get install chromium)"; fi; \
 	rm -rf $(OUT)/.rerun; \
 	PATH=$(abspath $(BIN)):$$PATH sh pipelines/rerun-report.sh --work $(OUT)/.rerun \
-	  --with pipelines/imagenet-cat-mask.png $< || rc=1; \
+	  --with pipelines/imagenet-cat-mask.png --with pipelines/finding.py $< || rc=1; \
 	if [ $$rc -eq 0 ]; then rm -rf $(OUT)/.rerun && touch $@; \
 	else echo "report: check failed (above; the re-run folders are in $(OUT)/.rerun)" >&2; exit 1; fi
 

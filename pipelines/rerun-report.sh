@@ -16,8 +16,12 @@
 #   rerun: PATH: FAILED: why
 # then a summary; exit 0 when every PNG figure re-ran to the same pixels, 1
 # when one did not (a command failed, the PNG is not made, or its pixels
-# differ), 2 on usage. Figures that are not PNGs (GIF, MP4: their commands
-# are in their caption files) are listed as not re-run. --with PATH links
+# differ), 2 on usage. An MP4 figure's commands are the lines of its
+# caption file after the caption (FIGURE.mp4.txt, runnable as they stand:
+# pipelines/video-commands.sh writes the demo's): they run in an empty
+# folder the same way, and the clip they make is compared with the figure
+# frame by frame (ffmpeg's framemd5 of the decoded pictures). Other figures
+# (GIF) are listed as not re-run. --with PATH links
 # ROOT/PATH too (a committed input, as pipelines/imagenet-cat-mask.png;
 # repeatable). --work DIR: the cache, the scripts and the folders of the
 # figures that failed stay there (default: a temporary, removed at exit; a
@@ -67,13 +71,19 @@ done | sort -u >"$work/data-lines"
 
 # rerun N FIGURE REL: replay FIGURE's history in $work/fN; REL is where the
 # figure lies below ROOT (where the replay writes it). Sets why on failure.
-rerun() {
-    n=$1 fig=$2 rel=$3 dir=$work/f$1 script=$work/scripts/$1.sh ncmd=0
-    : >"$work/before"
+# An empty folder $work/fN for figure N: data/ and the --with paths linked.
+workdir() {
     rm -rf "$dir" && mkdir -p "$dir" && ln -s "$root/data" "$dir/data" || { why="no work folder"; return 1; }
     printf '%s\n' "$with" | while IFS= read -r p; do
         [ -n "$p" ] && mkdir -p "$dir/$(dirname "$p")" && ln -s "$root/$p" "$dir/$p"
     done
+    return 0
+}
+
+rerun() {
+    n=$1 fig=$2 rel=$3 dir=$work/f$1 script=$work/scripts/$1.sh ncmd=0
+    : >"$work/before"
+    workdir || return 1
     if ! cnn-info --history "$fig" >"$script" 2>"$work/err"; then
         why=$(head -1 "$work/err"); return 1
     fi
@@ -128,6 +138,38 @@ if len(d):
     return 0
 }
 
+# rerun_clip N FIGURE REL: run the commands of FIGURE.txt (its lines after
+# the caption) in $work/fN, then compare the clip made at REL with FIGURE
+# frame by frame. Sets why.
+frames() { ffmpeg -nostdin -hide_banner -v error -i "$1" -f framemd5 - 2>/dev/null | grep -v '^#'; }
+rerun_clip() {
+    n=$1 fig=$2 rel=$3 dir=$work/f$1 script=$work/scripts/$1.sh
+    if [ ! -f "$fig.txt" ]; then why="no caption file $fig.txt (its commands)"; return 1; fi
+    if ! command -v ffmpeg >/dev/null 2>&1; then why="no ffmpeg to compare the frames"; return 1; fi
+    workdir || return 1
+    { echo 'set -e'; tail -n +2 "$fig.txt"; } >"$script"
+    ncmd=$(tail -n +2 "$fig.txt" | grep -c .)
+    if grep -Eq '(^| )(-o|>) /' "$script"; then
+        why="a command writes to an absolute path (run the pipeline with relative paths)"
+        return 1
+    fi
+    if ! (cd "$dir" && sh "$script") </dev/null >"$work/log" 2>&1; then
+        why="its commands failed: $(grep -v '^$' "$work/log" | tail -1)"
+        return 1
+    fi
+    if [ ! -f "$dir/$rel" ]; then why="the commands ran but did not make $rel"; return 1; fi
+    frames "$fig" >"$work/fa"; frames "$dir/$rel" >"$work/fb"
+    na=$(grep -c . "$work/fa"); nb=$(grep -c . "$work/fb")
+    if [ "$na" -eq 0 ] || [ "$na" -ne "$nb" ]; then
+        why="$nb frames, the figure $na"; return 1
+    fi
+    nd=$(paste -d '|' "$work/fa" "$work/fb" | awk -F'|' '$1 != $2' | wc -l)
+    if [ "$nd" -ne 0 ]; then why="$nd of $na frames differ"; return 1; fi
+    why="same frames ($ncmd commands, $na frames)"
+    rm -rf "$dir"
+    return 0
+}
+
 sed -n 's/.*<figure id="fig-[0-9]*" data-src="\([^"]*\)".*/\1/p' "$page" |
     sed "s/&quot;/\"/g; s/&#39;/'/g; s/&lt;/</g; s/&gt;/>/g; s/&amp;/\\&/g" >"$work/figures"
 total=0 passed=0 failed=0 skipped=0
@@ -135,8 +177,9 @@ while IFS= read -r src; do
     total=$((total + 1))
     fig=$pagedir/$src
     case $src in
-    *.png|*.PNG) ;;
-    *) skipped=$((skipped + 1)); echo "rerun: $src: not a PNG: not re-run (its commands are in $src.txt)"; continue ;;
+    *.png|*.PNG) how=rerun ;;
+    *.mp4|*.MP4) how=rerun_clip ;;
+    *) skipped=$((skipped + 1)); echo "rerun: $src: not a PNG or MP4: not re-run (its commands are in $src.txt)"; continue ;;
     esac
     abs=$(cd "$(dirname "$fig")" && pwd)/$(basename "$fig")
     case $abs in
@@ -144,11 +187,11 @@ while IFS= read -r src; do
     *) rel= ;;
     esac
     why="not below $root, where the commands ran"
-    if [ -n "$rel" ] && rerun "$total" "$fig" "$rel"; then
+    if [ -n "$rel" ] && $how "$total" "$fig" "$rel"; then
         passed=$((passed + 1)); echo "rerun: $src: $why"
     else
         failed=$((failed + 1)); echo "rerun: $src: FAILED: $why"
     fi
 done <"$work/figures"
-echo "rerun: $total figures: $passed re-ran to the same pixels, $failed failed, $skipped not PNGs"
+echo "rerun: $total figures: $passed re-ran to the same pixels, $failed failed, $skipped not re-run"
 [ "$failed" -eq 0 ] && [ "$total" -gt 0 ]

@@ -184,20 +184,20 @@ VIDEO_MP4_CAPTION = Tiny Darknet $(VIDEO_LAYER): all its feature maps for every 
   and its top 9 patches over the sample photos. H.264 at $(VIDEO_SAMPLE_RATE) frames a second \
   (video/deepvis.mp4 beside this page).
 comma := ,
-$(OUT)/video/deepvis.mp4: $(OUT)/video/sample.mp4 $(VS)/unit.txt $(VS)/acts.h5
+# Its caption file: the caption and finding, then the commands that make
+# the clip from data/ alone, runnable as they stand (pipelines/
+# video-commands.sh; pipelines/rerun-report.sh re-runs them and compares
+# the frames).
+$(OUT)/video/deepvis.mp4: $(OUT)/video/sample.mp4 $(VS)/unit.txt $(VS)/acts.h5 pipelines/video-commands.sh
 	@{ printf '%s ' '$(strip $(VIDEO_MP4_CAPTION))'; \
-	   $(FINDING) video $(VS)/acts.h5 $$(cat $(VS)/unit.txt) || echo '(no finding: pipelines/finding.py video failed)'; \
-	   printf '%s\n' '$(FINDING) video $(VS)/acts.h5 $$(cat $(VS)/unit.txt)'; } >$@.txt
-	@printf '%s\n' \
-	  '$(FFMPEG) $(video_in) -filter_complex "$(subst ','\'',$(video_fc))" -frames:v $(shell echo $$(($(VIDEO_SAMPLE_SECONDS) * $(VIDEO_SAMPLE_RATE)))) -r $(VIDEO_SAMPLE_RATE) -c:v libx264 -pix_fmt yuv420p $(OUT)/video/sample-src.mp4' \
-	  '$(FFMPEG) -i $(OUT)/video/sample-src.mp4 -fps_mode passthrough $(VS)/frames/%06d.png' \
-	  '$(BIN)/cnn-images --size $(VIDEO_SIZE) --crop center --rgb $(VS)/frames -o $(VS)/frames.h5' \
-	  '$(BIN)/cnn-forward -m $(VIDEO_MODEL) -l $(VIDEO_LAYER) $(VS)/frames.h5 -o $(VS)/acts.h5' \
-	  '$(FINDING) pick-unit $(VS)/acts.h5 >$(VS)/unit.txt' \
-	  '$(BIN)/cnn-saliency -m $(VIDEO_MODEL) -M $(VIDEO_METHOD) -t unit=$(VIDEO_LAYER):$$(cat $(VS)/unit.txt) $(VS)/frames.h5 -o $(VS)/unit.h5' \
-	  '$(BIN)/cnn-patches -m $(VIDEO_MODEL) -l $(VIDEO_LAYER) -k 9 -c $$(cat $(VS)/unit.txt) $(VIDEO_DATASET) -o $(VS)/patches.h5' \
-	  'parallel -j $(VIDEO_JOBS) $(BIN)/cnn-render activations -l $(VIDEO_LAYER) --label frame $(VIDEO_RENDER) --images $(VS)/frames.h5 --unit $$(cat $(VS)/unit.txt) --projection $(VS)/unit.h5 --patches $(VS)/patches.h5 --range {1}:{2} -o $(VS)/render/%06d.png $(VS)/acts.h5' \
-	  '$(FFMPEG) -framerate $(VIDEO_SAMPLE_RATE) -start_number 0 -i $(VS)/render/%06d.png -vf pad=ceil(iw/2)*2:ceil(ih/2)*2:color=white -c:v libx264 -pix_fmt yuv420p $(OUT)/video/sample.mp4' >>$@.txt
+	   $(FINDING) video $(VS)/acts.h5 $$(cat $(VS)/unit.txt) || echo '(no finding: pipelines/finding.py video failed)'; } >$@.txt
+	@OUT='$(OUT)' VS='$(VS)' SRC_MODEL='$(VIDEO_SRC_MODEL)' MODEL='$(VIDEO_MODEL)' \
+	  LAYER='$(VIDEO_LAYER)' METHOD='$(VIDEO_METHOD)' SIZE='$(VIDEO_SIZE)' \
+	  DATASET='$(VIDEO_DATASET)' JOBS='$(VIDEO_JOBS)' CHUNK='$(VIDEO_CHUNK)' \
+	  BATCH='$(VIDEO_BATCH)' RENDER='$(VIDEO_RENDER)' RATE='$(VIDEO_SAMPLE_RATE)' \
+	  FRAMES=$$(($(VIDEO_SAMPLE_SECONDS) * $(VIDEO_SAMPLE_RATE))) FFMPEG='$(FFMPEG)' \
+	  FINDING='$(FINDING)' VIDEO_IN='$(video_in)' VIDEO_FC='$(subst ','\'',$(video_fc))' \
+	  sh pipelines/video-commands.sh >>$@.txt
 	cp $< $(@D)/.deepvis.mp4.tmp && mv $(@D)/.deepvis.mp4.tmp $@
 
 # The poster: the rendered frame where the unit's maximum is largest.

@@ -24,7 +24,7 @@ printf 'title Fixture\nsection a A\nfigure figs/grid.png\nfigure figs/heat.png\n
 run "$R" cnn-render html -q -o out/index.html "$T/r.def"
 
 if (cd "$R" && sh "$RERUN" --work "$T/w1" out/index.html) >"$T/r.out" 2>&1 &&
-    grep -qx "rerun: 2 figures: 2 re-ran to the same pixels, 0 failed, 0 not PNGs" "$T/r.out"; then
+    grep -qx "rerun: 2 figures: 2 re-ran to the same pixels, 0 failed, 0 not re-run" "$T/r.out"; then
     pass "rerun: both figures made again from their histories, same pixels"
 else
     fail "rerun: both figures made again from their histories, same pixels" "$(head -c 600 "$T/r.out")"
@@ -77,6 +77,33 @@ if (cd "$T/px" && sh "$RERUN" out/index.html) >"$T/r.out" 2>&1; then
     fail "rerun: a changed pixel fails" "$(head -c 600 "$T/r.out")"
 else
     check "rerun: a changed pixel fails, naming it" grep -q "heat.png: FAILED: 1 pixels differ, the first at row 0 column 0" "$T/r.out"
+fi
+# An MP4 figure: the lines of its caption file after the caption are its
+# commands; they run in an empty folder and the clip they make is compared
+# frame by frame. A commands line that makes other frames fails.
+if command -v ffmpeg >/dev/null 2>&1; then
+    M=$T/mp4
+    mkdir -p "$M/data" "$M/out/figs"
+    printf '%s\n' 'A test pattern clip.' 'mkdir -p out/figs' \
+        "ffmpeg -nostdin -v error -y -f lavfi -i testsrc=size=32x32:rate=5 -frames:v 5 -c:v libx264 -pix_fmt yuv420p out/figs/clip.mp4" \
+        >"$M/out/figs/clip.mp4.txt"
+    (cd "$M" && tail -n +2 out/figs/clip.mp4.txt | sh -e) || fail "fixture: the clip"
+    printf '<figure id="fig-1" data-src="figs/clip.mp4"></figure>\n' >"$M/out/index.html"
+    if (cd "$M" && sh "$RERUN" out/index.html) >"$T/r.out" 2>&1 &&
+        grep -q "rerun: figs/clip.mp4: same frames (2 commands, 5 frames)" "$T/r.out"; then
+        pass "rerun: an MP4 figure made again from its caption file's commands, same frames"
+    else
+        fail "rerun: an MP4 figure made again from its caption file's commands, same frames" "$(head -c 600 "$T/r.out")"
+    fi
+    sed -i 's/testsrc=/testsrc2=/' "$M/out/figs/clip.mp4.txt"
+    if (cd "$M" && sh "$RERUN" out/index.html) >"$T/r.out" 2>&1; then
+        fail "rerun: an MP4 whose commands make other frames fails" "$(head -c 600 "$T/r.out")"
+    else
+        check "rerun: an MP4 whose commands make other frames fails, naming it" \
+            grep -q "figs/clip.mp4: FAILED: 5 of 5 frames differ" "$T/r.out"
+    fi
+else
+    skip "rerun: an MP4 figure" "no ffmpeg"
 fi
 check_error "rerun: no page: usage error" 2 "rerun-report: usage" "" sh "$RERUN" "$T/none.html"
 echo "1..$_n"

@@ -34,10 +34,17 @@ static lay layout(const dwgeo *g)
     return l;
 }
 
+/* The reach of a stride-1 plane's taps in the flat layout: the input
+ * gradient reads gy this far before and after its plane (dw_xgrad). */
+static int64_t reach(const dwgeo *g, const lay *l)
+{
+    return (g->kh - 1) * g->dh * l->len + (g->kw - 1) * g->dw;
+}
+
 size_t dw_ws_floats(const dwgeo *g)
 {
     lay l = layout(g);
-    return l.area + (size_t)l.flat + 16;
+    return l.area + (size_t)(l.flat + 2 * reach(g, &l)) + 32;
 }
 
 /* The offset of each tap's run in the sub-planes. */
@@ -189,10 +196,13 @@ static inline __attribute__((always_inline)) void dw_block(const float *buf, con
         memcpy(out + f + v * DW_VL, &acc[v], sizeof acc[v]);
 }
 
-static void plane_forward(const dwgeo *g, const lay *l, const int64_t *to, const float *buf,
-                          const float *w, float bias, float *restrict out)
+/* out[f] = bias + sum over the kk taps w[t] src[to[t] + f], f < n (and up
+ * to the next whole vector). */
+static void taps_sum(const float *src, const int64_t *to, int64_t kk, const float *w, float bias,
+                     float *restrict out, int64_t n)
 {
-    int64_t kk = g->kh * g->kw, nv = (l->flat + DW_VL - 1) / DW_VL, f = 0;
+    const float *buf = src;
+    int64_t nv = (n + DW_VL - 1) / DW_VL, f = 0;
     if (kk == 9) {   /* 3x3: one pass, nine streams (as fast, one loop) */
         const float *t0 = buf + to[0], *t1 = buf + to[1], *t2 = buf + to[2], *t3 = buf + to[3];
         const float *t4 = buf + to[4], *t5 = buf + to[5], *t6 = buf + to[6], *t7 = buf + to[7];
@@ -200,7 +210,7 @@ static void plane_forward(const dwgeo *g, const lay *l, const int64_t *to, const
         float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6],
               w7 = w[7], w8 = w[8];
 #pragma omp simd
-        for (int64_t k = 0; k < l->flat; k++) {
+        for (int64_t k = 0; k < n; k++) {
             float s = bias + w0 * t0[k];
             s += w1 * t1[k];
             s += w2 * t2[k];
@@ -226,6 +236,12 @@ static void plane_forward(const dwgeo *g, const lay *l, const int64_t *to, const
     case 1: dw_block(buf, to, kk, w, bias, out, f, 1); break;
     default: break;
     }
+}
+
+static void plane_forward(const dwgeo *g, const lay *l, const int64_t *to, const float *buf,
+                          const float *w, float bias, float *restrict out)
+{
+    taps_sum(buf, to, g->kh * g->kw, w, bias, out, l->flat);
 }
 
 void dw_forward(const dwgeo *g, const float *W, const float *b, int n, const float *x, float *y,
@@ -272,14 +288,31 @@ void dw_xgrad(const dwgeo *g, const float *W, int n, const float *gy, float *gx,
     int64_t kk = g->kh * g->kw;
     size_t slot = dw_ws_floats(g);
     int T = nthreads(g, planes, threads);
+    /* Stride 1: each padded position p gathers the taps that read it,
+     * buf[p] = sum over t of w[t] gf[p - to[t]], from gf with `reach`
+     * zeros on both sides, in registers (taps_sum) and in tap order, as
+     * the scatter below adds them. Strided planes scatter. */
+    int64_t m = reach(g, &l), np = l.hp * l.len;
+    int gather = g->sh == 1 && g->sw == 1;
 #pragma omp parallel num_threads(T) if (T > 1)
     {
         float *buf = ws + (size_t)omp_get_thread_num() * slot, *gf = buf + l.area;
-        int64_t to[kk];
+        int64_t to[kk], from[kk];
         tap_offsets(g, &l, to);
+        if (gather) {
+            for (int64_t t = 0; t < kk; t++)
+                from[t] = m - to[t];
+            memset(gf, 0, (size_t)(l.flat + 2 * m + 32) * sizeof *gf);
+        }
 #pragma omp for schedule(static)
         for (int64_t q = 0; q < planes; q++) {
             const float *w = W + q % g->c * kk;
+            if (gather) {
+                flat_gy(g, &l, gy + q * ohw, gf + m);
+                taps_sum(gf, from, kk, w, 0.0f, buf, np);
+                unfill_plane(g, &l, buf, gx + q * hw);
+                continue;
+            }
             memset(buf, 0, l.area * sizeof *buf);
             flat_gy(g, &l, gy + q * ohw, gf);
             /* Each tap scatters gy times its weight onto what it read. */

@@ -8,9 +8,12 @@
  * for a contiguous run of output columns: the loops over output columns
  * have no bounds checks and vectorise (AVX-512 or AVX2, whatever the build
  * targets). 3x3 filters sum their nine taps in registers and write each
- * output once; other sizes add tap by tap. The input gradient scatters
- * gy times each tap into such a buffer and adds it back onto the plane;
- * the weight gradient is a dot product per tap and row. */
+ * output once; other sizes sum blocks of outputs in registers, tap by tap.
+ * The input gradient of a stride-1 plane gathers, for each padded
+ * position, gy times the taps that read it (the same register blocks over
+ * gy with zero margins); a strided plane scatters gy times each tap into
+ * the buffer; either is then added back onto the plane. The weight
+ * gradient is a dot product per tap and row. */
 #ifndef CNN_DEPTHWISE_H
 #define CNN_DEPTHWISE_H
 

@@ -18,7 +18,8 @@
  * pads (k-1)d - pad), so it runs through the same fast path; other strides
  * use col2im, in parallel over images. 3x3 stride-1 convolutions with 16
  * channels or more on both sides (and so their input gradients) run by
- * Winograd's F(4x4, 3x3) instead (winograd.h). A depthwise convolution
+ * Winograd's F(4x4, 3x3) instead (winograd.h). A fresh input gradient
+ * (io->gset) is stored by the GEMM paths (beta 0), not zeroed and added to. A depthwise convolution
  * (groups = Cin = Cout) would be Cin GEMMs of one row each, so it runs as
  * direct vectorised loops over the planes instead (depthwise.h).
  *
@@ -643,6 +644,7 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
  * parallel, blocks of at least CONV_MIN_COLS columns. */
 static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
 {
+    int set = io->gset & 1;   /* gx fresh: stored (beta 0), not added */
     const cgeo *q = &p->f;
     int64_t hw = q->h * q->w, Co = q->cout / q->g, Ci = q->cin / q->g;
     int T = omp_get_max_threads();
@@ -675,10 +677,10 @@ static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
             float *gx = io->gx[0] + (i * q->cin + g * Ci) * hw + c0;
             if (apk)
                 pk_gemm_ld(apk + g * pk_a_size(Ci, Co), Ci, Co, gy, PK_NR, hw, nc, gx, hw, NULL,
-                           1, items == 1, NULL, 0);
+                           !set, items == 1, NULL, 0);
             else
                 gemm1(1, 0, (int)Ci, (int)nc, (int)Co, 1.0f, W + g * Co * Ci, (int)Ci, gy,
-                      (int)hw, 1.0f, gx, (int)hw);
+                      (int)hw, set ? 0.0f : 1.0f, gx, (int)hw);
         }
     }
 }
@@ -698,8 +700,8 @@ static void conv_xgrad_transposed(const conv_p *p, const float *W, const op_io *
                 for (int64_t k = 0; k < kk; k++)
                     dst[k] = src[kk - 1 - k];
             }
-    conv_run(p, &p->t, p->wino_t ? &p->wtg : NULL, Wt, NULL, io->n, io->gy, io->gx[0], 1.0f,
-             io->ws, NULL, 0);
+    conv_run(p, &p->t, p->wino_t ? &p->wtg : NULL, Wt, NULL, io->n, io->gy, io->gx[0],
+             io->gset & 1 ? 0.0f : 1.0f, io->ws, NULL, 0);
 }
 
 static void conv_backward(const node *nd, const op_io *io)
@@ -708,6 +710,14 @@ static void conv_backward(const node *nd, const op_io *io)
     const float *W = nd->w[p->iw]->data;
     float *gW = io->gw ? io->gw[p->iw] : NULL;
     float *gb = io->gw && p->ib >= 0 ? io->gw[p->ib] : NULL;
+    /* A fresh gx (io->gset): the GEMM paths store it (beta 0, as the sum
+     * onto zeros rounds but for the sign of a zero); col2im and depthwise
+     * add into it, so it is zeroed for them. */
+    const cgeo *q = &p->f;
+    int tr = p->tgrad && ((p->wino_t && wino_worth(&p->wtg)) ||
+                          q->cout * q->h * q->w <= q->cin * q->oh * q->ow);
+    if (io->gx[0] && (io->gset & 1) && (p->depthwise || !(q->direct || tr)))
+        memset(io->gx[0], 0, (size_t)(io->n * q->cin * q->h * q->w) * sizeof(float));
     if (p->depthwise) {
         if (gW || gb)
             dw_wgrad(&p->dg, io->n, io->x[0], io->gy, gW, gb, io->ws, p->wt);
@@ -720,12 +730,10 @@ static void conv_backward(const node *nd, const op_io *io)
     /* The transposed convolution lowers gy (Cout k^2 x H W floats), col2im
      * the input's gradient (Cin k^2 x OH OW): the smaller wins, unless the
      * transposed one runs by Winograd. */
-    const cgeo *q = &p->f;
     if (io->gx[0] && q->direct)
         conv_xgrad_direct(p, W, io);
     else if (io->gx[0]) {
-        if (p->tgrad && ((p->wino_t && wino_worth(&p->wtg)) ||
-                         q->cout * q->h * q->w <= q->cin * q->oh * q->ow))
+        if (tr)
             conv_xgrad_transposed(p, W, io);
         else
             conv_xgrad_col2im(p, W, io);

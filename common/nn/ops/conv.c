@@ -16,8 +16,10 @@
  * same order every run, so training is reproducible). The input gradient of a stride-1
  * convolution is itself a convolution of gy (flipped, transposed weights,
  * pads (k-1)d - pad), so it runs through the same fast path; other strides
- * use col2im, in parallel over images. 3x3 stride-1 convolutions with 16
- * channels or more on both sides (and so their input gradients) run by
+ * use col2im, in parallel over images, its product W^T gy on the packed
+ * GEMM (W^T packed once per call) where a chunk is as wide as W^T is
+ * tall. 3x3 stride-1 convolutions with 16 channels or more on both sides
+ * (and so their input gradients, from WINO_T_TILES tiles per image) run by
  * Winograd's F(4x4, 3x3) instead (winograd.h). A fresh input gradient
  * (io->gset) is stored by the GEMM paths (beta 0), not zeroed and added to. A depthwise convolution
  * (groups = Cin = Cout) would be Cin GEMMs of one row each, so it runs as
@@ -44,6 +46,18 @@
 #define CONV_CHUNK (512 * 1024)
 /* Fewest columns a chunk's GEMM should have (below, packing dominates). */
 #define CONV_MIN_COLS 256
+/* Fewest tiles per image for the input gradient to run by Winograd. Without
+ * the AVX-512 transforms (pack.h's PK_KERNEL) Winograd's products are 36
+ * thin OpenBLAS calls and the weight transform is redone every call: on a
+ * 2-core AVX2 machine a 14x14 plane (16 tiles; resnet50's layer3, 256
+ * channels) took 6.7 ms of CPU by Winograd against 4.5 by the packed GEMM,
+ * each way, while 28x28 (49 tiles) and 56x56 stay faster by Winograd
+ * (2.7 against 4.4 ms). The forward keeps winograd.c's own bound. */
+#if PK_KERNEL
+#define WINO_T_TILES 0
+#else
+#define WINO_T_TILES 25
+#endif
 
 /* The geometry of one convolution. */
 typedef struct cgeo {
@@ -61,6 +75,7 @@ typedef struct conv_p {
     dwgeo dg;            /* its geometry (depthwise.h) */
     int tgrad;           /* input gradient through the transposed convolution */
     int pkt;             /* 1x1 input gradient on the packed GEMM (W^T packed) */
+    int pkc;             /* col2im's product W^T gy on the packed GEMM */
     int wt;              /* threads the workspace has slots for */
     size_t slot;         /* floats of workspace per thread */
     size_t apk;          /* workspace offset of the packed weights (pk) */
@@ -191,6 +206,17 @@ static size_t conv_workspace(conv_p *p, size_t wlen)
         if (at > alen)
             alen = at;
     }
+    /* conv_xgrad_col2im's packed W^T (K x M per group), gy read in place;
+     * as in the forward, only where a chunk can have as many columns as
+     * W^T has rows (a 7x7 plane of 1024 or 4608 rows stays on OpenBLAS,
+     * which was faster there). */
+    p->pkc = !q->direct && pk_wanted(q->cin / q->g * q->kh * q->kw, q->cout / q->g) &&
+             q->oh * q->ow >= q->cin / q->g * q->kh * q->kw;
+    if (p->pkc) {
+        size_t at = (size_t)q->g * pk_a_size(q->cin / q->g * q->kh * q->kw, q->cout / q->g);
+        if (at > alen)
+            alen = at;
+    }
     if (p->tgrad && p->t.pk && p->t.oh * p->t.ow >= p->t.cout / p->t.g) {
         size_t at = (size_t)q->g * pk_a_size(q->cin / q->g, q->cout / q->g * q->kh * q->kw);
         if (at > alen)
@@ -215,7 +241,7 @@ static size_t conv_workspace(conv_p *p, size_t wlen)
                 wino_wanted(t->cin, t->cout, t->kh, t->kw, 1, 1, t->dh, t->dw, t->g);
     if (p->wino_t) {
         wino_init(&p->wtg, t->cin, t->h, t->w, t->cout, t->oh, t->ow, t->pt, t->pl);
-        p->wino_t = wino_worth(&p->wtg);
+        p->wino_t = wino_worth(&p->wtg) && p->wtg.th * p->wtg.tw >= WINO_T_TILES;
         if (p->wino_t && wino_ws_floats(&p->wtg, p->wt) > wl)
             wl = wino_ws_floats(&p->wtg, p->wt);
     }
@@ -621,6 +647,15 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
     if (T > io->n)
         T = io->n;
     gemm_serial_blas();
+    /* On the packed GEMM: W^T packed once per call (pk_pack_at), gy's rows
+     * read where they lie, as the 1x1 path does (no OpenBLAS transpose
+     * copies of W per chunk). */
+    float *apk = NULL;
+    if (p->pkc) {
+        apk = io->ws + p->apk;
+        for (int64_t g = 0; g < q->g; g++)
+            pk_pack_at(W + g * M * K, K, M, K, apk + g * pk_a_size(K, M));
+    }
 #pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1)
     for (int i = 0; i < io->n; i++) {
         float *dcol = io->ws + (size_t)omp_get_thread_num() * p->slot;
@@ -628,10 +663,15 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
         for (int64_t ch = 0; ch < nch; ch++) {
             int64_t oy0 = ch * crows, oy1 = oy0 + crows < q->oh ? oy0 + crows : q->oh;
             int64_t nc = (oy1 - oy0) * q->ow;
-            for (int64_t g = 0; g < q->g; g++)
-                (par ? gemm : gemm1)(1, 0, (int)K, (int)nc, (int)M, 1.0f, W + g * M * K, (int)K,
-                                     io->gy + i * ys + g * M * ohw + oy0 * q->ow, (int)ohw, 0.0f,
-                                     dcol + g * K * nc, (int)nc);
+            for (int64_t g = 0; g < q->g; g++) {
+                const float *gy = io->gy + i * ys + g * M * ohw + oy0 * q->ow;
+                if (apk)
+                    pk_gemm_ld(apk + g * pk_a_size(K, M), K, M, gy, PK_NR, ohw, nc,
+                               dcol + g * K * nc, nc, NULL, 0, par, NULL, 0);
+                else
+                    (par ? gemm : gemm1)(1, 0, (int)K, (int)nc, (int)M, 1.0f, W + g * M * K,
+                                         (int)K, gy, (int)ohw, 0.0f, dcol + g * K * nc, (int)nc);
+            }
             by_channels(col2im_rows_add, q, dcol, gx, oy0, oy1, par);
         }
     }

@@ -46,6 +46,7 @@ struct engine {
     tensor **grad;             /* per node d/d activation (lazy) */
     tensor ***wgrad;           /* per node, per weight (lazy) */
     char *mark;                /* scratch: ancestors of a node */
+    char *fresh;               /* backward: node's gradient not written yet */
     int has_grad;              /* a backward has run since the last forward */
     engine_backward_fn bhook;  /* engine_set_backward_hook */
     void *bhook_ctx;
@@ -105,6 +106,7 @@ engine *engine_new(model *m, int max_batch, int training, uint64_t seed)
     e->grad = xcalloc((size_t)m->n, sizeof *e->grad);
     e->wgrad = xcalloc((size_t)m->n, sizeof *e->wgrad);
     e->mark = xcalloc((size_t)m->n, 1);
+    e->fresh = xcalloc((size_t)m->n + 1, 1);
     for (int i = 0; i < m->n; i++) {
         node *nd = &m->nodes[i];
         if (!nd->def)
@@ -276,6 +278,7 @@ void engine_free(engine *e)
     free(e->grad);
     free(e->wgrad);
     free(e->mark);
+    free(e->fresh);
     free(e->ws);
     for (int k = 0; k < e->nslot; k++)
         free(e->slot[k]);
@@ -454,6 +457,8 @@ static void alloc_wgrad(engine *e, int i)
         e->wgrad[i][k] = tensor_new(nd->w[k]->ndim, nd->w[k]->dims);
 }
 
+static void zero(tensor *t) { memset(t->data, 0, (size_t)tensor_numel(t) * sizeof(float)); }
+
 void engine_backward(engine *e, int from, const tensor *grad, relu_rule rule, int want_wgrad)
 {
     const model *m = e->m;
@@ -470,20 +475,31 @@ void engine_backward(engine *e, int from, const tensor *grad, relu_rule rule, in
         die("engine: gradient for '%s' is %s, its activation is %s", m->nodes[from].name,
             tensor_shape_str(grad->ndim, grad->dims, a, sizeof a),
             tensor_shape_str(act->ndim, act->dims, b, sizeof b));
+    /* Gradient buffers are allocated once and never cleared ahead: a
+     * buffer is "fresh" until something writes it this backward. An op
+     * with op_sets_grad stores into its fresh input gradients (io->gset), so
+     * a node with one consumer (most of a CNN) is written once, not zeroed
+     * and then added to; for the other ops, a node read twice by one op,
+     * and under a backward hook (DeepLift, LRP add into what they are
+     * given), the engine zeroes a fresh buffer right before the call. A
+     * node left fresh when its own turn comes (no consumer wrote it) is
+     * zeroed then. fresh[m->n]: the input's gradient. */
     if (!e->gin)
         e->gin = batch_tensor(e->max_batch, m->in_shape);
     set_batch(e->gin, e->n);
-    memset(e->gin->data, 0, (size_t)tensor_numel(e->gin) * sizeof(float));
     mark_ancestors(e, from);
     for (int i = 0; i <= from; i++) {
+        e->fresh[i] = 0;
         if (!e->mark[i])
             continue;
         if (!e->grad[i])
             e->grad[i] = batch_tensor(e->max_batch, m->nodes[i].shape);
         set_batch(e->grad[i], e->n);
-        memset(e->grad[i]->data, 0, (size_t)tensor_numel(e->grad[i]) * sizeof(float));
+        e->fresh[i] = 1;
     }
+    e->fresh[m->n] = 1;
     memcpy(e->grad[from]->data, grad->data, (size_t)tensor_numel(grad) * sizeof(float));
+    e->fresh[from] = 0;
     const float *xin[64];
     const int64_t *xsh[64];
     float *gx[64];
@@ -491,9 +507,28 @@ void engine_backward(engine *e, int from, const tensor *grad, relu_rule rule, in
         if (!e->mark[i])
             continue;
         const node *nd = &m->nodes[i];
+        if (e->fresh[i]) {
+            zero(e->grad[i]);
+            e->fresh[i] = 0;
+        }
         node_inputs(e, nd, xin, xsh);
+        unsigned gset = 0;
+        for (int k = 0; k < nd->nin; k++) {
+            int j = nd->in[k] < 0 ? m->n : nd->in[k], once = 1;
+            tensor *t = nd->in[k] < 0 ? e->gin : e->grad[j];
+            gx[k] = t->data;
+            for (int l = 0; l < nd->nin; l++)
+                if (l != k && nd->in[l] == nd->in[k])
+                    once = 0;
+            if (!e->fresh[j])
+                continue;
+            if (once && k < 32 && op_sets_grad(nd->def) && !e->bhook)
+                gset |= 1u << k;
+            else
+                zero(t);
+        }
         for (int k = 0; k < nd->nin; k++)
-            gx[k] = nd->in[k] < 0 ? e->gin->data : e->grad[nd->in[k]]->data;
+            e->fresh[nd->in[k] < 0 ? m->n : nd->in[k]] = 0;
         float *gw[64];
         int use_w = want_wgrad && nd->nw > 0;
         if (use_w) {
@@ -510,6 +545,7 @@ void engine_backward(engine *e, int from, const tensor *grad, relu_rule rule, in
         io.gy = e->grad[i]->data;
         io.gx = gx;
         io.gw = use_w ? gw : NULL;
+        io.gset = gset;
         io.aux = e->aux[i];
         io.ws = e->ws;
         io.rule = rule;
@@ -518,6 +554,8 @@ void engine_backward(engine *e, int from, const tensor *grad, relu_rule rule, in
         if (!e->bhook || !e->bhook(e->bhook_ctx, i, &io))
             nd->def->backward(nd, &io);
     }
+    if (e->fresh[m->n])
+        zero(e->gin);
     /* Chain through preprocessing: dx[s(c)] = dx'[c] / std[c]. In place
      * when there is no channel swap; a swap exchanges planes 0 and 2. */
     int64_t C = m->in_shape[0], hw = m->in_shape[1] * m->in_shape[2];

@@ -6,8 +6,12 @@
  * Data layout: every activation is N x C x H x W float32, contiguous, the
  * per-image shape being node->shape (C x H x W; a vector of D features is
  * D x 1 x 1). Ops see whole batches; backward accumulates (+=) into input and
- * weight gradients, so the engine zeroes them and a node feeding several
- * consumers (or one consumer twice) sums correctly. */
+ * weight gradients, so a node feeding several consumers (or one consumer
+ * twice) sums correctly. The engine does not clear a gradient buffer ahead
+ * of time: an op with op_sets_grad is told by io->gset which of its
+ * input gradients nothing has written yet this backward, and stores (=)
+ * into those; for the other ops the engine zeroes such a buffer right
+ * before the call (so they always see zeros or earlier sums). */
 #ifndef CNN_OPS_H
 #define CNN_OPS_H
 
@@ -71,6 +75,11 @@ typedef struct op_io {
     rng *rng;                        /* training randomness */
     int relu;                        /* forward: the engine fused the ReLU that
                                         follows into this op (Conv only) */
+    unsigned gset;                   /* backward, op_sets_grad ops only: bit k
+                                        set: gx[k] holds no values yet (not
+                                        zeroed); the op stores d/dx there (=,
+                                        every element, as 0 + d/dx would round:
+                                        -0 becomes +0) instead of adding */
     const float *res;                /* forward, or NULL: the engine fused the
                                         Add that follows (Conv only): y = conv
                                         + res (n x node->shape), then the ReLU
@@ -89,6 +98,10 @@ struct op_def {
     void (*forward)(const node *nd, const op_io *io);
     void (*backward)(const node *nd, const op_io *io);
 };
+
+/* Whether def's backward honours io->gset (Conv, ReLU, Add: the bulk of a
+ * CNN's backward); for the others the engine zeroes fresh buffers first. */
+int op_sets_grad(const struct op_def *def);
 
 /* The op named name (case-sensitive; "Gemm" is an alias of Dense), or NULL. */
 const struct op_def *op_find(const char *name);

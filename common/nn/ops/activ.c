@@ -48,6 +48,13 @@ static void relu_backward(const node *nd, const op_io *io)
     int rule = io->rule;
     if (!gx)
         return;
+    /* gx fresh (io->gset): stored, + 0 as the sum onto zeros rounds. */
+    if (io->gset & 1) {
+#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            gx[i] = op_rule_grad(rule, g[i], x[i] <= 0 ? 0.0f : 1.0f) + 0.0f;
+        return;
+    }
 #pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++)
         gx[i] += op_rule_grad(rule, g[i], x[i] <= 0 ? 0.0f : 1.0f);

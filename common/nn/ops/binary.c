@@ -270,7 +270,29 @@ static void variadic_forward(int op, const node *nd, const op_io *io)
 }
 
 static void add_forward(const node *nd, const op_io *io) { variadic_forward(B_ADD, nd, io); }
-static void add_backward(const node *nd, const op_io *io) { binary_backward_all(B_ADD, nd, io); }
+/* A fresh input gradient (io->gset) of the output's own shape is gy + 0
+ * (the sum onto zeros); of another (broadcast) shape, zeroed, then summed. */
+static void add_backward(const node *nd, const op_io *io)
+{
+    int64_t n = op_numel(nd, io->n);
+    for (int k = 0; k < io->nin; k++) {
+        float *gx = io->gx[k];
+        if (!gx || !(io->gset >> k & 1)) {
+            binary_grad(B_ADD, 1.0f, nd, io, k);
+            continue;
+        }
+        if (memcmp(io->xshape[k], nd->shape, 3 * sizeof nd->shape[0])) {
+            int64_t len = (int64_t)io->n * io->xshape[k][0] * io->xshape[k][1] * io->xshape[k][2];
+            memset(gx, 0, (size_t)len * sizeof *gx);
+            binary_grad(B_ADD, 1.0f, nd, io, k);
+            continue;
+        }
+        const float *gy = io->gy;
+#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            gx[i] = gy[i] + 0.0f;
+    }
+}
 /* Mean: the sum times 1/n, forward and backward. */
 static void mean_forward(const node *nd, const op_io *io)
 {

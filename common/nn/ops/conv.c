@@ -16,9 +16,12 @@
  * same order every run, so training is reproducible). The input gradient of a stride-1
  * convolution is itself a convolution of gy (flipped, transposed weights,
  * pads (k-1)d - pad), so it runs through the same fast path; other strides
- * use col2im, in parallel over images. 3x3 stride-1 convolutions with 16
- * channels or more on both sides (and so their input gradients) run by
- * Winograd's F(4x4, 3x3) instead (winograd.h). A depthwise convolution
+ * use col2im, in parallel over images, its product W^T gy on the packed
+ * GEMM (W^T packed once per call) where a chunk is as wide as W^T is
+ * tall. 3x3 stride-1 convolutions with 16 channels or more on both sides
+ * (and so their input gradients, from WINO_T_TILES tiles per image) run by
+ * Winograd's F(4x4, 3x3) instead (winograd.h). A fresh input gradient
+ * (io->gset) is stored by the GEMM paths (beta 0), not zeroed and added to. A depthwise convolution
  * (groups = Cin = Cout) would be Cin GEMMs of one row each, so it runs as
  * direct vectorised loops over the planes instead (depthwise.h).
  *
@@ -43,6 +46,18 @@
 #define CONV_CHUNK (512 * 1024)
 /* Fewest columns a chunk's GEMM should have (below, packing dominates). */
 #define CONV_MIN_COLS 256
+/* Fewest tiles per image for the input gradient to run by Winograd. Without
+ * the AVX-512 transforms (pack.h's PK_KERNEL) Winograd's products are 36
+ * thin OpenBLAS calls and the weight transform is redone every call: on a
+ * 2-core AVX2 machine a 14x14 plane (16 tiles; resnet50's layer3, 256
+ * channels) took 6.7 ms of CPU by Winograd against 4.5 by the packed GEMM,
+ * each way, while 28x28 (49 tiles) and 56x56 stay faster by Winograd
+ * (2.7 against 4.4 ms). The forward keeps winograd.c's own bound. */
+#if PK_KERNEL
+#define WINO_T_TILES 0
+#else
+#define WINO_T_TILES 25
+#endif
 
 /* The geometry of one convolution. */
 typedef struct cgeo {
@@ -60,6 +75,7 @@ typedef struct conv_p {
     dwgeo dg;            /* its geometry (depthwise.h) */
     int tgrad;           /* input gradient through the transposed convolution */
     int pkt;             /* 1x1 input gradient on the packed GEMM (W^T packed) */
+    int pkc;             /* col2im's product W^T gy on the packed GEMM */
     int wt;              /* threads the workspace has slots for */
     size_t slot;         /* floats of workspace per thread */
     size_t apk;          /* workspace offset of the packed weights (pk) */
@@ -190,6 +206,17 @@ static size_t conv_workspace(conv_p *p, size_t wlen)
         if (at > alen)
             alen = at;
     }
+    /* conv_xgrad_col2im's packed W^T (K x M per group), gy read in place;
+     * as in the forward, only where a chunk can have as many columns as
+     * W^T has rows (a 7x7 plane of 1024 or 4608 rows stays on OpenBLAS,
+     * which was faster there). */
+    p->pkc = !q->direct && pk_wanted(q->cin / q->g * q->kh * q->kw, q->cout / q->g) &&
+             q->oh * q->ow >= q->cin / q->g * q->kh * q->kw;
+    if (p->pkc) {
+        size_t at = (size_t)q->g * pk_a_size(q->cin / q->g * q->kh * q->kw, q->cout / q->g);
+        if (at > alen)
+            alen = at;
+    }
     if (p->tgrad && p->t.pk && p->t.oh * p->t.ow >= p->t.cout / p->t.g) {
         size_t at = (size_t)q->g * pk_a_size(q->cin / q->g, q->cout / q->g * q->kh * q->kw);
         if (at > alen)
@@ -214,7 +241,7 @@ static size_t conv_workspace(conv_p *p, size_t wlen)
                 wino_wanted(t->cin, t->cout, t->kh, t->kw, 1, 1, t->dh, t->dw, t->g);
     if (p->wino_t) {
         wino_init(&p->wtg, t->cin, t->h, t->w, t->cout, t->oh, t->ow, t->pt, t->pl);
-        p->wino_t = wino_worth(&p->wtg);
+        p->wino_t = wino_worth(&p->wtg) && p->wtg.th * p->wtg.tw >= WINO_T_TILES;
         if (p->wino_t && wino_ws_floats(&p->wtg, p->wt) > wl)
             wl = wino_ws_floats(&p->wtg, p->wt);
     }
@@ -620,6 +647,15 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
     if (T > io->n)
         T = io->n;
     gemm_serial_blas();
+    /* On the packed GEMM: W^T packed once per call (pk_pack_at), gy's rows
+     * read where they lie, as the 1x1 path does (no OpenBLAS transpose
+     * copies of W per chunk). */
+    float *apk = NULL;
+    if (p->pkc) {
+        apk = io->ws + p->apk;
+        for (int64_t g = 0; g < q->g; g++)
+            pk_pack_at(W + g * M * K, K, M, K, apk + g * pk_a_size(K, M));
+    }
 #pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1)
     for (int i = 0; i < io->n; i++) {
         float *dcol = io->ws + (size_t)omp_get_thread_num() * p->slot;
@@ -627,10 +663,15 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
         for (int64_t ch = 0; ch < nch; ch++) {
             int64_t oy0 = ch * crows, oy1 = oy0 + crows < q->oh ? oy0 + crows : q->oh;
             int64_t nc = (oy1 - oy0) * q->ow;
-            for (int64_t g = 0; g < q->g; g++)
-                (par ? gemm : gemm1)(1, 0, (int)K, (int)nc, (int)M, 1.0f, W + g * M * K, (int)K,
-                                     io->gy + i * ys + g * M * ohw + oy0 * q->ow, (int)ohw, 0.0f,
-                                     dcol + g * K * nc, (int)nc);
+            for (int64_t g = 0; g < q->g; g++) {
+                const float *gy = io->gy + i * ys + g * M * ohw + oy0 * q->ow;
+                if (apk)
+                    pk_gemm_ld(apk + g * pk_a_size(K, M), K, M, gy, PK_NR, ohw, nc,
+                               dcol + g * K * nc, nc, NULL, 0, par, NULL, 0);
+                else
+                    (par ? gemm : gemm1)(1, 0, (int)K, (int)nc, (int)M, 1.0f, W + g * M * K,
+                                         (int)K, gy, (int)ohw, 0.0f, dcol + g * K * nc, (int)nc);
+            }
             by_channels(col2im_rows_add, q, dcol, gx, oy0, oy1, par);
         }
     }
@@ -643,6 +684,7 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
  * parallel, blocks of at least CONV_MIN_COLS columns. */
 static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
 {
+    int set = io->gset & 1;   /* gx fresh: stored (beta 0), not added */
     const cgeo *q = &p->f;
     int64_t hw = q->h * q->w, Co = q->cout / q->g, Ci = q->cin / q->g;
     int T = omp_get_max_threads();
@@ -675,10 +717,10 @@ static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
             float *gx = io->gx[0] + (i * q->cin + g * Ci) * hw + c0;
             if (apk)
                 pk_gemm_ld(apk + g * pk_a_size(Ci, Co), Ci, Co, gy, PK_NR, hw, nc, gx, hw, NULL,
-                           1, items == 1, NULL, 0);
+                           !set, items == 1, NULL, 0);
             else
                 gemm1(1, 0, (int)Ci, (int)nc, (int)Co, 1.0f, W + g * Co * Ci, (int)Ci, gy,
-                      (int)hw, 1.0f, gx, (int)hw);
+                      (int)hw, set ? 0.0f : 1.0f, gx, (int)hw);
         }
     }
 }
@@ -690,16 +732,27 @@ static void conv_xgrad_transposed(const conv_p *p, const float *W, const op_io *
     const cgeo *q = &p->f;
     int64_t Co = q->cout / q->g, Ci = q->cin / q->g, kh = q->kh, kw = q->kw, kk = kh * kw;
     float *Wt = io->ws + p->slot * (size_t)p->wt;
+    /* In blocks of TB x TB (c, o) pairs, so that both the rows read and the
+     * rows written stay in cache: one pass over c for each o (or the
+     * reverse) strides by Ci k^2 or Co k^2 floats, 2.4 M floats of a
+     * 512-channel 3x3 layer through a cache line per element. */
+    enum { TB = 32 };
+    int64_t nbc = ceil_div(Ci, TB), nbo = ceil_div(Co, TB);
+#pragma omp parallel for collapse(2) schedule(static) if (q->g * Ci * Co * kk > (1 << 16))
     for (int64_t g = 0; g < q->g; g++)
-        for (int64_t c = 0; c < Ci; c++)
-            for (int64_t o = 0; o < Co; o++) {
-                const float *src = W + ((g * Co + o) * Ci + c) * kk;
-                float *dst = Wt + ((g * Ci + c) * Co + o) * kk;
-                for (int64_t k = 0; k < kk; k++)
-                    dst[k] = src[kk - 1 - k];
-            }
-    conv_run(p, &p->t, p->wino_t ? &p->wtg : NULL, Wt, NULL, io->n, io->gy, io->gx[0], 1.0f,
-             io->ws, NULL, 0);
+        for (int64_t b = 0; b < nbc * nbo; b++) {
+            int64_t c0 = b / nbo * TB, o0 = b % nbo * TB;
+            int64_t c1 = c0 + TB < Ci ? c0 + TB : Ci, o1 = o0 + TB < Co ? o0 + TB : Co;
+            for (int64_t c = c0; c < c1; c++)
+                for (int64_t o = o0; o < o1; o++) {
+                    const float *src = W + ((g * Co + o) * Ci + c) * kk;
+                    float *dst = Wt + ((g * Ci + c) * Co + o) * kk;
+                    for (int64_t k = 0; k < kk; k++)
+                        dst[k] = src[kk - 1 - k];
+                }
+        }
+    conv_run(p, &p->t, p->wino_t ? &p->wtg : NULL, Wt, NULL, io->n, io->gy, io->gx[0],
+             io->gset & 1 ? 0.0f : 1.0f, io->ws, NULL, 0);
 }
 
 static void conv_backward(const node *nd, const op_io *io)
@@ -708,6 +761,14 @@ static void conv_backward(const node *nd, const op_io *io)
     const float *W = nd->w[p->iw]->data;
     float *gW = io->gw ? io->gw[p->iw] : NULL;
     float *gb = io->gw && p->ib >= 0 ? io->gw[p->ib] : NULL;
+    /* A fresh gx (io->gset): the GEMM paths store it (beta 0, as the sum
+     * onto zeros rounds but for the sign of a zero); col2im and depthwise
+     * add into it, so it is zeroed for them. */
+    const cgeo *q = &p->f;
+    int tr = p->tgrad && ((p->wino_t && wino_worth(&p->wtg)) ||
+                          q->cout * q->h * q->w <= q->cin * q->oh * q->ow);
+    if (io->gx[0] && (io->gset & 1) && (p->depthwise || !(q->direct || tr)))
+        memset(io->gx[0], 0, (size_t)(io->n * q->cin * q->h * q->w) * sizeof(float));
     if (p->depthwise) {
         if (gW || gb)
             dw_wgrad(&p->dg, io->n, io->x[0], io->gy, gW, gb, io->ws, p->wt);
@@ -720,12 +781,10 @@ static void conv_backward(const node *nd, const op_io *io)
     /* The transposed convolution lowers gy (Cout k^2 x H W floats), col2im
      * the input's gradient (Cin k^2 x OH OW): the smaller wins, unless the
      * transposed one runs by Winograd. */
-    const cgeo *q = &p->f;
     if (io->gx[0] && q->direct)
         conv_xgrad_direct(p, W, io);
     else if (io->gx[0]) {
-        if (p->tgrad && ((p->wino_t && wino_worth(&p->wtg)) ||
-                         q->cout * q->h * q->w <= q->cin * q->oh * q->ow))
+        if (tr)
             conv_xgrad_transposed(p, W, io);
         else
             conv_xgrad_col2im(p, W, io);

@@ -103,3 +103,8 @@ int op_same_prepare(node *nd, const int64_t *const *in, op_need *need, char *err
     need->ws = 0, need->aux = 0;
     return 0;
 }
+
+int op_sets_grad(const struct op_def *def)
+{
+    return def == &op_conv || def == &op_relu || def == &op_add;
+}

@@ -19,7 +19,7 @@
  * use col2im, in parallel over images, its product W^T gy on the packed
  * GEMM (W^T packed once per call) where a chunk is as wide as W^T is
  * tall. 3x3 stride-1 convolutions with 16 channels or more on both sides
- * (and so their input gradients, from WINO_T_TILES tiles per image) run by
+ * and enough tiles per image (and so their input gradients) run by
  * Winograd's F(4x4, 3x3) instead (winograd.h). A fresh input gradient
  * (io->gset) is stored by the GEMM paths (beta 0), not zeroed and added to. A depthwise convolution
  * (groups = Cin = Cout) would be Cin GEMMs of one row each, so it runs as
@@ -46,19 +46,6 @@
 #define CONV_CHUNK (512 * 1024)
 /* Fewest columns a chunk's GEMM should have (below, packing dominates). */
 #define CONV_MIN_COLS 256
-/* Fewest tiles per image for the input gradient to run by Winograd. Without
- * the AVX-512 transforms (pack.h's PK_KERNEL) Winograd's products are 36
- * thin OpenBLAS calls and the weight transform is redone every call: on a
- * 2-core AVX2 machine a 14x14 plane (16 tiles; resnet50's layer3, 256
- * channels) took 6.7 ms of CPU by Winograd against 4.5 by the packed GEMM,
- * each way, while 28x28 (49 tiles) and 56x56 stay faster by Winograd
- * (2.7 against 4.4 ms). The forward keeps winograd.c's own bound. */
-#if PK_KERNEL
-#define WINO_T_TILES 0
-#else
-#define WINO_T_TILES 25
-#endif
-
 /* The geometry of one convolution. */
 typedef struct cgeo {
     int64_t cin, h, w, cout, oh, ow, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, g;
@@ -241,7 +228,7 @@ static size_t conv_workspace(conv_p *p, size_t wlen)
                 wino_wanted(t->cin, t->cout, t->kh, t->kw, 1, 1, t->dh, t->dw, t->g);
     if (p->wino_t) {
         wino_init(&p->wtg, t->cin, t->h, t->w, t->cout, t->oh, t->ow, t->pt, t->pl);
-        p->wino_t = wino_worth(&p->wtg) && p->wtg.th * p->wtg.tw >= WINO_T_TILES;
+        p->wino_t = wino_worth(&p->wtg);
         if (p->wino_t && wino_ws_floats(&p->wtg, p->wt) > wl)
             wl = wino_ws_floats(&p->wtg, p->wt);
     }

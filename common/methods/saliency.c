@@ -139,6 +139,7 @@ struct saliency {
     progress *pg;
     int64_t done, units;          /* progress: done so far; units per image */
     char label[64];
+    int clean;                    /* e holds the clean pass of the batch, val its values */
 };
 
 /* Is node a an ancestor of (or equal to) node b? */
@@ -493,10 +494,11 @@ static void cam_once(saliency *s, tensor *xin, tensor *out)
     if (cam_needs_grad(s->ck)) {
         pass_grad(s, xin, RULE_STANDARD);
         G = engine_node_grad(s->e, L);
-    } else {
+    } else if (!s->clean) {   /* else saliency_run's clean pass of these images */
         engine_forward_upto(s->e, xin, s->t->node);
         target_value(s->t, s->e, n, s->sel, n, s->val);
     }
+    s->clean = 0;
     const tensor *A = engine_act(s->e, L);
     set_rows(s->A, n);
     memcpy(s->A->data, A->data, (size_t)tensor_numel(s->A) * sizeof(float));
@@ -677,7 +679,13 @@ void saliency_run(saliency *s, const tensor *x, const int32_t *labels, const int
         if (s->cfg.method == SAL_GRADIENTSHAP)
             noise_setup(s, x, ids, sigma);
         memcpy(s->xin->data, x->data, (size_t)len * sizeof(float));
+        /* The forward-only CAMs need no other pass of the clean images
+         * than the one above (when no baseline pass came after it). */
+        s->clean = !saliency_has_completeness(s->cfg.method);
+        if (s->clean)
+            memcpy(s->val, score, (size_t)n * sizeof *score);
         method_once(s, s->xin, attr, sigma);
+        s->clean = 0;
         free(sigma);
         if (s->is_cam) {
             memcpy(s->camacc->data, s->cam1->data, (size_t)(n * chw) * sizeof(float));

@@ -309,7 +309,7 @@ static void ablation_tail(model *tm, int tnode, const tensor *A, const cam_passe
     engine *te = cam_pass_engine(tm, tnode, er);
     target tt = *p->t;
     tt.node = tnode;
-    tensor *xb = tensor_new4(rows, K, A->dims[2], A->dims[3]);
+    tensor *xb = tensor_new4_raw(rows, K, A->dims[2], A->dims[3]);
     float *val = xmalloc((size_t)rows * sizeof *val);
     for (int i = 0; i < n; i++) {
         const float *clean = A->data + (int64_t)i * K * hw;
@@ -383,7 +383,7 @@ static void score_scores(const tensor *A, int i, const cam_passes *p, double *y)
     int64_t C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2], HW = H * W;
     int rows = p->max_batch, er = cam_pass_rows(p->m, rows);
     engine *pe = cam_pass_engine(p->m, p->t->node, er);
-    tensor *xb = tensor_new4(rows, C, H, W);
+    tensor *xb = tensor_new4_raw(rows, C, H, W);
     float *up = xmalloc((size_t)HW * sizeof *up), *val = xmalloc((size_t)rows * sizeof *val);
     const float *xi = p->x->data + (int64_t)i * C * HW;
     for (int64_t c0 = 0; c0 < K; c0 += rows) {

@@ -131,7 +131,7 @@ struct saliency {
     int is_cam;
     cam_kind ck;
     int64_t ch, cw, K;            /* the CAM layer's resolution and channels */
-    tensor *xin, *base, *one, *acc, *acc2, *seed, *cam1, *camacc, *A;
+    tensor *xin, *base, *one, *acc2, *seed, *cam1, *camacc, *A;
     float *w1, *wacc;             /* CAM weights: one pass, and as returned */
     target_sel *sel;
     float *val;
@@ -216,7 +216,7 @@ saliency *saliency_new(model *m, const target *t, const saliency_cfg *cfg, int m
         s->ca = s->cfg.method == SAL_GUIDED_GRADCAM ? s->C : 1;
         s->cam1 = tensor_new(3, (int64_t[]){ max_batch, s->ch, s->cw });
         s->camacc = tensor_new(3, (int64_t[]){ max_batch, s->ch, s->cw });
-        s->A = tensor_new4(max_batch, s->K, s->ch, s->cw);
+        s->A = tensor_new4_raw(max_batch, s->K, s->ch, s->cw);
         s->w1 = xcalloc((size_t)(max_batch * s->K), sizeof *s->w1);
         s->wacc = xcalloc((size_t)(max_batch * s->K), sizeof *s->wacc);
     }
@@ -227,11 +227,12 @@ saliency *saliency_new(model *m, const target *t, const saliency_cfg *cfg, int m
     if (s->is_cam && !cam_needs_grad(s->ck) &&
         (s->ck != CAM_ABLATIONCAM || cam_has_tail(m, s->cfg.layer, t->node)))
         engine_forward_only(s->e, (int[]){ s->cfg.layer, t->node }, 2);
-    s->xin = tensor_new4(max_batch, s->C, s->H, s->W);
-    s->base = tensor_new4(max_batch, s->C, s->H, s->W);
-    s->one = tensor_new4(max_batch, s->ca, s->H, s->W);
-    s->acc = tensor_new4(max_batch, s->ca, s->H, s->W);
-    s->acc2 = tensor_new4(max_batch, s->ca, s->H, s->W);
+    /* Rows written before they are read (not zeroed: a batch of fewer
+     * rows than max_batch never touches the rest). */
+    s->xin = tensor_new4_raw(max_batch, s->C, s->H, s->W);
+    s->base = tensor_new4_raw(max_batch, s->C, s->H, s->W);
+    s->one = tensor_new4_raw(max_batch, s->ca, s->H, s->W);
+    s->acc2 = tensor_new4_raw(max_batch, s->ca, s->H, s->W);
     const int64_t *ts = m->nodes[t->node].shape;
     s->seed = tensor_new4(max_batch, ts[0], ts[1], ts[2]);
     s->sel = xcalloc((size_t)max_batch, sizeof *s->sel);
@@ -253,7 +254,7 @@ void saliency_free(saliency *s)
     if (!s)
         return;
     engine_free(s->e);
-    tensor *ts[] = { s->xin, s->base, s->one, s->acc, s->acc2, s->seed, s->cam1, s->camacc, s->A };
+    tensor *ts[] = { s->xin, s->base, s->one, s->acc2, s->seed, s->cam1, s->camacc, s->A };
     for (size_t i = 0; i < sizeof ts / sizeof *ts; i++)
         if (ts[i]) {
             ts[i]->dims[0] = s->max_batch;

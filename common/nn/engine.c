@@ -64,14 +64,18 @@ struct engine {
 
 enum { FUSE_RELU = 1, FUSE_DONE = 2, FUSE_ADD = 4 };
 
+/* The input's buffer: preprocess writes the rows of each forward. */
 static tensor *batch_tensor(int64_t n, const int64_t *shape)
 {
-    return tensor_new4(n, shape[0], shape[1], shape[2]);
+    return tensor_new4_raw(n, shape[0], shape[1], shape[2]);
 }
 
 /* A node's activation tensor without its data: allocated when the node is
  * first computed (act_data), so that a forward-only engine never holds
- * them all at once and a node never computed costs nothing. */
+ * them all at once and a node never computed costs nothing. Activations
+ * are not zeroed: an op writes every value of the rows it computes, and
+ * the rows past a forward's batch are never touched, so an engine sized
+ * for more rows than it runs costs only the address space. */
 static tensor *act_tensor(int64_t n, const int64_t *shape)
 {
     tensor *t = xcalloc(1, sizeof *t);
@@ -84,7 +88,7 @@ static float *act_data(engine *e, int i)
 {
     tensor *t = e->act[i];
     if (!t->data)
-        t->data = falloc((size_t)(e->max_batch * t->dims[1] * t->dims[2] * t->dims[3]));
+        t->data = falloc_raw((size_t)(e->max_batch * t->dims[1] * t->dims[2] * t->dims[3]));
     return t->data;
 }
 
@@ -231,7 +235,7 @@ void engine_forward_only(engine *e, const int *keep, int nkeep)
         if (b < 0) {
             b = e->nslot++;
             cap[b] = need ? need : 1;
-            e->slot[b] = falloc(cap[b]);
+            e->slot[b] = falloc_raw(cap[b]);
         }
         owner[b] = i;
         e->act[i]->data = e->slot[b];

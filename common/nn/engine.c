@@ -37,6 +37,10 @@ struct engine {
     int training;
     rng rng;
     tensor *input;             /* preprocessed input x' */
+    tensor in;                 /* what the last forward read as x' (no data of its
+                                * own): input, or the caller's rows themselves in a
+                                * forward-only engine whose preprocessing is the
+                                * identity (no copy; Ablation-CAM's tails) */
     tensor **act;              /* per node, max_batch x shape */
     void **aux;                /* per node, max_batch * need_aux bytes (or NULL) */
     float *ws;
@@ -320,6 +324,18 @@ static void mark_ancestors(engine *e, int upto)
 
 static void set_batch(tensor *t, int n) { t->dims[0] = n; }
 
+/* Is x' = x, bit for bit ((x - 0) * 1, no channel swap)? */
+static int identity_input(const model *m)
+{
+    int C = m->in_shape[0] == 3 ? 3 : 1;
+    if (m->bgr && m->in_shape[0] == 3)
+        return 0;
+    for (int c = 0; c < C; c++)
+        if (m->mean[c] != 0.0f || m->std[c] != 1.0f)
+            return 0;
+    return 1;
+}
+
 static void preprocess(engine *e, const tensor *x)
 {
     const model *m = e->m;
@@ -341,7 +357,7 @@ static void node_inputs(engine *e, const node *nd, const float **x, const int64_
 {
     for (int k = 0; k < nd->nin; k++) {
         int j = nd->in[k];
-        x[k] = j < 0 ? e->input->data : e->act[j]->data;
+        x[k] = j < 0 ? e->in.data : e->act[j]->data;
         xs[k] = j < 0 ? e->m->in_shape : e->m->nodes[j].shape;
     }
 }
@@ -396,7 +412,11 @@ void engine_forward_upto(engine *e, const tensor *x, int upto)
     e->n = (int)x->dims[0];
     e->has_grad = 0;
     set_batch(e->input, e->n);
-    preprocess(e, x);
+    e->in = *e->input;
+    if (e->kept && identity_input(m))
+        e->in.data = x->data;   /* read in place: forward-only keeps no input */
+    else
+        preprocess(e, x);
     mark_ancestors(e, upto);
     for (int i = 0; i < m->n; i++) {
         e->valid[i] = 0;
@@ -446,7 +466,7 @@ const tensor *engine_act(const engine *e, int i)
 
 const tensor *engine_output(const engine *e) { return engine_act(e, e->m->n - 1); }
 
-const tensor *engine_preprocessed(const engine *e) { return e->input; }
+const tensor *engine_preprocessed(const engine *e) { return &e->in; }
 
 static void alloc_wgrad(engine *e, int i)
 {

@@ -36,12 +36,18 @@ char *xstrdup(const char *s)
     return memcpy(xmalloc(n), s, n);
 }
 
-float *falloc(size_t n)
+float *falloc_raw(size_t n)
 {
     void *p = NULL;
     size_t bytes = (n ? n : 1) * sizeof(float);
     if (n > SIZE_MAX / sizeof(float) || posix_memalign(&p, 64, bytes))
         die("out of memory (%zu floats)", n);
-    memset(p, 0, bytes);
+    return p;
+}
+
+float *falloc(size_t n)
+{
+    float *p = falloc_raw(n);
+    memset(p, 0, (n ? n : 1) * sizeof(float));
     return p;
 }

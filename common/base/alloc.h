@@ -10,5 +10,9 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 float *falloc(size_t n);        /* 64-byte aligned, zeroed, free() it */
+/* As falloc, contents undefined: for buffers written whole before they
+ * are read. A large allocation's pages then cost nothing until first
+ * written (zeroing touches, and page-faults, every one of them). */
+float *falloc_raw(size_t n);
 
 #endif

@@ -20,7 +20,7 @@ int64_t shape_numel(int ndim, const int64_t *dims, int64_t limit)
     return n;
 }
 
-tensor *tensor_new(int ndim, const int64_t *dims)
+static tensor *tensor_make(int ndim, const int64_t *dims, int zero)
 {
     char buf[128];
     if (ndim < 0 || ndim > TENSOR_MAXDIM)
@@ -33,8 +33,17 @@ tensor *tensor_new(int ndim, const int64_t *dims)
     t->ndim = ndim;
     memset(t->dims, 0, sizeof t->dims);
     memcpy(t->dims, dims, (size_t)ndim * sizeof *dims);
-    t->data = falloc((size_t)n);
+    t->data = zero ? falloc((size_t)n) : falloc_raw((size_t)n);
     return t;
+}
+
+tensor *tensor_new(int ndim, const int64_t *dims) { return tensor_make(ndim, dims, 1); }
+tensor *tensor_new_raw(int ndim, const int64_t *dims) { return tensor_make(ndim, dims, 0); }
+
+tensor *tensor_new4_raw(int64_t n, int64_t c, int64_t h, int64_t w)
+{
+    int64_t dims[4] = { n, c, h, w };
+    return tensor_new_raw(4, dims);
 }
 
 tensor *tensor_new2(int64_t n, int64_t d)

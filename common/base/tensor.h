@@ -21,6 +21,10 @@ typedef struct tensor {
 tensor *tensor_new(int ndim, const int64_t *dims);
 tensor *tensor_new2(int64_t n, int64_t d);
 tensor *tensor_new4(int64_t n, int64_t c, int64_t h, int64_t w);
+/* As tensor_new, contents undefined (falloc_raw): for tensors written
+ * whole before they are read. */
+tensor *tensor_new_raw(int ndim, const int64_t *dims);
+tensor *tensor_new4_raw(int64_t n, int64_t c, int64_t h, int64_t w);
 /* A deep copy. */
 tensor *tensor_clone(const tensor *t);
 void tensor_free(tensor *t);

@@ -673,7 +673,7 @@ tensor *h5in_read_rows(h5in *in, const char *dset, int64_t start, int64_t count)
     if (shape_numel(nd, dims, H5IO_MAX_FLOATS) < 0)
         die("%s: dataset '%s' claims an absurd shape %s", in->name, dset,
             tensor_shape_str(nd, dims, buf, sizeof buf));
-    tensor *t = tensor_new(nd, dims);
+    tensor *t = tensor_new_raw(nd, dims);   /* the read fills it */
     if (tensor_numel(t)) {
         read_rows(in, dset, H5T_NATIVE_FLOAT, start, count, t->data);
         scale(t->data, (size_t)tensor_numel(t), pixel_scale(in, dset));

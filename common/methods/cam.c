@@ -7,9 +7,12 @@
  * do not apply; what does is the graph's cut: when everything from L to the
  * target reads only L or nodes after it, those nodes are copied into a
  * model of their own whose input is L's activation (the "tail"), and the
- * ablated copies, max_batch a pass, go through the tail alone. Otherwise
- * (a skip connection around L) the image's copies run once and then the
- * nodes after L, K / max_batch times (engine_rerun_from).
+ * ablated copies, max_batch a pass, go through the tail alone; when the
+ * target is a class's logit and the tail ends in a Dense layer, that layer
+ * keeps only the selected classes' rows (resnet50 at layer4: 2048 copies
+ * through 2048 x 1000 weights were 8 GFLOP, through 2048 x 1 are 8 MFLOP).
+ * Otherwise (a skip connection around L) the image's copies run once and
+ * then the nodes after L, K / max_batch times (engine_rerun_from).
  * Masked and ablated copies need no gradient: they go through
  * forward-only engines (nn/engine.h: shared buffers, fused ReLUs) in
  * chunks of cam_pass_rows rows, few enough that a chunk's activations stay
@@ -212,11 +215,44 @@ int cam_has_tail(const model *m, int layer, int upto)
     return ok;
 }
 
+/* The classes a logit target reads of the tail's last node, when that is
+ * a Dense layer (weight, bias): the distinct channels of sel[0..n-1] into
+ * cls (ascending) and each image's place among them into at. Returns how
+ * many, or 0 when the copies need every output (another target or
+ * measure, another op, or every class selected). A Dense output is its own
+ * sum over the inputs in input order whatever the other rows (nn/ops/conv.c),
+ * so the rows kept compute the full layer's values bit for bit. */
+static int64_t tail_classes(const model *m, int upto, const target *t, const target_sel *sel,
+                            int n, int64_t *cls, int64_t *at)
+{
+    const node *nd = &m->nodes[upto];
+    int logit = (t->kind == TARGET_CLASS || t->kind == TARGET_LABEL || t->kind == TARGET_PRED) &&
+                t->measure == TARGET_LOGIT;
+    if (!logit || strcmp(nd->op, "Dense") || nd->nw < 1 || nd->nw > 2 ||
+        strcmp(nd->wnames[0], "weight") || (nd->nw == 2 && strcmp(nd->wnames[1], "bias")))
+        return 0;
+    int64_t D = nd->w[0]->dims[0], u = 0;
+    char *seen = xcalloc((size_t)D, 1);
+    for (int i = 0; i < n; i++)
+        seen[sel[i].channel] = 1;
+    for (int64_t c = 0; c < D; c++)
+        if (seen[c])
+            cls[u++] = c;
+    for (int i = 0; i < n; i++)
+        for (at[i] = 0; cls[at[i]] != sel[i].channel; at[i]++)
+            ;
+    free(seen);
+    return u < D ? u : 0;
+}
+
 /* The nodes after `from` up to `upto` that depend on it (all its
  * descendants that are ancestors of upto) as a model whose input is from's
  * activation (identity preprocessing; weights copied), *tnode the index of
- * upto there. NULL when one of them also reads a node before from. */
-static model *tail_model(const model *m, int from, int upto, int *tnode)
+ * upto there; with ncls > 0 upto (a Dense layer) keeps only the outputs
+ * cls[0..ncls-1], in that order. NULL when one of them also reads a node
+ * before from. */
+static model *tail_model(const model *m, int from, int upto, const int64_t *cls, int64_t ncls,
+                         int *tnode)
 {
     char *use = xcalloc((size_t)m->n, 1);
     int ok = tail_nodes(m, from, upto, use);
@@ -239,8 +275,18 @@ static model *tail_model(const model *m, int from, int upto, int *tnode)
         for (int a = 0; a < nd->nattr; a++)
             node_set(o, nd->attrs[a].name, nd->attrs[a].n, nd->attrs[a].v);
         for (int k = 0; k < nd->nw; k++) {
-            tensor *w = tensor_new(nd->w[k]->ndim, nd->w[k]->dims);
-            memcpy(w->data, nd->w[k]->data, (size_t)tensor_numel(w) * sizeof(float));
+            const tensor *src = nd->w[k];
+            if (i == upto && ncls > 0) {   /* the rows cls of weight and bias */
+                int64_t dims[2] = { ncls, src->ndim == 2 ? src->dims[1] : 1 };
+                tensor *w = tensor_new(src->ndim, dims);
+                for (int64_t r = 0; r < ncls; r++)
+                    memcpy(w->data + r * dims[1], src->data + cls[r] * dims[1],
+                           (size_t)dims[1] * sizeof(float));
+                node_add_weight(o, nd->wnames[k], w);
+                continue;
+            }
+            tensor *w = tensor_new(src->ndim, src->dims);
+            memcpy(w->data, src->data, (size_t)tensor_numel(w) * sizeof(float));
             node_add_weight(o, nd->wnames[k], w);
         }
     }
@@ -257,7 +303,8 @@ static model *tail_model(const model *m, int from, int upto, int *tnode)
 
 /* Ablation-CAM's scores of every image through the tail: copies of the
  * clean maps with one map zeroed each, max_batch a pass, into y (n x K). */
-static void ablation_tail(model *tm, int tnode, const tensor *A, const cam_passes *p, double *y)
+static void ablation_tail(model *tm, int tnode, const tensor *A, const cam_passes *p,
+                          const target_sel *sel, double *y)
 {
     int n = (int)A->dims[0];
     int64_t K = A->dims[1], hw = A->dims[2] * A->dims[3];
@@ -265,7 +312,7 @@ static void ablation_tail(model *tm, int tnode, const tensor *A, const cam_passe
     engine *te = cam_pass_engine(tm, tnode, er);
     target tt = *p->t;
     tt.node = tnode;
-    tensor *xb = tensor_new4(rows, K, A->dims[2], A->dims[3]);
+    tensor *xb = tensor_new4_raw(rows, K, A->dims[2], A->dims[3]);
     float *val = xmalloc((size_t)rows * sizeof *val);
     for (int i = 0; i < n; i++) {
         const float *clean = A->data + (int64_t)i * K * hw;
@@ -277,7 +324,7 @@ static void ablation_tail(model *tm, int tnode, const tensor *A, const cam_passe
                 memcpy(d, clean, (size_t)(K * hw) * sizeof *d);
                 memset(d + (c0 + j) * hw, 0, (size_t)hw * sizeof *d);
             }
-            cam_pass_values(te, er, xb, &tt, p->sel + i, 1, val);
+            cam_pass_values(te, er, xb, &tt, sel + i, 1, val);
             for (int j = 0; j < r; j++)
                 y[(int64_t)i * K + c0 + j] = val[j];
             progress_update(p->pg, p->pg_done + (int64_t)i * K + c0 + r);
@@ -339,7 +386,7 @@ static void score_scores(const tensor *A, int i, const cam_passes *p, double *y)
     int64_t C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2], HW = H * W;
     int rows = p->max_batch, er = cam_pass_rows(p->m, rows);
     engine *pe = cam_pass_engine(p->m, p->t->node, er);
-    tensor *xb = tensor_new4(rows, C, H, W);
+    tensor *xb = tensor_new4_raw(rows, C, H, W);
     float *up = xmalloc((size_t)HW * sizeof *up), *val = xmalloc((size_t)rows * sizeof *val);
     const float *xi = p->x->data + (int64_t)i * C * HW;
     for (int64_t c0 = 0; c0 < K; c0 += rows) {
@@ -401,11 +448,30 @@ void cam_maps(cam_kind k, int layer, const tensor *A, const tensor *G, const cam
     double *w = xmalloc((size_t)K * sizeof *w), *acc = xmalloc((size_t)hw * sizeof *acc);
     double *tail_y = NULL;
     int tnode;
-    model *tm = k == CAM_ABLATIONCAM ? tail_model(p->m, layer, p->t->node, &tnode) : NULL;
-    if (tm) {
-        tail_y = xmalloc((size_t)(n * K) * sizeof *tail_y);
-        ablation_tail(tm, tnode, A, p, tail_y);
-        model_free(tm);
+    model *tm = NULL;
+    if (k == CAM_ABLATIONCAM) {
+        /* Of a class's logit the copies need that class's output alone. */
+        int64_t D = p->m->nodes[p->t->node].shape[0];
+        int64_t *cls = xmalloc((size_t)(D > n ? D : n) * sizeof *cls);
+        int64_t *at = xmalloc((size_t)n * sizeof *at);
+        int64_t ncls = tail_classes(p->m, p->t->node, p->t, p->sel, n, cls, at);
+        target_sel *sel = xmalloc((size_t)n * sizeof *sel);
+        for (int i = 0; i < n; i++) {
+            sel[i] = p->sel[i];
+            if (ncls > 0)
+                sel[i].channel = at[i];
+        }
+        tm = tail_model(p->m, layer, p->t->node, cls, ncls, &tnode);
+        if (tm) {
+            for (int i = 0; i < n; i++)
+                sel[i].node = tnode;
+            tail_y = xmalloc((size_t)(n * K) * sizeof *tail_y);
+            ablation_tail(tm, tnode, A, p, sel, tail_y);
+            model_free(tm);
+        }
+        free(cls);
+        free(at);
+        free(sel);
     }
     for (int i = 0; i < n; i++) {
         const float *a = A->data + (int64_t)i * K * hw;

@@ -131,7 +131,7 @@ struct saliency {
     int is_cam;
     cam_kind ck;
     int64_t ch, cw, K;            /* the CAM layer's resolution and channels */
-    tensor *xin, *base, *one, *acc, *acc2, *seed, *cam1, *camacc, *A;
+    tensor *xin, *base, *one, *acc2, *seed, *cam1, *camacc, *A;
     float *w1, *wacc;             /* CAM weights: one pass, and as returned */
     target_sel *sel;
     float *val;
@@ -139,6 +139,7 @@ struct saliency {
     progress *pg;
     int64_t done, units;          /* progress: done so far; units per image */
     char label[64];
+    int clean;                    /* e holds the clean pass of the batch, val its values */
 };
 
 /* Is node a an ancestor of (or equal to) node b? */
@@ -215,7 +216,7 @@ saliency *saliency_new(model *m, const target *t, const saliency_cfg *cfg, int m
         s->ca = s->cfg.method == SAL_GUIDED_GRADCAM ? s->C : 1;
         s->cam1 = tensor_new(3, (int64_t[]){ max_batch, s->ch, s->cw });
         s->camacc = tensor_new(3, (int64_t[]){ max_batch, s->ch, s->cw });
-        s->A = tensor_new4(max_batch, s->K, s->ch, s->cw);
+        s->A = tensor_new4_raw(max_batch, s->K, s->ch, s->cw);
         s->w1 = xcalloc((size_t)(max_batch * s->K), sizeof *s->w1);
         s->wacc = xcalloc((size_t)(max_batch * s->K), sizeof *s->wacc);
     }
@@ -226,11 +227,12 @@ saliency *saliency_new(model *m, const target *t, const saliency_cfg *cfg, int m
     if (s->is_cam && !cam_needs_grad(s->ck) &&
         (s->ck != CAM_ABLATIONCAM || cam_has_tail(m, s->cfg.layer, t->node)))
         engine_forward_only(s->e, (int[]){ s->cfg.layer, t->node }, 2);
-    s->xin = tensor_new4(max_batch, s->C, s->H, s->W);
-    s->base = tensor_new4(max_batch, s->C, s->H, s->W);
-    s->one = tensor_new4(max_batch, s->ca, s->H, s->W);
-    s->acc = tensor_new4(max_batch, s->ca, s->H, s->W);
-    s->acc2 = tensor_new4(max_batch, s->ca, s->H, s->W);
+    /* Rows written before they are read (not zeroed: a batch of fewer
+     * rows than max_batch never touches the rest). */
+    s->xin = tensor_new4_raw(max_batch, s->C, s->H, s->W);
+    s->base = tensor_new4_raw(max_batch, s->C, s->H, s->W);
+    s->one = tensor_new4_raw(max_batch, s->ca, s->H, s->W);
+    s->acc2 = tensor_new4_raw(max_batch, s->ca, s->H, s->W);
     const int64_t *ts = m->nodes[t->node].shape;
     s->seed = tensor_new4(max_batch, ts[0], ts[1], ts[2]);
     s->sel = xcalloc((size_t)max_batch, sizeof *s->sel);
@@ -252,7 +254,7 @@ void saliency_free(saliency *s)
     if (!s)
         return;
     engine_free(s->e);
-    tensor *ts[] = { s->xin, s->base, s->one, s->acc, s->acc2, s->seed, s->cam1, s->camacc, s->A };
+    tensor *ts[] = { s->xin, s->base, s->one, s->acc2, s->seed, s->cam1, s->camacc, s->A };
     for (size_t i = 0; i < sizeof ts / sizeof *ts; i++)
         if (ts[i]) {
             ts[i]->dims[0] = s->max_batch;
@@ -493,10 +495,11 @@ static void cam_once(saliency *s, tensor *xin, tensor *out)
     if (cam_needs_grad(s->ck)) {
         pass_grad(s, xin, RULE_STANDARD);
         G = engine_node_grad(s->e, L);
-    } else {
+    } else if (!s->clean) {   /* else saliency_run's clean pass of these images */
         engine_forward_upto(s->e, xin, s->t->node);
         target_value(s->t, s->e, n, s->sel, n, s->val);
     }
+    s->clean = 0;
     const tensor *A = engine_act(s->e, L);
     set_rows(s->A, n);
     memcpy(s->A->data, A->data, (size_t)tensor_numel(s->A) * sizeof(float));
@@ -677,7 +680,13 @@ void saliency_run(saliency *s, const tensor *x, const int32_t *labels, const int
         if (s->cfg.method == SAL_GRADIENTSHAP)
             noise_setup(s, x, ids, sigma);
         memcpy(s->xin->data, x->data, (size_t)len * sizeof(float));
+        /* The forward-only CAMs need no other pass of the clean images
+         * than the one above (when no baseline pass came after it). */
+        s->clean = !saliency_has_completeness(s->cfg.method);
+        if (s->clean)
+            memcpy(s->val, score, (size_t)n * sizeof *score);
         method_once(s, s->xin, attr, sigma);
+        s->clean = 0;
         free(sigma);
         if (s->is_cam) {
             memcpy(s->camacc->data, s->cam1->data, (size_t)(n * chw) * sizeof(float));

@@ -37,6 +37,10 @@ struct engine {
     int training;
     rng rng;
     tensor *input;             /* preprocessed input x' */
+    tensor in;                 /* what the last forward read as x' (no data of its
+                                * own): input, or the caller's rows themselves in a
+                                * forward-only engine whose preprocessing is the
+                                * identity (no copy; Ablation-CAM's tails) */
     tensor **act;              /* per node, max_batch x shape */
     void **aux;                /* per node, max_batch * need_aux bytes (or NULL) */
     float *ws;
@@ -65,14 +69,18 @@ struct engine {
 
 enum { FUSE_RELU = 1, FUSE_DONE = 2, FUSE_ADD = 4 };
 
+/* The input's buffer: preprocess writes the rows of each forward. */
 static tensor *batch_tensor(int64_t n, const int64_t *shape)
 {
-    return tensor_new4(n, shape[0], shape[1], shape[2]);
+    return tensor_new4_raw(n, shape[0], shape[1], shape[2]);
 }
 
 /* A node's activation tensor without its data: allocated when the node is
  * first computed (act_data), so that a forward-only engine never holds
- * them all at once and a node never computed costs nothing. */
+ * them all at once and a node never computed costs nothing. Activations
+ * are not zeroed: an op writes every value of the rows it computes, and
+ * the rows past a forward's batch are never touched, so an engine sized
+ * for more rows than it runs costs only the address space. */
 static tensor *act_tensor(int64_t n, const int64_t *shape)
 {
     tensor *t = xcalloc(1, sizeof *t);
@@ -85,7 +93,7 @@ static float *act_data(engine *e, int i)
 {
     tensor *t = e->act[i];
     if (!t->data)
-        t->data = falloc((size_t)(e->max_batch * t->dims[1] * t->dims[2] * t->dims[3]));
+        t->data = falloc_raw((size_t)(e->max_batch * t->dims[1] * t->dims[2] * t->dims[3]));
     return t->data;
 }
 
@@ -233,7 +241,7 @@ void engine_forward_only(engine *e, const int *keep, int nkeep)
         if (b < 0) {
             b = e->nslot++;
             cap[b] = need ? need : 1;
-            e->slot[b] = falloc(cap[b]);
+            e->slot[b] = falloc_raw(cap[b]);
         }
         owner[b] = i;
         e->act[i]->data = e->slot[b];
@@ -319,6 +327,18 @@ static void mark_ancestors(engine *e, int upto)
 
 static void set_batch(tensor *t, int n) { t->dims[0] = n; }
 
+/* Is x' = x, bit for bit ((x - 0) * 1, no channel swap)? */
+static int identity_input(const model *m)
+{
+    int C = m->in_shape[0] == 3 ? 3 : 1;
+    if (m->bgr && m->in_shape[0] == 3)
+        return 0;
+    for (int c = 0; c < C; c++)
+        if (m->mean[c] != 0.0f || m->std[c] != 1.0f)
+            return 0;
+    return 1;
+}
+
 static void preprocess(engine *e, const tensor *x)
 {
     const model *m = e->m;
@@ -340,7 +360,7 @@ static void node_inputs(engine *e, const node *nd, const float **x, const int64_
 {
     for (int k = 0; k < nd->nin; k++) {
         int j = nd->in[k];
-        x[k] = j < 0 ? e->input->data : e->act[j]->data;
+        x[k] = j < 0 ? e->in.data : e->act[j]->data;
         xs[k] = j < 0 ? e->m->in_shape : e->m->nodes[j].shape;
     }
 }
@@ -395,7 +415,11 @@ void engine_forward_upto(engine *e, const tensor *x, int upto)
     e->n = (int)x->dims[0];
     e->has_grad = 0;
     set_batch(e->input, e->n);
-    preprocess(e, x);
+    e->in = *e->input;
+    if (e->kept && identity_input(m))
+        e->in.data = x->data;   /* read in place: forward-only keeps no input */
+    else
+        preprocess(e, x);
     mark_ancestors(e, upto);
     for (int i = 0; i < m->n; i++) {
         e->valid[i] = 0;
@@ -445,7 +469,7 @@ const tensor *engine_act(const engine *e, int i)
 
 const tensor *engine_output(const engine *e) { return engine_act(e, e->m->n - 1); }
 
-const tensor *engine_preprocessed(const engine *e) { return e->input; }
+const tensor *engine_preprocessed(const engine *e) { return &e->in; }
 
 static void alloc_wgrad(engine *e, int i)
 {

@@ -33,8 +33,11 @@ void engine_free(engine *e);
  * the weights and the few activations alive at once instead of every
  * node's. A Conv applies in its store the ReLU, or the residual Add (and
  * the ReLU after that), that alone reads its value, rounded as the ops
- * would (the output is byte-identical to an ordinary engine's). engine_act
- * of a node not kept dies. Call before the first forward. */
+ * would (the output is byte-identical to an ordinary engine's). When the
+ * model's preprocessing is the identity (mean 0, std 1, no channel swap:
+ * a tail model of Ablation-CAM) the forward reads the caller's rows in
+ * place instead of a copy. engine_act of a node not kept dies. Call before
+ * the first forward. */
 void engine_forward_only(engine *e, const int *keep, int nkeep);
 void engine_set_training(engine *e, int training);
 
@@ -65,7 +68,8 @@ void engine_zero_wgrad(engine *e);
 void engine_set_threads(int n);
 /* Images in the last forward. */
 int engine_batch(const engine *e);
-/* The preprocessed input of the last forward, what the first layer saw. */
+/* The preprocessed input of the last forward, what the first layer saw
+ * (the caller's x itself in a forward-only engine that read it in place). */
 const tensor *engine_preprocessed(const engine *e);
 /* d/d activation of node i from the last backward (i an ancestor of, or,
  * the node backward started from). */

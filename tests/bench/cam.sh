@@ -11,7 +11,7 @@
 #                of the first of them
 # Times are wall and CPU seconds (user + system, all threads; the steadier
 # figure on a shared machine): ours of the whole command (the 100 MB model
-# file read included, about 1 CPU s), PyTorch's of the computation alone
+# file read included, about 0.15 CPU s), PyTorch's of the computation alone
 # (network built, image read before).
 # Rounds alternate ours and PyTorch's, command by command; the table shows
 # medians.

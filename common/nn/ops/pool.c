@@ -314,16 +314,37 @@ static int gap_prepare(node *nd, const int64_t *const *in, op_need *need, char *
     return 0;
 }
 
+/* Each plane's mean is its sum in position order, in double. The sum of
+ * one plane is a chain of dependent additions (a few cycles each), so
+ * GAP_PLANES planes are summed side by side, each still in its own order
+ * (the same value as alone): resnet50's 7x7 planes of Ablation-CAM's
+ * copies went 3x faster. */
+#define GAP_PLANES 8
+
 static void gap_forward(const node *nd, const op_io *io)
 {
     int64_t hw = *(const int64_t *)nd->priv, planes = (int64_t)io->n * nd->shape[0];
+    int64_t blocks = (planes + GAP_PLANES - 1) / GAP_PLANES;
 #pragma omp parallel for if (planes * hw > OP_PAR_MIN) schedule(static)
-    for (int64_t q = 0; q < planes; q++) {
-        const float *x = io->x[0] + q * hw;
-        double s = 0;
+    for (int64_t b = 0; b < blocks; b++) {
+        int64_t q0 = b * GAP_PLANES;
+        if (planes - q0 < GAP_PLANES) {
+            for (int64_t q = q0; q < planes; q++) {
+                const float *x = io->x[0] + q * hw;
+                double s = 0;
+                for (int64_t k = 0; k < hw; k++)
+                    s += x[k];
+                io->y[q] = (float)(s / (double)hw);
+            }
+            continue;
+        }
+        const float *x = io->x[0] + q0 * hw;
+        double s[GAP_PLANES] = { 0 };
         for (int64_t k = 0; k < hw; k++)
-            s += x[k];
-        io->y[q] = (float)(s / (double)hw);
+            for (int j = 0; j < GAP_PLANES; j++)
+                s[j] += x[j * hw + k];
+        for (int j = 0; j < GAP_PLANES; j++)
+            io->y[q0 + j] = (float)(s[j] / (double)hw);
     }
 }
 

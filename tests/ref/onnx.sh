@@ -86,10 +86,10 @@ if [ -f "$T/resnet18-17/model.h5" ]; then
     check "cnn-occlude -t unit=layer4:3" \
         cnn-occlude -q -m "$R" -t unit=layer4:3 -w 8 --stride 16 -o "$T/oc.h5" "$RI"
     check "cnn-ascend -t unit=layer4.1:5" cnn-ascend -q -m "$R" -t unit=layer4.1:5 --steps 1 -o "$T/as.h5"
-    check_error "an unknown module lists the modules sharing its prefix" 1 \
-        "no layer 'layr4' \\(layers starting 'lay': layer1 layer2 layer3 layer4\\)" "$T/bad.h5" \
+    check_error "an unknown module lists the modules sharing its prefix, and did you mean" 1 \
+        "no layer 'layr4' \\(layers starting 'lay': layer1 layer2 layer3 layer4; did you mean 'layer4'\\?\\)" "$T/bad.h5" \
         cnn-saliency -q -m "$R" -M gradcam -l layr4 -o "$T/bad.h5" "$RI"
-    check_error "... in cnn-forward too" 1 "no layer 'layer4.7' \\(layers starting 'layer4.': layer4.0 layer4.1\\)" \
+    check_error "... in cnn-forward too" 1 "no layer 'layer4.7' \\(layers starting 'layer4.': layer4.0 layer4.1; did you mean" \
         "$T/bad.h5" cnn-forward -q -l layer4.7 -m "$R" -o "$T/bad.h5" "$RI"
 fi
 
@@ -141,7 +141,8 @@ if [ -f "$src" ]; then
     check_error "a tensor claiming 2 GB in a small file: clear error" 1 "huge.onnx: .*(claims|holds)" \
         "$T/out5.h5" cnn-import "$T/huge.onnx" -o "$T/out5.h5"
     $PY "$REF" tamper dynamic "$src" "$T/dynamic.onnx"
-    check_error "dynamic input size without --size: asks for --size" 1 "dynamic.onnx: .*--size" \
+    check_error "dynamic input size without --size: asks for --size WxH, as the option reads it" 1 \
+        "dynamic.onnx: .*--size WxH \\(width x height\\)" \
         "$T/out6.h5" cnn-import "$T/dynamic.onnx" -o "$T/out6.h5"
     check "dynamic input size with --size 21x21" cnn-import -q --size 21x21 "$T/dynamic.onnx" -o "$T/out7.h5"
     $PY "$REF" tamper unsupported "$src" "$T/elu.onnx"

@@ -144,6 +144,10 @@ void names_missing(const char *f, char *const *names, int n, const char *name)
                 break;
         }
     prefix_list(names, n, name, plen, buf, sizeof buf);
+    /* a typo (the closest name or module within two edits) is named too */
+    if (plen && best >= 0 && bd <= 2)
+        die("%s: no layer '%s' (layers starting '%.*s': %s; did you mean '%.*s'?)", f, name,
+            (int)plen, name, buf, (int)bl, names[best]);
     if (plen)
         die("%s: no layer '%s' (layers starting '%.*s': %s)", f, name, (int)plen, name, buf);
     die("%s: no layer '%s' (did you mean '%.*s'? modules: %s)", f, name, (int)bl,

@@ -738,7 +738,8 @@ static void parse_topology(kimp *k, json_t *mc)
             if (!input_shape(k, &k->l[0]))
                 LDIE(k, &k->l[0], "no input shape");
         } else if (!input_shape(k, &k->l[0]) && !k->o->height) {
-            die("%s: the Sequential model does not say its input shape (give --size)", k->src);
+            die("%s: the Sequential model does not say its input shape (give --size WxH, "
+                "width x height)", k->src);
         }
         for (int i = start; i < k->nl; i++)
             if (i > 0)

@@ -14,19 +14,22 @@
 
 /* Single-input elementwise nonlinearities: the rescale rule applies. */
 static const char *const nonlinear[] = { "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Clip",
-                                         "HardSigmoid", "HardSwish", "SiLU", "GELU", "ELU",
-                                         "Softplus", NULL };
+                                         "HardSigmoid", "HardSwish", "SiLU", "GELU", "Elu",
+                                         "Selu", "Mish", "Softplus", NULL };
 /* Max-pooling: Captum's rule through both passes' switches. */
 static const char *const pools[] = { "MaxPool", "GlobalMaxPool", NULL };
+/* Elementwise Max / Min of computed tensors: the same rule, the inputs
+ * being the pool's window (every input's switches, then the baseline's). */
+static const char *const extrema[] = { "Max", "Min", NULL };
 /* Affine ops (and routing): their gradient is the DeepLift multiplier. */
 static const char *const linear[] = { "Conv", "Dense", "Gemm", "AvgPool", "GlobalAvgPool",
                                       "BatchNorm", "Flatten", "Dropout", "Add", "Sub",
                                       "Concat", "ChannelShuffle", "ChannelSlice",
-                                      "ConvTranspose", NULL };
+                                      "ConvTranspose", "Mean", NULL };
 
 void deeplift_check(const model *m, int target_node, const char *file)
 {
-    static const char *const *const lists[] = { nonlinear, linear, pools, NULL };
+    static const char *const *const lists[] = { nonlinear, linear, pools, extrema, NULL };
     int bad = rules_uncovered(m, target_node, lists);
     if (bad >= 0)
         die("%s: deeplift: no rule for op '%s' (node '%s'); the rescale rule covers "
@@ -91,10 +94,88 @@ static void maxpool_rule(const struct dl_ctx *c, const node *nd, const op_io *io
     free(yr), free(t1), free(t2), free(aux), free(u1), free(u2), free(g);
 }
 
+/* The baseline's copy of input k of node nd. */
+static const float *ref_of(const struct dl_ctx *c, const node *nd, int k)
+{
+    return nd->in[k] < 0 ? c->ref_in : c->ref[nd->in[k]];
+}
+
+static int64_t in_numel(const op_io *io, int k)
+{
+    return (int64_t)io->n * io->xshape[k][0] * io->xshape[k][1] * io->xshape[k][2];
+}
+
+/* The op's own backward of gy into zeroed buffers, one per input, through
+ * the switches of inputs xs (output y). */
+static float **route_all(const node *nd, const op_io *io, const float *const *xs,
+                         const float *y, const float *gy)
+{
+    float **g = xcalloc((size_t)io->nin, sizeof *g);
+    for (int k = 0; k < io->nin; k++)
+        g[k] = xcalloc((size_t)in_numel(io, k), sizeof *g[k]);
+    op_io own = *io;
+    own.x = xs;
+    own.y = (float *)y;
+    own.gy = gy;
+    own.gx = g;
+    own.gw = NULL;
+    own.rule = OP_RULE_STANDARD;
+    nd->def->backward(nd, &own);
+    return g;
+}
+
+static void free_all(float **g, int nin)
+{
+    for (int k = 0; k < nin; k++)
+        free(g[k]);
+    free(g);
+}
+
+/* Elementwise Max (Min) of nin computed tensors, as Captum's max-pool rule
+ * with the inputs as the window: m = max(y, y') (min for Min); gy (m - y')
+ * routed through the input's switches, gy (y - m) through the baseline's;
+ * each input position's multiplier is their sum over its x - x' (the
+ * gradient where they agree). The contributions add up to gy (y - y'). */
+static void extrema_rule(const struct dl_ctx *c, const node *nd, const op_io *io)
+{
+    int nin = io->nin, is_max = !strcmp(nd->op, "Max");
+    int64_t len = op_numel(nd, io->n);
+    const float **xr = xcalloc((size_t)nin, sizeof *xr);
+    for (int k = 0; k < nin; k++)
+        xr[k] = ref_of(c, nd, k);
+    const float *yr = c->ref[nd - c->m->nodes];
+    float *t1 = xmalloc((size_t)len * sizeof *t1), *t2 = xmalloc((size_t)len * sizeof *t2);
+    for (int64_t k = 0; k < len; k++) {
+        double y = io->y[k], r = yr[k];
+        double m = is_max ? (y > r ? y : r) : (y < r ? y : r);
+        t1[k] = (float)((double)io->gy[k] * (m - r));
+        t2[k] = (float)((double)io->gy[k] * (y - m));
+    }
+    float **u1 = route_all(nd, io, io->x, io->y, t1);
+    float **u2 = route_all(nd, io, xr, yr, t2);
+    float **g = route_all(nd, io, io->x, io->y, io->gy);
+    for (int j = 0; j < nin; j++) {
+        if (!io->gx[j])
+            continue;
+        int64_t n = in_numel(io, j);
+        for (int64_t k = 0; k < n; k++) {
+            double dx = (double)io->x[j][k] - xr[j][k];
+            io->gx[j][k] += fabs(dx) < 1e-10 ? g[j][k]
+                            : (float)(((double)u1[j][k] + u2[j][k]) / dx);
+        }
+    }
+    free_all(u1, nin), free_all(u2, nin), free_all(g, nin);
+    free(t1), free(t2), free(xr);
+}
+
 static int rescale(void *ctx, int i, const op_io *io)
 {
     const struct dl_ctx *c = ctx;
     const node *nd = &c->m->nodes[i];
+    if (rules_in(extrema, nd->op)) {
+        extrema_rule(c, nd, io);
+        return 1;
+    }
     if (rules_in(pools, nd->op) && io->gx[0]) {
         maxpool_rule(c, nd, io);
         return 1;
@@ -125,17 +206,23 @@ void deeplift_attr(engine *e, const model *m, const target *t, const target_sel 
     engine_forward_upto(e, b, t->node);
     char *on = rules_ancestors(m, t->node);
     for (int i = 0; i <= t->node; i++)
-        if (on[i] && (rules_in(nonlinear, m->nodes[i].op) || rules_in(pools, m->nodes[i].op))) {
+        if (on[i] && (rules_in(nonlinear, m->nodes[i].op) || rules_in(pools, m->nodes[i].op)
+                      || rules_in(extrema, m->nodes[i].op))) {
             const node *nd = &m->nodes[i];
-            int p = nd->in[0];
-            const tensor *a = engine_act(e, i), *ai = p < 0 ? engine_preprocessed(e)
-                                                            : engine_act(e, p);
-            c.ref[i] = xmalloc((size_t)tensor_numel(a) * sizeof(float));
-            memcpy(c.ref[i], a->data, (size_t)tensor_numel(a) * sizeof(float));
-            float **dst = p < 0 ? &c.ref_in : &c.ref[p];
-            if (!*dst) {
-                *dst = xmalloc((size_t)tensor_numel(ai) * sizeof(float));
-                memcpy(*dst, ai->data, (size_t)tensor_numel(ai) * sizeof(float));
+            const tensor *a = engine_act(e, i);
+            if (!c.ref[i]) {
+                c.ref[i] = xmalloc((size_t)tensor_numel(a) * sizeof(float));
+                memcpy(c.ref[i], a->data, (size_t)tensor_numel(a) * sizeof(float));
+            }
+            int nin = rules_in(extrema, nd->op) ? nd->nin : 1;
+            for (int k = 0; k < nin; k++) {
+                int p = nd->in[k];
+                const tensor *ai = p < 0 ? engine_preprocessed(e) : engine_act(e, p);
+                float **dst = p < 0 ? &c.ref_in : &c.ref[p];
+                if (!*dst) {
+                    *dst = xmalloc((size_t)tensor_numel(ai) * sizeof(float));
+                    memcpy(*dst, ai->data, (size_t)tensor_numel(ai) * sizeof(float));
+                }
             }
         }
     free(on);

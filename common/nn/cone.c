@@ -73,7 +73,7 @@ static int is_point_op(const char *op)
                                        "ChannelShuffle", "ChannelSlice", "LayerNorm",
                                        "HardSigmoid", "HardSwish", "SiLU", "GELU", "Elu",
                                        "PRelu", "Softplus", "LogSoftmax", "Sub", "Mul", "Div",
-                                       NULL };
+                                       "Selu", "Mish", "Mean", "Max", "Min", NULL };
     for (int i = 0; pts[i]; i++)
         if (!strcmp(op, pts[i]))
             return 1;

@@ -138,11 +138,18 @@ static int *chosen_layers(const struct fwd_opts *o, const model *m, int *nl)
             li[i] = i;
     } else if (o->layers) {
         char **names;
-        *nl = cli_split(o->layers, ',', &names);
-        li = xmalloc((size_t)(*nl ? *nl : 1) * sizeof *li);
-        for (int i = 0; i < *nl; i++)
-            li[i] = model_require(m, names[i], o->model);
-        cli_free_list(names, *nl);
+        int nn = cli_split(o->layers, ',', &names);
+        li = xmalloc((size_t)(nn ? nn : 1) * sizeof *li);
+        /* two names of one layer (-l layer4,layer4.1 in a ResNet, or a
+         * node and its alias) keep it once: one /act/ dataset per layer */
+        for (int i = 0; i < nn; i++) {
+            int k = model_require(m, names[i], o->model), dup = 0;
+            for (int j = 0; j < *nl; j++)
+                dup |= li[j] == k;
+            if (!dup)
+                li[(*nl)++] = k;
+        }
+        cli_free_list(names, nn);
     }
     return li;
 }

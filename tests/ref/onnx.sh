@@ -63,11 +63,34 @@ done
 
 # A model exported at batch 1 runs at batch 3 (the images above have 3), and
 # the names are PyTorch's module paths, the ONNX node names their aliases.
-if [ -f "$T/resnet18-13/model.h5" ]; then
+if [ -f "$T/resnet18-17/model.h5" ]; then
     check "names are PyTorch module paths (layer1.0.conv1)" \
-        cnn-forward -q -l layer1.0.conv1 -m "$T/resnet18-13/model.h5" "$T/resnet18-13/images.h5" -o "$T/one.h5"
+        cnn-forward -q -l layer1.0.conv1 -m "$T/resnet18-17/model.h5" "$T/resnet18-17/images.h5" -o "$T/one.h5"
     check "ONNX node names are aliases (/layer1/layer1.0/conv1/Conv)" \
-        cnn-forward -q -l /layer1/layer1.0/conv1/Conv -m "$T/resnet18-13/model.h5" "$T/resnet18-13/images.h5" -o "$T/one.h5"
+        cnn-forward -q -l /layer1/layer1.0/conv1/Conv -m "$T/resnet18-17/model.h5" "$T/resnet18-17/images.h5" -o "$T/one.h5"
+    # a module path in every tool that names a layer; two names of one layer
+    # (a module and its last block) keep one /act/ dataset in cnn-forward
+    R=$T/resnet18-17/model.h5 RI=$T/resnet18-17/images.h5
+    rm -f "$T/two.h5"
+    check "cnn-forward -l layer4,layer4.1 (one layer, two names)" \
+        cnn-forward -q -l layer4,layer4.1,layer3 -m "$R" "$RI" -o "$T/two.h5"
+    nact=$(h5ls "$T/two.h5/act" 2>/dev/null | wc -l)
+    if [ "$nact" -eq 2 ]; then pass "... keeps layer4.1's activations once (2 datasets)"
+    else fail "... keeps layer4.1's activations once" "$nact datasets in /act"; fi
+    check "cnn-extract-layer -l layer4 on those activations" \
+        cnn-extract-layer -q -l layer4 -o "$T/ex.h5" "$T/two.h5"
+    check "cnn-topk -l layer4" cnn-topk -q -l layer4 -k 1 -o "$T/tk.h5" "$T/two.h5"
+    check "cnn-saliency -M gradcam -l layer4.1" \
+        cnn-saliency -q -m "$R" -M gradcam -l layer4.1 -o "$T/gc.h5" "$RI"
+    check "cnn-patches -l layer4" cnn-patches -q -m "$R" -l layer4 -k 1 -o "$T/pt.h5" "$RI"
+    check "cnn-occlude -t unit=layer4:3" \
+        cnn-occlude -q -m "$R" -t unit=layer4:3 -w 8 --stride 16 -o "$T/oc.h5" "$RI"
+    check "cnn-ascend -t unit=layer4.1:5" cnn-ascend -q -m "$R" -t unit=layer4.1:5 --steps 1 -o "$T/as.h5"
+    check_error "an unknown module lists the modules sharing its prefix, and did you mean" 1 \
+        "no layer 'layr4' \\(layers starting 'lay': layer1 layer2 layer3 layer4; did you mean 'layer4'\\?\\)" "$T/bad.h5" \
+        cnn-saliency -q -m "$R" -M gradcam -l layr4 -o "$T/bad.h5" "$RI"
+    check_error "... in cnn-forward too" 1 "no layer 'layer4.7' \\(layers starting 'layer4.': layer4.0 layer4.1; did you mean" \
+        "$T/bad.h5" cnn-forward -q -l layer4.7 -m "$R" -o "$T/bad.h5" "$RI"
 fi
 
 # --fold-bn: BatchNormalization folded into the convolutions, same logits
@@ -118,7 +141,8 @@ if [ -f "$src" ]; then
     check_error "a tensor claiming 2 GB in a small file: clear error" 1 "huge.onnx: .*(claims|holds)" \
         "$T/out5.h5" cnn-import "$T/huge.onnx" -o "$T/out5.h5"
     $PY "$REF" tamper dynamic "$src" "$T/dynamic.onnx"
-    check_error "dynamic input size without --size: asks for --size" 1 "dynamic.onnx: .*--size" \
+    check_error "dynamic input size without --size: asks for --size WxH, as the option reads it" 1 \
+        "dynamic.onnx: .*--size WxH \\(width x height\\)" \
         "$T/out6.h5" cnn-import "$T/dynamic.onnx" -o "$T/out6.h5"
     check "dynamic input size with --size 21x21" cnn-import -q --size 21x21 "$T/dynamic.onnx" -o "$T/out7.h5"
     $PY "$REF" tamper unsupported "$src" "$T/elu.onnx"

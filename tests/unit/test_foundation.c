@@ -462,10 +462,13 @@ static void test_names(void **state)
     }
     missing_line(big, 400, "layer9", buf, sizeof buf);
     assert_non_null(strstr(buf, "no layer 'layer9' (layers starting 'layer': layer1 layer2 layer3 "
-                                "layer4)\n"));
+                                "layer4; did you mean 'layer1'?)\n"));
+    missing_line(big, 400, "layr4", buf, sizeof buf);
+    assert_non_null(strstr(buf, "no layer 'layr4' (layers starting 'lay': layer1 layer2 layer3 "
+                                "layer4; did you mean 'layer4'?)\n"));
     missing_line(big, 400, "layer4.3.conv", buf, sizeof buf);
     assert_non_null(strstr(buf, "(layers starting 'layer4.3.conv': layer4.3.conv0 layer4.3.conv1 "));
-    assert_non_null(strstr(buf, "layer4.3.conv9)\n"));
+    assert_non_null(strstr(buf, "layer4.3.conv9; did you mean 'layer4.3.conv0'?)\n"));
     missing_line(big, 400, "xlayer4", buf, sizeof buf);
     assert_non_null(strstr(buf, "no layer 'xlayer4' (did you mean 'layer4'? modules: layer1 "));
     assert_int_equal(names_lookup(big, 400, "LAYER3.9", &amb), 299);

@@ -335,7 +335,8 @@ static int copy_whole(h5in *in, h5out *out, const char *p, const char *dst)
 /* ---- --stack: files of different runs over the same images ---- */
 
 /* The name file k's own datasets and attributes go under: its 'method'
- * attribute ("occlusion" for cnn-occlude's maps), else its file name without folder and extension; '/'
+ * attribute ("occlusion" for cnn-occlude's maps), else its file name
+ * without folder and extension; '/'
  * made '_', and -2, -3, ... added to a name taken by an earlier file or
  * by a top-level dataset of the result (all: the na dataset paths). */
 static char *stack_name(h5in *in, char *const *taken, int k, char *const *all, int na)

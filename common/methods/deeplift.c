@@ -100,11 +100,6 @@ static const float *ref_of(const struct dl_ctx *c, const node *nd, int k)
     return nd->in[k] < 0 ? c->ref_in : c->ref[nd->in[k]];
 }
 
-static int64_t in_numel(const op_io *io, int k)
-{
-    return (int64_t)io->n * io->xshape[k][0] * io->xshape[k][1] * io->xshape[k][2];
-}
-
 /* The op's own backward of gy into zeroed buffers, one per input, through
  * the switches of inputs xs (output y). */
 static float **route_all(const node *nd, const op_io *io, const float *const *xs,
@@ -112,7 +107,7 @@ static float **route_all(const node *nd, const op_io *io, const float *const *xs
 {
     float **g = xcalloc((size_t)io->nin, sizeof *g);
     for (int k = 0; k < io->nin; k++)
-        g[k] = xcalloc((size_t)in_numel(io, k), sizeof *g[k]);
+        g[k] = xcalloc((size_t)op_in_numel(io, k), sizeof *g[k]);
     op_io own = *io;
     own.x = xs;
     own.y = (float *)y;
@@ -157,7 +152,7 @@ static void extrema_rule(const struct dl_ctx *c, const node *nd, const op_io *io
     for (int j = 0; j < nin; j++) {
         if (!io->gx[j])
             continue;
-        int64_t n = in_numel(io, j);
+        int64_t n = op_in_numel(io, j);
         for (int64_t k = 0; k < n; k++) {
             double dx = (double)io->x[j][k] - xr[j][k];
             io->gx[j][k] += fabs(dx) < 1e-10 ? g[j][k]

@@ -86,7 +86,7 @@ static int relevance(void *ctx, int i, const op_io *io)
     float *gx[64];
     int64_t inlen[64];
     for (int k = 0; k < nd->nin; k++) {
-        inlen[k] = (int64_t)io->n * io->xshape[k][0] * io->xshape[k][1] * io->xshape[k][2];
+        inlen[k] = op_in_numel(io, k);
         gx[k] = io->gx[k] ? xcalloc((size_t)inlen[k], sizeof(float)) : NULL;
     }
     own.y = io->y;

@@ -121,6 +121,8 @@ void op_pads(const node *nd, int64_t pad[4]);
 int op_weight_index(const node *nd, const char *wname);
 /* Elements of n images of the node's output shape. */
 int64_t op_numel(const node *nd, int n);
+/* Elements of io's n images of input k's shape. */
+int64_t op_in_numel(const op_io *io, int k);
 /* prepare of an op whose output has its (first) input's shape and needs
  * nothing else. */
 int op_same_prepare(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len);

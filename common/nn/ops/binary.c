@@ -282,8 +282,7 @@ static void add_backward(const node *nd, const op_io *io)
             continue;
         }
         if (memcmp(io->xshape[k], nd->shape, 3 * sizeof nd->shape[0])) {
-            int64_t len = (int64_t)io->n * io->xshape[k][0] * io->xshape[k][1] * io->xshape[k][2];
-            memset(gx, 0, (size_t)len * sizeof *gx);
+            memset(gx, 0, (size_t)op_in_numel(io, k) * sizeof *gx);
             binary_grad(B_ADD, 1.0f, nd, io, k);
             continue;
         }

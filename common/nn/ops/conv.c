@@ -21,7 +21,8 @@
  * tall. 3x3 stride-1 convolutions with 16 channels or more on both sides
  * and enough tiles per image (and so their input gradients) run by
  * Winograd's F(4x4, 3x3) instead (winograd.h). A fresh input gradient
- * (io->gset) is stored by the GEMM paths (beta 0), not zeroed and added to. A depthwise convolution
+ * (io->gset) is stored by the GEMM paths (beta 0), not zeroed and added
+ * to. A depthwise convolution
  * (groups = Cin = Cout) would be Cin GEMMs of one row each, so it runs as
  * direct vectorised loops over the planes instead (depthwise.h).
  *

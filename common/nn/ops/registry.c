@@ -95,6 +95,11 @@ int64_t op_numel(const node *nd, int n)
     return (int64_t)n * nd->shape[0] * nd->shape[1] * nd->shape[2];
 }
 
+int64_t op_in_numel(const op_io *io, int k)
+{
+    return (int64_t)io->n * io->xshape[k][0] * io->xshape[k][1] * io->xshape[k][2];
+}
+
 int op_same_prepare(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len)
 {
     (void)err;

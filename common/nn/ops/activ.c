@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "nn/ops.h"
+#include "nn/ops/vmath.h"
 
 static const op_attr_spec no_attrs[] = { { NULL, 0, 0 } };
 static const op_weight_spec no_weights[] = { { NULL, 0 } };
@@ -138,7 +139,7 @@ static void sigmoid_forward(const node *nd, const op_io *io)
     float *y = io->y;
 #pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++)
-        y[i] = 1.0f / (1.0f + expf(-x[i]));
+        y[i] = vsigmf(x[i]);
 }
 
 static void sigmoid_backward(const node *nd, const op_io *io)
@@ -163,7 +164,7 @@ static void tanh_forward(const node *nd, const op_io *io)
     float *y = io->y;
 #pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++)
-        y[i] = tanhf(x[i]);
+        y[i] = vtanhf(x[i]);
 }
 
 static void tanh_backward(const node *nd, const op_io *io)

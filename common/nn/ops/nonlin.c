@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "nn/ops.h"
+#include "nn/ops/vmath.h"
 
 static const op_attr_spec no_attrs[] = { { NULL, 0, 0 } };
 static const op_weight_spec no_weights[] = { { NULL, 0 } };
@@ -40,69 +41,18 @@ typedef struct pw_par {
     float alpha, beta;
 } pw_par;
 
-/* e^x in float, written so that the loops vectorise (libm's expf is a call
- * the compiler cannot vectorise without -ffast-math): x = n ln 2 + r with
- * |r| <= ln 2 / 2, e^r by Cephes' degree-6 polynomial (relative error
- * about 2e-7, as expf's rounding), 2^n put into the exponent bits. Inputs
- * beyond the float range saturate (0 below -87.3, 2^127.4 above 88.3). */
-static inline float vexpf(float x)
-{
-    x = x < -87.3f ? -87.3f : x;
-    x = x > 88.3f ? 88.3f : x;
-    float n = __builtin_rintf(x * 1.44269504088896341f);
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float e = p * r * r + r + 1.0f;
-    union {
-        int32_t i;
-        float f;
-    } u;
-    u.i = ((int32_t)n + 127) << 23;
-    return e * u.f;
-}
-
-static inline float sigm(float x) { return 1.0f / (1.0f + vexpf(-x)); }
-
-/* erf(x) in float, written so that the loops vectorise (libm's erff is a
- * call: it was a fifth of a convnext_tiny forward): the odd/even rational
- * minimax form x P(x^2) / Q(x^2) on [-4, 4] of Eigen's and XLA's float
- * erf, the input clamped there (beyond, erf rounds to +-1 in float).
- * Absolute error at most 4.5e-7 (against libm's 4.5e-8; checked over
- * [-6, 6] against float64); NaN stays NaN. */
-static inline float verff(float x)
-{
-    x = x < -4.0f ? -4.0f : x;
-    x = x > 4.0f ? 4.0f : x;
-    float x2 = x * x;
-    float p = -2.72614225801306e-10f;
-    p = p * x2 + 2.77068142495902e-08f;
-    p = p * x2 - 2.10102402082508e-06f;
-    p = p * x2 - 5.69250639462346e-05f;
-    p = p * x2 - 7.34990630326855e-04f;
-    p = p * x2 - 2.95459980854025e-03f;
-    p = p * x2 - 1.60960333262415e-02f;
-    float q = -1.45660718464996e-05f;
-    q = q * x2 - 2.13374055278905e-04f;
-    q = q * x2 - 1.68282697438203e-03f;
-    q = q * x2 - 7.37332916720468e-03f;
-    q = q * x2 - 1.42647390514189e-02f;
-    return x * p / q;
-}
+static inline float sigm(float x) { return vsigmf(x); }
 
 static inline float hsig_f(float x, const pw_par *p)
 {
     float v = p->alpha * x + p->beta;
-    return v < 0 ? 0.0f : v > 1 ? 1.0f : v;
+    v = v < 0 ? 0.0f : v;
+    return v > 1 ? 1.0f : v; /* NaN stays NaN */
 }
 static inline float hsig_d(float x, float y, const pw_par *p)
 {
     (void)x;
-    return y > 0 && y < 1 ? p->alpha : 0.0f;
+    return (y > 0) & (y < 1) ? p->alpha : 0.0f;
 }
 
 static inline float hswish_f(float x, const pw_par *p)
@@ -142,21 +92,25 @@ static inline float gelu_d(float x, float y, const pw_par *p)
     return cdf + x * vexpf(-0.5f * x * x) * (float)(0.5 * M_2_SQRTPI * M_SQRT1_2);
 }
 
+/* Both sides computed and one selected, so that the loops vectorise (a
+ * branch around the exp keeps gcc from if-converting them). */
 static inline float elu_f(float x, const pw_par *p)
 {
-    return x > 0 ? x : p->alpha * expm1f(x);
+    float e = p->alpha * vexpm1f(x > 0 ? 0.0f : x); /* NaN stays NaN */
+    return x > 0 ? x : e;
 }
 static inline float elu_d(float x, float y, const pw_par *p)
 {
     (void)y;
-    return x > 0 ? 1.0f : p->alpha * vexpf(x);
+    float e = p->alpha * vexpf(x > 0 ? 0.0f : x);
+    return x > 0 ? 1.0f : e;
 }
 
 static inline float softplus_f(float x, const pw_par *p)
 {
     (void)p;
     /* log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|) */
-    return (x > 0 ? x : 0.0f) + log1pf(expf(-fabsf(x)));
+    return (x > 0 ? x : 0.0f) + vlog1pf(vexpf(x > 0 ? -x : x));
 }
 static inline float softplus_d(float x, float y, const pw_par *p)
 {
@@ -166,22 +120,30 @@ static inline float softplus_d(float x, float y, const pw_par *p)
 
 static inline float selu_f(float x, const pw_par *p)
 {
-    return p->beta * (x > 0 ? x : p->alpha * expm1f(x));
+    return p->beta * elu_f(x, p);
 }
 static inline float selu_d(float x, float y, const pw_par *p)
 {
-    (void)y;
-    return p->beta * (x > 0 ? 1.0f : p->alpha * vexpf(x));
+    return p->beta * elu_d(x, y, p);
 }
 
+/* tanh(softplus(x)) = ((1 + w)^2 - 1) / ((1 + w)^2 + 1) with w = e^x, that
+ * is m / (m + 2) with m = w (w + 2): no log, no second exp; 1 in float
+ * from x = 15 on (before w^2 could overflow). */
+static inline float tanh_softplus(float x)
+{
+    float w = vexpf(x > 15.0f ? 15.0f : x), m = w * (w + 2.0f);
+    return x > 15.0f ? 1.0f : m / (m + 2.0f);
+}
 static inline float mish_f(float x, const pw_par *p)
 {
-    return x * tanhf(softplus_f(x, p));
+    (void)p;
+    return x * tanh_softplus(x);
 }
 static inline float mish_d(float x, float y, const pw_par *p)
 {
-    (void)y;
-    float t = tanhf(softplus_f(x, p));
+    (void)y, (void)p;
+    float t = tanh_softplus(x);
     return t + x * sigm(x) * (1.0f - t * t);
 }
 
@@ -209,9 +171,21 @@ static inline float mish_d(float x, float y, const pw_par *p)
                      (float)node_get(nd, "beta", 0, NAME##_beta) };                          \
         if (!gx)                                                                             \
             return;                                                                          \
-        _Pragma("omp parallel for if (n > OP_PAR_MIN) schedule(static)")                     \
-        for (int64_t i = 0; i < n; i++)                                                      \
-            gx[i] += op_rule_grad(rule, g[i], NAME##_d(x[i], y[i], &p));                     \
+        if (rule == OP_RULE_DECONVNET) {                                                     \
+            _Pragma("omp parallel for if (n > OP_PAR_MIN) schedule(static)")                 \
+            for (int64_t i = 0; i < n; i++)                                                  \
+                gx[i] += g[i] > 0 ? g[i] : 0.0f;                                             \
+        } else if (rule == OP_RULE_GUIDED) {                                                 \
+            _Pragma("omp parallel for if (n > OP_PAR_MIN) schedule(static)")                 \
+            for (int64_t i = 0; i < n; i++) {                                                \
+                float d = NAME##_d(x[i], y[i], &p);                                          \
+                gx[i] += g[i] > 0 ? g[i] * d : 0.0f;                                         \
+            }                                                                                \
+        } else {                                                                             \
+            _Pragma("omp parallel for if (n > OP_PAR_MIN) schedule(static)")                 \
+            for (int64_t i = 0; i < n; i++)                                                  \
+                gx[i] += g[i] * NAME##_d(x[i], y[i], &p);                                    \
+        }                                                                                    \
     }
 
 /* Default attributes (ONNX's). */

@@ -25,6 +25,7 @@ void adam_step(adam *a, float *p, const float *g)
     a->t++;
     double c1 = 1 - pow(a->b1, a->t), c2 = 1 - pow(a->b2, a->t);
     double sign = a->ascend ? 1 : -1;
+#pragma omp parallel for schedule(static) if (a->n > 4096)
     for (int64_t i = 0; i < a->n; i++) {
         a->m[i] = a->b1 * a->m[i] + (1 - a->b1) * g[i];
         a->v[i] = a->b2 * a->v[i] + (1 - a->b2) * (double)g[i] * g[i];

@@ -3,6 +3,7 @@
 #include "methods/fvparam.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,96 +101,155 @@ int fv_colour_stats(const float *x, int64_t n, int64_t HW, double M[3][3])
     return 0;
 }
 
-/* A complex DFT of one length n, forward (X_k = sum_j x_j e^{-2 pi i jk/n});
- * the inverse is conj(DFT(conj x)). Mixed-radix Cooley-Tukey over n's
- * prime factors while they are all <= FFT_MAXRADIX (224 = 2^5 7), else
- * Bluestein's chirp-z with a power-of-two convolution: O(n log n) for
- * every n. */
+/* Complex DFTs of one length n over a batch of B vectors at once: element
+ * j of vector b lies at x[j * ld + b], so every step is a loop over b that
+ * the compiler vectorises. Forward (X_k = sum_j x_j e^{-2 pi i jk/n}); the
+ * inverse is conj(DFT(conj x)). Mixed-radix Cooley-Tukey over n's prime
+ * factors while they are all <= FFT_MAXRADIX (224 = 2^5 7; the odd radices
+ * pair x_j with x_{r-j}), else Bluestein's chirp-z with a power-of-two
+ * convolution: O(n log n) for every n. */
 #define FFT_MAXRADIX 7
 
 struct fvfft {
     int64_t n, nf, f[64];
     double *wr, *wi;           /* e^{-2 pi i k/n}, k < n */
-    double *tr, *ti;           /* n work (the recursion's output) */
+    double rc[FFT_MAXRADIX + 1][FFT_MAXRADIX], rs[FFT_MAXRADIX + 1][FFT_MAXRADIX];
+                               /* radix r: cos, sin of 2 pi t/r */
     struct fvfft *sub;         /* Bluestein: the power-of-two plan */
     double *cr, *ci;           /* chirp e^{-pi i k^2/n}, k < n */
     double *br, *bi;           /* DFT of the conjugate chirp, sub->n */
-    double *ar, *ai;           /* sub->n work */
 };
 
 static fvfft *fft_plan(int64_t n);
 
-static void fft_rec(const fvfft *p, const double *xr, const double *xi, int64_t stride,
-                    double *yr, double *yi, int64_t n, int fi)
+/* Doubles of work fft_run needs for a batch of B. */
+static size_t fft_work(const fvfft *p, int64_t B)
+{
+    if (p->sub)
+        return (size_t)(2 * p->sub->n * B) + fft_work(p->sub, B);
+    return (size_t)(2 * p->n * B + 2 * FFT_MAXRADIX * B);
+}
+
+/* The DFT of the n elements x_{j xs} (each B wide, ld apart) into y
+ * (element j at y + j B); tmp holds 2 FFT_MAXRADIX B. */
+static void fft_rec(const fvfft *p, const double *xr, const double *xi, int64_t xs, int64_t ld,
+                    double *restrict yr, double *restrict yi, int64_t B, int64_t n, int fi,
+                    double *restrict tmp)
 {
     if (n == 1) {
-        yr[0] = xr[0];
-        yi[0] = xi[0];
+        memcpy(yr, xr, (size_t)B * sizeof *yr);
+        memcpy(yi, xi, (size_t)B * sizeof *yi);
         return;
     }
     int64_t r = p->f[fi], m = n / r, step = p->n / n;
     for (int64_t j = 0; j < r; j++)
-        fft_rec(p, xr + j * stride, xi + j * stride, stride * r, yr + j * m, yi + j * m, m, fi + 1);
+        fft_rec(p, xr + j * xs * ld, xi + j * xs * ld, xs * r, ld, yr + j * m * B,
+                yi + j * m * B, B, m, fi + 1, tmp);
     if (r == 2) {   /* the butterfly: y_k, y_{k+m} = a +- w^k b */
         for (int64_t k = 0; k < m; k++) {
-            int64_t t = k * step;
-            double br = yr[m + k] * p->wr[t] - yi[m + k] * p->wi[t];
-            double bi = yr[m + k] * p->wi[t] + yi[m + k] * p->wr[t];
-            double ar = yr[k], ai = yi[k];
-            yr[k] = ar + br, yi[k] = ai + bi;
-            yr[m + k] = ar - br, yi[m + k] = ai - bi;
+            double wr = p->wr[k * step], wi = p->wi[k * step];
+            double *restrict ar = yr + k * B, *restrict ai = yi + k * B;
+            double *restrict cr = yr + (m + k) * B, *restrict ci = yi + (m + k) * B;
+            for (int64_t b = 0; b < B; b++) {
+                double tr = cr[b] * wr - ci[b] * wi, ti = cr[b] * wi + ci[b] * wr;
+                double a = ar[b], c = ai[b];
+                ar[b] = a + tr, ai[b] = c + ti;
+                cr[b] = a - tr, ci[b] = c - ti;
+            }
         }
         return;
     }
-    double sr[FFT_MAXRADIX], si[FFT_MAXRADIX];
+    /* Odd r: s_j = w^{jk} y_j; with a_j = s_j + s_{r-j}, d_j = s_j -
+     * s_{r-j}, y_q = s_0 + sum_j a_j cos(2 pi jq/r) - i d_j sin(..) and
+     * y_{r-q} the same with + i d_j sin(..), j, q = 1 .. (r-1)/2. */
+    double *sr = tmp, *si = tmp + FFT_MAXRADIX * B;
+    int64_t h = (r - 1) / 2;
     for (int64_t k = 0; k < m; k++) {
-        for (int64_t j = 0; j < r; j++) {   /* twiddle the j-th sub-DFT's k-th */
+        for (int64_t j = 1; j < r; j++) {
             int64_t t = (j * k * step) % p->n;
-            double a = yr[j * m + k], b = yi[j * m + k];
-            sr[j] = a * p->wr[t] - b * p->wi[t];
-            si[j] = a * p->wi[t] + b * p->wr[t];
-        }
-        for (int64_t q = 0; q < r; q++) {   /* a length-r DFT of them */
-            double ar = 0, ai = 0;
-            for (int64_t j = 0; j < r; j++) {
-                int64_t t = (j * q % r) * (p->n / r);
-                ar += sr[j] * p->wr[t] - si[j] * p->wi[t];
-                ai += sr[j] * p->wi[t] + si[j] * p->wr[t];
+            double wr = p->wr[t], wi = p->wi[t];
+            const double *restrict ar = yr + (j * m + k) * B, *restrict ai = yi + (j * m + k) * B;
+            double *restrict qr = sr + j * B, *restrict qi = si + j * B;
+            for (int64_t b = 0; b < B; b++) {
+                qr[b] = ar[b] * wr - ai[b] * wi;
+                qi[b] = ar[b] * wi + ai[b] * wr;
             }
-            yr[q * m + k] = ar;
-            yi[q * m + k] = ai;
         }
+        for (int64_t j = 1; j <= h; j++) {   /* s_j <- a_j, s_{r-j} <- d_j */
+            double *restrict pr = sr + j * B, *restrict pi = si + j * B;
+            double *restrict qr = sr + (r - j) * B, *restrict qi = si + (r - j) * B;
+            for (int64_t b = 0; b < B; b++) {
+                double u = pr[b], v = pi[b];
+                pr[b] = u + qr[b], pi[b] = v + qi[b];
+                qr[b] = u - qr[b], qi[b] = v - qi[b];
+            }
+        }
+        double *restrict y0r = yr + k * B, *restrict y0i = yi + k * B;
+        for (int64_t q = 1; q <= h; q++) {   /* u <- the cos sum, v <- the sin sum */
+            double *restrict ur = yr + (q * m + k) * B, *restrict ui = yi + (q * m + k) * B;
+            int64_t o = ((r - q) * m + k) * B;
+            double *restrict vr = yr + o, *restrict vi = yi + o;
+            memcpy(ur, y0r, (size_t)B * sizeof *ur);
+            memcpy(ui, y0i, (size_t)B * sizeof *ui);
+            memset(vr, 0, (size_t)B * sizeof *vr);
+            memset(vi, 0, (size_t)B * sizeof *vi);
+            for (int64_t j = 1; j <= h; j++) {
+                int64_t t = j * q % r;
+                double c = p->rc[r][t], sn = p->rs[r][t];
+                const double *restrict pr = sr + j * B, *restrict pi = si + j * B;
+                const double *restrict dr = sr + (r - j) * B, *restrict di = si + (r - j) * B;
+                for (int64_t b = 0; b < B; b++) {
+                    ur[b] += pr[b] * c, ui[b] += pi[b] * c;
+                    vr[b] += di[b] * sn, vi[b] -= dr[b] * sn;
+                }
+            }
+            for (int64_t b = 0; b < B; b++) {
+                double Rr = ur[b], Ri = ui[b], Ir = vr[b], Ii = vi[b];
+                ur[b] = Rr + Ir, ui[b] = Ri + Ii;
+                vr[b] = Rr - Ir, vi[b] = Ri - Ii;
+            }
+        }
+        for (int64_t j = 1; j <= h; j++)
+            for (int64_t b = 0; b < B; b++)
+                y0r[b] += sr[j * B + b], y0i[b] += si[j * B + b];
     }
 }
 
-/* In place, forward. */
-static void fft_run(fvfft *p, double *xr, double *xi)
+/* In place, forward, on B vectors whose elements lie ld apart. */
+static void fft_run(const fvfft *p, double *xr, double *xi, int64_t ld, int64_t B, double *work)
 {
     int64_t n = p->n;
     if (!p->sub) {
-        fft_rec(p, xr, xi, 1, p->tr, p->ti, n, 0);
-        memcpy(xr, p->tr, (size_t)n * sizeof *xr);
-        memcpy(xi, p->ti, (size_t)n * sizeof *xi);
+        double *tr = work, *ti = work + n * B;
+        fft_rec(p, xr, xi, 1, ld, tr, ti, B, n, 0, work + 2 * n * B);
+        for (int64_t j = 0; j < n; j++) {
+            memcpy(xr + j * ld, tr + j * B, (size_t)B * sizeof *xr);
+            memcpy(xi + j * ld, ti + j * B, (size_t)B * sizeof *xi);
+        }
         return;
     }
     int64_t M = p->sub->n;
-    for (int64_t k = 0; k < M; k++) {
-        double a = k < n ? xr[k] : 0, b = k < n ? xi[k] : 0;
-        p->ar[k] = k < n ? a * p->cr[k] - b * p->ci[k] : 0;
-        p->ai[k] = k < n ? a * p->ci[k] + b * p->cr[k] : 0;
-    }
-    fft_run(p->sub, p->ar, p->ai);
-    for (int64_t k = 0; k < M; k++) {   /* times DFT(b), then conj for the inverse */
-        double a = p->ar[k], b = p->ai[k];
-        p->ar[k] = a * p->br[k] - b * p->bi[k];
-        p->ai[k] = -(a * p->bi[k] + b * p->br[k]);
-    }
-    fft_run(p->sub, p->ar, p->ai);
-    for (int64_t k = 0; k < n; k++) {   /* conj, / M, times the chirp */
-        double a = p->ar[k] / (double)M, b = -p->ai[k] / (double)M;
-        xr[k] = a * p->cr[k] - b * p->ci[k];
-        xi[k] = a * p->ci[k] + b * p->cr[k];
-    }
+    double *ar = work, *ai = work + M * B, *sw = work + 2 * M * B;
+    for (int64_t k = 0; k < M; k++)
+        for (int64_t b = 0; b < B; b++) {
+            double a = k < n ? xr[k * ld + b] : 0, c = k < n ? xi[k * ld + b] : 0;
+            ar[k * B + b] = k < n ? a * p->cr[k] - c * p->ci[k] : 0;
+            ai[k * B + b] = k < n ? a * p->ci[k] + c * p->cr[k] : 0;
+        }
+    fft_run(p->sub, ar, ai, B, B, sw);
+    for (int64_t k = 0; k < M; k++)   /* times DFT(b), then conj for the inverse */
+        for (int64_t b = 0; b < B; b++) {
+            double a = ar[k * B + b], c = ai[k * B + b];
+            ar[k * B + b] = a * p->br[k] - c * p->bi[k];
+            ai[k * B + b] = -(a * p->bi[k] + c * p->br[k]);
+        }
+    fft_run(p->sub, ar, ai, B, B, sw);
+    for (int64_t k = 0; k < n; k++)   /* conj, / M, times the chirp */
+        for (int64_t b = 0; b < B; b++) {
+            double a = ar[k * B + b] / (double)M, c = -ai[k * B + b] / (double)M;
+            xr[k * ld + b] = a * p->cr[k] - c * p->ci[k];
+            xi[k * ld + b] = a * p->ci[k] + c * p->cr[k];
+        }
 }
 
 static void fft_bluestein(fvfft *p)
@@ -207,8 +267,6 @@ static void fft_bluestein(fvfft *p)
     }
     p->br = xcalloc((size_t)M, sizeof(double));
     p->bi = xcalloc((size_t)M, sizeof(double));
-    p->ar = xmalloc((size_t)M * sizeof(double));
-    p->ai = xmalloc((size_t)M * sizeof(double));
     for (int64_t k = 0; k < n; k++) {   /* b_k = conj chirp, at k and M - k */
         p->br[k] = p->cr[k];
         p->bi[k] = -p->ci[k];
@@ -217,7 +275,9 @@ static void fft_bluestein(fvfft *p)
             p->bi[M - k] = -p->ci[k];
         }
     }
-    fft_run(p->sub, p->br, p->bi);
+    double *w = xmalloc(fft_work(p->sub, 1) * sizeof *w);
+    fft_run(p->sub, p->br, p->bi, 1, 1, w);
+    free(w);
 }
 
 static fvfft *fft_plan(int64_t n)
@@ -236,12 +296,15 @@ static fvfft *fft_plan(int64_t n)
     }
     p->wr = xmalloc((size_t)n * sizeof(double));
     p->wi = xmalloc((size_t)n * sizeof(double));
-    p->tr = xmalloc((size_t)n * sizeof(double));
-    p->ti = xmalloc((size_t)n * sizeof(double));
     for (int64_t k = 0; k < n; k++) {
         p->wr[k] = cos(2 * M_PI * (double)k / (double)n);
         p->wi[k] = -sin(2 * M_PI * (double)k / (double)n);
     }
+    for (int r = 3; r <= FFT_MAXRADIX; r += 2)
+        for (int t = 0; t < r; t++) {
+            p->rc[r][t] = cos(2 * M_PI * t / r);
+            p->rs[r][t] = sin(2 * M_PI * t / r);
+        }
     return p;
 }
 
@@ -252,25 +315,36 @@ static void fft_free(fvfft *p)
     fft_free(p->sub);
     free(p->wr);
     free(p->wi);
-    free(p->tr);
-    free(p->ti);
     free(p->cr);
     free(p->ci);
     free(p->br);
     free(p->bi);
-    free(p->ar);
-    free(p->ai);
     free(p);
 }
 
-/* The inverse (unnormalised, e^{+2 pi i jk/n}) in place. */
-static void fft_inverse(fvfft *p, double *xr, double *xi)
+/* The DFT (inverse: unnormalised, e^{+2 pi i jk/n}) of B vectors whose
+ * elements lie B apart, in place, the batch split among the threads
+ * (each vector's arithmetic is the same whatever the split). */
+static void fft_batch(fvparam *f, const fvfft *p, double *xr, double *xi, int64_t B, int inverse)
 {
-    for (int64_t k = 0; k < p->n; k++)
-        xi[k] = -xi[k];
-    fft_run(p, xr, xi);
-    for (int64_t k = 0; k < p->n; k++)
-        xi[k] = -xi[k];
+    int nt = omp_get_max_threads();
+    nt = nt < f->nwork ? nt : f->nwork;
+    if (B < 64)
+        nt = 1;
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+    for (int t = 0; t < nt; t++) {
+        int64_t lo = (B * t / nt) & ~(int64_t)3;
+        int64_t hi = t == nt - 1 ? B : (B * (t + 1) / nt) & ~(int64_t)3;
+        if (inverse)
+            for (int64_t j = 0; j < p->n; j++)
+                for (int64_t b = lo; b < hi; b++)
+                    xi[j * B + b] = -xi[j * B + b];
+        fft_run(p, xr + lo, xi + lo, B, hi - lo, f->work[t]);
+        if (inverse)
+            for (int64_t j = 0; j < p->n; j++)
+                for (int64_t b = lo; b < hi; b++)
+                    xi[j * B + b] = -xi[j * B + b];
+    }
 }
 
 void fvparam_init(fvparam *f, int64_t C, int64_t H, int64_t W, int fft, int decorrelate,
@@ -300,11 +374,16 @@ void fvparam_init(fvparam *f, int64_t C, int64_t H, int64_t W, int fft, int deco
         }
     f->ph = fft_plan(H);
     f->pw = fft_plan(W);
-    int64_t L = H > W ? H : W;
-    f->br = xmalloc((size_t)L * sizeof(double));
-    f->bi = xmalloc((size_t)L * sizeof(double));
-    f->Yr = xmalloc((size_t)(C * H * Wf) * sizeof(double));
-    f->Yi = xmalloc((size_t)(C * H * Wf) * sizeof(double));
+    f->B2 = (C * H + 1) / 2;
+    f->Xr = xmalloc((size_t)(H * C * Wf) * sizeof(double));
+    f->Xi = xmalloc((size_t)(H * C * Wf) * sizeof(double));
+    f->Zr = xmalloc((size_t)(W * f->B2) * sizeof(double));
+    f->Zi = xmalloc((size_t)(W * f->B2) * sizeof(double));
+    int nt = omp_get_max_threads();
+    f->nwork = nt < 1 ? 1 : nt > FV_MAXWORK ? FV_MAXWORK : nt;
+    size_t a = fft_work(f->ph, C * Wf), b = fft_work(f->pw, f->B2);
+    for (int t = 0; t < f->nwork; t++)   /* room for a whole batch: any split fits */
+        f->work[t] = xmalloc((a > b ? a : b) * sizeof(double));
 }
 
 void fvparam_free(fvparam *f)
@@ -314,10 +393,12 @@ void fvparam_free(fvparam *f)
     free(f->scale);
     fft_free(f->ph);
     fft_free(f->pw);
-    free(f->br);
-    free(f->bi);
-    free(f->Yr);
-    free(f->Yi);
+    free(f->Xr);
+    free(f->Xi);
+    free(f->Zr);
+    free(f->Zi);
+    for (int t = 0; t < f->nwork; t++)
+        free(f->work[t]);
     memset(f, 0, sizeof *f);
 }
 
@@ -334,74 +415,95 @@ static double col_weight(const fvparam *f, int64_t l)
 }
 
 /* Basis image b (C x H x W) from the spectrum p: an inverse DFT down
- * each column l of the scaled spectrum, then along each row the real part
- * of the inverse DFT of the half spectrum, column l weighted by
- * col_weight (the imaginary parts of fx = 0 and 1/2 meet sin = 0). */
+ * every column (c, l) of the scaled spectrum at once (X: H x C Wf), then
+ * along the rows. A row's half spectrum Y_l (l < Wf) is extended to the
+ * Hermitian whole (Y_{W-l} = conj Y_l; the imaginary parts of fx = 0 and
+ * 1/2 dropped, as irfft2 does), whose inverse DFT is real; rows q and
+ * q + B2 (B2 = ceil(C H / 2)) go through one complex DFT as A + i B, the
+ * first row the real part of the result, the second the imaginary. */
 static void spectrum_to_image(fvparam *f, const float *p, float *b)
 {
-    int64_t H = f->H, W = f->W, Wf = f->Wf;
-    double *br = f->br, *bi = f->bi;
-    for (int64_t c = 0; c < f->C; c++) {
-        const float *pc = p + c * H * Wf * 2;
-        double *Yr = f->Yr + c * H * Wf, *Yi = f->Yi + c * H * Wf;
-        for (int64_t l = 0; l < Wf; l++) {
-            for (int64_t k = 0; k < H; k++) {
+    int64_t C = f->C, H = f->H, W = f->W, Wf = f->Wf, B1 = C * Wf, B2 = f->B2, R = C * H;
+    double *Xr = f->Xr, *Xi = f->Xi, *Zr = f->Zr, *Zi = f->Zi;
+#pragma omp parallel for schedule(static)
+    for (int64_t k = 0; k < H; k++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t l = 0; l < Wf; l++) {
                 double s = f->scale[k * Wf + l];
-                br[k] = s * pc[(k * Wf + l) * 2];
-                bi[k] = s * pc[(k * Wf + l) * 2 + 1];
+                const float *pc = p + (c * H * Wf + k * Wf + l) * 2;
+                Xr[k * B1 + c * Wf + l] = s * pc[0];
+                Xi[k * B1 + c * Wf + l] = s * pc[1];
             }
-            fft_inverse(f->ph, br, bi);
-            for (int64_t n = 0; n < H; n++) {
-                Yr[n * Wf + l] = br[n];
-                Yi[n * Wf + l] = bi[n];
+    fft_batch(f, f->ph, Xr, Xi, B1, 1);
+    int nyq = W % 2 == 0;
+#pragma omp parallel for schedule(static)
+    for (int64_t m = 0; m < W; m++) {
+        int64_t l = m < Wf ? m : W - m;
+        double sg = m < Wf ? 1 : -1, keep = l == 0 || (nyq && l == W / 2) ? 0 : 1;
+        for (int64_t q = 0; q < B2; q++) {
+            int64_t r1 = q, r2 = q + B2;
+            const double *y1 = Xr + (r1 % H) * B1 + (r1 / H) * Wf + l;
+            double ar = *y1, ai = sg * keep * Xi[y1 - Xr], br = 0, bi = 0;
+            if (r2 < R) {
+                int64_t o = (r2 % H) * B1 + (r2 / H) * Wf + l;
+                br = Xr[o], bi = sg * keep * Xi[o];
             }
-        }
-        for (int64_t n = 0; n < H; n++) {
-            for (int64_t m = 0; m < W; m++) {
-                br[m] = m < Wf ? col_weight(f, m) * Yr[n * Wf + m] : 0;
-                bi[m] = m < Wf ? col_weight(f, m) * Yi[n * Wf + m] : 0;
-            }
-            fft_inverse(f->pw, br, bi);
-            for (int64_t m = 0; m < W; m++)
-                b[(c * H + n) * W + m] = (float)br[m];
+            Zr[m * B2 + q] = ar - bi;
+            Zi[m * B2 + q] = ai + br;
         }
     }
+    fft_batch(f, f->pw, Zr, Zi, B2, 1);
+#pragma omp parallel for schedule(static)
+    for (int64_t q = 0; q < B2; q++)
+        for (int64_t m = 0; m < W; m++) {
+            b[q * W + m] = (float)Zr[m * B2 + q];
+            if (q + B2 < R)
+                b[(q + B2) * W + m] = (float)Zi[m * B2 + q];
+        }
 }
 
-/* The adjoint: d/d p (gp) from d/d b (gb): a forward DFT of each row
- * (its first Wf terms, weighted), then down each column, scaled. */
+/* The adjoint: d/d p (gp) from d/d b (gb): the forward DFT of each row
+ * (two real rows q, q + B2 as one complex row z = a + i b, then A_l =
+ * (z_l + conj z_{W-l}) / 2, B_l = (z_l - conj z_{W-l}) / 2i), its first
+ * Wf terms weighted, then down every column at once, scaled. */
 static void image_to_spectrum_grad(fvparam *f, const float *gb, float *gp)
 {
-    int64_t H = f->H, W = f->W, Wf = f->Wf;
-    double *br = f->br, *bi = f->bi;
-    for (int64_t c = 0; c < f->C; c++) {
-        double *Yr = f->Yr + c * H * Wf, *Yi = f->Yi + c * H * Wf;
-        const float *g = gb + c * H * W;
-        for (int64_t n = 0; n < H; n++) {
-            for (int64_t m = 0; m < W; m++) {
-                br[m] = g[n * W + m];
-                bi[m] = 0;
-            }
-            fft_run(f->pw, br, bi);
-            for (int64_t l = 0; l < Wf; l++) {
-                Yr[n * Wf + l] = col_weight(f, l) * br[l];
-                Yi[n * Wf + l] = col_weight(f, l) * bi[l];
-            }
+    int64_t C = f->C, H = f->H, W = f->W, Wf = f->Wf, B1 = C * Wf, B2 = f->B2, R = C * H;
+    double *Xr = f->Xr, *Xi = f->Xi, *Zr = f->Zr, *Zi = f->Zi;
+#pragma omp parallel for schedule(static)
+    for (int64_t m = 0; m < W; m++)
+        for (int64_t q = 0; q < B2; q++) {
+            Zr[m * B2 + q] = gb[q * W + m];
+            Zi[m * B2 + q] = q + B2 < R ? gb[(q + B2) * W + m] : 0;
         }
-        float *pc = gp + c * H * Wf * 2;
-        for (int64_t l = 0; l < Wf; l++) {
-            for (int64_t n = 0; n < H; n++) {
-                br[n] = Yr[n * Wf + l];
-                bi[n] = Yi[n * Wf + l];
-            }
-            fft_run(f->ph, br, bi);
-            for (int64_t k = 0; k < H; k++) {
-                double s = f->scale[k * Wf + l];
-                pc[(k * Wf + l) * 2] = (float)(s * br[k]);
-                pc[(k * Wf + l) * 2 + 1] = (float)(s * bi[k]);
+    fft_batch(f, f->pw, Zr, Zi, B2, 0);
+#pragma omp parallel for schedule(static)
+    for (int64_t l = 0; l < Wf; l++) {
+        int64_t l2 = (W - l) % W;
+        double w = col_weight(f, l) / 2;
+        for (int64_t q = 0; q < B2; q++) {
+            double zr = Zr[l * B2 + q], zi = Zi[l * B2 + q];
+            double yr = Zr[l2 * B2 + q], yi = Zi[l2 * B2 + q];
+            int64_t r1 = q, r2 = q + B2, o1 = (r1 % H) * B1 + (r1 / H) * Wf + l;
+            Xr[o1] = w * (zr + yr);
+            Xi[o1] = w * (zi - yi);
+            if (r2 < R) {
+                int64_t o2 = (r2 % H) * B1 + (r2 / H) * Wf + l;
+                Xr[o2] = w * (zi + yi);
+                Xi[o2] = -w * (zr - yr);
             }
         }
     }
+    fft_batch(f, f->ph, Xr, Xi, B1, 0);
+#pragma omp parallel for schedule(static)
+    for (int64_t k = 0; k < H; k++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t l = 0; l < Wf; l++) {
+                double s = f->scale[k * Wf + l];
+                float *pc = gp + (c * H * Wf + k * Wf + l) * 2;
+                pc[0] = (float)(s * Xr[k * B1 + c * Wf + l]);
+                pc[1] = (float)(s * Xi[k * B1 + c * Wf + l]);
+            }
 }
 
 void fvparam_image(fvparam *f, const float *p, float *img)
@@ -412,12 +514,14 @@ void fvparam_image(fvparam *f, const float *p, float *img)
     else
         memcpy(f->pre, p, (size_t)D * sizeof(float));
     if (f->decorrelate)
+#pragma omp parallel for schedule(static)
         for (int64_t q = 0; q < HW; q++) {
             double b[3] = { f->pre[q], f->pre[HW + q], f->pre[2 * HW + q] };
             for (int c = 0; c < 3; c++)
                 f->pre[c * HW + q] =
                     (float)(f->M[c][0] * b[0] + f->M[c][1] * b[1] + f->M[c][2] * b[2]);
         }
+#pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < D; i++)
         img[i] = (float)(1.0 / (1.0 + exp(-(double)f->pre[i])));
 }
@@ -426,9 +530,11 @@ void fvparam_backward(fvparam *f, const float *gimg, const float *img, float *gp
 {
     int64_t HW = f->H * f->W, D = f->C * HW;
     float *g = f->fft ? f->gb : gp;
+#pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < D; i++)
         g[i] = gimg[i] * img[i] * (1 - img[i]);
     if (f->decorrelate)
+#pragma omp parallel for schedule(static)
         for (int64_t q = 0; q < HW; q++) {
             double a[3] = { g[q], g[HW + q], g[2 * HW + q] };
             for (int j = 0; j < 3; j++)

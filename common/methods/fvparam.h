@@ -27,7 +27,10 @@
  * (eigenvalues descending, each column's sign making its sum >= 0),
  * divided by its largest column norm. The DFTs are O(N log N) for every
  * size: mixed-radix Cooley-Tukey when N's prime factors are at most 7
- * (224 = 2^5 7), Bluestein's chirp-z through a power of two otherwise. */
+ * (224 = 2^5 7), Bluestein's chirp-z through a power of two otherwise;
+ * all the columns go through one batched DFT (vectorised across them),
+ * then the rows, two real rows to a complex DFT, the batches split among
+ * the OpenMP threads (the result does not depend on their number). */
 #ifndef CNN_FVPARAM_H
 #define CNN_FVPARAM_H
 
@@ -35,14 +38,19 @@
 
 typedef struct fvfft fvfft;
 
+#define FV_MAXWORK 16
+
 typedef struct fvparam {
     int64_t C, H, W, Wf;       /* Wf = W/2 + 1 */
     int fft, decorrelate;
     double M[3][3];
     double *scale;             /* H x Wf: the 1/f factor / 4 / sqrt(H W) */
     struct fvfft *ph, *pw;     /* DFT plans of lengths H and W */
-    double *br, *bi;           /* max(H, W) work: one row or column */
-    double *Yr, *Yi;           /* C x H x Wf work: after the H-axis pass */
+    int64_t B2;                /* ceil(C H / 2): the rows' DFTs, two rows each */
+    double *Xr, *Xi;           /* H x C Wf work: the columns' DFTs */
+    double *Zr, *Zi;           /* W x B2 work: the rows' DFTs */
+    int nwork;                 /* threads sharing a batch of DFTs */
+    double *work[FV_MAXWORK];  /* each one's work */
     float *pre, *gb;           /* C x H x W work: basis image, its gradient */
 } fvparam;
 

@@ -3,6 +3,7 @@
 #include "methods/fvtransform.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,7 @@ static void corners(int64_t Hi, int64_t Wi, const double th[6], int64_t Ho, int6
 void fvt_affine(const float *in, int64_t C, int64_t Hi, int64_t Wi, const double theta[6],
                 float *out, int64_t Ho, int64_t Wo)
 {
+#pragma omp parallel for schedule(static) if (Ho * Wo > 4096)
     for (int64_t i = 0; i < Ho; i++)
         for (int64_t j = 0; j < Wo; j++) {
             int64_t idx[4];
@@ -159,16 +161,25 @@ void fvt_affine(const float *in, int64_t C, int64_t Hi, int64_t Wi, const double
 void fvt_affine_adjoint(const float *gout, int64_t C, int64_t Hi, int64_t Wi,
                         const double theta[6], float *gin, int64_t Ho, int64_t Wo)
 {
-    for (int64_t i = 0; i < Ho; i++)
-        for (int64_t j = 0; j < Wo; j++) {
-            int64_t idx[4];
-            double w[4];
-            corners(Hi, Wi, theta, Ho, Wo, i, j, idx, w);
-            for (int64_t c = 0; c < C; c++)
-                for (int k = 0; k < 4; k++)
-                    if (idx[k] >= 0)
-                        gin[c * Hi * Wi + idx[k]] += (float)(w[k] * gout[(c * Ho + i) * Wo + j]);
-        }
+    /* Each thread its own channels (each sums in the same order whatever
+     * the threads), each pixel's corners found once per thread. */
+    int nt = omp_get_max_threads();
+    nt = Ho * Wo > 4096 ? (nt < C ? nt : (int)C) : 1;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        for (int64_t i = 0; i < Ho; i++)
+            for (int64_t j = 0; j < Wo; j++) {
+                int64_t idx[4];
+                double w[4];
+                corners(Hi, Wi, theta, Ho, Wo, i, j, idx, w);
+                for (int64_t c = t; c < C; c += n)
+                    for (int k = 0; k < 4; k++)
+                        if (idx[k] >= 0)
+                            gin[c * Hi * Wi + idx[k]] +=
+                                (float)(w[k] * gout[(c * Ho + i) * Wo + j]);
+            }
+    }
 }
 
 size_t fvt_work_size(const fvt_cfg *t, int64_t C, int64_t H, int64_t W)

@@ -11,7 +11,9 @@
 # weights (tests/bench/fv_torch.py). All scoring is cnn-forward's (the
 # PyTorch port of Tiny Darknet is first checked against it). Then speed:
 # one step of the default recipe on resnet50 (torchvision's, random
-# weights) at 224, ours and PyTorch's, 2 threads each.
+# weights) at 224, ours and PyTorch's, 2 threads each, wall and CPU
+# seconds (the CPU figure steadier on a shared machine; ours by
+# /usr/bin/time over runs of 1 and 11 steps, PyTorch's process_time).
 # Environment: FV_CLASSES (comma list of names), FV_FLAGS (extra
 # cnn-ascend flags for the default), FV_LUCENT=1 adds the PyTorch
 # synthesis (FV_STEPS steps, default 256; half an hour on 2 cores, 0.8 s a
@@ -85,13 +87,13 @@ fi
 ZOO=$CACHE/zoo
 [ -f "$ZOO/resnet50.h5" ] || { $PY "$TOP/tests/bench/zoo_export.py" "$ZOO" resnet50 2>&1 | grep -v -i warn >&2
     "$BIN/cnn-import" -q "$ZOO/resnet50.onnx" -o "$ZOO/resnet50.h5" || exit 1; }
-step() {   # steps -> seconds of the whole run
-    t0=$(date +%s.%N)
-    "$BIN/cnn-ascend" -q --threads 2 -m "$ZOO/resnet50.h5" -t class=1 --steps "$1" -o "$T/r.h5" || exit 1
-    echo "$(date +%s.%N) - $t0" | bc
+step() {   # steps -> wall and CPU seconds (user + system, all threads) of the whole run
+    /usr/bin/time -f '%e %U %S' -o "$T/time" "$BIN/cnn-ascend" -q --threads 2 \
+        -m "$ZOO/resnet50.h5" -t class=1 --steps "$1" -o "$T/r.h5" || exit 1
+    awk '{ print $1, $2 + $3 }' "$T/time"
 }
-a=$(step 1) b=$(step 11)
-ours=$(echo "($b - $a) / 10" | bc -l)
-theirs=$($PY "$FT" speed 10)
-printf 'speed: one step (fft, decorrelate, standard transforms, Adam) on resnet50 at 224, 2 threads: ours %.3f s, PyTorch %.3f s (%.2fx)\n' \
-    "$ours" "$theirs" "$(echo "$theirs / $ours" | bc -l)"
+set -- $(step 1) $(step 11)
+ours=$(echo "($3 - $1) / 10" | bc -l) ours_cpu=$(echo "($4 - $2) / 10" | bc -l)
+set -- $($PY "$FT" speed 10)
+printf 'speed: one step (fft, decorrelate, standard transforms, Adam) on resnet50 at 224, 2 threads: ours %.3f s (%.3f s CPU), PyTorch %.3f s (%.3f s CPU): %.2fx wall, %.2fx CPU\n' \
+    "$ours" "$ours_cpu" "$1" "$2" "$(echo "$1 / $ours" | bc -l)" "$(echo "$2 / $ours_cpu" | bc -l)"

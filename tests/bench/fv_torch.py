@@ -7,7 +7,8 @@
   fv_torch.py check TD_DIR IMAGES.h5 FORWARD.h5     the torch port's logits = cnn-forward's
   fv_torch.py transform IN.h5 OUT.h5 N SEED         N random transforms of each row
   fv_torch.py score TD.h5 MB.h5 CLASSES.txt N LABEL robust probability and MobileNet top 5
-  fv_torch.py speed RESNET_STEPS                    one Lucent step on resnet50 at 224 (seconds)
+  fv_torch.py speed RESNET_STEPS                    one Lucent step on resnet50 at 224: median
+                                                    wall and CPU seconds (all threads)
 
 The synthesis is Lucent's render_vis with its defaults, written here from
 its description (Olah et al. 2017; Lucent's param/spatial.py, color.py,
@@ -206,14 +207,15 @@ def cmd_speed(steps):
     rs = np.random.RandomState(0)
     p, image = fft_image(224, 224, 1, 0.01, gen)
     opt = torch.optim.Adam([p], lr=0.05)
-    times = []
+    times, cpu = [], []
     for _ in range(int(steps) + 1):
-        t0 = time.time()
+        t0, c0 = time.time(), time.process_time()
         opt.zero_grad()
         (-model(standard(image(), rs))[:, 1].mean()).backward()
         opt.step()
         times.append(time.time() - t0)
-    print("%.3f" % np.median(times[1:]))
+        cpu.append(time.process_time() - c0)
+    print("%.3f %.3f" % (np.median(times[1:]), np.median(cpu[1:])))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@
 #include "base/cli.h"
 #include "base/numeric.h"
 #include "methods/cam.h"
+#include "nn/colrun.h"
 
 int cam_needs_grad(cam_kind k) { return k <= CAM_LAYERCAM; }
 int cam_has_weights(cam_kind k) { return k != CAM_LAYERCAM && k != CAM_EIGENCAM; }
@@ -301,6 +302,54 @@ static model *tail_model(const model *m, int from, int upto, const int64_t *cls,
     return t;
 }
 
+/* Rows of a colrun pass (nn/colrun.h): enough columns at the tail's
+ * smallest maps for the packed product (16 x 7 x 7 = 784 at resnet50's
+ * layer4), at most max_batch. */
+#define CAM_COLRUN_COLS 768
+
+/* ablation_tail on the column-batched runner, when the tail is one it
+ * runs and the target a logit of the tail's last node (tail_classes):
+ * y[i * K + c] = that output of image i with map c zeroed. 0 when it
+ * cannot (then nothing is written). */
+static int ablation_colrun(model *tm, int tnode, const tensor *A, const cam_passes *p,
+                           const target_sel *sel, double *y)
+{
+    int logit = (p->t->kind == TARGET_CLASS || p->t->kind == TARGET_LABEL ||
+                 p->t->kind == TARGET_PRED) && p->t->measure == TARGET_LOGIT;
+    if (!logit)
+        return 0;
+    int64_t small = tm->in_shape[1] * tm->in_shape[2];
+    for (int j = 0; j <= tnode; j++) {
+        int64_t s = tm->nodes[j].shape[1] * tm->nodes[j].shape[2];
+        small = s > 1 && s < small ? s : small;
+    }
+    int rows = (int)((CAM_COLRUN_COLS + small - 1) / small);
+    rows = rows > p->max_batch ? p->max_batch : rows < 1 ? 1 : rows;
+    colrun *cr = colrun_new(tm, tnode, rows);
+    if (!cr)
+        return 0;
+    int n = (int)A->dims[0];
+    int64_t K = A->dims[1], hw = A->dims[2] * A->dims[3], D = tm->nodes[tnode].shape[0];
+    int64_t *chan = xmalloc((size_t)rows * sizeof *chan);
+    float *val = xmalloc((size_t)(rows * D) * sizeof *val);
+    for (int i = 0; i < n; i++) {
+        colrun_clean(cr, A->data + (int64_t)i * K * hw);
+        for (int64_t c0 = 0; c0 < K; c0 += rows) {
+            int r = K - c0 < rows ? (int)(K - c0) : rows;
+            for (int j = 0; j < r; j++)
+                chan[j] = c0 + j;
+            colrun_ablate(cr, chan, r, val);
+            for (int j = 0; j < r; j++)
+                y[(int64_t)i * K + c0 + j] = val[j * D + sel[i].channel];
+            progress_update(p->pg, p->pg_done + (int64_t)i * K + c0 + r);
+        }
+    }
+    free(chan);
+    free(val);
+    colrun_free(cr);
+    return 1;
+}
+
 /* Ablation-CAM's scores of every image through the tail: copies of the
  * clean maps with one map zeroed each, max_batch a pass, into y (n x K). */
 static void ablation_tail(model *tm, int tnode, const tensor *A, const cam_passes *p,
@@ -308,6 +357,9 @@ static void ablation_tail(model *tm, int tnode, const tensor *A, const cam_passe
 {
     int n = (int)A->dims[0];
     int64_t K = A->dims[1], hw = A->dims[2] * A->dims[3];
+    if (tm->nodes[tnode].shape[1] * tm->nodes[tnode].shape[2] == 1 &&
+        ablation_colrun(tm, tnode, A, p, sel, y))
+        return;
     int rows = p->max_batch, er = cam_pass_rows(tm, rows);
     engine *te = cam_pass_engine(tm, tnode, er);
     target tt = *p->t;

@@ -1,0 +1,411 @@
+/* colrun: many rows of a small-map part of a model at once (see colrun.h). */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "nn/colrun.h"
+#include "nn/ops.h"
+#include "nn/ops/pack.h"
+#include "nn/thinmm.h"
+
+enum { CR_CONV, CR_RELU, CR_ADD, CR_GAP, CR_FLAT, CR_DENSE, CR_COPY };
+
+typedef struct crnode {
+    int kind, nin, in[2];          /* in: node index, -1 the input */
+    int64_t c, h, w;               /* output shape */
+    int64_t ci, ih, iw;            /* input 0's shape */
+    /* Conv */
+    int64_t kh, kw, sh, sw, dh, dw, pt, pl, K;
+    const float *W, *b;
+    float *Ap;                     /* W packed (pk_pack_a) */
+    float *base;                   /* reads the input: its clean output, c x h x w */
+    /* Dense */
+    int64_t din;
+    int last;                      /* the last node that reads this one */
+    int buf;                       /* its buffer while alive, -1 none */
+} crnode;
+
+struct colrun {
+    int n, rows;                   /* nodes (m's 0..upto), rows a pass */
+    int64_t ic, ih, iw;            /* the input's shape */
+    crnode *nd;                    /* m->n entries; used[i] says which run */
+    char *used;
+    int in_last;                   /* last node reading the input directly (not a rank-1 conv) */
+    const float *clean;
+    float *col;                    /* a convolution's lowered input, in panels */
+    size_t ncol;
+    int nbuf;                      /* activation buffers, reused as nodes die */
+    float **bufs;
+    size_t *cap;
+    char *busy;
+};
+
+static int64_t crn_size(const crnode *q) { return q->c * q->h * q->w; }
+
+static int supported(const node *nd, const int64_t *in, crnode *q)
+{
+    const char *op = nd->op;
+    q->ci = in[0], q->ih = in[1], q->iw = in[2];
+    if (!strcmp(op, "ReLU"))
+        q->kind = CR_RELU;
+    else if (!strcmp(op, "Dropout"))
+        q->kind = CR_COPY;
+    else if (!strcmp(op, "GlobalAvgPool"))
+        q->kind = CR_GAP;
+    else if (!strcmp(op, "Flatten"))
+        q->kind = CR_FLAT;
+    else if (!strcmp(op, "Add"))
+        q->kind = CR_ADD;
+    else if (!strcmp(op, "Dense") || !strcmp(op, "Gemm")) {
+        int iw = op_weight_index(nd, "weight"), ib = op_weight_index(nd, "bias");
+        if (iw < 0 || nd->w[iw]->ndim != 2)
+            return 0;
+        q->kind = CR_DENSE;
+        q->W = nd->w[iw]->data, q->b = ib >= 0 ? nd->w[ib]->data : NULL;
+        q->din = in[0] * in[1] * in[2];
+        if (nd->w[iw]->dims[1] != q->din || nd->w[iw]->dims[0] != nd->shape[0])
+            return 0;
+    } else if (!strcmp(op, "Conv")) {
+        int iw = op_weight_index(nd, "weight"), ib = op_weight_index(nd, "bias");
+        if (iw < 0 || op_attr_int(nd, "groups", 0, 1) != 1 || nd->w[iw]->ndim != 4)
+            return 0;
+        const tensor *W = nd->w[iw];
+        int64_t pad[4];
+        op_pads(nd, pad);
+        q->kind = CR_CONV;
+        q->kh = W->dims[2], q->kw = W->dims[3];
+        q->sh = op_attr_int(nd, "stride", 0, 1), q->sw = op_attr_int(nd, "stride", 1, 1);
+        q->dh = op_attr_int(nd, "dilation", 0, 1), q->dw = op_attr_int(nd, "dilation", 1, 1);
+        q->pt = pad[0], q->pl = pad[1];
+        q->K = in[0] * q->kh * q->kw;
+        q->W = W->data, q->b = ib >= 0 ? nd->w[ib]->data : NULL;
+        if (W->dims[1] != in[0] || W->dims[0] != nd->shape[0])
+            return 0;
+    } else
+        return 0;
+    return 1;
+}
+
+colrun *colrun_new(const model *m, int upto, int rows)
+{
+#if !PK_GEMM
+    (void)m, (void)upto, (void)rows;
+    return NULL;
+#else
+    if (upto < 0 || upto >= m->n || rows < 1)
+        return NULL;
+    colrun *c = xcalloc(1, sizeof *c);
+    c->n = upto + 1, c->rows = rows;
+    c->ic = m->in_shape[0], c->ih = m->in_shape[1], c->iw = m->in_shape[2];
+    c->nd = xcalloc((size_t)c->n, sizeof *c->nd);
+    c->used = xcalloc((size_t)c->n, 1);
+    c->in_last = -1;
+    c->used[upto] = 1;
+    for (int i = upto; i >= 0; i--)
+        for (int k = 0; c->used[i] && k < m->nodes[i].nin; k++)
+            if (m->nodes[i].in[k] >= 0)
+                c->used[m->nodes[i].in[k]] = 1;
+    int ok = 1;
+    for (int i = 0; i < c->n && ok; i++) {
+        const node *nd = &m->nodes[i];
+        crnode *q = &c->nd[i];
+        q->last = -1, q->buf = -1;
+        if (!c->used[i])
+            continue;
+        if (nd->nin < 1 || nd->nin > 2) {
+            ok = 0;
+            break;
+        }
+        q->nin = nd->nin;
+        const int64_t *in[2];
+        for (int k = 0; k < nd->nin; k++) {
+            q->in[k] = nd->in[k];
+            in[k] = nd->in[k] < 0 ? m->in_shape : m->nodes[nd->in[k]].shape;
+        }
+        q->c = nd->shape[0], q->h = nd->shape[1], q->w = nd->shape[2];
+        ok = supported(nd, in[0], q) && (q->kind == CR_ADD) == (nd->nin == 2);
+        if (ok && q->kind == CR_ADD)
+            ok = in[0][0] == in[1][0] && in[0][1] == in[1][1] && in[0][2] == in[1][2] &&
+                 crn_size(q) == in[0][0] * in[0][1] * in[0][2];
+        if (ok && (q->kind == CR_RELU || q->kind == CR_COPY))
+            ok = crn_size(q) == in[0][0] * in[0][1] * in[0][2];
+        if (ok && q->kind == CR_GAP)
+            ok = q->c == in[0][0] && q->h == 1 && q->w == 1;
+        if (ok && q->kind == CR_FLAT)
+            ok = crn_size(q) == in[0][0] * in[0][1] * in[0][2];
+        for (int k = 0; ok && k < nd->nin; k++) {
+            if (nd->in[k] >= 0)
+                c->nd[nd->in[k]].last = i;
+            else if (q->kind != CR_CONV)
+                c->in_last = i;
+        }
+        if (ok && q->kind == CR_CONV) {
+            size_t col = (size_t)((rows * q->h * q->w + PK_NR - 1) / PK_NR * PK_NR) * (size_t)q->K;
+            c->ncol = col > c->ncol ? col : c->ncol;
+            q->Ap = falloc_raw(pk_a_size(q->c, q->K));
+            pk_pack_a(q->W, q->c, q->K, q->K, q->Ap);
+            if (q->in[0] < 0)
+                q->base = falloc_raw((size_t)crn_size(q));
+        }
+    }
+    if (!ok || !c->used[upto]) {
+        colrun_free(c);
+        return NULL;
+    }
+    c->col = falloc_raw(c->ncol ? c->ncol : 1);
+    /* at most every node, the input and the Dense op's two work buffers */
+    c->bufs = xcalloc((size_t)c->n + 3, sizeof *c->bufs);
+    c->cap = xcalloc((size_t)c->n + 3, sizeof *c->cap);
+    c->busy = xcalloc((size_t)c->n + 3, 1);
+    return c;
+#endif
+}
+
+void colrun_free(colrun *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->n; i++) {
+        free(c->nd[i].Ap);
+        free(c->nd[i].base);
+    }
+    for (int b = 0; b < c->nbuf; b++)
+        free(c->bufs[b]);
+    free(c->bufs);
+    free(c->cap);
+    free(c->busy);
+    free(c->col);
+    free(c->nd);
+    free(c->used);
+    free(c);
+}
+
+int colrun_rows(const colrun *c) { return c->rows; }
+
+/* A free buffer of at least len floats (the smallest that fits, else a
+ * new one); its index. */
+static int buf_take(colrun *c, size_t len)
+{
+    int best = -1;
+    for (int b = 0; b < c->nbuf; b++)
+        if (!c->busy[b] && c->cap[b] >= len && (best < 0 || c->cap[b] < c->cap[best]))
+            best = b;
+    if (best < 0) {
+        for (int b = 0; b < c->nbuf; b++)   /* grow the largest free one */
+            if (!c->busy[b] && (best < 0 || c->cap[b] > c->cap[best]))
+                best = b;
+        if (best < 0)
+            best = c->nbuf++;
+        free(c->bufs[best]);
+        c->bufs[best] = falloc_raw(len);
+        c->cap[best] = len;
+    }
+    c->busy[best] = 1;
+    return best;
+}
+
+/* y (c x n*oh*ow, channel-major) = conv(x) + b for n rows of x (ci x
+ * n*ih*iw): the lowering in panels of PK_NR columns, one packed product. */
+static void conv_rows(colrun *c, const crnode *q, const float *x, int n, float *y)
+{
+    int64_t ohw = q->h * q->w, ihw = q->ih * q->iw, N = n * ohw;
+    int64_t ps = q->K * PK_NR, np = (N + PK_NR - 1) / PK_NR;
+    float *col = c->col;
+    int direct = q->kh == 1 && q->kw == 1 && q->sh == 1 && q->sw == 1 && !q->pt && !q->pl &&
+                 q->h == q->ih && q->w == q->iw;
+#pragma omp parallel for schedule(static) if (q->K * N > (1 << 16))
+    for (int64_t k = 0; k < q->K; k++) {
+        int64_t ci = k / (q->kh * q->kw), ky = k / q->kw % q->kh, kx = k % q->kw;
+        const float *xc = x + ci * n * ihw;
+        if (direct) {
+            for (int64_t p = 0; p < np; p++) {
+                int64_t j0 = p * PK_NR, len = N - j0 < PK_NR ? N - j0 : PK_NR;
+                float *d = col + p * ps + k * PK_NR;
+                memcpy(d, xc + j0, (size_t)len * sizeof *d);
+                memset(d + len, 0, (size_t)(PK_NR - len) * sizeof *d);
+            }
+            continue;
+        }
+        int64_t j = 0;
+        for (int r = 0; r < n; r++)
+            for (int64_t oy = 0; oy < q->h; oy++) {
+                int64_t iy = oy * q->sh - q->pt + ky * q->dh;
+                const float *xr = xc + r * ihw + iy * q->iw;
+                int inrow = iy >= 0 && iy < q->ih;
+                for (int64_t ox = 0; ox < q->w; ox++, j++) {
+                    int64_t ix = ox * q->sw - q->pl + kx * q->dw;
+                    col[j / PK_NR * ps + k * PK_NR + j % PK_NR] =
+                        inrow && ix >= 0 && ix < q->iw ? xr[ix] : 0.0f;
+                }
+            }
+        for (; j < np * PK_NR; j++)
+            col[j / PK_NR * ps + k * PK_NR + j % PK_NR] = 0.0f;
+    }
+    pk_gemm(q->Ap, q->c, q->K, col, ps, N, y, N, q->b, 0, 1);
+}
+
+void colrun_clean(colrun *c, const float *clean)
+{
+    c->clean = clean;
+    for (int i = 0; i < c->n; i++)
+        if (c->used[i] && c->nd[i].base)
+            conv_rows(c, &c->nd[i], clean, 1, c->nd[i].base);
+}
+
+/* y = the clean output of q less input channel chan[r]'s contribution, for
+ * each row r (q reads the input directly). */
+static void conv_ablated(const colrun *c, const crnode *q, const int64_t *chan, int n, float *y)
+{
+    int64_t ohw = q->h * q->w, ihw = q->ih * q->iw, N = n * ohw, kk = q->kh * q->kw;
+#pragma omp parallel for schedule(static) if (q->c * N * kk > (1 << 16))
+    for (int64_t o = 0; o < q->c; o++) {
+        const float *bo = q->base + o * ohw;
+        for (int r = 0; r < n; r++) {
+            const float *a = c->clean + chan[r] * ihw, *wk = q->W + (o * q->ci + chan[r]) * kk;
+            float *yo = y + o * N + r * ohw;
+            for (int64_t oy = 0; oy < q->h; oy++)
+                for (int64_t ox = 0; ox < q->w; ox++) {
+                    float s = 0;
+                    for (int64_t ky = 0; ky < q->kh; ky++) {
+                        int64_t iy = oy * q->sh - q->pt + ky * q->dh;
+                        if (iy < 0 || iy >= q->ih)
+                            continue;
+                        for (int64_t kx = 0; kx < q->kw; kx++) {
+                            int64_t ix = ox * q->sw - q->pl + kx * q->dw;
+                            if (ix >= 0 && ix < q->iw)
+                                s += wk[ky * q->kw + kx] * a[iy * q->iw + ix];
+                        }
+                    }
+                    yo[oy * q->w + ox] = bo[oy * q->w + ox] - s;
+                }
+        }
+    }
+}
+
+void colrun_ablate(colrun *c, const int64_t *chan, int n, float *out)
+{
+    int64_t ihw = c->ih * c->iw;
+    float *xin = NULL;
+    int xb = -1;
+    if (c->in_last >= 0) {   /* the ablated copies, channel-major */
+        xb = buf_take(c, (size_t)(c->ic * n * ihw));
+        xin = c->bufs[xb];
+        for (int64_t ch = 0; ch < c->ic; ch++)
+            for (int r = 0; r < n; r++) {
+                float *d = xin + (ch * n + r) * ihw;
+                if (chan[r] == ch)
+                    memset(d, 0, (size_t)ihw * sizeof *d);
+                else
+                    memcpy(d, c->clean + ch * ihw, (size_t)ihw * sizeof *d);
+            }
+    }
+    for (int i = 0; i < c->n; i++) {
+        crnode *q = &c->nd[i];
+        if (!c->used[i])
+            continue;
+        const float *x[2];
+        for (int k = 0; k < q->nin; k++)
+            x[k] = q->in[k] < 0 ? xin : c->bufs[c->nd[q->in[k]].buf];
+        int64_t len = n * crn_size(q);
+        /* ReLU, Add and Dropout write over an input read for the last time. */
+        int inplace = q->kind == CR_RELU || q->kind == CR_ADD || q->kind == CR_COPY, steal = -1;
+        for (int k = 0; inplace && k < q->nin && steal < 0; k++)
+            if (q->in[k] >= 0 && c->nd[q->in[k]].last == i)
+                steal = q->in[k];
+        if (steal >= 0) {
+            q->buf = c->nd[steal].buf;
+            c->nd[steal].buf = -1;
+        } else
+            q->buf = buf_take(c, (size_t)(q->kind == CR_DENSE
+                                              ? q->c * ((n + THINMM_LANES - 1) / THINMM_LANES *
+                                                        THINMM_LANES)
+                                              : len));
+        float *y = c->bufs[q->buf];
+        switch (q->kind) {
+        case CR_CONV:
+            if (q->base)
+                conv_ablated(c, q, chan, n, y);
+            else
+                conv_rows(c, q, x[0], n, y);
+            break;
+        case CR_RELU:
+#pragma omp parallel for schedule(static) if (len > (1 << 16))
+            for (int64_t k = 0; k < len; k++)
+                y[k] = x[0][k] > 0 || x[0][k] != x[0][k] ? x[0][k] : 0.0f;
+            break;
+        case CR_ADD:
+#pragma omp parallel for schedule(static) if (len > (1 << 16))
+            for (int64_t k = 0; k < len; k++)
+                y[k] = x[0][k] + x[1][k];
+            break;
+        case CR_COPY:
+            if (y != x[0])
+                memcpy(y, x[0], (size_t)len * sizeof *y);
+            break;
+        case CR_GAP: {
+            int64_t ihw2 = q->ih * q->iw;
+#pragma omp parallel for schedule(static) if (len * ihw2 > (1 << 16))
+            for (int64_t k = 0; k < len; k++) {   /* k = channel * n + row */
+                const float *p = x[0] + k * ihw2;
+                double s = 0;
+                for (int64_t t = 0; t < ihw2; t++)
+                    s += p[t];
+                y[k] = (float)(s / (double)ihw2);
+            }
+            break;
+        }
+        case CR_FLAT: {   /* (ch, row, p) to (ch * hw + p, row) */
+            int64_t ihw2 = q->ih * q->iw;
+            for (int64_t ch = 0; ch < q->ci; ch++)
+                for (int r = 0; r < n; r++)
+                    for (int64_t t = 0; t < ihw2; t++)
+                        y[(ch * ihw2 + t) * n + r] = x[0][(ch * n + r) * ihw2 + t];
+            break;
+        }
+        case CR_DENSE: {
+            /* As the Dense op: lanes of a multiple of THINMM_LANES, each
+             * output summed over the inputs in order, then the bias. */
+            int w = (n + THINMM_LANES - 1) / THINMM_LANES * THINMM_LANES;
+            int qb = buf_take(c, (size_t)(q->din * w));
+            float *qq = c->bufs[qb];
+            int64_t ihw2 = q->ih * q->iw;
+            for (int64_t k = 0; k < q->din; k++)
+                for (int r = 0; r < w; r++)
+                    qq[k * w + r] = r < n ? x[0][(k / ihw2 * n + r) * ihw2 + k % ihw2] : 0.0f;
+            float *yt = c->bufs[buf_take(c, (size_t)(q->c * w))];
+            thinmm_xq(q->W, q->c, q->din, qq, w, yt);
+            for (int64_t o = 0; o < q->c; o++)
+                for (int r = 0; r < n; r++)
+                    y[o * n + r] = yt[o * w + r] + (q->b ? q->b[o] : 0.0f);
+            /* the two work buffers: the last two taken */
+            c->busy[qb] = 0;
+            for (int b = 0; b < c->nbuf; b++)
+                if (c->bufs[b] == yt)
+                    c->busy[b] = 0;
+            break;
+        }
+        }
+        /* Inputs read for the last time free their buffers. */
+        for (int k = 0; k < q->nin; k++) {
+            crnode *p = q->in[k] >= 0 ? &c->nd[q->in[k]] : NULL;
+            if (p && p->last == i && p->buf >= 0) {
+                c->busy[p->buf] = 0;
+                p->buf = -1;
+            }
+        }
+        if (xb >= 0 && c->in_last == i) {
+            c->busy[xb] = 0;
+            xb = -1;
+        }
+    }
+    /* node upto (the last) in row order */
+    crnode *q = &c->nd[c->n - 1];
+    const float *y = c->bufs[q->buf];
+    int64_t D = crn_size(q), hw = q->h * q->w;
+    for (int r = 0; r < n; r++)
+        for (int64_t d = 0; d < D; d++)
+            out[r * D + d] = y[(d / hw * n + r) * hw + d % hw];
+    c->busy[q->buf] = 0;
+    q->buf = -1;
+}

@@ -7,6 +7,7 @@
 #include "nn/colrun.h"
 #include "nn/ops.h"
 #include "nn/ops/pack.h"
+#include "nn/ops/winograd.h"
 #include "nn/thinmm.h"
 
 enum { CR_CONV, CR_RELU, CR_ADD, CR_GAP, CR_FLAT, CR_DENSE, CR_COPY };
@@ -20,6 +21,8 @@ typedef struct crnode {
     const float *W, *b;
     float *Ap;                     /* W packed (pk_pack_a) */
     float *base;                   /* reads the input: its clean output, c x h x w */
+    float *U;                      /* by Winograd: the 36 transformed weights, packed */
+    int64_t th, tw;                /* its tiles per map: rows, columns */
     /* Dense */
     int64_t din;
     int last;                      /* the last node that reads this one */
@@ -35,6 +38,8 @@ struct colrun {
     const float *clean;
     float *col;                    /* a convolution's lowered input, in panels */
     size_t ncol;
+    float *wm;                     /* Winograd's 36 products */
+    size_t nwm;
     int nbuf;                      /* activation buffers, reused as nodes die */
     float **bufs;
     size_t *cap;
@@ -86,6 +91,178 @@ static int supported(const node *nd, const int64_t *in, crnode *q)
         return 0;
     return 1;
 }
+
+/* Winograd's F(4x4, 3x3) for the 3x3 stride-1 convolutions (as the
+ * engine's, nn/ops/winograd.h: its points and transforms), the tiles of all
+ * rows the columns of each of the 36 products: the engine runs these maps
+ * (7x7: 4 tiles an image) by im2col, too few tiles for the transforms to
+ * pay; here rows x 4 of them share each product. */
+#define WN 36
+/* Fewest tiles a pass for Winograd (else im2col). */
+#define CR_WINO_TILES 32
+
+/* The six values of G v for v = (a, b, c). */
+static inline void gcol(float a, float b, float c, float *o)
+{
+    float s = a + c;
+    o[0] = a;
+    o[1] = (b - s) * (1.0f / 3);
+    o[2] = (s + b) * (1.0f / 3);
+    o[3] = (a * 4.0f + (b * 2.0f + c)) * (-4.0f / 15);
+    o[4] = (c * 4.0f + (b * -2.0f + a)) * (1.0f / 15);
+    o[5] = c;
+}
+
+/* o = B^T e for six values e. */
+static inline void bt6(const float *e, float *o)
+{
+    float d31 = e[3] - e[1], d42 = e[4] - e[2];
+    o[0] = e[2] * -2.0f + (d31 * 1.5f + (e[0] + e[4]));
+    o[1] = e[2] * -2.5f + (e[3] * 0.5f + (e[1] + e[4]));
+    o[2] = e[2] * 0.5f + (e[3] * 2.5f + (e[4] - e[1]));
+    o[3] = d31 * 2.0f + d42;
+    o[4] = d42 - d31 * 0.5f;
+    o[5] = e[3] * -2.0f + (d42 * 1.5f + (e[1] + e[5]));
+}
+
+/* o = A^T m for six values m. */
+static inline void at4(const float *m, float *o)
+{
+    float a = m[1] + m[2], b = m[2] - m[1];
+    o[0] = (m[0] + a) + (m[3] + m[4]);
+    o[1] = m[4] * -2.0f + (m[3] * 0.5f + b);
+    o[2] = m[4] * 4.0f + (m[3] * 0.25f + a);
+    o[3] = (m[4] * -8.0f + (m[3] * 0.125f + b)) + m[5];
+}
+
+/* U_xi = (G g G^T)[xi] of every filter, each of the 36 packed. */
+static void wino_weights(crnode *q)
+{
+    int64_t Co = q->c, Ci = q->ci;
+    size_t us = pk_a_size(Co, Ci);
+    float *u = falloc_raw((size_t)(Co * Ci) * WN);
+    q->U = falloc_raw(us * WN);
+#pragma omp parallel for schedule(static)
+    for (int64_t oc = 0; oc < Co * Ci; oc++) {
+        const float *k = q->W + oc * 9;
+        float t[3][6], v[6];
+        for (int j = 0; j < 3; j++)
+            gcol(k[j], k[3 + j], k[6 + j], t[j]);
+        for (int r = 0; r < 6; r++) {
+            gcol(t[0][r], t[1][r], t[2][r], v);
+            for (int j = 0; j < 6; j++)
+                u[(size_t)(6 * r + j) * (size_t)(Co * Ci) + (size_t)oc] = v[j];
+        }
+    }
+    for (int xi = 0; xi < WN; xi++)
+        pk_pack_a(u + (size_t)xi * (size_t)(Co * Ci), Co, Ci, Ci, q->U + (size_t)xi * us);
+    free(u);
+}
+
+/* The transforms on PK_NR tiles at once, one per lane (vectorised). */
+#define L PK_NR
+static inline void bt6v(float e[6][L], float o[6][L])
+{
+    for (int l = 0; l < L; l++) {
+        float x[6], y[6];
+        for (int i = 0; i < 6; i++)
+            x[i] = e[i][l];
+        bt6(x, y);
+        for (int i = 0; i < 6; i++)
+            o[i][l] = y[i];
+    }
+}
+
+static inline void at4v(float e[6][L], float o[4][L])
+{
+    for (int l = 0; l < L; l++) {
+        float x[6], y[4];
+        for (int i = 0; i < 6; i++)
+            x[i] = e[i][l];
+        at4(x, y);
+        for (int i = 0; i < 4; i++)
+            o[i][l] = y[i];
+    }
+}
+
+/* y = conv(x) + b for n rows by Winograd: V_xi (ci x tiles, in panels) =
+ * B^T d B of every 6x6 input tile, M_xi = U_xi V_xi, y = A^T M A; the
+ * transforms a panel of PK_NR tiles at a time. */
+static void wino_rows(colrun *c, const crnode *q, const float *x, int n, float *y)
+{
+    int64_t T = n * q->th * q->tw, np = (T + L - 1) / L;
+    int64_t ihw = q->ih * q->iw, ohw = q->h * q->w, ps = q->ci * L;
+    size_t vs = (size_t)(np * L * q->ci), ms = (size_t)(T * q->c), us = pk_a_size(q->c, q->ci);
+    float *V = c->col, *Mx = c->wm;
+#pragma omp parallel for schedule(static)
+    for (int64_t it = 0; it < np * q->ci; it++) {
+        int64_t p = it / q->ci, ch = it % q->ci;
+        const float *xc = x + ch * n * ihw;
+        float d[6][6][L], e[6][L], tv[6][6][L], v[6][L];
+        for (int l = 0; l < L; l++) {
+            int64_t t = p * L + l;
+            int64_t r = t / (q->th * q->tw), ty = t / q->tw % q->th, tx = t % q->tw;
+            for (int i = 0; i < 6; i++) {
+                int64_t iy = 4 * ty - q->pt + i;
+                for (int j = 0; j < 6; j++) {
+                    int64_t ix = 4 * tx - q->pl + j;
+                    d[i][j][l] = t < T && iy >= 0 && iy < q->ih && ix >= 0 && ix < q->iw
+                                     ? xc[r * ihw + iy * q->iw + ix]
+                                     : 0.0f;
+                }
+            }
+        }
+        for (int j = 0; j < 6; j++) {   /* down the columns */
+            for (int i = 0; i < 6; i++)
+                memcpy(e[i], d[i][j], sizeof e[i]);
+            bt6v(e, v);
+            for (int i = 0; i < 6; i++)
+                memcpy(tv[i][j], v[i], sizeof v[i]);
+        }
+        float *vp = V + p * ps + ch * L;
+        for (int i = 0; i < 6; i++) {   /* across the rows */
+            bt6v(tv[i], v);
+            for (int j = 0; j < 6; j++)
+                memcpy(vp + (6 * i + j) * vs, v[j], sizeof v[j]);
+        }
+    }
+    for (int xi = 0; xi < WN; xi++)
+        pk_gemm(q->U + xi * us, q->c, q->ci, V + xi * vs, ps, T, Mx + xi * ms, T, NULL, 0, 1);
+#pragma omp parallel for schedule(static)
+    for (int64_t it = 0; it < q->c * np; it++) {
+        int64_t o = it / np, p = it % np, nl = T - p * L < L ? T - p * L : L;
+        float bo = q->b ? q->b[o] : 0.0f;
+        float m[6][6][L], e[6][L], tm[4][6][L], v[4][L];
+        for (int xi = 0; xi < WN; xi++) {
+            const float *src = Mx + xi * ms + (size_t)(o * T + p * L);
+            for (int l = 0; l < L; l++)
+                m[xi / 6][xi % 6][l] = l < nl ? src[l] : 0.0f;
+        }
+        for (int j = 0; j < 6; j++) {
+            for (int i = 0; i < 6; i++)
+                memcpy(e[i], m[i][j], sizeof e[i]);
+            at4v(e, v);
+            for (int i = 0; i < 4; i++)
+                memcpy(tm[i][j], v[i], sizeof v[i]);
+        }
+        float out[4][4][L];
+        for (int i = 0; i < 4; i++) {
+            at4v(tm[i], v);
+            for (int j = 0; j < 4; j++)
+                for (int l = 0; l < L; l++)
+                    out[i][j][l] = v[j][l] + bo;
+        }
+        for (int l = 0; l < nl; l++) {
+            int64_t t = p * L + l;
+            int64_t r = t / (q->th * q->tw), ty = t / q->tw % q->th, tx = t % q->tw;
+            float *yo = y + o * n * ohw + r * ohw;
+            for (int i = 0; i < 4 && 4 * ty + i < q->h; i++)
+                for (int j = 0; j < 4 && 4 * tx + j < q->w; j++)
+                    yo[(4 * ty + i) * q->w + 4 * tx + j] = out[i][j][l];
+        }
+    }
+}
+#undef L
 
 colrun *colrun_new(const model *m, int upto, int rows)
 {
@@ -140,6 +317,19 @@ colrun *colrun_new(const model *m, int upto, int rows)
             else if (q->kind != CR_CONV)
                 c->in_last = i;
         }
+        if (ok && q->kind == CR_CONV && q->in[0] >= 0 &&
+            wino_wanted(q->ci, q->c, q->kh, q->kw, q->sh, q->sw, q->dh, q->dw, 1)) {
+            q->th = (q->h + 3) / 4, q->tw = (q->w + 3) / 4;
+            int64_t T = rows * q->th * q->tw, Tp = (T + PK_NR - 1) / PK_NR * PK_NR;
+            /* V: Tp x ci each; M: T x c each */
+            if (T >= CR_WINO_TILES) {
+                size_t v = WN * (size_t)(Tp * q->ci), mm = WN * (size_t)(T * q->c);
+                c->ncol = v > c->ncol ? v : c->ncol;
+                c->nwm = mm > c->nwm ? mm : c->nwm;
+                wino_weights(q);
+                continue;
+            }
+        }
         if (ok && q->kind == CR_CONV) {
             size_t col = (size_t)((rows * q->h * q->w + PK_NR - 1) / PK_NR * PK_NR) * (size_t)q->K;
             c->ncol = col > c->ncol ? col : c->ncol;
@@ -154,6 +344,7 @@ colrun *colrun_new(const model *m, int upto, int rows)
         return NULL;
     }
     c->col = falloc_raw(c->ncol ? c->ncol : 1);
+    c->wm = c->nwm ? falloc_raw(c->nwm) : NULL;
     /* at most every node, the input and the Dense op's two work buffers */
     c->bufs = xcalloc((size_t)c->n + 3, sizeof *c->bufs);
     c->cap = xcalloc((size_t)c->n + 3, sizeof *c->cap);
@@ -169,7 +360,9 @@ void colrun_free(colrun *c)
     for (int i = 0; i < c->n; i++) {
         free(c->nd[i].Ap);
         free(c->nd[i].base);
+        free(c->nd[i].U);
     }
+    free(c->wm);
     for (int b = 0; b < c->nbuf; b++)
         free(c->bufs[b]);
     free(c->bufs);
@@ -227,20 +420,31 @@ static void conv_rows(colrun *c, const crnode *q, const float *x, int n, float *
             }
             continue;
         }
-        int64_t j = 0;
+        /* column j at d[jj]: d is row k of j's panel, jj = j % PK_NR */
+        float *d = col + k * PK_NR;
+        int64_t jj = 0;
+#define PUT(v)                                                                                  \
+    do {                                                                                        \
+        d[jj] = (v);                                                                            \
+        if (++jj == PK_NR)                                                                      \
+            jj = 0, d += ps;                                                                    \
+    } while (0)
         for (int r = 0; r < n; r++)
             for (int64_t oy = 0; oy < q->h; oy++) {
                 int64_t iy = oy * q->sh - q->pt + ky * q->dh;
-                const float *xr = xc + r * ihw + iy * q->iw;
-                int inrow = iy >= 0 && iy < q->ih;
-                for (int64_t ox = 0; ox < q->w; ox++, j++) {
-                    int64_t ix = ox * q->sw - q->pl + kx * q->dw;
-                    col[j / PK_NR * ps + k * PK_NR + j % PK_NR] =
-                        inrow && ix >= 0 && ix < q->iw ? xr[ix] : 0.0f;
+                if (iy < 0 || iy >= q->ih) {
+                    for (int64_t ox = 0; ox < q->w; ox++)
+                        PUT(0.0f);
+                    continue;
                 }
+                const float *xr = xc + r * ihw + iy * q->iw;
+                int64_t ix = kx * q->dw - q->pl;
+                for (int64_t ox = 0; ox < q->w; ox++, ix += q->sw)
+                    PUT(ix >= 0 && ix < q->iw ? xr[ix] : 0.0f);
             }
-        for (; j < np * PK_NR; j++)
-            col[j / PK_NR * ps + k * PK_NR + j % PK_NR] = 0.0f;
+        while (jj)
+            PUT(0.0f);
+#undef PUT
     }
     pk_gemm(q->Ap, q->c, q->K, col, ps, N, y, N, q->b, 0, 1);
 }
@@ -258,6 +462,19 @@ void colrun_clean(colrun *c, const float *clean)
 static void conv_ablated(const colrun *c, const crnode *q, const int64_t *chan, int n, float *y)
 {
     int64_t ohw = q->h * q->w, ihw = q->ih * q->iw, N = n * ohw, kk = q->kh * q->kw;
+    if (kk == 1 && !q->pt && !q->pl) {   /* 1x1: one product a value */
+        int64_t sh = q->sh * q->iw, sw = q->sw;
+#pragma omp parallel for schedule(static) if (q->c * N > (1 << 16))
+        for (int64_t o = 0; o < q->c; o++)
+            for (int r = 0; r < n; r++) {
+                const float *a = c->clean + chan[r] * ihw, *bo = q->base + o * ohw;
+                float w = q->W[o * q->ci + chan[r]], *yo = y + o * N + r * ohw;
+                for (int64_t oy = 0; oy < q->h; oy++)
+                    for (int64_t ox = 0; ox < q->w; ox++)
+                        yo[oy * q->w + ox] = bo[oy * q->w + ox] - w * a[oy * sh + ox * sw];
+            }
+        return;
+    }
 #pragma omp parallel for schedule(static) if (q->c * N * kk > (1 << 16))
     for (int64_t o = 0; o < q->c; o++) {
         const float *bo = q->base + o * ohw;
@@ -326,6 +543,8 @@ void colrun_ablate(colrun *c, const int64_t *chan, int n, float *out)
         case CR_CONV:
             if (q->base)
                 conv_ablated(c, q, chan, n, y);
+            else if (q->U)
+                wino_rows(c, q, x[0], n, y);
             else
                 conv_rows(c, q, x[0], n, y);
             break;

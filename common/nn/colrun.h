@@ -11,7 +11,11 @@
  * c * rows * hw + r * hw + p), so a convolution is one product of
  * rows x oh x ow columns on weights packed once, when the runner is made
  * (the engine's micro-kernel, nn/ops/pack.h, and its order of sums: the
- * values are the engine's bit for bit).
+ * values are the engine's im2col ones bit for bit). 3x3 stride-1
+ * convolutions run by Winograd's F(4x4, 3x3) on the engine's points
+ * (nn/ops/winograd.h; CNN_CONV_WINOGRAD=0 turns it off here too) with the
+ * tiles of all rows as the columns of its 36 products: the engine runs a
+ * 7x7 map (4 tiles) by im2col, where 16 rows give 64 tiles a product.
  *
  * Ablation (colrun_clean, colrun_ablate): row r is the clean input with
  * channel chan[r] zeroed. A convolution that reads the input directly is

@@ -35,6 +35,7 @@ struct colrun {
     crnode *nd;                    /* m->n entries; used[i] says which run */
     char *used;
     int in_last;                   /* last node reading the input directly (not a rank-1 conv) */
+    int in_all;                    /* last node reading the input */
     const float *clean;
     float *col;                    /* a convolution's lowered input, in panels */
     size_t ncol;
@@ -96,10 +97,10 @@ static int supported(const node *nd, const int64_t *in, crnode *q)
  * engine's, nn/ops/winograd.h: its points and transforms), the tiles of all
  * rows the columns of each of the 36 products: the engine runs these maps
  * (7x7: 4 tiles an image) by im2col, too few tiles for the transforms to
- * pay; here rows x 4 of them share each product. */
+ * pay; here rows x 4 of them share each product. Whether a convolution
+ * runs by Winograd depends on its shape alone (wino_wanted), never on the
+ * rows: a row's values do not depend on how many share its pass. */
 #define WN 36
-/* Fewest tiles a pass for Winograd (else im2col). */
-#define CR_WINO_TILES 32
 
 /* The six values of G v for v = (a, b, c). */
 static inline void gcol(float a, float b, float c, float *o)
@@ -277,7 +278,7 @@ colrun *colrun_new(const model *m, int upto, int rows)
     c->ic = m->in_shape[0], c->ih = m->in_shape[1], c->iw = m->in_shape[2];
     c->nd = xcalloc((size_t)c->n, sizeof *c->nd);
     c->used = xcalloc((size_t)c->n, 1);
-    c->in_last = -1;
+    c->in_last = c->in_all = -1;
     c->used[upto] = 1;
     for (int i = upto; i >= 0; i--)
         for (int k = 0; c->used[i] && k < m->nodes[i].nin; k++)
@@ -314,21 +315,19 @@ colrun *colrun_new(const model *m, int upto, int rows)
         for (int k = 0; ok && k < nd->nin; k++) {
             if (nd->in[k] >= 0)
                 c->nd[nd->in[k]].last = i;
-            else if (q->kind != CR_CONV)
+            else if (c->in_all = i, q->kind != CR_CONV)
                 c->in_last = i;
         }
         if (ok && q->kind == CR_CONV && q->in[0] >= 0 &&
             wino_wanted(q->ci, q->c, q->kh, q->kw, q->sh, q->sw, q->dh, q->dw, 1)) {
             q->th = (q->h + 3) / 4, q->tw = (q->w + 3) / 4;
+            /* V: ci x Tp each, M: c x T each */
             int64_t T = rows * q->th * q->tw, Tp = (T + PK_NR - 1) / PK_NR * PK_NR;
-            /* V: Tp x ci each; M: T x c each */
-            if (T >= CR_WINO_TILES) {
-                size_t v = WN * (size_t)(Tp * q->ci), mm = WN * (size_t)(T * q->c);
-                c->ncol = v > c->ncol ? v : c->ncol;
-                c->nwm = mm > c->nwm ? mm : c->nwm;
-                wino_weights(q);
-                continue;
-            }
+            size_t v = WN * (size_t)(Tp * q->ci), mm = WN * (size_t)(T * q->c);
+            c->ncol = v > c->ncol ? v : c->ncol;
+            c->nwm = mm > c->nwm ? mm : c->nwm;
+            wino_weights(q);
+            continue;
         }
         if (ok && q->kind == CR_CONV) {
             size_t col = (size_t)((rows * q->h * q->w + PK_NR - 1) / PK_NR * PK_NR) * (size_t)q->K;
@@ -500,23 +499,13 @@ static void conv_ablated(const colrun *c, const crnode *q, const int64_t *chan, 
     }
 }
 
-void colrun_ablate(colrun *c, const int64_t *chan, int n, float *out)
+/* The pass of n rows whose channel-major input is buffer xb (or none:
+ * -1), freed after its last reader: by chan (ablation) the convolutions
+ * reading the input take their rank-1 updates, else (chan NULL) run on it.
+ * Node upto's values into out, row by row. */
+static void run(colrun *c, int xb, const int64_t *chan, int n, float *out)
 {
-    int64_t ihw = c->ih * c->iw;
-    float *xin = NULL;
-    int xb = -1;
-    if (c->in_last >= 0) {   /* the ablated copies, channel-major */
-        xb = buf_take(c, (size_t)(c->ic * n * ihw));
-        xin = c->bufs[xb];
-        for (int64_t ch = 0; ch < c->ic; ch++)
-            for (int r = 0; r < n; r++) {
-                float *d = xin + (ch * n + r) * ihw;
-                if (chan[r] == ch)
-                    memset(d, 0, (size_t)ihw * sizeof *d);
-                else
-                    memcpy(d, c->clean + ch * ihw, (size_t)ihw * sizeof *d);
-            }
-    }
+    float *xin = xb >= 0 ? c->bufs[xb] : NULL;
     for (int i = 0; i < c->n; i++) {
         crnode *q = &c->nd[i];
         if (!c->used[i])
@@ -541,7 +530,7 @@ void colrun_ablate(colrun *c, const int64_t *chan, int n, float *out)
         float *y = c->bufs[q->buf];
         switch (q->kind) {
         case CR_CONV:
-            if (q->base)
+            if (q->base && chan)
                 conv_ablated(c, q, chan, n, y);
             else if (q->U)
                 wino_rows(c, q, x[0], n, y);
@@ -613,7 +602,7 @@ void colrun_ablate(colrun *c, const int64_t *chan, int n, float *out)
                 p->buf = -1;
             }
         }
-        if (xb >= 0 && c->in_last == i) {
+        if (xb >= 0 && (chan ? c->in_last : c->in_all) == i) {
             c->busy[xb] = 0;
             xb = -1;
         }
@@ -627,4 +616,36 @@ void colrun_ablate(colrun *c, const int64_t *chan, int n, float *out)
             out[r * D + d] = y[(d / hw * n + r) * hw + d % hw];
     c->busy[q->buf] = 0;
     q->buf = -1;
+}
+
+void colrun_ablate(colrun *c, const int64_t *chan, int n, float *out)
+{
+    int64_t ihw = c->ih * c->iw;
+    int xb = -1;
+    if (c->in_last >= 0) {   /* the ablated copies, channel-major */
+        xb = buf_take(c, (size_t)(c->ic * n * ihw));
+        float *xin = c->bufs[xb];
+        for (int64_t ch = 0; ch < c->ic; ch++)
+            for (int r = 0; r < n; r++) {
+                float *d = xin + (ch * n + r) * ihw;
+                if (chan[r] == ch)
+                    memset(d, 0, (size_t)ihw * sizeof *d);
+                else
+                    memcpy(d, c->clean + ch * ihw, (size_t)ihw * sizeof *d);
+            }
+    }
+    run(c, xb, chan, n, out);
+}
+
+void colrun_forward(colrun *c, const float *x, int n, float *out)
+{
+    int64_t ihw = c->ih * c->iw;
+    int xb = buf_take(c, (size_t)(c->ic * n * ihw));
+    float *xin = c->bufs[xb];
+#pragma omp parallel for schedule(static) if (c->ic * n * ihw > (1 << 16))
+    for (int64_t ch = 0; ch < c->ic; ch++)
+        for (int r = 0; r < n; r++)
+            memcpy(xin + (ch * n + r) * ihw, x + (r * c->ic + ch) * ihw,
+                   (size_t)ihw * sizeof *xin);
+    run(c, xb, NULL, n, out);
 }

@@ -16,6 +16,8 @@
  * (nn/ops/winograd.h; CNN_CONV_WINOGRAD=0 turns it off here too) with the
  * tiles of all rows as the columns of its 36 products: the engine runs a
  * 7x7 map (4 tiles) by im2col, where 16 rows give 64 tiles a product.
+ * Every row's values are independent of the other rows and of how many
+ * share a pass.
  *
  * Ablation (colrun_clean, colrun_ablate): row r is the clean input with
  * channel chan[r] zeroed. A convolution that reads the input directly is
@@ -51,5 +53,8 @@ void colrun_clean(colrun *c, const float *clean);
  * through the net: node upto's values of copy r into out[r * D + d] (D its
  * C x H x W, in that order). */
 void colrun_ablate(colrun *c, const int64_t *chan, int n, float *out);
+/* n <= rows rows of input x (n x C x H x W, as the engine lays a batch)
+ * through the net: node upto's values into out as colrun_ablate's. */
+void colrun_forward(colrun *c, const float *x, int n, float *out);
 
 #endif

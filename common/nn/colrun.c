@@ -227,8 +227,10 @@ static void wino_rows(colrun *c, const crnode *q, const float *x, int n, float *
                 memcpy(vp + (6 * i + j) * vs, v[j], sizeof v[j]);
         }
     }
+    /* The 36 products, whole ones a thread (one parallel region, not 36). */
+#pragma omp parallel for schedule(dynamic)
     for (int xi = 0; xi < WN; xi++)
-        pk_gemm(q->U + xi * us, q->c, q->ci, V + xi * vs, ps, T, Mx + xi * ms, T, NULL, 0, 1);
+        pk_gemm(q->U + xi * us, q->c, q->ci, V + xi * vs, ps, T, Mx + xi * ms, T, NULL, 0, 0);
 #pragma omp parallel for schedule(static)
     for (int64_t it = 0; it < q->c * np; it++) {
         int64_t o = it / np, p = it % np, nl = T - p * L < L ? T - p * L : L;
@@ -315,7 +317,7 @@ colrun *colrun_new(const model *m, int upto, int rows)
         for (int k = 0; ok && k < nd->nin; k++) {
             if (nd->in[k] >= 0)
                 c->nd[nd->in[k]].last = i;
-            else if (c->in_all = i, q->kind != CR_CONV)
+            else if (c->in_all = i, q->kind != CR_CONV && q->kind != CR_GAP)
                 c->in_last = i;
         }
         if (ok && q->kind == CR_CONV && q->in[0] >= 0 &&
@@ -337,6 +339,8 @@ colrun *colrun_new(const model *m, int upto, int rows)
             if (q->in[0] < 0)
                 q->base = falloc_raw((size_t)crn_size(q));
         }
+        if (ok && q->kind == CR_GAP && q->in[0] < 0)
+            q->base = falloc_raw((size_t)q->c);
     }
     if (!ok || !c->used[upto]) {
         colrun_free(c);
@@ -452,8 +456,16 @@ void colrun_clean(colrun *c, const float *clean)
 {
     c->clean = clean;
     for (int i = 0; i < c->n; i++)
-        if (c->used[i] && c->nd[i].base)
+        if (c->used[i] && c->nd[i].base && c->nd[i].kind == CR_CONV)
             conv_rows(c, &c->nd[i], clean, 1, c->nd[i].base);
+        else if (c->used[i] && c->nd[i].base)   /* GlobalAvgPool, as below */
+            for (int64_t ch = 0; ch < c->nd[i].c; ch++) {
+                int64_t hw = c->ih * c->iw;
+                double s = 0;
+                for (int64_t t = 0; t < hw; t++)
+                    s += clean[ch * hw + t];
+                c->nd[i].base[ch] = (float)(s / (double)hw);
+            }
 }
 
 /* y = the clean output of q less input channel chan[r]'s contribution, for
@@ -553,6 +565,12 @@ static void run(colrun *c, int xb, const int64_t *chan, int n, float *out)
             break;
         case CR_GAP: {
             int64_t ihw2 = q->ih * q->iw;
+            if (q->base && chan) {   /* the clean means, channel chan[r] 0 */
+                for (int64_t ch = 0; ch < q->c; ch++)
+                    for (int r = 0; r < n; r++)
+                        y[ch * n + r] = chan[r] == ch ? 0.0f : q->base[ch];
+                break;
+            }
 #pragma omp parallel for schedule(static) if (len * ihw2 > (1 << 16))
             for (int64_t k = 0; k < len; k++) {   /* k = channel * n + row */
                 const float *p = x[0] + k * ihw2;

@@ -26,7 +26,10 @@
  * Cout x Cin x ...): in resnet50 at layer3 that is layer4.0's first 1x1
  * convolution and its downsampling, a quarter of the tail's work. Those
  * values differ from a full sum by rounding only (the clean sum less one
- * of its terms). Other readers of the input get the ablated copies. */
+ * of its terms). A global average pooling of the input is the clean means
+ * with channel chan[r]'s 0 (exactly: resnet50 at layer4, where that and
+ * the dense layer are the whole tail). Other readers of the input get the
+ * ablated copies. */
 #ifndef CNN_COLRUN_H
 #define CNN_COLRUN_H
 

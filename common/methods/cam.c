@@ -68,9 +68,6 @@ void cam_pass_values(engine *e, int rows, const tensor *xb, const target *t,
     }
 }
 
-static model *tail_model(const model *m, int from, int upto, const int64_t *cls, int64_t ncls,
-                         int *tnode);
-
 /* Maps of at most this many positions run on the column-batched runner
  * when the rest of the net after them is one (resnet50: layer3 on). */
 #define CAM_TAIL_HW 196
@@ -79,11 +76,12 @@ static model *tail_model(const model *m, int from, int upto, const int64_t *cls,
  * Winograd), at most the caller's batch. */
 #define CAM_COLRUN_COLS 768
 
-static int colrun_rows_for(const model *tm, int tnode, int max_rows)
+/* Rows for a runner of m's nodes from+1 .. upto whose input has small
+ * positions. */
+static int colrun_rows_for(const model *m, int from, int upto, int64_t small, int max_rows)
 {
-    int64_t small = tm->in_shape[1] * tm->in_shape[2];
-    for (int j = 0; j <= tnode; j++) {
-        int64_t s = tm->nodes[j].shape[1] * tm->nodes[j].shape[2];
+    for (int j = from + 1; j <= upto; j++) {
+        int64_t s = m->nodes[j].shape[1] * m->nodes[j].shape[2];
         small = s > 1 && s < small ? s : small;
     }
     int rows = (int)((CAM_COLRUN_COLS + small - 1) / small);
@@ -93,8 +91,7 @@ static int colrun_rows_for(const model *tm, int tnode, int max_rows)
 struct cam_pass {
     engine *e;                  /* forward-only, er rows a forward: the net, or up to cut */
     int er, upto, cut;          /* cut: where the tail starts, -1 none */
-    model *tm;                  /* the tail from cut to upto, on cr */
-    colrun *cr;
+    colrun *cr;                 /* the nodes after cut up to upto */
     int cr_rows;
     int64_t cut_len, C, H, W;   /* a row at cut; upto's shape */
     float *stage, *out;         /* cr_rows rows at cut; their values at upto */
@@ -109,19 +106,12 @@ cam_pass *cam_pass_new(model *m, int upto, int max_rows, int tail)
     p->C = u->shape[0], p->H = u->shape[1], p->W = u->shape[2];
     for (int j = 0; tail && j < upto && !p->cr; j++) {
         const int64_t *sh = m->nodes[j].shape;
-        int tn;
         if (sh[1] * sh[2] > CAM_TAIL_HW || sh[1] * sh[2] <= 1 || !cam_has_tail(m, j, upto))
             continue;
-        p->tm = tail_model(m, j, upto, NULL, 0, &tn);
-        if (!p->tm)
+        p->cr_rows = colrun_rows_for(m, j, upto, sh[1] * sh[2], max_rows);
+        p->cr = colrun_new_from(m, j, upto, p->cr_rows);
+        if (!p->cr)
             continue;
-        p->cr_rows = colrun_rows_for(p->tm, tn, max_rows);
-        p->cr = colrun_new(p->tm, tn, p->cr_rows);
-        if (!p->cr) {
-            model_free(p->tm);
-            p->tm = NULL;
-            continue;
-        }
         p->cut = j;
         p->cut_len = sh[0] * sh[1] * sh[2];
         p->stage = falloc_raw((size_t)(p->cr_rows * p->cut_len));
@@ -139,7 +129,6 @@ void cam_pass_free(cam_pass *p)
         return;
     engine_free(p->e);
     colrun_free(p->cr);
-    model_free(p->tm);
     free(p->stage);
     free(p->out);
     free(p);
@@ -434,7 +423,7 @@ static int ablation_colrun(model *tm, int tnode, const tensor *A, const cam_pass
                  p->t->kind == TARGET_PRED) && p->t->measure == TARGET_LOGIT;
     if (!logit)
         return 0;
-    int rows = colrun_rows_for(tm, tnode, p->max_batch);
+    int rows = colrun_rows_for(tm, -1, tnode, tm->in_shape[1] * tm->in_shape[2], p->max_batch);
     colrun *cr = colrun_new(tm, tnode, rows);
     if (!cr)
         return 0;

@@ -114,6 +114,17 @@ static inline void gcol(float a, float b, float c, float *o)
     o[5] = c;
 }
 
+/* gcol on 16 lanes. */
+static inline void gcolv(const float *a, const float *b, const float *c, float o[6][16])
+{
+    for (int l = 0; l < 16; l++) {
+        float v[6];
+        gcol(a[l], b[l], c[l], v);
+        for (int j = 0; j < 6; j++)
+            o[j][l] = v[j];
+    }
+}
+
 /* o = B^T e for six values e. */
 static inline void bt6(const float *e, float *o)
 {
@@ -143,17 +154,23 @@ static void wino_weights(crnode *q)
     size_t us = pk_a_size(Co, Ci);
     float *u = falloc_raw((size_t)(Co * Ci) * WN);
     q->U = falloc_raw(us * WN);
+    /* 16 filters at a time, one a lane (the lane loops vectorise), each
+     * of the 36 values stored as a run of 16. */
+    int64_t nf = Co * Ci;
 #pragma omp parallel for schedule(static)
-    for (int64_t oc = 0; oc < Co * Ci; oc++) {
-        const float *k = q->W + oc * 9;
-        float t[3][6], v[6];
-        for (int j = 0; j < 3; j++)
-            gcol(k[j], k[3 + j], k[6 + j], t[j]);
-        for (int r = 0; r < 6; r++) {
-            gcol(t[0][r], t[1][r], t[2][r], v);
-            for (int j = 0; j < 6; j++)
-                u[(size_t)(6 * r + j) * (size_t)(Co * Ci) + (size_t)oc] = v[j];
-        }
+    for (int64_t f0 = 0; f0 < nf; f0 += 16) {
+        int nl = nf - f0 < 16 ? (int)(nf - f0) : 16;
+        float k[9][16], t[3][6][16], v[6][6][16];
+        for (int l = 0; l < 16; l++)
+            for (int j = 0; j < 9; j++)
+                k[j][l] = l < nl ? q->W[(f0 + l) * 9 + j] : 0.0f;
+        for (int j = 0; j < 3; j++)      /* G down each column of taps */
+            gcolv(k[j], k[3 + j], k[6 + j], t[j]);
+        for (int r = 0; r < 6; r++)      /* then G across */
+            gcolv(t[0][r], t[1][r], t[2][r], v[r]);
+        for (int xi = 0; xi < WN; xi++)
+            memcpy(u + (size_t)xi * (size_t)nf + (size_t)f0, v[xi / 6][xi % 6],
+                   (size_t)nl * sizeof(float));
     }
     for (int xi = 0; xi < WN; xi++)
         pk_pack_a(u + (size_t)xi * (size_t)(Co * Ci), Co, Ci, Ci, q->U + (size_t)xi * us);
@@ -269,24 +286,32 @@ static void wino_rows(colrun *c, const crnode *q, const float *x, int n, float *
 
 colrun *colrun_new(const model *m, int upto, int rows)
 {
+    return colrun_new_from(m, -1, upto, rows);
+}
+
+colrun *colrun_new_from(const model *m, int from, int upto, int rows)
+{
 #if !PK_GEMM
-    (void)m, (void)upto, (void)rows;
+    (void)m, (void)from, (void)upto, (void)rows;
     return NULL;
 #else
-    if (upto < 0 || upto >= m->n || rows < 1)
+    if (upto < 0 || upto >= m->n || rows < 1 || from >= upto)
         return NULL;
     colrun *c = xcalloc(1, sizeof *c);
     c->n = upto + 1, c->rows = rows;
-    c->ic = m->in_shape[0], c->ih = m->in_shape[1], c->iw = m->in_shape[2];
+    const int64_t *ins = from < 0 ? m->in_shape : m->nodes[from].shape;
+    c->ic = ins[0], c->ih = ins[1], c->iw = ins[2];
     c->nd = xcalloc((size_t)c->n, sizeof *c->nd);
     c->used = xcalloc((size_t)c->n, 1);
     c->in_last = c->in_all = -1;
     c->used[upto] = 1;
-    for (int i = upto; i >= 0; i--)
+    for (int i = upto; i > from; i--)
         for (int k = 0; c->used[i] && k < m->nodes[i].nin; k++)
-            if (m->nodes[i].in[k] >= 0)
+            if (m->nodes[i].in[k] >= 0 && m->nodes[i].in[k] != from)
                 c->used[m->nodes[i].in[k]] = 1;
     int ok = 1;
+    for (int i = 0; i <= from; i++)   /* a node after from reads one before it */
+        ok = ok && !c->used[i];
     for (int i = 0; i < c->n && ok; i++) {
         const node *nd = &m->nodes[i];
         crnode *q = &c->nd[i];
@@ -300,8 +325,8 @@ colrun *colrun_new(const model *m, int upto, int rows)
         q->nin = nd->nin;
         const int64_t *in[2];
         for (int k = 0; k < nd->nin; k++) {
-            q->in[k] = nd->in[k];
-            in[k] = nd->in[k] < 0 ? m->in_shape : m->nodes[nd->in[k]].shape;
+            q->in[k] = nd->in[k] == from ? -1 : nd->in[k];
+            in[k] = q->in[k] < 0 ? ins : m->nodes[nd->in[k]].shape;
         }
         q->c = nd->shape[0], q->h = nd->shape[1], q->w = nd->shape[2];
         ok = supported(nd, in[0], q) && (q->kind == CR_ADD) == (nd->nin == 2);
@@ -315,8 +340,8 @@ colrun *colrun_new(const model *m, int upto, int rows)
         if (ok && q->kind == CR_FLAT)
             ok = crn_size(q) == in[0][0] * in[0][1] * in[0][2];
         for (int k = 0; ok && k < nd->nin; k++) {
-            if (nd->in[k] >= 0)
-                c->nd[nd->in[k]].last = i;
+            if (q->in[k] >= 0)
+                c->nd[q->in[k]].last = i;
             else if (c->in_all = i, q->kind != CR_CONV && q->kind != CR_GAP)
                 c->in_last = i;
         }

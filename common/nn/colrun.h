@@ -45,6 +45,11 @@ typedef struct colrun colrun;
  * with groups 1, ReLU, Add of equal shapes, GlobalAvgPool, Flatten, Dense,
  * Dropout) or when there is no packed micro-kernel (pack.h). */
 colrun *colrun_new(const model *m, int upto, int rows);
+/* The same for the nodes after node from (its activation the input, fed
+ * as is) that upto depends on, m's weights read where they lie (m must
+ * outlive the runner; weights changed after are not seen); NULL too when
+ * one of them reads a node before from. from -1 is colrun_new. */
+colrun *colrun_new_from(const model *m, int from, int upto, int rows);
 void colrun_free(colrun *c);
 /* The rows of colrun_new. */
 int colrun_rows(const colrun *c);

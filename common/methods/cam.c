@@ -17,7 +17,12 @@
  * forward-only engines (nn/engine.h: shared buffers, fused ReLUs) in
  * chunks of cam_pass_rows rows, few enough that a chunk's activations stay
  * in the caches (a pass of 64 rows of resnet50 streams each layer's
- * hundreds of megabytes through memory and ran 1.5x slower per row). */
+ * hundreds of megabytes through memory and ran 1.5x slower per row).
+ * Where the net past a cut is one nn/colrun runs (convolutions, ReLU, Add,
+ * pooling to a dense layer), that part goes there instead, many rows in
+ * each product: Ablation-CAM's tail with a class logit as target (the
+ * layer's readers as updates of the clean pass), and cam_pass's tail from
+ * the first cut with maps of at most 14x14 (Score-CAM, cnn-evaluate). */
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>

@@ -291,11 +291,8 @@ colrun *colrun_new(const model *m, int upto, int rows)
 
 colrun *colrun_new_from(const model *m, int from, int upto, int rows)
 {
-#if !PK_GEMM
-    (void)m, (void)from, (void)upto, (void)rows;
-    return NULL;
-#else
-    if (upto < 0 || upto >= m->n || rows < 1 || from >= upto)
+    /* Without the micro-kernel (pk_gemm does nothing) the engine's path. */
+    if (!PK_GEMM || upto < 0 || upto >= m->n || rows < 1 || from >= upto)
         return NULL;
     colrun *c = xcalloc(1, sizeof *c);
     c->n = upto + 1, c->rows = rows;
@@ -378,7 +375,6 @@ colrun *colrun_new_from(const model *m, int from, int upto, int rows)
     c->cap = xcalloc((size_t)c->n + 3, sizeof *c->cap);
     c->busy = xcalloc((size_t)c->n + 3, 1);
     return c;
-#endif
 }
 
 void colrun_free(colrun *c)

@@ -17,7 +17,12 @@
  * forward-only engines (nn/engine.h: shared buffers, fused ReLUs) in
  * chunks of cam_pass_rows rows, few enough that a chunk's activations stay
  * in the caches (a pass of 64 rows of resnet50 streams each layer's
- * hundreds of megabytes through memory and ran 1.5x slower per row). */
+ * hundreds of megabytes through memory and ran 1.5x slower per row).
+ * Where the net past a cut is one nn/colrun runs (convolutions, ReLU, Add,
+ * pooling to a dense layer), that part goes there instead, many rows in
+ * each product: Ablation-CAM's tail with a class logit as target (the
+ * layer's readers as updates of the clean pass), and cam_pass's tail from
+ * the first cut with maps of at most 14x14 (Score-CAM, cnn-evaluate). */
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
@@ -26,6 +31,7 @@
 #include "base/cli.h"
 #include "base/numeric.h"
 #include "methods/cam.h"
+#include "nn/colrun.h"
 
 int cam_needs_grad(cam_kind k) { return k <= CAM_LAYERCAM; }
 int cam_has_weights(cam_kind k) { return k != CAM_LAYERCAM && k != CAM_EIGENCAM; }
@@ -65,6 +71,115 @@ void cam_pass_values(engine *e, int rows, const tensor *xb, const target *t,
         target_value(t, e, (int)xs.dims[0], sel + (nsel > 1 ? a : 0), nsel > 1 ? nsel - a : 1,
                      val + a);
     }
+}
+
+/* Maps of at most this many positions run on the column-batched runner
+ * when the rest of the net after them is one (resnet50: layer3 on). */
+#define CAM_TAIL_HW 196
+/* Rows of a colrun pass: enough columns at the tail's smallest maps for
+ * the packed products (16 x 7 x 7 = 784 at resnet50's layer4, 64 tiles for
+ * Winograd), at most the caller's batch. */
+#define CAM_COLRUN_COLS 768
+
+/* Rows for a runner of m's nodes from+1 .. upto whose input has small
+ * positions. */
+static int colrun_rows_for(const model *m, int from, int upto, int64_t small, int max_rows)
+{
+    for (int j = from + 1; j <= upto; j++) {
+        int64_t s = m->nodes[j].shape[1] * m->nodes[j].shape[2];
+        small = s > 1 && s < small ? s : small;
+    }
+    int rows = (int)((CAM_COLRUN_COLS + small - 1) / small);
+    return rows > max_rows ? max_rows : rows < 1 ? 1 : rows;
+}
+
+struct cam_pass {
+    engine *e;                  /* forward-only, er rows a forward: the net, or up to cut */
+    int er, upto, cut;          /* cut: where the tail starts, -1 none */
+    colrun *cr;                 /* the nodes after cut up to upto */
+    int cr_rows;
+    int64_t cut_len, C, H, W;   /* a row at cut; upto's shape */
+    float *stage, *out;         /* cr_rows rows at cut; their values at upto */
+};
+
+cam_pass *cam_pass_new(model *m, int upto, int max_rows, int tail)
+{
+    cam_pass *p = xcalloc(1, sizeof *p);
+    p->upto = upto, p->cut = -1;
+    p->er = cam_pass_rows(m, max_rows);
+    const node *u = &m->nodes[upto];
+    p->C = u->shape[0], p->H = u->shape[1], p->W = u->shape[2];
+    for (int j = 0; tail && j < upto && !p->cr; j++) {
+        const int64_t *sh = m->nodes[j].shape;
+        if (sh[1] * sh[2] > CAM_TAIL_HW || sh[1] * sh[2] <= 1 || !cam_has_tail(m, j, upto))
+            continue;
+        p->cr_rows = colrun_rows_for(m, j, upto, sh[1] * sh[2], max_rows);
+        p->cr = colrun_new_from(m, j, upto, p->cr_rows);
+        if (!p->cr)
+            continue;
+        p->cut = j;
+        p->cut_len = sh[0] * sh[1] * sh[2];
+        p->stage = falloc_raw((size_t)(p->cr_rows * p->cut_len));
+        p->out = falloc_raw((size_t)(p->cr_rows * p->C * p->H * p->W));
+    }
+    int keep[2] = { upto, p->cut };
+    p->e = engine_new(m, p->er, 0, 1);
+    engine_forward_only(p->e, keep, p->cut >= 0 ? 2 : 1);
+    return p;
+}
+
+void cam_pass_free(cam_pass *p)
+{
+    if (!p)
+        return;
+    engine_free(p->e);
+    colrun_free(p->cr);
+    free(p->stage);
+    free(p->out);
+    free(p);
+}
+
+engine *cam_pass_engine_of(const cam_pass *p) { return p->e; }
+int cam_pass_chunk(const cam_pass *p) { return p->er; }
+
+/* The staged k rows through the tail, their values from sel (row a0 + i
+ * of the pass uses sel[(a0 + i) % nsel] when nsel > 1). */
+static void tail_values(cam_pass *p, int k, const target *t, const target_sel *sel, int nsel,
+                        int a0, float *val)
+{
+    colrun_forward(p->cr, p->stage, k, p->out);
+    int64_t len = p->C * p->H * p->W;
+    for (int i = 0; i < k; i++)
+        val[i] = (float)target_row_value(t, p->out + i * len, p->C, p->H, p->W,
+                                         &sel[nsel > 1 ? (a0 + i) % nsel : 0], NULL);
+}
+
+void cam_pass_run(cam_pass *p, const tensor *xb, const target *t, const target_sel *sel,
+                  int nsel, float *val)
+{
+    if (p->cut < 0 || t->node != p->upto) {
+        cam_pass_values(p->e, p->er, xb, t, sel, nsel, val);
+        return;
+    }
+    int n = (int)xb->dims[0], staged = 0, a0 = 0;
+    int64_t len = tensor_rowsize(xb);
+    for (int a = 0; a < n; a += p->er) {
+        tensor xs = *xb;
+        xs.dims[0] = n - a < p->er ? n - a : p->er;
+        xs.data = xb->data + (int64_t)a * len;
+        engine_forward_upto(p->e, &xs, p->cut);
+        const float *act = engine_act(p->e, p->cut)->data;
+        for (int i = 0; i < (int)xs.dims[0]; i++) {
+            memcpy(p->stage + staged * p->cut_len, act + i * p->cut_len,
+                   (size_t)p->cut_len * sizeof(float));
+            if (++staged == p->cr_rows) {
+                tail_values(p, staged, t, sel, nsel, a0, val + a0);
+                a0 += staged, staged = 0;
+            }
+        }
+    }
+    if (staged)
+        tail_values(p, staged, t, sel, nsel, a0, val + a0);
 }
 
 void cam_upsample(const float *src, int64_t h, int64_t w, float *dst, int64_t H, int64_t W,
@@ -301,6 +416,44 @@ static model *tail_model(const model *m, int from, int upto, const int64_t *cls,
     return t;
 }
 
+
+/* ablation_tail on the column-batched runner, when the tail is one it
+ * runs and the target a logit of the tail's last node (tail_classes):
+ * y[i * K + c] = that output of image i with map c zeroed. 0 when it
+ * cannot (then nothing is written). */
+static int ablation_colrun(model *tm, int tnode, const tensor *A, const cam_passes *p,
+                           const target_sel *sel, double *y)
+{
+    int logit = (p->t->kind == TARGET_CLASS || p->t->kind == TARGET_LABEL ||
+                 p->t->kind == TARGET_PRED) && p->t->measure == TARGET_LOGIT;
+    if (!logit)
+        return 0;
+    int rows = colrun_rows_for(tm, -1, tnode, tm->in_shape[1] * tm->in_shape[2], p->max_batch);
+    colrun *cr = colrun_new(tm, tnode, rows);
+    if (!cr)
+        return 0;
+    int n = (int)A->dims[0];
+    int64_t K = A->dims[1], hw = A->dims[2] * A->dims[3], D = tm->nodes[tnode].shape[0];
+    int64_t *chan = xmalloc((size_t)rows * sizeof *chan);
+    float *val = xmalloc((size_t)(rows * D) * sizeof *val);
+    for (int i = 0; i < n; i++) {
+        colrun_clean(cr, A->data + (int64_t)i * K * hw);
+        for (int64_t c0 = 0; c0 < K; c0 += rows) {
+            int r = K - c0 < rows ? (int)(K - c0) : rows;
+            for (int j = 0; j < r; j++)
+                chan[j] = c0 + j;
+            colrun_ablate(cr, chan, r, val);
+            for (int j = 0; j < r; j++)
+                y[(int64_t)i * K + c0 + j] = val[j * D + sel[i].channel];
+            progress_update(p->pg, p->pg_done + (int64_t)i * K + c0 + r);
+        }
+    }
+    free(chan);
+    free(val);
+    colrun_free(cr);
+    return 1;
+}
+
 /* Ablation-CAM's scores of every image through the tail: copies of the
  * clean maps with one map zeroed each, max_batch a pass, into y (n x K). */
 static void ablation_tail(model *tm, int tnode, const tensor *A, const cam_passes *p,
@@ -308,6 +461,9 @@ static void ablation_tail(model *tm, int tnode, const tensor *A, const cam_passe
 {
     int n = (int)A->dims[0];
     int64_t K = A->dims[1], hw = A->dims[2] * A->dims[3];
+    if (tm->nodes[tnode].shape[1] * tm->nodes[tnode].shape[2] == 1 &&
+        ablation_colrun(tm, tnode, A, p, sel, y))
+        return;
     int rows = p->max_batch, er = cam_pass_rows(tm, rows);
     engine *te = cam_pass_engine(tm, tnode, er);
     target tt = *p->t;
@@ -384,8 +540,8 @@ static void score_scores(const tensor *A, int i, const cam_passes *p, double *y)
     const model *m = p->m;
     int64_t K = A->dims[1], h = A->dims[2], w = A->dims[3];
     int64_t C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2], HW = H * W;
-    int rows = p->max_batch, er = cam_pass_rows(p->m, rows);
-    engine *pe = cam_pass_engine(p->m, p->t->node, er);
+    int rows = p->max_batch;
+    cam_pass *pe = cam_pass_new(p->m, p->t->node, rows, 1);
     tensor *xb = tensor_new4_raw(rows, C, H, W);
     float *up = xmalloc((size_t)HW * sizeof *up), *val = xmalloc((size_t)rows * sizeof *val);
     const float *xi = p->x->data + (int64_t)i * C * HW;
@@ -400,14 +556,14 @@ static void score_scores(const tensor *A, int i, const cam_passes *p, double *y)
                 up[q] = (float)((up[q] - lo) / (hi - lo + 1e-8));
             score_mask(m, xi, up, H, W, xb->data + (int64_t)j * C * HW);
         }
-        cam_pass_values(pe, er, xb, p->t, p->sel + i, 1, val);
+        cam_pass_run(pe, xb, p->t, p->sel + i, 1, val);
         for (int j = 0; j < r; j++)
             y[c0 + j] = val[j];
         progress_update(p->pg, p->pg_done + (int64_t)i * K + c0 + r);
     }
     xb->dims[0] = rows;
     tensor_free(xb);
-    engine_free(pe);
+    cam_pass_free(pe);
     free(up);
     free(val);
 }

@@ -86,6 +86,25 @@ engine *cam_pass_engine(model *m, int upto, int rows);
 void cam_pass_values(engine *e, int rows, const tensor *xb, const target *t,
                      const target_sel *sel, int nsel, float *val);
 
+/* Forward-only passes of m up to node upto, at most max_rows rows a call:
+ * a forward-only engine of cam_pass_rows rows, and where the net from a
+ * node with maps of at most 14 x 14 on to upto is one the column-batched
+ * runner runs (nn/colrun.h; a cut with no skip connection around it), that
+ * part on it instead, rows of many chunks together (resnet50: layer3 and
+ * layer4), when tail is 1. The tail's weights are copied when it is made:
+ * no tail (0) for callers that change the model's weights between
+ * passes. */
+typedef struct cam_pass cam_pass;
+cam_pass *cam_pass_new(model *m, int upto, int max_rows, int tail);
+void cam_pass_free(cam_pass *p);
+/* Its engine (forward_upto upto works on it) and the rows it takes. */
+engine *cam_pass_engine_of(const cam_pass *p);
+int cam_pass_chunk(const cam_pass *p);
+/* cam_pass_values through p: any number of rows of xb, t measured at
+ * upto. */
+void cam_pass_run(cam_pass *p, const tensor *xb, const target *t, const target_sel *sel,
+                  int nsel, float *val);
+
 /* The CAMs of n images at node layer: A the clean activations (n x K x h
  * x w; a copy, not the engine's, for the two that run passes), G the
  * target's gradient there (NULL unless cam_needs_grad), p (NULL unless

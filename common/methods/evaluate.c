@@ -19,7 +19,8 @@ struct evaluator {
     target prob;                /* t measured as a probability (curves) */
     target label;               /* sensitivity: "label", fed each image's class */
     evaluate_cfg c;
-    engine *e;                  /* forward-only, er rows (cam_pass_rows) */
+    cam_pass *pass;             /* forward-only passes (methods/cam.h) */
+    engine *e;                  /* its engine, er rows */
     int er;
     int cap;                    /* copies per pass (chunks of er rows) */
     int64_t C, H, W, chw;
@@ -184,8 +185,9 @@ evaluator *evaluate_new(model *m, const target *t, const evaluate_cfg *c, const 
         sanity_setup(ev, file);
     /* Only the target's node is read after a forward: a forward-only
      * engine, fed cache-sized chunks of each pass (methods/cam.h). */
-    ev->er = cam_pass_rows(m, ev->cap);
-    ev->e = cam_pass_engine(m, t->node, ev->er);
+    ev->pass = cam_pass_new(m, t->node, ev->cap, c->metric != EVAL_SANITY);
+    ev->e = cam_pass_engine_of(ev->pass);
+    ev->er = cam_pass_chunk(ev->pass);
     ev->xb = tensor_new4(ev->cap, ev->C, ev->H, ev->W);
     ev->sel = xcalloc((size_t)ev->cap, sizeof *ev->sel);
     ev->val = falloc((size_t)ev->cap);
@@ -214,7 +216,7 @@ void evaluate_free(evaluator *ev)
     free(ev->score);
     free(ev->base);
     free(ev->chosen);
-    engine_free(ev->e);
+    cam_pass_free(ev->pass);
     tensor_free(ev->xb);
     free(ev->sel);
     free(ev->val);
@@ -260,7 +262,7 @@ static void measure_batch(evaluator *ev, const target *t, int k, int32_t cls)
 {
     ev->xb->dims[0] = k;
     target_sel q = { t->node, cls, -1, -1 };
-    cam_pass_values(ev->e, ev->er, ev->xb, t, &q, 1, ev->val);
+    cam_pass_run(ev->pass, ev->xb, t, &q, 1, ev->val);
     advance(ev, k);
 }
 

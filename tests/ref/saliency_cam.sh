@@ -78,6 +78,8 @@ run "ablationcam inside a skip connection (the rerun), batches of 4" ablgraph OU
     -m "$T/resnet.h5" -M ablationcam -l r2 -t pred --batch 4 "$T/ri.h5"
 run "ablationcam where a skip starts (the tail alone), batches of 4" ablgraph OUT "$T/resnet.h5" "$T/ri.h5" lr -- \
     -m "$T/resnet.h5" -M ablationcam -l lr -t pred --batch 4 "$T/ri.h5"
+run "ablationcam on a wide net's tail (column-batched: rank-1, Winograd, strided), batches of 16" \
+    ablgraph OUT "$T/wide.h5" "$I" l1 -- -m "$T/wide.h5" -M ablationcam -l l1 -t pred --batch 16 "$I"
 
 # Progress at the grain of the samples, labelled with the method, on a
 # terminal only (6 images x 50 samples).

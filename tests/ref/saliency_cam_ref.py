@@ -47,6 +47,24 @@ def setup(d):
         lrn.append((nm, op, None, a, {"weight": rng.standard_normal(shp),
                                       "bias": np.zeros(shp[0])} if shp else {}))
     R.write_model(d + "/netlrn.h5", [3, 12, 12], lrn)
+    # Wide enough for cnn-saliency's column-batched Ablation-CAM tail
+    # (nn/colrun.h) to take each of its paths from l1: 1x1 and strided 3x3
+    # convolutions reading the layer (its rank-1 updates), Winograd at
+    # 12x12 and 6x6 (whole and partial tiles), a strided im2col, residual
+    # Adds, the pooled dense layer.
+    he = lambda *s: rng.standard_normal(s) * np.sqrt(2.0 / np.prod(s[1:]))
+    cb = lambda co, ci, k: {"weight": he(co, ci, k, k), "bias": rng.standard_normal(co) * 0.1}
+    wide = [("l0", "Conv", "input", {"pad": [1]}, cb(16, 3, 3)), ("l1", "ReLU", None, {}, {}),
+            ("a1", "Conv", "l1", {}, cb(24, 16, 1)), ("ra1", "ReLU", None, {}, {}),
+            ("a2", "Conv", None, {"pad": [1]}, cb(24, 24, 3)), ("ra2", "ReLU", None, {}, {}),
+            ("a3", "Conv", None, {"pad": [1], "stride": [2]}, cb(32, 24, 3)),
+            ("ds", "Conv", "l1", {"pad": [1], "stride": [2]}, cb(32, 16, 3)),
+            ("add", "Add", "a3,ds", {}, {}), ("r3", "ReLU", None, {}, {}),
+            ("b1", "Conv", None, {"pad": [1]}, cb(32, 32, 3)),
+            ("add2", "Add", "r3,b1", {}, {}), ("r4", "ReLU", None, {}, {}),
+            ("gap", "GlobalAvgPool", None, {}, {}),
+            ("fc", "Dense", None, {}, {"weight": he(4, 32), "bias": rng.standard_normal(4) * 0.1})]
+    R.write_model(d + "/wide.h5", [3, 12, 12], wide, MEAN, STD, ["ant", "bee", "cat", "dog"])
     with h5py.File(d + "/baselines.h5", "w") as f:
         f.attrs["kind"] = "images"
         f["images"] = rng.uniform(0, 1, (3, 3, 12, 12)).astype(np.float32)

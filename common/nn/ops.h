@@ -20,6 +20,7 @@
 
 #include "base/rng.h"
 #include "nn/graph.h"
+#include "nn/ops/act.h"
 
 /* ReLU rules for the backward pass; the same values as engine.h's
  * relu_rule (ops sit below the engine, so they cannot include it). */
@@ -73,8 +74,9 @@ typedef struct op_io {
     int rule;                        /* OP_RULE_* */
     int training;                    /* dropout active */
     rng *rng;                        /* training randomness */
-    int relu;                        /* forward: the engine fused the ReLU that
-                                        follows into this op (Conv only) */
+    op_act act;                      /* forward: the engine fused the ReLU or
+                                        Clip that follows into this op (Conv
+                                        only; ops/act.h) */
     unsigned gset;                   /* backward, op_sets_grad ops only: bit k
                                         set: gx[k] holds no values yet (not
                                         zeroed); the op stores d/dx there (=,
@@ -82,8 +84,8 @@ typedef struct op_io {
                                         -0 becomes +0) instead of adding */
     const float *res;                /* forward, or NULL: the engine fused the
                                         Add that follows (Conv only): y = conv
-                                        + res (n x node->shape), then the ReLU
-                                        when relu, rounded as the ops would */
+                                        + res (n x node->shape), then act,
+                                        rounded as the ops would */
 } op_io;
 
 struct op_def {

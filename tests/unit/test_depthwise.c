@@ -96,7 +96,7 @@ static void check(int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64
     for (size_t i = 0; i < dw_ws_floats(&g) * (size_t)threads; i++)
         ws[i] = NAN;   /* the kernels must not read what they did not write */
     omp_set_num_threads(threads);
-    dw_forward(&g, W, b, n, x, y, ws, threads);
+    dw_forward(&g, W, b, n, x, y, ws, threads, ACT_NO);
     dw_xgrad(&g, W, n, gy, gx, ws, threads);
     dw_wgrad(&g, n, x, gy, gW, gb, ws, threads);
     double s, d;

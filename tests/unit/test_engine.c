@@ -778,9 +778,10 @@ static void test_wgrad_accumulates(void **state)
     model_free(m);
 }
 
-/* Conv -> ReLU pairs on each of the Conv's paths (the packed GEMM with
- * 24 output channels and K = 72, a 1x1 one read in place, depthwise),
- * which a forward-only engine fuses (the ReLU in the Conv's store). */
+/* Conv -> ReLU or Clip pairs on each of the Conv's paths (the packed GEMM
+ * with 24 output channels and K = 72 and a ReLU, a 1x1 one read in place
+ * and a Clip inside the values' range, depthwise and ReLU6), which a
+ * forward-only engine fuses (the activation in the Conv's store). */
 static model *net_fused(void)
 {
     rng r;
@@ -794,12 +795,17 @@ static model *net_fused(void)
     model_add(m, "r1", "ReLU", NULL);
     n = model_add(m, "c2", "Conv", NULL);
     add_w(n, &r, "weight", 4, 24, 24, 1, 1, 0.3, 0);
-    model_add(m, "r2", "ReLU", NULL);
+    n = model_add(m, "r2", "Clip", NULL);
+    double lo[1] = { -0.1 }, hi[1] = { 0.4 }, six[1] = { 6 }, zero[1] = { 0 };
+    node_set(n, "min", 1, lo);
+    node_set(n, "max", 1, hi);
     n = model_add(m, "dw", "Conv", NULL);
     node_set1(n, "groups", 24);
     add_w(n, &r, "weight", 4, 24, 1, 3, 3, 0.5, 0);
     add_w(n, &r, "bias", 1, 24, 0, 0, 0, 0.2, 0);
-    model_add(m, "r3", "ReLU", NULL);
+    n = model_add(m, "r3", "Clip", NULL);
+    node_set(n, "min", 1, zero);
+    node_set(n, "max", 1, six);
     model_add(m, "gap", "GlobalAvgPool", NULL);
     char err[256];
     if (model_prepare(m, err, sizeof err))
@@ -860,7 +866,7 @@ static model *net_residual(void)
 /* engine_forward_only: the same output and kept node, bit for bit, as an
  * ordinary engine, on nets with branches and joins (a buffer handed on
  * before its last reader has run changes the output) and with fused
- * Conv -> ReLU pairs (net_fused; its kept node is a fused ReLU) and
+ * Conv -> ReLU or Clip pairs (net_fused; its kept node is a fused Clip) and
  * Conv -> Add -> ReLU chains (net_residual; its kept node a fused Add,
  * which keeps the ReLU after it apart), twice in a row with different
  * batches. */

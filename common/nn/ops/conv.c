@@ -450,12 +450,12 @@ static const float *chunk_cols(const cgeo *q, const float *x, float *col, int64_
 }
 
 /* y (+)= conv(x) + b (+ r) over chunk oy0..oy1 of one image, then ReLU
- * when relu; par: split over threads (called outside a parallel region);
+ * act (act.h); par: split over threads (called outside a parallel region);
  * apk: the packed weights (NULL on the packed path: W packed panel by
  * panel as it is used); r: a fused residual Add (the image's), or NULL. */
 static void conv_chunk(const cgeo *q, const float *W, const float *apk, const float *b,
                        const float *x, float *y, int64_t oy0, int64_t oy1, float *col, float beta,
-                       int par, const float *r, int relu)
+                       int par, const float *r, op_act act)
 {
     int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
     int64_t nc = (oy1 - oy0) * q->ow;
@@ -473,10 +473,10 @@ static void conv_chunk(const cgeo *q, const float *W, const float *apk, const fl
             const float *bg = b ? b + g * M : NULL, *rg = r ? r + g * M * ohw + oy0 * q->ow : NULL;
             if (apk)
                 pk_gemm_ld(apk + g * as, M, K, B + g * gs, ps, ldb, nc, yg, ohw, bg, beta != 0,
-                           par, rg, relu);
+                           par, rg, act);
             else
                 pk_gemm_raw(W + g * M * K, K, M, K, B + g * gs, ps, ldb, nc, yg, ohw, bg,
-                            beta != 0, par, rg, relu);
+                            beta != 0, par, rg, act);
         }
         return;
     }
@@ -486,41 +486,41 @@ static void conv_chunk(const cgeo *q, const float *W, const float *apk, const fl
         (par ? gemm : gemm1)(0, 0, (int)M, (int)nc, (int)K, 1.0f, W + g * M * K, (int)K,
                              B + g * K * ld, (int)ld, beta, y + g * M * ohw + oy0 * q->ow,
                              (int)ohw);
-    if (b || relu || r)
+    if (b || act.kind || r)
         for (int64_t c = 0; c < q->cout; c++) {
             float *yc = y + c * ohw + oy0 * q->ow, bc = b ? b[c] : 0.0f;
             const float *rc = r ? r + c * ohw + oy0 * q->ow : NULL;
             for (int64_t k = 0; k < nc; k++) {
                 float v = yc[k] + bc;
                 v = rc ? v + rc[k] : v;
-                yc[k] = !relu || v > 0 || v != v ? v : 0.0f;
+                yc[k] = act_apply(act, v);
             }
         }
 }
 
-/* A fused Add (r, or NULL) and ReLU where the product could not take them
- * in its store (Winograd, depthwise): y + r, then x > 0 or NaN stays,
- * else +0, as the ops. */
-static void relu_pass(float *y, const float *r, int relu, int64_t n)
+/* A fused Add (r, or NULL) and ReLU or Clip where the product could not
+ * take them in its store (Winograd; depthwise with an Add): y + r, then
+ * act, as the ops. */
+static void act_pass(float *y, const float *r, op_act act, int64_t n)
 {
-    if (!r && !relu)
+    if (!r && !act.kind)
         return;
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
     for (int64_t i = 0; i < n; i++) {
         float v = r ? y[i] + r[i] : y[i];
-        y[i] = !relu || v > 0 || v != v ? v : 0.0f;
+        y[i] = act_apply(act, v);
     }
 }
 
-/* y (+)= conv(x) (+ b) (+ r) for n images, then ReLU when relu; by
+/* y (+)= conv(x) (+ b) (+ r) for n images, then act; by
  * Winograd when wg. */
 static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const float *W,
                      const float *b, int n, const float *x, float *y, float beta, float *ws,
-                     const float *r, int relu)
+                     const float *r, op_act act)
 {
     if (wg && wino_worth(wg)) {
         wino_run(wg, W, b, n, x, y, beta, ws + cp->wino, cp->wt);
-        relu_pass(y, r, relu, (int64_t)n * q->cout * q->oh * q->ow);
+        act_pass(y, r, act, (int64_t)n * q->cout * q->oh * q->ow);
         return;
     }
     gemm_serial_blas();
@@ -541,7 +541,7 @@ static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const floa
             int64_t i = it / pl.nch, oy0 = it % pl.nch * pl.crows;
             int64_t oy1 = oy0 + pl.crows < q->oh ? oy0 + pl.crows : q->oh;
             conv_chunk(q, W, apk, b, x + i * xs, y + i * ys, oy0, oy1, ws, beta, 1,
-                       r ? r + i * ys : NULL, relu);
+                       r ? r + i * ys : NULL, act);
         }
         return;
     }
@@ -551,7 +551,7 @@ static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const floa
         int64_t oy1 = oy0 + pl.crows < q->oh ? oy0 + pl.crows : q->oh;
         conv_chunk(q, W, apk, b, x + i * xs, y + i * ys, oy0, oy1,
                    ws + (size_t)omp_get_thread_num() * cp->slot, beta, 0, r ? r + i * ys : NULL,
-                   relu);
+                   act);
     }
 }
 
@@ -560,12 +560,15 @@ static void conv_forward(const node *nd, const op_io *io)
     const conv_p *p = nd->priv;
     const float *W = nd->w[p->iw]->data, *b = p->ib >= 0 ? nd->w[p->ib]->data : NULL;
     if (p->depthwise) {
-        dw_forward(&p->dg, W, b, io->n, io->x[0], io->y, io->ws, p->wt);
-        relu_pass(io->y, io->res, io->relu, (int64_t)io->n * p->f.cout * p->f.oh * p->f.ow);
+        /* The activation in the depthwise store, unless an Add comes first. */
+        dw_forward(&p->dg, W, b, io->n, io->x[0], io->y, io->ws, p->wt,
+                   io->res ? ACT_NO : io->act);
+        if (io->res)
+            act_pass(io->y, io->res, io->act, (int64_t)io->n * p->f.cout * p->f.oh * p->f.ow);
         return;
     }
     conv_run(p, &p->f, p->wino_f ? &p->wf : NULL, W, b, io->n, io->x[0], io->y, 0.0f, io->ws,
-             io->res, io->relu);
+             io->res, io->act);
 }
 
 /* Weight (and bias) gradients: sum over (image, chunk) items of
@@ -655,7 +658,7 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
                 const float *gy = io->gy + i * ys + g * M * ohw + oy0 * q->ow;
                 if (apk)
                     pk_gemm_ld(apk + g * pk_a_size(K, M), K, M, gy, PK_NR, ohw, nc,
-                               dcol + g * K * nc, nc, NULL, 0, par, NULL, 0);
+                               dcol + g * K * nc, nc, NULL, 0, par, NULL, ACT_NO);
                 else
                     (par ? gemm : gemm1)(1, 0, (int)K, (int)nc, (int)M, 1.0f, W + g * M * K,
                                          (int)K, gy, (int)ohw, 0.0f, dcol + g * K * nc, (int)nc);
@@ -705,7 +708,7 @@ static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
             float *gx = io->gx[0] + (i * q->cin + g * Ci) * hw + c0;
             if (apk)
                 pk_gemm_ld(apk + g * pk_a_size(Ci, Co), Ci, Co, gy, PK_NR, hw, nc, gx, hw, NULL,
-                           !set, items == 1, NULL, 0);
+                           !set, items == 1, NULL, ACT_NO);
             else
                 gemm1(1, 0, (int)Ci, (int)nc, (int)Co, 1.0f, W + g * Co * Ci, (int)Ci, gy,
                       (int)hw, set ? 0.0f : 1.0f, gx, (int)hw);
@@ -740,7 +743,7 @@ static void conv_xgrad_transposed(const conv_p *p, const float *W, const op_io *
                 }
         }
     conv_run(p, &p->t, p->wino_t ? &p->wtg : NULL, Wt, NULL, io->n, io->gy, io->gx[0],
-             io->gset & 1 ? 0.0f : 1.0f, io->ws, NULL, 0);
+             io->gset & 1 ? 0.0f : 1.0f, io->ws, NULL, ACT_NO);
 }
 
 static void conv_backward(const node *nd, const op_io *io)

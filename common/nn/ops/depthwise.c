@@ -100,6 +100,22 @@ static inline void copy(float *restrict dst, const float *restrict src, int64_t 
         dst[k] = src[k];
 }
 
+/* v[k] = act(v[k]), k < n: one loop per kind, each vectorised (over a
+ * whole flat plane: per output row the short rows ran mostly in tails). */
+static void act_flat(float *v, int64_t n, op_act a)
+{
+    float lo = a.lo, hi = a.hi;
+    if (a.kind == ACT_CLIP) {
+#pragma omp simd
+        for (int64_t k = 0; k < n; k++)
+            v[k] = v[k] < lo ? lo : v[k] > hi ? hi : v[k];
+    } else if (a.kind == ACT_RELU) {
+#pragma omp simd
+        for (int64_t k = 0; k < n; k++)
+            v[k] = v[k] > 0 || v[k] != v[k] ? v[k] : 0.0f;
+    }
+}
+
 /* Write plane x (h x w) into buf's interior; the rest (padding, margins)
  * no plane writes, so it stays as the caller zeroed it. */
 static void fill_plane(const dwgeo *g, const lay *l, const float *x, float *buf)
@@ -245,7 +261,7 @@ static void plane_forward(const dwgeo *g, const lay *l, const int64_t *to, const
 }
 
 void dw_forward(const dwgeo *g, const float *W, const float *b, int n, const float *x, float *y,
-                float *ws, int threads)
+                float *ws, int threads, op_act act)
 {
     lay l = layout(g);
     int64_t planes = (int64_t)n * g->c, hw = g->h * g->w, ohw = g->oh * g->ow;
@@ -263,6 +279,7 @@ void dw_forward(const dwgeo *g, const float *W, const float *b, int n, const flo
             int64_t c = q % g->c;
             fill_plane(g, &l, x + q * hw, buf);
             plane_forward(g, &l, to, buf, W + c * kk, b ? b[c] : 0.0f, out);
+            act_flat(out, l.flat, act);
             float *yp = y + q * ohw;
             for (int64_t oy = 0; oy < g->oh; oy++)
                 copy(yp + oy * g->ow, out + oy * l.len, g->ow);

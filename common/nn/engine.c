@@ -67,6 +67,10 @@ struct engine {
      * Clip node fused into it. */
     char *fuse;
     int *host, *add, *actn;
+    /* Per node, its weights as its product wants them, kept across
+     * forwards (op_cache; forward-only engines only, whose users do not
+     * change weights between forwards but through model_weights_changed). */
+    op_cache *cache;
 };
 
 enum { FUSE_RELU = 1, FUSE_DONE = 2, FUSE_ADD = 4 };
@@ -218,6 +222,7 @@ void engine_forward_only(engine *e, const int *keep, int nkeep)
     e->host = xcalloc((size_t)m->n, sizeof *e->host);
     e->add = xcalloc((size_t)m->n, sizeof *e->add);
     e->actn = xcalloc((size_t)m->n, sizeof *e->actn);
+    e->cache = xcalloc((size_t)m->n, sizeof *e->cache);
     for (int i = 0; i < m->n; i++) {
         const tensor *t = e->act[i];
         int j = fusable_relu(e, i, last), c = j;
@@ -301,6 +306,9 @@ void engine_free(engine *e)
     free(e->host);
     free(e->add);
     free(e->actn);
+    for (int i = 0; e->cache && i < e->m->n; i++)
+        free(e->cache[i].data);
+    free(e->cache);
     free(e);
 }
 
@@ -405,6 +413,12 @@ static void forward_node(engine *e, int i)
             io.act.lo = (float)node_get(a, "min", 0, -INFINITY);
             io.act.hi = (float)node_get(a, "max", 0, INFINITY);
         }
+    }
+    if (e->cache) {
+        op_cache *c = &e->cache[i];
+        if (c->gen != e->m->wgen)
+            c->w = NULL, c->gen = e->m->wgen;
+        io.cache = c;
     }
     if (f != FUSE_DONE)   /* a fused ReLU or Add: done in its Conv's store */
         nd->def->forward(nd, &io);

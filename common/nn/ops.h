@@ -59,6 +59,17 @@ typedef struct op_need {
     size_t aux;          /* bytes per image kept from forward to backward */
 } op_need;
 
+/* A node's weights in the form its product wants (a Conv's packed panels
+ * or Winograd transform), kept by a forward-only engine across forwards:
+ * data (freed with free()) was made from weights at w, for the engine's
+ * model at weight generation gen (model.wgen); the op remakes it when w
+ * differs or w is NULL (the engine clears it when the generation moved). */
+typedef struct op_cache {
+    float *data;
+    const float *w;
+    uint64_t gen;
+} op_cache;
+
 /* One call of forward or backward over a batch of n images. */
 typedef struct op_io {
     int n;
@@ -86,6 +97,7 @@ typedef struct op_io {
                                         Add that follows (Conv only): y = conv
                                         + res (n x node->shape), then act,
                                         rounded as the ops would */
+    op_cache *cache;                 /* forward, or NULL: see op_cache */
 } op_io;
 
 struct op_def {

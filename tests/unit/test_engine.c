@@ -899,6 +899,40 @@ static void test_forward_only(void **state)
     }
 }
 
+/* A forward-only engine keeps its Convs' weights packed or transformed
+ * across forwards (op_cache): weights changed in place and announced
+ * (model_weights_changed, as training and sanity's re-initialisation do)
+ * are used by the next forward, bit for bit as an ordinary engine's. */
+static void test_weight_cache(void **state)
+{
+    (void)state;
+    model *(*nets[])(void) = { net_fused, net_residual };
+    for (size_t k = 0; k < sizeof nets / sizeof *nets; k++) {
+        model *m = nets[k]();
+        int last = m->n - 1;
+        engine *b = engine_new(m, 2, 0, 0);
+        engine_forward_only(b, &last, 1);
+        tensor *x = rand_input(m, 2, 77);
+        engine_forward(b, x);
+        for (int i = 0; i < m->n; i++)
+            for (int w = 0; w < m->nodes[i].nw; w++)
+                for (int64_t q = 0; q < tensor_numel(m->nodes[i].w[w]); q++)
+                    m->nodes[i].w[w]->data[q] *= q % 3 ? -0.75f : 1.25f;
+        model_weights_changed(m);
+        engine *a = engine_new(m, 2, 0, 0);
+        engine_forward(a, x);
+        engine_forward(b, x);
+        const tensor *ya = engine_act(a, last), *yb = engine_act(b, last);
+        for (int64_t i = 0; i < tensor_numel(ya); i++)
+            if (memcmp(&ya->data[i], &yb->data[i], sizeof(float)))
+                fail_msg("net %zu after new weights: %g against %g at %lld", k, yb->data[i],
+                         ya->data[i], (long long)i);
+        tensor_free(x);
+        engine_free(a), engine_free(b);
+        model_free(m);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--load")) {
@@ -909,6 +943,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fd_chain),
         cmocka_unit_test(test_forward_only),
+        cmocka_unit_test(test_weight_cache),
         cmocka_unit_test(test_winograd),
         cmocka_unit_test(test_maxpool),
         cmocka_unit_test(test_fd_dag),

@@ -69,7 +69,9 @@ struct engine {
     int *host, *add, *actn;
     /* Per node, its weights as its product wants them, kept across
      * forwards (op_cache; forward-only engines only, whose users do not
-     * change weights between forwards but through model_weights_changed). */
+     * change weights between forwards but through model_weights_changed;
+     * CNN_WEIGHT_CACHE=0: none). Costs a copy of the Convs' weights, four
+     * where Winograd runs (36 floats per 3x3 filter against 9). */
     op_cache *cache;
 };
 
@@ -222,7 +224,9 @@ void engine_forward_only(engine *e, const int *keep, int nkeep)
     e->host = xcalloc((size_t)m->n, sizeof *e->host);
     e->add = xcalloc((size_t)m->n, sizeof *e->add);
     e->actn = xcalloc((size_t)m->n, sizeof *e->actn);
-    e->cache = xcalloc((size_t)m->n, sizeof *e->cache);
+    const char *wc = getenv("CNN_WEIGHT_CACHE");   /* "0": off (A/B runs, memory) */
+    if (!wc || strcmp(wc, "0"))
+        e->cache = xcalloc((size_t)m->n, sizeof *e->cache);
     for (int i = 0; i < m->n; i++) {
         const tensor *t = e->act[i];
         int j = fusable_relu(e, i, last), c = j;
@@ -417,7 +421,7 @@ static void forward_node(engine *e, int i)
     if (e->cache) {
         op_cache *c = &e->cache[i];
         if (c->gen != e->m->wgen)
-            c->w = NULL, c->gen = e->m->wgen;
+            c->w = c->seen = NULL, c->gen = e->m->wgen;
         io.cache = c;
     }
     if (f != FUSE_DONE)   /* a fused ReLU or Add: done in its Conv's store */

@@ -62,11 +62,14 @@ typedef struct op_need {
 /* A node's weights in the form its product wants (a Conv's packed panels
  * or Winograd transform), kept by a forward-only engine across forwards:
  * data (freed with free()) was made from weights at w, for the engine's
- * model at weight generation gen (model.wgen); the op remakes it when w
- * differs or w is NULL (the engine clears it when the generation moved). */
+ * model at weight generation gen (model.wgen); the op makes it at the
+ * second forward that reads the same weights (seen: the first; one
+ * forward alone gains nothing from it and pays the copy) and remakes it
+ * when w differs (the engine clears w and seen when the generation
+ * moved). */
 typedef struct op_cache {
     float *data;
-    const float *w;
+    const float *w, *seen;
     uint64_t gen;
 } op_cache;
 

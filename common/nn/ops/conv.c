@@ -597,10 +597,13 @@ static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const floa
     }
 }
 
-/* W as the forward's product wants it, kept in c (op_cache): Winograd's
- * transform or the packed panels of every group (the same panels, so the
- * same sums, as packed per call); NULL for the other paths. Packing
- * resnet18's weights on every call cost 6-7% of a forward. */
+/* W as the forward's product wants it, kept in c (op_cache) from the
+ * second forward on these weights: Winograd's transform or the packed
+ * panels of every group (the same panels, so the same sums, as packed per
+ * call); NULL for the other paths and the first forward. Packing
+ * resnet18's weights on every call cost 6-7% of a forward; a one-photo
+ * cnn-forward that made the copy ran slower (resnet50 0.46 against 0.36 s,
+ * the fresh pages and a pass over the weights that nothing reuses). */
 static const float *conv_prepared(const conv_p *p, const float *W, op_cache *c)
 {
     const cgeo *q = &p->f;
@@ -610,6 +613,10 @@ static const float *conv_prepared(const conv_p *p, const float *W, op_cache *c)
         return NULL;
     if (c->data && c->w == W)
         return c->data;
+    if (c->seen != W) {   /* the first forward on these weights: as uncached */
+        c->seen = W;
+        return NULL;
+    }
     free(c->data);
     c->w = NULL;
     c->data = falloc_raw(wino ? wino_u_floats(&p->wf) : (size_t)q->g * pk_a_size(M, K));

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "nn/ops/chunks.h"
 #include "nn/ops/depthwise.h"
 #include "nn/gemm.h"
@@ -385,6 +386,45 @@ static plan make_plan(const cgeo *q, int n, int wt, size_t slot)
     return pl;
 }
 
+/* n values into a panel row from column r on (r + n <= PK_NR): s[0],
+ * s[sw], ... or zeros (s NULL). Loops, not memcpy and memset calls (the
+ * compiler's choice for such loops): the runs are a row of a late
+ * layer's output at most, and pk_put's calls and divisions on each of
+ * them cost 7-9% of resnet18's and alexnet's batch-1 forwards. */
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) static inline void
+run_put(float *restrict d, const float *restrict s, int64_t n, int64_t sw)
+{
+    if (!s)
+        for (int64_t u = 0; u < n; u++)
+            d[u] = 0.0f;
+    else if (sw == 1)
+        for (int64_t u = 0; u < n; u++)
+            d[u] = s[u];
+    else
+        for (int64_t u = 0; u < n; u++)
+            d[u] = s[u * sw];
+}
+
+/* A cursor over one row k of the panels, column by column. */
+typedef struct pcur {
+    float *d;      /* the current panel's row k */
+    int64_t r;     /* the column in it */
+    int64_t ps;    /* panel stride */
+} pcur;
+
+/* The next n columns: s[0], s[sw], ... or zeros (s NULL). */
+static inline void cur_put(pcur *c, const float *s, int64_t n, int64_t sw)
+{
+    while (n > 0) {
+        int64_t seg = PK_NR - c->r < n ? PK_NR - c->r : n;
+        run_put(c->d + c->r, s, seg, sw);
+        s = s ? s + seg * sw : NULL;
+        n -= seg;
+        if ((c->r += seg) == PK_NR)
+            c->r = 0, c->d += c->ps;
+    }
+}
+
 /* Lower output rows oy0..oy1-1 of image x, channels c0..c1-1, into
  * panels of PK_NR columns (pack.h): element (k, j) at
  * (j / PK_NR) * kt * PK_NR + k * PK_NR + j % PK_NR, kt = cin*kh*kw; the
@@ -401,20 +441,20 @@ static void im2col_panels(const cgeo *p, const float *x, float *col, int64_t oy0
                 const float *xc = x + c * p->h * p->w;
                 int64_t off, lo, hi;
                 col_range(p, kj, &off, &lo, &hi);
+                pcur cu = { col + k * PK_NR, 0, ps };
                 for (int64_t oy = oy0; oy < oy1; oy++) {
-                    int64_t iy = oy * p->sh - p->pt + ki * p->dh, j0 = (oy - oy0) * p->ow;
+                    int64_t iy = oy * p->sh - p->pt + ki * p->dh;
                     if (iy < 0 || iy >= p->h) {
-                        pk_put(col, ps, k, j0, NULL, p->ow, 1);
+                        cur_put(&cu, NULL, p->ow, 1);
                         continue;
                     }
                     /* Zeros, the columns inside the image, zeros. */
-                    pk_put(col, ps, k, j0, NULL, lo, 1);
+                    cur_put(&cu, NULL, lo, 1);
                     if (hi > lo)
-                        pk_put(col, ps, k, j0 + lo, xc + iy * p->w + off + lo * p->sw, hi - lo,
-                               p->sw);
-                    pk_put(col, ps, k, j0 + hi, NULL, p->ow - hi, 1);
+                        cur_put(&cu, xc + iy * p->w + off + lo * p->sw, hi - lo, p->sw);
+                    cur_put(&cu, NULL, p->ow - hi, 1);
                 }
-                pk_put(col, ps, k, nc, NULL, npad - nc, 1);
+                cur_put(&cu, NULL, npad - nc, 1);
             }
 }
 
@@ -450,12 +490,12 @@ static const float *chunk_cols(const cgeo *q, const float *x, float *col, int64_
 }
 
 /* y (+)= conv(x) + b (+ r) over chunk oy0..oy1 of one image, then ReLU
- * when relu; par: split over threads (called outside a parallel region);
+ * act (act.h); par: split over threads (called outside a parallel region);
  * apk: the packed weights (NULL on the packed path: W packed panel by
  * panel as it is used); r: a fused residual Add (the image's), or NULL. */
 static void conv_chunk(const cgeo *q, const float *W, const float *apk, const float *b,
                        const float *x, float *y, int64_t oy0, int64_t oy1, float *col, float beta,
-                       int par, const float *r, int relu)
+                       int par, const float *r, op_act act)
 {
     int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
     int64_t nc = (oy1 - oy0) * q->ow;
@@ -473,10 +513,10 @@ static void conv_chunk(const cgeo *q, const float *W, const float *apk, const fl
             const float *bg = b ? b + g * M : NULL, *rg = r ? r + g * M * ohw + oy0 * q->ow : NULL;
             if (apk)
                 pk_gemm_ld(apk + g * as, M, K, B + g * gs, ps, ldb, nc, yg, ohw, bg, beta != 0,
-                           par, rg, relu);
+                           par, rg, act);
             else
                 pk_gemm_raw(W + g * M * K, K, M, K, B + g * gs, ps, ldb, nc, yg, ohw, bg,
-                            beta != 0, par, rg, relu);
+                            beta != 0, par, rg, act);
         }
         return;
     }
@@ -486,62 +526,64 @@ static void conv_chunk(const cgeo *q, const float *W, const float *apk, const fl
         (par ? gemm : gemm1)(0, 0, (int)M, (int)nc, (int)K, 1.0f, W + g * M * K, (int)K,
                              B + g * K * ld, (int)ld, beta, y + g * M * ohw + oy0 * q->ow,
                              (int)ohw);
-    if (b || relu || r)
+    if (b || act.kind || r)
         for (int64_t c = 0; c < q->cout; c++) {
             float *yc = y + c * ohw + oy0 * q->ow, bc = b ? b[c] : 0.0f;
             const float *rc = r ? r + c * ohw + oy0 * q->ow : NULL;
             for (int64_t k = 0; k < nc; k++) {
                 float v = yc[k] + bc;
                 v = rc ? v + rc[k] : v;
-                yc[k] = !relu || v > 0 || v != v ? v : 0.0f;
+                yc[k] = act_apply(act, v);
             }
         }
 }
 
-/* A fused Add (r, or NULL) and ReLU where the product could not take them
- * in its store (Winograd, depthwise): y + r, then x > 0 or NaN stays,
- * else +0, as the ops. */
-static void relu_pass(float *y, const float *r, int relu, int64_t n)
+/* A fused Add (r, or NULL) and ReLU or Clip where the product could not
+ * take them in its store (Winograd; depthwise with an Add): y + r, then
+ * act, as the ops. */
+static void act_pass(float *y, const float *r, op_act act, int64_t n)
 {
-    if (!r && !relu)
+    if (!r && !act.kind)
         return;
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
     for (int64_t i = 0; i < n; i++) {
         float v = r ? y[i] + r[i] : y[i];
-        y[i] = !relu || v > 0 || v != v ? v : 0.0f;
+        y[i] = act_apply(act, v);
     }
 }
 
-/* y (+)= conv(x) (+ b) (+ r) for n images, then ReLU when relu; by
- * Winograd when wg. */
+/* y (+)= conv(x) (+ b) (+ r) for n images, then act; by
+ * Winograd when wg. pre: W as the product wants it (conv_prepared), or
+ * NULL. */
 static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const float *W,
-                     const float *b, int n, const float *x, float *y, float beta, float *ws,
-                     const float *r, int relu)
+                     const float *pre, const float *b, int n, const float *x, float *y,
+                     float beta, float *ws, const float *r, op_act act)
 {
     if (wg && wino_worth(wg)) {
-        wino_run(wg, W, b, n, x, y, beta, ws + cp->wino, cp->wt);
-        relu_pass(y, r, relu, (int64_t)n * q->cout * q->oh * q->ow);
+        wino_run(wg, W, pre, b, n, x, y, beta, ws + cp->wino, cp->wt);
+        act_pass(y, r, act, (int64_t)n * q->cout * q->oh * q->ow);
         return;
     }
     gemm_serial_blas();
     plan pl = make_plan(q, n, cp->wt, cp->slot);
     int64_t xs = q->cin * q->h * q->w, ys = q->cout * q->oh * q->ow;
-    float *apk = NULL;
+    const float *apk = q->pk ? pre : NULL;
     int64_t M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
     /* Weights packed once for all chunks, unless every chunk has fewer
      * columns than rows: then each panel is packed as it is used
      * (pk_gemm_raw). */
-    if (q->pk && pl.crows * q->ow >= M) {
-        apk = ws + cp->apk;
+    if (q->pk && !apk && pl.crows * q->ow >= M) {
+        float *a = ws + cp->apk;
+        apk = a;
         for (int64_t g = 0; g < q->g; g++)
-            pk_pack_a(W + g * M * K, M, K, K, apk + g * pk_a_size(M, K));
+            pk_pack_a(W + g * M * K, M, K, K, a + g * pk_a_size(M, K));
     }
     if (pl.items < pl.T) {
         for (int64_t it = 0; it < pl.items; it++) {
             int64_t i = it / pl.nch, oy0 = it % pl.nch * pl.crows;
             int64_t oy1 = oy0 + pl.crows < q->oh ? oy0 + pl.crows : q->oh;
             conv_chunk(q, W, apk, b, x + i * xs, y + i * ys, oy0, oy1, ws, beta, 1,
-                       r ? r + i * ys : NULL, relu);
+                       r ? r + i * ys : NULL, act);
         }
         return;
     }
@@ -551,8 +593,40 @@ static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const floa
         int64_t oy1 = oy0 + pl.crows < q->oh ? oy0 + pl.crows : q->oh;
         conv_chunk(q, W, apk, b, x + i * xs, y + i * ys, oy0, oy1,
                    ws + (size_t)omp_get_thread_num() * cp->slot, beta, 0, r ? r + i * ys : NULL,
-                   relu);
+                   act);
     }
+}
+
+/* W as the forward's product wants it, kept in c (op_cache) from the
+ * second forward on these weights: Winograd's transform or the packed
+ * panels of every group (the same panels, so the same sums, as packed per
+ * call); NULL for the other paths and the first forward. Packing
+ * resnet18's weights on every call cost 6-7% of a forward; a one-photo
+ * cnn-forward that made the copy ran slower (resnet50 0.46 against 0.36 s,
+ * the fresh pages and a pass over the weights that nothing reuses). */
+static const float *conv_prepared(const conv_p *p, const float *W, op_cache *c)
+{
+    const cgeo *q = &p->f;
+    int64_t M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
+    int wino = p->wino_f && wino_worth(&p->wf);
+    if (!c || p->depthwise || (!wino && !q->pk))
+        return NULL;
+    if (c->data && c->w == W)
+        return c->data;
+    if (c->seen != W) {   /* the first forward on these weights: as uncached */
+        c->seen = W;
+        return NULL;
+    }
+    free(c->data);
+    c->w = NULL;
+    c->data = falloc_raw(wino ? wino_u_floats(&p->wf) : (size_t)q->g * pk_a_size(M, K));
+    if (wino)
+        wino_weights(&p->wf, W, c->data);
+    else
+        for (int64_t g = 0; g < q->g; g++)
+            pk_pack_a(W + g * M * K, M, K, K, c->data + g * pk_a_size(M, K));
+    c->w = W;
+    return c->data;
 }
 
 static void conv_forward(const node *nd, const op_io *io)
@@ -560,12 +634,15 @@ static void conv_forward(const node *nd, const op_io *io)
     const conv_p *p = nd->priv;
     const float *W = nd->w[p->iw]->data, *b = p->ib >= 0 ? nd->w[p->ib]->data : NULL;
     if (p->depthwise) {
-        dw_forward(&p->dg, W, b, io->n, io->x[0], io->y, io->ws, p->wt);
-        relu_pass(io->y, io->res, io->relu, (int64_t)io->n * p->f.cout * p->f.oh * p->f.ow);
+        /* The activation in the depthwise store, unless an Add comes first. */
+        dw_forward(&p->dg, W, b, io->n, io->x[0], io->y, io->ws, p->wt,
+                   io->res ? ACT_NO : io->act);
+        if (io->res)
+            act_pass(io->y, io->res, io->act, (int64_t)io->n * p->f.cout * p->f.oh * p->f.ow);
         return;
     }
-    conv_run(p, &p->f, p->wino_f ? &p->wf : NULL, W, b, io->n, io->x[0], io->y, 0.0f, io->ws,
-             io->res, io->relu);
+    conv_run(p, &p->f, p->wino_f ? &p->wf : NULL, W, conv_prepared(p, W, io->cache), b, io->n,
+             io->x[0], io->y, 0.0f, io->ws, io->res, io->act);
 }
 
 /* Weight (and bias) gradients: sum over (image, chunk) items of
@@ -655,7 +732,7 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
                 const float *gy = io->gy + i * ys + g * M * ohw + oy0 * q->ow;
                 if (apk)
                     pk_gemm_ld(apk + g * pk_a_size(K, M), K, M, gy, PK_NR, ohw, nc,
-                               dcol + g * K * nc, nc, NULL, 0, par, NULL, 0);
+                               dcol + g * K * nc, nc, NULL, 0, par, NULL, ACT_NO);
                 else
                     (par ? gemm : gemm1)(1, 0, (int)K, (int)nc, (int)M, 1.0f, W + g * M * K,
                                          (int)K, gy, (int)ohw, 0.0f, dcol + g * K * nc, (int)nc);
@@ -705,7 +782,7 @@ static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
             float *gx = io->gx[0] + (i * q->cin + g * Ci) * hw + c0;
             if (apk)
                 pk_gemm_ld(apk + g * pk_a_size(Ci, Co), Ci, Co, gy, PK_NR, hw, nc, gx, hw, NULL,
-                           !set, items == 1, NULL, 0);
+                           !set, items == 1, NULL, ACT_NO);
             else
                 gemm1(1, 0, (int)Ci, (int)nc, (int)Co, 1.0f, W + g * Co * Ci, (int)Ci, gy,
                       (int)hw, set ? 0.0f : 1.0f, gx, (int)hw);
@@ -739,8 +816,8 @@ static void conv_xgrad_transposed(const conv_p *p, const float *W, const op_io *
                         dst[k] = src[kk - 1 - k];
                 }
         }
-    conv_run(p, &p->t, p->wino_t ? &p->wtg : NULL, Wt, NULL, io->n, io->gy, io->gx[0],
-             io->gset & 1 ? 0.0f : 1.0f, io->ws, NULL, 0);
+    conv_run(p, &p->t, p->wino_t ? &p->wtg : NULL, Wt, NULL, NULL, io->n, io->gy, io->gx[0],
+             io->gset & 1 ? 0.0f : 1.0f, io->ws, NULL, ACT_NO);
 }
 
 static void conv_backward(const node *nd, const op_io *io)

@@ -60,10 +60,13 @@ typedef struct op_need {
 } op_need;
 
 /* A node's weights in the form its product wants (a Conv's packed panels
- * or Winograd transform), kept by a forward-only engine across forwards:
- * data (freed with free()) was made from weights at w, for the engine's
- * model at weight generation gen (model.wgen); the op remakes it when w
- * differs or w is NULL (the engine clears it when the generation moved). */
+ * or Winograd transform; in backward calls, those of its input gradient's
+ * product: the packed transpose, or the flipped weights packed or
+ * transformed), kept by an engine across calls (one for forward calls, one
+ * for backward calls): data (freed with free()) was made from weights at
+ * w, for the engine's model at weight generation gen (model.wgen); the op
+ * remakes it when w differs or w is NULL (the engine clears it when the
+ * generation moved). */
 typedef struct op_cache {
     float *data;
     const float *w;
@@ -97,7 +100,7 @@ typedef struct op_io {
                                         Add that follows (Conv only): y = conv
                                         + res (n x node->shape), then act,
                                         rounded as the ops would */
-    op_cache *cache;                 /* forward, or NULL: see op_cache */
+    op_cache *cache;                 /* or NULL: see op_cache */
 } op_io;
 
 struct op_def {

@@ -71,6 +71,7 @@ typedef struct op_cache {
     float *data;
     const float *w;
     uint64_t gen;
+    uint64_t calls;   /* the engine's, since gen: see engine.c's current() */
 } op_cache;
 
 /* One call of forward or backward over a batch of n images. */

@@ -148,7 +148,7 @@ static inline void at4(const float *m, float *o)
 }
 
 /* U_xi = (G g G^T)[xi] of every filter, each of the 36 packed. */
-static void wino_weights(crnode *q)
+static void cr_wino_weights(crnode *q)
 {
     int64_t Co = q->c, Ci = q->ci;
     size_t us = pk_a_size(Co, Ci);
@@ -350,7 +350,7 @@ colrun *colrun_new_from(const model *m, int from, int upto, int rows)
             size_t v = WN * (size_t)(Tp * q->ci), mm = WN * (size_t)(T * q->c);
             c->ncol = v > c->ncol ? v : c->ncol;
             c->nwm = mm > c->nwm ? mm : c->nwm;
-            wino_weights(q);
+            cr_wino_weights(q);
             continue;
         }
         if (ok && q->kind == CR_CONV) {

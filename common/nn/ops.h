@@ -60,17 +60,19 @@ typedef struct op_need {
 } op_need;
 
 /* A node's weights in the form its product wants (a Conv's packed panels
- * or Winograd transform), kept by a forward-only engine across forwards:
- * data (freed with free()) was made from weights at w, for the engine's
- * model at weight generation gen (model.wgen); the op makes it at the
- * second forward that reads the same weights (seen: the first; one
- * forward alone gains nothing from it and pays the copy) and remakes it
- * when w differs (the engine clears w and seen when the generation
- * moved). */
+ * or Winograd transform; in backward calls, those of its input gradient's
+ * product: the packed transpose, or the flipped weights packed or
+ * transformed), kept by an engine across calls (one for forward calls, one
+ * for backward calls): data (freed with free()) was made from weights at
+ * w, for the engine's model at weight generation gen (model.wgen); the op
+ * remakes it when w differs or w is NULL (the engine clears it when the
+ * generation moved, and gives none to a node's first call after that:
+ * one call alone gains nothing from the copy and pays for it). */
 typedef struct op_cache {
     float *data;
-    const float *w, *seen;
+    const float *w;
     uint64_t gen;
+    uint64_t calls;   /* the engine's, since gen: see engine.c's current() */
 } op_cache;
 
 /* One call of forward or backward over a batch of n images. */
@@ -100,7 +102,7 @@ typedef struct op_io {
                                         Add that follows (Conv only): y = conv
                                         + res (n x node->shape), then act,
                                         rounded as the ops would */
-    op_cache *cache;                 /* forward, or NULL: see op_cache */
+    op_cache *cache;                 /* or NULL: see op_cache */
 } op_io;
 
 struct op_def {

@@ -899,6 +899,16 @@ static void test_forward_only(void **state)
     }
 }
 
+/* An engine without the weight cache (CNN_WEIGHT_CACHE=0): the reference
+ * the caching engines are compared with. */
+static engine *uncached_engine(model *m, int nb)
+{
+    setenv("CNN_WEIGHT_CACHE", "0", 1);
+    engine *e = engine_new(m, nb, 0, 0);
+    unsetenv("CNN_WEIGHT_CACHE");
+    return e;
+}
+
 /* The last node of forward-only engine b against ordinary engine a's, bit
  * for bit, both run on x now. */
 static void same_output(engine *a, engine *b, const tensor *x, int last, const char *what)
@@ -923,7 +933,7 @@ static void test_weight_cache(void **state)
     for (size_t k = 0; k < sizeof nets / sizeof *nets; k++) {
         model *m = nets[k]();
         int last = m->n - 1;
-        engine *a = engine_new(m, 2, 0, 0), *b = engine_new(m, 2, 0, 0);
+        engine *a = uncached_engine(m, 2), *b = engine_new(m, 2, 0, 0);
         engine_forward_only(b, &last, 1);
         tensor *x = rand_input(m, 2, 77);
         char what[64];
@@ -946,6 +956,84 @@ static void test_weight_cache(void **state)
     }
 }
 
+/* The three input-gradient paths of a Conv: a 3x3 same-size one by the
+ * transposed convolution (Winograd), a strided 3x3 one by col2im, a 1x1 one
+ * by W^T gy in place; then the global average. */
+static model *net_xgrad(void)
+{
+    rng r;
+    rng_seed(&r, 23);
+    model *m = model_new(16, 18, 14);
+    double pad[1] = { 1 };
+    node *n = model_add(m, "c1", "Conv", "input");
+    node_set(n, "pad", 1, pad);
+    add_w(n, &r, "weight", 4, 16, 16, 3, 3, 0.3, 0);
+    add_w(n, &r, "bias", 1, 16, 0, 0, 0, 0.2, 0);
+    model_add(m, "r1", "ReLU", NULL);
+    n = model_add(m, "c2", "Conv", NULL);
+    node_set(n, "pad", 1, pad);
+    node_set1(n, "stride", 2);
+    add_w(n, &r, "weight", 4, 24, 16, 3, 3, 0.3, 0);
+    n = model_add(m, "c3", "Conv", NULL);
+    add_w(n, &r, "weight", 4, 24, 24, 1, 1, 0.3, 0);
+    model_add(m, "gap", "GlobalAvgPool", NULL);
+    char err[256];
+    if (model_prepare(m, err, sizeof err))
+        fail_msg("%s", err);
+    return m;
+}
+
+/* The input gradient of engine e for x and seed s at node last (a
+ * copy). */
+static tensor *input_grad(engine *e, int last, const tensor *x, const tensor *s)
+{
+    engine_forward(e, x);
+    engine_backward(e, last, s, RULE_STANDARD, 0);
+    return tensor_clone(engine_input_grad(e));
+}
+
+/* Every engine keeps its Convs' weights as their products want them
+ * across calls, for the backward's input gradient too (op_cache: W^T
+ * packed, or the flipped weights packed or transformed): a second call is
+ * the first bit for bit, and weights changed in place and announced are
+ * used by the next call, bit for bit as a fresh engine's. */
+static void test_grad_weight_cache(void **state)
+{
+    (void)state;
+    model *(*nets[])(void) = { net_xgrad, net_fused, net_residual, net_modern };
+    for (size_t k = 0; k < sizeof nets / sizeof *nets; k++) {
+        model *m = nets[k]();
+        engine *b = engine_new(m, 2, 0, 0);
+        tensor *x = rand_input(m, 2, 78);
+        rng r;
+        rng_seed(&r, 5);
+        engine_forward(b, x);
+        const tensor *y = engine_act(b, m->n - 1);
+        tensor *s = rand_tensor(&r, y->ndim, y->dims, 1, 0);
+        tensor *g1 = input_grad(b, m->n - 1, x, s), *g2 = input_grad(b, m->n - 1, x, s);
+        assert_memory_equal(g1->data, g2->data, (size_t)tensor_numel(g1) * sizeof(float));
+        for (int i = 0; i < m->n; i++)
+            for (int w = 0; w < m->nodes[i].nw; w++)
+                for (int64_t q = 0; q < tensor_numel(m->nodes[i].w[w]); q++)
+                    m->nodes[i].w[w]->data[q] *= q % 3 ? -0.75f : 1.25f;
+        model_weights_changed(m);
+        engine *a = uncached_engine(m, 2);
+        tensor *ga = input_grad(a, m->n - 1, x, s);
+        for (int round = 0; round < 2; round++) {   /* the cache is made on the second */
+            tensor *gb = input_grad(b, m->n - 1, x, s);
+            for (int64_t i = 0; i < tensor_numel(ga); i++)
+                if (memcmp(&ga->data[i], &gb->data[i], sizeof(float)))
+                    fail_msg("net %zu after new weights, call %d: gradient %g against %g at %lld",
+                             k, round, gb->data[i], ga->data[i], (long long)i);
+            tensor_free(gb);
+        }
+        tensor_free(x), tensor_free(s), tensor_free(g1), tensor_free(g2);
+        tensor_free(ga);
+        engine_free(a), engine_free(b);
+        model_free(m);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--load")) {
@@ -957,6 +1045,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fd_chain),
         cmocka_unit_test(test_forward_only),
         cmocka_unit_test(test_weight_cache),
+        cmocka_unit_test(test_grad_weight_cache),
         cmocka_unit_test(test_winograd),
         cmocka_unit_test(test_maxpool),
         cmocka_unit_test(test_fd_dag),

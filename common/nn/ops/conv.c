@@ -597,36 +597,57 @@ static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const floa
     }
 }
 
-/* W as the forward's product wants it, kept in c (op_cache) from the
- * second forward on these weights: Winograd's transform or the packed
- * panels of every group (the same panels, so the same sums, as packed per
- * call); NULL for the other paths and the first forward. Packing
- * resnet18's weights on every call cost 6-7% of a forward; a one-photo
- * cnn-forward that made the copy ran slower (resnet50 0.46 against 0.36 s,
- * the fresh pages and a pass over the weights that nothing reuses). */
-static const float *conv_prepared(const conv_p *p, const float *W, op_cache *c)
+/* c's data (op_cache) when it was made from weights W, else NULL. */
+static const float *cache_hit(const op_cache *c, const float *W)
 {
-    const cgeo *q = &p->f;
+    return c && c->data && c->w == W ? c->data : NULL;
+}
+
+/* W as the product of geometry q wants it, kept in c (op_cache): wg's
+ * Winograd transform where it runs (wg NULL: none) or q's packed panels of
+ * every group (the same panels, so the same sums, as packed per call);
+ * NULL for the other paths or without c (the engine gives none to a
+ * node's first call on a set of weights). Packing resnet18's weights on
+ * every call cost 6-7% of a forward. */
+static const float *conv_prepared(const cgeo *q, const wgeo *wg, const float *W, op_cache *c)
+{
     int64_t M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
-    int wino = p->wino_f && wino_worth(&p->wf);
-    if (!c || p->depthwise || (!wino && !q->pk))
+    int wino = wg && wino_worth(wg);
+    if (!c || (!wino && !q->pk))
         return NULL;
-    if (c->data && c->w == W)
+    if (cache_hit(c, W))
         return c->data;
-    if (c->seen != W) {   /* the first forward on these weights: as uncached */
-        c->seen = W;
-        return NULL;
-    }
     free(c->data);
     c->w = NULL;
-    c->data = falloc_raw(wino ? wino_u_floats(&p->wf) : (size_t)q->g * pk_a_size(M, K));
+    c->data = falloc_raw(wino ? wino_u_floats(wg) : (size_t)q->g * pk_a_size(M, K));
     if (wino)
-        wino_weights(&p->wf, W, c->data);
+        wino_weights(wg, W, c->data);
     else
         for (int64_t g = 0; g < q->g; g++)
             pk_pack_a(W + g * M * K, M, K, K, c->data + g * pk_a_size(M, K));
     c->w = W;
     return c->data;
+}
+
+/* The input gradient's W^T packed (pk_pack_at, each group) for the
+ * col2im and 1x1 paths, kept in c (op_cache) as conv_prepared does, or
+ * packed into buf without c: W^T is K x M, K = cin/g k^2, M = cout/g. */
+static const float *xgrad_packed(const cgeo *q, const float *W, op_cache *c, float *buf)
+{
+    int64_t M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
+    if (cache_hit(c, W))
+        return c->data;
+    float *dst = buf;
+    if (c) {
+        free(c->data);
+        c->w = NULL;
+        dst = c->data = falloc_raw((size_t)q->g * pk_a_size(K, M));
+    }
+    for (int64_t g = 0; g < q->g; g++)
+        pk_pack_at(W + g * M * K, K, M, K, dst + g * pk_a_size(K, M));
+    if (c)
+        c->w = W;
+    return dst;
 }
 
 static void conv_forward(const node *nd, const op_io *io)
@@ -641,8 +662,9 @@ static void conv_forward(const node *nd, const op_io *io)
             act_pass(io->y, io->res, io->act, (int64_t)io->n * p->f.cout * p->f.oh * p->f.ow);
         return;
     }
-    conv_run(p, &p->f, p->wino_f ? &p->wf : NULL, W, conv_prepared(p, W, io->cache), b, io->n,
-             io->x[0], io->y, 0.0f, io->ws, io->res, io->act);
+    const wgeo *wg = p->wino_f ? &p->wf : NULL;
+    conv_run(p, &p->f, wg, W, conv_prepared(&p->f, wg, W, io->cache), b, io->n, io->x[0], io->y,
+             0.0f, io->ws, io->res, io->act);
 }
 
 /* Weight (and bias) gradients: sum over (image, chunk) items of
@@ -712,15 +734,10 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
     if (T > io->n)
         T = io->n;
     gemm_serial_blas();
-    /* On the packed GEMM: W^T packed once per call (pk_pack_at), gy's rows
-     * read where they lie, as the 1x1 path does (no OpenBLAS transpose
-     * copies of W per chunk). */
-    float *apk = NULL;
-    if (p->pkc) {
-        apk = io->ws + p->apk;
-        for (int64_t g = 0; g < q->g; g++)
-            pk_pack_at(W + g * M * K, K, M, K, apk + g * pk_a_size(K, M));
-    }
+    /* On the packed GEMM: W^T packed once (pk_pack_at; kept across calls
+     * in the engine's cache), gy's rows read where they lie, as the 1x1
+     * path does (no OpenBLAS transpose copies of W per chunk). */
+    const float *apk = p->pkc ? xgrad_packed(q, W, io->cache, io->ws + p->apk) : NULL;
 #pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1)
     for (int i = 0; i < io->n; i++) {
         float *dcol = io->ws + (size_t)omp_get_thread_num() * p->slot;
@@ -767,13 +784,9 @@ static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
     nb = ceil_div(hw, bl);
     int64_t items = io->n * nb;
     gemm_serial_blas();
-    /* On the packed GEMM: W^T packed once (pk_pack_at), gy read in place. */
-    float *apk = NULL;
-    if (p->pkt) {
-        apk = io->ws + p->apk;
-        for (int64_t g = 0; g < q->g; g++)
-            pk_pack_at(W + g * Co * Ci, Ci, Co, Ci, apk + g * pk_a_size(Ci, Co));
-    }
+    /* On the packed GEMM: W^T packed once (pk_pack_at; kept across calls
+     * in the engine's cache), gy read in place. */
+    const float *apk = p->pkt ? xgrad_packed(q, W, io->cache, io->ws + p->apk) : NULL;
 #pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1 && items > 1)
     for (int64_t it = 0; it < items; it++) {
         int64_t i = it / nb, c0 = it % nb * bl, nc = hw - c0 < bl ? hw - c0 : bl;
@@ -790,13 +803,11 @@ static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
     }
 }
 
-/* Input gradient as the convolution of gy with the flipped, transposed
- * weights: W'[g*Ci + c][o][ki][kj] = W[g*Co + o][c][kh-1-ki][kw-1-kj]. */
-static void conv_xgrad_transposed(const conv_p *p, const float *W, const op_io *io)
+/* W' of conv_xgrad_transposed into Wt. */
+static void flip_weights(const conv_p *p, const float *W, float *Wt)
 {
     const cgeo *q = &p->f;
     int64_t Co = q->cout / q->g, Ci = q->cin / q->g, kh = q->kh, kw = q->kw, kk = kh * kw;
-    float *Wt = io->ws + p->slot * (size_t)p->wt;
     /* In blocks of TB x TB (c, o) pairs, so that both the rows read and the
      * rows written stay in cache: one pass over c for each o (or the
      * reverse) strides by Ci k^2 or Co k^2 floats, 2.4 M floats of a
@@ -816,8 +827,24 @@ static void conv_xgrad_transposed(const conv_p *p, const float *W, const op_io *
                         dst[k] = src[kk - 1 - k];
                 }
         }
-    conv_run(p, &p->t, p->wino_t ? &p->wtg : NULL, Wt, NULL, NULL, io->n, io->gy, io->gx[0],
-             io->gset & 1 ? 0.0f : 1.0f, io->ws, NULL, ACT_NO);
+}
+
+/* Input gradient as the convolution of gy with the flipped, transposed
+ * weights: W'[g*Ci + c][o][ki][kj] = W[g*Co + o][c][kh-1-ki][kw-1-kj].
+ * With the engine's cache, W' packed or transformed is made once and kept
+ * (keyed by W), and later calls neither flip nor pack. */
+static void conv_xgrad_transposed(const conv_p *p, const float *W, const op_io *io)
+{
+    const wgeo *wg = p->wino_t ? &p->wtg : NULL;
+    float *Wt = io->ws + p->slot * (size_t)p->wt;
+    const float *pre = cache_hit(io->cache, W);
+    if (!pre) {
+        flip_weights(p, W, Wt);
+        if ((pre = conv_prepared(&p->t, wg, Wt, io->cache)))
+            io->cache->w = W;
+    }
+    conv_run(p, &p->t, wg, Wt, pre, NULL, io->n, io->gy, io->gx[0], io->gset & 1 ? 0.0f : 1.0f,
+             io->ws, NULL, ACT_NO);
 }
 
 static void conv_backward(const node *nd, const op_io *io)

@@ -484,6 +484,7 @@ static void sanity_weights(evaluator *ev, int l, int restore)
             d[q] = restore ? src[q] : (float)((2.0 * rng_uniform(&r) - 1.0) * b);
         src += nk;
     }
+    model_weights_changed(ev->m);
 }
 
 /* The maps of the n images of x for their classes, on the model as it is

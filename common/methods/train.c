@@ -220,6 +220,7 @@ void train_run(model *m, const train_set *tr, const train_set *val, const train_
                     }
                 }
             }
+            model_weights_changed(m);
             progress_update(pg, a + n);
         }
         progress_end(pg);

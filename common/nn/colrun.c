@@ -150,7 +150,7 @@ static inline void at4(const float *m, float *o)
 /* U_xi = (G g G^T)[xi] of every filter, each of the 36 packed; u: at
  * least Co x Ci x 36 floats of scratch (one buffer for all the runner's
  * convolutions: fresh memory costs page faults). */
-static void wino_weights(crnode *q, float *u)
+static void cr_wino_weights(crnode *q, float *u)
 {
     int64_t Co = q->c, Ci = q->ci;
     size_t us = pk_a_size(Co, Ci);
@@ -311,7 +311,7 @@ colrun *colrun_new_from(const model *m, int from, int upto, int rows)
             if (m->nodes[i].in[k] >= 0 && m->nodes[i].in[k] != from)
                 c->used[m->nodes[i].in[k]] = 1;
     int ok = 1;
-    float *u = NULL;               /* Winograd's scratch (wino_weights) */
+    float *u = NULL;               /* Winograd's scratch (cr_wino_weights) */
     size_t nu = 0;
     for (int i = 0; i <= from; i++)   /* a node after from reads one before it */
         ok = ok && !c->used[i];
@@ -361,7 +361,7 @@ colrun *colrun_new_from(const model *m, int from, int upto, int rows)
                 free(u);
                 u = falloc_raw(un), nu = un;
             }
-            wino_weights(q, u);
+            cr_wino_weights(q, u);
             continue;
         }
         if (ok && q->kind == CR_CONV) {

@@ -56,6 +56,7 @@ typedef struct model {
     int nclasses;
     char **classes;              /* may be NULL */
     char *source;                /* free text: where the model came from */
+    uint64_t wgen;               /* weight generation: model_weights_changed */
 } model;
 
 /* An empty model (identity preprocessing, no nodes). */
@@ -71,6 +72,10 @@ void node_set1(node *n, const char *key, double v);
 int node_has(const node *n, const char *key);
 double node_get(const node *n, const char *key, int i, double def);
 int node_getn(const node *n, const char *key);
+/* Whoever changes weight values in place (training, sanity's
+ * re-initialisation) says so: engines drop what they made from them
+ * (packed or transformed copies). */
+static inline void model_weights_changed(model *m) { m->wgen++; }
 /* Weights: takes ownership of t. */
 void node_add_weight(node *n, const char *wname, tensor *t);
 tensor *node_weight(const node *n, const char *wname);   /* NULL if absent */

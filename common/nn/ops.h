@@ -20,6 +20,7 @@
 
 #include "base/rng.h"
 #include "nn/graph.h"
+#include "nn/ops/act.h"
 
 /* ReLU rules for the backward pass; the same values as engine.h's
  * relu_rule (ops sit below the engine, so they cannot include it). */
@@ -58,6 +59,22 @@ typedef struct op_need {
     size_t aux;          /* bytes per image kept from forward to backward */
 } op_need;
 
+/* A node's weights in the form its product wants (a Conv's packed panels
+ * or Winograd transform; in backward calls, those of its input gradient's
+ * product: the packed transpose, or the flipped weights packed or
+ * transformed), kept by an engine across calls (one for forward calls, one
+ * for backward calls): data (freed with free()) was made from weights at
+ * w, for the engine's model at weight generation gen (model.wgen); the op
+ * remakes it when w differs or w is NULL (the engine clears it when the
+ * generation moved, and gives none to a node's first call after that:
+ * one call alone gains nothing from the copy and pays for it). */
+typedef struct op_cache {
+    float *data;
+    const float *w;
+    uint64_t gen;
+    uint64_t calls;   /* the engine's, since gen: see engine.c's current() */
+} op_cache;
+
 /* One call of forward or backward over a batch of n images. */
 typedef struct op_io {
     int n;
@@ -73,8 +90,9 @@ typedef struct op_io {
     int rule;                        /* OP_RULE_* */
     int training;                    /* dropout active */
     rng *rng;                        /* training randomness */
-    int relu;                        /* forward: the engine fused the ReLU that
-                                        follows into this op (Conv only) */
+    op_act act;                      /* forward: the engine fused the ReLU or
+                                        Clip that follows into this op (Conv
+                                        only; ops/act.h) */
     unsigned gset;                   /* backward, op_sets_grad ops only: bit k
                                         set: gx[k] holds no values yet (not
                                         zeroed); the op stores d/dx there (=,
@@ -82,8 +100,9 @@ typedef struct op_io {
                                         -0 becomes +0) instead of adding */
     const float *res;                /* forward, or NULL: the engine fused the
                                         Add that follows (Conv only): y = conv
-                                        + res (n x node->shape), then the ReLU
-                                        when relu, rounded as the ops would */
+                                        + res (n x node->shape), then act,
+                                        rounded as the ops would */
+    op_cache *cache;                 /* or NULL: see op_cache */
 } op_io;
 
 struct op_def {

@@ -14,6 +14,7 @@
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/rng.h"
 #include "nn/ops/depthwise.h"
@@ -96,7 +97,18 @@ static void check(int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64
     for (size_t i = 0; i < dw_ws_floats(&g) * (size_t)threads; i++)
         ws[i] = NAN;   /* the kernels must not read what they did not write */
     omp_set_num_threads(threads);
-    dw_forward(&g, W, b, n, x, y, ws, threads);
+    dw_forward(&g, W, b, n, x, y, ws, threads, ACT_NO);
+    /* A fused ReLU6 (and a Clip inside the values' range) as the Clip op
+     * would on the stored values. */
+    float *y3 = malloc((size_t)ys * sizeof *y3);
+    op_act six = { ACT_CLIP, n % 2 ? -0.25f : 0.0f, n % 2 ? 0.5f : 6.0f };
+    dw_forward(&g, W, b, n, x, y3, ws, threads, six);
+    for (int64_t i = 0; i < ys; i++) {
+        float c = y[i] < six.lo ? six.lo : y[i] > six.hi ? six.hi : y[i];
+        if (memcmp(&c, &y3[i], sizeof c))
+            fail_msg("fused clip at %lld: %.9g, not %.9g", (long long)i, y3[i], c);
+    }
+    free(y3);
     dw_xgrad(&g, W, n, gy, gx, ws, threads);
     dw_wgrad(&g, n, x, gy, gW, gb, ws, threads);
     double s, d;

@@ -778,9 +778,10 @@ static void test_wgrad_accumulates(void **state)
     model_free(m);
 }
 
-/* Conv -> ReLU pairs on each of the Conv's paths (the packed GEMM with
- * 24 output channels and K = 72, a 1x1 one read in place, depthwise),
- * which a forward-only engine fuses (the ReLU in the Conv's store). */
+/* Conv -> ReLU or Clip pairs on each of the Conv's paths (the packed GEMM
+ * with 24 output channels and K = 72 and a ReLU, a 1x1 one read in place
+ * and a Clip inside the values' range, depthwise and ReLU6), which a
+ * forward-only engine fuses (the activation in the Conv's store). */
 static model *net_fused(void)
 {
     rng r;
@@ -794,12 +795,17 @@ static model *net_fused(void)
     model_add(m, "r1", "ReLU", NULL);
     n = model_add(m, "c2", "Conv", NULL);
     add_w(n, &r, "weight", 4, 24, 24, 1, 1, 0.3, 0);
-    model_add(m, "r2", "ReLU", NULL);
+    n = model_add(m, "r2", "Clip", NULL);
+    double lo[1] = { -0.1 }, hi[1] = { 0.4 }, six[1] = { 6 }, zero[1] = { 0 };
+    node_set(n, "min", 1, lo);
+    node_set(n, "max", 1, hi);
     n = model_add(m, "dw", "Conv", NULL);
     node_set1(n, "groups", 24);
     add_w(n, &r, "weight", 4, 24, 1, 3, 3, 0.5, 0);
     add_w(n, &r, "bias", 1, 24, 0, 0, 0, 0.2, 0);
-    model_add(m, "r3", "ReLU", NULL);
+    n = model_add(m, "r3", "Clip", NULL);
+    node_set(n, "min", 1, zero);
+    node_set(n, "max", 1, six);
     model_add(m, "gap", "GlobalAvgPool", NULL);
     char err[256];
     if (model_prepare(m, err, sizeof err))
@@ -860,7 +866,7 @@ static model *net_residual(void)
 /* engine_forward_only: the same output and kept node, bit for bit, as an
  * ordinary engine, on nets with branches and joins (a buffer handed on
  * before its last reader has run changes the output) and with fused
- * Conv -> ReLU pairs (net_fused; its kept node is a fused ReLU) and
+ * Conv -> ReLU or Clip pairs (net_fused; its kept node is a fused Clip) and
  * Conv -> Add -> ReLU chains (net_residual; its kept node a fused Add,
  * which keeps the ReLU after it apart), twice in a row with different
  * batches. */
@@ -893,6 +899,141 @@ static void test_forward_only(void **state)
     }
 }
 
+/* An engine without the weight cache (CNN_WEIGHT_CACHE=0): the reference
+ * the caching engines are compared with. */
+static engine *uncached_engine(model *m, int nb)
+{
+    setenv("CNN_WEIGHT_CACHE", "0", 1);
+    engine *e = engine_new(m, nb, 0, 0);
+    unsetenv("CNN_WEIGHT_CACHE");
+    return e;
+}
+
+/* The last node of forward-only engine b against ordinary engine a's, bit
+ * for bit, both run on x now. */
+static void same_output(engine *a, engine *b, const tensor *x, int last, const char *what)
+{
+    engine_forward(a, x);
+    engine_forward(b, x);
+    const tensor *ya = engine_act(a, last), *yb = engine_act(b, last);
+    for (int64_t i = 0; i < tensor_numel(ya); i++)
+        if (memcmp(&ya->data[i], &yb->data[i], sizeof(float)))
+            fail_msg("%s: %g against %g at %lld", what, yb->data[i], ya->data[i], (long long)i);
+}
+
+/* A forward-only engine keeps its Convs' weights packed or transformed
+ * from the second forward on (op_cache): bit for bit as an ordinary
+ * engine's, and weights changed in place and announced
+ * (model_weights_changed, as training and sanity's re-initialisation do)
+ * are used by the next forwards, the first on them and those after. */
+static void test_weight_cache(void **state)
+{
+    (void)state;
+    model *(*nets[])(void) = { net_fused, net_residual };
+    for (size_t k = 0; k < sizeof nets / sizeof *nets; k++) {
+        model *m = nets[k]();
+        int last = m->n - 1;
+        engine *a = uncached_engine(m, 2), *b = engine_new(m, 2, 0, 0);
+        engine_forward_only(b, &last, 1);
+        tensor *x = rand_input(m, 2, 77);
+        char what[64];
+        for (int round = 0; round < 3; round++) {
+            snprintf(what, sizeof what, "net %zu round %d", k, round);
+            same_output(a, b, x, last, what);
+        }
+        for (int i = 0; i < m->n; i++)
+            for (int w = 0; w < m->nodes[i].nw; w++)
+                for (int64_t q = 0; q < tensor_numel(m->nodes[i].w[w]); q++)
+                    m->nodes[i].w[w]->data[q] *= q % 3 ? -0.75f : 1.25f;
+        model_weights_changed(m);
+        for (int round = 0; round < 3; round++) {
+            snprintf(what, sizeof what, "net %zu new weights, round %d", k, round);
+            same_output(a, b, x, last, what);
+        }
+        tensor_free(x);
+        engine_free(a), engine_free(b);
+        model_free(m);
+    }
+}
+
+/* The three input-gradient paths of a Conv: a 3x3 same-size one by the
+ * transposed convolution (Winograd), a strided 3x3 one by col2im, a 1x1 one
+ * by W^T gy in place; then the global average. */
+static model *net_xgrad(void)
+{
+    rng r;
+    rng_seed(&r, 23);
+    model *m = model_new(16, 18, 14);
+    double pad[1] = { 1 };
+    node *n = model_add(m, "c1", "Conv", "input");
+    node_set(n, "pad", 1, pad);
+    add_w(n, &r, "weight", 4, 16, 16, 3, 3, 0.3, 0);
+    add_w(n, &r, "bias", 1, 16, 0, 0, 0, 0.2, 0);
+    model_add(m, "r1", "ReLU", NULL);
+    n = model_add(m, "c2", "Conv", NULL);
+    node_set(n, "pad", 1, pad);
+    node_set1(n, "stride", 2);
+    add_w(n, &r, "weight", 4, 24, 16, 3, 3, 0.3, 0);
+    n = model_add(m, "c3", "Conv", NULL);
+    add_w(n, &r, "weight", 4, 24, 24, 1, 1, 0.3, 0);
+    model_add(m, "gap", "GlobalAvgPool", NULL);
+    char err[256];
+    if (model_prepare(m, err, sizeof err))
+        fail_msg("%s", err);
+    return m;
+}
+
+/* The input gradient of engine e for x and seed s at node last (a
+ * copy). */
+static tensor *input_grad(engine *e, int last, const tensor *x, const tensor *s)
+{
+    engine_forward(e, x);
+    engine_backward(e, last, s, RULE_STANDARD, 0);
+    return tensor_clone(engine_input_grad(e));
+}
+
+/* Every engine keeps its Convs' weights as their products want them
+ * across calls, for the backward's input gradient too (op_cache: W^T
+ * packed, or the flipped weights packed or transformed): a second call is
+ * the first bit for bit, and weights changed in place and announced are
+ * used by the next call, bit for bit as a fresh engine's. */
+static void test_grad_weight_cache(void **state)
+{
+    (void)state;
+    model *(*nets[])(void) = { net_xgrad, net_fused, net_residual, net_modern };
+    for (size_t k = 0; k < sizeof nets / sizeof *nets; k++) {
+        model *m = nets[k]();
+        engine *b = engine_new(m, 2, 0, 0);
+        tensor *x = rand_input(m, 2, 78);
+        rng r;
+        rng_seed(&r, 5);
+        engine_forward(b, x);
+        const tensor *y = engine_act(b, m->n - 1);
+        tensor *s = rand_tensor(&r, y->ndim, y->dims, 1, 0);
+        tensor *g1 = input_grad(b, m->n - 1, x, s), *g2 = input_grad(b, m->n - 1, x, s);
+        assert_memory_equal(g1->data, g2->data, (size_t)tensor_numel(g1) * sizeof(float));
+        for (int i = 0; i < m->n; i++)
+            for (int w = 0; w < m->nodes[i].nw; w++)
+                for (int64_t q = 0; q < tensor_numel(m->nodes[i].w[w]); q++)
+                    m->nodes[i].w[w]->data[q] *= q % 3 ? -0.75f : 1.25f;
+        model_weights_changed(m);
+        engine *a = uncached_engine(m, 2);
+        tensor *ga = input_grad(a, m->n - 1, x, s);
+        for (int round = 0; round < 2; round++) {   /* the cache is made on the second */
+            tensor *gb = input_grad(b, m->n - 1, x, s);
+            for (int64_t i = 0; i < tensor_numel(ga); i++)
+                if (memcmp(&ga->data[i], &gb->data[i], sizeof(float)))
+                    fail_msg("net %zu after new weights, call %d: gradient %g against %g at %lld",
+                             k, round, gb->data[i], ga->data[i], (long long)i);
+            tensor_free(gb);
+        }
+        tensor_free(x), tensor_free(s), tensor_free(g1), tensor_free(g2);
+        tensor_free(ga);
+        engine_free(a), engine_free(b);
+        model_free(m);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--load")) {
@@ -903,6 +1044,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fd_chain),
         cmocka_unit_test(test_forward_only),
+        cmocka_unit_test(test_weight_cache),
+        cmocka_unit_test(test_grad_weight_cache),
         cmocka_unit_test(test_winograd),
         cmocka_unit_test(test_maxpool),
         cmocka_unit_test(test_fd_dag),

@@ -5,10 +5,10 @@
  * several K blocks, bias, accumulation, B packed and B row-major
  * (pk_gemm_ld), A packed panel by panel as it is used (pk_gemm_raw), split
  * by columns (more columns than rows) and by rows (more rows than
- * columns), one thread and two; the fused residual Add (R) and ReLU of
- * pk_gemm_ld and pk_gemm_raw, to 1e-5 of the double loops and bit for bit
- * against the product stored and then added and rectified (as the Add
- * and ReLU ops would), R's columns past n never read. The panels are 12 x 32 with AVX-512 and
+ * columns), one thread and two; the fused residual Add (R) and ReLU or
+ * Clip of pk_gemm_ld and pk_gemm_raw, to 1e-5 of the double loops and bit
+ * for bit against the product stored and then added and rectified or
+ * clipped (as the Add, ReLU and Clip ops would), R's columns past n never read. The panels are 12 x 32 with AVX-512 and
  * 6 x 16 with AVX2 (the x86-64-v3 build runs this test too): the sizes
  * below leave tails of both. Without either the kernel is not compiled in
  * and the test says so. */
@@ -69,7 +69,10 @@ static void test_pack_a(void **state)
 /* C = A B (+ C) (+ bias) with B (K x n, row-major) written into panels. */
 static void check_gemm(int64_t M, int64_t K, int64_t n, int bias, int acc, int par, int threads)
 {
-    int relu = (int)(n + K) % 2;   /* pk_gemm_ld's and pk_gemm_raw's fused ReLU */
+    /* pk_gemm_ld's and pk_gemm_raw's fused ReLU or Clip (one with a bound
+     * at zero, ReLU6's, one inside the values' range). */
+    int relu = (int)(n + K) % 3;
+    op_act act = { relu, relu == ACT_CLIP && n % 2 ? -0.25f : 0.0f, n % 2 ? 0.3f : 6.0f };
     int res = (int)(n + M) % 3 != 0;   /* and residual Add */
     int64_t ldc = n + 3, ps = K * PK_NR, np = (n + PK_NR - 1) / PK_NR;
     float *A = rnd(M * K), *B = rnd(K * n), *b = rnd(M), *C = rnd(M * ldc);
@@ -110,14 +113,16 @@ static void check_gemm(int64_t M, int64_t K, int64_t n, int bias, int acc, int p
         C2[i] = C3[i] = C4[i] = C[i];
     pk_gemm(Ap, M, K, Bp, ps, n, C, ldc, bias ? b : NULL, acc, par);
     const float *Rv = res ? Rs : NULL;
-    pk_gemm_ld(Ap, M, K, Br, PK_NR, ldb, n, C2, ldc, bias ? b : NULL, acc, par, Rv, relu);
-    pk_gemm_raw(Ar, K + 2, M, K, Bp, ps, PK_NR, n, C3, ldc, bias ? b : NULL, acc, par, Rv, relu);
+    pk_gemm_ld(Ap, M, K, Br, PK_NR, ldb, n, C2, ldc, bias ? b : NULL, acc, par, Rv, act);
+    pk_gemm_raw(Ar, K + 2, M, K, Bp, ps, PK_NR, n, C3, ldc, bias ? b : NULL, acc, par, Rv, act);
     /* The ops one after the other: the product stored, + R, ReLU. */
-    pk_gemm_raw(Ar, K + 2, M, K, Bp, ps, PK_NR, n, C4, ldc, bias ? b : NULL, acc, par, NULL, 0);
+    pk_gemm_raw(Ar, K + 2, M, K, Bp, ps, PK_NR, n, C4, ldc, bias ? b : NULL, acc, par, NULL,
+                ACT_NO);
     for (int64_t i = 0; i < M * ldc; i++)
         if (i % ldc < n) {
             float v = res ? C4[i] + Rs[i] : C4[i];
-            C4[i] = !relu || v > 0 || v != v ? v : 0.0f;
+            C4[i] = relu == ACT_CLIP ? (v < act.lo ? act.lo : v > act.hi ? act.hi : v)
+                    : !relu || v > 0 || v != v ? v : 0.0f;
         }
     for (int64_t i = 0; i < M * ldc; i++)
         if (C2[i] != C4[i] || C3[i] != C4[i])
@@ -130,7 +135,9 @@ static void check_gemm(int64_t M, int64_t K, int64_t n, int bias, int acc, int p
         double d = 0, scale = 1e-30;
         for (int64_t i = 0; i < M * ldc; i++) {
             double w = want[i] + (v && res && i % ldc < n ? Rs[i] : 0);
-            w = v && relu && i % ldc < n && !(w > 0) ? 0 : w;
+            w = v && relu == ACT_RELU && i % ldc < n && !(w > 0) ? 0 : w;
+            if (v && relu == ACT_CLIP && i % ldc < n)
+                w = w < act.lo ? act.lo : w > act.hi ? act.hi : w;
             if (!(fabs(Cv[i] - w) <= d))
                 d = isnan(Cv[i]) ? INFINITY : fabs(Cv[i] - w);
             scale = fabs(w) > scale ? fabs(w) : scale;

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "nn/ops/chunks.h"
 #include "nn/ops/depthwise.h"
 #include "nn/gemm.h"
@@ -385,6 +386,45 @@ static plan make_plan(const cgeo *q, int n, int wt, size_t slot)
     return pl;
 }
 
+/* n values into a panel row from column r on (r + n <= PK_NR): s[0],
+ * s[sw], ... or zeros (s NULL). Loops, not memcpy and memset calls (the
+ * compiler's choice for such loops): the runs are a row of a late
+ * layer's output at most, and pk_put's calls and divisions on each of
+ * them cost 7-9% of resnet18's and alexnet's batch-1 forwards. */
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) static inline void
+run_put(float *restrict d, const float *restrict s, int64_t n, int64_t sw)
+{
+    if (!s)
+        for (int64_t u = 0; u < n; u++)
+            d[u] = 0.0f;
+    else if (sw == 1)
+        for (int64_t u = 0; u < n; u++)
+            d[u] = s[u];
+    else
+        for (int64_t u = 0; u < n; u++)
+            d[u] = s[u * sw];
+}
+
+/* A cursor over one row k of the panels, column by column. */
+typedef struct pcur {
+    float *d;      /* the current panel's row k */
+    int64_t r;     /* the column in it */
+    int64_t ps;    /* panel stride */
+} pcur;
+
+/* The next n columns: s[0], s[sw], ... or zeros (s NULL). */
+static inline void cur_put(pcur *c, const float *s, int64_t n, int64_t sw)
+{
+    while (n > 0) {
+        int64_t seg = PK_NR - c->r < n ? PK_NR - c->r : n;
+        run_put(c->d + c->r, s, seg, sw);
+        s = s ? s + seg * sw : NULL;
+        n -= seg;
+        if ((c->r += seg) == PK_NR)
+            c->r = 0, c->d += c->ps;
+    }
+}
+
 /* Lower output rows oy0..oy1-1 of image x, channels c0..c1-1, into
  * panels of PK_NR columns (pack.h): element (k, j) at
  * (j / PK_NR) * kt * PK_NR + k * PK_NR + j % PK_NR, kt = cin*kh*kw; the
@@ -401,20 +441,20 @@ static void im2col_panels(const cgeo *p, const float *x, float *col, int64_t oy0
                 const float *xc = x + c * p->h * p->w;
                 int64_t off, lo, hi;
                 col_range(p, kj, &off, &lo, &hi);
+                pcur cu = { col + k * PK_NR, 0, ps };
                 for (int64_t oy = oy0; oy < oy1; oy++) {
-                    int64_t iy = oy * p->sh - p->pt + ki * p->dh, j0 = (oy - oy0) * p->ow;
+                    int64_t iy = oy * p->sh - p->pt + ki * p->dh;
                     if (iy < 0 || iy >= p->h) {
-                        pk_put(col, ps, k, j0, NULL, p->ow, 1);
+                        cur_put(&cu, NULL, p->ow, 1);
                         continue;
                     }
                     /* Zeros, the columns inside the image, zeros. */
-                    pk_put(col, ps, k, j0, NULL, lo, 1);
+                    cur_put(&cu, NULL, lo, 1);
                     if (hi > lo)
-                        pk_put(col, ps, k, j0 + lo, xc + iy * p->w + off + lo * p->sw, hi - lo,
-                               p->sw);
-                    pk_put(col, ps, k, j0 + hi, NULL, p->ow - hi, 1);
+                        cur_put(&cu, xc + iy * p->w + off + lo * p->sw, hi - lo, p->sw);
+                    cur_put(&cu, NULL, p->ow - hi, 1);
                 }
-                pk_put(col, ps, k, nc, NULL, npad - nc, 1);
+                cur_put(&cu, NULL, npad - nc, 1);
             }
 }
 
@@ -450,12 +490,12 @@ static const float *chunk_cols(const cgeo *q, const float *x, float *col, int64_
 }
 
 /* y (+)= conv(x) + b (+ r) over chunk oy0..oy1 of one image, then ReLU
- * when relu; par: split over threads (called outside a parallel region);
+ * act (act.h); par: split over threads (called outside a parallel region);
  * apk: the packed weights (NULL on the packed path: W packed panel by
  * panel as it is used); r: a fused residual Add (the image's), or NULL. */
 static void conv_chunk(const cgeo *q, const float *W, const float *apk, const float *b,
                        const float *x, float *y, int64_t oy0, int64_t oy1, float *col, float beta,
-                       int par, const float *r, int relu)
+                       int par, const float *r, op_act act)
 {
     int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
     int64_t nc = (oy1 - oy0) * q->ow;
@@ -473,10 +513,10 @@ static void conv_chunk(const cgeo *q, const float *W, const float *apk, const fl
             const float *bg = b ? b + g * M : NULL, *rg = r ? r + g * M * ohw + oy0 * q->ow : NULL;
             if (apk)
                 pk_gemm_ld(apk + g * as, M, K, B + g * gs, ps, ldb, nc, yg, ohw, bg, beta != 0,
-                           par, rg, relu);
+                           par, rg, act);
             else
                 pk_gemm_raw(W + g * M * K, K, M, K, B + g * gs, ps, ldb, nc, yg, ohw, bg,
-                            beta != 0, par, rg, relu);
+                            beta != 0, par, rg, act);
         }
         return;
     }
@@ -486,62 +526,64 @@ static void conv_chunk(const cgeo *q, const float *W, const float *apk, const fl
         (par ? gemm : gemm1)(0, 0, (int)M, (int)nc, (int)K, 1.0f, W + g * M * K, (int)K,
                              B + g * K * ld, (int)ld, beta, y + g * M * ohw + oy0 * q->ow,
                              (int)ohw);
-    if (b || relu || r)
+    if (b || act.kind || r)
         for (int64_t c = 0; c < q->cout; c++) {
             float *yc = y + c * ohw + oy0 * q->ow, bc = b ? b[c] : 0.0f;
             const float *rc = r ? r + c * ohw + oy0 * q->ow : NULL;
             for (int64_t k = 0; k < nc; k++) {
                 float v = yc[k] + bc;
                 v = rc ? v + rc[k] : v;
-                yc[k] = !relu || v > 0 || v != v ? v : 0.0f;
+                yc[k] = act_apply(act, v);
             }
         }
 }
 
-/* A fused Add (r, or NULL) and ReLU where the product could not take them
- * in its store (Winograd, depthwise): y + r, then x > 0 or NaN stays,
- * else +0, as the ops. */
-static void relu_pass(float *y, const float *r, int relu, int64_t n)
+/* A fused Add (r, or NULL) and ReLU or Clip where the product could not
+ * take them in its store (Winograd; depthwise with an Add): y + r, then
+ * act, as the ops. */
+static void act_pass(float *y, const float *r, op_act act, int64_t n)
 {
-    if (!r && !relu)
+    if (!r && !act.kind)
         return;
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
     for (int64_t i = 0; i < n; i++) {
         float v = r ? y[i] + r[i] : y[i];
-        y[i] = !relu || v > 0 || v != v ? v : 0.0f;
+        y[i] = act_apply(act, v);
     }
 }
 
-/* y (+)= conv(x) (+ b) (+ r) for n images, then ReLU when relu; by
- * Winograd when wg. */
+/* y (+)= conv(x) (+ b) (+ r) for n images, then act; by
+ * Winograd when wg. pre: W as the product wants it (conv_prepared), or
+ * NULL. */
 static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const float *W,
-                     const float *b, int n, const float *x, float *y, float beta, float *ws,
-                     const float *r, int relu)
+                     const float *pre, const float *b, int n, const float *x, float *y,
+                     float beta, float *ws, const float *r, op_act act)
 {
     if (wg && wino_worth(wg)) {
-        wino_run(wg, W, b, n, x, y, beta, ws + cp->wino, cp->wt);
-        relu_pass(y, r, relu, (int64_t)n * q->cout * q->oh * q->ow);
+        wino_run(wg, W, pre, b, n, x, y, beta, ws + cp->wino, cp->wt);
+        act_pass(y, r, act, (int64_t)n * q->cout * q->oh * q->ow);
         return;
     }
     gemm_serial_blas();
     plan pl = make_plan(q, n, cp->wt, cp->slot);
     int64_t xs = q->cin * q->h * q->w, ys = q->cout * q->oh * q->ow;
-    float *apk = NULL;
+    const float *apk = q->pk ? pre : NULL;
     int64_t M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
     /* Weights packed once for all chunks, unless every chunk has fewer
      * columns than rows: then each panel is packed as it is used
      * (pk_gemm_raw). */
-    if (q->pk && pl.crows * q->ow >= M) {
-        apk = ws + cp->apk;
+    if (q->pk && !apk && pl.crows * q->ow >= M) {
+        float *a = ws + cp->apk;
+        apk = a;
         for (int64_t g = 0; g < q->g; g++)
-            pk_pack_a(W + g * M * K, M, K, K, apk + g * pk_a_size(M, K));
+            pk_pack_a(W + g * M * K, M, K, K, a + g * pk_a_size(M, K));
     }
     if (pl.items < pl.T) {
         for (int64_t it = 0; it < pl.items; it++) {
             int64_t i = it / pl.nch, oy0 = it % pl.nch * pl.crows;
             int64_t oy1 = oy0 + pl.crows < q->oh ? oy0 + pl.crows : q->oh;
             conv_chunk(q, W, apk, b, x + i * xs, y + i * ys, oy0, oy1, ws, beta, 1,
-                       r ? r + i * ys : NULL, relu);
+                       r ? r + i * ys : NULL, act);
         }
         return;
     }
@@ -551,8 +593,61 @@ static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const floa
         int64_t oy1 = oy0 + pl.crows < q->oh ? oy0 + pl.crows : q->oh;
         conv_chunk(q, W, apk, b, x + i * xs, y + i * ys, oy0, oy1,
                    ws + (size_t)omp_get_thread_num() * cp->slot, beta, 0, r ? r + i * ys : NULL,
-                   relu);
+                   act);
     }
+}
+
+/* c's data (op_cache) when it was made from weights W, else NULL. */
+static const float *cache_hit(const op_cache *c, const float *W)
+{
+    return c && c->data && c->w == W ? c->data : NULL;
+}
+
+/* W as the product of geometry q wants it, kept in c (op_cache): wg's
+ * Winograd transform where it runs (wg NULL: none) or q's packed panels of
+ * every group (the same panels, so the same sums, as packed per call);
+ * NULL for the other paths or without c (the engine gives none to a
+ * node's first call on a set of weights). Packing resnet18's weights on
+ * every call cost 6-7% of a forward. */
+static const float *conv_prepared(const cgeo *q, const wgeo *wg, const float *W, op_cache *c)
+{
+    int64_t M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
+    int wino = wg && wino_worth(wg);
+    if (!c || (!wino && !q->pk))
+        return NULL;
+    if (cache_hit(c, W))
+        return c->data;
+    free(c->data);
+    c->w = NULL;
+    c->data = falloc_raw(wino ? wino_u_floats(wg) : (size_t)q->g * pk_a_size(M, K));
+    if (wino)
+        wino_weights(wg, W, c->data);
+    else
+        for (int64_t g = 0; g < q->g; g++)
+            pk_pack_a(W + g * M * K, M, K, K, c->data + g * pk_a_size(M, K));
+    c->w = W;
+    return c->data;
+}
+
+/* The input gradient's W^T packed (pk_pack_at, each group) for the
+ * col2im and 1x1 paths, kept in c (op_cache) as conv_prepared does, or
+ * packed into buf without c: W^T is K x M, K = cin/g k^2, M = cout/g. */
+static const float *xgrad_packed(const cgeo *q, const float *W, op_cache *c, float *buf)
+{
+    int64_t M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
+    if (cache_hit(c, W))
+        return c->data;
+    float *dst = buf;
+    if (c) {
+        free(c->data);
+        c->w = NULL;
+        dst = c->data = falloc_raw((size_t)q->g * pk_a_size(K, M));
+    }
+    for (int64_t g = 0; g < q->g; g++)
+        pk_pack_at(W + g * M * K, K, M, K, dst + g * pk_a_size(K, M));
+    if (c)
+        c->w = W;
+    return dst;
 }
 
 static void conv_forward(const node *nd, const op_io *io)
@@ -560,12 +655,16 @@ static void conv_forward(const node *nd, const op_io *io)
     const conv_p *p = nd->priv;
     const float *W = nd->w[p->iw]->data, *b = p->ib >= 0 ? nd->w[p->ib]->data : NULL;
     if (p->depthwise) {
-        dw_forward(&p->dg, W, b, io->n, io->x[0], io->y, io->ws, p->wt);
-        relu_pass(io->y, io->res, io->relu, (int64_t)io->n * p->f.cout * p->f.oh * p->f.ow);
+        /* The activation in the depthwise store, unless an Add comes first. */
+        dw_forward(&p->dg, W, b, io->n, io->x[0], io->y, io->ws, p->wt,
+                   io->res ? ACT_NO : io->act);
+        if (io->res)
+            act_pass(io->y, io->res, io->act, (int64_t)io->n * p->f.cout * p->f.oh * p->f.ow);
         return;
     }
-    conv_run(p, &p->f, p->wino_f ? &p->wf : NULL, W, b, io->n, io->x[0], io->y, 0.0f, io->ws,
-             io->res, io->relu);
+    const wgeo *wg = p->wino_f ? &p->wf : NULL;
+    conv_run(p, &p->f, wg, W, conv_prepared(&p->f, wg, W, io->cache), b, io->n, io->x[0], io->y,
+             0.0f, io->ws, io->res, io->act);
 }
 
 /* Weight (and bias) gradients: sum over (image, chunk) items of
@@ -635,15 +734,10 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
     if (T > io->n)
         T = io->n;
     gemm_serial_blas();
-    /* On the packed GEMM: W^T packed once per call (pk_pack_at), gy's rows
-     * read where they lie, as the 1x1 path does (no OpenBLAS transpose
-     * copies of W per chunk). */
-    float *apk = NULL;
-    if (p->pkc) {
-        apk = io->ws + p->apk;
-        for (int64_t g = 0; g < q->g; g++)
-            pk_pack_at(W + g * M * K, K, M, K, apk + g * pk_a_size(K, M));
-    }
+    /* On the packed GEMM: W^T packed once (pk_pack_at; kept across calls
+     * in the engine's cache), gy's rows read where they lie, as the 1x1
+     * path does (no OpenBLAS transpose copies of W per chunk). */
+    const float *apk = p->pkc ? xgrad_packed(q, W, io->cache, io->ws + p->apk) : NULL;
 #pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1)
     for (int i = 0; i < io->n; i++) {
         float *dcol = io->ws + (size_t)omp_get_thread_num() * p->slot;
@@ -655,7 +749,7 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
                 const float *gy = io->gy + i * ys + g * M * ohw + oy0 * q->ow;
                 if (apk)
                     pk_gemm_ld(apk + g * pk_a_size(K, M), K, M, gy, PK_NR, ohw, nc,
-                               dcol + g * K * nc, nc, NULL, 0, par, NULL, 0);
+                               dcol + g * K * nc, nc, NULL, 0, par, NULL, ACT_NO);
                 else
                     (par ? gemm : gemm1)(1, 0, (int)K, (int)nc, (int)M, 1.0f, W + g * M * K,
                                          (int)K, gy, (int)ohw, 0.0f, dcol + g * K * nc, (int)nc);
@@ -690,13 +784,9 @@ static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
     nb = ceil_div(hw, bl);
     int64_t items = io->n * nb;
     gemm_serial_blas();
-    /* On the packed GEMM: W^T packed once (pk_pack_at), gy read in place. */
-    float *apk = NULL;
-    if (p->pkt) {
-        apk = io->ws + p->apk;
-        for (int64_t g = 0; g < q->g; g++)
-            pk_pack_at(W + g * Co * Ci, Ci, Co, Ci, apk + g * pk_a_size(Ci, Co));
-    }
+    /* On the packed GEMM: W^T packed once (pk_pack_at; kept across calls
+     * in the engine's cache), gy read in place. */
+    const float *apk = p->pkt ? xgrad_packed(q, W, io->cache, io->ws + p->apk) : NULL;
 #pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1 && items > 1)
     for (int64_t it = 0; it < items; it++) {
         int64_t i = it / nb, c0 = it % nb * bl, nc = hw - c0 < bl ? hw - c0 : bl;
@@ -705,7 +795,7 @@ static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
             float *gx = io->gx[0] + (i * q->cin + g * Ci) * hw + c0;
             if (apk)
                 pk_gemm_ld(apk + g * pk_a_size(Ci, Co), Ci, Co, gy, PK_NR, hw, nc, gx, hw, NULL,
-                           !set, items == 1, NULL, 0);
+                           !set, items == 1, NULL, ACT_NO);
             else
                 gemm1(1, 0, (int)Ci, (int)nc, (int)Co, 1.0f, W + g * Co * Ci, (int)Ci, gy,
                       (int)hw, set ? 0.0f : 1.0f, gx, (int)hw);
@@ -713,13 +803,11 @@ static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
     }
 }
 
-/* Input gradient as the convolution of gy with the flipped, transposed
- * weights: W'[g*Ci + c][o][ki][kj] = W[g*Co + o][c][kh-1-ki][kw-1-kj]. */
-static void conv_xgrad_transposed(const conv_p *p, const float *W, const op_io *io)
+/* W' of conv_xgrad_transposed into Wt. */
+static void flip_weights(const conv_p *p, const float *W, float *Wt)
 {
     const cgeo *q = &p->f;
     int64_t Co = q->cout / q->g, Ci = q->cin / q->g, kh = q->kh, kw = q->kw, kk = kh * kw;
-    float *Wt = io->ws + p->slot * (size_t)p->wt;
     /* In blocks of TB x TB (c, o) pairs, so that both the rows read and the
      * rows written stay in cache: one pass over c for each o (or the
      * reverse) strides by Ci k^2 or Co k^2 floats, 2.4 M floats of a
@@ -739,8 +827,24 @@ static void conv_xgrad_transposed(const conv_p *p, const float *W, const op_io *
                         dst[k] = src[kk - 1 - k];
                 }
         }
-    conv_run(p, &p->t, p->wino_t ? &p->wtg : NULL, Wt, NULL, io->n, io->gy, io->gx[0],
-             io->gset & 1 ? 0.0f : 1.0f, io->ws, NULL, 0);
+}
+
+/* Input gradient as the convolution of gy with the flipped, transposed
+ * weights: W'[g*Ci + c][o][ki][kj] = W[g*Co + o][c][kh-1-ki][kw-1-kj].
+ * With the engine's cache, W' packed or transformed is made once and kept
+ * (keyed by W), and later calls neither flip nor pack. */
+static void conv_xgrad_transposed(const conv_p *p, const float *W, const op_io *io)
+{
+    const wgeo *wg = p->wino_t ? &p->wtg : NULL;
+    float *Wt = io->ws + p->slot * (size_t)p->wt;
+    const float *pre = cache_hit(io->cache, W);
+    if (!pre) {
+        flip_weights(p, W, Wt);
+        if ((pre = conv_prepared(&p->t, wg, Wt, io->cache)))
+            io->cache->w = W;
+    }
+    conv_run(p, &p->t, wg, Wt, pre, NULL, io->n, io->gy, io->gx[0], io->gset & 1 ? 0.0f : 1.0f,
+             io->ws, NULL, ACT_NO);
 }
 
 static void conv_backward(const node *nd, const op_io *io)

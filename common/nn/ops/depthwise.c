@@ -71,12 +71,6 @@ static int nthreads(const dwgeo *g, int64_t planes, int threads)
     return T < 1 ? 1 : T;
 }
 
-/* Where padded row r starts in sub-plane row phase r % sh. */
-static inline int64_t row_at(const dwgeo *g, const lay *l, int64_t r)
-{
-    return (r % g->sh) * g->sw * l->sp + r / g->sh * l->len;
-}
-
 /* dst[k] = src[k s] and its adjoint, k < n; inlined with s = 2 as a
  * constant for stride 2 (the loads and stores then vectorise). */
 static inline void gather(float *restrict dst, const float *restrict src, int64_t n, int64_t s)
@@ -100,55 +94,119 @@ static inline void copy(float *restrict dst, const float *restrict src, int64_t 
         dst[k] = src[k];
 }
 
+/* v[k] = act(v[k]), k < n: one loop per kind, each vectorised (over a
+ * whole flat plane: per output row the short rows ran mostly in tails). */
+static void act_flat(float *v, int64_t n, op_act a)
+{
+    float lo = a.lo, hi = a.hi;
+    if (a.kind == ACT_CLIP) {
+#pragma omp simd
+        for (int64_t k = 0; k < n; k++)
+            v[k] = v[k] < lo ? lo : v[k] > hi ? hi : v[k];
+    } else if (a.kind == ACT_RELU) {
+#pragma omp simd
+        for (int64_t k = 0; k < n; k++)
+            v[k] = v[k] > 0 || v[k] != v[k] ? v[k] : 0.0f;
+    }
+}
+
+/* Where column phase b of a padded row takes its values: input columns
+ * ix0, ix0 + sw, ... (cnt of them) at float at of the row. */
+typedef struct phase {
+    int64_t ix0, at, cnt;
+} phase;
+
+static phase col_phase(const dwgeo *g, const lay *l, int64_t b)
+{
+    phase c;
+    int64_t xe = l->wn - g->pl < g->w ? l->wn - g->pl : g->w;
+    c.ix0 = ((b - g->pl) % g->sw + g->sw) % g->sw;
+    c.at = b * l->sp + (c.ix0 + g->pl) / g->sw;
+    c.cnt = (xe - c.ix0 + g->sw - 1) / g->sw;
+    return c;
+}
+
+/* The phases of the first DW_PH strides (the rest, rare, per row: per
+ * row, the divisions cost more than copying the short rows of the late
+ * layers did). */
+#define DW_PH 4
+typedef struct phases {
+    phase b[DW_PH];
+} phases;
+
+static phases col_phases(const dwgeo *g, const lay *l)
+{
+    phases c;
+    for (int64_t b = 0; b < g->sw && b < DW_PH; b++)
+        c.b[b] = col_phase(g, l, b);
+    return c;
+}
+
+static inline phase phase_at(const dwgeo *g, const lay *l, const phases *c, int64_t b)
+{
+    return b < DW_PH ? c->b[b] : col_phase(g, l, b);
+}
+
+/* body for each input row iy some tap reads, with row: where padded row
+ * r = iy + pt starts (sub-plane r % sh, its row r / sh), stepped by phase
+ * and row, not divided. */
+#define FOR_PLANE_ROWS(g, l, iy, row, body)                                        \
+    do {                                                                           \
+        int64_t ph_ = (g)->pt % (g)->sh, base_ = (g)->pt / (g)->sh * (l)->len;     \
+        for (int64_t iy = 0; iy < (g)->h && iy + (g)->pt < (l)->hp; iy++) {       \
+            int64_t row = ph_ * (g)->sw * (l)->sp + base_;                         \
+            if (++ph_ == (g)->sh)                                                  \
+                ph_ = 0, base_ += (l)->len;                                        \
+            body                                                                   \
+        }                                                                          \
+    } while (0)
+
 /* Write plane x (h x w) into buf's interior; the rest (padding, margins)
  * no plane writes, so it stays as the caller zeroed it. */
-static void fill_plane(const dwgeo *g, const lay *l, const float *x, float *buf)
+static void fill_plane(const dwgeo *g, const lay *l, const phases *c, const float *x, float *buf)
 {
-    int64_t xe = l->wn - g->pl < g->w ? l->wn - g->pl : g->w;
-    for (int64_t iy = 0; iy < g->h && iy + g->pt < l->hp; iy++) {
+    int64_t sw = g->sw;
+    FOR_PLANE_ROWS(g, l, iy, at, {
         const float *xr = x + iy * g->w;
-        float *row = buf + row_at(g, l, iy + g->pt);
-        if (g->sw == 1) {
-            copy(row + g->pl, xr, xe);
+        float *row = buf + at;
+        if (sw == 1) {
+            copy(row + c->b[0].at, xr, c->b[0].cnt);
             continue;
         }
         /* Phase b holds the columns c = ix + pl = b (mod sw): input
          * columns ix0, ix0 + sw, ... (strided loads, which vectorise). */
-        for (int64_t b = 0; b < g->sw; b++) {
-            int64_t ix0 = ((b - g->pl) % g->sw + g->sw) % g->sw;
-            float *dst = row + b * l->sp + (ix0 + g->pl) / g->sw;
-            int64_t cnt = (xe - ix0 + g->sw - 1) / g->sw;
-            if (g->sw == 2)
-                gather(dst, xr + ix0, cnt, 2);
+        for (int64_t b = 0; b < sw; b++) {
+            phase p = phase_at(g, l, c, b);
+            if (sw == 2)
+                gather(row + p.at, xr + p.ix0, p.cnt, 2);
             else
-                gather(dst, xr + ix0, cnt, g->sw);
+                gather(row + p.at, xr + p.ix0, p.cnt, sw);
         }
-    }
+    });
 }
 
 /* The adjoint of fill_plane: gx (h x w) += buf's interior. */
-static void unfill_plane(const dwgeo *g, const lay *l, const float *buf, float *gx)
+static void unfill_plane(const dwgeo *g, const lay *l, const phases *c, const float *buf,
+                         float *gx)
 {
-    int64_t xe = l->wn - g->pl < g->w ? l->wn - g->pl : g->w;
-    for (int64_t iy = 0; iy < g->h && iy + g->pt < l->hp; iy++) {
+    int64_t sw = g->sw;
+    FOR_PLANE_ROWS(g, l, iy, at, {
         float *restrict gr = gx + iy * g->w;
-        const float *row = buf + row_at(g, l, iy + g->pt);
-        if (g->sw == 1) {
-            const float *restrict src = row + g->pl;
-            for (int64_t ix = 0; ix < xe; ix++)
+        const float *row = buf + at;
+        if (sw == 1) {
+            const float *restrict src = row + c->b[0].at;
+            for (int64_t ix = 0; ix < c->b[0].cnt; ix++)
                 gr[ix] += src[ix];
             continue;
         }
-        for (int64_t b = 0; b < g->sw; b++) {
-            int64_t ix0 = ((b - g->pl) % g->sw + g->sw) % g->sw;
-            const float *src = row + b * l->sp + (ix0 + g->pl) / g->sw;
-            int64_t cnt = (xe - ix0 + g->sw - 1) / g->sw;
-            if (g->sw == 2)
-                scatter_add(gr + ix0, src, cnt, 2);
+        for (int64_t b = 0; b < sw; b++) {
+            phase p = phase_at(g, l, c, b);
+            if (sw == 2)
+                scatter_add(gr + p.ix0, row + p.at, p.cnt, 2);
             else
-                scatter_add(gr + ix0, src, cnt, g->sw);
+                scatter_add(gr + p.ix0, row + p.at, p.cnt, sw);
         }
-    }
+    });
 }
 
 /* The flat output of one plane: out[f] = bias + sum over taps w[t] *
@@ -245,9 +303,10 @@ static void plane_forward(const dwgeo *g, const lay *l, const int64_t *to, const
 }
 
 void dw_forward(const dwgeo *g, const float *W, const float *b, int n, const float *x, float *y,
-                float *ws, int threads)
+                float *ws, int threads, op_act act)
 {
     lay l = layout(g);
+    phases ph = col_phases(g, &l);
     int64_t planes = (int64_t)n * g->c, hw = g->h * g->w, ohw = g->oh * g->ow;
     int64_t kk = g->kh * g->kw;
     size_t slot = dw_ws_floats(g);
@@ -261,8 +320,9 @@ void dw_forward(const dwgeo *g, const float *W, const float *b, int n, const flo
 #pragma omp for schedule(static)
         for (int64_t q = 0; q < planes; q++) {
             int64_t c = q % g->c;
-            fill_plane(g, &l, x + q * hw, buf);
+            fill_plane(g, &l, &ph, x + q * hw, buf);
             plane_forward(g, &l, to, buf, W + c * kk, b ? b[c] : 0.0f, out);
+            act_flat(out, l.flat, act);
             float *yp = y + q * ohw;
             for (int64_t oy = 0; oy < g->oh; oy++)
                 copy(yp + oy * g->ow, out + oy * l.len, g->ow);
@@ -284,6 +344,7 @@ void dw_xgrad(const dwgeo *g, const float *W, int n, const float *gy, float *gx,
               int threads)
 {
     lay l = layout(g);
+    phases ph = col_phases(g, &l);
     int64_t planes = (int64_t)n * g->c, hw = g->h * g->w, ohw = g->oh * g->ow;
     int64_t kk = g->kh * g->kw;
     size_t slot = dw_ws_floats(g);
@@ -310,7 +371,7 @@ void dw_xgrad(const dwgeo *g, const float *W, int n, const float *gy, float *gx,
             if (gather) {
                 flat_gy(g, &l, gy + q * ohw, gf + m);
                 taps_sum(gf, from, kk, w, 0.0f, buf, np);
-                unfill_plane(g, &l, buf, gx + q * hw);
+                unfill_plane(g, &l, &ph, buf, gx + q * hw);
                 continue;
             }
             memset(buf, 0, l.area * sizeof *buf);
@@ -323,7 +384,7 @@ void dw_xgrad(const dwgeo *g, const float *W, int n, const float *gy, float *gx,
                 for (int64_t f = 0; f < l.flat; f++)
                     dst[f] += wv * src[f];
             }
-            unfill_plane(g, &l, buf, gx + q * hw);
+            unfill_plane(g, &l, &ph, buf, gx + q * hw);
         }
     }
 }
@@ -332,6 +393,7 @@ void dw_wgrad(const dwgeo *g, int n, const float *x, const float *gy, float *gW,
               float *ws, int threads)
 {
     lay l = layout(g);
+    phases ph = col_phases(g, &l);
     int64_t hw = g->h * g->w, ohw = g->oh * g->ow, kk = g->kh * g->kw;
     size_t slot = dw_ws_floats(g);
     int T = nthreads(g, g->c, threads);
@@ -358,7 +420,7 @@ void dw_wgrad(const dwgeo *g, int n, const float *x, const float *gy, float *gW,
                 }
                 if (!gW)
                     continue;
-                fill_plane(g, &l, x + q * hw, buf);
+                fill_plane(g, &l, &ph, x + q * hw, buf);
                 flat_gy(g, &l, gp, gf);
                 for (int64_t t = 0; t < kk; t++) {
                     const float *src = buf + to[t];

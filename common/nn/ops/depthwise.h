@@ -20,15 +20,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nn/ops/act.h"
+
 typedef struct dwgeo {
     int64_t c, h, w, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw;
 } dwgeo;
 
 /* Workspace floats per thread. */
 size_t dw_ws_floats(const dwgeo *g);
-/* y = conv(x) + b (b may be NULL) for n images; ws holds threads slots. */
+/* y = act(conv(x) + b) (b may be NULL) for n images; ws holds threads
+ * slots. */
 void dw_forward(const dwgeo *g, const float *W, const float *b, int n, const float *x, float *y,
-                float *ws, int threads);
+                float *ws, int threads, op_act act);
 /* gx += d/dx of sum(gy . y). */
 void dw_xgrad(const dwgeo *g, const float *W, int n, const float *gy, float *gx, float *ws,
               int threads);

@@ -231,12 +231,13 @@ int pk_wanted(int64_t M, int64_t K)
 /* One PK_MR x PK_NR tile: C[0..mr) x [0..nr) (=|+=) A B over kc (row k of
  * B at B + k * ldb: PK_NR in a packed panel, the row stride of a
  * row-major B; columns past nr are not read); load: add C's values, bias:
- * add bias[i] to row i; R: add R's values (row stride ldc), then relu:
- * max(0, .) of the sum stored (R and relu: the last K block's call only).
+ * add bias[i] to row i; R: add R's values (row stride ldc), then act: the
+ * fused ReLU or Clip of the sum stored (R and act: the last K block's
+ * call only).
  * In that order, so that a fused Add and ReLU round as the ops do. */
 static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ldb, float *C,
                           int64_t ldc, int mr, int nr, int load, const float *bias,
-                          const float *R, int relu)
+                          const float *R, op_act act)
 {
     __m512 c0[PK_MR], c1[PK_MR];
     __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
@@ -280,9 +281,13 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
             v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, R + i * ldc));
             v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, R + i * ldc + 16));
         }
-        if (relu) { /* x > 0 or NaN: x, else +0 (as the ReLU op) */
+        if (act.kind == ACT_RELU) { /* x > 0 or NaN: x, else +0 (as the ReLU op) */
             v0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v0, _mm512_setzero_ps(), _CMP_NLE_UQ), v0);
             v1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v1, _mm512_setzero_ps(), _CMP_NLE_UQ), v1);
+        } else if (act.kind == ACT_CLIP) { /* max(a, b): a > b ? a : b (NaN b) */
+            __m512 lo = _mm512_set1_ps(act.lo), hi = _mm512_set1_ps(act.hi);
+            v0 = _mm512_min_ps(hi, _mm512_max_ps(lo, v0));
+            v1 = _mm512_min_ps(hi, _mm512_max_ps(lo, v1));
         }
         _mm512_mask_storeu_ps(c, m0, v0);
         _mm512_mask_storeu_ps(c + 16, m1, v1);
@@ -303,7 +308,7 @@ static inline __m256i mask8(int n)
  * panels) through lane masks so that a row-major B is not read past nr. */
 static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ldb, float *C,
                           int64_t ldc, int mr, int nr, int load, const float *bias,
-                          const float *R, int relu)
+                          const float *R, op_act act)
 {
     __m256 c0[PK_MR], c1[PK_MR];
 #pragma GCC unroll 6
@@ -359,9 +364,15 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
             v0 = _mm256_add_ps(v0, full ? _mm256_loadu_ps(r) : _mm256_maskload_ps(r, m0));
             v1 = _mm256_add_ps(v1, full ? _mm256_loadu_ps(r + 8) : _mm256_maskload_ps(r + 8, m1));
         }
-        if (relu) { /* x > 0 or NaN: x, else +0 (as the ReLU op) */
+        if (act.kind == ACT_RELU) { /* x > 0 or NaN: x, else +0 (as the ReLU op) */
             v0 = _mm256_and_ps(v0, _mm256_cmp_ps(v0, _mm256_setzero_ps(), _CMP_NLE_UQ));
             v1 = _mm256_and_ps(v1, _mm256_cmp_ps(v1, _mm256_setzero_ps(), _CMP_NLE_UQ));
+        } else if (act.kind == ACT_CLIP) {
+            /* max(a, b) is a > b ? a : b: x < lo ? lo : x, NaN and -0 kept,
+             * then min(hi, .) is hi < x ? hi : x, as the Clip op. */
+            __m256 lo = _mm256_set1_ps(act.lo), hi = _mm256_set1_ps(act.hi);
+            v0 = _mm256_min_ps(hi, _mm256_max_ps(lo, v0));
+            v1 = _mm256_min_ps(hi, _mm256_max_ps(lo, v1));
         }
         if (full) {
             _mm256_storeu_ps(c, v0);
@@ -391,7 +402,7 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
 static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, int64_t K,
                       const float *Bp, int64_t bstride, int64_t ldb, int64_t n, float *C,
                       int64_t ldc, const float *bias, int accumulate, int par, const float *R,
-                      int relu)
+                      op_act act)
 {
     int64_t np = (n + PK_NR - 1) / PK_NR, nm = (M + PK_MR - 1) / PK_MR;
     if (K == 0) {
@@ -400,7 +411,7 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
             for (int64_t j = 0; j < n; j++) {
                 float v = (accumulate ? C[i * ldc + j] : 0) + (bias ? bias[i] : 0);
                 v = R ? v + R[i * ldc + j] : v;
-                C[i * ldc + j] = !relu || v > 0 || v != v ? v : 0.0f;
+                C[i * ldc + j] = act_apply(act, v);
             }
         return;
     }
@@ -409,7 +420,8 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
     for (int64_t k0 = 0; k0 < K; k0 += PK_KC) {
         int64_t kc = K - k0 < PK_KC ? K - k0 : PK_KC;
         const float *Ak = Ap ? Ap + k0 * nm * PK_MR : NULL;
-        int load = k0 > 0 || accumulate, last = relu && k0 + kc >= K;
+        int load = k0 > 0 || accumulate;
+        op_act last = { k0 + kc >= K ? act.kind : ACT_NONE, act.lo, act.hi };
         const float *Rk = k0 + kc >= K ? R : NULL;
         if (bym) {
             /* This thread's panels a0..a1-1 (the same in every K block),
@@ -456,22 +468,23 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
 
 void pk_gemm_ld(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride,
                 int64_t ldb, int64_t n, float *C, int64_t ldc, const float *bias, int accumulate,
-                int par, const float *R, int relu)
+                int par, const float *R, op_act act)
 {
-    gemm_core(Ap, NULL, 0, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, par, R, relu);
+    gemm_core(Ap, NULL, 0, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, par, R, act);
 }
 
 void pk_gemm_raw(const float *A, int64_t lda, int64_t M, int64_t K, const float *Bp,
                  int64_t bstride, int64_t ldb, int64_t n, float *C, int64_t ldc,
-                 const float *bias, int accumulate, int par, const float *R, int relu)
+                 const float *bias, int accumulate, int par, const float *R, op_act act)
 {
-    gemm_core(NULL, A, lda, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, par, R, relu);
+    gemm_core(NULL, A, lda, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, par, R, act);
 }
 
 void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride, int64_t n,
              float *C, int64_t ldc, const float *bias, int accumulate, int par)
 {
-    pk_gemm_ld(Ap, M, K, Bp, bstride, PK_NR, n, C, ldc, bias, accumulate, par, NULL, 0);
+    pk_gemm_ld(Ap, M, K, Bp, bstride, PK_NR, n, C, ldc, bias, accumulate, par, NULL,
+               ACT_NO);
 }
 
 #else /* no micro-kernel: OpenBLAS everywhere */
@@ -492,17 +505,17 @@ void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bst
 
 void pk_gemm_ld(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride,
                 int64_t ldb, int64_t n, float *C, int64_t ldc, const float *bias, int accumulate,
-                int par, const float *R, int relu)
+                int par, const float *R, op_act act)
 {
-    (void)ldb, (void)R, (void)relu;
+    (void)ldb, (void)R, (void)act;
     pk_gemm(Ap, M, K, Bp, bstride, n, C, ldc, bias, accumulate, par);
 }
 
 void pk_gemm_raw(const float *A, int64_t lda, int64_t M, int64_t K, const float *Bp,
                  int64_t bstride, int64_t ldb, int64_t n, float *C, int64_t ldc,
-                 const float *bias, int accumulate, int par, const float *R, int relu)
+                 const float *bias, int accumulate, int par, const float *R, op_act act)
 {
-    (void)A, (void)lda, (void)ldb, (void)R, (void)relu;
+    (void)A, (void)lda, (void)ldb, (void)R, (void)act;
     pk_gemm(NULL, M, K, Bp, bstride, n, C, ldc, bias, accumulate, par);
 }
 

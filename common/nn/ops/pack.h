@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nn/ops/act.h"
+
 /* The tile of the micro-kernel: PK_MR rows of A by PK_NR columns of B.
  * AVX-512: 12 x 32 in 24 zmm accumulators; AVX2+FMA: 6 x 16 in 12 ymm
  * accumulators (2 for B, 1 for A's broadcast: 15 of the 16 registers). */
@@ -82,17 +84,17 @@ void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bst
  * PK_NR is pk_gemm; bstride = PK_NR and ldb = its row stride read a
  * row-major B where it lies (a 1x1 convolution's input), no copy, the
  * columns past n not read. R: a fused residual Add, R (M x n, row stride
- * ldc) added to the finished sum, or NULL; relu: then a fused ReLU on
- * what is stored (x > 0 or NaN: x, else +0, as the ReLU op). Both round
- * as the separate ops would: (A B + bias) + R. */
+ * ldc) added to the finished sum, or NULL; act: then a fused ReLU or Clip
+ * on what is stored (act.h). Both round as the separate ops would:
+ * act((A B + bias) + R). */
 void pk_gemm_ld(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride,
                 int64_t ldb, int64_t n, float *C, int64_t ldc, const float *bias, int accumulate,
-                int par, const float *R, int relu);
+                int par, const float *R, op_act act);
 /* pk_gemm_ld from A itself (row-major, row stride lda), each panel of A
  * packed right before its use, the rows split over the threads: for
  * products with more rows than columns, where A is read once. */
 void pk_gemm_raw(const float *A, int64_t lda, int64_t M, int64_t K, const float *Bp,
                  int64_t bstride, int64_t ldb, int64_t n, float *C, int64_t ldc,
-                 const float *bias, int accumulate, int par, const float *R, int relu);
+                 const float *bias, int accumulate, int par, const float *R, op_act act);
 
 #endif

@@ -529,13 +529,19 @@ static void chunk_together(const wgeo *g, const float *U, const float *b, const 
     }
 }
 
-void wino_run(const wgeo *g, const float *W, const float *b, int n, const float *x, float *y,
-              float beta, float *ws, int wt)
+size_t wino_u_floats(const wgeo *g) { return u_floats(g); }
+
+void wino_weights(const wgeo *g, const float *W, float *U) { weights(g, W, U); }
+
+void wino_run(const wgeo *g, const float *W, const float *Uc, const float *b, int n,
+              const float *x, float *y, float beta, float *ws, int wt)
 {
     gemm_serial_blas();
-    float *U = ws, *slots = ws + u_floats(g);
+    float *slots = ws + u_floats(g);
+    const float *U = Uc ? Uc : ws;
     size_t sl = slot_floats(g);
-    weights(g, W, U);
+    if (!Uc)
+        weights(g, W, ws);
     int T = omp_get_max_threads();
     if (T > wt)
         T = wt;

@@ -48,9 +48,13 @@ void wino_init(wgeo *g, int64_t cin, int64_t h, int64_t w, int64_t cout, int64_t
 int wino_worth(const wgeo *g);
 /* Workspace floats for wt threads (transformed weights and a slot each). */
 size_t wino_ws_floats(const wgeo *g, int wt);
+/* Floats of the transformed weights, and the transform of W into U. */
+size_t wino_u_floats(const wgeo *g);
+void wino_weights(const wgeo *g, const float *W, float *U);
 /* y (+)= conv(x; W, b) for n images (beta 0 or 1), W Cout x Cin x 3 x 3,
- * b NULL or Cout; ws: wino_ws_floats(g, wt) floats. */
-void wino_run(const wgeo *g, const float *W, const float *b, int n, const float *x, float *y,
-              float beta, float *ws, int wt);
+ * b NULL or Cout; ws: wino_ws_floats(g, wt) floats. U: W already
+ * transformed (wino_weights, kept by the caller), or NULL. */
+void wino_run(const wgeo *g, const float *W, const float *U, const float *b, int n,
+              const float *x, float *y, float beta, float *ws, int wt);
 
 #endif

@@ -1,0 +1,28 @@
+/* act: the activation a convolution's store applies last when the engine
+ * fuses the ReLU or Clip (ReLU6) that follows it, rounded bit for bit as
+ * those ops (ops/activ.c) would on the stored value. */
+#ifndef CNN_ACT_H
+#define CNN_ACT_H
+
+/* ACT_RELU: x > 0 or NaN: x, else +0 (the ReLU op: -0 becomes +0);
+ * ACT_CLIP: x < lo: lo, x > hi: hi, else x (the Clip op: NaN and -0 stay). */
+enum { ACT_NONE = 0, ACT_RELU = 1, ACT_CLIP = 2 };
+
+typedef struct op_act {
+    int kind;
+    float lo, hi;   /* ACT_CLIP's bounds */
+} op_act;
+
+/* No activation. */
+#define ACT_NO ((op_act){ ACT_NONE, 0.0f, 0.0f })
+
+static inline float act_apply(op_act a, float v)
+{
+    if (a.kind == ACT_RELU)
+        return v > 0 || v != v ? v : 0.0f;
+    if (a.kind == ACT_CLIP)
+        return v < a.lo ? a.lo : v > a.hi ? a.hi : v;
+    return v;
+}
+
+#endif

@@ -147,12 +147,13 @@ static inline void at4(const float *m, float *o)
     o[3] = (m[4] * -8.0f + (m[3] * 0.125f + b)) + m[5];
 }
 
-/* U_xi = (G g G^T)[xi] of every filter, each of the 36 packed. */
-static void cr_wino_weights(crnode *q)
+/* U_xi = (G g G^T)[xi] of every filter, each of the 36 packed; u: at
+ * least Co x Ci x 36 floats of scratch (one buffer for all the runner's
+ * convolutions: fresh memory costs page faults). */
+static void cr_wino_weights(crnode *q, float *u)
 {
     int64_t Co = q->c, Ci = q->ci;
     size_t us = pk_a_size(Co, Ci);
-    float *u = falloc_raw((size_t)(Co * Ci) * WN);
     q->U = falloc_raw(us * WN);
     /* 16 filters at a time, one a lane (the lane loops vectorise), each
      * of the 36 values stored as a run of 16. */
@@ -172,9 +173,12 @@ static void cr_wino_weights(crnode *q)
             memcpy(u + (size_t)xi * (size_t)nf + (size_t)f0, v[xi / 6][xi % 6],
                    (size_t)nl * sizeof(float));
     }
+    /* The 36 packings, whole ones a thread (pk_pack_a's own region runs
+     * below a size that resnet50's 512 x 512 is at, so they ran one by
+     * one on a single thread: half the set-up's wall time). */
+#pragma omp parallel for schedule(dynamic)
     for (int xi = 0; xi < WN; xi++)
         pk_pack_a(u + (size_t)xi * (size_t)(Co * Ci), Co, Ci, Ci, q->U + (size_t)xi * us);
-    free(u);
 }
 
 /* The transforms on PK_NR tiles at once, one per lane (vectorised). */
@@ -307,6 +311,8 @@ colrun *colrun_new_from(const model *m, int from, int upto, int rows)
             if (m->nodes[i].in[k] >= 0 && m->nodes[i].in[k] != from)
                 c->used[m->nodes[i].in[k]] = 1;
     int ok = 1;
+    float *u = NULL;               /* Winograd's scratch (cr_wino_weights) */
+    size_t nu = 0;
     for (int i = 0; i <= from; i++)   /* a node after from reads one before it */
         ok = ok && !c->used[i];
     for (int i = 0; i < c->n && ok; i++) {
@@ -350,7 +356,12 @@ colrun *colrun_new_from(const model *m, int from, int upto, int rows)
             size_t v = WN * (size_t)(Tp * q->ci), mm = WN * (size_t)(T * q->c);
             c->ncol = v > c->ncol ? v : c->ncol;
             c->nwm = mm > c->nwm ? mm : c->nwm;
-            cr_wino_weights(q);
+            size_t un = (size_t)(q->c * q->ci) * WN;
+            if (un > nu) {
+                free(u);
+                u = falloc_raw(un), nu = un;
+            }
+            cr_wino_weights(q, u);
             continue;
         }
         if (ok && q->kind == CR_CONV) {
@@ -364,6 +375,7 @@ colrun *colrun_new_from(const model *m, int from, int upto, int rows)
         if (ok && q->kind == CR_GAP && q->in[0] < 0)
             q->base = falloc_raw((size_t)q->c);
     }
+    free(u);
     if (!ok || !c->used[upto]) {
         colrun_free(c);
         return NULL;

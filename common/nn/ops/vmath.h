@@ -24,14 +24,10 @@
 #include <stdint.h>
 #include <string.h>
 
-/* x = n ln 2 + r with |r| <= ln 2 / 2; e^r - 1 = r + r^2 P(r) (Cephes'
- * degree-6 P); 2^n put into the exponent bits. The two parts, so that
- * vexpm1f can add them without cancellation. */
-static inline float vexp_parts(float x, float *two_n)
+/* e^r - 1 for r = x - n ln 2 (|r| <= ln 2 / 2, ln 2 in two parts):
+ * r + r^2 P(r), Cephes' degree-6 P. */
+static inline float expm1_reduced(float x, float n)
 {
-    x = x < -87.3f ? -87.3f : x;
-    x = x > 88.3f ? 88.3f : x;
-    float n = __builtin_rintf(x * 1.44269504088896341f);
     float r = x - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -39,9 +35,20 @@ static inline float vexp_parts(float x, float *two_n)
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
+    return p * r * r + r;
+}
+
+/* x = n ln 2 + r with |r| <= ln 2 / 2; e^r - 1 (expm1_reduced) and 2^n
+ * put into the exponent bits. The two parts, so that vexpm1f can add them
+ * without cancellation. */
+static inline float vexp_parts(float x, float *two_n)
+{
+    x = x < -87.3f ? -87.3f : x;
+    x = x > 88.3f ? 88.3f : x;
+    float n = __builtin_rintf(x * 1.44269504088896341f);
     uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
     memcpy(two_n, &bits, sizeof bits);
-    return p * r * r + r;
+    return expm1_reduced(x, n);
 }
 
 /* e^x */
@@ -103,14 +110,7 @@ static inline float vsigmf(float x)
     vb <<= 23;
     memcpy(&s, &vb, sizeof s);
     float n = v - 12583039.0f;
-    float r = z - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float e = (p * r * r + r) * s + s;
+    float e = expm1_reduced(z, n) * s + s;
     float f = e / (e + 1.0f);
     f = z < -87.0f ? 0.0f : f;
     return x < 0 ? f : 1.0f - f;

@@ -603,30 +603,39 @@ static const float *cache_hit(const op_cache *c, const float *W)
     return c && c->data && c->w == W ? c->data : NULL;
 }
 
-/* W as the product of geometry q wants it, kept in c (op_cache): wg's
+/* c's data made anew for the weights at W: n floats for the caller to
+ * fill (with what those weights give). */
+static float *cache_remake(op_cache *c, const float *W, size_t n)
+{
+    free(c->data);
+    c->data = falloc_raw(n);
+    c->w = W;
+    return c->data;
+}
+
+/* W as the product of geometry q wants it, kept in c (op_cache) for the
+ * node's weights at key (W itself, or what W was made from): wg's
  * Winograd transform where it runs (wg NULL: none) or q's packed panels of
  * every group (the same panels, so the same sums, as packed per call);
  * NULL for the other paths or without c (the engine gives none to a
  * node's first call on a set of weights). Packing resnet18's weights on
  * every call cost 6-7% of a forward. */
-static const float *conv_prepared(const cgeo *q, const wgeo *wg, const float *W, op_cache *c)
+static const float *conv_prepared(const cgeo *q, const wgeo *wg, const float *W,
+                                  const float *key, op_cache *c)
 {
     int64_t M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
     int wino = wg && wino_worth(wg);
     if (!c || (!wino && !q->pk))
         return NULL;
-    if (cache_hit(c, W))
+    if (cache_hit(c, key))
         return c->data;
-    free(c->data);
-    c->w = NULL;
-    c->data = falloc_raw(wino ? wino_u_floats(wg) : (size_t)q->g * pk_a_size(M, K));
+    float *d = cache_remake(c, key, wino ? wino_u_floats(wg) : (size_t)q->g * pk_a_size(M, K));
     if (wino)
-        wino_weights(wg, W, c->data);
+        wino_weights(wg, W, d);
     else
         for (int64_t g = 0; g < q->g; g++)
-            pk_pack_a(W + g * M * K, M, K, K, c->data + g * pk_a_size(M, K));
-    c->w = W;
-    return c->data;
+            pk_pack_a(W + g * M * K, M, K, K, d + g * pk_a_size(M, K));
+    return d;
 }
 
 /* The input gradient's W^T packed (pk_pack_at, each group) for the
@@ -637,16 +646,9 @@ static const float *xgrad_packed(const cgeo *q, const float *W, op_cache *c, flo
     int64_t M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
     if (cache_hit(c, W))
         return c->data;
-    float *dst = buf;
-    if (c) {
-        free(c->data);
-        c->w = NULL;
-        dst = c->data = falloc_raw((size_t)q->g * pk_a_size(K, M));
-    }
+    float *dst = c ? cache_remake(c, W, (size_t)q->g * pk_a_size(K, M)) : buf;
     for (int64_t g = 0; g < q->g; g++)
         pk_pack_at(W + g * M * K, K, M, K, dst + g * pk_a_size(K, M));
-    if (c)
-        c->w = W;
     return dst;
 }
 
@@ -663,7 +665,7 @@ static void conv_forward(const node *nd, const op_io *io)
         return;
     }
     const wgeo *wg = p->wino_f ? &p->wf : NULL;
-    conv_run(p, &p->f, wg, W, conv_prepared(&p->f, wg, W, io->cache), b, io->n, io->x[0], io->y,
+    conv_run(p, &p->f, wg, W, conv_prepared(&p->f, wg, W, W, io->cache), b, io->n, io->x[0], io->y,
              0.0f, io->ws, io->res, io->act);
 }
 
@@ -840,8 +842,7 @@ static void conv_xgrad_transposed(const conv_p *p, const float *W, const op_io *
     const float *pre = cache_hit(io->cache, W);
     if (!pre) {
         flip_weights(p, W, Wt);
-        if ((pre = conv_prepared(&p->t, wg, Wt, io->cache)))
-            io->cache->w = W;
+        pre = conv_prepared(&p->t, wg, Wt, W, io->cache);
     }
     conv_run(p, &p->t, wg, Wt, pre, NULL, io->n, io->gy, io->gx[0], io->gset & 1 ? 0.0f : 1.0f,
              io->ws, NULL, ACT_NO);

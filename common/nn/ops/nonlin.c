@@ -41,8 +41,6 @@ typedef struct pw_par {
     float alpha, beta;
 } pw_par;
 
-static inline float sigm(float x) { return vsigmf(x); }
-
 static inline float hsig_f(float x, const pw_par *p)
 {
     float v = p->alpha * x + p->beta;
@@ -71,12 +69,12 @@ static inline float hswish_d(float x, float y, const pw_par *p)
 static inline float silu_f(float x, const pw_par *p)
 {
     (void)p;
-    return x * sigm(x);
+    return x * vsigmf(x);
 }
 static inline float silu_d(float x, float y, const pw_par *p)
 {
     (void)y, (void)p;
-    float s = sigm(x);
+    float s = vsigmf(x);
     return s * (1.0f + x * (1.0f - s));
 }
 
@@ -115,7 +113,7 @@ static inline float softplus_f(float x, const pw_par *p)
 static inline float softplus_d(float x, float y, const pw_par *p)
 {
     (void)y, (void)p;
-    return sigm(x);
+    return vsigmf(x);
 }
 
 static inline float selu_f(float x, const pw_par *p)
@@ -144,7 +142,7 @@ static inline float mish_d(float x, float y, const pw_par *p)
 {
     (void)y, (void)p;
     float t = tanh_softplus(x);
-    return t + x * sigm(x) * (1.0f - t * t);
+    return t + x * vsigmf(x) * (1.0f - t * t);
 }
 
 /* forward and backward of a pointwise op; RULED: the backward follows the

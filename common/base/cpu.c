@@ -55,8 +55,10 @@ void cpu_setup(char **argv)
     const char *core = getenv("OPENBLAS_CORETYPE") ? NULL : better_core();
     if (core)
         setenv("OPENBLAS_CORETYPE", core, 1);
-    if (!getenv("OMP_WAIT_POLICY"))
+    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) {
         setenv("OMP_WAIT_POLICY", "passive", 1);
+        setenv("GOMP_SPINCOUNT", CPU_SPINCOUNT, 1);
+    }
     /* OpenBLAS starts its threads while it loads: one thread then, the
      * rest after the denormal setting (after_reexec). */
     const char *t = getenv("OPENBLAS_NUM_THREADS");

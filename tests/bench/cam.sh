@@ -36,7 +36,7 @@ ZOO="$TOP/out/bench-cache/zoo"
 P=$TOP/tests/bench/cam_torch.py
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 export OPENBLAS_NUM_THREADS=$thr OMP_NUM_THREADS=$thr
-[ "${BENCH_SPIN:-0}" = 1 ] || export OMP_WAIT_POLICY=passive
+bench_wait
 
 $PY "$TOP/tests/bench/zoo_export.py" "$ZOO" resnet50 2>&1 | grep -v -i warn >&2
 [ -f "$ZOO/resnet50.h5" ] || "$BIN/cnn-import" -q "$ZOO/resnet50.onnx" -o "$ZOO/resnet50.h5" || exit 1

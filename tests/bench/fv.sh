@@ -44,8 +44,9 @@ td=$CACHE/fv/darknet-tiny.h5 mb=$CACHE/fv/mobilenet.h5
 [ -f "$mb" ] || "$BIN/cnn-import" -q --mean 0.5,0.5,0.5 --std 0.5,0.5,0.5 "$MB" -o "$mb" || exit 1
 $PY "$FT" classes "$TD" "$MB" "$CLASSES" "$T/classes.txt" || exit 1
 export OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2
-# Spinning OpenMP threads on a busy machine made PyTorch's steps 10x slower.
-[ "${BENCH_SPIN:-0}" = 1 ] || export OMP_WAIT_POLICY=passive
+# Spinning OpenMP threads on a busy machine made PyTorch's steps 10x slower
+# (env.sh, bench_wait: a short spin, then sleep).
+bench_wait
 echo "bench/fv: $(uptime | sed 's/.*load/load/') (a loaded machine slows the timings, not the scores)"
 
 # Ours: one ascent per class, rows joined in the classes' order.

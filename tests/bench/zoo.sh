@@ -51,11 +51,8 @@ done
 nets=$ok
 
 export OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
-# Idle threads sleep in all three (cnntools' tools do so by default): on a
-# machine shared with other work, spinning ones take the cores from the
-# working ones (PyTorch's mobilenet_v2 ran 20 times slower so here).
-# BENCH_SPIN=1 leaves each library its own default.
-[ "${BENCH_SPIN:-0}" = 1 ] || export OMP_WAIT_POLICY=passive
+# Idle threads: a short spin, then sleep (env.sh, bench_wait).
+bench_wait
 echo "zoo: $threads threads, about ${secs}s per figure, median of $rounds alternating rounds; img/s, higher is better; ratio = cnntools / other" >&2
 : >"$T/ours.all"; : >"$T/ort.all"; : >"$T/torch.all"; : >"$T/peak.all"
 r=0

@@ -15,7 +15,9 @@ net=${1:?usage: zoo_one.sh NET [ROUNDS] [THREADS]}; rounds=${2:-5}; threads=${3:
 ZOO="$TOP/out/bench-cache/zoo"; ORT="$TOP/out/bench-cache/ort"
 photo="$TOP/../shared/photos/coral_hot_dog.jpg"
 [ -f "$photo" ] || photo=$(ls "$TOP"/../shared/photos/*.jpg | head -n 1)
-export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads OMP_WAIT_POLICY=passive
+. "$TOP/tests/bench/env.sh"
+export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
+bench_wait
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 one() {   # $1 label, then the command
     l=$1; shift

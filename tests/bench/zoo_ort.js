@@ -14,8 +14,11 @@ async function main() {
         intraOpNumThreads: +threads, interOpNumThreads: 1, executionMode: 'sequential',
         graphOptimizationLevel: 'all',
         // Spinning idle threads (ONNX Runtime's default) take the cores from
-        // the working ones when other processes run too; as cnntools' tools
-        // (OMP_WAIT_POLICY=passive) they sleep unless BENCH_SPIN=1.
+        // the working ones when other processes run too; they sleep unless
+        // BENCH_SPIN=1. (cnntools' threads spin about 20 us before they
+        // sleep, env.sh's bench_wait; ONNX Runtime has no such middle
+        // setting. With its spinning on, its mobilenet_v2 batch-1 forward on
+        // 2 threads ran 15-20% faster here.)
         extra: { session: { intra_op: { allow_spinning: process.env.BENCH_SPIN === '1' ? '1' : '0' } } },
     });
     for (const b of batches.split(',').map(Number)) {

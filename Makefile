@@ -106,6 +106,9 @@ demo: deps all
 $(BUILD)/bench/bench_engine: $(BUILD)/tests/bench/bench_engine.o $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libcommon.a $(LDLIBS)
+# Built with everything else, so that a bench run by hand after `make`
+# never measures a binary linked against an older library.
+all: $(BUILD)/bench/bench_engine
 
 # The engine, occlusion and PCA beside PyTorch / scikit-learn on this
 # machine (BENCH_THREADS, default 2; one run: these machines are noisy),

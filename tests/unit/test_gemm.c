@@ -21,6 +21,7 @@
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/rng.h"
 #include "nn/ops/pack.h"
@@ -168,11 +169,74 @@ static void test_gemm_tails(void **state)
     check_gemm(7, 0, 9, 1, 1, 1, 2);   /* K = 0: C is its bias */
 }
 
+/* The last panel's 1-3 column tails (pack.c's tail, AVX2) against the
+ * tile kernel: the same product with B widened to whole panels (zero
+ * columns) must give the same first n columns bit for bit, through every
+ * entry (pk_gemm, pk_gemm_ld with bias, accumulation, R and ReLU or Clip,
+ * pk_gemm_raw), split by rows (M > n) and by columns, several K blocks,
+ * row tails of the last panel and 1-4 panels a group. */
+static void check_tail_bits(int64_t M, int64_t K, int64_t n, int threads)
+{
+    int64_t nw = (n + PK_NR - 1) / PK_NR * PK_NR, ldc = nw + 1, ps = K * PK_NR;
+    int relu = (int)(M + n) % 3;
+    op_act act = { relu, relu == ACT_CLIP ? -0.25f : 0.0f, 0.3f };
+    float *A = rnd(M * K), *B = rnd(K * n), *b = rnd(M), *Rs = rnd(M * ldc), *C0 = rnd(M * ldc);
+    float *Ap = malloc(pk_a_size(M, K) * sizeof *Ap), *Bp = malloc((size_t)(nw / PK_NR * ps) * sizeof *Bp);
+    float *Br = calloc((size_t)(K * nw), sizeof *Br);
+    pk_pack_a(A, M, K, K, Ap);
+    for (int64_t k = 0; k < K; k++) {
+        pk_put(Bp, ps, k, 0, B + k * n, n, 1);
+        for (int64_t j = 0; j < n; j++)
+            Br[k * nw + j] = B[k * n + j];
+    }
+    pk_zero_tail(Bp, ps, K, n);
+    omp_set_num_threads(threads);
+    float *c[2][3];
+    for (int w = 0; w < 2; w++) {
+        int64_t cols = w ? nw : n;
+        for (int v = 0; v < 3; v++) {
+            c[w][v] = malloc((size_t)(M * ldc) * sizeof(float));
+            for (int64_t i = 0; i < M * ldc; i++)
+                c[w][v][i] = C0[i];
+        }
+        pk_gemm(Ap, M, K, Bp, ps, cols, c[w][0], ldc, NULL, 0, 1);
+        pk_gemm_ld(Ap, M, K, Br, PK_NR, nw, cols, c[w][1], ldc, b, 1, 1, Rs, act);
+        pk_gemm_raw(A, K, M, K, Bp, ps, PK_NR, cols, c[w][2], ldc, b, 0, 1, NULL, act);
+    }
+    for (int v = 0; v < 3; v++)
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < n; j++)
+                if (memcmp(&c[0][v][i * ldc + j], &c[1][v][i * ldc + j], sizeof(float)))
+                    fail_msg("tail M%lld K%lld n%lld entry %d: (%lld, %lld) is %.9g, the tile "
+                             "kernel's %.9g", (long long)M, (long long)K, (long long)n, v,
+                             (long long)i, (long long)j, c[0][v][i * ldc + j],
+                             c[1][v][i * ldc + j]);
+    for (int w = 0; w < 2; w++)
+        for (int v = 0; v < 3; v++)
+            free(c[w][v]);
+    free(A), free(B), free(b), free(Rs), free(C0), free(Ap), free(Bp), free(Br);
+}
+
+static void test_gemm_tail_bits(void **state)
+{
+    (void)state;
+    rng_seed(&R, 23);
+    if (!PK_GEMM)
+        skip();
+    static const int64_t ns[] = { 1, 2, 3, 17, 18, 19, 49, 50, 51, 4, 5, 20 };
+    for (size_t t = 0; t < sizeof ns / sizeof *ns; t++) {
+        check_tail_bits(2 * PK_MR * 4 + 5 + (int64_t)t, 300, ns[t], 1 + (int)(t % 2));
+        check_tail_bits(7 + (int64_t)t, 40, ns[t], 1);
+    }
+    check_tail_bits(600, 530, 49, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pack_a),
         cmocka_unit_test(test_gemm_tails),
+        cmocka_unit_test(test_gemm_tail_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

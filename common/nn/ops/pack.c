@@ -383,6 +383,105 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
         }
     }
 }
+
+/* The last panel of a row of panels when it has PK_TAIL columns or fewer
+ * (a 7x7 map's 49 = 3 x 16 + 1): the tile kernel would spend a whole
+ * half-panel's multiply-adds on them (the 1-column tail of M=2048 K=512
+ * n=49 cost 0.73 of a full panel: 69.6 GFLOP/s against 84.8 at n=48).
+ * Here the lanes run along A's rows instead (a panel's PK_MR values of
+ * one k lie together), for NA panels and NR columns at once, one
+ * accumulator each. Each output is the same sum over k in order of the
+ * same fused multiply-adds, then the same epilogue, so it is bit for bit
+ * what the tile kernel gives (tests/unit/test_gemm.c checks it). A:
+ * NA panels as.part apart; mlast: rows of the last panel. */
+#define PK_TAIL 3
+static inline __attribute__((always_inline)) void
+tail_tile(int64_t kc, const float *A, int64_t as, const float *B, int64_t ldb, float *C,
+          int64_t ldc, int mlast, int load, const float *bias, const float *R, op_act act,
+          const int NA, const int NR)
+{
+    __m256 c[PK_GA][PK_TAIL];   /* NA x NR <= 12 of them used */
+    const __m256i mr = mask8(PK_MR);
+#pragma GCC unroll 4
+    for (int a = 0; a < NA; a++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NR; j++)
+            c[a][j] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < kc; k++) {
+        __m256 av[PK_GA];
+        /* Eight floats from the k's six (the two past them are the next
+         * k's, or past the panel: masked on the last k only, as a masked
+         * load is slower). */
+#pragma GCC unroll 4
+        for (int a = 0; a < NA; a++)
+            av[a] = k + 1 < kc ? _mm256_loadu_ps(A + a * as + k * PK_MR)
+                               : _mm256_maskload_ps(A + a * as + k * PK_MR, mr);
+#pragma GCC unroll 4
+        for (int j = 0; j < NR; j++) {
+            __m256 b = _mm256_broadcast_ss(B + k * ldb + j);
+#pragma GCC unroll 4
+            for (int a = 0; a < NA; a++)
+                c[a][j] = _mm256_fmadd_ps(av[a], b, c[a][j]);
+        }
+    }
+    for (int a = 0; a < NA; a++) {
+        int rows = a < NA - 1 ? PK_MR : mlast;
+        __m256i m = mask8(rows);
+        for (int j = 0; j < NR; j++) {
+            float t[8] = { 0 };
+            __m256 v = c[a][j];
+            /* The tile kernel's epilogue, in its order, on a column. */
+            if (load) {
+                for (int i = 0; i < rows; i++)
+                    t[i] = C[(a * PK_MR + i) * ldc + j];
+                v = _mm256_add_ps(v, _mm256_loadu_ps(t));
+            }
+            if (bias)
+                v = _mm256_add_ps(v, _mm256_maskload_ps(bias + a * PK_MR, m));
+            if (R) {
+                for (int i = 0; i < rows; i++)
+                    t[i] = R[(a * PK_MR + i) * ldc + j];
+                v = _mm256_add_ps(v, _mm256_loadu_ps(t));
+            }
+            if (act.kind == ACT_RELU)
+                v = _mm256_and_ps(v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NLE_UQ));
+            else if (act.kind == ACT_CLIP)
+                v = _mm256_min_ps(_mm256_set1_ps(act.hi), _mm256_max_ps(_mm256_set1_ps(act.lo), v));
+            _mm256_storeu_ps(t, v);
+            for (int i = 0; i < rows; i++)
+                C[(a * PK_MR + i) * ldc + j] = t[i];
+        }
+    }
+}
+
+/* tail_tile for na (1..PK_GA) panels and nr (1..PK_TAIL) columns: at
+ * most 12 accumulators (with a row of A and a broadcast, 14 of the 16
+ * registers). (Tails of 4 columns, 3 panels at a time, were no faster
+ * than the tile kernel's half panel.) */
+static void tail(int64_t kc, const float *A, int64_t as, int na, const float *B, int64_t ldb,
+                 float *C, int64_t ldc, int mlast, int nr, int load, const float *bias,
+                 const float *R, op_act act)
+{
+#define PK_T(NA, NR)                                                                            \
+    case (NA) * 4 + (NR):                                                                      \
+        tail_tile(kc, A, as, B, ldb, C, ldc, mlast, load, bias, R, act, NA, NR);              \
+        return;
+    switch (na * 4 + nr) {
+        PK_T(1, 1) PK_T(1, 2) PK_T(1, 3) PK_T(2, 1) PK_T(2, 2) PK_T(2, 3)
+        PK_T(3, 1) PK_T(3, 2) PK_T(3, 3) PK_T(4, 1) PK_T(4, 2) PK_T(4, 3)
+    }
+#undef PK_T
+}
+#endif
+#if defined(__AVX512F__)
+#define PK_TAIL 0   /* AVX-512: a 32-column panel's tails take the tile kernel */
+static void tail(int64_t kc, const float *A, int64_t as, int na, const float *B, int64_t ldb,
+                 float *C, int64_t ldc, int mlast, int nr, int load, const float *bias,
+                 const float *R, op_act act)
+{
+    (void)kc, (void)A, (void)as, (void)na, (void)B, (void)ldb, (void)C, (void)ldc, (void)mlast,
+        (void)nr, (void)load, (void)bias, (void)R, (void)act;
+}
 #endif
 
 /* Loops, outermost first: blocks of PK_KC rows of K (that block of A,
@@ -440,6 +539,14 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
                 }
                 for (int64_t p = 0; p < np; p++) {
                     int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
+                    if (nr <= PK_TAIL) {
+                        int64_t i0 = ga * PK_MR, il = (ga + gn - 1) * PK_MR;
+                        tail(kc, pa, PK_MR * kc, (int)gn, Bp + p * bstride + k0 * ldb, ldb,
+                             C + i0 * ldc + p * PK_NR, ldc, M - il < PK_MR ? (int)(M - il) : PK_MR,
+                             nr, load, k0 == 0 && bias ? bias + i0 : NULL,
+                             Rk ? Rk + i0 * ldc + p * PK_NR : NULL, last);
+                        continue;
+                    }
                     for (int64_t a = ga; a < ga + gn; a++) {
                         int64_t i0 = a * PK_MR;
                         int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
@@ -455,7 +562,16 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
             for (int64_t p = 0; p < np; p++) {
                 int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
                 const float *B = Bp + p * bstride + k0 * ldb;
-                for (int64_t i0 = 0; i0 < M; i0 += PK_MR) {
+                for (int64_t i0 = 0; nr <= PK_TAIL && i0 < M; i0 += PK_GA * PK_MR) {
+                    int64_t gn = (M - i0 + PK_MR - 1) / PK_MR < PK_GA ? (M - i0 + PK_MR - 1) / PK_MR
+                                                                      : PK_GA;
+                    int64_t il = i0 + (gn - 1) * PK_MR;
+                    tail(kc, Ak + i0 * kc, PK_MR * kc, (int)gn, B, ldb, C + i0 * ldc + p * PK_NR,
+                         ldc, M - il < PK_MR ? (int)(M - il) : PK_MR, nr, load,
+                         k0 == 0 && bias ? bias + i0 : NULL,
+                         Rk ? Rk + i0 * ldc + p * PK_NR : NULL, last);
+                }
+                for (int64_t i0 = 0; nr > PK_TAIL && i0 < M; i0 += PK_MR) {
                     int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
                     kernel(kc, Ak + i0 * kc, B, ldb, C + i0 * ldc + p * PK_NR, ldc, mr, nr, load,
                            k0 == 0 && bias ? bias + i0 : NULL,

@@ -21,6 +21,11 @@ static void rows_of(int64_t r, int nt, int t, int64_t *a, int64_t *b)
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
 
+/* The vector: AVX-512's 16 lanes or AVX2's 8. TH: the rows of a tile over
+ * 3 or 2 images, 8 with AVX-512's 32 registers (24 or 16 accumulators),
+ * 4 with AVX2's 16 (12 or 8). */
+#define ACC (3 * TH)
+
 /* Images per pass over a block of rows: their partial sums, RB x IC
  * vectors (12 or 24 KiB), wait on the stack between blocks of inputs. */
 #define IC 48
@@ -29,6 +34,7 @@ static void rows_of(int64_t r, int nt, int t, int64_t *a, int64_t *b)
 #include "nn/ops/simd.h"
 typedef __m512 vf;
 #define VL 16
+#define TH 8
 #define vzero _mm512_setzero_ps
 #define vload _mm512_loadu_ps
 #define vfma _mm512_fmadd_ps
@@ -45,6 +51,7 @@ static inline __m256 halves(vf v)
 #else
 typedef __m256 vf;
 #define VL 8
+#define TH 4
 #define vzero _mm256_setzero_ps
 #define vload _mm256_loadu_ps
 #define vfma _mm256_fmadd_ps
@@ -92,13 +99,13 @@ INLINE void step(const float *w, const float *x, int64_t d, int64_t k, vf *c, in
 /* The register tile: TR rows of W (row stride d) against NI images of x
  * (row stride d) over kn inputs, TR x NI vectors summed from zero, stored
  * into tot (first block) or added to it (later ones); tot's row t, image
- * i at tot[t * IC + i]. */
-INLINE void tile(const float *w, const float *x, int64_t d, int64_t kn, vf *tot, int first,
-                 const int TR, const int NI)
+ * i at tot[t * ts + i]. */
+INLINE void tile(const float *w, const float *x, int64_t d, int64_t kn, vf *tot, int ts,
+                 int first, const int TR, const int NI)
 {
-    vf c[12];   /* TR x NI of them (a fixed size: an array the compiler
-                 * sees whole stays in registers) */
-#pragma GCC unroll 12
+    vf c[ACC];   /* TR x NI of them (a fixed size: an array the compiler
+                  * sees whole stays in registers) */
+#pragma GCC unroll 24
     for (int j = 0; j < TR * NI; j++)
         c[j] = vzero();
     vmask none = tail_mask(0);
@@ -107,43 +114,46 @@ INLINE void tile(const float *w, const float *x, int64_t d, int64_t kn, vf *tot,
         step(w, x, d, k, c, 0, none, TR, NI);
     if (k < kn)
         step(w, x, d, k, c, 1, tail_mask(kn - k), TR, NI);
-#pragma GCC unroll 12
+#pragma GCC unroll 8
     for (int t = 0; t < TR; t++)
 #pragma GCC unroll 3
         for (int i = 0; i < NI; i++)
-            tot[t * IC + i] = first ? c[t * NI + i] : vadd(tot[t * IC + i], c[t * NI + i]);
+            tot[t * ts + i] = first ? c[t * NI + i] : vadd(tot[t * ts + i], c[t * NI + i]);
 }
 
 /* One block of kn inputs for rows (w) and images (x), rb of them and ni:
- * 4 rows x 3 images a tile (12 accumulators, 7 loads), the last one or two
- * images 4 x 2 or 8 x 1; fewer than RB rows one at a time. Which tile an
- * output falls in changes nothing in its sum. */
+ * TH rows x 3 images a tile (AVX2: 12 accumulators, 7 loads), the last
+ * one or two images TH x 2 or 8 x 1; fewer than RB rows one at a time.
+ * Which tile an output falls in changes nothing in its sum. */
 static void block(const float *w, const float *x, int64_t d, int64_t kn, int rb, int ni, vf *tot,
-                  int first)
+                  int ts, int first)
 {
     if (rb == RB) {
         int i = 0;
         for (; i + 3 <= ni; i += 3)
-            for (int t = 0; t < RB; t += 4)
-                tile(w + t * d, x + i * d, d, kn, tot + t * IC + i, first, 4, 3);
+            for (int t = 0; t < RB; t += TH)
+                tile(w + t * d, x + i * d, d, kn, tot + t * ts + i, ts, first, TH, 3);
         if (ni - i == 2)
-            for (int t = 0; t < RB; t += 4)
-                tile(w + t * d, x + i * d, d, kn, tot + t * IC + i, first, 4, 2);
+            for (int t = 0; t < RB; t += TH)
+                tile(w + t * d, x + i * d, d, kn, tot + t * ts + i, ts, first, TH, 2);
         else if (ni - i == 1)
-            tile(w, x + i * d, d, kn, tot + i, first, RB, 1);
+            tile(w, x + i * d, d, kn, tot + i, ts, first, RB, 1);
         return;
     }
     for (int t = 0; t < rb; t++) {
         int i = 0;
         for (; i + 3 <= ni; i += 3)
-            tile(w + t * d, x + i * d, d, kn, tot + t * IC + i, first, 1, 3);
+            tile(w + t * d, x + i * d, d, kn, tot + t * ts + i, ts, first, 1, 3);
         for (; i < ni; i++)
-            tile(w + t * d, x + i * d, d, kn, tot + t * IC + i, first, 1, 1);
+            tile(w + t * d, x + i * d, d, kn, tot + t * ts + i, ts, first, 1, 1);
     }
 }
 
 /* Rows [o0, o1) of every image: blocks of RB rows, IC images at a time,
- * the inputs in blocks of DENSEMM_KB. */
+ * the inputs in blocks of DENSEMM_KB; tot holds the block's RB x ni
+ * partial sums. (Tried: panels of 64 rows, each block of the inputs
+ * through all of them so the images' block stays in L2: mixed on AVX-512
+ * at 4-32 images, no gain on AVX2.) */
 static void rows(const float *w, int64_t r, int64_t d, const float *x, int n, const float *b,
                  float *y, int64_t o0, int64_t o1)
 {
@@ -154,12 +164,12 @@ static void rows(const float *w, int64_t r, int64_t d, const float *x, int n, co
             int ni = n - i0 < IC ? n - i0 : IC;
             for (int64_t k0 = 0; k0 < d; k0 += DENSEMM_KB) {
                 int64_t kn = d - k0 < DENSEMM_KB ? d - k0 : DENSEMM_KB;
-                block(w + o * d + k0, x + (int64_t)i0 * d + k0, d, kn, rb, ni, tot, k0 == 0);
+                block(w + o * d + k0, x + (int64_t)i0 * d + k0, d, kn, rb, ni, tot, ni, k0 == 0);
             }
             for (int t = 0; t < rb; t++)
                 for (int i = 0; i < ni; i++)
                     y[(int64_t)(i0 + i) * r + o + t] =
-                        lanes_sum(tot[t * IC + i]) + (b ? b[o + t] : 0.0f);
+                        lanes_sum(tot[t * ni + i]) + (b ? b[o + t] : 0.0f);
         }
     }
 }

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1034,6 +1035,64 @@ static void test_grad_weight_cache(void **state)
     }
 }
 
+/* Two Dense layers straight on a 3x19x19 input: 1083 inputs (not a whole
+ * number of vectors, three blocks of densemm's) to 37 outputs, a ReLU,
+ * then 37 inputs to 10. */
+static model *net_dense(void)
+{
+    rng r;
+    rng_seed(&r, 21);
+    model *m = model_new(3, 19, 19);
+    node *n = model_add(m, "fc1", "Dense", "input");
+    add_w(n, &r, "weight", 2, 37, 3 * 19 * 19, 0, 0, 0.05, 0);
+    add_w(n, &r, "bias", 1, 37, 0, 0, 0, 0.1, 0);
+    model_add(m, "r1", "ReLU", NULL);
+    n = model_add(m, "fc2", "Dense", NULL);
+    add_w(n, &r, "weight", 2, 10, 37, 0, 0, 0.3, 0);
+    add_w(n, &r, "bias", 1, 10, 0, 0, 0, 0.1, 0);
+    char err[256];
+    if (model_prepare(m, err, sizeof err))
+        fail_msg("%s", err);
+    return m;
+}
+
+/* Issue 20 through the Dense op: an image's logits bit for bit the same
+ * alone (one thread) and inside batches of 5 and 37, on 1 and 2 threads. */
+static void test_dense_batches(void **state)
+{
+    (void)state;
+    model *m = net_dense();
+    int last = m->n - 1;
+    tensor *x = rand_input(m, 37, 77);
+    int64_t per = tensor_numel(x) / 37, nout = 10;
+    float *alone = malloc((size_t)(37 * nout) * sizeof *alone);
+    omp_set_num_threads(1);
+    engine *e = engine_new(m, 37, 0, 0);
+    tensor *xi = tensor_new4(1, 3, 19, 19);
+    for (int j = 0; j < 37; j++) {
+        memcpy(xi->data, x->data + j * per, (size_t)per * sizeof(float));
+        engine_forward(e, xi);
+        memcpy(alone + j * nout, engine_act(e, last)->data, (size_t)nout * sizeof(float));
+    }
+    const int ns[] = { 5, 37 };
+    for (int th = 1; th <= 2; th++) {
+        omp_set_num_threads(th);
+        for (int c = 0; c < 2; c++) {
+            tensor *xb = tensor_new4(ns[c], 3, 19, 19);
+            memcpy(xb->data, x->data, (size_t)(ns[c] * per) * sizeof(float));
+            engine_forward(e, xb);
+            if (memcmp(engine_act(e, last)->data, alone, (size_t)(ns[c] * nout) * sizeof(float)))
+                fail_msg("a batch of %d on %d threads: logits differ from the images alone",
+                         ns[c], th);
+            tensor_free(xb);
+        }
+    }
+    omp_set_num_threads(omp_get_num_procs());
+    tensor_free(xi), tensor_free(x), free(alone);
+    engine_free(e);
+    model_free(m);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--load")) {
@@ -1058,6 +1117,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_load_dies),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_wgrad_accumulates),
+        cmocka_unit_test(test_dense_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,7 +41,7 @@
 #include "nn/gemm.h"
 #include "nn/ops.h"
 #include "nn/ops/pack.h"
-#include "nn/thinmm.h"
+#include "nn/densemm.h"
 #include "nn/ops/winograd.h"
 
 /* Floats of column matrix one chunk aims at (2 MiB). */
@@ -902,34 +902,18 @@ const struct op_def op_conv = { "Conv", 1, 1, conv_attrs, conv_weights, conv_pre
 
 /* ---- Dense: y = W x + b over the flattened input (C*H*W features). ---- */
 
-/* The dense products: every output is the sum of its terms in input
- * order, computed by one thread, whatever the batch and the threads, so a
- * row's logits and gradients do not depend on --batch, --range or
- * --threads (issue 20). A library GEMM does not promise that: OpenBLAS
- * rounds a row differently by its place in the call (rows 0-15 and 16-31
- * of a 32-row product) and by the call's shape. Forward, chunks of
- * DENSE_ROWS rows as lanes (X^T, zero-padded to whole vectors): with
- * AVX-512 or AVX2 on thinmm, W read in place (VGG-16's fc6 at batch 4 took
- * 37 ms against 47 by sgemm, at 32 48 against 82; on AVX2 the scalar
- * dense_xq had made mobilenet_v2's 1280x1000 layer a fifth of a batch-1
- * forward), else on dense_xq. Backward,
- * blocks of DENSE_COLS inputs on the threads, W's rows in order. */
+/* The dense products: every output is the sum of its terms in an order
+ * fixed by the inputs alone, computed by one thread, whatever the batch
+ * and the threads, so a row's logits and gradients do not depend on
+ * --batch, --range or --threads (issue 20). A library GEMM does not
+ * promise that: OpenBLAS rounds a row differently by its place in the call
+ * (rows 0-15 and 16-31 of a 32-row product) and by the call's shape.
+ * Forward on densemm (W and the inputs read in place, dot-product form: at
+ * batch 1 W streams once at full vector width). Backward, blocks of
+ * DENSE_COLS inputs on the threads, W's rows in order, DENSE_ROWS images
+ * at a time. */
 #define DENSE_ROWS 32
 #define DENSE_COLS 256
-
-/* yt (r x w) = W (r x d) q (d x w), each output summed over k in order. */
-static void dense_xq(const float *W, int64_t r, int64_t d, const float *q, int w, float *yt)
-{
-#pragma omp parallel for schedule(static) if (!omp_in_parallel())
-    for (int64_t o = 0; o < r; o++) {
-        float acc[DENSE_ROWS] = { 0 };
-        const float *wo = W + o * d;
-        for (int64_t k = 0; k < d; k++)
-            for (int c = 0; c < w; c++)
-                acc[c] += wo[k] * q[k * w + c];
-        memcpy(yt + o * w, acc, (size_t)w * sizeof(float));
-    }
-}
 
 /* gx (n x d) += gy (n x r) W (r x d), each output summed over W's rows in
  * order; blocks of DENSE_COLS columns of gx in parallel. */
@@ -983,34 +967,15 @@ static int dense_prepare(node *nd, const int64_t *const *in, op_need *need, char
         return -1;
     }
     nd->shape[0] = p.dout, nd->shape[1] = 1, nd->shape[2] = 1;
-    need->ws = (size_t)((p.din + p.dout) * DENSE_ROWS), need->aux = 0;
+    need->ws = 0, need->aux = 0;
     return op_keep(nd, &p, sizeof p, err, len);
 }
 
 static void dense_forward(const node *nd, const op_io *io)
 {
     const dense_p *p = nd->priv;
-    const float *b = p->ib >= 0 ? nd->w[p->ib]->data : NULL;
-    const float *W = nd->w[p->iw]->data;
-    /* W^T's product with a thin X^T, W read in place (a library GEMM packs
-     * all of W, which is most of the cost); a lane's sums do not depend on
-     * the chunk's width or on the other lanes. */
-    for (int i0 = 0; i0 < io->n; i0 += DENSE_ROWS) {
-        int r = io->n - i0 < DENSE_ROWS ? io->n - i0 : DENSE_ROWS;
-        int w = (r + THINMM_LANES - 1) / THINMM_LANES * THINMM_LANES;
-        const float *x = io->x[0] + (int64_t)i0 * p->din;
-        float *q = io->ws, *yt = q + p->din * w, *y = io->y + (int64_t)i0 * p->dout;
-        for (int64_t k = 0; k < p->din; k++)
-            for (int c = 0; c < w; c++)
-                q[k * w + c] = c < r ? x[c * p->din + k] : 0.0f;
-        if (THINMM_KERNEL)
-            thinmm_xq(W, p->dout, p->din, q, w, yt);
-        else
-            dense_xq(W, p->dout, p->din, q, w, yt);
-        for (int i = 0; i < r; i++)
-            for (int64_t o = 0; o < p->dout; o++)
-                y[i * p->dout + o] = yt[o * w + i] + (b ? b[o] : 0.0f);
-    }
+    densemm(nd->w[p->iw]->data, p->dout, p->din, io->x[0], io->n,
+            p->ib >= 0 ? nd->w[p->ib]->data : NULL, io->y);
 }
 
 static void dense_backward(const node *nd, const op_io *io)

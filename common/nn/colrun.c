@@ -22,6 +22,7 @@ typedef struct crnode {
     float *Ap;                     /* W packed (pk_pack_a) */
     float *base;                   /* reads the input: its clean output, c x h x w */
     float *U;                      /* by Winograd: the 36 transformed weights, packed */
+    size_t us;                     /* floats from one of them to the next */
     int64_t th, tw;                /* its tiles per map: rows, columns */
     /* Dense */
     int64_t din;
@@ -93,134 +94,31 @@ static int supported(const node *nd, const int64_t *in, crnode *q)
     return 1;
 }
 
-/* Winograd's F(4x4, 3x3) for the 3x3 stride-1 convolutions (as the
- * engine's, nn/ops/winograd.h: its points and transforms), the tiles of all
+/* Winograd's F(4x4, 3x3) for the 3x3 stride-1 convolutions, the engine's
+ * (nn/ops/winograd.h: its weight and panel transforms), the tiles of all
  * rows the columns of each of the 36 products: the engine runs these maps
  * (7x7: 4 tiles an image) by im2col, too few tiles for the transforms to
  * pay; here rows x 4 of them share each product. Whether a convolution
  * runs by Winograd depends on its shape alone (wino_wanted), never on the
  * rows: a row's values do not depend on how many share its pass. */
 #define WN 36
-
-/* The six values of G v for v = (a, b, c). */
-static inline void gcol(float a, float b, float c, float *o)
-{
-    float s = a + c;
-    o[0] = a;
-    o[1] = (b - s) * (1.0f / 3);
-    o[2] = (s + b) * (1.0f / 3);
-    o[3] = (a * 4.0f + (b * 2.0f + c)) * (-4.0f / 15);
-    o[4] = (c * 4.0f + (b * -2.0f + a)) * (1.0f / 15);
-    o[5] = c;
-}
-
-/* gcol on 16 lanes. */
-static inline void gcolv(const float *a, const float *b, const float *c, float o[6][16])
-{
-    for (int l = 0; l < 16; l++) {
-        float v[6];
-        gcol(a[l], b[l], c[l], v);
-        for (int j = 0; j < 6; j++)
-            o[j][l] = v[j];
-    }
-}
-
-/* o = B^T e for six values e. */
-static inline void bt6(const float *e, float *o)
-{
-    float d31 = e[3] - e[1], d42 = e[4] - e[2];
-    o[0] = e[2] * -2.0f + (d31 * 1.5f + (e[0] + e[4]));
-    o[1] = e[2] * -2.5f + (e[3] * 0.5f + (e[1] + e[4]));
-    o[2] = e[2] * 0.5f + (e[3] * 2.5f + (e[4] - e[1]));
-    o[3] = d31 * 2.0f + d42;
-    o[4] = d42 - d31 * 0.5f;
-    o[5] = e[3] * -2.0f + (d42 * 1.5f + (e[1] + e[5]));
-}
-
-/* o = A^T m for six values m. */
-static inline void at4(const float *m, float *o)
-{
-    float a = m[1] + m[2], b = m[2] - m[1];
-    o[0] = (m[0] + a) + (m[3] + m[4]);
-    o[1] = m[4] * -2.0f + (m[3] * 0.5f + b);
-    o[2] = m[4] * 4.0f + (m[3] * 0.25f + a);
-    o[3] = (m[4] * -8.0f + (m[3] * 0.125f + b)) + m[5];
-}
-
-/* U_xi = (G g G^T)[xi] of every filter, each of the 36 packed; u: at
- * least Co x Ci x 36 floats of scratch (one buffer for all the runner's
- * convolutions: fresh memory costs page faults). */
-static void cr_wino_weights(crnode *q, float *u)
-{
-    int64_t Co = q->c, Ci = q->ci;
-    size_t us = pk_a_size(Co, Ci);
-    q->U = falloc_raw(us * WN);
-    /* 16 filters at a time, one a lane (the lane loops vectorise), each
-     * of the 36 values stored as a run of 16. */
-    int64_t nf = Co * Ci;
-#pragma omp parallel for schedule(static)
-    for (int64_t f0 = 0; f0 < nf; f0 += 16) {
-        int nl = nf - f0 < 16 ? (int)(nf - f0) : 16;
-        float k[9][16], t[3][6][16], v[6][6][16];
-        for (int l = 0; l < 16; l++)
-            for (int j = 0; j < 9; j++)
-                k[j][l] = l < nl ? q->W[(f0 + l) * 9 + j] : 0.0f;
-        for (int j = 0; j < 3; j++)      /* G down each column of taps */
-            gcolv(k[j], k[3 + j], k[6 + j], t[j]);
-        for (int r = 0; r < 6; r++)      /* then G across */
-            gcolv(t[0][r], t[1][r], t[2][r], v[r]);
-        for (int xi = 0; xi < WN; xi++)
-            memcpy(u + (size_t)xi * (size_t)nf + (size_t)f0, v[xi / 6][xi % 6],
-                   (size_t)nl * sizeof(float));
-    }
-    /* The 36 packings, whole ones a thread (pk_pack_a's own region runs
-     * below a size that resnet50's 512 x 512 is at, so they ran one by
-     * one on a single thread: half the set-up's wall time). */
-#pragma omp parallel for schedule(dynamic)
-    for (int xi = 0; xi < WN; xi++)
-        pk_pack_a(u + (size_t)xi * (size_t)(Co * Ci), Co, Ci, Ci, q->U + (size_t)xi * us);
-}
-
-/* The transforms on PK_NR tiles at once, one per lane (vectorised). */
 #define L PK_NR
-static inline void bt6v(float e[6][L], float o[6][L])
-{
-    for (int l = 0; l < L; l++) {
-        float x[6], y[6];
-        for (int i = 0; i < 6; i++)
-            x[i] = e[i][l];
-        bt6(x, y);
-        for (int i = 0; i < 6; i++)
-            o[i][l] = y[i];
-    }
-}
-
-static inline void at4v(float e[6][L], float o[4][L])
-{
-    for (int l = 0; l < L; l++) {
-        float x[6], y[4];
-        for (int i = 0; i < 6; i++)
-            x[i] = e[i][l];
-        at4(x, y);
-        for (int i = 0; i < 4; i++)
-            o[i][l] = y[i];
-    }
-}
 
 /* y = conv(x) + b for n rows by Winograd: V_xi (ci x tiles, in panels) =
  * B^T d B of every 6x6 input tile, M_xi = U_xi V_xi, y = A^T M A; the
- * transforms a panel of PK_NR tiles at a time. */
+ * transforms a panel of PK_NR tiles at a time (wino_in_panel,
+ * wino_out_panel). */
 static void wino_rows(colrun *c, const crnode *q, const float *x, int n, float *y)
 {
     int64_t T = n * q->th * q->tw, np = (T + L - 1) / L;
     int64_t ihw = q->ih * q->iw, ohw = q->h * q->w, ps = q->ci * L;
-    size_t vs = (size_t)(np * L * q->ci), ms = (size_t)(T * q->c), us = pk_a_size(q->c, q->ci);
+    size_t vs = (size_t)(np * L * q->ci), ms = (size_t)(T * q->c);
     float *V = c->col, *Mx = c->wm;
 #pragma omp parallel for schedule(static)
     for (int64_t it = 0; it < np * q->ci; it++) {
         int64_t p = it / q->ci, ch = it % q->ci;
         const float *xc = x + ch * n * ihw;
-        float d[6][6][L], e[6][L], tv[6][6][L], v[6][L];
+        float d[6][6][L];
         for (int l = 0; l < L; l++) {
             int64_t t = p * L + l;
             int64_t r = t / (q->th * q->tw), ty = t / q->tw % q->th, tx = t % q->tw;
@@ -234,48 +132,20 @@ static void wino_rows(colrun *c, const crnode *q, const float *x, int n, float *
                 }
             }
         }
-        for (int j = 0; j < 6; j++) {   /* down the columns */
-            for (int i = 0; i < 6; i++)
-                memcpy(e[i], d[i][j], sizeof e[i]);
-            bt6v(e, v);
-            for (int i = 0; i < 6; i++)
-                memcpy(tv[i][j], v[i], sizeof v[i]);
-        }
-        float *vp = V + p * ps + ch * L;
-        for (int i = 0; i < 6; i++) {   /* across the rows */
-            bt6v(tv[i], v);
-            for (int j = 0; j < 6; j++)
-                memcpy(vp + (6 * i + j) * vs, v[j], sizeof v[j]);
-        }
+        wino_in_panel(&d[0][0][0], V + p * ps + ch * L, vs);
     }
     /* The 36 products, whole ones a thread (one parallel region, not 36). */
 #pragma omp parallel for schedule(dynamic)
     for (int xi = 0; xi < WN; xi++)
-        pk_gemm(q->U + xi * us, q->c, q->ci, V + xi * vs, ps, T, Mx + xi * ms, T, NULL, 0, 0);
+        pk_gemm(q->U + xi * q->us, q->c, q->ci, V + xi * vs, ps, T, Mx + xi * ms, T, NULL, 0,
+                0);
 #pragma omp parallel for schedule(static)
     for (int64_t it = 0; it < q->c * np; it++) {
         int64_t o = it / np, p = it % np, nl = T - p * L < L ? T - p * L : L;
-        float bo = q->b ? q->b[o] : 0.0f;
-        float m[6][6][L], e[6][L], tm[4][6][L], v[4][L];
-        for (int xi = 0; xi < WN; xi++) {
-            const float *src = Mx + xi * ms + (size_t)(o * T + p * L);
-            for (int l = 0; l < L; l++)
-                m[xi / 6][xi % 6][l] = l < nl ? src[l] : 0.0f;
-        }
-        for (int j = 0; j < 6; j++) {
-            for (int i = 0; i < 6; i++)
-                memcpy(e[i], m[i][j], sizeof e[i]);
-            at4v(e, v);
-            for (int i = 0; i < 4; i++)
-                memcpy(tm[i][j], v[i], sizeof v[i]);
-        }
         float out[4][4][L];
-        for (int i = 0; i < 4; i++) {
-            at4v(tm[i], v);
-            for (int j = 0; j < 4; j++)
-                for (int l = 0; l < L; l++)
-                    out[i][j][l] = v[j][l] + bo;
-        }
+        /* The last panel's lanes past T read the next channel's products,
+         * or the L floats of slack after M, and are not stored. */
+        wino_out_panel(Mx + (size_t)(o * T + p * L), ms, q->b ? q->b[o] : 0.0f, &out[0][0][0]);
         for (int l = 0; l < nl; l++) {
             int64_t t = p * L + l;
             int64_t r = t / (q->th * q->tw), ty = t / q->tw % q->th, tx = t % q->tw;
@@ -311,8 +181,6 @@ colrun *colrun_new_from(const model *m, int from, int upto, int rows)
             if (m->nodes[i].in[k] >= 0 && m->nodes[i].in[k] != from)
                 c->used[m->nodes[i].in[k]] = 1;
     int ok = 1;
-    float *u = NULL;               /* Winograd's scratch (cr_wino_weights) */
-    size_t nu = 0;
     for (int i = 0; i <= from; i++)   /* a node after from reads one before it */
         ok = ok && !c->used[i];
     for (int i = 0; i < c->n && ok; i++) {
@@ -356,12 +224,11 @@ colrun *colrun_new_from(const model *m, int from, int upto, int rows)
             size_t v = WN * (size_t)(Tp * q->ci), mm = WN * (size_t)(T * q->c);
             c->ncol = v > c->ncol ? v : c->ncol;
             c->nwm = mm > c->nwm ? mm : c->nwm;
-            size_t un = (size_t)(q->c * q->ci) * WN;
-            if (un > nu) {
-                free(u);
-                u = falloc_raw(un), nu = un;
-            }
-            cr_wino_weights(q, u);
+            wgeo g;
+            wino_init(&g, q->ci, q->ih, q->iw, q->c, q->h, q->w, q->pt, q->pl);
+            q->us = wino_u_stride(&g);
+            q->U = falloc_raw(wino_u_floats(&g));
+            wino_weights(&g, q->W, q->U);
             continue;
         }
         if (ok && q->kind == CR_CONV) {
@@ -375,13 +242,12 @@ colrun *colrun_new_from(const model *m, int from, int upto, int rows)
         if (ok && q->kind == CR_GAP && q->in[0] < 0)
             q->base = falloc_raw((size_t)q->c);
     }
-    free(u);
     if (!ok || !c->used[upto]) {
         colrun_free(c);
         return NULL;
     }
     c->col = falloc_raw(c->ncol ? c->ncol : 1);
-    c->wm = c->nwm ? falloc_raw(c->nwm) : NULL;
+    c->wm = c->nwm ? falloc_raw(c->nwm + PK_NR) : NULL;   /* slack: wino_rows */
     /* at most every node, the input and the Dense op's two work buffers */
     c->bufs = xcalloc((size_t)c->n + 3, sizeof *c->bufs);
     c->cap = xcalloc((size_t)c->n + 3, sizeof *c->cap);

@@ -203,6 +203,26 @@ static void test_conv_groups_wino(void **state)
     check(G(24, 70, 66, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 1, 2);
 }
 
+/* Winograd's edges on every path (AVX-512: 16-tile vectors and 32-column
+ * panels; AVX2: 8-tile vectors, 16-column panels): tiles per row 4..11
+ * (vector tails of every length, widths not a multiple of 4: the output
+ * transform's column tail), chunks that end mid-panel, pads 0, 1, 2 and
+ * asymmetric (tiles reading past the image on each side), output
+ * channels off the 12- and 6-row panels, accumulation of the input
+ * gradient. Every shape has 16+ tiles an image, so runs by Winograd. */
+static void test_conv_wino_tails(void **state)
+{
+    (void)state;
+    rng_seed(&R, 14);
+    for (int64_t w = 13; w <= 44; w += 3)
+        check(G(16 + w % 5, 17 + w % 3, w, 17 + w % 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1),
+              1 + w % 2, 1 + w % 2);
+    check(G(20, 18, 18, 22, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1), 2, 2);
+    check(G(20, 15, 19, 22, 3, 3, 1, 1, 2, 2, 2, 2, 1, 1, 1), 1, 2);
+    check(G(20, 16, 21, 19, 3, 3, 1, 1, 0, 2, 1, 0, 1, 1, 1), 2, 1);
+    check(G(17, 14, 14, 29, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 3, 2);
+}
+
 int main(void)
 {
     setenv("CNN_PAR_FLOPS", "1", 1);   /* every product split, however small */
@@ -210,6 +230,7 @@ int main(void)
         cmocka_unit_test(test_conv_tails),
         cmocka_unit_test(test_conv_edges),
         cmocka_unit_test(test_conv_groups_wino),
+        cmocka_unit_test(test_conv_wino_tails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,9 +33,8 @@
 #define PK_KC 256
 
 /* PK_GEMM: 1 when a micro-kernel is compiled in (AVX-512, or AVX2 with
- * FMA): pk_gemm works whatever pk_wanted() says. PK_KERNEL: 1 for the
- * AVX-512 one only (Winograd's vector transforms are AVX-512 code and use
- * pk_gemm with it; with AVX2 they take their portable path on sgemm). */
+ * FMA): pk_gemm works whatever pk_wanted() says (Winograd runs on it with
+ * either). PK_KERNEL: 1 for the AVX-512 one only. */
 #if defined(__AVX512F__)
 #define PK_KERNEL 1
 #define PK_GEMM 1

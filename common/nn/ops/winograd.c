@@ -49,15 +49,19 @@
  * tiles, and runs im2col; a 14x14 one is 16). Decided per image, never by
  * the batch: Winograd and im2col round differently, and a row's result
  * must not depend on how many rows share its call (issue 20). */
-#if PK_KERNEL
+#if PK_GEMM
+/* On pk_gemm with the vector transforms, AVX2 as AVX-512: on a 2-core
+ * AVX2 EPYC a 14x14 plane (16 tiles; resnet50's layer3, 256 channels) ran
+ * at 155-185 "direct" GFLOP/s by Winograd against 64-72 by im2col, while
+ * 7x7 (4 tiles, 512 channels: U is 36 x 1 MiB read for 4 tiles) gained
+ * nothing forward (resnet18 40.3 against 40.1 ms at batch 1, 41.8 against
+ * 39.5 at 4) and lost on the input gradient (92 against 85 ms). */
 #define WINO_IMAGE_TILES 16
 #else
-/* Without the AVX-512 transforms (pack.h's PK_KERNEL) Winograd's products
- * are 36 thin OpenBLAS calls: on a 2-core AVX2 machine (AMD EPYC) a 14x14
- * plane (16 tiles; resnet50's layer3, 256 channels) ran at 42 GFLOP/s by
- * Winograd against 62 by the packed GEMM, forward, and its input gradient
- * took 6.7 ms of CPU against 4.5, while 28x28 (49 tiles) and 56x56 stay
- * faster by Winograd (2.7 against 4.4 ms). */
+/* Without pk_gemm Winograd's products are 36 thin OpenBLAS calls, which
+ * repack both operands every time: on the AVX2 EPYC a 14x14 plane ran at
+ * 42 GFLOP/s by Winograd against 62 by im2col, while 28x28 (49 tiles) and
+ * 56x56 stayed faster by Winograd. */
 #define WINO_IMAGE_TILES 25
 #endif
 
@@ -95,7 +99,7 @@ static size_t stagger(size_t n) { return (n + 1023) / 1024 * 1024 + 16; }
 /* Floats of one transformed weight matrix Cout x Cin, packed, staggered. */
 static size_t u_stride(const wgeo *g)
 {
-    return stagger(PK_KERNEL ? pk_a_size(g->cout, g->cin) : (size_t)(g->cout * g->cin));
+    return stagger(PK_GEMM ? pk_a_size(g->cout, g->cin) : (size_t)(g->cout * g->cin));
 }
 static size_t u_floats(const wgeo *g) { return NX * u_stride(g); }
 
@@ -131,19 +135,48 @@ size_t wino_ws_floats(const wgeo *g, int wt)
     return u_floats(g) + (size_t)wt * slot_floats(g);
 }
 
-/* vf: a vector of 16 floats with AVX-512, else one float; the transforms
- * below are written once for both. */
+/* vf: a vector of VW floats, 16 with AVX-512, 8 with AVX2 (both with
+ * pk_gemm's panels, PK_GEMM), else one float; the transforms below are
+ * written once for all three. */
 #if PK_KERNEL
 #include <immintrin.h>
 
 typedef __m512 vf;
+#define VW 16
+#define VLOAD _mm512_loadu_ps
+#define VSTORE _mm512_storeu_ps
+#define VSET1 _mm512_set1_ps
 #define VADD _mm512_add_ps
 #define VSUB _mm512_sub_ps
 #define VMUL(a, b) _mm512_mul_ps(a, _mm512_set1_ps(b))
 #define VFMA(a, b, c) _mm512_fmadd_ps(a, _mm512_set1_ps(b), c) /* a b + c */
 #define VFNM(a, b, c) _mm512_fnmadd_ps(a, _mm512_set1_ps(b), c) /* c - a b */
+#elif PK_GEMM
+#include <immintrin.h>
+
+typedef __m256 vf;
+#define VW 8
+#define VLOAD _mm256_loadu_ps
+#define VSTORE _mm256_storeu_ps
+#define VSET1 _mm256_set1_ps
+#define VADD _mm256_add_ps
+#define VSUB _mm256_sub_ps
+#define VMUL(a, b) _mm256_mul_ps(a, _mm256_set1_ps(b))
+#define VFMA(a, b, c) _mm256_fmadd_ps(a, _mm256_set1_ps(b), c)
+#define VFNM(a, b, c) _mm256_fnmadd_ps(a, _mm256_set1_ps(b), c)
+
+/* Lanes 0..n-1 of 8 as a mask for maskload/maskstore. */
+static inline __m256i mask8(int64_t n)
+{
+    int k = n < 0 ? 0 : n > 8 ? 8 : (int)n;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
 #else
 typedef float vf;
+#define VW 1
+#define VLOAD(p) (*(p))
+#define VSTORE(p, v) (*(p) = (v))
+#define VSET1(a) (a)
 #define VADD(a, b) ((a) + (b))
 #define VSUB(a, b) ((a) - (b))
 #define VMUL(a, b) ((a) * (b))
@@ -183,7 +216,7 @@ static inline __attribute__((always_inline)) void gtile(const vf *k, vf *u)
 
 static void weights(const wgeo *g, const float *W, float *U)
 {
-    enum { R = PK_KERNEL ? PK_MR : 1 };
+    enum { R = PK_GEMM ? PK_MR : 1 };
     int64_t Ci = g->cin, Co = g->cout, np = ceil_div(Co, R), nb = ceil_div(Ci, WB);
     size_t us = u_stride(g);
 #pragma omp parallel for schedule(static) if (Co * Ci > 4096)
@@ -208,6 +241,26 @@ static void weights(const wgeo *g, const float *W, float *U)
             for (int xi = 0; xi < NX; xi++)
                 _mm512_mask_storeu_ps(blk[xi][c], (__mmask16)((1u << R) - 1), u[xi]);
         }
+#elif PK_GEMM
+        /* The same with R = 6 filters in 8 lanes, each tap's R values put
+         * in place by scalar loads (a gather costs as much on AMD); lanes
+         * past the panel's live rows are 0. */
+        int64_t live = Co - p * R < R ? Co - p * R : R;
+        const float *base = W + (p * R * Ci + c0) * 9;
+        for (int64_t c = 0; c < cn; c++) {
+            float kt[9][VW] = { { 0 } }, ut[VW];
+            vf k[9], u[NX];
+            for (int64_t l = 0; l < live; l++)
+                for (int j = 0; j < 9; j++)
+                    kt[j][l] = base[l * Ci * 9 + c * 9 + j];
+            for (int j = 0; j < 9; j++)
+                k[j] = VLOAD(kt[j]);
+            gtile(k, u);
+            for (int xi = 0; xi < NX; xi++) {
+                VSTORE(ut, u[xi]);
+                memcpy(blk[xi][c], ut, R * sizeof(float));
+            }
+        }
 #else
         for (int64_t c = 0; c < cn; c++) {
             vf k[9] = { 0 }, u[NX];
@@ -221,7 +274,7 @@ static void weights(const wgeo *g, const float *W, float *U)
         /* Packed: rows c0.. of a panel are consecutive runs of R floats
          * (WB divides PK_KC, so a block stays in one block of K). */
         for (int xi = 0; xi < NX; xi++) {
-            if (PK_KERNEL)
+            if (PK_GEMM)
                 memcpy(U + xi * us + pk_a_at(Co, Ci, p * R, c0), blk[xi],
                        (size_t)(cn * R) * sizeof(float));
             else
@@ -301,6 +354,66 @@ static void across(const float *r, float *const *o, int64_t n)
             _mm512_mask_storeu_ps(o[j] + u, m, t[j]);
     }
 }
+#elif PK_GEMM
+/* r_i = (B^T d) rows for n columns, 8 at a time; the tail masked (d's
+ * rows may end at the end of the input). */
+static void down(const float *const *d, float *const *r, int64_t n)
+{
+    for (int64_t u = 0; u < n; u += 8) {
+        vf e[6], o[6];
+        if (n - u >= 8) {
+            for (int i = 0; i < 6; i++)
+                e[i] = _mm256_loadu_ps(d[i] + u);
+            bt6(e, o);
+            for (int i = 0; i < 6; i++)
+                _mm256_storeu_ps(r[i] + u, o[i]);
+        } else {
+            __m256i m = mask8(n - u);
+            for (int i = 0; i < 6; i++)
+                e[i] = _mm256_maskload_ps(d[i] + u, m);
+            bt6(e, o);
+            for (int i = 0; i < 6; i++)
+                _mm256_maskstore_ps(r[i] + u, m, o[i]);
+        }
+    }
+}
+
+/* Elements j = 0..3 of 8 tiles of four (tile t at q[4t .. 4t+3]): tiles
+ * t and t + 4 in the two 128-bit lanes of row t, then a 4x4 transpose in
+ * each lane. */
+static inline __attribute__((always_inline)) void split4(const float *q, vf *e0, vf *e1,
+                                                          vf *e2, vf *e3)
+{
+    vf a0 = _mm256_loadu2_m128(q + 16, q), a1 = _mm256_loadu2_m128(q + 20, q + 4);
+    vf a2 = _mm256_loadu2_m128(q + 24, q + 8), a3 = _mm256_loadu2_m128(q + 28, q + 12);
+    vf t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
+    vf t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
+    *e0 = _mm256_shuffle_ps(t0, t2, 0x44);
+    *e1 = _mm256_shuffle_ps(t0, t2, 0xee);
+    if (e2)
+        *e2 = _mm256_shuffle_ps(t1, t3, 0x44);
+    if (e3)
+        *e3 = _mm256_shuffle_ps(t1, t3, 0xee);
+}
+
+/* (. B) along n tiles of padded row r (tile t at r[4t .. 4t+5]) into
+ * o[0..5], 8 tiles at a time (r has room to read past the last). */
+static void across(const float *r, float *const *o, int64_t n)
+{
+    for (int64_t u = 0; u < n; u += 8) {
+        const float *q = r + 4 * u;
+        vf e[6], t[6];
+        split4(q, &e[0], &e[1], &e[2], &e[3]);
+        split4(q + 4, &e[4], &e[5], NULL, NULL);
+        bt6(e, t);
+        if (n - u >= 8)
+            for (int j = 0; j < 6; j++)
+                _mm256_storeu_ps(o[j] + u, t[j]);
+        else
+            for (int j = 0; j < 6; j++)
+                _mm256_maskstore_ps(o[j] + u, mask8(n - u), t[j]);
+    }
+}
 #else
 static void down(const float *const *d, float *const *r, int64_t n)
 {
@@ -355,7 +468,7 @@ static void input_transform(const wgeo *g, const float *x, int64_t ty0, int64_t 
             for (int64_t t = 0, len; t < tw; t += len) {
                 int64_t j = (ty - ty0) * tw + t; /* the tile's column of V */
                 float *dst;
-                if (PK_KERNEL) {
+                if (PK_GEMM) {
                     len = PK_NR - j % PK_NR < tw - t ? PK_NR - j % PK_NR : tw - t;
                     dst = V + j / PK_NR * ps + c * PK_NR + j % PK_NR;
                 } else {
@@ -418,6 +531,58 @@ static void up(const float *m, int64_t ms, int64_t n, float bc, float *const *y,
         }
     }
 }
+#elif PK_GEMM
+/* The same 8 tiles at a time. Reading m past n tiles stays inside the
+ * slot (M's matrices are staggered); those lanes land in columns past
+ * cols and are not stored. */
+static void up(const float *m, int64_t ms, int64_t n, float bc, float *const *y, int64_t cols,
+               int acc)
+{
+    vf bb = _mm256_set1_ps(bc);
+    for (int64_t u = 0; u < n; u += 8) {
+        vf v[4][6]; /* v[k][j]: row k of A^T m, column j */
+        for (int j = 0; j < 6; j++) {
+            vf c[6], o[4];
+            for (int i = 0; i < 6; i++)
+                c[i] = _mm256_loadu_ps(m + (6 * i + j) * ms + u);
+            at4(c, o);
+            for (int k = 0; k < 4; k++)
+                v[k][j] = o[k];
+        }
+        int64_t left = cols - 4 * u;
+        for (int k = 0; k < 4; k++) {
+            if (!y[k])
+                break;
+            vf z[4];
+            at4(v[k], z);
+            for (int l = 0; l < 4; l++)
+                z[l] = VADD(z[l], bb);
+            /* Interleave: output column 4t + l is z[l][t]; a 4x4
+             * transpose in each 128-bit lane gives tiles t | t + 4. */
+            vf u0 = _mm256_unpacklo_ps(z[0], z[1]), u1 = _mm256_unpackhi_ps(z[0], z[1]);
+            vf u2 = _mm256_unpacklo_ps(z[2], z[3]), u3 = _mm256_unpackhi_ps(z[2], z[3]);
+            vf t04 = _mm256_shuffle_ps(u0, u2, 0x44), t15 = _mm256_shuffle_ps(u0, u2, 0xee);
+            vf t26 = _mm256_shuffle_ps(u1, u3, 0x44), t37 = _mm256_shuffle_ps(u1, u3, 0xee);
+            vf p[4] = { _mm256_permute2f128_ps(t04, t15, 0x20),
+                        _mm256_permute2f128_ps(t26, t37, 0x20),
+                        _mm256_permute2f128_ps(t04, t15, 0x31),
+                        _mm256_permute2f128_ps(t26, t37, 0x31) };
+            float *o = y[k] + 4 * u;
+            for (int q = 0; q < 4 && left > 8 * q; q++) {
+                if (left - 8 * q >= 8) {
+                    if (acc)
+                        p[q] = VADD(p[q], _mm256_loadu_ps(o + 8 * q));
+                    _mm256_storeu_ps(o + 8 * q, p[q]);
+                } else {
+                    __m256i mq = mask8(left - 8 * q);
+                    if (acc)
+                        p[q] = VADD(p[q], _mm256_maskload_ps(o + 8 * q, mq));
+                    _mm256_maskstore_ps(o + 8 * q, mq, p[q]);
+                }
+            }
+        }
+    }
+}
 #else
 static void up(const float *m, int64_t ms, int64_t n, float bc, float *const *y, int64_t cols,
                int acc)
@@ -465,7 +630,7 @@ static void product(const wgeo *g, const float *U, int xi, float *V, int64_t vs,
 {
     float *Vx = V + xi * vs, *Mx = M + xi * ms;
     const float *Ux = U + (size_t)xi * u_stride(g);
-    if (PK_KERNEL) {
+    if (PK_GEMM) {
         pk_zero_tail(Vx, g->cin * PK_NR, g->cin, T);
         pk_gemm(Ux, g->cout, g->cin, Vx, g->cin * PK_NR, T, Mx, T, NULL, 0, 0);
     } else
@@ -528,6 +693,49 @@ static void chunk_together(const wgeo *g, const float *U, const float *b, const 
         output_transform(g, l.M, l.ms, l.T, b, ty0, ty1, y, beta, o0, o1);
     }
 }
+
+/* The panel transforms colrun tiles many images with: one vector of VW
+ * tiles of the PK_NR at a time through the same bt6 and at4 as above, so
+ * that the values are the engine's. */
+void wino_in_panel(const float *d, float *v, size_t vs)
+{
+    for (int l = 0; l < PK_NR; l += VW) {
+        vf e[6], t[6][6], o[6];
+        for (int j = 0; j < 6; j++) {   /* B^T down each column */
+            for (int i = 0; i < 6; i++)
+                e[i] = VLOAD(d + (6 * i + j) * PK_NR + l);
+            bt6(e, o);
+            for (int i = 0; i < 6; i++)
+                t[i][j] = o[i];
+        }
+        for (int i = 0; i < 6; i++) {   /* then . B along each row */
+            bt6(t[i], o);
+            for (int j = 0; j < 6; j++)
+                VSTORE(v + (size_t)(6 * i + j) * vs + l, o[j]);
+        }
+    }
+}
+
+void wino_out_panel(const float *m, size_t ms, float bias, float *y)
+{
+    for (int l = 0; l < PK_NR; l += VW) {
+        vf c[6], t[4][6], o[4];
+        for (int j = 0; j < 6; j++) {   /* A^T down each column */
+            for (int i = 0; i < 6; i++)
+                c[i] = VLOAD(m + (size_t)(6 * i + j) * ms + l);
+            at4(c, o);
+            for (int k = 0; k < 4; k++)
+                t[k][j] = o[k];
+        }
+        for (int k = 0; k < 4; k++) {   /* then . A along each row */
+            at4(t[k], o);
+            for (int j = 0; j < 4; j++)
+                VSTORE(y + (4 * k + j) * PK_NR + l, VADD(o[j], VSET1(bias)));
+        }
+    }
+}
+
+size_t wino_u_stride(const wgeo *g) { return u_stride(g); }
 
 size_t wino_u_floats(const wgeo *g) { return u_floats(g); }
 

@@ -17,10 +17,15 @@
  *
  * Work is split into chunks of tile rows of one image, sized so that a
  * chunk's transformed input and products stay near L2; the (image, chunk)
- * items run in parallel, each on one thread. With the AVX-512 micro-kernel
- * (pack.h) the transformed weights are packed once per call and the input
- * transform writes straight into the kernel's panels; otherwise each
- * product is an OpenBLAS sgemm. */
+ * items run in parallel, each on one thread. With the packed micro-kernel
+ * (pack.h's PK_GEMM: AVX-512, or AVX2 with FMA) the transformed weights are
+ * packed once per call, the transforms are vector code (16 lanes, 8 with
+ * AVX2) and the input transform writes straight into the kernel's panels;
+ * without it the transforms are scalar and each product an OpenBLAS sgemm.
+ *
+ * colrun (nn/colrun.h) runs the same Winograd over the tiles of many
+ * images at once, with its own tiling, on the weight and panel transforms
+ * below. */
 #ifndef CNN_WINOGRAD_H
 #define CNN_WINOGRAD_H
 
@@ -51,6 +56,16 @@ size_t wino_ws_floats(const wgeo *g, int wt);
 /* Floats of the transformed weights, and the transform of W into U. */
 size_t wino_u_floats(const wgeo *g);
 void wino_weights(const wgeo *g, const float *W, float *U);
+/* Floats from one of U's 36 transformed weight matrices to the next (each
+ * packed as pk_pack_a would, with PK_GEMM). */
+size_t wino_u_stride(const wgeo *g);
+/* For callers that tile for themselves (PK_GEMM only): a panel of PK_NR
+ * tiles, tile l's 6x6 input element (i, j) at d[(6i + j) PK_NR + l], into
+ * V_xi's row at v + xi vs (PK_NR floats each, xi = 6i + j of B^T d B); and
+ * back, the 36 products of PK_NR tiles at m + xi ms into the 4x4 outputs
+ * A^T m A + bias, element (i, j) of tile l at y[(4i + j) PK_NR + l]. */
+void wino_in_panel(const float *d, float *v, size_t vs);
+void wino_out_panel(const float *m, size_t ms, float bias, float *y);
 /* y (+)= conv(x; W, b) for n images (beta 0 or 1), W Cout x Cin x 3 x 3,
  * b NULL or Cout; ws: wino_ws_floats(g, wt) floats. U: W already
  * transformed (wino_weights, kept by the caller), or NULL. */

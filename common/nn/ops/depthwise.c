@@ -101,8 +101,8 @@ static clay cx_layout(const dwgeo *g)
 }
 
 /* Floats of one thread's slot: 8 to align it to 32 bytes, the padded
- * buffer, a strip, the weights and bias as vectors (the larger of the
- * forward's and the input gradient's). */
+ * buffer, a strip (the larger of the forward's and the input gradient's),
+ * then kk + 1 vectors: the weights and bias, or the weight gradient's sums. */
 static size_t cl_ws_floats(const dwgeo *g)
 {
     clay k = cl_layout(g), x = cx_layout(g);
@@ -491,9 +491,20 @@ void dw_xgrad(const dwgeo *g, const float *W, int n, const float *gy, float *gx,
     }
 }
 
+#if DW_CL
+static void cl_wgrad(const dwgeo *g, int n, const float *x, const float *gy, float *gW,
+                     float *gb, float *ws, int threads);
+#endif
+
 void dw_wgrad(const dwgeo *g, int n, const float *x, const float *gy, float *gW, float *gb,
               float *ws, int threads)
 {
+#if DW_CL
+    if (cl_wanted(g)) {
+        cl_wgrad(g, n, x, gy, gW, gb, ws, threads);
+        return;
+    }
+#endif
     lay l = layout(g);
     phases ph = col_phases(g, &l);
     int64_t hw = g->h * g->w, ohw = g->oh * g->ow, kk = g->kh * g->kw;
@@ -842,6 +853,106 @@ static void cl_xgrad(const dwgeo *g, const float *W, int n, const float *gy, flo
                 cl_rows_any(&f, &k, at, (const __m256 *)wv, _mm256_setzero_ps(), out, y0, y1,
                             ACT_NO);
                 cl_out(out, (y1 - y0) * g->w, dst, y0 * g->w, bk.cb, 1);
+            }
+        }
+    }
+}
+
+/* The sum over a row of ow pixels of a[ox] * b[ox * step] (8 channels), in
+ * four chains (a fixed order: ox mod 4, then the tail on the first). */
+static inline __m256 cl_dot(const float *a, const float *b, int64_t ow, int64_t step)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t ox = 0;
+    step *= DW_CB;
+    for (; ox + 4 <= ow; ox += 4) {
+        s0 = _mm256_fmadd_ps(_mm256_load_ps(a + ox * DW_CB), _mm256_load_ps(b + ox * step), s0);
+        s1 = _mm256_fmadd_ps(_mm256_load_ps(a + (ox + 1) * DW_CB),
+                             _mm256_load_ps(b + (ox + 1) * step), s1);
+        s2 = _mm256_fmadd_ps(_mm256_load_ps(a + (ox + 2) * DW_CB),
+                             _mm256_load_ps(b + (ox + 2) * step), s2);
+        s3 = _mm256_fmadd_ps(_mm256_load_ps(a + (ox + 3) * DW_CB),
+                             _mm256_load_ps(b + (ox + 3) * step), s3);
+    }
+    for (; ox < ow; ox++)
+        s0 = _mm256_fmadd_ps(_mm256_load_ps(a + ox * DW_CB), _mm256_load_ps(b + ox * step), s0);
+    return _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+}
+
+/* The weight gradient on the forward's layout: per block of 8 channels
+ * (one thread's, over all images in order), x padded as the forward pads
+ * it and gy transposed a strip at a time; each tap's sum is one dot
+ * product of 8 channels per output row, the rows' sums added per image
+ * (shorter chains than one over the plane), then onto gW and gb. */
+static void cl_wgrad(const dwgeo *g, int n, const float *x, const float *gy, float *gW,
+                     float *gb, float *ws, int threads)
+{
+    clay k = cl_layout(g);
+    int64_t nblk = (g->c + DW_CB - 1) / DW_CB, kk = g->kh * g->kw;
+    int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
+    size_t slot = dw_ws_floats(g);
+    int T = nthreads(g, g->c, threads);
+    if ((int64_t)n * g->c * ohw * kk < 32768)
+        T = 1;
+    if (T > nblk)
+        T = (int)nblk;
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        float *buf = cl_slot(ws, slot, omp_get_thread_num()), *gyb = buf + k.pad;
+        float *acc = gyb + k.strip;
+        memset(buf, 0, k.pad * sizeof *buf);
+#pragma omp for schedule(static)
+        for (int64_t blk = 0; blk < nblk; blk++) {
+            int64_t c0 = blk * DW_CB;
+            int cb = (int)(g->c - c0 < DW_CB ? g->c - c0 : DW_CB);
+            for (int i = 0; i < n; i++) {
+                int64_t q0 = (int64_t)i * g->c + c0;
+                const float *xs[DW_CB], *gs[DW_CB];
+                for (int j = 0; j < DW_CB; j++) {
+                    int jj = j < cb ? j : cb - 1;
+                    xs[j] = x + (q0 + jj) * hw;
+                    gs[j] = gy + (q0 + jj) * ohw;
+                }
+                /* acc: kk taps, then the bias. */
+                memset(acc, 0, (size_t)((kk + 1) * DW_CB) * sizeof *acc);
+                int64_t filled = 0;
+                for (int64_t oy0 = 0; oy0 < g->oh; oy0 += k.rows) {
+                    int64_t oy1 = oy0 + k.rows < g->oh ? oy0 + k.rows : g->oh;
+                    for (int64_t oy = oy0; oy < oy1; oy++)
+                        cl_in(gs, oy * g->ow, g->ow, gyb + (oy - oy0) * g->ow * DW_CB, 1);
+                    if (gW) {
+                        int64_t need = (oy1 - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+                        cl_fill(g, &k, xs, filled, need, buf);
+                        filled = need;
+                    }
+                    for (int64_t oy = oy0; oy < oy1; oy++) {
+                        const float *gr = gyb + (oy - oy0) * g->ow * DW_CB;
+                        if (gb) {
+                            __m256 s = _mm256_setzero_ps();
+                            for (int64_t ox = 0; ox < g->ow; ox++)
+                                s = _mm256_add_ps(s, _mm256_load_ps(gr + ox * DW_CB));
+                            float *a = acc + kk * DW_CB;
+                            _mm256_store_ps(a, _mm256_add_ps(_mm256_load_ps(a), s));
+                        }
+                        if (!gW)
+                            continue;
+                        for (int64_t ki = 0; ki < g->kh; ki++)
+                            for (int64_t kj = 0; kj < g->kw; kj++) {
+                                const float *row =
+                                    buf + ((oy * g->sh + ki * g->dh) * k.wn + kj * g->dw) * DW_CB;
+                                float *a = acc + (ki * g->kw + kj) * DW_CB;
+                                __m256 s = cl_dot(gr, row, g->ow, g->sw);
+                                _mm256_store_ps(a, _mm256_add_ps(_mm256_load_ps(a), s));
+                            }
+                    }
+                }
+                for (int j = 0; j < cb; j++) {
+                    if (gW)
+                        for (int64_t t = 0; t < kk; t++)
+                            gW[(c0 + j) * kk + t] += acc[t * DW_CB + j];
+                    if (gb)
+                        gb[c0 + j] += acc[kk * DW_CB + j];
+                }
             }
         }
     }

@@ -594,8 +594,17 @@ static void cl_in(const float *const *src, int64_t off, int64_t cnt, float *dst,
         for (int j = 0; j < 8; j++)
             r[j] = _mm256_maskload_ps(src[j] + off + k, m);
         tr8(r);
-        for (int j = 0; j < cnt - k; j++)
-            _mm256_store_ps(dst + (k + j) * step, r[j]);
+        /* A switch, not a loop (GCC made the loop a call of memcpy). */
+        float *d = dst + k * step;
+        switch (cnt - k) {
+        case 7: _mm256_store_ps(d + 6 * step, r[6]); /* fall through */
+        case 6: _mm256_store_ps(d + 5 * step, r[5]); /* fall through */
+        case 5: _mm256_store_ps(d + 4 * step, r[4]); /* fall through */
+        case 4: _mm256_store_ps(d + 3 * step, r[3]); /* fall through */
+        case 3: _mm256_store_ps(d + 2 * step, r[2]); /* fall through */
+        case 2: _mm256_store_ps(d + step, r[1]); /* fall through */
+        default: _mm256_store_ps(d, r[0]);
+        }
     }
 }
 
@@ -693,9 +702,10 @@ cl_rows(const dwgeo *g, const clay *k, const float *buf, const __m256 *wsrc, __m
 {
     __m256 wreg[9], lo = _mm256_set1_ps(act.lo), hi = _mm256_set1_ps(act.hi);
     const __m256 *wv = wsrc;
-    if (kh * kw <= 9) {
-        for (int64_t t = 0; t < kh * kw; t++)
-            wreg[t] = wsrc[t];
+    if (kh == 3 && kw == 3) {   /* unrolled: a loop became a memcpy, wreg memory */
+        wreg[0] = wsrc[0], wreg[1] = wsrc[1], wreg[2] = wsrc[2];
+        wreg[3] = wsrc[3], wreg[4] = wsrc[4], wreg[5] = wsrc[5];
+        wreg[6] = wsrc[6], wreg[7] = wsrc[7], wreg[8] = wsrc[8];
         wv = wreg;
     }
     int kind = act.kind;

@@ -3,8 +3,10 @@
  * gradient over geometries that leave every edge case somewhere: output
  * widths that are not multiples of a vector (1..40), strides 1, 2 and 3
  * in either direction, asymmetric pads larger than the kernel's reach,
- * dilation, 1x1, 3x3, 5x3 and 7x7 filters, several images and channels,
- * one thread and several. */
+ * dilation, 1x1, 3x3, 5x3, 5x5 and 7x7 filters, several images and
+ * channels (not multiples of 8: the interleaved path's blocks), one thread
+ * and several, the fused ReLU and Clip, each image alone against the
+ * batch. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -108,6 +110,25 @@ static void check(int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64
         if (memcmp(&c, &y3[i], sizeof c))
             fail_msg("fused clip at %lld: %.9g, not %.9g", (long long)i, y3[i], c);
     }
+    /* A fused ReLU as the ReLU op: -0 and negatives to +0, NaN kept. */
+    op_act relu = { ACT_RELU, 0.0f, 0.0f };
+    dw_forward(&g, W, b, n, x, y3, ws, threads, relu);
+    for (int64_t i = 0; i < ys; i++) {
+        float r = act_apply(relu, y[i]);
+        if (memcmp(&r, &y3[i], sizeof r))
+            fail_msg("fused relu at %lld: %.9g, not %.9g", (long long)i, y3[i], r);
+    }
+    /* Batch and threads change nothing (issue 20): each image alone, on
+     * one thread, gives the same bits as the batch. */
+    for (int i = 0; i < n; i++) {
+        int64_t per = c * g.oh * g.ow;
+        omp_set_num_threads(1);
+        dw_forward(&g, W, b, 1, x + i * c * h * w, y3, ws, 1, ACT_NO);
+        omp_set_num_threads(threads);
+        if (memcmp(y3, y + i * per, (size_t)per * sizeof *y3))
+            fail_msg("image %d alone differs from the batch of %d on %d threads", i, n,
+                     threads);
+    }
     free(y3);
     dw_xgrad(&g, W, n, gy, gx, ws, threads);
     dw_wgrad(&g, n, x, gy, gW, gb, ws, threads);
@@ -172,11 +193,44 @@ static void test_depthwise_edges(void **state)
     check(4, 15, 18, 3, 3, 2, 3, 1, 3, 2, 0, 2, 3, 2, 2);
 }
 
+/* The channel-interleaved path's cases: channels not a multiple of 8
+ * (one block short, one full and one short), rows and columns that leave
+ * every tail of a block of output pixels, asymmetric pads, stride 2 over
+ * odd sizes, 3x3 and 5x5 (their own kernels) and other filters (the
+ * generic one), a bias and the fused activations (check). */
+static void test_depthwise_blocks(void **state)
+{
+    (void)state;
+    rng_seed(&R, 9);
+    for (int64_t c = 1; c <= 19; c += 3)
+        for (int64_t w = 1; w <= 11; w += 2) {
+            check(c, 7, w, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2);
+            check(c, 9, w + 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2);
+            check(c, 9, w + 4, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 2, 2);
+            check(c, 11, w + 4, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 2, 2);
+        }
+    /* Asymmetric pads (TF "same" at stride 2 pads the bottom/right only)
+     * and pads past the filter's reach, each kernel. */
+    check(13, 7, 7, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1, 3, 2);
+    check(13, 15, 9, 3, 3, 2, 2, 0, 1, 1, 0, 1, 1, 2, 2);
+    check(11, 14, 14, 3, 3, 1, 1, 0, 2, 2, 0, 1, 1, 2, 2);
+    check(11, 13, 17, 5, 5, 2, 2, 1, 2, 2, 1, 1, 1, 2, 2);
+    check(9, 9, 8, 5, 5, 1, 1, 4, 0, 1, 5, 1, 1, 2, 2);
+    check(17, 12, 13, 7, 7, 2, 2, 3, 2, 3, 4, 1, 1, 2, 2);
+    check(10, 10, 11, 3, 5, 1, 2, 1, 2, 1, 2, 2, 1, 2, 2);
+    /* MobileNet's and EfficientNet's late layers: several blocks, threads. */
+    check(40, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 2);
+    check(36, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2);
+    check(24, 14, 14, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 2, 2);
+    check(28, 15, 15, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 3, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_depthwise_mobilenet),
         cmocka_unit_test(test_depthwise_edges),
+        cmocka_unit_test(test_depthwise_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

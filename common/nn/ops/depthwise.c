@@ -41,10 +41,90 @@ static int64_t reach(const dwgeo *g, const lay *l)
     return (g->kh - 1) * g->dh * l->len + (g->kw - 1) * g->dw;
 }
 
+/* The channel-interleaved path (AVX2 and FMA: every build this project
+ * makes but a generic one): blocks of DW_CB channels of one image are
+ * transposed into one padded buffer of pixels of DW_CB floats (padded row
+ * r, column j at (r * wn + j) * DW_CB), so that each tap of an output pixel
+ * is one multiply-add of a vector of weights (a tap's DW_CB channels) by
+ * one of inputs, with no per-plane phase split and no loop over a plane's
+ * short rows: a 7x7 plane is 49 pixels of 8 channels, not 7 rows of 7.
+ * The output goes out through the same 8x8 transposes, in strips of rows
+ * (the padded input is filled just ahead of them, so both stay in cache). */
+#if defined(__AVX2__) && defined(__FMA__)
+#define DW_CL 1
+#include <immintrin.h>
+#else
+#define DW_CL 0
+#endif
+#define DW_CB 8
+
+typedef struct clay {
+    int64_t hp, wn;      /* padded rows and columns the taps read */
+    int64_t rows;        /* output rows per strip */
+    size_t pad, strip;   /* floats: padded buffer, one strip of output */
+} clay;
+
+static clay cl_layout(const dwgeo *g)
+{
+    clay k;
+    k.hp = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+    k.wn = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1;
+    k.rows = 256 / g->ow < 1 ? 1 : 256 / g->ow;
+    if (k.rows > g->oh)
+        k.rows = g->oh;
+    k.pad = (size_t)(k.hp * k.wn * DW_CB);
+    k.strip = (size_t)(k.rows * g->ow * DW_CB);
+    return k;
+}
+
+/* The input gradient's: gy spread into a zero buffer G of rows hp, columns
+ * wn (here: rows and columns of G), gy's pixel (oy, ox) at G's
+ * ((kh - 1) dh + oy sh, (kw - 1) dw + ox sw), holes of a stride and margins
+ * zero; then gx(iy, ix) = sum over the flipped taps (a, b) of
+ * w(kh-1-a, kw-1-b) G(iy + pt + a dh, ix + pl + b dw): the forward's
+ * stride-1 loops over G (the strided planes multiply the holes' zeros: 4x
+ * the multiply-adds at stride 2, still faster than scattering). G covers
+ * every input row and column, those no tap reads too (their sums are 0). */
+static clay cx_layout(const dwgeo *g)
+{
+    clay k = cl_layout(g);
+    int64_t r = g->h + g->pt > k.hp ? g->h + g->pt : k.hp;
+    int64_t c = g->w + g->pl > k.wn ? g->w + g->pl : k.wn;
+    k.hp = r + (g->kh - 1) * g->dh;
+    k.wn = c + (g->kw - 1) * g->dw;
+    k.rows = 256 / g->w < 1 ? 1 : 256 / g->w;
+    if (k.rows > g->h)
+        k.rows = g->h;
+    k.pad = (size_t)(k.hp * k.wn * DW_CB);
+    k.strip = (size_t)(k.rows * g->w * DW_CB);
+    return k;
+}
+
+/* Floats of one thread's slot: 8 to align it to 32 bytes, the padded
+ * buffer, a strip (the larger of the forward's and the input gradient's),
+ * then kk + 1 vectors: the weights and bias, or the weight gradient's sums. */
+static size_t cl_ws_floats(const dwgeo *g)
+{
+    clay k = cl_layout(g), x = cx_layout(g);
+    size_t f = k.pad + k.strip > x.pad + x.strip ? k.pad + k.strip : x.pad + x.strip;
+    return 8 + f + (size_t)((g->kh * g->kw + 1) * DW_CB);
+}
+
+/* Which planes take the channel-interleaved path: the choice depends on
+ * the geometry alone (a row's result must not depend on the batch). */
+static int cl_wanted(const dwgeo *g)
+{
+    (void)g;
+    return DW_CL;
+}
+
 size_t dw_ws_floats(const dwgeo *g)
 {
     lay l = layout(g);
-    return l.area + (size_t)(l.flat + 2 * reach(g, &l)) + 32;
+    size_t f = l.area + (size_t)(l.flat + 2 * reach(g, &l)) + 32;
+    if (cl_wanted(g) && cl_ws_floats(g) > f)
+        f = cl_ws_floats(g);
+    return f;
 }
 
 /* The offset of each tap's run in the sub-planes. */
@@ -302,9 +382,20 @@ static void plane_forward(const dwgeo *g, const lay *l, const int64_t *to, const
     taps_sum(buf, to, g->kh * g->kw, w, bias, out, l->flat);
 }
 
+#if DW_CL
+static void cl_forward(const dwgeo *g, const float *W, const float *b, int n, const float *x,
+                       float *y, float *ws, int threads, op_act act);
+#endif
+
 void dw_forward(const dwgeo *g, const float *W, const float *b, int n, const float *x, float *y,
                 float *ws, int threads, op_act act)
 {
+#if DW_CL
+    if (cl_wanted(g)) {
+        cl_forward(g, W, b, n, x, y, ws, threads, act);
+        return;
+    }
+#endif
     lay l = layout(g);
     phases ph = col_phases(g, &l);
     int64_t planes = (int64_t)n * g->c, hw = g->h * g->w, ohw = g->oh * g->ow;
@@ -340,9 +431,20 @@ static void flat_gy(const dwgeo *g, const lay *l, const float *gp, float *gf)
     }
 }
 
+#if DW_CL
+static void cl_xgrad(const dwgeo *g, const float *W, int n, const float *gy, float *gx,
+                     float *ws, int threads);
+#endif
+
 void dw_xgrad(const dwgeo *g, const float *W, int n, const float *gy, float *gx, float *ws,
               int threads)
 {
+#if DW_CL
+    if (cl_wanted(g)) {
+        cl_xgrad(g, W, n, gy, gx, ws, threads);
+        return;
+    }
+#endif
     lay l = layout(g);
     phases ph = col_phases(g, &l);
     int64_t planes = (int64_t)n * g->c, hw = g->h * g->w, ohw = g->oh * g->ow;
@@ -389,9 +491,20 @@ void dw_xgrad(const dwgeo *g, const float *W, int n, const float *gy, float *gx,
     }
 }
 
+#if DW_CL
+static void cl_wgrad(const dwgeo *g, int n, const float *x, const float *gy, float *gW,
+                     float *gb, float *ws, int threads);
+#endif
+
 void dw_wgrad(const dwgeo *g, int n, const float *x, const float *gy, float *gW, float *gb,
               float *ws, int threads)
 {
+#if DW_CL
+    if (cl_wanted(g)) {
+        cl_wgrad(g, n, x, gy, gW, gb, ws, threads);
+        return;
+    }
+#endif
     lay l = layout(g);
     phases ph = col_phases(g, &l);
     int64_t hw = g->h * g->w, ohw = g->oh * g->ow, kk = g->kh * g->kw;
@@ -433,3 +546,425 @@ void dw_wgrad(const dwgeo *g, int n, const float *x, const float *gy, float *gW,
             }
     }
 }
+
+#if DW_CL
+/* r[k] = column k of the 8x8 block whose rows are r[0..7]. */
+static inline __attribute__((always_inline)) void tr8(__m256 r[8])
+{
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* Lanes below n set (n < 8). */
+static inline __m256i cl_mask(int64_t n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* Pixels dst[k * 8 + j] = src[j][k], k < cnt: 8 runs of a row (one per
+ * channel) into cnt interleaved pixels; the tail by masked loads. */
+static void cl_in(const float *const *src, int64_t off, int64_t cnt, float *dst, int64_t step)
+{
+    step *= DW_CB;
+    __m256 r[8];
+    int64_t k = 0;
+    for (; k + 8 <= cnt; k += 8) {
+        for (int j = 0; j < 8; j++)
+            r[j] = _mm256_loadu_ps(src[j] + off + k);
+        tr8(r);
+        for (int j = 0; j < 8; j++)
+            _mm256_store_ps(dst + (k + j) * step, r[j]);
+    }
+    if (k < cnt) {
+        __m256i m = cl_mask(cnt - k);
+        for (int j = 0; j < 8; j++)
+            r[j] = _mm256_maskload_ps(src[j] + off + k, m);
+        tr8(r);
+        /* A switch, not a loop (GCC made the loop a call of memcpy). */
+        float *d = dst + k * step;
+        switch (cnt - k) {
+        case 7: _mm256_store_ps(d + 6 * step, r[6]); /* fall through */
+        case 6: _mm256_store_ps(d + 5 * step, r[5]); /* fall through */
+        case 5: _mm256_store_ps(d + 4 * step, r[4]); /* fall through */
+        case 4: _mm256_store_ps(d + 3 * step, r[3]); /* fall through */
+        case 3: _mm256_store_ps(d + 2 * step, r[2]); /* fall through */
+        case 2: _mm256_store_ps(d + step, r[1]); /* fall through */
+        default: _mm256_store_ps(d, r[0]);
+        }
+    }
+}
+
+/* The adjoint layout: dst[j][off + k] = src[k * 8 + j], j < cb, k < cnt. */
+static inline __attribute__((always_inline)) void
+cl_out_k(const float *src, int64_t cnt, float *const *dst, int64_t off, int cb, const int add)
+{
+    __m256 r[8];
+    int64_t k = 0;
+    for (; k + 8 <= cnt; k += 8) {
+        for (int j = 0; j < 8; j++)
+            r[j] = _mm256_load_ps(src + (k + j) * DW_CB);
+        tr8(r);
+        for (int j = 0; j < cb; j++)
+            _mm256_storeu_ps(dst[j] + off + k,
+                             add ? _mm256_add_ps(_mm256_loadu_ps(dst[j] + off + k), r[j]) : r[j]);
+    }
+    /* The tail by plain stores (a masked store is microcoded on AMD). */
+    for (; k < cnt; k++)
+        for (int j = 0; j < cb; j++)
+            dst[j][off + k] = add ? dst[j][off + k] + src[k * DW_CB + j] : src[k * DW_CB + j];
+}
+
+/* The whole blocks (cb = 8, the common case) with constant bounds. */
+static void cl_out(const float *src, int64_t cnt, float *const *dst, int64_t off, int cb, int add)
+{
+    if (cb == DW_CB && add)
+        cl_out_k(src, cnt, dst, off, DW_CB, 1);
+    else if (cb == DW_CB)
+        cl_out_k(src, cnt, dst, off, DW_CB, 0);
+    else
+        cl_out_k(src, cnt, dst, off, cb, add);
+}
+
+/* The padded rows [r0, r1) of a block: the input rows they hold (zero
+ * padding outside, written once per thread, never over). */
+static void cl_fill(const dwgeo *g, const clay *k, const float *const *src, int64_t r0, int64_t r1,
+                    float *buf)
+{
+    int64_t cnt = k->wn - g->pl < g->w ? k->wn - g->pl : g->w;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t iy = r - g->pt;
+        if (iy < 0 || iy >= g->h || cnt <= 0)
+            continue;
+        cl_in(src, iy * g->w, cnt, buf + (r * k->wn + g->pl) * DW_CB, 1);
+    }
+}
+
+/* The store's activation, as act_apply: ReLU keeps v > 0 and NaN (a
+ * not-less-or-equal mask), else +0; Clip is max(lo, v) then min(hi, v)
+ * with v second (returned when unordered or equal: NaN and -0 stay). */
+static inline __m256 cl_act(__m256 v, int kind, __m256 lo, __m256 hi)
+{
+    if (kind == ACT_RELU)
+        return _mm256_and_ps(v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NLE_UQ));
+    if (kind == ACT_CLIP)
+        return _mm256_min_ps(hi, _mm256_max_ps(lo, v));
+    return v;
+}
+
+/* nb (constant) output pixels of row oy from column ox: bias + the taps in
+ * tap order, each a multiply-add of DW_CB channels. */
+static inline __attribute__((always_inline)) void
+cl_px(const float *buf, int64_t wn, const __m256 *wv, __m256 bias, float *out, int64_t oy,
+      int64_t ox, const int nb, const int64_t kh, const int64_t kw, const int64_t sh,
+      const int64_t sw, const int64_t dh, const int64_t dw, int kind, __m256 lo, __m256 hi)
+{
+    __m256 acc[8];
+#pragma GCC unroll 8
+    for (int v = 0; v < nb; v++)
+        acc[v] = bias;
+    for (int64_t ki = 0; ki < kh; ki++) {
+        const float *row = buf + ((oy * sh + ki * dh) * wn + ox * sw) * DW_CB;
+        for (int64_t kj = 0; kj < kw; kj++) {
+            __m256 w = wv[ki * kw + kj];
+            const float *p = row + kj * dw * DW_CB;
+#pragma GCC unroll 8
+            for (int v = 0; v < nb; v++)
+                acc[v] = _mm256_fmadd_ps(w, _mm256_load_ps(p + v * sw * DW_CB), acc[v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < nb; v++)
+        _mm256_store_ps(out + v * DW_CB, cl_act(acc[v], kind, lo, hi));
+}
+
+/* Output rows [oy0, oy1) into out (rows of ow pixels), NB pixels at a
+ * time and the row's tail in one block. 3x3 keeps its nine weight vectors
+ * in registers beside NB = 4 sums; larger filters load a tap's weights
+ * once for NB = 8 pixels. */
+static inline __attribute__((always_inline)) void
+cl_rows(const dwgeo *g, const clay *k, const float *buf, const __m256 *wsrc, __m256 bias,
+        float *out, int64_t oy0, int64_t oy1, op_act act, const int NB, const int64_t kh,
+        const int64_t kw, const int64_t sh, const int64_t sw, const int64_t dh, const int64_t dw)
+{
+    __m256 wreg[9], lo = _mm256_set1_ps(act.lo), hi = _mm256_set1_ps(act.hi);
+    const __m256 *wv = wsrc;
+    if (kh == 3 && kw == 3) {   /* unrolled: a loop became a memcpy, wreg memory */
+        wreg[0] = wsrc[0], wreg[1] = wsrc[1], wreg[2] = wsrc[2];
+        wreg[3] = wsrc[3], wreg[4] = wsrc[4], wreg[5] = wsrc[5];
+        wreg[6] = wsrc[6], wreg[7] = wsrc[7], wreg[8] = wsrc[8];
+        wv = wreg;
+    }
+    int kind = act.kind;
+    for (int64_t oy = oy0; oy < oy1; oy++) {
+        float *o = out + (oy - oy0) * g->ow * DW_CB;
+        int64_t ox = 0;
+        for (; ox + NB <= g->ow; ox += NB)
+            cl_px(buf, k->wn, wv, bias, o + ox * DW_CB, oy, ox, NB, kh, kw, sh, sw, dh, dw, kind,
+                  lo, hi);
+        switch (g->ow - ox) {
+#define CL_TAIL(R)                                                                         \
+    case R:                                                                                \
+        if (R < NB)                                                                        \
+            cl_px(buf, k->wn, wv, bias, o + ox * DW_CB, oy, ox, R < NB ? R : 1, kh, kw, sh, \
+                  sw, dh, dw, kind, lo, hi);                                              \
+        break;
+            CL_TAIL(1)
+            CL_TAIL(2)
+            CL_TAIL(3)
+            CL_TAIL(4)
+            CL_TAIL(5)
+            CL_TAIL(6)
+            CL_TAIL(7)
+#undef CL_TAIL
+        default: break;
+        }
+    }
+}
+
+static void cl_rows_any(const dwgeo *g, const clay *k, const float *buf, const __m256 *wv,
+                        __m256 bias, float *out, int64_t oy0, int64_t oy1, op_act act)
+{
+    if (g->dh == 1 && g->dw == 1 && g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1)
+        cl_rows(g, k, buf, wv, bias, out, oy0, oy1, act, 4, 3, 3, 1, 1, 1, 1);
+    else if (g->dh == 1 && g->dw == 1 && g->kh == 3 && g->kw == 3 && g->sh == 2 && g->sw == 2)
+        cl_rows(g, k, buf, wv, bias, out, oy0, oy1, act, 4, 3, 3, 2, 2, 1, 1);
+    else if (g->dh == 1 && g->dw == 1 && g->kh == 5 && g->kw == 5 && g->sh == 1 && g->sw == 1)
+        cl_rows(g, k, buf, wv, bias, out, oy0, oy1, act, 8, 5, 5, 1, 1, 1, 1);
+    else if (g->dh == 1 && g->dw == 1 && g->kh == 5 && g->kw == 5 && g->sh == 2 && g->sw == 2)
+        cl_rows(g, k, buf, wv, bias, out, oy0, oy1, act, 8, 5, 5, 2, 2, 1, 1);
+    else
+        cl_rows(g, k, buf, wv, bias, out, oy0, oy1, act, 8, g->kh, g->kw, g->sh, g->sw, g->dh,
+                g->dw);
+}
+
+/* The threads' work: (image, block of DW_CB channels) pairs. */
+typedef struct clblk {
+    int64_t q0;   /* first plane: image * c + first channel */
+    int cb;       /* channels in the block (the last may have fewer) */
+} clblk;
+
+static clblk cl_block(const dwgeo *g, int64_t it)
+{
+    int64_t nblk = (g->c + DW_CB - 1) / DW_CB, c0 = it % nblk * DW_CB;
+    clblk b = { it / nblk * g->c + c0, (int)(g->c - c0 < DW_CB ? g->c - c0 : DW_CB) };
+    return b;
+}
+
+/* The slot's pieces, aligned to 32 bytes. */
+static float *cl_slot(float *ws, size_t slot, int t)
+{
+    float *s = ws + (size_t)t * slot;
+    return s + (8 - ((uintptr_t)s / sizeof *s) % 8) % 8;
+}
+
+/* Per-channel vectors: v[t * 8 + j] = W[(c0 + j) * kk + t] (0 past cb). */
+static void cl_weights(const float *W, int64_t kk, int64_t c0, int cb, float *v, int flip)
+{
+    for (int64_t t = 0; t < kk; t++)
+        for (int j = 0; j < DW_CB; j++)
+            v[t * DW_CB + j] = j < cb ? W[(c0 + j) * kk + (flip ? kk - 1 - t : t)] : 0.0f;
+}
+
+static void cl_forward(const dwgeo *g, const float *W, const float *b, int n, const float *x,
+                       float *y, float *ws, int threads, op_act act)
+{
+    clay k = cl_layout(g);
+    int64_t nblk = (g->c + DW_CB - 1) / DW_CB, items = (int64_t)n * nblk, kk = g->kh * g->kw;
+    int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
+    size_t slot = dw_ws_floats(g);
+    int T = nthreads(g, items * DW_CB, threads);
+    if (T > items)
+        T = (int)items;
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        float *buf = cl_slot(ws, slot, omp_get_thread_num()), *out = buf + k.pad;
+        float *wv = out + k.strip;
+        memset(buf, 0, k.pad * sizeof *buf);
+#pragma omp for schedule(static)
+        for (int64_t it = 0; it < items; it++) {
+            clblk bk = cl_block(g, it);
+            int64_t c0 = bk.q0 % g->c;
+            const float *src[DW_CB];
+            float *dst[DW_CB];
+            /* Lanes past the last channel read its plane again. */
+            for (int j = 0; j < DW_CB; j++) {
+                int jj = j < bk.cb ? j : bk.cb - 1;
+                src[j] = x + (bk.q0 + jj) * hw;
+                dst[j] = y + (bk.q0 + jj) * ohw;
+            }
+            cl_weights(W, kk, c0, bk.cb, wv, 0);
+            float bv[DW_CB];
+            for (int j = 0; j < DW_CB; j++)
+                bv[j] = b && j < bk.cb ? b[c0 + j] : 0.0f;
+            __m256 bias = _mm256_loadu_ps(bv);
+            int64_t filled = 0;
+            for (int64_t oy0 = 0; oy0 < g->oh; oy0 += k.rows) {
+                int64_t oy1 = oy0 + k.rows < g->oh ? oy0 + k.rows : g->oh;
+                int64_t need = (oy1 - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+                cl_fill(g, &k, src, filled, need, buf);
+                filled = need;
+                cl_rows_any(g, &k, buf, (const __m256 *)wv, bias, out, oy0, oy1, act);
+                cl_out(out, (oy1 - oy0) * g->ow, dst, oy0 * g->ow, bk.cb, 0);
+            }
+        }
+    }
+}
+
+static void cl_xgrad(const dwgeo *g, const float *W, int n, const float *gy, float *gx,
+                     float *ws, int threads)
+{
+    clay k = cx_layout(g);
+    /* The forward's loops over G: stride 1, an output of h x w. */
+    dwgeo f = *g;
+    f.oh = g->h, f.ow = g->w, f.sh = 1, f.sw = 1;
+    int64_t nblk = (g->c + DW_CB - 1) / DW_CB, items = (int64_t)n * nblk, kk = g->kh * g->kw;
+    int64_t hw = g->h * g->w, ohw = g->oh * g->ow, mh = (g->kh - 1) * g->dh;
+    int64_t mw = (g->kw - 1) * g->dw;
+    size_t slot = dw_ws_floats(g);
+    int T = nthreads(g, items * DW_CB, threads);
+    if (T > items)
+        T = (int)items;
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        float *buf = cl_slot(ws, slot, omp_get_thread_num()), *out = buf + k.pad;
+        float *wv = out + k.strip;
+        const float *at = buf + (g->pt * k.wn + g->pl) * DW_CB;
+        memset(buf, 0, k.pad * sizeof *buf);
+#pragma omp for schedule(static)
+        for (int64_t it = 0; it < items; it++) {
+            clblk bk = cl_block(g, it);
+            const float *src[DW_CB];
+            float *dst[DW_CB];
+            for (int j = 0; j < DW_CB; j++) {
+                int jj = j < bk.cb ? j : bk.cb - 1;
+                src[j] = gy + (bk.q0 + jj) * ohw;
+                dst[j] = gx + (bk.q0 + jj) * hw;
+            }
+            cl_weights(W, kk, bk.q0 % g->c, bk.cb, wv, 1);
+            for (int64_t oy = 0; oy < g->oh; oy++)
+                cl_in(src, oy * g->ow, g->ow, buf + ((mh + oy * g->sh) * k.wn + mw) * DW_CB,
+                      g->sw);
+            for (int64_t y0 = 0; y0 < g->h; y0 += k.rows) {
+                int64_t y1 = y0 + k.rows < g->h ? y0 + k.rows : g->h;
+                cl_rows_any(&f, &k, at, (const __m256 *)wv, _mm256_setzero_ps(), out, y0, y1,
+                            ACT_NO);
+                cl_out(out, (y1 - y0) * g->w, dst, y0 * g->w, bk.cb, 1);
+            }
+        }
+    }
+}
+
+/* The sum over a row of ow pixels of a[ox] * b[ox * step] (8 channels), in
+ * four chains (a fixed order: ox mod 4, then the tail on the first). */
+static inline __m256 cl_dot(const float *a, const float *b, int64_t ow, int64_t step)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t ox = 0;
+    step *= DW_CB;
+    for (; ox + 4 <= ow; ox += 4) {
+        s0 = _mm256_fmadd_ps(_mm256_load_ps(a + ox * DW_CB), _mm256_load_ps(b + ox * step), s0);
+        s1 = _mm256_fmadd_ps(_mm256_load_ps(a + (ox + 1) * DW_CB),
+                             _mm256_load_ps(b + (ox + 1) * step), s1);
+        s2 = _mm256_fmadd_ps(_mm256_load_ps(a + (ox + 2) * DW_CB),
+                             _mm256_load_ps(b + (ox + 2) * step), s2);
+        s3 = _mm256_fmadd_ps(_mm256_load_ps(a + (ox + 3) * DW_CB),
+                             _mm256_load_ps(b + (ox + 3) * step), s3);
+    }
+    for (; ox < ow; ox++)
+        s0 = _mm256_fmadd_ps(_mm256_load_ps(a + ox * DW_CB), _mm256_load_ps(b + ox * step), s0);
+    return _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+}
+
+/* The weight gradient on the forward's layout: per block of 8 channels
+ * (one thread's, over all images in order), x padded as the forward pads
+ * it and gy transposed a strip at a time; each tap's sum is one dot
+ * product of 8 channels per output row, the rows' sums added per image
+ * (shorter chains than one over the plane), then onto gW and gb. */
+static void cl_wgrad(const dwgeo *g, int n, const float *x, const float *gy, float *gW,
+                     float *gb, float *ws, int threads)
+{
+    clay k = cl_layout(g);
+    int64_t nblk = (g->c + DW_CB - 1) / DW_CB, kk = g->kh * g->kw;
+    int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
+    size_t slot = dw_ws_floats(g);
+    int T = nthreads(g, g->c, threads);
+    if ((int64_t)n * g->c * ohw * kk < 32768)
+        T = 1;
+    if (T > nblk)
+        T = (int)nblk;
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        float *buf = cl_slot(ws, slot, omp_get_thread_num()), *gyb = buf + k.pad;
+        float *acc = gyb + k.strip;
+        memset(buf, 0, k.pad * sizeof *buf);
+#pragma omp for schedule(static)
+        for (int64_t blk = 0; blk < nblk; blk++) {
+            int64_t c0 = blk * DW_CB;
+            int cb = (int)(g->c - c0 < DW_CB ? g->c - c0 : DW_CB);
+            for (int i = 0; i < n; i++) {
+                int64_t q0 = (int64_t)i * g->c + c0;
+                const float *xs[DW_CB], *gs[DW_CB];
+                for (int j = 0; j < DW_CB; j++) {
+                    int jj = j < cb ? j : cb - 1;
+                    xs[j] = x + (q0 + jj) * hw;
+                    gs[j] = gy + (q0 + jj) * ohw;
+                }
+                /* acc: kk taps, then the bias. */
+                memset(acc, 0, (size_t)((kk + 1) * DW_CB) * sizeof *acc);
+                int64_t filled = 0;
+                for (int64_t oy0 = 0; oy0 < g->oh; oy0 += k.rows) {
+                    int64_t oy1 = oy0 + k.rows < g->oh ? oy0 + k.rows : g->oh;
+                    for (int64_t oy = oy0; oy < oy1; oy++)
+                        cl_in(gs, oy * g->ow, g->ow, gyb + (oy - oy0) * g->ow * DW_CB, 1);
+                    if (gW) {
+                        int64_t need = (oy1 - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+                        cl_fill(g, &k, xs, filled, need, buf);
+                        filled = need;
+                    }
+                    for (int64_t oy = oy0; oy < oy1; oy++) {
+                        const float *gr = gyb + (oy - oy0) * g->ow * DW_CB;
+                        if (gb) {
+                            __m256 s = _mm256_setzero_ps();
+                            for (int64_t ox = 0; ox < g->ow; ox++)
+                                s = _mm256_add_ps(s, _mm256_load_ps(gr + ox * DW_CB));
+                            float *a = acc + kk * DW_CB;
+                            _mm256_store_ps(a, _mm256_add_ps(_mm256_load_ps(a), s));
+                        }
+                        if (!gW)
+                            continue;
+                        for (int64_t ki = 0; ki < g->kh; ki++)
+                            for (int64_t kj = 0; kj < g->kw; kj++) {
+                                const float *row =
+                                    buf + ((oy * g->sh + ki * g->dh) * k.wn + kj * g->dw) * DW_CB;
+                                float *a = acc + (ki * g->kw + kj) * DW_CB;
+                                __m256 s = cl_dot(gr, row, g->ow, g->sw);
+                                _mm256_store_ps(a, _mm256_add_ps(_mm256_load_ps(a), s));
+                            }
+                    }
+                }
+                for (int j = 0; j < cb; j++) {
+                    if (gW)
+                        for (int64_t t = 0; t < kk; t++)
+                            gW[(c0 + j) * kk + t] += acc[t * DW_CB + j];
+                    if (gb)
+                        gb[c0 + j] += acc[kk * DW_CB + j];
+                }
+            }
+        }
+    }
+}
+#endif

@@ -2,6 +2,12 @@
  * filter (groups = Cin = Cout: MobileNet's 3x3 layers), forward, input
  * gradient and weight gradient.
  *
+ * In AVX2+FMA builds all three take blocks of 8 channels of one image,
+ * transposed into a zero-padded buffer of 8-float pixels: each tap of an
+ * output pixel is one vector multiply-add, with no per-plane geometry
+ * (depthwise.c, "channel-interleaved path"). A build without AVX2 works
+ * plane by plane as follows.
+ *
  * Each thread copies one plane at a time into a zero-padded buffer split
  * into `stride` phases by column (phase p, column j = padded column
  * j * stride + p), so that every tap reads a contiguous run of a phase row

@@ -39,6 +39,30 @@ static inline float op_rule_grad(int rule, float g, float d)
     }
 }
 
+/* for i < n: gx[i] ASSIGN op_rule_grad(rule, g[i], D), D an expression of
+ * i (the local derivative), ASSIGN = or +=, on the OpenMP threads: one
+ * loop per rule, so that each vectorises (with the switch inside the
+ * loop, Clip's backward stayed scalar: 30% of mobilenet_v2's input
+ * gradient). */
+#define OP_RULE_LOOP(rule, n, gx, ASSIGN, g, D)                                              \
+    do {                                                                                     \
+        if ((rule) == OP_RULE_DECONVNET) {                                                   \
+            _Pragma("omp parallel for if ((n) > OP_PAR_MIN) schedule(static)")               \
+            for (int64_t i = 0; i < (n); i++)                                                \
+                (gx)[i] ASSIGN((g)[i] > 0 ? (g)[i] : 0.0f);                                  \
+        } else if ((rule) == OP_RULE_GUIDED) {                                               \
+            _Pragma("omp parallel for if ((n) > OP_PAR_MIN) schedule(static)")               \
+            for (int64_t i = 0; i < (n); i++) {                                              \
+                float d_ = (D);                                                              \
+                (gx)[i] ASSIGN((g)[i] > 0 ? (g)[i] * d_ : 0.0f);                             \
+            }                                                                                \
+        } else {                                                                             \
+            _Pragma("omp parallel for if ((n) > OP_PAR_MIN) schedule(static)")               \
+            for (int64_t i = 0; i < (n); i++)                                                \
+                (gx)[i] ASSIGN((g)[i] * (D));                                                \
+        }                                                                                    \
+    } while (0)
+
 /* An attribute an op accepts, with how many values it may have. Names not
  * listed are refused by model_prepare (a typo like "strides" must not be
  * silently ignored). */

@@ -51,14 +51,11 @@ static void relu_backward(const node *nd, const op_io *io)
         return;
     /* gx fresh (io->gset): stored, + 0 as the sum onto zeros rounds. */
     if (io->gset & 1) {
-#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
-        for (int64_t i = 0; i < n; i++)
-            gx[i] = op_rule_grad(rule, g[i], x[i] <= 0 ? 0.0f : 1.0f) + 0.0f;
+        float *t = gx;
+        OP_RULE_LOOP(rule, n, t, = 0.0f +, g, x[i] <= 0 ? 0.0f : 1.0f);
         return;
     }
-#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        gx[i] += op_rule_grad(rule, g[i], x[i] <= 0 ? 0.0f : 1.0f);
+    OP_RULE_LOOP(rule, n, gx, +=, g, x[i] <= 0 ? 0.0f : 1.0f);
 }
 
 const struct op_def op_relu = { "ReLU", 1, 1, no_attrs, no_weights, op_same_prepare, relu_forward,
@@ -124,9 +121,8 @@ static void clip_backward(const node *nd, const op_io *io)
     int rule = io->rule;
     if (!gx)
         return;
-#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        gx[i] += op_rule_grad(rule, g[i], x[i] <= lo || x[i] >= hi ? 0.0f : 1.0f);
+    /* | not ||: both compares, no branch (a NaN input passes, as before) */
+    OP_RULE_LOOP(rule, n, gx, +=, g, (x[i] <= lo) | (x[i] >= hi) ? 0.0f : 1.0f);
 }
 
 const struct op_def op_clip = { "Clip", 1, 1, clip_attrs, no_weights, clip_prepare, clip_forward,

@@ -169,21 +169,7 @@ static inline float mish_d(float x, float y, const pw_par *p)
                      (float)node_get(nd, "beta", 0, NAME##_beta) };                          \
         if (!gx)                                                                             \
             return;                                                                          \
-        if (rule == OP_RULE_DECONVNET) {                                                     \
-            _Pragma("omp parallel for if (n > OP_PAR_MIN) schedule(static)")                 \
-            for (int64_t i = 0; i < n; i++)                                                  \
-                gx[i] += g[i] > 0 ? g[i] : 0.0f;                                             \
-        } else if (rule == OP_RULE_GUIDED) {                                                 \
-            _Pragma("omp parallel for if (n > OP_PAR_MIN) schedule(static)")                 \
-            for (int64_t i = 0; i < n; i++) {                                                \
-                float d = NAME##_d(x[i], y[i], &p);                                          \
-                gx[i] += g[i] > 0 ? g[i] * d : 0.0f;                                         \
-            }                                                                                \
-        } else {                                                                             \
-            _Pragma("omp parallel for if (n > OP_PAR_MIN) schedule(static)")                 \
-            for (int64_t i = 0; i < n; i++)                                                  \
-                gx[i] += g[i] * NAME##_d(x[i], y[i], &p);                                    \
-        }                                                                                    \
+        OP_RULE_LOOP(rule, n, gx, +=, g, NAME##_d(x[i], y[i], &p));                         \
     }
 
 /* Default attributes (ONNX's). */

@@ -21,15 +21,7 @@
 #include "base/rng.h"
 #include "nn/densemm.h"
 
-static rng R;
-
-static float *rnd(int64_t n)
-{
-    float *a = malloc((size_t)(n > 0 ? n : 1) * sizeof *a);
-    for (int64_t i = 0; i < n; i++)
-        a[i] = (float)(rng_uniform(&R) * 2 - 1);
-    return a;
-}
+#include "rnd.h"
 
 static void check_values(int64_t r, int64_t d, int n, int bias)
 {

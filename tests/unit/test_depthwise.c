@@ -21,15 +21,7 @@
 #include "base/rng.h"
 #include "nn/ops/depthwise.h"
 
-static rng R;
-
-static float *rnd(int64_t n)
-{
-    float *a = malloc((size_t)(n > 0 ? n : 1) * sizeof *a);
-    for (int64_t i = 0; i < n; i++)
-        a[i] = (float)(rng_uniform(&R) * 2 - 1);
-    return a;
-}
+#include "rnd.h"
 
 /* y, gx, gW, gb in double by the definition. */
 static void reference(const dwgeo *g, int n, const float *x, const float *W, const float *b,

@@ -26,15 +26,7 @@
 #include "base/rng.h"
 #include "nn/ops/pack.h"
 
-static rng R;
-
-static float *rnd(int64_t n)
-{
-    float *a = malloc((size_t)(n > 0 ? n : 1) * sizeof *a);
-    for (int64_t i = 0; i < n; i++)
-        a[i] = (float)(rng_uniform(&R) * 2 - 1);
-    return a;
-}
+#include "rnd.h"
 
 static void check_pack(int64_t M, int64_t K, int64_t lda)
 {

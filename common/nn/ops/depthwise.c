@@ -64,17 +64,24 @@ typedef struct clay {
     size_t pad, strip;   /* floats: padded buffer, one strip of output */
 } clay;
 
+/* k's strips of rows of w pixels (about 256 pixels, at most h rows) and
+ * its buffers' floats, once k.hp and k.wn are set. */
+static clay cl_sized(clay k, int64_t w, int64_t h)
+{
+    k.rows = 256 / w < 1 ? 1 : 256 / w;
+    if (k.rows > h)
+        k.rows = h;
+    k.pad = (size_t)(k.hp * k.wn * DW_CB);
+    k.strip = (size_t)(k.rows * w * DW_CB);
+    return k;
+}
+
 static clay cl_layout(const dwgeo *g)
 {
     clay k;
     k.hp = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
     k.wn = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1;
-    k.rows = 256 / g->ow < 1 ? 1 : 256 / g->ow;
-    if (k.rows > g->oh)
-        k.rows = g->oh;
-    k.pad = (size_t)(k.hp * k.wn * DW_CB);
-    k.strip = (size_t)(k.rows * g->ow * DW_CB);
-    return k;
+    return cl_sized(k, g->ow, g->oh);
 }
 
 /* The input gradient's: gy spread into a zero buffer G of rows hp, columns
@@ -92,12 +99,7 @@ static clay cx_layout(const dwgeo *g)
     int64_t c = g->w + g->pl > k.wn ? g->w + g->pl : k.wn;
     k.hp = r + (g->kh - 1) * g->dh;
     k.wn = c + (g->kw - 1) * g->dw;
-    k.rows = 256 / g->w < 1 ? 1 : 256 / g->w;
-    if (k.rows > g->h)
-        k.rows = g->h;
-    k.pad = (size_t)(k.hp * k.wn * DW_CB);
-    k.strip = (size_t)(k.rows * g->w * DW_CB);
-    return k;
+    return cl_sized(k, g->w, g->h);
 }
 
 /* Floats of one thread's slot: 8 to align it to 32 bytes, the padded

@@ -8,7 +8,7 @@
 #include "nn/ops.h"
 #include "nn/ops/pack.h"
 #include "nn/ops/winograd.h"
-#include "nn/thinmm.h"
+#include "nn/densemm.h"
 
 enum { CR_CONV, CR_RELU, CR_ADD, CR_GAP, CR_FLAT, CR_DENSE, CR_COPY };
 
@@ -434,10 +434,7 @@ static void run(colrun *c, int xb, const int64_t *chan, int n, float *out)
             q->buf = c->nd[steal].buf;
             c->nd[steal].buf = -1;
         } else
-            q->buf = buf_take(c, (size_t)(q->kind == CR_DENSE
-                                              ? q->c * ((n + THINMM_LANES - 1) / THINMM_LANES *
-                                                        THINMM_LANES)
-                                              : len));
+            q->buf = buf_take(c, (size_t)len);
         float *y = c->bufs[q->buf];
         switch (q->kind) {
         case CR_CONV:
@@ -489,24 +486,23 @@ static void run(colrun *c, int xb, const int64_t *chan, int n, float *out)
             break;
         }
         case CR_DENSE: {
-            /* As the Dense op: lanes of a multiple of THINMM_LANES, each
-             * output summed over the inputs in order, then the bias. */
-            int w = (n + THINMM_LANES - 1) / THINMM_LANES * THINMM_LANES;
-            int qb = buf_take(c, (size_t)(q->din * w));
-            float *qq = c->bufs[qb];
+            /* The Dense op's product (densemm: each output summed in the
+             * same order whatever the rows), on the rows made row-major. */
+            int xb = buf_take(c, (size_t)(q->din * n));
+            float *xr = c->bufs[xb];
             int64_t ihw2 = q->ih * q->iw;
-            for (int64_t k = 0; k < q->din; k++)
-                for (int r = 0; r < w; r++)
-                    qq[k * w + r] = r < n ? x[0][(k / ihw2 * n + r) * ihw2 + k % ihw2] : 0.0f;
-            float *yt = c->bufs[buf_take(c, (size_t)(q->c * w))];
-            thinmm_xq(q->W, q->c, q->din, qq, w, yt);
+            for (int r = 0; r < n; r++)
+                for (int64_t k = 0; k < q->din; k++)
+                    xr[r * q->din + k] = x[0][(k / ihw2 * n + r) * ihw2 + k % ihw2];
+            float *yr = c->bufs[buf_take(c, (size_t)(q->c * n))];
+            densemm(q->W, q->c, q->din, xr, n, q->b, yr);
             for (int64_t o = 0; o < q->c; o++)
                 for (int r = 0; r < n; r++)
-                    y[o * n + r] = yt[o * w + r] + (q->b ? q->b[o] : 0.0f);
+                    y[o * n + r] = yr[r * q->c + o];
             /* the two work buffers: the last two taken */
-            c->busy[qb] = 0;
+            c->busy[xb] = 0;
             for (int b = 0; b < c->nbuf; b++)
-                if (c->bufs[b] == yt)
+                if (c->bufs[b] == yr)
                     c->busy[b] = 0;
             break;
         }

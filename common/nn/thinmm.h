@@ -1,10 +1,9 @@
 /* thinmm: the two products of a pass of the randomized PCA over a batch of
  * rows: Y = X Q and Z += X^T Y, X tall (r x D, row-major, row stride D),
- * Q and Y thin (w columns, w a multiple of THINMM_LANES); and colrun's
- * dense layer over many rows at once, W read in place (X = W, Q the rows'
- * inputs as lanes, channel-major as colrun holds them; the Dense op runs
- * on nn/densemm.h instead, whose dot-product form streams W at full
- * vector width at batch 1, where Q would be one image padded to a vector).
+ * Q and Y thin (w columns, w a multiple of THINMM_LANES). (The Dense op,
+ * and colrun's dense layer with it, run on nn/densemm.h, whose
+ * dot-product form streams W at full vector width at batch 1, where Q
+ * would be one image padded to a vector.)
  *
  * With AVX-512 or AVX2+FMA these run on their own kernels, which read X
  * where it lies (no packing): a tile of 24 vector registers (AVX2: 12)

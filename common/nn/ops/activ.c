@@ -81,9 +81,7 @@ static void leaky_backward(const node *nd, const op_io *io)
     int rule = io->rule;
     if (!gx)
         return;
-#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        gx[i] += op_rule_grad(rule, g[i], x[i] > 0 ? 1.0f : a);
+    OP_RULE_LOOP(rule, n, gx, +=, g, x[i] > 0 ? 1.0f : a);
 }
 
 const struct op_def op_leakyrelu = { "LeakyReLU", 1, 1, leaky_attrs, no_weights, op_same_prepare,

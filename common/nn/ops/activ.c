@@ -51,8 +51,7 @@ static void relu_backward(const node *nd, const op_io *io)
         return;
     /* gx fresh (io->gset): stored, + 0 as the sum onto zeros rounds. */
     if (io->gset & 1) {
-        float *t = gx;
-        OP_RULE_LOOP(rule, n, t, = 0.0f +, g, x[i] <= 0 ? 0.0f : 1.0f);
+        OP_RULE_LOOP(rule, n, gx, = 0.0f +, g, x[i] <= 0 ? 0.0f : 1.0f);
         return;
     }
     OP_RULE_LOOP(rule, n, gx, +=, g, x[i] <= 0 ? 0.0f : 1.0f);

@@ -303,6 +303,18 @@ static inline __m256i mask8(int n)
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+/* The fused activation of 8 sums: ReLU (x > 0 or NaN: x, else +0, as the
+ * ReLU op) or Clip (max(a, b) is a > b ? a : b: x < lo ? lo : x, NaN and
+ * -0 kept, then min(hi, .) is hi < x ? hi : x, as the Clip op). */
+static inline __m256 act8(__m256 v, op_act act)
+{
+    if (act.kind == ACT_RELU)
+        return _mm256_and_ps(v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NLE_UQ));
+    if (act.kind == ACT_CLIP)
+        return _mm256_min_ps(_mm256_set1_ps(act.hi), _mm256_max_ps(_mm256_set1_ps(act.lo), v));
+    return v;
+}
+
 /* The AVX2+FMA tile, 6 x 16 (see the AVX-512 one above): a full panel
  * with plain loads and stores, a partial one (the last of a row of
  * panels) through lane masks so that a row-major B is not read past nr. */
@@ -364,16 +376,8 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
             v0 = _mm256_add_ps(v0, full ? _mm256_loadu_ps(r) : _mm256_maskload_ps(r, m0));
             v1 = _mm256_add_ps(v1, full ? _mm256_loadu_ps(r + 8) : _mm256_maskload_ps(r + 8, m1));
         }
-        if (act.kind == ACT_RELU) { /* x > 0 or NaN: x, else +0 (as the ReLU op) */
-            v0 = _mm256_and_ps(v0, _mm256_cmp_ps(v0, _mm256_setzero_ps(), _CMP_NLE_UQ));
-            v1 = _mm256_and_ps(v1, _mm256_cmp_ps(v1, _mm256_setzero_ps(), _CMP_NLE_UQ));
-        } else if (act.kind == ACT_CLIP) {
-            /* max(a, b) is a > b ? a : b: x < lo ? lo : x, NaN and -0 kept,
-             * then min(hi, .) is hi < x ? hi : x, as the Clip op. */
-            __m256 lo = _mm256_set1_ps(act.lo), hi = _mm256_set1_ps(act.hi);
-            v0 = _mm256_min_ps(hi, _mm256_max_ps(lo, v0));
-            v1 = _mm256_min_ps(hi, _mm256_max_ps(lo, v1));
-        }
+        v0 = act8(v0, act);
+        v1 = act8(v1, act);
         if (full) {
             _mm256_storeu_ps(c, v0);
             _mm256_storeu_ps(c + 8, v1);
@@ -393,7 +397,7 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
  * accumulator each. Each output is the same sum over k in order of the
  * same fused multiply-adds, then the same epilogue, so it is bit for bit
  * what the tile kernel gives (tests/unit/test_gemm.c checks it). A:
- * NA panels as.part apart; mlast: rows of the last panel. */
+ * NA panels as floats apart; mlast: rows of the last panel. */
 #define PK_TAIL 3
 static inline __attribute__((always_inline)) void
 tail_tile(int64_t kc, const float *A, int64_t as, const float *B, int64_t ldb, float *C,
@@ -443,10 +447,7 @@ tail_tile(int64_t kc, const float *A, int64_t as, const float *B, int64_t ldb, f
                     t[i] = R[(a * PK_MR + i) * ldc + j];
                 v = _mm256_add_ps(v, _mm256_loadu_ps(t));
             }
-            if (act.kind == ACT_RELU)
-                v = _mm256_and_ps(v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NLE_UQ));
-            else if (act.kind == ACT_CLIP)
-                v = _mm256_min_ps(_mm256_set1_ps(act.hi), _mm256_max_ps(_mm256_set1_ps(act.lo), v));
+            v = act8(v, act);
             _mm256_storeu_ps(t, v);
             for (int i = 0; i < rows; i++)
                 C[(a * PK_MR + i) * ldc + j] = t[i];

@@ -1,5 +1,6 @@
 #include "analysis/linalg.h"
 #include "base/cli.h"
+#include "base/progress.h"
 #include "base/tensor.h"
 #include "nn/thinmm.h"
 
@@ -470,13 +471,6 @@ static void fit_gram(linalg_pca *p, stream *s)
 
 /* ---- randomized route: block Krylov ---- */
 
-static double wall_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* The basis of the randomized route, column-major so that only the columns
  * in use take memory: m orthonormal columns K of length D (double), their
  * images AK under A = Xc^T Xc, and the rows' coordinates Y = Xc K (N x m,
@@ -887,7 +881,7 @@ static void fit_randomized(linalg_pca *p, stream *s, const linalg_pca_opts *o, i
     for (;;) {
         int m = m0 + bb;
         kb.m = m;
-        double tb = wall_s();
+        double tb = wall_seconds();
         ritz_solve(&z, &kb, m0, bb, s->src);
         int full = m >= mn;
         if (m > k || full) {
@@ -913,11 +907,11 @@ static void fit_randomized(linalg_pca *p, stream *s, const linalg_pca_opts *o, i
         }
         memcpy(kb.k + m * d, nb, (size_t)(d * nbb) * sizeof(double));
         kb_orth_block(&kb, m, nbb, n0, &r);
-        double t0 = wall_s();
+        double t0 = wall_seconds();
         kb_pass(p, s, &kb, m, nbb, NULL);
         if (debug)
             fprintf(stderr, "pca: pass %d: %.3f s in the rows, %.3f s in the basis\n", passes + 1,
-                    wall_s() - t0, t0 - tb);
+                    wall_seconds() - t0, t0 - tb);
         m0 = m;
         bb = nbb;
         passes++;

@@ -15,7 +15,7 @@ struct progress {
     int active;
 };
 
-static double now_s(void)
+double wall_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -28,7 +28,7 @@ progress *progress_start(const char *what, int64_t total)
     p->what = what;
     p->total = total;
     p->last = -1;
-    p->t0 = now_s();
+    p->t0 = wall_seconds();
     p->active = !cli_quiet && isatty(STDERR_FILENO);
     return p;
 }
@@ -42,7 +42,7 @@ void progress_update(progress *p, int64_t done)
         return;
     p->last = pct;
     int bar = (int)(pct * 30 / 100);
-    double el = now_s() - p->t0;
+    double el = wall_seconds() - p->t0;
     double eta = done > 0 ? el * (double)(p->total - done) / (double)done : 0;
     fprintf(stderr, "\r%s: %-12s [%.*s%*s] %3lld%% %lld/%lld eta %.0fs ", cli_progname(),
             p->what, bar, "##############################", 30 - bar, "",

@@ -11,4 +11,7 @@ progress *progress_start(const char *what, int64_t total);
 void progress_update(progress *p, int64_t done);
 void progress_end(progress *p);
 
+/* Seconds on the monotonic clock (for durations). */
+double wall_seconds(void);
+
 #endif

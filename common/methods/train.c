@@ -10,6 +10,7 @@
 #include "base/numeric.h"
 #include "nn/arch.h"
 #include "base/cli.h"
+#include "base/progress.h"
 #include "nn/engine.h"
 #include "methods/train.h"
 
@@ -24,13 +25,6 @@ void train_defaults(train_opts *o)
     o->beta1 = 0.9, o->beta2 = 0.999, o->eps = 1e-8;
     o->lr_decay = 1.0;
     o->seed = 1;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* A batch view: dims[0] set to the rows in use (the buffer holds the most). */
@@ -170,7 +164,7 @@ void train_run(model *m, const train_set *tr, const train_set *val, const train_
     int64_t step = 0;
 
     for (int ep = 1; ep <= o->epochs; ep++) {
-        double t0 = now();
+        double t0 = wall_seconds();
         for (int64_t i = tr->n - 1; i > 0; i--) {
             int64_t j = (int64_t)rng_below(&r, (uint64_t)i + 1);
             int64_t t = perm[i];
@@ -230,7 +224,7 @@ void train_run(model *m, const train_set *tr, const train_set *val, const train_
             engine_set_training(e, 0);
             rep.val_acc = eval_engine(e, m, val, batch, &rep.val_loss);
         }
-        rep.seconds = now() - t0;
+        rep.seconds = wall_seconds() - t0;
         if (cb)
             cb(&rep, ctx);
         lr *= o->lr_decay;

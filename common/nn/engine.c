@@ -25,6 +25,7 @@
 
 #include "base/cli.h"
 #include "nn/engine.h"
+#include "base/progress.h"
 #include "nn/gemm.h"
 #include "nn/ops.h"
 
@@ -54,6 +55,7 @@ struct engine {
     char *fresh;               /* backward: node's gradient not written yet */
     int has_grad;              /* a backward has run since the last forward */
     engine_backward_fn bhook;  /* engine_set_backward_hook */
+    double *pfwd, *pbwd;       /* engine_set_profile */
     void *bhook_ctx;
     /* engine_forward_only: the activations' shared buffers, and which
      * nodes keep theirs past the forward (NULL: an ordinary engine). */
@@ -440,8 +442,11 @@ static void forward_node(engine *e, int i)
         }
     }
     io.cache = current(e, e->cache, i);
+    double t0 = e->pfwd ? wall_seconds() : 0;
     if (f != FUSE_DONE)   /* a fused ReLU or Add: done in its Conv's store */
         nd->def->forward(nd, &io);
+    if (e->pfwd)
+        e->pfwd[i] += wall_seconds() - t0;
     e->valid[i] = 1;
 }
 
@@ -624,8 +629,11 @@ void engine_backward(engine *e, int from, const tensor *grad, relu_rule rule, in
         io.training = e->training;
         io.rng = &e->rng;
         io.cache = e->bhook ? NULL : current(e, e->bcache, i);
+        double t0 = e->pbwd ? wall_seconds() : 0;
         if (!e->bhook || !e->bhook(e->bhook_ctx, i, &io))
             nd->def->backward(nd, &io);
+        if (e->pbwd)
+            e->pbwd[i] += wall_seconds() - t0;
     }
     if (e->fresh[m->n])
         zero(e->gin);
@@ -678,6 +686,12 @@ void engine_zero_wgrad(engine *e)
         if (e->wgrad[i])
             for (int k = 0; k < e->m->nodes[i].nw; k++)
                 tensor_fill(e->wgrad[i][k], 0.0f);
+}
+
+void engine_set_profile(engine *e, double *fwd, double *bwd)
+{
+    e->pfwd = fwd;
+    e->pbwd = bwd;
 }
 
 void engine_set_backward_hook(engine *e, engine_backward_fn fn, void *ctx)

@@ -94,4 +94,10 @@ struct op_io;
 typedef int (*engine_backward_fn)(void *ctx, int i, const struct op_io *io);
 void engine_set_backward_hook(engine *e, engine_backward_fn fn, void *ctx);
 
+/* Time each node: from now on, every forward adds node i's wall seconds
+ * to fwd[i] and every backward adds to bwd[i] (arrays of the model's node
+ * count, owned by the caller; either may be NULL). A fused ReLU or Add
+ * costs nothing of its own: its time is its Conv's. NULL, NULL stops. */
+void engine_set_profile(engine *e, double *fwd, double *bwd);
+
 #endif

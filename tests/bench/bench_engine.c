@@ -226,10 +226,14 @@ static double cpu_now(void)
 }
 /* CPU milliseconds per image of the last fwd_rate. */
 static double last_cpu_ms;
+static int last_reps;   /* repetitions of the last fwd_rate or grad_time */
 
 /* Forward images per second at batch n, repeated for about `secs`, on a
  * forward-only engine as cnn-forward's (buffers shared, ReLUs fused,
  * weights kept packed from the second forward on). */
+/* "profile" mode: fwd_rate and grad_time add each node's seconds here. */
+static double *prof_fwd, *prof_bwd;
+
 static double fwd_rate(model *m, int n, double secs)
 {
     engine *e = engine_new(m, n, 0, 1);
@@ -238,6 +242,7 @@ static double fwd_rate(model *m, int n, double secs)
     for (int64_t i = 0; i < tensor_numel(x); i++)
         x->data[i] += 0.5f;
     engine_forward(e, x);   /* warm-up */
+    engine_set_profile(e, prof_fwd, NULL);
     int reps = 0;
     double t0 = now(), c0 = cpu_now(), t;
     do {
@@ -245,6 +250,7 @@ static double fwd_rate(model *m, int n, double secs)
         reps++;
     } while ((t = now() - t0) < secs);
     last_cpu_ms = 1e3 * (cpu_now() - c0) / (reps * n);
+    last_reps = reps;
     tensor_free(x);
     engine_free(e);
     return reps * n / t;
@@ -265,6 +271,7 @@ static double grad_time(model *m, double secs, int n, relu_rule rule)
     for (int i = 0; i < n; i++)
         g->data[i * k] = 1;
     engine_backward(e, m->n - 1, g, rule, 0);
+    engine_set_profile(e, NULL, prof_bwd);
     int reps = 0;
     double t0 = now(), t;
     do {
@@ -272,6 +279,7 @@ static double grad_time(model *m, double secs, int n, relu_rule rule)
         engine_backward(e, m->n - 1, g, rule, 0);
         reps++;
     } while ((t = now() - t0) < secs);
+    last_reps = reps;
     tensor_free(g);
     tensor_free(x);
     engine_free(e);
@@ -418,13 +426,78 @@ static void model_layer(const model *src, const node *nd, const char *name, doub
     model_free(m);
 }
 
-/* what: "layers" (each conv layer alone) or "grad" (one input gradient
- * and one guided backprop map, batch 1, forward included). */
+/* Each node's share of a forward of n images (forward-only engine) and of
+ * an input gradient's backward (batch 1), in place, wall ms per image:
+ * the nodes costing most first, then each op's total. */
+static int by_cost(const void *a, const void *b)
+{
+    double x = ((const double *)a)[0], y = ((const double *)b)[0];
+    return (x < y) - (x > y);
+}
+
+static void profile(model *m, const char *name, int n, double secs)
+{
+    int N = m->n;
+    prof_fwd = xcalloc((size_t)N, sizeof *prof_fwd);
+    prof_bwd = xcalloc((size_t)N, sizeof *prof_bwd);
+    fwd_rate(m, n, secs);
+    int fr = last_reps;
+    grad_time(m, secs, 1, RULE_STANDARD);
+    int br = last_reps;
+    double (*row)[3] = xcalloc((size_t)N, sizeof *row), tf = 0, tb = 0;
+    for (int i = 0; i < N; i++) {
+        row[i][1] = 1e3 * prof_fwd[i] / (fr * n);
+        row[i][2] = 1e3 * prof_bwd[i] / br;
+        row[i][0] = row[i][1] + row[i][2];
+        tf += row[i][1], tb += row[i][2];
+    }
+    /* Sort indices by cost: stash the index in a parallel array. */
+    double (*idx)[4] = xcalloc((size_t)N, sizeof *idx);
+    for (int i = 0; i < N; i++)
+        idx[i][0] = row[i][0], idx[i][1] = row[i][1], idx[i][2] = row[i][2], idx[i][3] = i;
+    qsort(idx, (size_t)N, sizeof *idx, by_cost);
+    printf("# %s: forward %.2f ms/img (batch %d), backward %.2f ms (batch 1)\n", name, tf, n, tb);
+    printf("# fwd_ms\tfwd_%%\tbwd_ms\tbwd_%%\top\tnode\tshape\n");
+    for (int k = 0; k < N && k < 40; k++) {
+        const node *nd = &m->nodes[(int)idx[k][3]];
+        char sh[64];
+        printf("%.3f\t%.1f\t%.3f\t%.1f\t%s\t%s\t%s\n", idx[k][1], 100 * idx[k][1] / tf,
+               idx[k][2], 100 * idx[k][2] / tb, nd->op, nd->name,
+               tensor_shape_str(3, nd->shape, sh, sizeof sh));
+    }
+    printf("# per op: fwd_ms\tbwd_ms\top\n");
+    for (int i = 0; i < N; i++) {
+        int first = 1;
+        for (int j = 0; j < i && first; j++)
+            first = strcmp(m->nodes[j].op, m->nodes[i].op) != 0;
+        if (!first)
+            continue;
+        double f = 0, b = 0;
+        for (int j = i; j < N; j++)
+            if (!strcmp(m->nodes[j].op, m->nodes[i].op))
+                f += row[j][1], b += row[j][2];
+        printf("%.3f\t%.3f\t%s\n", f, b, m->nodes[i].op);
+    }
+    free(idx);
+    free(row);
+    free(prof_fwd);
+    free(prof_bwd);
+    prof_fwd = prof_bwd = NULL;
+}
+
+/* what: "layers" (each conv layer alone), "grad" (one input gradient
+ * and one guided backprop map, batch 1, forward included) or "profile"
+ * (each node in place, at the first batch size). */
 static void model_mode(double secs, const char *file, const char *name, const char *batches,
                        const char *what)
 {
     model *m = model_load(file);
     int layers = !strcmp(what, "layers");
+    if (!strcmp(what, "profile")) {
+        profile(m, name, atoi(batches) > 0 ? atoi(batches) : 1, secs);
+        model_free(m);
+        return;
+    }
     for (const char *b = batches; *b;) {
         int n = atoi(b);
         if (n > 0) {

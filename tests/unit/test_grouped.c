@@ -1,6 +1,6 @@
 /* Unit tests of the grouped convolution kernels (nn/ops/grouped.c) against
- * direct loops in double: forward (bias, residual, fused ReLU and Clip)
- * and input gradient over geometries that leave every edge case somewhere:
+ * direct loops in double: forward (bias, residual, fused ReLU and Clip),
+ * input gradient and weight and bias gradients over geometries that leave every edge case somewhere:
  * groups of 8, 4, 16, 3 and 1 output channels (blocks of the register
  * tile full and short), 1 to 9 input channels per group, output widths
  * that are not multiples of a vector, strides 1, 2 and 3 over odd sizes,
@@ -23,10 +23,11 @@
 
 #include "rnd.h"
 
-/* y (= conv + b + r), gx (+= the input gradient of sum(gy . y)) in double
- * by the definition. */
+/* y (= conv + b + r), gx, gW, gb (+= the gradients of sum(gy . y)) in
+ * double by the definition. */
 static void reference(const grgeo *g, int n, const float *x, const float *W, const float *b,
-                      const float *r, const float *gy, double *y, double *gx)
+                      const float *r, const float *gy, double *y, double *gx, double *gW,
+                      double *gb)
 {
     const dwgeo *p = &g->p;
     int64_t kk = p->kh * p->kw, G = p->c, cin = G * g->ci, cout = G * g->co;
@@ -38,6 +39,7 @@ static void reference(const grgeo *g, int n, const float *x, const float *W, con
                 for (int64_t ox = 0; ox < p->ow; ox++) {
                     int64_t yi = ((i * cout + o) * p->oh + oy) * p->ow + ox;
                     double s = b[o], gv = gy[yi];
+                    gb[o] += gv;
                     for (int64_t c = 0; c < g->ci; c++) {
                         int64_t xc = (i * cin + gi * g->ci + c) * p->h * p->w;
                         for (int64_t ki = 0; ki < p->kh; ki++)
@@ -49,6 +51,8 @@ static void reference(const grgeo *g, int n, const float *x, const float *W, con
                                 double wv = w[(c * p->kh + ki) * p->kw + kj];
                                 s += wv * x[xc + iy * p->w + ix];
                                 gx[xc + iy * p->w + ix] += wv * gv;
+                                gW[(o * g->ci + c) * kk + ki * p->kw + kj] +=
+                                    (double)x[xc + iy * p->w + ix] * gv;
                             }
                     }
                     y[yi] = s + r[yi];
@@ -90,12 +94,20 @@ static void check(int64_t G, int64_t ci, int64_t co, int64_t h, int64_t w, int64
         fail_msg("%s: not taken by the grouped kernels", what);
     float *x = rnd(xs), *W = rnd(cout * ci * kk), *b = rnd(cout), *gy = rnd(ys), *r = rnd(ys);
     float *y = rnd(ys), *y0 = rnd(ys), *y3 = rnd(ys), *gx = rnd(xs);
+    float *gW = rnd(cout * ci * kk), *gb = rnd(cout);
     for (int64_t i = 0; i < ys; i++)
         y[i] = NAN;   /* every output must be written */
     double *ry = calloc((size_t)ys, sizeof *ry), *rgx = calloc((size_t)xs, sizeof *rgx);
+    double *rgW = calloc((size_t)(cout * ci * kk), sizeof *rgW);
+    double *rgb = calloc((size_t)cout, sizeof *rgb);
+    /* The gradients add onto gx, gW, gb. */
     for (int64_t i = 0; i < xs; i++)
-        rgx[i] = gx[i];   /* the input gradient adds onto gx */
-    reference(&g, n, x, W, b, r, gy, ry, rgx);
+        rgx[i] = gx[i];
+    for (int64_t i = 0; i < cout * ci * kk; i++)
+        rgW[i] = gW[i];
+    for (int64_t i = 0; i < cout; i++)
+        rgb[i] = gb[i];
+    reference(&g, n, x, W, b, r, gy, ry, rgx, rgW, rgb);
     size_t wsn = gr_ws_floats(&g, threads);
     float *ws = malloc(wsn * sizeof *ws);
     for (size_t i = 0; i < wsn; i++)
@@ -124,6 +136,13 @@ static void check(int64_t G, int64_t ci, int64_t co, int64_t h, int64_t w, int64
     d = maxdiff(gx, rgx, xs, &s);
     if (!(d <= 1e-5 * s))
         fail_msg("input gradient %s: %g of %g", what, d, s);
+    gr_wgrad(&g, n, x, gy, gW, gb, ws, threads);
+    d = maxdiff(gW, rgW, cout * ci * kk, &s);
+    if (!(d <= 1e-5 * s))
+        fail_msg("weight gradient %s: %g of %g", what, d, s);
+    d = maxdiff(gb, rgb, cout, &s);
+    if (!(d <= 1e-5 * s))
+        fail_msg("bias gradient %s: %g of %g", what, d, s);
     /* Weights packed once (the engine's cache) give the same bits. */
     float *wp = malloc(gr_packed_floats(&g) * sizeof *wp);
     gr_pack(&g, W, 0, wp);
@@ -148,6 +167,7 @@ static void check(int64_t G, int64_t ci, int64_t co, int64_t h, int64_t w, int64
     omp_set_num_threads(threads);
     free(x), free(W), free(b), free(gy), free(r), free(y), free(y0), free(y3), free(gx);
     free(ry), free(rgx), free(ws), free(gx1), free(gxb), free(wp);
+    free(gW), free(gb), free(rgW), free(rgb);
 }
 
 /* RegNet's layers in small: groups of 8, 3x3, pad 1, stride 1 and 2, map

@@ -25,9 +25,8 @@
  * to. A depthwise convolution
  * (groups = Cin = Cout) would be Cin GEMMs of one row each, so it runs as
  * direct vectorised loops over the planes instead (depthwise.h), and so
- * does the forward and input gradient of any other grouped convolution
- * whose groups have fewer than 16 output channels (RegNet's groups of 8:
- * grouped.h; their weight gradient stays on the GEMM).
+ * does any other grouped convolution whose groups have fewer than 16
+ * output channels (RegNet's groups of 8: grouped.h).
  *
  * Products with 16+ output channels and K >= 16 run on the engine's own
  * packed GEMM (pack.h; pk_wanted; AVX-512 or AVX2+FMA), the lowering
@@ -914,7 +913,9 @@ static void conv_backward(const node *nd, const op_io *io)
             dw_xgrad(&p->dg, W, io->n, io->gy, io->gx[0], io->ws, p->wt);
         return;
     }
-    if (gW || gb)
+    if ((gW || gb) && p->grouped)
+        gr_wgrad(&p->gg, io->n, io->x[0], io->gy, gW, gb, io->ws, p->wt);
+    else if (gW || gb)
         conv_wgrad(p, gW, gb, io);
     if (io->gx[0] && p->grouped) {
         gr_xgrad(&p->gg, W, gr_prepared(p, W, io->cache, 1), io->n, io->gy, io->gx[0], io->ws,

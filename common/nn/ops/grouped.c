@@ -52,13 +52,16 @@ static glay glayout(const grgeo *g)
 }
 
 /* A thread's slot: the padded input planes (forward) or gy's flat planes
- * (input gradient), and GR_OB planes of output. */
+ * (input gradient), and GR_OB planes of output; or both kinds of planes
+ * (weight gradient). */
 static size_t slot_floats(const grgeo *g)
 {
     glay k = glayout(g);
     size_t fw = (size_t)g->ci * k.l.area + (size_t)(GR_OB * k.os);
     size_t bw = (size_t)(g->co * k.gs) + (size_t)GR_OB * k.l.area;
-    return (fw > bw ? fw : bw) + 32;
+    size_t ww = (size_t)g->ci * k.l.area + (size_t)(g->co * k.gs);   /* gr_wgrad */
+    size_t f = fw > bw ? fw : bw;
+    return (f > ww ? f : ww) + 32;
 }
 
 /* Blocks of GR_OB channels in n. */
@@ -333,5 +336,123 @@ void gr_xgrad(const grgeo *g, const float *W, const float *Wp, int n, const floa
                                  gx + ((i * G + gi) * ci + c0 + c) * k.hw);
             }
         }
+    }
+}
+
+typedef int grivec __attribute__((vector_size(8 * sizeof(int))));
+_Static_assert(GR_OB == 4, "gw_block's sums of lanes take 4 x 2 accumulators");
+
+/* Lanes a0+a1, a2+a3, b0+b1, b2+b3, a4+a5, a6+a7, b4+b5, b6+b7 (vhaddps). */
+static inline grvec pair_sums(grvec a, grvec b)
+{
+    return __builtin_shuffle(a, b, (grivec){ 0, 2, 8, 10, 4, 6, 12, 14 }) +
+           __builtin_shuffle(a, b, (grivec){ 1, 3, 9, 11, 5, 7, 13, 15 });
+}
+
+/* The weight gradient's block: s[o 2 + p] = the sum over the nv * 8
+ * positions f of gf[o gs + f] xs[p][f], for no (<= GR_OB) channels o and
+ * np (<= 2) (input channel, tap) pairs p (the rest of s: 0); each lane a
+ * chain in f order, the 8 accumulators' lanes summed together by a tree of
+ * shuffles (summing them one by one cost more than the sums on 7x7 maps).
+ * 4 + 2 loads per 8 multiply-adds. */
+static inline __attribute__((always_inline)) void
+gw_block(const float *gf, int64_t gs, const float *const *xs, int64_t nv, float *s, const int no,
+         const int np)
+{
+    grvec acc[GR_OB][2];
+#pragma GCC unroll 4
+    for (int o = 0; o < GR_OB; o++)
+#pragma GCC unroll 2
+        for (int p = 0; p < 2; p++)
+            acc[o][p] = (grvec){ 0 };
+    for (int64_t f = 0; f < nv * 8; f += 8) {
+        grvec gv[GR_OB];
+#pragma GCC unroll 4
+        for (int o = 0; o < no; o++)
+            gv[o] = gr_load(gf + o * gs + f);
+#pragma GCC unroll 2
+        for (int p = 0; p < np; p++) {
+            grvec xv = gr_load(xs[p] + f);
+#pragma GCC unroll 4
+            for (int o = 0; o < no; o++)
+                acc[o][p] += gv[o] * xv;
+        }
+    }
+    grvec u0 = pair_sums(pair_sums(acc[0][0], acc[0][1]), pair_sums(acc[1][0], acc[1][1]));
+    grvec u1 = pair_sums(pair_sums(acc[2][0], acc[2][1]), pair_sums(acc[3][0], acc[3][1]));
+    grvec t = __builtin_shuffle(u0, u1, (grivec){ 0, 1, 2, 3, 8, 9, 10, 11 }) +
+              __builtin_shuffle(u0, u1, (grivec){ 4, 5, 6, 7, 12, 13, 14, 15 });
+    memcpy(s, &t, sizeof t);
+}
+
+/* gw_block for no = 1..GR_OB channels, np = 1 or 2 pairs. */
+static void gw_sum(const float *gf, int64_t gs, const float *const *xs, int64_t nv, float *s,
+                   int no, int np)
+{
+#define GW_CASE(k)                                     \
+    case k:                                            \
+        if (np == 2)                                   \
+            gw_block(gf, gs, xs, nv, s, k, 2);         \
+        else                                           \
+            gw_block(gf, gs, xs, nv, s, k, 1);         \
+        break;
+    switch (no) {
+        GW_CASE(4)
+        GW_CASE(3)
+        GW_CASE(2)
+    default:
+        GW_CASE(1)
+    }
+#undef GW_CASE
+}
+
+void gr_wgrad(const grgeo *g, int n, const float *x, const float *gy, float *gW, float *gb,
+              float *ws, int threads)
+{
+    glay k = glayout(g);
+    int64_t ci = g->ci, co = g->co, kk = k.kk, G = g->p.c, nv = (k.l.flat + 7) / 8;
+    int T = nthreads(G, (double)n * (double)(G * co * ci * kk * k.ohw), threads);
+    /* A group's sums over the images belong to one thread, in image order. */
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        float *buf = slot_of(ws, g, omp_get_thread_num());
+        float *gf = buf + (size_t)ci * k.l.area;
+        int64_t to[kk];
+        tap_offsets(&g->p, &k.l, to);
+        memset(buf, 0, ((size_t)ci * k.l.area + (size_t)(co * k.gs)) * sizeof *buf);
+#pragma omp for schedule(static)
+        for (int64_t gi = 0; gi < G; gi++)
+            for (int i = 0; i < n; i++) {
+                const float *gp = gy + ((int64_t)i * G + gi) * co * k.ohw;
+                if (gb)
+                    for (int64_t o = 0; o < co; o++) {
+                        float s = 0;
+#pragma omp simd reduction(+ : s)
+                        for (int64_t f = 0; f < k.ohw; f++)
+                            s += gp[o * k.ohw + f];
+                        gb[gi * co + o] += s;
+                    }
+                if (!gW)
+                    continue;
+                for (int64_t c = 0; c < ci; c++)
+                    fill_plane(&g->p, &k.l, &k.ph, x + (((int64_t)i * G + gi) * ci + c) * k.hw,
+                               buf + c * k.l.area);
+                for (int64_t o = 0; o < co; o++)
+                    flat_gy(&g->p, &k.l, gp + o * k.ohw, gf + o * k.gs);
+                for (int64_t o0 = 0; o0 < co; o0 += GR_OB) {
+                    int no = co - o0 < GR_OB ? (int)(co - o0) : GR_OB;
+                    for (int64_t q = 0; q < ci * kk; q += 2) {
+                        int np = ci * kk - q < 2 ? 1 : 2;
+                        const float *xs[2];
+                        float s[2 * GR_OB];
+                        for (int p = 0; p < np; p++)
+                            xs[p] = buf + (q + p) / kk * k.l.area + to[(q + p) % kk];
+                        gw_sum(gf + o0 * k.gs, k.gs, xs, nv, s, no, np);
+                        for (int o = 0; o < no; o++)
+                            for (int p = 0; p < np; p++)
+                                gW[(gi * co + o0 + o) * ci * kk + q + p] += s[o * 2 + p];
+                    }
+                }
+            }
     }
 }

@@ -1,6 +1,6 @@
 /* grouped: direct convolution of groups with few output channels (RegNet's
- * and ResNeXt's 3x3 layers: groups of 8 channels), forward and input
- * gradient.
+ * and ResNeXt's 3x3 layers: groups of 8 channels), forward, input
+ * gradient and weight gradient.
  *
  * On the GEMM such a group is a product of 8 rows (below the packed GEMM's
  * 16: pk_wanted), so each group went through im2col and OpenBLAS at 9-25
@@ -52,6 +52,12 @@ void gr_forward(const grgeo *g, const float *W, const float *Wp, const float *b,
                 const float *x, const float *r, float *y, float *ws, int threads, op_act act);
 /* gx += d/dx of sum(gy . y); Wp as above. */
 void gr_xgrad(const grgeo *g, const float *W, const float *Wp, int n, const float *gy, float *gx,
+              float *ws, int threads);
+/* gW += d/dW, gb += d/db (either may be NULL): per (output channel, input
+ * channel, tap) a dot product of gy's flat plane with the padded input's
+ * run, 4 channels x 2 pairs at a time; each group's sums over the images
+ * on one thread, in image order. */
+void gr_wgrad(const grgeo *g, int n, const float *x, const float *gy, float *gW, float *gb,
               float *ws, int threads);
 
 #endif

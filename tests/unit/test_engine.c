@@ -241,20 +241,30 @@ static double loss(engine *e, const tensor *x, int at, const tensor *seed)
     return s;
 }
 
-/* The central difference of the loss in *v (an input pixel or a weight)
- * into *fd. Returns 1, leaving it, where the one-sided differences
+/* *v = val; a weight of w (NULL: v is an input) changed in place is
+ * announced, so that the engine drops what it made from it (packed
+ * weights). */
+static void fd_put(model *w, float *v, float val)
+{
+    *v = val;
+    if (w)
+        model_weights_changed(w);
+}
+
+/* The central difference of the loss in *v (an input pixel, or a weight
+ * of w) into *fd. Returns 1, leaving it, where the one-sided differences
  * disagree: a kink (ReLU at 0, a max-pool switch changing) lies within h
  * and no derivative is defined there. */
-static int fd_at(engine *e, float *v, const tensor *x, int at, const tensor *seed, double h,
-                 double scale, double *fd)
+static int fd_at(engine *e, model *w, float *v, const tensor *x, int at, const tensor *seed,
+                 double h, double scale, double *fd)
 {
     float v0 = *v;
     double l0 = loss(e, x, at, seed);
-    *v = v0 + (float)h;
+    fd_put(w, v, v0 + (float)h);
     double lp = loss(e, x, at, seed);
-    *v = v0 - (float)h;
+    fd_put(w, v, v0 - (float)h);
     double lm = loss(e, x, at, seed);
-    *v = v0;
+    fd_put(w, v, v0);
     double dp = (lp - l0) / h, dm = (l0 - lm) / h;
     *fd = (lp - lm) / (2 * h);
     return fabs(dp - dm) > 0.05 * scale;
@@ -282,7 +292,7 @@ static void fd_check(model *m, int at, int nb)
     for (int t = 0; t < 40; t++) {
         int64_t i = (int64_t)rng_below(&r, (uint64_t)tensor_numel(x));
         double fd;
-        if (fd_at(e, x->data + i, x, at, seed, h, scale, &fd)) {
+        if (fd_at(e, NULL, x->data + i, x, at, seed, h, scale, &fd)) {
             kinks++;
             continue;
         }
@@ -306,7 +316,7 @@ static void fd_check(model *m, int at, int nb)
             for (int t = 0; t < 12; t++) {
                 int64_t j = (int64_t)rng_below(&r, (uint64_t)tensor_numel(w));
                 double fd;
-                if (fd_at(e, w->data + j, x, at, seed, h, ws, &fd)) {
+                if (fd_at(e, m, w->data + j, x, at, seed, h, ws, &fd)) {
                     wk++;
                     continue;
                 }

@@ -24,7 +24,9 @@
  * (io->gset) is stored by the GEMM paths (beta 0), not zeroed and added
  * to. A depthwise convolution
  * (groups = Cin = Cout) would be Cin GEMMs of one row each, so it runs as
- * direct vectorised loops over the planes instead (depthwise.h).
+ * direct vectorised loops over the planes instead (depthwise.h), and so
+ * does any other grouped convolution whose groups have fewer than 16
+ * output channels (RegNet's groups of 8: grouped.h).
  *
  * Products with 16+ output channels and K >= 16 run on the engine's own
  * packed GEMM (pack.h; pk_wanted; AVX-512 or AVX2+FMA), the lowering
@@ -38,6 +40,7 @@
 #include "base/alloc.h"
 #include "nn/ops/chunks.h"
 #include "nn/ops/depthwise.h"
+#include "nn/ops/grouped.h"
 #include "nn/gemm.h"
 #include "nn/ops.h"
 #include "nn/ops/pack.h"
@@ -62,6 +65,8 @@ typedef struct conv_p {
     int iw, ib;          /* weight/bias index in nd->w; ib -1 = no bias */
     int depthwise;       /* groups = Cin = Cout: direct loops, no GEMM */
     dwgeo dg;            /* its geometry (depthwise.h) */
+    int grouped;         /* groups of < 16 output channels: direct loops (grouped.h) */
+    grgeo gg;            /* their geometry */
     int tgrad;           /* input gradient through the transposed convolution */
     int pkt;             /* 1x1 input gradient on the packed GEMM (W^T packed) */
     int pkc;             /* col2im's product W^T gy on the packed GEMM */
@@ -239,6 +244,9 @@ static size_t conv_workspace(conv_p *p, size_t wlen)
                          q->pl, q->dh, q->dw };
         return dw_ws_floats(&p->dg) * (size_t)p->wt;
     }
+    /* The grouped kernels' slots, or the GEMM paths' (the weight gradient). */
+    if (p->grouped && gr_ws_floats(&p->gg, p->wt) > p->wino + wl)
+        return gr_ws_floats(&p->gg, p->wt);
     return p->wino + wl;
 }
 
@@ -254,6 +262,10 @@ static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char 
     int64_t eh = q->dh * (q->kh - 1) + 1, ew = q->dw * (q->kw - 1) + 1;
     nd->shape[0] = q->cout, nd->shape[1] = q->oh, nd->shape[2] = q->ow;
     p.depthwise = q->g > 1 && q->g == q->cin && q->cout == q->cin;
+    p.gg = (grgeo){ { q->g, q->h, q->w, q->oh, q->ow, q->kh, q->kw, q->sh, q->sw, q->pt, q->pl,
+                      q->dh, q->dw },
+                    q->cin / q->g, q->cout / q->g };
+    p.grouped = !p.depthwise && gr_wanted(&p.gg);
     p.wt = omp_get_max_threads();
     if (p.wt < omp_get_num_procs())
         p.wt = omp_get_num_procs();
@@ -665,6 +677,20 @@ static const float *xgrad_packed(const cgeo *q, const float *W, op_cache *c, flo
     return dst;
 }
 
+/* The grouped kernels' packed weights (gr_pack: the forward's, or xgrad
+ * the input gradient's) kept in c as conv_prepared does; NULL without c
+ * (the kernels pack them into their workspace). */
+static const float *gr_prepared(const conv_p *p, const float *W, op_cache *c, int xgrad)
+{
+    if (!c)
+        return NULL;
+    if (cache_hit(c, W))
+        return c->data;
+    float *d = cache_remake(c, W, gr_packed_floats(&p->gg));
+    gr_pack(&p->gg, W, xgrad, d);
+    return d;
+}
+
 static void conv_forward(const node *nd, const op_io *io)
 {
     const conv_p *p = nd->priv;
@@ -675,6 +701,11 @@ static void conv_forward(const node *nd, const op_io *io)
                    io->res ? ACT_NO : io->act);
         if (io->res)
             act_pass(io->y, io->res, io->act, (int64_t)io->n * p->f.cout * p->f.oh * p->f.ow);
+        return;
+    }
+    if (p->grouped) {
+        gr_forward(&p->gg, W, gr_prepared(p, W, io->cache, 0), b, io->n, io->x[0], io->res,
+                   io->y, io->ws, p->wt, io->act);
         return;
     }
     const wgeo *wg = p->wino_f ? &p->wf : NULL;
@@ -868,12 +899,12 @@ static void conv_backward(const node *nd, const op_io *io)
     float *gW = io->gw ? io->gw[p->iw] : NULL;
     float *gb = io->gw && p->ib >= 0 ? io->gw[p->ib] : NULL;
     /* A fresh gx (io->gset): the GEMM paths store it (beta 0, as the sum
-     * onto zeros rounds but for the sign of a zero); col2im and depthwise
+     * onto zeros rounds but for the sign of a zero); col2im, depthwise and grouped
      * add into it, so it is zeroed for them. */
     const cgeo *q = &p->f;
     int tr = p->tgrad && ((p->wino_t && wino_worth(&p->wtg)) ||
                           q->cout * q->h * q->w <= q->cin * q->oh * q->ow);
-    if (io->gx[0] && (io->gset & 1) && (p->depthwise || !(q->direct || tr)))
+    if (io->gx[0] && (io->gset & 1) && (p->depthwise || p->grouped || !(q->direct || tr)))
         memset(io->gx[0], 0, (size_t)(io->n * q->cin * q->h * q->w) * sizeof(float));
     if (p->depthwise) {
         if (gW || gb)
@@ -882,8 +913,15 @@ static void conv_backward(const node *nd, const op_io *io)
             dw_xgrad(&p->dg, W, io->n, io->gy, io->gx[0], io->ws, p->wt);
         return;
     }
-    if (gW || gb)
+    if ((gW || gb) && p->grouped)
+        gr_wgrad(&p->gg, io->n, io->x[0], io->gy, gW, gb, io->ws, p->wt);
+    else if (gW || gb)
         conv_wgrad(p, gW, gb, io);
+    if (io->gx[0] && p->grouped) {
+        gr_xgrad(&p->gg, W, gr_prepared(p, W, io->cache, 1), io->n, io->gy, io->gx[0], io->ws,
+                 p->wt);
+        return;
+    }
     /* The transposed convolution lowers gy (Cout k^2 x H W floats), col2im
      * the input's gradient (Cin k^2 x OH OW): the smaller wins, unless the
      * transposed one runs by Winograd. */

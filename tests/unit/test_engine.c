@@ -891,8 +891,9 @@ static void test_wgrad_accumulates(void **state)
 
 /* Conv -> ReLU or Clip pairs on each of the Conv's paths (the packed GEMM
  * with 24 output channels and K = 72 and a ReLU, a 1x1 one read in place
- * and a Clip inside the values' range, depthwise and ReLU6), which a
- * forward-only engine fuses (the activation in the Conv's store). */
+ * and a Clip inside the values' range, depthwise and ReLU6), and a
+ * BatchNorm -> ReLU pair, which a forward-only engine fuses (the
+ * activation in the Conv's or BatchNorm's store). */
 static model *net_fused(void)
 {
     rng r;
@@ -917,6 +918,12 @@ static model *net_fused(void)
     n = model_add(m, "r3", "Clip", NULL);
     node_set(n, "min", 1, zero);
     node_set(n, "max", 1, six);
+    n = model_add(m, "bn", "BatchNorm", NULL);   /* pre-activation, as densenet's */
+    add_w(n, &r, "gamma", 1, 24, 0, 0, 0, 0.5, 1);
+    add_w(n, &r, "beta", 1, 24, 0, 0, 0, 0.3, -0.2);
+    add_w(n, &r, "mean", 1, 24, 0, 0, 0, 0.3, 0.4);
+    add_w(n, &r, "var", 1, 24, 0, 0, 0, 0.1, 1);
+    model_add(m, "r4", "ReLU", NULL);
     model_add(m, "gap", "GlobalAvgPool", NULL);
     char err[256];
     if (model_prepare(m, err, sizeof err))
@@ -977,10 +984,10 @@ static model *net_residual(void)
 /* engine_forward_only: the same output and kept node, bit for bit, as an
  * ordinary engine, on nets with branches and joins (a buffer handed on
  * before its last reader has run changes the output) and with fused
- * Conv -> ReLU or Clip pairs (net_fused; its kept node is a fused Clip) and
- * Conv -> Add -> ReLU chains (net_residual; its kept node a fused Add,
- * which keeps the ReLU after it apart), twice in a row with different
- * batches. */
+ * Conv -> ReLU or Clip and BatchNorm -> ReLU pairs (net_fused; its kept
+ * node is a fused Clip) and Conv -> Add -> ReLU chains (net_residual; its
+ * kept node a fused Add, which keeps the ReLU after it apart), twice in a
+ * row with different batches. */
 static void test_forward_only(void **state)
 {
     (void)state;

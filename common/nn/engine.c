@@ -63,10 +63,10 @@ struct engine {
     int nslot;
     char *kept;
     /* Fused epilogues: fuse[c] of a Conv, FUSE_RELU and/or FUSE_ADD (it
-     * applies the ReLU or Clip, or the residual Add after it in its store);
-     * of the nodes it applies, FUSE_DONE. host[i]: the Conv that does node
-     * i's work; add[c]: the Add fused into Conv c; act[c]: the ReLU or
-     * Clip node fused into it. */
+     * applies the ReLU or Clip, or the residual Add after it in its store;
+     * of a BatchNorm, FUSE_RELU); of the nodes it applies, FUSE_DONE.
+     * host[i]: the node that does node i's work; add[c]: the Add fused
+     * into Conv c; act[c]: the ReLU or Clip node fused into c. */
     char *fuse;
     int *host, *add, *actn;
     /* Per node, its weights as its products want them, kept across
@@ -177,10 +177,11 @@ static int only_reader(const engine *e, int j, int i, const int *last)
 }
 
 /* Node i's input when i is a ReLU or Clip (ReLU6) that a forward-only
- * engine can fuse into the Conv before it, or into the Conv whose store
- * does the Add before it (the input's only reader, so no one sees its
- * value before the ReLU), else -1. last: each node's last reader.
- * CNN_FUSE_RELU=0: never. */
+ * engine can fuse into the Conv or BatchNorm before it, or into the Conv
+ * whose store does the Add before it (the input's only reader, so no one
+ * sees its value before the ReLU), else -1. last: each node's last
+ * reader. CNN_FUSE_RELU=0: never. BatchNorm: densenet's pre-activation
+ * BatchNorm -> ReLU pairs, one pass over each map instead of two. */
 static int fusable_relu(const engine *e, int i, const int *last)
 {
     const model *m = e->m;
@@ -191,8 +192,9 @@ static int fusable_relu(const engine *e, int i, const int *last)
         nd->in[0] < 0)
         return -1;
     int j = nd->in[0];
-    int conv = !strcmp(m->nodes[j].def->name, "Conv") && !e->fuse[j];
-    if (!conv && !(e->fuse[j] == FUSE_DONE && e->fuse[e->host[j]] == FUSE_ADD))
+    const char *op = m->nodes[j].def->name;
+    int host = (!strcmp(op, "Conv") || !strcmp(op, "BatchNorm")) && !e->fuse[j];
+    if (!host && !(e->fuse[j] == FUSE_DONE && e->fuse[e->host[j]] == FUSE_ADD))
         return -1;
     return only_reader(e, j, i, last) ? j : -1;
 }
@@ -443,7 +445,7 @@ static void forward_node(engine *e, int i)
     }
     io.cache = current(e, e->cache, i);
     double t0 = e->pfwd ? wall_seconds() : 0;
-    if (f != FUSE_DONE)   /* a fused ReLU or Add: done in its Conv's store */
+    if (f != FUSE_DONE)   /* a fused ReLU or Add: done in its host's store */
         nd->def->forward(nd, &io);
     if (e->pfwd)
         e->pfwd[i] += wall_seconds() - t0;

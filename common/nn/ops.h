@@ -117,7 +117,7 @@ typedef struct op_io {
     rng *rng;                        /* training randomness */
     op_act act;                      /* forward: the engine fused the ReLU or
                                         Clip that follows into this op (Conv
-                                        only; ops/act.h) */
+                                        and BatchNorm only; ops/act.h) */
     unsigned gset;                   /* backward, op_sets_grad ops only: bit k
                                         set: gx[k] holds no values yet (not
                                         zeroed); the op stores d/dx there (=,

@@ -173,8 +173,8 @@ static void test_conv_tails(void **state)
     check(G(300, 4, 5, 25, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 2, 2);
 }
 
-/* 1x1 (direct and padded or strided), strides 1-3, asymmetric pads and
- * pads past the kernel's reach, dilation, 5x5 and 7x7 first layers. */
+/* 1x1 (direct and padded or strided), strides 1-4, asymmetric pads and
+ * pads past the kernel's reach, dilation, 5x5, 7x7 and 11x11 first layers. */
 static void test_conv_edges(void **state)
 {
     (void)state;
@@ -188,6 +188,13 @@ static void test_conv_edges(void **state)
     check(G(3, 23, 21, 32, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1), 2, 2);
     check(G(3, 31, 29, 32, 11, 11, 4, 4, 2, 2, 2, 2, 1, 1, 1), 1, 2);
     check(G(24, 9, 10, 36, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1), 2, 2);
+    /* rows of 8 outputs and more at strides 2 and 4 (the lowering's
+     * vector blocks, the last one ending at the input's last float) */
+    check(G(3, 9, 45, 20, 7, 7, 2, 2, 0, 0, 0, 0, 1, 1, 1), 2, 1);
+    check(G(3, 9, 45, 20, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1), 1, 2);
+    check(G(3, 13, 71, 20, 11, 11, 4, 4, 2, 2, 2, 2, 1, 1, 1), 1, 2);
+    check(G(3, 15, 67, 20, 11, 11, 4, 4, 0, 0, 0, 0, 1, 1, 1), 2, 1);
+    check(G(16, 7, 49, 20, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1), 2, 2);
 }
 
 /* Groups (ResNeXt/AlexNet-like and RegNet-like), and 3x3 stride-1 layers

@@ -475,6 +475,116 @@ static void test_maxpool(void **state)
     model_free(m);
 }
 
+/* Max-pools of every geometry without dilation (the AVX2 path's phases
+ * and ring, and the rows it leaves to the scalar loop) against loops over
+ * the definition: kernels 2, 3, 5 (and 3x2), strides 1 to 3, pads 0 to 2
+ * (asymmetric too), ceil_mode, odd widths around a vector's 8 outputs,
+ * ties (values from a set of four), -inf and a window of -inf only;
+ * NaN in one plane of the two images' three. Outputs bit for bit, the
+ * switches through the input gradient, each image alone as in the batch. */
+static void maxpool_case(int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                         const int64_t pad[4], int ceil_mode, uint64_t seed)
+{
+    const int64_t C = 3;
+    model *m = model_new(C, H, W);
+    node *n = model_add(m, "p", "MaxPool", "input");
+    double k[2] = { (double)kh, (double)kw }, st[2] = { (double)sh, (double)sw };
+    double pd[4] = { (double)pad[0], (double)pad[1], (double)pad[2], (double)pad[3] };
+    double cm = ceil_mode;
+    node_set(n, "kernel", 2, k);
+    node_set(n, "stride", 2, st);
+    node_set(n, "pad", 4, pd);
+    node_set(n, "ceil_mode", 1, &cm);
+    char err[256];
+    assert_int_equal(model_prepare(m, err, sizeof err), 0);
+    int64_t OH = n->shape[1], OW = n->shape[2];
+    engine *e = engine_new(m, 2, 0, 1);
+    int64_t dims[4] = { 2, C, H, W };
+    tensor *x = tensor_new(4, dims);
+    rng r;
+    rng_seed(&r, seed);
+    for (int64_t i = 0; i < tensor_numel(x); i++) {
+        double u = rng_uniform(&r);
+        int nanplane = (i / (H * W)) == 4;
+        x->data[i] = nanplane && u < 0.03   ? NAN
+                     : u < 0.06             ? -INFINITY
+                                            : (float)(int)(4 * rng_uniform(&r)) - 1;
+    }
+    for (int64_t i = 0; i < kh * kw && i / kw < H && i % kw < W; i++) /* a window of -inf */
+        x->data[H * W + (i / kw) * W + i % kw] = -INFINITY;
+    engine_forward(e, x);
+    int64_t ydims[4] = { 2, C, OH, OW };
+    tensor *y = tensor_new(4, ydims), *seedg = tensor_new(4, ydims);
+    memcpy(y->data, engine_act(e, 0)->data, (size_t)tensor_numel(y) * sizeof *y->data);
+    for (int64_t i = 0; i < tensor_numel(seedg); i++)
+        seedg->data[i] = (float)(i + 1);
+    engine_backward(e, 0, seedg, RULE_STANDARD, 0);
+    const tensor *gx = engine_input_grad(e);
+    double *rg = calloc((size_t)tensor_numel(x), sizeof *rg);
+    for (int64_t pl = 0; pl < 2 * C; pl++)
+        for (int64_t oy = 0; oy < OH; oy++)
+            for (int64_t ox = 0; ox < OW; ox++) {
+                const float *xp = x->data + pl * H * W;
+                float best = -INFINITY;
+                int64_t arg = -1, nan = -1;
+                for (int64_t i = 0; i < kh; i++)
+                    for (int64_t j = 0; j < kw; j++) {
+                        int64_t iy = oy * sh - pad[0] + i, ix = ox * sw - pad[1] + j;
+                        if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                            continue;
+                        if (arg < 0 || xp[iy * W + ix] > best)
+                            best = xp[iy * W + ix], arg = iy * W + ix;
+                        if (nan < 0 && isnan(xp[iy * W + ix]))
+                            nan = iy * W + ix;
+                    }
+                assert_true(arg >= 0);
+                if (nan >= 0)
+                    best = xp[nan], arg = nan;
+                int64_t yi = (pl * OH + oy) * OW + ox;
+                float got = y->data[yi];
+                assert_true(isnan(best) ? isnan(got) : got == best && signbit(got) == signbit(best));
+                rg[pl * H * W + arg] += seedg->data[yi];
+            }
+    for (int64_t i = 0; i < tensor_numel(x); i++)
+        assert_true(gx->data[i] == (float)rg[i]);
+    /* the second image alone */
+    int64_t d1[4] = { 1, C, H, W };
+    tensor *x1 = tensor_new(4, d1);
+    memcpy(x1->data, x->data + C * H * W, (size_t)(C * H * W) * sizeof *x1->data);
+    engine_forward(e, x1);
+    assert_memory_equal(engine_act(e, 0)->data, y->data + C * OH * OW,
+                        (size_t)(C * OH * OW) * sizeof *y->data);
+    free(rg);
+    tensor_free(x1);
+    tensor_free(seedg);
+    tensor_free(y);
+    tensor_free(x);
+    engine_free(e);
+    model_free(m);
+}
+
+static void test_maxpool_geometry(void **state)
+{
+    (void)state;
+    static const int64_t ks[][2] = { { 2, 2 }, { 3, 3 }, { 5, 5 }, { 3, 2 } };
+    static const int64_t widths[] = { 1, 5, 8, 9, 17, 23, 37 };
+    uint64_t seed = 11;
+    for (size_t a = 0; a < sizeof ks / sizeof *ks; a++)
+        for (int64_t s = 1; s <= 3; s++)
+            for (int64_t pd = 0; pd <= 2; pd++)
+                for (size_t b = 0; b < sizeof widths / sizeof *widths; b++)
+                    for (int cm = 0; cm <= 1; cm++) {
+                        int64_t kh = ks[a][0], kw = ks[a][1], W = widths[b], H = 7 + b % 3;
+                        /* pads below the kernel; the last of each set one-sided */
+                        int64_t pad[4] = { pd, pd, pd, pd };
+                        if (b == 3)
+                            pad[2] = 0, pad[3] = pd > 0 ? pd - 1 : 0;
+                        if (pd >= kh || pd >= kw || W + pad[1] + pad[3] < kw)
+                            continue;
+                        maxpool_case(H, W, kh, kw, s % 3 + 1, s, pad, cm, seed++);
+                    }
+}
+
 static void test_fd_chain(void **state)
 {
     (void)state;
@@ -791,8 +901,9 @@ static void test_wgrad_accumulates(void **state)
 
 /* Conv -> ReLU or Clip pairs on each of the Conv's paths (the packed GEMM
  * with 24 output channels and K = 72 and a ReLU, a 1x1 one read in place
- * and a Clip inside the values' range, depthwise and ReLU6), which a
- * forward-only engine fuses (the activation in the Conv's store). */
+ * and a Clip inside the values' range, depthwise and ReLU6), and a
+ * BatchNorm -> ReLU pair, which a forward-only engine fuses (the
+ * activation in the Conv's or BatchNorm's store). */
 static model *net_fused(void)
 {
     rng r;
@@ -817,6 +928,12 @@ static model *net_fused(void)
     n = model_add(m, "r3", "Clip", NULL);
     node_set(n, "min", 1, zero);
     node_set(n, "max", 1, six);
+    n = model_add(m, "bn", "BatchNorm", NULL);   /* pre-activation, as densenet's */
+    add_w(n, &r, "gamma", 1, 24, 0, 0, 0, 0.5, 1);
+    add_w(n, &r, "beta", 1, 24, 0, 0, 0, 0.3, -0.2);
+    add_w(n, &r, "mean", 1, 24, 0, 0, 0, 0.3, 0.4);
+    add_w(n, &r, "var", 1, 24, 0, 0, 0, 0.1, 1);
+    model_add(m, "r4", "ReLU", NULL);
     model_add(m, "gap", "GlobalAvgPool", NULL);
     char err[256];
     if (model_prepare(m, err, sizeof err))
@@ -877,10 +994,10 @@ static model *net_residual(void)
 /* engine_forward_only: the same output and kept node, bit for bit, as an
  * ordinary engine, on nets with branches and joins (a buffer handed on
  * before its last reader has run changes the output) and with fused
- * Conv -> ReLU or Clip pairs (net_fused; its kept node is a fused Clip) and
- * Conv -> Add -> ReLU chains (net_residual; its kept node a fused Add,
- * which keeps the ReLU after it apart), twice in a row with different
- * batches. */
+ * Conv -> ReLU or Clip and BatchNorm -> ReLU pairs (net_fused; its kept
+ * node is a fused Clip) and Conv -> Add -> ReLU chains (net_residual; its
+ * kept node a fused Add, which keeps the ReLU after it apart), twice in a
+ * row with different batches. */
 static void test_forward_only(void **state)
 {
     (void)state;
@@ -1117,6 +1234,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_grad_weight_cache),
         cmocka_unit_test(test_winograd),
         cmocka_unit_test(test_maxpool),
+        cmocka_unit_test(test_maxpool_geometry),
         cmocka_unit_test(test_fd_dag),
         cmocka_unit_test(test_fd_views),
         cmocka_unit_test(test_fd_modern),

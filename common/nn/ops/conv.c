@@ -33,6 +33,9 @@
  * written straight into its panels and a 1x1 stride-1 input read where it
  * lies; the rest, and every product of a build with neither, on OpenBLAS. */
 #include <omp.h>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -399,10 +402,77 @@ static plan make_plan(const cgeo *q, int n, int wt, size_t slot)
 }
 
 /* n values into a panel row from column r on (r + n <= PK_NR): s[0],
- * s[sw], ... or zeros (s NULL). Loops, not memcpy and memset calls (the
- * compiler's choice for such loops): the runs are a row of a late
- * layer's output at most, and pk_put's calls and divisions on each of
- * them cost 7-9% of resnet18's and alexnet's batch-1 forwards. */
+ * s[sw], ... or zeros (s NULL). Inlined into cur_put: the runs are a row
+ * of a late layer's output at most, and pk_put's calls and divisions on
+ * each of them cost 7-9% of resnet18's and alexnet's batch-1 forwards.
+ * With AVX2 8 at a time for strides 1, 2 and 4 (resnet's 7x7 stride-2
+ * conv1 went from 65 to 71 GFLOP/s, alexnet's 11x11 stride-4 one from 62
+ * to 65), the last block ending at n, overlapping the one before (AMD's
+ * masked stores are slow); runs under 8 one by one. */
+#if defined(__AVX2__)
+/* s[0], s[sw], ..., s[7 sw] for sw 1, 2 or 4, by whole loads and
+ * shuffles; last: nothing past s[7 sw] is read (it may lie past the
+ * input), else s[8 sw - 1] is there to be read. */
+static inline __m256 block8(const float *s, int64_t sw, int last)
+{
+    if (sw == 1)
+        return _mm256_loadu_ps(s);
+    if (sw == 2) {
+        __m256 b = last ? _mm256_maskload_ps(s + 8, _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, -1, 0))
+                        : _mm256_loadu_ps(s + 8);
+        __m256 e = _mm256_shuffle_ps(_mm256_loadu_ps(s), b, 0x88);   /* s0 s2 s8 s10 | s4 s6 s12 s14 */
+        return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xd8));
+    }
+    __m256 d = last ? _mm256_maskload_ps(s + 24, _mm256_setr_epi32(-1, -1, -1, -1, -1, 0, 0, 0))
+                    : _mm256_loadu_ps(s + 24);
+    __m256 ab = _mm256_shuffle_ps(_mm256_loadu_ps(s), _mm256_loadu_ps(s + 8), 0x88);
+    __m256 cd = _mm256_shuffle_ps(_mm256_loadu_ps(s + 16), d, 0x88);
+    __m256 e = _mm256_shuffle_ps(ab, cd, 0x88);   /* s0 s8 s16 s24 | s4 s12 s20 s28 */
+    return _mm256_permutevar8x32_ps(e, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/* run_put for n < 8 or another stride, written out for the short runs
+ * (left to itself the compiler calls memset or memcpy, or inlines rep
+ * stos, for such loops; 7x7 maps are made of such runs). */
+static inline void run_short(float *restrict d, const float *restrict s, int64_t n, int64_t sw)
+{
+    if (s && sw > 1) {
+        for (int64_t u = 0; u < n; u++)
+            d[u] = s[u * sw];
+    } else if (n >= 4) {
+        __m128 a = s ? _mm_loadu_ps(s) : _mm_setzero_ps(), b = s ? _mm_loadu_ps(s + n - 4) : a;
+        _mm_storeu_ps(d, a);
+        _mm_storeu_ps(d + n - 4, b);
+    } else {
+        if (n > 0)
+            d[0] = s ? s[0] : 0.0f;
+        if (n > 1)
+            d[1] = s ? s[1] : 0.0f;
+        if (n > 2)
+            d[2] = s ? s[2] : 0.0f;
+    }
+}
+
+static inline void run_put(float *restrict d, const float *restrict s, int64_t n, int64_t sw)
+{
+    if (n < 8 || (s && sw != 1 && sw != 2 && sw != 4)) {
+        run_short(d, s, n, sw);
+        return;
+    }
+    int64_t u = 0;
+    if (!s) {
+        __m256 z = _mm256_setzero_ps();
+        __asm__("" : "+x"(z));   /* opaque: stores, not a memset call */
+        for (; u + 8 < n; u += 8)
+            _mm256_storeu_ps(d + u, z);
+        _mm256_storeu_ps(d + n - 8, z);
+        return;
+    }
+    for (; u + 8 < n; u += 8)   /* s[(u + 8) sw] is there: a later element */
+        _mm256_storeu_ps(d + u, block8(s + u * sw, sw, 0));
+    _mm256_storeu_ps(d + n - 8, block8(s + (n - 8) * sw, sw, 1));
+}
+#else
 __attribute__((optimize("no-tree-loop-distribute-patterns"))) static inline void
 run_put(float *restrict d, const float *restrict s, int64_t n, int64_t sw)
 {
@@ -416,6 +486,7 @@ run_put(float *restrict d, const float *restrict s, int64_t n, int64_t sw)
         for (int64_t u = 0; u < n; u++)
             d[u] = s[u * sw];
 }
+#endif
 
 /* A cursor over one row k of the panels, column by column. */
 typedef struct pcur {

@@ -170,6 +170,7 @@ static void bn_forward(const node *nd, const op_io *io)
     const bn_p *p = nd->priv;
     const float *b = nd->w[p->ib]->data, *m = nd->w[p->im]->data;
     float *s = io->ws;
+    op_act act = io->act;
     bn_scale(nd, p, s);
     int64_t planes = (int64_t)io->n * p->c;
 #pragma omp parallel for if (planes * p->hw > OP_PAR_MIN) schedule(static)
@@ -177,8 +178,12 @@ static void bn_forward(const node *nd, const op_io *io)
         int64_t c = q % p->c;
         const float *x = io->x[0] + q * p->hw;
         float *y = io->y + q * p->hw, sc = s[c], sh = b[c] - m[c] * s[c];
-        for (int64_t k = 0; k < p->hw; k++)
-            y[k] = x[k] * sc + sh;
+        if (act.kind == ACT_NONE)
+            for (int64_t k = 0; k < p->hw; k++)
+                y[k] = x[k] * sc + sh;
+        else   /* a fused ReLU or Clip (act.h) on the same value */
+            for (int64_t k = 0; k < p->hw; k++)
+                y[k] = act_apply(act, x[k] * sc + sh);
     }
 }
 

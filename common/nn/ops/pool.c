@@ -8,6 +8,9 @@
 
 #include "nn/ops.h"
 #include "nn/ops/simd.h"
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 typedef struct pool_p {
     int64_t c, h, w, oh, ow, kh, kw, sh, sw, pt, pl, pb, pr;
@@ -150,6 +153,235 @@ static void maxpool_dilated(const pool_p *p, const float *x, float *y, int32_t *
         }
 }
 
+/* One output row oy of a max-pool without dilation, by the definition:
+ * the first maximum in scan order, as PyTorch, found without branches
+ * (random data mispredicts them), then the first NaN instead when the
+ * window has one. The windows hold at least one element of the plane
+ * (pads are smaller than the kernel, ceil_mode's last window starts
+ * inside), whose first is the switch when all are -inf. */
+static void maxpool_row(const pool_p *p, const float *x, int64_t oy, float *y, int32_t *s)
+{
+    int64_t y0 = oy * p->sh - p->pt, y1 = y0 + p->kh;
+    if (y0 < 0) y0 = 0;
+    if (y1 > p->h) y1 = p->h;
+    for (int64_t ox = 0; ox < p->ow; ox++) {
+        int64_t x0 = ox * p->sw - p->pl, x1 = x0 + p->kw;
+        if (x0 < 0) x0 = 0;
+        if (x1 > p->w) x1 = p->w;
+        float m = -INFINITY;
+        int64_t arg = y0 * p->w + x0;
+        int nan = 0;
+        for (int64_t iy = y0; iy < y1; iy++)
+            for (int64_t ix = x0; ix < x1; ix++) {
+                float v = x[iy * p->w + ix];
+                int gt = v > m;
+                m = gt ? v : m;
+                arg = gt ? iy * p->w + ix : arg;
+                nan |= v != v;
+            }
+        for (int64_t iy = y0; nan && iy < y1; iy++)
+            for (int64_t ix = x0; ix < x1; ix++)
+                if (isnan(x[iy * p->w + ix])) {
+                    m = x[iy * p->w + ix];
+                    arg = iy * p->w + ix;
+                    goto done;
+                }
+    done:
+        y[oy * p->ow + ox] = m;
+        s[oy * p->ow + ox] = (int32_t)arg;
+    }
+}
+
+#if defined(__AVX2__)
+
+/* A max-pool without dilation, 8 outputs of a row at a time. Each input
+ * row is split once into its sw column phases (phase e, entry k: column
+ * k sw + e), with -inf where a window reaches past the plane, so that tap
+ * (i, j) of 8 neighbouring outputs is one contiguous load: column
+ * ox sw - pl + j = (ox + q) sw + e for j - pl = q sw + e. The phases of
+ * the kh input rows a window spans stay in a ring (row iy in slot iy mod
+ * kh). The taps go in scan order with a strict >, and the switches start
+ * at each window's first element of the plane, so the padding's -inf
+ * never wins and the results are maxpool_row's; an output row whose input
+ * rows hold a NaN is left to maxpool_row. */
+typedef struct mp_ring {
+    int64_t lq;       /* floats of one phase of one row */
+    int64_t lead;     /* entries before k = 0: ceil(pl / sw) */
+    float *buf;       /* kh slots of sw phases of lq floats */
+    int *nan;         /* per slot: the row holds a NaN */
+    int64_t *off;     /* tap j's entry in a slot relative to lane 0's k = ox */
+} mp_ring;
+
+static void mp_ring_free(mp_ring *r)
+{
+    free(r->buf);
+    free(r->nan);
+    free(r->off);
+    r->buf = NULL, r->nan = NULL, r->off = NULL;
+}
+
+/* Entries k0 <= k < k1 of phase e of a row of w columns: column k sw + e,
+ * or -inf past the plane. Whether one is a NaN. */
+static int mp_fill_cols(const float *row, int64_t w, int64_t sw, int64_t e, int64_t k0,
+                        int64_t k1, float *d)
+{
+    int nan = 0;
+    for (int64_t k = k0; k < k1; k++) {
+        int64_t ix = k * sw + e;
+        float v = ix >= 0 && ix < w ? row[ix] : -INFINITY;
+        nan |= v != v;
+        d[k] = v;
+    }
+    return nan;
+}
+
+/* The first n of the 8 floats at a (none for n <= 0), -inf in the others. */
+static inline __m256 mp_load(const float *a, int64_t n)
+{
+    if (n >= 8)
+        return _mm256_loadu_ps(a);
+    __m256 ninf = _mm256_set1_ps(-INFINITY);
+    if (n <= 0)
+        return ninf;
+    __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)n),
+                                   _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_blendv_ps(ninf, _mm256_maskload_ps(a, m), _mm256_castsi256_ps(m));
+}
+
+/* Input row iy into slot: its phases and whether it holds a NaN.
+ * Entries k < 0 lie left of the plane (k sw + e < 0 for e < sw). */
+static void mp_fill(const pool_p *p, const mp_ring *r, const float *x, int64_t iy, int64_t slot)
+{
+    int64_t S = p->sw, lq = r->lq, lead = r->lead, w = p->w;
+    float *ph = r->buf + slot * S * lq;
+    const float *row = x + iy * w;
+    if (S > 2) {
+        int nan = 0;
+        for (int64_t e = 0; e < S; e++)
+            nan |= mp_fill_cols(row, w, S, e, -lead, lq - lead, ph + e * lq + lead);
+        r->nan[slot] = nan;
+        return;
+    }
+    for (int64_t e = 0; e < S; e++)
+        for (int64_t t = 0; t < lead; t++)
+            ph[e * lq + t] = -INFINITY;
+    __m256 nan = _mm256_setzero_ps();
+    if (S == 1) {
+        for (int64_t k = 0; lead + k < lq; k += 8) {
+            __m256 v = mp_load(row + k, w - k);
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+            _mm256_storeu_ps(ph + lead + k, v);
+        }
+    } else {
+        for (int64_t k = 0; lead + k < lq; k += 8) {
+            __m256 a = mp_load(row + 2 * k, w - 2 * k), b = mp_load(row + 2 * k + 8, w - 2 * k - 8);
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps(a, b, _CMP_UNORD_Q));   /* either */
+            /* a0 a2 b0 b2 | a4 a6 b4 b6, then the middle 64-bit pairs swapped */
+            __m256 ev = _mm256_shuffle_ps(a, b, 0x88), od = _mm256_shuffle_ps(a, b, 0xdd);
+            ev = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xd8));
+            od = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xd8));
+            _mm256_storeu_ps(ph + lead + k, ev);
+            _mm256_storeu_ps(ph + lq + lead + k, od);
+        }
+    }
+    r->nan[slot] = !_mm256_testz_ps(nan, nan);
+}
+
+/* Output row oy from the phases of its window's input rows y0 .. y1 - 1
+ * (rows[0] ..). */
+static void mp_row(const pool_p *p, const mp_ring *r, int64_t oy, int64_t y0, int64_t y1,
+                   const float *const *rows, float *y, int32_t *s)
+{
+    int64_t w = p->w;
+    const __m256i laneS = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                             _mm256_set1_epi32((int32_t)p->sw));
+    for (int64_t ox0 = 0; ox0 < p->ow; ox0 += 8) {
+        /* lane l's window starts at column (ox0 + l) sw - pl */
+        __m256i col = _mm256_add_epi32(laneS, _mm256_set1_epi32((int32_t)(ox0 * p->sw - p->pl)));
+        __m256i arg = _mm256_add_epi32(_mm256_max_epi32(col, _mm256_setzero_si256()),
+                                       _mm256_set1_epi32((int32_t)(y0 * w)));
+        __m256 m = _mm256_set1_ps(-INFINITY);
+        for (int64_t iy = y0; iy < y1; iy++) {
+            const float *ph = rows[iy - y0] + ox0;
+            __m256i at = _mm256_add_epi32(col, _mm256_set1_epi32((int32_t)(iy * w)));
+            for (int64_t j = 0; j < p->kw; j++) {
+                __m256 v = _mm256_loadu_ps(ph + r->off[j]);
+                __m256 gt = _mm256_cmp_ps(v, m, _CMP_GT_OQ);
+                m = _mm256_max_ps(v, m);   /* v > m ? v : m */
+                __m256i idx = _mm256_add_epi32(at, _mm256_set1_epi32((int32_t)j));
+                arg = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(arg),
+                                                           _mm256_castsi256_ps(idx), gt));
+            }
+        }
+        int64_t left = p->ow - ox0;
+        if (left >= 8) {
+            _mm256_storeu_ps(y + oy * p->ow + ox0, m);
+            _mm256_storeu_si256((__m256i *)(s + oy * p->ow + ox0), arg);
+        } else {
+            __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)left),
+                                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            _mm256_maskstore_ps(y + oy * p->ow + ox0, mask, m);
+            _mm256_maskstore_epi32(s + oy * p->ow + ox0, mask, arg);
+        }
+    }
+}
+
+/* One plane through the ring. Rows are filled in order, each once (the
+ * windows' last rows never go back), so slots follow without a division. */
+static void mp_plane(const pool_p *p, const mp_ring *r, const float *x, float *y, int32_t *s)
+{
+    int64_t kh = p->kh, next = 0, nslot = 0;   /* the next input row to fill, its slot */
+    const float *rows[kh];
+    for (int64_t oy = 0; oy < p->oh; oy++) {
+        int64_t y0 = oy * p->sh - p->pt, y1 = y0 + kh;
+        if (y0 < 0) y0 = 0;
+        if (y1 > p->h) y1 = p->h;
+        if (next < y0)
+            next = y0, nslot = y0 % kh;
+        for (; next < y1; next++) {
+            mp_fill(p, r, x, next, nslot);
+            nslot = nslot + 1 == kh ? 0 : nslot + 1;
+        }
+        int64_t sl = nslot - (y1 - y0);   /* row y0's slot */
+        sl = sl < 0 ? sl + kh : sl;
+        int nan = 0;
+        for (int64_t i = 0; i < y1 - y0; i++) {
+            rows[i] = r->buf + (sl * p->sw) * r->lq + r->lead;
+            nan |= r->nan[sl];
+            sl = sl + 1 == kh ? 0 : sl + 1;
+        }
+        if (nan)
+            maxpool_row(p, x, oy, y, s);
+        else
+            mp_row(p, r, oy, y0, y1, rows, y, s);
+    }
+}
+
+/* The ring for p's planes, with its taps' offsets; buf NULL when out of
+ * memory (the scalar loop then does the work). */
+static mp_ring mp_ring_new(const pool_p *p)
+{
+    mp_ring r = { 0, 0, NULL, NULL, NULL };
+    int64_t S = p->sw, ow8 = (p->ow + 7) / 8 * 8;
+    r.lead = (p->pl + S - 1) / S;
+    /* the last tap of the last lane: ow8 - 1 + floor((kw - 1 - pl) / sw) */
+    int64_t k1 = ow8 + (p->kw - 1 - p->pl) / S;
+    r.lq = r.lead + (k1 + 7) / 8 * 8;   /* mp_fill stores 8 at a time */
+    r.buf = malloc((size_t)(p->kh * S * r.lq) * sizeof *r.buf);
+    r.nan = malloc((size_t)p->kh * sizeof *r.nan);
+    r.off = malloc((size_t)p->kw * sizeof *r.off);
+    if (!r.buf || !r.nan || !r.off) {
+        mp_ring_free(&r);
+        return r;
+    }
+    for (int64_t j = 0; j < p->kw; j++) {
+        int64_t d = j - p->pl, e = ((d % S) + S) % S;
+        r.off[j] = e * r.lq + (d - e) / S;
+    }
+    return r;
+}
+#endif
+
 static void maxpool_forward(const node *nd, const op_io *io)
 {
     const pool_p *p = nd->priv;
@@ -160,56 +392,41 @@ static void maxpool_forward(const node *nd, const op_io *io)
                p->dh == 1 && p->dw == 1 &&
                2 * p->oh <= p->h && 2 * p->ow <= p->w;
 #endif
-#pragma omp parallel for if (planes * ohw > OP_PAR_MIN / 4) schedule(static)
-    for (int64_t q = 0; q < planes; q++) {
-        const float *x = io->x[0] + q * hw;
-        float *y = io->y + q * ohw;
-        int32_t *s = sw + q * ohw;
-#if defined(__AVX512F__)
-        if (fast) {
-            for (int64_t oy = 0; oy < p->oh; oy++)
-                max2x2_row(x, p->w, oy, p->ow, y, s);
-            continue;
-        }
+#pragma omp parallel if (planes * ohw > OP_PAR_MIN / 4)
+    {
+#if defined(__AVX2__)
+        mp_ring r = { 0, 0, NULL, NULL, NULL };
+        if (p->dh == 1 && p->dw == 1)
+            r = mp_ring_new(p);
 #endif
-        if (p->dh > 1 || p->dw > 1) {
-            maxpool_dilated(p, x, y, s);
-            continue;
-        }
-        for (int64_t oy = 0; oy < p->oh; oy++) {
-            int64_t y0 = oy * p->sh - p->pt, y1 = y0 + p->kh;
-            if (y0 < 0) y0 = 0;
-            if (y1 > p->h) y1 = p->h;
-            for (int64_t ox = 0; ox < p->ow; ox++) {
-                int64_t x0 = ox * p->sw - p->pl, x1 = x0 + p->kw;
-                if (x0 < 0) x0 = 0;
-                if (x1 > p->w) x1 = p->w;
-                /* The first maximum in scan order, as PyTorch: without
-                 * branches (random data mispredicts them), then the first
-                 * NaN instead when there is one. */
-                float m = -INFINITY;
-                int64_t arg = y0 * p->w + x0;
-                int nan = 0;
-                for (int64_t iy = y0; iy < y1; iy++)
-                    for (int64_t ix = x0; ix < x1; ix++) {
-                        float v = x[iy * p->w + ix];
-                        int gt = v > m;
-                        m = gt ? v : m;
-                        arg = gt ? iy * p->w + ix : arg;
-                        nan |= v != v;
-                    }
-                for (int64_t iy = y0; nan && iy < y1; iy++)
-                    for (int64_t ix = x0; ix < x1; ix++)
-                        if (isnan(x[iy * p->w + ix])) {
-                            m = x[iy * p->w + ix];
-                            arg = iy * p->w + ix;
-                            goto done;
-                        }
-            done:
-                y[oy * p->ow + ox] = m;
-                s[oy * p->ow + ox] = (int32_t)arg;
+#pragma omp for schedule(static)
+        for (int64_t q = 0; q < planes; q++) {
+            const float *x = io->x[0] + q * hw;
+            float *y = io->y + q * ohw;
+            int32_t *s = sw + q * ohw;
+#if defined(__AVX512F__)
+            if (fast) {
+                for (int64_t oy = 0; oy < p->oh; oy++)
+                    max2x2_row(x, p->w, oy, p->ow, y, s);
+                continue;
             }
+#endif
+            if (p->dh > 1 || p->dw > 1) {
+                maxpool_dilated(p, x, y, s);
+                continue;
+            }
+#if defined(__AVX2__)
+            if (r.buf) {
+                mp_plane(p, &r, x, y, s);
+                continue;
+            }
+#endif
+            for (int64_t oy = 0; oy < p->oh; oy++)
+                maxpool_row(p, x, oy, y, s);
         }
+#if defined(__AVX2__)
+        mp_ring_free(&r);
+#endif
     }
 }
 

@@ -223,6 +223,29 @@ static void test_conv_wino_tails(void **state)
     check(G(17, 14, 14, 29, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 3, 2);
 }
 
+/* The col2im input gradient (strides 2 and 3) with its scatter split by
+ * bands of input rows (one image on two threads; a band may end inside a
+ * channel: 3 and 5 channels), chunks whose rows share input rows, gy
+ * copied into panels for chunks of 64 columns or fewer (7x7 and 5x9
+ * planes) and read in place above that; the 1x1 input gradient's copy
+ * of a short plane (gy no taller than W^T) and of several images. */
+static void test_conv_col2im(void **state)
+{
+    (void)state;
+    rng_seed(&R, 15);
+    check(G(3, 29, 27, 20, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1), 1, 2);
+    check(G(5, 17, 19, 24, 5, 5, 2, 2, 2, 1, 0, 2, 1, 1, 1), 1, 2);
+    check(G(20, 14, 14, 40, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1), 1, 2);
+    check(G(40, 14, 13, 20, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1), 2, 2);
+    check(G(18, 14, 14, 36, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1), 1, 2);
+    check(G(18, 10, 18, 36, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1), 3, 2);
+    check(G(17, 16, 15, 22, 3, 3, 3, 2, 2, 0, 1, 3, 2, 1, 1), 1, 2);
+    check(G(32, 13, 12, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2), 1, 2);
+    check(G(48, 5, 7, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 1, 2);
+    check(G(48, 7, 7, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 3, 2);
+    check(G(40, 4, 9, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 2, 1);
+}
+
 int main(void)
 {
     setenv("CNN_PAR_FLOPS", "1", 1);   /* every product split, however small */
@@ -231,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_conv_edges),
         cmocka_unit_test(test_conv_groups_wino),
         cmocka_unit_test(test_conv_wino_tails),
+        cmocka_unit_test(test_conv_col2im),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

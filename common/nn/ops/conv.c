@@ -388,25 +388,6 @@ static void col2im_band(const cgeo *p, const float *col, float *gx, int64_t oy0,
     }
 }
 
-/* col2im_band of a whole chunk, bands of rows in parallel when par
- * (called outside a parallel region). */
-static void col2im_chunk(const cgeo *q, const float *col, float *gx, int64_t oy0, int64_t oy1,
-                         int par)
-{
-    int64_t iy0, iy1;
-    in_rows(q, oy0, oy1, &iy0, &iy1);
-    int64_t rows = q->cin * (iy1 - iy0);
-    if (!par) {
-        col2im_band(q, col, gx, oy0, oy1, 0, rows);
-        return;
-    }
-#pragma omp parallel
-    {
-        int t = omp_get_thread_num(), T = omp_get_num_threads();
-        col2im_band(q, col, gx, oy0, oy1, rows * t / T, rows * (t + 1) / T);
-    }
-}
-
 /* The chunk plan of one call: rows per chunk, chunks per image, threads. */
 typedef struct plan {
     int64_t crows, nch, items;
@@ -781,62 +762,104 @@ static void conv_wgrad(const conv_p *p, float *gW, float *gb, const op_io *io)
     free(acc);
 }
 
-/* Input gradient by col2im: in parallel over images, each image's chunks
- * in turn on one thread; with fewer images than threads, the chunks in
- * turn, each GEMM split and col2im parallel over channels. */
-static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
+/* The gradient of the column matrix of output rows oy0..oy1-1 of one
+ * image (its gradient gy) into dcol: W^T gy per group, on the packed GEMM
+ * (apk: W^T packed) or OpenBLAS; par: split over the threads (called
+ * outside a parallel region). */
+static void col_grad(const conv_p *p, const float *W, const float *apk, const float *gy,
+                     float *dcol, int64_t oy0, int64_t oy1, int par)
 {
     const cgeo *q = &p->f;
     int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
-    int64_t xs = q->cin * q->h * q->w, ys = q->cout * ohw;
+    int64_t nc = (oy1 - oy0) * q->ow;
+    /* A chunk of short rows (a 7x7 map's 49 floats) of gy copied into
+     * panels (after the chunk's gradient, where the slot has room), as
+     * the forward copies a 1x1 convolution's input (copy_direct): read in
+     * place, each 16-float row of a panel crosses two cache lines.
+     * resnet50's 7x7 stride-2 downsample: 2.9-3.0 against 3.3-3.4 ms (1
+     * thread, CPU time); on conv1's 3136-column chunks the copy cost more
+     * than it saved (4.0 against 3.8 ms). */
+    const float *B = gy + oy0 * q->ow;
+    int64_t bs = PK_NR, ldb = ohw, gs = M * ohw;
+    float *bp = dcol + q->g * K * nc;
+    if (apk && nc <= 64 && (size_t)(q->g * K * nc + q->cout * (nc + PK_NR)) <= p->slot) {
+        /* gy as a 1x1 convolution's input */
+        cgeo yq = { .cin = q->cout, .h = q->oh, .w = q->ow, .oh = q->oh, .ow = q->ow, .kh = 1,
+                    .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1, .g = q->g };
+        by_channels(im2col_panels, &yq, gy, bp, oy0, oy1, par);
+        B = bp, bs = q->cout * PK_NR, ldb = PK_NR, gs = M * PK_NR;
+    }
+    for (int64_t g = 0; g < q->g; g++) {
+        if (apk)
+            pk_gemm_ld(apk + g * pk_a_size(K, M), K, M, B + g * gs, bs, ldb, nc,
+                       dcol + g * K * nc, nc, NULL, 0, par, NULL, ACT_NO);
+        else
+            (par ? gemm : gemm1)(1, 0, (int)K, (int)nc, (int)M, 1.0f, W + g * M * K, (int)K,
+                                 gy + g * M * ohw + oy0 * q->ow, (int)ohw, 0.0f,
+                                 dcol + g * K * nc, (int)nc);
+    }
+}
+
+/* Input gradient by col2im: in parallel over images, each image's chunks
+ * in turn on one thread. With fewer images than threads, an image's
+ * chunks in rounds of one per thread, each chunk's product on its thread
+ * (as the forward runs them), then the round's scatters one chunk after
+ * the other, each split over the threads by bands of rows (each value
+ * gets its terms in the same order either way). Splitting each chunk's
+ * product and scatter instead (chunks in turn) cost, 2 threads, process
+ * CPU ms: conv1 5.7-5.9 against 3.3-4.4 now, 128x56->128 3x3 stride 2
+ * 4.8-5.5 against 3.5, 1024x14->2048 1x1 stride 2 4.6-4.9 against
+ * 3.9-4.0 (the forwards 3.5-4.2, 3.0-4.3, 3.4-3.7). */
+static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
+{
+    const cgeo *q = &p->f;
+    int64_t xs = q->cin * q->h * q->w, ys = q->cout * q->oh * q->ow;
     plan pl = make_plan(q, io->n, p->wt, p->slot);
     int64_t nch = pl.nch, crows = pl.crows;
     int T = omp_get_max_threads();
     if (T > p->wt)
         T = p->wt;
-    int par = io->n < T;
-    if (T > io->n)
-        T = io->n;
     gemm_serial_blas();
     /* On the packed GEMM: W^T packed once (pk_pack_at; kept across calls
      * in the engine's cache), gy's rows read where they lie, as the 1x1
      * path does (no OpenBLAS transpose copies of W per chunk). */
     const float *apk = p->pkc ? xgrad_packed(q, W, io->cache, io->ws + p->apk) : NULL;
-    /* gy's chunk as a 1x1 convolution's input, to be copied into panels. */
-    cgeo yq = { .cin = q->cout, .h = q->oh, .w = q->ow, .oh = q->oh, .ow = q->ow, .kh = 1,
-                .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1, .g = q->g };
+    if (io->n < T) {
+        for (int i = 0; i < io->n; i++) {
+            const float *gy = io->gy + i * ys;
+            float *gx = io->gx[0] + i * xs;
+#pragma omp parallel num_threads(T)
+            {
+                int t = omp_get_thread_num(), nt = omp_get_num_threads();
+                for (int64_t c0 = 0; c0 < nch; c0 += nt) {
+                    int64_t ch = c0 + t;
+                    if (ch < nch)
+                        col_grad(p, W, apk, gy, io->ws + (size_t)t * p->slot, ch * crows,
+                                 ch * crows + crows < q->oh ? ch * crows + crows : q->oh, 0);
+                    for (int64_t k = 0; k < nt && c0 + k < nch; k++) {
+                        int64_t oy0 = (c0 + k) * crows;
+                        int64_t oy1 = oy0 + crows < q->oh ? oy0 + crows : q->oh, iy0, iy1;
+                        in_rows(q, oy0, oy1, &iy0, &iy1);
+                        int64_t rows = q->cin * (iy1 - iy0);
+#pragma omp barrier
+                        col2im_band(q, io->ws + (size_t)k * p->slot, gx, oy0, oy1,
+                                    rows * t / nt, rows * (t + 1) / nt);
+                    }
+#pragma omp barrier
+                }
+            }
+        }
+        return;
+    }
 #pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1)
     for (int i = 0; i < io->n; i++) {
         float *dcol = io->ws + (size_t)omp_get_thread_num() * p->slot;
         float *gx = io->gx[0] + i * xs;
         for (int64_t ch = 0; ch < nch; ch++) {
-            int64_t oy0 = ch * crows, oy1 = oy0 + crows < q->oh ? oy0 + crows : q->oh;
-            int64_t nc = (oy1 - oy0) * q->ow;
-            /* A chunk of short rows (a 7x7 map's 49 floats) of gy
-             * copied into panels (after the chunk's gradient, where the
-             * slot has room), as the forward copies a 1x1 convolution's
-             * input (copy_direct): read in place, each 16-float row of a
-             * panel crosses two cache lines. resnet50's 7x7 stride-2
-             * downsample: 2.9-3.0 against 3.3-3.4 ms (1 thread, CPU
-             * time); on conv1's 3136-column chunks the copy cost more
-             * than it saved (4.0 against 3.8 ms). */
-            const float *B = io->gy + i * ys + oy0 * q->ow;
-            int64_t bs = PK_NR, ldb = ohw, gs = M * ohw;
-            float *bp = dcol + q->g * K * nc;
-            if (apk && nc <= 64 && (size_t)(q->g * K * nc + q->cout * (nc + PK_NR)) <= p->slot) {
-                by_channels(im2col_panels, &yq, io->gy + i * ys, bp, oy0, oy1, par);
-                B = bp, bs = q->cout * PK_NR, ldb = PK_NR, gs = M * PK_NR;
-            }
-            for (int64_t g = 0; g < q->g; g++) {
-                const float *gy = io->gy + i * ys + g * M * ohw + oy0 * q->ow;
-                if (apk)
-                    pk_gemm_ld(apk + g * pk_a_size(K, M), K, M, B + g * gs, bs, ldb, nc,
-                               dcol + g * K * nc, nc, NULL, 0, par, NULL, ACT_NO);
-                else
-                    (par ? gemm : gemm1)(1, 0, (int)K, (int)nc, (int)M, 1.0f, W + g * M * K,
-                                         (int)K, gy, (int)ohw, 0.0f, dcol + g * K * nc, (int)nc);
-            }
-            col2im_chunk(q, dcol, gx, oy0, oy1, par);
+            int64_t oy0 = ch * crows, oy1 = oy0 + crows < q->oh ? oy0 + crows : q->oh, iy0, iy1;
+            col_grad(p, W, apk, io->gy + i * ys, dcol, oy0, oy1, 0);
+            in_rows(q, oy0, oy1, &iy0, &iy1);
+            col2im_band(q, dcol, gx, oy0, oy1, 0, q->cin * (iy1 - iy0));
         }
     }
 }

@@ -18,6 +18,7 @@
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/rng.h"
 #include "nn/engine.h"
@@ -230,6 +231,78 @@ static void test_conv_wino_tails(void **state)
     check(G(17, 14, 14, 29, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 3, 2);
 }
 
+/* The col2im input gradient (strides 2 and 3) with its scatter split by
+ * bands of input rows (one image on two threads; a band may end inside a
+ * channel: 3 and 5 channels), chunks whose rows share input rows, gy
+ * copied into panels for chunks of 64 columns or fewer (7x7 and 5x9
+ * planes) and read in place above that; the 1x1 input gradient's copy
+ * of a short plane (gy no taller than W^T) and of several images. */
+static void test_conv_col2im(void **state)
+{
+    (void)state;
+    rng_seed(&R, 15);
+    check(G(3, 29, 27, 20, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1), 1, 2);
+    check(G(5, 17, 19, 24, 5, 5, 2, 2, 2, 1, 0, 2, 1, 1, 1), 1, 2);
+    check(G(20, 14, 14, 40, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1), 1, 2);
+    check(G(40, 14, 13, 20, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1), 2, 2);
+    check(G(18, 14, 14, 36, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1), 1, 2);
+    check(G(18, 10, 18, 36, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1), 3, 2);
+    check(G(17, 16, 15, 22, 3, 3, 3, 2, 2, 0, 1, 3, 2, 1, 1), 1, 2);
+    check(G(32, 13, 12, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2), 1, 2);
+    check(G(48, 5, 7, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 1, 2);
+    check(G(48, 7, 7, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 3, 2);
+    check(G(40, 4, 9, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 2, 1);
+}
+
+/* One image's input gradient alone and first in a batch of 3, bit for
+ * bit (issue 20), on two threads, through col2im (strides 2, a 7x7 first
+ * layer) where one image runs its chunks in rounds over the threads and
+ * a batch an image per thread, in the same chunks. */
+static void invariant(geo q)
+{
+    int64_t oh = (q.h + q.pt + q.pb - q.kh) / q.sh + 1, ow = (q.w + q.pl + q.pr - q.kw) / q.sw + 1;
+    int64_t xs = q.cin * q.h * q.w;
+    omp_set_num_threads(2);
+    model *m = model_new(q.cin, q.h, q.w);
+    node *nd = model_add(m, "conv", "Conv", "input");
+    double st[2] = { (double)q.sh, (double)q.sw };
+    double pd[4] = { (double)q.pt, (double)q.pl, (double)q.pb, (double)q.pr };
+    node_set(nd, "stride", 2, st);
+    node_set(nd, "pad", 4, pd);
+    node_add_weight(nd, "weight", rnd(4, q.cout, q.cin, q.kh, q.kw));
+    char err[256];
+    if (model_prepare(m, err, sizeof err))
+        fail_msg("prepare: %s", err);
+    tensor *x = rnd(4, 3, q.cin, q.h, q.w), *gy = rnd(4, 3, q.cout, oh, ow);
+    engine *e = engine_new(m, 3, 0, 1);
+    engine_forward(e, x);
+    engine_backward(e, 0, gy, RULE_STANDARD, 0);
+    float *g3 = malloc((size_t)xs * sizeof *g3);
+    memcpy(g3, engine_input_grad(e)->data, (size_t)xs * sizeof *g3);
+    x->dims[0] = gy->dims[0] = 1;
+    engine_forward(e, x);
+    engine_backward(e, 0, gy, RULE_STANDARD, 0);
+    if (memcmp(g3, engine_input_grad(e)->data, (size_t)xs * sizeof *g3))
+        fail_msg("cin%lld %lldx%lld cout%lld k%lld s%lld: the input gradient alone differs",
+                 (long long)q.cin, (long long)q.h, (long long)q.w, (long long)q.cout,
+                 (long long)q.kh, (long long)q.sh);
+    free(g3);
+    engine_free(e);
+    model_free(m);
+    tensor_free(x), tensor_free(gy);
+}
+
+static void test_conv_col2im_batch(void **state)
+{
+    (void)state;
+    rng_seed(&R, 16);
+    /* Planes of 512+ output columns: chunks of at least 256 (an image
+     * smaller is one chunk). */
+    invariant(G(24, 58, 56, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1));
+    invariant(G(3, 112, 110, 32, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1));
+    invariant(G(40, 56, 56, 64, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1));
+}
+
 int main(void)
 {
     setenv("CNN_PAR_FLOPS", "1", 1);   /* every product split, however small */
@@ -238,6 +311,8 @@ int main(void)
         cmocka_unit_test(test_conv_edges),
         cmocka_unit_test(test_conv_groups_wino),
         cmocka_unit_test(test_conv_wino_tails),
+        cmocka_unit_test(test_conv_col2im),
+        cmocka_unit_test(test_conv_col2im_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,9 +16,9 @@
  * same order every run, so training is reproducible). The input gradient of a stride-1
  * convolution is itself a convolution of gy (flipped, transposed weights,
  * pads (k-1)d - pad), so it runs through the same fast path; other strides
- * use col2im, in parallel over images, its product W^T gy on the packed
- * GEMM (W^T packed once per call) where a chunk is as wide as W^T is
- * tall. 3x3 stride-1 convolutions with 16 channels or more on both sides
+ * use col2im, in parallel over images (or, for one image, each chunk's
+ * product split over the threads and its scatter by bands of rows), its
+ * product W^T gy on the packed GEMM (W^T packed once per call). 3x3 stride-1 convolutions with 16 channels or more on both sides
  * and enough tiles per image (and so their input gradients) run by
  * Winograd's F(4x4, 3x3) instead (winograd.h). A fresh input gradient
  * (io->gset) is stored by the GEMM paths (beta 0), not zeroed and added
@@ -203,12 +203,14 @@ static size_t conv_workspace(conv_p *p, size_t wlen)
         if (at > alen)
             alen = at;
     }
-    /* conv_xgrad_col2im's packed W^T (K x M per group), gy read in place;
-     * as in the forward, only where a chunk can have as many columns as
-     * W^T has rows (a 7x7 plane of 1024 or 4608 rows stays on OpenBLAS,
-     * which was faster there). */
-    p->pkc = !q->direct && pk_wanted(q->cin / q->g * q->kh * q->kw, q->cout / q->g) &&
-             q->oh * q->ow >= q->cin / q->g * q->kh * q->kw;
+    /* conv_xgrad_col2im's packed W^T (K x M per group), gy read in place,
+     * whatever the plane: OpenBLAS, given W transposed, copies all of it
+     * on every call (a third of its time on a 512-channel 3x3 stride-2
+     * layer); on the packed GEMM (tail kernel, rows split over threads)
+     * resnet50's 7x7 stride-2 downsample ran 3.3 against 3.8 ms, layer4's
+     * 3x3 stride-2 conv 3.8 against 4.0 (1 thread, CPU time), and at 2
+     * threads 4.9 against 6.1 and 5.4 against 6.7. */
+    p->pkc = !q->direct && pk_wanted(q->cin / q->g * q->kh * q->kw, q->cout / q->g);
     if (p->pkc) {
         size_t at = (size_t)q->g * pk_a_size(q->cin / q->g * q->kh * q->kw, q->cout / q->g);
         if (at > alen)
@@ -349,28 +351,56 @@ static void im2col_rows(const cgeo *p, const float *x, float *col, int64_t oy0, 
             }
 }
 
-/* The adjoint of im2col_rows: add col's entries back onto the image gx. */
-static void col2im_rows_add(const cgeo *p, const float *col, float *gx, int64_t oy0, int64_t oy1,
-                            int64_t c0, int64_t c1)
+/* The input rows iy0..iy1-1 that output rows oy0..oy1-1 reach. */
+static void in_rows(const cgeo *p, int64_t oy0, int64_t oy1, int64_t *iy0, int64_t *iy1)
 {
-    int64_t nc = (oy1 - oy0) * p->ow;
-    for (int64_t c = c0; c < c1; c++)
+    *iy0 = oy0 * p->sh - p->pt;
+    *iy1 = (oy1 - 1) * p->sh - p->pt + (p->kh - 1) * p->dh + 1;
+    if (*iy0 < 0)
+        *iy0 = 0;
+    if (*iy1 > p->h)
+        *iy1 = p->h;
+    if (*iy1 < *iy0)
+        *iy1 = *iy0;
+}
+
+/* The adjoint of im2col_rows for output rows oy0..oy1-1: add col's
+ * entries onto the image gx, rows r0..r1-1 of the chunk's cin x (iy1 -
+ * iy0) input rows (in_rows) only, so that bands of rows split over
+ * threads touch disjoint parts of gx (a split over the channels left a
+ * thread idle on a 3-channel first layer). Each row of col is read in
+ * order; each value gets its terms in the order of the kernel's rows,
+ * then columns, whatever the split. */
+static void col2im_band(const cgeo *p, const float *col, float *gx, int64_t oy0, int64_t oy1,
+                        int64_t r0, int64_t r1)
+{
+    int64_t nc = (oy1 - oy0) * p->ow, iy0, iy1;
+    in_rows(p, oy0, oy1, &iy0, &iy1);
+    int64_t ny = iy1 - iy0;
+    if (!ny)
+        return;
+    for (int64_t c = r0 / ny; c * ny < r1; c++) {
+        /* This channel's rows ya..yb-1 of the band. */
+        int64_t ya = c * ny < r0 ? iy0 + r0 - c * ny : iy0;
+        int64_t yb = (c + 1) * ny > r1 ? iy0 + r1 - c * ny : iy1;
+        float *gc = gx + c * p->h * p->w;
         for (int64_t ki = 0; ki < p->kh; ki++)
             for (int64_t kj = 0; kj < p->kw; kj++) {
                 const float *row = col + ((c * p->kh + ki) * p->kw + kj) * nc;
-                float *gc = gx + c * p->h * p->w;
                 int64_t off, lo, hi;
                 col_range(p, kj, &off, &lo, &hi);
                 for (int64_t oy = oy0; oy < oy1; oy++) {
                     int64_t iy = oy * p->sh - p->pt + ki * p->dh;
-                    if (iy < 0 || iy >= p->h)
+                    if (iy < ya || iy >= yb)
                         continue;
                     const float *r = row + (oy - oy0) * p->ow;
+                    /* Indices, not a pointer off the row's start (off < 0). */
                     int64_t base = iy * p->w + off;
                     for (int64_t ox = lo; ox < hi; ox++)
                         gc[base + ox * p->sw] += r[ox];
                 }
             }
+    }
 }
 
 /* The chunk plan of one call: rows per chunk, chunks per image, threads. */
@@ -541,7 +571,7 @@ static void im2col_panels(const cgeo *p, const float *x, float *col, int64_t oy0
             }
 }
 
-/* A lowering (or its adjoint) of output rows oy0..oy1-1 from src into
+/* A lowering of output rows oy0..oy1-1 from src into
  * dst, input channels c0..c1-1: channels touch disjoint parts of dst. */
 typedef void lower_fn(const cgeo *p, const float *src, float *dst, int64_t oy0, int64_t oy1,
                       int64_t c0, int64_t c1);
@@ -834,44 +864,109 @@ static void conv_wgrad(const conv_p *p, float *gW, float *gb, const op_io *io)
     free(acc);
 }
 
-/* Input gradient by col2im: in parallel over images, each image's chunks
- * in turn on one thread; with fewer images than threads, the chunks in
- * turn, each GEMM split and col2im parallel over channels. */
-static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
+/* The gradient of the column matrix of output rows oy0..oy1-1 of one
+ * image (its gradient gy) into dcol: W^T gy per group, on the packed GEMM
+ * (apk: W^T packed) or OpenBLAS; par: split over the threads (called
+ * outside a parallel region). */
+static void col_grad(const conv_p *p, const float *W, const float *apk, const float *gy,
+                     float *dcol, int64_t oy0, int64_t oy1, int par)
 {
     const cgeo *q = &p->f;
     int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
-    int64_t xs = q->cin * q->h * q->w, ys = q->cout * ohw;
-    plan pl = make_plan(q, io->n, p->wt, p->slot);
-    int64_t nch = pl.nch, crows = pl.crows;
+    int64_t nc = (oy1 - oy0) * q->ow;
+    /* A chunk of short rows (a 7x7 map's 49 floats) of gy copied into
+     * panels (after the chunk's gradient, where the slot has room), as
+     * the forward copies a 1x1 convolution's input (copy_direct): read in
+     * place, each 16-float row of a panel crosses two cache lines.
+     * resnet50's 7x7 stride-2 downsample: 2.9-3.0 against 3.3-3.4 ms (1
+     * thread, CPU time); on conv1's 3136-column chunks the copy cost more
+     * than it saved (4.0 against 3.8 ms). */
+    const float *B = gy + oy0 * q->ow;
+    int64_t bs = PK_NR, ldb = ohw, gs = M * ohw;
+    float *bp = dcol + q->g * K * nc;
+    if (apk && nc <= 64 && (size_t)(q->g * K * nc + q->cout * (nc + PK_NR)) <= p->slot) {
+        /* gy as a 1x1 convolution's input */
+        cgeo yq = { .cin = q->cout, .h = q->oh, .w = q->ow, .oh = q->oh, .ow = q->ow, .kh = 1,
+                    .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1, .g = q->g };
+        by_channels(im2col_panels, &yq, gy, bp, oy0, oy1, par);
+        B = bp, bs = q->cout * PK_NR, ldb = PK_NR, gs = M * PK_NR;
+    }
+    for (int64_t g = 0; g < q->g; g++) {
+        if (apk)
+            pk_gemm_ld(apk + g * pk_a_size(K, M), K, M, B + g * gs, bs, ldb, nc,
+                       dcol + g * K * nc, nc, NULL, 0, par, NULL, ACT_NO);
+        else
+            (par ? gemm : gemm1)(1, 0, (int)K, (int)nc, (int)M, 1.0f, W + g * M * K, (int)K,
+                                 gy + g * M * ohw + oy0 * q->ow, (int)ohw, 0.0f,
+                                 dcol + g * K * nc, (int)nc);
+    }
+}
+
+/* Input gradient by col2im: in parallel over images, each image's chunks
+ * in turn on one thread. With fewer images than threads, an image's
+ * chunks in rounds of one per thread, each chunk's product on its thread
+ * (as the forward runs them), then the round's scatters one chunk after
+ * the other, each split over the threads by bands of rows (each value
+ * gets its terms in the same order either way). Splitting each chunk's
+ * product and scatter instead (chunks in turn) cost, 2 threads, process
+ * CPU ms: conv1 5.7-5.9 against 3.3-4.4 now, 128x56->128 3x3 stride 2
+ * 4.8-5.5 against 3.5, 1024x14->2048 1x1 stride 2 4.6-4.9 against
+ * 3.9-4.0 (the forwards 3.5-4.2, 3.0-4.3, 3.4-3.7). */
+static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
+{
+    const cgeo *q = &p->f;
+    int64_t xs = q->cin * q->h * q->w, ys = q->cout * q->oh * q->ow;
+    /* The prepared chunks whatever the batch (not make_plan's, whole
+     * images for a batch of one per thread or more): a value of gx sums
+     * its terms chunk by chunk, so that other chunks would round an
+     * image's gradient differently alone and in a batch (issue 20; 2
+     * threads: 7564 of the 401408 values of a 128-channel 3x3 stride-2
+     * layer's input gradient differed). */
+    int64_t crows = q->crows, nch = ceil_div(q->oh, crows);
     int T = omp_get_max_threads();
     if (T > p->wt)
         T = p->wt;
-    int par = io->n < T;
-    if (T > io->n)
-        T = io->n;
     gemm_serial_blas();
     /* On the packed GEMM: W^T packed once (pk_pack_at; kept across calls
      * in the engine's cache), gy's rows read where they lie, as the 1x1
      * path does (no OpenBLAS transpose copies of W per chunk). */
     const float *apk = p->pkc ? xgrad_packed(q, W, io->cache, io->ws + p->apk) : NULL;
+    if (io->n < T) {
+        for (int i = 0; i < io->n; i++) {
+            const float *gy = io->gy + i * ys;
+            float *gx = io->gx[0] + i * xs;
+#pragma omp parallel num_threads(T)
+            {
+                int t = omp_get_thread_num(), nt = omp_get_num_threads();
+                for (int64_t c0 = 0; c0 < nch; c0 += nt) {
+                    int64_t ch = c0 + t;
+                    if (ch < nch)
+                        col_grad(p, W, apk, gy, io->ws + (size_t)t * p->slot, ch * crows,
+                                 ch * crows + crows < q->oh ? ch * crows + crows : q->oh, 0);
+                    for (int64_t k = 0; k < nt && c0 + k < nch; k++) {
+                        int64_t oy0 = (c0 + k) * crows;
+                        int64_t oy1 = oy0 + crows < q->oh ? oy0 + crows : q->oh, iy0, iy1;
+                        in_rows(q, oy0, oy1, &iy0, &iy1);
+                        int64_t rows = q->cin * (iy1 - iy0);
+#pragma omp barrier
+                        col2im_band(q, io->ws + (size_t)k * p->slot, gx, oy0, oy1,
+                                    rows * t / nt, rows * (t + 1) / nt);
+                    }
+#pragma omp barrier
+                }
+            }
+        }
+        return;
+    }
 #pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1)
     for (int i = 0; i < io->n; i++) {
         float *dcol = io->ws + (size_t)omp_get_thread_num() * p->slot;
         float *gx = io->gx[0] + i * xs;
         for (int64_t ch = 0; ch < nch; ch++) {
-            int64_t oy0 = ch * crows, oy1 = oy0 + crows < q->oh ? oy0 + crows : q->oh;
-            int64_t nc = (oy1 - oy0) * q->ow;
-            for (int64_t g = 0; g < q->g; g++) {
-                const float *gy = io->gy + i * ys + g * M * ohw + oy0 * q->ow;
-                if (apk)
-                    pk_gemm_ld(apk + g * pk_a_size(K, M), K, M, gy, PK_NR, ohw, nc,
-                               dcol + g * K * nc, nc, NULL, 0, par, NULL, ACT_NO);
-                else
-                    (par ? gemm : gemm1)(1, 0, (int)K, (int)nc, (int)M, 1.0f, W + g * M * K,
-                                         (int)K, gy, (int)ohw, 0.0f, dcol + g * K * nc, (int)nc);
-            }
-            by_channels(col2im_rows_add, q, dcol, gx, oy0, oy1, par);
+            int64_t oy0 = ch * crows, oy1 = oy0 + crows < q->oh ? oy0 + crows : q->oh, iy0, iy1;
+            col_grad(p, W, apk, io->gy + i * ys, dcol, oy0, oy1, 0);
+            in_rows(q, oy0, oy1, &iy0, &iy1);
+            col2im_band(q, dcol, gx, oy0, oy1, 0, q->cin * (iy1 - iy0));
         }
     }
 }
@@ -907,12 +1002,27 @@ static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
 #pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1 && items > 1)
     for (int64_t it = 0; it < items; it++) {
         int64_t i = it / nb, c0 = it % nb * bl, nc = hw - c0 < bl ? hw - c0 : bl;
+        /* A short plane (7x7) of gy copied into panels first, as the
+         * forward's copy_direct does and for the same reason, where gy
+         * has no more rows than W^T (it is the smaller operand): the
+         * input gradient of resnet50's layer4 conv1 (2048 x 512 x 49)
+         * ran 1.30 against 1.44 ms (1 thread, CPU time); of its conv3
+         * (512 x 2048 x 49) no faster at 1 thread and slower at 2. */
+        const float *B = io->gy + i * q->cout * hw + c0;
+        int64_t bs = PK_NR, ldb = hw, gs = Co * hw;
+        if (apk && hw <= 64 && Co <= Ci && (size_t)(q->cout * (hw + PK_NR)) <= p->slot) {
+            cgeo yq = { .cin = q->cout, .h = q->h, .w = q->w, .oh = q->h, .ow = q->w, .kh = 1,
+                        .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1, .g = q->g };
+            float *bp = io->ws + (size_t)omp_get_thread_num() * p->slot;
+            by_channels(im2col_panels, &yq, io->gy + i * q->cout * hw, bp, 0, q->h, items == 1);
+            B = bp, bs = q->cout * PK_NR, ldb = PK_NR, gs = Co * PK_NR;
+        }
         for (int64_t g = 0; g < q->g; g++) {
             const float *gy = io->gy + (i * q->cout + g * Co) * hw + c0;
             float *gx = io->gx[0] + (i * q->cin + g * Ci) * hw + c0;
             if (apk)
-                pk_gemm_ld(apk + g * pk_a_size(Ci, Co), Ci, Co, gy, PK_NR, hw, nc, gx, hw, NULL,
-                           !set, items == 1, NULL, ACT_NO);
+                pk_gemm_ld(apk + g * pk_a_size(Ci, Co), Ci, Co, B + g * gs, bs, ldb, nc, gx, hw,
+                           NULL, !set, items == 1, NULL, ACT_NO);
             else
                 gemm1(1, 0, (int)Ci, (int)nc, (int)Co, 1.0f, W + g * Co * Ci, (int)Ci, gy,
                       (int)hw, set ? 0.0f : 1.0f, gx, (int)hw);

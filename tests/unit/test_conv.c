@@ -25,6 +25,8 @@
 #include "nn/model.h"
 #include "nn/ops/pack.h"
 
+#include "near.h"
+
 static rng R;
 
 static tensor *rnd(int nd, int64_t a, int64_t b, int64_t c, int64_t d)
@@ -68,19 +70,6 @@ static void reference(const geo *q, int64_t oh, int64_t ow, int n, const float *
                             }
                     y[yi] = s;
                 }
-}
-
-static double maxdiff(const float *a, const double *b, int64_t n, double *scale)
-{
-    double d = 0;
-    *scale = 1e-30;
-    for (int64_t i = 0; i < n; i++) {
-        if (!(fabs(a[i] - b[i]) <= d))   /* NaN (a value not written) too */
-            d = isnan(a[i]) ? INFINITY : fabs(a[i] - b[i]);
-        if (fabs(b[i]) > *scale)
-            *scale = fabs(b[i]);
-    }
-    return d;
 }
 
 static void compare(const char *what, const char *geo_s, const float *a, const double *b,

@@ -21,6 +21,7 @@
 #include "base/rng.h"
 #include "nn/ops/grouped.h"
 
+#include "near.h"
 #include "rnd.h"
 
 /* y (= conv + b + r), gx, gW, gb (+= the gradients of sum(gy . y)) in
@@ -58,19 +59,6 @@ static void reference(const grgeo *g, int n, const float *x, const float *W, con
                     y[yi] = s + r[yi];
                 }
         }
-}
-
-static double maxdiff(const float *a, const double *b, int64_t n, double *scale)
-{
-    double d = 0;
-    *scale = 1e-30;
-    for (int64_t i = 0; i < n; i++) {
-        if (!(fabs(a[i] - b[i]) <= d))   /* NaN (a value not written) too */
-            d = isnan(a[i]) ? INFINITY : fabs(a[i] - b[i]);
-        if (fabs(b[i]) > *scale)
-            *scale = fabs(b[i]);
-    }
-    return d;
 }
 
 static void check(int64_t G, int64_t ci, int64_t co, int64_t h, int64_t w, int64_t kh, int64_t kw,

@@ -538,6 +538,8 @@ static void alloc_wgrad(engine *e, int i)
 
 static void zero(tensor *t) { memset(t->data, 0, (size_t)tensor_numel(t) * sizeof(float)); }
 
+static void chain_preprocess(engine *e);
+
 void engine_backward(engine *e, int from, const tensor *grad, relu_rule rule, int want_wgrad)
 {
     const model *m = e->m;
@@ -639,8 +641,16 @@ void engine_backward(engine *e, int from, const tensor *grad, relu_rule rule, in
     }
     if (e->fresh[m->n])
         zero(e->gin);
-    /* Chain through preprocessing: dx[s(c)] = dx'[c] / std[c]. In place
-     * when there is no channel swap; a swap exchanges planes 0 and 2. */
+    chain_preprocess(e);
+    e->has_grad = 1;
+}
+
+/* Chain the input's gradient through preprocessing: dx[s(c)] = dx'[c] /
+ * std[c]. In place when there is no channel swap; a swap exchanges
+ * planes 0 and 2. */
+static void chain_preprocess(engine *e)
+{
+    const model *m = e->m;
     int64_t C = m->in_shape[0], hw = m->in_shape[1] * m->in_shape[2];
     int three = C == 3;
     for (int i = 0; i < e->n; i++) {
@@ -657,7 +667,6 @@ void engine_backward(engine *e, int from, const tensor *grad, relu_rule rule, in
                 g[2 * hw + k] = t;
             }
     }
-    e->has_grad = 1;
 }
 
 const tensor *engine_input_grad(const engine *e)

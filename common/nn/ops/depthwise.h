@@ -27,10 +27,7 @@
 #include <stdint.h>
 
 #include "nn/ops/act.h"
-
-typedef struct dwgeo {
-    int64_t c, h, w, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw;
-} dwgeo;
+#include "nn/ops/planes.h"   /* dwgeo */
 
 /* Workspace floats per thread. */
 size_t dw_ws_floats(const dwgeo *g);

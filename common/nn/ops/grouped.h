@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #include "nn/ops/act.h"
-#include "nn/ops/depthwise.h"
+#include "nn/ops/planes.h"
 
 typedef struct grgeo {
     dwgeo p;           /* one plane's geometry (p.c: the groups) */

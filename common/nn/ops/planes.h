@@ -16,7 +16,13 @@
 #include <stdint.h>
 
 #include "nn/ops/act.h"
-#include "nn/ops/depthwise.h"
+
+/* A plane convolution's geometry: c planes of h x w, outputs oh x ow,
+ * kernel kh x kw, strides, top/left pads, dilations (depthwise.h's and
+ * grouped.h's kernels). */
+typedef struct dwgeo {
+    int64_t c, h, w, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw;
+} dwgeo;
 
 typedef struct lay {
     int64_t hp, wn, len, hq, sp;   /* sp: floats per sub-plane */

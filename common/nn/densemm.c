@@ -1,10 +1,6 @@
 #include "nn/densemm.h"
 
 #include <omp.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "base/alloc.h"
 
 /* Rows of W per block: the rows a thread's part is made of, and the rows
  * whose block of DENSEMM_KB inputs the tiles over the images share. */
@@ -84,13 +80,13 @@ static inline float lanes_sum(vf v)
 
 /* One vector of inputs at k (the lanes m only, for the last part-vector
  * of a row): NI vectors of x, TR of W, TR x NI multiply-adds into c. */
-INLINE void step(const float *w, const float *x, int64_t d, int64_t xs, int64_t k, vf *c,
-                 int tail, vmask m, const int TR, const int NI)
+INLINE void step(const float *w, const float *x, int64_t d, int64_t k, vf *c, int tail, vmask m,
+                 const int TR, const int NI)
 {
     vf xv[3];
 #pragma GCC unroll 3
     for (int i = 0; i < NI; i++)
-        xv[i] = tail ? vload_tail(x + i * xs + k, m) : vload(x + i * xs + k);
+        xv[i] = tail ? vload_tail(x + i * d + k, m) : vload(x + i * d + k);
 #pragma GCC unroll 8
     for (int t = 0; t < TR; t++) {
         vf wv = tail ? vload_tail(w + t * d + k, m) : vload(w + t * d + k);
@@ -101,11 +97,11 @@ INLINE void step(const float *w, const float *x, int64_t d, int64_t xs, int64_t 
 }
 
 /* The register tile: TR rows of W (row stride d) against NI images of x
- * (row stride xs) over kn inputs, TR x NI vectors summed from zero, stored
+ * (row stride d) over kn inputs, TR x NI vectors summed from zero, stored
  * into tot (first block) or added to it (later ones); tot's row t, image
  * i at tot[t * ts + i]. */
-INLINE void tile(const float *w, const float *x, int64_t d, int64_t xs, int64_t kn, vf *tot,
-                 int ts, int first, const int TR, const int NI)
+INLINE void tile(const float *w, const float *x, int64_t d, int64_t kn, vf *tot, int ts,
+                 int first, const int TR, const int NI)
 {
     vf c[ACC];   /* TR x NI of them (a fixed size: an array the compiler
                   * sees whole stays in registers) */
@@ -115,9 +111,9 @@ INLINE void tile(const float *w, const float *x, int64_t d, int64_t xs, int64_t 
     vmask none = tail_mask(0);
     int64_t k = 0;
     for (; k + VL <= kn; k += VL)
-        step(w, x, d, xs, k, c, 0, none, TR, NI);
+        step(w, x, d, k, c, 0, none, TR, NI);
     if (k < kn)
-        step(w, x, d, xs, k, c, 1, tail_mask(kn - k), TR, NI);
+        step(w, x, d, k, c, 1, tail_mask(kn - k), TR, NI);
 #pragma GCC unroll 8
     for (int t = 0; t < TR; t++)
 #pragma GCC unroll 3
@@ -129,27 +125,27 @@ INLINE void tile(const float *w, const float *x, int64_t d, int64_t xs, int64_t 
  * TH rows x 3 images a tile (AVX2: 12 accumulators, 7 loads), the last
  * one or two images TH x 2 or 8 x 1; fewer than RB rows one at a time.
  * Which tile an output falls in changes nothing in its sum. */
-static void block(const float *w, const float *x, int64_t d, int64_t xs, int64_t kn, int rb, int ni,
-                  vf *tot, int ts, int first)
+static void block(const float *w, const float *x, int64_t d, int64_t kn, int rb, int ni, vf *tot,
+                  int ts, int first)
 {
     if (rb == RB) {
         int i = 0;
         for (; i + 3 <= ni; i += 3)
             for (int t = 0; t < RB; t += TH)
-                tile(w + t * d, x + i * xs, d, xs, kn, tot + t * ts + i, ts, first, TH, 3);
+                tile(w + t * d, x + i * d, d, kn, tot + t * ts + i, ts, first, TH, 3);
         if (ni - i == 2)
             for (int t = 0; t < RB; t += TH)
-                tile(w + t * d, x + i * xs, d, xs, kn, tot + t * ts + i, ts, first, TH, 2);
+                tile(w + t * d, x + i * d, d, kn, tot + t * ts + i, ts, first, TH, 2);
         else if (ni - i == 1)
-            tile(w, x + i * xs, d, xs, kn, tot + i, ts, first, RB, 1);
+            tile(w, x + i * d, d, kn, tot + i, ts, first, RB, 1);
         return;
     }
     for (int t = 0; t < rb; t++) {
         int i = 0;
         for (; i + 3 <= ni; i += 3)
-            tile(w + t * d, x + i * xs, d, xs, kn, tot + t * ts + i, ts, first, 1, 3);
+            tile(w + t * d, x + i * d, d, kn, tot + t * ts + i, ts, first, 1, 3);
         for (; i < ni; i++)
-            tile(w + t * d, x + i * xs, d, xs, kn, tot + t * ts + i, ts, first, 1, 1);
+            tile(w + t * d, x + i * d, d, kn, tot + t * ts + i, ts, first, 1, 1);
     }
 }
 
@@ -158,8 +154,8 @@ static void block(const float *w, const float *x, int64_t d, int64_t xs, int64_t
  * partial sums. (Tried: panels of 64 rows, each block of the inputs
  * through all of them so the images' block stays in L2: mixed on AVX-512
  * at 4-32 images, no gain on AVX2.) */
-static void rows(const float *w, int64_t r, int64_t d, const float *x, int64_t xs, int n,
-                 const float *b, float *y, int64_t o0, int64_t o1)
+static void rows(const float *w, int64_t r, int64_t d, const float *x, int n, const float *b,
+                 float *y, int64_t o0, int64_t o1)
 {
     vf tot[RB * IC];
     for (int64_t o = o0; o < o1; o += RB) {
@@ -168,8 +164,7 @@ static void rows(const float *w, int64_t r, int64_t d, const float *x, int64_t x
             int ni = n - i0 < IC ? n - i0 : IC;
             for (int64_t k0 = 0; k0 < d; k0 += DENSEMM_KB) {
                 int64_t kn = d - k0 < DENSEMM_KB ? d - k0 : DENSEMM_KB;
-                block(w + o * d + k0, x + (int64_t)i0 * xs + k0, d, xs, kn, rb, ni, tot, ni,
-                      k0 == 0);
+                block(w + o * d + k0, x + (int64_t)i0 * d + k0, d, kn, rb, ni, tot, ni, k0 == 0);
             }
             for (int t = 0; t < rb; t++)
                 for (int i = 0; i < ni; i++)
@@ -183,12 +178,12 @@ static void rows(const float *w, int64_t r, int64_t d, const float *x, int64_t x
 
 /* Portable: each output's 8 lanes' sums over k in order (a loop the
  * compiler vectorises), added (0+4)+(2+6) + (1+5)+(3+7). */
-static void rows(const float *w, int64_t r, int64_t d, const float *x, int64_t xs, int n,
-                 const float *b, float *y, int64_t o0, int64_t o1)
+static void rows(const float *w, int64_t r, int64_t d, const float *x, int n, const float *b,
+                 float *y, int64_t o0, int64_t o1)
 {
     for (int64_t o = o0; o < o1; o++)
         for (int i = 0; i < n; i++) {
-            const float *wo = w + o * d, *xi = x + (int64_t)i * xs;
+            const float *wo = w + o * d, *xi = x + (int64_t)i * d;
             float a[8] = { 0 };
             int64_t k = 0;
             for (; k + 8 <= d; k += 8)
@@ -204,36 +199,13 @@ static void rows(const float *w, int64_t r, int64_t d, const float *x, int64_t x
 
 #endif
 
-/* The row stride of the images' copy: d rounded up to a cache line, plus
- * one when that is a multiple of 1 KiB. Dense inputs are commonly
- * multiples of 4 KiB (alexnet's 9216 and 4096 floats): the images' rows
- * and W's then all fall in the same L1 sets, and the register tile over 3
- * images ran at 19-23 GFLOP/s on the AVX2 EPYC, its loads of x missing. */
-static int64_t copy_stride(int64_t d)
-{
-    int64_t s = (d + 15) / 16 * 16;
-    return s % 256 ? s : s + 16;
-}
-
 void densemm(const float *w, int64_t r, int64_t d, const float *x, int n, const float *b,
              float *y)
 {
-    /* Several images: copied at a stride off W's sets (the same values in
-     * the same order: nothing changes in the sums). */
-    int64_t xs = d;
-    float *xc = NULL;
-    if (n > 1 && d % 256 == 0) {
-        xs = copy_stride(d);
-        xc = falloc((size_t)n * (size_t)xs);
-        for (int i = 0; i < n; i++)
-            memcpy(xc + i * xs, x + (int64_t)i * d, (size_t)d * sizeof *x);
-        x = xc;
-    }
 #pragma omp parallel if (!omp_in_parallel())
     {
         int64_t o0, o1;
         rows_of(r, omp_get_num_threads(), omp_get_thread_num(), &o0, &o1);
-        rows(w, r, d, x, xs, n, b, y, o0, o1);
+        rows(w, r, d, x, n, b, y, o0, o1);
     }
-    free(xc);
 }

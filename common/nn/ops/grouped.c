@@ -234,18 +234,25 @@ static float *slot_of(float *ws, const grgeo *g, int t)
     return ws + (size_t)t * slot_floats(g);
 }
 
+/* The packed weights: Wp (the engine's cache), or W packed (gr_pack) into
+ * the workspace past the threads' slots. */
+static const float *packed(const grgeo *g, const float *W, const float *Wp, int xgrad,
+                           float *ws, int threads)
+{
+    if (Wp)
+        return Wp;
+    float *d = ws + slot_floats(g) * (size_t)threads;
+    gr_pack(g, W, xgrad, d);
+    return d;
+}
+
 void gr_forward(const grgeo *g, const float *W, const float *Wp, const float *b, int n,
                 const float *x, const float *r, float *y, float *ws, int threads, op_act act)
 {
     glay k = glayout(g);
     int64_t ci = g->ci, co = g->co, kk = k.kk, G = g->p.c, items = (int64_t)n * G;
     int T = nthreads(items, (double)items * (double)(co * ci * kk * k.ohw), threads);
-    const float *wp = Wp;
-    if (!wp) {
-        float *d = ws + slot_floats(g) * (size_t)threads;
-        pack_forward(g, W, d);
-        wp = d;
-    }
+    const float *wp = packed(g, W, Wp, 0, ws, threads);
 #pragma omp parallel num_threads(T) if (T > 1)
     {
         float *buf = slot_of(ws, g, omp_get_thread_num());
@@ -302,12 +309,7 @@ void gr_xgrad(const grgeo *g, const float *W, const float *Wp, int n, const floa
      * (hq len <= flat + m), no adds into memory. */
     int64_t nph = g->p.sh * g->p.sw, ord[kk], start[nph + 1], nq = k.l.hq * k.l.len;
     phase_order(&g->p, ord, start);
-    const float *wp = Wp;
-    if (!wp) {
-        float *d = ws + slot_floats(g) * (size_t)threads;
-        pack_xgrad(g, W, d);
-        wp = d;
-    }
+    const float *wp = packed(g, W, Wp, 1, ws, threads);
 #pragma omp parallel num_threads(T) if (T > 1)
     {
         float *gf = slot_of(ws, g, omp_get_thread_num());

@@ -241,12 +241,22 @@ static void test_conv_col2im(void **state)
     check(G(48, 5, 7, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 1, 2);
     check(G(48, 7, 7, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 3, 2);
     check(G(40, 4, 9, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 2, 1);
+    /* One image on two threads with fewer columns than output channels
+     * (conv.c make_plan: the image one chunk, its product split by rows
+     * of W; col2im: the chunk's product split by rows of W^T): 3x3
+     * stride 2 and 1, 1x1 direct and stride 2, rows off the panel. */
+    check(G(24, 9, 7, 75, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1), 1, 2);
+    check(G(20, 5, 6, 43, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 1, 2);
+    check(G(40, 7, 5, 77, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 1, 2);
+    check(G(30, 8, 9, 61, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1), 1, 2);
 }
 
-/* One image's input gradient alone and first in a batch of 3, bit for
- * bit (issue 20), on two threads, through col2im (strides 2, a 7x7 first
- * layer) where one image runs its chunks in rounds over the threads and
- * a batch an image per thread, in the same chunks. */
+/* One image's output and input gradient alone and first in a batch of
+ * 3, bit for bit (issue 20), on two threads: through col2im (strides 2,
+ * a 7x7 first layer) where one image runs its chunks in rounds over the
+ * threads, or one chunk's product over both, and a batch an image per
+ * thread, in the same chunks; a forward of one image with fewer columns
+ * than output channels split by rows of W, a batch by images. */
 static void invariant(geo q)
 {
     int64_t oh = (q.h + q.pt + q.pb - q.kh) / q.sh + 1, ow = (q.w + q.pl + q.pr - q.kw) / q.sw + 1;
@@ -265,17 +275,22 @@ static void invariant(geo q)
     tensor *x = rnd(4, 3, q.cin, q.h, q.w), *gy = rnd(4, 3, q.cout, oh, ow);
     engine *e = engine_new(m, 3, 0, 1);
     engine_forward(e, x);
+    int64_t ys = q.cout * oh * ow;
+    float *y3 = malloc((size_t)ys * sizeof *y3), *g3 = malloc((size_t)xs * sizeof *g3);
+    memcpy(y3, engine_output(e)->data, (size_t)ys * sizeof *y3);
     engine_backward(e, 0, gy, RULE_STANDARD, 0);
-    float *g3 = malloc((size_t)xs * sizeof *g3);
     memcpy(g3, engine_input_grad(e)->data, (size_t)xs * sizeof *g3);
     x->dims[0] = gy->dims[0] = 1;
     engine_forward(e, x);
+    const char *bad = memcmp(y3, engine_output(e)->data, (size_t)ys * sizeof *y3) ? "output" : NULL;
     engine_backward(e, 0, gy, RULE_STANDARD, 0);
-    if (memcmp(g3, engine_input_grad(e)->data, (size_t)xs * sizeof *g3))
-        fail_msg("cin%lld %lldx%lld cout%lld k%lld s%lld: the input gradient alone differs",
-                 (long long)q.cin, (long long)q.h, (long long)q.w, (long long)q.cout,
-                 (long long)q.kh, (long long)q.sh);
-    free(g3);
+    if (!bad && memcmp(g3, engine_input_grad(e)->data, (size_t)xs * sizeof *g3))
+        bad = "input gradient";
+    if (bad)
+        fail_msg("cin%lld %lldx%lld cout%lld k%lld s%lld: the %s alone differs", (long long)q.cin,
+                 (long long)q.h, (long long)q.w, (long long)q.cout, (long long)q.kh,
+                 (long long)q.sh, bad);
+    free(y3), free(g3);
     engine_free(e);
     model_free(m);
     tensor_free(x), tensor_free(gy);
@@ -290,6 +305,10 @@ static void test_conv_col2im_batch(void **state)
     invariant(G(24, 58, 56, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1));
     invariant(G(3, 112, 110, 32, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1));
     invariant(G(40, 56, 56, 64, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1));
+    /* Fewer columns than output channels (a 7x7 map, resnet's last
+     * stage): one image's product split by rows of W, a batch's not. */
+    invariant(G(64, 14, 14, 96, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1));
+    invariant(G(96, 7, 7, 128, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1));
 }
 
 int main(void)

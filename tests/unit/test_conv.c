@@ -249,6 +249,12 @@ static void test_conv_col2im(void **state)
     check(G(20, 5, 6, 43, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 1, 2);
     check(G(40, 7, 5, 77, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 1, 2);
     check(G(30, 8, 9, 61, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1), 1, 2);
+    /* Several such images: an image a thread, the weights packed from
+     * the second forward on; one thread. */
+    check(G(24, 9, 7, 75, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1), 3, 2);
+    check(G(40, 7, 5, 77, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 5, 2);
+    check(G(20, 7, 7, 52, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 7, 2);
+    check(G(30, 8, 9, 61, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1), 4, 1);
 }
 
 /* One image's output and input gradient alone and first in a batch of
@@ -274,6 +280,7 @@ static void invariant(geo q)
         fail_msg("prepare: %s", err);
     tensor *x = rnd(4, 3, q.cin, q.h, q.w), *gy = rnd(4, 3, q.cout, oh, ow);
     engine *e = engine_new(m, 3, 0, 1);
+    engine_forward(e, x);   /* twice: the second on the weights kept packed */
     engine_forward(e, x);
     int64_t ys = q.cout * oh * ow;
     float *y3 = malloc((size_t)ys * sizeof *y3), *g3 = malloc((size_t)xs * sizeof *g3);

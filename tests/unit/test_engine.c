@@ -991,6 +991,29 @@ static model *net_residual(void)
     return m;
 }
 
+/* Late-layer shapes: maps of fewer pixels (30) than output channels
+ * (each product's weights split by rows over the threads for one image,
+ * conv.c make_plan), the residual Add and the ReLUs fused into the
+ * stores; 3x3 and 1x1, one product over two K blocks (K = 360). */
+static model *net_late(void)
+{
+    rng r;
+    rng_seed(&r, 29);
+    model *m = model_new(16, 6, 5);
+    conv_node(m, &r, "c0", "input", 40, 16, 3, 1, 1, 1);
+    model_add(m, "r0", "ReLU", NULL);
+    conv_node(m, &r, "c1", "r0", 40, 40, 1, 0, 1, 1);
+    model_add(m, "a1", "Add", "r0,c1");
+    model_add(m, "r1", "ReLU", NULL);
+    conv_node(m, &r, "c2", "r1", 48, 40, 3, 1, 1, 1);
+    model_add(m, "r2", "ReLU", NULL);
+    model_add(m, "gap", "GlobalAvgPool", NULL);
+    char err[256];
+    if (model_prepare(m, err, sizeof err))
+        fail_msg("%s", err);
+    return m;
+}
+
 /* engine_forward_only: the same output and kept node, bit for bit, as an
  * ordinary engine, on nets with branches and joins (a buffer handed on
  * before its last reader has run changes the output) and with fused
@@ -1057,13 +1080,13 @@ static void same_output(engine *a, engine *b, const tensor *x, int last, const c
 static void test_weight_cache(void **state)
 {
     (void)state;
-    model *(*nets[])(void) = { net_fused, net_residual };
+    model *(*nets[])(void) = { net_fused, net_residual, net_late };
     for (size_t k = 0; k < sizeof nets / sizeof *nets; k++) {
         model *m = nets[k]();
         int last = m->n - 1;
-        engine *a = uncached_engine(m, 2), *b = engine_new(m, 2, 0, 0);
+        engine *a = uncached_engine(m, 5), *b = engine_new(m, 5, 0, 0);
         engine_forward_only(b, &last, 1);
-        tensor *x = rand_input(m, 2, 77);
+        tensor *x = rand_input(m, 5, 77);
         char what[64];
         for (int round = 0; round < 3; round++) {
             snprintf(what, sizeof what, "net %zu round %d", k, round);

@@ -241,6 +241,9 @@ static void test_conv_col2im(void **state)
     check(G(48, 5, 7, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 1, 2);
     check(G(48, 7, 7, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 3, 2);
     check(G(40, 4, 9, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1), 2, 1);
+    /* Three chunks of one image on two threads: a round of two, then the
+     * third's product split over both. */
+    check(G(8, 58, 56, 20, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1), 1, 2);
     /* One image on two threads with fewer columns than output channels
      * (conv.c make_plan: the image one chunk, its product split by rows
      * of W; col2im: the chunk's product split by rows of W^T): 3x3

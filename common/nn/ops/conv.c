@@ -916,14 +916,67 @@ static void col_grad(const conv_p *p, const float *W, const float *apk, const fl
     }
 }
 
+/* Chunks 0..nch-1 of one image's input gradient by col2im in rounds of
+ * one a thread: each chunk's product W^T gy on its thread, then the
+ * round's scatters one chunk after the other, each split over the
+ * threads by bands of rows. */
+static void col2im_rounds(const conv_p *p, const float *W, const float *apk, const float *gy,
+                          float *gx, float *ws, int64_t nch, int T)
+{
+    const cgeo *q = &p->f;
+    int64_t crows = q->crows;
+#pragma omp parallel num_threads(T) if (nch > 0)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        for (int64_t c0 = 0; c0 < nch; c0 += nt) {
+            int64_t ch = c0 + t;
+            if (ch < nch)
+                col_grad(p, W, apk, gy, ws + (size_t)t * p->slot, ch * crows,
+                         ch * crows + crows < q->oh ? ch * crows + crows : q->oh, 0);
+            for (int64_t k = 0; k < nt && c0 + k < nch; k++) {
+                int64_t oy0 = (c0 + k) * crows;
+                int64_t oy1 = oy0 + crows < q->oh ? oy0 + crows : q->oh, iy0, iy1;
+                in_rows(q, oy0, oy1, &iy0, &iy1);
+                int64_t rows = q->cin * (iy1 - iy0);
+#pragma omp barrier
+                col2im_band(q, ws + (size_t)k * p->slot, gx, oy0, oy1, rows * t / nt,
+                            rows * (t + 1) / nt);
+            }
+#pragma omp barrier
+        }
+    }
+}
+
+/* Output rows oy0..oy1-1 (one chunk) of one image's input gradient by
+ * col2im on all T threads: the product split by rows of W^T (the packed
+ * GEMM gives the same sums split or not), then the scatter by bands of
+ * rows. For chunks fewer than the threads (a 7x7 or 14x14 map is one
+ * chunk; 28x28 maps are 3 on 2 threads), where a round of one chunk a
+ * thread would leave threads idle through the product: resnet50 batch 1,
+ * 2 threads, least ms: its 14x14 and 7x7 stride-2 layers' backward
+ * 3.4 -> 1.7, its 28x28 ones' (3 chunks) 2.14 -> 1.76 and 1.89 -> 1.66. */
+static void col2im_split(const conv_p *p, const float *W, const float *apk, const float *gy,
+                         float *gx, float *ws, int64_t oy0, int64_t oy1, int T)
+{
+    const cgeo *q = &p->f;
+    int64_t iy0, iy1;
+    col_grad(p, W, apk, gy, ws, oy0, oy1, 1);
+    in_rows(q, oy0, oy1, &iy0, &iy1);
+    int64_t rows = q->cin * (iy1 - iy0);
+#pragma omp parallel num_threads(T)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        col2im_band(q, ws, gx, oy0, oy1, rows * t / nt, rows * (t + 1) / nt);
+    }
+}
+
 /* Input gradient by col2im: in parallel over images, each image's chunks
  * in turn on one thread. With fewer images than threads, an image's
- * chunks in rounds of one per thread, each chunk's product on its thread
- * (as the forward runs them), then the round's scatters one chunk after
- * the other, each split over the threads by bands of rows (each value
- * gets its terms in the same order either way). Splitting each chunk's
- * product and scatter instead (chunks in turn) cost, 2 threads, process
- * CPU ms: conv1 5.7-5.9 against 3.3-4.4 now, 128x56->128 3x3 stride 2
+ * chunks in rounds of one per thread (col2im_rounds), those left over for
+ * a last round short of threads one at a time on all of them
+ * (col2im_split; each value gets its terms in the same order either
+ * way). Splitting each chunk's product and scatter for every chunk
+ * instead (chunks in turn) cost, 2 threads, process CPU ms: conv1 5.7-5.9 against 3.3-4.4 now, 128x56->128 3x3 stride 2
  * 4.8-5.5 against 3.5, 1024x14->2048 1x1 stride 2 4.6-4.9 against
  * 3.9-4.0 (the forwards 3.5-4.2, 3.0-4.3, 3.4-3.7). */
 static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
@@ -945,51 +998,17 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
      * in the engine's cache), gy's rows read where they lie, as the 1x1
      * path does (no OpenBLAS transpose copies of W per chunk). */
     const float *apk = p->pkc ? xgrad_packed(q, W, io->cache, io->ws + p->apk) : NULL;
-    if (io->n < T && nch < T && apk) {
-        /* Fewer chunks than threads (a 7x7 or 14x14 map is one chunk):
-         * each chunk's product split over the threads by rows of W^T
-         * (the packed GEMM gives the same sums split or not), then its
-         * scatter by bands of rows. In rounds, one chunk a thread, a
-         * thread would be left idle through the product. */
-        for (int i = 0; i < io->n; i++)
-            for (int64_t ch = 0; ch < nch; ch++) {
-                int64_t oy0 = ch * crows, oy1 = oy0 + crows < q->oh ? oy0 + crows : q->oh, iy0, iy1;
-                col_grad(p, W, apk, io->gy + i * ys, io->ws, oy0, oy1, 1);
-                in_rows(q, oy0, oy1, &iy0, &iy1);
-                int64_t rows = q->cin * (iy1 - iy0);
-                float *gx = io->gx[0] + i * xs;
-#pragma omp parallel num_threads(T)
-                {
-                    int t = omp_get_thread_num(), nt = omp_get_num_threads();
-                    col2im_band(q, io->ws, gx, oy0, oy1, rows * t / nt, rows * (t + 1) / nt);
-                }
-            }
-        return;
-    }
     if (io->n < T) {
+        /* Chunks in rounds of one a thread; those left over for a last
+         * round short of threads each on all of them. */
+        int64_t full = apk ? nch / T * T : nch;
         for (int i = 0; i < io->n; i++) {
             const float *gy = io->gy + i * ys;
             float *gx = io->gx[0] + i * xs;
-#pragma omp parallel num_threads(T)
-            {
-                int t = omp_get_thread_num(), nt = omp_get_num_threads();
-                for (int64_t c0 = 0; c0 < nch; c0 += nt) {
-                    int64_t ch = c0 + t;
-                    if (ch < nch)
-                        col_grad(p, W, apk, gy, io->ws + (size_t)t * p->slot, ch * crows,
-                                 ch * crows + crows < q->oh ? ch * crows + crows : q->oh, 0);
-                    for (int64_t k = 0; k < nt && c0 + k < nch; k++) {
-                        int64_t oy0 = (c0 + k) * crows;
-                        int64_t oy1 = oy0 + crows < q->oh ? oy0 + crows : q->oh, iy0, iy1;
-                        in_rows(q, oy0, oy1, &iy0, &iy1);
-                        int64_t rows = q->cin * (iy1 - iy0);
-#pragma omp barrier
-                        col2im_band(q, io->ws + (size_t)k * p->slot, gx, oy0, oy1,
-                                    rows * t / nt, rows * (t + 1) / nt);
-                    }
-#pragma omp barrier
-                }
-            }
+            col2im_rounds(p, W, apk, gy, gx, io->ws, full, T);
+            for (int64_t ch = full; ch < nch; ch++)
+                col2im_split(p, W, apk, gy, gx, io->ws, ch * crows,
+                             ch * crows + crows < q->oh ? ch * crows + crows : q->oh, T);
         }
         return;
     }

@@ -237,6 +237,9 @@ static int last_reps;   /* repetitions of the last fwd_rate or grad_time */
  * one layer shows only in the least), prof_nodes of them, each pass's
  * in prof_pass. */
 static double *prof_fwd, *prof_bwd, *prof_pass;
+/* The gradient's engine's forward (no fusion, every node kept), its
+ * least seconds per node in prof_gfwd, each pass's in prof_gpass. */
+static double *prof_gfwd, *prof_gpass;
 static int prof_nodes;
 
 /* Fold the pass just timed into the least times in best (pass: its
@@ -288,13 +291,18 @@ static double grad_time(model *m, double secs, int n, relu_rule rule)
     for (int i = 0; i < n; i++)
         g->data[i * k] = 1;
     engine_backward(e, m->n - 1, g, rule, 0);
-    engine_set_profile(e, NULL, prof_bwd ? prof_pass : NULL);
+    engine_set_profile(e, prof_gfwd ? prof_gpass : NULL, prof_bwd ? prof_pass : NULL);
     int reps = 0;
     double t0 = now(), t;
     do {
         engine_forward(e, x);
         engine_backward(e, m->n - 1, g, rule, 0);
         prof_fold(prof_bwd, reps);
+        for (int i = 0; prof_gfwd && i < prof_nodes; i++) {
+            if (!reps || prof_gpass[i] < prof_gfwd[i])
+                prof_gfwd[i] = prof_gpass[i];
+            prof_gpass[i] = 0;
+        }
         reps++;
     } while ((t = now() - t0) < secs);
     last_reps = reps;
@@ -461,10 +469,13 @@ static void profile(model *m, const char *name, int n, double secs)
     prof_pass = xcalloc((size_t)N, sizeof *prof_pass);
     prof_fwd = xcalloc((size_t)N, sizeof *prof_fwd);
     prof_bwd = xcalloc((size_t)N, sizeof *prof_bwd);
+    prof_gfwd = xcalloc((size_t)N, sizeof *prof_gfwd);
+    prof_gpass = xcalloc((size_t)N, sizeof *prof_gpass);
     fwd_rate(m, n, secs);
     grad_time(m, secs, 1, RULE_STANDARD);
-    double (*row)[3] = xcalloc((size_t)N, sizeof *row), tf = 0, tb = 0;
+    double (*row)[3] = xcalloc((size_t)N, sizeof *row), tf = 0, tb = 0, tg = 0;
     for (int i = 0; i < N; i++) {
+        tg += 1e3 * prof_gfwd[i];
         row[i][1] = 1e3 * prof_fwd[i] / n;
         row[i][2] = 1e3 * prof_bwd[i];
         row[i][0] = row[i][1] + row[i][2];
@@ -475,8 +486,8 @@ static void profile(model *m, const char *name, int n, double secs)
     for (int i = 0; i < N; i++)
         idx[i][0] = row[i][0], idx[i][1] = row[i][1], idx[i][2] = row[i][2], idx[i][3] = i;
     qsort(idx, (size_t)N, sizeof *idx, by_cost);
-    printf("# %s: forward %.2f ms/img (batch %d), backward %.2f ms (batch 1); each node's least"
-           " over the passes\n", name, tf, n, tb);
+    printf("# %s: forward %.2f ms/img (batch %d), backward %.2f ms (batch 1; its engine's forward"
+           " %.2f ms); each node's least over the passes\n", name, tf, n, tb, tg);
     printf("# fwd_ms\tfwd_%%\tbwd_ms\tbwd_%%\top\tnode\tshape\n");
     /* The 40 costliest, or BENCH_PROFILE_NODES of them. */
     const char *pn = getenv("BENCH_PROFILE_NODES");
@@ -506,7 +517,9 @@ static void profile(model *m, const char *name, int n, double secs)
     free(prof_fwd);
     free(prof_bwd);
     free(prof_pass);
-    prof_fwd = prof_bwd = prof_pass = NULL;
+    free(prof_gfwd);
+    free(prof_gpass);
+    prof_fwd = prof_bwd = prof_pass = prof_gfwd = prof_gpass = NULL;
 }
 
 /* what: "layers" (each conv layer alone), "grad" (one input gradient

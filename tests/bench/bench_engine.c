@@ -226,11 +226,7 @@ static double cpu_now(void)
 }
 /* CPU milliseconds per image of the last fwd_rate. */
 static double last_cpu_ms;
-static int last_reps;   /* repetitions of the last fwd_rate or grad_time */
 
-/* Forward images per second at batch n, repeated for about `secs`, on a
- * forward-only engine as cnn-forward's (buffers shared, ReLUs fused,
- * weights kept packed from the second forward on). */
 /* "profile" mode: fwd_rate and grad_time keep each node's least seconds
  * over their passes here (the least, not the mean: on these shared
  * machines a pass's time swings by 15%, and a change of a few percent in
@@ -242,17 +238,20 @@ static double *prof_fwd, *prof_bwd, *prof_pass;
 static double *prof_gfwd, *prof_gpass;
 static int prof_nodes;
 
-/* Fold the pass just timed into the least times in best (pass: its
- * index, 0 the first). */
-static void prof_fold(double *best, int pass)
+/* Fold the pass just timed (each node's seconds in cur, zeroed for the
+ * next) into the least times in best (pass: its index, 0 the first). */
+static void prof_fold(double *best, double *cur, int pass)
 {
     for (int i = 0; best && i < prof_nodes; i++) {
-        if (!pass || prof_pass[i] < best[i])
-            best[i] = prof_pass[i];
-        prof_pass[i] = 0;
+        if (!pass || cur[i] < best[i])
+            best[i] = cur[i];
+        cur[i] = 0;
     }
 }
 
+/* Forward images per second at batch n, repeated for about `secs`, on a
+ * forward-only engine as cnn-forward's (buffers shared, ReLUs fused,
+ * weights kept packed from the second forward on). */
 static double fwd_rate(model *m, int n, double secs)
 {
     engine *e = engine_new(m, n, 0, 1);
@@ -266,11 +265,10 @@ static double fwd_rate(model *m, int n, double secs)
     double t0 = now(), c0 = cpu_now(), t;
     do {
         engine_forward(e, x);
-        prof_fold(prof_fwd, reps);
+        prof_fold(prof_fwd, prof_pass, reps);
         reps++;
     } while ((t = now() - t0) < secs);
     last_cpu_ms = 1e3 * (cpu_now() - c0) / (reps * n);
-    last_reps = reps;
     tensor_free(x);
     engine_free(e);
     return reps * n / t;
@@ -297,15 +295,10 @@ static double grad_time(model *m, double secs, int n, relu_rule rule)
     do {
         engine_forward(e, x);
         engine_backward(e, m->n - 1, g, rule, 0);
-        prof_fold(prof_bwd, reps);
-        for (int i = 0; prof_gfwd && i < prof_nodes; i++) {
-            if (!reps || prof_gpass[i] < prof_gfwd[i])
-                prof_gfwd[i] = prof_gpass[i];
-            prof_gpass[i] = 0;
-        }
+        prof_fold(prof_bwd, prof_pass, reps);
+        prof_fold(prof_gfwd, prof_gpass, reps);
         reps++;
     } while ((t = now() - t0) < secs);
-    last_reps = reps;
     tensor_free(g);
     tensor_free(x);
     engine_free(e);

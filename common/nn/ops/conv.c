@@ -878,15 +878,36 @@ static void conv_wgrad(const conv_p *p, float *gW, float *gb, const op_io *io)
     free(acc);
 }
 
-/* The gradient of the column matrix of output rows oy0..oy1-1 of one
- * image (its gradient gy) into dcol: W^T gy per group, on the packed GEMM
- * (apk: W^T packed) or OpenBLAS; par: split over the threads (called
- * outside a parallel region). */
+/* Rows oy0..oy1-1 of an image's output gradient gy (q's cout planes of
+ * oh x ow) copied into panels at bp, as a 1x1 convolution's input is
+ * (im2col_panels); par: over the threads (called outside a parallel
+ * region). */
+static void gy_panels(const cgeo *q, const float *gy, float *bp, int64_t oy0, int64_t oy1, int par)
+{
+    cgeo yq = { .cin = q->cout, .h = q->oh, .w = q->ow, .oh = q->oh, .ow = q->ow, .kh = 1,
+                .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1, .g = q->g };
+    by_channels(im2col_panels, &yq, gy, bp, oy0, oy1, par);
+}
+
+/* Output rows *oy0..*oy1-1 of chunk ch of q's prepared chunks (q->crows
+ * rows each). */
+static void chunk_span(const cgeo *q, int64_t ch, int64_t *oy0, int64_t *oy1)
+{
+    *oy0 = ch * q->crows;
+    *oy1 = *oy0 + q->crows < q->oh ? *oy0 + q->crows : q->oh;
+}
+
+/* The gradient of the column matrix of chunk ch of one image (its
+ * gradient gy) into dcol: W^T gy per group, on the packed GEMM (apk: W^T
+ * packed) or OpenBLAS; par: split over the threads (called outside a
+ * parallel region). */
 static void col_grad(const conv_p *p, const float *W, const float *apk, const float *gy,
-                     float *dcol, int64_t oy0, int64_t oy1, int par)
+                     float *dcol, int64_t ch, int par)
 {
     const cgeo *q = &p->f;
     int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
+    int64_t oy0, oy1;
+    chunk_span(q, ch, &oy0, &oy1);
     int64_t nc = (oy1 - oy0) * q->ow;
     /* A chunk of short rows (a 7x7 map's 49 floats) of gy copied into
      * panels (after the chunk's gradient, where the slot has room), as
@@ -899,10 +920,7 @@ static void col_grad(const conv_p *p, const float *W, const float *apk, const fl
     int64_t bs = PK_NR, ldb = ohw, gs = M * ohw;
     float *bp = dcol + q->g * K * nc;
     if (apk && nc <= 64 && (size_t)(q->g * K * nc + q->cout * (nc + PK_NR)) <= p->slot) {
-        /* gy as a 1x1 convolution's input */
-        cgeo yq = { .cin = q->cout, .h = q->oh, .w = q->ow, .oh = q->oh, .ow = q->ow, .kh = 1,
-                    .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1, .g = q->g };
-        by_channels(im2col_panels, &yq, gy, bp, oy0, oy1, par);
+        gy_panels(q, gy, bp, oy0, oy1, par);
         B = bp, bs = q->cout * PK_NR, ldb = PK_NR, gs = M * PK_NR;
     }
     for (int64_t g = 0; g < q->g; g++) {
@@ -916,6 +934,17 @@ static void col_grad(const conv_p *p, const float *W, const float *apk, const fl
     }
 }
 
+/* Thread t of nt's band of the scatter of chunk ch's column gradient
+ * col onto gx (col2im_band over the chunk's cin x input rows). */
+static void col2im_share(const cgeo *q, const float *col, float *gx, int64_t ch, int t, int nt)
+{
+    int64_t oy0, oy1, iy0, iy1;
+    chunk_span(q, ch, &oy0, &oy1);
+    in_rows(q, oy0, oy1, &iy0, &iy1);
+    int64_t rows = q->cin * (iy1 - iy0);
+    col2im_band(q, col, gx, oy0, oy1, rows * t / nt, rows * (t + 1) / nt);
+}
+
 /* Chunks 0..nch-1 of one image's input gradient by col2im in rounds of
  * one a thread: each chunk's product W^T gy on its thread, then the
  * round's scatters one chunk after the other, each split over the
@@ -923,51 +952,35 @@ static void col_grad(const conv_p *p, const float *W, const float *apk, const fl
 static void col2im_rounds(const conv_p *p, const float *W, const float *apk, const float *gy,
                           float *gx, float *ws, int64_t nch, int T)
 {
-    const cgeo *q = &p->f;
-    int64_t crows = q->crows;
 #pragma omp parallel num_threads(T) if (nch > 0)
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads();
         for (int64_t c0 = 0; c0 < nch; c0 += nt) {
-            int64_t ch = c0 + t;
-            if (ch < nch)
-                col_grad(p, W, apk, gy, ws + (size_t)t * p->slot, ch * crows,
-                         ch * crows + crows < q->oh ? ch * crows + crows : q->oh, 0);
+            if (c0 + t < nch)
+                col_grad(p, W, apk, gy, ws + (size_t)t * p->slot, c0 + t, 0);
             for (int64_t k = 0; k < nt && c0 + k < nch; k++) {
-                int64_t oy0 = (c0 + k) * crows;
-                int64_t oy1 = oy0 + crows < q->oh ? oy0 + crows : q->oh, iy0, iy1;
-                in_rows(q, oy0, oy1, &iy0, &iy1);
-                int64_t rows = q->cin * (iy1 - iy0);
 #pragma omp barrier
-                col2im_band(q, ws + (size_t)k * p->slot, gx, oy0, oy1, rows * t / nt,
-                            rows * (t + 1) / nt);
+                col2im_share(&p->f, ws + (size_t)k * p->slot, gx, c0 + k, t, nt);
             }
 #pragma omp barrier
         }
     }
 }
 
-/* Output rows oy0..oy1-1 (one chunk) of one image's input gradient by
- * col2im on all T threads: the product split by rows of W^T (the packed
- * GEMM gives the same sums split or not), then the scatter by bands of
- * rows. For chunks fewer than the threads (a 7x7 or 14x14 map is one
- * chunk; 28x28 maps are 3 on 2 threads), where a round of one chunk a
- * thread would leave threads idle through the product: resnet50 batch 1,
- * 2 threads, least ms: its 14x14 and 7x7 stride-2 layers' backward
- * 3.4 -> 1.7, its 28x28 ones' (3 chunks) 2.14 -> 1.76 and 1.89 -> 1.66. */
+/* Chunk ch of one image's input gradient by col2im on all T threads: the
+ * product split by rows of W^T (the packed GEMM gives the same sums split
+ * or not), then the scatter by bands of rows. For chunks fewer than the
+ * threads (a 7x7 or 14x14 map is one chunk; 28x28 maps are 3 on 2
+ * threads), where a round of one chunk a thread would leave threads idle
+ * through the product: resnet50 batch 1, 2 threads, least ms: its 14x14
+ * and 7x7 stride-2 layers' backward 3.4 -> 1.7, its 28x28 ones' (3
+ * chunks) 2.14 -> 1.76 and 1.89 -> 1.66. */
 static void col2im_split(const conv_p *p, const float *W, const float *apk, const float *gy,
-                         float *gx, float *ws, int64_t oy0, int64_t oy1, int T)
+                         float *gx, float *ws, int64_t ch, int T)
 {
-    const cgeo *q = &p->f;
-    int64_t iy0, iy1;
-    col_grad(p, W, apk, gy, ws, oy0, oy1, 1);
-    in_rows(q, oy0, oy1, &iy0, &iy1);
-    int64_t rows = q->cin * (iy1 - iy0);
+    col_grad(p, W, apk, gy, ws, ch, 1);
 #pragma omp parallel num_threads(T)
-    {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        col2im_band(q, ws, gx, oy0, oy1, rows * t / nt, rows * (t + 1) / nt);
-    }
+    col2im_share(&p->f, ws, gx, ch, omp_get_thread_num(), omp_get_num_threads());
 }
 
 /* Input gradient by col2im: in parallel over images, each image's chunks
@@ -989,7 +1002,7 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
      * image's gradient differently alone and in a batch (issue 20; 2
      * threads: 7564 of the 401408 values of a 128-channel 3x3 stride-2
      * layer's input gradient differed). */
-    int64_t crows = q->crows, nch = ceil_div(q->oh, crows);
+    int64_t nch = ceil_div(q->oh, q->crows);
     int T = omp_get_max_threads();
     if (T > p->wt)
         T = p->wt;
@@ -1007,8 +1020,7 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
             float *gx = io->gx[0] + i * xs;
             col2im_rounds(p, W, apk, gy, gx, io->ws, full, T);
             for (int64_t ch = full; ch < nch; ch++)
-                col2im_split(p, W, apk, gy, gx, io->ws, ch * crows,
-                             ch * crows + crows < q->oh ? ch * crows + crows : q->oh, T);
+                col2im_split(p, W, apk, gy, gx, io->ws, ch, T);
         }
         return;
     }
@@ -1017,10 +1029,8 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
         float *dcol = io->ws + (size_t)omp_get_thread_num() * p->slot;
         float *gx = io->gx[0] + i * xs;
         for (int64_t ch = 0; ch < nch; ch++) {
-            int64_t oy0 = ch * crows, oy1 = oy0 + crows < q->oh ? oy0 + crows : q->oh, iy0, iy1;
-            col_grad(p, W, apk, io->gy + i * ys, dcol, oy0, oy1, 0);
-            in_rows(q, oy0, oy1, &iy0, &iy1);
-            col2im_band(q, dcol, gx, oy0, oy1, 0, q->cin * (iy1 - iy0));
+            col_grad(p, W, apk, io->gy + i * ys, dcol, ch, 0);
+            col2im_share(q, dcol, gx, ch, 0, 1);
         }
     }
 }
@@ -1065,10 +1075,8 @@ static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
         const float *B = io->gy + i * q->cout * hw + c0;
         int64_t bs = PK_NR, ldb = hw, gs = Co * hw;
         if (apk && hw <= 64 && Co <= Ci && (size_t)(q->cout * (hw + PK_NR)) <= p->slot) {
-            cgeo yq = { .cin = q->cout, .h = q->h, .w = q->w, .oh = q->h, .ow = q->w, .kh = 1,
-                        .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1, .g = q->g };
             float *bp = io->ws + (size_t)omp_get_thread_num() * p->slot;
-            by_channels(im2col_panels, &yq, io->gy + i * q->cout * hw, bp, 0, q->h, items == 1);
+            gy_panels(q, io->gy + i * q->cout * hw, bp, 0, q->oh, items == 1);
             B = bp, bs = q->cout * PK_NR, ldb = PK_NR, gs = Co * PK_NR;
         }
         for (int64_t g = 0; g < q->g; g++) {

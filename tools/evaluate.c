@@ -430,13 +430,13 @@ static void write_results(h5out *out, const struct results *rs, const model *m, 
 {
     int64_t n = rs->n;
     if (rs->curves) {
-        tensor ct = { 2, { n, rs->per }, rs->res }, at = { 1, { n }, rs->auc };
+        tensor ct = { .ndim = 2, .dims = { n, rs->per }, .data = rs->res }, at = { .ndim = 1, .dims = { n }, .data = rs->auc };
         h5out_write(out, "/curve", &ct);
         h5out_write(out, "/auc", &at);
     } else if (metric == EVAL_SANITY) {
-        tensor ct = { 4, { n, rs->L + 1, m->in_shape[1], m->in_shape[2] }, rs->res };
-        tensor pt = { 2, { n, rs->L }, rs->rho }, st = { 2, { n, rs->L }, rs->ssim };
-        tensor ht = { 2, { n, rs->L }, rs->hog };
+        tensor ct = { .ndim = 4, .dims = { n, rs->L + 1, m->in_shape[1], m->in_shape[2] }, .data = rs->res };
+        tensor pt = { .ndim = 2, .dims = { n, rs->L }, .data = rs->rho }, st = { .ndim = 2, .dims = { n, rs->L }, .data = rs->ssim };
+        tensor ht = { .ndim = 2, .dims = { n, rs->L }, .data = rs->hog };
         h5out_write(out, "/cascade", &ct);
         h5out_write(out, "/spearman", &pt);
         h5out_write(out, "/ssim", &st);
@@ -447,7 +447,7 @@ static void write_results(h5out *out, const struct results *rs, const model *m, 
         h5out_write_strings(out, "/layers", rs->L, names);
         free(names);
     } else {
-        tensor rt = { 1, { n }, rs->res };
+        tensor rt = { .ndim = 1, .dims = { n }, .data = rs->res };
         h5out_write(out, metric == EVAL_INFIDELITY ? "/infidelity" : "/sensitivity", &rt);
     }
 }

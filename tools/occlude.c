@@ -325,7 +325,7 @@ int main(int argc, char **argv)
     float *base = xcalloc((size_t)n, sizeof *base);
     int32_t *targets = xcalloc((size_t)n, sizeof *targets);
     run_chunks(&o, oc, m, in, out, a, n, chunk, labels, ids, outk, targets, base);
-    tensor bt = { 1, { n }, base };
+    tensor bt = { .ndim = 1, .dims = { n }, .data = base };
     h5out_write(out, "/baseline", &bt);
     h5out_write_i32(out, "/target", n, targets);
 

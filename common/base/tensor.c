@@ -34,6 +34,7 @@ static tensor *tensor_make(int ndim, const int64_t *dims, int zero)
     memset(t->dims, 0, sizeof t->dims);
     memcpy(t->dims, dims, (size_t)ndim * sizeof *dims);
     t->data = zero ? falloc((size_t)n) : falloc_raw((size_t)n);
+    t->borrowed = 0;
     return t;
 }
 
@@ -58,6 +59,20 @@ tensor *tensor_new4(int64_t n, int64_t c, int64_t h, int64_t w)
     return tensor_new(4, dims);
 }
 
+tensor *tensor_borrow(int ndim, const int64_t *dims, float *data)
+{
+    char buf[128];
+    if (ndim < 0 || ndim > TENSOR_MAXDIM ||
+        shape_numel(ndim, dims, INT64_MAX / (int64_t)sizeof(float)) < 0)
+        die("tensor shape %s is not valid", tensor_shape_str(ndim, dims, buf, sizeof buf));
+    tensor *t = xcalloc(1, sizeof *t);
+    t->ndim = ndim;
+    memcpy(t->dims, dims, (size_t)ndim * sizeof *dims);
+    t->data = data;
+    t->borrowed = 1;
+    return t;
+}
+
 tensor *tensor_clone(const tensor *t)
 {
     tensor *c = tensor_new(t->ndim, t->dims);
@@ -69,7 +84,8 @@ void tensor_free(tensor *t)
 {
     if (!t)
         return;
-    free(t->data);
+    if (!t->borrowed)
+        free(t->data);
     free(t);
 }
 

@@ -13,7 +13,8 @@
 typedef struct tensor {
     int ndim;
     int64_t dims[TENSOR_MAXDIM];
-    float *data;            /* owned; 64-byte aligned; numel floats */
+    float *data;            /* owned unless borrowed; 64-byte aligned; numel floats */
+    int borrowed;           /* 1: data belongs to someone else (tensor_borrow) */
 } tensor;
 
 /* A zero-filled tensor of the given shape; dies on overflow or out of memory.
@@ -25,7 +26,11 @@ tensor *tensor_new4(int64_t n, int64_t c, int64_t h, int64_t w);
  * whole before they are read. */
 tensor *tensor_new_raw(int ndim, const int64_t *dims);
 tensor *tensor_new4_raw(int64_t n, int64_t c, int64_t h, int64_t w);
-/* A deep copy. */
+/* A tensor over data it does not own: tensor_free frees the header only.
+ * For a model's weights where they lie in a mapping of its file (the
+ * model unmaps it). data must be 64-byte aligned. */
+tensor *tensor_borrow(int ndim, const int64_t *dims, float *data);
+/* A deep copy (owned). */
 tensor *tensor_clone(const tensor *t);
 void tensor_free(tensor *t);
 

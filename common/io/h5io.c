@@ -22,6 +22,10 @@
 
 /* Largest array a tool will allocate from a file's claim (16 GiB). */
 #define H5IO_MAX_FLOATS ((int64_t)1 << 32)
+/* Objects of this many bytes or more start at a multiple of 64 in the files
+ * h5out writes: a model's weights can then be used where they lie
+ * (h5in_map_dataset) and keep the alignment tensors promise. */
+#define H5IO_ALIGN_FROM 256
 
 /* libhdf5 1.10 trusts lengths inside a file: a corrupt one can make it
  * read out of bounds and crash (in its global heap, where variable-length
@@ -729,19 +733,12 @@ static int64_t rows_offset(hid_t d, int nd, const int64_t *dims, int64_t start, 
     return off;
 }
 
-const float *h5in_map_rows(h5in *in, const char *dset, int64_t start, int64_t *count,
-                           h5map *m)
+/* The descriptor of in's file when HDF5's offsets are offsets in it (the
+ * default driver, no user block); -1 otherwise. */
+static int plain_fd(h5in *in)
 {
-    m->base = NULL;
-    m->len = 0;
-    int64_t dims[TENSOR_MAXDIM];
-    if (in->image || *count <= 0 || !H5Lexists(in->f, dset, H5P_DEFAULT))
-        return NULL;
-    int nd = h5in_dims(in, dset, dims);
-    if (nd < 1 || start < 0 || start + *count > dims[0])
-        return NULL;
-    /* Offsets are file offsets only on the default driver and without a
-     * user block. */
+    if (in->image)
+        return -1;
     hid_t fapl = H5Fget_access_plist(in->f), fcpl = H5Fget_create_plist(in->f);
     hsize_t ub = 1;
     int plain = fapl >= 0 && fcpl >= 0 && H5Pget_driver(fapl) == H5FD_SEC2 &&
@@ -752,22 +749,46 @@ const float *h5in_map_rows(h5in *in, const char *dset, int64_t start, int64_t *c
         H5Pclose(fcpl);
     int *fd = NULL;
     if (!plain || H5Fget_vfd_handle(in->f, H5P_DEFAULT, (void **)&fd) < 0 || !fd)
-        return NULL;
+        return -1;
+    return *fd;
+}
+
+/* File offset of rows [start, start + *count) of dset (see rows_offset),
+ * its rank and dims; -1 when it has none or the rows lie outside. */
+static int64_t dset_offset(h5in *in, const char *dset, int64_t start, int64_t *count, int *nd,
+                           int64_t *dims)
+{
+    if (*count <= 0 || !H5Lexists(in->f, dset, H5P_DEFAULT))
+        return -1;
+    *nd = h5in_dims(in, dset, dims);
+    if (*nd < 1 || start < 0 || start + *count > dims[0])
+        return -1;
     hid_t d = H5Dopen2(in->f, dset, H5P_DEFAULT);
     if (d < 0)
-        return NULL;
-    int64_t got = *count, off = rows_offset(d, nd, dims, start, &got);
+        return -1;
+    int64_t off = rows_offset(d, *nd, dims, start, count);
     H5Dclose(d);
+    return off;
+}
+
+const float *h5in_map_rows(h5in *in, const char *dset, int64_t start, int64_t *count,
+                           h5map *m)
+{
+    m->base = NULL;
+    m->len = 0;
+    int64_t dims[TENSOR_MAXDIM], got = *count;
+    int nd, fd = plain_fd(in);
+    int64_t off = fd < 0 ? -1 : dset_offset(in, dset, start, &got, &nd, dims);
     int64_t len = got * 4;
-    for (int i = 1; i < nd; i++)
+    for (int i = 1; off >= 0 && i < nd; i++)
         len *= dims[i];
     struct stat st;
     /* Past the end of the file a mapping faults (SIGBUS): a truncated
      * file is left to HDF5's read and its error. */
-    if (off < 0 || off % 4 || fstat(*fd, &st) || off + len > (int64_t)st.st_size)
+    if (off < 0 || off % 4 || fstat(fd, &st) || off + len > (int64_t)st.st_size)
         return NULL;
     int64_t pg = sysconf(_SC_PAGESIZE), delta = off % pg;
-    void *b = mmap(NULL, (size_t)(len + delta), PROT_READ, MAP_PRIVATE | MAP_POPULATE, *fd,
+    void *b = mmap(NULL, (size_t)(len + delta), PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd,
                    (off_t)(off - delta));
     if (b == MAP_FAILED)
         return NULL;
@@ -775,6 +796,39 @@ const float *h5in_map_rows(h5in *in, const char *dset, int64_t start, int64_t *c
     m->len = (size_t)(len + delta);
     *count = got;
     return (const float *)((char *)b + delta);
+}
+
+float *h5in_map_dataset(h5in *in, const char *dset, h5map *whole)
+{
+    int64_t dims[TENSOR_MAXDIM], all = 1;
+    int nd = 0, fd = plain_fd(in);
+    if (fd < 0 || h5in_dims(in, dset, dims) < 1 || (all = dims[0]) < 1)
+        return NULL;
+    int64_t got = all, off = dset_offset(in, dset, 0, &got, &nd, dims);
+    int64_t n = shape_numel(nd, dims, H5IO_MAX_FLOATS);
+    struct stat st;
+    if (off < 0 || off % 64 || got != all || n < 1 || fstat(fd, &st) ||
+        off + 4 * n > (int64_t)st.st_size)
+        return NULL;
+    if (!whole->base) {
+        /* Private and writable: a write (training) copies that page for
+         * this process alone. */
+        void *b = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        if (b == MAP_FAILED)
+            return NULL;
+        whole->base = b;
+        whole->len = (size_t)st.st_size;
+    }
+    if (off + 4 * n > (int64_t)whole->len)
+        return NULL;
+    char *p = (char *)whole->base + off;
+#ifdef MADV_POPULATE_READ
+    /* The dataset's pages in now, in one call, as the page cache holds
+     * them (populating for writing would copy them). */
+    int64_t pg = sysconf(_SC_PAGESIZE), delta = off % pg;
+    madvise(p - delta, (size_t)(4 * n + delta), MADV_POPULATE_READ);
+#endif
+    return (float *)p;
 }
 
 void h5map_release(h5map *m)
@@ -1031,10 +1085,14 @@ h5out *h5out_create(const char *path, const char *kind, h5in *src)
         H5Pset_fapl_core(fapl, 1 << 20, 0);
         char nm[64];
         snprintf(nm, sizeof nm, "cnn-stdout-%ld.h5", (long)getpid());
+        H5Pset_alignment(fapl, H5IO_ALIGN_FROM, 64);
         out->f = H5Fcreate(nm, H5F_ACC_TRUNC, fcpl, fapl);
         H5Pclose(fapl);
     } else {
-        out->f = H5Fcreate(out->of->tmp, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+        H5Pset_alignment(fapl, H5IO_ALIGN_FROM, 64);
+        out->f = H5Fcreate(out->of->tmp, H5F_ACC_TRUNC, fcpl, fapl);
+        H5Pclose(fapl);
     }
     H5Pclose(fcpl);
     if (out->f < 0)

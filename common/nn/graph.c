@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "base/cli.h"
 #include "base/names.h"
@@ -43,6 +44,8 @@ void model_free(model *m)
     for (int i = 0; i < m->n; i++)
         node_clear(&m->nodes[i]);
     free(m->nodes);
+    if (m->wmap)
+        munmap(m->wmap, m->wmap_len);
     if (m->classes)
         cli_free_list(m->classes, m->nclasses);
     free(m->source);

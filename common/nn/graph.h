@@ -57,6 +57,8 @@ typedef struct model {
     char **classes;              /* may be NULL */
     char *source;                /* free text: where the model came from */
     uint64_t wgen;               /* weight generation: model_weights_changed */
+    void *wmap;                  /* the file mapping weights borrow from (model_load) */
+    size_t wmap_len;
 } model;
 
 /* An empty model (identity preprocessing, no nodes). */

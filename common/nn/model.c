@@ -35,6 +35,7 @@
 #include <hdf5.h>
 
 #include "base/cli.h"
+#include "base/finite.h"
 #include "io/h5io.h"
 #include "nn/model.h"
 #include "nn/ops.h"
@@ -278,7 +279,7 @@ static int cmp_index(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void load_node(h5in *in, model *m, const char *grp, int i)
+static void load_node(h5in *in, model *m, const char *grp, int i, h5map *wmap)
 {
     char *name = h5in_attr_str(in, grp, "name");
     char *op = h5in_attr_str(in, grp, "op");
@@ -311,9 +312,13 @@ static void load_node(h5in *in, model *m, const char *grp, int i)
         snprintf(path, sizeof path, "%s/%s", grp, dn[k]);
         if (is_group(in, path) != 0)
             die("%s: node '%s': '%s' is not a weight dataset", in->name, name, dn[k]);
-        tensor *t = h5in_read(in, path);
+        /* In place in the file where they can be (most weights of a
+         * model h5out wrote): no copy, no fresh pages to fault in. */
+        float *p = h5in_map_dataset(in, path, wmap);
+        int64_t dims[TENSOR_MAXDIM];
+        tensor *t = p ? tensor_borrow(h5in_dims(in, path, dims), dims, p) : h5in_read(in, path);
         int64_t bad = 0, ne = tensor_numel(t);
-        for (int64_t j = 0; j < ne; j++)
+        for (int64_t j = finite_first_bad(t->data, ne); j >= 0 && j < ne; j++)
             bad += !isfinite(t->data[j]);
         if (bad)
             warnx("%s: node '%s': weight '%s' has %lld non-finite values", in->name, name,
@@ -362,6 +367,7 @@ model *model_load(const char *path)
     if (!h5in_has(in, "/nodes"))
         die("%s: no /nodes group (a model file has one group per node)", in->name);
     char **gn;
+    h5map wmap = { NULL, 0 };
     int ng = h5in_list(in, "/nodes", &gn);
     for (int k = 0; k < ng; k++) {
         char *end;
@@ -379,8 +385,10 @@ model *model_load(const char *path)
         snprintf(grp, sizeof grp, "/nodes/%s", gn[k]);
         if (is_group(in, grp) != 1)
             die("%s: %s is not a group", in->name, grp);
-        load_node(in, m, grp, k);
+        load_node(in, m, grp, k, &wmap);
     }
+    m->wmap = wmap.base;
+    m->wmap_len = wmap.len;
     cli_free_list(gn, ng);
     char err[1024];
     if (model_prepare(m, err, sizeof err))

@@ -719,6 +719,89 @@ static void test_roundtrip(void **state)
     model_free(m);
 }
 
+/* The whole of a file, malloc'd, its length in *len. */
+static char *slurp(const char *path, long *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *len = ftell(f);
+    rewind(f);
+    char *b = malloc((size_t)*len);
+    assert_int_equal(fread(b, 1, (size_t)*len, f), (size_t)*len);
+    fclose(f);
+    return b;
+}
+
+/* model_load uses the weights h5out wrote where they lie in the file
+ * (h5in_map_dataset): those of 256 bytes or more are borrowed (smaller
+ * ones where they happen to lie at a multiple of 64), all are 64-byte
+ * aligned and equal to the saved ones; the model
+ * runs as the saved one; a write into a borrowed weight changes this
+ * process's model and never the file; the model outlives the file's name. */
+static void test_mapped_weights(void **state)
+{
+    (void)state;
+    rng r;
+    rng_seed(&r, 21);
+    model *m = model_new(8, 10, 10);
+    node *n = model_add(m, "c", "Conv", "input");
+    node_set1(n, "pad", 1);
+    add_w(n, &r, "weight", 4, 16, 8, 3, 3, 0.3, 0);
+    add_w(n, &r, "bias", 1, 16, 0, 0, 0, 0.1, 0);
+    model_add(m, "r", "ReLU", NULL);
+    model_add(m, "gap", "GlobalAvgPool", NULL);
+    n = model_add(m, "fc", "Dense", NULL);
+    add_w(n, &r, "weight", 2, 10, 16, 0, 0, 0.5, 0);
+    char err[256];
+    if (model_prepare(m, err, sizeof err))
+        fail_msg("%s", err);
+    char path[] = "/tmp/cnn-test-mapped-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    unlink(path);
+    model_save(m, path);
+    long len0, len1;
+    char *before = slurp(path, &len0);
+    model *l = model_load(path);
+    int borrowed = 0;
+    for (int i = 0; i < m->n; i++)
+        for (int k = 0; k < m->nodes[i].nw; k++) {
+            const tensor *a = m->nodes[i].w[k], *b = l->nodes[i].w[k];
+            int64_t ne = tensor_numel(a);
+            if (ne * 4 >= 256)
+                assert_true(b->borrowed);
+            assert_int_equal((uintptr_t)b->data % 64, 0);
+            assert_memory_equal(a->data, b->data, (size_t)ne * sizeof(float));
+            borrowed += b->borrowed;
+        }
+    assert_true(borrowed >= 2);
+    assert_non_null(l->wmap);
+    tensor *x = rand_input(m, 2, 5);
+    engine *a = engine_new(m, 2, 0, 1), *b = engine_new(l, 2, 0, 1);
+    engine_forward(a, x);
+    engine_forward(b, x);
+    size_t out = (size_t)tensor_numel(engine_output(a)) * sizeof(float);
+    assert_memory_equal(engine_output(a)->data, engine_output(b)->data, out);
+    l->nodes[0].w[0]->data[5] += 1.0f;
+    l->nodes[3].w[0]->data[7] -= 2.0f;
+    model_weights_changed(l);
+    char *after = slurp(path, &len1);
+    unlink(path);
+    engine_forward(b, x);
+    assert_memory_not_equal(engine_output(a)->data, engine_output(b)->data, out);
+    assert_float_equal(l->nodes[0].w[0]->data[5], m->nodes[0].w[0]->data[5] + 1.0f, 1e-6);
+    assert_int_equal(len0, len1);
+    assert_memory_equal(before, after, (size_t)len0);
+    free(before);
+    free(after);
+    engine_free(a);
+    engine_free(b);
+    tensor_free(x);
+    model_free(l);
+    model_free(m);
+}
+
 static void expect_prepare_error(model *m, const char *needle)
 {
     char err[512];
@@ -1264,6 +1347,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ops_covered),
         cmocka_unit_test(test_rules),
         cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_mapped_weights),
         cmocka_unit_test(test_bad_graphs),
         cmocka_unit_test(test_load_dies),
         cmocka_unit_test(test_dropout),

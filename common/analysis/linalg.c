@@ -1,5 +1,6 @@
 #include "analysis/linalg.h"
 #include "base/cli.h"
+#include "base/cpu.h"
 #include "base/progress.h"
 #include "base/tensor.h"
 #include "nn/thinmm.h"
@@ -29,8 +30,10 @@ static int block_width(int k)
 void linalg_set_threads(int n)
 {
     if (n > 0) {
-        openblas_set_num_threads(n);
+        cpu_blas_set_threads(n);
         omp_set_num_threads(n);
+    } else {
+        cpu_blas_threads();
     }
 }
 
@@ -61,6 +64,7 @@ void linalg_sign_flip(float *comp, int k, int64_t d, float *proj, int64_t n)
 void linalg_pca_transform(const float *mean, const float *components, int64_t d, int k,
                           float *x, int64_t rows, float *out)
 {
+    cpu_blas_threads();
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < d; j++)
             x[i * d + j] -= mean[j];
@@ -971,8 +975,7 @@ linalg_pca *linalg_pca_fit(const linalg_rows *src, int k, const linalg_pca_opts 
                    : !strcmp(meth, "gram") ? 3 * n : n;
     s.pr = progress_start("pca", expect);
 
-    if (opt.threads > 0)
-        linalg_set_threads(opt.threads);
+    linalg_set_threads(opt.threads);
     if (!strcmp(meth, "covariance"))
         fit_covariance(p, &s);
     else if (!strcmp(meth, "gram"))

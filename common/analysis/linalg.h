@@ -126,7 +126,7 @@ void linalg_sign_flip(float *comp, int k, int64_t d, float *proj, int64_t n);
 void linalg_check_finite(const float *x, int64_t rows, int64_t d, const char *name,
                          int64_t row0);
 
-/* BLAS threads (OpenBLAS); n <= 0 leaves the library's default. */
+/* BLAS threads (OpenBLAS); n <= 0: the default (base/cpu.h). */
 void linalg_set_threads(int n);
 
 /* Per-feature-map summaries: x is rows x c x hw; out is rows x c. */

@@ -24,8 +24,13 @@ static const char *better_core(void)
     return NULL;
 }
 
-/* In the re-executed program: flush denormals to zero in this thread, then
- * let OpenBLAS start its worker threads, which inherit the setting. */
+/* OpenBLAS threads cpu_blas_threads starts; 0 once started (or never to
+ * be: the program was not re-executed and OpenBLAS has its own). */
+static int blas_wanted;
+
+/* In the re-executed program: flush denormals to zero in this thread; its
+ * OpenBLAS threads start later from it (cpu_blas_threads) and inherit the
+ * setting. */
 static void after_reexec(const char *blas_threads)
 {
     _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
@@ -40,6 +45,19 @@ static void after_reexec(const char *blas_threads)
         long c = sysconf(_SC_NPROCESSORS_ONLN);
         n = c > 0 ? (int)c : 1;
     }
+    blas_wanted = n;
+}
+
+void cpu_blas_threads(void)
+{
+    if (blas_wanted > 1)
+        openblas_set_num_threads(blas_wanted);
+    blas_wanted = 0;
+}
+
+void cpu_blas_set_threads(int n)
+{
+    blas_wanted = 0;
     openblas_set_num_threads(n);
 }
 

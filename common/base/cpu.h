@@ -22,9 +22,9 @@
  * deep nets, where each multiply costs ~100 cycles (VGG-16 guided backprop
  * went from 1.8 s to 0.63 s). MXCSR is per thread and OpenBLAS starts its
  * threads while it loads, so the program is loaded with one OpenBLAS
- * thread, sets FTZ/DAZ, then asks OpenBLAS for the user's thread count
- * (OPENBLAS_NUM_THREADS, else all cores); new threads inherit the setting.
- * OpenMP starts its threads later, from this one, so they inherit it too.
+ * thread and sets FTZ/DAZ; threads started later from it inherit the
+ * setting: OpenMP's, and OpenBLAS's when cpu_blas_threads asks for the
+ * user's count (OPENBLAS_NUM_THREADS, else all cores).
  *
  * CNN_NO_REEXEC=1 (set for the re-executed program) turns this off. */
 #ifndef CNN_CPU_H
@@ -34,6 +34,18 @@
 #define CPU_SPINCOUNT "2000"
 
 void cpu_setup(char **argv);
+
+/* OpenBLAS's own threads (the user's OPENBLAS_NUM_THREADS, else all
+ * cores), started on first need: by the callers whose BLAS work is large
+ * (PCA, Eigen-CAM's eigenvectors). The engines run their few OpenBLAS
+ * calls in the calling thread; an idle OpenBLAS thread spins
+ * (sched_yield) for about 0.1 s after it starts, which cost every command
+ * that much CPU time while it loaded its model. Once only; a no-op when
+ * the program was not re-executed (OpenBLAS then has its own). */
+void cpu_blas_threads(void);
+/* n OpenBLAS threads, now and for good (a later cpu_blas_threads keeps
+ * them). */
+void cpu_blas_set_threads(int n);
 
 /* Number of cores to use given --threads (0 = online cores). */
 int cli_nthreads(int requested);

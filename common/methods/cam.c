@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "base/cli.h"
+#include "base/cpu.h"
 #include "base/numeric.h"
 #include "methods/cam.h"
 #include "nn/colrun.h"
@@ -251,6 +252,7 @@ static void eigen_cam(const float *a, int64_t K, int64_t hw, float *cam)
         }
     double ev, *v = xcalloc((size_t)K, sizeof *v);
     lapack_int found = 0, isuppz[2];
+    cpu_blas_threads();
     lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'I', 'U', (lapack_int)K, gram,
                                      (lapack_int)K, 0, 0, (lapack_int)K, (lapack_int)K, 0.0,
                                      &found, &ev, v, 1, isuppz);

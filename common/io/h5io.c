@@ -417,6 +417,7 @@ void h5in_close(h5in *in)
     reading = NULL;
     free(in->image);
     free(in->name);
+    free(in->present);
     free(in);
 }
 
@@ -452,10 +453,23 @@ int h5in_has(h5in *in, const char *dset)
     }
 }
 
+/* obj is there (h5in_has); the answer for the object whose attributes
+ * were read last is kept (a model's node has a dozen, read one by one). */
+static int has_object(h5in *in, const char *obj)
+{
+    if (!strcmp(obj, "/") || (in->present && !strcmp(obj, in->present)))
+        return 1;
+    if (!h5in_has(in, obj))
+        return 0;
+    free(in->present);
+    in->present = xstrdup(obj);
+    return 1;
+}
+
 char *h5in_attr_str(h5in *in, const char *obj, const char *name)
 {
     reading = in->name;
-    if (strcmp(obj, "/") && !h5in_has(in, obj))
+    if (!has_object(in, obj))
         return NULL;
     htri_t e = H5Aexists_by_name(in->f, obj, name, H5P_DEFAULT);
     if (e < 0)
@@ -505,7 +519,7 @@ char *h5in_attr_str(h5in *in, const char *obj, const char *name)
 static int attr_num(h5in *in, const char *obj, const char *name, hid_t mt, void *v, int max)
 {
     reading = in->name;
-    if (strcmp(obj, "/") && !h5in_has(in, obj))
+    if (!has_object(in, obj))
         return -1;
     htri_t e = H5Aexists_by_name(in->f, obj, name, H5P_DEFAULT);
     if (e < 0)

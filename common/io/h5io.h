@@ -17,6 +17,7 @@ typedef struct h5in {
     char *name;          /* for messages: the path or "<stdin>" */
     void *image;         /* stdin bytes, kept until close */
     int noted_u8;        /* the uint8 /images note was given */
+    char *present;       /* the object whose attributes were read last */
 } h5in;
 
 /* Open for reading; NULL or "-" is standard input. Dies on a missing,

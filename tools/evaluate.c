@@ -407,8 +407,10 @@ static void run_batch(evaluator *ev, const struct ev_opts *o, h5in *in, h5in *mp
     int64_t c = x->dims[0], L = rs->L;
     pixels_read_into(in, a + r, c, x->data);
     check_pixels(mp, in, a, r, x);
+    int curves = o->metric == EVAL_DELETION || o->metric == EVAL_INSERTION;
+    float *clean = o->target && curves ? xmalloc((size_t)c * sizeof *clean) : NULL;
     if (o->target)
-        evaluate_pick(ev, x, labels ? labels + r : NULL, ids ? ids + r : NULL, cls + r);
+        evaluate_pick(ev, x, labels ? labels + r : NULL, ids ? ids + r : NULL, cls + r, clean);
     const int64_t *id = ids ? ids + r : NULL;
     if (o->metric == EVAL_SENSITIVITY)
         evaluate_sensitivity(ev, x, cls + r, id, rs->res + r);
@@ -420,9 +422,11 @@ static void run_batch(evaluator *ev, const struct ev_opts *o, h5in *in, h5in *mp
         if (o->metric == EVAL_INFIDELITY)
             evaluate_infidelity(ev, x, mt, cls + r, id, rs->res + r);
         else
-            evaluate_curves(ev, x, mt->data, cls + r, rs->res + r * rs->per, rs->auc + r);
+            evaluate_curves(ev, x, mt->data, cls + r, clean, rs->res + r * rs->per,
+                            rs->auc + r);
         tensor_free(mt);
     }
+    free(clean);
 }
 
 /* The datasets of the output. */

@@ -143,44 +143,76 @@ void cam_pass_free(cam_pass *p)
 engine *cam_pass_engine_of(const cam_pass *p) { return p->e; }
 int cam_pass_chunk(const cam_pass *p) { return p->er; }
 
-/* The staged k rows through the tail, their values from sel (row a0 + i
- * of the pass uses sel[(a0 + i) % nsel] when nsel > 1). */
-static void tail_values(cam_pass *p, int k, const target *t, const target_sel *sel, int nsel,
-                        int a0, float *val)
-{
-    colrun_forward(p->cr, p->stage, k, p->out);
-    int64_t len = p->C * p->H * p->W;
-    for (int i = 0; i < k; i++)
-        val[i] = (float)target_row_value(t, p->out + i * len, p->C, p->H, p->W,
-                                         &sel[nsel > 1 ? (a0 + i) % nsel : 0], NULL);
-}
+/* Where a pass's rows go: each one's measure of t (sel as cam_pass_run's)
+ * into val, or, when out is not NULL, its whole output at upto into out. */
+typedef struct pass_sink {
+    const target *t;
+    const target_sel *sel;
+    int nsel;
+    float *val, *out;
+} pass_sink;
 
-void cam_pass_run(cam_pass *p, const tensor *xb, const target *t, const target_sel *sel,
-                  int nsel, float *val)
+/* k rows of outputs (rows) of a pass, from its row a0 on, into s. */
+static void sink_rows(const cam_pass *p, const pass_sink *s, const float *rows, int k, int a0)
 {
-    if (p->cut < 0 || t->node != p->upto) {
-        cam_pass_values(p->e, p->er, xb, t, sel, nsel, val);
+    int64_t len = p->C * p->H * p->W;
+    if (s->out) {
+        memcpy(s->out + (int64_t)a0 * len, rows, (size_t)(k * len) * sizeof *rows);
         return;
     }
-    int n = (int)xb->dims[0], staged = 0, a0 = 0;
+    for (int i = 0; i < k; i++)
+        s->val[a0 + i] = (float)target_row_value(s->t, rows + i * len, p->C, p->H, p->W,
+                                                 &s->sel[s->nsel > 1 ? (a0 + i) % s->nsel : 0],
+                                                 NULL);
+}
+
+/* Every row of xb through p into s: the engine chunk by chunk up to the
+ * cut, the rows staged there through the tail many at a time. */
+static void pass_rows(cam_pass *p, const tensor *xb, const pass_sink *s)
+{
+    int n = (int)xb->dims[0], staged = 0, a0 = 0, last = p->cut < 0 ? p->upto : p->cut;
     int64_t len = tensor_rowsize(xb);
     for (int a = 0; a < n; a += p->er) {
         tensor xs = *xb;
         xs.dims[0] = n - a < p->er ? n - a : p->er;
         xs.data = xb->data + (int64_t)a * len;
-        engine_forward_upto(p->e, &xs, p->cut);
-        const float *act = engine_act(p->e, p->cut)->data;
+        engine_forward_upto(p->e, &xs, last);
+        const float *act = engine_act(p->e, last)->data;
+        if (p->cut < 0) {
+            sink_rows(p, s, act, (int)xs.dims[0], a);
+            continue;
+        }
         for (int i = 0; i < (int)xs.dims[0]; i++) {
             memcpy(p->stage + staged * p->cut_len, act + i * p->cut_len,
                    (size_t)p->cut_len * sizeof(float));
             if (++staged == p->cr_rows) {
-                tail_values(p, staged, t, sel, nsel, a0, val + a0);
+                colrun_forward(p->cr, p->stage, staged, p->out);
+                sink_rows(p, s, p->out, staged, a0);
                 a0 += staged, staged = 0;
             }
         }
     }
-    if (staged)
-        tail_values(p, staged, t, sel, nsel, a0, val + a0);
+    if (staged) {
+        colrun_forward(p->cr, p->stage, staged, p->out);
+        sink_rows(p, s, p->out, staged, a0);
+    }
+}
+
+void cam_pass_run(cam_pass *p, const tensor *xb, const target *t, const target_sel *sel,
+                  int nsel, float *val)
+{
+    if (t->node != p->upto) {
+        cam_pass_values(p->e, p->er, xb, t, sel, nsel, val);
+        return;
+    }
+    pass_sink s = { t, sel, nsel, val, NULL };
+    pass_rows(p, xb, &s);
+}
+
+void cam_pass_outputs(cam_pass *p, const tensor *xb, float *out)
+{
+    pass_sink s = { NULL, NULL, 0, NULL, out };
+    pass_rows(p, xb, &s);
 }
 
 void cam_upsample(const float *src, int64_t h, int64_t w, float *dst, int64_t H, int64_t W,

@@ -104,6 +104,9 @@ int cam_pass_chunk(const cam_pass *p);
  * upto. */
 void cam_pass_run(cam_pass *p, const tensor *xb, const target *t, const target_sel *sel,
                   int nsel, float *val);
+/* Every row of xb through p: each one's whole output at upto into out
+ * (rows x upto's C x H x W). */
+void cam_pass_outputs(cam_pass *p, const tensor *xb, float *out);
 
 /* The CAMs of n images at node layer: A the clean activations (n x K x h
  * x w; a copy, not the engine's, for the two that run passes), G the

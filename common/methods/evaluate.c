@@ -20,12 +20,9 @@ struct evaluator {
     target label;               /* sensitivity: "label", fed each image's class */
     evaluate_cfg c;
     cam_pass *pass;             /* forward-only passes (methods/cam.h) */
-    engine *e;                  /* its engine, er rows */
-    int er;
-    int cap;                    /* copies per pass (chunks of er rows) */
+    int cap;                    /* copies per pass */
     int64_t C, H, W, chw;
     tensor *xb;                 /* a batch of copies */
-    target_sel *sel;            /* cap selections */
     float *val;                 /* cap values */
     saliency *sal;
     saliency *sal2;             /* sanity: on the shuffled model */
@@ -186,10 +183,7 @@ evaluator *evaluate_new(model *m, const target *t, const evaluate_cfg *c, const 
     /* Only the target's node is read after a forward: a forward-only
      * engine, fed cache-sized chunks of each pass (methods/cam.h). */
     ev->pass = cam_pass_new(m, t->node, ev->cap, c->metric != EVAL_SANITY);
-    ev->e = cam_pass_engine_of(ev->pass);
-    ev->er = cam_pass_chunk(ev->pass);
     ev->xb = tensor_new4(ev->cap, ev->C, ev->H, ev->W);
-    ev->sel = xcalloc((size_t)ev->cap, sizeof *ev->sel);
     ev->val = falloc((size_t)ev->cap);
     return ev;
 }
@@ -218,7 +212,6 @@ void evaluate_free(evaluator *ev)
     free(ev->chosen);
     cam_pass_free(ev->pass);
     tensor_free(ev->xb);
-    free(ev->sel);
     free(ev->val);
     free(ev);
 }
@@ -240,20 +233,23 @@ int64_t evaluate_work(const evaluator *ev, int64_t n)
 }
 
 void evaluate_pick(evaluator *ev, const tensor *x, const int32_t *labels, const int64_t *ids,
-                   int32_t *cls)
+                   int32_t *cls, float *clean)
 {
     int n = (int)x->dims[0];
-    for (int a = 0; a < n; a += ev->er) {
-        int k = n - a < ev->er ? n - a : ev->er;
-        tensor xs = *x;
-        xs.dims[0] = k;
-        xs.data = x->data + (int64_t)a * ev->chw;
-        engine_forward_upto(ev->e, &xs, ev->t->node);
-        target_pick(ev->t, ev->m, ev->e, k, labels ? labels + a : NULL, ids ? ids + a : NULL,
-                    ev->sel);
-        for (int i = 0; i < k; i++)
-            cls[a + i] = (int32_t)ev->sel[i].channel;
+    const int64_t *s = ev->m->nodes[ev->t->node].shape;
+    int64_t len = s[0] * s[1] * s[2];
+    float *out = falloc_raw((size_t)(n * len));
+    target_sel *sel = xcalloc((size_t)n, sizeof *sel);
+    cam_pass_outputs(ev->pass, x, out);
+    target_pick_rows(ev->t, ev->m, out, n, labels, ids, sel);
+    for (int i = 0; i < n; i++) {
+        cls[i] = (int32_t)sel[i].channel;
+        if (clean)
+            clean[i] = (float)target_row_value(&ev->prob, out + i * len, s[0], s[1], s[2],
+                                               &sel[i], NULL);
     }
+    free(sel);
+    free(out);
 }
 
 /* The first k copies of ev->xb through the engine: the measure of t (the
@@ -318,9 +314,13 @@ static void curve_ends(const evaluator *ev, const float *img, float *start, floa
 }
 
 void evaluate_curves(evaluator *ev, const tensor *x, const float *maps, const int32_t *cls,
-                     float *curve, float *auc)
+                     const float *clean, float *curve, float *auc)
 {
     int64_t n = x->dims[0], hw = ev->H * ev->W, S = ev->c.steps;
+    /* The step that is the image itself (deletion's first, insertion's
+     * last) has its value from evaluate_pick when given: steps lo..hi run. */
+    int ins = ev->c.metric == EVAL_INSERTION;
+    int64_t lo = clean && !ins, hi = S - (clean && ins);
     int32_t *order = xmalloc((size_t)hw * sizeof *order);
     float *cur = falloc((size_t)ev->chw), *end = falloc((size_t)ev->chw);
     for (int64_t i = 0; i < n; i++) {
@@ -328,8 +328,12 @@ void evaluate_curves(evaluator *ev, const tensor *x, const float *maps, const in
         curve_ends(ev, x->data + i * ev->chw, cur, end);
         float *cv = curve + i * (S + 1);
         int64_t done = 0;
-        for (int64_t k0 = 0; k0 <= S; k0 += ev->cap) {
-            int k = (int)(S + 1 - k0 < ev->cap ? S + 1 - k0 : ev->cap);
+        if (clean) {
+            cv[ins ? S : 0] = clean[i];
+            advance(ev, 1);
+        }
+        for (int64_t k0 = lo; k0 <= hi; k0 += ev->cap) {
+            int k = (int)(hi + 1 - k0 < ev->cap ? hi + 1 - k0 : ev->cap);
             for (int j = 0; j < k; j++) {
                 int64_t upto = (k0 + j) * hw / S;
                 for (; done < upto; done++)

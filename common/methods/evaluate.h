@@ -102,15 +102,19 @@ void evaluate_progress(evaluator *ev, progress *pg);
 /* The copies and maps n images take under the configured metric. */
 int64_t evaluate_work(const evaluator *ev, int64_t n);
 
-/* The target's class for each of n images (n <= batch) from their clean
- * forward pass (target_pick: label, pred, class=K). */
+/* The target's class for each of n images from their clean forward pass
+ * (target_pick: label, pred, class=K) and, when clean is not NULL, the
+ * probability of that class there (n). */
 void evaluate_pick(evaluator *ev, const tensor *x, const int32_t *labels, const int64_t *ids,
-                   int32_t *cls);
+                   int32_t *cls, float *clean);
 
 /* Deletion or insertion of n images x (n x C x H x W) ranked by maps
- * (n x H x W): curve (n x (steps + 1)) and auc (n), for class cls[i]. */
+ * (n x H x W): curve (n x (steps + 1)) and auc (n), for class cls[i].
+ * clean (NULL, or evaluate_pick's): the probabilities of the images as
+ * they are, the point of each curve that is the image itself (deletion's
+ * first, insertion's last), which then is not run again. */
 void evaluate_curves(evaluator *ev, const tensor *x, const float *maps, const int32_t *cls,
-                     float *curve, float *auc);
+                     const float *clean, float *curve, float *auc);
 
 /* Infidelity of attributions attr (n x Ca x H x W, Ca = C or 1) of class
  * cls[i]; ids (NULL: 0..n-1) seed the draws. */

@@ -272,7 +272,12 @@ static double summarise(const target *t, const float *map, int64_t w, int64_t hw
 void target_pick(const target *t, const model *m, const engine *e, int n,
                  const int32_t *labels, const int64_t *ids, target_sel *sel)
 {
-    const tensor *a = engine_act(e, t->node);
+    target_pick_rows(t, m, engine_act(e, t->node)->data, n, labels, ids, sel);
+}
+
+void target_pick_rows(const target *t, const model *m, const float *act, int n,
+                      const int32_t *labels, const int64_t *ids, target_sel *sel)
+{
     const int64_t *s = m->nodes[t->node].shape;
     int64_t K = s[0] * s[1] * s[2], hw = s[1] * s[2];
     for (int i = 0; i < n; i++) {
@@ -289,14 +294,14 @@ void target_pick(const target *t, const model *m, const engine *e, int n,
                     (long long)(ids ? ids[i] : i), labels[i], (long long)K - 1);
             q->channel = labels[i];
             break;
-        case TARGET_PRED: q->channel = num_argmax(a->data + i * K, K); break;
+        case TARGET_PRED: q->channel = num_argmax(act + i * K, K); break;
         case TARGET_UNIT: q->channel = t->channel; break;
         case TARGET_DIRECTION: q->channel = 0; break;
         case TARGET_STRONGEST: {
             /* The map whose summary is largest; ties to the lower channel. */
             double best = -INFINITY;
             for (int64_t c = 0; c < s[0]; c++) {
-                double v = summarise(t, a->data + i * K + c * hw, s[2], hw, NULL);
+                double v = summarise(t, act + i * K + c * hw, s[2], hw, NULL);
                 if (v > best)
                     best = v, q->channel = c;
             }

@@ -99,6 +99,9 @@ int target_needs_labels(const target *t);
  * NULL). */
 void target_pick(const target *t, const model *m, const engine *e, int n,
                  const int32_t *labels, const int64_t *ids, target_sel *sel);
+/* The same from the target node's outputs of n images (act: n rows). */
+void target_pick_rows(const target *t, const model *m, const float *act, int n,
+                      const int32_t *labels, const int64_t *ids, target_sel *sel);
 
 /* The measured value of each image of the last forward (n images; image i
  * uses sel[i % nsel], so one selection can serve several copies of an

@@ -56,6 +56,18 @@ case_ref lenet li lx - 1e-4 "--metric insertion --steps 33 -t pred --batch 8"
 case_ref resnet ri ro - 1e-4 "--metric deletion --steps 25"
 case_ref resnet ri rs - 1e-4 "--metric insertion --steps 9 --blur-sigma 3 --batch 4"
 case_ref resnet ri rr - 1e-4 "--metric deletion --steps 12 --fill blur --range 1:3"
+for k in deletion insertion; do
+    cnn-evaluate -q -m "$T/resnet.h5" --maps "$T/ro.h5" --metric $k --steps 6 \
+        -o "$T/c0$k.h5" "$T/ri.h5"
+    cnn-evaluate -q -m "$T/resnet.h5" --maps "$T/ro.h5" --metric $k --steps 6 -t pred \
+        --batch 2 -o "$T/c1$k.h5" "$T/ri.h5"
+    check_py "$k: -t pred (its point at the image from the pick) = the maps' pred (run)" -c "
+import h5py, numpy as np
+a = h5py.File('$T/c0$k.h5')['curve'][()]
+b = h5py.File('$T/c1$k.h5')['curve'][()]
+assert a.shape == b.shape == (3, 7), (a.shape, b.shape)
+assert np.abs(a - b).max() < 1e-6, np.abs(a - b).max()"
+done
 case_ref lenet li ls zn1.h5 1e-3 "--metric infidelity --samples 8 --noise 0.1"
 case_ref lenet li lo zn1.h5 1e-3 "--metric infidelity --samples 5 --noise 0.05 --batch 2"
 case_ref resnet ri rs zn3.h5 1e-3 "--metric infidelity --samples 6 --noise 0.1"
@@ -92,6 +104,9 @@ cnn-saliency -q -m "$T/true.h5" -t label --range 0:6 -o "$T/ts.h5" "$T/lt.h5"
 cnn-saliency -q -m "$T/true.h5" -t pred -M input-x-gradient --range 0:6 -o "$T/tx.h5" "$T/lt.h5"
 case_ref true lt ts - 1e-5 "--metric sanity --range 0:6 --shuffled-model $T/shuf.h5"
 case_ref true lt tx - 1e-5 "--metric sanity --range 0:6 --batch 4 --shuffled-model $T/shuf.h5"
+# -t: the curve's point at the image itself comes from the class's pick.
+case_ref resnet ri ro - 1e-4 "--metric deletion --steps 25 -t pred --batch 7"
+case_ref resnet ri ro - 1e-4 "--metric insertion --steps 11 -t pred"
 
 $PY "$E" batch "$T/list" "$T/results" >"$T/.pyout" 2>"$T/.err"
 i=0

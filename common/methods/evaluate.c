@@ -163,6 +163,10 @@ evaluator *evaluate_new(model *m, const target *t, const evaluate_cfg *c, const 
     ev->C = m->in_shape[0], ev->H = m->in_shape[1], ev->W = m->in_shape[2];
     ev->chw = ev->C * ev->H * ev->W;
     ev->cap = c->batch > 0 ? c->batch : 64;
+    /* A curve's copies are one image's: no pass has more than steps + 1
+     * rows, and larger buffers would only cost pages. */
+    if ((c->metric == EVAL_DELETION || c->metric == EVAL_INSERTION) && ev->cap > c->steps + 1)
+        ev->cap = (int)(c->steps + 1);
     if (c->metric == EVAL_SENSITIVITY || c->metric == EVAL_SANITY) {
         char err[256];
         if (target_parse("label", &ev->label, err, sizeof err) < 0)

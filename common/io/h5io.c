@@ -69,8 +69,35 @@ static int find_hdf5(struct dl_phdr_info *i, size_t size, void *data)
     return 0;
 }
 
-static void h5_crash(int sig)
+/* Files mapped by h5in_map_dataset (a model's weights) until released: a
+ * fault in one (SIGBUS: the file shrank while in use) names the file. */
+#define H5IO_MAPS 16
+static struct { uintptr_t a, b; char name[240]; } mapped[H5IO_MAPS];
+
+static void note_map(void *base, size_t len, const char *name)
 {
+    for (int k = 0; k < H5IO_MAPS; k++)
+        if (!mapped[k].a) {
+            snprintf(mapped[k].name, sizeof mapped[k].name, "%s", name);
+            mapped[k].b = (uintptr_t)base + len;
+            mapped[k].a = (uintptr_t)base;
+            return;
+        }
+}
+
+static void forget_map(void *base)
+{
+    for (int k = 0; k < H5IO_MAPS; k++)
+        if (mapped[k].a == (uintptr_t)base)
+            mapped[k].a = mapped[k].b = 0;
+}
+
+static void h5_crash(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    for (int k = 0; sig == SIGBUS && si && k < H5IO_MAPS; k++)
+        if ((uintptr_t)si->si_addr >= mapped[k].a && (uintptr_t)si->si_addr < mapped[k].b)
+            die("%s: the file was truncated or replaced in place while in use", mapped[k].name);
     void *f[48];
     int n = backtrace(f, 48);
     for (int i = 0; reading && i < n; i++)
@@ -103,8 +130,8 @@ static void crash_guard(void)
     backtrace(f, 4);   /* the unwinder loads now, not in the handler */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = h5_crash;
-    sa.sa_flags = SA_NODEFER;
+    sa.sa_sigaction = h5_crash;
+    sa.sa_flags = SA_NODEFER | SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGSEGV, &sa, &old_segv);
     sigaction(SIGBUS, &sa, &old_bus);
@@ -832,6 +859,9 @@ float *h5in_map_dataset(h5in *in, const char *dset, h5map *whole)
             return NULL;
         whole->base = b;
         whole->len = (size_t)st.st_size;
+#ifndef H5IO_ASAN
+        note_map(b, whole->len, in->name);
+#endif
     }
     if (off + 4 * n > (int64_t)whole->len)
         return NULL;
@@ -847,6 +877,9 @@ float *h5in_map_dataset(h5in *in, const char *dset, h5map *whole)
 
 void h5map_release(h5map *m)
 {
+#ifndef H5IO_ASAN
+    forget_map(m->base);
+#endif
     if (m->base)
         munmap(m->base, m->len);
     m->base = NULL;

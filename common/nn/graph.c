@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "base/cli.h"
 #include "base/names.h"
+#include "io/h5io.h"
 #include "nn/graph.h"
 
 model *model_new(int64_t c, int64_t h, int64_t w)
@@ -44,8 +44,8 @@ void model_free(model *m)
     for (int i = 0; i < m->n; i++)
         node_clear(&m->nodes[i]);
     free(m->nodes);
-    if (m->wmap)
-        munmap(m->wmap, m->wmap_len);
+    h5map wm = { m->wmap, m->wmap_len };
+    h5map_release(&wm);
     if (m->classes)
         cli_free_list(m->classes, m->nclasses);
     free(m->source);

@@ -434,12 +434,15 @@ static void write_results(h5out *out, const struct results *rs, const model *m, 
 {
     int64_t n = rs->n;
     if (rs->curves) {
-        tensor ct = { .ndim = 2, .dims = { n, rs->per }, .data = rs->res }, at = { .ndim = 1, .dims = { n }, .data = rs->auc };
+        tensor ct = { .ndim = 2, .dims = { n, rs->per }, .data = rs->res };
+        tensor at = { .ndim = 1, .dims = { n }, .data = rs->auc };
         h5out_write(out, "/curve", &ct);
         h5out_write(out, "/auc", &at);
     } else if (metric == EVAL_SANITY) {
-        tensor ct = { .ndim = 4, .dims = { n, rs->L + 1, m->in_shape[1], m->in_shape[2] }, .data = rs->res };
-        tensor pt = { .ndim = 2, .dims = { n, rs->L }, .data = rs->rho }, st = { .ndim = 2, .dims = { n, rs->L }, .data = rs->ssim };
+        tensor ct = { .ndim = 4, .dims = { n, rs->L + 1, m->in_shape[1], m->in_shape[2] },
+                      .data = rs->res };
+        tensor pt = { .ndim = 2, .dims = { n, rs->L }, .data = rs->rho };
+        tensor st = { .ndim = 2, .dims = { n, rs->L }, .data = rs->ssim };
         tensor ht = { .ndim = 2, .dims = { n, rs->L }, .data = rs->hog };
         h5out_write(out, "/cascade", &ct);
         h5out_write(out, "/spearman", &pt);

@@ -24,7 +24,7 @@
 #define H5IO_MAX_FLOATS ((int64_t)1 << 32)
 /* Objects of this many bytes or more start at a multiple of 64 in the files
  * h5out writes: a model's weights can then be used where they lie
- * (h5in_map_dataset) and keep the alignment tensors promise. */
+ * (h5in_map_tensor) and keep the alignment tensors promise. */
 #define H5IO_ALIGN_FROM 256
 
 /* libhdf5 1.10 trusts lengths inside a file: a corrupt one can make it
@@ -69,7 +69,7 @@ static int find_hdf5(struct dl_phdr_info *i, size_t size, void *data)
     return 0;
 }
 
-/* Files mapped by h5in_map_dataset (a model's weights) until released: a
+/* Files mapped by h5in_map_tensor (a model's weights) until released: a
  * fault in one (SIGBUS: the file shrank while in use) names the file. */
 #define H5IO_MAPS 16
 static struct { uintptr_t a, b; char name[240]; } mapped[H5IO_MAPS];
@@ -794,20 +794,15 @@ static int plain_fd(h5in *in)
     return *fd;
 }
 
-/* File offset of rows [start, start + *count) of dset (see rows_offset),
- * its rank and dims; -1 when it has none or the rows lie outside. */
-static int64_t dset_offset(h5in *in, const char *dset, int64_t start, int64_t *count, int *nd,
-                           int64_t *dims)
+/* File offset of rows [start, start + *count) of dset, of rank nd and
+ * dims (see rows_offset); -1 when they have none. */
+static int64_t dset_offset(h5in *in, const char *dset, int nd, const int64_t *dims,
+                           int64_t start, int64_t *count)
 {
-    if (*count <= 0 || !H5Lexists(in->f, dset, H5P_DEFAULT))
-        return -1;
-    *nd = h5in_dims(in, dset, dims);
-    if (*nd < 1 || start < 0 || start + *count > dims[0])
-        return -1;
     hid_t d = H5Dopen2(in->f, dset, H5P_DEFAULT);
     if (d < 0)
         return -1;
-    int64_t off = rows_offset(d, *nd, dims, start, count);
+    int64_t off = rows_offset(d, nd, dims, start, count);
     H5Dclose(d);
     return off;
 }
@@ -818,10 +813,14 @@ const float *h5in_map_rows(h5in *in, const char *dset, int64_t start, int64_t *c
     m->base = NULL;
     m->len = 0;
     int64_t dims[TENSOR_MAXDIM], got = *count;
-    int nd, fd = plain_fd(in);
-    int64_t off = fd < 0 ? -1 : dset_offset(in, dset, start, &got, &nd, dims);
-    int64_t len = got * 4;
-    for (int i = 1; off >= 0 && i < nd; i++)
+    int fd = plain_fd(in);
+    if (fd < 0 || got <= 0 || !H5Lexists(in->f, dset, H5P_DEFAULT))
+        return NULL;
+    int nd = h5in_dims(in, dset, dims);
+    if (nd < 1 || start < 0 || start + got > dims[0])
+        return NULL;
+    int64_t off = dset_offset(in, dset, nd, dims, start, &got), len = got * 4;
+    for (int i = 1; i < nd; i++)
         len *= dims[i];
     struct stat st;
     /* Past the end of the file a mapping faults (SIGBUS): a truncated
@@ -839,16 +838,16 @@ const float *h5in_map_rows(h5in *in, const char *dset, int64_t start, int64_t *c
     return (const float *)((char *)b + delta);
 }
 
-float *h5in_map_dataset(h5in *in, const char *dset, h5map *whole)
+tensor *h5in_map_tensor(h5in *in, const char *dset, h5map *whole)
 {
-    int64_t dims[TENSOR_MAXDIM], all = 1;
-    int nd = 0, fd = plain_fd(in);
-    if (fd < 0 || h5in_dims(in, dset, dims) < 1 || (all = dims[0]) < 1)
+    int64_t dims[TENSOR_MAXDIM];
+    int fd = plain_fd(in), nd = fd < 0 ? 0 : h5in_dims(in, dset, dims);
+    if (nd < 1 || dims[0] < 1)
         return NULL;
-    int64_t got = all, off = dset_offset(in, dset, 0, &got, &nd, dims);
+    int64_t got = dims[0], off = dset_offset(in, dset, nd, dims, 0, &got);
     int64_t n = shape_numel(nd, dims, H5IO_MAX_FLOATS);
     struct stat st;
-    if (off < 0 || off % 64 || got != all || n < 1 || fstat(fd, &st) ||
+    if (off < 0 || off % 64 || got != dims[0] || n < 1 || fstat(fd, &st) ||
         off + 4 * n > (int64_t)st.st_size)
         return NULL;
     if (!whole->base) {
@@ -872,7 +871,7 @@ float *h5in_map_dataset(h5in *in, const char *dset, h5map *whole)
     int64_t pg = sysconf(_SC_PAGESIZE), delta = off % pg;
     madvise(p - delta, (size_t)(4 * n + delta), MADV_POPULATE_READ);
 #endif
-    return (float *)p;
+    return tensor_borrow(nd, dims, (float *)p);
 }
 
 void h5map_release(h5map *m)

@@ -78,13 +78,14 @@ const float *h5in_map_rows(h5in *in, const char *dset, int64_t start, int64_t *c
                            h5map *m);
 void h5map_release(h5map *m);
 /* A whole float dataset (little-endian float32 without filters, in one
- * piece at a 64-byte aligned offset, as h5out writes it) where it lies in
- * a private mapping of the whole file, made on the first call into *whole
- * (zeroed by the caller) and shared by the later calls: pages come from the
- * page cache without a copy, and a write copies the page for this process
- * alone, never into the file. NULL when the dataset cannot be mapped: read
- * it. h5map_release(whole) after the last use of any pointer. */
-float *h5in_map_dataset(h5in *in, const char *dset, h5map *whole);
+ * piece at a 64-byte aligned offset, as h5out writes it) as a tensor that
+ * borrows it where it lies in a private mapping of the whole file, made on
+ * the first call into *whole (zeroed by the caller) and shared by the later
+ * calls: pages come from the page cache without a copy, and a write copies
+ * the page for this process alone, never into the file. NULL when the
+ * dataset cannot be mapped: read it. h5map_release(whole) after the last
+ * use of any such tensor's data. */
+tensor *h5in_map_tensor(h5in *in, const char *dset, h5map *whole);
 /* Rows [start, start+count) of a numeric dataset of any rank into buf, in
  * memory type mt. */
 void h5in_read_rows_raw(h5in *in, const char *dset, hid_t mt, int64_t start, int64_t count,

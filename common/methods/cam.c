@@ -140,7 +140,6 @@ void cam_pass_free(cam_pass *p)
     free(p);
 }
 
-engine *cam_pass_engine_of(const cam_pass *p) { return p->e; }
 int cam_pass_chunk(const cam_pass *p) { return p->er; }
 
 /* Where a pass's rows go: each one's measure of t (sel as cam_pass_run's)

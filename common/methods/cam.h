@@ -97,8 +97,7 @@ void cam_pass_values(engine *e, int rows, const tensor *xb, const target *t,
 typedef struct cam_pass cam_pass;
 cam_pass *cam_pass_new(model *m, int upto, int max_rows, int tail);
 void cam_pass_free(cam_pass *p);
-/* Its engine (forward_upto upto works on it) and the rows it takes. */
-engine *cam_pass_engine_of(const cam_pass *p);
+/* The rows its engine takes a forward. */
 int cam_pass_chunk(const cam_pass *p);
 /* cam_pass_values through p: any number of rows of xb, t measured at
  * upto. */

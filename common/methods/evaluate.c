@@ -239,18 +239,26 @@ int64_t evaluate_work(const evaluator *ev, int64_t n)
 void evaluate_pick(evaluator *ev, const tensor *x, const int32_t *labels, const int64_t *ids,
                    int32_t *cls, float *clean)
 {
-    int n = (int)x->dims[0];
+    int n = (int)x->dims[0], er = cam_pass_chunk(ev->pass);
     const int64_t *s = ev->m->nodes[ev->t->node].shape;
     int64_t len = s[0] * s[1] * s[2];
-    float *out = falloc_raw((size_t)(n * len));
-    target_sel *sel = xcalloc((size_t)n, sizeof *sel);
-    cam_pass_outputs(ev->pass, x, out);
-    target_pick_rows(ev->t, ev->m, out, n, labels, ids, sel);
-    for (int i = 0; i < n; i++) {
-        cls[i] = (int32_t)sel[i].channel;
-        if (clean)
-            clean[i] = (float)target_row_value(&ev->prob, out + i * len, s[0], s[1], s[2],
-                                               &sel[i], NULL);
+    /* A chunk of the pass's rows at a time: a direction target's layer can
+     * be large. */
+    float *out = falloc_raw((size_t)(er * len));
+    target_sel *sel = xcalloc((size_t)er, sizeof *sel);
+    for (int a = 0; a < n; a += er) {
+        tensor xs = *x;
+        xs.dims[0] = n - a < er ? n - a : er;
+        xs.data = x->data + (int64_t)a * ev->chw;
+        cam_pass_outputs(ev->pass, &xs, out);
+        target_pick_rows(ev->t, ev->m, out, (int)xs.dims[0], labels ? labels + a : NULL,
+                         ids ? ids + a : NULL, sel);
+        for (int i = 0; i < (int)xs.dims[0]; i++) {
+            cls[a + i] = (int32_t)sel[i].channel;
+            if (clean)
+                clean[a + i] = (float)target_row_value(&ev->prob, out + i * len, s[0], s[1],
+                                                       s[2], &sel[i], NULL);
+        }
     }
     free(sel);
     free(out);

@@ -314,9 +314,9 @@ static void load_node(h5in *in, model *m, const char *grp, int i, h5map *wmap)
             die("%s: node '%s': '%s' is not a weight dataset", in->name, name, dn[k]);
         /* In place in the file where they can be (most weights of a
          * model h5out wrote): no copy, no fresh pages to fault in. */
-        float *p = h5in_map_dataset(in, path, wmap);
-        int64_t dims[TENSOR_MAXDIM];
-        tensor *t = p ? tensor_borrow(h5in_dims(in, path, dims), dims, p) : h5in_read(in, path);
+        tensor *t = h5in_map_tensor(in, path, wmap);
+        if (!t)
+            t = h5in_read(in, path);
         int64_t bad = 0, ne = tensor_numel(t);
         for (int64_t j = finite_first_bad(t->data, ne); j >= 0 && j < ne; j++)
             bad += !isfinite(t->data[j]);

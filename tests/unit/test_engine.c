@@ -734,7 +734,7 @@ static char *slurp(const char *path, long *len)
 }
 
 /* model_load uses the weights h5out wrote where they lie in the file
- * (h5in_map_dataset): those of 256 bytes or more are borrowed (smaller
+ * (h5in_map_tensor): those of 256 bytes or more are borrowed (smaller
  * ones where they happen to lie at a multiple of 64), all are 64-byte
  * aligned and equal to the saved ones; the model
  * runs as the saved one; a write into a borrowed weight changes this

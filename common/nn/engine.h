@@ -39,6 +39,11 @@ void engine_free(engine *e);
  * place instead of a copy. engine_act of a node not kept dies. Call before
  * the first forward. */
 void engine_forward_only(engine *e, const int *keep, int nkeep);
+/* A forward-only engine of more than one image whose early activations
+ * are large (an image's over 1 MB, all of them over 16 MB) runs those
+ * nodes image by image, the rest batched (the same values): the nodes
+ * 0..engine_prefix()-1 that way; 0: none. */
+int engine_prefix(const engine *e);
 void engine_set_training(engine *e, int training);
 
 /* Forward x (N x C x H x W pixels in [0,1], N <= max_batch); dies with a

@@ -1171,6 +1171,55 @@ static void test_forward_only(void **state)
     }
 }
 
+/* A forward-only engine whose early nodes run image by image
+ * (engine_prefix; CNN_PREFIX_BYTES lowered to these nets' sizes): the
+ * output and a kept node bit for bit as an ordinary engine's, at full
+ * and partial batches, for every cut the nets allow (fusions are not
+ * cut: a cut between a Conv and its fused Add, or a node after the cut
+ * left uncomputed, changes the output), a kept node before and after it. */
+static void test_prefix(void **state)
+{
+    (void)state;
+    model *(*nets[])(void) = { net_chain, net_dag, net_modern, net_fused, net_residual };
+    int cuts = 0;
+    for (size_t k = 0; k < sizeof nets / sizeof *nets; k++) {
+        model *m = nets[k]();
+        engine *a = engine_new(m, 5, 0, 0);
+        for (int t = 0; t < m->n; t++) {
+            const int64_t *sh = m->nodes[t].shape;
+            char lim[32];
+            snprintf(lim, sizeof lim, "%lld", (long long)(4 * sh[0] * sh[1] * sh[2] - 1));
+            setenv("CNN_PREFIX_BYTES", lim, 1);
+            int keep = t / 2, last = m->n - 1;
+            engine *b = engine_new(m, 5, 0, 0);
+            engine_forward_only(b, &keep, 1);
+            unsetenv("CNN_PREFIX_BYTES");
+            int s = engine_prefix(b);
+            assert_true(s >= 0 && s <= m->n);
+            cuts += s > 0 && s < m->n;
+            for (int round = 0; round < 3; round++) {
+                tensor *x = rand_input(m, round == 0 ? 5 : round == 1 ? 2 : 1, 60 + (uint64_t)t);
+                engine_forward(a, x);
+                engine_forward(b, x);
+                int nodes[2] = { keep, last };
+                for (int j = 0; j < 2; j++) {
+                    const tensor *ya = engine_act(a, nodes[j]), *yb = engine_act(b, nodes[j]);
+                    for (int64_t i = 0; i < tensor_numel(ya); i++)
+                        if (memcmp(&ya->data[i], &yb->data[i], sizeof(float)))
+                            fail_msg("net %zu cut %d (limit %s) node %d round %d: %g against %g "
+                                     "at %lld", k, s, lim, nodes[j], round, yb->data[i],
+                                     ya->data[i], (long long)i);
+                }
+                tensor_free(x);
+            }
+            engine_free(b);
+        }
+        engine_free(a);
+        model_free(m);
+    }
+    assert_true(cuts >= 10);
+}
+
 /* An engine without the weight cache (CNN_WEIGHT_CACHE=0): the reference
  * the caching engines are compared with. */
 static engine *uncached_engine(model *m, int nb)
@@ -1387,6 +1436,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fd_chain),
         cmocka_unit_test(test_forward_only),
+        cmocka_unit_test(test_prefix),
         cmocka_unit_test(test_weight_cache),
         cmocka_unit_test(test_grad_weight_cache),
         cmocka_unit_test(test_winograd),

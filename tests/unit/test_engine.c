@@ -1135,6 +1135,22 @@ static model *net_late(void)
     return m;
 }
 
+/* Nodes nodes[0..nn-1] of engine b against ordinary engine a's, bit for
+ * bit, both run on x now. */
+static void same_acts(engine *a, engine *b, const tensor *x, const int *nodes, int nn,
+                      const char *what)
+{
+    engine_forward(a, x);
+    engine_forward(b, x);
+    for (int j = 0; j < nn; j++) {
+        const tensor *ya = engine_act(a, nodes[j]), *yb = engine_act(b, nodes[j]);
+        for (int64_t i = 0; i < tensor_numel(ya); i++)
+            if (memcmp(&ya->data[i], &yb->data[i], sizeof(float)))
+                fail_msg("%s, node %d: %g against %g at %lld", what, nodes[j], yb->data[i],
+                         ya->data[i], (long long)i);
+    }
+}
+
 /* engine_forward_only: the same output and kept node, bit for bit, as an
  * ordinary engine, on nets with branches and joins (a buffer handed on
  * before its last reader has run changes the output) and with fused
@@ -1154,16 +1170,10 @@ static void test_forward_only(void **state)
         engine_forward_only(b, &keep, 1);
         for (int round = 0; round < 2; round++) {
             tensor *x = rand_input(m, 3 - round, 40 + (uint64_t)round);
-            engine_forward(a, x);
-            engine_forward(b, x);
             int nodes[2] = { keep, last };
-            for (int j = 0; j < 2; j++) {
-                const tensor *ya = engine_act(a, nodes[j]), *yb = engine_act(b, nodes[j]);
-                for (int64_t i = 0; i < tensor_numel(ya); i++)
-                    if (memcmp(&ya->data[i], &yb->data[i], sizeof(float)))
-                        fail_msg("net %zu node %d round %d: %g against %g at %lld", k, nodes[j],
-                                 round, yb->data[i], ya->data[i], (long long)i);
-            }
+            char what[64];
+            snprintf(what, sizeof what, "net %zu round %d", k, round);
+            same_acts(a, b, x, nodes, 2, what);
             tensor_free(x);
         }
         engine_free(a), engine_free(b);
@@ -1199,17 +1209,10 @@ static void test_prefix(void **state)
             cuts += s > 0 && s < m->n;
             for (int round = 0; round < 3; round++) {
                 tensor *x = rand_input(m, round == 0 ? 5 : round == 1 ? 2 : 1, 60 + (uint64_t)t);
-                engine_forward(a, x);
-                engine_forward(b, x);
                 int nodes[2] = { keep, last };
-                for (int j = 0; j < 2; j++) {
-                    const tensor *ya = engine_act(a, nodes[j]), *yb = engine_act(b, nodes[j]);
-                    for (int64_t i = 0; i < tensor_numel(ya); i++)
-                        if (memcmp(&ya->data[i], &yb->data[i], sizeof(float)))
-                            fail_msg("net %zu cut %d (limit %s) node %d round %d: %g against %g "
-                                     "at %lld", k, s, lim, nodes[j], round, yb->data[i],
-                                     ya->data[i], (long long)i);
-                }
+                char what[96];
+                snprintf(what, sizeof what, "net %zu cut %d (limit %s) round %d", k, s, lim, round);
+                same_acts(a, b, x, nodes, 2, what);
                 tensor_free(x);
             }
             engine_free(b);
@@ -1234,12 +1237,7 @@ static engine *uncached_engine(model *m, int nb)
  * for bit, both run on x now. */
 static void same_output(engine *a, engine *b, const tensor *x, int last, const char *what)
 {
-    engine_forward(a, x);
-    engine_forward(b, x);
-    const tensor *ya = engine_act(a, last), *yb = engine_act(b, last);
-    for (int64_t i = 0; i < tensor_numel(ya); i++)
-        if (memcmp(&ya->data[i], &yb->data[i], sizeof(float)))
-            fail_msg("%s: %g against %g at %lld", what, yb->data[i], ya->data[i], (long long)i);
+    same_acts(a, b, x, &last, 1, what);
 }
 
 /* A forward-only engine keeps its Convs' weights packed or transformed

@@ -77,10 +77,11 @@ struct engine {
      * the Convs' weights each, four where Winograd runs (36 floats per 3x3
      * filter against 9). CNN_WEIGHT_CACHE=0: none (A/B runs, memory). */
     op_cache *cache, *bcache;
-    /* engine_forward_only with max_batch > 1: nodes 0..pre_s-1 (the large
-     * early maps) run image by image on pre, a forward-only engine of one
-     * image, whose values of the nodes after them read or kept (pre_b,
-     * npre_b of them) are copied into this engine's rows; NULL: none. */
+    /* engine_forward_only with max_batch > 1 (plan_prefix): nodes
+     * 0..pre_s-1 (the large early maps) run image by image on pre, a
+     * forward-only engine of one image, which writes the values of those
+     * read after them or kept (pre_b, npre_b of them) straight into this
+     * engine's rows; NULL: none. */
     engine *pre;
     int pre_s, *pre_b, npre_b;
 };

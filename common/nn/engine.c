@@ -255,9 +255,9 @@ static void plan_prefix(engine *e)
     int s = 0, big = 0;
     for (int i = 0; i < m->n; i++) {
         const int64_t *sh = m->nodes[i].shape;
-        double b = 4.0 * (double)(sh[0] * sh[1] * sh[2]);
-        s = b > lim ? i + 1 : s;
-        big |= b * e->max_batch > 16 * lim;
+        double bytes = 4.0 * (double)(sh[0] * sh[1] * sh[2]);
+        s = bytes > lim ? i + 1 : s;
+        big |= bytes * e->max_batch > 16 * lim;
     }
     if (!big)
         return;
@@ -528,6 +528,31 @@ static void forward_node(engine *e, int i)
     e->valid[i] = 1;
 }
 
+/* x's rows as this forward's input: x' in e's buffer, or x itself where
+ * a forward-only engine's preprocessing is the identity. */
+static void take_input(engine *e, const tensor *x)
+{
+    e->n = (int)x->dims[0];
+    e->has_grad = 0;
+    set_batch(e->input, e->n);
+    e->in = *e->input;
+    if (e->kept && identity_input(e->m))
+        e->in.data = x->data;   /* read in place: forward-only keeps no input */
+    else
+        preprocess(e, x);
+}
+
+/* Nodes from..to-1 of this forward: the marked ones computed. */
+static void run_nodes(engine *e, int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        e->valid[i] = 0;
+        set_batch(e->act[i], e->n);
+        if (e->mark[i])
+            forward_node(e, i);
+    }
+}
+
 /* The marked nodes before the prefix's cut, image by image on e->pre;
  * those read after the cut (or kept) write straight into their rows of
  * e's buffers (with the Conv whose store computes them, when fused: the
@@ -561,20 +586,8 @@ static void run_prefix(engine *e, const tensor *x)
         xr.data = x->data + r * len;
         for (int k = 0; k < nw; k++)
             p->act[who[k]]->data = e->act[to[k]]->data + r * tensor_rowsize(p->act[to[k]]);
-        p->n = 1;
-        p->has_grad = 0;
-        set_batch(p->input, 1);
-        p->in = *p->input;
-        if (identity_input(m))
-            p->in.data = xr.data;
-        else
-            preprocess(p, &xr);
-        for (int i = 0; i < e->pre_s; i++) {
-            p->valid[i] = 0;
-            set_batch(p->act[i], 1);
-            if (p->mark[i])
-                forward_node(p, i);
-        }
+        take_input(p, &xr);
+        run_nodes(p, 0, e->pre_s);
     }
     for (int k = 0; k < nw; k++)
         p->act[who[k]]->data = keep[k];
@@ -603,26 +616,20 @@ void engine_forward_upto(engine *e, const tensor *x, int upto)
             (long long)want[2], (long long)want[3], e->max_batch,
             tensor_shape_str(3, m->in_shape, b, sizeof b));
     }
-    e->n = (int)x->dims[0];
-    e->has_grad = 0;
-    set_batch(e->input, e->n);
-    e->in = *e->input;
-    if (e->kept && identity_input(m))
-        e->in.data = x->data;   /* read in place: forward-only keeps no input */
-    else
-        preprocess(e, x);
-    mark_ancestors(e, upto);
     int from = 0;
-    if (e->pre && e->n > 1) {
+    if (e->pre && x->dims[0] > 1) {
+        /* Only the prefix reads the input: its engine takes each row. */
+        e->n = (int)x->dims[0];
+        e->has_grad = 0;
+        e->in.data = NULL;
+        mark_ancestors(e, upto);
         run_prefix(e, x);
         from = e->pre_s;
+    } else {
+        take_input(e, x);
+        mark_ancestors(e, upto);
     }
-    for (int i = from; i < m->n; i++) {
-        e->valid[i] = 0;
-        set_batch(e->act[i], e->n);
-        if (e->mark[i])
-            forward_node(e, i);
-    }
+    run_nodes(e, from, m->n);
     /* A forward-only engine: the buffers of the nodes not kept now hold
      * later nodes' values. */
     for (int i = 0; e->kept && i < m->n; i++)
@@ -665,7 +672,13 @@ const tensor *engine_act(const engine *e, int i)
 
 const tensor *engine_output(const engine *e) { return engine_act(e, e->m->n - 1); }
 
-const tensor *engine_preprocessed(const engine *e) { return &e->in; }
+const tensor *engine_preprocessed(const engine *e)
+{
+    if (!e->in.data)
+        die("engine: this forward kept no preprocessed input (a forward-only engine's "
+            "image-by-image prefix read it)");
+    return &e->in;
+}
 
 static void alloc_wgrad(engine *e, int i)
 {

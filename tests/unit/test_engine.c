@@ -759,15 +759,22 @@ static model *net_wide(void)
     return m;
 }
 
-static void test_mapped_weights(void **state)
+/* net_wide saved to a new file named from template path. */
+static model *saved_wide(char *path)
 {
-    (void)state;
     model *m = net_wide();
-    char path[] = "/tmp/cnn-test-mapped-XXXXXX";
     int fd = mkstemp(path);
     close(fd);
     unlink(path);
     model_save(m, path);
+    return m;
+}
+
+static void test_mapped_weights(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/cnn-test-mapped-XXXXXX";
+    model *m = saved_wide(path);
     long len0, len1;
     char *before = slurp(path, &len0);
     model *l = model_load(path);
@@ -911,6 +918,18 @@ static int run_child(const char *mode, const char *path, char *buf, size_t cap)
     return WEXITSTATUS(st);
 }
 
+/* The child's mode on path (removed after) exits 1 with a message naming
+ * the file and saying what. */
+static void child_dies(const char *mode, const char *path, const char *what)
+{
+    char buf[512];
+    int st = run_child(mode, path, buf, sizeof buf);
+    unlink(path);
+    assert_int_equal(st, 1);
+    assert_non_null(strstr(buf, path));
+    assert_non_null(strstr(buf, what));
+}
+
 static void test_load_dies(void **state)
 {
     (void)state;
@@ -918,12 +937,7 @@ static void test_load_dies(void **state)
     int fd = mkstemp(path);
     assert_true(write(fd, "not hdf5", 8) == 8);
     close(fd);
-    char buf[512];
-    int st = run_child("--load", path, buf, sizeof buf);
-    unlink(path);
-    assert_int_equal(st, 1);
-    assert_non_null(strstr(buf, path));
-    assert_non_null(strstr(buf, "not an HDF5 file"));
+    child_dies("--load", path, "not an HDF5 file");
 }
 
 /* A model file truncated while its weights are in use where they lie in
@@ -934,19 +948,10 @@ static void test_mapped_truncated(void **state)
 #if defined(__SANITIZE_ADDRESS__)
     skip();   /* the sanitizer keeps SIGBUS: io/h5io.c's guard is off under it */
 #endif
-    model *m = net_wide();
     char path[] = "/tmp/cnn-test-trunc-XXXXXX";
-    int fd = mkstemp(path);
-    close(fd);
-    unlink(path);
-    model_save(m, path);
+    model *m = saved_wide(path);
     model_free(m);
-    char buf[512];
-    int st = run_child("--load-truncate", path, buf, sizeof buf);
-    unlink(path);
-    assert_int_equal(st, 1);
-    assert_non_null(strstr(buf, path));
-    assert_non_null(strstr(buf, "truncated"));
+    child_dies("--load-truncate", path, "truncated");
 }
 
 /* Dropout: identity at inference; in training about ratio of the values

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 void *xmalloc(size_t n)
 {
@@ -36,11 +37,28 @@ char *xstrdup(const char *s)
     return memcpy(xmalloc(n), s, n);
 }
 
+/* Allocations of HUGE_BYTES or more start on a 2 MB boundary and ask for
+ * transparent huge pages (MADV_HUGEPAGE; the kernel's default mode on
+ * Debian is "madvise"): one fault then maps 2 MB, not 4 KB. */
+#define HUGE_BYTES ((size_t)4 << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
+
 float *falloc_raw(size_t n)
 {
     void *p = NULL;
     size_t bytes = (n ? n : 1) * sizeof(float);
-    if (n > SIZE_MAX / sizeof(float) || posix_memalign(&p, 64, bytes))
+    if (n > SIZE_MAX / sizeof(float) - HUGE_PAGE)
+        die("out of memory (%zu floats)", n);
+    if (bytes >= HUGE_BYTES && !getenv("CNN_NO_HUGE")) {
+        bytes = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+        if (posix_memalign(&p, HUGE_PAGE, bytes))
+            die("out of memory (%zu floats)", n);
+#ifdef MADV_HUGEPAGE
+        madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+        return p;
+    }
+    if (posix_memalign(&p, 64, bytes))
         die("out of memory (%zu floats)", n);
     return p;
 }

@@ -29,6 +29,8 @@ def grad_time(net, shape, n=1, guided=False):
     """Seconds for one forward + input gradient of the first logit of n
     images; guided: ReLUs pass back only positive gradients (hooks)."""
     hooks = []
+    for q in net.parameters():   # the input's gradient alone (zoo_torch.py)
+        q.requires_grad_(False)
     if guided:
         for mod in net.modules():
             if isinstance(mod, nn.ReLU):

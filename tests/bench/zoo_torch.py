@@ -14,6 +14,11 @@ secs, threads, name, batches = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 torch.set_num_threads(threads)
 torch.manual_seed(1)
 m = getattr(torchvision.models, name)(weights=None).eval()
+# Weights frozen: a saliency map needs the input's gradient alone (Captum
+# asks autograd for the inputs' only); with them trainable .backward()
+# also makes every weight's gradient, about as much work again.
+for q in m.parameters():
+    q.requires_grad_(False)
 for b in map(int, batches.split(",")):
     x = torch.rand(b, 3, 224, 224)
     with torch.no_grad():

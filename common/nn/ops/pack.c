@@ -260,10 +260,16 @@ static inline void tile_prefetch(const float *C, const float *R, int64_t ldc, in
  * add bias[i] to row i; R: add R's values (row stride ldc), then act: the
  * fused ReLU or Clip of the sum stored (R and act: the last K block's
  * call only).
- * In that order, so that a fused Add and ReLU round as the ops do. */
-static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ldb, float *C,
-                          int64_t ldc, int mr, int nr, int load, const float *bias,
-                          const float *R, op_act act)
+ * In that order, so that a fused Add and ReLU round as the ops do.
+ * Not inlined: inside gemm_core's loops GCC 12 (-march=native on an AMD
+ * Zen 5, tuned as znver3) kept constants of the epilogue in registers
+ * across the K loop and spilled B's two vectors to the stack, each FMA
+ * reading one back (resnet50's 1x1 layers at 100-136 GFLOP/s on one core
+ * of 213; 150-192 in a function of its own). */
+__attribute__((noinline)) static void kernel(int64_t kc, const float *A, const float *B,
+                                             int64_t ldb, float *C, int64_t ldc, int mr, int nr,
+                                             int load, const float *bias, const float *R,
+                                             op_act act)
 {
     __m512 c0[PK_MR], c1[PK_MR];
     __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);

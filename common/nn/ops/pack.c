@@ -494,10 +494,82 @@ tail_tile(int64_t kc, const float *A, int64_t as, const float *B, int64_t ldb, f
     }
 }
 
+#endif
+#if defined(__AVX512F__)
+/* AVX-512: the last panel's columns past its first 16 when they are 1 to
+ * PK_TAIL (a 7x7 map's 49 = 32 + 16 + 1): the tile kernel's half-panel
+ * path takes the 16, and the rest, here, costs one multiply-add per row
+ * panel and column instead of a second vector of 16 lanes for them.
+ * Lanes along A's rows, as the AVX2 tail above: the 12 of a panel's k
+ * in one masked vector; the same sums in the same order, then the tile
+ * kernel's epilogue in its order, so bit for bit what it gives
+ * (tests/unit/test_gemm.c). One thread, resnet50's layer4 at batch 1
+ * (bench_engine layers): see README. */
+#define PK_TAIL 3
+#define PK_TAIL_AT 16
+static inline __attribute__((always_inline)) void
+tail_tile(int64_t kc, const float *A, int64_t as, const float *B, int64_t ldb, float *C,
+          int64_t ldc, int mlast, int load, const float *bias, const float *R, op_act act,
+          const int NA, const int NR)
+{
+    __m512 c[PK_GA][PK_TAIL];   /* NA x NR <= 12 of them used */
+    const __mmask16 mr = mask16(PK_MR);
+#pragma GCC unroll 4
+    for (int a = 0; a < NA; a++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NR; j++)
+            c[a][j] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 av[PK_GA];
+#pragma GCC unroll 4
+        for (int a = 0; a < NA; a++)
+            av[a] = _mm512_maskz_loadu_ps(mr, A + a * as + k * PK_MR);
+#pragma GCC unroll 4
+        for (int j = 0; j < NR; j++) {
+            __m512 b = _mm512_set1_ps(B[k * ldb + j]);
+#pragma GCC unroll 4
+            for (int a = 0; a < NA; a++)
+                c[a][j] = _mm512_fmadd_ps(av[a], b, c[a][j]);
+        }
+    }
+    for (int a = 0; a < NA; a++) {
+        int rows = a < NA - 1 ? PK_MR : mlast;
+        __mmask16 m = mask16(rows);
+        for (int j = 0; j < NR; j++) {
+            float t[16] = { 0 };
+            __m512 v = c[a][j];
+            /* The tile kernel's epilogue, in its order, on a column. */
+            if (load) {
+                for (int i = 0; i < rows; i++)
+                    t[i] = C[(a * PK_MR + i) * ldc + j];
+                v = _mm512_add_ps(v, _mm512_loadu_ps(t));
+            }
+            if (bias)
+                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + a * PK_MR));
+            if (R) {
+                for (int i = 0; i < rows; i++)
+                    t[i] = R[(a * PK_MR + i) * ldc + j];
+                v = _mm512_add_ps(v, _mm512_loadu_ps(t));
+            }
+            if (act.kind == ACT_RELU)
+                v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NLE_UQ),
+                                        v);
+            else if (act.kind == ACT_CLIP)
+                v = _mm512_min_ps(_mm512_set1_ps(act.hi),
+                                  _mm512_max_ps(_mm512_set1_ps(act.lo), v));
+            _mm512_storeu_ps(t, v);
+            for (int i = 0; i < rows; i++)
+                C[(a * PK_MR + i) * ldc + j] = t[i];
+        }
+    }
+}
+#else
+#define PK_TAIL_AT 0   /* AVX2: the whole last panel when it has 1 to PK_TAIL columns */
+#endif
 /* tail_tile for na (1..PK_GA) panels and nr (1..PK_TAIL) columns: at
- * most 12 accumulators (with a row of A and a broadcast, 14 of the 16
- * registers). (Tails of 4 columns, 3 panels at a time, were no faster
- * than the tile kernel's half panel.) */
+ * most 12 accumulators (with a row of A and a broadcast, 14 of AVX2's 16
+ * registers). (AVX2: tails of 4 columns, 3 panels at a time, were no
+ * faster than the tile kernel's half panel.) */
 static void tail(int64_t kc, const float *A, int64_t as, int na, const float *B, int64_t ldb,
                  float *C, int64_t ldc, int mlast, int nr, int load, const float *bias,
                  const float *R, op_act act)
@@ -512,17 +584,6 @@ static void tail(int64_t kc, const float *A, int64_t as, int na, const float *B,
     }
 #undef PK_T
 }
-#endif
-#if defined(__AVX512F__)
-#define PK_TAIL 0   /* AVX-512: a 32-column panel's tails take the tile kernel */
-static void tail(int64_t kc, const float *A, int64_t as, int na, const float *B, int64_t ldb,
-                 float *C, int64_t ldc, int mlast, int nr, int load, const float *bias,
-                 const float *R, op_act act)
-{
-    (void)kc, (void)A, (void)as, (void)na, (void)B, (void)ldb, (void)C, (void)ldc, (void)mlast,
-        (void)nr, (void)load, (void)bias, (void)R, (void)act;
-}
-#endif
 
 /* Loops, outermost first: blocks of PK_KC rows of K (that block of A,
  * M x PK_KC, stays in L2), panels of B (a PK_KC x PK_NR block in L1),
@@ -538,6 +599,22 @@ static void tail(int64_t kc, const float *A, int64_t as, int na, const float *B,
  * resnet18's 512-channel layers at batch 1). A thread keeps the same
  * panels of A in every K block (a static schedule over the same count), so
  * it adds onto tiles only it wrote. */
+/* The tile kernel on panels a0..a0+na-1 of a packed K block (Ak: its
+ * first panel, PK_MR * kc floats apart) and nr columns of one panel of B
+ * (C and R at that panel's first column; bias: the whole bias, or NULL). */
+static void row_tiles(int64_t kc, const float *Ak, int64_t a0, int64_t na, int64_t M,
+                      const float *B, int64_t ldb, float *C, int64_t ldc, int nr, int load,
+                      const float *bias, const float *R, op_act act)
+{
+    for (int64_t a = a0; a < a0 + na; a++) {
+        int64_t i0 = a * PK_MR;
+        int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
+        tile_prefetch(C + i0 * ldc, R ? R + i0 * ldc : NULL, ldc, mr);
+        kernel(kc, Ak + (a - a0) * PK_MR * kc, B, ldb, C + i0 * ldc, ldc, mr, nr, load,
+               bias ? bias + i0 : NULL, R ? R + i0 * ldc : NULL, act);
+    }
+}
+
 static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, int64_t K,
                       const float *Bp, int64_t bstride, int64_t ldb, int64_t n, float *C,
                       int64_t ldc, const float *bias, int accumulate, int par, const float *R,
@@ -579,12 +656,19 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
                 }
                 for (int64_t p = 0; p < np; p++) {
                     int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
-                    if (nr <= PK_TAIL) {
-                        int64_t i0 = ga * PK_MR, il = (ga + gn - 1) * PK_MR;
-                        tail(kc, pa, PK_MR * kc, (int)gn, Bp + p * bstride + k0 * ldb, ldb,
-                             C + i0 * ldc + p * PK_NR, ldc, M - il < PK_MR ? (int)(M - il) : PK_MR,
-                             nr, load, k0 == 0 && bias ? bias + i0 : NULL,
-                             Rk ? Rk + i0 * ldc + p * PK_NR : NULL, last);
+                    int tl = nr - PK_TAIL_AT;   /* columns for tail(), 1..PK_TAIL */
+                    if (tl > 0 && tl <= PK_TAIL) {
+                        int64_t i0 = ga * PK_MR, il = (ga + gn - 1) * PK_MR, j0 = p * PK_NR;
+                        if (PK_TAIL_AT)
+                            row_tiles(kc, pa, ga, gn, M, Bp + p * bstride + k0 * ldb, ldb,
+                                      C + j0, ldc, PK_TAIL_AT, load, k0 == 0 ? bias : NULL,
+                                      Rk ? Rk + j0 : NULL, last);
+                        j0 += PK_TAIL_AT;
+                        tail(kc, pa, PK_MR * kc, (int)gn,
+                             Bp + p * bstride + k0 * ldb + PK_TAIL_AT, ldb, C + i0 * ldc + j0, ldc,
+                             M - il < PK_MR ? (int)(M - il) : PK_MR, tl, load,
+                             k0 == 0 && bias ? bias + i0 : NULL, Rk ? Rk + i0 * ldc + j0 : NULL,
+                             last);
                         continue;
                     }
                     for (int64_t a = ga; a < ga + gn; a++) {
@@ -604,16 +688,19 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
             for (int64_t p = 0; p < np; p++) {
                 int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
                 const float *B = Bp + p * bstride + k0 * ldb;
-                for (int64_t i0 = 0; nr <= PK_TAIL && i0 < M; i0 += PK_GA * PK_MR) {
+                int tl = nr - PK_TAIL_AT, is_tail = tl > 0 && tl <= PK_TAIL;
+                if (is_tail && PK_TAIL_AT)
+                    row_tiles(kc, Ak, 0, nm, M, B, ldb, C + p * PK_NR, ldc, PK_TAIL_AT, load,
+                              k0 == 0 ? bias : NULL, Rk ? Rk + p * PK_NR : NULL, last);
+                for (int64_t i0 = 0; is_tail && i0 < M; i0 += PK_GA * PK_MR) {
                     int64_t gn = (M - i0 + PK_MR - 1) / PK_MR < PK_GA ? (M - i0 + PK_MR - 1) / PK_MR
                                                                       : PK_GA;
-                    int64_t il = i0 + (gn - 1) * PK_MR;
-                    tail(kc, Ak + i0 * kc, PK_MR * kc, (int)gn, B, ldb, C + i0 * ldc + p * PK_NR,
-                         ldc, M - il < PK_MR ? (int)(M - il) : PK_MR, nr, load,
-                         k0 == 0 && bias ? bias + i0 : NULL,
-                         Rk ? Rk + i0 * ldc + p * PK_NR : NULL, last);
+                    int64_t il = i0 + (gn - 1) * PK_MR, j0 = p * PK_NR + PK_TAIL_AT;
+                    tail(kc, Ak + i0 * kc, PK_MR * kc, (int)gn, B + PK_TAIL_AT, ldb,
+                         C + i0 * ldc + j0, ldc, M - il < PK_MR ? (int)(M - il) : PK_MR, tl, load,
+                         k0 == 0 && bias ? bias + i0 : NULL, Rk ? Rk + i0 * ldc + j0 : NULL, last);
                 }
-                for (int64_t i0 = 0; nr > PK_TAIL && i0 < M; i0 += PK_MR) {
+                for (int64_t i0 = 0; !is_tail && i0 < M; i0 += PK_MR) {
                     int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
                     tile_prefetch(C + i0 * ldc + p * PK_NR, Rk ? Rk + i0 * ldc + p * PK_NR : NULL,
                                   ldc, mr);

@@ -1035,6 +1035,41 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
     }
 }
 
+/* Item it of conv_xgrad_direct: image it / nb, columns it % nb * bl on
+ * (bl of them, or the rest); alone: the only item (its product split
+ * over the threads). */
+static void xgrad_item(const conv_p *p, const float *W, const op_io *io, const float *apk,
+                       int64_t it, int64_t nb, int64_t bl, int alone)
+{
+    int set = io->gset & 1;   /* gx fresh: stored (beta 0), not added */
+    const cgeo *q = &p->f;
+    int64_t hw = q->h * q->w, Co = q->cout / q->g, Ci = q->cin / q->g;
+    int64_t i = it / nb, c0 = it % nb * bl, nc = hw - c0 < bl ? hw - c0 : bl;
+    /* A short plane (7x7) of gy copied into panels first, as the
+     * forward's copy_direct does and for the same reason, where gy
+     * has no more rows than W^T (it is the smaller operand): the
+     * input gradient of resnet50's layer4 conv1 (2048 x 512 x 49)
+     * ran 1.30 against 1.44 ms (1 thread, CPU time); of its conv3
+     * (512 x 2048 x 49) no faster at 1 thread and slower at 2. */
+    const float *B = io->gy + i * q->cout * hw + c0;
+    int64_t bs = PK_NR, ldb = hw, gs = Co * hw;
+    if (apk && hw <= 64 && Co <= Ci && (size_t)(q->cout * (hw + PK_NR)) <= p->slot) {
+        float *bp = io->ws + (size_t)omp_get_thread_num() * p->slot;
+        gy_panels(q, io->gy + i * q->cout * hw, bp, 0, q->oh, alone);
+        B = bp, bs = q->cout * PK_NR, ldb = PK_NR, gs = Co * PK_NR;
+    }
+    for (int64_t g = 0; g < q->g; g++) {
+        const float *gy = io->gy + (i * q->cout + g * Co) * hw + c0;
+        float *gx = io->gx[0] + (i * q->cin + g * Ci) * hw + c0;
+        if (apk)
+            pk_gemm_ld(apk + g * pk_a_size(Ci, Co), Ci, Co, B + g * gs, bs, ldb, nc, gx, hw,
+                       NULL, !set, alone, NULL, ACT_NO);
+        else
+            gemm1(1, 0, (int)Ci, (int)nc, (int)Co, 1.0f, W + g * Co * Ci, (int)Ci, gy,
+                  (int)hw, set ? 0.0f : 1.0f, gx, (int)hw);
+    }
+}
+
 /* Input gradient of a 1x1, stride-1, unpadded convolution: gx += W^T gy,
  * one GEMM per image and group on the activations as they lie (no
  * lowering; on the packed GEMM W^T packed once per call, else OpenBLAS
@@ -1042,9 +1077,8 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
  * parallel, blocks of at least CONV_MIN_COLS columns. */
 static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
 {
-    int set = io->gset & 1;   /* gx fresh: stored (beta 0), not added */
     const cgeo *q = &p->f;
-    int64_t hw = q->h * q->w, Co = q->cout / q->g, Ci = q->cin / q->g;
+    int64_t hw = q->h * q->w, Ci = q->cin / q->g;
     int T = omp_get_max_threads();
     if (T > p->wt)
         T = p->wt;
@@ -1063,33 +1097,17 @@ static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
     /* On the packed GEMM: W^T packed once (pk_pack_at; kept across calls
      * in the engine's cache), gy read in place. */
     const float *apk = p->pkt ? xgrad_packed(q, W, io->cache, io->ws + p->apk) : NULL;
-#pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1 && items > 1)
-    for (int64_t it = 0; it < items; it++) {
-        int64_t i = it / nb, c0 = it % nb * bl, nc = hw - c0 < bl ? hw - c0 : bl;
-        /* A short plane (7x7) of gy copied into panels first, as the
-         * forward's copy_direct does and for the same reason, where gy
-         * has no more rows than W^T (it is the smaller operand): the
-         * input gradient of resnet50's layer4 conv1 (2048 x 512 x 49)
-         * ran 1.30 against 1.44 ms (1 thread, CPU time); of its conv3
-         * (512 x 2048 x 49) no faster at 1 thread and slower at 2. */
-        const float *B = io->gy + i * q->cout * hw + c0;
-        int64_t bs = PK_NR, ldb = hw, gs = Co * hw;
-        if (apk && hw <= 64 && Co <= Ci && (size_t)(q->cout * (hw + PK_NR)) <= p->slot) {
-            float *bp = io->ws + (size_t)omp_get_thread_num() * p->slot;
-            gy_panels(q, io->gy + i * q->cout * hw, bp, 0, q->oh, items == 1);
-            B = bp, bs = q->cout * PK_NR, ldb = PK_NR, gs = Co * PK_NR;
-        }
-        for (int64_t g = 0; g < q->g; g++) {
-            const float *gy = io->gy + (i * q->cout + g * Co) * hw + c0;
-            float *gx = io->gx[0] + (i * q->cin + g * Ci) * hw + c0;
-            if (apk)
-                pk_gemm_ld(apk + g * pk_a_size(Ci, Co), Ci, Co, B + g * gs, bs, ldb, nc, gx, hw,
-                           NULL, !set, items == 1, NULL, ACT_NO);
-            else
-                gemm1(1, 0, (int)Ci, (int)nc, (int)Co, 1.0f, W + g * Co * Ci, (int)Ci, gy,
-                      (int)hw, set ? 0.0f : 1.0f, gx, (int)hw);
-        }
+    /* One item: called here, not in a one-thread parallel region, where
+     * its product's own parallel region would be nested and libgomp would
+     * start and end a thread for it on every call (about 20 a resnet50
+     * input gradient at batch 1). */
+    if (items == 1) {
+        xgrad_item(p, W, io, apk, 0, nb, bl, 1);
+        return;
     }
+#pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1)
+    for (int64_t it = 0; it < items; it++)
+        xgrad_item(p, W, io, apk, it, nb, bl, 0);
 }
 
 /* W' of conv_xgrad_transposed into Wt. */

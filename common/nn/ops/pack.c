@@ -230,6 +230,26 @@ int pk_wanted(int64_t M, int64_t K)
 #endif
 #include <immintrin.h>
 
+/* A tail's epilogue on one column (tail_tile, either instruction set):
+ * the sums s[0..rows) of its rows (row i at C + i * ldc), then the tile
+ * kernel's epilogue in its order (load: + C, + bias[i], + R, the fused
+ * activation as act_apply, the same results as the vector ops' lane by
+ * lane). */
+static void tail_column(const float *s, int rows, float *C, int64_t ldc, int load,
+                        const float *bias, const float *R, op_act act)
+{
+    for (int i = 0; i < rows; i++) {
+        float v = s[i];
+        if (load)
+            v += C[i * ldc];
+        if (bias)
+            v += bias[i];
+        if (R)
+            v += R[i * ldc];
+        C[i * ldc] = act_apply(act, v);
+    }
+}
+
 /* Ask for the mr rows of a tile's C (and R, when fused) while its K loop
  * runs: the epilogue reads and writes a row of PK_NR floats at a stride
  * of ldc, a pattern the hardware prefetchers miss. The residual Add fused
@@ -427,145 +447,79 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
     }
 }
 
-/* The last panel of a row of panels when it has PK_TAIL columns or fewer
- * (a 7x7 map's 49 = 3 x 16 + 1): the tile kernel would spend a whole
- * half-panel's multiply-adds on them (the 1-column tail of M=2048 K=512
- * n=49 cost 0.73 of a full panel: 69.6 GFLOP/s against 84.8 at n=48).
+#endif
+/* The last panel of a row of panels when its columns past PK_TAIL_AT are
+ * 1 to PK_TAIL: with AVX2 the whole panel when it has 1 to 3 columns
+ * (a 7x7 map's 49 = 3 x 16 + 1), with AVX-512 the columns past the first
+ * 16, which the tile kernel's half-panel path takes (49 = 32 + 16 + 1).
+ * The tile kernel would spend a whole vector of multiply-adds on them
+ * (AVX2: the 1-column tail of M=2048 K=512 n=49 cost 0.73 of a full
+ * panel, 69.6 GFLOP/s against 84.8 at n=48; AVX-512: resnet50's layer4.1
+ * alone went from 87-142 to 102-162 GFLOP/s with it, README).
  * Here the lanes run along A's rows instead (a panel's PK_MR values of
  * one k lie together), for NA panels and NR columns at once, one
  * accumulator each. Each output is the same sum over k in order of the
- * same fused multiply-adds, then the same epilogue, so it is bit for bit
- * what the tile kernel gives (tests/unit/test_gemm.c checks it). A:
- * NA panels as floats apart; mlast: rows of the last panel. */
+ * same fused multiply-adds, then the same epilogue (tail_column), so it
+ * is bit for bit what the tile kernel gives (tests/unit/test_gemm.c
+ * checks it). A: NA panels as floats apart; mlast: rows of the last
+ * panel. */
 #define PK_TAIL 3
-static inline __attribute__((always_inline)) void
-tail_tile(int64_t kc, const float *A, int64_t as, const float *B, int64_t ldb, float *C,
-          int64_t ldc, int mlast, int load, const float *bias, const float *R, op_act act,
-          const int NA, const int NR)
-{
-    __m256 c[PK_GA][PK_TAIL];   /* NA x NR <= 12 of them used */
-    const __m256i mr = mask8(PK_MR);
-#pragma GCC unroll 4
-    for (int a = 0; a < NA; a++)
-#pragma GCC unroll 4
-        for (int j = 0; j < NR; j++)
-            c[a][j] = _mm256_setzero_ps();
-    for (int64_t k = 0; k < kc; k++) {
-        __m256 av[PK_GA];
-        /* Eight floats from the k's six (the two past them are the next
-         * k's, or past the panel: masked on the last k only, as a masked
-         * load is slower). */
-#pragma GCC unroll 4
-        for (int a = 0; a < NA; a++)
-            av[a] = k + 1 < kc ? _mm256_loadu_ps(A + a * as + k * PK_MR)
-                               : _mm256_maskload_ps(A + a * as + k * PK_MR, mr);
-#pragma GCC unroll 4
-        for (int j = 0; j < NR; j++) {
-            __m256 b = _mm256_broadcast_ss(B + k * ldb + j);
-#pragma GCC unroll 4
-            for (int a = 0; a < NA; a++)
-                c[a][j] = _mm256_fmadd_ps(av[a], b, c[a][j]);
-        }
-    }
-    for (int a = 0; a < NA; a++) {
-        int rows = a < NA - 1 ? PK_MR : mlast;
-        __m256i m = mask8(rows);
-        for (int j = 0; j < NR; j++) {
-            float t[8] = { 0 };
-            __m256 v = c[a][j];
-            /* The tile kernel's epilogue, in its order, on a column. */
-            if (load) {
-                for (int i = 0; i < rows; i++)
-                    t[i] = C[(a * PK_MR + i) * ldc + j];
-                v = _mm256_add_ps(v, _mm256_loadu_ps(t));
-            }
-            if (bias)
-                v = _mm256_add_ps(v, _mm256_maskload_ps(bias + a * PK_MR, m));
-            if (R) {
-                for (int i = 0; i < rows; i++)
-                    t[i] = R[(a * PK_MR + i) * ldc + j];
-                v = _mm256_add_ps(v, _mm256_loadu_ps(t));
-            }
-            v = act8(v, act);
-            _mm256_storeu_ps(t, v);
-            for (int i = 0; i < rows; i++)
-                C[(a * PK_MR + i) * ldc + j] = t[i];
-        }
-    }
-}
-
-#endif
 #if defined(__AVX512F__)
-/* AVX-512: the last panel's columns past its first 16 when they are 1 to
- * PK_TAIL (a 7x7 map's 49 = 32 + 16 + 1): the tile kernel's half-panel
- * path takes the 16, and the rest, here, costs one multiply-add per row
- * panel and column instead of a second vector of 16 lanes for them.
- * Lanes along A's rows, as the AVX2 tail above: the 12 of a panel's k
- * in one masked vector; the same sums in the same order, then the tile
- * kernel's epilogue in its order, so bit for bit what it gives
- * (tests/unit/test_gemm.c). One thread, resnet50's layer4 at batch 1
- * (bench_engine layers): see README. */
-#define PK_TAIL 3
 #define PK_TAIL_AT 16
+typedef __m512 tvec;
+#define TV_LANES 16
+#define TV_ZERO() _mm512_setzero_ps()
+/* The PK_MR = 12 floats of a panel's k (masked: the 4 past them may lie
+ * past the panel). */
+#define TV_LOAD_A(p, last) ((void)(last), _mm512_maskz_loadu_ps(mask16(PK_MR), (p)))
+#define TV_SET1(x) _mm512_set1_ps(x)
+#define TV_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define TV_STORE(p, v) _mm512_storeu_ps(p, v)
+#else
+#define PK_TAIL_AT 0
+typedef __m256 tvec;
+#define TV_LANES 8
+#define TV_ZERO() _mm256_setzero_ps()
+/* Eight floats from the k's six (the two past them are the next k's, or
+ * past the panel: masked on the last k only, as a masked load is
+ * slower). */
+#define TV_LOAD_A(p, last) ((last) ? _mm256_maskload_ps((p), mask8(PK_MR)) : _mm256_loadu_ps(p))
+#define TV_SET1(x) _mm256_set1_ps(x)
+#define TV_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define TV_STORE(p, v) _mm256_storeu_ps(p, v)
+#endif
 static inline __attribute__((always_inline)) void
 tail_tile(int64_t kc, const float *A, int64_t as, const float *B, int64_t ldb, float *C,
           int64_t ldc, int mlast, int load, const float *bias, const float *R, op_act act,
           const int NA, const int NR)
 {
-    __m512 c[PK_GA][PK_TAIL];   /* NA x NR <= 12 of them used */
-    const __mmask16 mr = mask16(PK_MR);
+    tvec c[PK_GA][PK_TAIL];   /* NA x NR <= 12 of them used */
 #pragma GCC unroll 4
     for (int a = 0; a < NA; a++)
 #pragma GCC unroll 4
         for (int j = 0; j < NR; j++)
-            c[a][j] = _mm512_setzero_ps();
+            c[a][j] = TV_ZERO();
     for (int64_t k = 0; k < kc; k++) {
-        __m512 av[PK_GA];
+        tvec av[PK_GA];
 #pragma GCC unroll 4
         for (int a = 0; a < NA; a++)
-            av[a] = _mm512_maskz_loadu_ps(mr, A + a * as + k * PK_MR);
+            av[a] = TV_LOAD_A(A + a * as + k * PK_MR, k + 1 == kc);
 #pragma GCC unroll 4
         for (int j = 0; j < NR; j++) {
-            __m512 b = _mm512_set1_ps(B[k * ldb + j]);
+            tvec b = TV_SET1(B[k * ldb + j]);
 #pragma GCC unroll 4
             for (int a = 0; a < NA; a++)
-                c[a][j] = _mm512_fmadd_ps(av[a], b, c[a][j]);
+                c[a][j] = TV_FMA(av[a], b, c[a][j]);
         }
     }
-    for (int a = 0; a < NA; a++) {
-        int rows = a < NA - 1 ? PK_MR : mlast;
-        __mmask16 m = mask16(rows);
+    for (int a = 0; a < NA; a++)
         for (int j = 0; j < NR; j++) {
-            float t[16] = { 0 };
-            __m512 v = c[a][j];
-            /* The tile kernel's epilogue, in its order, on a column. */
-            if (load) {
-                for (int i = 0; i < rows; i++)
-                    t[i] = C[(a * PK_MR + i) * ldc + j];
-                v = _mm512_add_ps(v, _mm512_loadu_ps(t));
-            }
-            if (bias)
-                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + a * PK_MR));
-            if (R) {
-                for (int i = 0; i < rows; i++)
-                    t[i] = R[(a * PK_MR + i) * ldc + j];
-                v = _mm512_add_ps(v, _mm512_loadu_ps(t));
-            }
-            if (act.kind == ACT_RELU)
-                v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NLE_UQ),
-                                        v);
-            else if (act.kind == ACT_CLIP)
-                v = _mm512_min_ps(_mm512_set1_ps(act.hi),
-                                  _mm512_max_ps(_mm512_set1_ps(act.lo), v));
-            _mm512_storeu_ps(t, v);
-            for (int i = 0; i < rows; i++)
-                C[(a * PK_MR + i) * ldc + j] = t[i];
+            float t[TV_LANES];
+            TV_STORE(t, c[a][j]);
+            tail_column(t, a < NA - 1 ? PK_MR : mlast, C + a * PK_MR * ldc + j, ldc, load,
+                        bias ? bias + a * PK_MR : NULL, R ? R + a * PK_MR * ldc + j : NULL, act);
         }
-    }
 }
-#else
-#define PK_TAIL_AT 0   /* AVX2: the whole last panel when it has 1 to PK_TAIL columns */
-#endif
 /* tail_tile for na (1..PK_GA) panels and nr (1..PK_TAIL) columns: at
  * most 12 accumulators (with a row of A and a broadcast, 14 of AVX2's 16
  * registers). (AVX2: tails of 4 columns, 3 panels at a time, were no

@@ -553,6 +553,14 @@ static void tail(int64_t kc, const float *A, int64_t as, int na, const float *B,
  * resnet18's 512-channel layers at batch 1). A thread keeps the same
  * panels of A in every K block (a static schedule over the same count), so
  * it adds onto tiles only it wrote. */
+/* Of a panel's nr columns, how many the tile kernel takes: all, or
+ * PK_TAIL_AT when the 1..PK_TAIL past those go to tail(). */
+static int tile_cols(int nr)
+{
+    int tl = nr - PK_TAIL_AT;
+    return tl > 0 && tl <= PK_TAIL ? PK_TAIL_AT : nr;
+}
+
 /* The tile kernel on panels a0..a0+na-1 of a packed K block (Ak: its
  * first panel, PK_MR * kc floats apart) and nr columns of one panel of B
  * (C and R at that panel's first column; bias: the whole bias, or NULL). */
@@ -610,31 +618,18 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
                 }
                 for (int64_t p = 0; p < np; p++) {
                     int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
-                    int tl = nr - PK_TAIL_AT;   /* columns for tail(), 1..PK_TAIL */
-                    if (tl > 0 && tl <= PK_TAIL) {
-                        int64_t i0 = ga * PK_MR, il = (ga + gn - 1) * PK_MR, j0 = p * PK_NR;
-                        if (PK_TAIL_AT)
-                            row_tiles(kc, pa, ga, gn, M, Bp + p * bstride + k0 * ldb, ldb,
-                                      C + j0, ldc, PK_TAIL_AT, load, k0 == 0 ? bias : NULL,
-                                      Rk ? Rk + j0 : NULL, last);
-                        j0 += PK_TAIL_AT;
-                        tail(kc, pa, PK_MR * kc, (int)gn,
-                             Bp + p * bstride + k0 * ldb + PK_TAIL_AT, ldb, C + i0 * ldc + j0, ldc,
-                             M - il < PK_MR ? (int)(M - il) : PK_MR, tl, load,
-                             k0 == 0 && bias ? bias + i0 : NULL, Rk ? Rk + i0 * ldc + j0 : NULL,
-                             last);
-                        continue;
-                    }
-                    for (int64_t a = ga; a < ga + gn; a++) {
-                        int64_t i0 = a * PK_MR;
-                        int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
-                        tile_prefetch(C + i0 * ldc + p * PK_NR, Rk ? Rk + i0 * ldc + p * PK_NR : NULL,
-                                      ldc, mr);
-                        kernel(kc, pa + (a - ga) * PK_MR * kc, Bp + p * bstride + k0 * ldb, ldb,
-                               C + i0 * ldc + p * PK_NR, ldc, mr, nr, load,
-                               k0 == 0 && bias ? bias + i0 : NULL,
-                               Rk ? Rk + i0 * ldc + p * PK_NR : NULL, last);
-                    }
+                    int at = tile_cols(nr);
+                    int64_t il = (ga + gn - 1) * PK_MR, j0 = p * PK_NR;
+                    const float *B = Bp + p * bstride + k0 * ldb;
+                    if (at > 0)
+                        row_tiles(kc, pa, ga, gn, M, B, ldb, C + j0, ldc, at, load,
+                                  k0 == 0 ? bias : NULL, Rk ? Rk + j0 : NULL, last);
+                    if (at < nr)
+                        tail(kc, pa, PK_MR * kc, (int)gn, B + at, ldb,
+                             C + ga * PK_MR * ldc + j0 + at, ldc,
+                             M - il < PK_MR ? (int)(M - il) : PK_MR, nr - at, load,
+                             k0 == 0 && bias ? bias + ga * PK_MR : NULL,
+                             Rk ? Rk + ga * PK_MR * ldc + j0 + at : NULL, last);
                 }
             }
         } else {
@@ -642,25 +637,17 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
             for (int64_t p = 0; p < np; p++) {
                 int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
                 const float *B = Bp + p * bstride + k0 * ldb;
-                int tl = nr - PK_TAIL_AT, is_tail = tl > 0 && tl <= PK_TAIL;
-                if (is_tail && PK_TAIL_AT)
-                    row_tiles(kc, Ak, 0, nm, M, B, ldb, C + p * PK_NR, ldc, PK_TAIL_AT, load,
+                int at = tile_cols(nr);
+                if (at > 0)
+                    row_tiles(kc, Ak, 0, nm, M, B, ldb, C + p * PK_NR, ldc, at, load,
                               k0 == 0 ? bias : NULL, Rk ? Rk + p * PK_NR : NULL, last);
-                for (int64_t i0 = 0; is_tail && i0 < M; i0 += PK_GA * PK_MR) {
+                for (int64_t i0 = 0; at < nr && i0 < M; i0 += PK_GA * PK_MR) {
                     int64_t gn = (M - i0 + PK_MR - 1) / PK_MR < PK_GA ? (M - i0 + PK_MR - 1) / PK_MR
                                                                       : PK_GA;
-                    int64_t il = i0 + (gn - 1) * PK_MR, j0 = p * PK_NR + PK_TAIL_AT;
-                    tail(kc, Ak + i0 * kc, PK_MR * kc, (int)gn, B + PK_TAIL_AT, ldb,
-                         C + i0 * ldc + j0, ldc, M - il < PK_MR ? (int)(M - il) : PK_MR, tl, load,
+                    int64_t il = i0 + (gn - 1) * PK_MR, j0 = p * PK_NR + at;
+                    tail(kc, Ak + i0 * kc, PK_MR * kc, (int)gn, B + at, ldb, C + i0 * ldc + j0,
+                         ldc, M - il < PK_MR ? (int)(M - il) : PK_MR, nr - at, load,
                          k0 == 0 && bias ? bias + i0 : NULL, Rk ? Rk + i0 * ldc + j0 : NULL, last);
-                }
-                for (int64_t i0 = 0; !is_tail && i0 < M; i0 += PK_MR) {
-                    int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
-                    tile_prefetch(C + i0 * ldc + p * PK_NR, Rk ? Rk + i0 * ldc + p * PK_NR : NULL,
-                                  ldc, mr);
-                    kernel(kc, Ak + i0 * kc, B, ldb, C + i0 * ldc + p * PK_NR, ldc, mr, nr, load,
-                           k0 == 0 && bias ? bias + i0 : NULL,
-                           Rk ? Rk + i0 * ldc + p * PK_NR : NULL, last);
                 }
             }
         }

@@ -546,6 +546,18 @@ static int run_all(struct asc_opts *o, const model *m, engine *e, const target_e
         int64_t pid;
         photo = setup_one_image(o->invert, o->invert_row, m, o->model, "--invert", &pid, NULL);
     }
+    /* The nodes the objective reads: the terms', the diversity layer,
+     * the inverted layers (and the output, always kept); the other ReLUs
+     * and Adds fused into their convolutions (engine_fuse). */
+    int nk = 0, *keep = xmalloc((size_t)(ex->n + nrun + 1) * sizeof *keep);
+    for (int i = 0; i < ex->n; i++)
+        keep[nk++] = ex->t[i].node;
+    if (o->cfg.diversity > 0)
+        keep[nk++] = o->cfg.div_node;
+    for (int i = 0; o->invert && i < nrun; i++)
+        keep[nk++] = nodes[i];
+    engine_fuse(e, keep, nk);
+    free(keep);
     float *values = xmalloc((size_t)nrun * (size_t)(o->cfg.steps + 1) * sizeof *values);
     *vals = values;
     for (int r = 0; r < nrun; r++) {

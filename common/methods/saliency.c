@@ -227,6 +227,11 @@ saliency *saliency_new(model *m, const target *t, const saliency_cfg *cfg, int m
     if (s->is_cam && !cam_needs_grad(s->ck) &&
         (s->ck != CAM_ABLATIONCAM || cam_has_tail(m, s->cfg.layer, t->node)))
         engine_forward_only(s->e, (int[]){ s->cfg.layer, t->node }, 2);
+    /* The gradient methods read the target and the CAM layer only: their
+     * ReLUs and Adds fused (engine_fuse). DeepLift and LRP replace the
+     * ops' backward and read every node's input. */
+    else if (s->cfg.method != SAL_DEEPLIFT && s->cfg.method != SAL_LRP)
+        engine_fuse(s->e, (int[]){ s->is_cam ? s->cfg.layer : t->node, t->node }, 2);
     /* Rows written before they are read (not zeroed: a batch of fewer
      * rows than max_batch never touches the rest). */
     s->xin = tensor_new4_raw(max_batch, s->C, s->H, s->W);

@@ -61,7 +61,8 @@ struct engine {
      * nodes keep theirs past the forward (NULL: an ordinary engine). */
     float **slot;
     int nslot;
-    char *kept;
+    char *kept;                /* the nodes callers read (forward-only or fused) */
+    int fonly;                 /* engine_forward_only was called */
     /* Fused epilogues: fuse[c] of a Conv, FUSE_RELU and/or FUSE_ADD (it
      * applies the ReLU or Clip, or the residual Add after it in its store;
      * of a BatchNorm, FUSE_RELU); of the nodes it applies, FUSE_DONE.
@@ -293,55 +294,96 @@ static void plan_prefix(engine *e)
 
 int engine_prefix(const engine *e) { return e->pre ? e->pre_s : 0; }
 
-void engine_forward_only(engine *e, const int *keep, int nkeep)
+/* The nodes callers read (keep[0..nkeep-1] and the last node), for
+ * engine_forward_only or engine_fuse, before the first forward; and each
+ * node's last reader (itself when none), which the caller frees. */
+static int *set_kept(engine *e, const int *keep, int nkeep, const char *what)
 {
     const model *m = e->m;
     if (e->kept || e->has_grad)
-        die("engine: forward_only set twice or after a backward");
+        die("engine: %s after forward_only, engine_fuse or a backward", what);
     for (int i = 0; i < m->n; i++)
         if (e->act[i]->data)
-            die("engine: forward_only after a forward");
+            die("engine: %s after a forward", what);
     e->kept = xcalloc((size_t)m->n, 1);
     e->kept[m->n - 1] = 1;
     for (int k = 0; k < nkeep; k++)
         if (keep[k] >= 0 && keep[k] < m->n)
             e->kept[keep[k]] = 1;
-    /* Last reader of each node (itself when none). */
-    int *last = xcalloc((size_t)m->n, sizeof *last), *owner = xcalloc((size_t)m->n, sizeof *owner);
-    size_t *cap = xcalloc((size_t)m->n, sizeof *cap);
+    int *last = xcalloc((size_t)m->n, sizeof *last);
     for (int i = 0; i < m->n; i++) {
         last[i] = i;
         for (int k = 0; k < m->nodes[i].nin; k++)
             if (m->nodes[i].in[k] >= 0)
                 last[m->nodes[i].in[k]] = i;
     }
+    return last;
+}
+
+static void fuse_alloc(engine *e)
+{
+    int n = e->m->n;
+    e->fuse = xcalloc((size_t)n, 1);
+    e->host = xcalloc((size_t)n, sizeof *e->host);
+    e->add = xcalloc((size_t)n, sizeof *e->add);
+    e->actn = xcalloc((size_t)n, sizeof *e->actn);
+}
+
+/* When node i is a ReLU, Clip or Add that the store of a Conv (or
+ * BatchNorm) before it can apply, record it (fuse, host, add, actn) and
+ * return its input j, whose buffer i then shares; else -1. */
+static int fuse_node(engine *e, int i, const int *last)
+{
+    int j = fusable_relu(e, i, last);
+    if (j < 0)
+        j = fusable_add(e, i, last);
+    if (j < 0)
+        return -1;
+    int c = e->fuse[j] == FUSE_DONE ? e->host[j] : j;
+    if (!strcmp(e->m->nodes[i].def->name, "Add"))
+        e->fuse[c] |= FUSE_ADD, e->add[c] = i;
+    else
+        e->fuse[c] |= FUSE_RELU, e->actn[c] = i;
+    e->fuse[i] = FUSE_DONE, e->host[i] = c;
+    return j;
+}
+
+void engine_fuse(engine *e, const int *keep, int nkeep)
+{
+    const model *m = e->m;
+    int *last = set_kept(e, keep, nkeep, "engine_fuse");
+    fuse_alloc(e);
+    for (int i = 0; i < m->n; i++) {
+        int j = fuse_node(e, i, last);
+        if (j >= 0)
+            e->act[i]->data = act_data(e, j);
+    }
+    free(last);
+}
+
+void engine_forward_only(engine *e, const int *keep, int nkeep)
+{
+    const model *m = e->m;
+    int *last = set_kept(e, keep, nkeep, "forward_only");
+    e->fonly = 1;
+    int *owner = xcalloc((size_t)m->n, sizeof *owner);
+    size_t *cap = xcalloc((size_t)m->n, sizeof *cap);
     /* In node order: take the smallest free buffer that fits (or a new
      * one), then free the buffers whose last reader this node was. A
      * node's output never shares with its own inputs. owner[k]: the node
      * buffer k holds now, -1 free. */
     e->slot = xcalloc((size_t)m->n, sizeof *e->slot);
-    e->fuse = xcalloc((size_t)m->n, 1);
-    e->host = xcalloc((size_t)m->n, sizeof *e->host);
-    e->add = xcalloc((size_t)m->n, sizeof *e->add);
-    e->actn = xcalloc((size_t)m->n, sizeof *e->actn);
+    fuse_alloc(e);
     for (int i = 0; i < m->n; i++) {
         const tensor *t = e->act[i];
-        int j = fusable_relu(e, i, last), c = j;
-        if (j < 0)
-            j = c = fusable_add(e, i, last);
+        int j = fuse_node(e, i, last);
         if (j >= 0) {
-            /* The Conv's store applies this ReLU or Add; the node shares
-             * the buffer of its input j (the Conv or its fused Add). */
-            c = e->fuse[j] == FUSE_DONE ? e->host[j] : j;
+            /* The node shares the buffer of its input j (the Conv or its
+             * fused Add). */
             for (int k = 0; k < e->nslot; k++)
                 if (owner[k] == j)
                     owner[k] = i;
             e->act[i]->data = e->act[j]->data;
-            if (!strcmp(m->nodes[i].def->name, "Add"))
-                e->fuse[c] |= FUSE_ADD, e->add[c] = i;
-            else
-                e->fuse[c] |= FUSE_RELU, e->actn[c] = i;
-            e->fuse[i] = FUSE_DONE, e->host[i] = c;
             continue;
         }
         size_t need = (size_t)(e->max_batch * t->dims[1] * t->dims[2] * t->dims[3]), best = 0;
@@ -382,8 +424,8 @@ void engine_free(engine *e)
         return;
     free_grads(e);
     for (int i = 0; i < e->m->n; i++) {
-        if (e->slot)
-            e->act[i]->data = NULL;   /* a shared buffer, freed below */
+        if (e->slot || (e->fuse && e->fuse[i] == FUSE_DONE))
+            e->act[i]->data = NULL;   /* a shared buffer, freed below or by its host */
         tensor_free(e->act[i]);
         free(e->aux[i]);
         if (e->wgrad[i])
@@ -506,6 +548,8 @@ static void forward_node(engine *e, int i)
      * runs plain: its residual may not be computed. */
     if ((f & FUSE_ADD) && !e->mark[e->add[i]])
         f = 0;
+    if ((f & FUSE_RELU) && !e->mark[e->actn[i]])
+        f &= ~FUSE_RELU;
     if (f & FUSE_ADD) {
         const node *a = &e->m->nodes[e->add[i]];
         io.res = e->act[a->in[0] == i ? a->in[1] : a->in[0]]->data;
@@ -525,7 +569,10 @@ static void forward_node(engine *e, int i)
         nd->def->forward(nd, &io);
     if (e->pfwd)
         e->pfwd[i] += wall_seconds() - t0;
-    e->valid[i] = 1;
+    /* The buffer of a fused chain holds its last applied node's value. */
+    int h = f == FUSE_DONE ? e->host[i] : i, hf = e->fuse ? e->fuse[h] : 0;
+    e->valid[i] = f == FUSE_DONE ? !((hf & FUSE_RELU) && e->mark[e->actn[h]] && e->actn[h] != i)
+                                 : !(f & (FUSE_RELU | FUSE_ADD));
 }
 
 /* x's rows as this forward's input: x' in e's buffer, or x itself where
@@ -536,7 +583,7 @@ static void take_input(engine *e, const tensor *x)
     e->has_grad = 0;
     set_batch(e->input, e->n);
     e->in = *e->input;
-    if (e->kept && identity_input(e->m))
+    if (e->fonly && identity_input(e->m))
         e->in.data = x->data;   /* read in place: forward-only keeps no input */
     else
         preprocess(e, x);
@@ -632,7 +679,7 @@ void engine_forward_upto(engine *e, const tensor *x, int upto)
     run_nodes(e, from, m->n);
     /* A forward-only engine: the buffers of the nodes not kept now hold
      * later nodes' values. */
-    for (int i = 0; e->kept && i < m->n; i++)
+    for (int i = 0; e->fonly && i < m->n; i++)
         if (!e->kept[i])
             e->valid[i] = 0;
 }
@@ -666,7 +713,7 @@ const tensor *engine_act(const engine *e, int i)
         die("engine: no node %d", i);
     if (!e->valid[i])
         die("engine: node '%s' was not computed by the last forward%s", e->m->nodes[i].name,
-            e->kept ? " (or not kept by this forward-only engine)" : "");
+            e->kept ? " (or not kept by this forward-only or fused engine)" : "");
     return e->act[i];
 }
 
@@ -700,7 +747,7 @@ void engine_backward(engine *e, int from, const tensor *grad, relu_rule rule, in
     char a[64], b[64];
     if (from < 0 || from >= m->n)
         die("engine: no node %d", from);
-    if (e->kept)
+    if (e->fonly)
         die("engine: backward on a forward-only engine");
     if (!e->valid[from])
         die("engine: backward from '%s', which the last forward did not compute",
@@ -863,6 +910,8 @@ void engine_set_profile(engine *e, double *fwd, double *bwd)
 
 void engine_set_backward_hook(engine *e, engine_backward_fn fn, void *ctx)
 {
+    if (fn && e->fuse && !e->fonly)
+        die("engine: a backward hook on a fused engine (its ops would see fused inputs)");
     e->bhook = fn;
     e->bhook_ctx = ctx;
 }

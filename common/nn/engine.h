@@ -39,6 +39,21 @@ void engine_free(engine *e);
  * place instead of a copy. engine_act of a node not kept dies. Call before
  * the first forward. */
 void engine_forward_only(engine *e, const int *keep, int nkeep);
+/* An engine that runs backward, with forward's fusions: a Conv (or
+ * BatchNorm) applies in its store the ReLU, Clip or residual Add that
+ * alone reads its value, as engine_forward_only does, and the fused nodes
+ * share its buffer (one pass over each map instead of two or three, and
+ * the memory of one). Backward is unchanged: the ReLU family's rules read
+ * their input's sign, and max(x, 0) has x's (Clip: the open interval
+ * min < y < max holds where min < x < max), so a fused ReLU's backward
+ * reads its own output in its input's buffer and passes the same values.
+ * Every node's gradient stays available; the activations of the nodes
+ * whose value a fused node replaced (a Conv before its ReLU) do not
+ * (engine_act dies on them): name in keep[0..nkeep-1] every node whose
+ * activation the caller reads or backward starts from (the last node is
+ * always kept). No backward hook (DeepLift, LRP read every node's input).
+ * Call before the first forward. */
+void engine_fuse(engine *e, const int *keep, int nkeep);
 /* A forward-only engine of more than one image whose early activations
  * are large (an image's over 1 MB, all of them over 16 MB) runs those
  * nodes image by image, the rest batched (the same values): the nodes

@@ -233,8 +233,9 @@ static double last_cpu_ms;
  * one layer shows only in the least), prof_nodes of them, each pass's
  * in prof_pass. */
 static double *prof_fwd, *prof_bwd, *prof_pass;
-/* The gradient's engine's forward (no fusion, every node kept), its
- * least seconds per node in prof_gfwd, each pass's in prof_gpass. */
+/* The gradient's engine's forward (fused as the gradient tools' engines
+ * are, engine_fuse; every node's gradient kept), its least seconds per
+ * node in prof_gfwd, each pass's in prof_gpass. */
 static double *prof_gfwd, *prof_gpass;
 static int prof_nodes;
 
@@ -279,10 +280,13 @@ static double fwd_rate(model *m, int n, double secs)
 
 /* Seconds for one forward + input gradient of the first logit of n images
  * under a ReLU rule: n = 1 is one saliency map (or one ascent step), n = 50
- * one SmoothGrad(50) map (the noise samples go through as one batch). */
+ * one SmoothGrad(50) map (the noise samples go through as one batch). The
+ * engine fuses as cnn-saliency's and cnn-ascend's do (engine_fuse). */
 static double grad_time(model *m, double secs, int n, relu_rule rule)
 {
     engine *e = engine_new(m, n, 0, 1);
+    if (!getenv("BENCH_NO_FUSE"))
+        engine_fuse(e, NULL, 0);
     tensor *x = randt(4, n, m->in_shape[0], m->in_shape[1], m->in_shape[2], 0.5);
     const tensor *y;
     engine_forward(e, x);
@@ -558,6 +562,18 @@ int main(int argc, char **argv)
     double secs = argc > 1 ? atof(argv[1]) : 2.0;
     if (argc > 2 && !strcmp(argv[2], "peak")) {
         peak(secs);
+        return 0;
+    }
+    /* One convolution alone, its forward and its input gradient's
+     * backward (profile's table): conv CIN HW COUT K STRIDE. */
+    if (argc > 7 && !strcmp(argv[2], "conv")) {
+        rng_seed(&R, 1);
+        int k = atoi(argv[6]);
+        model *m = start(atoll(argv[3]), atoll(argv[4]), atoll(argv[4]));
+        conv(m, "conv", "input", atoll(argv[5]), k, atoi(argv[7]), k / 2);
+        prepare(m);
+        profile(m, "conv", 1, secs);
+        model_free(m);
         return 0;
     }
     if (argc > 5 && !strcmp(argv[2], "model")) {

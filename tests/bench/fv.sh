@@ -12,8 +12,10 @@
 # PyTorch port of Tiny Darknet is first checked against it). Then speed:
 # one step of the default recipe on resnet50 (torchvision's, random
 # weights) at 224, ours and PyTorch's, 2 threads each, wall and CPU
-# seconds (the CPU figure steadier on a shared machine; ours by
-# /usr/bin/time over runs of 1 and 11 steps, PyTorch's process_time).
+# seconds (the CPU figure steadier on a shared machine): ours the
+# difference of /usr/bin/time's runs of 1 and 41 steps over 40, PyTorch's
+# the mean of steps 2 to 41 of one run (time, process_time), its model
+# seeing 224 x 224 as ours does (fv_torch.py at_size).
 # Environment: FV_CLASSES (comma list of names), FV_FLAGS (extra
 # cnn-ascend flags for the default), FV_LUCENT=1 adds the PyTorch
 # synthesis (FV_STEPS steps, default 256; half an hour on 2 cores, 0.8 s a
@@ -93,8 +95,8 @@ step() {   # steps -> wall and CPU seconds (user + system, all threads) of the w
         -m "$ZOO/resnet50.h5" -t class=1 --steps "$1" -o "$T/r.h5" || exit 1
     awk '{ print $1, $2 + $3 }' "$T/time"
 }
-set -- $(step 1) $(step 11)
-ours=$(echo "($3 - $1) / 10" | bc -l) ours_cpu=$(echo "($4 - $2) / 10" | bc -l)
-set -- $($PY "$FT" speed 10)
+set -- $(step 1) $(step 41)
+ours=$(echo "($3 - $1) / 40" | bc -l) ours_cpu=$(echo "($4 - $2) / 40" | bc -l)
+set -- $($PY "$FT" speed 40)
 printf 'speed: one step (fft, decorrelate, standard transforms, Adam) on resnet50 at 224, 2 threads: ours %.3f s (%.3f s CPU), PyTorch %.3f s (%.3f s CPU): %.2fx wall, %.2fx CPU\n' \
     "$ours" "$ours_cpu" "$1" "$2" "$(echo "$1 / $ours" | bc -l)" "$(echo "$2 / $ours_cpu" | bc -l)"

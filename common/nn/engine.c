@@ -70,6 +70,13 @@ struct engine {
      * into Conv c; act[c]: the ReLU or Clip node fused into c. */
     char *fuse;
     int *host, *add, *actn;
+    /* engine_fuse: gshare[j] >= 0 when node j's gradient is its only
+     * reader's, node gshare[j] (a ReLU, which masks it in place, or an
+     * Add, which passes it unchanged): j's gradient lives in that node's
+     * buffer, and no pass copies it there (-1: its own buffer). gclob[i]:
+     * node i's own gradient is overwritten (masked in place) by backward. */
+    int *gshare;
+    char *gclob;
     /* Per node, its weights as its products want them, kept across
      * forwards (cache) and backwards (bcache): op_cache. Users change
      * weights in place only through model_weights_changed (training,
@@ -348,6 +355,29 @@ static int fuse_node(engine *e, int i, const int *last)
     return j;
 }
 
+/* The node whose gradient buffer node j's shares in a fused engine
+ * (gshare), or -1: j's only reader i reads it once and is a ReLU that is
+ * not kept (its backward masks the gradient in place, so i's own is lost)
+ * or an Add of two same-shaped inputs (the gradient passes unchanged). */
+static int grad_share(const engine *e, int j, const int *last)
+{
+    const model *m = e->m;
+    int i = last[j];
+    if (i == j)
+        return -1;
+    for (int t = j + 1; t < i; t++)
+        for (int k = 0; k < m->nodes[t].nin; k++)
+            if (m->nodes[t].in[k] == j)
+                return -1;
+    const node *nd = &m->nodes[i];
+    if (nd->nin == 1 && nd->def == &op_relu)
+        return e->kept[i] ? -1 : i;
+    if (nd->def == &op_add && nd->nin == 2 && nd->in[0] != nd->in[1] &&
+        !memcmp(m->nodes[j].shape, nd->shape, sizeof nd->shape))
+        return i;
+    return -1;
+}
+
 void engine_fuse(engine *e, const int *keep, int nkeep)
 {
     const model *m = e->m;
@@ -357,6 +387,14 @@ void engine_fuse(engine *e, const int *keep, int nkeep)
         int j = fuse_node(e, i, last);
         if (j >= 0)
             e->act[i]->data = act_data(e, j);
+    }
+    e->gshare = xmalloc((size_t)m->n * sizeof *e->gshare);
+    e->gclob = xcalloc((size_t)m->n, 1);
+    for (int j = 0; j < m->n; j++) {
+        e->gshare[j] = getenv("CNN_GRAD_SHARE") && !strcmp(getenv("CNN_GRAD_SHARE"), "0")
+                           ? -1 : grad_share(e, j, last);
+        if (e->gshare[j] >= 0 && m->nodes[e->gshare[j]].def == &op_relu)
+            e->gclob[e->gshare[j]] = 1;
     }
     free(last);
 }
@@ -450,6 +488,8 @@ void engine_free(engine *e)
     free(e->host);
     free(e->add);
     free(e->actn);
+    free(e->gshare);
+    free(e->gclob);
     engine_free(e->pre);
     free(e->pre_b);
     for (int i = 0; e->cache && i < e->m->n; i++)
@@ -739,6 +779,22 @@ static void alloc_wgrad(engine *e, int i)
 
 static void zero(tensor *t) { memset(t->data, 0, (size_t)tensor_numel(t) * sizeof(float)); }
 
+/* Node i's gradient tensor for this backward's batch: its own buffer, or
+ * (gshare) a view of the buffer its chain of sole readers ends in. */
+static tensor *grad_buffer(engine *e, int i)
+{
+    if (!e->grad[i]) {
+        const int64_t *sh = e->m->nodes[i].shape;
+        if (e->gshare && e->gshare[i] >= 0)
+            e->grad[i] = tensor_borrow(4, (int64_t[]){ e->max_batch, sh[0], sh[1], sh[2] },
+                                       grad_buffer(e, e->gshare[i])->data);
+        else
+            e->grad[i] = batch_tensor(e->max_batch, sh);
+    }
+    set_batch(e->grad[i], e->n);
+    return e->grad[i];
+}
+
 static void chain_preprocess(engine *e);
 
 void engine_backward(engine *e, int from, const tensor *grad, relu_rule rule, int want_wgrad)
@@ -774,9 +830,7 @@ void engine_backward(engine *e, int from, const tensor *grad, relu_rule rule, in
         e->fresh[i] = 0;
         if (!e->mark[i])
             continue;
-        if (!e->grad[i])
-            e->grad[i] = batch_tensor(e->max_batch, m->nodes[i].shape);
-        set_batch(e->grad[i], e->n);
+        grad_buffer(e, i);
         e->fresh[i] = 1;
     }
     e->fresh[m->n] = 1;
@@ -881,6 +935,9 @@ const tensor *engine_node_grad(const engine *e, int i)
 {
     if (i < 0 || i >= e->m->n || !e->grad[i] || !e->has_grad)
         die("engine: no gradient for node %d (not an ancestor of the last backward)", i);
+    if (e->gclob && e->gclob[i])
+        die("engine: the gradient of '%s' was masked in place (not kept by engine_fuse)",
+            e->m->nodes[i].name);
     return e->grad[i];
 }
 

@@ -1186,71 +1186,82 @@ static void test_forward_only(void **state)
     }
 }
 
-/* Tensors a and b bit for bit. */
-static void same_bits(const tensor *a, const tensor *b, const char *what)
+/* Tensors a and b equal value for value (a zero's sign aside: an Add
+ * whose input's gradient shares its buffer passes -0 where the copy,
+ * gy + 0, made +0; NaN equal to NaN). */
+static void same_values(const tensor *a, const tensor *b, const char *what)
 {
     assert_int_equal(tensor_numel(a), tensor_numel(b));
     for (int64_t i = 0; i < tensor_numel(a); i++)
-        if (memcmp(&a->data[i], &b->data[i], sizeof(float)))
+        if (!(a->data[i] == b->data[i] || (a->data[i] != a->data[i] && b->data[i] != b->data[i])))
             fail_msg("%s: %g against %g at %lld", what, b->data[i], a->data[i], (long long)i);
 }
 
-/* engine_fuse: the output, a kept node, the input gradient under each
- * ReLU rule and every node's gradient bit for bit as an ordinary
- * engine's, on the fused pairs and chains of net_fused (Conv -> ReLU,
- * Clip, BatchNorm -> ReLU), net_residual and net_late (Conv -> Add ->
- * ReLU on each product path), twice with different batches. A fused
- * ReLU's backward reads its own output where its input was: a rule that
- * read the input's value, not its sign, would differ. */
+/* engine_fuse: the output and a kept node bit for bit as an ordinary
+ * engine's, and the input gradient and the kept node's gradient under
+ * each ReLU rule the same values, on the fused pairs and chains of
+ * net_fused (Conv -> ReLU, Clip, BatchNorm -> ReLU), net_residual and
+ * net_late (Conv -> Add -> ReLU on each product path), each node of them
+ * kept in turn (a gradient kept in its reader's buffer, masked there in
+ * place by a ReLU or passed on by an Add, must still be the node's own),
+ * twice with different batches. A fused ReLU's backward reads its own
+ * output where its input was: a rule that read the input's value, not
+ * its sign, would differ. */
 static void test_fused_grad(void **state)
 {
     (void)state;
     model *(*nets[])(void) = { net_fused, net_residual, net_late };
-    int keeps[] = { 3, 8, 2 };
     for (size_t k = 0; k < sizeof nets / sizeof *nets; k++) {
         model *m = nets[k]();
-        int keep = keeps[k], last = m->n - 1;
-        engine *a = engine_new(m, 3, 0, 0), *b = engine_new(m, 3, 0, 0);
-        engine_fuse(b, &keep, 1);
-        for (int round = 0; round < 2; round++) {
-            tensor *x = rand_input(m, 3 - round, 70 + (uint64_t)round);
-            int nodes[2] = { keep, last };
-            char what[96];
-            snprintf(what, sizeof what, "net %zu round %d", k, round);
-            same_acts(a, b, x, nodes, 2, what);
-            for (int rule = RULE_STANDARD; rule <= RULE_DECONVNET; rule++) {
-                const tensor *y = engine_act(a, last);
-                tensor *seed = tensor_new(y->ndim, y->dims);
-                rng r;
-                rng_seed(&r, 80 + (uint64_t)rule);
-                for (int64_t i = 0; i < tensor_numel(seed); i++)
-                    seed->data[i] = (float)rng_uniform(&r) - 0.5f;
-                engine_backward(a, last, seed, (relu_rule)rule, 0);
-                engine_backward(b, last, seed, (relu_rule)rule, 0);
-                snprintf(what, sizeof what, "net %zu round %d rule %d input grad", k, round, rule);
-                same_bits(engine_input_grad(a), engine_input_grad(b), what);
-                for (int i = 0; i < m->n; i++) {
-                    snprintf(what, sizeof what, "net %zu round %d rule %d grad of %s", k, round,
-                             rule, m->nodes[i].name);
-                    same_bits(engine_node_grad(a, i), engine_node_grad(b, i), what);
+        int last = m->n - 1;
+        engine *a = engine_new(m, 3, 0, 0);
+        for (int keep = 0; keep < m->n; keep++) {
+            engine *b = engine_new(m, 3, 0, 0);
+            engine_fuse(b, &keep, 1);
+            for (int round = 0; round < 2; round++) {
+                tensor *x = rand_input(m, 3 - round, 70 + (uint64_t)round);
+                int nodes[2] = { keep, last };
+                char what[128];
+                snprintf(what, sizeof what, "net %zu keep %d round %d", k, keep, round);
+                same_acts(a, b, x, nodes, 2, what);
+                for (int rule = RULE_STANDARD; rule <= RULE_DECONVNET; rule++) {
+                    const tensor *y = engine_act(a, last);
+                    tensor *seed = tensor_new(y->ndim, y->dims);
+                    rng r;
+                    rng_seed(&r, 80 + (uint64_t)rule);
+                    for (int64_t i = 0; i < tensor_numel(seed); i++)
+                        seed->data[i] = (float)rng_uniform(&r) - 0.5f;
+                    engine_backward(a, last, seed, (relu_rule)rule, 0);
+                    engine_backward(b, last, seed, (relu_rule)rule, 0);
+                    snprintf(what, sizeof what, "net %zu keep %d round %d rule %d input grad", k,
+                             keep, round, rule);
+                    same_values(engine_input_grad(a), engine_input_grad(b), what);
+                    snprintf(what, sizeof what, "net %zu round %d rule %d grad of kept %s", k,
+                             round, rule, m->nodes[keep].name);
+                    same_values(engine_node_grad(a, keep), engine_node_grad(b, keep), what);
+                    tensor_free(seed);
                 }
-                tensor_free(seed);
+                tensor_free(x);
             }
-            tensor_free(x);
+            engine_free(b);
         }
-        engine_free(a), engine_free(b);
+        engine_free(a);
         model_free(m);
     }
 }
 
-/* The activation of a Conv whose value its fused Add replaced: engine_act
- * dies (the child exits 1 naming the node), it does not return the Add's. */
+/* The activation of a Conv whose value its fused Add replaced, and the
+ * gradient of a ReLU that backward masked in place: engine_act and
+ * engine_node_grad die (the child exits 1 naming the node), they do not
+ * return the Add's value or the ReLU's input's gradient. */
 static void test_fused_act_dies(void **state)
 {
     (void)state;
     char buf[512];
     assert_int_equal(run_child("--fused-act", "c1", buf, sizeof buf), 1);
     assert_non_null(strstr(buf, "'c1'"));
+    assert_int_equal(run_child("--fused-grad", "r0", buf, sizeof buf), 1);
+    assert_non_null(strstr(buf, "'r0'"));
 }
 
 /* A forward-only engine whose early nodes run image by image
@@ -1503,14 +1514,19 @@ int main(int argc, char **argv)
         printf("%g\n", sum);
         return 0;
     }
-    if (argc == 3 && !strcmp(argv[1], "--fused-act")) {
+    if (argc == 3 && (!strcmp(argv[1], "--fused-act") || !strcmp(argv[1], "--fused-grad"))) {
         cli_init(argc, argv);
         model *m = net_residual();
         engine *e = engine_new(m, 1, 0, 0);
         engine_fuse(e, NULL, 0);
         tensor *x = rand_input(m, 1, 1);
         engine_forward(e, x);
-        engine_act(e, model_find(m, argv[2]));
+        if (!strcmp(argv[1], "--fused-act"))
+            engine_act(e, model_find(m, argv[2]));
+        tensor *g = tensor_new(engine_output(e)->ndim, engine_output(e)->dims);
+        g->data[0] = 1;
+        engine_backward(e, m->n - 1, g, RULE_STANDARD, 0);
+        engine_node_grad(e, model_find(m, argv[2]));
         return 0;
     }
     const struct CMUnitTest tests[] = {

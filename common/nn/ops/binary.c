@@ -287,6 +287,8 @@ static void add_backward(const node *nd, const op_io *io)
             continue;
         }
         const float *gy = io->gy;
+        if (gx == gy)   /* the engine keeps this input's gradient in gy's buffer */
+            continue;
 #pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
         for (int64_t i = 0; i < n; i++)
             gx[i] = gy[i] + 0.0f;

@@ -388,11 +388,12 @@ void engine_fuse(engine *e, const int *keep, int nkeep)
         if (j >= 0)
             e->act[i]->data = act_data(e, j);
     }
+    const char *env = getenv("CNN_GRAD_SHARE");   /* "0": off (A/B runs) */
+    int share = !env || strcmp(env, "0");
     e->gshare = xmalloc((size_t)m->n * sizeof *e->gshare);
     e->gclob = xcalloc((size_t)m->n, 1);
     for (int j = 0; j < m->n; j++) {
-        e->gshare[j] = getenv("CNN_GRAD_SHARE") && !strcmp(getenv("CNN_GRAD_SHARE"), "0")
-                           ? -1 : grad_share(e, j, last);
+        e->gshare[j] = share ? grad_share(e, j, last) : -1;
         if (e->gshare[j] >= 0 && m->nodes[e->gshare[j]].def == &op_relu)
             e->gclob[e->gshare[j]] = 1;
     }

@@ -73,10 +73,9 @@ struct engine {
     /* engine_fuse: gshare[j] >= 0 when node j's gradient is its only
      * reader's, node gshare[j] (a ReLU, which masks it in place, or an
      * Add, which passes it unchanged): j's gradient lives in that node's
-     * buffer, and no pass copies it there (-1: its own buffer). gclob[i]:
-     * node i's own gradient is overwritten (masked in place) by backward. */
+     * buffer, and no pass copies it there (-1: its own buffer); a ReLU
+     * whose input shares its buffer loses its own gradient to the mask. */
     int *gshare;
-    char *gclob;
     /* Per node, its weights as its products want them, kept across
      * forwards (cache) and backwards (bcache): op_cache. Users change
      * weights in place only through model_weights_changed (training,
@@ -177,18 +176,25 @@ static op_cache *current(const engine *e, op_cache *caches, int i)
     return c->calls++ ? c : NULL;
 }
 
-/* Whether node j's value is seen by node i alone, right after it is made:
- * j not kept, i its last reader and no node between reads it. */
-static int only_reader(const engine *e, int j, int i, const int *last)
+/* Node j's last reader when no node before it reads j (its sole
+ * reader), else -1 (and -1 when none reads it). */
+static int sole_reader(const model *m, int j, const int *last)
 {
-    const model *m = e->m;
-    if (e->kept[j] || last[j] != i)
-        return 0;
+    int i = last[j];
+    if (i == j)
+        return -1;
     for (int t = j + 1; t < i; t++)
         for (int k = 0; k < m->nodes[t].nin; k++)
             if (m->nodes[t].in[k] == j)
-                return 0;
-    return 1;
+                return -1;
+    return i;
+}
+
+/* Whether node j's value is seen by node i alone, right after it is made:
+ * j not kept and i its sole reader. */
+static int only_reader(const engine *e, int j, int i, const int *last)
+{
+    return !e->kept[j] && sole_reader(e->m, j, last) == i;
 }
 
 /* Node i's input when i is a ReLU or Clip (ReLU6) that a forward-only
@@ -362,13 +368,9 @@ static int fuse_node(engine *e, int i, const int *last)
 static int grad_share(const engine *e, int j, const int *last)
 {
     const model *m = e->m;
-    int i = last[j];
-    if (i == j)
+    int i = sole_reader(m, j, last);
+    if (i < 0)
         return -1;
-    for (int t = j + 1; t < i; t++)
-        for (int k = 0; k < m->nodes[t].nin; k++)
-            if (m->nodes[t].in[k] == j)
-                return -1;
     const node *nd = &m->nodes[i];
     if (nd->nin == 1 && nd->def == &op_relu)
         return e->kept[i] ? -1 : i;
@@ -391,12 +393,8 @@ void engine_fuse(engine *e, const int *keep, int nkeep)
     const char *env = getenv("CNN_GRAD_SHARE");   /* "0": off (A/B runs) */
     int share = !env || strcmp(env, "0");
     e->gshare = xmalloc((size_t)m->n * sizeof *e->gshare);
-    e->gclob = xcalloc((size_t)m->n, 1);
-    for (int j = 0; j < m->n; j++) {
+    for (int j = 0; j < m->n; j++)
         e->gshare[j] = share ? grad_share(e, j, last) : -1;
-        if (e->gshare[j] >= 0 && m->nodes[e->gshare[j]].def == &op_relu)
-            e->gclob[e->gshare[j]] = 1;
-    }
     free(last);
 }
 
@@ -490,7 +488,6 @@ void engine_free(engine *e)
     free(e->add);
     free(e->actn);
     free(e->gshare);
-    free(e->gclob);
     engine_free(e->pre);
     free(e->pre_b);
     for (int i = 0; e->cache && i < e->m->n; i++)
@@ -936,7 +933,8 @@ const tensor *engine_node_grad(const engine *e, int i)
 {
     if (i < 0 || i >= e->m->n || !e->grad[i] || !e->has_grad)
         die("engine: no gradient for node %d (not an ancestor of the last backward)", i);
-    if (e->gclob && e->gclob[i])
+    const node *nd = &e->m->nodes[i];
+    if (e->gshare && nd->def == &op_relu && nd->in[0] >= 0 && e->gshare[nd->in[0]] == i)
         die("engine: the gradient of '%s' was masked in place (not kept by engine_fuse)",
             e->m->nodes[i].name);
     return e->grad[i];

@@ -47,10 +47,13 @@ void engine_forward_only(engine *e, const int *keep, int nkeep);
  * their input's sign, and max(x, 0) has x's (Clip: the open interval
  * min < y < max holds where min < x < max), so a fused ReLU's backward
  * reads its own output in its input's buffer and passes the same values.
- * Every node's gradient stays available; the activations of the nodes
- * whose value a fused node replaced (a Conv before its ReLU) do not
- * (engine_act dies on them): name in keep[0..nkeep-1] every node whose
- * activation the caller reads or backward starts from (the last node is
+ * A gradient whose only reader is a ReLU or an Add is kept in that
+ * reader's buffer (the ReLU masks it in place, the Add passes it on
+ * without a copy). So the activations of the nodes whose value a fused
+ * node replaced (a Conv before its ReLU) and the gradients of ReLUs
+ * masked in place are not available (engine_act and engine_node_grad
+ * die on them): name in keep[0..nkeep-1] every node whose activation or
+ * gradient the caller reads or backward starts from (the last node is
  * always kept). No backward hook (DeepLift, LRP read every node's input).
  * Call before the first forward. */
 void engine_fuse(engine *e, const int *keep, int nkeep);

@@ -565,12 +565,22 @@ int main(int argc, char **argv)
         return 0;
     }
     /* One convolution alone, its forward and its input gradient's
-     * backward (profile's table): conv CIN HW COUT K STRIDE. */
+     * backward (profile's table): conv CIN HW COUT K STRIDE [REPS]; REPS
+     * convolutions in a chain, each with weights of their own (odd ones
+     * back from COUT to CIN channels at stride 1), show it with its
+     * weights out of cache as in a whole net. */
     if (argc > 7 && !strcmp(argv[2], "conv")) {
         rng_seed(&R, 1);
         int k = atoi(argv[6]);
+        int reps = argc > 8 ? atoi(argv[8]) : 1;
         model *m = start(atoll(argv[3]), atoll(argv[4]), atoll(argv[4]));
-        conv(m, "conv", "input", atoll(argv[5]), k, atoi(argv[7]), k / 2);
+        int64_t cin = atoll(argv[3]), cout = atoll(argv[5]);
+        for (int r = 0; r < reps; r++) {
+            char nm[32], prev[32];
+            snprintf(nm, sizeof nm, r ? "conv_%d" : "conv", r);
+            snprintf(prev, sizeof prev, r > 1 ? "conv_%d" : r ? "conv" : "input", r - 1);
+            conv(m, nm, prev, r % 2 ? cin : cout, k, r % 2 ? 1 : atoi(argv[7]), k / 2);
+        }
         prepare(m);
         profile(m, "conv", 1, secs);
         model_free(m);

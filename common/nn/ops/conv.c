@@ -552,6 +552,89 @@ static inline void cur_put(pcur *c, const float *s, int64_t n, int64_t sw)
     }
 }
 
+/* Columns of a chunk lowered a row at a time (lower_short). */
+#define SHORT_CHUNK (4 * PK_NR)
+
+#if defined(__AVX2__) && !defined(__AVX512F__)
+/* Lanes 0..n-1 of 8 as a vmaskmov mask. */
+static inline __m256i mask_lt(int64_t n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+#endif
+
+/* t[0..n) = s[0], s[sw], ... (n <= SHORT_CHUNK); with AVX, by whole
+ * stores (AMD's masked ones are slow): the zeros past n land where zeros
+ * or later runs belong (t has 16 floats to spare). */
+static inline void short_run(float *restrict t, const float *restrict s, int64_t n, int64_t sw)
+{
+#if defined(__AVX512F__)
+    if (sw == 1) {
+        for (; n >= 16; n -= 16, t += 16, s += 16)
+            _mm512_storeu_ps(t, _mm512_loadu_ps(s));
+        _mm512_storeu_ps(t, _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), s));
+        return;
+    }
+#elif defined(__AVX2__)
+    if (sw == 1) {
+        for (; n >= 8; n -= 8, t += 8, s += 8)
+            _mm256_storeu_ps(t, _mm256_loadu_ps(s));
+        _mm256_storeu_ps(t, _mm256_maskload_ps(s, mask_lt(n)));
+        return;
+    }
+#endif
+    for (int64_t u = 0; u < n; u++)
+        t[u] = s[u * sw];
+}
+
+/* d[0..n) = s[0..n) (zeros when s is NULL), n a multiple of 16,
+ * written out: for these short lengths GCC calls memset or inlines rep
+ * stos, slow to start. */
+static inline void short_copy(float *restrict d, const float *restrict s, int64_t n)
+{
+#if defined(__AVX512F__)
+    for (int64_t u = 0; u < n; u += 16)
+        _mm512_storeu_ps(d + u, s ? _mm512_load_ps(s + u) : _mm512_setzero_ps());
+#elif defined(__AVX2__)
+    for (int64_t u = 0; u < n; u += 8)
+        _mm256_storeu_ps(d + u, s ? _mm256_load_ps(s + u) : _mm256_setzero_ps());
+#else
+    for (int64_t u = 0; u < n; u++)
+        d[u] = s ? s[u] : 0.0f;
+#endif
+}
+
+/* im2col_panels for a chunk of at most SHORT_CHUNK columns (late
+ * layers' 7x7 and 14x14 maps at batch 1): each row k built whole in a
+ * buffer, then stored into its panels a panel row at a time. Through
+ * the cursor (cur_put) such a chunk is three short runs per output row,
+ * and the lowering of resnet18's 512-channel 3x3 layer4 convolutions
+ * (4608 x 49) was 12% of their time. */
+static void lower_short(const cgeo *p, const float *x, float *col, int64_t oy0, int64_t oy1,
+                        int64_t c0, int64_t c1)
+{
+    int64_t kt = p->cin * p->kh * p->kw, nc = (oy1 - oy0) * p->ow, ps = kt * PK_NR;
+    int64_t np = (nc + PK_NR - 1) / PK_NR;
+    float t[SHORT_CHUNK + 16] __attribute__((aligned(64)));
+    for (int64_t c = c0; c < c1; c++) {
+        const float *xc = x + c * p->h * p->w;
+        for (int64_t ki = 0; ki < p->kh; ki++)
+            for (int64_t kj = 0; kj < p->kw; kj++) {
+                int64_t k = (c * p->kh + ki) * p->kw + kj, off, lo, hi;
+                col_range(p, kj, &off, &lo, &hi);
+                short_copy(t, NULL, np * PK_NR);
+                for (int64_t oy = oy0; oy < oy1; oy++) {
+                    int64_t iy = oy * p->sh - p->pt + ki * p->dh;
+                    if (iy >= 0 && iy < p->h && hi > lo)
+                        short_run(t + (oy - oy0) * p->ow + lo, xc + iy * p->w + off + lo * p->sw,
+                                  hi - lo, p->sw);
+                }
+                for (int64_t q = 0; q < np; q++)
+                    short_copy(col + q * ps + k * PK_NR, t + q * PK_NR, PK_NR);
+            }
+    }
+}
+
 /* Lower output rows oy0..oy1-1 of image x, channels c0..c1-1, into
  * panels of PK_NR columns (pack.h): element (k, j) at
  * (j / PK_NR) * kt * PK_NR + k * PK_NR + j % PK_NR, kt = cin*kh*kw; the
@@ -561,6 +644,10 @@ static void im2col_panels(const cgeo *p, const float *x, float *col, int64_t oy0
 {
     int64_t kt = p->cin * p->kh * p->kw, nc = (oy1 - oy0) * p->ow, ps = kt * PK_NR;
     int64_t npad = (nc + PK_NR - 1) / PK_NR * PK_NR;
+    if (npad <= SHORT_CHUNK) {
+        lower_short(p, x, col, oy0, oy1, c0, c1);
+        return;
+    }
     for (int64_t c = c0; c < c1; c++)
         for (int64_t ki = 0; ki < p->kh; ki++)
             for (int64_t kj = 0; kj < p->kw; kj++) {

@@ -272,6 +272,20 @@ static inline void tile_prefetch(const float *C, const float *R, int64_t ldc, in
     }
 }
 
+/* Ask for one row of a panel of B read where it lies (a row-major B's
+ * PK_NR floats, on two or three cache lines): the next panel's, while
+ * the tile kernel runs on this one. That B (a 1x1 convolution's input)
+ * is read a row of PK_NR floats at a stride of its width, which the
+ * hardware prefetchers miss: resnet50's 1024 x 196 input of layer3's
+ * first 1x1 convolutions, out of cache, made its 256 x 1024 x 196
+ * product 35% slower than in cache. */
+static inline void b_prefetch(const float *b)
+{
+    _mm_prefetch((const char *)b, _MM_HINT_T0);
+    _mm_prefetch((const char *)(b + 16), _MM_HINT_T0);
+    _mm_prefetch((const char *)(b + PK_NR - 1), _MM_HINT_T0);
+}
+
 #if defined(__AVX512F__)
 
 /* One PK_MR x PK_NR tile: C[0..mr) x [0..nr) (=|+=) A B over kc (row k of
@@ -281,6 +295,8 @@ static inline void tile_prefetch(const float *C, const float *R, int64_t ldc, in
  * fused ReLU or Clip of the sum stored (R and act: the last K block's
  * call only).
  * In that order, so that a fused Add and ReLU round as the ops do.
+ * pf, pfa (or NULL): ask for row k of another panel of B (b_prefetch)
+ * and the k-th PK_MR floats from pfa on, each k of a full panel.
  * Not inlined: inside gemm_core's loops GCC 12 (-march=native on an AMD
  * Zen 5, tuned as znver3) kept constants of the epilogue in registers
  * across the K loop and spilled B's two vectors to the stack, each FMA
@@ -289,7 +305,7 @@ static inline void tile_prefetch(const float *C, const float *R, int64_t ldc, in
 __attribute__((noinline)) static void kernel(int64_t kc, const float *A, const float *B,
                                              int64_t ldb, float *C, int64_t ldc, int mr, int nr,
                                              int load, const float *bias, const float *R,
-                                             op_act act)
+                                             op_act act, const float *pf, const float *pfa)
 {
     __m512 c0[PK_MR], c1[PK_MR];
     __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
@@ -301,6 +317,10 @@ __attribute__((noinline)) static void kernel(int64_t kc, const float *A, const f
             __m512 b0 = _mm512_loadu_ps(B + k * ldb);
             __m512 b1 = _mm512_maskz_loadu_ps(m1, B + k * ldb + 16);
             __asm__("" : "+v"(b0), "+v"(b1));   /* in registers (the AVX2 kernel says why) */
+            if (pf)
+                b_prefetch(pf + k * ldb);
+            if (pfa)
+                _mm_prefetch((const char *)(pfa + k * PK_MR), _MM_HINT_T0);
 #pragma GCC unroll 12
             for (int i = 0; i < PK_MR; i++) {
                 __m512 a = _mm512_set1_ps(A[k * PK_MR + i]);
@@ -373,7 +393,7 @@ static inline __m256 act8(__m256 v, op_act act)
  * panels) through lane masks so that a row-major B is not read past nr. */
 static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ldb, float *C,
                           int64_t ldc, int mr, int nr, int load, const float *bias,
-                          const float *R, op_act act)
+                          const float *R, op_act act, const float *pf, const float *pfa)
 {
     __m256 c0[PK_MR], c1[PK_MR];
 #pragma GCC unroll 6
@@ -389,6 +409,10 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
              * resnet50 ran 25% slower when a change elsewhere in the loop
              * tipped it that way). */
             __asm__("" : "+x"(b0), "+x"(b1));
+            if (pf)
+                b_prefetch(pf + k * ldb);
+            if (pfa)
+                _mm_prefetch((const char *)(pfa + k * PK_MR), _MM_HINT_T0);
 #pragma GCC unroll 6
             for (int i = 0; i < PK_MR; i++) {
                 __m256 a = _mm256_broadcast_ss(A + k * PK_MR + i);
@@ -401,6 +425,10 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
             __m256 b0 = _mm256_loadu_ps(B + k * ldb);
             __m256 b1 = _mm256_maskload_ps(B + k * ldb + 8, m1);
             __asm__("" : "+x"(b0), "+x"(b1));
+            if (pf)
+                b_prefetch(pf + k * ldb);
+            if (pfa)
+                _mm_prefetch((const char *)(pfa + k * PK_MR), _MM_HINT_T0);
 #pragma GCC unroll 6
             for (int i = 0; i < PK_MR; i++) {
                 __m256 a = _mm256_broadcast_ss(A + k * PK_MR + i);
@@ -563,17 +591,21 @@ static int tile_cols(int nr)
 
 /* The tile kernel on panels a0..a0+na-1 of a packed K block (Ak: its
  * first panel, PK_MR * kc floats apart) and nr columns of one panel of B
- * (C and R at that panel's first column; bias: the whole bias, or NULL). */
+ * (C and R at that panel's first column; bias: the whole bias, or NULL).
+ * pf: the next panel of B, asked for during the first tile (or NULL);
+ * pfa: pgn panels of A (pkc rows of K each) asked for one per tile. */
 static void row_tiles(int64_t kc, const float *Ak, int64_t a0, int64_t na, int64_t M,
                       const float *B, int64_t ldb, float *C, int64_t ldc, int nr, int load,
-                      const float *bias, const float *R, op_act act)
+                      const float *bias, const float *R, op_act act, const float *pf,
+                      const float *pfa, int64_t pgn, int64_t pkc)
 {
     for (int64_t a = a0; a < a0 + na; a++) {
         int64_t i0 = a * PK_MR;
         int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
         tile_prefetch(C + i0 * ldc, R ? R + i0 * ldc : NULL, ldc, mr);
         kernel(kc, Ak + (a - a0) * PK_MR * kc, B, ldb, C + i0 * ldc, ldc, mr, nr, load,
-               bias ? bias + i0 : NULL, R ? R + i0 * ldc : NULL, act);
+               bias ? bias + i0 : NULL, R ? R + i0 * ldc : NULL, act, a == a0 ? pf : NULL,
+               pfa && a - a0 < pgn ? pfa + (a - a0) * PK_MR * pkc : NULL);
     }
 }
 
@@ -616,14 +648,36 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
                     pack_panel(A + i0 * lda + k0, lda, M - i0 < PK_MR ? M - i0 : PK_MR, kc,
                                buf + (a - ga) * PK_MR * kc);
                 }
+                /* The group after this one (of this K block, or this
+                 * thread's first of the next), asked for while the
+                 * first panel of B passes this one (in the kernel's
+                 * loop, a line every k or so): out of cache (the
+                 * weights of resnet50's layers at batch 1 come from
+                 * memory) its first pass waited on each line, and a
+                 * 512 x 2048 x 49 product ran 15-20% under its speed
+                 * in cache. */
+                const float *nx = NULL;
+                int64_t ngn = 0, nkc = kc;
+                if (Ak && ga + PK_GA < a1) {
+                    nx = Ak + (ga + PK_GA) * PK_MR * kc;
+                    ngn = a1 - ga - PK_GA < PK_GA ? a1 - ga - PK_GA : PK_GA;
+                } else if (Ak && k0 + PK_KC < K) {
+                    nkc = K - k0 - PK_KC < PK_KC ? K - k0 - PK_KC : PK_KC;
+                    nx = Ap + (k0 + PK_KC) * nm * PK_MR + a0 * PK_MR * nkc;
+                    ngn = a1 - a0 < PK_GA ? a1 - a0 : PK_GA;
+                }
                 for (int64_t p = 0; p < np; p++) {
                     int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
                     int at = tile_cols(nr);
                     int64_t il = (ga + gn - 1) * PK_MR, j0 = p * PK_NR;
                     const float *B = Bp + p * bstride + k0 * ldb;
+                    /* A B read where it lies: the next panel, which
+                     * the first group reads first (b_prefetch). */
+                    const float *pf = ldb != PK_NR && ga == a0 && p + 1 < np ? B + bstride : NULL;
                     if (at > 0)
                         row_tiles(kc, pa, ga, gn, M, B, ldb, C + j0, ldc, at, load,
-                                  k0 == 0 ? bias : NULL, Rk ? Rk + j0 : NULL, last);
+                                  k0 == 0 ? bias : NULL, Rk ? Rk + j0 : NULL, last, pf,
+                                  p == 0 ? nx : NULL, ngn, nkc);
                     if (at < nr)
                         tail(kc, pa, PK_MR * kc, (int)gn, B + at, ldb,
                              C + ga * PK_MR * ldc + j0 + at, ldc,
@@ -638,9 +692,11 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
                 int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
                 const float *B = Bp + p * bstride + k0 * ldb;
                 int at = tile_cols(nr);
+                const float *pf = ldb != PK_NR && p + 1 < np ? B + bstride : NULL;
                 if (at > 0)
                     row_tiles(kc, Ak, 0, nm, M, B, ldb, C + p * PK_NR, ldc, at, load,
-                              k0 == 0 ? bias : NULL, Rk ? Rk + p * PK_NR : NULL, last);
+                              k0 == 0 ? bias : NULL, Rk ? Rk + p * PK_NR : NULL, last, pf,
+                              NULL, 0, 0);
                 for (int64_t i0 = 0; at < nr && i0 < M; i0 += PK_GA * PK_MR) {
                     int64_t gn = (M - i0 + PK_MR - 1) / PK_MR < PK_GA ? (M - i0 + PK_MR - 1) / PK_MR
                                                                       : PK_GA;

@@ -403,6 +403,13 @@ void engine_forward_only(engine *e, const int *keep, int nkeep)
     const model *m = e->m;
     int *last = set_kept(e, keep, nkeep, "forward_only");
     e->fonly = 1;
+    /* No backward reads what the ops keep for it (max-pool switches):
+     * they skip it when their aux is NULL. Dropout keeps its mask in
+     * forward, when training. */
+    for (int i = 0; i < m->n && !e->training; i++) {
+        free(e->aux[i]);
+        e->aux[i] = NULL;
+    }
     int *owner = xcalloc((size_t)m->n, sizeof *owner);
     size_t *cap = xcalloc((size_t)m->n, sizeof *cap);
     /* In node order: take the smallest free buffer that fits (or a new

@@ -110,7 +110,9 @@ typedef struct op_io {
     const float *gy;                 /* backward: d loss / d y */
     float *const *gx;                /* backward: += d/dx per input; entries may be NULL */
     float *const *gw;                /* backward: += d/dw per weight; NULL = not wanted */
-    void *aux;                       /* need.aux * n bytes owned by the engine */
+    void *aux;                       /* need.aux * n bytes owned by the engine;
+                                        NULL in a forward-only engine (not
+                                        training): keep nothing for backward */
     float *ws;                       /* need.ws floats, shared by all nodes */
     int rule;                        /* OP_RULE_* */
     int training;                    /* dropout active */

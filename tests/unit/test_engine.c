@@ -468,6 +468,11 @@ static void test_maxpool(void **state)
             }
     for (int64_t i = 0; i < tensor_numel(x); i++)
         assert_true(gx->data[i] == (float)rg[i]);
+    engine *f = engine_new(m, 2, 0, 1);   /* forward only: no switches */
+    engine_forward_only(f, NULL, 0);
+    engine_forward(f, x);
+    assert_memory_equal(engine_output(f)->data, y->data, (size_t)tensor_numel(y) * sizeof *y->data);
+    engine_free(f);
     free(rg);
     tensor_free(seed);
     tensor_free(x);
@@ -481,7 +486,8 @@ static void test_maxpool(void **state)
  * (asymmetric too), ceil_mode, odd widths around a vector's 8 outputs,
  * ties (values from a set of four), -inf and a window of -inf only;
  * NaN in one plane of the two images' three. Outputs bit for bit, the
- * switches through the input gradient, each image alone as in the batch. */
+ * switches through the input gradient, each image alone as in the batch,
+ * a forward-only engine's (no switches) as the ordinary one's. */
 static void maxpool_case(int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                          const int64_t pad[4], int ceil_mode, uint64_t seed)
 {
@@ -554,6 +560,12 @@ static void maxpool_case(int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t s
     engine_forward(e, x1);
     assert_memory_equal(engine_act(e, 0)->data, y->data + C * OH * OW,
                         (size_t)(C * OH * OW) * sizeof *y->data);
+    /* a forward-only engine (no switches kept): the same outputs */
+    engine *f = engine_new(m, 2, 0, 1);
+    engine_forward_only(f, NULL, 0);
+    engine_forward(f, x);
+    assert_memory_equal(engine_output(f)->data, y->data, (size_t)tensor_numel(y) * sizeof *y->data);
+    engine_free(f);
     free(rg);
     tensor_free(x1);
     tensor_free(seedg);

@@ -119,7 +119,8 @@ static void max2x2_row(const float *x, int64_t w, int64_t oy, int64_t ow, float 
             arg = _mm512_mask_add_epi32(arg, nan, base, _mm512_set1_epi32(off[k]));
         }
         _mm512_mask_storeu_ps(y + oy * ow + ox, mo, m);
-        _mm512_mask_storeu_epi32(s + oy * ow + ox, mo, arg);
+        if (s)
+            _mm512_mask_storeu_epi32(s + oy * ow + ox, mo, arg);
     }
 }
 #endif
@@ -149,7 +150,8 @@ static void maxpool_dilated(const pool_p *p, const float *x, float *y, int32_t *
                 }
             }
             y[oy * p->ow + ox] = m;
-            s[oy * p->ow + ox] = (int32_t)arg;
+            if (s)
+                s[oy * p->ow + ox] = (int32_t)arg;
         }
 }
 
@@ -188,7 +190,8 @@ static void maxpool_row(const pool_p *p, const float *x, int64_t oy, float *y, i
                 }
     done:
         y[oy * p->ow + ox] = m;
-        s[oy * p->ow + ox] = (int32_t)arg;
+        if (s)
+            s[oy * p->ow + ox] = (int32_t)arg;
     }
 }
 
@@ -288,9 +291,11 @@ static void mp_fill(const pool_p *p, const mp_ring *r, const float *x, int64_t i
 }
 
 /* Output row oy from the phases of its window's input rows y0 .. y1 - 1
- * (rows[0] ..). */
-static void mp_row(const pool_p *p, const mp_ring *r, int64_t oy, int64_t y0, int64_t y1,
-                   const float *const *rows, float *y, int32_t *s)
+ * (rows[0] ..); the switches too when s is not NULL (want: s != NULL,
+ * a constant where inlined). */
+static inline __attribute__((always_inline)) void
+mp_row_(const pool_p *p, const mp_ring *r, int64_t oy, int64_t y0, int64_t y1,
+        const float *const *rows, float *y, int32_t *s, const int want)
 {
     int64_t w = p->w;
     const __m256i laneS = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
@@ -306,24 +311,39 @@ static void mp_row(const pool_p *p, const mp_ring *r, int64_t oy, int64_t y0, in
             __m256i at = _mm256_add_epi32(col, _mm256_set1_epi32((int32_t)(iy * w)));
             for (int64_t j = 0; j < p->kw; j++) {
                 __m256 v = _mm256_loadu_ps(ph + r->off[j]);
-                __m256 gt = _mm256_cmp_ps(v, m, _CMP_GT_OQ);
+                if (want) {
+                    __m256 gt = _mm256_cmp_ps(v, m, _CMP_GT_OQ);
+                    __m256i idx = _mm256_add_epi32(at, _mm256_set1_epi32((int32_t)j));
+                    arg = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(arg),
+                                                               _mm256_castsi256_ps(idx), gt));
+                }
                 m = _mm256_max_ps(v, m);   /* v > m ? v : m */
-                __m256i idx = _mm256_add_epi32(at, _mm256_set1_epi32((int32_t)j));
-                arg = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(arg),
-                                                           _mm256_castsi256_ps(idx), gt));
             }
         }
         int64_t left = p->ow - ox0;
         if (left >= 8) {
             _mm256_storeu_ps(y + oy * p->ow + ox0, m);
-            _mm256_storeu_si256((__m256i *)(s + oy * p->ow + ox0), arg);
+            if (want)
+                _mm256_storeu_si256((__m256i *)(s + oy * p->ow + ox0), arg);
         } else {
             __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)left),
                                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
             _mm256_maskstore_ps(y + oy * p->ow + ox0, mask, m);
-            _mm256_maskstore_epi32(s + oy * p->ow + ox0, mask, arg);
+            if (want)
+                _mm256_maskstore_epi32(s + oy * p->ow + ox0, mask, arg);
         }
     }
+}
+
+/* A forward-only engine keeps no switches (s NULL): the maxima alone,
+ * a quarter of the work per tap (resnet50's 3x3 stride-2 max-pool). */
+static void mp_row(const pool_p *p, const mp_ring *r, int64_t oy, int64_t y0, int64_t y1,
+                   const float *const *rows, float *y, int32_t *s)
+{
+    if (s)
+        mp_row_(p, r, oy, y0, y1, rows, y, s, 1);
+    else
+        mp_row_(p, r, oy, y0, y1, rows, y, NULL, 0);
 }
 
 /* One plane through the ring. Rows are filled in order, each once (the
@@ -403,7 +423,7 @@ static void maxpool_forward(const node *nd, const op_io *io)
         for (int64_t q = 0; q < planes; q++) {
             const float *x = io->x[0] + q * hw;
             float *y = io->y + q * ohw;
-            int32_t *s = sw + q * ohw;
+            int32_t *s = sw ? sw + q * ohw : NULL;   /* NULL: forward only */
 #if defined(__AVX512F__)
             if (fast) {
                 for (int64_t oy = 0; oy < p->oh; oy++)

@@ -40,7 +40,8 @@ static void gmp_forward(const node *nd, const op_io *io)
             if (x[k] > m || x[k] != x[k])
                 m = x[k], best = k;
         io->y[q] = m;
-        arg[q] = (int32_t)best;
+        if (arg)   /* NULL: a forward-only engine's */
+            arg[q] = (int32_t)best;
     }
 }
 

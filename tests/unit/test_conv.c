@@ -165,7 +165,7 @@ static void test_conv_tails(void **state)
 
 /* 1x1 (direct and padded or strided), strides 1-4, asymmetric pads and
  * pads past the kernel's reach, dilation, 5x5, 7x7 and 11x11 first
- * layers; chunks of up to 4 panels' columns and of more. */
+ * layers; output rows up to 64 wide (lowered whole) and wider. */
 static void test_conv_edges(void **state)
 {
     (void)state;
@@ -186,13 +186,14 @@ static void test_conv_edges(void **state)
     check(G(3, 13, 71, 20, 11, 11, 4, 4, 2, 2, 2, 2, 1, 1, 1), 1, 2);
     check(G(3, 15, 67, 20, 11, 11, 4, 4, 0, 0, 0, 0, 1, 1, 1), 2, 1);
     check(G(16, 7, 49, 20, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1), 2, 2);
-    /* the same lowerings with chunks of more than 128 columns (above,
-     * the short chunks' path, lower_short; here the cursor's runs), and
-     * short chunks with dilation and with rows wholly in the padding */
-    check(G(3, 29, 45, 20, 7, 7, 2, 2, 0, 0, 0, 0, 1, 1, 1), 1, 2);
-    check(G(3, 29, 45, 20, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1), 1, 1);
-    check(G(3, 45, 71, 20, 11, 11, 4, 4, 2, 2, 2, 2, 1, 1, 1), 1, 2);
-    check(G(3, 47, 67, 20, 11, 11, 4, 4, 0, 0, 0, 0, 1, 1, 1), 1, 1);
+    /* the same lowerings in output rows wider than 64 (above, lower_short's
+     * rows built whole; here the cursor's runs), and short rows with
+     * dilation and rows wholly in the padding */
+    check(G(3, 9, 141, 20, 7, 7, 2, 2, 0, 0, 0, 0, 1, 1, 1), 1, 2);
+    check(G(3, 9, 141, 20, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1), 1, 1);
+    check(G(3, 13, 275, 20, 11, 11, 4, 4, 2, 2, 2, 2, 1, 1, 1), 1, 2);
+    check(G(3, 15, 271, 20, 11, 11, 4, 4, 0, 0, 0, 0, 1, 1, 1), 1, 1);
+    check(G(5, 4, 133, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 1, 2);
     check(G(8, 7, 8, 28, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1), 2, 2);
     check(G(8, 3, 4, 28, 3, 3, 1, 1, 4, 3, 4, 5, 1, 1, 1), 2, 1);
     check(G(8, 3, 4, 28, 3, 3, 2, 1, 4, 3, 4, 5, 1, 1, 1), 1, 2);

@@ -47,6 +47,7 @@
 #include "nn/gemm.h"
 #include "nn/ops.h"
 #include "nn/ops/pack.h"
+#include "nn/ops/simd.h"
 #include "nn/densemm.h"
 #include "nn/ops/winograd.h"
 
@@ -552,8 +553,14 @@ static inline void cur_put(pcur *c, const float *s, int64_t n, int64_t sw)
     }
 }
 
-/* Columns of a chunk lowered a row at a time (lower_short). */
-#define SHORT_CHUNK (4 * PK_NR)
+/* Most columns of a chunk lowered a row at a time (lower_short), and
+ * the widest output row it takes (wider rows are long runs, which the
+ * cursor writes with little overhead). */
+#define SHORT_CHUNK 1024
+#define SHORT_ROW 64
+/* Floats of lower_short's buffer: 4 rows of SHORT_CHUNK columns, more of
+ * fewer. */
+#define SHORT_BUF (4 * (SHORT_CHUNK + 16))
 
 #if defined(__AVX2__) && !defined(__AVX512F__)
 /* Lanes 0..n-1 of 8 as a vmaskmov mask. */
@@ -563,16 +570,25 @@ static inline __m256i mask_lt(int64_t n)
 }
 #endif
 
-/* t[0..n) = s[0], s[sw], ... (n <= SHORT_CHUNK); with AVX, by whole
+/* t[0..n) = s[0], s[sw], ... (n <= SHORT_ROW); with AVX, by whole
  * stores (AMD's masked ones are slow): the zeros past n land where zeros
- * or later runs belong (t has 16 floats to spare). */
+ * or later runs belong (t has 16 floats to spare). Nothing past
+ * s[(n - 1) sw] is read. */
 static inline void short_run(float *restrict t, const float *restrict s, int64_t n, int64_t sw)
 {
 #if defined(__AVX512F__)
     if (sw == 1) {
         for (; n >= 16; n -= 16, t += 16, s += 16)
             _mm512_storeu_ps(t, _mm512_loadu_ps(s));
-        _mm512_storeu_ps(t, _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), s));
+        _mm512_storeu_ps(t, _mm512_maskz_loadu_ps(mask16(n), s));
+        return;
+    }
+    if (sw == 2) {
+        for (; n > 0; n -= 16, t += 16, s += 32) {
+            __m512 a = _mm512_maskz_loadu_ps(mask16(2 * n - 1), s);
+            __m512 b = _mm512_maskz_loadu_ps(mask16(2 * n - 17), s + 16);
+            _mm512_storeu_ps(t, _mm512_maskz_mov_ps(mask16(n), _mm512_permutex2var_ps(a, idx_even(), b)));
+        }
         return;
     }
 #elif defined(__AVX2__)
@@ -581,6 +597,10 @@ static inline void short_run(float *restrict t, const float *restrict s, int64_t
             _mm256_storeu_ps(t, _mm256_loadu_ps(s));
         _mm256_storeu_ps(t, _mm256_maskload_ps(s, mask_lt(n)));
         return;
+    }
+    if (sw == 2 || sw == 4) {
+        for (; n >= 8; n -= 8, t += 8, s += 8 * sw)
+            _mm256_storeu_ps(t, block8(s, sw, 1));
     }
 #endif
     for (int64_t u = 0; u < n; u++)
@@ -604,34 +624,42 @@ static inline void short_copy(float *restrict d, const float *restrict s, int64_
 #endif
 }
 
-/* im2col_panels for a chunk of at most SHORT_CHUNK columns (late
- * layers' 7x7 and 14x14 maps at batch 1): each row k built whole in a
- * buffer, then stored into its panels a panel row at a time. Through
- * the cursor (cur_put) such a chunk is three short runs per output row,
- * and the lowering of resnet18's 512-channel 3x3 layer4 convolutions
- * (4608 x 49) was 12% of their time. */
+/* im2col_panels for a chunk of at most SHORT_CHUNK columns in output
+ * rows of at most SHORT_ROW (late layers' 7x7 to 28x28 maps at batch
+ * 1): each row k built whole in a buffer, then stored into its panels a
+ * panel row at a time. Through the cursor (cur_put) such a chunk is
+ * three short runs per output row, each with its panel bookkeeping: the
+ * lowering of resnet18's 512-channel 3x3 layer4 convolutions (4608 x 49)
+ * was 12% of their time, of resnet50's stride-2 layer2.0.conv2 (1152 x
+ * 196) 14%. */
 static void lower_short(const cgeo *p, const float *x, float *col, int64_t oy0, int64_t oy1,
                         int64_t c0, int64_t c1)
 {
-    int64_t kt = p->cin * p->kh * p->kw, nc = (oy1 - oy0) * p->ow, ps = kt * PK_NR;
-    int64_t np = (nc + PK_NR - 1) / PK_NR;
-    float t[SHORT_CHUNK + 16] __attribute__((aligned(64)));
-    for (int64_t c = c0; c < c1; c++) {
-        const float *xc = x + c * p->h * p->w;
-        for (int64_t ki = 0; ki < p->kh; ki++)
-            for (int64_t kj = 0; kj < p->kw; kj++) {
-                int64_t k = (c * p->kh + ki) * p->kw + kj, off, lo, hi;
-                col_range(p, kj, &off, &lo, &hi);
-                short_copy(t, NULL, np * PK_NR);
-                for (int64_t oy = oy0; oy < oy1; oy++) {
-                    int64_t iy = oy * p->sh - p->pt + ki * p->dh;
-                    if (iy >= 0 && iy < p->h && hi > lo)
-                        short_run(t + (oy - oy0) * p->ow + lo, xc + iy * p->w + off + lo * p->sw,
-                                  hi - lo, p->sw);
-                }
-                for (int64_t q = 0; q < np; q++)
-                    short_copy(col + q * ps + k * PK_NR, t + q * PK_NR, PK_NR);
+    int64_t kk = p->kh * p->kw, kt = p->cin * kk, nc = (oy1 - oy0) * p->ow, ps = kt * PK_NR;
+    int64_t np = (nc + PK_NR - 1) / PK_NR, ts = np * PK_NR + 16;
+    /* rows built SHORT_BATCH at a time, then stored: a row's loads right
+     * after the overlapping stores that built it wait for them (a failed
+     * store-to-load forward each), which cost as much as the rest */
+    int64_t nb = SHORT_BUF / ts;
+    float t[SHORT_BUF] __attribute__((aligned(64)));
+    for (int64_t kb = c0 * kk; kb < c1 * kk; kb += nb) {
+        int64_t ke = kb + nb < c1 * kk ? kb + nb : c1 * kk;
+        for (int64_t k = kb; k < ke; k++) {
+            int64_t c = k / kk, ki = k % kk / p->kw, kj = k % p->kw, off, lo, hi;
+            const float *xc = x + c * p->h * p->w;
+            float *tk = t + (k - kb) * ts;
+            col_range(p, kj, &off, &lo, &hi);
+            short_copy(tk, NULL, np * PK_NR);
+            for (int64_t oy = oy0; oy < oy1; oy++) {
+                int64_t iy = oy * p->sh - p->pt + ki * p->dh;
+                if (iy >= 0 && iy < p->h && hi > lo)
+                    short_run(tk + (oy - oy0) * p->ow + lo, xc + iy * p->w + off + lo * p->sw,
+                              hi - lo, p->sw);
             }
+        }
+        for (int64_t k = kb; k < ke; k++)
+            for (int64_t q = 0; q < np; q++)
+                short_copy(col + q * ps + k * PK_NR, t + (k - kb) * ts + q * PK_NR, PK_NR);
     }
 }
 
@@ -644,7 +672,7 @@ static void im2col_panels(const cgeo *p, const float *x, float *col, int64_t oy0
 {
     int64_t kt = p->cin * p->kh * p->kw, nc = (oy1 - oy0) * p->ow, ps = kt * PK_NR;
     int64_t npad = (nc + PK_NR - 1) / PK_NR * PK_NR;
-    if (npad <= SHORT_CHUNK) {
+    if (npad <= SHORT_CHUNK && p->ow <= SHORT_ROW) {
         lower_short(p, x, col, oy0, oy1, c0, c1);
         return;
     }

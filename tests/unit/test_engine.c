@@ -480,6 +480,76 @@ static void test_maxpool(void **state)
     model_free(m);
 }
 
+/* The 2x2 stride-2 average pool's vector rows (16 or 8 outputs a step,
+ * then single ones): widths 2..41 (every tail, an odd last column
+ * unused), odd heights, -0, inf and NaN: bit for bit the sum in scan
+ * order from +0, times 1/4, as the scalar loop; the input gradient
+ * 0 + g / 4 in each window, 0 outside them. */
+static void test_avgpool_2x2(void **state)
+{
+    (void)state;
+    for (int64_t W = 2; W <= 41; W++) {
+        const int64_t C = 2, H = 5 + W % 2, OH = H / 2, OW = W / 2;
+        model *m = model_new(C, H, W);
+        node *n = model_add(m, "p", "AvgPool", "input");
+        double k[2] = { 2, 2 };
+        node_set(n, "kernel", 2, k);
+        char err[256];
+        assert_int_equal(model_prepare(m, err, sizeof err), 0);
+        engine *e = engine_new(m, 1, 0, 1);
+        int64_t dims[4] = { 1, C, H, W };
+        tensor *x = tensor_new(4, dims);
+        rng r;
+        rng_seed(&r, 5 + (uint64_t)W);
+        for (int64_t i = 0; i < tensor_numel(x); i++) {
+            double u = rng_uniform(&r);
+            x->data[i] = u < 0.02   ? NAN
+                         : u < 0.04 ? INFINITY
+                         : u < 0.3  ? -0.0f
+                                    : (float)(rng_uniform(&r) - 0.5);
+        }
+        engine_forward(e, x);
+        const float *y = engine_output(e)->data;
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t oy = 0; oy < OH; oy++)
+                for (int64_t ox = 0; ox < OW; ox++) {
+                    const float *p = x->data + (c * H + 2 * oy) * W + 2 * ox;
+                    float s = 0;
+                    s += p[0];
+                    s += p[1];
+                    s += p[W];
+                    s += p[W + 1];
+                    s *= 0.25f;
+                    float got = y[(c * OH + oy) * OW + ox];
+                    if (!(isnan(s) ? isnan(got) : got == s && signbit(got) == signbit(s)))
+                        fail_msg("W %lld (%lld, %lld): %g against %g", (long long)W,
+                                 (long long)oy, (long long)ox, got, s);
+                }
+        /* backward: each window's four inputs get 0 + g / 4 */
+        int64_t gd[4] = { 1, C, OH, OW };
+        tensor *gy = tensor_new(4, gd);
+        for (int64_t i = 0; i < tensor_numel(gy); i++)
+            gy->data[i] = i % 7 == 3 ? -0.0f : (float)(rng_uniform(&r) - 0.5);
+        engine_backward(e, 0, gy, RULE_STANDARD, 0);
+        const float *gx = engine_input_grad(e)->data;
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t iy = 0; iy < H; iy++)
+                for (int64_t ix = 0; ix < W; ix++) {
+                    float want = 0.0f;
+                    if (iy / 2 < OH && ix / 2 < OW)
+                        want += gy->data[(c * OH + iy / 2) * OW + ix / 2] * 0.25f;
+                    float got = gx[(c * H + iy) * W + ix];
+                    if (!(got == want && signbit(got) == signbit(want)))
+                        fail_msg("W %lld gradient (%lld, %lld): %g against %g", (long long)W,
+                                 (long long)iy, (long long)ix, got, want);
+                }
+        tensor_free(gy);
+        tensor_free(x);
+        engine_free(e);
+        model_free(m);
+    }
+}
+
 /* Max-pools of every geometry without dilation (the AVX2 path's phases
  * and ring, and the rows it leaves to the scalar loop) against loops over
  * the definition: kernels 2, 3, 5 (and 3x2), strides 1 to 3, pads 0 to 2
@@ -1552,6 +1622,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_grad_weight_cache),
         cmocka_unit_test(test_winograd),
         cmocka_unit_test(test_maxpool),
+        cmocka_unit_test(test_avgpool_2x2),
         cmocka_unit_test(test_maxpool_geometry),
         cmocka_unit_test(test_fd_dag),
         cmocka_unit_test(test_fd_views),

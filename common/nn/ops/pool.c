@@ -86,6 +86,13 @@ static int pool_prepare(node *nd, const int64_t *const *in, op_need *need, char 
     return op_keep(nd, &p, sizeof p, err, len);
 }
 
+/* A 2x2, stride-2 pool whose windows lie inside the plane. */
+static int pool_2x2(const pool_p *p)
+{
+    return p->kh == 2 && p->kw == 2 && p->sh == 2 && p->sw == 2 && p->pt == 0 && p->pl == 0 &&
+           2 * p->oh <= p->h && 2 * p->ow <= p->w;
+}
+
 #if defined(__AVX512F__)
 
 /* Output row oy of a 2x2, stride-2, unpadded max-pool whose windows all lie
@@ -408,9 +415,7 @@ static void maxpool_forward(const node *nd, const op_io *io)
     int64_t planes = (int64_t)io->n * p->c, hw = p->h * p->w, ohw = p->oh * p->ow;
     int32_t *sw = io->aux;
 #if defined(__AVX512F__)
-    int fast = p->kh == 2 && p->kw == 2 && p->sh == 2 && p->sw == 2 && p->pt == 0 && p->pl == 0 &&
-               p->dh == 1 && p->dw == 1 &&
-               2 * p->oh <= p->h && 2 * p->ow <= p->w;
+    int fast = pool_2x2(p) && p->dh == 1 && p->dw == 1;
 #endif
 #pragma omp parallel if (planes * ohw > OP_PAR_MIN / 4)
     {
@@ -487,15 +492,63 @@ static inline float avg_window(const pool_p *p, int64_t oy, int64_t ox, int64_t 
     return cnt > 0 ? 1.0f / (float)cnt : 0.0f;
 }
 
+/* Output row oy of a 2x2, stride-2 average pool whose windows lie inside
+ * the plane (DenseNet's transitions), 8 or 16 at a time: the sum in the
+ * scalar loop's order, ((0 + x00) + x01) + x10) + x11, times 1/4, so the
+ * same bits. */
+static void avg2x2_row(const float *x, int64_t w, int64_t oy, int64_t ow, float *y)
+{
+    const float *r0 = x + 2 * oy * w, *r1 = r0 + w;
+    float *yo = y + oy * ow;
+    int64_t ox = 0;
+#if defined(__AVX512F__)
+    const __m512i ev = idx_even(), od = idx_odd();
+    for (; ox + 16 <= ow; ox += 16) {
+        __m512 a0 = _mm512_loadu_ps(r0 + 2 * ox), a1 = _mm512_loadu_ps(r0 + 2 * ox + 16);
+        __m512 b0 = _mm512_loadu_ps(r1 + 2 * ox), b1 = _mm512_loadu_ps(r1 + 2 * ox + 16);
+        __m512 s = _mm512_add_ps(_mm512_setzero_ps(), _mm512_permutex2var_ps(a0, ev, a1));
+        s = _mm512_add_ps(s, _mm512_permutex2var_ps(a0, od, a1));
+        s = _mm512_add_ps(s, _mm512_permutex2var_ps(b0, ev, b1));
+        s = _mm512_add_ps(s, _mm512_permutex2var_ps(b0, od, b1));
+        _mm512_storeu_ps(yo + ox, _mm512_mul_ps(s, _mm512_set1_ps(0.25f)));
+    }
+#elif defined(__AVX2__)
+    for (; ox + 8 <= ow; ox += 8) {
+        __m256 v[4];
+        for (int r = 0; r < 2; r++) {
+            const float *src = (r ? r1 : r0) + 2 * ox;
+            __m256 a = _mm256_loadu_ps(src), b = _mm256_loadu_ps(src + 8);
+            __m256 e = _mm256_shuffle_ps(a, b, 0x88), o = _mm256_shuffle_ps(a, b, 0xdd);
+            v[2 * r] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xd8));
+            v[2 * r + 1] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), 0xd8));
+        }
+        __m256 s = _mm256_add_ps(_mm256_setzero_ps(), v[0]);
+        s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s, v[1]), v[2]), v[3]);
+        _mm256_storeu_ps(yo + ox, _mm256_mul_ps(s, _mm256_set1_ps(0.25f)));
+    }
+#endif
+    for (; ox < ow; ox++) {
+        float s = 0;
+        s += r0[2 * ox];
+        s += r0[2 * ox + 1];
+        s += r1[2 * ox];
+        s += r1[2 * ox + 1];
+        yo[ox] = s * 0.25f;
+    }
+}
+
 static void avgpool_forward(const node *nd, const op_io *io)
 {
     const pool_p *p = nd->priv;
     int64_t planes = (int64_t)io->n * p->c, hw = p->h * p->w, ohw = p->oh * p->ow;
+    int two = pool_2x2(p);
 #pragma omp parallel for if (planes * ohw > OP_PAR_MIN / 4) schedule(static)
     for (int64_t q = 0; q < planes; q++) {
         const float *x = io->x[0] + q * hw;
         float *y = io->y + q * ohw;
-        for (int64_t oy = 0; oy < p->oh; oy++)
+        for (int64_t oy = 0; two && oy < p->oh; oy++)
+            avg2x2_row(x, p->w, oy, p->ow, y);
+        for (int64_t oy = 0; !two && oy < p->oh; oy++)
             for (int64_t ox = 0; ox < p->ow; ox++) {
                 int64_t y0, y1, x0, x1;
                 float inv = avg_window(p, oy, ox, &y0, &y1, &x0, &x1);
@@ -508,17 +561,60 @@ static void avgpool_forward(const node *nd, const op_io *io)
     }
 }
 
+/* avg2x2_row's backward: each of the window's four gradients += g / 4
+ * (g times 1/4, as the scalar loop; the windows do not overlap). */
+static void avg2x2_back_row(const float *g, int64_t w, int64_t oy, int64_t ow, float *gx)
+{
+    float *r0 = gx + 2 * oy * w, *r1 = r0 + w;
+    const float *go = g + oy * ow;
+    int64_t ox = 0;
+#if defined(__AVX512F__)
+    const __m512i lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m512i hi = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    for (; ox + 16 <= ow; ox += 16) {
+        __m512 v = _mm512_mul_ps(_mm512_loadu_ps(go + ox), _mm512_set1_ps(0.25f));
+        __m512 a = _mm512_permutexvar_ps(lo, v), b = _mm512_permutexvar_ps(hi, v);
+        for (int r = 0; r < 2; r++) {
+            float *d = (r ? r1 : r0) + 2 * ox;
+            _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), a));
+            _mm512_storeu_ps(d + 16, _mm512_add_ps(_mm512_loadu_ps(d + 16), b));
+        }
+    }
+#elif defined(__AVX2__)
+    for (; ox + 8 <= ow; ox += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(go + ox), _mm256_set1_ps(0.25f));
+        __m256 ul = _mm256_unpacklo_ps(v, v), uh = _mm256_unpackhi_ps(v, v);
+        __m256 a = _mm256_permute2f128_ps(ul, uh, 0x20), b = _mm256_permute2f128_ps(ul, uh, 0x31);
+        for (int r = 0; r < 2; r++) {
+            float *d = (r ? r1 : r0) + 2 * ox;
+            _mm256_storeu_ps(d, _mm256_add_ps(_mm256_loadu_ps(d), a));
+            _mm256_storeu_ps(d + 8, _mm256_add_ps(_mm256_loadu_ps(d + 8), b));
+        }
+    }
+#endif
+    for (; ox < ow; ox++) {
+        float v = go[ox] * 0.25f;
+        r0[2 * ox] += v;
+        r0[2 * ox + 1] += v;
+        r1[2 * ox] += v;
+        r1[2 * ox + 1] += v;
+    }
+}
+
 static void avgpool_backward(const node *nd, const op_io *io)
 {
     const pool_p *p = nd->priv;
     int64_t planes = (int64_t)io->n * p->c, hw = p->h * p->w, ohw = p->oh * p->ow;
     if (!io->gx[0])
         return;
+    int two = pool_2x2(p);
 #pragma omp parallel for if (planes * ohw > OP_PAR_MIN / 4) schedule(static)
     for (int64_t q = 0; q < planes; q++) {
         float *gx = io->gx[0] + q * hw;
         const float *g = io->gy + q * ohw;
-        for (int64_t oy = 0; oy < p->oh; oy++)
+        for (int64_t oy = 0; two && oy < p->oh; oy++)
+            avg2x2_back_row(g, p->w, oy, p->ow, gx);
+        for (int64_t oy = 0; !two && oy < p->oh; oy++)
             for (int64_t ox = 0; ox < p->ow; ox++) {
                 int64_t y0, y1, x0, x1;
                 float v = g[oy * p->ow + ox] * avg_window(p, oy, ox, &y0, &y1, &x0, &x1);

@@ -208,7 +208,7 @@ static void test_conv_groups_wino(void **state)
     check(G(48, 9, 11, 72, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2), 2, 2);
     check(G(64, 8, 7, 64, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 4), 2, 2);
     check(G(48, 10, 9, 96, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 3), 2, 2);
-    check(G(32, 21, 19, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 2, 2);
+    check(G(32, 29, 19, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 2, 2);
     check(G(24, 70, 66, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 1, 2);
 }
 
@@ -218,18 +218,22 @@ static void test_conv_groups_wino(void **state)
  * transform's column tail), chunks that end mid-panel, pads 0, 1, 2 and
  * asymmetric (tiles reading past the image on each side), output
  * channels off the 12- and 6-row panels, accumulation of the input
- * gradient. Every shape has 16+ tiles an image, so runs by Winograd. */
+ * gradient. Every shape has 32+ tiles an image, so runs by Winograd. */
 static void test_conv_wino_tails(void **state)
 {
     (void)state;
     rng_seed(&R, 14);
     for (int64_t w = 13; w <= 44; w += 3)
-        check(G(16 + w % 5, 17 + w % 3, w, 17 + w % 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1),
+        check(G(16 + w % 5, 29 + w % 3, w, 17 + w % 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1),
               1 + w % 2, 1 + w % 2);
-    check(G(20, 18, 18, 22, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1), 2, 2);
-    check(G(20, 15, 19, 22, 3, 3, 1, 1, 2, 2, 2, 2, 1, 1, 1), 1, 2);
-    check(G(20, 16, 21, 19, 3, 3, 1, 1, 0, 2, 1, 0, 1, 1, 1), 2, 1);
-    check(G(17, 14, 14, 29, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 3, 2);
+    check(G(20, 30, 18, 22, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1), 2, 2);
+    check(G(20, 27, 19, 22, 3, 3, 1, 1, 2, 2, 2, 2, 1, 1, 1), 1, 2);
+    check(G(20, 28, 21, 19, 3, 3, 1, 1, 0, 2, 1, 0, 1, 1, 1), 2, 1);
+    check(G(17, 30, 30, 29, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 3, 2);
+    /* 16 tiles an image (14x14): by Winograd with 64 channels a side,
+     * by im2col below (wino_worth) */
+    check(G(64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 2, 2);
+    check(G(48, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 1, 2);
 }
 
 /* The col2im input gradient (strides 2 and 3) with its scatter split by

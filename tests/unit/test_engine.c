@@ -415,16 +415,24 @@ static void test_winograd(void **state)
  * against loops: ties (values from a set of four), NaN, -inf, 16 outputs
  * per row and a tail, an odd width (the last column unused); the switches
  * through the input gradient. */
-static void test_maxpool(void **state)
+/* A prepared model of one 2x2 pool (op: MaxPool or AvgPool; stride 2,
+ * the default) on C x H x W. */
+static model *pool2x2_model(const char *op, int64_t C, int64_t H, int64_t W)
 {
-    (void)state;
-    const int64_t C = 3, H = 7, W = 37, OH = 3, OW = 18;
     model *m = model_new(C, H, W);
-    node *n = model_add(m, "p", "MaxPool", "input");
+    node *n = model_add(m, "p", op, "input");
     double k[2] = { 2, 2 };
     node_set(n, "kernel", 2, k);
     char err[256];
     assert_int_equal(model_prepare(m, err, sizeof err), 0);
+    return m;
+}
+
+static void test_maxpool(void **state)
+{
+    (void)state;
+    const int64_t C = 3, H = 7, W = 37, OH = 3, OW = 18;
+    model *m = pool2x2_model("MaxPool", C, H, W);
     engine *e = engine_new(m, 2, 0, 1);
     int64_t dims[4] = { 2, C, H, W };
     tensor *x = tensor_new(4, dims);
@@ -490,12 +498,7 @@ static void test_avgpool_2x2(void **state)
     (void)state;
     for (int64_t W = 2; W <= 41; W++) {
         const int64_t C = 2, H = 5 + W % 2, OH = H / 2, OW = W / 2;
-        model *m = model_new(C, H, W);
-        node *n = model_add(m, "p", "AvgPool", "input");
-        double k[2] = { 2, 2 };
-        node_set(n, "kernel", 2, k);
-        char err[256];
-        assert_int_equal(model_prepare(m, err, sizeof err), 0);
+        model *m = pool2x2_model("AvgPool", C, H, W);
         engine *e = engine_new(m, 1, 0, 1);
         int64_t dims[4] = { 1, C, H, W };
         tensor *x = tensor_new(4, dims);

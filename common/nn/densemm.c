@@ -30,8 +30,8 @@ static void rows_of(int64_t r, int nt, int t, int64_t *a, int64_t *b)
  * vectors (12 or 24 KiB), wait on the stack between blocks of inputs. */
 #define IC 48
 
-#if defined(__AVX512F__)
 #include "nn/ops/simd.h"
+#if defined(__AVX512F__)
 typedef __m512 vf;
 #define VL 16
 #define TH 8
@@ -57,10 +57,7 @@ typedef __m256 vf;
 #define vfma _mm256_fmadd_ps
 #define vadd _mm256_add_ps
 typedef __m256i vmask;
-static inline vmask tail_mask(int64_t m)
-{
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
+static inline vmask tail_mask(int64_t m) { return mask8(m); }
 static inline vf vload_tail(const float *p, vmask m) { return _mm256_maskload_ps(p, m); }
 static inline __m256 halves(vf v) { return v; }
 #endif

@@ -562,14 +562,6 @@ static inline void cur_put(pcur *c, const float *s, int64_t n, int64_t sw)
  * fewer. */
 #define SHORT_BUF (4 * (SHORT_CHUNK + 16))
 
-#if defined(__AVX2__) && !defined(__AVX512F__)
-/* Lanes 0..n-1 of 8 as a vmaskmov mask. */
-static inline __m256i mask_lt(int64_t n)
-{
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-#endif
-
 /* t[0..n) = s[0], s[sw], ... (n <= SHORT_ROW); with AVX, by whole
  * stores (AMD's masked ones are slow): the zeros past n land where zeros
  * or later runs belong (t has 16 floats to spare). Nothing past
@@ -595,7 +587,7 @@ static inline void short_run(float *restrict t, const float *restrict s, int64_t
     if (sw == 1) {
         for (; n >= 8; n -= 8, t += 8, s += 8)
             _mm256_storeu_ps(t, _mm256_loadu_ps(s));
-        _mm256_storeu_ps(t, _mm256_maskload_ps(s, mask_lt(n)));
+        _mm256_storeu_ps(t, _mm256_maskload_ps(s, mask8(n)));
         return;
     }
     if (sw == 2 || sw == 4) {

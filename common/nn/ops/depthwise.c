@@ -6,6 +6,7 @@
 
 #include "nn/ops/depthwise.h"
 #include "nn/ops/planes.h"
+#include "nn/ops/simd.h"
 
 /* The channel-interleaved path (AVX2 and FMA: every build this project
  * makes but a generic one): blocks of DW_CB channels of one image are
@@ -381,12 +382,6 @@ static inline __attribute__((always_inline)) void tr8(__m256 r[8])
     r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
-/* Lanes below n set (n < 8). */
-static inline __m256i cl_mask(int64_t n)
-{
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 /* Pixels dst[k * 8 + j] = src[j][k], k < cnt: 8 runs of a row (one per
  * channel) into cnt interleaved pixels; the tail by masked loads. */
 static void cl_in(const float *const *src, int64_t off, int64_t cnt, float *dst, int64_t step)
@@ -402,7 +397,7 @@ static void cl_in(const float *const *src, int64_t off, int64_t cnt, float *dst,
             _mm256_store_ps(dst + (k + j) * step, r[j]);
     }
     if (k < cnt) {
-        __m256i m = cl_mask(cnt - k);
+        __m256i m = mask8(cnt - k);
         for (int j = 0; j < 8; j++)
             r[j] = _mm256_maskload_ps(src[j] + off + k, m);
         tr8(r);

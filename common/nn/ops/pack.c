@@ -225,9 +225,7 @@ int pk_wanted(int64_t M, int64_t K)
     return e < 0 ? M >= 16 && K >= 16 : e;
 }
 
-#if defined(__AVX512F__)
 #include "nn/ops/simd.h"
-#endif
 #include <immintrin.h>
 
 /* A tail's epilogue on one column (tail_tile, either instruction set):
@@ -370,11 +368,6 @@ __attribute__((noinline)) static void kernel(int64_t kc, const float *A, const f
 #else
 #include <immintrin.h>
 
-/* Lanes 0..n-1 of 8 as a vmaskmov mask. */
-static inline __m256i mask8(int n)
-{
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 
 /* The fused activation of 8 sums: ReLU (x > 0 or NaN: x, else +0, as the
  * ReLU op) or Clip (max(a, b) is a > b ? a : b: x < lo ? lo : x, NaN and

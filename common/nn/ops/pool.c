@@ -253,8 +253,7 @@ static inline __m256 mp_load(const float *a, int64_t n)
     __m256 ninf = _mm256_set1_ps(-INFINITY);
     if (n <= 0)
         return ninf;
-    __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)n),
-                                   _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256i m = mask8(n);
     return _mm256_blendv_ps(ninf, _mm256_maskload_ps(a, m), _mm256_castsi256_ps(m));
 }
 
@@ -333,8 +332,7 @@ mp_row_(const pool_p *p, const mp_ring *r, int64_t oy, int64_t y0, int64_t y1,
             if (want)
                 _mm256_storeu_si256((__m256i *)(s + oy * p->ow + ox0), arg);
         } else {
-            __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)left),
-                                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            __m256i mask = mask8(left);
             _mm256_maskstore_ps(y + oy * p->ow + ox0, mask, m);
             if (want)
                 _mm256_maskstore_epi32(s + oy * p->ow + ox0, mask, arg);

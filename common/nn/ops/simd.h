@@ -1,7 +1,21 @@
-/* simd: the small AVX-512 helpers the ops share (masks for a row's tail,
- * the even/odd split of two vectors). Only with AVX-512 at compile time. */
+/* simd: the small vector helpers the ops share (masks for a row's tail,
+ * the even/odd split of two vectors): AVX2's with AVX2 (and AVX-512) at
+ * compile time, AVX-512's with AVX-512. */
 #ifndef CNN_SIMD_H
 #define CNN_SIMD_H
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#include <stdint.h>
+
+/* Lanes 0..n-1 of 8 as a vmaskmov mask (none for n <= 0, all 8 for
+ * n >= 8). */
+static inline __m256i mask8(int64_t n)
+{
+    int k = n < 0 ? 0 : n > 8 ? 8 : (int)n;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+#endif
 
 #if defined(__AVX512F__)
 #include <immintrin.h>

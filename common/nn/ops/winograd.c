@@ -176,13 +176,6 @@ typedef __m256 vf;
 #define VMUL(a, b) _mm256_mul_ps(a, _mm256_set1_ps(b))
 #define VFMA(a, b, c) _mm256_fmadd_ps(a, _mm256_set1_ps(b), c)
 #define VFNM(a, b, c) _mm256_fnmadd_ps(a, _mm256_set1_ps(b), c)
-
-/* Lanes 0..n-1 of 8 as a mask for maskload/maskstore. */
-static inline __m256i mask8(int64_t n)
-{
-    int k = n < 0 ? 0 : n > 8 ? 8 : (int)n;
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 #else
 typedef float vf;
 #define VW 1

@@ -2,21 +2,25 @@
 # Results do not depend on how the work is cut: shards of 7 rows (--range),
 # run with other --batch and --threads, joined by cnn-join, equal one run
 # byte for byte in every dataset, for cnn-forward, cnn-saliency,
-# cnn-occlude and cnn-pca (projections of shards). The model has a 3x3
-# convolution wide enough for Winograd and dense layers wide enough for the
-# thin kernel, so every kernel choice the engine makes by batch is crossed.
+# cnn-occlude and cnn-pca (projections of shards). The model has 3x3
+# convolutions on maps wide enough for Winograd (32x32: 64 tiles; one with
+# fewer output channels than tiles, whose tile rows one image splits over
+# the threads, one with as many, whose image the threads share) and dense
+# layers wide enough for the thin kernel, so every kernel choice the
+# engine makes by batch is crossed.
 . "$(dirname "$0")/../lib.sh"
 $PY - "$T/m.h5" <<'PY' || exit 1
 import sys, h5py, numpy as np
 r = np.random.default_rng(11)
 with h5py.File(sys.argv[1], "w") as f:
     f.attrs["kind"] = "model"
-    f.attrs["input_shape"] = np.array([3, 16, 16], np.int64)
+    f.attrs["input_shape"] = np.array([3, 32, 32], np.int64)
     f.create_dataset("classes", data=["c%d" % i for i in range(10)], dtype=h5py.string_dtype())
     nodes = [("conv1", "Conv", (16, 3, 3, 3), dict(pad=[1])), ("relu1", "ReLU", None, {}),
              ("conv2", "Conv", (16, 16, 3, 3), dict(pad=[1])), ("relu2", "ReLU", None, {}),
+             ("conv3", "Conv", (64, 16, 3, 3), dict(pad=[1])), ("relu4", "ReLU", None, {}),
              ("pool1", "MaxPool", None, dict(kernel=[2, 2])), ("flat", "Flatten", None, {}),
-             ("fc1", "Dense", (40, 1024), {}), ("relu3", "ReLU", None, {}),
+             ("fc1", "Dense", (40, 16384), {}), ("relu3", "ReLU", None, {}),
              ("fc2", "Dense", (10, 40), {})]
     for i, (name, op, w, attrs) in enumerate(nodes):
         g = f.create_group("nodes/%04d" % i)
@@ -28,7 +32,7 @@ with h5py.File(sys.argv[1], "w") as f:
             g["weight"] = (r.standard_normal(w) / np.sqrt(fan)).astype(np.float32)
             g["bias"] = (0.1 * r.standard_normal(w[0])).astype(np.float32)
 PY
-$PY "$TOP/tests/cli/random_images.py" "$T/im.h5" 40 3 16 16 || exit 1
+$PY "$TOP/tests/cli/random_images.py" "$T/im.h5" 40 3 32 32 || exit 1
 N=40
 ranges=$(seq 0 7 $((N - 1)) | awk -v n=$N '{ e = $1 + 7; if (e > n) e = n; print $1 ":" e }')
 

@@ -629,7 +629,7 @@ static void lower_short(const cgeo *p, const float *x, float *col, int64_t oy0, 
 {
     int64_t kk = p->kh * p->kw, kt = p->cin * kk, nc = (oy1 - oy0) * p->ow, ps = kt * PK_NR;
     int64_t np = (nc + PK_NR - 1) / PK_NR, ts = np * PK_NR + 16;
-    /* rows built SHORT_BATCH at a time, then stored: a row's loads right
+    /* rows built nb at a time (SHORT_BUF floats), then stored: a row's loads right
      * after the overlapping stores that built it wait for them (a failed
      * store-to-load forward each), which cost as much as the rest */
     int64_t nb = SHORT_BUF / ts;

@@ -337,6 +337,77 @@ static void test_conv_col2im_batch(void **state)
     invariant(G(96, 7, 7, 128, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1));
 }
 
+/* The output of geometry q (weights W, bias b) on x, n images, 2 threads,
+ * with the implicit path allowed or not (CNN_CONV_IMPLICIT), into y. */
+static void forward_with(geo q, const tensor *W, const tensor *b, const tensor *x, int implicit,
+                         float *y, int64_t ys)
+{
+    if (implicit)
+        unsetenv("CNN_CONV_IMPLICIT");
+    else
+        setenv("CNN_CONV_IMPLICIT", "0", 1);
+    omp_set_num_threads(2);
+    model *m = model_new(q.cin, q.h, q.w);
+    node *nd = model_add(m, "conv", "Conv", "input");
+    double st[2] = { (double)q.sh, (double)q.sw };
+    double pd[4] = { (double)q.pt, (double)q.pl, (double)q.pb, (double)q.pr };
+    node_set(nd, "stride", 2, st);
+    node_set(nd, "pad", 4, pd);
+    node_add_weight(nd, "weight", tensor_clone(W));
+    node_add_weight(nd, "bias", tensor_clone(b));
+    char err[256];
+    if (model_prepare(m, err, sizeof err))
+        fail_msg("prepare: %s", err);
+    engine *e = engine_new(m, (int)x->dims[0], 0, 1);
+    engine_forward(e, x);
+    engine_forward(e, x);   /* the weights kept packed */
+    memcpy(y, engine_output(e)->data, (size_t)ys * sizeof *y);
+    engine_free(e);
+    model_free(m);
+    unsetenv("CNN_CONV_IMPLICIT");
+}
+
+/* The implicit path (stems: few input channels, kh kw >= 4 sh sw, output
+ * rows of 32+ columns (AVX2: 16+), conv.c's conv_implicit): against the
+ * float64 definition (check), and bit for bit against the lowered
+ * product it replaces. Widths either side of whole panels, output
+ * channels off the 12-row panel, strides 1-4 (3: the scalar phase split),
+ * asymmetric pads, pads past the kernel's reach (rows wholly zero), K over
+ * one 256-row block. */
+static void test_conv_implicit(void **state)
+{
+    (void)state;
+    rng_seed(&R, 17);
+    static const geo gs[] = {
+        { 3, 9, 69, 20, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1 },      /* ow 35 */
+        { 3, 8, 64, 13, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1 },      /* ow 32 */
+        { 1, 10, 99, 37, 7, 7, 2, 2, 3, 2, 1, 3, 1, 1, 1 },     /* ow 49, pads uneven */
+        { 3, 7, 131, 64, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1 },     /* ow 66 */
+        { 2, 6, 48, 25, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1 },      /* ow 48 */
+        { 4, 5, 33, 30, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1 },      /* ow 31: AVX2 only */
+        { 3, 6, 63, 16, 3, 3, 1, 1, 4, 4, 4, 3, 1, 1, 1 },      /* pads past the kernel */
+        { 3, 13, 131, 24, 11, 11, 4, 4, 2, 2, 2, 2, 1, 1, 1 },  /* ow 32, alexnet's */
+        { 3, 12, 190, 40, 9, 9, 3, 3, 1, 2, 3, 4, 1, 1, 1 },    /* stride 3 */
+        { 4, 11, 70, 28, 9, 9, 2, 2, 4, 4, 4, 4, 1, 1, 1 },     /* K 324: two blocks */
+        { 3, 11, 99, 17, 5, 5, 2, 1, 2, 2, 2, 2, 1, 1, 1 },     /* strides 2 x 1 */
+    };
+    for (size_t i = 0; i < sizeof gs / sizeof *gs; i++) {
+        geo q = gs[i];
+        check(q, 2, 1 + (int)(i % 2));
+        int64_t oh = (q.h + q.pt + q.pb - q.kh) / q.sh + 1;
+        int64_t ow = (q.w + q.pl + q.pr - q.kw) / q.sw + 1, ys = 3 * q.cout * oh * ow;
+        tensor *W = rnd(4, q.cout, q.cin, q.kh, q.kw), *b = rnd(1, q.cout, 0, 0, 0);
+        tensor *x = rnd(4, 3, q.cin, q.h, q.w);
+        float *yi = malloc((size_t)ys * sizeof *yi), *yl = malloc((size_t)ys * sizeof *yl);
+        forward_with(q, W, b, x, 1, yi, ys);
+        forward_with(q, W, b, x, 0, yl, ys);
+        if (memcmp(yi, yl, (size_t)ys * sizeof *yi))
+            fail_msg("geometry %zu: the implicit product differs from the lowered one", i);
+        free(yi), free(yl);
+        tensor_free(W), tensor_free(b), tensor_free(x);
+    }
+}
+
 int main(void)
 {
     setenv("CNN_PAR_FLOPS", "1", 1);   /* every product split, however small */
@@ -347,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_conv_wino_tails),
         cmocka_unit_test(test_conv_col2im),
         cmocka_unit_test(test_conv_col2im_batch),
+        cmocka_unit_test(test_conv_implicit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

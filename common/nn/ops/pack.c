@@ -294,7 +294,8 @@ static inline void b_prefetch(const float *b)
  * call only).
  * In that order, so that a fused Add and ReLU round as the ops do.
  * pf, pfa (or NULL): ask for row k of another panel of B (b_prefetch)
- * and the k-th PK_MR floats from pfa on, each k of a full panel.
+ * and the k-th PK_MR floats from pfa on, each k of a full panel. bo (or
+ * NULL): row k of B at B + bo[k] instead (pk_gemm_off; ldb unused).
  * Not inlined: inside gemm_core's loops GCC 12 (-march=native on an AMD
  * Zen 5, tuned as znver3) kept constants of the epilogue in registers
  * across the K loop and spilled B's two vectors to the stack, each FMA
@@ -303,7 +304,8 @@ static inline void b_prefetch(const float *b)
 __attribute__((noinline)) static void kernel(int64_t kc, const float *A, const float *B,
                                              int64_t ldb, float *C, int64_t ldc, int mr, int nr,
                                              int load, const float *bias, const float *R,
-                                             op_act act, const float *pf, const float *pfa)
+                                             op_act act, const float *pf, const float *pfa,
+                                             const int32_t *bo)
 {
     __m512 c0[PK_MR], c1[PK_MR];
     __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
@@ -312,8 +314,9 @@ __attribute__((noinline)) static void kernel(int64_t kc, const float *A, const f
         c0[i] = _mm512_setzero_ps(), c1[i] = _mm512_setzero_ps();
     if (nr > 16)
         for (int64_t k = 0; k < kc; k++) {
-            __m512 b0 = _mm512_loadu_ps(B + k * ldb);
-            __m512 b1 = _mm512_maskz_loadu_ps(m1, B + k * ldb + 16);
+            const float *bk = bo ? B + bo[k] : B + k * ldb;
+            __m512 b0 = _mm512_loadu_ps(bk);
+            __m512 b1 = _mm512_maskz_loadu_ps(m1, bk + 16);
             __asm__("" : "+v"(b0), "+v"(b1));   /* in registers (the AVX2 kernel says why) */
             if (pf)
                 b_prefetch(pf + k * ldb);
@@ -328,7 +331,7 @@ __attribute__((noinline)) static void kernel(int64_t kc, const float *A, const f
         }
     else /* the last panel of a row of panels, half of it or less used */
         for (int64_t k = 0; k < kc; k++) {
-            __m512 b0 = _mm512_maskz_loadu_ps(m0, B + k * ldb);
+            __m512 b0 = _mm512_maskz_loadu_ps(m0, bo ? B + bo[k] : B + k * ldb);
 #pragma GCC unroll 12
             for (int i = 0; i < PK_MR; i++)
                 c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(A[k * PK_MR + i]), b0, c0[i]);
@@ -386,7 +389,8 @@ static inline __m256 act8(__m256 v, op_act act)
  * panels) through lane masks so that a row-major B is not read past nr. */
 static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ldb, float *C,
                           int64_t ldc, int mr, int nr, int load, const float *bias,
-                          const float *R, op_act act, const float *pf, const float *pfa)
+                          const float *R, op_act act, const float *pf, const float *pfa,
+                          const int32_t *bo)
 {
     __m256 c0[PK_MR], c1[PK_MR];
 #pragma GCC unroll 6
@@ -396,7 +400,8 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
     __m256i m0 = mask8(nr), m1 = mask8(nr - 8);
     if (full)
         for (int64_t k = 0; k < kc; k++) {
-            __m256 b0 = _mm256_loadu_ps(B + k * ldb), b1 = _mm256_loadu_ps(B + k * ldb + 8);
+            const float *bk = bo ? B + bo[k] : B + k * ldb;
+            __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8);
             /* In registers: GCC may otherwise fold the two loads into the
              * 12 multiply-adds (12 loads a k; the fused-Add layers of
              * resnet50 ran 25% slower when a change elsewhere in the loop
@@ -415,8 +420,9 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
         }
     else if (nr > 8)
         for (int64_t k = 0; k < kc; k++) {
-            __m256 b0 = _mm256_loadu_ps(B + k * ldb);
-            __m256 b1 = _mm256_maskload_ps(B + k * ldb + 8, m1);
+            const float *bk = bo ? B + bo[k] : B + k * ldb;
+            __m256 b0 = _mm256_loadu_ps(bk);
+            __m256 b1 = _mm256_maskload_ps(bk + 8, m1);
             __asm__("" : "+x"(b0), "+x"(b1));
             if (pf)
                 b_prefetch(pf + k * ldb);
@@ -431,7 +437,7 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
         }
     else
         for (int64_t k = 0; k < kc; k++) {
-            __m256 b0 = _mm256_maskload_ps(B + k * ldb, m0);
+            __m256 b0 = _mm256_maskload_ps(bo ? B + bo[k] : B + k * ldb, m0);
 #pragma GCC unroll 6
             for (int i = 0; i < PK_MR; i++)
                 c0[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(A + k * PK_MR + i), b0, c0[i]);
@@ -598,7 +604,7 @@ static void row_tiles(int64_t kc, const float *Ak, int64_t a0, int64_t na, int64
         tile_prefetch(C + i0 * ldc, R ? R + i0 * ldc : NULL, ldc, mr);
         kernel(kc, Ak + (a - a0) * PK_MR * kc, B, ldb, C + i0 * ldc, ldc, mr, nr, load,
                bias ? bias + i0 : NULL, R ? R + i0 * ldc : NULL, act, a == a0 ? pf : NULL,
-               pfa && a - a0 < pgn ? pfa + (a - a0) * PK_MR * pkc : NULL);
+               pfa && a - a0 < pgn ? pfa + (a - a0) * PK_MR * pkc : NULL, NULL);
     }
 }
 
@@ -717,6 +723,33 @@ void pk_gemm_raw(const float *A, int64_t lda, int64_t M, int64_t K, const float 
     gemm_core(NULL, A, lda, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, par, R, act);
 }
 
+void pk_gemm_off(const float *Ap, int64_t M, int64_t K, const float *B, const int32_t *off,
+                 int64_t n, float *C, int64_t ldc, const float *bias, int accumulate,
+                 const float *R, op_act act)
+{
+    int64_t np = (n + PK_NR - 1) / PK_NR, nm = (M + PK_MR - 1) / PK_MR;
+    for (int64_t k0 = 0; k0 < K; k0 += PK_KC) {
+        int64_t kc = K - k0 < PK_KC ? K - k0 : PK_KC;
+        const float *Ak = Ap + k0 * nm * PK_MR;
+        int load = k0 > 0 || accumulate;
+        op_act last = { k0 + kc >= K ? act.kind : ACT_NONE, act.lo, act.hi };
+        const float *Rk = k0 + kc >= K ? R : NULL;
+        for (int64_t p = 0; p < np; p++) {
+            int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
+            int64_t j0 = p * PK_NR;
+            for (int64_t a = 0; a < nm; a++) {
+                int64_t i0 = a * PK_MR;
+                int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
+                float *c = C + i0 * ldc + j0;
+                const float *r = Rk ? Rk + i0 * ldc + j0 : NULL;
+                tile_prefetch(c, r, ldc, mr);
+                kernel(kc, Ak + a * PK_MR * kc, B + j0, 0, c, ldc, mr, nr, load,
+                       k0 == 0 && bias ? bias + i0 : NULL, r, last, NULL, NULL, off + k0);
+            }
+        }
+    }
+}
+
 void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride, int64_t n,
              float *C, int64_t ldc, const float *bias, int accumulate, int par)
 {
@@ -754,6 +787,14 @@ void pk_gemm_raw(const float *A, int64_t lda, int64_t M, int64_t K, const float 
 {
     (void)A, (void)lda, (void)ldb, (void)R, (void)act;
     pk_gemm(NULL, M, K, Bp, bstride, n, C, ldc, bias, accumulate, par);
+}
+
+void pk_gemm_off(const float *Ap, int64_t M, int64_t K, const float *B, const int32_t *off,
+                 int64_t n, float *C, int64_t ldc, const float *bias, int accumulate,
+                 const float *R, op_act act)
+{
+    (void)Ap, (void)M, (void)K, (void)B, (void)off, (void)n, (void)C, (void)ldc, (void)bias,
+        (void)accumulate, (void)R, (void)act;
 }
 
 #endif

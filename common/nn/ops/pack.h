@@ -89,6 +89,16 @@ void pk_gemm(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bst
 void pk_gemm_ld(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride,
                 int64_t ldb, int64_t n, float *C, int64_t ldc, const float *bias, int accumulate,
                 int par, const float *R, op_act act);
+/* pk_gemm_ld on this thread with B read where it lies at offsets: row k
+ * of panel p (columns p PK_NR on) at B + off[k] + p * PK_NR, the columns
+ * past n not read. A convolution's input, padded and split by column
+ * phase (conv.c's implicit path), is its own lowering so: the offsets say
+ * where each (channel, kernel row, kernel column) tap's run of inputs
+ * starts. Each output is the same sum, in the same order, as pk_gemm_ld's
+ * on that lowering. */
+void pk_gemm_off(const float *Ap, int64_t M, int64_t K, const float *B, const int32_t *off,
+                 int64_t n, float *C, int64_t ldc, const float *bias, int accumulate,
+                 const float *R, op_act act);
 /* pk_gemm_ld from A itself (row-major, row stride lda), each panel of A
  * packed right before its use, the rows split over the threads: for
  * products with more rows than columns, where A is read once. */

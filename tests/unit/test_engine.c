@@ -588,6 +588,8 @@ static void maxpool_case(int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t s
         x->data[i] = nanplane && u < 0.03   ? NAN
                      : u < 0.06             ? -INFINITY
                                             : (float)(int)(4 * rng_uniform(&r)) - 1;
+        if (x->data[i] == 0 && rng_uniform(&r) < 0.5)
+            x->data[i] = -0.0f;   /* ties of -0 and +0: the first in scan order */
     }
     for (int64_t i = 0; i < kh * kw && i / kw < H && i % kw < W; i++) /* a window of -inf */
         x->data[H * W + (i / kw) * W + i % kw] = -INFINITY;

@@ -1179,7 +1179,7 @@ static model *net_residual(void)
 {
     rng r;
     rng_seed(&r, 23);
-    model *m = model_new(16, 20, 20);
+    model *m = model_new(16, 24, 24);   /* 36 tiles: c2 on Winograd (wino_worth) */
     conv_node(m, &r, "c0", "input", 24, 16, 3, 1, 1, 1);
     model_add(m, "r0", "ReLU", NULL);
     conv_node(m, &r, "c1", "r0", 24, 24, 1, 0, 1, 1);

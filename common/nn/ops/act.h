@@ -4,6 +4,8 @@
 #ifndef CNN_ACT_H
 #define CNN_ACT_H
 
+#include <stdint.h>
+
 /* ACT_RELU: x > 0 or NaN: x, else +0 (the ReLU op: -0 becomes +0);
  * ACT_CLIP: x < lo: lo, x > hi: hi, else x (the Clip op: NaN and -0 stay). */
 enum { ACT_NONE = 0, ACT_RELU = 1, ACT_CLIP = 2 };
@@ -23,6 +25,22 @@ static inline float act_apply(op_act a, float v)
     if (a.kind == ACT_CLIP)
         return v < a.lo ? a.lo : v > a.hi ? a.hi : v;
     return v;
+}
+
+/* v[k] = act(v[k]), k < n: one loop per kind, each vectorised (over a
+ * whole flat plane: per output row the short rows ran mostly in tails). */
+static inline void act_flat(float *v, int64_t n, op_act a)
+{
+    float lo = a.lo, hi = a.hi;
+    if (a.kind == ACT_CLIP) {
+#pragma omp simd
+        for (int64_t k = 0; k < n; k++)
+            v[k] = v[k] < lo ? lo : v[k] > hi ? hi : v[k];
+    } else if (a.kind == ACT_RELU) {
+#pragma omp simd
+        for (int64_t k = 0; k < n; k++)
+            v[k] = v[k] > 0 || v[k] != v[k] ? v[k] : 0.0f;
+    }
 }
 
 #endif

@@ -925,7 +925,7 @@ static void conv_chunk(const cgeo *q, const float *W, const float *apk, const fl
 }
 
 /* A fused Add (r, or NULL) and ReLU or Clip where the product could not
- * take them in its store (Winograd; depthwise with an Add): y + r, then
+ * take them in its store (depthwise with an Add): y + r, then
  * act, as the ops. */
 static void act_pass(float *y, const float *r, op_act act, int64_t n)
 {
@@ -1032,8 +1032,7 @@ static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const floa
                      float beta, float *ws, const float *r, op_act act)
 {
     if (wg && wino_worth(wg)) {
-        wino_run(wg, W, pre, b, n, x, y, beta, ws + cp->wino, cp->wt);
-        act_pass(y, r, act, (int64_t)n * q->cout * q->oh * q->ow);
+        wino_run(wg, W, pre, b, n, x, y, beta, ws + cp->wino, cp->wt, r, act);
         return;
     }
     gemm_serial_blas();

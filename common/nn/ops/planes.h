@@ -195,20 +195,4 @@ static inline void flat_gy(const dwgeo *g, const lay *l, const float *gp, float 
     }
 }
 
-/* v[k] = act(v[k]), k < n: one loop per kind, each vectorised (over a
- * whole flat plane: per output row the short rows ran mostly in tails). */
-static inline void act_flat(float *v, int64_t n, op_act a)
-{
-    float lo = a.lo, hi = a.hi;
-    if (a.kind == ACT_CLIP) {
-#pragma omp simd
-        for (int64_t k = 0; k < n; k++)
-            v[k] = v[k] < lo ? lo : v[k] > hi ? hi : v[k];
-    } else if (a.kind == ACT_RELU) {
-#pragma omp simd
-        for (int64_t k = 0; k < n; k++)
-            v[k] = v[k] > 0 || v[k] != v[k] ? v[k] : 0.0f;
-    }
-}
-
 #endif

@@ -615,10 +615,13 @@ static void up(const float *m, int64_t ms, int64_t n, float bc, float *const *y,
 #endif
 
 /* Y = A^T m A for each output channel and tile of the chunk, plus bias,
- * into (beta 0) or onto (beta 1) y. */
+ * into (beta 0) or onto (beta 1) y; then, on the four rows just written,
+ * a fused residual Add (r: the image's, or NULL) and activation, as the
+ * ops round them (act(y + r)): a pass over rows still in L1 instead of
+ * one over the whole output after the convolution. */
 static void output_transform(const wgeo *g, const float *M, int64_t ms, int64_t T, const float *b,
                              int64_t ty0, int64_t ty1, float *y, float beta, int64_t o0,
-                             int64_t o1)
+                             int64_t o1, const float *r, op_act act)
 {
     for (int64_t o = o0; o < o1; o++)
         for (int64_t ty = ty0; ty < ty1; ty++) {
@@ -626,6 +629,14 @@ static void output_transform(const wgeo *g, const float *M, int64_t ms, int64_t 
             for (int k = 0; k < 4; k++)
                 yr[k] = 4 * ty + k < g->oh ? y + (o * g->oh + 4 * ty + k) * g->ow : NULL;
             up(M + o * T + (ty - ty0) * g->tw, ms, g->tw, b ? b[o] : 0.0f, yr, g->ow, beta != 0);
+            for (int k = 0; k < 4 && yr[k] && (r || act.kind); k++) {
+                float *v = yr[k];
+                const float *rk = r ? r + (yr[k] - y) : NULL;
+                if (rk)
+                    for (int64_t i = 0; i < g->ow; i++)
+                        v[i] += rk[i];
+                act_flat(v, g->ow, act);
+            }
         }
 }
 
@@ -661,14 +672,14 @@ static clay layout(const wgeo *g, int64_t ty0, int64_t ty1, float *slot)
 
 /* One chunk, tile rows ty0..ty1-1 of one image, on this thread. */
 static void chunk(const wgeo *g, const float *U, const float *b, const float *x, float *y,
-                  int64_t ty0, int64_t ty1, float *slot, float beta)
+                  int64_t ty0, int64_t ty1, float *slot, float beta, const float *r, op_act act)
 {
     clay l = layout(g, ty0, ty1, slot);
     memset(l.zero, 0, (size_t)g->w * sizeof *l.zero);
     input_transform(g, x, ty0, ty1, l.V, l.vs, l.T, l.rows, l.zero, 0, g->cin);
     for (int xi = 0; xi < NX; xi++)
         product(g, U, xi, l.V, l.vs, l.M, l.ms, l.T);
-    output_transform(g, l.M, l.ms, l.T, b, ty0, ty1, y, beta, 0, g->cout);
+    output_transform(g, l.M, l.ms, l.T, b, ty0, ty1, y, beta, 0, g->cout, r, act);
 }
 
 /* One chunk on T threads together (called outside a parallel region):
@@ -680,7 +691,7 @@ static void chunk(const wgeo *g, const float *U, const float *b, const float *x,
  * U for a sliver of tiles. Scratch rows of thread t > 0: slot t. */
 static void chunk_together(const wgeo *g, const float *U, const float *b, const float *x,
                            float *y, int64_t ty0, int64_t ty1, float *slots, size_t sl,
-                           float beta, int T)
+                           float beta, int T, const float *r, op_act act)
 {
     clay l = layout(g, ty0, ty1, slots);
 #pragma omp parallel num_threads(T)
@@ -695,7 +706,7 @@ static void chunk_together(const wgeo *g, const float *U, const float *b, const 
         for (int xi = 0; xi < NX; xi++)
             product(g, U, xi, l.V, l.vs, l.M, l.ms, l.T);
         int64_t o0 = g->cout * t / nt, o1 = g->cout * (t + 1) / nt;
-        output_transform(g, l.M, l.ms, l.T, b, ty0, ty1, y, beta, o0, o1);
+        output_transform(g, l.M, l.ms, l.T, b, ty0, ty1, y, beta, o0, o1, r, act);
     }
 }
 
@@ -747,7 +758,7 @@ size_t wino_u_floats(const wgeo *g) { return u_floats(g); }
 void wino_weights(const wgeo *g, const float *W, float *U) { weights(g, W, U); }
 
 void wino_run(const wgeo *g, const float *W, const float *Uc, const float *b, int n,
-              const float *x, float *y, float beta, float *ws, int wt)
+              const float *x, float *y, float beta, float *ws, int wt, const float *r, op_act act)
 {
     gemm_serial_blas();
     float *slots = ws + u_floats(g);
@@ -775,7 +786,8 @@ void wino_run(const wgeo *g, const float *W, const float *Uc, const float *b, in
         for (int64_t it = 0; it < items; it++) {
             int64_t i = it / nch, ty0 = it % nch * trows;
             int64_t ty1 = ty0 + trows < g->th ? ty0 + trows : g->th;
-            chunk_together(g, U, b, x + i * xs, y + i * ys, ty0, ty1, slots, sl, beta, T);
+            chunk_together(g, U, b, x + i * xs, y + i * ys, ty0, ty1, slots, sl, beta, T,
+                           r ? r + i * ys : NULL, act);
         }
         return;
     }
@@ -787,6 +799,6 @@ void wino_run(const wgeo *g, const float *W, const float *Uc, const float *b, in
         int64_t i = it / nch, ty0 = it % nch * trows;
         int64_t ty1 = ty0 + trows < g->th ? ty0 + trows : g->th;
         chunk(g, U, b, x + i * xs, y + i * ys, ty0, ty1, slots + (size_t)omp_get_thread_num() * sl,
-              beta);
+              beta, r ? r + i * ys : NULL, act);
     }
 }

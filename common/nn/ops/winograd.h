@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nn/ops/act.h"
+
 typedef struct wgeo {
     int64_t cin, h, w, cout, oh, ow, pt, pl;
     int64_t tw, th;      /* tiles per row, tile rows */
@@ -68,8 +70,10 @@ void wino_in_panel(const float *d, float *v, size_t vs);
 void wino_out_panel(const float *m, size_t ms, float bias, float *y);
 /* y (+)= conv(x; W, b) for n images (beta 0 or 1), W Cout x Cin x 3 x 3,
  * b NULL or Cout; ws: wino_ws_floats(g, wt) floats. U: W already
- * transformed (wino_weights, kept by the caller), or NULL. */
+ * transformed (wino_weights, kept by the caller), or NULL. Then y =
+ * act(y + r) (r: a fused residual Add, n images as y, or NULL; act: a
+ * fused activation, act.h), as the ops would round them. */
 void wino_run(const wgeo *g, const float *W, const float *U, const float *b, int n,
-              const float *x, float *y, float beta, float *ws, int wt);
+              const float *x, float *y, float beta, float *ws, int wt, const float *r, op_act act);
 
 #endif

@@ -412,13 +412,6 @@ static void in_rows(const cgeo *p, int64_t oy0, int64_t oy1, int64_t *iy0, int64
         *iy1 = *iy0;
 }
 
-/* The adjoint of im2col_rows for output rows oy0..oy1-1: add col's
- * entries onto the image gx, rows r0..r1-1 of the chunk's cin x (iy1 -
- * iy0) input rows (in_rows) only, so that bands of rows split over
- * threads touch disjoint parts of gx (a split over the channels left a
- * thread idle on a 3-channel first layer). Each row of col is read in
- * order; each value gets its terms in the order of the kernel's rows,
- * then columns, whatever the split. */
 /* g[0] += r[0], g[sw] += r[1], ... n of them: stride 1 as a plain loop
  * (vectorised), stride 2 with AVX-512 16 at a time, each sum r added
  * into its even lane and only those lanes stored (an odd one may be the
@@ -449,14 +442,60 @@ static inline void col2im_run(float *restrict g, const float *restrict r, int64_
         g[i * sw] += r[i];
 }
 
+/* Whether col2im may store a fresh gx rather than add onto zeros: a 1x1,
+ * unpadded, strided convolution (resnet's downsample layers) gives each
+ * input value one term or none, so each chunk writes its rows of gx
+ * whole, the terms at their places (0 + v, as added onto zeros) and zeros
+ * between (the gx memset and the adding pass read 4 times the values). */
+static int col2im_stores(const cgeo *p)
+{
+    return p->kh == 1 && p->kw == 1 && !p->pt && !p->pl && !p->pb && !p->pr &&
+           (p->sh > 1 || p->sw > 1);
+}
+
+/* The input rows of output rows oy0..oy1-1 (in_rows), or when store
+ * (col2im_stores) every input row from oy0's on to oy1's, so that the
+ * chunks write every row once (oh sh >= h for a 1x1 unpadded kernel). */
+static void band_rows(const cgeo *p, int64_t oy0, int64_t oy1, int store, int64_t *iy0,
+                      int64_t *iy1)
+{
+    if (!store) {
+        in_rows(p, oy0, oy1, iy0, iy1);
+        return;
+    }
+    *iy0 = oy0 * p->sh < p->h ? oy0 * p->sh : p->h;
+    *iy1 = oy1 * p->sh > p->h ? p->h : oy1 * p->sh;
+}
+
+/* The adjoint of im2col_rows for output rows oy0..oy1-1: add col's
+ * entries onto the image gx, rows r0..r1-1 of the chunk's cin x (iy1 -
+ * iy0) input rows (in_rows) only, so that bands of rows split over
+ * threads touch disjoint parts of gx (a split over the channels left a
+ * thread idle on a 3-channel first layer). Each row of col is read in
+ * order; each value gets its terms in the order of the kernel's rows,
+ * then columns, whatever the split. With store (col2im_stores, a fresh
+ * gx), the band's rows are written instead (band_rows). */
 static void col2im_band(const cgeo *p, const float *col, float *gx, int64_t oy0, int64_t oy1,
-                        int64_t r0, int64_t r1)
+                        int64_t r0, int64_t r1, int store)
 {
     int64_t nc = (oy1 - oy0) * p->ow, iy0, iy1;
-    in_rows(p, oy0, oy1, &iy0, &iy1);
+    band_rows(p, oy0, oy1, store, &iy0, &iy1);
     int64_t ny = iy1 - iy0;
     if (!ny)
         return;
+    if (store) {
+        for (int64_t rr = r0; rr < r1; rr++) {
+            int64_t c = rr / ny, iy = iy0 + rr % ny, oy = iy / p->sh;
+            float *g = gx + (c * p->h + iy) * p->w;
+            memset(g, 0, (size_t)p->w * sizeof *g);
+            if (iy % p->sh || oy >= oy1)
+                continue;
+            const float *r = col + c * nc + (oy - oy0) * p->ow;
+            for (int64_t ox = 0; ox < p->ow; ox++)
+                g[ox * p->sw] = 0.0f + r[ox];
+        }
+        return;
+    }
     for (int64_t c = r0 / ny; c * ny < r1; c++) {
         /* This channel's rows ya..yb-1 of the band. */
         int64_t ya = c * ny < r0 ? iy0 + r0 - c * ny : iy0;
@@ -1271,13 +1310,14 @@ static void col_grad(const conv_p *p, const float *W, const float *apk, const fl
 
 /* Thread t of nt's band of the scatter of chunk ch's column gradient
  * col onto gx (col2im_band over the chunk's cin x input rows). */
-static void col2im_share(const cgeo *q, const float *col, float *gx, int64_t ch, int t, int nt)
+static void col2im_share(const cgeo *q, const float *col, float *gx, int64_t ch, int t, int nt,
+                         int store)
 {
     int64_t oy0, oy1, iy0, iy1;
     chunk_span(q, ch, &oy0, &oy1);
-    in_rows(q, oy0, oy1, &iy0, &iy1);
+    band_rows(q, oy0, oy1, store, &iy0, &iy1);
     int64_t rows = q->cin * (iy1 - iy0);
-    col2im_band(q, col, gx, oy0, oy1, rows * t / nt, rows * (t + 1) / nt);
+    col2im_band(q, col, gx, oy0, oy1, rows * t / nt, rows * (t + 1) / nt, store);
 }
 
 /* Chunks 0..nch-1 of one image's input gradient by col2im in rounds of
@@ -1285,7 +1325,7 @@ static void col2im_share(const cgeo *q, const float *col, float *gx, int64_t ch,
  * round's scatters one chunk after the other, each split over the
  * threads by bands of rows. */
 static void col2im_rounds(const conv_p *p, const float *W, const float *apk, const float *gy,
-                          float *gx, float *ws, int64_t nch, int T)
+                          float *gx, float *ws, int64_t nch, int T, int store)
 {
 #pragma omp parallel num_threads(T) if (nch > 0)
     {
@@ -1295,7 +1335,7 @@ static void col2im_rounds(const conv_p *p, const float *W, const float *apk, con
                 col_grad(p, W, apk, gy, ws + (size_t)t * p->slot, c0 + t, 0);
             for (int64_t k = 0; k < nt && c0 + k < nch; k++) {
 #pragma omp barrier
-                col2im_share(&p->f, ws + (size_t)k * p->slot, gx, c0 + k, t, nt);
+                col2im_share(&p->f, ws + (size_t)k * p->slot, gx, c0 + k, t, nt, store);
             }
 #pragma omp barrier
         }
@@ -1311,11 +1351,11 @@ static void col2im_rounds(const conv_p *p, const float *W, const float *apk, con
  * and 7x7 stride-2 layers' backward 3.4 -> 1.7, its 28x28 ones' (3
  * chunks) 2.14 -> 1.76 and 1.89 -> 1.66. */
 static void col2im_split(const conv_p *p, const float *W, const float *apk, const float *gy,
-                         float *gx, float *ws, int64_t ch, int T)
+                         float *gx, float *ws, int64_t ch, int T, int store)
 {
     col_grad(p, W, apk, gy, ws, ch, 1);
 #pragma omp parallel num_threads(T)
-    col2im_share(&p->f, ws, gx, ch, omp_get_thread_num(), omp_get_num_threads());
+    col2im_share(&p->f, ws, gx, ch, omp_get_thread_num(), omp_get_num_threads(), store);
 }
 
 /* Input gradient by col2im: in parallel over images, each image's chunks
@@ -1346,6 +1386,7 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
      * in the engine's cache), gy's rows read where they lie, as the 1x1
      * path does (no OpenBLAS transpose copies of W per chunk). */
     const float *apk = p->pkc ? xgrad_packed(q, W, io->cache, io->ws + p->apk) : NULL;
+    int store = (io->gset & 1) && col2im_stores(q);   /* gx not zeroed (conv_backward) */
     if (io->n < T) {
         /* Chunks in rounds of one a thread; those left over for a last
          * round short of threads each on all of them. */
@@ -1353,9 +1394,9 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
         for (int i = 0; i < io->n; i++) {
             const float *gy = io->gy + i * ys;
             float *gx = io->gx[0] + i * xs;
-            col2im_rounds(p, W, apk, gy, gx, io->ws, full, T);
+            col2im_rounds(p, W, apk, gy, gx, io->ws, full, T, store);
             for (int64_t ch = full; ch < nch; ch++)
-                col2im_split(p, W, apk, gy, gx, io->ws, ch, T);
+                col2im_split(p, W, apk, gy, gx, io->ws, ch, T, store);
         }
         return;
     }
@@ -1365,7 +1406,7 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
         float *gx = io->gx[0] + i * xs;
         for (int64_t ch = 0; ch < nch; ch++) {
             col_grad(p, W, apk, io->gy + i * ys, dcol, ch, 0);
-            col2im_share(q, dcol, gx, ch, 0, 1);
+            col2im_share(q, dcol, gx, ch, 0, 1, store);
         }
     }
 }
@@ -1500,7 +1541,8 @@ static void conv_backward(const node *nd, const op_io *io)
     const cgeo *q = &p->f;
     int tr = p->tgrad && ((p->wino_t && wino_worth(&p->wtg)) ||
                           q->cout * q->h * q->w <= q->cin * q->oh * q->ow);
-    if (io->gx[0] && (io->gset & 1) && (p->depthwise || p->grouped || !(q->direct || tr)))
+    if (io->gx[0] && (io->gset & 1) &&
+        (p->depthwise || p->grouped || !(q->direct || tr || col2im_stores(q))))
         memset(io->gx[0], 0, (size_t)(io->n * q->cin * q->h * q->w) * sizeof(float));
     if (p->depthwise) {
         if (gW || gb)

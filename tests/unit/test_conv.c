@@ -276,6 +276,25 @@ static void test_conv_col2im(void **state)
     check(G(30, 8, 9, 61, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1), 4, 1);
 }
 
+/* A prepared model of one convolution of geometry q (stride and pads;
+ * no dilation or groups) with weight W and bias b (or NULL), both taken. */
+static model *strided_model(geo q, tensor *W, tensor *b)
+{
+    model *m = model_new(q.cin, q.h, q.w);
+    node *nd = model_add(m, "conv", "Conv", "input");
+    double st[2] = { (double)q.sh, (double)q.sw };
+    double pd[4] = { (double)q.pt, (double)q.pl, (double)q.pb, (double)q.pr };
+    node_set(nd, "stride", 2, st);
+    node_set(nd, "pad", 4, pd);
+    node_add_weight(nd, "weight", W);
+    if (b)
+        node_add_weight(nd, "bias", b);
+    char err[256];
+    if (model_prepare(m, err, sizeof err))
+        fail_msg("prepare: %s", err);
+    return m;
+}
+
 /* One image's output and input gradient alone and first in a batch of
  * 3, bit for bit (issue 20), on two threads: through col2im (strides 2,
  * a 7x7 first layer) where one image runs its chunks in rounds over the
@@ -287,16 +306,7 @@ static void invariant(geo q)
     int64_t oh = (q.h + q.pt + q.pb - q.kh) / q.sh + 1, ow = (q.w + q.pl + q.pr - q.kw) / q.sw + 1;
     int64_t xs = q.cin * q.h * q.w;
     omp_set_num_threads(2);
-    model *m = model_new(q.cin, q.h, q.w);
-    node *nd = model_add(m, "conv", "Conv", "input");
-    double st[2] = { (double)q.sh, (double)q.sw };
-    double pd[4] = { (double)q.pt, (double)q.pl, (double)q.pb, (double)q.pr };
-    node_set(nd, "stride", 2, st);
-    node_set(nd, "pad", 4, pd);
-    node_add_weight(nd, "weight", rnd(4, q.cout, q.cin, q.kh, q.kw));
-    char err[256];
-    if (model_prepare(m, err, sizeof err))
-        fail_msg("prepare: %s", err);
+    model *m = strided_model(q, rnd(4, q.cout, q.cin, q.kh, q.kw), NULL);
     tensor *x = rnd(4, 3, q.cin, q.h, q.w), *gy = rnd(4, 3, q.cout, oh, ow);
     engine *e = engine_new(m, 3, 0, 1);
     engine_forward(e, x);   /* twice: the second on the weights kept packed */
@@ -347,17 +357,7 @@ static void forward_with(geo q, const tensor *W, const tensor *b, const tensor *
     else
         setenv("CNN_CONV_IMPLICIT", "0", 1);
     omp_set_num_threads(2);
-    model *m = model_new(q.cin, q.h, q.w);
-    node *nd = model_add(m, "conv", "Conv", "input");
-    double st[2] = { (double)q.sh, (double)q.sw };
-    double pd[4] = { (double)q.pt, (double)q.pl, (double)q.pb, (double)q.pr };
-    node_set(nd, "stride", 2, st);
-    node_set(nd, "pad", 4, pd);
-    node_add_weight(nd, "weight", tensor_clone(W));
-    node_add_weight(nd, "bias", tensor_clone(b));
-    char err[256];
-    if (model_prepare(m, err, sizeof err))
-        fail_msg("prepare: %s", err);
+    model *m = strided_model(q, tensor_clone(W), tensor_clone(b));
     engine *e = engine_new(m, (int)x->dims[0], 0, 1);
     engine_forward(e, x);
     engine_forward(e, x);   /* the weights kept packed */

@@ -455,7 +455,8 @@ static int col2im_stores(const cgeo *p)
 
 /* The input rows of output rows oy0..oy1-1 (in_rows), or when store
  * (col2im_stores) every input row from oy0's on to oy1's, so that the
- * chunks write every row once (oh sh >= h for a 1x1 unpadded kernel). */
+ * chunks write every row once ((oh - 1) sh < h <= oh sh for a 1x1
+ * unpadded kernel). */
 static void band_rows(const cgeo *p, int64_t oy0, int64_t oy1, int store, int64_t *iy0,
                       int64_t *iy1)
 {
@@ -463,7 +464,7 @@ static void band_rows(const cgeo *p, int64_t oy0, int64_t oy1, int store, int64_
         in_rows(p, oy0, oy1, iy0, iy1);
         return;
     }
-    *iy0 = oy0 * p->sh < p->h ? oy0 * p->sh : p->h;
+    *iy0 = oy0 * p->sh;
     *iy1 = oy1 * p->sh > p->h ? p->h : oy1 * p->sh;
 }
 
@@ -488,7 +489,7 @@ static void col2im_band(const cgeo *p, const float *col, float *gx, int64_t oy0,
             int64_t c = rr / ny, iy = iy0 + rr % ny, oy = iy / p->sh;
             float *g = gx + (c * p->h + iy) * p->w;
             memset(g, 0, (size_t)p->w * sizeof *g);
-            if (iy % p->sh || oy >= oy1)
+            if (iy % p->sh)
                 continue;
             const float *r = col + c * nc + (oy - oy0) * p->ow;
             for (int64_t ox = 0; ox < p->ow; ox++)
@@ -731,14 +732,6 @@ static inline void short_copy(float *restrict d, const float *restrict s, int64_
 #endif
 }
 
-/* im2col_panels for a chunk of at most SHORT_CHUNK columns in output
- * rows of at most SHORT_ROW (late layers' 7x7 to 28x28 maps at batch
- * 1): each row k built whole in a buffer, then stored into its panels a
- * panel row at a time. Through the cursor (cur_put) such a chunk is
- * three short runs per output row, each with its panel bookkeeping: the
- * lowering of resnet18's 512-channel 3x3 layer4 convolutions (4608 x 49)
- * was 12% of their time, of resnet50's stride-2 layer2.0.conv2 (1152 x
- * 196) 14%. */
 #if defined(__AVX512F__)
 /* Taps of lower_plane's tables (a 7x7 kernel). */
 #define PLANE_TAPS 49
@@ -791,6 +784,14 @@ static void lower_plane(const cgeo *p, const float *x, float *col, int64_t c0, i
 }
 #endif
 
+/* im2col_panels for a chunk of at most SHORT_CHUNK columns in output
+ * rows of at most SHORT_ROW (late layers' 7x7 to 28x28 maps at batch
+ * 1): each row k built whole in a buffer, then stored into its panels a
+ * panel row at a time. Through the cursor (cur_put) such a chunk is
+ * three short runs per output row, each with its panel bookkeeping: the
+ * lowering of resnet18's 512-channel 3x3 layer4 convolutions (4608 x 49)
+ * was 12% of their time, of resnet50's stride-2 layer2.0.conv2 (1152 x
+ * 196) 14%. */
 static void lower_short(const cgeo *p, const float *x, float *col, int64_t oy0, int64_t oy1,
                         int64_t c0, int64_t c1)
 {
@@ -1004,8 +1005,7 @@ static void imp_row(const cgeo *q, const float *src, float *d, int64_t run)
     int64_t j = 0;
 #if defined(__AVX512F__)
     if (s == 2) {
-        const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        const __m512i ev = idx_even(), od = idx_odd();
         for (; j + 16 <= run; j += 16) {
             __m512 a = _mm512_loadu_ps(t + 2 * j), b = _mm512_loadu_ps(t + 2 * j + 16);
             _mm512_storeu_ps(d + j, _mm512_permutex2var_ps(a, ev, b));

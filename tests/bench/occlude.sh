@@ -31,18 +31,19 @@ if [ "$which" = mnist ] || [ "$which" = all ]; then
     $PY "$B" mnist "$T/m.h5" "$T/mi.h5" 100 || exit 1
     echo "MNIST CNN 28x28, window 6 stride 2 (144 positions), 100 images, $thr threads"
     run "cnn-occlude (incremental)" 100 "$BIN/cnn-occlude" -q --stats --threads "$thr" -m "$T/m.h5" \
-        -t class=8 -w 6 -s 2 -o "$T/o1.h5" "$T/mi.h5"
+        -t class=8 -w 6 --stride 2 -o "$T/o1.h5" "$T/mi.h5" || exit 1
     run "cnn-occlude --exact-naive" 100 "$BIN/cnn-occlude" -q --stats --threads "$thr" --exact-naive \
-        -m "$T/m.h5" -t class=8 -w 6 -s 2 -o "$T/o2.h5" "$T/mi.h5"
-    run "pytorch brute force (batch 256)" 100 $PY "$B" torch "$T/m.h5" "$T/mi.h5" 6 2 "$thr"
+        -m "$T/m.h5" -t class=8 -w 6 --stride 2 -o "$T/o2.h5" "$T/mi.h5" || exit 1
+    run "pytorch brute force (batch 256)" 100 $PY "$B" torch "$T/m.h5" "$T/mi.h5" 6 2 "$thr" || exit 1
 fi
 if [ "$which" = vgg ] || [ "$which" = all ]; then
     $PY "$B" vgg "$T/v.h5" "$T/vi.h5" 1 || exit 1
     echo "VGG-16 shape 224x224, window 32 stride 16 (169 positions), 1 image, $thr threads"
     run "cnn-occlude (incremental)" 1 "$BIN/cnn-occlude" -q --stats --threads "$thr" --batch 64 \
-        -m "$T/v.h5" -t class=1 -w 32 -s 16 -o "$T/v1.h5" "$T/vi.h5"
-    [ -n "${BENCH_VGG_NAIVE:-}" ] &&
+        -m "$T/v.h5" -t class=1 -w 32 --stride 16 -o "$T/v1.h5" "$T/vi.h5" || exit 1
+    if [ -n "${BENCH_VGG_NAIVE:-}" ]; then
         run "cnn-occlude --exact-naive" 1 "$BIN/cnn-occlude" -q --stats --threads "$thr" --batch 32 \
-            --exact-naive -m "$T/v.h5" -t class=1 -w 32 -s 16 -o "$T/v2.h5" "$T/vi.h5"
-    run "pytorch brute force (batch 32)" 1 $PY "$B" torch "$T/v.h5" "$T/vi.h5" 32 16 "$thr" 32
+            --exact-naive -m "$T/v.h5" -t class=1 -w 32 --stride 16 -o "$T/v2.h5" "$T/vi.h5" || exit 1
+    fi
+    run "pytorch brute force (batch 32)" 1 $PY "$B" torch "$T/v.h5" "$T/vi.h5" 32 16 "$thr" 32 || exit 1
 fi

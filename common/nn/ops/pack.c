@@ -608,24 +608,15 @@ static void row_tiles(int64_t kc, const float *Ak, int64_t a0, int64_t na, int64
     }
 }
 
-static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, int64_t K,
+/* Thread t's share (of T) of gemm_core's product: its panels of A (bym)
+ * or of B, the same ones in every K block, so that it adds onto tiles only
+ * it wrote (no barrier between the blocks). */
+static void gemm_part(const float *Ap, const float *A, int64_t lda, int64_t M, int64_t K,
                       const float *Bp, int64_t bstride, int64_t ldb, int64_t n, float *C,
-                      int64_t ldc, const float *bias, int accumulate, int par, const float *R,
-                      op_act act)
+                      int64_t ldc, const float *bias, int accumulate, const float *R,
+                      op_act act, int bym, int t, int T)
 {
     int64_t np = (n + PK_NR - 1) / PK_NR, nm = (M + PK_MR - 1) / PK_MR;
-    if (K == 0) {
-        /* No products: C is its bias (or stays). */
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < n; j++) {
-                float v = (accumulate ? C[i * ldc + j] : 0) + (bias ? bias[i] : 0);
-                v = R ? v + R[i * ldc + j] : v;
-                C[i * ldc + j] = act_apply(act, v);
-            }
-        return;
-    }
-    int bym = !Ap || M > n;
-#pragma omp parallel if (par && (bym ? nm : np) > 1)
     for (int64_t k0 = 0; k0 < K; k0 += PK_KC) {
         int64_t kc = K - k0 < PK_KC ? K - k0 : PK_KC;
         const float *Ak = Ap ? Ap + k0 * nm * PK_MR : NULL;
@@ -636,7 +627,6 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
             /* This thread's panels a0..a1-1 (the same in every K block),
              * PK_GA at a time: each panel of B, read from L2, serves the
              * group from L1. */
-            int t = omp_get_thread_num(), T = omp_get_num_threads();
             int64_t a0 = nm * t / T, a1 = nm * (t + 1) / T;
             for (int64_t ga = a0; ga < a1; ga += PK_GA) {
                 int64_t gn = a1 - ga < PK_GA ? a1 - ga : PK_GA;
@@ -686,8 +676,7 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
                 }
             }
         } else {
-#pragma omp for schedule(static)
-            for (int64_t p = 0; p < np; p++) {
+            for (int64_t p = np * t / T; p < np * (t + 1) / T; p++) {
                 int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
                 const float *B = Bp + p * bstride + k0 * ldb;
                 int at = tile_cols(nr);
@@ -707,6 +696,37 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
             }
         }
     }
+}
+
+static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, int64_t K,
+                      const float *Bp, int64_t bstride, int64_t ldb, int64_t n, float *C,
+                      int64_t ldc, const float *bias, int accumulate, int par, const float *R,
+                      op_act act)
+{
+    int64_t np = (n + PK_NR - 1) / PK_NR, nm = (M + PK_MR - 1) / PK_MR;
+    if (K == 0) {
+        /* No products: C is its bias (or stays). */
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < n; j++) {
+                float v = (accumulate ? C[i * ldc + j] : 0) + (bias ? bias[i] : 0);
+                v = R ? v + R[i * ldc + j] : v;
+                C[i * ldc + j] = act_apply(act, v);
+            }
+        return;
+    }
+    int bym = !Ap || M > n;
+    /* A parallel region only when split: a region of one thread (the
+     * products of a Winograd chunk, a chunk of a convolution on a thread
+     * of its own) still costs libgomp's team start and closing barrier, a
+     * futex wake each, a system call that took 1-2 us on these machines
+     * (hundreds per resnet18 forward). */
+    if (par && (bym ? nm : np) > 1 && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+#pragma omp parallel
+        gemm_part(Ap, A, lda, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, R, act, bym,
+                  omp_get_thread_num(), omp_get_num_threads());
+    } else
+        gemm_part(Ap, A, lda, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, R, act, bym,
+                  0, 1);
 }
 
 void pk_gemm_ld(const float *Ap, int64_t M, int64_t K, const float *Bp, int64_t bstride,

@@ -743,6 +743,19 @@ void pk_gemm_raw(const float *A, int64_t lda, int64_t M, int64_t K, const float 
     gemm_core(NULL, A, lda, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, par, R, act);
 }
 
+void pk_gemm_rows(const float *Ap, const float *A, int64_t lda, int64_t M, int64_t K,
+                  const float *Bp, int64_t bstride, int64_t ldb, int64_t n, float *C,
+                  int64_t ldc, const float *bias, int accumulate, const float *R, op_act act,
+                  int t, int T)
+{
+    if (K == 0) {
+        if (t == 0)
+            gemm_core(Ap, A, lda, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, 0, R, act);
+        return;
+    }
+    gemm_part(Ap, A, lda, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, R, act, 1, t, T);
+}
+
 void pk_gemm_off(const float *Ap, int64_t M, int64_t K, const float *B, const int32_t *off,
                  int64_t n, float *C, int64_t ldc, const float *bias, int accumulate,
                  const float *R, op_act act)
@@ -807,6 +820,15 @@ void pk_gemm_raw(const float *A, int64_t lda, int64_t M, int64_t K, const float 
 {
     (void)A, (void)lda, (void)ldb, (void)R, (void)act;
     pk_gemm(NULL, M, K, Bp, bstride, n, C, ldc, bias, accumulate, par);
+}
+
+void pk_gemm_rows(const float *Ap, const float *A, int64_t lda, int64_t M, int64_t K,
+                  const float *Bp, int64_t bstride, int64_t ldb, int64_t n, float *C,
+                  int64_t ldc, const float *bias, int accumulate, const float *R, op_act act,
+                  int t, int T)
+{
+    (void)Ap, (void)A, (void)lda, (void)M, (void)K, (void)Bp, (void)bstride, (void)ldb, (void)n,
+        (void)C, (void)ldc, (void)bias, (void)accumulate, (void)R, (void)act, (void)t, (void)T;
 }
 
 void pk_gemm_off(const float *Ap, int64_t M, int64_t K, const float *B, const int32_t *off,

@@ -105,5 +105,14 @@ void pk_gemm_off(const float *Ap, int64_t M, int64_t K, const float *B, const in
 void pk_gemm_raw(const float *A, int64_t lda, int64_t M, int64_t K, const float *Bp,
                  int64_t bstride, int64_t ldb, int64_t n, float *C, int64_t ldc,
                  const float *bias, int accumulate, int par, const float *R, op_act act);
+/* Thread t's share (of T, called inside a parallel region) of a product
+ * split by rows of A: its panels of A, from Ap packed (A NULL) or from A
+ * (Ap NULL, row stride lda, packed as used), against all of B. For
+ * callers that give each thread a B of its own (conv.c's late layers at
+ * batch 1). */
+void pk_gemm_rows(const float *Ap, const float *A, int64_t lda, int64_t M, int64_t K,
+                  const float *Bp, int64_t bstride, int64_t ldb, int64_t n, float *C,
+                  int64_t ldc, const float *bias, int accumulate, const float *R, op_act act,
+                  int t, int T);
 
 #endif

@@ -972,7 +972,11 @@ static void conv_chunk(const cgeo *q, const float *W, const float *apk, const fl
  * half of the lowering was read by the other from its core's cache, and
  * each pass's writes had to take the lines back: the lowering took 7% of
  * a 2048 -> 512 1x1 layer at 7x7 on two threads against 2% on one (and
- * the layer ran 1.3 times faster on two threads than on one). */
+ * the layer ran 1.3 times faster on two threads than on one). For maps
+ * of ROWS_OWN pixels at most (7x7): at 14x14 lowering all of it twice
+ * cost more than the sharing (resnet50's 256-channel 3x3 stride-2 layer:
+ * 0.70-0.72 ms shared, 0.77-0.78 each its own). */
+#define ROWS_OWN 64
 static void conv_rows(const cgeo *q, const float *W, const float *apk, const float *b,
                       const float *x, float *y, float *ws, size_t slot, float beta,
                       const float *r, op_act act, int T)
@@ -1124,7 +1128,7 @@ static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const floa
         conv_implicit(cp, q, apk, b, n, x, y, beta, ws, r, act);
         return;
     }
-    if (pl.rows) {
+    if (pl.rows && q->oh * q->ow <= ROWS_OWN) {
         for (int i = 0; i < n; i++)
             conv_rows(q, W, apk, b, x + i * xs, y + i * ys, ws, cp->slot, beta,
                       r ? r + i * ys : NULL, act, pl.T);

@@ -351,15 +351,13 @@ static void mp_row(const pool_p *p, const mp_ring *r, int64_t oy, int64_t y0, in
         mp_row_(p, r, oy, y0, y1, rows, y, NULL, 0);
 }
 
-/* Output rows [oa, ob) of one plane through the ring. Rows are filled in
- * order, each once (the windows' last rows never go back), so slots follow
- * without a division. */
-static void mp_plane(const pool_p *p, const mp_ring *r, const float *x, float *y, int32_t *s,
-                     int64_t oa, int64_t ob)
+/* One plane through the ring. Rows are filled in order, each once (the
+ * windows' last rows never go back), so slots follow without a division. */
+static void mp_plane(const pool_p *p, const mp_ring *r, const float *x, float *y, int32_t *s)
 {
     int64_t kh = p->kh, next = 0, nslot = 0;   /* the next input row to fill, its slot */
     const float *rows[kh];
-    for (int64_t oy = oa; oy < ob; oy++) {
+    for (int64_t oy = 0; oy < p->oh; oy++) {
         int64_t y0 = oy * p->sh - p->pt, y1 = y0 + kh;
         if (y0 < 0) y0 = 0;
         if (y1 > p->h) y1 = p->h;
@@ -417,7 +415,6 @@ static void maxpool_forward(const node *nd, const op_io *io)
 #if defined(__AVX512F__)
     int fast = pool_2x2(p) && p->dh == 1 && p->dw == 1;
 #endif
-    int64_t bands = getenv("MPB") ? atoi(getenv("MPB")) : 1;
 #pragma omp parallel if (planes * ohw > OP_PAR_MIN / 4)
     {
 #if defined(__AVX2__)
@@ -426,31 +423,28 @@ static void maxpool_forward(const node *nd, const op_io *io)
             r = mp_ring_new(p);
 #endif
 #pragma omp for schedule(static)
-        for (int64_t qb = 0; qb < planes * bands; qb++) {
-            int64_t q = qb % planes, band = qb / planes;
-            int64_t oa = band * p->oh / bands, ob = (band + 1) * p->oh / bands;
+        for (int64_t q = 0; q < planes; q++) {
             const float *x = io->x[0] + q * hw;
             float *y = io->y + q * ohw;
             int32_t *s = sw ? sw + q * ohw : NULL;   /* NULL: forward only */
 #if defined(__AVX512F__)
             if (fast) {
-                for (int64_t oy = oa; oy < ob; oy++)
+                for (int64_t oy = 0; oy < p->oh; oy++)
                     max2x2_row(x, p->w, oy, p->ow, y, s);
                 continue;
             }
 #endif
             if (p->dh > 1 || p->dw > 1) {
-                if (band == 0)
-                    maxpool_dilated(p, x, y, s);
+                maxpool_dilated(p, x, y, s);
                 continue;
             }
 #if defined(__AVX2__)
             if (r.buf) {
-                mp_plane(p, &r, x, y, s, oa, ob);
+                mp_plane(p, &r, x, y, s);
                 continue;
             }
 #endif
-            for (int64_t oy = oa; oy < ob; oy++)
+            for (int64_t oy = 0; oy < p->oh; oy++)
                 maxpool_row(p, x, oy, y, s);
         }
 #if defined(__AVX2__)

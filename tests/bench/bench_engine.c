@@ -267,22 +267,12 @@ static double fwd_rate(model *m, int n, double secs)
     engine_set_profile(e, prof_fwd ? prof_pass : NULL, NULL);
     int reps = 0;
     double t0 = now(), c0 = cpu_now(), t;
-    static double wsum, psum; static double *pmean;
-    if (prof_fwd && !pmean) pmean = xcalloc((size_t)prof_nodes, sizeof *pmean);
     do {
-        double tw = now();
         engine_forward(e, x);
-        wsum += now() - tw;
-        static FILE *tr; if (!tr) tr = fopen("/tmp/trace.txt", "w");
-        for (int i = 0; prof_fwd && i < prof_nodes; i++) { psum += prof_pass[i]; pmean[i] += prof_pass[i]; if (prof_pass[i] > 1e-4) fprintf(tr, "%d\t%.4f\t%s\n", reps, 1e3*prof_pass[i], m->nodes[i].name); }
         prof_fold(prof_fwd, prof_pass, reps);
         reps++;
     } while ((t = now() - t0) < secs);
     last_cpu_ms = 1e3 * (cpu_now() - c0) / (reps * n);
-    if (prof_fwd) { fprintf(stderr, "pass wall %.3f ms, node sum %.3f ms\n", 1e3*wsum/reps, 1e3*psum/reps);
-        FILE *f = fopen("/tmp/pmean.txt", "w");
-        for (int i = 0; i < prof_nodes; i++) fprintf(f, "%.4f\t%.4f\t%s\t%s\n", 1e3*pmean[i]/reps, 1e3*prof_fwd[i], m->nodes[i].op, m->nodes[i].name);
-        fclose(f); }
     tensor_free(x);
     engine_free(e);
     return reps * n / t;

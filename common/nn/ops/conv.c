@@ -523,8 +523,12 @@ static void col2im_band(const cgeo *p, const float *col, float *gx, int64_t oy0,
 /* The chunk plan of one call: rows per chunk, chunks per image, threads. */
 typedef struct plan {
     int64_t crows, nch, items;
-    int T, rows;   /* rows: each image split by rows of the weights (conv_rows) */
+    int T, rows;   /* rows: conv_rows (each thread its own lowering) */
 } plan;
+
+/* Output pixels up to which make_plan's split by rows of the weights gives
+ * each thread a lowering of its own (conv_rows says why). */
+#define ROWS_OWN 64
 
 static plan make_plan(const cgeo *q, int n, int wt, size_t slot)
 {
@@ -545,7 +549,8 @@ static plan make_plan(const cgeo *q, int n, int wt, size_t slot)
      * 45.3 ms. The sums are the same either way (each output's terms in
      * the same order, whatever the chunk or thread). */
     if (q->pk && n < T && q->oh * q->ow < q->cout / q->g && chunk_floats(q, q->oh) <= slot) {
-        pl.crows = q->oh, pl.nch = 1, pl.items = n, pl.T = T, pl.rows = 1;
+        pl.crows = q->oh, pl.nch = 1, pl.items = n, pl.T = T;
+        pl.rows = q->oh * q->ow <= ROWS_OWN;
         return pl;
     }
     /* An image per thread or more: whole images when they fit the slot. */
@@ -916,6 +921,25 @@ static int copy_direct(const cgeo *q, int64_t nc)
     return q->direct && nc <= 64 && q->cin / q->g * (64 + PK_NR) <= 2 * CONV_CHUNK;
 }
 
+/* The packed GEMM's B for chunk oy0..oy1 of image x: the input where it
+ * lies (1x1, row stride ldb the plane's) or its lowering written into
+ * panels at col (by_channels: over the threads when par); group g's at
+ * B + g gs, panel p's at + p ps. */
+typedef struct bpan {
+    const float *B;
+    int64_t gs, ps, ldb;
+} bpan;
+
+static bpan chunk_b(const cgeo *q, const float *x, float *col, int64_t oy0, int64_t oy1, int par)
+{
+    int64_t ohw = q->oh * q->ow, K = q->cin / q->g * q->kh * q->kw;
+    if (!q->direct || copy_direct(q, (oy1 - oy0) * q->ow)) {
+        by_channels(im2col_panels, q, x, col, oy0, oy1, par);
+        return (bpan){ col, K * PK_NR, q->g * K * PK_NR, PK_NR };
+    }
+    return (bpan){ x + oy0 * q->ow, K * ohw, PK_NR, ohw };
+}
+
 /* y (+)= conv(x) + b (+ r) over chunk oy0..oy1 of one image, then ReLU
  * act (act.h); par: split over threads (called outside a parallel region);
  * apk: the packed weights (NULL on the packed path: W packed panel by
@@ -927,13 +951,9 @@ static void conv_chunk(const cgeo *q, const float *W, const float *apk, const fl
     int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
     int64_t nc = (oy1 - oy0) * q->ow;
     if (q->pk) {
-        /* B: the input where it lies (1x1) or the lowering in panels. */
-        const float *B = x + oy0 * q->ow;
-        int64_t gs = K * ohw, ps = PK_NR, ldb = ohw;
-        if (!q->direct || copy_direct(q, nc)) {
-            by_channels(im2col_panels, q, x, col, oy0, oy1, par);
-            B = col, gs = K * PK_NR, ps = q->g * K * PK_NR, ldb = PK_NR;
-        }
+        bpan bp = chunk_b(q, x, col, oy0, oy1, par);
+        const float *B = bp.B;
+        int64_t gs = bp.gs, ps = bp.ps, ldb = bp.ldb;
         size_t as = pk_a_size(M, K);
         for (int64_t g = 0; g < q->g; g++) {
             float *yg = y + g * M * ohw + oy0 * q->ow;
@@ -976,7 +996,6 @@ static void conv_chunk(const cgeo *q, const float *W, const float *apk, const fl
  * of ROWS_OWN pixels at most (7x7): at 14x14 lowering all of it twice
  * cost more than the sharing (resnet50's 256-channel 3x3 stride-2 layer:
  * 0.70-0.72 ms shared, 0.77-0.78 each its own). */
-#define ROWS_OWN 64
 static void conv_rows(const cgeo *q, const float *W, const float *apk, const float *b,
                       const float *x, float *y, float *ws, size_t slot, float beta,
                       const float *r, op_act act, int T)
@@ -986,17 +1005,12 @@ static void conv_rows(const cgeo *q, const float *W, const float *apk, const flo
 #pragma omp parallel num_threads(T)
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        float *col = ws + (size_t)t * slot;
-        const float *B = x;
-        int64_t gs = K * ohw, ps = PK_NR, ldb = ohw;
-        if (!q->direct || copy_direct(q, ohw)) {
-            im2col_panels(q, x, col, 0, q->oh, 0, q->cin);
-            B = col, gs = K * PK_NR, ps = q->g * K * PK_NR, ldb = PK_NR;
-        }
+        bpan bp = chunk_b(q, x, ws + (size_t)t * slot, 0, q->oh, 0);
         for (int64_t g = 0; g < q->g; g++)
             pk_gemm_rows(apk ? apk + g * as : NULL, apk ? NULL : W + g * M * K, K, M, K,
-                         B + g * gs, ps, ldb, ohw, y + g * M * ohw, ohw, b ? b + g * M : NULL,
-                         beta != 0, r ? r + g * M * ohw : NULL, act, t, nt);
+                         bp.B + g * bp.gs, bp.ps, bp.ldb, ohw, y + g * M * ohw, ohw,
+                         b ? b + g * M : NULL, beta != 0, r ? r + g * M * ohw : NULL, act, t,
+                         nt);
     }
 }
 
@@ -1128,7 +1142,7 @@ static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const floa
         conv_implicit(cp, q, apk, b, n, x, y, beta, ws, r, act);
         return;
     }
-    if (pl.rows && q->oh * q->ow <= ROWS_OWN) {
+    if (pl.rows) {
         for (int i = 0; i < n; i++)
             conv_rows(q, W, apk, b, x + i * xs, y + i * ys, ws, cp->slot, beta,
                       r ? r + i * ys : NULL, act, pl.T);

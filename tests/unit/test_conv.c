@@ -348,14 +348,13 @@ static void test_conv_col2im_batch(void **state)
 }
 
 /* The output of geometry q (weights W, bias b) on x, n images, 2 threads,
- * with the implicit path allowed or not (CNN_CONV_IMPLICIT), into y. */
-static void forward_with(geo q, const tensor *W, const tensor *b, const tensor *x, int implicit,
-                         float *y, int64_t ys)
+ * with the path that environment variable var turns off allowed or not
+ * (CNN_CONV_IMPLICIT, CNN_CONV_DIRECT: "1" forces the direct one), into
+ * y. */
+static void forward_with(geo q, const tensor *W, const tensor *b, const tensor *x,
+                         const char *var, const char *val, float *y, int64_t ys)
 {
-    if (implicit)
-        unsetenv("CNN_CONV_IMPLICIT");
-    else
-        setenv("CNN_CONV_IMPLICIT", "0", 1);
+    setenv(var, val, 1);
     omp_set_num_threads(2);
     model *m = strided_model(q, tensor_clone(W), tensor_clone(b));
     engine *e = engine_new(m, (int)x->dims[0], 0, 1);
@@ -364,7 +363,24 @@ static void forward_with(geo q, const tensor *W, const tensor *b, const tensor *
     memcpy(y, engine_output(e)->data, (size_t)ys * sizeof *y);
     engine_free(e);
     model_free(m);
-    unsetenv("CNN_CONV_IMPLICIT");
+    unsetenv(var);
+}
+
+/* Geometry q's forward of 3 images with var set to on and to "0" (each
+ * check()ed against float64 with it forced on first), bit for bit. */
+static void same_with(geo q, const char *var, const char *on, const char *what, size_t i)
+{
+    int64_t oh = (q.h + q.pt + q.pb - q.dh * (q.kh - 1) - 1) / q.sh + 1;
+    int64_t ow = (q.w + q.pl + q.pr - q.dw * (q.kw - 1) - 1) / q.sw + 1, ys = 3 * q.cout * oh * ow;
+    tensor *W = rnd(4, q.cout, q.cin, q.kh, q.kw), *b = rnd(1, q.cout, 0, 0, 0);
+    tensor *x = rnd(4, 3, q.cin, q.h, q.w);
+    float *yi = malloc((size_t)ys * sizeof *yi), *yl = malloc((size_t)ys * sizeof *yl);
+    forward_with(q, W, b, x, var, on, yi, ys);
+    forward_with(q, W, b, x, var, "0", yl, ys);
+    if (memcmp(yi, yl, (size_t)ys * sizeof *yi))
+        fail_msg("geometry %zu: the %s product differs from the lowered one", i, what);
+    free(yi), free(yl);
+    tensor_free(W), tensor_free(b), tensor_free(x);
 }
 
 /* The implicit path (stems: few input channels, kh kw >= 4 sh sw, output
@@ -392,19 +408,43 @@ static void test_conv_implicit(void **state)
         { 3, 11, 99, 17, 5, 5, 2, 1, 2, 2, 2, 2, 1, 1, 1 },     /* strides 2 x 1 */
     };
     for (size_t i = 0; i < sizeof gs / sizeof *gs; i++) {
-        geo q = gs[i];
-        check(q, 2, 1 + (int)(i % 2));
-        int64_t oh = (q.h + q.pt + q.pb - q.kh) / q.sh + 1;
-        int64_t ow = (q.w + q.pl + q.pr - q.kw) / q.sw + 1, ys = 3 * q.cout * oh * ow;
-        tensor *W = rnd(4, q.cout, q.cin, q.kh, q.kw), *b = rnd(1, q.cout, 0, 0, 0);
-        tensor *x = rnd(4, 3, q.cin, q.h, q.w);
-        float *yi = malloc((size_t)ys * sizeof *yi), *yl = malloc((size_t)ys * sizeof *yl);
-        forward_with(q, W, b, x, 1, yi, ys);
-        forward_with(q, W, b, x, 0, yl, ys);
-        if (memcmp(yi, yl, (size_t)ys * sizeof *yi))
-            fail_msg("geometry %zu: the implicit product differs from the lowered one", i);
-        free(yi), free(yl);
-        tensor_free(W), tensor_free(b), tensor_free(x);
+        check(gs[i], 2, 1 + (int)(i % 2));
+        same_with(gs[i], "CNN_CONV_IMPLICIT", "1", "implicit", i);
+    }
+}
+
+/* The direct path (direct.h: strided convolutions, or any with
+ * CNN_CONV_DIRECT=1): against the float64 definition and bit for bit
+ * against the lowered product on the packed GEMM. Output widths 1..30
+ * (tiles of 14 with AVX-512, 6 with AVX2, and every tail), output
+ * channels off the 32- (16-) channel block, strides 1-4 and 2 x 1,
+ * asymmetric pads and pads past the kernel's reach, dilation, K over one
+ * and several 256-tap blocks (bias on the first, each later added on), a
+ * 1x1 stride-2 read where the input lies, a 7x7 stride-2 stem. */
+static void test_conv_direct(void **state)
+{
+    (void)state;
+    rng_seed(&R, 19);
+    static const geo gs[] = {
+        { 5, 6, 7, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1 },       /* ow 4, K 45: 2-row tiles */
+        { 8, 9, 5, 20, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1 },       /* ow 3, oh 5 (AVX2 2 rows) */
+        { 40, 9, 59, 37, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1 },     /* ow 30, K 360 */
+        { 30, 5, 27, 33, 3, 3, 2, 2, 0, 1, 2, 0, 1, 1, 1 },     /* pads uneven */
+        { 64, 6, 12, 48, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1 },     /* 1x1 in place, K 64 */
+        { 300, 4, 28, 17, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1 },    /* 1x1, K 300, ow 14 */
+        { 3, 9, 69, 20, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1 },      /* a stem, ow 35 */
+        { 3, 13, 131, 24, 11, 11, 4, 4, 2, 2, 2, 2, 1, 1, 1 },  /* stride 4 */
+        { 7, 12, 40, 19, 5, 5, 3, 3, 1, 2, 3, 4, 1, 1, 1 },     /* stride 3 */
+        { 9, 11, 20, 35, 5, 5, 2, 1, 2, 2, 2, 2, 1, 1, 1 },     /* strides 2 x 1 */
+        { 6, 10, 17, 16, 3, 3, 2, 2, 4, 4, 4, 3, 1, 1, 1 },     /* pads past the kernel */
+        { 11, 14, 23, 40, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1 },    /* dilation 2 */
+        { 16, 7, 9, 70, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1 },      /* stride 1 (forced) */
+    };
+    for (size_t i = 0; i < sizeof gs / sizeof *gs; i++) {
+        setenv("CNN_CONV_DIRECT", "1", 1);
+        check(gs[i], 2, 1 + (int)(i % 2));
+        unsetenv("CNN_CONV_DIRECT");
+        same_with(gs[i], "CNN_CONV_DIRECT", "1", "direct", i);
     }
 }
 
@@ -419,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_conv_col2im),
         cmocka_unit_test(test_conv_col2im_batch),
         cmocka_unit_test(test_conv_implicit),
+        cmocka_unit_test(test_conv_direct),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1173,7 +1173,7 @@ static node *conv_node(model *m, rng *r, const char *name, const char *in, int64
  * added, then the ReLU, in the Conv's store), on each of the Conv's paths:
  * the packed GEMM 1x1 read in place, Winograd, depthwise, the packed GEMM
  * over two K blocks (3x3 dilated, 32 channels: K = 288), OpenBLAS (8
- * output channels); the Conv as the Add's first and second input, an Add
+ * output channels), the direct path (stride 2); the Conv as the Add's first and second input, an Add
  * of two Convs (the later one takes it), with and without the ReLU. */
 static model *net_residual(void)
 {
@@ -1197,6 +1197,13 @@ static model *net_residual(void)
     conv_node(m, &r, "c6", "r5", 8, 32, 1, 0, 1, 1);
     conv_node(m, &r, "c7", "r5", 8, 32, 1, 0, 1, 1);
     model_add(m, "a7", "Add", "c6,c7");
+    /* resnet's downsample: a 3x3 and a 1x1 at stride 2 (the direct
+     * path, direct.h), the Add and ReLU fused into the later one */
+    double s2[2] = { 2, 2 };
+    node_set(conv_node(m, &r, "c8", "a7", 40, 8, 3, 1, 1, 1), "stride", 2, s2);
+    node_set(conv_node(m, &r, "c9", "r5", 40, 32, 1, 0, 1, 1), "stride", 2, s2);
+    model_add(m, "a9", "Add", "c8,c9");
+    model_add(m, "r9", "ReLU", NULL);
     model_add(m, "gap", "GlobalAvgPool", NULL);
     char err[256];
     if (model_prepare(m, err, sizeof err))

@@ -43,6 +43,7 @@
 #include "base/alloc.h"
 #include "nn/ops/chunks.h"
 #include "nn/ops/depthwise.h"
+#include "nn/ops/direct.h"
 #include "nn/ops/grouped.h"
 #include "nn/gemm.h"
 #include "nn/ops.h"
@@ -82,6 +83,8 @@ typedef struct conv_p {
     wgeo wf, wtg;        /* their geometries */
     size_t wino;         /* workspace offset of Winograd's area */
     size_t xq;           /* workspace offset of the implicit path's input copy */
+    int dc;              /* forward without lowering (direct.h) */
+    dcgeo dcg;           /* its geometry */
 } conv_p;
 
 static const op_attr_spec conv_attrs[] = {
@@ -339,6 +342,11 @@ static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char 
         t->imp = 0;   /* the workspace has the forward's input copy only */
     }
     need->ws = conv_workspace(&p, (size_t)tensor_numel(W));
+    p.dcg = (dcgeo){ q->cin, q->h, q->w, q->cout, q->oh, q->ow, q->kh, q->kw, q->sh, q->sw,
+                     q->pt, q->pl, q->pb, q->pr, q->dh, q->dw };
+    p.dc = q->pk && q->g == 1 && !p.depthwise && !p.grouped && !p.wino_f && dc_wanted(&p.dcg);
+    if (p.dc && dc_ws_floats(&p.dcg) > need->ws)
+        need->ws = dc_ws_floats(&p.dcg);
     need->aux = 0;
     conv_p *r = malloc(sizeof *r);
     if (!r) {
@@ -1236,6 +1244,19 @@ static const float *gr_prepared(const conv_p *p, const float *W, op_cache *c, in
     return d;
 }
 
+/* The direct path's packed weights (dc_pack) kept in c as conv_prepared
+ * does; NULL without c. */
+static const float *dc_prepared(const conv_p *p, const float *W, op_cache *c)
+{
+    if (!c)
+        return NULL;
+    if (cache_hit(c, W))
+        return c->data;
+    float *d = cache_remake(c, W, dc_w_floats(&p->dcg));
+    dc_pack(&p->dcg, W, d);
+    return d;
+}
+
 static void conv_forward(const node *nd, const op_io *io)
 {
     const conv_p *p = nd->priv;
@@ -1251,6 +1272,14 @@ static void conv_forward(const node *nd, const op_io *io)
     if (p->grouped) {
         gr_forward(&p->gg, W, gr_prepared(p, W, io->cache, 0), b, io->n, io->x[0], io->res,
                    io->y, io->ws, p->wt, io->act);
+        return;
+    }
+    /* The direct path with the engine's cache only: a node's first call
+     * (one photo) keeps the lowered product, which packs per panel where
+     * the direct path would need all the weights packed first. */
+    const float *dp = p->dc ? dc_prepared(p, W, io->cache) : NULL;
+    if (dp) {
+        dc_forward(&p->dcg, dp, b, io->n, io->x[0], io->res, io->y, io->ws, p->wt, io->act);
         return;
     }
     const wgeo *wg = p->wino_f ? &p->wf : NULL;

@@ -1,0 +1,368 @@
+/* direct: a convolution's forward without lowering (see direct.h). */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/gemm.h"
+#include "nn/ops/direct.h"
+#include "nn/ops/pack.h"
+#include "nn/ops/simd.h"
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#define DC_ON 1
+#include <immintrin.h>
+#else
+#define DC_ON 0
+#endif
+
+/* DC_VL floats a vector, DC_NC = 2 DC_VL output channels a block, tiles
+ * of up to DC_TW pixels: AVX-512 2 x 14 accumulators (a 14- or 28-wide
+ * map's rows in whole tiles, 56 in four) beside the two weight vectors
+ * and a broadcast; AVX2 2 x 6 of its 16 registers. */
+#if defined(__AVX512F__)
+#define DC_VL 16
+#define DC_TW 14
+typedef __m512 dcv;
+#define DV_ZERO() _mm512_setzero_ps()
+#define DV_SET1(x) _mm512_set1_ps(x)
+#define DV_LOAD(p) _mm512_load_ps(p)
+#define DV_STORE(p, v) _mm512_store_ps(p, v)
+#define DV_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define DV_ADD(a, b) _mm512_add_ps(a, b)
+#elif DC_ON
+#define DC_VL 8
+#define DC_TW 6
+typedef __m256 dcv;
+#define DV_ZERO() _mm256_setzero_ps()
+#define DV_SET1(x) _mm256_set1_ps(x)
+#define DV_LOAD(p) _mm256_load_ps(p)
+#define DV_STORE(p, v) _mm256_store_ps(p, v)
+#define DV_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define DV_ADD(a, b) _mm256_add_ps(a, b)
+#else
+#define DC_VL 8
+#define DC_TW 1
+#endif
+#define DC_NC (2 * DC_VL)
+
+/* Images padded and run together (their padded copies in the workspace):
+ * up to DC_GROUP, as many as DC_GROUP_FLOATS hold (at least one). */
+#define DC_GROUP 4
+#define DC_GROUP_FLOATS (2 << 20)
+/* Taps: the offsets table lives on the caller's stack. */
+#define DC_MAX_K 16384
+
+/* The padded input's rows and columns: every row and column a tap reads. */
+static int64_t pad_rows(const dcgeo *g)
+{
+    int64_t r = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+    return r > g->h + g->pt ? r : g->h + g->pt;
+}
+static int64_t pad_cols(const dcgeo *g)
+{
+    int64_t c = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1;
+    return c > g->w + g->pl ? c : g->w + g->pl;
+}
+/* Whether the input is read through a padded copy (else where it lies). */
+static int padded(const dcgeo *g)
+{
+    return g->pt || g->pl || pad_rows(g) > g->h || pad_cols(g) > g->w;
+}
+
+int dc_wanted(const dcgeo *g)
+{
+    const char *e = getenv("CNN_CONV_DIRECT");
+    int64_t K = g->cin * g->kh * g->kw;
+    if (!DC_ON || (e && !strcmp(e, "0")) || K > DC_MAX_K ||
+        DC_GROUP * g->cin * pad_rows(g) * pad_cols(g) >= (1LL << 31))
+        return 0;
+    if (e && !strcmp(e, "1"))
+        return 1;
+    /* Where it was measured faster than the lowered product (resnet50,
+     * 2 threads, in the net, least of the passes): convolutions of more
+     * than one tap that are strided (its stride-2 3x3 layers at batch 1
+     * 0.68 against 1.03 ms at 14x14, 0.67 against 0.88 at 28x28, 0.79
+     * against 0.96 at 7x7) or whose rows fit two to a tile (the 7x7
+     * maps' 3x3 layers at batch 4: 0.63-0.68 against 0.76; at batch 1
+     * even). A 1x1 stride-2 one (resnet's downsample) ran up to 25%
+     * slower at batch 4: each tap reads a new input plane's lines for
+     * few sums; stride-1 1x1 and 3x3 layers on larger maps were 5-50%
+     * slower than the GEMM (1x1) and Winograd. */
+    return (g->sh > 1 || g->sw > 1 || 2 * g->ow <= DC_TW) && g->kh * g->kw > 1;
+}
+
+size_t dc_w_floats(const dcgeo *g)
+{
+    int64_t nb = (g->cout + DC_NC - 1) / DC_NC;
+    return (size_t)(nb * g->cin * g->kh * g->kw * DC_NC);
+}
+
+void dc_pack(const dcgeo *g, const float *W, float *Wp)
+{
+    int64_t K = g->cin * g->kh * g->kw, nb = (g->cout + DC_NC - 1) / DC_NC;
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t j = 0; j < DC_NC; j++) {
+                int64_t o = b * DC_NC + j;
+                Wp[(b * K + k) * DC_NC + j] = o < g->cout ? W[o * K + k] : 0.0f;
+            }
+}
+
+static int group(const dcgeo *g)
+{
+    int64_t ps = g->cin * pad_rows(g) * pad_cols(g), k = DC_GROUP_FLOATS / ps;
+    return !padded(g) ? DC_GROUP : k < 1 ? 1 : k > DC_GROUP ? DC_GROUP : (int)k;
+}
+
+size_t dc_ws_floats(const dcgeo *g)
+{
+    return padded(g) ? (size_t)(group(g) * g->cin * pad_rows(g) * pad_cols(g)) + 16 : 0;
+}
+
+#if DC_ON
+/* The sums of one tile: TR rows (1 or 2) of TW pixels from x0 (the input
+ * at the tile's first pixel's corner; pixel p of a row at + p sw, the
+ * second row at + rs), the taps at x0 + off[k], the block's packed
+ * weights wp; the final sums (the bias in) into t, pixel p of row q at t
+ * + (q TW + p) DC_NC. SW: the stride when constant, else 0 (sw read). */
+static inline __attribute__((always_inline)) void
+dc_tile(const float *x0, int64_t rs, const int32_t *off, int64_t K, const float *wp,
+        const float *bias, float *t, const int TW, const int TR, const int SW, int64_t sw)
+{
+    const int64_t s = SW ? SW : sw;
+    for (int64_t k0 = 0; k0 < K; k0 += PK_KC) {
+        int64_t k1 = K - k0 < PK_KC ? K : k0 + PK_KC;
+        dcv a0[DC_TW], a1[DC_TW];
+#pragma GCC unroll 14
+        for (int p = 0; p < TW * TR; p++)
+            a0[p] = DV_ZERO(), a1[p] = DV_ZERO();
+        for (int64_t k = k0; k < k1; k++) {
+            const float *xs = x0 + off[k];
+            dcv w0 = DV_LOAD(wp + k * DC_NC), w1 = DV_LOAD(wp + k * DC_NC + DC_VL);
+#pragma GCC unroll 14
+            for (int p = 0; p < TW * TR; p++) {
+                dcv v = DV_SET1(p < TW ? xs[p * s] : xs[rs + (p - TW) * s]);
+                a0[p] = DV_FMA(v, w0, a0[p]);
+                a1[p] = DV_FMA(v, w1, a1[p]);
+            }
+        }
+        /* As the packed GEMM's epilogue: the first block + bias, each
+         * later one + what the blocks before summed. */
+#pragma GCC unroll 14
+        for (int p = 0; p < TW * TR; p++) {
+            float *tp = t + p * DC_NC;
+            if (k0 == 0) {
+                if (bias) {
+                    a0[p] = DV_ADD(a0[p], DV_LOAD(bias));
+                    a1[p] = DV_ADD(a1[p], DV_LOAD(bias + DC_VL));
+                }
+            } else {
+                a0[p] = DV_ADD(a0[p], DV_LOAD(tp));
+                a1[p] = DV_ADD(a1[p], DV_LOAD(tp + DC_VL));
+            }
+            DV_STORE(tp, a0[p]);
+            DV_STORE(tp + DC_VL, a1[p]);
+        }
+    }
+}
+
+/* dc_tile for tr rows (1, or 2 of at most DC_TW / 2) of tw pixels, stride
+ * sw. */
+static void dc_tile_any(const float *x0, int64_t rs, const int32_t *off, int64_t K,
+                        const float *wp, const float *bias, float *t, int tw, int tr, int64_t sw)
+{
+#define DC_S(TW, TR, SW)                                                                         \
+    case ((TR) * 16 + (TW)) * 8 + (SW):                                                        \
+        dc_tile(x0, rs, off, K, wp, bias, t, TW, TR, SW, sw);                                 \
+        return;
+#define DC_W(TW, TR) DC_S(TW, TR, 0) DC_S(TW, TR, 1) DC_S(TW, TR, 2) DC_S(TW, TR, 4)
+    int sc = sw == 1 || sw == 2 || sw == 4 ? (int)sw : 0;
+    switch ((tr * 16 + tw) * 8 + sc) {
+        DC_W(1, 1) DC_W(2, 1) DC_W(3, 1) DC_W(4, 1) DC_W(5, 1) DC_W(6, 1)
+        DC_W(1, 2) DC_W(2, 2) DC_W(3, 2)
+#if DC_TW > 6
+        DC_W(7, 1) DC_W(8, 1) DC_W(9, 1) DC_W(10, 1) DC_W(11, 1) DC_W(12, 1) DC_W(13, 1)
+        DC_W(14, 1) DC_W(4, 2) DC_W(5, 2) DC_W(6, 2) DC_W(7, 2)
+#endif
+    default: break;
+    }
+#undef DC_W
+#undef DC_S
+}
+
+/* The shared state of one call. */
+typedef struct dcrun {
+    const dcgeo *g;
+    const float *Wp, *b, *x, *r;
+    float *y, *xp;
+    const int32_t *off;
+    int64_t K, nb, RS, CS;
+    int rowmajor;   /* items by output row, then block (else block, row) */
+    int R;          /* output rows per item: 2 on maps of DC_TW / 2 columns or fewer */
+    int64_t nr;     /* items per image and block: ceil(oh / R) */
+    op_act act;
+} dcrun;
+
+/* Rows cr0..cr1 (channel-major; a channel past cin is the next image's,
+ * as in x) of the padded copy of the images from x. */
+static void pad_part(const dcrun *d, const float *x, int64_t cr0, int64_t cr1)
+{
+    const dcgeo *g = d->g;
+    int64_t Hp = pad_rows(g), Wp = pad_cols(g);
+    for (int64_t cr = cr0; cr < cr1; cr++) {
+        int64_t c = cr / Hp, iy = cr % Hp - g->pt;
+        float *o = d->xp + cr * Wp;
+        if (iy < 0 || iy >= g->h) {
+            memset(o, 0, (size_t)Wp * sizeof *o);
+            continue;
+        }
+        memset(o, 0, (size_t)g->pl * sizeof *o);
+        memcpy(o + g->pl, x + (c * g->h + iy) * g->w, (size_t)g->w * sizeof *o);
+        memset(o + g->pl + g->w, 0, (size_t)(Wp - g->pl - g->w) * sizeof *o);
+    }
+}
+
+/* The tile's sums t (pixel p's DC_NC channels at t + p DC_NC) out into
+ * the planes: channel j's tw pixels at y + j ohw, + r's (when fused),
+ * then the activation, as the packed GEMM's epilogue rounds them. With
+ * AVX-512 a channel at a time by a gather from t (one by one, the
+ * transpose cost a third of a 7x7 stem's time). */
+static void tile_out(const float *t, int tw, int nc, float *y, const float *r, int64_t ohw,
+                     op_act act)
+{
+#if defined(__AVX512F__)
+    __mmask16 m = mask16(tw);
+    const __m512i idx = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(DC_NC));
+    const __m512 lo = _mm512_set1_ps(act.lo), hi = _mm512_set1_ps(act.hi);
+    for (int j = 0; j < nc; j++) {
+        __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, t + j, 4);
+        if (r)
+            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, r + j * ohw));
+        if (act.kind == ACT_RELU)
+            v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NLE_UQ), v);
+        else if (act.kind == ACT_CLIP)
+            v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));
+        _mm512_mask_storeu_ps(y + j * ohw, m, v);
+    }
+#else
+    for (int j = 0; j < nc; j++)
+        for (int p = 0; p < tw; p++) {
+            float v = t[p * DC_NC + j];
+            if (r)
+                v += r[j * ohw + p];
+            y[j * ohw + p] = act_apply(act, v);
+        }
+#endif
+}
+
+/* Items it0..it1 of images i0..i0+ni-1: (block, image, output row) in
+ * that order, or (image, output row, block) when d->rowmajor; image i's
+ * input at xin + (i - i0) xs. */
+static void tiles_part(const dcrun *d, int i0, int ni, const float *xin, int64_t xs, int64_t it0,
+                       int64_t it1)
+{
+    const dcgeo *g = d->g;
+    int64_t ohw = g->oh * g->ow, ys = g->cout * ohw;
+    float t[DC_TW * DC_NC] __attribute__((aligned(64)));
+    float bb[DC_NC] __attribute__((aligned(64)));
+    int64_t blk = -1;
+    for (int64_t it = it0; it < it1; it++) {
+        int64_t b, i, ir;
+        if (d->rowmajor) {
+            b = it % d->nb, ir = it / d->nb % d->nr, i = it / d->nb / d->nr;
+        } else {
+            b = it / (ni * d->nr), i = it / d->nr % ni, ir = it % d->nr;
+        }
+        int64_t c0 = b * DC_NC, oy = ir * d->R;
+        int nc = g->cout - c0 < DC_NC ? (int)(g->cout - c0) : DC_NC;
+        int tr = g->oh - oy < d->R ? (int)(g->oh - oy) : d->R;
+        if (b != blk && d->b) {
+            for (int j = 0; j < DC_NC; j++)
+                bb[j] = j < nc ? d->b[c0 + j] : 0.0f;
+        }
+        blk = b;
+        const float *wp = d->Wp + b * d->K * DC_NC, *xi = xin + i * xs;
+        float *y = d->y + (i0 + i) * ys + c0 * ohw;
+        const float *r = d->r ? d->r + (i0 + i) * ys + c0 * ohw : NULL;
+        for (int64_t ox = 0; ox < g->ow; ox += DC_TW) {
+            int tw = g->ow - ox < DC_TW ? (int)(g->ow - ox) : DC_TW;
+            dc_tile_any(xi + oy * g->sh * d->RS + ox * g->sw, g->sh * d->RS, d->off, d->K, wp,
+                        d->b ? bb : NULL, t, tw, tr, g->sw);
+            for (int q = 0; q < tr; q++) {
+                int64_t o = (oy + q) * g->ow + ox;
+                tile_out(t + q * tw * DC_NC, tw, nc, y + o, r ? r + o : NULL, ohw, d->act);
+            }
+        }
+    }
+}
+
+/* Thread t's share (of T) of every image, DC_GROUP images at a time (a
+ * block of weights read once for them all; group()): its rows of their padded
+ * copies, then (after all are written) its items. */
+static void dc_part(const dcrun *d, int n, int t, int T)
+{
+    const dcgeo *g = d->g;
+    int64_t xs = g->cin * g->h * g->w, ps = g->cin * pad_rows(g) * pad_cols(g);
+    int gn = group(g);
+    for (int i0 = 0; i0 < n; i0 += gn) {
+        int ni = n - i0 < gn ? n - i0 : gn;
+        int64_t rows = ni * g->cin * pad_rows(g), items = ni * d->nb * d->nr;
+        const float *xin = d->x + i0 * xs;
+        if (d->xp) {
+            pad_part(d, xin, rows * t / T, rows * (t + 1) / T);
+            if (T > 1) {
+#pragma omp barrier
+            }
+            xin = d->xp;
+        }
+        tiles_part(d, i0, ni, xin, d->xp ? ps : xs, items * t / T, items * (t + 1) / T);
+        if (d->xp && T > 1) {
+#pragma omp barrier
+        }
+    }
+}
+#endif
+
+void dc_forward(const dcgeo *g, const float *Wp, const float *b, int n, const float *x,
+                const float *r, float *y, float *ws, int threads, op_act act)
+{
+#if DC_ON
+    int64_t K = g->cin * g->kh * g->kw;
+    int pad = padded(g);
+    int64_t RS = pad ? pad_cols(g) : g->w, CS = pad ? pad_rows(g) * RS : g->h * g->w;
+    int32_t off[K];
+    for (int64_t c = 0, k = 0; c < g->cin; c++)
+        for (int64_t ki = 0; ki < g->kh; ki++)
+            for (int64_t kj = 0; kj < g->kw; kj++, k++)
+                off[k] = (int32_t)(c * CS + ki * g->dh * RS + kj * g->dw);
+    dcrun d = { g, Wp, b, x, r, y, pad ? ws : NULL, off, K, (g->cout + DC_NC - 1) / DC_NC,
+                RS, CS, 0, 2 * g->ow <= DC_TW ? 2 : 1, 0, act };
+    d.nr = (g->oh + d.R - 1) / d.R;
+    /* Weights that fit L2 beside the input rows (a 128-channel 3x3 layer's
+     * 590 KB): read once a thread, the input's rows once; else each
+     * block's weights stay in L2 while the images' rows pass (a
+     * 512-channel 3x3 layer's 9.4 MB). By output row, resnet50's
+     * 128-channel stride-2 3x3 layer alone ran 0.71 against 0.85 ms, its
+     * 7x7 conv1 0.66 against 0.84. */
+    d.rowmajor = (size_t)K * (size_t)g->cout * sizeof(float) <= 768 * 1024;
+    int T = omp_get_max_threads();
+    if (T > threads)
+        T = threads;
+    double flops = 2.0 * n * (double)g->cout * (double)(g->oh * g->ow) * (double)K;
+    if (T > flops / gemm_par_flops())
+        T = (int)(flops / gemm_par_flops());
+    if (T > d.nb * d.nr)
+        T = (int)(d.nb * d.nr);
+    if (T <= 1 || omp_in_parallel()) {
+        dc_part(&d, n, 0, 1);
+        return;
+    }
+#pragma omp parallel num_threads(T)
+    dc_part(&d, n, omp_get_thread_num(), omp_get_num_threads());
+#else
+    (void)g, (void)Wp, (void)b, (void)n, (void)x, (void)r, (void)y, (void)ws, (void)threads;
+    (void)act;
+#endif
+}

@@ -78,17 +78,29 @@ int dc_wanted(const dcgeo *g)
         return 0;
     if (e && !strcmp(e, "1"))
         return 1;
-    /* Where it was measured faster than the lowered product (resnet50,
-     * 2 threads, in the net, least of the passes): convolutions of more
-     * than one tap that are strided (its stride-2 3x3 layers at batch 1
-     * 0.68 against 1.03 ms at 14x14, 0.67 against 0.88 at 28x28, 0.79
-     * against 0.96 at 7x7) or whose rows fit two to a tile (the 7x7
-     * maps' 3x3 layers at batch 4: 0.63-0.68 against 0.76; at batch 1
-     * even). A 1x1 stride-2 one (resnet's downsample) ran up to 25%
-     * slower at batch 4: each tap reads a new input plane's lines for
-     * few sums; stride-1 1x1 and 3x3 layers on larger maps were 5-50%
-     * slower than the GEMM (1x1) and Winograd. */
-    return (g->sh > 1 || g->sw > 1 || 2 * g->ow <= DC_TW) && g->kh * g->kw > 1;
+    /* Where it was measured faster than the lowered product or Winograd
+     * (2 threads, in the net, least of the passes; the rest were 5-50%
+     * slower: the 1x1 and 3x3 layers of resnet50 and VGG on larger maps,
+     * mobilenet's and efficientnet's 1x1 layers of few input channels):
+     * - strided, more than one tap: resnet50's stride-2 3x3 layers at
+     *   batch 1 0.68 against 1.03 ms at 14x14, 0.67 against 0.88 at
+     *   28x28, 0.79 against 0.96 at 7x7; its 7x7 conv1 even. Not 1x1:
+     *   resnet's downsample ran up to 25% slower at batch 4 (each tap
+     *   reads a new input plane's lines for few sums);
+     * - maps whose rows fit two to a tile (7x7), more than one tap:
+     *   resnet50's 3x3 layers 0.63-0.68 against 0.76 at batch 4, even at
+     *   batch 1;
+     * - 5x5 and larger: alexnet's 5x5 layer 1.07 against 1.49 ms;
+     * - one block of output channels (densenet's 32-channel 3x3 layers:
+     *   0.066 against 0.110 ms at 14x14, 4-5% faster at 56x56 and 28x28);
+     * - 1x1 on maps of 196 pixels or fewer to at most 128 channels from
+     *   128 or more (densenet's 1x1 layers at 14x14: 0.08 against 0.10
+     *   ms; mobilenet_v2's 64- and 96-channel ones 10-20% faster). */
+    int64_t taps = g->kh * g->kw;
+    if (taps == 1)
+        return g->sh == 1 && g->sw == 1 && g->oh * g->ow <= 196 && g->cout <= 128 && K >= 128;
+    return g->sh > 1 || g->sw > 1 || 2 * g->ow <= DC_TW || taps >= 25 ||
+           (g->cout <= 32 && K >= 128);
 }
 
 size_t dc_w_floats(const dcgeo *g)

@@ -4,7 +4,7 @@
  * widths that are not multiples of a vector (1..40), strides 1, 2 and 3
  * in either direction, asymmetric pads larger than the kernel's reach,
  * dilation, 1x1, 3x3, 5x3, 5x5 and 7x7 filters, several images and
- * channels (not multiples of 8: the interleaved path's blocks), one thread
+ * channels (not multiples of 8 or 16: the interleaved path's blocks), one thread
  * and several, the fused ReLU and Clip, each image alone against the
  * batch. */
 #include <setjmp.h>
@@ -173,8 +173,8 @@ static void test_depthwise_edges(void **state)
     check(4, 15, 18, 3, 3, 2, 3, 1, 3, 2, 0, 2, 3, 2, 2);
 }
 
-/* The channel-interleaved path's cases: channels not a multiple of 8
- * (one block short, one full and one short), rows and columns that leave
+/* The channel-interleaved path's cases: channels not a multiple of 8 or
+ * 16 (one block short, one full and one short, 16 whole), rows and columns that leave
  * every tail of a block of output pixels, asymmetric pads, stride 2 over
  * odd sizes, 3x3 and 5x5 (their own kernels) and other filters (the
  * generic one), a bias and the fused activations (check). */

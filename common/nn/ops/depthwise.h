@@ -2,8 +2,9 @@
  * filter (groups = Cin = Cout: MobileNet's 3x3 layers), forward, input
  * gradient and weight gradient.
  *
- * In AVX2+FMA builds all three take blocks of 8 channels of one image,
- * transposed into a zero-padded buffer of 8-float pixels: each tap of an
+ * In AVX2+FMA builds all three take blocks of 8 channels (16 with
+ * AVX-512) of one image, transposed into a zero-padded buffer of pixels
+ * of that many floats: each tap of an
  * output pixel is one vector multiply-add, with no per-plane geometry
  * (depthwise.c, "channel-interleaved path"). A build without AVX2 works
  * plane by plane as follows.

@@ -97,6 +97,14 @@ int dc_wanted(const dcgeo *g)
      *   128 or more (densenet's 1x1 layers at 14x14: 0.08 against 0.10
      *   ms; mobilenet_v2's 64- and 96-channel ones 10-20% faster). */
     int64_t taps = g->kh * g->kw;
+#if !defined(__AVX512F__)
+    /* With AVX2 (6-pixel tiles of 16 channels, the tile transposed out
+     * one value at a time) no layer measured faster in the nets:
+     * resnet50's and mobilenet_v2's 7x7 and 3x3 stems ran twice as long,
+     * its stride-2 3x3 layers even (the AVX2 build on the AVX-512
+     * machine). There only CNN_CONV_DIRECT=1 (the tests) takes it. */
+    return 0;
+#endif
     if (taps == 1)
         return g->sh == 1 && g->sw == 1 && g->oh * g->ow <= 196 && g->cout <= 128 && K >= 128;
     return g->sh > 1 || g->sw > 1 || 2 * g->ow <= DC_TW || taps >= 25 ||
@@ -112,12 +120,15 @@ size_t dc_w_floats(const dcgeo *g)
 void dc_pack(const dcgeo *g, const float *W, float *Wp)
 {
     int64_t K = g->cin * g->kh * g->kw, nb = (g->cout + DC_NC - 1) / DC_NC;
+    /* A channel's weights read in order (their row), written DC_NC apart
+     * into its block (which stays in L2). */
     for (int64_t b = 0; b < nb; b++)
-        for (int64_t k = 0; k < K; k++)
-            for (int64_t j = 0; j < DC_NC; j++) {
-                int64_t o = b * DC_NC + j;
-                Wp[(b * K + k) * DC_NC + j] = o < g->cout ? W[o * K + k] : 0.0f;
-            }
+        for (int64_t j = 0; j < DC_NC; j++) {
+            int64_t o = b * DC_NC + j;
+            float *d = Wp + b * K * DC_NC + j;
+            for (int64_t k = 0; k < K; k++)
+                d[k * DC_NC] = o < g->cout ? W[o * K + k] : 0.0f;
+        }
 }
 
 static int group(const dcgeo *g)

@@ -16,7 +16,12 @@
  * block, then a fused residual Add and the activation. The tile goes out
  * through a small buffer, transposed into the planes (NCHW).
  *
- * Without AVX2+FMA at compile time dc_wanted() is 0. */
+ * Which convolutions take it by default (dc_wanted, measured in the
+ * nets): with AVX-512, strided ones, 7x7 maps, 5x5 and larger kernels,
+ * 32-channel outputs and small-map 1x1 layers to few channels; with
+ * AVX2 none (its tiles measured slower than the GEMM and Winograd), and
+ * without AVX2+FMA it is not compiled. CNN_CONV_DIRECT=1 takes it
+ * wherever it can (the tests do), =0 nowhere. */
 #ifndef CNN_DIRECT_H
 #define CNN_DIRECT_H
 

@@ -416,36 +416,6 @@ static inline __attribute__((always_inline)) void tr8(__m256 r[8])
 }
 
 #if defined(__AVX512F__)
-/* r[k] = column k of the 16x16 block whose rows are r[0..15]: 4x4
- * transposes in each 128-bit lane, then the lanes gathered. */
-static inline __attribute__((always_inline)) void tr16(__m512 r[16])
-{
-    __m512 t[16], u[16];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    /* u[4 i + j], lane L: rows 4i..4i+3 of column 4 L + j */
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) {
-        u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-        u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
-        u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-        u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
-    }
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) {
-        __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
-        __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
-        __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
-        __m512 v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
-        r[j] = _mm512_shuffle_f32x4(v0, v2, 0x88);
-        r[8 + j] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
-        r[4 + j] = _mm512_shuffle_f32x4(v1, v3, 0x88);
-        r[12 + j] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
-    }
-}
 #define cl_tr tr16
 #else
 #define cl_tr tr8

@@ -248,26 +248,30 @@ static void pad_part(const dcrun *d, const float *x, int64_t cr0, int64_t cr1)
 /* The tile's sums t (pixel p's DC_NC channels at t + p DC_NC) out into
  * the planes: channel j's tw pixels at y + j ohw, + r's (when fused),
  * then the activation, as the packed GEMM's epilogue rounds them. With
- * AVX-512 a channel at a time by a gather from t (one by one, the
- * transpose cost a third of a 7x7 stem's time). */
+ * AVX-512 16 channels at a time through a 16x16 transpose (one value at
+ * a time the transpose cost a third of a 7x7 stem's time; by gathers,
+ * a channel at a time, resnet50's conv1 alone ran 0.70 against 0.60 ms). */
 static void tile_out(const float *t, int tw, int nc, float *y, const float *r, int64_t ohw,
                      op_act act)
 {
 #if defined(__AVX512F__)
     __mmask16 m = mask16(tw);
-    const __m512i idx = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(DC_NC));
     const __m512 lo = _mm512_set1_ps(act.lo), hi = _mm512_set1_ps(act.hi);
-    for (int j = 0; j < nc; j++) {
-        __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, t + j, 4);
-        if (r)
-            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, r + j * ohw));
-        if (act.kind == ACT_RELU)
-            v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NLE_UQ), v);
-        else if (act.kind == ACT_CLIP)
-            v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));
-        _mm512_mask_storeu_ps(y + j * ohw, m, v);
+    for (int h = 0; h < nc; h += 16) {
+        __m512 v[16];
+        for (int p = 0; p < 16; p++)
+            v[p] = p < tw ? _mm512_load_ps(t + p * DC_NC + h) : _mm512_setzero_ps();
+        tr16(v);   /* v[j]: channel h + j's tw pixels */
+        for (int j = 0; j < 16 && h + j < nc; j++) {
+            __m512 u = v[j];
+            if (r)
+                u = _mm512_add_ps(u, _mm512_maskz_loadu_ps(m, r + (h + j) * ohw));
+            if (act.kind == ACT_RELU)
+                u = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(u, _mm512_setzero_ps(), _CMP_NLE_UQ), u);
+            else if (act.kind == ACT_CLIP)
+                u = _mm512_min_ps(hi, _mm512_max_ps(lo, u));
+            _mm512_mask_storeu_ps(y + (h + j) * ohw, m, u);
+        }
     }
 #else
     for (int j = 0; j < nc; j++)
@@ -288,7 +292,7 @@ static void tiles_part(const dcrun *d, int i0, int ni, const float *xin, int64_t
 {
     const dcgeo *g = d->g;
     int64_t ohw = g->oh * g->ow, ys = g->cout * ohw;
-    float t[DC_TW * DC_NC] __attribute__((aligned(64)));
+    float t[16 * DC_NC] __attribute__((aligned(64)));   /* tile_out reads 16 rows */
     float bb[DC_NC] __attribute__((aligned(64)));
     int64_t blk = -1;
     for (int64_t it = it0; it < it1; it++) {

@@ -1,6 +1,6 @@
 /* simd: the small vector helpers the ops share (masks for a row's tail,
- * the even/odd split of two vectors): AVX2's with AVX2 (and AVX-512) at
- * compile time, AVX-512's with AVX-512. */
+ * the even/odd split of two vectors, the 16x16 transpose): AVX2's with
+ * AVX2 (and AVX-512) at compile time, AVX-512's with AVX-512. */
 #ifndef CNN_SIMD_H
 #define CNN_SIMD_H
 

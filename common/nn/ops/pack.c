@@ -20,38 +20,7 @@ size_t pk_a_size(int64_t M, int64_t K)
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
-/* Transpose the 16 x 16 block in r (r[i] row i) in place. */
-static inline void transpose16(__m512 r[16])
-{
-    __m512 t[16];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    /* r[4g + j], 128-bit lane L: rows 4g..4g+3 of column 4L + j. */
-#pragma GCC unroll 4
-    for (int g = 0; g < 4; g++) {
-        r[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
-        r[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
-        r[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
-        r[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
-    }
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) {
-        __m512 a = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
-        __m512 b = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xDD);
-        __m512 c = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
-        __m512 d = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xDD);
-        t[j] = _mm512_shuffle_f32x4(a, c, 0x88);
-        t[8 + j] = _mm512_shuffle_f32x4(a, c, 0xDD);
-        t[4 + j] = _mm512_shuffle_f32x4(b, d, 0x88);
-        t[12 + j] = _mm512_shuffle_f32x4(b, d, 0xDD);
-    }
-#pragma GCC unroll 16
-    for (int i = 0; i < 16; i++)
-        r[i] = t[i];
-}
+#include "nn/ops/simd.h"   /* tr16 */
 
 /* Columns k .. k+15 of the mr rows at A (row stride lda) into a panel's
  * rows k .. k+15 (PK_MR floats each; rows past mr zero). */
@@ -61,7 +30,7 @@ static inline void pack16(const float *A, int64_t lda, int mr, float *d)
 #pragma GCC unroll 16
     for (int i = 0; i < 16; i++)
         r[i] = i < mr ? _mm512_loadu_ps(A + i * lda) : _mm512_setzero_ps();
-    transpose16(r);
+    tr16(r);
 #pragma GCC unroll 16
     for (int j = 0; j < 16; j++)
         _mm512_mask_storeu_ps(d + j * PK_MR, (__mmask16)((1u << PK_MR) - 1), r[j]);

@@ -43,4 +43,30 @@ static inline void act_flat(float *v, int64_t n, op_act a)
     }
 }
 
+/* act_apply on a vector, the one vector form every store uses (lo, hi:
+ * ACT_CLIP's bounds broadcast): ReLU keeps v > 0 and NaN (a
+ * not-less-or-equal mask), else +0; Clip is max(lo, v) then min(hi, v)
+ * with v second (returned when unordered or equal: NaN and -0 stay). */
+#if defined(__AVX2__)
+#include <immintrin.h>
+static inline __m256 act_v8(__m256 v, int kind, __m256 lo, __m256 hi)
+{
+    if (kind == ACT_RELU)
+        return _mm256_and_ps(v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NLE_UQ));
+    if (kind == ACT_CLIP)
+        return _mm256_min_ps(hi, _mm256_max_ps(lo, v));
+    return v;
+}
+#endif
+#if defined(__AVX512F__)
+static inline __m512 act_v16(__m512 v, int kind, __m512 lo, __m512 hi)
+{
+    if (kind == ACT_RELU)
+        return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NLE_UQ), v);
+    if (kind == ACT_CLIP)
+        return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
+    return v;
+}
+#endif
+
 #endif

@@ -494,24 +494,12 @@ static void cl_fill(const dwgeo *g, const clay *k, const float *const *src, int6
     }
 }
 
-/* The store's activation, as act_apply: ReLU keeps v > 0 and NaN (a
- * not-less-or-equal mask), else +0; Clip is max(lo, v) then min(hi, v)
- * with v second (returned when unordered or equal: NaN and -0 stay). */
-static inline clv cl_act(clv v, int kind, clv lo, clv hi)
-{
+/* The store's activation, as act_apply (act.h). */
 #if defined(__AVX512F__)
-    if (kind == ACT_RELU)
-        return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NLE_UQ), v);
-    if (kind == ACT_CLIP)
-        return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
+#define cl_act act_v16
 #else
-    if (kind == ACT_RELU)
-        return _mm256_and_ps(v, _mm256_cmp_ps(v, CV_ZERO(), _CMP_NLE_UQ));
-    if (kind == ACT_CLIP)
-        return _mm256_min_ps(hi, _mm256_max_ps(lo, v));
+#define cl_act act_v8
 #endif
-    return v;
-}
 
 /* nb (constant) output pixels of row oy from column ox: bias + the taps in
  * tap order, each a multiply-add of DW_CB channels. */

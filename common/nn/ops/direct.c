@@ -266,11 +266,7 @@ static void tile_out(const float *t, int tw, int nc, float *y, const float *r, i
             __m512 u = v[j];
             if (r)
                 u = _mm512_add_ps(u, _mm512_maskz_loadu_ps(m, r + (h + j) * ohw));
-            if (act.kind == ACT_RELU)
-                u = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(u, _mm512_setzero_ps(), _CMP_NLE_UQ), u);
-            else if (act.kind == ACT_CLIP)
-                u = _mm512_min_ps(hi, _mm512_max_ps(lo, u));
-            _mm512_mask_storeu_ps(y + (h + j) * ohw, m, u);
+            _mm512_mask_storeu_ps(y + (h + j) * ohw, m, act_v16(u, act.kind, lo, hi));
         }
     }
 #else

@@ -324,14 +324,8 @@ __attribute__((noinline)) static void kernel(int64_t kc, const float *A, const f
             v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, R + i * ldc));
             v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, R + i * ldc + 16));
         }
-        if (act.kind == ACT_RELU) { /* x > 0 or NaN: x, else +0 (as the ReLU op) */
-            v0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v0, _mm512_setzero_ps(), _CMP_NLE_UQ), v0);
-            v1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v1, _mm512_setzero_ps(), _CMP_NLE_UQ), v1);
-        } else if (act.kind == ACT_CLIP) { /* max(a, b): a > b ? a : b (NaN b) */
-            __m512 lo = _mm512_set1_ps(act.lo), hi = _mm512_set1_ps(act.hi);
-            v0 = _mm512_min_ps(hi, _mm512_max_ps(lo, v0));
-            v1 = _mm512_min_ps(hi, _mm512_max_ps(lo, v1));
-        }
+        v0 = act_v16(v0, act.kind, _mm512_set1_ps(act.lo), _mm512_set1_ps(act.hi));
+        v1 = act_v16(v1, act.kind, _mm512_set1_ps(act.lo), _mm512_set1_ps(act.hi));
         _mm512_mask_storeu_ps(c, m0, v0);
         _mm512_mask_storeu_ps(c + 16, m1, v1);
     }
@@ -340,18 +334,6 @@ __attribute__((noinline)) static void kernel(int64_t kc, const float *A, const f
 #else
 #include <immintrin.h>
 
-
-/* The fused activation of 8 sums: ReLU (x > 0 or NaN: x, else +0, as the
- * ReLU op) or Clip (max(a, b) is a > b ? a : b: x < lo ? lo : x, NaN and
- * -0 kept, then min(hi, .) is hi < x ? hi : x, as the Clip op). */
-static inline __m256 act8(__m256 v, op_act act)
-{
-    if (act.kind == ACT_RELU)
-        return _mm256_and_ps(v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NLE_UQ));
-    if (act.kind == ACT_CLIP)
-        return _mm256_min_ps(_mm256_set1_ps(act.hi), _mm256_max_ps(_mm256_set1_ps(act.lo), v));
-    return v;
-}
 
 /* The AVX2+FMA tile, 6 x 16 (see the AVX-512 one above): a full panel
  * with plain loads and stores, a partial one (the last of a row of
@@ -431,8 +413,8 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
             v0 = _mm256_add_ps(v0, full ? _mm256_loadu_ps(r) : _mm256_maskload_ps(r, m0));
             v1 = _mm256_add_ps(v1, full ? _mm256_loadu_ps(r + 8) : _mm256_maskload_ps(r + 8, m1));
         }
-        v0 = act8(v0, act);
-        v1 = act8(v1, act);
+        v0 = act_v8(v0, act.kind, _mm256_set1_ps(act.lo), _mm256_set1_ps(act.hi));
+        v1 = act_v8(v1, act.kind, _mm256_set1_ps(act.lo), _mm256_set1_ps(act.hi));
         if (full) {
             _mm256_storeu_ps(c, v0);
             _mm256_storeu_ps(c + 8, v1);

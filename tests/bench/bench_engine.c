@@ -565,7 +565,7 @@ int main(int argc, char **argv)
         return 0;
     }
     /* One convolution alone, its forward and its input gradient's
-     * backward (profile's table): conv CIN HW COUT K STRIDE [REPS]; REPS
+     * backward (profile's table): conv CIN HW COUT K STRIDE [REPS [BATCH]]; REPS
      * convolutions in a chain, each with weights of their own (odd ones
      * back from COUT to CIN channels at stride 1), show it with its
      * weights out of cache as in a whole net. */
@@ -582,7 +582,38 @@ int main(int argc, char **argv)
             conv(m, nm, prev, r % 2 ? cin : cout, k, r % 2 ? 1 : atoi(argv[7]), k / 2);
         }
         prepare(m);
-        profile(m, "conv", 1, secs);
+        profile(m, "conv", argc > 9 ? atoi(argv[9]) : 1, secs);
+        model_free(m);
+        return 0;
+    }
+    /* resnet50's bottleneck blocks alone: bottleneck CIN HW MID BLOCKS
+     * [BATCH]: 1x1 CIN -> MID, ReLU, 3x3 MID -> MID, ReLU, 1x1 MID ->
+     * CIN, + the block's input, ReLU; each node's time (profile's table). */
+    if (argc > 6 && !strcmp(argv[2], "bottleneck")) {
+        rng_seed(&R, 1);
+        int64_t cin = atoll(argv[3]), mid = atoll(argv[5]);
+        int blocks = atoi(argv[6]);
+        model *m = start(cin, atoll(argv[4]), atoll(argv[4]));
+        char prev[64] = "input", a[64], ins[160];
+        for (int k = 0; k < blocks; k++) {
+            snprintf(a, sizeof a, "b%d.conv1", k);
+            conv(m, a, prev, mid, 1, 1, 0);
+            snprintf(a, sizeof a, "b%d.relu1", k);
+            relu(m, a, NULL);
+            snprintf(a, sizeof a, "b%d.conv2", k);
+            conv(m, a, NULL, mid, 3, 1, 1);
+            snprintf(a, sizeof a, "b%d.relu2", k);
+            relu(m, a, NULL);
+            snprintf(a, sizeof a, "b%d.conv3", k);
+            conv(m, a, NULL, cin, 1, 1, 0);
+            snprintf(ins, sizeof ins, "%s,%s", a, prev);
+            snprintf(a, sizeof a, "b%d.add", k);
+            model_add(m, a, "Add", ins);
+            snprintf(prev, sizeof prev, "b%d.relu3", k);
+            relu(m, prev, NULL);
+        }
+        prepare(m);
+        profile(m, "bottleneck", argc > 7 ? atoi(argv[7]) : 1, secs);
         model_free(m);
         return 0;
     }

@@ -217,41 +217,42 @@ static void tail_column(const float *s, int rows, float *C, int64_t ldc, int loa
     }
 }
 
-/* Ask for the mr rows of a tile's C (and R, when fused) while its K loop
- * runs: the epilogue reads and writes a row of PK_NR floats at a stride
- * of ldc, a pattern the hardware prefetchers miss. The residual Add fused
- * into resnet50's layer1 convolutions (3 MB read per image from L3) ran at
- * 55% of the unfused product's speed without it; the engine's head of
- * cnn-evaluate's deletion (conv1 to layer3.0, 21 rows) went from 0.61 to
- * 0.56 s. */
-static inline void tile_prefetch(const float *C, const float *R, int64_t ldc, int mr)
+/* Ask for the mr rows of a tile's C (load: its sum so far, to add on),
+ * or only R's when a residual is fused and C is only written, while its
+ * K loop runs: the epilogue reads and writes a row of PK_NR
+ * floats at a stride of ldc, a pattern the hardware prefetchers miss.
+ * The residual Add fused into resnet50's layer1 convolutions (3 MB read
+ * per image from L3) ran at 55% of the unfused product's speed without
+ * it; the engine's head of cnn-evaluate's deletion (conv1 to layer3.0, 21
+ * rows) went from 0.61 to 0.56 s. R's lines only when fused: asking for
+ * C's as well (twice the lines in flight) left resnet50's layer3 1x1
+ * product with the Add at 0.31-0.34 ms an image at batch 4 against
+ * 0.30-0.32 (bench_engine bottleneck 1024 14 256 4 4), and layer1's at
+ * 0.39-0.42 against 0.35-0.38 (with tile_prefetch_l2's R only too). */
+static inline void tile_prefetch(const float *C, const float *R, int64_t ldc, int mr, int load)
 {
     /* every line a row of PK_NR floats may touch, aligned or not */
-    for (int i = 0; i < mr; i++) {
-        for (int j = 0; j < PK_NR; j += 16) {
-            _mm_prefetch((const char *)(C + i * ldc + j), _MM_HINT_T0);
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < PK_NR + 16; j += 16) {
+            int64_t o = i * ldc + (j < PK_NR ? j : PK_NR - 1);
+            if (!R || load)
+                _mm_prefetch((const char *)(C + o), _MM_HINT_T0);
             if (R)
-                _mm_prefetch((const char *)(R + i * ldc + j), _MM_HINT_T0);
+                _mm_prefetch((const char *)(R + o), _MM_HINT_T0);
         }
-        _mm_prefetch((const char *)(C + i * ldc + PK_NR - 1), _MM_HINT_T0);
-        if (R)
-            _mm_prefetch((const char *)(R + i * ldc + PK_NR - 1), _MM_HINT_T0);
-    }
 }
 
-/* Ask, into L2, for the mr rows of a later tile's C and R (a fused
- * residual's product split by panels of B: the same rows of the next
- * panel). tile_prefetch's lead, one tile's K loop, was too short for
- * lines from memory: in resnet50's layer1 at batch 4 (the residual
- * written three layers before, 12.8 MB, out of cache) the first row's
- * load of R stalled every tile, and the 64 -> 256 1x1 product with the
- * Add took 0.50-0.57 ms an image against 0.32 without it; with the
- * next panel's lines asked for a panel ahead, 0.40. */
-static inline void tile_prefetch_l2(const float *C, const float *R, int64_t ldc, int mr)
+/* Ask, into L2, for the mr rows of a later tile's R (a fused residual's
+ * product split by panels of B: the same rows of the next panel).
+ * tile_prefetch's lead, one tile's K loop, was too short for lines from
+ * memory: in resnet50's layer1 at batch 4 (the residual written three
+ * layers before, 12.8 MB, out of cache) the first row's load of R
+ * stalled every tile, and the 64 -> 256 1x1 product with the Add took
+ * 0.50-0.57 ms an image against 0.32 without it; with the next panel's
+ * lines asked for a panel ahead, 0.35-0.38. */
+static inline void tile_prefetch_l2(const float *R, int64_t ldc, int mr)
 {
     for (int i = 0; i < mr; i++) {
-        _mm_prefetch((const char *)(C + i * ldc), _MM_HINT_T1);
-        _mm_prefetch((const char *)(C + i * ldc + PK_NR - 1), _MM_HINT_T1);
         _mm_prefetch((const char *)(R + i * ldc), _MM_HINT_T1);
         _mm_prefetch((const char *)(R + i * ldc + PK_NR - 1), _MM_HINT_T1);
     }
@@ -562,8 +563,8 @@ static int tile_cols(int nr)
  * (C and R at that panel's first column; bias: the whole bias, or NULL).
  * pf: the next panel of B, asked for during the first tile (or NULL);
  * pfa: pgn panels of A (pkc rows of K each) asked for one per tile; far
- * (R's only, or 0): each tile's rows of C and R far floats on asked for
- * into L2 (tile_prefetch_l2). */
+ * (with R, or 0): each tile's rows of R far floats on asked for into L2
+ * (tile_prefetch_l2). */
 static void row_tiles(int64_t kc, const float *Ak, int64_t a0, int64_t na, int64_t M,
                       const float *B, int64_t ldb, float *C, int64_t ldc, int nr, int load,
                       const float *bias, const float *R, op_act act, const float *pf,
@@ -573,8 +574,8 @@ static void row_tiles(int64_t kc, const float *Ak, int64_t a0, int64_t na, int64
         int64_t i0 = a * PK_MR;
         int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
         if (far)
-            tile_prefetch_l2(C + i0 * ldc + far, R + i0 * ldc + far, ldc, mr);
-        tile_prefetch(C + i0 * ldc, R ? R + i0 * ldc : NULL, ldc, mr);
+            tile_prefetch_l2(R + i0 * ldc + far, ldc, mr);
+        tile_prefetch(C + i0 * ldc, R ? R + i0 * ldc : NULL, ldc, mr, load);
         kernel(kc, Ak + (a - a0) * PK_MR * kc, B, ldb, C + i0 * ldc, ldc, mr, nr, load,
                bias ? bias + i0 : NULL, R ? R + i0 * ldc : NULL, act, a == a0 ? pf : NULL,
                pfa && a - a0 < pgn ? pfa + (a - a0) * PK_MR * pkc : NULL, NULL);
@@ -748,7 +749,7 @@ void pk_gemm_off(const float *Ap, int64_t M, int64_t K, const float *B, const in
                 int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
                 float *c = C + i0 * ldc + j0;
                 const float *r = Rk ? Rk + i0 * ldc + j0 : NULL;
-                tile_prefetch(c, r, ldc, mr);
+                tile_prefetch(c, r, ldc, mr, load);
                 kernel(kc, Ak + a * PK_MR * kc, B + j0, 0, c, ldc, mr, nr, load,
                        k0 == 0 && bias ? bias + i0 : NULL, r, last, NULL, NULL, off + k0);
             }

@@ -84,9 +84,13 @@ int dc_wanted(const dcgeo *g)
      * mobilenet's and efficientnet's 1x1 layers of few input channels):
      * - strided, more than one tap: resnet50's stride-2 3x3 layers at
      *   batch 1 0.68 against 1.03 ms at 14x14, 0.67 against 0.88 at
-     *   28x28, 0.79 against 0.96 at 7x7; its 7x7 conv1 even. Not 1x1:
-     *   resnet's downsample ran up to 25% slower at batch 4 (each tap
-     *   reads a new input plane's lines for few sums);
+     *   28x28, 0.79 against 0.96 at 7x7; its 7x7 conv1 even;
+     * - strided 1x1 to maps over 7x7: resnet50's downsamples with their
+     *   fused Add at 28x28 and 14x14 0.57-0.67 against 0.71-0.78 ms at
+     *   batch 1, 0.67-0.70 against 0.71-0.73 at batch 4; resnet18's
+     *   0.06-0.08 against 0.09-0.11 (once the lowered product's fused
+     *   Add asked for R's lines ahead, pack.c; before, up to 25% slower
+     *   at batch 4). At 7x7 no faster;
      * - maps whose rows fit two to a tile (7x7), more than one tap:
      *   resnet50's 3x3 layers 0.63-0.68 against 0.76 at batch 4, even at
      *   batch 1;
@@ -106,7 +110,8 @@ int dc_wanted(const dcgeo *g)
     return 0;
 #endif
     if (taps == 1)
-        return g->sh == 1 && g->sw == 1 && g->oh * g->ow <= 196 && g->cout <= 128 && K >= 128;
+        return g->sh > 1 || g->sw > 1 ? g->oh * g->ow > 49
+                                      : g->oh * g->ow <= 196 && g->cout <= 128 && K >= 128;
     return g->sh > 1 || g->sw > 1 || 2 * g->ow <= DC_TW || taps >= 25 ||
            (g->cout <= 32 && K >= 128);
 }

@@ -285,6 +285,25 @@ static void tile_out(const float *t, int tw, int nc, float *y, const float *r, i
 #endif
 }
 
+/* Ask for the lines of a tile's row o (tw pixels of nc channels) of p:
+ * the fused residual's, which tile_out reads, else the output's, which
+ * it writes, while dc_tile runs. Read or written a row of at most DC_TW
+ * pixels per channel, at a stride of ohw, a pattern the hardware
+ * prefetchers miss: resnet50's 28x28 and 14x14 downsamples with their
+ * Add ran 0.66-0.70 ms an image at batch 4 without, 0.64-0.66 with; its
+ * conv1 and stride-2 3x3 layers 1-3% faster (C's lines). */
+static inline void tile_prefetch(const float *p, int64_t o, int tw, int nc, int64_t ohw)
+{
+#if defined(__AVX2__)
+    for (int j = 0; j < nc; j++) {
+        _mm_prefetch((const char *)(p + o + j * ohw), _MM_HINT_T0);
+        _mm_prefetch((const char *)(p + o + j * ohw + tw - 1), _MM_HINT_T0);
+    }
+#else
+    (void)p, (void)o, (void)tw, (void)nc, (void)ohw;
+#endif
+}
+
 /* Items it0..it1 of images i0..i0+ni-1: (block, image, output row) in
  * that order, or (image, output row, block) when d->rowmajor; image i's
  * input at xin + (i - i0) xs. */
@@ -316,6 +335,8 @@ static void tiles_part(const dcrun *d, int i0, int ni, const float *xin, int64_t
         const float *r = d->r ? d->r + (i0 + i) * ys + c0 * ohw : NULL;
         for (int64_t ox = 0; ox < g->ow; ox += DC_TW) {
             int tw = g->ow - ox < DC_TW ? (int)(g->ow - ox) : DC_TW;
+            for (int q = 0; q < tr; q++)
+                tile_prefetch(r ? r : y, (oy + q) * g->ow + ox, tw, nc, ohw);
             dc_tile_any(xi + oy * g->sh * d->RS + ox * g->sw, g->sh * d->RS, d->off, d->K, wp,
                         d->b ? bb : NULL, t, tw, tr, g->sw);
             for (int q = 0; q < tr; q++) {

@@ -794,7 +794,9 @@ void wino_run(const wgeo *g, const float *W, const float *Uc, const float *b, in
     /* A smaller chunk fits the same slot. */
     chunks_balance(n, g->th, T, &trows, &nch);
     items = (int64_t)n * nch;
-#pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1 && items > 1)
+    /* Statically, thread t the t-th run of items (conv.c's conv_run says
+     * why). */
+#pragma omp parallel for num_threads(T) schedule(static) if (T > 1 && items > 1)
     for (int64_t it = 0; it < items; it++) {
         int64_t i = it / nch, ty0 = it % nch * trows;
         int64_t ty1 = ty0 + trows < g->th ? ty0 + trows : g->th;

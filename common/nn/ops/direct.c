@@ -294,14 +294,10 @@ static void tile_out(const float *t, int tw, int nc, float *y, const float *r, i
  * conv1 and stride-2 3x3 layers 1-3% faster (C's lines). */
 static inline void tile_prefetch(const float *p, int64_t o, int tw, int nc, int64_t ohw)
 {
-#if defined(__AVX2__)
     for (int j = 0; j < nc; j++) {
         _mm_prefetch((const char *)(p + o + j * ohw), _MM_HINT_T0);
         _mm_prefetch((const char *)(p + o + j * ohw + tw - 1), _MM_HINT_T0);
     }
-#else
-    (void)p, (void)o, (void)tw, (void)nc, (void)ohw;
-#endif
 }
 
 /* Items it0..it1 of images i0..i0+ni-1: (block, image, output row) in

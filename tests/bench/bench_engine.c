@@ -233,6 +233,11 @@ static double last_cpu_ms;
  * one layer shows only in the least), prof_nodes of them, each pass's
  * in prof_pass. */
 static double *prof_fwd, *prof_bwd, *prof_pass;
+/* The forward's nodes' seconds summed over all its passes, and the count of
+ * passes: sum of the nodes' means beside the whole pass's mean shows what
+ * the passes spend between nodes and how far the mean is above the least. */
+static double prof_fsum, *prof_fmean;
+static int prof_fpasses;
 /* The gradient's engine's forward (fused as the gradient tools' engines
  * are, engine_fuse; every node's gradient kept), its least seconds per
  * node in prof_gfwd, each pass's in prof_gpass. */
@@ -269,10 +274,13 @@ static double fwd_rate(model *m, int n, double secs)
     double t0 = now(), c0 = cpu_now(), t;
     do {
         engine_forward(e, x);
+        for (int i = 0; prof_fwd && i < prof_nodes; i++)
+            prof_fsum += prof_pass[i], prof_fmean[i] += prof_pass[i];
         prof_fold(prof_fwd, prof_pass, reps);
         reps++;
     } while ((t = now() - t0) < secs);
     last_cpu_ms = 1e3 * (cpu_now() - c0) / (reps * n);
+    prof_fpasses = reps;
     tensor_free(x);
     engine_free(e);
     return reps * n / t;
@@ -470,10 +478,12 @@ static void profile(model *m, const char *name, int n, double secs)
     prof_nodes = N;
     prof_pass = xcalloc((size_t)N, sizeof *prof_pass);
     prof_fwd = xcalloc((size_t)N, sizeof *prof_fwd);
+    prof_fmean = xcalloc((size_t)N, sizeof *prof_fmean);
     prof_bwd = xcalloc((size_t)N, sizeof *prof_bwd);
     prof_gfwd = xcalloc((size_t)N, sizeof *prof_gfwd);
     prof_gpass = xcalloc((size_t)N, sizeof *prof_gpass);
-    fwd_rate(m, n, secs);
+    prof_fsum = 0;
+    double rate = fwd_rate(m, n, secs);
     grad_time(m, secs, 1, RULE_STANDARD);
     double (*row)[3] = xcalloc((size_t)N, sizeof *row), tf = 0, tb = 0, tg = 0;
     for (int i = 0; i < N; i++) {
@@ -490,16 +500,19 @@ static void profile(model *m, const char *name, int n, double secs)
     qsort(idx, (size_t)N, sizeof *idx, by_cost);
     printf("# %s: forward %.2f ms/img (batch %d), backward %.2f ms (batch 1; its engine's forward"
            " %.2f ms); each node's least over the passes\n", name, tf, n, tb, tg);
-    printf("# fwd_ms\tfwd_%%\tbwd_ms\tbwd_%%\top\tnode\tshape\n");
+    printf("# forward passes: %.2f ms/img whole pass (mean), %.2f the nodes' means summed,"
+           " %.2f their leasts summed\n", 1e3 / rate, 1e3 * prof_fsum / (prof_fpasses * n), tf);
+    printf("# fwd_ms\tfwd_%%\tbwd_ms\tbwd_%%\top\tnode\tshape\tfwd_mean_ms\n");
     /* The 40 costliest, or BENCH_PROFILE_NODES of them. */
     const char *pn = getenv("BENCH_PROFILE_NODES");
     int shown = pn && atoi(pn) > 0 ? atoi(pn) : 40;
     for (int k = 0; k < N && k < shown; k++) {
         const node *nd = &m->nodes[(int)idx[k][3]];
         char sh[64];
-        printf("%.3f\t%.1f\t%.3f\t%.1f\t%s\t%s\t%s\n", idx[k][1], 100 * idx[k][1] / tf,
+        printf("%.3f\t%.1f\t%.3f\t%.1f\t%s\t%s\t%s\t%.3f\n", idx[k][1], 100 * idx[k][1] / tf,
                idx[k][2], 100 * idx[k][2] / tb, nd->op, nd->name,
-               tensor_shape_str(3, nd->shape, sh, sizeof sh));
+               tensor_shape_str(3, nd->shape, sh, sizeof sh),
+               1e3 * prof_fmean[(int)idx[k][3]] / (prof_fpasses * n));
     }
     printf("# per op: fwd_ms\tbwd_ms\top\n");
     for (int i = 0; i < N; i++) {
@@ -517,11 +530,12 @@ static void profile(model *m, const char *name, int n, double secs)
     free(idx);
     free(row);
     free(prof_fwd);
+    free(prof_fmean);
     free(prof_bwd);
     free(prof_pass);
     free(prof_gfwd);
     free(prof_gpass);
-    prof_fwd = prof_bwd = prof_pass = prof_gfwd = prof_gpass = NULL;
+    prof_fwd = prof_fmean = prof_bwd = prof_pass = prof_gfwd = prof_gpass = NULL;
 }
 
 /* what: "layers" (each conv layer alone), "grad" (one input gradient

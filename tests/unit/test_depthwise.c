@@ -205,12 +205,45 @@ static void test_depthwise_blocks(void **state)
     check(28, 15, 15, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 3, 2);
 }
 
+/* The AVX-512 row path's cases (outputs of 16 columns or more, stride 1
+ * or 2, no dilation): every tail of a vector of 16 (widths 16..49), pads
+ * of 0 to past the filter's reach on either side (masked loads, rows of
+ * zeros; stride 2's split buffer), 1x1, 3x3, 5x5, 7x7 and 3x5 filters,
+ * the threads' runs of planes (a plane's next). The interleaved path's
+ * widths below 16 are test_depthwise_blocks'. */
+static void test_depthwise_rows(void **state)
+{
+    (void)state;
+    rng_seed(&R, 10);
+    for (int64_t w = 16; w <= 49; w++) {
+        check(3, 4 + w % 5, w, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2);
+        check(3, 7 + w % 4, 2 * w + w % 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2);
+        check(2, 6, w + 4, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1, 2);
+        check(2, 9, 2 * w + 3, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2);
+    }
+    check(5, 9, 20, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 2, 2);
+    check(5, 9, 20, 3, 3, 1, 1, 3, 4, 2, 5, 1, 1, 2, 2);
+    check(5, 11, 37, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1, 2, 2);
+    check(5, 11, 37, 3, 3, 2, 2, 3, 4, 0, 2, 1, 1, 2, 3);
+    check(4, 13, 40, 7, 7, 1, 1, 3, 3, 3, 3, 1, 1, 2, 2);
+    check(4, 13, 41, 7, 7, 2, 2, 3, 2, 4, 3, 1, 1, 2, 2);
+    check(4, 10, 33, 3, 5, 1, 1, 1, 2, 1, 2, 1, 1, 2, 2);
+    check(4, 10, 33, 3, 5, 2, 2, 1, 2, 1, 2, 1, 1, 2, 2);
+    check(4, 8, 30, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 2, 2);
+    check(4, 8, 30, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 2, 2);
+    /* MobileNet's shapes, several planes per thread. */
+    check(19, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2);
+    check(21, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 3);
+    check(17, 28, 28, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 3, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_depthwise_mobilenet),
         cmocka_unit_test(test_depthwise_edges),
         cmocka_unit_test(test_depthwise_blocks),
+        cmocka_unit_test(test_depthwise_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,6 +31,16 @@
 #else
 #define DW_CB 8
 #endif
+/* The row path (AVX-512 forward; see rv_forward). */
+#if defined(__AVX512F__)
+#define DW_RV 1
+#define RV_MINW 16
+#include <immintrin.h>
+static int rv_wanted(const dwgeo *g);
+static size_t rv_floats(const dwgeo *g);
+#else
+#define DW_RV 0
+#endif
 
 typedef struct clay {
     int64_t hp, wn;      /* padded rows and columns the taps read */
@@ -100,6 +110,10 @@ size_t dw_ws_floats(const dwgeo *g)
     size_t f = l.area + (size_t)(l.flat + 2 * reach(g, &l)) + 32;
     if (cl_wanted(g) && cl_ws_floats(g) > f)
         f = cl_ws_floats(g);
+#if DW_RV
+    if (rv_wanted(g) && rv_floats(g) > f)
+        f = rv_floats(g);
+#endif
     return f;
 }
 
@@ -216,9 +230,197 @@ static void cl_forward(const dwgeo *g, const float *W, const float *b, int n, co
                        float *y, float *ws, int threads, op_act act);
 #endif
 
+/* The row path (AVX-512 forward, planes of at least RV_MINW output
+ * columns, stride 1 or 2 both ways, no dilation): plane by plane, with no
+ * transposes. Each vector of 16 output columns of a row is summed in a
+ * register, bias then the taps in tap order (the interleaved path's
+ * order and multiply-adds: the same sums, bit for bit), and stored
+ * straight into the output plane. Stride 1 reads the input plane where it
+ * lies: a tap's 16 columns are one load, masked where they fall in the
+ * padding (zeros), and a padding row is a row of zeros. Stride 2 first
+ * copies the plane into a zero-padded buffer whose rows are split into
+ * their even and odd columns, so that a tap of 16 output columns is
+ * again one load. A row's last vector runs past the row into the next
+ * (rewritten after); the plane's last is masked. While a plane is summed
+ * the next plane's lines are asked for into L2. The interleaved path
+ * transposed each block of 16 planes in and out, and those transposes
+ * cost about five times its multiply-adds. */
+#if DW_RV
+typedef struct rvlay {
+    int64_t nv;     /* vectors of 16 output columns per row */
+    int64_t hp;     /* stride 2: padded rows the taps read */
+    int64_t wq;     /* stride 2: floats per phase of a padded row */
+    int64_t row;    /* stride 2: floats per padded row (2 wq) */
+    size_t floats;  /* the buffer (stride 1: a row of zeros), 16 of alignment */
+} rvlay;
+
+static int rv_wanted(const dwgeo *g)
+{
+    return g->dh == 1 && g->dw == 1 && g->sh == g->sw && (g->sw == 1 || g->sw == 2) &&
+           g->ow >= RV_MINW && g->ow <= 4096 && g->kh <= 7 && g->kw <= 7;
+}
+
+static int64_t up16(int64_t v)
+{
+    return (v + 15) / 16 * 16;
+}
+
+static rvlay rv_layout(const dwgeo *g)
+{
+    rvlay r;
+    r.nv = (g->ow + 15) / 16;
+    if (g->sw == 1) {
+        r.hp = r.wq = r.row = 0;
+        r.floats = (size_t)up16(g->w) + 32;
+        return r;
+    }
+    r.hp = (g->oh - 1) * 2 + g->kh;
+    /* What the taps read (the last vector's columns past ow included) and
+     * what the copy writes (whole vectors of input, zeros past w). */
+    int64_t rd = r.nv * 16 + (g->kw - 1) / 2 + 1;
+    int64_t wr = (g->pl + up16(g->w) + 32) / 2 + 16;
+    r.wq = up16(rd > wr ? rd : wr);
+    r.row = 2 * r.wq;
+    r.floats = (size_t)(r.hp * r.row) + 16;
+    return r;
+}
+
+static size_t rv_floats(const dwgeo *g)
+{
+    return rv_layout(g).floats;
+}
+
+/* Input row src of w columns into padded row dst split by column parity:
+ * padded column j = pl + input column at phase j % 2, index j / 2. Lanes
+ * past w carry zeros. */
+static void rv_split_row(const float *src, int64_t w, int64_t pl, int64_t wq, float *dst)
+{
+    __m512i ev = idx_even(), od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    float *pe = dst + (pl & 1) * wq + (pl >> 1), *po = dst + ((pl + 1) & 1) * wq + ((pl + 1) >> 1);
+    for (int64_t x = 0; x < w; x += 32) {
+        __m512 a = _mm512_maskz_loadu_ps(mask16(w - x), src + x);
+        __m512 b = _mm512_maskz_loadu_ps(mask16(w - x - 16), src + x + 16);
+        _mm512_storeu_ps(pe + x / 2, _mm512_permutex2var_ps(a, ev, b));
+        _mm512_storeu_ps(po + x / 2, _mm512_permutex2var_ps(a, od, b));
+    }
+}
+
+/* One output row: nv vectors; tap (ki, kj) of vector v loads rp[ki] +
+ * 16 v + off[kj] under mask mk[v kw + kj] (kh, kw constant when inlined).
+ * Arguments, not a struct: a store through out may alias one, and its
+ * fields were read again after each store. */
+static inline __attribute__((always_inline)) void
+rv_row(const float *const *rp, const int64_t *off, const __mmask16 *mk, int64_t nv,
+       const __m512 *wv, __m512 bias, float *out, int64_t ow, int last, int kind, __m512 lo,
+       __m512 hi, const int kh, const int kw)
+{
+    for (int64_t v = 0; v < nv; v++) {
+        __m512 acc = bias;
+        for (int ki = 0; ki < kh; ki++) {
+            const float *r = rp[ki] + v * 16;
+            for (int kj = 0; kj < kw; kj++)
+                acc = _mm512_fmadd_ps(wv[ki * kw + kj],
+                                      _mm512_maskz_loadu_ps(mk[v * kw + kj], r + off[kj]), acc);
+        }
+        acc = act_v16(acc, kind, lo, hi);
+        if (last && v == nv - 1)
+            _mm512_mask_storeu_ps(out + v * 16, mask16(ow - v * 16), acc);
+        else
+            _mm512_storeu_ps(out + v * 16, acc);
+    }
+}
+
+/* One plane: stride 1 from the input plane xp (padding rows read zero),
+ * stride 2 from the split buffer buf. */
+static inline __attribute__((always_inline)) void
+rv_plane_k(const dwgeo *g, const rvlay *l, const float *xp, const float *buf, const float *zero,
+           const __mmask16 *mk, const float *w, float b, float *out, const float *next,
+           op_act act, const int kh, const int kw, const int s)
+{
+    __m512 wv[49], lo = _mm512_set1_ps(act.lo), hi = _mm512_set1_ps(act.hi);
+    for (int t = 0; t < kh * kw; t++)
+        wv[t] = _mm512_set1_ps(w[t]);
+    __m512 bias = _mm512_set1_ps(b);
+    const int64_t nv = l->nv, row = l->row, oh = g->oh, ow = g->ow, h = g->h, iw = g->w;
+    const int64_t pt = g->pt;
+    const int kind = act.kind;
+    int64_t off[7];
+    for (int kj = 0; kj < kw; kj++)
+        off[kj] = s == 1 ? kj - g->pl : (kj % 2) * l->wq + kj / 2;
+    const int64_t lines = next ? (h * iw * 4 + 63) / 64 : 0, per = (lines + oh - 1) / oh;
+    for (int64_t oy = 0; oy < oh; oy++) {
+        for (int64_t k = oy * per; k < (oy + 1) * per && k < lines; k++)
+            _mm_prefetch((const char *)next + 64 * k, _MM_HINT_T1);
+        const float *rp[7];
+        for (int ki = 0; ki < kh; ki++) {
+            int64_t iy = oy - pt + ki;
+            rp[ki] = s == 2 ? buf + (oy * 2 + ki) * row : iy >= 0 && iy < h ? xp + iy * iw : zero;
+        }
+        rv_row(rp, off, mk, nv, wv, bias, out + oy * ow, ow, oy == oh - 1, kind, lo, hi, kh, kw);
+    }
+}
+
+static void rv_plane(const dwgeo *g, const rvlay *l, const float *xp, const float *buf,
+                     const float *zero, const __mmask16 *mk, const float *w, float b, float *out,
+                     const float *next, op_act act)
+{
+#define RV_PLANE(KH, KW, S) rv_plane_k(g, l, xp, buf, zero, mk, w, b, out, next, act, KH, KW, S)
+    if (g->kh == 3 && g->kw == 3)
+        g->sw == 1 ? RV_PLANE(3, 3, 1) : RV_PLANE(3, 3, 2);
+    else if (g->kh == 5 && g->kw == 5)
+        g->sw == 1 ? RV_PLANE(5, 5, 1) : RV_PLANE(5, 5, 2);
+    else
+        g->sw == 1 ? RV_PLANE((int)g->kh, (int)g->kw, 1) : RV_PLANE((int)g->kh, (int)g->kw, 2);
+#undef RV_PLANE
+}
+
+static void rv_forward(const dwgeo *g, const float *W, const float *b, int n, const float *x,
+                       float *y, float *ws, int threads, op_act act)
+{
+    rvlay l = rv_layout(g);
+    int64_t planes = (int64_t)n * g->c, hw = g->h * g->w, ohw = g->oh * g->ow;
+    int64_t kk = g->kh * g->kw;
+    size_t slot = dw_ws_floats(g);
+    /* Each tap's mask per vector: stride 1 the columns inside the plane,
+     * stride 2 all (the buffer holds the padding). */
+    __mmask16 mk[l.nv * g->kw];
+    for (int64_t v = 0; v < l.nv; v++)
+        for (int64_t kj = 0; kj < g->kw; kj++) {
+            int64_t c0 = v * 16 + kj - g->pl;
+            mk[v * g->kw + kj] =
+                g->sw == 2 ? 0xffff : (__mmask16)(mask16(g->w - c0) & ~mask16(-c0));
+        }
+    int T = nthreads(g, planes, threads);
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        float *buf = ws + (size_t)omp_get_thread_num() * slot;
+        buf += (16 - ((uintptr_t)buf / sizeof *buf) % 16) % 16;
+        memset(buf, 0, (l.floats - 16) * sizeof *buf);
+        /* Stride 2: the padded rows holding input rows (the rest stay zero). */
+        int64_t r0 = g->pt > 0 ? g->pt : 0, r1 = g->pt + g->h < l.hp ? g->pt + g->h : l.hp;
+        /* Each thread its run of planes (q0..q1), so that it knows its next. */
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int64_t q0 = planes * t / nt, q1 = planes * (t + 1) / nt;
+        for (int64_t q = q0; q < q1; q++) {
+            const float *xp = x + q * hw;
+            for (int64_t r = r0; g->sw == 2 && r < r1; r++)
+                rv_split_row(xp + (r - g->pt) * g->w, g->w, g->pl, l.wq, buf + r * l.row);
+            rv_plane(g, &l, xp, buf, buf, mk, W + q % g->c * kk, b ? b[q % g->c] : 0.0f,
+                     y + q * ohw, q + 1 < q1 ? xp + hw : NULL, act);
+        }
+    }
+}
+#endif
+
 void dw_forward(const dwgeo *g, const float *W, const float *b, int n, const float *x, float *y,
                 float *ws, int threads, op_act act)
 {
+#if DW_RV
+    if (rv_wanted(g)) {
+        rv_forward(g, W, b, n, x, y, ws, threads, act);
+        return;
+    }
+#endif
 #if DW_CL
     if (cl_wanted(g)) {
         cl_forward(g, W, b, n, x, y, ws, threads, act);

@@ -230,9 +230,9 @@ static void cl_forward(const dwgeo *g, const float *W, const float *b, int n, co
                        float *y, float *ws, int threads, op_act act);
 #endif
 
-/* The row path (AVX-512 forward, planes of at least RV_MINW output
- * columns, stride 1 or 2 both ways, no dilation): plane by plane, with no
- * transposes. Each vector of 16 output columns of a row is summed in a
+/* The row path (AVX-512 forward, 3x3 filters, planes of at least RV_MINW
+ * output columns, stride 1 or 2 both ways, no dilation): plane by plane,
+ * with no transposes. Each vector of 16 output columns of a row is summed in a
  * register, bias then the taps in tap order (the interleaved path's
  * order and multiply-adds: the same sums, bit for bit), and stored
  * straight into the output plane. Stride 1 reads the input plane where it
@@ -256,8 +256,11 @@ typedef struct rvlay {
 
 static int rv_wanted(const dwgeo *g)
 {
+    /* 3x3 only: 5x5 (efficientnet_b0's 240x28x28 layer) ran 2.4x slower
+     * than the interleaved path, for reasons not found (not the masks, not
+     * 4K aliasing of input and output). */
     return g->dh == 1 && g->dw == 1 && g->sh == g->sw && (g->sw == 1 || g->sw == 2) &&
-           g->ow >= RV_MINW && g->ow <= 4096 && g->kh <= 7 && g->kw <= 7;
+           g->ow >= RV_MINW && g->ow <= 4096 && g->kh == 3 && g->kw == 3;
 }
 
 static int64_t up16(int64_t v)
@@ -305,73 +308,89 @@ static void rv_split_row(const float *src, int64_t w, int64_t pl, int64_t wq, fl
     }
 }
 
-/* One output row: nv vectors; tap (ki, kj) of vector v loads rp[ki] +
- * 16 v + off[kj] under mask mk[v kw + kj] (kh, kw constant when inlined).
- * Arguments, not a struct: a store through out may alias one, and its
- * fields were read again after each store. */
+/* R output rows (R, kh, kw, s constants): rows[j] is the
+ * padded row j of the first's taps (its row r reads rows[r s + ki]); tap
+ * (ki, kj) of vector v loads rows[.] + 16 v + off[kj] under mask
+ * mk[v kw + kj]. R rows at once: R chains of multiply-adds in flight (one
+ * vector's taps are one chain, 4 cycles a link). The vectors go from the
+ * last: a row's last runs past it into the next row's first, written
+ * after it. The plane's last row's last vector is masked. Arguments, not
+ * a struct: a store through out may alias one, and its fields were read
+ * again after each store. */
 static inline __attribute__((always_inline)) void
-rv_row(const float *const *rp, const int64_t *off, const __mmask16 *mk, int64_t nv,
-       const __m512 *wv, __m512 bias, float *out, int64_t ow, int last, int kind, __m512 lo,
-       __m512 hi, const int kh, const int kw)
+rv_rows(const float *const *rows, const int64_t *off, const __mmask16 *mk, int64_t nv,
+        const __m512 *wv, __m512 bias, float *out, int64_t ow, int last, int kind, __m512 lo,
+        __m512 hi, const int R, const int kh, const int kw, const int s)
 {
-    for (int64_t v = 0; v < nv; v++) {
-        __m512 acc = bias;
-        for (int ki = 0; ki < kh; ki++) {
-            const float *r = rp[ki] + v * 16;
-            for (int kj = 0; kj < kw; kj++)
-                acc = _mm512_fmadd_ps(wv[ki * kw + kj],
-                                      _mm512_maskz_loadu_ps(mk[v * kw + kj], r + off[kj]), acc);
+    for (int64_t v = nv - 1; v >= 0; v--) {
+        __m512 acc[4];
+        for (int r = 0; r < R; r++)
+            acc[r] = bias;
+        for (int ki = 0; ki < kh; ki++)
+            for (int kj = 0; kj < kw; kj++) {
+                __mmask16 m = mk[v * kw + kj];
+                for (int r = 0; r < R; r++)
+                    acc[r] = _mm512_fmadd_ps(
+                        wv[ki * kw + kj],
+                        _mm512_maskz_loadu_ps(m, rows[r * s + ki] + v * 16 + off[kj]), acc[r]);
+            }
+        for (int r = 0; r < R; r++) {
+            __m512 o = act_v16(acc[r], kind, lo, hi);
+            if (last && r == R - 1 && v == nv - 1)
+                _mm512_mask_storeu_ps(out + r * ow + v * 16, mask16(ow - v * 16), o);
+            else
+                _mm512_storeu_ps(out + r * ow + v * 16, o);
         }
-        acc = act_v16(acc, kind, lo, hi);
-        if (last && v == nv - 1)
-            _mm512_mask_storeu_ps(out + v * 16, mask16(ow - v * 16), acc);
-        else
-            _mm512_storeu_ps(out + v * 16, acc);
     }
 }
 
 /* One plane: stride 1 from the input plane xp (padding rows read zero),
- * stride 2 from the split buffer buf. */
+ * stride 2 from the split buffer buf; rows by 4, the rest one by one. */
 static inline __attribute__((always_inline)) void
 rv_plane_k(const dwgeo *g, const rvlay *l, const float *xp, const float *buf, const float *zero,
            const __mmask16 *mk, const float *w, float b, float *out, const float *next,
            op_act act, const int kh, const int kw, const int s)
 {
-    __m512 wv[49], lo = _mm512_set1_ps(act.lo), hi = _mm512_set1_ps(act.hi);
+    __m512 wv[9], lo = _mm512_set1_ps(act.lo), hi = _mm512_set1_ps(act.hi);
     for (int t = 0; t < kh * kw; t++)
         wv[t] = _mm512_set1_ps(w[t]);
     __m512 bias = _mm512_set1_ps(b);
     const int64_t nv = l->nv, row = l->row, oh = g->oh, ow = g->ow, h = g->h, iw = g->w;
     const int64_t pt = g->pt;
     const int kind = act.kind;
-    int64_t off[7];
+    int64_t off[3];
     for (int kj = 0; kj < kw; kj++)
         off[kj] = s == 1 ? kj - g->pl : (kj % 2) * l->wq + kj / 2;
     const int64_t lines = next ? (h * iw * 4 + 63) / 64 : 0, per = (lines + oh - 1) / oh;
-    for (int64_t oy = 0; oy < oh; oy++) {
-        for (int64_t k = oy * per; k < (oy + 1) * per && k < lines; k++)
-            _mm_prefetch((const char *)next + 64 * k, _MM_HINT_T1);
-        const float *rp[7];
-        for (int ki = 0; ki < kh; ki++) {
-            int64_t iy = oy - pt + ki;
-            rp[ki] = s == 2 ? buf + (oy * 2 + ki) * row : iy >= 0 && iy < h ? xp + iy * iw : zero;
+    int64_t asked = 0;
+    for (int64_t oy = 0; oy < oh;) {
+        const int R = oh - oy >= 4 ? 4 : 1;
+        for (; asked < (oy + R) * per && asked < lines; asked++)
+            _mm_prefetch((const char *)next + 64 * asked, _MM_HINT_T1);
+        const float *rows[3 * 2 + 3];
+        for (int j = 0; j < (R - 1) * s + kh; j++) {
+            int64_t iy = oy - pt + j;
+            rows[j] = s == 2 ? buf + (oy * 2 + j) * row : iy >= 0 && iy < h ? xp + iy * iw : zero;
         }
-        rv_row(rp, off, mk, nv, wv, bias, out + oy * ow, ow, oy == oh - 1, kind, lo, hi, kh, kw);
+        if (R == 4)
+            rv_rows(rows, off, mk, nv, wv, bias, out + oy * ow, ow, oy + 4 == oh, kind, lo, hi, 4,
+                    kh, kw, s);
+        else
+            rv_rows(rows, off, mk, nv, wv, bias, out + oy * ow, ow, oy + 1 == oh, kind, lo, hi, 1,
+                    kh, kw, s);
+        oy += R;
     }
 }
 
+/* 3x3 only (rv_wanted), each stride its own copy. */
 static void rv_plane(const dwgeo *g, const rvlay *l, const float *xp, const float *buf,
                      const float *zero, const __mmask16 *mk, const float *w, float b, float *out,
                      const float *next, op_act act)
 {
-#define RV_PLANE(KH, KW, S) rv_plane_k(g, l, xp, buf, zero, mk, w, b, out, next, act, KH, KW, S)
-    if (g->kh == 3 && g->kw == 3)
-        g->sw == 1 ? RV_PLANE(3, 3, 1) : RV_PLANE(3, 3, 2);
-    else if (g->kh == 5 && g->kw == 5)
-        g->sw == 1 ? RV_PLANE(5, 5, 1) : RV_PLANE(5, 5, 2);
+    if (g->sw == 1)
+        rv_plane_k(g, l, xp, buf, zero, mk, w, b, out, next, act, 3, 3, 1);
     else
-        g->sw == 1 ? RV_PLANE((int)g->kh, (int)g->kw, 1) : RV_PLANE((int)g->kh, (int)g->kw, 2);
-#undef RV_PLANE
+        rv_plane_k(g, l, xp, buf, zero, mk, w, b, out, next, act, 3, 3, 2);
 }
 
 static void rv_forward(const dwgeo *g, const float *W, const float *b, int n, const float *x,

@@ -53,6 +53,20 @@ static void conv(model *m, const char *name, const char *in, int64_t cout, int k
     W = (W + 2 * p - k) / s + 1;
 }
 
+/* A depthwise convolution (groups = channels), k x k, stride s, pad p. */
+static void dwconv(model *m, const char *name, const char *in, int k, int s, int p)
+{
+    node *n = model_add(m, name, "Conv", in);
+    double st[2] = { s, s }, pd[1] = { p }, g[1] = { (double)C };
+    node_set(n, "stride", 2, st);
+    node_set(n, "pad", 1, pd);
+    node_set(n, "groups", 1, g);
+    node_add_weight(n, "weight", randt(4, C, 1, k, k, 1.0 / (double)(k * k)));
+    node_add_weight(n, "bias", randt(1, C, 0, 0, 0, 0.01));
+    H = (H + 2 * p - k) / s + 1;
+    W = (W + 2 * p - k) / s + 1;
+}
+
 static void bn(model *m, const char *name)
 {
     node *n = model_add(m, name, "BatchNorm", NULL);
@@ -631,11 +645,35 @@ int main(int argc, char **argv)
         model_free(m);
         return 0;
     }
+    /* One depthwise convolution alone: depthwise C HW K STRIDE [BATCH]
+     * (pad K / 2; profile's table). */
+    if (argc > 6 && !strcmp(argv[2], "depthwise")) {
+        rng_seed(&R, 1);
+        model *m = start(atoll(argv[3]), atoll(argv[4]), atoll(argv[4]));
+        int k = atoi(argv[5]);
+        dwconv(m, "depthwise", "input", k, atoi(argv[6]), k / 2);
+        prepare(m);
+        profile(m, "depthwise", argc > 7 ? atoi(argv[7]) : 1, secs);
+        model_free(m);
+        return 0;
+    }
     if (argc > 5 && !strcmp(argv[2], "model")) {
         rng_seed(&R, 1);
         model_mode(secs, argv[3], argv[4], argv[5], argc > 6 ? argv[6] : "");
         return 0;
     }
+    /* A mode word with too few arguments: say what it takes. */
+    static const char *const modes[][2] = {
+        { "conv", "conv CIN HW COUT K STRIDE [REPS [BATCH]]" },
+        { "bottleneck", "bottleneck CIN HW MID BLOCKS [BATCH]" },
+        { "depthwise", "depthwise C HW K STRIDE [BATCH]" },
+        { "model", "model FILE.h5 NAME BATCHES [layers|grad|profile]" },
+    };
+    for (size_t i = 0; argc > 2 && i < sizeof modes / sizeof *modes; i++)
+        if (!strcmp(argv[2], modes[i][0])) {
+            fprintf(stderr, "usage: bench_engine SECS %s\n", modes[i][1]);
+            return 2;
+        }
     /* Optional second argument: run only the groups named in it
      * ("mnist,alexnet,resnet,vgg,layers"), for profiling one of them. */
     const char *only = argc > 2 ? argv[2] : NULL;

@@ -31,15 +31,22 @@
 #else
 #define DW_CB 8
 #endif
-/* The row path (AVX-512 forward; see rv_forward). */
+/* The row path (the forward of 3x3 filters; see rv_forward): vectors of
+ * RV_VL output columns, 16 with AVX-512, 8 with AVX2. */
 #if defined(__AVX512F__)
 #define DW_RV 1
+#define RV_VL 16
+#elif defined(__AVX2__) && defined(__FMA__)
+#define DW_RV 1
+#define RV_VL 8
+#else
+#define DW_RV 0
+#endif
+#if DW_RV
 #define RV_MINW 16
 #include <immintrin.h>
 static int rv_wanted(const dwgeo *g);
 static size_t rv_floats(const dwgeo *g);
-#else
-#define DW_RV 0
 #endif
 
 typedef struct clay {
@@ -230,24 +237,67 @@ static void cl_forward(const dwgeo *g, const float *W, const float *b, int n, co
                        float *y, float *ws, int threads, op_act act);
 #endif
 
-/* The row path (AVX-512 forward, 3x3 filters, planes of at least RV_MINW
+/* The row path (the forward of 3x3 filters on planes of at least RV_MINW
  * output columns, stride 1 or 2 both ways, no dilation): plane by plane,
- * with no transposes. Each vector of 16 output columns of a row is summed in a
- * register, bias then the taps in tap order (the interleaved path's
- * order and multiply-adds: the same sums, bit for bit), and stored
+ * with no transposes. Each vector of RV_VL output columns of a row is
+ * summed in a register, bias then the taps in tap order (the interleaved
+ * path's order and multiply-adds: the same sums, bit for bit), and stored
  * straight into the output plane. Stride 1 reads the input plane where it
- * lies: a tap's 16 columns are one load, masked where they fall in the
+ * lies: a tap's RV_VL columns are one load, masked where they fall in the
  * padding (zeros), and a padding row is a row of zeros. Stride 2 first
  * copies the plane into a zero-padded buffer whose rows are split into
- * their even and odd columns, so that a tap of 16 output columns is
+ * their even and odd columns, so that a tap of RV_VL output columns is
  * again one load. A row's last vector runs past the row into the next
- * (rewritten after); the plane's last is masked. While a plane is summed
- * the next plane's lines are asked for into L2. The interleaved path
- * transposed each block of 16 planes in and out, and those transposes
- * cost about five times its multiply-adds. */
+ * (rewritten after); the plane's last is stored lane by lane. While a
+ * plane is summed the next plane's lines are asked for into L2. The
+ * interleaved path transposed each block of 16 planes in and out, and
+ * those transposes cost about five times its multiply-adds. */
 #if DW_RV
+#if RV_VL == 16
+typedef __m512 rvv;
+typedef __mmask16 rvm;
+#define RV_SET1(x) _mm512_set1_ps(x)
+#define RV_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define RV_MLOAD(m, p) _mm512_maskz_loadu_ps(m, p)
+#define RV_LOAD(p) _mm512_loadu_ps(p)
+#define RV_STORE(p, v) _mm512_storeu_ps(p, v)
+#define RV_ACT(v, k, lo, hi) act_v16(v, k, lo, hi)
+#define RV_ALL() ((rvm)0xffff)
+/* Lanes i with 0 <= c0 + i < w. */
+static inline rvm rv_cols(int64_t c0, int64_t w)
+{
+    return (rvm)(mask16(w - c0) & ~mask16(-c0));
+}
+/* The first n lanes of v to p (a masked store: fast with AVX-512). */
+static inline void rv_store_n(float *p, rvv v, int64_t n)
+{
+    _mm512_mask_storeu_ps(p, mask16(n), v);
+}
+#else
+typedef __m256 rvv;
+typedef __m256i rvm;
+#define RV_SET1(x) _mm256_set1_ps(x)
+#define RV_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define RV_MLOAD(m, p) _mm256_maskload_ps(p, m)
+#define RV_LOAD(p) _mm256_loadu_ps(p)
+#define RV_STORE(p, v) _mm256_storeu_ps(p, v)
+#define RV_ACT(v, k, lo, hi) act_v8(v, k, lo, hi)
+#define RV_ALL() _mm256_set1_epi32(-1)
+static inline rvm rv_cols(int64_t c0, int64_t w)
+{
+    return _mm256_andnot_si256(mask8(-c0), mask8(w - c0));
+}
+/* Lane by lane (vmaskmovps's store is microcoded on AMD). */
+static inline void rv_store_n(float *p, rvv v, int64_t n)
+{
+    float t[8];
+    _mm256_storeu_ps(t, v);
+    memcpy(p, t, (size_t)n * sizeof *p);
+}
+#endif
+
 typedef struct rvlay {
-    int64_t nv;     /* vectors of 16 output columns per row */
+    int64_t nv;     /* vectors of RV_VL output columns per row */
     int64_t hp;     /* stride 2: padded rows the taps read */
     int64_t wq;     /* stride 2: floats per phase of a padded row */
     int64_t row;    /* stride 2: floats per padded row (2 wq) */
@@ -259,8 +309,11 @@ static int rv_wanted(const dwgeo *g)
     /* 3x3 only: 5x5 (efficientnet_b0's 240x28x28 layer) ran 2.4x slower
      * than the interleaved path, for reasons not found (not the masks, not
      * 4K aliasing of input and output). */
-    return g->dh == 1 && g->dw == 1 && g->sh == g->sw && (g->sw == 1 || g->sw == 2) &&
-           g->ow >= RV_MINW && g->ow <= 4096 && g->kh == 3 && g->kw == 3;
+    /* AVX2: stride 1 only (stride 2's split copy and loads ran 96x112x112
+     * 1.2-1.4x slower than the interleaved path's 8x8 transposes). */
+    return g->dh == 1 && g->dw == 1 && g->sh == g->sw &&
+           (g->sw == 1 || (g->sw == 2 && RV_VL == 16)) && g->ow >= RV_MINW && g->ow <= 4096 &&
+           g->kh == 3 && g->kw == 3;
 }
 
 static int64_t up16(int64_t v)
@@ -271,7 +324,7 @@ static int64_t up16(int64_t v)
 static rvlay rv_layout(const dwgeo *g)
 {
     rvlay r;
-    r.nv = (g->ow + 15) / 16;
+    r.nv = (g->ow + RV_VL - 1) / RV_VL;
     if (g->sw == 1) {
         r.hp = r.wq = r.row = 0;
         r.floats = (size_t)up16(g->w) + 32;
@@ -280,7 +333,7 @@ static rvlay rv_layout(const dwgeo *g)
     r.hp = (g->oh - 1) * 2 + g->kh;
     /* What the taps read (the last vector's columns past ow included) and
      * what the copy writes (whole vectors of input, zeros past w). */
-    int64_t rd = r.nv * 16 + (g->kw - 1) / 2 + 1;
+    int64_t rd = r.nv * RV_VL + (g->kw - 1) / 2 + 1;
     int64_t wr = (g->pl + up16(g->w) + 32) / 2 + 16;
     r.wq = up16(rd > wr ? rd : wr);
     r.row = 2 * r.wq;
@@ -298,49 +351,78 @@ static size_t rv_floats(const dwgeo *g)
  * past w carry zeros. */
 static void rv_split_row(const float *src, int64_t w, int64_t pl, int64_t wq, float *dst)
 {
-    __m512i ev = idx_even(), od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
     float *pe = dst + (pl & 1) * wq + (pl >> 1), *po = dst + ((pl + 1) & 1) * wq + ((pl + 1) >> 1);
+#if RV_VL == 16
+    __m512i ev = idx_even(), od = idx_odd();
     for (int64_t x = 0; x < w; x += 32) {
         __m512 a = _mm512_maskz_loadu_ps(mask16(w - x), src + x);
         __m512 b = _mm512_maskz_loadu_ps(mask16(w - x - 16), src + x + 16);
         _mm512_storeu_ps(pe + x / 2, _mm512_permutex2var_ps(a, ev, b));
         _mm512_storeu_ps(po + x / 2, _mm512_permutex2var_ps(a, od, b));
     }
+#else
+    for (int64_t x = 0; x < w; x += 16) {
+        __m256 a = _mm256_maskload_ps(src + x, mask8(w - x));
+        __m256 b = _mm256_maskload_ps(src + x + 8, mask8(w - x - 8));
+        /* a0 a2 b0 b2 | a4 a6 b4 b6, then the middle 64-bit pairs swapped */
+        __m256 e = _mm256_shuffle_ps(a, b, 0x88), o = _mm256_shuffle_ps(a, b, 0xDD);
+        _mm256_storeu_ps(pe + x / 2,
+                         _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8)));
+        _mm256_storeu_ps(po + x / 2,
+                         _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), 0xD8)));
+    }
+#endif
 }
 
-/* R output rows (R, kh, kw, s constants): rows[j] is the
+/* Vector v of R output rows (R, kh, kw, s, M constants): rows[j] is the
  * padded row j of the first's taps (its row r reads rows[r s + ki]); tap
- * (ki, kj) of vector v loads rows[.] + 16 v + off[kj] under mask
- * mk[v kw + kj]. R rows at once: R chains of multiply-adds in flight (one
- * vector's taps are one chain, 4 cycles a link). The vectors go from the
- * last: a row's last runs past it into the next row's first, written
- * after it. The plane's last row's last vector is masked. Arguments, not
- * a struct: a store through out may alias one, and its fields were read
- * again after each store. */
+ * (ki, kj) loads rows[.] + RV_VL v + off[kj], under mask mk[v kw + kj]
+ * where M (AVX2: where a tap of v falls in the padding; plain loads else,
+ * AVX2's masked load being slower than its plain one). R rows at once: R chains of
+ * multiply-adds in flight (one vector's taps are one chain, 4 cycles a
+ * link). The plane's last row's last vector is stored lane by lane.
+ * Arguments, not a struct: a store through out may alias one, and its
+ * fields were read again after each store. */
 static inline __attribute__((always_inline)) void
-rv_rows(const float *const *rows, const int64_t *off, const __mmask16 *mk, int64_t nv,
-        const __m512 *wv, __m512 bias, float *out, int64_t ow, int last, int kind, __m512 lo,
-        __m512 hi, const int R, const int kh, const int kw, const int s)
+rv_vec(const float *const *rows, const int64_t *off, const rvm *mk, int64_t v, int64_t nv,
+       const rvv *wv, rvv bias, float *out, int64_t ow, int last, int kind, rvv lo, rvv hi,
+       const int R, const int kh, const int kw, const int s, const int M)
+{
+    rvv acc[4];
+    for (int r = 0; r < R; r++)
+        acc[r] = bias;
+    for (int ki = 0; ki < kh; ki++)
+        for (int kj = 0; kj < kw; kj++) {
+            rvm m = mk[v * kw + kj];
+            for (int r = 0; r < R; r++) {
+                const float *p = rows[r * s + ki] + v * RV_VL + off[kj];
+                acc[r] = RV_FMA(wv[ki * kw + kj], M ? RV_MLOAD(m, p) : RV_LOAD(p), acc[r]);
+            }
+        }
+    for (int r = 0; r < R; r++) {
+        rvv o = RV_ACT(acc[r], kind, lo, hi);
+        if (last && r == R - 1 && v == nv - 1)
+            rv_store_n(out + r * ow + v * RV_VL, o, ow - v * RV_VL);
+        else
+            RV_STORE(out + r * ow + v * RV_VL, o);
+    }
+}
+
+/* R output rows, the vectors from the last: a row's last runs past it
+ * into the next row's first, written after it. edge[v]: v has a tap in
+ * the padding. */
+static inline __attribute__((always_inline)) void
+rv_rows(const float *const *rows, const int64_t *off, const rvm *mk, const char *edge,
+        int64_t nv, const rvv *wv, rvv bias, float *out, int64_t ow, int last, int kind, rvv lo,
+        rvv hi, const int R, const int kh, const int kw, const int s)
 {
     for (int64_t v = nv - 1; v >= 0; v--) {
-        __m512 acc[4];
-        for (int r = 0; r < R; r++)
-            acc[r] = bias;
-        for (int ki = 0; ki < kh; ki++)
-            for (int kj = 0; kj < kw; kj++) {
-                __mmask16 m = mk[v * kw + kj];
-                for (int r = 0; r < R; r++)
-                    acc[r] = _mm512_fmadd_ps(
-                        wv[ki * kw + kj],
-                        _mm512_maskz_loadu_ps(m, rows[r * s + ki] + v * 16 + off[kj]), acc[r]);
-            }
-        for (int r = 0; r < R; r++) {
-            __m512 o = act_v16(acc[r], kind, lo, hi);
-            if (last && r == R - 1 && v == nv - 1)
-                _mm512_mask_storeu_ps(out + r * ow + v * 16, mask16(ow - v * 16), o);
-            else
-                _mm512_storeu_ps(out + r * ow + v * 16, o);
-        }
+        /* AVX-512: masked loads throughout (plain ones in the interior ran
+         * mobilenet_v2's 112x112 layers 15-25% slower in the net) */
+        if (RV_VL == 16 || edge[v])
+            rv_vec(rows, off, mk, v, nv, wv, bias, out, ow, last, kind, lo, hi, R, kh, kw, s, 1);
+        else
+            rv_vec(rows, off, mk, v, nv, wv, bias, out, ow, last, kind, lo, hi, R, kh, kw, s, 0);
     }
 }
 
@@ -348,13 +430,13 @@ rv_rows(const float *const *rows, const int64_t *off, const __mmask16 *mk, int64
  * stride 2 from the split buffer buf; rows by 4, the rest one by one. */
 static inline __attribute__((always_inline)) void
 rv_plane_k(const dwgeo *g, const rvlay *l, const float *xp, const float *buf, const float *zero,
-           const __mmask16 *mk, const float *w, float b, float *out, const float *next,
-           op_act act, const int kh, const int kw, const int s)
+           const rvm *mk, const char *edge, const float *w, float b, float *out,
+           const float *next, op_act act, const int kh, const int kw, const int s)
 {
-    __m512 wv[9], lo = _mm512_set1_ps(act.lo), hi = _mm512_set1_ps(act.hi);
+    rvv wv[9], lo = RV_SET1(act.lo), hi = RV_SET1(act.hi);
     for (int t = 0; t < kh * kw; t++)
-        wv[t] = _mm512_set1_ps(w[t]);
-    __m512 bias = _mm512_set1_ps(b);
+        wv[t] = RV_SET1(w[t]);
+    rvv bias = RV_SET1(b);
     const int64_t nv = l->nv, row = l->row, oh = g->oh, ow = g->ow, h = g->h, iw = g->w;
     const int64_t pt = g->pt;
     const int kind = act.kind;
@@ -373,24 +455,24 @@ rv_plane_k(const dwgeo *g, const rvlay *l, const float *xp, const float *buf, co
             rows[j] = s == 2 ? buf + (oy * 2 + j) * row : iy >= 0 && iy < h ? xp + iy * iw : zero;
         }
         if (R == 4)
-            rv_rows(rows, off, mk, nv, wv, bias, out + oy * ow, ow, oy + 4 == oh, kind, lo, hi, 4,
-                    kh, kw, s);
+            rv_rows(rows, off, mk, edge, nv, wv, bias, out + oy * ow, ow, oy + 4 == oh, kind, lo,
+                    hi, 4, kh, kw, s);
         else
-            rv_rows(rows, off, mk, nv, wv, bias, out + oy * ow, ow, oy + 1 == oh, kind, lo, hi, 1,
-                    kh, kw, s);
+            rv_rows(rows, off, mk, edge, nv, wv, bias, out + oy * ow, ow, oy + 1 == oh, kind, lo,
+                    hi, 1, kh, kw, s);
         oy += R;
     }
 }
 
 /* 3x3 only (rv_wanted), each stride its own copy. */
 static void rv_plane(const dwgeo *g, const rvlay *l, const float *xp, const float *buf,
-                     const float *zero, const __mmask16 *mk, const float *w, float b, float *out,
-                     const float *next, op_act act)
+                     const float *zero, const rvm *mk, const char *edge, const float *w, float b,
+                     float *out, const float *next, op_act act)
 {
     if (g->sw == 1)
-        rv_plane_k(g, l, xp, buf, zero, mk, w, b, out, next, act, 3, 3, 1);
+        rv_plane_k(g, l, xp, buf, zero, mk, edge, w, b, out, next, act, 3, 3, 1);
     else
-        rv_plane_k(g, l, xp, buf, zero, mk, w, b, out, next, act, 3, 3, 2);
+        rv_plane_k(g, l, xp, buf, zero, mk, edge, w, b, out, next, act, 3, 3, 2);
 }
 
 static void rv_forward(const dwgeo *g, const float *W, const float *b, int n, const float *x,
@@ -402,13 +484,14 @@ static void rv_forward(const dwgeo *g, const float *W, const float *b, int n, co
     size_t slot = dw_ws_floats(g);
     /* Each tap's mask per vector: stride 1 the columns inside the plane,
      * stride 2 all (the buffer holds the padding). */
-    __mmask16 mk[l.nv * g->kw];
-    for (int64_t v = 0; v < l.nv; v++)
-        for (int64_t kj = 0; kj < g->kw; kj++) {
-            int64_t c0 = v * 16 + kj - g->pl;
-            mk[v * g->kw + kj] =
-                g->sw == 2 ? 0xffff : (__mmask16)(mask16(g->w - c0) & ~mask16(-c0));
-        }
+    rvm mk[l.nv * g->kw];
+    char edge[l.nv];
+    for (int64_t v = 0; v < l.nv; v++) {
+        int64_t c0 = v * RV_VL - g->pl;
+        edge[v] = g->sw == 1 && (c0 < 0 || c0 + RV_VL + g->kw - 1 > g->w);
+        for (int64_t kj = 0; kj < g->kw; kj++)
+            mk[v * g->kw + kj] = g->sw == 2 ? RV_ALL() : rv_cols(c0 + kj, g->w);
+    }
     int T = nthreads(g, planes, threads);
 #pragma omp parallel num_threads(T) if (T > 1)
     {
@@ -424,7 +507,7 @@ static void rv_forward(const dwgeo *g, const float *W, const float *b, int n, co
             const float *xp = x + q * hw;
             for (int64_t r = r0; g->sw == 2 && r < r1; r++)
                 rv_split_row(xp + (r - g->pt) * g->w, g->w, g->pl, l.wq, buf + r * l.row);
-            rv_plane(g, &l, xp, buf, buf, mk, W + q % g->c * kk, b ? b[q % g->c] : 0.0f,
+            rv_plane(g, &l, xp, buf, buf, mk, edge, W + q % g->c * kk, b ? b[q % g->c] : 0.0f,
                      y + q * ohw, q + 1 < q1 ? xp + hw : NULL, act);
         }
     }

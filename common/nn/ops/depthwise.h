@@ -6,11 +6,12 @@
  * AVX-512) of one image, transposed into a zero-padded buffer of pixels
  * of that many floats: each tap of an
  * output pixel is one vector multiply-add, with no per-plane geometry
- * (depthwise.c, "channel-interleaved path"). The AVX-512 forward of 3x3
- * filters on planes of 16 or more output columns (stride 1 or 2) works
- * plane by plane instead, 16 output columns to a vector, reading the
- * input where it lies (depthwise.c, "row path": no transposes; the same
- * sums). A build without AVX2 works plane by plane as follows.
+ * (depthwise.c, "channel-interleaved path"). The forward of 3x3 filters
+ * on planes of 16 or more output columns (AVX-512: stride 1 or 2; AVX2:
+ * stride 1) works plane by plane instead, 16 (AVX2: 8) output columns to
+ * a vector, reading the input where it lies (depthwise.c, "row path": no
+ * transposes; the same sums). A build without AVX2 works plane by plane
+ * as follows.
  *
  * Each thread copies one plane at a time into a zero-padded buffer split
  * into `stride` phases by column (phase p, column j = padded column

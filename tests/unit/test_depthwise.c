@@ -205,8 +205,8 @@ static void test_depthwise_blocks(void **state)
     check(28, 15, 15, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 3, 2);
 }
 
-/* The AVX-512 row path's cases (3x3, outputs of 16 columns or more,
- * stride 1 or 2, no dilation): every tail of a vector of 16 (widths
+/* The row path's cases (3x3, outputs of 16 columns or more, stride 1 or
+ * 2 (AVX2: 1), no dilation): every tail of a vector of 16 (widths
  * 16..49), pads of 0 to past the filter's reach on either side (masked
  * loads, rows of zeros; stride 2's split buffer), the threads' runs of
  * planes (a plane's next), rows by 4 and the rest; beside them the same

@@ -247,10 +247,10 @@ static double last_cpu_ms;
  * one layer shows only in the least), prof_nodes of them, each pass's
  * in prof_pass. */
 static double *prof_fwd, *prof_bwd, *prof_pass;
-/* The forward's nodes' seconds summed over all its passes, and the count of
- * passes: sum of the nodes' means beside the whole pass's mean shows what
+/* Each forward node's seconds summed over all the passes, and the count
+ * of passes: the nodes' means summed beside the whole pass's mean show what
  * the passes spend between nodes and how far the mean is above the least. */
-static double prof_fsum, *prof_fmean;
+static double *prof_fmean;
 static int prof_fpasses;
 /* The gradient's engine's forward (fused as the gradient tools' engines
  * are, engine_fuse; every node's gradient kept), its least seconds per
@@ -289,7 +289,7 @@ static double fwd_rate(model *m, int n, double secs)
     do {
         engine_forward(e, x);
         for (int i = 0; prof_fwd && i < prof_nodes; i++)
-            prof_fsum += prof_pass[i], prof_fmean[i] += prof_pass[i];
+            prof_fmean[i] += prof_pass[i];
         prof_fold(prof_fwd, prof_pass, reps);
         reps++;
     } while ((t = now() - t0) < secs);
@@ -496,12 +496,12 @@ static void profile(model *m, const char *name, int n, double secs)
     prof_bwd = xcalloc((size_t)N, sizeof *prof_bwd);
     prof_gfwd = xcalloc((size_t)N, sizeof *prof_gfwd);
     prof_gpass = xcalloc((size_t)N, sizeof *prof_gpass);
-    prof_fsum = 0;
     double rate = fwd_rate(m, n, secs);
     grad_time(m, secs, 1, RULE_STANDARD);
-    double (*row)[3] = xcalloc((size_t)N, sizeof *row), tf = 0, tb = 0, tg = 0;
+    double (*row)[3] = xcalloc((size_t)N, sizeof *row), tf = 0, tb = 0, tg = 0, tm = 0;
     for (int i = 0; i < N; i++) {
         tg += 1e3 * prof_gfwd[i];
+        tm += 1e3 * prof_fmean[i] / (prof_fpasses * n);
         row[i][1] = 1e3 * prof_fwd[i] / n;
         row[i][2] = 1e3 * prof_bwd[i];
         row[i][0] = row[i][1] + row[i][2];
@@ -515,7 +515,7 @@ static void profile(model *m, const char *name, int n, double secs)
     printf("# %s: forward %.2f ms/img (batch %d), backward %.2f ms (batch 1; its engine's forward"
            " %.2f ms); each node's least over the passes\n", name, tf, n, tb, tg);
     printf("# forward passes: %.2f ms/img whole pass (mean), %.2f the nodes' means summed,"
-           " %.2f their leasts summed\n", 1e3 / rate, 1e3 * prof_fsum / (prof_fpasses * n), tf);
+           " %.2f their leasts summed\n", 1e3 / rate, tm, tf);
     printf("# fwd_ms\tfwd_%%\tbwd_ms\tbwd_%%\top\tnode\tshape\tfwd_mean_ms\n");
     /* The 40 costliest, or BENCH_PROFILE_NODES of them. */
     const char *pn = getenv("BENCH_PROFILE_NODES");

@@ -124,6 +124,16 @@ size_t dw_ws_floats(const dwgeo *g)
     return f;
 }
 
+#if DW_CL || DW_RV
+/* Thread t's slot of ws (slot floats each), from its first 64-byte
+ * boundary (the vector paths' buffers). */
+static float *ws_slot(float *ws, size_t slot, int t)
+{
+    float *s = ws + (size_t)t * slot;
+    return s + (16 - ((uintptr_t)s / sizeof *s) % 16) % 16;
+}
+#endif
+
 
 /* Threads for n planes: one when the work is small. */
 static int nthreads(const dwgeo *g, int64_t planes, int threads)
@@ -495,8 +505,7 @@ static void rv_forward(const dwgeo *g, const float *W, const float *b, int n, co
     int T = nthreads(g, planes, threads);
 #pragma omp parallel num_threads(T) if (T > 1)
     {
-        float *buf = ws + (size_t)omp_get_thread_num() * slot;
-        buf += (16 - ((uintptr_t)buf / sizeof *buf) % 16) % 16;
+        float *buf = ws_slot(ws, slot, omp_get_thread_num());
         memset(buf, 0, (l.floats - 16) * sizeof *buf);
         /* Stride 2: the padded rows holding input rows (the rest stay zero). */
         int64_t r0 = g->pt > 0 ? g->pt : 0, r1 = g->pt + g->h < l.hp ? g->pt + g->h : l.hp;
@@ -904,13 +913,6 @@ static clblk cl_block(const dwgeo *g, int64_t it)
     return b;
 }
 
-/* The slot's pieces, aligned to 64 bytes. */
-static float *cl_slot(float *ws, size_t slot, int t)
-{
-    float *s = ws + (size_t)t * slot;
-    return s + (16 - ((uintptr_t)s / sizeof *s) % 16) % 16;
-}
-
 /* Per-channel vectors: v[t * DW_CB + j] = W[(c0 + j) * kk + t] (0 past cb). */
 static void cl_weights(const float *W, int64_t kk, int64_t c0, int cb, float *v, int flip)
 {
@@ -931,7 +933,7 @@ static void cl_forward(const dwgeo *g, const float *W, const float *b, int n, co
         T = (int)items;
 #pragma omp parallel num_threads(T) if (T > 1)
     {
-        float *buf = cl_slot(ws, slot, omp_get_thread_num()), *out = buf + k.pad;
+        float *buf = ws_slot(ws, slot, omp_get_thread_num()), *out = buf + k.pad;
         float *wv = out + k.strip;
         memset(buf, 0, k.pad * sizeof *buf);
 #pragma omp for schedule(static)
@@ -980,7 +982,7 @@ static void cl_xgrad(const dwgeo *g, const float *W, int n, const float *gy, flo
         T = (int)items;
 #pragma omp parallel num_threads(T) if (T > 1)
     {
-        float *buf = cl_slot(ws, slot, omp_get_thread_num()), *out = buf + k.pad;
+        float *buf = ws_slot(ws, slot, omp_get_thread_num()), *out = buf + k.pad;
         float *wv = out + k.strip;
         const float *at = buf + (g->pt * k.wn + g->pl) * DW_CB;
         memset(buf, 0, k.pad * sizeof *buf);
@@ -1048,7 +1050,7 @@ static void cl_wgrad(const dwgeo *g, int n, const float *x, const float *gy, flo
         T = (int)nblk;
 #pragma omp parallel num_threads(T) if (T > 1)
     {
-        float *buf = cl_slot(ws, slot, omp_get_thread_num()), *gyb = buf + k.pad;
+        float *buf = ws_slot(ws, slot, omp_get_thread_num()), *gyb = buf + k.pad;
         float *acc = gyb + k.strip;
         memset(buf, 0, k.pad * sizeof *buf);
 #pragma omp for schedule(static)

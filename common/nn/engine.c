@@ -65,11 +65,13 @@ struct engine {
     int fonly;                 /* engine_forward_only was called */
     /* Fused epilogues: fuse[c] of a Conv, FUSE_RELU and/or FUSE_ADD (it
      * applies the ReLU or Clip, or the residual Add after it in its store;
-     * of a BatchNorm, FUSE_RELU); of the nodes it applies, FUSE_DONE.
-     * host[i]: the node that does node i's work; add[c]: the Add fused
-     * into Conv c; act[c]: the ReLU or Clip node fused into c. */
+     * of a BatchNorm, FUSE_RELU; of a Concat, FUSE_BN and maybe FUSE_RELU:
+     * the BatchNorm after it, then its ReLU, in the copy); of the nodes it
+     * applies, FUSE_DONE. host[i]: the node that does node i's work;
+     * add[c]: the Add fused into Conv c; act[c]: the ReLU or Clip node
+     * fused into c; norm[c]: the BatchNorm fused into Concat c. */
     char *fuse;
-    int *host, *add, *actn;
+    int *host, *add, *actn, *norm;
     /* engine_fuse: gshare[j] >= 0 when node j's gradient is its only
      * reader's, node gshare[j] (a ReLU, which masks it in place, or an
      * Add, which passes it unchanged): j's gradient lives in that node's
@@ -93,7 +95,7 @@ struct engine {
     int pre_s, *pre_b, npre_b;
 };
 
-enum { FUSE_RELU = 1, FUSE_DONE = 2, FUSE_ADD = 4 };
+enum { FUSE_RELU = 1, FUSE_DONE = 2, FUSE_ADD = 4, FUSE_BN = 8 };
 
 /* The input's buffer: preprocess writes the rows of each forward. */
 static tensor *batch_tensor(int64_t n, const int64_t *shape)
@@ -199,10 +201,11 @@ static int only_reader(const engine *e, int j, int i, const int *last)
 
 /* Node i's input when i is a ReLU or Clip (ReLU6) that a forward-only
  * engine can fuse into the Conv or BatchNorm before it, or into the Conv
- * whose store does the Add before it (the input's only reader, so no one
- * sees its value before the ReLU), else -1. last: each node's last
- * reader. CNN_FUSE_RELU=0: never. BatchNorm: densenet's pre-activation
- * BatchNorm -> ReLU pairs, one pass over each map instead of two. */
+ * whose store does the Add before it or the Concat whose copy does the
+ * BatchNorm before it (the input's only reader, so no one sees its value
+ * before the ReLU), else -1. last: each node's last reader.
+ * CNN_FUSE_RELU=0: never. BatchNorm: densenet's pre-activation BatchNorm
+ * -> ReLU pairs, one pass over each map instead of two. */
 static int fusable_relu(const engine *e, int i, const int *last)
 {
     const model *m = e->m;
@@ -215,9 +218,29 @@ static int fusable_relu(const engine *e, int i, const int *last)
     int j = nd->in[0];
     const char *op = m->nodes[j].def->name;
     int host = (!strcmp(op, "Conv") || !strcmp(op, "BatchNorm")) && !e->fuse[j];
-    if (!host && !(e->fuse[j] == FUSE_DONE && e->fuse[e->host[j]] == FUSE_ADD))
+    if (!host && !(e->fuse[j] == FUSE_DONE && (e->fuse[e->host[j]] == FUSE_ADD ||
+                                               e->fuse[e->host[j]] == FUSE_BN)))
         return -1;
     return only_reader(e, j, i, last) ? j : -1;
+}
+
+/* The Concat input of BatchNorm i that a forward-only engine can fuse it
+ * into (the Concat's copy applies it: densenet's dense layers and
+ * transitions, each a Concat read by a BatchNorm alone, so each map
+ * crosses memory once, not twice), else -1. Not in an engine_fuse engine:
+ * BatchNorm's backward reads its input. CNN_FUSE_BN=0: never. */
+static int fusable_bn(const engine *e, int i, const int *last)
+{
+    const model *m = e->m;
+    const node *nd = &m->nodes[i];
+    const char *env = getenv("CNN_FUSE_BN");
+    if (!e->fonly || (env && !strcmp(env, "0")) || nd->def != &op_batchnorm || nd->nin != 1 ||
+        nd->in[0] < 0)
+        return -1;
+    int j = nd->in[0];
+    if (m->nodes[j].def != &op_concat || e->fuse[j] || !only_reader(e, j, i, last))
+        return -1;
+    return j;
 }
 
 /* The Conv input of Add i that a forward-only engine can fuse it into (the
@@ -340,21 +363,27 @@ static void fuse_alloc(engine *e)
     e->host = xcalloc((size_t)n, sizeof *e->host);
     e->add = xcalloc((size_t)n, sizeof *e->add);
     e->actn = xcalloc((size_t)n, sizeof *e->actn);
+    e->norm = xcalloc((size_t)n, sizeof *e->norm);
 }
 
 /* When node i is a ReLU, Clip or Add that the store of a Conv (or
- * BatchNorm) before it can apply, record it (fuse, host, add, actn) and
- * return its input j, whose buffer i then shares; else -1. */
+ * BatchNorm, or Concat) before it can apply, or a BatchNorm that the copy
+ * of a Concat can, record it (fuse, host, add, actn, norm) and return its
+ * input j, whose buffer i then shares; else -1. */
 static int fuse_node(engine *e, int i, const int *last)
 {
     int j = fusable_relu(e, i, last);
     if (j < 0)
         j = fusable_add(e, i, last);
     if (j < 0)
+        j = fusable_bn(e, i, last);
+    if (j < 0)
         return -1;
     int c = e->fuse[j] == FUSE_DONE ? e->host[j] : j;
     if (!strcmp(e->m->nodes[i].def->name, "Add"))
         e->fuse[c] |= FUSE_ADD, e->add[c] = i;
+    else if (e->m->nodes[i].def == &op_batchnorm)
+        e->fuse[c] |= FUSE_BN, e->norm[c] = i;
     else
         e->fuse[c] |= FUSE_RELU, e->actn[c] = i;
     e->fuse[i] = FUSE_DONE, e->host[i] = c;
@@ -364,7 +393,9 @@ static int fuse_node(engine *e, int i, const int *last)
 /* The node whose gradient buffer node j's shares in a fused engine
  * (gshare), or -1: j's only reader i reads it once and is a ReLU that is
  * not kept (its backward masks the gradient in place, so i's own is lost)
- * or an Add of two same-shaped inputs (the gradient passes unchanged). */
+ * or an Add of two same-shaped inputs that is not kept (the gradient
+ * passes unchanged; a kept one's would be lost when j is a ReLU whose own
+ * input shares it and masks it in place: a BatchNorm -> ReLU -> Add). */
 static int grad_share(const engine *e, int j, const int *last)
 {
     const model *m = e->m;
@@ -376,7 +407,7 @@ static int grad_share(const engine *e, int j, const int *last)
         return e->kept[i] ? -1 : i;
     if (nd->def == &op_add && nd->nin == 2 && nd->in[0] != nd->in[1] &&
         !memcmp(m->nodes[j].shape, nd->shape, sizeof nd->shape))
-        return i;
+        return e->kept[i] ? -1 : i;
     return -1;
 }
 
@@ -494,6 +525,7 @@ void engine_free(engine *e)
     free(e->host);
     free(e->add);
     free(e->actn);
+    free(e->norm);
     free(e->gshare);
     engine_free(e->pre);
     free(e->pre_b);
@@ -593,6 +625,8 @@ static void forward_node(engine *e, int i)
      * runs plain: its residual may not be computed. */
     if ((f & FUSE_ADD) && !e->mark[e->add[i]])
         f = 0;
+    if ((f & FUSE_BN) && !e->mark[e->norm[i]])
+        f = 0;
     if ((f & FUSE_RELU) && !e->mark[e->actn[i]])
         f &= ~FUSE_RELU;
     if (f & FUSE_ADD) {
@@ -608,6 +642,10 @@ static void forward_node(engine *e, int i)
             io.act.hi = (float)node_get(a, "max", 0, INFINITY);
         }
     }
+    if (f & FUSE_BN) {   /* the scale and shift the BatchNorm's own forward would take */
+        io.scale = e->ws, io.shift = e->ws + nd->shape[0];
+        op_batchnorm_affine(&e->m->nodes[e->norm[i]], e->ws, e->ws + nd->shape[0]);
+    }
     io.cache = current(e, e->cache, i);
     double t0 = e->pfwd ? wall_seconds() : 0;
     if (f != FUSE_DONE)   /* a fused ReLU or Add: done in its host's store */
@@ -617,7 +655,7 @@ static void forward_node(engine *e, int i)
     /* The buffer of a fused chain holds its last applied node's value. */
     int h = f == FUSE_DONE ? e->host[i] : i, hf = e->fuse ? e->fuse[h] : 0;
     e->valid[i] = f == FUSE_DONE ? !((hf & FUSE_RELU) && e->mark[e->actn[h]] && e->actn[h] != i)
-                                 : !(f & (FUSE_RELU | FUSE_ADD));
+                                 : !(f & (FUSE_RELU | FUSE_ADD | FUSE_BN));
 }
 
 /* x's rows as this forward's input: x' in e's buffer, or x itself where

@@ -129,6 +129,11 @@ typedef struct op_io {
                                         Add that follows (Conv only): y = conv
                                         + res (n x node->shape), then act,
                                         rounded as the ops would */
+    const float *scale, *shift;      /* forward, or NULL: the engine fused the
+                                        BatchNorm that follows (Concat only):
+                                        y = x * scale[c] + shift[c] per output
+                                        channel c, then act, rounded as
+                                        BatchNorm would (op_batchnorm_affine) */
     op_cache *cache;                 /* or NULL: see op_cache */
 } op_io;
 
@@ -175,6 +180,10 @@ int op_same_prepare(node *nd, const int64_t *const *in, op_need *need, char *err
 /* The end of an op's prepare: a malloc'd copy of its parameters (size
  * bytes at p) becomes nd->priv. Returns 0, or -1 with "out of memory". */
 int op_keep(node *nd, const void *p, size_t size, char *err, size_t len);
+/* BatchNorm node nd's per-channel affine map (ops/norm.c): scale[c] =
+ * gamma / sqrt(var + eps), shift[c] = beta - mean * scale[c]; what its
+ * forward applies and what the engine hands a Concat it fuses it into. */
+void op_batchnorm_affine(const node *nd, float *scale, float *shift);
 /* Parallelise a loop over this many floats of elementwise work? */
 #define OP_PAR_MIN 32768
 

@@ -1211,6 +1211,59 @@ static model *net_residual(void)
     return m;
 }
 
+/* BatchNorm -> ReLU (or Clip) after a Concat, as densenet's dense layers
+ * and transitions: a forward-only engine applies them in the Concat's
+ * copy (its planes, 24x21, split over the threads for 3 images and
+ * more). A Concat of one input (k1), of two and three (k2, k3: Clip, and
+ * ReLU), and one read by an Add as well as its BatchNorm (k4: not
+ * fused), then a BatchNorm -> ReLU after the Add (the BatchNorm's store). */
+static model *net_densenet(void)
+{
+    rng r;
+    rng_seed(&r, 31);
+    model *m = model_new(8, 24, 21);
+    const char *bns[5] = { "b1", "b2", "b3", "b4", "b5" }, *ins[5] = { "k1", "k2", "k3", "k4", "a4" };
+    int64_t chans[5] = { 16, 32, 48, 32, 32 };
+    conv_node(m, &r, "c0", "input", 16, 8, 3, 1, 1, 1);
+    for (int k = 0; k < 5; k++) {
+        if (k == 0)
+            model_add(m, "k1", "Concat", "c0");
+        else if (k == 1)
+            model_add(m, "k2", "Concat", "c0,c2");
+        else if (k == 2)
+            model_add(m, "k3", "Concat", "c0,c2,c3");
+        else if (k == 3)
+            model_add(m, "k4", "Concat", "c3,c4");
+        else
+            model_add(m, "a4", "Add", "r4,k4");
+        node *n = model_add(m, bns[k], "BatchNorm", ins[k]);
+        add_w(n, &r, "gamma", 1, chans[k], 0, 0, 0, 0.5, 1);
+        add_w(n, &r, "beta", 1, chans[k], 0, 0, 0, 0.3, -0.2);
+        add_w(n, &r, "mean", 1, chans[k], 0, 0, 0, 0.3, 0.4);
+        add_w(n, &r, "var", 1, chans[k], 0, 0, 0, 0.1, 1);
+        char rn[4] = { 'r', (char)('1' + k), 0, 0 };
+        n = model_add(m, rn, k == 1 ? "Clip" : "ReLU", NULL);
+        if (k == 1) {
+            double lo[1] = { -0.1 }, hi[1] = { 0.4 };
+            node_set(n, "min", 1, lo);
+            node_set(n, "max", 1, hi);
+        }
+        if (k == 0) {
+            conv_node(m, &r, "c1", "r1", 16, 16, 1, 0, 1, 1);
+            conv_node(m, &r, "c2", "c1", 16, 16, 3, 1, 1, 1);
+        } else if (k == 1) {
+            conv_node(m, &r, "c3", "r2", 16, 32, 3, 1, 1, 1);
+        } else if (k == 2) {
+            conv_node(m, &r, "c4", "r3", 16, 48, 1, 0, 1, 1);
+        }
+    }
+    model_add(m, "gap", "GlobalAvgPool", NULL);
+    char err[256];
+    if (model_prepare(m, err, sizeof err))
+        fail_msg("%s", err);
+    return m;
+}
+
 /* Late-layer shapes: maps of fewer pixels (30) than output channels
  * (each product's weights split by rows over the threads for one image,
  * conv.c make_plan), the residual Add and the ReLUs fused into the
@@ -1261,10 +1314,10 @@ static void test_forward_only(void **state)
 {
     (void)state;
     model *(*nets[])(void) = { net_chain, net_dag, net_views, net_modern, net_fused,
-                               net_residual };
+                               net_residual, net_densenet };
     for (size_t k = 0; k < sizeof nets / sizeof *nets; k++) {
         model *m = nets[k]();
-        int keep = k == 5 ? 8 : k == 4 ? 3 : 1 + (int)k % 2, last = m->n - 1;
+        int keep = k == 6 ? 11 : k == 5 ? 8 : k == 4 ? 3 : 1 + (int)k % 2, last = m->n - 1;
         engine *a = engine_new(m, 3, 0, 0), *b = engine_new(m, 3, 0, 0);
         engine_forward_only(b, &keep, 1);
         for (int round = 0; round < 2; round++) {
@@ -1304,7 +1357,7 @@ static void same_values(const tensor *a, const tensor *b, const char *what)
 static void test_fused_grad(void **state)
 {
     (void)state;
-    model *(*nets[])(void) = { net_fused, net_residual, net_late };
+    model *(*nets[])(void) = { net_fused, net_residual, net_late, net_densenet };
     for (size_t k = 0; k < sizeof nets / sizeof *nets; k++) {
         model *m = nets[k]();
         int last = m->n - 1;
@@ -1368,7 +1421,8 @@ static void test_fused_act_dies(void **state)
 static void test_prefix(void **state)
 {
     (void)state;
-    model *(*nets[])(void) = { net_chain, net_dag, net_modern, net_fused, net_residual };
+    model *(*nets[])(void) = { net_chain, net_dag, net_modern, net_fused, net_residual,
+                               net_densenet };
     int cuts = 0;
     for (size_t k = 0; k < sizeof nets / sizeof *nets; k++) {
         model *m = nets[k]();
@@ -1426,7 +1480,7 @@ static void same_output(engine *a, engine *b, const tensor *x, int last, const c
 static void test_weight_cache(void **state)
 {
     (void)state;
-    model *(*nets[])(void) = { net_fused, net_residual, net_late };
+    model *(*nets[])(void) = { net_fused, net_residual, net_late, net_densenet };
     for (size_t k = 0; k < sizeof nets / sizeof *nets; k++) {
         model *m = nets[k]();
         int last = m->n - 1;

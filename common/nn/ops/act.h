@@ -43,6 +43,30 @@ static inline void act_flat(float *v, int64_t n, op_act a)
     }
 }
 
+/* y[k] = act(x[k] * sc + sh), k < n: BatchNorm's store, and a Concat's
+ * when the engine fuses the BatchNorm after it (the same rounding). */
+static inline void act_affine(float *y, const float *x, int64_t n, float sc, float sh, op_act a)
+{
+    float lo = a.lo, hi = a.hi;
+    if (a.kind == ACT_CLIP) {
+#pragma omp simd
+        for (int64_t k = 0; k < n; k++) {
+            float v = x[k] * sc + sh;
+            y[k] = v < lo ? lo : v > hi ? hi : v;
+        }
+    } else if (a.kind == ACT_RELU) {
+#pragma omp simd
+        for (int64_t k = 0; k < n; k++) {
+            float v = x[k] * sc + sh;
+            y[k] = v > 0 || v != v ? v : 0.0f;
+        }
+    } else {
+#pragma omp simd
+        for (int64_t k = 0; k < n; k++)
+            y[k] = x[k] * sc + sh;
+    }
+}
+
 /* act_apply on a vector, the one vector form every store uses (lo, hi:
  * ACT_CLIP's bounds broadcast): ReLU keeps v > 0 and NaN (a
  * not-less-or-equal mask), else +0; Clip is max(lo, v) then min(hi, v)

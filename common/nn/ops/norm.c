@@ -150,7 +150,7 @@ static int bn_prepare(node *nd, const int64_t *const *in, op_need *need, char *e
             return -1;
         }
     memcpy(nd->shape, in[0], sizeof nd->shape);
-    need->ws = (size_t)p.c;
+    need->ws = 2 * (size_t)p.c;   /* scale and shift */
     need->aux = 0;
     return op_keep(nd, &p, sizeof p, err, len);
 }
@@ -165,25 +165,25 @@ static void bn_scale(const node *nd, const bn_p *p, float *s)
         s[c] = (float)(g[c] / sqrt((double)v[c] + eps));
 }
 
-static void bn_forward(const node *nd, const op_io *io)
+void op_batchnorm_affine(const node *nd, float *scale, float *shift)
 {
     const bn_p *p = nd->priv;
     const float *b = nd->w[p->ib]->data, *m = nd->w[p->im]->data;
-    float *s = io->ws;
-    op_act act = io->act;
-    bn_scale(nd, p, s);
+    bn_scale(nd, p, scale);
+    for (int64_t c = 0; c < p->c; c++)
+        shift[c] = b[c] - m[c] * scale[c];
+}
+
+static void bn_forward(const node *nd, const op_io *io)
+{
+    const bn_p *p = nd->priv;
+    float *s = io->ws, *t = io->ws + p->c;
+    op_batchnorm_affine(nd, s, t);
     int64_t planes = (int64_t)io->n * p->c;
 #pragma omp parallel for if (planes * p->hw > OP_PAR_MIN) schedule(static)
     for (int64_t q = 0; q < planes; q++) {
         int64_t c = q % p->c;
-        const float *x = io->x[0] + q * p->hw;
-        float *y = io->y + q * p->hw, sc = s[c], sh = b[c] - m[c] * s[c];
-        if (act.kind == ACT_NONE)
-            for (int64_t k = 0; k < p->hw; k++)
-                y[k] = x[k] * sc + sh;
-        else   /* a fused ReLU or Clip (act.h) on the same value */
-            for (int64_t k = 0; k < p->hw; k++)
-                y[k] = act_apply(act, x[k] * sc + sh);
+        act_affine(io->y + q * p->hw, io->x[0] + q * p->hw, p->hw, s[c], t[c], io->act);
     }
 }
 

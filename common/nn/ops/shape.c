@@ -55,16 +55,29 @@ static int concat_prepare(node *nd, const int64_t *const *in, op_need *need, cha
     return 0;
 }
 
+/* Each output plane (image i, channel c) is input k's plane c - off[k]
+ * (off[k] <= c < off[k + 1]), copied, or with the BatchNorm the engine
+ * fused after it applied (io->scale: act_affine, as BatchNorm rounds). */
 static void concat_forward(const node *nd, const op_io *io)
 {
-    int64_t chw = per_image(nd->shape);
-    for (int i = 0; i < io->n; i++) {
-        float *y = io->y + i * chw;
-        for (int k = 0; k < io->nin; k++) {
-            int64_t m = per_image(io->xshape[k]);
-            memcpy(y, io->x[k] + i * m, (size_t)m * sizeof(float));
-            y += m;
-        }
+    int64_t c = nd->shape[0], hw = nd->shape[1] * nd->shape[2], planes = io->n * c;
+    int64_t off[65];
+    off[0] = 0;
+    for (int k = 0; k < io->nin; k++)
+        off[k + 1] = off[k] + io->xshape[k][0];
+#pragma omp parallel for if (planes * hw > OP_PAR_MIN) schedule(static)
+    for (int64_t q = 0; q < planes; q++) {
+        int64_t i = q / c, ch = q % c;
+        int k = 0;
+        while (ch >= off[k + 1])
+            k++;
+        int64_t ck = off[k + 1] - off[k];
+        const float *x = io->x[k] + (i * ck + ch - off[k]) * hw;
+        float *y = io->y + q * hw;
+        if (io->scale)
+            act_affine(y, x, hw, io->scale[ch], io->shift[ch], io->act);
+        else
+            memcpy(y, x, (size_t)hw * sizeof(float));
     }
 }
 

@@ -561,6 +561,18 @@ static plan make_plan(const cgeo *q, int n, int wt, size_t slot)
         pl.rows = q->oh * q->ow <= ROWS_OWN;
         return pl;
     }
+    /* A product on OpenBLAS (not q->pk: fewer than 16 output channels,
+     * or K under 16) rounds a column by the call's shape: its chunks are
+     * the geometry's alone (q->crows), one single-threaded call each,
+     * whatever the batch and the threads, so that an image's values do
+     * not depend on them (issue 20; an 8-channel 3x3 layer at batch 1 and
+     * 2 differed in the last bits). */
+    if (!q->pk) {
+        pl.nch = ceil_div(q->oh, pl.crows);
+        pl.items = (int64_t)n * pl.nch;
+        pl.T = T;
+        return pl;
+    }
     /* An image per thread or more: whole images when they fit the slot. */
     if (lower_rows(q) && n >= T && chunk_floats(q, q->oh) <= slot / 2)
         pl.crows = q->oh;
@@ -1156,7 +1168,7 @@ static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const floa
                       r ? r + i * ys : NULL, act, pl.T);
         return;
     }
-    if (pl.items < pl.T) {
+    if (pl.items < pl.T && q->pk) {   /* each chunk's product split over the threads */
         for (int64_t it = 0; it < pl.items; it++) {
             int64_t i = it / pl.nch, oy0 = it % pl.nch * pl.crows;
             int64_t oy1 = oy0 + pl.crows < q->oh ? oy0 + pl.crows : q->oh;

@@ -164,6 +164,10 @@ static int nthreads(const dwgeo *g, int64_t planes, int threads)
 #define DW_VL 8
 #endif
 #define DW_NB 8
+/* The helpers below are static: the ABI note GCC gives (-Wpsabi) for a
+ * vector of 32 bytes passed or returned without AVX (a build for generic
+ * x86-64) concerns no caller outside this file. */
+#pragma GCC diagnostic ignored "-Wpsabi"
 typedef float dwvec __attribute__((vector_size(DW_VL * sizeof(float))));
 
 static inline dwvec dw_load(const float *p)

@@ -657,6 +657,16 @@ int main(int argc, char **argv)
         model_free(m);
         return 0;
     }
+    /* One max-pool alone: maxpool C HW K STRIDE PAD [BATCH] (profile's
+     * table; resnet's stem pool: 64 112 3 2 1). */
+    if (argc > 7 && !strcmp(argv[2], "maxpool")) {
+        model *m = start(atoll(argv[3]), atoll(argv[4]), atoll(argv[4]));
+        maxpool(m, "maxpool", atoi(argv[5]), atoi(argv[6]), atoi(argv[7]));
+        prepare(m);
+        profile(m, "maxpool", argc > 8 ? atoi(argv[8]) : 1, secs);
+        model_free(m);
+        return 0;
+    }
     if (argc > 5 && !strcmp(argv[2], "model")) {
         rng_seed(&R, 1);
         model_mode(secs, argv[3], argv[4], argv[5], argc > 6 ? argv[6] : "");
@@ -667,6 +677,7 @@ int main(int argc, char **argv)
         { "conv", "conv CIN HW COUT K STRIDE [REPS [BATCH]]" },
         { "bottleneck", "bottleneck CIN HW MID BLOCKS [BATCH]" },
         { "depthwise", "depthwise C HW K STRIDE [BATCH]" },
+        { "maxpool", "maxpool C HW K STRIDE PAD [BATCH]" },
         { "model", "model FILE.h5 NAME BATCHES [layers|grad|profile]" },
     };
     for (size_t i = 0; argc > 2 && i < sizeof modes / sizeof *modes; i++)

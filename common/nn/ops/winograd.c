@@ -791,8 +791,12 @@ void wino_run(const wgeo *g, const float *W, const float *Uc, const float *b, in
         }
         return;
     }
-    /* A smaller chunk fits the same slot. */
-    chunks_balance(n, g->th, T, &trows, &nch);
+    /* A smaller chunk fits the same slot. Not on OpenBLAS: it rounds a
+     * column by the call's shape, so a chunk of tiles chosen by the batch
+     * and the threads would give an image last bits of its own at each
+     * batch (pk_gemm's columns do not depend on the call's). */
+    if (PK_GEMM)
+        chunks_balance(n, g->th, T, &trows, &nch);
     items = (int64_t)n * nch;
     /* Statically, thread t the t-th run of items (conv.c's conv_run says
      * why). */

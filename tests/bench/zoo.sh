@@ -11,7 +11,8 @@
 # guided backprop of one image, forward included, beside PyTorch's; ONNX
 # Runtime has no backward; 0: not).
 # Rounds alternate ours, ONNX Runtime's, PyTorch's, net by net, and the
-# table shows each figure's median (the machine's speed drifts over minutes).
+# table shows each figure's median (the machine's speed drifts over minutes)
+# and, beside ONNX Runtime, the median of the rounds' own ratios ("paired").
 # ONNX Runtime is installed on first use into out/bench-cache/ort (npm,
 # --ignore-scripts: its Linux x64 library ships in the package), the ONNX
 # files and imported models are made once into out/bench-cache/zoo.
@@ -68,15 +69,24 @@ while [ $r -lt "$rounds" ]; do
     r=$((r + 1))
 done
 for f in ours ort torch peak; do median "$T/$f.all" >"$T/$f"; done
+# The paired ratio: ours over ONNX Runtime's round by round (the two ran
+# seconds apart), then the median of those; steadier than the ratio of
+# the two medians when the machine's speed drifts between rounds.
+awk -F'\t' 'FILENAME ~ /ort.all$/ { ort[$1, ++no[$1]] = $2; next }
+  $1 ~ /_img_per_s$/ && ((k = $1) SUBSEP (++nu[$1])) in ort && ort[k, nu[k]] > 0 {
+    printf "%s\t%.4f\n", k, $2 / ort[k, nu[k]] }' "$T/ort.all" "$T/ours.all" >"$T/paired.all"
+median "$T/paired.all" >"$T/paired"
 awk -F'\t' '
   FILENAME ~ /ort$/ { ort[$1] = $2; next }
   FILENAME ~ /torch$/ { pt[$1] = $2; next }
+  FILENAME ~ /paired$/ { pr[$1] = $2; next }
   function ratio(a, b) { return (b > 0) ? sprintf("%.2fx", a / b) : "-" }
-  BEGIN { printf "%-30s %10s %10s %10s %9s %9s\n", "forward img/s", "cnntools", "onnxrt", "pytorch", "/onnxrt", "/pytorch" }
+  BEGIN { printf "%-30s %10s %10s %10s %9s %9s %9s\n", "forward img/s", "cnntools", "onnxrt", "pytorch", "/onnxrt", "paired", "/pytorch" }
   $1 ~ /_ms$/ { next }
   { o = ($1 in ort) ? ort[$1] : "-"; p = ($1 in pt) ? pt[$1] : "-"
-    printf "%-30s %10s %10s %10s %9s %9s\n", $1, $2, o, p, ratio($2, o), ratio($2, p) }' \
-    "$T/ort" "$T/torch" "$T/ours"
+    q = ($1 in pr) ? sprintf("%.2fx", pr[$1]) : "-"
+    printf "%-30s %10s %10s %10s %9s %9s %9s\n", $1, $2, o, p, ratio($2, o), q, ratio($2, p) }' \
+    "$T/ort" "$T/torch" "$T/paired" "$T/ours"
 if [ -n "$grad" ]; then
     echo
     # Times: ratio = PyTorch's / ours (how many times faster we are).

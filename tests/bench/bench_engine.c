@@ -667,6 +667,19 @@ int main(int argc, char **argv)
         model_free(m);
         return 0;
     }
+    /* resnet's stem alone: 7x7 stride-2 conv 3 -> 64, ReLU, 3x3 stride-2
+     * max-pool, at 224x224: stem [BATCH] (profile's table). */
+    if (argc > 2 && !strcmp(argv[2], "stem")) {
+        rng_seed(&R, 1);
+        model *m = start(3, 224, 224);
+        conv(m, "conv1", "input", 64, 7, 2, 3);
+        relu(m, "relu", NULL);
+        maxpool(m, "maxpool", 3, 2, 1);
+        prepare(m);
+        profile(m, "stem", argc > 3 ? atoi(argv[3]) : 1, secs);
+        model_free(m);
+        return 0;
+    }
     if (argc > 5 && !strcmp(argv[2], "model")) {
         rng_seed(&R, 1);
         model_mode(secs, argv[3], argv[4], argv[5], argc > 6 ? argv[6] : "");

@@ -109,6 +109,9 @@ awk -F'\t' '{ printf "%-30s %10s\n", $1, $2 }' "$T/peak"
 case " $nets " in *" resnet50 "*)
     echo; BIN=$BIN sh "$TOP/tests/bench/zoo_one.sh" resnet50 "$rounds" "$threads" ;;
 esac
+# The peak memory of one photo through each net, ours and ONNX Runtime's,
+# against the bound (tests/bench/zoo_mem.sh).
+echo; BIN=$BIN OMP_NUM_THREADS=$threads sh "$TOP/tests/bench/zoo_mem.sh" $nets
 [ "${BENCH_LAYERS:-1}" = 0 ] && exit 0
 # Each conv layer alone (batch 1, once) against the peak of the widest
 # instructions the CPU has, on the same threads.

@@ -130,8 +130,13 @@ static tensor *act_tensor(int64_t n, const int64_t *shape)
 static float *act_data(engine *e, int i)
 {
     tensor *t = e->act[i];
-    if (!t->data)
-        t->data = falloc_raw((size_t)(e->max_batch * t->dims[1] * t->dims[2] * t->dims[3]));
+    if (!t->data) {
+        size_t n = (size_t)(e->max_batch * t->dims[1] * t->dims[2] * t->dims[3]);
+        t->data = falloc_raw(n);
+#ifdef ENGINE_ASAN
+        memset(t->data, 0xff, (n ? n : 1) * sizeof(float));   /* NaN, as the workspace */
+#endif
+    }
     return t->data;
 }
 
@@ -168,6 +173,11 @@ engine *engine_new(model *m, int max_batch, int training, uint64_t seed)
      * node, backward included: resnet18's 26 MB, which one photo's
      * forward mostly leaves untouched). */
     e->ws = falloc_raw(e->wslen ? e->wslen : 1);
+#ifdef ENGINE_ASAN
+    /* NaN, so that an op reading what it did not write shows in the
+     * sanitizer build's tests. */
+    memset(e->ws, 0xff, (e->wslen ? e->wslen : 1) * sizeof(float));
+#endif
     const char *wc = getenv("CNN_WEIGHT_CACHE");   /* "0": off (A/B runs, memory) */
     if (!wc || strcmp(wc, "0")) {
         e->cache = xcalloc((size_t)m->n, sizeof *e->cache);
@@ -489,6 +499,9 @@ void engine_forward_only(engine *e, const int *keep, int nkeep)
     /* 16 floats: each buffer on its own cache lines. */
     e->arena_len = arena_plan(n, size, start, end, 16, off);
     e->arena = falloc_raw(e->arena_len);
+#ifdef ENGINE_ASAN
+    memset(e->arena, 0xff, e->arena_len * sizeof(float));   /* NaN, as the workspace */
+#endif
     for (int i = 0; i < n; i++)
         e->act[i]->data = e->arena + off[buf[i]];
 #ifdef ENGINE_ASAN

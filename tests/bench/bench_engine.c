@@ -584,6 +584,15 @@ static void model_mode(double secs, const char *file, const char *name, const ch
     model_free(m);
 }
 
+/* A mode's model alone: prepared, profiled at batch n, freed. */
+static int profile_alone(model *m, const char *name, int n, double secs)
+{
+    prepare(m);
+    profile(m, name, n, secs);
+    model_free(m);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc, argv);
@@ -609,10 +618,7 @@ int main(int argc, char **argv)
             snprintf(prev, sizeof prev, r > 1 ? "conv_%d" : r ? "conv" : "input", r - 1);
             conv(m, nm, prev, r % 2 ? cin : cout, k, r % 2 ? 1 : atoi(argv[7]), k / 2);
         }
-        prepare(m);
-        profile(m, "conv", argc > 9 ? atoi(argv[9]) : 1, secs);
-        model_free(m);
-        return 0;
+        return profile_alone(m, "conv", argc > 9 ? atoi(argv[9]) : 1, secs);
     }
     /* resnet50's bottleneck blocks alone: bottleneck CIN HW MID BLOCKS
      * [BATCH]: 1x1 CIN -> MID, ReLU, 3x3 MID -> MID, ReLU, 1x1 MID ->
@@ -640,10 +646,7 @@ int main(int argc, char **argv)
             snprintf(prev, sizeof prev, "b%d.relu3", k);
             relu(m, prev, NULL);
         }
-        prepare(m);
-        profile(m, "bottleneck", argc > 7 ? atoi(argv[7]) : 1, secs);
-        model_free(m);
-        return 0;
+        return profile_alone(m, "bottleneck", argc > 7 ? atoi(argv[7]) : 1, secs);
     }
     /* One depthwise convolution alone: depthwise C HW K STRIDE [BATCH]
      * (pad K / 2; profile's table). */
@@ -652,20 +655,14 @@ int main(int argc, char **argv)
         model *m = start(atoll(argv[3]), atoll(argv[4]), atoll(argv[4]));
         int k = atoi(argv[5]);
         dwconv(m, "depthwise", "input", k, atoi(argv[6]), k / 2);
-        prepare(m);
-        profile(m, "depthwise", argc > 7 ? atoi(argv[7]) : 1, secs);
-        model_free(m);
-        return 0;
+        return profile_alone(m, "depthwise", argc > 7 ? atoi(argv[7]) : 1, secs);
     }
     /* One max-pool alone: maxpool C HW K STRIDE PAD [BATCH] (profile's
      * table; resnet's stem pool: 64 112 3 2 1). */
     if (argc > 7 && !strcmp(argv[2], "maxpool")) {
         model *m = start(atoll(argv[3]), atoll(argv[4]), atoll(argv[4]));
         maxpool(m, "maxpool", atoi(argv[5]), atoi(argv[6]), atoi(argv[7]));
-        prepare(m);
-        profile(m, "maxpool", argc > 8 ? atoi(argv[8]) : 1, secs);
-        model_free(m);
-        return 0;
+        return profile_alone(m, "maxpool", argc > 8 ? atoi(argv[8]) : 1, secs);
     }
     /* resnet's stem alone: 7x7 stride-2 conv 3 -> 64, ReLU, 3x3 stride-2
      * max-pool, at 224x224: stem [BATCH] (profile's table). */
@@ -675,10 +672,7 @@ int main(int argc, char **argv)
         conv(m, "conv1", "input", 64, 7, 2, 3);
         relu(m, "relu", NULL);
         maxpool(m, "maxpool", 3, 2, 1);
-        prepare(m);
-        profile(m, "stem", argc > 3 ? atoi(argv[3]) : 1, secs);
-        model_free(m);
-        return 0;
+        return profile_alone(m, "stem", argc > 3 ? atoi(argv[3]) : 1, secs);
     }
     if (argc > 5 && !strcmp(argv[2], "model")) {
         rng_seed(&R, 1);

@@ -32,7 +32,7 @@ size_t arena_plan(int n, const size_t *size, const int *start, const int *end, s
         if (!size[i])
             break;   /* sorted: the rest are empty too */
         size_t need = (size[i] + align - 1) / align * align;
-        /* The placed blocks live at some step i is, by offset. */
+        /* The placed blocks that live at a step block i lives at, by offset. */
         int nm = 0;
         for (int p = 0; p < np; p++) {
             int j = placed[p];

@@ -63,6 +63,21 @@ float *falloc_raw(size_t n)
     return p;
 }
 
+float *falloc_part(size_t n)
+{
+    void *p = NULL;
+    size_t bytes = (n ? n : 1) * sizeof(float);
+    if (n > SIZE_MAX / sizeof(float) - HUGE_PAGE)
+        die("out of memory (%zu floats)", n);
+    bytes = (bytes + 4095) / 4096 * 4096;
+    if (posix_memalign(&p, 4096, bytes))
+        die("out of memory (%zu floats)", n);
+#ifdef MADV_NOHUGEPAGE
+    madvise(p, bytes, MADV_NOHUGEPAGE);
+#endif
+    return p;
+}
+
 float *falloc(size_t n)
 {
     float *p = falloc_raw(n);

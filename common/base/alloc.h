@@ -14,5 +14,9 @@ float *falloc(size_t n);        /* 64-byte aligned, zeroed, free() it */
  * are read. A large allocation's pages then cost nothing until first
  * written (zeroing touches, and page-faults, every one of them). */
 float *falloc_raw(size_t n);
+/* As falloc_raw, on ordinary pages only, never huge ones: for a buffer
+ * sized for the worst case and touched in part (a workspace), where a
+ * huge page would be faulted in, and counted, whole for its first byte. */
+float *falloc_part(size_t n);
 
 #endif

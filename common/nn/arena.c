@@ -5,30 +5,32 @@
 
 #include "base/alloc.h"
 
-/* The blocks in placing order: larger first, then the earlier. */
-static const size_t *by_size;
-static const int *by_start;
+/* A block's place in the placing order: larger first, then the earlier. */
+typedef struct {
+    size_t size;
+    int start, i;
+} akey;
+
 static int cmp_place(const void *a, const void *b)
 {
-    int i = *(const int *)a, j = *(const int *)b;
-    if (by_size[i] != by_size[j])
-        return by_size[i] < by_size[j] ? 1 : -1;
-    return (by_start[i] > by_start[j]) - (by_start[i] < by_start[j]);
+    const akey *x = a, *y = b;
+    if (x->size != y->size)
+        return x->size < y->size ? 1 : -1;
+    return (x->start > y->start) - (x->start < y->start);
 }
 
 size_t arena_plan(int n, const size_t *size, const int *start, const int *end, size_t align,
                   size_t *off)
 {
-    int *order = xmalloc((size_t)(n ? n : 1) * sizeof *order);
+    akey *order = xmalloc((size_t)(n ? n : 1) * sizeof *order);
     int *placed = xmalloc((size_t)(n ? n : 1) * sizeof *placed), np = 0;
     int *meet = xmalloc((size_t)(n ? n : 1) * sizeof *meet);
     size_t total = 0;
     for (int i = 0; i < n; i++)
-        order[i] = i, off[i] = 0;
-    by_size = size, by_start = start;
+        order[i] = (akey){ size[i], start[i], i }, off[i] = 0;
     qsort(order, (size_t)n, sizeof *order, cmp_place);
     for (int a = 0; a < n; a++) {
-        int i = order[a];
+        int i = order[a].i;
         if (!size[i])
             break;   /* sorted: the rest are empty too */
         size_t need = (size[i] + align - 1) / align * align;

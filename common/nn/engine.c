@@ -32,6 +32,18 @@
 #define ASAN_GAP 64   /* floats */
 #endif
 
+/* Under AddressSanitizer the engine's uninitialised buffers (workspace,
+ * activations) start as NaN, so that an op reading what it did not write
+ * shows in the sanitizer build's tests; elsewhere nothing. */
+static void asan_nan(float *p, size_t n)
+{
+#ifdef ENGINE_ASAN
+    memset(p, 0xff, n * sizeof *p);
+#else
+    (void)p, (void)n;
+#endif
+}
+
 #include "base/cli.h"
 #include "nn/engine.h"
 #include "nn/arena.h"
@@ -133,9 +145,7 @@ static float *act_data(engine *e, int i)
     if (!t->data) {
         size_t n = (size_t)(e->max_batch * t->dims[1] * t->dims[2] * t->dims[3]);
         t->data = falloc_raw(n);
-#ifdef ENGINE_ASAN
-        memset(t->data, 0xff, (n ? n : 1) * sizeof(float));   /* NaN, as the workspace */
-#endif
+        asan_nan(t->data, n);
     }
     return t->data;
 }
@@ -174,11 +184,7 @@ engine *engine_new(model *m, int max_batch, int training, uint64_t seed)
      * which one photo's forward mostly leaves untouched; on huge pages
      * regnet_y_400mf's 1.3 MB touched cost 6). */
     e->ws = falloc_part(e->wslen ? e->wslen : 1);
-#ifdef ENGINE_ASAN
-    /* NaN, so that an op reading what it did not write shows in the
-     * sanitizer build's tests. */
-    memset(e->ws, 0xff, (e->wslen ? e->wslen : 1) * sizeof(float));
-#endif
+    asan_nan(e->ws, e->wslen);
     const char *wc = getenv("CNN_WEIGHT_CACHE");   /* "0": off (A/B runs, memory) */
     if (!wc || strcmp(wc, "0")) {
         e->cache = xcalloc((size_t)m->n, sizeof *e->cache);
@@ -488,10 +494,9 @@ void engine_forward_only(engine *e, const int *keep, int nkeep)
         /* j >= 0: the node shares the buffer of its input j (the Conv or
          * its fused Add). */
         int b = buf[i] = j >= 0 ? buf[j] : i;
-        if (j < 0) {
+        start[i] = end[i] = i;
+        if (j < 0)
             size[i] = (size_t)(e->max_batch * t->dims[1] * t->dims[2] * t->dims[3]);
-            start[i] = end[i] = i;
-        }
         int to = e->kept[i] ? n : last[i];
         end[b] = to > end[b] ? to : end[b];
     }
@@ -508,9 +513,7 @@ void engine_forward_only(engine *e, const int *keep, int nkeep)
     /* Huge pages only for a large arena: its last one is faulted whole
      * (regnet_y_400mf's 4.4 MB at batch 1 took 6). */
     e->arena = e->arena_len >= ARENA_HUGE ? falloc_raw(e->arena_len) : falloc_part(e->arena_len);
-#ifdef ENGINE_ASAN
-    memset(e->arena, 0xff, e->arena_len * sizeof(float));   /* NaN, as the workspace */
-#endif
+    asan_nan(e->arena, e->arena_len);
     for (int i = 0; i < n; i++)
         e->act[i]->data = e->arena + off[buf[i]];
 #ifdef ENGINE_ASAN

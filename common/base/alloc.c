@@ -2,6 +2,7 @@
 #include "base/alloc.h"
 #include "base/error.h"
 
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,4 +84,9 @@ float *falloc(size_t n)
     float *p = falloc_raw(n);
     memset(p, 0, (n ? n : 1) * sizeof(float));
     return p;
+}
+
+void alloc_trim(void)
+{
+    malloc_trim(0);
 }

@@ -18,5 +18,8 @@ float *falloc_raw(size_t n);
  * sized for the worst case and touched in part (a workspace), where a
  * huge page would be faulted in, and counted, whole for its first byte. */
 float *falloc_part(size_t n);
+/* Return the heap's free pages to the system (malloc_trim): freed memory
+ * glibc keeps would otherwise still count in the process's RSS. */
+void alloc_trim(void);
 
 #endif

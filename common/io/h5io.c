@@ -353,18 +353,28 @@ char *h5io_output_history(const char *path)
     return h;
 }
 
-static h5in *open_file(const char *path);
+static h5in *open_file(const char *path, int once);
 
-h5in *h5in_open(const char *path)
+static h5in *open_in(const char *path, int once)
 {
     int std = !path || !strcmp(path, "-");
     struct stat st;
     int file = std && !fstat(STDIN_FILENO, &st) && S_ISREG(st.st_mode);
     if (file && !stdin_from)
         stdin_from = fd_path(STDIN_FILENO, " < ");
-    h5in *in = open_file(path);
+    h5in *in = open_file(path, once);
     note_history(in, std ? NULL : path, std && !file);
     return in;
+}
+
+h5in *h5in_open(const char *path) { return open_in(path, 0); }
+
+h5in *h5in_open_once(const char *path) { return open_in(path, 1); }
+
+void h5io_release(void)
+{
+    H5garbage_collect();
+    alloc_trim();
 }
 
 h5in *h5in_open_image(void *buf, size_t len, const char *name)
@@ -393,7 +403,31 @@ h5in *h5in_open_image(void *buf, size_t len, const char *name)
     return in;
 }
 
-static h5in *open_file(const char *path)
+/* Metadata cache of a file read once, object by object (h5in_open_once):
+ * 128 KiB. HDF5's default starts at 2 MiB and grows; densenet121's model
+ * file (600 datasets) left 3-4 MB more heap behind by the time the engine
+ * ran (one photo's peak 75.8 -> 69.7 MB with h5io_release), at the same
+ * load time (0.18 s). */
+#define ONCE_MDC ((size_t)128 << 10)
+
+/* File access properties: default, or with a small metadata cache. */
+static hid_t access_plist(int once)
+{
+    if (!once)
+        return H5P_DEFAULT;
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5AC_cache_config_t c;
+    c.version = H5AC__CURR_CACHE_CONFIG_VERSION;
+    if (fapl >= 0 && H5Pget_mdc_config(fapl, &c) >= 0) {
+        c.set_initial_size = 1;
+        c.initial_size = c.max_size = ONCE_MDC;
+        c.min_size = ONCE_MDC / 2;
+        H5Pset_mdc_config(fapl, &c);
+    }
+    return fapl;
+}
+
+static h5in *open_file(const char *path, int once)
 {
     h5in *in = xcalloc(1, sizeof *in);
     crash_guard();
@@ -407,8 +441,11 @@ static h5in *open_file(const char *path)
         char *spool = spool_stdin(&len);
         if (len == 0)
             die("<stdin>: empty input (expected an HDF5 file)");
-        if (H5Fis_hdf5(spool) <= 0 || (in->f = H5Fopen(spool, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
+        hid_t fapl = access_plist(once);
+        if (H5Fis_hdf5(spool) <= 0 || (in->f = H5Fopen(spool, H5F_ACC_RDONLY, fapl)) < 0)
             die("<stdin>: not an HDF5 file (or truncated)");
+        if (once)
+            H5Pclose(fapl);
         /* Open: the name can go now, the data stays until the file closes. */
         unlink(spool);
         cli_forget_tmp(spool);
@@ -429,7 +466,10 @@ static h5in *open_file(const char *path)
         die("%s: cannot read:", path);
     if (H5Fis_hdf5(path) <= 0)
         die("%s: not an HDF5 file", path);
-    in->f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t fapl = access_plist(once);
+    in->f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (once)
+        H5Pclose(fapl);
     if (in->f < 0)
         die("%s: cannot open as HDF5 (truncated or corrupt)", path);
     return in;

@@ -23,6 +23,14 @@ typedef struct h5in {
 /* Open for reading; NULL or "-" is standard input. Dies on a missing,
  * empty or non-HDF5 file. */
 h5in *h5in_open(const char *path);
+/* As h5in_open, for a file read once object by object (a model): HDF5
+ * keeps a small metadata cache for it, so its metadata leaves little heap
+ * behind. */
+h5in *h5in_open_once(const char *path);
+/* Give back what HDF5 and the C heap hold freed (HDF5's free lists, the
+ * heap's free pages): before a long computation whose peak memory counts
+ * (one photo's forward). */
+void h5io_release(void);
 /* Open an HDF5 file image of len bytes at buf (malloc'd; it is freed when
  * the h5in closes), e.g. a member of an archive, without writing it to
  * disk; name is for messages. Dies when the bytes are not an HDF5 file. */

@@ -255,6 +255,9 @@ void fwd_run(const struct fwd_opts *o)
     /* The engine and buffers hold what a batch needs, never more rows than
      * the command selects (one photo costs one image). */
     int batch = o->co.batch < n ? o->co.batch : n > 0 ? (int)n : 1;
+    /* What loading the model and reading the photos freed goes back
+     * before the engine's buffers grow (densenet121, one photo: 3.7 MB). */
+    h5io_release();
     engine *e = engine_new(m, batch, 0, 0);
     /* Forward only: the chosen layers and the logits keep their values,
      * the other activations share buffers (engine_forward_only). */

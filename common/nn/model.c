@@ -344,7 +344,7 @@ static int classes_misfit(const model *m, int64_t *outputs)
 
 model *model_load(const char *path)
 {
-    h5in *in = h5in_open(path);
+    h5in *in = h5in_open_once(path);
     h5in_require_kind(in, "model");
     int64_t shp[3];
     int n = h5in_attr_i64(in, "/", "input_shape", shp, 3);

@@ -1,4 +1,4 @@
-#define _GNU_SOURCE   /* dl_iterate_phdr */
+#define _GNU_SOURCE   /* dladdr */
 #include "io/h5io.h"
 #include "base/cli.h"
 #include "io/history.h"
@@ -10,7 +10,7 @@
 #include <hdf5_hl.h>
 #include <math.h>
 #include <execinfo.h>
-#include <link.h>
+#include <dlfcn.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,8 +32,10 @@
  * strings live, in a group's link table, ...) or loop forever on a global
  * heap (found by fuzzing; tests/fuzz/README.md). Both end the tool as any
  * bad input does, with die()'s one line naming the file, no output left:
- * a SIGSEGV or SIGBUS whose stack passes through libhdf5 names the input
- * an h5in function was working on (a fault elsewhere stays a crash), and
+ * a SIGSEGV or SIGBUS whose stack passes through libhdf5 (a frame in a
+ * shared libhdf5, or in a function named H5*: the tools link its static
+ * archive and export its symbols, Makefile) names the input an h5in
+ * function was working on (a fault elsewhere stays a crash), and
  * variable-length strings are read under a 10 s alarm. Off under
  * AddressSanitizer, which must keep reporting (GCC says so with
  * __SANITIZE_ADDRESS__, clang before 15 only with __has_feature). */
@@ -48,25 +50,18 @@
 static const char *volatile reading;   /* the input an h5in function works on */
 
 #ifndef H5IO_ASAN
-static struct { uintptr_t a, b; } hdf5_text[8];
-static int nhdf5;
 static struct sigaction old_segv, old_bus, old_alrm;
 static unsigned left;
 static volatile int hang_armed;
 
-static int find_hdf5(struct dl_phdr_info *i, size_t size, void *data)
+/* Whether code address p lies in HDF5. */
+static int in_hdf5(void *p)
 {
-    (void)size;
-    (void)data;
-    if (!i->dlpi_name || !strstr(i->dlpi_name, "libhdf5"))
+    Dl_info d;
+    if (!dladdr(p, &d))
         return 0;
-    for (int k = 0; k < i->dlpi_phnum && nhdf5 < 8; k++)
-        if (i->dlpi_phdr[k].p_type == PT_LOAD && (i->dlpi_phdr[k].p_flags & PF_X)) {
-            hdf5_text[nhdf5].a = i->dlpi_addr + i->dlpi_phdr[k].p_vaddr;
-            hdf5_text[nhdf5].b = hdf5_text[nhdf5].a + i->dlpi_phdr[k].p_memsz;
-            nhdf5++;
-        }
-    return 0;
+    return (d.dli_fname && strstr(d.dli_fname, "libhdf5")) ||
+           (d.dli_sname && !strncmp(d.dli_sname, "H5", 2));
 }
 
 /* Files mapped by h5in_map_tensor (a model's weights) until released: a
@@ -101,9 +96,8 @@ static void h5_crash(int sig, siginfo_t *si, void *uc)
     void *f[48];
     int n = backtrace(f, 48);
     for (int i = 0; reading && i < n; i++)
-        for (int k = 0; k < nhdf5; k++)
-            if ((uintptr_t)f[i] >= hdf5_text[k].a && (uintptr_t)f[i] < hdf5_text[k].b)
-                die("%s: corrupt HDF5 file (the HDF5 library crashed reading it)", reading);
+        if (in_hdf5(f[i]))
+            die("%s: corrupt HDF5 file (the HDF5 library crashed reading it)", reading);
     /* Not in libhdf5: the fault happens again under the handler before. */
     sigaction(sig, sig == SIGBUS ? &old_bus : &old_segv, NULL);
 }
@@ -125,9 +119,9 @@ static void crash_guard(void)
     static int done;
     if (done++)
         return;
-    dl_iterate_phdr(find_hdf5, NULL);
     void *f[4];
     backtrace(f, 4);   /* the unwinder loads now, not in the handler */
+    in_hdf5(f[0]);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = h5_crash;

@@ -61,7 +61,7 @@ $(FUZZ_BUILD)/harness_%.o: tests/fuzz/harness.c
 
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/harness_%.o $(FUZZ_BUILD)/libcommon.a
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -fopenmp -o $@ $< $(FUZZ_BUILD)/libcommon.a \
-	  $(FUZZ_WRAP) $(PKGLIBS) -lhdf5_serial_hl -lm
+	  $(FUZZ_WRAP) $(PKGLIBS) -lm
 
 .SECONDARY: $(FUZZ_ALL:%=$(FUZZ_BUILD)/harness_%.o)
 

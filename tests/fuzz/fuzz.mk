@@ -61,7 +61,7 @@ $(FUZZ_BUILD)/harness_%.o: tests/fuzz/harness.c
 
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/harness_%.o $(FUZZ_BUILD)/libcommon.a
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -fopenmp -o $@ $< $(FUZZ_BUILD)/libcommon.a \
-	  $(FUZZ_WRAP) $(PKGLIBS) -lm
+	  $(FUZZ_WRAP) $(OTHERLIBS) $(HDF5SHARED) -lm
 
 .SECONDARY: $(FUZZ_ALL:%=$(FUZZ_BUILD)/harness_%.o)
 
@@ -80,7 +80,7 @@ $(BUILD)/tests/fuzzrun_%: $(BUILD)/tests/fuzz/harness_%.o $(BUILD)/tests/fuzz/dr
                           $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(BUILD)/tests/fuzz/harness_$*.o $(BUILD)/tests/fuzz/driver.o \
-	  $(BUILD)/libcommon.a $(FUZZ_WRAP) $(LDLIBS)
+	  $(BUILD)/libcommon.a $(FUZZ_WRAP) $(OTHERLIBS) $(HDF5SHARED) -lm -fopenmp
 
 .SECONDARY: $(FUZZ_ALL:%=$(BUILD)/tests/fuzz/harness_%.o)
 

@@ -234,6 +234,11 @@ static void test_conv_wino_tails(void **state)
      * by im2col below (wino_worth) */
     check(G(64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 2, 2);
     check(G(48, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 1, 2);
+    /* A first (uncached) call makes U a block of output channels at a
+     * time (2 MiB of it): 256 channels in, 100 out is blocks of 48, 48
+     * and 4 (AVX-512; AVX2 54 and 46), and its input gradient's 100 in,
+     * 256 out 144 and 112; the second call reads the whole cached U. */
+    check(G(256, 16, 16, 100, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 1, 2);
 }
 
 /* The col2im input gradient (strides 2 and 3) with its scatter split by

@@ -37,6 +37,9 @@
 /* Floats of V and M one chunk aims at (4 MiB: the products' operands
  * stay in L2/L3 while every U_xi streams past). */
 #define WINO_CHUNK (1024 * 1024)
+/* Floats of transformed weights an uncached call makes at a time (2 MiB;
+ * u_block). */
+#define WINO_U_BLOCK (512 * 1024)
 /* Fewest tiles a chunk should have (below, the products are too thin). */
 #define WINO_MIN_TILES 64
 /* Fewest channels on either side for Winograd to pay (MNIST's first conv,
@@ -757,10 +760,12 @@ size_t wino_u_floats(const wgeo *g) { return u_floats(g); }
 
 void wino_weights(const wgeo *g, const float *W, float *U) { weights(g, W, U); }
 
-void wino_run(const wgeo *g, const float *W, const float *Uc, const float *b, int n,
-              const float *x, float *y, float beta, float *ws, int wt, const float *r, op_act act)
+/* wino_run for the output channels g->cout of images ys floats apart
+ * (their first channel at y, r). */
+static void run(const wgeo *g, const float *W, const float *Uc, const float *b, int n,
+                const float *x, float *y, int64_t ys, float beta, float *ws, int wt,
+                const float *r, op_act act)
 {
-    gemm_serial_blas();
     float *slots = ws + u_floats(g);
     const float *U = Uc ? Uc : ws;
     size_t sl = slot_floats(g);
@@ -770,7 +775,7 @@ void wino_run(const wgeo *g, const float *W, const float *Uc, const float *b, in
     if (T > wt)
         T = wt;
     int64_t trows = g->trows, nch = ceil_div(g->th, trows), items = (int64_t)n * nch;
-    int64_t xs = g->cin * g->h * g->w, ys = g->cout * g->oh * g->ow;
+    int64_t xs = g->cin * g->h * g->w;
     /* Fewer items than two per thread: the threads work on each together,
      * unless the image has more tiles than output channels and a tile row
      * for each thread: then each thread takes its own rows of tiles
@@ -806,5 +811,34 @@ void wino_run(const wgeo *g, const float *W, const float *Uc, const float *b, in
         int64_t ty1 = ty0 + trows < g->th ? ty0 + trows : g->th;
         chunk(g, U, b, x + i * xs, y + i * ys, ty0, ty1, slots + (size_t)omp_get_thread_num() * sl,
               beta, r ? r + i * ys : NULL, act);
+    }
+}
+
+/* Output channels whose transformed weights one uncached call makes at a
+ * time: U for all of them (36 Cin Cout floats, 4 times the weights) would
+ * be written to the workspace whole and read back once; a block of them
+ * is made, used over every tile and overwritten by the next, so that a
+ * single call (one photo) touches a few MB of workspace, not the whole U
+ * (resnet18's 256-channel layers: 9.4 MB, most of its one-photo
+ * workspace). A multiple of the packed GEMM's panel. */
+static int64_t u_block(const wgeo *g)
+{
+    enum { R = PK_GEMM ? PK_MR : 1 };
+    int64_t blk = WINO_U_BLOCK / (NX * g->cin) / R * R;
+    return blk < R ? R : blk;
+}
+
+void wino_run(const wgeo *g, const float *W, const float *Uc, const float *b, int n,
+              const float *x, float *y, float beta, float *ws, int wt, const float *r, op_act act)
+{
+    gemm_serial_blas();
+    int64_t ys = g->cout * g->oh * g->ow, plane = g->oh * g->ow, blk = Uc ? g->cout : u_block(g);
+    /* Each output value is the same sum whatever the block: its row of U
+     * and the products' columns do not depend on the other rows. */
+    for (int64_t o0 = 0; o0 < g->cout; o0 += blk) {
+        wgeo h = *g;
+        h.cout = g->cout - o0 < blk ? g->cout - o0 : blk;
+        run(&h, W + o0 * g->cin * 9, Uc, b ? b + o0 : NULL, n, x, y + o0 * plane, ys, beta, ws,
+            wt, r ? r + o0 * plane : NULL, act);
     }
 }

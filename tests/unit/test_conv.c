@@ -239,6 +239,11 @@ static void test_conv_wino_tails(void **state)
      * and 4 (AVX-512; AVX2 54 and 46), and its input gradient's 100 in,
      * 256 out 144 and 112; the second call reads the whole cached U. */
     check(G(256, 16, 16, 100, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 1, 2);
+    /* Batches of 16-tile images on two threads: 5 (an odd image left for
+     * the threads together) and 13; 14x15 leaves a column tail in each
+     * image's tiles. */
+    check(G(64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 5, 2);
+    check(G(64, 14, 15, 72, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 13, 2);
 }
 
 /* The col2im input gradient (strides 2 and 3) with its scatter split by

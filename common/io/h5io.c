@@ -112,11 +112,13 @@ static void h5_hang(int sig)
 }
 #endif
 
-/* Transfer properties of every dataset read and write: type conversions
- * (uint8 pixels to float, and back) through 64 KiB buffers. HDF5's
- * default, 1 MiB each for the converted values and the background,
- * cleared when made and kept in its free lists, stayed 2 MB of one
- * photo's peak memory. */
+/* Transfer properties of every numeric dataset read and write: type
+ * conversions (uint8 pixels to float, and back) through 64 KiB buffers.
+ * HDF5's default, 1 MiB each for the converted values and the
+ * background, cleared when made and kept in its free lists, stayed 2 MB
+ * of one photo's peak memory. (Not for fixed-length strings read back:
+ * with a buffer of its own size set, HDF5 refuses an element larger than
+ * it, and a file's strings may be.) */
 static hid_t xfer(void)
 {
     static hid_t p = -1;
@@ -1033,7 +1035,7 @@ char **h5in_read_strings(h5in *in, const char *dset, int *n)
         H5Tset_size(mt, H5T_VARIABLE);
         H5Tset_cset(mt, H5Tget_cset(t));
         hang_guard(1);
-        r = H5Dread(d, mt, H5S_ALL, H5S_ALL, xfer(), raw);
+        r = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
         hang_guard(0);
         for (hssize_t i = 0; r >= 0 && i < np; i++)
             v[i] = xstrdup(raw[i] ? raw[i] : "");
@@ -1047,7 +1049,7 @@ char **h5in_read_strings(h5in *in, const char *dset, int *n)
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, sz + 1);
         H5Tset_cset(mt, H5Tget_cset(t));
-        r = H5Dread(d, mt, H5S_ALL, H5S_ALL, xfer(), raw);
+        r = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
         for (hssize_t i = 0; r >= 0 && i < np; i++)
             v[i] = xstrdup(raw + (size_t)i * (sz + 1));
         H5Tclose(mt);

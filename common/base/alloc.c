@@ -44,14 +44,22 @@ char *xstrdup(const char *s)
 #define HUGE_BYTES ((size_t)4 << 20)
 #define HUGE_PAGE ((size_t)2 << 20)
 
+/* Bytes of n floats (one at least) rounded up to a multiple of align (at
+ * most HUGE_PAGE); dies when they would not fit a size_t. */
+static size_t float_bytes(size_t n, size_t align)
+{
+    if (n > SIZE_MAX / sizeof(float) - HUGE_PAGE)
+        die("out of memory (%zu floats)", n);
+    size_t bytes = (n ? n : 1) * sizeof(float);
+    return (bytes + align - 1) / align * align;
+}
+
 float *falloc_raw(size_t n)
 {
     void *p = NULL;
-    size_t bytes = (n ? n : 1) * sizeof(float);
-    if (n > SIZE_MAX / sizeof(float) - HUGE_PAGE)
-        die("out of memory (%zu floats)", n);
+    size_t bytes = float_bytes(n, 1);
     if (bytes >= HUGE_BYTES && !getenv("CNN_NO_HUGE")) {
-        bytes = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+        bytes = float_bytes(n, HUGE_PAGE);
         if (posix_memalign(&p, HUGE_PAGE, bytes))
             die("out of memory (%zu floats)", n);
 #ifdef MADV_HUGEPAGE
@@ -67,10 +75,7 @@ float *falloc_raw(size_t n)
 float *falloc_part(size_t n)
 {
     void *p = NULL;
-    size_t bytes = (n ? n : 1) * sizeof(float);
-    if (n > SIZE_MAX / sizeof(float) - HUGE_PAGE)
-        die("out of memory (%zu floats)", n);
-    bytes = (bytes + 4095) / 4096 * 4096;
+    size_t bytes = float_bytes(n, 4096);
     if (posix_memalign(&p, 4096, bytes))
         die("out of memory (%zu floats)", n);
 #ifdef MADV_NOHUGEPAGE

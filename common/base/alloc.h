@@ -4,6 +4,15 @@
 
 #include <stddef.h>
 
+/* CNN_ASAN: built with AddressSanitizer (GCC says so with
+ * __SANITIZE_ADDRESS__, clang before 15 only with __has_feature). */
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#define CNN_ASAN 1
+#endif
+
 /* Aligned allocation helpers that die on failure (never return NULL). */
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE   /* dladdr */
 #include "io/h5io.h"
+#include "base/alloc.h"
 #include "base/cli.h"
 #include "io/history.h"
 #include "base/finite.h"
@@ -37,19 +38,12 @@
  * archive and export its symbols, Makefile) names the input an h5in
  * function was working on (a fault elsewhere stays a crash), and
  * variable-length strings are read under a 10 s alarm. Off under
- * AddressSanitizer, which must keep reporting (GCC says so with
- * __SANITIZE_ADDRESS__, clang before 15 only with __has_feature). */
-#ifndef __has_feature
-#define __has_feature(x) 0
-#endif
-#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
-#define H5IO_ASAN 1
-#endif
+ * AddressSanitizer (CNN_ASAN), which must keep reporting. */
 #define H5IO_STRING_SECONDS 10
 
 static const char *volatile reading;   /* the input an h5in function works on */
 
-#ifndef H5IO_ASAN
+#ifndef CNN_ASAN
 static struct sigaction old_segv, old_bus, old_alrm;
 static unsigned left;
 static volatile int hang_armed;
@@ -133,7 +127,7 @@ static hid_t xfer(void)
 /* Installed with the first input. */
 static void crash_guard(void)
 {
-#ifndef H5IO_ASAN
+#ifndef CNN_ASAN
     static int done;
     if (done++)
         return;
@@ -153,7 +147,7 @@ static void crash_guard(void)
 /* Arm (1) or disarm (0) the alarm around a read of strings. */
 static void hang_guard(int on)
 {
-#ifndef H5IO_ASAN
+#ifndef CNN_ASAN
     if (on) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
@@ -910,7 +904,7 @@ tensor *h5in_map_tensor(h5in *in, const char *dset, h5map *whole)
             return NULL;
         whole->base = b;
         whole->len = (size_t)st.st_size;
-#ifndef H5IO_ASAN
+#ifndef CNN_ASAN
         note_map(b, whole->len, in->name);
 #endif
     }
@@ -928,7 +922,7 @@ tensor *h5in_map_tensor(h5in *in, const char *dset, h5map *whole)
 
 void h5map_release(h5map *m)
 {
-#ifndef H5IO_ASAN
+#ifndef CNN_ASAN
     forget_map(m->base);
 #endif
     if (m->base)

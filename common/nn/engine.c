@@ -23,12 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef __has_feature
-#define __has_feature(x) 0
-#endif
-#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#include "base/alloc.h"
+#ifdef CNN_ASAN
 #include <sanitizer/asan_interface.h>
-#define ENGINE_ASAN 1
 #define ASAN_GAP 64   /* floats */
 #endif
 
@@ -37,7 +34,7 @@
  * shows in the sanitizer build's tests; elsewhere nothing. */
 static void asan_nan(float *p, size_t n)
 {
-#ifdef ENGINE_ASAN
+#ifdef CNN_ASAN
     memset(p, 0xff, n * sizeof *p);
 #else
     (void)p, (void)n;
@@ -500,7 +497,7 @@ void engine_forward_only(engine *e, const int *keep, int nkeep)
         int to = e->kept[i] ? n : last[i];
         end[b] = to > end[b] ? to : end[b];
     }
-#ifdef ENGINE_ASAN
+#ifdef CNN_ASAN
     /* Under AddressSanitizer every buffer has its own place and a
      * poisoned gap after it, so that an op writing past its output is
      * caught as it was when each buffer was its own allocation. */
@@ -516,7 +513,7 @@ void engine_forward_only(engine *e, const int *keep, int nkeep)
     asan_nan(e->arena, e->arena_len);
     for (int i = 0; i < n; i++)
         e->act[i]->data = e->arena + off[buf[i]];
-#ifdef ENGINE_ASAN
+#ifdef CNN_ASAN
     for (int i = 0; i < n; i++)
         if (size[i])
             ASAN_POISON_MEMORY_REGION(e->arena + off[i] + size[i] - ASAN_GAP,
@@ -561,7 +558,7 @@ void engine_free(engine *e)
     free(e->mark);
     free(e->fresh);
     free(e->ws);
-#ifdef ENGINE_ASAN
+#ifdef CNN_ASAN
     if (e->arena)
         ASAN_UNPOISON_MEMORY_REGION(e->arena, e->arena_len * sizeof(float));
 #endif

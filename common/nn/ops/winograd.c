@@ -823,18 +823,20 @@ static void run(const wgeo *g, const float *W, const float *Uc, const float *b, 
  * workspace). A multiple of the packed GEMM's panel. */
 static int64_t u_block(const wgeo *g)
 {
-    enum { R = PK_GEMM ? PK_MR : 1 };
-    int64_t blk = WINO_U_BLOCK / (NX * g->cin) / R * R;
-    return blk < R ? R : blk;
+    int64_t blk = WINO_U_BLOCK / (NX * g->cin) / PK_MR * PK_MR;
+    return blk < PK_MR ? PK_MR : blk;
 }
 
 void wino_run(const wgeo *g, const float *W, const float *Uc, const float *b, int n,
               const float *x, float *y, float beta, float *ws, int wt, const float *r, op_act act)
 {
     gemm_serial_blas();
-    int64_t ys = g->cout * g->oh * g->ow, plane = g->oh * g->ow, blk = Uc ? g->cout : u_block(g);
-    /* Each output value is the same sum whatever the block: its row of U
-     * and the products' columns do not depend on the other rows. */
+    /* Each output value is the same sum whatever the block: on pk_gemm its
+     * row of U and the products' columns do not depend on the other rows.
+     * Not on OpenBLAS, which picks its kernels by the call's shape: there
+     * an uncached call could give other last bits than the cached one. */
+    int64_t ys = g->cout * g->oh * g->ow, plane = g->oh * g->ow;
+    int64_t blk = Uc || !PK_GEMM ? g->cout : u_block(g);
     for (int64_t o0 = 0; o0 < g->cout; o0 += blk) {
         wgeo h = *g;
         h.cout = g->cout - o0 < blk ? g->cout - o0 : blk;

@@ -33,6 +33,8 @@ check_py "convolutions in several chunks (transposed-convolution and col2im inpu
     "$REF" "$DRV" "$T" big
 check_py "3x3 convolutions by Winograd F(4x4,3x3) (padded, asymmetric, odd sizes, chunks) match PyTorch" \
     "$REF" "$DRV" "$T" wino
+check_py "Winograd with its transformed weights made in blocks of output channels (256 -> 60) matches PyTorch" \
+    "$REF" "$DRV" "$T" wino_blocks
 check_py "NaN and infinite inputs through ReLU, LeakyReLU, Clip, both max-pool paths, 1x1 conv, Softmax: NaN where PyTorch has NaN" \
     "$REF" "$DRV" "$T" nan
 check_py "LayerNorm over channels, InstanceNorm, ChannelShuffle, ChannelSlice, dilated (ceil-mode) max-pools match PyTorch" \

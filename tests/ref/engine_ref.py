@@ -346,6 +346,23 @@ def nets(rng):
             node("w4", "Conv", ["mp"], {"pad": [1]}, weight=r(16, 32, 3, 3, scale=0.2), bias=r(16)),
             node("fc", "Dense", ["w4"], weight=r(3, 16 * 18 * 21, scale=0.05), bias=r(3)),
         ]}
+    # Winograd's uncached call makes its transformed weights a block of
+    # output channels at a time (2 MiB of them, winograd.c's u_block): 256
+    # channels in, 60 out is blocks of 48 and 12 (AVX2: 54 and 6), and the
+    # input gradient's 60 in, 256 out 240 and 16 (AVX2 240 and 16); 24x24
+    # maps, 36 tiles an image, so both run by Winograd.
+    out["wino_blocks"] = {
+        "shape": (8, 24, 24), "pre": {"bgr": 0, "mean": [0.5], "std": [0.25]},
+        "seed": "fc", "n": 2,
+        "nodes": [
+            node("c1", "Conv", ["input"], {"pad": [1]}, weight=r(256, 8, 3, 3, scale=0.3),
+                 bias=r(256)),
+            node("r1", "ReLU", ["c1"]),
+            node("w1", "Conv", ["r1"], {"pad": [1]}, weight=r(60, 256, 3, 3, scale=0.05),
+                 bias=r(60)),
+            node("r2", "ReLU", ["w1"]),
+            node("fc", "Dense", ["r2"], weight=r(3, 60 * 24 * 24, scale=0.01), bias=r(3)),
+        ]}
     # NaN and infinite inputs through every op that decides by comparing
     # (ReLU, LeakyReLU, Clip, MaxPool's vector 2x2 path and scalar path):
     # NaN must stay NaN as in PyTorch (torch.relu(nan) = nan; a window

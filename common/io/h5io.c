@@ -133,7 +133,7 @@ static void crash_guard(void)
         return;
     void *f[4];
     backtrace(f, 4);   /* the unwinder loads now, not in the handler */
-    in_hdf5(f[0]);
+    in_hdf5(f[0]);     /* and dladdr takes its first call here too */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = h5_crash;

@@ -47,10 +47,11 @@
 #endif
 
 /* Should a convolution's M x K (x columns) product run here rather than on
- * OpenBLAS? CNN_CONV_PACK=1: always, =0: never, unset: by the shape. */
+ * OpenBLAS? CNN_CONV_PACK=0: never; else yes, whatever the shape (pack.c
+ * says why; the shape stays an argument for a rule that needs it). */
 int pk_wanted(int64_t M, int64_t K);
-/* As CNN_CONV_PACK would: 1 always, 0 never, -1 by the shape (tests; a
- * model prepared before keeps its choice until prepared again). */
+/* As CNN_CONV_PACK would: 1 always, 0 never, -1 unset (the default: as 1;
+ * tests; a model prepared before keeps its choice until prepared again). */
 void pk_set_mode(int mode);
 /* Floats of a packed M x K matrix. */
 size_t pk_a_size(int64_t M, int64_t K);

@@ -18,7 +18,12 @@ PKGCFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 HDF5LIBS  = $(shell pkg-config --libs-only-L hdf5-serial 2>/dev/null) -Wl,-Bstatic -lhdf5_hl -lhdf5 \
             -Wl,-Bdynamic -lsz -lz -ldl -Wl,--export-dynamic-symbol='H5*'
 HDF5SHARED = $(shell pkg-config --libs hdf5-serial 2>/dev/null) -lhdf5_serial_hl
-OTHERLIBS = $(shell pkg-config --libs $(filter-out hdf5-serial,$(PKGS)) 2>/dev/null)
+# OpenBLAS, LAPACKE and libtiff are loaded when first used (base/dynlib.h):
+# their headers are compiled against, the libraries are not linked, and
+# the sonames the build found are the ones loaded.
+LAZYPKGS  := openblas lapacke libtiff-4
+soname     = $(shell objdump -p "$$($(CC) -print-file-name=lib$(1).so)" 2>/dev/null | awk '/SONAME/ { print $$2 }')
+OTHERLIBS = $(shell pkg-config --libs $(filter-out hdf5-serial $(LAZYPKGS),$(PKGS)) 2>/dev/null)
 PKGLIBS   = $(OTHERLIBS) $(HDF5LIBS)
 CFLAGS  ?= $(OPT) -g
 # -fno-trapping-math: no floating-point traps are ever enabled here, so the
@@ -59,6 +64,10 @@ $(BUILD)/onnx/onnx.pb-c.o: $(BUILD)/onnx/onnx.pb-c.c
 $(BUILD)/%.o: %.c | $(BUILD)/onnx/onnx.pb-c.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/common/base/blas.o: CFLAGS += -DBLAS_SONAME='"$(call soname,openblas)"' \
+                                        -DLAPACKE_SONAME='"$(call soname,lapacke)"'
+$(BUILD)/common/io/imagefmt.o: CFLAGS += -DTIFF_SONAME='"$(call soname,tiff)"'
 
 $(BUILD)/libcommon.a: $(LIBOBJ)
 	rm -f $@

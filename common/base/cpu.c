@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <xmmintrin.h>
 
+#include "base/blas.h"
 #include "base/cpu.h"
 
 /* The OpenBLAS core type this CPU should use, when OpenBLAS fell back to
@@ -28,37 +29,41 @@ static const char *better_core(void)
  * be: the program was not re-executed and OpenBLAS has its own). */
 static int blas_wanted;
 
-/* In the re-executed program: flush denormals to zero in this thread; its
- * OpenBLAS threads start later from it (cpu_blas_threads) and inherit the
- * setting. */
-static void after_reexec(const char *blas_threads)
+/* The OpenBLAS threads the user asked for (OPENBLAS_NUM_THREADS's value,
+ * "" when unset): that many, else all cores. */
+static int blas_count(const char *blas_threads)
 {
-    _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
-    _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
     int n = atoi(blas_threads);
-    if (*blas_threads)
-        setenv("OPENBLAS_NUM_THREADS", blas_threads, 1);
-    else
-        unsetenv("OPENBLAS_NUM_THREADS");
-    unsetenv("CNN_BLAS_THREADS");
     if (n < 1) {
         long c = sysconf(_SC_NPROCESSORS_ONLN);
         n = c > 0 ? (int)c : 1;
     }
-    blas_wanted = n;
+    return n;
+}
+
+/* In the re-executed program: flush denormals to zero in this thread.
+ * OpenBLAS, loaded on first use (base/blas.c), starts with the one thread
+ * OPENBLAS_NUM_THREADS=1 (left set) gives it; the rest start later from
+ * this thread (cpu_blas_threads) and inherit the setting. */
+static void after_reexec(const char *blas_threads)
+{
+    _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
+    _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
+    blas_wanted = blas_count(blas_threads);
+    unsetenv("CNN_BLAS_THREADS");
 }
 
 void cpu_blas_threads(void)
 {
     if (blas_wanted > 1)
-        openblas_set_num_threads(blas_wanted);
+        blas_threads(blas_wanted);
     blas_wanted = 0;
 }
 
 void cpu_blas_set_threads(int n)
 {
     blas_wanted = 0;
-    openblas_set_num_threads(n);
+    blas_threads(n);
 }
 
 void cpu_setup(char **argv)
@@ -70,6 +75,13 @@ void cpu_setup(char **argv)
     }
     if (!argv || getenv("CNN_NO_REEXEC"))
         return;
+    /* OpenBLAS starts its threads while it loads: one thread then (here,
+     * where better_core loads it, and in the re-executed program), the
+     * rest after the denormal setting (after_reexec). */
+    char *t = getenv("OPENBLAS_NUM_THREADS");
+    t = t ? strdup(t) : NULL;
+    setenv("CNN_BLAS_THREADS", t ? t : "", 1);
+    setenv("OPENBLAS_NUM_THREADS", "1", 1);
     const char *core = getenv("OPENBLAS_CORETYPE") ? NULL : better_core();
     if (core)
         setenv("OPENBLAS_CORETYPE", core, 1);
@@ -77,19 +89,17 @@ void cpu_setup(char **argv)
         setenv("OMP_WAIT_POLICY", "passive", 1);
         setenv("GOMP_SPINCOUNT", CPU_SPINCOUNT, 1);
     }
-    /* OpenBLAS starts its threads while it loads: one thread then, the
-     * rest after the denormal setting (after_reexec). */
-    const char *t = getenv("OPENBLAS_NUM_THREADS");
-    setenv("CNN_BLAS_THREADS", t ? t : "", 1);
-    setenv("OPENBLAS_NUM_THREADS", "1", 1);
     setenv("CNN_NO_REEXEC", "1", 1);
     execv("/proc/self/exe", argv);
-    /* exec failed: go on as we are. */
+    /* exec failed: go on as we are, OpenBLAS's other threads started on
+     * first need as in the re-executed program. */
+    blas_wanted = blas_count(t ? t : "");
     if (t)
         setenv("OPENBLAS_NUM_THREADS", t, 1);
     else
         unsetenv("OPENBLAS_NUM_THREADS");
     unsetenv("CNN_BLAS_THREADS");
+    free(t);
 }
 
 int cli_nthreads(int requested)

@@ -21,10 +21,11 @@
  * backprop's positive-only gradients shrink into the denormal range on
  * deep nets, where each multiply costs ~100 cycles (VGG-16 guided backprop
  * went from 1.8 s to 0.63 s). MXCSR is per thread and OpenBLAS starts its
- * threads while it loads, so the program is loaded with one OpenBLAS
- * thread and sets FTZ/DAZ; threads started later from it inherit the
- * setting: OpenMP's, and OpenBLAS's when cpu_blas_threads asks for the
- * user's count (OPENBLAS_NUM_THREADS, else all cores).
+ * threads while it loads (on first use, base/blas.c), so the program sets
+ * FTZ/DAZ at once and OpenBLAS loads with one thread
+ * (OPENBLAS_NUM_THREADS=1 stays set); threads started later from it
+ * inherit the setting: OpenMP's, and OpenBLAS's when cpu_blas_threads asks
+ * for the user's count (OPENBLAS_NUM_THREADS as it was, else all cores).
  *
  * CNN_NO_REEXEC=1 (set for the re-executed program) turns this off. */
 #ifndef CNN_CPU_H

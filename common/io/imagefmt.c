@@ -1,7 +1,9 @@
 /* imagefmt: the decoders besides PNG and JPEG (imagefmt.h). */
 #include "io/imagefmt.h"
 #include "base/cli.h"
+#include "base/dynlib.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +161,37 @@ static toff_t mem_size(thandle_t h)
     return ((struct mem *)h)->len;
 }
 
+/* libtiff is loaded with the first TIFF (base/dynlib.h): behind it come
+ * libstdc++ and six codec libraries, 1.4 MB resident for every command
+ * otherwise. */
+#ifndef TIFF_SONAME
+#define TIFF_SONAME "libtiff.so.6"
+#endif
+#define TIFF_FN(name) __typeof__(&TIFF##name) name
+static struct {
+    TIFF_FN(SetErrorHandler);
+    TIFF_FN(SetWarningHandler);
+    TIFF_FN(ClientOpen);
+    TIFF_FN(GetField);
+    TIFF_FN(GetFieldDefaulted);
+    TIFF_FN(ReadRGBAImageOriented);
+    TIFF_FN(Close);
+} tiff;
+
+static void tiff_load(void)
+{
+    static dynlib lib = DYNLIB(TIFF_SONAME, "TIFF images");
+#define TIFF_SYM(name) tiff.name = (__typeof__(tiff.name))dynlib_sym(&lib, "TIFF" #name)
+    TIFF_SYM(SetErrorHandler);
+    TIFF_SYM(SetWarningHandler);
+    TIFF_SYM(ClientOpen);
+    TIFF_SYM(GetField);
+    TIFF_SYM(GetFieldDefaulted);
+    TIFF_SYM(ReadRGBAImageOriented);
+    TIFF_SYM(Close);
+#undef TIFF_SYM
+}
+
 static char tiff_msg[256];
 
 static void tiff_error(const char *mod, const char *fmt, va_list ap)
@@ -171,21 +204,23 @@ static void tiff_error(const char *mod, const char *fmt, va_list ap)
 static void tiff_decode(const char *path, const unsigned char *buf, size_t len, int *pc, int *ph,
                         int *pw, tensor **out, int64_t maxpix)
 {
-    TIFFSetErrorHandler(tiff_error);
-    TIFFSetWarningHandler(NULL);
+    static pthread_once_t loaded = PTHREAD_ONCE_INIT;
+    pthread_once(&loaded, tiff_load);
+    tiff.SetErrorHandler(tiff_error);
+    tiff.SetWarningHandler(NULL);
     tiff_msg[0] = '\0';
     struct mem m = { buf, len, 0 };
-    TIFF *tf = TIFFClientOpen(path, "rm", &m, mem_read, mem_write, mem_seek, mem_close, mem_size,
+    TIFF *tf = tiff.ClientOpen(path, "rm", &m, mem_read, mem_write, mem_seek, mem_close, mem_size,
                               NULL, NULL);
     if (!tf)
         die("%s: corrupt TIFF (%s)", path, tiff_msg[0] ? tiff_msg : "cannot open");
     uint32_t w = 0, h = 0;
     uint16_t spp = 1, photo = PHOTOMETRIC_RGB, extra = 0, *einfo = NULL;
-    TIFFGetField(tf, TIFFTAG_IMAGEWIDTH, &w);
-    TIFFGetField(tf, TIFFTAG_IMAGELENGTH, &h);
-    TIFFGetFieldDefaulted(tf, TIFFTAG_SAMPLESPERPIXEL, &spp);
-    TIFFGetFieldDefaulted(tf, TIFFTAG_EXTRASAMPLES, &extra, &einfo);
-    TIFFGetFieldDefaulted(tf, TIFFTAG_PHOTOMETRIC, &photo);
+    tiff.GetField(tf, TIFFTAG_IMAGEWIDTH, &w);
+    tiff.GetField(tf, TIFFTAG_IMAGELENGTH, &h);
+    tiff.GetFieldDefaulted(tf, TIFFTAG_SAMPLESPERPIXEL, &spp);
+    tiff.GetFieldDefaulted(tf, TIFFTAG_EXTRASAMPLES, &extra, &einfo);
+    tiff.GetFieldDefaulted(tf, TIFFTAG_PHOTOMETRIC, &photo);
     imagefmt_check_size(path, w, h, maxpix);
     int c = (photo == PHOTOMETRIC_MINISBLACK || photo == PHOTOMETRIC_MINISWHITE) &&
                     spp - extra <= 1 ? 1 : 3;
@@ -194,9 +229,9 @@ static void tiff_decode(const char *path, const unsigned char *buf, size_t len, 
     *pw = (int)w;
     if (out) {
         uint32_t *px = xmalloc((size_t)w * h * sizeof *px);
-        if (!TIFFReadRGBAImageOriented(tf, w, h, px, ORIENTATION_TOPLEFT, 1)) {
+        if (!tiff.ReadRGBAImageOriented(tf, w, h, px, ORIENTATION_TOPLEFT, 1)) {
             free(px);
-            TIFFClose(tf);
+            tiff.Close(tf);
             die("%s: corrupt TIFF (%s)", path, tiff_msg[0] ? tiff_msg : "cannot read the pixels");
         }
         /* ABGR words: R in the low byte, as the bytes R, G, B, A. */
@@ -208,7 +243,7 @@ static void tiff_decode(const char *path, const unsigned char *buf, size_t len, 
         free(px);
         *out = t;
     }
-    TIFFClose(tf);
+    tiff.Close(tf);
 }
 
 /* ---- WebP (libwebp) ------------------------------------------------------- */

@@ -3,6 +3,7 @@
 #include <omp.h>
 #include <stdlib.h>
 
+#include "base/blas.h"
 #include "nn/gemm.h"
 
 /* Below this many flops per thread a split costs more than it saves;
@@ -20,8 +21,7 @@ double gemm_par_flops(void)
 
 void gemm_serial_blas(void)
 {
-    if (openblas_get_num_threads() != 1)
-        openblas_set_num_threads(1);
+    blas_threads(1);
 }
 
 void gemm1(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,

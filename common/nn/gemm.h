@@ -18,7 +18,8 @@ void gemm1(int ta, int tb, int M, int N, int K, float alpha, const float *A, int
 /* Flops of work below which a thread is not worth starting (2e6, or the
  * environment's CNN_PAR_FLOPS). */
 double gemm_par_flops(void);
-/* Keep OpenBLAS to one thread from now on (the engine calls it). */
+/* Keep OpenBLAS to one thread from now on, or from its load when it is
+ * not loaded yet (the engine calls it). */
 void gemm_serial_blas(void);
 
 #endif

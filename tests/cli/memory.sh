@@ -60,6 +60,28 @@ rss 200 "topk --batch 65536" cnn-topk -q --batch 65536 --logits "$T/a.h5" -o "$T
 rss 200 "pca --batch 65536" cnn-pca -q -k 2 --batch 65536 "$T/x.h5" -o "$T/pc.h5"
 rss 200 "images --batch 65536" cnn-images -q --batch 65536 "$T/im.h5" -o "$T/i.h5"
 
+# OpenBLAS and libtiff are loaded on first use (base/dynlib.h): a forward
+# loads neither (2 MB and 1.4 MB resident), PCA loads OpenBLAS and a TIFF
+# photo libtiff. As the re-executed program runs (cpu.c): the first one
+# loads OpenBLAS to ask its core type.
+loaded() {   # loaded LIB CMD...: whether the command's process loads LIB
+    local lib=$1; shift
+    CNN_NO_REEXEC=1 CNN_BLAS_THREADS= LD_DEBUG=files "$@" 2>&1 >/dev/null | grep -q "file=$lib"
+}
+if loaded libopenblas cnn-forward -q -m "$M" "$T/im.h5" -o "$T/f2.h5" ||
+   loaded libtiff cnn-forward -q -m "$M" "$T/im.h5" -o "$T/f2.h5"; then
+    fail "a forward loads neither OpenBLAS nor libtiff"
+else pass "a forward loads neither OpenBLAS nor libtiff"; fi
+if loaded libopenblas cnn-pca -q -k 2 "$T/x.h5" -o "$T/pc2.h5"; then pass "PCA loads OpenBLAS"
+else fail "PCA loads OpenBLAS"; fi
+$PY - "$T/p.tif" <<'PY'
+import sys
+from PIL import Image
+Image.new("RGB", (28, 28), (200, 10, 50)).save(sys.argv[1])
+PY
+if loaded libtiff cnn-forward -q -m "$M" -p "$T/p.tif"; then pass "a TIFF photo loads libtiff"
+else fail "a TIFF photo loads libtiff"; fi
+
 # A PNG whose header claims 8000x8000 pixels, with no pixels: one line,
 # exit 1, no output, and no memory for the pixels it does not have.
 $PY - "$T/claim.png" <<'PY'

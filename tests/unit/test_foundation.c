@@ -16,13 +16,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/blas.h"
 #include "base/cli.h"
+#include "base/dynlib.h"
 #include "base/names.h"
 #include "base/numeric.h"
 #include "io/h5io.h"
 #include "io/outfile.h"
 #include "base/tensor.h"
 #include "nn/thinmm.h"
+
+#include <cblas.h>
 
 static void test_tensor_shapes(void **state)
 {
@@ -233,6 +237,57 @@ static void test_die_threads(void **state)
     assert_non_null(strstr(buf, "\\x1b[2J\\x07"));
     struct stat sb;
     assert_int_not_equal(stat(die_tmp, &sb), 0);
+}
+
+/* dynlib_sym in a child: its exit status and what it wrote to stderr. */
+static int dynlib_child(dynlib *lib, const char *name, char *buf, size_t len)
+{
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd[1], 2);
+        error_init("cnn-unit");
+        dynlib_sym(lib, name);
+        _exit(0);
+    }
+    close(fd[1]);
+    ssize_t k = 0, r;
+    while ((size_t)k < len - 1 && (r = read(fd[0], buf + k, len - 1 - (size_t)k)) > 0)
+        k += r;
+    buf[k] = '\0';
+    close(fd[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Libraries loaded on first use: a symbol found once loaded; a missing
+ * library or symbol one line and exit 1; the BLAS forwarders' results. */
+static void test_dynlib(void **state)
+{
+    (void)state;
+    static dynlib m = DYNLIB("libm.so.6", "a test");
+    assert_false(dynlib_loaded(&m));
+    double (*f)(double) = (double (*)(double))dynlib_sym(&m, "cbrt");
+    assert_true(dynlib_loaded(&m));
+    assert_true(fabs(f(27.0) - 3.0) < 1e-12);
+    char buf[512];
+    static dynlib none = DYNLIB("libcnn-no-such-library.so.9", "a test");
+    assert_int_equal(dynlib_child(&none, "f", buf, sizeof buf), 1);
+    assert_non_null(strstr(buf, "cnn-unit: cannot load libcnn-no-such-library.so.9 (needed for "
+                                "a test): "));
+    assert_true(strchr(buf, '\n') == buf + strlen(buf) - 1);   /* one line */
+    assert_int_equal(dynlib_child(&m, "cnn_no_such_symbol", buf, sizeof buf), 1);
+    assert_string_equal(buf, "cnn-unit: libm.so.6 has no cnn_no_such_symbol (needed for a test)\n");
+    /* OpenBLAS through the forwarders, its thread count set before it loads. */
+    blas_threads(1);
+    double x[3] = { 1, 2, 3 }, y[3] = { 4, -5, 6 };
+    assert_true(cblas_ddot(3, x, 1, y, 1) == 12.0);
+    assert_int_equal(openblas_get_num_threads(), 1);
+    blas_threads(2);
+    assert_int_equal(openblas_get_num_threads(), 2);
+    blas_threads(1);
 }
 
 /* The output opener: a temporary beside the target while writing, renamed
@@ -491,6 +546,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_outfile),
         cmocka_unit_test(test_finite),
         cmocka_unit_test(test_error_trap),
+        cmocka_unit_test(test_dynlib),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

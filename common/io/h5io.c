@@ -110,9 +110,9 @@ static void h5_hang(int sig)
  * conversions (uint8 pixels to float, and back) through 64 KiB buffers.
  * HDF5's default, 1 MiB each for the converted values and the
  * background, cleared when made and kept in its free lists, stayed 2 MB
- * of one photo's peak memory. (Not for fixed-length strings read back:
- * with a buffer of its own size set, HDF5 refuses an element larger than
- * it, and a file's strings may be.) */
+ * of one photo's peak memory. Strings too (xfer_strings): with a buffer
+ * size set, HDF5 refuses an element larger than it, and a file's
+ * fixed-length strings may be longer than 64 KiB. */
 static hid_t xfer(void)
 {
     static hid_t p = -1;
@@ -122,6 +122,28 @@ static hid_t xfer(void)
             p = H5P_DEFAULT;
     }
     return p;
+}
+
+/* For strings of elem bytes (the larger of the file's and memory's):
+ * xfer()'s, or, when 16 of them pass 64 KiB, a buffer of 16 (close it
+ * with xfer_close). */
+static hid_t xfer_strings(size_t elem)
+{
+    if (elem <= ((size_t)4 << 10))
+        return xfer();
+    hid_t p = H5Pcreate(H5P_DATASET_XFER);
+    if (p < 0 || H5Pset_buffer(p, 16 * elem, NULL, NULL) < 0) {
+        if (p >= 0)
+            H5Pclose(p);
+        return H5P_DEFAULT;
+    }
+    return p;
+}
+
+static void xfer_close(hid_t p)
+{
+    if (p != xfer() && p != H5P_DEFAULT)
+        H5Pclose(p);
 }
 
 /* Installed with the first input. */
@@ -1029,7 +1051,7 @@ char **h5in_read_strings(h5in *in, const char *dset, int *n)
         H5Tset_size(mt, H5T_VARIABLE);
         H5Tset_cset(mt, H5Tget_cset(t));
         hang_guard(1);
-        r = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
+        r = H5Dread(d, mt, H5S_ALL, H5S_ALL, xfer(), raw);
         hang_guard(0);
         for (hssize_t i = 0; r >= 0 && i < np; i++)
             v[i] = xstrdup(raw[i] ? raw[i] : "");
@@ -1043,7 +1065,9 @@ char **h5in_read_strings(h5in *in, const char *dset, int *n)
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, sz + 1);
         H5Tset_cset(mt, H5Tget_cset(t));
-        r = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
+        hid_t px = xfer_strings(sz + 1);
+        r = H5Dread(d, mt, H5S_ALL, H5S_ALL, px, raw);
+        xfer_close(px);
         for (hssize_t i = 0; r >= 0 && i < np; i++)
             v[i] = xstrdup(raw + (size_t)i * (sz + 1));
         H5Tclose(mt);

@@ -255,8 +255,12 @@ void fwd_run(const struct fwd_opts *o)
     /* The engine and buffers hold what a batch needs, never more rows than
      * the command selects (one photo costs one image). */
     int batch = o->co.batch < n ? o->co.batch : n > 0 ? (int)n : 1;
-    /* What loading the model and reading the photos freed goes back
-     * before the engine's buffers grow (densenet121, one photo: 3.7 MB). */
+    struct row_names rn = { 0 };
+    if (o->print)
+        row_names_read(in, a, n, &rn);
+    /* What loading the model, reading the photos and their names freed
+     * goes back before the engine's buffers grow (densenet121, one photo:
+     * 3.7 MB). */
     h5io_release();
     engine *e = engine_new(m, batch, 0, 0);
     /* Forward only: the chosen layers and the logits keep their values,
@@ -272,9 +276,6 @@ void fwd_run(const struct fwd_opts *o)
         tensor_new2(batch, K), tensor_new2(batch, K), tensor_new2(batch, k),
         xmalloc((size_t)batch * sizeof(int32_t)), xmalloc((size_t)batch * (size_t)k * sizeof(int32_t))
     };
-    struct row_names rn = { 0 };
-    if (o->print)
-        row_names_read(in, a, n, &rn);
     progress *pg = progress_start("forward", n);
     for (int64_t s = 0; s < n; s += batch) {
         int64_t c = n - s < batch ? n - s : batch;

@@ -62,23 +62,18 @@ void blas_threads(int n)
         openblas_set_num_threads(n);
 }
 
-void cblas_sgemm(const enum CBLAS_ORDER o, const enum CBLAS_TRANSPOSE ta,
-                 const enum CBLAS_TRANSPOSE tb, const blasint M, const blasint N, const blasint K,
-                 const float alpha, const float *A, const blasint lda, const float *B,
-                 const blasint ldb, const float beta, float *C, const blasint ldc)
-{
-    RESOLVE(openblas, cblas_sgemm);
-    f(o, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-
-void cblas_dgemm(const enum CBLAS_ORDER o, const enum CBLAS_TRANSPOSE ta,
-                 const enum CBLAS_TRANSPOSE tb, const blasint M, const blasint N, const blasint K,
-                 const double alpha, const double *A, const blasint lda, const double *B,
-                 const blasint ldb, const double beta, double *C, const blasint ldc)
-{
-    RESOLVE(openblas, cblas_dgemm);
-    f(o, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
+/* cblas_sgemm and cblas_dgemm: the same forwarder on floats and doubles. */
+#define GEMM(T, name)                                                                       \
+    void name(const enum CBLAS_ORDER o, const enum CBLAS_TRANSPOSE ta,                      \
+              const enum CBLAS_TRANSPOSE tb, const blasint M, const blasint N, const blasint K, \
+              const T alpha, const T *A, const blasint lda, const T *B, const blasint ldb,    \
+              const T beta, T *C, const blasint ldc)                                        \
+    {                                                                                       \
+        RESOLVE(openblas, name);                                                            \
+        f(o, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                         \
+    }
+GEMM(float, cblas_sgemm)
+GEMM(double, cblas_dgemm)
 
 void cblas_dgemv(const enum CBLAS_ORDER o, const enum CBLAS_TRANSPOSE t, const blasint m,
                  const blasint n, const double alpha, const double *a, const blasint lda,

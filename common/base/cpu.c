@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <xmmintrin.h>
 
+#include "base/alloc.h"
 #include "base/blas.h"
 #include "base/cpu.h"
 
@@ -79,7 +80,7 @@ void cpu_setup(char **argv)
      * where better_core loads it, and in the re-executed program), the
      * rest after the denormal setting (after_reexec). */
     char *t = getenv("OPENBLAS_NUM_THREADS");
-    t = t ? strdup(t) : NULL;
+    t = t ? xstrdup(t) : NULL;
     setenv("CNN_BLAS_THREADS", t ? t : "", 1);
     setenv("OPENBLAS_NUM_THREADS", "1", 1);
     const char *core = getenv("OPENBLAS_CORETYPE") ? NULL : better_core();

@@ -17,7 +17,7 @@
 
 typedef struct dynlib {
     const char *soname;
-    const char *why;   /* for the error: "TIFF images", "linear algebra" */
+    const char *why;   /* for the error: "TIFF images", "matrix products" */
     void *handle;      /* set once loaded */
 } dynlib;
 

@@ -138,7 +138,7 @@ static int make_tmp(onode *on, const node *nd, const int64_t (*shapes)[3], int s
     const int64_t *in[CONE_MAXIN];
     for (int k = 0; k < nd->nin; k++)
         in[k] = shapes[k];
-    op_need need = { 0, 0 };
+    op_need need = { .ws = 0, .fws = SIZE_MAX, .aux = 0 };
     char err[256];
     if (nd->def->prepare(&t, in, &need, err, sizeof err) != 0 || t.shape[0] != on->c ||
         t.shape[1] != on->rh || t.shape[2] != on->rw) {

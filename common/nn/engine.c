@@ -80,6 +80,8 @@ struct engine {
      * nodes keep theirs past the forward (NULL: an ordinary engine). */
     float *arena;
     size_t arena_len;
+    size_t *wsoff;             /* node i's forward workspace at arena + wsoff[i] */
+    int in_arena;              /* input's data lies in the arena (until its last reader) */
     char *kept;                /* the nodes callers read (forward-only or fused) */
     int fonly;                 /* engine_forward_only was called */
     /* Fused epilogues: fuse[c] of a Conv, FUSE_RELU and/or FUSE_ADD (it
@@ -174,6 +176,8 @@ engine *engine_new(model *m, int max_batch, int training, uint64_t seed)
             e->aux[i] = xcalloc((size_t)max_batch, nd->need_aux);
         if (nd->need_ws > e->wslen)
             e->wslen = nd->need_ws;
+        if (nd->need_fws > e->wslen)
+            e->wslen = nd->need_fws;
     }
     /* Not zeroed, and on ordinary pages: each op writes what it reads of
      * it, and pages no op touches cost no memory (need_ws covers the
@@ -463,6 +467,18 @@ void engine_fuse(engine *e, const int *keep, int nkeep)
     free(last);
 }
 
+/* Is x' = x, bit for bit ((x - 0) * 1, no channel swap)? */
+static int identity_input(const model *m)
+{
+    int C = m->in_shape[0] == 3 ? 3 : 1;
+    if (m->bgr && m->in_shape[0] == 3)
+        return 0;
+    for (int c = 0; c < C; c++)
+        if (m->mean[c] != 0.0f || m->std[c] != 1.0f)
+            return 0;
+    return 1;
+}
+
 void engine_forward_only(engine *e, const int *keep, int nkeep)
 {
     const model *m = e->m;
@@ -480,10 +496,19 @@ void engine_forward_only(engine *e, const int *keep, int nkeep)
      * holds them all, at offsets where no two live at once overlap
      * (arena_plan), allocated but not touched: a node's output never
      * shares with its own inputs, and pages no node reaches cost no
-     * memory. */
-    int n = m->n, *buf = xmalloc((size_t)n * sizeof *buf);
-    int *start = xmalloc((size_t)n * sizeof *start), *end = xmalloc((size_t)n * sizeof *end);
-    size_t *size = xcalloc((size_t)n, sizeof *size), *off = xmalloc((size_t)n * sizeof *off);
+     * memory. Block n + i is node i's forward workspace (need_fws, and a
+     * fused BatchNorm's scale and shift after it), live at step i alone,
+     * as TensorFlow Lite plans its ops' scratch buffers: a workspace of
+     * its own held the largest of them all through the forward
+     * (densenet121 at batch 1: its 7.3 MB arena and the 56x56 layers'
+     * Winograd areas, 8.4 MB touched). Block 2n is the preprocessed
+     * input, live until its last reader (none where the preprocessing is
+     * the identity: take_input reads the rows in place). */
+    int n = m->n, nb = 2 * n + 1, *buf = xmalloc((size_t)n * sizeof *buf);
+    int *start = xmalloc((size_t)nb * sizeof *start);
+    int *end = xmalloc((size_t)nb * sizeof *end);
+    size_t *size = xcalloc((size_t)nb, sizeof *size);
+    size_t *off = xmalloc((size_t)nb * sizeof *off);
     fuse_alloc(e);
     for (int i = 0; i < n; i++) {
         const tensor *t = e->act[i];
@@ -497,24 +522,46 @@ void engine_forward_only(engine *e, const int *keep, int nkeep)
         int to = e->kept[i] ? n : last[i];
         end[b] = to > end[b] ? to : end[b];
     }
+    start[2 * n] = end[2 * n] = 0;
+    for (int i = 0; i < n; i++) {
+        const node *nd = &m->nodes[i];
+        start[n + i] = end[n + i] = i;
+        if (e->fuse[i] != FUSE_DONE)
+            size[n + i] = nd->need_fws + (e->fuse[i] & FUSE_BN ? 2 * (size_t)nd->shape[0] : 0);
+        for (int k = 0; k < nd->nin; k++)
+            if (nd->in[k] < 0)
+                end[2 * n] = i;
+    }
+    if (!identity_input(m))
+        size[2 * n] = (size_t)tensor_numel(e->input);
 #ifdef CNN_ASAN
     /* Under AddressSanitizer every buffer has its own place and a
      * poisoned gap after it, so that an op writing past its output is
      * caught as it was when each buffer was its own allocation. */
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < nb; i++)
         if (size[i])
             start[i] = 0, end[i] = n, size[i] += ASAN_GAP;
 #endif
     /* 16 floats: each buffer on its own cache lines. */
-    e->arena_len = arena_plan(n, size, start, end, 16, off);
+    e->arena_len = arena_plan(nb, size, start, end, 16, off);
     /* Huge pages only for a large arena: its last one is faulted whole
      * (regnet_y_400mf's 4.4 MB at batch 1 took 6). */
     e->arena = e->arena_len >= ARENA_HUGE ? falloc_raw(e->arena_len) : falloc_part(e->arena_len);
     asan_nan(e->arena, e->arena_len);
     for (int i = 0; i < n; i++)
         e->act[i]->data = e->arena + off[buf[i]];
-#ifdef CNN_ASAN
+    e->wsoff = xmalloc((size_t)n * sizeof *e->wsoff);
     for (int i = 0; i < n; i++)
+        e->wsoff[i] = off[n + i];
+    free(e->ws);   /* no forward reads it now */
+    e->ws = NULL, e->wslen = 0;
+    /* The input's rows in the arena, or none where take_input reads the
+     * caller's in place. */
+    free(e->input->data);
+    e->input->data = size[2 * n] ? e->arena + off[2 * n] : NULL;
+    e->in_arena = size[2 * n] > 0;
+#ifdef CNN_ASAN
+    for (int i = 0; i < nb; i++)
         if (size[i])
             ASAN_POISON_MEMORY_REGION(e->arena + off[i] + size[i] - ASAN_GAP,
                                       ASAN_GAP * sizeof(float));
@@ -549,6 +596,8 @@ void engine_free(engine *e)
                 tensor_free(e->wgrad[i][k]);
         free(e->wgrad[i]);
     }
+    if (e->in_arena)
+        e->input->data = NULL;
     tensor_free(e->input);
     free(e->act);
     free(e->aux);
@@ -563,6 +612,7 @@ void engine_free(engine *e)
         ASAN_UNPOISON_MEMORY_REGION(e->arena, e->arena_len * sizeof(float));
 #endif
     free(e->arena);
+    free(e->wsoff);
     free(e->kept);
     free(e->fuse);
     free(e->host);
@@ -608,18 +658,6 @@ static void mark_ancestors(engine *e, int upto)
 
 static void set_batch(tensor *t, int n) { t->dims[0] = n; }
 
-/* Is x' = x, bit for bit ((x - 0) * 1, no channel swap)? */
-static int identity_input(const model *m)
-{
-    int C = m->in_shape[0] == 3 ? 3 : 1;
-    if (m->bgr && m->in_shape[0] == 3)
-        return 0;
-    for (int c = 0; c < C; c++)
-        if (m->mean[c] != 0.0f || m->std[c] != 1.0f)
-            return 0;
-    return 1;
-}
-
 static void preprocess(engine *e, const tensor *x)
 {
     const model *m = e->m;
@@ -660,7 +698,7 @@ static void forward_node(engine *e, int i)
     io.xshape = xsh;
     io.y = act_data(e, i);
     io.aux = e->aux[i];
-    io.ws = e->ws;
+    io.ws = e->wsoff ? e->arena + e->wsoff[i] : e->ws;
     io.training = e->training;
     io.rng = &e->rng;
     int f = e->fuse ? e->fuse[i] : 0;
@@ -686,8 +724,9 @@ static void forward_node(engine *e, int i)
         }
     }
     if (f & FUSE_BN) {   /* the scale and shift the BatchNorm's own forward would take */
-        io.scale = e->ws, io.shift = e->ws + nd->shape[0];
-        op_batchnorm_affine(&e->m->nodes[e->norm[i]], e->ws, e->ws + nd->shape[0]);
+        float *s = io.ws + nd->need_fws;
+        op_batchnorm_affine(&e->m->nodes[e->norm[i]], s, s + nd->shape[0]);
+        io.scale = s, io.shift = s + nd->shape[0];
     }
     io.cache = current(e, e->cache, i);
     double t0 = e->pfwd ? wall_seconds() : 0;
@@ -804,10 +843,13 @@ void engine_forward_upto(engine *e, const tensor *x, int upto)
     }
     run_nodes(e, from, m->n);
     /* A forward-only engine: the buffers of the nodes not kept now hold
-     * later nodes' values. */
+     * later nodes' values, and the input's too when it lies in the
+     * arena. */
     for (int i = 0; e->fonly && i < m->n; i++)
         if (!e->kept[i])
             e->valid[i] = 0;
+    if (e->in_arena)
+        e->in.data = NULL;
 }
 
 void engine_rerun_from(engine *e, int from, int upto, engine_edit_fn fn, void *ctx)
@@ -849,7 +891,7 @@ const tensor *engine_preprocessed(const engine *e)
 {
     if (!e->in.data)
         die("engine: this forward kept no preprocessed input (a forward-only engine's "
-            "image-by-image prefix read it)");
+            "arena or image-by-image prefix held it)");
     return &e->in;
 }
 

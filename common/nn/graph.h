@@ -44,6 +44,7 @@ typedef struct node {
     int64_t shape[3];            /* output C, H, W per image (set by model_prepare) */
     void *priv;                  /* op's private data (set by the op's prepare) */
     size_t need_ws;              /* scratch floats the op needs per call (model_prepare) */
+    size_t need_fws;             /* of those, what a forward call touches (from the start) */
     size_t need_aux;             /* bytes per image kept from forward to backward */
 } node;
 

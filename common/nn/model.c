@@ -149,7 +149,7 @@ static int prepare_node(model *m, int i, char *err, size_t len)
         }
     free(nd->priv);
     nd->priv = NULL;
-    op_need need = { 0, 0 };
+    op_need need = { .ws = 0, .fws = SIZE_MAX, .aux = 0 };
     if (d->prepare(nd, shapes, &need, buf, sizeof buf)) {
         snprintf(err, len, "node '%s' (%s): %s", nd->name, nd->op, buf);
         return -1;
@@ -167,6 +167,7 @@ static int prepare_node(model *m, int i, char *err, size_t len)
         return -1;
     }
     nd->need_ws = need.ws;
+    nd->need_fws = need.fws == SIZE_MAX ? need.ws : need.fws;
     nd->need_aux = need.aux;
     return 0;
 }

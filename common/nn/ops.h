@@ -81,6 +81,9 @@ typedef struct op_weight_spec {
 /* What prepare tells the engine an op needs besides its output. */
 typedef struct op_need {
     size_t ws;           /* scratch floats for one forward/backward call (shared) */
+    size_t fws;          /* of those, the floats a forward call touches, from ws[0]
+                          * (model_prepare sets it to ws first: prepares that leave
+                          * it say all of ws) */
     size_t aux;          /* bytes per image kept from forward to backward */
 } op_need;
 

@@ -1556,6 +1556,78 @@ static void test_weight_cache(void **state)
     }
 }
 
+/* A net of a real network's sizes, on each of the Conv forward's uses of
+ * its workspace: a 7x7 stride-2 stem on 3 channels (the implicit path:
+ * packed weights and the input's copy), a 3x3 stride-2 layer whose
+ * chunks are part of its 28x28 output at batch 1 and whole images from
+ * two images on (make_plan), Winograd at 28x28, a 1x1 at 28x28 read in
+ * place, 3x3 stride-2 ones down to 7x7, a 1x1 at 7x7 with more output
+ * channels than pixels (conv_rows, its input copied into panels),
+ * depthwise and grouped 3x3 (8 channels a group). */
+static model *net_sized(void)
+{
+    rng r;
+    rng_seed(&r, 31);
+    model *m = model_new(3, 112, 112);
+    static const struct {
+        const char *name;
+        int64_t co, ci, k, pad, stride, groups;
+    } c[] = { { "stem", 32, 3, 7, 3, 2, 1 },   { "down1", 64, 32, 3, 1, 2, 1 },
+              { "wino", 64, 64, 3, 1, 1, 1 },  { "wide", 128, 64, 1, 0, 1, 1 },
+              { "down2", 128, 128, 3, 1, 2, 1 }, { "down3", 256, 128, 3, 1, 2, 1 },
+              { "late", 512, 256, 1, 0, 1, 1 }, { "dw", 512, 512, 3, 1, 1, 512 },
+              { "group", 512, 512, 3, 1, 1, 64 } };
+    const char *in = "input";
+    for (size_t k = 0; k < sizeof c / sizeof *c; k++) {
+        node *n = conv_node(m, &r, c[k].name, in, c[k].co, c[k].ci, c[k].k, c[k].pad, 1,
+                            c[k].groups);
+        node_set1(n, "stride", (double)c[k].stride);
+        char relu[16];
+        snprintf(relu, sizeof relu, "r%zu", k);
+        model_add(m, relu, "ReLU", NULL);
+        in = NULL;
+    }
+    model_add(m, "gap", "GlobalAvgPool", NULL);
+    char err[256];
+    if (model_prepare(m, err, sizeof err))
+        fail_msg("%s", err);
+    return m;
+}
+
+/* A forward-only engine's workspace lies in its arena beside the
+ * activations (each node's need_fws, live at its own step), in a layout
+ * of the forward's own (conv_fwd_workspace): net_sized's output bit for
+ * bit as an ordinary engine's (its workspace a buffer of its own) and,
+ * at batch 4, as each image's alone at batch 1. A forward slot sized for
+ * batch 1's chunks is overrun only at batch 2 and more (the stride-2
+ * layer's whole images); conv_run dies then, and without that check the
+ * batch-4 outputs differed. */
+static void test_forward_ws(void **state)
+{
+    (void)state;
+    model *m = net_sized();
+    int last = m->n - 1;
+    engine *a = engine_new(m, 4, 0, 0), *b = engine_new(m, 4, 0, 0), *c = engine_new(m, 1, 0, 0);
+    engine_forward_only(b, &last, 1);
+    engine_forward_only(c, &last, 1);
+    tensor *x = rand_input(m, 4, 91);
+    same_output(a, b, x, last, "net_sized, batch 4");
+    const tensor *yb = engine_act(b, last);
+    int64_t row = tensor_numel(yb) / 4, in = tensor_numel(x) / 4;
+    for (int i = 0; i < 4; i++) {
+        tensor *xi = tensor_new4(1, x->dims[1], x->dims[2], x->dims[3]);
+        memcpy(xi->data, x->data + i * in, (size_t)in * sizeof(float));
+        engine_forward(c, xi);
+        const tensor *yc = engine_act(c, last);
+        if (memcmp(yc->data, yb->data + i * row, (size_t)row * sizeof(float)))
+            fail_msg("net_sized: image %d at batch 1 differs from its row at batch 4", i);
+        tensor_free(xi);
+    }
+    tensor_free(x);
+    engine_free(a), engine_free(b), engine_free(c);
+    model_free(m);
+}
+
 /* The three input-gradient paths of a Conv: a 3x3 same-size one by the
  * transposed convolution (Winograd), a strided 3x3 one by col2im, a 1x1 one
  * by W^T gy in place; then the global average. */
@@ -1735,6 +1807,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fused_act_dies),
         cmocka_unit_test(test_prefix),
         cmocka_unit_test(test_weight_cache),
+        cmocka_unit_test(test_forward_ws),
         cmocka_unit_test(test_grad_weight_cache),
         cmocka_unit_test(test_winograd),
         cmocka_unit_test(test_maxpool),

@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/error.h"
 #include "nn/ops/chunks.h"
 #include "nn/ops/depthwise.h"
 #include "nn/ops/direct.h"
@@ -65,6 +66,14 @@ typedef struct cgeo {
     int imp;             /* implicit: no lowering, B read from the input (conv_implicit) */
 } cgeo;
 
+/* Where a call's parts lie in the workspace (floats): the threads'
+ * slots, then the packed weights (pk), Winograd's area, the implicit
+ * path's input copy (offsets). */
+typedef struct wslay {
+    size_t slot;   /* floats of each thread's slot (from ws[0], slot apart) */
+    size_t apk, wino, xq;
+} wslay;
+
 typedef struct conv_p {
     cgeo f;              /* the convolution */
     cgeo t;              /* its input gradient as a convolution (tgrad) */
@@ -77,12 +86,11 @@ typedef struct conv_p {
     int pkt;             /* 1x1 input gradient on the packed GEMM (W^T packed) */
     int pkc;             /* col2im's product W^T gy on the packed GEMM */
     int wt;              /* threads the workspace has slots for */
-    size_t slot;         /* floats of workspace per thread */
-    size_t apk;          /* workspace offset of the packed weights (pk) */
+    size_t slot;         /* a backward call's slot (lb.slot), which make_plan reads */
     int wino_f, wino_t;  /* forward, tgrad by Winograd (winograd.h) */
     wgeo wf, wtg;        /* their geometries */
-    size_t wino;         /* workspace offset of Winograd's area */
-    size_t xq;           /* workspace offset of the implicit path's input copy */
+    wslay lb;            /* the workspace's parts in a backward call (conv_workspace) */
+    wslay lf;            /* in a forward call (conv_fwd_workspace) */
     int dc;              /* forward without lowering (direct.h) */
     dcgeo dcg;           /* its geometry */
 } conv_p;
@@ -237,8 +245,9 @@ static size_t conv_workspace(conv_p *p, size_t wlen)
     if (p->slot && p->slot < 2 * (size_t)CONV_CHUNK)
         p->slot = 2 * (size_t)CONV_CHUNK;
     p->slot = (p->slot + 15) / 16 * 16;
+    p->lb.slot = p->slot;
     size_t alen = 0;
-    p->apk = p->slot * (size_t)p->wt + (p->tgrad ? (wlen + 15) / 16 * 16 : 0);
+    p->lb.apk = p->slot * (size_t)p->wt + (p->tgrad ? (wlen + 15) / 16 * 16 : 0);
     /* Packed weights only where a chunk can have as many columns as rows
      * (conv_run; else each panel is packed as it is used). */
     if (q->pk && q->oh * q->ow >= q->cout / q->g)
@@ -268,7 +277,7 @@ static size_t conv_workspace(conv_p *p, size_t wlen)
         if (at > alen)
             alen = at;
     }
-    p->wino = p->apk + alen;
+    p->lb.wino = p->lb.apk + alen;
     size_t wl = 0;
     p->wino_f = !p->depthwise &&
                 wino_wanted(q->cin, q->cout, q->kh, q->kw, q->sh, q->sw, q->dh, q->dw, q->g);
@@ -293,16 +302,51 @@ static size_t conv_workspace(conv_p *p, size_t wlen)
     }
     if (q->imp)
         wl += imp_floats(q);
-    p->xq = p->wino + (q->imp ? wl - imp_floats(q) : 0);
+    p->lb.xq = p->lb.wino + (q->imp ? wl - imp_floats(q) : 0);
     if (p->depthwise) {
         p->dg = (dwgeo){ q->cin, q->h, q->w, q->oh, q->ow, q->kh, q->kw, q->sh, q->sw, q->pt,
                          q->pl, q->dh, q->dw };
         return dw_ws_floats(&p->dg) * (size_t)p->wt;
     }
     /* The grouped kernels' slots, or the GEMM paths' (the weight gradient). */
-    if (p->grouped && gr_ws_floats(&p->gg, p->wt) > p->wino + wl)
+    if (p->grouped && gr_ws_floats(&p->gg, p->wt) > p->lb.wino + wl)
         return gr_ws_floats(&p->gg, p->wt);
-    return p->wino + wl;
+    return p->lb.wino + wl;
+}
+
+/* The forward's own layout of the workspace (p->lf), each path's parts
+ * from ws[0]: Winograd's area alone; the implicit path's packed weights
+ * and input copy; the lowering's slots and the packed weights; the
+ * depthwise, grouped and direct kernels' workspaces. Returns the floats a
+ * forward call touches (op_need.fws): a forward-only engine places them
+ * in its arena beside the activations, where conv_workspace's layout,
+ * the backward's parts between the forward's, would take a block of
+ * backward parts no forward touches (densenet121's Winograd area lies
+ * past its slots and packed transposes). */
+static size_t fwd_slot(const conv_p *p);
+static size_t conv_fwd_workspace(conv_p *p)
+{
+    const cgeo *q = &p->f;
+    if (p->depthwise)
+        return dw_ws_floats(&p->dg) * (size_t)p->wt;
+    if (p->grouped)
+        return gr_ws_floats(&p->gg, p->wt);
+    int64_t M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
+    size_t alen = q->pk && (q->imp || q->oh * q->ow >= M) ? (size_t)q->g * pk_a_size(M, K) : 0;
+    alen = (alen + 15) / 16 * 16;
+    size_t n;
+    p->lf = (wslay){ 0, 0, 0, 0 };
+    if (p->wino_f)
+        n = wino_ws_floats(&p->wf, p->wt);
+    else if (q->imp)
+        p->lf.xq = alen, n = alen + imp_floats(q);
+    else {
+        p->lf.slot = fwd_slot(p);
+        p->lf.apk = p->lf.slot * (size_t)p->wt, n = p->lf.apk + alen;
+    }
+    if (p->dc && dc_ws_floats(&p->dcg) > n)
+        n = dc_ws_floats(&p->dcg);
+    return n;
 }
 
 static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char *err, size_t len)
@@ -347,6 +391,7 @@ static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char 
     p.dc = q->pk && q->g == 1 && !p.depthwise && !p.grouped && !p.wino_f && dc_wanted(&p.dcg);
     if (p.dc && dc_ws_floats(&p.dcg) > need->ws)
         need->ws = dc_ws_floats(&p.dcg);
+    need->fws = conv_fwd_workspace(&p);
     need->aux = 0;
     conv_p *r = malloc(sizeof *r);
     if (!r) {
@@ -573,7 +618,8 @@ static plan make_plan(const cgeo *q, int n, int wt, size_t slot)
         pl.T = T;
         return pl;
     }
-    /* An image per thread or more: whole images when they fit the slot. */
+    /* An image per thread or more: whole images when they fit the slot.
+     * (fwd_slot sizes a forward's slot for each chunk this plan gives.) */
     if (lower_rows(q) && n >= T && chunk_floats(q, q->oh) <= slot / 2)
         pl.crows = q->oh;
     pl.nch = ceil_div(q->oh, pl.crows);
@@ -586,6 +632,25 @@ static plan make_plan(const cgeo *q, int n, int wt, size_t slot)
     chunks_balance(n, q->oh, pl.T, &pl.crows, &pl.nch);
     pl.items = (int64_t)n * pl.nch;
     return pl;
+}
+
+/* The floats of a forward call's slot (p->lf.slot): the lowering of a
+ * chunk of make_plan's rows, q->crows or fewer, or the whole image in
+ * its two cases that take it (and conv_rows'), and a 1x1 convolution's
+ * copy of at most 64 columns into panels (copy_direct); none for a 1x1
+ * convolution read where it lies. The backward's slot is larger: col2im's
+ * gradient of a chunk. */
+static int copy_direct(const cgeo *q, int64_t nc);
+static size_t fwd_slot(const conv_p *p)
+{
+    const cgeo *q = &p->f;
+    size_t s = chunk_floats(q, q->crows), whole = chunk_floats(q, q->oh);
+    if (q->pk && ((q->oh * q->ow < q->cout / q->g && whole <= p->slot) ||
+                  (lower_rows(q) && whole <= p->slot / 2)) && whole > s)
+        s = whole;
+    if (q->pk && copy_direct(q, 1) && (size_t)(q->cin * (64 + PK_NR)) > s)
+        s = (size_t)(q->cin * (64 + PK_NR));
+    return (s + 15) / 16 * 16;
 }
 
 /* n values into a panel row from column r on (r + n <= PK_NR): s[0],
@@ -1095,13 +1160,12 @@ static void imp_row(const cgeo *q, const float *src, float *d, int64_t run)
  * reads the product's B there, an output row per call, rows over the
  * threads. The same sums as the lowered product's, bit for bit. */
 static void conv_implicit(const conv_p *cp, const cgeo *q, const float *apk, const float *b,
-                          int n, const float *x, float *y, float beta, float *ws, const float *r,
+                          int n, const float *x, float *y, float beta, float *xq, const float *r,
                           op_act act)
 {
     int64_t s = q->sw, run = imp_run(q), Hp = q->h + q->pt + q->pb, RS = s * run, CS = Hp * RS;
     int64_t K = q->cin * q->kh * q->kw, ohw = q->oh * q->ow;
     int64_t xs = q->cin * q->h * q->w, ys = q->cout * ohw;
-    float *xq = ws + cp->xq;
     int32_t off[IMP_MAX_K];
     for (int64_t c = 0, k = 0; c < q->cin; c++)
         for (int64_t ki = 0; ki < q->kh; ki++)
@@ -1135,13 +1199,13 @@ static void conv_implicit(const conv_p *cp, const cgeo *q, const float *apk, con
 
 /* y (+)= conv(x) (+ b) (+ r) for n images, then act; by
  * Winograd when wg. pre: W as the product wants it (conv_prepared), or
- * NULL. */
-static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const float *W,
-                     const float *pre, const float *b, int n, const float *x, float *y,
-                     float beta, float *ws, const float *r, op_act act)
+ * NULL. l: where the call's parts lie in ws (cp->lf or cp->lb). */
+static void conv_run(const conv_p *cp, const wslay *l, const cgeo *q, const wgeo *wg,
+                     const float *W, const float *pre, const float *b, int n, const float *x,
+                     float *y, float beta, float *ws, const float *r, op_act act)
 {
     if (wg && wino_worth(wg)) {
-        wino_run(wg, W, pre, b, n, x, y, beta, ws + cp->wino, cp->wt, r, act);
+        wino_run(wg, W, pre, b, n, x, y, beta, ws + l->wino, cp->wt, r, act);
         return;
     }
     gemm_serial_blas();
@@ -1153,18 +1217,30 @@ static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const floa
      * columns than rows: then each panel is packed as it is used
      * (pk_gemm_raw). */
     if (q->pk && !apk && (q->imp || pl.crows * q->ow >= M)) {
-        float *a = ws + cp->apk;
+        float *a = ws + l->apk;
         apk = a;
         for (int64_t g = 0; g < q->g; g++)
             pk_pack_a(W + g * M * K, M, K, K, a + g * pk_a_size(M, K));
     }
     if (q->imp) {
-        conv_implicit(cp, q, apk, b, n, x, y, beta, ws, r, act);
+        conv_implicit(cp, q, apk, b, n, x, y, beta, ws + l->xq, r, act);
         return;
     }
+    /* What a chunk writes into its slot must fit (fwd_slot sizes a
+     * forward's, conv_workspace a backward's): an overrun would be the
+     * next thread's slot or the packed weights, silently. */
+    size_t need = chunk_floats(q, pl.crows);
+    if (q->pk && copy_direct(q, 1)) {
+        int64_t nc = pl.crows * q->ow < 64 ? pl.crows * q->ow : 64;
+        if ((size_t)(q->cin * (nc + PK_NR)) > need)
+            need = (size_t)(q->cin * (nc + PK_NR));
+    }
+    if (need > l->slot)
+        die("conv: internal error: a chunk of %lld rows needs %zu floats of workspace, its "
+            "slot has %zu", (long long)pl.crows, need, l->slot);
     if (pl.rows) {
         for (int i = 0; i < n; i++)
-            conv_rows(q, W, apk, b, x + i * xs, y + i * ys, ws, cp->slot, beta,
+            conv_rows(q, W, apk, b, x + i * xs, y + i * ys, ws, l->slot, beta,
                       r ? r + i * ys : NULL, act, pl.T);
         return;
     }
@@ -1193,7 +1269,7 @@ static void conv_run(const conv_p *cp, const cgeo *q, const wgeo *wg, const floa
         int64_t i = it / pl.nch, oy0 = it % pl.nch * pl.crows;
         int64_t oy1 = oy0 + pl.crows < q->oh ? oy0 + pl.crows : q->oh;
         conv_chunk(q, W, apk, b, x + i * xs, y + i * ys, oy0, oy1,
-                   ws + (size_t)omp_get_thread_num() * cp->slot, beta, 0, r ? r + i * ys : NULL,
+                   ws + (size_t)omp_get_thread_num() * l->slot, beta, 0, r ? r + i * ys : NULL,
                    act);
     }
 }
@@ -1306,8 +1382,8 @@ static void conv_forward(const node *nd, const op_io *io)
         return;
     }
     const wgeo *wg = p->wino_f ? &p->wf : NULL;
-    conv_run(p, &p->f, wg, W, conv_prepared(&p->f, wg, W, W, io->cache), b, io->n, io->x[0], io->y,
-             0.0f, io->ws, io->res, io->act);
+    conv_run(p, &p->lf, &p->f, wg, W, conv_prepared(&p->f, wg, W, W, io->cache), b, io->n,
+             io->x[0], io->y, 0.0f, io->ws, io->res, io->act);
 }
 
 /* Weight (and bias) gradients: sum over (image, chunk) items of
@@ -1493,7 +1569,7 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
     /* On the packed GEMM: W^T packed once (pk_pack_at; kept across calls
      * in the engine's cache), gy's rows read where they lie, as the 1x1
      * path does (no OpenBLAS transpose copies of W per chunk). */
-    const float *apk = p->pkc ? xgrad_packed(q, W, io->cache, io->ws + p->apk) : NULL;
+    const float *apk = p->pkc ? xgrad_packed(q, W, io->cache, io->ws + p->lb.apk) : NULL;
     int store = (io->gset & 1) && col2im_stores(q);   /* gx not zeroed (conv_backward) */
     if (io->n < T) {
         /* Chunks in rounds of one a thread; those left over for a last
@@ -1580,7 +1656,7 @@ static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
     gemm_serial_blas();
     /* On the packed GEMM: W^T packed once (pk_pack_at; kept across calls
      * in the engine's cache), gy read in place. */
-    const float *apk = p->pkt ? xgrad_packed(q, W, io->cache, io->ws + p->apk) : NULL;
+    const float *apk = p->pkt ? xgrad_packed(q, W, io->cache, io->ws + p->lb.apk) : NULL;
     /* One item: called here, not in a one-thread parallel region, where
      * its product's own parallel region would be nested and libgomp would
      * start and end a thread for it on every call (about 20 a resnet50
@@ -1633,8 +1709,8 @@ static void conv_xgrad_transposed(const conv_p *p, const float *W, const op_io *
         flip_weights(p, W, Wt);
         pre = conv_prepared(&p->t, wg, Wt, W, io->cache);
     }
-    conv_run(p, &p->t, wg, Wt, pre, NULL, io->n, io->gy, io->gx[0], io->gset & 1 ? 0.0f : 1.0f,
-             io->ws, NULL, ACT_NO);
+    conv_run(p, &p->lb, &p->t, wg, Wt, pre, NULL, io->n, io->gy, io->gx[0],
+             io->gset & 1 ? 0.0f : 1.0f, io->ws, NULL, ACT_NO);
 }
 
 static void conv_backward(const node *nd, const op_io *io)

@@ -183,7 +183,8 @@ engine *engine_new(model *m, int max_batch, int training, uint64_t seed)
      * it, and pages no op touches cost no memory (need_ws covers the
      * largest path of each node, backward included: resnet18's 26 MB,
      * which one photo's forward mostly leaves untouched; on huge pages
-     * regnet_y_400mf's 1.3 MB touched cost 6). */
+     * regnet_y_400mf's 1.3 MB touched cost 6). A forward-only engine
+     * frees it: its nodes' workspaces lie in its arena. */
     e->ws = falloc_part(e->wslen ? e->wslen : 1);
     asan_nan(e->ws, e->wslen);
     const char *wc = getenv("CNN_WEIGHT_CACHE");   /* "0": off (A/B runs, memory) */

@@ -472,7 +472,8 @@ static void model_layer(const model *src, const node *nd, const char *name, doub
     for (char *c = key; *c; c++)
         if (*c == '\t' || *c == ' ')
             *c = '_';
-    printf("%s_gflops\t%.2f\n", key, flops * rate / 1e9);
+    /* Then its MFLOPs (zoo.sh weighs the layers by them). */
+    printf("%s_gflops\t%.2f\t%.3f\n", key, flops * rate / 1e9, flops / 1e6);
     model_free(m);
 }
 

@@ -1,6 +1,7 @@
 /* arena: one buffer for many blocks whose lifetimes are known in advance
- * (a forward-only engine's activations): each block gets an offset such
- * that two blocks live at the same time never overlap.
+ * (a forward-only engine's activations, its nodes' workspaces, its
+ * preprocessed input): each block gets an offset such that two blocks
+ * live at the same time never overlap.
  *
  * Greedy by size, as TensorFlow Lite's arena planner does: the largest
  * block first, each at the lowest offset where it fits between the blocks

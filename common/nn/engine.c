@@ -523,11 +523,22 @@ void engine_forward_only(engine *e, const int *keep, int nkeep)
         int to = e->kept[i] ? n : last[i];
         end[b] = to > end[b] ? to : end[b];
     }
+    /* CNN_ARENA_WS=0: the engine's own workspace instead (A/B runs). In
+     * the arena a node's workspace shares lines that the other thread
+     * wrote a step before, and at batch 1, where a whole forward lives in
+     * the caches, the lines move between the cores: the sum of the
+     * nodes' least times was 2-8% higher on densenet121, regnet_y_400mf
+     * and mobilenet_v2, resnet18 even, and efficientnet_b0's first
+     * depthwise layer took 0.12-0.15 ms against 0.054 (2 threads; 0.085
+     * against 0.073 on one). That is the price of densenet121's 4.1 MB
+     * and regnet_y_400mf's 1.3 MB of one photo's peak. */
+    const char *aw = getenv("CNN_ARENA_WS");
+    int ws_in = !aw || strcmp(aw, "0");
     start[2 * n] = end[2 * n] = 0;
     for (int i = 0; i < n; i++) {
         const node *nd = &m->nodes[i];
         start[n + i] = end[n + i] = i;
-        if (e->fuse[i] != FUSE_DONE)
+        if (ws_in && e->fuse[i] != FUSE_DONE)
             size[n + i] = nd->need_fws + (e->fuse[i] & FUSE_BN ? 2 * (size_t)nd->shape[0] : 0);
         for (int k = 0; k < nd->nin; k++)
             if (nd->in[k] < 0)
@@ -551,11 +562,13 @@ void engine_forward_only(engine *e, const int *keep, int nkeep)
     asan_nan(e->arena, e->arena_len);
     for (int i = 0; i < n; i++)
         e->act[i]->data = e->arena + off[buf[i]];
-    e->wsoff = xmalloc((size_t)n * sizeof *e->wsoff);
-    for (int i = 0; i < n; i++)
-        e->wsoff[i] = off[n + i];
-    free(e->ws);   /* no forward reads it now */
-    e->ws = NULL, e->wslen = 0;
+    if (ws_in) {
+        e->wsoff = xmalloc((size_t)n * sizeof *e->wsoff);
+        for (int i = 0; i < n; i++)
+            e->wsoff[i] = off[n + i];
+        free(e->ws);   /* no forward reads it now */
+        e->ws = NULL, e->wslen = 0;
+    }
     /* The input's rows in the arena, or none where take_input reads the
      * caller's in place. */
     free(e->input->data);

@@ -1598,7 +1598,8 @@ static model *net_sized(void)
  * activations (each node's need_fws, live at its own step), in a layout
  * of the forward's own (conv_fwd_workspace): net_sized's output bit for
  * bit as an ordinary engine's (its workspace a buffer of its own) and,
- * at batch 4, as each image's alone at batch 1. A forward slot sized for
+ * at batch 4, as each image's alone at batch 1; with CNN_ARENA_WS=0 (the
+ * engine's own workspace) too. A forward slot sized for
  * batch 1's chunks is overrun only at batch 2 and more (the stride-2
  * layer's whole images); conv_run dies then, and without that check the
  * batch-4 outputs differed. */
@@ -1608,10 +1609,15 @@ static void test_forward_ws(void **state)
     model *m = net_sized();
     int last = m->n - 1;
     engine *a = engine_new(m, 4, 0, 0), *b = engine_new(m, 4, 0, 0), *c = engine_new(m, 1, 0, 0);
+    engine *d = engine_new(m, 4, 0, 0);
     engine_forward_only(b, &last, 1);
     engine_forward_only(c, &last, 1);
+    setenv("CNN_ARENA_WS", "0", 1);   /* the engine's own workspace */
+    engine_forward_only(d, &last, 1);
+    unsetenv("CNN_ARENA_WS");
     tensor *x = rand_input(m, 4, 91);
     same_output(a, b, x, last, "net_sized, batch 4");
+    same_output(a, d, x, last, "net_sized, batch 4, CNN_ARENA_WS=0");
     const tensor *yb = engine_act(b, last);
     int64_t row = tensor_numel(yb) / 4, in = tensor_numel(x) / 4;
     for (int i = 0; i < 4; i++) {
@@ -1624,7 +1630,7 @@ static void test_forward_ws(void **state)
         tensor_free(xi);
     }
     tensor_free(x);
-    engine_free(a), engine_free(b), engine_free(c);
+    engine_free(a), engine_free(b), engine_free(c), engine_free(d);
     model_free(m);
 }
 

@@ -634,22 +634,44 @@ static plan make_plan(const cgeo *q, int n, int wt, size_t slot)
     return pl;
 }
 
-/* The floats of a forward call's slot (p->lf.slot): the lowering of a
- * chunk of make_plan's rows, q->crows or fewer, or the whole image in
- * its two cases that take it (and conv_rows'), and a 1x1 convolution's
- * copy of at most 64 columns into panels (copy_direct); none for a 1x1
+/* Whether a 1x1 convolution's chunk of nc columns is copied into panels
+ * (im2col_panels is that copy for it) rather than read where it lies: a
+ * short row (a 7x7 map's 49 floats) leaves each 16-float row of a panel
+ * across two cache lines and the block of B out of L1; copied, resnet50's
+ * 2048 x 512 x 49 product ran at 80 GFLOP/s against 69 (1 thread, the
+ * copy included), while at 196 columns (14x14) and more the two were
+ * even. The slot (conv_workspace: at least 2 CONV_CHUNK floats) holds
+ * the copy up to 16384 channels. */
+#define COPY_COLS 64
+static int copy_direct(const cgeo *q, int64_t nc)
+{
+    return q->direct && nc <= COPY_COLS && q->cin / q->g * (COPY_COLS + PK_NR) <= 2 * CONV_CHUNK;
+}
+
+/* The floats a chunk of rows output rows writes into its slot: its
+ * lowering, or a 1x1 convolution's copy into panels of at most COPY_COLS
+ * of its columns (copy_direct; the last, shorter chunk copies fewer). */
+static size_t slot_floats(const cgeo *q, int64_t rows)
+{
+    size_t s = chunk_floats(q, rows);
+    int64_t nc = rows * q->ow < COPY_COLS ? rows * q->ow : COPY_COLS;
+    if (q->pk && copy_direct(q, 1) && (size_t)(q->cin * (nc + PK_NR)) > s)
+        s = (size_t)(q->cin * (nc + PK_NR));
+    return s;
+}
+
+/* The floats of a forward call's slot (p->lf.slot): what a chunk of
+ * make_plan's rows writes, q->crows or fewer, or the whole image in its
+ * two cases that take it (conv_rows' among them); none for a 1x1
  * convolution read where it lies. The backward's slot is larger: col2im's
  * gradient of a chunk. */
-static int copy_direct(const cgeo *q, int64_t nc);
 static size_t fwd_slot(const conv_p *p)
 {
     const cgeo *q = &p->f;
-    size_t s = chunk_floats(q, q->crows), whole = chunk_floats(q, q->oh);
+    size_t s = slot_floats(q, q->crows), whole = chunk_floats(q, q->oh);
     if (q->pk && ((q->oh * q->ow < q->cout / q->g && whole <= p->slot) ||
-                  (lower_rows(q) && whole <= p->slot / 2)) && whole > s)
-        s = whole;
-    if (q->pk && copy_direct(q, 1) && (size_t)(q->cin * (64 + PK_NR)) > s)
-        s = (size_t)(q->cin * (64 + PK_NR));
+                  (lower_rows(q) && whole <= p->slot / 2)) && slot_floats(q, q->oh) > s)
+        s = slot_floats(q, q->oh);
     return (s + 15) / 16 * 16;
 }
 
@@ -993,19 +1015,6 @@ static const float *chunk_cols(const cgeo *q, const float *x, float *col, int64_
     return col;
 }
 
-/* Whether a 1x1 convolution's chunk of nc columns is copied into panels
- * (im2col_panels is that copy for it) rather than read where it lies: a
- * short row (a 7x7 map's 49 floats) leaves each 16-float row of a panel
- * across two cache lines and the block of B out of L1; copied, resnet50's
- * 2048 x 512 x 49 product ran at 80 GFLOP/s against 69 (1 thread, the
- * copy included), while at 196 columns (14x14) and more the two were
- * even. The slot (conv_workspace: at least 2 CONV_CHUNK floats) holds
- * the copy up to 16384 channels. */
-static int copy_direct(const cgeo *q, int64_t nc)
-{
-    return q->direct && nc <= 64 && q->cin / q->g * (64 + PK_NR) <= 2 * CONV_CHUNK;
-}
-
 /* The packed GEMM's B for chunk oy0..oy1 of image x: the input where it
  * lies (1x1, row stride ldb the plane's) or its lowering written into
  * panels at col (by_channels: over the threads when par); group g's at
@@ -1229,12 +1238,7 @@ static void conv_run(const conv_p *cp, const wslay *l, const cgeo *q, const wgeo
     /* What a chunk writes into its slot must fit (fwd_slot sizes a
      * forward's, conv_workspace a backward's): an overrun would be the
      * next thread's slot or the packed weights, silently. */
-    size_t need = chunk_floats(q, pl.crows);
-    if (q->pk && copy_direct(q, 1)) {
-        int64_t nc = pl.crows * q->ow < 64 ? pl.crows * q->ow : 64;
-        if ((size_t)(q->cin * (nc + PK_NR)) > need)
-            need = (size_t)(q->cin * (nc + PK_NR));
-    }
+    size_t need = slot_floats(q, pl.crows);
     if (need > l->slot)
         die("conv: internal error: a chunk of %lld rows needs %zu floats of workspace, its "
             "slot has %zu", (long long)pl.crows, need, l->slot);

@@ -81,7 +81,6 @@ struct engine {
     float *arena;
     size_t arena_len;
     size_t *wsoff;             /* node i's forward workspace at arena + wsoff[i] */
-    int in_arena;              /* input's data lies in the arena (until its last reader) */
     char *kept;                /* the nodes callers read (forward-only or fused) */
     int fonly;                 /* engine_forward_only was called */
     /* Fused epilogues: fuse[c] of a Conv, FUSE_RELU and/or FUSE_ADD (it
@@ -570,10 +569,9 @@ void engine_forward_only(engine *e, const int *keep, int nkeep)
         e->ws = NULL, e->wslen = 0;
     }
     /* The input's rows in the arena, or none where take_input reads the
-     * caller's in place. */
+     * caller's in place: a forward-only engine's input owns no data. */
     free(e->input->data);
     e->input->data = size[2 * n] ? e->arena + off[2 * n] : NULL;
-    e->in_arena = size[2 * n] > 0;
 #ifdef CNN_ASAN
     for (int i = 0; i < nb; i++)
         if (size[i])
@@ -610,8 +608,8 @@ void engine_free(engine *e)
                 tensor_free(e->wgrad[i][k]);
         free(e->wgrad[i]);
     }
-    if (e->in_arena)
-        e->input->data = NULL;
+    if (e->fonly)
+        e->input->data = NULL;   /* the arena's, or none */
     tensor_free(e->input);
     free(e->act);
     free(e->aux);
@@ -862,7 +860,7 @@ void engine_forward_upto(engine *e, const tensor *x, int upto)
     for (int i = 0; e->fonly && i < m->n; i++)
         if (!e->kept[i])
             e->valid[i] = 0;
-    if (e->in_arena)
+    if (e->fonly && e->input->data)
         e->in.data = NULL;
 }
 

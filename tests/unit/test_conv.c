@@ -438,7 +438,9 @@ static void test_conv_implicit(void **state)
  * channels off the 32- (16-) channel block, strides 1-4 and 2 x 1,
  * asymmetric pads and pads past the kernel's reach, dilation, K over one
  * and several 256-tap blocks (bias on the first, each later added on), a
- * 1x1 stride-2 read where the input lies, a 7x7 stride-2 stem. */
+ * 1x1 stride-2 read where the input lies, a 7x7 stride-2 stem; items
+ * by output row (each thread padding the rows it reads) and by block
+ * (one padded copy, weights past 768 KB). */
 static void test_conv_direct(void **state)
 {
     (void)state;
@@ -459,6 +461,12 @@ static void test_conv_direct(void **state)
         { 6, 10, 17, 16, 3, 3, 2, 2, 4, 4, 4, 3, 1, 1, 1 },     /* pads past the kernel */
         { 11, 14, 23, 40, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1 },    /* dilation 2 */
         { 16, 7, 9, 70, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1 },      /* stride 1 (forced) */
+        /* by output row, each thread padding its own rows: 3 blocks,
+         * 2-row tiles, 9 rows (the last item one row), 45 items split
+         * inside the second image and inside a row's blocks */
+        { 20, 9, 6, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1 },
+        /* weights past 768 KB: by block, one padded copy shared */
+        { 512, 7, 7, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1 },
     };
     for (size_t i = 0; i < sizeof gs / sizeof *gs; i++) {
         setenv("CNN_CONV_DIRECT", "1", 1);

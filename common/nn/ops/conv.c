@@ -344,8 +344,8 @@ static size_t conv_fwd_workspace(conv_p *p)
         p->lf.slot = fwd_slot(p);
         p->lf.apk = p->lf.slot * (size_t)p->wt, n = p->lf.apk + alen;
     }
-    if (p->dc && dc_ws_floats(&p->dcg) > n)
-        n = dc_ws_floats(&p->dcg);
+    if (p->dc && dc_ws_floats(&p->dcg, p->wt) > n)
+        n = dc_ws_floats(&p->dcg, p->wt);
     return n;
 }
 
@@ -389,8 +389,8 @@ static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char 
     p.dcg = (dcgeo){ q->cin, q->h, q->w, q->cout, q->oh, q->ow, q->kh, q->kw, q->sh, q->sw,
                      q->pt, q->pl, q->pb, q->pr, q->dh, q->dw };
     p.dc = q->pk && q->g == 1 && !p.depthwise && !p.grouped && !p.wino_f && dc_wanted(&p.dcg);
-    if (p.dc && dc_ws_floats(&p.dcg) > need->ws)
-        need->ws = dc_ws_floats(&p.dcg);
+    if (p.dc && dc_ws_floats(&p.dcg, p.wt) > need->ws)
+        need->ws = dc_ws_floats(&p.dcg, p.wt);
     need->fws = conv_fwd_workspace(&p);
     need->aux = 0;
     conv_p *r = malloc(sizeof *r);

@@ -43,8 +43,9 @@ size_t dc_w_floats(const dcgeo *g);
 /* W (cout x cin x kh x kw) packed: per block of DC_NC output channels, per
  * tap k, the block's weights (zeros past cout). */
 void dc_pack(const dcgeo *g, const float *W, float *Wp);
-/* Workspace floats (the zero-padded input of one image, when g pads). */
-size_t dc_ws_floats(const dcgeo *g);
+/* Workspace floats for up to threads threads (when g pads: the
+ * zero-padded input of a few images, or of one image a thread). */
+size_t dc_ws_floats(const dcgeo *g, int threads);
 /* y = act(conv(x) + b (+ r)) for n images (b, r may be NULL) on at most
  * threads threads; Wp from dc_pack. */
 void dc_forward(const dcgeo *g, const float *Wp, const float *b, int n, const float *x,

@@ -35,6 +35,15 @@ static void add_w(node *n, rng *r, const char *name, int nd, int64_t a, int64_t 
     node_add_weight(n, name, rand_tensor(r, nd, dims, scale, shift));
 }
 
+/* m prepared (the test fails with the reason if it cannot be). */
+static model *prepared(model *m)
+{
+    char err[512];
+    if (model_prepare(m, err, sizeof err))
+        fail_msg("%s", err);
+    return m;
+}
+
 /* Net 1, a chain through the spatial ops. */
 static model *net_chain(void)
 {
@@ -85,17 +94,13 @@ static model *net_chain(void)
     n = model_add(m, "drop", "Dropout", NULL);
     node_set1(n, "ratio", 0.5);
     /* Dense's input size follows from the shapes above: prepare to learn it. */
-    char err[256];
-    if (model_prepare(m, err, sizeof err))
-        fail_msg("%s", err);
+    prepared(m);
     int64_t din = m->nodes[m->n - 1].shape[0];
     n = model_add(m, "fc", "Dense", NULL);
     add_w(n, &r, "weight", 2, 5, din, 0, 0, 0.3, 0);
     add_w(n, &r, "bias", 1, 5, 0, 0, 0, 0.1, 0);
     n = model_add(m, "sig", "Sigmoid", NULL);
-    if (model_prepare(m, err, sizeof err))
-        fail_msg("%s", err);
-    return m;
+    return prepared(m);
 }
 
 /* Net 2, a DAG: 1x1 conv, depthwise conv, Tanh, ReLU, Add, Concat,
@@ -126,10 +131,7 @@ static model *net_dag(void)
     n = model_add(m, "fc", "Dense", NULL);
     add_w(n, &r, "weight", 2, 6, 12, 0, 0, 0.5, 0);
     n = model_add(m, "sm", "Softmax", NULL);
-    char err[256];
-    if (model_prepare(m, err, sizeof err))
-        fail_msg("%s", err);
-    return m;
+    return prepared(m);
 }
 
 /* The ops ShuffleNet, ConvNeXt and upsampling nets bring: LayerNorm over
@@ -172,10 +174,7 @@ static model *net_views(void)
     node_set1(n, "dilation", 2);
     n = model_add(m, "fc", "Dense", NULL);
     add_w(n, &r, "weight", 2, 3, 2 * 3 * 6, 0, 0, 0.5, 0);
-    char err[256];
-    if (model_prepare(m, err, sizeof err))
-        fail_msg("%s", err);
-    return m;
+    return prepared(m);
 }
 
 /* Net 3, the ops of today's CNNs (ops/nonlin.c, ops/binary.c,
@@ -215,10 +214,7 @@ static model *net_modern(void)
     n = model_add(m, "fc", "Dense", "gmp");
     add_w(n, &r, "weight", 2, 3, 4, 0, 0, 0.5, 0);
     model_add(m, "lsm", "LogSoftmax", NULL);
-    char err[256];
-    if (model_prepare(m, err, sizeof err))
-        fail_msg("%s", err);
-    return m;
+    return prepared(m);
 }
 
 static tensor *rand_input(const model *m, int n, uint64_t seed)
@@ -359,8 +355,7 @@ static void test_winograd(void **state)
         add_w(n, &r, "weight", 4, co, ci, 3, 3, 0.3, 0);
         if (gi % 2 == 0)
             add_w(n, &r, "bias", 1, co, 0, 0, 0, 0.5, 0);
-        char err[256];
-        assert_int_equal(model_prepare(m, err, sizeof err), 0);
+        prepared(m);
         /* 5 images: a chunk per thread; 1: the threads on each chunk
          * together (the 130 x 70 image has two chunks); too few 4x4 tiles
          * (the 9 x 12 image, and 5 images of 3 x 3): im2col. Partial
@@ -424,8 +419,7 @@ static model *pool2x2_model(const char *op, int64_t C, int64_t H, int64_t W)
     node *n = model_add(m, "p", op, "input");
     double k[2] = { 2, 2 };
     node_set(n, "kernel", 2, k);
-    char err[256];
-    assert_int_equal(model_prepare(m, err, sizeof err), 0);
+    prepared(m);
     return m;
 }
 
@@ -575,8 +569,7 @@ static void maxpool_case(int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t s
     node_set(n, "stride", 2, st);
     node_set(n, "pad", 4, pd);
     node_set(n, "ceil_mode", 1, &cm);
-    char err[256];
-    assert_int_equal(model_prepare(m, err, sizeof err), 0);
+    prepared(m);
     int64_t OH = n->shape[1], OW = n->shape[2];
     engine *e = engine_new(m, 2, 0, 1);
     int64_t dims[4] = { 2, C, H, W };
@@ -743,8 +736,7 @@ static void test_rules(void **state)
     (void)state;
     model *m = model_new(1, 1, 4);
     model_add(m, "r", "ReLU", "input");
-    char err[128];
-    assert_int_equal(model_prepare(m, err, sizeof err), 0);
+    prepared(m);
     engine *e = engine_new(m, 1, 0, 1);
     tensor *x = tensor_new4(1, 1, 1, 4), *g = tensor_new4(1, 1, 1, 4);
     float xv[4] = { 0.5f, -0.5f, 0.5f, -0.5f }, gv[4] = { 1, 1, -1, -1 };
@@ -841,10 +833,7 @@ static model *net_wide(void)
     model_add(m, "gap", "GlobalAvgPool", NULL);
     n = model_add(m, "fc", "Dense", NULL);
     add_w(n, &r, "weight", 2, 10, 16, 0, 0, 0.5, 0);
-    char err[256];
-    if (model_prepare(m, err, sizeof err))
-        fail_msg("%s", err);
-    return m;
+    return prepared(m);
 }
 
 /* net_wide saved to a new file named from template path. */
@@ -927,8 +916,7 @@ static void test_bad_graphs(void **state)
 {
     (void)state;
     model *m = tiny();
-    char err[256];
-    assert_int_equal(model_prepare(m, err, sizeof err), 0);
+    prepared(m);
     assert_int_equal(m->nodes[0].shape[0], 2);
     assert_int_equal(m->nodes[0].shape[1], 3);
     model_free(m);
@@ -1051,8 +1039,7 @@ static void test_dropout(void **state)
     model *m = model_new(1, 40, 50);
     node *n = model_add(m, "d", "Dropout", "input");
     node_set1(n, "ratio", 0.25);
-    char err[128];
-    assert_int_equal(model_prepare(m, err, sizeof err), 0);
+    prepared(m);
     tensor *x = rand_input(m, 2, 1);
     for (int64_t i = 0; i < tensor_numel(x); i++)
         x->data[i] += 0.5f;      /* strictly positive, so zero means dropped */
@@ -1149,10 +1136,7 @@ static model *net_fused(void)
     add_w(n, &r, "var", 1, 24, 0, 0, 0, 0.1, 1);
     model_add(m, "r4", "ReLU", NULL);
     model_add(m, "gap", "GlobalAvgPool", NULL);
-    char err[256];
-    if (model_prepare(m, err, sizeof err))
-        fail_msg("%s", err);
-    return m;
+    return prepared(m);
 }
 
 /* A Conv with bias and its weights. */
@@ -1206,10 +1190,7 @@ static model *net_residual(void)
     model_add(m, "a9", "Add", "c8,c9");
     model_add(m, "r9", "ReLU", NULL);
     model_add(m, "gap", "GlobalAvgPool", NULL);
-    char err[256];
-    if (model_prepare(m, err, sizeof err))
-        fail_msg("%s", err);
-    return m;
+    return prepared(m);
 }
 
 /* BatchNorm -> ReLU (or Clip) after a Concat, as densenet's dense layers
@@ -1259,10 +1240,7 @@ static model *net_densenet(void)
         }
     }
     model_add(m, "gap", "GlobalAvgPool", NULL);
-    char err[256];
-    if (model_prepare(m, err, sizeof err))
-        fail_msg("%s", err);
-    return m;
+    return prepared(m);
 }
 
 /* Late-layer shapes: maps of fewer pixels (30) than output channels
@@ -1282,10 +1260,7 @@ static model *net_late(void)
     conv_node(m, &r, "c2", "r1", 48, 40, 3, 1, 1, 1);
     model_add(m, "r2", "ReLU", NULL);
     model_add(m, "gap", "GlobalAvgPool", NULL);
-    char err[256];
-    if (model_prepare(m, err, sizeof err))
-        fail_msg("%s", err);
-    return m;
+    return prepared(m);
 }
 
 /* Nodes nodes[0..nn-1] of engine b against ordinary engine a's, bit for
@@ -1588,10 +1563,7 @@ static model *net_sized(void)
         in = NULL;
     }
     model_add(m, "gap", "GlobalAvgPool", NULL);
-    char err[256];
-    if (model_prepare(m, err, sizeof err))
-        fail_msg("%s", err);
-    return m;
+    return prepared(m);
 }
 
 /* A forward-only engine's workspace lies in its arena beside the
@@ -1655,10 +1627,7 @@ static model *net_xgrad(void)
     n = model_add(m, "c3", "Conv", NULL);
     add_w(n, &r, "weight", 4, 24, 24, 1, 1, 0.3, 0);
     model_add(m, "gap", "GlobalAvgPool", NULL);
-    char err[256];
-    if (model_prepare(m, err, sizeof err))
-        fail_msg("%s", err);
-    return m;
+    return prepared(m);
 }
 
 /* The input gradient of engine e for x and seed s at node last (a
@@ -1727,10 +1696,7 @@ static model *net_dense(void)
     n = model_add(m, "fc2", "Dense", NULL);
     add_w(n, &r, "weight", 2, 10, 37, 0, 0, 0.3, 0);
     add_w(n, &r, "bias", 1, 10, 0, 0, 0, 0.1, 0);
-    char err[256];
-    if (model_prepare(m, err, sizeof err))
-        fail_msg("%s", err);
-    return m;
+    return prepared(m);
 }
 
 /* Issue 20 through the Dense op: an image's logits bit for bit the same

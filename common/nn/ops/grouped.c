@@ -21,8 +21,8 @@
 #define GR_W 8
 #endif
 /* The helpers below are static: the ABI note GCC gives (-Wpsabi) for a
- * vector of 32 bytes passed or returned without AVX (a build for generic
- * x86-64) concerns no caller outside this file. */
+ * vector of 32 or 64 bytes passed or returned without AVX or AVX-512 (a
+ * build for generic x86-64) concerns no caller outside this file. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 typedef float grvec __attribute__((vector_size(8 * sizeof(float))));
 /* The block's vectors (gr_block): GR_W floats. */

@@ -174,7 +174,7 @@ static void test_grouped_regnet(void **state)
     check(55, 8, 8, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 2);
 }
 
-/* Other group widths (4, 16, 3, 1 output channels; 1..9 input), pads 0
+/* Other group widths (1-6, 8, 13 and 15 output channels; 1-9 and 16 input), pads 0
  * and 2 and asymmetric, dilation 2, stride 3 and mixed, other filters. */
 static void test_grouped_edges(void **state)
 {
@@ -196,6 +196,11 @@ static void test_grouped_edges(void **state)
     check(2, 4, 8, 14, 15, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 3, 2);
     check(2, 8, 8, 10, 11, 3, 5, 1, 2, 1, 2, 1, 2, 2, 1, 2, 2);
     check(3, 2, 2, 9, 8, 3, 3, 1, 1, 4, 3, 4, 5, 1, 1, 2, 2);
+    /* Blocks of every width (AVX-512: 8 channels a block, AVX2: 4):
+     * 13 = 8 + 5 and 5 output channels, 7 and 6 input channels (the
+     * input gradient's blocks). */
+    check(2, 7, 13, 11, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2);
+    check(3, 6, 5, 10, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2);
 }
 
 int main(void)

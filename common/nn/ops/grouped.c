@@ -6,19 +6,24 @@
 #include "nn/ops/grouped.h"
 #include "nn/ops/planes.h"
 
-/* The register block: GR_OB channels x GR_NV vectors of GR_W floats (12
+/* The forward's and input gradient's register block: GR_FB channels x
+ * GR_NV vectors of GR_W floats. AVX2: 4 x 3 vectors of 8 (12
  * accumulators: enough to cover the multiply-add's latency on both pipes,
- * with 3 loads and 4 broadcasts per 12 multiply-adds). GR_W: 16 with
- * AVX-512, else 8. Each position's sum is the same chain whatever the
- * width, so both give the same results. With 8 on the AVX-512 machine
- * regnet_y_400mf's grouped 3x3 layers ran at 24-36% of its FMA peak
- * (half of it is all 8-wide multiply-adds can reach there). */
+ * with 3 loads and 4 broadcasts per 12 multiply-adds). AVX-512: 8 x 3
+ * vectors of 16 (24 of its 32 registers; 3 loads and 8 broadcasts per 24
+ * multiply-adds). Each position's sum is the same chain whatever the
+ * block, so all give the same results. With 4 x 3 x 8 on the AVX-512
+ * machine regnet_y_400mf's grouped 3x3 layers ran at 24-36% of its FMA
+ * peak (half of it is all 8-wide multiply-adds can reach there). The
+ * weight gradient's block is GR_OB channels (gw_block). */
 #define GR_OB 4
 #define GR_NV 3
 #if defined(__AVX512F__)
 #define GR_W 16
+#define GR_FB 8
 #else
 #define GR_W 8
+#define GR_FB 4
 #endif
 /* The helpers below are static: the ABI note GCC gives (-Wpsabi) for a
  * vector of 32 or 64 bytes passed or returned without AVX or AVX-512 (a
@@ -78,28 +83,28 @@ static glay glayout(const grgeo *g)
 }
 
 /* A thread's slot: the padded input planes (forward) or gy's flat planes
- * (input gradient), and GR_OB planes of output; or both kinds of planes
+ * (input gradient), and GR_FB planes of output; or both kinds of planes
  * (weight gradient). */
 static size_t slot_floats(const grgeo *g)
 {
     glay k = glayout(g);
-    size_t fw = (size_t)g->ci * k.l.area + (size_t)(GR_OB * k.os);
-    size_t bw = (size_t)(g->co * k.gs) + (size_t)GR_OB * k.l.area;
+    size_t fw = (size_t)g->ci * k.l.area + (size_t)(GR_FB * k.os);
+    size_t bw = (size_t)(g->co * k.gs) + (size_t)GR_FB * k.l.area;
     size_t ww = (size_t)g->ci * k.l.area + (size_t)(g->co * k.gs);   /* gr_wgrad */
     size_t f = fw > bw ? fw : bw;
     return (f > ww ? f : ww) + 32;
 }
 
-/* Blocks of GR_OB channels in n. */
+/* Blocks of GR_FB channels in n. */
 static int64_t blocks(int64_t n)
 {
-    return (n + GR_OB - 1) / GR_OB;
+    return (n + GR_FB - 1) / GR_FB;
 }
 
 size_t gr_packed_floats(const grgeo *g)
 {
     int64_t f = blocks(g->co) * g->ci, x = blocks(g->ci) * g->co;
-    return (size_t)(g->p.c * (f > x ? f : x) * g->p.kh * g->p.kw * GR_OB);
+    return (size_t)(g->p.c * (f > x ? f : x) * g->p.kh * g->p.kw * GR_FB);
 }
 
 int gr_wanted(const grgeo *g)
@@ -113,19 +118,19 @@ size_t gr_ws_floats(const grgeo *g, int threads)
 }
 
 /* The forward's weights for gr_sum: block b of group gi at
- * wp + (gi * blocks(co) + b) * ci kk GR_OB, [c][t][o] = W[b GR_OB + o][c][t]
+ * wp + (gi * blocks(co) + b) * ci kk GR_FB, [c][t][o] = W[b GR_FB + o][c][t]
  * (a pair's channels side by side). */
 static void pack_forward(const grgeo *g, const float *W, float *wp)
 {
     int64_t ci = g->ci, co = g->co, kk = g->p.kh * g->p.kw;
     for (int64_t gi = 0; gi < g->p.c; gi++)
         for (int64_t b = 0; b < blocks(co); b++) {
-            float *d = wp + (gi * blocks(co) + b) * ci * kk * GR_OB;
+            float *d = wp + (gi * blocks(co) + b) * ci * kk * GR_FB;
             for (int64_t c = 0; c < ci; c++)
                 for (int64_t t = 0; t < kk; t++)
-                    for (int64_t o = 0; o < GR_OB; o++) {
-                        int64_t oc = b * GR_OB + o;
-                        d[(c * kk + t) * GR_OB + o] =
+                    for (int64_t o = 0; o < GR_FB; o++) {
+                        int64_t oc = b * GR_FB + o;
+                        d[(c * kk + t) * GR_FB + o] =
                             oc < co ? W[((gi * co + oc) * ci + c) * kk + t] : 0.0f;
                     }
         }
@@ -148,7 +153,7 @@ static void phase_order(const dwgeo *p, int64_t *ord, int64_t *start)
 }
 
 /* The input gradient's: block b of group gi at
- * wp + (gi * blocks(ci) + b) * co kk GR_OB, [o][j][c] = W[o][b GR_OB + c][ord[j]]
+ * wp + (gi * blocks(ci) + b) * co kk GR_FB, [o][j][c] = W[o][b GR_FB + c][ord[j]]
  * (phase_order). */
 static void pack_xgrad(const grgeo *g, const float *W, float *wp)
 {
@@ -157,12 +162,12 @@ static void pack_xgrad(const grgeo *g, const float *W, float *wp)
     phase_order(&g->p, ord, start);
     for (int64_t gi = 0; gi < g->p.c; gi++)
         for (int64_t b = 0; b < blocks(ci); b++) {
-            float *d = wp + (gi * blocks(ci) + b) * co * kk * GR_OB;
+            float *d = wp + (gi * blocks(ci) + b) * co * kk * GR_FB;
             for (int64_t o = 0; o < co; o++)
                 for (int64_t t = 0; t < kk; t++)
-                    for (int64_t c = 0; c < GR_OB; c++) {
-                        int64_t ic = b * GR_OB + c;
-                        d[(o * kk + t) * GR_OB + c] =
+                    for (int64_t c = 0; c < GR_FB; c++) {
+                        int64_t ic = b * GR_FB + c;
+                        d[(o * kk + t) * GR_FB + c] =
                             ic < ci ? W[((gi * co + o) * ci + ic) * kk + ord[t]] : 0.0f;
                     }
         }
@@ -170,7 +175,7 @@ static void pack_xgrad(const grgeo *g, const float *W, float *wp)
 
 /* nv vectors of out from f, no channels (both constant when inlined):
  * out[o os + f + k] = init[o] + the sum over
- * i < ni, t < kk of w[i wi + t GR_OB + o] src[i ss + off[t] + f + k], each
+ * i < ni, t < kk of w[i wi + t GR_FB + o] src[i ss + off[t] + f + k], each
  * a chain of multiply-adds in (i, t) order: the same rounding at every
  * position, whatever the block it falls in. */
 static inline __attribute__((always_inline)) void
@@ -178,20 +183,20 @@ gr_block(const float *src, int64_t ss, int64_t ni, const int64_t *off, int64_t k
          int64_t wi, const float *init, float *out, int64_t os, int64_t f, const int no,
          const int nv)
 {
-    gbvec acc[GR_OB][GR_NV];
-#pragma GCC unroll 4
+    gbvec acc[GR_FB][GR_NV];
+#pragma GCC unroll 8
     for (int o = 0; o < no; o++)
 #pragma GCC unroll 3
         for (int v = 0; v < nv; v++)
             acc[o][v] = gb_bcast(init[o]);
     for (int64_t i = 0; i < ni; i++) {
         const float *s = src + i * ss + f, *wt = w + i * wi;
-        for (int64_t t = 0; t < kk; t++, wt += GR_OB) {
+        for (int64_t t = 0; t < kk; t++, wt += GR_FB) {
             gbvec xv[GR_NV];
 #pragma GCC unroll 3
             for (int v = 0; v < nv; v++)
                 xv[v] = gb_load(s + off[t] + v * GR_W);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int o = 0; o < no; o++) {
                 gbvec wv = gb_bcast(wt[o]);
 #pragma GCC unroll 3
@@ -200,7 +205,7 @@ gr_block(const float *src, int64_t ss, int64_t ni, const int64_t *off, int64_t k
             }
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int o = 0; o < no; o++)
 #pragma GCC unroll 3
         for (int v = 0; v < nv; v++)
@@ -223,12 +228,18 @@ gr_span(const float *src, int64_t ss, int64_t ni, const int64_t *off, int64_t kk
         gr_block(src, ss, ni, off, kk, w, wi, init, out, os, f, no, 1);
 }
 
-/* gr_span for no = 1..GR_OB channels. */
+/* gr_span for no = 1..GR_FB channels. */
 static void gr_sum(const float *src, int64_t ss, int64_t ni, const int64_t *off, int64_t kk,
                    const float *w, int64_t wi, const float *init, float *out, int64_t os,
                    int64_t n, int no)
 {
     switch (no) {
+#if GR_FB > 4
+    case 8: gr_span(src, ss, ni, off, kk, w, wi, init, out, os, n, 8); break;
+    case 7: gr_span(src, ss, ni, off, kk, w, wi, init, out, os, n, 7); break;
+    case 6: gr_span(src, ss, ni, off, kk, w, wi, init, out, os, n, 6); break;
+    case 5: gr_span(src, ss, ni, off, kk, w, wi, init, out, os, n, 5); break;
+#endif
     case 4: gr_span(src, ss, ni, off, kk, w, wi, init, out, os, n, 4); break;
     case 3: gr_span(src, ss, ni, off, kk, w, wi, init, out, os, n, 3); break;
     case 2: gr_span(src, ss, ni, off, kk, w, wi, init, out, os, n, 2); break;
@@ -286,17 +297,17 @@ void gr_forward(const grgeo *g, const float *W, const float *Wp, const float *b,
         int64_t to[kk];
         tap_offsets(&g->p, &k.l, to);
         memset(buf, 0, (size_t)ci * k.l.area * sizeof *buf);
-        const float zero[GR_OB] = { 0 };
+        const float zero[GR_FB] = { 0 };
 #pragma omp for schedule(static)
         for (int64_t it = 0; it < items; it++) {
             int64_t i = it / G, gi = it % G;
             for (int64_t c = 0; c < ci; c++)
                 fill_plane(&g->p, &k.l, &k.ph, x + ((i * G + gi) * ci + c) * k.hw,
                            buf + c * k.l.area);
-            for (int64_t o0 = 0; o0 < co; o0 += GR_OB) {
-                int no = co - o0 < GR_OB ? (int)(co - o0) : GR_OB;
-                const float *wt = wp + (gi * blocks(co) + o0 / GR_OB) * ci * kk * GR_OB;
-                gr_sum(buf, (int64_t)k.l.area, ci, to, kk, wt, kk * GR_OB,
+            for (int64_t o0 = 0; o0 < co; o0 += GR_FB) {
+                int no = co - o0 < GR_FB ? (int)(co - o0) : GR_FB;
+                const float *wt = wp + (gi * blocks(co) + o0 / GR_FB) * ci * kk * GR_FB;
+                gr_sum(buf, (int64_t)k.l.area, ci, to, kk, wt, kk * GR_FB,
                        b ? b + gi * co + o0 : zero, out, k.os, k.l.flat, no);
                 for (int o = 0; o < no; o++) {
                     int64_t q = (i * G + gi) * co + o0 + o;
@@ -346,18 +357,18 @@ void gr_xgrad(const grgeo *g, const float *W, const float *Wp, int n, const floa
             for (int64_t j = start[P]; j < start[P + 1]; j++)
                 from[j] = k.m - (to[ord[j]] - P * k.l.sp);
         memset(gf, 0, (size_t)(co * k.gs) * sizeof *gf);
-        const float zero[GR_OB] = { 0 };
+        const float zero[GR_FB] = { 0 };
 #pragma omp for schedule(static)
         for (int64_t it = 0; it < items; it++) {
             int64_t i = it / G, gi = it % G;
             for (int64_t o = 0; o < co; o++)
                 flat_gy(&g->p, &k.l, gy + ((i * G + gi) * co + o) * k.ohw, gf + o * k.gs + k.m);
-            for (int64_t c0 = 0; c0 < ci; c0 += GR_OB) {
-                int nc = ci - c0 < GR_OB ? (int)(ci - c0) : GR_OB;
-                const float *wt = wp + (gi * blocks(ci) + c0 / GR_OB) * co * kk * GR_OB;
+            for (int64_t c0 = 0; c0 < ci; c0 += GR_FB) {
+                int nc = ci - c0 < GR_FB ? (int)(ci - c0) : GR_FB;
+                const float *wt = wp + (gi * blocks(ci) + c0 / GR_FB) * co * kk * GR_FB;
                 for (int64_t P = 0; P < nph; P++)
                     gr_sum(gf, k.gs, co, from + start[P], start[P + 1] - start[P],
-                           wt + start[P] * GR_OB, kk * GR_OB, zero, buf + P * k.l.sp,
+                           wt + start[P] * GR_FB, kk * GR_FB, zero, buf + P * k.l.sp,
                            (int64_t)k.l.area, nq, nc);
                 for (int c = 0; c < nc; c++)
                     unfill_plane(&g->p, &k.l, &k.ph, buf + c * k.l.area,

@@ -4,7 +4,8 @@
 // costliest first, then each op type's total and the sum.
 // Usage: node zoo_ort_profile.js ORT_DIR FILE.onnx [BATCH [RUNS [THREADS]]]
 // (ORT_DIR: the folder npm installed onnxruntime-node into, as zoo.sh's
-// out/bench-cache/ort). The profile file goes to a temporary folder.
+// out/bench-cache/ort; the session as zoo_ort.js's, ort_session.js). The
+// profile file goes to a temporary folder.
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -14,21 +15,16 @@ if (!dir || !file) {
     console.error('usage: node zoo_ort_profile.js ORT_DIR FILE.onnx [BATCH [RUNS [THREADS]]]');
     process.exit(2);
 }
-const ort = require(path.resolve(dir, 'node_modules', 'onnxruntime-node'));
+const ortSession = require('./ort_session.js');
+const ort = ortSession.load(dir);
 
 async function main() {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ortprof-'));
     try {
-        const s = await ort.InferenceSession.create(file, {
-            intraOpNumThreads: +threads, interOpNumThreads: 1, executionMode: 'sequential',
-            graphOptimizationLevel: 'all', enableProfiling: true,
-            profileFilePrefix: path.join(tmp, 'p'),
-            // as zoo_ort.js: idle threads sleep unless BENCH_SPIN=1
-            extra: { session: { intra_op: { allow_spinning: process.env.BENCH_SPIN === '1' ? '1' : '0' } } },
+        const s = await ortSession.open(ort, file, threads, {
+            enableProfiling: true, profileFilePrefix: path.join(tmp, 'p'),
         });
-        const n = +b, x = new Float32Array(n * 3 * 224 * 224);
-        for (let i = 0; i < x.length; i++) x[i] = Math.random();
-        const feeds = { [s.inputNames[0]]: new ort.Tensor('float32', x, [n, 3, 224, 224]) };
+        const n = +b, feeds = ortSession.randomFeeds(ort, s, n);
         for (let r = 0; r < +runs; r++) await s.run(feeds);
         s.endProfiling();
         const f = fs.readdirSync(tmp).filter((e) => e.endsWith('.json'))[0];

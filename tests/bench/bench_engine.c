@@ -291,8 +291,9 @@ static double fwd_rate(model *m, int n, double secs)
     do {
         double p0 = now();
         engine_forward(e, x);
-        if (now() - p0 < best)
-            best = now() - p0;
+        double dt = now() - p0;
+        if (dt < best)
+            best = dt;
         for (int i = 0; prof_fwd && i < prof_nodes; i++)
             prof_fmean[i] += prof_pass[i];
         prof_fold(prof_fwd, prof_pass, reps);

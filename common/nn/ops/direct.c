@@ -414,12 +414,12 @@ static void dc_part_own(const dcrun *d, int n, int t, int T)
 static void dc_part(const dcrun *d, int n, int t, int T)
 {
     const dcgeo *g = d->g;
-    int64_t xs = g->cin * g->h * g->w, ps = g->cin * pad_rows(g) * pad_cols(g);
-    int gn = group(g);
     if (own_pad(g)) {
         dc_part_own(d, n, t, T);
         return;
     }
+    int64_t xs = g->cin * g->h * g->w, ps = g->cin * pad_rows(g) * pad_cols(g);
+    int gn = group(g);
     for (int i0 = 0; i0 < n; i0 += gn) {
         int ni = n - i0 < gn ? n - i0 : gn;
         int64_t rows = ni * g->cin * pad_rows(g), items = ni * d->nb * d->nr;

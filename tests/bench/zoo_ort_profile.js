@@ -23,6 +23,9 @@ async function main() {
     try {
         const s = await ortSession.open(ort, file, threads, {
             enableProfiling: true, profileFilePrefix: path.join(tmp, 'p'),
+            // fatal only: with profiling on, a failed load also logs a
+            // line of ONNX Runtime's own beside the error said below
+            logSeverityLevel: 4,
         });
         const n = +b, feeds = ortSession.randomFeeds(ort, s, n);
         for (let r = 0; r < +runs; r++) await s.run(feeds);

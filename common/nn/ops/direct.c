@@ -102,12 +102,22 @@ int dc_wanted(const dcgeo *g)
      *   ms; mobilenet_v2's 64- and 96-channel ones 10-20% faster). */
     int64_t taps = g->kh * g->kw;
 #if !defined(__AVX512F__)
-    /* With AVX2 (6-pixel tiles of 16 channels, the tile transposed out
-     * one value at a time) no layer measured faster in the nets:
-     * resnet50's and mobilenet_v2's 7x7 and 3x3 stems ran twice as long,
-     * its stride-2 3x3 layers even (the AVX2 build on the AVX-512
-     * machine). There only CNN_CONV_DIRECT=1 (the tests) takes it. */
-    return 0;
+    /* With AVX2 (tiles of up to 6 pixels by 16 channels, transposed out
+     * 8 x 8), measured alone at batch 1 against the lowered product (the
+     * AVX2 build on the AVX-512 machine, 2 threads): strided layers with
+     * rows of more than 7 outputs and K of 64 or more (resnet50's 7x7
+     * stem 1.17 against 1.25 ms, its 128- and 256-channel stride-2 3x3
+     * layers 1.10-1.14 against 1.35-1.39 and 1.32-1.34 against
+     * 1.41-1.48; alexnet's 11x11 stem 0.72 against 0.88; convnext's 2x2
+     * downsamples 0.65 against 0.74), 5x5 and larger (alexnet's 5x5
+     * layer 2.25 against 2.53-2.68) and densenet's 32-channel 3x3
+     * layers (0.08 against 0.14 ms at 14x14). Not: 1x1 layers (strided
+     * ones 10-80% slower), 7-wide rows (a tile of 4 and one of 3), the
+     * 3-channel 3x3 and 4x4 stems (K 27 and 48: even or slower). */
+    if (taps == 1)
+        return 0;
+    return ((g->sh > 1 || g->sw > 1) && g->ow > 7 && K >= 64) || taps >= 25 ||
+           (g->cout <= 32 && K >= 128);
 #endif
     if (taps == 1)
         return g->sh > 1 || g->sw > 1 ? g->oh * g->ow > 49
@@ -284,6 +294,9 @@ typedef struct dcrun {
     int rowmajor;   /* items by output row, then block (else block, row) */
     int R;          /* output rows per item: 2 on maps of DC_TW / 2 columns or fewer */
     int64_t nr;     /* items per image and block: ceil(oh / R) */
+    int64_t nt;     /* tiles a row: ceil(ow / DC_TW), of even widths (a
+                     * narrow last tile, few accumulators, ran at a
+                     * fraction of the others' rate) */
     op_act act;
 } dcrun;
 
@@ -328,6 +341,21 @@ static void tile_out(const float *t, int tw, int nc, float *y, const float *r, i
             if (r)
                 u = _mm512_add_ps(u, _mm512_maskz_loadu_ps(m, r + (h + j) * ohw));
             _mm512_mask_storeu_ps(y + (h + j) * ohw, m, act_v16(u, act.kind, lo, hi));
+        }
+    }
+#elif DC_ON
+    __m256i m = mask8(tw);
+    const __m256 lo = _mm256_set1_ps(act.lo), hi = _mm256_set1_ps(act.hi);
+    for (int h = 0; h < nc; h += 8) {
+        __m256 v[8];
+        for (int p = 0; p < 8; p++)
+            v[p] = p < tw ? _mm256_load_ps(t + p * DC_NC + h) : _mm256_setzero_ps();
+        tr8(v);   /* v[j]: channel h + j's tw pixels */
+        for (int j = 0; j < 8 && h + j < nc; j++) {
+            __m256 u = v[j];
+            if (r)
+                u = _mm256_add_ps(u, _mm256_maskload_ps(r + (h + j) * ohw, m));
+            _mm256_maskstore_ps(y + (h + j) * ohw, m, act_v8(u, act.kind, lo, hi));
         }
     }
 #else
@@ -405,12 +433,13 @@ static void tiles_part(const dcrun *d, int i0, int ni, const float *xin, int64_t
             wn = wp + d->K * DC_NC;
             q0 = (it - b * m) * d->K;
         }
-        for (int64_t ox = 0; ox < g->ow; ox += DC_TW) {
-            int tw = g->ow - ox < DC_TW ? (int)(g->ow - ox) : DC_TW;
+        for (int64_t tx = 0; tx < d->nt; tx++) {
+            int64_t ox = tx * g->ow / d->nt;
+            int tw = (int)((tx + 1) * g->ow / d->nt - ox);
             for (int q = 0; q < tr; q++)
                 tile_prefetch(r ? r : y, (oy + q) * g->ow + ox, tw, nc, ohw);
             dc_tile_any(xi + oy * g->sh * d->RS + ox * g->sw, g->sh * d->RS, d->off, d->K, wp,
-                        d->b ? bb : NULL, t, tw, tr, g->sw, ox ? NULL : wn, q0, qs);
+                        d->b ? bb : NULL, t, tw, tr, g->sw, tx ? NULL : wn, q0, qs);
             for (int q = 0; q < tr; q++) {
                 int64_t o = (oy + q) * g->ow + ox;
                 tile_out(t + q * tw * DC_NC, tw, nc, y + o, r ? r + o : NULL, ohw, d->act);
@@ -486,8 +515,9 @@ void dc_forward(const dcgeo *g, const float *Wp, const float *b, int n, const fl
             for (int64_t kj = 0; kj < g->kw; kj++, k++)
                 off[k] = (int32_t)(c * CS + ki * g->dh * RS + kj * g->dw);
     dcrun d = { g, Wp, b, x, r, y, pad ? ws : NULL, off, K, (g->cout + DC_NC - 1) / DC_NC,
-                RS, CS, 0, 2 * g->ow <= DC_TW ? 2 : 1, 0, act };
+                RS, CS, 0, 2 * g->ow <= DC_TW ? 2 : 1, 0, 0, act };
     d.nr = (g->oh + d.R - 1) / d.R;
+    d.nt = (g->ow + DC_TW - 1) / DC_TW;
     d.rowmajor = rowmajor(g);
     int T = omp_get_max_threads();
     if (T > threads)

@@ -45,7 +45,7 @@ TOOLSRC := $(sort $(wildcard tools/*.c))
 TOOLS   := $(TOOLSRC:tools/%.c=$(BIN)/cnn-%)
 MANS    := $(wildcard tools/*.1)
 
-.PHONY: all deps test asan v3 test-v3 demo bench bench-zoo install clean data check-layers
+.PHONY: all deps test asan v3 test-v3 demo bench bench-zoo bench-zoo-v3 install clean data check-layers
 .DELETE_ON_ERROR:
 
 UNITSRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -151,6 +151,12 @@ bench: deps all $(BUILD)/bench/bench_engine
 
 bench-zoo: all $(BUILD)/bench/bench_engine
 	@BUILD=$(BUILD) BIN=$(BIN) sh tests/bench/zoo.sh 2 $(BENCH_THREADS)
+
+# The same with the AVX2 build (make v3) against ONNX Runtime and PyTorch
+# held to AVX2 too (tests/bench/zoo.sh, BENCH_ISA=avx2): the EPYC machines
+# without AVX-512, measured on this one.
+bench-zoo-v3: v3
+	@BUILD=build-v3 BIN=bin-v3 BENCH_ISA=avx2 sh tests/bench/zoo.sh 2 $(BENCH_THREADS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1

@@ -9,7 +9,12 @@
 # BENCH_ROUNDS (3), BENCH_LAYERS (1: each conv layer alone, once, in GFLOP/s
 # and % of the FMA peak; 0: not), BENCH_GRAD (1: the input gradient and
 # guided backprop of one image, forward included, beside PyTorch's; ONNX
-# Runtime has no backward; 0: not).
+# Runtime has no backward; 0: not), BENCH_ISA (avx2: the peers on AVX2
+# too, for the AVX2 build on an AVX-512 machine, `make bench-zoo-v3`:
+# ONNX Runtime from a copy that skips its AVX-512 kernels,
+# tests/bench/ort_avx2.sh; PyTorch with ATEN_CPU_CAPABILITY=avx2,
+# ONEDNN_MAX_CPU_ISA=AVX2 and OpenBLAS's Haswell kernels; the layers
+# against the AVX2 FMA peak).
 # Rounds alternate ours, ONNX Runtime's, PyTorch's, net by net, and the
 # table shows each figure's median (the machine's speed drifts over minutes)
 # and, beside ONNX Runtime, the median of the rounds' own ratios ("paired").
@@ -50,6 +55,15 @@ for n in $nets; do
     fi
 done
 nets=$ok
+isa=${BENCH_ISA:-}
+if [ "$isa" = avx2 ]; then
+    sh "$TOP/tests/bench/ort_avx2.sh" "$ORT" "$CACHE/ort-avx2" || exit 1
+    ORT="$CACHE/ort-avx2"
+    export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2 \
+        OPENBLAS_CORETYPE=Haswell
+    echo "zoo: AVX2 peers: ONNX Runtime without its AVX-512 kernels ($ORT), PyTorch on AVX2" >&2
+fi
+export BENCH_ORT="$ORT"
 
 export OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
 # Idle threads: a short spin, then sleep (env.sh, bench_wait).
@@ -123,7 +137,7 @@ for n in $nets; do
     "$ENGINE" "$secs" model "$ZOO/$n.h5" "$n" "" layers >>"$T/layers" || exit 1
 done
 "$ENGINE" "$secs" peak >"$T/peak2" || exit 1
-pk=$(awk -F'\t' -v t="${threads}t" 'FNR == 1 { seen = 0 }
+pk=$(awk -F'\t' -v t="${isa:+${isa}_}${threads}t" 'FNR == 1 { seen = 0 }
   $1 ~ "_" t "_" && !seen { seen = 1; if ($2 > p) p = $2 } END { print p + 0 }' "$T/peak" "$T/peak2")
 echo
 echo "FMA peak for the layers, $threads threads: $pk GFLOP/s (the higher of the rounds' median and one run after the layers)"

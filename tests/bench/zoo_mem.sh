@@ -12,7 +12,7 @@
 # out/bench-cache/zoo/NET.onnx and .h5 and installed ONNX Runtime).
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${BIN:-bin}
-ZOO="$TOP/out/bench-cache/zoo"; ORT="$TOP/out/bench-cache/ort"
+ZOO="$TOP/out/bench-cache/zoo"; ORT=${BENCH_ORT:-$TOP/out/bench-cache/ort}
 photo="$TOP/../shared/photos/coral_hot_dog.jpg"
 [ -f "$photo" ] || photo=$(ls "$TOP"/../shared/photos/*.jpg | head -n 1)
 [ $# -gt 0 ] || set -- resnet18 resnet50 mobilenet_v2 vgg16 alexnet densenet121 efficientnet_b0 \

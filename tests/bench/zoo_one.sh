@@ -12,7 +12,7 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/bench/median.sh"
 BIN=${BIN:-bin}
 net=${1:?usage: zoo_one.sh NET [ROUNDS] [THREADS]}; rounds=${2:-5}; threads=${3:-2}
-ZOO="$TOP/out/bench-cache/zoo"; ORT="$TOP/out/bench-cache/ort"
+ZOO="$TOP/out/bench-cache/zoo"; ORT=${BENCH_ORT:-$TOP/out/bench-cache/ort}
 photo="$TOP/../shared/photos/coral_hot_dog.jpg"
 [ -f "$photo" ] || photo=$(ls "$TOP"/../shared/photos/*.jpg | head -n 1)
 . "$TOP/tests/bench/env.sh"

@@ -197,7 +197,7 @@ size_t dc_ws_floats(const dcgeo *g, int threads)
  * weights wp; the final sums (the bias in) into t, pixel p of row q at t
  * + (q TW + p) DC_NC. SW: the stride when constant, else 0 (sw read).
  * wn (or NULL): the next block's weights, of which tap q >> qs is asked
- * for (into L2) at each k where q = q0 + k is a multiple of 2^qs, so
+ * for (the T2 hint) at each k where q = q0 + k is a multiple of 2^qs, so
  * that the 2^qs items of a block (item j at q0 = j K) ask for all of it
  * between them. */
 static inline __attribute__((always_inline)) void
@@ -397,14 +397,14 @@ static void tiles_part(const dcrun *d, int i0, int ni, const float *xin, int64_t
     int64_t blk = -1;
     /* By block (weights over 768 KB, rowmajor()): each of a block's first
      * 2^qs items (of its m) asks for a 2^-qs share of the next block's
-     * weights while it sums (dc_tile's wn), so that they come from L2,
-     * not memory, when that block starts. In the net the weights cross
+     * weights while it sums (dc_tile's wn), so that they come from
+     * cache, not memory, when that block starts. In the net the weights cross
      * memory (resnet50's are 100 MB), and each block's first item waited
      * on them: resnet50's three 512-channel 3x3 layers at 7x7, 2 threads,
      * sum of their least times over 6 alternating passes, 2.26 -> 1.86
      * ms at batch 1, 1.80 -> 1.74 an image at batch 4 (alone, weights
-     * in cache, 1.68 at batch 1). Asked for into L1 or L2 (T0, T1) it
-     * gained less; asking for only the first half, less. */
+     * in cache, 1.68 at batch 1). With the T0 or T1 hint it gained
+     * less; asking for only the first half, less. */
     int64_t m = ni * d->nr;
     int qs = 0;
     while (((int64_t)2 << qs) <= m)

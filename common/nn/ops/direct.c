@@ -29,6 +29,14 @@ typedef __m512 dcv;
 #define DV_STORE(p, v) _mm512_store_ps(p, v)
 #define DV_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define DV_ADD(a, b) _mm512_add_ps(a, b)
+/* tile_out's: lanes 0..n-1 as a mask, the masked load (zeros past) and
+ * store, the transpose of DC_VL vectors, the activation */
+typedef __mmask16 dcm;
+#define DV_MASK(n) mask16(n)
+#define DV_MLOAD(p, m) _mm512_maskz_loadu_ps(m, p)
+#define DV_MSTORE(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+#define DV_TR(v) tr16(v)
+#define DV_ACT(v, a, lo, hi) act_v16(v, (a).kind, lo, hi)
 #elif DC_ON
 #define DC_VL 8
 #define DC_TW 6
@@ -39,6 +47,12 @@ typedef __m256 dcv;
 #define DV_STORE(p, v) _mm256_store_ps(p, v)
 #define DV_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define DV_ADD(a, b) _mm256_add_ps(a, b)
+typedef __m256i dcm;
+#define DV_MASK(n) mask8(n)
+#define DV_MLOAD(p, m) _mm256_maskload_ps(p, m)
+#define DV_MSTORE(p, m, v) _mm256_maskstore_ps(p, m, v)
+#define DV_TR(v) tr8(v)
+#define DV_ACT(v, a, lo, hi) act_v8(v, (a).kind, lo, hi)
 #else
 #define DC_VL 8
 #define DC_TW 1
@@ -321,52 +335,28 @@ static void pad_part(const dcrun *d, const float *x, float *xp, int64_t cr0, int
 
 /* The tile's sums t (pixel p's DC_NC channels at t + p DC_NC) out into
  * the planes: channel j's tw pixels at y + j ohw, + r's (when fused),
- * then the activation, as the packed GEMM's epilogue rounds them. With
- * AVX-512 16 channels at a time through a 16x16 transpose (one value at
- * a time the transpose cost a third of a 7x7 stem's time; by gathers,
- * a channel at a time, resnet50's conv1 alone ran 0.70 against 0.60 ms). */
+ * then the activation, as the packed GEMM's epilogue rounds them. DC_VL
+ * channels at a time through a DC_VL x DC_VL transpose (one value at a
+ * time the transpose cost a third of a 7x7 stem's time with AVX-512, and
+ * the AVX2 build never took the direct path; by gathers, a channel at a
+ * time, resnet50's conv1 alone ran 0.70 against 0.60 ms). */
 static void tile_out(const float *t, int tw, int nc, float *y, const float *r, int64_t ohw,
                      op_act act)
 {
-#if defined(__AVX512F__)
-    __mmask16 m = mask16(tw);
-    const __m512 lo = _mm512_set1_ps(act.lo), hi = _mm512_set1_ps(act.hi);
-    for (int h = 0; h < nc; h += 16) {
-        __m512 v[16];
-        for (int p = 0; p < 16; p++)
-            v[p] = p < tw ? _mm512_load_ps(t + p * DC_NC + h) : _mm512_setzero_ps();
-        tr16(v);   /* v[j]: channel h + j's tw pixels */
-        for (int j = 0; j < 16 && h + j < nc; j++) {
-            __m512 u = v[j];
+    dcm m = DV_MASK(tw);
+    const dcv lo = DV_SET1(act.lo), hi = DV_SET1(act.hi);
+    for (int h = 0; h < nc; h += DC_VL) {
+        dcv v[DC_VL];
+        for (int p = 0; p < DC_VL; p++)
+            v[p] = p < tw ? DV_LOAD(t + p * DC_NC + h) : DV_ZERO();
+        DV_TR(v);   /* v[j]: channel h + j's tw pixels */
+        for (int j = 0; j < DC_VL && h + j < nc; j++) {
+            dcv u = v[j];
             if (r)
-                u = _mm512_add_ps(u, _mm512_maskz_loadu_ps(m, r + (h + j) * ohw));
-            _mm512_mask_storeu_ps(y + (h + j) * ohw, m, act_v16(u, act.kind, lo, hi));
+                u = DV_ADD(u, DV_MLOAD(r + (h + j) * ohw, m));
+            DV_MSTORE(y + (h + j) * ohw, m, DV_ACT(u, act, lo, hi));
         }
     }
-#elif DC_ON
-    __m256i m = mask8(tw);
-    const __m256 lo = _mm256_set1_ps(act.lo), hi = _mm256_set1_ps(act.hi);
-    for (int h = 0; h < nc; h += 8) {
-        __m256 v[8];
-        for (int p = 0; p < 8; p++)
-            v[p] = p < tw ? _mm256_load_ps(t + p * DC_NC + h) : _mm256_setzero_ps();
-        tr8(v);   /* v[j]: channel h + j's tw pixels */
-        for (int j = 0; j < 8 && h + j < nc; j++) {
-            __m256 u = v[j];
-            if (r)
-                u = _mm256_add_ps(u, _mm256_maskload_ps(r + (h + j) * ohw, m));
-            _mm256_maskstore_ps(y + (h + j) * ohw, m, act_v8(u, act.kind, lo, hi));
-        }
-    }
-#else
-    for (int j = 0; j < nc; j++)
-        for (int p = 0; p < tw; p++) {
-            float v = t[p * DC_NC + j];
-            if (r)
-                v += r[j * ohw + p];
-            y[j * ohw + p] = act_apply(act, v);
-        }
-#endif
 }
 
 /* Ask for the lines of a tile's row o (tw pixels of nc channels) of p:
@@ -392,7 +382,7 @@ static void tiles_part(const dcrun *d, int i0, int ni, const float *xin, int64_t
 {
     const dcgeo *g = d->g;
     int64_t ohw = g->oh * g->ow, ys = g->cout * ohw;
-    float t[16 * DC_NC] __attribute__((aligned(64)));   /* tile_out reads 16 rows */
+    float t[DC_VL * DC_NC] __attribute__((aligned(64)));   /* tile_out reads DC_VL rows */
     float bb[DC_NC] __attribute__((aligned(64)));
     int64_t blk = -1;
     /* By block (weights over 768 KB, rowmajor()): each of a block's first

@@ -29,6 +29,11 @@ secs=${1:-2}; threads=${2:-2}; rounds=${BENCH_ROUNDS:-3}
 nets=${BENCH_NETS:-resnet18 resnet50 mobilenet_v2 vgg16 alexnet densenet121 efficientnet_b0 regnet_y_400mf convnext_tiny}
 grad=; [ "${BENCH_GRAD:-1}" = 0 ] || grad=grad
 batches=${BENCH_BATCHES:-1,4}
+isa=${BENCH_ISA:-}
+case $isa in
+'' | avx2) ;;
+*) echo "zoo: BENCH_ISA must be avx2 or unset, not '$isa'" >&2; exit 2 ;;
+esac
 ORT_VERSION=1.30.0
 CACHE="$TOP/out/bench-cache"; ORT="$CACHE/ort"; ZOO="$CACHE/zoo"
 ENGINE="$TOP/$BUILD/bench/bench_engine"
@@ -55,7 +60,6 @@ for n in $nets; do
     fi
 done
 nets=$ok
-isa=${BENCH_ISA:-}
 if [ "$isa" = avx2 ]; then
     sh "$TOP/tests/bench/ort_avx2.sh" "$ORT" "$CACHE/ort-avx2" || exit 1
     ORT="$CACHE/ort-avx2"

@@ -58,7 +58,12 @@ for c in $CASES; do
     check "$arch opset $op: cnn-import" cnn-import -q "$d/model.onnx" -o "$d/model.h5"
     rm -f "$d/model.onnx"
     [ -f "$d/model.h5" ] || continue
-    check "$arch opset $op: cnn-forward" cnn-forward -q -m "$d/model.h5" "$d/images.h5" -o "$d/logits.h5"
+    # --batch 1 here and for the gradient: the 2nd and 3rd images run on
+    # what the engine kept from the 1st call (packed and transformed weights,
+    # the direct path: direct.h), the paths a single call never takes;
+    # guided backprop and Grad-CAM below run the 3 images as one batch
+    check "$arch opset $op: cnn-forward --batch 1" \
+        cnn-forward -q --batch 1 -m "$d/model.h5" "$d/images.h5" -o "$d/logits.h5"
     # our decisions: every ReLU, Clip and HardSigmoid output, every MaxPool
     # and HardSwish input
     keep=$(cnn-info "$d/model.h5" | awk 'NR > 5 && ($3 == "ReLU" || $3 == "Clip" || $3 == "HardSigmoid") { print $2 }
@@ -71,8 +76,8 @@ for c in $CASES; do
     fi
     check "$arch opset $op: cnn-forward -l $layer" \
         cnn-forward -q -l "$layer" -m "$d/model.h5" "$d/images.h5" -o "$d/camact.h5"
-    check "$arch opset $op: cnn-saliency -M gradient" \
-        cnn-saliency -q -m "$d/model.h5" -M gradient -t class=7 "$d/images.h5" -o "$d/gradient.h5"
+    check "$arch opset $op: cnn-saliency -M gradient --batch 1" \
+        cnn-saliency -q --batch 1 -m "$d/model.h5" -M gradient -t class=7 "$d/images.h5" -o "$d/gradient.h5"
     check "$arch opset $op: cnn-saliency -M guided" \
         cnn-saliency -q -m "$d/model.h5" -M guided -t class=7 "$d/images.h5" -o "$d/guided.h5"
     check "$arch opset $op: cnn-saliency -M gradcam -l $layer (a PyTorch module path)" \

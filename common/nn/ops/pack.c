@@ -261,7 +261,15 @@ static inline void tile_prefetch(const float *C, const float *R, int64_t ldc, in
  * lines asked for a panel ahead, 0.35-0.38. By rows of A (layer2's to
  * layer4's 1x1 products with the Add, chunks of fewer columns than
  * rows): 1-10% per layer at batch 1 and 4, resnet50's convolutions 1.8%
- * in all. */
+ * in all. The same for C when the product adds onto a sum made elsewhere
+ * (a 1x1 input gradient added onto the residual's, which the Add's
+ * backward wrote before the block's three convolutions': out of cache):
+ * resnet's 256 -> 64 input gradient at 56x56 took 0.47-0.48 ms in the net
+ * against 0.25 alone, and with C asked for a panel ahead 0.28-0.29
+ * (bench_engine bottleneck 256 56 64 3 1; 128 channels at 28x28 0.33-0.35
+ * -> 0.27-0.29). Only in the first K block: later ones add onto the
+ * thread's own tiles, and 1x1 forwards with K over 256 ran 2-3% slower
+ * with it. */
 static inline void tile_prefetch_l2(const float *R, int64_t ldc, int mr)
 {
     for (int i = 0; i < mr; i++) {
@@ -575,8 +583,8 @@ static int tile_cols(int nr)
  * (C and R at that panel's first column; bias: the whole bias, or NULL).
  * pf: the next panel of B, asked for during the first tile (or NULL);
  * pfa: pgn panels of A (pkc rows of K each) asked for one per tile; far
- * (with R, or 0): each tile's rows of R far floats on asked for into L2
- * (tile_prefetch_l2). */
+ * (with R, or with C's sum so far made elsewhere; else 0): each tile's
+ * rows of R (else C) far floats on asked for into L2 (tile_prefetch_l2). */
 static void row_tiles(int64_t kc, const float *Ak, int64_t a0, int64_t na, int64_t M,
                       const float *B, int64_t ldb, float *C, int64_t ldc, int nr, int load,
                       const float *bias, const float *R, op_act act, const float *pf,
@@ -586,7 +594,7 @@ static void row_tiles(int64_t kc, const float *Ak, int64_t a0, int64_t na, int64
         int64_t i0 = a * PK_MR;
         int mr = M - i0 < PK_MR ? (int)(M - i0) : PK_MR;
         if (far)
-            tile_prefetch_l2(R + i0 * ldc + far, ldc, mr);
+            tile_prefetch_l2((R ? R : C) + i0 * ldc + far, ldc, mr);
         tile_prefetch(C + i0 * ldc, R ? R + i0 * ldc : NULL, ldc, mr, load);
         kernel(kc, Ak + (a - a0) * PK_MR * kc, B, ldb, C + i0 * ldc, ldc, mr, nr, load,
                bias ? bias + i0 : NULL, R ? R + i0 * ldc : NULL, act, a == a0 ? pf : NULL,
@@ -607,6 +615,11 @@ static void gemm_part(const float *Ap, const float *A, int64_t lda, int64_t M, i
         int64_t kc = K - k0 < PK_KC ? K - k0 : PK_KC;
         const float *Ak = Ap ? Ap + k0 * nm * PK_MR : NULL;
         int load = k0 > 0 || accumulate;
+        /* C's sum so far made elsewhere (accumulate), read in the first K
+         * block: out of cache, as R may be (tile_prefetch_l2; AVX-512 only:
+         * the AVX2 tile's K loop, twice as long, was lead enough, and the
+         * same 256 -> 64 input gradient ran no faster with it). */
+        int cold = PK_KERNEL && accumulate && k0 == 0;
         op_act last = { k0 + kc >= K ? act.kind : ACT_NONE, act.lo, act.hi };
         const float *Rk = k0 + kc >= K ? R : NULL;
         if (bym) {
@@ -653,7 +666,7 @@ static void gemm_part(const float *Ap, const float *A, int64_t lda, int64_t M, i
                         row_tiles(kc, pa, ga, gn, M, B, ldb, C + j0, ldc, at, load,
                                   k0 == 0 ? bias : NULL, Rk ? Rk + j0 : NULL, last, pf,
                                   p == 0 ? nx : NULL, ngn, nkc,
-                                  Rk && ga + PK_GA < a1 ? PK_GA * PK_MR * ldc : 0);
+                                  (Rk || cold) && ga + PK_GA < a1 ? PK_GA * PK_MR * ldc : 0);
                     if (at < nr)
                         tail(kc, pa, PK_MR * kc, (int)gn, B + at, ldb,
                              C + ga * PK_MR * ldc + j0 + at, ldc,
@@ -671,7 +684,7 @@ static void gemm_part(const float *Ap, const float *A, int64_t lda, int64_t M, i
                 if (at > 0)
                     row_tiles(kc, Ak, 0, nm, M, B, ldb, C + p * PK_NR, ldc, at, load,
                               k0 == 0 ? bias : NULL, Rk ? Rk + p * PK_NR : NULL, last, pf,
-                              NULL, 0, 0, Rk && p + 1 < np * (t + 1) / T ? PK_NR : 0);
+                              NULL, 0, 0, (Rk || cold) && p + 1 < np * (t + 1) / T ? PK_NR : 0);
                 for (int64_t i0 = 0; at < nr && i0 < M; i0 += PK_GA * PK_MR) {
                     int64_t gn = (M - i0 + PK_MR - 1) / PK_MR < PK_GA ? (M - i0 + PK_MR - 1) / PK_MR
                                                                       : PK_GA;

@@ -449,6 +449,87 @@ static int grad_share(const engine *e, int j, const int *last)
     return -1;
 }
 
+/* Whether node x's gradient lives in node i's buffer (x = i, or its
+ * chain of gshare leads to i). */
+static int shares_into(const engine *e, int x, int i)
+{
+    while (x >= 0 && x != i)
+        x = e->gshare[x];
+    return x == i;
+}
+
+/* The lowest node whose gradient lives in node i's buffer (i itself when
+ * none below it), in *mask the highest ReLU among them that masks that
+ * buffer in place (its input's gradient lives there too), or -1, and in
+ * *kept whether one of them is kept (its gradient read after backward). */
+static int share_low(const engine *e, int i, int *mask, int *kept)
+{
+    int low = i;
+    *mask = -1, *kept = 0;
+    for (int x = i; x >= 0; x--) {
+        if (!shares_into(e, x, i))
+            continue;
+        low = x;
+        *kept |= e->kept[x];
+        const node *nd = &e->m->nodes[x];
+        if (*mask < 0 && nd->def == &op_relu && nd->in[0] >= 0 && e->gshare[nd->in[0]] == x)
+            *mask = x;
+    }
+    return low;
+}
+
+/* The Adds' part of gshare (after grad_share), each Add i of two
+ * different same-shaped inputs that is not kept, in the model's order:
+ * - Both inputs in i's buffer (grad_share: i their only reader): one
+ *   input's chain must not mask the buffer in place while the other's
+ *   still reads it (backward runs down the node order), or when the
+ *   other's holds a kept node: then the first keeps a buffer of its own,
+ *   which i's backward fills. Two ReLUs into one Add each masked the
+ *   other's gradient.
+ * - An input j that other nodes read too (resnet's identity: the block's
+ *   first convolution), i its last reader: j's gradient may live in i's
+ *   buffer as well, the others adding their terms onto i's gradient
+ *   there, instead of i's backward copying it into j's own, when each of
+ *   them comes before every node whose gradient is i's buffer (they then
+ *   add after those have read it; j's own backward, before them, comes
+ *   later still) and none of those is kept (its gradient would have j's
+ *   terms added). resnet50's input gradient at batch 1: 13 copies of
+ *   0.2-3.2 MB fewer. */
+static void share_adds(engine *e, const int *last)
+{
+    const model *m = e->m;
+    for (int i = 0; i < m->n; i++) {
+        const node *nd = &m->nodes[i];
+        if (nd->def != &op_add || nd->nin != 2 || nd->in[0] == nd->in[1] || e->kept[i])
+            continue;
+        int a = nd->in[0], b = nd->in[1];
+        if (a >= 0 && b >= 0 && e->gshare[a] == i && e->gshare[b] == i) {
+            int ma, mb, ka, kb, la = share_low(e, a, &ma, &ka), lb = share_low(e, b, &mb, &kb);
+            if (ma >= 0 && (lb < ma || kb))
+                e->gshare[a] = -1;
+            else if (mb >= 0 && (la < mb || ka))
+                e->gshare[b] = -1;
+        }
+        for (int k = 0; k < 2; k++) {
+            int j = nd->in[k], mask, kept;
+            if (j < 0 || e->gshare[j] >= 0 || e->kept[j] || last[j] != i ||
+                memcmp(m->nodes[j].shape, nd->shape, sizeof nd->shape))
+                continue;
+            /* j's other readers: at least one (else the first case
+             * above has decided), each before low */
+            int low = share_low(e, i, &mask, &kept), others = 0, ok = !kept;
+            for (int t = j + 1; t < i && ok; t++)
+                for (int q = 0; q < m->nodes[t].nin; q++)
+                    if (m->nodes[t].in[q] == j) {
+                        others++;
+                        ok = t < low;
+                    }
+            if (ok && others)
+                e->gshare[j] = i;
+        }
+    }
+}
+
 void engine_fuse(engine *e, const int *keep, int nkeep)
 {
     const model *m = e->m;
@@ -464,6 +545,8 @@ void engine_fuse(engine *e, const int *keep, int nkeep)
     e->gshare = xmalloc((size_t)m->n * sizeof *e->gshare);
     for (int j = 0; j < m->n; j++)
         e->gshare[j] = share ? grad_share(e, j, last) : -1;
+    if (share)
+        share_adds(e, last);
     free(last);
 }
 

@@ -1193,6 +1193,42 @@ static model *net_residual(void)
     return prepared(m);
 }
 
+/* Adds whose inputs' gradients a fused engine may keep in the Add's own
+ * buffer: two ReLUs (each masks in place what it is given: they must not
+ * share one buffer), a Conv and the input that Conv reads (s0: not
+ * shareable, the Conv's backward would read and write one buffer), and
+ * resnet's identity (b0, read by the block's first Conv and by the Add;
+ * its gradient the Add's plus that Conv's), twice in a row, then once
+ * more where the block's one Conv reads the identity (not shareable). */
+static model *net_adds(void)
+{
+    rng r;
+    rng_seed(&r, 29);
+    model *m = model_new(8, 12, 12);
+    conv_node(m, &r, "c0", "input", 8, 8, 3, 1, 1, 1);
+    model_add(m, "ra", "ReLU", NULL);
+    conv_node(m, &r, "c1", "input", 8, 8, 1, 0, 1, 1);
+    model_add(m, "rb", "ReLU", NULL);
+    model_add(m, "s0", "Add", "ra,rb");
+    conv_node(m, &r, "c2", "s0", 8, 8, 3, 1, 1, 1);
+    model_add(m, "s1", "Add", "c2,s0");
+    model_add(m, "b0", "ReLU", NULL);
+    conv_node(m, &r, "p0", "b0", 4, 8, 1, 0, 1, 1);
+    model_add(m, "q0", "ReLU", NULL);
+    conv_node(m, &r, "p1", "q0", 8, 4, 3, 1, 1, 1);
+    model_add(m, "s2", "Add", "p1,b0");
+    model_add(m, "b1", "ReLU", NULL);
+    conv_node(m, &r, "p2", "b1", 4, 8, 1, 0, 1, 1);
+    model_add(m, "q2", "ReLU", NULL);
+    conv_node(m, &r, "p3", "q2", 8, 4, 3, 1, 1, 1);
+    model_add(m, "s3", "Add", "b1,p3");
+    model_add(m, "b3", "ReLU", NULL);
+    conv_node(m, &r, "p4", "b3", 8, 8, 1, 0, 1, 1);
+    model_add(m, "s4", "Add", "p4,b3");
+    model_add(m, "gap", "GlobalAvgPool", NULL);
+    return prepared(m);
+}
+
 /* BatchNorm -> ReLU (or Clip) after a Concat, as densenet's dense layers
  * and transitions: a forward-only engine applies them in the Concat's
  * copy (its planes, 24x21, split over the threads for 3 images and
@@ -1381,7 +1417,7 @@ static void same_values(const tensor *a, const tensor *b, const char *what)
 static void test_fused_grad(void **state)
 {
     (void)state;
-    model *(*nets[])(void) = { net_fused, net_residual, net_late, net_densenet };
+    model *(*nets[])(void) = { net_fused, net_residual, net_late, net_densenet, net_adds };
     for (size_t k = 0; k < sizeof nets / sizeof *nets; k++) {
         model *m = nets[k]();
         int last = m->n - 1;
@@ -1504,7 +1540,7 @@ static void same_output(engine *a, engine *b, const tensor *x, int last, const c
 static void test_weight_cache(void **state)
 {
     (void)state;
-    model *(*nets[])(void) = { net_fused, net_residual, net_late, net_densenet };
+    model *(*nets[])(void) = { net_fused, net_residual, net_late, net_densenet, net_adds };
     for (size_t k = 0; k < sizeof nets / sizeof *nets; k++) {
         model *m = nets[k]();
         int last = m->n - 1;

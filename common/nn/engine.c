@@ -449,25 +449,20 @@ static int grad_share(const engine *e, int j, const int *last)
     return -1;
 }
 
-/* Whether node x's gradient lives in node i's buffer (x = i, or its
- * chain of gshare leads to i). */
-static int shares_into(const engine *e, int x, int i)
-{
-    while (x >= 0 && x != i)
-        x = e->gshare[x];
-    return x == i;
-}
-
 /* The lowest node whose gradient lives in node i's buffer (i itself when
  * none below it), in *mask the highest ReLU among them that masks that
  * buffer in place (its input's gradient lives there too), or -1, and in
- * *kept whether one of them is kept (its gradient read after backward). */
-static int share_low(const engine *e, int i, int *mask, int *kept)
+ * *kept whether one of them is kept (its gradient read after backward).
+ * in: scratch of i + 1 flags (gshare leads to a higher node, so one pass
+ * down from i settles each node's). */
+static int share_low(const engine *e, int i, char *in, int *mask, int *kept)
 {
     int low = i;
     *mask = -1, *kept = 0;
     for (int x = i; x >= 0; x--) {
-        if (!shares_into(e, x, i))
+        int y = e->gshare[x];
+        in[x] = x == i || (y > x && y <= i && in[y]);
+        if (!in[x])
             continue;
         low = x;
         *kept |= e->kept[x];
@@ -498,13 +493,15 @@ static int share_low(const engine *e, int i, int *mask, int *kept)
 static void share_adds(engine *e, const int *last)
 {
     const model *m = e->m;
+    char *in = xmalloc((size_t)m->n);
     for (int i = 0; i < m->n; i++) {
         const node *nd = &m->nodes[i];
         if (nd->def != &op_add || nd->nin != 2 || nd->in[0] == nd->in[1] || e->kept[i])
             continue;
         int a = nd->in[0], b = nd->in[1];
         if (a >= 0 && b >= 0 && e->gshare[a] == i && e->gshare[b] == i) {
-            int ma, mb, ka, kb, la = share_low(e, a, &ma, &ka), lb = share_low(e, b, &mb, &kb);
+            int ma, mb, ka, kb, la = share_low(e, a, in, &ma, &ka),
+                                lb = share_low(e, b, in, &mb, &kb);
             if (ma >= 0 && (lb < ma || kb))
                 e->gshare[a] = -1;
             else if (mb >= 0 && (la < mb || ka))
@@ -517,7 +514,7 @@ static void share_adds(engine *e, const int *last)
                 continue;
             /* j's other readers: at least one (else the first case
              * above has decided), each before low */
-            int low = share_low(e, i, &mask, &kept), others = 0, ok = !kept;
+            int low = share_low(e, i, in, &mask, &kept), others = 0, ok = !kept;
             for (int t = j + 1; t < i && ok; t++)
                 for (int q = 0; q < m->nodes[t].nin; q++)
                     if (m->nodes[t].in[q] == j) {
@@ -528,6 +525,7 @@ static void share_adds(engine *e, const int *last)
                 e->gshare[j] = i;
         }
     }
+    free(in);
 }
 
 void engine_fuse(engine *e, const int *keep, int nkeep)

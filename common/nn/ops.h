@@ -120,9 +120,10 @@ typedef struct op_io {
     int rule;                        /* OP_RULE_* */
     int training;                    /* dropout active */
     rng *rng;                        /* training randomness */
-    op_act act;                      /* forward: the engine fused the ReLU or
-                                        Clip that follows into this op (Conv
-                                        and BatchNorm only; ops/act.h) */
+    op_act act;                      /* forward: the engine fused the ReLU,
+                                        Clip or SiLU that follows into this op
+                                        (Conv, BatchNorm and Concat only;
+                                        ops/act.h) */
     unsigned gset;                   /* backward, op_sets_grad ops only: bit k
                                         set: gx[k] holds no values yet (not
                                         zeroed); the op stores d/dx there (=,

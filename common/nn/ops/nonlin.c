@@ -69,7 +69,7 @@ static inline float hswish_d(float x, float y, const pw_par *p)
 static inline float silu_f(float x, const pw_par *p)
 {
     (void)p;
-    return x * vsigmf(x);
+    return vsiluf(x);
 }
 static inline float silu_d(float x, float y, const pw_par *p)
 {
@@ -81,7 +81,7 @@ static inline float silu_d(float x, float y, const pw_par *p)
 static inline float gelu_f(float x, const pw_par *p)
 {
     (void)p;
-    return 0.5f * x * (1.0f + verff(x * (float)M_SQRT1_2));
+    return vgeluf(x);
 }
 static inline float gelu_d(float x, float y, const pw_par *p)
 {

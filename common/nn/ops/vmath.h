@@ -21,6 +21,7 @@
 #ifndef CNN_VMATH_H
 #define CNN_VMATH_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -116,6 +117,14 @@ static inline float vsigmf(float x)
     return x < 0 ? f : 1.0f - f;
 }
 
+/* SiLU, x s(x), and GELU, x Phi(x) = x (1 + erf(x / sqrt 2)) / 2: the
+ * ops' formulas (ops/nonlin.c), and a fused store's (ops/act.c), one
+ * definition so that both round alike. */
+static inline float vsiluf(float x)
+{
+    return x * vsigmf(x);
+}
+
 /* tanh: Cephes' odd polynomial for |x| < 0.625, 1 - 2 / (e^2|x| + 1) with
  * the sign beyond. */
 static inline float vtanhf(float x)
@@ -153,6 +162,11 @@ static inline float verff(float x)
     q = q * x2 - 7.37332916720468e-03f;
     q = q * x2 - 1.42647390514189e-02f;
     return x * p / q;
+}
+
+static inline float vgeluf(float x)
+{
+    return 0.5f * x * (1.0f + verff(x * (float)M_SQRT1_2));
 }
 
 #endif

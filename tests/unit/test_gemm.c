@@ -161,8 +161,9 @@ static void test_gemm_tails(void **state)
     check_gemm(7, 0, 9, 1, 1, 1, 2);   /* K = 0: C is its bias */
 }
 
-/* The last panel's 1-3 column tails (pack.c's tail, AVX2) against the
- * tile kernel: the same product with B widened to whole panels (zero
+/* The last panel's 1-3 column tails (pack.c's tail, AVX2, or the
+ * columns the AVX-512 tile kernel takes beside a panel) against the tile
+ * kernel on whole panels: the same product with B widened to whole panels (zero
  * columns) must give the same first n columns bit for bit, through every
  * entry (pk_gemm, pk_gemm_ld with bias, accumulation, R and ReLU or Clip,
  * pk_gemm_raw), split by rows (M > n) and by columns, several K blocks,
@@ -215,7 +216,9 @@ static void test_gemm_tail_bits(void **state)
     rng_seed(&R, 23);
     if (!PK_GEMM)
         skip();
-    static const int64_t ns[] = { 1, 2, 3, 17, 18, 19, 49, 50, 51, 4, 5, 20 };
+    /* 33-36, 68, 196: a last panel of 1-4 columns folded into the full one
+     * before it (AVX-512's kernel nt) */
+    static const int64_t ns[] = { 1, 2, 3, 17, 18, 19, 49, 50, 51, 4, 5, 20, 33, 34, 35, 36, 68, 196 };
     for (size_t t = 0; t < sizeof ns / sizeof *ns; t++) {
         check_tail_bits(2 * PK_MR * 4 + 5 + (int64_t)t, 300, ns[t], 1 + (int)(t % 2));
         check_tail_bits(7 + (int64_t)t, 40, ns[t], 1);

@@ -10,6 +10,15 @@
  * rows: 4 x 6 x 256 floats with AVX2, 24 KiB (48 with AVX-512). */
 #define PK_GA 4
 
+/* Columns the tile kernel may take beside a panel, lanes along A's rows
+ * (kernel's nt): AVX-512's 32 accumulators hold 4 more beside the 24 of
+ * a full tile; AVX2's 16 none. */
+#if defined(__AVX512F__)
+#define PK_FOLD 4
+#else
+#define PK_FOLD 0
+#endif
+
 /* PK_KC rows of B per block: a 256 x 32 block of B (32 KiB) stays in L1. */
 
 size_t pk_a_size(int64_t M, int64_t K)
@@ -285,7 +294,10 @@ static inline void tile_prefetch_l2(const float *R, int64_t ldc, int mr)
  * hardware prefetchers miss: resnet50's 1024 x 196 input of layer3's
  * first 1x1 convolutions, out of cache, made its 256 x 1024 x 196
  * product 35% slower than in cache. */
-static inline void b_prefetch(const float *b)
+/* Inlined always: a call GCC 12 left out of line (with the K loop in an
+ * inlined kloop) was found to touch no memory and dropped, prefetches
+ * and all (resnet50's 256 -> 64 1x1 forward at 56x56 8% slower). */
+static inline __attribute__((always_inline)) void b_prefetch(const float *b)
 {
     _mm_prefetch((const char *)b, _MM_HINT_T0);
     _mm_prefetch((const char *)(b + 16), _MM_HINT_T0);
@@ -294,16 +306,60 @@ static inline void b_prefetch(const float *b)
 
 #if defined(__AVX512F__)
 
+/* The K loop of kernel() on a full panel (nr > 16: half: 0) or on its
+ * first half, and on NT more columns (column j's row k at Bt + k * ldbt
+ * + j) with the lanes along A's rows: a panel's PK_MR values of one k in
+ * one vector times column j's value, one accumulator per column (ct[j],
+ * lane i: row i), the same multiply-adds in the same order as the tile's
+ * (test_gemm). */
+static inline __attribute__((always_inline)) void
+kloop(int64_t kc, const float *A, const float *B, int64_t ldb, __mmask16 m0, __mmask16 m1,
+      const float *pf, const float *pfa, const int32_t *bo, const float *Bt, int64_t ldbt,
+      __m512 *c0, __m512 *c1, __m512 *ct, const int full, const int NT)
+{
+    for (int64_t k = 0; k < kc; k++) {
+        const float *bk = bo ? B + bo[k] : B + k * ldb;
+        __m512 b0 = full ? _mm512_loadu_ps(bk) : _mm512_maskz_loadu_ps(m0, bk);
+        __m512 b1 = full ? _mm512_maskz_loadu_ps(m1, bk + 16) : b0;
+        __asm__("" : "+v"(b0), "+v"(b1));   /* in registers (the AVX2 kernel says why) */
+        if (pf)
+            b_prefetch(pf + k * ldb);
+        if (pfa)
+            _mm_prefetch((const char *)(pfa + k * PK_MR), _MM_HINT_T0);
+        if (NT) {
+            __m512 av = _mm512_maskz_loadu_ps(mask16(PK_MR), A + k * PK_MR);
+#pragma GCC unroll 4
+            for (int j = 0; j < NT; j++)
+                ct[j] = _mm512_fmadd_ps(av, _mm512_set1_ps(Bt[k * ldbt + j]), ct[j]);
+        }
+#pragma GCC unroll 12
+        for (int i = 0; i < PK_MR; i++) {
+            __m512 a = _mm512_set1_ps(A[k * PK_MR + i]);
+            c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+            if (full)
+                c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+        }
+    }
+}
+
 /* One PK_MR x PK_NR tile: C[0..mr) x [0..nr) (=|+=) A B over kc (row k of
  * B at B + k * ldb: PK_NR in a packed panel, the row stride of a
  * row-major B; columns past nr are not read); load: add C's values, bias:
  * add bias[i] to row i; R: add R's values (row stride ldc), then act: the
- * fused ReLU or Clip of the sum stored (R and act: the last K block's
- * call only).
+ * fused activation of the sum stored (R and act: the last K block's call
+ * only).
  * In that order, so that a fused Add and ReLU round as the ops do.
+ * nt (<= PK_FOLD) more columns, C's and R's columns nr .. nr+nt-1, their B
+ * column j's row k at Bt + k * ldbt + j (kloop): a panel's last 1-3
+ * columns past its first 16, or a last panel of 1-4 columns folded into
+ * the full one before it (gemm_part), in the loop that already reads
+ * A's panel from L1. They went to tail() after the panels, which read
+ * the group of A's panels (48 KB) from L2 again for them: a 2048 x 512 x
+ * 49 product (resnet50's 7x7 1x1 layers) ran 20% slower than the same at
+ * 48 columns, and 196 columns (14x14) cost 10% more than 192.
  * pf, pfa (or NULL): ask for row k of another panel of B (b_prefetch)
  * and the k-th PK_MR floats from pfa on, each k of a full panel. bo (or
- * NULL): row k of B at B + bo[k] instead (pk_gemm_off; ldb unused).
+ * NULL): row k of B at B + bo[k] instead (pk_gemm_off; ldb unused; nt 0).
  * Not inlined: inside gemm_core's loops GCC 12 (-march=native on an AMD
  * Zen 5, tuned as znver3) kept constants of the epilogue in registers
  * across the K loop and spilled B's two vectors to the stack, each FMA
@@ -313,37 +369,28 @@ __attribute__((noinline)) static void kernel(int64_t kc, const float *A, const f
                                              int64_t ldb, float *C, int64_t ldc, int mr, int nr,
                                              int load, const float *bias, const float *R,
                                              op_act act, const float *pf, const float *pfa,
-                                             const int32_t *bo)
+                                             const int32_t *bo, int nt, const float *Bt,
+                                             int64_t ldbt)
 {
-    __m512 c0[PK_MR], c1[PK_MR];
+    __m512 c0[PK_MR], c1[PK_MR], ct[PK_FOLD];
     __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
 #pragma GCC unroll 12
     for (int i = 0; i < PK_MR; i++)
         c0[i] = _mm512_setzero_ps(), c1[i] = _mm512_setzero_ps();
-    if (nr > 16)
-        for (int64_t k = 0; k < kc; k++) {
-            const float *bk = bo ? B + bo[k] : B + k * ldb;
-            __m512 b0 = _mm512_loadu_ps(bk);
-            __m512 b1 = _mm512_maskz_loadu_ps(m1, bk + 16);
-            __asm__("" : "+v"(b0), "+v"(b1));   /* in registers (the AVX2 kernel says why) */
-            if (pf)
-                b_prefetch(pf + k * ldb);
-            if (pfa)
-                _mm_prefetch((const char *)(pfa + k * PK_MR), _MM_HINT_T0);
-#pragma GCC unroll 12
-            for (int i = 0; i < PK_MR; i++) {
-                __m512 a = _mm512_set1_ps(A[k * PK_MR + i]);
-                c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
-                c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
-            }
-        }
-    else /* the last panel of a row of panels, half of it or less used */
-        for (int64_t k = 0; k < kc; k++) {
-            __m512 b0 = _mm512_maskz_loadu_ps(m0, bo ? B + bo[k] : B + k * ldb);
-#pragma GCC unroll 12
-            for (int i = 0; i < PK_MR; i++)
-                c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(A[k * PK_MR + i]), b0, c0[i]);
-        }
+#pragma GCC unroll 4
+    for (int j = 0; j < PK_FOLD; j++)
+        ct[j] = _mm512_setzero_ps();
+    /* nr > 16: a full panel (of 17 to 32 columns); else the last panel
+     * of a row of panels, half of it or less used */
+#define PK_KLOOP(F, T)                                                                           kloop(kc, A, B, ldb, m0, m1, pf, pfa, bo, Bt, ldbt, c0, c1, ct, F, T)
+    switch (nt) {
+    case 0: nr > 16 ? PK_KLOOP(1, 0) : PK_KLOOP(0, 0); break;
+    case 1: nr > 16 ? PK_KLOOP(1, 1) : PK_KLOOP(0, 1); break;
+    case 2: nr > 16 ? PK_KLOOP(1, 2) : PK_KLOOP(0, 2); break;
+    case 3: nr > 16 ? PK_KLOOP(1, 3) : PK_KLOOP(0, 3); break;
+    default: nr > 16 ? PK_KLOOP(1, 4) : PK_KLOOP(0, 4); break;
+    }
+#undef PK_KLOOP
 #pragma GCC unroll 12
     for (int i = 0; i < PK_MR; i++) {
         if (i >= mr)
@@ -368,6 +415,33 @@ __attribute__((noinline)) static void kernel(int64_t kc, const float *A, const f
         _mm512_mask_storeu_ps(c, m0, v0);
         _mm512_mask_storeu_ps(c + 16, m1, v1);
     }
+    /* The folded columns' epilogue down their rows, lane i row i: C and R
+     * gathered and the sums scattered (through memory and tail_column's
+     * scalar loads, each load waited on the vector store before it: 9% of
+     * a 2048 x 512 x 49 product's time for its one such column). */
+    if (nt) {
+        __mmask16 mm = mask16(mr);
+        __m512i vi = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32((int)ldc));
+        __m512 bv = bias ? _mm512_maskz_loadu_ps(mm, bias) : _mm512_setzero_ps();
+#pragma GCC unroll 4
+        for (int j = 0; j < PK_FOLD; j++) {   /* unrolled: ct stays in registers */
+            if (j >= nt)
+                break;
+            float *cj = C + nr + j;
+            __m512 v = ct[j];
+            if (load)
+                v = _mm512_add_ps(v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mm, vi, cj, 4));
+            if (bias)
+                v = _mm512_add_ps(v, bv);
+            if (R)
+                v = _mm512_add_ps(v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mm, vi,
+                                                              R + nr + j, 4));
+            v = act_v16(v, act.kind, _mm512_set1_ps(act.lo), _mm512_set1_ps(act.hi));
+            _mm512_mask_i32scatter_ps(cj, mm, vi, v, 4);
+        }
+    }
 }
 
 #else
@@ -380,8 +454,9 @@ __attribute__((noinline)) static void kernel(int64_t kc, const float *A, const f
 static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ldb, float *C,
                           int64_t ldc, int mr, int nr, int load, const float *bias,
                           const float *R, op_act act, const float *pf, const float *pfa,
-                          const int32_t *bo)
+                          const int32_t *bo, int nt, const float *Bt, int64_t ldbt)
 {
+    (void)nt, (void)Bt, (void)ldbt;   /* PK_FOLD 0: never more columns */
     __m256 c0[PK_MR], c1[PK_MR];
 #pragma GCC unroll 6
     for (int i = 0; i < PK_MR; i++)
@@ -578,8 +653,34 @@ static int tile_cols(int nr)
     return tl > 0 && tl <= PK_TAIL ? PK_TAIL_AT : nr;
 }
 
+/* Panel p's columns (of np panels, n columns): *nr in all, *at for the
+ * tile kernel and *nt more it takes beside them (kernel's nt; *nx: they
+ * are the next panel's, a last panel of at most PK_FOLD columns folded
+ * into the full one before it; else this panel's past PK_TAIL_AT), the
+ * rest (nr - at - nt) for tail(). 0: the panel was folded into the one
+ * before. */
+static int panel_cols(int64_t n, int64_t p, int64_t np, int *nr, int *at, int *nt, int *nx)
+{
+    int last = (int)(n - (np - 1) * PK_NR);
+    *nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
+    *nt = 0, *nx = 0;
+    if (PK_FOLD && np > 1 && last <= PK_FOLD) {
+        if (p == np - 1)
+            return 0;
+        if (p == np - 2) {
+            *at = *nr, *nt = last, *nx = 1;
+            return 1;
+        }
+    }
+    *at = tile_cols(*nr);
+    if (PK_FOLD && *at < *nr)
+        *nt = *nr - *at;
+    return 1;
+}
+
 /* The tile kernel on panels a0..a0+na-1 of a packed K block (Ak: its
  * first panel, PK_MR * kc floats apart) and nr columns of one panel of B
+ * (and nt more, B column j at Bt + j, kernel's)
  * (C and R at that panel's first column; bias: the whole bias, or NULL).
  * pf: the next panel of B, asked for during the first tile (or NULL);
  * pfa: pgn panels of A (pkc rows of K each) asked for one per tile; far
@@ -588,7 +689,8 @@ static int tile_cols(int nr)
 static void row_tiles(int64_t kc, const float *Ak, int64_t a0, int64_t na, int64_t M,
                       const float *B, int64_t ldb, float *C, int64_t ldc, int nr, int load,
                       const float *bias, const float *R, op_act act, const float *pf,
-                      const float *pfa, int64_t pgn, int64_t pkc, int64_t far)
+                      const float *pfa, int64_t pgn, int64_t pkc, int64_t far, int nt,
+                      const float *Bt)
 {
     for (int64_t a = a0; a < a0 + na; a++) {
         int64_t i0 = a * PK_MR;
@@ -598,7 +700,7 @@ static void row_tiles(int64_t kc, const float *Ak, int64_t a0, int64_t na, int64
         tile_prefetch(C + i0 * ldc, R ? R + i0 * ldc : NULL, ldc, mr, load);
         kernel(kc, Ak + (a - a0) * PK_MR * kc, B, ldb, C + i0 * ldc, ldc, mr, nr, load,
                bias ? bias + i0 : NULL, R ? R + i0 * ldc : NULL, act, a == a0 ? pf : NULL,
-               pfa && a - a0 < pgn ? pfa + (a - a0) * PK_MR * pkc : NULL, NULL);
+               pfa && a - a0 < pgn ? pfa + (a - a0) * PK_MR * pkc : NULL, NULL, nt, Bt, ldb);
     }
 }
 
@@ -644,19 +746,20 @@ static void gemm_part(const float *Ap, const float *A, int64_t lda, int64_t M, i
                  * memory) its first pass waited on each line, and a
                  * 512 x 2048 x 49 product ran 15-20% under its speed
                  * in cache. */
-                const float *nx = NULL;
+                const float *nxa = NULL;
                 int64_t ngn = 0, nkc = kc;
                 if (Ak && ga + PK_GA < a1) {
-                    nx = Ak + (ga + PK_GA) * PK_MR * kc;
+                    nxa = Ak + (ga + PK_GA) * PK_MR * kc;
                     ngn = a1 - ga - PK_GA < PK_GA ? a1 - ga - PK_GA : PK_GA;
                 } else if (Ak && k0 + PK_KC < K) {
                     nkc = K - k0 - PK_KC < PK_KC ? K - k0 - PK_KC : PK_KC;
-                    nx = Ap + (k0 + PK_KC) * nm * PK_MR + a0 * PK_MR * nkc;
+                    nxa = Ap + (k0 + PK_KC) * nm * PK_MR + a0 * PK_MR * nkc;
                     ngn = a1 - a0 < PK_GA ? a1 - a0 : PK_GA;
                 }
                 for (int64_t p = 0; p < np; p++) {
-                    int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
-                    int at = tile_cols(nr);
+                    int nr, at, nt, nx;
+                    if (!panel_cols(n, p, np, &nr, &at, &nt, &nx))
+                        continue;
                     int64_t il = (ga + gn - 1) * PK_MR, j0 = p * PK_NR;
                     const float *B = Bp + p * bstride + k0 * ldb;
                     /* A B read where it lies: the next panel, which
@@ -665,9 +768,10 @@ static void gemm_part(const float *Ap, const float *A, int64_t lda, int64_t M, i
                     if (at > 0)
                         row_tiles(kc, pa, ga, gn, M, B, ldb, C + j0, ldc, at, load,
                                   k0 == 0 ? bias : NULL, Rk ? Rk + j0 : NULL, last, pf,
-                                  p == 0 ? nx : NULL, ngn, nkc,
-                                  (Rk || cold) && ga + PK_GA < a1 ? PK_GA * PK_MR * ldc : 0);
-                    if (at < nr)
+                                  p == 0 ? nxa : NULL, ngn, nkc,
+                                  (Rk || cold) && ga + PK_GA < a1 ? PK_GA * PK_MR * ldc : 0, nt,
+                                  nt ? (nx ? B + bstride : B + at) : NULL);
+                    if (at + nt < nr)
                         tail(kc, pa, PK_MR * kc, (int)gn, B + at, ldb,
                              C + ga * PK_MR * ldc + j0 + at, ldc,
                              M - il < PK_MR ? (int)(M - il) : PK_MR, nr - at, load,
@@ -677,15 +781,17 @@ static void gemm_part(const float *Ap, const float *A, int64_t lda, int64_t M, i
             }
         } else {
             for (int64_t p = np * t / T; p < np * (t + 1) / T; p++) {
-                int nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
+                int nr, at, nt, nx;
+                if (!panel_cols(n, p, np, &nr, &at, &nt, &nx))
+                    continue;
                 const float *B = Bp + p * bstride + k0 * ldb;
-                int at = tile_cols(nr);
                 const float *pf = ldb != PK_NR && p + 1 < np ? B + bstride : NULL;
                 if (at > 0)
                     row_tiles(kc, Ak, 0, nm, M, B, ldb, C + p * PK_NR, ldc, at, load,
                               k0 == 0 ? bias : NULL, Rk ? Rk + p * PK_NR : NULL, last, pf,
-                              NULL, 0, 0, (Rk || cold) && p + 1 < np * (t + 1) / T ? PK_NR : 0);
-                for (int64_t i0 = 0; at < nr && i0 < M; i0 += PK_GA * PK_MR) {
+                              NULL, 0, 0, (Rk || cold) && p + 1 < np * (t + 1) / T ? PK_NR : 0,
+                              nt, nt ? (nx ? B + bstride : B + at) : NULL);
+                for (int64_t i0 = 0; at + nt < nr && i0 < M; i0 += PK_GA * PK_MR) {
                     int64_t gn = (M - i0 + PK_MR - 1) / PK_MR < PK_GA ? (M - i0 + PK_MR - 1) / PK_MR
                                                                       : PK_GA;
                     int64_t il = i0 + (gn - 1) * PK_MR, j0 = p * PK_NR + at;
@@ -777,7 +883,8 @@ void pk_gemm_off(const float *Ap, int64_t M, int64_t K, const float *B, const in
                 const float *r = Rk ? Rk + i0 * ldc + j0 : NULL;
                 tile_prefetch(c, r, ldc, mr, load);
                 kernel(kc, Ak + a * PK_MR * kc, B + j0, 0, c, ldc, mr, nr, load,
-                       k0 == 0 && bias ? bias + i0 : NULL, r, last, NULL, NULL, off + k0);
+                       k0 == 0 && bias ? bias + i0 : NULL, r, last, NULL, NULL, off + k0, 0,
+                       NULL, 0);
             }
         }
     }

@@ -245,7 +245,8 @@ static void tail_column(const float *s, int rows, float *C, int64_t ldc, int loa
  * product with the Add at 0.31-0.34 ms an image at batch 4 against
  * 0.30-0.32 (bench_engine bottleneck 1024 14 256 4 4), and layer1's at
  * 0.39-0.42 against 0.35-0.38 (with tile_prefetch_l2's R only too). */
-static inline void tile_prefetch(const float *C, const float *R, int64_t ldc, int mr, int load)
+static inline __attribute__((always_inline)) void
+tile_prefetch(const float *C, const float *R, int64_t ldc, int mr, int load)
 {
     /* every line a row of PK_NR floats may touch, aligned or not */
     for (int i = 0; i < mr; i++)
@@ -279,7 +280,7 @@ static inline void tile_prefetch(const float *C, const float *R, int64_t ldc, in
  * -> 0.27-0.29). Only in the first K block: later ones add onto the
  * thread's own tiles, and 1x1 forwards with K over 256 ran 2-3% slower
  * with it. */
-static inline void tile_prefetch_l2(const float *R, int64_t ldc, int mr)
+static inline __attribute__((always_inline)) void tile_prefetch_l2(const float *R, int64_t ldc, int mr)
 {
     for (int i = 0; i < mr; i++) {
         _mm_prefetch((const char *)(R + i * ldc), _MM_HINT_T1);
@@ -294,9 +295,14 @@ static inline void tile_prefetch_l2(const float *R, int64_t ldc, int mr)
  * hardware prefetchers miss: resnet50's 1024 x 196 input of layer3's
  * first 1x1 convolutions, out of cache, made its 256 x 1024 x 196
  * product 35% slower than in cache. */
-/* Inlined always: a call GCC 12 left out of line (with the K loop in an
- * inlined kloop) was found to touch no memory and dropped, prefetches
- * and all (resnet50's 256 -> 64 1x1 forward at 56x56 8% slower). */
+/* Inlined always, as tile_prefetch and tile_prefetch_l2 are: a call GCC
+ * 12 leaves out of line is found to touch no memory and dropped,
+ * prefetches and all. b_prefetch went so once the K loop moved into the
+ * inlined kloop (resnet50's 256 -> 64 1x1 forward at 56x56 8% slower);
+ * tile_prefetch had gone so unnoticed (emitted again, resnet50's
+ * convolutions at batch 1, sum of least node times, AVX-512: forward
+ * 21.70 -> 21.30 ms, backward 22.74 -> 22.15; AVX2 37.8 and 37.6 -> 37.9
+ * and 37.1). */
 static inline __attribute__((always_inline)) void b_prefetch(const float *b)
 {
     _mm_prefetch((const char *)b, _MM_HINT_T0);

@@ -213,25 +213,57 @@ int pk_wanted(int64_t M, int64_t K)
 #include "nn/ops/simd.h"
 #include <immintrin.h>
 
-/* A tail's epilogue on one column (tail_tile, either instruction set):
- * the sums s[0..rows) of its rows (row i at C + i * ldc), then the tile
- * kernel's epilogue in its order (load: + C, + bias[i], + R, the fused
- * activation as act_apply, the same results as the vector ops' lane by
- * lane). */
-static void tail_column(const float *s, int rows, float *C, int64_t ldc, int load,
-                        const float *bias, const float *R, op_act act)
+/* A column's epilogue with its rows in the lanes of v (the columns
+ * kernel() takes beside a panel, tail_tile's): its first rows sums (row i
+ * at C + i * ldc), then the tile kernel's epilogue in its order (load: +
+ * C, + bias[i], + R, the fused activation), lane for lane the tile's
+ * rounding. C and R gathered, the results scattered (AVX-512) or stored
+ * lane by lane from the register (AVX2): through a buffer and scalar loads
+ * each load waited on the vector store before it (9% of a 2048 x 512 x 49
+ * product's time with AVX-512, 6% with AVX2, for its one such column). */
+#if defined(__AVX512F__)
+static inline void col_epilogue(__m512 v, int rows, float *C, int64_t ldc, int load,
+                                const float *bias, const float *R, op_act act)
 {
-    for (int i = 0; i < rows; i++) {
-        float v = s[i];
-        if (load)
-            v += C[i * ldc];
-        if (bias)
-            v += bias[i];
-        if (R)
-            v += R[i * ldc];
-        C[i * ldc] = act_apply(act, v);
+    __mmask16 mm = mask16(rows);
+    __m512i vi = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32((int)ldc));
+    if (load)
+        v = _mm512_add_ps(v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mm, vi, C, 4));
+    if (bias)
+        v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mm, bias));
+    if (R)
+        v = _mm512_add_ps(v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mm, vi, R, 4));
+    v = act_v16(v, act.kind, _mm512_set1_ps(act.lo), _mm512_set1_ps(act.hi));
+    _mm512_mask_i32scatter_ps(C, mm, vi, v, 4);
+}
+#elif PK_GEMM
+static inline void col_epilogue(__m256 v, int rows, float *C, int64_t ldc, int load,
+                                const float *bias, const float *R, op_act act)
+{
+    __m256i mm = mask8(rows);
+    __m256i vi = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                    _mm256_set1_epi32((int)ldc));
+    if (load)
+        v = _mm256_add_ps(v, _mm256_mask_i32gather_ps(_mm256_setzero_ps(), C, vi,
+                                                      _mm256_castsi256_ps(mm), 4));
+    if (bias)
+        v = _mm256_add_ps(v, _mm256_maskload_ps(bias, mm));
+    if (R)
+        v = _mm256_add_ps(v, _mm256_mask_i32gather_ps(_mm256_setzero_ps(), R, vi,
+                                                      _mm256_castsi256_ps(mm), 4));
+    v = act_v8(v, act.kind, _mm256_set1_ps(act.lo), _mm256_set1_ps(act.hi));
+    __m128 h[2] = { _mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1) };
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        if (i >= rows)
+            break;
+        int bits = _mm_extract_ps(h[i / 4], i % 4);
+        memcpy(C + i * ldc, &bits, sizeof bits);
     }
 }
+#endif
 
 /* Ask for the mr rows of a tile's C (load: its sum so far, to add on),
  * or only R's when a residual is fused and C is only written, while its
@@ -421,32 +453,12 @@ __attribute__((noinline)) static void kernel(int64_t kc, const float *A, const f
         _mm512_mask_storeu_ps(c, m0, v0);
         _mm512_mask_storeu_ps(c + 16, m1, v1);
     }
-    /* The folded columns' epilogue down their rows, lane i row i: C and R
-     * gathered and the sums scattered (through memory and tail_column's
-     * scalar loads, each load waited on the vector store before it: 9% of
-     * a 2048 x 512 x 49 product's time for its one such column). */
-    if (nt) {
-        __mmask16 mm = mask16(mr);
-        __m512i vi = _mm512_mullo_epi32(
-            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-            _mm512_set1_epi32((int)ldc));
-        __m512 bv = bias ? _mm512_maskz_loadu_ps(mm, bias) : _mm512_setzero_ps();
+    /* the columns beside, down their rows (unrolled: ct stays in registers) */
 #pragma GCC unroll 4
-        for (int j = 0; j < PK_FOLD; j++) {   /* unrolled: ct stays in registers */
-            if (j >= nt)
-                break;
-            float *cj = C + nr + j;
-            __m512 v = ct[j];
-            if (load)
-                v = _mm512_add_ps(v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mm, vi, cj, 4));
-            if (bias)
-                v = _mm512_add_ps(v, bv);
-            if (R)
-                v = _mm512_add_ps(v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mm, vi,
-                                                              R + nr + j, 4));
-            v = act_v16(v, act.kind, _mm512_set1_ps(act.lo), _mm512_set1_ps(act.hi));
-            _mm512_mask_i32scatter_ps(cj, mm, vi, v, 4);
-        }
+    for (int j = 0; j < PK_FOLD; j++) {
+        if (j >= nt)
+            break;
+        col_epilogue(ct[j], mr, C + nr + j, ldc, load, bias, R ? R + nr + j : NULL, act);
     }
 }
 
@@ -557,7 +569,7 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
  * Here the lanes run along A's rows instead (a panel's PK_MR values of
  * one k lie together), for NA panels and NR columns at once, one
  * accumulator each. Each output is the same sum over k in order of the
- * same fused multiply-adds, then the same epilogue (tail_column), so it
+ * same fused multiply-adds, then the same epilogue (col_epilogue), so it
  * is bit for bit what the tile kernel gives (tests/unit/test_gemm.c
  * checks it). A: NA panels as floats apart; mlast: rows of the last
  * panel. */
@@ -572,7 +584,6 @@ typedef __m512 tvec;
 #define TV_LOAD_A(p, last) ((void)(last), _mm512_maskz_loadu_ps(mask16(PK_MR), (p)))
 #define TV_SET1(x) _mm512_set1_ps(x)
 #define TV_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
-#define TV_STORE(p, v) _mm512_storeu_ps(p, v)
 #else
 #define PK_TAIL_AT 0
 typedef __m256 tvec;
@@ -584,7 +595,6 @@ typedef __m256 tvec;
 #define TV_LOAD_A(p, last) ((last) ? _mm256_maskload_ps((p), mask8(PK_MR)) : _mm256_loadu_ps(p))
 #define TV_SET1(x) _mm256_set1_ps(x)
 #define TV_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
-#define TV_STORE(p, v) _mm256_storeu_ps(p, v)
 #endif
 static inline __attribute__((always_inline)) void
 tail_tile(int64_t kc, const float *A, int64_t as, const float *B, int64_t ldb, float *C,
@@ -610,13 +620,12 @@ tail_tile(int64_t kc, const float *A, int64_t as, const float *B, int64_t ldb, f
                 c[a][j] = TV_FMA(av[a], b, c[a][j]);
         }
     }
+#pragma GCC unroll 4
     for (int a = 0; a < NA; a++)
-        for (int j = 0; j < NR; j++) {
-            float t[TV_LANES];
-            TV_STORE(t, c[a][j]);
-            tail_column(t, a < NA - 1 ? PK_MR : mlast, C + a * PK_MR * ldc + j, ldc, load,
-                        bias ? bias + a * PK_MR : NULL, R ? R + a * PK_MR * ldc + j : NULL, act);
-        }
+#pragma GCC unroll 4
+        for (int j = 0; j < NR; j++)
+            col_epilogue(c[a][j], a < NA - 1 ? PK_MR : mlast, C + a * PK_MR * ldc + j, ldc, load,
+                         bias ? bias + a * PK_MR : NULL, R ? R + a * PK_MR * ldc + j : NULL, act);
 }
 /* tail_tile for na (1..PK_GA) panels and nr (1..PK_TAIL) columns: at
  * most 12 accumulators (with a row of A and a broadcast, 14 of AVX2's 16

@@ -82,9 +82,9 @@ static inline void act_affine(float *y, const float *x, int64_t n, float sc, flo
  * ACT_CLIP's bounds broadcast): ReLU keeps v > 0 and NaN (a
  * not-less-or-equal mask), else +0; Clip is max(lo, v) then min(hi, v)
  * with v second (returned when unordered or equal: NaN and -0 stay);
- * SiLU is vsiluf's operations in vsiluf's order, with the multiply-adds
- * GCC contracts it into (-ffp-contract=fast, as the op's loop is built),
- * so that each lane rounds as the op does (tests/unit/test_vmath.c). */
+ * SiLU is vsiluf's operations in vsiluf's order, its multiply-adds the
+ * fmaf vmath.h writes, so that each lane rounds as the op does in every
+ * build (tests/unit/test_vmath.c). */
 #if defined(__AVX2__)
 #include <immintrin.h>
 /* vsiluf on 8 lanes. */

@@ -26,17 +26,21 @@
 #include <string.h>
 
 /* e^r - 1 for r = x - n ln 2 (|r| <= ln 2 / 2, ln 2 in two parts):
- * r + r^2 P(r), Cephes' degree-6 P. */
+ * r + r^2 P(r), Cephes' degree-6 P. The multiply-adds here and in vsigmf
+ * are written as fmaf: the ones GCC contracts them into at -O2 and above
+ * (-ffp-contract=fast), made explicit so that every build, the -O1
+ * sanitizer build among them, rounds them alike and as the fused stores'
+ * vector SiLU (act.h) does. */
 static inline float expm1_reduced(float x, float n)
 {
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float r = fmaf(n, 2.12194440e-4f, fmaf(-n, 0.693359375f, x));
     float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    return p * r * r + r;
+    p = fmaf(p, r, 1.3981999507e-3f);
+    p = fmaf(p, r, 8.3334519073e-3f);
+    p = fmaf(p, r, 4.1665795894e-2f);
+    p = fmaf(p, r, 1.6666665459e-1f);
+    p = fmaf(p, r, 5.0000001201e-1f);
+    return fmaf(p * r, r, r);
 }
 
 /* x = n ln 2 + r with |r| <= ln 2 / 2; e^r - 1 (expm1_reduced) and 2^n
@@ -105,13 +109,13 @@ static inline float vsigmf(float x)
     b |= 0x80000000u;   /* z = -|x|; NaN stays NaN */
     float z;
     memcpy(&z, &b, sizeof z);
-    float v = z * 1.44269504088896341f + 12583039.0f, s;
+    float v = fmaf(z, 1.44269504088896341f, 12583039.0f), s;
     uint32_t vb;
     memcpy(&vb, &v, sizeof vb);
     vb <<= 23;
     memcpy(&s, &vb, sizeof s);
     float n = v - 12583039.0f;
-    float e = expm1_reduced(z, n) * s + s;
+    float e = fmaf(expm1_reduced(z, n), s, s);
     float f = e / (e + 1.0f);
     f = z < -87.0f ? 0.0f : f;
     return x < 0 ? f : 1.0f - f;

@@ -560,8 +560,10 @@ static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ld
 #endif
 /* The last panel of a row of panels when its columns past PK_TAIL_AT are
  * 1 to PK_TAIL: with AVX2 the whole panel when it has 1 to 3 columns
- * (a 7x7 map's 49 = 3 x 16 + 1), with AVX-512 the columns past the first
- * 16, which the tile kernel's half-panel path takes (49 = 32 + 16 + 1).
+ * (a 7x7 map's 49 = 3 x 16 + 1). (With AVX-512 the columns past the
+ * first 16 of such a panel, 49 = 32 + 16 + 1, went here too; the tile
+ * kernel now takes them in its own K loop, kernel's nt, and gemm_part
+ * calls tail() with AVX2 only.)
  * The tile kernel would spend a whole vector of multiply-adds on them
  * (AVX2: the 1-column tail of M=2048 K=512 n=49 cost 0.73 of a full
  * panel, 69.6 GFLOP/s against 84.8 at n=48; AVX-512: resnet50's layer4.1

@@ -345,15 +345,14 @@ static inline __attribute__((always_inline)) void b_prefetch(const float *b)
 #if defined(__AVX512F__)
 
 /* The K loop of kernel() on a full panel (nr > 16: half: 0) or on its
- * first half, and on NT more columns (column j's row k at Bt + k * ldbt
+ * first half, and on NT more columns (column j's row k at Bt + k * ldb
  * + j) with the lanes along A's rows: a panel's PK_MR values of one k in
  * one vector times column j's value, one accumulator per column (ct[j],
  * lane i: row i), the same multiply-adds in the same order as the tile's
  * (test_gemm). */
 static inline __attribute__((always_inline)) void
 kloop(int64_t kc, const float *A, const float *B, int64_t ldb, __mmask16 m0, __mmask16 m1,
-      const float *pf, const float *pfa, const int32_t *bo, const float *Bt, int64_t ldbt,
-      __m512 *c0, __m512 *c1, __m512 *ct, const int full, const int NT)
+      const float *pf, const float *pfa, const int32_t *bo, const float *Bt, __m512 *c0, __m512 *c1, __m512 *ct, const int full, const int NT)
 {
     for (int64_t k = 0; k < kc; k++) {
         const float *bk = bo ? B + bo[k] : B + k * ldb;
@@ -368,7 +367,7 @@ kloop(int64_t kc, const float *A, const float *B, int64_t ldb, __mmask16 m0, __m
             __m512 av = _mm512_maskz_loadu_ps(mask16(PK_MR), A + k * PK_MR);
 #pragma GCC unroll 4
             for (int j = 0; j < NT; j++)
-                ct[j] = _mm512_fmadd_ps(av, _mm512_set1_ps(Bt[k * ldbt + j]), ct[j]);
+                ct[j] = _mm512_fmadd_ps(av, _mm512_set1_ps(Bt[k * ldb + j]), ct[j]);
         }
 #pragma GCC unroll 12
         for (int i = 0; i < PK_MR; i++) {
@@ -388,7 +387,7 @@ kloop(int64_t kc, const float *A, const float *B, int64_t ldb, __mmask16 m0, __m
  * only).
  * In that order, so that a fused Add and ReLU round as the ops do.
  * nt (<= PK_FOLD) more columns, C's and R's columns nr .. nr+nt-1, their B
- * column j's row k at Bt + k * ldbt + j (kloop): a panel's last 1-3
+ * column j's row k at Bt + k * ldb + j (kloop): a panel's last 1-3
  * columns past its first 16, or a last panel of 1-4 columns folded into
  * the full one before it (gemm_part), in the loop that already reads
  * A's panel from L1. They went to tail() after the panels, which read
@@ -407,8 +406,7 @@ __attribute__((noinline)) static void kernel(int64_t kc, const float *A, const f
                                              int64_t ldb, float *C, int64_t ldc, int mr, int nr,
                                              int load, const float *bias, const float *R,
                                              op_act act, const float *pf, const float *pfa,
-                                             const int32_t *bo, int nt, const float *Bt,
-                                             int64_t ldbt)
+                                             const int32_t *bo, int nt, const float *Bt)
 {
     __m512 c0[PK_MR], c1[PK_MR], ct[PK_FOLD];
     __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
@@ -420,7 +418,7 @@ __attribute__((noinline)) static void kernel(int64_t kc, const float *A, const f
         ct[j] = _mm512_setzero_ps();
     /* nr > 16: a full panel (of 17 to 32 columns); else the last panel
      * of a row of panels, half of it or less used */
-#define PK_KLOOP(F, T)                                                                           kloop(kc, A, B, ldb, m0, m1, pf, pfa, bo, Bt, ldbt, c0, c1, ct, F, T)
+#define PK_KLOOP(F, T)                                                                           kloop(kc, A, B, ldb, m0, m1, pf, pfa, bo, Bt, c0, c1, ct, F, T)
     switch (nt) {
     case 0: nr > 16 ? PK_KLOOP(1, 0) : PK_KLOOP(0, 0); break;
     case 1: nr > 16 ? PK_KLOOP(1, 1) : PK_KLOOP(0, 1); break;
@@ -472,9 +470,9 @@ __attribute__((noinline)) static void kernel(int64_t kc, const float *A, const f
 static inline void kernel(int64_t kc, const float *A, const float *B, int64_t ldb, float *C,
                           int64_t ldc, int mr, int nr, int load, const float *bias,
                           const float *R, op_act act, const float *pf, const float *pfa,
-                          const int32_t *bo, int nt, const float *Bt, int64_t ldbt)
+                          const int32_t *bo, int nt, const float *Bt)
 {
-    (void)nt, (void)Bt, (void)ldbt;   /* PK_FOLD 0: never more columns */
+    (void)nt, (void)Bt;   /* PK_FOLD 0: never more columns */
     __m256 c0[PK_MR], c1[PK_MR];
 #pragma GCC unroll 6
     for (int i = 0; i < PK_MR; i++)
@@ -670,26 +668,27 @@ static int tile_cols(int nr)
     return tl > 0 && tl <= PK_TAIL ? PK_TAIL_AT : nr;
 }
 
-/* Panel p's columns (of np panels, n columns): *nr in all, *at for the
- * tile kernel and *nt more it takes beside them (kernel's nt; *nx: they
- * are the next panel's, a last panel of at most PK_FOLD columns folded
- * into the full one before it; else this panel's past PK_TAIL_AT), the
- * rest (nr - at - nt) for tail(). 0: the panel was folded into the one
- * before. */
-static int panel_cols(int64_t n, int64_t p, int64_t np, int *nr, int *at, int *nt, int *nx)
+/* Panel p's columns (of np panels, n columns; panels bstride floats
+ * apart): *nr in all, *at for the tile kernel and *nt more it takes
+ * beside them (kernel's nt), their B *tb floats on from the panel's (the
+ * next panel's, a last panel of at most PK_FOLD columns folded into the
+ * full one before it; else this panel's past PK_TAIL_AT), the rest (nr -
+ * at - nt) for tail(). 0: the panel was folded into the one before. */
+static int panel_cols(int64_t n, int64_t p, int64_t np, int64_t bstride, int *nr, int *at,
+                      int *nt, int64_t *tb)
 {
     int last = (int)(n - (np - 1) * PK_NR);
     *nr = n - p * PK_NR < PK_NR ? (int)(n - p * PK_NR) : PK_NR;
-    *nt = 0, *nx = 0;
+    *nt = 0;
     if (PK_FOLD && np > 1 && last <= PK_FOLD) {
         if (p == np - 1)
             return 0;
         if (p == np - 2) {
-            *at = *nr, *nt = last, *nx = 1;
+            *at = *nr, *nt = last, *tb = bstride;
             return 1;
         }
     }
-    *at = tile_cols(*nr);
+    *at = tile_cols(*nr), *tb = *at;
     if (PK_FOLD && *at < *nr)
         *nt = *nr - *at;
     return 1;
@@ -717,7 +716,7 @@ static void row_tiles(int64_t kc, const float *Ak, int64_t a0, int64_t na, int64
         tile_prefetch(C + i0 * ldc, R ? R + i0 * ldc : NULL, ldc, mr, load);
         kernel(kc, Ak + (a - a0) * PK_MR * kc, B, ldb, C + i0 * ldc, ldc, mr, nr, load,
                bias ? bias + i0 : NULL, R ? R + i0 * ldc : NULL, act, a == a0 ? pf : NULL,
-               pfa && a - a0 < pgn ? pfa + (a - a0) * PK_MR * pkc : NULL, NULL, nt, Bt, ldb);
+               pfa && a - a0 < pgn ? pfa + (a - a0) * PK_MR * pkc : NULL, NULL, nt, Bt);
     }
 }
 
@@ -774,8 +773,9 @@ static void gemm_part(const float *Ap, const float *A, int64_t lda, int64_t M, i
                     ngn = a1 - a0 < PK_GA ? a1 - a0 : PK_GA;
                 }
                 for (int64_t p = 0; p < np; p++) {
-                    int nr, at, nt, nx;
-                    if (!panel_cols(n, p, np, &nr, &at, &nt, &nx))
+                    int nr, at, nt;
+                    int64_t tb;
+                    if (!panel_cols(n, p, np, bstride, &nr, &at, &nt, &tb))
                         continue;
                     int64_t il = (ga + gn - 1) * PK_MR, j0 = p * PK_NR;
                     const float *B = Bp + p * bstride + k0 * ldb;
@@ -787,7 +787,7 @@ static void gemm_part(const float *Ap, const float *A, int64_t lda, int64_t M, i
                                   k0 == 0 ? bias : NULL, Rk ? Rk + j0 : NULL, last, pf,
                                   p == 0 ? nxa : NULL, ngn, nkc,
                                   (Rk || cold) && ga + PK_GA < a1 ? PK_GA * PK_MR * ldc : 0, nt,
-                                  nt ? (nx ? B + bstride : B + at) : NULL);
+                                  B + tb);
                     if (at + nt < nr)
                         tail(kc, pa, PK_MR * kc, (int)gn, B + at, ldb,
                              C + ga * PK_MR * ldc + j0 + at, ldc,
@@ -798,8 +798,9 @@ static void gemm_part(const float *Ap, const float *A, int64_t lda, int64_t M, i
             }
         } else {
             for (int64_t p = np * t / T; p < np * (t + 1) / T; p++) {
-                int nr, at, nt, nx;
-                if (!panel_cols(n, p, np, &nr, &at, &nt, &nx))
+                int nr, at, nt;
+                int64_t tb;
+                if (!panel_cols(n, p, np, bstride, &nr, &at, &nt, &tb))
                     continue;
                 const float *B = Bp + p * bstride + k0 * ldb;
                 const float *pf = ldb != PK_NR && p + 1 < np ? B + bstride : NULL;
@@ -807,7 +808,7 @@ static void gemm_part(const float *Ap, const float *A, int64_t lda, int64_t M, i
                     row_tiles(kc, Ak, 0, nm, M, B, ldb, C + p * PK_NR, ldc, at, load,
                               k0 == 0 ? bias : NULL, Rk ? Rk + p * PK_NR : NULL, last, pf,
                               NULL, 0, 0, (Rk || cold) && p + 1 < np * (t + 1) / T ? PK_NR : 0,
-                              nt, nt ? (nx ? B + bstride : B + at) : NULL);
+                              nt, B + tb);
                 for (int64_t i0 = 0; at + nt < nr && i0 < M; i0 += PK_GA * PK_MR) {
                     int64_t gn = (M - i0 + PK_MR - 1) / PK_MR < PK_GA ? (M - i0 + PK_MR - 1) / PK_MR
                                                                       : PK_GA;
@@ -901,7 +902,7 @@ void pk_gemm_off(const float *Ap, int64_t M, int64_t K, const float *B, const in
                 tile_prefetch(c, r, ldc, mr, load);
                 kernel(kc, Ak + a * PK_MR * kc, B + j0, 0, c, ldc, mr, nr, load,
                        k0 == 0 && bias ? bias + i0 : NULL, r, last, NULL, NULL, off + k0, 0,
-                       NULL, 0);
+                       NULL);
             }
         }
     }

@@ -64,6 +64,16 @@ static inline float op_rule_grad(int rule, float g, float d)
         }                                                                                    \
     } while (0)
 
+/* OP_RULE_LOOP into a gradient stored (set: io->gset's bit for it, a
+ * fresh buffer) or added onto. */
+#define OP_RULE_GRAD(rule, set, n, gx, g, D)                                                 \
+    do {                                                                                     \
+        if (set)                                                                             \
+            OP_RULE_LOOP(rule, n, gx, = 0.0f +, g, D);                                       \
+        else                                                                                 \
+            OP_RULE_LOOP(rule, n, gx, +=, g, D);                                             \
+    } while (0)
+
 /* An attribute an op accepts, with how many values it may have. Names not
  * listed are refused by model_prepare (a typo like "strides" must not be
  * silently ignored). */

@@ -258,6 +258,10 @@ static int prof_fpasses;
  * are, engine_fuse; every node's gradient kept), its least seconds per
  * node in prof_gfwd, each pass's in prof_gpass. */
 static double *prof_gfwd, *prof_gpass;
+/* The gradient's passes, means in ms: forward whole and its nodes summed,
+ * backward whole and its nodes summed (what the engine spends between
+ * nodes: zeroing gradient buffers, say). */
+static double prof_gwall[4];
 static int prof_nodes;
 
 /* Fold the pass just timed (each node's seconds in cur, zeroed for the
@@ -330,13 +334,24 @@ static double grad_time(model *m, double secs, int n, relu_rule rule)
     engine_set_profile(e, prof_gfwd ? prof_gpass : NULL, prof_bwd ? prof_pass : NULL);
     int reps = 0;
     double t0 = now(), t;
+    double tf_w = 0, tb_w = 0, tf_n = 0, tb_n = 0;
     do {
+        double q0 = now();
         engine_forward(e, x);
+        double q1 = now();
         engine_backward(e, m->n - 1, g, rule, 0);
+        double q2 = now();
+        tf_w += q1 - q0, tb_w += q2 - q1;
+        for (int i = 0; prof_bwd && i < prof_nodes; i++)
+            tf_n += prof_gpass[i], tb_n += prof_pass[i];
         prof_fold(prof_bwd, prof_pass, reps);
         prof_fold(prof_gfwd, prof_gpass, reps);
         reps++;
     } while ((t = now() - t0) < secs);
+    if (prof_bwd) {
+        prof_gwall[0] = 1e3 * tf_w / reps, prof_gwall[1] = 1e3 * tf_n / reps;
+        prof_gwall[2] = 1e3 * tb_w / reps, prof_gwall[3] = 1e3 * tb_n / reps;
+    }
     tensor_free(g);
     tensor_free(x);
     engine_free(e);
@@ -528,17 +543,20 @@ static void profile(model *m, const char *name, int n, double secs)
            " %.2f ms); each node's least over the passes\n", name, tf, n, tb, tg);
     printf("# forward passes: %.2f ms/img whole pass (mean), %.2f the nodes' means summed,"
            " %.2f their leasts summed\n", 1e3 / rate, tm, tf);
-    printf("# fwd_ms\tfwd_%%\tbwd_ms\tbwd_%%\top\tnode\tshape\tfwd_mean_ms\n");
+    printf("# gradient passes (means): forward %.2f ms whole, %.2f its nodes; backward %.2f ms"
+           " whole, %.2f its nodes\n", prof_gwall[0], prof_gwall[1], prof_gwall[2], prof_gwall[3]);
+    printf("# fwd_ms\tfwd_%%\tbwd_ms\tbwd_%%\top\tnode\tshape\tfwd_mean_ms\tgrad_fwd_ms\n");
     /* The 40 costliest, or BENCH_PROFILE_NODES of them. */
     const char *pn = getenv("BENCH_PROFILE_NODES");
     int shown = pn && atoi(pn) > 0 ? atoi(pn) : 40;
     for (int k = 0; k < N && k < shown; k++) {
         const node *nd = &m->nodes[(int)idx[k][3]];
         char sh[64];
-        printf("%.3f\t%.1f\t%.3f\t%.1f\t%s\t%s\t%s\t%.3f\n", idx[k][1], 100 * idx[k][1] / tf,
+        printf("%.3f\t%.1f\t%.3f\t%.1f\t%s\t%s\t%s\t%.3f\t%.3f\n", idx[k][1], 100 * idx[k][1] / tf,
                idx[k][2], 100 * idx[k][2] / tb, nd->op, nd->name,
                tensor_shape_str(3, nd->shape, sh, sizeof sh),
-               1e3 * prof_fmean[(int)idx[k][3]] / (prof_fpasses * n));
+               1e3 * prof_fmean[(int)idx[k][3]] / (prof_fpasses * n),
+               1e3 * prof_gfwd[(int)idx[k][3]]);
     }
     printf("# per op: fwd_ms\tbwd_ms\top\n");
     for (int i = 0; i < N; i++) {

@@ -1404,6 +1404,68 @@ static void same_values(const tensor *a, const tensor *b, const char *what)
             fail_msg("%s: %g against %g at %lld", what, b->data[i], a->data[i], (long long)i);
 }
 
+/* The ops that store into a fresh input gradient (op_sets_grad, io->gset:
+ * not zeroed by the engine) write every value of it: a backward whose
+ * gradient buffers (the input's and every node's) hold NaN from the
+ * start gives, under each rule, the same values bit for bit as the first
+ * backward did. An op on the list that added onto its input's gradient
+ * there, or left part of it unwritten, leaves NaN. The unit nets hold
+ * every op (test_ops_covered). */
+static void test_fresh_grads(void **state)
+{
+    (void)state;
+    model *(*nets[])(void) = { net_chain, net_dag, net_views, net_modern, net_densenet };
+    for (size_t k = 0; k < sizeof nets / sizeof *nets; k++) {
+        model *m = nets[k]();
+        int last = m->n - 1;
+        char *anc = calloc((size_t)m->n, 1);
+        anc[last] = 1;
+        for (int i = last; i >= 0; i--)
+            for (int j = 0; anc[i] && j < m->nodes[i].nin; j++)
+                if (m->nodes[i].in[j] >= 0)
+                    anc[m->nodes[i].in[j]] = 1;
+        engine *e = engine_new(m, 2, 0, 0);
+        tensor *x = rand_input(m, 2, 90 + k);
+        engine_forward(e, x);
+        for (int rule = RULE_STANDARD; rule <= RULE_DECONVNET; rule++) {
+            const tensor *y = engine_output(e);
+            tensor *seed = tensor_new(y->ndim, y->dims);
+            rng r;
+            rng_seed(&r, 95 + (uint64_t)rule);
+            for (int64_t i = 0; i < tensor_numel(seed); i++)
+                seed->data[i] = (float)rng_uniform(&r) - 0.5f;
+            engine_backward(e, last, seed, (relu_rule)rule, 0);
+            tensor *want = tensor_clone(engine_input_grad(e));
+            tensor **wn = calloc((size_t)m->n, sizeof *wn);
+            for (int i = 0; i < last; i++)
+                if (anc[i])
+                    wn[i] = tensor_clone(engine_node_grad(e, i));
+            tensor_fill((tensor *)engine_input_grad(e), NAN);
+            for (int i = 0; i < last; i++)
+                if (anc[i])
+                    tensor_fill((tensor *)engine_node_grad(e, i), NAN);
+            engine_backward(e, last, seed, (relu_rule)rule, 0);
+            char what[128];
+            snprintf(what, sizeof what, "net %zu rule %d input grad", k, rule);
+            same_values(want, engine_input_grad(e), what);
+            for (int i = 0; i < last; i++)
+                if (wn[i]) {
+                    snprintf(what, sizeof what, "net %zu rule %d grad of %s (%s)", k, rule,
+                             m->nodes[i].name, m->nodes[i].op);
+                    same_values(wn[i], engine_node_grad(e, i), what);
+                    tensor_free(wn[i]);
+                }
+            free(wn);
+            tensor_free(want);
+            tensor_free(seed);
+        }
+        tensor_free(x);
+        free(anc);
+        engine_free(e);
+        model_free(m);
+    }
+}
+
 /* engine_fuse: the output and a kept node bit for bit as an ordinary
  * engine's, and the input gradient and the kept node's gradient under
  * each ReLU rule the same values, on the fused pairs and chains of
@@ -1812,6 +1874,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_forward_only),
         cmocka_unit_test(test_arena),
         cmocka_unit_test(test_fused_grad),
+        cmocka_unit_test(test_fresh_grads),
         cmocka_unit_test(test_fused_act_dies),
         cmocka_unit_test(test_prefix),
         cmocka_unit_test(test_weight_cache),

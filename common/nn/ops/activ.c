@@ -49,12 +49,7 @@ static void relu_backward(const node *nd, const op_io *io)
     int rule = io->rule;
     if (!gx)
         return;
-    /* gx fresh (io->gset): stored, + 0 as the sum onto zeros rounds. */
-    if (io->gset & 1) {
-        OP_RULE_LOOP(rule, n, gx, = 0.0f +, g, x[i] <= 0 ? 0.0f : 1.0f);
-        return;
-    }
-    OP_RULE_LOOP(rule, n, gx, +=, g, x[i] <= 0 ? 0.0f : 1.0f);
+    OP_RULE_GRAD(rule, io->gset & 1, n, gx, g, x[i] <= 0 ? 0.0f : 1.0f);
 }
 
 const struct op_def op_relu = { "ReLU", 1, 1, no_attrs, no_weights, op_same_prepare, relu_forward,
@@ -80,7 +75,7 @@ static void leaky_backward(const node *nd, const op_io *io)
     int rule = io->rule;
     if (!gx)
         return;
-    OP_RULE_LOOP(rule, n, gx, +=, g, x[i] > 0 ? 1.0f : a);
+    OP_RULE_GRAD(rule, io->gset & 1, n, gx, g, x[i] > 0 ? 1.0f : a);
 }
 
 const struct op_def op_leakyrelu = { "LeakyReLU", 1, 1, leaky_attrs, no_weights, op_same_prepare,
@@ -119,7 +114,7 @@ static void clip_backward(const node *nd, const op_io *io)
     if (!gx)
         return;
     /* | not ||: both compares, no branch (a NaN input passes, as before) */
-    OP_RULE_LOOP(rule, n, gx, +=, g, (x[i] <= lo) | (x[i] >= hi) ? 0.0f : 1.0f);
+    OP_RULE_GRAD(rule, io->gset & 1, n, gx, g, (x[i] <= lo) | (x[i] >= hi) ? 0.0f : 1.0f);
 }
 
 const struct op_def op_clip = { "Clip", 1, 1, clip_attrs, no_weights, clip_prepare, clip_forward,
@@ -142,6 +137,12 @@ static void sigmoid_backward(const node *nd, const op_io *io)
     float *gx = io->gx[0];
     if (!gx)
         return;
+    if (io->gset & 1) {
+#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            gx[i] = 0.0f + g[i] * y[i] * (1.0f - y[i]);
+        return;
+    }
 #pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++)
         gx[i] += g[i] * y[i] * (1.0f - y[i]);
@@ -167,6 +168,12 @@ static void tanh_backward(const node *nd, const op_io *io)
     float *gx = io->gx[0];
     if (!gx)
         return;
+    if (io->gset & 1) {
+#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            gx[i] = 0.0f + g[i] * (1.0f - y[i] * y[i]);
+        return;
+    }
 #pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++)
         gx[i] += g[i] * (1.0f - y[i] * y[i]);

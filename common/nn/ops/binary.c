@@ -173,8 +173,9 @@ static float win_share(const bgeom *g, const op_io *io, int k, int64_t i, int64_
 
 /* Backward into input k: gx[k] += sum over the broadcast positions of
  * g * d(op)/d(x_k) (scale times g for Add, Sub and Mean). The other factor
- * (Mul, Div) is input 1 - k. */
-static void binary_grad(int op, float scale, const node *nd, const op_io *io, int k)
+ * (Mul, Div) is input 1 - k. set (Mul only, input k of the output's shape,
+ * its gradient fresh: fresh_grad): stored, as the sum onto zeros rounds. */
+static void binary_grad(int op, float scale, const node *nd, const op_io *io, int k, int set)
 {
     const bgeom *g = nd->priv;
     float *gx = io->gx[k];
@@ -211,6 +212,9 @@ static void binary_grad(int op, float scale, const node *nd, const op_io *io, in
                     else if (op == B_MAX || op == B_MIN)
                         for (int64_t j = 0; j < w; j++)
                             d[j] += gy[j] * win_share(g, io, k, i, c, h, j, y[j]);
+                    else if (op == B_MUL && set)
+                        for (int64_t j = 0; j < w; j++)
+                            d[j] = 0.0f + gy[j] * ov[j * osw];
                     else if (op == B_MUL)
                         for (int64_t j = 0; j < w; j++)
                             d[j] += gy[j] * ov[j * osw];
@@ -255,7 +259,7 @@ static void binary_grad(int op, float scale, const node *nd, const op_io *io, in
 static void binary_backward_all(int op, const node *nd, const op_io *io)
 {
     for (int k = 0; k < io->nin; k++)
-        binary_grad(op, 1.0f, nd, io, k);
+        binary_grad(op, 1.0f, nd, io, k, 0);
 }
 
 /* Add, Mean, Max, Min: one input is a copy of it. */
@@ -269,21 +273,29 @@ static void variadic_forward(int op, const node *nd, const op_io *io)
     binary_run(op, nd, io);
 }
 
+/* Whether input k's gradient is fresh (io->gset) and of the output's own
+ * shape, for the op to store; a fresh one of another (broadcast) shape is
+ * zeroed here, for the op to sum into. */
+static int fresh_grad(const node *nd, const op_io *io, int k)
+{
+    if (!io->gx[k] || !(io->gset >> k & 1))
+        return 0;
+    if (!memcmp(io->xshape[k], nd->shape, 3 * sizeof nd->shape[0]))
+        return 1;
+    memset(io->gx[k], 0, (size_t)op_in_numel(io, k) * sizeof *io->gx[k]);
+    return 0;
+}
+
 static void add_forward(const node *nd, const op_io *io) { variadic_forward(B_ADD, nd, io); }
-/* A fresh input gradient (io->gset) of the output's own shape is gy + 0
- * (the sum onto zeros); of another (broadcast) shape, zeroed, then summed. */
+/* A fresh input gradient of the output's own shape is gy + 0 (the sum onto
+ * zeros). */
 static void add_backward(const node *nd, const op_io *io)
 {
     int64_t n = op_numel(nd, io->n);
     for (int k = 0; k < io->nin; k++) {
         float *gx = io->gx[k];
-        if (!gx || !(io->gset >> k & 1)) {
-            binary_grad(B_ADD, 1.0f, nd, io, k);
-            continue;
-        }
-        if (memcmp(io->xshape[k], nd->shape, 3 * sizeof nd->shape[0])) {
-            memset(gx, 0, (size_t)op_in_numel(io, k) * sizeof *gx);
-            binary_grad(B_ADD, 1.0f, nd, io, k);
+        if (!fresh_grad(nd, io, k)) {
+            binary_grad(B_ADD, 1.0f, nd, io, k, 0);
             continue;
         }
         const float *gy = io->gy;
@@ -306,7 +318,7 @@ static void mean_forward(const node *nd, const op_io *io)
 static void mean_backward(const node *nd, const op_io *io)
 {
     for (int k = 0; k < io->nin; k++)
-        binary_grad(B_ADD, 1.0f / (float)io->nin, nd, io, k);
+        binary_grad(B_ADD, 1.0f / (float)io->nin, nd, io, k, 0);
 }
 static void max_forward(const node *nd, const op_io *io) { variadic_forward(B_MAX, nd, io); }
 static void max_backward(const node *nd, const op_io *io) { binary_backward_all(B_MAX, nd, io); }
@@ -315,7 +327,11 @@ static void min_backward(const node *nd, const op_io *io) { binary_backward_all(
 static void sub_forward(const node *nd, const op_io *io) { binary_run(B_SUB, nd, io); }
 static void sub_backward(const node *nd, const op_io *io) { binary_backward_all(B_SUB, nd, io); }
 static void mul_forward(const node *nd, const op_io *io) { binary_run(B_MUL, nd, io); }
-static void mul_backward(const node *nd, const op_io *io) { binary_backward_all(B_MUL, nd, io); }
+static void mul_backward(const node *nd, const op_io *io)
+{
+    for (int k = 0; k < io->nin; k++)
+        binary_grad(B_MUL, 1.0f, nd, io, k, fresh_grad(nd, io, k));
+}
 static void div_forward(const node *nd, const op_io *io) { binary_run(B_DIV, nd, io); }
 static void div_backward(const node *nd, const op_io *io) { binary_backward_all(B_DIV, nd, io); }
 

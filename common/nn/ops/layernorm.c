@@ -158,7 +158,16 @@ static void ln_forward(const node *nd, const op_io *io)
     }
 }
 
-/* gx = r (gh - mean_c(gh) - xh mean_c(gh xh)), gh = gy gamma, xh = (x - m) r. */
+/* d/dx at channel j, position k: r (gh - mean_c(gh) - xh mean_c(gh xh)),
+ * gh = gy gamma, xh = (x - m) r; the means in s1, s2. */
+static inline float ln_dx(const float *x, const float *g, const float *ga, const float *m,
+                          const float *r, const float *s1, const float *s2, int64_t hw,
+                          int64_t j, int64_t k)
+{
+    float xh = (x[j * hw + k] - m[k]) * r[k];
+    return r[k] * (g[j * hw + k] * ga[j] - s1[k] - xh * s2[k]);
+}
+
 static void ln_backward(const node *nd, const op_io *io)
 {
     int64_t c = nd->shape[0], hw = nd->shape[1] * nd->shape[2];
@@ -190,11 +199,15 @@ static void ln_backward(const node *nd, const op_io *io)
                 }
             if (gx) {
                 ln_sums(x, g, ga, c, hw, m, r, P, P2, s1, s2, 2, t, T);
-                for (int64_t j = j0; j < j1; j++)
-                    for (int64_t k = 0; k < hw; k++) {
-                        float xh = (x[j * hw + k] - m[k]) * r[k];
-                        gx[j * hw + k] += r[k] * (g[j * hw + k] * ga[j] - s1[k] - xh * s2[k]);
-                    }
+                /* gx fresh (io->gset): stored, as the sum onto zeros rounds */
+                if (io->gset & 1)
+                    for (int64_t j = j0; j < j1; j++)
+                        for (int64_t k = 0; k < hw; k++)
+                            gx[j * hw + k] = 0.0f + ln_dx(x, g, ga, m, r, s1, s2, hw, j, k);
+                else
+                    for (int64_t j = j0; j < j1; j++)
+                        for (int64_t k = 0; k < hw; k++)
+                            gx[j * hw + k] += ln_dx(x, g, ga, m, r, s1, s2, hw, j, k);
             }
         }
     }

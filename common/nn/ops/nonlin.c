@@ -169,7 +169,7 @@ static inline float mish_d(float x, float y, const pw_par *p)
                      (float)node_get(nd, "beta", 0, NAME##_beta) };                          \
         if (!gx)                                                                             \
             return;                                                                          \
-        OP_RULE_LOOP(rule, n, gx, +=, g, NAME##_d(x[i], y[i], &p));                         \
+        OP_RULE_GRAD(rule, io->gset & 1, n, gx, g, NAME##_d(x[i], y[i], &p));              \
     }
 
 /* Default attributes (ONNX's). */

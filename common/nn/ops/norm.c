@@ -198,8 +198,12 @@ static void bn_backward(const node *nd, const op_io *io)
         for (int64_t q = 0; q < planes; q++) {
             float *gx = io->gx[0] + q * p->hw, sc = s[q % p->c];
             const float *g = io->gy + q * p->hw;
-            for (int64_t k = 0; k < p->hw; k++)
-                gx[k] += g[k] * sc;
+            if (io->gset & 1)   /* gx fresh: stored, as the sum onto zeros rounds */
+                for (int64_t k = 0; k < p->hw; k++)
+                    gx[k] = 0.0f + g[k] * sc;
+            else
+                for (int64_t k = 0; k < p->hw; k++)
+                    gx[k] += g[k] * sc;
         }
     }
     if (io->gw) {

@@ -465,6 +465,8 @@ static void maxpool_backward(const node *nd, const op_io *io)
         float *gx = io->gx[0] + q * hw;
         const float *g = io->gy + q * ohw;
         const int32_t *s = sw + q * ohw;
+        if (io->gset & 1)   /* gx fresh: each plane zeroed while in cache */
+            memset(gx, 0, (size_t)hw * sizeof *gx);
         for (int64_t k = 0; k < ohw; k++)
             if (s[k] >= 0)
                 gx[s[k]] += g[k];
@@ -610,6 +612,8 @@ static void avgpool_backward(const node *nd, const op_io *io)
     for (int64_t q = 0; q < planes; q++) {
         float *gx = io->gx[0] + q * hw;
         const float *g = io->gy + q * ohw;
+        if (io->gset & 1)   /* gx fresh: each plane zeroed while in cache */
+            memset(gx, 0, (size_t)hw * sizeof *gx);
         for (int64_t oy = 0; two && oy < p->oh; oy++)
             avg2x2_back_row(g, p->w, oy, p->ow, gx);
         for (int64_t oy = 0; !two && oy < p->oh; oy++)
@@ -687,8 +691,12 @@ static void gap_backward(const node *nd, const op_io *io)
 #pragma omp parallel for if (planes * hw > OP_PAR_MIN) schedule(static)
     for (int64_t q = 0; q < planes; q++) {
         float *gx = io->gx[0] + q * hw, v = io->gy[q] / (float)hw;
-        for (int64_t k = 0; k < hw; k++)
-            gx[k] += v;
+        if (io->gset & 1)   /* gx fresh: stored, as the sum onto zeros rounds */
+            for (int64_t k = 0; k < hw; k++)
+                gx[k] = v + 0.0f;
+        else
+            for (int64_t k = 0; k < hw; k++)
+                gx[k] += v;
     }
 }
 

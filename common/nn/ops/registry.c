@@ -111,5 +111,14 @@ int op_same_prepare(node *nd, const int64_t *const *in, op_need *need, char *err
 
 int op_sets_grad(const struct op_def *def)
 {
-    return def == &op_conv || def == &op_relu || def == &op_add;
+    static const struct op_def *const sets[] = {
+        &op_conv,    &op_relu,      &op_add,     &op_mul,         &op_leakyrelu, &op_clip,
+        &op_sigmoid, &op_tanh,      &op_hardsigmoid, &op_hardswish, &op_silu,   &op_gelu,
+        &op_elu,     &op_softplus,  &op_selu,    &op_mish,        &op_batchnorm, &op_layernorm,
+        &op_concat,  &op_maxpool,   &op_avgpool, &op_globalavgpool,
+    };
+    for (size_t i = 0; i < sizeof sets / sizeof *sets; i++)
+        if (def == sets[i])
+            return 1;
+    return 0;
 }

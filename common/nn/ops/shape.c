@@ -90,8 +90,12 @@ static void concat_backward(const node *nd, const op_io *io)
             int64_t m = per_image(io->xshape[k]);
             if (io->gx[k]) {
                 float *gx = io->gx[k] + i * m;
-                for (int64_t j = 0; j < m; j++)
-                    gx[j] += g[j];
+                if (io->gset >> k & 1)   /* fresh: stored, as the sum onto zeros rounds */
+                    for (int64_t j = 0; j < m; j++)
+                        gx[j] = g[j] + 0.0f;
+                else
+                    for (int64_t j = 0; j < m; j++)
+                        gx[j] += g[j];
             }
             g += m;
         }

@@ -164,8 +164,10 @@ struct op_def {
     void (*backward)(const node *nd, const op_io *io);
 };
 
-/* Whether def's backward honours io->gset (Conv, ReLU, Add: the bulk of a
- * CNN's backward); for the others the engine zeroes fresh buffers first. */
+/* Whether def's backward honours io->gset (the list in registry.c: Conv,
+ * Add, Mul, the elementwise activations, BatchNorm, LayerNorm, Concat and
+ * the average and max pools; tests/unit/test_engine.c's test_fresh_grads
+ * checks each); for the others the engine zeroes fresh buffers first. */
 int op_sets_grad(const struct op_def *def);
 
 /* The op named name (case-sensitive; "Gemm" is an alias of Dense), or NULL. */

@@ -38,9 +38,12 @@ static int ln_prepare(node *nd, const int64_t *const *in, op_need *need, char *e
     }
     memcpy(nd->shape, in[0], sizeof nd->shape);
     /* LayerNorm: per position mean, 1/std and two sums, and two partial
-     * sums a block of LN_CB channels (ln_sums); InstanceNorm: none */
-    need->ws = strcmp(nd->op, "LayerNorm") ? 0 : (size_t)((4 + 2 * ln_blocks(c)) * hw);
-    need->aux = 0;
+     * sums a block of LN_CB channels (ln_sums); InstanceNorm: none. Kept
+     * for the backward (aux, per image): each position's mean and 1/std,
+     * so that it does not compute them again (two passes over x). */
+    int ln = !strcmp(nd->op, "LayerNorm");
+    need->ws = ln ? (size_t)((4 + 2 * ln_blocks(c)) * hw) : 0;
+    need->aux = ln ? 2 * (size_t)hw * sizeof(float) : 0;
     return 0;
 }
 
@@ -59,6 +62,33 @@ static int ln_prepare(node *nd, const int64_t *const *in, op_need *need, char *e
 static void ln_share(int64_t n, int t, int T, int64_t *a, int64_t *b)
 {
     *a = n * t / T, *b = n * (t + 1) / T;
+}
+
+/* ln_sums' f = 2 for one channel j: p += gh, p2 += gh (x - m) r, gh = gy
+ * gamma[j] (restrict: the loop vectorises; it stayed scalar inline). */
+static void ln_acc_grad(const float *restrict gy, float ga, const float *restrict xj,
+                        const float *restrict m, const float *restrict r, float *restrict p,
+                        float *restrict p2, int64_t hw)
+{
+    for (int64_t k = 0; k < hw; k++) {
+        float gh = gy[k] * ga;
+        p[k] += gh;
+        p2[k] += gh * (xj[k] - m[k]) * r[k];
+    }
+}
+
+/* dst[k] = (sum over the nb blocks b of P[b * hw + k], in block order) / c
+ * for k0 <= k < k1. */
+static void ln_reduce(const float *restrict P, int64_t nb, int64_t hw, int64_t c, int64_t k0,
+                      int64_t k1, float *restrict dst)
+{
+    for (int64_t k = k0; k < k1; k++)
+        dst[k] = P[k];
+    for (int64_t b = 1; b < nb; b++)
+        for (int64_t k = k0; k < k1; k++)
+            dst[k] += P[b * hw + k];
+    for (int64_t k = k0; k < k1; k++)
+        dst[k] /= (float)c;
 }
 
 /* P[b * hw + k] = sum over block b's channels j of f(j, k), for this
@@ -90,26 +120,14 @@ static void ln_sums(const float *x, const float *gy, const float *ga, int64_t c,
                     p[k] += d * d;
                 }
             else
-                for (int64_t k = 0; k < hw; k++) {
-                    float gh = gy[j * hw + k] * ga[j];
-                    p[k] += gh;
-                    p2[k] += gh * (xj[k] - m[k]) * r[k];
-                }
+                ln_acc_grad(gy + j * hw, ga[j], xj, m, r, p, p2, hw);
         }
     }
 #pragma omp barrier
     ln_share(hw, t, T, &k0, &k1);
-    for (int64_t k = k0; k < k1; k++) {
-        float s = 0, s2 = 0;
-        for (int64_t b = 0; b < nb; b++) {
-            s += P[b * hw + k];
-            if (f == 2)
-                s2 += P2[b * hw + k];
-        }
-        dst[k] = s / (float)c;
-        if (f == 2)
-            dst2[k] = s2 / (float)c;
-    }
+    ln_reduce(P, nb, hw, c, k0, k1, dst);
+    if (f == 2)
+        ln_reduce(P2, nb, hw, c, k0, k1, dst2);
 #pragma omp barrier
 }
 
@@ -141,10 +159,13 @@ static void ln_forward(const node *nd, const op_io *io)
     double eps = node_get(nd, "eps", 0, 1e-5);
     const float *ga = nd->w[op_weight_index(nd, "gamma")]->data;
     const float *be = nd->w[op_weight_index(nd, "beta")]->data;
-    float *m = io->ws, *r = m + hw, *P = r + 3 * hw;
+    float *P = (float *)io->ws + 4 * hw;
     for (int i = 0; i < io->n; i++) {
         const float *x = io->x[0] + i * c * hw;
         float *y = io->y + i * c * hw;
+        /* the statistics kept for the backward, or (a forward-only
+         * engine keeps none) in the workspace */
+        float *m = io->aux ? (float *)io->aux + 2 * i * hw : io->ws, *r = m + hw;
 #pragma omp parallel if (c * hw > OP_PAR_MIN)
         {
             int t = omp_get_thread_num(), T = omp_get_num_threads();
@@ -174,16 +195,20 @@ static void ln_backward(const node *nd, const op_io *io)
     double eps = node_get(nd, "eps", 0, 1e-5);
     int ig = op_weight_index(nd, "gamma"), ib = op_weight_index(nd, "beta");
     const float *ga = nd->w[ig]->data;
-    float *m = io->ws, *r = m + hw, *s1 = r + hw, *s2 = s1 + hw, *P = s2 + hw;
+    float *s1 = (float *)io->ws + 2 * hw, *s2 = s1 + hw, *P = s2 + hw;
     float *P2 = P + ln_blocks(c) * hw;
     for (int i = 0; i < io->n; i++) {
         const float *x = io->x[0] + i * c * hw, *g = io->gy + i * c * hw;
         float *gx = io->gx[0] ? io->gx[0] + i * c * hw : NULL;
+        /* the forward's statistics of x, or (called without them) made
+         * again in the workspace */
+        float *m = io->aux ? (float *)io->aux + 2 * i * hw : io->ws, *r = m + hw;
 #pragma omp parallel if (c * hw > OP_PAR_MIN)
         {
             int t = omp_get_thread_num(), T = omp_get_num_threads();
             int64_t j0, j1;
-            ln_stats(x, c, hw, eps, m, r, P, t, T);
+            if (!io->aux)
+                ln_stats(x, c, hw, eps, m, r, P, t, T);
             ln_channels(c, t, T, &j0, &j1);
             /* gamma's and beta's gradients: each channel's sums over the
              * positions, a thread's channels its own */

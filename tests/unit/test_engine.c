@@ -1404,6 +1404,18 @@ static void same_values(const tensor *a, const tensor *b, const char *what)
             fail_msg("%s: %g against %g at %lld", what, b->data[i], a->data[i], (long long)i);
 }
 
+/* A tensor of y's shape, uniform in [-0.5, 0.5) from seed s (a backward's
+ * seed). */
+static tensor *uniform_like(const tensor *y, uint64_t s)
+{
+    tensor *t = tensor_new(y->ndim, y->dims);
+    rng r;
+    rng_seed(&r, s);
+    for (int64_t i = 0; i < tensor_numel(t); i++)
+        t->data[i] = (float)rng_uniform(&r) - 0.5f;
+    return t;
+}
+
 /* The ops that store into a fresh input gradient (op_sets_grad, io->gset:
  * not zeroed by the engine) write every value of it: a backward whose
  * gradient buffers (the input's and every node's) hold NaN from the
@@ -1429,11 +1441,7 @@ static void test_fresh_grads(void **state)
         engine_forward(e, x);
         for (int rule = RULE_STANDARD; rule <= RULE_DECONVNET; rule++) {
             const tensor *y = engine_output(e);
-            tensor *seed = tensor_new(y->ndim, y->dims);
-            rng r;
-            rng_seed(&r, 95 + (uint64_t)rule);
-            for (int64_t i = 0; i < tensor_numel(seed); i++)
-                seed->data[i] = (float)rng_uniform(&r) - 0.5f;
+            tensor *seed = uniform_like(y, 95 + (uint64_t)rule);
             engine_backward(e, last, seed, (relu_rule)rule, 0);
             tensor *want = tensor_clone(engine_input_grad(e));
             tensor **wn = calloc((size_t)m->n, sizeof *wn);
@@ -1495,11 +1503,7 @@ static void test_fused_grad(void **state)
                 same_acts(a, b, x, nodes, 2, what);
                 for (int rule = RULE_STANDARD; rule <= RULE_DECONVNET; rule++) {
                     const tensor *y = engine_act(a, last);
-                    tensor *seed = tensor_new(y->ndim, y->dims);
-                    rng r;
-                    rng_seed(&r, 80 + (uint64_t)rule);
-                    for (int64_t i = 0; i < tensor_numel(seed); i++)
-                        seed->data[i] = (float)rng_uniform(&r) - 0.5f;
+                    tensor *seed = uniform_like(y, 80 + (uint64_t)rule);
                     engine_backward(a, last, seed, (relu_rule)rule, 0);
                     engine_backward(b, last, seed, (relu_rule)rule, 0);
                     snprintf(what, sizeof what, "net %zu keep %d round %d rule %d input grad", k,

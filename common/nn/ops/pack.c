@@ -352,7 +352,8 @@ static inline __attribute__((always_inline)) void b_prefetch(const float *b)
  * (test_gemm). */
 static inline __attribute__((always_inline)) void
 kloop(int64_t kc, const float *A, const float *B, int64_t ldb, __mmask16 m0, __mmask16 m1,
-      const float *pf, const float *pfa, const int32_t *bo, const float *Bt, __m512 *c0, __m512 *c1, __m512 *ct, const int full, const int NT)
+      const float *pf, const float *pfa, const int32_t *bo, const float *Bt, __m512 *c0,
+      __m512 *c1, __m512 *ct, const int full, const int NT)
 {
     for (int64_t k = 0; k < kc; k++) {
         const float *bk = bo ? B + bo[k] : B + k * ldb;

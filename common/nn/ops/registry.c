@@ -112,10 +112,13 @@ int op_same_prepare(node *nd, const int64_t *const *in, op_need *need, char *err
 int op_sets_grad(const struct op_def *def)
 {
     static const struct op_def *const sets[] = {
-        &op_conv,    &op_relu,      &op_add,     &op_mul,         &op_leakyrelu, &op_clip,
-        &op_sigmoid, &op_tanh,      &op_hardsigmoid, &op_hardswish, &op_silu,   &op_gelu,
-        &op_elu,     &op_softplus,  &op_selu,    &op_mish,        &op_batchnorm, &op_layernorm,
-        &op_concat,  &op_maxpool,   &op_avgpool, &op_globalavgpool,
+        /* products and sums */
+        &op_conv, &op_add, &op_mul, &op_concat,
+        /* activations */
+        &op_relu, &op_leakyrelu, &op_clip, &op_sigmoid, &op_tanh, &op_hardsigmoid,
+        &op_hardswish, &op_silu, &op_gelu, &op_elu, &op_softplus, &op_selu, &op_mish,
+        /* norms and pools */
+        &op_batchnorm, &op_layernorm, &op_maxpool, &op_avgpool, &op_globalavgpool,
     };
     for (size_t i = 0; i < sizeof sets / sizeof *sets; i++)
         if (def == sets[i])

@@ -1,9 +1,9 @@
 /* colrun: many rows of a small-map part of a model at once (see colrun.h). */
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/par.h"
 #include "nn/colrun.h"
 #include "nn/ops.h"
 #include "nn/ops/pack.h"
@@ -108,16 +108,29 @@ static int supported(const node *nd, const int64_t *in, crnode *q)
  * B^T d B of every 6x6 input tile, M_xi = U_xi V_xi, y = A^T M A; the
  * transforms a panel of PK_NR tiles at a time (wino_in_panel,
  * wino_out_panel). */
-static void wino_rows(colrun *c, const crnode *q, const float *x, int n, float *y)
+/* wino_rows' phases: the input transform by (panel, channel), the
+ * products, the output transform by (channel, panel). */
+typedef struct wr_job {
+    colrun *c;
+    const crnode *q;
+    const float *x;
+    int n;
+    float *y;
+} wr_job;
+
+static void wr_in(void *ctx, int64_t i0, int64_t i1, int part)
 {
+    const wr_job *a = ctx;
+    const crnode *q = a->q;
+    int n = a->n;
     int64_t T = n * q->th * q->tw, np = (T + L - 1) / L;
-    int64_t ihw = q->ih * q->iw, ohw = q->h * q->w, ps = q->ci * L;
-    size_t vs = (size_t)(np * L * q->ci), ms = (size_t)(T * q->c);
-    float *V = c->col, *Mx = c->wm;
-#pragma omp parallel for schedule(static)
-    for (int64_t it = 0; it < np * q->ci; it++) {
+    int64_t ihw = q->ih * q->iw, ps = q->ci * L;
+    size_t vs = (size_t)(np * L * q->ci);
+    float *V = a->c->col;
+    (void)part;
+    for (int64_t it = i0; it < i1; it++) {
         int64_t p = it / q->ci, ch = it % q->ci;
-        const float *xc = x + ch * n * ihw;
+        const float *xc = a->x + ch * n * ihw;
         float d[6][6][L];
         for (int l = 0; l < L; l++) {
             int64_t t = p * L + l;
@@ -134,13 +147,30 @@ static void wino_rows(colrun *c, const crnode *q, const float *x, int n, float *
         }
         wino_in_panel(&d[0][0][0], V + p * ps + ch * L, vs);
     }
-    /* The 36 products, whole ones a thread (one parallel region, not 36). */
-#pragma omp parallel for schedule(dynamic)
-    for (int xi = 0; xi < WN; xi++)
-        pk_gemm(q->U + xi * q->us, q->c, q->ci, V + xi * vs, ps, T, Mx + xi * ms, T, NULL, 0,
-                0);
-#pragma omp parallel for schedule(static)
-    for (int64_t it = 0; it < q->c * np; it++) {
+}
+
+static void wr_products(void *ctx, int64_t x0, int64_t x1, int part)
+{
+    const wr_job *a = ctx;
+    const crnode *q = a->q;
+    int64_t T = a->n * q->th * q->tw, np = (T + L - 1) / L, ps = q->ci * L;
+    size_t vs = (size_t)(np * L * q->ci), ms = (size_t)(T * q->c);
+    (void)part;
+    for (int64_t xi = x0; xi < x1; xi++)
+        pk_gemm(q->U + xi * q->us, q->c, q->ci, a->c->col + xi * vs, ps, T, a->c->wm + xi * ms, T,
+                NULL, 0, 0);
+}
+
+static void wr_out(void *ctx, int64_t i0, int64_t i1, int part)
+{
+    const wr_job *a = ctx;
+    const crnode *q = a->q;
+    int n = a->n;
+    int64_t T = n * q->th * q->tw, np = (T + L - 1) / L, ohw = q->h * q->w;
+    size_t ms = (size_t)(T * q->c);
+    const float *Mx = a->c->wm;
+    (void)part;
+    for (int64_t it = i0; it < i1; it++) {
         int64_t o = it / np, p = it % np, nl = T - p * L < L ? T - p * L : L;
         float out[4][4][L];
         /* The last panel's lanes past T read the next channel's products,
@@ -149,12 +179,22 @@ static void wino_rows(colrun *c, const crnode *q, const float *x, int n, float *
         for (int l = 0; l < nl; l++) {
             int64_t t = p * L + l;
             int64_t r = t / (q->th * q->tw), ty = t / q->tw % q->th, tx = t % q->tw;
-            float *yo = y + o * n * ohw + r * ohw;
+            float *yo = a->y + o * n * ohw + r * ohw;
             for (int i = 0; i < 4 && 4 * ty + i < q->h; i++)
                 for (int j = 0; j < 4 && 4 * tx + j < q->w; j++)
                     yo[(4 * ty + i) * q->w + 4 * tx + j] = out[i][j][l];
         }
     }
+}
+
+static void wino_rows(colrun *c, const crnode *q, const float *x, int n, float *y)
+{
+    int64_t T = n * q->th * q->tw, np = (T + L - 1) / L;
+    wr_job a = { c, q, x, n, y };
+    par_for(np * q->ci, par_threads(), wr_in, &a);
+    /* The 36 products, whole ones a part (one run, not 36). */
+    par_for(WN, par_threads(), wr_products, &a);
+    par_for(q->c * np, par_threads(), wr_out, &a);
 }
 #undef L
 
@@ -300,17 +340,27 @@ static int buf_take(colrun *c, size_t len)
     return best;
 }
 
-/* y (c x n*oh*ow, channel-major) = conv(x) + b for n rows of x (ci x
- * n*ih*iw): the lowering in panels of PK_NR columns, one packed product. */
-static void conv_rows(colrun *c, const crnode *q, const float *x, int n, float *y)
+/* conv_rows' lowering, rows k0..k1-1 of the column matrix. */
+typedef struct low_job {
+    const crnode *q;
+    const float *x;
+    int n;
+    float *col;
+} low_job;
+
+static void low_rows(void *ctx, int64_t k0, int64_t k1, int part)
 {
+    const low_job *a = ctx;
+    const crnode *q = a->q;
+    const float *x = a->x;
+    int n = a->n;
     int64_t ohw = q->h * q->w, ihw = q->ih * q->iw, N = n * ohw;
     int64_t ps = q->K * PK_NR, np = (N + PK_NR - 1) / PK_NR;
-    float *col = c->col;
+    float *col = a->col;
     int direct = q->kh == 1 && q->kw == 1 && q->sh == 1 && q->sw == 1 && !q->pt && !q->pl &&
                  q->h == q->ih && q->w == q->iw;
-#pragma omp parallel for schedule(static) if (q->K * N > (1 << 16))
-    for (int64_t k = 0; k < q->K; k++) {
+    (void)part;
+    for (int64_t k = k0; k < k1; k++) {
         int64_t ci = k / (q->kh * q->kw), ky = k / q->kw % q->kh, kx = k % q->kw;
         const float *xc = x + ci * n * ihw;
         if (direct) {
@@ -348,7 +398,16 @@ static void conv_rows(colrun *c, const crnode *q, const float *x, int n, float *
             PUT(0.0f);
 #undef PUT
     }
-    pk_gemm(q->Ap, q->c, q->K, col, ps, N, y, N, q->b, 0, 1);
+}
+
+/* y (c x n*oh*ow, channel-major) = conv(x) + b for n rows of x (ci x
+ * n*ih*iw): the lowering in panels of PK_NR columns, one packed product. */
+static void conv_rows(colrun *c, const crnode *q, const float *x, int n, float *y)
+{
+    int64_t N = n * q->h * q->w, ps = q->K * PK_NR;
+    low_job a = { q, x, n, c->col };
+    par_for(q->K, q->K * N > (1 << 16) ? par_threads() : 1, low_rows, &a);
+    pk_gemm(q->Ap, q->c, q->K, c->col, ps, N, y, N, q->b, 0, 1);
 }
 
 void colrun_clean(colrun *c, const float *clean)
@@ -369,28 +428,44 @@ void colrun_clean(colrun *c, const float *clean)
 
 /* y = the clean output of q less input channel chan[r]'s contribution, for
  * each row r (q reads the input directly). */
-static void conv_ablated(const colrun *c, const crnode *q, const int64_t *chan, int n, float *y)
+/* conv_ablated's output channels o0..o1-1. */
+typedef struct abl_job {
+    const colrun *c;
+    const crnode *q;
+    const int64_t *chan;
+    int n;
+    float *y;
+} abl_job;
+
+static void abl_1x1(void *ctx, int64_t o0, int64_t o1, int part)
 {
-    int64_t ohw = q->h * q->w, ihw = q->ih * q->iw, N = n * ohw, kk = q->kh * q->kw;
-    if (kk == 1 && !q->pt && !q->pl) {   /* 1x1: one product a value */
-        int64_t sh = q->sh * q->iw, sw = q->sw;
-#pragma omp parallel for schedule(static) if (q->c * N > (1 << 16))
-        for (int64_t o = 0; o < q->c; o++)
-            for (int r = 0; r < n; r++) {
-                const float *a = c->clean + chan[r] * ihw, *bo = q->base + o * ohw;
-                float w = q->W[o * q->ci + chan[r]], *yo = y + o * N + r * ohw;
-                for (int64_t oy = 0; oy < q->h; oy++)
-                    for (int64_t ox = 0; ox < q->w; ox++)
-                        yo[oy * q->w + ox] = bo[oy * q->w + ox] - w * a[oy * sh + ox * sw];
-            }
-        return;
-    }
-#pragma omp parallel for schedule(static) if (q->c * N * kk > (1 << 16))
-    for (int64_t o = 0; o < q->c; o++) {
+    const abl_job *j = ctx;
+    const crnode *q = j->q;
+    int64_t ohw = q->h * q->w, ihw = q->ih * q->iw, N = j->n * ohw;
+    int64_t sh = q->sh * q->iw, sw = q->sw;
+    (void)part;
+    for (int64_t o = o0; o < o1; o++)
+        for (int r = 0; r < j->n; r++) {
+            const float *a = j->c->clean + j->chan[r] * ihw, *bo = q->base + o * ohw;
+            float w = q->W[o * q->ci + j->chan[r]], *yo = j->y + o * N + r * ohw;
+            for (int64_t oy = 0; oy < q->h; oy++)
+                for (int64_t ox = 0; ox < q->w; ox++)
+                    yo[oy * q->w + ox] = bo[oy * q->w + ox] - w * a[oy * sh + ox * sw];
+        }
+}
+
+static void abl_any(void *ctx, int64_t o0, int64_t o1, int part)
+{
+    const abl_job *j = ctx;
+    const crnode *q = j->q;
+    int64_t ohw = q->h * q->w, ihw = q->ih * q->iw, N = j->n * ohw, kk = q->kh * q->kw;
+    (void)part;
+    for (int64_t o = o0; o < o1; o++) {
         const float *bo = q->base + o * ohw;
-        for (int r = 0; r < n; r++) {
-            const float *a = c->clean + chan[r] * ihw, *wk = q->W + (o * q->ci + chan[r]) * kk;
-            float *yo = y + o * N + r * ohw;
+        for (int r = 0; r < j->n; r++) {
+            const float *a = j->c->clean + j->chan[r] * ihw;
+            const float *wk = q->W + (o * q->ci + j->chan[r]) * kk;
+            float *yo = j->y + o * N + r * ohw;
             for (int64_t oy = 0; oy < q->h; oy++)
                 for (int64_t ox = 0; ox < q->w; ox++) {
                     float s = 0;
@@ -408,6 +483,47 @@ static void conv_ablated(const colrun *c, const crnode *q, const int64_t *chan, 
                 }
         }
     }
+}
+
+static void conv_ablated(const colrun *c, const crnode *q, const int64_t *chan, int n, float *y)
+{
+    int64_t N = n * q->h * q->w, kk = q->kh * q->kw;
+    abl_job j = { c, q, chan, n, y };
+    if (kk == 1 && !q->pt && !q->pl)   /* 1x1: one product a value */
+        par_for(q->c, q->c * N > (1 << 16) ? par_threads() : 1, abl_1x1, &j);
+    else
+        par_for(q->c, q->c * N * kk > (1 << 16) ? par_threads() : 1, abl_any, &j);
+}
+
+/* run's ReLU, Add and GlobalAvgPool (k = channel * n + row; hw floats
+ * each) over items k0..k1-1. */
+typedef struct el_job {
+    int kind;
+    const float *x0, *x1;
+    float *y;
+    int64_t hw;
+} el_job;
+
+static void el_range(void *ctx, int64_t k0, int64_t k1, int part)
+{
+    const el_job *e = ctx;
+    const float *x0 = e->x0, *x1 = e->x1;
+    float *y = e->y;
+    (void)part;
+    if (e->kind == CR_RELU)
+        for (int64_t k = k0; k < k1; k++)
+            y[k] = x0[k] > 0 || x0[k] != x0[k] ? x0[k] : 0.0f;
+    else if (e->kind == CR_ADD)
+        for (int64_t k = k0; k < k1; k++)
+            y[k] = x0[k] + x1[k];
+    else
+        for (int64_t k = k0; k < k1; k++) {
+            const float *p = x0 + k * e->hw;
+            double s = 0;
+            for (int64_t t = 0; t < e->hw; t++)
+                s += p[t];
+            y[k] = (float)(s / (double)e->hw);
+        }
 }
 
 /* The pass of n rows whose channel-major input is buffer xb (or none:
@@ -446,15 +562,11 @@ static void run(colrun *c, int xb, const int64_t *chan, int n, float *out)
                 conv_rows(c, q, x[0], n, y);
             break;
         case CR_RELU:
-#pragma omp parallel for schedule(static) if (len > (1 << 16))
-            for (int64_t k = 0; k < len; k++)
-                y[k] = x[0][k] > 0 || x[0][k] != x[0][k] ? x[0][k] : 0.0f;
+        case CR_ADD: {
+            el_job e = { q->kind, x[0], x[1], y, 0 };
+            par_for(len, len > (1 << 16) ? par_threads() : 1, el_range, &e);
             break;
-        case CR_ADD:
-#pragma omp parallel for schedule(static) if (len > (1 << 16))
-            for (int64_t k = 0; k < len; k++)
-                y[k] = x[0][k] + x[1][k];
-            break;
+        }
         case CR_COPY:
             if (y != x[0])
                 memcpy(y, x[0], (size_t)len * sizeof *y);
@@ -467,14 +579,8 @@ static void run(colrun *c, int xb, const int64_t *chan, int n, float *out)
                         y[ch * n + r] = chan[r] == ch ? 0.0f : q->base[ch];
                 break;
             }
-#pragma omp parallel for schedule(static) if (len * ihw2 > (1 << 16))
-            for (int64_t k = 0; k < len; k++) {   /* k = channel * n + row */
-                const float *p = x[0] + k * ihw2;
-                double s = 0;
-                for (int64_t t = 0; t < ihw2; t++)
-                    s += p[t];
-                y[k] = (float)(s / (double)ihw2);
-            }
+            el_job e = { CR_GAP, x[0], NULL, y, ihw2 };
+            par_for(len, len * ihw2 > (1 << 16) ? par_threads() : 1, el_range, &e);
             break;
         }
         case CR_FLAT: {   /* (ch, row, p) to (ch * hw + p, row) */
@@ -550,15 +656,30 @@ void colrun_ablate(colrun *c, const int64_t *chan, int n, float *out)
     run(c, xb, chan, n, out);
 }
 
+/* Channels ch0..ch1-1 of n rows of x copied channel-major into xin. */
+typedef struct cm_job {
+    const colrun *c;
+    const float *x;
+    int n;
+    float *xin;
+} cm_job;
+
+static void cm_channels(void *ctx, int64_t ch0, int64_t ch1, int part)
+{
+    const cm_job *j = ctx;
+    int64_t ihw = j->c->ih * j->c->iw;
+    (void)part;
+    for (int64_t ch = ch0; ch < ch1; ch++)
+        for (int r = 0; r < j->n; r++)
+            memcpy(j->xin + (ch * j->n + r) * ihw, j->x + (r * j->c->ic + ch) * ihw,
+                   (size_t)ihw * sizeof *j->xin);
+}
+
 void colrun_forward(colrun *c, const float *x, int n, float *out)
 {
     int64_t ihw = c->ih * c->iw;
     int xb = buf_take(c, (size_t)(c->ic * n * ihw));
-    float *xin = c->bufs[xb];
-#pragma omp parallel for schedule(static) if (c->ic * n * ihw > (1 << 16))
-    for (int64_t ch = 0; ch < c->ic; ch++)
-        for (int r = 0; r < n; r++)
-            memcpy(xin + (ch * n + r) * ihw, x + (r * c->ic + ch) * ihw,
-                   (size_t)ihw * sizeof *xin);
+    cm_job j = { c, x, n, c->bufs[xb] };
+    par_for(c->ic, c->ic * n * ihw > (1 << 16) ? par_threads() : 1, cm_channels, &j);
     run(c, xb, NULL, n, out);
 }

@@ -1,11 +1,11 @@
 /* cone: the receptive-field cone executor (see cone.h). */
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/cli.h"
+#include "base/par.h"
 #include "nn/cone.h"
 #include "nn/engine.h"
 #include "nn/gemm.h"
@@ -493,34 +493,89 @@ static void conv_lower(const node *nd, const onode *on, const float *x, int64_t 
  *    column and on whatever thread it lies;
  *  - else one single-threaded OpenBLAS product per item and group, of the
  *    same shape for every item (OpenBLAS rounds a column by its place in a
- *    product and by the product's shape), items on the OpenMP threads. */
+ *    product and by the product's shape), items on the pool's threads. */
+typedef struct cb_job {
+    const node *nd;
+    const onode *on;
+    const float *src;   /* the crops (cb_items, cb_lower), the products (cb_bias) */
+    float *out, *col;
+    int64_t ld;
+} cb_job;
+
+/* conv_batch's OpenBLAS items li0..li1-1, part t's columns its own. */
+static void cb_items(void *ctx, int64_t li0, int64_t li1, int t)
+{
+    const cb_job *j = ctx;
+    const node *nd = j->nd;
+    const onode *on = j->on;
+    const tensor *Wt = node_weight(nd, "weight"), *Bt = node_weight(nd, "bias");
+    int64_t g = op_attr_int(nd, "groups", 0, 1);
+    int64_t kh = Wt->dims[2], kw = Wt->dims[3], cpg = Wt->dims[1], cin = cpg * g;
+    int64_t M = on->c / g, K = cpg * kh * kw, N = on->rh * on->rw;
+    int64_t csz = cin * on->ch * on->cw;
+    float *cl = j->col + (int64_t)t * K * N;
+    for (int64_t li = li0; li < li1; li++)
+        for (int64_t gi = 0; gi < g; gi++) {
+            float *d = j->out + (li * on->c + gi * M) * N;
+            conv_lower(nd, on, j->src + li * csz + gi * cpg * on->ch * on->cw, cpg, kh, kw, 0, 0,
+                       cl, N, 0);
+            gemm1(0, 0, (int)M, (int)N, (int)K, 1.0f, Wt->data + gi * M * K, (int)K, cl, (int)N,
+                  0.0f, d, (int)N);
+            for (int64_t c = 0; Bt && c < M; c++)
+                for (int64_t q = 0; q < N; q++)
+                    d[c * N + q] += Bt->data[gi * M + c];
+        }
+}
+
+/* Items li0..li1-1 of a block lowered into the packed columns (src: the
+ * block's first crop of the group). */
+static void cb_lower(void *ctx, int64_t li0, int64_t li1, int t)
+{
+    const cb_job *j = ctx;
+    const tensor *Wt = node_weight(j->nd, "weight");
+    int64_t g = op_attr_int(j->nd, "groups", 0, 1);
+    int64_t kh = Wt->dims[2], kw = Wt->dims[3], cpg = Wt->dims[1];
+    int64_t K = cpg * kh * kw, N = j->on->rh * j->on->rw, csz = cpg * g * j->on->ch * j->on->cw;
+    (void)t;
+    for (int64_t li = li0; li < li1; li++)
+        conv_lower(j->nd, j->on, j->src + li * csz, cpg, kh, kw, 1, K * PK_NR, j->col, j->ld,
+                   li * N);
+}
+
+/* Items li0..li1-1 of a block: products (src, ld apart a channel) plus
+ * bias into out. */
+static void cb_bias(void *ctx, int64_t li0, int64_t li1, int t)
+{
+    const cb_job *j = ctx;
+    const onode *on = j->on;
+    const tensor *Bt = node_weight(j->nd, "bias");
+    int64_t N = on->rh * on->rw;
+    (void)t;
+    for (int64_t li = li0; li < li1; li++)
+        for (int64_t c = 0; c < on->c; c++) {
+            float *d = j->out + (li * on->c + c) * N;
+            const float *sr = j->src + c * j->ld + li * N;
+            float bc = Bt ? Bt->data[c] : 0.0f;
+            for (int64_t q = 0; q < N; q++)
+                d[q] = sr[q] + bc;
+        }
+}
+
 static void conv_batch(cone *o, const node *nd, onode *on, int m, const float *crop,
                        float *out)
 {
-    const tensor *Wt = node_weight(nd, "weight"), *Bt = node_weight(nd, "bias");
+    const tensor *Wt = node_weight(nd, "weight");
     int64_t g = op_attr_int(nd, "groups", 0, 1);
     int64_t kh = Wt->dims[2], kw = Wt->dims[3], cpg = Wt->dims[1], cin = cpg * g;
     int64_t M = on->c / g, K = cpg * kh * kw, N = on->rh * on->rw;
     int64_t csz = cin * on->ch * on->cw;
     int pk = PK_KERNEL && pk_wanted(M, K);
     if (!pk) {
-        int par = m > 1 && m * M * K * N > (1 << 16) && !omp_in_parallel();
-        int nt = par ? omp_get_max_threads() : 1;
-        float *col = grow(&o->col, &o->collen, (size_t)(K * N * nt));
+        int par = m > 1 && m * M * K * N > (1 << 16) && !par_busy();
+        int nt = par ? par_threads() : 1;
+        cb_job j = { nd, on, crop, out, grow(&o->col, &o->collen, (size_t)(K * N * nt)), 0 };
         gemm_serial_blas();
-#pragma omp parallel for num_threads(nt) schedule(static) if (par)
-        for (int64_t li = 0; li < m; li++)
-            for (int64_t gi = 0; gi < g; gi++) {
-                float *cl = col + (int64_t)omp_get_thread_num() * K * N;
-                float *d = out + (li * on->c + gi * M) * N;
-                conv_lower(nd, on, crop + li * csz + gi * cpg * on->ch * on->cw, cpg, kh, kw, 0,
-                           0, cl, N, 0);
-                gemm1(0, 0, (int)M, (int)N, (int)K, 1.0f, Wt->data + gi * M * K, (int)K, cl,
-                      (int)N, 0.0f, d, (int)N);
-                for (int64_t c = 0; Bt && c < M; c++)
-                    for (int64_t q = 0; q < N; q++)
-                        d[c * N + q] += Bt->data[gi * M + c];
-            }
+        par_for(m, nt, cb_items, &j);
         return;
     }
     int64_t mb = CONE_COL_LIMIT / (K * N > 0 ? K * N : 1);
@@ -536,27 +591,47 @@ static void conv_batch(cone *o, const node *nd, onode *on, int m, const float *c
     for (int64_t b0 = 0; b0 < m; b0 += mb) {
         int64_t nb = imin(mb, m - b0), ld = nb * N;
         for (int64_t gi = 0; gi < g; gi++) {
-#pragma omp parallel for schedule(static) if (nb * K * N > (1 << 16))
-            for (int64_t li = 0; li < nb; li++)
-                conv_lower(nd, on, crop + (b0 + li) * csz + gi * cpg * on->ch * on->cw, cpg, kh,
-                           kw, 1, K * PK_NR, col, ld, li * N);
+            cb_job j = { nd, on, crop + b0 * csz + gi * cpg * on->ch * on->cw, NULL, col, ld };
+            par_for(nb, nb * K * N > (1 << 16) ? par_threads() : 1, cb_lower, &j);
             pk_zero_tail(col, K * PK_NR, K, ld);
             pk_gemm(on->apk + gi * pk_a_size(M, K), M, K, col, K * PK_NR, ld,
                     tmp + gi * M * ld, ld, NULL, 0, 1);
         }
-#pragma omp parallel for schedule(static) if (nb * on->c * N > (1 << 16))
-        for (int64_t li = 0; li < nb; li++)
-            for (int64_t c = 0; c < on->c; c++) {
-                float *d = out + ((b0 + li) * on->c + c) * N;
-                const float *sr = tmp + c * ld + li * N;
-                float bc = Bt ? Bt->data[c] : 0.0f;
-                for (int64_t q = 0; q < N; q++)
-                    d[q] = sr[q] + bc;
-            }
+        cb_job j = { nd, on, tmp, out + b0 * on->c * N, NULL, ld };
+        par_for(nb, nb * on->c * N > (1 << 16) ? par_threads() : 1, cb_bias, &j);
     }
 }
 
 /* Node i over a batch of m items. */
+typedef struct crop_job {
+    cone *o;
+    int i, s;
+    const int *img, *pos;
+    int64_t ch, cw;
+    size_t csz;
+    float *cb;
+} crop_job;
+
+/* Items li0..li1-1's crops from the cache (gather only reads). */
+static void crop_items(void *ctx, int64_t li0, int64_t li1, int part)
+{
+    const crop_job *j = ctx;
+    cone *o = j->o;
+    const onode *on = &o->on[j->i + 1], *sn = &o->on[j->s];
+    (void)part;
+    for (int64_t li = li0; li < li1; li++) {
+        int64_t y0 = 0, x0 = 0;
+        if (on->mode == M_REGION) {
+            const int32_t *g = O(o, j->pos[li], j->i + 1);
+            y0 = g[0], x0 = g[1];
+            if (on->kind == K_SPATIAL)
+                y0 = y0 * on->sh - on->pt, x0 = x0 * on->sw - on->pl;
+        }
+        gather(o, j->s, (int)li, j->img[li], j->pos[li], 0, sn->c, y0, x0, j->ch, j->cw, on->padv,
+               j->cb + j->csz * (size_t)li);
+    }
+}
+
 static void run_node(cone *o, int i, int m, const int *img, const int *pos)
 {
     const node *nd = &o->m->nodes[i];
@@ -588,19 +663,8 @@ static void run_node(cone *o, int i, int m, const int *img, const int *pos)
             shp[k][0] = sn->c, shp[k][1] = ch, shp[k][2] = cw;
             size_t csz = (size_t)(sn->c * ch * cw);
             float *cb = grow(&o->crop[k], &o->croplen[k], csz * (size_t)m);
-            /* Each item's crop from the cache (gather only reads). */
-#pragma omp parallel for schedule(static) if (csz * (size_t)m > (1 << 16))
-            for (int li = 0; li < m; li++) {
-                int64_t y0 = 0, x0 = 0;
-                if (on->mode == M_REGION) {
-                    const int32_t *g = O(o, pos[li], i + 1);
-                    y0 = g[0], x0 = g[1];
-                    if (on->kind == K_SPATIAL)
-                        y0 = y0 * on->sh - on->pt, x0 = x0 * on->sw - on->pl;
-                }
-                gather(o, s, li, img[li], pos[li], 0, sn->c, y0, x0, ch, cw, on->padv,
-                       cb + csz * (size_t)li);
-            }
+            crop_job cj = { o, i, s, img, pos, ch, cw, csz, cb };
+            par_for(m, csz * (size_t)m > (1 << 16) ? par_threads() : 1, crop_items, &cj);
             xin[k] = cb;
         } else {
             shp[k][0] = sn->c, shp[k][1] = sn->rh, shp[k][2] = sn->rw;

@@ -1,6 +1,6 @@
 #include "nn/densemm.h"
 
-#include <omp.h>
+#include "base/par.h"
 
 /* Rows of W per block: the rows a thread's part is made of, and the rows
  * whose block of DENSEMM_KB inputs the tiles over the images share. */
@@ -196,13 +196,26 @@ static void rows(const float *w, int64_t r, int64_t d, const float *x, int n, co
 
 #endif
 
+typedef struct dense_job {
+    const float *w;
+    int64_t r, d;
+    const float *x;
+    int n;
+    const float *b;
+    float *y;
+} dense_job;
+
+static void dense_part(void *ctx, int t, int T)
+{
+    const dense_job *a = ctx;
+    int64_t o0, o1;
+    rows_of(a->r, T, t, &o0, &o1);
+    rows(a->w, a->r, a->d, a->x, a->n, a->b, a->y, o0, o1);
+}
+
 void densemm(const float *w, int64_t r, int64_t d, const float *x, int n, const float *b,
              float *y)
 {
-#pragma omp parallel if (!omp_in_parallel())
-    {
-        int64_t o0, o1;
-        rows_of(r, omp_get_num_threads(), omp_get_thread_num(), &o0, &o1);
-        rows(w, r, d, x, n, b, y, o0, o1);
-    }
+    dense_job a = { w, r, d, x, n, b, y };
+    par_run(par_threads(), dense_part, &a);
 }

@@ -4,7 +4,8 @@
 
 #if THINMM_KERNEL
 #include <immintrin.h>
-#include <omp.h>
+
+#include "base/par.h"
 
 /* The vector: AVX-512's 16 lanes with 24 of its 32 registers as
  * accumulators, or AVX2's 8 with 12 of its 16 (the rest hold a row of b
@@ -125,40 +126,58 @@ static void part(int64_t n, int m, int nt, int t, int64_t *a, int64_t *b)
 
 /* Wider products run in groups of 3 vectors of columns (X passes once per
  * group); the parts' bounds are multiples of every tile's rows. */
+typedef struct thin_job {
+    const float *x, *q;
+    int64_t r, d;
+    int w;
+    float *y;
+} thin_job;
+
+static void xq_part(void *ctx, int t, int T)
+{
+    const thin_job *a = ctx;
+    int64_t i0, i1;
+    int w = a->w;
+    part(a->r, 24, T, t, &i0, &i1);
+    for (int c = 0; c < w; c += 3 * VL) {
+        int nv = (w - c) / VL < 3 ? (w - c) / VL : 3;
+        if (nv == 1)
+            xq_rows(a->x, a->d, a->q + c, w, a->y + c, i0, i1, 1);
+        else if (nv == 2)
+            xq_rows(a->x, a->d, a->q + c, w, a->y + c, i0, i1, 2);
+        else
+            xq_rows(a->x, a->d, a->q + c, w, a->y + c, i0, i1, 3);
+    }
+}
+
+/* q: y, y: z (thinmm_xty's names). */
+static void xty_part(void *ctx, int t, int T)
+{
+    const thin_job *a = ctx;
+    int64_t j0, j1;
+    int w = a->w;
+    part(a->d, 48, T, t, &j0, &j1);
+    for (int c = 0; c < w; c += 3 * VL) {
+        int nv = (w - c) / VL < 3 ? (w - c) / VL : 3;
+        if (nv == 1)
+            xty_cols(a->x, a->r, a->d, a->q + c, w, a->y + c, j0, j1, 1);
+        else if (nv == 2)
+            xty_cols(a->x, a->r, a->d, a->q + c, w, a->y + c, j0, j1, 2);
+        else
+            xty_cols(a->x, a->r, a->d, a->q + c, w, a->y + c, j0, j1, 3);
+    }
+}
+
 void thinmm_xq(const float *x, int64_t r, int64_t d, const float *q, int w, float *y)
 {
-#pragma omp parallel
-    {
-        int64_t i0, i1;
-        part(r, 24, omp_get_num_threads(), omp_get_thread_num(), &i0, &i1);
-        for (int c = 0; c < w; c += 3 * VL) {
-            int nv = (w - c) / VL < 3 ? (w - c) / VL : 3;
-            if (nv == 1)
-                xq_rows(x, d, q + c, w, y + c, i0, i1, 1);
-            else if (nv == 2)
-                xq_rows(x, d, q + c, w, y + c, i0, i1, 2);
-            else
-                xq_rows(x, d, q + c, w, y + c, i0, i1, 3);
-        }
-    }
+    thin_job a = { x, q, r, d, w, y };
+    par_run(par_threads(), xq_part, &a);
 }
 
 void thinmm_xty(const float *x, int64_t r, int64_t d, const float *y, int w, float *z)
 {
-#pragma omp parallel
-    {
-        int64_t j0, j1;
-        part(d, 48, omp_get_num_threads(), omp_get_thread_num(), &j0, &j1);
-        for (int c = 0; c < w; c += 3 * VL) {
-            int nv = (w - c) / VL < 3 ? (w - c) / VL : 3;
-            if (nv == 1)
-                xty_cols(x, r, d, y + c, w, z + c, j0, j1, 1);
-            else if (nv == 2)
-                xty_cols(x, r, d, y + c, w, z + c, j0, j1, 2);
-            else
-                xty_cols(x, r, d, y + c, w, z + c, j0, j1, 3);
-        }
-    }
+    thin_job a = { x, y, r, d, w, z };
+    par_run(par_threads(), xty_part, &a);
 }
 
 #else

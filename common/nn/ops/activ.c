@@ -31,25 +31,38 @@ static int64_t numel(const node *nd, int n)
     return (int64_t)n * nd->shape[0] * nd->shape[1] * nd->shape[2];
 }
 
-static void relu_forward(const node *nd, const op_io *io)
+/* An elementwise forward's items i0..i1-1 (op_par_for): y from x, with
+ * parameters a and b. */
+typedef struct unary {
+    const float *x;
+    float *y;
+    float a, b;
+} unary;
+
+static void relu_range(void *ctx, int64_t i0, int64_t i1, int t)
 {
-    int64_t n = numel(nd, io->n);
-    const float *x = io->x[0];
-    float *y = io->y;
-#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++)
+    const unary *u = ctx;
+    const float *x = u->x;
+    float *y = u->y;
+    (void)t;
+    for (int64_t i = i0; i < i1; i++)
         y[i] = x[i] > 0 || x[i] != x[i] ? x[i] : 0.0f;   /* NaN stays NaN, as in PyTorch */
 }
 
+static void relu_forward(const node *nd, const op_io *io)
+{
+    unary u = { io->x[0], io->y, 0, 0 };
+    int64_t n = numel(nd, io->n);
+    op_par_for(n, n, relu_range, &u);
+}
+
+OP_RULE_FNS(relu, x[i] <= 0 ? 0.0f : 1.0f, )
+
 static void relu_backward(const node *nd, const op_io *io)
 {
-    int64_t n = numel(nd, io->n);
-    const float *x = io->x[0], *g = io->gy;
-    float *gx = io->gx[0];
-    int rule = io->rule;
-    if (!gx)
-        return;
-    OP_RULE_GRAD(rule, io->gset & 1, n, gx, g, x[i] <= 0 ? 0.0f : 1.0f);
+    op_grad_job j = { io->x[0], NULL, io->gy, io->gx[0], 0, 0 };
+    if (j.gx)
+        relu_rule_grad(io->rule, io->gset & 1, numel(nd, io->n), &j);
 }
 
 const struct op_def op_relu = { "ReLU", 1, 1, no_attrs, no_weights, op_same_prepare, relu_forward,
@@ -57,25 +70,31 @@ const struct op_def op_relu = { "ReLU", 1, 1, no_attrs, no_weights, op_same_prep
 
 static const op_attr_spec leaky_attrs[] = { { "alpha", 1, 1 }, { NULL, 0, 0 } };
 
-static void leaky_forward(const node *nd, const op_io *io)
+static void leaky_range(void *ctx, int64_t i0, int64_t i1, int t)
 {
-    int64_t n = numel(nd, io->n);
-    const float *x = io->x[0];
-    float *y = io->y, a = (float)node_get(nd, "alpha", 0, 0.01);
-#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++)
+    const unary *u = ctx;
+    const float *x = u->x;
+    float *y = u->y, a = u->a;
+    (void)t;
+    for (int64_t i = i0; i < i1; i++)
         y[i] = x[i] > 0 ? x[i] : a * x[i];
 }
 
+static void leaky_forward(const node *nd, const op_io *io)
+{
+    unary u = { io->x[0], io->y, (float)node_get(nd, "alpha", 0, 0.01), 0 };
+    int64_t n = numel(nd, io->n);
+    op_par_for(n, n, leaky_range, &u);
+}
+
+OP_RULE_FNS(leaky, x[i] > 0 ? 1.0f : a, )
+
 static void leaky_backward(const node *nd, const op_io *io)
 {
-    int64_t n = numel(nd, io->n);
-    const float *x = io->x[0], *g = io->gy;
-    float *gx = io->gx[0], a = (float)node_get(nd, "alpha", 0, 0.01);
-    int rule = io->rule;
-    if (!gx)
-        return;
-    OP_RULE_GRAD(rule, io->gset & 1, n, gx, g, x[i] > 0 ? 1.0f : a);
+    op_grad_job j = { io->x[0], NULL, io->gy, io->gx[0], (float)node_get(nd, "alpha", 0, 0.01),
+                      0 };
+    if (j.gx)
+        leaky_rule_grad(io->rule, io->gset & 1, numel(nd, io->n), &j);
 }
 
 const struct op_def op_leakyrelu = { "LeakyReLU", 1, 1, leaky_attrs, no_weights, op_same_prepare,
@@ -93,90 +112,98 @@ static int clip_prepare(node *nd, const int64_t *const *in, op_need *need, char 
     return op_same_prepare(nd, in, need, err, len);
 }
 
-static void clip_forward(const node *nd, const op_io *io)
+static void clip_range(void *ctx, int64_t i0, int64_t i1, int t)
 {
-    int64_t n = numel(nd, io->n);
-    const float *x = io->x[0];
-    float *y = io->y;
-    float lo = (float)node_get(nd, "min", 0, -INFINITY), hi = (float)node_get(nd, "max", 0, INFINITY);
-#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++)
+    const unary *u = ctx;
+    const float *x = u->x;
+    float *y = u->y, lo = u->a, hi = u->b;
+    (void)t;
+    for (int64_t i = i0; i < i1; i++)
         y[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
 }
 
+static void clip_forward(const node *nd, const op_io *io)
+{
+    unary u = { io->x[0], io->y, (float)node_get(nd, "min", 0, -INFINITY),
+                (float)node_get(nd, "max", 0, INFINITY) };
+    int64_t n = numel(nd, io->n);
+    op_par_for(n, n, clip_range, &u);
+}
+
+/* | not ||: both compares, no branch (a NaN input passes, as before);
+ * a, b: min, max */
+OP_RULE_FNS(clip, (x[i] <= a) | (x[i] >= b) ? 0.0f : 1.0f, )
+
 static void clip_backward(const node *nd, const op_io *io)
 {
-    int64_t n = numel(nd, io->n);
-    const float *x = io->x[0], *g = io->gy;
-    float *gx = io->gx[0];
-    float lo = (float)node_get(nd, "min", 0, -INFINITY), hi = (float)node_get(nd, "max", 0, INFINITY);
-    int rule = io->rule;
-    if (!gx)
-        return;
-    /* | not ||: both compares, no branch (a NaN input passes, as before) */
-    OP_RULE_GRAD(rule, io->gset & 1, n, gx, g, (x[i] <= lo) | (x[i] >= hi) ? 0.0f : 1.0f);
+    op_grad_job j = { io->x[0], NULL, io->gy, io->gx[0],
+                      (float)node_get(nd, "min", 0, -INFINITY),
+                      (float)node_get(nd, "max", 0, INFINITY) };
+    if (j.gx)
+        clip_rule_grad(io->rule, io->gset & 1, numel(nd, io->n), &j);
 }
 
 const struct op_def op_clip = { "Clip", 1, 1, clip_attrs, no_weights, clip_prepare, clip_forward,
                                 clip_backward };
 
-static void sigmoid_forward(const node *nd, const op_io *io)
+static void sigmoid_range(void *ctx, int64_t i0, int64_t i1, int t)
 {
-    int64_t n = numel(nd, io->n);
-    const float *x = io->x[0];
-    float *y = io->y;
-#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++)
+    const unary *u = ctx;
+    const float *x = u->x;
+    float *y = u->y;
+    (void)t;
+    for (int64_t i = i0; i < i1; i++)
         y[i] = vsigmf(x[i]);
 }
 
+static void sigmoid_forward(const node *nd, const op_io *io)
+{
+    unary u = { io->x[0], io->y, 0, 0 };
+    int64_t n = numel(nd, io->n);
+    op_par_for(n, n, sigmoid_range, &u);
+}
+
+/* The true gradient under every rule, rounded (g y)(1 - y). */
+OP_RULE_FN(sigmoid_set, = 0.0f +, g[i] * y[i] * (1.0f - y[i]), )
+OP_RULE_FN(sigmoid_add, +=, g[i] * y[i] * (1.0f - y[i]), )
+
 static void sigmoid_backward(const node *nd, const op_io *io)
 {
+    op_grad_job j = { NULL, io->y, io->gy, io->gx[0], 0, 0 };
     int64_t n = numel(nd, io->n);
-    const float *y = io->y, *g = io->gy;
-    float *gx = io->gx[0];
-    if (!gx)
-        return;
-    if (io->gset & 1) {
-#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
-        for (int64_t i = 0; i < n; i++)
-            gx[i] = 0.0f + g[i] * y[i] * (1.0f - y[i]);
-        return;
-    }
-#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        gx[i] += g[i] * y[i] * (1.0f - y[i]);
+    if (j.gx)
+        op_par_for(n, n, io->gset & 1 ? sigmoid_set : sigmoid_add, &j);
 }
 
 const struct op_def op_sigmoid = { "Sigmoid", 1, 1, no_attrs, no_weights, op_same_prepare,
                                    sigmoid_forward, sigmoid_backward };
 
-static void tanh_forward(const node *nd, const op_io *io)
+static void tanh_range(void *ctx, int64_t i0, int64_t i1, int t)
 {
-    int64_t n = numel(nd, io->n);
-    const float *x = io->x[0];
-    float *y = io->y;
-#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++)
+    const unary *u = ctx;
+    const float *x = u->x;
+    float *y = u->y;
+    (void)t;
+    for (int64_t i = i0; i < i1; i++)
         y[i] = vtanhf(x[i]);
 }
 
+static void tanh_forward(const node *nd, const op_io *io)
+{
+    unary u = { io->x[0], io->y, 0, 0 };
+    int64_t n = numel(nd, io->n);
+    op_par_for(n, n, tanh_range, &u);
+}
+
+OP_RULE_FN(tanh_set, = 0.0f +, g[i] * (1.0f - y[i] * y[i]), )
+OP_RULE_FN(tanh_add, +=, g[i] * (1.0f - y[i] * y[i]), )
+
 static void tanh_backward(const node *nd, const op_io *io)
 {
+    op_grad_job j = { NULL, io->y, io->gy, io->gx[0], 0, 0 };
     int64_t n = numel(nd, io->n);
-    const float *y = io->y, *g = io->gy;
-    float *gx = io->gx[0];
-    if (!gx)
-        return;
-    if (io->gset & 1) {
-#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
-        for (int64_t i = 0; i < n; i++)
-            gx[i] = 0.0f + g[i] * (1.0f - y[i] * y[i]);
-        return;
-    }
-#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        gx[i] += g[i] * (1.0f - y[i] * y[i]);
+    if (j.gx)
+        op_par_for(n, n, io->gset & 1 ? tanh_set : tanh_add, &j);
 }
 
 const struct op_def op_tanh = { "Tanh", 1, 1, no_attrs, no_weights, op_same_prepare, tanh_forward,
@@ -240,11 +267,20 @@ const struct op_def op_dropout = { "Dropout", 1, 1, dropout_attrs, no_weights, d
  * x 1 vector: over its D features). Subtracting the maximum keeps expf
  * finite. LogSoftmax is x - m - log sum e^(x - m); its backward
  * gx = g - e^y sum g. Both pass the true gradient under every rule. */
-static void softmax_run(const node *nd, const op_io *io, int log_out)
+/* Positions q0..q1-1 (image, pixel) of softmax_run or softmax_back. */
+typedef struct sm_job {
+    const node *nd;
+    const op_io *io;
+    int log_out;
+} sm_job;
+
+static void softmax_range(void *ctx, int64_t q0, int64_t q1, int t)
 {
-    int64_t c = nd->shape[0], hw = nd->shape[1] * nd->shape[2], np = (int64_t)io->n * hw;
-#pragma omp parallel for if (np * c > OP_PAR_MIN) schedule(static)
-    for (int64_t q = 0; q < np; q++) {
+    const sm_job *sj = ctx;
+    const op_io *io = sj->io;
+    int64_t c = sj->nd->shape[0], hw = sj->nd->shape[1] * sj->nd->shape[2];
+    (void)t;
+    for (int64_t q = q0; q < q1; q++) {
         int64_t i = q / hw, k = q % hw;
         const float *x = io->x[0] + i * c * hw + k;
         float *y = io->y + i * c * hw + k;
@@ -252,7 +288,7 @@ static void softmax_run(const node *nd, const op_io *io, int log_out)
         for (int64_t j = 1; j < c; j++)
             m = x[j * hw] > m ? x[j * hw] : m;
         double s = 0;
-        if (log_out) {
+        if (sj->log_out) {
             for (int64_t j = 0; j < c; j++)
                 s += expf(x[j * hw] - m);
             float lse = m + (float)log(s);
@@ -268,18 +304,25 @@ static void softmax_run(const node *nd, const op_io *io, int log_out)
     }
 }
 
-static void softmax_back(const node *nd, const op_io *io, int log_out)
+static void softmax_run(const node *nd, const op_io *io, int log_out)
 {
     int64_t c = nd->shape[0], hw = nd->shape[1] * nd->shape[2], np = (int64_t)io->n * hw;
-    if (!io->gx[0])
-        return;
-#pragma omp parallel for if (np * c > OP_PAR_MIN) schedule(static)
-    for (int64_t q = 0; q < np; q++) {
+    sm_job sj = { nd, io, log_out };
+    op_par_for(np, np * c, softmax_range, &sj);
+}
+
+static void softmax_back_range(void *ctx, int64_t q0, int64_t q1, int t)
+{
+    const sm_job *sj = ctx;
+    const op_io *io = sj->io;
+    int64_t c = sj->nd->shape[0], hw = sj->nd->shape[1] * sj->nd->shape[2];
+    (void)t;
+    for (int64_t q = q0; q < q1; q++) {
         int64_t i = q / hw, k = q % hw, o = i * c * hw + k;
         const float *y = io->y + o, *g = io->gy + o;
         float *gx = io->gx[0] + o;
         double dot = 0;
-        if (log_out) {
+        if (sj->log_out) {
             for (int64_t j = 0; j < c; j++)
                 dot += g[j * hw];
             for (int64_t j = 0; j < c; j++)
@@ -291,6 +334,14 @@ static void softmax_back(const node *nd, const op_io *io, int log_out)
         for (int64_t j = 0; j < c; j++)
             gx[j * hw] += y[j * hw] * (g[j * hw] - (float)dot);
     }
+}
+
+static void softmax_back(const node *nd, const op_io *io, int log_out)
+{
+    int64_t c = nd->shape[0], hw = nd->shape[1] * nd->shape[2], np = (int64_t)io->n * hw;
+    sm_job sj = { nd, io, log_out };
+    if (io->gx[0])
+        op_par_for(np, np * c, softmax_back_range, &sj);
 }
 
 static void softmax_forward(const node *nd, const op_io *io) { softmax_run(nd, io, 0); }

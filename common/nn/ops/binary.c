@@ -137,22 +137,41 @@ static void row(int op, float *y, const float *a, int64_t sa, const float *b,
     }
 }
 
+/* One input's pass of binary_run: output rows r0..r1-1 from A (the
+ * first input, or the sum so far) and input k. */
+typedef struct bin_pass {
+    int op, k;
+    const bgeom *g;
+    const op_io *io;
+    const float *A;
+    int64_t asz, asc, ash, asw;
+} bin_pass;
+
+static void bin_rows(void *ctx, int64_t r0, int64_t r1, int t)
+{
+    const bin_pass *p = ctx;
+    const bgeom *g = p->g;
+    const op_io *io = p->io;
+    int k = p->k;
+    (void)t;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i = r / (g->c * g->h), c = r / g->h % g->c, h = r % g->h;
+        const float *a = p->A + i * p->asz + c * p->asc + h * p->ash;
+        const float *b = io->x[k] + i * g->in[k].size + c * g->in[k].sc + h * g->in[k].sh;
+        row(p->op, io->y + r * g->w, a, p->asw, b, g->in[k].sw, g->w);
+    }
+}
+
 static void binary_run(int op, const node *nd, const op_io *io)
 {
     const bgeom *g = nd->priv;
     int64_t rows = (int64_t)io->n * g->c * g->h, ysz = g->c * g->h * g->w;
     for (int k = 1; k < io->nin; k++) {
         /* Add of several inputs: y = x0 + x1, then y += x2, ... */
-        const float *A = k == 1 ? io->x[0] : io->y, *B = io->x[k];
-        int64_t asz = k == 1 ? g->in[0].size : ysz, asc = k == 1 ? g->in[0].sc : g->h * g->w,
-                ash = k == 1 ? g->in[0].sh : g->w, asw = k == 1 ? g->in[0].sw : 1;
-#pragma omp parallel for if (rows * g->w > OP_PAR_MIN) schedule(static)
-        for (int64_t r = 0; r < rows; r++) {
-            int64_t i = r / (g->c * g->h), c = r / g->h % g->c, h = r % g->h;
-            const float *a = A + i * asz + c * asc + h * ash;
-            const float *b = B + i * g->in[k].size + c * g->in[k].sc + h * g->in[k].sh;
-            row(op, io->y + r * g->w, a, asw, b, g->in[k].sw, g->w);
-        }
+        bin_pass p = { op, k, g, io, k == 1 ? io->x[0] : io->y,
+                       k == 1 ? g->in[0].size : ysz, k == 1 ? g->in[0].sc : g->h * g->w,
+                       k == 1 ? g->in[0].sh : g->w, k == 1 ? g->in[0].sw : 1 };
+        op_par_for(rows, rows * g->w, bin_rows, &p);
     }
 }
 
@@ -175,26 +194,31 @@ static float win_share(const bgeom *g, const op_io *io, int k, int64_t i, int64_
  * g * d(op)/d(x_k) (scale times g for Add, Sub and Mean). The other factor
  * (Mul, Div) is input 1 - k. set (Mul only, input k of the output's shape,
  * its gradient fresh: fresh_grad): stored, as the sum onto zeros rounds. */
-static void binary_grad(int op, float scale, const node *nd, const op_io *io, int k, int set)
+/* binary_grad's units u0..u1-1 (disjoint parts of gx). */
+typedef struct bgrad {
+    int op, k, set;
+    const bgeom *g;
+    const op_io *io;
+    const float *o;
+    int64_t sz, sc, sh, sw, osz;
+    int own_c;
+    int64_t cper, osz2, osc, osh, osw;
+    float sign;
+} bgrad;
+
+static void bgrad_units(void *ctx, int64_t u0, int64_t u1, int t)
 {
-    const bgeom *g = nd->priv;
-    float *gx = io->gx[k];
-    if (!gx)
-        return;
-    int64_t sz = g->in[k].size, sc = g->in[k].sc, sh = g->in[k].sh, sw = g->in[k].sw;
-    int64_t osz = g->c * g->h * g->w;
-    int own_c = sc != 0 || g->c == 1;
-    int64_t units = own_c ? (int64_t)io->n * g->c : io->n;   /* disjoint parts of gx */
-    int64_t cper = own_c ? 1 : g->c;
-    const float *o = NULL;
-    int64_t osz2 = 0, osc = 0, osh = 0, osw = 0;
-    if (op == B_MUL || op == B_DIV) {
-        o = io->x[1 - k];
-        osz2 = g->in[1 - k].size, osc = g->in[1 - k].sc, osh = g->in[1 - k].sh, osw = g->in[1 - k].sw;
-    }
-    float sign = op == B_SUB && k == 1 ? -scale : scale;
-#pragma omp parallel for if (io->n * osz > OP_PAR_MIN) schedule(static)
-    for (int64_t u = 0; u < units; u++) {
+    const bgrad *b = ctx;
+    const bgeom *g = b->g;
+    const op_io *io = b->io;
+    const float *o = b->o;
+    float *gx = io->gx[b->k];
+    int op = b->op, k = b->k, set = b->set, own_c = b->own_c;
+    int64_t sz = b->sz, sc = b->sc, sh = b->sh, sw = b->sw, osz = b->osz, cper = b->cper;
+    int64_t osz2 = b->osz2, osc = b->osc, osh = b->osh, osw = b->osw;
+    float sign = b->sign;
+    (void)t;
+    for (int64_t u = u0; u < u1; u++) {
         int64_t i = own_c ? u / g->c : u, c0 = own_c ? u % g->c : 0;
         for (int64_t c = c0; c < c0 + cper; c++)
             for (int64_t h = 0; h < g->h; h++) {
@@ -256,6 +280,29 @@ static void binary_grad(int op, float scale, const node *nd, const op_io *io, in
     }
 }
 
+static void binary_grad(int op, float scale, const node *nd, const op_io *io, int k, int set)
+{
+    const bgeom *g = nd->priv;
+    float *gx = io->gx[k];
+    if (!gx)
+        return;
+    int64_t sz = g->in[k].size, sc = g->in[k].sc, sh = g->in[k].sh, sw = g->in[k].sw;
+    int64_t osz = g->c * g->h * g->w;
+    int own_c = sc != 0 || g->c == 1;
+    int64_t units = own_c ? (int64_t)io->n * g->c : io->n;   /* disjoint parts of gx */
+    int64_t cper = own_c ? 1 : g->c;
+    const float *o = NULL;
+    int64_t osz2 = 0, osc = 0, osh = 0, osw = 0;
+    if (op == B_MUL || op == B_DIV) {
+        o = io->x[1 - k];
+        osz2 = g->in[1 - k].size, osc = g->in[1 - k].sc, osh = g->in[1 - k].sh, osw = g->in[1 - k].sw;
+    }
+    float sign = op == B_SUB && k == 1 ? -scale : scale;
+    bgrad b = { op, k, set, g, io, o, sz, sc, sh, sw, osz, own_c, cper, osz2, osc, osh, osw,
+                sign };
+    op_par_for(units, io->n * osz, bgrad_units, &b);
+}
+
 static void binary_backward_all(int op, const node *nd, const op_io *io)
 {
     for (int k = 0; k < io->nin; k++)
@@ -286,6 +333,17 @@ static int fresh_grad(const node *nd, const op_io *io, int k)
     return 0;
 }
 
+/* gx = gy + 0 (j: g, gx). */
+static void add_copy(void *ctx, int64_t i0, int64_t i1, int t)
+{
+    const op_grad_job *j = ctx;
+    const float *gy = j->g;
+    float *gx = j->gx;
+    (void)t;
+    for (int64_t i = i0; i < i1; i++)
+        gx[i] = gy[i] + 0.0f;
+}
+
 static void add_forward(const node *nd, const op_io *io) { variadic_forward(B_ADD, nd, io); }
 /* A fresh input gradient of the output's own shape is gy + 0 (the sum onto
  * zeros). */
@@ -301,9 +359,8 @@ static void add_backward(const node *nd, const op_io *io)
         const float *gy = io->gy;
         if (gx == gy)   /* the engine keeps this input's gradient in gy's buffer */
             continue;
-#pragma omp parallel for if (n > OP_PAR_MIN) schedule(static)
-        for (int64_t i = 0; i < n; i++)
-            gx[i] = gy[i] + 0.0f;
+        op_grad_job j = { NULL, NULL, gy, gx, 0, 0 };
+        op_par_for(n, n, add_copy, &j);
     }
 }
 /* Mean: the sum times 1/n, forward and backward. */

@@ -42,6 +42,7 @@
 
 #include "base/alloc.h"
 #include "base/error.h"
+#include "base/par.h"
 #include "nn/ops/chunks.h"
 #include "nn/ops/depthwise.h"
 #include "nn/ops/direct.h"
@@ -365,7 +366,7 @@ static int conv_prepare(node *nd, const int64_t *const *in, op_need *need, char 
                       q->dh, q->dw },
                     q->cin / q->g, q->cout / q->g };
     p.grouped = !p.depthwise && gr_wanted(&p.gg);
-    p.wt = omp_get_max_threads();
+    p.wt = par_threads();
     if (p.wt < omp_get_num_procs())
         p.wt = omp_get_num_procs();
     if (p.wt > 256)
@@ -600,7 +601,7 @@ typedef struct plan {
 static plan make_plan(const cgeo *q, int n, int wt, size_t slot)
 {
     plan pl;
-    int T = omp_get_max_threads();
+    int T = par_threads();
     if (T > wt)
         T = wt;
     pl.crows = q->crows;
@@ -999,6 +1000,21 @@ static void im2col_panels(const cgeo *p, const float *x, float *col, int64_t oy0
 typedef void lower_fn(const cgeo *p, const float *src, float *dst, int64_t oy0, int64_t oy1,
                       int64_t c0, int64_t c1);
 
+typedef struct lower_args {
+    lower_fn *fn;
+    const cgeo *q;
+    const float *src;
+    float *dst;
+    int64_t oy0, oy1;
+} lower_args;
+
+static void lower_range(void *ctx, int64_t c0, int64_t c1, int t)
+{
+    const lower_args *a = ctx;
+    (void)t;
+    a->fn(a->q, a->src, a->dst, a->oy0, a->oy1, c0, c1);
+}
+
 /* Every channel: in parallel over channels when par (called outside a
  * parallel region), else on this thread. */
 static void by_channels(lower_fn *fn, const cgeo *q, const float *src, float *dst, int64_t oy0,
@@ -1007,11 +1023,8 @@ static void by_channels(lower_fn *fn, const cgeo *q, const float *src, float *ds
     if (par) {
         /* a range of channels a thread, one call each (lower_plane makes
          * its tables once a call) */
-#pragma omp parallel
-        {
-            int t = omp_get_thread_num(), nt = omp_get_num_threads();
-            fn(q, src, dst, oy0, oy1, q->cin * t / nt, q->cin * (t + 1) / nt);
-        }
+        lower_args a = { fn, q, src, dst, oy0, oy1 };
+        par_for(q->cin, par_threads(), lower_range, &a);
     } else
         fn(q, src, dst, oy0, oy1, 0, q->cin);
 }
@@ -1093,6 +1106,30 @@ static void conv_chunk(const cgeo *q, const float *W, const float *apk, const fl
         }
 }
 
+typedef struct rows_args {
+    const cgeo *q;
+    const float *W, *apk, *b, *x;
+    float *y, *ws;
+    size_t slot;
+    float beta;
+    const float *r;
+    op_act act;
+} rows_args;
+
+static void rows_piece(void *ctx, int t, int nt)
+{
+    const rows_args *a = ctx;
+    const cgeo *q = a->q;
+    int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
+    size_t as = pk_a_size(M, K);
+    bpan bp = chunk_b(q, a->x, a->ws + (size_t)t * a->slot, 0, q->oh, 0);
+    for (int64_t g = 0; g < q->g; g++)
+        pk_gemm_rows(a->apk ? a->apk + g * as : NULL, a->apk ? NULL : a->W + g * M * K, K, M, K,
+                     bp.B + g * bp.gs, bp.ps, bp.ldb, ohw, a->y + g * M * ohw, ohw,
+                     a->b ? a->b + g * M : NULL, a->beta != 0, a->r ? a->r + g * M * ohw : NULL,
+                     a->act, t, nt);
+}
+
 /* y (+)= conv(x) + b (+ r), then act, for one image split by rows of the
  * weights over T threads (make_plan's first case: late layers at batch
  * 1), each thread lowering the whole image into a slot of its own (slot
@@ -1108,32 +1145,37 @@ static void conv_rows(const cgeo *q, const float *W, const float *apk, const flo
                       const float *x, float *y, float *ws, size_t slot, float beta,
                       const float *r, op_act act, int T)
 {
-    int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
-    size_t as = pk_a_size(M, K);
-#pragma omp parallel num_threads(T)
-    {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        bpan bp = chunk_b(q, x, ws + (size_t)t * slot, 0, q->oh, 0);
-        for (int64_t g = 0; g < q->g; g++)
-            pk_gemm_rows(apk ? apk + g * as : NULL, apk ? NULL : W + g * M * K, K, M, K,
-                         bp.B + g * bp.gs, bp.ps, bp.ldb, ohw, y + g * M * ohw, ohw,
-                         b ? b + g * M : NULL, beta != 0, r ? r + g * M * ohw : NULL, act, t,
-                         nt);
-    }
+    rows_args a = { q, W, apk, b, x, y, ws, slot, beta, r, act };
+    par_run(T, rows_piece, &a);
 }
 
 /* A fused Add (r, or NULL) and ReLU or Clip where the product could not
  * take them in its store (depthwise with an Add): y + r, then
  * act, as the ops. */
+typedef struct act_job {
+    float *y;
+    const float *r;
+    op_act act;
+} act_job;
+
+static void act_range(void *ctx, int64_t i0, int64_t i1, int t)
+{
+    const act_job *a = ctx;
+    float *y = a->y;
+    const float *r = a->r;
+    (void)t;
+    for (int64_t i = i0; i < i1; i++) {
+        float v = r ? y[i] + r[i] : y[i];
+        y[i] = act_apply(a->act, v);
+    }
+}
+
 static void act_pass(float *y, const float *r, op_act act, int64_t n)
 {
     if (!r && !act.kind)
         return;
-#pragma omp parallel for schedule(static) if (n > (1 << 16))
-    for (int64_t i = 0; i < n; i++) {
-        float v = r ? y[i] + r[i] : y[i];
-        y[i] = act_apply(act, v);
-    }
+    act_job j = { y, r, act };
+    par_for(n, n > (1 << 16) ? par_threads() : 1, act_range, &j);
 }
 
 /* One input row src into the implicit path's layout at d: the row padded
@@ -1182,6 +1224,48 @@ static void imp_row(const cgeo *q, const float *src, float *d, int64_t run)
  * xq + (oy sh + ki) RS + c CS + (kj % sw) run + kj / sw + ox; pk_gemm_off
  * reads the product's B there, an output row per call, rows over the
  * threads. The same sums as the lowered product's, bit for bit. */
+/* conv_implicit's two phases for one image: its rows into xq (channel
+ * by padded row), then the products of output rows. */
+typedef struct imp_args {
+    const cgeo *q;
+    const float *apk, *b;
+    float *xq;
+    const int32_t *off;
+    int64_t run, Hp, RS, CS, K;
+    float beta;
+    op_act act;
+    const float *x, *r;
+    float *y;
+} imp_args;
+
+static void imp_rows(void *ctx, int64_t cr0, int64_t cr1, int t)
+{
+    const imp_args *a = ctx;
+    const cgeo *q = a->q;
+    (void)t;
+    for (int64_t cr = cr0; cr < cr1; cr++) {
+        int64_t c = cr / a->Hp, iy = cr % a->Hp - q->pt;
+        float *d = a->xq + c * a->CS + (cr % a->Hp) * a->RS;
+        if (iy < 0 || iy >= q->h) {
+            memset(d, 0, (size_t)a->RS * sizeof *d);
+            continue;
+        }
+        imp_row(q, a->x + (c * q->h + iy) * q->w, d, a->run);
+    }
+}
+
+static void imp_products(void *ctx, int64_t oy0, int64_t oy1, int t)
+{
+    const imp_args *a = ctx;
+    const cgeo *q = a->q;
+    int64_t ohw = q->oh * q->ow;
+    (void)t;
+    for (int64_t oy = oy0; oy < oy1; oy++)
+        pk_gemm_off(a->apk, q->cout, a->K, a->xq + oy * q->sh * a->RS, a->off, q->ow,
+                    a->y + oy * q->ow, ohw, a->b, a->beta != 0, a->r ? a->r + oy * q->ow : NULL,
+                    a->act);
+}
+
 static void conv_implicit(const conv_p *cp, const cgeo *q, const float *apk, const float *b,
                           int n, const float *x, float *y, float beta, float *xq, const float *r,
                           op_act act)
@@ -1194,29 +1278,40 @@ static void conv_implicit(const conv_p *cp, const cgeo *q, const float *apk, con
         for (int64_t ki = 0; ki < q->kh; ki++)
             for (int64_t kj = 0; kj < q->kw; kj++, k++)
                 off[k] = (int32_t)(c * CS + ki * RS + kj % s * run + kj / s);
-    int T = omp_get_max_threads();
+    int T = par_threads();
     if (T > cp->wt)
         T = cp->wt;
+    imp_args a = { q, apk, b, xq, off, run, Hp, RS, CS, K, beta, act, NULL, NULL, NULL };
     for (int i = 0; i < n; i++) {
-        const float *xi = x + i * xs, *ri = r ? r + i * ys : NULL;
-        float *yi = y + i * ys;
-#pragma omp parallel num_threads(T) if (T > 1)
-        {
-#pragma omp for schedule(static)
-            for (int64_t cr = 0; cr < q->cin * Hp; cr++) {
-                int64_t c = cr / Hp, iy = cr % Hp - q->pt;
-                float *d = xq + c * CS + (cr % Hp) * RS;
-                if (iy < 0 || iy >= q->h) {
-                    memset(d, 0, (size_t)RS * sizeof *d);
-                    continue;
-                }
-                imp_row(q, xi + (c * q->h + iy) * q->w, d, run);
-            }
-#pragma omp for schedule(static)
-            for (int64_t oy = 0; oy < q->oh; oy++)
-                pk_gemm_off(apk, q->cout, K, xq + oy * q->sh * RS, off, q->ow, yi + oy * q->ow,
-                            ohw, b, beta != 0, ri ? ri + oy * q->ow : NULL, act);
-        }
+        a.x = x + i * xs, a.r = r ? r + i * ys : NULL, a.y = y + i * ys;
+        par_for(q->cin * Hp, T, imp_rows, &a);
+        par_for(q->oh, T, imp_products, &a);
+    }
+}
+
+/* conv_run's (image, chunk) items i0..i1-1, on part t's slot. */
+typedef struct items_args {
+    const cgeo *q;
+    const plan *pl;
+    const float *W, *apk, *b, *x;
+    float *y, *ws;
+    size_t slot;
+    float beta;
+    const float *r;
+    op_act act;
+} items_args;
+
+static void items_range(void *ctx, int64_t i0, int64_t i1, int t)
+{
+    const items_args *a = ctx;
+    const cgeo *q = a->q;
+    const plan *pl = a->pl;
+    int64_t xs = q->cin * q->h * q->w, ys = q->cout * q->oh * q->ow;
+    for (int64_t it = i0; it < i1; it++) {
+        int64_t i = it / pl->nch, oy0 = it % pl->nch * pl->crows;
+        int64_t oy1 = oy0 + pl->crows < q->oh ? oy0 + pl->crows : q->oh;
+        conv_chunk(q, a->W, a->apk, a->b, a->x + i * xs, a->y + i * ys, oy0, oy1,
+                   a->ws + (size_t)t * a->slot, a->beta, 0, a->r ? a->r + i * ys : NULL, a->act);
     }
 }
 
@@ -1282,14 +1377,8 @@ static void conv_run(const conv_p *cp, const wslay *l, const cgeo *q, const wgeo
      * efficientnet_b0 0-2%, mobilenet_v2 at batch 1 -2 to +2%, resnet18
      * within noise, densenet121 at batch 4 -1-2%. The chunks are equal
      * (chunks_balance). */
-#pragma omp parallel for num_threads(pl.T) schedule(static) if (pl.T > 1)
-    for (int64_t it = 0; it < pl.items; it++) {
-        int64_t i = it / pl.nch, oy0 = it % pl.nch * pl.crows;
-        int64_t oy1 = oy0 + pl.crows < q->oh ? oy0 + pl.crows : q->oh;
-        conv_chunk(q, W, apk, b, x + i * xs, y + i * ys, oy0, oy1,
-                   ws + (size_t)omp_get_thread_num() * l->slot, beta, 0, r ? r + i * ys : NULL,
-                   act);
-    }
+    items_args a = { q, &pl, W, apk, b, x, y, ws, l->slot, beta, r, act };
+    par_for(pl.items, pl.T, items_range, &a);
 }
 
 /* c's data (op_cache) when it was made from weights W, else NULL. */
@@ -1404,24 +1493,29 @@ static void conv_forward(const node *nd, const op_io *io)
              io->x[0], io->y, 0.0f, io->ws, io->res, io->act);
 }
 
-/* Weight (and bias) gradients: sum over (image, chunk) items of
- * gy_chunk x col_chunk^T, each thread into its own accumulator. */
-static void conv_wgrad(const conv_p *p, float *gW, float *gb, const op_io *io)
+/* conv_wgrad's items i0..i1-1, part t's into its own accumulator (part
+ * 0: gW and gb themselves). */
+typedef struct wgrad_job {
+    const conv_p *p;
+    const plan *pl;
+    const op_io *io;
+    float *gW, *gb, *acc;
+    int T;
+} wgrad_job;
+
+static void wgrad_items(void *ctx, int64_t i0, int64_t i1, int t)
 {
+    const wgrad_job *a = ctx;
+    const conv_p *p = a->p;
+    const plan pl = *a->pl;
+    const op_io *io = a->io;
     const cgeo *q = &p->f;
+    int T = a->T;
     int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
     int64_t xs = q->cin * q->h * q->w, ys = q->cout * ohw, wl = q->cout * K;
-    plan pl = make_plan(q, io->n, p->wt, p->slot);
-    int T = pl.items < pl.T ? 1 : pl.T;
-    float *acc = T > 1 ? calloc((size_t)(T - 1) * (size_t)(wl + q->cout), sizeof(float)) : NULL;
-    if (T > 1 && !acc)
-        T = 1;
-    gemm_serial_blas();
-#pragma omp parallel for num_threads(T) schedule(static) if (T > 1)
-    for (int64_t it = 0; it < pl.items; it++) {
-        int t = omp_get_thread_num();
-        float *aw = t ? acc + (size_t)(t - 1) * (size_t)(wl + q->cout) : gW;
-        float *ab = t ? aw + wl : gb;
+    float *aw = t ? a->acc + (size_t)(t - 1) * (size_t)(wl + q->cout) : a->gW;
+    float *ab = t ? aw + wl : a->gb;
+    for (int64_t it = i0; it < i1; it++) {
         int64_t i = it / pl.nch, oy0 = it % pl.nch * pl.crows, ld;
         int64_t oy1 = oy0 + pl.crows < q->oh ? oy0 + pl.crows : q->oh, nc = (oy1 - oy0) * q->ow;
         const float *gy = io->gy + i * ys + oy0 * q->ow;
@@ -1442,6 +1536,22 @@ static void conv_wgrad(const conv_p *p, float *gW, float *gb, const op_io *io)
                 ab[c] += s;
             }
     }
+}
+
+/* Weight (and bias) gradients: sum over (image, chunk) items of
+ * gy_chunk x col_chunk^T, each part into its own accumulator. */
+static void conv_wgrad(const conv_p *p, float *gW, float *gb, const op_io *io)
+{
+    const cgeo *q = &p->f;
+    int64_t K = q->cin / q->g * q->kh * q->kw, wl = q->cout * K;
+    plan pl = make_plan(q, io->n, p->wt, p->slot);
+    int T = pl.items < pl.T ? 1 : pl.T;
+    float *acc = T > 1 ? calloc((size_t)(T - 1) * (size_t)(wl + q->cout), sizeof(float)) : NULL;
+    if (T > 1 && !acc)
+        T = 1;
+    gemm_serial_blas();
+    wgrad_job a = { p, &pl, io, gW, gb, acc, T };
+    par_for(pl.items, T, wgrad_items, &a);
     for (int t = 1; t < T; t++) {
         const float *aw = acc + (size_t)(t - 1) * (size_t)(wl + q->cout);
         if (gW)
@@ -1526,21 +1636,39 @@ static void col2im_share(const cgeo *q, const float *col, float *gx, int64_t ch,
  * one a thread: each chunk's product W^T gy on its thread, then the
  * round's scatters one chunk after the other, each split over the
  * threads by bands of rows. */
+/* col2im_rounds' and col2im_split's phases. */
+typedef struct c2i_args {
+    const conv_p *p;
+    const float *W, *apk, *gy;
+    float *gx, *ws;
+    int64_t nch, c0, ch;
+    int store;
+} c2i_args;
+
+static void round_grads(void *ctx, int t, int nt)
+{
+    const c2i_args *a = ctx;
+    (void)nt;
+    if (a->c0 + t < a->nch)
+        col_grad(a->p, a->W, a->apk, a->gy, a->ws + (size_t)t * a->p->slot, a->c0 + t, 0);
+}
+
+/* Chunk ch's scatter, its columns in slot ch - c0. */
+static void round_share(void *ctx, int t, int nt)
+{
+    const c2i_args *a = ctx;
+    col2im_share(&a->p->f, a->ws + (size_t)(a->ch - a->c0) * a->p->slot, a->gx, a->ch, t, nt,
+                 a->store);
+}
+
 static void col2im_rounds(const conv_p *p, const float *W, const float *apk, const float *gy,
                           float *gx, float *ws, int64_t nch, int T, int store)
 {
-#pragma omp parallel num_threads(T) if (nch > 0)
-    {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        for (int64_t c0 = 0; c0 < nch; c0 += nt) {
-            if (c0 + t < nch)
-                col_grad(p, W, apk, gy, ws + (size_t)t * p->slot, c0 + t, 0);
-            for (int64_t k = 0; k < nt && c0 + k < nch; k++) {
-#pragma omp barrier
-                col2im_share(&p->f, ws + (size_t)k * p->slot, gx, c0 + k, t, nt, store);
-            }
-#pragma omp barrier
-        }
+    c2i_args a = { p, W, apk, gy, gx, ws, nch, 0, 0, store };
+    for (a.c0 = 0; a.c0 < nch; a.c0 += T) {
+        par_run(T, round_grads, &a);
+        for (a.ch = a.c0; a.ch < a.c0 + T && a.ch < nch; a.ch++)
+            par_run(T, round_share, &a);
     }
 }
 
@@ -1556,8 +1684,32 @@ static void col2im_split(const conv_p *p, const float *W, const float *apk, cons
                          float *gx, float *ws, int64_t ch, int T, int store)
 {
     col_grad(p, W, apk, gy, ws, ch, 1);
-#pragma omp parallel num_threads(T)
-    col2im_share(&p->f, ws, gx, ch, omp_get_thread_num(), omp_get_num_threads(), store);
+    c2i_args a = { p, W, apk, gy, gx, ws, ch + 1, ch, ch, store };
+    par_run(T, round_share, &a);
+}
+
+/* Images i0..i1-1 of conv_xgrad_col2im, each on part t's slot. */
+typedef struct c2i_img {
+    const conv_p *p;
+    const float *W, *apk;
+    const op_io *io;
+    int64_t nch;
+    int store;
+} c2i_img;
+
+static void c2i_images(void *ctx, int64_t i0, int64_t i1, int t)
+{
+    const c2i_img *a = ctx;
+    const cgeo *q = &a->p->f;
+    int64_t xs = q->cin * q->h * q->w, ys = q->cout * q->oh * q->ow;
+    float *dcol = a->io->ws + (size_t)t * a->p->slot;
+    for (int64_t i = i0; i < i1; i++) {
+        float *gx = a->io->gx[0] + i * xs;
+        for (int64_t ch = 0; ch < a->nch; ch++) {
+            col_grad(a->p, a->W, a->apk, a->io->gy + i * ys, dcol, ch, 0);
+            col2im_share(q, dcol, gx, ch, 0, 1, a->store);
+        }
+    }
 }
 
 /* Input gradient by col2im: in parallel over images, each image's chunks
@@ -1580,7 +1732,7 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
      * threads: 7564 of the 401408 values of a 128-channel 3x3 stride-2
      * layer's input gradient differed). */
     int64_t nch = ceil_div(q->oh, q->crows);
-    int T = omp_get_max_threads();
+    int T = par_threads();
     if (T > p->wt)
         T = p->wt;
     gemm_serial_blas();
@@ -1602,22 +1754,15 @@ static void conv_xgrad_col2im(const conv_p *p, const float *W, const op_io *io)
         }
         return;
     }
-#pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1)
-    for (int i = 0; i < io->n; i++) {
-        float *dcol = io->ws + (size_t)omp_get_thread_num() * p->slot;
-        float *gx = io->gx[0] + i * xs;
-        for (int64_t ch = 0; ch < nch; ch++) {
-            col_grad(p, W, apk, io->gy + i * ys, dcol, ch, 0);
-            col2im_share(q, dcol, gx, ch, 0, 1, store);
-        }
-    }
+    c2i_img a = { p, W, apk, io, nch, store };
+    par_for(io->n, T, c2i_images, &a);
 }
 
 /* Item it of conv_xgrad_direct: image it / nb, columns it % nb * bl on
  * (bl of them, or the rest); alone: the only item (its product split
  * over the threads). */
 static void xgrad_item(const conv_p *p, const float *W, const op_io *io, const float *apk,
-                       int64_t it, int64_t nb, int64_t bl, int alone)
+                       int64_t it, int64_t nb, int64_t bl, int alone, int t)
 {
     int set = io->gset & 1;   /* gx fresh: stored (beta 0), not added */
     const cgeo *q = &p->f;
@@ -1632,7 +1777,7 @@ static void xgrad_item(const conv_p *p, const float *W, const op_io *io, const f
     const float *B = io->gy + i * q->cout * hw + c0;
     int64_t bs = PK_NR, ldb = hw, gs = Co * hw;
     if (apk && hw <= 64 && Co <= Ci && (size_t)(q->cout * (hw + PK_NR)) <= p->slot) {
-        float *bp = io->ws + (size_t)omp_get_thread_num() * p->slot;
+        float *bp = io->ws + (size_t)t * p->slot;
         gy_panels(q, io->gy + i * q->cout * hw, bp, 0, q->oh, alone);
         B = bp, bs = q->cout * PK_NR, ldb = PK_NR, gs = Co * PK_NR;
     }
@@ -1648,6 +1793,21 @@ static void xgrad_item(const conv_p *p, const float *W, const op_io *io, const f
     }
 }
 
+typedef struct xgrad_args {
+    const conv_p *p;
+    const float *W;
+    const op_io *io;
+    const float *apk;
+    int64_t nb, bl;
+} xgrad_args;
+
+static void xgrad_range(void *ctx, int64_t i0, int64_t i1, int t)
+{
+    const xgrad_args *a = ctx;
+    for (int64_t it = i0; it < i1; it++)
+        xgrad_item(a->p, a->W, a->io, a->apk, it, a->nb, a->bl, 0, t);
+}
+
 /* Input gradient of a 1x1, stride-1, unpadded convolution: gx += W^T gy,
  * one GEMM per image and group on the activations as they lie (no
  * lowering; on the packed GEMM W^T packed once per call, else OpenBLAS
@@ -1657,7 +1817,7 @@ static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
 {
     const cgeo *q = &p->f;
     int64_t hw = q->h * q->w, Ci = q->cin / q->g;
-    int T = omp_get_max_threads();
+    int T = par_threads();
     if (T > p->wt)
         T = p->wt;
     double flops = 2.0 * io->n * (double)(q->cout * Ci * hw);
@@ -1680,38 +1840,55 @@ static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
      * start and end a thread for it on every call (about 20 a resnet50
      * input gradient at batch 1). */
     if (items == 1) {
-        xgrad_item(p, W, io, apk, 0, nb, bl, 1);
+        xgrad_item(p, W, io, apk, 0, nb, bl, 1, 0);
         return;
     }
-#pragma omp parallel for num_threads(T) schedule(dynamic) if (T > 1)
-    for (int64_t it = 0; it < items; it++)
-        xgrad_item(p, W, io, apk, it, nb, bl, 0);
+    xgrad_args a = { p, W, io, apk, nb, bl };
+    par_for(items, T, xgrad_range, &a);
 }
 
 /* W' of conv_xgrad_transposed into Wt. */
+/* flip_weights' blocks b0..b1-1 (group, block of TB x TB (c, o) pairs). */
+enum { FLIP_TB = 32 };
+
+typedef struct flip_job {
+    const cgeo *q;
+    const float *W;
+    float *Wt;
+} flip_job;
+
+static void flip_blocks(void *ctx, int64_t b0, int64_t b1, int t)
+{
+    const flip_job *a = ctx;
+    const cgeo *q = a->q;
+    int64_t Co = q->cout / q->g, Ci = q->cin / q->g, kk = q->kh * q->kw;
+    int64_t nbc = ceil_div(Ci, FLIP_TB), nbo = ceil_div(Co, FLIP_TB);
+    (void)t;
+    for (int64_t gb = b0; gb < b1; gb++) {
+        int64_t g = gb / (nbc * nbo), b = gb % (nbc * nbo);
+        int64_t c0 = b / nbo * FLIP_TB, o0 = b % nbo * FLIP_TB;
+        int64_t c1 = c0 + FLIP_TB < Ci ? c0 + FLIP_TB : Ci, o1 = o0 + FLIP_TB < Co ? o0 + FLIP_TB : Co;
+        for (int64_t c = c0; c < c1; c++)
+            for (int64_t o = o0; o < o1; o++) {
+                const float *src = a->W + ((g * Co + o) * Ci + c) * kk;
+                float *dst = a->Wt + ((g * Ci + c) * Co + o) * kk;
+                for (int64_t k = 0; k < kk; k++)
+                    dst[k] = src[kk - 1 - k];
+            }
+    }
+}
+
+/* In blocks of FLIP_TB x FLIP_TB (c, o) pairs, so that both the rows read
+ * and the rows written stay in cache: one pass over c for each o (or the
+ * reverse) strides by Ci k^2 or Co k^2 floats, 2.4 M floats of a
+ * 512-channel 3x3 layer through a cache line per element. */
 static void flip_weights(const conv_p *p, const float *W, float *Wt)
 {
     const cgeo *q = &p->f;
-    int64_t Co = q->cout / q->g, Ci = q->cin / q->g, kh = q->kh, kw = q->kw, kk = kh * kw;
-    /* In blocks of TB x TB (c, o) pairs, so that both the rows read and the
-     * rows written stay in cache: one pass over c for each o (or the
-     * reverse) strides by Ci k^2 or Co k^2 floats, 2.4 M floats of a
-     * 512-channel 3x3 layer through a cache line per element. */
-    enum { TB = 32 };
-    int64_t nbc = ceil_div(Ci, TB), nbo = ceil_div(Co, TB);
-#pragma omp parallel for collapse(2) schedule(static) if (q->g * Ci * Co * kk > (1 << 16))
-    for (int64_t g = 0; g < q->g; g++)
-        for (int64_t b = 0; b < nbc * nbo; b++) {
-            int64_t c0 = b / nbo * TB, o0 = b % nbo * TB;
-            int64_t c1 = c0 + TB < Ci ? c0 + TB : Ci, o1 = o0 + TB < Co ? o0 + TB : Co;
-            for (int64_t c = c0; c < c1; c++)
-                for (int64_t o = o0; o < o1; o++) {
-                    const float *src = W + ((g * Co + o) * Ci + c) * kk;
-                    float *dst = Wt + ((g * Ci + c) * Co + o) * kk;
-                    for (int64_t k = 0; k < kk; k++)
-                        dst[k] = src[kk - 1 - k];
-                }
-        }
+    int64_t Co = q->cout / q->g, Ci = q->cin / q->g, kk = q->kh * q->kw;
+    int64_t nb = q->g * ceil_div(Ci, FLIP_TB) * ceil_div(Co, FLIP_TB);
+    flip_job a = { q, W, Wt };
+    par_for(nb, q->g * Ci * Co * kk > (1 << 16) ? par_threads() : 1, flip_blocks, &a);
 }
 
 /* Input gradient as the convolution of gy with the flipped, transposed
@@ -1802,18 +1979,24 @@ const struct op_def op_conv = { "Conv", 1, 1, conv_attrs, conv_weights, conv_pre
  * row. In blocks of 256 columns, every run was 1 KiB on a page of its
  * own, and alexnet's first dense layer (151 MB of weights) took 25 ms at
  * batch 1 against the 12-15 it takes to stream. */
-static void dense_xgrad(const float *gy, int n, int64_t r, int64_t d, const float *W, float *gx)
+/* dense_xgrad's blocks j0..j1-1 of kw columns. */
+typedef struct dxg_job {
+    const float *gy;
+    int n;
+    int64_t r, d, kw;
+    const float *W;
+    float *gx;
+} dxg_job;
+
+static void dense_xgrad_blocks(void *ctx, int64_t j0, int64_t j1, int t)
 {
-    int T = omp_in_parallel() ? 1 : omp_get_max_threads();
-    int64_t rows = n < DENSE_ROWS ? n : DENSE_ROWS, kw = DENSE_L2 / rows;
-    if (kw > ceil_div(d, T))
-        kw = ceil_div(d, T);
-    kw = ceil_div(kw, 16) * 16;
-    if (kw < DENSE_COLS)
-        kw = DENSE_COLS;
-    int64_t nb = ceil_div(d, kw);
-#pragma omp parallel for schedule(static) if (!omp_in_parallel())
-    for (int64_t j = 0; j < nb; j++) {
+    const dxg_job *a = ctx;
+    const float *gy = a->gy, *W = a->W;
+    float *gx = a->gx;
+    int n = a->n;
+    int64_t r = a->r, d = a->d, kw = a->kw;
+    (void)t;
+    for (int64_t j = j0; j < j1; j++) {
         int64_t k0 = j * kw, kn = d - k0 < kw ? d - k0 : kw;
         for (int i0 = 0; i0 < n; i0 += DENSE_ROWS) {
             int rb = n - i0 < DENSE_ROWS ? n - i0 : DENSE_ROWS;
@@ -1847,6 +2030,20 @@ static void dense_xgrad(const float *gy, int n, int64_t r, int64_t d, const floa
             }
         }
     }
+}
+
+static void dense_xgrad(const float *gy, int n, int64_t r, int64_t d, const float *W, float *gx)
+{
+    int T = par_busy() ? 1 : par_threads();
+    int64_t rows = n < DENSE_ROWS ? n : DENSE_ROWS, kw = DENSE_L2 / rows;
+    if (kw > ceil_div(d, T))
+        kw = ceil_div(d, T);
+    kw = ceil_div(kw, 16) * 16;
+    if (kw < DENSE_COLS)
+        kw = DENSE_COLS;
+    int64_t nb = ceil_div(d, kw);
+    dxg_job a = { gy, n, r, d, kw, W, gx };
+    par_for(nb, par_threads(), dense_xgrad_blocks, &a);
 }
 
 typedef struct dense_p {

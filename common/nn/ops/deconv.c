@@ -103,14 +103,22 @@ static void dc_pair(const dc_p *p, float *x, float *y, float *k, int mode)
         }
 }
 
-static void dc_forward(const node *nd, const op_io *io)
+/* Planes q0..q1-1 of the forward (output planes), the input gradient
+ * (input planes) or the weight gradient (input channels). */
+typedef struct dcv_job {
+    const node *nd;
+    const op_io *io;
+} dcv_job;
+
+static void dcv_planes(void *ctx, int64_t q0, int64_t q1, int t)
 {
-    const dc_p *p = nd->priv;
-    const float *W = nd->w[p->iw]->data, *b = p->ib >= 0 ? nd->w[p->ib]->data : NULL;
+    const dcv_job *a = ctx;
+    const op_io *io = a->io;
+    const dc_p *p = a->nd->priv;
+    const float *W = a->nd->w[p->iw]->data, *b = p->ib >= 0 ? a->nd->w[p->ib]->data : NULL;
     int64_t cig = p->cin / p->g, cog = p->cout / p->g, hw = p->h * p->w, ohw = p->oh * p->ow;
-    int64_t planes = (int64_t)io->n * p->cout;
-#pragma omp parallel for schedule(static)
-    for (int64_t q = 0; q < planes; q++) {
+    (void)t;
+    for (int64_t q = q0; q < q1; q++) {
         int64_t img = q / p->cout, co = q % p->cout, gi = co / cog, col = co % cog;
         float *y = io->y + q * ohw;
         for (int64_t k = 0; k < ohw; k++)
@@ -121,32 +129,58 @@ static void dc_forward(const node *nd, const op_io *io)
     }
 }
 
+static void dcv_grad_planes(void *ctx, int64_t q0, int64_t q1, int t)
+{
+    const dcv_job *a = ctx;
+    const op_io *io = a->io;
+    const dc_p *p = a->nd->priv;
+    const float *W = a->nd->w[p->iw]->data;
+    int64_t cig = p->cin / p->g, cog = p->cout / p->g, hw = p->h * p->w, ohw = p->oh * p->ow;
+    float *gy = (float *)io->gy;
+    (void)t;
+    for (int64_t q = q0; q < q1; q++) {
+        int64_t img = q / p->cin, ci = q % p->cin, gi = ci / cig;
+        for (int64_t col = 0; col < cog; col++)
+            dc_pair(p, io->gx[0] + q * hw, gy + (img * p->cout + gi * cog + col) * ohw,
+                    (float *)(W + (ci * cog + col) * p->kh * p->kw), 1);
+    }
+}
+
+static void dcv_wgrad_channels(void *ctx, int64_t c0, int64_t c1, int t)
+{
+    const dcv_job *a = ctx;
+    const op_io *io = a->io;
+    const dc_p *p = a->nd->priv;
+    int64_t cig = p->cin / p->g, cog = p->cout / p->g, hw = p->h * p->w, ohw = p->oh * p->ow;
+    float *gy = (float *)io->gy;
+    (void)t;
+    for (int64_t ci = c0; ci < c1; ci++) {
+        int64_t gi = ci / cig;
+        for (int i = 0; i < io->n; i++)
+            for (int64_t col = 0; col < cog; col++)
+                dc_pair(p, (float *)(io->x[0] + ((int64_t)i * p->cin + ci) * hw),
+                        gy + ((int64_t)i * p->cout + gi * cog + col) * ohw,
+                        io->gw[p->iw] + (ci * cog + col) * p->kh * p->kw, 2);
+    }
+}
+
+static void dc_forward(const node *nd, const op_io *io)
+{
+    const dc_p *p = nd->priv;
+    dcv_job a = { nd, io };
+    par_for((int64_t)io->n * p->cout, par_threads(), dcv_planes, &a);
+}
+
 static void dc_backward(const node *nd, const op_io *io)
 {
     const dc_p *p = nd->priv;
-    const float *W = nd->w[p->iw]->data;
-    int64_t cig = p->cin / p->g, cog = p->cout / p->g, hw = p->h * p->w, ohw = p->oh * p->ow;
-    float *gy = (float *)io->gy;
-    if (io->gx[0]) {
-        int64_t planes = (int64_t)io->n * p->cin;
-#pragma omp parallel for schedule(static)
-        for (int64_t q = 0; q < planes; q++) {
-            int64_t img = q / p->cin, ci = q % p->cin, gi = ci / cig;
-            for (int64_t col = 0; col < cog; col++)
-                dc_pair(p, io->gx[0] + q * hw, gy + (img * p->cout + gi * cog + col) * ohw,
-                        (float *)(W + (ci * cog + col) * p->kh * p->kw), 1);
-        }
-    }
+    int64_t ohw = p->oh * p->ow;
+    const float *gy = io->gy;
+    dcv_job a = { nd, io };
+    if (io->gx[0])
+        par_for((int64_t)io->n * p->cin, par_threads(), dcv_grad_planes, &a);
     if (io->gw) {
-#pragma omp parallel for schedule(static)
-        for (int64_t ci = 0; ci < p->cin; ci++) {
-            int64_t gi = ci / cig;
-            for (int i = 0; i < io->n; i++)
-                for (int64_t col = 0; col < cog; col++)
-                    dc_pair(p, (float *)(io->x[0] + ((int64_t)i * p->cin + ci) * hw),
-                            gy + ((int64_t)i * p->cout + gi * cog + col) * ohw,
-                            io->gw[p->iw] + (ci * cog + col) * p->kh * p->kw, 2);
-        }
+        par_for(p->cin, par_threads(), dcv_wgrad_channels, &a);
         if (p->ib >= 0)
             for (int i = 0; i < io->n; i++)
                 for (int64_t co = 0; co < p->cout; co++) {

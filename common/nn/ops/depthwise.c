@@ -1,9 +1,9 @@
 /* depthwise: direct per-channel convolution (see depthwise.h); the
  * generic path works plane by plane in the phase-split layout of
  * planes.h. */
-#include <omp.h>
 #include <string.h>
 
+#include "base/par.h"
 #include "nn/ops/depthwise.h"
 #include "nn/ops/planes.h"
 #include "nn/ops/simd.h"
@@ -138,7 +138,7 @@ static float *ws_slot(float *ws, size_t slot, int t)
 /* Threads for n planes: one when the work is small. */
 static int nthreads(const dwgeo *g, int64_t planes, int threads)
 {
-    int T = omp_get_max_threads();
+    int T = par_threads();
     if (T > threads)
         T = threads;
     if (T > planes)
@@ -489,12 +489,43 @@ static void rv_plane(const dwgeo *g, const rvlay *l, const float *xp, const floa
         rv_plane_k(g, l, xp, buf, zero, mk, edge, w, b, out, next, act, 3, 3, 2);
 }
 
+typedef struct rv_args {
+    const dwgeo *g;
+    const rvlay *l;
+    const rvm *mk;
+    const char *edge;
+    const float *W, *b, *x;
+    float *y, *ws;
+    size_t slot;
+    op_act act;
+} rv_args;
+
+/* Planes q0..q1-1 (a run, so that each knows its next). */
+static void rv_range(void *ctx, int64_t q0, int64_t q1, int t)
+{
+    const rv_args *a = ctx;
+    const dwgeo *g = a->g;
+    const rvlay *l = a->l;
+    int64_t hw = g->h * g->w, ohw = g->oh * g->ow, kk = g->kh * g->kw;
+    float *buf = ws_slot(a->ws, a->slot, t);
+    memset(buf, 0, (l->floats - 16) * sizeof *buf);
+    /* Stride 2: the padded rows holding input rows (the rest stay zero). */
+    int64_t r0 = g->pt > 0 ? g->pt : 0, r1 = g->pt + g->h < l->hp ? g->pt + g->h : l->hp;
+    for (int64_t q = q0; q < q1; q++) {
+        const float *xp = a->x + q * hw;
+        for (int64_t r = r0; g->sw == 2 && r < r1; r++)
+            rv_split_row(xp + (r - g->pt) * g->w, g->w, g->pl, l->wq, buf + r * l->row);
+        rv_plane(g, l, xp, buf, buf, a->mk, a->edge, a->W + q % g->c * kk,
+                 a->b ? a->b[q % g->c] : 0.0f, a->y + q * ohw, q + 1 < q1 ? xp + hw : NULL,
+                 a->act);
+    }
+}
+
 static void rv_forward(const dwgeo *g, const float *W, const float *b, int n, const float *x,
                        float *y, float *ws, int threads, op_act act)
 {
     rvlay l = rv_layout(g);
-    int64_t planes = (int64_t)n * g->c, hw = g->h * g->w, ohw = g->oh * g->ow;
-    int64_t kk = g->kh * g->kw;
+    int64_t planes = (int64_t)n * g->c;
     size_t slot = dw_ws_floats(g);
     /* Each tap's mask per vector: stride 1 the columns inside the plane,
      * stride 2 all (the buffer holds the padding). */
@@ -507,25 +538,42 @@ static void rv_forward(const dwgeo *g, const float *W, const float *b, int n, co
             mk[v * g->kw + kj] = g->sw == 2 ? RV_ALL() : rv_cols(c0 + kj, g->w);
     }
     int T = nthreads(g, planes, threads);
-#pragma omp parallel num_threads(T) if (T > 1)
-    {
-        float *buf = ws_slot(ws, slot, omp_get_thread_num());
-        memset(buf, 0, (l.floats - 16) * sizeof *buf);
-        /* Stride 2: the padded rows holding input rows (the rest stay zero). */
-        int64_t r0 = g->pt > 0 ? g->pt : 0, r1 = g->pt + g->h < l.hp ? g->pt + g->h : l.hp;
-        /* Each thread its run of planes (q0..q1), so that it knows its next. */
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        int64_t q0 = planes * t / nt, q1 = planes * (t + 1) / nt;
-        for (int64_t q = q0; q < q1; q++) {
-            const float *xp = x + q * hw;
-            for (int64_t r = r0; g->sw == 2 && r < r1; r++)
-                rv_split_row(xp + (r - g->pt) * g->w, g->w, g->pl, l.wq, buf + r * l.row);
-            rv_plane(g, &l, xp, buf, buf, mk, edge, W + q % g->c * kk, b ? b[q % g->c] : 0.0f,
-                     y + q * ohw, q + 1 < q1 ? xp + hw : NULL, act);
-        }
-    }
+    rv_args a = { g, &l, mk, edge, W, b, x, y, ws, slot, act };
+    par_for(planes, T, rv_range, &a);
 }
 #endif
+
+/* dw_forward's and dw_xgrad's planes q0..q1-1 on part t's slot. */
+typedef struct dw_args {
+    const dwgeo *g;
+    const lay *l;
+    const phases *ph;
+    const float *W, *b, *x;
+    float *y, *ws;
+    size_t slot;
+    op_act act;
+} dw_args;
+
+static void fwd_range(void *ctx, int64_t q0, int64_t q1, int t)
+{
+    const dw_args *a = ctx;
+    const dwgeo *g = a->g;
+    const lay *l = a->l;
+    int64_t hw = g->h * g->w, ohw = g->oh * g->ow, kk = g->kh * g->kw;
+    float *buf = a->ws + (size_t)t * a->slot, *out = buf + l->area;
+    int64_t to[kk];
+    tap_offsets(g, l, to);
+    memset(buf, 0, l->area * sizeof *buf);
+    for (int64_t q = q0; q < q1; q++) {
+        int64_t c = q % g->c;
+        fill_plane(g, l, a->ph, a->x + q * hw, buf);
+        plane_forward(g, l, to, buf, a->W + c * kk, a->b ? a->b[c] : 0.0f, out);
+        act_flat(out, l->flat, a->act);
+        float *yp = a->y + q * ohw;
+        for (int64_t oy = 0; oy < g->oh; oy++)
+            copy(yp + oy * g->ow, out + oy * l->len, g->ow);
+    }
+}
 
 void dw_forward(const dwgeo *g, const float *W, const float *b, int n, const float *x, float *y,
                 float *ws, int threads, op_act act)
@@ -544,27 +592,11 @@ void dw_forward(const dwgeo *g, const float *W, const float *b, int n, const flo
 #endif
     lay l = layout(g);
     phases ph = col_phases(g, &l);
-    int64_t planes = (int64_t)n * g->c, hw = g->h * g->w, ohw = g->oh * g->ow;
-    int64_t kk = g->kh * g->kw;
+    int64_t planes = (int64_t)n * g->c;
     size_t slot = dw_ws_floats(g);
     int T = nthreads(g, planes, threads);
-#pragma omp parallel num_threads(T) if (T > 1)
-    {
-        float *buf = ws + (size_t)omp_get_thread_num() * slot, *out = buf + l.area;
-        int64_t to[kk];
-        tap_offsets(g, &l, to);
-        memset(buf, 0, l.area * sizeof *buf);
-#pragma omp for schedule(static)
-        for (int64_t q = 0; q < planes; q++) {
-            int64_t c = q % g->c;
-            fill_plane(g, &l, &ph, x + q * hw, buf);
-            plane_forward(g, &l, to, buf, W + c * kk, b ? b[c] : 0.0f, out);
-            act_flat(out, l.flat, act);
-            float *yp = y + q * ohw;
-            for (int64_t oy = 0; oy < g->oh; oy++)
-                copy(yp + oy * g->ow, out + oy * l.len, g->ow);
-        }
-    }
+    dw_args a = { g, &l, &ph, W, b, x, y, ws, slot, act };
+    par_for(planes, T, fwd_range, &a);
 }
 
 
@@ -572,6 +604,49 @@ void dw_forward(const dwgeo *g, const float *W, const float *b, int n, const flo
 static void cl_xgrad(const dwgeo *g, const float *W, int n, const float *gy, float *gx,
                      float *ws, int threads);
 #endif
+
+/* Planes q0..q1-1 of dw_xgrad (x: gy, y: gx). Stride 1: each padded
+ * position p gathers the taps that read it, buf[p] = sum over t of w[t]
+ * gf[p - to[t]], from gf with `reach` zeros on both sides, in registers
+ * (taps_sum) and in tap order, as the scatter below adds them. Strided
+ * planes scatter. */
+static void xgrad_range(void *ctx, int64_t q0, int64_t q1, int part)
+{
+    const dw_args *a = ctx;
+    const dwgeo *g = a->g;
+    const lay *l = a->l;
+    int64_t hw = g->h * g->w, ohw = g->oh * g->ow, kk = g->kh * g->kw;
+    int64_t m = reach(g, l), np = l->hp * l->len;
+    int gather = g->sh == 1 && g->sw == 1;
+    float *buf = a->ws + (size_t)part * a->slot, *gf = buf + l->area;
+    int64_t to[kk], from[kk];
+    tap_offsets(g, l, to);
+    if (gather) {
+        for (int64_t t = 0; t < kk; t++)
+            from[t] = m - to[t];
+        memset(gf, 0, (size_t)(l->flat + 2 * m + 32) * sizeof *gf);
+    }
+    for (int64_t q = q0; q < q1; q++) {
+        const float *w = a->W + q % g->c * kk;
+        if (gather) {
+            flat_gy(g, l, a->x + q * ohw, gf + m);
+            taps_sum(gf, from, kk, w, 0.0f, buf, np);
+            unfill_plane(g, l, a->ph, buf, a->y + q * hw);
+            continue;
+        }
+        memset(buf, 0, l->area * sizeof *buf);
+        flat_gy(g, l, a->x + q * ohw, gf);
+        /* Each tap scatters gy times its weight onto what it read. */
+        for (int64_t t = 0; t < kk; t++) {
+            float *restrict dst = buf + to[t], wv = w[t];
+            const float *restrict src = gf;
+#pragma omp simd
+            for (int64_t f = 0; f < l->flat; f++)
+                dst[f] += wv * src[f];
+        }
+        unfill_plane(g, l, a->ph, buf, a->y + q * hw);
+    }
+}
 
 void dw_xgrad(const dwgeo *g, const float *W, int n, const float *gy, float *gx, float *ws,
               int threads)
@@ -584,54 +659,65 @@ void dw_xgrad(const dwgeo *g, const float *W, int n, const float *gy, float *gx,
 #endif
     lay l = layout(g);
     phases ph = col_phases(g, &l);
-    int64_t planes = (int64_t)n * g->c, hw = g->h * g->w, ohw = g->oh * g->ow;
-    int64_t kk = g->kh * g->kw;
+    int64_t planes = (int64_t)n * g->c;
     size_t slot = dw_ws_floats(g);
     int T = nthreads(g, planes, threads);
-    /* Stride 1: each padded position p gathers the taps that read it,
-     * buf[p] = sum over t of w[t] gf[p - to[t]], from gf with `reach`
-     * zeros on both sides, in registers (taps_sum) and in tap order, as
-     * the scatter below adds them. Strided planes scatter. */
-    int64_t m = reach(g, &l), np = l.hp * l.len;
-    int gather = g->sh == 1 && g->sw == 1;
-#pragma omp parallel num_threads(T) if (T > 1)
-    {
-        float *buf = ws + (size_t)omp_get_thread_num() * slot, *gf = buf + l.area;
-        int64_t to[kk], from[kk];
-        tap_offsets(g, &l, to);
-        if (gather) {
-            for (int64_t t = 0; t < kk; t++)
-                from[t] = m - to[t];
-            memset(gf, 0, (size_t)(l.flat + 2 * m + 32) * sizeof *gf);
-        }
-#pragma omp for schedule(static)
-        for (int64_t q = 0; q < planes; q++) {
-            const float *w = W + q % g->c * kk;
-            if (gather) {
-                flat_gy(g, &l, gy + q * ohw, gf + m);
-                taps_sum(gf, from, kk, w, 0.0f, buf, np);
-                unfill_plane(g, &l, &ph, buf, gx + q * hw);
-                continue;
-            }
-            memset(buf, 0, l.area * sizeof *buf);
-            flat_gy(g, &l, gy + q * ohw, gf);
-            /* Each tap scatters gy times its weight onto what it read. */
-            for (int64_t t = 0; t < kk; t++) {
-                float *restrict dst = buf + to[t], wv = w[t];
-                const float *restrict src = gf;
-#pragma omp simd
-                for (int64_t f = 0; f < l.flat; f++)
-                    dst[f] += wv * src[f];
-            }
-            unfill_plane(g, &l, &ph, buf, gx + q * hw);
-        }
-    }
+    dw_args a = { g, &l, &ph, W, NULL, gy, gx, ws, slot, ACT_NO };
+    par_for(planes, T, xgrad_range, &a);
 }
 
 #if DW_CL
 static void cl_wgrad(const dwgeo *g, int n, const float *x, const float *gy, float *gW,
                      float *gb, float *ws, int threads);
 #endif
+
+/* dw_wgrad's and cl_wgrad's channels (blocks of channels) c0..c1-1 on
+ * part t's slot: a channel's sums over images belong to one part. */
+typedef struct dww_args {
+    const dwgeo *g;
+    const void *lay;   /* lay (dw_wgrad) or clay (cl_wgrad) */
+    const phases *ph;
+    int n;
+    const float *x, *gy;
+    float *gW, *gb, *ws;
+    size_t slot;
+} dww_args;
+
+static void wgrad_range(void *ctx, int64_t c0, int64_t c1, int t)
+{
+    const dww_args *a = ctx;
+    const dwgeo *g = a->g;
+    const lay *l = a->lay;
+    int64_t hw = g->h * g->w, ohw = g->oh * g->ow, kk = g->kh * g->kw;
+    float *buf = a->ws + (size_t)t * a->slot, *gf = buf + l->area;
+    int64_t to[kk];
+    tap_offsets(g, l, to);
+    memset(buf, 0, l->area * sizeof *buf);
+    for (int64_t c = c0; c < c1; c++)
+        for (int i = 0; i < a->n; i++) {
+            int64_t q = (int64_t)i * g->c + c;
+            const float *gp = a->gy + q * ohw;
+            if (a->gb) {
+                float s = 0;
+#pragma omp simd reduction(+ : s)
+                for (int64_t k = 0; k < ohw; k++)
+                    s += gp[k];
+                a->gb[c] += s;
+            }
+            if (!a->gW)
+                continue;
+            fill_plane(g, l, a->ph, a->x + q * hw, buf);
+            flat_gy(g, l, gp, gf);
+            for (int64_t tp = 0; tp < kk; tp++) {
+                const float *src = buf + to[tp];
+                float s = 0;
+#pragma omp simd reduction(+ : s)
+                for (int64_t f = 0; f < l->flat; f++)
+                    s += gf[f] * src[f];
+                a->gW[c * kk + tp] += s;
+            }
+        }
+}
 
 void dw_wgrad(const dwgeo *g, int n, const float *x, const float *gy, float *gW, float *gb,
               float *ws, int threads)
@@ -644,44 +730,12 @@ void dw_wgrad(const dwgeo *g, int n, const float *x, const float *gy, float *gW,
 #endif
     lay l = layout(g);
     phases ph = col_phases(g, &l);
-    int64_t hw = g->h * g->w, ohw = g->oh * g->ow, kk = g->kh * g->kw;
-    size_t slot = dw_ws_floats(g);
+    int64_t ohw = g->oh * g->ow, kk = g->kh * g->kw;
     int T = nthreads(g, g->c, threads);
     if ((int64_t)n * g->c * ohw * kk < 32768)
         T = 1;
-#pragma omp parallel num_threads(T) if (T > 1)
-    {
-        float *buf = ws + (size_t)omp_get_thread_num() * slot, *gf = buf + l.area;
-        int64_t to[kk];
-        tap_offsets(g, &l, to);
-        memset(buf, 0, l.area * sizeof *buf);
-        /* A channel's sums over images belong to one thread. */
-#pragma omp for schedule(static)
-        for (int64_t c = 0; c < g->c; c++)
-            for (int i = 0; i < n; i++) {
-                int64_t q = (int64_t)i * g->c + c;
-                const float *gp = gy + q * ohw;
-                if (gb) {
-                    float s = 0;
-#pragma omp simd reduction(+ : s)
-                    for (int64_t k = 0; k < ohw; k++)
-                        s += gp[k];
-                    gb[c] += s;
-                }
-                if (!gW)
-                    continue;
-                fill_plane(g, &l, &ph, x + q * hw, buf);
-                flat_gy(g, &l, gp, gf);
-                for (int64_t t = 0; t < kk; t++) {
-                    const float *src = buf + to[t];
-                    float s = 0;
-#pragma omp simd reduction(+ : s)
-                    for (int64_t f = 0; f < l.flat; f++)
-                        s += gf[f] * src[f];
-                    gW[c * kk + t] += s;
-                }
-            }
-    }
+    dww_args a = { g, &l, &ph, n, x, gy, gW, gb, ws, dw_ws_floats(g) };
+    par_for(g->c, T, wgrad_range, &a);
 }
 
 #if DW_CL
@@ -904,93 +958,113 @@ static void cl_weights(const float *W, int64_t kk, int64_t c0, int cb, float *v,
             v[t * DW_CB + j] = j < cb ? W[(c0 + j) * kk + (flip ? kk - 1 - t : t)] : 0.0f;
 }
 
+/* cl_forward's and cl_xgrad's items i0..i1-1 (blocks of DW_CB planes) on
+ * part t's slot. */
+typedef struct cl_args {
+    const dwgeo *g;
+    const clay *k;
+    const float *W, *b, *x;
+    float *y, *ws;
+    size_t slot;
+    op_act act;
+} cl_args;
+
+static void cl_fwd_range(void *ctx, int64_t i0, int64_t i1, int t)
+{
+    const cl_args *a = ctx;
+    const dwgeo *g = a->g;
+    const clay *k = a->k;
+    int64_t kk = g->kh * g->kw, hw = g->h * g->w, ohw = g->oh * g->ow;
+    float *buf = ws_slot(a->ws, a->slot, t), *out = buf + k->pad;
+    float *wv = out + k->strip;
+    memset(buf, 0, k->pad * sizeof *buf);
+    for (int64_t it = i0; it < i1; it++) {
+        clblk bk = cl_block(g, it);
+        int64_t c0 = bk.q0 % g->c;
+        const float *src[DW_CB];
+        float *dst[DW_CB];
+        /* Lanes past the last channel read its plane again. */
+        for (int j = 0; j < DW_CB; j++) {
+            int jj = j < bk.cb ? j : bk.cb - 1;
+            src[j] = a->x + (bk.q0 + jj) * hw;
+            dst[j] = a->y + (bk.q0 + jj) * ohw;
+        }
+        cl_weights(a->W, kk, c0, bk.cb, wv, 0);
+        float bv[DW_CB];
+        for (int j = 0; j < DW_CB; j++)
+            bv[j] = a->b && j < bk.cb ? a->b[c0 + j] : 0.0f;
+        clv bias = CV_LOADU(bv);
+        int64_t filled = 0;
+        for (int64_t oy0 = 0; oy0 < g->oh; oy0 += k->rows) {
+            int64_t oy1 = oy0 + k->rows < g->oh ? oy0 + k->rows : g->oh;
+            int64_t need = (oy1 - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+            cl_fill(g, k, src, filled, need, buf);
+            filled = need;
+            cl_rows_any(g, k, buf, (const clv *)wv, bias, out, oy0, oy1, a->act);
+            cl_out(out, (oy1 - oy0) * g->ow, dst, oy0 * g->ow, bk.cb, 0);
+        }
+    }
+}
+
+/* x: gy, y: gx. */
+static void cl_xgrad_range(void *ctx, int64_t i0, int64_t i1, int t)
+{
+    const cl_args *a = ctx;
+    const dwgeo *g = a->g;
+    const clay *k = a->k;
+    /* The forward's loops over G: stride 1, an output of h x w. */
+    dwgeo f = *g;
+    f.oh = g->h, f.ow = g->w, f.sh = 1, f.sw = 1;
+    int64_t kk = g->kh * g->kw, hw = g->h * g->w, ohw = g->oh * g->ow;
+    int64_t mh = (g->kh - 1) * g->dh, mw = (g->kw - 1) * g->dw;
+    float *buf = ws_slot(a->ws, a->slot, t), *out = buf + k->pad;
+    float *wv = out + k->strip;
+    const float *at = buf + (g->pt * k->wn + g->pl) * DW_CB;
+    memset(buf, 0, k->pad * sizeof *buf);
+    for (int64_t it = i0; it < i1; it++) {
+        clblk bk = cl_block(g, it);
+        const float *src[DW_CB];
+        float *dst[DW_CB];
+        for (int j = 0; j < DW_CB; j++) {
+            int jj = j < bk.cb ? j : bk.cb - 1;
+            src[j] = a->x + (bk.q0 + jj) * ohw;
+            dst[j] = a->y + (bk.q0 + jj) * hw;
+        }
+        cl_weights(a->W, kk, bk.q0 % g->c, bk.cb, wv, 1);
+        for (int64_t oy = 0; oy < g->oh; oy++)
+            cl_in(src, oy * g->ow, g->ow, buf + ((mh + oy * g->sh) * k->wn + mw) * DW_CB, g->sw);
+        for (int64_t y0 = 0; y0 < g->h; y0 += k->rows) {
+            int64_t y1 = y0 + k->rows < g->h ? y0 + k->rows : g->h;
+            cl_rows_any(&f, k, at, (const clv *)wv, CV_ZERO(), out, y0, y1, ACT_NO);
+            cl_out(out, (y1 - y0) * g->w, dst, y0 * g->w, bk.cb, 1);
+        }
+    }
+}
+
 static void cl_forward(const dwgeo *g, const float *W, const float *b, int n, const float *x,
                        float *y, float *ws, int threads, op_act act)
 {
     clay k = cl_layout(g);
-    int64_t nblk = (g->c + DW_CB - 1) / DW_CB, items = (int64_t)n * nblk, kk = g->kh * g->kw;
-    int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
+    int64_t nblk = (g->c + DW_CB - 1) / DW_CB, items = (int64_t)n * nblk;
     size_t slot = dw_ws_floats(g);
     int T = nthreads(g, items * DW_CB, threads);
     if (T > items)
         T = (int)items;
-#pragma omp parallel num_threads(T) if (T > 1)
-    {
-        float *buf = ws_slot(ws, slot, omp_get_thread_num()), *out = buf + k.pad;
-        float *wv = out + k.strip;
-        memset(buf, 0, k.pad * sizeof *buf);
-#pragma omp for schedule(static)
-        for (int64_t it = 0; it < items; it++) {
-            clblk bk = cl_block(g, it);
-            int64_t c0 = bk.q0 % g->c;
-            const float *src[DW_CB];
-            float *dst[DW_CB];
-            /* Lanes past the last channel read its plane again. */
-            for (int j = 0; j < DW_CB; j++) {
-                int jj = j < bk.cb ? j : bk.cb - 1;
-                src[j] = x + (bk.q0 + jj) * hw;
-                dst[j] = y + (bk.q0 + jj) * ohw;
-            }
-            cl_weights(W, kk, c0, bk.cb, wv, 0);
-            float bv[DW_CB];
-            for (int j = 0; j < DW_CB; j++)
-                bv[j] = b && j < bk.cb ? b[c0 + j] : 0.0f;
-            clv bias = CV_LOADU(bv);
-            int64_t filled = 0;
-            for (int64_t oy0 = 0; oy0 < g->oh; oy0 += k.rows) {
-                int64_t oy1 = oy0 + k.rows < g->oh ? oy0 + k.rows : g->oh;
-                int64_t need = (oy1 - 1) * g->sh + (g->kh - 1) * g->dh + 1;
-                cl_fill(g, &k, src, filled, need, buf);
-                filled = need;
-                cl_rows_any(g, &k, buf, (const clv *)wv, bias, out, oy0, oy1, act);
-                cl_out(out, (oy1 - oy0) * g->ow, dst, oy0 * g->ow, bk.cb, 0);
-            }
-        }
-    }
+    cl_args a = { g, &k, W, b, x, y, ws, slot, act };
+    par_for(items, T, cl_fwd_range, &a);
 }
 
 static void cl_xgrad(const dwgeo *g, const float *W, int n, const float *gy, float *gx,
                      float *ws, int threads)
 {
     clay k = cx_layout(g);
-    /* The forward's loops over G: stride 1, an output of h x w. */
-    dwgeo f = *g;
-    f.oh = g->h, f.ow = g->w, f.sh = 1, f.sw = 1;
-    int64_t nblk = (g->c + DW_CB - 1) / DW_CB, items = (int64_t)n * nblk, kk = g->kh * g->kw;
-    int64_t hw = g->h * g->w, ohw = g->oh * g->ow, mh = (g->kh - 1) * g->dh;
-    int64_t mw = (g->kw - 1) * g->dw;
+    int64_t nblk = (g->c + DW_CB - 1) / DW_CB, items = (int64_t)n * nblk;
     size_t slot = dw_ws_floats(g);
     int T = nthreads(g, items * DW_CB, threads);
     if (T > items)
         T = (int)items;
-#pragma omp parallel num_threads(T) if (T > 1)
-    {
-        float *buf = ws_slot(ws, slot, omp_get_thread_num()), *out = buf + k.pad;
-        float *wv = out + k.strip;
-        const float *at = buf + (g->pt * k.wn + g->pl) * DW_CB;
-        memset(buf, 0, k.pad * sizeof *buf);
-#pragma omp for schedule(static)
-        for (int64_t it = 0; it < items; it++) {
-            clblk bk = cl_block(g, it);
-            const float *src[DW_CB];
-            float *dst[DW_CB];
-            for (int j = 0; j < DW_CB; j++) {
-                int jj = j < bk.cb ? j : bk.cb - 1;
-                src[j] = gy + (bk.q0 + jj) * ohw;
-                dst[j] = gx + (bk.q0 + jj) * hw;
-            }
-            cl_weights(W, kk, bk.q0 % g->c, bk.cb, wv, 1);
-            for (int64_t oy = 0; oy < g->oh; oy++)
-                cl_in(src, oy * g->ow, g->ow, buf + ((mh + oy * g->sh) * k.wn + mw) * DW_CB,
-                      g->sw);
-            for (int64_t y0 = 0; y0 < g->h; y0 += k.rows) {
-                int64_t y1 = y0 + k.rows < g->h ? y0 + k.rows : g->h;
-                cl_rows_any(&f, &k, at, (const clv *)wv, CV_ZERO(), out, y0, y1,
-                            ACT_NO);
-                cl_out(out, (y1 - y0) * g->w, dst, y0 * g->w, bk.cb, 1);
-            }
-        }
-    }
+    cl_args a = { g, &k, W, NULL, gy, gx, ws, slot, ACT_NO };
+    par_for(items, T, cl_xgrad_range, &a);
 }
 
 /* The sum over a row of ow pixels of a[ox] * b[ox * step] (8 channels), in
@@ -1019,77 +1093,81 @@ static inline clv cl_dot(const float *a, const float *b, int64_t ow, int64_t ste
  * it and gy transposed a strip at a time; each tap's sum is one dot
  * product of 8 channels per output row, the rows' sums added per image
  * (shorter chains than one over the plane), then onto gW and gb. */
+/* cl_wgrad's blocks b0..b1-1 of DW_CB channels, each over all images in
+ * order (lay: the clay). */
+static void cl_wgrad_range(void *ctx, int64_t b0, int64_t b1, int part)
+{
+    const dww_args *a = ctx;
+    const dwgeo *g = a->g;
+    const clay *k = a->lay;
+    int64_t kk = g->kh * g->kw, hw = g->h * g->w, ohw = g->oh * g->ow;
+    float *buf = ws_slot(a->ws, a->slot, part), *gyb = buf + k->pad;
+    float *acc = gyb + k->strip;
+    memset(buf, 0, k->pad * sizeof *buf);
+    for (int64_t blk = b0; blk < b1; blk++) {
+        int64_t c0 = blk * DW_CB;
+        int cb = (int)(g->c - c0 < DW_CB ? g->c - c0 : DW_CB);
+        for (int i = 0; i < a->n; i++) {
+            int64_t q0 = (int64_t)i * g->c + c0;
+            const float *xs[DW_CB], *gs[DW_CB];
+            for (int j = 0; j < DW_CB; j++) {
+                int jj = j < cb ? j : cb - 1;
+                xs[j] = a->x + (q0 + jj) * hw;
+                gs[j] = a->gy + (q0 + jj) * ohw;
+            }
+            /* acc: kk taps, then the bias. */
+            memset(acc, 0, (size_t)((kk + 1) * DW_CB) * sizeof *acc);
+            int64_t filled = 0;
+            for (int64_t oy0 = 0; oy0 < g->oh; oy0 += k->rows) {
+                int64_t oy1 = oy0 + k->rows < g->oh ? oy0 + k->rows : g->oh;
+                for (int64_t oy = oy0; oy < oy1; oy++)
+                    cl_in(gs, oy * g->ow, g->ow, gyb + (oy - oy0) * g->ow * DW_CB, 1);
+                if (a->gW) {
+                    int64_t need = (oy1 - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+                    cl_fill(g, k, xs, filled, need, buf);
+                    filled = need;
+                }
+                for (int64_t oy = oy0; oy < oy1; oy++) {
+                    const float *gr = gyb + (oy - oy0) * g->ow * DW_CB;
+                    if (a->gb) {
+                        clv s = CV_ZERO();
+                        for (int64_t ox = 0; ox < g->ow; ox++)
+                            s = CV_ADD(s, CV_LOAD(gr + ox * DW_CB));
+                        float *ab = acc + kk * DW_CB;
+                        CV_STORE(ab, CV_ADD(CV_LOAD(ab), s));
+                    }
+                    if (!a->gW)
+                        continue;
+                    for (int64_t ki = 0; ki < g->kh; ki++)
+                        for (int64_t kj = 0; kj < g->kw; kj++) {
+                            const float *row =
+                                buf + ((oy * g->sh + ki * g->dh) * k->wn + kj * g->dw) * DW_CB;
+                            float *ak = acc + (ki * g->kw + kj) * DW_CB;
+                            clv s = cl_dot(gr, row, g->ow, g->sw);
+                            CV_STORE(ak, CV_ADD(CV_LOAD(ak), s));
+                        }
+                }
+            }
+            for (int j = 0; j < cb; j++) {
+                if (a->gW)
+                    for (int64_t t = 0; t < kk; t++)
+                        a->gW[(c0 + j) * kk + t] += acc[t * DW_CB + j];
+                if (a->gb)
+                    a->gb[c0 + j] += acc[kk * DW_CB + j];
+            }
+        }
+    }
+}
+
 static void cl_wgrad(const dwgeo *g, int n, const float *x, const float *gy, float *gW,
                      float *gb, float *ws, int threads)
 {
     clay k = cl_layout(g);
-    int64_t nblk = (g->c + DW_CB - 1) / DW_CB, kk = g->kh * g->kw;
-    int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
-    size_t slot = dw_ws_floats(g);
+    int64_t nblk = (g->c + DW_CB - 1) / DW_CB, kk = g->kh * g->kw, ohw = g->oh * g->ow;
     int T = nthreads(g, g->c, threads);
     if ((int64_t)n * g->c * ohw * kk < 32768)
         T = 1;
-    if (T > nblk)
-        T = (int)nblk;
-#pragma omp parallel num_threads(T) if (T > 1)
-    {
-        float *buf = ws_slot(ws, slot, omp_get_thread_num()), *gyb = buf + k.pad;
-        float *acc = gyb + k.strip;
-        memset(buf, 0, k.pad * sizeof *buf);
-#pragma omp for schedule(static)
-        for (int64_t blk = 0; blk < nblk; blk++) {
-            int64_t c0 = blk * DW_CB;
-            int cb = (int)(g->c - c0 < DW_CB ? g->c - c0 : DW_CB);
-            for (int i = 0; i < n; i++) {
-                int64_t q0 = (int64_t)i * g->c + c0;
-                const float *xs[DW_CB], *gs[DW_CB];
-                for (int j = 0; j < DW_CB; j++) {
-                    int jj = j < cb ? j : cb - 1;
-                    xs[j] = x + (q0 + jj) * hw;
-                    gs[j] = gy + (q0 + jj) * ohw;
-                }
-                /* acc: kk taps, then the bias. */
-                memset(acc, 0, (size_t)((kk + 1) * DW_CB) * sizeof *acc);
-                int64_t filled = 0;
-                for (int64_t oy0 = 0; oy0 < g->oh; oy0 += k.rows) {
-                    int64_t oy1 = oy0 + k.rows < g->oh ? oy0 + k.rows : g->oh;
-                    for (int64_t oy = oy0; oy < oy1; oy++)
-                        cl_in(gs, oy * g->ow, g->ow, gyb + (oy - oy0) * g->ow * DW_CB, 1);
-                    if (gW) {
-                        int64_t need = (oy1 - 1) * g->sh + (g->kh - 1) * g->dh + 1;
-                        cl_fill(g, &k, xs, filled, need, buf);
-                        filled = need;
-                    }
-                    for (int64_t oy = oy0; oy < oy1; oy++) {
-                        const float *gr = gyb + (oy - oy0) * g->ow * DW_CB;
-                        if (gb) {
-                            clv s = CV_ZERO();
-                            for (int64_t ox = 0; ox < g->ow; ox++)
-                                s = CV_ADD(s, CV_LOAD(gr + ox * DW_CB));
-                            float *a = acc + kk * DW_CB;
-                            CV_STORE(a, CV_ADD(CV_LOAD(a), s));
-                        }
-                        if (!gW)
-                            continue;
-                        for (int64_t ki = 0; ki < g->kh; ki++)
-                            for (int64_t kj = 0; kj < g->kw; kj++) {
-                                const float *row =
-                                    buf + ((oy * g->sh + ki * g->dh) * k.wn + kj * g->dw) * DW_CB;
-                                float *a = acc + (ki * g->kw + kj) * DW_CB;
-                                clv s = cl_dot(gr, row, g->ow, g->sw);
-                                CV_STORE(a, CV_ADD(CV_LOAD(a), s));
-                            }
-                    }
-                }
-                for (int j = 0; j < cb; j++) {
-                    if (gW)
-                        for (int64_t t = 0; t < kk; t++)
-                            gW[(c0 + j) * kk + t] += acc[t * DW_CB + j];
-                    if (gb)
-                        gb[c0 + j] += acc[kk * DW_CB + j];
-                }
-            }
-        }
-    }
+    dww_args a = { g, &k, NULL, n, x, gy, gW, gb, ws, dw_ws_floats(g) };
+    par_for(nblk, T, cl_wgrad_range, &a);
 }
 #endif

@@ -1,8 +1,8 @@
 /* direct: a convolution's forward without lowering (see direct.h). */
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/par.h"
 #include "nn/gemm.h"
 #include "nn/ops/direct.h"
 #include "nn/ops/pack.h"
@@ -312,6 +312,7 @@ typedef struct dcrun {
                      * narrow last tile, few accumulators, ran at a
                      * fraction of the others' rate) */
     op_act act;
+    int n;          /* images */
 } dcrun;
 
 /* Rows cr0..cr1 (channel-major; a channel past cin is the next image's,
@@ -461,33 +462,55 @@ static void dc_part_own(const dcrun *d, int n, int t, int T)
     }
 }
 
-/* Thread t's share (of T) of every image, DC_GROUP images at a time (a
- * block of weights read once for them all; group()): its rows of their padded
- * copies, then (after all are written) its items. */
-static void dc_part(const dcrun *d, int n, int t, int T)
+/* dc_part_own as a par_run part. */
+static void own_piece(void *ctx, int t, int T)
+{
+    const dcrun *d = ctx;
+    dc_part_own(d, d->n, t, T);
+}
+
+/* One group's phase (dc_all): padded rows, or items. */
+typedef struct dcphase {
+    const dcrun *d;
+    int i0, ni;
+    const float *xin;
+    int64_t xs;
+} dcphase;
+
+static void pad_range(void *ctx, int64_t r0, int64_t r1, int t)
+{
+    const dcphase *f = ctx;
+    (void)t;
+    pad_part(f->d, f->xin, f->d->xp, r0, r1);
+}
+
+static void tiles_range(void *ctx, int64_t a, int64_t b, int t)
+{
+    const dcphase *f = ctx;
+    (void)t;
+    tiles_part(f->d, f->i0, f->ni, f->xin, f->xs, a, b);
+}
+
+/* Every image on T threads, DC_GROUP images at a time (a block of
+ * weights read once for them all; group()): the rows of their padded
+ * copies, then (after all are written) the items. */
+static void dc_all(const dcrun *d, int n, int T)
 {
     const dcgeo *g = d->g;
     if (own_pad(g)) {
-        dc_part_own(d, n, t, T);
+        par_run(T, own_piece, (void *)d);
         return;
     }
     int64_t xs = g->cin * g->h * g->w, ps = g->cin * pad_rows(g) * pad_cols(g);
     int gn = group(g);
     for (int i0 = 0; i0 < n; i0 += gn) {
         int ni = n - i0 < gn ? n - i0 : gn;
-        int64_t rows = ni * g->cin * pad_rows(g), items = ni * d->nb * d->nr;
-        const float *xin = d->x + i0 * xs;
+        dcphase f = { d, i0, ni, d->x + i0 * xs, xs };
         if (d->xp) {
-            pad_part(d, xin, d->xp, rows * t / T, rows * (t + 1) / T);
-            if (T > 1) {
-#pragma omp barrier
-            }
-            xin = d->xp;
+            par_for((int64_t)ni * g->cin * pad_rows(g), T, pad_range, &f);
+            f.xin = d->xp, f.xs = ps;
         }
-        tiles_part(d, i0, ni, xin, d->xp ? ps : xs, items * t / T, items * (t + 1) / T);
-        if (d->xp && T > 1) {
-#pragma omp barrier
-        }
+        par_for((int64_t)ni * d->nb * d->nr, T, tiles_range, &f);
     }
 }
 #endif
@@ -505,11 +528,11 @@ void dc_forward(const dcgeo *g, const float *Wp, const float *b, int n, const fl
             for (int64_t kj = 0; kj < g->kw; kj++, k++)
                 off[k] = (int32_t)(c * CS + ki * g->dh * RS + kj * g->dw);
     dcrun d = { g, Wp, b, x, r, y, pad ? ws : NULL, off, K, (g->cout + DC_NC - 1) / DC_NC,
-                RS, CS, 0, 2 * g->ow <= DC_TW ? 2 : 1, 0, 0, act };
+                RS, CS, 0, 2 * g->ow <= DC_TW ? 2 : 1, 0, 0, act, n };
     d.nr = (g->oh + d.R - 1) / d.R;
     d.nt = (g->ow + DC_TW - 1) / DC_TW;
     d.rowmajor = rowmajor(g);
-    int T = omp_get_max_threads();
+    int T = par_threads();
     if (T > threads)
         T = threads;
     double flops = 2.0 * n * (double)g->cout * (double)(g->oh * g->ow) * (double)K;
@@ -517,12 +540,7 @@ void dc_forward(const dcgeo *g, const float *Wp, const float *b, int n, const fl
         T = (int)(flops / gemm_par_flops());
     if (T > d.nb * d.nr)
         T = (int)(d.nb * d.nr);
-    if (T <= 1 || omp_in_parallel()) {
-        dc_part(&d, n, 0, 1);
-        return;
-    }
-#pragma omp parallel num_threads(T)
-    dc_part(&d, n, omp_get_thread_num(), omp_get_num_threads());
+    dc_all(&d, n, T < 1 ? 1 : T);
 #else
     (void)g, (void)Wp, (void)b, (void)n, (void)x, (void)r, (void)y, (void)ws, (void)threads;
     (void)act;

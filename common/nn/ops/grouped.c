@@ -1,8 +1,8 @@
 /* grouped: direct convolution of groups with few output channels (see
  * grouped.h), in the phase-split padded layout of planes.h. */
-#include <omp.h>
 #include <string.h>
 
+#include "base/par.h"
 #include "nn/ops/grouped.h"
 #include "nn/ops/planes.h"
 
@@ -255,7 +255,7 @@ void gr_pack(const grgeo *g, const float *W, int xgrad, float *wp)
 /* Threads for items of work units each: one when the work is small. */
 static int nthreads(int64_t items, double work, int threads)
 {
-    int T = omp_get_max_threads();
+    int T = par_threads();
     if (T > threads)
         T = threads;
     if (T > items)
@@ -283,51 +283,109 @@ static const float *packed(const grgeo *g, const float *W, const float *Wp, int 
     return d;
 }
 
+/* gr_forward's and gr_xgrad's (image, group) items i0..i1-1 on part t's
+ * slot (x, y: gy, gx for the input gradient). */
+typedef struct gr_job {
+    const grgeo *g;
+    const glay *k;
+    const float *wp, *b, *x, *r;
+    float *y, *ws;
+    op_act act;
+    const int64_t *ord, *start;
+} gr_job;
+
+static void gr_fwd_items(void *ctx, int64_t i0, int64_t i1, int t)
+{
+    const gr_job *a = ctx;
+    const grgeo *g = a->g;
+    const glay *k = a->k;
+    int64_t ci = g->ci, co = g->co, kk = k->kk, G = g->p.c;
+    float *buf = slot_of(a->ws, g, t);
+    float *out = buf + (size_t)ci * k->l.area;
+    int64_t to[kk];
+    tap_offsets(&g->p, &k->l, to);
+    memset(buf, 0, (size_t)ci * k->l.area * sizeof *buf);
+    const float zero[GR_FB] = { 0 };
+    for (int64_t it = i0; it < i1; it++) {
+        int64_t i = it / G, gi = it % G;
+        for (int64_t c = 0; c < ci; c++)
+            fill_plane(&g->p, &k->l, &k->ph, a->x + ((i * G + gi) * ci + c) * k->hw,
+                       buf + c * k->l.area);
+        for (int64_t o0 = 0; o0 < co; o0 += GR_FB) {
+            int no = co - o0 < GR_FB ? (int)(co - o0) : GR_FB;
+            const float *wt = a->wp + (gi * blocks(co) + o0 / GR_FB) * ci * kk * GR_FB;
+            gr_sum(buf, (int64_t)k->l.area, ci, to, kk, wt, kk * GR_FB,
+                   a->b ? a->b + gi * co + o0 : zero, out, k->os, k->l.flat, no);
+            for (int o = 0; o < no; o++) {
+                int64_t q = (i * G + gi) * co + o0 + o;
+                float *yp = a->y + q * k->ohw;
+                const float *rp = a->r ? a->r + q * k->ohw : NULL, *op = out + o * k->os;
+                /* The sums (plus the residual), then act: as the ops. */
+                for (int64_t oy = 0; oy < g->p.oh; oy++) {
+                    float *restrict yr = yp + oy * g->p.ow;
+                    const float *restrict sr = op + oy * k->l.len;
+                    if (rp) {
+                        const float *restrict rr = rp + oy * g->p.ow;
+#pragma omp simd
+                        for (int64_t ox = 0; ox < g->p.ow; ox++)
+                            yr[ox] = sr[ox] + rr[ox];
+                    } else
+                        copy(yr, sr, g->p.ow);
+                }
+                act_flat(yp, k->ohw, a->act);
+            }
+        }
+    }
+}
+
 void gr_forward(const grgeo *g, const float *W, const float *Wp, const float *b, int n,
                 const float *x, const float *r, float *y, float *ws, int threads, op_act act)
 {
     glay k = glayout(g);
     int64_t ci = g->ci, co = g->co, kk = k.kk, G = g->p.c, items = (int64_t)n * G;
     int T = nthreads(items, (double)items * (double)(co * ci * kk * k.ohw), threads);
-    const float *wp = packed(g, W, Wp, 0, ws, threads);
-#pragma omp parallel num_threads(T) if (T > 1)
-    {
-        float *buf = slot_of(ws, g, omp_get_thread_num());
-        float *out = buf + (size_t)ci * k.l.area;
-        int64_t to[kk];
-        tap_offsets(&g->p, &k.l, to);
-        memset(buf, 0, (size_t)ci * k.l.area * sizeof *buf);
-        const float zero[GR_FB] = { 0 };
-#pragma omp for schedule(static)
-        for (int64_t it = 0; it < items; it++) {
-            int64_t i = it / G, gi = it % G;
-            for (int64_t c = 0; c < ci; c++)
-                fill_plane(&g->p, &k.l, &k.ph, x + ((i * G + gi) * ci + c) * k.hw,
-                           buf + c * k.l.area);
-            for (int64_t o0 = 0; o0 < co; o0 += GR_FB) {
-                int no = co - o0 < GR_FB ? (int)(co - o0) : GR_FB;
-                const float *wt = wp + (gi * blocks(co) + o0 / GR_FB) * ci * kk * GR_FB;
-                gr_sum(buf, (int64_t)k.l.area, ci, to, kk, wt, kk * GR_FB,
-                       b ? b + gi * co + o0 : zero, out, k.os, k.l.flat, no);
-                for (int o = 0; o < no; o++) {
-                    int64_t q = (i * G + gi) * co + o0 + o;
-                    float *yp = y + q * k.ohw;
-                    const float *rp = r ? r + q * k.ohw : NULL, *op = out + o * k.os;
-                    /* The sums (plus the residual), then act: as the ops. */
-                    for (int64_t oy = 0; oy < g->p.oh; oy++) {
-                        float *restrict yr = yp + oy * g->p.ow;
-                        const float *restrict sr = op + oy * k.l.len;
-                        if (rp) {
-                            const float *restrict rr = rp + oy * g->p.ow;
-#pragma omp simd
-                            for (int64_t ox = 0; ox < g->p.ow; ox++)
-                                yr[ox] = sr[ox] + rr[ox];
-                        } else
-                            copy(yr, sr, g->p.ow);
-                    }
-                    act_flat(yp, k.ohw, act);
-                }
-            }
+    gr_job a = { g, &k, packed(g, W, Wp, 0, ws, threads), b, x, r, y, ws, act, NULL, NULL };
+    par_for(items, T, gr_fwd_items, &a);
+}
+
+/* Each position q of sub-plane P of an input plane's padded layout
+ * gathers the taps that read it: the sum over o and P's taps t of
+ * W[o][c][t] gf_o[q + m - r_t], r_t = to[t] - P sp the tap's offset in
+ * the sub-plane, from gy's flat planes with m zeros on either side (m
+ * the largest r_t): the forward's block over sub-planes of hq rows
+ * (hq len <= flat + m), no adds into memory. */
+static void gr_xgrad_items(void *ctx, int64_t i0, int64_t i1, int t)
+{
+    const gr_job *a = ctx;
+    const grgeo *g = a->g;
+    const glay *k = a->k;
+    int64_t ci = g->ci, co = g->co, kk = k->kk, G = g->p.c;
+    int64_t nph = g->p.sh * g->p.sw, nq = k->l.hq * k->l.len;
+    const int64_t *ord = a->ord, *start = a->start;
+    float *gf = slot_of(a->ws, g, t);
+    float *buf = gf + co * k->gs;
+    int64_t to[kk], from[kk];
+    tap_offsets(&g->p, &k->l, to);
+    for (int64_t P = 0; P < nph; P++)
+        for (int64_t j = start[P]; j < start[P + 1]; j++)
+            from[j] = k->m - (to[ord[j]] - P * k->l.sp);
+    memset(gf, 0, (size_t)(co * k->gs) * sizeof *gf);
+    const float zero[GR_FB] = { 0 };
+    for (int64_t it = i0; it < i1; it++) {
+        int64_t i = it / G, gi = it % G;
+        for (int64_t o = 0; o < co; o++)
+            flat_gy(&g->p, &k->l, a->x + ((i * G + gi) * co + o) * k->ohw,
+                    gf + o * k->gs + k->m);
+        for (int64_t c0 = 0; c0 < ci; c0 += GR_FB) {
+            int nc = ci - c0 < GR_FB ? (int)(ci - c0) : GR_FB;
+            const float *wt = a->wp + (gi * blocks(ci) + c0 / GR_FB) * co * kk * GR_FB;
+            for (int64_t P = 0; P < nph; P++)
+                gr_sum(gf, k->gs, co, from + start[P], start[P + 1] - start[P],
+                       wt + start[P] * GR_FB, kk * GR_FB, zero, buf + P * k->l.sp,
+                       (int64_t)k->l.area, nq, nc);
+            for (int c = 0; c < nc; c++)
+                unfill_plane(&g->p, &k->l, &k->ph, buf + c * k->l.area,
+                             a->y + ((i * G + gi) * ci + c0 + c) * k->hw);
         }
     }
 }
@@ -338,44 +396,11 @@ void gr_xgrad(const grgeo *g, const float *W, const float *Wp, int n, const floa
     glay k = glayout(g);
     int64_t ci = g->ci, co = g->co, kk = k.kk, G = g->p.c, items = (int64_t)n * G;
     int T = nthreads(items, (double)items * (double)(co * ci * kk * k.ohw), threads);
-    /* Each position q of sub-plane P of an input plane's padded layout
-     * gathers the taps that read it: the sum over o and P's taps t of
-     * W[o][c][t] gf_o[q + m - r_t], r_t = to[t] - P sp the tap's offset in
-     * the sub-plane, from gy's flat planes with m zeros on either side (m
-     * the largest r_t): the forward's block over sub-planes of hq rows
-     * (hq len <= flat + m), no adds into memory. */
-    int64_t nph = g->p.sh * g->p.sw, ord[kk], start[nph + 1], nq = k.l.hq * k.l.len;
+    int64_t nph = g->p.sh * g->p.sw, ord[kk], start[nph + 1];
     phase_order(&g->p, ord, start);
-    const float *wp = packed(g, W, Wp, 1, ws, threads);
-#pragma omp parallel num_threads(T) if (T > 1)
-    {
-        float *gf = slot_of(ws, g, omp_get_thread_num());
-        float *buf = gf + co * k.gs;
-        int64_t to[kk], from[kk];
-        tap_offsets(&g->p, &k.l, to);
-        for (int64_t P = 0; P < nph; P++)
-            for (int64_t j = start[P]; j < start[P + 1]; j++)
-                from[j] = k.m - (to[ord[j]] - P * k.l.sp);
-        memset(gf, 0, (size_t)(co * k.gs) * sizeof *gf);
-        const float zero[GR_FB] = { 0 };
-#pragma omp for schedule(static)
-        for (int64_t it = 0; it < items; it++) {
-            int64_t i = it / G, gi = it % G;
-            for (int64_t o = 0; o < co; o++)
-                flat_gy(&g->p, &k.l, gy + ((i * G + gi) * co + o) * k.ohw, gf + o * k.gs + k.m);
-            for (int64_t c0 = 0; c0 < ci; c0 += GR_FB) {
-                int nc = ci - c0 < GR_FB ? (int)(ci - c0) : GR_FB;
-                const float *wt = wp + (gi * blocks(ci) + c0 / GR_FB) * co * kk * GR_FB;
-                for (int64_t P = 0; P < nph; P++)
-                    gr_sum(gf, k.gs, co, from + start[P], start[P + 1] - start[P],
-                           wt + start[P] * GR_FB, kk * GR_FB, zero, buf + P * k.l.sp,
-                           (int64_t)k.l.area, nq, nc);
-                for (int c = 0; c < nc; c++)
-                    unfill_plane(&g->p, &k.l, &k.ph, buf + c * k.l.area,
-                                 gx + ((i * G + gi) * ci + c0 + c) * k.hw);
-            }
-        }
-    }
+    gr_job a = { g, &k, packed(g, W, Wp, 1, ws, threads), NULL, gy, NULL, gx, ws, ACT_NO, ord,
+                 start };
+    par_for(items, T, gr_xgrad_items, &a);
 }
 
 typedef int grivec __attribute__((vector_size(8 * sizeof(int))));
@@ -445,53 +470,68 @@ static void gw_sum(const float *gf, int64_t gs, const float *const *xs, int64_t 
 #undef GW_CASE
 }
 
+/* gr_wgrad's groups g0..g1-1 on part t's slot: a group's sums over the
+ * images belong to one part, in image order. */
+typedef struct grw_job {
+    const grgeo *g;
+    const glay *k;
+    int n;
+    const float *x, *gy;
+    float *gW, *gb, *ws;
+} grw_job;
+
+static void gr_wgrad_groups(void *ctx, int64_t g0, int64_t g1, int t)
+{
+    const grw_job *a = ctx;
+    const grgeo *g = a->g;
+    const glay *k = a->k;
+    int64_t ci = g->ci, co = g->co, kk = k->kk, G = g->p.c, nv = (k->l.flat + 7) / 8;
+    float *buf = slot_of(a->ws, g, t);
+    float *gf = buf + (size_t)ci * k->l.area;
+    int64_t to[kk];
+    tap_offsets(&g->p, &k->l, to);
+    memset(buf, 0, ((size_t)ci * k->l.area + (size_t)(co * k->gs)) * sizeof *buf);
+    for (int64_t gi = g0; gi < g1; gi++)
+        for (int i = 0; i < a->n; i++) {
+            const float *gp = a->gy + ((int64_t)i * G + gi) * co * k->ohw;
+            if (a->gb)
+                for (int64_t o = 0; o < co; o++) {
+                    float s = 0;
+#pragma omp simd reduction(+ : s)
+                    for (int64_t f = 0; f < k->ohw; f++)
+                        s += gp[o * k->ohw + f];
+                    a->gb[gi * co + o] += s;
+                }
+            if (!a->gW)
+                continue;
+            for (int64_t c = 0; c < ci; c++)
+                fill_plane(&g->p, &k->l, &k->ph, a->x + (((int64_t)i * G + gi) * ci + c) * k->hw,
+                           buf + c * k->l.area);
+            for (int64_t o = 0; o < co; o++)
+                flat_gy(&g->p, &k->l, gp + o * k->ohw, gf + o * k->gs);
+            for (int64_t o0 = 0; o0 < co; o0 += GR_OB) {
+                int no = co - o0 < GR_OB ? (int)(co - o0) : GR_OB;
+                for (int64_t q = 0; q < ci * kk; q += 2) {
+                    int np = ci * kk - q < 2 ? 1 : 2;
+                    const float *xs[2];
+                    float s[2 * GR_OB];
+                    for (int p = 0; p < np; p++)
+                        xs[p] = buf + (q + p) / kk * k->l.area + to[(q + p) % kk];
+                    gw_sum(gf + o0 * k->gs, k->gs, xs, nv, s, no, np);
+                    for (int o = 0; o < no; o++)
+                        for (int p = 0; p < np; p++)
+                            a->gW[(gi * co + o0 + o) * ci * kk + q + p] += s[o * 2 + p];
+                }
+            }
+        }
+}
+
 void gr_wgrad(const grgeo *g, int n, const float *x, const float *gy, float *gW, float *gb,
               float *ws, int threads)
 {
     glay k = glayout(g);
-    int64_t ci = g->ci, co = g->co, kk = k.kk, G = g->p.c, nv = (k.l.flat + 7) / 8;
+    int64_t ci = g->ci, co = g->co, kk = k.kk, G = g->p.c;
     int T = nthreads(G, (double)n * (double)(G * co * ci * kk * k.ohw), threads);
-    /* A group's sums over the images belong to one thread, in image order. */
-#pragma omp parallel num_threads(T) if (T > 1)
-    {
-        float *buf = slot_of(ws, g, omp_get_thread_num());
-        float *gf = buf + (size_t)ci * k.l.area;
-        int64_t to[kk];
-        tap_offsets(&g->p, &k.l, to);
-        memset(buf, 0, ((size_t)ci * k.l.area + (size_t)(co * k.gs)) * sizeof *buf);
-#pragma omp for schedule(static)
-        for (int64_t gi = 0; gi < G; gi++)
-            for (int i = 0; i < n; i++) {
-                const float *gp = gy + ((int64_t)i * G + gi) * co * k.ohw;
-                if (gb)
-                    for (int64_t o = 0; o < co; o++) {
-                        float s = 0;
-#pragma omp simd reduction(+ : s)
-                        for (int64_t f = 0; f < k.ohw; f++)
-                            s += gp[o * k.ohw + f];
-                        gb[gi * co + o] += s;
-                    }
-                if (!gW)
-                    continue;
-                for (int64_t c = 0; c < ci; c++)
-                    fill_plane(&g->p, &k.l, &k.ph, x + (((int64_t)i * G + gi) * ci + c) * k.hw,
-                               buf + c * k.l.area);
-                for (int64_t o = 0; o < co; o++)
-                    flat_gy(&g->p, &k.l, gp + o * k.ohw, gf + o * k.gs);
-                for (int64_t o0 = 0; o0 < co; o0 += GR_OB) {
-                    int no = co - o0 < GR_OB ? (int)(co - o0) : GR_OB;
-                    for (int64_t q = 0; q < ci * kk; q += 2) {
-                        int np = ci * kk - q < 2 ? 1 : 2;
-                        const float *xs[2];
-                        float s[2 * GR_OB];
-                        for (int p = 0; p < np; p++)
-                            xs[p] = buf + (q + p) / kk * k.l.area + to[(q + p) % kk];
-                        gw_sum(gf + o0 * k.gs, k.gs, xs, nv, s, no, np);
-                        for (int o = 0; o < no; o++)
-                            for (int p = 0; p < np; p++)
-                                gW[(gi * co + o0 + o) * ci * kk + q + p] += s[o * 2 + p];
-                    }
-                }
-            }
-    }
+    grw_job a = { g, &k, n, x, gy, gW, gb, ws };
+    par_for(G, T, gr_wgrad_groups, &a);
 }

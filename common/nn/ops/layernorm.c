@@ -7,7 +7,6 @@
  * y = (x - mean) / sqrt(var + eps) * gamma + beta; the backward is the full
  * derivative through the statistics. */
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +37,7 @@ static int ln_prepare(node *nd, const int64_t *const *in, op_need *need, char *e
     }
     memcpy(nd->shape, in[0], sizeof nd->shape);
     /* LayerNorm: per position mean, 1/std and two sums, and two partial
-     * sums a block of LN_CB channels (ln_sums); InstanceNorm: none. Kept
+     * sums a block of LN_CB channels (ln_blocks_sum); InstanceNorm: none. Kept
      * for the backward (aux, per image): each position's mean and 1/std,
      * so that it does not compute them again (two passes over x). */
     int ln = !strcmp(nd->op, "LayerNorm");
@@ -55,16 +54,16 @@ static int ln_prepare(node *nd, const int64_t *const *in, op_need *need, char *e
  * backward 6.0 against 4.8). A sum over the channels at each position is
  * then made of partial sums, one a block of LN_CB channels (each in
  * channel order), added in block order: the same sums whatever the
- * thread count. Called in a parallel region (thread t of T) or outside
- * one (0 of 1): the barriers are the team's. */
+ * thread count. Part t of T (par_run) does its share of each phase
+ * (ln_part). */
 
-/* This thread's share [*a, *b) of n. */
+/* Part t's share [*a, *b) of n. */
 static void ln_share(int64_t n, int t, int T, int64_t *a, int64_t *b)
 {
     *a = n * t / T, *b = n * (t + 1) / T;
 }
 
-/* ln_sums' f = 2 for one channel j: p += gh, p2 += gh (x - m) r, gh = gy
+/* ln_blocks_sum's f = 2 for one channel j: p += gh, p2 += gh (x - m) r, gh = gy
  * gamma[j] (restrict: the loop vectorises; it stayed scalar inline). */
 static void ln_acc_grad(const float *restrict gy, float ga, const float *restrict xj,
                         const float *restrict m, const float *restrict r, float *restrict p,
@@ -91,18 +90,17 @@ static void ln_reduce(const float *restrict P, int64_t nb, int64_t hw, int64_t c
         dst[k] /= (float)c;
 }
 
-/* P[b * hw + k] = sum over block b's channels j of f(j, k), for this
- * thread's blocks; then, for its positions, dst[k] = (the blocks' sum) /
- * c. f: 0 x, 1 (x - m)^2, 2 gy gamma and (into dst2, from P2) gy gamma
- * (x - m) r. */
-static void ln_sums(const float *x, const float *gy, const float *ga, int64_t c, int64_t hw,
-                    const float *m, const float *r, float *P, float *P2, float *dst,
-                    float *dst2, int f, int t, int T)
+/* P[b * hw + k] = sum over block b's channels j of f(j, k), for part t's
+ * blocks. f: 0 x, 1 (x - m)^2, 2 gy gamma and (into P2) gy gamma (x - m)
+ * r. */
+static void ln_blocks_sum(const float *x, const float *gy, const float *ga, int64_t c,
+                          int64_t hw, const float *m, const float *r, float *P, float *P2, int f,
+                          int t, int T)
 {
-    int64_t nb = ln_blocks(c), b0, b1, k0, k1;
+    int64_t nb = ln_blocks(c), b0, b1;
     ln_share(nb, t, T, &b0, &b1);
     for (int64_t b = b0; b < b1; b++) {
-        float *p = P + b * hw, *p2 = P2 + b * hw;
+        float *p = P + b * hw, *p2 = f == 2 ? P2 + b * hw : NULL;
         int64_t j1 = (b + 1) * LN_CB < c ? (b + 1) * LN_CB : c;
         for (int64_t k = 0; k < hw; k++)
             p[k] = 0;
@@ -123,29 +121,9 @@ static void ln_sums(const float *x, const float *gy, const float *ga, int64_t c,
                 ln_acc_grad(gy + j * hw, ga[j], xj, m, r, p, p2, hw);
         }
     }
-#pragma omp barrier
-    ln_share(hw, t, T, &k0, &k1);
-    ln_reduce(P, nb, hw, c, k0, k1, dst);
-    if (f == 2)
-        ln_reduce(P2, nb, hw, c, k0, k1, dst2);
-#pragma omp barrier
 }
 
-/* mean (m) and 1/sqrt(var + eps) (r) at each of the hw positions of image
- * x, P: the partial sums' room. */
-static void ln_stats(const float *x, int64_t c, int64_t hw, double eps, float *m, float *r,
-                     float *P, int t, int T)
-{
-    ln_sums(x, NULL, NULL, c, hw, NULL, NULL, P, NULL, m, NULL, 0, t, T);
-    ln_sums(x, NULL, NULL, c, hw, m, NULL, P, NULL, r, NULL, 1, t, T);
-    int64_t k0, k1;
-    ln_share(hw, t, T, &k0, &k1);
-    for (int64_t k = k0; k < k1; k++)
-        r[k] = (float)(1.0 / sqrt((double)r[k] + eps));
-#pragma omp barrier
-}
-
-/* This thread's channels: those of its blocks. */
+/* Part t's channels: those of its blocks. */
 static void ln_channels(int64_t c, int t, int T, int64_t *j0, int64_t *j1)
 {
     int64_t b0, b1;
@@ -153,31 +131,19 @@ static void ln_channels(int64_t c, int t, int T, int64_t *j0, int64_t *j1)
     *j0 = b0 * LN_CB, *j1 = b1 * LN_CB < c ? b1 * LN_CB : c;
 }
 
-static void ln_forward(const node *nd, const op_io *io)
-{
-    int64_t c = nd->shape[0], hw = nd->shape[1] * nd->shape[2];
-    double eps = node_get(nd, "eps", 0, 1e-5);
-    const float *ga = nd->w[op_weight_index(nd, "gamma")]->data;
-    const float *be = nd->w[op_weight_index(nd, "beta")]->data;
-    float *P = (float *)io->ws + 4 * hw;
-    for (int i = 0; i < io->n; i++) {
-        const float *x = io->x[0] + i * c * hw;
-        float *y = io->y + i * c * hw;
-        /* the statistics kept for the backward, or (a forward-only
-         * engine keeps none) in the workspace */
-        float *m = io->aux ? (float *)io->aux + 2 * i * hw : io->ws, *r = m + hw;
-#pragma omp parallel if (c * hw > OP_PAR_MIN)
-        {
-            int t = omp_get_thread_num(), T = omp_get_num_threads();
-            int64_t j0, j1;
-            ln_stats(x, c, hw, eps, m, r, P, t, T);
-            ln_channels(c, t, T, &j0, &j1);
-            for (int64_t j = j0; j < j1; j++)
-                for (int64_t k = 0; k < hw; k++)
-                    y[j * hw + k] = (x[j * hw + k] - m[k]) * r[k] * ga[j] + be[j];
-        }
-    }
-}
+/* One image's LayerNorm, in phases (par_run parts; each phase ends before
+ * the next starts). */
+enum { LN_SUM0, LN_RED0, LN_SUM1, LN_RED1, LN_Y, LN_SUM2, LN_RED2, LN_DX };
+
+typedef struct ln_job {
+    int phase;
+    int64_t c, hw;
+    double eps;
+    const float *x, *g, *ga, *be;
+    float *y, *gx, *m, *r, *P, *P2, *s1, *s2;
+    const op_io *io;
+    int ig, ib;
+} ln_job;
 
 /* d/dx at channel j, position k: r (gh - mean_c(gh) - xh mean_c(gh xh)),
  * gh = gy gamma, xh = (x - m) r; the means in s1, s2. */
@@ -189,52 +155,109 @@ static inline float ln_dx(const float *x, const float *g, const float *ga, const
     return r[k] * (g[j * hw + k] * ga[j] - s1[k] - xh * s2[k]);
 }
 
+static void ln_part(void *ctx, int t, int T)
+{
+    const ln_job *a = ctx;
+    int64_t c = a->c, hw = a->hw, nb = ln_blocks(c), j0, j1, k0, k1;
+    const float *x = a->x, *g = a->g, *ga = a->ga, *m = a->m, *r = a->r;
+    ln_channels(c, t, T, &j0, &j1);
+    ln_share(hw, t, T, &k0, &k1);
+    switch (a->phase) {
+    case LN_SUM0:
+        ln_blocks_sum(x, NULL, NULL, c, hw, NULL, NULL, a->P, NULL, 0, t, T);
+        break;
+    case LN_RED0:
+        ln_reduce(a->P, nb, hw, c, k0, k1, a->m);
+        break;
+    case LN_SUM1:
+        ln_blocks_sum(x, NULL, NULL, c, hw, m, NULL, a->P, NULL, 1, t, T);
+        break;
+    case LN_RED1:
+        ln_reduce(a->P, nb, hw, c, k0, k1, a->r);
+        for (int64_t k = k0; k < k1; k++)
+            a->r[k] = (float)(1.0 / sqrt((double)a->r[k] + a->eps));
+        break;
+    case LN_Y:
+        for (int64_t j = j0; j < j1; j++)
+            for (int64_t k = 0; k < hw; k++)
+                a->y[j * hw + k] = (x[j * hw + k] - m[k]) * r[k] * ga[j] + a->be[j];
+        break;
+    case LN_SUM2: {
+        const op_io *io = a->io;
+        /* gamma's and beta's gradients: each channel's sums over the
+         * positions, a part's channels its own */
+        if (io->gw)
+            for (int64_t j = j0; j < j1; j++) {
+                double sg = 0, sgx = 0;
+                for (int64_t k = 0; k < hw; k++) {
+                    sg += g[j * hw + k];
+                    sgx += (double)g[j * hw + k] * (x[j * hw + k] - m[k]) * r[k];
+                }
+                io->gw[a->ib][j] += (float)sg;
+                io->gw[a->ig][j] += (float)sgx;
+            }
+        if (a->gx)
+            ln_blocks_sum(x, g, ga, c, hw, m, r, a->P, a->P2, 2, t, T);
+        break;
+    }
+    case LN_RED2:
+        ln_reduce(a->P, nb, hw, c, k0, k1, a->s1);
+        ln_reduce(a->P2, nb, hw, c, k0, k1, a->s2);
+        break;
+    default:
+        /* gx fresh (io->gset): stored, as the sum onto zeros rounds */
+        if (a->io->gset & 1)
+            for (int64_t j = j0; j < j1; j++)
+                for (int64_t k = 0; k < hw; k++)
+                    a->gx[j * hw + k] = 0.0f + ln_dx(x, g, ga, m, r, a->s1, a->s2, hw, j, k);
+        else
+            for (int64_t j = j0; j < j1; j++)
+                for (int64_t k = 0; k < hw; k++)
+                    a->gx[j * hw + k] += ln_dx(x, g, ga, m, r, a->s1, a->s2, hw, j, k);
+    }
+}
+
+/* Phases p0..p1 of a->x's image on T parts. */
+static void ln_phases(ln_job *a, int p0, int p1, int T)
+{
+    for (a->phase = p0; a->phase <= p1; a->phase++)
+        par_run(T, ln_part, a);
+}
+
+static void ln_forward(const node *nd, const op_io *io)
+{
+    int64_t c = nd->shape[0], hw = nd->shape[1] * nd->shape[2];
+    ln_job a = { 0, c, hw, node_get(nd, "eps", 0, 1e-5), NULL, NULL,
+                 nd->w[op_weight_index(nd, "gamma")]->data,
+                 nd->w[op_weight_index(nd, "beta")]->data, NULL, NULL, NULL, NULL,
+                 (float *)io->ws + 4 * hw, NULL, NULL, NULL, io, 0, 0 };
+    int T = c * hw > OP_PAR_MIN ? par_threads() : 1;
+    for (int i = 0; i < io->n; i++) {
+        a.x = io->x[0] + i * c * hw, a.y = io->y + i * c * hw;
+        /* the statistics kept for the backward, or (a forward-only
+         * engine keeps none) in the workspace */
+        a.m = io->aux ? (float *)io->aux + 2 * i * hw : io->ws, a.r = a.m + hw;
+        ln_phases(&a, LN_SUM0, LN_Y, T);
+    }
+}
+
 static void ln_backward(const node *nd, const op_io *io)
 {
     int64_t c = nd->shape[0], hw = nd->shape[1] * nd->shape[2];
-    double eps = node_get(nd, "eps", 0, 1e-5);
     int ig = op_weight_index(nd, "gamma"), ib = op_weight_index(nd, "beta");
-    const float *ga = nd->w[ig]->data;
     float *s1 = (float *)io->ws + 2 * hw, *s2 = s1 + hw, *P = s2 + hw;
-    float *P2 = P + ln_blocks(c) * hw;
+    ln_job a = { 0, c, hw, node_get(nd, "eps", 0, 1e-5), NULL, NULL, nd->w[ig]->data, NULL,
+                 NULL, NULL, NULL, NULL, P, P + ln_blocks(c) * hw, s1, s2, io, ig, ib };
+    int T = c * hw > OP_PAR_MIN ? par_threads() : 1;
     for (int i = 0; i < io->n; i++) {
-        const float *x = io->x[0] + i * c * hw, *g = io->gy + i * c * hw;
-        float *gx = io->gx[0] ? io->gx[0] + i * c * hw : NULL;
+        a.x = io->x[0] + i * c * hw, a.g = io->gy + i * c * hw;
+        a.gx = io->gx[0] ? io->gx[0] + i * c * hw : NULL;
         /* the forward's statistics of x, or (called without them) made
          * again in the workspace */
-        float *m = io->aux ? (float *)io->aux + 2 * i * hw : io->ws, *r = m + hw;
-#pragma omp parallel if (c * hw > OP_PAR_MIN)
-        {
-            int t = omp_get_thread_num(), T = omp_get_num_threads();
-            int64_t j0, j1;
-            if (!io->aux)
-                ln_stats(x, c, hw, eps, m, r, P, t, T);
-            ln_channels(c, t, T, &j0, &j1);
-            /* gamma's and beta's gradients: each channel's sums over the
-             * positions, a thread's channels its own */
-            if (io->gw)
-                for (int64_t j = j0; j < j1; j++) {
-                    double sg = 0, sgx = 0;
-                    for (int64_t k = 0; k < hw; k++) {
-                        sg += g[j * hw + k];
-                        sgx += (double)g[j * hw + k] * (x[j * hw + k] - m[k]) * r[k];
-                    }
-                    io->gw[ib][j] += (float)sg;
-                    io->gw[ig][j] += (float)sgx;
-                }
-            if (gx) {
-                ln_sums(x, g, ga, c, hw, m, r, P, P2, s1, s2, 2, t, T);
-                /* gx fresh (io->gset): stored, as the sum onto zeros rounds */
-                if (io->gset & 1)
-                    for (int64_t j = j0; j < j1; j++)
-                        for (int64_t k = 0; k < hw; k++)
-                            gx[j * hw + k] = 0.0f + ln_dx(x, g, ga, m, r, s1, s2, hw, j, k);
-                else
-                    for (int64_t j = j0; j < j1; j++)
-                        for (int64_t k = 0; k < hw; k++)
-                            gx[j * hw + k] += ln_dx(x, g, ga, m, r, s1, s2, hw, j, k);
-            }
-        }
+        a.m = io->aux ? (float *)io->aux + 2 * i * hw : io->ws, a.r = a.m + hw;
+        if (!io->aux)
+            ln_phases(&a, LN_SUM0, LN_RED1, T);
+        ln_phases(&a, LN_SUM2, a.gx ? LN_DX : LN_SUM2, T);
     }
 }
 
@@ -254,51 +277,75 @@ static void plane_stats(const float *x, int64_t hw, double eps, double *mean, do
     *rstd = 1.0 / sqrt(v / (double)hw + eps);
 }
 
-static void in_forward(const node *nd, const op_io *io)
+/* InstanceNorm's planes q0..q1-1. */
+typedef struct in_job {
+    const node *nd;
+    const op_io *io;
+    double eps;
+    const float *ga, *be;
+    int ig, ib;
+} in_job;
+
+static void in_planes(void *ctx, int64_t q0, int64_t q1, int t)
 {
-    int64_t c = nd->shape[0], hw = nd->shape[1] * nd->shape[2], planes = (int64_t)io->n * c;
-    double eps = node_get(nd, "eps", 0, 1e-5);
-    const float *ga = nd->w[op_weight_index(nd, "gamma")]->data;
-    const float *be = nd->w[op_weight_index(nd, "beta")]->data;
-#pragma omp parallel for if (planes * hw > OP_PAR_MIN) schedule(static)
-    for (int64_t q = 0; q < planes; q++) {
+    const in_job *a = ctx;
+    const op_io *io = a->io;
+    int64_t c = a->nd->shape[0], hw = a->nd->shape[1] * a->nd->shape[2];
+    (void)t;
+    for (int64_t q = q0; q < q1; q++) {
         const float *x = io->x[0] + q * hw;
         float *y = io->y + q * hw;
         double mu, rs;
-        plane_stats(x, hw, eps, &mu, &rs);
-        float a = (float)(rs * ga[q % c]), b = (float)(be[q % c] - mu * rs * ga[q % c]);
+        plane_stats(x, hw, a->eps, &mu, &rs);
+        float sa = (float)(rs * a->ga[q % c]), sb = (float)(a->be[q % c] - mu * rs * a->ga[q % c]);
         for (int64_t k = 0; k < hw; k++)
-            y[k] = x[k] * a + b;
+            y[k] = x[k] * sa + sb;
     }
 }
 
-static void in_backward(const node *nd, const op_io *io)
+static void in_grad_planes(void *ctx, int64_t q0, int64_t q1, int t)
 {
-    int64_t c = nd->shape[0], hw = nd->shape[1] * nd->shape[2], planes = (int64_t)io->n * c;
-    double eps = node_get(nd, "eps", 0, 1e-5);
-    int ig = op_weight_index(nd, "gamma"), ib = op_weight_index(nd, "beta");
-    const float *ga = nd->w[ig]->data;
-    /* serial over planes when weight gradients are summed across images */
-#pragma omp parallel for if (!io->gw && planes * hw > OP_PAR_MIN) schedule(static)
-    for (int64_t q = 0; q < planes; q++) {
+    const in_job *a = ctx;
+    const op_io *io = a->io;
+    int64_t c = a->nd->shape[0], hw = a->nd->shape[1] * a->nd->shape[2];
+    (void)t;
+    for (int64_t q = q0; q < q1; q++) {
         const float *x = io->x[0] + q * hw, *g = io->gy + q * hw;
         double mu, rs, sg = 0, sgx = 0;
-        plane_stats(x, hw, eps, &mu, &rs);
+        plane_stats(x, hw, a->eps, &mu, &rs);
         for (int64_t k = 0; k < hw; k++) {
             sg += g[k];
             sgx += g[k] * (x[k] - mu) * rs;
         }
         if (io->gw) {
-            io->gw[ib][q % c] += (float)sg;
-            io->gw[ig][q % c] += (float)sgx;
+            io->gw[a->ib][q % c] += (float)sg;
+            io->gw[a->ig][q % c] += (float)sgx;
         }
         if (io->gx[0]) {
             float *gx = io->gx[0] + q * hw;
-            double gam = ga[q % c], m1 = sg / (double)hw, m2 = sgx / (double)hw;
+            double gam = a->ga[q % c], m1 = sg / (double)hw, m2 = sgx / (double)hw;
             for (int64_t k = 0; k < hw; k++)
                 gx[k] += (float)(rs * gam * (g[k] - m1 - (x[k] - mu) * rs * m2));
         }
     }
+}
+
+static void in_forward(const node *nd, const op_io *io)
+{
+    int64_t hw = nd->shape[1] * nd->shape[2], planes = (int64_t)io->n * nd->shape[0];
+    in_job a = { nd, io, node_get(nd, "eps", 0, 1e-5),
+                 nd->w[op_weight_index(nd, "gamma")]->data,
+                 nd->w[op_weight_index(nd, "beta")]->data, 0, 0 };
+    op_par_for(planes, planes * hw, in_planes, &a);
+}
+
+static void in_backward(const node *nd, const op_io *io)
+{
+    int64_t hw = nd->shape[1] * nd->shape[2], planes = (int64_t)io->n * nd->shape[0];
+    int ig = op_weight_index(nd, "gamma"), ib = op_weight_index(nd, "beta");
+    in_job a = { nd, io, node_get(nd, "eps", 0, 1e-5), nd->w[ig]->data, NULL, ig, ib };
+    /* one part when weight gradients are summed across images */
+    op_par_for(planes, io->gw ? 0 : planes * hw, in_grad_planes, &a);
 }
 
 const struct op_def op_instancenorm = { "InstanceNorm", 1, 1, ln_attrs, ln_weights, ln_prepare,

@@ -145,31 +145,43 @@ static inline float mish_d(float x, float y, const pw_par *p)
     return t + x * vsigmf(x) * (1.0f - t * t);
 }
 
+/* A pointwise forward's items (op_par_for). */
+typedef struct pw_run {
+    const float *x;
+    float *y;
+    pw_par p;
+} pw_run;
+
 /* forward and backward of a pointwise op; RULED: the backward follows the
  * rule (rectifiers), else the true gradient under every rule (gates). */
 #define POINTWISE(NAME, RULED)                                                               \
-    static void NAME##_forward(const node *nd, const op_io *io)                              \
+    static void NAME##_range(void *ctx, int64_t i0, int64_t i1, int t)                       \
     {                                                                                        \
-        int64_t n = op_numel(nd, io->n);                                                        \
-        const float *x = io->x[0];                                                           \
-        float *y = io->y;                                                                    \
-        pw_par p = { (float)node_get(nd, "alpha", 0, NAME##_alpha),                          \
-                     (float)node_get(nd, "beta", 0, NAME##_beta) };                          \
-        _Pragma("omp parallel for if (n > OP_PAR_MIN) schedule(static)")                     \
-        for (int64_t i = 0; i < n; i++)                                                      \
+        const pw_run *r = ctx;                                                               \
+        const float *x = r->x;                                                               \
+        float *y = r->y;                                                                     \
+        pw_par p = r->p;                                                                     \
+        (void)t;                                                                             \
+        for (int64_t i = i0; i < i1; i++)                                                    \
             y[i] = NAME##_f(x[i], &p);                                                       \
     }                                                                                        \
+    static void NAME##_forward(const node *nd, const op_io *io)                              \
+    {                                                                                        \
+        pw_run r = { io->x[0], io->y,                                                        \
+                     { (float)node_get(nd, "alpha", 0, NAME##_alpha),                        \
+                       (float)node_get(nd, "beta", 0, NAME##_beta) } };                      \
+        int64_t n = op_numel(nd, io->n);                                                     \
+        op_par_for(n, n, NAME##_range, &r);                                                  \
+    }                                                                                        \
+    OP_RULE_FNS(NAME, NAME##_d(x[i], y[i], &p), pw_par p; p.alpha = a; p.beta = b)           \
     static void NAME##_backward(const node *nd, const op_io *io)                             \
     {                                                                                        \
-        int64_t n = op_numel(nd, io->n);                                                        \
-        const float *x = io->x[0], *y = io->y, *g = io->gy;                                  \
-        float *gx = io->gx[0];                                                               \
-        int rule = RULED ? io->rule : OP_RULE_STANDARD;                                      \
-        pw_par p = { (float)node_get(nd, "alpha", 0, NAME##_alpha),                          \
-                     (float)node_get(nd, "beta", 0, NAME##_beta) };                          \
-        if (!gx)                                                                             \
-            return;                                                                          \
-        OP_RULE_GRAD(rule, io->gset & 1, n, gx, g, NAME##_d(x[i], y[i], &p));              \
+        op_grad_job j = { io->x[0], io->y, io->gy, io->gx[0],                                \
+                          (float)node_get(nd, "alpha", 0, NAME##_alpha),                     \
+                          (float)node_get(nd, "beta", 0, NAME##_beta) };                     \
+        if (j.gx)                                                                            \
+            NAME##_rule_grad(RULED ? io->rule : OP_RULE_STANDARD, io->gset & 1,              \
+                             op_numel(nd, io->n), &j);                                       \
     }
 
 /* Default attributes (ONNX's). */
@@ -231,41 +243,65 @@ static int prelu_prepare(node *nd, const int64_t *const *in, op_need *need, char
     return op_same_prepare(nd, in, need, err, len);
 }
 
+/* PRelu's planes q0..q1-1: the forward, or the input gradient. */
+typedef struct prelu_job {
+    const node *nd;
+    const op_io *io;
+} prelu_job;
+
+static void prelu_planes(void *ctx, int64_t q0, int64_t q1, int t)
+{
+    const prelu_job *a = ctx;
+    const op_io *io = a->io;
+    const tensor *s = node_weight(a->nd, "slope");
+    int64_t c = a->nd->shape[0], hw = a->nd->shape[1] * a->nd->shape[2];
+    int one = tensor_numel(s) == 1;
+    (void)t;
+    for (int64_t q = q0; q < q1; q++) {
+        const float *x = io->x[0] + q * hw;
+        float *y = io->y + q * hw, sl = s->data[one ? 0 : q % c];
+        for (int64_t k = 0; k < hw; k++)
+            y[k] = x[k] > 0 ? x[k] : sl * x[k];
+    }
+}
+
+static void prelu_grad_planes(void *ctx, int64_t q0, int64_t q1, int t)
+{
+    const prelu_job *a = ctx;
+    const op_io *io = a->io;
+    const tensor *s = node_weight(a->nd, "slope");
+    int64_t c = a->nd->shape[0], hw = a->nd->shape[1] * a->nd->shape[2];
+    int one = tensor_numel(s) == 1, rule = io->rule;
+    (void)t;
+    for (int64_t q = q0; q < q1; q++) {
+        const float *x = io->x[0] + q * hw, *g = io->gy + q * hw;
+        float *d = io->gx[0] + q * hw, sl = s->data[one ? 0 : q % c];
+        for (int64_t k = 0; k < hw; k++)
+            d[k] += op_rule_grad(rule, g[k], x[k] > 0 ? 1.0f : sl);
+    }
+}
+
 static void prelu_forward(const node *nd, const op_io *io)
 {
-    const tensor *s = node_weight(nd, "slope");
-    int64_t c = nd->shape[0], hw = nd->shape[1] * nd->shape[2], planes = (int64_t)io->n * c;
-    int one = tensor_numel(s) == 1;
-#pragma omp parallel for if (planes * hw > OP_PAR_MIN) schedule(static)
-    for (int64_t q = 0; q < planes; q++) {
-        const float *x = io->x[0] + q * hw;
-        float *y = io->y + q * hw, a = s->data[one ? 0 : q % c];
-        for (int64_t k = 0; k < hw; k++)
-            y[k] = x[k] > 0 ? x[k] : a * x[k];
-    }
+    int64_t planes = (int64_t)io->n * nd->shape[0], hw = nd->shape[1] * nd->shape[2];
+    prelu_job a = { nd, io };
+    op_par_for(planes, planes * hw, prelu_planes, &a);
 }
 
 static void prelu_backward(const node *nd, const op_io *io)
 {
     const tensor *s = node_weight(nd, "slope");
     int64_t c = nd->shape[0], hw = nd->shape[1] * nd->shape[2], planes = (int64_t)io->n * c;
-    int one = tensor_numel(s) == 1, rule = io->rule;
-    float *gx = io->gx[0];
-    if (gx) {
-#pragma omp parallel for if (planes * hw > OP_PAR_MIN) schedule(static)
-        for (int64_t q = 0; q < planes; q++) {
-            const float *x = io->x[0] + q * hw, *g = io->gy + q * hw;
-            float *d = gx + q * hw, a = s->data[one ? 0 : q % c];
-            for (int64_t k = 0; k < hw; k++)
-                d[k] += op_rule_grad(rule, g[k], x[k] > 0 ? 1.0f : a);
-        }
-    }
+    prelu_job a = { nd, io };
+    if (io->gx[0])
+        op_par_for(planes, planes * hw, prelu_grad_planes, &a);
     int wi = op_weight_index(nd, "slope");
     if (!io->gw || wi < 0 || !io->gw[wi])
         return;
-    /* d/d slope[c] = sum over images and positions with x <= 0 of g x */
+    /* d/d slope[c] = sum over images and positions with x <= 0 of g x, in
+     * channel order (serial: one slope for all channels sums them all) */
     float *gs = io->gw[wi];
-#pragma omp parallel for if (planes * hw > OP_PAR_MIN) schedule(static)
+    int one = tensor_numel(s) == 1;
     for (int64_t ch = 0; ch < c; ch++) {
         double acc = 0;
         for (int i = 0; i < io->n; i++) {
@@ -273,12 +309,7 @@ static void prelu_backward(const node *nd, const op_io *io)
             for (int64_t k = 0; k < hw; k++)
                 acc += x[k] > 0 ? 0.0 : (double)g[k] * x[k];
         }
-        if (one) {
-#pragma omp atomic
-            gs[0] += (float)acc;
-        } else {
-            gs[ch] += (float)acc;
-        }
+        gs[one ? 0 : ch] += (float)acc;
     }
 }
 

@@ -174,17 +174,52 @@ void op_batchnorm_affine(const node *nd, float *scale, float *shift)
         shift[c] = b[c] - m[c] * scale[c];
 }
 
+/* Planes q0..q1-1 of the forward (s, t: scale and shift per channel) or
+ * of the input gradient (s). */
+typedef struct bn_run {
+    const bn_p *p;
+    const op_io *io;
+    const float *s, *t;
+} bn_run;
+
+static void bn_planes(void *ctx, int64_t q0, int64_t q1, int part)
+{
+    const bn_run *r = ctx;
+    const op_io *io = r->io;
+    int64_t hw = r->p->hw;
+    (void)part;
+    for (int64_t q = q0; q < q1; q++) {
+        int64_t c = q % r->p->c;
+        act_affine(io->y + q * hw, io->x[0] + q * hw, hw, r->s[c], r->t[c], io->act);
+    }
+}
+
+static void bn_grad_planes(void *ctx, int64_t q0, int64_t q1, int part)
+{
+    const bn_run *r = ctx;
+    const op_io *io = r->io;
+    int64_t hw = r->p->hw;
+    (void)part;
+    for (int64_t q = q0; q < q1; q++) {
+        float *gx = io->gx[0] + q * hw, sc = r->s[q % r->p->c];
+        const float *g = io->gy + q * hw;
+        if (io->gset & 1)   /* gx fresh: stored, as the sum onto zeros rounds */
+            for (int64_t k = 0; k < hw; k++)
+                gx[k] = 0.0f + g[k] * sc;
+        else
+            for (int64_t k = 0; k < hw; k++)
+                gx[k] += g[k] * sc;
+    }
+}
+
 static void bn_forward(const node *nd, const op_io *io)
 {
     const bn_p *p = nd->priv;
     float *s = io->ws, *t = io->ws + p->c;
     op_batchnorm_affine(nd, s, t);
     int64_t planes = (int64_t)io->n * p->c;
-#pragma omp parallel for if (planes * p->hw > OP_PAR_MIN) schedule(static)
-    for (int64_t q = 0; q < planes; q++) {
-        int64_t c = q % p->c;
-        act_affine(io->y + q * p->hw, io->x[0] + q * p->hw, p->hw, s[c], t[c], io->act);
-    }
+    bn_run r = { p, io, s, t };
+    op_par_for(planes, planes * p->hw, bn_planes, &r);
 }
 
 static void bn_backward(const node *nd, const op_io *io)
@@ -194,17 +229,8 @@ static void bn_backward(const node *nd, const op_io *io)
     bn_scale(nd, p, s);
     int64_t planes = (int64_t)io->n * p->c;
     if (io->gx[0]) {
-#pragma omp parallel for if (planes * p->hw > OP_PAR_MIN) schedule(static)
-        for (int64_t q = 0; q < planes; q++) {
-            float *gx = io->gx[0] + q * p->hw, sc = s[q % p->c];
-            const float *g = io->gy + q * p->hw;
-            if (io->gset & 1)   /* gx fresh: stored, as the sum onto zeros rounds */
-                for (int64_t k = 0; k < p->hw; k++)
-                    gx[k] = 0.0f + g[k] * sc;
-            else
-                for (int64_t k = 0; k < p->hw; k++)
-                    gx[k] += g[k] * sc;
-        }
+        bn_run r = { p, io, s, NULL };
+        op_par_for(planes, planes * p->hw, bn_grad_planes, &r);
     }
     if (io->gw) {
         const float *m = nd->w[p->im]->data, *v = nd->w[p->iv]->data;

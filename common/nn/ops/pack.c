@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <omp.h>
 
+#include "base/par.h"
 #include "nn/ops/pack.h"
 
 /* Panels of A a thread packs (or takes) together in a product split by
@@ -112,35 +112,56 @@ static void pack_panel(const float *A, int64_t lda, int64_t mr, int64_t kc, floa
     }
 }
 
-void pk_pack_a(const float *A, int64_t M, int64_t K, int64_t lda, float *Ap)
+/* Panels p0..p1-1 of A packed (pk_pack_a) or of A^T (pk_pack_at). */
+typedef struct pack_job {
+    const float *A;
+    int64_t M, K, lda;
+    float *Ap;
+} pack_job;
+
+static void pack_panels(void *ctx, int64_t p0, int64_t p1, int t)
 {
-    int64_t np = (M + PK_MR - 1) / PK_MR, Mp = np * PK_MR;
-#pragma omp parallel for schedule(static) if (M * K > (1 << 18))
-    for (int64_t p = 0; p < np; p++) {
+    const pack_job *a = ctx;
+    int64_t M = a->M, K = a->K, Mp = (M + PK_MR - 1) / PK_MR * PK_MR;
+    (void)t;
+    for (int64_t p = p0; p < p1; p++) {
         int64_t i0 = p * PK_MR, mr = M - i0 < PK_MR ? M - i0 : PK_MR;
         for (int64_t k0 = 0; k0 < K; k0 += PK_KC) {
             int64_t kc = K - k0 < PK_KC ? K - k0 : PK_KC;
-            pack_panel(A + i0 * lda + k0, lda, mr, kc, Ap + k0 * Mp + p * kc * PK_MR);
+            pack_panel(a->A + i0 * a->lda + k0, a->lda, mr, kc, a->Ap + k0 * Mp + p * kc * PK_MR);
         }
     }
 }
 
-void pk_pack_at(const float *A, int64_t M, int64_t K, int64_t lda, float *Ap)
+static void pack_t_panels(void *ctx, int64_t p0, int64_t p1, int t)
 {
-    int64_t np = (M + PK_MR - 1) / PK_MR, Mp = np * PK_MR;
-#pragma omp parallel for schedule(static) if (M * K > (1 << 18) && !omp_in_parallel())
-    for (int64_t p = 0; p < np; p++) {
+    const pack_job *a = ctx;
+    int64_t M = a->M, K = a->K, Mp = (M + PK_MR - 1) / PK_MR * PK_MR;
+    (void)t;
+    for (int64_t p = p0; p < p1; p++) {
         int64_t i0 = p * PK_MR, mr = M - i0 < PK_MR ? M - i0 : PK_MR;
         for (int64_t k0 = 0; k0 < K; k0 += PK_KC) {
             int64_t kc = K - k0 < PK_KC ? K - k0 : PK_KC;
-            float *d = Ap + k0 * Mp + p * kc * PK_MR;
+            float *d = a->Ap + k0 * Mp + p * kc * PK_MR;
             for (int64_t k = 0; k < kc; k++) {
-                const float *a = A + (k0 + k) * lda + i0;
+                const float *r = a->A + (k0 + k) * a->lda + i0;
                 for (int64_t i = 0; i < PK_MR; i++)
-                    d[k * PK_MR + i] = i < mr ? a[i] : 0.0f;
+                    d[k * PK_MR + i] = i < mr ? r[i] : 0.0f;
             }
         }
     }
+}
+
+void pk_pack_a(const float *A, int64_t M, int64_t K, int64_t lda, float *Ap)
+{
+    pack_job a = { A, M, K, lda, Ap };
+    par_for((M + PK_MR - 1) / PK_MR, M * K > (1 << 18) ? par_threads() : 1, pack_panels, &a);
+}
+
+void pk_pack_at(const float *A, int64_t M, int64_t K, int64_t lda, float *Ap)
+{
+    pack_job a = { A, M, K, lda, Ap };
+    par_for((M + PK_MR - 1) / PK_MR, M * K > (1 << 18) ? par_threads() : 1, pack_t_panels, &a);
 }
 
 void pk_put(float *Bp, int64_t ps, int64_t k, int64_t j0, const float *src, int64_t len,
@@ -823,6 +844,28 @@ static void gemm_part(const float *Ap, const float *A, int64_t lda, int64_t M, i
     }
 }
 
+/* gemm_part's arguments, for par_run. */
+typedef struct gemm_args {
+    const float *Ap, *A;
+    int64_t lda, M, K;
+    const float *Bp;
+    int64_t bstride, ldb, n;
+    float *C;
+    int64_t ldc;
+    const float *bias;
+    int accumulate;
+    const float *R;
+    op_act act;
+    int bym;
+} gemm_args;
+
+static void gemm_piece(void *ctx, int t, int T)
+{
+    const gemm_args *g = ctx;
+    gemm_part(g->Ap, g->A, g->lda, g->M, g->K, g->Bp, g->bstride, g->ldb, g->n, g->C, g->ldc,
+              g->bias, g->accumulate, g->R, g->act, g->bym, t, T);
+}
+
 static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, int64_t K,
                       const float *Bp, int64_t bstride, int64_t ldb, int64_t n, float *C,
                       int64_t ldc, const float *bias, int accumulate, int par, const float *R,
@@ -845,10 +888,10 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
      * of its own) still costs libgomp's team start and closing barrier, a
      * futex wake each, a system call that took 1-2 us on these machines
      * (hundreds per resnet18 forward). */
-    if (par && (bym ? nm : np) > 1 && omp_get_max_threads() > 1 && !omp_in_parallel()) {
-#pragma omp parallel
-        gemm_part(Ap, A, lda, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, R, act, bym,
-                  omp_get_thread_num(), omp_get_num_threads());
+    if (par && (bym ? nm : np) > 1 && par_threads() > 1 && !par_busy()) {
+        gemm_args g = { Ap, A, lda, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, R,
+                        act, bym };
+        par_run(par_threads(), gemm_piece, &g);
     } else
         gemm_part(Ap, A, lda, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, R, act, bym,
                   0, 1);

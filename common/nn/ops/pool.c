@@ -407,61 +407,80 @@ static mp_ring mp_ring_new(const pool_p *p)
 }
 #endif
 
-static void maxpool_forward(const node *nd, const op_io *io)
+/* A pool op's planes q0..q1-1 (forward or input gradient). */
+typedef struct pool_job {
+    const node *nd;
+    const op_io *io;
+} pool_job;
+
+static void maxpool_planes(void *ctx, int64_t q0, int64_t q1, int t)
 {
-    const pool_p *p = nd->priv;
-    int64_t planes = (int64_t)io->n * p->c, hw = p->h * p->w, ohw = p->oh * p->ow;
+    const pool_job *a = ctx;
+    const pool_p *p = a->nd->priv;
+    const op_io *io = a->io;
+    int64_t hw = p->h * p->w, ohw = p->oh * p->ow;
     int32_t *sw = io->aux;
+    (void)t;
 #if defined(__AVX512F__)
     int fast = pool_2x2(p) && p->dh == 1 && p->dw == 1;
 #endif
-#pragma omp parallel if (planes * ohw > OP_PAR_MIN / 4)
-    {
 #if defined(__AVX2__)
-        mp_ring r = { 0, 0, NULL, NULL, NULL };
-        if (p->dh == 1 && p->dw == 1)
-            r = mp_ring_new(p);
+    mp_ring r = { 0, 0, NULL, NULL, NULL };
+    if (p->dh == 1 && p->dw == 1)
+        r = mp_ring_new(p);
 #endif
-#pragma omp for schedule(static)
-        for (int64_t q = 0; q < planes; q++) {
-            const float *x = io->x[0] + q * hw;
-            float *y = io->y + q * ohw;
-            int32_t *s = sw ? sw + q * ohw : NULL;   /* NULL: forward only */
+    for (int64_t q = q0; q < q1; q++) {
+        const float *x = io->x[0] + q * hw;
+        float *y = io->y + q * ohw;
+        int32_t *s = sw ? sw + q * ohw : NULL;   /* NULL: forward only */
 #if defined(__AVX512F__)
-            if (fast) {
-                for (int64_t oy = 0; oy < p->oh; oy++)
-                    max2x2_row(x, p->w, oy, p->ow, y, s);
-                continue;
-            }
-#endif
-            if (p->dh > 1 || p->dw > 1) {
-                maxpool_dilated(p, x, y, s);
-                continue;
-            }
-#if defined(__AVX2__)
-            if (r.buf) {
-                mp_plane(p, &r, x, y, s);
-                continue;
-            }
-#endif
+        if (fast) {
             for (int64_t oy = 0; oy < p->oh; oy++)
-                maxpool_row(p, x, oy, y, s);
+                max2x2_row(x, p->w, oy, p->ow, y, s);
+            continue;
+        }
+#endif
+        if (p->dh > 1 || p->dw > 1) {
+            maxpool_dilated(p, x, y, s);
+            continue;
         }
 #if defined(__AVX2__)
-        mp_ring_free(&r);
+        if (r.buf) {
+            mp_plane(p, &r, x, y, s);
+            continue;
+        }
 #endif
+        for (int64_t oy = 0; oy < p->oh; oy++)
+            maxpool_row(p, x, oy, y, s);
     }
+#if defined(__AVX2__)
+    mp_ring_free(&r);
+#endif
 }
 
-static void maxpool_backward(const node *nd, const op_io *io)
+/* A pool's planes on the pool's threads past OP_PAR_MIN / 4 outputs. */
+static void pool_planes(const node *nd, const op_io *io, int64_t work, par_range_fn *fn)
 {
     const pool_p *p = nd->priv;
-    int64_t planes = (int64_t)io->n * p->c, hw = p->h * p->w, ohw = p->oh * p->ow;
+    pool_job a = { nd, io };
+    op_par_for((int64_t)io->n * p->c, work * 4, fn, &a);
+}
+
+static void maxpool_forward(const node *nd, const op_io *io)
+{
+    const pool_p *p = nd->priv;
+    pool_planes(nd, io, (int64_t)io->n * p->c * p->oh * p->ow, maxpool_planes);
+}
+
+static void maxpool_grad_planes(void *ctx, int64_t q0, int64_t q1, int t)
+{
+    const pool_job *a = ctx;
+    const pool_p *p = a->nd->priv;
+    const op_io *io = a->io;
+    int64_t hw = p->h * p->w, ohw = p->oh * p->ow;
     const int32_t *sw = io->aux;
-    if (!io->gx[0])
-        return;
-#pragma omp parallel for if (planes * ohw > OP_PAR_MIN / 4) schedule(static)
-    for (int64_t q = 0; q < planes; q++) {
+    (void)t;
+    for (int64_t q = q0; q < q1; q++) {
         float *gx = io->gx[0] + q * hw;
         const float *g = io->gy + q * ohw;
         const int32_t *s = sw + q * ohw;
@@ -471,6 +490,13 @@ static void maxpool_backward(const node *nd, const op_io *io)
             if (s[k] >= 0)
                 gx[s[k]] += g[k];
     }
+}
+
+static void maxpool_backward(const node *nd, const op_io *io)
+{
+    const pool_p *p = nd->priv;
+    if (io->gx[0])
+        pool_planes(nd, io, (int64_t)io->n * p->c * p->oh * p->ow, maxpool_grad_planes);
 }
 
 const struct op_def op_maxpool = { "MaxPool", 1, 1, maxpool_attrs, no_weights, pool_prepare,
@@ -537,13 +563,15 @@ static void avg2x2_row(const float *x, int64_t w, int64_t oy, int64_t ow, float 
     }
 }
 
-static void avgpool_forward(const node *nd, const op_io *io)
+static void avgpool_planes(void *ctx, int64_t q0, int64_t q1, int t)
 {
-    const pool_p *p = nd->priv;
-    int64_t planes = (int64_t)io->n * p->c, hw = p->h * p->w, ohw = p->oh * p->ow;
+    const pool_job *a = ctx;
+    const pool_p *p = a->nd->priv;
+    const op_io *io = a->io;
+    int64_t hw = p->h * p->w, ohw = p->oh * p->ow;
     int two = pool_2x2(p);
-#pragma omp parallel for if (planes * ohw > OP_PAR_MIN / 4) schedule(static)
-    for (int64_t q = 0; q < planes; q++) {
+    (void)t;
+    for (int64_t q = q0; q < q1; q++) {
         const float *x = io->x[0] + q * hw;
         float *y = io->y + q * ohw;
         for (int64_t oy = 0; two && oy < p->oh; oy++)
@@ -559,6 +587,12 @@ static void avgpool_forward(const node *nd, const op_io *io)
                 y[oy * p->ow + ox] = s * inv;
             }
     }
+}
+
+static void avgpool_forward(const node *nd, const op_io *io)
+{
+    const pool_p *p = nd->priv;
+    pool_planes(nd, io, (int64_t)io->n * p->c * p->oh * p->ow, avgpool_planes);
 }
 
 /* avg2x2_row's backward: each of the window's four gradients += g / 4
@@ -601,15 +635,15 @@ static void avg2x2_back_row(const float *g, int64_t w, int64_t oy, int64_t ow, f
     }
 }
 
-static void avgpool_backward(const node *nd, const op_io *io)
+static void avgpool_grad_planes(void *ctx, int64_t q0, int64_t q1, int t)
 {
-    const pool_p *p = nd->priv;
-    int64_t planes = (int64_t)io->n * p->c, hw = p->h * p->w, ohw = p->oh * p->ow;
-    if (!io->gx[0])
-        return;
+    const pool_job *a = ctx;
+    const pool_p *p = a->nd->priv;
+    const op_io *io = a->io;
+    int64_t hw = p->h * p->w, ohw = p->oh * p->ow;
     int two = pool_2x2(p);
-#pragma omp parallel for if (planes * ohw > OP_PAR_MIN / 4) schedule(static)
-    for (int64_t q = 0; q < planes; q++) {
+    (void)t;
+    for (int64_t q = q0; q < q1; q++) {
         float *gx = io->gx[0] + q * hw;
         const float *g = io->gy + q * ohw;
         if (io->gset & 1)   /* gx fresh: each plane zeroed while in cache */
@@ -625,6 +659,13 @@ static void avgpool_backward(const node *nd, const op_io *io)
                         gx[iy * p->w + ix] += v;
             }
     }
+}
+
+static void avgpool_backward(const node *nd, const op_io *io)
+{
+    const pool_p *p = nd->priv;
+    if (io->gx[0])
+        pool_planes(nd, io, (int64_t)io->n * p->c * p->oh * p->ow, avgpool_grad_planes);
 }
 
 const struct op_def op_avgpool = { "AvgPool", 1, 1, pool_attrs, no_weights, pool_prepare,
@@ -656,12 +697,14 @@ static int gap_prepare(node *nd, const int64_t *const *in, op_need *need, char *
  * copies went 3x faster. */
 #define GAP_PLANES 8
 
-static void gap_forward(const node *nd, const op_io *io)
+/* Blocks b0..b1-1 of GAP_PLANES planes (pool_job). */
+static void gap_blocks(void *ctx, int64_t b0, int64_t b1, int t)
 {
-    int64_t hw = *(const int64_t *)nd->priv, planes = (int64_t)io->n * nd->shape[0];
-    int64_t blocks = (planes + GAP_PLANES - 1) / GAP_PLANES;
-#pragma omp parallel for if (planes * hw > OP_PAR_MIN) schedule(static)
-    for (int64_t b = 0; b < blocks; b++) {
+    const pool_job *a = ctx;
+    const op_io *io = a->io;
+    int64_t hw = *(const int64_t *)a->nd->priv, planes = (int64_t)io->n * a->nd->shape[0];
+    (void)t;
+    for (int64_t b = b0; b < b1; b++) {
         int64_t q0 = b * GAP_PLANES;
         if (planes - q0 < GAP_PLANES) {
             for (int64_t q = q0; q < planes; q++) {
@@ -683,13 +726,20 @@ static void gap_forward(const node *nd, const op_io *io)
     }
 }
 
-static void gap_backward(const node *nd, const op_io *io)
+static void gap_forward(const node *nd, const op_io *io)
 {
     int64_t hw = *(const int64_t *)nd->priv, planes = (int64_t)io->n * nd->shape[0];
-    if (!io->gx[0])
-        return;
-#pragma omp parallel for if (planes * hw > OP_PAR_MIN) schedule(static)
-    for (int64_t q = 0; q < planes; q++) {
+    pool_job a = { nd, io };
+    op_par_for((planes + GAP_PLANES - 1) / GAP_PLANES, planes * hw, gap_blocks, &a);
+}
+
+static void gap_grad_planes(void *ctx, int64_t q0, int64_t q1, int t)
+{
+    const pool_job *a = ctx;
+    const op_io *io = a->io;
+    int64_t hw = *(const int64_t *)a->nd->priv;
+    (void)t;
+    for (int64_t q = q0; q < q1; q++) {
         float *gx = io->gx[0] + q * hw, v = io->gy[q] / (float)hw;
         if (io->gset & 1)   /* gx fresh: stored, as the sum onto zeros rounds */
             for (int64_t k = 0; k < hw; k++)
@@ -698,6 +748,14 @@ static void gap_backward(const node *nd, const op_io *io)
             for (int64_t k = 0; k < hw; k++)
                 gx[k] += v;
     }
+}
+
+static void gap_backward(const node *nd, const op_io *io)
+{
+    int64_t hw = *(const int64_t *)nd->priv, planes = (int64_t)io->n * nd->shape[0];
+    pool_job a = { nd, io };
+    if (io->gx[0])
+        op_par_for(planes, planes * hw, gap_grad_planes, &a);
 }
 
 const struct op_def op_globalavgpool = { "GlobalAvgPool", 1, 1, no_attrs, no_weights, gap_prepare,

@@ -26,13 +26,15 @@ static int gmp_prepare(node *nd, const int64_t *const *in, op_need *need, char *
     return 0;
 }
 
-static void gmp_forward(const node *nd, const op_io *io)
+/* Planes q0..q1-1 of the forward (ctx: the op_io). */
+static void gmp_planes(void *ctx, int64_t q0, int64_t q1, int t)
 {
+    const op_io *io = ctx;
     const int64_t *s = io->xshape[0];
-    int64_t hw = s[1] * s[2], planes = (int64_t)io->n * nd->shape[0];
+    int64_t hw = s[1] * s[2];
     int32_t *arg = io->aux;
-#pragma omp parallel for if (planes * hw > OP_PAR_MIN) schedule(static)
-    for (int64_t q = 0; q < planes; q++) {
+    (void)t;
+    for (int64_t q = q0; q < q1; q++) {
         const float *x = io->x[0] + q * hw;
         int64_t best = 0;
         float m = x[0];
@@ -43,6 +45,13 @@ static void gmp_forward(const node *nd, const op_io *io)
         if (arg)   /* NULL: a forward-only engine's */
             arg[q] = (int32_t)best;
     }
+}
+
+static void gmp_forward(const node *nd, const op_io *io)
+{
+    const int64_t *s = io->xshape[0];
+    int64_t planes = (int64_t)io->n * nd->shape[0];
+    op_par_for(planes, planes * s[1] * s[2], gmp_planes, (void *)io);
 }
 
 static void gmp_backward(const node *nd, const op_io *io)

@@ -176,12 +176,21 @@ static void cubic_plane_back(const resize_p *p, const float *g, float *gx)
     }
 }
 
-static void resize_forward(const node *nd, const op_io *io)
+/* Planes q0..q1-1 of the forward or the input gradient. */
+typedef struct resize_job {
+    const node *nd;
+    const op_io *io;
+} resize_job;
+
+static void resize_planes(void *ctx, int64_t q0, int64_t q1, int t)
 {
+    const resize_job *a = ctx;
+    const node *nd = a->nd;
+    const op_io *io = a->io;
     const resize_p *p = nd->priv;
-    int64_t planes = (int64_t)io->n * nd->shape[0], hw = p->h * p->w, ohw = p->oh * p->ow;
-#pragma omp parallel for if (planes * ohw > OP_PAR_MIN) schedule(static)
-    for (int64_t q = 0; q < planes; q++) {
+    int64_t hw = p->h * p->w, ohw = p->oh * p->ow;
+    (void)t;
+    for (int64_t q = q0; q < q1; q++) {
         const float *x = io->x[0] + q * hw;
         float *y = io->y + q * ohw;
         if (p->linear == 2) {
@@ -210,14 +219,23 @@ static void resize_forward(const node *nd, const op_io *io)
     }
 }
 
-static void resize_backward(const node *nd, const op_io *io)
+static void resize_forward(const node *nd, const op_io *io)
 {
     const resize_p *p = nd->priv;
-    int64_t planes = (int64_t)io->n * nd->shape[0], hw = p->h * p->w, ohw = p->oh * p->ow;
-    if (!io->gx[0])
-        return;
-#pragma omp parallel for if (planes * ohw > OP_PAR_MIN) schedule(static)
-    for (int64_t q = 0; q < planes; q++) {
+    int64_t planes = (int64_t)io->n * nd->shape[0], ohw = p->oh * p->ow;
+    resize_job a = { nd, io };
+    op_par_for(planes, planes * ohw, resize_planes, &a);
+}
+
+static void resize_grad_planes(void *ctx, int64_t q0, int64_t q1, int t)
+{
+    const resize_job *a = ctx;
+    const node *nd = a->nd;
+    const op_io *io = a->io;
+    const resize_p *p = nd->priv;
+    int64_t hw = p->h * p->w, ohw = p->oh * p->ow;
+    (void)t;
+    for (int64_t q = q0; q < q1; q++) {
         float *gx = io->gx[0] + q * hw;
         const float *g = io->gy + q * ohw;
         if (p->linear == 2) {
@@ -237,6 +255,16 @@ static void resize_backward(const node *nd, const op_io *io)
             }
         }
     }
+}
+
+static void resize_backward(const node *nd, const op_io *io)
+{
+    const resize_p *p = nd->priv;
+    int64_t planes = (int64_t)io->n * nd->shape[0], ohw = p->oh * p->ow;
+    resize_job a = { nd, io };
+    if (!io->gx[0])
+        return;
+    op_par_for(planes, planes * ohw, resize_grad_planes, &a);
 }
 
 const struct op_def op_resize = { "Resize", 1, 1, resize_attrs, no_weights, resize_prepare,

@@ -58,15 +58,20 @@ static int concat_prepare(node *nd, const int64_t *const *in, op_need *need, cha
 /* Each output plane (image i, channel c) is input k's plane c - off[k]
  * (off[k] <= c < off[k + 1]), copied, or with the BatchNorm the engine
  * fused after it applied (io->scale: act_affine, as BatchNorm rounds). */
-static void concat_forward(const node *nd, const op_io *io)
+typedef struct concat_job {
+    const node *nd;
+    const op_io *io;
+    const int64_t *off;
+} concat_job;
+
+static void concat_planes(void *ctx, int64_t q0, int64_t q1, int t)
 {
-    int64_t c = nd->shape[0], hw = nd->shape[1] * nd->shape[2], planes = io->n * c;
-    int64_t off[65];
-    off[0] = 0;
-    for (int k = 0; k < io->nin; k++)
-        off[k + 1] = off[k] + io->xshape[k][0];
-#pragma omp parallel for if (planes * hw > OP_PAR_MIN) schedule(static)
-    for (int64_t q = 0; q < planes; q++) {
+    const concat_job *a = ctx;
+    const op_io *io = a->io;
+    const int64_t *off = a->off;
+    int64_t c = a->nd->shape[0], hw = a->nd->shape[1] * a->nd->shape[2];
+    (void)t;
+    for (int64_t q = q0; q < q1; q++) {
         int64_t i = q / c, ch = q % c;
         int k = 0;
         while (ch >= off[k + 1])
@@ -79,6 +84,17 @@ static void concat_forward(const node *nd, const op_io *io)
         else
             memcpy(y, x, (size_t)hw * sizeof(float));
     }
+}
+
+static void concat_forward(const node *nd, const op_io *io)
+{
+    int64_t c = nd->shape[0], hw = nd->shape[1] * nd->shape[2], planes = io->n * c;
+    int64_t off[65];
+    off[0] = 0;
+    for (int k = 0; k < io->nin; k++)
+        off[k + 1] = off[k] + io->xshape[k][0];
+    concat_job a = { nd, io, off };
+    op_par_for(planes, planes * hw, concat_planes, &a);
 }
 
 static void concat_backward(const node *nd, const op_io *io)

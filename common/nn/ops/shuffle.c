@@ -26,23 +26,39 @@ static int shuffle_prepare(node *nd, const int64_t *const *in, op_need *need, ch
 }
 
 /* Copies plane src of each image to plane dst (or adds, backward). */
-static void shuffle_run(const node *nd, int n, const float *x, float *y, int back)
+typedef struct shuffle_job {
+    const node *nd;
+    const float *x;
+    float *y;
+    int back;
+} shuffle_job;
+
+static void shuffle_planes(void *ctx, int64_t q0, int64_t q1, int t)
 {
+    const shuffle_job *a = ctx;
+    const node *nd = a->nd;
     int64_t c = nd->shape[0], hw = nd->shape[1] * nd->shape[2];
-    int64_t g = op_attr_int(nd, "groups", 0, 1), cg = c / g, planes = (int64_t)n * c;
-#pragma omp parallel for if (planes * hw > OP_PAR_MIN) schedule(static)
-    for (int64_t q = 0; q < planes; q++) {
+    int64_t g = op_attr_int(nd, "groups", 0, 1), cg = c / g;
+    (void)t;
+    for (int64_t q = q0; q < q1; q++) {
         int64_t img = q / c, o = q % c, i = o % g, j = o / g;
         int64_t src = img * c + i * cg + j;   /* the input plane of output plane q */
-        if (!back) {
-            memcpy(y + q * hw, x + src * hw, (size_t)hw * sizeof *y);
+        if (!a->back) {
+            memcpy(a->y + q * hw, a->x + src * hw, (size_t)hw * sizeof *a->y);
         } else {
-            const float *gy = x + q * hw;
-            float *gx = y + src * hw;
+            const float *gy = a->x + q * hw;
+            float *gx = a->y + src * hw;
             for (int64_t k = 0; k < hw; k++)
                 gx[k] += gy[k];
         }
     }
+}
+
+static void shuffle_run(const node *nd, int n, const float *x, float *y, int back)
+{
+    int64_t planes = (int64_t)n * nd->shape[0], hw = nd->shape[1] * nd->shape[2];
+    shuffle_job a = { nd, x, y, back };
+    op_par_for(planes, planes * hw, shuffle_planes, &a);
 }
 
 static void shuffle_forward(const node *nd, const op_io *io)

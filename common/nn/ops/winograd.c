@@ -21,10 +21,10 @@
  * PK_NR-column panels for the micro-kernel or row-major for sgemm; M, the
  * products, 36 matrices Cout x T row-major; then six padded rows of width
  * 4 tw + 2 (and room for the vector code) and a row of w zeros. */
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/par.h"
 #include "nn/ops/chunks.h"
 #include "nn/gemm.h"
 #include "nn/ops/pack.h"
@@ -222,13 +222,24 @@ static inline __attribute__((always_inline)) void gtile(const vf *k, vf *u)
         gcol(t[0][r], t[1][r], t[2][r], u + 6 * r);
 }
 
-static void weights(const wgeo *g, const float *W, float *U)
+/* Items i0..i1-1 (panel, block of input channels) of weights(). */
+typedef struct wt_job {
+    const wgeo *g;
+    const float *W;
+    float *U;
+} wt_job;
+
+static void weight_items(void *ctx, int64_t i0, int64_t i1, int t)
 {
+    const wt_job *a = ctx;
+    const wgeo *g = a->g;
+    const float *W = a->W;
+    float *U = a->U;
     enum { R = PK_GEMM ? PK_MR : 1 };
-    int64_t Ci = g->cin, Co = g->cout, np = ceil_div(Co, R), nb = ceil_div(Ci, WB);
+    int64_t Ci = g->cin, Co = g->cout, nb = ceil_div(Ci, WB);
     size_t us = u_stride(g);
-#pragma omp parallel for schedule(static) if (Co * Ci > 4096)
-    for (int64_t it = 0; it < np * nb; it++) {
+    (void)t;
+    for (int64_t it = i0; it < i1; it++) {
         int64_t p = it / nb, c0 = it % nb * WB, cn = Ci - c0 < WB ? Ci - c0 : WB;
         float blk[NX][WB][R];
 #if PK_KERNEL
@@ -290,6 +301,14 @@ static void weights(const wgeo *g, const float *W, float *U)
                     U[xi * us + (size_t)(p * Ci + c0 + c)] = blk[xi][c][0];
         }
     }
+}
+
+static void weights(const wgeo *g, const float *W, float *U)
+{
+    enum { R = PK_GEMM ? PK_MR : 1 };
+    int64_t Ci = g->cin, Co = g->cout, np = ceil_div(Co, R), nb = ceil_div(Ci, WB);
+    wt_job a = { g, W, U };
+    par_for(np * nb, Co * Ci > 4096 ? par_threads() : 1, weight_items, &a);
 }
 
 /* o = B^T e for six values (vectors) e. */
@@ -692,25 +711,56 @@ static void chunk(const wgeo *g, const float *U, const float *b, const float *x,
  * output channels. For few, small images (one 14x14 VGG layer at batch 1:
  * 49 tiles), where a chunk per thread would have each thread stream all of
  * U for a sliver of tiles. Scratch rows of thread t > 0: slot t. */
+/* chunk_together's phases (par_run parts; each ends before the next
+ * starts). */
+typedef struct together {
+    const wgeo *g;
+    const float *U, *b, *x;
+    float *y;
+    int64_t ty0, ty1;
+    float *slots;
+    size_t sl;
+    float beta;
+    const float *r;
+    op_act act;
+    clay l;
+} together;
+
+static void together_in(void *ctx, int t, int nt)
+{
+    const together *c = ctx;
+    const wgeo *g = c->g;
+    float *rows = t ? c->slots + (size_t)t * c->sl : c->l.rows, *zero = rows + 6 * row_floats(g);
+    memset(zero, 0, (size_t)g->w * sizeof *zero);
+    int64_t c0 = g->cin * t / nt, c1 = g->cin * (t + 1) / nt;
+    input_transform(g, c->x, c->ty0, c->ty1, c->l.V, c->l.vs, c->l.T, rows, zero, c0, c1);
+}
+
+static void together_products(void *ctx, int64_t x0, int64_t x1, int t)
+{
+    const together *c = ctx;
+    (void)t;
+    for (int64_t xi = x0; xi < x1; xi++)
+        product(c->g, c->U, (int)xi, c->l.V, c->l.vs, c->l.M, c->l.ms, c->l.T);
+}
+
+static void together_out(void *ctx, int t, int nt)
+{
+    const together *c = ctx;
+    int64_t o0 = c->g->cout * t / nt, o1 = c->g->cout * (t + 1) / nt;
+    output_transform(c->g, c->l.M, c->l.ms, c->l.T, c->b, c->ty0, c->ty1, c->y, c->beta, o0, o1,
+                     c->r, c->act);
+}
+
 static void chunk_together(const wgeo *g, const float *U, const float *b, const float *x,
                            float *y, int64_t ty0, int64_t ty1, float *slots, size_t sl,
                            float beta, int T, const float *r, op_act act)
 {
-    clay l = layout(g, ty0, ty1, slots);
-#pragma omp parallel num_threads(T)
-    {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        float *rows = t ? slots + (size_t)t * sl : l.rows, *zero = rows + 6 * row_floats(g);
-        memset(zero, 0, (size_t)g->w * sizeof *zero);
-        int64_t c0 = g->cin * t / nt, c1 = g->cin * (t + 1) / nt;
-        input_transform(g, x, ty0, ty1, l.V, l.vs, l.T, rows, zero, c0, c1);
-#pragma omp barrier
-#pragma omp for schedule(static)
-        for (int xi = 0; xi < NX; xi++)
-            product(g, U, xi, l.V, l.vs, l.M, l.ms, l.T);
-        int64_t o0 = g->cout * t / nt, o1 = g->cout * (t + 1) / nt;
-        output_transform(g, l.M, l.ms, l.T, b, ty0, ty1, y, beta, o0, o1, r, act);
-    }
+    together t = { g, U, b, x, y, ty0, ty1, slots, sl, beta, r, act,
+                   layout(g, ty0, ty1, slots) };
+    par_run(T, together_in, &t);
+    par_for(NX, T, together_products, &t);
+    par_run(T, together_out, &t);
 }
 
 /* The panel transforms colrun tiles many images with: one vector of VW
@@ -760,6 +810,31 @@ size_t wino_u_floats(const wgeo *g) { return u_floats(g); }
 
 void wino_weights(const wgeo *g, const float *W, float *U) { weights(g, W, U); }
 
+/* Items i0..i1-1 of run, on part t's slot. */
+typedef struct run_args {
+    const wgeo *g;
+    const float *U, *b, *x;
+    float *y;
+    int64_t xs, ys, trows, nch;
+    float *slots;
+    size_t sl;
+    float beta;
+    const float *r;
+    op_act act;
+} run_args;
+
+static void run_items(void *ctx, int64_t i0, int64_t i1, int t)
+{
+    const run_args *a = ctx;
+    const wgeo *g = a->g;
+    for (int64_t it = i0; it < i1; it++) {
+        int64_t i = it / a->nch, ty0 = it % a->nch * a->trows;
+        int64_t ty1 = ty0 + a->trows < g->th ? ty0 + a->trows : g->th;
+        chunk(g, a->U, a->b, a->x + i * a->xs, a->y + i * a->ys, ty0, ty1,
+              a->slots + (size_t)t * a->sl, a->beta, a->r ? a->r + i * a->ys : NULL, a->act);
+    }
+}
+
 /* wino_run for the output channels g->cout of images ys floats apart
  * (their first channel at y, r). */
 static void run(const wgeo *g, const float *W, const float *Uc, const float *b, int n,
@@ -771,7 +846,7 @@ static void run(const wgeo *g, const float *W, const float *Uc, const float *b, 
     size_t sl = slot_floats(g);
     if (!Uc)
         weights(g, W, ws);
-    int T = omp_get_max_threads();
+    int T = par_threads();
     if (T > wt)
         T = wt;
     int64_t trows = g->trows, nch = ceil_div(g->th, trows), items = (int64_t)n * nch;
@@ -805,13 +880,8 @@ static void run(const wgeo *g, const float *W, const float *Uc, const float *b, 
     items = (int64_t)n * nch;
     /* Statically, thread t the t-th run of items (conv.c's conv_run says
      * why). */
-#pragma omp parallel for num_threads(T) schedule(static) if (T > 1 && items > 1)
-    for (int64_t it = 0; it < items; it++) {
-        int64_t i = it / nch, ty0 = it % nch * trows;
-        int64_t ty1 = ty0 + trows < g->th ? ty0 + trows : g->th;
-        chunk(g, U, b, x + i * xs, y + i * ys, ty0, ty1, slots + (size_t)omp_get_thread_num() * sl,
-              beta, r ? r + i * ys : NULL, act);
-    }
+    run_args a = { g, U, b, x, y, xs, ys, trows, nch, slots, sl, beta, r, act };
+    par_for(items, T, run_items, &a);
 }
 
 /* Output channels whose transformed weights one uncached call makes at a

@@ -1,0 +1,53 @@
+/* par: the compute threads. par_run(n, fn, ctx) calls fn(ctx, p, n) once
+ * for each part p = 0..n-1, on the calling thread and the pool's, and
+ * returns when every part is done: OpenMP's "parallel" region, with one
+ * difference that matters on a loaded machine.
+ *
+ * A part is a work item, not a thread. Thread t of the T taking part
+ * (par_threads(), at most n) claims the parts of its own static share
+ * first (t n / T .. (t + 1) n / T - 1: what an OpenMP static schedule
+ * would give it, so a layer reads what the same core wrote in the layer
+ * before), then takes any part no thread has started, from the end. A
+ * thread that has not woken yet (its core busy with other work) gets none:
+ * the caller does its parts, and does not wait for it. Under libgomp
+ * every loop waited for every thread of its team to be scheduled, and
+ * with another program busy on one of the two cores resnet50's forward
+ * fell from 43 to 23 images/s (ONNX Runtime's pool, which lets the caller
+ * take what a worker has not started: 38).
+ *
+ * fn must not assume which thread runs a part, or that parts run at once
+ * (a part never waits for another: there are no barriers; a phase after a
+ * barrier is a second par_run). Values must depend on the part only: then
+ * they are the same whichever thread ran it, and under any load.
+ *
+ * Idle workers spin about 30 us for the next run, then sleep (a futex);
+ * cpu.h says why not longer. A par_run inside a part, inside an OpenMP
+ * region, or while another thread's run is going, runs its parts in
+ * order on the calling thread. */
+#ifndef CNN_PAR_H
+#define CNN_PAR_H
+
+#include <stdint.h>
+
+/* The most parts of one run. */
+#define PAR_MAX_PARTS 64
+
+typedef void par_fn(void *ctx, int part, int nparts);
+
+void par_run(int nparts, par_fn *fn, void *ctx);
+
+/* The same for n items split statically into nparts runs: fn(ctx, i0,
+ * i1, part) for part p's items i0 = n p / nparts .. i1 - 1 (none for an
+ * empty run). */
+typedef void par_range_fn(void *ctx, int64_t i0, int64_t i1, int part);
+void par_for(int64_t n, int nparts, par_range_fn *fn, void *ctx);
+
+/* Threads a run may use: OpenMP's count (omp_get_max_threads: the
+ * engine's --threads, else OMP_NUM_THREADS, else the cores). */
+int par_threads(void);
+
+/* Whether this thread is inside a part or an OpenMP region: work it
+ * starts runs on it alone. */
+int par_busy(void);
+
+#endif

@@ -9,11 +9,12 @@
  * claimed a bit reads the fields of that bit's run. Between runs avail is
  * 0: nothing to claim.
  *
- * Sleeping: a worker counts itself in sleepers, reads seq, checks avail
- * and waits on seq; a caller publishes avail, then, if any worker
- * sleeps, bumps seq and wakes them (all sequentially consistent, so one
- * of the two sees the other). The caller sleeps on done the same way,
- * with waiting. */
+ * Each run bumps runs after publishing avail. A worker notes runs, claims
+ * what it can, then waits for runs to move: spinning PAR_SPIN_NS, then
+ * asleep on it (a futex), counted in sleepers; the caller wakes the
+ * sleepers after bumping runs (both sequentially consistent, so one of
+ * the two sees the other). The caller sleeps on done the same way, with
+ * waiting. */
 #define _GNU_SOURCE
 #include "base/par.h"
 
@@ -34,13 +35,13 @@
 static struct {
     _Atomic uint64_t avail;   /* parts not yet claimed, a bit each */
     _Atomic uint32_t done;    /* parts finished */
-    _Atomic uint32_t seq;     /* bumped to wake sleeping workers */
-    _Atomic int sleepers;     /* workers asleep on seq, or going to */
+    _Atomic uint32_t runs;    /* runs published: what workers wait on */
+    _Atomic int sleepers;     /* workers asleep on runs, or going to */
     _Atomic int waiting;      /* the caller asleep on done */
     atomic_flag owner;        /* a run is going */
     par_fn *fn;
     void *ctx;
-    int nparts, T;
+    _Atomic int nparts, T;    /* read before a claim too (relaxed): see work */
     int workers;              /* started: threads 1..workers */
     unsigned mxcsr;           /* the creator's, for each worker */
 } P = { .owner = ATOMIC_FLAG_INIT };
@@ -69,11 +70,8 @@ static int64_t now_ns(void)
 static int claim(int t, int T, int n)
 {
     uint64_t a = atomic_load_explicit(&P.avail, memory_order_acquire);
-    uint64_t own = 0;
-    if (t < T) {
-        int lo = (int)((int64_t)n * t / T), hi = (int)((int64_t)n * (t + 1) / T);
-        own = (hi >= 64 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1);
-    }
+    int lo = (int)((int64_t)n * t / T), hi = (int)((int64_t)n * (t + 1) / T);
+    uint64_t own = (hi >= 64 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1);
     while (a) {
         int b = a & own ? __builtin_ctzll(a & own) : 63 - __builtin_clzll(a);
         if (atomic_compare_exchange_weak_explicit(&P.avail, &a, a & ~(1ull << b),
@@ -86,15 +84,17 @@ static int claim(int t, int T, int n)
 
 /* Claim and run parts until none is left; the number run, and in *n
  * their run's nparts. All are of one run: it cannot end while this
- * thread holds parts it has not counted in done. A worker's first claim
- * may prefer by the last run's nparts and T (read before it), which only
- * changes which part it takes. */
+ * thread holds parts it has not counted in done. A worker's first look
+ * may read the last run's nparts and T (before its claim), which only
+ * changes which part it prefers, or keeps a thread past the run's T out
+ * until it looks again. */
 static uint32_t work(int t, int *n)
 {
     uint32_t k = 0;
-    int p;
-    while ((p = claim(t, P.T, P.nparts)) >= 0) {
-        *n = P.nparts;
+    int p, T;
+    while ((T = atomic_load_explicit(&P.T, memory_order_relaxed)) > t &&
+           (p = claim(t, T, atomic_load_explicit(&P.nparts, memory_order_relaxed))) >= 0) {
+        *n = atomic_load_explicit(&P.nparts, memory_order_relaxed);
         P.fn(P.ctx, p, *n);
         k++;
     }
@@ -108,30 +108,28 @@ static void *worker(void *arg)
     busy = 1;
     omp_set_num_threads(1);
     for (;;) {
-        if (atomic_load_explicit(&P.avail, memory_order_relaxed)) {
-            int n = 0;
-            uint32_t k = work(t, &n);
-            if (k) {
-                uint32_t d = atomic_fetch_add(&P.done, k) + k;
-                if (d == (uint32_t)n && atomic_load(&P.waiting))
-                    futex_wake(&P.done, 1);
-            }
-            continue;
+        uint32_t seen = atomic_load(&P.runs);
+        int n = 0;
+        uint32_t k = work(t, &n);
+        if (k) {
+            uint32_t d = atomic_fetch_add(&P.done, k) + k;
+            if (d == (uint32_t)n && atomic_load(&P.waiting))
+                futex_wake(&P.done, 1);
         }
+        /* the next run: spin a while, then sleep */
         int64_t t0 = now_ns();
-        int found = 0;
-        for (int i = 0; !found; i++) {
+        int moved = 0;
+        for (int i = 0; !moved; i++) {
             _mm_pause();
-            found = atomic_load_explicit(&P.avail, memory_order_relaxed) != 0;
+            moved = atomic_load_explicit(&P.runs, memory_order_relaxed) != seen;
             if ((i & 31) == 31 && now_ns() - t0 > PAR_SPIN_NS)
                 break;
         }
-        if (found)
+        if (moved)
             continue;
         atomic_fetch_add(&P.sleepers, 1);
-        uint32_t s = atomic_load(&P.seq);
-        if (!atomic_load(&P.avail))
-            futex_wait(&P.seq, s);
+        if (atomic_load(&P.runs) == seen)
+            futex_wait(&P.runs, seen);
         atomic_fetch_sub(&P.sleepers, 1);
     }
     return NULL;
@@ -200,13 +198,14 @@ void par_run(int nparts, par_fn *fn, void *ctx)
         return;
     }
     grow(T);
-    P.fn = fn, P.ctx = ctx, P.nparts = nparts, P.T = T;
+    P.fn = fn, P.ctx = ctx;
+    atomic_store_explicit(&P.nparts, nparts, memory_order_relaxed);
+    atomic_store_explicit(&P.T, T, memory_order_relaxed);
     atomic_store_explicit(&P.done, 0, memory_order_relaxed);
     atomic_store(&P.avail, nparts == 64 ? ~0ull : (1ull << nparts) - 1);
-    if (atomic_load(&P.sleepers)) {
-        atomic_fetch_add(&P.seq, 1);
-        futex_wake(&P.seq, INT_MAX);
-    }
+    atomic_fetch_add(&P.runs, 1);
+    if (atomic_load(&P.sleepers))
+        futex_wake(&P.runs, INT_MAX);
     busy = 1;
     omp_set_num_threads(1);
     int n = nparts;

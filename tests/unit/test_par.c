@@ -1,0 +1,182 @@
+/* Unit tests of the compute threads (base/par.c): every part of a run runs
+ * exactly once, on 1 to 4 threads and 1 to PAR_MAX_PARTS parts, over
+ * thousands of back-to-back runs (a worker that misses a run, or a part
+ * claimed twice, shows in the counts); par_for's ranges cover their items
+ * once; a run inside a part runs on the part's thread, par_busy says so,
+ * and the caller's thread count is back after its parts; the caller
+ * waits for a part a worker is still running (the part sleeps); and on
+ * 16 threads over 2 cores, where workers are often not running when a
+ * run starts, every part still runs once and every run ends. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <omp.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/par.h"
+
+typedef struct counts {
+    _Atomic int hit[PAR_MAX_PARTS];
+    _Atomic int wrong_n;
+    int n;
+} counts;
+
+static void count_part(void *ctx, int p, int n)
+{
+    counts *c = ctx;
+    if (n != c->n || p < 0 || p >= n)
+        atomic_fetch_add(&c->wrong_n, 1);
+    else
+        atomic_fetch_add(&c->hit[p], 1);
+}
+
+static void test_each_part_once(void **state)
+{
+    (void)state;
+    for (int threads = 1; threads <= 4; threads++) {
+        omp_set_num_threads(threads);
+        for (int n = 1; n <= PAR_MAX_PARTS; n++)
+            for (int rep = 0; rep < (n < 8 ? 400 : 20); rep++) {
+                counts c;
+                memset(&c, 0, sizeof c);
+                c.n = n;
+                par_run(n, count_part, &c);
+                assert_int_equal(atomic_load(&c.wrong_n), 0);
+                for (int p = 0; p < n; p++)
+                    assert_int_equal(atomic_load(&c.hit[p]), 1);
+            }
+    }
+    omp_set_num_threads(2);
+}
+
+/* Items 0..n-1: each marked once; a part's range ascending and its own. */
+typedef struct marks {
+    _Atomic int *seen;
+    _Atomic int bad;
+} marks;
+
+static void mark_range(void *ctx, int64_t i0, int64_t i1, int part)
+{
+    marks *m = ctx;
+    (void)part;
+    if (i0 >= i1)
+        atomic_fetch_add(&m->bad, 1);
+    for (int64_t i = i0; i < i1; i++)
+        atomic_fetch_add(&m->seen[i], 1);
+}
+
+static void test_par_for_ranges(void **state)
+{
+    (void)state;
+    _Atomic int seen[1000];
+    omp_set_num_threads(2);
+    const int64_t ns[] = { 1, 2, 3, 5, 63, 64, 65, 999 };
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
+        for (int parts = 1; parts <= 70; parts += 3) {
+            memset(seen, 0, sizeof seen);
+            marks m = { seen, 0 };
+            par_for(ns[k], parts, mark_range, &m);
+            assert_int_equal(atomic_load(&m.bad), 0);
+            for (int64_t i = 0; i < ns[k]; i++)
+                assert_int_equal(atomic_load(&seen[i]), 1);
+        }
+}
+
+/* A run inside a part: on the part's thread, every part once; par_busy
+ * says so inside and not outside. */
+typedef struct nest {
+    _Atomic int inner, not_busy;
+} nest;
+
+static void inner_part(void *ctx, int p, int n)
+{
+    nest *s = ctx;
+    (void)p, (void)n;
+    atomic_fetch_add(&s->inner, 1);
+}
+
+static void outer_part(void *ctx, int p, int n)
+{
+    nest *s = ctx;
+    (void)p, (void)n;
+    if (!par_busy() || par_threads() != 1)
+        atomic_fetch_add(&s->not_busy, 1);
+    par_run(5, inner_part, s);
+}
+
+static void test_nested(void **state)
+{
+    (void)state;
+    omp_set_num_threads(2);
+    nest s = { 0, 0 };
+    assert_false(par_busy());
+    par_run(4, outer_part, &s);
+    assert_false(par_busy());
+    assert_int_equal(par_threads(), 2);   /* the caller's count back after its parts */
+    assert_int_equal(atomic_load(&s.inner), 20);
+    assert_int_equal(atomic_load(&s.not_busy), 0);
+}
+
+/* Part 1 sleeps 20 ms: par_run returns only after it has finished. */
+typedef struct slow {
+    _Atomic int done[2];
+} slow;
+
+static void slow_part(void *ctx, int p, int n)
+{
+    slow *s = ctx;
+    (void)n;
+    if (p == 1) {
+        struct timespec ts = { 0, 20 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    atomic_store(&s->done[p], 1);
+}
+
+static void test_waits_for_started_parts(void **state)
+{
+    (void)state;
+    omp_set_num_threads(2);
+    for (int rep = 0; rep < 5; rep++) {
+        slow s = { { 0, 0 } };
+        par_run(2, slow_part, &s);
+        assert_int_equal(atomic_load(&s.done[0]), 1);
+        assert_int_equal(atomic_load(&s.done[1]), 1);
+    }
+}
+
+/* More threads asked for than the machine has (16): the workers share
+ * the cores and are often not running when a run starts; every part still
+ * runs once, and a run of one part per thread ends. */
+static void test_oversubscribed(void **state)
+{
+    (void)state;
+    omp_set_num_threads(16);
+    for (int rep = 0; rep < 300; rep++) {
+        counts c;
+        memset(&c, 0, sizeof c);
+        c.n = 16 + rep % 48;
+        par_run(c.n, count_part, &c);
+        assert_int_equal(atomic_load(&c.wrong_n), 0);
+        for (int p = 0; p < c.n; p++)
+            assert_int_equal(atomic_load(&c.hit[p]), 1);
+    }
+    omp_set_num_threads(2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_each_part_once),
+        cmocka_unit_test(test_par_for_ranges),
+        cmocka_unit_test(test_nested),
+        cmocka_unit_test(test_waits_for_started_parts),
+        cmocka_unit_test(test_oversubscribed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -43,7 +43,6 @@ static struct {
     void *ctx;
     _Atomic int nparts, T;    /* read before a claim too (relaxed): see work */
     int workers;              /* started: threads 1..workers */
-    unsigned mxcsr;           /* the creator's, for each worker */
 } P = { .owner = ATOMIC_FLAG_INIT };
 
 static _Thread_local int busy;
@@ -103,8 +102,9 @@ static uint32_t work(int t, int *n)
 
 static void *worker(void *arg)
 {
-    int t = (int)(intptr_t)arg;
-    _mm_setcsr(P.mxcsr);
+    /* arg: the creator's MXCSR (denormals flushed, cpu.h) << 8 | t */
+    int t = (int)((uintptr_t)arg & 0xff);
+    _mm_setcsr((unsigned)((uintptr_t)arg >> 8));
     busy = 1;
     omp_set_num_threads(1);
     for (;;) {
@@ -139,13 +139,13 @@ static void *worker(void *arg)
  * gives the caller more parts). */
 static void grow(int n)
 {
-    P.mxcsr = _mm_getcsr();
     while (P.workers + 1 < n) {
         pthread_t th;
         pthread_attr_t at;
         pthread_attr_init(&at);
         pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        int rc = pthread_create(&th, &at, worker, (void *)(intptr_t)(P.workers + 1));
+        uintptr_t arg = (uintptr_t)_mm_getcsr() << 8 | (uintptr_t)(P.workers + 1);
+        int rc = pthread_create(&th, &at, worker, (void *)arg);
         pthread_attr_destroy(&at);
         if (rc)
             return;

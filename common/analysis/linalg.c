@@ -1,6 +1,7 @@
 #include "analysis/linalg.h"
 #include "base/cli.h"
 #include "base/cpu.h"
+#include "base/par.h"
 #include "base/progress.h"
 #include "base/tensor.h"
 #include "nn/thinmm.h"
@@ -239,15 +240,22 @@ static void moments_init(moments *m, int64_t d, const float *first)
         m->shift[j] = first[j];
 }
 
-/* Every route's first pass goes through here, so it is also where values
- * are checked: a NaN or Inf makes the sums non-finite, and only then is the
- * batch searched for the first bad value. */
-static void moments_add(moments *m, const float *x, int64_t rows, stream *s, int64_t start)
+/* moments_add's arguments. */
+typedef struct moments_job {
+    moments *m;
+    const float *x;
+    int64_t rows;
+} moments_job;
+
+/* Blocks b0..b1-1 of 256 columns: each column's sums over the rows. */
+static void moments_blocks(void *ctx, int64_t b0, int64_t b1, int t)
 {
-    const linalg_rows *src = s->src;
-    int64_t d = m->d;
-#pragma omp parallel for schedule(static) if (rows * d > (1 << 16))
-    for (int64_t j0 = 0; j0 < d; j0 += 256) {
+    const moments_job *a = ctx;
+    moments *m = a->m;
+    const float *x = a->x;
+    int64_t d = m->d, rows = a->rows;
+    (void)t;
+    for (int64_t j0 = b0 * 256; j0 < b1 * 256 && j0 < d; j0 += 256) {
         int64_t j1 = j0 + 256 < d ? j0 + 256 : d;
         for (int64_t i = 0; i < rows; i++) {
             const float *r = x + i * d;
@@ -258,6 +266,17 @@ static void moments_add(moments *m, const float *x, int64_t rows, stream *s, int
             }
         }
     }
+}
+
+/* Every route's first pass goes through here, so it is also where values
+ * are checked: a NaN or Inf makes the sums non-finite, and only then is the
+ * batch searched for the first bad value. */
+static void moments_add(moments *m, const float *x, int64_t rows, stream *s, int64_t start)
+{
+    const linalg_rows *src = s->src;
+    int64_t d = m->d;
+    moments_job mj = { m, x, rows };
+    par_for((d + 255) / 256, rows * d > (1 << 16) ? par_threads() : 1, moments_blocks, &mj);
     m->n += rows;
     int bad = 0;
     for (int64_t j = 0; j < d; j++)
@@ -514,6 +533,23 @@ static void kb_orth_col(kbasis *kb, int c, rng *r)
     free(h);
 }
 
+/* A batch's float sums zf into the double ones zd, items i0..i1-1, zf
+ * cleared for the next. */
+typedef struct fold_job {
+    double *zd;
+    float *zf;
+} fold_job;
+
+static void fold_range(void *ctx, int64_t i0, int64_t i1, int t)
+{
+    const fold_job *a = ctx;
+    (void)t;
+    for (int64_t j = i0; j < i1; j++) {
+        a->zd[j] += a->zf[j];
+        a->zf[j] = 0;
+    }
+}
+
 /* One pass over the rows: for the b columns Q = K[:, m0:m0+b),
  * Y[:, m0:m0+b) = Xc Q and AK[:, m0:m0+b) = Xc^T Xc Q, by two sgemm per
  * batch of rows. The rows are centred on the mean without touching them
@@ -579,11 +615,8 @@ static void kb_pass(linalg_pca *p, stream *s, kbasis *kb, int m0, int b, moments
         /* Z is summed in float over a batch, then in double: summed in
          * float over all the rows, the rounding of the running sums made
          * the Ritz residuals 10 times larger (60,000 x 9,216). */
-#pragma omp parallel for schedule(static)
-        for (int64_t j = 0; j < d * w; j++) {
-            zd[j] += zf[j];
-            zf[j] = 0;
-        }
+        fold_job fj = { zd, zf };
+        par_for(d * w, par_threads(), fold_range, &fj);
     }
     for (int t = 0; t < b; t++)
         for (int64_t j = 0; j < d; j++)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "base/alloc.h"
+#include "base/par.h"
 
 void adam_init(adam *a, int64_t n, double lr)
 {
@@ -20,13 +21,23 @@ void adam_init(adam *a, int64_t n, double lr)
     a->v = xcalloc((size_t)(n > 0 ? n : 1), sizeof *a->v);
 }
 
-void adam_step(adam *a, float *p, const float *g)
+/* One step's items i0..i1-1. */
+typedef struct adam_job {
+    adam *a;
+    float *p;
+    const float *g;
+    double c1, c2, sign;
+} adam_job;
+
+static void adam_range(void *ctx, int64_t i0, int64_t i1, int t)
 {
-    a->t++;
-    double c1 = 1 - pow(a->b1, a->t), c2 = 1 - pow(a->b2, a->t);
-    double sign = a->ascend ? 1 : -1;
-#pragma omp parallel for schedule(static) if (a->n > 4096)
-    for (int64_t i = 0; i < a->n; i++) {
+    const adam_job *j = ctx;
+    adam *a = j->a;
+    float *p = j->p;
+    const float *g = j->g;
+    double c1 = j->c1, c2 = j->c2, sign = j->sign;
+    (void)t;
+    for (int64_t i = i0; i < i1; i++) {
         a->m[i] = a->b1 * a->m[i] + (1 - a->b1) * g[i];
         a->v[i] = a->b2 * a->v[i] + (1 - a->b2) * (double)g[i] * g[i];
         double v = p[i] + sign * a->lr * (a->m[i] / c1) / (sqrt(a->v[i] / c2) + a->eps);
@@ -34,6 +45,15 @@ void adam_step(adam *a, float *p, const float *g)
             v = v < a->lo ? a->lo : v > a->hi ? a->hi : v;
         p[i] = (float)v;
     }
+}
+
+void adam_step(adam *a, float *p, const float *g)
+{
+    a->t++;
+    double c1 = 1 - pow(a->b1, a->t), c2 = 1 - pow(a->b2, a->t);
+    double sign = a->ascend ? 1 : -1;
+    adam_job j = { a, p, g, c1, c2, sign };
+    par_for(a->n, a->n > 4096 ? par_threads() : 1, adam_range, &j);
 }
 
 void adam_free(adam *a)

@@ -3,11 +3,11 @@
 #include "methods/fvparam.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/par.h"
 
 void fv_colour_default(double M[3][3])
 {
@@ -322,29 +322,46 @@ static void fft_free(fvfft *p)
     free(p);
 }
 
+/* fft_batch's arguments. */
+typedef struct batch_job {
+    fvparam *f;
+    const fvfft *p;
+    double *xr, *xi;
+    int64_t B;
+    int inverse;
+} batch_job;
+
+/* Part t's vectors (a multiple of 4 of them but for the last part's). */
+static void batch_part(void *ctx, int t, int nt)
+{
+    const batch_job *a = ctx;
+    const fvfft *p = a->p;
+    double *xr = a->xr, *xi = a->xi;
+    int64_t B = a->B;
+    int64_t lo = (B * t / nt) & ~(int64_t)3;
+    int64_t hi = t == nt - 1 ? B : (B * (t + 1) / nt) & ~(int64_t)3;
+    if (a->inverse)
+        for (int64_t j = 0; j < p->n; j++)
+            for (int64_t b = lo; b < hi; b++)
+                xi[j * B + b] = -xi[j * B + b];
+    fft_run(p, xr + lo, xi + lo, B, hi - lo, a->f->work[t]);
+    if (a->inverse)
+        for (int64_t j = 0; j < p->n; j++)
+            for (int64_t b = lo; b < hi; b++)
+                xi[j * B + b] = -xi[j * B + b];
+}
+
 /* The DFT (inverse: unnormalised, e^{+2 pi i jk/n}) of B vectors whose
- * elements lie B apart, in place, the batch split among the threads
+ * elements lie B apart, in place, the batch split among the parts
  * (each vector's arithmetic is the same whatever the split). */
 static void fft_batch(fvparam *f, const fvfft *p, double *xr, double *xi, int64_t B, int inverse)
 {
-    int nt = omp_get_max_threads();
+    int nt = par_threads();
     nt = nt < f->nwork ? nt : f->nwork;
     if (B < 64)
         nt = 1;
-#pragma omp parallel for num_threads(nt) schedule(static, 1)
-    for (int t = 0; t < nt; t++) {
-        int64_t lo = (B * t / nt) & ~(int64_t)3;
-        int64_t hi = t == nt - 1 ? B : (B * (t + 1) / nt) & ~(int64_t)3;
-        if (inverse)
-            for (int64_t j = 0; j < p->n; j++)
-                for (int64_t b = lo; b < hi; b++)
-                    xi[j * B + b] = -xi[j * B + b];
-        fft_run(p, xr + lo, xi + lo, B, hi - lo, f->work[t]);
-        if (inverse)
-            for (int64_t j = 0; j < p->n; j++)
-                for (int64_t b = lo; b < hi; b++)
-                    xi[j * B + b] = -xi[j * B + b];
-    }
+    batch_job a = { f, p, xr, xi, B, inverse };
+    par_run(nt, batch_part, &a);
 }
 
 void fvparam_init(fvparam *f, int64_t C, int64_t H, int64_t W, int fft, int decorrelate,
@@ -379,7 +396,7 @@ void fvparam_init(fvparam *f, int64_t C, int64_t H, int64_t W, int fft, int deco
     f->Xi = xmalloc((size_t)(H * C * Wf) * sizeof(double));
     f->Zr = xmalloc((size_t)(W * f->B2) * sizeof(double));
     f->Zi = xmalloc((size_t)(W * f->B2) * sizeof(double));
-    int nt = omp_get_max_threads();
+    int nt = par_threads();
     f->nwork = nt < 1 ? 1 : nt > FV_MAXWORK ? FV_MAXWORK : nt;
     size_t a = fft_work(f->ph, C * Wf), b = fft_work(f->pw, f->B2);
     for (int t = 0; t < f->nwork; t++)   /* room for a whole batch: any split fits */
@@ -414,19 +431,23 @@ static double col_weight(const fvparam *f, int64_t l)
     return l == 0 || (f->W % 2 == 0 && l == f->W / 2) ? 1.0 : 2.0;
 }
 
-/* Basis image b (C x H x W) from the spectrum p: an inverse DFT down
- * every column (c, l) of the scaled spectrum at once (X: H x C Wf), then
- * along the rows. A row's half spectrum Y_l (l < Wf) is extended to the
- * Hermitian whole (Y_{W-l} = conj Y_l; the imaginary parts of fx = 0 and
- * 1/2 dropped, as irfft2 does), whose inverse DFT is real; rows q and
- * q + B2 (B2 = ceil(C H / 2)) go through one complex DFT as A + i B, the
- * first row the real part of the result, the second the imaginary. */
-static void spectrum_to_image(fvparam *f, const float *p, float *b)
+/* A pass's arguments: f, its inputs x (and y), its output out. */
+typedef struct fv_job {
+    fvparam *f;
+    const float *x, *y;
+    float *out;
+} fv_job;
+
+/* The scaled spectrum x into X, rows k0..k1-1. */
+static void spec_in(void *ctx, int64_t k0, int64_t k1, int t)
 {
-    int64_t C = f->C, H = f->H, W = f->W, Wf = f->Wf, B1 = C * Wf, B2 = f->B2, R = C * H;
-    double *Xr = f->Xr, *Xi = f->Xi, *Zr = f->Zr, *Zi = f->Zi;
-#pragma omp parallel for schedule(static)
-    for (int64_t k = 0; k < H; k++)
+    const fv_job *a = ctx;
+    const fvparam *f = a->f;
+    const float *p = a->x;
+    int64_t C = f->C, H = f->H, Wf = f->Wf, B1 = C * Wf;
+    double *Xr = f->Xr, *Xi = f->Xi;
+    (void)t;
+    for (int64_t k = k0; k < k1; k++)
         for (int64_t c = 0; c < C; c++)
             for (int64_t l = 0; l < Wf; l++) {
                 double s = f->scale[k * Wf + l];
@@ -434,10 +455,19 @@ static void spectrum_to_image(fvparam *f, const float *p, float *b)
                 Xr[k * B1 + c * Wf + l] = s * pc[0];
                 Xi[k * B1 + c * Wf + l] = s * pc[1];
             }
-    fft_batch(f, f->ph, Xr, Xi, B1, 1);
+}
+
+/* Columns m0..m1-1 of the rows' Hermitian wholes, two rows a pair, into Z. */
+static void spec_rows(void *ctx, int64_t m0, int64_t m1, int t)
+{
+    const fv_job *a = ctx;
+    const fvparam *f = a->f;
+    int64_t C = f->C, H = f->H, W = f->W, Wf = f->Wf, B1 = C * Wf, B2 = f->B2, R = C * H;
+    const double *Xr = f->Xr, *Xi = f->Xi;
+    double *Zr = f->Zr, *Zi = f->Zi;
     int nyq = W % 2 == 0;
-#pragma omp parallel for schedule(static)
-    for (int64_t m = 0; m < W; m++) {
+    (void)t;
+    for (int64_t m = m0; m < m1; m++) {
         int64_t l = m < Wf ? m : W - m;
         double sg = m < Wf ? 1 : -1, keep = l == 0 || (nyq && l == W / 2) ? 0 : 1;
         for (int64_t q = 0; q < B2; q++) {
@@ -452,9 +482,18 @@ static void spectrum_to_image(fvparam *f, const float *p, float *b)
             Zi[m * B2 + q] = ai + br;
         }
     }
-    fft_batch(f, f->pw, Zr, Zi, B2, 1);
-#pragma omp parallel for schedule(static)
-    for (int64_t q = 0; q < B2; q++)
+}
+
+/* Row pairs q0..q1-1 of Z into the image out. */
+static void spec_out(void *ctx, int64_t q0, int64_t q1, int t)
+{
+    const fv_job *a = ctx;
+    const fvparam *f = a->f;
+    float *b = a->out;
+    int64_t W = f->W, B2 = f->B2, R = f->C * f->H;
+    const double *Zr = f->Zr, *Zi = f->Zi;
+    (void)t;
+    for (int64_t q = q0; q < q1; q++)
         for (int64_t m = 0; m < W; m++) {
             b[q * W + m] = (float)Zr[m * B2 + q];
             if (q + B2 < R)
@@ -462,23 +501,50 @@ static void spectrum_to_image(fvparam *f, const float *p, float *b)
         }
 }
 
-/* The adjoint: d/d p (gp) from d/d b (gb): the forward DFT of each row
- * (two real rows q, q + B2 as one complex row z = a + i b, then A_l =
- * (z_l + conj z_{W-l}) / 2, B_l = (z_l - conj z_{W-l}) / 2i), its first
- * Wf terms weighted, then down every column at once, scaled. */
-static void image_to_spectrum_grad(fvparam *f, const float *gb, float *gp)
+/* Basis image b (C x H x W) from the spectrum p: an inverse DFT down
+ * every column (c, l) of the scaled spectrum at once (X: H x C Wf), then
+ * along the rows. A row's half spectrum Y_l (l < Wf) is extended to the
+ * Hermitian whole (Y_{W-l} = conj Y_l; the imaginary parts of fx = 0 and
+ * 1/2 dropped, as irfft2 does), whose inverse DFT is real; rows q and
+ * q + B2 (B2 = ceil(C H / 2)) go through one complex DFT as A + i B, the
+ * first row the real part of the result, the second the imaginary. */
+static void spectrum_to_image(fvparam *f, const float *p, float *b)
 {
-    int64_t C = f->C, H = f->H, W = f->W, Wf = f->Wf, B1 = C * Wf, B2 = f->B2, R = C * H;
-    double *Xr = f->Xr, *Xi = f->Xi, *Zr = f->Zr, *Zi = f->Zi;
-#pragma omp parallel for schedule(static)
-    for (int64_t m = 0; m < W; m++)
+    int T = par_threads();
+    fv_job a = { f, p, NULL, b };
+    par_for(f->H, T, spec_in, &a);
+    fft_batch(f, f->ph, f->Xr, f->Xi, f->C * f->Wf, 1);
+    par_for(f->W, T, spec_rows, &a);
+    fft_batch(f, f->pw, f->Zr, f->Zi, f->B2, 1);
+    par_for(f->B2, T, spec_out, &a);
+}
+
+/* The image gradient x's row pairs into Z, columns m0..m1-1. */
+static void grad_in(void *ctx, int64_t m0, int64_t m1, int t)
+{
+    const fv_job *a = ctx;
+    const fvparam *f = a->f;
+    const float *gb = a->x;
+    int64_t W = f->W, B2 = f->B2, R = f->C * f->H;
+    double *Zr = f->Zr, *Zi = f->Zi;
+    (void)t;
+    for (int64_t m = m0; m < m1; m++)
         for (int64_t q = 0; q < B2; q++) {
             Zr[m * B2 + q] = gb[q * W + m];
             Zi[m * B2 + q] = q + B2 < R ? gb[(q + B2) * W + m] : 0;
         }
-    fft_batch(f, f->pw, Zr, Zi, B2, 0);
-#pragma omp parallel for schedule(static)
-    for (int64_t l = 0; l < Wf; l++) {
+}
+
+/* Columns l0..l1-1 of the row pairs' DFTs, split and weighted, into X. */
+static void grad_rows(void *ctx, int64_t l0, int64_t l1, int t)
+{
+    const fv_job *a = ctx;
+    const fvparam *f = a->f;
+    int64_t C = f->C, H = f->H, W = f->W, Wf = f->Wf, B1 = C * Wf, B2 = f->B2, R = C * H;
+    double *Xr = f->Xr, *Xi = f->Xi;
+    const double *Zr = f->Zr, *Zi = f->Zi;
+    (void)t;
+    for (int64_t l = l0; l < l1; l++) {
         int64_t l2 = (W - l) % W;
         double w = col_weight(f, l) / 2;
         for (int64_t q = 0; q < B2; q++) {
@@ -494,9 +560,18 @@ static void image_to_spectrum_grad(fvparam *f, const float *gb, float *gp)
             }
         }
     }
-    fft_batch(f, f->ph, Xr, Xi, B1, 0);
-#pragma omp parallel for schedule(static)
-    for (int64_t k = 0; k < H; k++)
+}
+
+/* Rows k0..k1-1 of X, scaled, into the spectrum gradient out. */
+static void grad_out(void *ctx, int64_t k0, int64_t k1, int t)
+{
+    const fv_job *a = ctx;
+    const fvparam *f = a->f;
+    float *gp = a->out;
+    int64_t C = f->C, H = f->H, Wf = f->Wf, B1 = C * Wf;
+    const double *Xr = f->Xr, *Xi = f->Xi;
+    (void)t;
+    for (int64_t k = k0; k < k1; k++)
         for (int64_t c = 0; c < C; c++)
             for (int64_t l = 0; l < Wf; l++) {
                 double s = f->scale[k * Wf + l];
@@ -506,41 +581,96 @@ static void image_to_spectrum_grad(fvparam *f, const float *gb, float *gp)
             }
 }
 
+/* The adjoint: d/d p (gp) from d/d b (gb): the forward DFT of each row
+ * (two real rows q, q + B2 as one complex row z = a + i b, then A_l =
+ * (z_l + conj z_{W-l}) / 2, B_l = (z_l - conj z_{W-l}) / 2i), its first
+ * Wf terms weighted, then down every column at once, scaled. */
+static void image_to_spectrum_grad(fvparam *f, const float *gb, float *gp)
+{
+    int T = par_threads();
+    fv_job a = { f, gb, NULL, gp };
+    par_for(f->W, T, grad_in, &a);
+    fft_batch(f, f->pw, f->Zr, f->Zi, f->B2, 0);
+    par_for(f->Wf, T, grad_rows, &a);
+    fft_batch(f, f->ph, f->Xr, f->Xi, f->C * f->Wf, 0);
+    par_for(f->H, T, grad_out, &a);
+}
+
+/* Pixels q0..q1-1 of out through the colour matrix M (adjoint: M^T). */
+static void colour_fwd(void *ctx, int64_t q0, int64_t q1, int t)
+{
+    const fv_job *a = ctx;
+    const fvparam *f = a->f;
+    float *pre = a->out;
+    int64_t HW = f->H * f->W;
+    (void)t;
+    for (int64_t q = q0; q < q1; q++) {
+        double b[3] = { pre[q], pre[HW + q], pre[2 * HW + q] };
+        for (int c = 0; c < 3; c++)
+            pre[c * HW + q] = (float)(f->M[c][0] * b[0] + f->M[c][1] * b[1] + f->M[c][2] * b[2]);
+    }
+}
+
+static void colour_adj(void *ctx, int64_t q0, int64_t q1, int t)
+{
+    const fv_job *a = ctx;
+    const fvparam *f = a->f;
+    float *g = a->out;
+    int64_t HW = f->H * f->W;
+    (void)t;
+    for (int64_t q = q0; q < q1; q++) {
+        double v[3] = { g[q], g[HW + q], g[2 * HW + q] };
+        for (int j = 0; j < 3; j++)
+            g[j * HW + q] = (float)(f->M[0][j] * v[0] + f->M[1][j] * v[1] + f->M[2][j] * v[2]);
+    }
+}
+
+/* The sigmoid of x, items i0..i1-1, into out. */
+static void sigmoid_fwd(void *ctx, int64_t i0, int64_t i1, int t)
+{
+    const fv_job *a = ctx;
+    const float *pre = a->x;
+    float *img = a->out;
+    (void)t;
+    for (int64_t i = i0; i < i1; i++)
+        img[i] = (float)(1.0 / (1.0 + exp(-(double)pre[i])));
+}
+
+/* The sigmoid's adjoint: the gradient x through the image y into out. */
+static void sigmoid_adj(void *ctx, int64_t i0, int64_t i1, int t)
+{
+    const fv_job *a = ctx;
+    const float *gimg = a->x, *img = a->y;
+    float *g = a->out;
+    (void)t;
+    for (int64_t i = i0; i < i1; i++)
+        g[i] = gimg[i] * img[i] * (1 - img[i]);
+}
+
 void fvparam_image(fvparam *f, const float *p, float *img)
 {
     int64_t HW = f->H * f->W, D = f->C * HW;
+    int T = par_threads();
     if (f->fft)
         spectrum_to_image(f, p, f->pre);
     else
         memcpy(f->pre, p, (size_t)D * sizeof(float));
+    fv_job a = { f, f->pre, NULL, f->pre };
     if (f->decorrelate)
-#pragma omp parallel for schedule(static)
-        for (int64_t q = 0; q < HW; q++) {
-            double b[3] = { f->pre[q], f->pre[HW + q], f->pre[2 * HW + q] };
-            for (int c = 0; c < 3; c++)
-                f->pre[c * HW + q] =
-                    (float)(f->M[c][0] * b[0] + f->M[c][1] * b[1] + f->M[c][2] * b[2]);
-        }
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < D; i++)
-        img[i] = (float)(1.0 / (1.0 + exp(-(double)f->pre[i])));
+        par_for(HW, T, colour_fwd, &a);
+    a.out = img;
+    par_for(D, T, sigmoid_fwd, &a);
 }
 
 void fvparam_backward(fvparam *f, const float *gimg, const float *img, float *gp)
 {
     int64_t HW = f->H * f->W, D = f->C * HW;
+    int T = par_threads();
     float *g = f->fft ? f->gb : gp;
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < D; i++)
-        g[i] = gimg[i] * img[i] * (1 - img[i]);
+    fv_job a = { f, gimg, img, g };
+    par_for(D, T, sigmoid_adj, &a);
     if (f->decorrelate)
-#pragma omp parallel for schedule(static)
-        for (int64_t q = 0; q < HW; q++) {
-            double a[3] = { g[q], g[HW + q], g[2 * HW + q] };
-            for (int j = 0; j < 3; j++)
-                g[j * HW + q] =
-                    (float)(f->M[0][j] * a[0] + f->M[1][j] * a[1] + f->M[2][j] * a[2]);
-        }
+        par_for(HW, T, colour_adj, &a);
     if (f->fft)
         image_to_spectrum_grad(f, f->gb, gp);
 }

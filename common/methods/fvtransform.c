@@ -3,12 +3,12 @@
 #include "methods/fvtransform.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/cli.h"
+#include "base/par.h"
 
 void fvt_standard(fvt_cfg *t)
 {
@@ -139,15 +139,27 @@ static void corners(int64_t Hi, int64_t Wi, const double th[6], int64_t Ho, int6
     }
 }
 
-void fvt_affine(const float *in, int64_t C, int64_t Hi, int64_t Wi, const double theta[6],
-                float *out, int64_t Ho, int64_t Wo)
+/* fvt_affine's or its adjoint's arguments. */
+typedef struct affine_job {
+    const float *in;
+    float *out;
+    int64_t C, Hi, Wi, Ho, Wo;
+    const double *theta;
+} affine_job;
+
+/* Output rows i0..i1-1. */
+static void affine_rows(void *ctx, int64_t i0, int64_t i1, int t)
 {
-#pragma omp parallel for schedule(static) if (Ho * Wo > 4096)
-    for (int64_t i = 0; i < Ho; i++)
+    const affine_job *a = ctx;
+    const float *in = a->in;
+    float *out = a->out;
+    int64_t C = a->C, Hi = a->Hi, Wi = a->Wi, Ho = a->Ho, Wo = a->Wo;
+    (void)t;
+    for (int64_t i = i0; i < i1; i++)
         for (int64_t j = 0; j < Wo; j++) {
             int64_t idx[4];
             double w[4];
-            corners(Hi, Wi, theta, Ho, Wo, i, j, idx, w);
+            corners(Hi, Wi, a->theta, Ho, Wo, i, j, idx, w);
             for (int64_t c = 0; c < C; c++) {
                 double v = 0;
                 for (int k = 0; k < 4; k++)
@@ -158,28 +170,42 @@ void fvt_affine(const float *in, int64_t C, int64_t Hi, int64_t Wi, const double
         }
 }
 
+void fvt_affine(const float *in, int64_t C, int64_t Hi, int64_t Wi, const double theta[6],
+                float *out, int64_t Ho, int64_t Wo)
+{
+    affine_job a = { in, out, C, Hi, Wi, Ho, Wo, theta };
+    par_for(Ho, Ho * Wo > 4096 ? par_threads() : 1, affine_rows, &a);
+}
+
+/* The adjoint's channels part, part + n, ... (in: gout, out: gin). */
+static void adjoint_part(void *ctx, int t, int n)
+{
+    const affine_job *a = ctx;
+    const float *gout = a->in;
+    float *gin = a->out;
+    int64_t C = a->C, Hi = a->Hi, Wi = a->Wi, Ho = a->Ho, Wo = a->Wo;
+    for (int64_t i = 0; i < Ho; i++)
+        for (int64_t j = 0; j < Wo; j++) {
+            int64_t idx[4];
+            double w[4];
+            corners(Hi, Wi, a->theta, Ho, Wo, i, j, idx, w);
+            for (int64_t c = t; c < C; c += n)
+                for (int k = 0; k < 4; k++)
+                    if (idx[k] >= 0)
+                        gin[c * Hi * Wi + idx[k]] +=
+                            (float)(w[k] * gout[(c * Ho + i) * Wo + j]);
+        }
+}
+
 void fvt_affine_adjoint(const float *gout, int64_t C, int64_t Hi, int64_t Wi,
                         const double theta[6], float *gin, int64_t Ho, int64_t Wo)
 {
-    /* Each thread its own channels (each sums in the same order whatever
-     * the threads), each pixel's corners found once per thread. */
-    int nt = omp_get_max_threads();
+    /* Each part its own channels (each sums in the same order whatever
+     * the parts), each pixel's corners found once per part. */
+    int nt = par_threads();
     nt = Ho * Wo > 4096 ? (nt < C ? nt : (int)C) : 1;
-#pragma omp parallel num_threads(nt)
-    {
-        int t = omp_get_thread_num(), n = omp_get_num_threads();
-        for (int64_t i = 0; i < Ho; i++)
-            for (int64_t j = 0; j < Wo; j++) {
-                int64_t idx[4];
-                double w[4];
-                corners(Hi, Wi, theta, Ho, Wo, i, j, idx, w);
-                for (int64_t c = t; c < C; c += n)
-                    for (int k = 0; k < 4; k++)
-                        if (idx[k] >= 0)
-                            gin[c * Hi * Wi + idx[k]] +=
-                                (float)(w[k] * gout[(c * Ho + i) * Wo + j]);
-            }
-    }
+    affine_job a = { gout, gin, C, Hi, Wi, Ho, Wo, theta };
+    par_run(nt, adjoint_part, &a);
 }
 
 size_t fvt_work_size(const fvt_cfg *t, int64_t C, int64_t H, int64_t W)

@@ -86,10 +86,6 @@ void cpu_setup(char **argv)
     const char *core = getenv("OPENBLAS_CORETYPE") ? NULL : better_core();
     if (core)
         setenv("OPENBLAS_CORETYPE", core, 1);
-    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) {
-        setenv("OMP_WAIT_POLICY", "passive", 1);
-        setenv("GOMP_SPINCOUNT", CPU_SPINCOUNT, 1);
-    }
     setenv("CNN_NO_REEXEC", "1", 1);
     execv("/proc/self/exe", argv);
     /* exec failed: go on as we are, OpenBLAS's other threads started on

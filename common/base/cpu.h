@@ -1,17 +1,6 @@
 /* cpu: settings that the thread and BLAS libraries read only while they
  * load, before main; cpu_setup re-executes the program once with them set.
  *
- * OMP_WAIT_POLICY=passive with GOMP_SPINCOUNT=CPU_SPINCOUNT (unless the
- * user set either): an idle OpenMP thread spins for about 20 us (libgomp
- * counts some 100,000 spins a millisecond), then sleeps; with more threads
- * than cores, 100 spins. Spinning for long (libgomp's default, 3 ms) takes
- * the cores from other work (on 2 cores, MNIST one image at a time ran 3.5x
- * slower, and 5-10x on a machine busy with other work); not spinning at all
- * makes every parallel loop wait for its threads to wake (a futex each):
- * mobilenet_v2's batch-1 forward on 2 threads ran at 75 images/s, slower
- * than on one thread (70), and at 120 with the short spin, at less CPU time
- * per image (16.6 ms against 20).
- *
  * OPENBLAS_CORETYPE (unless set): Debian's OpenBLAS picks its kernels from
  * the CPU model; a model newer than the library (common on cloud VMs)
  * falls back to Prescott, SSE3 kernels at a tenth of the speed. When that
@@ -24,15 +13,13 @@
  * threads while it loads (on first use, base/blas.c), so the program sets
  * FTZ/DAZ at once and OpenBLAS loads with one thread
  * (OPENBLAS_NUM_THREADS=1 stays set); threads started later from it
- * inherit the setting: OpenMP's, and OpenBLAS's when cpu_blas_threads asks
+ * inherit the setting: the pool's (base/par.c, which also hands each
+ * worker its creator's), and OpenBLAS's when cpu_blas_threads asks
  * for the user's count (OPENBLAS_NUM_THREADS as it was, else all cores).
  *
  * CNN_NO_REEXEC=1 (set for the re-executed program) turns this off. */
 #ifndef CNN_CPU_H
 #define CNN_CPU_H
-
-/* Spins of an idle OpenMP thread before it sleeps (GOMP_SPINCOUNT). */
-#define CPU_SPINCOUNT "2000"
 
 void cpu_setup(char **argv);
 

@@ -20,10 +20,16 @@
  * barrier is a second par_run). Values must depend on the part only: then
  * they are the same whichever thread ran it, and under any load.
  *
- * Idle workers spin about 30 us for the next run, then sleep (a futex);
- * cpu.h says why not longer. A par_run inside a part, inside an OpenMP
- * region, or while another thread's run is going, runs its parts in
- * order on the calling thread. */
+ * Idle workers spin about 30 us for the next run, then sleep (a futex).
+ * Spinning for long (libgomp's default, 3 ms, when this was OpenMP) takes
+ * the cores from other work: on 2 cores MNIST one image at a time ran
+ * 3.5x slower, 5-10x on a busy machine. Not spinning makes every run wait
+ * for its threads to wake: mobilenet_v2's batch-1 forward on 2 threads
+ * ran at 75 images/s, slower than on one (70), and at 120 with a 20 us
+ * spin. A par_run inside a part, inside an OpenMP region, or while
+ * another thread's run is going, runs its parts in order on the calling
+ * thread; inside a part OpenMP's thread count is 1, so par_threads() is
+ * too. */
 #ifndef CNN_PAR_H
 #define CNN_PAR_H
 

@@ -1106,19 +1106,22 @@ static void conv_chunk(const cgeo *q, const float *W, const float *apk, const fl
         }
 }
 
-typedef struct rows_args {
+/* A convolution's call as par_run's parts see it: conv_rows' (pl NULL)
+ * and conv_run's items (items_range). */
+typedef struct conv_args {
     const cgeo *q;
+    const plan *pl;
     const float *W, *apk, *b, *x;
     float *y, *ws;
     size_t slot;
     float beta;
     const float *r;
     op_act act;
-} rows_args;
+} conv_args;
 
 static void rows_piece(void *ctx, int t, int nt)
 {
-    const rows_args *a = ctx;
+    const conv_args *a = ctx;
     const cgeo *q = a->q;
     int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
     size_t as = pk_a_size(M, K);
@@ -1145,7 +1148,7 @@ static void conv_rows(const cgeo *q, const float *W, const float *apk, const flo
                       const float *x, float *y, float *ws, size_t slot, float beta,
                       const float *r, op_act act, int T)
 {
-    rows_args a = { q, W, apk, b, x, y, ws, slot, beta, r, act };
+    conv_args a = { q, NULL, W, apk, b, x, y, ws, slot, beta, r, act };
     par_run(T, rows_piece, &a);
 }
 
@@ -1290,20 +1293,9 @@ static void conv_implicit(const conv_p *cp, const cgeo *q, const float *apk, con
 }
 
 /* conv_run's (image, chunk) items i0..i1-1, on part t's slot. */
-typedef struct items_args {
-    const cgeo *q;
-    const plan *pl;
-    const float *W, *apk, *b, *x;
-    float *y, *ws;
-    size_t slot;
-    float beta;
-    const float *r;
-    op_act act;
-} items_args;
-
 static void items_range(void *ctx, int64_t i0, int64_t i1, int t)
 {
-    const items_args *a = ctx;
+    const conv_args *a = ctx;
     const cgeo *q = a->q;
     const plan *pl = a->pl;
     int64_t xs = q->cin * q->h * q->w, ys = q->cout * q->oh * q->ow;
@@ -1377,7 +1369,7 @@ static void conv_run(const conv_p *cp, const wslay *l, const cgeo *q, const wgeo
      * efficientnet_b0 0-2%, mobilenet_v2 at batch 1 -2 to +2%, resnet18
      * within noise, densenet121 at batch 4 -1-2%. The chunks are equal
      * (chunks_balance). */
-    items_args a = { q, &pl, W, apk, b, x, y, ws, l->slot, beta, r, act };
+    conv_args a = { q, &pl, W, apk, b, x, y, ws, l->slot, beta, r, act };
     par_for(pl.items, pl.T, items_range, &a);
 }
 

@@ -162,7 +162,10 @@ typedef struct range_args {
 static void range_part(void *ctx, int p, int np)
 {
     const range_args *a = ctx;
-    int64_t i0 = a->n * p / np, i1 = a->n * (p + 1) / np;
+    /* OpenMP's static schedule: the first n % np parts one item more (the
+     * caller's among them: a worker may start late) */
+    int64_t q = a->n / np, r = a->n % np;
+    int64_t i0 = p * q + (p < r ? p : r), i1 = i0 + q + (p < r);
     if (i0 < i1)
         a->fn(a->ctx, i0, i1, p);
 }

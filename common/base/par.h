@@ -42,8 +42,9 @@ typedef void par_fn(void *ctx, int part, int nparts);
 
 void par_run(int nparts, par_fn *fn, void *ctx);
 
-/* The same for n items split statically into nparts runs: fn(ctx, i0,
- * i1, part) for part p's items i0 = n p / nparts .. i1 - 1 (none for an
+/* The same for n items split statically into nparts runs, as OpenMP's
+ * static schedule splits them (the first n % nparts runs one item
+ * longer): fn(ctx, i0, i1, part) for part p's items i0..i1-1 (none for an
  * empty run). */
 typedef void par_range_fn(void *ctx, int64_t i0, int64_t i1, int part);
 void par_for(int64_t n, int nparts, par_range_fn *fn, void *ctx);

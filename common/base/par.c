@@ -178,7 +178,11 @@ void par_for(int64_t n, int nparts, par_range_fn *fn, void *ctx)
     par_run(nparts, range_part, &a);
 }
 
-int par_threads(void) { return omp_get_max_threads(); }
+int par_threads(void)
+{
+    int n = omp_get_max_threads();
+    return n < PAR_MAX_PARTS ? n : PAR_MAX_PARTS;
+}
 
 int par_busy(void) { return busy || omp_in_parallel(); }
 
@@ -186,9 +190,8 @@ void par_run(int nparts, par_fn *fn, void *ctx)
 {
     if (nparts <= 0)
         return;
-    int T = par_threads();
+    int omp = omp_get_max_threads(), T = par_threads();
     T = T < nparts ? T : nparts;
-    int omp = omp_get_max_threads();
     if (nparts > PAR_MAX_PARTS || T <= 1 || par_busy() ||
         atomic_flag_test_and_set_explicit(&P.owner, memory_order_acquire)) {
         int was = busy;

@@ -35,7 +35,8 @@
 
 #include <stdint.h>
 
-/* The most parts of one run. */
+/* The most parts of one run (a run of more runs them in order on the
+ * calling thread), and so the most threads par_threads() gives. */
 #define PAR_MAX_PARTS 64
 
 typedef void par_fn(void *ctx, int part, int nparts);
@@ -50,7 +51,8 @@ typedef void par_range_fn(void *ctx, int64_t i0, int64_t i1, int part);
 void par_for(int64_t n, int nparts, par_range_fn *fn, void *ctx);
 
 /* Threads a run may use: OpenMP's count (omp_get_max_threads: the
- * engine's --threads, else OMP_NUM_THREADS, else the cores). */
+ * engine's --threads, else OMP_NUM_THREADS, else the cores), at most
+ * PAR_MAX_PARTS. */
 int par_threads(void);
 
 /* Whether this thread is inside a part or an OpenMP region: work it

@@ -6,7 +6,8 @@
  * and the caller's thread count is back after its parts; the caller
  * waits for a part a worker is still running (the part sleeps); and on
  * 16 threads over 2 cores, where workers are often not running when a
- * run starts, every part still runs once and every run ends. */
+ * run starts, every part still runs once and every run ends; and asked
+ * for more threads than PAR_MAX_PARTS, par_threads stops there. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -161,6 +162,19 @@ static void test_oversubscribed(void **state)
         counts c;
         memset(&c, 0, sizeof c);
         c.n = 16 + rep % 48;
+        par_run(c.n, count_part, &c);
+        assert_int_equal(atomic_load(&c.wrong_n), 0);
+        for (int p = 0; p < c.n; p++)
+            assert_int_equal(atomic_load(&c.hit[p]), 1);
+    }
+    /* More threads than a run has parts: par_threads stops at the most
+     * parts, and a run of them still runs each once. */
+    omp_set_num_threads(PAR_MAX_PARTS + 36);
+    assert_int_equal(par_threads(), PAR_MAX_PARTS);
+    for (int rep = 0; rep < 20; rep++) {
+        counts c;
+        memset(&c, 0, sizeof c);
+        c.n = PAR_MAX_PARTS;
         par_run(c.n, count_part, &c);
         assert_int_equal(atomic_load(&c.wrong_n), 0);
         for (int p = 0; p < c.n; p++)

@@ -1859,7 +1859,8 @@ static void flip_blocks(void *ctx, int64_t b0, int64_t b1, int t)
     for (int64_t gb = b0; gb < b1; gb++) {
         int64_t g = gb / (nbc * nbo), b = gb % (nbc * nbo);
         int64_t c0 = b / nbo * FLIP_TB, o0 = b % nbo * FLIP_TB;
-        int64_t c1 = c0 + FLIP_TB < Ci ? c0 + FLIP_TB : Ci, o1 = o0 + FLIP_TB < Co ? o0 + FLIP_TB : Co;
+        int64_t c1 = c0 + FLIP_TB < Ci ? c0 + FLIP_TB : Ci;
+        int64_t o1 = o0 + FLIP_TB < Co ? o0 + FLIP_TB : Co;
         for (int64_t c = c0; c < c1; c++)
             for (int64_t o = o0; o < o1; o++) {
                 const float *src = a->W + ((g * Co + o) * Ci + c) * kk;

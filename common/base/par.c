@@ -45,7 +45,7 @@ static struct {
     int workers;              /* started: threads 1..workers */
 } P = { .owner = ATOMIC_FLAG_INIT };
 
-static _Thread_local int busy;
+static _Thread_local int busy, self;
 
 static void futex_wait(_Atomic uint32_t *w, uint32_t v)
 {
@@ -105,7 +105,7 @@ static void *worker(void *arg)
     /* arg: the creator's MXCSR (denormals flushed, cpu.h) << 8 | t */
     int t = (int)((uintptr_t)arg & 0xff);
     _mm_setcsr((unsigned)((uintptr_t)arg >> 8));
-    busy = 1;
+    busy = 1, self = t;
     omp_set_num_threads(1);
     for (;;) {
         uint32_t seen = atomic_load(&P.runs);
@@ -186,11 +186,13 @@ int par_threads(void)
 
 int par_busy(void) { return busy || omp_in_parallel(); }
 
-void par_run(int nparts, par_fn *fn, void *ctx)
+/* par_run on at most T threads. */
+static void run(int nparts, int T, par_fn *fn, void *ctx)
 {
     if (nparts <= 0)
         return;
-    int omp = omp_get_max_threads(), T = par_threads();
+    int omp = omp_get_max_threads(), most = par_threads();
+    T = T < most ? T : most;
     T = T < nparts ? T : nparts;
     if (nparts > PAR_MAX_PARTS || T <= 1 || par_busy() ||
         atomic_flag_test_and_set_explicit(&P.owner, memory_order_acquire)) {
@@ -238,4 +240,32 @@ void par_run(int nparts, par_fn *fn, void *ctx)
     }
     atomic_thread_fence(memory_order_acquire);
     atomic_flag_clear_explicit(&P.owner, memory_order_release);
+}
+
+void par_run(int nparts, par_fn *fn, void *ctx) { run(nparts, PAR_MAX_PARTS, fn, ctx); }
+
+int par_self(void) { return self; }
+
+static void fine_part(void *ctx, int p, int np)
+{
+    const range_args *a = ctx;
+    int64_t i0 = a->n * p / np, i1 = a->n * (p + 1) / np;
+    if (i0 < i1)
+        a->fn(a->ctx, i0, i1, self);
+}
+
+void par_for_fine(int64_t n, int nthreads, par_range_fn *fn, void *ctx)
+{
+    if (n <= 0)
+        return;
+    int T = nthreads < par_threads() ? nthreads : par_threads();
+    int64_t np = (int64_t)T * PAR_FINE;
+    np = np < n ? np : n;
+    np = np < PAR_MAX_PARTS ? np : PAR_MAX_PARTS;
+    if (T <= 1 || np <= 1 || par_busy()) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    range_args a = { n, fn, ctx };
+    run((int)np, T, fine_part, &a);
 }

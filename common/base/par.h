@@ -50,6 +50,25 @@ void par_run(int nparts, par_fn *fn, void *ctx);
 typedef void par_range_fn(void *ctx, int64_t i0, int64_t i1, int part);
 void par_for(int64_t n, int nparts, par_range_fn *fn, void *ctx);
 
+/* par_for split finer, for balance: n items in up to PAR_FINE runs for
+ * each of at most nthreads threads (at most PAR_MAX_PARTS, each run
+ * items n p / np .. n (p + 1) / np - 1), claimed as par_run's parts: each
+ * thread its own share first, in order, then the runs no thread has
+ * started, from the end. When one core is slower than the other (a
+ * virtual machine's core shared with another guest: on the 2-core EPYC
+ * one core ran resnet50 alone 15-20% slower than the other for minutes,
+ * at the same FMA rate) its thread takes fewer runs, where an even split
+ * waits for it at every layer. fn's last argument is the calling
+ * thread's index (par_self(), below nthreads; 0 when the items run in
+ * order on one thread), for scratch kept per thread: fn must give the
+ * same values whichever thread runs an item. */
+#define PAR_FINE 4
+void par_for_fine(int64_t n, int nthreads, par_range_fn *fn, void *ctx);
+
+/* The calling thread's index in the pool: 0 for the thread that starts
+ * runs (and any thread outside the pool), t for worker t. */
+int par_self(void);
+
 /* Threads a run may use: OpenMP's count (omp_get_max_threads: the
  * engine's --threads, else OMP_NUM_THREADS, else the cores), at most
  * PAR_MAX_PARTS. */

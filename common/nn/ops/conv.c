@@ -588,6 +588,20 @@ static void col2im_band(const cgeo *p, const float *col, float *gx, int64_t oy0,
     }
 }
 
+/* Whether a 1x1 convolution's chunk of nc columns is copied into panels
+ * (im2col_panels is that copy for it) rather than read where it lies: a
+ * short row (a 7x7 map's 49 floats) leaves each 16-float row of a panel
+ * across two cache lines and the block of B out of L1; copied, resnet50's
+ * 2048 x 512 x 49 product ran at 80 GFLOP/s against 69 (1 thread, the
+ * copy included), while at 196 columns (14x14) and more the two were
+ * even. The slot (conv_workspace: at least 2 CONV_CHUNK floats) holds
+ * the copy up to 16384 channels. */
+#define COPY_COLS 64
+static int copy_direct(const cgeo *q, int64_t nc)
+{
+    return q->direct && nc <= COPY_COLS && q->cin / q->g * (COPY_COLS + PK_NR) <= 2 * CONV_CHUNK;
+}
+
 /* The chunk plan of one call: rows per chunk, chunks per image, threads. */
 typedef struct plan {
     int64_t crows, nch, items;
@@ -621,6 +635,16 @@ static plan make_plan(const cgeo *q, int n, int wt, size_t slot)
         pl.rows = q->oh * q->ow <= ROWS_OWN;
         return pl;
     }
+    /* One image of a 1x1 convolution read where it lies (no lowering):
+     * one chunk, its product split over the threads by pk_gemm in
+     * PAR_FINE parts each (par.h), where two chunks gave each thread its
+     * half whatever its core's speed. resnet50's 56x56 and 28x28 1x1
+     * layers at batch 1. */
+    if (q->pk && q->direct && n < T && q->oh * q->ow > COPY_COLS &&
+        2.0 * (double)(q->cout * q->oh * q->ow) * (double)q->cin >= T * gemm_par_flops()) {
+        pl.crows = q->oh, pl.nch = 1, pl.items = n, pl.T = T;
+        return pl;
+    }
     /* A product on OpenBLAS (not q->pk: fewer than 16 output channels,
      * or K under 16) rounds a column by the call's shape: its chunks are
      * the geometry's alone (q->crows), one single-threaded call each,
@@ -647,20 +671,6 @@ static plan make_plan(const cgeo *q, int n, int wt, size_t slot)
     chunks_balance(n, q->oh, pl.T, &pl.crows, &pl.nch);
     pl.items = (int64_t)n * pl.nch;
     return pl;
-}
-
-/* Whether a 1x1 convolution's chunk of nc columns is copied into panels
- * (im2col_panels is that copy for it) rather than read where it lies: a
- * short row (a 7x7 map's 49 floats) leaves each 16-float row of a panel
- * across two cache lines and the block of B out of L1; copied, resnet50's
- * 2048 x 512 x 49 product ran at 80 GFLOP/s against 69 (1 thread, the
- * copy included), while at 196 columns (14x14) and more the two were
- * even. The slot (conv_workspace: at least 2 CONV_CHUNK floats) holds
- * the copy up to 16384 channels. */
-#define COPY_COLS 64
-static int copy_direct(const cgeo *q, int64_t nc)
-{
-    return q->direct && nc <= COPY_COLS && q->cin / q->g * (COPY_COLS + PK_NR) <= 2 * CONV_CHUNK;
 }
 
 /* The floats a chunk of rows output rows writes into its slot: its
@@ -1358,10 +1368,11 @@ static void conv_run(const conv_p *cp, const wslay *l, const cgeo *q, const wgeo
         }
         return;
     }
-    /* Statically: thread t takes the t-th run of (image, chunk) items, as
-     * the direct, depthwise and Winograd paths split a batch, so that a
-     * layer reads mostly what its own thread wrote in the layer before
-     * (from its own core's cache). Dynamically, items went to whichever
+    /* Thread t takes the t-th run of (image, chunk) items first, as the
+     * direct, depthwise and Winograd paths split a batch, so that a layer
+     * reads mostly what its own thread wrote in the layer before (from its
+     * own core's cache), then what another thread has not started
+     * (par_for_fine: its runs are finer). Dynamically, items went to whichever
      * thread came first, and mobilenet_v2's depthwise layers at batch 4
      * ran slower on two threads than on one (each thread's input in the
      * other core's cache): with both here and in winograd.c static, the
@@ -1370,7 +1381,7 @@ static void conv_run(const conv_p *cp, const wslay *l, const cgeo *q, const wgeo
      * within noise, densenet121 at batch 4 -1-2%. The chunks are equal
      * (chunks_balance). */
     conv_args a = { q, &pl, W, apk, b, x, y, ws, l->slot, beta, r, act };
-    par_for(pl.items, pl.T, items_range, &a);
+    par_for_fine(pl.items, pl.T, items_range, &a);
 }
 
 /* c's data (op_cache) when it was made from weights W, else NULL. */
@@ -1817,8 +1828,11 @@ static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
         T = (int)(flops / gemm_par_flops());
     if (T < 1)
         T = 1;
-    /* Blocks per image: enough items for the threads, columns whole vectors. */
-    int64_t nb = ceil_div(T, io->n), bl = ceil_div(ceil_div(hw, nb), 16) * 16;
+    /* Blocks per image: enough items for the threads, columns whole
+     * vectors; one image on the packed GEMM: one item, its product split
+     * by pk_gemm in PAR_FINE parts a thread (par.h). */
+    int64_t nb = io->n == 1 && p->pkt ? 1 : ceil_div(T, io->n);
+    int64_t bl = ceil_div(ceil_div(hw, nb), 16) * 16;
     if (bl < CONV_MIN_COLS)
         bl = CONV_MIN_COLS;
     nb = ceil_div(hw, bl);
@@ -1836,7 +1850,7 @@ static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
         return;
     }
     xgrad_args a = { p, W, io, apk, nb, bl };
-    par_for(items, T, xgrad_range, &a);
+    par_for_fine(items, T, xgrad_range, &a);
 }
 
 /* W' of conv_xgrad_transposed into Wt. */

@@ -507,10 +507,10 @@ static void dc_all(const dcrun *d, int n, int T)
         int ni = n - i0 < gn ? n - i0 : gn;
         dcphase f = { d, i0, ni, d->x + i0 * xs, xs };
         if (d->xp) {
-            par_for((int64_t)ni * g->cin * pad_rows(g), T, pad_range, &f);
+            par_for_fine((int64_t)ni * g->cin * pad_rows(g), T, pad_range, &f);
             f.xin = d->xp, f.xs = ps;
         }
-        par_for((int64_t)ni * d->nb * d->nr, T, tiles_range, &f);
+        par_for_fine((int64_t)ni * d->nb * d->nr, T, tiles_range, &f);
     }
 }
 #endif

@@ -345,7 +345,7 @@ void gr_forward(const grgeo *g, const float *W, const float *Wp, const float *b,
     int64_t ci = g->ci, co = g->co, kk = k.kk, G = g->p.c, items = (int64_t)n * G;
     int T = nthreads(items, (double)items * (double)(co * ci * kk * k.ohw), threads);
     gr_job a = { g, &k, packed(g, W, Wp, 0, ws, threads), b, x, r, y, ws, act, NULL, NULL };
-    par_for(items, T, gr_fwd_items, &a);
+    par_for_fine(items, T, gr_fwd_items, &a);
 }
 
 /* Each position q of sub-plane P of an input plane's padded layout
@@ -400,7 +400,7 @@ void gr_xgrad(const grgeo *g, const float *W, const float *Wp, int n, const floa
     phase_order(&g->p, ord, start);
     gr_job a = { g, &k, packed(g, W, Wp, 1, ws, threads), NULL, gy, NULL, gx, ws, ACT_NO, ord,
                  start };
-    par_for(items, T, gr_xgrad_items, &a);
+    par_for_fine(items, T, gr_xgrad_items, &a);
 }
 
 typedef int grivec __attribute__((vector_size(8 * sizeof(int))));

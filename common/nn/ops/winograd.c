@@ -711,8 +711,9 @@ static void chunk(const wgeo *g, const float *U, const float *b, const float *x,
  * output channels. For few, small images (one 14x14 VGG layer at batch 1:
  * 49 tiles), where a chunk per thread would have each thread stream all of
  * U for a sliver of tiles. Scratch rows of thread t > 0: slot t. */
-/* chunk_together's phases (par_run parts; each ends before the next
- * starts). */
+/* chunk_together's phases (par_for_fine's runs, by input channels,
+ * products and output channels; each phase ends before the next starts;
+ * rows scratch: the thread's). */
 typedef struct together {
     const wgeo *g;
     const float *U, *b, *x;
@@ -726,13 +727,12 @@ typedef struct together {
     clay l;
 } together;
 
-static void together_in(void *ctx, int t, int nt)
+static void together_in(void *ctx, int64_t c0, int64_t c1, int t)
 {
     const together *c = ctx;
     const wgeo *g = c->g;
     float *rows = t ? c->slots + (size_t)t * c->sl : c->l.rows, *zero = rows + 6 * row_floats(g);
     memset(zero, 0, (size_t)g->w * sizeof *zero);
-    int64_t c0 = g->cin * t / nt, c1 = g->cin * (t + 1) / nt;
     input_transform(g, c->x, c->ty0, c->ty1, c->l.V, c->l.vs, c->l.T, rows, zero, c0, c1);
 }
 
@@ -744,10 +744,10 @@ static void together_products(void *ctx, int64_t x0, int64_t x1, int t)
         product(c->g, c->U, (int)xi, c->l.V, c->l.vs, c->l.M, c->l.ms, c->l.T);
 }
 
-static void together_out(void *ctx, int t, int nt)
+static void together_out(void *ctx, int64_t o0, int64_t o1, int t)
 {
     const together *c = ctx;
-    int64_t o0 = c->g->cout * t / nt, o1 = c->g->cout * (t + 1) / nt;
+    (void)t;
     output_transform(c->g, c->l.M, c->l.ms, c->l.T, c->b, c->ty0, c->ty1, c->y, c->beta, o0, o1,
                      c->r, c->act);
 }
@@ -758,9 +758,9 @@ static void chunk_together(const wgeo *g, const float *U, const float *b, const 
 {
     together t = { g, U, b, x, y, ty0, ty1, slots, sl, beta, r, act,
                    layout(g, ty0, ty1, slots) };
-    par_run(T, together_in, &t);
-    par_for(NX, T, together_products, &t);
-    par_run(T, together_out, &t);
+    par_for_fine(g->cin, T, together_in, &t);
+    par_for_fine(NX, T, together_products, &t);
+    par_for_fine(g->cout, T, together_out, &t);
 }
 
 /* The panel transforms colrun tiles many images with: one vector of VW
@@ -878,10 +878,10 @@ static void run(const wgeo *g, const float *W, const float *Uc, const float *b, 
     if (PK_GEMM)
         chunks_balance(n, g->th, T, &trows, &nch);
     items = (int64_t)n * nch;
-    /* Statically, thread t the t-th run of items (conv.c's conv_run says
-     * why). */
+    /* Thread t its own run of items first (conv.c's conv_run says why),
+     * in par_for_fine's runs. */
     run_args a = { g, U, b, x, y, xs, ys, trows, nch, slots, sl, beta, r, act };
-    par_for(items, T, run_items, &a);
+    par_for_fine(items, T, run_items, &a);
 }
 
 /* Output channels whose transformed weights one uncached call makes at a

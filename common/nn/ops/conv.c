@@ -1129,18 +1129,30 @@ typedef struct conv_args {
     op_act act;
 } conv_args;
 
-static void rows_piece(void *ctx, int t, int nt)
+/* conv_rows' parts: the product's rows of the weights in np parts, each
+ * thread lowering the image once, into its own slot, before its first. */
+typedef struct rows_args {
+    conv_args c;
+    char have[PAR_MAX_PARTS];   /* thread t's lowering made (bp[t]) */
+    bpan bp[PAR_MAX_PARTS];
+} rows_args;
+
+static void rows_piece(void *ctx, int p, int np)
 {
-    const conv_args *a = ctx;
+    rows_args *ra = ctx;
+    const conv_args *a = &ra->c;
     const cgeo *q = a->q;
     int64_t ohw = q->oh * q->ow, M = q->cout / q->g, K = q->cin / q->g * q->kh * q->kw;
     size_t as = pk_a_size(M, K);
-    bpan bp = chunk_b(q, a->x, a->ws + (size_t)t * a->slot, 0, q->oh, 0);
+    int t = par_self();
+    if (!ra->have[t])
+        ra->bp[t] = chunk_b(q, a->x, a->ws + (size_t)t * a->slot, 0, q->oh, 0), ra->have[t] = 1;
+    bpan bp = ra->bp[t];
     for (int64_t g = 0; g < q->g; g++)
         pk_gemm_rows(a->apk ? a->apk + g * as : NULL, a->apk ? NULL : a->W + g * M * K, K, M, K,
                      bp.B + g * bp.gs, bp.ps, bp.ldb, ohw, a->y + g * M * ohw, ohw,
                      a->b ? a->b + g * M : NULL, a->beta != 0, a->r ? a->r + g * M * ohw : NULL,
-                     a->act, t, nt);
+                     a->act, p, np);
 }
 
 /* y (+)= conv(x) + b (+ r), then act, for one image split by rows of the
@@ -1153,13 +1165,17 @@ static void rows_piece(void *ctx, int t, int nt)
  * the layer ran 1.3 times faster on two threads than on one). For maps
  * of ROWS_OWN pixels at most (7x7): at 14x14 lowering all of it twice
  * cost more than the sharing (resnet50's 256-channel 3x3 stride-2 layer:
- * 0.70-0.72 ms shared, 0.77-0.78 each its own). */
+ * 0.70-0.72 ms shared, 0.77-0.78 each its own). The rows go in up to
+ * PAR_FINE parts a thread of 8 panels or more (par.h: a slower core
+ * takes fewer), a multiple of T. */
 static void conv_rows(const cgeo *q, const float *W, const float *apk, const float *b,
                       const float *x, float *y, float *ws, size_t slot, float beta,
                       const float *r, op_act act, int T)
 {
-    conv_args a = { q, NULL, W, apk, b, x, y, ws, slot, beta, r, act };
-    par_run(T, rows_piece, &a);
+    rows_args a = { { q, NULL, W, apk, b, x, y, ws, slot, beta, r, act }, { 0 }, { { 0 } } };
+    int64_t parts = ceil_div(q->cout / q->g, PK_MR) / 8;
+    parts = parts < PAR_FINE * T ? parts / T * T : PAR_FINE * T;
+    par_run(parts > T ? (int)parts : T, rows_piece, &a);
 }
 
 /* A fused Add (r, or NULL) and ReLU or Clip where the product could not

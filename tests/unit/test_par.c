@@ -7,7 +7,11 @@
  * waits for a part a worker is still running (the part sleeps); and on
  * 16 threads over 2 cores, where workers are often not running when a
  * run starts, every part still runs once and every run ends; and asked
- * for more threads than PAR_MAX_PARTS, par_threads stops there. */
+ * for more threads than PAR_MAX_PARTS, par_threads stops there.
+ * par_for_fine: every item once, in ranges each thread's own (the thread
+ * index it is given is below the threads asked for, and no two ranges
+ * run at once with one index: scratch per thread is safe), and a thread
+ * that is slow gets fewer ranges than the other. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -183,6 +187,73 @@ static void test_oversubscribed(void **state)
     omp_set_num_threads(2);
 }
 
+/* par_for_fine's ranges: items marked once; thread index t below the
+ * threads asked for (lim); inuse[t] catches two ranges at once on one
+ * index; slow: thread indices other than 0 sleep per range. */
+typedef struct fine {
+    _Atomic int *seen;
+    _Atomic int bad, inuse[PAR_MAX_PARTS], items[PAR_MAX_PARTS];
+    int lim, slow_ms;
+} fine;
+
+static void fine_range(void *ctx, int64_t i0, int64_t i1, int t)
+{
+    fine *f = ctx;
+    if (i0 >= i1 || t < 0 || t >= f->lim || atomic_exchange(&f->inuse[t], 1)) {
+        atomic_fetch_add(&f->bad, 1);
+        return;
+    }
+    for (int64_t i = i0; i < i1; i++)
+        atomic_fetch_add(&f->seen[i], 1);
+    atomic_fetch_add(&f->items[t], (int)(i1 - i0));
+    if (t && f->slow_ms) {
+        struct timespec ts = { 0, f->slow_ms * 1000L * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    atomic_store(&f->inuse[t], 0);
+}
+
+static void test_par_for_fine(void **state)
+{
+    (void)state;
+    static _Atomic int seen[1000];
+    const int64_t ns[] = { 1, 2, 3, 7, 8, 9, 63, 64, 65, 999 };
+    for (int threads = 1; threads <= 4; threads++) {
+        omp_set_num_threads(threads);
+        for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
+            for (int lim = 1; lim <= 4; lim++)
+                for (int rep = 0; rep < 20; rep++) {
+                    static fine f;
+                    memset(seen, 0, sizeof seen);
+                    memset(&f, 0, sizeof f);
+                    f.seen = seen, f.lim = lim;
+                    par_for_fine(ns[k], lim, fine_range, &f);
+                    assert_int_equal(atomic_load(&f.bad), 0);
+                    for (int64_t i = 0; i < ns[k]; i++)
+                        assert_int_equal(atomic_load(&seen[i]), 1);
+                }
+    }
+    /* The worker sleeps 20 ms a range, the caller not at all: of 8 ranges
+     * of 100 items (PAR_FINE 4 a thread) the caller takes its own 4 and
+     * then those the worker has not started. Three tries: the caller
+     * itself may be kept off its core a while. */
+    omp_set_num_threads(2);
+    int most = 0;
+    for (int rep = 0; rep < 3 && most <= 500; rep++) {
+        static fine f;
+        memset(seen, 0, sizeof seen);
+        memset(&f, 0, sizeof f);
+        f.seen = seen, f.lim = 2, f.slow_ms = 20;
+        par_for_fine(800, 2, fine_range, &f);
+        assert_int_equal(atomic_load(&f.bad), 0);
+        for (int64_t i = 0; i < 800; i++)
+            assert_int_equal(atomic_load(&seen[i]), 1);
+        int mine = atomic_load(&f.items[0]);
+        most = mine > most ? mine : most;
+    }
+    assert_true(most > 500);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_nested),
         cmocka_unit_test(test_waits_for_started_parts),
         cmocka_unit_test(test_oversubscribed),
+        cmocka_unit_test(test_par_for_fine),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

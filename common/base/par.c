@@ -254,18 +254,28 @@ static void fine_part(void *ctx, int p, int np)
         a->fn(a->ctx, i0, i1, self);
 }
 
-void par_for_fine(int64_t n, int nthreads, par_range_fn *fn, void *ctx)
+int par_fine_parts(int64_t n, int T, double work)
+{
+    int64_t np = (int64_t)T * PAR_FINE;
+    double most = work / PAR_FINE_WORK;
+    if ((double)np > most)
+        np = (int64_t)most / T * T;
+    np = np > T ? np : T;
+    if (np > n)
+        np = n >= T ? n / T * T : n;
+    return (int)(np < PAR_MAX_PARTS ? np : PAR_MAX_PARTS);
+}
+
+void par_for_fine(int64_t n, int nthreads, double work, par_range_fn *fn, void *ctx)
 {
     if (n <= 0)
         return;
     int T = nthreads < par_threads() ? nthreads : par_threads();
-    int64_t np = (int64_t)T * PAR_FINE;
-    np = np < n ? np : n;
-    np = np < PAR_MAX_PARTS ? np : PAR_MAX_PARTS;
-    if (T <= 1 || np <= 1 || par_busy()) {
+    int np = T > 1 ? par_fine_parts(n, T, work) : 1;
+    if (np <= 1 || par_busy()) {
         fn(ctx, 0, n, 0);
         return;
     }
     range_args a = { n, fn, ctx };
-    run((int)np, T, fine_part, &a);
+    run(np, T, fine_part, &a);
 }

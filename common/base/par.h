@@ -51,19 +51,31 @@ typedef void par_range_fn(void *ctx, int64_t i0, int64_t i1, int part);
 void par_for(int64_t n, int nparts, par_range_fn *fn, void *ctx);
 
 /* par_for split finer, for balance: n items in up to PAR_FINE runs for
- * each of at most nthreads threads (at most PAR_MAX_PARTS, each run
- * items n p / np .. n (p + 1) / np - 1), claimed as par_run's parts: each
- * thread its own share first, in order, then the runs no thread has
- * started, from the end. When one core is slower than the other (a
- * virtual machine's core shared with another guest: on the 2-core EPYC
- * one core ran resnet50 alone 15-20% slower than the other for minutes,
- * at the same FMA rate) its thread takes fewer runs, where an even split
- * waits for it at every layer. fn's last argument is the calling
- * thread's index (par_self(), below nthreads; 0 when the items run in
- * order on one thread), for scratch kept per thread: fn must give the
- * same values whichever thread runs an item. */
+ * each of at most nthreads threads (par_fine_parts: at most PAR_MAX_PARTS,
+ * each run items n p / np .. n (p + 1) / np - 1), claimed as par_run's
+ * parts: each thread its own share first, in order, then the runs no
+ * thread has started, from the end. When one core is slower than the
+ * other (a virtual machine's core shared with another guest: on the
+ * 2-core EPYC one core ran resnet50 alone 15-20% slower than the other for
+ * minutes, at the same FMA rate) its thread takes fewer runs, where an
+ * even split waits for it at every layer. work: the loop's cost in flops
+ * (a memory-bound loop: 16 a float it moves), which sets how fine. fn's
+ * last argument is the calling thread's index (par_self(), below
+ * nthreads; 0 when the items run in order on one thread), for scratch
+ * kept per thread: fn must give the same values whichever thread runs an
+ * item. */
 #define PAR_FINE 4
-void par_for_fine(int64_t n, int nthreads, par_range_fn *fn, void *ctx);
+void par_for_fine(int64_t n, int nthreads, double work, par_range_fn *fn, void *ctx);
+
+/* How many parts par_for_fine splits n items of this work into on T
+ * threads: PAR_FINE a thread, fewer where a part would get under
+ * PAR_FINE_WORK flops (about 20 us of a core: below, a part's claim and
+ * cache misses cost more than the balance saves; mobilenet_v2's batch-1
+ * forward ran 3% slower split finely throughout), a multiple of T (even
+ * shares when the cores are even), at most n and PAR_MAX_PARTS, at least
+ * T (or n). For callers that split work of their own (pk_gemm's panels). */
+#define PAR_FINE_WORK 4e6
+int par_fine_parts(int64_t n, int T, double work);
 
 /* The calling thread's index in the pool: 0 for the thread that starts
  * runs (and any thread outside the pool), t for worker t. */

@@ -230,11 +230,13 @@ int op_keep(node *nd, const void *p, size_t size, char *err, size_t len);
 void op_batchnorm_affine(const node *nd, float *scale, float *shift);
 /* Parallelise a loop over this many floats of elementwise work? */
 #define OP_PAR_MIN 32768
-/* fn over n items (par_for) of this many floats of elementwise work in
- * all: on the pool's threads past OP_PAR_MIN, else on this one. */
+/* fn over n items (par_for_fine: fn's last argument is the thread's, and
+ * no fn keeps anything by it) of this many floats of elementwise work in
+ * all (16 flops of par_for_fine's work a float): on the pool's threads
+ * past OP_PAR_MIN, else on this one. */
 static inline void op_par_for(int64_t n, int64_t floats, par_range_fn *fn, void *ctx)
 {
-    par_for(n, floats > OP_PAR_MIN ? par_threads() : 1, fn, ctx);
+    par_for_fine(n, floats > OP_PAR_MIN ? par_threads() : 1, 16.0 * (double)floats, fn, ctx);
 }
 
 /* The op definitions (one per op file). */

@@ -8,7 +8,7 @@
  * 16 threads over 2 cores, where workers are often not running when a
  * run starts, every part still runs once and every run ends; and asked
  * for more threads than PAR_MAX_PARTS, par_threads stops there.
- * par_for_fine: every item once, in ranges each thread's own (the thread
+ * par_for_fine: as many runs as par_fine_parts says, every item once, in ranges each thread's own (the thread
  * index it is given is below the threads asked for, and no two ranges
  * run at once with one index: scratch per thread is safe), and a thread
  * that is slow gets fewer ranges than the other. */
@@ -227,12 +227,21 @@ static void test_par_for_fine(void **state)
                     memset(seen, 0, sizeof seen);
                     memset(&f, 0, sizeof f);
                     f.seen = seen, f.lim = lim;
-                    par_for_fine(ns[k], lim, fine_range, &f);
+                    par_for_fine(ns[k], lim, 1e12, fine_range, &f);
                     assert_int_equal(atomic_load(&f.bad), 0);
                     for (int64_t i = 0; i < ns[k]; i++)
                         assert_int_equal(atomic_load(&seen[i]), 1);
                 }
     }
+    /* How fine: PAR_FINE parts a thread when the work affords them, a
+     * multiple of the threads, never under T (or n) nor over n. */
+    assert_int_equal(par_fine_parts(1000, 2, 1e12), 2 * PAR_FINE);
+    assert_int_equal(par_fine_parts(1000, 2, 5 * PAR_FINE_WORK), 4);
+    assert_int_equal(par_fine_parts(1000, 2, 0), 2);
+    assert_int_equal(par_fine_parts(3, 2, 1e12), 2);
+    assert_int_equal(par_fine_parts(5, 2, 1e12), 4);
+    assert_int_equal(par_fine_parts(1, 2, 1e12), 1);
+    assert_int_equal(par_fine_parts(1000, 3, 7 * PAR_FINE_WORK), 6);
     /* The worker sleeps 20 ms a range, the caller not at all: of 8 ranges
      * of 100 items (PAR_FINE 4 a thread) the caller takes its own 4 and
      * then those the worker has not started. Three tries: the caller
@@ -244,7 +253,7 @@ static void test_par_for_fine(void **state)
         memset(seen, 0, sizeof seen);
         memset(&f, 0, sizeof f);
         f.seen = seen, f.lim = 2, f.slow_ms = 20;
-        par_for_fine(800, 2, fine_range, &f);
+        par_for_fine(800, 2, 1e12, fine_range, &f);
         assert_int_equal(atomic_load(&f.bad), 0);
         for (int64_t i = 0; i < 800; i++)
             assert_int_equal(atomic_load(&seen[i]), 1);

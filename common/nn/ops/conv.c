@@ -1034,7 +1034,8 @@ static void by_channels(lower_fn *fn, const cgeo *q, const float *src, float *ds
         /* a range of channels a thread, one call each (lower_plane makes
          * its tables once a call) */
         lower_args a = { fn, q, src, dst, oy0, oy1 };
-        par_for(q->cin, par_threads(), lower_range, &a);
+        double floats = (double)(q->cin * q->kh * q->kw) * (double)((oy1 - oy0) * q->ow);
+        par_for_fine(q->cin, par_threads(), 16.0 * floats, lower_range, &a);
     } else
         fn(q, src, dst, oy0, oy1, 0, q->cin);
 }
@@ -1173,9 +1174,10 @@ static void conv_rows(const cgeo *q, const float *W, const float *apk, const flo
                       const float *r, op_act act, int T)
 {
     rows_args a = { { q, NULL, W, apk, b, x, y, ws, slot, beta, r, act }, { 0 }, { { 0 } } };
-    int64_t parts = ceil_div(q->cout / q->g, PK_MR) / 8;
-    parts = parts < PAR_FINE * T ? parts / T * T : PAR_FINE * T;
-    par_run(parts > T ? (int)parts : T, rows_piece, &a);
+    int parts = par_fine_parts(ceil_div(q->cout / q->g, PK_MR) / 8, T,
+                               2.0 * (double)(q->cout * q->oh * q->ow) *
+                                   (double)(q->cin / q->g * q->kh * q->kw));
+    par_run(parts > T ? parts : T, rows_piece, &a);
 }
 
 /* A fused Add (r, or NULL) and ReLU or Clip where the product could not
@@ -1313,8 +1315,8 @@ static void conv_implicit(const conv_p *cp, const cgeo *q, const float *apk, con
     imp_args a = { q, apk, b, xq, off, run, Hp, RS, CS, K, beta, act, NULL, NULL, NULL };
     for (int i = 0; i < n; i++) {
         a.x = x + i * xs, a.r = r ? r + i * ys : NULL, a.y = y + i * ys;
-        par_for(q->cin * Hp, T, imp_rows, &a);
-        par_for(q->oh, T, imp_products, &a);
+        par_for_fine(q->cin * Hp, T, 16.0 * (double)(q->cin * CS), imp_rows, &a);
+        par_for_fine(q->oh, T, 2.0 * (double)(q->cout * K) * (double)ohw, imp_products, &a);
     }
 }
 
@@ -1397,7 +1399,9 @@ static void conv_run(const conv_p *cp, const wslay *l, const cgeo *q, const wgeo
      * within noise, densenet121 at batch 4 -1-2%. The chunks are equal
      * (chunks_balance). */
     conv_args a = { q, &pl, W, apk, b, x, y, ws, l->slot, beta, r, act };
-    par_for_fine(pl.items, pl.T, items_range, &a);
+    double flops = 2.0 * n * (double)(q->cout * q->oh * q->ow) *
+                   (double)(q->cin / q->g * q->kh * q->kw);
+    par_for_fine(pl.items, pl.T, flops, items_range, &a);
 }
 
 /* c's data (op_cache) when it was made from weights W, else NULL. */
@@ -1866,7 +1870,7 @@ static void conv_xgrad_direct(const conv_p *p, const float *W, const op_io *io)
         return;
     }
     xgrad_args a = { p, W, io, apk, nb, bl };
-    par_for_fine(items, T, xgrad_range, &a);
+    par_for_fine(items, T, flops, xgrad_range, &a);
 }
 
 /* W' of conv_xgrad_transposed into Wt. */

@@ -136,6 +136,14 @@ static float *ws_slot(float *ws, size_t slot, int t)
 
 
 /* Threads for n planes: one when the work is small. */
+/* par_for_fine's work for planes planes: 16 a float they read and
+ * write, plus the taps' flops. */
+static double dw_work(const dwgeo *g, int64_t planes)
+{
+    return (double)planes * (16.0 * (double)(g->h * g->w + g->oh * g->ow) +
+                             2.0 * (double)(g->oh * g->ow * g->kh * g->kw));
+}
+
 static int nthreads(const dwgeo *g, int64_t planes, int threads)
 {
     int T = par_threads();
@@ -539,7 +547,7 @@ static void rv_forward(const dwgeo *g, const float *W, const float *b, int n, co
     }
     int T = nthreads(g, planes, threads);
     rv_args a = { g, &l, mk, edge, W, b, x, y, ws, slot, act };
-    par_for_fine(planes, T, rv_range, &a);
+    par_for_fine(planes, T, dw_work(g, planes), rv_range, &a);
 }
 #endif
 
@@ -596,7 +604,7 @@ void dw_forward(const dwgeo *g, const float *W, const float *b, int n, const flo
     size_t slot = dw_ws_floats(g);
     int T = nthreads(g, planes, threads);
     dw_args a = { g, &l, &ph, W, b, x, y, ws, slot, act };
-    par_for_fine(planes, T, fwd_range, &a);
+    par_for_fine(planes, T, dw_work(g, planes), fwd_range, &a);
 }
 
 
@@ -663,7 +671,7 @@ void dw_xgrad(const dwgeo *g, const float *W, int n, const float *gy, float *gx,
     size_t slot = dw_ws_floats(g);
     int T = nthreads(g, planes, threads);
     dw_args a = { g, &l, &ph, W, NULL, gy, gx, ws, slot, ACT_NO };
-    par_for_fine(planes, T, xgrad_range, &a);
+    par_for_fine(planes, T, dw_work(g, planes), xgrad_range, &a);
 }
 
 #if DW_CL
@@ -1051,7 +1059,7 @@ static void cl_forward(const dwgeo *g, const float *W, const float *b, int n, co
     if (T > items)
         T = (int)items;
     cl_args a = { g, &k, W, b, x, y, ws, slot, act };
-    par_for_fine(items, T, cl_fwd_range, &a);
+    par_for_fine(items, T, dw_work(g, (int64_t)n * g->c), cl_fwd_range, &a);
 }
 
 static void cl_xgrad(const dwgeo *g, const float *W, int n, const float *gy, float *gx,
@@ -1064,7 +1072,7 @@ static void cl_xgrad(const dwgeo *g, const float *W, int n, const float *gy, flo
     if (T > items)
         T = (int)items;
     cl_args a = { g, &k, W, NULL, gy, gx, ws, slot, ACT_NO };
-    par_for_fine(items, T, cl_xgrad_range, &a);
+    par_for_fine(items, T, dw_work(g, (int64_t)n * g->c), cl_xgrad_range, &a);
 }
 
 /* The sum over a row of ow pixels of a[ox] * b[ox * step] (8 channels), in

@@ -507,10 +507,13 @@ static void dc_all(const dcrun *d, int n, int T)
         int ni = n - i0 < gn ? n - i0 : gn;
         dcphase f = { d, i0, ni, d->x + i0 * xs, xs };
         if (d->xp) {
-            par_for_fine((int64_t)ni * g->cin * pad_rows(g), T, pad_range, &f);
+            par_for_fine((int64_t)ni * g->cin * pad_rows(g), T, 16.0 * (double)(ni * ps),
+                         pad_range, &f);
             f.xin = d->xp, f.xs = ps;
         }
-        par_for_fine((int64_t)ni * d->nb * d->nr, T, tiles_range, &f);
+        double flops = 2.0 * ni * (double)(g->cout * g->oh * g->ow) *
+                       (double)(g->cin * g->kh * g->kw);
+        par_for_fine((int64_t)ni * d->nb * d->nr, T, flops, tiles_range, &f);
     }
 }
 #endif

@@ -343,9 +343,10 @@ void gr_forward(const grgeo *g, const float *W, const float *Wp, const float *b,
 {
     glay k = glayout(g);
     int64_t ci = g->ci, co = g->co, kk = k.kk, G = g->p.c, items = (int64_t)n * G;
-    int T = nthreads(items, (double)items * (double)(co * ci * kk * k.ohw), threads);
+    double macs = (double)items * (double)(co * ci * kk * k.ohw);
+    int T = nthreads(items, macs, threads);
     gr_job a = { g, &k, packed(g, W, Wp, 0, ws, threads), b, x, r, y, ws, act, NULL, NULL };
-    par_for_fine(items, T, gr_fwd_items, &a);
+    par_for_fine(items, T, 2.0 * macs, gr_fwd_items, &a);
 }
 
 /* Each position q of sub-plane P of an input plane's padded layout
@@ -395,12 +396,13 @@ void gr_xgrad(const grgeo *g, const float *W, const float *Wp, int n, const floa
 {
     glay k = glayout(g);
     int64_t ci = g->ci, co = g->co, kk = k.kk, G = g->p.c, items = (int64_t)n * G;
-    int T = nthreads(items, (double)items * (double)(co * ci * kk * k.ohw), threads);
+    double macs = (double)items * (double)(co * ci * kk * k.ohw);
+    int T = nthreads(items, macs, threads);
     int64_t nph = g->p.sh * g->p.sw, ord[kk], start[nph + 1];
     phase_order(&g->p, ord, start);
     gr_job a = { g, &k, packed(g, W, Wp, 1, ws, threads), NULL, gy, NULL, gx, ws, ACT_NO, ord,
                  start };
-    par_for_fine(items, T, gr_xgrad_items, &a);
+    par_for_fine(items, T, 2.0 * macs, gr_xgrad_items, &a);
 }
 
 typedef int grivec __attribute__((vector_size(8 * sizeof(int))));

@@ -892,11 +892,11 @@ static void gemm_core(const float *Ap, const float *A, int64_t lda, int64_t M, i
         gemm_args g = { Ap, A, lda, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, R,
                         act, bym };
         /* Up to PAR_FINE parts a thread (par.h: a slower core takes fewer),
-         * each of PK_GA panels of A or 2 of B at least, a multiple of the
-         * threads (even when the cores are). */
-        int64_t T = par_threads(), parts = bym ? nm / PK_GA : np / 2;
-        parts = parts < PAR_FINE * T ? parts / T * T : PAR_FINE * T;
-        par_run((int)(parts > T ? parts : T), gemm_piece, &g);
+         * each of two groups of PK_GA panels of A or 2 panels of B at
+         * least. */
+        int T = par_threads();
+        int parts = par_fine_parts(bym ? nm / (2 * PK_GA) : np / 2, T, 2.0 * (double)(M * n) * K);
+        par_run(parts > T ? parts : T, gemm_piece, &g);
     } else
         gemm_part(Ap, A, lda, M, K, Bp, bstride, ldb, n, C, ldc, bias, accumulate, R, act, bym,
                   0, 1);

@@ -758,9 +758,12 @@ static void chunk_together(const wgeo *g, const float *U, const float *b, const 
 {
     together t = { g, U, b, x, y, ty0, ty1, slots, sl, beta, r, act,
                    layout(g, ty0, ty1, slots) };
-    par_for_fine(g->cin, T, together_in, &t);
-    par_for_fine(NX, T, together_products, &t);
-    par_for_fine(g->cout, T, together_out, &t);
+    /* par_for_fine's work: 16 a float each transform reads and writes;
+     * the products' flops */
+    double tiles = (double)t.l.T;
+    par_for_fine(g->cin, T, 16.0 * NX * 2 * (double)g->cin * tiles, together_in, &t);
+    par_for_fine(NX, T, 2.0 * NX * (double)(g->cin * g->cout) * tiles, together_products, &t);
+    par_for_fine(g->cout, T, 16.0 * NX * 2 * (double)g->cout * tiles, together_out, &t);
 }
 
 /* The panel transforms colrun tiles many images with: one vector of VW
@@ -881,7 +884,8 @@ static void run(const wgeo *g, const float *W, const float *Uc, const float *b, 
     /* Thread t its own run of items first (conv.c's conv_run says why),
      * in par_for_fine's runs. */
     run_args a = { g, U, b, x, y, xs, ys, trows, nch, slots, sl, beta, r, act };
-    par_for_fine(items, T, run_items, &a);
+    par_for_fine(items, T, 2.0 * NX * (double)(g->cin * g->cout) * (double)(n * g->th * g->tw),
+                 run_items, &a);
 }
 
 /* Output channels whose transformed weights one uncached call makes at a

@@ -56,8 +56,8 @@ void par_for(int64_t n, int nparts, par_range_fn *fn, void *ctx);
  * parts: each thread its own share first, in order, then the runs no
  * thread has started, from the end. When one core is slower than the
  * other (a virtual machine's core shared with another guest: on the
- * 2-core EPYC one core ran resnet50 alone 15-20% slower than the other for
- * minutes, at the same FMA rate) its thread takes fewer runs, where an
+ * 2-core EPYC one core ran resnet50 alone 15-30% slower than the other,
+ * at times, at the same FMA rate) its thread takes fewer runs, where an
  * even split waits for it at every layer. work: the loop's cost in flops
  * (a memory-bound loop: 16 a float it moves), which sets how fine. fn's
  * last argument is the calling thread's index (par_self(), below

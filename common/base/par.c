@@ -159,13 +159,20 @@ typedef struct range_args {
     void *ctx;
 } range_args;
 
+/* Part p of np's items i0..i1-1: OpenMP's static schedule, the first
+ * n % np parts one item more (the caller's among them: a worker may start
+ * late). */
+static void part_items(int64_t n, int p, int np, int64_t *i0, int64_t *i1)
+{
+    int64_t q = n / np, r = n % np;
+    *i0 = p * q + (p < r ? p : r), *i1 = *i0 + q + (p < r);
+}
+
 static void range_part(void *ctx, int p, int np)
 {
     const range_args *a = ctx;
-    /* OpenMP's static schedule: the first n % np parts one item more (the
-     * caller's among them: a worker may start late) */
-    int64_t q = a->n / np, r = a->n % np;
-    int64_t i0 = p * q + (p < r ? p : r), i1 = i0 + q + (p < r);
+    int64_t i0, i1;
+    part_items(a->n, p, np, &i0, &i1);
     if (i0 < i1)
         a->fn(a->ctx, i0, i1, p);
 }
@@ -249,7 +256,8 @@ int par_self(void) { return self; }
 static void fine_part(void *ctx, int p, int np)
 {
     const range_args *a = ctx;
-    int64_t i0 = a->n * p / np, i1 = a->n * (p + 1) / np;
+    int64_t i0, i1;
+    part_items(a->n, p, np, &i0, &i1);
     if (i0 < i1)
         a->fn(a->ctx, i0, i1, self);
 }

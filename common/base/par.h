@@ -52,9 +52,9 @@ void par_for(int64_t n, int nparts, par_range_fn *fn, void *ctx);
 
 /* par_for split finer, for balance: n items in up to PAR_FINE runs for
  * each of at most nthreads threads (par_fine_parts: at most PAR_MAX_PARTS,
- * each run items n p / np .. n (p + 1) / np - 1), claimed as par_run's
- * parts: each thread its own share first, in order, then the runs no
- * thread has started, from the end. When one core is slower than the
+ * each run's items as par_for's), claimed as par_run's parts: each
+ * thread its own share first, in order, then the runs no thread has
+ * started, from the end. When one core is slower than the
  * other (a virtual machine's core shared with another guest: on the
  * 2-core EPYC one core ran resnet50 alone 15-30% slower than the other,
  * at times, at the same FMA rate) its thread takes fewer runs, where an

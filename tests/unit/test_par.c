@@ -8,10 +8,11 @@
  * 16 threads over 2 cores, where workers are often not running when a
  * run starts, every part still runs once and every run ends; and asked
  * for more threads than PAR_MAX_PARTS, par_threads stops there.
- * par_for_fine: as many runs as par_fine_parts says, every item once, in ranges each thread's own (the thread
- * index it is given is below the threads asked for, and no two ranges
- * run at once with one index: scratch per thread is safe), and a thread
- * that is slow gets fewer ranges than the other. */
+ * par_for_fine: as many runs as par_fine_parts says, every item once,
+ * in ranges each thread's own (the thread index it is given is below the
+ * threads asked for, and no two ranges run at once with one index:
+ * scratch per thread is safe), and a thread that is slow gets fewer
+ * ranges than the other. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -602,6 +602,13 @@ static int copy_direct(const cgeo *q, int64_t nc)
     return q->direct && nc <= COPY_COLS && q->cin / q->g * (COPY_COLS + PK_NR) <= 2 * CONV_CHUNK;
 }
 
+/* The flops of n images through the convolution. */
+static double conv_flops(const cgeo *q, int n)
+{
+    return 2.0 * (double)n * (double)(q->cout * q->oh * q->ow) *
+           (double)(q->cin / q->g * q->kh * q->kw);
+}
+
 /* The chunk plan of one call: rows per chunk, chunks per image, threads. */
 typedef struct plan {
     int64_t crows, nch, items;
@@ -641,7 +648,7 @@ static plan make_plan(const cgeo *q, int n, int wt, size_t slot)
      * half whatever its core's speed. resnet50's 56x56 and 28x28 1x1
      * layers at batch 1. */
     if (q->pk && q->direct && n < T && q->oh * q->ow > COPY_COLS &&
-        2.0 * (double)(q->cout * q->oh * q->ow) * (double)q->cin >= T * gemm_par_flops()) {
+        conv_flops(q, 1) >= T * gemm_par_flops()) {
         pl.crows = q->oh, pl.nch = 1, pl.items = n, pl.T = T;
         return pl;
     }
@@ -663,8 +670,7 @@ static plan make_plan(const cgeo *q, int n, int wt, size_t slot)
         pl.crows = q->oh;
     pl.nch = ceil_div(q->oh, pl.crows);
     pl.items = (int64_t)n * pl.nch;
-    double flops = 2.0 * (double)n * (double)(q->cout * q->oh * q->ow) *
-                   (double)(q->cin / q->g * q->kh * q->kw);
+    double flops = conv_flops(q, n);
     if (T > flops / gemm_par_flops())
         T = (int)(flops / gemm_par_flops());
     pl.T = T < 1 ? 1 : T;
@@ -1174,9 +1180,7 @@ static void conv_rows(const cgeo *q, const float *W, const float *apk, const flo
                       const float *r, op_act act, int T)
 {
     rows_args a = { { q, NULL, W, apk, b, x, y, ws, slot, beta, r, act }, { 0 }, { { 0 } } };
-    int parts = par_fine_parts(ceil_div(q->cout / q->g, PK_MR) / 8, T,
-                               2.0 * (double)(q->cout * q->oh * q->ow) *
-                                   (double)(q->cin / q->g * q->kh * q->kw));
+    int parts = par_fine_parts(ceil_div(q->cout / q->g, PK_MR) / 8, T, conv_flops(q, 1));
     par_run(parts > T ? parts : T, rows_piece, &a);
 }
 
@@ -1399,9 +1403,7 @@ static void conv_run(const conv_p *cp, const wslay *l, const cgeo *q, const wgeo
      * within noise, densenet121 at batch 4 -1-2%. The chunks are equal
      * (chunks_balance). */
     conv_args a = { q, &pl, W, apk, b, x, y, ws, l->slot, beta, r, act };
-    double flops = 2.0 * n * (double)(q->cout * q->oh * q->ow) *
-                   (double)(q->cin / q->g * q->kh * q->kw);
-    par_for_fine(pl.items, pl.T, flops, items_range, &a);
+    par_for_fine(pl.items, pl.T, conv_flops(q, n), items_range, &a);
 }
 
 /* c's data (op_cache) when it was made from weights W, else NULL. */

@@ -3,8 +3,10 @@
  * VGG-16 conv layer's GFLOP/s beside a plain cblas_sgemm of the same GEMM
  * shape. Prints "key<TAB>value" lines; tests/bench/run.sh puts them beside
  * PyTorch's (bench_torch.py prints the same keys). */
+#define _GNU_SOURCE
 #include <cblas.h>
 #include <immintrin.h>
+#include <sched.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -469,6 +471,47 @@ static void peak(double secs)
     }
 }
 
+/* Each core of the process's affinity mask alone (the first `most`), the
+ * calling thread pinned to it, one thread: the FMA peak, and the forward
+ * of resnet's 56x56 3x3 64 -> 64 layer (Winograd, a working set of L2
+ * and L3), least ms of a pass. On these virtual machines one core at
+ * times runs that layer 15-40% slower than the other at the same FMA
+ * peak (another guest on the cache the core shares; README): every
+ * figure of a 2-thread run made then waits for the slower core.
+ * zoo.sh prints the cores' spread beside its tables. */
+static void cores(double secs, int most)
+{
+    cpu_set_t all, one;
+    if (sched_getaffinity(0, sizeof all, &all)) {
+        perror("bench_engine: sched_getaffinity");
+        exit(1);
+    }
+    __builtin_cpu_init();
+    int wide = __builtin_cpu_supports("avx512f");
+    model *m = start(64, 56, 56);
+    conv(m, "conv", "input", 64, 3, 1, 1);
+    prepare(m);
+    int omp = omp_get_max_threads();
+    omp_set_num_threads(1);
+    for (int c = 0, k = 0; c < CPU_SETSIZE && k < most; c++) {
+        if (!CPU_ISSET(c, &all))
+            continue;
+        k++;
+        CPU_ZERO(&one);
+        CPU_SET(c, &one);
+        if (sched_setaffinity(0, sizeof one, &one)) {
+            perror("bench_engine: sched_setaffinity");
+            exit(1);
+        }
+        printf("core%d_fma_peak_gflops\t%.1f\n", c, peak_rate(wide, 1, secs / 2));
+        fwd_rate(m, 1, secs);
+        printf("core%d_wino_56x56_ms\t%.3f\n", c, 1e3 * last_best_s);
+    }
+    sched_setaffinity(0, sizeof all, &all);
+    omp_set_num_threads(omp);
+    model_free(m);
+}
+
 /* One Conv node of a prepared model alone, batch 1, its input's shape. */
 static void model_layer(const model *src, const node *nd, const char *name, double secs)
 {
@@ -629,6 +672,10 @@ int main(int argc, char **argv)
     double secs = argc > 1 ? atof(argv[1]) : 2.0;
     if (argc > 2 && !strcmp(argv[2], "peak")) {
         peak(secs);
+        return 0;
+    }
+    if (argc > 2 && !strcmp(argv[2], "cores")) {
+        cores(secs, argc > 3 ? atoi(argv[3]) : CPU_SETSIZE);
         return 0;
     }
     /* One convolution alone, its forward and its input gradient's

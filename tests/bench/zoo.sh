@@ -73,9 +73,15 @@ export OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
 # Idle threads: a short spin, then sleep (env.sh, bench_wait).
 bench_wait
 echo "zoo: $threads threads, about ${secs}s per figure, median of $rounds alternating rounds; img/s, higher is better; ratio = cnntools / other" >&2
-: >"$T/ours.all"; : >"$T/ort.all"; : >"$T/torch.all"; : >"$T/peak.all"
+: >"$T/ours.all"; : >"$T/ort.all"; : >"$T/torch.all"; : >"$T/peak.all"; : >"$T/cores.all"
+# Each core alone before every round and after the last (bench_engine
+# cores): whether the run caught one core slower than the other.
+cores() {
+    "$ENGINE" 0.5 cores "$threads" | awk -v r="$1" '{ print r "\t" $0 }' >>"$T/cores.all"
+}
 r=0
 while [ $r -lt "$rounds" ]; do
+    cores "before round $((r + 1))" || exit 1
     "$ENGINE" "$secs" peak >>"$T/peak.all" || exit 1
     for n in $nets; do
         "$ENGINE" "$secs" model "$ZOO/$n.h5" "$n" "$batches" $grad >>"$T/ours.all" || exit 1
@@ -86,6 +92,7 @@ while [ $r -lt "$rounds" ]; do
     done
     r=$((r + 1))
 done
+cores "after the last round" || exit 1
 for f in ours ort torch peak; do median "$T/$f.all" >"$T/$f"; done
 # The paired ratio: ours over ONNX Runtime's round by round (the two ran
 # seconds apart), then the median of those; steadier than the ratio of
@@ -122,6 +129,23 @@ awk -F'\t' 'BEGIN { printf "%-30s %10s\n", "forward CPU ms per image", "cnntools
   $1 ~ /_cpu_ms$/ { printf "%-30s %10s\n", $1, $2 }' "$T/ours"
 echo
 awk -F'\t' '{ printf "%-30s %10s\n", $1, $2 }' "$T/peak"
+# The cores alone: one core slower than the other (15-40% at times on
+# these machines, README) slows every 2-thread figure of that moment.
+echo
+awk -F'\t' '
+  BEGIN { print "each core alone, 1 thread: resnet 56x56 3x3 layer least ms (FMA GFLOP/s)" }
+  $2 ~ /_fma_peak_gflops$/ { c = $2; sub(/_fma.*/, "", c); g[$1, c] = $3; next }
+  $2 ~ /_wino_56x56_ms$/ { c = $2; sub(/_wino.*/, "", c)
+    if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }
+    line[$1] = line[$1] sprintf("  %s %s (%s)", c, $3, g[$1, c])
+    if (!($1 in lo) || $3 < lo[$1]) lo[$1] = $3
+    if (!($1 in hi) || $3 > hi[$1]) hi[$1] = $3 }
+  END { for (i = 1; i <= n; i++) { k = order[i]; sp = lo[k] > 0 ? hi[k] / lo[k] : 0
+          printf "%-22s%s  slowest/fastest %.2fx\n", k ":", line[k], sp
+          if (sp > worst) worst = sp }
+        if (worst >= 1.10)
+          printf "a slow phase: one core ran the layer %.2fx slower than the other (2-thread figures wait for it)\n", worst }' \
+    "$T/cores.all"
 # One photo, whole command with model load, against ONNX Runtime's session
 # creation and one run (tests/bench/zoo_one.sh), for resnet50 when it ran.
 case " $nets " in *" resnet50 "*)

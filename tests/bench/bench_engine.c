@@ -475,7 +475,7 @@ static void peak(double secs)
  * calling thread pinned to it, one thread: the FMA peak, and the forward
  * of resnet's 56x56 3x3 64 -> 64 layer (Winograd, a working set of L2
  * and L3), least ms of a pass. On these virtual machines one core at
- * times runs that layer 15-40% slower than the other at the same FMA
+ * times runs that layer 15-50% slower than the other at the same FMA
  * peak (another guest on the cache the core shares; README): every
  * figure of a 2-thread run made then waits for the slower core.
  * zoo.sh prints the cores' spread beside its tables. */

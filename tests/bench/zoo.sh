@@ -77,7 +77,8 @@ echo "zoo: $threads threads, about ${secs}s per figure, median of $rounds altern
 # Each core alone before every round and after the last (bench_engine
 # cores): whether the run caught one core slower than the other.
 cores() {
-    "$ENGINE" 0.5 cores "$threads" | awk -v r="$1" '{ print r "\t" $0 }' >>"$T/cores.all"
+    "$ENGINE" 0.5 cores "$threads" >"$T/cores.one" || return 1
+    awk -v r="$1" '{ print r "\t" $0 }' "$T/cores.one" >>"$T/cores.all"
 }
 r=0
 while [ $r -lt "$rounds" ]; do
@@ -129,7 +130,7 @@ awk -F'\t' 'BEGIN { printf "%-30s %10s\n", "forward CPU ms per image", "cnntools
   $1 ~ /_cpu_ms$/ { printf "%-30s %10s\n", $1, $2 }' "$T/ours"
 echo
 awk -F'\t' '{ printf "%-30s %10s\n", $1, $2 }' "$T/peak"
-# The cores alone: one core slower than the other (15-40% at times on
+# The cores alone: one core slower than the other (15-50% at times on
 # these machines, README) slows every 2-thread figure of that moment.
 echo
 awk -F'\t' '

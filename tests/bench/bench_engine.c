@@ -679,7 +679,12 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc > 2 && !strcmp(argv[2], "cores")) {
-        cores(secs, argc > 3 ? atoi(argv[3]) : CPU_SETSIZE);
+        int most = argc > 3 ? atoi(argv[3]) : CPU_SETSIZE;
+        if (most < 1) {
+            fprintf(stderr, "usage: bench_engine SECS cores [N]: N, the cores to time, must be 1 or more\n");
+            return 2;
+        }
+        cores(secs, most);
         return 0;
     }
     /* One convolution alone, its forward and its input gradient's

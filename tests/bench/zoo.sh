@@ -108,7 +108,8 @@ lockstep_run() {   # KEY_KIND BATCH PEER_COMMAND...: one run into $T/ls.all
     kind=$1 b=$2; shift 2
     "$@" >"$T/peer" &
     pid=$!
-    if ! "$ENGINE" "$secs" lockstep "$T/go" "$T/done" "$ZOO/$n.h5" "$n" "$kind" "$b" >"$T/mine"; then
+    if ! "$ENGINE" "$secs" lockstep "$T/go" "$T/done" "$ZOO/$n.h5" "$n" "$kind" "$b" >"$T/mine" ||
+        ! grep -q _lockstep_ms "$T/mine"; then
         kill "$pid" 2>/dev/null; wait "$pid"
         echo "zoo: lockstep $n $kind (batch $b) failed" >&2; return 1
     fi

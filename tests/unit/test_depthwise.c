@@ -203,6 +203,13 @@ static void test_depthwise_blocks(void **state)
     check(36, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2);
     check(24, 14, 14, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 2, 2);
     check(28, 15, 15, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 3, 2);
+    /* The forward's bands of output rows, one a thread (cl_bands): 13
+     * rows over 3 threads (4, 4 and 5), a band's first input row inside
+     * the one before's last (stride 2: a halo row), and below 4 rows a
+     * thread (one band). */
+    check(12, 25, 21, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 3);
+    check(20, 26, 15, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 1, 3);
+    check(9, 11, 13, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 3);
 }
 
 /* The row path's cases (3x3, outputs of 16 columns or more, stride 1 or

@@ -945,7 +945,8 @@ static void cl_rows_any(const dwgeo *g, const clay *k, const float *buf, const c
                 g->dw);
 }
 
-/* The threads' work: (image, block of DW_CB channels) pairs. */
+/* The threads' work: (image, block of DW_CB channels) pairs; the
+ * forward's also by band of output rows, item (image, band, block). */
 typedef struct clblk {
     int64_t q0;   /* first plane: image * c + first channel */
     int cb;       /* channels in the block (the last may have fewer) */
@@ -956,6 +957,18 @@ static clblk cl_block(const dwgeo *g, int64_t it)
     int64_t nblk = (g->c + DW_CB - 1) / DW_CB, c0 = it % nblk * DW_CB;
     clblk b = { it / nblk * g->c + c0, (int)(g->c - c0 < DW_CB ? g->c - c0 : DW_CB) };
     return b;
+}
+
+/* The forward's bands: one a thread, so that a thread's static share
+ * (par.h) is the rows the layer before wrote on the same core (a 1x1
+ * product splits its columns, an image's pixels, in the same halves).
+ * By channel blocks alone each core read half its input from the other
+ * core's cache: mobilenet_v2's 96 x 112 x 112 stride-2 layer took 0.20 ms
+ * in the net against 0.10 alone (AVX2, batch 4). Bands of fewer than 4
+ * output rows are not worth their extra halo rows: then one. */
+static int64_t cl_bands(const dwgeo *g, int T)
+{
+    return T > 1 && g->oh >= 4 * (int64_t)T ? T : 1;
 }
 
 /* Per-channel vectors: v[t * DW_CB + j] = W[(c0 + j) * kk + t] (0 past cb). */
@@ -975,6 +988,7 @@ typedef struct cl_args {
     float *y, *ws;
     size_t slot;
     op_act act;
+    int64_t bands;   /* the forward's bands of output rows (cl_bands); 1 */
 } cl_args;
 
 static void cl_fwd_range(void *ctx, int64_t i0, int64_t i1, int t)
@@ -986,8 +1000,10 @@ static void cl_fwd_range(void *ctx, int64_t i0, int64_t i1, int t)
     float *buf = ws_slot(a->ws, a->slot, t), *out = buf + k->pad;
     float *wv = out + k->strip;
     memset(buf, 0, k->pad * sizeof *buf);
+    int64_t nblk = (g->c + DW_CB - 1) / DW_CB;
     for (int64_t it = i0; it < i1; it++) {
-        clblk bk = cl_block(g, it);
+        int64_t img = it / (a->bands * nblk), band = it / nblk % a->bands;
+        clblk bk = cl_block(g, img * nblk + it % nblk);
         int64_t c0 = bk.q0 % g->c;
         const float *src[DW_CB];
         float *dst[DW_CB];
@@ -1002,9 +1018,10 @@ static void cl_fwd_range(void *ctx, int64_t i0, int64_t i1, int t)
         for (int j = 0; j < DW_CB; j++)
             bv[j] = a->b && j < bk.cb ? a->b[c0 + j] : 0.0f;
         clv bias = CV_LOADU(bv);
-        int64_t filled = 0;
-        for (int64_t oy0 = 0; oy0 < g->oh; oy0 += k->rows) {
-            int64_t oy1 = oy0 + k->rows < g->oh ? oy0 + k->rows : g->oh;
+        int64_t ob0 = band * g->oh / a->bands, ob1 = (band + 1) * g->oh / a->bands;
+        int64_t filled = ob0 * g->sh;
+        for (int64_t oy0 = ob0; oy0 < ob1; oy0 += k->rows) {
+            int64_t oy1 = oy0 + k->rows < ob1 ? oy0 + k->rows : ob1;
             int64_t need = (oy1 - 1) * g->sh + (g->kh - 1) * g->dh + 1;
             cl_fill(g, k, src, filled, need, buf);
             filled = need;
@@ -1058,8 +1075,9 @@ static void cl_forward(const dwgeo *g, const float *W, const float *b, int n, co
     int T = nthreads(g, items * DW_CB, threads);
     if (T > items)
         T = (int)items;
-    cl_args a = { g, &k, W, b, x, y, ws, slot, act };
-    par_for_fine(items, T, dw_work(g, (int64_t)n * g->c), cl_fwd_range, &a);
+    int64_t bands = cl_bands(g, T);
+    cl_args a = { g, &k, W, b, x, y, ws, slot, act, bands };
+    par_for_fine(items * bands, T, dw_work(g, (int64_t)n * g->c), cl_fwd_range, &a);
 }
 
 static void cl_xgrad(const dwgeo *g, const float *W, int n, const float *gy, float *gx,
@@ -1071,7 +1089,7 @@ static void cl_xgrad(const dwgeo *g, const float *W, int n, const float *gy, flo
     int T = nthreads(g, items * DW_CB, threads);
     if (T > items)
         T = (int)items;
-    cl_args a = { g, &k, W, NULL, gy, gx, ws, slot, ACT_NO };
+    cl_args a = { g, &k, W, NULL, gy, gx, ws, slot, ACT_NO, 1 };
     par_for_fine(items, T, dw_work(g, (int64_t)n * g->c), cl_xgrad_range, &a);
 }
 

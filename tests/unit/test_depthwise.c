@@ -243,6 +243,11 @@ static void test_depthwise_rows(void **state)
     check(19, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2);
     check(21, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 3);
     check(17, 28, 28, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 3, 2);
+    /* One image over 3 threads, 21 rows (groups of 4 and rows one by
+     * one), stride 2 with a pad on one side only. */
+    check(5, 21, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3);
+    check(5, 26, 45, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 3);
+    check(6, 17, 33, 3, 3, 2, 2, 0, 1, 1, 0, 1, 1, 2, 2);
 }
 
 int main(void)

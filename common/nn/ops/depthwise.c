@@ -959,16 +959,24 @@ static clblk cl_block(const dwgeo *g, int64_t it)
     return b;
 }
 
-/* The forward's bands: one a thread, so that a thread's static share
- * (par.h) is the rows the layer before wrote on the same core (a 1x1
- * product splits its columns, an image's pixels, in the same halves).
- * By channel blocks alone each core read half its input from the other
- * core's cache: mobilenet_v2's 96 x 112 x 112 stride-2 layer took 0.20 ms
- * in the net against 0.10 alone (AVX2, batch 4). Bands of fewer than 4
- * output rows are not worth their extra halo rows: then one. */
+/* The forward's bands: 3x3 stride 2 on maps of 28 rows or more out
+ * (AVX2: mobilenet_v2's and efficientnet_b0's stride-2 layers; AVX-512
+ * takes those by rows, rv_forward) one a thread, so that a thread's
+ * static share (par.h) is the rows the layer before wrote on the same
+ * core (a 1x1 product splits its columns, an image's pixels, in the same
+ * halves). By channel blocks alone each core read half its input from the
+ * other core's cache: mobilenet_v2's 96 x 112 x 112 stride-2 layer took
+ * 0.20 ms in the net against 0.10 alone (AVX2, batch 4). A band refills
+ * kh - sh halo rows, and banded everywhere the depthwise layers ran slower
+ * (in the net, both vector widths: convnext_tiny's 7x7 ones 1.45 -> 2.0
+ * ms, efficientnet_b0's 0.87-0.94 -> 1.15-1.24, mobilenet_v2's 14x14 and
+ * 7x7 ones); then one band. */
 static int64_t cl_bands(const dwgeo *g, int T)
 {
-    return T > 1 && g->oh >= 4 * (int64_t)T ? T : 1;
+    return T > 1 && g->kh == 3 && g->kw == 3 && g->sh == 2 && g->sw == 2 && g->dh == 1 &&
+                   g->oh >= 28
+               ? T
+               : 1;
 }
 
 /* Per-channel vectors: v[t * DW_CB + j] = W[(c0 + j) * kk + t] (0 past cb). */

@@ -9,11 +9,11 @@
 # BENCH_ROUNDS (3), BENCH_LAYERS (1: each conv layer alone, once, in GFLOP/s
 # and % of the FMA peak; 0: not), BENCH_GRAD (1: the input gradient and
 # guided backprop of one image, forward included, beside PyTorch's; ONNX
-# Runtime has no backward; 0: not), BENCH_LOCKSTEP (1: the same pairs
-# again with the passes taken in turns, below; 0: not), BENCH_ISA (avx2:
-# the peers on AVX2 too, for the AVX2 build on an AVX-512 machine, `make
-# bench-zoo-v3`:
-# ONNX Runtime from a copy that skips its AVX-512 kernels,
+# Runtime has no backward; 0: not), BENCH_LOCKSTEP (1: the forward
+# against ONNX Runtime again, passes taken in turns, below; 0: not),
+# BENCH_ISA (avx2: the peers on AVX2 too, for the AVX2 build on an AVX-512
+# machine, `make bench-zoo-v3`: ONNX Runtime from a copy that skips its
+# AVX-512 kernels,
 # tests/bench/ort_avx2.sh; PyTorch with ATEN_CPU_CAPABILITY=avx2,
 # ONEDNN_MAX_CPU_ISA=AVX2 and OpenBLAS's Haswell kernels; the layers
 # against the AVX2 FMA peak).
@@ -96,28 +96,15 @@ while [ $r -lt "$rounds" ]; do
     r=$((r + 1))
 done
 cores "after the last round" || exit 1
-# Lockstep (BENCH_LOCKSTEP, default 1): ours and the peer's passes taken
-# in turns, one for one, through two named pipes (bench_engine.c's
-# lockstep mode): forward at each batch against ONNX Runtime, the input
-# gradient and guided backprop against PyTorch. Both medians then come
-# from the same seconds of the machine, whose speed moves by 5-30% within
-# seconds, so their ratio does not carry that move as figures taken a few
-# seconds apart do. rounds runs of about secs each (one process pair a
-# run); the table gives the median of each side and of the runs' ratios.
-lockstep_run() {   # KEY_KIND BATCH PEER_COMMAND...: one run into $T/ls.all
-    kind=$1 b=$2; shift 2
-    "$@" >"$T/peer" &
-    pid=$!
-    if ! "$ENGINE" "$secs" lockstep "$T/go" "$T/done" "$ZOO/$n.h5" "$n" "$kind" "$b" >"$T/mine" ||
-        ! grep -q _lockstep_ms "$T/mine"; then
-        kill "$pid" 2>/dev/null; wait "$pid"
-        echo "zoo: lockstep $n $kind (batch $b) failed" >&2; return 1
-    fi
-    wait "$pid" || { echo "zoo: lockstep $n $kind: the peer failed" >&2; return 1; }
-    awk -F'\t' 'FILENAME ~ /peer$/ { p[$1] = $2; next }
-      $1 ~ /_lockstep_ms$/ && $2 > 0 && p[$1] > 0 { printf "%s\t%s\t%s\t%.4f\n", $1, $2, p[$1], p[$1] / $2 }' \
-        "$T/peer" "$T/mine" >>"$T/ls.all"
-}
+# Lockstep (BENCH_LOCKSTEP, default 1): our forward passes and ONNX
+# Runtime's taken in turns through two named pipes (bench_engine.c's
+# lockstep mode: blocks of 0.2 s, a cold pass untimed), at each batch.
+# Both medians then come from the same seconds of the machine, whose speed
+# moves by 5-30% within seconds, so their ratio does not carry that move
+# as figures taken a few seconds apart do. rounds runs of about secs each
+# (one process pair a run); the table gives the median of each side and
+# of the runs' ratios. (PyTorch ran slower for a while after each pause
+# of a turn, so the backward stays in the rounds above.)
 if [ "${BENCH_LOCKSTEP:-1}" != 0 ]; then
     mkfifo "$T/go" "$T/done" || exit 1
     : >"$T/ls.all"
@@ -125,12 +112,19 @@ if [ "${BENCH_LOCKSTEP:-1}" != 0 ]; then
     while [ $r -lt "$rounds" ]; do
         for n in $nets; do
             for b in $(echo "$batches" | tr ',' ' '); do
-                lockstep_run forward "$b" node "$TOP/tests/bench/zoo_ort.js" "$ORT" "$secs" \
-                    "$threads" "$ZOO/$n.onnx" "$n" "$b" lockstep "$T/go" "$T/done" || exit 1
-            done
-            for k in ${grad:+grad guided}; do
-                lockstep_run "$k" 1 /usr/bin/python3 "$TOP/tests/bench/zoo_torch.py" "$secs" \
-                    "$threads" "$n" lockstep "$T/go" "$T/done" "$k" || exit 1
+                node "$TOP/tests/bench/zoo_ort.js" "$ORT" "$secs" "$threads" "$ZOO/$n.onnx" "$n" \
+                    "$b" lockstep "$T/go" "$T/done" >"$T/peer" &
+                pid=$!
+                if ! "$ENGINE" "$secs" lockstep "$T/go" "$T/done" "$ZOO/$n.h5" "$n" "$b" \
+                    >"$T/mine" || ! grep -q _lockstep_ms "$T/mine"; then
+                    kill "$pid" 2>/dev/null; wait "$pid"
+                    echo "zoo: lockstep $n (batch $b) failed" >&2; exit 1
+                fi
+                wait "$pid" || { echo "zoo: lockstep $n: ONNX Runtime's side failed" >&2; exit 1; }
+                awk -F'\t' 'FILENAME ~ /peer$/ { p[$1] = $2; next }
+                  $1 ~ /_lockstep_ms$/ && $2 > 0 && p[$1] > 0 {
+                    printf "%s\t%s\t%s\t%.4f\n", $1, $2, p[$1], p[$1] / $2 }' \
+                    "$T/peer" "$T/mine" >>"$T/ls.all"
             done
         done
         r=$((r + 1))
@@ -167,15 +161,15 @@ if [ -n "$grad" ]; then
 fi
 if [ -s "$T/ls.all" ]; then
     echo
-    # ms per image (forward) or per map (batch 1); ratio = the peer's time
-    # over ours (above 1: we are faster), the median of the runs' ratios.
+    # ms per image; ratio = ONNX Runtime's time over ours (above 1: we are
+    # faster), the median of the runs' ratios.
     for c in 2 3 4; do cut -f1,$c "$T/ls.all" >"$T/ls.col"; median "$T/ls.col" >"$T/ls.m$c"; done
     awk -F'\t' 'FILENAME ~ /m2$/ { o[$1] = $2; order[++n] = $1; next }
       FILENAME ~ /m3$/ { p[$1] = $2; next }
       { r[$1] = $2 }
-      END { printf "%-36s %10s %10s %9s  %s\n", "lockstep, ms (median pass)", "cnntools", "peer", "peer/ours", "peer is"
+      END { printf "%-30s %10s %10s %9s\n", "lockstep forward ms/img", "cnntools", "onnxrt", "ratio"
         for (i = 1; i <= n; i++) { k = order[i]
-          printf "%-36s %10s %10s %8.2fx  %s\n", k, o[k], p[k], r[k], (k ~ /_b[0-9]+_lockstep_ms$/) ? "onnxrt" : "pytorch" } }' \
+          printf "%-30s %10s %10s %8.2fx\n", k, o[k], p[k], r[k] } }' \
         "$T/ls.m2" "$T/ls.m3" "$T/ls.m4"
 fi
 echo

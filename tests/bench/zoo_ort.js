@@ -6,7 +6,7 @@
 // Prints "NAME_bN_img_per_s<TAB>value" lines, the keys bench_engine prints.
 // With "lockstep GO DONE" after BATCHES (one batch size): bench_engine's
 // lockstep peer (lockstep.js), printing NAME_bN_lockstep_ms, the median
-// pass's milliseconds per image, and NAME_bN_lockstep_passes.
+// timed pass's milliseconds per image, and NAME_bN_lockstep_passes.
 'use strict';
 const [dir, secs, threads, file, name, batches, mode, go, done] = process.argv.slice(2);
 const ortSession = require('./ort_session.js');

@@ -3,11 +3,7 @@ network the ONNX file was exported from (random weights: speed only).
 Usage: zoo_torch.py SECS THREADS NAME BATCHES [grad]; prints the keys
 bench_engine prints ("NAME_bN_img_per_s"; with grad also NAME_input_grad_ms
 and NAME_guided_ms: forward and the input gradient of the first logit of
-one image, plain and with guided backprop's ReLU rule).
-Or: zoo_torch.py SECS THREADS NAME lockstep GO DONE grad|guided, the peer
-of bench_engine's lockstep mode (bench_engine.c says why): one input
-gradient a turn; prints NAME_input_grad_lockstep_ms (or
-NAME_guided_lockstep_ms), the median pass, and NAME_..._lockstep_passes."""
+one image, plain and with guided backprop's ReLU rule)."""
 import sys
 import time
 
@@ -23,8 +19,7 @@ m = getattr(torchvision.models, name)(weights=None).eval()
 # also makes every weight's gradient, about as much work again.
 for q in m.parameters():
     q.requires_grad_(False)
-lockstep = batches == "lockstep"
-for b in [] if lockstep else map(int, batches.split(",")):
+for b in map(int, batches.split(",")):
     x = torch.rand(b, 3, 224, 224)
     with torch.no_grad():
         m(x)
@@ -57,46 +52,12 @@ def grad_ms(guided):
             return 1e3 * t / reps
 
 
-def guide():
-    """Guided backprop: every rectifier (ReLU, ReLU6) passes only positive
-    gradients, on top of its own derivative."""
+if len(sys.argv) > 5 and sys.argv[5] == "grad":
+    print("%s_input_grad_ms\t%.2f" % (name, grad_ms(False)))
+    # Guided backprop: every rectifier (ReLU, ReLU6) passes only positive
+    # gradients, on top of its own derivative.
     for mod in m.modules():
         if isinstance(mod, (torch.nn.ReLU, torch.nn.ReLU6)):
             mod.inplace = False
             mod.register_full_backward_hook(lambda mod, gi, go: (gi[0].clamp(min=0),))
-
-
-def lockstep_peer(go_path, done_path, kind):
-    x = torch.rand(1, 3, 224, 224)
-
-    def one():
-        xi = x.clone().requires_grad_(True)
-        m(xi)[0, 0].backward()
-
-    if kind == "guided":
-        guide()
-    with open(go_path, "rb", buffering=0) as go, open(done_path, "wb", buffering=0) as done:
-        one()
-        one()
-        done.write(b"r")
-        t = []
-        while go.read(1):
-            t0 = time.perf_counter()
-            one()
-            t.append(time.perf_counter() - t0)
-            done.write(b"d")
-    t.sort()
-    k = len(t)
-    med = t[k // 2] if k % 2 else (t[k // 2 - 1] + t[k // 2]) / 2
-    key = "%s_%s_lockstep" % (name, "guided" if kind == "guided" else "input_grad")
-    print("%s_ms\t%.2f\n%s_passes\t%d" % (key, 1e3 * med, key, k))
-
-
-if lockstep:
-    if len(sys.argv) != 8 or sys.argv[7] not in ("grad", "guided"):
-        sys.exit("usage: zoo_torch.py SECS THREADS NAME lockstep GO DONE grad|guided")
-    lockstep_peer(sys.argv[5], sys.argv[6], sys.argv[7])
-elif len(sys.argv) > 5 and sys.argv[5] == "grad":
-    print("%s_input_grad_ms\t%.2f" % (name, grad_ms(False)))
-    guide()
     print("%s_guided_ms\t%.2f" % (name, grad_ms(True)))

@@ -969,8 +969,7 @@ static clblk cl_block(const dwgeo *g, int64_t it)
  * 0.20 ms in the net against 0.10 alone (AVX2, batch 4). A band refills
  * kh - sh halo rows, and banded everywhere the depthwise layers ran slower
  * (in the net, both vector widths: convnext_tiny's 7x7 ones 1.45 -> 2.0
- * ms, efficientnet_b0's 0.87-0.94 -> 1.15-1.24, mobilenet_v2's 14x14 and
- * 7x7 ones); then one band. */
+ * ms, efficientnet_b0's 0.87-0.94 -> 1.15-1.24); elsewhere one band. */
 static int64_t cl_bands(const dwgeo *g, int T)
 {
     return T > 1 && g->kh == 3 && g->kw == 3 && g->sh == 2 && g->sw == 2 && g->dh == 1 &&

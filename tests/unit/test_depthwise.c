@@ -203,13 +203,16 @@ static void test_depthwise_blocks(void **state)
     check(36, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2);
     check(24, 14, 14, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 2, 2);
     check(28, 15, 15, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 3, 2);
-    /* The forward's bands of output rows, one a thread (cl_bands): 13
-     * rows over 3 threads (4, 4 and 5), a band's first input row inside
-     * the one before's last (stride 2: a halo row), and below 4 rows a
-     * thread (one band). */
-    check(12, 25, 21, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 3);
-    check(20, 26, 15, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 1, 3);
-    check(9, 11, 13, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 3);
+    /* The forward's bands of output rows, one a thread (cl_bands: 3x3
+     * stride 2, 28 rows out or more; fewer than 16 columns out, so that
+     * AVX-512 takes this path too): 29 rows over 3 threads (9, 10 and
+     * 10), a band's first input row inside the one before's last (a halo
+     * row); 30 rows over 2 with pads on one side only; 27 rows and a 5x5
+     * filter, one band. */
+    check(12, 57, 21, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 3);
+    check(9, 60, 13, 3, 3, 2, 2, 0, 1, 1, 0, 1, 1, 2, 2);
+    check(9, 54, 13, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 3);
+    check(20, 58, 15, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 1, 3);
 }
 
 /* The row path's cases (3x3, outputs of 16 columns or more, stride 1 or

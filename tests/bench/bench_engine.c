@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,20 +282,29 @@ static void prof_fold(double *best, double *cur, int pass)
     }
 }
 
-/* Forward images per second at batch n, repeated for about `secs`, on a
- * forward-only engine as cnn-forward's (buffers shared, ReLUs fused,
- * weights kept packed from the second forward on). */
-static double fwd_rate(model *m, int n, double secs)
+/* A forward-only engine as cnn-forward's (buffers shared, ReLUs fused,
+ * weights kept packed from the second forward on) for n images, *x n
+ * random images in [0, 1), both forwards of its warm-up run: the engine
+ * packs a node's weights into its cache on the node's second call
+ * (engine.c, current()). */
+static engine *fwd_engine(model *m, int n, tensor **x)
 {
     engine *e = engine_new(m, n, 0, 1);
     engine_forward_only(e, NULL, 0);
-    tensor *x = randt(4, n, m->in_shape[0], m->in_shape[1], m->in_shape[2], 0.5);
-    for (int64_t i = 0; i < tensor_numel(x); i++)
-        x->data[i] += 0.5f;
-    /* warm-up: the engine packs a node's weights into its cache on the
-     * node's second call (engine.c, current()), so two */
-    engine_forward(e, x);
-    engine_forward(e, x);
+    *x = randt(4, n, m->in_shape[0], m->in_shape[1], m->in_shape[2], 0.5);
+    for (int64_t i = 0; i < tensor_numel(*x); i++)
+        (*x)->data[i] += 0.5f;
+    engine_forward(e, *x);
+    engine_forward(e, *x);
+    return e;
+}
+
+/* Forward images per second at batch n, repeated for about `secs`
+ * (fwd_engine). */
+static double fwd_rate(model *m, int n, double secs)
+{
+    tensor *x;
+    engine *e = fwd_engine(m, n, &x);
     engine_set_profile(e, prof_fwd ? prof_pass : NULL, NULL);
     int reps = 0;
     double t0 = now(), c0 = cpu_now(), t, best = 1e30;
@@ -697,6 +707,17 @@ static int ls_open(const char *path, int flags)
     return fd;
 }
 
+/* fd must be a named pipe: a plain file given for one would get our bytes
+ * written into it. */
+static void ls_fifo(int fd, const char *path)
+{
+    struct stat st;
+    if (fstat(fd, &st) || !S_ISFIFO(st.st_mode)) {
+        fprintf(stderr, "bench_engine: lockstep: %s: not a named pipe (mkfifo)\n", path);
+        exit(1);
+    }
+}
+
 /* One byte from the peer: 0 when it closed its end. */
 static int ls_wait(int fd)
 {
@@ -711,7 +732,7 @@ static int ls_wait(int fd)
     return r == 1;
 }
 
-/* A forward-only engine as fwd_rate's, n images a pass. Prints
+/* fwd_engine's forward, n images a pass. Prints
  * NAME_bN_lockstep_ms, the median timed pass's milliseconds per image,
  * and NAME_bN_lockstep_passes. (Forward only: PyTorch, the backward's
  * peer, ran its passes up to twice as slow for a while after each pause
@@ -737,14 +758,11 @@ static void lockstep(model *m, const char *name, int n, double secs, const char 
             usleep(10000);
     }
     fcntl(go, F_SETFL, fcntl(go, F_GETFL) & ~O_NONBLOCK);
+    ls_fifo(go, go_path);
     int done = ls_open(done_path, O_RDONLY);
-    engine *e = engine_new(m, n, 0, 1);
-    engine_forward_only(e, NULL, 0);
-    tensor *x = randt(4, n, m->in_shape[0], m->in_shape[1], m->in_shape[2], 0.5);
-    for (int64_t i = 0; i < tensor_numel(x); i++)
-        x->data[i] += 0.5f;
-    engine_forward(e, x);   /* the second pass packs the weights (fwd_rate) */
-    engine_forward(e, x);
+    ls_fifo(done, done_path);
+    tensor *x;
+    engine *e = fwd_engine(m, n, &x);
     if (!ls_wait(done)) {
         fprintf(stderr, "bench_engine: lockstep: the peer closed its pipe before its first pass\n");
         exit(1);
